@@ -1,0 +1,104 @@
+/**
+ * A growable byte buffer used for Parquet pages and Thrift metadata.
+ * Writes little-endian values directly, so column values land in their PLAIN encoding
+ * as they are decoded and are never held as one JS object per value.
+ */
+export class ByteSink {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initial = 1024) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  ensure(extra: number): void {
+    const need = this.pos + extra;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  bytes(src: Uint8Array, start = 0, end = src.length): void {
+    const len = end - start;
+    this.ensure(len);
+    if (src instanceof Buffer) src.copy(this.buf, this.pos, start, end);
+    else this.buf.set(src.subarray(start, end), this.pos);
+    this.pos += len;
+  }
+
+  int32LE(v: number): void {
+    this.ensure(4);
+    this.buf.writeInt32LE(v, this.pos);
+    this.pos += 4;
+  }
+
+  uint32LE(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(v, this.pos);
+    this.pos += 4;
+  }
+
+  /** Unsigned LEB128 of a non-negative number below 2^53. */
+  varint(v: number): void {
+    this.ensure(10);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  varintBig(v: bigint): void {
+    this.ensure(10);
+    while (v >= 0x80n) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+
+  /** A copy of what was written (safe to keep after reset). */
+  toBuffer(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
+  /** A view of what was written (valid until the next write or reset). */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+}
+
+/** A growable array of small integers (definition and repetition levels). */
+export class LevelSink {
+  data: Uint8Array;
+  length = 0;
+
+  constructor(initial = 1024) {
+    this.data = new Uint8Array(initial);
+  }
+
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Uint8Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+
+  reset(): void {
+    this.length = 0;
+  }
+}

@@ -1,0 +1,158 @@
+import type { LeafType } from './schema.js';
+
+/**
+ * Min/max statistics in the column's sort order, as the Parquet spec defines it:
+ * signed for INT32/INT64 (and DECIMAL stored in them), IEEE for floats with NaN left out
+ * and zero bounds written as -0 / +0, unsigned bytewise for strings, JSON, UUID and bytea,
+ * signed two's complement for DECIMAL in FIXED_LEN_BYTE_ARRAY.
+ *
+ * Byte-array bounds longer than MAX_BOUND_BYTES are not written at all (rather than
+ * truncated), so a reader never prunes on an inexact bound.
+ */
+export const MAX_BOUND_BYTES = 512;
+
+export abstract class Stats {
+  nulls = 0;
+  abstract encodeMin(): Buffer | undefined;
+  abstract encodeMax(): Buffer | undefined;
+  abstract reset(): void;
+}
+
+export class NumberStats extends Stats {
+  min = Number.POSITIVE_INFINITY;
+  max = Number.NEGATIVE_INFINITY;
+  seen = false;
+  constructor(private readonly physical: 'INT32' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN') {
+    super();
+  }
+  add(v: number): void {
+    if (Number.isNaN(v)) return;
+    this.seen = true;
+    if (v < this.min || (v === 0 && this.min === 0 && Object.is(v, -0))) this.min = v;
+    if (v > this.max || (v === 0 && this.max === 0 && Object.is(this.max, -0))) this.max = v;
+  }
+  private enc(v: number): Buffer {
+    switch (this.physical) {
+      case 'INT32': {
+        const b = Buffer.allocUnsafe(4);
+        b.writeInt32LE(v);
+        return b;
+      }
+      case 'FLOAT': {
+        const b = Buffer.allocUnsafe(4);
+        b.writeFloatLE(v);
+        return b;
+      }
+      case 'DOUBLE': {
+        const b = Buffer.allocUnsafe(8);
+        b.writeDoubleLE(v);
+        return b;
+      }
+      case 'BOOLEAN':
+        return Buffer.from([v ? 1 : 0]);
+    }
+  }
+  encodeMin(): Buffer | undefined {
+    if (!this.seen) return undefined;
+    // Spec: a zero lower bound is written as -0.0 for floating point.
+    return this.enc(this.min === 0 && this.physical !== 'INT32' && this.physical !== 'BOOLEAN' ? -0 : this.min);
+  }
+  encodeMax(): Buffer | undefined {
+    if (!this.seen) return undefined;
+    return this.enc(this.max === 0 && this.physical !== 'INT32' && this.physical !== 'BOOLEAN' ? 0 : this.max);
+  }
+  reset(): void {
+    this.nulls = 0;
+    this.seen = false;
+    this.min = Number.POSITIVE_INFINITY;
+    this.max = Number.NEGATIVE_INFINITY;
+  }
+}
+
+export class BigIntStats extends Stats {
+  min = 0n;
+  max = 0n;
+  seen = false;
+  add(v: bigint): void {
+    if (!this.seen) {
+      this.min = v;
+      this.max = v;
+      this.seen = true;
+      return;
+    }
+    if (v < this.min) this.min = v;
+    else if (v > this.max) this.max = v;
+  }
+  private enc(v: bigint): Buffer {
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigInt64LE(v);
+    return b;
+  }
+  encodeMin(): Buffer | undefined {
+    return this.seen ? this.enc(this.min) : undefined;
+  }
+  encodeMax(): Buffer | undefined {
+    return this.seen ? this.enc(this.max) : undefined;
+  }
+  reset(): void {
+    this.nulls = 0;
+    this.seen = false;
+  }
+}
+
+/** Bytewise bounds; `signed` compares as big-endian two's complement (DECIMAL). */
+export class BytesStats extends Stats {
+  min: Buffer | undefined;
+  max: Buffer | undefined;
+  tooLong = false;
+  constructor(private readonly signed: boolean) {
+    super();
+  }
+  add(src: Buffer, start: number, end: number): void {
+    if (end - start > MAX_BOUND_BYTES) {
+      this.tooLong = true;
+      return;
+    }
+    if (this.min === undefined || this.compare(src, start, end, this.min) < 0) {
+      this.min = Buffer.from(src.subarray(start, end));
+    }
+    if (this.max === undefined || this.compare(src, start, end, this.max) > 0) {
+      this.max = Buffer.from(src.subarray(start, end));
+    }
+  }
+  private compare(src: Buffer, start: number, end: number, other: Buffer): number {
+    if (this.signed && end > start && other.length > 0) {
+      // Same length (fixed width); the first byte decides the sign.
+      const a = (src[start]! << 24) >> 24;
+      const b = (other[0]! << 24) >> 24;
+      if (a !== b) return a < b ? -1 : 1;
+      return src.compare(other, 1, other.length, start + 1, end);
+    }
+    return src.compare(other, 0, other.length, start, end);
+  }
+  encodeMin(): Buffer | undefined {
+    return this.tooLong ? undefined : this.min;
+  }
+  encodeMax(): Buffer | undefined {
+    return this.tooLong ? undefined : this.max;
+  }
+  reset(): void {
+    this.nulls = 0;
+    this.min = undefined;
+    this.max = undefined;
+    this.tooLong = false;
+  }
+}
+
+export function statsFor(leaf: LeafType): Stats {
+  switch (leaf.physical) {
+    case 'INT64':
+      return new BigIntStats();
+    case 'BYTE_ARRAY':
+      return new BytesStats(false);
+    case 'FIXED_LEN_BYTE_ARRAY':
+      return new BytesStats(leaf.logical?.type === 'DECIMAL');
+    default:
+      return new NumberStats(leaf.physical);
+  }
+}

@@ -1,0 +1,70 @@
+import type { ClientBase } from 'pg';
+import { type ColumnPlan, planColumn, type PgTypeInfo } from './typemap.js';
+
+export interface TablePlan {
+  /** The table's name in Postgres (exact, may need quoting). */
+  name: string;
+  kind: 'table' | 'partitioned table' | 'materialized view';
+  columns: ColumnPlan[];
+}
+
+const KIND: Record<string, TablePlan['kind']> = { r: 'table', p: 'partitioned table', m: 'materialized view' };
+
+/**
+ * Every base table, partitioned table (as one table, not its partitions) and materialized view
+ * of `schema`, with a column plan each. Run it inside the export's snapshot so the catalog and
+ * the data agree.
+ */
+export async function listTables(client: ClientBase, schema: string): Promise<TablePlan[]> {
+  const rels = await client.query<{ oid: number; relname: string; relkind: string }>(
+    `select c.oid, c.relname, c.relkind
+       from pg_catalog.pg_class c
+       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and c.relkind in ('r', 'p', 'm') and not c.relispartition
+      order by c.relname`,
+    [schema],
+  );
+  if (rels.rows.length === 0) return [];
+  const cols = await client.query<{ attrelid: number; attname: string; attnotnull: boolean; atttypid: number; atttypmod: number; pg_type: string }>(
+    `select a.attrelid, a.attname, a.attnotnull, a.atttypid, a.atttypmod,
+            pg_catalog.format_type(a.atttypid, a.atttypmod) as pg_type
+       from pg_catalog.pg_attribute a
+      where a.attrelid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped
+      order by a.attrelid, a.attnum`,
+    [rels.rows.map((r) => r.oid)],
+  );
+  const types = await loadTypes(client, [...new Set(cols.rows.map((c) => c.atttypid))]);
+  return rels.rows.map((rel) => ({
+    name: rel.relname,
+    kind: KIND[rel.relkind]!,
+    columns: cols.rows
+      .filter((c) => c.attrelid === rel.oid)
+      .map((c) =>
+        planColumn(
+          { name: c.attname, notNull: c.attnotnull, typeOid: c.atttypid, typmod: c.atttypmod, pgType: c.pg_type },
+          types,
+        ),
+      ),
+  }));
+}
+
+/** pg_type rows for the given oids and everything they refer to (domain bases, array elements). */
+async function loadTypes(client: ClientBase, oids: number[]): Promise<Map<number, PgTypeInfo>> {
+  const res = await client.query<PgTypeInfo>(
+    `with recursive t(oid) as (
+        select unnest($1::oid[])
+        union
+        select x from (
+          select case when ty.typtype = 'd' then ty.typbasetype else ty.typelem end as x
+            from pg_catalog.pg_type ty join t on ty.oid = t.oid
+        ) s where x <> 0
+      )
+      select ty.oid::int as oid, ty.typname, n.nspname, ty.typtype, ty.typcategory,
+             ty.typelem::int as typelem, ty.typbasetype::int as typbasetype, ty.typtypmod
+        from pg_catalog.pg_type ty
+        join pg_catalog.pg_namespace n on n.oid = ty.typnamespace
+       where ty.oid in (select oid from t)`,
+    [oids],
+  );
+  return new Map(res.rows.map((r) => [r.oid, r]));
+}

@@ -1,0 +1,258 @@
+import type { ColumnBuilder } from '../parquet/column.js';
+import type { ColumnSpec, LeafType } from '../parquet/schema.js';
+import { MappingError, quoteIdent } from './errors.js';
+
+/**
+ * Postgres → Parquet type mapping, written once. Each column gets
+ *   - the expression that selects it in the binary COPY (`"col"`, or `"col"::text` for types
+ *     exported in their text form),
+ *   - the Parquet column spec,
+ *   - a decoder from Postgres' binary send format straight into the column builder.
+ * The full table with the reasons lives in docs/type-mapping.md.
+ */
+export interface PgTypeInfo {
+  oid: number;
+  typname: string;
+  nspname: string;
+  typtype: string;
+  typcategory: string;
+  typelem: number;
+  typbasetype: number;
+  typtypmod: number;
+}
+
+export interface PgColumn {
+  name: string;
+  notNull: boolean;
+  typeOid: number;
+  typmod: number;
+  /** format_type() of the column, e.g. `numeric(18,4)`. */
+  pgType: string;
+}
+
+/** Decodes one present value `buf[start, start + len)` into the column. */
+export type Decoder = (buf: Buffer, start: number, len: number, col: ColumnBuilder) => void;
+
+export interface ColumnPlan {
+  name: string;
+  pgType: string;
+  spec: ColumnSpec;
+  select: string;
+  decode: Decoder;
+  /** True when the value is exported as its Postgres text form. */
+  textForm: boolean;
+}
+
+interface Scalar {
+  leaf: LeafType;
+  decode: Decoder;
+  textForm?: boolean;
+}
+
+const PG_EPOCH_DAYS = 10_957; // 2000-01-01 − 1970-01-01
+const PG_EPOCH_MICROS = 946_684_800_000_000n;
+const INT64_MAX = 0x7fffffffffffffffn;
+const INT64_MIN = -0x8000000000000000n;
+
+const STRING: LeafType = { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } };
+
+const decodeText: Decoder = (buf, start, len, col) => col.bytes(buf, start, start + len);
+
+const TEXT_FORM: Scalar = { leaf: STRING, decode: decodeText, textForm: true };
+
+function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
+  if (type.typtype === 'e') return { leaf: { physical: 'BYTE_ARRAY', logical: { type: 'ENUM' } }, decode: decodeText };
+  switch (type.typname) {
+    case 'bool':
+      return { leaf: { physical: 'BOOLEAN' }, decode: (b, s, _l, c) => c.boolean(b[s] !== 0) };
+    case 'int2':
+      return {
+        leaf: { physical: 'INT32', logical: { type: 'INTEGER', bitWidth: 16, signed: true } },
+        decode: (b, s, _l, c) => c.int32(b.readInt16BE(s)),
+      };
+    case 'int4':
+      return { leaf: { physical: 'INT32' }, decode: (b, s, _l, c) => c.int32(b.readInt32BE(s)) };
+    case 'int8':
+      return { leaf: { physical: 'INT64' }, decode: (b, s, _l, c) => c.int64(b.readBigInt64BE(s)) };
+    case 'float4':
+      return { leaf: { physical: 'FLOAT' }, decode: (b, s, _l, c) => c.float(b.readFloatBE(s)) };
+    case 'float8':
+      return { leaf: { physical: 'DOUBLE' }, decode: (b, s, _l, c) => c.double(b.readDoubleBE(s)) };
+    case 'numeric':
+      return typmod < 0 ? TEXT_FORM : numericScalar(typmod, column);
+    case 'text':
+    case 'varchar':
+    case 'bpchar':
+    case 'name':
+    case 'citext':
+      return { leaf: STRING, decode: decodeText };
+    case 'uuid':
+      return {
+        leaf: { physical: 'FIXED_LEN_BYTE_ARRAY', typeLength: 16, logical: { type: 'UUID' } },
+        decode: (b, s, _l, c) => c.fixed(b, s),
+      };
+    case 'json':
+      return { leaf: { physical: 'BYTE_ARRAY', logical: { type: 'JSON' } }, decode: decodeText };
+    case 'jsonb':
+      // Binary jsonb is a version byte (1) followed by the text form.
+      return {
+        leaf: { physical: 'BYTE_ARRAY', logical: { type: 'JSON' } },
+        decode: (b, s, l, c) => {
+          if (b[s] !== 1) throw new MappingError(`column ${column}: unsupported jsonb binary version ${b[s]}`);
+          c.bytes(b, s + 1, s + l);
+        },
+      };
+    case 'bytea':
+      return { leaf: { physical: 'BYTE_ARRAY' }, decode: decodeText };
+    case 'date':
+      return {
+        leaf: { physical: 'INT32', logical: { type: 'DATE' } },
+        decode: (b, s, _l, c) => {
+          const days = b.readInt32BE(s);
+          if (days === 0x7fffffff || days === -0x80000000) {
+            throw new MappingError(`column ${column}: date ±infinity has no Parquet DATE value`);
+          }
+          c.int32(days + PG_EPOCH_DAYS);
+        },
+      };
+    case 'timestamp':
+    case 'timestamptz': {
+      const utc = type.typname === 'timestamptz';
+      return {
+        leaf: { physical: 'INT64', logical: { type: 'TIMESTAMP', unit: 'MICROS', utc } },
+        decode: (b, s, _l, c) => {
+          const us = b.readBigInt64BE(s);
+          if (us === INT64_MAX || us === INT64_MIN) {
+            throw new MappingError(`column ${column}: ${type.typname} ±infinity has no Parquet TIMESTAMP value`);
+          }
+          c.int64(us + PG_EPOCH_MICROS);
+        },
+      };
+    }
+    case 'time':
+      return {
+        leaf: { physical: 'INT64', logical: { type: 'TIME', unit: 'MICROS', utc: false } },
+        decode: (b, s, _l, c) => c.int64(b.readBigInt64BE(s)),
+      };
+    default:
+      return TEXT_FORM;
+  }
+}
+
+/** numeric(p,s) → DECIMAL(p,s) in INT32 (p ≤ 9), INT64 (p ≤ 18) or FIXED_LEN_BYTE_ARRAY. */
+function numericScalar(typmod: number, column: string): Scalar {
+  const precision = ((typmod - 4) >> 16) & 0xffff;
+  // The scale is an 11-bit signed value since Postgres 15 (negative scales are allowed).
+  const scale = (((typmod - 4) & 0x7ff) << 21) >> 21;
+  if (scale < 0 || scale > precision) {
+    throw new MappingError(`column ${column}: numeric(${precision},${scale}) has no Parquet DECIMAL equivalent`);
+  }
+  const logical = { type: 'DECIMAL' as const, precision, scale };
+  const unscaled = (b: Buffer, s: number): bigint => numericUnscaled(b, s, scale, column);
+  if (precision <= 9) {
+    return { leaf: { physical: 'INT32', logical }, decode: (b, s, _l, c) => c.int32(Number(unscaled(b, s))) };
+  }
+  if (precision <= 18) {
+    return { leaf: { physical: 'INT64', logical }, decode: (b, s, _l, c) => c.int64(unscaled(b, s)) };
+  }
+  const bytes = decimalBytes(precision);
+  const scratch = Buffer.alloc(bytes);
+  return {
+    leaf: { physical: 'FIXED_LEN_BYTE_ARRAY', typeLength: bytes, logical },
+    decode: (b, s, _l, c) => {
+      let v = BigInt.asUintN(bytes * 8, unscaled(b, s));
+      for (let i = bytes - 1; i >= 0; i--) {
+        scratch[i] = Number(v & 0xffn);
+        v >>= 8n;
+      }
+      c.fixed(scratch, 0);
+    },
+  };
+}
+
+/** Smallest byte width whose signed range holds every value of `precision` digits. */
+export function decimalBytes(precision: number): number {
+  const max = 10n ** BigInt(precision) - 1n;
+  let bytes = 1;
+  while (max >= 1n << BigInt(bytes * 8 - 1)) bytes++;
+  return bytes;
+}
+
+const POW10: bigint[] = Array.from({ length: 200 }, (_, i) => 10n ** BigInt(i));
+
+/** Postgres binary numeric → unscaled integer at `scale` (exact). */
+export function numericUnscaled(b: Buffer, s: number, scale: number, column: string): bigint {
+  const ndigits = b.readInt16BE(s);
+  const weight = b.readInt16BE(s + 2);
+  const sign = b.readUInt16BE(s + 4);
+  if (sign === 0xc000) throw new MappingError(`column ${column}: numeric NaN has no Parquet DECIMAL value`);
+  if (sign === 0xd000 || sign === 0xf000) {
+    throw new MappingError(`column ${column}: numeric ±Infinity has no Parquet DECIMAL value`);
+  }
+  let acc = 0n;
+  for (let i = 0; i < ndigits; i++) acc = acc * 10000n + BigInt(b.readInt16BE(s + 8 + 2 * i));
+  const exp = 4 * (weight - ndigits + 1) + scale;
+  const v = exp >= 0 ? acc * POW10[exp]! : acc / POW10[-exp]!;
+  return sign === 0x4000 ? -v : v;
+}
+
+/** One-dimensional arrays → LIST; an empty array is an empty list; NULL elements stay NULL. */
+function arrayDecoder(element: Decoder, column: string): Decoder {
+  return (b, s, _l, c) => {
+    const ndim = b.readInt32BE(s);
+    c.beginList();
+    if (ndim > 1) {
+      throw new MappingError(`column ${column}: multi-dimensional arrays are not supported yet`);
+    }
+    if (ndim === 1) {
+      const n = b.readInt32BE(s + 12);
+      let p = s + 20;
+      for (let i = 0; i < n; i++) {
+        const len = b.readInt32BE(p);
+        p += 4;
+        if (len < 0) c.nullElement();
+        else {
+          element(b, p, len, c);
+          p += len;
+        }
+      }
+    }
+    c.endList();
+  };
+}
+
+export function planColumn(col: PgColumn, types: Map<number, PgTypeInfo>): ColumnPlan {
+  const resolve = (oid: number, typmod: number): { type: PgTypeInfo; typmod: number } => {
+    let t = types.get(oid);
+    let mod = typmod;
+    while (t && t.typtype === 'd') {
+      mod = t.typtypmod;
+      t = types.get(t.typbasetype);
+    }
+    if (!t) throw new MappingError(`column ${col.name}: unknown type oid ${oid}`);
+    return { type: t, typmod: mod };
+  };
+  const { type, typmod } = resolve(col.typeOid, col.typmod);
+  const ident = quoteIdent(col.name);
+  if (type.typcategory === 'A' && type.typelem !== 0) {
+    const elem = resolve(type.typelem, typmod);
+    const scalar = scalarFor(elem.type, elem.typmod, col.name);
+    return {
+      name: col.name,
+      pgType: col.pgType,
+      spec: { name: col.name, nullable: !col.notNull, leaf: scalar.leaf, list: true },
+      select: scalar.textForm ? `${ident}::text[]` : ident,
+      decode: arrayDecoder(scalar.decode, col.name),
+      textForm: scalar.textForm ?? false,
+    };
+  }
+  const scalar = scalarFor(type, typmod, col.name);
+  return {
+    name: col.name,
+    pgType: col.pgType,
+    spec: { name: col.name, nullable: !col.notNull, leaf: scalar.leaf },
+    select: scalar.textForm ? `${ident}::text` : ident,
+    decode: scalar.decode,
+    textForm: scalar.textForm ?? false,
+  };
+}
