@@ -1,0 +1,381 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import S3rver from 's3rver';
+import { authorize, type Iam, type Principal } from './iam.js';
+import { parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
+
+/**
+ * Local S3: s3rver (real HTTP, real files) behind a guard that makes it behave like S3 where
+ * dropship's correctness depends on it:
+ *   - SigV4 is verified (s3rver accepts any signature), sessions must carry their token and
+ *     must not be expired;
+ *   - every request is authorised against the caller's IAM policies (∩ session policy),
+ *     including kms:GenerateDataKey / kms:Decrypt for SSE-KMS writes;
+ *   - AbortMultipartUpload and ListMultipartUploads are implemented (s3rver lacks them);
+ *   - SSE / KMS headers of each object are kept and echoed, and can be asserted;
+ *   - a bucket answers only in its own region;
+ *   - every object creation is recorded in order (`events`), like S3 event notifications;
+ *   - tests can inject faults (`faults`).
+ */
+export interface BucketInfo {
+  name: string;
+  region: string;
+  ownerAccountId: string;
+}
+
+export interface S3EventRecord {
+  seq: number;
+  eventName: 'ObjectCreated:Put' | 'ObjectCreated:CompleteMultipartUpload';
+  bucket: string;
+  key: string;
+  size: number;
+  principalArn: string;
+}
+
+export interface S3RequestInfo {
+  method: string;
+  bucket: string;
+  key: string;
+  action: string;
+  query: URLSearchParams;
+  principal: Principal;
+}
+
+export type Fault = (req: S3RequestInfo) => { status: number; code: string; message: string } | undefined;
+
+export interface Encryption {
+  sse?: string;
+  kmsKeyId?: string;
+}
+
+type KoaCtx = {
+  req: import('node:http').IncomingMessage;
+  method: string;
+  status: number;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+  set: (name: string, value: string) => void;
+};
+type Next = () => Promise<void>;
+
+export class LocalS3 {
+  readonly buckets = new Map<string, BucketInfo>();
+  readonly events: S3EventRecord[] = [];
+  readonly faults: Fault[] = [];
+  readonly requests: { action: string; bucket: string; key: string; status: number; principalArn?: string }[] = [];
+  private readonly encryption = new Map<string, Encryption>();
+  private readonly pendingEncryption = new Map<string, Encryption>();
+  private readonly listeners = new Set<(e: S3EventRecord) => void>();
+  private server: S3rver | undefined;
+  endpoint = '';
+
+  constructor(
+    private readonly iam: Iam,
+    readonly directory: string,
+  ) {}
+
+  async start(): Promise<string> {
+    const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: this.directory });
+    // Outermost middleware: runs before s3rver's own handling (and after it, for the response).
+    (server as unknown as { middleware: unknown[] }).middleware.unshift((ctx: KoaCtx, next: Next) => this.guard(ctx, next));
+    const addr = (await server.run()) as AddressInfo;
+    this.server = server;
+    this.endpoint = `http://127.0.0.1:${addr.port}`;
+    return this.endpoint;
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) await this.server.close();
+    this.server = undefined;
+  }
+
+  /** Creates a bucket owned by `ownerAccountId` in `region`. */
+  async createBucket(name: string, region: string, ownerAccountId: string): Promise<void> {
+    this.buckets.set(name, { name, region, ownerAccountId });
+    await (this.server as unknown as { store: { putBucket: (n: string) => Promise<void> } }).store.putBucket(name);
+  }
+
+  onEvent(fn: (e: S3EventRecord) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  encryptionOf(bucket: string, key: string): Encryption | undefined {
+    return this.encryption.get(`${bucket}/${key}`);
+  }
+
+  /** Multipart uploads that were started and neither completed nor aborted. */
+  async unfinishedUploads(bucket: string): Promise<{ key: string; uploadId: string }[]> {
+    const dir = join(this.directory, bucket, '._S3rver_uploads');
+    if (!existsSync(dir)) return [];
+    const ids = await readdir(dir);
+    return Promise.all(
+      ids.map(async (uploadId) => ({ uploadId, key: (await readFile(join(dir, uploadId, 'key'))).toString() })),
+    );
+  }
+
+  /** Object keys in a bucket (read from s3rver's store, bypassing auth), sorted. */
+  async keys(bucket: string): Promise<string[]> {
+    const root = join(this.directory, bucket);
+    const out: string[] = [];
+    const walk = async (dir: string, prefix: string): Promise<void> => {
+      if (!existsSync(dir)) return;
+      for (const name of await readdir(dir)) {
+        if (name === '._S3rver_uploads') continue;
+        const full = join(dir, name);
+        if ((await stat(full)).isDirectory()) await walk(full, `${prefix}${name}/`);
+        else if (name.endsWith('._S3rver_object')) out.push(decodeURIComponent(prefix + name.slice(0, -'._S3rver_object'.length)));
+      }
+    };
+    await walk(root, '');
+    return out.sort();
+  }
+
+  private async guard(ctx: KoaCtx, next: Next): Promise<void> {
+    const url = ctx.req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    const segments = path.split('/').slice(1);
+    const bucket = decodeURIComponent(segments[0] ?? '');
+    const key = segments.slice(1).map(decodeURIComponent).join('/');
+    const action = s3Action(ctx.method, bucket, key, query);
+    const record = { action, bucket, key, status: 0 } as LocalS3['requests'][number];
+    this.requests.push(record);
+
+    let principal: Principal;
+    try {
+      principal = this.authenticate(ctx, url);
+    } catch (e) {
+      if (e instanceof S3Failure) return this.fail(ctx, record, e);
+      throw e;
+    }
+    record.principalArn = principal.arn;
+
+    const info = this.buckets.get(bucket);
+    if (bucket && !info) {
+      return this.fail(ctx, record, new S3Failure(404, 'NoSuchBucket', 'The specified bucket does not exist'));
+    }
+    const auth = parseAuthorization(String(ctx.headers.authorization));
+    if (info && auth.region !== info.region) {
+      ctx.set('x-amz-bucket-region', info.region);
+      return this.fail(
+        ctx,
+        record,
+        new S3Failure(
+          400,
+          'AuthorizationHeaderMalformed',
+          `The authorization header is malformed; the region '${auth.region}' is wrong; expecting '${info.region}'`,
+        ),
+      );
+    }
+
+    const resource = key ? `arn:aws:s3:::${bucket}/${key}` : bucket ? `arn:aws:s3:::${bucket}` : '*';
+    const sse = headerOf(ctx, 'x-amz-server-side-encryption');
+    const kmsKeyId = headerOf(ctx, 'x-amz-server-side-encryption-aws-kms-key-id');
+    const context = {
+      's3:x-amz-server-side-encryption': sse,
+      's3:x-amz-server-side-encryption-aws-kms-key-id': kmsKeyId,
+    };
+    // CreateMultipartUpload has no IAM action of its own: it is authorised as s3:PutObject.
+    const iamAction = action === 's3:CreateMultipartUpload' ? 's3:PutObject' : action;
+    if (!authorize(principal, iamAction, resource, context)) {
+      return this.fail(ctx, record, new S3Failure(403, 'AccessDenied', 'Access Denied'));
+    }
+    if (sse === 'aws:kms' && kmsKeyId && (action === 's3:PutObject' || action === 's3:CreateMultipartUpload')) {
+      const needed = query.has('uploads') ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:GenerateDataKey'];
+      for (const kmsAction of needed) {
+        if (!authorize(principal, kmsAction, kmsKeyId)) {
+          return this.fail(
+            ctx,
+            record,
+            new S3Failure(
+              403,
+              'AccessDenied',
+              `User: ${principal.arn} is not authorized to perform: ${kmsAction} on resource: ${kmsKeyId} because no identity-based policy allows the ${kmsAction} action`,
+            ),
+          );
+        }
+      }
+    }
+
+    for (const fault of this.faults) {
+      const f = fault({ method: ctx.method, bucket, key, action, query, principal });
+      if (f) return this.fail(ctx, record, new S3Failure(f.status, f.code, f.message));
+    }
+
+    // Authenticated and authorised: hand over to s3rver as an anonymous request.
+    delete ctx.headers.authorization;
+    delete ctx.req.headers.authorization;
+
+    if (action === 's3:AbortMultipartUpload') return this.abortUpload(ctx, record, bucket, key, query.get('uploadId')!);
+    if (action === 's3:ListBucketMultipartUploads') return this.listUploads(ctx, record, bucket, query.get('prefix') ?? '');
+
+    await next();
+    record.status = ctx.status;
+    const objectKey = `${bucket}/${key}`;
+    if (ctx.status === 200 && action === 's3:PutObject' && ctx.method === 'PUT' && !query.has('uploadId')) {
+      this.setEncryption(objectKey, { sse, kmsKeyId });
+      this.emit({ eventName: 'ObjectCreated:Put', bucket, key, principalArn: principal.arn });
+    } else if (ctx.status === 200 && action === 's3:CreateMultipartUpload') {
+      const id = /<UploadId>([^<]+)<\/UploadId>/.exec(String(ctx.body))?.[1];
+      if (id) this.pendingEncryption.set(id, { ...(sse ? { sse } : {}), ...(kmsKeyId ? { kmsKeyId } : {}) });
+    } else if (ctx.status === 200 && action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId')) {
+      const id = query.get('uploadId')!;
+      this.setEncryption(objectKey, this.pendingEncryption.get(id) ?? {});
+      this.pendingEncryption.delete(id);
+      this.emit({ eventName: 'ObjectCreated:CompleteMultipartUpload', bucket, key, principalArn: principal.arn });
+    }
+    const enc = this.encryption.get(objectKey);
+    if (enc?.sse && (ctx.status === 200 || ctx.status === 206)) {
+      ctx.set('x-amz-server-side-encryption', enc.sse);
+      if (enc.kmsKeyId) ctx.set('x-amz-server-side-encryption-aws-kms-key-id', enc.kmsKeyId);
+    }
+  }
+
+  private setEncryption(objectKey: string, enc: Encryption): void {
+    if (enc.sse) this.encryption.set(objectKey, enc);
+    else this.encryption.delete(objectKey);
+  }
+
+  private emit(e: Omit<S3EventRecord, 'seq' | 'size'>): void {
+    const record = { ...e, seq: this.events.length + 1, size: 0 };
+    void this.sizeOf(e.bucket, e.key).then((size) => {
+      record.size = size;
+    });
+    this.events.push(record);
+    for (const fn of this.listeners) fn(record);
+  }
+
+  private async sizeOf(bucket: string, key: string): Promise<number> {
+    const parts = key.split('/').map(encodeURIComponent);
+    const last = parts.pop()!;
+    try {
+      return (await stat(join(this.directory, bucket, ...parts, `${last}._S3rver_object`))).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  private authenticate(ctx: KoaCtx, url: string): Principal {
+    let auth: ReturnType<typeof parseAuthorization>;
+    try {
+      auth = parseAuthorization(headerOf(ctx, 'authorization'));
+    } catch (e) {
+      if (e instanceof SigV4Error) throw new S3Failure(403, 'AccessDenied', 'Access Denied (anonymous requests are not allowed)');
+      throw e;
+    }
+    const principal = this.iam.principals.get(auth.accessKeyId);
+    if (!principal) {
+      throw new S3Failure(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+    }
+    try {
+      verifySignature(
+        { method: ctx.method, url, headers: ctx.headers, payloadHash: headerOf(ctx, 'x-amz-content-sha256') ?? '' },
+        auth,
+        principal.secretAccessKey,
+      );
+    } catch (e) {
+      if (e instanceof SigV4Error) throw new S3Failure(403, e.code, e.message);
+      throw e;
+    }
+    if (principal.sessionToken !== undefined) {
+      if (headerOf(ctx, 'x-amz-security-token') !== principal.sessionToken) {
+        throw new S3Failure(400, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
+      }
+      if (principal.expiresAt !== undefined && Date.now() >= principal.expiresAt) {
+        throw new S3Failure(400, 'ExpiredToken', 'The provided token has expired.');
+      }
+    }
+    return principal;
+  }
+
+  private fail(ctx: KoaCtx, record: { status: number }, e: S3Failure): void {
+    record.status = e.status;
+    ctx.status = e.status;
+    ctx.set('content-type', 'application/xml');
+    ctx.body = errorXml(e.code, e.message);
+  }
+
+  private async abortUpload(ctx: KoaCtx, record: { status: number }, bucket: string, key: string, uploadId: string): Promise<void> {
+    const dir = join(this.directory, bucket, '._S3rver_uploads', uploadId);
+    const storedKey = existsSync(join(dir, 'key')) ? (await readFile(join(dir, 'key'))).toString() : undefined;
+    if (storedKey !== key) {
+      return this.fail(
+        ctx,
+        record,
+        new S3Failure(
+          404,
+          'NoSuchUpload',
+          'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+        ),
+      );
+    }
+    await rm(dir, { recursive: true, force: true });
+    this.pendingEncryption.delete(uploadId);
+    record.status = 204;
+    ctx.status = 204;
+  }
+
+  private async listUploads(ctx: KoaCtx, record: { status: number }, bucket: string, prefix: string): Promise<void> {
+    const uploads = (await this.unfinishedUploads(bucket)).filter((u) => u.key.startsWith(prefix));
+    const items = uploads
+      .map((u) => `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${xmlEscape(u.uploadId)}</UploadId></Upload>`)
+      .join('');
+    record.status = 200;
+    ctx.status = 200;
+    ctx.set('content-type', 'application/xml');
+    ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${xmlEscape(bucket)}</Bucket><Prefix>${xmlEscape(prefix)}</Prefix><IsTruncated>false</IsTruncated>${items}</ListMultipartUploadsResult>`;
+  }
+}
+
+class S3Failure extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function headerOf(ctx: KoaCtx, name: string): string | undefined {
+  const v = ctx.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function xmlEscape(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+function errorXml(code: string, message: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${xmlEscape(message)}</Message><RequestId>local</RequestId></Error>`;
+}
+
+/** The IAM action an S3 REST request needs (path-style addressing). */
+export function s3Action(method: string, bucket: string, key: string, q: URLSearchParams): string {
+  if (!bucket) return 's3:ListAllMyBuckets';
+  if (key) {
+    switch (method) {
+      case 'PUT':
+        return 's3:PutObject';
+      case 'POST':
+        return q.has('uploads') ? 's3:CreateMultipartUpload' : 's3:PutObject';
+      case 'DELETE':
+        return q.has('uploadId') ? 's3:AbortMultipartUpload' : 's3:DeleteObject';
+      case 'GET':
+        return q.has('uploadId') ? 's3:ListMultipartUploadParts' : 's3:GetObject';
+      default:
+        return 's3:GetObject';
+    }
+  }
+  if (method === 'GET' && q.has('uploads')) return 's3:ListBucketMultipartUploads';
+  if (q.has('location')) return 's3:GetBucketLocation';
+  if (q.has('lifecycle')) return method === 'GET' ? 's3:GetLifecycleConfiguration' : 's3:PutLifecycleConfiguration';
+  if (method === 'PUT') return 's3:CreateBucket';
+  if (method === 'DELETE') return 's3:DeleteBucket';
+  if (method === 'POST' && q.has('delete')) return 's3:DeleteObject';
+  return 's3:ListBucket';
+}
