@@ -1,9 +1,9 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { ByteSink, LevelSink } from './bytes.js';
-import { encodeHybrid, packBooleans, bitWidth } from './rle.js';
+import { bitWidth, encodeHybrid, packBooleans } from './rle.js';
 import { type ColumnSpec, type Levels, levelsOf } from './schema.js';
-import { BigIntStats, BytesStats, NumberStats, type Stats, statsFor } from './stats.js';
+import { type BigIntStats, type BytesStats, type NumberStats, type Stats, statsFor } from './stats.js';
 
 const gzip = promisify(gzipCb);
 
@@ -180,7 +180,11 @@ export class ColumnBuilder {
     if (this.bools) packBooleans(this.bools.data, this.bools.length, body);
     else body.bytes(this.values.buf, 0, this.values.pos);
     const raw = body.view();
-    this.pages.push({ numValues: this.entries, uncompressedSize: raw.length, data: gzip(raw, { level: this.opts.gzipLevel }) });
+    this.pages.push({
+      numValues: this.entries,
+      uncompressedSize: raw.length,
+      data: gzip(raw, { level: this.opts.gzipLevel }),
+    });
     this.bufferedBytes += raw.length;
     this.entries = 0;
     this.values.reset();

@@ -1,4 +1,4 @@
-import { ByteSink } from './bytes.js';
+import type { ByteSink } from './bytes.js';
 
 /** Bits needed to store levels 0..maxLevel. */
 export function bitWidth(maxLevel: number): number {

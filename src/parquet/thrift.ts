@@ -4,7 +4,7 @@ import { ByteSink } from './bytes.js';
  * Thrift compact protocol, write side only: just what Parquet's footer and page headers need.
  * Spec: https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md
  */
-export const enum CType {
+export enum CType {
   BOOL_TRUE = 1,
   BOOL_FALSE = 2,
   BYTE = 3,

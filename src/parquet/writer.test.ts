@@ -85,8 +85,12 @@ describe('ParquetWriter read back by DuckDB', () => {
       }
     });
     // Act
-    const rows = await db.all(`select * exclude (file_row_number) from read_parquet(${sqlString(path)}, file_row_number = true) order by file_row_number`);
-    const meta = await db.all(`select count(distinct row_group_id) as groups from parquet_metadata(${sqlString(path)})`);
+    const rows = await db.all(
+      `select * exclude (file_row_number) from read_parquet(${sqlString(path)}, file_row_number = true) order by file_row_number`,
+    );
+    const meta = await db.all(
+      `select count(distinct row_group_id) as groups from parquet_metadata(${sqlString(path)})`,
+    );
     // Assess
     expect(rows.length).toBe(n);
     expect(Number(meta[0]!.groups)).toBe(5);
@@ -121,7 +125,7 @@ describe('ParquetWriter read back by DuckDB', () => {
     );
     const q = `select count(*) as n from read_parquet(${sqlString(path)}) where id > 10000000000000 and s < 'k02500'`;
     const pruned = await db.all(q);
-    await db.all('set disabled_optimizers = \'filter_pushdown,statistics_propagation\'');
+    await db.all("set disabled_optimizers = 'filter_pushdown,statistics_propagation'");
     const unpruned = await db.all(q);
     await db.all("set disabled_optimizers = ''");
     expect(Number(pruned[0]!.n)).toBe(1499);

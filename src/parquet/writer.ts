@@ -6,9 +6,9 @@ import {
   Encoding,
   type LeafType,
   type LogicalType,
+  levelsOf,
   PHYSICAL_CODE,
   Repetition,
-  levelsOf,
 } from './schema.js';
 import { CompactWriter, CType } from './thrift.js';
 
@@ -115,7 +115,13 @@ export class ParquetWriter {
     await this.start();
     if (this.groupRows === 0) return;
     const taken = this.columns.map((c) => c.takeChunk());
-    const group: RowGroupMeta = { rows: this.groupRows, offset: this.offset, uncompressed: 0, compressed: 0, chunks: [] };
+    const group: RowGroupMeta = {
+      rows: this.groupRows,
+      offset: this.offset,
+      uncompressed: 0,
+      compressed: 0,
+      chunks: [],
+    };
     this.totalRows += this.groupRows;
     this.groupRows = 0;
     for (let i = 0; i < taken.length; i++) {
@@ -149,6 +155,20 @@ export class ParquetWriter {
   /** Flushes buffered rows and writes the footer. A file with no rows is valid (no row groups). */
   async finish(): Promise<{ rows: number; bytes: number }> {
     await this.flushRowGroup();
+    return this.writeFooter();
+  }
+
+  /** Rows already flushed into this file. */
+  get fileRows(): number {
+    return this.totalRows;
+  }
+
+  /**
+   * Ends the current file without flushing the buffered row group, which goes to the next file
+   * after `restart()` (shard rotation).
+   */
+  async writeFooter(): Promise<{ rows: number; bytes: number }> {
+    await this.start();
     const footer = fileMetadata(this.specs, this.rowGroups, this.totalRows, this.opts);
     const tail = Buffer.allocUnsafe(8);
     tail.writeUInt32LE(footer.length, 0);
@@ -156,6 +176,14 @@ export class ParquetWriter {
     await this.write(footer);
     await this.write(tail);
     return { rows: this.totalRows, bytes: this.offset };
+  }
+
+  /** Starts a new file on the same columns (buffered rows are kept). */
+  restart(): void {
+    this.rowGroups.length = 0;
+    this.offset = 0;
+    this.totalRows = 0;
+    this.started = false;
   }
 }
 
@@ -183,7 +211,16 @@ function fileMetadata(specs: ColumnSpec[], groups: RowGroupMeta[], rows: number,
   for (const spec of specs) {
     const rep = spec.nullable ? Repetition.OPTIONAL : Repetition.REQUIRED;
     if (spec.list) {
-      w.element().i32(3, rep).string(4, spec.name).i32(5, 1).i32(6, 3 /* LIST */).struct(10).struct(3).end().end().end();
+      w.element()
+        .i32(3, rep)
+        .string(4, spec.name)
+        .i32(5, 1)
+        .i32(6, 3 /* LIST */)
+        .struct(10)
+        .struct(3)
+        .end()
+        .end()
+        .end();
       w.element().i32(3, Repetition.REPEATED).string(4, 'list').i32(5, 1).end();
       leafElement(w, 'element', Repetition.OPTIONAL, spec.leaf);
     } else {

@@ -1,5 +1,5 @@
 import type { ClientBase } from 'pg';
-import { type ColumnPlan, planColumn, type PgTypeInfo } from './typemap.js';
+import { type ColumnPlan, type PgTypeInfo, planColumn } from './typemap.js';
 
 export interface TablePlan {
   /** The table's name in Postgres (exact, may need quoting). */
@@ -25,7 +25,14 @@ export async function listTables(client: ClientBase, schema: string): Promise<Ta
     [schema],
   );
   if (rels.rows.length === 0) return [];
-  const cols = await client.query<{ attrelid: number; attname: string; attnotnull: boolean; atttypid: number; atttypmod: number; pg_type: string }>(
+  const cols = await client.query<{
+    attrelid: number;
+    attname: string;
+    attnotnull: boolean;
+    atttypid: number;
+    atttypmod: number;
+    pg_type: string;
+  }>(
     `select a.attrelid, a.attname, a.attnotnull, a.atttypid, a.atttypmod,
             pg_catalog.format_type(a.atttypid, a.atttypmod) as pg_type
        from pg_catalog.pg_attribute a

@@ -94,7 +94,12 @@ function conditionHolds(cond: Statement['Condition'], ctx: Record<string, string
   return true;
 }
 
-function statementMatches(s: Statement, action: string, resource: string, ctx: Record<string, string | undefined>): boolean {
+function statementMatches(
+  s: Statement,
+  action: string,
+  resource: string,
+  ctx: Record<string, string | undefined>,
+): boolean {
   const actionOk = s.NotAction
     ? !list(s.NotAction).some((a) => glob(a, action, true))
     : list(s.Action).some((a) => glob(a, action, true));
@@ -167,19 +172,27 @@ export class Iam {
   readonly principals = new Map<string, Principal>();
   readonly roles = new Map<string, Role>();
 
-  createUser(
-    accountId: string,
-    name: string,
-    policies: PolicyDocument[],
-    keys = newAccessKey('AKIA'),
-  ): Principal {
+  createUser(accountId: string, name: string, policies: PolicyDocument[], keys = newAccessKey('AKIA')): Principal {
     const p: Principal = { arn: `arn:aws:iam::${accountId}:user/${name}`, accountId, ...keys, policies };
     this.principals.set(p.accessKeyId, p);
     return p;
   }
 
-  putRole(accountId: string, name: string, trustPolicy: PolicyDocument, policies: PolicyDocument[], maxSessionSeconds = 3600): Role {
-    const role: Role = { arn: `arn:aws:iam::${accountId}:role/${name}`, accountId, name, trustPolicy, policies, maxSessionSeconds };
+  putRole(
+    accountId: string,
+    name: string,
+    trustPolicy: PolicyDocument,
+    policies: PolicyDocument[],
+    maxSessionSeconds = 3600,
+  ): Role {
+    const role: Role = {
+      arn: `arn:aws:iam::${accountId}:role/${name}`,
+      accountId,
+      name,
+      trustPolicy,
+      policies,
+      maxSessionSeconds,
+    };
     this.roles.set(role.arn, role);
     return role;
   }

@@ -79,7 +79,9 @@ export class LocalS3 {
   async start(): Promise<string> {
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: this.directory });
     // Outermost middleware: runs before s3rver's own handling (and after it, for the response).
-    (server as unknown as { middleware: unknown[] }).middleware.unshift((ctx: KoaCtx, next: Next) => this.guard(ctx, next));
+    (server as unknown as { middleware: unknown[] }).middleware.unshift((ctx: KoaCtx, next: Next) =>
+      this.guard(ctx, next),
+    );
     const addr = (await server.run()) as AddressInfo;
     this.server = server;
     this.endpoint = `http://127.0.0.1:${addr.port}`;
@@ -126,7 +128,8 @@ export class LocalS3 {
         if (name === '._S3rver_uploads') continue;
         const full = join(dir, name);
         if ((await stat(full)).isDirectory()) await walk(full, `${prefix}${name}/`);
-        else if (name.endsWith('._S3rver_object')) out.push(decodeURIComponent(prefix + name.slice(0, -'._S3rver_object'.length)));
+        else if (name.endsWith('._S3rver_object'))
+          out.push(decodeURIComponent(prefix + name.slice(0, -'._S3rver_object'.length)));
       }
     };
     await walk(root, '');
@@ -211,7 +214,8 @@ export class LocalS3 {
     delete ctx.req.headers.authorization;
 
     if (action === 's3:AbortMultipartUpload') return this.abortUpload(ctx, record, bucket, key, query.get('uploadId')!);
-    if (action === 's3:ListBucketMultipartUploads') return this.listUploads(ctx, record, bucket, query.get('prefix') ?? '');
+    if (action === 's3:ListBucketMultipartUploads')
+      return this.listUploads(ctx, record, bucket, query.get('prefix') ?? '');
 
     await next();
     record.status = ctx.status;
@@ -264,12 +268,17 @@ export class LocalS3 {
     try {
       auth = parseAuthorization(headerOf(ctx, 'authorization'));
     } catch (e) {
-      if (e instanceof SigV4Error) throw new S3Failure(403, 'AccessDenied', 'Access Denied (anonymous requests are not allowed)');
+      if (e instanceof SigV4Error)
+        throw new S3Failure(403, 'AccessDenied', 'Access Denied (anonymous requests are not allowed)');
       throw e;
     }
     const principal = this.iam.principals.get(auth.accessKeyId);
     if (!principal) {
-      throw new S3Failure(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+      throw new S3Failure(
+        403,
+        'InvalidAccessKeyId',
+        'The AWS Access Key Id you provided does not exist in our records.',
+      );
     }
     try {
       verifySignature(
@@ -299,7 +308,13 @@ export class LocalS3 {
     ctx.body = errorXml(e.code, e.message);
   }
 
-  private async abortUpload(ctx: KoaCtx, record: { status: number }, bucket: string, key: string, uploadId: string): Promise<void> {
+  private async abortUpload(
+    ctx: KoaCtx,
+    record: { status: number },
+    bucket: string,
+    key: string,
+    uploadId: string,
+  ): Promise<void> {
     const dir = join(this.directory, bucket, '._S3rver_uploads', uploadId);
     const storedKey = existsSync(join(dir, 'key')) ? (await readFile(join(dir, 'key'))).toString() : undefined;
     if (storedKey !== key) {

@@ -102,7 +102,12 @@ export function verifySignature(req: SignedRequest, auth: ParsedAuth, secret: st
   const query = q < 0 ? '' : req.url.slice(q + 1);
   // S3 signs the path as sent; other services normalise and encode each segment once more.
   const canonicalPath =
-    auth.service === 's3' ? path || '/' : path.split('/').map((seg) => escape(decodeURIComponent(seg))).join('/') || '/';
+    auth.service === 's3'
+      ? path || '/'
+      : path
+          .split('/')
+          .map((seg) => escape(decodeURIComponent(seg)))
+          .join('/') || '/';
   const canonicalHeaders = auth.signedHeaders.map((h) => `${h}:${headerValue(req.headers[h])}\n`).join('');
   const canonicalRequest = [
     req.method.toUpperCase(),

@@ -23,7 +23,10 @@ beforeAll(async () => {
   stack = await LocalStack.start();
   await stack.applyWorld({
     accounts: {
-      '222222222222': { buckets: [{ name: 'a-bucket', region: 'us-east-1' }], roles: [{ name: 'w', trustPolicy: trust('ext-a'), policies: [write('a-bucket')] }] },
+      '222222222222': {
+        buckets: [{ name: 'a-bucket', region: 'us-east-1' }],
+        roles: [{ name: 'w', trustPolicy: trust('ext-a'), policies: [write('a-bucket')] }],
+      },
       '333333333333': { buckets: [{ name: 'b-bucket', region: 'us-east-1' }] },
     },
   });
@@ -50,12 +53,41 @@ function sts(secret = stack.platform.secretAccessKey) {
 describe('local STS + S3 guard', () => {
   it('issues credentials only with the right external id, limited to the role policy', async () => {
     // Prepare / Act
-    const wrong = await settle(sts().send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::222222222222:role/w', RoleSessionName: 'test-session', ExternalId: 'nope' })));
-    const missing = await settle(sts().send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::222222222222:role/w', RoleSessionName: 'test-session' })));
-    const badSecret = await settle(sts('x'.repeat(40)).send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::222222222222:role/w', RoleSessionName: 'test-session', ExternalId: 'ext-a' })));
-    const ok = await sts().send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::222222222222:role/w', RoleSessionName: 'test-session', ExternalId: 'ext-a' }));
+    const wrong = await settle(
+      sts().send(
+        new AssumeRoleCommand({
+          RoleArn: 'arn:aws:iam::222222222222:role/w',
+          RoleSessionName: 'test-session',
+          ExternalId: 'nope',
+        }),
+      ),
+    );
+    const missing = await settle(
+      sts().send(
+        new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::222222222222:role/w', RoleSessionName: 'test-session' }),
+      ),
+    );
+    const badSecret = await settle(
+      sts('x'.repeat(40)).send(
+        new AssumeRoleCommand({
+          RoleArn: 'arn:aws:iam::222222222222:role/w',
+          RoleSessionName: 'test-session',
+          ExternalId: 'ext-a',
+        }),
+      ),
+    );
+    const ok = await sts().send(
+      new AssumeRoleCommand({
+        RoleArn: 'arn:aws:iam::222222222222:role/w',
+        RoleSessionName: 'test-session',
+        ExternalId: 'ext-a',
+      }),
+    );
     // Assess
-    expect(wrong).toMatchObject({ name: 'AccessDenied', message: expect.stringContaining('is not authorized to perform: sts:AssumeRole') });
+    expect(wrong).toMatchObject({
+      name: 'AccessDenied',
+      message: expect.stringContaining('is not authorized to perform: sts:AssumeRole'),
+    });
     expect(missing).toMatchObject({ name: 'AccessDenied' });
     expect(badSecret).toMatchObject({ name: 'SignatureDoesNotMatch' });
     const c = ok.Credentials!;
@@ -67,15 +99,21 @@ describe('local STS + S3 guard', () => {
     });
     await s3.send(new PutObjectCommand({ Bucket: 'a-bucket', Key: 'x/y z:1.txt', Body: 'hello' }));
     expect(await stack.s3.keys('a-bucket')).toEqual(['x/y z:1.txt']);
-    await expect(s3.send(new PutObjectCommand({ Bucket: 'b-bucket', Key: 'k', Body: 'x' }))).rejects.toMatchObject({ name: 'AccessDenied' });
-    await expect(s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'x/y z:1.txt' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(s3.send(new PutObjectCommand({ Bucket: 'b-bucket', Key: 'k', Body: 'x' }))).rejects.toMatchObject({
+      name: 'AccessDenied',
+    });
+    await expect(s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'x/y z:1.txt' }))).rejects.toMatchObject({
+      name: 'AccessDenied',
+    });
     const forged = new S3Client({
       region: 'us-east-1',
       endpoint: stack.s3.endpoint,
       forcePathStyle: true,
       credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: 'wrong', sessionToken: c.SessionToken! },
     });
-    await expect(forged.send(new PutObjectCommand({ Bucket: 'a-bucket', Key: 'k', Body: 'x' }))).rejects.toMatchObject({ name: 'SignatureDoesNotMatch' });
+    await expect(forged.send(new PutObjectCommand({ Bucket: 'a-bucket', Key: 'k', Body: 'x' }))).rejects.toMatchObject({
+      name: 'SignatureDoesNotMatch',
+    });
     expect(stack.s3.events.map((e) => e.key)).toEqual(['x/y z:1.txt']);
   });
 });

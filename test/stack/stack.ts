@@ -25,7 +25,9 @@ const statement = z
     NotAction: z.union([z.string(), z.array(z.string())]).optional(),
     Resource: z.union([z.string(), z.array(z.string())]).optional(),
     NotResource: z.union([z.string(), z.array(z.string())]).optional(),
-    Principal: z.union([z.literal('*'), z.object({ AWS: z.union([z.string(), z.array(z.string())]).optional() }).strict()]).optional(),
+    Principal: z
+      .union([z.literal('*'), z.object({ AWS: z.union([z.string(), z.array(z.string())]).optional() }).strict()])
+      .optional(),
     Condition: z.record(z.string(), z.record(z.string(), z.union([z.string(), z.array(z.string())]))).optional(),
   })
   .strict();
@@ -119,7 +121,8 @@ export class LocalStack {
   }
 
   static async start(opts: StackOptions = {}): Promise<LocalStack> {
-    const dataDir = opts.dataDir ?? join(REPO_ROOT, '.dropship', `stack-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+    const dataDir =
+      opts.dataDir ?? join(REPO_ROOT, '.dropship', `stack-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dataDir, { recursive: true });
     const stack = new LocalStack(dataDir, opts);
     try {
@@ -184,11 +187,19 @@ export class LocalStack {
     for (const [accountId, acct] of Object.entries(world.accounts)) {
       for (const b of acct.buckets) await this.s3.createBucket(b.name, b.region, accountId);
       for (const r of acct.roles) {
-        this.iam.putRole(accountId, r.name, r.trustPolicy as PolicyDocument, r.policies as PolicyDocument[], r.maxSessionSeconds);
+        this.iam.putRole(
+          accountId,
+          r.name,
+          r.trustPolicy as PolicyDocument,
+          r.policies as PolicyDocument[],
+          r.maxSessionSeconds,
+        );
       }
       for (const u of acct.users) {
         const keys =
-          u.accessKeyId && u.secretAccessKey ? { accessKeyId: u.accessKeyId, secretAccessKey: u.secretAccessKey } : undefined;
+          u.accessKeyId && u.secretAccessKey
+            ? { accessKeyId: u.accessKeyId, secretAccessKey: u.secretAccessKey }
+            : undefined;
         const p = this.iam.createUser(accountId, u.name, u.policies as PolicyDocument[], keys);
         users.set(p.arn, p);
       }

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Iam, type PolicyDocument, type Principal, trusts } from './iam.js';
-import { hashPayload, parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
 import { xmlEscape } from './s3.js';
+import { hashPayload, parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
 
 /**
  * Local STS (query API, as @aws-sdk/client-sts speaks it): AssumeRole and GetCallerIdentity.
@@ -47,7 +47,11 @@ export class LocalSts {
       const auth = parseAuthorization(req.headers.authorization);
       const p = this.iam.principals.get(auth.accessKeyId);
       if (!p) {
-        return reply(res, 403, errorXml('Sender', 'InvalidClientTokenId', 'The security token included in the request is invalid.'));
+        return reply(
+          res,
+          403,
+          errorXml('Sender', 'InvalidClientTokenId', 'The security token included in the request is invalid.'),
+        );
       }
       verifySignature(
         { method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, payloadHash: hashPayload(body) },
@@ -55,10 +59,18 @@ export class LocalSts {
         p.secretAccessKey,
       );
       if (p.sessionToken !== undefined && req.headers['x-amz-security-token'] !== p.sessionToken) {
-        return reply(res, 403, errorXml('Sender', 'InvalidClientTokenId', 'The security token included in the request is invalid.'));
+        return reply(
+          res,
+          403,
+          errorXml('Sender', 'InvalidClientTokenId', 'The security token included in the request is invalid.'),
+        );
       }
       if (p.expiresAt !== undefined && Date.now() >= p.expiresAt) {
-        return reply(res, 400, errorXml('Sender', 'ExpiredToken', 'The security token included in the request is expired'));
+        return reply(
+          res,
+          400,
+          errorXml('Sender', 'ExpiredToken', 'The security token included in the request is expired'),
+        );
       }
       caller = p;
     } catch (e) {
@@ -92,7 +104,11 @@ export class LocalSts {
       return reply(
         res,
         400,
-        errorXml('Sender', 'ValidationError', `1 validation error detected: Value '${sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`),
+        errorXml(
+          'Sender',
+          'ValidationError',
+          `1 validation error detected: Value '${sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
+        ),
       );
     }
     const role = this.iam.roles.get(roleArn);
@@ -100,16 +116,25 @@ export class LocalSts {
       reply(
         res,
         403,
-        errorXml('Sender', 'AccessDenied', `User: ${caller.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`),
+        errorXml(
+          'Sender',
+          'AccessDenied',
+          `User: ${caller.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+        ),
       );
     // AWS answers a missing role exactly like an untrusted caller: no information leaks.
     if (!role) return denied();
-    if (!trusts(role, caller, { 'sts:ExternalId': externalId, 'aws:PrincipalArn': caller.roleArn ?? caller.arn })) return denied();
+    if (!trusts(role, caller, { 'sts:ExternalId': externalId, 'aws:PrincipalArn': caller.roleArn ?? caller.arn }))
+      return denied();
     if (duration < 900 || duration > role.maxSessionSeconds) {
       return reply(
         res,
         400,
-        errorXml('Sender', 'ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`),
+        errorXml(
+          'Sender',
+          'ValidationError',
+          `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`,
+        ),
       );
     }
     let sessionPolicy: PolicyDocument | undefined;
@@ -118,7 +143,11 @@ export class LocalSts {
       try {
         sessionPolicy = JSON.parse(policy) as PolicyDocument;
       } catch {
-        return reply(res, 400, errorXml('Sender', 'MalformedPolicyDocument', 'The policy is not in the valid JSON format.'));
+        return reply(
+          res,
+          400,
+          errorXml('Sender', 'MalformedPolicyDocument', 'The policy is not in the valid JSON format.'),
+        );
       }
     }
     const session = this.iam.issueSession(role, sessionName, duration, sessionPolicy);

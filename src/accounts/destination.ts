@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/**
+ * A customer's destination: where and how an account's tables are delivered.
+ * Validated here, once, when it is registered; everything downstream trusts it.
+ */
+export const PLANS = ['paid', 'free'] as const;
+export type Plan = (typeof PLANS)[number];
+
+export const accountIdSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,62}$/,
+    'account ids are 1–63 characters: lowercase letters, digits, "_" and "-", starting with a letter or digit',
+  );
+
+export const bucketSchema = z
+  .string()
+  .min(3, 'bucket names have 3–63 characters')
+  .max(63, 'bucket names have 3–63 characters')
+  .regex(
+    /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/,
+    'bucket names use lowercase letters, digits, "." and "-", and start and end with a letter or digit (give the name, not the ARN)',
+  )
+  .refine((b) => !b.includes('..'), 'bucket names cannot contain ".."')
+  .refine((b) => !/^\d+\.\d+\.\d+\.\d+$/.test(b), 'bucket names cannot look like an IP address');
+
+export const regionSchema = z
+  .string()
+  .regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/, 'regions look like "eu-west-1"');
+
+export const roleArnSchema = z
+  .string()
+  .regex(
+    /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+    'role ARNs look like "arn:aws:iam::123456789012:role/dropship-export"',
+  );
+
+export const kmsKeyArnSchema = z
+  .string()
+  .regex(
+    /^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$|^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key\/mrk-[0-9a-f]{32}$/,
+    'KMS key ARNs look like "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"',
+  );
+
+/** A key prefix ("folder") inside the bucket; slashes at either end are dropped. */
+export const prefixSchema = z
+  .string()
+  .max(512, 'prefixes are at most 512 characters')
+  .transform((p) => p.replace(/^\/+|\/+$/g, ''))
+  .refine(
+    (p) => p === '' || !p.split('/').some((seg) => seg === '' || seg === '.' || seg === '..'),
+    'prefixes cannot contain empty, "." or ".." segments',
+  )
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  .refine(
+    (p) => !/[\u0000-\u001f\u007f\\{}^%`\]["~<>#|]/.test(p),
+    'prefixes use letters, digits and safe punctuation only',
+  );
+
+export const sourceSchemaSchema = z.string().min(1).max(63, 'Postgres identifiers are at most 63 bytes');
+
+export const destinationInputSchema = z
+  .object({
+    accountId: accountIdSchema,
+    plan: z.enum(PLANS),
+    bucket: bucketSchema,
+    prefix: prefixSchema.default(''),
+    region: regionSchema,
+    roleArn: roleArnSchema,
+    kmsKeyArn: kmsKeyArnSchema.optional(),
+    sourceSchema: sourceSchemaSchema,
+  })
+  .strict();
+
+export type DestinationInput = z.input<typeof destinationInputSchema>;
+
+export interface Destination {
+  accountId: string;
+  plan: Plan;
+  bucket: string;
+  prefix: string;
+  region: string;
+  roleArn: string;
+  externalId: string;
+  kmsKeyArn?: string;
+  sourceSchema: string;
+  enabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Joins the destination prefix and a relative key. */
+export function objectKey(dest: Pick<Destination, 'prefix'>, relative: string): string {
+  return dest.prefix ? `${dest.prefix}/${relative}` : relative;
+}

@@ -1,0 +1,71 @@
+import type { Pool } from 'pg';
+
+/**
+ * Idempotent, ordered migrations of dropship's own schema. Applied under an advisory lock so
+ * concurrent starters (several Lambdas, CLI + tests) never race; each version runs once.
+ */
+const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'destinations',
+    sql: `
+      create table dropship.destinations (
+        account_id    text primary key
+                      check (account_id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+        plan          text not null check (plan in ('paid', 'free')),
+        bucket        text not null,
+        prefix        text not null default '',
+        region        text not null,
+        role_arn      text not null,
+        external_id   text not null unique,
+        kms_key_arn   text,
+        source_schema text not null,
+        enabled       boolean not null default true,
+        created_at    timestamptz not null default now(),
+        updated_at    timestamptz not null default now()
+      );
+      -- The external ID is generated once and never changes: the customer's trust policy pins it.
+      create function dropship.external_id_is_immutable() returns trigger language plpgsql as $$
+      begin
+        if new.external_id is distinct from old.external_id then
+          raise exception 'external_id of account % cannot change', old.account_id;
+        end if;
+        new.updated_at := now();
+        return new;
+      end $$;
+      create trigger destinations_external_id_immutable
+        before update on dropship.destinations
+        for each row execute function dropship.external_id_is_immutable();
+    `,
+  },
+];
+
+export async function migrate(pool: Pool): Promise<number[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(`select pg_advisory_xact_lock(hashtext('dropship.migrations'))`);
+    await client.query('create schema if not exists dropship');
+    await client.query(`create table if not exists dropship.schema_migrations (
+      version int primary key, name text not null, applied_at timestamptz not null default now())`);
+    const done = new Set(
+      (await client.query<{ version: number }>('select version from dropship.schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
+    );
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('insert into dropship.schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('commit');
+    return applied;
+  } catch (e) {
+    await client.query('rollback').catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+}

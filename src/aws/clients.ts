@@ -1,0 +1,141 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { Destination } from '../accounts/destination.js';
+import { permissionPolicy } from '../accounts/policies.js';
+import type { Settings } from '../config/settings.js';
+
+/**
+ * Destination credentials: STS AssumeRole into the customer's role with the account's external ID,
+ * a session name that names dropship, the account and the run, and a session policy that limits
+ * the credentials to writing under the destination's prefix. The provider refreshes the
+ * credentials before they expire, so a run may outlive one session. One S3 client per account:
+ * credentials never cross accounts.
+ *
+ * Endpoints, region and dropship's own credentials come from standard AWS SDK configuration
+ * (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_STS, AWS_REGION, the default credential chain), so the
+ * same code runs against AWS, MinIO, LocalStack or dropship's local stack.
+ */
+export class AwsError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AwsError';
+  }
+}
+
+/** The destination cannot be written: role, trust, bucket or permission problem. Not retryable. */
+export class DestinationAccessError extends AwsError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DestinationAccessError';
+  }
+}
+
+export function roleSessionName(accountId: string, runId: string): string {
+  return `dropship-${accountId}-${runId}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
+}
+
+export interface DestinationClients {
+  s3: S3Client;
+  credentials: ReturnType<typeof fromTemporaryCredentials>;
+}
+
+export function destinationClients(dest: Destination, runId: string, settings: Settings): DestinationClients {
+  const credentials = fromTemporaryCredentials({
+    params: {
+      RoleArn: dest.roleArn,
+      RoleSessionName: roleSessionName(dest.accountId, runId),
+      ExternalId: dest.externalId,
+      Policy: JSON.stringify(permissionPolicy(dest)),
+      DurationSeconds: settings.DROPSHIP_ROLE_SESSION_SECONDS,
+    },
+    clientConfig: { region: process.env.AWS_REGION ?? dest.region },
+  });
+  const s3 = new S3Client({
+    region: dest.region,
+    credentials,
+    ...(settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {}),
+  });
+  return { s3, credentials };
+}
+
+const NOT_RETRYABLE = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'NoSuchBucket',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidClientTokenId',
+  'KMS.AccessDeniedException',
+  'AuthorizationHeaderMalformed',
+  'PermanentRedirect',
+]);
+
+export function awsErrorCode(e: unknown): string | undefined {
+  const err = e as { name?: string; Code?: string; $metadata?: unknown };
+  return err && typeof err === 'object' ? (err.Code ?? err.name) : undefined;
+}
+
+/** True for errors no retry can fix (permissions, missing bucket, wrong region). */
+export function isDestinationProblem(e: unknown): boolean {
+  const code = awsErrorCode(e);
+  return code !== undefined && NOT_RETRYABLE.has(code);
+}
+
+/**
+ * Assumes the role once, so a wrong role or external ID fails before any table is read, with
+ * a message that says what to fix (never the external ID itself: messages reach logs).
+ */
+export async function verifyAssumeRole(dest: Destination, clients: DestinationClients): Promise<void> {
+  try {
+    await clients.credentials();
+  } catch (e) {
+    const code = awsErrorCode(e);
+    if (code === 'AccessDenied' || code === 'AccessDeniedException') {
+      throw new DestinationAccessError(
+        `account ${dest.accountId}: cannot assume role ${dest.roleArn} (AccessDenied). The role must exist and its trust ` +
+          `policy must allow dropship's principal with the condition sts:ExternalId = the external ID registered for this ` +
+          `account (print the exact policy with: dropship destinations show ${dest.accountId})`,
+        { cause: e },
+      );
+    }
+    throw new AwsError(
+      `account ${dest.accountId}: AssumeRole on ${dest.roleArn} failed: ${code ?? ''} ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/** Rewrites an S3 error into one line that names the destination and what is missing. */
+export function explainS3Error(dest: Destination, key: string, e: unknown): Error {
+  const code = awsErrorCode(e);
+  const where = `s3://${dest.bucket}/${key}`;
+  switch (code) {
+    case 'NoSuchBucket':
+      return new DestinationAccessError(
+        `account ${dest.accountId}: bucket "${dest.bucket}" does not exist (writing ${where})`,
+        { cause: e },
+      );
+    case 'AccessDenied':
+      return new DestinationAccessError(
+        `account ${dest.accountId}: access denied writing ${where}. The role ${dest.roleArn} needs s3:PutObject and ` +
+          `s3:AbortMultipartUpload on that key${dest.kmsKeyArn ? ` and kms:GenerateDataKey + kms:Decrypt on ${dest.kmsKeyArn}` : ''}` +
+          ` (print the policy with: dropship destinations show ${dest.accountId})`,
+        { cause: e },
+      );
+    case 'AuthorizationHeaderMalformed':
+    case 'PermanentRedirect':
+      return new DestinationAccessError(
+        `account ${dest.accountId}: bucket "${dest.bucket}" is not in region ${dest.region} (${(e as Error).message})`,
+        { cause: e },
+      );
+    default:
+      return new AwsError(
+        `account ${dest.accountId}: writing ${where} failed: ${code ?? 'Error'}: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+  }
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/**
+ * Every setting dropship reads from the environment, validated once at the edge.
+ * Unknown DROPSHIP_* variables are rejected with a suggestion, so a typo such as
+ * DROPSHIP_SHARD_TARGET_BYTE never silently falls back to a default.
+ */
+const MiB = 1024 * 1024;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const settingsSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+    .optional(),
+  /** Where the customers' tables live; defaults to DATABASE_URL. */
+  DROPSHIP_SOURCE_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+    .optional(),
+  /** The AWS principal customers trust (our Lambda role in production). */
+  DROPSHIP_PRINCIPAL_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/, 'must be an IAM role or user ARN')
+    .optional(),
+  DROPSHIP_SHARD_TARGET_BYTES: int(MiB, 5 * 1024 * MiB).default(128 * MiB),
+  DROPSHIP_ROW_GROUP_ROWS: int(1_000, 10_000_000).default(100_000),
+  DROPSHIP_ROW_GROUP_BYTES: int(MiB, 1024 * MiB).default(64 * MiB),
+  DROPSHIP_PAGE_BYTES: int(64 * 1024, 64 * MiB).default(MiB),
+  DROPSHIP_GZIP_LEVEL: int(1, 9).default(6),
+  DROPSHIP_PART_SIZE_BYTES: int(5 * MiB, 5 * 1024 * MiB).default(8 * MiB),
+  DROPSHIP_UPLOAD_QUEUE_SIZE: int(1, 64).default(4),
+  DROPSHIP_TABLE_CONCURRENCY: int(1, 64).default(2),
+  DROPSHIP_ACCOUNT_CONCURRENCY: int(1, 64).default(2),
+  DROPSHIP_ROLE_SESSION_SECONDS: int(900, 43_200).default(3600),
+  DROPSHIP_S3_FORCE_PATH_STYLE: bool.default(false),
+  DROPSHIP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type Settings = z.output<typeof settingsSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+function closest(name: string, candidates: string[]): string | undefined {
+  const dist = (a: string, b: string): number => {
+    const d = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = d[0]!;
+      d[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const tmp = d[j]!;
+        d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+        prev = tmp;
+      }
+    }
+    return d[b.length]!;
+  };
+  let best: string | undefined;
+  let bestD = 4;
+  for (const c of candidates) {
+    const dd = dist(name, c);
+    if (dd < bestD) {
+      best = c;
+      bestD = dd;
+    }
+  }
+  return best;
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const known = Object.keys(settingsSchema.shape);
+  const problems: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('DROPSHIP_') && !known.includes(name)) {
+      const hint = closest(name, known);
+      problems.push(`${name} is not a dropship setting${hint ? ` (did you mean ${hint}?)` : ''}`);
+    }
+  }
+  const picked = Object.fromEntries(known.filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]]));
+  const parsed = settingsSchema.safeParse(picked);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  return parsed.data!;
+}
+
+export function requireSetting<K extends keyof Settings>(s: Settings, key: K, why: string): NonNullable<Settings[K]> {
+  const v = s[key];
+  if (v === undefined || v === null) throw new ConfigError(`${String(key)} is not set; it is needed ${why}`);
+  return v as NonNullable<Settings[K]>;
+}

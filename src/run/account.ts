@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { Destination } from '../accounts/destination.js';
+import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
+import type { Settings } from '../config/settings.js';
+import { buildReceipt, nowMicros, writeReceipt } from '../receipt/receipt.js';
+import { folderName } from '../sink/layout.js';
+import { listTables } from '../source/catalog.js';
+import { release, Snapshot } from '../source/snapshot.js';
+import type { AccountOutcome, Reporter } from './reporter.js';
+import { exportTable, type TableResult } from './table.js';
+
+/**
+ * One account's run: assume the customer's role (fails fast on a wrong role or external ID),
+ * open one snapshot, export every table several at a time, and write receipt.json last — only
+ * when every table succeeded. A failed run writes no receipt and leaves the previous one as it was.
+ */
+export class RunError extends Error {
+  constructor(
+    message: string,
+    readonly failures: { table: string; message: string }[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'RunError';
+  }
+}
+
+export function newRunId(start: Date): string {
+  const stamp = start.toISOString().replace(/[-:]/g, '').slice(0, 15);
+  return `${stamp}Z-${randomBytes(3).toString('hex')}`;
+}
+
+export interface AccountRunDeps {
+  sourceUrl: string;
+  settings: Settings;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+export async function exportAccount(dest: Destination, deps: AccountRunDeps): Promise<AccountOutcome> {
+  const startedMicros = nowMicros();
+  const start = new Date(Number(startedMicros / 1000n));
+  const runId = newRunId(start);
+  const t0 = performance.now();
+  const seconds = (): number => (performance.now() - t0) / 1000;
+  const { settings, reporter } = deps;
+  const failures: { table: string; message: string }[] = [];
+
+  const fail = (error: unknown): AccountOutcome => {
+    const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
+    reporter.accountDone(dest.accountId, outcome);
+    return outcome;
+  };
+
+  if (!dest.enabled) return fail(new RunError(`account ${dest.accountId} is disabled`));
+  const clients = destinationClients(dest, runId, settings);
+  let snapshot: Snapshot | undefined;
+  try {
+    await verifyAssumeRole(dest, clients);
+    snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`);
+    const tables = await listTables(snapshot.holder, dest.sourceSchema);
+    if (tables.length === 0) {
+      throw new RunError(
+        `account ${dest.accountId}: source schema "${dest.sourceSchema}" has no tables or materialized views`,
+      );
+    }
+    reporter.accountStarted(
+      dest.accountId,
+      runId,
+      tables.map((t) => t.name),
+    );
+    const folder = folderName(start);
+    // A destination problem (role, bucket, permission) fails every table alike: stop early.
+    const stop = new AbortController();
+    const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
+    const limit = pLimit(settings.DROPSHIP_TABLE_CONCURRENCY);
+    const snap = snapshot;
+    const settled = await Promise.allSettled(
+      tables.map((table) =>
+        limit(async () => {
+          signal.throwIfAborted();
+          const client = await snap.connect(`dropship ${dest.accountId}`);
+          let broken = true;
+          try {
+            const result = await exportTable({
+              client,
+              schema: dest.sourceSchema,
+              table,
+              dest,
+              s3: clients.s3,
+              folder,
+              settings,
+              signal,
+              onProgress: (p) => reporter.tableProgress(dest.accountId, p),
+            });
+            broken = false;
+            reporter.tableDone(dest.accountId, result);
+            return result;
+          } catch (e) {
+            if (e instanceof Error && e.cause instanceof DestinationAccessError) stop.abort(e.cause);
+            reporter.tableFailed(dest.accountId, table.name, e);
+            throw e;
+          } finally {
+            await release(client, broken);
+          }
+        }),
+      ),
+    );
+    const results: TableResult[] = [];
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') results.push(s.value);
+      else {
+        const name = tables[i]!.name;
+        const reason = s.reason as Error;
+        const message =
+          reason?.name === 'AbortError' && stop.signal.aborted
+            ? `not exported: the run stopped after a destination error (${(stop.signal.reason as Error).message})`
+            : (reason?.message ?? String(reason));
+        failures.push({ table: name, message });
+      }
+    });
+    if (failures.length > 0) {
+      throw new RunError(
+        `account ${dest.accountId}: ${failures.length} of ${tables.length} tables failed; no receipt written`,
+        failures,
+      );
+    }
+    const receipt = buildReceipt(runId, startedMicros, results);
+    const receiptKey = await writeReceipt(clients.s3, dest, receipt);
+    const outcome: AccountOutcome = { ok: true, runId, receiptKey, tables: results, seconds: seconds() };
+    reporter.accountDone(dest.accountId, outcome);
+    return outcome;
+  } catch (e) {
+    return fail(e);
+  } finally {
+    await snapshot?.close();
+    clients.s3.destroy();
+  }
+}
+
+/**
+ * Several accounts, a few at a time; each account's failure stays its own.
+ */
+export async function exportAccounts(dests: Destination[], deps: AccountRunDeps): Promise<Map<string, AccountOutcome>> {
+  const limit = pLimit(deps.settings.DROPSHIP_ACCOUNT_CONCURRENCY);
+  const outcomes = new Map<string, AccountOutcome>();
+  await Promise.all(
+    dests.map((d) =>
+      limit(async () => {
+        outcomes.set(d.accountId, await exportAccount(d, deps));
+      }),
+    ),
+  );
+  return outcomes;
+}

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { objectKey } from '../accounts/destination.js';
+
+/**
+ * Object layout, compatible with the model we follow (Dreamdata "Destination AWS S3"):
+ *   <prefix>/receipt.json
+ *   <prefix>/<YYYY-MM-DDTHH:MM>/<table>/<table>_<12-digit shard>.parquet.gz
+ * The folder is the run's start time in UTC. Files are Parquet with the GZIP codec inside;
+ * the file itself is not gzip-wrapped (the `.gz` suffix is the model's naming).
+ */
+export const RECEIPT_NAME = 'receipt.json';
+export const SHARD_SUFFIX = '.parquet.gz';
+
+export function folderName(runStart: Date): string {
+  return runStart.toISOString().slice(0, 16);
+}
+
+/**
+ * The name a table gets in object keys: the table name itself when it is made of
+ * [A-Za-z0-9_.-] only; otherwise the safe characters plus a short hash of the exact name,
+ * so the mapping is deterministic and two different tables never share a folder.
+ * The receipt keeps the exact table name as its key.
+ */
+export function tableObjectName(table: string): string {
+  if (/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(table)) return table;
+  const safe =
+    table
+      .replace(/[^A-Za-z0-9_.-]+/g, '_')
+      .replace(/^[.-]+/, '')
+      .slice(0, 48) || 'table';
+  const hash = createHash('sha256').update(table, 'utf8').digest('hex').slice(0, 8);
+  return `${safe}-${hash}`;
+}
+
+export function shardName(objectName: string, index: number): string {
+  return `${objectName}_${String(index).padStart(12, '0')}${SHARD_SUFFIX}`;
+}
+
+export function tableFolder(folder: string, objectName: string): string {
+  return `${folder}/${objectName}`;
+}
+
+export function shardKey(dest: { prefix: string }, folder: string, objectName: string, index: number): string {
+  return objectKey(dest, `${tableFolder(folder, objectName)}/${shardName(objectName, index)}`);
+}
+
+export function receiptKey(dest: { prefix: string }): string {
+  return objectKey(dest, RECEIPT_NAME);
+}

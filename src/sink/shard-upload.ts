@@ -1,0 +1,92 @@
+import { createHash, type Hash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+
+/**
+ * One shard on its way to S3: bytes written here stream into an `@aws-sdk/lib-storage` multipart
+ * upload (parallel parts, `queueSize` in flight, `partSize` each; a shard smaller than one part
+ * becomes a single PutObject). SHA-256 and byte count are taken on the way.
+ *
+ * Failure handling follows lib-storage's own contract: on `fail()` the body stream is destroyed
+ * with the error, the upload's part workers settle, and lib-storage aborts the multipart upload
+ * before `done()` rejects — we wait for that, so no unfinished upload (and no billed parts) is left.
+ * (`Upload.abort()` is not used: its `done()` rejects before the AbortMultipartUpload is sent.)
+ */
+export interface ShardTarget {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  partSize: number;
+  queueSize: number;
+  kmsKeyArn?: string;
+}
+
+export interface UploadedShard {
+  key: string;
+  bytes: number;
+  sha256: string;
+}
+
+export class ShardUpload {
+  readonly key: string;
+  private readonly body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  private readonly hash: Hash = createHash('sha256');
+  private readonly done: Promise<unknown>;
+  private failure: unknown;
+  bytes = 0;
+
+  constructor(target: ShardTarget) {
+    this.key = target.key;
+    const upload = new Upload({
+      client: target.client,
+      queueSize: target.queueSize,
+      partSize: target.partSize,
+      leavePartsOnError: false,
+      params: {
+        Bucket: target.bucket,
+        Key: target.key,
+        Body: this.body,
+        ContentType: 'application/vnd.apache.parquet',
+        ...(target.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: target.kmsKeyArn } : {}),
+      },
+    });
+    this.done = upload.done();
+    // Remember the failure now; callers see it on their next write or at complete().
+    this.done.catch((e: unknown) => {
+      this.failure = e;
+    });
+  }
+
+  /** Writes bytes; resolves when the stream can take more (backpressure from the upload). */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (!this.body.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => resolve();
+        this.body.once('drain', onDrain);
+        this.done.then(
+          () => {},
+          (e: unknown) => {
+            this.body.off('drain', onDrain);
+            reject(e);
+          },
+        );
+      });
+    }
+  }
+
+  async complete(): Promise<UploadedShard> {
+    this.body.end();
+    await this.done;
+    return { key: this.key, bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+
+  /** Stops the upload and waits until lib-storage has aborted the multipart upload. */
+  async fail(reason: unknown): Promise<void> {
+    if (!this.body.destroyed) this.body.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+    await this.done.catch(() => {});
+  }
+}

@@ -1,0 +1,63 @@
+import type { Socket } from 'node:net';
+import pg from 'pg';
+import { SourceError } from './errors.js';
+
+/**
+ * One consistent view of the source for a whole run: a REPEATABLE READ, READ ONLY transaction
+ * exports its snapshot (pg_export_snapshot()), and every connection that reads a table imports it
+ * (SET TRANSACTION SNAPSHOT), so all tables of a run are read as of the same instant.
+ * The exporting transaction stays open (idle) until the run ends.
+ */
+export class Snapshot {
+  private constructor(
+    private readonly url: string,
+    readonly holder: pg.Client,
+    readonly id: string,
+  ) {}
+
+  static async open(url: string, applicationName = 'dropship'): Promise<Snapshot> {
+    const holder = new pg.Client({ connectionString: url, application_name: applicationName });
+    try {
+      await holder.connect();
+      // The holder sits idle in its transaction for the whole run: never let a server-side
+      // idle timeout invalidate the snapshot under the readers.
+      await holder.query('set idle_in_transaction_session_timeout = 0');
+      await holder.query('begin isolation level repeatable read, read only');
+      const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
+      return new Snapshot(url, holder, res.rows[0]!.id);
+    } catch (e) {
+      await holder.end().catch(() => {});
+      throw new SourceError(`cannot open a snapshot on the source database: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** A new connection reading in this snapshot. Close it with `release()`. */
+  async connect(applicationName = 'dropship'): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: this.url, application_name: applicationName });
+    try {
+      await client.connect();
+      await client.query('begin isolation level repeatable read, read only');
+      await client.query(`set transaction snapshot '${this.id.replace(/'/g, "''")}'`);
+      return client;
+    } catch (e) {
+      await client.end().catch(() => {});
+      throw new SourceError(`cannot join the run's snapshot: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.holder.query('rollback').catch(() => {});
+    await this.holder.end().catch(() => {});
+  }
+}
+
+/** Ends a client; if it is stuck mid-COPY, drops the socket (the server then ends the backend). */
+export async function release(client: pg.Client, broken: boolean): Promise<void> {
+  if (broken) {
+    (client as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
+    await client.end().catch(() => {});
+    return;
+  }
+  await client.query('rollback').catch(() => {});
+  await client.end().catch(() => {});
+}

@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/accounts/migrations.js';
+import { Registry } from '../src/accounts/registry.js';
+import { destinationClients } from '../src/aws/clients.js';
+import { loadSettings, type Settings } from '../src/config/settings.js';
+import { createLogger } from '../src/log/logger.js';
+import type { Receipt } from '../src/receipt/receipt.js';
+import { exportAccount } from '../src/run/account.js';
+import { LogReporter } from '../src/run/reporter.js';
+import { compareTable, downloadReceiptFiles } from './compare.js';
+import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
+import { LocalStack } from './stack/stack.js';
+
+let stack: LocalStack;
+let pool: pg.Pool;
+let registry: Registry;
+let settings: Settings;
+let acme: Customer;
+let globex: Customer;
+let bulk: Customer;
+const dir = mkdtempSync(join(tmpdir(), 'dropship-export-'));
+const silent = new LogReporter(createLogger({ level: 'silent' }));
+const savedEnv = { ...process.env };
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+  settings = loadSettings({
+    ...stack.env(),
+    DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+    DROPSHIP_SHARD_TARGET_BYTES: String(1024 * 1024),
+    DROPSHIP_ROW_GROUP_ROWS: '10000',
+    DROPSHIP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
+  });
+  pool = new pg.Pool({ connectionString: stack.databaseUrl });
+  pool.on('error', () => {}); // idle clients see the server stop at the end
+  await migrate(pool);
+  registry = new Registry(pool);
+  const client = await pool.connect();
+  try {
+    await createDemoSchema(client, 'acme', 40_000, 0.1);
+    await createDemoSchema(client, 'globex', 5_000, 0.2);
+    // Incompressible rows, so one shard spans several 5 MiB parts (a real multipart upload).
+    await client.query(`create schema bulk;
+      create table bulk.blobs as select i as id, md5(random()::text) || md5(random()::text) as a, gen_random_uuid() as u
+        from generate_series(1, 160000) i;`);
+  } finally {
+    client.release();
+  }
+  acme = await setupCustomer(stack, registry, {
+    accountId: 'acme',
+    awsAccountId: '222222222222',
+    bucket: 'acme-data',
+    prefix: 'dropship/exports',
+    schema: 'acme',
+  });
+  globex = await setupCustomer(stack, registry, {
+    accountId: 'globex',
+    awsAccountId: '333333333333',
+    bucket: 'globex-data',
+    region: 'eu-west-1',
+    schema: 'globex',
+    plan: 'free',
+  });
+  bulk = await setupCustomer(stack, registry, {
+    accountId: 'bulk',
+    awsAccountId: '444444444444',
+    bucket: 'bulk-data',
+    schema: 'bulk',
+  });
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await stack?.stop();
+  process.env = savedEnv;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function readReceipt(c: Customer): Promise<Receipt> {
+  const s3 = new S3Client({
+    region: c.destination.region,
+    endpoint: stack.s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: c.reader.accessKeyId, secretAccessKey: c.reader.secretAccessKey },
+  });
+  const key = c.destination.prefix ? `${c.destination.prefix}/receipt.json` : 'receipt.json';
+  const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
+  return JSON.parse(await res.Body!.transformToString()) as Receipt;
+}
+
+describe('export of a demo account on the local stack', () => {
+  it('delivers every table exactly, with receipt.json last and agreeing with the shards', async () => {
+    // Act
+    const outcome = await exportAccount(acme.destination, { sourceUrl: stack.databaseUrl, settings, reporter: silent });
+    // Assess
+    expect(outcome.ok, outcome.ok ? '' : String((outcome as { error: unknown }).error)).toBe(true);
+    const receipt = await readReceipt(acme);
+    expect(Object.keys(receipt.tables)).toEqual([
+      'companies',
+      'contacts',
+      'events',
+      'events_daily',
+      'paid_ads',
+      'revenue',
+      'revenue_attribution',
+    ]);
+    expect(receipt.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(receipt.format).toBe('parquet');
+    expect(receipt.compression).toBe('gzip');
+    const folder = receipt.timestamp.slice(0, 16);
+    expect(receipt.tables.events!.folder).toBe(`${folder}/events`);
+    expect(receipt.tables.events!.total_file_count).toBeGreaterThan(1);
+
+    // Every shard in the bucket is in the receipt and vice versa; keys follow the layout.
+    const keys = await stack.s3.keys('acme-data');
+    const listed = Object.values(receipt.tables).flatMap((t) => t.files.map((f) => f.key));
+    expect(keys).toEqual([...listed, 'dropship/exports/receipt.json'].sort());
+    for (const [name, t] of Object.entries(receipt.tables)) {
+      t.files.forEach((f, i) => {
+        expect(f.key).toBe(`dropship/exports/${t.folder}/${name}_${String(i).padStart(12, '0')}.parquet.gz`);
+      });
+      expect(t.files.reduce((n, f) => n + f.rows, 0)).toBe(t.row_count);
+      expect(t.total_file_count).toBe(t.files.length);
+    }
+
+    // receipt.json is the last object created, after every shard (S3 event order).
+    const events = stack.s3.events.filter((e) => e.bucket === 'acme-data');
+    expect(events.at(-1)!.key).toBe('dropship/exports/receipt.json');
+    expect(new Set(events.slice(0, -1).map((e) => e.key))).toEqual(new Set(listed));
+
+    // Downloaded with the customer's own credentials: checksums match, and DuckDB reads back
+    // exactly what Postgres holds, table by table, value by value.
+    const files = await downloadReceiptFiles(
+      stack.s3.endpoint,
+      'us-east-1',
+      acme.reader,
+      'acme-data',
+      receipt,
+      join(dir, 'acme'),
+    );
+    const client = await pool.connect();
+    try {
+      for (const [name, t] of Object.entries(receipt.tables)) {
+        const paths = files.get(name)!;
+        t.files.forEach((f, i) => {
+          expect(createHash('sha256').update(readFileSync(paths[i]!)).digest('hex')).toBe(f.sha256);
+        });
+        const diff = await compareTable(client, 'acme', name, t.columns, paths);
+        expect(diff.examples, name).toEqual([]);
+        expect(diff.pgRows, name).toBe(t.row_count);
+        expect(diff.parquetRows, name).toBe(t.row_count);
+      }
+    } finally {
+      client.release();
+    }
+    const events40k = receipt.tables.events!;
+    expect(events40k.row_count).toBe(40_000);
+    expect(events40k.columns.find((c) => c.name === 'revenue')).toMatchObject({
+      postgres_type: 'numeric(18,4)',
+      parquet_type: 'INT64 DECIMAL(18,4)',
+      nullable: true,
+    });
+    expect(events40k.columns.find((c) => c.name === 'occurred_at')).toMatchObject({
+      parquet_type: 'INT64 TIMESTAMP(MICROS,UTC)',
+      nullable: false,
+    });
+  });
+
+  it('refuses a role whose trust policy has another external ID: AccessDenied, clear error, no object', async () => {
+    // Prepare: the customer pasted a wrong external ID into the trust policy.
+    const role = stack.iam.roles.get(globex.destination.roleArn)!;
+    const original = role.trustPolicy;
+    role.trustPolicy = JSON.parse(JSON.stringify(original).replace(globex.destination.externalId, 'not-the-right-id'));
+    const before = stack.s3.requests.filter((r) => r.bucket === 'globex-data').length;
+    try {
+      // Act
+      const outcome = await exportAccount(globex.destination, {
+        sourceUrl: stack.databaseUrl,
+        settings,
+        reporter: silent,
+      });
+      // Assess
+      expect(outcome.ok).toBe(false);
+      const message = String((outcome as { error: Error }).error.message);
+      expect(message).toContain(
+        'cannot assume role arn:aws:iam::333333333333:role/dropship-export-globex (AccessDenied)',
+      );
+      expect(message).toContain('sts:ExternalId');
+      expect(message).not.toContain(globex.destination.externalId);
+      expect(await stack.s3.keys('globex-data')).toEqual([]);
+      expect(stack.s3.requests.filter((r) => r.bucket === 'globex-data').length).toBe(before);
+    } finally {
+      role.trustPolicy = original;
+    }
+    // And with the trust policy fixed, the same account exports.
+    const retry = await exportAccount(globex.destination, { sourceUrl: stack.databaseUrl, settings, reporter: silent });
+    expect(retry.ok).toBe(true);
+    expect((await readReceipt(globex)).tables.events!.row_count).toBe(5_000);
+  });
+
+  it("keeps accounts apart: account A's credentials cannot write account B's bucket", async () => {
+    // Prepare
+    const a = destinationClients(acme.destination, 'isolation-test', settings);
+    // Act
+    const put = (Bucket: string, Key: string) =>
+      a.s3.send(new PutObjectCommand({ Bucket, Key, Body: 'x' })).then(
+        () => 'written',
+        (e: Error) => e.name,
+      );
+    const own = await put('acme-data', 'dropship/exports/probe.txt');
+    const otherSameRegion = await put('bulk-data', 'probe.txt');
+    const otherRegion = await put('globex-data', 'probe.txt');
+    const outsidePrefix = await put('acme-data', 'elsewhere/probe.txt');
+    // Assess
+    expect(own).toBe('written');
+    expect(otherSameRegion).toBe('AccessDenied');
+    expect(otherRegion).toMatch(/AccessDenied|AuthorizationHeaderMalformed/);
+    expect(outsidePrefix).toBe('AccessDenied');
+    expect(await stack.s3.keys('bulk-data')).not.toContain('probe.txt');
+    a.s3.destroy();
+  });
+
+  it('a forced upload failure leaves no receipt and no unfinished multipart upload', async () => {
+    // Prepare: a first run succeeds; then part 2 of every upload fails.
+    const first = await exportAccount(bulk.destination, {
+      sourceUrl: stack.databaseUrl,
+      settings: { ...settings, DROPSHIP_SHARD_TARGET_BYTES: 64 * 1024 * 1024 },
+      reporter: silent,
+    });
+    expect(first.ok).toBe(true);
+    const receiptBefore = await readReceipt(bulk);
+    expect(stack.s3.requests.some((r) => r.bucket === 'bulk-data' && r.action === 's3:CreateMultipartUpload')).toBe(
+      true,
+    );
+    const fault = (req: { bucket: string; query: URLSearchParams }) =>
+      req.bucket === 'bulk-data' && req.query.get('partNumber') === '2'
+        ? { status: 403, code: 'AccessDenied', message: 'Access Denied (injected by test)' }
+        : undefined;
+    stack.s3.faults.push(fault);
+    try {
+      // Act
+      const second = await exportAccount(bulk.destination, {
+        sourceUrl: stack.databaseUrl,
+        settings: { ...settings, DROPSHIP_SHARD_TARGET_BYTES: 64 * 1024 * 1024 },
+        reporter: silent,
+      });
+      // Assess
+      expect(second.ok).toBe(false);
+      const failures = (second as { failures: { table: string; message: string }[] }).failures;
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatchObject({
+        table: 'blobs',
+        message: expect.stringContaining('access denied writing s3://bulk-data/'),
+      });
+      expect(await stack.s3.unfinishedUploads('bulk-data')).toEqual([]);
+      expect(
+        stack.s3.requests.some(
+          (r) => r.bucket === 'bulk-data' && r.action === 's3:AbortMultipartUpload' && r.status === 204,
+        ),
+      ).toBe(true);
+      expect(await readReceipt(bulk)).toEqual(receiptBefore);
+    } finally {
+      stack.s3.faults.splice(stack.s3.faults.indexOf(fault), 1);
+    }
+  });
+});
