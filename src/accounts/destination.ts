@@ -52,7 +52,6 @@ export const prefixSchema = z
     (p) => p === '' || !p.split('/').some((seg) => seg === '' || seg === '.' || seg === '..'),
     'prefixes cannot contain empty, "." or ".." segments',
   )
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   .refine(
     (p) => !/[\u0000-\u001f\u007f\\{}^%`\]["~<>#|]/.test(p),
     'prefixes use letters, digits and safe punctuation only',

@@ -68,7 +68,7 @@ export class BinaryCopyDecoder {
           break;
         }
         const len = buf.readInt32BE(p);
-        p += 4 + (len > 0 ? len : 0);
+        p += 4 + Math.max(len, 0);
         if (p > buf.length) {
           complete = false;
           break;

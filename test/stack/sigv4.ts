@@ -50,7 +50,7 @@ export function parseAuthorization(header: string | undefined): ParsedAuth {
   };
 }
 
-function escape(s: string): string {
+function uriEscape(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -63,7 +63,7 @@ function canonicalQuery(query: string): string {
       const i = kv.indexOf('=');
       const k = decodeURIComponent(i < 0 ? kv : kv.slice(0, i));
       const v = i < 0 ? '' : decodeURIComponent(kv.slice(i + 1));
-      return [escape(k), escape(v)] as const;
+      return [uriEscape(k), uriEscape(v)] as const;
     })
     .filter(([k]) => k !== 'X-Amz-Signature');
   pairs.sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1));
@@ -106,7 +106,7 @@ export function verifySignature(req: SignedRequest, auth: ParsedAuth, secret: st
       ? path || '/'
       : path
           .split('/')
-          .map((seg) => escape(decodeURIComponent(seg)))
+          .map((seg) => uriEscape(decodeURIComponent(seg)))
           .join('/') || '/';
   const canonicalHeaders = auth.signedHeaders.map((h) => `${h}:${headerValue(req.headers[h])}\n`).join('');
   const canonicalRequest = [

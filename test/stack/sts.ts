@@ -92,7 +92,7 @@ export class LocalSts {
     }
   }
 
-  private assumeRole(caller: Principal, params: URLSearchParams, res: ServerResponse): void {
+  private assumeRole(caller: Principal, params: URLSearchParams, res: ServerResponse): undefined {
     const roleArn = params.get('RoleArn') ?? '';
     const sessionName = params.get('RoleSessionName') ?? '';
     const externalId = params.get('ExternalId') ?? undefined;
@@ -112,7 +112,7 @@ export class LocalSts {
       );
     }
     const role = this.iam.roles.get(roleArn);
-    const denied = (): void =>
+    const denied = (): undefined =>
       reply(
         res,
         403,
@@ -152,7 +152,7 @@ export class LocalSts {
     }
     const session = this.iam.issueSession(role, sessionName, duration, sessionPolicy);
     call.ok = true;
-    reply(
+    return reply(
       res,
       200,
       `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><AssumedRoleUser><Arn>${xmlEscape(session.arn)}</Arn><AssumedRoleId>AROA${role.name.toUpperCase().replace(/[^A-Z0-9]/g, '')}:${xmlEscape(sessionName)}</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>${session.accessKeyId}</AccessKeyId><SecretAccessKey>${xmlEscape(session.secretAccessKey)}</SecretAccessKey><SessionToken>${xmlEscape(session.sessionToken!)}</SessionToken><Expiration>${new Date(session.expiresAt!).toISOString()}</Expiration></Credentials><PackedPolicySize>${policy ? 10 : 0}</PackedPolicySize></AssumeRoleResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></AssumeRoleResponse>`,
@@ -160,9 +160,10 @@ export class LocalSts {
   }
 }
 
-function reply(res: ServerResponse, status: number, body: string): void {
+function reply(res: ServerResponse, status: number, body: string): undefined {
   res.writeHead(status, { 'content-type': 'text/xml' });
   res.end(body);
+  return undefined;
 }
 
 function errorXml(type: string, code: string, message: string): string {
