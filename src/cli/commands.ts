@@ -1,0 +1,108 @@
+import pg from 'pg';
+import type { Destination } from '../accounts/destination.js';
+import { migrate } from '../accounts/migrations.js';
+import { permissionPolicy, trustPolicy } from '../accounts/policies.js';
+import { Registry } from '../accounts/registry.js';
+import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import { createLogger } from '../log/logger.js';
+import { exportAccounts } from '../run/account.js';
+import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../run/reporter.js';
+import { failureLines, summaryTable, TerminalReporter } from './progress.js';
+
+/** What every command needs: settings, the registry database, a logger. */
+export class App {
+  readonly settings: Settings;
+  private pool: pg.Pool | undefined;
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.settings = loadSettings(env);
+  }
+
+  get databaseUrl(): string {
+    return requireSetting(
+      this.settings,
+      'DATABASE_URL',
+      'to reach the dropship registry (postgres://user:pass@host:5432/db)',
+    );
+  }
+
+  get sourceUrl(): string {
+    return this.settings.DROPSHIP_SOURCE_DATABASE_URL ?? this.databaseUrl;
+  }
+
+  async registry(): Promise<Registry> {
+    if (!this.pool) {
+      this.pool = new pg.Pool({ connectionString: this.databaseUrl, max: 4, application_name: 'dropship' });
+      this.pool.on('error', () => {});
+      await migrate(this.pool);
+    }
+    return new Registry(this.pool);
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end();
+    this.pool = undefined;
+  }
+}
+
+export function printPolicies(dest: Destination, principalArn: string | undefined, out: (s: string) => void): void {
+  out(`External ID (put it in the role's trust policy; it never changes): ${dest.externalId}\n`);
+  if (principalArn) {
+    out('Trust policy for the role (IAM > Roles > Trust relationships):');
+    out(JSON.stringify(trustPolicy(dest, principalArn), null, 2));
+  } else {
+    out('(set DROPSHIP_PRINCIPAL_ARN to print the trust policy with dropship’s principal filled in)');
+  }
+  out('\nPermission policy for the role:');
+  out(JSON.stringify(permissionPolicy(dest), null, 2));
+}
+
+export function describeDestination(d: Destination): string {
+  return [
+    `account       ${d.accountId}${d.enabled ? '' : '  (disabled)'}`,
+    `plan          ${d.plan}`,
+    `destination   s3://${d.bucket}/${d.prefix ? `${d.prefix}/` : ''}  (${d.region})`,
+    `role          ${d.roleArn}`,
+    `kms key       ${d.kmsKeyArn ?? '—'}`,
+    `source schema ${d.sourceSchema}`,
+    `registered    ${d.createdAt.toISOString()}`,
+  ].join('\n');
+}
+
+/**
+ * Runs the given accounts with live progress on a terminal (structured logs otherwise), prints the
+ * summary, and returns the process exit code: 0 when every account succeeded, 1 otherwise.
+ */
+export async function runExports(
+  app: App,
+  dests: Destination[],
+  opts: { quietLogs?: boolean } = {},
+): Promise<{ code: number; outcomes: Map<string, AccountOutcome> }> {
+  const tty = process.stderr.isTTY === true;
+  const log = createLogger({ level: tty || opts.quietLogs ? 'warn' : app.settings.DROPSHIP_LOG_LEVEL });
+  const terminal = tty ? new TerminalReporter() : undefined;
+  const reporters: Reporter[] = [new LogReporter(log)];
+  if (terminal) reporters.push(terminal);
+  terminal?.start();
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  let outcomes: Map<string, AccountOutcome>;
+  try {
+    outcomes = await exportAccounts(dests, {
+      sourceUrl: app.sourceUrl,
+      settings: app.settings,
+      reporter: new Reporters(reporters),
+      signal: abort.signal,
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    terminal?.stop();
+  }
+  process.stdout.write(`\n${summaryTable(outcomes)}\n`);
+  const failures = failureLines(outcomes);
+  for (const line of failures) process.stderr.write(`error: ${line}\n`);
+  return { code: failures.length > 0 ? 1 : 0, outcomes };
+}
+
+export { ConfigError };

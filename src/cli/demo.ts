@@ -1,0 +1,118 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { type Customer, createDemoSchema, setupCustomer } from '../../test/stack/demo.js';
+import { LocalStack, REPO_ROOT } from '../../test/stack/stack.js';
+import type { Receipt } from '../receipt/receipt.js';
+import { App, runExports } from './commands.js';
+import { formatBytes, formatCount } from './format.js';
+
+/**
+ * `npm start`: boots the local stack, creates two demo customers the way a customer would
+ * (bucket + role with the printed policies), exports every account due in the 04:00 slot, prints
+ * the summary and where the files landed, copies them out for inspection, and stops everything.
+ */
+const say = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+export async function runDemo(opts: { events: number }): Promise<number> {
+  const base = join(REPO_ROOT, '.dropship', 'demo');
+  rmSync(base, { recursive: true, force: true });
+  say('dropship demo: starting PostgreSQL, S3 and STS on 127.0.0.1 …');
+  const stack = await LocalStack.start({ dataDir: join(base, 'stack') });
+  const app = (() => {
+    Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+    return new App();
+  })();
+  try {
+    const registry = await app.registry();
+    say(
+      `creating demo data: schemas acme and globex (${formatCount(opts.events)} and ${formatCount(Math.floor(opts.events / 3))} events rows) …`,
+    );
+    const pg = await import('pg');
+    const client = new pg.default.Client({ connectionString: stack.databaseUrl });
+    await client.connect();
+    try {
+      await createDemoSchema(client, 'acme', opts.events, 0.11);
+      await createDemoSchema(client, 'globex', Math.floor(opts.events / 3), 0.22);
+    } finally {
+      await client.end();
+    }
+    const customers: Customer[] = [
+      await setupCustomer(stack, registry, {
+        accountId: 'acme',
+        awsAccountId: '222222222222',
+        bucket: 'acme-data-platform',
+        prefix: 'dreamdata',
+        region: 'eu-west-1',
+        plan: 'paid',
+        schema: 'acme',
+      }),
+      await setupCustomer(stack, registry, {
+        accountId: 'globex',
+        awsAccountId: '333333333333',
+        bucket: 'globex-exports',
+        region: 'us-east-1',
+        plan: 'free',
+        schema: 'globex',
+      }),
+    ];
+    for (const c of customers) {
+      say(
+        `registered ${c.destination.accountId} (${c.destination.plan}) → s3://${c.destination.bucket}/${c.destination.prefix} via ${c.destination.roleArn}`,
+      );
+    }
+    const slot = '04:00';
+    const due = await registry.due(slot);
+    say(`exporting the ${due.length} accounts due in the ${slot} UTC slot …\n`);
+    const { code, outcomes } = await runExports(app, due, { quietLogs: true });
+
+    const outDir = join(base, 'out');
+    say('\nwhere it landed:');
+    for (const c of customers) {
+      const o = outcomes.get(c.destination.accountId);
+      if (!o?.ok) continue;
+      const receipt = await copyOut(stack, c, o.receiptKey, outDir);
+      const files = Object.values(receipt.tables).reduce((n, t) => n + t.total_file_count, 0);
+      const bytes = Object.values(receipt.tables).reduce((n, t) => n + t.bytes, 0);
+      say(
+        `  ${c.destination.accountId.padEnd(7)} s3://${c.destination.bucket}/${o.receiptKey}  (${files} Parquet files, ${formatBytes(bytes)}, run ${o.runId})`,
+      );
+    }
+    say(`\ncopies for inspection: ${relative(process.cwd(), outDir) || outDir}/<bucket>/<key>`);
+    say(
+      `  e.g. duckdb -c "select count(*) from '${relative(process.cwd(), outDir)}/acme-data-platform/dreamdata/*/events/*.parquet.gz'"`,
+    );
+    return code;
+  } finally {
+    await app.close();
+    await stack.stop();
+    say('local stack stopped.');
+  }
+}
+
+/** Downloads a run's receipt and files with the customer's own read credentials. */
+async function copyOut(stack: LocalStack, c: Customer, receiptKey: string, outDir: string): Promise<Receipt> {
+  const s3 = new S3Client({
+    region: c.destination.region,
+    endpoint: stack.s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: c.reader.accessKeyId, secretAccessKey: c.reader.secretAccessKey },
+  });
+  try {
+    const get = async (key: string): Promise<Buffer> => {
+      const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
+      const bytes = Buffer.from(await res.Body!.transformToByteArray());
+      const path = join(outDir, c.destination.bucket, key);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, bytes);
+      return bytes;
+    };
+    const receipt = JSON.parse((await get(receiptKey)).toString('utf8')) as Receipt;
+    for (const t of Object.values(receipt.tables)) for (const f of t.files) await get(f.key);
+    return receipt;
+  } finally {
+    s3.destroy();
+  }
+}

@@ -1,0 +1,213 @@
+import { Command, CommanderError, Option } from 'commander';
+import { PLANS } from '../accounts/destination.js';
+import { AccountsError } from '../accounts/registry.js';
+import { ConfigError } from '../config/settings.js';
+import { App, describeDestination, printPolicies, runExports } from './commands.js';
+
+/**
+ * The `dropship` command line. Every command has --help with an example; errors a person can fix
+ * print one clear line and exit 2; failed exports exit 1 with one line per failed table.
+ */
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+const SLOT_RE = /^(04|15):00$/;
+
+export function buildProgram(): Command {
+  const program = new Command('dropship')
+    .description('Deliver every customer’s tables into their own S3 bucket as gzip-compressed Parquet.')
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      examples(
+        'npm start',
+        'dropship destinations add --account acme --plan paid --bucket acme-data --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship --source-schema acme',
+        'dropship export --account acme',
+      ),
+    );
+
+  const destinations = program.command('destinations').description('Register and inspect customers’ destinations');
+
+  destinations
+    .command('add')
+    .description('Register a destination; generates its external ID and prints the IAM policies the customer creates')
+    .requiredOption('--account <id>', 'dropship account id (lowercase letters, digits, _ and -)')
+    .addOption(
+      new Option('--plan <plan>', 'plan: paid exports at 04:00 and 15:00 UTC, free at 04:00')
+        .choices(PLANS)
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--bucket <name>', 'the customer’s bucket name (not the ARN)')
+    .option('--prefix <path>', 'folder inside the bucket', '')
+    .requiredOption('--region <region>', 'the bucket’s region, e.g. eu-west-1')
+    .requiredOption('--role-arn <arn>', 'the role dropship assumes, in the customer’s account')
+    .option('--kms-key-arn <arn>', 'KMS key for SSE-KMS, when the bucket uses one')
+    .requiredOption('--source-schema <schema>', 'Postgres schema holding the account’s tables')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship destinations add --account acme --plan paid --bucket acme-data --prefix dropship --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema acme',
+      ),
+    )
+    .action(async (o: Record<string, string | undefined>) => {
+      const app = new App();
+      try {
+        const dest = await (await app.registry()).add({
+          accountId: o.account!,
+          plan: o.plan as (typeof PLANS)[number],
+          bucket: o.bucket!,
+          prefix: o.prefix ?? '',
+          region: o.region!,
+          roleArn: o.roleArn!,
+          ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
+          sourceSchema: o.sourceSchema!,
+        });
+        out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
+        printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
+      } finally {
+        await app.close();
+      }
+    });
+
+  destinations
+    .command('list')
+    .description('List registered destinations')
+    .addHelpText('after', examples('dropship destinations list'))
+    .action(async () => {
+      const app = new App();
+      try {
+        const all = await (await app.registry()).list();
+        if (all.length === 0) out('No destinations registered (add one with: dropship destinations add --help)');
+        for (const d of all) {
+          out(
+            `${d.accountId.padEnd(20)} ${d.plan.padEnd(5)} ${d.enabled ? 'enabled ' : 'disabled'} s3://${d.bucket}/${d.prefix}  ${d.region}  ${d.roleArn}`,
+          );
+        }
+      } finally {
+        await app.close();
+      }
+    });
+
+  destinations
+    .command('show <account>')
+    .description('Show a destination with the exact trust and permission policies its role needs')
+    .addHelpText('after', examples('dropship destinations show acme'))
+    .action(async (account: string) => {
+      const app = new App();
+      try {
+        const d = await (await app.registry()).get(account);
+        out(`${describeDestination(d)}\n`);
+        printPolicies(d, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
+      } finally {
+        await app.close();
+      }
+    });
+
+  for (const [name, enabled] of [
+    ['disable', false],
+    ['enable', true],
+  ] as const) {
+    destinations
+      .command(`${name} <account>`)
+      .description(`${enabled ? 'Resume' : 'Pause'} scheduled exports of an account`)
+      .addHelpText('after', examples(`dropship destinations ${name} acme`))
+      .action(async (account: string) => {
+        const app = new App();
+        try {
+          await (await app.registry()).setEnabled(account, enabled);
+          out(`${account}: ${enabled ? 'enabled' : 'disabled'}`);
+        } finally {
+          await app.close();
+        }
+      });
+  }
+
+  destinations
+    .command('remove <account>')
+    .description('Remove a destination (its external ID is gone for good; data already delivered stays)')
+    .addHelpText('after', examples('dropship destinations remove acme'))
+    .action(async (account: string) => {
+      const app = new App();
+      try {
+        await (await app.registry()).remove(account);
+        out(`${account}: removed`);
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('export')
+    .description('Export one account now, or every account due in a slot')
+    .option('--account <id>', 'export this account')
+    .option('--due', 'export every enabled account due in --slot')
+    .option('--slot <HH:MM>', 'schedule slot: 04:00 or 15:00 (UTC)')
+    .addHelpText('after', examples('dropship export --account acme', 'dropship export --due --slot 04:00'))
+    .action(async (o: { account?: string; due?: boolean; slot?: string }) => {
+      if (Boolean(o.account) === Boolean(o.due))
+        throw new UsageError('give exactly one of --account <id> or --due --slot <HH:MM>');
+      if (o.due && !(o.slot && SLOT_RE.test(o.slot))) throw new UsageError('--due needs --slot 04:00 or --slot 15:00');
+      const app = new App();
+      try {
+        const registry = await app.registry();
+        const dests = o.account ? [await registry.get(o.account)] : await registry.due(o.slot!);
+        if (dests.length === 0) {
+          out(`No enabled accounts are due in slot ${o.slot}.`);
+          return;
+        }
+        const { code } = await runExports(app, dests);
+        process.exitCode = code;
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('dev')
+    .description('Run the local stack (PostgreSQL, S3, STS on 127.0.0.1) in the foreground and print its environment')
+    .option('--world <file>', 'JSON file declaring customers’ buckets, roles and users (see README)')
+    .option('--fresh', 'start from an empty data folder')
+    .addHelpText('after', examples('dropship dev', 'dropship dev --world test/stack/world.example.json'))
+    .action(async (o: { world?: string; fresh?: boolean }) => {
+      const { runDev } = await import('./dev.js');
+      await runDev(o);
+    });
+
+  program
+    .command('demo')
+    .description('What `npm start` runs: local stack, two demo customers, a real export, a summary')
+    .option('--events <n>', 'rows in each demo events table', '300000')
+    .addHelpText('after', examples('npm start', 'dropship demo --events 1000000'))
+    .action(async (o: { events: string }) => {
+      const { runDemo } = await import('./demo.js');
+      process.exitCode = await runDemo({ events: Number(o.events) });
+    });
+
+  return program;
+}
+
+export class UsageError extends Error {}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode;
+      return;
+    }
+    if (e instanceof UsageError || e instanceof ConfigError || e instanceof AccountsError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+}
