@@ -22,7 +22,12 @@ for (const [loc, entry] of Object.entries(pkgs)) {
     if (pkgs[nested] || pkgs[top]) continue;
     let m;
     try {
-      const meta = JSON.parse(execFileSync('npm', ['view', `${name}@${spec}`, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+      const meta = JSON.parse(
+        execFileSync('npm', ['view', `${name}@${spec}`, '--json'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }),
+      );
       m = Array.isArray(meta) ? meta.at(-1) : meta;
     } catch {
       pkgs[top] = { version: spec, ...(entry.dev ? { dev: true } : {}), optional: true };
@@ -43,6 +48,8 @@ for (const [loc, entry] of Object.entries(pkgs)) {
     added++;
   }
 }
-lock.packages = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)));
+lock.packages = Object.fromEntries(
+  Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)),
+);
 writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`package-lock.json: added ${added} optional platform entries`);
