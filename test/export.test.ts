@@ -13,6 +13,8 @@ import { createLogger } from '../src/log/logger.js';
 import type { Receipt } from '../src/receipt/receipt.js';
 import { exportAccount } from '../src/run/account.js';
 import { LogReporter } from '../src/run/reporter.js';
+import { listTables } from '../src/source/catalog.js';
+import { release, Snapshot } from '../src/source/snapshot.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
@@ -268,6 +270,55 @@ describe('export of a demo account on the local stack', () => {
       expect(await readReceipt(bulk)).toEqual(receiptBefore);
     } finally {
       stack.s3.faults.splice(stack.s3.faults.indexOf(fault), 1);
+    }
+  });
+});
+
+describe('run mechanics', () => {
+  it('refreshes destination credentials when they near expiry during a run', async () => {
+    // Prepare: STS hands out 20-second sessions, inside the SDK's refresh window.
+    stack.sts.sessionSecondsOverride = 20;
+    const callsBefore = stack.sts.calls.filter((c) => c.roleArn === globex.destination.roleArn && c.ok).length;
+    try {
+      // Act
+      const outcome = await exportAccount(globex.destination, {
+        sourceUrl: stack.databaseUrl,
+        settings,
+        reporter: silent,
+      });
+      // Assess
+      expect(outcome.ok).toBe(true);
+      const calls =
+        stack.sts.calls.filter((c) => c.roleArn === globex.destination.roleArn && c.ok).length - callsBefore;
+      expect(calls).toBeGreaterThan(1);
+      const names = new Set(stack.sts.calls.slice(-calls).map((c) => c.sessionName));
+      expect([...names].every((n) => n.startsWith('dropship-globex-'))).toBe(true);
+    } finally {
+      stack.sts.sessionSecondsOverride = undefined;
+    }
+  });
+
+  it('reads every table of a run in one snapshot: rows committed after it starts are not seen', async () => {
+    // Prepare
+    const snapshot = await Snapshot.open(stack.databaseUrl);
+    const other = await pool.connect();
+    try {
+      const before = Number((await other.query('select count(*) from acme.revenue')).rows[0].count);
+      // Act: a concurrent writer commits after the snapshot was taken.
+      await other.query(
+        'insert into acme.revenue select id + 1000000, company_id, amount, currency, closed_on, stage from acme.revenue limit 10',
+      );
+      const reader = await snapshot.connect();
+      const seen = Number((await reader.query('select count(*) from acme.revenue')).rows[0].count);
+      const tables = await listTables(reader, 'acme');
+      await release(reader, false);
+      // Assess
+      expect(seen).toBe(before);
+      expect(tables.map((t) => `${t.name}:${t.kind}`)).toContain('events_daily:materialized view');
+    } finally {
+      await other.query('delete from acme.revenue where id > 1000000');
+      other.release();
+      await snapshot.close();
     }
   });
 });

@@ -31,7 +31,13 @@ export function buildProgram(): Command {
       ),
     );
 
-  const destinations = program.command('destinations').description('Register and inspect customers’ destinations');
+  const destinations = program
+    .command('destinations')
+    .description('Register and inspect customers’ destinations')
+    .addHelpText(
+      'after',
+      examples('dropship destinations list', 'dropship destinations show acme', 'dropship destinations add --help'),
+    );
 
   destinations
     .command('add')

@@ -16,6 +16,8 @@ export class LocalSts {
   endpoint = '';
   /** Every AssumeRole call, for tests (never contains secrets). */
   readonly calls: { caller: string; roleArn: string; sessionName: string; hadExternalId: boolean; ok: boolean }[] = [];
+  /** Tests: issue sessions this short (seconds) instead of DurationSeconds, to exercise refresh. */
+  sessionSecondsOverride: number | undefined;
 
   constructor(private readonly iam: Iam) {}
 
@@ -150,7 +152,7 @@ export class LocalSts {
         );
       }
     }
-    const session = this.iam.issueSession(role, sessionName, duration, sessionPolicy);
+    const session = this.iam.issueSession(role, sessionName, this.sessionSecondsOverride ?? duration, sessionPolicy);
     call.ok = true;
     return reply(
       res,

@@ -1,0 +1,193 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/accounts/migrations.js';
+import { Registry } from '../src/accounts/registry.js';
+import { buildProgram } from '../src/cli/main.js';
+import { setupCustomer } from './stack/demo.js';
+import { LocalStack, REPO_ROOT } from './stack/stack.js';
+
+let stack: LocalStack;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+  pool = new pg.Pool({ connectionString: stack.databaseUrl });
+  pool.on('error', () => {});
+  await migrate(pool);
+  await pool.query(`create schema shop;
+    create table shop.orders (id bigint primary key, total numeric(10,2));
+    insert into shop.orders select i, i * 1.5 from generate_series(1, 100) i;
+    create table shop.bad_numbers (id int, x numeric(10,2));
+    insert into shop.bad_numbers values (1, 1.25), (2, 'NaN');`);
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await stack?.stop();
+});
+
+function dropship(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ...stack.env(),
+          DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+          ...env,
+        },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('dropship CLI', () => {
+  it('has --help with an example on every command', () => {
+    const program = buildProgram();
+    const all = [program, ...program.commands.flatMap((c) => [c, ...c.commands])];
+    for (const cmd of all) {
+      let text = '';
+      cmd.configureOutput({ writeOut: (s) => (text += s) });
+      cmd.outputHelp();
+      expect(text, cmd.name()).toContain('Examples:');
+    }
+    expect(all.map((c) => c.name())).toEqual(
+      expect.arrayContaining([
+        'destinations',
+        'add',
+        'list',
+        'show',
+        'disable',
+        'enable',
+        'remove',
+        'export',
+        'dev',
+        'demo',
+      ]),
+    );
+  });
+
+  it('rejects a malformed destination with one line per problem, exit 2, and stores nothing', async () => {
+    const r = await dropship([
+      'destinations',
+      'add',
+      '--account',
+      'Bad Account',
+      '--plan',
+      'paid',
+      '--bucket',
+      'arn:aws:s3:::Bucket',
+      '--region',
+      'Europe',
+      '--role-arn',
+      'arn:aws:iam::123:role/x',
+      '--source-schema',
+      'shop',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('accountId: account ids are 1–63 characters');
+    expect(r.stderr).toContain('bucket: bucket names use lowercase letters');
+    expect(r.stderr).toContain('region: regions look like "eu-west-1"');
+    expect(r.stderr).toContain('roleArn: role ARNs look like');
+    expect((await pool.query('select count(*) from dropship.destinations')).rows[0].count).toBe('0');
+  });
+
+  it('rejects a misspelt setting with a suggestion', async () => {
+    const r = await dropship(['destinations', 'list'], { DROPSHIP_SHARD_TARGET_BYTE: '1' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'DROPSHIP_SHARD_TARGET_BYTE is not a dropship setting (did you mean DROPSHIP_SHARD_TARGET_BYTES?)',
+    );
+  });
+
+  it('registers a destination, prints the policies to paste, and never changes the external ID', async () => {
+    const r = await dropship([
+      'destinations',
+      'add',
+      '--account',
+      'shop',
+      '--plan',
+      'free',
+      '--bucket',
+      'shop-data',
+      '--prefix',
+      '/exports/',
+      '--region',
+      'us-east-1',
+      '--role-arn',
+      'arn:aws:iam::555555555555:role/dropship',
+      '--source-schema',
+      'shop',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const row = (await pool.query('select * from dropship.destinations where account_id = $1', ['shop'])).rows[0];
+    expect(row.prefix).toBe('exports');
+    expect(row.external_id).toMatch(/^dropship-[A-Za-z0-9_-]{32}$/);
+    expect(r.stdout).toContain(`External ID (put it in the role's trust policy; it never changes): ${row.external_id}`);
+    expect(r.stdout).toContain(`"sts:ExternalId": "${row.external_id}"`);
+    expect(r.stdout).toContain(`"AWS": "${stack.platform.arn}"`);
+    expect(r.stdout).toContain('"Resource": "arn:aws:s3:::shop-data/exports/*"');
+    const show = await dropship(['destinations', 'show', 'shop']);
+    expect(show.stdout).toContain(row.external_id);
+    await expect(
+      pool.query(`update dropship.destinations set external_id = 'x' where account_id = 'shop'`),
+    ).rejects.toThrow('cannot change');
+    const again = await dropship([
+      'destinations',
+      'add',
+      '--account',
+      'shop',
+      '--plan',
+      'free',
+      '--bucket',
+      'shop-data',
+      '--region',
+      'us-east-1',
+      '--role-arn',
+      'arn:aws:iam::555555555555:role/dropship',
+      '--source-schema',
+      'shop',
+    ]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already has a destination');
+    await pool.query(`delete from dropship.destinations where account_id = 'shop'`);
+  });
+
+  it('exits 1 with one line per failed table and writes no receipt when a table cannot be mapped', async () => {
+    // Prepare
+    const c = await setupCustomer(stack, new Registry(pool), {
+      accountId: 'shop2',
+      awsAccountId: '666666666666',
+      bucket: 'shop2-data',
+      schema: 'shop',
+    });
+    // Act
+    const r = await dropship(['export', '--account', 'shop2']);
+    // Assess
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^error: shop2\/bad_numbers: table bad_numbers: column x: numeric NaN has no Parquet DECIMAL value$/m,
+    );
+    expect(r.stderr.match(/^error: /gm)).toHaveLength(1);
+    expect(r.stdout).toMatch(/shop2\s+bad_numbers\s+—\s+—\s+—\s+FAILED/);
+    expect(await stack.s3.keys('shop2-data')).not.toContain('receipt.json');
+    expect(await stack.s3.unfinishedUploads('shop2-data')).toEqual([]);
+    expect(c.destination.accountId).toBe('shop2');
+  });
+
+  it('needs exactly one of --account or --due', async () => {
+    const r = await dropship(['export']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('give exactly one of --account <id> or --due --slot <HH:MM>');
+  });
+});
