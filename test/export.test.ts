@@ -207,6 +207,58 @@ describe('export of a demo account on the local stack', () => {
     expect((await readReceipt(globex)).tables.events!.row_count).toBe(5_000);
   });
 
+  it('writes every object with SSE-KMS under the registered key, and names the missing KMS permission', async () => {
+    // Prepare
+    const kmsKeyArn = 'arn:aws:kms:us-east-1:777777777777:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const vault = await setupCustomer(stack, registry, {
+      accountId: 'vault',
+      awsAccountId: '777777777777',
+      bucket: 'vault-data',
+      schema: 'globex',
+      kmsKeyArn,
+    });
+    // Act
+    const outcome = await exportAccount(vault.destination, {
+      sourceUrl: stack.databaseUrl,
+      settings,
+      reporter: silent,
+    });
+    // Assess
+    expect(outcome.ok).toBe(true);
+    const keys = await stack.s3.keys('vault-data');
+    expect(keys).toContain('receipt.json');
+    for (const key of keys)
+      expect(stack.s3.encryptionOf('vault-data', key), key).toEqual({ sse: 'aws:kms', kmsKeyId: kmsKeyArn });
+
+    // The customer's role lacks the KMS statement: the run fails, saying which permission is missing.
+    const role = stack.iam.roles.get(vault.destination.roleArn)!;
+    const policies = role.policies;
+    role.policies = [
+      {
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+            Resource: 'arn:aws:s3:::vault-data/*',
+          },
+        ],
+      },
+    ];
+    try {
+      const failed = await exportAccount(vault.destination, {
+        sourceUrl: stack.databaseUrl,
+        settings,
+        reporter: silent,
+      });
+      expect(failed.ok).toBe(false);
+      const message = (failed as { failures: { message: string }[] }).failures[0]!.message;
+      expect(message).toContain('access denied writing s3://vault-data/');
+      expect(message).toContain(`kms:GenerateDataKey + kms:Decrypt on ${kmsKeyArn}`);
+    } finally {
+      role.policies = policies;
+    }
+  });
+
   it("keeps accounts apart: account A's credentials cannot write account B's bucket", async () => {
     // Prepare
     const a = destinationClients(acme.destination, 'isolation-test', settings);

@@ -137,10 +137,8 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     for await (const chunk of stream) {
       signal?.throwIfAborted();
       decoder.feed(chunk as Buffer);
-      while (decoder.run(endRow, full)) {
-        await flush();
-        report();
-      }
+      while (decoder.run(endRow, full)) await flush();
+      report();
     }
     copyDone = true;
     decoder.end();
