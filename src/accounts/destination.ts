@@ -7,6 +7,14 @@ import { z } from 'zod';
 export const PLANS = ['paid', 'free'] as const;
 export type Plan = (typeof PLANS)[number];
 
+/**
+ * Object layouts (src/sink/layout.ts): `dreamdata` is the model's (folder `2023-01-02T15:04`,
+ * files `.parquet.gz`); `portable` has no colon in keys (folder `20230102T1504Z`, which Hadoop and
+ * Spark paths accept) and the `.parquet` extension, which no reader mistakes for a gzip file.
+ */
+export const LAYOUTS = ['dreamdata', 'portable'] as const;
+export type Layout = (typeof LAYOUTS)[number];
+
 export const accountIdSchema = z
   .string()
   .regex(
@@ -69,6 +77,7 @@ export const destinationInputSchema = z
     roleArn: roleArnSchema,
     kmsKeyArn: kmsKeyArnSchema.optional(),
     sourceSchema: sourceSchemaSchema,
+    layout: z.enum(LAYOUTS).default('dreamdata'),
   })
   .strict();
 
@@ -84,6 +93,7 @@ export interface Destination {
   externalId: string;
   kmsKeyArn?: string;
   sourceSchema: string;
+  layout: Layout;
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;

@@ -38,6 +38,14 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         for each row execute function dropship.external_id_is_immutable();
     `,
   },
+  {
+    version: 2,
+    name: 'destination layout',
+    sql: `
+      alter table dropship.destinations
+        add column layout text not null default 'dreamdata' check (layout in ('dreamdata', 'portable'));
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

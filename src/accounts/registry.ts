@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
-import { type Destination, type DestinationInput, destinationInputSchema, type Plan } from './destination.js';
+import {
+  type Destination,
+  type DestinationInput,
+  destinationInputSchema,
+  type Layout,
+  type Plan,
+} from './destination.js';
 
 export class AccountsError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -42,6 +48,7 @@ interface Row {
   external_id: string;
   kms_key_arn: string | null;
   source_schema: string;
+  layout: Layout;
   enabled: boolean;
   created_at: Date;
   updated_at: Date;
@@ -58,6 +65,7 @@ function fromRow(r: Row): Destination {
     externalId: r.external_id,
     ...(r.kms_key_arn ? { kmsKeyArn: r.kms_key_arn } : {}),
     sourceSchema: r.source_schema,
+    layout: r.layout,
     enabled: r.enabled,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

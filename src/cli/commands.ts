@@ -65,6 +65,7 @@ export function describeDestination(d: Destination): string {
     `role          ${d.roleArn}`,
     `kms key       ${d.kmsKeyArn ?? '—'}`,
     `source schema ${d.sourceSchema}`,
+    `layout        ${d.layout}`,
     `registered    ${d.createdAt.toISOString()}`,
   ].join('\n');
 }

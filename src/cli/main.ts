@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { PLANS } from '../accounts/destination.js';
+import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
 import { ConfigError } from '../config/settings.js';
 import { App, describeDestination, printPolicies, runExports } from './commands.js';
@@ -54,6 +54,11 @@ export function buildProgram(): Command {
     .requiredOption('--role-arn <arn>', 'the role dropship assumes, in the customer’s account')
     .option('--kms-key-arn <arn>', 'KMS key for SSE-KMS, when the bucket uses one')
     .requiredOption('--source-schema <schema>', 'Postgres schema holding the account’s tables')
+    .addOption(
+      new Option('--layout <layout>', 'object layout: dreamdata (the model) or portable (no colon, .parquet)')
+        .choices(LAYOUTS)
+        .default('dreamdata'),
+    )
     .addHelpText(
       'after',
       examples(
@@ -72,6 +77,7 @@ export function buildProgram(): Command {
           roleArn: o.roleArn!,
           ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
           sourceSchema: o.sourceSchema!,
+          layout: o.layout as (typeof LAYOUTS)[number],
         });
         out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
         printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
@@ -171,6 +177,40 @@ export function buildProgram(): Command {
       } finally {
         await app.close();
       }
+    });
+
+  const receipt = program
+    .command('receipt')
+    .description('Work with receipt.json files')
+    .addHelpText('after', examples('dropship receipt validate receipt.json'));
+  receipt
+    .command('validate <file>')
+    .description(
+      'Check a receipt.json against the receipt contract (schemas/receipt.schema.json); one line per violation, with its JSON path',
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'dropship receipt validate ./receipt.json',
+        'aws s3 cp s3://my-bucket/dropship/receipt.json - | dropship receipt validate -',
+      ),
+    )
+    .action(async (file: string) => {
+      const { readFileSync } = await import('node:fs');
+      const { validateReceipt } = await import('../receipt/validate.js');
+      let value: unknown;
+      try {
+        value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+      } catch (e) {
+        throw new UsageError(`${file}: not readable JSON (${(e as Error).message})`);
+      }
+      const violations = validateReceipt(value);
+      if (violations.length === 0) {
+        out(`${file}: valid receipt`);
+        return;
+      }
+      for (const v of violations) process.stderr.write(`${file}: ${v.path} ${v.message}\n`);
+      process.exitCode = 1;
     });
 
   program

@@ -1,8 +1,9 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Destination } from '../accounts/destination.js';
+import type { Destination, Layout } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
 import type { ColumnInfo, TableResult } from '../run/table.js';
 import { receiptKey } from '../sink/layout.js';
+import { validateReceipt } from './validate.js';
 
 /**
  * receipt.json: the model's format (`timestamp` with microseconds, `tables.<name>.folder`,
@@ -24,6 +25,7 @@ export interface Receipt {
   run_id: string;
   format: 'parquet';
   compression: 'gzip';
+  layout: Layout;
 }
 
 /** Wall-clock time with microseconds (Date has milliseconds only). */
@@ -38,7 +40,12 @@ export function formatMicros(us: bigint): string {
   return `${iso.slice(0, 23)}${micro}Z`;
 }
 
-export function buildReceipt(runId: string, startedMicros: bigint, results: TableResult[]): Receipt {
+export function buildReceipt(
+  runId: string,
+  startedMicros: bigint,
+  results: TableResult[],
+  layout: Layout = 'dreamdata',
+): Receipt {
   const tables: Record<string, ReceiptTable> = {};
   for (const r of [...results].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))) {
     tables[r.table] = {
@@ -50,11 +57,32 @@ export function buildReceipt(runId: string, startedMicros: bigint, results: Tabl
       columns: r.columns,
     };
   }
-  return { timestamp: formatMicros(startedMicros), tables, run_id: runId, format: 'parquet', compression: 'gzip' };
+  return {
+    timestamp: formatMicros(startedMicros),
+    tables,
+    run_id: runId,
+    format: 'parquet',
+    compression: 'gzip',
+    layout,
+  };
+}
+
+export class ReceiptError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ReceiptError';
+  }
 }
 
 export async function writeReceipt(s3: S3Client, dest: Destination, receipt: Receipt): Promise<string> {
   const key = receiptKey(dest);
+  // Never publish a receipt that breaks the contract customers automate against.
+  const violations = validateReceipt(receipt);
+  if (violations.length > 0) {
+    throw new ReceiptError(
+      `receipt for ${dest.accountId} violates the contract: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+    );
+  }
   try {
     await s3.send(
       new PutObjectCommand({

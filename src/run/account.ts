@@ -70,7 +70,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       runId,
       tables.map((t) => t.name),
     );
-    const folder = folderName(start);
+    const folder = folderName(start, dest.layout);
     // A destination problem (role, bucket, permission) fails every table alike: stop early.
     const stop = new AbortController();
     const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
@@ -126,7 +126,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         failures,
       );
     }
-    const receipt = buildReceipt(runId, startedMicros, results);
+    const receipt = buildReceipt(runId, startedMicros, results, dest.layout);
     const receiptKey = await writeReceipt(clients.s3, dest, receipt);
     const outcome: AccountOutcome = { ok: true, runId, receiptKey, tables: results, seconds: seconds() };
     reporter.accountDone(dest.accountId, outcome);

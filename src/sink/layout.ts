@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { objectKey } from '../accounts/destination.js';
+import { type Layout, objectKey } from '../accounts/destination.js';
 
 /**
  * Object layout, compatible with the model we follow (Dreamdata "Destination AWS S3"):
@@ -9,10 +9,13 @@ import { objectKey } from '../accounts/destination.js';
  * the file itself is not gzip-wrapped (the `.gz` suffix is the model's naming).
  */
 export const RECEIPT_NAME = 'receipt.json';
-export const SHARD_SUFFIX = '.parquet.gz';
+export const SHARD_SUFFIX: Record<Layout, string> = { dreamdata: '.parquet.gz', portable: '.parquet' };
 
-export function folderName(runStart: Date): string {
-  return runStart.toISOString().slice(0, 16);
+/** `2023-01-02T15:04` (dreamdata) or `20230102T1504Z` (portable: no colon). */
+export function folderName(runStart: Date, layout: Layout = 'dreamdata'): string {
+  const iso = runStart.toISOString();
+  if (layout === 'dreamdata') return iso.slice(0, 16);
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}Z`;
 }
 
 /**
@@ -32,16 +35,21 @@ export function tableObjectName(table: string): string {
   return `${safe}-${hash}`;
 }
 
-export function shardName(objectName: string, index: number): string {
-  return `${objectName}_${String(index).padStart(12, '0')}${SHARD_SUFFIX}`;
+export function shardName(objectName: string, index: number, layout: Layout = 'dreamdata'): string {
+  return `${objectName}_${String(index).padStart(12, '0')}${SHARD_SUFFIX[layout]}`;
 }
 
 export function tableFolder(folder: string, objectName: string): string {
   return `${folder}/${objectName}`;
 }
 
-export function shardKey(dest: { prefix: string }, folder: string, objectName: string, index: number): string {
-  return objectKey(dest, `${tableFolder(folder, objectName)}/${shardName(objectName, index)}`);
+export function shardKey(
+  dest: { prefix: string; layout: Layout },
+  folder: string,
+  objectName: string,
+  index: number,
+): string {
+  return objectKey(dest, `${tableFolder(folder, objectName)}/${shardName(objectName, index, dest.layout)}`);
 }
 
 export function receiptKey(dest: { prefix: string }): string {

@@ -36,6 +36,8 @@ export class Snapshot {
     const client = new pg.Client({ connectionString: this.url, application_name: applicationName });
     try {
       await client.connect();
+      // Values exported in their text form must not depend on server or role defaults.
+      await client.query(TEXT_FORM_SETTINGS);
       await client.query('begin isolation level repeatable read, read only');
       await client.query(`set transaction snapshot '${this.id.replace(/'/g, "''")}'`);
       return client;
@@ -50,6 +52,13 @@ export class Snapshot {
     await this.holder.end().catch(() => {});
   }
 }
+
+/**
+ * Session settings that fix the text form of values (docs/type-mapping.md): ISO dates, ISO 8601
+ * intervals, UTC for timetz/timestamptz text, shortest exact floats, hex bytea, C-locale money.
+ */
+export const TEXT_FORM_SETTINGS = `set datestyle = 'ISO, YMD'; set intervalstyle = 'iso_8601'; set timezone = 'UTC';
+  set extra_float_digits = 1; set bytea_output = 'hex'; set lc_monetary = 'C'`;
 
 /** Ends a client; if it is stuck mid-COPY, drops the socket (the server then ends the backend). */
 export async function release(client: pg.Client, broken: boolean): Promise<void> {

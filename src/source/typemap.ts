@@ -53,6 +53,17 @@ const PG_EPOCH_DAYS = 10_957; // 2000-01-01 − 1970-01-01
 const PG_EPOCH_MICROS = 946_684_800_000_000n;
 const INT64_MAX = 0x7fffffffffffffffn;
 const INT64_MIN = -0x8000000000000000n;
+const INT32_MAX = 0x7fffffff;
+const INT32_MIN = -0x80000000;
+/**
+ * ±infinity of date/timestamp are written as the values DuckDB, Spark and Arrow use for them:
+ * the largest and the negated largest value of the physical type (DuckDB reads them back as
+ * ±infinity; other readers see the far future/past, which orders correctly).
+ */
+export const DATE_POS_INFINITY = INT32_MAX;
+export const DATE_NEG_INFINITY = -INT32_MAX;
+export const TIMESTAMP_POS_INFINITY = INT64_MAX;
+export const TIMESTAMP_NEG_INFINITY = -INT64_MAX;
 
 const STRING: LeafType = { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } };
 
@@ -109,10 +120,10 @@ function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
         leaf: { physical: 'INT32', logical: { type: 'DATE' } },
         decode: (b, s, _l, c) => {
           const days = b.readInt32BE(s);
-          if (days === 0x7fffffff || days === -0x80000000) {
-            throw new MappingError(`column ${column}: date ±infinity has no Parquet DATE value`);
-          }
-          c.int32(days + PG_EPOCH_DAYS);
+          // Postgres dates end at 5874897 AD, so finite dates never reach the sentinels.
+          c.int32(
+            days === INT32_MAX ? DATE_POS_INFINITY : days === INT32_MIN ? DATE_NEG_INFINITY : days + PG_EPOCH_DAYS,
+          );
         },
       };
     case 'timestamp':
@@ -122,10 +133,16 @@ function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
         leaf: { physical: 'INT64', logical: { type: 'TIMESTAMP', unit: 'MICROS', utc } },
         decode: (b, s, _l, c) => {
           const us = b.readBigInt64BE(s);
-          if (us === INT64_MAX || us === INT64_MIN) {
-            throw new MappingError(`column ${column}: ${type.typname} ±infinity has no Parquet TIMESTAMP value`);
+          if (us === INT64_MAX) return c.int64(TIMESTAMP_POS_INFINITY);
+          if (us === INT64_MIN) return c.int64(TIMESTAMP_NEG_INFINITY);
+          const unix = us + PG_EPOCH_MICROS;
+          // Postgres reaches 294276 AD; microseconds since 1970 in int64 end in 294247 AD.
+          if (unix >= TIMESTAMP_POS_INFINITY) {
+            throw new MappingError(
+              `column ${column}: ${type.typname} after 294247-01-10 cannot be stored as Parquet TIMESTAMP(MICROS)`,
+            );
           }
-          c.int64(us + PG_EPOCH_MICROS);
+          c.int64(unix);
         },
       };
     }

@@ -111,6 +111,7 @@ export interface CustomerSetup {
   plan?: 'paid' | 'free';
   schema: string;
   kmsKeyArn?: string;
+  layout?: 'dreamdata' | 'portable';
 }
 
 export interface Customer {
@@ -136,6 +137,7 @@ export async function setupCustomer(stack: LocalStack, registry: Registry, c: Cu
     roleArn: `arn:aws:iam::${c.awsAccountId}:role/${roleName}`,
     sourceSchema: c.schema,
     ...(c.kmsKeyArn ? { kmsKeyArn: c.kmsKeyArn } : {}),
+    ...(c.layout ? { layout: c.layout } : {}),
   });
   const users = await stack.applyWorld({
     accounts: {

@@ -1,0 +1,82 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import schema from '../../schemas/receipt.schema.json' with { type: 'json' };
+
+/**
+ * The receipt contract (schemas/receipt.schema.json), checked with Ajv, plus the cross-field rules
+ * a JSON Schema cannot express: file counts, row and byte totals, and keys inside the folder.
+ */
+const ajv = new Ajv({ allErrors: true, strict: false });
+const check = ajv.compile(schema);
+
+export interface Violation {
+  /** JSON path of the offending value, e.g. `$.tables.events.files[0].sha256`. */
+  path: string;
+  message: string;
+}
+
+function toPath(pointer: string): string {
+  if (!pointer) return '$';
+  return `$${pointer
+    .split('/')
+    .slice(1)
+    .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((seg) =>
+      /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`,
+    )
+    .join('')}`;
+}
+
+function fromAjv(e: ErrorObject): Violation {
+  const params = e.params as { missingProperty?: string; allowedValue?: unknown; allowedValues?: unknown[] };
+  if (e.keyword === 'const')
+    return { path: toPath(e.instancePath), message: `must be ${JSON.stringify(params.allowedValue)}` };
+  if (e.keyword === 'enum')
+    return {
+      path: toPath(e.instancePath),
+      message: `must be one of ${params.allowedValues?.map((v) => JSON.stringify(v)).join(', ')}`,
+    };
+  const extra = e.keyword === 'required' ? ` (${params.missingProperty})` : '';
+  const path =
+    e.keyword === 'required'
+      ? `${toPath(e.instancePath)}.${(e.params as { missingProperty: string }).missingProperty}`
+      : toPath(e.instancePath);
+  return { path, message: `${e.message ?? 'is invalid'}${extra}` };
+}
+
+export function validateReceipt(value: unknown): Violation[] {
+  if (!check(value)) return (check.errors ?? []).map(fromAjv);
+  const out: Violation[] = [];
+  const receipt = value as {
+    tables: Record<
+      string,
+      {
+        folder: string;
+        total_file_count: number;
+        row_count?: number;
+        bytes?: number;
+        files?: { key: string; rows: number; bytes: number }[];
+      }
+    >;
+  };
+  for (const [name, t] of Object.entries(receipt.tables)) {
+    const base = toPath(`/tables/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    if (!t.files) continue;
+    if (t.files.length !== t.total_file_count) {
+      out.push({
+        path: `${base}.total_file_count`,
+        message: `is ${t.total_file_count} but files lists ${t.files.length}`,
+      });
+    }
+    const rows = t.files.reduce((n, f) => n + f.rows, 0);
+    if (t.row_count !== undefined && rows !== t.row_count)
+      out.push({ path: `${base}.row_count`, message: `is ${t.row_count} but the files hold ${rows} rows` });
+    const bytes = t.files.reduce((n, f) => n + f.bytes, 0);
+    if (t.bytes !== undefined && bytes !== t.bytes)
+      out.push({ path: `${base}.bytes`, message: `is ${t.bytes} but the files hold ${bytes} bytes` });
+    t.files.forEach((f, i) => {
+      if (!f.key.includes(`${t.folder}/`))
+        out.push({ path: `${base}.files[${i}].key`, message: `is not inside the table's folder "${t.folder}"` });
+    });
+  }
+  return out;
+}
