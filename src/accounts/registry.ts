@@ -93,8 +93,8 @@ export class Registry {
     try {
       const res = await this.pool.query<Row>(
         `insert into dropship.destinations
-           (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning *`,
+           (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning *`,
         [
           d.accountId,
           d.plan,
@@ -105,6 +105,7 @@ export class Registry {
           generateExternalId(),
           d.kmsKeyArn ?? null,
           d.sourceSchema,
+          d.layout,
         ],
       );
       return fromRow(res.rows[0]!);

@@ -71,8 +71,20 @@ const decodeText: Decoder = (buf, start, len, col) => col.bytes(buf, start, star
 
 const TEXT_FORM: Scalar = { leaf: STRING, decode: decodeText, textForm: true };
 
+/**
+ * The text form of a value is what the type's output function prints (what psql shows) — not
+ * `::text`, which for some types is a different cast (inet::text adds the netmask, bool::text
+ * spells true/false, bpchar::text trims). format('%s', …) calls the output function; it turns
+ * NULL into '', hence the guard. Arrays keep their elements' order; an empty array stays empty.
+ */
+function textFormSelect(ident: string, list: boolean): string {
+  if (!list) return `case when ${ident} is null then null else format('%s', ${ident}) end`;
+  return `case when ${ident} is null then null else coalesce((select array_agg(case when x is null then null else format('%s', x) end order by o) from unnest(${ident}) with ordinality as u(x, o)), '{}'::text[]) end`;
+}
+
 function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
-  if (type.typtype === 'e') return { leaf: { physical: 'BYTE_ARRAY', logical: { type: 'ENUM' } }, decode: decodeText };
+  // Enums as plain strings: the ENUM annotation is not read as text by every reader.
+  if (type.typtype === 'e') return { leaf: STRING, decode: decodeText };
   switch (type.typname) {
     case 'bool':
       return { leaf: { physical: 'BOOLEAN' }, decode: (b, s, _l, c) => c.boolean(b[s] !== 0) };
@@ -258,7 +270,7 @@ export function planColumn(col: PgColumn, types: Map<number, PgTypeInfo>): Colum
       name: col.name,
       pgType: col.pgType,
       spec: { name: col.name, nullable: !col.notNull, leaf: scalar.leaf, list: true },
-      select: scalar.textForm ? `${ident}::text[]` : ident,
+      select: scalar.textForm ? textFormSelect(ident, true) : ident,
       decode: arrayDecoder(scalar.decode, col.name),
       textForm: scalar.textForm ?? false,
     };
@@ -268,7 +280,7 @@ export function planColumn(col: PgColumn, types: Map<number, PgTypeInfo>): Colum
     name: col.name,
     pgType: col.pgType,
     spec: { name: col.name, nullable: !col.notNull, leaf: scalar.leaf },
-    select: scalar.textForm ? `${ident}::text` : ident,
+    select: scalar.textForm ? textFormSelect(ident, false) : ident,
     decode: scalar.decode,
     textForm: scalar.textForm ?? false,
   };
