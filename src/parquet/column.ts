@@ -2,16 +2,48 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { ByteSink, LevelSink } from './bytes.js';
 import { bitWidth, encodeHybrid, packBooleans } from './rle.js';
-import { type ColumnSpec, type Levels, levelsOf } from './schema.js';
+import { type ColumnSpec, Encoding, type Levels, levelsOf } from './schema.js';
 import { type BigIntStats, type BytesStats, type NumberStats, type Stats, statsFor } from './stats.js';
 
 const gzip = promisify(gzipCb);
 
 export interface EncodedPage {
-  /** Level entries in the page (values plus nulls and empty lists). */
+  /** Level entries in the page (values plus nulls and empty lists); entries for a dictionary page. */
   numValues: number;
   uncompressedSize: number;
+  /** Encoding of the values: PLAIN or RLE_DICTIONARY (data pages), PLAIN (dictionary page). */
+  encoding: number;
   data: Promise<Buffer>;
+}
+
+export interface Chunk {
+  pages: EncodedPage[];
+  dictionary?: EncodedPage;
+  stats: { nulls: number; min?: Buffer; max?: Buffer };
+}
+
+/**
+ * Dictionary encoding for string columns, where it pays: every chunk starts with a dictionary;
+ * a column falls back to PLAIN (for the rest of the chunk and for good) once the dictionary
+ * would not pay — more than half of the values distinct after 2,000 values, more than 65,535
+ * entries or 1 MiB, or a value longer than 512 bytes.
+ */
+const DICT_MAX_ENTRIES = 65_535;
+const DICT_MAX_BYTES = 1024 * 1024;
+const DICT_MAX_VALUE = 512;
+const DICT_PROBE_VALUES = 2_000;
+
+class IndexSink {
+  data = new Uint32Array(8192);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Uint32Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
 }
 
 export interface PageOptions {
@@ -43,6 +75,15 @@ export class ColumnBuilder {
   bufferedBytes = 0;
   private listFirst = true;
   private readonly typeLength: number;
+  // Dictionary state (string columns only).
+  private dictMode: boolean;
+  private dictDisabled: boolean;
+  private dict = new Map<string, number>();
+  private readonly dictValues = new ByteSink(16 * 1024);
+  private indices = new IndexSink();
+  private dictUsed = false;
+  private wantFallback = false;
+  private chunkValues = 0;
 
   constructor(
     spec: ColumnSpec,
@@ -57,6 +98,8 @@ export class ColumnBuilder {
     if (this.levels.maxRep > 0) this.rep = new LevelSink(8192);
     if (spec.leaf.physical === 'BOOLEAN') this.bools = new LevelSink(8192);
     this.typeLength = spec.leaf.typeLength ?? 0;
+    this.dictDisabled = !(spec.leaf.physical === 'BYTE_ARRAY' && spec.leaf.logical?.type === 'STRING');
+    this.dictMode = !this.dictDisabled;
   }
 
   // ---- row structure -------------------------------------------------------------------
@@ -146,10 +189,36 @@ export class ColumnBuilder {
   /** BYTE_ARRAY value copied from `src[start, end)`. */
   bytes(src: Buffer, start: number, end: number): void {
     this.present();
+    (this.stats as BytesStats).add(src, start, end);
+    if (this.dictMode) {
+      this.dictionaryValue(src, start, end);
+      return;
+    }
     const out = this.values;
     out.uint32LE(end - start);
     out.bytes(src, start, end);
-    (this.stats as BytesStats).add(src, start, end);
+  }
+
+  private dictionaryValue(src: Buffer, start: number, end: number): void {
+    const len = end - start;
+    const key = src.toString('latin1', start, end);
+    let idx = this.dict.get(key);
+    if (idx === undefined) {
+      idx = this.dict.size;
+      this.dict.set(key, idx);
+      this.dictValues.uint32LE(len);
+      this.dictValues.bytes(src, start, end);
+    }
+    this.indices.push(idx);
+    this.chunkValues++;
+    if (
+      len > DICT_MAX_VALUE ||
+      this.dict.size > DICT_MAX_ENTRIES ||
+      this.dictValues.pos > DICT_MAX_BYTES ||
+      (this.chunkValues >= DICT_PROBE_VALUES && this.dict.size * 2 > this.chunkValues)
+    ) {
+      this.wantFallback = true;
+    }
   }
 
   /** FIXED_LEN_BYTE_ARRAY value; `src[start, start + typeLength)`. */
@@ -164,25 +233,47 @@ export class ColumnBuilder {
 
   /** Bytes in the page being filled. */
   get pageBytes(): number {
-    return this.values.pos + (this.bools?.length ?? 0) / 8 + this.entries / 4;
+    return this.values.pos + this.indices.length * 2 + (this.bools?.length ?? 0) / 8 + this.entries / 4;
   }
 
-  /** Called at row boundaries: cuts a page once it reached the page size. */
+  /** Bytes buffered for the dictionary of this chunk. */
+  get dictionaryBytes(): number {
+    return this.dictValues.pos;
+  }
+
+  /** Called at row boundaries: cuts a page once it reached the page size; applies a fallback. */
   maybeCutPage(): void {
+    if (this.wantFallback) {
+      this.cutPage();
+      this.wantFallback = false;
+      this.dictMode = false;
+      this.dictDisabled = true;
+      return;
+    }
     if (this.pageBytes >= this.opts.pageSize) this.cutPage();
   }
 
   cutPage(): void {
     if (this.entries === 0) return;
-    const body = new ByteSink(this.values.pos + (this.entries >> 1) + 64);
+    const body = new ByteSink(this.values.pos + this.indices.length * 2 + (this.entries >> 1) + 64);
     if (this.rep) writeLevels(this.rep, this.entries, this.repWidth, body);
     if (this.def) writeLevels(this.def, this.entries, this.defWidth, body);
+    let encoding: number = Encoding.PLAIN;
     if (this.bools) packBooleans(this.bools.data, this.bools.length, body);
-    else body.bytes(this.values.buf, 0, this.values.pos);
+    else if (this.indices.length > 0) {
+      // RLE_DICTIONARY: one byte of bit width, then the indices, RLE/bit-packed.
+      const width = Math.max(1, bitWidth(this.dict.size - 1));
+      body.byte(width);
+      encodeHybrid(this.indices.data, this.indices.length, width, body);
+      encoding = Encoding.RLE_DICTIONARY;
+      this.dictUsed = true;
+      this.indices.length = 0;
+    } else body.bytes(this.values.buf, 0, this.values.pos);
     const raw = body.view();
     this.pages.push({
       numValues: this.entries,
       uncompressedSize: raw.length,
+      encoding,
       data: gzip(raw, { level: this.opts.gzipLevel }),
     });
     this.bufferedBytes += raw.length;
@@ -193,17 +284,33 @@ export class ColumnBuilder {
     this.bools?.reset();
   }
 
-  /** Hands over the row group's pages and statistics, and starts a fresh chunk. */
-  takeChunk(): { pages: EncodedPage[]; stats: { nulls: number; min?: Buffer; max?: Buffer } } {
+  /** Hands over the row group's pages, dictionary and statistics, and starts a fresh chunk. */
+  takeChunk(): Chunk {
     this.cutPage();
     const pages = this.pages;
     const min = this.stats.encodeMin();
     const max = this.stats.encodeMax();
     const stats = { nulls: this.stats.nulls, ...(min && max ? { min, max } : {}) };
+    let dictionary: EncodedPage | undefined;
+    if (this.dictUsed) {
+      const raw = this.dictValues.toBuffer();
+      dictionary = {
+        numValues: this.dict.size,
+        uncompressedSize: raw.length,
+        encoding: Encoding.PLAIN,
+        data: gzip(raw, { level: this.opts.gzipLevel }),
+      };
+    }
     this.pages = [];
     this.bufferedBytes = 0;
     this.stats.reset();
-    return { pages, stats };
+    this.dict = new Map();
+    this.dictValues.reset();
+    this.dictUsed = false;
+    this.chunkValues = 0;
+    this.wantFallback = false;
+    this.dictMode = !this.dictDisabled;
+    return { pages, stats, ...(dictionary ? { dictionary } : {}) };
   }
 }
 

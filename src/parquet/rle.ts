@@ -11,7 +11,7 @@ export function bitWidth(maxLevel: number): number {
  * bit-packed in groups of 8. A bit-packed run must hold a multiple of 8 values unless it is
  * the last one, so before an RLE run the pending literals are topped up from the run.
  */
-export function encodeHybrid(values: Uint8Array, count: number, width: number, out: ByteSink): void {
+export function encodeHybrid(values: ArrayLike<number>, count: number, width: number, out: ByteSink): void {
   if (width === 0 || count === 0) return;
   let litStart = 0;
   let i = 0;
@@ -42,21 +42,35 @@ function writeRle(value: number, run: number, width: number, out: ByteSink): voi
   for (let b = 0; b < bytes; b++) out.byte((value >> (8 * b)) & 0xff);
 }
 
-function writeBitPacked(values: Uint8Array, start: number, end: number, width: number, out: ByteSink): void {
+function writeBitPacked(values: ArrayLike<number>, start: number, end: number, width: number, out: ByteSink): void {
   const groups = Math.ceil((end - start) / 8);
   out.varint(groups * 2 + 1);
   out.ensure(groups * width);
+  const total = groups * 8;
   let acc = 0;
   let bits = 0;
-  const total = groups * 8;
+  if (width <= 24) {
+    // Integer accumulator: at most 24 + 7 bits are pending.
+    for (let k = 0; k < total; k++) {
+      const idx = start + k;
+      acc |= (idx < end ? values[idx]! : 0) << bits;
+      bits += width;
+      while (bits >= 8) {
+        out.buf[out.pos++] = acc & 0xff;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
+    return;
+  }
+  // Wider values: accumulate in a double (exact to 2^53).
   for (let k = 0; k < total; k++) {
     const idx = start + k;
-    const v = idx < end ? values[idx]! : 0;
-    acc |= v << bits;
+    acc += (idx < end ? values[idx]! : 0) * 2 ** bits;
     bits += width;
     while (bits >= 8) {
-      out.buf[out.pos++] = acc & 0xff;
-      acc >>>= 8;
+      out.buf[out.pos++] = acc % 256;
+      acc = Math.floor(acc / 256);
       bits -= 8;
     }
   }

@@ -131,4 +131,52 @@ describe('ParquetWriter read back by DuckDB', () => {
     expect(Number(pruned[0]!.n)).toBe(1499);
     expect(Number(unpruned[0]!.n)).toBe(1499);
   });
+
+  it('dictionary-encodes low-cardinality strings and falls back to PLAIN where a dictionary does not pay', async () => {
+    // Prepare
+    const specs: ColumnSpec[] = [
+      { name: 'kind', nullable: true, leaf: { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } } },
+      { name: 'unique', nullable: false, leaf: { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } } },
+      { name: 'tags', nullable: true, leaf: { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } }, list: true },
+    ];
+    const kinds = ['page_view', 'form_submit', 'ad_click', 'ünï'];
+    const n = 6000;
+    const path = await writeFile(
+      specs,
+      async (w) => {
+        const [kind, unique, tags] = w.columns;
+        for (let r = 0; r < n; r++) {
+          if (r % 9 === 0) kind!.nullValue();
+          else kind!.bytes(Buffer.from(kinds[r % 4]!), 0, Buffer.byteLength(kinds[r % 4]!));
+          const u = Buffer.from(`id-${r}-${'x'.repeat(r % 7)}`);
+          unique!.bytes(u, 0, u.length);
+          tags!.beginList();
+          if (r % 3 === 0) tags!.nullElement();
+          const t = Buffer.from(kinds[(r + 1) % 4]!);
+          tags!.bytes(t, 0, t.length);
+          tags!.endList();
+          w.endRow();
+          if (w.shouldFlush) await w.flushRowGroup();
+        }
+      },
+      { pageSize: 64 * 1024, rowGroupRows: 3000 },
+    );
+    // Act
+    const meta = await db.all(`select path_in_schema, encodings from parquet_metadata(${sqlString(path)})`);
+    const rows = await db.all(
+      `select kind, "unique", tags from read_parquet(${sqlString(path)}, file_row_number = true) order by file_row_number`,
+    );
+    // Assess
+    const enc = (col: string) =>
+      new Set(meta.filter((m) => String(m.path_in_schema).startsWith(col)).map((m) => String(m.encodings)));
+    expect([...enc('kind')].every((e) => e.includes('RLE_DICTIONARY'))).toBe(true);
+    expect([...enc('tags')].every((e) => e.includes('RLE_DICTIONARY'))).toBe(true);
+    expect([...enc('unique')].every((e) => e.includes('PLAIN'))).toBe(true);
+    expect(rows).toHaveLength(n);
+    rows.forEach((row, r) => {
+      expect(row.kind).toBe(r % 9 === 0 ? null : kinds[r % 4]);
+      expect(row.unique).toBe(`id-${r}-${'x'.repeat(r % 7)}`);
+      expect(row.tags).toEqual(r % 3 === 0 ? [null, kinds[(r + 1) % 4]] : [kinds[(r + 1) % 4]]);
+    });
+  });
 });

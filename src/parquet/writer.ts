@@ -46,6 +46,8 @@ interface ChunkMeta {
   uncompressed: number;
   compressed: number;
   dataPageOffset: number;
+  dictionaryPageOffset?: number;
+  encodings: Set<number>;
   stats: { nulls: number; min?: Buffer; max?: Buffer };
 }
 
@@ -125,7 +127,7 @@ export class ParquetWriter {
     this.totalRows += this.groupRows;
     this.groupRows = 0;
     for (let i = 0; i < taken.length; i++) {
-      const { pages, stats } = taken[i]!;
+      const { pages, dictionary, stats } = taken[i]!;
       const spec = this.specs[i]!;
       const meta: ChunkMeta = {
         spec,
@@ -134,17 +136,32 @@ export class ParquetWriter {
         uncompressed: 0,
         compressed: 0,
         dataPageOffset: this.offset,
+        encodings: new Set(levelsOf(spec).maxDef > 0 || levelsOf(spec).maxRep > 0 ? [Encoding.RLE] : []),
         stats,
       };
+      if (dictionary) {
+        // The dictionary page comes first in the chunk; data pages follow.
+        meta.dictionaryPageOffset = this.offset;
+        const data = await dictionary.data;
+        const header = dictionaryPageHeader(dictionary.numValues, dictionary.uncompressedSize, data.length);
+        await this.write(header);
+        await this.write(data);
+        meta.uncompressed += header.length + dictionary.uncompressedSize;
+        meta.compressed += header.length + data.length;
+        meta.encodings.add(Encoding.PLAIN);
+        meta.dataPageOffset = this.offset;
+      }
       for (const page of pages) {
         const data = await page.data;
-        const header = pageHeader(page.numValues, page.uncompressedSize, data.length);
+        const header = pageHeader(page.numValues, page.uncompressedSize, data.length, page.encoding);
         await this.write(header);
         await this.write(data);
         meta.numValues += page.numValues;
         meta.uncompressed += header.length + page.uncompressedSize;
         meta.compressed += header.length + data.length;
+        meta.encodings.add(page.encoding);
       }
+      if (pages.length === 0) meta.encodings.add(Encoding.PLAIN);
       group.uncompressed += meta.uncompressed;
       group.compressed += meta.compressed;
       group.chunks.push(meta);
@@ -187,14 +204,27 @@ export class ParquetWriter {
   }
 }
 
-function pageHeader(numValues: number, uncompressed: number, compressed: number): Buffer {
+function dictionaryPageHeader(numValues: number, uncompressed: number, compressed: number): Buffer {
+  const w = new CompactWriter();
+  w.i32(1, 2 /* DICTIONARY_PAGE */)
+    .i32(2, uncompressed)
+    .i32(3, compressed)
+    .struct(7)
+    .i32(1, numValues)
+    .i32(2, Encoding.PLAIN)
+    .end();
+  w.out.byte(0);
+  return w.out.toBuffer();
+}
+
+function pageHeader(numValues: number, uncompressed: number, compressed: number, encoding: number): Buffer {
   const w = new CompactWriter();
   w.i32(1, 0 /* DATA_PAGE */)
     .i32(2, uncompressed)
     .i32(3, compressed)
     .struct(5)
     .i32(1, numValues)
-    .i32(2, Encoding.PLAIN)
+    .i32(2, encoding)
     .i32(3, Encoding.RLE)
     .i32(4, Encoding.RLE)
     .end();
@@ -234,16 +264,20 @@ function fileMetadata(specs: ColumnSpec[], groups: RowGroupMeta[], rows: number,
     w.listHeader(1, CType.STRUCT, g.chunks.length);
     for (const c of g.chunks) {
       w.element();
-      w.i64(2, c.dataPageOffset);
+      w.i64(2, c.dictionaryPageOffset ?? c.dataPageOffset);
       w.struct(3);
       w.i32(1, PHYSICAL_CODE[c.spec.leaf.physical]);
-      w.listI32(2, levelsOf(c.spec).maxDef > 0 ? [Encoding.PLAIN, Encoding.RLE] : [Encoding.PLAIN]);
+      w.listI32(
+        2,
+        [...c.encodings].sort((a, b) => a - b),
+      );
       w.listString(3, c.path);
       w.i32(4, Codec.GZIP);
       w.i64(5, c.numValues);
       w.i64(6, c.uncompressed);
       w.i64(7, c.compressed);
       w.i64(9, c.dataPageOffset);
+      if (c.dictionaryPageOffset !== undefined) w.i64(11, c.dictionaryPageOffset);
       w.struct(12);
       w.i64(3, c.stats.nulls);
       if (c.stats.min && c.stats.max) w.binary(5, c.stats.max).binary(6, c.stats.min);
