@@ -185,6 +185,30 @@ describe('dropship CLI', () => {
     expect(c.destination.accountId).toBe('shop2');
   });
 
+  it('validates receipts: exit 0 for a valid one, exit 1 with JSON paths for a broken one', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const d = mkdtempSync(join(tmpdir(), 'receipt-'));
+    const good = {
+      timestamp: '2023-03-14T04:03:07.963883Z',
+      tables: { a: { folder: '2023-03-14T04:03/a', total_file_count: 1 } },
+      run_id: '20230314T040307Z-3f9a1c',
+      format: 'parquet',
+      compression: 'gzip',
+    };
+    writeFileSync(join(d, 'good.json'), JSON.stringify(good));
+    writeFileSync(
+      join(d, 'bad.json'),
+      JSON.stringify({ ...good, tables: { a: { folder: '/a', total_file_count: 1 } } }),
+    );
+    const ok = await dropship(['receipt', 'validate', join(d, 'good.json')]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('valid receipt');
+    const bad = await dropship(['receipt', 'validate', join(d, 'bad.json')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('$.tables.a.folder must match pattern');
+  });
+
   it('needs exactly one of --account or --due', async () => {
     const r = await dropship(['export']);
     expect(r.code).toBe(2);

@@ -11,6 +11,7 @@ import { destinationClients } from '../src/aws/clients.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import type { Receipt } from '../src/receipt/receipt.js';
+import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { listTables } from '../src/source/catalog.js';
@@ -104,6 +105,7 @@ describe('export of a demo account on the local stack', () => {
     // Assess
     expect(outcome.ok, outcome.ok ? '' : String((outcome as { error: unknown }).error)).toBe(true);
     const receipt = await readReceipt(acme);
+    expect(validateReceipt(receipt)).toEqual([]);
     expect(Object.keys(receipt.tables)).toEqual([
       'companies',
       'contacts',

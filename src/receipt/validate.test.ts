@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { validateReceipt } from './validate.js';
+
+const valid = () => ({
+  timestamp: '2023-03-14T04:03:07.963883Z',
+  tables: {
+    events: {
+      folder: '2023-03-14T04:03/events',
+      total_file_count: 2,
+      row_count: 30,
+      bytes: 300,
+      files: [
+        {
+          key: 'p/2023-03-14T04:03/events/events_000000000000.parquet.gz',
+          rows: 10,
+          bytes: 100,
+          sha256: 'a'.repeat(64),
+        },
+        {
+          key: 'p/2023-03-14T04:03/events/events_000000000001.parquet.gz',
+          rows: 20,
+          bytes: 200,
+          sha256: 'b'.repeat(64),
+        },
+      ],
+      columns: [{ name: 'id', postgres_type: 'bigint', parquet_type: 'INT64', nullable: false, text_form: false }],
+    },
+  },
+  run_id: '20230314T040307Z-3f9a1c',
+  format: 'parquet',
+  compression: 'gzip',
+  layout: 'dreamdata',
+});
+
+describe('validateReceipt', () => {
+  it('accepts a receipt in the contract, and the model format without additive fields', () => {
+    expect(validateReceipt(valid())).toEqual([]);
+    expect(
+      validateReceipt({
+        timestamp: '2023-03-14T04:03:07.963883Z',
+        tables: { companies: { folder: '2023-03-14T04:03/companies', total_file_count: 58 } },
+        run_id: '20230314T040307Z-3f9a1c',
+        format: 'parquet',
+        compression: 'gzip',
+      }),
+    ).toEqual([]);
+  });
+
+  it('reports schema violations with their JSON paths', () => {
+    const r = valid() as Record<string, unknown>;
+    r.timestamp = '2023-03-14T04:03:07Z';
+    r.format = 'csv';
+    delete r.run_id;
+    (r.tables as { events: { files: { sha256: string }[] } }).events.files[1]!.sha256 = 'nope';
+    const v = validateReceipt(r);
+    expect(v).toEqual(
+      expect.arrayContaining([
+        { path: '$.timestamp', message: expect.stringContaining('must match pattern') },
+        { path: '$.format', message: 'must be "parquet"' },
+        { path: '$.run_id', message: expect.stringContaining('required') },
+        { path: '$.tables.events.files[1].sha256', message: expect.stringContaining('must match pattern') },
+      ]),
+    );
+  });
+
+  it('reports totals and keys that disagree with the files', () => {
+    const r = valid();
+    r.tables.events.total_file_count = 3;
+    r.tables.events.row_count = 31;
+    r.tables.events.files[0]!.key = 'p/elsewhere/x.parquet.gz';
+    expect(validateReceipt(r)).toEqual([
+      { path: '$.tables.events.total_file_count', message: 'is 3 but files lists 2' },
+      { path: '$.tables.events.row_count', message: 'is 31 but the files hold 30 rows' },
+      { path: '$.tables.events.files[0].key', message: `is not inside the table's folder "2023-03-14T04:03/events"` },
+    ]);
+  });
+
+  it('names tables with odd characters in bracket notation', () => {
+    const r = valid() as unknown as { tables: Record<string, unknown> };
+    r.tables['Mixed "Case"'] = { folder: 'x/y', total_file_count: 0 };
+    expect(validateReceipt(r)).toEqual([
+      { path: '$.tables["Mixed \\"Case\\""].total_file_count', message: 'must be >= 1' },
+    ]);
+  });
+});
