@@ -1,0 +1,34 @@
+/**
+ * One dropship export in its own process, so its peak RSS is dropship's alone (the local S3 and
+ * Postgres run elsewhere). Prints one JSON line: rows, bytes, seconds, maxRssBytes.
+ */
+import pg from 'pg';
+import { Registry } from '../../src/accounts/registry.js';
+import { loadSettings } from '../../src/config/settings.js';
+import { createLogger } from '../../src/log/logger.js';
+import { exportAccount } from '../../src/run/account.js';
+import { LogReporter } from '../../src/run/reporter.js';
+
+const settings = loadSettings();
+const pool = new pg.Pool({ connectionString: settings.DATABASE_URL });
+const dest = await new Registry(pool).get(process.argv[2] ?? 'bench');
+await pool.end();
+const t0 = performance.now();
+const outcome = await exportAccount(dest, {
+  sourceUrl: settings.DATABASE_URL!,
+  settings,
+  reporter: new LogReporter(createLogger({ level: 'silent' })),
+});
+const seconds = (performance.now() - t0) / 1000;
+if (!outcome.ok) {
+  console.error(
+    JSON.stringify({
+      error: String((outcome as { error: unknown }).error),
+      failures: (outcome as { failures: unknown }).failures,
+    }),
+  );
+  process.exit(1);
+}
+const rows = outcome.tables.reduce((n, t) => n + t.rows, 0);
+const bytes = outcome.tables.reduce((n, t) => n + t.bytes, 0);
+console.log(JSON.stringify({ rows, bytes, seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
