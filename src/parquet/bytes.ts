@@ -29,7 +29,12 @@ export class ByteSink {
   bytes(src: Uint8Array, start = 0, end = src.length): void {
     const len = end - start;
     this.ensure(len);
-    if (src instanceof Buffer) src.copy(this.buf, this.pos, start, end);
+    if (len < 48) {
+      // Short values: a loop beats the native copy's call overhead.
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = start; i < end; i++) buf[p++] = src[i]!;
+    } else if (src instanceof Buffer) src.copy(this.buf, this.pos, start, end);
     else this.buf.set(src.subarray(start, end), this.pos);
     this.pos += len;
   }

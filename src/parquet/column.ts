@@ -3,7 +3,8 @@ import { gzip as gzipCb } from 'node:zlib';
 import { ByteSink, LevelSink } from './bytes.js';
 import { bitWidth, encodeHybrid, packBooleans } from './rle.js';
 import { type ColumnSpec, Encoding, type Levels, levelsOf } from './schema.js';
-import { type BigIntStats, type BytesStats, type NumberStats, type Stats, statsFor } from './stats.js';
+import type { BytesStats, Int64Stats, NumberStats, Stats } from './stats.js';
+import { statsFor } from './stats.js';
 
 const gzip = promisify(gzipCb);
 
@@ -153,13 +154,25 @@ export class ColumnBuilder {
     (this.stats as NumberStats).add(v);
   }
 
+  /** INT64 from a bigint (slow path for rare values). */
   int64(v: bigint): void {
+    this.int64Parts(Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asUintN(32, v)));
+  }
+
+  /** INT64 given as signed high and unsigned low 32-bit halves. */
+  int64Parts(hi: number, lo: number): void {
     this.present();
     const out = this.values;
     out.ensure(8);
-    out.buf.writeBigInt64LE(v, out.pos);
+    out.buf.writeUInt32LE(lo, out.pos);
+    out.buf.writeInt32LE(hi, out.pos + 4);
     out.pos += 8;
-    (this.stats as BigIntStats).add(v);
+    (this.stats as Int64Stats).add(hi, lo);
+  }
+
+  /** INT64 from 8 big-endian bytes (Postgres' int8 send format). */
+  int64BE(src: Buffer, start: number): void {
+    this.int64Parts(src.readInt32BE(start), src.readUInt32BE(start + 4));
   }
 
   float(v: number): void {
@@ -189,11 +202,12 @@ export class ColumnBuilder {
   /** BYTE_ARRAY value copied from `src[start, end)`. */
   bytes(src: Buffer, start: number, end: number): void {
     this.present();
-    (this.stats as BytesStats).add(src, start, end);
     if (this.dictMode) {
+      // Bounds come from the dictionary entries at the end of the chunk: one compare per distinct value.
       this.dictionaryValue(src, start, end);
       return;
     }
+    (this.stats as BytesStats).add(src, start, end);
     const out = this.values;
     out.uint32LE(end - start);
     out.bytes(src, start, end);
@@ -287,6 +301,15 @@ export class ColumnBuilder {
   /** Hands over the row group's pages, dictionary and statistics, and starts a fresh chunk. */
   takeChunk(): Chunk {
     this.cutPage();
+    if (this.dict.size > 0) {
+      const stats = this.stats as BytesStats;
+      const buf = this.dictValues.buf;
+      for (let p = 0; p < this.dictValues.pos; ) {
+        const len = buf.readUInt32LE(p);
+        stats.add(buf, p + 4, p + 4 + len);
+        p += 4 + len;
+      }
+    }
     const pages = this.pages;
     const min = this.stats.encodeMin();
     const max = this.stats.encodeMax();

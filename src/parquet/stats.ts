@@ -69,34 +69,68 @@ export class NumberStats extends Stats {
   }
 }
 
-export class BigIntStats extends Stats {
-  min = 0n;
-  max = 0n;
+/** INT64 bounds kept as (signed high, unsigned low) 32-bit halves: no BigInt on the hot path. */
+export class Int64Stats extends Stats {
+  minHi = 0;
+  minLo = 0;
+  maxHi = 0;
+  maxLo = 0;
   seen = false;
-  add(v: bigint): void {
+  add(hi: number, lo: number): void {
     if (!this.seen) {
-      this.min = v;
-      this.max = v;
+      this.minHi = this.maxHi = hi;
+      this.minLo = this.maxLo = lo;
       this.seen = true;
       return;
     }
-    if (v < this.min) this.min = v;
-    else if (v > this.max) this.max = v;
+    if (hi < this.minHi || (hi === this.minHi && lo < this.minLo)) {
+      this.minHi = hi;
+      this.minLo = lo;
+    }
+    if (hi > this.maxHi || (hi === this.maxHi && lo > this.maxLo)) {
+      this.maxHi = hi;
+      this.maxLo = lo;
+    }
   }
-  private enc(v: bigint): Buffer {
+  private enc(hi: number, lo: number): Buffer {
     const b = Buffer.allocUnsafe(8);
-    b.writeBigInt64LE(v);
+    b.writeUInt32LE(lo, 0);
+    b.writeInt32LE(hi, 4);
     return b;
   }
   encodeMin(): Buffer | undefined {
-    return this.seen ? this.enc(this.min) : undefined;
+    return this.seen ? this.enc(this.minHi, this.minLo) : undefined;
   }
   encodeMax(): Buffer | undefined {
-    return this.seen ? this.enc(this.max) : undefined;
+    return this.seen ? this.enc(this.maxHi, this.maxLo) : undefined;
   }
   reset(): void {
     this.nulls = 0;
     this.seen = false;
+  }
+}
+
+/** Bytewise comparison of src[start, end) with other: <0, 0, >0 (unsigned, then length). */
+function compareBytes(src: Buffer, start: number, end: number, other: Buffer): number {
+  const n = Math.min(end - start, other.length);
+  for (let i = 0; i < n; i++) {
+    const d = src[start + i]! - other[i]!;
+    if (d !== 0) return d;
+  }
+  return end - start - other.length;
+}
+
+/** No bounds, only the null count (JSON: readers do not prune on it; saves a compare per value). */
+export class NullCountStats extends Stats {
+  add(_src: Buffer, _start: number, _end: number): void {}
+  encodeMin(): Buffer | undefined {
+    return undefined;
+  }
+  encodeMax(): Buffer | undefined {
+    return undefined;
+  }
+  reset(): void {
+    this.nulls = 0;
   }
 }
 
@@ -126,9 +160,8 @@ export class BytesStats extends Stats {
       const a = (src[start]! << 24) >> 24;
       const b = (other[0]! << 24) >> 24;
       if (a !== b) return a < b ? -1 : 1;
-      return src.compare(other, 1, other.length, start + 1, end);
     }
-    return src.compare(other, 0, other.length, start, end);
+    return compareBytes(src, start, end, other);
   }
   encodeMin(): Buffer | undefined {
     return this.tooLong ? undefined : this.min;
@@ -147,9 +180,9 @@ export class BytesStats extends Stats {
 export function statsFor(leaf: LeafType): Stats {
   switch (leaf.physical) {
     case 'INT64':
-      return new BigIntStats();
+      return new Int64Stats();
     case 'BYTE_ARRAY':
-      return new BytesStats(false);
+      return leaf.logical?.type === 'JSON' ? new NullCountStats() : new BytesStats(false);
     case 'FIXED_LEN_BYTE_ARRAY':
       return new BytesStats(leaf.logical?.type === 'DECIMAL');
     default:

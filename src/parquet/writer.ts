@@ -1,5 +1,5 @@
 import { ByteSink } from './bytes.js';
-import { ColumnBuilder, type PageOptions } from './column.js';
+import { type Chunk, ColumnBuilder, type PageOptions } from './column.js';
 import {
   Codec,
   type ColumnSpec,
@@ -68,6 +68,7 @@ export class ParquetWriter {
   private groupRows = 0;
   private totalRows = 0;
   private started = false;
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly specs: ColumnSpec[],
@@ -98,8 +99,12 @@ export class ParquetWriter {
     return n;
   }
 
+  /** Checked after every row; the byte total (a sum over columns) only every 256 rows. */
   get shouldFlush(): boolean {
-    return this.groupRows >= this.opts.rowGroupRows || this.bufferedBytes >= this.opts.rowGroupBytes;
+    return (
+      this.groupRows >= this.opts.rowGroupRows ||
+      ((this.groupRows & 255) === 0 && this.bufferedBytes >= this.opts.rowGroupBytes)
+    );
   }
 
   private async write(buf: Buffer): Promise<void> {
@@ -107,25 +112,43 @@ export class ParquetWriter {
     await this.output(buf);
   }
 
-  private async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
-    await this.write(MAGIC);
+  /** Waits for the row groups handed over so far (writes the magic for an empty file). */
+  private async flushRowGroupsOnly(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      this.tail = this.tail.then(() => this.write(MAGIC));
+    }
+    await this.tail;
   }
 
-  async flushRowGroup(): Promise<void> {
-    await this.start();
-    if (this.groupRows === 0) return;
+  /**
+   * Hands the buffered rows over as a row group and returns at once with a promise of it being
+   * written: its last pages compress and its bytes go out while the caller decodes the next rows.
+   * Row groups are written strictly in order. Await the promise before flushing the next group
+   * (that bounds memory to two row groups).
+   */
+  flushRowGroup(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      this.tail = this.tail.then(() => this.write(MAGIC));
+    }
+    if (this.groupRows === 0) return this.tail;
     const taken = this.columns.map((c) => c.takeChunk());
+    const rows = this.groupRows;
+    this.totalRows += rows;
+    this.groupRows = 0;
+    this.tail = this.tail.then(() => this.writeGroup(taken, rows));
+    return this.tail;
+  }
+
+  private async writeGroup(taken: Chunk[], rows: number): Promise<void> {
     const group: RowGroupMeta = {
-      rows: this.groupRows,
+      rows,
       offset: this.offset,
       uncompressed: 0,
       compressed: 0,
       chunks: [],
     };
-    this.totalRows += this.groupRows;
-    this.groupRows = 0;
     for (let i = 0; i < taken.length; i++) {
       const { pages, dictionary, stats } = taken[i]!;
       const spec = this.specs[i]!;
@@ -185,7 +208,7 @@ export class ParquetWriter {
    * after `restart()` (shard rotation).
    */
   async writeFooter(): Promise<{ rows: number; bytes: number }> {
-    await this.start();
+    await this.flushRowGroupsOnly();
     const footer = fileMetadata(this.specs, this.rowGroups, this.totalRows, this.opts);
     const tail = Buffer.allocUnsafe(8);
     tail.writeUInt32LE(footer.length, 0);
@@ -195,8 +218,9 @@ export class ParquetWriter {
     return { rows: this.totalRows, bytes: this.offset };
   }
 
-  /** Starts a new file on the same columns (buffered rows are kept). */
+  /** Starts a new file on the same columns (buffered rows are kept); after `writeFooter()`. */
   restart(): void {
+    this.tail = Promise.resolve();
     this.rowGroups.length = 0;
     this.offset = 0;
     this.totalRows = 0;

@@ -111,7 +111,10 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     files.push({ ...uploaded, rows });
     totalBytes += uploaded.bytes;
   };
+  // At most one row group is being written while the next one is decoded.
+  let pending: Promise<void> | undefined;
   const flush = async (): Promise<void> => {
+    if (pending) await pending;
     // Rotate before a row group that would go into an already full shard: never an empty shard.
     if (writer.fileRows > 0 && writer.bytesWritten >= settings.DROPSHIP_SHARD_TARGET_BYTES) {
       await endShard();
@@ -119,7 +122,8 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
       shard = open();
       writer.restart();
     }
-    await writer.flushRowGroup();
+    pending = writer.flushRowGroup();
+    pending.catch(() => {}); // observed by the next flush or at the end
   };
   const report = (): void =>
     onProgress?.({
@@ -143,6 +147,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     copyDone = true;
     decoder.end();
     if (writer.rows > writer.fileRows) await flush();
+    if (pending) await pending;
     await endShard();
     report();
   } catch (e) {

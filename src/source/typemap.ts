@@ -51,6 +51,8 @@ interface Scalar {
 
 const PG_EPOCH_DAYS = 10_957; // 2000-01-01 − 1970-01-01
 const PG_EPOCH_MICROS = 946_684_800_000_000n;
+const EPOCH_HI = Number(PG_EPOCH_MICROS >> 32n); // 220417
+const EPOCH_LO = Number(PG_EPOCH_MICROS & 0xffffffffn); // 993517568
 const INT64_MAX = 0x7fffffffffffffffn;
 const INT64_MIN = -0x8000000000000000n;
 const INT32_MAX = 0x7fffffff;
@@ -96,7 +98,7 @@ function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
     case 'int4':
       return { leaf: { physical: 'INT32' }, decode: (b, s, _l, c) => c.int32(b.readInt32BE(s)) };
     case 'int8':
-      return { leaf: { physical: 'INT64' }, decode: (b, s, _l, c) => c.int64(b.readBigInt64BE(s)) };
+      return { leaf: { physical: 'INT64' }, decode: (b, s, _l, c) => c.int64BE(b, s) };
     case 'float4':
       return { leaf: { physical: 'FLOAT' }, decode: (b, s, _l, c) => c.float(b.readFloatBE(s)) };
     case 'float8':
@@ -144,6 +146,15 @@ function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
       return {
         leaf: { physical: 'INT64', logical: { type: 'TIMESTAMP', unit: 'MICROS', utc } },
         decode: (b, s, _l, c) => {
+          const hi = b.readInt32BE(s);
+          // Fast path, exact: add the 1970→2000 offset on 32-bit halves with carry. Values near
+          // the int64 edges (±infinity, the far future) take the checked BigInt path.
+          if (hi > -0x7ff00000 && hi < 0x7ff00000) {
+            const lo = b.readUInt32BE(s + 4) + EPOCH_LO;
+            const carry = lo >= 0x100000000 ? 1 : 0;
+            c.int64Parts(hi + EPOCH_HI + carry, carry ? lo - 0x100000000 : lo);
+            return;
+          }
           const us = b.readBigInt64BE(s);
           if (us === INT64_MAX) return c.int64(TIMESTAMP_POS_INFINITY);
           if (us === INT64_MIN) return c.int64(TIMESTAMP_NEG_INFINITY);
@@ -161,7 +172,7 @@ function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
     case 'time':
       return {
         leaf: { physical: 'INT64', logical: { type: 'TIME', unit: 'MICROS', utc: false } },
-        decode: (b, s, _l, c) => c.int64(b.readBigInt64BE(s)),
+        decode: (b, s, _l, c) => c.int64BE(b, s),
       };
     default:
       return TEXT_FORM;
@@ -179,10 +190,24 @@ function numericScalar(typmod: number, column: string): Scalar {
   const logical = { type: 'DECIMAL' as const, precision, scale };
   const unscaled = (b: Buffer, s: number): bigint => numericUnscaled(b, s, scale, column);
   if (precision <= 9) {
-    return { leaf: { physical: 'INT32', logical }, decode: (b, s, _l, c) => c.int32(Number(unscaled(b, s))) };
+    return {
+      leaf: { physical: 'INT32', logical },
+      decode: (b, s, _l, c) => {
+        const v = numericUnscaledNumber(b, s, scale);
+        c.int32(v !== undefined ? v : Number(unscaled(b, s)));
+      },
+    };
   }
   if (precision <= 18) {
-    return { leaf: { physical: 'INT64', logical }, decode: (b, s, _l, c) => c.int64(unscaled(b, s)) };
+    return {
+      leaf: { physical: 'INT64', logical },
+      decode: (b, s, _l, c) => {
+        const v = numericUnscaledNumber(b, s, scale);
+        if (v === undefined) return c.int64(unscaled(b, s));
+        const hi = Math.floor(v / 0x100000000);
+        c.int64Parts(hi, v - hi * 0x100000000);
+      },
+    };
   }
   const bytes = decimalBytes(precision);
   const scratch = Buffer.alloc(bytes);
@@ -208,6 +233,38 @@ export function decimalBytes(precision: number): number {
 }
 
 const POW10: bigint[] = Array.from({ length: 200 }, (_, i) => 10n ** BigInt(i));
+
+const POW10_NUM: number[] = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * Postgres binary numeric → unscaled integer at `scale` as a JS number, when every step is exact
+ * (all intermediate values below 2^53); undefined otherwise (and for NaN/±Infinity), so the caller
+ * takes the BigInt path.
+ */
+export function numericUnscaledNumber(b: Buffer, s: number, scale: number): number | undefined {
+  const ndigits = b.readInt16BE(s);
+  const sign = b.readUInt16BE(s + 4);
+  if (sign !== 0 && sign !== 0x4000) return undefined;
+  let acc = 0;
+  for (let i = 0; i < ndigits; i++) {
+    if (acc > 900_719_925_473) return undefined; // acc * 10000 + 9999 could pass 2^53
+    acc = acc * 10000 + b.readInt16BE(s + 8 + 2 * i);
+  }
+  const exp = 4 * (b.readInt16BE(s + 2) - ndigits + 1) + scale;
+  let v: number;
+  if (exp >= 0) {
+    if (exp > 22) return undefined;
+    v = acc * POW10_NUM[exp]!;
+    if (v > Number.MAX_SAFE_INTEGER) return undefined;
+  } else {
+    if (-exp > 22) return undefined;
+    const d = POW10_NUM[-exp]!;
+    v = Math.trunc(acc / d);
+    // Only digits below the scale are dropped; they are zero (dscale ≤ scale), so the division is exact.
+    if (v * d !== acc) return undefined;
+  }
+  return sign === 0x4000 ? -v : v;
+}
 
 /** Postgres binary numeric → unscaled integer at `scale` (exact). */
 export function numericUnscaled(b: Buffer, s: number, scale: number, column: string): bigint {

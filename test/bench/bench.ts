@@ -32,6 +32,8 @@ const sizes = arg('rows', process.env.BENCH_ROWS ?? '2000000')
   .split(',')
   .map(Number);
 const runs = Number(arg('runs', process.env.BENCH_RUNS ?? '3'));
+/** --cpu-prof <dir>: write V8 CPU profiles of the dropship runs there (open in Chrome DevTools). */
+const cpuProfDir = arg('cpu-prof', '');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
@@ -118,7 +120,13 @@ try {
       const res = await new Promise<string>((resolve, reject) =>
         execFile(
           process.execPath,
-          ['--import', 'tsx', join(REPO_ROOT, 'test/bench/export-child.ts'), 'bench'],
+          [
+            ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []),
+            '--import',
+            'tsx',
+            join(REPO_ROOT, 'test/bench/export-child.ts'),
+            'bench',
+          ],
           { env: { ...process.env }, maxBuffer: 1 << 20 },
           (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
         ),
