@@ -103,6 +103,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   const decoder = new BinaryCopyDecoder(
     table.columns.map((c) => c.decode),
     () => writer.columns,
+    table.columns.map((c) => c.kind),
   );
   let totalBytes = 0;
   const endShard = async (): Promise<void> => {

@@ -1,6 +1,6 @@
 import type { ColumnBuilder } from '../parquet/column.js';
 import { SourceError } from './errors.js';
-import type { Decoder } from './typemap.js';
+import { DecodeKind, type Decoder } from './typemap.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -17,10 +17,15 @@ export class BinaryCopyDecoder {
   private trailerSeen = false;
   rows = 0;
 
+  private readonly kinds: Uint8Array;
+
   constructor(
     private readonly decoders: Decoder[],
     private readonly columns: () => ColumnBuilder[],
-  ) {}
+    kinds?: DecodeKind[],
+  ) {
+    this.kinds = Uint8Array.from(kinds ?? decoders.map(() => DecodeKind.CLOSURE));
+  }
 
   feed(chunk: Buffer): void {
     if (this.pos < this.buf.length) {
@@ -49,6 +54,7 @@ export class BinaryCopyDecoder {
     }
     const n = this.decoders.length;
     const cols = this.columns();
+    const kinds = this.kinds;
     while (this.pos + 2 <= buf.length) {
       if (full()) return true;
       const start = this.pos;
@@ -85,7 +91,34 @@ export class BinaryCopyDecoder {
           if (!col.spec.nullable) throw new SourceError(`NULL in NOT NULL column ${col.spec.name}`);
           col.nullValue();
         } else {
-          this.decoders[i]!(buf, p, len, col);
+          switch (kinds[i]) {
+            case DecodeKind.BYTES:
+              col.bytes(buf, p, p + len);
+              break;
+            case DecodeKind.INT4:
+              col.int32(buf.readInt32BE(p));
+              break;
+            case DecodeKind.INT8:
+              col.int64Parts(buf.readInt32BE(p), buf.readUInt32BE(p + 4));
+              break;
+            case DecodeKind.FLOAT8:
+              col.double(buf.readDoubleBE(p));
+              break;
+            case DecodeKind.BOOL:
+              col.boolean(buf[p] !== 0);
+              break;
+            case DecodeKind.UUID:
+              col.fixed(buf, p);
+              break;
+            case DecodeKind.INT2:
+              col.int32(buf.readInt16BE(p));
+              break;
+            case DecodeKind.FLOAT4:
+              col.float(buf.readFloatBE(p));
+              break;
+            default:
+              this.decoders[i]!(buf, p, len, col);
+          }
           p += len;
         }
       }

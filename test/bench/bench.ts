@@ -115,7 +115,7 @@ try {
     }
 
     // 3. dropship end to end, in a child process.
-    const ours: { seconds: number; maxRssBytes: number; bytes: number; rows: number }[] = [];
+    const ours: { seconds: number; cpuSeconds: number; maxRssBytes: number; bytes: number; rows: number }[] = [];
     for (let r = 0; r < runs; r++) {
       const res = await new Promise<string>((resolve, reject) =>
         execFile(
@@ -148,6 +148,7 @@ try {
       ratio_to_read_ceiling: Number((ourRate / readRate).toFixed(3)),
       ratio_to_duckdb: Number((ourRate / duckRate).toFixed(3)),
       dropship_peak_rss_bytes: median(ours.map((o) => o.maxRssBytes)),
+      dropship_cpu_us_per_row: Number(((median(ours.map((o) => o.cpuSeconds)) / n) * 1e6).toFixed(2)),
       dropship_output_bytes: ours[0]!.bytes,
       duckdb_output_bytes: duckBytes,
     };

@@ -31,4 +31,6 @@ if (!outcome.ok) {
 }
 const rows = outcome.tables.reduce((n, t) => n + t.rows, 0);
 const bytes = outcome.tables.reduce((n, t) => n + t.bytes, 0);
-console.log(JSON.stringify({ rows, bytes, seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+const usage = process.resourceUsage();
+const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
+console.log(JSON.stringify({ rows, bytes, seconds, cpuSeconds, maxRssBytes: usage.maxRSS * 1024 }));
