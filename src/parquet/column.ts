@@ -79,7 +79,13 @@ export class ColumnBuilder {
   // Dictionary state (string columns only).
   private dictMode: boolean;
   private dictDisabled: boolean;
-  private dict = new Map<string, number>();
+  /** Dictionary: FNV-1a hash of the bytes → entry index (chained through `dictNext` on collisions). */
+  private dict = new Map<number, number>();
+  private dictSize = 0;
+  /** Per entry: offset of its bytes in `dictValues`, its length, the next entry with the same hash. */
+  private dictOffsets: number[] = [];
+  private dictLengths: number[] = [];
+  private dictNext: number[] = [];
   private readonly dictValues = new ByteSink(16 * 1024);
   private indices = new IndexSink();
   private dictUsed = false;
@@ -215,21 +221,35 @@ export class ColumnBuilder {
 
   private dictionaryValue(src: Buffer, start: number, end: number): void {
     const len = end - start;
-    const key = src.toString('latin1', start, end);
-    let idx = this.dict.get(key);
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ src[i]!, 0x01000193);
+    let idx = this.dict.get(h);
+    const dv = this.dictValues;
+    while (idx !== undefined) {
+      if (this.dictLengths[idx] === len) {
+        const off = this.dictOffsets[idx]!;
+        let k = 0;
+        while (k < len && dv.buf[off + k] === src[start + k]) k++;
+        if (k === len) break;
+      }
+      idx = this.dictNext[idx]! < 0 ? undefined : this.dictNext[idx];
+    }
     if (idx === undefined) {
-      idx = this.dict.size;
-      this.dict.set(key, idx);
-      this.dictValues.uint32LE(len);
-      this.dictValues.bytes(src, start, end);
+      idx = this.dictSize++;
+      this.dictNext.push(this.dict.get(h) ?? -1);
+      this.dict.set(h, idx);
+      dv.uint32LE(len);
+      this.dictOffsets.push(dv.pos);
+      this.dictLengths.push(len);
+      dv.bytes(src, start, end);
     }
     this.indices.push(idx);
     this.chunkValues++;
     if (
       len > DICT_MAX_VALUE ||
-      this.dict.size > DICT_MAX_ENTRIES ||
-      this.dictValues.pos > DICT_MAX_BYTES ||
-      (this.chunkValues >= DICT_PROBE_VALUES && this.dict.size * 2 > this.chunkValues)
+      this.dictSize > DICT_MAX_ENTRIES ||
+      dv.pos > DICT_MAX_BYTES ||
+      (this.chunkValues >= DICT_PROBE_VALUES && this.dictSize * 2 > this.chunkValues)
     ) {
       this.wantFallback = true;
     }
@@ -276,7 +296,7 @@ export class ColumnBuilder {
     if (this.bools) packBooleans(this.bools.data, this.bools.length, body);
     else if (this.indices.length > 0) {
       // RLE_DICTIONARY: one byte of bit width, then the indices, RLE/bit-packed.
-      const width = Math.max(1, bitWidth(this.dict.size - 1));
+      const width = Math.max(1, bitWidth(this.dictSize - 1));
       body.byte(width);
       encodeHybrid(this.indices.data, this.indices.length, width, body);
       encoding = Encoding.RLE_DICTIONARY;
@@ -301,7 +321,7 @@ export class ColumnBuilder {
   /** Hands over the row group's pages, dictionary and statistics, and starts a fresh chunk. */
   takeChunk(): Chunk {
     this.cutPage();
-    if (this.dict.size > 0) {
+    if (this.dictSize > 0) {
       const stats = this.stats as BytesStats;
       const buf = this.dictValues.buf;
       for (let p = 0; p < this.dictValues.pos; ) {
@@ -318,7 +338,7 @@ export class ColumnBuilder {
     if (this.dictUsed) {
       const raw = this.dictValues.toBuffer();
       dictionary = {
-        numValues: this.dict.size,
+        numValues: this.dictSize,
         uncompressedSize: raw.length,
         encoding: Encoding.PLAIN,
         data: gzip(raw, { level: this.opts.gzipLevel }),
@@ -327,7 +347,11 @@ export class ColumnBuilder {
     this.pages = [];
     this.bufferedBytes = 0;
     this.stats.reset();
-    this.dict = new Map();
+    this.dict.clear();
+    this.dictSize = 0;
+    this.dictOffsets = [];
+    this.dictLengths = [];
+    this.dictNext = [];
     this.dictValues.reset();
     this.dictUsed = false;
     this.chunkValues = 0;

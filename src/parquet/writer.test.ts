@@ -179,4 +179,25 @@ describe('ParquetWriter read back by DuckDB', () => {
       expect(row.tags).toEqual(r % 3 === 0 ? [null, kinds[(r + 1) % 4]] : [kinds[(r + 1) % 4]]);
     });
   });
+
+  it('keeps dictionary entries apart when their hashes collide', async () => {
+    // Known FNV-1a 32-bit collisions: each pair hashes alike.
+    const words = ['costarring', 'liquid', 'declinate', 'macallums', 'altarage', 'zinke', 'altarages', 'zinkes'];
+    const path = await writeFile(
+      [{ name: 'w', nullable: false, leaf: { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } } }],
+      async (w) => {
+        for (let r = 0; r < 4000; r++) {
+          const b = Buffer.from(words[r % words.length]!);
+          w.columns[0]!.bytes(b, 0, b.length);
+          w.endRow();
+        }
+      },
+    );
+    const meta = await db.all(`select encodings from parquet_metadata(${sqlString(path)})`);
+    expect(String(meta[0]!.encodings)).toContain('RLE_DICTIONARY');
+    const rows = await db.all(
+      `select w from read_parquet(${sqlString(path)}, file_row_number = true) order by file_row_number`,
+    );
+    expect(rows.map((r) => r.w)).toEqual(Array.from({ length: 4000 }, (_, r) => words[r % words.length]));
+  });
 });
