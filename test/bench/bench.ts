@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { build } from 'esbuild';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { migrate } from '../../src/accounts/migrations.js';
@@ -38,6 +39,21 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
+
+// dropship runs bundled by esbuild in production (Lambda); the benchmark measures that same form,
+// not the TypeScript loader the CLI uses in development.
+const bundle = join(mkdtempSync(join(tmpdir(), 'dropship-bench-bundle-')), 'export-child.mjs');
+await build({
+  entryPoints: [join(REPO_ROOT, 'test/bench/export-child.ts')],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  outfile: bundle,
+  external: ['pg-native'],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: 'error',
+});
 
 const stack = await LocalStack.start();
 const pool = new pg.Pool({ connectionString: stack.databaseUrl });

@@ -1,0 +1,31 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './stack/stack.js';
+
+/** The benchmark itself stays runnable: a tiny run end to end (figures are not asserted: they are measured). */
+describe('npm run bench', () => {
+  it('runs all three measurements and prints one JSON line with the ratios', async () => {
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(REPO_ROOT, 'test/bench/bench.ts'), '--rows', '20000', '--runs', '1'],
+        { cwd: REPO_ROOT, env: process.env, timeout: 240_000, maxBuffer: 1 << 20 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+      ),
+    );
+    const line = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    const [r] = line.results;
+    expect(r.rows).toBe(20000);
+    for (const k of [
+      'read_ceiling_rows_per_s',
+      'duckdb_1thread_gzip_rows_per_s',
+      'dropship_rows_per_s',
+      'dropship_peak_rss_bytes',
+      'dropship_output_bytes',
+    ]) {
+      expect(r[k], k).toBeGreaterThan(0);
+    }
+    expect(r.ratio_to_duckdb).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_1thread_gzip_rows_per_s, 2);
+  });
+});
