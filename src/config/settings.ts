@@ -27,7 +27,7 @@ export const settingsSchema = z.object({
     .optional(),
   DROPSHIP_SHARD_TARGET_BYTES: int(MiB, 5 * 1024 * MiB).default(128 * MiB),
   DROPSHIP_ROW_GROUP_ROWS: int(1_000, 10_000_000).default(100_000),
-  DROPSHIP_ROW_GROUP_BYTES: int(MiB, 1024 * MiB).default(64 * MiB),
+  DROPSHIP_ROW_GROUP_BYTES: int(MiB, 1024 * MiB).default(32 * MiB),
   DROPSHIP_PAGE_BYTES: int(64 * 1024, 64 * MiB).default(MiB),
   DROPSHIP_GZIP_LEVEL: int(1, 9).default(6),
   DROPSHIP_PART_SIZE_BYTES: int(5 * MiB, 5 * 1024 * MiB).default(8 * MiB),

@@ -104,6 +104,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     table.columns.map((c) => c.decode),
     () => writer.columns,
     table.columns.map((c) => c.kind),
+    table.columns.map((c) => c.scale),
   );
   let totalBytes = 0;
   const endShard = async (): Promise<void> => {

@@ -1,6 +1,6 @@
 import type { ColumnBuilder } from '../parquet/column.js';
 import { SourceError } from './errors.js';
-import { DecodeKind, type Decoder } from './typemap.js';
+import { DecodeKind, type Decoder, EPOCH_HI, EPOCH_LO, numericUnscaledNumber } from './typemap.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -16,15 +16,17 @@ export class BinaryCopyDecoder {
   private headerDone = false;
   private trailerSeen = false;
   rows = 0;
-
   private readonly kinds: Uint8Array;
+  private readonly scales: Int8Array;
 
   constructor(
     private readonly decoders: Decoder[],
     private readonly columns: () => ColumnBuilder[],
     kinds?: DecodeKind[],
+    scales?: number[],
   ) {
     this.kinds = Uint8Array.from(kinds ?? decoders.map(() => DecodeKind.CLOSURE));
+    this.scales = Int8Array.from(scales ?? decoders.map(() => 0));
   }
 
   feed(chunk: Buffer): void {
@@ -116,6 +118,52 @@ export class BinaryCopyDecoder {
             case DecodeKind.FLOAT4:
               col.float(buf.readFloatBE(p));
               break;
+            case DecodeKind.TIMESTAMP: {
+              const hi = buf.readInt32BE(p);
+              if (hi > -0x7ff00000 && hi < 0x7ff00000) {
+                // µs since 2000 → since 1970 on 32-bit halves with carry (exact).
+                const lo = buf.readUInt32BE(p + 4) + EPOCH_LO;
+                const carry = lo >= 0x100000000 ? 1 : 0;
+                col.int64Parts(hi + EPOCH_HI + carry, carry ? lo - 0x100000000 : lo);
+              } else this.decoders[i]!(buf, p, len, col);
+              break;
+            }
+            case DecodeKind.JSONB:
+              if (buf[p] === 1) col.bytes(buf, p + 1, p + len);
+              else this.decoders[i]!(buf, p, len, col);
+              break;
+            case DecodeKind.DECIMAL64: {
+              const v = numericUnscaledNumber(buf, p, this.scales[i]!);
+              if (v === undefined) this.decoders[i]!(buf, p, len, col);
+              else {
+                const hi = Math.floor(v / 0x100000000);
+                col.int64Parts(hi, v - hi * 0x100000000);
+              }
+              break;
+            }
+            case DecodeKind.LIST_BYTES: {
+              const ndim = buf.readInt32BE(p);
+              if (ndim > 1) {
+                this.decoders[i]!(buf, p, len, col); // throws the mapping error
+                break;
+              }
+              col.beginList();
+              if (ndim === 1) {
+                const count = buf.readInt32BE(p + 12);
+                let q = p + 20;
+                for (let e = 0; e < count; e++) {
+                  const elen = buf.readInt32BE(q);
+                  q += 4;
+                  if (elen < 0) col.nullElement();
+                  else {
+                    col.bytes(buf, q, q + elen);
+                    q += elen;
+                  }
+                }
+              }
+              col.endList();
+              break;
+            }
             default:
               this.decoders[i]!(buf, p, len, col);
           }

@@ -47,6 +47,14 @@ export const DecodeKind = {
   FLOAT8: 6,
   BYTES: 7,
   UUID: 8,
+  /** timestamp/timestamptz: inline fast path, closure near the int64 edges. */
+  TIMESTAMP: 9,
+  /** jsonb: version byte, then text. */
+  JSONB: 10,
+  /** one-dimensional arrays of BYTES elements (text[], varchar[], json[] …). */
+  LIST_BYTES: 11,
+  /** numeric(p ≤ 18, s) as INT64: exact number fast path, closure otherwise. */
+  DECIMAL64: 12,
 } as const;
 export type DecodeKind = (typeof DecodeKind)[keyof typeof DecodeKind];
 
@@ -57,9 +65,10 @@ export interface ColumnPlan {
   select: string;
   decode: Decoder;
   /** True when the value is exported as its Postgres text form. */
-  textForm: boolean;
-  /** How the COPY decoder decodes a present value (CLOSURE → `decode`). */
+  textForm: boolean /** How the COPY decoder decodes a present value (CLOSURE → `decode`). */;
   kind: DecodeKind;
+  /** DECIMAL scale (DecodeKind.DECIMAL64). */
+  scale: number;
 }
 
 interface Scalar {
@@ -67,12 +76,14 @@ interface Scalar {
   decode: Decoder;
   textForm?: boolean;
   kind?: DecodeKind;
+  /** DECIMAL scale, for DecodeKind.DECIMAL64. */
+  scale?: number;
 }
 
 const PG_EPOCH_DAYS = 10_957; // 2000-01-01 − 1970-01-01
 const PG_EPOCH_MICROS = 946_684_800_000_000n;
-const EPOCH_HI = Number(PG_EPOCH_MICROS >> 32n); // 220417
-const EPOCH_LO = Number(PG_EPOCH_MICROS & 0xffffffffn); // 993517568
+export const EPOCH_HI = Number(PG_EPOCH_MICROS >> 32n); // 220417
+export const EPOCH_LO = Number(PG_EPOCH_MICROS & 0xffffffffn); // 993517568
 const INT64_MAX = 0x7fffffffffffffffn;
 const INT64_MIN = -0x8000000000000000n;
 const INT32_MAX = 0x7fffffff;
@@ -160,6 +171,7 @@ function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
           if (b[s] !== 1) throw new MappingError(`column ${column}: unsupported jsonb binary version ${b[s]}`);
           c.bytes(b, s + 1, s + l);
         },
+        kind: DecodeKind.JSONB,
       };
     case 'bytea':
       return { leaf: { physical: 'BYTE_ARRAY' }, decode: decodeText, kind: DecodeKind.BYTES };
@@ -201,6 +213,7 @@ function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
           }
           c.int64(unix);
         },
+        kind: DecodeKind.TIMESTAMP,
       };
     }
     case 'time':
@@ -241,6 +254,8 @@ function numericScalar(typmod: number, column: string): Scalar {
         const hi = Math.floor(v / 0x100000000);
         c.int64Parts(hi, v - hi * 0x100000000);
       },
+      kind: DecodeKind.DECIMAL64,
+      scale,
     };
   }
   const bytes = decimalBytes(precision);
@@ -364,7 +379,8 @@ export function planColumn(col: PgColumn, types: Map<number, PgTypeInfo>): Colum
       select: scalar.textForm ? textFormSelect(ident, true) : ident,
       decode: arrayDecoder(scalar.decode, col.name),
       textForm: scalar.textForm ?? false,
-      kind: DecodeKind.CLOSURE,
+      kind: scalar.kind === DecodeKind.BYTES ? DecodeKind.LIST_BYTES : DecodeKind.CLOSURE,
+      scale: 0,
     };
   }
   const scalar = scalarFor(type, typmod, col.name);
@@ -376,5 +392,6 @@ export function planColumn(col: PgColumn, types: Map<number, PgTypeInfo>): Colum
     decode: scalar.decode,
     textForm: scalar.textForm ?? false,
     kind: scalar.kind ?? DecodeKind.CLOSURE,
+    scale: scalar.scale ?? 0,
   };
 }
