@@ -13,6 +13,7 @@ import { createLogger } from '../src/log/logger.js';
 import type { Receipt } from '../src/receipt/receipt.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
+import { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { listTables } from '../src/source/catalog.js';
 import { release, Snapshot } from '../src/source/snapshot.js';
@@ -23,6 +24,7 @@ import { LocalStack } from './stack/stack.js';
 let stack: LocalStack;
 let pool: pg.Pool;
 let registry: Registry;
+let ledger: Ledger;
 let settings: Settings;
 let acme: Customer;
 let globex: Customer;
@@ -45,6 +47,7 @@ beforeAll(async () => {
   pool.on('error', () => {}); // idle clients see the server stop at the end
   await migrate(pool);
   registry = new Registry(pool);
+  ledger = new Ledger(pool);
   const client = await pool.connect();
   try {
     await createDemoSchema(client, 'acme', 40_000, 0.1);
@@ -101,7 +104,12 @@ async function readReceipt(c: Customer): Promise<Receipt> {
 describe('export of a demo account on the local stack', () => {
   it('delivers every table exactly, with receipt.json last and agreeing with the shards', async () => {
     // Act
-    const outcome = await exportAccount(acme.destination, { sourceUrl: stack.databaseUrl, settings, reporter: silent });
+    const outcome = await exportAccount(acme.destination, {
+      sourceUrl: stack.databaseUrl,
+      settings,
+      reporter: silent,
+      ledger,
+    });
     // Assess
     expect(outcome.ok, outcome.ok ? '' : String((outcome as { error: unknown }).error)).toBe(true);
     const receipt = await readReceipt(acme);
@@ -189,6 +197,7 @@ describe('export of a demo account on the local stack', () => {
         sourceUrl: stack.databaseUrl,
         settings,
         reporter: silent,
+        ledger,
       });
       // Assess
       expect(outcome.ok).toBe(false);
@@ -204,7 +213,12 @@ describe('export of a demo account on the local stack', () => {
       role.trustPolicy = original;
     }
     // And with the trust policy fixed, the same account exports.
-    const retry = await exportAccount(globex.destination, { sourceUrl: stack.databaseUrl, settings, reporter: silent });
+    const retry = await exportAccount(globex.destination, {
+      sourceUrl: stack.databaseUrl,
+      settings,
+      reporter: silent,
+      ledger,
+    });
     expect(retry.ok).toBe(true);
     expect((await readReceipt(globex)).tables.events!.row_count).toBe(5_000);
   });
@@ -224,6 +238,7 @@ describe('export of a demo account on the local stack', () => {
       sourceUrl: stack.databaseUrl,
       settings,
       reporter: silent,
+      ledger,
     });
     // Assess
     expect(outcome.ok).toBe(true);
@@ -251,6 +266,7 @@ describe('export of a demo account on the local stack', () => {
         sourceUrl: stack.databaseUrl,
         settings,
         reporter: silent,
+        ledger,
       });
       expect(failed.ok).toBe(false);
       const message = (failed as { failures: { message: string }[] }).failures[0]!.message;
@@ -289,6 +305,7 @@ describe('export of a demo account on the local stack', () => {
       sourceUrl: stack.databaseUrl,
       settings: { ...settings, DROPSHIP_SHARD_TARGET_BYTES: 64 * 1024 * 1024 },
       reporter: silent,
+      ledger,
     });
     expect(first.ok).toBe(true);
     const receiptBefore = await readReceipt(bulk);
@@ -306,6 +323,7 @@ describe('export of a demo account on the local stack', () => {
         sourceUrl: stack.databaseUrl,
         settings: { ...settings, DROPSHIP_SHARD_TARGET_BYTES: 64 * 1024 * 1024 },
         reporter: silent,
+        ledger,
       });
       // Assess
       expect(second.ok).toBe(false);
@@ -339,6 +357,7 @@ describe('run mechanics', () => {
         sourceUrl: stack.databaseUrl,
         settings,
         reporter: silent,
+        ledger,
       });
       // Assess
       expect(outcome.ok).toBe(true);

@@ -12,6 +12,7 @@ import { createLogger } from '../src/log/logger.js';
 import type { Receipt } from '../src/receipt/receipt.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
+import { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { compareTable, compareTableHyparquet, downloadReceiptFiles } from './compare.js';
 import { duck, sqlString } from './duck.js';
@@ -26,6 +27,7 @@ import { LocalStack } from './stack/stack.js';
 let stack: LocalStack;
 let pool: pg.Pool;
 let registry: Registry;
+let ledger: Ledger;
 let settings: Settings;
 const dir = mkdtempSync(join(tmpdir(), 'dropship-fidelity-'));
 const silent = new LogReporter(createLogger({ level: 'silent' }));
@@ -126,6 +128,7 @@ beforeAll(async () => {
   pool.on('error', () => {});
   await migrate(pool);
   registry = new Registry(pool);
+  ledger = new Ledger(pool);
   await pool.query(FIDELITY_SQL);
   fidCustomer = await setupCustomer(stack, registry, {
     accountId: 'fid',
@@ -164,6 +167,7 @@ describe('fidelity: every type family, read back by two independent readers', ()
       sourceUrl: stack.databaseUrl,
       settings,
       reporter: silent,
+      ledger,
     });
     expect(outcome.ok, outcome.ok ? '' : JSON.stringify((outcome as { failures: unknown }).failures)).toBe(true);
     receipt = await readReceipt(fidCustomer);
@@ -389,6 +393,7 @@ describe('fidelity: seeded property-based rows', () => {
           sourceUrl: stack.databaseUrl,
           settings,
           reporter: silent,
+          ledger,
         });
         if (!outcome.ok) throw new Error(JSON.stringify((outcome as { failures: unknown }).failures));
         const rc = await readReceipt(c);

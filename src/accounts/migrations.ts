@@ -46,6 +46,46 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         add column layout text not null default 'dreamdata' check (layout in ('dreamdata', 'portable'));
     `,
   },
+  {
+    version: 3,
+    name: 'run ledger',
+    sql: `
+      create table dropship.runs (
+        run_id         text primary key,
+        account_id     text not null,
+        trigger        text not null check (trigger in ('schedule', 'manual', 'cli')),
+        slot           text,
+        status         text not null check (status in ('running', 'finishing', 'succeeded', 'failed')),
+        layout         text not null,
+        folder         text not null,
+        started_micros bigint not null,
+        started_at     timestamptz not null default now(),
+        finished_at    timestamptz,
+        lease_until    timestamptz,
+        receipt_key    text,
+        error          text
+      );
+      -- One active run per account: a second trigger while one runs is refused, not doubled.
+      create unique index runs_one_active_per_account on dropship.runs (account_id) where status in ('running', 'finishing');
+      create index runs_by_account on dropship.runs (account_id, started_at desc);
+      create table dropship.run_tasks (
+        run_id       text not null references dropship.runs (run_id) on delete cascade,
+        table_name   text not null,
+        status       text not null check (status in ('pending', 'running', 'succeeded', 'failed')),
+        attempts     int not null default 0,
+        max_attempts int not null default 3,
+        lease_until  timestamptz,
+        shards_started int not null default 0,
+        rows         bigint,
+        bytes        bigint,
+        result       jsonb,
+        error        text,
+        started_at   timestamptz,
+        finished_at  timestamptz,
+        primary key (run_id, table_name)
+      );
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

@@ -6,6 +6,7 @@ import { Registry } from '../accounts/registry.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
+import { Ledger } from '../run/ledger.js';
 import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../run/reporter.js';
 import { failureLines, summaryTable, TerminalReporter } from './progress.js';
 
@@ -30,13 +31,21 @@ export class App {
     return this.settings.DROPSHIP_SOURCE_DATABASE_URL ?? this.databaseUrl;
   }
 
-  async registry(): Promise<Registry> {
+  private async db(): Promise<pg.Pool> {
     if (!this.pool) {
       this.pool = new pg.Pool({ connectionString: this.databaseUrl, max: 4, application_name: 'dropship' });
       this.pool.on('error', () => {});
       await migrate(this.pool);
     }
-    return new Registry(this.pool);
+    return this.pool;
+  }
+
+  async registry(): Promise<Registry> {
+    return new Registry(await this.db());
+  }
+
+  async ledger(): Promise<Ledger> {
+    return new Ledger(await this.db());
   }
 
   async close(): Promise<void> {
@@ -77,7 +86,7 @@ export function describeDestination(d: Destination): string {
 export async function runExports(
   app: App,
   dests: Destination[],
-  opts: { quietLogs?: boolean } = {},
+  opts: { quietLogs?: boolean; slot?: string } = {},
 ): Promise<{ code: number; outcomes: Map<string, AccountOutcome> }> {
   const tty = process.stderr.isTTY === true;
   const log = createLogger({ level: tty || opts.quietLogs ? 'warn' : app.settings.DROPSHIP_LOG_LEVEL });
@@ -94,6 +103,9 @@ export async function runExports(
       sourceUrl: app.sourceUrl,
       settings: app.settings,
       reporter: new Reporters(reporters),
+      ledger: await app.ledger(),
+      trigger: 'cli',
+      ...(opts.slot ? { slot: opts.slot } : {}),
       signal: abort.signal,
     });
   } finally {

@@ -3,10 +3,12 @@ import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
-import { buildReceipt, nowMicros, writeReceipt } from '../receipt/receipt.js';
+import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
 import { release, Snapshot } from '../source/snapshot.js';
+import { finishRun } from './finish.js';
+import type { Ledger, Trigger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import { exportTable, type TableResult } from './table.js';
 
@@ -35,6 +37,10 @@ export interface AccountRunDeps {
   sourceUrl: string;
   settings: Settings;
   reporter: Reporter;
+  /** Every run and table task is recorded here (dropship runs list|show). */
+  ledger: Ledger;
+  trigger?: Trigger;
+  slot?: string;
   signal?: AbortSignal;
 }
 
@@ -56,6 +62,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   if (!dest.enabled) return fail(new RunError(`account ${dest.accountId} is disabled`));
   const clients = destinationClients(dest, runId, settings);
   let snapshot: Snapshot | undefined;
+  let opened = false;
   try {
     await verifyAssumeRole(dest, clients);
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`);
@@ -65,12 +72,24 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         `account ${dest.accountId}: source schema "${dest.sourceSchema}" has no tables or materialized views`,
       );
     }
+    const folder = folderName(start, dest.layout);
+    await deps.ledger.openRun({
+      runId,
+      accountId: dest.accountId,
+      trigger: deps.trigger ?? 'cli',
+      slot: deps.slot ?? null,
+      layout: dest.layout,
+      folder,
+      startedMicros,
+      tables: tables.map((t) => t.name),
+      maxAttempts: 1,
+    });
+    opened = true;
     reporter.accountStarted(
       dest.accountId,
       runId,
       tables.map((t) => t.name),
     );
-    const folder = folderName(start, dest.layout);
     // A destination problem (role, bucket, permission) fails every table alike: stop early.
     const stop = new AbortController();
     const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
@@ -80,6 +99,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       tables.map((table) =>
         limit(async () => {
           signal.throwIfAborted();
+          const claim = await deps.ledger.claimTask(runId, table.name, 3600);
+          if (!claim.claimed) throw new RunError(`table ${table.name}: could not claim its task (${claim.reason})`);
           const client = await snap.connect(`dropship ${dest.accountId}`);
           let broken = true;
           try {
@@ -95,10 +116,12 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
               onProgress: (p) => reporter.tableProgress(dest.accountId, p),
             });
             broken = false;
+            await deps.ledger.completeTask(runId, table.name, claim.attempt, result);
             reporter.tableDone(dest.accountId, result);
             return result;
           } catch (e) {
             if (e instanceof Error && e.cause instanceof DestinationAccessError) stop.abort(e.cause);
+            await deps.ledger.releaseTask(runId, table.name, claim.attempt, (e as Error).message, true).catch(() => {});
             reporter.tableFailed(dest.accountId, table.name, e);
             throw e;
           } finally {
@@ -126,12 +149,16 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         failures,
       );
     }
-    const receipt = buildReceipt(runId, startedMicros, results, dest.layout);
-    const receiptKey = await writeReceipt(clients.s3, dest, receipt);
+    const receiptKey = await finishRun(deps.ledger, runId, dest, clients.s3);
+    if (!receiptKey)
+      throw new RunError(
+        `account ${dest.accountId}: run ${runId} could not be finished (see: dropship runs show ${runId})`,
+      );
     const outcome: AccountOutcome = { ok: true, runId, receiptKey, tables: results, seconds: seconds() };
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   } catch (e) {
+    if (opened) await deps.ledger.failRun(runId, (e as Error).message).catch(() => {});
     return fail(e);
   } finally {
     await snapshot?.close();

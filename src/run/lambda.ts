@@ -5,6 +5,7 @@ import { Registry } from '../accounts/registry.js';
 import { loadSettings, requireSetting } from '../config/settings.js';
 import { createLogger } from '../log/logger.js';
 import { exportAccounts } from './account.js';
+import { Ledger } from './ledger.js';
 import { LogReporter } from './reporter.js';
 
 /**
@@ -44,6 +45,8 @@ export function lambdaRun(
         sourceUrl: settings.DROPSHIP_SOURCE_DATABASE_URL ?? url,
         settings,
         reporter: new LogReporter(log, 5_000),
+        ledger: new Ledger(pool!),
+        trigger: 'manual',
         signal,
       });
       const accounts = [...outcomes].map(([accountId, o]) =>

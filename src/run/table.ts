@@ -66,10 +66,12 @@ export interface TableExportInput {
   settings: Settings;
   signal?: AbortSignal;
   onProgress?: (p: TableProgress) => void;
+  /** Awaited before shard `index` starts uploading (the ledger's high-water mark of shards). */
+  onShardOpen?: (index: number) => Promise<void>;
 }
 
 export async function exportTable(input: TableExportInput): Promise<TableResult> {
-  const { client, schema, table, dest, s3, folder, settings, signal, onProgress } = input;
+  const { client, schema, table, dest, s3, folder, settings, signal, onProgress, onShardOpen } = input;
   const started = performance.now();
   if (table.columns.length === 0) throw new MappingError(`table ${table.name} has no columns`);
   const objectName = tableObjectName(table.name);
@@ -87,6 +89,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
       queueSize: settings.DROPSHIP_UPLOAD_QUEUE_SIZE,
       ...(dest.kmsKeyArn ? { kmsKeyArn: dest.kmsKeyArn } : {}),
     });
+  await onShardOpen?.(index);
   let shard = open();
   const writer = new ParquetWriter(
     table.columns.map((c) => c.spec),
@@ -121,6 +124,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     if (writer.fileRows > 0 && writer.bytesWritten >= settings.DROPSHIP_SHARD_TARGET_BYTES) {
       await endShard();
       index++;
+      await onShardOpen?.(index);
       shard = open();
       writer.restart();
     }

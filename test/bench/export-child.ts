@@ -7,18 +7,20 @@ import { Registry } from '../../src/accounts/registry.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
 import { exportAccount } from '../../src/run/account.js';
+import { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
 
 const settings = loadSettings();
 const pool = new pg.Pool({ connectionString: settings.DATABASE_URL });
 const dest = await new Registry(pool).get(process.argv[2] ?? 'bench');
-await pool.end();
 const t0 = performance.now();
 const outcome = await exportAccount(dest, {
   sourceUrl: settings.DATABASE_URL!,
   settings,
   reporter: new LogReporter(createLogger({ level: 'silent' })),
+  ledger: new Ledger(pool),
 });
+await pool.end();
 const seconds = (performance.now() - t0) / 1000;
 if (!outcome.ok) {
   console.error(

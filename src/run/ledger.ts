@@ -1,0 +1,307 @@
+import type { Pool, PoolClient } from 'pg';
+import type { Layout } from '../accounts/destination.js';
+import type { TableResult } from './table.js';
+
+/**
+ * The run ledger (dropship.runs, dropship.run_tasks): every run of an account and its table tasks,
+ * with status, attempts, rows, bytes, files and errors. It is what makes fan-out safe under SQS's
+ * at-least-once delivery:
+ *   - a task is claimed with a lease (a second delivery of a task that is running is told "busy");
+ *   - a result is recorded only by the attempt that holds the claim (fencing by attempt number);
+ *   - the receipt is written by the one caller that moves the run from `running` to `finishing`
+ *     while every task has succeeded — a row-level transition, so concurrent completions and
+ *     retries produce exactly one receipt writer (a crashed writer's lease expires and another
+ *     caller takes over).
+ */
+export type RunStatus = 'running' | 'finishing' | 'succeeded' | 'failed';
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+export type Trigger = 'schedule' | 'manual' | 'cli';
+
+export interface Run {
+  runId: string;
+  accountId: string;
+  trigger: Trigger;
+  slot: string | null;
+  status: RunStatus;
+  layout: Layout;
+  folder: string;
+  startedMicros: bigint;
+  startedAt: Date;
+  finishedAt: Date | null;
+  receiptKey: string | null;
+  error: string | null;
+}
+
+export interface Task {
+  runId: string;
+  table: string;
+  status: TaskStatus;
+  attempts: number;
+  maxAttempts: number;
+  shardsStarted: number;
+  rows: number | null;
+  bytes: number | null;
+  result: TableResult | null;
+  error: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export class LedgerError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'LedgerError';
+  }
+}
+
+export class RunInProgress extends LedgerError {
+  constructor(accountId: string) {
+    super(`account ${accountId} already has a run in progress (see: dropship runs list --account ${accountId})`);
+    this.name = 'RunInProgress';
+  }
+}
+
+export type Claim =
+  | { claimed: true; attempt: number }
+  | { claimed: false; reason: 'done' | 'busy' | 'failed' | 'run-closed' | 'unknown' | 'exhausted' };
+
+// biome-ignore lint/suspicious/noExplicitAny: rows come from pg untyped
+function toRun(r: any): Run {
+  return {
+    runId: r.run_id,
+    accountId: r.account_id,
+    trigger: r.trigger,
+    slot: r.slot,
+    status: r.status,
+    layout: r.layout,
+    folder: r.folder,
+    startedMicros: BigInt(r.started_micros),
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    receiptKey: r.receipt_key,
+    error: r.error,
+  };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: rows come from pg untyped
+function toTask(r: any): Task {
+  return {
+    runId: r.run_id,
+    table: r.table_name,
+    status: r.status,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    shardsStarted: r.shards_started,
+    rows: r.rows === null ? null : Number(r.rows),
+    bytes: r.bytes === null ? null : Number(r.bytes),
+    result: r.result,
+    error: r.error,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+export class Ledger {
+  constructor(private readonly pool: Pool) {}
+
+  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('begin');
+      const out = await fn(c);
+      await c.query('commit');
+      return out;
+    } catch (e) {
+      await c.query('rollback').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  async openRun(r: {
+    runId: string;
+    accountId: string;
+    trigger: Trigger;
+    slot?: string | null;
+    layout: Layout;
+    folder: string;
+    startedMicros: bigint;
+    tables: string[];
+    maxAttempts?: number;
+  }): Promise<Run> {
+    try {
+      return await this.tx(async (c) => {
+        const res = await c.query(
+          `insert into dropship.runs (run_id, account_id, trigger, slot, status, layout, folder, started_micros)
+           values ($1, $2, $3, $4, 'running', $5, $6, $7) returning *`,
+          [r.runId, r.accountId, r.trigger, r.slot ?? null, r.layout, r.folder, r.startedMicros.toString()],
+        );
+        await c.query(
+          `insert into dropship.run_tasks (run_id, table_name, status, max_attempts)
+           select $1, t, 'pending', $3 from unnest($2::text[]) t`,
+          [r.runId, r.tables, r.maxAttempts ?? 3],
+        );
+        return toRun(res.rows[0]);
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code === '23505') throw new RunInProgress(r.accountId);
+      throw e;
+    }
+  }
+
+  /** Claims a task for one attempt, with a lease longer than any worker can live. */
+  async claimTask(runId: string, table: string, leaseSeconds: number): Promise<Claim> {
+    const res = await this.pool.query(
+      `update dropship.run_tasks t
+          set status = 'running', attempts = t.attempts + 1, lease_until = now() + make_interval(secs => $3),
+              started_at = now(), error = null
+         from dropship.runs r
+        where t.run_id = $1 and t.table_name = $2 and r.run_id = t.run_id and r.status = 'running'
+          and (t.status = 'pending' or (t.status = 'running' and t.lease_until < now()))
+          and t.attempts < t.max_attempts
+      returning t.attempts`,
+      [runId, table, leaseSeconds],
+    );
+    if (res.rowCount === 1) return { claimed: true, attempt: res.rows[0].attempts };
+    const cur = await this.pool.query(
+      `select t.status, t.attempts, t.max_attempts, t.lease_until < now() as expired, r.status as run_status
+         from dropship.run_tasks t join dropship.runs r using (run_id) where t.run_id = $1 and t.table_name = $2`,
+      [runId, table],
+    );
+    const row = cur.rows[0];
+    if (!row) return { claimed: false, reason: 'unknown' };
+    if (row.status === 'succeeded') return { claimed: false, reason: 'done' };
+    if (row.status === 'failed') return { claimed: false, reason: 'failed' };
+    if (row.run_status !== 'running') return { claimed: false, reason: 'run-closed' };
+    if (row.attempts >= row.max_attempts && (row.status === 'pending' || row.expired)) {
+      await this.failTask(runId, table, row.attempts, `gave up after ${row.attempts} attempts`);
+      return { claimed: false, reason: 'exhausted' };
+    }
+    return { claimed: false, reason: 'busy' };
+  }
+
+  /** Raises the task's high-water mark of shard indexes ever started (across attempts). */
+  async noteShardsStarted(runId: string, table: string, count: number): Promise<number> {
+    const res = await this.pool.query(
+      `update dropship.run_tasks set shards_started = greatest(shards_started, $3)
+        where run_id = $1 and table_name = $2 returning shards_started`,
+      [runId, table, count],
+    );
+    return res.rows[0]?.shards_started ?? count;
+  }
+
+  async shardsStarted(runId: string, table: string): Promise<number> {
+    const res = await this.pool.query(
+      'select shards_started from dropship.run_tasks where run_id = $1 and table_name = $2',
+      [runId, table],
+    );
+    return res.rows[0]?.shards_started ?? 0;
+  }
+
+  /** Records a result; only the attempt holding the claim may (returns false otherwise). */
+  async completeTask(runId: string, table: string, attempt: number, result: TableResult): Promise<boolean> {
+    const res = await this.pool.query(
+      `update dropship.run_tasks
+          set status = 'succeeded', rows = $4, bytes = $5, result = $6, lease_until = null, finished_at = now()
+        where run_id = $1 and table_name = $2 and status = 'running' and attempts = $3`,
+      [runId, table, attempt, result.rows, result.bytes, JSON.stringify(result)],
+    );
+    return res.rowCount === 1;
+  }
+
+  /** Gives a failed attempt back for a retry, or fails the task (and its run) for good. */
+  async releaseTask(
+    runId: string,
+    table: string,
+    attempt: number,
+    error: string,
+    final: boolean,
+  ): Promise<'retry' | 'failed'> {
+    if (!final) {
+      const res = await this.pool.query(
+        `update dropship.run_tasks set status = 'pending', lease_until = null, error = $4
+          where run_id = $1 and table_name = $2 and status = 'running' and attempts = $3 and attempts < max_attempts
+        returning 1`,
+        [runId, table, attempt, error],
+      );
+      if (res.rowCount === 1) return 'retry';
+    }
+    await this.failTask(runId, table, attempt, error);
+    return 'failed';
+  }
+
+  private async failTask(runId: string, table: string, attempt: number, error: string): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        `update dropship.run_tasks set status = 'failed', lease_until = null, error = $4, finished_at = now()
+          where run_id = $1 and table_name = $2 and attempts = $3 and status in ('running', 'pending')`,
+        [runId, table, attempt, error],
+      );
+      await c.query(
+        `update dropship.runs set status = 'failed', finished_at = now(), error = coalesce(error, $2)
+          where run_id = $1 and status in ('running', 'finishing')`,
+        [runId, `table ${table}: ${error}`],
+      );
+    });
+  }
+
+  /**
+   * The single transition to `finishing`: succeeds for exactly one caller once every task has
+   * succeeded (or again after a previous finisher's lease ran out). The winner writes the receipt.
+   */
+  async tryFinish(runId: string, leaseSeconds = 300): Promise<Run | undefined> {
+    const res = await this.pool.query(
+      `update dropship.runs r set status = 'finishing', lease_until = now() + make_interval(secs => $2)
+        where r.run_id = $1
+          and (r.status = 'running' or (r.status = 'finishing' and r.lease_until < now()))
+          and not exists (select 1 from dropship.run_tasks t where t.run_id = r.run_id and t.status <> 'succeeded')
+      returning *`,
+      [runId, leaseSeconds],
+    );
+    return res.rowCount === 1 ? toRun(res.rows[0]) : undefined;
+  }
+
+  async finishSucceeded(runId: string, receiptKey: string): Promise<void> {
+    await this.pool.query(
+      `update dropship.runs set status = 'succeeded', receipt_key = $2, finished_at = now(), lease_until = null
+        where run_id = $1 and status = 'finishing'`,
+      [runId, receiptKey],
+    );
+  }
+
+  /** The receipt could not be written: back to `running`, so a retry can finish the run. */
+  async reopen(runId: string, error: string): Promise<void> {
+    await this.pool.query(
+      `update dropship.runs set status = 'running', lease_until = null, error = $2 where run_id = $1 and status = 'finishing'`,
+      [runId, error],
+    );
+  }
+
+  async failRun(runId: string, error: string): Promise<void> {
+    await this.pool.query(
+      `update dropship.runs set status = 'failed', finished_at = now(), error = $2 where run_id = $1 and status in ('running', 'finishing')`,
+      [runId, error],
+    );
+  }
+
+  async getRun(runId: string): Promise<Run | undefined> {
+    const res = await this.pool.query('select * from dropship.runs where run_id = $1', [runId]);
+    return res.rows[0] ? toRun(res.rows[0]) : undefined;
+  }
+
+  async tasks(runId: string): Promise<Task[]> {
+    const res = await this.pool.query('select * from dropship.run_tasks where run_id = $1 order by table_name', [
+      runId,
+    ]);
+    return res.rows.map(toTask);
+  }
+
+  async listRuns(opts: { accountId?: string; limit?: number } = {}): Promise<Run[]> {
+    const res = await this.pool.query(
+      `select * from dropship.runs where ($1::text is null or account_id = $1) order by started_at desc, run_id desc limit $2`,
+      [opts.accountId ?? null, opts.limit ?? 50],
+    );
+    return res.rows.map(toRun);
+  }
+}
