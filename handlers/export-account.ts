@@ -1,13 +1,26 @@
 import { z } from 'zod';
-import { lambdaRun } from '../src/run/lambda.js';
+import { lambdaDeps } from '../src/run/lambda.js';
+import { openAccountRun } from '../src/run/task.js';
 
 /**
- * On-demand export of one account:
+ * On-demand export of one account, on the same path as the schedule (a run, its tasks on SQS):
  *   serverless invoke -f exportAccount --data '{"accountId":"acme"}'
+ * Returns the run id at once; watch it with `dropship runs show <runId>`.
  */
 const eventSchema = z.object({ accountId: z.string().min(1) }).strict();
 
-export const handler = lambdaRun(async ({ registry, run }, event: unknown) => {
+export const handler = async (event: unknown) => {
+  const { settings, registry, ledger, queue, log, sourceUrl } = await lambdaDeps();
   const { accountId } = eventSchema.parse(event);
-  return run([await registry.get(accountId)]);
-});
+  const dest = await registry.get(accountId);
+  const { run, messages } = await openAccountRun(dest, { sourceUrl, ledger, settings, trigger: 'manual' });
+  await queue.send(messages);
+  log.info({ accountId, runId: run.runId, tasks: messages.length, status: run.status }, 'run opened');
+  return {
+    accountId,
+    runId: run.runId,
+    status: run.status,
+    tasks: messages.length,
+    ...(run.error ? { error: run.error } : {}),
+  };
+};

@@ -1,15 +1,45 @@
 import { z } from 'zod';
-import { lambdaRun } from '../src/run/lambda.js';
+import { errorFields } from '../src/log/logger.js';
+import { lambdaDeps } from '../src/run/lambda.js';
+import { RunInProgress } from '../src/run/ledger.js';
+import { openAccountRun, slotsByPlan } from '../src/run/task.js';
 
 /**
- * EventBridge schedule at 04:00 and 15:00 UTC: exports every enabled account due in the slot.
- * (Runs the accounts in this function; the SQS fan-out is the deployment issue's work.)
+ * EventBridge schedule (cron(0 4 * * ? *) and cron(0 15 * * ? *)): opens a run for every enabled
+ * account due in this slot and fans its table tasks out to SQS. One account's failure (its role
+ * cannot be assumed, a run already in progress) never stops another's.
  */
 const eventSchema = z.object({ time: z.string().datetime() }).passthrough();
 
-export const handler = lambdaRun(async ({ registry, run }, event: unknown) => {
+export const handler = async (event: unknown) => {
+  const { settings, registry, ledger, queue, log, sourceUrl } = await lambdaDeps();
   const { time } = eventSchema.parse(event);
-  const hour = new Date(time).getUTCHours();
-  const slot = hour < 10 ? '04:00' : '15:00';
-  return run(await registry.due(slot));
-});
+  const slot = new Date(time).toISOString().slice(11, 16);
+  const due = await registry.due(slot, slotsByPlan(settings));
+  const runs: { accountId: string; runId?: string; status: string; tasks: number; error?: string }[] = [];
+  for (const dest of due) {
+    try {
+      const { run, messages } = await openAccountRun(dest, { sourceUrl, ledger, settings, trigger: 'schedule', slot });
+      await queue.send(messages);
+      runs.push({
+        accountId: dest.accountId,
+        runId: run.runId,
+        status: run.status,
+        tasks: messages.length,
+        ...(run.error ? { error: run.error } : {}),
+      });
+      log.info(
+        { accountId: dest.accountId, runId: run.runId, slot, tasks: messages.length, status: run.status },
+        'run opened',
+      );
+    } catch (e) {
+      const status = e instanceof RunInProgress ? 'skipped' : 'error';
+      runs.push({ accountId: dest.accountId, status, tasks: 0, error: (e as Error).message });
+      log.warn(
+        { accountId: dest.accountId, slot, ...errorFields(e) },
+        status === 'skipped' ? 'run already in progress' : 'could not open run',
+      );
+    }
+  }
+  return { slot, accounts: due.length, runs };
+};

@@ -36,6 +36,23 @@ export const settingsSchema = z.object({
   DROPSHIP_ACCOUNT_CONCURRENCY: int(1, 64).default(2),
   DROPSHIP_ROLE_SESSION_SECONDS: int(900, 43_200).default(3600),
   DROPSHIP_S3_FORCE_PATH_STYLE: bool.default(false),
+  /** SQS queue of table tasks (Lambda fan-out). */
+  DROPSHIP_TASK_QUEUE_URL: z.string().url('must be the queue URL').optional(),
+  /** Attempts per table task before the run fails (SQS delivers; the ledger counts). */
+  DROPSHIP_TASK_MAX_ATTEMPTS: int(1, 20).default(3),
+  /** A claimed task is another worker's after this long (longer than the worker's timeout). */
+  DROPSHIP_TASK_LEASE_SECONDS: int(60, 86_400).default(960),
+  /** A Lambda worker stops this long before its hard timeout, aborting its uploads cleanly. */
+  DROPSHIP_DEADLINE_MARGIN_SECONDS: int(0, 600).default(30),
+  /** Slots (UTC) per plan, comma-separated. */
+  DROPSHIP_PAID_SLOTS: z
+    .string()
+    .regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]')
+    .default('04:00,15:00'),
+  DROPSHIP_FREE_SLOTS: z
+    .string()
+    .regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]')
+    .default('04:00'),
   DROPSHIP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

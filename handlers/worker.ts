@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { errorFields } from '../src/log/logger.js';
+import { deadlineSignal, type LambdaContext, lambdaDeps } from '../src/run/lambda.js';
+import { runTask } from '../src/run/task.js';
+
+/**
+ * SQS consumer: one message is one table task (account × table). Reports partial batch failures,
+ * so only the tasks that should run again are redelivered (a task held by another worker, a
+ * retryable failure, a task stopped at the deadline). A malformed message is logged and dropped.
+ */
+const messageSchema = z
+  .object({ runId: z.string().min(1), accountId: z.string().min(1), table: z.string().min(1) })
+  .strict();
+const eventSchema = z
+  .object({ Records: z.array(z.object({ messageId: z.string(), body: z.string() }).passthrough()) })
+  .passthrough();
+
+export const handler = async (event: unknown, context?: LambdaContext) => {
+  const { settings, registry, ledger, log, sourceUrl } = await lambdaDeps();
+  const signal = deadlineSignal(context, settings);
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (const record of eventSchema.parse(event).Records) {
+    let parsed: z.infer<typeof messageSchema>;
+    try {
+      parsed = messageSchema.parse(JSON.parse(record.body));
+    } catch (e) {
+      log.error({ messageId: record.messageId, ...errorFields(e) }, 'malformed task message dropped');
+      continue;
+    }
+    const { runId, accountId, table } = parsed;
+    try {
+      const outcome = await runTask(parsed, { sourceUrl, ledger, registry, settings, signal });
+      log.info({ accountId, runId, table, ...outcome }, `task ${outcome.status}`);
+      if (outcome.status === 'retry') batchItemFailures.push({ itemIdentifier: record.messageId });
+    } catch (e) {
+      log.error({ accountId, runId, table, ...errorFields(e) }, 'task errored; will be redelivered');
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  return { batchItemFailures };
+};

@@ -1,0 +1,241 @@
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/accounts/migrations.js';
+import { Registry } from '../src/accounts/registry.js';
+import { validateReceipt } from '../src/receipt/validate.js';
+import { Ledger } from '../src/run/ledger.js';
+import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
+import { LocalStack } from './stack/stack.js';
+
+/**
+ * The Lambda handlers, driven with synthesized EventBridge and SQS events on the real local stack
+ * (Postgres, S3, STS, SQS). The test plays the SQS event source mapping: receive, invoke the worker,
+ * delete what it did not report as a batch item failure.
+ */
+let stack: LocalStack;
+let pool: pg.Pool;
+let ledger: Ledger;
+let sqs: SQSClient;
+const savedEnv = { ...process.env };
+let paid: Customer;
+let free: Customer;
+let dup: Customer;
+let slow: Customer;
+type Handler = (event: unknown, context?: { getRemainingTimeInMillis(): number }) => Promise<unknown>;
+let schedule: Handler;
+let worker: Handler;
+let exportAccountHandler: Handler;
+const generous = { getRemainingTimeInMillis: () => 15 * 60_000 };
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+  Object.assign(process.env, stack.env(), {
+    DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+    DROPSHIP_DEADLINE_MARGIN_SECONDS: '0',
+    DROPSHIP_LOG_LEVEL: 'silent',
+  });
+  pool = new pg.Pool({ connectionString: stack.databaseUrl });
+  pool.on('error', () => {});
+  await migrate(pool);
+  ledger = new Ledger(pool);
+  const registry = new Registry(pool);
+  const client = await pool.connect();
+  try {
+    await createDemoSchema(client, 'paidco', 3000, 0.3);
+    await createDemoSchema(client, 'freeco', 2000, 0.4);
+    await createDemoSchema(client, 'dupco', 2000, 0.5);
+    await client.query(`create schema slowco;
+      create table slowco.big as select i as id, md5(random()::text) || md5(random()::text) || md5(random()::text) as a, gen_random_uuid() as u
+        from generate_series(1, 600000) i;`);
+  } finally {
+    client.release();
+  }
+  paid = await setupCustomer(stack, registry, {
+    accountId: 'paidco',
+    awsAccountId: '210000000001',
+    bucket: 'paidco-data',
+    schema: 'paidco',
+    plan: 'paid',
+  });
+  free = await setupCustomer(stack, registry, {
+    accountId: 'freeco',
+    awsAccountId: '210000000002',
+    bucket: 'freeco-data',
+    schema: 'freeco',
+    plan: 'free',
+  });
+  dup = await setupCustomer(stack, registry, {
+    accountId: 'dupco',
+    awsAccountId: '210000000003',
+    bucket: 'dupco-data',
+    schema: 'dupco',
+    plan: 'paid',
+  });
+  slow = await setupCustomer(stack, registry, {
+    accountId: 'slowco',
+    awsAccountId: '210000000004',
+    bucket: 'slowco-data',
+    schema: 'slowco',
+    plan: 'paid',
+  });
+  // Only the accounts each test is about are enabled while it runs.
+  for (const c of [dup, slow]) await registry.setEnabled(c.destination.accountId, false);
+  sqs = new SQSClient({ region: 'us-east-1' });
+  schedule = (await import('../handlers/schedule.js')).handler as Handler;
+  worker = (await import('../handlers/worker.js')).handler as Handler;
+  exportAccountHandler = (await import('../handlers/export-account.js')).handler as Handler;
+});
+
+afterAll(async () => {
+  sqs?.destroy();
+  await pool?.end();
+  await stack?.stop();
+  process.env = savedEnv;
+});
+
+interface Received {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+}
+
+async function receive(max = 10, visibility = 1): Promise<Received[]> {
+  const res = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: stack.taskQueueUrl,
+      MaxNumberOfMessages: max,
+      VisibilityTimeout: visibility,
+    }),
+  );
+  return (res.Messages ?? []).map((m) => ({ messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body! }));
+}
+
+/** The event source mapping: one message per invocation; delete unless reported as a failure. */
+async function deliver(m: Received, context = generous): Promise<boolean> {
+  const out = (await worker(
+    { Records: [{ messageId: m.messageId, receiptHandle: m.receiptHandle, body: m.body }] },
+    context,
+  )) as {
+    batchItemFailures: { itemIdentifier: string }[];
+  };
+  const failed = out.batchItemFailures.some((f) => f.itemIdentifier === m.messageId);
+  if (!failed)
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: stack.taskQueueUrl, ReceiptHandle: m.receiptHandle }));
+  return !failed;
+}
+
+async function drain(): Promise<number> {
+  let delivered = 0;
+  for (let round = 0; round < 50; round++) {
+    const batch = await receive();
+    if (batch.length === 0) {
+      if (stack.sqs.pending(stack.taskQueueUrl).length === 0) break;
+      await new Promise((r) => setTimeout(r, 300));
+      continue;
+    }
+    for (const m of batch) if (await deliver(m)) delivered++;
+  }
+  return delivered;
+}
+
+const receiptEvents = (bucket: string) =>
+  stack.s3.events.filter((e) => e.bucket === bucket && e.key.endsWith('receipt.json'));
+
+describe('Lambda handlers on the local stack', () => {
+  it('a 15:00 slot exports exactly the due accounts (paid), 04:00 both paid and free', async () => {
+    // Act: the EventBridge event of the 15:00 rule.
+    const at15 = (await schedule({
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      time: '2026-11-23T15:00:00Z',
+    })) as {
+      slot: string;
+      runs: { accountId: string; runId: string; tasks: number }[];
+    };
+    expect(at15.slot).toBe('15:00');
+    expect(at15.runs.map((r) => r.accountId)).toEqual(['paidco']);
+    expect(at15.runs[0]!.tasks).toBe(7);
+    expect(stack.sqs.pending(stack.taskQueueUrl)).toHaveLength(7);
+    await drain();
+    // Assess
+    expect(receiptEvents('paidco-data')).toHaveLength(1);
+    expect(receiptEvents('freeco-data')).toHaveLength(0);
+    const run = await ledger.getRun(at15.runs[0]!.runId);
+    expect(run).toMatchObject({ status: 'succeeded', trigger: 'schedule', slot: '15:00', receiptKey: 'receipt.json' });
+
+    const at04 = (await schedule({ time: '2026-11-24T04:00:00Z' })) as { runs: { accountId: string }[] };
+    expect(at04.runs.map((r) => r.accountId).sort()).toEqual(['freeco', 'paidco']);
+    await drain();
+    expect(receiptEvents('paidco-data')).toHaveLength(2);
+    expect(receiptEvents('freeco-data')).toHaveLength(1);
+  });
+
+  it('duplicate and concurrent deliveries of the same tasks still yield one correct receipt', async () => {
+    // Prepare: an on-demand run, as `serverless invoke -f exportAccount` starts it.
+    await new Registry(pool).setEnabled('dupco', true);
+    const opened = (await exportAccountHandler({ accountId: 'dupco' })) as { runId: string; tasks: number };
+    expect(opened.tasks).toBe(7);
+    const messages = await receive(10, 60);
+    expect(messages).toHaveLength(7);
+    // Act: every message is delivered twice at the same time, then once more afterwards.
+    await Promise.all(messages.flatMap((m) => [deliver(m), deliver({ ...m, messageId: `${m.messageId}-dup` })]));
+    await Promise.all(messages.map((m) => deliver({ ...m, messageId: `${m.messageId}-late` })));
+    await drain();
+    // Assess
+    expect(receiptEvents('dupco-data')).toHaveLength(1);
+    const run = await ledger.getRun(opened.runId);
+    expect(run?.status).toBe('succeeded');
+    const tasks = await ledger.tasks(opened.runId);
+    expect(tasks.every((t) => t.status === 'succeeded')).toBe(true);
+    // The lease kept every duplicate from claiming a task that was already running or done.
+    expect(tasks.map((t) => t.attempts)).toEqual([1, 1, 1, 1, 1, 1, 1]);
+    const keys = await stack.s3.keys('dupco-data');
+    const receiptFiles = tasks.flatMap((t) => t.result!.files.map((f) => f.key));
+    expect(keys).toEqual([...receiptFiles, 'receipt.json'].sort());
+    expect(await stack.s3.unfinishedUploads('dupco-data')).toEqual([]);
+  });
+
+  it('a task stopped at its deadline leaves no receipt and no unfinished upload; the retry completes the run', async () => {
+    // Prepare
+    await new Registry(pool).setEnabled('slowco', true);
+    const opened = (await exportAccountHandler({ accountId: 'slowco' })) as { runId: string };
+    const [message] = await receive(1, 1);
+    expect(message).toBeDefined();
+    // Act: a Lambda with 1 s left (the deadline margin is 0 here) cannot finish 600k rows.
+    const first = await deliver(message!, { getRemainingTimeInMillis: () => 1_000 });
+    // Assess the stop
+    expect(first).toBe(false);
+    expect(receiptEvents('slowco-data')).toHaveLength(0);
+    expect(await stack.s3.unfinishedUploads('slowco-data')).toEqual([]);
+    const [task] = await ledger.tasks(opened.runId);
+    expect(task).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(task!.error).toMatch(/abort/i);
+    // The message comes back after its visibility timeout; this time the worker has time.
+    await drain();
+    expect(receiptEvents('slowco-data')).toHaveLength(1);
+    const run = await ledger.getRun(opened.runId);
+    expect(run?.status).toBe('succeeded');
+    const tasks = await ledger.tasks(opened.runId);
+    expect(tasks[0]).toMatchObject({ status: 'succeeded', attempts: 2, rows: 600000 });
+    const files = tasks[0]!.result!.files;
+    expect(await stack.s3.keys('slowco-data')).toEqual([...files.map((f) => f.key), 'receipt.json'].sort());
+    const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+    const reader = new S3Client({
+      region: 'us-east-1',
+      endpoint: stack.s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: slow.reader.accessKeyId, secretAccessKey: slow.reader.secretAccessKey },
+    });
+    const receipt = JSON.parse(
+      await (
+        await reader.send(new GetObjectCommand({ Bucket: 'slowco-data', Key: 'receipt.json' }))
+      ).Body!.transformToString(),
+    );
+    reader.destroy();
+    expect(validateReceipt(receipt)).toEqual([]);
+    expect(receipt.tables.big.row_count).toBe(600000);
+    expect(free.destination.accountId).toBe('freeco');
+    expect(paid.destination.accountId).toBe('paidco');
+  });
+});
