@@ -22,7 +22,7 @@ function numericSend(text: string, dscale: number): Buffer {
   b.writeInt16BE(digits.length ? weight : 0, 2);
   b.writeUInt16BE(neg && digits.length ? 0x4000 : 0, 4);
   b.writeInt16BE(dscale, 6);
-  digits.forEach((d, i) => b.writeInt16BE(d, 8 + 2 * i));
+  for (const [i, d] of digits.entries()) b.writeInt16BE(d, 8 + 2 * i);
   return b;
 }
 
