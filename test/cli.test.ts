@@ -183,6 +183,15 @@ describe('dropship CLI', () => {
     expect(await stack.s3.keys('shop2-data')).not.toContain('receipt.json');
     expect(await stack.s3.unfinishedUploads('shop2-data')).toEqual([]);
     expect(c.destination.accountId).toBe('shop2');
+    // Operators see the failed run and the failing table in the ledger.
+    const list = await dropship(['runs', 'list', '--account', 'shop2']);
+    expect(list.code).toBe(0);
+    const runId = /(\d{8}T\d{6}Z-[0-9a-f]{6})\s+shop2\s+cli\s+—\s+failed/.exec(list.stdout)?.[1];
+    expect(runId, list.stdout).toBeDefined();
+    const show = await dropship(['runs', 'show', runId!]);
+    expect(show.stdout).toMatch(/bad_numbers\s+failed\s+1\/1/);
+    expect(show.stdout).toMatch(/orders\s+succeeded\s+1\/1\s+100\s+1/);
+    expect(show.stdout).toContain('numeric NaN has no Parquet DECIMAL value');
   });
 
   it('validates receipts: exit 0 for a valid one, exit 1 with JSON paths for a broken one', async () => {

@@ -6,8 +6,9 @@ import { Registry } from '../accounts/registry.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
-import { Ledger } from '../run/ledger.js';
+import { Ledger, type Run, type Task } from '../run/ledger.js';
 import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../run/reporter.js';
+import { formatBytes, formatCount, renderTable } from './format.js';
 import { failureLines, summaryTable, TerminalReporter } from './progress.js';
 
 /** What every command needs: settings, the registry database, a logger. */
@@ -116,6 +117,40 @@ export async function runExports(
   const failures = failureLines(outcomes);
   for (const line of failures) process.stderr.write(`error: ${line}\n`);
   return { code: failures.length > 0 ? 1 : 0, outcomes };
+}
+
+export function runsTable(runs: Run[]): string {
+  return renderTable(
+    ['run', 'account', 'trigger', 'slot', 'status', 'started (UTC)', 'seconds', 'receipt / error'],
+    runs.map((r) => [
+      r.runId,
+      r.accountId,
+      r.trigger,
+      r.slot ?? '—',
+      r.status,
+      r.startedAt.toISOString().slice(0, 19).replace('T', ' '),
+      r.finishedAt ? ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1) : '—',
+      r.status === 'succeeded' ? (r.receiptKey ?? '') : (r.error ?? '').slice(0, 80),
+    ]),
+    [6],
+  );
+}
+
+export function tasksTable(tasks: Task[]): string {
+  return renderTable(
+    ['table', 'status', 'attempts', 'rows', 'files', 'bytes', 'seconds', 'error'],
+    tasks.map((t) => [
+      t.table,
+      t.status,
+      `${t.attempts}/${t.maxAttempts}`,
+      t.rows === null ? '—' : formatCount(t.rows),
+      t.result ? String(t.result.files.length) : '—',
+      t.bytes === null ? '—' : formatBytes(t.bytes),
+      t.result ? t.result.seconds.toFixed(2) : '—',
+      (t.error ?? '').slice(0, 100),
+    ]),
+    [2, 3, 4, 5, 6],
+  );
 }
 
 export { ConfigError };

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
 import { ConfigError } from '../config/settings.js';
-import { App, describeDestination, printPolicies, runExports } from './commands.js';
+import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
@@ -174,6 +174,50 @@ export function buildProgram(): Command {
         }
         const { code } = await runExports(app, dests);
         process.exitCode = code;
+      } finally {
+        await app.close();
+      }
+    });
+  const runs = program
+    .command('runs')
+    .description('Watch runs: status per account and table, duration, rows, bytes, errors')
+    .addHelpText(
+      'after',
+      examples('dropship runs list', 'dropship runs list --account acme', 'dropship runs show 20261123T040000Z-3f9a1c'),
+    );
+  runs
+    .command('list')
+    .description('Recent runs, newest first')
+    .option('--account <id>', 'only this account')
+    .option('--limit <n>', 'how many', '20')
+    .addHelpText('after', examples('dropship runs list --account acme --limit 5'))
+    .action(async (o: { account?: string; limit: string }) => {
+      const app = new App();
+      try {
+        const list = await (await app.ledger()).listRuns({
+          ...(o.account ? { accountId: o.account } : {}),
+          limit: Number(o.limit),
+        });
+        if (list.length === 0) out('No runs yet.');
+        else out(runsTable(list));
+      } finally {
+        await app.close();
+      }
+    });
+  runs
+    .command('show <runId>')
+    .description('One run: its tables with status, attempts, rows, files, bytes, error')
+    .addHelpText('after', examples('dropship runs show 20261123T040000Z-3f9a1c'))
+    .action(async (runId: string) => {
+      const app = new App();
+      try {
+        const ledger = await app.ledger();
+        const run = await ledger.getRun(runId);
+        if (!run) throw new UsageError(`no run ${runId} (see: dropship runs list)`);
+        out(runsTable([run]));
+        out('');
+        out(tasksTable(await ledger.tasks(runId)));
+        if (run.error) out(`\nerror: ${run.error}`);
       } finally {
         await app.close();
       }
