@@ -36,6 +36,11 @@ export const settingsSchema = z.object({
   DROPSHIP_ACCOUNT_CONCURRENCY: int(1, 64).default(2),
   DROPSHIP_ROLE_SESSION_SECONDS: int(900, 43_200).default(3600),
   DROPSHIP_S3_FORCE_PATH_STYLE: bool.default(false),
+  /** SSM SecureString parameter holding DATABASE_URL (Lambda); read at cold start when DATABASE_URL is unset. */
+  DROPSHIP_DATABASE_URL_SSM_PARAMETER: z
+    .string()
+    .regex(/^\/[\w./-]+$/, 'must be an SSM parameter name like /dropship/prod/database-url')
+    .optional(),
   /** SQS queue of table tasks (Lambda fan-out). */
   DROPSHIP_TASK_QUEUE_URL: z.string().url('must be the queue URL').optional(),
   /** Attempts per table task before the run fails (SQS delivers; the ledger counts). */

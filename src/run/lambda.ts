@@ -2,7 +2,7 @@ import pg from 'pg';
 import { migrate } from '../accounts/migrations.js';
 import { Registry } from '../accounts/registry.js';
 import { TaskQueue } from '../aws/queue.js';
-import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Ledger } from './ledger.js';
 
@@ -29,7 +29,7 @@ let deps: Promise<LambdaDeps> | undefined;
 export function lambdaDeps(): Promise<LambdaDeps> {
   deps ??= (async () => {
     const settings = loadSettings();
-    const url = requireSetting(settings, 'DATABASE_URL', 'to reach the dropship registry and run ledger');
+    const url = settings.DATABASE_URL ?? (await databaseUrlFromSsm(settings));
     const pool = new pg.Pool({ connectionString: url, max: 3, application_name: 'dropship-lambda' });
     pool.on('error', () => {});
     await migrate(pool);
@@ -46,6 +46,31 @@ export function lambdaDeps(): Promise<LambdaDeps> {
     deps = undefined;
   });
   return deps;
+}
+
+/** The Postgres URL from SSM Parameter Store (SecureString), so it never sits in the function's configuration. */
+async function databaseUrlFromSsm(settings: Settings): Promise<string> {
+  const name = requireSetting(
+    settings,
+    'DROPSHIP_DATABASE_URL_SSM_PARAMETER',
+    'to reach the dropship registry and run ledger (or set DATABASE_URL)',
+  );
+  const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
+  const ssm = new SSMClient({});
+  try {
+    const res = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+    const value = res.Parameter?.Value;
+    if (!value || !/^postgres(ql)?:\/\//.test(value))
+      throw new ConfigError(`SSM parameter ${name} does not hold a postgres:// URL`);
+    return value;
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`cannot read SSM parameter ${name}: ${(e as Error).name}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  } finally {
+    ssm.destroy();
+  }
 }
 
 /** Fires DROPSHIP_DEADLINE_MARGIN_SECONDS before Lambda's hard timeout (never sooner than 1 s). */

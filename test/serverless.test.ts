@@ -1,0 +1,182 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/accounts/migrations.js';
+import { Registry } from '../src/accounts/registry.js';
+import { loadSettings } from '../src/config/settings.js';
+import { Ledger } from '../src/run/ledger.js';
+import { openAccountRun } from '../src/run/task.js';
+import { setupCustomer } from './stack/demo.js';
+import { LocalStack, REPO_ROOT } from './stack/stack.js';
+
+/**
+ * `serverless package` works offline (Serverless Framework 3) and produces the deployment we mean:
+ * the CloudFormation template is inspected resource by resource, and the bundled handler from the
+ * zip is loaded and run, as Lambda would.
+ */
+const out = mkdtempSync(join(tmpdir(), 'dropship-sls-'));
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+let template: any;
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+let resources: Record<string, any>;
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      cmd,
+      args,
+      { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: 240_000, maxBuffer: 8 << 20 },
+      (err, stdout, stderr) =>
+        err
+          ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stdout}\n${stderr}`))
+          : resolve(stdout + stderr),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  await run(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'node_modules/serverless/bin/serverless.js'),
+      'package',
+      '--stage',
+      'ci',
+      '--region',
+      'eu-west-1',
+      '--package',
+      out,
+    ],
+    {
+      // No AWS credentials at all: packaging must not need them.
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_PROFILE: '',
+      SLS_TELEMETRY_DISABLED: '1',
+      SLS_NOTIFICATIONS_MODE: 'off',
+      DROPSHIP_WORKER_CONCURRENCY: '6',
+    },
+  );
+  template = JSON.parse(readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8'));
+  resources = template.Resources;
+});
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+describe('serverless package (offline)', () => {
+  it('schedules exactly the two slots', () => {
+    const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression);
+    expect(rules.sort()).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
+  });
+
+  it('has the task queue with a dead-letter queue and a partial-batch event source mapping on the worker', () => {
+    const queues = Object.fromEntries(ofType('AWS::SQS::Queue'));
+    expect(queues.TaskQueue.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({
+      'Fn::GetAtt': ['TaskDeadLetterQueue', 'Arn'],
+    });
+    expect(queues.TaskQueue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(900);
+    const mapping = ofType('AWS::Lambda::EventSourceMapping')[0]![1] as { Properties: Record<string, unknown> };
+    expect(mapping!.Properties).toMatchObject({
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      EventSourceArn: { 'Fn::GetAtt': ['TaskQueue', 'Arn'] },
+    });
+    expect(JSON.stringify(mapping!.Properties.FunctionName)).toContain('WorkerLambdaFunction');
+  });
+
+  it('runs nodejs22.x on arm64 with the intended memory, timeouts, concurrency and VPC', () => {
+    const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
+    expect(Object.keys(fns).sort()).toEqual([
+      'ExportAccountLambdaFunction',
+      'ScheduleLambdaFunction',
+      'WorkerLambdaFunction',
+    ]);
+    for (const f of Object.values(fns)) {
+      expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], MemorySize: 1024 });
+      expect(f.Properties.VpcConfig.SubnetIds).toHaveLength(2);
+      expect(f.Properties.Environment.Variables.DROPSHIP_TASK_QUEUE_URL).toEqual({ Ref: 'TaskQueue' });
+      expect(f.Properties.Environment.Variables.DROPSHIP_DATABASE_URL_SSM_PARAMETER).toBe('/dropship/ci/database-url');
+      expect(f.Properties.Environment.Variables.DATABASE_URL).toBeUndefined();
+    }
+    expect(fns.WorkerLambdaFunction.Properties.Timeout).toBe(900);
+    expect(fns.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(6);
+    expect(fns.ScheduleLambdaFunction.Properties.Timeout).toBe(300);
+  });
+
+  it('grants sts:AssumeRole and nothing on any S3 bucket', () => {
+    const role = ofType('AWS::IAM::Role')[0]![1] as {
+      Properties: { Policies: { PolicyDocument: { Statement: { Action: string | string[] }[] } }[] };
+    };
+    const actions = role!.Properties.Policies.flatMap((p) =>
+      p.PolicyDocument.Statement.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])),
+    );
+    expect(actions).toContain('sts:AssumeRole');
+    expect(actions.filter((a) => /^s3:|^\*$/.test(a))).toEqual([]);
+    expect(actions).toEqual(
+      expect.arrayContaining(['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'ssm:GetParameter']),
+    );
+  });
+
+  it('ships a worker bundle that exports a real table task from the zip, as Lambda would run it', async () => {
+    // Prepare: the local stack, a customer, and a run whose tasks are waiting.
+    const stack = await LocalStack.start();
+    try {
+      const pool = new pg.Pool({ connectionString: stack.databaseUrl });
+      pool.on('error', () => {});
+      await migrate(pool);
+      await pool.query(
+        `create schema zipco; create table zipco.t as select i as id, 'row ' || i as label from generate_series(1, 5000) i;`,
+      );
+      const registry = new Registry(pool);
+      const ledger = new Ledger(pool);
+      const c = await setupCustomer(stack, registry, {
+        accountId: 'zipco',
+        awsAccountId: '220000000001',
+        bucket: 'zipco-data',
+        schema: 'zipco',
+      });
+      const env = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' };
+      Object.assign(process.env, env);
+      const { messages } = await openAccountRun(c.destination, {
+        sourceUrl: stack.databaseUrl,
+        ledger,
+        settings: loadSettings(env),
+        trigger: 'manual',
+      });
+      expect(messages).toHaveLength(1);
+      const dir = join(out, 'worker');
+      await run('python3', [
+        '-c',
+        'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])',
+        join(out, 'worker.zip'),
+        dir,
+      ]);
+      // Act: the bundled handler, loaded from the zip in a fresh Node process, gets the SQS event.
+      const event = { Records: messages.map((m, i) => ({ messageId: `m${i}`, body: JSON.stringify(m) })) };
+      const stdout = await run(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(join(dir, 'handlers/worker.mjs'))});
+           const r = await m.handler(${JSON.stringify(event)}, { getRemainingTimeInMillis: () => 600000 });
+           console.log(JSON.stringify(r)); process.exit(0);`,
+        ],
+        env,
+      );
+      // Assess
+      expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ batchItemFailures: [] });
+      expect(await stack.s3.keys('zipco-data')).toContain('receipt.json');
+      const [run0] = await ledger.listRuns({ accountId: 'zipco' });
+      expect(run0).toMatchObject({ status: 'succeeded', trigger: 'manual' });
+      await pool.end();
+    } finally {
+      await stack.stop();
+    }
+  });
+});
