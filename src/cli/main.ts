@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
 import { ConfigError } from '../config/settings.js';
+import { slotsByPlan } from '../run/task.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
 
 /**
@@ -16,7 +17,7 @@ function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }
 
-const SLOT_RE = /^(04|15):00$/;
+const SLOT_RE = /^\d\d:\d\d$/;
 
 export function buildProgram(): Command {
   const program = new Command('dropship')
@@ -163,11 +164,14 @@ export function buildProgram(): Command {
     .action(async (o: { account?: string; due?: boolean; slot?: string }) => {
       if (Boolean(o.account) === Boolean(o.due))
         throw new UsageError('give exactly one of --account <id> or --due --slot <HH:MM>');
-      if (o.due && !(o.slot && SLOT_RE.test(o.slot))) throw new UsageError('--due needs --slot 04:00 or --slot 15:00');
+      if (o.due && !(o.slot && SLOT_RE.test(o.slot)))
+        throw new UsageError('--due needs --slot HH:MM (04:00 or 15:00 by default)');
       const app = new App();
       try {
         const registry = await app.registry();
-        const dests = o.account ? [await registry.get(o.account)] : await registry.due(o.slot!);
+        const dests = o.account
+          ? [await registry.get(o.account)]
+          : await registry.due(o.slot!, slotsByPlan(app.settings));
         if (dests.length === 0) {
           out(`No enabled accounts are due in slot ${o.slot}.`);
           return;
