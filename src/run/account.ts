@@ -116,7 +116,9 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
             return result;
           } catch (e) {
             if (e instanceof Error && e.cause instanceof DestinationAccessError) stop.abort(e.cause);
-            await deps.ledger.releaseTask(runId, table.name, claim.attempt, (e as Error).message, true).catch(() => {});
+            await deps.ledger
+              .releaseTask(runId, table.name, claim.attempt, (e as Error).message, true, true)
+              .catch(() => {});
             reporter.tableFailed(dest.accountId, table.name, e);
             throw e;
           } finally {

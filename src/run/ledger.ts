@@ -210,13 +210,17 @@ export class Ledger {
     return res.rowCount === 1;
   }
 
-  /** Gives a failed attempt back for a retry, or fails the task (and its run) for good. */
+  /**
+   * Gives a failed attempt back for a retry, or fails the task for good — and with it the run,
+   * unless `keepRunOpen` (the in-process path lets every table finish and fails the run at the end).
+   */
   async releaseTask(
     runId: string,
     table: string,
     attempt: number,
     error: string,
     final: boolean,
+    keepRunOpen = false,
   ): Promise<'retry' | 'failed'> {
     if (!final) {
       const res = await this.pool.query(
@@ -227,17 +231,24 @@ export class Ledger {
       );
       if (res.rowCount === 1) return 'retry';
     }
-    await this.failTask(runId, table, attempt, error);
+    await this.failTask(runId, table, attempt, error, keepRunOpen);
     return 'failed';
   }
 
-  private async failTask(runId: string, table: string, attempt: number, error: string): Promise<void> {
+  private async failTask(
+    runId: string,
+    table: string,
+    attempt: number,
+    error: string,
+    keepRunOpen = false,
+  ): Promise<void> {
     await this.tx(async (c) => {
       await c.query(
         `update dropship.run_tasks set status = 'failed', lease_until = null, error = $4, finished_at = now()
           where run_id = $1 and table_name = $2 and attempts = $3 and status in ('running', 'pending')`,
         [runId, table, attempt, error],
       );
+      if (keepRunOpen) return;
       await c.query(
         `update dropship.runs set status = 'failed', finished_at = now(), error = coalesce(error, $2)
           where run_id = $1 and status in ('running', 'finishing')`,
