@@ -9,7 +9,12 @@ import { runTask } from '../src/run/task.js';
  * retryable failure, a task stopped at the deadline). A malformed message is logged and dropped.
  */
 const messageSchema = z
-  .object({ runId: z.string().min(1), accountId: z.string().min(1), table: z.string().min(1) })
+  .object({
+    runId: z.string().min(1),
+    accountId: z.string().min(1),
+    table: z.string().min(1),
+    part: z.number().int().min(0).optional(),
+  })
   .strict();
 const eventSchema = z
   .object({ Records: z.array(z.object({ messageId: z.string(), body: z.string() }).passthrough()) })
@@ -27,10 +32,10 @@ export const handler = async (event: unknown, context?: LambdaContext) => {
       log.error({ messageId: record.messageId, ...errorFields(e) }, 'malformed task message dropped');
       continue;
     }
-    const { runId, accountId, table } = parsed;
+    const { runId, accountId, table, part } = parsed;
     try {
       const outcome = await runTask(parsed, { sourceUrl, ledger, registry, settings, signal });
-      log.info({ accountId, runId, table, ...outcome }, `task ${outcome.status}`);
+      log.info({ accountId, runId, table, part: part ?? 0, ...outcome }, `task ${outcome.status}`);
       if (outcome.status === 'retry') batchItemFailures.push({ itemIdentifier: record.messageId });
     } catch (e) {
       log.error({ accountId, runId, table, ...errorFields(e) }, 'task errored; will be redelivered');

@@ -22,6 +22,7 @@ let paid: Customer;
 let free: Customer;
 let dup: Customer;
 let slow: Customer;
+let split: Customer;
 type Handler = (event: unknown, context?: { getRemainingTimeInMillis(): number }) => Promise<unknown>;
 let schedule: Handler;
 let worker: Handler;
@@ -34,6 +35,7 @@ beforeAll(async () => {
     DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
     DROPSHIP_DEADLINE_MARGIN_SECONDS: '0',
     DROPSHIP_LOG_LEVEL: 'silent',
+    DROPSHIP_SPLIT_ROWS: '50000',
   });
   pool = new pg.Pool({ connectionString: stack.databaseUrl });
   pool.on('error', () => {});
@@ -47,7 +49,13 @@ beforeAll(async () => {
     await createDemoSchema(client, 'dupco', 2000, 0.5);
     await client.query(`create schema slowco;
       create table slowco.big as select i as id, md5(random()::text) || md5(random()::text) || md5(random()::text) as a, gen_random_uuid() as u
-        from generate_series(1, 600000) i;`);
+        from generate_series(1, 600000) i;
+      create schema splitco;
+      create table splitco.t (id bigint primary key, label text not null);
+      insert into splitco.t select i * 3 - 7, 'row ' || i from generate_series(1, 120000) i;
+      create table splitco.small (id int primary key);
+      insert into splitco.small select generate_series(1, 10);
+      analyze splitco.t;`);
   } finally {
     client.release();
   }
@@ -79,8 +87,15 @@ beforeAll(async () => {
     schema: 'slowco',
     plan: 'paid',
   });
+  split = await setupCustomer(stack, registry, {
+    accountId: 'splitco',
+    awsAccountId: '210000000005',
+    bucket: 'splitco-data',
+    schema: 'splitco',
+    plan: 'paid',
+  });
   // Only the accounts each test is about are enabled while it runs.
-  for (const c of [dup, slow]) await registry.setEnabled(c.destination.accountId, false);
+  for (const c of [dup, slow, split]) await registry.setEnabled(c.destination.accountId, false);
   sqs = new SQSClient({ region: 'us-east-1' });
   schedule = (await import('../handlers/schedule.js')).handler as Handler;
   worker = (await import('../handlers/worker.js')).handler as Handler;
@@ -237,5 +252,45 @@ describe('Lambda handlers on the local stack', () => {
     expect(receipt.tables.big.row_count).toBe(600000);
     expect(free.destination.accountId).toBe('freeco');
     expect(paid.destination.accountId).toBe('paidco');
+  });
+
+  it('splits a very large table into key ranges, one task each, merged into one receipt entry', async () => {
+    // Prepare: DROPSHIP_SPLIT_ROWS is 50,000 here; splitco.t has 120,000 rows with an integer key.
+    await new Registry(pool).setEnabled('splitco', true);
+    const opened = (await exportAccountHandler({ accountId: 'splitco' })) as { runId: string; tasks: number };
+    // Act
+    expect(opened.tasks).toBe(4); // t in 3 key ranges + small whole
+    await drain();
+    // Assess
+    const run = await ledger.getRun(opened.runId);
+    expect(run?.status).toBe('succeeded');
+    const parts = (await ledger.tasks(opened.runId)).filter((t) => t.table === 't');
+    expect(parts.map((t) => [t.part, t.parts, t.status])).toEqual([
+      [0, 3, 'succeeded'],
+      [1, 3, 'succeeded'],
+      [2, 3, 'succeeded'],
+    ]);
+    expect(parts.reduce((n, t) => n + (t.rows ?? 0), 0)).toBe(120000);
+    const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+    const reader = new S3Client({
+      region: 'us-east-1',
+      endpoint: stack.s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: split.reader.accessKeyId, secretAccessKey: split.reader.secretAccessKey },
+    });
+    const receipt = JSON.parse(
+      await (
+        await reader.send(new GetObjectCommand({ Bucket: 'splitco-data', Key: 'receipt.json' }))
+      ).Body!.transformToString(),
+    );
+    reader.destroy();
+    expect(validateReceipt(receipt)).toEqual([]);
+    expect(receipt.tables.t.row_count).toBe(120000);
+    expect(receipt.tables.t.files.map((f: { key: string }) => f.key.split('/').pop())).toEqual([
+      't_000000000000.parquet.gz',
+      't_000001000000.parquet.gz',
+      't_000002000000.parquet.gz',
+    ]);
+    expect(receipt.tables.small.total_file_count).toBe(1);
   });
 });

@@ -86,6 +86,20 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'range tasks',
+    sql: `
+      -- A very large table is split into parts by ranges of its integer primary key.
+      alter table dropship.run_tasks add column part int not null default 0;
+      alter table dropship.run_tasks add column parts int not null default 1;
+      alter table dropship.run_tasks add column key_column text;
+      alter table dropship.run_tasks add column range_lo bigint;
+      alter table dropship.run_tasks add column range_hi bigint;
+      alter table dropship.run_tasks drop constraint run_tasks_pkey;
+      alter table dropship.run_tasks add primary key (run_id, table_name, part);
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

@@ -49,6 +49,8 @@ export const settingsSchema = z.object({
   DROPSHIP_TASK_LEASE_SECONDS: int(60, 86_400).default(960),
   /** A Lambda worker stops this long before its hard timeout, aborting its uploads cleanly. */
   DROPSHIP_DEADLINE_MARGIN_SECONDS: int(0, 600).default(30),
+  /** Lambda fan-out: a table estimated above this many rows is split by ranges of its integer primary key. */
+  DROPSHIP_SPLIT_ROWS: int(1_000, 10_000_000_000).default(20_000_000),
   /** Slots (UTC) per plan, comma-separated. */
   DROPSHIP_PAID_SLOTS: z
     .string()

@@ -19,7 +19,21 @@ export async function finishRun(
   if (!run) return undefined;
   try {
     const tasks = await ledger.tasks(runId);
-    const results = tasks.map((t) => t.result as TableResult);
+    // Parts of a split table become one receipt entry: files in key order, totals summed.
+    const byTable = new Map<string, TableResult>();
+    for (const t of tasks) {
+      const r = t.result as TableResult;
+      const prev = byTable.get(t.table);
+      if (!prev) byTable.set(t.table, { ...r, files: [...r.files] });
+      else {
+        prev.files.push(...r.files);
+        prev.rows += r.rows;
+        prev.bytes += r.bytes;
+        prev.seconds = Math.max(prev.seconds, r.seconds);
+      }
+    }
+    const results = [...byTable.values()];
+    for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const receipt = buildReceipt(run.runId, run.startedMicros, results, run.layout);
     const key = await writeReceipt(s3, dest, receipt);
     await ledger.finishSucceeded(runId, key);

@@ -32,9 +32,24 @@ export interface Run {
   error: string | null;
 }
 
+/** One key range of a split table: rows with lo ≤ key < hi (the last part includes hi). */
+export interface TaskPart {
+  table: string;
+  part: number;
+  parts: number;
+  keyColumn: string;
+  lo: bigint;
+  hi: bigint;
+}
+
 export interface Task {
   runId: string;
   table: string;
+  part: number;
+  parts: number;
+  keyColumn: string | null;
+  rangeLo: bigint | null;
+  rangeHi: bigint | null;
   status: TaskStatus;
   attempts: number;
   maxAttempts: number;
@@ -88,6 +103,11 @@ function toTask(r: any): Task {
   return {
     runId: r.run_id,
     table: r.table_name,
+    part: r.part,
+    parts: r.parts,
+    keyColumn: r.key_column,
+    rangeLo: r.range_lo === null ? null : BigInt(r.range_lo),
+    rangeHi: r.range_hi === null ? null : BigInt(r.range_hi),
     status: r.status,
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
@@ -128,6 +148,8 @@ export class Ledger {
     folder: string;
     startedMicros: bigint;
     tables: string[];
+    /** Key ranges of split tables (the other tables are one task each). */
+    parts?: TaskPart[];
     maxAttempts?: number;
   }): Promise<Run> {
     try {
@@ -137,11 +159,19 @@ export class Ledger {
            values ($1, $2, $3, $4, 'running', $5, $6, $7) returning *`,
           [r.runId, r.accountId, r.trigger, r.slot ?? null, r.layout, r.folder, r.startedMicros.toString()],
         );
+        const split = new Set((r.parts ?? []).map((p) => p.table));
         await c.query(
           `insert into dropship.run_tasks (run_id, table_name, status, max_attempts)
            select $1, t, 'pending', $3 from unnest($2::text[]) t`,
-          [r.runId, r.tables, r.maxAttempts ?? 3],
+          [r.runId, r.tables.filter((t) => !split.has(t)), r.maxAttempts ?? 3],
         );
+        for (const p of r.parts ?? []) {
+          await c.query(
+            `insert into dropship.run_tasks (run_id, table_name, part, parts, key_column, range_lo, range_hi, status, max_attempts)
+             values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)`,
+            [r.runId, p.table, p.part, p.parts, p.keyColumn, p.lo.toString(), p.hi.toString(), r.maxAttempts ?? 3],
+          );
+        }
         return toRun(res.rows[0]);
       });
     } catch (e) {
@@ -150,24 +180,25 @@ export class Ledger {
     }
   }
 
-  /** Claims a task for one attempt, with a lease longer than any worker can live. */
-  async claimTask(runId: string, table: string, leaseSeconds: number): Promise<Claim> {
+  /** Claims a task (a table, or one key range of it) for one attempt, with a lease longer than any worker lives. */
+  async claimTask(runId: string, table: string, leaseSeconds: number, part = 0): Promise<Claim> {
     const res = await this.pool.query(
       `update dropship.run_tasks t
           set status = 'running', attempts = t.attempts + 1, lease_until = now() + make_interval(secs => $3),
               started_at = now(), error = null
          from dropship.runs r
-        where t.run_id = $1 and t.table_name = $2 and r.run_id = t.run_id and r.status = 'running'
+        where t.run_id = $1 and t.table_name = $2 and t.part = $4 and r.run_id = t.run_id and r.status = 'running'
           and (t.status = 'pending' or (t.status = 'running' and t.lease_until < now()))
           and t.attempts < t.max_attempts
       returning t.attempts`,
-      [runId, table, leaseSeconds],
+      [runId, table, leaseSeconds, part],
     );
     if (res.rowCount === 1) return { claimed: true, attempt: res.rows[0].attempts };
     const cur = await this.pool.query(
       `select t.status, t.attempts, t.max_attempts, t.lease_until < now() as expired, r.status as run_status
-         from dropship.run_tasks t join dropship.runs r using (run_id) where t.run_id = $1 and t.table_name = $2`,
-      [runId, table],
+         from dropship.run_tasks t join dropship.runs r using (run_id)
+        where t.run_id = $1 and t.table_name = $2 and t.part = $3`,
+      [runId, table, part],
     );
     const row = cur.rows[0];
     if (!row) return { claimed: false, reason: 'unknown' };
@@ -175,37 +206,41 @@ export class Ledger {
     if (row.status === 'failed') return { claimed: false, reason: 'failed' };
     if (row.run_status !== 'running') return { claimed: false, reason: 'run-closed' };
     if (row.attempts >= row.max_attempts && (row.status === 'pending' || row.expired)) {
-      await this.failTask(runId, table, row.attempts, `gave up after ${row.attempts} attempts`);
+      await this.failTask(runId, table, part, row.attempts, `gave up after ${row.attempts} attempts`);
       return { claimed: false, reason: 'exhausted' };
     }
     return { claimed: false, reason: 'busy' };
   }
 
+  async task(runId: string, table: string, part = 0): Promise<Task | undefined> {
+    const res = await this.pool.query(
+      'select * from dropship.run_tasks where run_id = $1 and table_name = $2 and part = $3',
+      [runId, table, part],
+    );
+    return res.rows[0] ? toTask(res.rows[0]) : undefined;
+  }
+
   /** Raises the task's high-water mark of shard indexes ever started (across attempts). */
-  async noteShardsStarted(runId: string, table: string, count: number): Promise<number> {
+  async noteShardsStarted(runId: string, table: string, count: number, part = 0): Promise<number> {
     const res = await this.pool.query(
       `update dropship.run_tasks set shards_started = greatest(shards_started, $3)
-        where run_id = $1 and table_name = $2 returning shards_started`,
-      [runId, table, count],
+        where run_id = $1 and table_name = $2 and part = $4 returning shards_started`,
+      [runId, table, count, part],
     );
     return res.rows[0]?.shards_started ?? count;
   }
 
-  async shardsStarted(runId: string, table: string): Promise<number> {
-    const res = await this.pool.query(
-      'select shards_started from dropship.run_tasks where run_id = $1 and table_name = $2',
-      [runId, table],
-    );
-    return res.rows[0]?.shards_started ?? 0;
+  async shardsStarted(runId: string, table: string, part = 0): Promise<number> {
+    return (await this.task(runId, table, part))?.shardsStarted ?? 0;
   }
 
   /** Records a result; only the attempt holding the claim may (returns false otherwise). */
-  async completeTask(runId: string, table: string, attempt: number, result: TableResult): Promise<boolean> {
+  async completeTask(runId: string, table: string, attempt: number, result: TableResult, part = 0): Promise<boolean> {
     const res = await this.pool.query(
       `update dropship.run_tasks
           set status = 'succeeded', rows = $4, bytes = $5, result = $6, lease_until = null, finished_at = now()
-        where run_id = $1 and table_name = $2 and status = 'running' and attempts = $3`,
-      [runId, table, attempt, result.rows, result.bytes, JSON.stringify(result)],
+        where run_id = $1 and table_name = $2 and part = $7 and status = 'running' and attempts = $3`,
+      [runId, table, attempt, result.rows, result.bytes, JSON.stringify(result), part],
     );
     return res.rowCount === 1;
   }
@@ -221,23 +256,25 @@ export class Ledger {
     error: string,
     final: boolean,
     keepRunOpen = false,
+    part = 0,
   ): Promise<'retry' | 'failed'> {
     if (!final) {
       const res = await this.pool.query(
         `update dropship.run_tasks set status = 'pending', lease_until = null, error = $4
-          where run_id = $1 and table_name = $2 and status = 'running' and attempts = $3 and attempts < max_attempts
+          where run_id = $1 and table_name = $2 and part = $5 and status = 'running' and attempts = $3 and attempts < max_attempts
         returning 1`,
-        [runId, table, attempt, error],
+        [runId, table, attempt, error, part],
       );
       if (res.rowCount === 1) return 'retry';
     }
-    await this.failTask(runId, table, attempt, error, keepRunOpen);
+    await this.failTask(runId, table, part, attempt, error, keepRunOpen);
     return 'failed';
   }
 
   private async failTask(
     runId: string,
     table: string,
+    part: number,
     attempt: number,
     error: string,
     keepRunOpen = false,
@@ -245,8 +282,8 @@ export class Ledger {
     await this.tx(async (c) => {
       await c.query(
         `update dropship.run_tasks set status = 'failed', lease_until = null, error = $4, finished_at = now()
-          where run_id = $1 and table_name = $2 and attempts = $3 and status in ('running', 'pending')`,
-        [runId, table, attempt, error],
+          where run_id = $1 and table_name = $2 and part = $5 and attempts = $3 and status in ('running', 'pending')`,
+        [runId, table, attempt, error, part],
       );
       if (keepRunOpen) return;
       await c.query(
@@ -302,7 +339,7 @@ export class Ledger {
   }
 
   async tasks(runId: string): Promise<Task[]> {
-    const res = await this.pool.query('select * from dropship.run_tasks where run_id = $1 order by table_name', [
+    const res = await this.pool.query('select * from dropship.run_tasks where run_id = $1 order by table_name, part', [
       runId,
     ]);
     return res.rows.map(toTask);

@@ -68,6 +68,10 @@ export interface TableExportInput {
   onProgress?: (p: TableProgress) => void;
   /** Awaited before shard `index` starts uploading (the ledger's high-water mark of shards). */
   onShardOpen?: (index: number) => Promise<void>;
+  /** Only rows with lo ≤ key < hi (≤ hi when `last`): one part of a split table. */
+  range?: { keyColumn: string; lo: bigint; hi: bigint; last: boolean };
+  /** First shard index (parts of a split table number their shards in separate blocks). */
+  shardBase?: number;
 }
 
 export async function exportTable(input: TableExportInput): Promise<TableResult> {
@@ -76,10 +80,14 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   if (table.columns.length === 0) throw new MappingError(`table ${table.name} has no columns`);
   const objectName = tableObjectName(table.name);
   const select = table.columns.map((c) => c.select).join(', ');
-  const sql = `COPY (SELECT ${select} FROM ${quoteIdent(schema)}.${quoteIdent(table.name)}) TO STDOUT (FORMAT binary)`;
+  const range = input.range;
+  const where = range
+    ? ` WHERE ${quoteIdent(range.keyColumn)} >= ${range.lo} AND ${quoteIdent(range.keyColumn)} ${range.last ? '<=' : '<'} ${range.hi}`
+    : '';
+  const sql = `COPY (SELECT ${select} FROM ${quoteIdent(schema)}.${quoteIdent(table.name)}${where}) TO STDOUT (FORMAT binary)`;
 
   const files: TableResult['files'] = [];
-  let index = 0;
+  let index = input.shardBase ?? 0;
   const open = (): ShardUpload =>
     new ShardUpload({
       client: s3,

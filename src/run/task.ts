@@ -12,7 +12,7 @@ import { listTables, type TablePlan } from '../source/catalog.js';
 import { MappingError } from '../source/errors.js';
 import { release, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
-import type { Ledger, Run, Trigger } from './ledger.js';
+import type { Ledger, Run, TaskPart, Trigger } from './ledger.js';
 import { exportTable, type TableResult } from './table.js';
 
 /**
@@ -28,6 +28,48 @@ export interface TaskMessage {
   runId: string;
   accountId: string;
   table: string;
+  /** Key-range part of a split table (0 for whole tables). */
+  part?: number;
+}
+
+/** Shards of part p are numbered from p × 1,000,000 (the 12-digit index leaves room for both). */
+export const PART_SHARD_BLOCK = 1_000_000;
+
+/**
+ * Key ranges for tables estimated above `splitRows` rows that have a single integer primary key:
+ * ceil(estimate / splitRows) equal ranges between its min and max.
+ */
+export async function planParts(client: pg.Client, schema: string, splitRows: number): Promise<TaskPart[]> {
+  const big = await client.query<{ relname: string; est: string; key: string }>(
+    `select c.relname, greatest(c.reltuples, 0)::bigint as est, a.attname as key
+       from pg_catalog.pg_class c
+       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary and i.indnkeyatts = 1
+       join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+      where n.nspname = $1 and c.relkind in ('r', 'p') and a.atttypid in (20, 21, 23) and c.reltuples > $2`,
+    [schema, splitRows],
+  );
+  const parts: TaskPart[] = [];
+  for (const t of big.rows) {
+    const key = `"${t.key.replaceAll('"', '""')}"`;
+    const mm = await client.query<{ lo: string | null; hi: string | null }>(
+      `select min(${key})::text as lo, max(${key})::text as hi from "${schema.replaceAll('"', '""')}"."${t.relname.replaceAll('"', '""')}"`,
+    );
+    const lo = mm.rows[0]?.lo;
+    const hi = mm.rows[0]?.hi;
+    if (lo === null || hi === null || lo === undefined || hi === undefined) continue;
+    const n = Math.min(Math.ceil(Number(t.est) / splitRows), 1000);
+    if (n < 2) continue;
+    const from = BigInt(lo);
+    const span = BigInt(hi) - from + 1n;
+    const step = span / BigInt(n) + (span % BigInt(n) === 0n ? 0n : 1n);
+    for (let p = 0; p < n; p++) {
+      const a = from + step * BigInt(p);
+      const b = p === n - 1 ? BigInt(hi) : a + step;
+      parts.push({ table: t.relname, part: p, parts: n, keyColumn: t.key, lo: a, hi: b });
+    }
+  }
+  return parts;
 }
 
 export function newRunId(start: Date): string {
@@ -48,8 +90,10 @@ export async function openAccountRun(
   const client = new pg.Client({ connectionString: deps.sourceUrl, application_name: `dropship ${dest.accountId}` });
   await client.connect();
   let tables: TablePlan[];
+  let parts: TaskPart[];
   try {
     tables = await listTables(client, dest.sourceSchema);
+    parts = await planParts(client, dest.sourceSchema, deps.settings.DROPSHIP_SPLIT_ROWS);
   } finally {
     await client.end().catch(() => {});
   }
@@ -62,6 +106,7 @@ export async function openAccountRun(
     folder: folderName(start, dest.layout),
     startedMicros,
     tables: tables.map((t) => t.name),
+    parts,
     maxAttempts: deps.settings.DROPSHIP_TASK_MAX_ATTEMPTS,
   });
   const clients = destinationClients(dest, runId, deps.settings);
@@ -75,7 +120,12 @@ export async function openAccountRun(
   } finally {
     clients.s3.destroy();
   }
-  return { run, messages: tables.map((t) => ({ runId, accountId: dest.accountId, table: t.name })) };
+  const split = new Set(parts.map((p) => p.table));
+  const messages: TaskMessage[] = [
+    ...tables.filter((t) => !split.has(t.name)).map((t) => ({ runId, accountId: dest.accountId, table: t.name })),
+    ...parts.map((p) => ({ runId, accountId: dest.accountId, table: p.table, part: p.part })),
+  ];
+  return { run, messages };
 }
 
 export type TaskOutcome =
@@ -98,7 +148,8 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   const run = await ledger.getRun(msg.runId);
   if (!run) return { status: 'skipped', reason: `unknown run ${msg.runId}` };
   const dest = await deps.registry.get(run.accountId);
-  const claim = await ledger.claimTask(msg.runId, msg.table, settings.DROPSHIP_TASK_LEASE_SECONDS);
+  const part = msg.part ?? 0;
+  const claim = await ledger.claimTask(msg.runId, msg.table, settings.DROPSHIP_TASK_LEASE_SECONDS, part);
   if (!claim.claimed) {
     if (claim.reason === 'busy') return { status: 'retry', reason: 'another worker holds this task' };
     if (claim.reason === 'done') {
@@ -123,7 +174,20 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
     await client.query('begin isolation level repeatable read, read only');
     const table = (await listTables(client, dest.sourceSchema)).find((t) => t.name === msg.table);
     if (!table) throw new MappingError(`table ${msg.table} no longer exists in schema ${dest.sourceSchema}`);
+    const task = await ledger.task(run.runId, msg.table, part);
+    const shardBase = part * PART_SHARD_BLOCK;
     const result = await exportTable({
+      ...(task?.keyColumn && task.rangeLo !== null && task.rangeHi !== null
+        ? {
+            range: {
+              keyColumn: task.keyColumn,
+              lo: task.rangeLo,
+              hi: task.rangeHi,
+              last: task.part === task.parts - 1,
+            },
+            shardBase,
+          }
+        : {}),
       client,
       schema: dest.sourceSchema,
       table,
@@ -133,12 +197,12 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       settings,
       ...(deps.signal ? { signal: deps.signal } : {}),
       onShardOpen: async (index) => {
-        await ledger.noteShardsStarted(run.runId, msg.table, index + 1);
+        await ledger.noteShardsStarted(run.runId, msg.table, index - shardBase + 1, part);
       },
     });
     broken = false;
-    await coverStaleShards(ledger, run, dest, table, result, clients.s3, settings);
-    if (!(await ledger.completeTask(run.runId, msg.table, claim.attempt, result))) {
+    await coverStaleShards(ledger, run, dest, table, result, clients.s3, settings, part, shardBase);
+    if (!(await ledger.completeTask(run.runId, msg.table, claim.attempt, result, part))) {
       return { status: 'skipped', reason: 'lost the claim to another attempt' };
     }
     const receiptKey = await finishRun(ledger, run.runId, dest, clients.s3);
@@ -151,7 +215,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       e instanceof MappingError ||
       cause instanceof MappingError;
     const message = (e as Error).message;
-    const verdict = await ledger.releaseTask(run.runId, msg.table, claim.attempt, message, final);
+    const verdict = await ledger.releaseTask(run.runId, msg.table, claim.attempt, message, final, false, part);
     return verdict === 'retry' ? { status: 'retry', reason: message } : { status: 'failed', reason: message };
   } finally {
     await release(client, broken);
@@ -173,9 +237,12 @@ async function coverStaleShards(
   result: TableResult,
   s3: ReturnType<typeof destinationClients>['s3'],
   settings: Settings,
+  part: number,
+  shardBase: number,
 ): Promise<void> {
-  const started = await ledger.shardsStarted(run.runId, table.name);
-  for (let index = result.files.length; index < started; index++) {
+  const started = await ledger.shardsStarted(run.runId, table.name, part);
+  for (let i = result.files.length; i < started; i++) {
+    const index = shardBase + i;
     const upload = new ShardUpload({
       client: s3,
       bucket: dest.bucket,
