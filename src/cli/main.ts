@@ -182,6 +182,88 @@ export function buildProgram(): Command {
         await app.close();
       }
     });
+  program
+    .command('doctor')
+    .description(
+      'Check a destination: role, external ID enforcement, bucket, writes, multipart + KMS, lifecycle — with the fix for each failure',
+    )
+    .requiredOption('--account <id>', 'the account to check')
+    .option(
+      '--trust-policy <file>',
+      "the role's trust policy as the customer pasted it (tells 'not trusted' from 'wrong external ID')",
+    )
+    .addHelpText(
+      'after',
+      examples('dropship doctor --account acme', 'dropship doctor --account acme --trust-policy ./trust.json'),
+    )
+    .action(async (o: { account: string; trustPolicy?: string }) => {
+      const { readFileSync } = await import('node:fs');
+      const { doctor } = await import('../aws/doctor.js');
+      const app = new App();
+      try {
+        const dest = await (await app.registry()).get(o.account);
+        const trust = o.trustPolicy ? JSON.parse(readFileSync(o.trustPolicy, 'utf8')) : undefined;
+        const report = await doctor(dest, {
+          settings: app.settings,
+          ...(app.settings.DROPSHIP_PRINCIPAL_ARN ? { principalArn: app.settings.DROPSHIP_PRINCIPAL_ARN } : {}),
+          ...(trust !== undefined ? { trustPolicy: trust } : {}),
+        });
+        for (const c of report.checks) {
+          out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
+          if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);
+        }
+        out(
+          report.ok
+            ? '\nall checks passed'
+            : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
+        );
+        if (!report.ok) process.exitCode = 1;
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('policy')
+    .description('Print the IAM and lifecycle documents a customer creates, ready to paste, with the AWS CLI commands')
+    .requiredOption('--account <id>', 'the account')
+    .option('--reader', "also a least-privilege read policy for the customer's own loader")
+    .addHelpText('after', examples('dropship policy --account acme', 'dropship policy --account acme --reader'))
+    .action(async (o: { account: string; reader?: boolean }) => {
+      const { policyDocuments } = await import('../aws/doctor.js');
+      const app = new App();
+      try {
+        const dest = await (await app.registry()).get(o.account);
+        const principal = requirePrincipal(app);
+        const docs = policyDocuments(dest, principal);
+        const role = dest.roleArn.split('/').pop();
+        out("# trust.json — the role trusts dropship only with this account's external ID");
+        out(JSON.stringify(docs.trust, null, 2));
+        out('\n# write.json — the role may write exports under the prefix, nothing else');
+        out(JSON.stringify(docs.writer, null, 2));
+        out('\n# lifecycle.json — recommended: expire dumps after 7 days, abort incomplete uploads after 1 day');
+        out(JSON.stringify(docs.lifecycle, null, 2));
+        if (o.reader) {
+          out("\n# reader.json — least privilege for the customer's own loader");
+          out(JSON.stringify(docs.reader, null, 2));
+        }
+        out('\n# AWS CLI');
+        out(`aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json`);
+        out(
+          `aws iam put-role-policy --role-name ${role} --policy-name dropship-write --policy-document file://write.json`,
+        );
+        out(
+          `aws s3api put-bucket-lifecycle-configuration --bucket ${dest.bucket} --lifecycle-configuration file://lifecycle.json`,
+        );
+        if (o.reader)
+          out(
+            'aws iam put-user-policy --user-name <your-loader> --policy-name dropship-read --policy-document file://reader.json',
+          );
+      } finally {
+        await app.close();
+      }
+    });
+
   const runs = program
     .command('runs')
     .description('Watch runs: status per account and table, duration, rows, bytes, errors')
@@ -286,6 +368,15 @@ export function buildProgram(): Command {
 }
 
 export class UsageError extends Error {}
+
+function requirePrincipal(app: App): string {
+  const p = app.settings.DROPSHIP_PRINCIPAL_ARN;
+  if (!p)
+    throw new UsageError(
+      'DROPSHIP_PRINCIPAL_ARN is not set: it is the principal the trust policy names (the Lambda role in production)',
+    );
+  return p;
+}
 
 export async function main(argv = process.argv): Promise<void> {
   const program = buildProgram();

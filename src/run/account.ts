@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
+import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
@@ -60,6 +61,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   let opened = false;
   try {
     await verifyAssumeRole(dest, clients);
+    await verifyExternalIdEnforced(dest);
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`);
     const tables = await listTables(snapshot.holder, dest.sourceSchema);
     if (tables.length === 0) {

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
 import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
+import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
 import { ParquetWriter } from '../parquet/writer.js';
 import { nowMicros } from '../receipt/receipt.js';
@@ -114,6 +115,7 @@ export async function openAccountRun(
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
     await verifyAssumeRole(dest, clients);
+    await verifyExternalIdEnforced(dest);
   } catch (e) {
     await deps.ledger.failRun(runId, (e as Error).message);
     return { run: (await deps.ledger.getRun(runId))!, messages: [] };

@@ -1,0 +1,395 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetBucketLifecycleConfigurationCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { Destination } from '../accounts/destination.js';
+import { objectKey } from '../accounts/destination.js';
+import { permissionPolicy, trustPolicy, writeResource } from '../accounts/policies.js';
+import type { Settings } from '../config/settings.js';
+import { awsErrorCode, DestinationAccessError, destinationClients, roleSessionName } from './clients.js';
+
+/**
+ * The destination doctor: what a customer's setup lets dropship do, check by check, each with one
+ * pass/fail line and, on failure, the exact fix. Also the product's connection check when a customer
+ * saves a destination. A role that can be assumed without the external ID is a confused-deputy hole:
+ * the doctor reports it and dropship refuses to export there until it is fixed.
+ */
+export interface Check {
+  name: string;
+  status: 'pass' | 'fail' | 'warn';
+  detail: string;
+  fix?: string;
+}
+
+export interface DoctorReport {
+  accountId: string;
+  checks: Check[];
+  ok: boolean;
+  /** false when exporting would be unsafe (role assumable without the external ID). */
+  exportAllowed: boolean;
+}
+
+const PROBE_PART = 5 * 1024 * 1024;
+
+function stsClient(region: string): STSClient {
+  return new STSClient({ region: process.env.AWS_REGION ?? region });
+}
+
+/** AssumeRole as dropship's own identity; resolves to the error code, or 'OK'. */
+async function tryAssume(dest: Destination, externalId: string | undefined): Promise<string> {
+  const sts = stsClient(dest.region);
+  try {
+    await sts.send(
+      new AssumeRoleCommand({
+        RoleArn: dest.roleArn,
+        RoleSessionName: roleSessionName(dest.accountId, `doctor-${Date.now()}`),
+        ...(externalId !== undefined ? { ExternalId: externalId } : {}),
+        DurationSeconds: 900,
+      }),
+    );
+    return 'OK';
+  } catch (e) {
+    return awsErrorCode(e) ?? 'Error';
+  } finally {
+    sts.destroy();
+  }
+}
+
+/**
+ * Throws unless AssumeRole without an external ID is denied: exports go only to roles whose trust
+ * policy enforces the external ID.
+ */
+export async function verifyExternalIdEnforced(dest: Destination): Promise<void> {
+  if ((await tryAssume(dest, undefined)) === 'OK') {
+    throw new DestinationAccessError(
+      `account ${dest.accountId}: refusing to export — role ${dest.roleArn} can be assumed without the external ID ` +
+        `(confused-deputy risk). Add the condition StringEquals sts:ExternalId to its trust policy ` +
+        `(print it with: dropship policy --account ${dest.accountId})`,
+    );
+  }
+}
+
+/** Lints a trust policy the customer pasted, to tell "not trusted" from "wrong external ID". */
+export function lintTrustPolicy(doc: unknown, dest: Destination, principalArn: string): Check[] {
+  const statements = ((doc as { Statement?: unknown })?.Statement ?? []) as Record<string, unknown>[];
+  const list = Array.isArray(statements) ? statements : [statements];
+  const assumes = list.filter(
+    (s) => s.Effect === 'Allow' && [s.Action].flat().some((a) => String(a).toLowerCase() === 'sts:assumerole'),
+  );
+  const names = (s: Record<string, unknown>) =>
+    [(s.Principal as { AWS?: unknown } | undefined)?.AWS].flat().map(String);
+  const trusting = assumes.filter((s) =>
+    names(s).some(
+      (n) =>
+        n === principalArn ||
+        n === principalArn.split(':')[4] ||
+        n === `arn:aws:iam::${principalArn.split(':')[4]}:root`,
+    ),
+  );
+  if (trusting.length === 0) {
+    return [
+      {
+        name: 'trust policy: principal',
+        status: 'fail',
+        detail: `no sts:AssumeRole statement trusts dropship's principal ${principalArn}`,
+        fix: `set "Principal": { "AWS": "${principalArn}" } in the role's trust policy`,
+      },
+    ];
+  }
+  const ids = trusting.flatMap((s) =>
+    [(s.Condition as Record<string, Record<string, unknown>> | undefined)?.StringEquals?.['sts:ExternalId']]
+      .flat()
+      .filter(Boolean)
+      .map(String),
+  );
+  if (ids.length === 0) {
+    return [
+      {
+        name: 'trust policy: external ID',
+        status: 'fail',
+        detail: 'the statement trusting dropship has no sts:ExternalId condition',
+        fix: 'add "Condition": { "StringEquals": { "sts:ExternalId": "<this account\'s external ID>" } }',
+      },
+    ];
+  }
+  if (!ids.includes(dest.externalId)) {
+    return [
+      {
+        name: 'trust policy: external ID',
+        status: 'fail',
+        detail: "the trust policy's sts:ExternalId is not this account's external ID",
+        fix: `replace it with the external ID shown by: dropship destinations show ${dest.accountId}`,
+      },
+    ];
+  }
+  return [{ name: 'trust policy', status: 'pass', detail: 'trusts dropship with this account’s external ID' }];
+}
+
+export async function doctor(
+  dest: Destination,
+  opts: { settings: Settings; principalArn?: string; trustPolicy?: unknown },
+): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  let exportAllowed = true;
+  const principal = opts.principalArn ?? '<dropship principal>';
+  const trustFix = `the role's trust policy must allow ${principal} to sts:AssumeRole with the condition StringEquals sts:ExternalId = this account's external ID (dropship policy --account ${dest.accountId})`;
+
+  // 1. AssumeRole with our external ID.
+  const runId = `doctor-${randomBytes(3).toString('hex')}`;
+  const clients = destinationClients(dest, runId, opts.settings);
+  let assumed = false;
+  try {
+    await clients.credentials();
+    const sts = new STSClient({ region: process.env.AWS_REGION ?? dest.region, credentials: clients.credentials });
+    const who = await sts.send(new GetCallerIdentityCommand({}));
+    sts.destroy();
+    checks.push({ name: 'assume role', status: 'pass', detail: `assumed ${who.Arn}` });
+    assumed = true;
+  } catch (e) {
+    checks.push({
+      name: 'assume role',
+      status: 'fail',
+      detail: `AssumeRole on ${dest.roleArn} with the external ID: ${awsErrorCode(e)}`,
+      fix: trustFix,
+    });
+  }
+  if (opts.trustPolicy !== undefined && opts.principalArn)
+    checks.push(...lintTrustPolicy(opts.trustPolicy, dest, opts.principalArn));
+
+  // 2. Without an external ID, and with a wrong one, AssumeRole must be denied.
+  const without = await tryAssume(dest, undefined);
+  const wrong = await tryAssume(dest, `dropship-doctor-wrong-${randomBytes(6).toString('hex')}`);
+  if (without === 'OK' || wrong === 'OK') {
+    exportAllowed = false;
+    checks.push({
+      name: 'external ID enforced',
+      status: 'fail',
+      detail: `the role can be assumed ${without === 'OK' ? 'without an external ID' : 'with a wrong external ID'} — anyone dropship acts for could reach this bucket (confused deputy); dropship refuses to export here`,
+      fix: `add "Condition": { "StringEquals": { "sts:ExternalId": "<this account's external ID>" } } to the trust statement (dropship policy --account ${dest.accountId})`,
+    });
+  } else {
+    checks.push({
+      name: 'external ID enforced',
+      status: 'pass',
+      detail: 'AssumeRole without or with a wrong external ID is denied',
+    });
+  }
+
+  if (assumed) {
+    // 3. The bucket exists, in the registered region (answers 404 / a region header even without list permission).
+    try {
+      await clients.s3.send(new HeadBucketCommand({ Bucket: dest.bucket }));
+      checks.push({ name: 'bucket', status: 'pass', detail: `s3://${dest.bucket} exists in ${dest.region}` });
+    } catch (e) {
+      const err = e as { $metadata?: { httpStatusCode?: number }; $response?: { headers?: Record<string, string> } };
+      const status = err.$metadata?.httpStatusCode;
+      const actual = err.$response?.headers?.['x-amz-bucket-region'];
+      if (status === 404) {
+        checks.push({
+          name: 'bucket',
+          status: 'fail',
+          detail: `bucket "${dest.bucket}" does not exist`,
+          fix: `create it in ${dest.region}, or register the right bucket name (not the ARN)`,
+        });
+      } else if (actual && actual !== dest.region) {
+        checks.push({
+          name: 'bucket',
+          status: 'fail',
+          detail: `bucket "${dest.bucket}" is in ${actual}, not ${dest.region}`,
+          fix: `register region ${actual} for this destination`,
+        });
+      } else {
+        checks.push({
+          name: 'bucket',
+          status: 'pass',
+          detail: `s3://${dest.bucket} exists in ${dest.region} (not listable with write-only credentials, as intended)`,
+        });
+      }
+    }
+
+    // 4. A small probe object and a two-part multipart upload, aborted.
+    const sse = dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: dest.kmsKeyArn } : {};
+    const probe = objectKey(dest, `_dropship_probe/${runId}.txt`);
+    try {
+      await clients.s3.send(
+        new PutObjectCommand({
+          Bucket: dest.bucket,
+          Key: probe,
+          Body: `dropship doctor probe ${new Date().toISOString()}\n`,
+          ...sse,
+        }),
+      );
+      checks.push({ name: 'put object', status: 'pass', detail: `wrote s3://${dest.bucket}/${probe}` });
+    } catch (e) {
+      checks.push({
+        name: 'put object',
+        status: 'fail',
+        detail: `PutObject on s3://${dest.bucket}/${probe}: ${awsErrorCode(e)}`,
+        fix: putFix(dest, e, ['kms:GenerateDataKey']),
+      });
+    }
+    const mpuKey = objectKey(dest, `_dropship_probe/${runId}.multipart`);
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await clients.s3.send(new CreateMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, ...sse })))
+        .UploadId;
+      await clients.s3.send(
+        new UploadPartCommand({
+          Bucket: dest.bucket,
+          Key: mpuKey,
+          UploadId: uploadId,
+          PartNumber: 1,
+          Body: Buffer.alloc(PROBE_PART),
+        }),
+      );
+      await clients.s3.send(
+        new UploadPartCommand({
+          Bucket: dest.bucket,
+          Key: mpuKey,
+          UploadId: uploadId,
+          PartNumber: 2,
+          Body: Buffer.from('end'),
+        }),
+      );
+      try {
+        await clients.s3.send(
+          new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, UploadId: uploadId }),
+        );
+        checks.push({
+          name: 'multipart upload',
+          status: 'pass',
+          detail: 'two parts uploaded, then the upload was aborted',
+        });
+      } catch (e) {
+        checks.push({
+          name: 'multipart upload',
+          status: 'fail',
+          detail: `AbortMultipartUpload: ${awsErrorCode(e)} — failed exports would leave billed parts behind`,
+          fix: `allow s3:AbortMultipartUpload on ${writeResource(dest)}`,
+        });
+      }
+    } catch (e) {
+      checks.push({
+        name: 'multipart upload',
+        status: 'fail',
+        detail: `multipart upload to s3://${dest.bucket}/${mpuKey}: ${awsErrorCode(e)}`,
+        fix: putFix(dest, e, ['kms:GenerateDataKey', 'kms:Decrypt']),
+      });
+      if (uploadId)
+        await clients.s3
+          .send(new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, UploadId: uploadId }))
+          .catch(() => {});
+    }
+
+    // 5. Lifecycle rules (warnings), read with the role's own permissions when it has them.
+    checks.push(await lifecycleCheck(dest));
+  }
+  clients.s3.destroy();
+  return { accountId: dest.accountId, checks, ok: checks.every((c) => c.status !== 'fail'), exportAllowed };
+}
+
+function putFix(dest: Destination, e: unknown, kmsActions: string[]): string {
+  const message = String((e as Error).message ?? '');
+  if (dest.kmsKeyArn && /kms:/.test(message)) {
+    const missing = /perform: (kms:\w+)/.exec(message)?.[1];
+    return `allow ${missing ?? kmsActions.join(' + ')} on ${dest.kmsKeyArn} in the role's policy (multipart uploads with SSE-KMS need kms:GenerateDataKey and kms:Decrypt), and in the key policy`;
+  }
+  return `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResource(dest)} in the role's permission policy (dropship policy --account ${dest.accountId})`;
+}
+
+async function lifecycleCheck(dest: Destination): Promise<Check> {
+  const recommended =
+    'expire dumps after 7 days and abort incomplete multipart uploads after 1 day (dropship policy --account ' +
+    `${dest.accountId} prints the configuration)`;
+  const sts = stsClient(dest.region);
+  let s3: S3Client | undefined;
+  try {
+    const res = await sts.send(
+      new AssumeRoleCommand({
+        RoleArn: dest.roleArn,
+        RoleSessionName: roleSessionName(dest.accountId, 'doctor-lifecycle'),
+        ExternalId: dest.externalId,
+        DurationSeconds: 900,
+      }),
+    );
+    const c = res.Credentials!;
+    s3 = new S3Client({
+      region: dest.region,
+      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
+      ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}),
+    });
+    const lc = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: dest.bucket }));
+    const rules = lc.Rules ?? [];
+    const expires = rules.some((r) => r.Status === 'Enabled' && r.Expiration);
+    const aborts = rules.some((r) => r.Status === 'Enabled' && r.AbortIncompleteMultipartUpload);
+    if (expires && aborts)
+      return { name: 'lifecycle', status: 'pass', detail: 'rules expire old dumps and abort incomplete uploads' };
+    return {
+      name: 'lifecycle',
+      status: 'warn',
+      detail: `lifecycle rules do not ${expires ? 'abort incomplete multipart uploads' : 'expire old dumps'}`,
+      fix: recommended,
+    };
+  } catch (e) {
+    const code = awsErrorCode(e);
+    if (code === 'NoSuchLifecycleConfiguration')
+      return { name: 'lifecycle', status: 'warn', detail: 'the bucket has no lifecycle rules', fix: recommended };
+    return {
+      name: 'lifecycle',
+      status: 'warn',
+      detail: `lifecycle rules cannot be read with the role (${code}); not checked`,
+      fix: recommended,
+    };
+  } finally {
+    sts.destroy();
+    s3?.destroy();
+  }
+}
+
+/** The documents `dropship policy` prints. */
+export function policyDocuments(dest: Destination, principalArn: string) {
+  const prefix = dest.prefix ? `${dest.prefix}/` : '';
+  return {
+    trust: trustPolicy(dest, principalArn),
+    writer: permissionPolicy(dest),
+    lifecycle: {
+      Rules: [
+        { ID: 'dropship-expire-dumps', Status: 'Enabled', Filter: { Prefix: prefix }, Expiration: { Days: 7 } },
+        {
+          ID: 'dropship-abort-incomplete-uploads',
+          Status: 'Enabled',
+          Filter: { Prefix: prefix },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
+      ],
+    },
+    reader: {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ReadDropshipExports',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: `arn:aws:s3:::${dest.bucket}/${prefix}*`,
+        },
+        {
+          Sid: 'ListDropshipExports',
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: `arn:aws:s3:::${dest.bucket}`,
+          ...(prefix ? { Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
+        },
+        ...(dest.kmsKeyArn
+          ? [{ Sid: 'DecryptDropshipExports', Effect: 'Allow', Action: 'kms:Decrypt', Resource: dest.kmsKeyArn }]
+          : []),
+      ],
+    },
+  };
+}

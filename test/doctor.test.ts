@@ -1,0 +1,227 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Destination } from '../src/accounts/destination.js';
+import { migrate } from '../src/accounts/migrations.js';
+import { permissionPolicy, trustPolicy } from '../src/accounts/policies.js';
+import { Registry } from '../src/accounts/registry.js';
+import { type DoctorReport, doctor } from '../src/aws/doctor.js';
+import { loadSettings, type Settings } from '../src/config/settings.js';
+import { createLogger } from '../src/log/logger.js';
+import { exportAccount } from '../src/run/account.js';
+import { Ledger } from '../src/run/ledger.js';
+import { LogReporter } from '../src/run/reporter.js';
+import type { PolicyDocument } from './stack/iam.js';
+import { LocalStack } from './stack/stack.js';
+
+/**
+ * The destination doctor on the local stack: a correct destination passes; each broken setup a
+ * customer can make yields its own failure line and fix; a role assumable without the external ID
+ * is refused for export.
+ */
+let stack: LocalStack;
+let pool: pg.Pool;
+let registry: Registry;
+let settings: Settings;
+const savedEnv = { ...process.env };
+const KMS = 'arn:aws:kms:us-east-1:230000000009:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+let account = 0;
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+  settings = loadSettings({ ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+  pool = new pg.Pool({ connectionString: stack.databaseUrl });
+  pool.on('error', () => {});
+  await migrate(pool);
+  registry = new Registry(pool);
+  await pool.query('create schema docs; create table docs.t (id int primary key); insert into docs.t values (1), (2);');
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await stack?.stop();
+  process.env = savedEnv;
+});
+
+interface Setup {
+  trust?: (d: Destination) => PolicyDocument;
+  policies?: (d: Destination) => PolicyDocument[];
+  createBucket?: boolean;
+  kms?: boolean;
+}
+
+/** Registers a destination, then sets up the customer's side — correctly, unless told otherwise. */
+async function customer(setup: Setup = {}): Promise<Destination> {
+  account++;
+  const awsAccountId = `23000000${String(account).padStart(4, '0')}`;
+  const id = `doc${account}`;
+  const dest = await registry.add({
+    accountId: id,
+    plan: 'paid',
+    bucket: `${id}-bucket`,
+    prefix: 'exports',
+    region: 'us-east-1',
+    roleArn: `arn:aws:iam::${awsAccountId}:role/dropship`,
+    sourceSchema: 'docs',
+    ...(setup.kms ? { kmsKeyArn: KMS } : {}),
+  });
+  await stack.applyWorld({
+    accounts: {
+      [awsAccountId]: {
+        buckets: setup.createBucket === false ? [] : [{ name: dest.bucket, region: 'us-east-1' }],
+        roles: [
+          {
+            name: 'dropship',
+            trustPolicy: (setup.trust ?? ((d) => trustPolicy(d, stack.platform.arn) as PolicyDocument))(dest),
+            policies: (setup.policies ?? ((d) => [permissionPolicy(d) as PolicyDocument]))(dest),
+          },
+        ],
+      },
+    },
+  });
+  return dest;
+}
+
+const line = (r: DoctorReport, name: string) => r.checks.find((c) => c.name === name);
+const run = (d: Destination, trust?: unknown) =>
+  doctor(d, { settings, principalArn: stack.platform.arn, ...(trust !== undefined ? { trustPolicy: trust } : {}) });
+
+describe('dropship doctor', () => {
+  it('passes on a correct destination, with KMS, and probes under _dropship_probe/ without leaving an upload', async () => {
+    const d = await customer({ kms: true });
+    const r = await run(d, trustPolicy(d, stack.platform.arn));
+    expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(r).toMatchObject({ ok: true, exportAllowed: true });
+    expect(line(r, 'assume role')?.detail).toMatch(
+      /^assumed arn:aws:sts::\d{12}:assumed-role\/dropship\/dropship-doc\d+-doctor-/,
+    );
+    expect(line(r, 'lifecycle')?.status).toBe('warn');
+    const keys = await stack.s3.keys(d.bucket);
+    expect(keys.length).toBe(1);
+    expect(keys[0]).toMatch(/^exports\/_dropship_probe\/doctor-[0-9a-f]{6}\.txt$/);
+    expect(stack.s3.encryptionOf(d.bucket, keys[0]!)).toEqual({ sse: 'aws:kms', kmsKeyId: KMS });
+    expect(await stack.s3.unfinishedUploads(d.bucket)).toEqual([]);
+  });
+
+  it('caller not trusted: AssumeRole fails, and the pasted trust policy shows the principal is missing', async () => {
+    const d = await customer({
+      trust: (x) => ({
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: 'arn:aws:iam::999999999999:root' },
+            Action: 'sts:AssumeRole',
+            Condition: { StringEquals: { 'sts:ExternalId': x.externalId } },
+          },
+        ],
+      }),
+    });
+    const trust = stack.iam.roles.get(d.roleArn)!.trustPolicy;
+    const r = await run(d, trust);
+    expect(line(r, 'assume role')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('AccessDenied'),
+      fix: expect.stringContaining(stack.platform.arn),
+    });
+    expect(line(r, 'trust policy: principal')).toMatchObject({
+      status: 'fail',
+      fix: `set "Principal": { "AWS": "${stack.platform.arn}" } in the role's trust policy`,
+    });
+  });
+
+  it('wrong external ID: AssumeRole fails, and the trust policy check names the external ID', async () => {
+    const d = await customer({
+      trust: () => ({
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: stack.platform.arn },
+            Action: 'sts:AssumeRole',
+            Condition: { StringEquals: { 'sts:ExternalId': 'someone-elses-id' } },
+          },
+        ],
+      }),
+    });
+    const r = await run(d, stack.iam.roles.get(d.roleArn)!.trustPolicy);
+    expect(line(r, 'assume role')?.status).toBe('fail');
+    expect(line(r, 'trust policy: external ID')).toMatchObject({
+      status: 'fail',
+      detail: "the trust policy's sts:ExternalId is not this account's external ID",
+    });
+    expect(r.exportAllowed).toBe(true);
+  });
+
+  it('trust without the external-ID condition: flagged as a confused deputy, and exports are refused', async () => {
+    const d = await customer({
+      trust: () => ({
+        Statement: [{ Effect: 'Allow', Principal: { AWS: stack.platform.arn }, Action: 'sts:AssumeRole' }],
+      }),
+    });
+    const r = await run(d);
+    expect(line(r, 'external ID enforced')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('confused deputy'),
+    });
+    expect(r.exportAllowed).toBe(false);
+    const outcome = await exportAccount(d, {
+      sourceUrl: stack.databaseUrl,
+      settings,
+      reporter: new LogReporter(createLogger({ level: 'silent' })),
+      ledger: new Ledger(pool),
+    });
+    expect(outcome.ok).toBe(false);
+    expect(String((outcome as { error: Error }).error.message)).toContain('refusing to export');
+    // Only the doctor's own probe is in the bucket: the export wrote nothing.
+    expect((await stack.s3.keys(d.bucket)).filter((k) => !k.startsWith('exports/_dropship_probe/'))).toEqual([]);
+  });
+
+  it('missing bucket: its own failure line', async () => {
+    const d = await customer({ createBucket: false });
+    const r = await run(d);
+    expect(line(r, 'bucket')).toMatchObject({ status: 'fail', detail: `bucket "${d.bucket}" does not exist` });
+  });
+
+  it('missing PutObject: the put and multipart probes fail with the statement to add', async () => {
+    const d = await customer({
+      policies: (x) => [
+        {
+          Statement: [
+            { Effect: 'Allow', Action: 's3:AbortMultipartUpload', Resource: `arn:aws:s3:::${x.bucket}/exports/*` },
+          ],
+        },
+      ],
+    });
+    const r = await run(d);
+    expect(line(r, 'put object')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('AccessDenied'),
+      fix: expect.stringContaining(`s3:PutObject and s3:AbortMultipartUpload on arn:aws:s3:::${d.bucket}/exports/*`),
+    });
+    expect(line(r, 'bucket')?.status).toBe('pass');
+  });
+
+  it('missing kms:Decrypt: a single put works, the multipart upload with KMS fails and says what to add', async () => {
+    const d = await customer({
+      kms: true,
+      policies: (x) => [
+        {
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+              Resource: `arn:aws:s3:::${x.bucket}/exports/*`,
+            },
+            { Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: KMS },
+          ],
+        },
+      ],
+    });
+    const r = await run(d);
+    expect(line(r, 'put object')?.status).toBe('pass');
+    expect(line(r, 'multipart upload')).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining(`allow kms:Decrypt on ${KMS}`),
+    });
+    expect(await stack.s3.unfinishedUploads(d.bucket)).toEqual([]);
+  });
+});
