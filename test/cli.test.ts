@@ -219,6 +219,18 @@ describe('dropship CLI', () => {
     expect(bad.stderr).toContain('$.tables.a.folder must match pattern');
   });
 
+  it('prints the documents a customer pastes, with the AWS CLI commands', async () => {
+    const r = await dropship(['policy', '--account', 'shop2', '--reader']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('"sts:ExternalId"');
+    expect(r.stdout).toContain('"Resource": "arn:aws:s3:::shop2-data/*"');
+    expect(r.stdout).toContain('"AbortIncompleteMultipartUpload"');
+    expect(r.stdout).toContain('"s3:GetObject"');
+    expect(r.stdout).toContain(
+      'aws iam create-role --role-name dropship-export-shop2 --assume-role-policy-document file://trust.json',
+    );
+  });
+
   it('needs exactly one of --account or --due', async () => {
     const r = await dropship(['export']);
     expect(r.code).toBe(2);
