@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/accounts/migrations.js';
@@ -18,7 +18,7 @@ import { LogReporter } from '../src/run/reporter.js';
 import { listTables } from '../src/source/catalog.js';
 import { release, Snapshot } from '../src/source/snapshot.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
-import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
+import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
 let stack: LocalStack;
@@ -89,17 +89,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function readReceipt(c: Customer): Promise<Receipt> {
-  const s3 = new S3Client({
-    region: c.destination.region,
-    endpoint: stack.s3.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: c.reader.accessKeyId, secretAccessKey: c.reader.secretAccessKey },
-  });
-  const key = c.destination.prefix ? `${c.destination.prefix}/receipt.json` : 'receipt.json';
-  const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
-  return JSON.parse(await res.Body!.transformToString()) as Receipt;
-}
+const readReceipt = (c: Customer): Promise<Receipt> => readCustomerReceipt(stack, c);
 
 describe('export of a demo account on the local stack', () => {
   it('delivers every table exactly, with receipt.json last and agreeing with the shards', async () => {

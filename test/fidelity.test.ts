@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ import { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { compareTable, compareTableHyparquet, downloadReceiptFiles } from './compare.js';
 import { duck, sqlString } from './duck.js';
-import { type Customer, setupCustomer } from './stack/demo.js';
+import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
 /**
@@ -146,17 +145,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function readReceipt(c: Customer): Promise<Receipt> {
-  const s3 = new S3Client({
-    region: c.destination.region,
-    endpoint: stack.s3.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: c.reader.accessKeyId, secretAccessKey: c.reader.secretAccessKey },
-  });
-  const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: 'receipt.json' }));
-  s3.destroy();
-  return JSON.parse(await res.Body!.transformToString()) as Receipt;
-}
+const readReceipt = (c: Customer): Promise<Receipt> => readCustomerReceipt(stack, c);
 
 let receipt: Receipt;
 let files: Map<string, string[]>;

@@ -5,7 +5,7 @@ import { migrate } from '../src/accounts/migrations.js';
 import { Registry } from '../src/accounts/registry.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { Ledger } from '../src/run/ledger.js';
-import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
+import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
 /**
@@ -235,21 +235,9 @@ describe('Lambda handlers on the local stack', () => {
     expect(tasks[0]).toMatchObject({ status: 'succeeded', attempts: 2, rows: 600000 });
     const files = tasks[0]!.result!.files;
     expect(await stack.s3.keys('slowco-data')).toEqual([...files.map((f) => f.key), 'receipt.json'].sort());
-    const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
-    const reader = new S3Client({
-      region: 'us-east-1',
-      endpoint: stack.s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: slow.reader.accessKeyId, secretAccessKey: slow.reader.secretAccessKey },
-    });
-    const receipt = JSON.parse(
-      await (
-        await reader.send(new GetObjectCommand({ Bucket: 'slowco-data', Key: 'receipt.json' }))
-      ).Body!.transformToString(),
-    );
-    reader.destroy();
+    const receipt = await readCustomerReceipt(stack, slow);
     expect(validateReceipt(receipt)).toEqual([]);
-    expect(receipt.tables.big.row_count).toBe(600000);
+    expect(receipt.tables.big!.row_count).toBe(600000);
     expect(free.destination.accountId).toBe('freeco');
     expect(paid.destination.accountId).toBe('paidco');
   });
@@ -271,26 +259,14 @@ describe('Lambda handlers on the local stack', () => {
       [2, 3, 'succeeded'],
     ]);
     expect(parts.reduce((n, t) => n + (t.rows ?? 0), 0)).toBe(120000);
-    const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
-    const reader = new S3Client({
-      region: 'us-east-1',
-      endpoint: stack.s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: split.reader.accessKeyId, secretAccessKey: split.reader.secretAccessKey },
-    });
-    const receipt = JSON.parse(
-      await (
-        await reader.send(new GetObjectCommand({ Bucket: 'splitco-data', Key: 'receipt.json' }))
-      ).Body!.transformToString(),
-    );
-    reader.destroy();
+    const receipt = await readCustomerReceipt(stack, split);
     expect(validateReceipt(receipt)).toEqual([]);
-    expect(receipt.tables.t.row_count).toBe(120000);
-    expect(receipt.tables.t.files.map((f: { key: string }) => f.key.split('/').pop())).toEqual([
+    expect(receipt.tables.t!.row_count).toBe(120000);
+    expect(receipt.tables.t!.files.map((f: { key: string }) => f.key.split('/').pop())).toEqual([
       't_000000000000.parquet.gz',
       't_000001000000.parquet.gz',
       't_000002000000.parquet.gz',
     ]);
-    expect(receipt.tables.small.total_file_count).toBe(1);
+    expect(receipt.tables.small!.total_file_count).toBe(1);
   });
 });

@@ -1,7 +1,9 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
 import { permissionPolicy, trustPolicy } from '../../src/accounts/policies.js';
 import type { Registry } from '../../src/accounts/registry.js';
+import type { Receipt } from '../../src/receipt/receipt.js';
 import type { Principal } from './iam.js';
 import type { LocalStack } from './stack.js';
 
@@ -171,4 +173,21 @@ export async function setupCustomer(stack: LocalStack, registry: Registry, c: Cu
     },
   });
   return { destination, reader: [...users.values()][0]! };
+}
+
+/** The customer's receipt.json, read with the customer's own credentials (as their loader would). */
+export async function readCustomerReceipt(stack: LocalStack, c: Customer): Promise<Receipt> {
+  const s3 = new S3Client({
+    region: c.destination.region,
+    endpoint: stack.s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: c.reader.accessKeyId, secretAccessKey: c.reader.secretAccessKey },
+  });
+  try {
+    const key = c.destination.prefix ? `${c.destination.prefix}/receipt.json` : 'receipt.json';
+    const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
+    return JSON.parse(await res.Body!.transformToString()) as Receipt;
+  } finally {
+    s3.destroy();
+  }
 }
