@@ -264,6 +264,36 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('load')
+    .description(
+      'Load every table a receipt lists into Postgres or DuckDB (the customer side; uses your AWS credentials)',
+    )
+    .requiredOption('--receipt <s3 uri>', 's3://bucket/prefix/receipt.json')
+    .requiredOption('--into <database>', 'postgres://user:pass@host/db or duckdb:/path/file.duckdb')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship load --receipt s3://acme-data/dropship/receipt.json --into postgres://me@localhost/analytics',
+        'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb',
+      ),
+    )
+    .action(async (o: { receipt: string; into: string }) => {
+      const { S3Client } = await import('@aws-sdk/client-s3');
+      const { loadReceipt } = await import('../receipt/loader.js');
+      if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
+        throw new UsageError('--into takes postgres://… or duckdb:/path');
+      const s3 = new S3Client({
+        ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}),
+      });
+      try {
+        const loaded = await loadReceipt({ s3, receiptUri: o.receipt, into: o.into });
+        for (const t of loaded) out(`${t.table.padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows`);
+      } finally {
+        s3.destroy();
+      }
+    });
+
   const runs = program
     .command('runs')
     .description('Watch runs: status per account and table, duration, rows, bytes, errors')

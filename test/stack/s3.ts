@@ -68,6 +68,8 @@ export class LocalS3 {
   private readonly encryption = new Map<string, Encryption>();
   private readonly pendingEncryption = new Map<string, Encryption>();
   private readonly listeners = new Set<(e: S3EventRecord) => void>();
+  /** Bucket notification configurations: ObjectCreated events whose key ends with `suffix` go to a queue. */
+  readonly notifications: { bucket: string; suffix: string; send: (body: string) => void }[] = [];
   private server: S3rver | undefined;
   endpoint = '';
 
@@ -251,6 +253,31 @@ export class LocalS3 {
     });
     this.events.push(record);
     for (const fn of this.listeners) fn(record);
+    for (const n of this.notifications) {
+      if (n.bucket !== e.bucket || !e.key.endsWith(n.suffix)) continue;
+      // The S3 event notification message format (as delivered to SQS).
+      n.send(
+        JSON.stringify({
+          Records: [
+            {
+              eventVersion: '2.1',
+              eventSource: 'aws:s3',
+              awsRegion: this.buckets.get(e.bucket)?.region ?? 'us-east-1',
+              eventTime: new Date().toISOString(),
+              eventName: e.eventName,
+              s3: {
+                s3SchemaVersion: '1.0',
+                bucket: { name: e.bucket, arn: `arn:aws:s3:::${e.bucket}` },
+                object: {
+                  key: encodeURIComponent(e.key).replace(/%2F/g, '/'),
+                  sequencer: String(record.seq).padStart(16, '0'),
+                },
+              },
+            },
+          ],
+        }),
+      );
+    }
   }
 
   private async sizeOf(bucket: string, key: string): Promise<number> {

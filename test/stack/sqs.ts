@@ -67,6 +67,13 @@ export class LocalSqs {
     return q;
   }
 
+  /** Puts a message on a queue directly (how AWS services such as S3 notifications deliver). */
+  deliver(url: string, body: string): void {
+    const q = this.queues.get(url);
+    if (!q) throw new Error(`no queue ${url}`);
+    this.enqueue(q, body, 0);
+  }
+
   /** Messages not yet deleted (visible or in flight). */
   pending(url: string): { body: string; receiveCount: number }[] {
     return (this.queues.get(url)?.messages ?? []).map((m) => ({ body: m.body, receiveCount: m.receiveCount }));

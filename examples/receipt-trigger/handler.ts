@@ -1,0 +1,53 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { loadReceipt } from '../../src/receipt/loader.js';
+
+/**
+ * A customer's loader: S3 ObjectCreated on receipt.json → SQS → this Lambda, which loads every table
+ * the receipt lists into TARGET_DATABASE_URL (postgres://… or duckdb:/path). It reads with the
+ * function's own role (s3:GetObject on the dropship prefix: `dropship policy --reader`).
+ * A message whose load fails is reported back (partial batch response) and retried by SQS.
+ */
+interface S3EventRecord {
+  eventName: string;
+  s3: { bucket: { name: string }; object: { key: string } };
+}
+
+export const handler = async (event: { Records: { messageId: string; body: string }[] }) => {
+  const target = process.env.TARGET_DATABASE_URL;
+  if (!target) throw new Error('TARGET_DATABASE_URL is not set');
+  const s3 = new S3Client({ ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}) });
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  const loaded: { receipt: string; tables: { table: string; rows: number }[] }[] = [];
+  try {
+    for (const record of event.Records) {
+      try {
+        const s3Event = JSON.parse(record.body) as { Records?: S3EventRecord[]; Event?: string };
+        if (s3Event.Event === 's3:TestEvent') continue; // sent once when the notification is configured
+        for (const r of s3Event.Records ?? []) {
+          if (!r.eventName.startsWith('ObjectCreated:')) continue;
+          const key = decodeURIComponent(r.s3.object.key.replace(/\+/g, ' '));
+          if (!key.endsWith('receipt.json')) continue;
+          const receipt = `s3://${r.s3.bucket.name}/${key}`;
+          const tables = await loadReceipt({ s3, receiptUri: receipt, into: target });
+          loaded.push({ receipt, tables });
+          console.log(
+            JSON.stringify({
+              msg: 'receipt loaded',
+              receipt,
+              tables: tables.length,
+              rows: tables.reduce((n, t) => n + t.rows, 0),
+            }),
+          );
+        }
+      } catch (e) {
+        console.error(
+          JSON.stringify({ msg: 'receipt load failed', messageId: record.messageId, error: (e as Error).message }),
+        );
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+      }
+    }
+  } finally {
+    s3.destroy();
+  }
+  return { batchItemFailures, loaded };
+};
