@@ -95,8 +95,10 @@ describe('examples/receipt-trigger', () => {
     try {
       for (const target of [analytics, `duckdb:${duckFile}`]) {
         process.env.TARGET_DATABASE_URL = target;
+        process.env.WAREHOUSE_SQL_DIALECT = 'athena';
         const res = await handler({ Records: [{ messageId: message.MessageId!, body: message.Body! }] });
         expect(res.batchItemFailures).toEqual([]);
+        expect(res.loaded[0]!.sql).toContain(`LOCATION 's3://loadco-data/dropship/${receipt.tables.events!.folder}/'`);
         expect(res.loaded[0]!.tables.map((t) => t.table).sort()).toEqual(Object.keys(receipt.tables).sort());
       }
     } finally {

@@ -1,10 +1,14 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadReceipt } from '../../src/receipt/loader.js';
+import type { Receipt } from '../../src/receipt/receipt.js';
+import { type Dialect, warehouseSql } from '../../src/receipt/warehouse-sql.js';
 
 /**
  * A customer's loader: S3 ObjectCreated on receipt.json → SQS → this Lambda, which loads every table
  * the receipt lists into TARGET_DATABASE_URL (postgres://… or duckdb:/path). It reads with the
  * function's own role (s3:GetObject on the dropship prefix: `dropship policy --reader`).
+ * With WAREHOUSE_SQL_DIALECT (redshift | snowflake | athena) it also returns the loading SQL for that
+ * warehouse, generated from the receipt's columns (REDSHIFT_IAM_ROLE / SNOWFLAKE_STAGE fill them in).
  * A message whose load fails is reported back (partial batch response) and retried by SQS.
  */
 interface S3EventRecord {
@@ -17,7 +21,8 @@ export const handler = async (event: { Records: { messageId: string; body: strin
   if (!target) throw new Error('TARGET_DATABASE_URL is not set');
   const s3 = new S3Client({ ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}) });
   const batchItemFailures: { itemIdentifier: string }[] = [];
-  const loaded: { receipt: string; tables: { table: string; rows: number }[] }[] = [];
+  const loaded: { receipt: string; tables: { table: string; rows: number }[]; sql?: string }[] = [];
+  const dialect = process.env.WAREHOUSE_SQL_DIALECT as Dialect | undefined;
   try {
     for (const record of event.Records) {
       try {
@@ -29,7 +34,18 @@ export const handler = async (event: { Records: { messageId: string; body: strin
           if (!key.endsWith('receipt.json')) continue;
           const receipt = `s3://${r.s3.bucket.name}/${key}`;
           const tables = await loadReceipt({ s3, receiptUri: receipt, into: target });
-          loaded.push({ receipt, tables });
+          let sql: string | undefined;
+          if (dialect) {
+            const body = await s3.send(new GetObjectCommand({ Bucket: r.s3.bucket.name, Key: key }));
+            const doc = JSON.parse(await body.Body!.transformToString()) as Receipt;
+            sql = warehouseSql(doc, dialect, {
+              bucket: r.s3.bucket.name,
+              prefix: key.replace(/\/?receipt\.json$/, ''),
+              ...(process.env.REDSHIFT_IAM_ROLE ? { redshiftIamRole: process.env.REDSHIFT_IAM_ROLE } : {}),
+              ...(process.env.SNOWFLAKE_STAGE ? { snowflakeStage: process.env.SNOWFLAKE_STAGE } : {}),
+            });
+          }
+          loaded.push({ receipt, tables, ...(sql ? { sql } : {}) });
           console.log(
             JSON.stringify({
               msg: 'receipt loaded',

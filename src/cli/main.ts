@@ -344,6 +344,48 @@ export function buildProgram(): Command {
     .description('Work with receipt.json files')
     .addHelpText('after', examples('dropship receipt validate receipt.json'));
   receipt
+    .command('sql <file>')
+    .description('Loading SQL for a warehouse from a receipt: Redshift COPY, Snowflake COPY INTO or Athena/Glue DDL')
+    .addOption(
+      new Option('--dialect <dialect>', 'target warehouse')
+        .choices(['redshift', 'snowflake', 'athena'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--bucket <name>', 'the bucket the receipt is in')
+    .option('--prefix <path>', 'the destination prefix', '')
+    .option('--iam-role <arn>', 'Redshift: the role Redshift reads the bucket with')
+    .option('--stage <name>', 'Snowflake: the external stage on s3://bucket/prefix/')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship receipt sql receipt.json --dialect redshift --bucket acme-data --prefix dropship --iam-role arn:aws:iam::123456789012:role/redshift',
+      ),
+    )
+    .action(
+      async (
+        file: string,
+        o: {
+          dialect: 'redshift' | 'snowflake' | 'athena';
+          bucket: string;
+          prefix: string;
+          iamRole?: string;
+          stage?: string;
+        },
+      ) => {
+        const { readFileSync } = await import('node:fs');
+        const { warehouseSql } = await import('../receipt/warehouse-sql.js');
+        const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+        process.stdout.write(
+          warehouseSql(value, o.dialect, {
+            bucket: o.bucket,
+            prefix: o.prefix.replace(/^\/+|\/+$/g, ''),
+            ...(o.iamRole ? { redshiftIamRole: o.iamRole } : {}),
+            ...(o.stage ? { snowflakeStage: o.stage } : {}),
+          }),
+        );
+      },
+    );
+  receipt
     .command('validate <file>')
     .description(
       'Check a receipt.json against the receipt contract (schemas/receipt.schema.json); one line per violation, with its JSON path',
