@@ -48,11 +48,16 @@ export function destinationClients(dest: Destination, runId: string, settings: S
       Policy: JSON.stringify(permissionPolicy(dest)),
       DurationSeconds: settings.DROPSHIP_ROLE_SESSION_SECONDS,
     },
-    clientConfig: { region: process.env.AWS_REGION ?? dest.region },
+    clientConfig: { region: process.env.AWS_REGION ?? dest.region, maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
   });
+  // The SDK's standard retry strategy: exponential backoff with full jitter for throttling
+  // (SlowDown, 503), 5xx, connection resets and timeouts; never for AccessDenied, NoSuchBucket,
+  // InvalidAccessKeyId and other client errors, which fail at once.
   const s3 = new S3Client({
     region: dest.region,
     credentials,
+    maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS,
+    retryMode: 'standard',
     ...(settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {}),
   });
   return { s3, credentials };

@@ -36,6 +36,8 @@ export const settingsSchema = z.object({
   DROPSHIP_ACCOUNT_CONCURRENCY: int(1, 64).default(2),
   DROPSHIP_ROLE_SESSION_SECONDS: int(900, 43_200).default(3600),
   DROPSHIP_S3_FORCE_PATH_STYLE: bool.default(false),
+  /** Attempts per AWS request (S3 parts, PutObject, STS): retryable errors back off with jitter. */
+  DROPSHIP_AWS_MAX_ATTEMPTS: int(1, 20).default(5),
   /** SSM SecureString parameter holding DATABASE_URL (Lambda); read at cold start when DATABASE_URL is unset. */
   DROPSHIP_DATABASE_URL_SSM_PARAMETER: z
     .string()

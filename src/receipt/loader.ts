@@ -135,6 +135,7 @@ async function loadIntoPostgres(
     db.closeSync();
   }
   const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // surfaces through the query in flight
   await client.connect();
   try {
     const types: string[] = [];

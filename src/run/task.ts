@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
 import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
@@ -11,7 +11,7 @@ import { folderName, shardKey } from '../sink/layout.js';
 import { ShardUpload } from '../sink/shard-upload.js';
 import { listTables, type TablePlan } from '../source/catalog.js';
 import { MappingError } from '../source/errors.js';
-import { release, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
+import { release, sourceClient, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
 import type { Ledger, Run, TaskPart, Trigger } from './ledger.js';
 import { exportTable, type TableResult } from './table.js';
@@ -88,7 +88,7 @@ export async function openAccountRun(
   const startedMicros = nowMicros();
   const start = new Date(Number(startedMicros / 1000n));
   const runId = newRunId(start);
-  const client = new pg.Client({ connectionString: deps.sourceUrl, application_name: `dropship ${dest.accountId}` });
+  const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`);
   await client.connect();
   let tables: TablePlan[];
   let parts: TaskPart[];
@@ -168,7 +168,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   }
 
   const clients = destinationClients(dest, run.runId, settings);
-  const client = new pg.Client({ connectionString: deps.sourceUrl, application_name: `dropship ${dest.accountId}` });
+  const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`);
   let broken = true;
   try {
     await client.connect();

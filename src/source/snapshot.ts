@@ -3,6 +3,16 @@ import pg from 'pg';
 import { SourceError } from './errors.js';
 
 /**
+ * A client whose connection-level errors (a terminated backend, a dropped socket) never crash the
+ * process as an unhandled 'error' event: they surface through the query or COPY stream in flight.
+ */
+export function sourceClient(connectionString: string, applicationName: string): pg.Client {
+  const client = new pg.Client({ connectionString, application_name: applicationName });
+  client.on('error', () => {});
+  return client;
+}
+
+/**
  * One consistent view of the source for a whole run: a REPEATABLE READ, READ ONLY transaction
  * exports its snapshot (pg_export_snapshot()), and every connection that reads a table imports it
  * (SET TRANSACTION SNAPSHOT), so all tables of a run are read as of the same instant.
@@ -16,7 +26,7 @@ export class Snapshot {
   ) {}
 
   static async open(url: string, applicationName = 'dropship'): Promise<Snapshot> {
-    const holder = new pg.Client({ connectionString: url, application_name: applicationName });
+    const holder = sourceClient(url, applicationName);
     try {
       await holder.connect();
       // The holder sits idle in its transaction for the whole run: never let a server-side
@@ -33,7 +43,7 @@ export class Snapshot {
 
   /** A new connection reading in this snapshot. Close it with `release()`. */
   async connect(applicationName = 'dropship'): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.url, application_name: applicationName });
+    const client = sourceClient(this.url, applicationName);
     try {
       await client.connect();
       // Values exported in their text form must not depend on server or role defaults.

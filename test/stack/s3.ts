@@ -43,7 +43,12 @@ export interface S3RequestInfo {
   principal: Principal;
 }
 
-export type Fault = (req: S3RequestInfo) => { status: number; code: string; message: string } | undefined;
+/**
+ * A fault decides per request: answer with an error, drop the connection (no response at all),
+ * or delay the request and then handle it normally. Faults run after authentication.
+ */
+export type FaultAction = { status: number; code: string; message: string } | { drop: true } | { delayMs: number };
+export type Fault = (req: S3RequestInfo) => FaultAction | undefined;
 
 export interface Encryption {
   sse?: string;
@@ -208,7 +213,17 @@ export class LocalS3 {
 
     for (const fault of this.faults) {
       const f = fault({ method: ctx.method, bucket, key, action, query, principal });
-      if (f) return this.fail(ctx, record, new S3Failure(f.status, f.code, f.message));
+      if (!f) continue;
+      if ('drop' in f) {
+        record.status = -1;
+        ctx.req.socket.destroy();
+        return;
+      }
+      if ('delayMs' in f) {
+        await new Promise((r) => setTimeout(r, f.delayMs));
+        continue;
+      }
+      return this.fail(ctx, record, new S3Failure(f.status, f.code, f.message));
     }
 
     // Authenticated and authorised: hand over to s3rver as an anonymous request.

@@ -1,0 +1,250 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/accounts/migrations.js';
+import { Registry } from '../src/accounts/registry.js';
+import { loadSettings, type Settings } from '../src/config/settings.js';
+import { createLogger } from '../src/log/logger.js';
+import { exportAccount, exportAccounts } from '../src/run/account.js';
+import { Ledger } from '../src/run/ledger.js';
+import { LogReporter, type Reporter } from '../src/run/reporter.js';
+import type { TableProgress } from '../src/run/table.js';
+import { compareTable, downloadReceiptFiles } from './compare.js';
+import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import type { FaultAction, S3RequestInfo } from './stack/s3.js';
+import { LocalStack } from './stack/stack.js';
+
+/**
+ * Faults between the exporter and S3, and in Postgres. Deterministic: every fault is decided by
+ * per-request counters, never by chance. Under each fault the run either completes with exact data,
+ * or fails with no receipt (the previous one untouched) and no unfinished multipart upload — and a
+ * rerun succeeds.
+ */
+let stack: LocalStack;
+let pool: pg.Pool;
+let ledger: Ledger;
+let settings: Settings;
+let a: Customer;
+let b: Customer;
+const dir = mkdtempSync(join(tmpdir(), 'dropship-faults-'));
+const savedEnv = { ...process.env };
+const silent = new LogReporter(createLogger({ level: 'silent' }));
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+  settings = loadSettings({
+    ...stack.env(),
+    DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+    DROPSHIP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
+    DROPSHIP_SHARD_TARGET_BYTES: String(64 * 1024 * 1024),
+  });
+  pool = new pg.Pool({ connectionString: stack.databaseUrl });
+  pool.on('error', () => {});
+  await migrate(pool);
+  ledger = new Ledger(pool);
+  await pool.query(`create schema fa;
+    create table fa.blobs as select i as id, md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text) as a, md5(i::text)::uuid as u
+      from generate_series(1, 250000) i;
+    create table fa.small (id int primary key, note text);
+    insert into fa.small select i, 'note ' || i from generate_series(1, 100) i;
+    create schema fb;
+    create table fb.items (id int primary key, name text);
+    insert into fb.items select i, 'item ' || i from generate_series(1, 500) i;`);
+  const registry = new Registry(pool);
+  a = await setupCustomer(stack, registry, {
+    accountId: 'faulta',
+    awsAccountId: '250000000001',
+    bucket: 'faulta-data',
+    schema: 'fa',
+  });
+  b = await setupCustomer(stack, registry, {
+    accountId: 'faultb',
+    awsAccountId: '250000000002',
+    bucket: 'faultb-data',
+    schema: 'fb',
+  });
+});
+
+afterEach(() => {
+  stack.s3.faults.length = 0;
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await stack?.stop();
+  process.env = savedEnv;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const deps = (extra: Partial<Parameters<typeof exportAccount>[1]> = {}) => ({
+  sourceUrl: stack.databaseUrl,
+  settings,
+  reporter: silent,
+  ledger,
+  ...extra,
+});
+
+/** A fault that fires on the first `times` attempts of requests matching `when`. */
+function onFirst(times: number, when: (r: S3RequestInfo) => boolean, action: FaultAction) {
+  const seen = new Map<string, number>();
+  const fired: string[] = [];
+  const fault = (r: S3RequestInfo): FaultAction | undefined => {
+    if (!when(r)) return undefined;
+    const id = `${r.key}#${r.query.get('partNumber') ?? ''}`;
+    const n = (seen.get(id) ?? 0) + 1;
+    seen.set(id, n);
+    if (n > times) return undefined;
+    fired.push(id);
+    return action;
+  };
+  stack.s3.faults.push(fault);
+  return fired;
+}
+
+async function assertExact(c: Customer): Promise<void> {
+  const receipt = await readCustomerReceipt(stack, c);
+  const files = await downloadReceiptFiles(
+    stack.s3.endpoint,
+    'us-east-1',
+    c.reader,
+    c.destination.bucket,
+    receipt,
+    join(dir, `${c.destination.accountId}-${Date.now()}`),
+  );
+  const client = await pool.connect();
+  try {
+    for (const [name, t] of Object.entries(receipt.tables)) {
+      const d = await compareTable(client, c.destination.sourceSchema, name, t.columns, files.get(name)!);
+      expect(d.examples, name).toEqual([]);
+      expect(d.parquetRows, name).toBe(t.row_count);
+    }
+  } finally {
+    client.release();
+  }
+  expect(await stack.s3.unfinishedUploads(c.destination.bucket)).toEqual([]);
+}
+
+const isPart = (r: S3RequestInfo) => r.bucket === 'faulta-data' && r.query.has('partNumber');
+
+describe('faults between the exporter and S3', () => {
+  it('503 SlowDown on parts and a 500 on the receipt are retried; the run completes exactly', async () => {
+    const slowdowns = onFirst(1, (r) => isPart(r) && ['1', '3'].includes(r.query.get('partNumber')!), {
+      status: 503,
+      code: 'SlowDown',
+      message: 'Please reduce your request rate.',
+    });
+    const errors = onFirst(1, (r) => r.bucket === 'faulta-data' && r.key === 'receipt.json', {
+      status: 500,
+      code: 'InternalError',
+      message: 'We encountered an internal error. Please try again.',
+    });
+    const outcome = await exportAccount(a.destination, deps());
+    expect(outcome.ok, JSON.stringify((outcome as { failures?: unknown }).failures)).toBe(true);
+    expect(slowdowns.length).toBeGreaterThanOrEqual(2);
+    expect(errors).toEqual(['receipt.json#']);
+    await assertExact(a);
+  });
+
+  it('a connection dropped mid-part is retried; the run completes exactly', async () => {
+    const dropped = onFirst(1, (r) => isPart(r) && r.query.get('partNumber') === '2', { drop: true });
+    const outcome = await exportAccount(a.destination, deps());
+    expect(outcome.ok).toBe(true);
+    expect(dropped.length).toBeGreaterThanOrEqual(1);
+    await assertExact(a);
+  });
+
+  it('a slow S3 (every part delayed) still completes exactly', async () => {
+    const delayed = onFirst(1, isPart, { delayMs: 150 });
+    const outcome = await exportAccount(a.destination, deps());
+    expect(outcome.ok).toBe(true);
+    expect(delayed.length).toBeGreaterThanOrEqual(4);
+    await assertExact(a);
+  });
+
+  it('AccessDenied is not retried: one attempt, a clear message, no receipt change, no unfinished upload', async () => {
+    const before = await readCustomerReceipt(stack, a);
+    const denied = onFirst(99, (r) => isPart(r) && r.query.get('partNumber') === '1', {
+      status: 403,
+      code: 'AccessDenied',
+      message: 'Access Denied',
+    });
+    const outcome = await exportAccount(a.destination, deps());
+    expect(outcome.ok).toBe(false);
+    expect(new Set(denied).size).toBeGreaterThanOrEqual(1);
+    expect(denied.length).toBe(new Set(denied).size); // every denied part was tried exactly once
+    const failures = (outcome as { failures: { table: string; message: string }[] }).failures;
+    expect(failures.find((f) => f.table === 'blobs')?.message).toContain('access denied writing s3://faulta-data/');
+    expect(await readCustomerReceipt(stack, a)).toEqual(before);
+    expect(await stack.s3.unfinishedUploads('faulta-data')).toEqual([]);
+  });
+
+  it("one account's failure never affects another's export in the same slot", async () => {
+    onFirst(99, (r) => r.bucket === 'faulta-data', { status: 403, code: 'AccessDenied', message: 'Access Denied' });
+    const outcomes = await exportAccounts([a.destination, b.destination], deps());
+    expect(outcomes.get('faulta')?.ok).toBe(false);
+    expect(outcomes.get('faultb')?.ok).toBe(true);
+    await assertExact(b);
+  });
+});
+
+describe('faults in Postgres', () => {
+  it('a backend terminated mid-COPY fails the run cleanly; the rerun succeeds', async () => {
+    const before = await readCustomerReceipt(stack, a);
+    let killed = false;
+    const killer: Reporter = {
+      ...silent,
+      accountStarted: () => {},
+      tableDone: () => {},
+      tableFailed: () => {},
+      accountDone: () => {},
+      tableProgress: (_acct: string, p: TableProgress) => {
+        if (killed || p.table !== 'blobs' || p.rows === 0) return;
+        killed = true;
+        void pool.query(
+          `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'dropship faulta' and query ilike 'COPY%'`,
+        );
+      },
+    };
+    const outcome = await exportAccount(a.destination, deps({ reporter: killer }));
+    expect(killed).toBe(true);
+    expect(outcome.ok).toBe(false);
+    expect(
+      (outcome as { failures: { table: string; message: string }[] }).failures.find((f) => f.table === 'blobs')
+        ?.message,
+    ).toMatch(/terminat|connection/i);
+    expect(await readCustomerReceipt(stack, a)).toEqual(before);
+    expect(await stack.s3.unfinishedUploads('faulta-data')).toEqual([]);
+    const rerun = await exportAccount(a.destination, deps());
+    expect(rerun.ok).toBe(true);
+    await assertExact(a);
+  });
+
+  it('a statement timeout fails the run cleanly; the rerun succeeds', async () => {
+    const before = await readCustomerReceipt(stack, a);
+    const outcome = await exportAccount(
+      a.destination,
+      deps({ sourceUrl: `${stack.databaseUrl}?options=-c%20statement_timeout%3D200` }),
+    );
+    expect(outcome.ok).toBe(false);
+    expect(JSON.stringify((outcome as { failures: unknown }).failures)).toContain('statement timeout');
+    expect(await readCustomerReceipt(stack, a)).toEqual(before);
+    expect(await stack.s3.unfinishedUploads('faulta-data')).toEqual([]);
+    expect((await exportAccount(a.destination, deps())).ok).toBe(true);
+  });
+
+  it('a refused connection fails the run with a clear error and writes nothing', async () => {
+    const before = (await stack.s3.keys('faultb-data')).length;
+    const outcome = await exportAccount(
+      b.destination,
+      deps({ sourceUrl: 'postgres://postgres:postgres@127.0.0.1:1/dropship' }),
+    );
+    expect(outcome.ok).toBe(false);
+    expect(String((outcome as { error: Error }).error.message)).toMatch(
+      /cannot open a snapshot on the source database: .*ECONNREFUSED/,
+    );
+    expect((await stack.s3.keys('faultb-data')).length).toBe(before);
+  });
+});
