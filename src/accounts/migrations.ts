@@ -100,6 +100,14 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       alter table dropship.run_tasks add primary key (run_id, table_name, part);
     `,
   },
+  {
+    version: 5,
+    name: 'one account per source schema',
+    sql: `
+      -- Tenant isolation: a destination can never be pointed at another account's data.
+      create unique index destinations_source_schema_unique on dropship.destinations (source_schema);
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

@@ -110,6 +110,11 @@ export class Registry {
       );
       return fromRow(res.rows[0]!);
     } catch (e) {
+      if ((e as { code?: string; constraint?: string }).constraint === 'destinations_source_schema_unique') {
+        throw new InvalidDestination([`sourceSchema: schema "${d.sourceSchema}" already belongs to another account`], {
+          cause: e,
+        });
+      }
       if ((e as { code?: string }).code === '23505') {
         throw new AccountsError(
           `Account "${d.accountId}" already has a destination (see: dropship destinations show ${d.accountId})`,

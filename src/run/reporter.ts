@@ -19,12 +19,15 @@ export type AccountOutcome =
 
 export class LogReporter implements Reporter {
   private readonly lastLog = new Map<string, number>();
+  /** The run of each account, so every table line carries accountId, runId and table. */
+  private readonly runIds = new Map<string, string>();
   constructor(
     private readonly log: Logger,
     private readonly everyMs = 10_000,
   ) {}
 
   accountStarted(accountId: string, runId: string, tables: string[]): void {
+    this.runIds.set(accountId, runId);
     this.log.info({ accountId, runId, tables: tables.length }, 'export started');
   }
 
@@ -33,13 +36,17 @@ export class LogReporter implements Reporter {
     const now = Date.now();
     if (now - (this.lastLog.get(k) ?? 0) < this.everyMs) return;
     this.lastLog.set(k, now);
-    this.log.info({ accountId, table: p.table, rows: p.rows, bytes: p.bytes, files: p.files }, 'table progress');
+    this.log.info(
+      { accountId, runId: this.runIds.get(accountId), table: p.table, rows: p.rows, bytes: p.bytes, files: p.files },
+      'table progress',
+    );
   }
 
   tableDone(accountId: string, r: TableResult): void {
     this.log.info(
       {
         accountId,
+        runId: this.runIds.get(accountId),
         table: r.table,
         rows: r.rows,
         bytes: r.bytes,
@@ -52,7 +59,7 @@ export class LogReporter implements Reporter {
   }
 
   tableFailed(accountId: string, table: string, error: unknown): void {
-    this.log.error({ accountId, table, ...errorFields(error) }, 'table failed');
+    this.log.error({ accountId, runId: this.runIds.get(accountId), table, ...errorFields(error) }, 'table failed');
   }
 
   accountDone(accountId: string, o: AccountOutcome): void {
