@@ -55,6 +55,10 @@ async function customer(setup: Setup = {}): Promise<Destination> {
   account++;
   const awsAccountId = `23000000${String(account).padStart(4, '0')}`;
   const id = `doc${account}`;
+  // Each account has its own source schema (a schema belongs to one account).
+  await pool.query(
+    `create schema ${id}; create table ${id}.t (id int primary key); insert into ${id}.t values (1), (2);`,
+  );
   const dest = await registry.add({
     accountId: id,
     plan: 'paid',
@@ -62,7 +66,7 @@ async function customer(setup: Setup = {}): Promise<Destination> {
     prefix: 'exports',
     region: 'us-east-1',
     roleArn: `arn:aws:iam::${awsAccountId}:role/dropship`,
-    sourceSchema: 'docs',
+    sourceSchema: id,
     ...(setup.kms ? { kmsKeyArn: KMS } : {}),
   });
   await stack.applyWorld({

@@ -216,11 +216,14 @@ describe('export of a demo account on the local stack', () => {
   it('writes every object with SSE-KMS under the registered key, and names the missing KMS permission', async () => {
     // Prepare
     const kmsKeyArn = 'arn:aws:kms:us-east-1:777777777777:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    await pool.query(
+      `create schema vault; create table vault.secrets_meta as select i as id, 'row ' || i as label from generate_series(1, 1000) i;`,
+    );
     const vault = await setupCustomer(stack, registry, {
       accountId: 'vault',
       awsAccountId: '777777777777',
       bucket: 'vault-data',
-      schema: 'globex',
+      schema: 'vault',
       kmsKeyArn,
     });
     // Act
