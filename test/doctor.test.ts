@@ -228,4 +228,30 @@ describe('dropship doctor', () => {
     });
     expect(await stack.s3.unfinishedUploads(d.bucket)).toEqual([]);
   });
+
+  it('a probe STS cannot answer (throttled every time) proves nothing: exports are refused, not allowed', async () => {
+    const d = await customer();
+    stack.sts.faults.push((action, params) =>
+      action === 'AssumeRole' && !params.has('ExternalId')
+        ? { status: 400, code: 'Throttling', message: 'Rate exceeded' }
+        : undefined,
+    );
+    try {
+      const outcome = await exportAccount(d, {
+        sourceUrl: stack.databaseUrl,
+        settings,
+        reporter: new LogReporter(createLogger({ level: 'silent' })),
+        ledger: new Ledger(pool),
+      });
+      expect(outcome.ok).toBe(false);
+      expect(String((outcome as { error: Error }).error.message)).toContain('could not verify that role');
+      const r = await run(d);
+      expect(line(r, 'external ID enforced')).toMatchObject({
+        status: 'fail',
+        detail: 'could not be verified: STS answered Throttling',
+      });
+    } finally {
+      stack.sts.faults.length = 0;
+    }
+  });
 });

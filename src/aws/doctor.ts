@@ -13,7 +13,7 @@ import type { Destination } from '../accounts/destination.js';
 import { objectKey } from '../accounts/destination.js';
 import { permissionPolicy, trustPolicy, writeResource } from '../accounts/policies.js';
 import type { Settings } from '../config/settings.js';
-import { awsErrorCode, DestinationAccessError, destinationClients, roleSessionName } from './clients.js';
+import { AwsError, awsErrorCode, DestinationAccessError, destinationClients, roleSessionName } from './clients.js';
 
 /**
  * The destination doctor: what a customer's setup lets dropship do, check by check, each with one
@@ -67,7 +67,14 @@ async function tryAssume(dest: Destination, externalId: string | undefined): Pro
  * policy enforces the external ID.
  */
 export async function verifyExternalIdEnforced(dest: Destination): Promise<void> {
-  if ((await tryAssume(dest, undefined)) === 'OK') {
+  const answer = await tryAssume(dest, undefined);
+  // Only an explicit denial proves enforcement; throttling or an outage proves nothing.
+  if (answer !== 'OK' && answer !== 'AccessDenied') {
+    throw new AwsError(
+      `account ${dest.accountId}: could not verify that role ${dest.roleArn} requires the external ID (STS answered ${answer}); not exporting`,
+    );
+  }
+  if (answer === 'OK') {
     throw new DestinationAccessError(
       `account ${dest.accountId}: refusing to export — role ${dest.roleArn} can be assumed without the external ID ` +
         `(confused-deputy risk). Add the condition StringEquals sts:ExternalId to its trust policy ` +
@@ -166,7 +173,16 @@ export async function doctor(
   // 2. Without an external ID, and with a wrong one, AssumeRole must be denied.
   const without = await tryAssume(dest, undefined);
   const wrong = await tryAssume(dest, `dropship-doctor-wrong-${randomBytes(6).toString('hex')}`);
-  if (without === 'OK' || wrong === 'OK') {
+  const undecided = [without, wrong].filter((x) => x !== 'OK' && x !== 'AccessDenied');
+  if (undecided.length > 0 && without !== 'OK' && wrong !== 'OK') {
+    exportAllowed = false;
+    checks.push({
+      name: 'external ID enforced',
+      status: 'fail',
+      detail: `could not be verified: STS answered ${undecided.join(', ')}`,
+      fix: 'run the doctor again; if it persists, check STS reachability from dropship',
+    });
+  } else if (without === 'OK' || wrong === 'OK') {
     exportAllowed = false;
     checks.push({
       name: 'external ID enforced',

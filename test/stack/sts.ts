@@ -16,6 +16,11 @@ export class LocalSts {
   endpoint = '';
   /** Every AssumeRole call, for tests (never contains secrets). */
   readonly calls: { caller: string; roleArn: string; sessionName: string; hadExternalId: boolean; ok: boolean }[] = [];
+  /** Tests: answer the next calls that match with an error (e.g. throttling) before handling them. */
+  readonly faults: ((
+    action: string,
+    params: URLSearchParams,
+  ) => { status: number; code: string; message: string } | undefined)[] = [];
   /** Tests: issue sessions this short (seconds) instead of DurationSeconds, to exercise refresh. */
   sessionSecondsOverride: number | undefined;
 
@@ -80,6 +85,10 @@ export class LocalSts {
       throw e;
     }
 
+    for (const fault of this.faults) {
+      const f = fault(params.get('Action') ?? '', params);
+      if (f) return reply(res, f.status, errorXml(f.status >= 500 ? 'Receiver' : 'Sender', f.code, f.message));
+    }
     switch (params.get('Action')) {
       case 'GetCallerIdentity':
         return reply(
