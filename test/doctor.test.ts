@@ -1,17 +1,17 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
-import { migrate } from '../src/accounts/migrations.js';
 import { permissionPolicy, trustPolicy } from '../src/accounts/policies.js';
-import { Registry } from '../src/accounts/registry.js';
+import type { Registry } from '../src/accounts/registry.js';
 import { type DoctorReport, doctor } from '../src/aws/doctor.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import { exportAccount } from '../src/run/account.js';
 import { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
+import { type Harness, startHarness } from './stack/harness.js';
 import type { PolicyDocument } from './stack/iam.js';
-import { LocalStack } from './stack/stack.js';
+import type { LocalStack } from './stack/stack.js';
 
 /**
  * The destination doctor on the local stack: a correct destination passes; each broken setup a
@@ -22,25 +22,20 @@ let stack: LocalStack;
 let pool: pg.Pool;
 let registry: Registry;
 let settings: Settings;
-const savedEnv = { ...process.env };
+let h: Harness;
 const KMS = 'arn:aws:kms:us-east-1:230000000009:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 let account = 0;
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+  h = await startHarness();
+  ({ stack, pool } = h);
   settings = loadSettings({ ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
-  registry = new Registry(pool);
+  registry = h.registry;
   await pool.query('create schema docs; create table docs.t (id int primary key); insert into docs.t values (1), (2);');
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
-  process.env = savedEnv;
+  await h?.stop();
 });
 
 interface Setup {

@@ -1,18 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { InvalidDestination, Registry } from '../src/accounts/registry.js';
+import { InvalidDestination, type Registry } from '../src/accounts/registry.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import { exportAccount } from '../src/run/account.js';
-import { Ledger } from '../src/run/ledger.js';
+import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
-import { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import type { LocalStack } from './stack/stack.js';
 
 /**
  * Bad and unusual input: tenant isolation, very wide values, very wide tables, schema changes
@@ -26,18 +26,15 @@ let settings: Settings;
 let wide: Customer;
 const logLines: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'dropship-edges-'));
-const savedEnv = { ...process.env };
+let h: Harness;
 const SENTINEL = 'ROWDATA-SENTINEL-7731';
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+  h = await startHarness();
+  ({ stack, pool } = h);
   settings = loadSettings({ ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
-  registry = new Registry(pool);
-  ledger = new Ledger(pool);
+  registry = h.registry;
+  ledger = h.ledger;
   const cols = Array.from(
     { length: 1000 },
     (_, i) => `c${i} ${['int', 'text', 'numeric(12,3)', 'timestamptz', 'boolean'][i % 5]}`,
@@ -67,9 +64,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
-  process.env = savedEnv;
+  await h?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

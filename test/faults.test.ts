@@ -1,20 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import { exportAccount, exportAccounts } from '../src/run/account.js';
-import { Ledger } from '../src/run/ledger.js';
+import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter, type Reporter } from '../src/run/reporter.js';
 import type { TableProgress } from '../src/run/table.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { type Harness, startHarness } from './stack/harness.js';
 import type { FaultAction, S3RequestInfo } from './stack/s3.js';
-import { LocalStack } from './stack/stack.js';
+import type { LocalStack } from './stack/stack.js';
 
 /**
  * Faults between the exporter and S3, and in Postgres. Deterministic: every fault is decided by
@@ -29,22 +28,19 @@ let settings: Settings;
 let a: Customer;
 let b: Customer;
 const dir = mkdtempSync(join(tmpdir(), 'dropship-faults-'));
-const savedEnv = { ...process.env };
+let h: Harness;
 const silent = new LogReporter(createLogger({ level: 'silent' }));
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
+  h = await startHarness();
+  ({ stack, pool } = h);
   settings = loadSettings({
     ...stack.env(),
     DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
     DROPSHIP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
     DROPSHIP_SHARD_TARGET_BYTES: String(64 * 1024 * 1024),
   });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
-  ledger = new Ledger(pool);
+  ledger = h.ledger;
   await pool.query(`create schema fa;
     create table fa.blobs as select i as id, md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text) as a, md5(i::text)::uuid as u
       from generate_series(1, 250000) i;
@@ -53,7 +49,7 @@ beforeAll(async () => {
     create schema fb;
     create table fb.items (id int primary key, name text);
     insert into fb.items select i, 'item ' || i from generate_series(1, 500) i;`);
-  const registry = new Registry(pool);
+  const registry = h.registry;
   a = await setupCustomer(stack, registry, {
     accountId: 'faulta',
     awsAccountId: '250000000001',
@@ -73,9 +69,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
-  process.env = savedEnv;
+  await h?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

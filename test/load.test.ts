@@ -1,14 +1,13 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import { exportAccounts } from '../src/run/account.js';
 import { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { type Customer, setupCustomer } from './stack/demo.js';
-import { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import type { LocalStack } from './stack/stack.js';
 
 /**
  * Load: 50 accounts due in one slot, exported with bounded concurrency, while STS throttles now
@@ -17,16 +16,13 @@ import { LocalStack } from './stack/stack.js';
 let stack: LocalStack;
 let pool: pg.Pool;
 const customers: Customer[] = [];
-const savedEnv = { ...process.env };
+let h: Harness;
 const ACCOUNTS = 50;
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
-  const registry = new Registry(pool);
+  h = await startHarness();
+  ({ stack, pool } = h);
+  const registry = h.registry;
   for (let i = 0; i < ACCOUNTS; i++) {
     const id = `load${String(i).padStart(2, '0')}`;
     await pool.query(`create schema ${id};
@@ -43,11 +39,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
-  process.env = savedEnv;
-});
+afterAll(async () => h?.stop());
 
 describe('load', () => {
   it(`${ACCOUNTS} accounts in one slot complete with bounded concurrency, through STS throttling`, async () => {

@@ -5,7 +5,6 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
 import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
@@ -13,7 +12,8 @@ import { exportAccount } from '../src/run/account.js';
 import { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
-import { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import type { LocalStack } from './stack/stack.js';
 
 /**
  * The receipt-trigger example end to end on the local stack: dropship delivers; S3 notifies a
@@ -23,15 +23,12 @@ import { LocalStack } from './stack/stack.js';
 let stack: LocalStack;
 let pool: pg.Pool;
 let customer: Customer;
-const savedEnv = { ...process.env };
+let h: Harness;
 const dir = mkdtempSync(join(tmpdir(), 'dropship-trigger-'));
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
+  h = await startHarness();
+  ({ stack, pool } = h);
   const client = await pool.connect();
   try {
     await createDemoSchema(client, 'loadco', 4000, 0.6);
@@ -56,9 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
-  process.env = savedEnv;
+  await h?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
