@@ -150,6 +150,14 @@ describe('faults between the exporter and S3', () => {
     await assertExact(a);
   });
 
+  it('a part whose response is cut off after S3 stored it is retried; the run completes exactly', async () => {
+    const truncated = onFirst(1, (r) => isPart(r) && r.query.get('partNumber') === '2', { truncate: true });
+    const outcome = await exportAccount(a.destination, deps());
+    expect(outcome.ok).toBe(true);
+    expect(truncated.length).toBeGreaterThanOrEqual(1);
+    await assertExact(a);
+  });
+
   it('a slow S3 (every part delayed) still completes exactly', async () => {
     const delayed = onFirst(1, isPart, { delayMs: 150 });
     const outcome = await exportAccount(a.destination, deps());

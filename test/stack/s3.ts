@@ -47,7 +47,12 @@ export interface S3RequestInfo {
  * A fault decides per request: answer with an error, drop the connection (no response at all),
  * or delay the request and then handle it normally. Faults run after authentication.
  */
-export type FaultAction = { status: number; code: string; message: string } | { drop: true } | { delayMs: number };
+export type FaultAction =
+  | { status: number; code: string; message: string }
+  | { drop: true }
+  | { delayMs: number }
+  /** s3rver handles the request, then the connection is cut before the response: a truncated answer. */
+  | { truncate: true };
 export type Fault = (req: S3RequestInfo) => FaultAction | undefined;
 
 export interface Encryption {
@@ -222,6 +227,14 @@ export class LocalS3 {
       if ('delayMs' in f) {
         await new Promise((r) => setTimeout(r, f.delayMs));
         continue;
+      }
+      if ('truncate' in f) {
+        delete ctx.headers.authorization;
+        delete ctx.req.headers.authorization;
+        await next();
+        record.status = -2;
+        ctx.req.socket.destroy();
+        return;
       }
       return this.fail(ctx, record, new S3Failure(f.status, f.code, f.message));
     }
