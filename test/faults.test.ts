@@ -250,3 +250,53 @@ describe('faults in Postgres', () => {
     expect((await stack.s3.keys('faultb-data')).length).toBe(before);
   });
 });
+
+describe('reruns', () => {
+  it('a rerun in the same minute as a failed run leaves no stale shard in the shared folder', async () => {
+    // Prepare: a table that spans several shards, and a table that makes the first run fail.
+    await pool.query(`create schema fc;
+      create table fc.shrinking as select i as id, md5(i::text) || md5((i * 3)::text) as a from generate_series(1, 60000) i;
+      create table fc.bad (id int primary key, x numeric(10,2));
+      insert into fc.bad values (1, 1.5), (2, 'NaN');`);
+    const c = await setupCustomer(stack, h.registry, {
+      accountId: 'faultc',
+      awsAccountId: '250000000003',
+      bucket: 'faultc-data',
+      schema: 'fc',
+    });
+    const small = h.settings({ DROPSHIP_SHARD_TARGET_BYTES: String(1024 * 1024), DROPSHIP_ROW_GROUP_ROWS: '5000' });
+    const minute = BigInt(Date.UTC(2026, 10, 23, 4, 0, 30)) * 1000n;
+    // Act 1: fails (bad), after writing several shards of `shrinking`.
+    const first = await exportAccount(c.destination, deps({ settings: small, clock: () => minute }));
+    expect(first.ok).toBe(false);
+    const stale = (await stack.s3.keys('faultc-data')).filter((k) => k.startsWith('2026-11-23T04:00/shrinking/'));
+    expect(stale.length).toBeGreaterThanOrEqual(2);
+    // Act 2: the data shrank and the bad row is fixed; the rerun lands in the same minute's folder.
+    await pool.query(`delete from fc.shrinking where id > 5000; delete from fc.bad where id = 2;`);
+    const second = await exportAccount(c.destination, deps({ settings: small, clock: () => minute + 20_000_000n }));
+    expect(second.ok, JSON.stringify((second as { failures?: unknown }).failures)).toBe(true);
+    // Assess: every key in the folder is in the receipt, and together they hold exactly the current rows.
+    const receipt = await readCustomerReceipt(stack, c);
+    const t = receipt.tables.shrinking!;
+    const inFolder = (await stack.s3.keys('faultc-data')).filter((k) => k.startsWith(`${t.folder}/`));
+    expect(t.files.map((f) => f.key).sort()).toEqual(inFolder);
+    expect(t.files.length).toBe(stale.length);
+    expect(t.files.filter((f) => f.rows === 0).length).toBeGreaterThan(0);
+    const files = await downloadReceiptFiles(
+      stack.s3.endpoint,
+      'us-east-1',
+      c.reader,
+      'faultc-data',
+      receipt,
+      join(dir, 'faultc'),
+    );
+    const client = await pool.connect();
+    try {
+      const d = await compareTable(client, 'fc', 'shrinking', t.columns, files.get('shrinking')!);
+      expect(d.examples).toEqual([]);
+      expect(d.parquetRows).toBe(5000);
+    } finally {
+      client.release();
+    }
+  });
+});

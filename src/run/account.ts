@@ -11,7 +11,7 @@ import { finishRun } from './finish.js';
 import type { Ledger, Trigger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import { exportTable, type TableResult } from './table.js';
-import { newRunId } from './task.js';
+import { coverStaleShards, newRunId } from './task.js';
 
 /**
  * One account's run: assume the customer's role (fails fast on a wrong role or external ID),
@@ -38,10 +38,12 @@ export interface AccountRunDeps {
   trigger?: Trigger;
   slot?: string;
   signal?: AbortSignal;
+  /** Start time in µs (tests pin it to put two runs in one minute's folder). */
+  clock?: () => bigint;
 }
 
 export async function exportAccount(dest: Destination, deps: AccountRunDeps): Promise<AccountOutcome> {
-  const startedMicros = nowMicros();
+  const startedMicros = (deps.clock ?? nowMicros)();
   const start = new Date(Number(startedMicros / 1000n));
   const runId = newRunId(start);
   const t0 = performance.now();
@@ -111,8 +113,22 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
               settings,
               signal,
               onProgress: (p) => reporter.tableProgress(dest.accountId, p),
+              onShardOpen: async (index) => {
+                await deps.ledger.noteShardsStarted(runId, table.name, index + 1);
+              },
             });
             broken = false;
+            await coverStaleShards(
+              deps.ledger,
+              { runId, accountId: dest.accountId, folder },
+              dest,
+              table,
+              result,
+              clients.s3,
+              settings,
+              0,
+              0,
+            );
             await deps.ledger.completeTask(runId, table.name, claim.attempt, result);
             reporter.tableDone(dest.accountId, result);
             return result;

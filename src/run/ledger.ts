@@ -230,6 +230,20 @@ export class Ledger {
     return res.rows[0]?.shards_started ?? count;
   }
 
+  /**
+   * The most shards any other run of the account started for this table in the same folder (runs
+   * within one minute share it): a later run must cover them, so the folder holds no stale rows.
+   */
+  async shardsStartedInFolder(accountId: string, folder: string, table: string, exceptRunId: string): Promise<number> {
+    const res = await this.pool.query(
+      `select coalesce(max(t.shards_started), 0)::int as n
+         from dropship.run_tasks t join dropship.runs r using (run_id)
+        where r.account_id = $1 and r.folder = $2 and t.table_name = $3 and t.part = 0 and r.run_id <> $4`,
+      [accountId, folder, table, exceptRunId],
+    );
+    return res.rows[0]?.n ?? 0;
+  }
+
   async shardsStarted(runId: string, table: string, part = 0): Promise<number> {
     return (await this.task(runId, table, part))?.shardsStarted ?? 0;
   }

@@ -231,9 +231,9 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
  * such key is overwritten with a valid Parquet file of the same schema and no rows, and listed in
  * the result: the folder, the receipt and the data agree.
  */
-async function coverStaleShards(
+export async function coverStaleShards(
   ledger: Ledger,
-  run: Run,
+  run: Pick<Run, 'runId' | 'accountId' | 'folder'>,
   dest: Destination,
   table: TablePlan,
   result: TableResult,
@@ -242,7 +242,10 @@ async function coverStaleShards(
   part: number,
   shardBase: number,
 ): Promise<void> {
-  const started = await ledger.shardsStarted(run.runId, table.name, part);
+  const started = Math.max(
+    await ledger.shardsStarted(run.runId, table.name, part),
+    part === 0 ? await ledger.shardsStartedInFolder(run.accountId, run.folder, table.name, run.runId) : 0,
+  );
   for (let i = result.files.length; i < started; i++) {
     const index = shardBase + i;
     const upload = new ShardUpload({
