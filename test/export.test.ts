@@ -3,23 +3,23 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
+import type { Registry } from '../src/accounts/registry.js';
 import { destinationClients } from '../src/aws/clients.js';
-import { loadSettings, type Settings } from '../src/config/settings.js';
+import type { Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import type { Receipt } from '../src/receipt/receipt.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
-import { Ledger } from '../src/run/ledger.js';
+import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { listTables } from '../src/source/catalog.js';
 import { release, Snapshot } from '../src/source/snapshot.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
-import { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import type { LocalStack } from './stack/stack.js';
 
 let stack: LocalStack;
 let pool: pg.Pool;
@@ -31,23 +31,16 @@ let globex: Customer;
 let bulk: Customer;
 const dir = mkdtempSync(join(tmpdir(), 'dropship-export-'));
 const silent = new LogReporter(createLogger({ level: 'silent' }));
-const savedEnv = { ...process.env };
+let h: Harness;
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
-  settings = loadSettings({
-    ...stack.env(),
-    DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+  h = await startHarness();
+  ({ stack, pool, registry, ledger } = h);
+  settings = h.settings({
     DROPSHIP_SHARD_TARGET_BYTES: String(1024 * 1024),
     DROPSHIP_ROW_GROUP_ROWS: '10000',
     DROPSHIP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
   });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {}); // idle clients see the server stop at the end
-  await migrate(pool);
-  registry = new Registry(pool);
-  ledger = new Ledger(pool);
   const client = await pool.connect();
   try {
     await createDemoSchema(client, 'acme', 40_000, 0.1);
@@ -83,23 +76,19 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
-  process.env = savedEnv;
+  await h?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** One export of `dest` with this file's settings (or overrides). */
+const run = (dest: Customer['destination'], extra: Partial<Parameters<typeof exportAccount>[1]> = {}) =>
+  exportAccount(dest, { sourceUrl: stack.databaseUrl, settings, reporter: silent, ledger, ...extra });
 const readReceipt = (c: Customer): Promise<Receipt> => readCustomerReceipt(stack, c);
 
 describe('export of a demo account on the local stack', () => {
   it('delivers every table exactly, with receipt.json last and agreeing with the shards', async () => {
     // Act
-    const outcome = await exportAccount(acme.destination, {
-      sourceUrl: stack.databaseUrl,
-      settings,
-      reporter: silent,
-      ledger,
-    });
+    const outcome = await run(acme.destination);
     // Assess
     expect(outcome.ok, outcome.ok ? '' : String((outcome as { error: unknown }).error)).toBe(true);
     const receipt = await readReceipt(acme);
@@ -183,12 +172,7 @@ describe('export of a demo account on the local stack', () => {
     const before = stack.s3.requests.filter((r) => r.bucket === 'globex-data').length;
     try {
       // Act
-      const outcome = await exportAccount(globex.destination, {
-        sourceUrl: stack.databaseUrl,
-        settings,
-        reporter: silent,
-        ledger,
-      });
+      const outcome = await run(globex.destination);
       // Assess
       expect(outcome.ok).toBe(false);
       const message = String((outcome as { error: Error }).error.message);
@@ -203,12 +187,7 @@ describe('export of a demo account on the local stack', () => {
       role.trustPolicy = original;
     }
     // And with the trust policy fixed, the same account exports.
-    const retry = await exportAccount(globex.destination, {
-      sourceUrl: stack.databaseUrl,
-      settings,
-      reporter: silent,
-      ledger,
-    });
+    const retry = await run(globex.destination);
     expect(retry.ok).toBe(true);
     expect((await readReceipt(globex)).tables.events!.row_count).toBe(5_000);
   });
@@ -227,12 +206,7 @@ describe('export of a demo account on the local stack', () => {
       kmsKeyArn,
     });
     // Act
-    const outcome = await exportAccount(vault.destination, {
-      sourceUrl: stack.databaseUrl,
-      settings,
-      reporter: silent,
-      ledger,
-    });
+    const outcome = await run(vault.destination);
     // Assess
     expect(outcome.ok).toBe(true);
     const keys = await stack.s3.keys('vault-data');
@@ -255,12 +229,7 @@ describe('export of a demo account on the local stack', () => {
       },
     ];
     try {
-      const failed = await exportAccount(vault.destination, {
-        sourceUrl: stack.databaseUrl,
-        settings,
-        reporter: silent,
-        ledger,
-      });
+      const failed = await run(vault.destination);
       expect(failed.ok).toBe(false);
       const message = (failed as { failures: { message: string }[] }).failures[0]!.message;
       expect(message).toContain('access denied writing s3://vault-data/');
@@ -294,11 +263,8 @@ describe('export of a demo account on the local stack', () => {
 
   it('a forced upload failure leaves no receipt and no unfinished multipart upload', async () => {
     // Prepare: a first run succeeds; then part 2 of every upload fails.
-    const first = await exportAccount(bulk.destination, {
-      sourceUrl: stack.databaseUrl,
+    const first = await run(bulk.destination, {
       settings: { ...settings, DROPSHIP_SHARD_TARGET_BYTES: 64 * 1024 * 1024 },
-      reporter: silent,
-      ledger,
     });
     expect(first.ok).toBe(true);
     const receiptBefore = await readReceipt(bulk);
@@ -312,11 +278,8 @@ describe('export of a demo account on the local stack', () => {
     stack.s3.faults.push(fault);
     try {
       // Act
-      const second = await exportAccount(bulk.destination, {
-        sourceUrl: stack.databaseUrl,
+      const second = await run(bulk.destination, {
         settings: { ...settings, DROPSHIP_SHARD_TARGET_BYTES: 64 * 1024 * 1024 },
-        reporter: silent,
-        ledger,
       });
       // Assess
       expect(second.ok).toBe(false);
@@ -346,12 +309,7 @@ describe('run mechanics', () => {
     const callsBefore = stack.sts.calls.filter((c) => c.roleArn === globex.destination.roleArn && c.ok).length;
     try {
       // Act
-      const outcome = await exportAccount(globex.destination, {
-        sourceUrl: stack.databaseUrl,
-        settings,
-        reporter: silent,
-        ledger,
-      });
+      const outcome = await run(globex.destination);
       // Assess
       expect(outcome.ok).toBe(true);
       const calls =

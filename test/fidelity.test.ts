@@ -2,21 +2,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
-import { loadSettings, type Settings } from '../src/config/settings.js';
+import type { Registry } from '../src/accounts/registry.js';
+import type { Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import type { Receipt } from '../src/receipt/receipt.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
-import { Ledger } from '../src/run/ledger.js';
+import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { compareTable, compareTableHyparquet, downloadReceiptFiles } from './compare.js';
 import { duck, sqlString } from './duck.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
-import { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import type { LocalStack } from './stack/stack.js';
 
 /**
  * Every Postgres type family with its edge values goes through the real pipeline (snapshot,
@@ -30,7 +30,7 @@ let ledger: Ledger;
 let settings: Settings;
 const dir = mkdtempSync(join(tmpdir(), 'dropship-fidelity-'));
 const silent = new LogReporter(createLogger({ level: 'silent' }));
-const savedEnv = { ...process.env };
+let h: Harness;
 
 const FIDELITY_SQL = `
   create extension if not exists citext;
@@ -115,19 +115,9 @@ const FIDELITY_SQL = `
 let fidCustomer: Customer;
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true' });
-  settings = loadSettings({
-    ...stack.env(),
-    DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-    DROPSHIP_ROW_GROUP_ROWS: '1000',
-    DROPSHIP_SHARD_TARGET_BYTES: String(1024 * 1024),
-  });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
-  registry = new Registry(pool);
-  ledger = new Ledger(pool);
+  h = await startHarness();
+  ({ stack, pool, registry, ledger } = h);
+  settings = h.settings({ DROPSHIP_ROW_GROUP_ROWS: '1000', DROPSHIP_SHARD_TARGET_BYTES: String(1024 * 1024) });
   await pool.query(FIDELITY_SQL);
   fidCustomer = await setupCustomer(stack, registry, {
     accountId: 'fid',
@@ -139,9 +129,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
-  process.env = savedEnv;
+  await h?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
