@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
 import type pg from 'pg';
 import type { Receipt } from '../src/receipt/receipt.js';
@@ -9,6 +9,7 @@ import type { ColumnInfo } from '../src/run/table.js';
 import { quoteIdent } from '../src/source/errors.js';
 import { TEXT_FORM_SETTINGS } from '../src/source/snapshot.js';
 import { duck, sqlString } from './duck.js';
+import { customerS3 } from './stack/demo.js';
 import type { Principal } from './stack/iam.js';
 
 /**
@@ -308,12 +309,7 @@ export async function downloadReceiptFiles(
   receipt: Receipt,
   dir: string,
 ): Promise<Map<string, string[]>> {
-  const s3 = new S3Client({
-    region,
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: reader.accessKeyId, secretAccessKey: reader.secretAccessKey },
-  });
+  const s3 = customerS3(endpoint, region, reader);
   const out = new Map<string, string[]>();
   for (const [table, t] of Object.entries(receipt.tables)) {
     const paths: string[] = [];

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { type Customer, createDemoSchema, setupCustomer } from '../../test/stack/demo.js';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { type Customer, createDemoSchema, customerS3, setupCustomer } from '../../test/stack/demo.js';
 import { LocalStack, REPO_ROOT } from '../../test/stack/stack.js';
 import type { Receipt } from '../receipt/receipt.js';
 import { App, runExports } from './commands.js';
@@ -94,12 +94,7 @@ export async function runDemo(opts: { events: number }): Promise<number> {
 
 /** Downloads a run's receipt and files with the customer's own read credentials. */
 async function copyOut(stack: LocalStack, c: Customer, receiptKey: string, outDir: string): Promise<Receipt> {
-  const s3 = new S3Client({
-    region: c.destination.region,
-    endpoint: stack.s3.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: c.reader.accessKeyId, secretAccessKey: c.reader.secretAccessKey },
-  });
+  const s3 = customerS3(stack.s3.endpoint, c.destination.region, c.reader);
   try {
     const get = async (key: string): Promise<Buffer> => {
       const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));

@@ -175,14 +175,23 @@ export async function setupCustomer(stack: LocalStack, registry: Registry, c: Cu
   return { destination, reader: [...users.values()][0]! };
 }
 
+/** An S3 client with the customer's own credentials (not dropship's), against the local S3. */
+export function customerS3(
+  endpoint: string,
+  region: string,
+  reader: Pick<Principal, 'accessKeyId' | 'secretAccessKey'>,
+): S3Client {
+  return new S3Client({
+    region,
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: reader.accessKeyId, secretAccessKey: reader.secretAccessKey },
+  });
+}
+
 /** The customer's receipt.json, read with the customer's own credentials (as their loader would). */
 export async function readCustomerReceipt(stack: LocalStack, c: Customer): Promise<Receipt> {
-  const s3 = new S3Client({
-    region: c.destination.region,
-    endpoint: stack.s3.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: c.reader.accessKeyId, secretAccessKey: c.reader.secretAccessKey },
-  });
+  const s3 = customerS3(stack.s3.endpoint, c.destination.region, c.reader);
   try {
     const key = c.destination.prefix ? `${c.destination.prefix}/receipt.json` : 'receipt.json';
     const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
