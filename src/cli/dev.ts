@@ -1,5 +1,4 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AdminServer } from '../../test/stack/admin.js';
 import { createDemoSchema } from '../../test/stack/demo.js';
 import { LocalStack, REPO_ROOT } from '../../test/stack/stack.js';

@@ -294,6 +294,31 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('inspect <receipt>')
+    .description(
+      'Show what a delivery holds: the receipt’s tables (rows, files, bytes, columns with Postgres and Parquet types) and, with --sample, the first rows read with DuckDB',
+    )
+    .option('--sample <n>', 'also print the first n rows of each table (or of --table)')
+    .option('--table <name>', 'only this table')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship inspect s3://acme-data/dropship/receipt.json',
+        'dropship inspect s3://acme-data/dropship/receipt.json --table events --sample 5',
+        'dropship inspect .dropship/demo/out/acme-data-platform/dreamdata --sample 3',
+      ) +
+        '\nS3 is read with the AWS credentials in the environment (the customer’s read-only keys), AWS_ENDPOINT_URL_S3 and DROPSHIP_S3_FORCE_PATH_STYLE as for every command.\n',
+    )
+    .action(async (target: string, o: { sample?: string; table?: string }) => {
+      const sample = o.sample === undefined ? undefined : Number(o.sample);
+      if (sample !== undefined && !(Number.isInteger(sample) && sample > 0 && sample <= 10_000))
+        throw new UsageError('--sample takes a whole number of rows from 1 to 10000');
+      loadSettings();
+      const { runInspect } = await import('./inspect.js');
+      await runInspect(target, { ...(sample ? { sample } : {}), ...(o.table ? { table: o.table } : {}) }, out);
+    });
+
   const runs = program
     .command('runs')
     .description('Watch runs: status per account and table, duration, rows, bytes, errors')
