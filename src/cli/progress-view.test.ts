@@ -103,15 +103,25 @@ describe('terminal rendering', () => {
     expect(lines[0]).toMatch(
       /^acme\s+\[█{8}░{12}\] 39% · 124,734 of ~308,500 rows \(\+1 without estimate\) · 1\/5 tables · 12\.5k rows\/s · ~15 s left$/,
     );
-    expect(lines[1]).toMatch(/^ {2}✓ companies\s+\[█{20}\] 100% 2,000 rows · 117\.2 KiB in 1 file · 1 s$/);
+    expect(lines[1]).toMatch(/^ {2}✓ companies\s+\[█{20}\] 100% 2,000 rows · 117\.2 KiB in 1 file · 1\.0 s$/);
     expect(lines[2]).toMatch(
-      /^ {2}› events\s+\[█{8}░{12}\] {2}40% 120,000 of ~300,000 rows · 40\.0k rows\/s · ~5 s left$/,
+      /^ {2}› events\s+\[█{8}░{12}\] {2}40% 120,000 of ~300,000 rows · 40\.0k rows\/s · ~4.5 s left$/,
     );
     expect(lines[3]).toMatch(
       /^ {2}› events_daily \[\s+estimate unknown\s+\]\s+1,234 rows \(estimate unknown\) · 617 rows\/s$/,
     );
     expect(lines[4]).toMatch(/^ {2}› grown\s+\[█{20}\] {2}99% 1,500 rows \(estimate was ~1,000\) · 1\.5k rows\/s$/);
     expect(lines[5]).toMatch(/^ {2}· paid_ads\s+waiting \(~5,000 rows\)$/);
+  });
+
+  it('bars line up; a table at exactly its estimate is not "past" it', () => {
+    const lines = renderTerminal({ accounts: [acme()] }, NOW, 200);
+    expect(new Set(lines.slice(0, 5).map((l) => l.indexOf('[')))).toEqual(new Set([lines[0]!.indexOf('[')]));
+    const exact = acme();
+    exact.tables[1]!.rows = 300_000;
+    expect(renderTerminal({ accounts: [exact] }, NOW, 200)[2]).toContain(
+      ' 99% 300,000 of ~300,000 rows · 100.0k rows/s',
+    );
   });
 
   it('fits the terminal width', () => {
@@ -122,7 +132,8 @@ describe('terminal rendering', () => {
     expect(bar(0, 10)).toBe('[░░░░░░░░░░]');
     expect(bar(50, 10)).toBe('[█████░░░░░]');
     expect(bar(null, 20)).toBe('[  estimate unknown  ]');
-    expect(formatDuration(4.5)).toBe('5 s');
+    expect(formatDuration(4.5)).toBe('4.5 s');
+    expect(formatDuration(14.5)).toBe('15 s');
     expect(formatDuration(185)).toBe('3 min 05 s');
     expect(formatDuration(3_725)).toBe('1 h 02 min');
   });
@@ -132,7 +143,7 @@ describe('log lines (not a terminal)', () => {
   it('one line per running table plus the account line; nothing for waiting or finished tables', () => {
     expect(renderLogLines({ accounts: [acme()] }, NOW)).toEqual([
       'acme 39% · 124,734 of ~308,500 rows (+1 without estimate) · 1/5 tables · 12.5k rows/s · ~15 s left',
-      'acme/events 40% · 120,000 of ~300,000 rows · 40.0k rows/s · ~5 s left',
+      'acme/events 40% · 120,000 of ~300,000 rows · 40.0k rows/s · ~4.5 s left',
       'acme/events_daily · 1,234 rows (estimate unknown) · 617 rows/s',
       'acme/grown 99% · 1,500 rows (estimate was ~1,000) · 1.5k rows/s',
     ]);

@@ -37,7 +37,8 @@ export interface ProgressState {
 const BAR = 20;
 
 export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
+  if (seconds < 9.95) return `${Math.max(0, seconds).toFixed(1)} s`;
+  const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
@@ -63,8 +64,7 @@ export function factsOf(t: TableView, nowMs: number): Facts {
 function rowsText(t: TableView, f: Facts): string {
   if (t.state === 'done') return `${formatCount(t.rows)} rows`;
   if (t.estimate === null) return `${formatCount(t.rows)} rows (estimate unknown)`;
-  if (f.overEstimate || t.rows >= t.estimate)
-    return `${formatCount(t.rows)} rows (estimate was ~${formatCount(t.estimate)})`;
+  if (f.overEstimate) return `${formatCount(t.rows)} rows (estimate was ~${formatCount(t.estimate)})`;
   return `${formatCount(t.rows)} of ~${formatCount(t.estimate)} rows`;
 }
 
@@ -99,7 +99,8 @@ export function renderTerminal(state: ProgressState, nowMs: number, columns = 12
       a.tables.map((t) => ({ rows: t.rows, estimate: t.estimate, done: t.state === 'done' || t.state === 'failed' })),
       (nowMs - a.startedMs) / 1000,
     );
-    lines.push(`${a.account.padEnd(nameWidth + 2)} ${bar(af.percent)} ${accountLine(a, nowMs)}`);
+    // The account's bar lines up with its tables' bars ("  › " + name).
+    lines.push(`${a.account.padEnd(nameWidth + 4)} ${bar(af.percent)} ${accountLine(a, nowMs)}`);
     for (const t of a.tables) {
       const name = (t.table.length > nameWidth ? `${t.table.slice(0, nameWidth - 1)}…` : t.table).padEnd(nameWidth);
       const mark = { waiting: '·', running: '›', done: '✓', failed: '✗' }[t.state];
