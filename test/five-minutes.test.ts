@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Receipt } from '../src/receipt/receipt.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { isLoopback, tokenMatches } from './stack/admin.js';
@@ -228,6 +228,89 @@ describe('the five-minute path', () => {
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain(`error: the dev stack at ${admin.url} refused the admin token`);
   }, 120_000);
+});
+
+describe('dev provision with SSE-KMS', () => {
+  it('creates the role with exactly the policies `dropship policy` prints, KMS included, and the doctor passes', async () => {
+    // Prepare: in-process CLI calls (no process start each), pointed at the running stack.
+    const { main } = await import('../src/cli/main.js');
+    const saved = { ...process.env };
+    Object.assign(process.env, admin.env, { DROPSHIP_DEV_DIR: devDir });
+    const run = async (...args: string[]): Promise<string> => {
+      let text = '';
+      let errors = '';
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        text += String(chunk);
+        return true;
+      });
+      const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        errors += String(chunk);
+        return true;
+      });
+      try {
+        process.exitCode = 0;
+        await main(['node', 'dropship', ...args]);
+        expect(process.exitCode, `${args.join(' ')}\n${text}\n${errors}`).toBe(0);
+        return text;
+      } finally {
+        spy.mockRestore();
+        errSpy.mockRestore();
+      }
+    };
+    try {
+      const db = new pg.Client({ connectionString: admin.env.DATABASE_URL });
+      await db.connect();
+      await db.query('create schema kmsco; create table kmsco.t (id int)');
+      await db.end();
+      const kms = 'arn:aws:kms:eu-central-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      await run(
+        'destinations',
+        'add',
+        '--account',
+        'kmsco',
+        '--plan',
+        'free',
+        '--bucket',
+        'kmsco-data',
+        '--prefix',
+        'exports',
+        '--region',
+        'eu-central-1',
+        '--role-arn',
+        'arn:aws:iam::333333333333:role/dropship-kms',
+        '--kms-key-arn',
+        kms,
+        '--source-schema',
+        'kmsco',
+      );
+      // Act
+      const provisioned = await run('dev', 'provision', '--account', 'kmsco');
+      const printed = await run('policy', '--account', 'kmsco', '--reader');
+      // Assess: the stack's role holds exactly the printed trust.json and write.json.
+      const doc = (name: string): unknown => {
+        const from = printed.indexOf('\n', printed.indexOf(`# ${name}`)) + 1;
+        return JSON.parse(printed.slice(from, printed.indexOf('\n\n#', from)));
+      };
+      const role = (await (
+        await fetch(`${admin.url}/v1/role?arn=${encodeURIComponent('arn:aws:iam::333333333333:role/dropship-kms')}`, {
+          headers: { authorization: `Bearer ${admin.token}` },
+        })
+      ).json()) as { trustPolicy: unknown; policies: unknown[] };
+      expect(role.trustPolicy).toEqual(doc('trust.json'));
+      expect(role.policies).toEqual([doc('write.json')]);
+      expect(JSON.stringify(role.policies)).toContain(
+        `"Sid":"DropshipKmsEncryption","Effect":"Allow","Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"${kms}"`,
+      );
+      expect(provisioned).toContain('#   bucket kmsco-data (eu-central-1)');
+      expect(provisioned).toMatch(/^AWS_ACCESS_KEY_ID=AKIA\S+ AWS_SECRET_ACCESS_KEY=\S+$/m);
+      // The doctor proves it from dropship's side: AssumeRole with the external ID, bucket region, KMS multipart.
+      const report = await run('doctor', '--account', 'kmsco');
+      expect(report).toContain('all checks passed');
+    } finally {
+      process.env = saved;
+      process.exitCode = 0;
+    }
+  }, 60_000);
 });
 
 describe('after Ctrl-C', () => {

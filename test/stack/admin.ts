@@ -11,6 +11,7 @@ import type { LocalStack } from './stack.js';
  * requires `Authorization: Bearer <token>` (compared in constant time); a bad token gets 401.
  *
  *   GET  /v1/health  → { ok: true }
+ *   GET  /v1/role?arn=arn:aws:iam::…:role/…  → { arn, trustPolicy, policies } as the stack holds them
  *   POST /v1/world   → a world document (validated with the stack's world schema) is applied;
  *                      answers { users: [{ arn, accessKeyId, secretAccessKey }], buckets, roles }
  */
@@ -69,6 +70,11 @@ export class AdminServer {
     }
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (req.method === 'GET' && path === '/v1/health') return send(res, 200, { ok: true });
+    if (req.method === 'GET' && path === '/v1/role') {
+      const role = this.stack.iam.roles.get(new URL(req.url ?? '/', 'http://x').searchParams.get('arn') ?? '');
+      if (!role) return send(res, 404, { error: 'no such role' });
+      return send(res, 200, { arn: role.arn, trustPolicy: role.trustPolicy, policies: role.policies });
+    }
     if (req.method === 'POST' && path === '/v1/world') {
       let body: unknown;
       try {
