@@ -46,6 +46,36 @@ function sh(
   });
 }
 
+/** The CLI in this process (no process start per command): exit code, stdout and stderr. */
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = await import('../src/cli/main.js');
+  const saved = process.env;
+  process.env = { ...baseEnv, ...env } as NodeJS.ProcessEnv;
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    process.exitCode = 0;
+    await main(['node', 'dropship', ...args]);
+    return { code: Number(process.exitCode ?? 0), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+    process.env = saved;
+    process.exitCode = 0;
+  }
+}
+
 const running = (p: ChildProcess): boolean => p.exitCode === null && p.signalCode === null;
 
 beforeAll(async () => {
@@ -148,7 +178,7 @@ describe('the five-minute path', () => {
       }
       // Local folder: the same delivery copied out (as `npm start` does) inspects the same.
       writeFileSync(join(dir, 'dropship', 'receipt.json'), JSON.stringify(receipt));
-      const local = await sh(`npx dropship inspect ${join(dir, 'dropship')} --table revenue --sample 2`);
+      const local = await cli(['inspect', join(dir, 'dropship'), '--table', 'revenue', '--sample', '2']);
       expect(local.code, local.stderr).toBe(0);
       expect(local.stdout).toMatch(/^revenue\s+3,000\s+1\s+/m);
       expect(local.stdout).toMatch(/^amount\s+numeric\(18,2\)\s+INT64 DECIMAL\(18,2\)\s+no/m);
@@ -159,7 +189,7 @@ describe('the five-minute path', () => {
       // A file the receipt lists but the folder lacks: a clear error, exit 2.
       const eventsFile = files.get('events')![0]!;
       rmSync(eventsFile);
-      const missing = await sh(`npx dropship inspect ${join(dir, 'dropship')} --table events --sample 1`);
+      const missing = await cli(['inspect', join(dir, 'dropship'), '--table', 'events', '--sample', '1']);
       expect(missing.code).toBe(2);
       expect(missing.stderr).toMatch(
         /^error: .*events_000000000000\.parquet\.gz is listed in the receipt but missing from the folder$/m,
@@ -171,7 +201,7 @@ describe('the five-minute path', () => {
   }, 180_000);
 
   it('inspect with credentials that may not read the bucket: a clear error naming the receipt', async () => {
-    const r = await sh('npx dropship inspect s3://acme-data/dropship/receipt.json', admin.env);
+    const r = await cli(['inspect', 's3://acme-data/dropship/receipt.json'], admin.env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error: cannot read s3:\/\/acme-data\/dropship\/receipt\.json: AccessDenied/m);
   }, 60_000);
@@ -212,19 +242,25 @@ describe('the five-minute path', () => {
     // dev apply: a world file with a mistake is refused with its path; a good one is applied (no restart).
     const bad = join(devDir, 'bad-world.json');
     writeFileSync(bad, JSON.stringify({ accounts: { '123456789012': { buckets: [{ name: 'b' }], bucket: [] } } }));
-    const refused = await sh(`npx dropship dev apply ${bad}`);
+    const refused = await cli(['dev', 'apply', bad]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('error: the dev stack refused the request (400): not a valid world document');
     expect(refused.stderr).toMatch(/^ {2}- accounts\.123456789012\.buckets\.0\.region: /m);
     expect(refused.stderr).toMatch(/^ {2}- accounts\.123456789012: Unrecognized key: "bucket"/m);
-    const applied = await sh('npx dropship dev apply test/stack/world.example.json');
+    const applied = await cli(['dev', 'apply', 'test/stack/world.example.json']);
     expect(applied.code, applied.stderr).toBe(0);
     expect(applied.stdout).toContain('# applied test/stack/world.example.json: 1 bucket(s), 1 role(s), 1 user(s)');
     expect(applied.stdout).toMatch(/# user arn:aws:iam::222222222222:user\/acme-loader: AWS_ACCESS_KEY_ID=AKIA/);
     // A wrong token given on the command line is reported as such.
-    const wrong = await sh(
-      `npx dropship dev apply test/stack/world.example.json --admin-url ${admin.url} --admin-token ${'x'.repeat(32)}`,
-    );
+    const wrong = await cli([
+      'dev',
+      'apply',
+      'test/stack/world.example.json',
+      '--admin-url',
+      admin.url,
+      '--admin-token',
+      'x'.repeat(32),
+    ]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain(`error: the dev stack at ${admin.url} refused the admin token`);
   }, 120_000);
@@ -233,83 +269,59 @@ describe('the five-minute path', () => {
 describe('dev provision with SSE-KMS', () => {
   it('creates the role with exactly the policies `dropship policy` prints, KMS included, and the doctor passes', async () => {
     // Prepare: in-process CLI calls (no process start each), pointed at the running stack.
-    const { main } = await import('../src/cli/main.js');
-    const saved = { ...process.env };
-    Object.assign(process.env, admin.env, { DROPSHIP_DEV_DIR: devDir });
     const run = async (...args: string[]): Promise<string> => {
-      let text = '';
-      let errors = '';
-      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        text += String(chunk);
-        return true;
-      });
-      const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        errors += String(chunk);
-        return true;
-      });
-      try {
-        process.exitCode = 0;
-        await main(['node', 'dropship', ...args]);
-        expect(process.exitCode, `${args.join(' ')}\n${text}\n${errors}`).toBe(0);
-        return text;
-      } finally {
-        spy.mockRestore();
-        errSpy.mockRestore();
-      }
+      const r = await cli(args, admin.env);
+      expect(r.code, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
+      return r.stdout;
     };
-    try {
-      const db = new pg.Client({ connectionString: admin.env.DATABASE_URL });
-      await db.connect();
-      await db.query('create schema kmsco; create table kmsco.t (id int)');
-      await db.end();
-      const kms = 'arn:aws:kms:eu-central-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-      await run(
-        'destinations',
-        'add',
-        '--account',
-        'kmsco',
-        '--plan',
-        'free',
-        '--bucket',
-        'kmsco-data',
-        '--prefix',
-        'exports',
-        '--region',
-        'eu-central-1',
-        '--role-arn',
-        'arn:aws:iam::333333333333:role/dropship-kms',
-        '--kms-key-arn',
-        kms,
-        '--source-schema',
-        'kmsco',
-      );
-      // Act
-      const provisioned = await run('dev', 'provision', '--account', 'kmsco');
-      const printed = await run('policy', '--account', 'kmsco', '--reader');
-      // Assess: the stack's role holds exactly the printed trust.json and write.json.
-      const doc = (name: string): unknown => {
-        const from = printed.indexOf('\n', printed.indexOf(`# ${name}`)) + 1;
-        return JSON.parse(printed.slice(from, printed.indexOf('\n\n#', from)));
-      };
-      const role = (await (
-        await fetch(`${admin.url}/v1/role?arn=${encodeURIComponent('arn:aws:iam::333333333333:role/dropship-kms')}`, {
-          headers: { authorization: `Bearer ${admin.token}` },
-        })
-      ).json()) as { trustPolicy: unknown; policies: unknown[] };
-      expect(role.trustPolicy).toEqual(doc('trust.json'));
-      expect(role.policies).toEqual([doc('write.json')]);
-      expect(JSON.stringify(role.policies)).toContain(
-        `"Sid":"DropshipKmsEncryption","Effect":"Allow","Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"${kms}"`,
-      );
-      expect(provisioned).toContain('#   bucket kmsco-data (eu-central-1)');
-      expect(provisioned).toMatch(/^AWS_ACCESS_KEY_ID=AKIA\S+ AWS_SECRET_ACCESS_KEY=\S+$/m);
-      // The doctor proves it from dropship's side: AssumeRole with the external ID, bucket region, KMS multipart.
-      const report = await run('doctor', '--account', 'kmsco');
-      expect(report).toContain('all checks passed');
-    } finally {
-      process.env = saved;
-      process.exitCode = 0;
-    }
+    const db = new pg.Client({ connectionString: admin.env.DATABASE_URL });
+    await db.connect();
+    await db.query('create schema kmsco; create table kmsco.t (id int)');
+    await db.end();
+    const kms = 'arn:aws:kms:eu-central-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    await run(
+      'destinations',
+      'add',
+      '--account',
+      'kmsco',
+      '--plan',
+      'free',
+      '--bucket',
+      'kmsco-data',
+      '--prefix',
+      'exports',
+      '--region',
+      'eu-central-1',
+      '--role-arn',
+      'arn:aws:iam::333333333333:role/dropship-kms',
+      '--kms-key-arn',
+      kms,
+      '--source-schema',
+      'kmsco',
+    );
+    // Act
+    const provisioned = await run('dev', 'provision', '--account', 'kmsco');
+    const printed = await run('policy', '--account', 'kmsco', '--reader');
+    // Assess: the stack's role holds exactly the printed trust.json and write.json.
+    const doc = (name: string): unknown => {
+      const from = printed.indexOf('\n', printed.indexOf(`# ${name}`)) + 1;
+      return JSON.parse(printed.slice(from, printed.indexOf('\n\n#', from)));
+    };
+    const role = (await (
+      await fetch(`${admin.url}/v1/role?arn=${encodeURIComponent('arn:aws:iam::333333333333:role/dropship-kms')}`, {
+        headers: { authorization: `Bearer ${admin.token}` },
+      })
+    ).json()) as { trustPolicy: unknown; policies: unknown[] };
+    expect(role.trustPolicy).toEqual(doc('trust.json'));
+    expect(role.policies).toEqual([doc('write.json')]);
+    expect(JSON.stringify(role.policies)).toContain(
+      `"Sid":"DropshipKmsEncryption","Effect":"Allow","Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"${kms}"`,
+    );
+    expect(provisioned).toContain('#   bucket kmsco-data (eu-central-1)');
+    expect(provisioned).toMatch(/^AWS_ACCESS_KEY_ID=AKIA\S+ AWS_SECRET_ACCESS_KEY=\S+$/m);
+    // The doctor proves it from dropship's side: AssumeRole with the external ID, bucket region, KMS multipart.
+    const report = await run('doctor', '--account', 'kmsco');
+    expect(report).toContain('all checks passed');
   }, 60_000);
 });
 
@@ -319,7 +331,7 @@ describe('after Ctrl-C', () => {
     process.kill(-dev.pid!, 'SIGINT');
     await exited;
     expect(existsSync(join(devDir, 'admin.json'))).toBe(false);
-    const r = await sh('npx dropship dev provision --account acme');
+    const r = await cli(['dev', 'provision', '--account', 'acme'], admin.env);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('no running dev stack found');
   }, 60_000);
