@@ -325,6 +325,32 @@ describe('dev provision with SSE-KMS', () => {
   }, 60_000);
 });
 
+describe("the planner's row estimates behind the progress bars", () => {
+  it('reltuples after ANALYZE, summed over partitions, and unknown for a never-analyzed table', async () => {
+    const { listTables } = await import('../src/source/catalog.js');
+    const client = new pg.Client({ connectionString: admin.env.DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(`create schema est;
+        create table est.fresh (id int); insert into est.fresh select generate_series(1, 500);
+        create table est.parts (id int, k int) partition by list (k);
+        create table est.parts_a partition of est.parts for values in (1);
+        create table est.parts_b partition of est.parts for values in (2);
+        insert into est.parts select i, 1 + i % 2 from generate_series(1, 3000) i;
+        analyze est.parts_a; analyze est.parts_b;`);
+      const byName = new Map((await listTables(client, 'est')).map((t) => [t.name, t.estimatedRows]));
+      expect(byName.get('fresh')).toBeNull(); // never analyzed: reltuples is -1
+      expect(byName.get('parts')).toBe(3000);
+      expect(byName.has('parts_a')).toBe(false);
+      // `dropship dev --demo-data` analyzes the demo schema, so its tables have estimates.
+      const acme = new Map((await listTables(client, 'acme')).map((t) => [t.name, t.estimatedRows]));
+      expect(acme.get('events')).toBe(100_000);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
 describe('after Ctrl-C', () => {
   it('the stack stops and removes its admin file', async () => {
     const exited = new Promise((r) => dev.once('exit', r));
