@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { accountFacts, tableFacts } from '../run/eta.js';
 import { type AccountView, bar, formatDuration, renderLogLines, renderTerminal } from './progress-view.js';
 
@@ -150,5 +150,48 @@ describe('log lines (not a terminal)', () => {
     const done = acme();
     for (const t of done.tables) t.state = 'done';
     expect(renderLogLines({ accounts: [done] }, NOW)).toEqual([]);
+  });
+});
+
+describe('TerminalReporter off a terminal', () => {
+  it('prints one line per running table every 5 s, and one when a table is done; no redraw codes', async () => {
+    // Prepare
+    const { TerminalReporter } = await import('./progress.js');
+    vi.useFakeTimers();
+    try {
+      let now = Date.UTC(2026, 10, 23, 4, 0, 0);
+      let text = '';
+      const r = new TerminalReporter({ write: (s: string) => ((text += s), true) }, { mode: 'lines', now: () => now });
+      r.accountStarted('acme', 'run-1', ['events', 'daily'], [300_000, null]);
+      r.start();
+      // Act
+      r.tableProgress('acme', { table: 'events', rows: 0, bytes: 0, files: 1, estimatedRows: 300_000 });
+      now += 3_000;
+      r.tableProgress('acme', { table: 'events', rows: 120_000, bytes: 9, files: 1, estimatedRows: 300_000 });
+      vi.advanceTimersByTime(4_999);
+      const before = text;
+      vi.advanceTimersByTime(1);
+      r.tableDone('acme', {
+        table: 'events',
+        objectName: 'events',
+        folder: 'f/events',
+        rows: 300_000,
+        bytes: 11 * 1024 * 1024,
+        files: [],
+        columns: [],
+        seconds: 7.5,
+      });
+      r.stop();
+      // Assess
+      expect(before).toBe('');
+      expect(text.split('\n').filter(Boolean)).toEqual([
+        '04:00:03 acme 40% · 120,000 of ~300,000 rows (+1 without estimate) · 0/2 tables · 40.0k rows/s · ~4.5 s left',
+        '04:00:03 acme/events 40% · 120,000 of ~300,000 rows · 40.0k rows/s · ~4.5 s left',
+        '04:00:03 acme/events done · 300,000 rows · 11.0 MiB in 0 files · 7.5 s',
+      ]);
+      expect(text).not.toContain('\u001b[');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
