@@ -161,7 +161,13 @@ describe('TerminalReporter off a terminal', () => {
     try {
       let now = Date.UTC(2026, 10, 23, 4, 0, 0);
       let text = '';
-      const r = new TerminalReporter({ write: (s: string) => ((text += s), true) }, { mode: 'lines', now: () => now });
+      const sink = {
+        write: (s: string): boolean => {
+          text += s;
+          return true;
+        },
+      };
+      const r = new TerminalReporter(sink, { mode: 'lines', now: () => now });
       r.accountStarted('acme', 'run-1', ['events', 'daily'], [300_000, null]);
       r.start();
       // Act
