@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorFields } from '../src/log/logger.js';
 import { deadlineSignal, type LambdaContext, lambdaDeps } from '../src/run/lambda.js';
+import { LogReporter } from '../src/run/reporter.js';
 import { runTask } from '../src/run/task.js';
 
 /**
@@ -34,7 +35,17 @@ export const handler = async (event: unknown, context?: LambdaContext) => {
     }
     const { runId, accountId, table, part } = parsed;
     try {
-      const outcome = await runTask(parsed, { sourceUrl, ledger, registry, settings, signal });
+      // Progress with percentage and time left every 10 s, as the CLI shows it.
+      const progress = new LogReporter(log);
+      progress.watchRun(accountId, runId);
+      const outcome = await runTask(parsed, {
+        sourceUrl,
+        ledger,
+        registry,
+        settings,
+        signal,
+        onProgress: (p) => progress.tableProgress(accountId, p),
+      });
       log.info({ accountId, runId, table, part: part ?? 0, ...outcome }, `task ${outcome.status}`);
       if (outcome.status === 'retry') batchItemFailures.push({ itemIdentifier: record.messageId });
     } catch (e) {

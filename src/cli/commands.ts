@@ -89,12 +89,16 @@ export async function runExports(
   dests: Destination[],
   opts: { quietLogs?: boolean; slot?: string } = {},
 ): Promise<{ code: number; outcomes: Map<string, AccountOutcome> }> {
+  // Progress for people: redrawn bars on a terminal, one plain line per table every few seconds
+  // elsewhere. JSON logs keep warnings and errors unless DROPSHIP_LOG_LEVEL asks for more (the
+  // Lambda logs carry the same progress facts as JSON).
   const tty = process.stderr.isTTY === true;
-  const log = createLogger({ level: tty || opts.quietLogs ? 'warn' : app.settings.DROPSHIP_LOG_LEVEL });
-  const terminal = tty ? new TerminalReporter() : undefined;
-  const reporters: Reporter[] = [new LogReporter(log)];
-  if (terminal) reporters.push(terminal);
-  terminal?.start();
+  const log = createLogger({
+    level: process.env.DROPSHIP_LOG_LEVEL && !opts.quietLogs ? app.settings.DROPSHIP_LOG_LEVEL : 'warn',
+  });
+  const terminal = new TerminalReporter(process.stderr, { mode: tty ? 'tty' : 'lines' });
+  const reporters: Reporter[] = [new LogReporter(log), terminal];
+  terminal.start();
   const abort = new AbortController();
   const onSignal = (): void => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -111,7 +115,7 @@ export async function runExports(
     });
   } finally {
     process.off('SIGINT', onSignal);
-    terminal?.stop();
+    terminal.stop();
   }
   process.stdout.write(`\n${summaryTable(outcomes)}\n`);
   const failures = failureLines(outcomes);

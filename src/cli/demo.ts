@@ -36,6 +36,8 @@ export async function runDemo(opts: { events: number }): Promise<number> {
     try {
       await createDemoSchema(client, 'acme', opts.events, 0.11);
       await createDemoSchema(client, 'globex', Math.floor(opts.events / 3), 0.22);
+      // As autovacuum would have by now in production: the planner's row estimates drive progress.
+      await client.query('analyze');
     } finally {
       await client.end();
     }
@@ -80,10 +82,13 @@ export async function runDemo(opts: { events: number }): Promise<number> {
         `  ${c.destination.accountId.padEnd(7)} s3://${c.destination.bucket}/${o.receiptKey}  (${files} Parquet files, ${formatBytes(bytes)}, run ${o.runId})`,
       );
     }
-    say(`\ncopies for inspection: ${relative(process.cwd(), outDir) || outDir}/<bucket>/<key>`);
-    say(
-      `  e.g. duckdb -c "select count(*) from '${relative(process.cwd(), outDir)}/acme-data-platform/dreamdata/*/events/*.parquet.gz'"`,
-    );
+    const rel = relative(process.cwd(), outDir) || outDir;
+    say(`\ncopies for inspection: ${rel}/<bucket>/<key>`);
+    const acme = customers[0]!.destination;
+    if (outcomes.get(acme.accountId)?.ok) {
+      say('look at what was delivered (tables, columns, types, first rows read with the bundled DuckDB):');
+      say(`  npx dropship inspect ${join(rel, acme.bucket, acme.prefix)} --table events --sample 5`);
+    }
     return code;
   } finally {
     await app.close();

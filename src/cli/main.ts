@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
-import { ConfigError } from '../config/settings.js';
+import { ConfigError, loadSettings } from '../config/settings.js';
 import { slotsByPlan } from '../run/task.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
 
@@ -294,6 +294,31 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('inspect <receipt>')
+    .description(
+      'Show what a delivery holds: the receipt’s tables (rows, files, bytes, columns with Postgres and Parquet types) and, with --sample, the first rows read with DuckDB',
+    )
+    .option('--sample <n>', 'also print the first n rows of each table (or of --table)')
+    .option('--table <name>', 'only this table')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship inspect s3://acme-data/dropship/receipt.json',
+        'dropship inspect s3://acme-data/dropship/receipt.json --table events --sample 5',
+        'dropship inspect .dropship/demo/out/acme-data-platform/dreamdata --sample 3',
+      ) +
+        '\nS3 is read with the AWS credentials in the environment (the customer’s read-only keys), AWS_ENDPOINT_URL_S3 and DROPSHIP_S3_FORCE_PATH_STYLE as for every command.\n',
+    )
+    .action(async (target: string, o: { sample?: string; table?: string }) => {
+      const sample = o.sample === undefined ? undefined : Number(o.sample);
+      if (sample !== undefined && !(Number.isInteger(sample) && sample > 0 && sample <= 10_000))
+        throw new UsageError('--sample takes a whole number of rows from 1 to 10000');
+      loadSettings();
+      const { runInspect } = await import('./inspect.js');
+      await runInspect(target, { ...(sample ? { sample } : {}), ...(o.table ? { table: o.table } : {}) }, out);
+    });
+
   const runs = program
     .command('runs')
     .description('Watch runs: status per account and table, duration, rows, bytes, errors')
@@ -415,15 +440,112 @@ export function buildProgram(): Command {
       process.exitCode = 1;
     });
 
-  program
+  const dev = program
     .command('dev')
-    .description('Run the local stack (PostgreSQL, S3, STS on 127.0.0.1) in the foreground and print its environment')
+    .description(
+      'Run the local stack (PostgreSQL, S3, STS on 127.0.0.1) in the foreground with a loopback admin endpoint, and print its environment',
+    )
     .option('--world <file>', 'JSON file declaring customers’ buckets, roles and users (see README)')
     .option('--fresh', 'start from an empty data folder')
-    .addHelpText('after', examples('dropship dev', 'dropship dev --world test/stack/world.example.json'))
-    .action(async (o: { world?: string; fresh?: boolean }) => {
+    .option('--demo-data', 'create the demo schema acme (Dreamdata-like tables) if it does not exist')
+    .option('--events <n>', 'rows in the demo events table (with --demo-data)', '100000')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship dev --demo-data',
+        'dropship dev --world test/stack/world.example.json',
+        'DROPSHIP_DEV_DIR=/tmp/dev2 dropship dev --fresh',
+      ),
+    )
+    .action(async (o: { world?: string; fresh?: boolean; demoData?: boolean; events: string }) => {
       const { runDev } = await import('./dev.js');
-      await runDev(o);
+      await runDev({
+        ...(o.world ? { world: o.world } : {}),
+        ...(o.fresh ? { fresh: true } : {}),
+        ...(o.demoData ? { demoData: true } : {}),
+        events: Number(o.events),
+      });
+    });
+
+  dev
+    .command('env')
+    .description('Print the running dev stack’s environment as shell exports (for eval)')
+    .addHelpText('after', examples('eval "$(npx dropship dev env)"'))
+    .action(async () => {
+      const { devDir, readAdminFile } = await import('./dev-client.js');
+      const { REPO_ROOT } = await import('./paths.js');
+      const file = readAdminFile(devDir(process.env, REPO_ROOT));
+      for (const [k, v] of Object.entries(file.env)) out(`export ${k}='${v.replaceAll("'", "'\\''")}'`);
+    });
+
+  const adminOptions = (c: Command): Command =>
+    c
+      .option(
+        '--admin-url <url>',
+        'the admin endpoint `dropship dev` printed (default: read from .dropship/dev/admin.json)',
+      )
+      .option('--admin-token <token>', 'the admin token `dropship dev` printed (default: read from admin.json)');
+
+  adminOptions(
+    dev
+      .command('provision')
+      .description(
+        'Create in the running dev stack the customer’s side of a registered destination: its bucket, the role with the policies `dropship policy` prints, and a read-only user (prints its keys)',
+      )
+      .requiredOption('--account <id>', 'the registered account'),
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'npx dropship dev provision --account acme',
+        'npx dropship dev provision --account acme | tee .dropship/acme-loader.env',
+      ),
+    )
+    .action(async (o: { account: string; adminUrl?: string; adminToken?: string }) => {
+      const { adminTarget, applyWorld, customerWorld } = await import('./dev-client.js');
+      const { REPO_ROOT } = await import('./paths.js');
+      const target = adminTarget(o, process.env, REPO_ROOT);
+      const app = new App();
+      try {
+        const dest = await (await app.registry()).get(o.account);
+        const principal = requirePrincipal(app);
+        const c = customerWorld(dest, principal);
+        const res = await applyWorld(target, c.world);
+        const user = res.users[0]!;
+        out(`# created in the dev stack, AWS account ${c.awsAccountId}:`);
+        out(`#   bucket ${dest.bucket} (${dest.region})`);
+        out(
+          `#   role   ${dest.roleArn}: trust.json and write.json as \`dropship policy --account ${dest.accountId}\` prints them`,
+        );
+        out(`#   user   ${user.arn}: read-only (reader.json), for the customer's loader — its keys:`);
+        out(`AWS_ACCESS_KEY_ID=${user.accessKeyId} AWS_SECRET_ACCESS_KEY=${user.secretAccessKey}`);
+      } finally {
+        await app.close();
+      }
+    });
+
+  adminOptions(
+    dev
+      .command('apply <world.json>')
+      .description('Apply a world file (buckets, roles, users) to the running dev stack; prints the users’ keys'),
+  )
+    .addHelpText('after', examples('npx dropship dev apply test/stack/world.example.json'))
+    .action(async (file: string, o: { adminUrl?: string; adminToken?: string }) => {
+      const { readFileSync } = await import('node:fs');
+      const { adminTarget, applyWorld } = await import('./dev-client.js');
+      const { REPO_ROOT } = await import('./paths.js');
+      loadSettings();
+      let world: unknown;
+      try {
+        world = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        throw new UsageError(`${file}: not readable JSON (${(e as Error).message})`);
+      }
+      const res = await applyWorld(adminTarget(o, process.env, REPO_ROOT), world);
+      out(`# applied ${file}: ${res.buckets} bucket(s), ${res.roles} role(s), ${res.users.length} user(s)`);
+      for (const u of res.users) {
+        out(`# user ${u.arn}: AWS_ACCESS_KEY_ID=${u.accessKeyId} AWS_SECRET_ACCESS_KEY=${u.secretAccessKey}`);
+      }
     });
 
   program
@@ -460,7 +582,12 @@ export async function main(argv = process.argv): Promise<void> {
       process.exitCode = e.exitCode;
       return;
     }
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof AccountsError) {
+    if (
+      e instanceof UsageError ||
+      e instanceof ConfigError ||
+      e instanceof AccountsError ||
+      (e instanceof Error && (e.name === 'DevClientError' || e.name === 'DevError' || e.name === 'InspectError'))
+    ) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = 2;
       return;

@@ -1,62 +1,75 @@
 import { errorFields } from '../log/logger.js';
 import type { AccountOutcome, Reporter } from '../run/reporter.js';
 import type { TableProgress, TableResult } from '../run/table.js';
-import { formatBytes, formatCount, formatRate, renderTable } from './format.js';
-
-interface Line {
-  account: string;
-  table: string;
-  rows: number;
-  bytes: number;
-  files: number;
-  state: 'waiting' | 'running' | 'done' | 'failed';
-  started?: number;
-  seconds?: number;
-  error?: string;
-}
+import { formatBytes, formatCount, renderTable } from './format.js';
+import { type AccountView, formatDuration, renderLogLines, renderTerminal, type TableView } from './progress-view.js';
 
 /**
- * Live progress on a terminal: one line per table (rows, bytes, rate), redrawn in place a few
- * times a second; at the end a summary table. Used only when stderr is a TTY.
+ * Live progress for a person: on a terminal the lines of `renderTerminal` redrawn in place a few
+ * times a second; otherwise (`mode: 'lines'`) the lines of `renderLogLines` every few seconds, plus
+ * one line when a table finishes. State in, text out: the rendering itself is src/cli/progress-view.ts.
  */
 export class TerminalReporter implements Reporter {
-  private readonly lines = new Map<string, Line>();
+  private readonly accounts = new Map<string, AccountView>();
   private drawn = 0;
   private timer: NodeJS.Timeout | undefined;
   readonly outcomes = new Map<string, AccountOutcome>();
+  private readonly mode: 'tty' | 'lines';
+  private readonly everyMs: number;
+  private readonly now: () => number;
 
-  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
+  constructor(
+    private readonly out: Pick<NodeJS.WriteStream, 'write'> & { columns?: number } = process.stderr,
+    opts: { mode?: 'tty' | 'lines'; everyMs?: number; now?: () => number } = {},
+  ) {
+    this.mode = opts.mode ?? 'tty';
+    this.everyMs = opts.everyMs ?? (this.mode === 'tty' ? 200 : 5_000);
+    this.now = opts.now ?? Date.now;
+  }
 
   start(): void {
-    this.timer = setInterval(() => this.draw(), 200);
+    this.timer = setInterval(() => this.tick(), this.everyMs);
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    this.draw();
+    if (this.mode === 'tty') this.draw();
   }
 
-  private line(account: string, table: string): Line {
-    const k = `${account}\u0000${table}`;
-    let l = this.lines.get(k);
-    if (!l) {
-      l = { account, table, rows: 0, bytes: 0, files: 0, state: 'waiting' };
-      this.lines.set(k, l);
+  private view(accountId: string): AccountView {
+    let a = this.accounts.get(accountId);
+    if (!a) {
+      a = { account: accountId, startedMs: this.now(), tables: [] };
+      this.accounts.set(accountId, a);
     }
-    return l;
+    return a;
   }
 
-  accountStarted(accountId: string, _runId: string, tables: string[]): void {
-    for (const t of tables) this.line(accountId, t);
+  private line(accountId: string, table: string): TableView {
+    const a = this.view(accountId);
+    let t = a.tables.find((x) => x.table === table);
+    if (!t) {
+      t = { table, estimate: null, rows: 0, bytes: 0, files: 0, state: 'waiting' };
+      a.tables.push(t);
+    }
+    return t;
+  }
+
+  accountStarted(accountId: string, _runId: string, tables: string[], estimatedRows?: (number | null)[]): void {
+    this.view(accountId).startedMs = this.now();
+    tables.forEach((name, i) => {
+      this.line(accountId, name).estimate = estimatedRows?.[i] ?? null;
+    });
   }
 
   tableProgress(accountId: string, p: TableProgress): void {
     const l = this.line(accountId, p.table);
     if (l.state === 'waiting') {
       l.state = 'running';
-      l.started = performance.now();
+      l.startedMs = this.now();
     }
+    if (p.estimatedRows !== undefined) l.estimate = p.estimatedRows;
     l.rows = p.rows;
     l.bytes = p.bytes;
     l.files = p.files;
@@ -64,27 +77,46 @@ export class TerminalReporter implements Reporter {
 
   tableDone(accountId: string, r: TableResult): void {
     const l = this.line(accountId, r.table);
-    Object.assign(l, { state: 'done', rows: r.rows, bytes: r.bytes, files: r.files.length, seconds: r.seconds });
+    const end = this.now();
+    Object.assign(l, {
+      state: 'done',
+      rows: r.rows,
+      bytes: r.bytes,
+      files: r.files.length,
+      endedMs: end,
+      startedMs: end - r.seconds * 1000,
+    });
+    if (this.mode === 'lines') {
+      this.write([
+        `${accountId}/${r.table} done · ${formatCount(r.rows)} rows · ${formatBytes(r.bytes)} in ${r.files.length} file${r.files.length === 1 ? '' : 's'} · ${formatDuration(r.seconds)}`,
+      ]);
+    }
   }
 
   tableFailed(accountId: string, table: string, error: unknown): void {
     const l = this.line(accountId, table);
     l.state = 'failed';
-    l.error = errorFields(error).error;
+    l.endedMs = this.now();
+    if (this.mode === 'lines') this.write([`${accountId}/${table} failed: ${errorFields(error).error}`]);
   }
 
   accountDone(accountId: string, outcome: AccountOutcome): void {
     this.outcomes.set(accountId, outcome);
   }
 
+  private tick(): void {
+    if (this.mode === 'tty') this.draw();
+    else this.write(renderLogLines({ accounts: [...this.accounts.values()] }, this.now()));
+  }
+
+  private write(lines: string[]): void {
+    const stamp = new Date(this.now()).toISOString().slice(11, 19);
+    for (const l of lines) this.out.write(`${stamp} ${l}\n`);
+  }
+
   private draw(): void {
     if (this.drawn > 0) this.out.write(`\u001b[${this.drawn}A\u001b[0J`);
-    const now = performance.now();
-    const rows = [...this.lines.values()].map((l) => {
-      const secs = l.seconds ?? (l.started ? (now - l.started) / 1000 : 0);
-      const mark = { waiting: '·', running: '›', done: '✓', failed: '✗' }[l.state];
-      return `${mark} ${l.account.padEnd(12)} ${l.table.padEnd(24)} ${formatCount(l.rows).padStart(12)} rows ${formatBytes(l.bytes).padStart(10)}  ${l.state === 'failed' ? 'failed' : formatRate(l.rows, secs)}`;
-    });
+    const rows = renderTerminal({ accounts: [...this.accounts.values()] }, this.now(), this.out.columns ?? 120);
     this.out.write(rows.length ? `${rows.join('\n')}\n` : '');
     this.drawn = rows.length;
   }

@@ -63,6 +63,14 @@ export const settingsSchema = z.object({
     .regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]')
     .default('04:00'),
   DROPSHIP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** `dropship dev`: folder of the local stack's data and its admin.json (default .dropship/dev). */
+  DROPSHIP_DEV_DIR: z.string().min(1).optional(),
+  /** `dropship dev provision|apply`: the running dev stack's admin endpoint, instead of reading admin.json. */
+  DROPSHIP_DEV_ADMIN_URL: z
+    .string()
+    .regex(/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\/?$/, 'must be the loopback URL `dropship dev` printed')
+    .optional(),
+  DROPSHIP_DEV_ADMIN_TOKEN: z.string().min(16, 'must be the token `dropship dev` printed').optional(),
 });
 
 export type Settings = z.output<typeof settingsSchema>;

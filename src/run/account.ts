@@ -88,6 +88,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       dest.accountId,
       runId,
       tables.map((t) => t.name),
+      tables.map((t) => t.estimatedRows),
     );
     // A destination problem (role, bucket, permission) fails every table alike: stop early.
     const stop = new AbortController();

@@ -43,6 +43,8 @@ export interface TableProgress {
   rows: number;
   bytes: number;
   files: number;
+  /** The planner's row estimate for what this export reads (null: unknown; see TablePlan.estimatedRows). */
+  estimatedRows?: number | null;
 }
 
 export class TableExportError extends Error {
@@ -145,6 +147,8 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
       rows: decoder.rows,
       bytes: totalBytes + writer.bytesWritten,
       files: files.length + 1,
+      // A key range of a split table reads only part of it: the table's estimate does not apply.
+      estimatedRows: range ? null : (table.estimatedRows ?? null),
     });
 
   const stream = client.query(copyTo(sql));

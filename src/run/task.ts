@@ -14,7 +14,7 @@ import { MappingError } from '../source/errors.js';
 import { release, sourceClient, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
 import type { Ledger, Run, TaskPart, Trigger } from './ledger.js';
-import { exportTable, type TableResult } from './table.js';
+import { exportTable, type TableProgress, type TableResult } from './table.js';
 
 /**
  * The fan-out path (Lambda): a run is opened for an account with one task per table; each task
@@ -143,6 +143,8 @@ export interface TaskDeps {
   registry: Registry;
   settings: Settings;
   signal?: AbortSignal;
+  /** Progress of the table (rows, estimate) for the structured logs. */
+  onProgress?: (p: TableProgress) => void;
 }
 
 export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOutcome> {
@@ -198,6 +200,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       folder: run.folder,
       settings,
       ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
       onShardOpen: async (index) => {
         await ledger.noteShardsStarted(run.runId, msg.table, index - shardBase + 1, part);
       },

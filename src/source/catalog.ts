@@ -6,6 +6,13 @@ export interface TablePlan {
   name: string;
   kind: 'table' | 'partitioned table' | 'materialized view';
   columns: ColumnPlan[];
+  /**
+   * The planner's row estimate (pg_class.reltuples; for a partitioned table the sum over its leaf
+   * partitions), for progress and time left. `null` when Postgres has none: a table never vacuumed
+   * or analyzed has reltuples -1 (0 is also treated as unknown: it is what an empty or not yet
+   * analyzed table shows, and a percentage of 0 rows means nothing).
+   */
+  estimatedRows: number | null;
 }
 
 const KIND: Record<string, TablePlan['kind']> = { r: 'table', p: 'partitioned table', m: 'materialized view' };
@@ -16,8 +23,14 @@ const KIND: Record<string, TablePlan['kind']> = { r: 'table', p: 'partitioned ta
  * the data agree.
  */
 export async function listTables(client: ClientBase, schema: string): Promise<TablePlan[]> {
-  const rels = await client.query<{ oid: number; relname: string; relkind: string }>(
-    `select c.oid, c.relname, c.relkind
+  const rels = await client.query<{ oid: number; relname: string; relkind: string; reltuples: number }>(
+    `select c.oid, c.relname, c.relkind,
+            case when c.relkind = 'p'
+                 then coalesce((select sum(greatest(pc.reltuples, 0))
+                                  from pg_catalog.pg_partition_tree(c.oid) pt
+                                  join pg_catalog.pg_class pc on pc.oid = pt.relid
+                                 where pt.isleaf), 0)
+                 else c.reltuples end::float8 as reltuples
        from pg_catalog.pg_class c
        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
       where n.nspname = $1 and c.relkind in ('r', 'p', 'm') and not c.relispartition
@@ -44,6 +57,7 @@ export async function listTables(client: ClientBase, schema: string): Promise<Ta
   return rels.rows.map((rel) => ({
     name: rel.relname,
     kind: KIND[rel.relkind]!,
+    estimatedRows: rel.reltuples > 0 ? Math.round(rel.reltuples) : null,
     columns: cols.rows
       .filter((c) => c.attrelid === rel.oid)
       .map((c) =>
