@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Layout } from '../accounts/destination.js';
+import type { ReceiptSelection } from '../source/select.js';
 import type { TableResult } from './table.js';
 
 /**
@@ -365,5 +366,19 @@ export class Ledger {
       [opts.accountId ?? null, opts.limit ?? 50],
     );
     return res.rows.map(toRun);
+  }
+
+  /** The selection applied when the run opened (the receipt's `selection` block). */
+  async noteSelection(runId: string, selection: ReceiptSelection | undefined): Promise<void> {
+    if (!selection) return;
+    await this.pool.query('update dropship.runs set selection = $2 where run_id = $1', [
+      runId,
+      JSON.stringify(selection),
+    ]);
+  }
+
+  async selection(runId: string): Promise<ReceiptSelection | undefined> {
+    const res = await this.pool.query('select selection from dropship.runs where run_id = $1', [runId]);
+    return res.rows[0]?.selection ?? undefined;
   }
 }
