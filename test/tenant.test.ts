@@ -99,7 +99,7 @@ async function createShared(client: pg.ClientBase, kind: Kind): Promise<void> {
     analyze ${s}.events; analyze ${s}.contacts;`);
 }
 
-const selectionFor = (kind: Kind, tenant: string, drop: boolean): SelectionInput => ({
+const selectionFor = (tenant: string, drop: boolean): SelectionInput => ({
   tenantColumn: 'org_id',
   tenantValue: tenant,
   dropTenantColumn: drop,
@@ -129,7 +129,7 @@ beforeAll(async () => {
         awsAccountId: String(500000000000 + n),
         bucket: `tenant-${id}`,
         schema: SCHEMA[kind],
-        selection: selectionFor(kind, given, drop),
+        selection: selectionFor(given, drop),
       });
       const tenant = kind === 'integer' ? String(Number(given)) : kind === 'uuid' ? given.toLowerCase() : given;
       customers.set(id, { c, kind, tenant, drop });
