@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { compareTable, downloadReceiptFiles } from './compare.js';
 import { duck, sqlString } from './duck.js';
 import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
-import type { LocalStack } from './stack/stack.js';
+import { type LocalStack, REPO_ROOT } from './stack/stack.js';
 
 /**
  * Tenant mode and table/column selection on the real stack: three schemas of shared tables (tenant
@@ -475,4 +476,52 @@ describe('tenant mode and selection', () => {
       { seed: 1414, numRuns: 4 },
     );
   }, 120_000);
+
+  it('CLI: destinations update prints the selection; the export summary says which tables were left out and why', async () => {
+    const dropship = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args],
+          {
+            env: {
+              PATH: process.env.PATH,
+              HOME: process.env.HOME,
+              ...stack.env(),
+              DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+            },
+            timeout: 60_000,
+          },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    const before = await registry.get('uui-2');
+    const upd = await dropship([
+      'destinations',
+      'update',
+      'uui-2',
+      '--exclude-tables',
+      'internal_*,audit_log',
+      '--drop-tenant-column',
+    ]);
+    expect(upd.stderr).toBe('');
+    expect(upd.code).toBe(0);
+    expect(upd.stdout).toContain(`tenant        org_id = "${TENANTS.uuid[2]}"  (column left out of the files)`);
+    expect(upd.stdout).toContain('exclude       internal_*, audit_log');
+    expect((await registry.get('uui-2')).externalId).toBe(before.externalId);
+    const bad = await dropship(['destinations', 'update', 'uui-2', '--include-tables', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--include-tables: no table of schema "t_uuid" matches "nope"');
+    const exp = await dropship(['export', '--account', 'uui-2']);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(exp.stdout).toContain('left out: uui-2/audit_log — excluded by --exclude-tables "audit_log"');
+    expect(exp.stdout).toContain(
+      'left out: uui-2/tenants — no tenant column "org_id" and not listed in --global-tables',
+    );
+    const receipt = await readCustomerReceipt(stack, customers.get('uui-2')!.c);
+    expect(receipt.selection?.left_out).toEqual([
+      { table: 'tenants', reason: 'no tenant column "org_id" and not listed in --global-tables' },
+    ]);
+    expect(receipt.tables.events!.columns.map((c) => c.name)).toEqual(['id', 'kind', 'amount', 'at']);
+  }, 60_000);
 });
