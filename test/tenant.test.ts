@@ -523,5 +523,20 @@ describe('tenant mode and selection', () => {
       { table: 'tenants', reason: 'no tenant column "org_id" and not listed in --global-tables' },
     ]);
     expect(receipt.tables.events!.columns.map((c) => c.name)).toEqual(['id', 'kind', 'amount', 'at']);
+    // The doctor checks the selection against the source as it is now.
+    const doc = await dropship(['doctor', '--account', 'uui-2']);
+    expect(doc.stdout).toContain(
+      '✓ selection: 3 table(s) of schema "t_uuid" exported (2 filtered on org_id, 1 global), 3 left out',
+    );
+    expect(doc.code, doc.stdout).toBe(0);
+    await pool.query('alter table t_uuid.audit_log rename to audit_old');
+    try {
+      const drift = await dropship(['doctor', '--account', 'uui-2']);
+      expect(drift.code).toBe(1);
+      expect(drift.stdout).toContain('✗ selection:');
+      expect(drift.stdout).toContain('fix: --exclude-tables: no table of schema "t_uuid" matches "audit_log"');
+    } finally {
+      await pool.query('alter table t_uuid.audit_old rename to audit_log');
+    }
   }, 60_000);
 });

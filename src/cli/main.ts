@@ -1,8 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
+import { isWholeSchema } from '../accounts/selection.js';
 import { ConfigError } from '../config/settings.js';
 import { slotsByPlan } from '../run/task.js';
+import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
 import { addDestinationFlags, patchFromOptions, selectionFromOptions } from './destination-flags.js';
 
@@ -255,10 +257,21 @@ export function buildProgram(): Command {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);
         }
+        // Tenant mode / table and column selection, checked against the source as it is now.
+        const selection = isWholeSchema(dest.selection)
+          ? undefined
+          : await selectionReport(app.sourceUrl, dest.sourceSchema, dest.selection);
+        if (selection) {
+          out(`${selection.problems.length ? '✗' : '✓'} selection: ${selection.summary}`);
+          for (const p of selection.problems) out(`    fix: ${p} (dropship destinations update ${dest.accountId} …)`);
+          if (selection.problems.length) process.exitCode = 1;
+        }
         out(
-          report.ok
+          report.ok && !selection?.problems.length
             ? '\nall checks passed'
-            : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
+            : report.ok
+              ? '\nthe selection no longer fits the source schema; runs fail until it is fixed'
+              : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
         );
         if (!report.ok) process.exitCode = 1;
       } finally {

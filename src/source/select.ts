@@ -125,9 +125,9 @@ export async function selectTables(
   opts: { registration?: boolean } = {},
 ): Promise<SelectedTables> {
   const out: SelectedTables = { tables: [], filters: new Map(), global: [], leftOut: [], problems: [] };
+  // The whole schema, as it is (an empty schema is the run's error, not the registration's).
   if (isWholeSchema(sel)) {
     out.tables = all;
-    if (all.length === 0) out.problems.push(`schema "${schema}" has no tables or materialized views`);
     return out;
   }
   const names = all.map((t) => t.name);
@@ -308,4 +308,33 @@ export function receiptSelection(sel: Selection, selected: SelectedTables): Rece
     exclude_columns: sel.excludeColumns,
     left_out: selected.leftOut.filter((l) => l.isolation).map(({ table, reason }) => ({ table, reason })),
   };
+}
+
+/**
+ * The doctor's look at a destination's selection against the source as it is now: the registration
+ * checks again (a renamed column or dropped table shows here before a run fails), and what a run
+ * would export.
+ */
+export async function selectionReport(
+  sourceUrl: string,
+  schema: string,
+  sel: Selection,
+): Promise<{ problems: string[]; summary: string }> {
+  const client = new pg.Client({ connectionString: sourceUrl, application_name: 'dropship doctor' });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.query('begin isolation level repeatable read, read only');
+    const { problems } = await checkSelection(client, schema, sel);
+    const selected = await selectTables(client, schema, await listTables(client, schema), sel);
+    const summary = `${selected.tables.length} table(s) of schema "${schema}" exported${
+      isTenantMode(sel)
+        ? ` (${selected.filters.size} filtered on ${sel.tenantColumn}, ${selected.global.length} global)`
+        : ''
+    }, ${selected.leftOut.length} left out${selected.leftOut.length ? `: ${selected.leftOut.map((l) => `${l.table} (${l.reason})`).join(', ')}` : ''}`;
+    return { problems, summary };
+  } finally {
+    await client.query('rollback').catch(() => {});
+    await client.end().catch(() => {});
+  }
 }

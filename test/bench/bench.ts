@@ -203,7 +203,7 @@ try {
   const tenant = await (await import('./tenant.js')).benchTenant({
     stack,
     pool,
-    rows: Number(arg('tenant-rows', '1000000')),
+    rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
     runs,
   });
   process.stdout.write(`${JSON.stringify({ bench: 'dropship', node: process.version, results, tenant })}\n`);
