@@ -279,7 +279,11 @@ describe('tenant mode and selection', () => {
     await pool.query(`create schema t_bad;
       create table t_bad.a (id int, org_id numeric);
       create table t_bad.b (id int, org_id int);
-      create table t_bad.ref (code text);`);
+      create table t_bad.ref (code text);
+      create collation t_bad.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+      create table t_bad.c (id int, org_id text collate t_bad.ci);
+      create extension if not exists citext;
+      create table t_bad.d (id int, org_id citext);`);
     const base = {
       plan: 'paid' as const,
       bucket: 'nobody-data',
@@ -306,8 +310,13 @@ describe('tenant mode and selection', () => {
       tenantValue: '1',
       globalTables: 'ref',
     });
-    expect(typeProblems).toHaveLength(1);
+    // numeric; a case-insensitive collation; citext (equality ignoring case could match another tenant).
+    expect(typeProblems).toHaveLength(3);
     expect(typeProblems[0]).toMatch(/^table "a": tenant column "org_id" is numeric; a tenant column must be/);
+    expect(typeProblems[1]).toBe(
+      `table "c": tenant column "org_id" has a nondeterministic collation; its equality could match another tenant's values`,
+    );
+    expect(typeProblems[2]).toMatch(/^table "d": tenant column "org_id" is citext; a tenant column must be/);
     expect(
       await problems('bad-empty', 't_int', { tenantColumn: 'org_id', tenantValue: '7', includeTables: 'audit_log' }),
     ).toEqual(['the selection leaves no table of schema "t_int" to export']);

@@ -66,13 +66,20 @@ export interface ReceiptSelection {
   left_out: { table: string; reason: string }[];
 }
 
-export const TENANT_TYPES = ['int2', 'int4', 'int8', 'uuid', 'text', 'varchar', 'bpchar', 'citext'] as const;
+/**
+ * Base types a tenant column may have. Not citext, nor a text column with a nondeterministic
+ * collation: their equality ignores case (or more), so two registered tenants could match each
+ * other's rows.
+ */
+export const TENANT_TYPES = ['int2', 'int4', 'int8', 'uuid', 'text', 'varchar', 'bpchar'] as const;
 
 interface TenantColumnType {
   /** format_type of the column as declared, for messages. */
   declared: string;
   typname: string;
   castType: string;
+  /** False for a nondeterministic (e.g. case-insensitive ICU) collation. */
+  deterministic: boolean;
 }
 
 /** The tenant column's type in every table (and materialized view) of the schema that has it. */
@@ -81,7 +88,13 @@ export async function tenantColumnTypes(
   schema: string,
   column: string,
 ): Promise<Map<string, TenantColumnType>> {
-  const res = await client.query<{ relname: string; declared: string; typname: string; cast_type: string }>(
+  const res = await client.query<{
+    relname: string;
+    declared: string;
+    typname: string;
+    cast_type: string;
+    deterministic: boolean;
+  }>(
     `with recursive base(attrelid, oid, depth) as (
         select a.attrelid, a.atttypid, 0
           from pg_catalog.pg_attribute a
@@ -95,15 +108,22 @@ export async function tenantColumnTypes(
          where t.typtype = 'd'
       )
       select c.relname, pg_catalog.format_type(a.atttypid, a.atttypmod) as declared, t.typname,
-             pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) as cast_type
+             pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) as cast_type,
+             coalesce(co.collisdeterministic, true) as deterministic
         from base b
         join pg_catalog.pg_type t on t.oid = b.oid and t.typtype <> 'd'
         join pg_catalog.pg_namespace tn on tn.oid = t.typnamespace
         join pg_catalog.pg_class c on c.oid = b.attrelid
-        join pg_catalog.pg_attribute a on a.attrelid = b.attrelid and a.attname = $2`,
+        join pg_catalog.pg_attribute a on a.attrelid = b.attrelid and a.attname = $2
+        left join pg_catalog.pg_collation co on co.oid = a.attcollation`,
     [schema, column],
   );
-  return new Map(res.rows.map((r) => [r.relname, { declared: r.declared, typname: r.typname, castType: r.cast_type }]));
+  return new Map(
+    res.rows.map((r) => [
+      r.relname,
+      { declared: r.declared, typname: r.typname, castType: r.cast_type, deterministic: r.deterministic },
+    ]),
+  );
 }
 
 const isExcludedColumn = (table: string, column: string, patterns: string[]): boolean =>
@@ -178,7 +198,13 @@ export async function selectTables(
       if (type) {
         if (!(TENANT_TYPES as readonly string[]).includes(type.typname)) {
           out.problems.push(
-            `table "${t.name}": tenant column "${tenant.tenantColumn}" is ${type.declared}; a tenant column must be an integer (smallint, integer, bigint), uuid or text (text, varchar, char, citext)`,
+            `table "${t.name}": tenant column "${tenant.tenantColumn}" is ${type.declared}; a tenant column must be an integer (smallint, integer, bigint), uuid or text (text, varchar, char)`,
+          );
+          continue;
+        }
+        if (!type.deterministic) {
+          out.problems.push(
+            `table "${t.name}": tenant column "${tenant.tenantColumn}" has a nondeterministic collation; its equality could match another tenant's values`,
           );
           continue;
         }
