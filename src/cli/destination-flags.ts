@@ -101,7 +101,8 @@ export function patchFromOptions(opts: Record<string, unknown>): DestinationPatc
     const v = opts[attr];
     if (v === undefined) continue;
     if (f.field === 'selection.tenant') {
-      if (v === false) Object.assign(selection, { tenantColumn: null, tenantValue: null, dropTenantColumn: false });
+      if (v === false)
+        Object.assign(selection, { tenantColumn: null, tenantValue: null, dropTenantColumn: false, globalTables: [] });
       continue;
     }
     const value = v === false && !f.field.endsWith('dropTenantColumn') ? null : v;
