@@ -250,6 +250,7 @@ export async function checkSelection(
   schema: string,
   sel: Selection,
 ): Promise<{ problems: string[]; tenantValue?: string }> {
+  if (isWholeSchema(sel)) return { problems: [] };
   const tables = await listTables(client, schema);
   const selected = await selectTables(client, schema, tables, sel, { registration: true });
   const problems = [...selected.problems];
