@@ -17,7 +17,7 @@ import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { openAccountRun, runTask } from '../src/run/task.js';
 import { listTables } from '../src/source/catalog.js';
-import { selectTables, whereClause } from '../src/source/select.js';
+import { selectTables, tenantLiteral, whereClause } from '../src/source/select.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { duck, sqlString } from './duck.js';
 import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
@@ -485,6 +485,24 @@ describe('tenant mode and selection', () => {
       { seed: 1414, numRuns: 4 },
     );
   }, 120_000);
+
+  it('property: the tenant literal in the COPY text reads back as exactly the value, for any string', async () => {
+    const value = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((v) => !v.includes('\u0000'));
+    const hostile = fc.constantFrom("'", "''", '\\', "\\'", "E'\\x41'", '$$', '$x$', '"', ';--', '\n', ' ');
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(value, hostile), { minLength: 1, maxLength: 4 }), async (parts) => {
+        const v = parts.join('');
+        const lit = tenantLiteral({ column: 'x', value: v, castType: 'pg_catalog.text' });
+        const r = await pool.query(`select ${lit} as v, 1 as one`);
+        expect(r.rows).toEqual([{ v, one: 1 }]);
+      }),
+      { seed: 1414, numRuns: 200 },
+    );
+    // Integers and uuids only in their own type: anything else is an error, never another row.
+    await expect(
+      pool.query(`select ${tenantLiteral({ column: 'x', value: '1 or true', castType: 'pg_catalog.int4' })}`),
+    ).rejects.toThrow(/invalid input syntax for type integer/);
+  });
 
   it('CLI: destinations update prints the selection; the export summary says which tables were left out and why', async () => {
     const dropship = (args: string[]) =>
