@@ -486,6 +486,47 @@ describe('tenant mode and selection', () => {
     );
   }, 120_000);
 
+  it('property: with random bigint tenant ids in any spelling, no file holds another tenant’s row', async () => {
+    const INT8 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(INT8, { minLength: 2, maxLength: 5 }), fc.nat(3), async (ids, zeros) => {
+        round++;
+        const s = `propint_${round}`;
+        await pool.query(`create schema ${s}; create table ${s}.rows (id int primary key, tenant bigint not null)`);
+        for (const [i, t] of ids.entries())
+          await pool.query(`insert into ${s}.rows select $1 * 100 + g, $2 from generate_series(1, $1 + 1) g`, [
+            i,
+            t.toString(),
+          ]);
+        const t = ids[ids.length - 1]!;
+        // "-0042" / "0042": the registry stores the canonical form, the export matches the number.
+        const spelled = `${t < 0n ? '-' : ''}${'0'.repeat(zeros)}${(t < 0n ? -t : t).toString()}`;
+        const id = `propint-${round}`;
+        const c = await setupCustomer(stack, registry, {
+          accountId: id,
+          awsAccountId: String(520000000000 + round),
+          bucket: id,
+          schema: s,
+          selection: { tenantColumn: 'tenant', tenantValue: spelled },
+        });
+        expect(c.destination.selection.tenantValue).toBe(t.toString());
+        customers.set(id, { c, kind: 'integer', tenant: t.toString(), drop: false });
+        const { files } = await exportAndRead(id);
+        const db = await duck();
+        try {
+          const rows = await db.all(
+            `select tenant::varchar as tenant, count(*)::int as n from read_parquet([${files.get('rows')!.map(sqlString).join(', ')}]) group by tenant`,
+          );
+          expect(rows).toEqual([{ tenant: t.toString(), n: ids.length }]);
+        } finally {
+          db.close();
+        }
+      }),
+      { seed: 1414, numRuns: 3 },
+    );
+  }, 120_000);
+
   it('property: the tenant literal in the COPY text reads back as exactly the value, for any string', async () => {
     const value = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((v) => !v.includes('\u0000'));
     const hostile = fc.constantFrom("'", "''", '\\', "\\'", "E'\\x41'", '$$', '$x$', '"', ';--', '\n', ' ');
