@@ -104,19 +104,25 @@ export function isWholeSchema(s: Selection): boolean {
   );
 }
 
+const compiled = new Map<string, RegExp>();
+
 /**
  * Glob → anchored RegExp: `*` any run of characters, `?` one, everything else literal.
  * Hand-written on purpose: picomatch/minimatch give `/` and leading dots path meaning, which
  * Postgres names do not have.
  */
 export function globRegExp(pattern: string): RegExp {
+  const cached = compiled.get(pattern);
+  if (cached) return cached;
   let re = '';
   for (const ch of pattern) {
     if (ch === '*') re += '.*';
     else if (ch === '?') re += '.';
     else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`, 's');
+  const regexp = new RegExp(`^${re}$`, 's');
+  if (compiled.size < 10_000) compiled.set(pattern, regexp);
+  return regexp;
 }
 
 export function matchesAny(name: string, patterns: string[]): string | undefined {
