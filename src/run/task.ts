@@ -126,9 +126,9 @@ export async function openAccountRun(
     parts,
     maxAttempts: deps.settings.DROPSHIP_TASK_MAX_ATTEMPTS,
   });
-  await deps.ledger.noteSelection(runId, receiptSelection(dest.selection, selected));
   const clients = destinationClients(dest, runId, deps.settings);
   try {
+    await deps.ledger.noteSelection(runId, receiptSelection(dest.selection, selected));
     if (selected.problems.length > 0) throw new Error(selected.problems.join('; '));
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
