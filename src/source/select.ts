@@ -255,8 +255,11 @@ export async function checkSelection(
   const selected = await selectTables(client, schema, tables, sel, { registration: true });
   const problems = [...selected.problems];
   if (!isTenantMode(sel)) return { problems };
+  // Canonical in every table that has the column (selected now or not: a later update may select it).
   const byType = new Map<string, string[]>();
-  for (const [table, f] of selected.filters) byType.set(f.castType, [...(byType.get(f.castType) ?? []), table]);
+  for (const [table, t] of await tenantColumnTypes(client, schema, sel.tenantColumn))
+    if ((TENANT_TYPES as readonly string[]).includes(t.typname))
+      byType.set(t.castType, [...(byType.get(t.castType) ?? []), table]);
   const canonical = new Map<string, string>();
   for (const [castType, tables] of byType) {
     await client.query('savepoint tenant_value');
