@@ -577,6 +577,8 @@ describe('tenant mode and selection', () => {
     expect(upd.stdout).toContain(`tenant        org_id = "${TENANTS.uuid[2]}"  (column left out of the files)`);
     expect(upd.stdout).toContain('exclude       internal_*, audit_log');
     expect((await registry.get('uui-2')).externalId).toBe(before.externalId);
+    const list = await dropship(['destinations', 'list']);
+    expect(list.stdout).toContain(`t_uuid (org_id = "${TENANTS.uuid[2]}")`);
     const bad = await dropship(['destinations', 'update', 'uui-2', '--include-tables', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--include-tables: no table of schema "t_uuid" matches "nope"');

@@ -143,7 +143,7 @@ export function buildProgram(): Command {
         if (all.length === 0) out('No destinations registered (add one with: dropship destinations add --help)');
         for (const d of all) {
           out(
-            `${d.accountId.padEnd(20)} ${d.plan.padEnd(5)} ${d.enabled ? 'enabled ' : 'disabled'} s3://${d.bucket}/${d.prefix}  ${d.region}  ${d.roleArn}`,
+            `${d.accountId.padEnd(20)} ${d.plan.padEnd(5)} ${d.enabled ? 'enabled ' : 'disabled'} s3://${d.bucket}/${d.prefix}  ${d.region}  ${d.roleArn}  ${d.sourceSchema}${d.selection.tenantColumn ? ` (${d.selection.tenantColumn} = ${JSON.stringify(d.selection.tenantValue)})` : ''}`,
           );
         }
       } finally {
