@@ -26,27 +26,40 @@ import { LogReporter } from '../../src/run/reporter.js';
 import { setupCustomer } from '../stack/demo.js';
 import { LocalStack } from '../stack/stack.js';
 
+/** One way of exporting, measured over `runs` runs (medians) plus what Postgres read in the first. */
+export interface TenantVariant {
+  rows: number;
+  run_seconds: number;
+  rows_per_s: number;
+  /** The table's own export (COPY → Parquet → upload), without the run's fixed costs. */
+  table_seconds: number;
+  /** Run time relative to the whole-table export. */
+  time_ratio: number;
+  rows_read_index: number;
+  rows_read_seq: number;
+  /** Heap pages Postgres touched (pg_statio: read + hit), and the table's size in pages. */
+  heap_pages: number;
+  table_pages: number;
+}
+
 export interface TenantBench {
   rows: number;
   tenants: number;
   tenant_rows: number;
   runs: number;
+  /** The headline figure: one tenant, index on the tenant column, rows of all tenants interleaved. */
   tenant_rows_per_s: number;
-  tenant_seconds: number;
-  full_rows_per_s: number;
-  full_seconds: number;
-  /** tenant seconds / full seconds (1/100 of the rows; fixed costs per run keep it above 0.01). */
   tenant_time_ratio: number;
-  /** The table's own export (COPY → Parquet → upload), without the run's fixed costs (role, snapshot, receipt). */
-  tenant_table_seconds: number;
-  full_table_seconds: number;
-  table_time_ratio: number;
-  /** Rows Postgres fetched for one tenant export: through the index, and by sequential scan. */
-  tenant_rows_read_index: number;
-  tenant_rows_read_seq: number;
-  no_index_tenant_seconds: number;
-  no_index_tenant_time_ratio: number;
-  no_index_rows_read_seq: number;
+  full_rows_per_s: number;
+  variants: {
+    /** Index on org_id; each page holds rows of many tenants (rows inserted round-robin). */
+    tenant_interleaved: TenantVariant;
+    /** Index on org_id, table clustered by it (CLUSTER): the tenant's rows on few pages. */
+    tenant_clustered: TenantVariant;
+    /** No index on org_id: a sequential scan of the whole table. */
+    tenant_no_index: TenantVariant;
+    full_table: TenantVariant;
+  };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -54,15 +67,23 @@ const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
 
-async function readStats(pool: pg.Pool): Promise<{ idx: number; seq: number }> {
+interface Stats {
+  idx: number;
+  seq: number;
+  pages: number;
+}
+
+async function readStats(pool: pg.Pool): Promise<Stats> {
   // Other backends' counters reach the shared statistics within about a second of their transaction.
   await new Promise((r) => setTimeout(r, 1500));
   await pool.query('select pg_stat_clear_snapshot()');
   const r = await pool.query(
-    `select coalesce(idx_tup_fetch, 0)::bigint as idx, coalesce(seq_tup_read, 0)::bigint as seq
-       from pg_stat_user_tables where schemaname = 'bench_tenant' and relname = 'events'`,
+    `select coalesce(s.idx_tup_fetch, 0)::bigint as idx, coalesce(s.seq_tup_read, 0)::bigint as seq,
+            (coalesce(io.heap_blks_read, 0) + coalesce(io.heap_blks_hit, 0))::bigint as pages
+       from pg_stat_user_tables s join pg_statio_user_tables io using (relid)
+      where s.schemaname = 'bench_tenant' and s.relname = 'events'`,
   );
-  return { idx: Number(r.rows[0].idx), seq: Number(r.rows[0].seq) };
+  return { idx: Number(r.rows[0].idx), seq: Number(r.rows[0].seq), pages: Number(r.rows[0].pages) };
 }
 
 export async function benchTenant(opts: {
@@ -100,105 +121,89 @@ export async function benchTenant(opts: {
   // The same destination exporting the whole table (not registered: the registry would refuse a
   // schema-per-account destination on a schema shared by tenants).
   const full: Destination = { ...tenant.destination, selection: EMPTY_SELECTION };
-  const once = async (dest: Destination): Promise<{ seconds: number; rows: number; tableSeconds: number }> => {
-    const t0 = performance.now();
-    const o = await exportAccount(dest, { sourceUrl: stack.databaseUrl, settings, reporter, ledger });
-    const seconds = (performance.now() - t0) / 1000;
-    if (!o.ok) throw new Error(`bench export failed: ${String((o as { error: unknown }).error)}`);
-    return { seconds, rows: o.tables.reduce((n, t) => n + t.rows, 0), tableSeconds: o.tables[0]!.seconds };
-  };
   const tenantRows = Number(
     (await pool.query('select count(*) as n from bench_tenant.events where org_id = 42')).rows[0].n,
   );
-  const tenantTimes: number[] = [];
-  const fullTimes: number[] = [];
-  const tenantTable: number[] = [];
-  const fullTable: number[] = [];
-  let read = { idx: 0, seq: 0 };
-  for (let r = 0; r < runs; r++) {
-    const before = r === 0 ? await readStats(pool) : undefined;
-    const t = await once(tenant.destination);
-    if (t.rows !== tenantRows) throw new Error(`tenant export wrote ${t.rows} rows, expected ${tenantRows}`);
-    if (before) {
-      const after = await readStats(pool);
-      read = { idx: after.idx - before.idx, seq: after.seq - before.seq };
+  const measure = async (dest: Destination, expected: number): Promise<Omit<TenantVariant, 'time_ratio'>> => {
+    const runSeconds: number[] = [];
+    const tableSeconds: number[] = [];
+    let read: Stats = { idx: 0, seq: 0, pages: 0 };
+    for (let r = 0; r < runs; r++) {
+      const before = r === 0 ? await readStats(pool) : undefined;
+      const t0 = performance.now();
+      const o = await exportAccount(dest, { sourceUrl: stack.databaseUrl, settings, reporter, ledger });
+      runSeconds.push((performance.now() - t0) / 1000);
+      if (!o.ok) throw new Error(`bench export failed: ${String((o as { error: unknown }).error)}`);
+      const n = o.tables.reduce((k, t) => k + t.rows, 0);
+      if (n !== expected) throw new Error(`exported ${n} rows, expected ${expected}`);
+      tableSeconds.push(o.tables[0]!.seconds);
+      if (before) {
+        const after = await readStats(pool);
+        read = { idx: after.idx - before.idx, seq: after.seq - before.seq, pages: after.pages - before.pages };
+      }
     }
-    tenantTimes.push(t.seconds);
-    tenantTable.push(t.tableSeconds);
-    const f = await once(full);
-    if (f.rows !== rows) throw new Error(`full export wrote ${f.rows} rows, expected ${rows}`);
-    fullTimes.push(f.seconds);
-    fullTable.push(f.tableSeconds);
-  }
-  await pool.query('drop index bench_tenant.events_org_id');
-  const beforeNoIndex = await readStats(pool);
-  const noIndexRuns: { seconds: number; tableSeconds: number }[] = [];
-  let noIndexSeq = 0;
-  for (let r = 0; r < runs; r++) {
-    const t = await once(tenant.destination);
-    if (t.rows !== tenantRows) throw new Error('tenant export without the index wrote the wrong number of rows');
-    if (r === 0) noIndexSeq = (await readStats(pool)).seq - beforeNoIndex.seq;
-    noIndexRuns.push(t);
-  }
-  const noIndex = {
-    seconds: median(noIndexRuns.map((t) => t.seconds)),
-    tableSeconds: median(noIndexRuns.map((t) => t.tableSeconds)),
+    const pages = Number(
+      (await pool.query(`select relpages from pg_class where oid = 'bench_tenant.events'::regclass`)).rows[0].relpages,
+    );
+    return {
+      rows: expected,
+      run_seconds: Number(median(runSeconds).toFixed(3)),
+      rows_per_s: Math.round(expected / median(runSeconds)),
+      table_seconds: Number(median(tableSeconds).toFixed(3)),
+      rows_read_index: read.idx,
+      rows_read_seq: read.seq,
+      heap_pages: read.pages,
+      table_pages: pages,
+    };
   };
-  const tenantSeconds = median(tenantTimes);
-  const fullSeconds = median(fullTimes);
+  const interleaved = await measure(tenant.destination, tenantRows);
+  const fullTable = await measure(full, rows);
+  await pool.query('cluster bench_tenant.events using events_org_id');
+  await pool.query('analyze bench_tenant.events');
+  const clustered = await measure(tenant.destination, tenantRows);
+  await pool.query('drop index bench_tenant.events_org_id');
+  const noIndex = await measure(tenant.destination, tenantRows);
+  const ratio = (v: Omit<TenantVariant, 'time_ratio'>): TenantVariant => ({
+    ...v,
+    time_ratio: Number((v.run_seconds / fullTable.run_seconds).toFixed(4)),
+  });
+  const variants = {
+    tenant_interleaved: ratio(interleaved),
+    tenant_clustered: ratio(clustered),
+    tenant_no_index: ratio(noIndex),
+    full_table: ratio(fullTable),
+  };
   const result: TenantBench = {
     rows,
     tenants,
     tenant_rows: tenantRows,
     runs,
-    tenant_rows_per_s: Math.round(tenantRows / tenantSeconds),
-    tenant_seconds: Number(tenantSeconds.toFixed(3)),
-    full_rows_per_s: Math.round(rows / fullSeconds),
-    full_seconds: Number(fullSeconds.toFixed(3)),
-    tenant_time_ratio: Number((tenantSeconds / fullSeconds).toFixed(4)),
-    tenant_table_seconds: Number(median(tenantTable).toFixed(3)),
-    full_table_seconds: Number(median(fullTable).toFixed(3)),
-    table_time_ratio: Number((median(tenantTable) / median(fullTable)).toFixed(4)),
-    tenant_rows_read_index: read.idx,
-    tenant_rows_read_seq: read.seq,
-    no_index_tenant_seconds: Number(noIndex.seconds.toFixed(3)),
-    no_index_tenant_time_ratio: Number((noIndex.seconds / fullSeconds).toFixed(4)),
-    no_index_rows_read_seq: noIndexSeq,
+    tenant_rows_per_s: variants.tenant_interleaved.rows_per_s,
+    tenant_time_ratio: variants.tenant_interleaved.time_ratio,
+    full_rows_per_s: variants.full_table.rows_per_s,
+    variants,
   };
+  const line = (name: string, v: TenantVariant): string[] => [
+    name,
+    formatCount(v.rows),
+    v.run_seconds.toFixed(3),
+    formatCount(v.rows_per_s),
+    `${v.time_ratio}×`,
+    v.table_seconds.toFixed(3),
+    `${formatCount(v.rows_read_index)} / ${formatCount(v.rows_read_seq)}`,
+    `${formatCount(v.heap_pages)} of ${formatCount(v.table_pages)}`,
+  ];
   log(
     renderTable(
-      ['export', 'rows', 'run seconds (median)', 'rows/s', 'time vs full', 'table seconds'],
+      ['export', 'rows', 'run s', 'rows/s', 'vs full', 'table s', 'rows read idx / seq', 'heap pages'],
       [
-        [
-          'one tenant, index on org_id',
-          formatCount(tenantRows),
-          result.tenant_seconds.toFixed(3),
-          formatCount(result.tenant_rows_per_s),
-          `${result.tenant_time_ratio}×`,
-          `${result.tenant_table_seconds} (${result.table_time_ratio}×)`,
-        ],
-        [
-          'one tenant, no index (sequential scan)',
-          formatCount(tenantRows),
-          result.no_index_tenant_seconds.toFixed(3),
-          formatCount(Math.round(tenantRows / noIndex.seconds)),
-          `${result.no_index_tenant_time_ratio}×`,
-          noIndex.tableSeconds.toFixed(3),
-        ],
-        [
-          'whole table',
-          formatCount(rows),
-          result.full_seconds.toFixed(3),
-          formatCount(result.full_rows_per_s),
-          '1×',
-          String(result.full_table_seconds),
-        ],
+        line('one tenant, index, tenants interleaved', variants.tenant_interleaved),
+        line('one tenant, index, clustered by tenant', variants.tenant_clustered),
+        line('one tenant, no index', variants.tenant_no_index),
+        line('whole table', variants.full_table),
       ],
-      [1, 2, 3, 4, 5],
+      [1, 2, 3, 4, 5, 6, 7],
     ),
-  );
-  log(
-    `rows Postgres read for one tenant export: ${read.idx} through the index, ${read.seq} sequentially; without the index: ${noIndexSeq} sequentially`,
   );
   await pool.query('drop schema bench_tenant cascade');
   await registry.remove('bench-tenant');
