@@ -92,7 +92,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       maxAttempts: 1,
     });
     opened = true;
-    await deps.ledger.noteSelection(runId, receiptSelection(dest.selection, selected));
+    await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
     reporter.accountStarted(
       dest.accountId,
       runId,

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Layout } from '../accounts/destination.js';
+import type { Selection } from '../accounts/selection.js';
 import type { ReceiptSelection } from '../source/select.js';
 import type { TableResult } from './table.js';
 
@@ -368,16 +369,18 @@ export class Ledger {
     return res.rows.map(toRun);
   }
 
-  /** The selection applied when the run opened (the receipt's `selection` block). */
-  async noteSelection(runId: string, selection: ReceiptSelection | undefined): Promise<void> {
-    if (!selection) return;
+  /**
+   * The destination's selection as the run opened, and the receipt's `selection` block: every task of
+   * the run exports with this selection, even if the destination is updated meanwhile.
+   */
+  async noteSelection(runId: string, config: Selection, receipt: ReceiptSelection | undefined): Promise<void> {
     await this.pool.query('update dropship.runs set selection = $2 where run_id = $1', [
       runId,
-      JSON.stringify(selection),
+      JSON.stringify({ config, ...(receipt ? { receipt } : {}) }),
     ]);
   }
 
-  async selection(runId: string): Promise<ReceiptSelection | undefined> {
+  async selection(runId: string): Promise<{ config: Selection; receipt?: ReceiptSelection } | undefined> {
     const res = await this.pool.query('select selection from dropship.runs where run_id = $1', [runId]);
     return res.rows[0]?.selection ?? undefined;
   }

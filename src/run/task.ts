@@ -128,7 +128,7 @@ export async function openAccountRun(
   });
   const clients = destinationClients(dest, runId, deps.settings);
   try {
-    await deps.ledger.noteSelection(runId, receiptSelection(dest.selection, selected));
+    await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
     if (selected.problems.length > 0) throw new Error(selected.problems.join('; '));
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
@@ -192,11 +192,13 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
     await client.connect();
     await client.query(TEXT_FORM_SETTINGS);
     await client.query('begin isolation level repeatable read, read only');
+    // The selection as the run opened (an update of the destination applies from the next run).
+    const selection = (await ledger.selection(run.runId))?.config ?? dest.selection;
     const selected = await selectTables(
       client,
       dest.sourceSchema,
       await listTables(client, dest.sourceSchema),
-      dest.selection,
+      selection,
     );
     if (selected.problems.length > 0) throw new MappingError(selected.problems.join('; '));
     const table = selected.tables.find((t) => t.name === msg.table);
