@@ -27,5 +27,8 @@ describe('npm run bench', () => {
       expect(r[k], k).toBeGreaterThan(0);
     }
     expect(r.ratio_to_duckdb).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_1thread_gzip_rows_per_s, 2);
+    // One tenant of 100 in a shared table of the same size (test/bench/tenant.ts).
+    expect(line.tenant.tenant_rows).toBe(200);
+    expect(line.tenant.tenant_rows_per_s).toBeGreaterThan(0);
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type Selection, selectionSchema } from './selection.js';
 
 /**
  * A customer's destination: where and how an account's tables are delivered.
@@ -78,6 +79,14 @@ export const destinationInputSchema = z
     kmsKeyArn: kmsKeyArnSchema.optional(),
     sourceSchema: sourceSchemaSchema,
     layout: z.enum(LAYOUTS).default('dreamdata'),
+    /** Tenant mode and table/column selection (src/accounts/selection.ts). */
+    selection: selectionSchema.default({
+      dropTenantColumn: false,
+      globalTables: [],
+      includeTables: [],
+      excludeTables: [],
+      excludeColumns: [],
+    }),
   })
   .strict();
 
@@ -94,6 +103,7 @@ export interface Destination {
   kmsKeyArn?: string;
   sourceSchema: string;
   layout: Layout;
+  selection: Selection;
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;

@@ -108,6 +108,33 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       create unique index destinations_source_schema_unique on dropship.destinations (source_schema);
     `,
   },
+  {
+    version: 7,
+    name: 'tenant mode and table/column selection',
+    sql: `
+      -- What each destination receives (src/accounts/selection.ts). Tenant mode: only the rows whose
+      -- tenant_column equals tenant_value (canonical text of the column's type).
+      alter table dropship.destinations
+        add column tenant_column      text,
+        add column tenant_value       text,
+        add column drop_tenant_column boolean not null default false,
+        add column global_tables      text[] not null default '{}',
+        add column include_tables     text[] not null default '{}',
+        add column exclude_tables     text[] not null default '{}',
+        add column exclude_columns    text[] not null default '{}',
+        add constraint destinations_tenant_pair check ((tenant_column is null) = (tenant_value is null));
+      -- One account per schema stays the rule for schema-per-account destinations; in tenant mode several
+      -- destinations share a schema, one per tenant. (Mixing the two modes on one schema is refused by
+      -- the registry under an advisory lock per schema.)
+      drop index dropship.destinations_source_schema_unique;
+      create unique index destinations_source_schema_unique on dropship.destinations (source_schema)
+        where tenant_column is null;
+      create unique index destinations_tenant_unique on dropship.destinations (source_schema, tenant_column, tenant_value)
+        where tenant_column is not null;
+      -- The selection as applied when a run opened (tables left out and why), for its receipt.
+      alter table dropship.runs add column selection jsonb;
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
+import { checkSelection } from '../source/select.js';
 import {
   type Destination,
   type DestinationInput,
@@ -8,6 +9,7 @@ import {
   type Layout,
   type Plan,
 } from './destination.js';
+import { isTenantMode, type Selection } from './selection.js';
 
 export class AccountsError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -52,6 +54,13 @@ interface Row {
   enabled: boolean;
   created_at: Date;
   updated_at: Date;
+  tenant_column: string | null;
+  tenant_value: string | null;
+  drop_tenant_column: boolean;
+  global_tables: string[];
+  include_tables: string[];
+  exclude_tables: string[];
+  exclude_columns: string[];
 }
 
 function fromRow(r: Row): Destination {
@@ -66,6 +75,16 @@ function fromRow(r: Row): Destination {
     ...(r.kms_key_arn ? { kmsKeyArn: r.kms_key_arn } : {}),
     sourceSchema: r.source_schema,
     layout: r.layout,
+    selection: {
+      ...(r.tenant_column !== null && r.tenant_value !== null
+        ? { tenantColumn: r.tenant_column, tenantValue: r.tenant_value }
+        : {}),
+      dropTenantColumn: r.drop_tenant_column,
+      globalTables: r.global_tables,
+      includeTables: r.include_tables,
+      excludeTables: r.exclude_tables,
+      excludeColumns: r.exclude_columns,
+    },
     enabled: r.enabled,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -84,17 +103,13 @@ export class Registry {
     const parsed = destinationInputSchema.safeParse(input);
     if (!parsed.success) throw new InvalidDestination(problemsOf(parsed.error));
     const d = parsed.data;
-    const schemaExists = await this.pool.query('select 1 from pg_catalog.pg_namespace where nspname = $1', [
-      d.sourceSchema,
-    ]);
-    if (schemaExists.rowCount === 0) {
-      throw new InvalidDestination([`sourceSchema: schema "${d.sourceSchema}" does not exist in the source database`]);
-    }
-    try {
-      const res = await this.pool.query<Row>(
+    return this.write(d.accountId, async (c) => {
+      const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
+      const res = await c.query<Row>(
         `insert into dropship.destinations
-           (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning *`,
+           (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout,
+            ${SELECTION_COLUMNS})
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning *`,
         [
           d.accountId,
           d.plan,
@@ -106,23 +121,137 @@ export class Registry {
           d.kmsKeyArn ?? null,
           d.sourceSchema,
           d.layout,
+          ...selectionValues(selection),
         ],
       );
       return fromRow(res.rows[0]!);
+    });
+  }
+
+  /**
+   * Changes a destination's mutable fields (never its account id or external ID): the patch is merged
+   * into the stored destination and the result validated exactly as `add` validates a new one.
+   */
+  async update(accountId: string, patch: DestinationPatch): Promise<Destination> {
+    return this.write(accountId, async (c) => {
+      const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
+        accountId,
+      ]);
+      if (cur.rowCount === 0) throw new DestinationNotFound(accountId);
+      const before = fromRow(cur.rows[0]!);
+      const { kmsKeyArn, selection: selPatch, ...rest } = patch;
+      const sel: Record<string, unknown> = { ...before.selection };
+      for (const [k, v] of Object.entries(selPatch ?? {})) {
+        if (v === null) delete sel[k];
+        else if (v !== undefined) sel[k] = v;
+      }
+      const merged = {
+        accountId,
+        plan: before.plan,
+        bucket: before.bucket,
+        prefix: before.prefix,
+        region: before.region,
+        roleArn: before.roleArn,
+        sourceSchema: before.sourceSchema,
+        layout: before.layout,
+        ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+        ...(kmsKeyArn === null
+          ? {}
+          : kmsKeyArn !== undefined
+            ? { kmsKeyArn }
+            : before.kmsKeyArn
+              ? { kmsKeyArn: before.kmsKeyArn }
+              : {}),
+        selection: sel,
+      };
+      const parsed = destinationInputSchema.safeParse(merged);
+      if (!parsed.success) throw new InvalidDestination(problemsOf(parsed.error));
+      const d = parsed.data;
+      const selection = await this.checkSource(c, accountId, d.sourceSchema, d.selection);
+      const res = await c.query<Row>(
+        `update dropship.destinations
+            set plan = $2, bucket = $3, prefix = $4, region = $5, role_arn = $6, kms_key_arn = $7, source_schema = $8,
+                layout = $9, tenant_column = $10, tenant_value = $11, drop_tenant_column = $12, global_tables = $13,
+                include_tables = $14, exclude_tables = $15, exclude_columns = $16
+          where account_id = $1 returning *`,
+        [
+          accountId,
+          d.plan,
+          d.bucket,
+          d.prefix,
+          d.region,
+          d.roleArn,
+          d.kmsKeyArn ?? null,
+          d.sourceSchema,
+          d.layout,
+          ...selectionValues(selection),
+        ],
+      );
+      return fromRow(res.rows[0]!);
+    });
+  }
+
+  /** One transaction, serialised per account; unique violations become the registry's own errors. */
+  private async write<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('begin');
+      const result = await fn(c);
+      await c.query('commit');
+      return result;
     } catch (e) {
-      if ((e as { code?: string; constraint?: string }).constraint === 'destinations_source_schema_unique') {
-        throw new InvalidDestination([`sourceSchema: schema "${d.sourceSchema}" already belongs to another account`], {
+      await c.query('rollback').catch(() => {});
+      const constraint = (e as { constraint?: string }).constraint;
+      if (constraint === 'destinations_source_schema_unique')
+        throw new InvalidDestination(['sourceSchema: the schema already belongs to another account'], { cause: e });
+      if (constraint === 'destinations_tenant_unique')
+        throw new InvalidDestination(['tenantValue: this tenant is already exported by another account'], {
           cause: e,
         });
-      }
       if ((e as { code?: string }).code === '23505') {
         throw new AccountsError(
-          `Account "${d.accountId}" already has a destination (see: dropship destinations show ${d.accountId})`,
+          `Account "${accountId}" already has a destination (see: dropship destinations show ${accountId})`,
           { cause: e },
         );
       }
       throw e;
+    } finally {
+      c.release();
     }
+  }
+
+  /**
+   * The source schema exists, the selection fits its catalog (one line per problem), and no other
+   * account reads the same data: a schema-per-account destination owns its schema alone; tenant-mode
+   * destinations share one, one tenant each. Returns the selection with the canonical tenant value.
+   */
+  private async checkSource(c: PoolClient, accountId: string, schema: string, sel: Selection): Promise<Selection> {
+    await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
+    const exists = await c.query('select 1 from pg_catalog.pg_namespace where nspname = $1', [schema]);
+    if (exists.rowCount === 0)
+      throw new InvalidDestination([`sourceSchema: schema "${schema}" does not exist in the source database`]);
+    const checked = await checkSelection(c, schema, sel);
+    if (checked.problems.length > 0) throw new InvalidDestination(checked.problems);
+    const selection = checked.tenantValue !== undefined ? { ...sel, tenantValue: checked.tenantValue } : sel;
+    const others = await c.query<{ account_id: string; tenant_column: string | null; tenant_value: string | null }>(
+      'select account_id, tenant_column, tenant_value from dropship.destinations where source_schema = $1 and account_id <> $2',
+      [schema, accountId],
+    );
+    const owner = others.rows.find((o) => o.tenant_column === null);
+    if (owner || (!isTenantMode(selection) && others.rows.length > 0))
+      throw new InvalidDestination([
+        isTenantMode(selection)
+          ? `sourceSchema: schema "${schema}" already belongs to another account (schema-per-account); tenant mode cannot share it`
+          : `sourceSchema: schema "${schema}" already belongs to another account`,
+      ]);
+    const same = others.rows.find(
+      (o) => o.tenant_column === selection.tenantColumn && o.tenant_value === selection.tenantValue,
+    );
+    if (same)
+      throw new InvalidDestination([
+        `tenantValue: tenant ${selection.tenantColumn} = ${JSON.stringify(selection.tenantValue)} of schema "${schema}" is already exported by another account`,
+      ]);
+    return selection;
   }
 
   async get(accountId: string): Promise<Destination> {
@@ -159,6 +288,45 @@ export class Registry {
     const res = await this.pool.query('delete from dropship.destinations where account_id = $1', [accountId]);
     if (res.rowCount === 0) throw new DestinationNotFound(accountId);
   }
+}
+
+const SELECTION_COLUMNS =
+  'tenant_column, tenant_value, drop_tenant_column, global_tables, include_tables, exclude_tables, exclude_columns';
+
+function selectionValues(s: Selection): unknown[] {
+  return [
+    s.tenantColumn ?? null,
+    s.tenantValue ?? null,
+    s.dropTenantColumn,
+    s.globalTables,
+    s.includeTables,
+    s.excludeTables,
+    s.excludeColumns,
+  ];
+}
+
+/**
+ * A change to a destination: any mutable field; `null` clears an optional one (`kmsKeyArn`, and the
+ * tenant column/value to leave tenant mode). The external ID is not a field here and never changes.
+ */
+export interface DestinationPatch {
+  plan?: Plan;
+  bucket?: string;
+  prefix?: string;
+  region?: string;
+  roleArn?: string;
+  kmsKeyArn?: string | null;
+  sourceSchema?: string;
+  layout?: Layout;
+  selection?: {
+    tenantColumn?: string | null;
+    tenantValue?: string | null;
+    dropTenantColumn?: boolean;
+    globalTables?: string[] | string;
+    includeTables?: string[] | string;
+    excludeTables?: string[] | string;
+    excludeColumns?: string[] | string;
+  };
 }
 
 /** Which daily slots (UTC) each plan gets: paid twice a day, free once. */

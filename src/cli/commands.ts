@@ -3,6 +3,7 @@ import type { Destination } from '../accounts/destination.js';
 import { migrate } from '../accounts/migrations.js';
 import { permissionPolicy, trustPolicy } from '../accounts/policies.js';
 import { Registry } from '../accounts/registry.js';
+import { describeSelection } from '../accounts/selection.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
@@ -76,6 +77,7 @@ export function describeDestination(d: Destination): string {
     `kms key       ${d.kmsKeyArn ?? '—'}`,
     `source schema ${d.sourceSchema}`,
     `layout        ${d.layout}`,
+    ...describeSelection(d.selection),
     `registered    ${d.createdAt.toISOString()}`,
   ].join('\n');
 }

@@ -1,9 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
+import { isWholeSchema } from '../accounts/selection.js';
 import { ConfigError, loadSettings } from '../config/settings.js';
 import { slotsByPlan } from '../run/task.js';
+import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
+import { addDestinationFlags, patchFromOptions, selectionFromOptions } from './destination-flags.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
@@ -40,7 +43,7 @@ export function buildProgram(): Command {
       examples('dropship destinations list', 'dropship destinations show acme', 'dropship destinations add --help'),
     );
 
-  destinations
+  const add = destinations
     .command('add')
     .description('Register a destination; generates its external ID and prints the IAM policies the customer creates')
     .requiredOption('--account <id>', 'dropship account id (lowercase letters, digits, _ and -)')
@@ -64,28 +67,70 @@ export function buildProgram(): Command {
       'after',
       examples(
         'dropship destinations add --account acme --plan paid --bucket acme-data --prefix dropship --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema acme',
+        'dropship destinations add --account initech --plan paid --bucket initech-data --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema platform --tenant-column org_id --tenant-value 42 --global-tables countries --exclude-columns "contacts.email"',
       ),
-    )
-    .action(async (o: Record<string, string | undefined>) => {
-      const app = new App();
-      try {
-        const dest = await (await app.registry()).add({
-          accountId: o.account!,
-          plan: o.plan as (typeof PLANS)[number],
-          bucket: o.bucket!,
-          prefix: o.prefix ?? '',
-          region: o.region!,
-          roleArn: o.roleArn!,
-          ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
-          sourceSchema: o.sourceSchema!,
-          layout: o.layout as (typeof LAYOUTS)[number],
-        });
-        out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
+    );
+  addDestinationFlags(add, 'add-selection').action(async (o: Record<string, string | undefined>) => {
+    const app = new App();
+    try {
+      const dest = await (await app.registry()).add({
+        accountId: o.account!,
+        plan: o.plan as (typeof PLANS)[number],
+        bucket: o.bucket!,
+        prefix: o.prefix ?? '',
+        region: o.region!,
+        roleArn: o.roleArn!,
+        ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
+        sourceSchema: o.sourceSchema!,
+        layout: o.layout as (typeof LAYOUTS)[number],
+        selection: selectionFromOptions(o),
+      });
+      out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
+      printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
+    } finally {
+      await app.close();
+    }
+  });
+
+  addDestinationFlags(
+    destinations
+      .command('update <account>')
+      .description(
+        'Change a destination (plan, bucket, prefix, region, role, KMS key, layout, tenant, table/column selection); its external ID never changes',
+      )
+      .addHelpText(
+        'after',
+        examples(
+          'dropship destinations update acme --plan free',
+          'dropship destinations update initech --exclude-tables "audit_*" --exclude-columns "contacts.email,*.ssn"',
+          'dropship destinations update initech --include-tables ""   # clears the list: every table again',
+          'dropship destinations update acme --no-kms-key-arn',
+        ),
+      ),
+    'update',
+  ).action(async (account: string, o: Record<string, unknown>) => {
+    const patch = patchFromOptions(o);
+    if (Object.keys(patch).length === 0)
+      throw new UsageError('nothing to change (see: dropship destinations update --help)');
+    const app = new App();
+    try {
+      const registry = await app.registry();
+      const before = await registry.get(account);
+      const dest = await registry.update(account, patch);
+      out(`Updated ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
+      if (
+        before.bucket !== dest.bucket ||
+        before.prefix !== dest.prefix ||
+        before.roleArn !== dest.roleArn ||
+        before.kmsKeyArn !== dest.kmsKeyArn
+      ) {
+        out('The role’s permission policy changed: the customer must update it (see also: dropship policy).\n');
         printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
-      } finally {
-        await app.close();
       }
-    });
+    } finally {
+      await app.close();
+    }
+  });
 
   destinations
     .command('list')
@@ -98,7 +143,7 @@ export function buildProgram(): Command {
         if (all.length === 0) out('No destinations registered (add one with: dropship destinations add --help)');
         for (const d of all) {
           out(
-            `${d.accountId.padEnd(20)} ${d.plan.padEnd(5)} ${d.enabled ? 'enabled ' : 'disabled'} s3://${d.bucket}/${d.prefix}  ${d.region}  ${d.roleArn}`,
+            `${d.accountId.padEnd(20)} ${d.plan.padEnd(5)} ${d.enabled ? 'enabled ' : 'disabled'} s3://${d.bucket}/${d.prefix}  ${d.region}  ${d.roleArn}  ${d.sourceSchema}${d.selection.tenantColumn ? ` (${d.selection.tenantColumn} = ${JSON.stringify(d.selection.tenantValue)})` : ''}`,
           );
         }
       } finally {
@@ -212,10 +257,21 @@ export function buildProgram(): Command {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);
         }
+        // Tenant mode / table and column selection, checked against the source as it is now.
+        const selection = isWholeSchema(dest.selection)
+          ? undefined
+          : await selectionReport(app.sourceUrl, dest.sourceSchema, dest.selection);
+        if (selection) {
+          out(`${selection.problems.length ? '✗' : '✓'} selection: ${selection.summary}`);
+          for (const p of selection.problems) out(`    fix: ${p} (dropship destinations update ${dest.accountId} …)`);
+          if (selection.problems.length) process.exitCode = 1;
+        }
         out(
-          report.ok
+          report.ok && !selection?.problems.length
             ? '\nall checks passed'
-            : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
+            : report.ok
+              ? '\nthe selection no longer fits the source schema; runs fail until it is fixed'
+              : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
         );
         if (!report.ok) process.exitCode = 1;
       } finally {

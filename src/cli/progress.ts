@@ -142,7 +142,13 @@ export function summaryTable(outcomes: Map<string, AccountOutcome>): string {
       if (o.failures.length === 0) rows.push([account, '(run)', '—', '—', '—', 'FAILED']);
     }
   }
-  return renderTable(['account', 'table', 'rows', 'files', 'bytes', 'seconds'], rows, [2, 3, 4, 5]);
+  const table = renderTable(['account', 'table', 'rows', 'files', 'bytes', 'seconds'], rows, [2, 3, 4, 5]);
+  const leftOut = [...outcomes]
+    .flatMap(([account, o]) =>
+      o.ok ? (o.leftOut ?? []).map((l) => `left out: ${account}/${l.table} — ${l.reason}`) : [],
+    )
+    .sort();
+  return leftOut.length ? `${table}\n${leftOut.join('\n')}` : table;
 }
 
 /** One human-readable line per failed table (or per failed run). */

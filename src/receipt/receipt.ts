@@ -3,6 +3,7 @@ import type { Destination, Layout } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
 import type { ColumnInfo, TableResult } from '../run/table.js';
 import { receiptKey } from '../sink/layout.js';
+import type { ReceiptSelection } from '../source/select.js';
 import { validateReceipt } from './validate.js';
 
 /**
@@ -26,6 +27,8 @@ export interface Receipt {
   format: 'parquet';
   compression: 'gzip';
   layout: Layout;
+  /** What this destination receives when it is not its whole schema (tenant mode, selections). */
+  selection?: ReceiptSelection;
 }
 
 /** Wall-clock time with microseconds (Date has milliseconds only). */
@@ -45,6 +48,7 @@ export function buildReceipt(
   startedMicros: bigint,
   results: TableResult[],
   layout: Layout = 'dreamdata',
+  selection?: ReceiptSelection,
 ): Receipt {
   const tables: Record<string, ReceiptTable> = {};
   for (const r of [...results].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))) {
@@ -64,6 +68,7 @@ export function buildReceipt(
     format: 'parquet',
     compression: 'gzip',
     layout,
+    ...(selection ? { selection } : {}),
   };
 }
 

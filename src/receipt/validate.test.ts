@@ -82,4 +82,23 @@ describe('validateReceipt', () => {
       { path: '$.tables["Mixed \\"Case\\""].total_file_count', message: 'must be >= 1' },
     ]);
   });
+
+  it('checks the selection block of a tenant-mode or filtered receipt', () => {
+    const selection = {
+      tenant_column: 'org_id',
+      tenant_column_exported: false,
+      global_tables: ['countries'],
+      include_tables: [],
+      exclude_tables: ['internal_*'],
+      exclude_columns: ['contacts.email'],
+      left_out: [{ table: 'audit_log', reason: 'no tenant column "org_id" and not listed in --global-tables' }],
+    };
+    expect(validateReceipt({ ...valid(), selection })).toEqual([]);
+    expect(
+      validateReceipt({ ...valid(), selection: { ...selection, tenant_column: '', left_out: [{ table: 'x' }] } }),
+    ).toEqual([
+      { path: '$.selection.tenant_column', message: 'must NOT have fewer than 1 characters' },
+      { path: '$.selection.left_out[0].reason', message: "must have required property 'reason' (reason)" },
+    ]);
+  });
 });

@@ -87,4 +87,23 @@ describe('warehouse SQL from a receipt', () => {
       ),
     ).toBe('date');
   });
+
+  it('a receipt with a selection block (tenant mode) gives the same SQL', () => {
+    const withSelection: Receipt = {
+      ...receipt,
+      selection: {
+        tenant_column: 'org_id',
+        tenant_column_exported: false,
+        global_tables: [],
+        include_tables: [],
+        exclude_tables: [],
+        exclude_columns: ['events.secret'],
+        left_out: [{ table: 'tenants', reason: 'no tenant column' }],
+      },
+    };
+    for (const dialect of ['redshift', 'snowflake', 'athena'] as const) {
+      const opts = { bucket: 'acme', prefix: 'dd', redshiftIamRole: 'arn:aws:iam::1:role/r', snowflakeStage: 's' };
+      expect(warehouseSql(withSelection, dialect, opts)).toBe(warehouseSql(receipt, dialect, opts));
+    }
+  });
 });

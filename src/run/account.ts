@@ -6,6 +6,7 @@ import type { Settings } from '../config/settings.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
+import { receiptSelection, selectTables } from '../source/select.js';
 import { release, Snapshot } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
 import type { Ledger, Trigger } from './ledger.js';
@@ -65,7 +66,14 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     await verifyAssumeRole(dest, clients);
     await verifyExternalIdEnforced(dest);
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`);
-    const tables = await listTables(snapshot.holder, dest.sourceSchema);
+    const selected = await selectTables(
+      snapshot.holder,
+      dest.sourceSchema,
+      await listTables(snapshot.holder, dest.sourceSchema),
+      dest.selection,
+    );
+    if (selected.problems.length > 0) throw new RunError(`account ${dest.accountId}: ${selected.problems.join('; ')}`);
+    const tables = selected.tables;
     if (tables.length === 0) {
       throw new RunError(
         `account ${dest.accountId}: source schema "${dest.sourceSchema}" has no tables or materialized views`,
@@ -84,6 +92,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       maxAttempts: 1,
     });
     opened = true;
+    await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
     reporter.accountStarted(
       dest.accountId,
       runId,
@@ -108,6 +117,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
               client,
               schema: dest.sourceSchema,
               table,
+              rowFilter: selected.filters.get(table.name),
               dest,
               s3: clients.s3,
               folder,
@@ -170,7 +180,14 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       throw new RunError(
         `account ${dest.accountId}: run ${runId} could not be finished (see: dropship runs show ${runId})`,
       );
-    const outcome: AccountOutcome = { ok: true, runId, receiptKey, tables: results, seconds: seconds() };
+    const outcome: AccountOutcome = {
+      ok: true,
+      runId,
+      receiptKey,
+      tables: results,
+      seconds: seconds(),
+      leftOut: selected.leftOut,
+    };
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   } catch (e) {

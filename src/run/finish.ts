@@ -34,7 +34,13 @@ export async function finishRun(
     }
     const results = [...byTable.values()];
     for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const receipt = buildReceipt(run.runId, run.startedMicros, results, run.layout);
+    const receipt = buildReceipt(
+      run.runId,
+      run.startedMicros,
+      results,
+      run.layout,
+      (await ledger.selection(runId))?.receipt,
+    );
     const key = await writeReceipt(s3, dest, receipt);
     await ledger.finishSucceeded(runId, key);
     return key;

@@ -1,5 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Layout } from '../accounts/destination.js';
+import type { Selection } from '../accounts/selection.js';
+import type { ReceiptSelection } from '../source/select.js';
 import type { TableResult } from './table.js';
 
 /**
@@ -365,5 +367,21 @@ export class Ledger {
       [opts.accountId ?? null, opts.limit ?? 50],
     );
     return res.rows.map(toRun);
+  }
+
+  /**
+   * The destination's selection as the run opened, and the receipt's `selection` block: every task of
+   * the run exports with this selection, even if the destination is updated meanwhile.
+   */
+  async noteSelection(runId: string, config: Selection, receipt: ReceiptSelection | undefined): Promise<void> {
+    await this.pool.query('update dropship.runs set selection = $2 where run_id = $1', [
+      runId,
+      JSON.stringify({ config, ...(receipt ? { receipt } : {}) }),
+    ]);
+  }
+
+  async selection(runId: string): Promise<{ config: Selection; receipt?: ReceiptSelection } | undefined> {
+    const res = await this.pool.query('select selection from dropship.runs where run_id = $1', [runId]);
+    return res.rows[0]?.selection ?? undefined;
   }
 }

@@ -16,7 +16,15 @@ export interface Reporter {
 }
 
 export type AccountOutcome =
-  | { ok: true; runId: string; receiptKey: string; tables: TableResult[]; seconds: number }
+  | {
+      ok: true;
+      runId: string;
+      receiptKey: string;
+      tables: TableResult[];
+      seconds: number;
+      /** Tables of the source schema the destination's selection left out, and why. */
+      leftOut?: { table: string; reason: string }[];
+    }
   | { ok: false; runId: string; error: unknown; failures: { table: string; message: string }[]; seconds: number };
 
 /** Rounded progress facts for a log line (no nulls: absent fields mean unknown). */
@@ -161,6 +169,7 @@ export class LogReporter implements Reporter {
           runId: o.runId,
           receipt: o.receiptKey,
           tables: o.tables.length,
+          ...(o.leftOut?.length ? { leftOut: o.leftOut.map((l) => `${l.table}: ${l.reason}`) } : {}),
           rows: o.tables.reduce((n, t) => n + t.rows, 0),
           bytes: o.tables.reduce((n, t) => n + t.bytes, 0),
           seconds: Number(o.seconds.toFixed(3)),

@@ -10,7 +10,8 @@ import { shardKey, tableFolder, tableObjectName } from '../sink/layout.js';
 import { ShardUpload, type UploadedShard } from '../sink/shard-upload.js';
 import type { TablePlan } from '../source/catalog.js';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
-import { MappingError, quoteIdent } from '../source/errors.js';
+import { MappingError } from '../source/errors.js';
+import { copySql, type RowFilter } from '../source/select.js';
 
 /**
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
@@ -74,6 +75,8 @@ export interface TableExportInput {
   range?: { keyColumn: string; lo: bigint; hi: bigint; last: boolean };
   /** First shard index (parts of a split table number their shards in separate blocks). */
   shardBase?: number;
+  /** Tenant mode: only this tenant's rows (src/source/select.ts). */
+  rowFilter?: RowFilter | undefined;
 }
 
 export async function exportTable(input: TableExportInput): Promise<TableResult> {
@@ -81,12 +84,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   const started = performance.now();
   if (table.columns.length === 0) throw new MappingError(`table ${table.name} has no columns`);
   const objectName = tableObjectName(table.name);
-  const select = table.columns.map((c) => c.select).join(', ');
-  const range = input.range;
-  const where = range
-    ? ` WHERE ${quoteIdent(range.keyColumn)} >= ${range.lo} AND ${quoteIdent(range.keyColumn)} ${range.last ? '<=' : '<'} ${range.hi}`
-    : '';
-  const sql = `COPY (SELECT ${select} FROM ${quoteIdent(schema)}.${quoteIdent(table.name)}${where}) TO STDOUT (FORMAT binary)`;
+  const sql = copySql(schema, table, input.rowFilter, input.range);
 
   const files: TableResult['files'] = [];
   let index = input.shardBase ?? 0;
@@ -147,8 +145,8 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
       rows: decoder.rows,
       bytes: totalBytes + writer.bytesWritten,
       files: files.length + 1,
-      // A key range of a split table reads only part of it: the table's estimate does not apply.
-      estimatedRows: range ? null : (table.estimatedRows ?? null),
+      // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
+      estimatedRows: input.range || input.rowFilter ? null : (table.estimatedRows ?? null),
     });
 
   const stream = client.query(copyTo(sql));

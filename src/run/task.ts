@@ -11,6 +11,7 @@ import { folderName, shardKey } from '../sink/layout.js';
 import { ShardUpload } from '../sink/shard-upload.js';
 import { listTables, type TablePlan } from '../source/catalog.js';
 import { MappingError } from '../source/errors.js';
+import { estimateRows, keyBoundsSql, receiptSelection, type SelectedTables, selectTables } from '../source/select.js';
 import { release, sourceClient, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
 import type { Ledger, Run, TaskPart, Trigger } from './ledger.js';
@@ -40,7 +41,12 @@ export const PART_SHARD_BLOCK = 1_000_000;
  * Key ranges for tables estimated above `splitRows` rows that have a single integer primary key:
  * ceil(estimate / splitRows) equal ranges between its min and max.
  */
-export async function planParts(client: pg.Client, schema: string, splitRows: number): Promise<TaskPart[]> {
+export async function planParts(
+  client: pg.Client,
+  schema: string,
+  splitRows: number,
+  selected?: SelectedTables,
+): Promise<TaskPart[]> {
   const big = await client.query<{ relname: string; est: string; key: string }>(
     `select c.relname, greatest(c.reltuples, 0)::bigint as est, a.attname as key
        from pg_catalog.pg_class c
@@ -52,9 +58,12 @@ export async function planParts(client: pg.Client, schema: string, splitRows: nu
   );
   const parts: TaskPart[] = [];
   for (const t of big.rows) {
-    const key = `"${t.key.replaceAll('"', '""')}"`;
+    if (selected && !selected.tables.some((s) => s.name === t.relname)) continue;
+    // Tenant mode: the tenant's rows only (the planner's estimate; min/max over them).
+    const filter = selected?.filters.get(t.relname);
+    if (filter) t.est = String(await estimateRows(client, schema, t.relname, filter));
     const mm = await client.query<{ lo: string | null; hi: string | null }>(
-      `select min(${key})::text as lo, max(${key})::text as hi from "${schema.replaceAll('"', '""')}"."${t.relname.replaceAll('"', '""')}"`,
+      keyBoundsSql(schema, t.relname, t.key, filter),
     );
     const lo = mm.rows[0]?.lo;
     const hi = mm.rows[0]?.hi;
@@ -92,9 +101,16 @@ export async function openAccountRun(
   await client.connect();
   let tables: TablePlan[];
   let parts: TaskPart[];
+  let selected: SelectedTables;
   try {
-    tables = await listTables(client, dest.sourceSchema);
-    parts = await planParts(client, dest.sourceSchema, deps.settings.DROPSHIP_SPLIT_ROWS);
+    selected = await selectTables(
+      client,
+      dest.sourceSchema,
+      await listTables(client, dest.sourceSchema),
+      dest.selection,
+    );
+    tables = selected.tables;
+    parts = await planParts(client, dest.sourceSchema, deps.settings.DROPSHIP_SPLIT_ROWS, selected);
   } finally {
     await client.end().catch(() => {});
   }
@@ -112,6 +128,8 @@ export async function openAccountRun(
   });
   const clients = destinationClients(dest, runId, deps.settings);
   try {
+    await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
+    if (selected.problems.length > 0) throw new Error(selected.problems.join('; '));
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
     await verifyAssumeRole(dest, clients);
@@ -176,8 +194,20 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
     await client.connect();
     await client.query(TEXT_FORM_SETTINGS);
     await client.query('begin isolation level repeatable read, read only');
-    const table = (await listTables(client, dest.sourceSchema)).find((t) => t.name === msg.table);
-    if (!table) throw new MappingError(`table ${msg.table} no longer exists in schema ${dest.sourceSchema}`);
+    // The selection as the run opened (an update of the destination applies from the next run).
+    const selection = (await ledger.selection(run.runId))?.config ?? dest.selection;
+    const selected = await selectTables(
+      client,
+      dest.sourceSchema,
+      await listTables(client, dest.sourceSchema),
+      selection,
+    );
+    if (selected.problems.length > 0) throw new MappingError(selected.problems.join('; '));
+    const table = selected.tables.find((t) => t.name === msg.table);
+    if (!table)
+      throw new MappingError(
+        `table ${msg.table} no longer exists in schema ${dest.sourceSchema} or is no longer selected`,
+      );
     const task = await ledger.task(run.runId, msg.table, part);
     const shardBase = part * PART_SHARD_BLOCK;
     const result = await exportTable({
@@ -195,6 +225,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       client,
       schema: dest.sourceSchema,
       table,
+      rowFilter: selected.filters.get(table.name),
       dest,
       s3: clients.s3,
       folder: run.folder,

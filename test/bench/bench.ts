@@ -199,7 +199,14 @@ try {
       ),
     );
   }
-  process.stdout.write(`${JSON.stringify({ bench: 'dropship', node: process.version, results })}\n`);
+  // One tenant out of 100 in a shared table vs the whole table (test/bench/tenant.ts).
+  const tenant = await (await import('./tenant.js')).benchTenant({
+    stack,
+    pool,
+    rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
+    runs,
+  });
+  process.stdout.write(`${JSON.stringify({ bench: 'dropship', node: process.version, results, tenant })}\n`);
 } finally {
   await pool.end();
   await stack.stop();

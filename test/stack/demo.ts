@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
 import { permissionPolicy, trustPolicy } from '../../src/accounts/policies.js';
 import type { Registry } from '../../src/accounts/registry.js';
+import type { SelectionInput } from '../../src/accounts/selection.js';
 import type { Receipt } from '../../src/receipt/receipt.js';
 import type { Principal } from './iam.js';
 import type { LocalStack } from './stack.js';
@@ -114,6 +115,8 @@ export interface CustomerSetup {
   schema: string;
   kmsKeyArn?: string;
   layout?: 'dreamdata' | 'portable';
+  /** Tenant mode / table and column selection. */
+  selection?: SelectionInput;
 }
 
 export interface Customer {
@@ -140,6 +143,7 @@ export async function setupCustomer(stack: LocalStack, registry: Registry, c: Cu
     sourceSchema: c.schema,
     ...(c.kmsKeyArn ? { kmsKeyArn: c.kmsKeyArn } : {}),
     ...(c.layout ? { layout: c.layout } : {}),
+    ...(c.selection ? { selection: c.selection } : {}),
   });
   const users = await stack.applyWorld({
     accounts: {

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+
+/**
+ * What a destination receives from its source schema (stored in the registry with the destination):
+ *   - tenant mode: only the rows whose `tenantColumn` equals `tenantValue` (compared in the column's
+ *     own type), from every selected table that has the column; a table without it is left out unless
+ *     one of `globalTables` names it (reference data, exported whole). `dropTenantColumn` leaves the
+ *     column out of the files.
+ *   - table selection: `includeTables` (empty = every table) minus `excludeTables`;
+ *   - column selection: `excludeColumns` as `table.column` pairs.
+ * Every list holds globs (`*` any run of characters, `?` one character), matched against exact,
+ * case-sensitive Postgres names. In `table.column` the first "." separates the two globs.
+ */
+export interface Selection {
+  tenantColumn?: string;
+  tenantValue?: string;
+  dropTenantColumn: boolean;
+  globalTables: string[];
+  includeTables: string[];
+  excludeTables: string[];
+  excludeColumns: string[];
+}
+
+export const EMPTY_SELECTION: Selection = {
+  dropTenantColumn: false,
+  globalTables: [],
+  includeTables: [],
+  excludeTables: [],
+  excludeColumns: [],
+};
+
+const identifier = z
+  .string()
+  .min(1, 'cannot be empty')
+  .max(63, 'Postgres identifiers are at most 63 bytes')
+  .refine((s) => !s.includes('\u0000'), 'cannot contain a NUL character');
+
+const glob = z
+  .string()
+  .min(1, 'an empty pattern matches nothing')
+  .max(200, 'patterns are at most 200 characters')
+  .refine((s) => !s.includes('\u0000'), 'cannot contain a NUL character');
+
+const columnGlob = glob.refine(
+  (s) => s.indexOf('.') > 0 && s.indexOf('.') < s.length - 1,
+  'exclude-columns entries are "table.column" (globs allowed on both sides, e.g. "*.email")',
+);
+
+/** A list given as an array or as one comma-separated string (the CLI form); blanks dropped. */
+const list = (item: typeof glob) =>
+  z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((s) => s.trim()).filter((s) => s.length > 0))
+    .pipe(z.array(item));
+
+export const selectionSchema = z
+  .object({
+    tenantColumn: identifier.optional(),
+    tenantValue: z
+      .string()
+      .min(1, 'cannot be empty')
+      .max(1000, 'tenant values are at most 1,000 characters')
+      .refine((s) => !s.includes('\u0000'), 'cannot contain a NUL character')
+      .optional(),
+    dropTenantColumn: z.boolean().default(false),
+    globalTables: list(glob).default([]),
+    includeTables: list(glob).default([]),
+    excludeTables: list(glob).default([]),
+    excludeColumns: list(columnGlob).default([]),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if ((s.tenantColumn === undefined) !== (s.tenantValue === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [s.tenantColumn === undefined ? 'tenantColumn' : 'tenantValue'],
+        message: 'tenant mode needs both --tenant-column and --tenant-value',
+      });
+    }
+    if (s.tenantColumn === undefined && s.globalTables.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['globalTables'],
+        message: '--global-tables only applies in tenant mode (--tenant-column)',
+      });
+    if (s.tenantColumn === undefined && s.dropTenantColumn)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dropTenantColumn'],
+        message: '--drop-tenant-column only applies in tenant mode (--tenant-column)',
+      });
+  });
+
+export type SelectionInput = z.input<typeof selectionSchema>;
+
+export function isTenantMode(s: Selection): s is Selection & { tenantColumn: string; tenantValue: string } {
+  return s.tenantColumn !== undefined && s.tenantValue !== undefined;
+}
+
+/** True when the destination exports its whole schema as it is (no tenant filter, no selection). */
+export function isWholeSchema(s: Selection): boolean {
+  return (
+    !isTenantMode(s) && s.includeTables.length === 0 && s.excludeTables.length === 0 && s.excludeColumns.length === 0
+  );
+}
+
+const compiled = new Map<string, RegExp>();
+
+/**
+ * Glob → anchored RegExp: `*` any run of characters, `?` one, everything else literal.
+ * Hand-written on purpose: picomatch/minimatch give `/` and leading dots path meaning, which
+ * Postgres names do not have.
+ */
+export function globRegExp(pattern: string): RegExp {
+  const cached = compiled.get(pattern);
+  if (cached) return cached;
+  let re = '';
+  for (const ch of pattern) {
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  const regexp = new RegExp(`^${re}$`, 's');
+  if (compiled.size < 10_000) compiled.set(pattern, regexp);
+  return regexp;
+}
+
+export function matchesAny(name: string, patterns: string[]): string | undefined {
+  return patterns.find((p) => globRegExp(p).test(name));
+}
+
+/** Splits a `table.column` pattern at its first dot. */
+export function splitColumnPattern(p: string): { table: string; column: string } {
+  const i = p.indexOf('.');
+  return { table: p.slice(0, i), column: p.slice(i + 1) };
+}
+
+/** One line per setting, for `destinations show`. */
+export function describeSelection(s: Selection): string[] {
+  const lines: string[] = [];
+  if (isTenantMode(s)) {
+    lines.push(
+      `tenant        ${s.tenantColumn} = ${JSON.stringify(s.tenantValue)}${s.dropTenantColumn ? '  (column left out of the files)' : ''}`,
+    );
+    lines.push(`global tables ${s.globalTables.length ? s.globalTables.join(', ') : '—'}`);
+  }
+  if (s.includeTables.length) lines.push(`include       ${s.includeTables.join(', ')}`);
+  if (s.excludeTables.length) lines.push(`exclude       ${s.excludeTables.join(', ')}`);
+  if (s.excludeColumns.length) lines.push(`exclude cols  ${s.excludeColumns.join(', ')}`);
+  if (lines.length === 0) lines.push('selection     every table and column of the schema');
+  return lines;
+}
