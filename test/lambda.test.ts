@@ -36,6 +36,7 @@ beforeAll(async () => {
     DROPSHIP_DEADLINE_MARGIN_SECONDS: '0',
     DROPSHIP_LOG_LEVEL: 'silent',
     DROPSHIP_SPLIT_ROWS: '50000',
+    DROPSHIP_TASK_RETRY_SECONDS: '0',
   });
   pool = new pg.Pool({ connectionString: stack.databaseUrl });
   pool.on('error', () => {});

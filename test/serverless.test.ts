@@ -8,7 +8,7 @@ import { migrate } from '../src/accounts/migrations.js';
 import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import { Ledger } from '../src/run/ledger.js';
-import { openAccountRun } from '../src/run/task.js';
+import { startFanOutRun, type TaskMessage } from '../src/run/task.js';
 import { setupCustomer } from './stack/demo.js';
 import { LocalStack, REPO_ROOT } from './stack/stack.js';
 
@@ -142,10 +142,12 @@ describe('serverless package (offline)', () => {
       });
       const env = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' };
       Object.assign(process.env, env);
-      const { messages } = await openAccountRun(c.destination, {
+      const messages: TaskMessage[] = [];
+      await startFanOutRun(c.destination, {
         sourceUrl: stack.databaseUrl,
         ledger,
         settings: loadSettings(env),
+        queue: { send: async (m) => void messages.push(...m) },
         trigger: 'manual',
       });
       expect(messages).toHaveLength(1);
