@@ -472,12 +472,13 @@ export class Ledger {
 
   private async failTask(ref: TaskRef, attempt: number, error: string, failRun: boolean): Promise<void> {
     await this.tx(async (c) => {
-      await c.query(
+      const t = await c.query(
         `update dropship.run_tasks set status = 'failed', lease_until = null, error = $4, finished_at = now()
           where run_id = $1 and table_name = $2 and part = $5 and attempts = $3 and status in ('running', 'pending')`,
         [ref.runId, ref.table, attempt, error, ref.part ?? 0],
       );
-      if (!failRun) return;
+      // A late attempt (its claim taken over by a newer one) must not fail the run.
+      if (!failRun || t.rowCount !== 1) return;
       await c.query(
         `update dropship.runs set status = 'failed', finished_at = now(), error = coalesce(error, $2)
           where run_id = $1 and status = 'running'`,
