@@ -259,8 +259,14 @@ export class Ledger {
       });
     } catch (e) {
       const err = e as { code?: string; constraint?: string };
-      if (err.code === '23505' && err.constraint === 'runs_one_per_slot')
-        throw new SlotAlreadyRun(r.accountId, r.slot ?? '', r.slotDate ?? '');
+      // The slot's key is checked first: a duplicate event while the slot's run is still going is a duplicate.
+      if (err.code === '23505' && r.trigger === 'schedule' && r.slot && r.slotDate) {
+        const taken = await this.pool.query(
+          `select 1 from dropship.runs where account_id = $1 and trigger = 'schedule' and slot = $2 and slot_date = $3`,
+          [r.accountId, r.slot, r.slotDate],
+        );
+        if (taken.rowCount) throw new SlotAlreadyRun(r.accountId, r.slot, r.slotDate);
+      }
       if (err.code === '23505') throw new RunInProgress(r.accountId);
       throw e;
     }
@@ -631,11 +637,18 @@ export class Ledger {
         [ref.runId, ref.table, ref.part ?? 0, detail],
       );
       if (t.rowCount !== 1) return 'ignored';
-      await c.query(
+      const r = await c.query(
         `update dropship.runs set status = 'failed', finished_at = now(), lease_until = null, error = coalesce(error, $2)
           where run_id = $1 and status = 'running'`,
         [ref.runId, `table ${ref.table}: ${detail}`],
       );
+      if (r.rowCount === 1)
+        await c.query(
+          `update dropship.run_tasks set status = 'failed', lease_until = null, finished_at = now(),
+                  error = coalesce(error, 'run ended before this task finished')
+            where run_id = $1 and status in ('pending', 'running')`,
+          [ref.runId],
+        );
       return 'failed';
     });
   }
