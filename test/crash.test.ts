@@ -279,6 +279,40 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
     },
   );
 
+  it('a receipt PutObject that keeps failing keeps the run finishing; the next run publishes the same bytes', async () => {
+    // Prepare: the receipt answers 500 to every attempt of the export's three finishing rounds.
+    let refused = 0;
+    const fault: Fault = (r) =>
+      r.bucket === 'crashcli-data' && r.key === 'receipt.json' && r.method === 'PUT' && refused++ < 15
+        ? { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' }
+        : undefined;
+    h.stack.s3.faults.push(fault);
+    let first: Awaited<ReturnType<typeof exportNow>>;
+    try {
+      first = await exportNow(cli);
+    } finally {
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
+    }
+    // Assess: not failed — finishing, with its receipt bytes recorded and nothing published.
+    expect(first.ok).toBe(false);
+    expect(String((first as { error: Error }).error.message)).toMatch(
+      /is finishing but its receipt could not be written yet/,
+    );
+    expect(refused).toBe(15);
+    const open = await h.ledger.getRun(first.runId);
+    expect(open?.status).toBe('finishing');
+    expect(open?.receiptBody).toBeTruthy();
+    expect(published.get(first.runId)).toBeUndefined();
+    // Act: the next export finishes it first, then runs.
+    const next = await exportNow(cli);
+    expect(next.ok).toBe(true);
+    const done = await h.ledger.getRun(first.runId);
+    expect(done?.status).toBe('succeeded');
+    expect(published.get(first.runId)).toEqual([open?.receiptBody]);
+    await assertExact(cli);
+    await assertLedgerAndReceipts(cli);
+  });
+
   it('killed mid-upload: the run is ended; only the killed process leaves an unfinished upload', async () => {
     // Prepare: the first part of the big table's multipart upload kills the process.
     let child: ChildProcess | undefined;
@@ -776,6 +810,42 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
       await nextExportIsExact(lam);
     },
   );
+
+  it('cancel by Lambda invoke while a worker exports: the worker stops within seconds, no receipt, no upload left', async () => {
+    // Prepare: a short bound (the worker checks its run every 500 ms) and slow parts.
+    await instance();
+    process.env.DROPSHIP_RUN_STALE_SECONDS = '2';
+    const slow: Fault = (r) =>
+      r.bucket === 'crashbig-data' && r.query.has('partNumber') ? { delayMs: 1000 } : undefined;
+    h.stack.s3.faults.push(slow);
+    try {
+      const { runId } = (await exportAccountHandler({ accountId: 'crashbig' })) as { runId: string };
+      const [m] = await receiveFor(runId, 1);
+      const { lambdaDeps } = await import('../src/run/lambda.js');
+      const { runTask } = await import('../src/run/task.js');
+      const deps = await lambdaDeps();
+      const working = runTask(JSON.parse(m!.body), { ...deps, signal: new AbortController().signal });
+      for (let i = 0; i < 100 && (await h.ledger.tasks(runId))[0]?.status !== 'running'; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      // Act
+      const res = (await sweeper({ cancel: runId })) as { status: string };
+      const t0 = Date.now();
+      await working;
+      // Assess
+      expect(res.status).toBe('cancelled');
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      // It stopped because it saw the run cancelled (not because its result was refused afterwards).
+      expect(await working).toMatchObject({ status: 'failed', reason: expect.stringMatching(/was cancelled/) });
+      expect((await h.ledger.getRun(runId))?.status).toBe('cancelled');
+      expect((await h.ledger.tasks(runId))[0]?.status).toBe('failed');
+      expect(published.get(runId)).toBeUndefined();
+      await assertLedgerAndReceipts(lamBig);
+    } finally {
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(slow), 1);
+      delete process.env.DROPSHIP_RUN_STALE_SECONDS;
+      await instance();
+    }
+  });
 
   it('cancel by Lambda invoke: the run is cancelled, its tasks do nothing, no receipt', async () => {
     await instance();

@@ -11,7 +11,7 @@ import { listTables } from '../source/catalog.js';
 import { Snapshot, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
-import type { Ledger, Trigger } from './ledger.js';
+import { type Ledger, type OpenRun, RunInProgress, type Trigger } from './ledger.js';
 import { newRunId, runTableTask } from './lifecycle.js';
 import { cliOwnerId, RunOwner } from './owner.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
@@ -100,20 +100,29 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
       log,
     });
-    await ledger.openRun({
-      runId,
-      accountId: dest.accountId,
-      trigger: deps.trigger ?? 'cli',
-      slot: deps.slot ?? null,
-      layout: dest.layout,
-      folder,
-      startedMicros,
-      tables: tables.map((t) => t.name),
-      maxAttempts: 1,
-      owner: cliOwnerId(),
-      ownerLock: true,
-      staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
-    });
+    const sweep = () =>
+      sweepRuns(
+        { ledger, settings, log, destination: async () => dest, by: `run ${runId}` },
+        { accountId: dest.accountId },
+      );
+    await openRunAfterSweep(
+      sweep,
+      {
+        runId,
+        accountId: dest.accountId,
+        trigger: deps.trigger ?? 'cli',
+        slot: deps.slot ?? null,
+        layout: dest.layout,
+        folder,
+        startedMicros,
+        tables: tables.map((t) => t.name),
+        maxAttempts: 1,
+        owner: cliOwnerId(),
+        ownerLock: true,
+        staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+      },
+      ledger,
+    );
     opened = true;
     owner.start(() => snap.ping());
     signal = AbortSignal.any([signal, owner.signal]);
@@ -206,6 +215,24 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     await owner?.close();
     await snapshot?.close();
     clients.s3.destroy();
+  }
+}
+
+/**
+ * Opens the run; if another run of the account is still active, sweeps again for up to 2 s first.
+ * A process killed a moment ago still holds its advisory lock until Postgres has finished ending its
+ * session (milliseconds): an operator's immediate rerun must not be refused for that.
+ */
+async function openRunAfterSweep(sweep: () => Promise<unknown>, run: OpenRun, ledger: Ledger): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await ledger.openRun(run);
+      return;
+    } catch (e) {
+      if (!(e instanceof RunInProgress) || i >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+      await sweep();
+    }
   }
 }
 

@@ -63,6 +63,11 @@ export interface LifecycleInput {
   failRunOnFinalFailure: boolean;
   /** Try to finish the run after completing (fan-out: whoever completes the last task). */
   finishAfter: boolean;
+  /**
+   * Fan-out: check the run this often while exporting, and stop (aborting the uploads) when it was
+   * cancelled or ended meanwhile. (The in-process driver's run owner does this for the whole run.)
+   */
+  watchEveryMs?: number;
   /** Observes every state entered (tests, logs). */
   onState?: (s: LifecycleState) => void;
 }
@@ -91,7 +96,21 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
   // Test-only (DROPSHIP_TEST_CRASH_AT=mid-copy): die, or freeze, once rows are flowing.
   const freeze = new AbortController();
   let frozen = false;
-  const signal = input.signal ? AbortSignal.any([input.signal, freeze.signal]) : freeze.signal;
+  const closed = new AbortController();
+  const signal = AbortSignal.any([freeze.signal, closed.signal, ...(input.signal ? [input.signal] : [])]);
+  let watch: NodeJS.Timeout | undefined;
+  if (input.watchEveryMs) {
+    watch = setInterval(() => {
+      ledger.getRun(run.runId).then(
+        (r) => {
+          if (r && r.status !== 'running' && !closed.signal.aborted)
+            closed.abort(new Error(`run ${run.runId} was ${r.status}${r.error ? ` (${r.error})` : ''}`));
+        },
+        () => {},
+      );
+    }, input.watchEveryMs);
+    watch.unref();
+  }
   try {
     enter('export');
     client = await input.connect();
@@ -131,13 +150,14 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     });
     broken = false;
     // The COPY may have ended just as the run was stopped: check before anything is recorded.
-    input.signal?.throwIfAborted();
+    signal.throwIfAborted();
 
     enter('cover');
     await coverStaleShards(ledger, run, dest, table, result, input.s3, settings, part, shardBase);
-    input.signal?.throwIfAborted();
+    signal.throwIfAborted();
 
     enter('complete');
+    clearInterval(watch);
     if (!(await ledger.completeTask({ ...ref, attempt: claim.attempt, result }))) {
       return { state: 'declined', reason: 'lost-claim' };
     }
@@ -162,6 +182,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     });
     return { state: 'released', verdict, error };
   } finally {
+    clearInterval(watch);
     if (client) await release(client, broken);
   }
 }

@@ -60,6 +60,8 @@ export class RunOwner {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // Unlock before closing, so the very next run already sees the owner gone.
+    await this.lock?.client.query('select pg_advisory_unlock_all()').catch(() => {});
     this.lock?.release();
     this.lock = undefined;
   }

@@ -194,6 +194,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       isFinal,
       failRunOnFinalFailure: true,
       finishAfter: true,
+      watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
     });
     switch (outcome.state) {
       case 'done': {
