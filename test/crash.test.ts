@@ -11,6 +11,7 @@ import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
 import { type CrashPoint, onCrashPoint } from '../src/run/crash.js';
 import { resetLambdaDeps } from '../src/run/lambda.js';
+import { RUN_LOCK_SPACE } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { connectSource, sourceClient, sourceSession } from '../src/source/snapshot.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
@@ -391,6 +392,43 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
     } finally {
       h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
       child.kill('SIGKILL');
+    }
+  });
+
+  it('the owner loses its lock connection (a ledger restart, a dropped socket): it takes the lock again and finishes', async () => {
+    // Prepare: a slow S3, so the run is still going when its lock connection is cut.
+    const slow: Fault = (r) => (r.bucket === 'crashcli-data' ? { delayMs: 300 } : undefined);
+    h.stack.s3.faults.push(slow);
+    try {
+      const running = exportNow(cli, { settings: settings({ DROPSHIP_RUN_STALE_SECONDS: '2' }) });
+      let cut = 0;
+      for (let i = 0; i < 100 && cut === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const res = await h.pool.query(
+          `select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and classid = $1 and granted`,
+          [RUN_LOCK_SPACE],
+        );
+        cut = res.rowCount ?? 0;
+      }
+      expect(cut).toBe(1);
+      // Act: within a heartbeat (500 ms here) the owner holds its lock again, on a new connection.
+      let relocked = 0;
+      for (let i = 0; i < 40 && relocked === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const res = await h.pool.query(
+          `select 1 from pg_locks where locktype = 'advisory' and classid = $1 and granted`,
+          [RUN_LOCK_SPACE],
+        );
+        relocked = res.rowCount ?? 0;
+      }
+      expect(relocked).toBe(1);
+      const out = await running;
+      // Assess
+      expect(out.ok, JSON.stringify(out)).toBe(true);
+      await assertExact(cli);
+      await assertLedgerAndReceipts(cli);
+    } finally {
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(slow), 1);
     }
   });
 
