@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { lambdaDeps } from '../src/run/lambda.js';
-import { openAccountRun } from '../src/run/task.js';
+import { startFanOutRun } from '../src/run/task.js';
 
 /**
  * On-demand export of one account, on the same path as the schedule (a run, its tasks on SQS):
@@ -13,14 +13,13 @@ export const handler = async (event: unknown) => {
   const { settings, registry, ledger, queue, log, sourceUrl } = await lambdaDeps();
   const { accountId } = eventSchema.parse(event);
   const dest = await registry.get(accountId);
-  const { run, messages } = await openAccountRun(dest, { sourceUrl, ledger, settings, trigger: 'manual' });
-  await queue.send(messages);
-  log.info({ accountId, runId: run.runId, tasks: messages.length, status: run.status }, 'run opened');
+  const { run, tasks } = await startFanOutRun(dest, { sourceUrl, ledger, settings, queue, log, trigger: 'manual' });
+  log.info({ accountId, runId: run.runId, tasks, status: run.status }, 'run opened');
   return {
     accountId,
     runId: run.runId,
     status: run.status,
-    tasks: messages.length,
+    tasks,
     ...(run.error ? { error: run.error } : {}),
   };
 };

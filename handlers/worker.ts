@@ -7,7 +7,10 @@ import { runTask } from '../src/run/task.js';
 /**
  * SQS consumer: one message is one table task (account × table). Reports partial batch failures,
  * so only the tasks that should run again are redelivered (a task held by another worker, a
- * retryable failure, a task stopped at the deadline). A malformed message is logged and dropped.
+ * retryable failure, a task stopped at the deadline) — and sets when: a task held by another
+ * attempt comes back when that attempt's lease runs out, a retry after its backoff (the queue's own
+ * visibility timeout, 6 × the worker timeout, applies only to a worker that died). A malformed
+ * message is logged and dropped.
  */
 const messageSchema = z
   .object({
@@ -18,11 +21,15 @@ const messageSchema = z
   })
   .strict();
 const eventSchema = z
-  .object({ Records: z.array(z.object({ messageId: z.string(), body: z.string() }).passthrough()) })
+  .object({
+    Records: z.array(
+      z.object({ messageId: z.string(), body: z.string(), receiptHandle: z.string().optional() }).passthrough(),
+    ),
+  })
   .passthrough();
 
 export const handler = async (event: unknown, context?: LambdaContext) => {
-  const { settings, registry, ledger, log, sourceUrl } = await lambdaDeps();
+  const { settings, registry, ledger, log, sourceUrl, queue } = await lambdaDeps();
   const signal = deadlineSignal(context, settings);
   const batchItemFailures: { itemIdentifier: string }[] = [];
   for (const record of eventSchema.parse(event).Records) {
@@ -47,10 +54,17 @@ export const handler = async (event: unknown, context?: LambdaContext) => {
         onProgress: (p) => progress.tableProgress(accountId, p),
       });
       log.info({ accountId, runId, table, part: part ?? 0, ...outcome }, `task ${outcome.status}`);
-      if (outcome.status === 'retry') batchItemFailures.push({ itemIdentifier: record.messageId });
+      if (outcome.status === 'retry') {
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+        if (record.receiptHandle)
+          await queue.delay(record.receiptHandle, outcome.delaySeconds).catch((e: unknown) => {
+            log.warn({ accountId, runId, table, ...errorFields(e) }, 'could not set when the task comes back');
+          });
+      }
     } catch (e) {
       log.error({ accountId, runId, table, ...errorFields(e) }, 'task errored; will be redelivered');
       batchItemFailures.push({ itemIdentifier: record.messageId });
+      if (record.receiptHandle) await queue.delay(record.receiptHandle, 30).catch(() => {});
     }
   }
   return { batchItemFailures };

@@ -27,6 +27,7 @@ type Handler = (event: unknown, context?: { getRemainingTimeInMillis(): number }
 let schedule: Handler;
 let worker: Handler;
 let exportAccountHandler: Handler;
+let deadLetter: Handler;
 const generous = { getRemainingTimeInMillis: () => 15 * 60_000 };
 
 beforeAll(async () => {
@@ -36,6 +37,7 @@ beforeAll(async () => {
     DROPSHIP_DEADLINE_MARGIN_SECONDS: '0',
     DROPSHIP_LOG_LEVEL: 'silent',
     DROPSHIP_SPLIT_ROWS: '50000',
+    DROPSHIP_TASK_RETRY_SECONDS: '0',
   });
   pool = new pg.Pool({ connectionString: stack.databaseUrl });
   pool.on('error', () => {});
@@ -100,6 +102,7 @@ beforeAll(async () => {
   schedule = (await import('../handlers/schedule.js')).handler as Handler;
   worker = (await import('../handlers/worker.js')).handler as Handler;
   exportAccountHandler = (await import('../handlers/export-account.js')).handler as Handler;
+  deadLetter = (await import('../handlers/dead-letter.js')).handler as Handler;
 });
 
 afterAll(async () => {
@@ -268,5 +271,79 @@ describe('Lambda handlers on the local stack', () => {
       't_000002000000.parquet.gz',
     ]);
     expect(receipt.tables.small!.total_file_count).toBe(1);
+  });
+
+  it('the same schedule event delivered twice (or retried) opens one run per account', async () => {
+    // Prepare: only paidco and freeco are due.
+    const registry = new Registry(pool);
+    for (const c of [dup, slow, split]) await registry.setEnabled(c.destination.accountId, false);
+    const before = { paid: receiptEvents('paidco-data').length, free: receiptEvents('freeco-data').length };
+    const event = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-11-25T04:00:00Z' };
+    // Act
+    const first = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
+    const again = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
+    await drain();
+    const late = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
+    // Assess
+    expect(first.runs.map((r) => [r.accountId, r.status])).toEqual([
+      ['freeco', 'running'],
+      ['paidco', 'running'],
+    ]);
+    for (const r of [...again.runs, ...late.runs]) expect(r.status).toBe('duplicate');
+    expect(receiptEvents('paidco-data')).toHaveLength(before.paid + 1);
+    expect(receiptEvents('freeco-data')).toHaveLength(before.free + 1);
+    const runs = await pool.query(
+      `select account_id, count(*)::int as n from dropship.runs where slot = '04:00' and slot_date = '2026-11-25' group by 1 order by 1`,
+    );
+    expect(runs.rows).toEqual([
+      { account_id: 'freeco', n: 1 },
+      { account_id: 'paidco', n: 1 },
+    ]);
+  });
+
+  it('a slot whose event never came is caught up by the sweeper; past the window it is recorded as missed', async () => {
+    // Prepare
+    const { catchUpSlots } = await import('../src/run/slots.js');
+    const { lambdaDeps } = await import('../src/run/lambda.js');
+    const deps = await lambdaDeps();
+    // Act: 10 minutes after a 04:00 slot that never fired
+    const caught = await catchUpSlots(deps, new Date('2026-11-26T04:10:00Z'));
+    await drain();
+    // …and 4 hours after a 15:00 slot (the catch-up window is 3 hours)
+    const missed = await catchUpSlots(deps, new Date('2026-11-26T19:00:00Z'));
+    const again = await catchUpSlots(deps, new Date('2026-11-26T19:05:00Z'));
+    // Assess
+    // (the accounts already existed at the 15:00 slot of the day before, which nobody ran either)
+    expect(caught.map((r) => [r.accountId, r.status])).toEqual([
+      ['freeco', 'running'],
+      ['paidco', 'running'],
+      ['paidco', 'missed'],
+    ]);
+    for (const r of caught.slice(0, 2)) expect((await ledger.getRun(r.runId!))?.status).toBe('succeeded');
+    expect(caught[2]!.error).toMatch(/slot 15:00 of 2026-11-25 missed/);
+    expect(missed.map((r) => [r.accountId, r.status])).toEqual([['paidco', 'missed']]);
+    expect((await ledger.getRun(missed[0]!.runId!))?.error).toMatch(/slot 15:00 of 2026-11-26 missed/);
+    expect(again).toEqual([]);
+  });
+
+  it('a dead-lettered task fails its run with a clear error; its other tasks then do nothing', async () => {
+    // Prepare
+    const before = receiptEvents('paidco-data').length;
+    const opened = (await exportAccountHandler({ accountId: 'paidco' })) as { runId: string; tasks: number };
+    const [first, ...rest] = await receive(10, 60);
+    // Act: SQS gave up on the first message.
+    const out = (await deadLetter({
+      Records: [{ messageId: 'dl-1', body: first!.body, attributes: { ApproximateReceiveCount: '10' } }],
+    })) as { batchItemFailures: unknown[] };
+    for (const m of rest) await deliver(m);
+    // Assess
+    expect(out.batchItemFailures).toEqual([]);
+    const run = await ledger.getRun(opened.runId);
+    expect(run?.status).toBe('failed');
+    expect(run?.error).toMatch(/dead-lettered after 10 receives/);
+    expect(receiptEvents('paidco-data')).toHaveLength(before);
+    const tasks = await ledger.tasks(opened.runId);
+    expect(tasks.every((t) => t.status === 'failed')).toBe(true);
+    expect(tasks.every((t) => t.attempts === 0)).toBe(true);
   });
 });

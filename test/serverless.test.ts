@@ -8,7 +8,7 @@ import { migrate } from '../src/accounts/migrations.js';
 import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import { Ledger } from '../src/run/ledger.js';
-import { openAccountRun } from '../src/run/task.js';
+import { startFanOutRun, type TaskMessage } from '../src/run/task.js';
 import { setupCustomer } from './stack/demo.js';
 import { LocalStack, REPO_ROOT } from './stack/stack.js';
 
@@ -69,9 +69,35 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
 describe('serverless package (offline)', () => {
-  it('schedules exactly the two slots', () => {
+  it('schedules exactly the two slots and the sweeper every 5 minutes', () => {
     const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression);
-    expect(rules.sort()).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
+    expect(rules.sort()).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)', 'rate(5 minutes)']);
+    const sweep = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression === 'rate(5 minutes)')!;
+    expect(JSON.stringify(sweep[1].Properties.Targets)).toContain('SweeperLambdaFunction');
+  });
+
+  it('sets worker timeout < task lease < visibility timeout (6 × the timeout), and room for receives', () => {
+    const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
+    const queues = Object.fromEntries(ofType('AWS::SQS::Queue'));
+    const timeout = fns.WorkerLambdaFunction.Properties.Timeout as number;
+    const env = fns.WorkerLambdaFunction.Properties.Environment.Variables;
+    const lease = Number(env.DROPSHIP_TASK_LEASE_SECONDS);
+    const visibility = queues.TaskQueue.Properties.VisibilityTimeout as number;
+    const { maxReceiveCount } = queues.TaskQueue.Properties.RedrivePolicy;
+    // A live worker's lease never runs out; a redelivery after a hard kill finds the lease expired.
+    expect(lease).toBeGreaterThan(timeout);
+    expect(visibility).toBeGreaterThanOrEqual(6 * timeout);
+    expect(visibility).toBeGreaterThan(lease);
+    // Every receive counts: each attempt, plus duplicates and busy answers.
+    expect(maxReceiveCount).toBeGreaterThanOrEqual(Number(env.DROPSHIP_TASK_MAX_ATTEMPTS) + 2);
+    expect(queues.TaskQueue.Properties.MessageRetentionPeriod).toBeGreaterThan(maxReceiveCount * visibility);
+  });
+
+  it('consumes the dead-letter queue with a function that fails the run of the task', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
+    const dlq = mappings.find((p) => JSON.stringify(p.EventSourceArn).includes('TaskDeadLetterQueue'));
+    expect(dlq).toMatchObject({ BatchSize: 1, FunctionResponseTypes: ['ReportBatchItemFailures'] });
+    expect(JSON.stringify(dlq.FunctionName)).toContain('DeadLetterLambdaFunction');
   });
 
   it('has the task queue with a dead-letter queue and a partial-batch event source mapping on the worker', () => {
@@ -79,8 +105,10 @@ describe('serverless package (offline)', () => {
     expect(queues.TaskQueue.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({
       'Fn::GetAtt': ['TaskDeadLetterQueue', 'Arn'],
     });
-    expect(queues.TaskQueue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(900);
-    const mapping = ofType('AWS::Lambda::EventSourceMapping')[0]![1] as { Properties: Record<string, unknown> };
+    expect(queues.TaskQueue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(5400);
+    const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) =>
+      JSON.stringify(m.Properties.EventSourceArn).includes('"TaskQueue"'),
+    )![1] as { Properties: Record<string, unknown> };
     expect(mapping!.Properties).toMatchObject({
       BatchSize: 1,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
@@ -92,8 +120,10 @@ describe('serverless package (offline)', () => {
   it('runs nodejs22.x on arm64 with the intended memory, timeouts, concurrency and VPC', () => {
     const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
     expect(Object.keys(fns).sort()).toEqual([
+      'DeadLetterLambdaFunction',
       'ExportAccountLambdaFunction',
       'ScheduleLambdaFunction',
+      'SweeperLambdaFunction',
       'WorkerLambdaFunction',
     ]);
     for (const f of Object.values(fns)) {
@@ -142,10 +172,12 @@ describe('serverless package (offline)', () => {
       });
       const env = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' };
       Object.assign(process.env, env);
-      const { messages } = await openAccountRun(c.destination, {
+      const messages: TaskMessage[] = [];
+      await startFanOutRun(c.destination, {
         sourceUrl: stack.databaseUrl,
         ledger,
         settings: loadSettings(env),
+        queue: { send: async (m) => void messages.push(...m) },
         trigger: 'manual',
       });
       expect(messages).toHaveLength(1);

@@ -15,7 +15,7 @@ import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
 import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
-import { openAccountRun, runTask } from '../src/run/task.js';
+import { runTask, startFanOutRun, type TaskMessage } from '../src/run/task.js';
 import { listTables } from '../src/source/catalog.js';
 import { selectTables, tenantLiteral, whereClause } from '../src/source/select.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
@@ -378,11 +378,13 @@ describe('tenant mode and selection', () => {
     const { c, tenant, kind } = customers.get('tex-0')!;
     // Below the setting's minimum, so that a 200-row tenant splits (settings are plain values).
     const fanout: Settings = { ...h.settings({ DROPSHIP_ROW_GROUP_ROWS: '5000' }), DROPSHIP_SPLIT_ROWS: 60 };
-    const { run, messages } = await openAccountRun(c.destination, {
+    const messages: TaskMessage[] = [];
+    const { run } = await startFanOutRun(c.destination, {
       sourceUrl: stack.databaseUrl,
       ledger,
       settings: fanout,
       trigger: 'manual',
+      queue: { send: async (batch) => void messages.push(...batch) },
     });
     const tasks = await ledger.tasks(run.runId);
     const parts = tasks.filter((t) => t.table === 'events');

@@ -109,6 +109,34 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
     `,
   },
   {
+    version: 6,
+    name: 'crash-safe run lifecycle',
+    sql: `
+      -- Runs can be cancelled by an operator.
+      alter table dropship.runs drop constraint runs_status_check;
+      alter table dropship.runs add constraint runs_status_check
+        check (status in ('running', 'finishing', 'succeeded', 'failed', 'cancelled'));
+      -- Who drives the run ('cli:<host>:<pid>' or 'fan-out'), whether that owner holds the session
+      -- advisory lock (RUN_LOCK_SPACE, hashtext(run_id)), and its last sign of life.
+      alter table dropship.runs add column owner text;
+      alter table dropship.runs add column owner_lock boolean not null default false;
+      alter table dropship.runs add column heartbeat_at timestamptz;
+      alter table dropship.runs add column stale_seconds int not null default 120;
+      -- Fan-out: when every task message was sent (null: the sweeper re-sends the pending tasks).
+      alter table dropship.runs add column dispatched_at timestamptz;
+      -- The scheduled slot's date: at most one scheduled run per account, slot and day.
+      alter table dropship.runs add column slot_date date;
+      -- The receipt's exact bytes, recorded before its PutObject: a retried finish rewrites the same content.
+      alter table dropship.runs add column receipt_body text;
+      alter table dropship.runs add column finish_attempts int not null default 0;
+      update dropship.runs set heartbeat_at = coalesce(finished_at, started_at);
+      alter table dropship.runs alter column heartbeat_at set not null;
+      alter table dropship.runs alter column heartbeat_at set default now();
+      create unique index runs_one_per_slot on dropship.runs (account_id, slot, slot_date)
+        where trigger = 'schedule' and slot_date is not null;
+    `,
+  },
+  {
     version: 7,
     name: 'tenant mode and table/column selection',
     sql: `

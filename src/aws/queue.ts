@@ -1,11 +1,12 @@
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../run/task.js';
 import { AwsError } from './clients.js';
 
 /**
  * The table-task queue (SQS; endpoint from standard AWS SDK configuration, e.g. AWS_ENDPOINT_URL_SQS).
  * Messages go out in batches of 10, SQS's maximum; a batch entry that fails is an error, so a run
- * is never left with a task nobody will run without the caller knowing.
+ * is never left with a task nobody will run without the caller knowing (and if the caller dies
+ * mid-send, the sweeper sends the run's tasks again).
  */
 export class TaskQueue {
   private readonly sqs = new SQSClient({});
@@ -26,6 +27,20 @@ export class TaskQueue {
         );
       }
     }
+  }
+
+  /**
+   * When a message that is handed back (a batch item failure) becomes visible again. Without it the
+   * queue's visibility timeout (6 × the worker timeout) would apply to every retry.
+   */
+  async delay(receiptHandle: string, seconds: number): Promise<void> {
+    await this.sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.url,
+        ReceiptHandle: receiptHandle,
+        VisibilityTimeout: Math.max(0, Math.min(43_200, Math.round(seconds))),
+      }),
+    );
   }
 
   destroy(): void {

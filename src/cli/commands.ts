@@ -7,7 +7,7 @@ import { describeSelection } from '../accounts/selection.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
-import { Ledger, type Run, type Task } from '../run/ledger.js';
+import { type ActiveRun, Ledger, type Run, type Task } from '../run/ledger.js';
 import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../run/reporter.js';
 import { formatBytes, formatCount, renderTable } from './format.js';
 import { failureLines, summaryTable, TerminalReporter } from './progress.js';
@@ -35,7 +35,8 @@ export class App {
 
   private async db(): Promise<pg.Pool> {
     if (!this.pool) {
-      this.pool = new pg.Pool({ connectionString: this.databaseUrl, max: 4, application_name: 'dropship' });
+      // One connection per running account holds its run's owner lock (src/run/owner.ts): room for those.
+      this.pool = new pg.Pool({ connectionString: this.databaseUrl, max: 8, application_name: 'dropship' });
       this.pool.on('error', () => {});
       await migrate(this.pool);
     }
@@ -101,31 +102,77 @@ export async function runExports(
   const terminal = new TerminalReporter(process.stderr, { mode: tty ? 'tty' : 'lines' });
   const reporters: Reporter[] = [new LogReporter(log), terminal];
   terminal.start();
+  // First SIGINT/SIGTERM: stop every run cleanly (uploads aborted, runs failed, no receipt).
+  // A second one: record the runs as failed at once and exit; the parts of multipart uploads still
+  // in flight are left to the bucket's AbortIncompleteMultipartUpload lifecycle rule.
   const abort = new AbortController();
-  const onSignal = (): void => abort.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
+  const ledger = await app.ledger();
+  const active = new Set<string>();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      abort.abort(new Error(`interrupted by ${sig}`));
+      if (tty) process.stderr.write(`\n${sig}: stopping (uploads are aborted); press Ctrl-C again to quit at once\n`);
+      return;
+    }
+    if (signals > 2) return;
+    void (async () => {
+      for (const runId of active)
+        await ledger
+          .failRun(runId, `interrupted twice by ${sig}; the process quit without waiting for its uploads to abort`)
+          .catch(() => {});
+      process.exit(130);
+    })();
+  };
+  const tracker: Reporter = {
+    accountStarted: (_a, runId) => void active.add(runId),
+    tableProgress: () => {},
+    tableDone: () => {},
+    tableFailed: () => {},
+    accountDone: (_a, o) => void active.delete(o.runId),
+  };
+  reporters.push(tracker);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let outcomes: Map<string, AccountOutcome>;
   try {
     outcomes = await exportAccounts(dests, {
       sourceUrl: app.sourceUrl,
       settings: app.settings,
       reporter: new Reporters(reporters),
-      ledger: await app.ledger(),
+      ledger,
+      log,
       trigger: 'cli',
       ...(opts.slot ? { slot: opts.slot } : {}),
       signal: abort.signal,
     });
   } finally {
     process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     terminal.stop();
   }
   process.stdout.write(`\n${summaryTable(outcomes)}\n`);
   const failures = failureLines(outcomes);
   for (const line of failures) process.stderr.write(`error: ${line}\n`);
-  return { code: failures.length > 0 ? 1 : 0, outcomes };
+  return { code: abort.signal.aborted ? 130 : failures.length > 0 ? 1 : 0, outcomes };
 }
 
-export function runsTable(runs: Run[]): string {
+/** Why an active run looks dead (`runs list` marks it; the next run or the sweeper ends it). */
+export function staleNote(a: ActiveRun): string | undefined {
+  const silent = a.silentSeconds > a.staleSeconds;
+  if (a.owner !== 'fan-out') {
+    if (a.ownerGone) return 'stale: owner gone';
+    if (silent) return `stale: no heartbeat for ${Math.round(a.silentSeconds)} s`;
+    return undefined;
+  }
+  if (a.status === 'finishing' && a.finishLeaseExpired) return 'stale: finisher gone';
+  if (silent && a.dispatchedAt === null) return 'stale: tasks not all sent';
+  if (silent && a.tasksTotal > 0 && a.tasksSucceeded === a.tasksTotal) return 'stale: not finished';
+  return undefined;
+}
+
+export function runsTable(runs: Run[], stale: Map<string, string> = new Map()): string {
   return renderTable(
     ['run', 'account', 'trigger', 'slot', 'status', 'started (UTC)', 'seconds', 'receipt / error'],
     runs.map((r) => [
@@ -133,7 +180,7 @@ export function runsTable(runs: Run[]): string {
       r.accountId,
       r.trigger,
       r.slot ?? '—',
-      r.status,
+      stale.has(r.runId) ? `${r.status} (${stale.get(r.runId)})` : r.status,
       r.startedAt.toISOString().slice(0, 19).replace('T', ' '),
       r.finishedAt ? ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1) : '—',
       r.status === 'succeeded' ? (r.receiptKey ?? '') : (r.error ?? '').slice(0, 80),

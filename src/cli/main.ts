@@ -5,7 +5,7 @@ import { isWholeSchema } from '../accounts/selection.js';
 import { ConfigError, loadSettings } from '../config/settings.js';
 import { slotsByPlan } from '../run/task.js';
 import { selectionReport } from '../source/select.js';
-import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
+import { App, describeDestination, printPolicies, runExports, runsTable, staleNote, tasksTable } from './commands.js';
 import { addDestinationFlags, patchFromOptions, selectionFromOptions } from './destination-flags.js';
 
 /**
@@ -380,7 +380,12 @@ export function buildProgram(): Command {
     .description('Watch runs: status per account and table, duration, rows, bytes, errors')
     .addHelpText(
       'after',
-      examples('dropship runs list', 'dropship runs list --account acme', 'dropship runs show 20261123T040000Z-3f9a1c'),
+      examples(
+        'dropship runs list',
+        'dropship runs list --account acme',
+        'dropship runs show 20261123T040000Z-3f9a1c',
+        'dropship runs cancel 20261123T040000Z-3f9a1c',
+      ),
     );
   runs
     .command('list')
@@ -391,12 +396,20 @@ export function buildProgram(): Command {
     .action(async (o: { account?: string; limit: string }) => {
       const app = new App();
       try {
-        const list = await (await app.ledger()).listRuns({
+        const ledger = await app.ledger();
+        const list = await ledger.listRuns({
           ...(o.account ? { accountId: o.account } : {}),
           limit: Number(o.limit),
         });
+        const stale = new Map<string, string>();
+        for (const a of await ledger.activeRuns(o.account)) {
+          const note = staleNote(a);
+          if (note) stale.set(a.runId, note);
+        }
         if (list.length === 0) out('No runs yet.');
-        else out(runsTable(list));
+        else out(runsTable(list, stale));
+        if (stale.size > 0)
+          out('\nStale runs are ended (or finished) by the next run of their account or by the sweeper.');
       } finally {
         await app.close();
       }
@@ -415,6 +428,31 @@ export function buildProgram(): Command {
         out('');
         out(tasksTable(await ledger.tasks(runId)));
         if (run.error) out(`\nerror: ${run.error}`);
+      } finally {
+        await app.close();
+      }
+    });
+
+  runs
+    .command('cancel <runId>')
+    .description('Cancel a running run: its owner stops and aborts its uploads; no receipt is written')
+    .option('--by <who>', 'recorded in the run’s error', 'operator')
+    .addHelpText('after', examples('dropship runs cancel 20261123T040000Z-3f9a1c'))
+    .action(async (runId: string, o: { by: string }) => {
+      const app = new App();
+      try {
+        const ledger = await app.ledger();
+        const res = await ledger.cancelRun(runId, o.by);
+        if (res.ok) {
+          out(`Cancelled ${runId}. Its owner stops within DROPSHIP_RUN_STALE_SECONDS / 4 and aborts its uploads.`);
+          return;
+        }
+        if (res.status === undefined) throw new UsageError(`no run ${runId} (see: dropship runs list)`);
+        throw new UsageError(
+          res.status === 'finishing'
+            ? `run ${runId} is publishing its receipt and cannot be cancelled (its receipt may already be written)`
+            : `run ${runId} has already ended (${res.status})`,
+        );
       } finally {
         await app.close();
       }

@@ -49,10 +49,42 @@ export const settingsSchema = z.object({
   DROPSHIP_TASK_MAX_ATTEMPTS: int(1, 20).default(3),
   /** A claimed task is another worker's after this long (longer than the worker's timeout). */
   DROPSHIP_TASK_LEASE_SECONDS: int(60, 86_400).default(960),
+  /** Lambda: a released task is delivered again after this × 3^(attempt−1) seconds (at most 900). */
+  DROPSHIP_TASK_RETRY_SECONDS: int(0, 900).default(10),
   /** A Lambda worker stops this long before its hard timeout, aborting its uploads cleanly. */
   DROPSHIP_DEADLINE_MARGIN_SECONDS: int(0, 600).default(30),
   /** Lambda fan-out: a table estimated above this many rows is split by ranges of its integer primary key. */
   DROPSHIP_SPLIT_ROWS: int(1_000, 10_000_000_000).default(20_000_000),
+  /**
+   * A run whose owner stopped heartbeating this long ago is ended (or, if it was publishing its
+   * receipt, finished) by the next run of the account or by the sweeper. CLI owners heartbeat every
+   * quarter of it and also hold a session advisory lock, so a killed CLI is noticed at once.
+   */
+  DROPSHIP_RUN_STALE_SECONDS: int(1, 86_400).default(120),
+  /** Lambda: a slot whose schedule event never arrived is caught up by the sweeper for this long after it. */
+  DROPSHIP_SLOT_CATCHUP_SECONDS: int(0, 43_200).default(10_800),
+  /** Source sessions: a transaction left idle this long is ended by Postgres (0 = keep the server's setting). */
+  DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS: int(0, 86_400).default(300),
+  /** Source sessions: the longest a single statement (one table's COPY) may run (0 = keep the server's setting). */
+  DROPSHIP_SOURCE_STATEMENT_TIMEOUT_SECONDS: int(0, 86_400).default(7_200),
+  /** Source sessions: TCP keepalive idle time (client and server side), so a dead peer is noticed. */
+  DROPSHIP_SOURCE_KEEPALIVE_SECONDS: int(1, 7_200).default(30),
+  /**
+   * Test-only fault point (see src/run/crash.ts): the process SIGKILLs itself (or hangs, with
+   * DROPSHIP_TEST_CRASH_MODE=hang) when it reaches the named point. Inert unless set.
+   */
+  DROPSHIP_TEST_CRASH_AT: z
+    .enum([
+      'after-open-run',
+      'during-send',
+      'after-send',
+      'mid-copy',
+      'after-last-task',
+      'before-receipt-put',
+      'after-receipt-put',
+    ])
+    .optional(),
+  DROPSHIP_TEST_CRASH_MODE: z.enum(['kill', 'hang']).default('kill'),
   /** Slots (UTC) per plan, comma-separated. */
   DROPSHIP_PAID_SLOTS: z
     .string()

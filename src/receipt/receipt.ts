@@ -50,7 +50,8 @@ export function buildReceipt(
   layout: Layout = 'dreamdata',
   selection?: ReceiptSelection,
 ): Receipt {
-  const tables: Record<string, ReceiptTable> = {};
+  // Keyed by customer table names: a null-prototype object, so `__proto__`, `constructor` … are plain keys.
+  const tables = Object.create(null) as Record<string, ReceiptTable>;
   for (const r of [...results].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))) {
     tables[r.table] = {
       folder: r.folder,
@@ -80,20 +81,29 @@ export class ReceiptError extends Error {
 }
 
 export async function writeReceipt(s3: S3Client, dest: Destination, receipt: Receipt): Promise<string> {
-  const key = receiptKey(dest);
-  // Never publish a receipt that breaks the contract customers automate against.
+  return putReceiptBody(s3, dest, receiptBody(receipt));
+}
+
+/** The receipt's exact bytes; refuses a receipt that breaks the contract customers automate against. */
+export function receiptBody(receipt: Receipt): string {
   const violations = validateReceipt(receipt);
   if (violations.length > 0) {
     throw new ReceiptError(
-      `receipt for ${dest.accountId} violates the contract: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+      `receipt of run ${receipt.run_id} violates the contract: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
     );
   }
+  return `${JSON.stringify(receipt, null, 2)}\n`;
+}
+
+/** Publishes receipt bytes (recorded in the ledger first, so a retry publishes identical content). */
+export async function putReceiptBody(s3: S3Client, dest: Destination, body: string): Promise<string> {
+  const key = receiptKey(dest);
   try {
     await s3.send(
       new PutObjectCommand({
         Bucket: dest.bucket,
         Key: key,
-        Body: `${JSON.stringify(receipt, null, 2)}\n`,
+        Body: body,
         ContentType: 'application/json',
         ...(dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: dest.kmsKeyArn } : {}),
       }),

@@ -1,18 +1,23 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
+import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
 import { receiptSelection, selectTables } from '../source/select.js';
-import { release, Snapshot } from '../source/snapshot.js';
+import { Snapshot, sourceSession } from '../source/snapshot.js';
+import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
-import type { Ledger, Trigger } from './ledger.js';
+import { type Ledger, type OpenRun, RunInProgress, type Trigger } from './ledger.js';
+import { newRunId, runTableTask } from './lifecycle.js';
+import { cliOwnerId, RunOwner } from './owner.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
-import { exportTable, type TableResult } from './table.js';
-import { coverStaleShards, newRunId } from './task.js';
+import { sweepRuns } from './sweep.js';
+import type { TableResult } from './table.js';
 
 /**
  * One account's run: assume the customer's role (fails fast on a wrong role or external ID),
@@ -41,15 +46,19 @@ export interface AccountRunDeps {
   signal?: AbortSignal;
   /** Start time in µs (tests pin it to put two runs in one minute's folder). */
   clock?: () => bigint;
+  /** Operational lines (an abandoned run ended, a ledger write that failed); silent when absent. */
+  log?: Logger;
 }
 
+/** The in-process driver: one snapshot, tables p-limited, each through the shared task lifecycle. */
 export async function exportAccount(dest: Destination, deps: AccountRunDeps): Promise<AccountOutcome> {
   const startedMicros = (deps.clock ?? nowMicros)();
   const start = new Date(Number(startedMicros / 1000n));
   const runId = newRunId(start);
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
-  const { settings, reporter } = deps;
+  const { settings, reporter, ledger } = deps;
+  const log = deps.log ?? createLogger({ level: 'silent' });
   const failures: { table: string; message: string }[] = [];
 
   const fail = (error: unknown): AccountOutcome => {
@@ -60,12 +69,25 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
 
   if (!dest.enabled) return fail(new RunError(`account ${dest.accountId} is disabled`));
   const clients = destinationClients(dest, runId, settings);
+  const session = sourceSession(settings);
   let snapshot: Snapshot | undefined;
+  let owner: RunOwner | undefined;
   let opened = false;
+  // A destination problem (role, bucket, permission) fails every table alike: stop early.
+  const stop = new AbortController();
+  let signal: AbortSignal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
   try {
+    // Whatever a dead owner left behind is ended (or finished) before this run starts.
+    await sweepRuns(
+      { ledger, settings, log, destination: async () => dest, by: `run ${runId}` },
+      { accountId: dest.accountId },
+    );
+    signal.throwIfAborted();
     await verifyAssumeRole(dest, clients);
     await verifyExternalIdEnforced(dest);
-    snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`);
+    signal.throwIfAborted();
+    snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
+    const snap = snapshot;
     const selected = await selectTables(
       snapshot.holder,
       dest.sourceSchema,
@@ -79,80 +101,82 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         `account ${dest.accountId}: source schema "${dest.sourceSchema}" has no tables or materialized views`,
       );
     }
+    signal.throwIfAborted();
     const folder = folderName(start, dest.layout);
-    await deps.ledger.openRun({
-      runId,
-      accountId: dest.accountId,
-      trigger: deps.trigger ?? 'cli',
-      slot: deps.slot ?? null,
-      layout: dest.layout,
-      folder,
-      startedMicros,
-      tables: tables.map((t) => t.name),
-      maxAttempts: 1,
+    owner = await RunOwner.lock(ledger, runId, {
+      staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+      idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
+      log,
     });
+    const sweep = () =>
+      sweepRuns(
+        { ledger, settings, log, destination: async () => dest, by: `run ${runId}` },
+        { accountId: dest.accountId },
+      );
+    await openRunAfterSweep(
+      sweep,
+      {
+        runId,
+        accountId: dest.accountId,
+        trigger: deps.trigger ?? 'cli',
+        slot: deps.slot ?? null,
+        layout: dest.layout,
+        folder,
+        startedMicros,
+        tables: tables.map((t) => t.name),
+        maxAttempts: 1,
+        owner: cliOwnerId(),
+        ownerLock: true,
+        staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+      },
+      ledger,
+    );
     opened = true;
-    await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
+    await ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
+    owner.start(() => snap.ping());
+    signal = AbortSignal.any([signal, owner.signal]);
+    await crashPoint(settings, 'after-open-run');
+    signal.throwIfAborted();
     reporter.accountStarted(
       dest.accountId,
       runId,
       tables.map((t) => t.name),
       tables.map((t) => t.estimatedRows),
     );
-    // A destination problem (role, bucket, permission) fails every table alike: stop early.
-    const stop = new AbortController();
-    const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
     const limit = pLimit(settings.DROPSHIP_TABLE_CONCURRENCY);
-    const snap = snapshot;
+    const run = { runId, accountId: dest.accountId, folder };
     const settled = await Promise.allSettled(
       tables.map((table) =>
         limit(async () => {
-          signal.throwIfAborted();
-          const claim = await deps.ledger.claimTask(runId, table.name, 3600);
-          if (!claim.claimed) throw new RunError(`table ${table.name}: could not claim its task (${claim.reason})`);
-          const client = await snap.connect(`dropship ${dest.accountId}`);
-          let broken = true;
-          try {
-            const result = await exportTable({
-              client,
-              schema: dest.sourceSchema,
-              table,
-              rowFilter: selected.filters.get(table.name),
-              dest,
-              s3: clients.s3,
-              folder,
-              settings,
-              signal,
-              onProgress: (p) => reporter.tableProgress(dest.accountId, p),
-              onShardOpen: async (index) => {
-                await deps.ledger.noteShardsStarted(runId, table.name, index + 1);
-              },
-            });
-            broken = false;
-            await coverStaleShards(
-              deps.ledger,
-              { runId, accountId: dest.accountId, folder },
-              dest,
-              table,
-              result,
-              clients.s3,
-              settings,
-              0,
-              0,
-            );
-            await deps.ledger.completeTask(runId, table.name, claim.attempt, result);
-            reporter.tableDone(dest.accountId, result);
-            return result;
-          } catch (e) {
-            if (e instanceof Error && e.cause instanceof DestinationAccessError) stop.abort(e.cause);
-            await deps.ledger
-              .releaseTask(runId, table.name, claim.attempt, (e as Error).message, true, true)
-              .catch(() => {});
+          const outcome = await runTableTask({
+            task: { runId, table: table.name },
+            run,
+            dest,
+            s3: clients.s3,
+            ledger,
+            settings,
+            leaseSeconds: 3600,
+            connect: () => snap.connect(`dropship ${dest.accountId}`),
+            plan: async () => ({ table, rowFilter: selected.filters.get(table.name) }),
+            signal,
+            onProgress: (p) => reporter.tableProgress(dest.accountId, p),
+            isFinal: () => true,
+            failRunOnFinalFailure: false,
+            finishAfter: false,
+          });
+          if (outcome.state === 'declined') {
+            const e = new RunError(`table ${table.name}: could not claim its task (${outcome.reason})`);
             reporter.tableFailed(dest.accountId, table.name, e);
             throw e;
-          } finally {
-            await release(client, broken);
           }
+          if (outcome.state === 'released') {
+            const e = outcome.error;
+            if (e.cause instanceof DestinationAccessError) stop.abort(e.cause);
+            reporter.tableFailed(dest.accountId, table.name, e);
+            throw e;
+          }
+          reporter.tableDone(dest.accountId, outcome.result);
+          return outcome.result;
         }),
       ),
     );
@@ -169,17 +193,17 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         failures.push({ table: name, message });
       }
     });
+    // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt.
+    deps.signal?.throwIfAborted();
+    owner.signal.throwIfAborted();
     if (failures.length > 0) {
       throw new RunError(
         `account ${dest.accountId}: ${failures.length} of ${tables.length} tables failed; no receipt written`,
         failures,
       );
     }
-    const receiptKey = await finishRun(deps.ledger, runId, dest, clients.s3);
-    if (!receiptKey)
-      throw new RunError(
-        `account ${dest.accountId}: run ${runId} could not be finished (see: dropship runs show ${runId})`,
-      );
+    await crashPoint(settings, 'after-last-task');
+    const receiptKey = await finishWithRetries(dest, runId, clients.s3, { ledger, settings, signal });
     const outcome: AccountOutcome = {
       ok: true,
       runId,
@@ -191,12 +215,79 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   } catch (e) {
-    if (opened) await deps.ledger.failRun(runId, (e as Error).message).catch(() => {});
-    return fail(e);
+    const external = [deps.signal, owner?.signal].find((s) => s?.aborted);
+    const error = external ? stopped(dest, external.reason) : e;
+    if (opened) {
+      try {
+        await ledger.failRun(runId, (error as Error).message);
+      } catch (err) {
+        log.error(
+          { accountId: dest.accountId, runId, ...errorFields(err) },
+          'could not record the failed run; the next run or the sweeper ends it as abandoned',
+        );
+      }
+    }
+    return fail(error);
   } finally {
+    await owner?.close();
     await snapshot?.close();
     clients.s3.destroy();
   }
+}
+
+/**
+ * Opens the run; if another run of the account is still active, sweeps again for up to 2 s first.
+ * A process killed a moment ago still holds its advisory lock until Postgres has finished ending its
+ * session (milliseconds): an operator's immediate rerun must not be refused for that.
+ */
+async function openRunAfterSweep(sweep: () => Promise<unknown>, run: OpenRun, ledger: Ledger): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await ledger.openRun(run);
+      return;
+    } catch (e) {
+      if (!(e instanceof RunInProgress) || i >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+      await sweep();
+    }
+  }
+}
+
+function stopped(dest: Destination, reason: unknown): RunError {
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return new RunError(`account ${dest.accountId}: run stopped (${why}); no receipt written`, [], { cause: reason });
+}
+
+/**
+ * Finishing in-process: a retryable failure is retried a few times (the SDK already retried each
+ * request); if it still fails, the run stays `finishing` and the account's next run or the sweeper
+ * publishes the same recorded receipt bytes.
+ */
+async function finishWithRetries(
+  dest: Destination,
+  runId: string,
+  s3: S3Client,
+  deps: { ledger: Ledger; settings: Settings; signal: AbortSignal },
+): Promise<string> {
+  let last: Error | undefined;
+  for (let round = 0; round < 3; round++) {
+    if (round > 0) await new Promise((r) => setTimeout(r, 500 * 3 ** (round - 1)));
+    const outcome = await finishRun(deps.ledger, runId, dest, s3, { settings: deps.settings, signal: deps.signal });
+    if (outcome.status === 'succeeded') return outcome.receiptKey;
+    if (outcome.status === 'failed')
+      throw new RunError(`account ${dest.accountId}: ${outcome.error.message}`, [], { cause: outcome.error });
+    if (outcome.status === 'not-ready')
+      throw new RunError(
+        `account ${dest.accountId}: run ${runId} could not be finished (see: dropship runs show ${runId})`,
+      );
+    last = outcome.error;
+  }
+  throw new RunError(
+    `account ${dest.accountId}: run ${runId} is finishing but its receipt could not be written yet (${last?.message}); ` +
+      'the next run of the account or the sweeper will publish it',
+    [],
+    { cause: last },
+  );
 }
 
 /**

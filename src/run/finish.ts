@@ -1,51 +1,108 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { buildReceipt, writeReceipt } from '../receipt/receipt.js';
+import { DestinationAccessError, isDestinationProblem } from '../aws/clients.js';
+import type { Settings } from '../config/settings.js';
+import { buildReceipt, putReceiptBody, ReceiptError, receiptBody } from '../receipt/receipt.js';
+import { crashPoint } from './crash.js';
 import type { Ledger } from './ledger.js';
 import type { TableResult } from './table.js';
 
 /**
- * Writes the receipt if this caller wins the run's transition to `finishing` (see Ledger.tryFinish):
- * exactly one receipt per run, built from the ledger's recorded results, written last. Returns the
- * receipt key, or undefined when the run is not complete yet or someone else is finishing it.
+ * Finishing a run: whoever wins the run's transition to `finishing` (Ledger.tryFinish) builds the
+ * receipt from the ledger's recorded results, records its exact bytes in the ledger, and only then
+ * publishes them (PutObject) and marks the run `succeeded`.
+ *
+ *   - A retryable failure (S3 5xx after the SDK's retries, a dropped connection, the ledger
+ *     unreachable) keeps the run `finishing` with its lease released: the next finisher — a retry,
+ *     a worker, the account's next run, the sweeper — publishes the SAME recorded bytes. So a
+ *     receipt can be published twice, but both copies are byte-identical.
+ *   - Only a failure that proves nothing was published (AccessDenied and other non-retryable S3
+ *     answers, a contract violation) fails the run. The ledger never says `failed` for a run whose
+ *     receipt may be published.
  */
+export type FinishOutcome =
+  | { status: 'succeeded'; receiptKey: string }
+  /** Not every task has succeeded yet, or another finisher holds the lease. */
+  | { status: 'not-ready' }
+  /** Finishing failed retryably; the run stays `finishing` for the next finisher. */
+  | { status: 'pending'; error: Error }
+  /** Refused for good before anything was published: the run is `failed`. */
+  | { status: 'failed'; error: Error };
+
+export interface FinishOptions {
+  settings: Settings;
+  signal?: AbortSignal;
+  /** Take over a `finishing` run whose owner is known to be dead, even inside its lease. */
+  takeOver?: boolean;
+}
+
 export async function finishRun(
   ledger: Ledger,
   runId: string,
   dest: Destination,
   s3: S3Client,
-): Promise<string | undefined> {
-  const run = await ledger.tryFinish(runId);
-  if (!run) return undefined;
+  opts: FinishOptions,
+): Promise<FinishOutcome> {
+  opts.signal?.throwIfAborted();
+  const run = await ledger.tryFinish(runId, {
+    leaseSeconds: opts.settings.DROPSHIP_RUN_STALE_SECONDS,
+    ...(opts.takeOver ? { takeOver: true } : {}),
+  });
+  if (!run) return { status: 'not-ready' };
+  let body = run.receiptBody;
   try {
-    const tasks = await ledger.tasks(runId);
-    // Parts of a split table become one receipt entry: files in key order, totals summed.
-    const byTable = new Map<string, TableResult>();
-    for (const t of tasks) {
-      const r = t.result as TableResult;
-      const prev = byTable.get(t.table);
-      if (!prev) byTable.set(t.table, { ...r, files: [...r.files] });
-      else {
-        prev.files.push(...r.files);
-        prev.rows += r.rows;
-        prev.bytes += r.bytes;
-        prev.seconds = Math.max(prev.seconds, r.seconds);
+    if (body === null) {
+      if (opts.signal?.aborted) {
+        // Stopped before anything was recorded: nothing can have been published.
+        await ledger.unfinish(runId, null);
+        opts.signal.throwIfAborted();
       }
+      const tasks = await ledger.tasks(runId);
+      // Parts of a split table become one receipt entry: files in key order, totals summed.
+      const byTable = new Map<string, TableResult>();
+      for (const t of tasks) {
+        const r = t.result as TableResult;
+        const prev = byTable.get(t.table);
+        if (!prev) byTable.set(t.table, { ...r, files: [...r.files] });
+        else {
+          prev.files.push(...r.files);
+          prev.rows += r.rows;
+          prev.bytes += r.bytes;
+          prev.seconds = Math.max(prev.seconds, r.seconds);
+        }
+      }
+      const results = [...byTable.values()];
+      for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      body = await ledger.recordReceipt(
+        runId,
+        receiptBody(
+          buildReceipt(run.runId, run.startedMicros, results, run.layout, (await ledger.selection(runId))?.receipt),
+        ),
+      );
     }
-    const results = [...byTable.values()];
-    for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const receipt = buildReceipt(
-      run.runId,
-      run.startedMicros,
-      results,
-      run.layout,
-      (await ledger.selection(runId))?.receipt,
-    );
-    const key = await writeReceipt(s3, dest, receipt);
-    await ledger.finishSucceeded(runId, key);
-    return key;
   } catch (e) {
-    await ledger.reopen(runId, (e as Error).message).catch(() => {});
-    throw e;
+    if (e instanceof ReceiptError) {
+      await ledger.failRun(runId, e.message, { finishingRefused: true });
+      return { status: 'failed', error: e };
+    }
+    if (opts.signal?.aborted) throw e;
+    await ledger.finishPending(runId, (e as Error).message).catch(() => {});
+    return { status: 'pending', error: e as Error };
   }
+  await crashPoint(opts.settings, 'before-receipt-put');
+  let key: string;
+  try {
+    key = await putReceiptBody(s3, dest, body);
+  } catch (e) {
+    const error = e as Error;
+    if (error instanceof DestinationAccessError || isDestinationProblem(error.cause ?? error)) {
+      await ledger.failRun(runId, `receipt not written: ${error.message}`, { finishingRefused: true });
+      return { status: 'failed', error };
+    }
+    await ledger.finishPending(runId, `receipt not written yet (will be retried): ${error.message}`).catch(() => {});
+    return { status: 'pending', error };
+  }
+  await crashPoint(opts.settings, 'after-receipt-put');
+  await ledger.finishSucceeded(runId, key);
+  return { status: 'succeeded', receiptKey: key };
 }

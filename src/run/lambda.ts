@@ -22,6 +22,7 @@ export interface LambdaDeps {
   ledger: Ledger;
   queue: TaskQueue;
   sourceUrl: string;
+  pool: pg.Pool;
 }
 
 let deps: Promise<LambdaDeps> | undefined;
@@ -40,12 +41,25 @@ export function lambdaDeps(): Promise<LambdaDeps> {
       ledger: new Ledger(pool),
       queue: new TaskQueue(requireSetting(settings, 'DROPSHIP_TASK_QUEUE_URL', 'to fan table tasks out over SQS')),
       sourceUrl: settings.DROPSHIP_SOURCE_DATABASE_URL ?? url,
+      pool,
     };
   })();
   deps.catch(() => {
     deps = undefined;
   });
   return deps;
+}
+
+/**
+ * Tests: forget the cached wiring (a new "cold start" with the current environment), ending the
+ * old pool. Used after a simulated crash, as a fresh Lambda instance would start.
+ */
+export async function resetLambdaDeps(): Promise<void> {
+  const old = deps;
+  deps = undefined;
+  const d = await old?.catch(() => undefined);
+  d?.queue.destroy();
+  await d?.pool.end().catch(() => {});
 }
 
 /** The Postgres URL from SSM Parameter Store (SecureString), so it never sits in the function's configuration. */

@@ -1,26 +1,29 @@
-import { randomBytes } from 'node:crypto';
-import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
 import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
 import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
-import { ParquetWriter } from '../parquet/writer.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { nowMicros } from '../receipt/receipt.js';
-import { folderName, shardKey } from '../sink/layout.js';
-import { ShardUpload } from '../sink/shard-upload.js';
-import { listTables, type TablePlan } from '../source/catalog.js';
+import { folderName } from '../sink/layout.js';
+import { listTables, type TablePlan, type TaskPart } from '../source/catalog.js';
 import { MappingError } from '../source/errors.js';
-import { estimateRows, keyBoundsSql, receiptSelection, type SelectedTables, selectTables } from '../source/select.js';
-import { release, sourceClient, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
+import { planParts, receiptSelection, type SelectedTables, selectTables } from '../source/select.js';
+import { connectSource, sourceClient, sourceSession, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
+import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
-import type { Ledger, Run, TaskPart, Trigger } from './ledger.js';
-import { exportTable, type TableProgress, type TableResult } from './table.js';
+import type { Ledger, Run, Trigger } from './ledger.js';
+import { newRunId, PART_SHARD_BLOCK, runTableTask } from './lifecycle.js';
+import { sweepRuns } from './sweep.js';
+import type { TableProgress } from './table.js';
+
+export { newRunId, PART_SHARD_BLOCK };
 
 /**
- * The fan-out path (Lambda): a run is opened for an account with one task per table; each task
- * travels as one SQS message and is exported by whichever worker receives it. The ledger makes
- * duplicate and concurrent deliveries harmless, and the last task to complete writes the receipt.
+ * The fan-out driver (Lambda): a run is opened for an account with one task per table; each task
+ * travels as one SQS message and is exported by whichever worker receives it, through the shared
+ * task lifecycle (src/run/lifecycle.ts). The ledger makes duplicate and concurrent deliveries
+ * harmless, and the last task to complete writes the receipt.
  *
  * Consistency: each table is read in its own REPEATABLE READ transaction, at the moment its task
  * runs. (The in-process path, `dropship export`, reads all tables of a run in one snapshot; a
@@ -34,75 +37,54 @@ export interface TaskMessage {
   part?: number;
 }
 
-/** Shards of part p are numbered from p × 1,000,000 (the 12-digit index leaves room for both). */
-export const PART_SHARD_BLOCK = 1_000_000;
+export interface MessageSender {
+  send(messages: TaskMessage[]): Promise<void>;
+}
+
+export interface FanOutDeps {
+  sourceUrl: string;
+  ledger: Ledger;
+  settings: Settings;
+  queue: MessageSender;
+  trigger: Trigger;
+  slot?: string;
+  /** YYYY-MM-DD of the scheduled slot: one scheduled run per account, slot and day. */
+  slotDate?: string;
+  log?: Logger;
+}
 
 /**
- * Key ranges for tables estimated above `splitRows` rows that have a single integer primary key:
- * ceil(estimate / splitRows) equal ranges between its min and max.
+ * Starts a fan-out run: ends (or finishes) what a dead owner left behind, opens the run and its
+ * tasks, checks the role (a failure fails the run at once, visible to operators), sends one
+ * message per task and records that they were all sent. If the sender dies before that record,
+ * the sweeper sends the tasks again after DROPSHIP_RUN_STALE_SECONDS.
  */
-export async function planParts(
-  client: pg.Client,
-  schema: string,
-  splitRows: number,
-  selected?: SelectedTables,
-): Promise<TaskPart[]> {
-  const big = await client.query<{ relname: string; est: string; key: string }>(
-    `select c.relname, greatest(c.reltuples, 0)::bigint as est, a.attname as key
-       from pg_catalog.pg_class c
-       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-       join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary and i.indnkeyatts = 1
-       join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
-      where n.nspname = $1 and c.relkind in ('r', 'p') and a.atttypid in (20, 21, 23) and c.reltuples > $2`,
-    [schema, splitRows],
-  );
-  const parts: TaskPart[] = [];
-  for (const t of big.rows) {
-    if (selected && !selected.tables.some((s) => s.name === t.relname)) continue;
-    // Tenant mode: the tenant's rows only (the planner's estimate; min/max over them).
-    const filter = selected?.filters.get(t.relname);
-    if (filter) t.est = String(await estimateRows(client, schema, t.relname, filter));
-    const mm = await client.query<{ lo: string | null; hi: string | null }>(
-      keyBoundsSql(schema, t.relname, t.key, filter),
-    );
-    const lo = mm.rows[0]?.lo;
-    const hi = mm.rows[0]?.hi;
-    if (lo === null || hi === null || lo === undefined || hi === undefined) continue;
-    const n = Math.min(Math.ceil(Number(t.est) / splitRows), 1000);
-    if (n < 2) continue;
-    const from = BigInt(lo);
-    const span = BigInt(hi) - from + 1n;
-    const step = span / BigInt(n) + (span % BigInt(n) === 0n ? 0n : 1n);
-    for (let p = 0; p < n; p++) {
-      const a = from + step * BigInt(p);
-      const b = p === n - 1 ? BigInt(hi) : a + step;
-      parts.push({ table: t.relname, part: p, parts: n, keyColumn: t.key, lo: a, hi: b });
-    }
-  }
-  return parts;
-}
-
-export function newRunId(start: Date): string {
-  const stamp = start.toISOString().replace(/[-:]/g, '').slice(0, 15);
-  return `${stamp}Z-${randomBytes(3).toString('hex')}`;
-}
-
-/** Opens a run and its tasks; fails the run at once (visible to operators) if the role cannot be assumed. */
-export async function openAccountRun(
-  dest: Destination,
-  deps: { sourceUrl: string; ledger: Ledger; settings: Settings; trigger: Trigger; slot?: string },
-): Promise<{ run: Run; messages: TaskMessage[] }> {
+export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promise<{ run: Run; tasks: number }> {
   if (!dest.enabled)
     throw new AccountsError(`account ${dest.accountId} is disabled (dropship destinations enable ${dest.accountId})`);
+  const { ledger, settings } = deps;
+  const log = deps.log ?? createLogger({ level: 'silent' });
   const startedMicros = nowMicros();
   const start = new Date(Number(startedMicros / 1000n));
   const runId = newRunId(start);
-  const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`);
-  await client.connect();
+  await sweepRuns(
+    {
+      ledger,
+      settings,
+      log,
+      destination: async () => dest,
+      resend: (m) => deps.queue.send(m),
+      by: `run ${runId}`,
+    },
+    { accountId: dest.accountId },
+  );
+  const session = sourceSession(settings);
+  const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`, session);
   let tables: TablePlan[];
   let parts: TaskPart[];
   let selected: SelectedTables;
   try {
+    await connectSource(client, session);
     selected = await selectTables(
       client,
       dest.sourceSchema,
@@ -110,23 +92,27 @@ export async function openAccountRun(
       dest.selection,
     );
     tables = selected.tables;
-    parts = await planParts(client, dest.sourceSchema, deps.settings.DROPSHIP_SPLIT_ROWS, selected);
+    parts = await planParts(client, dest.sourceSchema, settings.DROPSHIP_SPLIT_ROWS, selected);
   } finally {
     await client.end().catch(() => {});
   }
-  const run = await deps.ledger.openRun({
+  const run = await ledger.openRun({
     runId,
     accountId: dest.accountId,
     trigger: deps.trigger,
     slot: deps.slot ?? null,
+    slotDate: deps.slotDate ?? null,
     layout: dest.layout,
     folder: folderName(start, dest.layout),
     startedMicros,
     tables: tables.map((t) => t.name),
     parts,
-    maxAttempts: deps.settings.DROPSHIP_TASK_MAX_ATTEMPTS,
+    maxAttempts: settings.DROPSHIP_TASK_MAX_ATTEMPTS,
+    owner: 'fan-out',
+    staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
   });
-  const clients = destinationClients(dest, runId, deps.settings);
+  await crashPoint(settings, 'after-open-run');
+  const clients = destinationClients(dest, runId, settings);
   try {
     await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
     if (selected.problems.length > 0) throw new Error(selected.problems.join('; '));
@@ -135,8 +121,8 @@ export async function openAccountRun(
     await verifyAssumeRole(dest, clients);
     await verifyExternalIdEnforced(dest);
   } catch (e) {
-    await deps.ledger.failRun(runId, (e as Error).message);
-    return { run: (await deps.ledger.getRun(runId))!, messages: [] };
+    await ledger.failRun(runId, (e as Error).message);
+    return { run: (await ledger.getRun(runId))!, tasks: 0 };
   } finally {
     clients.s3.destroy();
   }
@@ -145,14 +131,21 @@ export async function openAccountRun(
     ...tables.filter((t) => !split.has(t.name)).map((t) => ({ runId, accountId: dest.accountId, table: t.name })),
     ...parts.map((p) => ({ runId, accountId: dest.accountId, table: p.table, part: p.part })),
   ];
-  return { run, messages };
+  // SendMessageBatch takes 10 at a time; the test-only crash point sits between the first and the rest.
+  for (let i = 0; i < messages.length; i += 10) {
+    if (i > 0) await crashPoint(settings, 'during-send');
+    await deps.queue.send(messages.slice(i, i + 10));
+  }
+  await crashPoint(settings, 'after-send');
+  await ledger.markDispatched(runId);
+  return { run, tasks: messages.length };
 }
 
 export type TaskOutcome =
   | { status: 'succeeded'; receiptKey?: string }
   | { status: 'skipped'; reason: string }
-  /** Deliver again later (busy elsewhere, or a retryable failure). */
-  | { status: 'retry'; reason: string }
+  /** Deliver again later (busy elsewhere, or a retryable failure); `delaySeconds` is when it can be claimed. */
+  | { status: 'retry'; reason: string; delaySeconds: number }
   | { status: 'failed'; reason: string };
 
 export interface TaskDeps {
@@ -165,146 +158,111 @@ export interface TaskDeps {
   onProgress?: (p: TableProgress) => void;
 }
 
+/** Errors a retry cannot fix: the destination refuses, or a value has no exact Parquet form. */
+function isFinal(e: unknown): boolean {
+  const cause = (e as Error).cause;
+  return (
+    isDestinationProblem(cause) ||
+    cause instanceof DestinationAccessError ||
+    e instanceof MappingError ||
+    cause instanceof MappingError
+  );
+}
+
 export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOutcome> {
   const { ledger, settings } = deps;
   const run = await ledger.getRun(msg.runId);
   if (!run) return { status: 'skipped', reason: `unknown run ${msg.runId}` };
   const dest = await deps.registry.get(run.accountId);
   const part = msg.part ?? 0;
-  const claim = await ledger.claimTask(msg.runId, msg.table, settings.DROPSHIP_TASK_LEASE_SECONDS, part);
-  if (!claim.claimed) {
-    if (claim.reason === 'busy') return { status: 'retry', reason: 'another worker holds this task' };
-    if (claim.reason === 'done') {
-      // A previous finisher may have died after the last task completed: finishing is idempotent.
-      const clients = destinationClients(dest, run.runId, settings);
-      try {
-        const receiptKey = await finishRun(ledger, run.runId, dest, clients.s3);
-        return receiptKey ? { status: 'succeeded', receiptKey } : { status: 'skipped', reason: 'already done' };
-      } finally {
-        clients.s3.destroy();
-      }
-    }
-    return { status: 'skipped', reason: claim.reason };
-  }
-
+  const session = sourceSession(settings);
   const clients = destinationClients(dest, run.runId, settings);
-  const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`);
-  let broken = true;
   try {
-    await client.connect();
-    await client.query(TEXT_FORM_SETTINGS);
-    await client.query('begin isolation level repeatable read, read only');
-    // The selection as the run opened (an update of the destination applies from the next run).
-    const selection = (await ledger.selection(run.runId))?.config ?? dest.selection;
-    const selected = await selectTables(
-      client,
-      dest.sourceSchema,
-      await listTables(client, dest.sourceSchema),
-      selection,
-    );
-    if (selected.problems.length > 0) throw new MappingError(selected.problems.join('; '));
-    const table = selected.tables.find((t) => t.name === msg.table);
-    if (!table)
-      throw new MappingError(
-        `table ${msg.table} no longer exists in schema ${dest.sourceSchema} or is no longer selected`,
-      );
-    const task = await ledger.task(run.runId, msg.table, part);
-    const shardBase = part * PART_SHARD_BLOCK;
-    const result = await exportTable({
-      ...(task?.keyColumn && task.rangeLo !== null && task.rangeHi !== null
-        ? {
-            range: {
-              keyColumn: task.keyColumn,
-              lo: task.rangeLo,
-              hi: task.rangeHi,
-              last: task.part === task.parts - 1,
-            },
-            shardBase,
-          }
-        : {}),
-      client,
-      schema: dest.sourceSchema,
-      table,
-      rowFilter: selected.filters.get(table.name),
+    const outcome = await runTableTask({
+      task: { runId: run.runId, table: msg.table, part },
+      run,
       dest,
       s3: clients.s3,
-      folder: run.folder,
+      ledger,
       settings,
+      leaseSeconds: settings.DROPSHIP_TASK_LEASE_SECONDS,
+      connect: async () => {
+        const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`, session);
+        try {
+          await connectSource(client, session);
+          await client.query(TEXT_FORM_SETTINGS);
+          await client.query('begin isolation level repeatable read, read only');
+          return client;
+        } catch (e) {
+          await client.end().catch(() => {});
+          throw e;
+        }
+      },
+      plan: async (client) => {
+        // The selection as the run opened (an update of the destination applies from the next run).
+        const selection = (await ledger.selection(run.runId))?.config ?? dest.selection;
+        const selected = await selectTables(
+          client,
+          dest.sourceSchema,
+          await listTables(client, dest.sourceSchema),
+          selection,
+        );
+        if (selected.problems.length > 0) throw new MappingError(selected.problems.join('; '));
+        const table = selected.tables.find((t) => t.name === msg.table);
+        if (!table)
+          throw new MappingError(
+            `table ${msg.table} no longer exists in schema ${dest.sourceSchema} or is no longer selected`,
+          );
+        return { table, rowFilter: selected.filters.get(table.name) };
+      },
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-      onShardOpen: async (index) => {
-        await ledger.noteShardsStarted(run.runId, msg.table, index - shardBase + 1, part);
-      },
+      isFinal,
+      failRunOnFinalFailure: true,
+      finishAfter: true,
+      watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
     });
-    broken = false;
-    await coverStaleShards(ledger, run, dest, table, result, clients.s3, settings, part, shardBase);
-    if (!(await ledger.completeTask(run.runId, msg.table, claim.attempt, result, part))) {
-      return { status: 'skipped', reason: 'lost the claim to another attempt' };
+    switch (outcome.state) {
+      case 'done': {
+        const f = outcome.finish;
+        if (f?.status === 'succeeded') return { status: 'succeeded', receiptKey: f.receiptKey };
+        if (f?.status === 'pending') return { status: 'retry', reason: f.error.message, delaySeconds: 30 };
+        if (f?.status === 'failed') return { status: 'failed', reason: f.error.message };
+        return { status: 'succeeded' };
+      }
+      case 'released':
+        return outcome.verdict === 'retry'
+          ? {
+              status: 'retry',
+              reason: outcome.error.message,
+              delaySeconds: retryDelay(settings, await ledger.task(run.runId, msg.table, part)),
+            }
+          : { status: 'failed', reason: outcome.error.message };
+      case 'declined':
+        break;
     }
-    const receiptKey = await finishRun(ledger, run.runId, dest, clients.s3);
-    return { status: 'succeeded', ...(receiptKey ? { receiptKey } : {}) };
-  } catch (e) {
-    const cause = (e as Error).cause;
-    const final =
-      isDestinationProblem(cause) ||
-      cause instanceof DestinationAccessError ||
-      e instanceof MappingError ||
-      cause instanceof MappingError;
-    const message = (e as Error).message;
-    const verdict = await ledger.releaseTask(run.runId, msg.table, claim.attempt, message, final, false, part);
-    return verdict === 'retry' ? { status: 'retry', reason: message } : { status: 'failed', reason: message };
+    if (outcome.reason === 'busy') {
+      // Held by another attempt: come back when its lease runs out (a dead worker's lease, or a
+      // live one's result), not sooner — every receive counts toward the queue's maxReceiveCount.
+      const remaining = await ledger.leaseRemaining({ runId: run.runId, table: msg.table, part });
+      return { status: 'retry', reason: 'another worker holds this task', delaySeconds: Math.ceil(remaining) + 5 };
+    }
+    if (outcome.reason === 'done') {
+      // A previous finisher may have died after the last task completed: finishing is idempotent.
+      const f = await finishRun(ledger, run.runId, dest, clients.s3, { settings });
+      if (f.status === 'succeeded') return { status: 'succeeded', receiptKey: f.receiptKey };
+      if (f.status === 'pending') return { status: 'retry', reason: f.error.message, delaySeconds: 30 };
+      return { status: 'skipped', reason: 'already done' };
+    }
+    return { status: 'skipped', reason: outcome.reason };
   } finally {
-    await release(client, broken);
     clients.s3.destroy();
   }
 }
 
-/**
- * An earlier attempt of this task may have started more shards than this one wrote (the table
- * shrank between attempts). Customers load whole folders, and dropship may not delete, so each
- * such key is overwritten with a valid Parquet file of the same schema and no rows, and listed in
- * the result: the folder, the receipt and the data agree.
- */
-export async function coverStaleShards(
-  ledger: Ledger,
-  run: Pick<Run, 'runId' | 'accountId' | 'folder'>,
-  dest: Destination,
-  table: TablePlan,
-  result: TableResult,
-  s3: ReturnType<typeof destinationClients>['s3'],
-  settings: Settings,
-  part: number,
-  shardBase: number,
-): Promise<void> {
-  const started = Math.max(
-    await ledger.shardsStarted(run.runId, table.name, part),
-    part === 0 ? await ledger.shardsStartedInFolder(run.accountId, run.folder, table.name, run.runId) : 0,
-  );
-  for (let i = result.files.length; i < started; i++) {
-    const index = shardBase + i;
-    const upload = new ShardUpload({
-      client: s3,
-      bucket: dest.bucket,
-      key: shardKey(dest, run.folder, result.objectName, index),
-      partSize: settings.DROPSHIP_PART_SIZE_BYTES,
-      queueSize: 1,
-      ...(dest.kmsKeyArn ? { kmsKeyArn: dest.kmsKeyArn } : {}),
-    });
-    const writer = new ParquetWriter(
-      table.columns.map((c) => c.spec),
-      {
-        rowGroupRows: 1,
-        rowGroupBytes: 1,
-        pageSize: 1,
-        gzipLevel: settings.DROPSHIP_GZIP_LEVEL,
-        createdBy: 'dropship',
-      },
-      (b) => upload.write(b),
-    );
-    await writer.finish();
-    result.files.push({ ...(await upload.complete()), rows: 0 });
-  }
-  result.bytes = result.files.reduce((n, f) => n + f.bytes, 0);
+/** Backoff before the next attempt of a released task: 10 s, 30 s, 90 s … (at most 15 minutes). */
+function retryDelay(settings: Settings, task: { attempts: number } | undefined): number {
+  return Math.min(900, settings.DROPSHIP_TASK_RETRY_SECONDS * 3 ** Math.max(0, (task?.attempts ?? 1) - 1));
 }
 
 /** Slots per plan from settings (`04:00,15:00` …). */

@@ -1,7 +1,7 @@
 import type { ClientBase } from 'pg';
 import pg from 'pg';
 import { isTenantMode, isWholeSchema, matchesAny, type Selection, splitColumnPattern } from '../accounts/selection.js';
-import { listTables, type TablePlan } from './catalog.js';
+import { listTables, type TablePlan, type TaskPart } from './catalog.js';
 import { quoteIdent } from './errors.js';
 
 /**
@@ -367,4 +367,49 @@ export async function selectionReport(
     await client.query('rollback').catch(() => {});
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * Key ranges for tables estimated above `splitRows` rows that have a single integer primary key:
+ * ceil(estimate / splitRows) equal ranges between its min and max.
+ */
+export async function planParts(
+  client: ClientBase,
+  schema: string,
+  splitRows: number,
+  selected?: SelectedTables,
+): Promise<TaskPart[]> {
+  const big = await client.query<{ relname: string; est: string; key: string }>(
+    `select c.relname, greatest(c.reltuples, 0)::bigint as est, a.attname as key
+       from pg_catalog.pg_class c
+       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary and i.indnkeyatts = 1
+       join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+      where n.nspname = $1 and c.relkind in ('r', 'p') and a.atttypid in (20, 21, 23) and c.reltuples > $2`,
+    [schema, splitRows],
+  );
+  const parts: TaskPart[] = [];
+  for (const t of big.rows) {
+    if (selected && !selected.tables.some((s) => s.name === t.relname)) continue;
+    // Tenant mode: the tenant's rows only (the planner's estimate; min/max over them).
+    const filter = selected?.filters.get(t.relname);
+    if (filter) t.est = String(await estimateRows(client, schema, t.relname, filter));
+    const mm = await client.query<{ lo: string | null; hi: string | null }>(
+      keyBoundsSql(schema, t.relname, t.key, filter),
+    );
+    const lo = mm.rows[0]?.lo;
+    const hi = mm.rows[0]?.hi;
+    if (lo === null || hi === null || lo === undefined || hi === undefined) continue;
+    const n = Math.min(Math.ceil(Number(t.est) / splitRows), 1000);
+    if (n < 2) continue;
+    const from = BigInt(lo);
+    const span = BigInt(hi) - from + 1n;
+    const step = span / BigInt(n) + (span % BigInt(n) === 0n ? 0n : 1n);
+    for (let p = 0; p < n; p++) {
+      const a = from + step * BigInt(p);
+      const b = p === n - 1 ? BigInt(hi) : a + step;
+      parts.push({ table: t.relname, part: p, parts: n, keyColumn: t.key, lo: a, hi: b });
+    }
+  }
+  return parts;
 }

@@ -3,13 +3,63 @@ import pg from 'pg';
 import { SourceError } from './errors.js';
 
 /**
+ * Session limits for every source connection, so a killed or frozen exporter never holds a
+ * snapshot (and blocks vacuum) for hours: an idle-in-transaction timeout, a statement timeout and
+ * TCP keepalives on both ends. A limit set to 0 keeps whatever the server, role or URL configured;
+ * a limit already configured there (non-zero) is kept too.
+ */
+export interface SourceSession {
+  idleInTransactionSeconds: number;
+  statementTimeoutSeconds: number;
+  keepAliveSeconds: number;
+}
+
+export function sourceSession(settings: {
+  DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS: number;
+  DROPSHIP_SOURCE_STATEMENT_TIMEOUT_SECONDS: number;
+  DROPSHIP_SOURCE_KEEPALIVE_SECONDS: number;
+}): SourceSession {
+  return {
+    idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
+    statementTimeoutSeconds: settings.DROPSHIP_SOURCE_STATEMENT_TIMEOUT_SECONDS,
+    keepAliveSeconds: settings.DROPSHIP_SOURCE_KEEPALIVE_SECONDS,
+  };
+}
+
+const SESSION_SQL = `select
+   set_config('statement_timeout',
+     case when $1::int > 0 and current_setting('statement_timeout') = '0' then ($1::int * 1000)::text
+          else current_setting('statement_timeout') end, false),
+   set_config('idle_in_transaction_session_timeout',
+     case when $2::int > 0 and current_setting('idle_in_transaction_session_timeout') = '0' then ($2::int * 1000)::text
+          else current_setting('idle_in_transaction_session_timeout') end, false),
+   set_config('tcp_keepalives_idle', $3::text, false),
+   set_config('tcp_keepalives_interval', greatest(1, $3::int / 3)::text, false),
+   set_config('tcp_keepalives_count', '3', false)`;
+
+/**
  * A client whose connection-level errors (a terminated backend, a dropped socket) never crash the
  * process as an unhandled 'error' event: they surface through the query or COPY stream in flight.
  */
-export function sourceClient(connectionString: string, applicationName: string): pg.Client {
-  const client = new pg.Client({ connectionString, application_name: applicationName });
+export function sourceClient(connectionString: string, applicationName: string, session?: SourceSession): pg.Client {
+  const client = new pg.Client({
+    connectionString,
+    application_name: applicationName,
+    ...(session ? { keepAlive: true, keepAliveInitialDelayMillis: session.keepAliveSeconds * 1000 } : {}),
+  });
   client.on('error', () => {});
   return client;
+}
+
+/** Connects a source client and applies its session limits. */
+export async function connectSource(client: pg.Client, session?: SourceSession): Promise<void> {
+  await client.connect();
+  if (session)
+    await client.query(SESSION_SQL, [
+      session.statementTimeoutSeconds,
+      session.idleInTransactionSeconds,
+      session.keepAliveSeconds,
+    ]);
 }
 
 /**
@@ -23,18 +73,21 @@ export class Snapshot {
     private readonly url: string,
     readonly holder: pg.Client,
     readonly id: string,
+    private readonly session: SourceSession | undefined,
   ) {}
 
-  static async open(url: string, applicationName = 'dropship'): Promise<Snapshot> {
-    const holder = sourceClient(url, applicationName);
+  /**
+   * The holder sits idle in its transaction while the readers work: its owner pings it (see
+   * `ping`) more often than the idle-in-transaction timeout, so the timeout only ends the holder
+   * of an owner that died or froze.
+   */
+  static async open(url: string, applicationName = 'dropship', session?: SourceSession): Promise<Snapshot> {
+    const holder = sourceClient(url, applicationName, session);
     try {
-      await holder.connect();
-      // The holder sits idle in its transaction for the whole run: never let a server-side
-      // idle timeout invalidate the snapshot under the readers.
-      await holder.query('set idle_in_transaction_session_timeout = 0');
+      await connectSource(holder, session);
       await holder.query('begin isolation level repeatable read, read only');
       const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
-      return new Snapshot(url, holder, res.rows[0]!.id);
+      return new Snapshot(url, holder, res.rows[0]!.id, session);
     } catch (e) {
       await holder.end().catch(() => {});
       throw new SourceError(`cannot open a snapshot on the source database: ${(e as Error).message}`, { cause: e });
@@ -43,9 +96,9 @@ export class Snapshot {
 
   /** A new connection reading in this snapshot. Close it with `release()`. */
   async connect(applicationName = 'dropship'): Promise<pg.Client> {
-    const client = sourceClient(this.url, applicationName);
+    const client = sourceClient(this.url, applicationName, this.session);
     try {
-      await client.connect();
+      await connectSource(client, this.session);
       // Values exported in their text form must not depend on server or role defaults.
       await client.query(TEXT_FORM_SETTINGS);
       await client.query('begin isolation level repeatable read, read only');
@@ -55,6 +108,11 @@ export class Snapshot {
       await client.end().catch(() => {});
       throw new SourceError(`cannot join the run's snapshot: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /** Keeps the holder's transaction from counting as idle (called by the run owner's heartbeat). */
+  async ping(): Promise<void> {
+    await this.holder.query('select 1');
   }
 
   async close(): Promise<void> {

@@ -52,7 +52,9 @@ export type FaultAction =
   | { drop: true }
   | { delayMs: number }
   /** s3rver handles the request, then the connection is cut before the response: a truncated answer. */
-  | { truncate: true };
+  | { truncate: true }
+  /** The request hangs until `hold` settles, then its connection is cut (an owner frozen mid-upload). */
+  | { hold: Promise<unknown> };
 export type Fault = (req: S3RequestInfo) => FaultAction | undefined;
 
 export interface Encryption {
@@ -220,6 +222,12 @@ export class LocalS3 {
       const f = fault({ method: ctx.method, bucket, key, action, query, principal });
       if (!f) continue;
       if ('drop' in f) {
+        record.status = -1;
+        ctx.req.socket.destroy();
+        return;
+      }
+      if ('hold' in f) {
+        await f.hold.catch(() => {});
         record.status = -1;
         ctx.req.socket.destroy();
         return;

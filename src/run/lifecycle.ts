@@ -1,0 +1,241 @@
+import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type pg from 'pg';
+import type { Destination } from '../accounts/destination.js';
+import type { Settings } from '../config/settings.js';
+import { ParquetWriter } from '../parquet/writer.js';
+import { shardKey } from '../sink/layout.js';
+import { ShardUpload } from '../sink/shard-upload.js';
+import type { TablePlan } from '../source/catalog.js';
+import type { RowFilter } from '../source/select.js';
+import { release } from '../source/snapshot.js';
+import { crashPoint } from './crash.js';
+import { type FinishOutcome, finishRun } from './finish.js';
+import type { Claim, Ledger, Run, Task, TaskRef } from './ledger.js';
+import { exportTable, type TableProgress, type TableResult } from './table.js';
+
+/**
+ * One table task's lifecycle, shared by both drivers — the in-process driver (`dropship export`:
+ * one snapshot, tables p-limited, src/run/account.ts) and the fan-out driver (Lambda workers,
+ * src/run/task.ts):
+ *
+ *   claim ──(not claimed)──────────────────────────────▶ declined
+ *     │ claimed (attempt n, lease)
+ *     ▼
+ *   export ──(error / abort)──▶ release ──▶ retry | failed
+ *     │ shards uploaded
+ *     ▼
+ *   cover (stale shards of earlier attempts/runs overwritten with empty files)
+ *     │
+ *     ▼
+ *   complete ──(claim lost / run ended)──▶ declined
+ *     │ recorded
+ *     ▼
+ *   finish (fan-out: the last task writes the receipt; in-process: the driver finishes once) ─▶ done
+ *
+ * Every transition is one ledger statement fenced by the attempt number, so a dead or late attempt
+ * can never overwrite a live one's result.
+ */
+export type LifecycleState = 'claim' | 'export' | 'cover' | 'complete' | 'finish' | 'release';
+
+export type LifecycleOutcome =
+  | { state: 'done'; result: TableResult; finish?: FinishOutcome }
+  | { state: 'declined'; reason: Exclude<Claim, { claimed: true }>['reason'] | 'lost-claim' }
+  | { state: 'released'; verdict: 'retry' | 'failed'; error: Error };
+
+export interface LifecycleInput {
+  task: TaskRef;
+  run: Pick<Run, 'runId' | 'accountId' | 'folder'>;
+  dest: Destination;
+  s3: S3Client;
+  ledger: Ledger;
+  settings: Settings;
+  /** The task's lease: longer than any attempt can live (see README "Run lifecycle"). */
+  leaseSeconds: number;
+  /** A connection reading the source (in the run's snapshot, or in its own transaction). */
+  connect: () => Promise<pg.Client>;
+  /**
+   * The table's plan, resolved on the claimed connection (so catalog and data agree), and in tenant
+   * mode the filter that keeps only the tenant's rows (src/source/select.ts).
+   */
+  plan: (client: pg.Client) => Promise<{ table: TablePlan; rowFilter?: RowFilter | undefined }>;
+  signal?: AbortSignal;
+  onProgress?: (p: TableProgress) => void;
+  /** Errors a retry cannot fix (destination access, a value with no exact form). */
+  isFinal: (e: unknown) => boolean;
+  /** When the task fails for good, fail the run with it (fan-out) or leave that to the driver. */
+  failRunOnFinalFailure: boolean;
+  /** Try to finish the run after completing (fan-out: whoever completes the last task). */
+  finishAfter: boolean;
+  /**
+   * Fan-out: check the run this often while exporting, and stop (aborting the uploads) when it was
+   * cancelled or ended meanwhile. (The in-process driver's run owner does this for the whole run.)
+   */
+  watchEveryMs?: number;
+  /** Observes every state entered (tests, logs). */
+  onState?: (s: LifecycleState) => void;
+}
+
+/** Shards of part p are numbered from p × 1,000,000 (the 12-digit index leaves room for both). */
+export const PART_SHARD_BLOCK = 1_000_000;
+
+export function newRunId(start: Date): string {
+  const stamp = start.toISOString().replace(/[-:]/g, '').slice(0, 15);
+  return `${stamp}Z-${randomBytes(3).toString('hex')}`;
+}
+
+export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutcome> {
+  const { ledger, settings, run, dest, task } = input;
+  const part = task.part ?? 0;
+  const ref = { runId: run.runId, table: task.table, part };
+  const enter = (s: LifecycleState): void => input.onState?.(s);
+
+  enter('claim');
+  input.signal?.throwIfAborted();
+  const claim = await ledger.claimTask(ref, { leaseSeconds: input.leaseSeconds });
+  if (!claim.claimed) return { state: 'declined', reason: claim.reason };
+
+  let client: pg.Client | undefined;
+  let broken = true;
+  // Test-only (DROPSHIP_TEST_CRASH_AT=mid-copy): die, or freeze, once rows are flowing.
+  const freeze = new AbortController();
+  let frozen = false;
+  const closed = new AbortController();
+  const signal = AbortSignal.any([freeze.signal, closed.signal, ...(input.signal ? [input.signal] : [])]);
+  let watch: NodeJS.Timeout | undefined;
+  if (input.watchEveryMs) {
+    watch = setInterval(() => {
+      ledger.getRun(run.runId).then(
+        (r) => {
+          if (r && r.status !== 'running' && !closed.signal.aborted)
+            closed.abort(new Error(`run ${run.runId} was ${r.status}${r.error ? ` (${r.error})` : ''}`));
+        },
+        () => {},
+      );
+    }, input.watchEveryMs);
+    watch.unref();
+  }
+  try {
+    enter('export');
+    client = await input.connect();
+    const { table, rowFilter } = await input.plan(client);
+    const row: Task | undefined = await ledger.task(run.runId, task.table, part);
+    const shardBase = part * PART_SHARD_BLOCK;
+    let copying = false;
+    const result = await exportTable({
+      ...(row?.keyColumn && row.rangeLo !== null && row.rangeHi !== null
+        ? {
+            range: { keyColumn: row.keyColumn, lo: row.rangeLo, hi: row.rangeHi, last: row.part === row.parts - 1 },
+            shardBase,
+          }
+        : {}),
+      client,
+      schema: dest.sourceSchema,
+      table,
+      rowFilter,
+      dest,
+      s3: input.s3,
+      folder: run.folder,
+      settings,
+      signal,
+      onProgress: (p) => {
+        if (!copying && p.rows > 0) {
+          copying = true;
+          if (settings.DROPSHIP_TEST_CRASH_AT === 'mid-copy') {
+            if (settings.DROPSHIP_TEST_CRASH_MODE === 'kill') process.kill(process.pid, 'SIGKILL');
+            frozen = true;
+            freeze.abort(new Error('frozen at a test crash point'));
+          }
+        }
+        input.onProgress?.(p);
+      },
+      onShardOpen: async (index) => {
+        await ledger.noteShardsStarted(ref, index - shardBase + 1);
+      },
+    });
+    broken = false;
+    // The COPY may have ended just as the run was stopped: check before anything is recorded.
+    signal.throwIfAborted();
+
+    enter('cover');
+    await coverStaleShards(ledger, run, dest, table, result, input.s3, settings, part, shardBase);
+    signal.throwIfAborted();
+
+    enter('complete');
+    clearInterval(watch);
+    if (!(await ledger.completeTask({ ...ref, attempt: claim.attempt, result }))) {
+      return { state: 'declined', reason: 'lost-claim' };
+    }
+    if (!input.finishAfter) return { state: 'done', result };
+    enter('finish');
+    await crashPoint(settings, 'after-last-task');
+    const finish = await finishRun(ledger, run.runId, dest, input.s3, {
+      settings,
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    return { state: 'done', result, finish };
+  } catch (e) {
+    if (frozen) await crashPoint(settings, 'mid-copy'); // never returns: the task stays claimed, as a dead worker's
+    enter('release');
+    const error = e instanceof Error ? e : new Error(String(e));
+    const verdict = await ledger.releaseTask({
+      ...ref,
+      attempt: claim.attempt,
+      error: error.message,
+      retry: !input.isFinal(e),
+      failRun: input.failRunOnFinalFailure,
+    });
+    return { state: 'released', verdict, error };
+  } finally {
+    clearInterval(watch);
+    if (client) await release(client, broken);
+  }
+}
+
+/**
+ * An earlier attempt of this task may have started more shards than this one wrote (the table
+ * shrank between attempts). Customers load whole folders, and dropship may not delete, so each
+ * such key is overwritten with a valid Parquet file of the same schema and no rows, and listed in
+ * the result: the folder, the receipt and the data agree.
+ */
+export async function coverStaleShards(
+  ledger: Ledger,
+  run: Pick<Run, 'runId' | 'accountId' | 'folder'>,
+  dest: Destination,
+  table: TablePlan,
+  result: TableResult,
+  s3: S3Client,
+  settings: Settings,
+  part: number,
+  shardBase: number,
+): Promise<void> {
+  const started = Math.max(
+    await ledger.shardsStarted(run.runId, table.name, part),
+    part === 0 ? await ledger.shardsStartedInFolder(run.accountId, run.folder, table.name, run.runId) : 0,
+  );
+  for (let i = result.files.length; i < started; i++) {
+    const index = shardBase + i;
+    const upload = new ShardUpload({
+      client: s3,
+      bucket: dest.bucket,
+      key: shardKey(dest, run.folder, result.objectName, index),
+      partSize: settings.DROPSHIP_PART_SIZE_BYTES,
+      queueSize: 1,
+      ...(dest.kmsKeyArn ? { kmsKeyArn: dest.kmsKeyArn } : {}),
+    });
+    const writer = new ParquetWriter(
+      table.columns.map((c) => c.spec),
+      {
+        rowGroupRows: 1,
+        rowGroupBytes: 1,
+        pageSize: 1,
+        gzipLevel: settings.DROPSHIP_GZIP_LEVEL,
+        createdBy: 'dropship',
+      },
+      (b) => upload.write(b),
+    );
+    await writer.finish();
+    result.files.push({ ...(await upload.complete()), rows: 0 });
+  }
+  result.bytes = result.files.reduce((n, f) => n + f.bytes, 0);
+}
