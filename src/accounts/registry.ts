@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { z } from 'zod';
 import {
   type Destination,
+  type DestinationCompression,
   type DestinationInput,
   destinationInputSchema,
   type Layout,
@@ -49,6 +50,7 @@ interface Row {
   kms_key_arn: string | null;
   source_schema: string;
   layout: Layout;
+  compression: DestinationCompression;
   enabled: boolean;
   created_at: Date;
   updated_at: Date;
@@ -66,6 +68,7 @@ function fromRow(r: Row): Destination {
     ...(r.kms_key_arn ? { kmsKeyArn: r.kms_key_arn } : {}),
     sourceSchema: r.source_schema,
     layout: r.layout,
+    compression: r.compression ?? 'gzip',
     enabled: r.enabled,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -93,8 +96,8 @@ export class Registry {
     try {
       const res = await this.pool.query<Row>(
         `insert into dropship.destinations
-           (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning *`,
+           (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout, compression)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
         [
           d.accountId,
           d.plan,
@@ -106,6 +109,7 @@ export class Registry {
           d.kmsKeyArn ?? null,
           d.sourceSchema,
           d.layout,
+          d.compression,
         ],
       );
       return fromRow(res.rows[0]!);

@@ -76,6 +76,7 @@ export function describeDestination(d: Destination): string {
     `kms key       ${d.kmsKeyArn ?? '—'}`,
     `source schema ${d.sourceSchema}`,
     `layout        ${d.layout}`,
+    `compression   ${d.compression}`,
     `registered    ${d.createdAt.toISOString()}`,
   ].join('\n');
 }

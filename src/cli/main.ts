@@ -4,6 +4,7 @@ import { AccountsError } from '../accounts/registry.js';
 import { ConfigError } from '../config/settings.js';
 import { slotsByPlan } from '../run/task.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
+import { compressionField, compressionOption } from './compression-option.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
@@ -60,10 +61,12 @@ export function buildProgram(): Command {
         .choices(LAYOUTS)
         .default('dreamdata'),
     )
+    .addOption(compressionOption('gzip'))
     .addHelpText(
       'after',
       examples(
         'dropship destinations add --account acme --plan paid --bucket acme-data --prefix dropship --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema acme',
+        'dropship destinations add --account beta --plan free --bucket beta-data --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema beta --compression zstd',
       ),
     )
     .action(async (o: Record<string, string | undefined>) => {
@@ -79,6 +82,7 @@ export function buildProgram(): Command {
           ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
           sourceSchema: o.sourceSchema!,
           layout: o.layout as (typeof LAYOUTS)[number],
+          ...compressionField(o),
         });
         out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
         printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
