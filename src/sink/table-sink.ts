@@ -31,6 +31,7 @@ export interface TableSinkOptions {
     | 'DROPSHIP_ROW_GROUP_BYTES'
     | 'DROPSHIP_PAGE_BYTES'
     | 'DROPSHIP_GZIP_LEVEL'
+    | 'DROPSHIP_ZSTD_LEVEL'
     | 'DROPSHIP_PART_SIZE_BYTES'
     | 'DROPSHIP_UPLOAD_QUEUE_SIZE'
   >;
@@ -55,6 +56,7 @@ export function writerOptions(
     pageSize: settings.DROPSHIP_PAGE_BYTES,
     compression: dest.compression ?? 'gzip',
     gzipLevel: settings.DROPSHIP_GZIP_LEVEL,
+    ...(dest.compression === 'zstd' ? { level: settings.DROPSHIP_ZSTD_LEVEL } : {}),
     createdBy: 'dropship',
     ...(keyValueMetadata ? { keyValueMetadata } : {}),
   };
