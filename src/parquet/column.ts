@@ -301,6 +301,13 @@ export class ColumnBuilder {
       this.wantFallback = false;
       this.dictMode = false;
       this.dictDisabled = true;
+      // The lookup structures are no longer needed (the entries stay for the dictionary page):
+      // free them now rather than at the end of the chunk (wide tables have many such columns).
+      this.dict = new Map();
+      this.dictOffsets = [];
+      this.dictLengths = [];
+      this.dictNext = [];
+      this.indices = new IndexSink();
       return;
     }
     if (this.pageBytes >= this.opts.pageSize) this.cutPage();

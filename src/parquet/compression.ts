@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import * as zlib from 'node:zlib';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -60,10 +61,12 @@ interface Slot {
   inFlight: number;
 }
 
+// Dynamic imports only: the source runs as CommonJS or as an ES module (a parent started with
+// --input-type=module evaluates worker source as a module).
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const zlib = require('node:zlib');
 (async () => {
+  const { parentPort, workerData } = await import('node:worker_threads');
+  const zlib = await import('node:zlib');
   const libdeflate = await import(workerData.libdeflate);
   const hysnappy = await import(workerData.hysnappy);
   let zstd;
@@ -88,7 +91,10 @@ const zlib = require('node:zlib');
       parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
     }
   });
-})().catch((e) => parentPort.postMessage({ id: -1, error: String((e && e.stack) || e) }));
+})().catch(async (e) => {
+  const { parentPort } = await import('node:worker_threads');
+  parentPort.postMessage({ id: -1, error: String((e && e.stack) || e) });
+});
 `;
 
 /**
@@ -153,6 +159,9 @@ export class CompressionPool {
   compress(raw: Buffer, job: CompressJob): Promise<Buffer> {
     if (job.codec === 'none') return Promise.resolve(raw);
     if (job.stored && job.codec === 'gzip') return Promise.resolve(storedGzip(raw));
+    // A small page costs less to compress here than a round trip to a worker (wide tables cut
+    // many small pages at the end of each row group).
+    if (raw.length <= IN_THREAD_BYTES) return compressInThread(raw, job);
     const slot = this.slot();
     const id = this.nextId++;
     if (slot.inFlight++ === 0) slot.worker.ref();
@@ -169,6 +178,38 @@ export class CompressionPool {
     await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
   }
 }
+
+/** Pages up to this size are compressed on the calling thread. */
+export const IN_THREAD_BYTES = 16 * 1024;
+
+let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snappy: (b: Uint8Array) => Uint8Array }>;
+
+/** The same codecs on the calling thread (small pages). */
+export async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buffer> {
+  if (job.codec === 'none') return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (job.codec === 'zstd') {
+    if (typeof zlibZstd === 'function') {
+      return zlibZstd(raw, { params: { [ZSTD_LEVEL_PARAM]: job.level } });
+    }
+    const { compress } = await import('@mongodb-js/zstd');
+    return compress(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), job.level);
+  }
+  inThread ??= Promise.all([import('libdeflate'), import('hysnappy')]).then(([ld, sn]) => ({
+    gzip: ld.gzip,
+    snappy: sn.snappyCompress,
+  }));
+  const c = await inThread;
+  const out = job.codec === 'gzip' ? c.gzip(raw, job.level) : c.snappy(raw);
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+// node:zlib's zstd (Node ≥ 22.15); absent on Node 20.
+const zlibNs = zlib as unknown as {
+  zstdCompressSync?: (b: Uint8Array, o: object) => Buffer;
+  constants: Record<string, number>;
+};
+const zlibZstd = zlibNs.zstdCompressSync;
+const ZSTD_LEVEL_PARAM = zlibNs.constants.ZSTD_c_compressionLevel ?? 100;
 
 function zstdUrl(resolve: (name: string) => string): string {
   try {

@@ -233,7 +233,7 @@ describe('ParquetWriter codecs', () => {
             if (w.shouldFlush) await w.flushRowGroup();
           }
         },
-        { compression, pageSize: 8192, rowGroupRows: 8000 },
+        { compression, pageSize: 64 * 1024, rowGroupRows: 8000 },
       );
       // Act
       const rows = await db.all(

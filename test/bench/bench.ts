@@ -67,10 +67,12 @@ await build({
   target: 'node20',
   format: 'esm',
   outfile: bundle,
-  external: ['pg-native'],
+  external: ['pg-native', 'libdeflate', 'hysnappy', '@mongodb-js/zstd'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'error',
 });
+
+const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=4'];
 
 interface ChildResult {
   seconds: number;
@@ -94,7 +96,8 @@ async function dropship(expectRows: number): Promise<{ seconds: number; cpu: num
     const res = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
-        [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), bundle, 'bench'],
+        // Node flags as on Lambda (serverless.yml NODE_OPTIONS).
+        [...LAMBDA_NODE_FLAGS, ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), bundle, 'bench'],
         { env: { ...process.env }, maxBuffer: 1 << 20 },
         (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
       ),
