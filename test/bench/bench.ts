@@ -55,9 +55,9 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const DUCK_CODEC: Record<Compression, string> = { gzip: 'gzip', zstd: 'zstd', snappy: 'snappy', none: 'uncompressed' };
 
 // dropship runs bundled by esbuild in production (Lambda); the benchmark measures that same form,
-// not the TypeScript loader the CLI uses in development. The bundle sits inside the repository so
+// not the TypeScript loader the CLI uses in development. The bundle sits under node_modules so
 // that the compression workers resolve their packages from node_modules, as on Lambda.
-const bundleDir = join(REPO_ROOT, '.bench');
+const bundleDir = join(REPO_ROOT, 'node_modules/.cache/dropship-bench');
 mkdirSync(bundleDir, { recursive: true });
 const bundle = join(bundleDir, 'export-child.mjs');
 await build({
