@@ -77,7 +77,13 @@ const WORKER_SOURCE = `
     zstd ??= await import(workerData.zstd);
     return zstd.compress(Buffer.from(input.buffer, input.byteOffset, input.byteLength), level);
   };
-  parentPort.on('message', async (m) => {
+  // One page at a time per worker (an async codec would otherwise run every queued page at once,
+  // each with its own native context and output buffer).
+  let queue = Promise.resolve();
+  parentPort.on('message', (m) => {
+    queue = queue.then(() => handle(m));
+  });
+  const handle = async (m) => {
     try {
       const input = new Uint8Array(m.buf, m.offset, m.length);
       let out;
@@ -90,7 +96,7 @@ const WORKER_SOURCE = `
     } catch (e) {
       parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
     }
-  });
+  };
 })().catch(async (e) => {
   const { parentPort } = await import('node:worker_threads');
   parentPort.postMessage({ id: -1, error: String((e && e.stack) || e) });

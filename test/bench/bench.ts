@@ -72,7 +72,9 @@ await build({
   logLevel: 'error',
 });
 
+/** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX). */
 const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=4'];
+const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2' };
 
 interface ChildResult {
   seconds: number;
@@ -96,9 +98,8 @@ async function dropship(expectRows: number): Promise<{ seconds: number; cpu: num
     const res = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
-        // Node flags as on Lambda (serverless.yml NODE_OPTIONS).
         [...LAMBDA_NODE_FLAGS, ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), bundle, 'bench'],
-        { env: { ...process.env }, maxBuffer: 1 << 20 },
+        { env: { ...process.env, ...LAMBDA_ENV }, maxBuffer: 1 << 20 },
         (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
       ),
     );
