@@ -5,11 +5,16 @@ import { REPO_ROOT } from './stack/stack.js';
 
 /** The benchmark itself stays runnable: a tiny run end to end (figures are not asserted: they are measured). */
 describe('npm run bench', () => {
-  it('runs all three measurements and prints one JSON line with the ratios', async () => {
+  it('runs every measurement and prints one JSON line with the ratios, codecs and the wide table', async () => {
     const stdout = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
-        ['--import', 'tsx', join(REPO_ROOT, 'test/bench/bench.ts'), '--rows', '20000', '--runs', '1'],
+        [
+          '--import',
+          'tsx',
+          join(REPO_ROOT, 'test/bench/bench.ts'),
+          ...['--rows', '20000', '--runs', '1', '--codecs', 'gzip,zstd', '--wide-rows', '300'],
+        ],
         { cwd: REPO_ROOT, env: process.env, timeout: 240_000, maxBuffer: 1 << 20 },
         (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
       ),
@@ -17,16 +22,27 @@ describe('npm run bench', () => {
     const line = JSON.parse(stdout.trim().split('\n').at(-1)!);
     const [r] = line.results;
     expect(r.rows).toBe(20000);
+    expect(r.codec).toBe('gzip');
     for (const k of [
       'read_ceiling_rows_per_s',
-      'duckdb_1thread_gzip_rows_per_s',
+      'duckdb_1thread_rows_per_s',
+      'duckdb_all_threads_rows_per_s',
       'dropship_rows_per_s',
+      'dropship_cpu_us_per_row',
+      'duckdb_cpu_us_per_row',
       'dropship_peak_rss_bytes',
       'dropship_output_bytes',
     ]) {
       expect(r[k], k).toBeGreaterThan(0);
     }
-    expect(r.ratio_to_duckdb).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_1thread_gzip_rows_per_s, 2);
+    expect(r.ratio_to_duckdb).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_1thread_rows_per_s, 2);
+    expect(r.ratio_to_duckdb_all_threads).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_all_threads_rows_per_s, 2);
+    // Each codec against DuckDB's same codec; the wide table's memory.
+    expect(line.codecs.map((c: { codec: string }) => c.codec)).toEqual(['gzip', 'zstd']);
+    expect(line.codecs[1].dropship_output_bytes).toBeGreaterThan(0);
+    expect(line.wide).toMatchObject({ columns: 1000, rows: 300 });
+    expect(line.wide.dropship_peak_rss_bytes).toBeGreaterThan(0);
+    expect(line.wide.dropship_rows_per_s).toBeGreaterThan(0);
     // One tenant of 100 in a shared table of the same size (test/bench/tenant.ts).
     expect(line.tenant.tenant_rows).toBe(200);
     expect(line.tenant.tenant_rows_per_s).toBeGreaterThan(0);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
+import { compressors as hyCompressors } from 'hyparquet-compressors';
 import type pg from 'pg';
 import type { Receipt } from '../src/receipt/receipt.js';
 import type { ColumnInfo } from '../src/run/table.js';
@@ -276,7 +277,12 @@ export async function compareTableHyparquet(
     const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
     const rows = (await parquetReadObjects({
       file,
-      compressors: { GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)) },
+      // Decoders independent of the writer's encoders: node:zlib for GZIP (the writer uses libdeflate),
+      // fzstd for ZSTD (the writer: node:zlib zstd or @mongodb-js/zstd), hyparquet's built-in SNAPPY.
+      compressors: {
+        GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)),
+        ZSTD: hyCompressors.ZSTD!,
+      },
       utf8: false,
       parsers: {
         timestampFromMicroseconds: (us: bigint) => us,

@@ -396,3 +396,48 @@ describe('fidelity: seeded property-based rows', () => {
     );
   });
 });
+
+describe.each(['zstd', 'snappy', 'none'] as const)('fidelity with the %s codec', (codec) => {
+  it(`every table is read back exactly by DuckDB and hyparquet from ${codec} files`, async () => {
+    // Prepare
+    await pool.query(`update dropship.destinations set compression = $1 where account_id = 'fid'`, [codec]);
+    const dest = await registry.get('fid');
+    // Act
+    const outcome = await exportAccount(dest, { sourceUrl: stack.databaseUrl, settings, reporter: silent, ledger });
+    // Assess
+    expect(outcome.ok, outcome.ok ? '' : JSON.stringify((outcome as { failures: unknown }).failures)).toBe(true);
+    const r = await readReceipt(fidCustomer);
+    expect(validateReceipt(r)).toEqual([]);
+    expect(r.compression).toBe(codec);
+    const got = await downloadReceiptFiles(
+      stack.s3.endpoint,
+      'us-east-1',
+      fidCustomer.reader,
+      'fid-data',
+      r,
+      join(dir, codec),
+    );
+    const db = await duck();
+    const client = await pool.connect();
+    try {
+      for (const [table, t] of Object.entries(r.tables)) {
+        const paths = got.get(table)!;
+        expect(t.compression).toBe(codec);
+        for (const p of paths) expect(p.endsWith('.parquet') && !p.endsWith('.gz')).toBe(true);
+        const meta = await db.all(`select distinct compression from parquet_metadata(${sqlString(paths[0]!)})`);
+        if (t.row_count > 0)
+          expect(meta.map((m) => m.compression)).toEqual([codec === 'none' ? 'UNCOMPRESSED' : codec.toUpperCase()]);
+        const d = await compareTable(client, 'fid', table, t.columns, paths);
+        expect(d.examples, `${table} (DuckDB)`).toEqual([]);
+        expect(d.parquetRows).toBe(t.row_count);
+        const hy = await compareTableHyparquet(client, 'fid', table, t.columns, paths);
+        expect(hy.examples, `${table} (hyparquet)`).toEqual([]);
+        expect(hy.parquetRows).toBe(t.row_count);
+      }
+    } finally {
+      client.release();
+      db.close();
+      await pool.query(`update dropship.destinations set compression = 'gzip' where account_id = 'fid'`);
+    }
+  });
+});

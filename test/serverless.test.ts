@@ -126,8 +126,12 @@ describe('serverless package (offline)', () => {
       'SweeperLambdaFunction',
       'WorkerLambdaFunction',
     ]);
-    for (const f of Object.values(fns)) {
-      expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], MemorySize: 1024 });
+    for (const [name, f] of Object.entries(fns)) {
+      expect(f.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        MemorySize: name === 'WorkerLambdaFunction' ? 1769 : 1024,
+      });
       expect(f.Properties.VpcConfig.SubnetIds).toHaveLength(2);
       expect(f.Properties.Environment.Variables.DROPSHIP_TASK_QUEUE_URL).toEqual({ Ref: 'TaskQueue' });
       expect(f.Properties.Environment.Variables.DROPSHIP_DATABASE_URL_SSM_PARAMETER).toBe('/dropship/ci/database-url');
@@ -136,6 +140,19 @@ describe('serverless package (offline)', () => {
     expect(fns.WorkerLambdaFunction.Properties.Timeout).toBe(900);
     expect(fns.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(6);
     expect(fns.ScheduleLambdaFunction.Properties.Timeout).toBe(300);
+  });
+
+  it("ships the compression workers' packages (wasm) next to the worker's bundle", () => {
+    // Zip entry names are stored uncompressed: the package files must be in the archive.
+    const zip = readFileSync(join(out, 'worker.zip')).toString('latin1');
+    for (const f of [
+      'handlers/worker.mjs',
+      'node_modules/libdeflate/index.js',
+      'node_modules/libdeflate/dist/libdeflate.wasm.mjs',
+      'node_modules/hysnappy/js/index.js',
+    ]) {
+      expect(zip.includes(f), f).toBe(true);
+    }
   });
 
   it('grants sts:AssumeRole and nothing on any S3 bucket', () => {
@@ -202,7 +219,7 @@ describe('serverless package (offline)', () => {
         env,
       );
       // Assess
-      expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ batchItemFailures: [] });
+      expect(JSON.parse(stdout.trim().split('\n').at(-1)!), stdout).toEqual({ batchItemFailures: [] });
       expect(await stack.s3.keys('zipco-data')).toContain('receipt.json');
       const [run0] = await ledger.listRuns({ accountId: 'zipco' });
       expect(run0).toMatchObject({ status: 'succeeded', trigger: 'manual' });

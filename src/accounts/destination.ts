@@ -16,6 +16,14 @@ export type Plan = (typeof PLANS)[number];
 export const LAYOUTS = ['dreamdata', 'portable'] as const;
 export type Layout = (typeof LAYOUTS)[number];
 
+/**
+ * Parquet page codecs a destination can choose (src/parquet/compression.ts). GZIP is the default
+ * and the model's; ZSTD is smaller and ~6× cheaper to write; SNAPPY cheaper still, larger files.
+ * Only GZIP files are named `.parquet.gz` (dreamdata layout); every other codec writes `.parquet`.
+ */
+export const COMPRESSION_CHOICES = ['gzip', 'zstd', 'snappy', 'none'] as const;
+export type DestinationCompression = (typeof COMPRESSION_CHOICES)[number];
+
 export const accountIdSchema = z
   .string()
   .regex(
@@ -87,6 +95,9 @@ export const destinationInputSchema = z
       excludeTables: [],
       excludeColumns: [],
     }),
+    compression: z
+      .enum(COMPRESSION_CHOICES, { message: `compression is one of ${COMPRESSION_CHOICES.join(', ')}` })
+      .default('gzip'),
   })
   .strict();
 
@@ -104,6 +115,8 @@ export interface Destination {
   sourceSchema: string;
   layout: Layout;
   selection: Selection;
+  /** Parquet page codec of every file written for this destination (default gzip). */
+  compression: DestinationCompression;
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;

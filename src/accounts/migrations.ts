@@ -163,6 +163,15 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       alter table dropship.runs add column selection jsonb;
     `,
   },
+  {
+    version: 8,
+    name: 'compression per destination',
+    sql: `
+      -- Parquet page codec per destination (gzip stays the default and the model's).
+      alter table dropship.destinations add column compression text not null default 'gzip'
+        check (compression in ('gzip', 'zstd', 'snappy', 'none'));
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

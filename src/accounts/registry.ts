@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { checkSelection } from '../source/select.js';
 import {
   type Destination,
+  type DestinationCompression,
   type DestinationInput,
   destinationInputSchema,
   type Layout,
@@ -51,6 +52,7 @@ interface Row {
   kms_key_arn: string | null;
   source_schema: string;
   layout: Layout;
+  compression: DestinationCompression;
   enabled: boolean;
   created_at: Date;
   updated_at: Date;
@@ -85,6 +87,7 @@ function fromRow(r: Row): Destination {
       excludeTables: r.exclude_tables,
       excludeColumns: r.exclude_columns,
     },
+    compression: r.compression ?? 'gzip',
     enabled: r.enabled,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -108,8 +111,8 @@ export class Registry {
       const res = await c.query<Row>(
         `insert into dropship.destinations
            (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout,
-            ${SELECTION_COLUMNS})
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning *`,
+            compression, ${SELECTION_COLUMNS})
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning *`,
         [
           d.accountId,
           d.plan,
@@ -121,6 +124,7 @@ export class Registry {
           d.kmsKeyArn ?? null,
           d.sourceSchema,
           d.layout,
+          d.compression,
           ...selectionValues(selection),
         ],
       );
@@ -154,6 +158,7 @@ export class Registry {
         roleArn: before.roleArn,
         sourceSchema: before.sourceSchema,
         layout: before.layout,
+        compression: before.compression,
         ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
         ...(kmsKeyArn === null
           ? {}
@@ -172,7 +177,7 @@ export class Registry {
         `update dropship.destinations
             set plan = $2, bucket = $3, prefix = $4, region = $5, role_arn = $6, kms_key_arn = $7, source_schema = $8,
                 layout = $9, tenant_column = $10, tenant_value = $11, drop_tenant_column = $12, global_tables = $13,
-                include_tables = $14, exclude_tables = $15, exclude_columns = $16
+                include_tables = $14, exclude_tables = $15, exclude_columns = $16, compression = $17
           where account_id = $1 returning *`,
         [
           accountId,
@@ -185,6 +190,7 @@ export class Registry {
           d.sourceSchema,
           d.layout,
           ...selectionValues(selection),
+          d.compression,
         ],
       );
       return fromRow(res.rows[0]!);
@@ -318,6 +324,7 @@ export interface DestinationPatch {
   kmsKeyArn?: string | null;
   sourceSchema?: string;
   layout?: Layout;
+  compression?: DestinationCompression;
   selection?: {
     tenantColumn?: string | null;
     tenantValue?: string | null;

@@ -79,6 +79,7 @@ export function describeDestination(d: Destination): string {
     `source schema ${d.sourceSchema}`,
     `layout        ${d.layout}`,
     ...describeSelection(d.selection),
+    `compression   ${d.compression}`,
     `registered    ${d.createdAt.toISOString()}`,
   ].join('\n');
 }

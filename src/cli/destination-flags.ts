@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
-import { LAYOUTS, PLANS } from '../accounts/destination.js';
+import { COMPRESSION_CHOICES, LAYOUTS, PLANS } from '../accounts/destination.js';
 import type { DestinationPatch } from '../accounts/registry.js';
 import type { SelectionInput } from '../accounts/selection.js';
+import { COMPRESSION_HELP } from './compression-option.js';
 
 /**
  * The flags of `dropship destinations update` (and the selection flags of `add`), one row each:
@@ -31,6 +32,12 @@ export const DESTINATION_FLAGS: DestinationFlag[] = [
     field: 'layout',
     help: 'object layout: dreamdata (the model) or portable (no colon, .parquet)',
     choices: LAYOUTS,
+  },
+  {
+    flags: '--compression <codec>',
+    field: 'compression',
+    help: COMPRESSION_HELP,
+    choices: COMPRESSION_CHOICES,
   },
   {
     flags: '--tenant-column <column>',

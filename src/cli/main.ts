@@ -6,6 +6,7 @@ import { ConfigError, loadSettings } from '../config/settings.js';
 import { slotsByPlan } from '../run/task.js';
 import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, staleNote, tasksTable } from './commands.js';
+import { compressionField, compressionOption } from './compression-option.js';
 import { addDestinationFlags, patchFromOptions, selectionFromOptions } from './destination-flags.js';
 
 /**
@@ -63,10 +64,12 @@ export function buildProgram(): Command {
         .choices(LAYOUTS)
         .default('dreamdata'),
     )
+    .addOption(compressionOption('gzip'))
     .addHelpText(
       'after',
       examples(
         'dropship destinations add --account acme --plan paid --bucket acme-data --prefix dropship --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema acme',
+        'dropship destinations add --account beta --plan free --bucket beta-data --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema beta --compression zstd',
         'dropship destinations add --account initech --plan paid --bucket initech-data --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/dropship-export --source-schema platform --tenant-column org_id --tenant-value 42 --global-tables countries --exclude-columns "contacts.email"',
       ),
     );
@@ -83,6 +86,7 @@ export function buildProgram(): Command {
         ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
         sourceSchema: o.sourceSchema!,
         layout: o.layout as (typeof LAYOUTS)[number],
+        ...compressionField(o),
         selection: selectionFromOptions(o),
       });
       out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);

@@ -5,8 +5,8 @@ describe('loadSettings', () => {
   it('applies documented defaults', () => {
     const s = loadSettings({});
     expect(s.DROPSHIP_SHARD_TARGET_BYTES).toBe(128 * 1024 * 1024);
-    expect(s.DROPSHIP_GZIP_LEVEL).toBe(6);
-    expect(s.DROPSHIP_PART_SIZE_BYTES).toBe(8 * 1024 * 1024);
+    expect(s.DROPSHIP_GZIP_LEVEL).toBe(4);
+    expect(s.DROPSHIP_PART_SIZE_BYTES).toBe(5 * 1024 * 1024);
     expect(s.DROPSHIP_S3_FORCE_PATH_STYLE).toBe(false);
   });
 

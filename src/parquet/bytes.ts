@@ -7,8 +7,12 @@ export class ByteSink {
   buf: Buffer;
   pos = 0;
 
-  constructor(initial = 1024) {
-    this.buf = Buffer.allocUnsafe(initial);
+  /** `owned`: never in Node's shared buffer pool, so the memory can be transferred to a worker. */
+  constructor(
+    initial = 1024,
+    private readonly owned = false,
+  ) {
+    this.buf = owned ? Buffer.allocUnsafeSlow(initial) : Buffer.allocUnsafe(initial);
   }
 
   ensure(extra: number): void {
@@ -16,7 +20,7 @@ export class ByteSink {
     if (need <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
-    const next = Buffer.allocUnsafe(size);
+    const next = this.owned ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }

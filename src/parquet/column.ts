@@ -1,12 +1,9 @@
-import { promisify } from 'node:util';
-import { gzip as gzipCb } from 'node:zlib';
 import { ByteSink, LevelSink } from './bytes.js';
+import { type Compression, type CompressionPool, compressionPool, DEFAULT_LEVEL, ownedCopy } from './compression.js';
 import { bitWidth, encodeHybrid, packBooleans } from './rle.js';
 import { type ColumnSpec, Encoding, type Levels, levelsOf } from './schema.js';
 import type { BytesStats, Int64Stats, NumberStats, Stats } from './stats.js';
 import { statsFor } from './stats.js';
-
-const gzip = promisify(gzipCb);
 
 export interface EncodedPage {
   /** Level entries in the page (values plus nulls and empty lists); entries for a dictionary page. */
@@ -35,7 +32,7 @@ const DICT_MAX_VALUE = 512;
 const DICT_PROBE_VALUES = 2_000;
 
 class IndexSink {
-  data = new Uint32Array(8192);
+  data = new Uint32Array(1024);
   length = 0;
   push(v: number): void {
     if (this.length === this.data.length) {
@@ -50,19 +47,31 @@ class IndexSink {
 export interface PageOptions {
   /** Uncompressed bytes at which a page is cut (at a row boundary). */
   pageSize: number;
-  gzipLevel: number;
+  /** Page codec (default GZIP). */
+  compression?: Compression;
+  /** Codec level (default: `gzipLevel` for GZIP, else the codec's default). */
+  level?: number;
+  gzipLevel?: number;
+  /** Where pages are compressed (default: the process-wide worker pool). */
+  pool?: CompressionPool;
 }
+
+/** A compressed page is "incompressible" when it keeps at least this share of its raw size. */
+const INCOMPRESSIBLE = 0.98;
 
 /**
  * Buffers one column of the current row group: PLAIN-encoded values and Dremel levels,
- * cut into data pages (V1) at row boundaries. Each page is gzip-compressed in libuv's
- * thread pool as soon as it is cut, so compression overlaps decoding on the main thread.
+ * cut into data pages (V1) at row boundaries. Each page is compressed by the worker pool
+ * (./compression.ts) as soon as it is cut, so compression overlaps decoding on the main thread.
+ *
+ * Initial buffers are small (a few KiB per column) and grow by doubling: a 1,000-column table
+ * does not start with megabytes per column.
  */
 export class ColumnBuilder {
   readonly spec: ColumnSpec;
   readonly levels: Levels;
   readonly stats: Stats;
-  readonly values = new ByteSink(64 * 1024);
+  readonly values = new ByteSink(4 * 1024);
   /** Boolean columns keep one byte per value and bit-pack when a page is cut. */
   private readonly bools: LevelSink | undefined;
   private readonly def: LevelSink | undefined;
@@ -86,24 +95,34 @@ export class ColumnBuilder {
   private dictOffsets: number[] = [];
   private dictLengths: number[] = [];
   private dictNext: number[] = [];
-  private readonly dictValues = new ByteSink(16 * 1024);
+  private readonly dictValues = new ByteSink(1024);
   private indices = new IndexSink();
   private dictUsed = false;
   private wantFallback = false;
   private chunkValues = 0;
+  private readonly compression: Compression;
+  private readonly level: number;
+  private readonly pool: CompressionPool;
+  /** GZIP pages of this chunk go out as stored blocks (an earlier page did not compress). */
+  private stored = false;
 
   constructor(
     spec: ColumnSpec,
     private readonly opts: PageOptions,
   ) {
+    this.compression = opts.compression ?? 'gzip';
+    this.level =
+      opts.level ??
+      (this.compression === 'gzip' ? (opts.gzipLevel ?? DEFAULT_LEVEL.gzip) : DEFAULT_LEVEL[this.compression]);
+    this.pool = opts.pool ?? compressionPool();
     this.spec = spec;
     this.levels = levelsOf(spec);
     this.stats = statsFor(spec.leaf);
     this.defWidth = bitWidth(this.levels.maxDef);
     this.repWidth = bitWidth(this.levels.maxRep);
-    if (this.levels.maxDef > 0) this.def = new LevelSink(8192);
-    if (this.levels.maxRep > 0) this.rep = new LevelSink(8192);
-    if (spec.leaf.physical === 'BOOLEAN') this.bools = new LevelSink(8192);
+    if (this.levels.maxDef > 0) this.def = new LevelSink(1024);
+    if (this.levels.maxRep > 0) this.rep = new LevelSink(1024);
+    if (spec.leaf.physical === 'BOOLEAN') this.bools = new LevelSink(1024);
     this.typeLength = spec.leaf.typeLength ?? 0;
     this.dictDisabled = !(spec.leaf.physical === 'BYTE_ARRAY' && spec.leaf.logical?.type === 'STRING');
     this.dictMode = !this.dictDisabled;
@@ -282,6 +301,13 @@ export class ColumnBuilder {
       this.wantFallback = false;
       this.dictMode = false;
       this.dictDisabled = true;
+      // The lookup structures are no longer needed (the entries stay for the dictionary page):
+      // free them now rather than at the end of the chunk (wide tables have many such columns).
+      this.dict = new Map();
+      this.dictOffsets = [];
+      this.dictLengths = [];
+      this.dictNext = [];
+      this.indices = new IndexSink();
       return;
     }
     if (this.pageBytes >= this.opts.pageSize) this.cutPage();
@@ -289,7 +315,7 @@ export class ColumnBuilder {
 
   cutPage(): void {
     if (this.entries === 0) return;
-    const body = new ByteSink(this.values.pos + this.indices.length * 2 + (this.entries >> 1) + 64);
+    const body = new ByteSink(this.values.pos + this.indices.length * 2 + (this.entries >> 1) + 64, true);
     if (this.rep) writeLevels(this.rep, this.entries, this.repWidth, body);
     if (this.def) writeLevels(this.def, this.entries, this.defWidth, body);
     let encoding: number = Encoding.PLAIN;
@@ -308,7 +334,7 @@ export class ColumnBuilder {
       numValues: this.entries,
       uncompressedSize: raw.length,
       encoding,
-      data: gzip(raw, { level: this.opts.gzipLevel }),
+      data: this.compress(raw),
     });
     this.bufferedBytes += raw.length;
     this.entries = 0;
@@ -316,6 +342,21 @@ export class ColumnBuilder {
     this.rep?.reset();
     this.def?.reset();
     this.bools?.reset();
+  }
+
+  /** Compresses a page (its memory is handed over to the pool); notes incompressible GZIP pages. */
+  private compress(raw: Buffer): Promise<Buffer> {
+    const size = raw.length;
+    const out = this.pool.compress(raw, { codec: this.compression, level: this.level, stored: this.stored });
+    if (this.compression === 'gzip' && !this.stored) {
+      out.then(
+        (c) => {
+          if (c.length >= size * INCOMPRESSIBLE && size >= 4096) this.stored = true;
+        },
+        () => {},
+      );
+    }
+    return out;
   }
 
   /** Hands over the row group's pages, dictionary and statistics, and starts a fresh chunk. */
@@ -336,12 +377,12 @@ export class ColumnBuilder {
     const stats = { nulls: this.stats.nulls, ...(min && max ? { min, max } : {}) };
     let dictionary: EncodedPage | undefined;
     if (this.dictUsed) {
-      const raw = this.dictValues.toBuffer();
+      const raw = ownedCopy(this.dictValues.view());
       dictionary = {
         numValues: this.dictSize,
         uncompressedSize: raw.length,
         encoding: Encoding.PLAIN,
-        data: gzip(raw, { level: this.opts.gzipLevel }),
+        data: this.compress(raw),
       };
     }
     this.pages = [];
@@ -357,6 +398,7 @@ export class ColumnBuilder {
     this.chunkValues = 0;
     this.wantFallback = false;
     this.dictMode = !this.dictDisabled;
+    this.stored = false;
     return { pages, stats, ...(dictionary ? { dictionary } : {}) };
   }
 }

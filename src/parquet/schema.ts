@@ -43,7 +43,6 @@ export interface ColumnSpec {
 }
 
 export const Encoding = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8 } as const;
-export const Codec = { UNCOMPRESSED: 0, GZIP: 2 } as const;
 export const Repetition = { REQUIRED: 0, OPTIONAL: 1, REPEATED: 2 } as const;
 
 /** Definition/repetition levels of a column (Dremel encoding). */

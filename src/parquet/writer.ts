@@ -1,7 +1,7 @@
 import { ByteSink } from './bytes.js';
 import { type Chunk, ColumnBuilder, type PageOptions } from './column.js';
+import { CODEC_CODE } from './compression.js';
 import {
-  Codec,
   type ColumnSpec,
   Encoding,
   type LeafType,
@@ -22,8 +22,9 @@ import { CompactWriter, CType } from './thrift.js';
  *   - hyparquet-writer 0.17.0: exact, but writes only DataPage V2, which Snowflake and other
  *     warehouse readers do not read;
  *   - parquet-wasm 0.8.0: drops the UUID and JSON logical types, ~730 MB peak RSS.
- * This writer emits DataPage V1, PLAIN values, RLE/bit-packed levels, GZIP pages compressed
- * in the libuv thread pool, correct statistics, and logical + legacy converted types.
+ * This writer emits DataPage V1, PLAIN values, RLE/bit-packed levels, pages compressed (GZIP by
+ * default; ZSTD, SNAPPY or none) by a pool of worker threads, correct statistics, and logical +
+ * legacy converted types.
  *
  * Usage: append each row's values to `columns[i]`, call `endRow()`; when `shouldFlush` is
  * true (or at the end) call `flushRowGroup()`; `finish()` writes the footer.
@@ -296,7 +297,7 @@ function fileMetadata(specs: ColumnSpec[], groups: RowGroupMeta[], rows: number,
         [...c.encodings].sort((a, b) => a - b),
       );
       w.listString(3, c.path);
-      w.i32(4, Codec.GZIP);
+      w.i32(4, CODEC_CODE[opts.compression ?? 'gzip']);
       w.i64(5, c.numValues);
       w.i64(6, c.uncompressed);
       w.i64(7, c.compressed);

@@ -1,5 +1,5 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Destination, Layout } from '../accounts/destination.js';
+import type { Destination, DestinationCompression, Layout } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
 import type { ColumnInfo, TableResult } from '../run/table.js';
 import { receiptKey } from '../sink/layout.js';
@@ -18,6 +18,8 @@ export interface ReceiptTable {
   bytes: number;
   files: { key: string; rows: number; bytes: number; sha256: string }[];
   columns: ColumnInfo[];
+  /** Parquet page codec of this table's files (absent in receipts written before codecs were chosen: gzip). */
+  compression?: DestinationCompression;
 }
 
 export interface Receipt {
@@ -25,7 +27,8 @@ export interface Receipt {
   tables: Record<string, ReceiptTable>;
   run_id: string;
   format: 'parquet';
-  compression: 'gzip';
+  /** The codec of every file; `mixed` only if the destination's codec changed during the run (see each table's). */
+  compression: DestinationCompression | 'mixed';
   layout: Layout;
   /** What this destination receives when it is not its whole schema (tenant mode, selections). */
   selection?: ReceiptSelection;
@@ -60,14 +63,17 @@ export function buildReceipt(
       bytes: r.bytes,
       files: r.files.map((f) => ({ key: f.key, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
       columns: r.columns,
+      compression: r.compression ?? 'gzip',
     };
   }
+  const codecs = new Set(Object.values(tables).map((t) => t.compression ?? 'gzip'));
+  const compression = codecs.size === 0 ? 'gzip' : codecs.size === 1 ? [...codecs][0]! : 'mixed';
   return {
     timestamp: formatMicros(startedMicros),
     tables,
     run_id: runId,
     format: 'parquet',
-    compression: 'gzip',
+    compression,
     layout,
     ...(selection ? { selection } : {}),
   };

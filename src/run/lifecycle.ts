@@ -3,9 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
-import { ParquetWriter } from '../parquet/writer.js';
-import { shardKey } from '../sink/layout.js';
-import { ShardUpload } from '../sink/shard-upload.js';
+import { writeEmptyShard } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
 import type { RowFilter } from '../source/select.js';
 import { release } from '../source/snapshot.js';
@@ -214,28 +212,17 @@ export async function coverStaleShards(
     part === 0 ? await ledger.shardsStartedInFolder(run.accountId, run.folder, table.name, run.runId) : 0,
   );
   for (let i = result.files.length; i < started; i++) {
-    const index = shardBase + i;
-    const upload = new ShardUpload({
-      client: s3,
-      bucket: dest.bucket,
-      key: shardKey(dest, run.folder, result.objectName, index),
-      partSize: settings.DROPSHIP_PART_SIZE_BYTES,
-      queueSize: 1,
-      ...(dest.kmsKeyArn ? { kmsKeyArn: dest.kmsKeyArn } : {}),
-    });
-    const writer = new ParquetWriter(
-      table.columns.map((c) => c.spec),
-      {
-        rowGroupRows: 1,
-        rowGroupBytes: 1,
-        pageSize: 1,
-        gzipLevel: settings.DROPSHIP_GZIP_LEVEL,
-        createdBy: 'dropship',
-      },
-      (b) => upload.write(b),
+    result.files.push(
+      await writeEmptyShard({
+        s3,
+        dest,
+        folder: run.folder,
+        objectName: result.objectName,
+        specs: table.columns.map((c) => c.spec),
+        settings,
+        index: shardBase + i,
+      }),
     );
-    await writer.finish();
-    result.files.push({ ...(await upload.complete()), rows: 0 });
   }
   result.bytes = result.files.reduce((n, f) => n + f.bytes, 0);
 }

@@ -1,13 +1,15 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Destination } from '../accounts/destination.js';
+import type { Destination, DestinationCompression } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { describeType } from '../parquet/schema.js';
-import { ParquetWriter } from '../parquet/writer.js';
-import { shardKey, tableFolder, tableObjectName } from '../sink/layout.js';
-import { ShardUpload, type UploadedShard } from '../sink/shard-upload.js';
+import { tableFolder, tableObjectName } from '../sink/layout.js';
+import type { UploadedShard } from '../sink/shard-upload.js';
+import { TableSink } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { MappingError } from '../source/errors.js';
@@ -15,8 +17,9 @@ import { copySql, type RowFilter } from '../source/select.js';
 
 /**
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
- * into Parquet column buffers → row groups → shards of about `DROPSHIP_SHARD_TARGET_BYTES` →
- * streamed multipart uploads. Never more than one row group (plus the upload queue) in memory.
+ * into Parquet column buffers → the table's sink (src/sink/table-sink.ts: row groups, shards of
+ * about `DROPSHIP_SHARD_TARGET_BYTES`, streamed multipart uploads). At most two row groups
+ * (plus the upload queue) in memory.
  */
 export interface ColumnInfo {
   name: string;
@@ -35,6 +38,8 @@ export interface TableResult {
   rows: number;
   bytes: number;
   files: (UploadedShard & { rows: number })[];
+  /** Parquet page codec of every file of this table. */
+  compression?: DestinationCompression;
   columns: ColumnInfo[];
   seconds: number;
 }
@@ -86,93 +91,76 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   const objectName = tableObjectName(table.name);
   const sql = copySql(schema, table, input.rowFilter, input.range);
 
-  const files: TableResult['files'] = [];
-  let index = input.shardBase ?? 0;
-  const open = (): ShardUpload =>
-    new ShardUpload({
-      client: s3,
-      bucket: dest.bucket,
-      key: shardKey(dest, folder, objectName, index),
-      partSize: settings.DROPSHIP_PART_SIZE_BYTES,
-      queueSize: settings.DROPSHIP_UPLOAD_QUEUE_SIZE,
-      ...(dest.kmsKeyArn ? { kmsKeyArn: dest.kmsKeyArn } : {}),
-    });
-  await onShardOpen?.(index);
-  let shard = open();
-  const writer = new ParquetWriter(
-    table.columns.map((c) => c.spec),
-    {
-      rowGroupRows: settings.DROPSHIP_ROW_GROUP_ROWS,
-      rowGroupBytes: settings.DROPSHIP_ROW_GROUP_BYTES,
-      pageSize: settings.DROPSHIP_PAGE_BYTES,
-      gzipLevel: settings.DROPSHIP_GZIP_LEVEL,
-      createdBy: 'dropship',
-      keyValueMetadata: { 'dropship.source': `${schema}.${table.name}` },
-    },
-    (b) => shard.write(b),
-  );
+  const sink = await TableSink.open({
+    s3,
+    dest,
+    folder,
+    objectName,
+    specs: table.columns.map((c) => c.spec),
+    settings,
+    shardBase: input.shardBase ?? 0,
+    ...(onShardOpen ? { onShardOpen } : {}),
+    keyValueMetadata: { 'dropship.source': `${schema}.${table.name}` },
+  });
   const decoder = new BinaryCopyDecoder(
     table.columns.map((c) => c.decode),
-    () => writer.columns,
+    () => sink.columns,
     table.columns.map((c) => c.kind),
     table.columns.map((c) => c.scale),
   );
-  let totalBytes = 0;
-  const endShard = async (): Promise<void> => {
-    const { rows } = await writer.writeFooter();
-    const uploaded = await shard.complete();
-    files.push({ ...uploaded, rows });
-    totalBytes += uploaded.bytes;
-  };
-  // At most one row group is being written while the next one is decoded.
-  let pending: Promise<void> | undefined;
-  const flush = async (): Promise<void> => {
-    if (pending) await pending;
-    // Rotate before a row group that would go into an already full shard: never an empty shard.
-    if (writer.fileRows > 0 && writer.bytesWritten >= settings.DROPSHIP_SHARD_TARGET_BYTES) {
-      await endShard();
-      index++;
-      await onShardOpen?.(index);
-      shard = open();
-      writer.restart();
-    }
-    pending = writer.flushRowGroup();
-    pending.catch(() => {}); // observed by the next flush or at the end
-  };
+  // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
+  const estimatedRows = input.range || input.rowFilter ? null : (table.estimatedRows ?? null);
   const report = (): void =>
-    onProgress?.({
-      table: table.name,
-      rows: decoder.rows,
-      bytes: totalBytes + writer.bytesWritten,
-      files: files.length + 1,
-      // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
-      estimatedRows: input.range || input.rowFilter ? null : (table.estimatedRows ?? null),
-    });
+    onProgress?.({ table: table.name, rows: decoder.rows, bytes: sink.bytes, files: sink.shards, estimatedRows });
+  const endRow = (): void => sink.endRow();
+  const full = (): boolean => sink.full;
+  // Decodes as long as rows fit the row group; awaits the sink (a row group written) when full.
+  const drain = async (): Promise<void> => {
+    do await sink.flush();
+    while (decoder.run(endRow, full));
+  };
+  const rowsToSink = new Writable({
+    highWaterMark: 1,
+    objectMode: true,
+    write(chunk: Buffer, _enc, done) {
+      if (signal?.aborted) return done(signal.reason as Error);
+      try {
+        decoder.feed(chunk);
+        if (!decoder.run(endRow, full)) {
+          report();
+          return done();
+        }
+      } catch (e) {
+        return done(e as Error);
+      }
+      drain().then(() => {
+        report();
+        done();
+      }, done);
+    },
+    final(done) {
+      try {
+        decoder.end();
+        done();
+      } catch (e) {
+        done(e as Error);
+      }
+    },
+  });
 
-  const stream = client.query(copyTo(sql));
-  let copyDone = false;
+  let files: TableResult['files'];
   try {
-    const endRow = (): void => writer.endRow();
-    const full = (): boolean => writer.shouldFlush;
-    for await (const chunk of stream) {
-      signal?.throwIfAborted();
-      decoder.feed(chunk as Buffer);
-      while (decoder.run(endRow, full)) await flush();
-      report();
-    }
-    copyDone = true;
-    decoder.end();
-    if (writer.rows > writer.fileRows) await flush();
-    if (pending) await pending;
-    await endShard();
+    // COPY → decoder → sink; pipeline carries backpressure and destroys the COPY stream on failure.
+    await pipeline(client.query(copyTo(sql)), rowsToSink);
+    files = await sink.finish();
     report();
   } catch (e) {
-    if (!copyDone) stream.destroy();
-    await shard.fail(e);
-    const key = shard.key;
+    await sink.fail(e);
+    const key = sink.key;
     const err = isS3Error(e) ? explainS3Error(dest, key, e) : e;
     throw new TableExportError(table.name, `table ${table.name}: ${(err as Error).message}`, { cause: err });
   }
+  const totalBytes = files.reduce((n, f) => n + f.bytes, 0);
   return {
     table: table.name,
     objectName,
@@ -180,6 +168,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     rows: decoder.rows,
     bytes: totalBytes,
     files,
+    compression: dest.compression ?? 'gzip',
     columns: table.columns.map((c) => ({
       name: c.name,
       postgres_type: c.pgType,

@@ -33,4 +33,27 @@ describe('object layout', () => {
     expect(tableObjectName('../etc')).not.toContain('/');
     expect(tableObjectName('ünï/côdé')).toMatch(/^[A-Za-z0-9_.-]+$/);
   });
+
+  it('keeps .parquet.gz for GZIP in the dreamdata layout; every other codec writes .parquet', () => {
+    const start = new Date('2023-01-02T15:04:05Z');
+    const dest = (
+      compression: 'gzip' | 'zstd' | 'snappy' | 'none',
+      layout: 'dreamdata' | 'portable' = 'dreamdata',
+    ) => ({
+      prefix: 'p',
+      layout,
+      compression,
+    });
+    expect(shardKey(dest('gzip'), folderName(start), 'events', 3)).toBe(
+      'p/2023-01-02T15:04/events/events_000000000003.parquet.gz',
+    );
+    for (const c of ['zstd', 'snappy', 'none'] as const) {
+      expect(shardKey(dest(c), folderName(start), 'events', 3)).toBe(
+        'p/2023-01-02T15:04/events/events_000000000003.parquet',
+      );
+      expect(shardKey(dest(c, 'portable'), folderName(start, 'portable'), 'events', 3)).toBe(
+        'p/20230102T1504Z/events/events_000000000003.parquet',
+      );
+    }
+  });
 });

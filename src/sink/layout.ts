@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { type Layout, objectKey } from '../accounts/destination.js';
+import { type DestinationCompression, type Layout, objectKey } from '../accounts/destination.js';
 
 /**
  * Object layout, compatible with the model we follow (Dreamdata "Destination AWS S3"):
  *   <prefix>/receipt.json
  *   <prefix>/<YYYY-MM-DDTHH:MM>/<table>/<table>_<12-digit shard>.parquet.gz
  * The folder is the run's start time in UTC. Files are Parquet with the GZIP codec inside;
- * the file itself is not gzip-wrapped (the `.gz` suffix is the model's naming).
+ * the file itself is not gzip-wrapped (the `.gz` suffix is the model's naming). Files of any other
+ * codec (zstd, snappy, none) are named `.parquet` in both layouts: `.gz` would be a false promise.
  */
 export const RECEIPT_NAME = 'receipt.json';
 export const SHARD_SUFFIX: Record<Layout, string> = { dreamdata: '.parquet.gz', portable: '.parquet' };
@@ -35,8 +36,14 @@ export function tableObjectName(table: string): string {
   return `${safe}-${hash}`;
 }
 
-export function shardName(objectName: string, index: number, layout: Layout = 'dreamdata'): string {
-  return `${objectName}_${String(index).padStart(12, '0')}${SHARD_SUFFIX[layout]}`;
+export function shardName(
+  objectName: string,
+  index: number,
+  layout: Layout = 'dreamdata',
+  compression: DestinationCompression = 'gzip',
+): string {
+  const suffix = compression === 'gzip' ? SHARD_SUFFIX[layout] : '.parquet';
+  return `${objectName}_${String(index).padStart(12, '0')}${suffix}`;
 }
 
 export function tableFolder(folder: string, objectName: string): string {
@@ -44,12 +51,15 @@ export function tableFolder(folder: string, objectName: string): string {
 }
 
 export function shardKey(
-  dest: { prefix: string; layout: Layout },
+  dest: { prefix: string; layout: Layout; compression?: DestinationCompression },
   folder: string,
   objectName: string,
   index: number,
 ): string {
-  return objectKey(dest, `${tableFolder(folder, objectName)}/${shardName(objectName, index, dest.layout)}`);
+  return objectKey(
+    dest,
+    `${tableFolder(folder, objectName)}/${shardName(objectName, index, dest.layout, dest.compression ?? 'gzip')}`,
+  );
 }
 
 export function receiptKey(dest: { prefix: string }): string {

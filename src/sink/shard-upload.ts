@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -34,6 +35,8 @@ export class ShardUpload {
   private readonly hash: Hash = createHash('sha256');
   private readonly done: Promise<unknown>;
   private failure: unknown;
+  /** Aborted when the upload fails: stops a wait for 'drain' that would never come. */
+  private readonly failed = new AbortController();
   bytes = 0;
 
   constructor(target: ShardTarget) {
@@ -55,6 +58,7 @@ export class ShardUpload {
     // Remember the failure now; callers see it on their next write or at complete().
     this.done.catch((e: unknown) => {
       this.failure = e;
+      this.failed.abort(e);
     });
   }
 
@@ -64,17 +68,11 @@ export class ShardUpload {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     if (!this.body.write(chunk)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = (): void => resolve();
-        this.body.once('drain', onDrain);
-        this.done.then(
-          () => {},
-          (e: unknown) => {
-            this.body.off('drain', onDrain);
-            reject(e);
-          },
-        );
-      });
+      try {
+        await once(this.body, 'drain', { signal: this.failed.signal });
+      } catch (e) {
+        throw this.failure ?? e;
+      }
     }
   }
 

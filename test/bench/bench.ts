@@ -1,18 +1,25 @@
 /**
- * npm run bench [-- --rows 2000000[,5000000]] [--runs 3]
+ * npm run bench [-- --rows 1000000[,5000000]] [--runs 1] [--codecs gzip,zstd,snappy,none] [--wide-rows 30000]
+ *               [--cpu-prof <dir>]
+ * Full run (README figures): npm run bench -- --rows 2000000,5000000 --runs 3
  *
  * On the same `events`-like table (bigint id, uuid, timestamptz, text, jsonb, numeric(18,4), text[],
- * boolean, double; ~10% NULLs) in the embedded Postgres, measures in one run:
+ * boolean, double; ~10% NULLs) in the embedded Postgres, measures in one run, per row count:
  *   1. the read ceiling: COPY … TO STDOUT (FORMAT binary) drained in Node;
- *   2. the peer reference: DuckDB (1 thread) converting the same rows from a CSV file to Parquet/GZIP;
- *   3. dropship exporting the table to the local S3 — read, encode, compress, upload, receipt — in a
- *      child process (so its peak RSS is its own);
- * and prints medians over the runs, dropship's ratios to (1) and (2), peak RSS and output bytes:
- * a table, then one JSON line.
+ *   2. the references: DuckDB converting the same rows from a CSV file to Parquet with the same
+ *      codec, with one thread and with all cores, wall time and CPU time (its threads run in this
+ *      process while nothing else does);
+ *   3. dropship exporting the table to the local S3 — read, encode, compress, upload, receipt — as
+ *      the esbuild bundle that deploys to Lambda, in a child process (its peak RSS and CPU are its own);
+ * then each codec at the first row count against DuckDB's same codec, and a 1,000-column table
+ * (text/int/real) for memory. Prints tables, then one JSON line (the last line of stdout):
+ *   { bench, node, machine, results: [per row count, GZIP], codecs: [per codec], wide: {…} }
+ * Sections are built by one function each and added to `report`; a new figure is one more
+ * `report.<name> = await <section>()` line.
  */
 import { execFile } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -22,6 +29,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { migrate } from '../../src/accounts/migrations.js';
 import { Registry } from '../../src/accounts/registry.js';
 import { formatBytes, renderTable } from '../../src/cli/format.js';
+import type { Compression } from '../../src/parquet/compression.js';
 import { setupCustomer } from '../stack/demo.js';
 import { LocalStack, REPO_ROOT } from '../stack/stack.js';
 
@@ -29,20 +37,29 @@ function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
-const sizes = arg('rows', process.env.BENCH_ROWS ?? '2000000')
+const sizes = arg('rows', process.env.BENCH_ROWS ?? '1000000')
   .split(',')
   .map(Number);
-const runs = Number(arg('runs', process.env.BENCH_RUNS ?? '3'));
+const runs = Number(arg('runs', process.env.BENCH_RUNS ?? '1'));
+const codecs = arg('codecs', 'gzip,zstd,snappy,none').split(',').filter(Boolean) as Compression[];
+const wideRows = Number(arg('wide-rows', '30000'));
 /** --cpu-prof <dir>: write V8 CPU profiles of the dropship runs there (open in Chrome DevTools). */
 const cpuProfDir = arg('cpu-prof', '');
+const allThreads = availableParallelism();
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
+const load1 = (): number => Number(loadavg()[0]!.toFixed(2));
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const DUCK_CODEC: Record<Compression, string> = { gzip: 'gzip', zstd: 'zstd', snappy: 'snappy', none: 'uncompressed' };
 
 // dropship runs bundled by esbuild in production (Lambda); the benchmark measures that same form,
-// not the TypeScript loader the CLI uses in development.
-const bundle = join(mkdtempSync(join(tmpdir(), 'dropship-bench-bundle-')), 'export-child.mjs');
+// not the TypeScript loader the CLI uses in development. The bundle sits under node_modules so
+// that the compression workers resolve their packages from node_modules, as on Lambda.
+const bundleDir = join(REPO_ROOT, 'node_modules/.cache/dropship-bench');
+mkdirSync(bundleDir, { recursive: true });
+const bundle = join(bundleDir, 'export-child.mjs');
 await build({
   entryPoints: [join(REPO_ROOT, 'test/bench/export-child.ts')],
   bundle: true,
@@ -50,16 +67,273 @@ await build({
   target: 'node20',
   format: 'esm',
   outfile: bundle,
-  external: ['pg-native'],
+  external: ['pg-native', 'libdeflate', 'hysnappy', '@mongodb-js/zstd'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'error',
 });
+
+/** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX). */
+const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=4'];
+const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2' };
+
+interface ChildResult {
+  seconds: number;
+  cpuSeconds: number;
+  maxRssBytes: number;
+  bytes: number;
+  rows: number;
+}
 
 const stack = await LocalStack.start();
 const pool = new pg.Pool({ connectionString: stack.databaseUrl });
 pool.on('error', () => {});
 const work = mkdtempSync(join(tmpdir(), 'dropship-bench-'));
-const results: Record<string, unknown>[] = [];
+const machine = { cpus: allThreads, model: cpus()[0]?.model ?? 'unknown', node: process.version };
+const report: Record<string, unknown> = { bench: 'dropship', node: process.version, machine };
+
+/** dropship exports the bench account `runs` times in a child process; medians. */
+async function dropship(expectRows: number): Promise<{ seconds: number; cpu: number; rss: number; bytes: number }> {
+  const ours: ChildResult[] = [];
+  for (let r = 0; r < runs; r++) {
+    const res = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [...LAMBDA_NODE_FLAGS, ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), bundle, 'bench'],
+        { env: { ...process.env, ...LAMBDA_ENV }, maxBuffer: 1 << 20 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
+    const line = JSON.parse(res.trim().split('\n').at(-1)!) as ChildResult;
+    if (line.rows !== expectRows) throw new Error(`dropship exported ${line.rows} rows, expected ${expectRows}`);
+    ours.push(line);
+  }
+  return {
+    seconds: median(ours.map((o) => o.seconds)),
+    cpu: median(ours.map((o) => o.cpuSeconds)),
+    rss: median(ours.map((o) => o.maxRssBytes)),
+    bytes: ours[0]!.bytes,
+  };
+}
+
+/** DuckDB CSV → Parquet with `threads` threads; medians of wall and CPU seconds. */
+async function duckdb(
+  csv: string,
+  codec: Compression,
+  threads: number,
+): Promise<{ seconds: number; cpu: number; bytes: number }> {
+  const times: number[] = [];
+  const cpu: number[] = [];
+  let bytes = 0;
+  for (let r = 0; r < runs; r++) {
+    const db = await DuckDBInstance.create(':memory:', { threads: String(threads) });
+    const conn = await db.connect();
+    const out = join(work, `duck-${codec}-${threads}-${r}.parquet`);
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await conn.run(
+      `copy (select * from read_csv('${csv}', header = true, columns = {
+          'id': 'BIGINT', 'event_id': 'UUID', 'occurred_at': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'properties': 'JSON',
+          'revenue': 'DECIMAL(18,4)', 'tags': 'VARCHAR', 'is_conversion': 'BOOLEAN', 'score': 'DOUBLE'}))
+        to '${out}' (format parquet, compression ${DUCK_CODEC[codec]})`,
+    );
+    times.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
+    bytes = statSync(out).size;
+    conn.closeSync();
+    db.closeSync();
+    rmSync(out, { force: true });
+  }
+  return { seconds: median(times), cpu: median(cpu), bytes };
+}
+
+async function setCompression(codec: Compression): Promise<void> {
+  await pool.query(`update dropship.destinations set compression = $1 where account_id = 'bench'`, [codec]);
+}
+
+async function generateEvents(n: number): Promise<string> {
+  await pool.query(`drop table if exists bench.wide; drop table if exists bench.events; select setseed(0.5);
+    create table bench.events as
+      select i::bigint as id, gen_random_uuid() as event_id,
+             timestamptz '2023-01-01 00:00:00+00' + i * interval '1 second' + (i % 997) * interval '1 microsecond' as occurred_at,
+             (array['page_view','form_submit','ad_click','email_open','meeting'])[1 + (i % 5)] as event_type,
+             case when random() < 0.1 then null else jsonb_build_object('path', '/p/' || (i % 97), 'n', i, 'ref', md5(i::text)) end as properties,
+             case when random() < 0.1 then null else round((random() * 2000000 - 1000000)::numeric, 4)::numeric(18,4) end as revenue,
+             case when random() < 0.1 then null else array['tag' || (i % 13), 'tag' || (i % 7)] end as tags,
+             case when random() < 0.1 then null else random() < 0.05 end as is_conversion,
+             case when random() < 0.1 then null else random() * 100 end as score
+        from generate_series(1, ${n}) i;`);
+  await pool.query('vacuum analyze bench.events');
+  // The server runs as another OS user: stream the CSV through the client into our file.
+  const csv = join(work, 'events.csv');
+  const client = await pool.connect();
+  try {
+    await pipeline(client.query(copyTo('COPY bench.events TO STDOUT (FORMAT csv, HEADER)')), createWriteStream(csv));
+  } finally {
+    client.release();
+  }
+  return csv;
+}
+
+async function readCeiling(): Promise<number> {
+  const read: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const client = await pool.connect();
+    const t0 = performance.now();
+    let bytes = 0;
+    for await (const chunk of client.query(copyTo('COPY bench.events TO STDOUT (FORMAT binary)')))
+      bytes += (chunk as Buffer).length;
+    read.push((performance.now() - t0) / 1000);
+    client.release();
+    if (bytes === 0) throw new Error('COPY returned nothing');
+  }
+  return median(read);
+}
+
+/** One codec at n rows: DuckDB 1 thread, DuckDB all threads, dropship. */
+async function compareCodec(n: number, csv: string, codec: Compression) {
+  const load = load1();
+  const duck1 = await duckdb(csv, codec, 1);
+  const duckAll = await duckdb(csv, codec, allThreads);
+  await setCompression(codec);
+  const ours = await dropship(n);
+  const ourRate = n / ours.seconds;
+  return {
+    rows: n,
+    runs,
+    codec,
+    load_1m: load,
+    dropship_rows_per_s: Math.round(ourRate),
+    duckdb_1thread_rows_per_s: Math.round(n / duck1.seconds),
+    ratio_to_duckdb: Number((ourRate / (n / duck1.seconds)).toFixed(3)),
+    duckdb_all_threads_rows_per_s: Math.round(n / duckAll.seconds),
+    ratio_to_duckdb_all_threads: Number((ourRate / (n / duckAll.seconds)).toFixed(3)),
+    dropship_cpu_us_per_row: Number(((ours.cpu / n) * 1e6).toFixed(2)),
+    duckdb_cpu_us_per_row: Number(((duck1.cpu / n) * 1e6).toFixed(2)),
+    duckdb_all_threads_cpu_us_per_row: Number(((duckAll.cpu / n) * 1e6).toFixed(2)),
+    dropship_peak_rss_bytes: ours.rss,
+    dropship_output_bytes: ours.bytes,
+    duckdb_output_bytes: duck1.bytes,
+  };
+}
+
+function printRow(r: Awaited<ReturnType<typeof compareCodec>> & { read_ceiling_rows_per_s?: number }): void {
+  const c = r.codec.toUpperCase();
+  log(
+    renderTable(
+      ['path', 'rows/s (median)', 'CPU µs/row', 'peak RSS', 'output'],
+      [
+        ...(r.read_ceiling_rows_per_s
+          ? [['binary COPY drained in Node (read ceiling)', fmt(r.read_ceiling_rows_per_s), '—', '—', '—']]
+          : []),
+        [
+          `DuckDB 1 thread, CSV → Parquet ${c}`,
+          fmt(r.duckdb_1thread_rows_per_s),
+          String(r.duckdb_cpu_us_per_row),
+          '—',
+          formatBytes(r.duckdb_output_bytes),
+        ],
+        [
+          `DuckDB ${allThreads} threads, CSV → Parquet ${c}`,
+          fmt(r.duckdb_all_threads_rows_per_s),
+          String(r.duckdb_all_threads_cpu_us_per_row),
+          '—',
+          '—',
+        ],
+        [
+          `dropship ${c} end to end (→ local S3, receipt)`,
+          `${fmt(r.dropship_rows_per_s)} (${r.ratio_to_duckdb}× / ${r.ratio_to_duckdb_all_threads}×)`,
+          String(r.dropship_cpu_us_per_row),
+          formatBytes(r.dropship_peak_rss_bytes),
+          formatBytes(r.dropship_output_bytes),
+        ],
+      ],
+      [1, 2],
+    ),
+  );
+  log(`(load average at start: ${r.load_1m}; ratios are to DuckDB 1 thread / ${allThreads} threads)`);
+}
+
+/** Per row count, GZIP (the default codec): read ceiling, DuckDB 1 / all threads, dropship. */
+async function rowCounts(): Promise<{
+  results: Record<string, unknown>[];
+  codecs: Record<string, unknown>[];
+}> {
+  const results: Record<string, unknown>[] = [];
+  const perCodec: Record<string, unknown>[] = [];
+  for (const [i, n] of sizes.entries()) {
+    log(`\n== ${n.toLocaleString('en-US')} rows: generating …`);
+    const csv = await generateEvents(n);
+    const read = await readCeiling();
+    const gzip = { ...(await compareCodec(n, csv, 'gzip')), read_ceiling_rows_per_s: Math.round(n / read) };
+    const row = { ...gzip, ratio_to_read_ceiling: Number((gzip.dropship_rows_per_s / (n / read)).toFixed(3)) };
+    printRow(row);
+    results.push(row);
+    if (i > 0) continue;
+    // Each codec at the first row count, against DuckDB's same codec.
+    perCodec.push(row);
+    for (const codec of codecs.filter((c) => c !== 'gzip')) {
+      log(`\n== ${n.toLocaleString('en-US')} rows, ${codec}`);
+      const r = await compareCodec(n, csv, codec);
+      printRow(r);
+      perCodec.push(r);
+    }
+    await setCompression('gzip');
+  }
+  return { results, codecs: perCodec };
+}
+
+/** A 1,000-column table (text/int/real in turn): memory must not grow with the column count. */
+async function wide(rows: number): Promise<Record<string, unknown>> {
+  const columns = 1000;
+  log(`\n== ${columns} columns × ${rows.toLocaleString('en-US')} rows: generating …`);
+  const defs: string[] = [];
+  const exprs: string[] = [];
+  for (let k = 0; k < columns; k++) {
+    const name = `c${String(k).padStart(4, '0')}`;
+    const kind = k % 3;
+    defs.push(`${name} ${kind === 0 ? 'text' : kind === 1 ? 'integer' : 'real'}`);
+    exprs.push(
+      kind === 0
+        ? `substr(md5((i * ${k + 1})::text), 1, ${4 + (k % 12)})`
+        : kind === 1
+          ? `((i * ${k + 7}) % 1000003)::int`
+          : `((i * ${k + 3}) % 10007 / 7.0)::real`,
+    );
+  }
+  await pool.query(`drop table if exists bench.events; drop table if exists bench.wide;
+    create table bench.wide (${defs.join(', ')});
+    insert into bench.wide select ${exprs.join(', ')} from generate_series(1, ${rows}) i;`);
+  await pool.query('vacuum analyze bench.wide');
+  const load = load1();
+  const ours = await dropship(rows);
+  const result = {
+    columns,
+    rows,
+    load_1m: load,
+    dropship_peak_rss_bytes: ours.rss,
+    dropship_rows_per_s: Math.round(rows / ours.seconds),
+    dropship_cpu_us_per_row: Number(((ours.cpu / rows) * 1e6).toFixed(2)),
+    dropship_output_bytes: ours.bytes,
+  };
+  log(
+    renderTable(
+      ['path', 'rows/s', 'peak RSS', 'output'],
+      [
+        [
+          `dropship GZIP, ${columns} columns (text/int/real)`,
+          fmt(result.dropship_rows_per_s),
+          formatBytes(ours.rss),
+          formatBytes(ours.bytes),
+        ],
+      ],
+      [1],
+    ),
+  );
+  await pool.query('drop table bench.wide');
+  return result;
+}
+
 try {
   await migrate(pool);
   Object.assign(process.env, stack.env(), {
@@ -75,138 +349,18 @@ try {
     schema: 'bench',
   });
 
-  for (const n of sizes) {
-    log(`\n== ${n.toLocaleString('en-US')} rows: generating …`);
-    await pool.query(`drop table if exists bench.events; select setseed(0.5);
-      create table bench.events as
-        select i::bigint as id, gen_random_uuid() as event_id,
-               timestamptz '2023-01-01 00:00:00+00' + i * interval '1 second' + (i % 997) * interval '1 microsecond' as occurred_at,
-               (array['page_view','form_submit','ad_click','email_open','meeting'])[1 + (i % 5)] as event_type,
-               case when random() < 0.1 then null else jsonb_build_object('path', '/p/' || (i % 97), 'n', i, 'ref', md5(i::text)) end as properties,
-               case when random() < 0.1 then null else round((random() * 2000000 - 1000000)::numeric, 4)::numeric(18,4) end as revenue,
-               case when random() < 0.1 then null else array['tag' || (i % 13), 'tag' || (i % 7)] end as tags,
-               case when random() < 0.1 then null else random() < 0.05 end as is_conversion,
-               case when random() < 0.1 then null else random() * 100 end as score
-          from generate_series(1, ${n}) i;`);
-    await pool.query('vacuum analyze bench.events');
-
-    // 1. Read ceiling: binary COPY drained in Node.
-    const read: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const client = await pool.connect();
-      const t0 = performance.now();
-      let bytes = 0;
-      for await (const chunk of client.query(copyTo('COPY bench.events TO STDOUT (FORMAT binary)')))
-        bytes += (chunk as Buffer).length;
-      read.push((performance.now() - t0) / 1000);
-      client.release();
-      if (bytes === 0) throw new Error('COPY returned nothing');
-    }
-
-    // 2. DuckDB, one thread: CSV file → Parquet with GZIP.
-    const csv = join(work, 'events.csv');
-    {
-      // The server runs as another OS user: stream the CSV through the client into our file.
-      const client = await pool.connect();
-      await pipeline(client.query(copyTo('COPY bench.events TO STDOUT (FORMAT csv, HEADER)')), createWriteStream(csv));
-      client.release();
-    }
-    const duckTimes: number[] = [];
-    let duckBytes = 0;
-    for (let r = 0; r < runs; r++) {
-      const db = await DuckDBInstance.create(':memory:', { threads: '1' });
-      const conn = await db.connect();
-      const out = join(work, `duck-${r}.parquet`);
-      const t0 = performance.now();
-      await conn.run(
-        `copy (select * from read_csv('${csv}', header = true, columns = {
-            'id': 'BIGINT', 'event_id': 'UUID', 'occurred_at': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'properties': 'JSON',
-            'revenue': 'DECIMAL(18,4)', 'tags': 'VARCHAR', 'is_conversion': 'BOOLEAN', 'score': 'DOUBLE'}))
-          to '${out}' (format parquet, compression gzip)`,
-      );
-      duckTimes.push((performance.now() - t0) / 1000);
-      duckBytes = statSync(out).size;
-      conn.closeSync();
-      db.closeSync();
-    }
-
-    // 3. dropship end to end, in a child process.
-    const ours: { seconds: number; cpuSeconds: number; maxRssBytes: number; bytes: number; rows: number }[] = [];
-    for (let r = 0; r < runs; r++) {
-      const res = await new Promise<string>((resolve, reject) =>
-        execFile(
-          process.execPath,
-          [
-            ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []),
-            '--import',
-            'tsx',
-            join(REPO_ROOT, 'test/bench/export-child.ts'),
-            'bench',
-          ],
-          { env: { ...process.env }, maxBuffer: 1 << 20 },
-          (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
-        ),
-      );
-      const line = JSON.parse(res.trim().split('\n').at(-1)!);
-      if (line.rows !== n) throw new Error(`dropship exported ${line.rows} rows, expected ${n}`);
-      ours.push(line);
-    }
-
-    const readRate = n / median(read);
-    const duckRate = n / median(duckTimes);
-    const ourRate = n / median(ours.map((o) => o.seconds));
-    const row = {
-      rows: n,
-      runs,
-      read_ceiling_rows_per_s: Math.round(readRate),
-      duckdb_1thread_gzip_rows_per_s: Math.round(duckRate),
-      dropship_rows_per_s: Math.round(ourRate),
-      ratio_to_read_ceiling: Number((ourRate / readRate).toFixed(3)),
-      ratio_to_duckdb: Number((ourRate / duckRate).toFixed(3)),
-      dropship_peak_rss_bytes: median(ours.map((o) => o.maxRssBytes)),
-      dropship_cpu_us_per_row: Number(((median(ours.map((o) => o.cpuSeconds)) / n) * 1e6).toFixed(2)),
-      dropship_output_bytes: ours[0]!.bytes,
-      duckdb_output_bytes: duckBytes,
-    };
-    results.push(row);
-    log(
-      renderTable(
-        ['path', 'rows/s (median)', 'ratio', 'peak RSS', 'output'],
-        [
-          [
-            'binary COPY drained in Node (read ceiling)',
-            row.read_ceiling_rows_per_s.toLocaleString('en-US'),
-            '—',
-            '—',
-            '—',
-          ],
-          [
-            'DuckDB 1 thread, CSV → Parquet GZIP',
-            row.duckdb_1thread_gzip_rows_per_s.toLocaleString('en-US'),
-            '—',
-            '—',
-            formatBytes(duckBytes),
-          ],
-          [
-            'dropship end to end (→ local S3, receipt)',
-            row.dropship_rows_per_s.toLocaleString('en-US'),
-            `${row.ratio_to_duckdb}× DuckDB, ${row.ratio_to_read_ceiling}× ceiling`,
-            formatBytes(row.dropship_peak_rss_bytes),
-            formatBytes(row.dropship_output_bytes),
-          ],
-        ],
-        [1],
-      ),
-    );
-  }
+  const { results, codecs: perCodec } = await rowCounts();
+  report.results = results;
+  report.codecs = perCodec;
+  if (wideRows > 0) report.wide = await wide(wideRows);
   // One tenant out of 100 in a shared table vs the whole table (test/bench/tenant.ts).
-  const tenant = await (await import('./tenant.js')).benchTenant({
+  report.tenant = await (await import('./tenant.js')).benchTenant({
     stack,
     pool,
     rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
     runs,
   });
-  process.stdout.write(`${JSON.stringify({ bench: 'dropship', node: process.version, results, tenant })}\n`);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
 } finally {
   await pool.end();
   await stack.stop();

@@ -13,6 +13,13 @@ import { LogReporter } from '../../src/run/reporter.js';
 const settings = loadSettings();
 const pool = new pg.Pool({ connectionString: settings.DATABASE_URL });
 const dest = await new Registry(pool).get(process.argv[2] ?? 'bench');
+// Peak of each memory figure, sampled every 50 ms (where the RSS goes: JS heap, buffers, native).
+const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  for (const k of Object.keys(peak) as (keyof typeof peak)[]) peak[k] = Math.max(peak[k], m[k]);
+}, 50);
+sampler.unref();
 const t0 = performance.now();
 const outcome = await exportAccount(dest, {
   sourceUrl: settings.DATABASE_URL!,
@@ -35,4 +42,5 @@ const rows = outcome.tables.reduce((n, t) => n + t.rows, 0);
 const bytes = outcome.tables.reduce((n, t) => n + t.bytes, 0);
 const usage = process.resourceUsage();
 const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
-console.log(JSON.stringify({ rows, bytes, seconds, cpuSeconds, maxRssBytes: usage.maxRSS * 1024 }));
+clearInterval(sampler);
+console.log(JSON.stringify({ rows, bytes, seconds, cpuSeconds, maxRssBytes: usage.maxRSS * 1024, memoryPeaks: peak }));
