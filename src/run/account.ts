@@ -187,13 +187,16 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         const name = tables[i]!.name;
         const reason = s.reason as Error;
         const message =
-          reason?.name === 'AbortError' && stop.signal.aborted
+          // The abort reaches the table directly, or wrapped in its TableExportError.
+          stop.signal.aborted && (reason?.name === 'AbortError' || (reason?.cause as Error)?.name === 'AbortError')
             ? `not exported: the run stopped after a destination error (${(stop.signal.reason as Error).message})`
             : (reason?.message ?? String(reason));
         failures.push({ table: name, message });
       }
     });
-    // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt.
+    // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt. Refused tasks may mean
+    // the run was cancelled or ended before the owner's next heartbeat noticed: look now.
+    if (failures.length > 0) await owner.checkNow();
     deps.signal?.throwIfAborted();
     owner.signal.throwIfAborted();
     if (failures.length > 0) {
