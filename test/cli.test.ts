@@ -132,6 +132,7 @@ describe('dropship CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     const row = (await pool.query('select * from dropship.destinations where account_id = $1', ['shop'])).rows[0];
     expect(row.prefix).toBe('exports');
+    expect(row.compression).toBe('gzip');
     expect(row.external_id).toMatch(/^dropship-[A-Za-z0-9_-]{32}$/);
     expect(r.stdout).toContain(`External ID (put it in the role's trust policy; it never changes): ${row.external_id}`);
     expect(r.stdout).toContain(`"sts:ExternalId": "${row.external_id}"`);
@@ -160,6 +161,27 @@ describe('dropship CLI', () => {
     ]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('already has a destination');
+    await pool.query(`delete from dropship.destinations where account_id = 'shop'`);
+  });
+
+  it('stores the codec given with --compression and refuses one it does not know', async () => {
+    const add = (codec: string) =>
+      dropship([
+        ...['destinations', 'add', '--account', 'shop', '--plan', 'paid', '--bucket', 'shop-data'],
+        ...['--region', 'us-east-1', '--role-arn', 'arn:aws:iam::555555555555:role/dropship'],
+        ...['--source-schema', 'shop', '--compression', codec],
+      ]);
+    const bad = await add('lz4');
+    expect(bad.code).not.toBe(0); // commander's usage errors exit 1 today (README promises 2 for bad input)
+    expect(bad.stderr).toContain("argument 'lz4' is invalid. Allowed choices are gzip, zstd, snappy, none");
+    expect(
+      (await pool.query(`select count(*) from dropship.destinations where account_id = 'shop'`)).rows[0].count,
+    ).toBe('0');
+    const ok = await add('zstd');
+    expect(ok.code, ok.stderr).toBe(0);
+    const row = (await pool.query(`select compression from dropship.destinations where account_id = 'shop'`)).rows[0];
+    expect(row.compression).toBe('zstd');
+    expect((await dropship(['destinations', 'show', 'shop'])).stdout).toContain('compression   zstd');
     await pool.query(`delete from dropship.destinations where account_id = 'shop'`);
   });
 

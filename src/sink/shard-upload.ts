@@ -71,6 +71,9 @@ export class ShardUpload {
       try {
         await once(this.body, 'drain', { signal: this.failed.signal });
       } catch (e) {
+        // The body fails as a consequence (lib-storage stops reading it when a part fails): the
+        // upload's own error, once it has settled and aborted, is the one that explains it.
+        await this.done.catch(() => {});
         throw this.failure ?? e;
       }
     }
