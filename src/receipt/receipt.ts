@@ -26,6 +26,15 @@ export interface Receipt {
   format: 'parquet';
   compression: 'gzip';
   layout: Layout;
+  /** Receipt chain (src/receipt/chain.ts): +1 per published receipt of the destination. */
+  sequence?: number;
+  /** SHA-256 of the previous receipt's exact bytes; null for the first. */
+  previous_receipt_sha256?: string | null;
+}
+
+/** The exact bytes written as receipt.json (the chain hashes these). */
+export function receiptBytes(receipt: Receipt): string {
+  return `${JSON.stringify(receipt, null, 2)}\n`;
 }
 
 /** Wall-clock time with microseconds (Date has milliseconds only). */
@@ -88,7 +97,7 @@ export async function writeReceipt(s3: S3Client, dest: Destination, receipt: Rec
       new PutObjectCommand({
         Bucket: dest.bucket,
         Key: key,
-        Body: `${JSON.stringify(receipt, null, 2)}\n`,
+        Body: receiptBytes(receipt),
         ContentType: 'application/json',
         ...(dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: dest.kmsKeyArn } : {}),
       }),

@@ -1,8 +1,9 @@
 import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
-import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
+import { ensureExternalIdEnforced } from '../notify/drift.js';
+import { recordRunOutcome } from '../notify/outcome.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
@@ -51,19 +52,25 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const { settings, reporter } = deps;
   const failures: { table: string; message: string }[] = [];
 
-  const fail = (error: unknown): AccountOutcome => {
+  const clients = dest.enabled ? destinationClients(dest, runId, settings) : undefined;
+  const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
+    // status.json, webhook, failure streak / pause, metrics (src/notify/outcome.ts).
+    if (clients)
+      await recordRunOutcome(
+        { pool: deps.ledger.pool, settings, s3: clients.s3 },
+        { accountId: dest.accountId, runId, ok: false, error },
+      );
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   };
 
-  if (!dest.enabled) return fail(new RunError(`account ${dest.accountId} is disabled`));
-  const clients = destinationClients(dest, runId, settings);
+  if (!clients) return fail(new RunError(`account ${dest.accountId} is disabled`));
   let snapshot: Snapshot | undefined;
   let opened = false;
   try {
     await verifyAssumeRole(dest, clients);
-    await verifyExternalIdEnforced(dest);
+    await ensureExternalIdEnforced(deps.ledger.pool, dest);
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`);
     const tables = await listTables(snapshot.holder, dest.sourceSchema);
     if (tables.length === 0) {
@@ -170,11 +177,15 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         `account ${dest.accountId}: run ${runId} could not be finished (see: dropship runs show ${runId})`,
       );
     const outcome: AccountOutcome = { ok: true, runId, receiptKey, tables: results, seconds: seconds() };
+    await recordRunOutcome(
+      { pool: deps.ledger.pool, settings, s3: clients.s3 },
+      { accountId: dest.accountId, runId, ok: true, receiptKey },
+    );
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   } catch (e) {
     if (opened) await deps.ledger.failRun(runId, (e as Error).message).catch(() => {});
-    return fail(e);
+    return await fail(e);
   } finally {
     await snapshot?.close();
     clients.s3.destroy();

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { buildReceipt, writeReceipt } from '../receipt/receipt.js';
+import { nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
+import { buildReceipt, receiptBytes, writeReceipt } from '../receipt/receipt.js';
 import type { Ledger } from './ledger.js';
 import type { TableResult } from './table.js';
 
@@ -34,8 +35,10 @@ export async function finishRun(
     }
     const results = [...byTable.values()];
     for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const receipt = buildReceipt(run.runId, run.startedMicros, results, run.layout);
+    const link = await nextLink(ledger.pool, run.accountId, runId);
+    const receipt = { ...buildReceipt(run.runId, run.startedMicros, results, run.layout), ...link };
     const key = await writeReceipt(s3, dest, receipt);
+    await recordLink(ledger.pool, { ...run, ...link, receiptKey: key, sha256: sha256Hex(receiptBytes(receipt)) });
     await ledger.finishSucceeded(runId, key);
     return key;
   } catch (e) {

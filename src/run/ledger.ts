@@ -122,7 +122,8 @@ function toTask(r: any): Task {
 }
 
 export class Ledger {
-  constructor(private readonly pool: Pool) {}
+  /** Public for modules that keep their own tables in the same database (src/notify, the receipt chain). */
+  constructor(readonly pool: Pool) {}
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();

@@ -3,8 +3,9 @@ import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
 import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
-import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
+import { ensureExternalIdEnforced } from '../notify/drift.js';
+import { recordRunOutcome } from '../notify/outcome.js';
 import { ParquetWriter } from '../parquet/writer.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName, shardKey } from '../sink/layout.js';
@@ -115,9 +116,13 @@ export async function openAccountRun(
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
     await verifyAssumeRole(dest, clients);
-    await verifyExternalIdEnforced(dest);
+    await ensureExternalIdEnforced(deps.ledger.pool, dest);
   } catch (e) {
     await deps.ledger.failRun(runId, (e as Error).message);
+    await recordRunOutcome(
+      { pool: deps.ledger.pool, settings: deps.settings, s3: clients.s3 },
+      { accountId: dest.accountId, runId, ok: false, error: e },
+    );
     return { run: (await deps.ledger.getRun(runId))!, messages: [] };
   } finally {
     clients.s3.destroy();
@@ -159,11 +164,26 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       const clients = destinationClients(dest, run.runId, settings);
       try {
         const receiptKey = await finishRun(ledger, run.runId, dest, clients.s3);
+        if (receiptKey)
+          await recordRunOutcome(
+            { pool: ledger.pool, settings, s3: clients.s3 },
+            { accountId: run.accountId, runId: run.runId, ok: true, receiptKey },
+          );
         return receiptKey ? { status: 'succeeded', receiptKey } : { status: 'skipped', reason: 'already done' };
       } finally {
         clients.s3.destroy();
       }
     }
+    if (claim.reason === 'exhausted')
+      await recordRunOutcome(
+        { pool: ledger.pool, settings },
+        {
+          accountId: run.accountId,
+          runId: run.runId,
+          ok: false,
+          error: `table ${msg.table}: gave up after the last attempt`,
+        },
+      );
     return { status: 'skipped', reason: claim.reason };
   }
 
@@ -208,6 +228,12 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       return { status: 'skipped', reason: 'lost the claim to another attempt' };
     }
     const receiptKey = await finishRun(ledger, run.runId, dest, clients.s3);
+    // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts).
+    if (receiptKey)
+      await recordRunOutcome(
+        { pool: ledger.pool, settings, s3: clients.s3 },
+        { accountId: run.accountId, runId: run.runId, ok: true, receiptKey },
+      );
     return { status: 'succeeded', ...(receiptKey ? { receiptKey } : {}) };
   } catch (e) {
     const cause = (e as Error).cause;
@@ -218,6 +244,11 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       cause instanceof MappingError;
     const message = (e as Error).message;
     const verdict = await ledger.releaseTask(run.runId, msg.table, claim.attempt, message, final, false, part);
+    if (verdict === 'failed')
+      await recordRunOutcome(
+        { pool: ledger.pool, settings, s3: clients.s3 },
+        { accountId: run.accountId, runId: run.runId, ok: false, error: e },
+      );
     return verdict === 'retry' ? { status: 'retry', reason: message } : { status: 'failed', reason: message };
   } finally {
     await release(client, broken);
