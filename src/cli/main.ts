@@ -2,6 +2,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
 import { ConfigError } from '../config/settings.js';
+import { describeNotify, NotifyUsageError, registerNotifyCommands, setWebhook } from '../notify/cli.js';
+import { webhookKey } from '../notify/store.js';
+import { validateWebhookUrl, WebhookError } from '../notify/webhook.js';
 import { slotsByPlan } from '../run/task.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, tasksTable } from './commands.js';
 
@@ -55,6 +58,7 @@ export function buildProgram(): Command {
     .requiredOption('--role-arn <arn>', 'the role dropship assumes, in the customer’s account')
     .option('--kms-key-arn <arn>', 'KMS key for SSE-KMS, when the bucket uses one')
     .requiredOption('--source-schema <schema>', 'Postgres schema holding the account’s tables')
+    .option('--webhook-url <url>', 'POST signed delivery events here (https; http only to loopback); prints the secret')
     .addOption(
       new Option('--layout <layout>', 'object layout: dreamdata (the model) or portable (no colon, .parquet)')
         .choices(LAYOUTS)
@@ -69,6 +73,10 @@ export function buildProgram(): Command {
     .action(async (o: Record<string, string | undefined>) => {
       const app = new App();
       try {
+        if (o.webhookUrl) {
+          validateWebhookUrl(o.webhookUrl);
+          await webhookKey(app.settings); // fails before registering when the key is not configured
+        }
         const dest = await (await app.registry()).add({
           accountId: o.account!,
           plan: o.plan as (typeof PLANS)[number],
@@ -82,6 +90,7 @@ export function buildProgram(): Command {
         });
         out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
         printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
+        if (o.webhookUrl) await setWebhook(app, dest.accountId, o.webhookUrl, out);
       } finally {
         await app.close();
       }
@@ -114,7 +123,7 @@ export function buildProgram(): Command {
       const app = new App();
       try {
         const d = await (await app.registry()).get(account);
-        out(`${describeDestination(d)}\n`);
+        out(`${describeDestination(d)}\n${await describeNotify(app, account)}\n`);
         printPolicies(d, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
       } finally {
         await app.close();
@@ -306,13 +315,20 @@ export function buildProgram(): Command {
     .description('Recent runs, newest first')
     .option('--account <id>', 'only this account')
     .option('--limit <n>', 'how many', '20')
-    .addHelpText('after', examples('dropship runs list --account acme --limit 5'))
-    .action(async (o: { account?: string; limit: string }) => {
+    .option('--failed', 'only failed runs')
+    .option('--since <age|time>', 'only runs started since: 24h, 30m, 7d, or an ISO time')
+    .addHelpText(
+      'after',
+      examples('dropship runs list --account acme --limit 5', 'dropship runs list --failed --since 24h'),
+    )
+    .action(async (o: { account?: string; limit: string; failed?: boolean; since?: string }) => {
       const app = new App();
       try {
         const list = await (await app.ledger()).listRuns({
           ...(o.account ? { accountId: o.account } : {}),
           limit: Number(o.limit),
+          ...(o.failed ? { status: 'failed' as const } : {}),
+          ...(o.since ? { since: parseSince(o.since) } : {}),
         });
         if (list.length === 0) out('No runs yet.');
         else out(runsTable(list));
@@ -436,10 +452,21 @@ export function buildProgram(): Command {
       process.exitCode = await runDemo({ events: Number(o.events) });
     });
 
+  registerNotifyCommands(program, { destinations, receipt }, App, out);
   return program;
 }
 
 export class UsageError extends Error {}
+
+/** `24h`, `30m`, `7d` (ago) or an ISO time. */
+export function parseSince(v: string, now = new Date()): Date {
+  const m = /^(\d+)([mhd])$/.exec(v);
+  if (m)
+    return new Date(now.getTime() - Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']);
+  const t = new Date(v);
+  if (Number.isNaN(t.getTime())) throw new UsageError(`--since takes 24h, 30m, 7d or an ISO time, not "${v}"`);
+  return t;
+}
 
 function requirePrincipal(app: App): string {
   const p = app.settings.DROPSHIP_PRINCIPAL_ARN;
@@ -460,7 +487,13 @@ export async function main(argv = process.argv): Promise<void> {
       process.exitCode = e.exitCode;
       return;
     }
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof AccountsError) {
+    if (
+      e instanceof UsageError ||
+      e instanceof ConfigError ||
+      e instanceof AccountsError ||
+      e instanceof NotifyUsageError ||
+      e instanceof WebhookError
+    ) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = 2;
       return;

@@ -5,7 +5,7 @@ import { DestinationNotFound, Registry } from '../accounts/registry.js';
 import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
-import { describeFailure } from './reasons.js';
+import { describeFailure, errorText } from './reasons.js';
 import { buildStatus, writeStatus } from './status.js';
 import { StatusStore, webhookKey } from './store.js';
 import { decryptSecret, deliverWithRetries, type EventType, type WebhookEvent } from './webhook.js';
@@ -85,19 +85,22 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
   }
 
   // 2. status.json, with the destination's own credentials (best effort: a run that could not
-  //    reach the bucket cannot write it either; the webhook still tells).
-  const own = deps.s3 ? undefined : destinationClients(dest, o.runId, deps.settings);
-  try {
-    await writeStatus(
-      deps.s3 ?? own!.s3,
-      dest,
-      buildStatus(dest, recorded.row, { runId: o.runId, ok: o.ok }, deps.settings, now),
-    );
-  } catch (e) {
-    log.warn({ accountId: o.accountId, runId: o.runId, ...errorFields(e) }, 'status.json not written');
-  } finally {
-    own?.s3.destroy();
-  }
+  //    reach the bucket cannot write it either; the webhook still tells). Never into a bucket whose
+  //    role does not require the external ID: it may not be this customer's (confused deputy).
+  const unsafe = failure?.code === 'external_id_not_enforced' || /could not verify that role/.test(errorText(o.error));
+  const own = deps.s3 || unsafe ? undefined : destinationClients(dest, o.runId, deps.settings);
+  if (!unsafe)
+    try {
+      await writeStatus(
+        deps.s3 ?? own!.s3,
+        dest,
+        buildStatus(dest, recorded.row, { runId: o.runId, ok: o.ok }, deps.settings, now),
+      );
+    } catch (e) {
+      log.warn({ accountId: o.accountId, runId: o.runId, ...errorFields(e) }, 'status.json not written');
+    } finally {
+      own?.s3.destroy();
+    }
 
   // 3. webhook events.
   const ids: string[] = [];
