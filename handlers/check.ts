@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { checkDestinations, slotsAhead } from '../src/notify/drift.js';
+import { deliverPending } from '../src/notify/outcome.js';
+import { lambdaDeps } from '../src/run/lambda.js';
+import { slotsByPlan } from '../src/run/task.js';
+
+/**
+ * EventBridge, about an hour before each slot (cron(0 3 * * ? *) and cron(0 14 * * ? *)): drift
+ * checks for every destination due in the coming slot — a failure notifies the customer
+ * (`destination.check_failed`) before the slot fails — then a sweep of the webhook outbox, which
+ * sends events that earlier attempts could not deliver.
+ */
+const eventSchema = z.object({ time: z.string().datetime() }).passthrough();
+
+export const handler = async (event: unknown) => {
+  const { settings, registry, ledger, log } = await lambdaDeps();
+  const { time } = eventSchema.parse(event);
+  const plans = slotsByPlan(settings);
+  const slots = slotsAhead(new Date(time), [...new Set([...plans.paid, ...plans.free])]);
+  const seen = new Set<string>();
+  const dests = [];
+  for (const slot of slots)
+    for (const d of await registry.due(slot, plans))
+      if (!seen.has(d.accountId)) {
+        seen.add(d.accountId);
+        dests.push(d);
+      }
+  const results = await checkDestinations({ pool: ledger.pool, settings, log }, dests);
+  for (const r of results)
+    log.info(
+      {
+        accountId: r.accountId,
+        ok: r.ok,
+        probed: r.probed,
+        failed: r.checks.filter((c) => c.status === 'fail').map((c) => c.name),
+      },
+      'drift check',
+    );
+  const outbox = await deliverPending({ pool: ledger.pool, settings }, {}, log).catch((e: Error) => ({
+    delivered: 0,
+    failed: 0,
+    error: e.message,
+  }));
+  return {
+    slots,
+    checked: results.length,
+    failed: results.filter((r) => !r.ok).map((r) => ({ accountId: r.accountId, failures: r.failures })),
+    outbox,
+  };
+};
