@@ -69,9 +69,44 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
 describe('serverless package (offline)', () => {
-  it('schedules exactly the two slots', () => {
-    const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression);
-    expect(rules.sort()).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
+  it('schedules exactly the two slots, and the drift checks an hour before each', () => {
+    const rules = ofType('AWS::Events::Rule').map(([, r]) => ({
+      cron: r.Properties.ScheduleExpression,
+      target: JSON.stringify(r.Properties.Targets),
+    }));
+    const of = (fn: string) =>
+      rules
+        .filter((r) => r.target.includes(fn))
+        .map((r) => r.cron)
+        .sort();
+    expect(of('ScheduleLambdaFunction')).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
+    expect(of('CheckLambdaFunction')).toEqual(['cron(0 14 * * ? *)', 'cron(0 3 * * ? *)']);
+    expect(rules).toHaveLength(4);
+  });
+
+  it('alarms on failed runs (the runs’ EMF metric) and on the dead-letter queue, to an SNS topic', () => {
+    const alarms = Object.fromEntries(ofType('AWS::CloudWatch::Alarm'));
+    expect(Object.keys(alarms).sort()).toEqual(['FailedRunsAlarm', 'TaskDeadLetterQueueAlarm']);
+    expect(alarms.FailedRunsAlarm.Properties).toMatchObject({
+      Namespace: 'Dropship/ci',
+      MetricName: 'FailedRuns',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: 'AlarmTopic' }],
+    });
+    expect(alarms.TaskDeadLetterQueueAlarm.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['TaskDeadLetterQueue', 'QueueName'] } }],
+      Threshold: 1,
+      AlarmActions: [{ Ref: 'AlarmTopic' }],
+    });
+    expect(resources.AlarmTopic.Type).toBe('AWS::SNS::Topic');
+    // The namespace the alarm watches is the one the functions write their metrics to.
+    const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
+    for (const f of Object.values(fns))
+      expect(f.Properties.Environment.Variables.DROPSHIP_METRICS_NAMESPACE).toBe('Dropship/ci');
   });
 
   it('has the task queue with a dead-letter queue and a partial-batch event source mapping on the worker', () => {
@@ -92,6 +127,7 @@ describe('serverless package (offline)', () => {
   it('runs nodejs22.x on arm64 with the intended memory, timeouts, concurrency and VPC', () => {
     const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
     expect(Object.keys(fns).sort()).toEqual([
+      'CheckLambdaFunction',
       'ExportAccountLambdaFunction',
       'ScheduleLambdaFunction',
       'WorkerLambdaFunction',
@@ -102,6 +138,8 @@ describe('serverless package (offline)', () => {
       expect(f.Properties.Environment.Variables.DROPSHIP_TASK_QUEUE_URL).toEqual({ Ref: 'TaskQueue' });
       expect(f.Properties.Environment.Variables.DROPSHIP_DATABASE_URL_SSM_PARAMETER).toBe('/dropship/ci/database-url');
       expect(f.Properties.Environment.Variables.DATABASE_URL).toBeUndefined();
+      expect(f.Properties.Environment.Variables.DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER).toBe('/dropship/ci/webhook-key');
+      expect(f.Properties.Environment.Variables.DROPSHIP_WEBHOOK_KEY).toBeUndefined();
     }
     expect(fns.WorkerLambdaFunction.Properties.Timeout).toBe(900);
     expect(fns.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(6);
