@@ -87,7 +87,11 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
   // 2. status.json, with the destination's own credentials (best effort: a run that could not
   //    reach the bucket cannot write it either; the webhook still tells). Never into a bucket whose
   //    role does not require the external ID: it may not be this customer's (confused deputy).
-  const unsafe = failure?.code === 'external_id_not_enforced' || /could not verify that role/.test(errorText(o.error));
+  // Not attempted when the bucket is out of reach anyway (role, bucket, region).
+  const unsafe =
+    ['external_id_not_enforced', 'role_not_assumable', 'bucket_missing', 'bucket_wrong_region'].includes(
+      failure?.code ?? '',
+    ) || /could not verify that role/.test(errorText(o.error));
   const own = deps.s3 || unsafe ? undefined : destinationClients(dest, o.runId, deps.settings);
   if (!unsafe)
     try {
@@ -97,7 +101,12 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
         buildStatus(dest, recorded.row, { runId: o.runId, ok: o.ok }, deps.settings, now),
       );
     } catch (e) {
-      log.warn({ accountId: o.accountId, runId: o.runId, ...errorFields(e) }, 'status.json not written');
+      // Expected when the run failed for lack of write or KMS permission; unexpected otherwise.
+      const expected = failure?.code === 'write_denied' || failure?.code === 'kms_denied';
+      log[expected ? 'info' : 'warn'](
+        { accountId: o.accountId, runId: o.runId, ...errorFields(e) },
+        'status.json not written',
+      );
     } finally {
       own?.s3.destroy();
     }
