@@ -48,7 +48,11 @@ const silent = new LogReporter(createLogger({ level: 'silent' }));
 let verifyDropship: (body: Buffer | string, header: string, secret: string, tol?: number, now?: number) => boolean;
 const KMS = 'arn:aws:kms:us-east-1:240000000003:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
-function dropship(args: string[], stdin?: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
+function dropship(
+  args: string[],
+  stdin?: Buffer,
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
@@ -62,6 +66,7 @@ function dropship(args: string[], stdin?: Buffer): Promise<{ code: number; stdou
           DROPSHIP_WEBHOOK_KEY: key,
           DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
           DROPSHIP_LOG_LEVEL: 'silent',
+          ...extraEnv,
         },
         timeout: 60_000,
       },
@@ -321,6 +326,52 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(none.stdout).toContain('No runs yet.');
   });
 
+  it('rotating the secret: the next event verifies with the new secret only', async () => {
+    const r = await dropship(['destinations', 'rotate-webhook-secret', 'hooked']);
+    expect(r.code).toBe(0);
+    const rotated = /^Webhook signing secret: (whsec_\S+)$/m.exec(r.stdout)![1]!;
+    expect(rotated).not.toBe(secret);
+    received.length = 0;
+    expect((await exportAccount(await h.registry.get('hooked'), deps())).ok).toBe(true);
+    expect(received).toHaveLength(1);
+    expect(verifyDropship(received[0]!.body, header(received[0]!), rotated)).toBe(true);
+    expect(verifyDropship(received[0]!.body, header(received[0]!), secret)).toBe(false);
+    secret = rotated;
+    receipts.push(await customerObject(hooked, 'receipt.json'));
+  });
+
+  it('destinations add --webhook-url prints the secret; without DROPSHIP_WEBHOOK_KEY nothing is registered', async () => {
+    await h.pool.query('create schema addhook; create table addhook.t (id int);');
+    const args = [
+      'destinations',
+      'add',
+      '--account',
+      'addhook',
+      '--plan',
+      'free',
+      '--bucket',
+      'addhook-data',
+      '--region',
+      'us-east-1',
+      '--role-arn',
+      'arn:aws:iam::240000000009:role/dropship',
+      '--source-schema',
+      'addhook',
+      '--webhook-url',
+      'https://hooks.example.com/dropship',
+    ];
+    const noKey = await dropship(args, undefined, { DROPSHIP_WEBHOOK_KEY: '' });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain('DROPSHIP_WEBHOOK_KEY is not set');
+    await expect(h.registry.get('addhook')).rejects.toThrow(/No destination/);
+    const ok = await dropship(args);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('Registered addhook.');
+    expect(ok.stdout).toMatch(/^Webhook signing secret: whsec_[A-Za-z0-9_-]{43}$/m);
+    expect((await new StatusStore(h.pool).get('addhook')).webhookUrl).toBe('https://hooks.example.com/dropship');
+    await h.registry.remove('addhook');
+  });
+
   it('the Lambda fan-out path records its outcome too: webhook, status.json and one EMF metrics line', async () => {
     received.length = 0;
     const lines: string[] = [];
@@ -343,7 +394,7 @@ describe('webhooks, status.json, pause, receipt chain', () => {
       expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Dropship', Dimensions: [['AccountId'], []] });
       expect(emf).toMatchObject({ AccountId: 'hooked', Rows: 50, FailedRuns: 0, SucceededRuns: 1 });
       expect(emf.Bytes).toBeGreaterThan(0);
-      expect(JSON.parse((await customerObject(hooked, 'receipt.json')).toString()).sequence).toBe(4);
+      expect(JSON.parse((await customerObject(hooked, 'receipt.json')).toString()).sequence).toBe(5);
     } finally {
       process.stdout.write = write;
       delete process.env.AWS_LAMBDA_FUNCTION_NAME;

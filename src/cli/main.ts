@@ -3,6 +3,7 @@ import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
 import { ConfigError } from '../config/settings.js';
 import { describeNotify, NotifyUsageError, registerNotifyCommands, setWebhook } from '../notify/cli.js';
+import { noteDoctorReport } from '../notify/drift.js';
 import { webhookKey } from '../notify/store.js';
 import { validateWebhookUrl, WebhookError } from '../notify/webhook.js';
 import { slotsByPlan } from '../run/task.js';
@@ -217,6 +218,7 @@ export function buildProgram(): Command {
           ...(app.settings.DROPSHIP_PRINCIPAL_ARN ? { principalArn: app.settings.DROPSHIP_PRINCIPAL_ARN } : {}),
           ...(trust !== undefined ? { trustPolicy: trust } : {}),
         });
+        await noteDoctorReport(await app.database(), report); // counts as the day's external-ID probe
         for (const c of report.checks) {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);

@@ -36,6 +36,13 @@ export async function ensureExternalIdEnforced(pool: Pool, dest: Destination, no
   await store.noteExternalIdVerified(dest.accountId);
 }
 
+/** `dropship doctor` ran the probe: a passing report counts as the day's verification. */
+export async function noteDoctorReport(pool: Pool, report: { accountId: string; checks: Check[] }): Promise<void> {
+  const pass = (name: string) => report.checks.find((c) => c.name === name)?.status === 'pass';
+  if (pass('assume role') && pass('external ID enforced'))
+    await new StatusStore(pool).noteExternalIdVerified(report.accountId);
+}
+
 export interface DriftResult {
   accountId: string;
   ok: boolean;

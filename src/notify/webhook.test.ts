@@ -56,6 +56,9 @@ describe('webhook URLs', () => {
     for (const ok of ['http://127.0.0.1:8080/x', 'http://localhost:9/x', 'http://[::1]:9/x'])
       expect(() => validateWebhookUrl(ok)).not.toThrow();
     for (const bad of [
+      'https://169.254.169.254/latest',
+      'https://10.1.2.3/x',
+      'https://[fd00::1]/x',
       'http://10.0.0.1/x',
       'http://hooks.example.com/x',
       'ftp://x/y',

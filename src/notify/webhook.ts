@@ -54,7 +54,14 @@ export function validateWebhookUrl(raw: string): string {
     throw new WebhookError(`webhook URL "${raw}" is not a URL (e.g. https://hooks.example.com/dropship)`);
   }
   if (url.username || url.password) throw new WebhookError('webhook URLs cannot carry a user name or password');
-  if (url.protocol === 'https:') return url.toString();
+  if (url.protocol === 'https:') {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isPrivateAddress(host))
+      throw new WebhookError(
+        `webhook URL points at a private or link-local address (${host}); use a public https endpoint`,
+      );
+    return url.toString();
+  }
   if (url.protocol === 'http:') {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const loopback = host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
@@ -62,6 +69,23 @@ export function validateWebhookUrl(raw: string): string {
     throw new WebhookError(`webhook URL must use https (plain http is allowed only to loopback addresses): ${raw}`);
   }
   throw new WebhookError(`webhook URL must use https: ${raw}`);
+}
+
+/** Literal private, link-local or unspecified addresses (not loopback): no webhooks into dropship's own network. */
+function isPrivateAddress(host: string): boolean {
+  if (isIP(host) === 4) {
+    const [a, b] = host.split('.').map(Number) as [number, number];
+    return (
+      a === 10 ||
+      a === 0 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 169 && b === 254) ||
+      (a === 100 && b >= 64 && b <= 127)
+    );
+  }
+  if (isIP(host) === 6) return /^(fc|fd|fe[89ab])/i.test(host) || host === '::';
+  return false;
 }
 
 export function sign(secret: string, body: string, t: number): string {
