@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { checkDestinations, slotsAhead } from '../src/notify/drift.js';
-import { deliverPending } from '../src/notify/outcome.js';
+import { deliverPending, recordMissedOutcomes } from '../src/notify/outcome.js';
 import { lambdaDeps } from '../src/run/lambda.js';
 import { slotsByPlan } from '../src/run/task.js';
 
@@ -8,13 +8,17 @@ import { slotsByPlan } from '../src/run/task.js';
  * EventBridge, about an hour before each slot (cron(0 3 * * ? *) and cron(0 14 * * ? *)): drift
  * checks for every destination due in the coming slot — a failure notifies the customer
  * (`destination.check_failed`) before the slot fails — then a sweep of the webhook outbox, which
- * sends events that earlier attempts could not deliver.
+ * sends events that earlier attempts could not deliver. Every 15 minutes (`{"sweep": true}`) only the
+ * sweep runs, with the recovery of outcomes a crashed process never recorded.
  */
-const eventSchema = z.object({ time: z.string().datetime() }).passthrough();
+const eventSchema = z.object({ time: z.string().datetime(), sweep: z.boolean().optional() }).passthrough();
 
 export const handler = async (event: unknown) => {
   const { settings, registry, ledger, log } = await lambdaDeps();
-  const { time } = eventSchema.parse(event);
+  const { time, sweep } = eventSchema.parse(event);
+  // Every 15 minutes: outcomes a crashed process never recorded, then undelivered webhooks.
+  const recovered = await recordMissedOutcomes({ pool: ledger.pool, settings, log });
+  if (sweep) return { recovered, outbox: await deliverPending({ pool: ledger.pool, settings }, {}, log) };
   const plans = slotsByPlan(settings);
   const slots = slotsAhead(new Date(time), [...new Set([...plans.paid, ...plans.free])]);
   const seen = new Set<string>();
@@ -42,6 +46,7 @@ export const handler = async (event: unknown) => {
     error: e.message,
   }));
   return {
+    recovered,
     slots,
     checked: results.length,
     failed: results.filter((r) => !r.ok).map((r) => ({ accountId: r.accountId, failures: r.failures })),

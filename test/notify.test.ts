@@ -11,6 +11,7 @@ import { permissionPolicy, trustPolicy } from '../src/accounts/policies.js';
 import type { Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import { checkDestinations } from '../src/notify/drift.js';
+import { recordMissedOutcomes } from '../src/notify/outcome.js';
 import { type StatusDocument, validateStatus } from '../src/notify/status.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret, sign } from '../src/notify/webhook.js';
@@ -525,5 +526,32 @@ describe('drift checks before the slot', () => {
     });
     expect(forced!.probed).toBe(true);
     expect(probes()).toBe(before + 1);
+  });
+});
+
+describe('kill it, then trust it', () => {
+  it('a run whose process died after the ledger committed its end is notified by the sweep, once', async () => {
+    // Prepare: the ledger says the run failed, but nothing was recorded (the process died there).
+    const runId = `20261123T000000Z-${randomBytes(3).toString('hex')}`;
+    await h.ledger.openRun({
+      runId,
+      accountId: 'hooked',
+      trigger: 'cli',
+      layout: 'dreamdata',
+      folder: '2026-11-23T00:00',
+      startedMicros: BigInt(Date.now()) * 1000n,
+      tables: ['orders'],
+    });
+    await h.ledger.failRun(runId, 'table orders: connection terminated');
+    received.length = 0;
+    // Act
+    const recovered = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });
+    const again = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });
+    // Assess
+    expect(recovered).toEqual([runId]);
+    expect(again).toEqual([]);
+    expect(events()).toMatchObject([{ type: 'delivery.failed', run_id: runId, account: 'hooked' }]);
+    expect(verifyDropship(received[0]!.body, header(received[0]!), secret)).toBe(true);
+    expect((await statusOf(hooked)).last_run).toMatchObject({ run_id: runId, status: 'failed' });
   });
 });

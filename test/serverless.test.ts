@@ -80,8 +80,9 @@ describe('serverless package (offline)', () => {
         .map((r) => r.cron)
         .sort();
     expect(of('ScheduleLambdaFunction')).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
-    expect(of('CheckLambdaFunction')).toEqual(['cron(0 14 * * ? *)', 'cron(0 3 * * ? *)']);
-    expect(rules).toHaveLength(4);
+    expect(of('CheckLambdaFunction')).toEqual(['cron(0 14 * * ? *)', 'cron(0 3 * * ? *)', 'rate(15 minutes)']);
+    expect(rules.find((r) => r.cron === 'rate(15 minutes)')!.target).toContain('\\"sweep\\":true');
+    expect(rules).toHaveLength(5);
   });
 
   it('alarms on failed runs (the runs’ EMF metric) and on the dead-letter queue, to an SNS topic', () => {

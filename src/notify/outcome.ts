@@ -139,6 +139,46 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
   if (ids.length > 0) await deliverPending(deps, { accountId: o.accountId, ids }, log);
 }
 
+/**
+ * Crash recovery: a run whose end was committed in the ledger but whose outcome was never recorded
+ * (the process died in between) gets it now — status.json, webhook, streak. Only the latest ended
+ * run of an account is recovered, and only if no later run was recorded, so status.json never goes
+ * back in time. Runs younger than `settleSeconds` are left to the process that is finishing them.
+ */
+export async function recordMissedOutcomes(
+  deps: Pick<OutcomeDeps, 'pool' | 'settings' | 'log'>,
+  opts: { settleSeconds?: number } = {},
+): Promise<string[]> {
+  const res = await deps.pool.query<{
+    run_id: string;
+    account_id: string;
+    status: string;
+    receipt_key: string | null;
+    error: string | null;
+  }>(
+    `select distinct on (r.account_id) r.run_id, r.account_id, r.status, r.receipt_key, r.error
+       from dropship.runs r
+      where r.status in ('succeeded', 'failed')
+        and r.finished_at > now() - interval '1 day'
+        and r.finished_at <= now() - make_interval(secs => $1)
+        and not exists (
+          select 1 from dropship.run_outcomes o join dropship.runs r2 using (run_id)
+           where r2.account_id = r.account_id and (o.run_id = r.run_id or r2.started_at > r.started_at))
+      order by r.account_id, r.started_at desc`,
+    [opts.settleSeconds ?? 120],
+  );
+  for (const r of res.rows) {
+    await recordRunOutcome(deps, {
+      accountId: r.account_id,
+      runId: r.run_id,
+      ok: r.status === 'succeeded',
+      ...(r.receipt_key ? { receiptKey: r.receipt_key } : {}),
+      ...(r.error ? { error: r.error } : {}),
+    });
+  }
+  return res.rows.map((r) => r.run_id);
+}
+
 export async function addEvent(
   store: StatusStore,
   type: EventType,
