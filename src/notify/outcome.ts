@@ -21,7 +21,7 @@ import { decryptSecret, deliverWithRetries, type EventType, type WebhookEvent } 
  *   2. `<prefix>/status.json` is rewritten;
  *   3. webhook events (`delivery.succeeded` | `delivery.failed`, and `destination.paused`) go to the
  *      outbox, then are POSTed, signed, with retries (bounded: attempts × timeout + backoff);
- *      undelivered ones stay in the outbox for the hourly check to send again;
+ *      undelivered ones stay in the outbox for the 15-minute sweep (handlers/check.ts);
  *   4. one CloudWatch embedded-metric-format line (rows, bytes, seconds, failures) on Lambda.
  * It never throws: a notification problem never turns a run's outcome around.
  */
@@ -190,7 +190,7 @@ export async function addEvent(
 /**
  * Sends undelivered outbox events (of one account, some ids, or all younger than a day), each with
  * up to DROPSHIP_WEBHOOK_ATTEMPTS signed POSTs. An event that exhausts its attempts stays pending
- * for the next sweep (the hourly check) until it is a day old; then it is given up.
+ * for the next sweep (every 15 minutes) until it is a day old; then it is given up.
  */
 export async function deliverPending(
   deps: Pick<OutcomeDeps, 'pool' | 'settings'>,
