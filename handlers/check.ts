@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { checkDestinations, slotsAhead } from '../src/notify/drift.js';
 import { deliverPending, recordMissedOutcomes } from '../src/notify/outcome.js';
+import { StatusStore } from '../src/notify/store.js';
 import { lambdaDeps } from '../src/run/lambda.js';
 import { slotsByPlan } from '../src/run/task.js';
 
@@ -18,6 +19,7 @@ export const handler = async (event: unknown) => {
   const { time, sweep } = eventSchema.parse(event);
   // Every 15 minutes: outcomes a crashed process never recorded, then undelivered webhooks.
   const recovered = await recordMissedOutcomes({ pool: ledger.pool, settings, log });
+  await new StatusStore(ledger.pool).prune();
   if (sweep) return { recovered, outbox: await deliverPending({ pool: ledger.pool, settings }, {}, log) };
   const plans = slotsByPlan(settings);
   const slots = slotsAhead(new Date(time), [...new Set([...plans.paid, ...plans.free])]);

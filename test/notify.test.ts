@@ -500,6 +500,12 @@ describe('drift checks before the slot', () => {
       fix: expect.stringContaining('sts:ExternalId'),
     });
     expect(evs.find((e) => e.account === 'drift2')!.fix).toContain(`kms:Decrypt on ${KMS}`);
+    // The same from the command line, for one account.
+    const cli = await dropship(['destinations', 'check', '--account', 'drift2']);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain('✗ drift2');
+    expect(cli.stdout).toMatch(/✗ multipart upload: .*AccessDenied/);
+    expect(cli.stdout).toContain('customer told: the KMS key');
     // Non-invasive: nothing left in the buckets, no unfinished upload.
     for (const d of [noCondition, noDecrypt]) {
       expect(await h.stack.s3.keys(d.bucket)).toEqual([]);

@@ -208,6 +208,16 @@ export class StatusStore {
     );
   }
 
+  /** Housekeeping (the sweep): events and recorded outcomes older than `days`. */
+  async prune(days = 30): Promise<void> {
+    await this.pool.query(`delete from dropship.webhook_events where created_at < now() - make_interval(days => $1)`, [
+      days,
+    ]);
+    await this.pool.query(`delete from dropship.run_outcomes where recorded_at < now() - make_interval(days => $1)`, [
+      days,
+    ]);
+  }
+
   /** The most recent events of an account (for `dropship destinations show` and tests). */
   async events(accountId: string, limit = 20) {
     const res = await this.pool.query(
