@@ -74,6 +74,25 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
       ...(failure ? { failure: { run_id: o.runId, at, reason: failure.reason, fix: failure.fix } } : {}),
     },
     deps.settings.DROPSHIP_PAUSE_AFTER_FAILURES,
+    // 3. webhook events, in the outbox in the same transaction (sent below, after status.json).
+    (row, pausedNow) => {
+      const base = { account: o.accountId, run_id: o.runId, occurred_at: at };
+      const evs = [
+        eventOf(
+          o.ok ? 'delivery.succeeded' : 'delivery.failed',
+          o.ok ? { ...base, receipt_key: o.receiptKey ?? '' } : { ...base, reason: failure!.reason, fix: failure!.fix },
+        ),
+      ];
+      if (pausedNow)
+        evs.push(
+          eventOf('destination.paused', {
+            ...base,
+            reason: `deliveries are paused after ${row.consecutiveFailures} consecutive failed runs; the last one: ${failure!.reason}`,
+            fix: `${failure!.fix}; then ask dropship to resume deliveries`,
+          }),
+        );
+      return evs;
+    },
   );
   if (!recorded) return; // another worker already recorded this run's end
   if (recorded.pausedNow) {
@@ -111,32 +130,10 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
       own?.s3.destroy();
     }
 
-  // 3. webhook events.
-  const ids: string[] = [];
-  if (recorded.row.webhookUrl) {
-    const base = { account: o.accountId, run_id: o.runId, occurred_at: at };
-    ids.push(
-      await addEvent(
-        store,
-        o.ok ? 'delivery.succeeded' : 'delivery.failed',
-        o.ok ? { ...base, receipt_key: o.receiptKey ?? '' } : { ...base, reason: failure!.reason, fix: failure!.fix },
-      ),
-    );
-    if (recorded.pausedNow) {
-      ids.push(
-        await addEvent(store, 'destination.paused', {
-          ...base,
-          reason: `deliveries are paused after ${recorded.row.consecutiveFailures} consecutive failed runs; the last one: ${failure!.reason}`,
-          fix: `${failure!.fix}; then ask dropship to resume deliveries`,
-        }),
-      );
-    }
-  }
-
   // 4. metrics.
   await emitRunMetrics(deps, o, now);
 
-  if (ids.length > 0) await deliverPending(deps, { accountId: o.accountId, ids }, log);
+  if (recorded.eventIds.length > 0) await deliverPending(deps, { accountId: o.accountId, ids: recorded.eventIds }, log);
 }
 
 /**
@@ -177,6 +174,10 @@ export async function recordMissedOutcomes(
     });
   }
   return res.rows.map((r) => r.run_id);
+}
+
+function eventOf(type: EventType, fields: Omit<WebhookEvent, 'id' | 'type'>) {
+  return { type, build: (id: string) => JSON.stringify({ id, type, ...fields }) };
 }
 
 export async function addEvent(

@@ -88,7 +88,12 @@ export class StatusStore {
   async recordOutcome(
     o: { accountId: string; runId: string; ok: boolean; success?: LastSuccess; failure?: LastFailure },
     pauseAfter: number,
-  ): Promise<{ row: DestinationStatusRow; pausedNow: boolean } | undefined> {
+    /** Webhook events to put in the outbox in the same transaction (when a webhook is set). */
+    events: (
+      row: DestinationStatusRow,
+      pausedNow: boolean,
+    ) => { type: string; build: (id: string) => string }[] = () => [],
+  ): Promise<{ row: DestinationStatusRow; pausedNow: boolean; eventIds: string[] } | undefined> {
     return this.tx(async (c) => {
       const first = await c.query(
         'insert into dropship.run_outcomes (run_id, account_id, ok) values ($1, $2, $3) on conflict (run_id) do nothing',
@@ -120,7 +125,11 @@ export class StatusStore {
           pausedNow = true;
         }
       }
-      return { row, pausedNow };
+      const eventIds: string[] = [];
+      if (row.webhookUrl)
+        for (const ev of events(row, pausedNow))
+          eventIds.push(await this.insertEvent(c, o.accountId, ev.type, ev.build));
+      return { row, pausedNow, eventIds };
     });
   }
 
@@ -156,17 +165,24 @@ export class StatusStore {
   }
 
   async addEvent(accountId: string, type: string, build: (id: string) => string): Promise<string> {
-    return this.tx(async (c) => {
-      const { rows } = await c.query<{ id: string }>('select gen_random_uuid()::text as id');
-      const id = rows[0]!.id;
-      await c.query('insert into dropship.webhook_events (id, account_id, type, body) values ($1, $2, $3, $4)', [
-        id,
-        accountId,
-        type,
-        build(id),
-      ]);
-      return id;
-    });
+    return this.insertEvent(this.pool, accountId, type, build);
+  }
+
+  private async insertEvent(
+    c: Pool | PoolClient,
+    accountId: string,
+    type: string,
+    build: (id: string) => string,
+  ): Promise<string> {
+    const { rows } = await c.query<{ id: string }>('select gen_random_uuid()::text as id');
+    const id = rows[0]!.id;
+    await c.query('insert into dropship.webhook_events (id, account_id, type, body) values ($1, $2, $3, $4)', [
+      id,
+      accountId,
+      type,
+      build(id),
+    ]);
+    return id;
   }
 
   /** Undelivered events (oldest first), of one account or all, created within `maxAgeHours`. */
