@@ -284,6 +284,8 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(shown.stdout).toMatch(/failures\s+3 in a row\s+\(paused since/);
     const resumed = await dropship(['destinations', 'enable', 'hooked']);
     expect(resumed.code).toBe(0);
+    // status.json no longer says paused, right away (not only after the next run).
+    expect(await statusOf(hooked)).toMatchObject({ paused: false, paused_at: null, consecutive_failures: 0 });
     expect((await new StatusStore(h.pool).get('hooked')).consecutiveFailures).toBe(0);
     expect((await h.registry.due('04:00')).map((d) => d.accountId)).toContain('hooked');
 

@@ -146,6 +146,7 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       -- Webhook outbox: every event is stored before it is sent, so a crash never loses one.
       create table dropship.webhook_events (
         id           uuid primary key default gen_random_uuid(),
+        seq          bigserial not null,
         account_id   text not null,
         type         text not null,
         body         text not null,
@@ -155,7 +156,7 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         given_up_at  timestamptz,
         last_error   text
       );
-      create index webhook_events_pending on dropship.webhook_events (created_at) where delivered_at is null and given_up_at is null;
+      create index webhook_events_pending on dropship.webhook_events (seq) where delivered_at is null and given_up_at is null;
       -- Re-enabling a destination (dropship destinations enable) ends an automatic pause.
       create function dropship.destination_resumed() returns trigger language plpgsql as $$
       begin

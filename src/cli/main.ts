@@ -4,6 +4,7 @@ import { AccountsError } from '../accounts/registry.js';
 import { ConfigError } from '../config/settings.js';
 import { describeNotify, NotifyUsageError, registerNotifyCommands, setWebhook } from '../notify/cli.js';
 import { noteDoctorReport } from '../notify/drift.js';
+import { refreshStatus } from '../notify/outcome.js';
 import { webhookKey } from '../notify/store.js';
 import { validateWebhookUrl, WebhookError } from '../notify/webhook.js';
 import { slotsByPlan } from '../run/task.js';
@@ -144,6 +145,7 @@ export function buildProgram(): Command {
         try {
           await (await app.registry()).setEnabled(account, enabled);
           out(`${account}: ${enabled ? 'enabled' : 'disabled'}`);
+          if (enabled) await refreshStatus({ pool: await app.database(), settings: app.settings }, account); // un-pause status.json
         } finally {
           await app.close();
         }

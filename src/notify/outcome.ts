@@ -114,11 +114,7 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
   const own = deps.s3 || unsafe ? undefined : destinationClients(dest, o.runId, deps.settings);
   if (!unsafe)
     try {
-      await writeStatus(
-        deps.s3 ?? own!.s3,
-        dest,
-        buildStatus(dest, recorded.row, { runId: o.runId, ok: o.ok }, deps.settings, now),
-      );
+      await writeStatus(deps.s3 ?? own!.s3, dest, buildStatus(dest, recorded.row, deps.settings, now));
     } catch (e) {
       // Expected when the run failed for lack of write or KMS permission; unexpected otherwise.
       const expected = failure?.code === 'write_denied' || failure?.code === 'kms_denied';
@@ -174,6 +170,30 @@ export async function recordMissedOutcomes(
     });
   }
   return res.rows.map((r) => r.run_id);
+}
+
+/**
+ * Rewrites status.json outside a run (after `destinations enable` resumes a paused destination), so
+ * the customer does not read "paused" until the next slot. Best effort; returns whether it was written.
+ */
+export async function refreshStatus(
+  deps: Pick<OutcomeDeps, 'pool' | 'settings' | 'log'>,
+  accountId: string,
+  now = new Date(),
+): Promise<boolean> {
+  const dest = await new Registry(deps.pool).get(accountId);
+  const row = await new StatusStore(deps.pool).get(accountId);
+  if (!row.lastSuccess && !row.lastFailure) return false; // never ran: nothing to correct
+  const clients = destinationClients(dest, `status-${now.getTime()}`, deps.settings);
+  try {
+    await writeStatus(clients.s3, dest, buildStatus(dest, row, deps.settings, now));
+    return true;
+  } catch (e) {
+    deps.log?.warn({ accountId, ...errorFields(e) }, 'status.json not refreshed');
+    return false;
+  } finally {
+    clients.s3.destroy();
+  }
 }
 
 function eventOf(type: EventType, fields: Omit<WebhookEvent, 'id' | 'type'>) {

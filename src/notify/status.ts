@@ -14,7 +14,7 @@ import type { DestinationStatusRow, LastFailure, LastSuccess } from './store.js'
 export interface StatusDocument {
   account: string;
   updated_at: string;
-  last_run: { run_id: string; status: 'succeeded' | 'failed'; finished_at: string };
+  last_run: { run_id: string; status: 'succeeded' | 'failed'; finished_at: string } | null;
   last_success: LastSuccess | null;
   last_failure: LastFailure | null;
   consecutive_failures: number;
@@ -49,15 +49,22 @@ export function statusKey(dest: Pick<Destination, 'prefix'>): string {
 export function buildStatus(
   dest: Destination,
   row: DestinationStatusRow,
-  run: { runId: string; ok: boolean },
   settings: Settings,
   now: Date,
 ): StatusDocument {
   const paused = row.pausedAt !== null || !dest.enabled;
+  const s = row.lastSuccess;
+  const f = row.lastFailure;
+  const lastRun: StatusDocument['last_run'] =
+    s && (!f || s.finished_at >= f.at)
+      ? { run_id: s.run_id, status: 'succeeded', finished_at: s.finished_at }
+      : f
+        ? { run_id: f.run_id, status: 'failed', finished_at: f.at }
+        : null;
   return {
     account: dest.accountId,
     updated_at: now.toISOString(),
-    last_run: { run_id: run.runId, status: run.ok ? 'succeeded' : 'failed', finished_at: now.toISOString() },
+    last_run: lastRun,
     last_success: row.lastSuccess,
     last_failure: row.lastFailure,
     consecutive_failures: row.consecutiveFailures,

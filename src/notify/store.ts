@@ -195,7 +195,7 @@ export class StatusStore {
           and ($1::text is null or account_id = $1)
           and ($2::uuid[] is null or id = any($2::uuid[]))
           and created_at > now() - make_interval(hours => $3)
-        order by created_at, id`,
+        order by seq`,
       [opts.accountId ?? null, opts.ids ?? null, opts.maxAgeHours ?? 24],
     );
     return res.rows.map((r) => ({
@@ -238,7 +238,7 @@ export class StatusStore {
   async events(accountId: string, limit = 20) {
     const res = await this.pool.query(
       `select id::text, type, body, attempts, delivered_at, given_up_at, last_error from dropship.webhook_events
-        where account_id = $1 order by created_at desc, id limit $2`,
+        where account_id = $1 order by seq desc limit $2`,
       [accountId, limit],
     );
     return res.rows as {
