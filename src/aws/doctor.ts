@@ -67,7 +67,7 @@ async function tryAssume(dest: Destination, externalId: string | undefined, labe
  * policy enforces the external ID.
  */
 export async function verifyExternalIdEnforced(dest: Destination): Promise<void> {
-  const answer = await tryAssume(dest, undefined);
+  const answer = await tryAssume(dest, undefined, 'extid-probe');
   // Only an explicit denial proves enforcement; throttling or an outage proves nothing.
   if (answer !== 'OK' && answer !== 'AccessDenied') {
     throw new AwsError(
