@@ -537,6 +537,33 @@ describe('drift checks before the slot', () => {
   });
 });
 
+describe('not a failure', () => {
+  it('a run refused because another is in progress is not counted, told or written', async () => {
+    const busy = `20261123T000001Z-${randomBytes(3).toString('hex')}`;
+    await h.ledger.openRun({
+      runId: busy,
+      accountId: 'hooked',
+      trigger: 'schedule',
+      layout: 'dreamdata',
+      folder: '2026-11-23T00:00',
+      startedMicros: BigInt(Date.now()) * 1000n,
+      tables: ['orders'],
+    });
+    try {
+      received.length = 0;
+      const before = await statusOf(hooked);
+      const outcome = await exportAccount(await h.registry.get('hooked'), deps());
+      expect(outcome.ok).toBe(false);
+      expect(String((outcome as { error: Error }).error.message)).toContain('already has a run in progress');
+      expect(received).toEqual([]);
+      expect(await statusOf(hooked)).toEqual(before);
+      expect((await new StatusStore(h.pool).get('hooked')).consecutiveFailures).toBe(0);
+    } finally {
+      await h.pool.query('delete from dropship.runs where run_id = $1', [busy]);
+    }
+  });
+});
+
 describe('kill it, then trust it', () => {
   it('a run whose process died after the ledger committed its end is notified by the sweep, once', async () => {
     // Prepare: the ledger says the run failed, but nothing was recorded (the process died there).

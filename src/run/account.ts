@@ -9,7 +9,7 @@ import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
 import { release, Snapshot } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
-import type { Ledger, Trigger } from './ledger.js';
+import { type Ledger, RunInProgress, type Trigger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import { exportTable, type TableResult } from './table.js';
 import { coverStaleShards, newRunId } from './task.js';
@@ -56,7 +56,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
     // status.json, webhook, failure streak / pause, metrics (src/notify/outcome.ts).
-    if (clients)
+    // A run refused because another one is in progress is not a failed delivery.
+    if (clients && !(error instanceof RunInProgress))
       await recordRunOutcome(
         { pool: deps.ledger.pool, settings, s3: clients.s3 },
         { accountId: dest.accountId, runId, ok: false, error },
