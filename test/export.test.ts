@@ -112,7 +112,7 @@ describe('export of a demo account on the local stack', () => {
     // Every shard in the bucket is in the receipt and vice versa; keys follow the layout.
     const keys = await stack.s3.keys('acme-data');
     const listed = Object.values(receipt.tables).flatMap((t) => t.files.map((f) => f.key));
-    expect(keys).toEqual([...listed, 'dropship/exports/receipt.json'].sort());
+    expect(keys).toEqual([...listed, 'dropship/exports/receipt.json', 'dropship/exports/status.json'].sort());
     for (const [name, t] of Object.entries(receipt.tables)) {
       t.files.forEach((f, i) => {
         expect(f.key).toBe(`dropship/exports/${t.folder}/${name}_${String(i).padStart(12, '0')}.parquet.gz`);
@@ -121,10 +121,14 @@ describe('export of a demo account on the local stack', () => {
       expect(t.total_file_count).toBe(t.files.length);
     }
 
-    // receipt.json is the last object created, after every shard (S3 event order).
+    // receipt.json is the last object of the delivery, after every shard (S3 event order); then
+    // status.json tells where deliveries stand.
     const events = stack.s3.events.filter((e) => e.bucket === 'acme-data');
-    expect(events.at(-1)!.key).toBe('dropship/exports/receipt.json');
-    expect(new Set(events.slice(0, -1).map((e) => e.key))).toEqual(new Set(listed));
+    expect(events.slice(-2).map((e) => e.key)).toEqual([
+      'dropship/exports/receipt.json',
+      'dropship/exports/status.json',
+    ]);
+    expect(new Set(events.slice(0, -2).map((e) => e.key))).toEqual(new Set(listed));
 
     // Downloaded with the customer's own credentials: checksums match, and DuckDB reads back
     // exactly what Postgres holds, table by table, value by value.

@@ -230,7 +230,7 @@ describe('fidelity: every type family, read back by two independent readers', ()
   it('writes the portable layout: no colon in keys, .parquet files, deterministic names for odd table names', async () => {
     const keys = await stack.s3.keys('fid-data');
     expect(keys.filter((k) => k.includes(':'))).toEqual([]);
-    expect(keys.filter((k) => k !== 'receipt.json' && !k.endsWith('.parquet'))).toEqual([]);
+    expect(keys.filter((k) => !['receipt.json', 'status.json'].includes(k) && !k.endsWith('.parquet'))).toEqual([]);
     expect(receipt.layout).toBe('portable');
     const odd = receipt.tables['Mixed Case "Quoted" Ü']!;
     expect(odd.folder).toMatch(/^\d{8}T\d{4}Z\/Mixed_Case_Quoted_-[0-9a-f]{8}$/);

@@ -210,7 +210,7 @@ describe('Lambda handlers on the local stack', () => {
     expect(tasks.map((t) => t.attempts)).toEqual([1, 1, 1, 1, 1, 1, 1]);
     const keys = await stack.s3.keys('dupco-data');
     const receiptFiles = tasks.flatMap((t) => t.result!.files.map((f) => f.key));
-    expect(keys).toEqual([...receiptFiles, 'receipt.json'].sort());
+    expect(keys).toEqual([...receiptFiles, 'receipt.json', 'status.json'].sort());
     expect(await stack.s3.unfinishedUploads('dupco-data')).toEqual([]);
   });
 
@@ -237,7 +237,9 @@ describe('Lambda handlers on the local stack', () => {
     const tasks = await ledger.tasks(opened.runId);
     expect(tasks[0]).toMatchObject({ status: 'succeeded', attempts: 2, rows: 600000 });
     const files = tasks[0]!.result!.files;
-    expect(await stack.s3.keys('slowco-data')).toEqual([...files.map((f) => f.key), 'receipt.json'].sort());
+    expect(await stack.s3.keys('slowco-data')).toEqual(
+      [...files.map((f) => f.key), 'receipt.json', 'status.json'].sort(),
+    );
     const receipt = await readCustomerReceipt(stack, slow);
     expect(validateReceipt(receipt)).toEqual([]);
     expect(receipt.tables.big!.row_count).toBe(600000);

@@ -69,11 +69,22 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
 describe('serverless package (offline)', () => {
-  it('schedules exactly the two slots and the sweeper every 5 minutes', () => {
-    const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression);
-    expect(rules.sort()).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)', 'rate(5 minutes)']);
-    const sweep = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression === 'rate(5 minutes)')!;
-    expect(JSON.stringify(sweep[1].Properties.Targets)).toContain('SweeperLambdaFunction');
+  it('schedules exactly the two slots, the drift checks an hour before each, and the sweeper every 5 minutes', () => {
+    const rules = ofType('AWS::Events::Rule').map(([, r]) => ({
+      cron: r.Properties.ScheduleExpression,
+      target: JSON.stringify(r.Properties.Targets),
+    }));
+    const of = (fn: string) =>
+      rules
+        .filter((r) => r.target.includes(fn))
+        .map((r) => r.cron)
+        .sort();
+    expect(of('ScheduleLambdaFunction')).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
+    expect(of('CheckLambdaFunction')).toEqual(['cron(0 14 * * ? *)', 'cron(0 3 * * ? *)', 'rate(15 minutes)']);
+    expect(rules.find((r) => r.cron === 'rate(15 minutes)')!.target).toContain('\\"sweep\\":true');
+    // The run sweeper (same code as the check at the start of every run).
+    expect(of('SweeperLambdaFunction')).toEqual(['rate(5 minutes)']);
+    expect(rules).toHaveLength(6);
   });
 
   it('sets worker timeout < task lease < visibility timeout (6 × the timeout), and room for receives', () => {
@@ -100,6 +111,31 @@ describe('serverless package (offline)', () => {
     expect(JSON.stringify(dlq.FunctionName)).toContain('DeadLetterLambdaFunction');
   });
 
+  it('alarms on failed runs (the runs’ EMF metric) and on the dead-letter queue, to an SNS topic', () => {
+    const alarms = Object.fromEntries(ofType('AWS::CloudWatch::Alarm'));
+    expect(Object.keys(alarms).sort()).toEqual(['FailedRunsAlarm', 'TaskDeadLetterQueueAlarm']);
+    expect(alarms.FailedRunsAlarm.Properties).toMatchObject({
+      Namespace: 'Dropship/ci',
+      MetricName: 'FailedRuns',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: 'AlarmTopic' }],
+    });
+    expect(alarms.TaskDeadLetterQueueAlarm.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['TaskDeadLetterQueue', 'QueueName'] } }],
+      Threshold: 1,
+      AlarmActions: [{ Ref: 'AlarmTopic' }],
+    });
+    expect(resources.AlarmTopic.Type).toBe('AWS::SNS::Topic');
+    // The namespace the alarm watches is the one the functions write their metrics to.
+    const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
+    for (const f of Object.values(fns))
+      expect(f.Properties.Environment.Variables.DROPSHIP_METRICS_NAMESPACE).toBe('Dropship/ci');
+  });
+
   it('has the task queue with a dead-letter queue and a partial-batch event source mapping on the worker', () => {
     const queues = Object.fromEntries(ofType('AWS::SQS::Queue'));
     expect(queues.TaskQueue.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({
@@ -120,6 +156,7 @@ describe('serverless package (offline)', () => {
   it('runs nodejs22.x on arm64 with the intended memory, timeouts, concurrency and VPC', () => {
     const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
     expect(Object.keys(fns).sort()).toEqual([
+      'CheckLambdaFunction',
       'DeadLetterLambdaFunction',
       'ExportAccountLambdaFunction',
       'ScheduleLambdaFunction',
@@ -136,6 +173,8 @@ describe('serverless package (offline)', () => {
       expect(f.Properties.Environment.Variables.DROPSHIP_TASK_QUEUE_URL).toEqual({ Ref: 'TaskQueue' });
       expect(f.Properties.Environment.Variables.DROPSHIP_DATABASE_URL_SSM_PARAMETER).toBe('/dropship/ci/database-url');
       expect(f.Properties.Environment.Variables.DATABASE_URL).toBeUndefined();
+      expect(f.Properties.Environment.Variables.DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER).toBe('/dropship/ci/webhook-key');
+      expect(f.Properties.Environment.Variables.DROPSHIP_WEBHOOK_KEY).toBeUndefined();
     }
     expect(fns.WorkerLambdaFunction.Properties.Timeout).toBe(900);
     expect(fns.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(6);

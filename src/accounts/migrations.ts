@@ -172,6 +172,65 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         check (compression in ('gzip', 'zstd', 'snappy', 'none'));
     `,
   },
+  {
+    version: 9,
+    name: 'delivery status, webhooks, pause, drift checks, receipt chain',
+    sql: `
+      -- Per destination: what status.json says, the webhook, the failure streak and the checks.
+      create table dropship.destination_status (
+        account_id            text primary key references dropship.destinations (account_id) on delete cascade,
+        webhook_url           text,
+        -- AES-256-GCM under DROPSHIP_WEBHOOK_KEY (v1.<iv>.<tag>.<ciphertext>, base64url): signing needs the secret itself.
+        webhook_secret        text,
+        consecutive_failures  int not null default 0,
+        paused_at             timestamptz,
+        last_success          jsonb,
+        last_failure          jsonb,
+        external_id_verified_at timestamptz,
+        last_check_at         timestamptz,
+        last_check            jsonb
+      );
+      -- A run's outcome is recorded once, however many workers see it end.
+      create table dropship.run_outcomes (
+        run_id      text primary key,
+        account_id  text not null,
+        ok          boolean not null,
+        recorded_at timestamptz not null default now()
+      );
+      -- The receipt chain: one row per published receipt (sequence +1 per destination).
+      create table dropship.receipt_chain (
+        account_id   text not null,
+        sequence     bigint not null check (sequence >= 1),
+        run_id       text not null unique,
+        receipt_key  text not null,
+        sha256       text not null,
+        published_at timestamptz not null default now(),
+        primary key (account_id, sequence)
+      );
+      -- Webhook outbox: every event is stored before it is sent, so a crash never loses one.
+      create table dropship.webhook_events (
+        id           uuid primary key default gen_random_uuid(),
+        seq          bigserial not null,
+        account_id   text not null,
+        type         text not null,
+        body         text not null,
+        created_at   timestamptz not null default now(),
+        attempts     int not null default 0,
+        delivered_at timestamptz,
+        given_up_at  timestamptz,
+        last_error   text
+      );
+      create index webhook_events_pending on dropship.webhook_events (seq) where delivered_at is null and given_up_at is null;
+      -- Re-enabling a destination (dropship destinations enable) ends an automatic pause.
+      create function dropship.destination_resumed() returns trigger language plpgsql as $$
+      begin
+        update dropship.destination_status set consecutive_failures = 0, paused_at = null where account_id = new.account_id;
+        return new;
+      end $$;
+      create trigger destinations_resumed after update of enabled on dropship.destinations
+        for each row when (old.enabled = false and new.enabled = true) execute function dropship.destination_resumed();
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

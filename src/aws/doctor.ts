@@ -43,13 +43,13 @@ function stsClient(region: string): STSClient {
 }
 
 /** AssumeRole as dropship's own identity; resolves to the error code, or 'OK'. */
-async function tryAssume(dest: Destination, externalId: string | undefined): Promise<string> {
+async function tryAssume(dest: Destination, externalId: string | undefined, label = 'doctor'): Promise<string> {
   const sts = stsClient(dest.region);
   try {
     await sts.send(
       new AssumeRoleCommand({
         RoleArn: dest.roleArn,
-        RoleSessionName: roleSessionName(dest.accountId, `doctor-${Date.now()}`),
+        RoleSessionName: roleSessionName(dest.accountId, `${label}-${Date.now()}`),
         ...(externalId !== undefined ? { ExternalId: externalId } : {}),
         DurationSeconds: 900,
       }),
@@ -67,7 +67,7 @@ async function tryAssume(dest: Destination, externalId: string | undefined): Pro
  * policy enforces the external ID.
  */
 export async function verifyExternalIdEnforced(dest: Destination): Promise<void> {
-  const answer = await tryAssume(dest, undefined);
+  const answer = await tryAssume(dest, undefined, 'extid-probe');
   // Only an explicit denial proves enforcement; throttling or an outage proves nothing.
   if (answer !== 'OK' && answer !== 'AccessDenied') {
     throw new AwsError(
@@ -141,8 +141,19 @@ export function lintTrustPolicy(doc: unknown, dest: Destination, principalArn: s
 
 export async function doctor(
   dest: Destination,
-  opts: { settings: Settings; principalArn?: string; trustPolicy?: unknown },
+  opts: {
+    settings: Settings;
+    principalArn?: string;
+    trustPolicy?: unknown;
+    /**
+     * Drift-check mode (src/notify/drift.ts), non-invasive: no probe object (only a multipart upload
+     * of one tiny part, aborted), no lifecycle read, and the external-ID probe only when asked
+     * (it leaves AccessDenied events in the customer's CloudTrail: at most daily).
+     */
+    drift?: { externalIdProbe: boolean };
+  },
 ): Promise<DoctorReport> {
+  const drift = opts.drift;
   const checks: Check[] = [];
   let exportAllowed = true;
   const principal = opts.principalArn ?? '<dropship principal>';
@@ -171,10 +182,14 @@ export async function doctor(
     checks.push(...lintTrustPolicy(opts.trustPolicy, dest, opts.principalArn));
 
   // 2. Without an external ID, and with a wrong one, AssumeRole must be denied.
-  const without = await tryAssume(dest, undefined);
-  const wrong = await tryAssume(dest, `dropship-doctor-wrong-${randomBytes(6).toString('hex')}`);
+  const probe = !drift || drift.externalIdProbe;
+  const without = probe ? await tryAssume(dest, undefined, drift ? 'extid-probe' : 'doctor') : 'AccessDenied';
+  const wrong =
+    probe && !drift ? await tryAssume(dest, `dropship-doctor-wrong-${randomBytes(6).toString('hex')}`) : 'AccessDenied';
   const undecided = [without, wrong].filter((x) => x !== 'OK' && x !== 'AccessDenied');
-  if (undecided.length > 0 && without !== 'OK' && wrong !== 'OK') {
+  if (!probe) {
+    // Not probed this time (at most daily in drift checks).
+  } else if (undecided.length > 0 && without !== 'OK' && wrong !== 'OK') {
     exportAllowed = false;
     checks.push({
       name: 'external ID enforced',
@@ -232,25 +247,26 @@ export async function doctor(
 
     // 4. A small probe object and a two-part multipart upload, aborted.
     const sse = dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: dest.kmsKeyArn } : {};
-    const probe = objectKey(dest, `_dropship_probe/${runId}.txt`);
-    try {
-      await clients.s3.send(
-        new PutObjectCommand({
-          Bucket: dest.bucket,
-          Key: probe,
-          Body: `dropship doctor probe ${new Date().toISOString()}\n`,
-          ...sse,
-        }),
-      );
-      checks.push({ name: 'put object', status: 'pass', detail: `wrote s3://${dest.bucket}/${probe}` });
-    } catch (e) {
-      checks.push({
-        name: 'put object',
-        status: 'fail',
-        detail: `PutObject on s3://${dest.bucket}/${probe}: ${awsErrorCode(e)}`,
-        fix: putFix(dest, e, ['kms:GenerateDataKey']),
-      });
-    }
+    const probeKey = objectKey(dest, `_dropship_probe/${runId}.txt`);
+    if (!drift)
+      try {
+        await clients.s3.send(
+          new PutObjectCommand({
+            Bucket: dest.bucket,
+            Key: probeKey,
+            Body: `dropship doctor probe ${new Date().toISOString()}\n`,
+            ...sse,
+          }),
+        );
+        checks.push({ name: 'put object', status: 'pass', detail: `wrote s3://${dest.bucket}/${probeKey}` });
+      } catch (e) {
+        checks.push({
+          name: 'put object',
+          status: 'fail',
+          detail: `PutObject on s3://${dest.bucket}/${probeKey}: ${awsErrorCode(e)}`,
+          fix: putFix(dest, e, ['kms:GenerateDataKey']),
+        });
+      }
     const mpuKey = objectKey(dest, `_dropship_probe/${runId}.multipart`);
     let uploadId: string | undefined;
     try {
@@ -262,18 +278,19 @@ export async function doctor(
           Key: mpuKey,
           UploadId: uploadId,
           PartNumber: 1,
-          Body: Buffer.alloc(PROBE_PART),
+          Body: drift ? Buffer.from('dropship drift check') : Buffer.alloc(PROBE_PART),
         }),
       );
-      await clients.s3.send(
-        new UploadPartCommand({
-          Bucket: dest.bucket,
-          Key: mpuKey,
-          UploadId: uploadId,
-          PartNumber: 2,
-          Body: Buffer.from('end'),
-        }),
-      );
+      if (!drift)
+        await clients.s3.send(
+          new UploadPartCommand({
+            Bucket: dest.bucket,
+            Key: mpuKey,
+            UploadId: uploadId,
+            PartNumber: 2,
+            Body: Buffer.from('end'),
+          }),
+        );
       try {
         await clients.s3.send(
           new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, UploadId: uploadId }),
@@ -281,7 +298,9 @@ export async function doctor(
         checks.push({
           name: 'multipart upload',
           status: 'pass',
-          detail: 'two parts uploaded, then the upload was aborted',
+          detail: drift
+            ? `a multipart upload${dest.kmsKeyArn ? ' with the KMS key' : ''} was started, then aborted`
+            : 'two parts uploaded, then the upload was aborted',
         });
       } catch (e) {
         checks.push({
@@ -305,7 +324,7 @@ export async function doctor(
     }
 
     // 5. Lifecycle rules (warnings), read with the role's own permissions when it has them.
-    checks.push(await lifecycleCheck(dest));
+    if (!drift) checks.push(await lifecycleCheck(dest));
   }
   clients.s3.destroy();
   return { accountId: dest.accountId, checks, ok: checks.every((c) => c.status !== 'fail'), exportAllowed };

@@ -43,6 +43,11 @@ export class App {
     return this.pool;
   }
 
+  /** The registry/ledger database (migrated), for modules with their own tables (src/notify). */
+  async database(): Promise<pg.Pool> {
+    return this.db();
+  }
+
   async registry(): Promise<Registry> {
     return new Registry(await this.db());
   }

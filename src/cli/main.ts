@@ -3,6 +3,17 @@ import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
 import { isWholeSchema } from '../accounts/selection.js';
 import { ConfigError, loadSettings } from '../config/settings.js';
+import {
+  applyWebhookUpdate,
+  describeNotify,
+  NotifyUsageError,
+  registerNotifyCommands,
+  setWebhook,
+} from '../notify/cli.js';
+import { noteDoctorReport } from '../notify/drift.js';
+import { refreshStatus } from '../notify/outcome.js';
+import { webhookKey } from '../notify/store.js';
+import { validateWebhookUrl, WebhookError } from '../notify/webhook.js';
 import { slotsByPlan } from '../run/task.js';
 import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, staleNote, tasksTable } from './commands.js';
@@ -59,6 +70,7 @@ export function buildProgram(): Command {
     .requiredOption('--role-arn <arn>', 'the role dropship assumes, in the customer’s account')
     .option('--kms-key-arn <arn>', 'KMS key for SSE-KMS, when the bucket uses one')
     .requiredOption('--source-schema <schema>', 'Postgres schema holding the account’s tables')
+    .option('--webhook-url <url>', 'POST signed delivery events here (https; http only to loopback); prints the secret')
     .addOption(
       new Option('--layout <layout>', 'object layout: dreamdata (the model) or portable (no colon, .parquet)')
         .choices(LAYOUTS)
@@ -76,6 +88,10 @@ export function buildProgram(): Command {
   addDestinationFlags(add, 'add-selection').action(async (o: Record<string, string | undefined>) => {
     const app = new App();
     try {
+      if (o.webhookUrl) {
+        validateWebhookUrl(o.webhookUrl);
+        await webhookKey(app.settings); // fails before registering when the key is not configured
+      }
       const dest = await (await app.registry()).add({
         accountId: o.account!,
         plan: o.plan as (typeof PLANS)[number],
@@ -91,6 +107,7 @@ export function buildProgram(): Command {
       });
       out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
       printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
+      if (o.webhookUrl) await setWebhook(app, dest.accountId, o.webhookUrl, out);
     } finally {
       await app.close();
     }
@@ -109,17 +126,35 @@ export function buildProgram(): Command {
           'dropship destinations update initech --exclude-tables "audit_*" --exclude-columns "contacts.email,*.ssn"',
           'dropship destinations update initech --include-tables ""   # clears the list: every table again',
           'dropship destinations update acme --no-kms-key-arn',
+          'dropship destinations update acme --webhook-url https://hooks.acme.example/dropship',
+          'dropship destinations update acme --no-webhook',
         ),
-      ),
+      )
+      .option('--webhook-url <url>', 'POST signed events here (https; http only to loopback); prints a new secret')
+      .option('--no-webhook', 'stop sending webhooks'),
     'update',
   ).action(async (account: string, o: Record<string, unknown>) => {
-    const patch = patchFromOptions(o);
-    if (Object.keys(patch).length === 0)
+    const { webhookUrl, webhook, ...rest } = o;
+    const patch = patchFromOptions(rest);
+    const webhookGiven = webhookUrl !== undefined || webhook === false;
+    if (Object.keys(patch).length === 0 && !webhookGiven)
       throw new UsageError('nothing to change (see: dropship destinations update --help)');
     const app = new App();
     try {
       const registry = await app.registry();
       const before = await registry.get(account);
+      if (webhookGiven) {
+        await applyWebhookUpdate(
+          app,
+          account,
+          {
+            ...(webhookUrl !== undefined ? { webhookUrl: String(webhookUrl) } : {}),
+            ...(webhook === false ? { webhook: false } : {}),
+          },
+          out,
+        );
+        if (Object.keys(patch).length === 0) return;
+      }
       const dest = await registry.update(account, patch);
       out(`Updated ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
       if (
@@ -163,7 +198,7 @@ export function buildProgram(): Command {
       const app = new App();
       try {
         const d = await (await app.registry()).get(account);
-        out(`${describeDestination(d)}\n`);
+        out(`${describeDestination(d)}\n${await describeNotify(app, account)}\n`);
         printPolicies(d, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
       } finally {
         await app.close();
@@ -183,6 +218,7 @@ export function buildProgram(): Command {
         try {
           await (await app.registry()).setEnabled(account, enabled);
           out(`${account}: ${enabled ? 'enabled' : 'disabled'}`);
+          if (enabled) await refreshStatus({ pool: await app.database(), settings: app.settings }, account); // un-pause status.json
         } finally {
           await app.close();
         }
@@ -257,6 +293,7 @@ export function buildProgram(): Command {
           ...(app.settings.DROPSHIP_PRINCIPAL_ARN ? { principalArn: app.settings.DROPSHIP_PRINCIPAL_ARN } : {}),
           ...(trust !== undefined ? { trustPolicy: trust } : {}),
         });
+        await noteDoctorReport(await app.database(), report); // counts as the day's external-ID probe
         for (const c of report.checks) {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);
@@ -396,14 +433,21 @@ export function buildProgram(): Command {
     .description('Recent runs, newest first')
     .option('--account <id>', 'only this account')
     .option('--limit <n>', 'how many', '20')
-    .addHelpText('after', examples('dropship runs list --account acme --limit 5'))
-    .action(async (o: { account?: string; limit: string }) => {
+    .option('--failed', 'only failed runs')
+    .option('--since <age|time>', 'only runs started since: 24h, 30m, 7d, or an ISO time')
+    .addHelpText(
+      'after',
+      examples('dropship runs list --account acme --limit 5', 'dropship runs list --failed --since 24h'),
+    )
+    .action(async (o: { account?: string; limit: string; failed?: boolean; since?: string }) => {
       const app = new App();
       try {
         const ledger = await app.ledger();
         const list = await ledger.listRuns({
           ...(o.account ? { accountId: o.account } : {}),
           limit: Number(o.limit),
+          ...(o.failed ? { status: 'failed' as const } : {}),
+          ...(o.since ? { since: parseSince(o.since) } : {}),
         });
         const stale = new Map<string, string>();
         for (const a of await ledger.activeRuns(o.account)) {
@@ -656,10 +700,21 @@ export function buildProgram(): Command {
       process.exitCode = await runDemo({ events: Number(o.events) });
     });
 
+  registerNotifyCommands(program, { destinations, receipt }, App, out);
   return program;
 }
 
 export class UsageError extends Error {}
+
+/** `24h`, `30m`, `7d` (ago) or an ISO time. */
+export function parseSince(v: string, now = new Date()): Date {
+  const m = /^(\d+)([mhd])$/.exec(v);
+  if (m)
+    return new Date(now.getTime() - Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']);
+  const t = new Date(v);
+  if (Number.isNaN(t.getTime())) throw new UsageError(`--since takes 24h, 30m, 7d or an ISO time, not "${v}"`);
+  return t;
+}
 
 function requirePrincipal(app: App): string {
   const p = app.settings.DROPSHIP_PRINCIPAL_ARN;
@@ -684,7 +739,9 @@ export async function main(argv = process.argv): Promise<void> {
       e instanceof UsageError ||
       e instanceof ConfigError ||
       e instanceof AccountsError ||
-      (e instanceof Error && (e.name === 'DevClientError' || e.name === 'DevError' || e.name === 'InspectError'))
+      (e instanceof Error && (e.name === 'DevClientError' || e.name === 'DevError' || e.name === 'InspectError')) ||
+      e instanceof NotifyUsageError ||
+      e instanceof WebhookError
     ) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = 2;

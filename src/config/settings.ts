@@ -102,6 +102,31 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]')
     .default('04:00'),
+  /**
+   * Notifications (src/notify/): AES-256-GCM key (32 bytes, base64) that encrypts webhook signing
+   * secrets at rest; in production read from SSM (DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER) at cold start.
+   */
+  DROPSHIP_WEBHOOK_KEY: z
+    .string()
+    .refine(
+      (v) => Buffer.from(v, 'base64').length === 32,
+      'must be 32 random bytes in base64 (openssl rand -base64 32)',
+    )
+    .optional(),
+  DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER: z
+    .string()
+    .regex(/^\/[\w./-]+$/, 'must be an SSM parameter name like /dropship/prod/webhook-key')
+    .optional(),
+  /** Attempts per webhook event (non-2xx, timeouts and connection errors are retried with backoff). */
+  DROPSHIP_WEBHOOK_ATTEMPTS: int(1, 10).default(3),
+  /** First retry delay in ms; doubles per attempt (with jitter). */
+  DROPSHIP_WEBHOOK_BACKOFF_MS: int(1, 60_000).default(1000),
+  /** Time limit of one webhook POST. */
+  DROPSHIP_WEBHOOK_TIMEOUT_MS: int(100, 30_000).default(5000),
+  /** A destination is paused after this many consecutive failed runs (6 = three days on a paid plan). */
+  DROPSHIP_PAUSE_AFTER_FAILURES: int(1, 1000).default(6),
+  /** CloudWatch namespace of the per-run embedded-metric-format lines. */
+  DROPSHIP_METRICS_NAMESPACE: z.string().min(1).max(255).default('Dropship'),
   DROPSHIP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** `dropship dev`: folder of the local stack's data and its admin.json (default .dropship/dev). */
   DROPSHIP_DEV_DIR: z.string().min(1).optional(),

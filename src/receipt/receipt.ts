@@ -32,6 +32,15 @@ export interface Receipt {
   layout: Layout;
   /** What this destination receives when it is not its whole schema (tenant mode, selections). */
   selection?: ReceiptSelection;
+  /** Receipt chain (src/receipt/chain.ts): +1 per published receipt of the destination. */
+  sequence?: number;
+  /** SHA-256 of the previous receipt's exact bytes; null for the first. */
+  previous_receipt_sha256?: string | null;
+}
+
+/** The exact bytes written as receipt.json (the chain hashes these). */
+export function receiptBytes(receipt: Receipt): string {
+  return `${JSON.stringify(receipt, null, 2)}\n`;
 }
 
 /** Wall-clock time with microseconds (Date has milliseconds only). */
@@ -98,7 +107,7 @@ export function receiptBody(receipt: Receipt): string {
       `receipt of run ${receipt.run_id} violates the contract: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
     );
   }
-  return `${JSON.stringify(receipt, null, 2)}\n`;
+  return receiptBytes(receipt);
 }
 
 /** Publishes receipt bytes (recorded in the ledger first, so a retry publishes identical content). */

@@ -102,3 +102,19 @@ describe('validateReceipt', () => {
     ]);
   });
 });
+
+describe('validateReceipt: the chain fields', () => {
+  it('accepts a first and a later link; refuses a broken pairing or a half-present chain', () => {
+    expect(validateReceipt({ ...valid(), sequence: 1, previous_receipt_sha256: null })).toEqual([]);
+    expect(validateReceipt({ ...valid(), sequence: 7, previous_receipt_sha256: 'c'.repeat(64) })).toEqual([]);
+    expect(validateReceipt({ ...valid(), sequence: 1, previous_receipt_sha256: 'c'.repeat(64) })).toEqual([
+      { path: '$.previous_receipt_sha256', message: 'must be null for the first receipt (sequence 1)' },
+    ]);
+    expect(validateReceipt({ ...valid(), sequence: 2, previous_receipt_sha256: null })[0]?.path).toBe(
+      '$.previous_receipt_sha256',
+    );
+    expect(validateReceipt({ ...valid(), sequence: 2 }).length).toBeGreaterThan(0);
+    expect(validateReceipt({ ...valid(), sequence: 0, previous_receipt_sha256: null }).length).toBeGreaterThan(0);
+    expect(validateReceipt({ ...valid(), sequence: 3, previous_receipt_sha256: 'XYZ' }).length).toBeGreaterThan(0);
+  });
+});

@@ -46,6 +46,16 @@ function fromAjv(e: ErrorObject): Violation {
 export function validateReceipt(value: unknown): Violation[] {
   if (!check(value)) return (check.errors ?? []).map(fromAjv);
   const out: Violation[] = [];
+  const chained = value as { sequence?: number; previous_receipt_sha256?: string | null };
+  if (chained.sequence !== undefined && (chained.sequence === 1) !== (chained.previous_receipt_sha256 === null)) {
+    out.push({
+      path: '$.previous_receipt_sha256',
+      message:
+        chained.sequence === 1
+          ? 'must be null for the first receipt (sequence 1)'
+          : `must be the previous receipt's SHA-256 (sequence ${chained.sequence} is not the first)`,
+    });
+  }
   const receipt = value as {
     tables: Record<
       string,

@@ -2,9 +2,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
-import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
+import { ensureExternalIdEnforced } from '../notify/drift.js';
+import { recordRunOutcome } from '../notify/outcome.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
@@ -61,14 +62,21 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const log = deps.log ?? createLogger({ level: 'silent' });
   const failures: { table: string; message: string }[] = [];
 
-  const fail = (error: unknown): AccountOutcome => {
+  const clients = dest.enabled ? destinationClients(dest, runId, settings) : undefined;
+  const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
+    // status.json, webhook, failure streak / pause, metrics (src/notify/outcome.ts).
+    // A run refused because another one is in progress is not a failed delivery.
+    if (clients && !(error instanceof RunInProgress))
+      await recordRunOutcome(
+        { pool: deps.ledger.pool, settings, s3: clients.s3 },
+        { accountId: dest.accountId, runId, ok: false, error },
+      );
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   };
 
-  if (!dest.enabled) return fail(new RunError(`account ${dest.accountId} is disabled`));
-  const clients = destinationClients(dest, runId, settings);
+  if (!clients) return fail(new RunError(`account ${dest.accountId} is disabled`));
   const session = sourceSession(settings);
   let snapshot: Snapshot | undefined;
   let owner: RunOwner | undefined;
@@ -84,7 +92,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     );
     signal.throwIfAborted();
     await verifyAssumeRole(dest, clients);
-    await verifyExternalIdEnforced(dest);
+    await ensureExternalIdEnforced(ledger.pool, dest);
     signal.throwIfAborted();
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
     const snap = snapshot;
@@ -206,6 +214,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       );
     }
     await crashPoint(settings, 'after-last-task');
+    // Publishing the receipt also records the outcome (status.json, webhook, metrics: finishRun).
     const receiptKey = await finishWithRetries(dest, runId, clients.s3, { ledger, settings, signal });
     const outcome: AccountOutcome = {
       ok: true,
@@ -230,7 +239,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         );
       }
     }
-    return fail(error);
+    return await fail(error);
   } finally {
     await owner?.close();
     await snapshot?.close();

@@ -2,6 +2,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, isDestinationProblem } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { recordRunOutcome } from '../notify/outcome.js';
+import { nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
 import { buildReceipt, putReceiptBody, ReceiptError, receiptBody } from '../receipt/receipt.js';
 import { crashPoint } from './crash.js';
 import type { Ledger } from './ledger.js';
@@ -73,12 +75,13 @@ export async function finishRun(
       }
       const results = [...byTable.values()];
       for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      body = await ledger.recordReceipt(
-        runId,
-        receiptBody(
-          buildReceipt(run.runId, run.startedMicros, results, run.layout, (await ledger.selection(runId))?.receipt),
-        ),
-      );
+      // The receipt chain's link is fixed with the bytes: a retried finish publishes the same link.
+      const link = await nextLink(ledger.pool, run.accountId, runId);
+      const receipt = {
+        ...buildReceipt(run.runId, run.startedMicros, results, run.layout, (await ledger.selection(runId))?.receipt),
+        ...link,
+      };
+      body = await ledger.recordReceipt(runId, receiptBody(receipt));
     }
   } catch (e) {
     if (e instanceof ReceiptError) {
@@ -103,6 +106,19 @@ export async function finishRun(
     return { status: 'pending', error };
   }
   await crashPoint(opts.settings, 'after-receipt-put');
+  const { sequence } = JSON.parse(body) as { sequence: number };
+  await recordLink(ledger.pool, {
+    accountId: run.accountId,
+    runId,
+    sequence,
+    receiptKey: key,
+    sha256: sha256Hex(body),
+  });
   await ledger.finishSucceeded(runId, key);
+  // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts; never throws).
+  await recordRunOutcome(
+    { pool: ledger.pool, settings: opts.settings, s3 },
+    { accountId: run.accountId, runId, ok: true, receiptKey: key },
+  );
   return { status: 'succeeded', receiptKey: key };
 }

@@ -206,7 +206,8 @@ export interface ReleaseTask extends TaskRef {
 const ACTIVE = `('running', 'finishing')`;
 
 export class Ledger {
-  constructor(private readonly pool: Pool) {}
+  /** Public for modules that keep their own tables in the same database (src/notify, the receipt chain). */
+  constructor(readonly pool: Pool) {}
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
@@ -676,10 +677,13 @@ export class Ledger {
     return res.rows.map(toTask);
   }
 
-  async listRuns(opts: { accountId?: string; limit?: number } = {}): Promise<Run[]> {
+  async listRuns(opts: { accountId?: string; limit?: number; status?: RunStatus; since?: Date } = {}): Promise<Run[]> {
     const res = await this.pool.query(
-      `select * from dropship.runs where ($1::text is null or account_id = $1) order by started_at desc, run_id desc limit $2`,
-      [opts.accountId ?? null, opts.limit ?? 50],
+      `select * from dropship.runs
+        where ($1::text is null or account_id = $1) and ($3::text is null or status = $3)
+          and ($4::timestamptz is null or started_at >= $4)
+        order by started_at desc, run_id desc limit $2`,
+      [opts.accountId ?? null, opts.limit ?? 50, opts.status ?? null, opts.since ?? null],
     );
     return res.rows.map(toRun);
   }

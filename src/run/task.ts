@@ -1,9 +1,10 @@
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
 import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
-import { verifyExternalIdEnforced } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { ensureExternalIdEnforced } from '../notify/drift.js';
+import { recordRunOutcome } from '../notify/outcome.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables, type TablePlan, type TaskPart } from '../source/catalog.js';
@@ -119,9 +120,13 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
     await verifyAssumeRole(dest, clients);
-    await verifyExternalIdEnforced(dest);
+    await ensureExternalIdEnforced(deps.ledger.pool, dest);
   } catch (e) {
     await ledger.failRun(runId, (e as Error).message);
+    await recordRunOutcome(
+      { pool: ledger.pool, settings, s3: clients.s3 },
+      { accountId: dest.accountId, runId, ok: false, error: e },
+    );
     return { run: (await ledger.getRun(runId))!, tasks: 0 };
   } finally {
     clients.s3.destroy();
@@ -222,15 +227,27 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       finishAfter: true,
       watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
     });
+    // A run that failed here is told to the customer (status.json, webhook, metrics; a published
+    // receipt is recorded by finishRun itself). Runs ended elsewhere (sweeper, dead letter, cancel)
+    // are recorded by the check function's sweep (src/notify/outcome.ts).
+    const recordFailure = (error: Error) =>
+      recordRunOutcome(
+        { pool: ledger.pool, settings, s3: clients.s3 },
+        { accountId: run.accountId, runId: run.runId, ok: false, error },
+      );
     switch (outcome.state) {
       case 'done': {
         const f = outcome.finish;
         if (f?.status === 'succeeded') return { status: 'succeeded', receiptKey: f.receiptKey };
         if (f?.status === 'pending') return { status: 'retry', reason: f.error.message, delaySeconds: 30 };
-        if (f?.status === 'failed') return { status: 'failed', reason: f.error.message };
+        if (f?.status === 'failed') {
+          await recordFailure(f.error);
+          return { status: 'failed', reason: f.error.message };
+        }
         return { status: 'succeeded' };
       }
       case 'released':
+        if (outcome.verdict === 'failed') await recordFailure(outcome.error);
         return outcome.verdict === 'retry'
           ? {
               status: 'retry',

@@ -1,0 +1,208 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { App } from '../cli/commands.js';
+import { verifyLink } from '../receipt/chain.js';
+import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from './drift.js';
+import { StatusStore, webhookKey } from './store.js';
+import { DEFAULT_TOLERANCE_SECONDS, encryptSecret, generateSecret, validateWebhookUrl, verify } from './webhook.js';
+
+/**
+ * The notification commands: webhook set-up and rotation, drift checks, signature and receipt-chain
+ * verification. Registered onto the program's existing `destinations` and `receipt` groups.
+ */
+type Out = (s: string) => void;
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+/** Sets (generating and printing a new signing secret) or removes an account's webhook. */
+export async function setWebhook(app: App, accountId: string, url: string | null, out: Out): Promise<void> {
+  const store = new StatusStore(await app.database());
+  if (url === null) {
+    await store.setWebhook(accountId, null, null);
+    out(`${accountId}: webhook removed`);
+    return;
+  }
+  const valid = validateWebhookUrl(url);
+  const key = await webhookKey(app.settings);
+  const secret = generateSecret();
+  await store.setWebhook(accountId, valid, encryptSecret(secret, key));
+  out(`Webhook: ${valid}`);
+  out(`Webhook signing secret: ${secret}`);
+  out('(shown once: give it to the receiver now; rotate it with: dropship destinations rotate-webhook-secret)');
+}
+
+/**
+ * The flag → field mapping of `destinations update` (src/cli/main.ts) for notifications: `--webhook-url <url>` sets
+ * the webhook (and prints a new secret), `--no-webhook` removes it. Returns whether it did anything.
+ */
+export async function applyWebhookUpdate(
+  app: App,
+  accountId: string,
+  o: { webhookUrl?: string; webhook?: boolean },
+  out: Out,
+): Promise<boolean> {
+  if (o.webhookUrl !== undefined && o.webhook === false)
+    throw new NotifyUsageError('give either --webhook-url <url> or --no-webhook, not both');
+  if (o.webhookUrl !== undefined) {
+    await setWebhook(app, accountId, o.webhookUrl, out);
+    return true;
+  }
+  if (o.webhook === false) {
+    await setWebhook(app, accountId, null, out);
+    return true;
+  }
+  return false;
+}
+
+export class NotifyUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotifyUsageError';
+  }
+}
+
+/** One line per fact for `destinations show`. */
+export async function describeNotify(app: App, accountId: string): Promise<string> {
+  const row = await new StatusStore(await app.database()).get(accountId);
+  return [
+    `webhook       ${row.webhookUrl ?? '—'}`,
+    `failures      ${row.consecutiveFailures} in a row${row.pausedAt ? `  (paused since ${row.pausedAt.toISOString()}; resume with: dropship destinations enable ${accountId})` : ''}`,
+    `last check    ${row.lastCheckAt ? row.lastCheckAt.toISOString() : '—'}`,
+    `ext-ID probe  ${row.externalIdVerifiedAt ? `verified ${row.externalIdVerifiedAt.toISOString()}` : 'not yet verified'}`,
+  ].join('\n');
+}
+
+export function registerNotifyCommands(
+  program: Command,
+  groups: { destinations: Command; receipt: Command },
+  App_: new () => App,
+  out: Out,
+): void {
+  const { destinations, receipt } = groups;
+
+  destinations
+    .command('rotate-webhook-secret <account>')
+    .description('Replace the webhook signing secret (prints the new one once; the old one stops at once)')
+    .addHelpText('after', examples('dropship destinations rotate-webhook-secret acme'))
+    .action(async (account: string) => {
+      const app = new App_();
+      try {
+        const store = new StatusStore(await app.database());
+        await (await app.registry()).get(account);
+        const row = await store.get(account);
+        if (!row.webhookUrl)
+          throw new NotifyUsageError(
+            `${account} has no webhook (set one with: dropship destinations update ${account} --webhook-url …)`,
+          );
+        const secret = generateSecret();
+        await store.setSecret(account, encryptSecret(secret, await webhookKey(app.settings)));
+        out(`Webhook signing secret: ${secret}`);
+        out('(shown once; events from now on are signed with it)');
+      } finally {
+        await app.close();
+      }
+    });
+
+  destinations
+    .command('check')
+    .description(
+      `Drift check before a slot: role, bucket and region, a multipart upload (with KMS) started and aborted; the external-ID probe at most every ${EXTERNAL_ID_PROBE_HOURS} h. Failures notify the customer (destination.check_failed)`,
+    )
+    .option('--account <id>', 'only this account (default: every enabled destination)')
+    .option('--slot <HH:MM>', 'only the destinations due in this slot')
+    .option('--probe', 'run the external-ID probe now, even if it ran in the last day')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship destinations check',
+        'dropship destinations check --account acme',
+        'dropship destinations check --slot 15:00',
+      ),
+    )
+    .action(async (o: { account?: string; slot?: string; probe?: boolean }) => {
+      const app = new App_();
+      try {
+        const registry = await app.registry();
+        const { slotsByPlan } = await import('../run/task.js');
+        const dests = o.account
+          ? [await registry.get(o.account)]
+          : o.slot
+            ? await registry.due(o.slot, slotsByPlan(app.settings))
+            : (await registry.list()).filter((d) => d.enabled);
+        if (dests.length === 0) {
+          out('No destinations to check.');
+          return;
+        }
+        const results = await checkDestinations(
+          { pool: await app.database(), settings: app.settings },
+          dests,
+          o.probe ? { forceProbe: true } : {},
+        );
+        for (const r of results) {
+          out(`${r.ok ? '✓' : '✗'} ${r.accountId}${r.probed ? '  (external-ID probe ran)' : ''}`);
+          for (const c of r.checks.filter((x) => x.status === 'fail')) {
+            out(`    ✗ ${c.name}: ${c.detail}`);
+            if (c.fix) out(`      fix: ${c.fix}`);
+          }
+          for (const f of r.failures) out(`    customer told: ${f.reason} — ${f.fix}`);
+        }
+        if (results.some((r) => !r.ok)) process.exitCode = 1;
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('webhook')
+    .description('Work with dropship webhooks')
+    .addHelpText('after', examples('dropship webhook verify --help'))
+    .command('verify')
+    .description("Verify a webhook's Dropship-Signature against the raw body on stdin (what a receiver does)")
+    .requiredOption('--secret <whsec>', 'the signing secret')
+    .requiredOption('--header <value>', 'the Dropship-Signature header, e.g. "t=1700000000,v1=5f…"')
+    .option('--tolerance <seconds>', 'largest accepted age of the timestamp', String(DEFAULT_TOLERANCE_SECONDS))
+    .addHelpText(
+      'after',
+      examples(`dropship webhook verify --secret whsec_… --header "t=1700000000,v1=5f3a…" < body.json`),
+    )
+    .action((o: { secret: string; header: string; tolerance: string }) => {
+      const body = readFileSync(0);
+      const v = verify(o.secret, o.header, body, { toleranceSeconds: Number(o.tolerance) });
+      if (v.ok) out(`valid: signed at ${new Date(v.t * 1000).toISOString()}`);
+      else {
+        process.stderr.write(`invalid: ${v.reason}\n`);
+        process.exitCode = 1;
+      }
+    });
+
+  receipt
+    .command('verify-chain <older> <newer> [more...]')
+    .description(
+      'Prove no delivery was skipped or replaced: each receipt must follow the one before (sequence +1, previous_receipt_sha256)',
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'dropship receipt verify-chain receipt-41.json receipt-42.json',
+        'dropship receipt verify-chain r1.json r2.json r3.json',
+      ),
+    )
+    .action((older: string, newer: string, more: string[] = []) => {
+      const files = [older, newer, ...more];
+      let bad = false;
+      for (let i = 1; i < files.length; i++) {
+        const v = verifyLink(readFileSync(files[i - 1]!), readFileSync(files[i]!), {
+          older: files[i - 1]!,
+          newer: files[i]!,
+        });
+        if (v.ok) out(`ok: ${v.detail}`);
+        else {
+          process.stderr.write(`broken: ${v.detail}\n`);
+          bad = true;
+        }
+      }
+      if (bad) process.exitCode = 1;
+    });
+}

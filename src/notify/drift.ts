@@ -1,0 +1,164 @@
+import type { Pool } from 'pg';
+import type { Destination } from '../accounts/destination.js';
+import { type Check, doctor, verifyExternalIdEnforced } from '../aws/doctor.js';
+import type { Settings } from '../config/settings.js';
+import type { Logger } from '../log/logger.js';
+import { addEvent, deliverPending } from './outcome.js';
+import { type CustomerFailure, failureFor } from './reasons.js';
+import { StatusStore } from './store.js';
+
+/**
+ * Drift checks: before a slot, the doctor's non-invasive checks (assume role with the external ID,
+ * bucket reachable in its region, a multipart upload — with the KMS key when set — started and
+ * aborted) and, at most once a day, the external-ID enforcement probe. A failure notifies the
+ * customer (`destination.check_failed`, with the fix) before the slot fails.
+ *
+ * The probe (AssumeRole without the external ID, which must be denied) leaves an AccessDenied
+ * event in the customer's CloudTrail, so it runs at registration, in the doctor, and otherwise at
+ * most every EXTERNAL_ID_PROBE_HOURS — not at every run. Runs rely on the last verification.
+ */
+export const EXTERNAL_ID_PROBE_HOURS = 24;
+
+function probeDue(verifiedAt: Date | null, now: Date): boolean {
+  return !verifiedAt || now.getTime() - verifiedAt.getTime() >= EXTERNAL_ID_PROBE_HOURS * 3600_000;
+}
+
+/**
+ * For the run path: throws (as verifyExternalIdEnforced does) when the role is assumable without
+ * the external ID, but probes only when the last successful verification is older than a day.
+ * Call it after the role was assumed with the external ID (so the verification means something).
+ */
+export async function ensureExternalIdEnforced(pool: Pool, dest: Destination, now = new Date()): Promise<void> {
+  const store = new StatusStore(pool);
+  const row = await store.get(dest.accountId);
+  if (!probeDue(row.externalIdVerifiedAt, now)) return;
+  await verifyExternalIdEnforced(dest);
+  await store.noteExternalIdVerified(dest.accountId);
+}
+
+/** `dropship doctor` ran the probe: a passing report counts as the day's verification. */
+export async function noteDoctorReport(pool: Pool, report: { accountId: string; checks: Check[] }): Promise<void> {
+  const pass = (name: string) => report.checks.find((c) => c.name === name)?.status === 'pass';
+  if (pass('assume role') && pass('external ID enforced'))
+    await new StatusStore(pool).noteExternalIdVerified(report.accountId);
+}
+
+export interface DriftResult {
+  accountId: string;
+  ok: boolean;
+  probed: boolean;
+  checks: Check[];
+  /** What the customer was told (one per failed check), empty when all passed. */
+  failures: CustomerFailure[];
+}
+
+/** The customer's words for a failed doctor check; undefined when the failure is on our side. */
+export function customerFailureOf(c: Check, dest: Destination): CustomerFailure | undefined {
+  const text = `${c.detail} ${c.fix ?? ''}`;
+  switch (c.name) {
+    case 'assume role':
+      return failureFor('role_not_assumable', dest);
+    case 'external ID enforced':
+      return /could not be verified/.test(c.detail) ? undefined : failureFor('external_id_not_enforced', dest);
+    case 'bucket':
+      return failureFor(/does not exist/.test(c.detail) ? 'bucket_missing' : 'bucket_wrong_region', dest);
+    case 'multipart upload':
+    case 'put object': {
+      if (dest.kmsKeyArn && /kms:/.test(c.fix ?? '') && !/s3:PutObject and/.test(c.fix ?? '')) {
+        const f = failureFor('kms_denied', dest);
+        const missing = /allow (kms:\w+)/.exec(text)?.[1];
+        return missing
+          ? { ...f, reason: `the KMS key ${dest.kmsKeyArn} does not allow ${missing} to dropship's role` }
+          : f;
+      }
+      return failureFor('write_denied', dest);
+    }
+    default:
+      return undefined;
+  }
+}
+
+export async function checkDestination(
+  deps: { pool: Pool; settings: Settings; log?: Logger; now?: Date },
+  dest: Destination,
+  opts: { forceProbe?: boolean; notify?: boolean } = {},
+): Promise<DriftResult> {
+  const now = deps.now ?? new Date();
+  const store = new StatusStore(deps.pool);
+  const row = await store.get(dest.accountId);
+  const probed = opts.forceProbe === true || probeDue(row.externalIdVerifiedAt, now);
+  const report = await doctor(dest, { settings: deps.settings, drift: { externalIdProbe: probed } });
+  const assumed = report.checks.find((c) => c.name === 'assume role')?.status === 'pass';
+  const enforced = report.checks.find((c) => c.name === 'external ID enforced')?.status === 'pass';
+  if (probed && assumed && enforced) await store.noteExternalIdVerified(dest.accountId);
+  const failed = report.checks.filter((c) => c.status === 'fail');
+  const failures = failed.map((c) => customerFailureOf(c, dest)).filter((f): f is CustomerFailure => f !== undefined);
+  // One failure per kind (an assume-role failure is not also a bucket failure, etc.).
+  const unique = [...new Map(failures.map((f) => [f.code, f])).values()];
+  const result: DriftResult = {
+    accountId: dest.accountId,
+    ok: failed.length === 0,
+    probed,
+    checks: report.checks,
+    failures: unique,
+  };
+  await store.noteCheck(dest.accountId, { ok: result.ok, probed, checks: report.checks });
+  if (unique.length > 0 && opts.notify !== false && row.webhookUrl) {
+    const ids: string[] = [];
+    for (const f of unique) {
+      ids.push(
+        await addEvent(store, 'destination.check_failed', {
+          account: dest.accountId,
+          run_id: null,
+          occurred_at: now.toISOString(),
+          reason: `before the next delivery, a check found: ${f.reason}`,
+          fix: f.fix,
+        }),
+      );
+    }
+    await deliverPending(deps, { accountId: dest.accountId, ids }, deps.log);
+  }
+  if (!result.ok)
+    deps.log?.warn(
+      { accountId: dest.accountId, failed: failed.map((c) => c.name), probed },
+      'drift check failed; customer notified',
+    );
+  return result;
+}
+
+/** Checks several destinations one after another (each failure stays its own). */
+export async function checkDestinations(
+  deps: { pool: Pool; settings: Settings; log?: Logger },
+  dests: Destination[],
+  opts: { forceProbe?: boolean } = {},
+): Promise<DriftResult[]> {
+  const out: DriftResult[] = [];
+  for (const d of dests) {
+    try {
+      out.push(await checkDestination(deps, d, opts));
+    } catch (e) {
+      out.push({
+        accountId: d.accountId,
+        ok: false,
+        probed: false,
+        checks: [{ name: 'check', status: 'fail', detail: `the check itself failed: ${(e as Error).message}` }],
+        failures: [],
+      });
+    }
+  }
+  return out;
+}
+
+/** The slots (HH:MM) that start within `aheadMinutes` after `time` — what the check before a slot looks at. */
+export function slotsAhead(time: Date, slots: string[], aheadMinutes = 90): string[] {
+  const out = new Set<string>();
+  for (const s of slots) {
+    const [h, m] = s.split(':').map(Number);
+    for (const day of [0, 1]) {
+      const t = Date.UTC(time.getUTCFullYear(), time.getUTCMonth(), time.getUTCDate() + day, h, m);
+      const delta = (t - time.getTime()) / 60_000;
+      if (delta > 0 && delta <= aheadMinutes) out.add(s);
+    }
+  }
+  return [...out].sort();
+}

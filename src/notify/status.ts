@@ -1,0 +1,96 @@
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Ajv } from 'ajv';
+import schema from '../../schemas/status.schema.json' with { type: 'json' };
+import { type Destination, objectKey } from '../accounts/destination.js';
+import { explainS3Error } from '../aws/clients.js';
+import type { Settings } from '../config/settings.js';
+import type { DestinationStatusRow, LastFailure, LastSuccess } from './store.js';
+
+/**
+ * `<prefix>/status.json`: rewritten at the end of every run, success or failure, inside the
+ * write-only prefix. Unlike receipt.json (written only on success, the trigger for loaders), it
+ * always tells the customer where their deliveries stand. Contract: schemas/status.schema.json.
+ */
+export interface StatusDocument {
+  account: string;
+  updated_at: string;
+  last_run: { run_id: string; status: 'succeeded' | 'failed'; finished_at: string } | null;
+  last_success: LastSuccess | null;
+  last_failure: LastFailure | null;
+  consecutive_failures: number;
+  paused: boolean;
+  paused_at: string | null;
+  next_slot: string | null;
+}
+
+const check = new Ajv({ allErrors: true, strict: false }).compile(schema);
+
+export function validateStatus(value: unknown): string[] {
+  return check(value) ? [] : (check.errors ?? []).map((e) => `${e.instancePath || '$'} ${e.message}`);
+}
+
+/** The next slot (UTC) of the destination's plan strictly after `now`, as an ISO timestamp. */
+export function nextSlot(plan: Destination['plan'], settings: Settings, now: Date): string {
+  const slots = (plan === 'paid' ? settings.DROPSHIP_PAID_SLOTS : settings.DROPSHIP_FREE_SLOTS).split(',').sort();
+  for (let day = 0; day < 2; day++) {
+    for (const s of slots) {
+      const [h, m] = s.split(':').map(Number);
+      const t = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + day, h, m));
+      if (t.getTime() > now.getTime()) return t.toISOString().replace('.000Z', 'Z');
+    }
+  }
+  throw new Error(`no slot configured for plan ${plan}`);
+}
+
+export function statusKey(dest: Pick<Destination, 'prefix'>): string {
+  return objectKey(dest, 'status.json');
+}
+
+export function buildStatus(
+  dest: Destination,
+  row: DestinationStatusRow,
+  settings: Settings,
+  now: Date,
+): StatusDocument {
+  const paused = row.pausedAt !== null || !dest.enabled;
+  const s = row.lastSuccess;
+  const f = row.lastFailure;
+  const lastRun: StatusDocument['last_run'] =
+    s && (!f || s.finished_at >= f.at)
+      ? { run_id: s.run_id, status: 'succeeded', finished_at: s.finished_at }
+      : f
+        ? { run_id: f.run_id, status: 'failed', finished_at: f.at }
+        : null;
+  return {
+    account: dest.accountId,
+    updated_at: now.toISOString(),
+    last_run: lastRun,
+    last_success: row.lastSuccess,
+    last_failure: row.lastFailure,
+    consecutive_failures: row.consecutiveFailures,
+    paused,
+    paused_at: row.pausedAt ? row.pausedAt.toISOString() : null,
+    next_slot: paused ? null : nextSlot(dest.plan, settings, now),
+  };
+}
+
+export async function writeStatus(s3: S3Client, dest: Destination, doc: StatusDocument): Promise<string> {
+  const problems = validateStatus(doc);
+  if (problems.length > 0) throw new Error(`status.json violates its schema: ${problems.join('; ')}`);
+  const key = statusKey(dest);
+  try {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: dest.bucket,
+        Key: key,
+        Body: `${JSON.stringify(doc, null, 2)}\n`,
+        ContentType: 'application/json',
+        CacheControl: 'no-cache',
+        ...(dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: dest.kmsKeyArn } : {}),
+      }),
+    );
+  } catch (e) {
+    throw explainS3Error(dest, key, e);
+  }
+  return key;
+}

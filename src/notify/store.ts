@@ -1,0 +1,282 @@
+import type { Pool, PoolClient } from 'pg';
+import { ConfigError, type Settings } from '../config/settings.js';
+
+/**
+ * dropship's side of delivery status (table dropship.destination_status): the failure streak and
+ * pause, what status.json last said, the webhook (URL + encrypted secret), the drift checks; plus
+ * the run outcomes already recorded and the webhook outbox (dropship.webhook_events).
+ */
+export interface LastSuccess {
+  run_id: string;
+  receipt_key: string;
+  finished_at: string;
+}
+export interface LastFailure {
+  run_id: string;
+  at: string;
+  reason: string;
+  fix: string;
+}
+
+export interface DestinationStatusRow {
+  accountId: string;
+  webhookUrl: string | null;
+  webhookSecret: string | null;
+  consecutiveFailures: number;
+  pausedAt: Date | null;
+  lastSuccess: LastSuccess | null;
+  lastFailure: LastFailure | null;
+  externalIdVerifiedAt: Date | null;
+  lastCheckAt: Date | null;
+}
+
+export interface PendingEvent {
+  id: string;
+  accountId: string;
+  type: string;
+  body: string;
+  attempts: number;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: pg rows
+function toRow(r: any): DestinationStatusRow {
+  return {
+    accountId: r.account_id,
+    webhookUrl: r.webhook_url,
+    webhookSecret: r.webhook_secret,
+    consecutiveFailures: r.consecutive_failures,
+    pausedAt: r.paused_at,
+    lastSuccess: r.last_success,
+    lastFailure: r.last_failure,
+    externalIdVerifiedAt: r.external_id_verified_at,
+    lastCheckAt: r.last_check_at,
+  };
+}
+
+export class StatusStore {
+  constructor(readonly pool: Pool) {}
+
+  async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('begin');
+      const out = await fn(c);
+      await c.query('commit');
+      return out;
+    } catch (e) {
+      await c.query('rollback').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  async get(accountId: string, c: Pool | PoolClient = this.pool): Promise<DestinationStatusRow> {
+    await c.query(
+      'insert into dropship.destination_status (account_id) values ($1) on conflict (account_id) do nothing',
+      [accountId],
+    );
+    const res = await c.query('select * from dropship.destination_status where account_id = $1', [accountId]);
+    return toRow(res.rows[0]);
+  }
+
+  /**
+   * Records a run's end once (later calls for the same run return undefined): resets or extends
+   * the failure streak, and pauses the destination (enabled = false) when the streak reaches
+   * `pauseAfter`. Returns the new row and whether this outcome paused it.
+   */
+  async recordOutcome(
+    o: { accountId: string; runId: string; ok: boolean; success?: LastSuccess; failure?: LastFailure },
+    pauseAfter: number,
+    /** Webhook events to put in the outbox in the same transaction (when a webhook is set). */
+    events: (
+      row: DestinationStatusRow,
+      pausedNow: boolean,
+    ) => { type: string; build: (id: string) => string }[] = () => [],
+  ): Promise<{ row: DestinationStatusRow; pausedNow: boolean; eventIds: string[] } | undefined> {
+    return this.tx(async (c) => {
+      const first = await c.query(
+        'insert into dropship.run_outcomes (run_id, account_id, ok) values ($1, $2, $3) on conflict (run_id) do nothing',
+        [o.runId, o.accountId, o.ok],
+      );
+      if (first.rowCount !== 1) return undefined;
+      await this.get(o.accountId, c);
+      const res = await c.query(
+        o.ok
+          ? `update dropship.destination_status set consecutive_failures = 0, last_success = $2
+              where account_id = $1 returning *`
+          : `update dropship.destination_status set consecutive_failures = consecutive_failures + 1, last_failure = $2
+              where account_id = $1 returning *`,
+        [o.accountId, JSON.stringify(o.ok ? o.success : o.failure)],
+      );
+      let row = toRow(res.rows[0]);
+      let pausedNow = false;
+      if (!o.ok && row.consecutiveFailures >= pauseAfter && row.pausedAt === null) {
+        const d = await c.query(
+          'update dropship.destinations set enabled = false where account_id = $1 and enabled returning 1',
+          [o.accountId],
+        );
+        if (d.rowCount === 1) {
+          const p = await c.query(
+            'update dropship.destination_status set paused_at = now() where account_id = $1 returning *',
+            [o.accountId],
+          );
+          row = toRow(p.rows[0]);
+          pausedNow = true;
+        }
+      }
+      const eventIds: string[] = [];
+      if (row.webhookUrl)
+        for (const ev of events(row, pausedNow))
+          eventIds.push(await this.insertEvent(c, o.accountId, ev.type, ev.build));
+      return { row, pausedNow, eventIds };
+    });
+  }
+
+  async setWebhook(accountId: string, url: string | null, encryptedSecret: string | null): Promise<void> {
+    await this.get(accountId);
+    await this.pool.query(
+      'update dropship.destination_status set webhook_url = $2, webhook_secret = $3 where account_id = $1',
+      [accountId, url, encryptedSecret],
+    );
+  }
+
+  async setSecret(accountId: string, encryptedSecret: string): Promise<void> {
+    await this.pool.query('update dropship.destination_status set webhook_secret = $2 where account_id = $1', [
+      accountId,
+      encryptedSecret,
+    ]);
+  }
+
+  async noteExternalIdVerified(accountId: string): Promise<void> {
+    await this.get(accountId);
+    await this.pool.query(
+      'update dropship.destination_status set external_id_verified_at = now() where account_id = $1',
+      [accountId],
+    );
+  }
+
+  async noteCheck(accountId: string, result: unknown): Promise<void> {
+    await this.get(accountId);
+    await this.pool.query(
+      'update dropship.destination_status set last_check_at = now(), last_check = $2 where account_id = $1',
+      [accountId, JSON.stringify(result)],
+    );
+  }
+
+  async addEvent(accountId: string, type: string, build: (id: string) => string): Promise<string> {
+    return this.insertEvent(this.pool, accountId, type, build);
+  }
+
+  private async insertEvent(
+    c: Pool | PoolClient,
+    accountId: string,
+    type: string,
+    build: (id: string) => string,
+  ): Promise<string> {
+    const { rows } = await c.query<{ id: string }>('select gen_random_uuid()::text as id');
+    const id = rows[0]!.id;
+    await c.query('insert into dropship.webhook_events (id, account_id, type, body) values ($1, $2, $3, $4)', [
+      id,
+      accountId,
+      type,
+      build(id),
+    ]);
+    return id;
+  }
+
+  /** Undelivered events (oldest first), of one account or all, created within `maxAgeHours`. */
+  async pendingEvents(
+    opts: { accountId?: string; ids?: string[]; maxAgeHours?: number } = {},
+  ): Promise<PendingEvent[]> {
+    const res = await this.pool.query(
+      `select id::text, account_id, type, body, attempts from dropship.webhook_events
+        where delivered_at is null and given_up_at is null
+          and ($1::text is null or account_id = $1)
+          and ($2::uuid[] is null or id = any($2::uuid[]))
+          and created_at > now() - make_interval(hours => $3)
+        order by seq`,
+      [opts.accountId ?? null, opts.ids ?? null, opts.maxAgeHours ?? 24],
+    );
+    return res.rows.map((r) => ({
+      id: r.id,
+      accountId: r.account_id,
+      type: r.type,
+      body: r.body,
+      attempts: r.attempts,
+    }));
+  }
+
+  async noteDelivery(
+    id: string,
+    attempts: number,
+    delivered: boolean,
+    error: string | null,
+    giveUp: boolean,
+  ): Promise<void> {
+    await this.pool.query(
+      `update dropship.webhook_events
+          set attempts = attempts + $2, last_error = $4,
+              delivered_at = case when $3 then now() end,
+              given_up_at = case when not $3 and $5 then now() end
+        where id = $1`,
+      [id, attempts, delivered, error, giveUp],
+    );
+  }
+
+  /** Housekeeping (the sweep): events and recorded outcomes older than `days`. */
+  async prune(days = 30): Promise<void> {
+    await this.pool.query(`delete from dropship.webhook_events where created_at < now() - make_interval(days => $1)`, [
+      days,
+    ]);
+    await this.pool.query(`delete from dropship.run_outcomes where recorded_at < now() - make_interval(days => $1)`, [
+      days,
+    ]);
+  }
+
+  /** The most recent events of an account (for `dropship destinations show` and tests). */
+  async events(accountId: string, limit = 20) {
+    const res = await this.pool.query(
+      `select id::text, type, body, attempts, delivered_at, given_up_at, last_error from dropship.webhook_events
+        where account_id = $1 order by seq desc limit $2`,
+      [accountId, limit],
+    );
+    return res.rows as {
+      id: string;
+      type: string;
+      body: string;
+      attempts: number;
+      delivered_at: Date | null;
+      given_up_at: Date | null;
+      last_error: string | null;
+    }[];
+  }
+}
+
+let ssmKey: Promise<Buffer> | undefined;
+
+/** The key that encrypts webhook secrets: DROPSHIP_WEBHOOK_KEY, or the SSM SecureString named by DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER. */
+export async function webhookKey(settings: Settings): Promise<Buffer> {
+  if (settings.DROPSHIP_WEBHOOK_KEY) return Buffer.from(settings.DROPSHIP_WEBHOOK_KEY, 'base64');
+  const name = settings.DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER;
+  if (!name)
+    throw new ConfigError(
+      'DROPSHIP_WEBHOOK_KEY is not set; it is needed to store webhook signing secrets encrypted (generate one with: openssl rand -base64 32; in production use DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER)',
+    );
+  ssmKey ??= (async () => {
+    const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
+    const ssm = new SSMClient({});
+    try {
+      const res = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+      const key = Buffer.from(res.Parameter?.Value ?? '', 'base64');
+      if (key.length !== 32) throw new ConfigError(`SSM parameter ${name} does not hold 32 bytes in base64`);
+      return key;
+    } finally {
+      ssm.destroy();
+    }
+  })();
+  ssmKey.catch(() => {
+    ssmKey = undefined;
+  });
+  return ssmKey;
+}

@@ -1,0 +1,597 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Destination } from '../src/accounts/destination.js';
+import { permissionPolicy, trustPolicy } from '../src/accounts/policies.js';
+import type { Settings } from '../src/config/settings.js';
+import { createLogger } from '../src/log/logger.js';
+import { checkDestinations } from '../src/notify/drift.js';
+import { recordMissedOutcomes } from '../src/notify/outcome.js';
+import { type StatusDocument, validateStatus } from '../src/notify/status.js';
+import { StatusStore } from '../src/notify/store.js';
+import { encryptSecret, sign } from '../src/notify/webhook.js';
+import { validateReceipt } from '../src/receipt/validate.js';
+import { exportAccount } from '../src/run/account.js';
+import { LogReporter } from '../src/run/reporter.js';
+import { runTask, startFanOutRun, type TaskMessage } from '../src/run/task.js';
+import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import type { PolicyDocument } from './stack/iam.js';
+import { REPO_ROOT } from './stack/stack.js';
+
+/**
+ * Issue 13 acceptance on the real local stack (Postgres, S3 behind the SigV4/IAM guard, STS) with a
+ * real HTTP receiver on 127.0.0.1: signed webhooks verified by the README's own verifier, retries,
+ * status.json after success and failure, automatic pause and resume, drift checks before the slot,
+ * the receipt chain, and runs list --failed.
+ */
+interface Received {
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+let h: Harness;
+let settings: Settings;
+let server: Server;
+let hookUrl = '';
+const received: Received[] = [];
+let failNext = 0;
+const key = randomBytes(32).toString('base64');
+let hooked: Customer;
+let secret = '';
+const receipts: Buffer[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'dropship-notify-'));
+const silent = new LogReporter(createLogger({ level: 'silent' }));
+let verifyDropship: (body: Buffer | string, header: string, secret: string, tol?: number, now?: number) => boolean;
+const KMS = 'arn:aws:kms:us-east-1:240000000003:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+function dropship(
+  args: string[],
+  stdin?: Buffer,
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ...h.stack.env(),
+          DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+          DROPSHIP_WEBHOOK_KEY: key,
+          DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+          DROPSHIP_LOG_LEVEL: 'silent',
+          ...extraEnv,
+        },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin?.end(stdin ?? '');
+  });
+}
+
+const deps = () => ({ sourceUrl: h.stack.databaseUrl, settings, reporter: silent, ledger: h.ledger });
+const header = (r: Received) => String(r.headers['dropship-signature']);
+const events = () => received.map((r) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>);
+
+async function customerObject(c: Customer, name: string): Promise<Buffer> {
+  const s3 = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: `exports/${name}` }));
+    return Buffer.from(await res.Body!.transformToByteArray());
+  } finally {
+    s3.destroy();
+  }
+}
+const statusOf = async (c: Customer) =>
+  JSON.parse((await customerObject(c, 'status.json')).toString()) as StatusDocument;
+
+beforeAll(async () => {
+  h = await startHarness();
+  settings = h.settings({
+    DROPSHIP_WEBHOOK_KEY: key,
+    DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+    DROPSHIP_PAUSE_AFTER_FAILURES: '3',
+    DROPSHIP_LOG_LEVEL: 'silent',
+  });
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(500).end('try later');
+      } else res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  hookUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/dropship`;
+  await h.pool.query(`create schema hooked; create table hooked.orders (id bigint primary key, total numeric(10,2));
+    insert into hooked.orders select i, i * 1.5 from generate_series(1, 50) i;`);
+  hooked = await setupCustomer(h.stack, h.registry, {
+    accountId: 'hooked',
+    awsAccountId: '240000000001',
+    bucket: 'hooked-data',
+    prefix: 'exports',
+    schema: 'hooked',
+  });
+  // The README's verifier, exactly as printed there.
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const code = /<!-- verifier:start -->\s*```js\n([\s\S]*?)```\s*<!-- verifier:end -->/.exec(readme)?.[1];
+  expect(code, 'README verifier block').toBeTruthy();
+  expect(code!.trim().split('\n').length).toBeLessThanOrEqual(10);
+  writeFileSync(join(dir, 'verifier.mjs'), code!);
+  ({ verifyDropship } = await import(join(dir, 'verifier.mjs')));
+});
+
+afterAll(async () => {
+  await new Promise((r) => server?.close(r));
+  await h?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('webhooks, status.json, pause, receipt chain', () => {
+  it('sets a webhook from the CLI: http only to loopback, the secret printed once, stored encrypted', async () => {
+    const bad = await dropship(['destinations', 'update', 'hooked', '--webhook-url', 'http://hooks.example.com/x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('must use https');
+    const r = await dropship(['destinations', 'update', 'hooked', '--webhook-url', hookUrl]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    secret = /^Webhook signing secret: (whsec_[A-Za-z0-9_-]{43})$/m.exec(r.stdout)![1]!;
+    const stored = (await h.pool.query('select webhook_secret from dropship.destination_status')).rows[0]
+      .webhook_secret;
+    expect(stored).toMatch(/^v1\./);
+    expect(stored).not.toContain(secret.slice(6));
+  });
+
+  it('a successful export delivers one signed delivery.succeeded; status.json says so; receipt sequence 1', async () => {
+    const outcome = await exportAccount(hooked.destination, deps());
+    expect(outcome.ok).toBe(true);
+    expect(received).toHaveLength(1);
+    const [ev] = events();
+    expect(ev).toMatchObject({
+      type: 'delivery.succeeded',
+      account: 'hooked',
+      run_id: outcome.runId,
+      receipt_key: 'exports/receipt.json',
+    });
+    expect(received[0]!.headers['content-type']).toBe('application/json');
+    expect(header(received[0]!)).toMatch(/^t=\d{10},v1=[0-9a-f]{64}$/);
+    expect(verifyDropship(received[0]!.body, header(received[0]!), secret)).toBe(true);
+
+    const status = await statusOf(hooked);
+    expect(validateStatus(status)).toEqual([]);
+    expect(status).toMatchObject({
+      account: 'hooked',
+      last_run: { run_id: outcome.runId, status: 'succeeded' },
+      last_success: { run_id: outcome.runId, receipt_key: 'exports/receipt.json' },
+      last_failure: null,
+      consecutive_failures: 0,
+      paused: false,
+    });
+    expect(status.next_slot).toMatch(/T(04|15):00:00Z$/);
+    expect(Date.parse(status.next_slot!)).toBeGreaterThan(Date.now());
+
+    const receipt = await customerObject(hooked, 'receipt.json');
+    receipts.push(receipt);
+    expect(JSON.parse(receipt.toString())).toMatchObject({ sequence: 1, previous_receipt_sha256: null });
+    expect(validateReceipt(JSON.parse(receipt.toString()))).toEqual([]);
+  });
+
+  it('a 500 is retried: three signed attempts of the same event, the last one accepted', async () => {
+    received.length = 0;
+    failNext = 2;
+    const outcome = await exportAccount(hooked.destination, deps());
+    expect(outcome.ok).toBe(true);
+    expect(received).toHaveLength(3);
+    const ids = events().map((e) => e.id);
+    expect(new Set(ids).size).toBe(1);
+    for (const r of received) expect(verifyDropship(r.body, header(r), secret)).toBe(true);
+    const [row] = await new StatusStore(h.pool).events('hooked', 1);
+    expect(row).toMatchObject({ id: ids[0], attempts: 3, last_error: null });
+    expect(row!.delivered_at).toBeInstanceOf(Date);
+
+    const receipt = await customerObject(hooked, 'receipt.json');
+    receipts.push(receipt);
+    expect(JSON.parse(receipt.toString())).toMatchObject({ sequence: 2 });
+  });
+
+  it('a replayed or altered body fails verification (README verifier and dropship webhook verify)', async () => {
+    const r = received.at(-1)!;
+    const t = Number(/t=(\d+)/.exec(header(r))![1]);
+    expect(verifyDropship(r.body, header(r), secret, 300, t + 10)).toBe(true);
+    // Replayed later than the tolerance.
+    expect(verifyDropship(r.body, header(r), secret, 300, t + 301)).toBe(false);
+    // Altered body, or another secret.
+    const altered = Buffer.from(r.body.toString().replace('"hooked"', '"hooker"'));
+    expect(verifyDropship(altered, header(r), secret)).toBe(false);
+    expect(verifyDropship(r.body, header(r), `whsec_${'A'.repeat(43)}`)).toBe(false);
+
+    const ok = await dropship(['webhook', 'verify', '--secret', secret, '--header', header(r)], r.body);
+    expect(ok.stdout).toContain('valid: signed at');
+    expect(ok.code).toBe(0);
+    const bad = await dropship(['webhook', 'verify', '--secret', secret, '--header', header(r)], altered);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('invalid: the signature does not match');
+    // A capture replayed an hour later: correctly signed back then, refused now.
+    const replayed = await dropship(
+      ['webhook', 'verify', '--secret', secret, '--header', sign(secret, r.body.toString(), t - 3600)],
+      r.body,
+    );
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toContain('outside the 300 s tolerance (replayed?)');
+  });
+
+  it('a failed export (from the CLI, which delivers before it exits) sends one delivery.failed; status.json says why, in the customer’s words', async () => {
+    received.length = 0;
+    await h.pool.query(
+      `create table hooked.bad_numbers (id int, x numeric(10,2)); insert into hooked.bad_numbers values (1, 'NaN');`,
+    );
+    const before = await statusOf(hooked);
+    const r = await dropship(['export', '--account', 'hooked']);
+    expect(r.code).toBe(1);
+    // The process has exited: the event is already here.
+    expect(received).toHaveLength(1);
+    const [ev] = events();
+    expect(verifyDropship(received[0]!.body, header(received[0]!), secret)).toBe(true);
+    expect(ev).toMatchObject({
+      type: 'delivery.failed',
+      account: 'hooked',
+      reason: 'the export failed on dropship’s side',
+      fix: expect.stringContaining('nothing to do on your side'),
+    });
+    const status = await statusOf(hooked);
+    expect(validateStatus(status)).toEqual([]);
+    expect(status).toMatchObject({
+      last_run: { run_id: ev!.run_id, status: 'failed' },
+      last_success: before.last_success,
+      last_failure: { run_id: ev!.run_id, reason: ev!.reason, fix: ev!.fix },
+      consecutive_failures: 1,
+      paused: false,
+    });
+    // No internals: not the table, the value, the error text or the external ID.
+    const text = JSON.stringify(status) + received[0]!.body.toString();
+    for (const secretish of ['bad_numbers', 'NaN', 'numeric', hooked.destination.externalId, 'Error'])
+      expect(text).not.toContain(secretish);
+    expect(JSON.parse((await customerObject(hooked, 'receipt.json')).toString()).run_id).toBe(
+      before.last_success!.run_id,
+    );
+  });
+
+  it('pauses after N consecutive failures (notified, status.json says so), and destinations enable resumes', async () => {
+    received.length = 0;
+    for (let i = 0; i < 2; i++) expect((await exportAccount(hooked.destination, deps())).ok).toBe(false);
+    expect(events().map((e) => e.type)).toEqual(['delivery.failed', 'delivery.failed', 'destination.paused']);
+    for (const r of received) expect(verifyDropship(r.body, header(r), secret)).toBe(true);
+    expect(events()[2]!.reason).toContain('paused after 3 consecutive failed runs');
+    const paused = await h.registry.get('hooked');
+    expect(paused.enabled).toBe(false);
+    expect((await h.registry.due('04:00')).map((d) => d.accountId)).not.toContain('hooked');
+    const status = await statusOf(hooked);
+    expect(status).toMatchObject({ paused: true, next_slot: null, consecutive_failures: 3 });
+    expect(status.paused_at).not.toBeNull();
+
+    const shown = await dropship(['destinations', 'show', 'hooked']);
+    expect(shown.stdout).toMatch(/failures\s+3 in a row\s+\(paused since/);
+    const resumed = await dropship(['destinations', 'enable', 'hooked']);
+    expect(resumed.code).toBe(0);
+    // status.json no longer says paused, right away (not only after the next run).
+    expect(await statusOf(hooked)).toMatchObject({ paused: false, paused_at: null, consecutive_failures: 0 });
+    expect((await new StatusStore(h.pool).get('hooked')).consecutiveFailures).toBe(0);
+    expect((await h.registry.due('04:00')).map((d) => d.accountId)).toContain('hooked');
+
+    await h.pool.query('drop table hooked.bad_numbers');
+    received.length = 0;
+    const ok = await exportAccount(await h.registry.get('hooked'), deps());
+    expect(ok.ok).toBe(true);
+    expect(events().map((e) => e.type)).toEqual(['delivery.succeeded']);
+    expect(await statusOf(hooked)).toMatchObject({ paused: false, paused_at: null, consecutive_failures: 0 });
+    receipts.push(await customerObject(hooked, 'receipt.json'));
+  });
+
+  it('a chain of three receipts verifies; a gap and a replaced receipt are detected', async () => {
+    expect(receipts.map((r) => JSON.parse(r.toString()).sequence)).toEqual([1, 2, 3]);
+    const files = receipts.map((r, i) => {
+      const f = join(dir, `receipt-${i + 1}.json`);
+      writeFileSync(f, r);
+      return f;
+    });
+    const ok = await dropship(['receipt', 'verify-chain', ...files]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trim().split('\n')).toHaveLength(2);
+    const gap = await dropship(['receipt', 'verify-chain', files[0]!, files[2]!]);
+    expect(gap.code).toBe(1);
+    expect(gap.stderr).toContain('gap: 1 receipt missing between sequence 1 and 3');
+    const replaced = join(dir, 'receipt-2-replaced.json');
+    writeFileSync(replaced, receipts[1]!.toString().replace('"row_count": 50', '"row_count": 49'));
+    const bad = await dropship(['receipt', 'verify-chain', files[0]!, replaced, files[2]!]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('does not chain to');
+    expect(bad.stderr).toContain('replaced or altered');
+  });
+
+  it('runs list --failed --since 24h lists the failed runs only', async () => {
+    const r = await dropship(['runs', 'list', '--failed', '--since', '24h']);
+    expect(r.code).toBe(0);
+    const rows = r.stdout.split('\n').filter((l) => l.includes('hooked'));
+    expect(rows).toHaveLength(3);
+    for (const l of rows) expect(l).toContain('failed');
+    const none = await dropship(['runs', 'list', '--failed', '--since', '2999-01-01T00:00:00Z']);
+    expect(none.stdout).toContain('No runs yet.');
+  });
+
+  it('rotating the secret: the next event verifies with the new secret only', async () => {
+    const r = await dropship(['destinations', 'rotate-webhook-secret', 'hooked']);
+    expect(r.code).toBe(0);
+    const rotated = /^Webhook signing secret: (whsec_\S+)$/m.exec(r.stdout)![1]!;
+    expect(rotated).not.toBe(secret);
+    received.length = 0;
+    expect((await exportAccount(await h.registry.get('hooked'), deps())).ok).toBe(true);
+    expect(received).toHaveLength(1);
+    expect(verifyDropship(received[0]!.body, header(received[0]!), rotated)).toBe(true);
+    expect(verifyDropship(received[0]!.body, header(received[0]!), secret)).toBe(false);
+    secret = rotated;
+    receipts.push(await customerObject(hooked, 'receipt.json'));
+  });
+
+  it('destinations add --webhook-url prints the secret; without DROPSHIP_WEBHOOK_KEY nothing is registered', async () => {
+    await h.pool.query('create schema addhook; create table addhook.t (id int);');
+    const args = [
+      'destinations',
+      'add',
+      '--account',
+      'addhook',
+      '--plan',
+      'free',
+      '--bucket',
+      'addhook-data',
+      '--region',
+      'us-east-1',
+      '--role-arn',
+      'arn:aws:iam::240000000009:role/dropship',
+      '--source-schema',
+      'addhook',
+      '--webhook-url',
+      'https://hooks.example.com/dropship',
+    ];
+    const noKey = await dropship(args, undefined, { DROPSHIP_WEBHOOK_KEY: '' });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain('DROPSHIP_WEBHOOK_KEY is not set');
+    await expect(h.registry.get('addhook')).rejects.toThrow(/No destination/);
+    const ok = await dropship(args);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('Registered addhook.');
+    expect(ok.stdout).toMatch(/^Webhook signing secret: whsec_[A-Za-z0-9_-]{43}$/m);
+    expect((await new StatusStore(h.pool).get('addhook')).webhookUrl).toBe('https://hooks.example.com/dropship');
+    await h.registry.remove('addhook');
+  });
+
+  it('the Lambda fan-out path records its outcome too: webhook, status.json and one EMF metrics line', async () => {
+    received.length = 0;
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.env.AWS_LAMBDA_FUNCTION_NAME = 'dropship-test-worker';
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (String(chunk).includes('"_aws"')) lines.push(String(chunk));
+      else return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      const dest = await h.registry.get('hooked');
+      const messages: TaskMessage[] = [];
+      const { run } = await startFanOutRun(dest, {
+        ...deps(),
+        trigger: 'manual',
+        queue: { send: async (batch) => void messages.push(...batch) },
+      });
+      for (const m of messages) await runTask(m, { ...deps(), registry: h.registry });
+      expect((await h.ledger.getRun(run.runId))?.status).toBe('succeeded');
+      expect(events()).toMatchObject([{ type: 'delivery.succeeded', run_id: run.runId }]);
+      expect((await statusOf(hooked)).last_success?.run_id).toBe(run.runId);
+      expect(lines).toHaveLength(1);
+      const emf = JSON.parse(lines[0]!);
+      expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Dropship', Dimensions: [['AccountId'], []] });
+      expect(emf).toMatchObject({ AccountId: 'hooked', Rows: 50, FailedRuns: 0, SucceededRuns: 1 });
+      expect(emf.Bytes).toBeGreaterThan(0);
+      expect(JSON.parse((await customerObject(hooked, 'receipt.json')).toString()).sequence).toBe(5);
+    } finally {
+      process.stdout.write = write;
+      delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+    }
+  });
+});
+
+describe('drift checks before the slot', () => {
+  async function broken(
+    n: number,
+    opts: {
+      trust?: (d: Destination) => PolicyDocument;
+      policies?: (d: Destination) => PolicyDocument[];
+      kms?: boolean;
+    },
+  ): Promise<Destination> {
+    const id = `drift${n}`;
+    const aws = `24000000001${n}`;
+    await h.pool.query(
+      `create schema ${id}; create table ${id}.t (id int primary key); insert into ${id}.t values (1);`,
+    );
+    const dest = await h.registry.add({
+      accountId: id,
+      plan: 'paid',
+      bucket: `${id}-bucket`,
+      prefix: 'exports',
+      region: 'us-east-1',
+      roleArn: `arn:aws:iam::${aws}:role/dropship`,
+      sourceSchema: id,
+      ...(opts.kms ? { kmsKeyArn: KMS } : {}),
+    });
+    await h.stack.applyWorld({
+      accounts: {
+        [aws]: {
+          buckets: [{ name: dest.bucket, region: 'us-east-1' }],
+          roles: [
+            {
+              name: 'dropship',
+              trustPolicy: (opts.trust ?? ((d) => trustPolicy(d, h.stack.platform.arn) as PolicyDocument))(dest),
+              policies: (opts.policies ?? ((d) => [permissionPolicy(d) as PolicyDocument]))(dest),
+            },
+          ],
+        },
+      },
+    });
+    await new StatusStore(h.pool).setWebhook(id, hookUrl, encryptSecret(secret, Buffer.from(key, 'base64')));
+    return dest;
+  }
+
+  it('catches a trust policy without the external-ID condition and a missing KMS permission, and notifies', async () => {
+    const noCondition = await broken(1, {
+      trust: () => ({
+        Statement: [{ Effect: 'Allow', Principal: { AWS: h.stack.platform.arn }, Action: 'sts:AssumeRole' }],
+      }),
+    });
+    const noDecrypt = await broken(2, {
+      kms: true,
+      policies: (d) => [
+        {
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+              Resource: `arn:aws:s3:::${d.bucket}/exports/*`,
+            },
+            { Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: KMS },
+          ],
+        },
+      ],
+    });
+    received.length = 0;
+    // The scheduled check an hour before the 15:00 slot (handlers/check.ts) checks every destination due then.
+    Object.assign(process.env, {
+      DROPSHIP_WEBHOOK_KEY: key,
+      DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+      DROPSHIP_LOG_LEVEL: 'silent',
+    });
+    const { handler } = await import('../handlers/check.js');
+    const out = (await handler({ time: '2026-11-23T14:00:00Z' })) as {
+      slots: string[];
+      checked: number;
+      failed: { accountId: string; failures: { code: string; reason: string; fix: string }[] }[];
+    };
+    expect(out.slots).toEqual(['15:00']);
+    expect(out.checked).toBe(3); // hooked, drift1, drift2 (paid)
+    expect(out.failed.map((f) => f.accountId).sort()).toEqual(['drift1', 'drift2']);
+    const f1 = out.failed.find((f) => f.accountId === 'drift1')!.failures;
+    expect(f1.map((f) => f.code)).toEqual(['external_id_not_enforced']);
+    const f2 = out.failed.find((f) => f.accountId === 'drift2')!.failures;
+    expect(f2).toEqual([
+      expect.objectContaining({ code: 'kms_denied', reason: expect.stringContaining('does not allow kms:Decrypt') }),
+    ]);
+    // The customers were told, with the fix, by signed events.
+    const evs = events();
+    expect(evs.map((e) => [e.type, e.account]).sort()).toEqual([
+      ['destination.check_failed', 'drift1'],
+      ['destination.check_failed', 'drift2'],
+    ]);
+    for (const r of received) expect(verifyDropship(r.body, header(r), secret)).toBe(true);
+    expect(evs.find((e) => e.account === 'drift1')).toMatchObject({
+      run_id: null,
+      fix: expect.stringContaining('sts:ExternalId'),
+    });
+    expect(evs.find((e) => e.account === 'drift2')!.fix).toContain(`kms:Decrypt on ${KMS}`);
+    // The same from the command line, for one account.
+    const cli = await dropship(['destinations', 'check', '--account', 'drift2']);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain('✗ drift2');
+    expect(cli.stdout).toMatch(/✗ multipart upload: .*AccessDenied/);
+    expect(cli.stdout).toContain('customer told: the KMS key');
+    // Non-invasive: nothing left in the buckets, no unfinished upload.
+    for (const d of [noCondition, noDecrypt]) {
+      expect(await h.stack.s3.keys(d.bucket)).toEqual([]);
+      expect(await h.stack.s3.unfinishedUploads(d.bucket)).toEqual([]);
+    }
+    void noCondition;
+  });
+
+  it('probes the external ID at most daily: a second check and a run do not probe again', async () => {
+    const probes = () => h.stack.sts.calls.filter((c) => !c.hadExternalId && c.roleArn.includes('240000000001')).length;
+    const before = probes();
+    const [r] = await checkDestinations({ pool: h.pool, settings }, [await h.registry.get('hooked')]);
+    expect(r).toMatchObject({ ok: true, probed: false });
+    expect((await exportAccount(await h.registry.get('hooked'), deps())).ok).toBe(true);
+    expect(probes()).toBe(before);
+    // The CloudTrail-visible probe is named for dropship and the account.
+    const named = h.stack.sts.calls.filter(
+      (c) => !c.hadExternalId && c.sessionName.startsWith('dropship-drift1-extid-probe-'),
+    );
+    expect(named.length).toBe(1);
+    // Forced (or after a day) it runs again.
+    const [forced] = await checkDestinations({ pool: h.pool, settings }, [await h.registry.get('hooked')], {
+      forceProbe: true,
+    });
+    expect(forced!.probed).toBe(true);
+    expect(probes()).toBe(before + 1);
+  });
+});
+
+describe('not a failure', () => {
+  it('a run refused because another is in progress is not counted, told or written', async () => {
+    const busy = `20261123T000001Z-${randomBytes(3).toString('hex')}`;
+    await h.ledger.openRun({
+      runId: busy,
+      accountId: 'hooked',
+      trigger: 'schedule',
+      layout: 'dreamdata',
+      folder: '2026-11-23T00:00',
+      startedMicros: BigInt(Date.now()) * 1000n,
+      tables: ['orders'],
+    });
+    try {
+      received.length = 0;
+      const before = await statusOf(hooked);
+      const outcome = await exportAccount(await h.registry.get('hooked'), deps());
+      expect(outcome.ok).toBe(false);
+      expect(String((outcome as { error: Error }).error.message)).toContain('already has a run in progress');
+      expect(received).toEqual([]);
+      expect(await statusOf(hooked)).toEqual(before);
+      expect((await new StatusStore(h.pool).get('hooked')).consecutiveFailures).toBe(0);
+    } finally {
+      await h.pool.query('delete from dropship.runs where run_id = $1', [busy]);
+    }
+  });
+});
+
+describe('kill it, then trust it', () => {
+  it('a run whose process died after the ledger committed its end is notified by the sweep, once', async () => {
+    // Prepare: the ledger says the run failed, but nothing was recorded (the process died there).
+    const runId = `20261123T000000Z-${randomBytes(3).toString('hex')}`;
+    await h.ledger.openRun({
+      runId,
+      accountId: 'hooked',
+      trigger: 'cli',
+      layout: 'dreamdata',
+      folder: '2026-11-23T00:00',
+      startedMicros: BigInt(Date.now()) * 1000n,
+      tables: ['orders'],
+    });
+    await h.ledger.failRun(runId, 'table orders: connection terminated');
+    received.length = 0;
+    // Act
+    const recovered = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });
+    const again = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });
+    // Assess
+    expect(recovered).toEqual([runId]);
+    expect(again).toEqual([]);
+    expect(events()).toMatchObject([{ type: 'delivery.failed', run_id: runId, account: 'hooked' }]);
+    expect(verifyDropship(received[0]!.body, header(received[0]!), secret)).toBe(true);
+    expect((await statusOf(hooked)).last_run).toMatchObject({ run_id: runId, status: 'failed' });
+  });
+});
