@@ -268,12 +268,23 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
       const dead = await latestRun(cli);
       expect(['running', 'finishing']).toContain(dead.status);
       // Its advisory lock died with it: the next export notices at once, without waiting for the bound.
-      const next = await exportNow(cli);
+      const lines: string[] = [];
+      const log = createLogger({ level: 'info', destination: { write: (m: string) => void lines.push(m) } });
+      const next = await exportNow(cli, { log });
       expect(next.ok, JSON.stringify(next)).toBe(true);
       // Assess
       const after = await h.ledger.getRun(dead.runId);
       expect(after?.status).toBe(ends);
       if (ends === 'failed') expect(after?.error).toMatch(/^abandoned: its owner cli:.* is gone/);
+      // …and says so in a log line.
+      const said = lines.map((l) => JSON.parse(l) as { msg: string; runId?: string; level: string });
+      expect(said).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          runId: dead.runId,
+          msg: ends === 'failed' ? 'abandoned run ended' : 'orphaned run finished',
+        }),
+      );
       await assertExact(cli);
       await assertLedgerAndReceipts(cli);
       if (point === 'after-receipt-put') expect(published.get(dead.runId)).toHaveLength(2);
