@@ -784,6 +784,14 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
     await crashAt('mid-copy', () => worker({ Records: [m] }, base));
     const task = (await h.ledger.tasks(runId))[0]!;
     expect(task).toMatchObject({ status: 'running', attempts: 1 });
+    // A delivery while the dead attempt's lease is still valid answers "busy" and puts the message back
+    // until that lease runs out — one receive, not one per visibility timeout until it is dead-lettered.
+    await deliver(m!);
+    const queued = h.stack.sqs.queues.get(h.stack.taskQueueUrl)!.messages.find((x) => x.body === m!.body)!;
+    const back = (queued.visibleAt - Date.now()) / 1000;
+    expect(back).toBeGreaterThan(900);
+    expect(back).toBeLessThan(970);
+    expect((await h.ledger.tasks(runId))[0]).toMatchObject({ status: 'running', attempts: 1 });
     await pastTheBound(runId);
     const swept = (await sweeper({})) as { runs: { runId: string; action: string }[] };
     expect(swept.runs).toEqual([expect.objectContaining({ runId, action: 'resent' })]);
