@@ -451,11 +451,11 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
       const spawned = spawnExport(cli, { DROPSHIP_RUN_STALE_SECONDS: '2' });
       const mine = `:${spawned.child.pid}`;
       let run = await latestRun(cli);
-      for (let i = 0; i < 200 && !(run.status === 'running' && run.owner?.endsWith(mine)); i++) {
+      for (let i = 0; i < 200 && !(run?.status === 'running' && run.owner?.endsWith(mine)); i++) {
         await new Promise((r) => setTimeout(r, 50));
         run = await latestRun(cli);
       }
-      expect(run.owner?.endsWith(mine)).toBe(true);
+      expect(run?.owner?.endsWith(mine)).toBe(true);
       // Act
       const cancel = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/bin.mjs'), 'runs', 'cancel', run.runId], {
         env: { PATH: process.env.PATH, HOME: process.env.HOME, ...h.stack.env() },
