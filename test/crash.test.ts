@@ -459,9 +459,13 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
       // Act
       const cancel = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/bin.mjs'), 'runs', 'cancel', run.runId], {
         env: { PATH: process.env.PATH, HOME: process.env.HOME, ...h.stack.env() },
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', 'pipe'],
       });
-      expect(await new Promise((r) => cancel.on('exit', r))).toBe(0);
+      let cancelErr = '';
+      cancel.stderr!.on('data', (d) => {
+        cancelErr += String(d);
+      });
+      expect(await new Promise((r) => cancel.on('exit', r)), cancelErr).toBe(0);
       const t0 = Date.now();
       const out = await spawned.exit;
       // Assess
