@@ -14,7 +14,7 @@ import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
 import { type Ledger, type OpenRun, RunInProgress, type Trigger } from './ledger.js';
 import { newRunId, runTableTask } from './lifecycle.js';
-import { cliOwnerId, RunOwner } from './owner.js';
+import { cliOwnerId, OwnerLost, RunOwner } from './owner.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import { sweepRuns } from './sweep.js';
 import type { TableResult } from './table.js';
@@ -199,6 +199,10 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     if (failures.length > 0) await owner.checkNow();
     deps.signal?.throwIfAborted();
     owner.signal.throwIfAborted();
+    // Ended by someone else (cancelled) before the owner's next heartbeat noticed: say so.
+    const now = await ledger.getRun(runId);
+    if (now && now.status !== 'running')
+      throw stopped(dest, new OwnerLost(`run ${runId} was ${now.status}: ${now.error ?? 'no reason recorded'}`));
     if (failures.length > 0) {
       throw new RunError(
         `account ${dest.accountId}: ${failures.length} of ${tables.length} tables failed; no receipt written`,
