@@ -194,9 +194,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         failures.push({ table: name, message });
       }
     });
-    // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt. Refused tasks may mean
-    // the run was cancelled or ended before the owner's next heartbeat noticed: look now.
-    if (failures.length > 0) await owner.checkNow();
+    // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt.
     deps.signal?.throwIfAborted();
     owner.signal.throwIfAborted();
     // Ended by someone else (cancelled) before the owner's next heartbeat noticed: say so.
