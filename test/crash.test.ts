@@ -268,12 +268,23 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
       const dead = await latestRun(cli);
       expect(['running', 'finishing']).toContain(dead.status);
       // Its advisory lock died with it: the next export notices at once, without waiting for the bound.
-      const next = await exportNow(cli);
+      const lines: string[] = [];
+      const log = createLogger({ level: 'info', destination: { write: (m: string) => void lines.push(m) } });
+      const next = await exportNow(cli, { log });
       expect(next.ok, JSON.stringify(next)).toBe(true);
       // Assess
       const after = await h.ledger.getRun(dead.runId);
       expect(after?.status).toBe(ends);
       if (ends === 'failed') expect(after?.error).toMatch(/^abandoned: its owner cli:.* is gone/);
+      // …and says so in a log line.
+      const said = lines.map((l) => JSON.parse(l) as { msg: string; runId?: string; level: string });
+      expect(said).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          runId: dead.runId,
+          msg: ends === 'failed' ? 'abandoned run ended' : 'orphaned run finished',
+        }),
+      );
       await assertExact(cli);
       await assertLedgerAndReceipts(cli);
       if (point === 'after-receipt-put') expect(published.get(dead.runId)).toHaveLength(2);
@@ -440,17 +451,21 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
       const spawned = spawnExport(cli, { DROPSHIP_RUN_STALE_SECONDS: '2' });
       const mine = `:${spawned.child.pid}`;
       let run = await latestRun(cli);
-      for (let i = 0; i < 200 && !(run.status === 'running' && run.owner?.endsWith(mine)); i++) {
+      for (let i = 0; i < 200 && !(run?.status === 'running' && run.owner?.endsWith(mine)); i++) {
         await new Promise((r) => setTimeout(r, 50));
         run = await latestRun(cli);
       }
-      expect(run.owner?.endsWith(mine)).toBe(true);
+      expect(run?.owner?.endsWith(mine)).toBe(true);
       // Act
       const cancel = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/bin.mjs'), 'runs', 'cancel', run.runId], {
         env: { PATH: process.env.PATH, HOME: process.env.HOME, ...h.stack.env() },
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', 'pipe'],
       });
-      expect(await new Promise((r) => cancel.on('exit', r))).toBe(0);
+      let cancelErr = '';
+      cancel.stderr!.on('data', (d) => {
+        cancelErr += String(d);
+      });
+      expect(await new Promise((r) => cancel.on('exit', r)), cancelErr).toBe(0);
       const t0 = Date.now();
       const out = await spawned.exit;
       // Assess
@@ -773,6 +788,14 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
     await crashAt('mid-copy', () => worker({ Records: [m] }, base));
     const task = (await h.ledger.tasks(runId))[0]!;
     expect(task).toMatchObject({ status: 'running', attempts: 1 });
+    // A delivery while the dead attempt's lease is still valid answers "busy" and puts the message back
+    // until that lease runs out — one receive, not one per visibility timeout until it is dead-lettered.
+    await deliver(m!);
+    const queued = h.stack.sqs.queues.get(h.stack.taskQueueUrl)!.messages.find((x) => x.body === m!.body)!;
+    const back = (queued.visibleAt - Date.now()) / 1000;
+    expect(back).toBeGreaterThan(900);
+    expect(back).toBeLessThan(970);
+    expect((await h.ledger.tasks(runId))[0]).toMatchObject({ status: 'running', attempts: 1 });
     await pastTheBound(runId);
     const swept = (await sweeper({})) as { runs: { runId: string; action: string }[] };
     expect(swept.runs).toEqual([expect.objectContaining({ runId, action: 'resent' })]);

@@ -15,7 +15,7 @@ import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
 import { type Ledger, type OpenRun, RunInProgress, type Trigger } from './ledger.js';
 import { newRunId, runTableTask } from './lifecycle.js';
-import { cliOwnerId, RunOwner } from './owner.js';
+import { cliOwnerId, OwnerLost, RunOwner } from './owner.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import { sweepRuns } from './sweep.js';
 import type { TableResult } from './table.js';
@@ -202,11 +202,13 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         failures.push({ table: name, message });
       }
     });
-    // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt. Refused tasks may mean
-    // the run was cancelled or ended before the owner's next heartbeat noticed: look now.
-    if (failures.length > 0) await owner.checkNow();
+    // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt.
     deps.signal?.throwIfAborted();
     owner.signal.throwIfAborted();
+    // Ended by someone else (cancelled) before the owner's next heartbeat noticed: say so.
+    const now = await ledger.getRun(runId);
+    if (now && now.status !== 'running')
+      throw stopped(dest, new OwnerLost(`run ${runId} was ${now.status}: ${now.error ?? 'no reason recorded'}`));
     if (failures.length > 0) {
       throw new RunError(
         `account ${dest.accountId}: ${failures.length} of ${tables.length} tables failed; no receipt written`,

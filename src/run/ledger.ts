@@ -573,6 +573,9 @@ export class Ledger {
     opts: { finishingRefused?: boolean; status?: 'failed' | 'cancelled' } = {},
   ): Promise<boolean> {
     return this.tx(async (c) => {
+      // Lock order everywhere: task rows (in key order), then the run row — workers update a task
+      // and then heartbeat its run in one statement; the other order would deadlock with them.
+      await c.query('select 1 from dropship.run_tasks where run_id = $1 order by table_name, part for update', [runId]);
       const res = await c.query(
         `update dropship.runs set status = $3, finished_at = now(), error = $2, lease_until = null
           where run_id = $1 and (status = 'running' or ($4 and status = 'finishing'))`,
@@ -634,6 +637,11 @@ export class Ledger {
    */
   async deadLetter(ref: TaskRef, detail: string): Promise<'failed' | 'ignored'> {
     return this.tx(async (c) => {
+      // Lock order everywhere: task rows (in key order), then the run row — workers update a task
+      // and then heartbeat its run in one statement; the other order would deadlock with them.
+      await c.query('select 1 from dropship.run_tasks where run_id = $1 order by table_name, part for update', [
+        ref.runId,
+      ]);
       const t = await c.query(
         `update dropship.run_tasks set status = 'failed', lease_until = null, finished_at = now(), error = $4
           where run_id = $1 and table_name = $2 and part = $3 and status in ('pending', 'running') returning 1`,

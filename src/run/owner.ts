@@ -66,17 +66,6 @@ export class RunOwner {
     this.lock = undefined;
   }
 
-  /**
-   * Looks at the run now instead of at the next heartbeat: a driver whose tasks were refused (the run
-   * was cancelled or ended meanwhile) reports why the run stopped, not the refusals.
-   */
-  async checkNow(): Promise<void> {
-    if (this.stop.signal.aborted) return;
-    const run = await this.ledger.getRun(this.runId).catch(() => undefined);
-    if (run && run.status !== 'running' && run.status !== 'finishing')
-      this.stop.abort(new OwnerLost(`run ${this.runId} was ${run.status}: ${run.error ?? 'no reason recorded'}`));
-  }
-
   private async takeLock(): Promise<void> {
     this.lock = await this.ledger.ownerLock(this.runId);
     this.lockBroken = false;
