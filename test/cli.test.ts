@@ -172,7 +172,7 @@ describe('dropship CLI', () => {
         ...['--source-schema', 'shop', '--compression', codec],
       ]);
     const bad = await add('lz4');
-    expect(bad.code).not.toBe(0); // commander's usage errors exit 1 today (README promises 2 for bad input)
+    expect(bad.code).toBe(2); // a usage error is bad input
     expect(bad.stderr).toContain("argument 'lz4' is invalid. Allowed choices are gzip, zstd, snappy, none");
     expect(
       (await pool.query(`select count(*) from dropship.destinations where account_id = 'shop'`)).rows[0].count,

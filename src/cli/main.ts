@@ -38,6 +38,9 @@ export function buildProgram(): Command {
   const program = new Command('dropship')
     .description('Deliver every customer’s tables into their own S3 bucket as gzip-compressed Parquet.')
     .showHelpAfterError('(add --help for usage)')
+    // Before any subcommand is added, so that every one inherits it: usage errors are thrown to
+    // main(), which exits 2 (bad input), instead of commander's own process.exit(1).
+    .exitOverride()
     .addHelpText(
       'after',
       examples(
@@ -727,12 +730,13 @@ function requirePrincipal(app: App): string {
 
 export async function main(argv = process.argv): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode;
+      // --help and --version exit 0; every usage error (unknown option, bad choice, missing value) is
+      // bad input: 2, as for any other input a person has to fix.
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
     if (
