@@ -7,7 +7,7 @@ import { slotsByPlan } from '../run/task.js';
 import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, staleNote, tasksTable } from './commands.js';
 import { compressionField, compressionOption } from './compression-option.js';
-import { addDestinationFlags, patchFromOptions, selectionFromOptions } from './destination-flags.js';
+import { addDestinationFlags, changesFromOptions, patchFromOptions, selectionFromOptions } from './destination-flags.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
@@ -87,6 +87,7 @@ export function buildProgram(): Command {
         sourceSchema: o.sourceSchema!,
         layout: o.layout as (typeof LAYOUTS)[number],
         ...compressionField(o),
+        ...changesFromOptions(o),
         selection: selectionFromOptions(o),
       });
       out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
