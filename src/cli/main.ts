@@ -7,7 +7,12 @@ import { slotsByPlan } from '../run/task.js';
 import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, staleNote, tasksTable } from './commands.js';
 import { compressionField, compressionOption } from './compression-option.js';
-import { addDestinationFlags, changesFromOptions, patchFromOptions, selectionFromOptions } from './destination-flags.js';
+import {
+  addDestinationFlags,
+  changesFromOptions,
+  patchFromOptions,
+  selectionFromOptions,
+} from './destination-flags.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
