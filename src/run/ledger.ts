@@ -208,6 +208,11 @@ const ACTIVE = `('running', 'finishing')`;
 export class Ledger {
   constructor(private readonly pool: Pool) {}
 
+  /** The registry database the ledger lives in (change-set state is kept next to it: src/changes/). */
+  get db(): Pool {
+    return this.pool;
+  }
+
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     try {
