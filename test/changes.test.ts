@@ -8,6 +8,7 @@ import type { TableChanges } from '../src/changes/changes.js';
 import { ChangeStateStore } from '../src/changes/state.js';
 import type { Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
+import { loadReceipt } from '../src/receipt/loader.js';
 import type { Receipt } from '../src/receipt/receipt.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
@@ -277,4 +278,58 @@ describe('change sets', () => {
     expect(rows).toBeGreaterThan(0);
     expect(bytes).toBeGreaterThan(0);
   }, 60_000);
+
+  it('dropship load --changes applies change sets in DuckDB and Postgres (and loads snapshots otherwise)', async () => {
+    const s3 = customerS3(h.stack.s3.endpoint, 'us-east-1', c.reader);
+    const file = join(dir, 'target.duckdb');
+    const receiptUri = 's3://chg-data/dropship/receipt.json';
+    try {
+      const load = (into: string) => loadReceipt({ s3, receiptUri, into, changes: true, workDir: join(dir, 'w') });
+      mkdirSync(join(dir, 'w'), { recursive: true });
+      // Both targets hold the last delivery (a full refresh after the schema change): snapshots.
+      for (const into of [`duckdb:${file}`, h.stack.databaseUrl])
+        expect((await load(into)).find((t) => t.table === 'items')?.via).toBe('snapshot');
+      for (const round of [0, 1]) {
+        await apply([
+          { op: 'insert', id: 2000 + round, region: 'eu', name: `r${round}`, amount: 5 },
+          { op: 'update', pick: 1 + round, name: 'updated by load test', amount: null, flag: false },
+          { op: 'delete', pick: 7 + round },
+        ]);
+        const r = await run();
+        expect(r.ok).toBe(true);
+        const ch = r.delivery!.receipt.tables.items!.changes as Extract<TableChanges, { available: true }>;
+        expect(ch.inserted + ch.updated + ch.deleted).toBeGreaterThan(0);
+        for (const into of [`duckdb:${file}`, h.stack.databaseUrl]) {
+          const loaded = await load(into);
+          expect(
+            loaded.find((t) => t.table === 'items'),
+            into,
+          ).toMatchObject({ via: 'changes' });
+          expect(
+            loaded.find((t) => t.table === 'log'),
+            into,
+          ).toMatchObject({ via: 'snapshot' });
+        }
+        // Postgres target (public.items) equals the source table row for row.
+        const pgDiff = await h.pool.query(`select
+            (select count(*) from (select * from public.items except all select * from ${SCHEMA}.items) a)::int as extra,
+            (select count(*) from (select * from ${SCHEMA}.items except all select * from public.items) b)::int as missing`);
+        expect(pgDiff.rows[0]).toEqual({ extra: 0, missing: 0 });
+        // DuckDB target equals this delivery's snapshot files.
+        const db = await duck();
+        try {
+          await db.all(`attach ${sqlString(file)} as t (read_only)`);
+          const [d] = await db.all(`select
+              (select count(*) from (select * from t.items except all select * from read_parquet(${list(r.delivery!.snapshot)})))::int as extra,
+              (select count(*) from (select * from read_parquet(${list(r.delivery!.snapshot)}) except all select * from t.items))::int as missing`);
+          expect(d).toEqual({ extra: 0, missing: 0 });
+        } finally {
+          db.close();
+        }
+        last = r.delivery!;
+      }
+    } finally {
+      s3.destroy();
+    }
+  }, 120_000);
 });

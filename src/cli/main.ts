@@ -337,14 +337,19 @@ export function buildProgram(): Command {
     )
     .requiredOption('--receipt <s3 uri>', 's3://bucket/prefix/receipt.json')
     .requiredOption('--into <database>', 'postgres://user:pass@host/db or duckdb:/path/file.duckdb')
+    .option(
+      '--changes',
+      'apply change sets to tables loaded from the delivery they are relative to (else load the snapshot)',
+    )
     .addHelpText(
       'after',
       examples(
         'dropship load --receipt s3://acme-data/dropship/receipt.json --into postgres://me@localhost/analytics',
         'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb',
+        'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb --changes',
       ),
     )
-    .action(async (o: { receipt: string; into: string }) => {
+    .action(async (o: { receipt: string; into: string; changes?: boolean }) => {
       const { S3Client } = await import('@aws-sdk/client-s3');
       const { loadReceipt } = await import('../receipt/loader.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
@@ -353,8 +358,16 @@ export function buildProgram(): Command {
         ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}),
       });
       try {
-        const loaded = await loadReceipt({ s3, receiptUri: o.receipt, into: o.into });
-        for (const t of loaded) out(`${t.table.padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows`);
+        const loaded = await loadReceipt({
+          s3,
+          receiptUri: o.receipt,
+          into: o.into,
+          ...(o.changes ? { changes: true } : {}),
+        });
+        for (const t of loaded)
+          out(
+            `${t.table.padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows${o.changes ? `  (${t.via === 'changes' ? 'change set applied' : 'snapshot loaded'})` : ''}`,
+          );
       } finally {
         s3.destroy();
       }
