@@ -497,10 +497,12 @@ export function buildProgram(): Command {
     .option('--prefix <path>', 'the destination prefix', '')
     .option('--iam-role <arn>', 'Redshift: the role Redshift reads the bucket with')
     .option('--stage <name>', 'Snowflake: the external stage on s3://bucket/prefix/')
+    .option('--changes', 'Redshift/Snowflake: MERGE statements applying the change sets instead of full loads')
     .addHelpText(
       'after',
       examples(
         'dropship receipt sql receipt.json --dialect redshift --bucket acme-data --prefix dropship --iam-role arn:aws:iam::123456789012:role/redshift',
+        'dropship receipt sql receipt.json --dialect snowflake --bucket acme-data --prefix dropship --stage acme_stage --changes',
       ),
     )
     .action(
@@ -512,13 +514,18 @@ export function buildProgram(): Command {
           prefix: string;
           iamRole?: string;
           stage?: string;
+          changes?: boolean;
         },
       ) => {
         const { readFileSync } = await import('node:fs');
         const { warehouseSql } = await import('../receipt/warehouse-sql.js');
+        const { changesSql } = await import('../changes/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+        if (o.changes && o.dialect === 'athena')
+          throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');
+        const sql = o.changes && o.dialect !== 'athena' ? changesSql : warehouseSql;
         process.stdout.write(
-          warehouseSql(value, o.dialect, {
+          sql(value, o.dialect as 'redshift' | 'snowflake', {
             bucket: o.bucket,
             prefix: o.prefix.replace(/^\/+|\/+$/g, ''),
             ...(o.iamRole ? { redshiftIamRole: o.iamRole } : {}),
