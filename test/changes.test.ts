@@ -148,6 +148,11 @@ async function checkApplies(prev: Delivery, next: Delivery): Promise<void> {
         (select count(*) from (select * from nxt except all select * from cur))::int as missing,
         (select count(*) from cur)::int as n`);
     expect(diff).toEqual({ extra: 0, missing: 0, n: next.receipt.tables.items!.row_count });
+    // A reader that knows only the model's layout (`<table>/*.parquet.gz`) never sees the change files.
+    const glob = join(dir, next.receipt.run_id, 'dropship', next.receipt.tables.items!.folder, '*.parquet.gz');
+    const [g] = await db.all(`select count(*)::int as n from read_parquet(${sqlString(glob)})`);
+    expect(g).toEqual({ n: next.receipt.tables.items!.row_count });
+    for (const f of ch.files) expect(f.key).toContain(`/${next.receipt.tables.items!.folder}/_changes/`);
   } finally {
     db.close();
   }
