@@ -125,7 +125,7 @@ export async function loadReceipt(opts: {
           await recordLoadDuckDb(opts.into.slice('duckdb:'.length), table, receipt.run_id);
         else await recordLoadPostgres(opts.into, table, receipt.run_id);
       }
-      results.push({ table, rows, via: 'snapshot' });
+      results.push({ table, rows, ...(opts.changes ? { via: 'snapshot' as const } : {}) });
     }
   } finally {
     if (!opts.workDir) rmSync(work, { recursive: true, force: true });
