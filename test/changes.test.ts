@@ -13,6 +13,7 @@ import type { Receipt } from '../src/receipt/receipt.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
 import { LogReporter } from '../src/run/reporter.js';
+import { runTask, startFanOutRun, type TaskMessage } from '../src/run/task.js';
 import { duck, sqlString } from './duck.js';
 import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
@@ -41,6 +42,9 @@ beforeAll(async () => {
       flag boolean, seen timestamptz, tags text[], primary key (region, id));
     create table ${SCHEMA}.log (at int, msg text);
     create table ${SCHEMA}.boom (id int primary key, n numeric(12,2));
+    create table ${SCHEMA}.big (id bigint primary key, v text, j jsonb, b bytea, f float8, u uuid);
+    insert into ${SCHEMA}.big select i, 'v' || i, jsonb_build_object('i', i), int4send(i), i / 3.0, gen_random_uuid()
+      from generate_series(1, 300) i;
     insert into ${SCHEMA}.log values (1, 'no key here')`);
   const customer = await setupCustomer(h.stack, h.registry, {
     accountId: 'chg',
@@ -335,6 +339,71 @@ describe('change sets', () => {
       }
     } finally {
       s3.destroy();
+    }
+  }, 120_000);
+
+  it("fan-out with a split table: part 0 computes the whole table's change set; it applies exactly", async () => {
+    const prevBig = await download(
+      last.receipt.tables.big!.files.map((f) => f.key),
+      `${last.receipt.run_id}-big`,
+    );
+    await h.pool.query(`update ${SCHEMA}.big set v = v || '!' where id % 17 = 0;
+      update ${SCHEMA}.big set j = jsonb_build_object('i', -id) where id % 23 = 0;
+      update ${SCHEMA}.big set f = 'NaN' where id = 5; update ${SCHEMA}.big set f = '-0' where id = 6;
+      delete from ${SCHEMA}.big where id % 31 = 0;
+      insert into ${SCHEMA}.big select i, null, null, null, null, null from generate_series(1000, 1010) i;
+      analyze ${SCHEMA}.big`);
+    const fanout: Settings = { ...h.settings({ DROPSHIP_ROW_GROUP_ROWS: '5000' }), DROPSHIP_SPLIT_ROWS: 100 };
+    const messages: TaskMessage[] = [];
+    const { run: fanRun } = await startFanOutRun(c.destination, {
+      sourceUrl: h.stack.databaseUrl,
+      ledger: h.ledger,
+      settings: fanout,
+      trigger: 'manual',
+      queue: { send: async (batch) => void messages.push(...batch) },
+    });
+    expect(messages.filter((m) => m.table === 'big').length).toBeGreaterThanOrEqual(2);
+    for (const m of messages.reverse()) {
+      const o = await runTask(m, {
+        sourceUrl: h.stack.databaseUrl,
+        ledger: h.ledger,
+        registry: h.registry,
+        settings: fanout,
+      });
+      expect(o.status, JSON.stringify(o)).toBe('succeeded');
+    }
+    const receipt = await readCustomerReceipt(h.stack, c);
+    expect(receipt.run_id).toBe(fanRun.runId);
+    expect(validateReceipt(receipt)).toEqual([]);
+    const ch = receipt.tables.big!.changes as Extract<TableChanges, { available: true }>;
+    expect(ch).toMatchObject({ available: true, full_refresh: false, since_run_id: last.receipt.run_id });
+    const next = await download(
+      receipt.tables.big!.files.map((f) => f.key),
+      `${receipt.run_id}-big`,
+    );
+    const chg = await download(
+      ch.files.map((f) => f.key),
+      `${receipt.run_id}-big`,
+    );
+    const db = await duck();
+    try {
+      await db.all(`create table cur as select * from read_parquet(${list(prevBig)})`);
+      await db.all(`create table nxt as select * from read_parquet(${list(next)})`);
+      const [exp] = await db.all(`select
+          (select count(*) from nxt where id not in (select id from cur))::int as inserted,
+          (select count(*) from cur where id not in (select id from nxt))::int as deleted,
+          (select count(*) from cur o join nxt n on o.id = n.id where o is distinct from n)::int as updated`);
+      expect({ inserted: ch.inserted, updated: ch.updated, deleted: ch.deleted }).toEqual(exp);
+      expect(exp).toMatchObject({ inserted: 11, deleted: 9 });
+      await db.all(`create table chg as select * from read_parquet(${list(chg)})`);
+      await db.all('delete from cur using chg where cur.id = chg.id');
+      await db.all(`insert into cur select * exclude (_op) from chg where _op <> 'delete'`);
+      const [diff] = await db.all(`select
+          (select count(*) from (select * from cur except all select * from nxt))::int as extra,
+          (select count(*) from (select * from nxt except all select * from cur))::int as missing`);
+      expect(diff).toEqual({ extra: 0, missing: 0 });
+    } finally {
+      db.close();
     }
   }, 120_000);
 });

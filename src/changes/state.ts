@@ -47,7 +47,7 @@ export class ChangeStateStore {
     const last = await this.pool.query<{ run_id: string }>(
       `select run_id from dropship.runs
         where account_id = $1 and status = 'succeeded' and run_id <> $2
-        order by started_micros desc limit 1`,
+        order by finished_at desc nulls last, started_micros desc limit 1`,
       [accountId, runId],
     );
     const lastRunId = last.rows[0]?.run_id ?? null;
