@@ -106,7 +106,7 @@ export function buildProgram(): Command {
     destinations
       .command('update <account>')
       .description(
-        'Change a destination (plan, bucket, prefix, region, role, KMS key, layout, tenant, table/column selection); its external ID never changes',
+        'Change a destination (plan, bucket, prefix, region, role, KMS key, layout, tenant, table/column selection, change sets); its external ID never changes',
       )
       .addHelpText(
         'after',
@@ -115,6 +115,7 @@ export function buildProgram(): Command {
           'dropship destinations update initech --exclude-tables "audit_*" --exclude-columns "contacts.email,*.ssn"',
           'dropship destinations update initech --include-tables ""   # clears the list: every table again',
           'dropship destinations update acme --no-kms-key-arn',
+          'dropship destinations update acme --changes   # also deliver change files since the last successful delivery',
         ),
       ),
     'update',
