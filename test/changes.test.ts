@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TableChanges } from '../src/changes/changes.js';
 import { ChangeStateStore } from '../src/changes/state.js';
+import { runInspect } from '../src/cli/inspect.js';
 import type { Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import { loadReceipt } from '../src/receipt/loader.js';
@@ -377,6 +378,17 @@ describe('change sets', () => {
     expect(validateReceipt(receipt)).toEqual([]);
     const ch = receipt.tables.big!.changes as Extract<TableChanges, { available: true }>;
     expect(ch).toMatchObject({ available: true, full_refresh: false, since_run_id: last.receipt.run_id });
+    // `dropship inspect` lists the change sets.
+    const receiptFile = join(dir, `${receipt.run_id}-receipt.json`);
+    writeFileSync(receiptFile, JSON.stringify(receipt));
+    const lines: string[] = [];
+    await runInspect(receiptFile, {}, (l) => lines.push(l));
+    const text = lines.join('\n');
+    expect(text).toContain('change sets');
+    expect(text).toMatch(
+      new RegExp(`big\\s+${last.receipt.run_id}\\s+${ch.inserted}\\s+${ch.updated}\\s+${ch.deleted}\\s+1`),
+    );
+    expect(text).toMatch(/log\s+—.*no primary key/);
     const next = await download(
       receipt.tables.big!.files.map((f) => f.key),
       `${receipt.run_id}-big`,
