@@ -161,7 +161,7 @@ export class ChangeStateStore {
 }
 
 /** Puts `prefix` in front of every line of a COPY text stream (lines may span chunks). */
-class PrefixLines extends Transform {
+export class PrefixLines extends Transform {
   private atStart = true;
   private readonly prefix: Buffer;
   constructor(prefix: string) {
