@@ -98,6 +98,8 @@ export const destinationInputSchema = z
     compression: z
       .enum(COMPRESSION_CHOICES, { message: `compression is one of ${COMPRESSION_CHOICES.join(', ')}` })
       .default('gzip'),
+    /** Change sets (src/changes/): each delivery also carries what changed since the last successful one. */
+    changes: z.boolean().default(false),
   })
   .strict();
 
@@ -117,6 +119,8 @@ export interface Destination {
   selection: Selection;
   /** Parquet page codec of every file written for this destination (default gzip). */
   compression: DestinationCompression;
+  /** Change sets since the last successful delivery (tables with a primary key; src/changes/). */
+  changes: boolean;
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;

@@ -231,6 +231,33 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         for each row when (old.enabled = false and new.enabled = true) execute function dropship.destination_resumed();
     `,
   },
+  {
+    version: 10,
+    name: 'change sets',
+    sql: `
+      -- Opt-in per destination: every delivery also carries change files since the last successful one.
+      alter table dropship.destinations add column changes boolean not null default false;
+      -- Per-row state of a delivered table (src/changes/state.ts): one row per primary key with a
+      -- 128-bit hash of the exported row. A state is "pending" until its run is 'succeeded' in
+      -- dropship.runs; the base of a change set is the state of the account's last succeeded run.
+      create table dropship.change_states (
+        state_id    bigserial primary key,
+        account_id  text not null,
+        table_name  text not null,
+        run_id      text not null references dropship.runs (run_id) on delete cascade,
+        signature   text not null,
+        rows        bigint not null default 0,
+        created_at  timestamptz not null default now()
+      );
+      create index change_states_by_table on dropship.change_states (account_id, table_name);
+      create table dropship.change_rows (
+        state_id bigint not null references dropship.change_states (state_id) on delete cascade,
+        k        text collate "C" not null,
+        h        uuid not null,
+        primary key (state_id, k)
+      );
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

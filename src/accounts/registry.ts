@@ -53,6 +53,7 @@ interface Row {
   source_schema: string;
   layout: Layout;
   compression: DestinationCompression;
+  changes: boolean;
   enabled: boolean;
   created_at: Date;
   updated_at: Date;
@@ -88,6 +89,7 @@ function fromRow(r: Row): Destination {
       excludeColumns: r.exclude_columns,
     },
     compression: r.compression ?? 'gzip',
+    changes: r.changes ?? false,
     enabled: r.enabled,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -111,8 +113,8 @@ export class Registry {
       const res = await c.query<Row>(
         `insert into dropship.destinations
            (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout,
-            compression, ${SELECTION_COLUMNS})
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning *`,
+            compression, ${SELECTION_COLUMNS}, changes)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) returning *`,
         [
           d.accountId,
           d.plan,
@@ -126,6 +128,7 @@ export class Registry {
           d.layout,
           d.compression,
           ...selectionValues(selection),
+          d.changes,
         ],
       );
       return fromRow(res.rows[0]!);
@@ -159,6 +162,7 @@ export class Registry {
         sourceSchema: before.sourceSchema,
         layout: before.layout,
         compression: before.compression,
+        changes: before.changes,
         ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
         ...(kmsKeyArn === null
           ? {}
@@ -177,7 +181,8 @@ export class Registry {
         `update dropship.destinations
             set plan = $2, bucket = $3, prefix = $4, region = $5, role_arn = $6, kms_key_arn = $7, source_schema = $8,
                 layout = $9, tenant_column = $10, tenant_value = $11, drop_tenant_column = $12, global_tables = $13,
-                include_tables = $14, exclude_tables = $15, exclude_columns = $16, compression = $17
+                include_tables = $14, exclude_tables = $15, exclude_columns = $16, compression = $17,
+                changes = $18
           where account_id = $1 returning *`,
         [
           accountId,
@@ -191,6 +196,7 @@ export class Registry {
           d.layout,
           ...selectionValues(selection),
           d.compression,
+          d.changes,
         ],
       );
       return fromRow(res.rows[0]!);
@@ -325,6 +331,7 @@ export interface DestinationPatch {
   sourceSchema?: string;
   layout?: Layout;
   compression?: DestinationCompression;
+  changes?: boolean;
   selection?: {
     tenantColumn?: string | null;
     tenantValue?: string | null;

@@ -85,6 +85,7 @@ export function describeDestination(d: Destination): string {
     `layout        ${d.layout}`,
     ...describeSelection(d.selection),
     `compression   ${d.compression}`,
+    `changes       ${d.changes ? 'yes (change files since the last successful delivery)' : 'no'}`,
     `registered    ${d.createdAt.toISOString()}`,
   ].join('\n');
 }

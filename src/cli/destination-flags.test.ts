@@ -1,6 +1,12 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { addDestinationFlags, DESTINATION_FLAGS, patchFromOptions, selectionFromOptions } from './destination-flags.js';
+import {
+  addDestinationFlags,
+  changesFromOptions,
+  DESTINATION_FLAGS,
+  patchFromOptions,
+  selectionFromOptions,
+} from './destination-flags.js';
 
 const parse = (which: 'update' | 'add-selection', args: string[]): Record<string, unknown> => {
   const cmd = addDestinationFlags(new Command('x').exitOverride().configureOutput({ writeErr: () => {} }), which);
@@ -43,5 +49,13 @@ describe('destination flags', () => {
     expect(() => parse('add-selection', ['--no-tenant'])).toThrow();
     // Every row of the table names a distinct flag.
     expect(new Set(DESTINATION_FLAGS.map((f) => f.flags)).size).toBe(DESTINATION_FLAGS.length);
+  });
+
+  it('--changes turns change sets on (add and update), --no-changes off (update only)', () => {
+    expect(patchFromOptions(parse('update', ['--changes']))).toEqual({ changes: true });
+    expect(patchFromOptions(parse('update', ['--no-changes']))).toEqual({ changes: false });
+    expect(changesFromOptions(parse('add-selection', ['--changes']))).toEqual({ changes: true });
+    expect(changesFromOptions(parse('add-selection', []))).toEqual({});
+    expect(() => parse('add-selection', ['--no-changes'])).toThrow();
   });
 });

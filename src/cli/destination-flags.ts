@@ -16,6 +16,8 @@ export interface DestinationFlag {
   choices?: readonly string[];
   /** Only on `update` (clearing flags). */
   updateOnly?: boolean;
+  /** Also on `add` (besides the selection flags). */
+  onAdd?: boolean;
 }
 
 export const DESTINATION_FLAGS: DestinationFlag[] = [
@@ -39,6 +41,13 @@ export const DESTINATION_FLAGS: DestinationFlag[] = [
     help: COMPRESSION_HELP,
     choices: COMPRESSION_CHOICES,
   },
+  {
+    flags: '--changes',
+    field: 'changes',
+    help: 'also deliver change files (insert/update/delete since the last successful delivery) for tables with a primary key',
+    onAdd: true,
+  },
+  { flags: '--no-changes', field: 'changes', help: 'stop delivering change files', updateOnly: true },
   {
     flags: '--tenant-column <column>',
     field: 'selection.tenantColumn',
@@ -91,7 +100,7 @@ export const DESTINATION_FLAGS: DestinationFlag[] = [
 /** Adds the table's flags to a command (all of them for update; the selection ones for add). */
 export function addDestinationFlags(cmd: Command, which: 'update' | 'add-selection'): Command {
   for (const f of DESTINATION_FLAGS) {
-    if (which === 'add-selection' && (f.updateOnly || !f.field.startsWith('selection.'))) continue;
+    if (which === 'add-selection' && (f.updateOnly || !(f.field.startsWith('selection.') || f.onAdd))) continue;
     const o = new Option(f.flags, f.help);
     if (f.choices) o.choices(f.choices);
     cmd.addOption(o);
@@ -112,12 +121,17 @@ export function patchFromOptions(opts: Record<string, unknown>): DestinationPatc
         Object.assign(selection, { tenantColumn: null, tenantValue: null, dropTenantColumn: false, globalTables: [] });
       continue;
     }
-    const value = v === false && !f.field.endsWith('dropTenantColumn') ? null : v;
+    const value = v === false && !f.field.endsWith('dropTenantColumn') && f.field !== 'changes' ? null : v;
     if (f.field.startsWith('selection.')) selection[f.field.slice('selection.'.length)] = value;
     else patch[f.field] = value;
   }
   if (Object.keys(selection).length > 0) patch.selection = selection;
   return patch as DestinationPatch;
+}
+
+/** `destinations add … --changes`. */
+export function changesFromOptions(opts: Record<string, unknown>): { changes?: boolean } {
+  return opts.changes === true ? { changes: true } : {};
 }
 
 /** The selection part of `destinations add` options. */

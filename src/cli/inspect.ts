@@ -30,6 +30,29 @@ export async function runInspect(
         [1, 2, 3],
       ),
     );
+    const withChanges = tables.filter(([, t]) => t.changes);
+    if (withChanges.length > 0) {
+      out('\nchange sets (README "Change sets")');
+      out(
+        renderTable(
+          ['table', 'since run', 'inserted', 'updated', 'deleted', 'files', 'note'],
+          withChanges.map(([name, t]) => {
+            const c = t.changes!;
+            if (!c.available) return [name, '—', '', '', '', '', c.reason];
+            return [
+              name,
+              c.since_run_id ?? '—',
+              formatCount(c.inserted),
+              formatCount(c.updated),
+              formatCount(c.deleted),
+              String(c.files.length),
+              c.full_refresh ? `full refresh (${c.full_refresh_reason ?? ''}): load the snapshot` : '',
+            ];
+          }),
+          [2, 3, 4, 5],
+        ),
+      );
+    }
     for (const [name, t] of tables) {
       if (opts.table && name !== opts.table) continue;
       out(`\n${name} (${formatCount(t.row_count)} rows)`);

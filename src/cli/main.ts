@@ -18,7 +18,12 @@ import { slotsByPlan } from '../run/task.js';
 import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, staleNote, tasksTable } from './commands.js';
 import { compressionField, compressionOption } from './compression-option.js';
-import { addDestinationFlags, patchFromOptions, selectionFromOptions } from './destination-flags.js';
+import {
+  addDestinationFlags,
+  changesFromOptions,
+  patchFromOptions,
+  selectionFromOptions,
+} from './destination-flags.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
@@ -106,6 +111,7 @@ export function buildProgram(): Command {
         sourceSchema: o.sourceSchema!,
         layout: o.layout as (typeof LAYOUTS)[number],
         ...compressionField(o),
+        ...changesFromOptions(o),
         selection: selectionFromOptions(o),
       });
       out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
@@ -120,7 +126,7 @@ export function buildProgram(): Command {
     destinations
       .command('update <account>')
       .description(
-        'Change a destination (plan, bucket, prefix, region, role, KMS key, layout, tenant, table/column selection); its external ID never changes',
+        'Change a destination (plan, bucket, prefix, region, role, KMS key, layout, tenant, table/column selection, change sets); its external ID never changes',
       )
       .addHelpText(
         'after',
@@ -131,6 +137,7 @@ export function buildProgram(): Command {
           'dropship destinations update acme --no-kms-key-arn',
           'dropship destinations update acme --webhook-url https://hooks.acme.example/dropship',
           'dropship destinations update acme --no-webhook',
+          'dropship destinations update acme --changes   # also deliver change files since the last successful delivery',
         ),
       )
       .option('--webhook-url <url>', 'POST signed events here (https; http only to loopback); prints a new secret')
@@ -371,14 +378,19 @@ export function buildProgram(): Command {
     )
     .requiredOption('--receipt <s3 uri>', 's3://bucket/prefix/receipt.json')
     .requiredOption('--into <database>', 'postgres://user:pass@host/db or duckdb:/path/file.duckdb')
+    .option(
+      '--changes',
+      'apply change sets to tables loaded from the delivery they are relative to (else load the snapshot)',
+    )
     .addHelpText(
       'after',
       examples(
         'dropship load --receipt s3://acme-data/dropship/receipt.json --into postgres://me@localhost/analytics',
         'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb',
+        'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb --changes',
       ),
     )
-    .action(async (o: { receipt: string; into: string }) => {
+    .action(async (o: { receipt: string; into: string; changes?: boolean }) => {
       const { S3Client } = await import('@aws-sdk/client-s3');
       const { loadReceipt } = await import('../receipt/loader.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
@@ -387,8 +399,16 @@ export function buildProgram(): Command {
         ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}),
       });
       try {
-        const loaded = await loadReceipt({ s3, receiptUri: o.receipt, into: o.into });
-        for (const t of loaded) out(`${t.table.padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows`);
+        const loaded = await loadReceipt({
+          s3,
+          receiptUri: o.receipt,
+          into: o.into,
+          ...(o.changes ? { changes: true } : {}),
+        });
+        for (const t of loaded)
+          out(
+            `${t.table.padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows${o.changes ? `  (${t.via === 'changes' ? 'change set applied' : 'snapshot loaded'})` : ''}`,
+          );
       } finally {
         s3.destroy();
       }
@@ -525,10 +545,12 @@ export function buildProgram(): Command {
     .option('--prefix <path>', 'the destination prefix', '')
     .option('--iam-role <arn>', 'Redshift: the role Redshift reads the bucket with')
     .option('--stage <name>', 'Snowflake: the external stage on s3://bucket/prefix/')
+    .option('--changes', 'Redshift/Snowflake: MERGE statements applying the change sets instead of full loads')
     .addHelpText(
       'after',
       examples(
         'dropship receipt sql receipt.json --dialect redshift --bucket acme-data --prefix dropship --iam-role arn:aws:iam::123456789012:role/redshift',
+        'dropship receipt sql receipt.json --dialect snowflake --bucket acme-data --prefix dropship --stage acme_stage --changes',
       ),
     )
     .action(
@@ -540,13 +562,18 @@ export function buildProgram(): Command {
           prefix: string;
           iamRole?: string;
           stage?: string;
+          changes?: boolean;
         },
       ) => {
         const { readFileSync } = await import('node:fs');
         const { warehouseSql } = await import('../receipt/warehouse-sql.js');
+        const { changesSql } = await import('../changes/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+        if (o.changes && o.dialect === 'athena')
+          throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');
+        const sql = o.changes && o.dialect !== 'athena' ? changesSql : warehouseSql;
         process.stdout.write(
-          warehouseSql(value, o.dialect, {
+          sql(value, o.dialect as 'redshift' | 'snowflake', {
             bucket: o.bucket,
             prefix: o.prefix.replace(/^\/+|\/+$/g, ''),
             ...(o.iamRole ? { redshiftIamRole: o.iamRole } : {}),

@@ -6,6 +6,15 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import {
+  appliesTo,
+  applyChangesDuckDb,
+  applyChangesPostgres,
+  loadedRunDuckDb,
+  loadedRunPostgres,
+  recordLoadDuckDb,
+  recordLoadPostgres,
+} from '../changes/apply.js';
 import type { ColumnInfo } from '../run/table.js';
 import type { Receipt } from './receipt.js';
 import { validateReceipt } from './validate.js';
@@ -23,6 +32,8 @@ import { validateReceipt } from './validate.js';
 export interface LoadResult {
   table: string;
   rows: number;
+  /** `changes`: the table's change set was applied to the previous load (`load --changes`). */
+  via?: 'snapshot' | 'changes';
 }
 
 export class LoadError extends Error {
@@ -42,14 +53,14 @@ const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /** DuckDB expression producing the Postgres text input form of a column (NULL stays NULL). */
-function pgTextExpr(col: ColumnInfo): string {
+export function pgTextExpr(col: ColumnInfo): string {
   const c = ident(col.name);
   const list = col.parquet_type.startsWith('LIST<');
   const t = list ? col.parquet_type.slice(5, -1) : col.parquet_type;
   const scalar = (v: string): string => {
     if (t.includes('TIMESTAMP(MICROS,UTC)'))
       return `case when isinf(${v}) then ${v}::varchar else make_timestamp(epoch_us(${v}))::varchar || '+00' end`;
-    if (t === 'BOOLEAN') return `case when ${v} then 't' else 'f' end`;
+    if (t === 'BOOLEAN') return `case when ${v} is null then null when ${v} then 't' else 'f' end`;
     if (t === 'BYTE_ARRAY') return `'\\x' || lower(hex(${v}))`;
     return `${v}::varchar`;
   };
@@ -64,6 +75,8 @@ export async function loadReceipt(opts: {
   receiptUri: string;
   into: string;
   workDir?: string;
+  /** Apply change sets to tables whose previous load is the change set's base (src/changes/apply.ts). */
+  changes?: boolean;
 }): Promise<LoadResult[]> {
   const { bucket, key } = parseS3Uri(opts.receiptUri);
   const receiptRes = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -79,8 +92,23 @@ export async function loadReceipt(opts: {
     for (const [table, t] of Object.entries(receipt.tables)) {
       if (!t.files || !t.columns)
         throw new LoadError(`receipt entry ${table} has no files/columns list (written by an older exporter)`);
-      const paths: string[] = [];
       mkdirSync(join(work, String(results.length)), { recursive: true });
+      if (opts.changes) {
+        const applied = await applyChangeSet(
+          opts.s3,
+          bucket,
+          opts.into,
+          receipt.run_id,
+          table,
+          t,
+          join(work, String(results.length)),
+        );
+        if (applied !== null) {
+          results.push({ table, rows: applied, via: 'changes' });
+          continue;
+        }
+      }
+      const paths: string[] = [];
       for (const [i, f] of t.files.entries()) {
         const res = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
         const path = join(work, String(results.length), `${i}.parquet`);
@@ -92,12 +120,45 @@ export async function loadReceipt(opts: {
         : await loadIntoPostgres(opts.into, table, t.columns, paths, work);
       if (rows !== t.row_count)
         throw new LoadError(`table ${table}: loaded ${rows} rows, the receipt says ${t.row_count}`);
-      results.push({ table, rows });
+      if (opts.changes) {
+        if (opts.into.startsWith('duckdb:'))
+          await recordLoadDuckDb(opts.into.slice('duckdb:'.length), table, receipt.run_id);
+        else await recordLoadPostgres(opts.into, table, receipt.run_id);
+      }
+      results.push({ table, rows, ...(opts.changes ? { via: 'snapshot' as const } : {}) });
     }
   } finally {
     if (!opts.workDir) rmSync(work, { recursive: true, force: true });
   }
   return results;
+}
+
+/** Applies the table's change set when the target holds its base; null: load the snapshot instead. */
+async function applyChangeSet(
+  s3: S3Client,
+  bucket: string,
+  into: string,
+  runId: string,
+  table: string,
+  t: Receipt['tables'][string],
+  work: string,
+): Promise<number | null> {
+  const duck = into.startsWith('duckdb:') ? into.slice('duckdb:'.length) : null;
+  const loaded = duck ? await loadedRunDuckDb(duck, table) : await loadedRunPostgres(into, table);
+  if (!appliesTo(t.changes, loaded)) return null;
+  const paths: string[] = [];
+  for (const [i, f] of t.changes.files.entries()) {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+    const path = join(work, `changes-${i}.parquet`);
+    writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
+    paths.push(path);
+  }
+  const rows = duck
+    ? await applyChangesDuckDb(duck, table, t.changes, t.columns, paths, runId)
+    : await applyChangesPostgres(into, table, t.changes, t.columns, paths, runId, work, pgTextExpr);
+  if (rows !== t.row_count)
+    throw new LoadError(`table ${table}: ${rows} rows after applying its change set, the receipt says ${t.row_count}`);
+  return rows;
 }
 
 async function loadIntoDuckDb(file: string, table: string, paths: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination, DestinationCompression, Layout } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
+import type { TableChanges } from '../changes/changes.js';
 import type { ColumnInfo, TableResult } from '../run/table.js';
 import { receiptKey } from '../sink/layout.js';
 import type { ReceiptSelection } from '../source/select.js';
@@ -20,6 +21,8 @@ export interface ReceiptTable {
   columns: ColumnInfo[];
   /** Parquet page codec of this table's files (absent in receipts written before codecs were chosen: gzip). */
   compression?: DestinationCompression;
+  /** Destinations with change sets: what changed since the last successful delivery (src/changes/). */
+  changes?: TableChanges;
 }
 
 export interface Receipt {
@@ -73,6 +76,7 @@ export function buildReceipt(
       files: r.files.map((f) => ({ key: f.key, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
       columns: r.columns,
       compression: r.compression ?? 'gzip',
+      ...(r.changes ? { changes: r.changes } : {}),
     };
   }
   const codecs = new Set(Object.values(tables).map((t) => t.compression ?? 'gzip'));

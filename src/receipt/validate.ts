@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import schema from '../../schemas/receipt.schema.json' with { type: 'json' };
+import type { TableChanges } from '../changes/changes.js';
 
 /**
  * The receipt contract (schemas/receipt.schema.json), checked with Ajv, plus the cross-field rules
@@ -65,6 +66,7 @@ export function validateReceipt(value: unknown): Violation[] {
         row_count?: number;
         bytes?: number;
         files?: { key: string; rows: number; bytes: number }[];
+        changes?: TableChanges;
       }
     >;
   };
@@ -87,6 +89,26 @@ export function validateReceipt(value: unknown): Violation[] {
       if (!f.key.includes(`${t.folder}/`))
         out.push({ path: `${base}.files[${i}].key`, message: `is not inside the table's folder "${t.folder}"` });
     });
+    out.push(...changesViolations(base, t.changes));
   }
+  return out;
+}
+
+/** A change set's counts agree with its files; a full refresh has none. */
+function changesViolations(base: string, c: TableChanges | undefined): Violation[] {
+  if (!c?.available) return [];
+  const out: Violation[] = [];
+  const rows = c.files.reduce((n, f) => n + f.rows, 0);
+  if (c.full_refresh && c.files.length > 0)
+    out.push({ path: `${base}.changes.files`, message: 'must be empty on a full refresh' });
+  if (!c.full_refresh && rows !== c.inserted + c.updated + c.deleted)
+    out.push({
+      path: `${base}.changes.files`,
+      message: `hold ${rows} rows but inserted + updated + deleted is ${c.inserted + c.updated + c.deleted}`,
+    });
+  c.files.forEach((f, i) => {
+    if (!f.key.includes(`${c.folder}/`))
+      out.push({ path: `${base}.changes.files[${i}].key`, message: `is not inside "${c.folder}"` });
+  });
   return out;
 }

@@ -71,6 +71,7 @@ export async function finishRun(
           prev.rows += r.rows;
           prev.bytes += r.bytes;
           prev.seconds = Math.max(prev.seconds, r.seconds);
+          if (r.changes) prev.changes = r.changes; // computed once per table, by part 0
         }
       }
       const results = [...byTable.values()];

@@ -209,6 +209,11 @@ export class Ledger {
   /** Public for modules that keep their own tables in the same database (src/notify, the receipt chain). */
   constructor(readonly pool: Pool) {}
 
+  /** The registry database the ledger lives in (change-set state is kept next to it: src/changes/). */
+  get db(): Pool {
+    return this.pool;
+  }
+
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     try {

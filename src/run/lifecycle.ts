@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
+import { deliverChanges } from '../changes/changes.js';
 import type { Settings } from '../config/settings.js';
 import { writeEmptyShard } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
@@ -158,6 +159,25 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     enter('cover');
     await coverStaleShards(ledger, run, dest, table, result, input.s3, settings, part, shardBase);
     signal.throwIfAborted();
+    if (dest.changes && part === 0) {
+      // Change set of the whole table, in the same snapshot (src/changes/changes.ts).
+      broken = true;
+      const changes = await deliverChanges({
+        client,
+        db: ledger.db,
+        schema: dest.sourceSchema,
+        table,
+        rowFilter,
+        dest,
+        s3: input.s3,
+        run,
+        settings,
+        signal,
+      });
+      broken = false;
+      result.changes = changes;
+      signal.throwIfAborted();
+    }
 
     enter('complete');
     clearInterval(watch);

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Destination, DestinationCompression } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
+import type { TableChanges } from '../changes/changes.js';
 import type { Settings } from '../config/settings.js';
 import { describeType } from '../parquet/schema.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
@@ -42,6 +43,8 @@ export interface TableResult {
   compression?: DestinationCompression;
   columns: ColumnInfo[];
   seconds: number;
+  /** Change set since the last successful delivery (destinations with `--changes`; src/changes/). */
+  changes?: TableChanges;
 }
 
 export interface TableProgress {

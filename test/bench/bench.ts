@@ -360,6 +360,13 @@ try {
     rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
     runs,
   });
+  // --changes against a plain export of the same table (test/bench/changes.ts).
+  report.changes = await (await import('./changes.js')).benchChanges({
+    stack,
+    pool,
+    rows: Number(arg('changes-rows', String(Math.min(Math.max(...sizes), 200_000)))),
+    runs,
+  });
   process.stdout.write(`${JSON.stringify(report)}\n`);
 } finally {
   await pool.end();

@@ -1,0 +1,203 @@
+import { createReadStream, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { ColumnInfo } from '../run/table.js';
+import type { TableChanges } from './changes.js';
+
+/**
+ * The customer's side of change sets (`dropship load --changes`): a table whose target copy is
+ * exactly the delivery the change set is relative to (`since_run_id`, remembered in the target's
+ * `dropship_loads` table) gets the change files applied — in one transaction, every changed key
+ * removed, then the new rows of inserts and updates inserted (a MERGE, spelled so that DuckDB and
+ * Postgres run it alike). Any other table is loaded whole from its snapshot.
+ */
+export type AvailableChanges = Extract<TableChanges, { available: true }>;
+
+const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
+
+/** Can this table be brought up to date by its change set, given what the target holds? */
+export function appliesTo(changes: TableChanges | undefined, loadedRunId: string | null): changes is AvailableChanges {
+  return (
+    !!changes?.available &&
+    !changes.full_refresh &&
+    changes.since_run_id !== null &&
+    changes.since_run_id === loadedRunId
+  );
+}
+
+/** The statements that apply change files (already read into relation `src`) to `table`. */
+export function mergeStatements(table: string, key: string[], src: string, columns: string[]): string[] {
+  const on = key.map((k) => `${ident(table)}.${ident(k)} = ${src}.${ident(k)}`).join(' and ');
+  const cols = columns.map(ident).join(', ');
+  return [
+    `delete from ${ident(table)} using ${src} where ${on}`,
+    `insert into ${ident(table)} (${cols}) select ${cols} from ${src} where _op <> 'delete'`,
+  ];
+}
+
+export const LOADS_TABLE = 'dropship_loads';
+
+export async function loadedRunDuckDb(file: string, table: string): Promise<string | null> {
+  const db = await DuckDBInstance.create(file);
+  const conn = await db.connect();
+  try {
+    await conn.run(`create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`);
+    const r = await conn.runAndReadAll(`select run_id from ${LOADS_TABLE} where table_name = ${lit(table)}`);
+    return (r.getRowObjectsJS()[0]?.run_id as string | undefined) ?? null;
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
+export async function recordLoadDuckDb(file: string, table: string, runId: string): Promise<void> {
+  const db = await DuckDBInstance.create(file);
+  const conn = await db.connect();
+  try {
+    await conn.run(`create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`);
+    await conn.run(`insert or replace into ${LOADS_TABLE} values (${lit(table)}, ${lit(runId)})`);
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
+/** Applies change files to a DuckDB table in one transaction; returns the table's rows after. */
+export async function applyChangesDuckDb(
+  file: string,
+  table: string,
+  changes: AvailableChanges,
+  columns: ColumnInfo[],
+  paths: string[],
+  runId: string,
+): Promise<number> {
+  const db = await DuckDBInstance.create(file);
+  const conn = await db.connect();
+  try {
+    await conn.run('begin');
+    if (paths.length > 0) {
+      await conn.run(
+        `create or replace temp table dropship_changes as select * from read_parquet([${paths.map(lit).join(', ')}])`,
+      );
+      for (const s of mergeStatements(
+        table,
+        changes.key_columns,
+        'dropship_changes',
+        columns.map((c) => c.name),
+      ))
+        await conn.run(s);
+    }
+    await conn.run(`insert or replace into ${LOADS_TABLE} values (${lit(table)}, ${lit(runId)})`);
+    await conn.run('commit');
+    const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${ident(table)}`);
+    return Number(r.getRowObjectsJS()[0]!.n);
+  } catch (e) {
+    await conn.run('rollback').catch(() => {});
+    throw e;
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
+export async function loadedRunPostgres(url: string, table: string): Promise<string | null> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`create table if not exists ${LOADS_TABLE} (table_name text primary key, run_id text not null)`);
+    const r = await client.query<{ run_id: string }>(`select run_id from ${LOADS_TABLE} where table_name = $1`, [
+      table,
+    ]);
+    return r.rows[0]?.run_id ?? null;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function recordLoadPostgres(url: string, table: string, runId: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`create table if not exists ${LOADS_TABLE} (table_name text primary key, run_id text not null)`);
+    await client.query(
+      `insert into ${LOADS_TABLE} values ($1, $2) on conflict (table_name) do update set run_id = excluded.run_id`,
+      [table, runId],
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Applies change files to a Postgres table in one transaction: the files become CSV of Postgres
+ * text forms (DuckDB, `textExpr` as the full load uses), COPY into a temporary table shaped like
+ * the target (without its NOT NULL constraints: deletes carry only the key), then the MERGE.
+ */
+export async function applyChangesPostgres(
+  url: string,
+  table: string,
+  changes: AvailableChanges,
+  columns: ColumnInfo[],
+  paths: string[],
+  runId: string,
+  work: string,
+  textExpr: (c: ColumnInfo) => string,
+): Promise<number> {
+  const csv = join(work, `${Math.random().toString(36).slice(2)}-changes.csv`);
+  if (paths.length > 0) {
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      await conn.run(
+        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from read_parquet([${paths.map(lit).join(', ')}])) to ${lit(csv)} (format csv, header false)`,
+      );
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+  }
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.query('begin');
+    if (paths.length > 0) {
+      await client.query(
+        `create temp table dropship_changes on commit drop as select * from ${ident(table)} with no data`,
+      );
+      await client.query('alter table dropship_changes add column _op text not null');
+      await pipeline(
+        createReadStream(csv),
+        client.query(
+          copyFrom(
+            `copy dropship_changes (${[...columns.map((c) => ident(c.name)), '_op'].join(', ')}) from stdin (format csv)`,
+          ),
+        ),
+      );
+      for (const s of mergeStatements(
+        table,
+        changes.key_columns,
+        'dropship_changes',
+        columns.map((c) => c.name),
+      ))
+        await client.query(s);
+    }
+    await client.query(
+      `insert into ${LOADS_TABLE} values ($1, $2) on conflict (table_name) do update set run_id = excluded.run_id`,
+      [table, runId],
+    );
+    const n = Number((await client.query(`select count(*) as n from ${ident(table)}`)).rows[0].n);
+    await client.query('commit');
+    return n;
+  } catch (e) {
+    await client.query('rollback').catch(() => {});
+    throw e;
+  } finally {
+    await client.end();
+    rmSync(csv, { force: true });
+  }
+}

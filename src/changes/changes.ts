@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { Destination } from '../accounts/destination.js';
+import type { Settings } from '../config/settings.js';
+import type { ColumnSpec } from '../parquet/schema.js';
+import { tableFolder, tableObjectName } from '../sink/layout.js';
+import { TableSink } from '../sink/table-sink.js';
+import type { TablePlan } from '../source/catalog.js';
+import { BinaryCopyDecoder } from '../source/copy-decoder.js';
+import { quoteIdent } from '../source/errors.js';
+import { type RowFilter, tableRef, whereClause } from '../source/select.js';
+import { type ColumnPlan, type PgTypeInfo, planColumn } from '../source/typemap.js';
+import { ChangeStateStore } from './state.js';
+
+/**
+ * Change sets (issue 16): besides its full snapshot, every delivery of a destination with
+ * `--changes` carries, for each table with a primary key, what changed since the account's last
+ * SUCCESSFUL delivery — inserts, updates and hard deletes — computed on our side, asking nothing
+ * of the source:
+ *
+ *   1. in the export's own snapshot (same connection, right after the table's COPY), read
+ *      `(key, md5 of the exported row)` for every row and stream it into the registry database as
+ *      this run's pending state (src/changes/state.ts);
+ *   2. full-join it with the base state (the last succeeded run's) in Postgres: keys only in the
+ *      new state are inserts, only in the base deletes, in both with another hash updates;
+ *   3. fetch the full rows of inserted/updated keys — still in the same snapshot, by primary key —
+ *      in batches, through the same COPY decoder and Parquet sink as the snapshot (exact types),
+ *      plus `_op`; deletes carry the key columns, every other column NULL.
+ *
+ * Files: `<run folder>/<table>/_changes/_changes_<12 digits>.parquet.gz` — a subfolder, so a glob
+ * over `<table>/*.parquet.gz` (the model's layout) never picks them up.
+ */
+export type TableChanges =
+  | {
+      available: true;
+      /** The run whose delivery this change set applies to (null on a full refresh without one). */
+      since_run_id: string | null;
+      /** true: no change set — take this delivery's snapshot whole (see `full_refresh_reason`). */
+      full_refresh: boolean;
+      full_refresh_reason?: 'first delivery' | 'schema changed' | 'previous state missing';
+      key_columns: string[];
+      inserted: number;
+      updated: number;
+      deleted: number;
+      /** Folder of the change files, relative to the destination prefix. */
+      folder: string;
+      files: { key: string; rows: number; bytes: number; sha256: string }[];
+    }
+  | { available: false; reason: string };
+
+export const OP_COLUMN = '_op';
+export const CHANGES_FOLDER = '_changes';
+/** Keys fetched per source query (bounded memory; one index lookup per key). */
+const BATCH = 5000;
+
+export interface ChangesInput {
+  client: pg.ClientBase;
+  /** The registry database (the ledger's pool). */
+  db: pg.Pool;
+  schema: string;
+  table: TablePlan;
+  rowFilter?: RowFilter | undefined;
+  dest: Pick<Destination, 'bucket' | 'prefix' | 'layout' | 'compression' | 'kmsKeyArn'>;
+  s3: S3Client;
+  run: { runId: string; accountId: string; folder: string };
+  settings: Settings;
+  signal?: AbortSignal;
+}
+
+export class ChangeSetError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ChangeSetError';
+  }
+}
+
+/** The primary key's columns, in key order ([] when the relation has none). */
+export async function primaryKey(client: pg.ClientBase, schema: string, table: string): Promise<string[]> {
+  const res = await client.query<{ attname: string }>(
+    `select a.attname
+       from pg_catalog.pg_index i
+       join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+      where i.indrelid = $1::regclass and i.indisprimary
+      order by array_position(i.indkey::int2[], a.attnum)`,
+    [tableRef(schema, table)],
+  );
+  return res.rows.map((r) => r.attname);
+}
+
+/** Why a table gets no change set (null: it gets one). */
+export function noChangesReason(table: TablePlan, key: string[]): string | null {
+  if (key.length === 0) return 'no primary key';
+  const names = new Set(table.columns.map((c) => c.name));
+  const missing = key.filter((k) => !names.has(k));
+  if (missing.length > 0) return `primary key column(s) ${missing.join(', ')} not exported (column selection)`;
+  if (names.has(OP_COLUMN)) return `the table has a column named ${OP_COLUMN}`;
+  return null;
+}
+
+/** What a state depends on: exported columns and types, the key, the row filter. */
+export function stateSignature(table: TablePlan, key: string[], filter?: RowFilter): string {
+  const shape = { columns: table.columns.map((c) => [c.name, c.pgType]), key, filter: filter ?? null };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
+}
+
+/** COPY of `(key text, md5 uuid)` per row, in the export's snapshot. */
+export function stateCopySql(schema: string, table: TablePlan, key: string[], filter?: RowFilter): string {
+  const k = `ARRAY[${key.map((c) => `${quoteIdent(c)}::text`).join(', ')}]::text`;
+  const row = `ROW(${table.columns.map((c) => quoteIdent(c.name)).join(', ')})::text`;
+  return `COPY (SELECT ${k}, md5(${row})::uuid FROM ${tableRef(schema, table.name)}${whereClause(filter)}) TO STDOUT`;
+}
+
+const TEXT_TYPE: PgTypeInfo = {
+  oid: 25,
+  typname: 'text',
+  nspname: 'pg_catalog',
+  typtype: 'b',
+  typcategory: 'S',
+  typelem: 0,
+  typbasetype: 0,
+  typtypmod: -1,
+};
+
+function opColumn(): ColumnPlan {
+  return planColumn(
+    { name: OP_COLUMN, notNull: true, typeOid: 25, typmod: -1, pgType: 'text' },
+    new Map([[25, TEXT_TYPE]]),
+  );
+}
+
+function arrayLiteral(values: string[]): string {
+  return values.length === 0 ? `'{}'::text[]` : `ARRAY[${values.map((v) => pg.escapeLiteral(v)).join(',')}]::text[]`;
+}
+
+/** The binary COPY of one batch of changed keys: full rows of inserts/updates, keys of deletes. */
+export function changeRowsSql(
+  schema: string,
+  table: TablePlan,
+  key: string[],
+  upserts: { k: string; op: string }[],
+  deletes: string[],
+): string {
+  const keyIndex = new Map(key.map((k, i) => [k, i + 1]));
+  const typeOf = new Map(table.columns.map((c) => [c.name, c.pgType]));
+  const part = (name: string, i: number): string => `(c.dropship_k::text[])[${i}]::${typeOf.get(name)}`;
+  const cols = table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
+  const on = key.map((k, i) => `t.${quoteIdent(k)} = ${part(k, i + 1)}`).join(' AND ');
+  const delCols = table.columns
+    .map((c) => {
+      const i = keyIndex.get(c.name);
+      return `${i ? part(c.name, i) : `NULL::${c.pgType}`} AS ${quoteIdent(c.name)}`;
+    })
+    .join(', ');
+  const selects = [...table.columns.map((c) => c.select), 'x.dropship_op'].join(', ');
+  return `COPY (SELECT ${selects} FROM (
+    SELECT ${cols}, c.dropship_op FROM unnest(${arrayLiteral(upserts.map((u) => u.k))}, ${arrayLiteral(upserts.map((u) => u.op))}) AS c(dropship_k, dropship_op)
+      JOIN ${tableRef(schema, table.name)} AS t ON ${on}
+    UNION ALL
+    SELECT ${delCols}, 'delete' FROM unnest(${arrayLiteral(deletes)}) AS c(dropship_k)
+  ) AS x) TO STDOUT (FORMAT binary)`;
+}
+
+/** The change set of one table, after its snapshot export, on the same connection (same snapshot). */
+export async function deliverChanges(input: ChangesInput): Promise<TableChanges> {
+  const { client, schema, table, rowFilter, run } = input;
+  const key = await primaryKey(client, schema, table.name);
+  const reason = noChangesReason(table, key);
+  if (reason) return { available: false, reason };
+
+  const store = new ChangeStateStore(input.db);
+  const signature = stateSignature(table, key, rowFilter);
+  const base = await store.base(run.accountId, run.runId, table.name);
+  await store.prune(run.accountId, table.name, base.state?.stateId ?? null);
+  input.signal?.throwIfAborted();
+  const next = await store.write(client, stateCopySql(schema, table, key, rowFilter), {
+    accountId: run.accountId,
+    table: table.name,
+    runId: run.runId,
+    signature,
+  });
+  const objectName = tableObjectName(table.name);
+  const folder = `${tableFolder(run.folder, objectName)}/${CHANGES_FOLDER}`;
+  const common = { key_columns: key, folder };
+  if (!base.state || base.state.signature !== signature) {
+    return {
+      available: true,
+      since_run_id: base.lastRunId,
+      full_refresh: true,
+      full_refresh_reason: !base.lastRunId
+        ? 'first delivery'
+        : base.state
+          ? 'schema changed'
+          : 'previous state missing',
+      ...common,
+      inserted: next.rows,
+      updated: 0,
+      deleted: 0,
+      files: [],
+    };
+  }
+
+  const counts = { insert: 0, update: 0, delete: 0 };
+  const op = opColumn();
+  const keySet = new Set(key);
+  const specs: ColumnSpec[] = [
+    ...table.columns.map((c) => (keySet.has(c.name) ? c.spec : { ...c.spec, nullable: true })),
+    op.spec,
+  ];
+  const plans = [...table.columns, op];
+  let sink: TableSink | undefined;
+  try {
+    for await (const batch of store.diff(base.state.stateId, next.stateId, BATCH)) {
+      input.signal?.throwIfAborted();
+      const upserts: { k: string; op: string }[] = [];
+      const deletes: string[] = [];
+      for (const d of batch) {
+        counts[d.op]++;
+        if (d.op === 'delete') deletes.push(d.k);
+        else upserts.push(d);
+      }
+      sink ??= await TableSink.open({
+        s3: input.s3,
+        dest: input.dest,
+        folder: tableFolder(run.folder, objectName),
+        objectName: CHANGES_FOLDER,
+        specs,
+        settings: input.settings,
+        keyValueMetadata: {
+          'dropship.source': `${schema}.${table.name}`,
+          'dropship.changes_since_run_id': base.state.runId,
+        },
+      });
+      const rows = await copyInto(client, changeRowsSql(schema, table, key, upserts, deletes), plans, sink);
+      if (rows !== batch.length)
+        throw new ChangeSetError(
+          `table ${table.name}: ${batch.length} changed keys but ${rows} rows read back in the same snapshot`,
+        );
+    }
+    const files = sink ? await sink.finish() : [];
+    return {
+      available: true,
+      since_run_id: base.state.runId,
+      full_refresh: false,
+      ...common,
+      inserted: counts.insert,
+      updated: counts.update,
+      deleted: counts.delete,
+      files: files.map((f) => ({ key: f.key, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
+    };
+  } catch (e) {
+    await sink?.fail(e);
+    throw e instanceof ChangeSetError
+      ? e
+      : new ChangeSetError(`table ${table.name}: change set: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** One binary COPY into the sink (as src/run/table.ts does for the snapshot); returns rows read. */
+async function copyInto(client: pg.ClientBase, sql: string, plans: ColumnPlan[], sink: TableSink): Promise<number> {
+  const decoder = new BinaryCopyDecoder(
+    plans.map((c) => c.decode),
+    () => sink.columns,
+    plans.map((c) => c.kind),
+    plans.map((c) => c.scale),
+  );
+  const endRow = (): void => sink.endRow();
+  const full = (): boolean => sink.full;
+  const drain = async (): Promise<void> => {
+    do await sink.flush();
+    while (decoder.run(endRow, full));
+  };
+  await pipeline(
+    client.query(copyTo(sql)),
+    new Writable({
+      highWaterMark: 1,
+      objectMode: true,
+      write(chunk: Buffer, _enc, done) {
+        try {
+          decoder.feed(chunk);
+          if (!decoder.run(endRow, full)) return done();
+        } catch (e) {
+          return done(e as Error);
+        }
+        drain().then(() => done(), done);
+      },
+      final(done) {
+        try {
+          decoder.end();
+          done();
+        } catch (e) {
+          done(e as Error);
+        }
+      },
+    }),
+  );
+  return decoder.rows;
+}

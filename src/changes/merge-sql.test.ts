@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import type { Receipt } from '../receipt/receipt.js';
+import { changesSql } from './merge-sql.js';
+
+const columns = [
+  { name: 'region', postgres_type: 'text', parquet_type: 'BYTE_ARRAY STRING', nullable: false, text_form: false },
+  { name: 'id', postgres_type: 'integer', parquet_type: 'INT32', nullable: false, text_form: false },
+  {
+    name: 'amount',
+    postgres_type: 'numeric(12,2)',
+    parquet_type: 'INT64 DECIMAL(12,2)',
+    nullable: true,
+    text_form: false,
+  },
+];
+const file = {
+  key: 'p/2026-01-01T04:00/items/_changes/_changes_000000000000.parquet.gz',
+  rows: 3,
+  bytes: 900,
+  sha256: 'a'.repeat(64),
+};
+const receipt = {
+  timestamp: '2026-01-01T04:00:00.000000Z',
+  run_id: 'R2',
+  format: 'parquet',
+  compression: 'gzip',
+  layout: 'dreamdata',
+  tables: {
+    items: {
+      folder: '2026-01-01T04:00/items',
+      total_file_count: 1,
+      files: [],
+      columns,
+      changes: {
+        available: true,
+        since_run_id: 'R1',
+        full_refresh: false,
+        key_columns: ['region', 'id'],
+        inserted: 1,
+        updated: 1,
+        deleted: 1,
+        folder: '2026-01-01T04:00/items/_changes',
+        files: [file],
+      },
+    },
+    log: {
+      folder: 'x/log',
+      total_file_count: 1,
+      files: [],
+      columns,
+      changes: { available: false, reason: 'no primary key' },
+    },
+    fresh: {
+      folder: 'x/fresh',
+      total_file_count: 1,
+      files: [],
+      columns,
+      changes: {
+        available: true,
+        since_run_id: null,
+        full_refresh: true,
+        full_refresh_reason: 'first delivery',
+        key_columns: ['id'],
+        inserted: 5,
+        updated: 0,
+        deleted: 0,
+        folder: 'x/fresh/_changes',
+        files: [],
+      },
+    },
+  },
+} as unknown as Receipt;
+
+describe('change-set MERGE SQL', () => {
+  it('Snowflake: one MERGE from the stage, deletes by _op, key-matched on every key column', () => {
+    const sql = changesSql(receipt, 'snowflake', { bucket: 'b', prefix: 'p', snowflakeStage: 'acme_stage' });
+    expect(sql).toContain('CREATE FILE FORMAT IF NOT EXISTS dropship_parquet TYPE = PARQUET;');
+    expect(sql).toContain(`MERGE INTO "items" t
+USING (
+  SELECT $1:"region"::VARCHAR AS "region",
+         $1:"id"::NUMBER(10,0) AS "id",
+         $1:"amount"::NUMBER(12,2) AS "amount",
+         $1:"_op"::VARCHAR AS "_op"
+    FROM @acme_stage/2026-01-01T04:00/items/_changes/ (FILE_FORMAT => 'dropship_parquet')
+) s
+ON t."region" = s."region" AND t."id" = s."id"
+WHEN MATCHED AND s."_op" = 'delete' THEN DELETE
+WHEN MATCHED THEN UPDATE SET "amount" = s."amount"
+WHEN NOT MATCHED AND s."_op" <> 'delete' THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");`);
+    expect(sql).toContain('-- log: no change set (no primary key): reload it from the snapshot');
+    expect(sql).toContain('-- fresh: full refresh (first delivery): reload it from the snapshot');
+    expect(sql).toContain('since run R1');
+  });
+
+  it('Redshift: COPY into a temp table, DELETE the deleted keys, MERGE the rest', () => {
+    const sql = changesSql(receipt, 'redshift', { bucket: 'b', prefix: 'p', redshiftIamRole: 'arn:aws:iam::1:role/r' });
+    expect(sql).toContain(`CREATE TEMP TABLE "items_dropship_changes" (
+  "region" VARCHAR(65535),
+  "id" INTEGER,
+  "amount" DECIMAL(12,2),
+  "_op" VARCHAR(6)
+);
+COPY "items_dropship_changes" FROM 's3://b/p/2026-01-01T04:00/items/_changes/'
+  IAM_ROLE 'arn:aws:iam::1:role/r'
+  FORMAT AS PARQUET SERIALIZETOJSON;
+DELETE FROM "items" USING "items_dropship_changes" s WHERE "items"."region" = s."region" AND "items"."id" = s."id" AND s."_op" = 'delete';
+DELETE FROM "items_dropship_changes" WHERE "_op" = 'delete';
+MERGE INTO "items" USING "items_dropship_changes" s ON "items"."region" = s."region" AND "items"."id" = s."id"
+WHEN MATCHED THEN UPDATE SET "amount" = s."amount"
+WHEN NOT MATCHED THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");
+DROP TABLE "items_dropship_changes";`);
+  });
+});
