@@ -121,6 +121,9 @@ export class ChangeStateStore {
     batch: number,
   ): AsyncGenerator<{ k: string; op: 'insert' | 'update' | 'delete' }[]> {
     const c = await this.pool.connect();
+    // The consumer may stop iterating (an abort, an upload error): then only `finally` runs, and the
+    // client must not go back to the pool inside this transaction.
+    let ended = false;
     try {
       await c.query('begin');
       await c.query(
@@ -142,10 +145,9 @@ export class ChangeStateStore {
         if (res.rows.length < batch) break;
       }
       await c.query('commit');
-    } catch (e) {
-      await c.query('rollback').catch(() => {});
-      throw e;
+      ended = true;
     } finally {
+      if (!ended) await c.query('rollback').catch(() => {});
       c.release();
     }
   }

@@ -63,6 +63,19 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
     if (e instanceof DestinationNotFound) return; // removed meanwhile: nobody to tell
     throw e;
   }
+  if (!o.ok) {
+    // A failure is told only for a run the ledger has failed (or one that never opened): a run still
+    // running or finishing may yet publish its receipt (its finish records the success; the sweep
+    // records a failure once the ledger says so), and an operator's cancel is not a failed delivery.
+    const run = await deps.pool.query<{ status: string }>('select status from dropship.runs where run_id = $1', [
+      o.runId,
+    ]);
+    const status = run.rows[0]?.status;
+    if (status !== undefined && status !== 'failed') {
+      log.info({ accountId: o.accountId, runId: o.runId, status }, 'run outcome not recorded as a failure');
+      return;
+    }
+  }
   const store = new StatusStore(deps.pool);
   const failure = o.ok ? undefined : describeFailure(dest, o.error);
   const recorded = await store.recordOutcome(

@@ -149,7 +149,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       dest.accountId,
       runId,
       tables.map((t) => t.name),
-      tables.map((t) => t.estimatedRows),
+      // A tenant's share of a table is unknown to the planner's per-table estimate.
+      tables.map((t) => (selected.filters.has(t.name) ? null : t.estimatedRows)),
     );
     const limit = pLimit(settings.DROPSHIP_TABLE_CONCURRENCY);
     const run = { runId, accountId: dest.accountId, folder };

@@ -187,10 +187,14 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     if (!input.finishAfter) return { state: 'done', result };
     enter('finish');
     await crashPoint(settings, 'after-last-task');
+    // The task is complete: a finish that throws (deadline, ledger hiccup) leaves the run for the next
+    // finisher (any late delivery, the account's next run, the sweeper); it never releases this task.
     const finish = await finishRun(ledger, run.runId, dest, input.s3, {
       settings,
       ...(input.signal ? { signal: input.signal } : {}),
-    });
+    }).catch(
+      (e: unknown): FinishOutcome => ({ status: 'pending', error: e instanceof Error ? e : new Error(String(e)) }),
+    );
     return { state: 'done', result, finish };
   } catch (e) {
     if (frozen) await crashPoint(settings, 'mid-copy'); // never returns: the task stays claimed, as a dead worker's
