@@ -11,7 +11,7 @@ import { permissionPolicy, trustPolicy } from '../src/accounts/policies.js';
 import type { Settings } from '../src/config/settings.js';
 import { createLogger } from '../src/log/logger.js';
 import { checkDestinations } from '../src/notify/drift.js';
-import { recordMissedOutcomes } from '../src/notify/outcome.js';
+import { recordMissedOutcomes, recordRunOutcome } from '../src/notify/outcome.js';
 import { type StatusDocument, validateStatus } from '../src/notify/status.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret, sign } from '../src/notify/webhook.js';
@@ -565,6 +565,44 @@ describe('not a failure', () => {
       expect((await new StatusStore(h.pool).get('hooked')).consecutiveFailures).toBe(0);
     } finally {
       await h.pool.query('delete from dropship.runs where run_id = $1', [busy]);
+    }
+  });
+});
+
+describe('not a failure (yet)', () => {
+  it('a failure reported for a run the ledger still has running, finishing or cancelled is not told', async () => {
+    // Prepare: a run that is still open in the ledger (its receipt may yet be published by the
+    // next finisher), then the same run cancelled by an operator.
+    const open = `20261123T000002Z-${randomBytes(3).toString('hex')}`;
+    await h.ledger.openRun({
+      runId: open,
+      accountId: 'hooked',
+      trigger: 'cli',
+      layout: 'dreamdata',
+      folder: '2026-11-23T00:00',
+      startedMicros: BigInt(Date.now()) * 1000n,
+      tables: ['orders'],
+    });
+    try {
+      received.length = 0;
+      const before = await statusOf(hooked);
+      const streak = (await new StatusStore(h.pool).get('hooked')).consecutiveFailures;
+      // Act
+      const tell = () =>
+        recordRunOutcome(
+          { pool: h.pool, settings },
+          { accountId: 'hooked', runId: open, ok: false, error: new Error('receipt not written yet') },
+        );
+      await tell();
+      await h.pool.query(`update dropship.runs set status = 'cancelled' where run_id = $1`, [open]);
+      await tell();
+      // Assess: no event, status.json unchanged, no failure counted, no outcome recorded.
+      expect(received).toEqual([]);
+      expect(await statusOf(hooked)).toEqual(before);
+      expect((await new StatusStore(h.pool).get('hooked')).consecutiveFailures).toBe(streak);
+      expect((await h.pool.query('select 1 from dropship.run_outcomes where run_id = $1', [open])).rowCount).toBe(0);
+    } finally {
+      await h.pool.query('delete from dropship.runs where run_id = $1', [open]);
     }
   });
 });
