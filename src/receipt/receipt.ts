@@ -4,6 +4,8 @@ import { explainS3Error } from '../aws/clients.js';
 import type { ColumnInfo, TableResult } from '../run/table.js';
 import { receiptKey } from '../sink/layout.js';
 import type { ReceiptSelection } from '../source/select.js';
+import type { ReadSnapshot } from '../source/snapshot.js';
+import { consistencyOf, type PartRead, type TableSnapshots } from './consistency.js';
 import { validateReceipt } from './validate.js';
 
 /**
@@ -20,6 +22,8 @@ export interface ReceiptTable {
   columns: ColumnInfo[];
   /** Parquet page codec of this table's files (absent in receipts written before codecs were chosen: gzip). */
   compression?: DestinationCompression;
+  /** Only with consistency `table`: the snapshot(s) this table was read in, and the parts read in each. */
+  snapshots?: TableSnapshots[];
 }
 
 export interface Receipt {
@@ -32,6 +36,9 @@ export interface Receipt {
   layout: Layout;
   /** What this destination receives when it is not its whole schema (tenant mode, selections). */
   selection?: ReceiptSelection;
+  /** The moment the data was read (see consistencyOf). */
+  snapshot?: ReadSnapshot;
+  consistency?: 'delivery' | 'table';
 }
 
 /** Wall-clock time with microseconds (Date has milliseconds only). */
@@ -52,7 +59,10 @@ export function buildReceipt(
   results: TableResult[],
   layout: Layout = 'dreamdata',
   selection?: ReceiptSelection,
+  /** What each table and key-range part was read in (default: each result's own snapshot, as part 0). */
+  reads?: PartRead[],
 ): Receipt {
+  const c = consistencyOf(reads ?? results.map((r) => ({ table: r.table, part: 0, snapshot: r.snapshot })));
   // Keyed by customer table names: a null-prototype object, so `__proto__`, `constructor` … are plain keys.
   const tables = Object.create(null) as Record<string, ReceiptTable>;
   for (const r of [...results].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))) {
@@ -64,6 +74,7 @@ export function buildReceipt(
       files: r.files.map((f) => ({ key: f.key, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
       columns: r.columns,
       compression: r.compression ?? 'gzip',
+      ...(c.perTable?.get(r.table) ? { snapshots: c.perTable.get(r.table) } : {}),
     };
   }
   const codecs = new Set(Object.values(tables).map((t) => t.compression ?? 'gzip'));
@@ -76,6 +87,8 @@ export function buildReceipt(
     compression,
     layout,
     ...(selection ? { selection } : {}),
+    ...(c.snapshot ? { snapshot: c.snapshot } : {}),
+    consistency: c.consistency,
   };
 }
 

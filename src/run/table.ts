@@ -14,6 +14,7 @@ import type { TablePlan } from '../source/catalog.js';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { MappingError } from '../source/errors.js';
 import { copySql, type RowFilter } from '../source/select.js';
+import type { ReadSnapshot } from '../source/snapshot.js';
 
 /**
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
@@ -42,6 +43,8 @@ export interface TableResult {
   compression?: DestinationCompression;
   columns: ColumnInfo[];
   seconds: number;
+  /** The source snapshot this table (or this key-range part) was read in. */
+  snapshot?: ReadSnapshot;
 }
 
 export interface TableProgress {
