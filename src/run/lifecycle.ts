@@ -126,7 +126,13 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     const result = await exportTable({
       ...(row?.keyColumn && row.rangeLo !== null && row.rangeHi !== null
         ? {
-            range: { keyColumn: row.keyColumn, lo: row.rangeLo, hi: row.rangeHi, last: row.part === row.parts - 1 },
+            range: {
+              keyColumn: row.keyColumn,
+              lo: row.rangeLo,
+              hi: row.rangeHi,
+              first: row.part === 0,
+              last: row.part === row.parts - 1,
+            },
             shardBase,
           }
         : {}),

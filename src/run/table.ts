@@ -80,7 +80,7 @@ export interface TableExportInput {
   /** Awaited before shard `index` starts uploading (the ledger's high-water mark of shards). */
   onShardOpen?: (index: number) => Promise<void>;
   /** Only rows with lo ≤ key < hi (≤ hi when `last`): one part of a split table. */
-  range?: { keyColumn: string; lo: bigint; hi: bigint; last: boolean };
+  range?: { keyColumn: string; lo: bigint; hi: bigint; last: boolean; first?: boolean };
   /** First shard index (parts of a split table number their shards in separate blocks). */
   shardBase?: number;
   /** Tenant mode: only this tenant's rows (src/source/select.ts). */
