@@ -179,6 +179,9 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
   }, 120_000);
 
   it('the fan-out path: export --via-queue with 2 workers, split tables', async () => {
+    // A message of another run on the shared queue must survive the loops (handed back, not deleted).
+    const foreign = JSON.stringify({ runId: '20990101T000000Z-abcdef', accountId: 'other', table: 'x' });
+    stack.sqs.deliver(stack.taskQueueUrl, foreign);
     const w = writer();
     const res = await dropship(['export', '--account', 'cons', '--via-queue', '--workers', '2'], {
       DROPSHIP_SPLIT_ROWS: '50000',
@@ -202,6 +205,7 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
     expect(validateReceipt(receipt)).toEqual([]);
     expect(receipt.consistency).toBe('delivery');
     expect(new Set(tasks.map((t) => t.result?.snapshot?.id)).size).toBe(1);
+    expect(stack.sqs.pending(stack.taskQueueUrl).map((m) => m.body)).toContain(foreign);
     // The same summary as the in-process export.
     expect(res.out).toMatch(/cons/);
     expect(res.out).toMatch(/e_children|5 tables|tables/);

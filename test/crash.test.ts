@@ -827,14 +827,15 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
   it.each(finishPoints)(
     'the finisher dies at %s: the sweeper finishes the run (one receipt content)',
     async (point) => {
-      // Prepare: every task but one done normally.
+      // Prepare: one worker receives the run's first task. It holds the run's snapshot and, with no
+      // other worker running, exports every task itself (src/run/shared-snapshot.ts): it finishes.
       await instance();
       const { runId } = (await exportAccountHandler({ accountId: 'crashlam' })) as { runId: string };
       const messages = await receiveFor(runId, 12);
       expect(messages).toHaveLength(12);
-      for (const m of messages.slice(0, -1)) await deliver(m);
-      // Act: the last task's worker dies at the point.
-      await crashAt(point, () => worker({ Records: [messages.at(-1)!] }, base));
+      // Act: that worker dies at the point, after completing the last task.
+      await crashAt(point, () => worker({ Records: [messages[0]!] }, base));
+      expect((await h.ledger.tasks(runId)).every((t) => t.status === 'succeeded')).toBe(true);
       const dead = await h.ledger.getRun(runId);
       expect(dead?.status).toBe(point === 'after-last-task' ? 'running' : 'finishing');
       expect(published.get(runId)?.length ?? 0).toBe(point === 'after-receipt-put' ? 1 : 0);

@@ -16,8 +16,9 @@ import { processTaskBatch, taskMessageSchema } from './task-batch.js';
  * stack's SQS or a real queue) with the real SQS client: receive a batch, hand it to the worker
  * Lambda's batch function (src/run/task-batch.ts — what handlers/worker.ts calls), delete the
  * messages it did not report as batch item failures, leave the failures to come back when the
- * worker said (it set their visibility). Messages of other runs are handed back at once
- * (visibility 0), never deleted. The loops stop when the run has ended (succeeded, failed or
+ * worker said (it set their visibility). Messages of other live runs are never deleted: handed back
+ * at once (visible again after OTHERS_BACK_SECONDS); late duplicates of ended runs are handled (the
+ * worker does nothing with them) and deleted, as a deployed worker would. The loops stop when the run has ended (succeeded, failed or
  * cancelled). Progress and summary are the in-process export's: table progress from the workers,
  * table completions and the outcome from the ledger.
  */
@@ -39,6 +40,12 @@ export interface ViaQueueDeps {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
+/**
+ * Another live run's message is handed back visible again after this many seconds — not 0: a queue
+ * returns the oldest visible messages first, and handing them back at 0 had the loops receive the
+ * same foreign messages over and over (measured: a run never got its own). Its run waits ≤ 5 s.
+ */
+const OTHERS_BACK_SECONDS = 5;
 
 export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Promise<AccountOutcome> {
   const t0 = performance.now();
@@ -61,6 +68,7 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
   const stop = new AbortController();
   const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
   const reported = new Set<string>();
+
   /** Reports tables whose every part has succeeded; true once the run has ended. */
   const watch = async (): Promise<boolean> => {
     const now = await ledger.tasks(runId);
@@ -94,14 +102,21 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
       }
       const ours: typeof received = [];
       for (const m of received) {
-        let other = true;
+        let msgRun: string | undefined;
         try {
-          other = taskMessageSchema.parse(JSON.parse(m.body)).runId !== runId;
+          msgRun = taskMessageSchema.parse(JSON.parse(m.body)).runId;
         } catch {
-          other = true; // not ours to judge: the worker Lambda drops malformed messages, we leave them
+          msgRun = undefined; // not ours to judge: the worker Lambda drops malformed messages; we leave them
         }
-        if (other) await queue.delay(m.receiptHandle, 0).catch(() => {});
-        else ours.push(m);
+        if (msgRun === runId) ours.push(m);
+        else if (msgRun && ENDED.has((await ledger.getRun(msgRun).catch(() => undefined))?.status ?? '')) {
+          // A late duplicate of an ended run (e.g. one handed back as busy): the worker does nothing
+          // with it and it is deleted, as a deployed worker would.
+          ours.push(m);
+        } else {
+          // Another live run's (or an unknown one's): handed back, never deleted.
+          await queue.delay(m.receiptHandle, OTHERS_BACK_SECONDS).catch(() => {});
+        }
       }
       if (ours.length === 0) {
         await sleep(received.length > 0 ? 500 : 200);
