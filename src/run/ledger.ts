@@ -713,6 +713,15 @@ export class Ledger {
     return res.rowCount === 1;
   }
 
+  /** A would-be holder that could not open the snapshot gives the role back (the next task may take it). */
+  async releaseSnapshotHolder(runId: string, holder: string): Promise<void> {
+    await this.pool.query(
+      `update dropship.runs set snapshot_holder = null, snapshot_claimed_at = null
+        where run_id = $1 and snapshot_holder = $2 and snapshot_export is null`,
+      [runId, holder],
+    );
+  }
+
   /** The holder records the exported snapshot id (for SET TRANSACTION SNAPSHOT) and what it shows. */
   async recordSnapshot(runId: string, s: { exportId: string; id: string; at: string }): Promise<void> {
     await this.pool.query(

@@ -31,7 +31,9 @@ import type { Ledger, Task } from './ledger.js';
  *      timeout minus the margin). With no other worker free (reserved concurrency exhausted, or
  *      `--via-queue --workers 1`) the holder alone exports the whole account in one snapshot;
  *      with free workers they take the tasks in parallel as their messages arrive. Messages of
- *      tasks the holder already took find them busy or done (harmless, as any duplicate).
+ *      tasks the holder already took find them busy or done (harmless, as any duplicate). A task
+ *      handed back for a retry is taken at once, without the queue's backoff (one more attempt,
+ *      fenced and counted like any).
  *   4. A task that cannot import the snapshot — the holder died (its session, and with it the
  *      snapshot, is gone), or it let go at its deadline — never mixes silently: it reads in its
  *      own transaction and records that snapshot in its result; the receipt then says
@@ -124,7 +126,13 @@ export class SharedSnapshot {
 
   private async open(): Promise<void> {
     const { ledger, runId } = this.deps;
-    this.held = await Snapshot.open(this.deps.sourceUrl, `${this.deps.applicationName} snapshot`, this.deps.session);
+    try {
+      this.held = await Snapshot.open(this.deps.sourceUrl, `${this.deps.applicationName} snapshot`, this.deps.session);
+    } catch (e) {
+      // The task fails (and is retried); the next task to connect may become the holder.
+      await ledger.releaseSnapshotHolder(runId, this.holderId).catch(() => {});
+      throw e;
+    }
     this.heldSince = performance.now();
     const held = this.held;
     const idle = this.deps.session.idleInTransactionSeconds;
