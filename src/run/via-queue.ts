@@ -51,14 +51,23 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
   const { ledger, reporter, queue, log } = deps;
-  const { run, tasks } = await startFanOutRun(dest, {
-    sourceUrl: deps.sourceUrl,
-    ledger,
-    settings: deps.settings,
-    queue,
-    log,
-    trigger: 'manual',
-  });
+  let opened: Awaited<ReturnType<typeof startFanOutRun>>;
+  try {
+    opened = await startFanOutRun(dest, {
+      sourceUrl: deps.sourceUrl,
+      ledger,
+      settings: deps.settings,
+      queue,
+      log,
+      trigger: 'manual',
+    });
+  } catch (error) {
+    // Not opened (disabled account, another run in progress, the ledger or source unreachable).
+    const outcome: AccountOutcome = { ok: false, runId: '-', error, failures: [], seconds: seconds() };
+    reporter.accountDone(dest.accountId, outcome);
+    return outcome;
+  }
+  const { run, tasks } = opened;
   const runId = run.runId;
   const rows = await ledger.tasks(runId);
   const tables = [...new Set(rows.map((t) => t.table))];
