@@ -827,15 +827,18 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
   it.each(finishPoints)(
     'the finisher dies at %s: the sweeper finishes the run (one receipt content)',
     async (point) => {
-      // Prepare: one worker receives the run's first task. It holds the run's snapshot and, with no
-      // other worker running, exports every task itself (src/run/shared-snapshot.ts): it finishes.
+      // Prepare: every task but one done normally. The run's snapshot holder died before any task ran
+      // (its role is taken, its snapshot gone), so no worker exports other tasks than its message's
+      // (src/run/shared-snapshot.ts) and the last message's worker is the finisher.
       await instance();
       const { runId } = (await exportAccountHandler({ accountId: 'crashlam' })) as { runId: string };
+      expect(await h.ledger.claimSnapshotHolder(runId, 'a holder that died')).toBe(true);
+      await h.ledger.recordSnapshot(runId, { exportId: '00000003-000000AB-1', id: '1:1:', at: 'gone' });
       const messages = await receiveFor(runId, 12);
       expect(messages).toHaveLength(12);
-      // Act: that worker dies at the point, after completing the last task.
-      await crashAt(point, () => worker({ Records: [messages[0]!] }, base));
-      expect((await h.ledger.tasks(runId)).every((t) => t.status === 'succeeded')).toBe(true);
+      for (const m of messages.slice(0, -1)) await deliver(m);
+      // Act: the last task's worker dies at the point.
+      await crashAt(point, () => worker({ Records: [messages.at(-1)!] }, base));
       const dead = await h.ledger.getRun(runId);
       expect(dead?.status).toBe(point === 'after-last-task' ? 'running' : 'finishing');
       expect(published.get(runId)?.length ?? 0).toBe(point === 'after-receipt-put' ? 1 : 0);
