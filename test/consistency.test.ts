@@ -250,4 +250,41 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
       expect(entry?.id).not.toBe('1:1:');
     }
   }, 120_000);
+
+  it('a holder stopped at its deadline mid-run lets go; the run still completes, and its receipt says table', async () => {
+    // Prepare: a run whose tasks are all on the (fake) queue.
+    const settings = loadSettings();
+    const sent: TaskMessage[] = [];
+    const dest = await registry.get('cons');
+    const { run } = await startFanOutRun(dest, {
+      sourceUrl: stack.databaseUrl,
+      ledger,
+      settings,
+      queue: { send: async (m) => void sent.push(...m) },
+      trigger: 'manual',
+    });
+    // Act: the first task's worker becomes the holder and reaches its deadline while exporting.
+    const deadline = new AbortController();
+    const first = runTask(sent[0]!, {
+      sourceUrl: stack.databaseUrl,
+      ledger,
+      registry,
+      settings,
+      signal: deadline.signal,
+    });
+    for (let i = 0; i < 200 && !(await ledger.runSnapshot(run.runId))?.exportId; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    deadline.abort(new Error('deadline'));
+    expect((await first).status).toBe('retry');
+    expect((await ledger.runSnapshot(run.runId))?.released).toBe(true);
+    const w = writer();
+    for (const m of sent) await runTask(m, { sourceUrl: stack.databaseUrl, ledger, registry, settings });
+    await w.stop();
+    // Assess: not stuck, a receipt, and it does not claim one snapshot.
+    expect((await ledger.getRun(run.runId))?.status).toBe('succeeded');
+    const receipt = await readCustomerReceipt(stack, cust);
+    expect(receipt.run_id).toBe(run.runId);
+    expect(receipt.consistency).toBe('table');
+    expect(validateReceipt(receipt)).toEqual([]);
+  }, 120_000);
 });
