@@ -850,9 +850,13 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
   it.each(finishPoints)(
     'the finisher dies at %s: the sweeper finishes the run (one receipt content)',
     async (point) => {
-      // Prepare: every task but one done normally.
+      // Prepare: every task but one done normally. The run's snapshot holder died before any task ran
+      // (its role is taken, its snapshot gone), so no worker exports other tasks than its message's
+      // (src/run/shared-snapshot.ts) and the last message's worker is the finisher.
       await instance();
       const { runId } = (await exportAccountHandler({ accountId: 'crashlam' })) as { runId: string };
+      expect(await h.ledger.claimSnapshotHolder(runId, 'a holder that died')).toBe(true);
+      await h.ledger.recordSnapshot(runId, { exportId: '00000003-000000AB-1', id: '1:1:', at: 'gone' });
       const messages = await receiveFor(runId, 12);
       expect(messages).toHaveLength(12);
       for (const m of messages.slice(0, -1)) await deliver(m);

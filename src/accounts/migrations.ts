@@ -258,6 +258,21 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 11,
+    name: 'shared snapshot of fan-out runs',
+    sql: `
+      -- One consistent snapshot per fan-out run (src/run/shared-snapshot.ts): the worker that holds the
+      -- exported snapshot open, the id others import, and the moment it shows.
+      alter table dropship.runs
+        add column snapshot_holder text,
+        add column snapshot_claimed_at timestamptz,
+        add column snapshot_export text,
+        add column snapshot_id text,
+        add column snapshot_at text,
+        add column snapshot_released_at timestamptz;
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

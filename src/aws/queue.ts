@@ -1,4 +1,10 @@
-import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../run/task.js';
 import { AwsError } from './clients.js';
 
@@ -41,6 +47,34 @@ export class TaskQueue {
         VisibilityTimeout: Math.max(0, Math.min(43_200, Math.round(seconds))),
       }),
     );
+  }
+
+  /**
+   * Receives up to `max` messages (long polling up to `waitSeconds`), as Lambda's event source
+   * does for the worker (`dropship export --via-queue`).
+   */
+  async receive(
+    max: number,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<{ messageId: string; receiptHandle: string; body: string }[]> {
+    const res = await this.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.url,
+        MaxNumberOfMessages: Math.max(1, Math.min(10, max)),
+        WaitTimeSeconds: waitSeconds,
+      }),
+      signal ? { abortSignal: signal } : {},
+    );
+    return (res.Messages ?? []).flatMap((m) =>
+      m.MessageId && m.ReceiptHandle && m.Body !== undefined
+        ? [{ messageId: m.MessageId, receiptHandle: m.ReceiptHandle, body: m.Body }]
+        : [],
+    );
+  }
+
+  async delete(receiptHandle: string): Promise<void> {
+    await this.sqs.send(new DeleteMessageCommand({ QueueUrl: this.url, ReceiptHandle: receiptHandle }));
   }
 
   destroy(): void {

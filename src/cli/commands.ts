@@ -4,11 +4,13 @@ import { migrate } from '../accounts/migrations.js';
 import { permissionPolicy, trustPolicy } from '../accounts/policies.js';
 import { Registry } from '../accounts/registry.js';
 import { describeSelection } from '../accounts/selection.js';
+import { TaskQueue } from '../aws/queue.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
 import { type ActiveRun, Ledger, type Run, type Task } from '../run/ledger.js';
 import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../run/reporter.js';
+import { exportViaQueue } from '../run/via-queue.js';
 import { formatBytes, formatCount, renderTable } from './format.js';
 import { failureLines, summaryTable, TerminalReporter } from './progress.js';
 
@@ -97,7 +99,7 @@ export function describeDestination(d: Destination): string {
 export async function runExports(
   app: App,
   dests: Destination[],
-  opts: { quietLogs?: boolean; slot?: string } = {},
+  opts: { quietLogs?: boolean; slot?: string; viaQueue?: { workers: number } } = {},
 ): Promise<{ code: number; outcomes: Map<string, AccountOutcome> }> {
   // Progress for people: redrawn bars on a terminal, one plain line per table every few seconds
   // elsewhere. JSON logs keep warnings and errors unless DROPSHIP_LOG_LEVEL asks for more (the
@@ -144,16 +146,23 @@ export async function runExports(
   process.on('SIGTERM', onSignal);
   let outcomes: Map<string, AccountOutcome>;
   try {
-    outcomes = await exportAccounts(dests, {
-      sourceUrl: app.sourceUrl,
-      settings: app.settings,
-      reporter: new Reporters(reporters),
-      ledger,
-      log,
-      trigger: 'cli',
-      ...(opts.slot ? { slot: opts.slot } : {}),
-      signal: abort.signal,
-    });
+    outcomes = opts.viaQueue
+      ? await viaQueue(app, dests, {
+          reporter: new Reporters(reporters),
+          log,
+          signal: abort.signal,
+          workers: opts.viaQueue.workers,
+        })
+      : await exportAccounts(dests, {
+          sourceUrl: app.sourceUrl,
+          settings: app.settings,
+          reporter: new Reporters(reporters),
+          ledger,
+          log,
+          trigger: 'cli',
+          ...(opts.slot ? { slot: opts.slot } : {}),
+          signal: abort.signal,
+        });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -163,6 +172,40 @@ export async function runExports(
   const failures = failureLines(outcomes);
   for (const line of failures) process.stderr.write(`error: ${line}\n`);
   return { code: abort.signal.aborted ? 130 : failures.length > 0 ? 1 : 0, outcomes };
+}
+
+/** `export --via-queue`: each account through the fan-out path, worked by loops in this process. */
+async function viaQueue(
+  app: App,
+  dests: Destination[],
+  o: { reporter: Reporter; log: Logger; signal: AbortSignal; workers: number },
+): Promise<Map<string, AccountOutcome>> {
+  const queue = new TaskQueue(
+    requireSetting(
+      app.settings,
+      'DROPSHIP_TASK_QUEUE_URL',
+      'for --via-queue (the dev stack sets it: dropship dev env)',
+    ),
+  );
+  const outcomes = new Map<string, AccountOutcome>();
+  try {
+    for (const dest of dests) {
+      outcomes.set(
+        dest.accountId,
+        await exportViaQueue(dest, {
+          sourceUrl: app.sourceUrl,
+          settings: app.settings,
+          ledger: await app.ledger(),
+          registry: await app.registry(),
+          queue,
+          ...o,
+        }),
+      );
+    }
+  } finally {
+    queue.destroy();
+  }
+  return outcomes;
 }
 
 /** Why an active run looks dead (`runs list` marks it; the next run or the sweeper ends it). */

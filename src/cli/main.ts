@@ -255,10 +255,27 @@ export function buildProgram(): Command {
     .option('--account <id>', 'export this account')
     .option('--due', 'export every enabled account due in --slot')
     .option('--slot <HH:MM>', 'schedule slot: 04:00 or 15:00 (UTC)')
-    .addHelpText('after', examples('dropship export --account acme', 'dropship export --due --slot 04:00'))
-    .action(async (o: { account?: string; due?: boolean; slot?: string }) => {
+    .option(
+      '--via-queue',
+      'run the production fan-out path: open the run as the exportAccount Lambda does, then work its task messages from DROPSHIP_TASK_QUEUE_URL with worker loops in this process',
+    )
+    .option('--workers <n>', 'with --via-queue: worker loops (default 2)')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship export --account acme',
+        'dropship export --due --slot 04:00',
+        'dropship export --account acme --via-queue --workers 3',
+      ),
+    )
+    .action(async (o: { account?: string; due?: boolean; slot?: string; viaQueue?: boolean; workers?: string }) => {
       if (Boolean(o.account) === Boolean(o.due))
         throw new UsageError('give exactly one of --account <id> or --due --slot <HH:MM>');
+      if (o.workers !== undefined && !o.viaQueue) throw new UsageError('--workers goes with --via-queue');
+      if (o.viaQueue && !o.account) throw new UsageError('--via-queue exports one account: give --account <id>');
+      const workers = o.workers === undefined ? 2 : Number(o.workers);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 32)
+        throw new UsageError('--workers must be a whole number from 1 to 32');
       if (o.due && !(o.slot && SLOT_RE.test(o.slot)))
         throw new UsageError('--due needs --slot HH:MM (04:00 or 15:00 by default)');
       const app = new App();
@@ -271,7 +288,7 @@ export function buildProgram(): Command {
           out(`No enabled accounts are due in slot ${o.slot}.`);
           return;
         }
-        const { code } = await runExports(app, dests);
+        const { code } = await runExports(app, dests, o.viaQueue ? { viaQueue: { workers } } : {});
         process.exitCode = code;
       } finally {
         await app.close();

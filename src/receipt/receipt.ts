@@ -5,6 +5,8 @@ import type { TableChanges } from '../changes/changes.js';
 import type { ColumnInfo, TableResult } from '../run/table.js';
 import { receiptKey } from '../sink/layout.js';
 import type { ReceiptSelection } from '../source/select.js';
+import type { ReadSnapshot } from '../source/snapshot.js';
+import { consistencyOf, type PartRead, type TableSnapshots } from './consistency.js';
 import { validateReceipt } from './validate.js';
 
 /**
@@ -23,6 +25,8 @@ export interface ReceiptTable {
   compression?: DestinationCompression;
   /** Destinations with change sets: what changed since the last successful delivery (src/changes/). */
   changes?: TableChanges;
+  /** Only with consistency `table`: the snapshot(s) this table was read in, and the parts read in each. */
+  snapshots?: TableSnapshots[];
 }
 
 export interface Receipt {
@@ -39,6 +43,9 @@ export interface Receipt {
   sequence?: number;
   /** SHA-256 of the previous receipt's exact bytes; null for the first. */
   previous_receipt_sha256?: string | null;
+  /** The moment the data was read (see consistencyOf). */
+  snapshot?: ReadSnapshot;
+  consistency?: 'delivery' | 'table';
 }
 
 /** The exact bytes written as receipt.json (the chain hashes these). */
@@ -64,7 +71,10 @@ export function buildReceipt(
   results: TableResult[],
   layout: Layout = 'dreamdata',
   selection?: ReceiptSelection,
+  /** What each table and key-range part was read in (default: each result's own snapshot, as part 0). */
+  reads?: PartRead[],
 ): Receipt {
+  const c = consistencyOf(reads ?? results.map((r) => ({ table: r.table, part: 0, snapshot: r.snapshot })));
   // Keyed by customer table names: a null-prototype object, so `__proto__`, `constructor` … are plain keys.
   const tables = Object.create(null) as Record<string, ReceiptTable>;
   for (const r of [...results].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))) {
@@ -77,6 +87,7 @@ export function buildReceipt(
       columns: r.columns,
       compression: r.compression ?? 'gzip',
       ...(r.changes ? { changes: r.changes } : {}),
+      ...(c.perTable?.get(r.table) ? { snapshots: c.perTable.get(r.table) } : {}),
     };
   }
   const codecs = new Set(Object.values(tables).map((t) => t.compression ?? 'gzip'));
@@ -89,6 +100,8 @@ export function buildReceipt(
     compression,
     layout,
     ...(selection ? { selection } : {}),
+    ...(c.snapshot ? { snapshot: c.snapshot } : {}),
+    consistency: c.consistency,
   };
 }
 

@@ -118,3 +118,23 @@ describe('validateReceipt: the chain fields', () => {
     expect(validateReceipt({ ...valid(), sequence: 3, previous_receipt_sha256: 'XYZ' }).length).toBeGreaterThan(0);
   });
 });
+
+describe('validateReceipt: snapshot and consistency', () => {
+  const snapshot = { id: '1841:1845:1842,1843', at: '2023-03-14T04:03:07.971220Z' };
+  it('accepts a consistent delivery, and a mixed one that lists every table’s snapshots', () => {
+    expect(validateReceipt({ ...valid(), snapshot, consistency: 'delivery' })).toEqual([]);
+    const mixed = valid();
+    Object.assign(mixed.tables.events, { snapshots: [{ ...snapshot, parts: [0] }] });
+    expect(validateReceipt({ ...mixed, snapshot, consistency: 'table' })).toEqual([]);
+  });
+
+  it('refuses a mixed delivery without per-table snapshots, a bad snapshot id, an unknown consistency', () => {
+    expect(validateReceipt({ ...valid(), snapshot, consistency: 'table' })).toEqual([
+      { path: '$.tables.events.snapshots', message: "is required when consistency is 'table'" },
+    ]);
+    expect(validateReceipt({ ...valid(), snapshot: { ...snapshot, id: 'now' }, consistency: 'delivery' })).toHaveLength(
+      1,
+    );
+    expect(validateReceipt({ ...valid(), snapshot, consistency: 'mostly' })[0]?.path).toBe('$.consistency');
+  });
+});

@@ -58,6 +58,7 @@ export function validateReceipt(value: unknown): Violation[] {
     });
   }
   const receipt = value as {
+    consistency?: 'delivery' | 'table';
     tables: Record<
       string,
       {
@@ -67,11 +68,17 @@ export function validateReceipt(value: unknown): Violation[] {
         bytes?: number;
         files?: { key: string; rows: number; bytes: number }[];
         changes?: TableChanges;
+        snapshots?: unknown[];
       }
     >;
   };
   for (const [name, t] of Object.entries(receipt.tables)) {
     const base = toPath(`/tables/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    // A mixed delivery says so for every table; a consistent one lists no per-table snapshots.
+    if (receipt.consistency === 'table' && !t.snapshots)
+      out.push({ path: `${base}.snapshots`, message: "is required when consistency is 'table'" });
+    if (receipt.consistency === 'delivery' && t.snapshots)
+      out.push({ path: `${base}.snapshots`, message: "must be absent when consistency is 'delivery'" });
     if (!t.files) continue;
     if (t.files.length !== t.total_file_count) {
       out.push({

@@ -10,7 +10,7 @@ import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
 import { receiptSelection, selectTables } from '../source/select.js';
-import { Snapshot, sourceSession } from '../source/snapshot.js';
+import { Snapshot, snapshotInfo, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
 import { type Ledger, type OpenRun, RunInProgress, type Trigger } from './ledger.js';
@@ -166,6 +166,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
             settings,
             leaseSeconds: 3600,
             connect: () => snap.connect(`dropship ${dest.accountId}`),
+            // The id as the reading transaction reports it (so the receipt states what was read, not what was meant).
+            snapshotOf: async (c) => ({ id: (await snapshotInfo(c)).id, at: snap.info.at }),
             plan: async () => ({ table, rowFilter: selected.filters.get(table.name) }),
             signal,
             onProgress: (p) => reporter.tableProgress(dest.accountId, p),

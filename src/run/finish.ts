@@ -75,11 +75,19 @@ export async function finishRun(
         }
       }
       const results = [...byTable.values()];
+      const reads = tasks.map((t) => ({ table: t.table, part: t.part, snapshot: (t.result as TableResult).snapshot }));
       for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       // The receipt chain's link is fixed with the bytes: a retried finish publishes the same link.
       const link = await nextLink(ledger.pool, run.accountId, runId);
       const receipt = {
-        ...buildReceipt(run.runId, run.startedMicros, results, run.layout, (await ledger.selection(runId))?.receipt),
+        ...buildReceipt(
+          run.runId,
+          run.startedMicros,
+          results,
+          run.layout,
+          (await ledger.selection(runId))?.receipt,
+          reads,
+        ),
         ...link,
       };
       body = await ledger.recordReceipt(runId, receiptBody(receipt));

@@ -716,4 +716,68 @@ export class Ledger {
     const res = await this.pool.query('select selection from dropship.runs where run_id = $1', [runId]);
     return res.rows[0]?.selection ?? undefined;
   }
+
+  /**
+   * Shared snapshot of a fan-out run (src/run/shared-snapshot.ts): the first caller becomes the
+   * run's snapshot holder (true); everyone else gets false.
+   */
+  async claimSnapshotHolder(runId: string, holder: string): Promise<boolean> {
+    const res = await this.pool.query(
+      `update dropship.runs set snapshot_holder = $2, snapshot_claimed_at = now()
+        where run_id = $1 and status = 'running' and snapshot_holder is null`,
+      [runId, holder],
+    );
+    return res.rowCount === 1;
+  }
+
+  /** A would-be holder that could not open the snapshot gives the role back (the next task may take it). */
+  async releaseSnapshotHolder(runId: string, holder: string): Promise<void> {
+    await this.pool.query(
+      `update dropship.runs set snapshot_holder = null, snapshot_claimed_at = null
+        where run_id = $1 and snapshot_holder = $2 and snapshot_export is null`,
+      [runId, holder],
+    );
+  }
+
+  /** The holder records the exported snapshot id (for SET TRANSACTION SNAPSHOT) and what it shows. */
+  async recordSnapshot(runId: string, s: { exportId: string; id: string; at: string }): Promise<void> {
+    await this.pool.query(
+      'update dropship.runs set snapshot_export = $2, snapshot_id = $3, snapshot_at = $4 where run_id = $1',
+      [runId, s.exportId, s.id, s.at],
+    );
+  }
+
+  /** The holder closed its transaction: the snapshot can no longer be imported. */
+  async snapshotReleased(runId: string): Promise<void> {
+    await this.pool.query('update dropship.runs set snapshot_released_at = now() where run_id = $1', [runId]);
+  }
+
+  async runSnapshot(runId: string): Promise<
+    | {
+        holder: string | null;
+        claimedSecondsAgo: number | null;
+        exportId: string | null;
+        id: string | null;
+        at: string | null;
+        released: boolean;
+      }
+    | undefined
+  > {
+    const res = await this.pool.query(
+      `select snapshot_holder, extract(epoch from now() - snapshot_claimed_at)::float8 as claimed_ago,
+              snapshot_export, snapshot_id, snapshot_at, snapshot_released_at is not null as released
+         from dropship.runs where run_id = $1`,
+      [runId],
+    );
+    const r = res.rows[0];
+    if (!r) return undefined;
+    return {
+      holder: r.snapshot_holder,
+      claimedSecondsAgo: r.claimed_ago,
+      exportId: r.snapshot_export,
+      id: r.snapshot_id,
+      at: r.snapshot_at,
+      released: r.released,
+    };
+  }
 }

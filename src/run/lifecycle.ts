@@ -7,7 +7,7 @@ import type { Settings } from '../config/settings.js';
 import { writeEmptyShard } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
 import type { RowFilter } from '../source/select.js';
-import { release } from '../source/snapshot.js';
+import { type ReadSnapshot, release } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { type FinishOutcome, finishRun } from './finish.js';
 import type { Claim, Ledger, Run, Task, TaskRef } from './ledger.js';
@@ -53,6 +53,8 @@ export interface LifecycleInput {
   leaseSeconds: number;
   /** A connection reading the source (in the run's snapshot, or in its own transaction). */
   connect: () => Promise<pg.Client>;
+  /** The snapshot the connection reads in (recorded in the task's result, and so in the receipt). */
+  snapshotOf: (client: pg.Client) => Promise<ReadSnapshot>;
   /**
    * The table's plan, resolved on the claimed connection (so catalog and data agree), and in tenant
    * mode the filter that keeps only the tenant's rows (src/source/select.ts).
@@ -117,6 +119,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
   try {
     enter('export');
     client = await input.connect();
+    const snapshot = await input.snapshotOf(client);
     const { table, rowFilter } = await input.plan(client);
     const row: Task | undefined = await ledger.task(run.runId, task.table, part);
     const shardBase = part * PART_SHARD_BLOCK;
@@ -124,7 +127,13 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     const result = await exportTable({
       ...(row?.keyColumn && row.rangeLo !== null && row.rangeHi !== null
         ? {
-            range: { keyColumn: row.keyColumn, lo: row.rangeLo, hi: row.rangeHi, last: row.part === row.parts - 1 },
+            range: {
+              keyColumn: row.keyColumn,
+              lo: row.rangeLo,
+              hi: row.rangeHi,
+              first: row.part === 0,
+              last: row.part === row.parts - 1,
+            },
             shardBase,
           }
         : {}),
@@ -153,6 +162,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       },
     });
     broken = false;
+    result.snapshot = snapshot;
     // The COPY may have ended just as the run was stopped: check before anything is recorded.
     signal.throwIfAborted();
 

@@ -15,6 +15,7 @@ import type { TablePlan } from '../source/catalog.js';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { MappingError } from '../source/errors.js';
 import { copySql, type RowFilter } from '../source/select.js';
+import type { ReadSnapshot } from '../source/snapshot.js';
 
 /**
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
@@ -45,6 +46,8 @@ export interface TableResult {
   seconds: number;
   /** Change set since the last successful delivery (destinations with `--changes`; src/changes/). */
   changes?: TableChanges;
+  /** The source snapshot this table (or this key-range part) was read in. */
+  snapshot?: ReadSnapshot;
 }
 
 export interface TableProgress {
@@ -80,7 +83,7 @@ export interface TableExportInput {
   /** Awaited before shard `index` starts uploading (the ledger's high-water mark of shards). */
   onShardOpen?: (index: number) => Promise<void>;
   /** Only rows with lo ≤ key < hi (≤ hi when `last`): one part of a split table. */
-  range?: { keyColumn: string; lo: bigint; hi: bigint; last: boolean };
+  range?: { keyColumn: string; lo: bigint; hi: bigint; last: boolean; first?: boolean };
   /** First shard index (parts of a split table number their shards in separate blocks). */
   shardBase?: number;
   /** Tenant mode: only this tenant's rows (src/source/select.ts). */

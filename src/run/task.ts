@@ -10,11 +10,12 @@ import { folderName } from '../sink/layout.js';
 import { listTables, type TablePlan, type TaskPart } from '../source/catalog.js';
 import { MappingError } from '../source/errors.js';
 import { planParts, receiptSelection, type SelectedTables, selectTables } from '../source/select.js';
-import { connectSource, sourceClient, sourceSession, TEXT_FORM_SETTINGS } from '../source/snapshot.js';
+import { connectSource, sourceClient, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
 import type { Ledger, Run, Trigger } from './ledger.js';
 import { newRunId, PART_SHARD_BLOCK, runTableTask } from './lifecycle.js';
+import { SharedSnapshot } from './shared-snapshot.js';
 import { sweepRuns } from './sweep.js';
 import type { TableProgress } from './table.js';
 
@@ -26,9 +27,9 @@ export { newRunId, PART_SHARD_BLOCK };
  * task lifecycle (src/run/lifecycle.ts). The ledger makes duplicate and concurrent deliveries
  * harmless, and the last task to complete writes the receipt.
  *
- * Consistency: each table is read in its own REPEATABLE READ transaction, at the moment its task
- * runs. (The in-process path, `dropship export`, reads all tables of a run in one snapshot; a
- * snapshot cannot outlive the Lambda that exported it.)
+ * Consistency: every task of a run reads in one snapshot, held open by the worker that ran the
+ * run's first task (src/run/shared-snapshot.ts); a task that cannot import it reads in its own and
+ * the receipt says so (`consistency: "table"`).
  */
 export interface TaskMessage {
   runId: string;
@@ -161,6 +162,8 @@ export interface TaskDeps {
   signal?: AbortSignal;
   /** Progress of the table (rows, estimate) for the structured logs. */
   onProgress?: (p: TableProgress) => void;
+  /** Operational lines (the run snapshot held and released); silent when absent. */
+  log?: Logger;
 }
 
 /** Errors a retry cannot fix: the destination refuses, or a value has no exact Parquet form. */
@@ -180,29 +183,27 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   if (!run) return { status: 'skipped', reason: `unknown run ${msg.runId}` };
   const dest = await deps.registry.get(run.accountId);
   const part = msg.part ?? 0;
-  const session = sourceSession(settings);
   const clients = destinationClients(dest, run.runId, settings);
-  try {
-    const outcome = await runTableTask({
-      task: { runId: run.runId, table: msg.table, part },
+  // One snapshot for the whole run (src/run/shared-snapshot.ts): the first task's worker holds it.
+  const shared = new SharedSnapshot({
+    ledger,
+    runId: run.runId,
+    sourceUrl: deps.sourceUrl,
+    session: sourceSession(settings),
+    applicationName: `dropship ${dest.accountId}`,
+    ...(deps.log ? { log: deps.log } : {}),
+  });
+  const exportOne = (table: string, p: number) =>
+    runTableTask({
+      task: { runId: run.runId, table, part: p },
       run,
       dest,
       s3: clients.s3,
       ledger,
       settings,
       leaseSeconds: settings.DROPSHIP_TASK_LEASE_SECONDS,
-      connect: async () => {
-        const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`, session);
-        try {
-          await connectSource(client, session);
-          await client.query(TEXT_FORM_SETTINGS);
-          await client.query('begin isolation level repeatable read, read only');
-          return client;
-        } catch (e) {
-          await client.end().catch(() => {});
-          throw e;
-        }
-      },
+      connect: () => shared.connect(),
+      snapshotOf: (c) => shared.snapshotOf(c),
       plan: async (client) => {
         // The selection as the run opened (an update of the destination applies from the next run).
         const selection = (await ledger.selection(run.runId))?.config ?? dest.selection;
@@ -213,12 +214,12 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
           selection,
         );
         if (selected.problems.length > 0) throw new MappingError(selected.problems.join('; '));
-        const table = selected.tables.find((t) => t.name === msg.table);
-        if (!table)
+        const found = selected.tables.find((t) => t.name === table);
+        if (!found)
           throw new MappingError(
-            `table ${msg.table} no longer exists in schema ${dest.sourceSchema} or is no longer selected`,
+            `table ${table} no longer exists in schema ${dest.sourceSchema} or is no longer selected`,
           );
-        return { table, rowFilter: selected.filters.get(table.name) };
+        return { table: found, rowFilter: selected.filters.get(found.name) };
       },
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
@@ -227,14 +228,23 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       finishAfter: true,
       watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
     });
-    // A run that failed here is told to the customer (status.json, webhook, metrics; a published
-    // receipt is recorded by finishRun itself). Runs ended elsewhere (sweeper, dead letter, cancel)
-    // are recorded by the check function's sweep (src/notify/outcome.ts).
-    const recordFailure = (error: Error) =>
-      recordRunOutcome(
-        { pool: ledger.pool, settings, s3: clients.s3 },
-        { accountId: run.accountId, runId: run.runId, ok: false, error },
-      );
+  // A run that failed here is told to the customer (status.json, webhook, metrics; a published
+  // receipt is recorded by finishRun itself). Runs ended elsewhere (sweeper, dead letter, cancel)
+  // are recorded by the check function's sweep (src/notify/outcome.ts).
+  const recordFailure = (error: Error) =>
+    recordRunOutcome(
+      { pool: ledger.pool, settings, s3: clients.s3 },
+      { accountId: run.accountId, runId: run.runId, ok: false, error },
+    );
+  try {
+    let outcome: Awaited<ReturnType<typeof exportOne>>;
+    try {
+      outcome = await exportOne(msg.table, part);
+      // The holder keeps the snapshot open for the run's other tasks, exporting the pending ones itself.
+      await shared.holdAndHelp((t) => exportOne(t.table, t.part), deps.signal);
+    } finally {
+      await shared.close();
+    }
     switch (outcome.state) {
       case 'done': {
         const f = outcome.finish;

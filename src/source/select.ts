@@ -32,6 +32,12 @@ export interface KeyRange {
   hi: bigint;
   /** The last part includes `hi`. */
   last: boolean;
+  /**
+   * The parts of a split table cover the whole key space: the first has no lower bound and the last
+   * no upper bound, so rows whose keys fall outside the min/max seen when the run was planned (rows
+   * inserted before the run's snapshot was taken) are still exported — by exactly one part.
+   */
+  first?: boolean;
 }
 
 export interface LeftOut {
@@ -289,7 +295,8 @@ export function whereClause(filter?: RowFilter, range?: KeyRange): string {
   if (filter) conds.push(`${quoteIdent(filter.column)} = ${tenantLiteral(filter)}`);
   if (range) {
     const k = quoteIdent(range.keyColumn);
-    conds.push(`${k} >= ${range.lo} AND ${k} ${range.last ? '<=' : '<'} ${range.hi}`);
+    if (!range.first) conds.push(`${k} >= ${range.lo}`);
+    if (!range.last) conds.push(`${k} < ${range.hi}`);
   }
   return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
 }

@@ -63,6 +63,50 @@ export async function connectSource(client: pg.Client, session?: SourceSession):
 }
 
 /**
+ * What identifies the moment a table was read: the source's transaction snapshot
+ * (`txid_current_snapshot()` text, `xmin:xmax:xip…` — identical in every transaction that imported
+ * the same exported snapshot) and when it was taken (UTC, microseconds).
+ */
+export interface ReadSnapshot {
+  id: string;
+  at: string;
+}
+
+const SNAPSHOT_INFO_SQL = `select txid_current_snapshot()::text as id,
+  to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`;
+
+/** The snapshot of the transaction open on `client` (its first statement takes it, in REPEATABLE READ). */
+export async function snapshotInfo(client: pg.Client): Promise<ReadSnapshot> {
+  const res = await client.query<ReadSnapshot>(SNAPSHOT_INFO_SQL);
+  return { id: res.rows[0]!.id, at: res.rows[0]!.at };
+}
+
+/**
+ * A new connection whose REPEATABLE READ, READ ONLY transaction imports the exported snapshot
+ * `exportId` (SET TRANSACTION SNAPSHOT). Fails (SourceError) when the exporting transaction has
+ * ended: an exported snapshot can only be imported while it is open.
+ */
+export async function joinSnapshot(
+  url: string,
+  exportId: string,
+  applicationName = 'dropship',
+  session?: SourceSession,
+): Promise<pg.Client> {
+  const client = sourceClient(url, applicationName, session);
+  try {
+    await connectSource(client, session);
+    // Values exported in their text form must not depend on server or role defaults.
+    await client.query(TEXT_FORM_SETTINGS);
+    await client.query('begin isolation level repeatable read, read only');
+    await client.query(`set transaction snapshot '${exportId.replace(/'/g, "''")}'`);
+    return client;
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw new SourceError(`cannot join the run's snapshot: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
  * One consistent view of the source for a whole run: a REPEATABLE READ, READ ONLY transaction
  * exports its snapshot (pg_export_snapshot()), and every connection that reads a table imports it
  * (SET TRANSACTION SNAPSHOT), so all tables of a run are read as of the same instant.
@@ -74,6 +118,8 @@ export class Snapshot {
     readonly holder: pg.Client,
     readonly id: string,
     private readonly session: SourceSession | undefined,
+    /** The moment this snapshot shows (what receipts call `snapshot`). */
+    readonly info: ReadSnapshot,
   ) {}
 
   /**
@@ -86,8 +132,9 @@ export class Snapshot {
     try {
       await connectSource(holder, session);
       await holder.query('begin isolation level repeatable read, read only');
+      const info = await snapshotInfo(holder);
       const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
-      return new Snapshot(url, holder, res.rows[0]!.id, session);
+      return new Snapshot(url, holder, res.rows[0]!.id, session, info);
     } catch (e) {
       await holder.end().catch(() => {});
       throw new SourceError(`cannot open a snapshot on the source database: ${(e as Error).message}`, { cause: e });
@@ -96,18 +143,7 @@ export class Snapshot {
 
   /** A new connection reading in this snapshot. Close it with `release()`. */
   async connect(applicationName = 'dropship'): Promise<pg.Client> {
-    const client = sourceClient(this.url, applicationName, this.session);
-    try {
-      await connectSource(client, this.session);
-      // Values exported in their text form must not depend on server or role defaults.
-      await client.query(TEXT_FORM_SETTINGS);
-      await client.query('begin isolation level repeatable read, read only');
-      await client.query(`set transaction snapshot '${this.id.replace(/'/g, "''")}'`);
-      return client;
-    } catch (e) {
-      await client.end().catch(() => {});
-      throw new SourceError(`cannot join the run's snapshot: ${(e as Error).message}`, { cause: e });
-    }
+    return joinSnapshot(this.url, this.id, applicationName, this.session);
   }
 
   /** Keeps the holder's transaction from counting as idle (called by the run owner's heartbeat). */

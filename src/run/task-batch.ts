@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import type { Registry } from '../accounts/registry.js';
+import type { TaskQueue } from '../aws/queue.js';
+import type { Settings } from '../config/settings.js';
+import { errorFields, type Logger } from '../log/logger.js';
+import type { Ledger } from './ledger.js';
+import { LogReporter } from './reporter.js';
+import type { TableProgress } from './table.js';
+import { runTask, type TaskOutcome } from './task.js';
+
+/**
+ * One batch of table-task messages, as the SQS event source hands it to the worker Lambda
+ * (handlers/worker.ts) and as `dropship export --via-queue` hands it to its worker loops: each
+ * message is one table task; the answer lists the messages that should come back (partial batch
+ * failures) — a task held by another worker, a retryable failure, a task stopped at the deadline —
+ * and sets when: a task held by another attempt comes back when that attempt's lease runs out, a
+ * retry after its backoff (the queue's own visibility timeout, 6 × the worker timeout, applies only
+ * to a worker that died). A malformed message is logged and dropped.
+ */
+export const taskMessageSchema = z
+  .object({
+    runId: z.string().min(1),
+    accountId: z.string().min(1),
+    table: z.string().min(1),
+    part: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export const taskEventSchema = z
+  .object({
+    Records: z.array(
+      z.object({ messageId: z.string(), body: z.string(), receiptHandle: z.string().optional() }).passthrough(),
+    ),
+  })
+  .passthrough();
+
+export interface TaskBatchDeps {
+  settings: Settings;
+  registry: Registry;
+  ledger: Ledger;
+  log: Logger;
+  sourceUrl: string;
+  queue: Pick<TaskQueue, 'delay'>;
+  signal: AbortSignal;
+  /** Progress of each table (besides the progress log lines). */
+  onProgress?: (accountId: string, p: TableProgress) => void;
+  /** Every task's outcome (tests, the --via-queue driver). */
+  onOutcome?: (outcome: TaskOutcome) => void;
+}
+
+export async function processTaskBatch(
+  event: unknown,
+  deps: TaskBatchDeps,
+): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> {
+  const { settings, registry, ledger, log, sourceUrl, queue, signal } = deps;
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (const record of taskEventSchema.parse(event).Records) {
+    let parsed: z.infer<typeof taskMessageSchema>;
+    try {
+      parsed = taskMessageSchema.parse(JSON.parse(record.body));
+    } catch (e) {
+      log.error({ messageId: record.messageId, ...errorFields(e) }, 'malformed task message dropped');
+      continue;
+    }
+    const { runId, accountId, table, part } = parsed;
+    try {
+      // Progress with percentage and time left every 10 s, as the CLI shows it.
+      const progress = new LogReporter(log);
+      progress.watchRun(accountId, runId);
+      const outcome = await runTask(parsed, {
+        sourceUrl,
+        ledger,
+        registry,
+        settings,
+        signal,
+        log,
+        onProgress: (p) => {
+          progress.tableProgress(accountId, p);
+          deps.onProgress?.(accountId, p);
+        },
+      });
+      deps.onOutcome?.(outcome);
+      log.info({ accountId, runId, table, part: part ?? 0, ...outcome }, `task ${outcome.status}`);
+      if (outcome.status === 'retry') {
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+        if (record.receiptHandle)
+          await queue.delay(record.receiptHandle, outcome.delaySeconds).catch((e: unknown) => {
+            log.warn({ accountId, runId, table, ...errorFields(e) }, 'could not set when the task comes back');
+          });
+      }
+    } catch (e) {
+      log.error({ accountId, runId, table, ...errorFields(e) }, 'task errored; will be redelivered');
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+      if (record.receiptHandle) await queue.delay(record.receiptHandle, 30).catch(() => {});
+    }
+  }
+  return { batchItemFailures };
+}
