@@ -1,20 +1,14 @@
 import { z } from 'zod';
 import { errorFields } from '../src/log/logger.js';
 import { lambdaDeps } from '../src/run/lambda.js';
+import { taskMessageSchema } from '../src/run/task-batch.js';
 
 /**
  * Consumer of the task dead-letter queue: SQS moved a task message there after maxReceiveCount
  * receives. Unless that task already succeeded, its run fails with a clear error (no receipt), so a
- * dead-lettered task never leaves its run `running`.
+ * dead-lettered task never leaves its run `running`. The message is the worker's (one schema:
+ * src/run/task-batch.ts); the event adds the receive count.
  */
-const messageSchema = z
-  .object({
-    runId: z.string().min(1),
-    accountId: z.string().min(1),
-    table: z.string().min(1),
-    part: z.number().int().min(0).optional(),
-  })
-  .strict();
 const eventSchema = z
   .object({
     Records: z.array(
@@ -33,9 +27,9 @@ export const handler = async (event: unknown) => {
   const { ledger, log } = await lambdaDeps();
   const batchItemFailures: { itemIdentifier: string }[] = [];
   for (const record of eventSchema.parse(event).Records) {
-    let msg: z.infer<typeof messageSchema>;
+    let msg: z.infer<typeof taskMessageSchema>;
     try {
-      msg = messageSchema.parse(JSON.parse(record.body));
+      msg = taskMessageSchema.parse(JSON.parse(record.body));
     } catch (e) {
       log.error({ messageId: record.messageId, ...errorFields(e) }, 'malformed dead-lettered message dropped');
       continue;
