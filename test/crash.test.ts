@@ -444,8 +444,14 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
   });
 
   it('runs cancel: the owner stops within seconds, aborts its uploads and writes no receipt', async () => {
-    // Prepare: an export whose uploads are slowed down, so it is cancelled mid-way.
-    const slow = () => ({ delayMs: 150 });
+    // Prepare: an export whose uploads wait until the cancel has been issued (and are slowed down
+    // after), so it is cancelled mid-way however fast the machine or slow the cancel command's start.
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const slow = (req: { action: string }) =>
+      req.action === 's3:PutObject' ? { gate: gate.then(() => new Promise((r) => setTimeout(r, 150))) } : undefined;
     h.stack.s3.faults.push(slow);
     try {
       const spawned = spawnExport(cli, { DROPSHIP_RUN_STALE_SECONDS: '2' });
@@ -466,6 +472,7 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
         cancelErr += String(d);
       });
       expect(await new Promise((r) => cancel.on('exit', r)), cancelErr).toBe(0);
+      open();
       const t0 = Date.now();
       const out = await spawned.exit;
       // Assess
@@ -476,6 +483,7 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
       expect(published.get(run.runId)).toBeUndefined();
       await assertLedgerAndReceipts(cli);
     } finally {
+      open();
       h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(slow), 1);
     }
   });

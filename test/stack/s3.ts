@@ -54,7 +54,9 @@ export type FaultAction =
   /** s3rver handles the request, then the connection is cut before the response: a truncated answer. */
   | { truncate: true }
   /** The request hangs until `hold` settles, then its connection is cut (an owner frozen mid-upload). */
-  | { hold: Promise<unknown> };
+  | { hold: Promise<unknown> }
+  /** The request waits until `gate` settles, then is handled normally (a test decides when uploads go on). */
+  | { gate: Promise<unknown> };
 export type Fault = (req: S3RequestInfo) => FaultAction | undefined;
 
 export interface Encryption {
@@ -234,6 +236,10 @@ export class LocalS3 {
       }
       if ('delayMs' in f) {
         await new Promise((r) => setTimeout(r, f.delayMs));
+        continue;
+      }
+      if ('gate' in f) {
+        await f.gate.catch(() => {});
         continue;
       }
       if ('truncate' in f) {
