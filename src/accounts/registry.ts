@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
 import { checkSelection } from '../source/select.js';
+import { inTransaction } from './db.js';
 import {
   type Destination,
   type DestinationCompression,
@@ -205,14 +206,9 @@ export class Registry {
 
   /** One transaction, serialised per account; unique violations become the registry's own errors. */
   private async write<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
     try {
-      await c.query('begin');
-      const result = await fn(c);
-      await c.query('commit');
-      return result;
+      return await inTransaction(this.pool, fn);
     } catch (e) {
-      await c.query('rollback').catch(() => {});
       const constraint = (e as { constraint?: string }).constraint;
       if (constraint === 'destinations_source_schema_unique')
         throw new InvalidDestination(['sourceSchema: the schema already belongs to another account'], { cause: e });
@@ -227,8 +223,6 @@ export class Registry {
         );
       }
       throw e;
-    } finally {
-      c.release();
     }
   }
 

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { Pool } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { inTransaction } from '../accounts/db.js';
 
 /**
  * The per-row state of delivered tables, kept in the operator's registry database (never in the
@@ -87,9 +88,7 @@ export class ChangeStateStore {
     copySql: string,
     s: { accountId: string; table: string; runId: string; signature: string },
   ): Promise<StateRef> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('begin');
+    return inTransaction(this.pool, async (c) => {
       const ins = await c.query<{ state_id: string }>(
         `insert into dropship.change_states (account_id, table_name, run_id, signature)
          values ($1, $2, $3, $4) returning state_id`,
@@ -100,14 +99,8 @@ export class ChangeStateStore {
       await pipeline(source.query(copyTo(copySql)), new PrefixLines(`${stateId}\t`), sink);
       const rows = Number((sink as unknown as { rowCount: number }).rowCount);
       await c.query('update dropship.change_states set rows = $2 where state_id = $1', [stateId, rows]);
-      await c.query('commit');
       return { stateId, runId: s.runId, signature: s.signature, rows };
-    } catch (e) {
-      await c.query('rollback').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from '../accounts/db.js';
 import { ConfigError, type Settings } from '../config/settings.js';
 
 /**
@@ -57,18 +58,7 @@ export class StatusStore {
   constructor(readonly pool: Pool) {}
 
   async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('begin');
-      const out = await fn(c);
-      await c.query('commit');
-      return out;
-    } catch (e) {
-      await c.query('rollback').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    return inTransaction(this.pool, fn);
   }
 
   async get(accountId: string, c: Pool | PoolClient = this.pool): Promise<DestinationStatusRow> {

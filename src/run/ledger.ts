@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from '../accounts/db.js';
 import type { Layout } from '../accounts/destination.js';
 import type { Selection } from '../accounts/selection.js';
 import type { TaskPart } from '../source/catalog.js';
@@ -209,24 +210,8 @@ export class Ledger {
   /** Public for modules that keep their own tables in the same database (src/notify, the receipt chain). */
   constructor(readonly pool: Pool) {}
 
-  /** The registry database the ledger lives in (change-set state is kept next to it: src/changes/). */
-  get db(): Pool {
-    return this.pool;
-  }
-
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('begin');
-      const out = await fn(c);
-      await c.query('commit');
-      return out;
-    } catch (e) {
-      await c.query('rollback').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    return inTransaction(this.pool, fn);
   }
 
   async openRun(r: OpenRun): Promise<Run> {

@@ -174,7 +174,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       broken = true;
       const changes = await deliverChanges({
         client,
-        db: ledger.db,
+        db: ledger.pool,
         schema: dest.sourceSchema,
         table,
         rowFilter,
