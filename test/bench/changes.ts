@@ -14,11 +14,8 @@
  * dropship.change_rows divided by its rows.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
-import { migrate } from '../../src/accounts/migrations.js';
 import { Registry } from '../../src/accounts/registry.js';
 import { ChangeStateStore } from '../../src/changes/state.js';
 import { formatCount, renderTable } from '../../src/cli/format.js';
@@ -28,7 +25,8 @@ import { exportAccount } from '../../src/run/account.js';
 import { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
 import { setupCustomer } from '../stack/demo.js';
-import { LocalStack } from '../stack/stack.js';
+import type { LocalStack } from '../stack/stack.js';
+import { runStandalone } from './standalone.js';
 
 export interface ChangesVariant {
   run_seconds: number;
@@ -192,30 +190,12 @@ export async function benchChanges(opts: {
   return result;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const arg = (name: string, fallback: string): string => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-  };
-  const stack = await LocalStack.start();
-  const pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  try {
-    await migrate(pool);
-    Object.assign(process.env, stack.env(), {
-      DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
-    const changes = await benchChanges({
-      stack,
-      pool,
-      rows: Number(arg('rows', '200000')),
-      runs: Number(arg('runs', '3')),
-      changePercent: Number(arg('change-percent', '1')),
-    });
-    process.stdout.write(`${JSON.stringify({ bench: 'dropship-changes', node: process.version, changes })}\n`);
-  } finally {
-    await pool.end();
-    await stack.stop();
-  }
-}
+await runStandalone(import.meta.url, 'dropship-changes', 'changes', ({ stack, pool, arg }) =>
+  benchChanges({
+    stack,
+    pool,
+    rows: Number(arg('rows', '200000')),
+    runs: Number(arg('runs', '3')),
+    changePercent: Number(arg('change-percent', '1')),
+  }),
+);

@@ -10,11 +10,8 @@
  *   - the full-table export (every row).
  * Prints a table on stderr and one JSON line on stdout.
  */
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
-import { migrate } from '../../src/accounts/migrations.js';
 import { Registry } from '../../src/accounts/registry.js';
 import { EMPTY_SELECTION } from '../../src/accounts/selection.js';
 import { formatCount, renderTable } from '../../src/cli/format.js';
@@ -24,7 +21,8 @@ import { exportAccount } from '../../src/run/account.js';
 import { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
 import { setupCustomer } from '../stack/demo.js';
-import { LocalStack } from '../stack/stack.js';
+import type { LocalStack } from '../stack/stack.js';
+import { runStandalone } from './standalone.js';
 
 /** One way of exporting, measured over `runs` runs (medians) plus what Postgres read in the first. */
 export interface TenantVariant {
@@ -212,29 +210,11 @@ export async function benchTenant(opts: {
   return result;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const arg = (name: string, fallback: string): string => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-  };
-  const stack = await LocalStack.start();
-  const pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  try {
-    await migrate(pool);
-    Object.assign(process.env, stack.env(), {
-      DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
-    const tenant = await benchTenant({
-      stack,
-      pool,
-      rows: Number(arg('rows', '1000000')),
-      runs: Number(arg('runs', '3')),
-    });
-    process.stdout.write(`${JSON.stringify({ bench: 'dropship-tenant', node: process.version, tenant })}\n`);
-  } finally {
-    await pool.end();
-    await stack.stop();
-  }
-}
+await runStandalone(import.meta.url, 'dropship-tenant', 'tenant', ({ stack, pool, arg }) =>
+  benchTenant({
+    stack,
+    pool,
+    rows: Number(arg('rows', '1000000')),
+    runs: Number(arg('runs', '3')),
+  }),
+);

@@ -1,0 +1,38 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { migrate } from '../../src/accounts/migrations.js';
+import { LocalStack } from '../stack/stack.js';
+
+/**
+ * Runs one bench section on its own (`node --import tsx test/bench/<section>.ts --rows …`) when
+ * `moduleUrl` is the script node was started with: a local stack, a migrated pool, the stack's
+ * environment, `--name value` arguments; prints `{ bench, node, [key]: result }` as one JSON line.
+ */
+export async function runStandalone<T>(
+  moduleUrl: string,
+  bench: string,
+  key: string,
+  section: (ctx: { stack: LocalStack; pool: pg.Pool; arg: (name: string, fallback: string) => string }) => Promise<T>,
+): Promise<void> {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(resolve(process.argv[1])).href) return;
+  const arg = (name: string, fallback: string): string => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+  };
+  const stack = await LocalStack.start();
+  const pool = new pg.Pool({ connectionString: stack.databaseUrl });
+  pool.on('error', () => {});
+  try {
+    await migrate(pool);
+    Object.assign(process.env, stack.env(), {
+      DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    });
+    const result = await section({ stack, pool, arg });
+    process.stdout.write(`${JSON.stringify({ bench, node: process.version, [key]: result })}\n`);
+  } finally {
+    await pool.end();
+    await stack.stop();
+  }
+}
