@@ -1,9 +1,9 @@
 import { z } from 'zod';
+import { slotsByPlan } from '../src/contracts/slots.js';
 import { checkDestinations, slotsAhead } from '../src/notify/drift.js';
 import { deliverPending, recordMissedOutcomes } from '../src/notify/outcome.js';
 import { StatusStore } from '../src/notify/store.js';
 import { lambdaDeps } from '../src/run/lambda.js';
-import { slotsByPlan } from '../src/run/task.js';
 
 /**
  * EventBridge, about an hour before each slot (cron(0 3 * * ? *) and cron(0 14 * * ? *)): drift

@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { taskMessageSchema } from '../src/contracts/task.js';
 import { errorFields } from '../src/log/logger.js';
 import { lambdaDeps } from '../src/run/lambda.js';
-import { taskMessageSchema } from '../src/run/task-batch.js';
 
 /**
  * Consumer of the task dead-letter queue: SQS moved a task message there after maxReceiveCount

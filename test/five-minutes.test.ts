@@ -4,7 +4,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Receipt } from '../src/receipt/receipt.js';
+import type { Receipt } from '../src/contracts/receipt.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { isLoopback, tokenMatches } from './stack/admin.js';
 import type { Principal } from './stack/iam.js';

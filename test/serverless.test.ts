@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/accounts/migrations.js';
 import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
+import type { TaskMessage } from '../src/contracts/task.js';
 import { Ledger } from '../src/run/ledger.js';
-import { startFanOutRun, type TaskMessage } from '../src/run/task.js';
+import { startFanOutRun } from '../src/run/task.js';
 import { setupCustomer } from './stack/demo.js';
 import { LocalStack, REPO_ROOT } from './stack/stack.js';
 

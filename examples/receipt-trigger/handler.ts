@@ -1,6 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Receipt } from '../../src/contracts/receipt.js';
 import { loadReceipt } from '../../src/receipt/loader.js';
-import type { Receipt } from '../../src/receipt/receipt.js';
 import { type Dialect, warehouseSql } from '../../src/receipt/warehouse-sql.js';
 
 /**

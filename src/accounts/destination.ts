@@ -1,29 +1,12 @@
 import { z } from 'zod';
-import { type Selection, selectionSchema } from './selection.js';
+import { COMPRESSION_CHOICES, type DestinationCompression, LAYOUTS, type Layout } from '../contracts/receipt.js';
+import { type Selection, selectionSchema } from '../contracts/selection.js';
+import { PLANS, type Plan } from '../contracts/slots.js';
 
 /**
  * A customer's destination: where and how an account's tables are delivered.
  * Validated here, once, when it is registered; everything downstream trusts it.
  */
-export const PLANS = ['paid', 'free'] as const;
-export type Plan = (typeof PLANS)[number];
-
-/**
- * Object layouts (src/sink/layout.ts): `dreamdata` is the model's (folder `2023-01-02T15:04`,
- * files `.parquet.gz`); `portable` has no colon in keys (folder `20230102T1504Z`, which Hadoop and
- * Spark paths accept) and the `.parquet` extension, which no reader mistakes for a gzip file.
- */
-export const LAYOUTS = ['dreamdata', 'portable'] as const;
-export type Layout = (typeof LAYOUTS)[number];
-
-/**
- * Parquet page codecs a destination can choose (src/parquet/compression.ts). GZIP is the default
- * and the model's; ZSTD is smaller and ~6× cheaper to write; SNAPPY cheaper still, larger files.
- * Only GZIP files are named `.parquet.gz` (dreamdata layout); every other codec writes `.parquet`.
- */
-export const COMPRESSION_CHOICES = ['gzip', 'zstd', 'snappy', 'none'] as const;
-export type DestinationCompression = (typeof COMPRESSION_CHOICES)[number];
-
 export const accountIdSchema = z
   .string()
   .regex(

@@ -1,17 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
+import type { DestinationCompression, Layout } from '../contracts/receipt.js';
+import { isTenantMode, type Selection } from '../contracts/selection.js';
+import { DEFAULT_SLOTS, type Plan, type SlotsByPlan } from '../contracts/slots.js';
 import { checkSelection } from '../source/select.js';
 import { inTransaction } from './db.js';
-import {
-  type Destination,
-  type DestinationCompression,
-  type DestinationInput,
-  destinationInputSchema,
-  type Layout,
-  type Plan,
-} from './destination.js';
-import { isTenantMode, type Selection } from './selection.js';
+import { type Destination, type DestinationInput, destinationInputSchema } from './destination.js';
 
 export class AccountsError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -272,8 +267,8 @@ export class Registry {
   }
 
   /** Enabled destinations whose plan is scheduled in `slot` ("04:00" or "15:00"). */
-  async due(slot: string, slotsByPlan: Record<Plan, string[]> = DEFAULT_SLOTS): Promise<Destination[]> {
-    const plans = (Object.keys(slotsByPlan) as Plan[]).filter((p) => slotsByPlan[p].includes(slot));
+  async due(slot: string, slots: SlotsByPlan = DEFAULT_SLOTS): Promise<Destination[]> {
+    const plans = (Object.keys(slots) as Plan[]).filter((p) => slots[p].includes(slot));
     const res = await this.pool.query<Row>(
       'select * from dropship.destinations where enabled and plan = any($1::text[]) order by account_id',
       [plans],
@@ -338,4 +333,3 @@ export interface DestinationPatch {
 }
 
 /** Which daily slots (UTC) each plan gets: paid twice a day, free once. */
-export const DEFAULT_SLOTS: Record<Plan, string[]> = { paid: ['04:00', '15:00'], free: ['04:00'] };

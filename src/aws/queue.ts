@@ -5,7 +5,7 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { TaskMessage } from '../run/task.js';
+import type { TaskMessage } from '../contracts/task.js';
 import { AwsError } from './clients.js';
 
 /**

@@ -4,8 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { ColumnInfo } from '../run/table.js';
-import type { TableChanges } from './changes.js';
+import type { ColumnInfo, TableChanges } from '../contracts/receipt.js';
 
 /**
  * The customer's side of change sets (`dropship load --changes`): a table whose target copy is

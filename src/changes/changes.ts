@@ -6,6 +6,8 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
+import type { TableChanges } from '../contracts/receipt.js';
+import { CHANGES_FOLDER, OP_COLUMN } from '../contracts/receipt.js';
 import type { ColumnSpec } from '../parquet/schema.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
 import { TableSink } from '../sink/table-sink.js';
@@ -34,26 +36,7 @@ import { ChangeStateStore } from './state.js';
  * Files: `<run folder>/<table>/_changes/_changes_<12 digits>.parquet.gz` — a subfolder, so a glob
  * over `<table>/*.parquet.gz` (the model's layout) never picks them up.
  */
-export type TableChanges =
-  | {
-      available: true;
-      /** The run whose delivery this change set applies to (null on a full refresh without one). */
-      since_run_id: string | null;
-      /** true: no change set — take this delivery's snapshot whole (see `full_refresh_reason`). */
-      full_refresh: boolean;
-      full_refresh_reason?: 'first delivery' | 'schema changed' | 'previous state missing';
-      key_columns: string[];
-      inserted: number;
-      updated: number;
-      deleted: number;
-      /** Folder of the change files, relative to the destination prefix. */
-      folder: string;
-      files: { key: string; rows: number; bytes: number; sha256: string }[];
-    }
-  | { available: false; reason: string };
 
-export const OP_COLUMN = '_op';
-export const CHANGES_FOLDER = '_changes';
 /** Keys fetched per source query (bounded memory; one index lookup per key). */
 const BATCH = 5000;
 

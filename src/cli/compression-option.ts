@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { COMPRESSION_CHOICES, type DestinationCompression } from '../accounts/destination.js';
+import { COMPRESSION_CHOICES, type DestinationCompression } from '../contracts/receipt.js';
 
 /**
  * `--compression` on `destinations add` (and `destinations update`): the flag and its mapping to the

@@ -1,20 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
-import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
-import { isWholeSchema } from '../accounts/selection.js';
 import { ConfigError, loadSettings } from '../config/settings.js';
-import {
-  applyWebhookUpdate,
-  describeNotify,
-  NotifyUsageError,
-  registerNotifyCommands,
-  setWebhook,
-} from '../notify/cli.js';
+import { LAYOUTS } from '../contracts/receipt.js';
+import { isWholeSchema } from '../contracts/selection.js';
+import { PLANS, slotsByPlan } from '../contracts/slots.js';
 import { noteDoctorReport } from '../notify/drift.js';
 import { refreshStatus } from '../notify/outcome.js';
 import { webhookKey } from '../notify/store.js';
 import { validateWebhookUrl, WebhookError } from '../notify/webhook.js';
-import { slotsByPlan } from '../run/task.js';
 import { selectionReport } from '../source/select.js';
 import { App, describeDestination, printPolicies, runExports, runsTable, staleNote, tasksTable } from './commands.js';
 import { compressionField, compressionOption } from './compression-option.js';
@@ -24,6 +17,8 @@ import {
   patchFromOptions,
   selectionFromOptions,
 } from './destination-flags.js';
+import { loadDevTooling } from './dev-tooling.js';
+import { applyWebhookUpdate, describeNotify, NotifyUsageError, registerNotifyCommands, setWebhook } from './notify.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
@@ -584,7 +579,7 @@ export function buildProgram(): Command {
       ) => {
         const { readFileSync } = await import('node:fs');
         const { warehouseSql } = await import('../receipt/warehouse-sql.js');
-        const { changesSql } = await import('../changes/merge-sql.js');
+        const { changesSql } = await import('../receipt/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
         if (o.changes && o.dialect === 'athena')
           throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');
@@ -647,7 +642,7 @@ export function buildProgram(): Command {
       ),
     )
     .action(async (o: { world?: string; fresh?: boolean; demoData?: boolean; events: string }) => {
-      const { runDev } = await import('./dev.js');
+      const { runDev } = await loadDevTooling('dev');
       await runDev({
         ...(o.world ? { world: o.world } : {}),
         ...(o.fresh ? { fresh: true } : {}),
@@ -743,7 +738,7 @@ export function buildProgram(): Command {
     .option('--events <n>', 'rows in each demo events table', '300000')
     .addHelpText('after', examples('npm start', 'dropship demo --events 1000000'))
     .action(async (o: { events: string }) => {
-      const { runDemo } = await import('./demo.js');
+      const { runDemo } = await loadDevTooling('demo');
       process.exitCode = await runDemo({ events: Number(o.events) });
     });
 
@@ -787,7 +782,11 @@ export async function main(argv = process.argv): Promise<void> {
       e instanceof UsageError ||
       e instanceof ConfigError ||
       e instanceof AccountsError ||
-      (e instanceof Error && (e.name === 'DevClientError' || e.name === 'DevError' || e.name === 'InspectError')) ||
+      (e instanceof Error &&
+        (e.name === 'DevClientError' ||
+          e.name === 'DevError' ||
+          e.name === 'InspectError' ||
+          e.name === 'DevToolingMissing')) ||
       e instanceof NotifyUsageError ||
       e instanceof WebhookError
     ) {

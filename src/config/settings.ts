@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_SLOTS, slotListSchema } from '../contracts/slots.js';
 
 /**
  * Every setting dropship reads from the environment, validated once at the edge.
@@ -94,14 +95,8 @@ export const settingsSchema = z.object({
     .optional(),
   DROPSHIP_TEST_CRASH_MODE: z.enum(['kill', 'hang']).default('kill'),
   /** Slots (UTC) per plan, comma-separated. */
-  DROPSHIP_PAID_SLOTS: z
-    .string()
-    .regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]')
-    .default('04:00,15:00'),
-  DROPSHIP_FREE_SLOTS: z
-    .string()
-    .regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]')
-    .default('04:00'),
+  DROPSHIP_PAID_SLOTS: slotListSchema.default(DEFAULT_SLOTS.paid.join(',')),
+  DROPSHIP_FREE_SLOTS: slotListSchema.default(DEFAULT_SLOTS.free.join(',')),
   /**
    * Notifications (src/notify/): AES-256-GCM key (32 bytes, base64) that encrypts webhook signing
    * secrets at rest; in production read from SSM (DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER) at cold start.

@@ -1,4 +1,4 @@
-import type { ReadSnapshot } from '../source/snapshot.js';
+import type { ReadSnapshot, TableSnapshots } from '../contracts/receipt.js';
 
 /**
  * How consistent a delivery is, from the snapshot every table (and every key-range part of a split
@@ -11,12 +11,6 @@ export interface PartRead {
   table: string;
   part: number;
   snapshot?: ReadSnapshot | undefined;
-}
-
-export interface TableSnapshots {
-  id: string;
-  at: string;
-  parts: number[];
 }
 
 export interface Consistency {

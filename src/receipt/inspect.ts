@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Receipt } from './receipt.js';
+import type { Receipt } from '../contracts/receipt.js';
 import { validateReceipt } from './validate.js';
 
 /**

@@ -15,8 +15,7 @@ import {
   recordLoadDuckDb,
   recordLoadPostgres,
 } from '../changes/apply.js';
-import type { ColumnInfo } from '../run/table.js';
-import type { Receipt } from './receipt.js';
+import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
 import { validateReceipt } from './validate.js';
 
 /**

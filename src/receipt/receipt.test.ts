@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { TableResult } from '../run/table.js';
-import { buildReceipt, receiptBody } from './receipt.js';
+import { buildReceipt, type DeliveredTable, receiptBody } from './receipt.js';
 import { validateReceipt } from './validate.js';
 
-const table = (name: string): TableResult => ({
+const table = (name: string): DeliveredTable => ({
   table: name,
-  objectName: name,
   folder: `2026-11-23T04:00/${name}`,
   rows: 1,
   bytes: 100,
@@ -13,7 +11,6 @@ const table = (name: string): TableResult => ({
     { key: `2026-11-23T04:00/${name}/${name}_000000000000.parquet.gz`, rows: 1, bytes: 100, sha256: 'a'.repeat(64) },
   ],
   columns: [{ name: '__proto__', postgres_type: 'integer', parquet_type: 'INT32', nullable: true, text_form: false }],
-  seconds: 0.1,
 });
 
 describe('receipt tables named like Object.prototype members', () => {

@@ -1,52 +1,20 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Destination, DestinationCompression, Layout } from '../accounts/destination.js';
+import type { Destination } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
-import type { TableChanges } from '../changes/changes.js';
-import type { ColumnInfo, TableResult } from '../run/table.js';
+import type {
+  ColumnInfo,
+  DestinationCompression,
+  FileEntry,
+  Layout,
+  ReadSnapshot,
+  Receipt,
+  ReceiptSelection,
+  ReceiptTable,
+  TableChanges,
+} from '../contracts/receipt.js';
 import { receiptKey } from '../sink/layout.js';
-import type { ReceiptSelection } from '../source/select.js';
-import type { ReadSnapshot } from '../source/snapshot.js';
-import { consistencyOf, type PartRead, type TableSnapshots } from './consistency.js';
+import { consistencyOf, type PartRead } from './consistency.js';
 import { validateReceipt } from './validate.js';
-
-/**
- * receipt.json: the model's format (`timestamp` with microseconds, `tables.<name>.folder`,
- * `tables.<name>.total_file_count`) plus additive fields. Written last, and only when every
- * table of the run succeeded, so an S3 trigger on it always sees a complete dump.
- */
-export interface ReceiptTable {
-  folder: string;
-  total_file_count: number;
-  row_count: number;
-  bytes: number;
-  files: { key: string; rows: number; bytes: number; sha256: string }[];
-  columns: ColumnInfo[];
-  /** Parquet page codec of this table's files (absent in receipts written before codecs were chosen: gzip). */
-  compression?: DestinationCompression;
-  /** Destinations with change sets: what changed since the last successful delivery (src/changes/). */
-  changes?: TableChanges;
-  /** Only with consistency `table`: the snapshot(s) this table was read in, and the parts read in each. */
-  snapshots?: TableSnapshots[];
-}
-
-export interface Receipt {
-  timestamp: string;
-  tables: Record<string, ReceiptTable>;
-  run_id: string;
-  format: 'parquet';
-  /** The codec of every file; `mixed` only if the destination's codec changed during the run (see each table's). */
-  compression: DestinationCompression | 'mixed';
-  layout: Layout;
-  /** What this destination receives when it is not its whole schema (tenant mode, selections). */
-  selection?: ReceiptSelection;
-  /** Receipt chain (src/receipt/chain.ts): +1 per published receipt of the destination. */
-  sequence?: number;
-  /** SHA-256 of the previous receipt's exact bytes; null for the first. */
-  previous_receipt_sha256?: string | null;
-  /** The moment the data was read (see consistencyOf). */
-  snapshot?: ReadSnapshot;
-  consistency?: 'delivery' | 'table';
-}
 
 /** The exact bytes written as receipt.json (the chain hashes these). */
 export function receiptBytes(receipt: Receipt): string {
@@ -65,10 +33,25 @@ export function formatMicros(us: bigint): string {
   return `${iso.slice(0, 23)}${micro}Z`;
 }
 
+/** What the receipt needs to know of one delivered table (the run's table results are these). */
+export interface DeliveredTable {
+  table: string;
+  /** Folder relative to the destination prefix, e.g. `2023-01-02T15:04/events`. */
+  folder: string;
+  rows: number;
+  bytes: number;
+  files: FileEntry[];
+  columns: ColumnInfo[];
+  compression?: DestinationCompression;
+  changes?: TableChanges;
+  /** The source snapshot this table was read in (when the run's reads are not given). */
+  snapshot?: ReadSnapshot;
+}
+
 export function buildReceipt(
   runId: string,
   startedMicros: bigint,
-  results: TableResult[],
+  results: DeliveredTable[],
   layout: Layout = 'dreamdata',
   selection?: ReceiptSelection,
   /** What each table and key-range part was read in (default: each result's own snapshot, as part 0). */

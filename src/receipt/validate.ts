@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import schema from '../../schemas/receipt.schema.json' with { type: 'json' };
-import type { TableChanges } from '../changes/changes.js';
+import type { TableChanges } from '../contracts/receipt.js';
 
 /**
  * The receipt contract (schemas/receipt.schema.json), checked with Ajv, plus the cross-field rules

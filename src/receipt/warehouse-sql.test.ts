@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Receipt } from './receipt.js';
+import type { Receipt } from '../contracts/receipt.js';
 import { columnType, warehouseSql } from './warehouse-sql.js';
 
 const receipt: Receipt = {

@@ -1,5 +1,4 @@
-import type { ColumnInfo } from '../run/table.js';
-import type { Receipt } from './receipt.js';
+import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
 
 /**
  * Loading SQL for customers' warehouses, generated from a receipt's `columns` (the Parquet types

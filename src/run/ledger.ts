@@ -1,9 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../accounts/db.js';
-import type { Layout } from '../accounts/destination.js';
-import type { Selection } from '../accounts/selection.js';
+import type { Layout, ReceiptSelection } from '../contracts/receipt.js';
+import type { Selection } from '../contracts/selection.js';
 import type { TaskPart } from '../source/catalog.js';
-import type { ReceiptSelection } from '../source/select.js';
 import type { TableResult } from './table.js';
 
 /**

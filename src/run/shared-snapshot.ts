@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
+import type { ReadSnapshot } from '../contracts/receipt.js';
 import type { Logger } from '../log/logger.js';
 import {
   connectSource,
   joinSnapshot,
-  type ReadSnapshot,
   Snapshot,
   type SourceSession,
   snapshotInfo,

@@ -3,10 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Destination, DestinationCompression } from '../accounts/destination.js';
+import type { Destination } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
-import type { TableChanges } from '../changes/changes.js';
 import type { Settings } from '../config/settings.js';
+import type { ColumnInfo, DestinationCompression, ReadSnapshot, TableChanges } from '../contracts/receipt.js';
 import { describeType } from '../parquet/schema.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
 import type { UploadedShard } from '../sink/shard-upload.js';
@@ -15,7 +15,6 @@ import type { TablePlan } from '../source/catalog.js';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { MappingError } from '../source/errors.js';
 import { copySql, type RowFilter } from '../source/select.js';
-import type { ReadSnapshot } from '../source/snapshot.js';
 
 /**
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
@@ -23,15 +22,6 @@ import type { ReadSnapshot } from '../source/snapshot.js';
  * about `DROPSHIP_SHARD_TARGET_BYTES`, streamed multipart uploads). At most two row groups
  * (plus the upload queue) in memory.
  */
-export interface ColumnInfo {
-  name: string;
-  postgres_type: string;
-  parquet_type: string;
-  nullable: boolean;
-  /** true when values are exported in their Postgres text form (see docs/type-mapping.md). */
-  text_form: boolean;
-}
-
 export interface TableResult {
   table: string;
   objectName: string;

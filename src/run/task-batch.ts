@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import type { Settings } from '../config/settings.js';
+import { taskMessageSchema } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import type { Ledger } from './ledger.js';
 import { LogReporter } from './reporter.js';
@@ -17,15 +18,6 @@ import { runTask, type TaskOutcome } from './task.js';
  * retry after its backoff (the queue's own visibility timeout, 6 × the worker timeout, applies only
  * to a worker that died). A malformed message is logged and dropped.
  */
-export const taskMessageSchema = z
-  .object({
-    runId: z.string().min(1),
-    accountId: z.string().min(1),
-    table: z.string().min(1),
-    part: z.number().int().min(0).optional(),
-  })
-  .strict();
-
 export const taskEventSchema = z
   .object({
     Records: z.array(

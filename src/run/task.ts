@@ -2,6 +2,7 @@ import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
 import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import type { MessageSender, TaskMessage } from '../contracts/task.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -31,18 +32,6 @@ export { newRunId, PART_SHARD_BLOCK };
  * run's first task (src/run/shared-snapshot.ts); a task that cannot import it reads in its own and
  * the receipt says so (`consistency: "table"`).
  */
-export interface TaskMessage {
-  runId: string;
-  accountId: string;
-  table: string;
-  /** Key-range part of a split table (0 for whole tables). */
-  part?: number;
-}
-
-export interface MessageSender {
-  send(messages: TaskMessage[]): Promise<void>;
-}
-
 export interface FanOutDeps {
   sourceUrl: string;
   ledger: Ledger;
@@ -290,11 +279,6 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
 /** Backoff before the next attempt of a released task: 10 s, 30 s, 90 s … (at most 15 minutes). */
 function retryDelay(settings: Settings, task: { attempts: number } | undefined): number {
   return Math.min(900, settings.DROPSHIP_TASK_RETRY_SECONDS * 3 ** Math.max(0, (task?.attempts ?? 1) - 1));
-}
-
-/** Slots per plan from settings (`04:00,15:00` …). */
-export function slotsByPlan(settings: Settings): Record<'paid' | 'free', string[]> {
-  return { paid: settings.DROPSHIP_PAID_SLOTS.split(','), free: settings.DROPSHIP_FREE_SLOTS.split(',') };
 }
 
 export type { DestinationAccessError };

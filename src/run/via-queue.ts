@@ -2,12 +2,13 @@ import type { Destination } from '../accounts/destination.js';
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import type { Settings } from '../config/settings.js';
+import { taskMessageSchema } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import type { Ledger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import type { TableResult } from './table.js';
 import { startFanOutRun, type TaskOutcome } from './task.js';
-import { processTaskBatch, taskMessageSchema } from './task-batch.js';
+import { processTaskBatch } from './task-batch.js';
 
 /**
  * `dropship export --account <id> --via-queue [--workers N]`: the production fan-out path, run

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type DestinationCompression, type Layout, objectKey } from '../accounts/destination.js';
+import { objectKey } from '../accounts/destination.js';
+import type { DestinationCompression, Layout } from '../contracts/receipt.js';
 
 /**
  * Object layout, compatible with the model we follow (Dreamdata "Destination AWS S3"):

@@ -1,6 +1,7 @@
 import type { ClientBase } from 'pg';
 import pg from 'pg';
-import { isTenantMode, isWholeSchema, matchesAny, type Selection, splitColumnPattern } from '../accounts/selection.js';
+import type { ReceiptSelection } from '../contracts/receipt.js';
+import { isTenantMode, isWholeSchema, matchesAny, type Selection, splitColumnPattern } from '../contracts/selection.js';
 import { listTables, type TablePlan, type TaskPart } from './catalog.js';
 import { quoteIdent } from './errors.js';
 
@@ -57,19 +58,6 @@ export interface SelectedTables {
   leftOut: LeftOut[];
   /** One line per problem; a run with problems exports nothing. */
   problems: string[];
-}
-
-/** The `selection` block of receipt.json. */
-export interface ReceiptSelection {
-  tenant_column?: string;
-  /** false when --drop-tenant-column left the tenant column out of the files. */
-  tenant_column_exported?: boolean;
-  global_tables: string[];
-  include_tables: string[];
-  exclude_tables: string[];
-  exclude_columns: string[];
-  /** Tables of the schema not exported to keep tenants apart, and why. */
-  left_out: { table: string; reason: string }[];
 }
 
 /**

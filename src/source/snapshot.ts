@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import pg from 'pg';
+import type { ReadSnapshot } from '../contracts/receipt.js';
 import { SourceError } from './errors.js';
 
 /**
@@ -67,11 +68,6 @@ export async function connectSource(client: pg.Client, session?: SourceSession):
  * (`txid_current_snapshot()` text, `xmin:xmax:xip…` — identical in every transaction that imported
  * the same exported snapshot) and when it was taken (UTC, microseconds).
  */
-export interface ReadSnapshot {
-  id: string;
-  at: string;
-}
-
 const SNAPSHOT_INFO_SQL = `select txid_current_snapshot()::text as id,
   to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`;
 

@@ -13,9 +13,9 @@
 import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
 import { Registry } from '../../src/accounts/registry.js';
-import { EMPTY_SELECTION } from '../../src/accounts/selection.js';
 import { formatCount, renderTable } from '../../src/cli/format.js';
 import { loadSettings } from '../../src/config/settings.js';
+import { EMPTY_SELECTION } from '../../src/contracts/selection.js';
 import { createLogger } from '../../src/log/logger.js';
 import { exportAccount } from '../../src/run/account.js';
 import { Ledger } from '../../src/run/ledger.js';

@@ -3,8 +3,8 @@ import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
 import { permissionPolicy, trustPolicy } from '../../src/accounts/policies.js';
 import type { Registry } from '../../src/accounts/registry.js';
-import type { SelectionInput } from '../../src/accounts/selection.js';
-import type { Receipt } from '../../src/receipt/receipt.js';
+import type { Receipt } from '../../src/contracts/receipt.js';
+import type { SelectionInput } from '../../src/contracts/selection.js';
 import type { Principal } from './iam.js';
 import type { LocalStack } from './stack.js';
 

@@ -1,10 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { App } from '../cli/commands.js';
+import { slotsByPlan } from '../contracts/slots.js';
+import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from '../notify/drift.js';
+import { StatusStore, webhookKey } from '../notify/store.js';
+import {
+  DEFAULT_TOLERANCE_SECONDS,
+  encryptSecret,
+  generateSecret,
+  validateWebhookUrl,
+  verify,
+} from '../notify/webhook.js';
 import { verifyLink } from '../receipt/chain.js';
-import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from './drift.js';
-import { StatusStore, webhookKey } from './store.js';
-import { DEFAULT_TOLERANCE_SECONDS, encryptSecret, generateSecret, validateWebhookUrl, verify } from './webhook.js';
+import type { App } from './commands.js';
 
 /**
  * The notification commands: webhook set-up and rotation, drift checks, signature and receipt-chain
@@ -125,7 +132,7 @@ export function registerNotifyCommands(
       const app = new App_();
       try {
         const registry = await app.registry();
-        const { slotsByPlan } = await import('../run/task.js');
+
         const dests = o.account
           ? [await registry.get(o.account)]
           : o.slot

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Receipt } from '../receipt/receipt.js';
+import type { Receipt } from '../contracts/receipt.js';
 import { changesSql } from './merge-sql.js';
 
 const columns = [

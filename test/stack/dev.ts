@@ -1,9 +1,9 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { AdminServer } from '../../test/stack/admin.js';
-import { createDemoSchema } from '../../test/stack/demo.js';
-import { LocalStack } from '../../test/stack/stack.js';
-import { type AdminFile, adminFilePath, devDir } from './dev-client.js';
-import { REPO_ROOT } from './paths.js';
+import { type AdminFile, adminFilePath, devDir } from '../../src/cli/dev-client.js';
+import { REPO_ROOT } from '../../src/cli/paths.js';
+import { AdminServer } from './admin.js';
+import { createDemoSchema } from './demo.js';
+import { LocalStack } from './stack.js';
 
 /**
  * `dropship dev`: the local stack in the foreground. PostgreSQL data persists in .dropship/dev

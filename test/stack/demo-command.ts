@@ -1,11 +1,11 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { type Customer, createDemoSchema, customerS3, setupCustomer } from '../../test/stack/demo.js';
-import { LocalStack, REPO_ROOT } from '../../test/stack/stack.js';
-import type { Receipt } from '../receipt/receipt.js';
-import { App, runExports } from './commands.js';
-import { formatBytes, formatCount } from './format.js';
+import { App, runExports } from '../../src/cli/commands.js';
+import { formatBytes, formatCount } from '../../src/cli/format.js';
+import type { Receipt } from '../../src/contracts/receipt.js';
+import { type Customer, createDemoSchema, customerS3, setupCustomer } from './demo.js';
+import { LocalStack, REPO_ROOT } from './stack.js';
 
 /**
  * `npm start`: boots the local stack, creates two demo customers the way a customer would

@@ -1,6 +1,5 @@
-import type { Receipt } from '../receipt/receipt.js';
-import { columnType, type SqlTarget } from '../receipt/warehouse-sql.js';
-import { OP_COLUMN } from './changes.js';
+import { OP_COLUMN, type Receipt } from '../contracts/receipt.js';
+import { columnType, type SqlTarget } from './warehouse-sql.js';
 
 /**
  * `dropship receipt sql --changes`: statements that apply each table's change set to a warehouse

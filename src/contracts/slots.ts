@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * Plans and slots — the one home of both. A plan decides which daily slots (UTC `HH:MM`) an
+ * account is exported in; the slots per plan are settings (DROPSHIP_PAID_SLOTS,
+ * DROPSHIP_FREE_SLOTS: src/config/settings.ts validates them with `slotListSchema`), read by the
+ * schedule (src/run/slots.ts), `export --due`, `notify check` and the drift check.
+ */
+export const PLANS = ['paid', 'free'] as const;
+export type Plan = (typeof PLANS)[number];
+
+export type SlotsByPlan = Record<Plan, string[]>;
+
+/** The product's default: paid accounts twice a day, free accounts once. */
+export const DEFAULT_SLOTS: SlotsByPlan = { paid: ['04:00', '15:00'], free: ['04:00'] };
+
+/** A comma-separated list of UTC slot times, as the settings hold it. */
+export const slotListSchema = z.string().regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]');
+
+/** The slots per plan from the settings' two lists. */
+export function slotsByPlan(settings: { DROPSHIP_PAID_SLOTS: string; DROPSHIP_FREE_SLOTS: string }): SlotsByPlan {
+  return { paid: settings.DROPSHIP_PAID_SLOTS.split(','), free: settings.DROPSHIP_FREE_SLOTS.split(',') };
+}
+
+/** Every configured slot, sorted (what the schedule fires). */
+export function allSlots(slots: SlotsByPlan): string[] {
+  return [...new Set(Object.values(slots).flat())].sort();
+}
