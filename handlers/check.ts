@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { slotsByPlan } from '../src/contracts/slots.js';
+import { allSlots, slotsByPlan } from '../src/contracts/slots.js';
 import { checkDestinations, slotsAhead } from '../src/notify/drift.js';
 import { deliverPending, recordMissedOutcomes } from '../src/notify/outcome.js';
 import { StatusStore } from '../src/notify/store.js';
@@ -22,7 +22,7 @@ export const handler = async (event: unknown) => {
   await new StatusStore(ledger.pool).prune();
   if (sweep) return { recovered, outbox: await deliverPending({ pool: ledger.pool, settings }, {}, log) };
   const plans = slotsByPlan(settings);
-  const slots = slotsAhead(new Date(time), [...new Set([...plans.paid, ...plans.free])]);
+  const slots = slotsAhead(new Date(time), allSlots(plans));
   const seen = new Set<string>();
   const dests = [];
   for (const slot of slots)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SLOTS, slotsByPlan } from '../contracts/slots.js';
 import { ConfigError, loadSettings } from './settings.js';
 
 describe('loadSettings', () => {
@@ -28,5 +29,11 @@ describe('loadSettings', () => {
     expect(msg).toContain('DROPSHIP_PART_SIZE_BYTES: Too small');
     expect(msg).toContain('DATABASE_URL: must be a postgres:// connection URL');
     expect(msg).toContain('DROPSHIP_S3_FORCE_PATH_STYLE');
+  });
+
+  it('defaults the slots per plan to the product schedule and refuses a malformed list', () => {
+    expect(slotsByPlan(loadSettings({}))).toEqual(DEFAULT_SLOTS);
+    expect(slotsByPlan(loadSettings({ DROPSHIP_PAID_SLOTS: '06:30,18:00' })).paid).toEqual(['06:30', '18:00']);
+    expect(() => loadSettings({ DROPSHIP_FREE_SLOTS: '4am' })).toThrow(/DROPSHIP_FREE_SLOTS: HH:MM\[,HH:MM…\]/);
   });
 });

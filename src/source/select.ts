@@ -6,7 +6,7 @@ import { listTables, type TablePlan, type TaskPart } from './catalog.js';
 import { quoteIdent } from './errors.js';
 
 /**
- * A destination's selection (src/accounts/selection.ts) applied to the catalog of its source schema,
+ * A destination's selection (src/contracts/selection.ts) applied to the catalog of its source schema,
  * and the SQL that reads one selected table:
  *
  *   COPY (SELECT <exported columns> FROM "schema"."table"
