@@ -1,18 +1,15 @@
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
 import type { TableChanges } from '../contracts/receipt.js';
 import { CHANGES_FOLDER, OP_COLUMN } from '../contracts/receipt.js';
 import type { ColumnSpec } from '../parquet/schema.js';
+import { copyIntoSink } from '../sink/copy-into.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
 import { TableSink } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
-import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { quoteIdent } from '../source/errors.js';
 import { type RowFilter, tableRef, whereClause } from '../source/select.js';
 import { type ColumnPlan, type PgTypeInfo, planColumn } from '../source/typemap.js';
@@ -217,7 +214,12 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
           'dropship.changes_since_run_id': base.state.runId,
         },
       });
-      const rows = await copyInto(client, changeRowsSql(schema, table, key, upserts, deletes), plans, sink);
+      const rows = await copyIntoSink({
+        client,
+        sql: changeRowsSql(schema, table, key, upserts, deletes),
+        columns: plans,
+        sink,
+      });
       if (rows !== batch.length)
         throw new ChangeSetError(
           `table ${table.name}: ${batch.length} changed keys but ${rows} rows read back in the same snapshot`,
@@ -240,45 +242,4 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
       ? e
       : new ChangeSetError(`table ${table.name}: change set: ${(e as Error).message}`, { cause: e });
   }
-}
-
-/** One binary COPY into the sink (as src/run/table.ts does for the snapshot); returns rows read. */
-async function copyInto(client: pg.ClientBase, sql: string, plans: ColumnPlan[], sink: TableSink): Promise<number> {
-  const decoder = new BinaryCopyDecoder(
-    plans.map((c) => c.decode),
-    () => sink.columns,
-    plans.map((c) => c.kind),
-    plans.map((c) => c.scale),
-  );
-  const endRow = (): void => sink.endRow();
-  const full = (): boolean => sink.full;
-  const drain = async (): Promise<void> => {
-    do await sink.flush();
-    while (decoder.run(endRow, full));
-  };
-  await pipeline(
-    client.query(copyTo(sql)),
-    new Writable({
-      highWaterMark: 1,
-      objectMode: true,
-      write(chunk: Buffer, _enc, done) {
-        try {
-          decoder.feed(chunk);
-          if (!decoder.run(endRow, full)) return done();
-        } catch (e) {
-          return done(e as Error);
-        }
-        drain().then(() => done(), done);
-      },
-      final(done) {
-        try {
-          decoder.end();
-          done();
-        } catch (e) {
-          done(e as Error);
-        }
-      },
-    }),
-  );
-  return decoder.rows;
 }

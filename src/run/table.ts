@@ -1,18 +1,15 @@
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import type { Destination } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import type { ColumnInfo, DestinationCompression, ReadSnapshot, TableChanges } from '../contracts/receipt.js';
 import { describeType } from '../parquet/schema.js';
+import { copyIntoSink } from '../sink/copy-into.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
 import type { UploadedShard } from '../sink/shard-upload.js';
 import { TableSink } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
-import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { MappingError } from '../source/errors.js';
 import { copySql, type RowFilter } from '../source/select.js';
 
@@ -98,58 +95,17 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     ...(onShardOpen ? { onShardOpen } : {}),
     keyValueMetadata: { 'dropship.source': `${schema}.${table.name}` },
   });
-  const decoder = new BinaryCopyDecoder(
-    table.columns.map((c) => c.decode),
-    () => sink.columns,
-    table.columns.map((c) => c.kind),
-    table.columns.map((c) => c.scale),
-  );
   // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
   const estimatedRows = input.range || input.rowFilter ? null : (table.estimatedRows ?? null);
-  const report = (): void =>
-    onProgress?.({ table: table.name, rows: decoder.rows, bytes: sink.bytes, files: sink.shards, estimatedRows });
-  const endRow = (): void => sink.endRow();
-  const full = (): boolean => sink.full;
-  // Decodes as long as rows fit the row group; awaits the sink (a row group written) when full.
-  const drain = async (): Promise<void> => {
-    do await sink.flush();
-    while (decoder.run(endRow, full));
-  };
-  const rowsToSink = new Writable({
-    highWaterMark: 1,
-    objectMode: true,
-    write(chunk: Buffer, _enc, done) {
-      if (signal?.aborted) return done(signal.reason as Error);
-      try {
-        decoder.feed(chunk);
-        if (!decoder.run(endRow, full)) {
-          report();
-          return done();
-        }
-      } catch (e) {
-        return done(e as Error);
-      }
-      drain().then(() => {
-        report();
-        done();
-      }, done);
-    },
-    final(done) {
-      try {
-        decoder.end();
-        done();
-      } catch (e) {
-        done(e as Error);
-      }
-    },
-  });
+  const report = (rows: number): void =>
+    onProgress?.({ table: table.name, rows, bytes: sink.bytes, files: sink.shards, estimatedRows });
 
   let files: TableResult['files'];
+  let rows: number;
   try {
-    // COPY → decoder → sink; pipeline carries backpressure and destroys the COPY stream on failure.
-    await pipeline(client.query(copyTo(sql)), rowsToSink);
+    rows = await copyIntoSink({ client, sql, columns: table.columns, sink, signal, onRows: report });
     files = await sink.finish();
-    report();
+    report(rows);
   } catch (e) {
     await sink.fail(e);
     const key = sink.key;
@@ -161,7 +117,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     table: table.name,
     objectName,
     folder: tableFolder(folder, objectName),
-    rows: decoder.rows,
+    rows,
     bytes: totalBytes,
     files,
     compression: dest.compression ?? 'gzip',
