@@ -21,3 +21,40 @@ export type TaskMessage = z.infer<typeof taskMessageSchema>;
 export interface MessageSender {
   send(messages: TaskMessage[]): Promise<void>;
 }
+
+/** An SQS event of task messages (the worker's queue and its dead-letter queue). */
+export const taskEventSchema = z
+  .object({
+    Records: z.array(
+      z
+        .object({
+          messageId: z.string(),
+          body: z.string(),
+          receiptHandle: z.string().optional(),
+          attributes: z.object({ ApproximateReceiveCount: z.string().optional() }).passthrough().optional(),
+        })
+        .passthrough(),
+    ),
+  })
+  .passthrough();
+
+export type TaskRecord = z.infer<typeof taskEventSchema>['Records'][number];
+
+/**
+ * The records of an SQS event with their task messages. A record whose body is not a task message
+ * is handed to `malformed` (to be logged and dropped: no retry can make it valid) and left out.
+ */
+export function taskRecords(
+  event: unknown,
+  malformed: (record: TaskRecord, error: unknown) => void,
+): { record: TaskRecord; message: TaskMessage }[] {
+  const out: { record: TaskRecord; message: TaskMessage }[] = [];
+  for (const record of taskEventSchema.parse(event).Records) {
+    try {
+      out.push({ record, message: taskMessageSchema.parse(JSON.parse(record.body)) });
+    } catch (e) {
+      malformed(record, e);
+    }
+  }
+  return out;
+}

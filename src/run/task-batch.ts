@@ -1,8 +1,7 @@
-import { z } from 'zod';
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import type { Settings } from '../config/settings.js';
-import { taskMessageSchema } from '../contracts/task.js';
+import { taskRecords } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import type { Ledger } from './ledger.js';
 import { LogReporter } from './reporter.js';
@@ -18,14 +17,6 @@ import { runTask, type TaskOutcome } from './task.js';
  * retry after its backoff (the queue's own visibility timeout, 6 × the worker timeout, applies only
  * to a worker that died). A malformed message is logged and dropped.
  */
-export const taskEventSchema = z
-  .object({
-    Records: z.array(
-      z.object({ messageId: z.string(), body: z.string(), receiptHandle: z.string().optional() }).passthrough(),
-    ),
-  })
-  .passthrough();
-
 export interface TaskBatchDeps {
   settings: Settings;
   registry: Registry;
@@ -46,14 +37,10 @@ export async function processTaskBatch(
 ): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> {
   const { settings, registry, ledger, log, sourceUrl, queue, signal } = deps;
   const batchItemFailures: { itemIdentifier: string }[] = [];
-  for (const record of taskEventSchema.parse(event).Records) {
-    let parsed: z.infer<typeof taskMessageSchema>;
-    try {
-      parsed = taskMessageSchema.parse(JSON.parse(record.body));
-    } catch (e) {
-      log.error({ messageId: record.messageId, ...errorFields(e) }, 'malformed task message dropped');
-      continue;
-    }
+  const records = taskRecords(event, (record, e) =>
+    log.error({ messageId: record.messageId, ...errorFields(e) }, 'malformed task message dropped'),
+  );
+  for (const { record, message: parsed } of records) {
     const { runId, accountId, table, part } = parsed;
     try {
       // Progress with percentage and time left every 10 s, as the CLI shows it.
