@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { inTransaction } from './db.js';
 
 /**
  * Idempotent, ordered migrations of dropship's own schema. Applied under an advisory lock so
@@ -276,9 +277,7 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return inTransaction(pool, async (client) => {
     await client.query(`select pg_advisory_xact_lock(hashtext('dropship.migrations'))`);
     await client.query('create schema if not exists dropship');
     await client.query(`create table if not exists dropship.schema_migrations (
@@ -295,12 +294,6 @@ export async function migrate(pool: Pool): Promise<number[]> {
       await client.query('insert into dropship.schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
       applied.push(m.version);
     }
-    await client.query('commit');
     return applied;
-  } catch (e) {
-    await client.query('rollback').catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 }
