@@ -1,8 +1,8 @@
 import type { ClientBase } from 'pg';
 import pg from 'pg';
 import { isTenantMode, isWholeSchema, matchesAny, type Selection, splitColumnPattern } from '../accounts/selection.js';
+import { quoteIdent } from '../contracts/sql.js';
 import { listTables, type TablePlan, type TaskPart } from './catalog.js';
-import { quoteIdent } from './errors.js';
 
 /**
  * A destination's selection (src/accounts/selection.ts) applied to the catalog of its source schema,
