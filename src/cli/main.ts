@@ -354,7 +354,7 @@ export function buildProgram(): Command {
     .option('--reader', "also a least-privilege read policy for the customer's own loader")
     .addHelpText('after', examples('dropship policy --account acme', 'dropship policy --account acme --reader'))
     .action(async (o: { account: string; reader?: boolean }) => {
-      const { policyDocuments } = await import('../aws/doctor.js');
+      const { policyDocuments } = await import('../accounts/policies.js');
       const app = new App();
       try {
         const dest = await (await app.registry()).get(o.account);
