@@ -412,9 +412,8 @@ export function buildProgram(): Command {
       const { loadReceipt } = await import('../receipt/loader.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
         throw new UsageError('--into takes postgres://… or duckdb:/path');
-      const s3 = new S3Client({
-        ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}),
-      });
+      const { s3SettingsConfig } = await import('../aws/clients.js');
+      const s3 = new S3Client(s3SettingsConfig(loadSettings()));
       try {
         const loaded = await loadReceipt({
           s3,
