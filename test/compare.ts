@@ -6,7 +6,7 @@ import { parquetReadObjects } from 'hyparquet';
 import { compressors as hyCompressors } from 'hyparquet-compressors';
 import type pg from 'pg';
 import type { ColumnInfo, Receipt } from '../src/contracts/receipt.js';
-import { quoteIdent } from '../src/source/errors.js';
+import { quoteIdent } from '../src/contracts/sql.js';
 import { TEXT_FORM_SETTINGS } from '../src/source/snapshot.js';
 import { duck, sqlString } from './duck.js';
 import { customerS3 } from './stack/demo.js';
@@ -95,7 +95,7 @@ function pgExpr(col: ColumnInfo): string {
 }
 
 function duckExpr(col: ColumnInfo): string {
-  const c = `"${col.name.replaceAll('"', '""')}"`;
+  const c = quoteIdent(col.name, 'duckdb');
   const { family, list } = familyOf(col);
   if (!list) return duckScalar(c, family);
   return `case when ${c} is null then null else to_json(list_transform(${c}, x -> ${duckScalar('x', family)}))::varchar end`;

@@ -226,21 +226,26 @@ describe('dropship doctor', () => {
 
   it('a probe STS cannot answer (throttled every time) proves nothing: exports are refused, not allowed', async () => {
     const d = await customer();
-    stack.sts.faults.push((action, params) =>
-      action === 'AssumeRole' && !params.has('ExternalId')
-        ? { status: 400, code: 'Throttling', message: 'Rate exceeded' }
-        : undefined,
-    );
+    // Every STS client makes DROPSHIP_AWS_MAX_ATTEMPTS attempts (2 here, to keep the backoff short).
+    const twice = { ...settings, DROPSHIP_AWS_MAX_ATTEMPTS: 2 };
+    let probes = 0;
+    stack.sts.faults.push((action, params) => {
+      if (action !== 'AssumeRole' || params.has('ExternalId')) return undefined;
+      probes++;
+      return { status: 400, code: 'Throttling', message: 'Rate exceeded' };
+    });
     try {
       const outcome = await exportAccount(d, {
         sourceUrl: stack.databaseUrl,
-        settings,
+        settings: twice,
         reporter: new LogReporter(createLogger({ level: 'silent' })),
         ledger: new Ledger(pool),
       });
       expect(outcome.ok).toBe(false);
       expect(String((outcome as { error: Error }).error.message)).toContain('could not verify that role');
-      const r = await run(d);
+      expect(probes).toBe(2);
+      const r = await doctor(d, { settings: twice, principalArn: stack.platform.arn });
+      expect(probes).toBe(4);
       expect(line(r, 'external ID enforced')).toMatchObject({
         status: 'fail',
         detail: 'could not be verified: STS answered Throttling',

@@ -1,3 +1,4 @@
+import { arnPartition, s3Arn } from './arn.js';
 import type { Destination } from './destination.js';
 
 /**
@@ -9,6 +10,10 @@ import type { Destination } from './destination.js';
  *     key when SSE-KMS is configured (multipart uploads with SSE-KMS need both).
  * The same permission policy is passed as the session policy on every AssumeRole, so even a
  * customer role that grants more yields credentials that can do only this.
+ *
+ * `dropship policy` also prints, for the customer's side: the bucket lifecycle configuration that
+ * expires dumps and aborts incomplete uploads, and a reader policy for whoever loads the exports.
+ * Every ARN is built in the partition of the destination's role ARN (src/accounts/arn.ts).
  */
 export interface PolicyStatement {
   Sid?: string;
@@ -16,7 +21,7 @@ export interface PolicyStatement {
   Principal?: { AWS: string };
   Action: string | string[];
   Resource?: string | string[];
-  Condition?: Record<string, Record<string, string>>;
+  Condition?: Record<string, Record<string, string | string[]>>;
 }
 
 export interface PolicyDocument {
@@ -24,12 +29,14 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
-export function partition(arn: string): string {
-  return arn.split(':')[1] ?? 'aws';
+/** The destination's folder as a key prefix: `prefix/`, or empty at the bucket root. */
+function keyPrefix(dest: Pick<Destination, 'prefix'>): string {
+  return dest.prefix ? `${dest.prefix}/` : '';
 }
 
+/** The objects dropship writes: `arn:<partition>:s3:::<bucket>/<prefix>/*`. */
 export function writeResource(dest: Pick<Destination, 'bucket' | 'prefix' | 'roleArn'>): string {
-  return `arn:${partition(dest.roleArn)}:s3:::${dest.bucket}/${dest.prefix ? `${dest.prefix}/` : ''}*`;
+  return s3Arn(arnPartition(dest.roleArn), dest.bucket, `${keyPrefix(dest)}*`);
 }
 
 export function trustPolicy(dest: Pick<Destination, 'externalId'>, principalArn: string): PolicyDocument {
@@ -67,4 +74,57 @@ export function permissionPolicy(
     });
   }
   return { Version: '2012-10-17', Statement: statements };
+}
+
+/** Read access to the delivered exports, for the customer's own readers (loaders, warehouses). */
+export function readerPolicy(dest: Pick<Destination, 'bucket' | 'prefix' | 'roleArn' | 'kmsKeyArn'>): PolicyDocument {
+  const partition = arnPartition(dest.roleArn);
+  const prefix = keyPrefix(dest);
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'ReadDropshipExports',
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: s3Arn(partition, dest.bucket, `${prefix}*`),
+      },
+      {
+        Sid: 'ListDropshipExports',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: s3Arn(partition, dest.bucket),
+        ...(prefix ? { Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
+      },
+      ...(dest.kmsKeyArn
+        ? [{ Sid: 'DecryptDropshipExports', Effect: 'Allow' as const, Action: 'kms:Decrypt', Resource: dest.kmsKeyArn }]
+        : []),
+    ],
+  };
+}
+
+/** The bucket lifecycle rules dropship recommends: dumps expire after 7 days, incomplete uploads are aborted after 1. */
+export function lifecycleConfiguration(dest: Pick<Destination, 'prefix'>) {
+  const prefix = keyPrefix(dest);
+  return {
+    Rules: [
+      { ID: 'dropship-expire-dumps', Status: 'Enabled', Filter: { Prefix: prefix }, Expiration: { Days: 7 } },
+      {
+        ID: 'dropship-abort-incomplete-uploads',
+        Status: 'Enabled',
+        Filter: { Prefix: prefix },
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      },
+    ],
+  };
+}
+
+/** The documents `dropship policy` prints. */
+export function policyDocuments(dest: Destination, principalArn: string) {
+  return {
+    trust: trustPolicy(dest, principalArn),
+    writer: permissionPolicy(dest),
+    lifecycle: lifecycleConfiguration(dest),
+    reader: readerPolicy(dest),
+  };
 }

@@ -34,6 +34,22 @@ export function roleSessionName(accountId: string, runId: string): string {
   return `dropship-${accountId}-${runId}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
 }
 
+/**
+ * The STS client options dropship uses wherever it calls STS: the region from the standard AWS
+ * environment (else the destination's), and the attempts DROPSHIP_AWS_MAX_ATTEMPTS allows.
+ */
+export function stsClientConfig(
+  region: string,
+  settings: Pick<Settings, 'DROPSHIP_AWS_MAX_ATTEMPTS'>,
+): { region: string; maxAttempts: number } {
+  return { region: process.env.AWS_REGION ?? region, maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS };
+}
+
+/** The S3 client options the settings decide: path-style addressing (local S3s, MinIO) when asked. */
+export function s3SettingsConfig(settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE'>): { forcePathStyle?: true } {
+  return settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {};
+}
+
 export interface DestinationClients {
   s3: S3Client;
   credentials: ReturnType<typeof fromTemporaryCredentials>;
@@ -48,7 +64,7 @@ export function destinationClients(dest: Destination, runId: string, settings: S
       Policy: JSON.stringify(permissionPolicy(dest)),
       DurationSeconds: settings.DROPSHIP_ROLE_SESSION_SECONDS,
     },
-    clientConfig: { region: process.env.AWS_REGION ?? dest.region, maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
+    clientConfig: stsClientConfig(dest.region, settings),
   });
   // The SDK's standard retry strategy: exponential backoff with full jitter for throttling
   // (SlowDown, 503), 5xx, connection resets and timeouts; never for AccessDenied, NoSuchBucket,
@@ -58,7 +74,7 @@ export function destinationClients(dest: Destination, runId: string, settings: S
     credentials,
     maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS,
     retryMode: 'standard',
-    ...(settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {}),
+    ...s3SettingsConfig(settings),
   });
   return { s3, credentials };
 }

@@ -9,17 +9,20 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { accountRootArn, arnAccountId, arnPartition } from '../accounts/arn.js';
 import type { Destination } from '../accounts/destination.js';
 import { objectKey } from '../accounts/destination.js';
-import { permissionPolicy, trustPolicy, writeResource } from '../accounts/policies.js';
+import { writeResource } from '../accounts/policies.js';
 import type { Settings } from '../config/settings.js';
-import { AwsError, awsErrorCode, DestinationAccessError, destinationClients, roleSessionName } from './clients.js';
+import { awsErrorCode, destinationClients, roleSessionName, s3SettingsConfig, stsClientConfig } from './clients.js';
+import { probeAssumeRole } from './external-id-guard.js';
 
 /**
  * The destination doctor: what a customer's setup lets dropship do, check by check, each with one
  * pass/fail line and, on failure, the exact fix. Also the product's connection check when a customer
  * saves a destination. A role that can be assumed without the external ID is a confused-deputy hole:
- * the doctor reports it and dropship refuses to export there until it is fixed.
+ * the doctor reports it, and the run path's guard (src/aws/external-id-guard.ts) refuses to export
+ * there until it is fixed. The documents `dropship policy` prints are in src/accounts/policies.ts.
  */
 export interface Check {
   name: string;
@@ -38,51 +41,6 @@ export interface DoctorReport {
 
 const PROBE_PART = 5 * 1024 * 1024;
 
-function stsClient(region: string): STSClient {
-  return new STSClient({ region: process.env.AWS_REGION ?? region });
-}
-
-/** AssumeRole as dropship's own identity; resolves to the error code, or 'OK'. */
-async function tryAssume(dest: Destination, externalId: string | undefined, label = 'doctor'): Promise<string> {
-  const sts = stsClient(dest.region);
-  try {
-    await sts.send(
-      new AssumeRoleCommand({
-        RoleArn: dest.roleArn,
-        RoleSessionName: roleSessionName(dest.accountId, `${label}-${Date.now()}`),
-        ...(externalId !== undefined ? { ExternalId: externalId } : {}),
-        DurationSeconds: 900,
-      }),
-    );
-    return 'OK';
-  } catch (e) {
-    return awsErrorCode(e) ?? 'Error';
-  } finally {
-    sts.destroy();
-  }
-}
-
-/**
- * Throws unless AssumeRole without an external ID is denied: exports go only to roles whose trust
- * policy enforces the external ID.
- */
-export async function verifyExternalIdEnforced(dest: Destination): Promise<void> {
-  const answer = await tryAssume(dest, undefined, 'extid-probe');
-  // Only an explicit denial proves enforcement; throttling or an outage proves nothing.
-  if (answer !== 'OK' && answer !== 'AccessDenied') {
-    throw new AwsError(
-      `account ${dest.accountId}: could not verify that role ${dest.roleArn} requires the external ID (STS answered ${answer}); not exporting`,
-    );
-  }
-  if (answer === 'OK') {
-    throw new DestinationAccessError(
-      `account ${dest.accountId}: refusing to export — role ${dest.roleArn} can be assumed without the external ID ` +
-        `(confused-deputy risk). Add the condition StringEquals sts:ExternalId to its trust policy ` +
-        `(print it with: dropship policy --account ${dest.accountId})`,
-    );
-  }
-}
-
 /** Lints a trust policy the customer pasted, to tell "not trusted" from "wrong external ID". */
 export function lintTrustPolicy(doc: unknown, dest: Destination, principalArn: string): Check[] {
   const statements = ((doc as { Statement?: unknown })?.Statement ?? []) as Record<string, unknown>[];
@@ -92,12 +50,13 @@ export function lintTrustPolicy(doc: unknown, dest: Destination, principalArn: s
   );
   const names = (s: Record<string, unknown>) =>
     [(s.Principal as { AWS?: unknown } | undefined)?.AWS].flat().map(String);
+  const principalAccount = arnAccountId(principalArn);
   const trusting = assumes.filter((s) =>
     names(s).some(
       (n) =>
         n === principalArn ||
-        n === principalArn.split(':')[4] ||
-        n === `arn:aws:iam::${principalArn.split(':')[4]}:root`,
+        n === principalAccount ||
+        (principalAccount !== undefined && n === accountRootArn(arnPartition(principalArn), principalAccount)),
     ),
   );
   if (trusting.length === 0) {
@@ -165,7 +124,7 @@ export async function doctor(
   let assumed = false;
   try {
     await clients.credentials();
-    const sts = new STSClient({ region: process.env.AWS_REGION ?? dest.region, credentials: clients.credentials });
+    const sts = new STSClient({ ...stsClientConfig(dest.region, opts.settings), credentials: clients.credentials });
     const who = await sts.send(new GetCallerIdentityCommand({}));
     sts.destroy();
     checks.push({ name: 'assume role', status: 'pass', detail: `assumed ${who.Arn}` });
@@ -183,9 +142,13 @@ export async function doctor(
 
   // 2. Without an external ID, and with a wrong one, AssumeRole must be denied.
   const probe = !drift || drift.externalIdProbe;
-  const without = probe ? await tryAssume(dest, undefined, drift ? 'extid-probe' : 'doctor') : 'AccessDenied';
+  const without = probe
+    ? await probeAssumeRole(dest, undefined, opts.settings, drift ? 'extid-probe' : 'doctor')
+    : 'AccessDenied';
   const wrong =
-    probe && !drift ? await tryAssume(dest, `dropship-doctor-wrong-${randomBytes(6).toString('hex')}`) : 'AccessDenied';
+    probe && !drift
+      ? await probeAssumeRole(dest, `dropship-doctor-wrong-${randomBytes(6).toString('hex')}`, opts.settings)
+      : 'AccessDenied';
   const undecided = [without, wrong].filter((x) => x !== 'OK' && x !== 'AccessDenied');
   if (!probe) {
     // Not probed this time (at most daily in drift checks).
@@ -324,7 +287,7 @@ export async function doctor(
     }
 
     // 5. Lifecycle rules (warnings), read with the role's own permissions when it has them.
-    if (!drift) checks.push(await lifecycleCheck(dest));
+    if (!drift) checks.push(await lifecycleCheck(dest, opts.settings));
   }
   clients.s3.destroy();
   return { accountId: dest.accountId, checks, ok: checks.every((c) => c.status !== 'fail'), exportAllowed };
@@ -339,11 +302,11 @@ function putFix(dest: Destination, e: unknown, kmsActions: string[]): string {
   return `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResource(dest)} in the role's permission policy (dropship policy --account ${dest.accountId})`;
 }
 
-async function lifecycleCheck(dest: Destination): Promise<Check> {
+async function lifecycleCheck(dest: Destination, settings: Settings): Promise<Check> {
   const recommended =
     'expire dumps after 7 days and abort incomplete multipart uploads after 1 day (dropship policy --account ' +
     `${dest.accountId} prints the configuration)`;
-  const sts = stsClient(dest.region);
+  const sts = new STSClient(stsClientConfig(dest.region, settings));
   let s3: S3Client | undefined;
   try {
     const res = await sts.send(
@@ -358,7 +321,7 @@ async function lifecycleCheck(dest: Destination): Promise<Check> {
     s3 = new S3Client({
       region: dest.region,
       credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
-      ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}),
+      ...s3SettingsConfig(settings),
     });
     const lc = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: dest.bucket }));
     const rules = lc.Rules ?? [];
@@ -386,45 +349,4 @@ async function lifecycleCheck(dest: Destination): Promise<Check> {
     sts.destroy();
     s3?.destroy();
   }
-}
-
-/** The documents `dropship policy` prints. */
-export function policyDocuments(dest: Destination, principalArn: string) {
-  const prefix = dest.prefix ? `${dest.prefix}/` : '';
-  return {
-    trust: trustPolicy(dest, principalArn),
-    writer: permissionPolicy(dest),
-    lifecycle: {
-      Rules: [
-        { ID: 'dropship-expire-dumps', Status: 'Enabled', Filter: { Prefix: prefix }, Expiration: { Days: 7 } },
-        {
-          ID: 'dropship-abort-incomplete-uploads',
-          Status: 'Enabled',
-          Filter: { Prefix: prefix },
-          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-        },
-      ],
-    },
-    reader: {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'ReadDropshipExports',
-          Effect: 'Allow',
-          Action: 's3:GetObject',
-          Resource: `arn:aws:s3:::${dest.bucket}/${prefix}*`,
-        },
-        {
-          Sid: 'ListDropshipExports',
-          Effect: 'Allow',
-          Action: 's3:ListBucket',
-          Resource: `arn:aws:s3:::${dest.bucket}`,
-          ...(prefix ? { Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
-        },
-        ...(dest.kmsKeyArn
-          ? [{ Sid: 'DecryptDropshipExports', Effect: 'Allow', Action: 'kms:Decrypt', Resource: dest.kmsKeyArn }]
-          : []),
-      ],
-    },
-  };
 }

@@ -5,6 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnInfo, TableChanges } from '../contracts/receipt.js';
+import { quoteIdent } from '../contracts/sql.js';
 
 /**
  * The customer's side of change sets (`dropship load --changes`): a table whose target copy is
@@ -15,7 +16,6 @@ import type { ColumnInfo, TableChanges } from '../contracts/receipt.js';
  */
 export type AvailableChanges = Extract<TableChanges, { available: true }>;
 
-const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /** Can this table be brought up to date by its change set, given what the target holds? */
@@ -30,11 +30,11 @@ export function appliesTo(changes: TableChanges | undefined, loadedRunId: string
 
 /** The statements that apply change files (already read into relation `src`) to `table`. */
 export function mergeStatements(table: string, key: string[], src: string, columns: string[]): string[] {
-  const on = key.map((k) => `${ident(table)}.${ident(k)} = ${src}.${ident(k)}`).join(' and ');
-  const cols = columns.map(ident).join(', ');
+  const on = key.map((k) => `${quoteIdent(table)}.${quoteIdent(k)} = ${src}.${quoteIdent(k)}`).join(' and ');
+  const cols = columns.map((c) => quoteIdent(c)).join(', ');
   return [
-    `delete from ${ident(table)} using ${src} where ${on}`,
-    `insert into ${ident(table)} (${cols}) select ${cols} from ${src} where _op <> 'delete'`,
+    `delete from ${quoteIdent(table)} using ${src} where ${on}`,
+    `insert into ${quoteIdent(table)} (${cols}) select ${cols} from ${src} where _op <> 'delete'`,
   ];
 }
 
@@ -92,7 +92,7 @@ export async function applyChangesDuckDb(
     }
     await conn.run(`insert or replace into ${LOADS_TABLE} values (${lit(table)}, ${lit(runId)})`);
     await conn.run('commit');
-    const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${ident(table)}`);
+    const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
     return Number(r.getRowObjectsJS()[0]!.n);
   } catch (e) {
     await conn.run('rollback').catch(() => {});
@@ -166,14 +166,14 @@ export async function applyChangesPostgres(
     await client.query('begin');
     if (paths.length > 0) {
       await client.query(
-        `create temp table dropship_changes on commit drop as select * from ${ident(table)} with no data`,
+        `create temp table dropship_changes on commit drop as select * from ${quoteIdent(table)} with no data`,
       );
       await client.query('alter table dropship_changes add column _op text not null');
       await pipeline(
         createReadStream(csv),
         client.query(
           copyFrom(
-            `copy dropship_changes (${[...columns.map((c) => ident(c.name)), '_op'].join(', ')}) from stdin (format csv)`,
+            `copy dropship_changes (${[...columns.map((c) => quoteIdent(c.name)), '_op'].join(', ')}) from stdin (format csv)`,
           ),
         ),
       );
@@ -189,7 +189,7 @@ export async function applyChangesPostgres(
       `insert into ${LOADS_TABLE} values ($1, $2) on conflict (table_name) do update set run_id = excluded.run_id`,
       [table, runId],
     );
-    const n = Number((await client.query(`select count(*) as n from ${ident(table)}`)).rows[0].n);
+    const n = Number((await client.query(`select count(*) as n from ${quoteIdent(table)}`)).rows[0].n);
     await client.query('commit');
     return n;
   } catch (e) {

@@ -106,7 +106,7 @@ export async function runExports(
   // Lambda logs carry the same progress facts as JSON).
   const tty = process.stderr.isTTY === true;
   const log = createLogger({
-    level: process.env.DROPSHIP_LOG_LEVEL && !opts.quietLogs ? app.settings.DROPSHIP_LOG_LEVEL : 'warn',
+    level: (!opts.quietLogs && app.settings.DROPSHIP_LOG_LEVEL) || 'warn',
   });
   const terminal = new TerminalReporter(process.stderr, { mode: tty ? 'tty' : 'lines' });
   const reporters: Reporter[] = [new LogReporter(log), terminal];

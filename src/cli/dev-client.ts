@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Destination } from '../accounts/destination.js';
-import { policyDocuments } from '../aws/doctor.js';
+import { policyDocuments } from '../accounts/policies.js';
 
 /**
  * The second shell's side of `dropship dev`: finds the running stack's admin endpoint (flags, then

@@ -349,7 +349,7 @@ export function buildProgram(): Command {
     .option('--reader', "also a least-privilege read policy for the customer's own loader")
     .addHelpText('after', examples('dropship policy --account acme', 'dropship policy --account acme --reader'))
     .action(async (o: { account: string; reader?: boolean }) => {
-      const { policyDocuments } = await import('../aws/doctor.js');
+      const { policyDocuments } = await import('../accounts/policies.js');
       const app = new App();
       try {
         const dest = await (await app.registry()).get(o.account);
@@ -407,9 +407,8 @@ export function buildProgram(): Command {
       const { loadReceipt } = await import('../receipt/loader.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
         throw new UsageError('--into takes postgres://… or duckdb:/path');
-      const s3 = new S3Client({
-        ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}),
-      });
+      const { s3SettingsConfig } = await import('../aws/clients.js');
+      const s3 = new S3Client(s3SettingsConfig(loadSettings()));
       try {
         const loaded = await loadReceipt({
           s3,

@@ -122,7 +122,11 @@ export const settingsSchema = z.object({
   DROPSHIP_PAUSE_AFTER_FAILURES: int(1, 1000).default(6),
   /** CloudWatch namespace of the per-run embedded-metric-format lines. */
   DROPSHIP_METRICS_NAMESPACE: z.string().min(1).max(255).default('Dropship'),
-  DROPSHIP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /**
+   * Log level; unset, each entry point keeps its own default: info for the Lambda handlers and
+   * notifications, warn for the CLI's JSON logs next to its progress display.
+   */
+  DROPSHIP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
   /** `dropship dev`: folder of the local stack's data and its admin.json (default .dropship/dev). */
   DROPSHIP_DEV_DIR: z.string().min(1).optional(),
   /** `dropship dev provision|apply`: the running dev stack's admin endpoint, instead of reading admin.json. */

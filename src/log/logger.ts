@@ -35,7 +35,7 @@ export function createLogger(
 ): Logger {
   return pino(
     {
-      level: opts.level ?? process.env.DROPSHIP_LOG_LEVEL ?? 'info',
+      level: opts.level ?? 'info',
       base: { service: 'dropship' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
-import { type Check, doctor, verifyExternalIdEnforced } from '../aws/doctor.js';
+import { type Check, doctor } from '../aws/doctor.js';
+import { verifyExternalIdEnforced } from '../aws/external-id-guard.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { addEvent, deliverPending } from './outcome.js';
@@ -28,11 +29,16 @@ function probeDue(verifiedAt: Date | null, now: Date): boolean {
  * the external ID, but probes only when the last successful verification is older than a day.
  * Call it after the role was assumed with the external ID (so the verification means something).
  */
-export async function ensureExternalIdEnforced(pool: Pool, dest: Destination, now = new Date()): Promise<void> {
+export async function ensureExternalIdEnforced(
+  pool: Pool,
+  dest: Destination,
+  settings: Settings,
+  now = new Date(),
+): Promise<void> {
   const store = new StatusStore(pool);
   const row = await store.get(dest.accountId);
   if (!probeDue(row.externalIdVerifiedAt, now)) return;
-  await verifyExternalIdEnforced(dest);
+  await verifyExternalIdEnforced(dest, settings);
   await store.noteExternalIdVerified(dest.accountId);
 }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { loadSettings, type Settings } from '../config/settings.js';
 import type { Receipt } from '../contracts/receipt.js';
 import { validateReceipt } from './validate.js';
 
@@ -25,12 +26,17 @@ export interface Delivery {
   close(): void;
 }
 
-/** An S3 client with the caller's credentials; the endpoint and region come from the standard AWS settings. */
-export function readerS3(region?: string, env: NodeJS.ProcessEnv = process.env): S3Client {
+/**
+ * An S3 client with the caller's credentials; the endpoint and region come from the standard AWS
+ * settings, path-style addressing from dropship's settings.
+ */
+export function readerS3(
+  region?: string,
+  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE'> = loadSettings(),
+  env: NodeJS.ProcessEnv = process.env,
+): S3Client {
   return new S3Client({
-    ...(env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' || env.DROPSHIP_S3_FORCE_PATH_STYLE === '1'
-      ? { forcePathStyle: true }
-      : {}),
+    ...(settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {}),
     // The bucket may live in another region than AWS_REGION: follow S3's answer.
     followRegionRedirects: true,
     region: region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',

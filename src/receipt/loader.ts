@@ -16,6 +16,7 @@ import {
   recordLoadPostgres,
 } from '../changes/apply.js';
 import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
+import { quoteIdent } from '../contracts/sql.js';
 import { validateReceipt } from './validate.js';
 
 /**
@@ -48,12 +49,11 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
   return { bucket: m[1]!, key: m[2]! };
 }
 
-const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /** DuckDB expression producing the Postgres text input form of a column (NULL stays NULL). */
 export function pgTextExpr(col: ColumnInfo): string {
-  const c = ident(col.name);
+  const c = quoteIdent(col.name);
   const list = col.parquet_type.startsWith('LIST<');
   const t = list ? col.parquet_type.slice(5, -1) : col.parquet_type;
   const scalar = (v: string): string => {
@@ -165,9 +165,9 @@ async function loadIntoDuckDb(file: string, table: string, paths: string[]): Pro
   const conn = await db.connect();
   try {
     await conn.run(
-      `create or replace table ${ident(table)} as select * from read_parquet([${paths.map(lit).join(', ')}])`,
+      `create or replace table ${quoteIdent(table)} as select * from read_parquet([${paths.map(lit).join(', ')}])`,
     );
-    const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${ident(table)}`);
+    const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
     return Number(r.getRowObjectsJS()[0]!.n);
   } finally {
     conn.closeSync();
@@ -206,12 +206,12 @@ async function loadIntoPostgres(
       types.push(known ? c.postgres_type : 'text');
     }
     await client.query('begin');
-    await client.query(`drop table if exists ${ident(table)}`);
+    await client.query(`drop table if exists ${quoteIdent(table)}`);
     await client.query(
-      `create table ${ident(table)} (${columns.map((c, i) => `${ident(c.name)} ${types[i]}${c.nullable ? '' : ' not null'}`).join(', ')})`,
+      `create table ${quoteIdent(table)} (${columns.map((c, i) => `${quoteIdent(c.name)} ${types[i]}${c.nullable ? '' : ' not null'}`).join(', ')})`,
     );
-    await pipeline(createReadStream(csv), client.query(copyFrom(`copy ${ident(table)} from stdin (format csv)`)));
-    const n = Number((await client.query(`select count(*) as n from ${ident(table)}`)).rows[0].n);
+    await pipeline(createReadStream(csv), client.query(copyFrom(`copy ${quoteIdent(table)} from stdin (format csv)`)));
+    const n = Number((await client.query(`select count(*) as n from ${quoteIdent(table)}`)).rows[0].n);
     await client.query('commit');
     return n;
   } catch (e) {

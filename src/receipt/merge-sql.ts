@@ -1,4 +1,5 @@
 import { OP_COLUMN, type Receipt } from '../contracts/receipt.js';
+import { quoteIdent } from '../contracts/sql.js';
 import { columnType, type SqlTarget } from './warehouse-sql.js';
 
 /**
@@ -14,7 +15,6 @@ import { columnType, type SqlTarget } from './warehouse-sql.js';
  */
 export type MergeDialect = 'redshift' | 'snowflake';
 
-const q = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 const str = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget): string {
@@ -43,35 +43,36 @@ export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget)
       continue;
     }
     const cols = t.columns.map((col) => col.name);
-    const onWith = (tgt: string): string => c.key_columns.map((k) => `${tgt}.${q(k)} = s.${q(k)}`).join(' AND ');
+    const onWith = (tgt: string): string =>
+      c.key_columns.map((k) => `${tgt}.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
     const on = onWith('t');
     const set = cols
       .filter((n) => !c.key_columns.includes(n))
-      .map((n) => `${q(n)} = s.${q(n)}`)
+      .map((n) => `${quoteIdent(n)} = s.${quoteIdent(n)}`)
       .join(', ');
-    const insertCols = cols.map(q).join(', ');
-    const insertVals = cols.map((n) => `s.${q(n)}`).join(', ');
+    const insertCols = cols.map((c) => quoteIdent(c)).join(', ');
+    const insertVals = cols.map((n) => `s.${quoteIdent(n)}`).join(', ');
     if (d === 'snowflake') {
       const select = [
-        ...t.columns.map((col) => `$1:${q(col.name)}::${columnType(col, d)} AS ${q(col.name)}`),
-        `$1:${q(OP_COLUMN)}::VARCHAR AS ${q(OP_COLUMN)}`,
+        ...t.columns.map((col) => `$1:${quoteIdent(col.name)}::${columnType(col, d)} AS ${quoteIdent(col.name)}`),
+        `$1:${quoteIdent(OP_COLUMN)}::VARCHAR AS ${quoteIdent(OP_COLUMN)}`,
       ].join(',\n         ');
       out.push(
         `${header}
-MERGE INTO ${q(name)} t
+MERGE INTO ${quoteIdent(name)} t
 USING (
   SELECT ${select}
     FROM @${target.snowflakeStage ?? '<stage>'}/${c.folder}/ (FILE_FORMAT => 'dropship_parquet')
 ) s
 ON ${on}
-WHEN MATCHED AND s.${q(OP_COLUMN)} = 'delete' THEN DELETE
-${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED AND s.${q(OP_COLUMN)} <> 'delete' THEN INSERT (${insertCols}) VALUES (${insertVals});`,
+WHEN MATCHED AND s.${quoteIdent(OP_COLUMN)} = 'delete' THEN DELETE
+${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED AND s.${quoteIdent(OP_COLUMN)} <> 'delete' THEN INSERT (${insertCols}) VALUES (${insertVals});`,
       );
     } else {
-      const stage = q(`${name}_dropship_changes`);
+      const stage = quoteIdent(`${name}_dropship_changes`);
       const defs = [
-        ...t.columns.map((col) => `  ${q(col.name)} ${columnType(col, d)}`),
-        `  ${q(OP_COLUMN)} VARCHAR(6)`,
+        ...t.columns.map((col) => `  ${quoteIdent(col.name)} ${columnType(col, d)}`),
+        `  ${quoteIdent(OP_COLUMN)} VARCHAR(6)`,
       ];
       out.push(
         `${header}
@@ -79,10 +80,10 @@ CREATE TEMP TABLE ${stage} (\n${defs.join(',\n')}\n);
 COPY ${stage} FROM ${str(`${base}${c.folder}/`)}
   IAM_ROLE ${str(target.redshiftIamRole ?? '<redshift-role-arn>')}
   FORMAT AS PARQUET SERIALIZETOJSON;
-DELETE FROM ${q(name)} USING ${stage} s WHERE ${onWith(q(name))} AND s.${q(OP_COLUMN)} = 'delete';
-DELETE FROM ${stage} WHERE ${q(OP_COLUMN)} = 'delete';
-MERGE INTO ${q(name)} USING ${stage} s ON ${onWith(q(name))}
-WHEN MATCHED THEN UPDATE SET ${set || `${q(c.key_columns[0]!)} = s.${q(c.key_columns[0]!)}`}
+DELETE FROM ${quoteIdent(name)} USING ${stage} s WHERE ${onWith(quoteIdent(name))} AND s.${quoteIdent(OP_COLUMN)} = 'delete';
+DELETE FROM ${stage} WHERE ${quoteIdent(OP_COLUMN)} = 'delete';
+MERGE INTO ${quoteIdent(name)} USING ${stage} s ON ${onWith(quoteIdent(name))}
+WHEN MATCHED THEN UPDATE SET ${set || `${quoteIdent(c.key_columns[0]!)} = s.${quoteIdent(c.key_columns[0]!)}`}
 WHEN NOT MATCHED THEN INSERT (${insertCols}) VALUES (${insertVals});
 DROP TABLE ${stage};`,
       );

@@ -1,4 +1,5 @@
 import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
+import { quoteIdent } from '../contracts/sql.js';
 
 /**
  * Loading SQL for customers' warehouses, generated from a receipt's `columns` (the Parquet types
@@ -79,32 +80,31 @@ export function columnType(col: ColumnInfo, d: Dialect): string {
   return d === 'athena' ? `array<${scalarType(p, d)}>` : d === 'redshift' ? 'SUPER' : 'ARRAY';
 }
 
-const q = (name: string, d: Dialect): string =>
-  d === 'athena' ? `\`${name.replaceAll('`', '``')}\`` : `"${name.replaceAll('"', '""')}"`;
-
 export function warehouseSql(receipt: Receipt, d: Dialect, target: SqlTarget): string {
   const base = `s3://${target.bucket}/${target.prefix ? `${target.prefix}/` : ''}`;
   const out: string[] = [`-- dropship run ${receipt.run_id} (${receipt.timestamp}), ${d}`];
   for (const [name, t] of Object.entries(receipt.tables)) {
     const cols = (t.columns ?? [])
-      .map((c) => `  ${q(c.name, d)} ${columnType(c, d)}${!c.nullable && d !== 'athena' ? ' NOT NULL' : ''}`)
+      .map((c) => `  ${quoteIdent(c.name, d)} ${columnType(c, d)}${!c.nullable && d !== 'athena' ? ' NOT NULL' : ''}`)
       .join(',\n');
     const location = `${base}${t.folder}/`;
     if (d === 'redshift') {
-      out.push(`CREATE TABLE IF NOT EXISTS ${q(name, d)} (\n${cols}\n);`);
-      out.push(`TRUNCATE ${q(name, d)};`);
+      out.push(`CREATE TABLE IF NOT EXISTS ${quoteIdent(name, d)} (\n${cols}\n);`);
+      out.push(`TRUNCATE ${quoteIdent(name, d)};`);
       out.push(
-        `COPY ${q(name, d)} FROM '${location}'\n  IAM_ROLE '${target.redshiftIamRole ?? '<redshift-role-arn>'}'\n  FORMAT AS PARQUET SERIALIZETOJSON;`,
+        `COPY ${quoteIdent(name, d)} FROM '${location}'\n  IAM_ROLE '${target.redshiftIamRole ?? '<redshift-role-arn>'}'\n  FORMAT AS PARQUET SERIALIZETOJSON;`,
       );
     } else if (d === 'snowflake') {
-      out.push(`CREATE TABLE IF NOT EXISTS ${q(name, d)} (\n${cols}\n);`);
-      out.push(`TRUNCATE TABLE ${q(name, d)};`);
+      out.push(`CREATE TABLE IF NOT EXISTS ${quoteIdent(name, d)} (\n${cols}\n);`);
+      out.push(`TRUNCATE TABLE ${quoteIdent(name, d)};`);
       out.push(
-        `COPY INTO ${q(name, d)} FROM @${target.snowflakeStage ?? '<stage>'}/${t.folder}/\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
+        `COPY INTO ${quoteIdent(name, d)} FROM @${target.snowflakeStage ?? '<stage>'}/${t.folder}/\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
       );
     } else {
-      out.push(`DROP TABLE IF EXISTS ${q(name, d)};`);
-      out.push(`CREATE EXTERNAL TABLE ${q(name, d)} (\n${cols}\n)\nSTORED AS PARQUET\nLOCATION '${location}';`);
+      out.push(`DROP TABLE IF EXISTS ${quoteIdent(name, d)};`);
+      out.push(
+        `CREATE EXTERNAL TABLE ${quoteIdent(name, d)} (\n${cols}\n)\nSTORED AS PARQUET\nLOCATION '${location}';`,
+      );
     }
   }
   return `${out.join('\n\n')}\n`;

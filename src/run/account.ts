@@ -92,7 +92,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     );
     signal.throwIfAborted();
     await verifyAssumeRole(dest, clients);
-    await ensureExternalIdEnforced(ledger.pool, dest);
+    await ensureExternalIdEnforced(ledger.pool, dest, settings);
     signal.throwIfAborted();
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
     const snap = snapshot;

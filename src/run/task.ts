@@ -110,7 +110,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
     await verifyAssumeRole(dest, clients);
-    await ensureExternalIdEnforced(deps.ledger.pool, dest);
+    await ensureExternalIdEnforced(deps.ledger.pool, dest, settings);
   } catch (e) {
     await ledger.failRun(runId, (e as Error).message);
     await recordRunOutcome(

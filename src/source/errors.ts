@@ -13,7 +13,3 @@ export class MappingError extends SourceError {
     this.name = 'MappingError';
   }
 }
-
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}

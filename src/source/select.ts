@@ -2,8 +2,8 @@ import type { ClientBase } from 'pg';
 import pg from 'pg';
 import type { ReceiptSelection } from '../contracts/receipt.js';
 import { isTenantMode, isWholeSchema, matchesAny, type Selection, splitColumnPattern } from '../contracts/selection.js';
+import { quoteIdent } from '../contracts/sql.js';
 import { listTables, type TablePlan, type TaskPart } from './catalog.js';
-import { quoteIdent } from './errors.js';
 
 /**
  * A destination's selection (src/contracts/selection.ts) applied to the catalog of its source schema,

@@ -1,6 +1,7 @@
+import { quoteIdent } from '../contracts/sql.js';
 import type { ColumnBuilder } from '../parquet/column.js';
 import type { ColumnSpec, LeafType } from '../parquet/schema.js';
-import { MappingError, quoteIdent } from './errors.js';
+import { MappingError } from './errors.js';
 
 /**
  * Postgres → Parquet type mapping, written once. Each column gets

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import type { Destination } from './destination.js';
+import { lifecycleConfiguration, permissionPolicy, policyDocuments, readerPolicy, writeResource } from './policies.js';
+
+const KMS = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const dest = (patch: Partial<Destination> = {}): Destination =>
+  ({
+    accountId: 'acme',
+    bucket: 'acme-data',
+    prefix: 'exports',
+    region: 'eu-west-1',
+    roleArn: 'arn:aws:iam::123456789012:role/dropship',
+    externalId: 'ext-123',
+    ...patch,
+  }) as Destination;
+
+describe('policy documents', () => {
+  it('the reader policy (commercial partition, prefix and KMS key) is the document `dropship policy` prints', () => {
+    expect(readerPolicy(dest({ kmsKeyArn: KMS }))).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ReadDropshipExports',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: 'arn:aws:s3:::acme-data/exports/*',
+        },
+        {
+          Sid: 'ListDropshipExports',
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: 'arn:aws:s3:::acme-data',
+          Condition: { StringLike: { 's3:prefix': ['exports/*'] } },
+        },
+        { Sid: 'DecryptDropshipExports', Effect: 'Allow', Action: 'kms:Decrypt', Resource: KMS },
+      ],
+    });
+    expect(readerPolicy(dest({ prefix: '' })).Statement).toEqual([
+      { Sid: 'ReadDropshipExports', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::acme-data/*' },
+      { Sid: 'ListDropshipExports', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::acme-data' },
+    ]);
+  });
+
+  it.each([
+    ['aws-cn', 'arn:aws-cn:iam::123456789012:role/dropship'],
+    ['aws-us-gov', 'arn:aws-us-gov:iam::123456789012:role/dropship'],
+  ])('a role in %s yields S3 ARNs in that partition in the writer and reader policies', (partition, roleArn) => {
+    const d = dest({ roleArn });
+    expect(writeResource(d)).toBe(`arn:${partition}:s3:::acme-data/exports/*`);
+    expect(permissionPolicy(d).Statement[0]!.Resource).toBe(`arn:${partition}:s3:::acme-data/exports/*`);
+    const reader = readerPolicy(d).Statement;
+    expect(reader[0]!.Resource).toBe(`arn:${partition}:s3:::acme-data/exports/*`);
+    expect(reader[1]!.Resource).toBe(`arn:${partition}:s3:::acme-data`);
+    const printed = JSON.stringify(policyDocuments(d, `arn:${partition}:iam::999999999999:role/dropship-platform`));
+    expect(printed).not.toMatch(/arn:aws:/);
+  });
+
+  it('the lifecycle rules and the printed set, in the order `dropship policy` prints them', () => {
+    expect(lifecycleConfiguration(dest())).toEqual({
+      Rules: [
+        { ID: 'dropship-expire-dumps', Status: 'Enabled', Filter: { Prefix: 'exports/' }, Expiration: { Days: 7 } },
+        {
+          ID: 'dropship-abort-incomplete-uploads',
+          Status: 'Enabled',
+          Filter: { Prefix: 'exports/' },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
+      ],
+    });
+    expect(Object.keys(policyDocuments(dest(), 'arn:aws:iam::999999999999:role/p'))).toEqual([
+      'trust',
+      'writer',
+      'lifecycle',
+      'reader',
+    ]);
+  });
+});
