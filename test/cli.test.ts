@@ -258,4 +258,20 @@ describe('dropship CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('give exactly one of --account <id> or --due --slot <HH:MM>');
   });
+
+  it('records the slot of export --due --slot on its runs, without taking the scheduled run’s slot', async () => {
+    // shop2 (paid, registered above) is due at 04:00; its bad_numbers table fails as above.
+    const r = await dropship(['export', '--due', '--slot', '04:00'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
+    expect(r.code, r.stderr).toBe(1);
+    const list = await dropship(['runs', 'list', '--account', 'shop2', '--limit', '1']);
+    expect(list.stdout).toMatch(/\d{8}T\d{6}Z-[0-9a-f]{6}\s+shop2\s+cli\s+04:00\s+failed/);
+    const row = (
+      await pool.query(
+        `select trigger, slot, slot_date from dropship.runs where account_id = 'shop2' order by started_micros desc limit 1`,
+      )
+    ).rows[0];
+    // A run by hand: it carries its slot, but not the slot date that claims the (account, slot, day)
+    // key of the scheduled run, so the schedule (or its catch-up) still delivers the slot.
+    expect(row).toEqual({ trigger: 'cli', slot: '04:00', slot_date: null });
+  });
 });

@@ -1,27 +1,24 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { slotsByPlan } from '../contracts/slots.js';
-import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from '../notify/drift.js';
-import { StatusStore, webhookKey } from '../notify/store.js';
+import { slotsByPlan } from '../../contracts/slots.js';
+import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from '../../notify/drift.js';
+import { StatusStore, webhookKey } from '../../notify/store.js';
 import {
   DEFAULT_TOLERANCE_SECONDS,
   encryptSecret,
   generateSecret,
   validateWebhookUrl,
   verify,
-} from '../notify/webhook.js';
-import { verifyLink } from '../receipt/chain.js';
-import type { App } from './commands.js';
+} from '../../notify/webhook.js';
+import { verifyLink } from '../../receipt/chain.js';
+import { withApp } from '../app.js';
+import type { App } from '../commands.js';
+import { examples, type Out, out } from '../usage.js';
 
 /**
  * The notification commands: webhook set-up and rotation, drift checks, signature and receipt-chain
  * verification. Registered onto the program's existing `destinations` and `receipt` groups.
  */
-type Out = (s: string) => void;
-
-function examples(...lines: string[]): string {
-  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
-}
 
 /** Sets (generating and printing a new signing secret) or removes an account's webhook. */
 export async function setWebhook(app: App, accountId: string, url: string | null, out: Out): Promise<void> {
@@ -41,7 +38,7 @@ export async function setWebhook(app: App, accountId: string, url: string | null
 }
 
 /**
- * The flag → field mapping of `destinations update` (src/cli/main.ts) for notifications: `--webhook-url <url>` sets
+ * The flag → field mapping of `destinations update` (./destinations.ts) for notifications: `--webhook-url <url>` sets
  * the webhook (and prints a new secret), `--no-webhook` removes it. Returns whether it did anything.
  */
 export async function applyWebhookUpdate(
@@ -81,21 +78,15 @@ export async function describeNotify(app: App, accountId: string): Promise<strin
   ].join('\n');
 }
 
-export function registerNotifyCommands(
-  program: Command,
-  groups: { destinations: Command; receipt: Command },
-  App_: new () => App,
-  out: Out,
-): void {
+export function registerNotifyCommands(program: Command, groups: { destinations: Command; receipt: Command }): void {
   const { destinations, receipt } = groups;
 
   destinations
     .command('rotate-webhook-secret <account>')
     .description('Replace the webhook signing secret (prints the new one once; the old one stops at once)')
     .addHelpText('after', examples('dropship destinations rotate-webhook-secret acme'))
-    .action(async (account: string) => {
-      const app = new App_();
-      try {
+    .action((account: string) =>
+      withApp(async (app) => {
         const store = new StatusStore(await app.database());
         await (await app.registry()).get(account);
         const row = await store.get(account);
@@ -107,10 +98,8 @@ export function registerNotifyCommands(
         await store.setSecret(account, encryptSecret(secret, await webhookKey(app.settings)));
         out(`Webhook signing secret: ${secret}`);
         out('(shown once; events from now on are signed with it)');
-      } finally {
-        await app.close();
-      }
-    });
+      }),
+    );
 
   destinations
     .command('check')
@@ -128,9 +117,8 @@ export function registerNotifyCommands(
         'dropship destinations check --slot 15:00',
       ),
     )
-    .action(async (o: { account?: string; slot?: string; probe?: boolean }) => {
-      const app = new App_();
-      try {
+    .action((o: { account?: string; slot?: string; probe?: boolean }) =>
+      withApp(async (app) => {
         const registry = await app.registry();
 
         const dests = o.account
@@ -156,10 +144,8 @@ export function registerNotifyCommands(
           for (const f of r.failures) out(`    customer told: ${f.reason} — ${f.fix}`);
         }
         if (results.some((r) => !r.ok)) process.exitCode = 1;
-      } finally {
-        await app.close();
-      }
-    });
+      }),
+    );
 
   program
     .command('webhook')

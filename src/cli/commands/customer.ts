@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { loadSettings } from '../../config/settings.js';
+import { examples, out, UsageError } from '../usage.js';
+
+/**
+ * The customer's side: `dropship load` (a receipt's tables into Postgres or DuckDB) and
+ * `dropship inspect` (what a delivery holds). Neither touches the registry.
+ */
+export function registerCustomerCommands(program: Command): void {
+  program
+    .command('load')
+    .description(
+      'Load every table a receipt lists into Postgres or DuckDB (the customer side; uses your AWS credentials)',
+    )
+    .requiredOption('--receipt <s3 uri>', 's3://bucket/prefix/receipt.json')
+    .requiredOption('--into <database>', 'postgres://user:pass@host/db or duckdb:/path/file.duckdb')
+    .option(
+      '--changes',
+      'apply change sets to tables loaded from the delivery they are relative to (else load the snapshot)',
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'dropship load --receipt s3://acme-data/dropship/receipt.json --into postgres://me@localhost/analytics',
+        'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb',
+        'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb --changes',
+      ),
+    )
+    .action(async (o: { receipt: string; into: string; changes?: boolean }) => {
+      const { S3Client } = await import('@aws-sdk/client-s3');
+      const { loadReceipt } = await import('../../receipt/loader.js');
+      if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
+        throw new UsageError('--into takes postgres://… or duckdb:/path');
+      const { s3SettingsConfig } = await import('../../aws/clients.js');
+      const s3 = new S3Client(s3SettingsConfig(loadSettings()));
+      try {
+        const loaded = await loadReceipt({
+          s3,
+          receiptUri: o.receipt,
+          into: o.into,
+          ...(o.changes ? { changes: true } : {}),
+        });
+        for (const t of loaded)
+          out(
+            `${t.table.padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows${o.changes ? `  (${t.via === 'changes' ? 'change set applied' : 'snapshot loaded'})` : ''}`,
+          );
+      } finally {
+        s3.destroy();
+      }
+    });
+
+  program
+    .command('inspect <receipt>')
+    .description(
+      'Show what a delivery holds: the receipt’s tables (rows, files, bytes, columns with Postgres and Parquet types) and, with --sample, the first rows read with DuckDB',
+    )
+    .option('--sample <n>', 'also print the first n rows of each table (or of --table)')
+    .option('--table <name>', 'only this table')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship inspect s3://acme-data/dropship/receipt.json',
+        'dropship inspect s3://acme-data/dropship/receipt.json --table events --sample 5',
+        'dropship inspect .dropship/demo/out/acme-data-platform/dreamdata --sample 3',
+      ) +
+        '\nS3 is read with the AWS credentials in the environment (the customer’s read-only keys), AWS_ENDPOINT_URL_S3 and DROPSHIP_S3_FORCE_PATH_STYLE as for every command.\n',
+    )
+    .action(async (target: string, o: { sample?: string; table?: string }) => {
+      const sample = o.sample === undefined ? undefined : Number(o.sample);
+      if (sample !== undefined && !(Number.isInteger(sample) && sample > 0 && sample <= 10_000))
+        throw new UsageError('--sample takes a whole number of rows from 1 to 10000');
+      loadSettings();
+      const { runInspect } = await import('../inspect.js');
+      await runInspect(target, { ...(sample ? { sample } : {}), ...(o.table ? { table: o.table } : {}) }, out);
+    });
+}

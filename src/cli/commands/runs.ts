@@ -1,0 +1,147 @@
+import type { Command } from 'commander';
+import type { ActiveRun, Run, Task } from '../../run/ledger.js';
+import { withApp } from '../app.js';
+import { formatBytes, formatCount, renderTable } from '../format.js';
+import { examples, out, UsageError } from '../usage.js';
+
+/** `dropship runs …`: watch runs (status per account and table, duration, rows, bytes, errors) and cancel one. */
+export function registerRunsCommands(program: Command): void {
+  const runs = program
+    .command('runs')
+    .description('Watch runs: status per account and table, duration, rows, bytes, errors')
+    .addHelpText(
+      'after',
+      examples(
+        'dropship runs list',
+        'dropship runs list --account acme',
+        'dropship runs show 20261123T040000Z-3f9a1c',
+        'dropship runs cancel 20261123T040000Z-3f9a1c',
+      ),
+    );
+  runs
+    .command('list')
+    .description('Recent runs, newest first')
+    .option('--account <id>', 'only this account')
+    .option('--limit <n>', 'how many', '20')
+    .option('--failed', 'only failed runs')
+    .option('--since <age|time>', 'only runs started since: 24h, 30m, 7d, or an ISO time')
+    .addHelpText(
+      'after',
+      examples('dropship runs list --account acme --limit 5', 'dropship runs list --failed --since 24h'),
+    )
+    .action((o: { account?: string; limit: string; failed?: boolean; since?: string }) =>
+      withApp(async (app) => {
+        const ledger = await app.ledger();
+        const list = await ledger.listRuns({
+          ...(o.account ? { accountId: o.account } : {}),
+          limit: Number(o.limit),
+          ...(o.failed ? { status: 'failed' as const } : {}),
+          ...(o.since ? { since: parseSince(o.since) } : {}),
+        });
+        const stale = new Map<string, string>();
+        for (const a of await ledger.activeRuns(o.account)) {
+          const note = staleNote(a);
+          if (note) stale.set(a.runId, note);
+        }
+        if (list.length === 0) out('No runs yet.');
+        else out(runsTable(list, stale));
+        if (stale.size > 0)
+          out('\nStale runs are ended (or finished) by the next run of their account or by the sweeper.');
+      }),
+    );
+  runs
+    .command('show <runId>')
+    .description('One run: its tables with status, attempts, rows, files, bytes, error')
+    .addHelpText('after', examples('dropship runs show 20261123T040000Z-3f9a1c'))
+    .action((runId: string) =>
+      withApp(async (app) => {
+        const ledger = await app.ledger();
+        const run = await ledger.getRun(runId);
+        if (!run) throw new UsageError(`no run ${runId} (see: dropship runs list)`);
+        out(runsTable([run]));
+        out('');
+        out(tasksTable(await ledger.tasks(runId)));
+        if (run.error) out(`\nerror: ${run.error}`);
+      }),
+    );
+
+  runs
+    .command('cancel <runId>')
+    .description('Cancel a running run: its owner stops and aborts its uploads; no receipt is written')
+    .option('--by <who>', 'recorded in the run’s error', 'operator')
+    .addHelpText('after', examples('dropship runs cancel 20261123T040000Z-3f9a1c'))
+    .action((runId: string, o: { by: string }) =>
+      withApp(async (app) => {
+        const ledger = await app.ledger();
+        const res = await ledger.cancelRun(runId, o.by);
+        if (res.ok) {
+          out(`Cancelled ${runId}. Its owner stops within DROPSHIP_RUN_STALE_SECONDS / 4 and aborts its uploads.`);
+          return;
+        }
+        if (res.status === undefined) throw new UsageError(`no run ${runId} (see: dropship runs list)`);
+        throw new UsageError(
+          res.status === 'finishing'
+            ? `run ${runId} is publishing its receipt and cannot be cancelled (its receipt may already be written)`
+            : `run ${runId} has already ended (${res.status})`,
+        );
+      }),
+    );
+}
+
+/** `24h`, `30m`, `7d` (ago) or an ISO time. */
+export function parseSince(v: string, now = new Date()): Date {
+  const m = /^(\d+)([mhd])$/.exec(v);
+  if (m)
+    return new Date(now.getTime() - Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']);
+  const t = new Date(v);
+  if (Number.isNaN(t.getTime())) throw new UsageError(`--since takes 24h, 30m, 7d or an ISO time, not "${v}"`);
+  return t;
+}
+
+/** Why an active run looks dead (`runs list` marks it; the next run or the sweeper ends it). */
+export function staleNote(a: ActiveRun): string | undefined {
+  const silent = a.silentSeconds > a.staleSeconds;
+  if (a.owner !== 'fan-out') {
+    if (a.ownerGone) return 'stale: owner gone';
+    if (silent) return `stale: no heartbeat for ${Math.round(a.silentSeconds)} s`;
+    return undefined;
+  }
+  if (a.status === 'finishing' && a.finishLeaseExpired) return 'stale: finisher gone';
+  if (silent && a.dispatchedAt === null) return 'stale: tasks not all sent';
+  if (silent && a.tasksTotal > 0 && a.tasksSucceeded === a.tasksTotal) return 'stale: not finished';
+  return undefined;
+}
+
+export function runsTable(runs: Run[], stale: Map<string, string> = new Map()): string {
+  return renderTable(
+    ['run', 'account', 'trigger', 'slot', 'status', 'started (UTC)', 'seconds', 'receipt / error'],
+    runs.map((r) => [
+      r.runId,
+      r.accountId,
+      r.trigger,
+      r.slot ?? '—',
+      stale.has(r.runId) ? `${r.status} (${stale.get(r.runId)})` : r.status,
+      r.startedAt.toISOString().slice(0, 19).replace('T', ' '),
+      r.finishedAt ? ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1) : '—',
+      r.status === 'succeeded' ? (r.receiptKey ?? '') : (r.error ?? '').slice(0, 80),
+    ]),
+    [6],
+  );
+}
+
+export function tasksTable(tasks: Task[]): string {
+  return renderTable(
+    ['table', 'status', 'attempts', 'rows', 'files', 'bytes', 'seconds', 'error'],
+    tasks.map((t) => [
+      t.table,
+      t.status,
+      `${t.attempts}/${t.maxAttempts}`,
+      t.rows === null ? '—' : formatCount(t.rows),
+      t.result ? String(t.result.files.length) : '—',
+      t.bytes === null ? '—' : formatBytes(t.bytes),
+      t.result ? t.result.seconds.toFixed(2) : '—',
+      (t.error ?? '').slice(0, 100),
+    ]),
+    [2, 3, 4, 5, 6],
+  );
+}

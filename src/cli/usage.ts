@@ -1,0 +1,16 @@
+/**
+ * What every command file shares for talking to a person: one line out, the examples block every
+ * `--help` ends with, and the error for input a person has to fix (main() prints it as one line and
+ * exits 2).
+ */
+export type Out = (s: string) => void;
+
+export const out: Out = (s) => {
+  process.stdout.write(`${s}\n`);
+};
+
+export function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+export class UsageError extends Error {}
