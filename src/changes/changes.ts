@@ -5,7 +5,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Destination } from '../accounts/destination.js';
+import { isRetryableAws } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnSpec } from '../parquet/schema.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
 import { TableSink } from '../sink/table-sink.js';
@@ -71,8 +73,10 @@ export interface ChangesInput {
   signal?: AbortSignal;
 }
 
-export class ChangeSetError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+/** A table's change set could not be delivered; retryable as its cause is (none: retryable). */
+export class ChangeSetError extends DropshipError {
+  readonly code: string = 'change-set';
+  constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options);
     this.name = 'ChangeSetError';
   }
@@ -255,7 +259,11 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
     await sink?.fail(e);
     throw e instanceof ChangeSetError
       ? e
-      : new ChangeSetError(`table ${table.name}: change set: ${(e as Error).message}`, { cause: e });
+      : new ChangeSetError(`table ${table.name}: change set: ${(e as Error).message}`, {
+          cause: e,
+          // An S3 error from the change set's upload is classified here, where it enters.
+          retryable: isRetryableAws(e),
+        });
   }
 }
 

@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, wri
 import { AdminServer } from '../../test/stack/admin.js';
 import { createDemoSchema } from '../../test/stack/demo.js';
 import { LocalStack } from '../../test/stack/stack.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import { type AdminFile, adminFilePath, devDir } from './dev-client.js';
 import { REPO_ROOT } from './paths.js';
 
@@ -70,8 +71,13 @@ export async function runDev(opts: {
   }
 }
 
-export class DevError extends Error {
+/** The dev stack cannot start or be reached. Not retryable. */
+export class DevError extends DropshipError {
   override name = 'DevError';
+  readonly code: string = 'dev';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
+  }
 }
 
 /** The admin file of a dev stack whose process is still alive, if any. */

@@ -3,6 +3,7 @@ import { LAYOUTS, PLANS } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
 import { isWholeSchema } from '../accounts/selection.js';
 import { ConfigError, loadSettings } from '../config/settings.js';
+import { DropshipError } from '../contracts/errors.js';
 import {
   applyWebhookUpdate,
   describeNotify,
@@ -751,7 +752,13 @@ export function buildProgram(): Command {
   return program;
 }
 
-export class UsageError extends Error {}
+/** A command line that cannot work. Not retryable. (Its name stays `Error`, as it always was.) */
+export class UsageError extends DropshipError {
+  readonly code: string = 'usage';
+  constructor(message: string) {
+    super(message, undefined, { retryable: false });
+  }
+}
 
 /** `24h`, `30m`, `7d` (ago) or an ISO time. */
 export function parseSince(v: string, now = new Date()): Date {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { App } from '../cli/commands.js';
+import { DropshipError } from '../contracts/errors.js';
 import { verifyLink } from '../receipt/chain.js';
 import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from './drift.js';
 import { StatusStore, webhookKey } from './store.js';
@@ -56,9 +57,11 @@ export async function applyWebhookUpdate(
   return false;
 }
 
-export class NotifyUsageError extends Error {
+/** A command line that cannot work. Not retryable. */
+export class NotifyUsageError extends DropshipError {
+  readonly code: string = 'usage';
   constructor(message: string) {
-    super(message);
+    super(message, undefined, { retryable: false });
     this.name = 'NotifyUsageError';
   }
 }

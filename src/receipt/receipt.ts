@@ -2,6 +2,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination, DestinationCompression, Layout } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
 import type { TableChanges } from '../changes/changes.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, TableResult } from '../run/table.js';
 import { receiptKey } from '../sink/layout.js';
 import type { ReceiptSelection } from '../source/select.js';
@@ -105,9 +106,11 @@ export function buildReceipt(
   };
 }
 
-export class ReceiptError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/** A receipt that breaks its contract. Not retryable. */
+export class ReceiptError extends DropshipError {
+  readonly code: string = 'receipt';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
     this.name = 'ReceiptError';
   }
 }

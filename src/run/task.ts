@@ -1,7 +1,8 @@
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
-import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
+import { type DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { isRetryable } from '../contracts/errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -166,17 +167,6 @@ export interface TaskDeps {
   log?: Logger;
 }
 
-/** Errors a retry cannot fix: the destination refuses, or a value has no exact Parquet form. */
-function isFinal(e: unknown): boolean {
-  const cause = (e as Error).cause;
-  return (
-    isDestinationProblem(cause) ||
-    cause instanceof DestinationAccessError ||
-    e instanceof MappingError ||
-    cause instanceof MappingError
-  );
-}
-
 export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOutcome> {
   const { ledger, settings } = deps;
   const run = await ledger.getRun(msg.runId);
@@ -223,7 +213,9 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       },
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-      isFinal,
+      // The error says whether a retry can fix it (src/contracts/errors.ts): the destination refusing,
+      // or a value with no exact Parquet form, cannot.
+      isFinal: (e) => !isRetryable(e),
       failRunOnFinalFailure: true,
       finishAfter: true,
       watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
