@@ -173,7 +173,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
             plan: async () => ({ table, rowFilter: selected.filters.get(table.name) }),
             signal,
             onProgress: (p) => reporter.tableProgress(dest.accountId, p),
-            isFinal: () => true,
+            retryRetryable: false,
             failRunOnFinalFailure: false,
             finishAfter: false,
           });

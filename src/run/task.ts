@@ -2,7 +2,6 @@ import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
 import { type DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
-import { isRetryable } from '../contracts/errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -213,9 +212,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       },
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-      // The error says whether a retry can fix it (src/contracts/errors.ts): the destination refusing,
-      // or a value with no exact Parquet form, cannot.
-      isFinal: (e) => !isRetryable(e),
+      retryRetryable: true,
       failRunOnFinalFailure: true,
       finishAfter: true,
       watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
