@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { DestinationCompression, Layout } from '../contracts/receipt.js';
 import { isTenantMode, type Selection } from '../contracts/selection.js';
 import { DEFAULT_SLOTS, type Plan, type SlotsByPlan } from '../contracts/slots.js';
@@ -8,14 +9,17 @@ import { checkSelection } from '../source/select.js';
 import { inTransaction } from './db.js';
 import { type Destination, type DestinationInput, destinationInputSchema } from './destination.js';
 
-export class AccountsError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/** The registry refused: no such account, an invalid destination, a disabled account. Not retryable. */
+export class AccountsError extends DropshipError {
+  readonly code: string = 'accounts';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
     this.name = 'AccountsError';
   }
 }
 
 export class DestinationNotFound extends AccountsError {
+  override readonly code: string = 'destination-not-found';
   constructor(accountId: string) {
     super(`No destination is registered for account "${accountId}" (see: dropship destinations list)`);
     this.name = 'DestinationNotFound';
@@ -23,6 +27,7 @@ export class DestinationNotFound extends AccountsError {
 }
 
 export class InvalidDestination extends AccountsError {
+  override readonly code: string = 'invalid-destination';
   constructor(
     readonly problems: string[],
     options?: ErrorOptions,

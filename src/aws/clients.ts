@@ -3,6 +3,12 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { Destination } from '../accounts/destination.js';
 import { permissionPolicy } from '../accounts/policies.js';
 import type { Settings } from '../config/settings.js';
+import {
+  DropshipError,
+  type DropshipErrorDefaults,
+  type DropshipErrorOptions,
+  isRetryable,
+} from '../contracts/errors.js';
 
 /**
  * Destination credentials: STS AssumeRole into the customer's role with the account's external ID,
@@ -15,17 +21,27 @@ import type { Settings } from '../config/settings.js';
  * (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_STS, AWS_REGION, the default credential chain), so the
  * same code runs against AWS, MinIO, LocalStack or dropship's local stack.
  */
-export class AwsError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+export class AwsError extends DropshipError {
+  readonly code: string = 'aws';
+  /**
+   * An AWS call failed. Retryable unless told otherwise or its cause is not: an SDK error is
+   * classified by its error code here, where it enters dropship (`isRetryableAws`).
+   */
+  constructor(message: string, options?: DropshipErrorOptions, defaults: DropshipErrorDefaults = {}) {
+    super(message, options, { retryable: isRetryableAws(options?.cause), ...defaults });
     this.name = 'AwsError';
   }
 }
 
 /** The destination cannot be written: role, trust, bucket or permission problem. Not retryable. */
 export class DestinationAccessError extends AwsError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  override readonly code: string = 'destination-access';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, {
+      retryable: false,
+      customerMessage:
+        'dropship cannot write to your destination: the role, its trust policy, the bucket or its permissions refuse it',
+    });
     this.name = 'DestinationAccessError';
   }
 }
@@ -96,10 +112,19 @@ export function awsErrorCode(e: unknown): string | undefined {
   return err && typeof err === 'object' ? (err.Code ?? err.name) : undefined;
 }
 
-/** True for errors no retry can fix (permissions, missing bucket, wrong region). */
-export function isDestinationProblem(e: unknown): boolean {
-  const code = awsErrorCode(e);
-  return code !== undefined && NOT_RETRYABLE.has(code);
+/**
+ * The one classification of AWS SDK errors: those no retry can fix (permissions, missing bucket,
+ * wrong region, rejected credentials) are not retryable; throttling, 5xx, resets and timeouts are
+ * (the SDK has already retried them `DROPSHIP_AWS_MAX_ATTEMPTS` times; a later attempt may succeed).
+ * A DropshipError (and an error with one among its causes) answers for itself.
+ */
+export function isRetryableAws(e: unknown): boolean {
+  if (e === undefined || e === null) return true;
+  if (!(e instanceof DropshipError)) {
+    const code = awsErrorCode(e);
+    if (code !== undefined && NOT_RETRYABLE.has(code)) return false;
+  }
+  return isRetryable(e);
 }
 
 /**
@@ -116,7 +141,7 @@ export async function verifyAssumeRole(dest: Destination, clients: DestinationCl
         `account ${dest.accountId}: cannot assume role ${dest.roleArn} (AccessDenied). The role must exist and its trust ` +
           `policy must allow dropship's principal with the condition sts:ExternalId = the external ID registered for this ` +
           `account (print the exact policy with: dropship destinations show ${dest.accountId})`,
-        { cause: e },
+        { cause: e, customerMessage: `dropship could not assume the role ${dest.roleArn}` },
       );
     }
     throw new AwsError(
@@ -129,27 +154,27 @@ export async function verifyAssumeRole(dest: Destination, clients: DestinationCl
 }
 
 /** Rewrites an S3 error into one line that names the destination and what is missing. */
-export function explainS3Error(dest: Destination, key: string, e: unknown): Error {
+export function explainS3Error(dest: Destination, key: string, e: unknown): AwsError {
   const code = awsErrorCode(e);
   const where = `s3://${dest.bucket}/${key}`;
   switch (code) {
     case 'NoSuchBucket':
       return new DestinationAccessError(
         `account ${dest.accountId}: bucket "${dest.bucket}" does not exist (writing ${where})`,
-        { cause: e },
+        { cause: e, customerMessage: `the bucket ${dest.bucket} does not exist` },
       );
     case 'AccessDenied':
       return new DestinationAccessError(
         `account ${dest.accountId}: access denied writing ${where}. The role ${dest.roleArn} needs s3:PutObject and ` +
           `s3:AbortMultipartUpload on that key${dest.kmsKeyArn ? ` and kms:GenerateDataKey + kms:Decrypt on ${dest.kmsKeyArn}` : ''}` +
           ` (print the policy with: dropship destinations show ${dest.accountId})`,
-        { cause: e },
+        { cause: e, customerMessage: `dropship's role was denied writing to s3://${dest.bucket}/` },
       );
     case 'AuthorizationHeaderMalformed':
     case 'PermanentRedirect':
       return new DestinationAccessError(
         `account ${dest.accountId}: bucket "${dest.bucket}" is not in region ${dest.region} (${(e as Error).message})`,
-        { cause: e },
+        { cause: e, customerMessage: `the bucket ${dest.bucket} is not in the registered region ${dest.region}` },
       );
     default:
       return new AwsError(

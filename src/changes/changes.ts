@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
+import { isRetryableAws } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { TableChanges } from '../contracts/receipt.js';
 import { CHANGES_FOLDER, OP_COLUMN } from '../contracts/receipt.js';
 import { quoteIdent } from '../contracts/sql.js';
@@ -51,8 +53,10 @@ export interface ChangesInput {
   signal?: AbortSignal;
 }
 
-export class ChangeSetError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+/** A table's change set could not be delivered; retryable as its cause is (none: retryable). */
+export class ChangeSetError extends DropshipError {
+  readonly code: string = 'change-set';
+  constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options);
     this.name = 'ChangeSetError';
   }
@@ -240,6 +244,10 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
     await sink?.fail(e);
     throw e instanceof ChangeSetError
       ? e
-      : new ChangeSetError(`table ${table.name}: change set: ${(e as Error).message}`, { cause: e });
+      : new ChangeSetError(`table ${table.name}: change set: ${(e as Error).message}`, {
+          cause: e,
+          // An S3 error from the change set's upload is classified here, where it enters.
+          retryable: isRetryableAws(e),
+        });
   }
 }

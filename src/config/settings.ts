@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import { DEFAULT_SLOTS, slotListSchema } from '../contracts/slots.js';
 
 /**
@@ -139,9 +140,11 @@ export const settingsSchema = z.object({
 
 export type Settings = z.output<typeof settingsSchema>;
 
-export class ConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/** A setting is missing or invalid. Not retryable: the operator has to change it. */
+export class ConfigError extends DropshipError {
+  readonly code: string = 'config';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
     this.name = 'ConfigError';
   }
 }

@@ -1,5 +1,6 @@
 import type { Destination } from '../accounts/destination.js';
 import { writeResource } from '../accounts/policies.js';
+import { INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
 
 /**
  * A failed run, told to the customer: what happened and what they can do — worded for them, from
@@ -81,7 +82,7 @@ export function failureFor(code: CustomerFailure['code'], dest: Dest): CustomerF
     default:
       return {
         code: 'internal',
-        reason: 'the export failed on dropship’s side',
+        reason: INTERNAL_CUSTOMER_MESSAGE,
         fix: 'nothing to do on your side: dropship’s operators are alerted, and the next run retries automatically',
       };
   }

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 
 /**
  * Signed webhooks. Every POST carries
@@ -31,9 +32,11 @@ export interface WebhookEvent {
   fix?: string;
 }
 
-export class WebhookError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/** A webhook URL or stored secret that cannot be used. Not retryable. */
+export class WebhookError extends DropshipError {
+  readonly code: string = 'webhook';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
     this.name = 'WebhookError';
   }
 }

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadSettings, type Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { Receipt } from '../contracts/receipt.js';
 import { validateReceipt } from './validate.js';
 
@@ -11,10 +12,15 @@ import { validateReceipt } from './validate.js';
  * `dropship inspect`: what a delivery holds, read from its receipt — in S3 (with the reader's own
  * credentials from the standard AWS environment) or in a local copy of the folder. With a sample,
  * the first rows of a table are read by DuckDB from the delivered files themselves (downloaded to a
- * temporary folder first: DuckDB's httpfs extension cannot be installed offline).
+ * temporary folder first: DuckDB's httpfs extension cannot be installed offline). An InspectError:
+ * the delivery cannot be read (missing, not JSON, not a receipt); not retryable.
  */
-export class InspectError extends Error {
+export class InspectError extends DropshipError {
   override name = 'InspectError';
+  readonly code: string = 'inspect';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
+  }
 }
 
 export interface Delivery {

@@ -15,6 +15,7 @@ import {
   recordLoadDuckDb,
   recordLoadPostgres,
 } from '../changes/apply.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
 import { quoteIdent } from '../contracts/sql.js';
 import { validateReceipt } from './validate.js';
@@ -36,9 +37,11 @@ export interface LoadResult {
   via?: 'snapshot' | 'changes';
 }
 
-export class LoadError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/** `dropship load` failed (a bad URI, a receipt or folder that does not add up). Not retryable. */
+export class LoadError extends DropshipError {
+  readonly code: string = 'load';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
     this.name = 'LoadError';
   }
 }

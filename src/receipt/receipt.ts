@@ -1,6 +1,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type {
   ColumnInfo,
   DestinationCompression,
@@ -88,9 +89,11 @@ export function buildReceipt(
   };
 }
 
-export class ReceiptError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/** A receipt that breaks its contract. Not retryable. */
+export class ReceiptError extends DropshipError {
+  readonly code: string = 'receipt';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
     this.name = 'ReceiptError';
   }
 }

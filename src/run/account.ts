@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -25,11 +26,12 @@ import type { TableResult } from './table.js';
  * open one snapshot, export every table several at a time, and write receipt.json last — only
  * when every table succeeded. A failed run writes no receipt and leaves the previous one as it was.
  */
-export class RunError extends Error {
+export class RunError extends DropshipError {
+  readonly code: string = 'run';
   constructor(
     message: string,
     readonly failures: { table: string; message: string }[] = [],
-    options?: ErrorOptions,
+    options?: DropshipErrorOptions,
   ) {
     super(message, options);
     this.name = 'RunError';
@@ -171,7 +173,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
             plan: async () => ({ table, rowFilter: selected.filters.get(table.name) }),
             signal,
             onProgress: (p) => reporter.tableProgress(dest.accountId, p),
-            isFinal: () => true,
+            retryRetryable: false,
             failRunOnFinalFailure: false,
             finishAfter: false,
           });

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { DestinationAccessError, isDestinationProblem } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { isRetryable } from '../contracts/errors.js';
 import { recordRunOutcome } from '../notify/outcome.js';
 import { nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
 import { buildReceipt, putReceiptBody, ReceiptError, receiptBody } from '../receipt/receipt.js';
@@ -107,7 +107,8 @@ export async function finishRun(
     key = await putReceiptBody(s3, dest, body);
   } catch (e) {
     const error = e as Error;
-    if (error instanceof DestinationAccessError || isDestinationProblem(error.cause ?? error)) {
+    // The destination refuses (role, bucket, region, permissions): a retry cannot fix it.
+    if (!isRetryable(error)) {
       await ledger.failRun(runId, `receipt not written: ${error.message}`, { finishingRefused: true });
       return { status: 'failed', error };
     }

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../accounts/db.js';
+import { DropshipError, type DropshipErrorDefaults, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { Layout, ReceiptSelection } from '../contracts/receipt.js';
 import type { Selection } from '../contracts/selection.js';
 import type { TaskPart } from '../source/catalog.js';
@@ -71,14 +72,18 @@ export interface Task {
 
 export type { TaskPart };
 
-export class LedgerError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/** The ledger refused a step (retryable: the state it waits for may come). */
+export class LedgerError extends DropshipError {
+  readonly code: string = 'ledger';
+  constructor(message: string, options?: DropshipErrorOptions, defaults?: DropshipErrorDefaults) {
+    super(message, options, defaults);
     this.name = 'LedgerError';
   }
 }
 
+/** Another run of the account is in progress (retryable: it ends). */
 export class RunInProgress extends LedgerError {
+  override readonly code: string = 'run-in-progress';
   constructor(accountId: string) {
     super(`account ${accountId} already has a run in progress (see: dropship runs list --account ${accountId})`);
     this.name = 'RunInProgress';
@@ -87,8 +92,11 @@ export class RunInProgress extends LedgerError {
 
 /** A second scheduled run for the same account, slot and day (a duplicate event or a retry). */
 export class SlotAlreadyRun extends LedgerError {
+  override readonly code: string = 'slot-already-run';
   constructor(accountId: string, slot: string, slotDate: string) {
-    super(`account ${accountId} already has a run for the ${slot} slot of ${slotDate}`);
+    super(`account ${accountId} already has a run for the ${slot} slot of ${slotDate}`, undefined, {
+      retryable: false,
+    });
     this.name = 'SlotAlreadyRun';
   }
 }

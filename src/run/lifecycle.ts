@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { deliverChanges } from '../changes/changes.js';
 import type { Settings } from '../config/settings.js';
+import { isRetryable } from '../contracts/errors.js';
 import type { ReadSnapshot } from '../contracts/receipt.js';
 import { writeEmptyShard } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
@@ -63,8 +64,12 @@ export interface LifecycleInput {
   plan: (client: pg.Client) => Promise<{ table: TablePlan; rowFilter?: RowFilter | undefined }>;
   signal?: AbortSignal;
   onProgress?: (p: TableProgress) => void;
-  /** Errors a retry cannot fix (destination access, a value with no exact form). */
-  isFinal: (e: unknown) => boolean;
+  /**
+   * Fan-out: a failed task is retried when its error says a retry can fix it (`isRetryable`,
+   * src/contracts/errors.ts — not the destination refusing, not a value with no exact form).
+   * In-process (false): every failure is final; the driver does not retry.
+   */
+  retryRetryable: boolean;
   /** When the task fails for good, fail the run with it (fan-out) or leave that to the driver. */
   failRunOnFinalFailure: boolean;
   /** Try to finish the run after completing (fan-out: whoever completes the last task). */
@@ -215,7 +220,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       ...ref,
       attempt: claim.attempt,
       error: error.message,
-      retry: !input.isFinal(e),
+      retry: input.retryRetryable && isRetryable(e),
       failRun: input.failRunOnFinalFailure,
     });
     return { state: 'released', verdict, error };

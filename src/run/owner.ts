@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { PoolClient } from 'pg';
+import { DropshipError } from '../contracts/errors.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import type { Ledger } from './ledger.js';
 
@@ -17,9 +18,11 @@ export function cliOwnerId(): string {
   return `cli:${hostname()}:${process.pid}`;
 }
 
-export class OwnerLost extends Error {
+/** The run was ended or taken over by someone else. Not retryable. */
+export class OwnerLost extends DropshipError {
+  readonly code: string = 'owner-lost';
   constructor(message: string) {
-    super(message);
+    super(message, undefined, { retryable: false });
     this.name = 'OwnerLost';
   }
 }

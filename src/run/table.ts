@@ -1,8 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error } from '../aws/clients.js';
+import { explainS3Error, isRetryableAws } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, DestinationCompression, ReadSnapshot, TableChanges } from '../contracts/receipt.js';
 import { describeType } from '../parquet/schema.js';
 import { copyIntoSink } from '../sink/copy-into.js';
@@ -46,11 +47,13 @@ export interface TableProgress {
   estimatedRows?: number | null;
 }
 
-export class TableExportError extends Error {
+/** One table's export failed; retryable as its cause is (the destination refusing, a mapping problem: not). */
+export class TableExportError extends DropshipError {
+  readonly code: string = 'table-export';
   constructor(
     readonly table: string,
     message: string,
-    options?: ErrorOptions,
+    options?: DropshipErrorOptions,
   ) {
     super(message, options);
     this.name = 'TableExportError';
@@ -109,8 +112,12 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   } catch (e) {
     await sink.fail(e);
     const key = sink.key;
+    // An S3 error is classified (retryable or not) where it enters: explainS3Error / isRetryableAws.
     const err = isS3Error(e) ? explainS3Error(dest, key, e) : e;
-    throw new TableExportError(table.name, `table ${table.name}: ${(err as Error).message}`, { cause: err });
+    throw new TableExportError(table.name, `table ${table.name}: ${(err as Error).message}`, {
+      cause: err,
+      retryable: isRetryableAws(err),
+    });
   }
   const totalBytes = files.reduce((n, f) => n + f.bytes, 0);
   return {

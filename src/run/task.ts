@@ -1,6 +1,6 @@
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError, type Registry } from '../accounts/registry.js';
-import { DestinationAccessError, destinationClients, isDestinationProblem, verifyAssumeRole } from '../aws/clients.js';
+import { type DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import type { MessageSender, TaskMessage } from '../contracts/task.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -155,17 +155,6 @@ export interface TaskDeps {
   log?: Logger;
 }
 
-/** Errors a retry cannot fix: the destination refuses, or a value has no exact Parquet form. */
-function isFinal(e: unknown): boolean {
-  const cause = (e as Error).cause;
-  return (
-    isDestinationProblem(cause) ||
-    cause instanceof DestinationAccessError ||
-    e instanceof MappingError ||
-    cause instanceof MappingError
-  );
-}
-
 export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOutcome> {
   const { ledger, settings } = deps;
   const run = await ledger.getRun(msg.runId);
@@ -212,7 +201,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       },
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-      isFinal,
+      retryRetryable: true,
       failRunOnFinalFailure: true,
       finishAfter: true,
       watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type AdminFile, adminFilePath, devDir } from '../../src/cli/dev-client.js';
 import { REPO_ROOT } from '../../src/cli/paths.js';
+import { DropshipError, type DropshipErrorOptions } from '../../src/contracts/errors.js';
 import { AdminServer } from './admin.js';
 import { createDemoSchema } from './demo.js';
 import { LocalStack } from './stack.js';
@@ -70,8 +71,13 @@ export async function runDev(opts: {
   }
 }
 
-export class DevError extends Error {
+/** The dev stack cannot start or be reached. Not retryable. */
+export class DevError extends DropshipError {
   override name = 'DevError';
+  readonly code: string = 'dev';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
+  }
 }
 
 /** The admin file of a dev stack whose process is still alive, if any. */

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { DropshipError } from '../../contracts/errors.js';
 import { slotsByPlan } from '../../contracts/slots.js';
 import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from '../../notify/drift.js';
 import { StatusStore, webhookKey } from '../../notify/store.js';
@@ -60,9 +61,11 @@ export async function applyWebhookUpdate(
   return false;
 }
 
-export class NotifyUsageError extends Error {
+/** A command line that cannot work. Not retryable. */
+export class NotifyUsageError extends DropshipError {
+  readonly code: string = 'usage';
   constructor(message: string) {
-    super(message);
+    super(message, undefined, { retryable: false });
     this.name = 'NotifyUsageError';
   }
 }
