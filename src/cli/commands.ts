@@ -1,66 +1,53 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
-import { migrate } from '../accounts/migrations.js';
 import { permissionPolicy, trustPolicy } from '../accounts/policies.js';
-import { Registry } from '../accounts/registry.js';
+import type { Registry } from '../accounts/registry.js';
 import { TaskQueue } from '../aws/queue.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { describeSelection } from '../contracts/selection.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
-import { type ActiveRun, Ledger, type Run, type Task } from '../run/ledger.js';
+import type { ActiveRun, Ledger, Run, Task } from '../run/ledger.js';
 import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../run/reporter.js';
 import { exportViaQueue } from '../run/via-queue.js';
+import { Wiring } from '../run/wiring.js';
 import { formatBytes, formatCount, renderTable } from './format.js';
 import { failureLines, summaryTable, TerminalReporter } from './progress.js';
 
-/** What every command needs: settings, the registry database, a logger. */
+/** What every command needs: settings, the registry database, a logger (the wiring: src/run/wiring.ts). */
 export class App {
   readonly settings: Settings;
-  private pool: pg.Pool | undefined;
+  private readonly wiring: Wiring;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.settings = loadSettings(env);
+    // One connection per running account holds its run's owner lock (src/run/owner.ts): room for those.
+    this.wiring = new Wiring({ settings: this.settings, poolMax: 8, applicationName: 'dropship' });
   }
 
   get databaseUrl(): string {
-    return requireSetting(
-      this.settings,
-      'DATABASE_URL',
-      'to reach the dropship registry (postgres://user:pass@host:5432/db)',
-    );
+    return this.wiring.databaseUrl;
   }
 
   get sourceUrl(): string {
-    return this.settings.DROPSHIP_SOURCE_DATABASE_URL ?? this.databaseUrl;
-  }
-
-  private async db(): Promise<pg.Pool> {
-    if (!this.pool) {
-      // One connection per running account holds its run's owner lock (src/run/owner.ts): room for those.
-      this.pool = new pg.Pool({ connectionString: this.databaseUrl, max: 8, application_name: 'dropship' });
-      this.pool.on('error', () => {});
-      await migrate(this.pool);
-    }
-    return this.pool;
+    return this.wiring.sourceUrl;
   }
 
   /** The registry/ledger database (migrated), for modules with their own tables (src/notify). */
   async database(): Promise<pg.Pool> {
-    return this.db();
+    return this.wiring.pool();
   }
 
   async registry(): Promise<Registry> {
-    return new Registry(await this.db());
+    return this.wiring.registry();
   }
 
   async ledger(): Promise<Ledger> {
-    return new Ledger(await this.db());
+    return this.wiring.ledger();
   }
 
   async close(): Promise<void> {
-    await this.pool?.end();
-    this.pool = undefined;
+    await this.wiring.close();
   }
 }
 

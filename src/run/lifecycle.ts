@@ -17,7 +17,7 @@ import { exportTable, type TableProgress, type TableResult } from './table.js';
 /**
  * One table task's lifecycle, shared by both drivers — the in-process driver (`dropship export`:
  * one snapshot, tables p-limited, src/run/account.ts) and the fan-out driver (Lambda workers,
- * src/run/task.ts):
+ * src/run/fan-out.ts, src/run/task.ts):
  *
  *   claim ──(not claimed)──────────────────────────────▶ declined
  *     │ claimed (attempt n, lease)

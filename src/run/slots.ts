@@ -3,9 +3,9 @@ import type { Settings } from '../config/settings.js';
 import { slotsByPlan } from '../contracts/slots.js';
 import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { startFanOutRun } from './fan-out.js';
 import { type Ledger, RunInProgress, SlotAlreadyRun } from './ledger.js';
 import { newRunId } from './lifecycle.js';
-import { startFanOutRun } from './task.js';
 
 /**
  * Scheduled slots: at most one run per account, slot and day (the ledger's unique key on

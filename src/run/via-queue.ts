@@ -4,10 +4,11 @@ import type { TaskQueue } from '../aws/queue.js';
 import type { Settings } from '../config/settings.js';
 import { taskMessageSchema } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { startFanOutRun } from './fan-out.js';
 import type { Ledger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import type { TableResult } from './table.js';
-import { startFanOutRun, type TaskOutcome } from './task.js';
+import type { TaskOutcome } from './task.js';
 import { processTaskBatch } from './task-batch.js';
 
 /**
