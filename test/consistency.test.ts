@@ -226,8 +226,9 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
       trigger: 'manual',
     });
     expect(run.error).toBeNull();
-    expect(await ledger.claimSnapshotHolder(run.runId, 'a worker that died')).toBe(true);
-    await ledger.recordSnapshot(run.runId, {
+    expect(await ledger.snapshot.claimHolder({ runId: run.runId, holder: 'a worker that died' })).toBe(true);
+    await ledger.snapshot.record({
+      runId: run.runId,
       exportId: '00000003-000000AB-1',
       id: '1:1:',
       at: '2026-01-01T00:00:00.000000Z',
@@ -274,11 +275,11 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
       settings,
       signal: deadline.signal,
     });
-    for (let i = 0; i < 200 && !(await ledger.runSnapshot(run.runId))?.exportId; i++)
+    for (let i = 0; i < 200 && !(await ledger.snapshot.get(run.runId))?.exportId; i++)
       await new Promise((r) => setTimeout(r, 25));
     deadline.abort(new Error('deadline'));
     expect((await first).status).toBe('retry');
-    expect((await ledger.runSnapshot(run.runId))?.released).toBe(true);
+    expect((await ledger.snapshot.get(run.runId))?.released).toBe(true);
     const w = writer();
     for (const m of sent) await runTask(m, { sourceUrl: stack.databaseUrl, ledger, registry, settings });
     await w.stop();

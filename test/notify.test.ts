@@ -622,7 +622,7 @@ describe('kill it, then trust it', () => {
       startedMicros: BigInt(Date.now()) * 1000n,
       tables: ['orders'],
     });
-    await h.ledger.failRun(runId, 'table orders: connection terminated');
+    await h.ledger.failRun({ runId, error: 'table orders: connection terminated' });
     received.length = 0;
     // Act
     const recovered = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });

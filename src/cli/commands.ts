@@ -7,7 +7,8 @@ import { ConfigError, loadSettings, requireSetting, type Settings } from '../con
 import { describeSelection } from '../contracts/selection.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
-import type { ActiveRun, Ledger, Run, Task } from '../run/ledger.js';
+import type { Ledger } from '../run/ledger.js';
+import type { ActiveRun, Run, Task } from '../run/ledger-rows.js';
 import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../run/reporter.js';
 import { exportViaQueue } from '../run/via-queue.js';
 import { Wiring } from '../run/wiring.js';
@@ -116,7 +117,10 @@ export async function runExports(
     void (async () => {
       for (const runId of active)
         await ledger
-          .failRun(runId, `interrupted twice by ${sig}; the process quit without waiting for its uploads to abort`)
+          .failRun({
+            runId,
+            error: `interrupted twice by ${sig}; the process quit without waiting for its uploads to abort`,
+          })
           .catch(() => {});
       process.exit(130);
     })();

@@ -525,7 +525,7 @@ export function buildProgram(): Command {
       const app = new App();
       try {
         const ledger = await app.ledger();
-        const res = await ledger.cancelRun(runId, o.by);
+        const res = await ledger.cancelRun({ runId, by: o.by });
         if (res.ok) {
           out(`Cancelled ${runId}. Its owner stops within DROPSHIP_RUN_STALE_SECONDS / 4 and aborts its uploads.`);
           return;

@@ -13,7 +13,8 @@ import { receiptSelection, selectTables } from '../source/select.js';
 import { Snapshot, snapshotInfo, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
-import { type Ledger, type OpenRun, RunInProgress, type Trigger } from './ledger.js';
+import { type Ledger, RunInProgress } from './ledger.js';
+import type { OpenRun, Trigger } from './ledger-rows.js';
 import { newRunId, runTableTask } from './lifecycle.js';
 import { cliOwnerId, OwnerLost, RunOwner } from './owner.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
@@ -140,7 +141,11 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       ledger,
     );
     opened = true;
-    await ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
+    await ledger.noteSelection({
+      runId,
+      config: dest.selection,
+      receipt: receiptSelection(dest.selection, selected),
+    });
     owner.start(() => snap.ping());
     signal = AbortSignal.any([signal, owner.signal]);
     await crashPoint(settings, 'after-open-run');
@@ -236,7 +241,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     const error = external ? stopped(dest, external.reason) : e;
     if (opened) {
       try {
-        await ledger.failRun(runId, (error as Error).message);
+        await ledger.failRun({ runId, error: (error as Error).message });
       } catch (err) {
         log.error(
           { accountId: dest.accountId, runId, ...errorFields(err) },

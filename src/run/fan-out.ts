@@ -12,7 +12,8 @@ import { listTables, type TablePlan, type TaskPart } from '../source/catalog.js'
 import { planParts, receiptSelection, type SelectedTables, selectTables } from '../source/select.js';
 import { connectSource, sourceClient, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
-import type { Ledger, Run, Trigger } from './ledger.js';
+import type { Ledger } from './ledger.js';
+import type { Run, Trigger } from './ledger-rows.js';
 import { newRunId } from './lifecycle.js';
 import { sweepRuns } from './sweep.js';
 
@@ -94,14 +95,18 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
   await crashPoint(settings, 'after-open-run');
   const clients = destinationClients(dest, runId, settings);
   try {
-    await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
+    await deps.ledger.noteSelection({
+      runId,
+      config: dest.selection,
+      receipt: receiptSelection(dest.selection, selected),
+    });
     if (selected.problems.length > 0) throw new Error(selected.problems.join('; '));
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
     await verifyAssumeRole(dest, clients);
     await ensureExternalIdEnforced(deps.ledger.pool, dest);
   } catch (e) {
-    await ledger.failRun(runId, (e as Error).message);
+    await ledger.failRun({ runId, error: (e as Error).message });
     await recordRunOutcome(
       { pool: ledger.pool, settings, s3: clients.s3 },
       { accountId: dest.accountId, runId, ok: false, error: e },

@@ -11,7 +11,8 @@ import type { RowFilter } from '../source/select.js';
 import { release } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { type FinishOutcome, finishRun } from './finish.js';
-import type { Claim, Ledger, Run, Task, TaskRef } from './ledger.js';
+import type { Ledger } from './ledger.js';
+import type { Claim, Run, Task, TaskRef } from './ledger-rows.js';
 import { exportTable, type TableProgress, type TableResult } from './table.js';
 
 /**
@@ -94,7 +95,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
 
   enter('claim');
   input.signal?.throwIfAborted();
-  const claim = await ledger.claimTask(ref, { leaseSeconds: input.leaseSeconds });
+  const claim = await ledger.claimTask({ ...ref, leaseSeconds: input.leaseSeconds });
   if (!claim.claimed) return { state: 'declined', reason: claim.reason };
 
   let client: pg.Client | undefined;
@@ -122,7 +123,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     client = await input.connect();
     const snapshot = await input.snapshotOf(client);
     const { table, rowFilter } = await input.plan(client);
-    const row: Task | undefined = await ledger.task(run.runId, task.table, part);
+    const row: Task | undefined = await ledger.task({ runId: run.runId, table: task.table, part });
     const shardBase = part * PART_SHARD_BLOCK;
     let copying = false;
     const result = await exportTable({
@@ -159,7 +160,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
         input.onProgress?.(p);
       },
       onShardOpen: async (index) => {
-        await ledger.noteShardsStarted(ref, index - shardBase + 1);
+        await ledger.noteShardsStarted({ ...ref, count: index - shardBase + 1 });
       },
     });
     broken = false;
@@ -243,8 +244,15 @@ export async function coverStaleShards(
   shardBase: number,
 ): Promise<void> {
   const started = Math.max(
-    await ledger.shardsStarted(run.runId, table.name, part),
-    part === 0 ? await ledger.shardsStartedInFolder(run.accountId, run.folder, table.name, run.runId) : 0,
+    await ledger.shardsStarted({ runId: run.runId, table: table.name, part }),
+    part === 0
+      ? await ledger.shardsStartedInFolder({
+          accountId: run.accountId,
+          folder: run.folder,
+          table: table.name,
+          exceptRunId: run.runId,
+        })
+      : 0,
   );
   for (let i = result.files.length; i < started; i++) {
     result.files.push(

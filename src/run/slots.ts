@@ -100,7 +100,7 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
       const age = now.getTime() - at.getTime();
       if (age < grace || age > 86_400_000) continue;
       const slotDate = at.toISOString().slice(0, 10);
-      const have = await deps.ledger.slotRuns(slot, slotDate);
+      const have = await deps.ledger.slotRuns({ slot, slotDate });
       const missing = (await deps.registry.due(slot, slotsByPlan(deps.settings))).filter(
         (d) => !have.has(d.accountId) && d.createdAt.getTime() < at.getTime(),
       );

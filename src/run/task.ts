@@ -129,7 +129,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
           ? {
               status: 'retry',
               reason: outcome.error.message,
-              delaySeconds: retryDelay(settings, await ledger.task(run.runId, msg.table, part)),
+              delaySeconds: retryDelay(settings, await ledger.task({ runId: run.runId, table: msg.table, part })),
             }
           : { status: 'failed', reason: outcome.error.message };
       case 'declined':

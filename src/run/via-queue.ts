@@ -171,7 +171,9 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
   await Promise.all([...Array.from({ length: Math.max(1, deps.workers) }, (_, i) => loop(i)), watcher]);
   await watch().catch(() => false);
   if (deps.signal?.aborted)
-    await ledger.failRun(runId, `interrupted (${(deps.signal.reason as Error)?.message ?? 'signal'})`).catch(() => {});
+    await ledger
+      .failRun({ runId, error: `interrupted (${(deps.signal.reason as Error)?.message ?? 'signal'})` })
+      .catch(() => {});
 
   const final = await ledger.getRun(runId);
   let outcome: AccountOutcome;
