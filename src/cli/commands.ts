@@ -3,7 +3,7 @@ import type { Destination } from '../accounts/destination.js';
 import { permissionPolicy, trustPolicy } from '../accounts/policies.js';
 import type { Registry } from '../accounts/registry.js';
 import { TaskQueue } from '../aws/queue.js';
-import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { describeSelection } from '../contracts/selection.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
@@ -246,5 +246,3 @@ export function tasksTable(tasks: Task[]): string {
     [2, 3, 4, 5, 6],
   );
 }
-
-export { ConfigError };

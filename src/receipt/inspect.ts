@@ -26,7 +26,7 @@ export interface Delivery {
 }
 
 /** An S3 client with the caller's credentials; the endpoint and region come from the standard AWS settings. */
-export function readerS3(region?: string, env: NodeJS.ProcessEnv = process.env): S3Client {
+function readerS3(region?: string, env: NodeJS.ProcessEnv = process.env): S3Client {
   return new S3Client({
     ...(env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' || env.DROPSHIP_S3_FORCE_PATH_STYLE === '1'
       ? { forcePathStyle: true }

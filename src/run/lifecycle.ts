@@ -80,7 +80,7 @@ export interface LifecycleInput {
 }
 
 /** Shards of part p are numbered from p × 1,000,000 (the 12-digit index leaves room for both). */
-export const PART_SHARD_BLOCK = 1_000_000;
+const PART_SHARD_BLOCK = 1_000_000;
 
 export function newRunId(start: Date): string {
   const stamp = start.toISOString().replace(/[-:]/g, '').slice(0, 15);
@@ -232,7 +232,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
  * such key is overwritten with a valid Parquet file of the same schema and no rows, and listed in
  * the result: the folder, the receipt and the data agree.
  */
-export async function coverStaleShards(
+async function coverStaleShards(
   ledger: Ledger,
   run: Pick<Run, 'runId' | 'accountId' | 'folder'>,
   dest: Destination,

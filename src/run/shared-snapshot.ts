@@ -64,7 +64,7 @@ export interface SharedSnapshotDeps {
 }
 
 /** How long a task waits for the holder to record the snapshot before reading in its own. */
-export const SNAPSHOT_WAIT_SECONDS = 20;
+const SNAPSHOT_WAIT_SECONDS = 20;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

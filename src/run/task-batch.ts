@@ -18,7 +18,7 @@ import { runTask, type TaskOutcome } from './task.js';
  * retry after its backoff (the queue's own visibility timeout, 6 × the worker timeout, applies only
  * to a worker that died). A malformed message is logged and dropped.
  */
-export const taskEventSchema = z
+const taskEventSchema = z
   .object({
     Records: z.array(
       z.object({ messageId: z.string(), body: z.string(), receiptHandle: z.string().optional() }).passthrough(),

@@ -45,7 +45,7 @@ export interface TableSinkOptions {
 export type SinkFile = UploadedShard & { rows: number };
 
 /** Writer options for a destination: its codec, the configured sizes. */
-export function writerOptions(
+function writerOptions(
   dest: Pick<Destination, 'compression'>,
   settings: TableSinkOptions['settings'],
   keyValueMetadata?: Record<string, string>,
