@@ -2,16 +2,16 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
+import type { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
-import { Ledger } from '../src/run/ledger.js';
+import type { Ledger } from '../src/run/ledger.js';
 import { runTask } from '../src/run/task.js';
+import { Wiring } from '../src/run/wiring.js';
 import { downloadReceiptFiles } from './compare.js';
 import { duck, sqlString } from './duck.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
@@ -30,6 +30,7 @@ import { LocalStack } from './stack/stack.js';
 const REPO_ROOT = join(import.meta.dirname, '..');
 const TOTAL = 100_000 * 1_000;
 let stack: LocalStack;
+let wiring: Wiring;
 let pool: pg.Pool;
 let ledger: Ledger;
 let registry: Registry;
@@ -41,11 +42,10 @@ beforeAll(async () => {
   stack = await LocalStack.start();
   // The in-process parts (the last test) reach the stack through standard settings, as the CLI does.
   Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 6 });
-  pool.on('error', () => {});
-  await migrate(pool);
-  ledger = new Ledger(pool);
-  registry = new Registry(pool);
+  wiring = new Wiring({ settings: loadSettings(), databaseUrl: stack.databaseUrl, poolMax: 6 });
+  pool = await wiring.pool();
+  ledger = await wiring.ledger();
+  registry = await wiring.registry();
   // Exported in name order: parents before the big table before children, amounts on both sides of it.
   await pool.query(`create schema cons;
     create table cons.a_parents (id bigint primary key, note text not null);
@@ -70,7 +70,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await pool?.end();
+  await wiring?.close();
   await stack?.stop();
   process.env = savedEnv;
   rmSync(work, { recursive: true, force: true });

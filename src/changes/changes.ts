@@ -244,12 +244,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
 
 /** One binary COPY into the sink (as src/run/table.ts does for the snapshot); returns rows read. */
 async function copyInto(client: pg.ClientBase, sql: string, plans: ColumnPlan[], sink: TableSink): Promise<number> {
-  const decoder = new BinaryCopyDecoder(
-    plans.map((c) => c.decode),
-    () => sink.columns,
-    plans.map((c) => c.kind),
-    plans.map((c) => c.scale),
-  );
+  const decoder = new BinaryCopyDecoder(plans, () => sink.columns);
   const endRow = (): void => sink.endRow();
   const full = (): boolean => sink.full;
   const drain = async (): Promise<void> => {

@@ -98,12 +98,7 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     ...(onShardOpen ? { onShardOpen } : {}),
     keyValueMetadata: { 'dropship.source': `${schema}.${table.name}` },
   });
-  const decoder = new BinaryCopyDecoder(
-    table.columns.map((c) => c.decode),
-    () => sink.columns,
-    table.columns.map((c) => c.kind),
-    table.columns.map((c) => c.scale),
-  );
+  const decoder = new BinaryCopyDecoder(table.columns, () => sink.columns);
   // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
   const estimatedRows = input.range || input.rowFilter ? null : (table.estimatedRows ?? null);
   const report = (): void =>
