@@ -2,8 +2,8 @@ import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { permissionPolicy, trustPolicy } from '../accounts/policies.js';
 import type { Registry } from '../accounts/registry.js';
-import { TaskQueue } from '../aws/queue.js';
-import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import type { TaskQueue } from '../aws/queue.js';
+import { loadSettings, type Settings } from '../config/settings.js';
 import { describeSelection } from '../contracts/selection.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { exportAccounts } from '../run/account.js';
@@ -45,6 +45,11 @@ export class App {
 
   async ledger(): Promise<Ledger> {
     return this.wiring.ledger();
+  }
+
+  /** The SQS task queue (DROPSHIP_TASK_QUEUE_URL, required `purpose`); ended by `close()`. */
+  queue(purpose: string): TaskQueue {
+    return this.wiring.queue(purpose);
   }
 
   async close(): Promise<void> {
@@ -171,30 +176,20 @@ async function viaQueue(
   dests: Destination[],
   o: { reporter: Reporter; log: Logger; signal: AbortSignal; workers: number },
 ): Promise<Map<string, AccountOutcome>> {
-  const queue = new TaskQueue(
-    requireSetting(
-      app.settings,
-      'DROPSHIP_TASK_QUEUE_URL',
-      'for --via-queue (the dev stack sets it: dropship dev env)',
-    ),
-  );
+  const queue = app.queue('for --via-queue (the dev stack sets it: dropship dev env)');
   const outcomes = new Map<string, AccountOutcome>();
-  try {
-    for (const dest of dests) {
-      outcomes.set(
-        dest.accountId,
-        await exportViaQueue(dest, {
-          sourceUrl: app.sourceUrl,
-          settings: app.settings,
-          ledger: await app.ledger(),
-          registry: await app.registry(),
-          queue,
-          ...o,
-        }),
-      );
-    }
-  } finally {
-    queue.destroy();
+  for (const dest of dests) {
+    outcomes.set(
+      dest.accountId,
+      await exportViaQueue(dest, {
+        sourceUrl: app.sourceUrl,
+        settings: app.settings,
+        ledger: await app.ledger(),
+        registry: await app.registry(),
+        queue,
+        ...o,
+      }),
+    );
   }
   return outcomes;
 }
