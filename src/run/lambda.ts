@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
@@ -22,7 +21,7 @@ export interface LambdaDeps {
   ledger: Ledger;
   queue: TaskQueue;
   sourceUrl: string;
-  pool: pg.Pool;
+  /** Ends the pool and the queue's client (resetLambdaDeps). */
   wiring: Wiring;
 }
 
@@ -38,7 +37,7 @@ export function lambdaDeps(): Promise<LambdaDeps> {
       applicationName: 'dropship-lambda',
     });
     try {
-      const pool = await wiring.pool();
+      await wiring.pool(); // connected and migrated at cold start
       return {
         settings,
         log: createLogger({ level: settings.DROPSHIP_LOG_LEVEL, destination: process.stdout }),
@@ -46,7 +45,6 @@ export function lambdaDeps(): Promise<LambdaDeps> {
         ledger: await wiring.ledger(),
         queue: wiring.queue('to fan table tasks out over SQS'),
         sourceUrl: wiring.sourceUrl,
-        pool,
         wiring,
       };
     } catch (e) {

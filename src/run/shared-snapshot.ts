@@ -80,10 +80,6 @@ export class SharedSnapshot {
 
   constructor(private readonly deps: SharedSnapshotDeps) {}
 
-  get holding(): boolean {
-    return this.held !== undefined;
-  }
-
   /** A connection for one task: in the run's shared snapshot if it can be had, else in its own (recorded). */
   async connect(): Promise<pg.Client> {
     const { ledger, runId } = this.deps;
