@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { startFanOutRun } from '../src/run/fan-out.js';
 import { lambdaDeps } from '../src/run/lambda.js';
-import { startFanOutRun } from '../src/run/task.js';
 
 /**
  * On-demand export of one account, on the same path as the schedule (a run, its tasks on SQS):

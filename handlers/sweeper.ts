@@ -18,7 +18,7 @@ export const handler = async (event: unknown) => {
   const { ledger, registry, settings, log, queue } = deps;
   const cancel = cancelSchema.safeParse(event);
   if (cancel.success) {
-    const res = await ledger.cancelRun(cancel.data.cancel, cancel.data.by ?? 'operator (Lambda invoke)');
+    const res = await ledger.cancelRun({ runId: cancel.data.cancel, by: cancel.data.by ?? 'operator (Lambda invoke)' });
     log.warn({ runId: cancel.data.cancel, ...res }, res.ok ? 'run cancelled' : 'run not cancelled');
     return {
       runId: cancel.data.cancel,

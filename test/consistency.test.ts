@@ -2,15 +2,16 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
+import type { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { Ledger } from '../src/run/ledger.js';
-import { runTask, startFanOutRun } from '../src/run/task.js';
+import { startFanOutRun } from '../src/run/fan-out.js';
+import type { Ledger } from '../src/run/ledger.js';
+import { runTask } from '../src/run/task.js';
+import { Wiring } from '../src/run/wiring.js';
 import { downloadReceiptFiles } from './compare.js';
 import { duck, sqlString } from './duck.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
@@ -29,6 +30,7 @@ import { LocalStack } from './stack/stack.js';
 const REPO_ROOT = join(import.meta.dirname, '..');
 const TOTAL = 100_000 * 1_000;
 let stack: LocalStack;
+let wiring: Wiring;
 let pool: pg.Pool;
 let ledger: Ledger;
 let registry: Registry;
@@ -40,11 +42,10 @@ beforeAll(async () => {
   stack = await LocalStack.start();
   // The in-process parts (the last test) reach the stack through standard settings, as the CLI does.
   Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 6 });
-  pool.on('error', () => {});
-  await migrate(pool);
-  ledger = new Ledger(pool);
-  registry = new Registry(pool);
+  wiring = new Wiring({ settings: loadSettings(), databaseUrl: stack.databaseUrl, poolMax: 6 });
+  pool = await wiring.pool();
+  ledger = await wiring.ledger();
+  registry = await wiring.registry();
   // Exported in name order: parents before the big table before children, amounts on both sides of it.
   await pool.query(`create schema cons;
     create table cons.a_parents (id bigint primary key, note text not null);
@@ -69,7 +70,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await pool?.end();
+  await wiring?.close();
   await stack?.stop();
   process.env = savedEnv;
   rmSync(work, { recursive: true, force: true });
@@ -225,8 +226,9 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
       trigger: 'manual',
     });
     expect(run.error).toBeNull();
-    expect(await ledger.claimSnapshotHolder(run.runId, 'a worker that died')).toBe(true);
-    await ledger.recordSnapshot(run.runId, {
+    expect(await ledger.snapshot.claimHolder({ runId: run.runId, holder: 'a worker that died' })).toBe(true);
+    await ledger.snapshot.record({
+      runId: run.runId,
       exportId: '00000003-000000AB-1',
       id: '1:1:',
       at: '2026-01-01T00:00:00.000000Z',
@@ -273,11 +275,11 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
       settings,
       signal: deadline.signal,
     });
-    for (let i = 0; i < 200 && !(await ledger.runSnapshot(run.runId))?.exportId; i++)
+    for (let i = 0; i < 200 && !(await ledger.snapshot.get(run.runId))?.exportId; i++)
       await new Promise((r) => setTimeout(r, 25));
     deadline.abort(new Error('deadline'));
     expect((await first).status).toBe('retry');
-    expect((await ledger.runSnapshot(run.runId))?.released).toBe(true);
+    expect((await ledger.snapshot.get(run.runId))?.released).toBe(true);
     const w = writer();
     for (const m of sent) await runTask(m, { sourceUrl: stack.databaseUrl, ledger, registry, settings });
     await w.stop();

@@ -11,7 +11,7 @@ import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
 import { type CrashPoint, onCrashPoint } from '../src/run/crash.js';
 import { resetLambdaDeps } from '../src/run/lambda.js';
-import { RUN_LOCK_SPACE } from '../src/run/ledger.js';
+import { RUN_LOCK_SPACE } from '../src/run/ledger-rows.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { connectSource, sourceClient, sourceSession } from '../src/source/snapshot.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
@@ -863,8 +863,8 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
       // (src/run/shared-snapshot.ts) and the last message's worker is the finisher.
       await instance();
       const { runId } = (await exportAccountHandler({ accountId: 'crashlam' })) as { runId: string };
-      expect(await h.ledger.claimSnapshotHolder(runId, 'a holder that died')).toBe(true);
-      await h.ledger.recordSnapshot(runId, { exportId: '00000003-000000AB-1', id: '1:1:', at: 'gone' });
+      expect(await h.ledger.snapshot.claimHolder({ runId, holder: 'a holder that died' })).toBe(true);
+      await h.ledger.snapshot.record({ runId, exportId: '00000003-000000AB-1', id: '1:1:', at: 'gone' });
       const messages = await receiveFor(runId, 12);
       expect(messages).toHaveLength(12);
       for (const m of messages.slice(0, -1)) await deliver(m);

@@ -1,10 +1,11 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
 import { Registry } from '../src/accounts/registry.js';
+import { loadSettings } from '../src/config/settings.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { Ledger } from '../src/run/ledger.js';
+import type { Ledger } from '../src/run/ledger.js';
+import { Wiring } from '../src/run/wiring.js';
 import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
@@ -14,6 +15,7 @@ import { LocalStack } from './stack/stack.js';
  * delete what it did not report as a batch item failure.
  */
 let stack: LocalStack;
+let wiring: Wiring;
 let pool: pg.Pool;
 let ledger: Ledger;
 let sqs: SQSClient;
@@ -39,11 +41,10 @@ beforeAll(async () => {
     DROPSHIP_SPLIT_ROWS: '50000',
     DROPSHIP_TASK_RETRY_SECONDS: '0',
   });
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
-  ledger = new Ledger(pool);
-  const registry = new Registry(pool);
+  wiring = new Wiring({ settings: loadSettings(), databaseUrl: stack.databaseUrl });
+  pool = await wiring.pool();
+  ledger = await wiring.ledger();
+  const registry = await wiring.registry();
   const client = await pool.connect();
   try {
     await createDemoSchema(client, 'paidco', 3000, 0.3);
@@ -107,7 +108,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   sqs?.destroy();
-  await pool?.end();
+  await wiring?.close();
   await stack?.stop();
   process.env = savedEnv;
 });

@@ -18,8 +18,9 @@ import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret, sign } from '../src/notify/webhook.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
+import { startFanOutRun } from '../src/run/fan-out.js';
 import { LogReporter } from '../src/run/reporter.js';
-import { runTask, startFanOutRun } from '../src/run/task.js';
+import { runTask } from '../src/run/task.js';
 import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { PolicyDocument } from './stack/iam.js';
@@ -621,7 +622,7 @@ describe('kill it, then trust it', () => {
       startedMicros: BigInt(Date.now()) * 1000n,
       tables: ['orders'],
     });
-    await h.ledger.failRun(runId, 'table orders: connection terminated');
+    await h.ledger.failRun({ runId, error: 'table orders: connection terminated' });
     received.length = 0;
     // Act
     const recovered = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });

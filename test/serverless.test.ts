@@ -8,8 +8,8 @@ import { migrate } from '../src/accounts/migrations.js';
 import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
+import { startFanOutRun } from '../src/run/fan-out.js';
 import { Ledger } from '../src/run/ledger.js';
-import { startFanOutRun } from '../src/run/task.js';
 import { setupCustomer } from './stack/demo.js';
 import { LocalStack, REPO_ROOT } from './stack/stack.js';
 

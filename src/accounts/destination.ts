@@ -7,14 +7,14 @@ import { PLANS, type Plan } from '../contracts/slots.js';
  * A customer's destination: where and how an account's tables are delivered.
  * Validated here, once, when it is registered; everything downstream trusts it.
  */
-export const accountIdSchema = z
+const accountIdSchema = z
   .string()
   .regex(
     /^[a-z0-9][a-z0-9_-]{0,62}$/,
     'account ids are 1–63 characters: lowercase letters, digits, "_" and "-", starting with a letter or digit',
   );
 
-export const bucketSchema = z
+const bucketSchema = z
   .string()
   .min(3, 'bucket names have 3–63 characters')
   .max(63, 'bucket names have 3–63 characters')
@@ -25,18 +25,16 @@ export const bucketSchema = z
   .refine((b) => !b.includes('..'), 'bucket names cannot contain ".."')
   .refine((b) => !/^\d+\.\d+\.\d+\.\d+$/.test(b), 'bucket names cannot look like an IP address');
 
-export const regionSchema = z
-  .string()
-  .regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/, 'regions look like "eu-west-1"');
+const regionSchema = z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/, 'regions look like "eu-west-1"');
 
-export const roleArnSchema = z
+const roleArnSchema = z
   .string()
   .regex(
     /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
     'role ARNs look like "arn:aws:iam::123456789012:role/dropship-export"',
   );
 
-export const kmsKeyArnSchema = z
+const kmsKeyArnSchema = z
   .string()
   .regex(
     /^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$|^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key\/mrk-[0-9a-f]{32}$/,
@@ -44,7 +42,7 @@ export const kmsKeyArnSchema = z
   );
 
 /** A key prefix ("folder") inside the bucket; slashes at either end are dropped. */
-export const prefixSchema = z
+const prefixSchema = z
   .string()
   .max(512, 'prefixes are at most 512 characters')
   .transform((p) => p.replace(/^\/+|\/+$/g, ''))
@@ -57,7 +55,7 @@ export const prefixSchema = z
     'prefixes use letters, digits and safe punctuation only',
   );
 
-export const sourceSchemaSchema = z.string().min(1).max(63, 'Postgres identifiers are at most 63 bytes');
+const sourceSchemaSchema = z.string().min(1).max(63, 'Postgres identifiers are at most 63 bytes');
 
 export const destinationInputSchema = z
   .object({
@@ -70,7 +68,7 @@ export const destinationInputSchema = z
     kmsKeyArn: kmsKeyArnSchema.optional(),
     sourceSchema: sourceSchemaSchema,
     layout: z.enum(LAYOUTS).default('dreamdata'),
-    /** Tenant mode and table/column selection (src/accounts/selection.ts). */
+    /** Tenant mode and table/column selection (src/contracts/selection.ts). */
     selection: selectionSchema.default({
       dropTenantColumn: false,
       globalTables: [],

@@ -38,7 +38,7 @@ export class InvalidDestination extends AccountsError {
 }
 
 /** 192 random bits, URL-safe: unguessable, and within the external ID alphabet [\w+=,.@:/-]. */
-export function generateExternalId(): string {
+function generateExternalId(): string {
   return `dropship-${randomBytes(24).toString('base64url')}`;
 }
 

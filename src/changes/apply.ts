@@ -29,7 +29,7 @@ export function appliesTo(changes: TableChanges | undefined, loadedRunId: string
 }
 
 /** The statements that apply change files (already read into relation `src`) to `table`. */
-export function mergeStatements(table: string, key: string[], src: string, columns: string[]): string[] {
+function mergeStatements(table: string, key: string[], src: string, columns: string[]): string[] {
   const on = key.map((k) => `${quoteIdent(table)}.${quoteIdent(k)} = ${src}.${quoteIdent(k)}`).join(' and ');
   const cols = columns.map((c) => quoteIdent(c)).join(', ');
   return [
@@ -38,7 +38,7 @@ export function mergeStatements(table: string, key: string[], src: string, colum
   ];
 }
 
-export const LOADS_TABLE = 'dropship_loads';
+const LOADS_TABLE = 'dropship_loads';
 
 export async function loadedRunDuckDb(file: string, table: string): Promise<string | null> {
   const db = await DuckDBInstance.create(file);

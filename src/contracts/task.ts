@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The table-task message: one per table (or key-range part of a split table) of a fan-out run,
- * sent by the driver (src/run/task.ts) over SQS (src/aws/queue.ts) and read by the worker
+ * sent by the driver (src/run/fan-out.ts) over SQS (src/aws/queue.ts) and read by the worker
  * (src/run/task-batch.ts) and the dead-letter handler. One schema; the type is inferred from it.
  */
 export const taskMessageSchema = z

@@ -7,7 +7,7 @@ import { type Logger, pino } from 'pino';
  */
 export type { Logger };
 
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'externalId',
   'external_id',
   'ExternalId',

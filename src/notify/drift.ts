@@ -59,7 +59,7 @@ export interface DriftResult {
 }
 
 /** The customer's words for a failed doctor check; undefined when the failure is on our side. */
-export function customerFailureOf(c: Check, dest: Destination): CustomerFailure | undefined {
+function customerFailureOf(c: Check, dest: Destination): CustomerFailure | undefined {
   const text = `${c.detail} ${c.fix ?? ''}`;
   switch (c.name) {
     case 'assume role':
@@ -84,7 +84,7 @@ export function customerFailureOf(c: Check, dest: Destination): CustomerFailure 
   }
 }
 
-export async function checkDestination(
+async function checkDestination(
   deps: { pool: Pool; settings: Settings; log?: Logger; now?: Date },
   dest: Destination,
   opts: { forceProbe?: boolean; notify?: boolean } = {},

@@ -42,7 +42,7 @@ export function nextSlot(plan: Destination['plan'], settings: Settings, now: Dat
   throw new Error(`no slot configured for plan ${plan}`);
 }
 
-export function statusKey(dest: Pick<Destination, 'prefix'>): string {
+function statusKey(dest: Pick<Destination, 'prefix'>): string {
   return objectKey(dest, 'status.json');
 }
 

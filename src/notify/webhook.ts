@@ -41,7 +41,7 @@ export class WebhookError extends DropshipError {
   }
 }
 
-export const SIGNATURE_HEADER = 'Dropship-Signature';
+const SIGNATURE_HEADER = 'Dropship-Signature';
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
 export function generateSecret(): string {
@@ -167,7 +167,7 @@ export interface PostResult {
 }
 
 /** One POST with a time limit; redirects are not followed (a redirect is a failed delivery). */
-export async function postOnce(
+async function postOnce(
   url: string,
   secret: string,
   body: string,

@@ -289,11 +289,6 @@ export class ColumnBuilder {
     return this.values.pos + this.indices.length * 2 + (this.bools?.length ?? 0) / 8 + this.entries / 4;
   }
 
-  /** Bytes buffered for the dictionary of this chunk. */
-  get dictionaryBytes(): number {
-    return this.dictValues.pos;
-  }
-
   /** Called at row boundaries: cuts a page once it reached the page size; applies a fallback. */
   maybeCutPage(): void {
     if (this.wantFallback) {

@@ -186,12 +186,12 @@ export class CompressionPool {
 }
 
 /** Pages up to this size are compressed on the calling thread. */
-export const IN_THREAD_BYTES = 16 * 1024;
+const IN_THREAD_BYTES = 16 * 1024;
 
 let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snappy: (b: Uint8Array) => Uint8Array }>;
 
 /** The same codecs on the calling thread (small pages). */
-export async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buffer> {
+async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buffer> {
   if (job.codec === 'none') return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   if (job.codec === 'zstd') {
     if (typeof zlibZstd === 'function') {

@@ -9,7 +9,7 @@ import type { LeafType } from './schema.js';
  * Byte-array bounds longer than MAX_BOUND_BYTES are not written at all (rather than
  * truncated), so a reader never prunes on an inexact bound.
  */
-export const MAX_BOUND_BYTES = 512;
+const MAX_BOUND_BYTES = 512;
 
 export abstract class Stats {
   nulls = 0;
@@ -121,7 +121,7 @@ function compareBytes(src: Buffer, start: number, end: number, other: Buffer): n
 }
 
 /** No bounds, only the null count (JSON: readers do not prune on it; saves a compare per value). */
-export class NullCountStats extends Stats {
+class NullCountStats extends Stats {
   add(_src: Buffer, _start: number, _end: number): void {}
   encodeMin(): Buffer | undefined {
     return undefined;

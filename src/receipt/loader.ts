@@ -46,7 +46,7 @@ export class LoadError extends DropshipError {
   }
 }
 
-export function parseS3Uri(uri: string): { bucket: string; key: string } {
+function parseS3Uri(uri: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
   if (!m) throw new LoadError(`not an s3:// URI: ${uri}`);
   return { bucket: m[1]!, key: m[2]! };
@@ -55,7 +55,7 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
 const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /** DuckDB expression producing the Postgres text input form of a column (NULL stays NULL). */
-export function pgTextExpr(col: ColumnInfo): string {
+function pgTextExpr(col: ColumnInfo): string {
   const c = quoteIdent(col.name);
   const list = col.parquet_type.startsWith('LIST<');
   const t = list ? col.parquet_type.slice(5, -1) : col.parquet_type;

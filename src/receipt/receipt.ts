@@ -18,7 +18,7 @@ import { consistencyOf, type PartRead } from './consistency.js';
 import { validateReceipt } from './validate.js';
 
 /** The exact bytes written as receipt.json (the chain hashes these). */
-export function receiptBytes(receipt: Receipt): string {
+function receiptBytes(receipt: Receipt): string {
   return `${JSON.stringify(receipt, null, 2)}\n`;
 }
 
@@ -27,7 +27,7 @@ export function nowMicros(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
 }
 
-export function formatMicros(us: bigint): string {
+function formatMicros(us: bigint): string {
   const ms = us / 1000n;
   const iso = new Date(Number(ms)).toISOString(); // 2023-03-14T04:03:07.963Z
   const micro = String(us % 1000n).padStart(3, '0');
@@ -96,10 +96,6 @@ export class ReceiptError extends DropshipError {
     super(message, options, { retryable: false });
     this.name = 'ReceiptError';
   }
-}
-
-export async function writeReceipt(s3: S3Client, dest: Destination, receipt: Receipt): Promise<string> {
-  return putReceiptBody(s3, dest, receiptBody(receipt));
 }
 
 /** The receipt's exact bytes; refuses a receipt that breaks the contract customers automate against. */

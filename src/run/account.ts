@@ -14,7 +14,8 @@ import { receiptSelection, selectTables } from '../source/select.js';
 import { Snapshot, snapshotInfo, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
-import { type Ledger, type OpenRun, RunInProgress, type Trigger } from './ledger.js';
+import { type Ledger, RunInProgress } from './ledger.js';
+import type { OpenRun, Trigger } from './ledger-rows.js';
 import { newRunId, runTableTask } from './lifecycle.js';
 import { cliOwnerId, OwnerLost, RunOwner } from './owner.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
@@ -30,6 +31,11 @@ export class RunError extends DropshipError {
   readonly code: string = 'run';
   constructor(
     message: string,
+    /**
+     * Each failed table and why. Not dead: the customer's words for the run's failure are chosen
+     * from these messages (src/notify/reasons.ts `errorText` reads `failures` of any error in the
+     * chain), so a table refused by the bucket tells the customer `write_denied`, not `internal`.
+     */
     readonly failures: { table: string; message: string }[] = [],
     options?: DropshipErrorOptions,
   ) {
@@ -142,7 +148,11 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       ledger,
     );
     opened = true;
-    await ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
+    await ledger.noteSelection({
+      runId,
+      config: dest.selection,
+      receipt: receiptSelection(dest.selection, selected),
+    });
     owner.start(() => snap.ping());
     signal = AbortSignal.any([signal, owner.signal]);
     await crashPoint(settings, 'after-open-run');
@@ -238,7 +248,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     const error = external ? stopped(dest, external.reason) : e;
     if (opened) {
       try {
-        await ledger.failRun(runId, (error as Error).message);
+        await ledger.failRun({ runId, error: (error as Error).message });
       } catch (err) {
         log.error(
           { accountId: dest.accountId, runId, ...errorFields(err) },

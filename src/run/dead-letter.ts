@@ -21,7 +21,7 @@ export async function processDeadLetters(
     const receives = record.attributes?.ApproximateReceiveCount;
     const detail = `its task message was dead-lettered after ${receives ?? 'too many'} receives (workers kept failing, timing out or being throttled; see the worker's logs)`;
     try {
-      const verdict = await ledger.deadLetter({ runId: msg.runId, table: msg.table, part: msg.part ?? 0 }, detail);
+      const verdict = await ledger.deadLetter({ runId: msg.runId, table: msg.table, part: msg.part ?? 0, detail });
       const fields = { accountId: msg.accountId, runId: msg.runId, table: msg.table, part: msg.part ?? 0 };
       if (verdict === 'failed') log.error(fields, 'dead-lettered task failed its run');
       else log.info(fields, 'dead-lettered task had already finished');

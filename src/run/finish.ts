@@ -46,7 +46,8 @@ export async function finishRun(
   opts: FinishOptions,
 ): Promise<FinishOutcome> {
   opts.signal?.throwIfAborted();
-  const run = await ledger.tryFinish(runId, {
+  const run = await ledger.tryFinish({
+    runId,
     leaseSeconds: opts.settings.DROPSHIP_RUN_STALE_SECONDS,
     ...(opts.takeOver ? { takeOver: true } : {}),
   });
@@ -56,7 +57,7 @@ export async function finishRun(
     if (body === null) {
       if (opts.signal?.aborted) {
         // Stopped before anything was recorded: nothing can have been published.
-        await ledger.unfinish(runId, null);
+        await ledger.unfinish({ runId, error: null });
         opts.signal.throwIfAborted();
       }
       const tasks = await ledger.tasks(runId);
@@ -90,15 +91,15 @@ export async function finishRun(
         ),
         ...link,
       };
-      body = await ledger.recordReceipt(runId, receiptBody(receipt));
+      body = await ledger.recordReceipt({ runId, body: receiptBody(receipt) });
     }
   } catch (e) {
     if (e instanceof ReceiptError) {
-      await ledger.failRun(runId, e.message, { finishingRefused: true });
+      await ledger.failRun({ runId, error: e.message, finishingRefused: true });
       return { status: 'failed', error: e };
     }
     if (opts.signal?.aborted) throw e;
-    await ledger.finishPending(runId, (e as Error).message).catch(() => {});
+    await ledger.finishPending({ runId, error: (e as Error).message }).catch(() => {});
     return { status: 'pending', error: e as Error };
   }
   await crashPoint(opts.settings, 'before-receipt-put');
@@ -109,10 +110,12 @@ export async function finishRun(
     const error = e as Error;
     // The destination refuses (role, bucket, region, permissions): a retry cannot fix it.
     if (!isRetryable(error)) {
-      await ledger.failRun(runId, `receipt not written: ${error.message}`, { finishingRefused: true });
+      await ledger.failRun({ runId, error: `receipt not written: ${error.message}`, finishingRefused: true });
       return { status: 'failed', error };
     }
-    await ledger.finishPending(runId, `receipt not written yet (will be retried): ${error.message}`).catch(() => {});
+    await ledger
+      .finishPending({ runId, error: `receipt not written yet (will be retried): ${error.message}` })
+      .catch(() => {});
     return { status: 'pending', error };
   }
   await crashPoint(opts.settings, 'after-receipt-put');
@@ -124,7 +127,7 @@ export async function finishRun(
     receiptKey: key,
     sha256: sha256Hex(body),
   });
-  await ledger.finishSucceeded(runId, key);
+  await ledger.finishSucceeded({ runId, receiptKey: key });
   // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts; never throws).
   await recordRunOutcome(
     { pool: ledger.pool, settings: opts.settings, s3 },

@@ -1,10 +1,9 @@
-import pg from 'pg';
-import { migrate } from '../accounts/migrations.js';
-import { Registry } from '../accounts/registry.js';
-import { TaskQueue } from '../aws/queue.js';
+import type { Registry } from '../accounts/registry.js';
+import type { TaskQueue } from '../aws/queue.js';
 import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { Ledger } from './ledger.js';
+import type { Ledger } from './ledger.js';
+import { Wiring } from './wiring.js';
 
 /**
  * Shared wiring of the Lambda entry points, created once per cold start: settings validated at
@@ -22,7 +21,8 @@ export interface LambdaDeps {
   ledger: Ledger;
   queue: TaskQueue;
   sourceUrl: string;
-  pool: pg.Pool;
+  /** Ends the pool and the queue's client (resetLambdaDeps). */
+  wiring: Wiring;
 }
 
 let deps: Promise<LambdaDeps> | undefined;
@@ -30,19 +30,27 @@ let deps: Promise<LambdaDeps> | undefined;
 export function lambdaDeps(): Promise<LambdaDeps> {
   deps ??= (async () => {
     const settings = loadSettings();
-    const url = settings.DATABASE_URL ?? (await databaseUrlFromSsm(settings));
-    const pool = new pg.Pool({ connectionString: url, max: 3, application_name: 'dropship-lambda' });
-    pool.on('error', () => {});
-    await migrate(pool);
-    return {
+    const wiring = new Wiring({
       settings,
-      log: createLogger({ level: settings.DROPSHIP_LOG_LEVEL, destination: process.stdout }),
-      registry: new Registry(pool),
-      ledger: new Ledger(pool),
-      queue: new TaskQueue(requireSetting(settings, 'DROPSHIP_TASK_QUEUE_URL', 'to fan table tasks out over SQS')),
-      sourceUrl: settings.DROPSHIP_SOURCE_DATABASE_URL ?? url,
-      pool,
-    };
+      databaseUrl: settings.DATABASE_URL ?? (await databaseUrlFromSsm(settings)),
+      poolMax: 3,
+      applicationName: 'dropship-lambda',
+    });
+    try {
+      await wiring.pool(); // connected and migrated at cold start
+      return {
+        settings,
+        log: createLogger({ level: settings.DROPSHIP_LOG_LEVEL, destination: process.stdout }),
+        registry: await wiring.registry(),
+        ledger: await wiring.ledger(),
+        queue: wiring.queue('to fan table tasks out over SQS'),
+        sourceUrl: wiring.sourceUrl,
+        wiring,
+      };
+    } catch (e) {
+      await wiring.close().catch(() => {});
+      throw e;
+    }
   })();
   deps.catch(() => {
     deps = undefined;
@@ -58,8 +66,7 @@ export async function resetLambdaDeps(): Promise<void> {
   const old = deps;
   deps = undefined;
   const d = await old?.catch(() => undefined);
-  d?.queue.destroy();
-  await d?.pool.end().catch(() => {});
+  await d?.wiring.close().catch(() => {});
 }
 
 /** The Postgres URL from SSM Parameter Store (SecureString), so it never sits in the function's configuration. */

@@ -12,13 +12,14 @@ import type { RowFilter } from '../source/select.js';
 import { release } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { type FinishOutcome, finishRun } from './finish.js';
-import type { Claim, Ledger, Run, Task, TaskRef } from './ledger.js';
+import type { Ledger } from './ledger.js';
+import type { Claim, Run, Task, TaskRef } from './ledger-rows.js';
 import { exportTable, type TableProgress, type TableResult } from './table.js';
 
 /**
  * One table task's lifecycle, shared by both drivers — the in-process driver (`dropship export`:
  * one snapshot, tables p-limited, src/run/account.ts) and the fan-out driver (Lambda workers,
- * src/run/task.ts):
+ * src/run/fan-out.ts, src/run/task.ts):
  *
  *   claim ──(not claimed)──────────────────────────────▶ declined
  *     │ claimed (attempt n, lease)
@@ -84,7 +85,7 @@ export interface LifecycleInput {
 }
 
 /** Shards of part p are numbered from p × 1,000,000 (the 12-digit index leaves room for both). */
-export const PART_SHARD_BLOCK = 1_000_000;
+const PART_SHARD_BLOCK = 1_000_000;
 
 export function newRunId(start: Date): string {
   const stamp = start.toISOString().replace(/[-:]/g, '').slice(0, 15);
@@ -99,7 +100,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
 
   enter('claim');
   input.signal?.throwIfAborted();
-  const claim = await ledger.claimTask(ref, { leaseSeconds: input.leaseSeconds });
+  const claim = await ledger.claimTask({ ...ref, leaseSeconds: input.leaseSeconds });
   if (!claim.claimed) return { state: 'declined', reason: claim.reason };
 
   let client: pg.Client | undefined;
@@ -127,7 +128,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     client = await input.connect();
     const snapshot = await input.snapshotOf(client);
     const { table, rowFilter } = await input.plan(client);
-    const row: Task | undefined = await ledger.task(run.runId, task.table, part);
+    const row: Task | undefined = await ledger.task({ runId: run.runId, table: task.table, part });
     const shardBase = part * PART_SHARD_BLOCK;
     let copying = false;
     const result = await exportTable({
@@ -164,7 +165,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
         input.onProgress?.(p);
       },
       onShardOpen: async (index) => {
-        await ledger.noteShardsStarted(ref, index - shardBase + 1);
+        await ledger.noteShardsStarted({ ...ref, count: index - shardBase + 1 });
       },
     });
     broken = false;
@@ -236,7 +237,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
  * such key is overwritten with a valid Parquet file of the same schema and no rows, and listed in
  * the result: the folder, the receipt and the data agree.
  */
-export async function coverStaleShards(
+async function coverStaleShards(
   ledger: Ledger,
   run: Pick<Run, 'runId' | 'accountId' | 'folder'>,
   dest: Destination,
@@ -248,8 +249,15 @@ export async function coverStaleShards(
   shardBase: number,
 ): Promise<void> {
   const started = Math.max(
-    await ledger.shardsStarted(run.runId, table.name, part),
-    part === 0 ? await ledger.shardsStartedInFolder(run.accountId, run.folder, table.name, run.runId) : 0,
+    await ledger.shardsStarted({ runId: run.runId, table: table.name, part }),
+    part === 0
+      ? await ledger.shardsStartedInFolder({
+          accountId: run.accountId,
+          folder: run.folder,
+          table: table.name,
+          exceptRunId: run.runId,
+        })
+      : 0,
   );
   for (let i = result.files.length; i < started; i++) {
     result.files.push(

@@ -12,14 +12,15 @@ import {
   sourceClient,
   TEXT_FORM_SETTINGS,
 } from '../source/snapshot.js';
-import type { Ledger, Task } from './ledger.js';
+import type { Ledger } from './ledger.js';
+import type { Task } from './ledger-rows.js';
 
 /**
  * One consistent snapshot for a whole fan-out run (issue 12), with a coordinator that lives in the
  * worker running the run's first task:
  *
  *   1. The first worker to claim any task of the run becomes the run's **snapshot holder**
- *      (Ledger.claimSnapshotHolder, one row update): it opens a REPEATABLE READ transaction, exports
+ *      (`ledger.snapshot.claimHolder`, one row update): it opens a REPEATABLE READ transaction, exports
  *      its snapshot (pg_export_snapshot()) and records the id in the ledger, then exports its own
  *      task in that snapshot like everyone else (a second connection that imports it).
  *   2. Every other task imports the recorded snapshot (SET TRANSACTION SNAPSHOT) — so all tables
@@ -63,7 +64,7 @@ export interface SharedSnapshotDeps {
 }
 
 /** How long a task waits for the holder to record the snapshot before reading in its own. */
-export const SNAPSHOT_WAIT_SECONDS = 20;
+const SNAPSHOT_WAIT_SECONDS = 20;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -79,16 +80,12 @@ export class SharedSnapshot {
 
   constructor(private readonly deps: SharedSnapshotDeps) {}
 
-  get holding(): boolean {
-    return this.held !== undefined;
-  }
-
   /** A connection for one task: in the run's shared snapshot if it can be had, else in its own (recorded). */
   async connect(): Promise<pg.Client> {
     const { ledger, runId } = this.deps;
     const waitSeconds = this.deps.waitSeconds ?? SNAPSHOT_WAIT_SECONDS;
     for (;;) {
-      const rs = await ledger.runSnapshot(runId);
+      const rs = await ledger.snapshot.get(runId);
       if (!rs) break;
       if (rs.exportId && rs.id && rs.at && !rs.released) {
         try {
@@ -110,7 +107,7 @@ export class SharedSnapshot {
       }
       if (rs.exportId) break; // released by its holder
       if (!rs.holder) {
-        if (await ledger.claimSnapshotHolder(runId, this.holderId)) await this.open();
+        if (await ledger.snapshot.claimHolder({ runId, holder: this.holderId })) await this.open();
         continue;
       }
       if ((rs.claimedSecondsAgo ?? 0) > waitSeconds) break; // a holder that died before recording it
@@ -130,7 +127,7 @@ export class SharedSnapshot {
       this.held = await Snapshot.open(this.deps.sourceUrl, `${this.deps.applicationName} snapshot`, this.deps.session);
     } catch (e) {
       // The task fails (and is retried); the next task to connect may become the holder.
-      await ledger.releaseSnapshotHolder(runId, this.holderId).catch(() => {});
+      await ledger.snapshot.releaseHolder({ runId, holder: this.holderId }).catch(() => {});
       throw e;
     }
     this.heldSince = performance.now();
@@ -139,7 +136,7 @@ export class SharedSnapshot {
     const every = idle > 0 ? Math.min(30_000, (idle * 1000) / 3) : 30_000;
     this.pinger = setInterval(() => void held.ping().catch(() => {}), every);
     this.pinger.unref();
-    await ledger.recordSnapshot(runId, { exportId: held.id, id: held.info.id, at: held.info.at });
+    await ledger.snapshot.record({ runId, exportId: held.id, id: held.info.id, at: held.info.at });
     this.deps.log?.info({ runId, snapshot: held.info.id }, 'holding the run snapshot');
   }
 
@@ -198,7 +195,7 @@ export class SharedSnapshot {
     const held = this.held;
     this.held = undefined;
     this.heldSeconds = (performance.now() - this.heldSince) / 1000;
-    await this.deps.ledger.snapshotReleased(this.deps.runId).catch(() => {});
+    await this.deps.ledger.snapshot.released(this.deps.runId).catch(() => {});
     await held.close();
     this.deps.log?.info(
       { runId: this.deps.runId, heldSeconds: Math.round(this.heldSeconds * 10) / 10, helped: this.helped },

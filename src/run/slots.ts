@@ -3,9 +3,9 @@ import type { Settings } from '../config/settings.js';
 import { slotsByPlan } from '../contracts/slots.js';
 import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { startFanOutRun } from './fan-out.js';
 import { type Ledger, RunInProgress, SlotAlreadyRun } from './ledger.js';
 import { newRunId } from './lifecycle.js';
-import { startFanOutRun } from './task.js';
 
 /**
  * Scheduled slots: at most one run per account, slot and day (the ledger's unique key on
@@ -100,7 +100,7 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
       const age = now.getTime() - at.getTime();
       if (age < grace || age > 86_400_000) continue;
       const slotDate = at.toISOString().slice(0, 10);
-      const have = await deps.ledger.slotRuns(slot, slotDate);
+      const have = await deps.ledger.slotRuns({ slot, slotDate });
       const missing = (await deps.registry.due(slot, slotsByPlan(deps.settings))).filter(
         (d) => !have.has(d.accountId) && d.createdAt.getTime() < at.getTime(),
       );

@@ -3,7 +3,8 @@ import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { finishRun } from './finish.js';
-import type { ActiveRun, Ledger } from './ledger.js';
+import type { Ledger } from './ledger.js';
+import type { ActiveRun } from './ledger-rows.js';
 
 /**
  * Ends what died. The same code runs at the start of every run of an account (CLI, schedule,
@@ -73,7 +74,7 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
       : `its owner ${run.owner ?? '(unknown)'} has not been heard from for ${Math.round(run.silentSeconds)} s (DROPSHIP_RUN_STALE_SECONDS=${run.staleSeconds})`;
     if (run.status === 'finishing' || allDone) return finish(run, deps, why, true);
     const error = `abandoned: ${why}; ended by ${deps.by}`;
-    if (await ledger.failRun(run.runId, error)) {
+    if (await ledger.failRun({ runId: run.runId, error })) {
       log.warn({ ...base, owner: run.owner, reason: why }, 'abandoned run ended');
       return { ...base, action: 'ended', detail: error };
     }

@@ -1,141 +1,29 @@
-import type { Destination } from '../accounts/destination.js';
-import { AccountsError, type Registry } from '../accounts/registry.js';
-import { type DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
+import type { Registry } from '../accounts/registry.js';
+import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
-import type { MessageSender, TaskMessage } from '../contracts/task.js';
-import { createLogger, type Logger } from '../log/logger.js';
-import { ensureExternalIdEnforced } from '../notify/drift.js';
+import type { TaskMessage } from '../contracts/task.js';
+import type { Logger } from '../log/logger.js';
 import { recordRunOutcome } from '../notify/outcome.js';
-import { nowMicros } from '../receipt/receipt.js';
-import { folderName } from '../sink/layout.js';
-import { listTables, type TablePlan, type TaskPart } from '../source/catalog.js';
+import { listTables } from '../source/catalog.js';
 import { MappingError } from '../source/errors.js';
-import { planParts, receiptSelection, type SelectedTables, selectTables } from '../source/select.js';
-import { connectSource, sourceClient, sourceSession } from '../source/snapshot.js';
-import { crashPoint } from './crash.js';
+import { selectTables } from '../source/select.js';
+import { sourceSession } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
-import type { Ledger, Run, Trigger } from './ledger.js';
-import { newRunId, PART_SHARD_BLOCK, runTableTask } from './lifecycle.js';
+import type { Ledger } from './ledger.js';
+import { runTableTask } from './lifecycle.js';
 import { SharedSnapshot } from './shared-snapshot.js';
-import { sweepRuns } from './sweep.js';
 import type { TableProgress } from './table.js';
 
-export { newRunId, PART_SHARD_BLOCK };
-
 /**
- * The fan-out driver (Lambda): a run is opened for an account with one task per table; each task
- * travels as one SQS message and is exported by whichever worker receives it, through the shared
- * task lifecycle (src/run/lifecycle.ts). The ledger makes duplicate and concurrent deliveries
- * harmless, and the last task to complete writes the receipt.
+ * The fan-out driver's task execution (Lambda workers): one task message — a table, or one key
+ * range of it — exported through the shared task lifecycle (src/run/lifecycle.ts). The ledger makes
+ * duplicate and concurrent deliveries harmless, and the last task to complete writes the receipt.
+ * The run itself is started by `startFanOutRun` (src/run/fan-out.ts).
  *
  * Consistency: every task of a run reads in one snapshot, held open by the worker that ran the
  * run's first task (src/run/shared-snapshot.ts); a task that cannot import it reads in its own and
  * the receipt says so (`consistency: "table"`).
  */
-export interface FanOutDeps {
-  sourceUrl: string;
-  ledger: Ledger;
-  settings: Settings;
-  queue: MessageSender;
-  trigger: Trigger;
-  slot?: string;
-  /** YYYY-MM-DD of the scheduled slot: one scheduled run per account, slot and day. */
-  slotDate?: string;
-  log?: Logger;
-}
-
-/**
- * Starts a fan-out run: ends (or finishes) what a dead owner left behind, opens the run and its
- * tasks, checks the role (a failure fails the run at once, visible to operators), sends one
- * message per task and records that they were all sent. If the sender dies before that record,
- * the sweeper sends the tasks again after DROPSHIP_RUN_STALE_SECONDS.
- */
-export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promise<{ run: Run; tasks: number }> {
-  if (!dest.enabled)
-    throw new AccountsError(`account ${dest.accountId} is disabled (dropship destinations enable ${dest.accountId})`);
-  const { ledger, settings } = deps;
-  const log = deps.log ?? createLogger({ level: 'silent' });
-  const startedMicros = nowMicros();
-  const start = new Date(Number(startedMicros / 1000n));
-  const runId = newRunId(start);
-  await sweepRuns(
-    {
-      ledger,
-      settings,
-      log,
-      destination: async () => dest,
-      resend: (m) => deps.queue.send(m),
-      by: `run ${runId}`,
-    },
-    { accountId: dest.accountId },
-  );
-  const session = sourceSession(settings);
-  const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`, session);
-  let tables: TablePlan[];
-  let parts: TaskPart[];
-  let selected: SelectedTables;
-  try {
-    await connectSource(client, session);
-    selected = await selectTables(
-      client,
-      dest.sourceSchema,
-      await listTables(client, dest.sourceSchema),
-      dest.selection,
-    );
-    tables = selected.tables;
-    parts = await planParts(client, dest.sourceSchema, settings.DROPSHIP_SPLIT_ROWS, selected);
-  } finally {
-    await client.end().catch(() => {});
-  }
-  const run = await ledger.openRun({
-    runId,
-    accountId: dest.accountId,
-    trigger: deps.trigger,
-    slot: deps.slot ?? null,
-    slotDate: deps.slotDate ?? null,
-    layout: dest.layout,
-    folder: folderName(start, dest.layout),
-    startedMicros,
-    tables: tables.map((t) => t.name),
-    parts,
-    maxAttempts: settings.DROPSHIP_TASK_MAX_ATTEMPTS,
-    owner: 'fan-out',
-    staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
-  });
-  await crashPoint(settings, 'after-open-run');
-  const clients = destinationClients(dest, runId, settings);
-  try {
-    await deps.ledger.noteSelection(runId, dest.selection, receiptSelection(dest.selection, selected));
-    if (selected.problems.length > 0) throw new Error(selected.problems.join('; '));
-    if (tables.length === 0)
-      throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
-    await verifyAssumeRole(dest, clients);
-    await ensureExternalIdEnforced(deps.ledger.pool, dest, settings);
-  } catch (e) {
-    await ledger.failRun(runId, (e as Error).message);
-    await recordRunOutcome(
-      { pool: ledger.pool, settings, s3: clients.s3 },
-      { accountId: dest.accountId, runId, ok: false, error: e },
-    );
-    return { run: (await ledger.getRun(runId))!, tasks: 0 };
-  } finally {
-    clients.s3.destroy();
-  }
-  const split = new Set(parts.map((p) => p.table));
-  const messages: TaskMessage[] = [
-    ...tables.filter((t) => !split.has(t.name)).map((t) => ({ runId, accountId: dest.accountId, table: t.name })),
-    ...parts.map((p) => ({ runId, accountId: dest.accountId, table: p.table, part: p.part })),
-  ];
-  // SendMessageBatch takes 10 at a time; the test-only crash point sits between the first and the rest.
-  for (let i = 0; i < messages.length; i += 10) {
-    if (i > 0) await crashPoint(settings, 'during-send');
-    await deps.queue.send(messages.slice(i, i + 10));
-  }
-  await crashPoint(settings, 'after-send');
-  await ledger.markDispatched(runId);
-  return { run, tasks: messages.length };
-}
-
 export type TaskOutcome =
   | { status: 'succeeded'; receiptKey?: string }
   | { status: 'skipped'; reason: string }
@@ -240,7 +128,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
           ? {
               status: 'retry',
               reason: outcome.error.message,
-              delaySeconds: retryDelay(settings, await ledger.task(run.runId, msg.table, part)),
+              delaySeconds: retryDelay(settings, await ledger.task({ runId: run.runId, table: msg.table, part })),
             }
           : { status: 'failed', reason: outcome.error.message };
       case 'declined':
@@ -269,5 +157,3 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
 function retryDelay(settings: Settings, task: { attempts: number } | undefined): number {
   return Math.min(900, settings.DROPSHIP_TASK_RETRY_SECONDS * 3 ** Math.max(0, (task?.attempts ?? 1) - 1));
 }
-
-export type { DestinationAccessError };

@@ -4,10 +4,11 @@ import type { TaskQueue } from '../aws/queue.js';
 import type { Settings } from '../config/settings.js';
 import { taskMessageSchema } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { startFanOutRun } from './fan-out.js';
 import type { Ledger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import type { TableResult } from './table.js';
-import { startFanOutRun, type TaskOutcome } from './task.js';
+import type { TaskOutcome } from './task.js';
 import { processTaskBatch } from './task-batch.js';
 
 /**
@@ -170,7 +171,9 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
   await Promise.all([...Array.from({ length: Math.max(1, deps.workers) }, (_, i) => loop(i)), watcher]);
   await watch().catch(() => false);
   if (deps.signal?.aborted)
-    await ledger.failRun(runId, `interrupted (${(deps.signal.reason as Error)?.message ?? 'signal'})`).catch(() => {});
+    await ledger
+      .failRun({ runId, error: `interrupted (${(deps.signal.reason as Error)?.message ?? 'signal'})` })
+      .catch(() => {});
 
   const final = await ledger.getRun(runId);
   let outcome: AccountOutcome;

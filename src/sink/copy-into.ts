@@ -23,12 +23,7 @@ export async function copyIntoSink(input: {
   onRows?: ((rows: number) => void) | undefined;
 }): Promise<number> {
   const { sink, signal, onRows } = input;
-  const decoder = new BinaryCopyDecoder(
-    input.columns.map((c) => c.decode),
-    () => sink.columns,
-    input.columns.map((c) => c.kind),
-    input.columns.map((c) => c.scale),
-  );
+  const decoder = new BinaryCopyDecoder(input.columns, () => sink.columns);
   const endRow = (): void => sink.endRow();
   const full = (): boolean => sink.full;
   // Decodes as long as rows fit the row group; awaits the sink (a row group written) when full.

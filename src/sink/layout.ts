@@ -10,8 +10,8 @@ import type { DestinationCompression, Layout } from '../contracts/receipt.js';
  * the file itself is not gzip-wrapped (the `.gz` suffix is the model's naming). Files of any other
  * codec (zstd, snappy, none) are named `.parquet` in both layouts: `.gz` would be a false promise.
  */
-export const RECEIPT_NAME = 'receipt.json';
-export const SHARD_SUFFIX: Record<Layout, string> = { dreamdata: '.parquet.gz', portable: '.parquet' };
+const RECEIPT_NAME = 'receipt.json';
+const SHARD_SUFFIX: Record<Layout, string> = { dreamdata: '.parquet.gz', portable: '.parquet' };
 
 /** `2023-01-02T15:04` (dreamdata) or `20230102T1504Z` (portable: no colon). */
 export function folderName(runStart: Date, layout: Layout = 'dreamdata'): string {
@@ -37,7 +37,7 @@ export function tableObjectName(table: string): string {
   return `${safe}-${hash}`;
 }
 
-export function shardName(
+function shardName(
   objectName: string,
   index: number,
   layout: Layout = 'dreamdata',

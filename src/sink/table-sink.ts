@@ -45,7 +45,7 @@ export interface TableSinkOptions {
 export type SinkFile = UploadedShard & { rows: number };
 
 /** Writer options for a destination: its codec, the configured sizes. */
-export function writerOptions(
+function writerOptions(
   dest: Pick<Destination, 'compression'>,
   settings: TableSinkOptions['settings'],
   keyValueMetadata?: Record<string, string>,
@@ -165,7 +165,7 @@ export class TableSink {
 
 /**
  * Writes one valid Parquet file with the table's schema and no rows at shard `index` (covering a
- * shard an earlier attempt started: src/run/task.ts `coverStaleShards`).
+ * shard an earlier attempt started: src/run/lifecycle.ts `coverStaleShards`).
  */
 export async function writeEmptyShard(
   o: Omit<TableSinkOptions, 'shardBase' | 'onShardOpen'> & { index: number },

@@ -1,6 +1,6 @@
 import type { ColumnBuilder } from '../parquet/column.js';
 import { SourceError } from './errors.js';
-import { DecodeKind, type Decoder, EPOCH_HI, EPOCH_LO, numericUnscaledNumber } from './typemap.js';
+import { type ColumnPlan, DecodeKind, type Decoder, EPOCH_HI, EPOCH_LO, numericUnscaledNumber } from './typemap.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -16,17 +16,18 @@ export class BinaryCopyDecoder {
   private headerDone = false;
   private trailerSeen = false;
   rows = 0;
+  private readonly decoders: Decoder[];
   private readonly kinds: Uint8Array;
   private readonly scales: Int8Array;
 
+  /** `plans`: how each column's values decode (src/source/typemap.ts); `columns`: the builders they go to. */
   constructor(
-    private readonly decoders: Decoder[],
+    plans: Pick<ColumnPlan, 'decode' | 'kind' | 'scale'>[],
     private readonly columns: () => ColumnBuilder[],
-    kinds?: DecodeKind[],
-    scales?: number[],
   ) {
-    this.kinds = Uint8Array.from(kinds ?? decoders.map(() => DecodeKind.CLOSURE));
-    this.scales = Int8Array.from(scales ?? decoders.map(() => 0));
+    this.decoders = plans.map((c) => c.decode);
+    this.kinds = Uint8Array.from(plans.map((c) => c.kind));
+    this.scales = Int8Array.from(plans.map((c) => c.scale));
   }
 
   feed(chunk: Buffer): void {

@@ -65,7 +65,7 @@ export interface SelectedTables {
  * collation: their equality ignores case (or more), so two registered tenants could match each
  * other's rows.
  */
-export const TENANT_TYPES = ['int2', 'int4', 'int8', 'uuid', 'text', 'varchar', 'bpchar'] as const;
+const TENANT_TYPES = ['int2', 'int4', 'int8', 'uuid', 'text', 'varchar', 'bpchar'] as const;
 
 interface TenantColumnType {
   /** format_type of the column as declared, for messages. */
@@ -77,7 +77,7 @@ interface TenantColumnType {
 }
 
 /** The tenant column's type in every table (and materialized view) of the schema that has it. */
-export async function tenantColumnTypes(
+async function tenantColumnTypes(
   client: ClientBase,
   schema: string,
   column: string,
@@ -304,12 +304,7 @@ export function copySql(schema: string, table: TablePlan, filter?: RowFilter, ra
 }
 
 /** The planner's estimate of a tenant's rows in a table (for splitting; no scan). */
-export async function estimateRows(
-  client: ClientBase,
-  schema: string,
-  table: string,
-  filter: RowFilter,
-): Promise<number> {
+async function estimateRows(client: ClientBase, schema: string, table: string, filter: RowFilter): Promise<number> {
   const res = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
     `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${tableRef(schema, table)}${whereClause(filter)}`,
   );
@@ -317,7 +312,7 @@ export async function estimateRows(
 }
 
 /** min/max of an integer key over the table's (tenant's) rows, as text. */
-export function keyBoundsSql(schema: string, table: string, key: string, filter?: RowFilter): string {
+function keyBoundsSql(schema: string, table: string, key: string, filter?: RowFilter): string {
   const k = quoteIdent(key);
   return `select min(${k})::text as lo, max(${k})::text as hi from ${tableRef(schema, table)}${whereClause(filter)}`;
 }

@@ -94,10 +94,10 @@ const INT32_MIN = -0x80000000;
  * the largest and the negated largest value of the physical type (DuckDB reads them back as
  * ±infinity; other readers see the far future/past, which orders correctly).
  */
-export const DATE_POS_INFINITY = INT32_MAX;
-export const DATE_NEG_INFINITY = -INT32_MAX;
-export const TIMESTAMP_POS_INFINITY = INT64_MAX;
-export const TIMESTAMP_NEG_INFINITY = -INT64_MAX;
+const DATE_POS_INFINITY = INT32_MAX;
+const DATE_NEG_INFINITY = -INT32_MAX;
+const TIMESTAMP_POS_INFINITY = INT64_MAX;
+const TIMESTAMP_NEG_INFINITY = -INT64_MAX;
 
 const STRING: LeafType = { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } };
 
@@ -275,7 +275,7 @@ function numericScalar(typmod: number, column: string): Scalar {
 }
 
 /** Smallest byte width whose signed range holds every value of `precision` digits. */
-export function decimalBytes(precision: number): number {
+function decimalBytes(precision: number): number {
   const max = 10n ** BigInt(precision) - 1n;
   let bytes = 1;
   while (max >= 1n << BigInt(bytes * 8 - 1)) bytes++;

@@ -1,9 +1,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { App } from '../../src/cli/app.js';
 import { withApp } from '../../src/cli/app.js';
 import { runExports } from '../../src/cli/commands/export.js';
-import type { App } from '../../src/cli/commands.js';
 import { formatBytes, formatCount } from '../../src/cli/format.js';
 import type { Receipt } from '../../src/contracts/receipt.js';
 import { allSlots, type Plan, type SlotsByPlan, slotsByPlan } from '../../src/contracts/slots.js';

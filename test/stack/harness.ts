@@ -1,8 +1,8 @@
-import pg from 'pg';
-import { migrate } from '../../src/accounts/migrations.js';
-import { Registry } from '../../src/accounts/registry.js';
+import type pg from 'pg';
+import type { Registry } from '../../src/accounts/registry.js';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
-import { Ledger } from '../../src/run/ledger.js';
+import type { Ledger } from '../../src/run/ledger.js';
+import { Wiring } from '../../src/run/wiring.js';
 import { LocalStack } from './stack.js';
 
 /**
@@ -24,17 +24,16 @@ export async function startHarness(): Promise<Harness> {
   const saved = { ...process.env };
   const env = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true' };
   Object.assign(process.env, env);
-  const pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {}); // idle clients see the server stop at the end
-  await migrate(pool);
+  const wiring = new Wiring({ settings: loadSettings(env), databaseUrl: stack.databaseUrl });
+  const pool = await wiring.pool();
   return {
     stack,
     pool,
-    registry: new Registry(pool),
-    ledger: new Ledger(pool),
+    registry: await wiring.registry(),
+    ledger: await wiring.ledger(),
     settings: (extra = {}) => loadSettings({ ...env, ...extra }),
     stop: async () => {
-      await pool.end();
+      await wiring.close();
       await stack.stop();
       process.env = saved;
     },

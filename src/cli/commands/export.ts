@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
 import type { Destination } from '../../accounts/destination.js';
-import { TaskQueue } from '../../aws/queue.js';
-import { requireSetting } from '../../config/settings.js';
 import { slotsByPlan } from '../../contracts/slots.js';
 import { createLogger, type Logger } from '../../log/logger.js';
 import { exportAccounts } from '../../run/account.js';
 import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../../run/reporter.js';
 import { exportViaQueue } from '../../run/via-queue.js';
+import type { App } from '../app.js';
 import { withApp } from '../app.js';
-import type { App } from '../commands.js';
 import { failureLines, summaryTable, TerminalReporter } from '../progress.js';
 import { examples, out, UsageError } from '../usage.js';
 
@@ -104,7 +102,10 @@ export async function runExports(
     void (async () => {
       for (const runId of active)
         await ledger
-          .failRun(runId, `interrupted twice by ${sig}; the process quit without waiting for its uploads to abort`)
+          .failRun({
+            runId,
+            error: `interrupted twice by ${sig}; the process quit without waiting for its uploads to abort`,
+          })
           .catch(() => {});
       process.exit(130);
     })();
@@ -155,30 +156,20 @@ async function viaQueue(
   dests: Destination[],
   o: { reporter: Reporter; log: Logger; signal: AbortSignal; workers: number },
 ): Promise<Map<string, AccountOutcome>> {
-  const queue = new TaskQueue(
-    requireSetting(
-      app.settings,
-      'DROPSHIP_TASK_QUEUE_URL',
-      'for --via-queue (the dev stack sets it: dropship dev env)',
-    ),
-  );
+  const queue = app.queue('for --via-queue (the dev stack sets it: dropship dev env)');
   const outcomes = new Map<string, AccountOutcome>();
-  try {
-    for (const dest of dests) {
-      outcomes.set(
-        dest.accountId,
-        await exportViaQueue(dest, {
-          sourceUrl: app.sourceUrl,
-          settings: app.settings,
-          ledger: await app.ledger(),
-          registry: await app.registry(),
-          queue,
-          ...o,
-        }),
-      );
-    }
-  } finally {
-    queue.destroy();
+  for (const dest of dests) {
+    outcomes.set(
+      dest.accountId,
+      await exportViaQueue(dest, {
+        sourceUrl: app.sourceUrl,
+        settings: app.settings,
+        ledger: await app.ledger(),
+        registry: await app.registry(),
+        queue,
+        ...o,
+      }),
+    );
   }
   return outcomes;
 }

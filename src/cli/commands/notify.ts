@@ -12,8 +12,8 @@ import {
   verify,
 } from '../../notify/webhook.js';
 import { verifyLink } from '../../receipt/chain.js';
+import type { App } from '../app.js';
 import { withApp } from '../app.js';
-import type { App } from '../commands.js';
 import { examples, type Out, out } from '../usage.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ActiveRun, Run, Task } from '../../run/ledger.js';
+import type { ActiveRun, Run, Task } from '../../run/ledger-rows.js';
 import { withApp } from '../app.js';
 import { formatBytes, formatCount, renderTable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
@@ -73,7 +73,7 @@ export function registerRunsCommands(program: Command): void {
     .action((runId: string, o: { by: string }) =>
       withApp(async (app) => {
         const ledger = await app.ledger();
-        const res = await ledger.cancelRun(runId, o.by);
+        const res = await ledger.cancelRun({ runId, by: o.by });
         if (res.ok) {
           out(`Cancelled ${runId}. Its owner stops within DROPSHIP_RUN_STALE_SECONDS / 4 and aborts its uploads.`);
           return;

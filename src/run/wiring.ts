@@ -1,0 +1,94 @@
+import pg from 'pg';
+import { migrate } from '../accounts/migrations.js';
+import { Registry } from '../accounts/registry.js';
+import { TaskQueue } from '../aws/queue.js';
+import { requireSetting, type Settings } from '../config/settings.js';
+import { Ledger } from './ledger.js';
+
+/**
+ * The one wiring of dropship: settings → the registry/ledger pool (created on first use and
+ * migrated once) → registry, ledger, task queue. The CLI (`App`, src/cli/app.ts), the Lambda
+ * entry points (`lambdaDeps`, src/run/lambda.ts) and the test harness (test/stack/harness.ts) all
+ * build theirs here; they differ only in the options below.
+ */
+export interface WiringOptions {
+  settings: Settings;
+  /** The registry/ledger database; without it, DATABASE_URL (required when the database is first needed). */
+  databaseUrl?: string;
+  /** The pool's size (pg's default when absent). */
+  poolMax?: number;
+  /** `application_name` of the pool's connections (pg_stat_activity); none when absent. */
+  applicationName?: string;
+}
+
+export class Wiring {
+  readonly settings: Settings;
+  private pooled: Promise<pg.Pool> | undefined;
+  private taskQueue: TaskQueue | undefined;
+
+  constructor(private readonly opts: WiringOptions) {
+    this.settings = opts.settings;
+  }
+
+  get databaseUrl(): string {
+    return (
+      this.opts.databaseUrl ??
+      requireSetting(
+        this.settings,
+        'DATABASE_URL',
+        'to reach the dropship registry (postgres://user:pass@host:5432/db)',
+      )
+    );
+  }
+
+  /** Where the customers' data is read: DROPSHIP_SOURCE_DATABASE_URL, else the registry's database. */
+  get sourceUrl(): string {
+    return this.settings.DROPSHIP_SOURCE_DATABASE_URL ?? this.databaseUrl;
+  }
+
+  /** The registry/ledger pool, migrated (once, on first use). */
+  pool(): Promise<pg.Pool> {
+    this.pooled ??= (async () => {
+      const pool = new pg.Pool({
+        connectionString: this.databaseUrl,
+        ...(this.opts.poolMax !== undefined ? { max: this.opts.poolMax } : {}),
+        ...(this.opts.applicationName !== undefined ? { application_name: this.opts.applicationName } : {}),
+      });
+      pool.on('error', () => {}); // idle clients see the server go away; the next query reports it
+      try {
+        await migrate(pool);
+      } catch (e) {
+        await pool.end().catch(() => {});
+        throw e;
+      }
+      return pool;
+    })();
+    this.pooled.catch(() => {
+      this.pooled = undefined;
+    });
+    return this.pooled;
+  }
+
+  async registry(): Promise<Registry> {
+    return new Registry(await this.pool());
+  }
+
+  async ledger(): Promise<Ledger> {
+    return new Ledger(await this.pool());
+  }
+
+  /** The SQS task queue (fan-out); DROPSHIP_TASK_QUEUE_URL is required only here, `purpose` says why. */
+  queue(purpose: string): TaskQueue {
+    this.taskQueue ??= new TaskQueue(requireSetting(this.settings, 'DROPSHIP_TASK_QUEUE_URL', purpose));
+    return this.taskQueue;
+  }
+
+  /** Ends the pool and the queue's client; a later use starts them again. */
+  async close(): Promise<void> {
+    const pooled = this.pooled;
+    this.pooled = undefined;
+    this.taskQueue?.destroy();
+    this.taskQueue = undefined;
+    await (await pooled?.catch(() => undefined))?.end();
+  }
+}
