@@ -1,5 +1,6 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
 import { loadSettings } from '../config/settings.js';
 import { customerMessageOf, isRetryable } from '../contracts/errors.js';
@@ -94,7 +95,10 @@ describe('AWS SDK errors are classified where they enter', () => {
     // Assess
     expect(e.message).toContain('s3:PutObject');
     expect(e.message).toContain('dropship destinations show acme');
-    expect(customerMessageOf(e)).toBe("dropship's role was denied writing to s3://acme-exports/");
+    // The same sentence status.json and webhooks tell (one source: src/accounts/customer-failure.ts).
+    expect(customerMessageOf(e)).toBe("dropship's role was denied writing to s3://acme-exports/dropship/");
+    expect(customerMessageOf(e)).toBe(failureFor('write_denied', dest).reason);
+    expect((e as DestinationAccessError).failure).toBe('write_denied');
     expect(customerMessageOf(e)).not.toContain('dropship destinations');
     expect(`${e.message} ${customerMessageOf(e)}`).not.toContain(dest.externalId);
   });

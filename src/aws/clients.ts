@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { type CustomerFailureCode, type FailureDest, failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
 import { permissionPolicy } from '../accounts/policies.js';
 import type { Settings } from '../config/settings.js';
@@ -33,16 +34,27 @@ export class AwsError extends DropshipError {
   }
 }
 
-/** The destination cannot be written: role, trust, bucket or permission problem. Not retryable. */
+/**
+ * The destination cannot be written: role, trust, bucket or permission problem. Not retryable.
+ * `failure` says which, in the customer's terms; its customer message is that failure's sentence
+ * (src/accounts/customer-failure.ts, the one source of the customer's words).
+ */
 export class DestinationAccessError extends AwsError {
   override readonly code: string = 'destination-access';
-  constructor(message: string, options?: DropshipErrorOptions) {
-    super(message, options, {
+  readonly failure: CustomerFailureCode | undefined;
+  constructor(
+    message: string,
+    options: DropshipErrorOptions & { failure?: { code: CustomerFailureCode; dest: FailureDest } } = {},
+  ) {
+    const { failure, ...rest } = options;
+    super(message, rest, {
       retryable: false,
-      customerMessage:
-        'dropship cannot write to your destination: the role, its trust policy, the bucket or its permissions refuse it',
+      customerMessage: failure
+        ? failureFor(failure.code, failure.dest).reason
+        : 'dropship cannot write to your destination: the role, its trust policy, the bucket or its permissions refuse it',
     });
     this.name = 'DestinationAccessError';
+    this.failure = failure?.code;
   }
 }
 
@@ -141,7 +153,7 @@ export async function verifyAssumeRole(dest: Destination, clients: DestinationCl
         `account ${dest.accountId}: cannot assume role ${dest.roleArn} (AccessDenied). The role must exist and its trust ` +
           `policy must allow dropship's principal with the condition sts:ExternalId = the external ID registered for this ` +
           `account (print the exact policy with: dropship destinations show ${dest.accountId})`,
-        { cause: e, customerMessage: `dropship could not assume the role ${dest.roleArn}` },
+        { cause: e, failure: { code: 'role_not_assumable', dest } },
       );
     }
     throw new AwsError(
@@ -153,6 +165,14 @@ export async function verifyAssumeRole(dest: Destination, clients: DestinationCl
   }
 }
 
+/** An AccessDenied that the destination's KMS key caused (S3 names the KMS action in its message). */
+function kmsDenial(dest: Destination, e: unknown): boolean {
+  return Boolean(dest.kmsKeyArn) && KMS_DENIAL.test((e as Error).message ?? '');
+}
+
+/** How AWS words a denial by KMS (shared with the customer's-words classifier, src/notify/reasons.ts). */
+export const KMS_DENIAL = /perform: kms:|KMS\.\w*Exception|KMS key .* (disabled|pending deletion)/i;
+
 /** Rewrites an S3 error into one line that names the destination and what is missing. */
 export function explainS3Error(dest: Destination, key: string, e: unknown): AwsError {
   const code = awsErrorCode(e);
@@ -161,20 +181,20 @@ export function explainS3Error(dest: Destination, key: string, e: unknown): AwsE
     case 'NoSuchBucket':
       return new DestinationAccessError(
         `account ${dest.accountId}: bucket "${dest.bucket}" does not exist (writing ${where})`,
-        { cause: e, customerMessage: `the bucket ${dest.bucket} does not exist` },
+        { cause: e, failure: { code: 'bucket_missing', dest } },
       );
     case 'AccessDenied':
       return new DestinationAccessError(
         `account ${dest.accountId}: access denied writing ${where}. The role ${dest.roleArn} needs s3:PutObject and ` +
           `s3:AbortMultipartUpload on that key${dest.kmsKeyArn ? ` and kms:GenerateDataKey + kms:Decrypt on ${dest.kmsKeyArn}` : ''}` +
           ` (print the policy with: dropship destinations show ${dest.accountId})`,
-        { cause: e, customerMessage: `dropship's role was denied writing to s3://${dest.bucket}/` },
+        { cause: e, failure: { code: kmsDenial(dest, e) ? 'kms_denied' : 'write_denied', dest } },
       );
     case 'AuthorizationHeaderMalformed':
     case 'PermanentRedirect':
       return new DestinationAccessError(
         `account ${dest.accountId}: bucket "${dest.bucket}" is not in region ${dest.region} (${(e as Error).message})`,
-        { cause: e, customerMessage: `the bucket ${dest.bucket} is not in the registered region ${dest.region}` },
+        { cause: e, failure: { code: 'bucket_wrong_region', dest } },
       );
     default:
       return new AwsError(

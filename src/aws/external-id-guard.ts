@@ -58,6 +58,7 @@ export async function verifyExternalIdEnforced(
       `account ${dest.accountId}: refusing to export — role ${dest.roleArn} can be assumed without the external ID ` +
         `(confused-deputy risk). Add the condition StringEquals sts:ExternalId to its trust policy ` +
         `(print it with: dropship policy --account ${dest.accountId})`,
+      { failure: { code: 'external_id_not_enforced', dest } },
     );
   }
 }

@@ -1,11 +1,11 @@
 import type { Pool } from 'pg';
+import { type CustomerFailure, failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
 import { type Check, doctor } from '../aws/doctor.js';
 import { verifyExternalIdEnforced } from '../aws/external-id-guard.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { addEvent, deliverPending } from './outcome.js';
-import { type CustomerFailure, failureFor } from './reasons.js';
 import { StatusStore } from './store.js';
 
 /**

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
+import { explainS3Error } from '../aws/clients.js';
 import { loadSettings } from '../config/settings.js';
+import { customerMessageOf } from '../contracts/errors.js';
 import { slotsAhead } from './drift.js';
 import { runMetricsLine } from './outcome.js';
-import { describeFailure } from './reasons.js';
+import { describeFailure, failureCodeOf } from './reasons.js';
 import { nextSlot } from './status.js';
 
 const dest = {
@@ -94,5 +97,24 @@ describe('embedded metric format', () => {
       FailedRuns: 1,
       SucceededRuns: 0,
     });
+  });
+});
+
+describe('an error that knows its customer failure answers for itself', () => {
+  it('uses the error’s failure code, even where its text would read differently', () => {
+    // Prepare: AccessDenied caused by the destination's KMS key (S3 names the KMS action).
+    const kmsDest = { ...dest, kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/k' } as Destination;
+    const sdk = Object.assign(new Error('User is not authorized to perform: kms:GenerateDataKey'), {
+      name: 'AccessDenied',
+    });
+    // Act
+    const explained = explainS3Error(kmsDest, 'dropship/x.parquet.gz', sdk);
+    const plain = explainS3Error({ ...kmsDest, kmsKeyArn: undefined } as Destination, 'dropship/x.parquet.gz', sdk);
+    // Assess
+    expect(failureCodeOf(explained)).toBe('kms_denied');
+    expect(describeFailure(kmsDest, new Error('table t failed', { cause: explained })).code).toBe('kms_denied');
+    expect(failureCodeOf(plain)).toBe('write_denied');
+    expect(failureCodeOf(new Error('connection reset'))).toBeUndefined();
+    expect(customerMessageOf(explained)).toBe(failureFor('kms_denied', kmsDest).reason);
   });
 });

@@ -1,0 +1,79 @@
+import { INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
+import type { Destination } from './destination.js';
+import { writeResource } from './policies.js';
+
+/**
+ * The customer's words for a failure (status.json, webhooks, drift warnings, and the
+ * `customerMessage` of the errors that carry a `failure` code, src/aws/clients.ts) — one source.
+ *
+ * A failed run, told to the customer: what happened and what they can do — worded for them, from
+ * a fixed set of sentences. Internal details (our error messages, stack traces, database or row
+ * data, credentials, the external ID) never reach status.json or a webhook: anything not
+ * recognised as a problem on the customer's side is reported as ours, with no action for them.
+ */
+export interface CustomerFailure {
+  /** Stable code, for automation. */
+  code:
+    | 'role_not_assumable'
+    | 'external_id_not_enforced'
+    | 'bucket_missing'
+    | 'bucket_wrong_region'
+    | 'kms_denied'
+    | 'write_denied'
+    | 'internal';
+  reason: string;
+  fix: string;
+}
+
+export type CustomerFailureCode = CustomerFailure['code'];
+
+export type FailureDest = Pick<Destination, 'accountId' | 'bucket' | 'prefix' | 'region' | 'roleArn' | 'kmsKeyArn'>;
+
+/** The customer's words for each kind of failure. */
+export function failureFor(code: CustomerFailure['code'], dest: FailureDest): CustomerFailure {
+  const where = `s3://${dest.bucket}/${dest.prefix ? `${dest.prefix}/` : ''}`;
+  switch (code) {
+    case 'external_id_not_enforced':
+      return {
+        code,
+        reason: `the role ${dest.roleArn} can be assumed without dropship's external ID, so dropship does not deliver to it (confused-deputy protection)`,
+        fix: 'add the condition "StringEquals": { "sts:ExternalId": "<your external ID>" } to the role\'s trust policy, exactly as in the trust policy dropship gave you',
+      };
+    case 'role_not_assumable':
+      return {
+        code,
+        reason: `dropship could not assume the role ${dest.roleArn}`,
+        fix: "make sure the role exists and its trust policy allows dropship's principal to sts:AssumeRole with the condition sts:ExternalId = the external ID dropship gave you",
+      };
+    case 'bucket_missing':
+      return {
+        code,
+        reason: `the bucket ${dest.bucket} does not exist`,
+        fix: `create the bucket ${dest.bucket} in ${dest.region}, or tell us the right bucket name`,
+      };
+    case 'bucket_wrong_region':
+      return {
+        code,
+        reason: `the bucket ${dest.bucket} is not in the registered region ${dest.region}`,
+        fix: "tell us the bucket's actual region, or use a bucket in the registered region",
+      };
+    case 'kms_denied':
+      return {
+        code,
+        reason: `the KMS key ${dest.kmsKeyArn} refused dropship's role`,
+        fix: `allow kms:GenerateDataKey and kms:Decrypt on ${dest.kmsKeyArn} to the role ${dest.roleArn}, in the role's policy and in the key policy`,
+      };
+    case 'write_denied':
+      return {
+        code,
+        reason: `dropship's role was denied writing to ${where}`,
+        fix: `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResource(dest)} in the role's permission policy${dest.kmsKeyArn ? `, and kms:GenerateDataKey and kms:Decrypt on ${dest.kmsKeyArn}` : ''}`,
+      };
+    default:
+      return {
+        code: 'internal',
+        reason: INTERNAL_CUSTOMER_MESSAGE,
+        fix: 'nothing to do on your side: dropship’s operators are alerted, and the next run retries automatically',
+      };
+  }
+}
