@@ -15,8 +15,14 @@ import { AwsError } from './clients.js';
  * mid-send, the sweeper sends the run's tasks again).
  */
 export class TaskQueue {
-  private readonly sqs = new SQSClient({});
-  constructor(private readonly url: string) {}
+  private readonly sqs: SQSClient;
+  /** `maxAttempts`: DROPSHIP_AWS_MAX_ATTEMPTS (the SDK's standard retries with backoff and jitter). */
+  constructor(
+    private readonly url: string,
+    opts: { maxAttempts?: number } = {},
+  ) {
+    this.sqs = new SQSClient({ ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}), retryMode: 'standard' });
+  }
 
   async send(messages: TaskMessage[]): Promise<void> {
     for (let i = 0; i < messages.length; i += 10) {

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../accounts/db.js';
+import { secureParameter } from '../aws/ssm.js';
 import { ConfigError, type Settings } from '../config/settings.js';
 
 /**
@@ -253,18 +254,15 @@ export async function webhookKey(settings: Settings): Promise<Buffer> {
     throw new ConfigError(
       'DROPSHIP_WEBHOOK_KEY is not set; it is needed to store webhook signing secrets encrypted (generate one with: openssl rand -base64 32; in production use DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER)',
     );
-  ssmKey ??= (async () => {
-    const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
-    const ssm = new SSMClient({});
-    try {
-      const res = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-      const key = Buffer.from(res.Parameter?.Value ?? '', 'base64');
-      if (key.length !== 32) throw new ConfigError(`SSM parameter ${name} does not hold 32 bytes in base64`);
-      return key;
-    } finally {
-      ssm.destroy();
-    }
-  })();
+  ssmKey ??= secureParameter(
+    name,
+    (value) => {
+      const key = Buffer.from(value, 'base64');
+      return key.length === 32 ? key : undefined;
+    },
+    '32 bytes in base64',
+    { maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
+  );
   ssmKey.catch(() => {
     ssmKey = undefined;
   });

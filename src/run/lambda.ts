@@ -1,6 +1,7 @@
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
-import { ConfigError, loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import { secureParameter } from '../aws/ssm.js';
+import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Ledger } from './ledger.js';
 import { Wiring } from './wiring.js';
@@ -76,22 +77,12 @@ async function databaseUrlFromSsm(settings: Settings): Promise<string> {
     'DROPSHIP_DATABASE_URL_SSM_PARAMETER',
     'to reach the dropship registry and run ledger (or set DATABASE_URL)',
   );
-  const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
-  const ssm = new SSMClient({});
-  try {
-    const res = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-    const value = res.Parameter?.Value;
-    if (!value || !/^postgres(ql)?:\/\//.test(value))
-      throw new ConfigError(`SSM parameter ${name} does not hold a postgres:// URL`);
-    return value;
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError(`cannot read SSM parameter ${name}: ${(e as Error).name}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  } finally {
-    ssm.destroy();
-  }
+  return secureParameter(
+    name,
+    (value) => (/^postgres(ql)?:\/\//.test(value) ? value : undefined),
+    'a postgres:// URL',
+    { maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
+  );
 }
 
 /** Fires DROPSHIP_DEADLINE_MARGIN_SECONDS before Lambda's hard timeout (never sooner than 1 s). */

@@ -79,7 +79,9 @@ export class Wiring {
 
   /** The SQS task queue (fan-out); DROPSHIP_TASK_QUEUE_URL is required only here, `purpose` says why. */
   queue(purpose: string): TaskQueue {
-    this.taskQueue ??= new TaskQueue(requireSetting(this.settings, 'DROPSHIP_TASK_QUEUE_URL', purpose));
+    this.taskQueue ??= new TaskQueue(requireSetting(this.settings, 'DROPSHIP_TASK_QUEUE_URL', purpose), {
+      maxAttempts: this.settings.DROPSHIP_AWS_MAX_ATTEMPTS,
+    });
     return this.taskQueue;
   }
 

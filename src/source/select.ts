@@ -4,6 +4,7 @@ import type { ReceiptSelection } from '../contracts/receipt.js';
 import { isTenantMode, isWholeSchema, matchesAny, type Selection, splitColumnPattern } from '../contracts/selection.js';
 import { quoteIdent } from '../contracts/sql.js';
 import { listTables, type TablePlan, type TaskPart } from './catalog.js';
+import { connectSource, sourceClient } from './snapshot.js';
 
 /**
  * A destination's selection (src/contracts/selection.ts) applied to the catalog of its source schema,
@@ -340,9 +341,8 @@ export async function selectionReport(
   schema: string,
   sel: Selection,
 ): Promise<{ problems: string[]; summary: string }> {
-  const client = new pg.Client({ connectionString: sourceUrl, application_name: 'dropship doctor' });
-  client.on('error', () => {});
-  await client.connect();
+  const client = sourceClient(sourceUrl, 'dropship doctor');
+  await connectSource(client);
   try {
     await client.query('begin isolation level repeatable read, read only');
     const { problems } = await checkSelection(client, schema, sel);

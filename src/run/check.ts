@@ -1,0 +1,60 @@
+import type { Registry } from '../accounts/registry.js';
+import type { Settings } from '../config/settings.js';
+import { allSlots, slotsByPlan } from '../contracts/slots.js';
+import type { Logger } from '../log/logger.js';
+import { checkDestinations, slotsAhead } from '../notify/drift.js';
+import { deliverPending, recordMissedOutcomes } from '../notify/outcome.js';
+import { StatusStore } from '../notify/store.js';
+import type { Ledger } from './ledger.js';
+
+/**
+ * What the check function does (handlers/check.ts). About an hour before each slot: drift checks
+ * for every destination due in the coming slot — a failure notifies the customer
+ * (`destination.check_failed`) before the slot fails — then a sweep of the webhook outbox, which
+ * sends events that earlier attempts could not deliver. Every 15 minutes (`sweep`) only the sweep
+ * runs, with the recovery of outcomes a crashed process never recorded.
+ */
+export async function runChecks(
+  at: { time: string; sweep?: boolean | undefined },
+  deps: { settings: Settings; registry: Registry; ledger: Ledger; log: Logger },
+) {
+  const { settings, registry, ledger, log } = deps;
+  const { time, sweep } = at;
+  // Every 15 minutes: outcomes a crashed process never recorded, then undelivered webhooks.
+  const recovered = await recordMissedOutcomes({ pool: ledger.pool, settings, log });
+  await new StatusStore(ledger.pool).prune();
+  if (sweep) return { recovered, outbox: await deliverPending({ pool: ledger.pool, settings }, {}, log) };
+  const plans = slotsByPlan(settings);
+  const slots = slotsAhead(new Date(time), allSlots(plans));
+  const seen = new Set<string>();
+  const dests = [];
+  for (const slot of slots)
+    for (const d of await registry.due(slot, plans))
+      if (!seen.has(d.accountId)) {
+        seen.add(d.accountId);
+        dests.push(d);
+      }
+  const results = await checkDestinations({ pool: ledger.pool, settings, log }, dests);
+  for (const r of results)
+    log.info(
+      {
+        accountId: r.accountId,
+        ok: r.ok,
+        probed: r.probed,
+        failed: r.checks.filter((c) => c.status === 'fail').map((c) => c.name),
+      },
+      'drift check',
+    );
+  const outbox = await deliverPending({ pool: ledger.pool, settings }, {}, log).catch((e: Error) => ({
+    delivered: 0,
+    failed: 0,
+    error: e.message,
+  }));
+  return {
+    recovered,
+    slots,
+    checked: results.length,
+    failed: results.filter((r) => !r.ok).map((r) => ({ accountId: r.accountId, failures: r.failures })),
+    outbox,
+  };
+}
