@@ -309,6 +309,8 @@ async function lifecycleCheck(dest: Destination, settings: Settings): Promise<Ch
   const sts = new STSClient(stsClientConfig(dest.region, settings));
   let s3: S3Client | undefined;
   try {
+    // Without the export's session policy (src/accounts/policies.ts permissionPolicy): that policy
+    // allows writes under the prefix only, and this check reads the bucket's lifecycle configuration.
     const res = await sts.send(
       new AssumeRoleCommand({
         RoleArn: dest.roleArn,
@@ -321,6 +323,7 @@ async function lifecycleCheck(dest: Destination, settings: Settings): Promise<Ch
     s3 = new S3Client({
       region: dest.region,
       credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
+      maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS,
       ...s3SettingsConfig(settings),
     });
     const lc = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: dest.bucket }));
