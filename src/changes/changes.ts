@@ -63,7 +63,7 @@ export class ChangeSetError extends DropshipError {
 }
 
 /** The primary key's columns, in key order ([] when the relation has none). */
-export async function primaryKey(client: pg.ClientBase, schema: string, table: string): Promise<string[]> {
+async function primaryKey(client: pg.ClientBase, schema: string, table: string): Promise<string[]> {
   const res = await client.query<{ attname: string }>(
     `select a.attname
        from pg_catalog.pg_index i
@@ -76,7 +76,7 @@ export async function primaryKey(client: pg.ClientBase, schema: string, table: s
 }
 
 /** Why a table gets no change set (null: it gets one). */
-export function noChangesReason(table: TablePlan, key: string[]): string | null {
+function noChangesReason(table: TablePlan, key: string[]): string | null {
   if (key.length === 0) return 'no primary key';
   const names = new Set(table.columns.map((c) => c.name));
   const missing = key.filter((k) => !names.has(k));
@@ -86,13 +86,13 @@ export function noChangesReason(table: TablePlan, key: string[]): string | null 
 }
 
 /** What a state depends on: exported columns and types, the key, the row filter. */
-export function stateSignature(table: TablePlan, key: string[], filter?: RowFilter): string {
+function stateSignature(table: TablePlan, key: string[], filter?: RowFilter): string {
   const shape = { columns: table.columns.map((c) => [c.name, c.pgType]), key, filter: filter ?? null };
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
 }
 
 /** COPY of `(key text, md5 uuid)` per row, in the export's snapshot. */
-export function stateCopySql(schema: string, table: TablePlan, key: string[], filter?: RowFilter): string {
+function stateCopySql(schema: string, table: TablePlan, key: string[], filter?: RowFilter): string {
   const k = `ARRAY[${key.map((c) => `${quoteIdent(c)}::text`).join(', ')}]::text`;
   const row = `ROW(${table.columns.map((c) => quoteIdent(c.name)).join(', ')})::text`;
   return `COPY (SELECT ${k}, md5(${row})::uuid FROM ${tableRef(schema, table.name)}${whereClause(filter)}) TO STDOUT`;
@@ -121,7 +121,7 @@ function arrayLiteral(values: string[]): string {
 }
 
 /** The binary COPY of one batch of changed keys: full rows of inserts/updates, keys of deletes. */
-export function changeRowsSql(
+function changeRowsSql(
   schema: string,
   table: TablePlan,
   key: string[],

@@ -23,7 +23,7 @@ export interface MessageSender {
 }
 
 /** An SQS event of task messages (the worker's queue and its dead-letter queue). */
-export const taskEventSchema = z
+const taskEventSchema = z
   .object({
     Records: z.array(
       z

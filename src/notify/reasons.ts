@@ -6,8 +6,6 @@ import {
 } from '../accounts/customer-failure.js';
 import { KMS_DENIAL } from '../aws/clients.js';
 
-export type { CustomerFailure };
-
 /** Every message of an error and its causes, plus per-table failures when the error carries them. */
 export function errorText(e: unknown): string {
   if (e === undefined || e === null) return '';
