@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnInfo, TableChanges } from '../contracts/receipt.js';
-import { quoteIdent } from '../contracts/sql.js';
+import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 
 /**
  * The customer's side of change sets (`dropship load --changes`): a table whose target copy is
@@ -15,8 +15,6 @@ import { quoteIdent } from '../contracts/sql.js';
  * Postgres run it alike). Any other table is loaded whole from its snapshot.
  */
 export type AvailableChanges = Extract<TableChanges, { available: true }>;
-
-const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /** Can this table be brought up to date by its change set, given what the target holds? */
 export function appliesTo(changes: TableChanges | undefined, loadedRunId: string | null): changes is AvailableChanges {
@@ -45,7 +43,9 @@ export async function loadedRunDuckDb(file: string, table: string): Promise<stri
   const conn = await db.connect();
   try {
     await conn.run(`create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`);
-    const r = await conn.runAndReadAll(`select run_id from ${LOADS_TABLE} where table_name = ${lit(table)}`);
+    const r = await conn.runAndReadAll(
+      `select run_id from ${LOADS_TABLE} where table_name = ${quoteLiteral(table, 'duckdb')}`,
+    );
     return (r.getRowObjectsJS()[0]?.run_id as string | undefined) ?? null;
   } finally {
     conn.closeSync();
@@ -58,7 +58,9 @@ export async function recordLoadDuckDb(file: string, table: string, runId: strin
   const conn = await db.connect();
   try {
     await conn.run(`create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`);
-    await conn.run(`insert or replace into ${LOADS_TABLE} values (${lit(table)}, ${lit(runId)})`);
+    await conn.run(
+      `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
+    );
   } finally {
     conn.closeSync();
     db.closeSync();
@@ -80,7 +82,7 @@ export async function applyChangesDuckDb(
     await conn.run('begin');
     if (paths.length > 0) {
       await conn.run(
-        `create or replace temp table dropship_changes as select * from read_parquet([${paths.map(lit).join(', ')}])`,
+        `create or replace temp table dropship_changes as select * from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])`,
       );
       for (const s of mergeStatements(
         table,
@@ -90,7 +92,9 @@ export async function applyChangesDuckDb(
       ))
         await conn.run(s);
     }
-    await conn.run(`insert or replace into ${LOADS_TABLE} values (${lit(table)}, ${lit(runId)})`);
+    await conn.run(
+      `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
+    );
     await conn.run('commit');
     const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
     return Number(r.getRowObjectsJS()[0]!.n);
@@ -152,7 +156,7 @@ export async function applyChangesPostgres(
     const conn = await db.connect();
     try {
       await conn.run(
-        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from read_parquet([${paths.map(lit).join(', ')}])) to ${lit(csv)} (format csv, header false)`,
+        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
       );
     } finally {
       conn.closeSync();
