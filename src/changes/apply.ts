@@ -67,15 +67,27 @@ export async function recordLoadDuckDb(file: string, table: string, runId: strin
   }
 }
 
+/** One table's change set to apply, whichever the target. */
+export interface ChangeApplication {
+  table: string;
+  changes: AvailableChanges;
+  /** The receipt's columns of the table (the change files carry `_op` besides). */
+  columns: ColumnInfo[];
+  /** Local copies of the change files, in order. */
+  paths: string[];
+  /** The run the table holds afterwards (recorded in `dropship_loads`). */
+  runId: string;
+}
+
 /** Applies change files to a DuckDB table in one transaction; returns the table's rows after. */
-export async function applyChangesDuckDb(
-  file: string,
-  table: string,
-  changes: AvailableChanges,
-  columns: ColumnInfo[],
-  paths: string[],
-  runId: string,
-): Promise<number> {
+export async function applyChangesDuckDb({
+  file,
+  table,
+  changes,
+  columns,
+  paths,
+  runId,
+}: ChangeApplication & { file: string }): Promise<number> {
   const db = await DuckDBInstance.create(file);
   const conn = await db.connect();
   try {
@@ -140,16 +152,22 @@ export async function recordLoadPostgres(url: string, table: string, runId: stri
  * text forms (DuckDB, `textExpr` as the full load uses), COPY into a temporary table shaped like
  * the target (without its NOT NULL constraints: deletes carry only the key), then the MERGE.
  */
-export async function applyChangesPostgres(
-  url: string,
-  table: string,
-  changes: AvailableChanges,
-  columns: ColumnInfo[],
-  paths: string[],
-  runId: string,
-  work: string,
-  textExpr: (c: ColumnInfo) => string,
-): Promise<number> {
+export async function applyChangesPostgres({
+  url,
+  table,
+  changes,
+  columns,
+  paths,
+  runId,
+  work,
+  textExpr,
+}: ChangeApplication & {
+  url: string;
+  /** Where the CSV of the change files is written. */
+  work: string;
+  /** DuckDB expression producing a column's Postgres text input form. */
+  textExpr: (c: ColumnInfo) => string;
+}): Promise<number> {
   const csv = join(work, `${Math.random().toString(36).slice(2)}-changes.csv`);
   if (paths.length > 0) {
     const db = await DuckDBInstance.create(':memory:');

@@ -153,9 +153,10 @@ async function applyChangeSet(
     writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
     paths.push(path);
   }
+  const application = { table, changes: t.changes, columns: t.columns, paths, runId };
   const rows = duck
-    ? await applyChangesDuckDb(duck, table, t.changes, t.columns, paths, runId)
-    : await applyChangesPostgres(into, table, t.changes, t.columns, paths, runId, work, pgTextExpr);
+    ? await applyChangesDuckDb({ ...application, file: duck })
+    : await applyChangesPostgres({ ...application, url: into, work, textExpr: pgTextExpr });
   if (rows !== t.row_count)
     throw new LoadError(`table ${table}: ${rows} rows after applying its change set, the receipt says ${t.row_count}`);
   return rows;
