@@ -259,6 +259,15 @@ describe('dropship CLI', () => {
     expect(r.stderr).toContain('give exactly one of --account <id> or --due --slot <HH:MM>');
   });
 
+  it('refuses --slot without --due (an --account export has no slot)', async () => {
+    const runs = async () => (await pool.query('select count(*) from dropship.runs')).rows[0].count;
+    const before = await runs();
+    const r = await dropship(['export', '--account', 'shop', '--slot', '04:00']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--slot goes with --due');
+    expect(await runs()).toBe(before);
+  });
+
   it('records the slot of export --due --slot on its runs, without taking the scheduled run’s slot', async () => {
     // shop2 (paid, registered above) is due at 04:00; its bad_numbers table fails as above.
     const r = await dropship(['export', '--due', '--slot', '04:00'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
