@@ -19,6 +19,7 @@ import { validateReceipt } from './validate.js';
 export class InspectError extends DropshipError {
   override name = 'InspectError';
   readonly code: string = 'inspect';
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
   }
