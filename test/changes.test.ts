@@ -8,6 +8,7 @@ import { ChangeStateStore } from '../src/changes/state.js';
 import { runInspect } from '../src/cli/inspect.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
+import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { createLogger } from '../src/log/logger.js';
 import { loadReceipt } from '../src/receipt/loader.js';
@@ -16,7 +17,7 @@ import { exportAccount } from '../src/run/account.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { runTask } from '../src/run/task.js';
-import { duck, sqlString } from './duck.js';
+import { duck } from './duck.js';
 import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 
@@ -117,7 +118,7 @@ async function run(): Promise<{ ok: boolean; delivery?: Delivery }> {
   };
 }
 
-const list = (paths: string[]): string => `[${paths.map(sqlString).join(', ')}]`;
+const list = (paths: string[]): string => `[${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}]`;
 
 /** Applies `next`'s change files to `prev`'s snapshot in DuckDB and compares with `next`'s snapshot. */
 async function checkApplies(prev: Delivery, next: Delivery): Promise<void> {
@@ -156,7 +157,7 @@ async function checkApplies(prev: Delivery, next: Delivery): Promise<void> {
     expect(diff).toEqual({ extra: 0, missing: 0, n: next.receipt.tables.items!.row_count });
     // A reader that knows only the model's layout (`<table>/*.parquet.gz`) never sees the change files.
     const glob = join(dir, next.receipt.run_id, 'dropship', next.receipt.tables.items!.folder, '*.parquet.gz');
-    const [g] = await db.all(`select count(*)::int as n from read_parquet(${sqlString(glob)})`);
+    const [g] = await db.all(`select count(*)::int as n from read_parquet(${quoteLiteral(glob, 'duckdb')})`);
     expect(g).toEqual({ n: next.receipt.tables.items!.row_count });
     for (const f of ch.files) expect(f.key).toContain(`/${next.receipt.tables.items!.folder}/_changes/`);
   } finally {
@@ -337,7 +338,7 @@ describe('change sets', () => {
         // DuckDB target equals this delivery's snapshot files.
         const db = await duck();
         try {
-          await db.all(`attach ${sqlString(file)} as t (read_only)`);
+          await db.all(`attach ${quoteLiteral(file, 'duckdb')} as t (read_only)`);
           const [d] = await db.all(`select
               (select count(*) from (select * from t.items except all select * from read_parquet(${list(r.delivery!.snapshot)})))::int as extra,
               (select count(*) from (select * from read_parquet(${list(r.delivery!.snapshot)}) except all select * from t.items))::int as missing`);

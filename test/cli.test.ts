@@ -1,21 +1,19 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
 import { buildProgram } from '../src/cli/main.js';
 import { setupCustomer } from './stack/demo.js';
-import { LocalStack, REPO_ROOT } from './stack/stack.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import { type LocalStack, REPO_ROOT } from './stack/stack.js';
 
+let harness: Harness | undefined;
 let stack: LocalStack;
 let pool: pg.Pool;
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
-  pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
-  await migrate(pool);
+  harness = await startHarness();
+  ({ stack, pool } = harness);
   await pool.query(`create schema shop;
     create table shop.orders (id bigint primary key, total numeric(10,2));
     insert into shop.orders select i, i * 1.5 from generate_series(1, 100) i;
@@ -24,8 +22,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await stack?.stop();
+  await harness?.stop();
 });
 
 function dropship(
@@ -187,7 +184,7 @@ describe('dropship CLI', () => {
 
   it('exits 1 with one line per failed table and writes no receipt when a table cannot be mapped', async () => {
     // Prepare
-    const c = await setupCustomer(stack, new Registry(pool), {
+    const c = await setupCustomer(stack, harness!.registry, {
       accountId: 'shop2',
       awsAccountId: '666666666666',
       bucket: 'shop2-data',
@@ -257,6 +254,15 @@ describe('dropship CLI', () => {
     const r = await dropship(['export']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('give exactly one of --account <id> or --due --slot <HH:MM>');
+  });
+
+  it('refuses --slot without --due (an --account export has no slot)', async () => {
+    const runs = async () => (await pool.query('select count(*) from dropship.runs')).rows[0].count;
+    const before = await runs();
+    const r = await dropship(['export', '--account', 'shop', '--slot', '04:00']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--slot goes with --due');
+    expect(await runs()).toBe(before);
   });
 
   it('records the slot of export --due --slot on its runs, without taking the scheduled run’s slot', async () => {

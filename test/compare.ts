@@ -6,9 +6,9 @@ import { parquetReadObjects } from 'hyparquet';
 import { compressors as hyCompressors } from 'hyparquet-compressors';
 import type pg from 'pg';
 import type { ColumnInfo, Receipt } from '../src/contracts/receipt.js';
-import { quoteIdent } from '../src/contracts/sql.js';
+import { quoteIdent, quoteLiteral } from '../src/contracts/sql.js';
 import { TEXT_FORM_SETTINGS } from '../src/source/snapshot.js';
-import { duck, sqlString } from './duck.js';
+import { duck } from './duck.js';
 import { customerS3 } from './stack/demo.js';
 import type { Principal } from './stack/iam.js';
 
@@ -191,7 +191,7 @@ export async function compareTable(
   const pgRows = await pgCanonical(client, schema, table, columns);
   const db = await duck();
   try {
-    const list = `[${files.map(sqlString).join(', ')}]`;
+    const list = `[${files.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}]`;
     const rows = await db.all(
       `select ${columns.map((c, i) => `${duckExpr(c)} as c${i}`).join(', ')} from read_parquet(${list})`,
     );

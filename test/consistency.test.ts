@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
+import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
@@ -13,7 +14,7 @@ import type { Ledger } from '../src/run/ledger.js';
 import { runTask } from '../src/run/task.js';
 import { Wiring } from '../src/run/wiring.js';
 import { downloadReceiptFiles } from './compare.js';
-import { duck, sqlString } from './duck.js';
+import { duck } from './duck.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
@@ -139,7 +140,11 @@ async function invariants(): Promise<{ total: number; orphans: number; children:
     receipt,
     dir,
   );
-  const list = (t: string) => `read_parquet([${files.get(t)!.map(sqlString).join(', ')}])`;
+  const list = (t: string) =>
+    `read_parquet([${files
+      .get(t)!
+      .map((p) => quoteLiteral(p, 'duckdb'))
+      .join(', ')}])`;
   const db = await duck();
   try {
     const [sum] = await db.all(

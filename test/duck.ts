@@ -15,7 +15,3 @@ export async function duck(): Promise<{
     },
   };
 }
-
-export function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
-}

@@ -7,13 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Registry } from '../src/accounts/registry.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt } from '../src/contracts/receipt.js';
+import { quoteLiteral } from '../src/contracts/sql.js';
 import { createLogger } from '../src/log/logger.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
 import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { compareTable, compareTableHyparquet, downloadReceiptFiles } from './compare.js';
-import { duck, sqlString } from './duck.js';
+import { duck } from './duck.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { LocalStack } from './stack/stack.js';
@@ -216,7 +217,7 @@ describe('fidelity: every type family, read back by two independent readers', ()
     const db = await duck();
     try {
       const schema = await db.all(
-        `select name, repetition_type from parquet_schema(${sqlString(files.get('numbers')![0]!)})`,
+        `select name, repetition_type from parquet_schema(${quoteLiteral(files.get('numbers')![0]!, 'duckdb')})`,
       );
       const rep = Object.fromEntries(schema.map((r) => [r.name, r.repetition_type]));
       expect(rep.i8).toBe('REQUIRED');
@@ -245,7 +246,7 @@ describe('fidelity: every type family, read back by two independent readers', ()
     const db = await duck();
     try {
       const paths = files.get('stats')!;
-      const list = `[${paths.map(sqlString).join(', ')}]`;
+      const list = `[${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}]`;
       // Every row group's min/max equal the true min/max of its rows.
       const types: Record<string, string> = {
         id: 'BIGINT',
@@ -255,7 +256,7 @@ describe('fidelity: every type family, read back by two independent readers', ()
       };
       for (const path of paths) {
         const groups = await db.all(
-          `select row_group_id, row_group_num_rows, path_in_schema, stats_min_value, stats_max_value from parquet_metadata(${sqlString(path)}) order by row_group_id`,
+          `select row_group_id, row_group_num_rows, path_in_schema, stats_min_value, stats_max_value from parquet_metadata(${quoteLiteral(path, 'duckdb')}) order by row_group_id`,
         );
         const sizes = new Map<number, number>();
         for (const g of groups) sizes.set(Number(g.row_group_id), Number(g.row_group_num_rows));
@@ -272,9 +273,9 @@ describe('fidelity: every type family, read back by two independent readers', ()
           const to = from + Number(g.row_group_num_rows) - 1;
           expect(g.stats_min_value, `${col} has statistics`).not.toBeNull();
           const [check] = await db.all(
-            `select min("${col}") = cast(${sqlString(String(g.stats_min_value))} as ${types[col]}) as min_ok,
-                    max("${col}") = cast(${sqlString(String(g.stats_max_value))} as ${types[col]}) as max_ok
-               from read_parquet(${sqlString(path)}, file_row_number = true) where file_row_number between ${from} and ${to}`,
+            `select min("${col}") = cast(${quoteLiteral(String(g.stats_min_value), 'duckdb')} as ${types[col]}) as min_ok,
+                    max("${col}") = cast(${quoteLiteral(String(g.stats_max_value), 'duckdb')} as ${types[col]}) as max_ok
+               from read_parquet(${quoteLiteral(path, 'duckdb')}, file_row_number = true) where file_row_number between ${from} and ${to}`,
           );
           expect({ col, group: g.row_group_id, ...check }).toEqual({
             col,
@@ -424,7 +425,9 @@ describe.each(['zstd', 'snappy', 'none'] as const)('fidelity with the %s codec',
         const paths = got.get(table)!;
         expect(t.compression).toBe(codec);
         for (const p of paths) expect(p.endsWith('.parquet') && !p.endsWith('.gz')).toBe(true);
-        const meta = await db.all(`select distinct compression from parquet_metadata(${sqlString(paths[0]!)})`);
+        const meta = await db.all(
+          `select distinct compression from parquet_metadata(${quoteLiteral(paths[0]!, 'duckdb')})`,
+        );
         if (t.row_count > 0)
           expect(meta.map((m) => m.compression)).toEqual([codec === 'none' ? 'UNCOMPRESSED' : codec.toUpperCase()]);
         const d = await compareTable(client, 'fid', table, t.columns, paths);

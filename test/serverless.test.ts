@@ -2,16 +2,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/accounts/migrations.js';
-import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
-import { Ledger } from '../src/run/ledger.js';
 import { setupCustomer } from './stack/demo.js';
-import { LocalStack, REPO_ROOT } from './stack/stack.js';
+import { startHarness } from './stack/harness.js';
+import { REPO_ROOT } from './stack/stack.js';
 
 /**
  * `serverless package` works offline (Serverless Framework 3) and produces the deployment we mean:
@@ -211,16 +208,12 @@ describe('serverless package (offline)', () => {
 
   it('ships a worker bundle that exports a real table task from the zip, as Lambda would run it', async () => {
     // Prepare: the local stack, a customer, and a run whose tasks are waiting.
-    const stack = await LocalStack.start();
+    const harness = await startHarness();
     try {
-      const pool = new pg.Pool({ connectionString: stack.databaseUrl });
-      pool.on('error', () => {});
-      await migrate(pool);
+      const { stack, pool, registry, ledger } = harness;
       await pool.query(
         `create schema zipco; create table zipco.t as select i as id, 'row ' || i as label from generate_series(1, 5000) i;`,
       );
-      const registry = new Registry(pool);
-      const ledger = new Ledger(pool);
       const c = await setupCustomer(stack, registry, {
         accountId: 'zipco',
         awsAccountId: '220000000001',
@@ -263,9 +256,8 @@ describe('serverless package (offline)', () => {
       expect(await stack.s3.keys('zipco-data')).toContain('receipt.json');
       const [run0] = await ledger.listRuns({ accountId: 'zipco' });
       expect(run0).toMatchObject({ status: 'succeeded', trigger: 'manual' });
-      await pool.end();
     } finally {
-      await stack.stop();
+      await harness.stop();
     }
   });
 });

@@ -9,6 +9,7 @@ import { InvalidDestination, type Registry } from '../src/accounts/registry.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt } from '../src/contracts/receipt.js';
 import type { SelectionInput } from '../src/contracts/selection.js';
+import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { createLogger } from '../src/log/logger.js';
 import { loadReceipt } from '../src/receipt/loader.js';
@@ -21,7 +22,7 @@ import { runTask } from '../src/run/task.js';
 import { listTables } from '../src/source/catalog.js';
 import { selectTables, tenantLiteral, whereClause } from '../src/source/select.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
-import { duck, sqlString } from './duck.js';
+import { duck } from './duck.js';
 import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import { type LocalStack, REPO_ROOT } from './stack/stack.js';
@@ -228,7 +229,10 @@ describe('tenant mode and selection', () => {
         const db = await duck();
         try {
           const names = await db.all(
-            `select distinct name from parquet_schema([${[...files.values()].flat().map(sqlString).join(', ')}])`,
+            `select distinct name from parquet_schema([${[...files.values()]
+              .flat()
+              .map((p) => quoteLiteral(p, 'duckdb'))
+              .join(', ')}])`,
           );
           const all = names.map((r) => String(r.name));
           expect(all).not.toContain('secret');
@@ -239,7 +243,7 @@ describe('tenant mode and selection', () => {
             const stats = await db.all(
               `select distinct stats_min_value as lo, stats_max_value as hi from parquet_metadata([${files
                 .get('events')!
-                .map(sqlString)
+                .map((p) => quoteLiteral(p, 'duckdb'))
                 .join(', ')}]) where path_in_schema = 'org_id'`,
             );
             expect(stats.length, id).toBe(1);
@@ -485,7 +489,10 @@ describe('tenant mode and selection', () => {
           const db = await duck();
           try {
             const rows = await db.all(
-              `select tenant, count(*)::int as n from read_parquet([${files.get('rows')!.map(sqlString).join(', ')}]) group by tenant`,
+              `select tenant, count(*)::int as n from read_parquet([${files
+                .get('rows')!
+                .map((p) => quoteLiteral(p, 'duckdb'))
+                .join(', ')}]) group by tenant`,
             );
             expect(rows).toEqual([{ tenant: t, n: ids.indexOf(t) + 1 }]);
             expect(receipt.tables.rows!.row_count).toBe(ids.indexOf(t) + 1);
@@ -528,7 +535,10 @@ describe('tenant mode and selection', () => {
         const db = await duck();
         try {
           const rows = await db.all(
-            `select tenant::varchar as tenant, count(*)::int as n from read_parquet([${files.get('rows')!.map(sqlString).join(', ')}]) group by tenant`,
+            `select tenant::varchar as tenant, count(*)::int as n from read_parquet([${files
+              .get('rows')!
+              .map((p) => quoteLiteral(p, 'duckdb'))
+              .join(', ')}]) group by tenant`,
           );
           expect(rows).toEqual([{ tenant: t.toString(), n: ids.length }]);
         } finally {

@@ -12,6 +12,7 @@ import { type Destination, type DestinationInput, destinationInputSchema } from 
 /** The registry refused: no such account, an invalid destination, a disabled account. Not retryable. */
 export class AccountsError extends DropshipError {
   readonly code: string = 'accounts';
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
     this.name = 'AccountsError';

@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnInfo, TableChanges } from '../contracts/receipt.js';
-import { quoteIdent } from '../contracts/sql.js';
+import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 
 /**
  * The customer's side of change sets (`dropship load --changes`): a table whose target copy is
@@ -15,8 +15,6 @@ import { quoteIdent } from '../contracts/sql.js';
  * Postgres run it alike). Any other table is loaded whole from its snapshot.
  */
 export type AvailableChanges = Extract<TableChanges, { available: true }>;
-
-const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /** Can this table be brought up to date by its change set, given what the target holds? */
 export function appliesTo(changes: TableChanges | undefined, loadedRunId: string | null): changes is AvailableChanges {
@@ -45,7 +43,9 @@ export async function loadedRunDuckDb(file: string, table: string): Promise<stri
   const conn = await db.connect();
   try {
     await conn.run(`create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`);
-    const r = await conn.runAndReadAll(`select run_id from ${LOADS_TABLE} where table_name = ${lit(table)}`);
+    const r = await conn.runAndReadAll(
+      `select run_id from ${LOADS_TABLE} where table_name = ${quoteLiteral(table, 'duckdb')}`,
+    );
     return (r.getRowObjectsJS()[0]?.run_id as string | undefined) ?? null;
   } finally {
     conn.closeSync();
@@ -58,29 +58,43 @@ export async function recordLoadDuckDb(file: string, table: string, runId: strin
   const conn = await db.connect();
   try {
     await conn.run(`create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`);
-    await conn.run(`insert or replace into ${LOADS_TABLE} values (${lit(table)}, ${lit(runId)})`);
+    await conn.run(
+      `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
+    );
   } finally {
     conn.closeSync();
     db.closeSync();
   }
 }
 
+/** One table's change set to apply, whichever the target. */
+export interface ChangeApplication {
+  table: string;
+  changes: AvailableChanges;
+  /** The receipt's columns of the table (the change files carry `_op` besides). */
+  columns: ColumnInfo[];
+  /** Local copies of the change files, in order. */
+  paths: string[];
+  /** The run the table holds afterwards (recorded in `dropship_loads`). */
+  runId: string;
+}
+
 /** Applies change files to a DuckDB table in one transaction; returns the table's rows after. */
-export async function applyChangesDuckDb(
-  file: string,
-  table: string,
-  changes: AvailableChanges,
-  columns: ColumnInfo[],
-  paths: string[],
-  runId: string,
-): Promise<number> {
+export async function applyChangesDuckDb({
+  file,
+  table,
+  changes,
+  columns,
+  paths,
+  runId,
+}: ChangeApplication & { file: string }): Promise<number> {
   const db = await DuckDBInstance.create(file);
   const conn = await db.connect();
   try {
     await conn.run('begin');
     if (paths.length > 0) {
       await conn.run(
-        `create or replace temp table dropship_changes as select * from read_parquet([${paths.map(lit).join(', ')}])`,
+        `create or replace temp table dropship_changes as select * from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])`,
       );
       for (const s of mergeStatements(
         table,
@@ -90,7 +104,9 @@ export async function applyChangesDuckDb(
       ))
         await conn.run(s);
     }
-    await conn.run(`insert or replace into ${LOADS_TABLE} values (${lit(table)}, ${lit(runId)})`);
+    await conn.run(
+      `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
+    );
     await conn.run('commit');
     const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
     return Number(r.getRowObjectsJS()[0]!.n);
@@ -136,23 +152,29 @@ export async function recordLoadPostgres(url: string, table: string, runId: stri
  * text forms (DuckDB, `textExpr` as the full load uses), COPY into a temporary table shaped like
  * the target (without its NOT NULL constraints: deletes carry only the key), then the MERGE.
  */
-export async function applyChangesPostgres(
-  url: string,
-  table: string,
-  changes: AvailableChanges,
-  columns: ColumnInfo[],
-  paths: string[],
-  runId: string,
-  work: string,
-  textExpr: (c: ColumnInfo) => string,
-): Promise<number> {
+export async function applyChangesPostgres({
+  url,
+  table,
+  changes,
+  columns,
+  paths,
+  runId,
+  work,
+  textExpr,
+}: ChangeApplication & {
+  url: string;
+  /** Where the CSV of the change files is written. */
+  work: string;
+  /** DuckDB expression producing a column's Postgres text input form. */
+  textExpr: (c: ColumnInfo) => string;
+}): Promise<number> {
   const csv = join(work, `${Math.random().toString(36).slice(2)}-changes.csv`);
   if (paths.length > 0) {
     const db = await DuckDBInstance.create(':memory:');
     const conn = await db.connect();
     try {
       await conn.run(
-        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from read_parquet([${paths.map(lit).join(', ')}])) to ${lit(csv)} (format csv, header false)`,
+        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
       );
     } finally {
       conn.closeSync();

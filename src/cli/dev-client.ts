@@ -21,6 +21,7 @@ export interface AdminFile {
 export class DevClientError extends DropshipError {
   override name = 'DevClientError';
   readonly code: string = 'dev';
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
   }

@@ -16,6 +16,7 @@ export interface DevTooling {
 /** The local stack is not installed (a production install). Not retryable: someone must install it. */
 export class DevToolingMissing extends DropshipError {
   readonly code: string = 'dev-tooling-missing';
+  override readonly badInput: boolean = true;
   constructor(command: string, options?: DropshipErrorOptions) {
     super(
       `\`dropship ${command}\` needs the development tooling (the local stack in test/stack and its devDependencies: ` +

@@ -1,16 +1,14 @@
 import { Command, CommanderError } from 'commander';
-import { AccountsError } from '../accounts/registry.js';
-import { ConfigError } from '../config/settings.js';
-import { WebhookError } from '../notify/webhook.js';
+import { DropshipError } from '../contracts/errors.js';
 import { registerCustomerCommands } from './commands/customer.js';
 import { registerDestinationCommands } from './commands/destinations.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDoctorCommands } from './commands/doctor.js';
 import { registerExportCommand } from './commands/export.js';
-import { NotifyUsageError, registerNotifyCommands } from './commands/notify.js';
+import { registerNotifyCommands } from './commands/notify.js';
 import { registerReceiptCommands } from './commands/receipt.js';
 import { registerRunsCommands } from './commands/runs.js';
-import { examples, UsageError } from './usage.js';
+import { examples } from './usage.js';
 
 /**
  * The `dropship` command line. Every command has --help with an example; errors a person can fix
@@ -46,33 +44,26 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv = process.argv): Promise<void> {
-  const program = buildProgram();
+/**
+ * The exit code for an error a command threw, or undefined when main() rethrows it (a failure
+ * that is nobody's input: Node prints it and exits 1). Commander's --help and --version exit 0,
+ * its usage errors (unknown option, bad choice, missing value) 2; a DropshipError that is
+ * `badInput` (a person must fix what they gave: UsageError, ConfigError, AccountsError, …) 2.
+ */
+export function exitCodeFor(e: unknown): number | undefined {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  if (e instanceof DropshipError && e.badInput) return 2;
+  return undefined;
+}
+
+export async function main(argv = process.argv, program = buildProgram()): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // --help and --version exit 0; every usage error (unknown option, bad choice, missing value) is
-      // bad input: 2, as for any other input a person has to fix.
-      process.exitCode = e.exitCode === 0 ? 0 : 2;
-      return;
-    }
-    if (
-      e instanceof UsageError ||
-      e instanceof ConfigError ||
-      e instanceof AccountsError ||
-      (e instanceof Error &&
-        (e.name === 'DevClientError' ||
-          e.name === 'DevError' ||
-          e.name === 'InspectError' ||
-          e.name === 'DevToolingMissing')) ||
-      e instanceof NotifyUsageError ||
-      e instanceof WebhookError
-    ) {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw e;
+    const code = exitCodeFor(e);
+    if (code === undefined) throw e;
+    // Commander has printed its own message; bad input gets one clear line.
+    if (!(e instanceof CommanderError)) process.stderr.write(`error: ${(e as Error).message}\n`);
+    process.exitCode = code;
   }
 }

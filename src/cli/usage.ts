@@ -17,6 +17,7 @@ export function examples(...lines: string[]): string {
 /** A command line that cannot work. Not retryable. (Its name stays `Error`, as it always was.) */
 export class UsageError extends DropshipError {
   readonly code: string = 'usage';
+  override readonly badInput: boolean = true;
   constructor(message: string) {
     super(message, undefined, { retryable: false });
   }

@@ -143,6 +143,7 @@ export type Settings = z.output<typeof settingsSchema>;
 /** A setting is missing or invalid. Not retryable: the operator has to change it. */
 export class ConfigError extends DropshipError {
   readonly code: string = 'config';
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
     this.name = 'ConfigError';

@@ -12,6 +12,7 @@
  *   Parquet form, a bad setting: no — someone has to act first.)
  * - `customerMessage`: what a customer may be told (status.json, webhooks): no internal detail, no
  *   credentials, no external IDs, no row data. `message` stays the operator's detail.
+ * - `badInput`: must a person fix what they gave (a flag, a setting, an account)? The CLI exits 2.
  *
  * A wrapper (an error created with a `cause`) answers like the nearest DropshipError among its
  * causes unless told otherwise, so wrapping never changes the verdict. Errors that are not
@@ -45,6 +46,12 @@ export abstract class DropshipError extends Error {
   readonly retryable: boolean;
   /** What a customer may be told; `message` is the operator's detail. */
   readonly customerMessage: string;
+  /**
+   * Is the error in what a person gave dropship — a command line, a setting, an account, a file, a
+   * webhook address, the dev stack they run? Then only that person can fix it: the CLI prints one
+   * line and exits 2 (src/cli/main.ts). False unless the subclass says so; its subclasses inherit it.
+   */
+  readonly badInput: boolean = false;
 
   /**
    * @param defaults the subclass's own verdict and customer sentence, used when neither the caller

@@ -35,6 +35,7 @@ export interface WebhookEvent {
 /** A webhook URL or stored secret that cannot be used. Not retryable. */
 export class WebhookError extends DropshipError {
   readonly code: string = 'webhook';
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
     this.name = 'WebhookError';

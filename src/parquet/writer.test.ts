@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { duck, sqlString } from '../../test/duck.js';
+import { duck } from '../../test/duck.js';
+import { quoteLiteral } from '../contracts/sql.js';
 import { storedGzip } from './compression.js';
 import type { ColumnSpec } from './schema.js';
 import { ParquetWriter } from './writer.js';
@@ -89,10 +90,10 @@ describe('ParquetWriter read back by DuckDB', () => {
     });
     // Act
     const rows = await db.all(
-      `select * exclude (file_row_number) from read_parquet(${sqlString(path)}, file_row_number = true) order by file_row_number`,
+      `select * exclude (file_row_number) from read_parquet(${quoteLiteral(path, 'duckdb')}, file_row_number = true) order by file_row_number`,
     );
     const meta = await db.all(
-      `select count(distinct row_group_id) as groups from parquet_metadata(${sqlString(path)})`,
+      `select count(distinct row_group_id) as groups from parquet_metadata(${quoteLiteral(path, 'duckdb')})`,
     );
     // Assess
     expect(rows.length).toBe(n);
@@ -104,7 +105,7 @@ describe('ParquetWriter read back by DuckDB', () => {
 
   it('writes a valid file with zero rows', async () => {
     const path = await writeFile([{ name: 'x', nullable: true, leaf: { physical: 'INT32' } }], async () => {});
-    const rows = await db.all(`select count(*) as n from read_parquet(${sqlString(path)})`);
+    const rows = await db.all(`select count(*) as n from read_parquet(${quoteLiteral(path, 'duckdb')})`);
     expect(Number(rows[0]!.n)).toBe(0);
   });
 
@@ -126,7 +127,7 @@ describe('ParquetWriter read back by DuckDB', () => {
       },
       { rowGroupRows: 250 },
     );
-    const q = `select count(*) as n from read_parquet(${sqlString(path)}) where id > 10000000000000 and s < 'k02500'`;
+    const q = `select count(*) as n from read_parquet(${quoteLiteral(path, 'duckdb')}) where id > 10000000000000 and s < 'k02500'`;
     const pruned = await db.all(q);
     await db.all("set disabled_optimizers = 'filter_pushdown,statistics_propagation'");
     const unpruned = await db.all(q);
@@ -165,9 +166,11 @@ describe('ParquetWriter read back by DuckDB', () => {
       { pageSize: 64 * 1024, rowGroupRows: 3000 },
     );
     // Act
-    const meta = await db.all(`select path_in_schema, encodings from parquet_metadata(${sqlString(path)})`);
+    const meta = await db.all(
+      `select path_in_schema, encodings from parquet_metadata(${quoteLiteral(path, 'duckdb')})`,
+    );
     const rows = await db.all(
-      `select kind, "unique", tags from read_parquet(${sqlString(path)}, file_row_number = true) order by file_row_number`,
+      `select kind, "unique", tags from read_parquet(${quoteLiteral(path, 'duckdb')}, file_row_number = true) order by file_row_number`,
     );
     // Assess
     const enc = (col: string) =>
@@ -196,10 +199,10 @@ describe('ParquetWriter read back by DuckDB', () => {
         }
       },
     );
-    const meta = await db.all(`select encodings from parquet_metadata(${sqlString(path)})`);
+    const meta = await db.all(`select encodings from parquet_metadata(${quoteLiteral(path, 'duckdb')})`);
     expect(String(meta[0]!.encodings)).toContain('RLE_DICTIONARY');
     const rows = await db.all(
-      `select w from read_parquet(${sqlString(path)}, file_row_number = true) order by file_row_number`,
+      `select w from read_parquet(${quoteLiteral(path, 'duckdb')}, file_row_number = true) order by file_row_number`,
     );
     expect(rows.map((r) => r.w)).toEqual(Array.from({ length: 4000 }, (_, r) => words[r % words.length]));
   });
@@ -237,9 +240,9 @@ describe('ParquetWriter codecs', () => {
       );
       // Act
       const rows = await db.all(
-        `select id, hex(u) as u, j::varchar as j from read_parquet(${sqlString(path)}) order by id`,
+        `select id, hex(u) as u, j::varchar as j from read_parquet(${quoteLiteral(path, 'duckdb')}) order by id`,
       );
-      const codecs = await db.all(`select distinct compression from parquet_metadata(${sqlString(path)})`);
+      const codecs = await db.all(`select distinct compression from parquet_metadata(${quoteLiteral(path, 'duckdb')})`);
       // Assess
       expect(codecs.map((c) => c.compression)).toEqual([
         { gzip: 'GZIP', zstd: 'ZSTD', snappy: 'SNAPPY', none: 'UNCOMPRESSED' }[compression],

@@ -6,6 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { Receipt } from '../contracts/receipt.js';
+import { quoteLiteral } from '../contracts/sql.js';
 import { validateReceipt } from './validate.js';
 
 /**
@@ -18,6 +19,7 @@ import { validateReceipt } from './validate.js';
 export class InspectError extends DropshipError {
   override name = 'InspectError';
   readonly code: string = 'inspect';
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
   }
@@ -157,7 +159,7 @@ export async function sampleRows(
       paths.push(await delivery.localFile(f.key, table, work));
       rows += f.rows;
     }
-    const list = `[${paths.map((p) => `'${p.replaceAll("'", "''")}'`).join(', ')}]`;
+    const list = `[${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}]`;
     const res = await conn.runAndReadAll(
       `select columns(*)::varchar from read_parquet(${list}) limit ${Math.max(0, Math.floor(n))}`,
     );

@@ -17,7 +17,7 @@ import {
 } from '../changes/apply.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
-import { quoteIdent } from '../contracts/sql.js';
+import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 import { validateReceipt } from './validate.js';
 
 /**
@@ -51,8 +51,6 @@ function parseS3Uri(uri: string): { bucket: string; key: string } {
   if (!m) throw new LoadError(`not an s3:// URI: ${uri}`);
   return { bucket: m[1]!, key: m[2]! };
 }
-
-const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /** DuckDB expression producing the Postgres text input form of a column (NULL stays NULL). */
 function pgTextExpr(col: ColumnInfo): string {
@@ -155,9 +153,10 @@ async function applyChangeSet(
     writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
     paths.push(path);
   }
+  const application = { table, changes: t.changes, columns: t.columns, paths, runId };
   const rows = duck
-    ? await applyChangesDuckDb(duck, table, t.changes, t.columns, paths, runId)
-    : await applyChangesPostgres(into, table, t.changes, t.columns, paths, runId, work, pgTextExpr);
+    ? await applyChangesDuckDb({ ...application, file: duck })
+    : await applyChangesPostgres({ ...application, url: into, work, textExpr: pgTextExpr });
   if (rows !== t.row_count)
     throw new LoadError(`table ${table}: ${rows} rows after applying its change set, the receipt says ${t.row_count}`);
   return rows;
@@ -168,7 +167,7 @@ async function loadIntoDuckDb(file: string, table: string, paths: string[]): Pro
   const conn = await db.connect();
   try {
     await conn.run(
-      `create or replace table ${quoteIdent(table)} as select * from read_parquet([${paths.map(lit).join(', ')}])`,
+      `create or replace table ${quoteIdent(table)} as select * from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])`,
     );
     const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
     return Number(r.getRowObjectsJS()[0]!.n);
@@ -191,7 +190,7 @@ async function loadIntoPostgres(
   const conn = await db.connect();
   try {
     await conn.run(
-      `copy (select ${columns.map((c) => pgTextExpr(c)).join(', ')} from read_parquet([${paths.map(lit).join(', ')}])) to ${lit(csv)} (format csv, header false)`,
+      `copy (select ${columns.map((c) => pgTextExpr(c)).join(', ')} from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
     );
   } finally {
     conn.closeSync();

@@ -1,5 +1,5 @@
 import { OP_COLUMN, type Receipt } from '../contracts/receipt.js';
-import { quoteIdent } from '../contracts/sql.js';
+import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 import { columnType, type SqlTarget } from './warehouse-sql.js';
 
 /**
@@ -14,8 +14,6 @@ import { columnType, type SqlTarget } from './warehouse-sql.js';
  *              files into a temporary table, DELETE the deleted keys, then MERGE the rest.
  */
 export type MergeDialect = 'redshift' | 'snowflake';
-
-const str = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget): string {
   const base = `s3://${target.bucket}/${target.prefix ? `${target.prefix}/` : ''}`;
@@ -77,8 +75,8 @@ ${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED AND s.${qu
       out.push(
         `${header}
 CREATE TEMP TABLE ${stage} (\n${defs.join(',\n')}\n);
-COPY ${stage} FROM ${str(`${base}${c.folder}/`)}
-  IAM_ROLE ${str(target.redshiftIamRole ?? '<redshift-role-arn>')}
+COPY ${stage} FROM ${quoteLiteral(`${base}${c.folder}/`, d)}
+  IAM_ROLE ${quoteLiteral(target.redshiftIamRole ?? '<redshift-role-arn>', d)}
   FORMAT AS PARQUET SERIALIZETOJSON;
 DELETE FROM ${quoteIdent(name)} USING ${stage} s WHERE ${onWith(quoteIdent(name))} AND s.${quoteIdent(OP_COLUMN)} = 'delete';
 DELETE FROM ${stage} WHERE ${quoteIdent(OP_COLUMN)} = 'delete';

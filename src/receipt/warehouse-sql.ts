@@ -1,5 +1,5 @@
 import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
-import { quoteIdent } from '../contracts/sql.js';
+import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 
 /**
  * Loading SQL for customers' warehouses, generated from a receipt's `columns` (the Parquet types
@@ -92,7 +92,7 @@ export function warehouseSql(receipt: Receipt, d: Dialect, target: SqlTarget): s
       out.push(`CREATE TABLE IF NOT EXISTS ${quoteIdent(name, d)} (\n${cols}\n);`);
       out.push(`TRUNCATE ${quoteIdent(name, d)};`);
       out.push(
-        `COPY ${quoteIdent(name, d)} FROM '${location}'\n  IAM_ROLE '${target.redshiftIamRole ?? '<redshift-role-arn>'}'\n  FORMAT AS PARQUET SERIALIZETOJSON;`,
+        `COPY ${quoteIdent(name, d)} FROM ${quoteLiteral(location, d)}\n  IAM_ROLE ${quoteLiteral(target.redshiftIamRole ?? '<redshift-role-arn>', d)}\n  FORMAT AS PARQUET SERIALIZETOJSON;`,
       );
     } else if (d === 'snowflake') {
       out.push(`CREATE TABLE IF NOT EXISTS ${quoteIdent(name, d)} (\n${cols}\n);`);
@@ -103,7 +103,7 @@ export function warehouseSql(receipt: Receipt, d: Dialect, target: SqlTarget): s
     } else {
       out.push(`DROP TABLE IF EXISTS ${quoteIdent(name, d)};`);
       out.push(
-        `CREATE EXTERNAL TABLE ${quoteIdent(name, d)} (\n${cols}\n)\nSTORED AS PARQUET\nLOCATION '${location}';`,
+        `CREATE EXTERNAL TABLE ${quoteIdent(name, d)} (\n${cols}\n)\nSTORED AS PARQUET\nLOCATION ${quoteLiteral(location, d)};`,
       );
     }
   }

@@ -174,7 +174,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     signal.throwIfAborted();
 
     enter('cover');
-    await coverStaleShards(ledger, run, dest, table, result, input.s3, settings, part, shardBase);
+    await coverStaleShards({ ledger, run, dest, table, result, s3: input.s3, settings, part, shardBase });
     signal.throwIfAborted();
     if (dest.changes && part === 0) {
       // Change set of the whole table, in the same snapshot (src/changes/changes.ts).
@@ -237,17 +237,29 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
  * such key is overwritten with a valid Parquet file of the same schema and no rows, and listed in
  * the result: the folder, the receipt and the data agree.
  */
-async function coverStaleShards(
-  ledger: Ledger,
-  run: Pick<Run, 'runId' | 'accountId' | 'folder'>,
-  dest: Destination,
-  table: TablePlan,
-  result: TableResult,
-  s3: S3Client,
-  settings: Settings,
-  part: number,
-  shardBase: number,
-): Promise<void> {
+async function coverStaleShards({
+  ledger,
+  run,
+  dest,
+  table,
+  result,
+  s3,
+  settings,
+  part,
+  shardBase,
+}: {
+  ledger: Ledger;
+  run: Pick<Run, 'runId' | 'accountId' | 'folder'>;
+  dest: Destination;
+  table: TablePlan;
+  /** This attempt's result: the covering empty shards are appended to its files. */
+  result: TableResult;
+  s3: S3Client;
+  settings: Settings;
+  part: number;
+  /** The shard index this part's files start at. */
+  shardBase: number;
+}): Promise<void> {
   const started = Math.max(
     await ledger.shardsStarted({ runId: run.runId, table: table.name, part }),
     part === 0

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import type { ReadSnapshot } from '../contracts/receipt.js';
+import { quoteLiteral } from '../contracts/sql.js';
 import { SourceError } from './errors.js';
 
 /**
@@ -94,7 +95,7 @@ export async function joinSnapshot(
     // Values exported in their text form must not depend on server or role defaults.
     await client.query(TEXT_FORM_SETTINGS);
     await client.query('begin isolation level repeatable read, read only');
-    await client.query(`set transaction snapshot '${exportId.replace(/'/g, "''")}'`);
+    await client.query(`set transaction snapshot ${quoteLiteral(exportId)}`);
     return client;
   } catch (e) {
     await client.end().catch(() => {});

@@ -24,14 +24,12 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { build } from 'esbuild';
-import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { migrate } from '../../src/accounts/migrations.js';
-import { Registry } from '../../src/accounts/registry.js';
 import { formatBytes, renderTable } from '../../src/cli/format.js';
 import type { Compression } from '../../src/parquet/compression.js';
 import { setupCustomer } from '../stack/demo.js';
-import { LocalStack, REPO_ROOT } from '../stack/stack.js';
+import { startHarness } from '../stack/harness.js';
+import { REPO_ROOT } from '../stack/stack.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -84,9 +82,9 @@ interface ChildResult {
   rows: number;
 }
 
-const stack = await LocalStack.start();
-const pool = new pg.Pool({ connectionString: stack.databaseUrl });
-pool.on('error', () => {});
+// The local stack, a migrated pool, and this process (so the export children) pointed at the stack.
+const harness = await startHarness();
+const { stack, pool } = harness;
 const work = mkdtempSync(join(tmpdir(), 'dropship-bench-'));
 const machine = { cpus: allThreads, model: cpus()[0]?.model ?? 'unknown', node: process.version };
 const report: Record<string, unknown> = { bench: 'dropship', node: process.version, machine };
@@ -335,14 +333,9 @@ async function wide(rows: number): Promise<Record<string, unknown>> {
 }
 
 try {
-  await migrate(pool);
-  Object.assign(process.env, stack.env(), {
-    DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
-  const registry = new Registry(pool);
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   await pool.query('create schema bench');
-  await setupCustomer(stack, registry, {
+  await setupCustomer(stack, harness.registry, {
     accountId: 'bench',
     awsAccountId: '123456789012',
     bucket: 'bench-data',
@@ -369,7 +362,6 @@ try {
   });
   process.stdout.write(`${JSON.stringify(report)}\n`);
 } finally {
-  await pool.end();
-  await stack.stop();
+  await harness.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -2,17 +2,15 @@
  * One dropship export in its own process, so its peak RSS is dropship's alone (the local S3 and
  * Postgres run elsewhere). Prints one JSON line: rows, bytes, seconds, maxRssBytes.
  */
-import pg from 'pg';
-import { Registry } from '../../src/accounts/registry.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
 import { exportAccount } from '../../src/run/account.js';
-import { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
+import { Wiring } from '../../src/run/wiring.js';
 
-const settings = loadSettings();
-const pool = new pg.Pool({ connectionString: settings.DATABASE_URL });
-const dest = await new Registry(pool).get(process.argv[2] ?? 'bench');
+// The registry, ledger and source as the Lambda handlers wire them (src/run/wiring.ts).
+const wiring = new Wiring({ settings: loadSettings() });
+const dest = await (await wiring.registry()).get(process.argv[2] ?? 'bench');
 // Peak of each memory figure, sampled every 50 ms (where the RSS goes: JS heap, buffers, native).
 const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
 const sampler = setInterval(() => {
@@ -22,12 +20,12 @@ const sampler = setInterval(() => {
 sampler.unref();
 const t0 = performance.now();
 const outcome = await exportAccount(dest, {
-  sourceUrl: settings.DATABASE_URL!,
-  settings,
+  sourceUrl: wiring.sourceUrl,
+  settings: wiring.settings,
   reporter: new LogReporter(createLogger({ level: 'silent' })),
-  ledger: new Ledger(pool),
+  ledger: await wiring.ledger(),
 });
-await pool.end();
+await wiring.close();
 const seconds = (performance.now() - t0) / 1000;
 if (!outcome.ok) {
   console.error(

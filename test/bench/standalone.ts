@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
-import { migrate } from '../../src/accounts/migrations.js';
-import { LocalStack } from '../stack/stack.js';
+import type pg from 'pg';
+import { startHarness } from '../stack/harness.js';
+import type { LocalStack } from '../stack/stack.js';
 
 /**
  * Runs one bench section on its own (`node --import tsx test/bench/<section>.ts --rows …`) when
@@ -20,19 +20,13 @@ export async function runStandalone<T>(
     const i = process.argv.indexOf(`--${name}`);
     return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
   };
-  const stack = await LocalStack.start();
-  const pool = new pg.Pool({ connectionString: stack.databaseUrl });
-  pool.on('error', () => {});
+  // The harness points this process at the stack (its environment, DROPSHIP_S3_FORCE_PATH_STYLE).
+  const harness = await startHarness();
   try {
-    await migrate(pool);
-    Object.assign(process.env, stack.env(), {
-      DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
-    const result = await section({ stack, pool, arg });
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+    const result = await section({ stack: harness.stack, pool: harness.pool, arg });
     process.stdout.write(`${JSON.stringify({ bench, node: process.version, [key]: result })}\n`);
   } finally {
-    await pool.end();
-    await stack.stop();
+    await harness.stop();
   }
 }

@@ -75,6 +75,7 @@ export async function runDev(opts: {
 export class DevError extends DropshipError {
   override name = 'DevError';
   readonly code: string = 'dev';
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
   }

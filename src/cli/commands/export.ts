@@ -36,6 +36,7 @@ export function registerExportCommand(program: Command): void {
     .action(async (o: { account?: string; due?: boolean; slot?: string; viaQueue?: boolean; workers?: string }) => {
       if (Boolean(o.account) === Boolean(o.due))
         throw new UsageError('give exactly one of --account <id> or --due --slot <HH:MM>');
+      if (o.slot !== undefined && !o.due) throw new UsageError('--slot goes with --due');
       if (o.workers !== undefined && !o.viaQueue) throw new UsageError('--workers goes with --via-queue');
       if (o.viaQueue && !o.account) throw new UsageError('--via-queue exports one account: give --account <id>');
       const workers = o.workers === undefined ? 2 : Number(o.workers);

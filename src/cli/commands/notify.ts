@@ -64,6 +64,7 @@ export async function applyWebhookUpdate(
 /** A command line that cannot work. Not retryable. */
 export class NotifyUsageError extends DropshipError {
   readonly code: string = 'usage';
+  override readonly badInput: boolean = true;
   constructor(message: string) {
     super(message, undefined, { retryable: false });
     this.name = 'NotifyUsageError';
