@@ -7,6 +7,11 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnInfo, TableChanges } from '../contracts/receipt.js';
 import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 
+/** DuckDB's `read_parquet([...])` over local files (the loader's and the change sets'). */
+export function readParquet(paths: string[]): string {
+  return `read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])`;
+}
+
 /**
  * The customer's side of change sets (`dropship load --changes`): a table whose target copy is
  * exactly the delivery the change set is relative to (`since_run_id`, remembered in the target's
@@ -93,9 +98,7 @@ export async function applyChangesDuckDb({
   try {
     await conn.run('begin');
     if (paths.length > 0) {
-      await conn.run(
-        `create or replace temp table dropship_changes as select * from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])`,
-      );
+      await conn.run(`create or replace temp table dropship_changes as select * from ${readParquet(paths)}`);
       for (const s of mergeStatements(
         table,
         changes.key_columns,
@@ -174,7 +177,7 @@ export async function applyChangesPostgres({
     const conn = await db.connect();
     try {
       await conn.run(
-        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
+        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
       );
     } finally {
       conn.closeSync();

@@ -56,7 +56,7 @@ function elapsed(t: TableView, nowMs: number): number {
   return ((t.endedMs ?? nowMs) - t.startedMs) / 1000;
 }
 
-export function factsOf(t: TableView, nowMs: number): Facts {
+function factsOf(t: TableView, nowMs: number): Facts {
   return tableFacts(t.rows, t.estimate, elapsed(t, nowMs), t.state === 'done');
 }
 

@@ -12,6 +12,7 @@ import {
   applyChangesPostgres,
   loadedRunDuckDb,
   loadedRunPostgres,
+  readParquet,
   recordLoadDuckDb,
   recordLoadPostgres,
 } from '../changes/apply.js';
@@ -166,9 +167,7 @@ async function loadIntoDuckDb(file: string, table: string, paths: string[]): Pro
   const db = await DuckDBInstance.create(file);
   const conn = await db.connect();
   try {
-    await conn.run(
-      `create or replace table ${quoteIdent(table)} as select * from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])`,
-    );
+    await conn.run(`create or replace table ${quoteIdent(table)} as select * from ${readParquet(paths)}`);
     const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
     return Number(r.getRowObjectsJS()[0]!.n);
   } finally {
@@ -190,7 +189,7 @@ async function loadIntoPostgres(
   const conn = await db.connect();
   try {
     await conn.run(
-      `copy (select ${columns.map((c) => pgTextExpr(c)).join(', ')} from read_parquet([${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}])) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
+      `copy (select ${columns.map((c) => pgTextExpr(c)).join(', ')} from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
     );
   } finally {
     conn.closeSync();

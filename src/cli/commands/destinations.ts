@@ -202,7 +202,7 @@ export function registerDestinationCommands(program: Command): Command {
   return destinations;
 }
 
-export function printPolicies(dest: Destination, principalArn: string | undefined, out: (s: string) => void): void {
+function printPolicies(dest: Destination, principalArn: string | undefined, out: (s: string) => void): void {
   out(`External ID (put it in the role's trust policy; it never changes): ${dest.externalId}\n`);
   if (principalArn) {
     out('Trust policy for the role (IAM > Roles > Trust relationships):');
@@ -214,7 +214,7 @@ export function printPolicies(dest: Destination, principalArn: string | undefine
   out(JSON.stringify(permissionPolicy(dest), null, 2));
 }
 
-export function describeDestination(d: Destination): string {
+function describeDestination(d: Destination): string {
   return [
     `account       ${d.accountId}${d.enabled ? '' : '  (disabled)'}`,
     `plan          ${d.plan}`,

@@ -89,7 +89,7 @@ export function registerRunsCommands(program: Command): void {
 }
 
 /** `24h`, `30m`, `7d` (ago) or an ISO time. */
-export function parseSince(v: string, now = new Date()): Date {
+function parseSince(v: string, now = new Date()): Date {
   const m = /^(\d+)([mhd])$/.exec(v);
   if (m)
     return new Date(now.getTime() - Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']);
@@ -99,7 +99,7 @@ export function parseSince(v: string, now = new Date()): Date {
 }
 
 /** Why an active run looks dead (`runs list` marks it; the next run or the sweeper ends it). */
-export function staleNote(a: ActiveRun): string | undefined {
+function staleNote(a: ActiveRun): string | undefined {
   const silent = a.silentSeconds > a.staleSeconds;
   if (a.owner !== 'fan-out') {
     if (a.ownerGone) return 'stale: owner gone';
@@ -112,7 +112,7 @@ export function staleNote(a: ActiveRun): string | undefined {
   return undefined;
 }
 
-export function runsTable(runs: Run[], stale: Map<string, string> = new Map()): string {
+function runsTable(runs: Run[], stale: Map<string, string> = new Map()): string {
   return renderTable(
     ['run', 'account', 'trigger', 'slot', 'status', 'started (UTC)', 'seconds', 'receipt / error'],
     runs.map((r) => [
@@ -129,7 +129,7 @@ export function runsTable(runs: Run[], stale: Map<string, string> = new Map()): 
   );
 }
 
-export function tasksTable(tasks: Task[]): string {
+function tasksTable(tasks: Task[]): string {
   return renderTable(
     ['table', 'status', 'attempts', 'rows', 'files', 'bytes', 'seconds', 'error'],
     tasks.map((t) => [
