@@ -1,11 +1,11 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.js';
+import { runDropship } from './stack/cli.js';
 import { setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
-import { type LocalStack, REPO_ROOT } from './stack/stack.js';
+import type { LocalStack } from './stack/stack.js';
 
 let harness: Harness | undefined;
 let stack: LocalStack;
@@ -25,27 +25,8 @@ afterAll(async () => {
   await harness?.stop();
 });
 
-function dropship(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args],
-      {
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          ...stack.env(),
-          DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-          ...env,
-        },
-        timeout: 60_000,
-      },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function dropship(args: string[], env: Record<string, string> = {}) {
+  return runDropship(stack, args, { env });
 }
 
 describe('dropship CLI', () => {

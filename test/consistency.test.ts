@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { runTask } from '../src/run/task.js';
 import { Wiring } from '../src/run/wiring.js';
 import { downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
+import { runDropship } from './stack/cli.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
@@ -28,7 +28,7 @@ import { LocalStack } from './stack/stack.js';
  * must say `consistency: "delivery"`. When the shared snapshot is gone, the receipt must say
  * `consistency: "table"` and list each table's snapshot instead of claiming one.
  */
-const REPO_ROOT = join(import.meta.dirname, '..');
+const _REPO_ROOT = join(import.meta.dirname, '..');
 const TOTAL = 100_000 * 1_000;
 let stack: LocalStack;
 let wiring: Wiring;
@@ -108,24 +108,12 @@ function writer(): { stop: () => Promise<number> } {
   };
 }
 
-function dropship(args: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args],
-      {
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          ...stack.env(),
-          DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-          ...env,
-        },
-        timeout: 120_000,
-      },
-      (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }),
-    );
-  });
+async function dropship(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
+  const r = await runDropship(stack, args, { env, timeoutMs: 120_000 });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 /** The delivered dump's invariants, read back from the Parquet files with DuckDB. */

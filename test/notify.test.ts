@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -21,6 +20,7 @@ import { exportAccount } from '../src/run/account.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { runTask } from '../src/run/task.js';
+import { runDropship } from './stack/cli.js';
 import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { PolicyDocument } from './stack/iam.js';
@@ -51,31 +51,15 @@ const silent = new LogReporter(createLogger({ level: 'silent' }));
 let verifyDropship: (body: Buffer | string, header: string, secret: string, tol?: number, now?: number) => boolean;
 const KMS = 'arn:aws:kms:us-east-1:240000000003:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
-function dropship(
-  args: string[],
-  stdin?: Buffer,
-  extraEnv: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args],
-      {
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          ...h.stack.env(),
-          DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-          DROPSHIP_WEBHOOK_KEY: key,
-          DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
-          DROPSHIP_LOG_LEVEL: 'silent',
-          ...extraEnv,
-        },
-        timeout: 60_000,
-      },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(stdin ?? '');
+function dropship(args: string[], stdin?: Buffer, extraEnv: Record<string, string> = {}) {
+  return runDropship(h.stack, args, {
+    env: {
+      DROPSHIP_WEBHOOK_KEY: key,
+      DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+      DROPSHIP_LOG_LEVEL: 'silent',
+      ...extraEnv,
+    },
+    ...(stdin ? { stdin } : {}),
   });
 }
 

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +22,10 @@ import { listTables } from '../src/source/catalog.js';
 import { selectTables, tenantLiteral, whereClause } from '../src/source/select.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
+import { runDropship } from './stack/cli.js';
 import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
-import { type LocalStack, REPO_ROOT } from './stack/stack.js';
+import type { LocalStack } from './stack/stack.js';
 
 /**
  * Tenant mode and table/column selection on the real stack: three schemas of shared tables (tenant
@@ -568,23 +568,7 @@ describe('tenant mode and selection', () => {
   });
 
   it('CLI: destinations update prints the selection; the export summary says which tables were left out and why', async () => {
-    const dropship = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(
-          process.execPath,
-          [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args],
-          {
-            env: {
-              PATH: process.env.PATH,
-              HOME: process.env.HOME,
-              ...stack.env(),
-              DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
-            },
-            timeout: 60_000,
-          },
-          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        ),
-      );
+    const dropship = (args: string[]) => runDropship(stack, args);
     const before = await registry.get('uui-2');
     const upd = await dropship([
       'destinations',
