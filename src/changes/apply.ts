@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { ColumnInfo, TableChanges } from '../contracts/receipt.js';
+import { type ColumnInfo, OP_COLUMN, type TableChanges } from '../contracts/receipt.js';
 import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 
 /** DuckDB's `read_parquet([...])` over local files (the loader's and the change sets'). */
@@ -31,13 +31,24 @@ export function appliesTo(changes: TableChanges | undefined, loadedRunId: string
   );
 }
 
-/** The statements that apply change files (already read into relation `src`) to `table`. */
-function mergeStatements(table: string, key: string[], src: string, columns: string[]): string[] {
-  const on = key.map((k) => `${quoteIdent(table)}.${quoteIdent(k)} = ${src}.${quoteIdent(k)}`).join(' and ');
-  const cols = columns.map((c) => quoteIdent(c)).join(', ');
+/** Where the change files are read into before they are merged (a temporary table). */
+const CHANGES_RELATION = 'dropship_changes';
+const OP = quoteIdent(OP_COLUMN);
+
+/** The statements that apply the change files (already read into CHANGES_RELATION) to the table. */
+function mergeStatements({
+  table,
+  changes,
+  columns,
+}: Pick<ChangeApplication, 'table' | 'changes' | 'columns'>): string[] {
+  const src = CHANGES_RELATION;
+  const on = changes.key_columns
+    .map((k) => `${quoteIdent(table)}.${quoteIdent(k)} = ${src}.${quoteIdent(k)}`)
+    .join(' and ');
+  const cols = columns.map((c) => quoteIdent(c.name)).join(', ');
   return [
     `delete from ${quoteIdent(table)} using ${src} where ${on}`,
-    `insert into ${quoteIdent(table)} (${cols}) select ${cols} from ${src} where _op <> 'delete'`,
+    `insert into ${quoteIdent(table)} (${cols}) select ${cols} from ${src} where ${OP} <> 'delete'`,
   ];
 }
 
@@ -98,14 +109,8 @@ export async function applyChangesDuckDb({
   try {
     await conn.run('begin');
     if (paths.length > 0) {
-      await conn.run(`create or replace temp table dropship_changes as select * from ${readParquet(paths)}`);
-      for (const s of mergeStatements(
-        table,
-        changes.key_columns,
-        'dropship_changes',
-        columns.map((c) => c.name),
-      ))
-        await conn.run(s);
+      await conn.run(`create or replace temp table ${CHANGES_RELATION} as select * from ${readParquet(paths)}`);
+      for (const s of mergeStatements({ table, changes, columns })) await conn.run(s);
     }
     await conn.run(
       `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
@@ -177,7 +182,7 @@ export async function applyChangesPostgres({
     const conn = await db.connect();
     try {
       await conn.run(
-        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, _op from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
+        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, ${OP} from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
       );
     } finally {
       conn.closeSync();
@@ -191,24 +196,18 @@ export async function applyChangesPostgres({
     await client.query('begin');
     if (paths.length > 0) {
       await client.query(
-        `create temp table dropship_changes on commit drop as select * from ${quoteIdent(table)} with no data`,
+        `create temp table ${CHANGES_RELATION} on commit drop as select * from ${quoteIdent(table)} with no data`,
       );
-      await client.query('alter table dropship_changes add column _op text not null');
+      await client.query(`alter table ${CHANGES_RELATION} add column ${OP} text not null`);
       await pipeline(
         createReadStream(csv),
         client.query(
           copyFrom(
-            `copy dropship_changes (${[...columns.map((c) => quoteIdent(c.name)), '_op'].join(', ')}) from stdin (format csv)`,
+            `copy ${CHANGES_RELATION} (${[...columns.map((c) => quoteIdent(c.name)), OP].join(', ')}) from stdin (format csv)`,
           ),
         ),
       );
-      for (const s of mergeStatements(
-        table,
-        changes.key_columns,
-        'dropship_changes',
-        columns.map((c) => c.name),
-      ))
-        await client.query(s);
+      for (const s of mergeStatements({ table, changes, columns })) await client.query(s);
     }
     await client.query(
       `insert into ${LOADS_TABLE} values ($1, $2) on conflict (table_name) do update set run_id = excluded.run_id`,
