@@ -30,6 +30,7 @@ import type { Compression } from '../../src/parquet/compression.js';
 import { setupCustomer } from '../stack/demo.js';
 import { startHarness } from '../stack/harness.js';
 import { REPO_ROOT } from '../stack/stack.js';
+import { median } from './standalone.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,7 +45,6 @@ const wideRows = Number(arg('wide-rows', '30000'));
 /** --cpu-prof <dir>: write V8 CPU profiles of the dropship runs there (open in Chrome DevTools). */
 const cpuProfDir = arg('cpu-prof', '');
 const allThreads = availableParallelism();
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };

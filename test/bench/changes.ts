@@ -26,7 +26,7 @@ import { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
 import { setupCustomer } from '../stack/demo.js';
 import type { LocalStack } from '../stack/stack.js';
-import { runStandalone } from './standalone.js';
+import { median, runStandalone } from './standalone.js';
 
 export interface ChangesVariant {
   run_seconds: number;
@@ -51,7 +51,6 @@ export interface ChangesBench {
   state_bytes_per_row: number;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };

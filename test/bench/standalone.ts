@@ -4,6 +4,9 @@ import type pg from 'pg';
 import { startHarness } from '../stack/harness.js';
 import type { LocalStack } from '../stack/stack.js';
 
+/** The median of a bench's repeated measurements (the upper one of an even count). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 /**
  * Runs one bench section on its own (`node --import tsx test/bench/<section>.ts --rows …`) when
  * `moduleUrl` is the script node was started with: a local stack, a migrated pool, the stack's

@@ -22,7 +22,7 @@ import { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
 import { setupCustomer } from '../stack/demo.js';
 import type { LocalStack } from '../stack/stack.js';
-import { runStandalone } from './standalone.js';
+import { median, runStandalone } from './standalone.js';
 
 /** One way of exporting, measured over `runs` runs (medians) plus what Postgres read in the first. */
 export interface TenantVariant {
@@ -60,7 +60,6 @@ export interface TenantBench {
   };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
