@@ -28,7 +28,6 @@ import { LocalStack } from './stack/stack.js';
  * must say `consistency: "delivery"`. When the shared snapshot is gone, the receipt must say
  * `consistency: "table"` and list each table's snapshot instead of claiming one.
  */
-const _REPO_ROOT = join(import.meta.dirname, '..');
 const TOTAL = 100_000 * 1_000;
 let stack: LocalStack;
 let wiring: Wiring;
@@ -106,6 +105,20 @@ function writer(): { stop: () => Promise<number> } {
       return commits;
     },
   };
+}
+
+/** Opens a fan-out run of account `cons` whose task messages are collected here instead of sent to SQS. */
+async function fanOutRun() {
+  const settings = loadSettings();
+  const sent: TaskMessage[] = [];
+  const { run } = await startFanOutRun(await registry.get('cons'), {
+    sourceUrl: stack.databaseUrl,
+    ledger,
+    settings,
+    queue: { send: async (m) => void sent.push(...m) },
+    trigger: 'manual',
+  });
+  return { settings, run, sent };
 }
 
 async function dropship(
@@ -208,16 +221,7 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
 
   it('a task that cannot import the shared snapshot reads in its own, and the receipt says so', async () => {
     // Prepare: a run whose snapshot holder died right after recording it (the snapshot is gone).
-    const settings = loadSettings();
-    const sent: TaskMessage[] = [];
-    const dest = await registry.get('cons');
-    const { run } = await startFanOutRun(dest, {
-      sourceUrl: stack.databaseUrl,
-      ledger,
-      settings,
-      queue: { send: async (m) => void sent.push(...m) },
-      trigger: 'manual',
-    });
+    const { settings, run, sent } = await fanOutRun();
     expect(run.error).toBeNull();
     expect(await ledger.snapshot.claimHolder({ runId: run.runId, holder: 'a worker that died' })).toBe(true);
     await ledger.snapshot.record({
@@ -249,16 +253,7 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
 
   it('a holder stopped at its deadline mid-run lets go; the run still completes, and its receipt says table', async () => {
     // Prepare: a run whose tasks are all on the (fake) queue.
-    const settings = loadSettings();
-    const sent: TaskMessage[] = [];
-    const dest = await registry.get('cons');
-    const { run } = await startFanOutRun(dest, {
-      sourceUrl: stack.databaseUrl,
-      ledger,
-      settings,
-      queue: { send: async (m) => void sent.push(...m) },
-      trigger: 'manual',
-    });
+    const { settings, run, sent } = await fanOutRun();
     // Act: the first task's worker becomes the holder and reaches its deadline while exporting.
     const deadline = new AbortController();
     const first = runTask(sent[0]!, {
