@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { openDelivery, sampleRows } from '../receipt/inspect.js';
 import { formatBytes, formatCount, renderTable } from './format.js';
 
@@ -6,8 +7,9 @@ export async function runInspect(
   target: string,
   opts: { sample?: number; table?: string },
   out: (s: string) => void,
+  s3Factory?: (region?: string) => S3Client,
 ): Promise<void> {
-  const delivery = await openDelivery(target);
+  const delivery = await openDelivery(target, s3Factory);
   try {
     const r = delivery.receipt;
     const tables = Object.entries(r.tables).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

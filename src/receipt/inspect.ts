@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { s3SettingsConfig } from '../aws/clients.js';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { Receipt } from '../contracts/receipt.js';
@@ -39,12 +40,12 @@ export interface Delivery {
  * settings, path-style addressing from dropship's settings.
  */
 export function readerS3(
-  region?: string,
-  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE'> = loadSettings(),
+  region: string | undefined,
+  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE'>,
   env: NodeJS.ProcessEnv = process.env,
 ): S3Client {
   return new S3Client({
-    ...(settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {}),
+    ...s3SettingsConfig(settings),
     // The bucket may live in another region than AWS_REGION: follow S3's answer.
     followRegionRedirects: true,
     region: region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -55,7 +56,7 @@ export function readerS3(
 
 export async function openDelivery(
   target: string,
-  s3Factory: (region?: string) => S3Client = readerS3,
+  s3Factory: (region?: string) => S3Client = (region) => readerS3(region, loadSettings()),
 ): Promise<Delivery> {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(target);
   if (m) {

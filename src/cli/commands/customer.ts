@@ -27,12 +27,12 @@ export function registerCustomerCommands(program: Command): void {
       ),
     )
     .action(async (o: { receipt: string; into: string; changes?: boolean }) => {
-      const { S3Client } = await import('@aws-sdk/client-s3');
       const { loadReceipt } = await import('../../receipt/loader.js');
+      const { readerS3 } = await import('../../receipt/inspect.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
         throw new UsageError('--into takes postgres://… or duckdb:/path');
-      const { s3SettingsConfig } = await import('../../aws/clients.js');
-      const s3 = new S3Client(s3SettingsConfig(loadSettings()));
+      // The customer's side: their credentials, S3 in whatever region the bucket answers from.
+      const s3 = readerS3(undefined, loadSettings());
       try {
         const loaded = await loadReceipt({
           s3,
@@ -69,8 +69,16 @@ export function registerCustomerCommands(program: Command): void {
       const sample = o.sample === undefined ? undefined : Number(o.sample);
       if (sample !== undefined && !(Number.isInteger(sample) && sample > 0 && sample <= 10_000))
         throw new UsageError('--sample takes a whole number of rows from 1 to 10000');
-      loadSettings();
-      const { runInspect } = await import('../inspect.js');
-      await runInspect(target, { ...(sample ? { sample } : {}), ...(o.table ? { table: o.table } : {}) }, out);
+      const settings = loadSettings();
+      const [{ runInspect }, { readerS3 }] = await Promise.all([
+        import('../inspect.js'),
+        import('../../receipt/inspect.js'),
+      ]);
+      await runInspect(
+        target,
+        { ...(sample ? { sample } : {}), ...(o.table ? { table: o.table } : {}) },
+        out,
+        (region) => readerS3(region, settings),
+      );
     });
 }
