@@ -192,7 +192,6 @@ let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snap
 
 /** The same codecs on the calling thread (small pages). */
 async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buffer> {
-  if (job.codec === 'none') return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   if (job.codec === 'zstd') {
     if (typeof zlibZstd === 'function') {
       return zlibZstd(raw, { params: { [ZSTD_LEVEL_PARAM]: job.level } });

@@ -93,11 +93,13 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const stop = new AbortController();
   let signal: AbortSignal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
   try {
+    const sweep = () =>
+      sweepRuns(
+        { ledger, settings, log, destination: async () => dest, by: `run ${runId}` },
+        { accountId: dest.accountId },
+      );
     // Whatever a dead owner left behind is ended (or finished) before this run starts.
-    await sweepRuns(
-      { ledger, settings, log, destination: async () => dest, by: `run ${runId}` },
-      { accountId: dest.accountId },
-    );
+    await sweep();
     signal.throwIfAborted();
     await verifyAssumeRole(dest, clients);
     await ensureExternalIdEnforced(ledger.pool, dest, settings);
@@ -124,11 +126,6 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
       log,
     });
-    const sweep = () =>
-      sweepRuns(
-        { ledger, settings, log, destination: async () => dest, by: `run ${runId}` },
-        { accountId: dest.accountId },
-      );
     await openRunAfterSweep(
       sweep,
       {

@@ -116,14 +116,7 @@ export class TableSink {
   private async openShard(): Promise<void> {
     const { o } = this;
     await o.onShardOpen?.(this.index);
-    this.shard = new ShardUpload({
-      client: o.s3,
-      bucket: o.dest.bucket,
-      key: shardKey(o.dest, o.folder, o.objectName, this.index),
-      partSize: o.settings.DROPSHIP_PART_SIZE_BYTES,
-      queueSize: o.settings.DROPSHIP_UPLOAD_QUEUE_SIZE,
-      ...(o.dest.kmsKeyArn ? { kmsKeyArn: o.dest.kmsKeyArn } : {}),
-    });
+    this.shard = openUpload(o, this.index, o.settings.DROPSHIP_UPLOAD_QUEUE_SIZE);
   }
 
   private async endShard(): Promise<void> {
@@ -163,6 +156,22 @@ export class TableSink {
   }
 }
 
+/** The multipart upload of shard `index` of a table (`queueSize` parts in flight). */
+function openUpload(
+  o: Pick<TableSinkOptions, 's3' | 'dest' | 'folder' | 'objectName' | 'settings'>,
+  index: number,
+  queueSize: number,
+): ShardUpload {
+  return new ShardUpload({
+    client: o.s3,
+    bucket: o.dest.bucket,
+    key: shardKey(o.dest, o.folder, o.objectName, index),
+    partSize: o.settings.DROPSHIP_PART_SIZE_BYTES,
+    queueSize,
+    ...(o.dest.kmsKeyArn ? { kmsKeyArn: o.dest.kmsKeyArn } : {}),
+  });
+}
+
 /**
  * Writes one valid Parquet file with the table's schema and no rows at shard `index` (covering a
  * shard an earlier attempt started: src/run/lifecycle.ts `coverStaleShards`).
@@ -170,14 +179,7 @@ export class TableSink {
 export async function writeEmptyShard(
   o: Omit<TableSinkOptions, 'shardBase' | 'onShardOpen'> & { index: number },
 ): Promise<SinkFile> {
-  const upload = new ShardUpload({
-    client: o.s3,
-    bucket: o.dest.bucket,
-    key: shardKey(o.dest, o.folder, o.objectName, o.index),
-    partSize: o.settings.DROPSHIP_PART_SIZE_BYTES,
-    queueSize: 1,
-    ...(o.dest.kmsKeyArn ? { kmsKeyArn: o.dest.kmsKeyArn } : {}),
-  });
+  const upload = openUpload(o, o.index, 1);
   const writer = new ParquetWriter(o.specs, writerOptions(o.dest, o.settings, o.keyValueMetadata), (b) =>
     upload.write(b),
   );
