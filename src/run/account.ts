@@ -141,6 +141,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         owner: cliOwnerId(),
         ownerLock: true,
         staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+        destination: dest,
       },
       ledger,
     );
@@ -162,7 +163,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       tables.map((t) => (selected.filters.has(t.name) ? null : t.estimatedRows)),
     );
     const limit = pLimit(settings.DROPSHIP_TABLE_CONCURRENCY);
-    const run = { runId, accountId: dest.accountId, folder };
+    const run = { runId, accountId: dest.accountId, folder, destinationGeneration: dest.generation };
     const settled = await Promise.allSettled(
       tables.map((table) =>
         limit(async () => {
