@@ -18,6 +18,7 @@ import { encryptSecret } from '../src/notify/webhook.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
+import { DestinationChanged, Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { sweepRuns } from '../src/run/sweep.js';
 import { runTask } from '../src/run/task.js';
@@ -289,6 +290,37 @@ describe('a delivery belongs to exactly one destination version', () => {
     expect(ended?.error).toMatch(/the destination was changed \(bucket\) while this run was open/);
   });
 
+  it('finding 3: the finisher looks again right before the receipt PUT: an update landing after the receipt was recorded publishes nothing', async () => {
+    await h.pool.query(`create schema racer; create table racer.t (id bigint primary key, v text);
+      insert into racer.t select i, 'v' || i from generate_series(1, 30) i;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'racer',
+      awsAccountId: '250000000008',
+      bucket: 'racer-one',
+      schema: 'racer',
+    });
+    await alsoAllow(c, '250000000008', 'racer-two');
+    // The operator's update lands exactly between the receipt's recording and its publication.
+    let updated = false;
+    class UpdateBeforePut extends Ledger {
+      override async stillPublishable(runId: string) {
+        if (!updated) {
+          updated = true;
+          await h.registry.update('racer', { bucket: 'racer-two' });
+        }
+        return super.stillPublishable(runId);
+      }
+    }
+    const out = await exportAccount(c.destination, { ...deps(), ledger: new UpdateBeforePut(h.pool) });
+    expect(updated).toBe(true);
+    expect(out.ok).toBe(false);
+    const run = await h.ledger.getRun(out.runId);
+    expect(run?.status).toBe('cancelled');
+    expect(run?.receiptBody).toBeTruthy(); // recorded, never published
+    expect(await h.stack.s3.keys('racer-one')).not.toContain('receipt.json');
+    expect(await h.stack.s3.keys('racer-two')).toEqual([]);
+  });
+
   it('finding 4: update --role-arn to a role that trusts dropship without the external-ID condition is probed and refused', async () => {
     await h.pool.query(`create schema deputy; create table deputy.t (id bigint primary key);
       insert into deputy.t select generate_series(1, 5);`);
@@ -415,5 +447,88 @@ describe('a delivery belongs to exactly one destination version', () => {
     }
     // The receipt lists every file in the folder (the covering empty ones included).
     expect(receipt.tables.big!.files!.map((f) => f.key).sort()).toEqual(keys.sort());
+  });
+});
+
+describe('registry and ledger transitions', () => {
+  const input = {
+    accountId: 'trans',
+    plan: 'paid' as const,
+    bucket: 'trans-one',
+    region: 'us-east-1',
+    roleArn: 'arn:aws:iam::250000000009:role/trans',
+    sourceSchema: 'trans_s',
+  };
+  const open = (runId: string, destination: Destination, tables: string[] = []) =>
+    h.ledger.openRun({
+      runId,
+      accountId: 'trans',
+      trigger: 'manual',
+      layout: 'dreamdata',
+      folder: '2026-01-01T00:00',
+      startedMicros: 1n,
+      tables,
+      owner: 'fan-out',
+      destination,
+    });
+
+  it('a new generation at every add; the version moves only when where or how data is delivered changes', async () => {
+    await h.pool.query(
+      'create schema trans_s; create table trans_s.t (id bigint primary key); create table trans_s.u (id bigint);',
+    );
+    const a = await h.registry.add(input);
+    expect(a.version).toBe(1);
+    expect((await h.registry.update('trans', { plan: 'free' })).version).toBe(1);
+    expect((await h.registry.setEnabled('trans', false)).version).toBe(1);
+    expect((await h.registry.setEnabled('trans', true)).version).toBe(1);
+    const moved = await h.registry.update('trans', { prefix: 'x' });
+    expect(moved).toMatchObject({ version: 2, generation: a.generation });
+    expect((await h.registry.update('trans', { selection: { excludeTables: 'u' } })).version).toBe(3);
+    expect((await h.registry.update('trans', { compression: 'zstd' })).version).toBe(4);
+    await expect(
+      h.pool.query(`update dropship.destinations set generation = generation + 1000 where account_id = 'trans'`),
+    ).rejects.toThrow(/generation of account trans cannot change/);
+    await h.registry.remove('trans');
+    const b = await h.registry.add(input);
+    expect(b.generation).toBeGreaterThan(a.generation);
+    expect(b.version).toBe(1);
+  });
+
+  it('a run opens only for the current version; an update cancels running and finishing runs, plan and pause do not; remove cancels too', async () => {
+    const d = await h.registry.get('trans');
+    const finishing = await open('trans-r1', d);
+    expect(finishing).toMatchObject({ destinationGeneration: d.generation, destinationVersion: d.version });
+    expect(finishing.destination).toEqual(d);
+    expect(await h.ledger.tryFinish({ runId: 'trans-r1', leaseSeconds: 60 })).toMatchObject({ status: 'finishing' });
+    expect(await h.ledger.stillPublishable('trans-r1')).toEqual({ ok: true });
+    await h.registry.update('trans', { plan: 'free' });
+    await h.registry.setEnabled('trans', false);
+    await h.registry.setEnabled('trans', true);
+    expect((await h.ledger.getRun('trans-r1'))?.status).toBe('finishing');
+    await h.registry.update('trans', { bucket: 'trans-two', region: 'eu-west-1' });
+    const cancelled = await h.ledger.getRun('trans-r1');
+    expect(cancelled?.status).toBe('cancelled');
+    expect(cancelled?.error).toBe(
+      'the destination was changed (bucket, region) while this run was open; this run delivers nothing more; the next run delivers to the new destination',
+    );
+    expect(await h.ledger.stillPublishable('trans-r1')).toMatchObject({ ok: false });
+    // The run keeps its frozen copy: the old bucket.
+    expect(cancelled?.destination?.bucket).toBe('trans-one');
+    // A stale copy of the destination cannot open a run.
+    await expect(open('trans-r2', d, ['t'])).rejects.toBeInstanceOf(DestinationChanged);
+    expect(await h.ledger.getRun('trans-r2')).toBeUndefined();
+    const running = await open('trans-r3', await h.registry.get('trans'), ['t']);
+    expect(await h.ledger.claimTask({ runId: running.runId, table: 't', leaseSeconds: 60 })).toMatchObject({
+      claimed: true,
+    });
+    await h.registry.remove('trans');
+    const gone = await h.ledger.getRun('trans-r3');
+    expect(gone?.status).toBe('cancelled');
+    expect(gone?.error).toBe('the destination was removed while this run was open; this run delivers nothing more');
+    expect((await h.ledger.tasks('trans-r3')).map((t) => t.status)).toEqual(['failed']);
+    // Re-added: nothing of the old generation is active or current.
+    const again = await h.registry.add(input);
+    expect(await h.ledger.activeRuns('trans')).toEqual([]);
+    expect(again.generation).not.toBe(d.generation);
   });
 });
