@@ -5,6 +5,7 @@ import { registerDestinationCommands } from './commands/destinations.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDoctorCommands } from './commands/doctor.js';
 import { registerExportCommand } from './commands/export.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerNotifyCommands } from './commands/notify.js';
 import { registerReceiptCommands } from './commands/receipt.js';
 import { registerRunsCommands } from './commands/runs.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerCustomerCommands(program);
   registerRunsCommands(program);
   const receipt = registerReceiptCommands(program);
+  registerMigrateCommand(program);
   registerDevCommands(program);
   registerNotifyCommands(program, { destinations, receipt });
   return program;
