@@ -6,9 +6,6 @@ import {
   runFoldersPrefix,
 } from '../../accounts/bucket-lifecycle.js';
 import type { Destination } from '../../accounts/destination.js';
-import { isWholeSchema } from '../../contracts/selection.js';
-import { noteDoctorReport } from '../../notify/drift.js';
-import { selectionReport } from '../../source/select.js';
 import { requirePrincipal, withApp } from '../app.js';
 import { examples, out } from '../usage.js';
 
@@ -30,24 +27,20 @@ export function registerDoctorCommands(program: Command): void {
     )
     .action(async (o: { account: string; trustPolicy?: string }) => {
       const { readFileSync } = await import('node:fs');
-      const { doctor } = await import('../../aws/doctor.js');
+      const { diagnose } = await import('../../run/check.js');
       await withApp(async (app) => {
         const dest = await (await app.registry()).get(o.account);
         const trust = o.trustPolicy ? JSON.parse(readFileSync(o.trustPolicy, 'utf8')) : undefined;
-        const report = await doctor(dest, {
+        const { report, selection } = await diagnose(dest, {
           settings: app.settings,
-          ...(app.settings.DROPSHIP_PRINCIPAL_ARN ? { principalArn: app.settings.DROPSHIP_PRINCIPAL_ARN } : {}),
+          pool: await app.database(),
+          sourceUrl: app.sourceUrl,
           ...(trust !== undefined ? { trustPolicy: trust } : {}),
         });
-        await noteDoctorReport(await app.database(), report); // counts as the day's external-ID probe
         for (const c of report.checks) {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);
         }
-        // Tenant mode / table and column selection, checked against the source as it is now.
-        const selection = isWholeSchema(dest.selection)
-          ? undefined
-          : await selectionReport(app.sourceUrl, dest.sourceSchema, dest.selection);
         if (selection) {
           out(`${selection.problems.length ? '✗' : '✓'} selection: ${selection.summary}`);
           for (const p of selection.problems) out(`    fix: ${p} (dropship destinations update ${dest.accountId} …)`);
