@@ -9,6 +9,7 @@ import { registerMigrateCommand } from './commands/migrate.js';
 import { registerNotifyCommands } from './commands/notify.js';
 import { registerReceiptCommands } from './commands/receipt.js';
 import { registerRunsCommands } from './commands/runs.js';
+import { registerSlotCommands } from './commands/slot.js';
 import { examples } from './usage.js';
 
 /**
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerDoctorCommands(program);
   registerCustomerCommands(program);
   registerRunsCommands(program);
+  registerSlotCommands(program);
   const receipt = registerReceiptCommands(program);
   registerMigrateCommand(program);
   registerDevCommands(program);
