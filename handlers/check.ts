@@ -1,12 +1,32 @@
 import { z } from 'zod';
-import { runChecks } from '../src/run/check.js';
+import { diagnose, runChecks } from '../src/run/check.js';
 import { lambdaDeps } from '../src/run/lambda.js';
 
 /**
- * EventBridge, about an hour before each slot (cron(0 3 * * ? *) and cron(0 14 * * ? *)): drift
- * checks for the destinations due in the coming slot, then the webhook outbox; every 15 minutes
- * (`{"sweep": true}`) only the outbox and the recovery of unrecorded outcomes (src/run/check.ts).
+ * EventBridge, an hour before each slot: drift checks for the destinations due in the coming slot,
+ * then the webhook outbox; every 15 minutes (`{"sweep": true}`) only the outbox and the recovery of
+ * unrecorded outcomes (src/run/check.ts). Invoked by an operator with `{"accountId": "acme"}`: the
+ * doctor for that destination, as the principal customers trust —
+ * `serverless invoke -f check --stage prod --data '{"accountId":"acme"}'` returns every check with its fix.
  */
-const eventSchema = z.object({ time: z.string().datetime(), sweep: z.boolean().optional() }).passthrough();
+const scheduled = z.object({ time: z.string().datetime(), sweep: z.boolean().optional() }).passthrough();
+const oneAccount = z.object({ accountId: z.string().min(1) }).strict();
 
-export const handler = async (event: unknown) => runChecks(eventSchema.parse(event), await lambdaDeps());
+export const handler = async (event: unknown) => {
+  const deps = await lambdaDeps();
+  const account = oneAccount.safeParse(event);
+  if (account.success) {
+    const dest = await deps.registry.get(account.data.accountId);
+    const d = await diagnose(dest, { settings: deps.settings, pool: deps.ledger.pool, sourceUrl: deps.sourceUrl });
+    deps.log.info(
+      {
+        accountId: d.accountId,
+        ok: d.ok,
+        failed: d.report.checks.filter((c) => c.status === 'fail').map((c) => c.name),
+      },
+      'doctor',
+    );
+    return d;
+  }
+  return runChecks(scheduled.parse(event), deps);
+};

@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { allSlots, slotsByPlan } from '../src/contracts/slots.js';
 import { errorFields } from '../src/log/logger.js';
 import { lambdaDeps } from '../src/run/lambda.js';
+import { currentSlot, slotMetricsLine, slotStatus } from '../src/run/slot-status.js';
 import { catchUpSlots } from '../src/run/slots.js';
 import { sweepRuns } from '../src/run/sweep.js';
 
@@ -38,6 +40,14 @@ export const handler = async (event: unknown) => {
     slots = await catchUpSlots(deps);
   } catch (e) {
     log.error({ ...errorFields(e) }, 'slot catch-up failed');
+  }
+  // The operator's view of the current slot as CloudWatch gauges (the alarms in serverless.yml).
+  try {
+    const now = new Date();
+    const status = await slotStatus(deps, { ...currentSlot(allSlots(slotsByPlan(settings)), now), now });
+    process.stdout.write(`${slotMetricsLine(status, settings.DROPSHIP_METRICS_NAMESPACE, now)}\n`);
+  } catch (e) {
+    log.error({ ...errorFields(e) }, 'slot status failed');
   }
   const acted = swept.filter((s) => s.action !== 'alive');
   if (acted.length > 0 || slots.length > 0) log.info({ runs: acted, slots }, 'sweep done');

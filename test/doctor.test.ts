@@ -255,3 +255,32 @@ describe('dropship doctor', () => {
     }
   });
 });
+
+describe('the doctor in production: the check function for one account', () => {
+  it('`{"accountId": …}` runs the doctor as the function’s principal and returns every check; a broken setup fails', async () => {
+    const good = await customer();
+    const noBucket = await customer({ createBucket: false });
+    const saved = { ...process.env };
+    Object.assign(process.env, stack.env(), { DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' });
+    const { resetLambdaDeps } = await import('../src/run/lambda.js');
+    try {
+      const { handler } = await import('../handlers/check.js');
+      const ok = (await handler({ accountId: good.accountId })) as {
+        ok: boolean;
+        report: DoctorReport;
+      };
+      expect(ok.ok).toBe(true);
+      expect(ok.report.checks.map((c) => c.name)).toContain('assume role');
+      expect(ok.report.checks.every((c) => c.status !== 'fail')).toBe(true);
+      const bad = (await handler({ accountId: noBucket.accountId })) as { ok: boolean; report: DoctorReport };
+      expect(bad.ok).toBe(false);
+      expect(bad.report.checks.filter((c) => c.status === 'fail').map((c) => c.name)).toContain('bucket');
+      await expect(handler({ accountId: 'nobody' })).rejects.toThrow(
+        /No destination is registered for account "nobody"/,
+      );
+    } finally {
+      await resetLambdaDeps();
+      process.env = saved;
+    }
+  });
+});

@@ -109,17 +109,50 @@ describe('serverless package (offline)', () => {
     expect(JSON.stringify(dlq.FunctionName)).toContain('DeadLetterLambdaFunction');
   });
 
-  it('alarms on failed runs (the runs’ EMF metric) and on the dead-letter queue, to an SNS topic', () => {
+  it('alarms on our failures (not the customers’), stuck runs, missed slots, queue age, function errors and throttles, and the dead-letter queue', () => {
     const alarms = Object.fromEntries(ofType('AWS::CloudWatch::Alarm'));
-    expect(Object.keys(alarms).sort()).toEqual(['FailedRunsAlarm', 'TaskDeadLetterQueueAlarm']);
-    expect(alarms.FailedRunsAlarm.Properties).toMatchObject({
+    expect(Object.keys(alarms).sort()).toEqual([
+      'FunctionErrorsAlarm',
+      'FunctionThrottlesAlarm',
+      'MissedSlotsAlarm',
+      'OurFailuresAlarm',
+      'StuckRunsAlarm',
+      'TaskDeadLetterQueueAlarm',
+      'TaskQueueAgeAlarm',
+    ]);
+    // The slot gauges the sweeper logs (src/run/slot-status.ts): our failures only.
+    expect(alarms.OurFailuresAlarm.Properties).toMatchObject({
       Namespace: 'Dropship/ci',
-      MetricName: 'FailedRuns',
-      Statistic: 'Sum',
+      MetricName: 'SlotFailedOurs',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [{ Ref: 'AlarmTopic' }],
     });
+    expect(alarms.StuckRunsAlarm.Properties.MetricName).toBe('SlotStuck');
+    expect(alarms.MissedSlotsAlarm.Properties.MetricName).toBe('SlotMissed');
+    expect(alarms.TaskQueueAgeAlarm.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['TaskQueue', 'QueueName'] } }],
+    });
+    // Every function's errors (and throttles) are summed by one alarm each.
+    for (const [alarm, metric] of [
+      ['FunctionErrorsAlarm', 'Errors'],
+      ['FunctionThrottlesAlarm', 'Throttles'],
+    ] as const) {
+      const stats = alarms[alarm].Properties.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat);
+      expect(
+        stats.map((m: { MetricStat: { Metric: { MetricName: string } } }) => m.MetricStat.Metric.MetricName),
+      ).toEqual(Array(6).fill(metric));
+      expect(
+        stats
+          .map(
+            (m: { MetricStat: { Metric: { Dimensions: { Value: { Ref: string } }[] } } }) =>
+              m.MetricStat.Metric.Dimensions[0]!.Value.Ref,
+          )
+          .sort(),
+      ).toEqual(Object.keys(Object.fromEntries(ofType('AWS::Lambda::Function'))).sort());
+    }
     expect(alarms.TaskDeadLetterQueueAlarm.Properties).toMatchObject({
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',

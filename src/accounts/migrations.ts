@@ -1,11 +1,27 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import { inTransaction } from './db.js';
 
 /**
- * Idempotent, ordered migrations of dropship's own schema. Applied under an advisory lock so
- * concurrent starters (several Lambdas, CLI + tests) never race; each version runs once.
+ * Idempotent, ordered migrations of dropship's own schema, applied by `dropship migrate` — an
+ * explicit deploy step, before the functions are deployed (docs/operations/upgrades.md) — under an
+ * advisory lock, so concurrent starters never race; each version runs once.
+ *
+ * Every function and CLI command checks the schema before it uses it (`requireKnownSchema`): a
+ * schema older than the code → "run dropship migrate"; a schema newer than the code knows → refused,
+ * unless every newer migration was declared `additive` (expand-only: the previous release keeps
+ * working on it), which is what lets `migrate` run before the new functions are deployed and lets a
+ * rollback of the code run on the migrated schema. The floor is stored with each applied version.
  */
-const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  /** Expand-only (new tables, nullable or defaulted columns, indexes): code of the previous version still runs on it. */
+  additive?: boolean;
+}
+
+const MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'destinations',
@@ -340,22 +356,88 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   },
 ];
 
+/** The newest schema version this code knows. */
+export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+/** The database's schema is not one this code can run on. Not retryable: an operator migrates or deploys. */
+export class SchemaVersionError extends DropshipError {
+  readonly code: string = 'schema-version';
+  override readonly badInput: boolean = true;
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
+    this.name = 'SchemaVersionError';
+  }
+}
+
+export interface SchemaState {
+  /** The newest applied migration (0: none). */
+  version: number;
+  /** The oldest code version that can run on it. */
+  floor: number;
+}
+
+export async function readSchemaState(c: Pool | PoolClient): Promise<SchemaState> {
+  const exists = await c.query(`select to_regclass('dropship.schema_migrations') is not null as ok`);
+  if (!exists.rows[0]?.ok) return { version: 0, floor: 0 };
+  const hasFloor = await c.query(
+    `select 1 from information_schema.columns where table_schema = 'dropship' and table_name = 'schema_migrations' and column_name = 'oldest_code'`,
+  );
+  const res = await c.query<{ version: number | null; floor: number | null }>(
+    `select max(version) as version, ${hasFloor.rowCount ? 'max(coalesce(oldest_code, version))' : 'max(version)'} as floor from dropship.schema_migrations`,
+  );
+  return { version: res.rows[0]?.version ?? 0, floor: res.rows[0]?.floor ?? 0 };
+}
+
+const UPGRADES = 'docs/operations/upgrades.md';
+
+/** What a schema in `state` means for code that knows up to `known`: undefined when it can run. */
+export function schemaProblem(state: SchemaState, known: number = SCHEMA_VERSION): string | undefined {
+  if (state.version === 0)
+    return `the dropship schema is not installed in this database: run \`dropship migrate\` (${UPGRADES})`;
+  if (state.version < known)
+    return `the dropship schema is at version ${state.version}, this dropship needs ${known}: run \`dropship migrate\` before deploying the functions (${UPGRADES})`;
+  if (state.floor > known)
+    return `the dropship schema is at version ${state.version}, migrated by a newer dropship that this one (schema ${known}) cannot run on: deploy that release or newer; a rollback of the code never rolls the schema back (${UPGRADES})`;
+  return undefined;
+}
+
+/** Refuses a schema this code cannot run on (every function's and CLI command's first use of the database). */
+export async function requireKnownSchema(pool: Pool): Promise<SchemaState> {
+  const state = await readSchemaState(pool);
+  const problem = schemaProblem(state);
+  if (problem) throw new SchemaVersionError(problem);
+  return state;
+}
+
+/**
+ * `dropship migrate`: applies the migrations this code has and the database lacks; idempotent.
+ * Refuses a database migrated by a newer release beyond what this code can run on.
+ */
 export async function migrate(pool: Pool): Promise<number[]> {
   return inTransaction(pool, async (client) => {
     await client.query(`select pg_advisory_xact_lock(hashtext('dropship.migrations'))`);
     await client.query('create schema if not exists dropship');
     await client.query(`create table if not exists dropship.schema_migrations (
       version int primary key, name text not null, applied_at timestamptz not null default now())`);
+    await client.query('alter table dropship.schema_migrations add column if not exists oldest_code int');
+    const before = await readSchemaState(client);
+    if (before.floor > SCHEMA_VERSION) throw new SchemaVersionError(schemaProblem(before)!);
     const done = new Set(
       (await client.query<{ version: number }>('select version from dropship.schema_migrations')).rows.map(
         (r) => r.version,
       ),
     );
     const applied: number[] = [];
+    let floor = before.floor;
     for (const m of MIGRATIONS) {
       if (done.has(m.version)) continue;
       await client.query(m.sql);
-      await client.query('insert into dropship.schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
+      floor = m.additive ? floor : m.version;
+      await client.query('insert into dropship.schema_migrations (version, name, oldest_code) values ($1, $2, $3)', [
+        m.version,
+        m.name,
+        floor,
+      ]);
       applied.push(m.version);
     }
     return applied;

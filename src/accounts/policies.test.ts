@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Destination } from './destination.js';
-import { lifecycleConfiguration, permissionPolicy, policyDocuments, readerPolicy, writeResource } from './policies.js';
+import { permissionPolicy, policyDocuments, readerPolicy, writeResource } from './policies.js';
 
 const KMS = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const dest = (patch: Partial<Destination> = {}): Destination =>
@@ -56,13 +56,18 @@ describe('policy documents', () => {
   });
 
   it('the lifecycle rules and the printed set, in the order `dropship policy` prints them', () => {
-    expect(lifecycleConfiguration(dest())).toEqual({
+    expect(policyDocuments(dest(), 'arn:aws:iam::999999999999:role/p').lifecycle).toEqual({
       Rules: [
-        { ID: 'dropship-expire-dumps', Status: 'Enabled', Filter: { Prefix: 'exports/' }, Expiration: { Days: 7 } },
         {
-          ID: 'dropship-abort-incomplete-uploads',
+          ID: 'dropship-expire-dumps-4b4e49dd2d',
           Status: 'Enabled',
-          Filter: { Prefix: 'exports/' },
+          Filter: { Prefix: 'exports/2' },
+          Expiration: { Days: 7 },
+        },
+        {
+          ID: 'dropship-abort-uploads-4b4e49dd2d',
+          Status: 'Enabled',
+          Filter: { Prefix: 'exports/2' },
           AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
         },
       ],

@@ -1,4 +1,5 @@
 import { arnPartition, s3Arn } from './arn.js';
+import { lifecycleConfiguration } from './bucket-lifecycle.js';
 import type { Destination } from './destination.js';
 
 /**
@@ -12,7 +13,8 @@ import type { Destination } from './destination.js';
  * customer role that grants more yields credentials that can do only this.
  *
  * `dropship policy` also prints, for the customer's side: the bucket lifecycle configuration that
- * expires dumps and aborts incomplete uploads, and a reader policy for whoever loads the exports.
+ * expires dumps and aborts incomplete uploads (src/accounts/bucket-lifecycle.ts: only dropship's run
+ * folders, never the bucket root), and a reader policy for whoever loads the exports.
  * Every ARN is built in the partition of the destination's role ARN (src/accounts/arn.ts).
  */
 export interface PolicyStatement {
@@ -99,22 +101,6 @@ export function readerPolicy(dest: Pick<Destination, 'bucket' | 'prefix' | 'role
       ...(dest.kmsKeyArn
         ? [{ Sid: 'DecryptDropshipExports', Effect: 'Allow' as const, Action: 'kms:Decrypt', Resource: dest.kmsKeyArn }]
         : []),
-    ],
-  };
-}
-
-/** The bucket lifecycle rules dropship recommends: dumps expire after 7 days, incomplete uploads are aborted after 1. */
-export function lifecycleConfiguration(dest: Pick<Destination, 'prefix'>) {
-  const prefix = keyPrefix(dest);
-  return {
-    Rules: [
-      { ID: 'dropship-expire-dumps', Status: 'Enabled', Filter: { Prefix: prefix }, Expiration: { Days: 7 } },
-      {
-        ID: 'dropship-abort-incomplete-uploads',
-        Status: 'Enabled',
-        Filter: { Prefix: prefix },
-        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-      },
     ],
   };
 }

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { accountRootArn, arnAccountId, arnPartition } from '../accounts/arn.js';
+import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix } from '../accounts/bucket-lifecycle.js';
 import type { Destination } from '../accounts/destination.js';
 import { objectKey } from '../accounts/destination.js';
 import { writeResource } from '../accounts/policies.js';
@@ -302,10 +303,52 @@ function putFix(dest: Destination, e: unknown, kmsActions: string[]): string {
   return `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResource(dest)} in the role's permission policy (dropship policy --account ${dest.accountId})`;
 }
 
+/**
+ * The bucket's lifecycle rules read for one destination: first what would touch objects that are not
+ * dropship's run folders (the customer's own objects, or receipt.json/status.json) — a warning with the
+ * rule named —, then whether old dumps expire and incomplete uploads are aborted.
+ */
+export function lifecycleVerdict(rules: LifecycleRule[], dest: Destination, recommended: string): Check {
+  const over = lifecycleOverreach(rules, dest);
+  if (over.length > 0)
+    return {
+      name: 'lifecycle',
+      status: 'warn',
+      detail: over
+        .map((o) =>
+          o.reaches === 'outside-prefix'
+            ? `rule ${o.rule} expires objects outside dropship's folder${dest.prefix ? ` ${dest.prefix}/` : ' (the whole bucket)'}, and receipt.json`
+            : `rule ${o.rule} expires ${dest.prefix ? `${dest.prefix}/` : ''}receipt.json and status.json`,
+        )
+        .join('; '),
+      fix: `scope expiring rules to the run folders (${runFoldersPrefix(dest)}…): ${recommended}`,
+    };
+  // A shard key in a run folder (any year 2000–2999, either layout, starts the same way).
+  const runKey = objectKey(dest, '2000-01-01T00:00/t/t_000000000000.parquet.gz');
+  const expires = rules.some((r) => r.Expiration && ruleReaches(r, runKey));
+  const aborts = rules.some((r) => r.AbortIncompleteMultipartUpload && ruleReaches(r, runKey));
+  if (!dest.prefix && !expires)
+    return {
+      name: 'lifecycle',
+      status: 'warn',
+      detail:
+        "the destination writes at the bucket root: no lifecycle rule can expire old dumps without touching the bucket's other objects",
+      fix: `give the destination a prefix (dropship destinations update ${dest.accountId} --prefix dropship), then ${recommended}`,
+    };
+  if (expires && aborts)
+    return { name: 'lifecycle', status: 'pass', detail: 'rules expire old dumps and abort incomplete uploads' };
+  return {
+    name: 'lifecycle',
+    status: 'warn',
+    detail: `lifecycle rules do not ${expires ? 'abort incomplete multipart uploads' : 'expire old dumps'}`,
+    fix: recommended,
+  };
+}
+
 async function lifecycleCheck(dest: Destination, settings: Settings): Promise<Check> {
   const recommended =
-    'expire dumps after 7 days and abort incomplete multipart uploads after 1 day (dropship policy --account ' +
-    `${dest.accountId} prints the configuration)`;
+    'expire dumps after 7 days and abort incomplete multipart uploads after 1 day, under the run folders only ' +
+    `(dropship policy --account ${dest.accountId} prints the configuration and the merge)`;
   const sts = new STSClient(stsClientConfig(dest.region, settings));
   let s3: S3Client | undefined;
   try {
@@ -327,17 +370,7 @@ async function lifecycleCheck(dest: Destination, settings: Settings): Promise<Ch
       ...s3SettingsConfig(settings),
     });
     const lc = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: dest.bucket }));
-    const rules = lc.Rules ?? [];
-    const expires = rules.some((r) => r.Status === 'Enabled' && r.Expiration);
-    const aborts = rules.some((r) => r.Status === 'Enabled' && r.AbortIncompleteMultipartUpload);
-    if (expires && aborts)
-      return { name: 'lifecycle', status: 'pass', detail: 'rules expire old dumps and abort incomplete uploads' };
-    return {
-      name: 'lifecycle',
-      status: 'warn',
-      detail: `lifecycle rules do not ${expires ? 'abort incomplete multipart uploads' : 'expire old dumps'}`,
-      fix: recommended,
-    };
+    return lifecycleVerdict((lc.Rules ?? []) as LifecycleRule[], dest, recommended);
   } catch (e) {
     const code = awsErrorCode(e);
     if (code === 'NoSuchLifecycleConfiguration')

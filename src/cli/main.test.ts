@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DevError } from '../../test/stack/dev.js';
+import { SchemaVersionError } from '../accounts/migrations.js';
 import { AccountsError, DestinationNotFound, InvalidDestination } from '../accounts/registry.js';
 import { AwsError, DestinationAccessError } from '../aws/clients.js';
 import { ChangeSetError } from '../changes/changes.js';
@@ -34,6 +35,7 @@ const badInput: DropshipError[] = [
   new DevToolingMissing('dev'),
   new NotifyUsageError('--url must be https'),
   new WebhookError('the webhook refused'),
+  new SchemaVersionError('run dropship migrate'),
 ];
 
 /** Every other error dropship throws: main() rethrows them (exit 1 with the stack). */

@@ -5,9 +5,11 @@ import { registerDestinationCommands } from './commands/destinations.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDoctorCommands } from './commands/doctor.js';
 import { registerExportCommand } from './commands/export.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerNotifyCommands } from './commands/notify.js';
 import { registerReceiptCommands } from './commands/receipt.js';
 import { registerRunsCommands } from './commands/runs.js';
+import { registerSlotCommands } from './commands/slot.js';
 import { examples } from './usage.js';
 
 /**
@@ -38,7 +40,9 @@ export function buildProgram(): Command {
   registerDoctorCommands(program);
   registerCustomerCommands(program);
   registerRunsCommands(program);
+  registerSlotCommands(program);
   const receipt = registerReceiptCommands(program);
+  registerMigrateCommand(program);
   registerDevCommands(program);
   registerNotifyCommands(program, { destinations, receipt });
   return program;

@@ -136,6 +136,21 @@ export const settingsSchema = z.object({
     .regex(/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\/?$/, 'must be the loopback URL `dropship dev` printed')
     .optional(),
   DROPSHIP_DEV_ADMIN_TOKEN: z.string().min(16, 'must be the token `dropship dev` printed').optional(),
+  // Deploy time (serverless.yml reads these through deploy/settings.cjs; the functions never do).
+  DROPSHIP_VPC_SECURITY_GROUP_ID: z
+    .string()
+    .regex(/^sg-[0-9a-f]{8}([0-9a-f]{9})?$/, 'must be a security group id like sg-0123456789abcdef0')
+    .optional(),
+  DROPSHIP_VPC_SUBNET_A: z
+    .string()
+    .regex(/^subnet-[0-9a-f]{8}([0-9a-f]{9})?$/, 'must be a subnet id like subnet-0123456789abcdef0')
+    .optional(),
+  DROPSHIP_VPC_SUBNET_B: z
+    .string()
+    .regex(/^subnet-[0-9a-f]{8}([0-9a-f]{9})?$/, 'must be a subnet id like subnet-0123456789abcdef0')
+    .optional(),
+  DROPSHIP_WORKER_CONCURRENCY: int(1, 10_000).default(8),
+  DROPSHIP_ALARM_EMAIL: z.email('must be an e-mail address').optional(),
 });
 
 export type Settings = z.output<typeof settingsSchema>;

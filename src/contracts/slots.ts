@@ -15,7 +15,9 @@ export type SlotsByPlan = Record<Plan, string[]>;
 export const DEFAULT_SLOTS: SlotsByPlan = { paid: ['04:00', '15:00'], free: ['04:00'] };
 
 /** A comma-separated list of UTC slot times, as the settings hold it. */
-export const slotListSchema = z.string().regex(/^(\d\d:\d\d)(,\d\d:\d\d)*$/, 'HH:MM[,HH:MM…]');
+export const slotListSchema = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d(,([01]\d|2[0-3]):[0-5]\d)*$/, 'HH:MM[,HH:MM…] (UTC, 00:00–23:59)');
 
 /** The slots per plan from the settings' two lists. */
 export function slotsByPlan(settings: { DROPSHIP_PAID_SLOTS: string; DROPSHIP_FREE_SLOTS: string }): SlotsByPlan {
@@ -25,4 +27,14 @@ export function slotsByPlan(settings: { DROPSHIP_PAID_SLOTS: string; DROPSHIP_FR
 /** Every configured slot, sorted (what the schedule fires). */
 export function allSlots(slots: SlotsByPlan): string[] {
   return [...new Set(Object.values(slots).flat())].sort();
+}
+
+/**
+ * The EventBridge cron expression that fires daily at `slot` (UTC) shifted by `offsetMinutes`
+ * (negative: before it; wraps around midnight): `cron(0 4 * * ? *)` for 04:00.
+ */
+export function slotCron(slot: string, offsetMinutes = 0): string {
+  const [h, m] = slot.split(':').map(Number) as [number, number];
+  const t = (((h * 60 + m + offsetMinutes) % 1440) + 1440) % 1440;
+  return `cron(${t % 60} ${Math.floor(t / 60)} * * ? *)`;
 }

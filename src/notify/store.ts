@@ -227,6 +227,16 @@ export class StatusStore {
     );
   }
 
+  /** Destinations paused after consecutive failures (and not re-enabled since), with when. */
+  async paused(): Promise<Map<string, Date>> {
+    const res = await this.pool.query<{ account_id: string; paused_at: Date }>(
+      `select s.account_id, s.paused_at from dropship.destination_status s
+         join dropship.destinations d using (account_id)
+        where s.paused_at is not null and not d.enabled order by s.account_id`,
+    );
+    return new Map(res.rows.map((r) => [r.account_id, r.paused_at]));
+  }
+
   /** Housekeeping (the sweep): events and recorded outcomes older than `days`. */
   async prune(days = 30): Promise<void> {
     await this.pool.query(`delete from dropship.webhook_events where created_at < now() - make_interval(days => $1)`, [

@@ -1,10 +1,15 @@
+import type { Pool } from 'pg';
+import type { Destination } from '../accounts/destination.js';
 import type { Registry } from '../accounts/registry.js';
+import { type DoctorReport, doctor } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
+import { isWholeSchema } from '../contracts/selection.js';
 import { allSlots, slotsByPlan } from '../contracts/slots.js';
 import type { Logger } from '../log/logger.js';
-import { checkDestinations, slotsAhead } from '../notify/drift.js';
+import { checkDestinations, noteDoctorReport, slotsAhead } from '../notify/drift.js';
 import { deliverPending, recordMissedOutcomes } from '../notify/outcome.js';
 import { StatusStore } from '../notify/store.js';
+import { selectionReport } from '../source/select.js';
 import type { Ledger } from './ledger.js';
 
 /**
@@ -56,5 +61,42 @@ export async function runChecks(
     checked: results.length,
     failed: results.filter((r) => !r.ok).map((r) => ({ accountId: r.accountId, failures: r.failures })),
     outbox,
+  };
+}
+
+/** What `diagnose` found: the doctor's checks and, for a partial selection, how it fits the source now. */
+export interface Diagnosis {
+  accountId: string;
+  report: DoctorReport;
+  selection?: { summary: string; problems: string[] };
+  ok: boolean;
+}
+
+/**
+ * The doctor for one destination, as the trusted principal of the process that runs it: every check
+ * with its fix (src/aws/doctor.ts), recorded as the day's external-ID probe, and the selection
+ * checked against the source. `dropship doctor` and the check function's `{"accountId": …}` event
+ * both call this (the operator runs it in production through the deployed function, whose role is
+ * the principal customers trust).
+ */
+export async function diagnose(
+  dest: Destination,
+  deps: { settings: Settings; pool: Pool; sourceUrl: string; trustPolicy?: unknown },
+): Promise<Diagnosis> {
+  const principal = deps.settings.DROPSHIP_PRINCIPAL_ARN;
+  const report = await doctor(dest, {
+    settings: deps.settings,
+    ...(principal ? { principalArn: principal } : {}),
+    ...(deps.trustPolicy !== undefined ? { trustPolicy: deps.trustPolicy } : {}),
+  });
+  await noteDoctorReport(deps.pool, report, dest); // counts as the day's external-ID probe of this role
+  const selection = isWholeSchema(dest.selection)
+    ? undefined
+    : await selectionReport(deps.sourceUrl, dest.sourceSchema, dest.selection);
+  return {
+    accountId: dest.accountId,
+    report,
+    ...(selection ? { selection } : {}),
+    ok: report.ok && !selection?.problems.length,
   };
 }

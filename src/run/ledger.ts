@@ -390,13 +390,38 @@ export class Ledger extends TaskLedger {
     return res.rows[0] ? toRun(res.rows[0]) : undefined;
   }
 
-  async listRuns(opts: { accountId?: string; limit?: number; status?: RunStatus; since?: Date } = {}): Promise<Run[]> {
+  /**
+   * Runs, newest first, filtered; `before` pages on (the last run of the previous page). `slot` and
+   * `slotDate` find a slot's runs whatever their trigger (a hand-run `export --due --slot` has no date).
+   */
+  async listRuns(
+    opts: {
+      accountId?: string;
+      limit?: number;
+      status?: RunStatus;
+      since?: Date;
+      slot?: string;
+      slotDate?: string;
+      before?: { startedAt: Date; runId: string };
+    } = {},
+  ): Promise<Run[]> {
     const res = await this.pool.query(
       `select * from dropship.runs
         where ($1::text is null or account_id = $1) and ($3::text is null or status = $3)
           and ($4::timestamptz is null or started_at >= $4)
+          and ($5::text is null or slot = $5) and ($6::date is null or slot_date = $6)
+          and ($7::timestamptz is null or (started_at, run_id) < ($7, $8))
         order by started_at desc, run_id desc limit $2`,
-      [opts.accountId ?? null, opts.limit ?? 50, opts.status ?? null, opts.since ?? null],
+      [
+        opts.accountId ?? null,
+        opts.limit ?? 50,
+        opts.status ?? null,
+        opts.since ?? null,
+        opts.slot ?? null,
+        opts.slotDate ?? null,
+        opts.before?.startedAt ?? null,
+        opts.before?.runId ?? null,
+      ],
     );
     return res.rows.map(toRun);
   }

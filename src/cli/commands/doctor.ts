@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
-import { isWholeSchema } from '../../contracts/selection.js';
-import { noteDoctorReport } from '../../notify/drift.js';
-import { selectionReport } from '../../source/select.js';
+import {
+  DUMP_EXPIRY_DAYS,
+  type LifecycleConfiguration,
+  lifecycleMergeJq,
+  runFoldersPrefix,
+} from '../../accounts/bucket-lifecycle.js';
+import type { Destination } from '../../accounts/destination.js';
 import { requirePrincipal, withApp } from '../app.js';
 import { examples, out } from '../usage.js';
 
@@ -23,24 +27,20 @@ export function registerDoctorCommands(program: Command): void {
     )
     .action(async (o: { account: string; trustPolicy?: string }) => {
       const { readFileSync } = await import('node:fs');
-      const { doctor } = await import('../../aws/doctor.js');
+      const { diagnose } = await import('../../run/check.js');
       await withApp(async (app) => {
         const dest = await (await app.registry()).get(o.account);
         const trust = o.trustPolicy ? JSON.parse(readFileSync(o.trustPolicy, 'utf8')) : undefined;
-        const report = await doctor(dest, {
+        const { report, selection } = await diagnose(dest, {
           settings: app.settings,
-          ...(app.settings.DROPSHIP_PRINCIPAL_ARN ? { principalArn: app.settings.DROPSHIP_PRINCIPAL_ARN } : {}),
+          pool: await app.database(),
+          sourceUrl: app.sourceUrl,
           ...(trust !== undefined ? { trustPolicy: trust } : {}),
         });
-        await noteDoctorReport(await app.database(), report, dest); // counts as the day's external-ID probe
         for (const c of report.checks) {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);
         }
-        // Tenant mode / table and column selection, checked against the source as it is now.
-        const selection = isWholeSchema(dest.selection)
-          ? undefined
-          : await selectionReport(app.sourceUrl, dest.sourceSchema, dest.selection);
         if (selection) {
           out(`${selection.problems.length ? '✗' : '✓'} selection: ${selection.summary}`);
           for (const p of selection.problems) out(`    fix: ${p} (dropship destinations update ${dest.accountId} …)`);
@@ -74,8 +74,6 @@ export function registerDoctorCommands(program: Command): void {
         out(JSON.stringify(docs.trust, null, 2));
         out('\n# write.json — the role may write exports under the prefix, nothing else');
         out(JSON.stringify(docs.writer, null, 2));
-        out('\n# lifecycle.json — recommended: expire dumps after 7 days, abort incomplete uploads after 1 day');
-        out(JSON.stringify(docs.lifecycle, null, 2));
         if (o.reader) {
           out("\n# reader.json — least privilege for the customer's own loader");
           out(JSON.stringify(docs.reader, null, 2));
@@ -85,13 +83,43 @@ export function registerDoctorCommands(program: Command): void {
         out(
           `aws iam put-role-policy --role-name ${role} --policy-name dropship-write --policy-document file://write.json`,
         );
-        out(
-          `aws s3api put-bucket-lifecycle-configuration --bucket ${dest.bucket} --lifecycle-configuration file://lifecycle.json`,
-        );
+        for (const line of lifecycleLines(dest, docs.lifecycle)) out(line);
         if (o.reader)
           out(
             'aws iam put-user-policy --user-name <your-loader> --policy-name dropship-read --policy-document file://reader.json',
           );
       });
     });
+}
+
+/**
+ * The lifecycle part of `dropship policy`: the configuration and the commands that MERGE it into the
+ * bucket's existing rules (put-bucket-lifecycle-configuration replaces the whole configuration), or,
+ * for a destination at the bucket root, why there is none.
+ */
+export function lifecycleLines(
+  dest: Pick<Destination, 'accountId' | 'bucket' | 'prefix'>,
+  lc: LifecycleConfiguration,
+): string[] {
+  const bucket = dest.bucket;
+  const head =
+    lc.Rules.length === 0
+      ? [
+          '\n# lifecycle.json — no rule recommended: this destination writes at the bucket root, where no lifecycle rule',
+          "# can tell dropship's run folders from the bucket's other objects. Give it a prefix to get rules that expire old",
+          `# dumps (dropship destinations update ${dest.accountId} --prefix dropship). The merge below only removes the`,
+          "# bucket-wide rules of dropship's earlier recommendation, if the bucket has them.",
+        ]
+      : [
+          `\n# lifecycle.json — expire dumps after ${DUMP_EXPIRY_DAYS} days and abort incomplete uploads after 1 day, only under`,
+          `# s3://${bucket}/${runFoldersPrefix(dest)}… (the run folders): receipt.json, status.json and the rest of the bucket are untouched`,
+        ];
+  return [
+    ...head,
+    JSON.stringify(lc, null, 2),
+    "\n# put-bucket-lifecycle-configuration REPLACES the bucket's rules: merge with the existing ones first (needs jq)",
+    `aws s3api get-bucket-lifecycle-configuration --bucket ${bucket} --output json > current.json 2>/dev/null || echo '{"Rules":[]}' > current.json`,
+    `jq --slurpfile ours lifecycle.json '${lifecycleMergeJq(lc)}' current.json > merged.json`,
+    `if jq -e '.Rules | length > 0' merged.json > /dev/null; then aws s3api put-bucket-lifecycle-configuration --bucket ${bucket} --lifecycle-configuration file://merged.json; else aws s3api delete-bucket-lifecycle --bucket ${bucket}; fi`,
+  ];
 }

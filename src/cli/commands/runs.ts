@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
-import type { ActiveRun, Run, Task } from '../../run/ledger-rows.js';
+import type { ActiveRun, Run, RunStatus, Task } from '../../run/ledger-rows.js';
 import { withApp } from '../app.js';
 import { formatBytes, formatCount, renderTable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
+import { isDate } from './slot.js';
+
+const RUN_STATUSES = ['running', 'finishing', 'succeeded', 'failed', 'cancelled'] as const;
 
 /** `dropship runs …`: watch runs (status per account and table, duration, rows, bytes, errors) and cancel one. */
 export function registerRunsCommands(program: Command): void {
@@ -20,34 +23,70 @@ export function registerRunsCommands(program: Command): void {
     );
   runs
     .command('list')
-    .description('Recent runs, newest first')
+    .description('Runs, newest first, a page at a time')
     .option('--account <id>', 'only this account')
-    .option('--limit <n>', 'how many', '20')
-    .option('--failed', 'only failed runs')
+    .option('--slot <HH:MM>', 'only runs of this slot (with --date: that day’s)')
+    .option('--date <YYYY-MM-DD>', 'only runs of the slot on this day (UTC)')
+    .option('--status <status>', `only runs in this status: ${RUN_STATUSES.join(', ')}`)
+    .option('--failed', 'only failed runs (= --status failed)')
     .option('--since <age|time>', 'only runs started since: 24h, 30m, 7d, or an ISO time')
+    .option('--limit <n>', 'runs per page', '20')
+    .option('--before <runId>', 'the next page: runs older than this one (the last line of the previous page)')
     .addHelpText(
       'after',
-      examples('dropship runs list --account acme --limit 5', 'dropship runs list --failed --since 24h'),
+      examples(
+        'dropship runs list --account acme --limit 5',
+        'dropship runs list --failed --since 24h',
+        'dropship runs list --slot 04:00 --date 2026-12-04 --status failed',
+      ),
     )
-    .action((o: { account?: string; limit: string; failed?: boolean; since?: string }) =>
-      withApp(async (app) => {
-        const ledger = await app.ledger();
-        const list = await ledger.listRuns({
-          ...(o.account ? { accountId: o.account } : {}),
-          limit: Number(o.limit),
-          ...(o.failed ? { status: 'failed' as const } : {}),
-          ...(o.since ? { since: parseSince(o.since) } : {}),
-        });
-        const stale = new Map<string, string>();
-        for (const a of await ledger.activeRuns(o.account)) {
-          const note = staleNote(a);
-          if (note) stale.set(a.runId, note);
-        }
-        if (list.length === 0) out('No runs yet.');
-        else out(runsTable(list, stale));
-        if (stale.size > 0)
-          out('\nStale runs are ended (or finished) by the next run of their account or by the sweeper.');
-      }),
+    .action(
+      (o: {
+        account?: string;
+        limit: string;
+        failed?: boolean;
+        status?: string;
+        since?: string;
+        slot?: string;
+        date?: string;
+        before?: string;
+      }) =>
+        withApp(async (app) => {
+          const status = o.failed ? 'failed' : o.status;
+          if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status))
+            throw new UsageError(`--status is one of ${RUN_STATUSES.join(', ')}, not "${status}"`);
+          if (o.date !== undefined && !isDate(o.date)) throw new UsageError(`--date takes YYYY-MM-DD, not "${o.date}"`);
+          if (o.date !== undefined && o.slot === undefined) throw new UsageError('--date goes with --slot');
+          const limit = Number(o.limit);
+          if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+            throw new UsageError(`--limit takes a whole number from 1 to 10000, not "${o.limit}"`);
+          const ledger = await app.ledger();
+          let before: { startedAt: Date; runId: string } | undefined;
+          if (o.before) {
+            const b = await ledger.getRun(o.before);
+            if (!b) throw new UsageError(`no run ${o.before} (--before takes a run id from the previous page)`);
+            before = { startedAt: b.startedAt, runId: b.runId };
+          }
+          const list = await ledger.listRuns({
+            ...(o.account ? { accountId: o.account } : {}),
+            limit,
+            ...(status ? { status: status as RunStatus } : {}),
+            ...(o.since ? { since: parseSince(o.since) } : {}),
+            ...(o.slot ? { slot: o.slot } : {}),
+            ...(o.date ? { slotDate: o.date } : {}),
+            ...(before ? { before } : {}),
+          });
+          const stale = new Map<string, string>();
+          for (const a of await ledger.activeRuns(o.account)) {
+            const note = staleNote(a);
+            if (note) stale.set(a.runId, note);
+          }
+          if (list.length === 0) out(before ? 'No more runs.' : 'No runs yet.');
+          else out(runsTable(list, stale));
+          if (list.length === limit) out(`\nmore: the same command with --before ${list[list.length - 1]!.runId}`);
+          if (stale.size > 0)
+            out('\nStale runs are ended (or finished) by the next run of their account or by the sweeper.');
+        }),
     );
   runs
     .command('show <runId>')

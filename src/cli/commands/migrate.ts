@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { App } from '../app.js';
+import { examples, out } from '../usage.js';
+
+/**
+ * `dropship migrate`: the explicit deploy step that brings dropship's own schema to this release's
+ * version (idempotent; run it before deploying the functions — docs/operations/upgrades.md). Every
+ * other command and function refuses a schema it cannot run on. `--check` only reports.
+ */
+export function registerMigrateCommand(program: Command): void {
+  program
+    .command('migrate')
+    .description("Bring dropship's own schema in DATABASE_URL to this release's version (a deploy step; idempotent)")
+    .option('--check', 'only report the schema version and whether this release can run on it (exit 1 if not)')
+    .addHelpText(
+      'after',
+      examples(
+        'DATABASE_URL=postgres://dropship@db.internal:5432/dropship dropship migrate',
+        'dropship migrate --check',
+      ),
+    )
+    .action(async (o: { check?: boolean }) => {
+      const { SCHEMA_VERSION, migrate, schemaProblem, readSchemaState } = await import('../../accounts/migrations.js');
+      const { Pool } = (await import('pg')).default;
+      // Settings as every command reads them; the pool is this command's own (not the App's checked one).
+      const pool = new Pool({ connectionString: new App().databaseUrl, max: 1 });
+      try {
+        if (o.check) {
+          const state = await readSchemaState(pool);
+          const problem = schemaProblem(state);
+          out(`schema version ${state.version}; this release knows ${SCHEMA_VERSION}`);
+          if (problem) {
+            out(problem);
+            process.exitCode = 1;
+          } else out('ok: this release can run on it');
+          return;
+        }
+        const applied = await migrate(pool);
+        out(
+          applied.length === 0
+            ? `schema already at version ${SCHEMA_VERSION}: nothing to do`
+            : `schema migrated to version ${SCHEMA_VERSION} (applied ${applied.join(', ')})`,
+        );
+      } finally {
+        await pool.end();
+      }
+    });
+}

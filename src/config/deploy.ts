@@ -1,0 +1,52 @@
+import { allSlots, type Plan, slotCron, slotsByPlan } from '../contracts/slots.js';
+import { loadSettings } from './settings.js';
+
+/**
+ * What serverless.yml reads at deploy time, from the same settings schema every function and the
+ * CLI validate (deploy/settings.cjs is its door): the schedule's crons and the drift check's — an
+ * hour before each slot — come from DROPSHIP_PAID_SLOTS / DROPSHIP_FREE_SLOTS, and the same two
+ * values are set in the functions' environment, so the slots that fire are the slots whose accounts
+ * are due. An invalid setting stops the deploy with the same message the CLI gives.
+ */
+export const CHECK_MINUTES_BEFORE_SLOT = 60;
+
+interface ScheduleEvent {
+  schedule: { rate: string; description: string; input?: Record<string, unknown> };
+}
+
+export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
+  const s = loadSettings(env);
+  const byPlan = slotsByPlan(s);
+  const plansOf = (slot: string) =>
+    (Object.keys(byPlan) as Plan[]).filter((p) => byPlan[p].includes(slot)).join(' and ');
+  const slots = allSlots(byPlan);
+  const scheduleEvents: ScheduleEvent[] = slots.map((slot) => ({
+    schedule: { rate: slotCron(slot), description: `${slot} UTC slot (${plansOf(slot)} plans)` },
+  }));
+  const checkEvents: ScheduleEvent[] = [
+    ...slots.map((slot) => ({
+      schedule: {
+        rate: slotCron(slot, -CHECK_MINUTES_BEFORE_SLOT),
+        description: `drift checks before the ${slot} UTC slot`,
+      },
+    })),
+    {
+      schedule: {
+        rate: 'rate(15 minutes)',
+        description: 'resend undelivered webhooks; record outcomes a crashed run left unrecorded',
+        input: { sweep: true },
+      },
+    },
+  ];
+  return {
+    paidSlots: s.DROPSHIP_PAID_SLOTS,
+    freeSlots: s.DROPSHIP_FREE_SLOTS,
+    scheduleEvents,
+    checkEvents,
+    workerConcurrency: s.DROPSHIP_WORKER_CONCURRENCY,
+    securityGroupId: s.DROPSHIP_VPC_SECURITY_GROUP_ID ?? 'sg-0000000000000000a',
+    subnetA: s.DROPSHIP_VPC_SUBNET_A ?? 'subnet-0000000000000000a',
+    subnetB: s.DROPSHIP_VPC_SUBNET_B ?? 'subnet-0000000000000000b',
+    alarmEmail: s.DROPSHIP_ALARM_EMAIL ?? '',
+  };
+}

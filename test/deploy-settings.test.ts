@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deployConfig } from '../src/config/deploy.js';
+import { loadSettings, settingsSchema } from '../src/config/settings.js';
+import { runDropship } from './stack/cli.js';
+import { LocalStack, REPO_ROOT } from './stack/stack.js';
+
+/**
+ * Issue 23: deploy-time settings are settings, and slots have one source. The variables the docs tell
+ * an operator to export are accepted by every later `dropship` command in the same shell; every
+ * variable serverless.yml reads is in the settings schema; the crons serverless.yml deploys derive
+ * from the slot settings that decide which accounts are due.
+ */
+
+/** `export A=1 B=2` lines of the docs' shell blocks (README.md and docs/). */
+function exportedVariables(): Record<string, string> {
+  const files = ['README.md', ...markdownUnder('docs')];
+  const vars: Record<string, string> = {};
+  for (const f of files) {
+    for (const line of readFileSync(join(REPO_ROOT, f), 'utf8').split('\n')) {
+      const m = /^export ((?:[A-Z_][A-Z0-9_]*=\S+\s*)+)/.exec(line.trim());
+      if (!m) continue;
+      for (const pair of m[1]!.trim().split(/\s+/)) {
+        const [k, v] = pair.split('=', 2) as [string, string];
+        if (k.startsWith('DROPSHIP_')) vars[k] = v;
+      }
+    }
+  }
+  return vars;
+}
+
+function markdownUnder(dir: string): string[] {
+  try {
+    return readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
+function serverless(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) =>
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'node_modules/serverless/bin/serverless.js'), ...args],
+      {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, SLS_TELEMETRY_DISABLED: '1', ...env },
+        timeout: 120_000,
+        maxBuffer: 8 << 20,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}\n${stderr}` }),
+    ),
+  );
+}
+
+describe('deploy-time settings', () => {
+  let stack: LocalStack;
+  beforeAll(async () => {
+    stack = await LocalStack.start();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('every variable the docs export is a valid setting, and a CLI command runs with all of them set', async () => {
+    const vars = exportedVariables();
+    // The deploy section's variables are among them (the ones that used to break the CLI).
+    for (const v of ['DROPSHIP_VPC_SECURITY_GROUP_ID', 'DROPSHIP_VPC_SUBNET_A', 'DROPSHIP_WORKER_CONCURRENCY'])
+      expect(Object.keys(vars)).toContain(v);
+    expect(() => loadSettings(vars)).not.toThrow();
+    const r = await runDropship(stack, ['runs', 'list'], { env: vars });
+    expect(r.stderr).not.toMatch(/not a dropship setting|Invalid configuration/);
+    expect(r.code).toBe(0);
+  });
+
+  it('every variable serverless.yml reads is a dropship setting', () => {
+    const yml = readFileSync(join(REPO_ROOT, 'serverless.yml'), 'utf8');
+    const read = [...yml.matchAll(/\$\{env:(\w+)/g)].map((m) => m[1]!);
+    expect(read.length).toBeGreaterThan(0);
+    for (const v of read) expect(Object.keys(settingsSchema.shape), v).toContain(v);
+  });
+});
+
+describe('slots have one source', () => {
+  it('the crons derive from the slot settings: the schedule at each slot, the drift check an hour before', () => {
+    const def = deployConfig({});
+    expect(def.scheduleEvents.map((e) => e.schedule.rate)).toEqual(['cron(0 4 * * ? *)', 'cron(0 15 * * ? *)']);
+    expect(def.checkEvents.map((e) => e.schedule.rate)).toEqual([
+      'cron(0 3 * * ? *)',
+      'cron(0 14 * * ? *)',
+      'rate(15 minutes)',
+    ]);
+    const c = deployConfig({ DROPSHIP_PAID_SLOTS: '00:30,12:45', DROPSHIP_FREE_SLOTS: '00:30' });
+    expect(c.scheduleEvents.map((e) => e.schedule.rate)).toEqual(['cron(30 0 * * ? *)', 'cron(45 12 * * ? *)']);
+    // An hour before 00:30 is 23:30 the day before.
+    expect(c.checkEvents.map((e) => e.schedule.rate).slice(0, 2)).toEqual([
+      'cron(30 23 * * ? *)',
+      'cron(45 11 * * ? *)',
+    ]);
+    expect([c.paidSlots, c.freeSlots]).toEqual(['00:30,12:45', '00:30']);
+  });
+
+  it('serverless.yml deploys the crons and the functions’ slot settings from the same values; a bad slot stops it', async () => {
+    const ok = await serverless(['print', '--format', 'json', '--stage', 'ci'], {
+      DROPSHIP_PAID_SLOTS: '05:30,17:00',
+      DROPSHIP_FREE_SLOTS: '05:30',
+    });
+    expect(ok.code, ok.out).toBe(0);
+    const config = JSON.parse(ok.out.slice(ok.out.indexOf('\n{') + 1, ok.out.lastIndexOf('}') + 1));
+    const rates = (fn: string) =>
+      (config.functions[fn].events as { schedule: { rate: string[] | string } }[]).map(
+        (e) => [e.schedule.rate].flat()[0],
+      );
+    expect(rates('schedule')).toEqual(['cron(30 5 * * ? *)', 'cron(0 17 * * ? *)']);
+    expect(rates('check')).toEqual(['cron(30 4 * * ? *)', 'cron(0 16 * * ? *)', 'rate(15 minutes)']);
+    expect(config.provider.environment.DROPSHIP_PAID_SLOTS).toBe('05:30,17:00');
+    expect(config.provider.environment.DROPSHIP_FREE_SLOTS).toBe('05:30');
+
+    const bad = await serverless(['print', '--format', 'json', '--stage', 'ci'], { DROPSHIP_PAID_SLOTS: '25:00' });
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain('DROPSHIP_PAID_SLOTS: HH:MM[,HH:MM…] (UTC, 00:00–23:59)');
+  });
+});

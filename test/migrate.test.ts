@@ -1,0 +1,81 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION, schemaProblem } from '../src/accounts/migrations.js';
+import { runDropship } from './stack/cli.js';
+import { LocalStack } from './stack/stack.js';
+
+/**
+ * Issue 23: upgrades. `dropship migrate` is an explicit, idempotent deploy step; every command (and
+ * function: the same wiring) refuses a schema it cannot run on, with a message that says what to do.
+ */
+let stack: LocalStack;
+let admin: pg.Pool;
+let fresh: string;
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+  admin = new pg.Pool({ connectionString: stack.databaseUrl, max: 1 });
+  await admin.query('create database upgrade_test');
+  fresh = stack.databaseUrl.replace(/\/dropship$/, '/upgrade_test');
+});
+
+afterAll(async () => {
+  await admin?.end();
+  await stack?.stop();
+});
+
+const dropship = (args: string[]) => runDropship(stack, args, { env: { DATABASE_URL: fresh } });
+
+describe('dropship migrate and the schema check', () => {
+  it('an empty database is refused until `dropship migrate`; migrate is idempotent; then commands run', async () => {
+    const before = await dropship(['runs', 'list']);
+    expect(before.code).toBe(2);
+    expect(before.stderr).toContain('the dropship schema is not installed in this database: run `dropship migrate`');
+
+    const check = await dropship(['migrate', '--check']);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toContain(`schema version 0; this release knows ${SCHEMA_VERSION}`);
+
+    const first = await dropship(['migrate']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`schema migrated to version ${SCHEMA_VERSION} (applied 1, 2,`);
+    const again = await dropship(['migrate']);
+    expect(again.stdout).toContain(`schema already at version ${SCHEMA_VERSION}: nothing to do`);
+
+    expect((await dropship(['runs', 'list'])).code).toBe(0);
+    expect((await dropship(['migrate', '--check'])).stdout).toContain('ok: this release can run on it');
+  });
+
+  it('a schema migrated by a newer release is refused, unless its newer migrations are additive', async () => {
+    const db = new pg.Pool({ connectionString: fresh, max: 1 });
+    try {
+      const future = SCHEMA_VERSION + 1;
+      await db.query(`insert into dropship.schema_migrations (version, name, oldest_code) values ($1, 'future', $1)`, [
+        future,
+      ]);
+      const refused = await dropship(['runs', 'list']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `the dropship schema is at version ${future}, migrated by a newer dropship that this one (schema ${SCHEMA_VERSION}) cannot run on`,
+      );
+      // migrate never rolls back, and refuses to touch a schema beyond it.
+      expect((await dropship(['migrate'])).code).toBe(2);
+      // An expand-only migration keeps the previous release running (the rollback case).
+      await db.query('update dropship.schema_migrations set oldest_code = $1 where version = $2', [
+        SCHEMA_VERSION,
+        future,
+      ]);
+      expect((await dropship(['runs', 'list'])).code).toBe(0);
+    } finally {
+      await db.query('delete from dropship.schema_migrations where version > $1', [SCHEMA_VERSION]);
+      await db.end();
+    }
+  });
+
+  it('what each schema state means for the code', () => {
+    expect(schemaProblem({ version: SCHEMA_VERSION, floor: SCHEMA_VERSION })).toBeUndefined();
+    expect(schemaProblem({ version: SCHEMA_VERSION - 1, floor: 1 })).toContain('run `dropship migrate`');
+    expect(schemaProblem({ version: SCHEMA_VERSION + 2, floor: SCHEMA_VERSION })).toBeUndefined();
+    expect(schemaProblem({ version: SCHEMA_VERSION + 2, floor: SCHEMA_VERSION + 1 })).toContain('newer dropship');
+  });
+});
