@@ -354,6 +354,16 @@ const MIGRATIONS: Migration[] = [
       alter table dropship.destination_status add column external_id_verified_for text;
     `,
   },
+  {
+    version: 13,
+    name: 'receipt ETags for conditional publication',
+    additive: true,
+    sql: `
+      -- The ETag S3 answered for each published receipt: the next receipt at the same key is written with
+      -- If-Match on it, so a late finisher can never replace a newer receipt with an older one.
+      alter table dropship.receipt_chain add column etag text;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

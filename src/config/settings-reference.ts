@@ -102,6 +102,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     meaning:
       'a run whose owner has not heartbeated for this long is ended (or finished) by the next run or the sweeper; also the finishing lease',
   },
+  DROPSHIP_FINISH_MAX_ATTEMPTS: {
+    group: 'runs',
+    meaning:
+      'a run whose receipt.json cannot be published ends failed after this many finishing attempts (the sweeper tries every 5 minutes), which unblocks its account',
+  },
   DROPSHIP_SLOT_CATCHUP_SECONDS: {
     group: 'runs',
     meaning:

@@ -71,6 +71,11 @@ export const settingsSchema = z.object({
    * quarter of it and also hold a session advisory lock, so a killed CLI is noticed at once.
    */
   DROPSHIP_RUN_STALE_SECONDS: int(1, 86_400).default(120),
+  /**
+   * A run whose receipt.json cannot be published (its PUT keeps failing) ends `failed` after this many
+   * finishing attempts (the sweeper tries every 5 minutes: 24 ≈ 2 hours), which unblocks its account.
+   */
+  DROPSHIP_FINISH_MAX_ATTEMPTS: int(1, 1000).default(24),
   /** Lambda: a slot whose schedule event never arrived is caught up by the sweeper for this long after it. */
   DROPSHIP_SLOT_CATCHUP_SECONDS: int(0, 43_200).default(10_800),
   /** Source sessions: a transaction left idle this long is ended by Postgres (0 = keep the server's setting). */

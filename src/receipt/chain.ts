@@ -48,14 +48,43 @@ export async function nextLink(pool: Pool, accountId: string, runId: string, gen
 /** After the receipt is written: remember its exact bytes' hash for the next link. */
 export async function recordLink(
   pool: Pool,
-  r: { accountId: string; generation?: number; runId: string; sequence: number; receiptKey: string; sha256: string },
+  r: {
+    accountId: string;
+    generation?: number;
+    runId: string;
+    sequence: number;
+    receiptKey: string;
+    sha256: string;
+    /** The ETag S3 answered for the PUT: the next receipt replaces only this object (conditional write). */
+    etag?: string | undefined;
+  },
 ): Promise<void> {
   await pool.query(
-    `insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256)
-     values ($1, $6, $2, $3, $4, $5)
-     on conflict (run_id) do update set sha256 = excluded.sha256, published_at = now()`,
-    [r.accountId, r.sequence, r.runId, r.receiptKey, r.sha256, r.generation ?? 0],
+    `insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256, etag)
+     values ($1, $6, $2, $3, $4, $5, $7)
+     on conflict (run_id) do update set sha256 = excluded.sha256, etag = coalesce(excluded.etag, receipt_chain.etag),
+                                        published_at = now()`,
+    [r.accountId, r.sequence, r.runId, r.receiptKey, r.sha256, r.generation ?? 0, r.etag ?? null],
   );
+}
+
+/**
+ * What a run's receipt may replace (S3 conditional writes, issue 23): the ETag of the newest receipt
+ * published at the same key before this run's link — undefined when there is none, or it is unknown
+ * (published before ETags were recorded, or under SSE-KMS). Publishing with `If-Match` on it means a
+ * finisher that wakes up late can never put an older receipt over a newer one.
+ */
+export async function expectedReceiptEtag(
+  pool: Pool,
+  q: { accountId: string; generation: number; receiptKey: string; sequence: number },
+): Promise<string | undefined> {
+  const res = await pool.query<{ etag: string | null }>(
+    `select etag from dropship.receipt_chain
+      where account_id = $1 and generation = $2 and receipt_key = $3 and sequence < $4
+      order by sequence desc limit 1`,
+    [q.accountId, q.generation, q.receiptKey, q.sequence],
+  );
+  return res.rows[0]?.etag ?? undefined;
 }
 
 export type ChainVerdict = { ok: true; detail: string } | { ok: false; detail: string };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
@@ -110,20 +111,51 @@ export function receiptBody(receipt: Receipt, where: { prefix?: string } = {}): 
 }
 
 /** Publishes receipt bytes (recorded in the ledger first, so a retry publishes identical content). */
-export async function putReceiptBody(s3: S3Client, dest: Destination, body: string): Promise<string> {
+/**
+ * PUTs receipt.json. With `ifMatch` it is an S3 conditional write: it replaces the object only if
+ * its current ETag is that one, else S3 answers 412 (`ReceiptPreconditionFailed`) and nothing changes.
+ */
+export async function putReceiptBody(
+  s3: S3Client,
+  dest: Destination,
+  body: string,
+  opts: { ifMatch?: string } = {},
+): Promise<{ key: string; etag: string | undefined }> {
   const key = receiptKey(dest);
   try {
-    await s3.send(
+    const res = await s3.send(
       new PutObjectCommand({
         Bucket: dest.bucket,
         Key: key,
         Body: body,
         ContentType: 'application/json',
+        ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}),
         ...(dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: dest.kmsKeyArn } : {}),
       }),
     );
+    return { key, etag: res.ETag };
   } catch (e) {
+    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (opts.ifMatch && (status === 412 || (e as Error).name === 'PreconditionFailed'))
+      throw new ReceiptPreconditionFailed(key, { cause: e });
     throw explainS3Error(dest, key, e);
   }
-  return key;
+}
+
+/**
+ * The ETag S3 gives a single-PUT object stored without SSE-KMS: the MD5 of its bytes, quoted. Under
+ * SSE-KMS the ETag is not derived from the bytes (undefined here): conditional publication then relies
+ * on the ledger alone.
+ */
+export function receiptEtag(dest: Pick<Destination, 'kmsKeyArn'>, body: string): string | undefined {
+  return dest.kmsKeyArn ? undefined : `"${createHash('md5').update(body, 'utf8').digest('hex')}"`;
+}
+
+/** A conditional receipt PUT found another object in place (not retryable as such). */
+export class ReceiptPreconditionFailed extends DropshipError {
+  readonly code: string = 'receipt-precondition-failed';
+  constructor(key: string, options?: DropshipErrorOptions) {
+    super(`${key} is no longer the receipt this one follows`, options, { retryable: false });
+    this.name = 'ReceiptPreconditionFailed';
+  }
 }

@@ -3,8 +3,16 @@ import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
 import { recordRunOutcome } from '../notify/outcome.js';
-import { nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
-import { buildReceipt, putReceiptBody, ReceiptError, receiptBody } from '../receipt/receipt.js';
+import { expectedReceiptEtag, nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
+import {
+  buildReceipt,
+  putReceiptBody,
+  ReceiptError,
+  ReceiptPreconditionFailed,
+  receiptBody,
+  receiptEtag,
+} from '../receipt/receipt.js';
+import { receiptKey } from '../sink/layout.js';
 import { crashPoint } from './crash.js';
 import { type Ledger, LedgerError } from './ledger.js';
 import type { TableResult } from './table.js';
@@ -124,21 +132,36 @@ export async function finishRun(
     return { status: 'pending', error: still };
   }
   if (!still.ok) return { status: 'failed', error: new LedgerError(still.why, undefined, { retryable: false }) };
-  let key: string;
+  let put: { key: string; etag: string | undefined };
   try {
-    key = await putReceiptBody(s3, dest, body);
+    put = await publishReceipt(ledger, run, dest, s3, body);
   } catch (e) {
     const error = e as Error;
+    if (error instanceof ReceiptPreconditionFailed) {
+      // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
+      // published): this one must not replace it.
+      const why = `receipt not written: a newer receipt is already published at ${error.message.split(' ')[0]}; this run's would have replaced it`;
+      await ledger.failRun({ runId, error: why, finishingRefused: true });
+      return { status: 'failed', error: new LedgerError(why, { cause: error }, { retryable: false }) };
+    }
     // The destination refuses (role, bucket, region, permissions): a retry cannot fix it.
     if (!isRetryable(error)) {
       await ledger.failRun({ runId, error: `receipt not written: ${error.message}`, finishingRefused: true });
       return { status: 'failed', error };
+    }
+    // The bound (issue 23): a receipt that cannot be published in DROPSHIP_FINISH_MAX_ATTEMPTS attempts
+    // ends the run failed — the customer is told, the account is free for its next run.
+    if (run.finishAttempts >= opts.settings.DROPSHIP_FINISH_MAX_ATTEMPTS) {
+      const why = `receipt not written after ${run.finishAttempts} attempts (DROPSHIP_FINISH_MAX_ATTEMPTS); the last: ${error.message}. The run's files stay in its folder, listed by no receipt`;
+      await ledger.failRun({ runId, error: why, finishingRefused: true });
+      return { status: 'failed', error: new ReceiptError(why, { cause: error }) };
     }
     await ledger
       .finishPending({ runId, error: `receipt not written yet (will be retried): ${error.message}` })
       .catch(() => {});
     return { status: 'pending', error };
   }
+  const key = put.key;
   await crashPoint(opts.settings, 'after-receipt-put');
   const { sequence } = JSON.parse(body) as { sequence: number };
   await recordLink(ledger.pool, {
@@ -148,6 +171,7 @@ export async function finishRun(
     sequence,
     receiptKey: key,
     sha256: sha256Hex(body),
+    etag: put.etag,
   });
   await ledger.finishSucceeded({ runId, receiptKey: key });
   // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts; never throws).
@@ -156,6 +180,50 @@ export async function finishRun(
     { accountId: run.accountId, runId, ok: true, receiptKey: key },
   );
   return { status: 'succeeded', receiptKey: key };
+}
+
+/**
+ * Publishes receipt.json as an S3 conditional write: it replaces only the receipt this one follows
+ * in the chain (If-Match on that receipt's recorded ETag). When S3 finds another object in place, it
+ * may still be replaced if it is this run's own (an earlier attempt whose answer was lost) or the
+ * stray receipt of an older run of the generation that never got its chain link (a finisher that
+ * went on after its run was ended); anything else is newer, and this PUT fails with
+ * `ReceiptPreconditionFailed`. Without a known ETag (the first receipt, one published before ETags
+ * were recorded, SSE-KMS whose ETags are not MD5s) the PUT is unconditional and the ledger alone
+ * fences finishers (one finishing run per account, the last look before the PUT).
+ */
+async function publishReceipt(
+  ledger: Ledger,
+  run: { runId: string; accountId: string; destinationGeneration: number | null },
+  dest: Destination,
+  s3: S3Client,
+  body: string,
+): Promise<{ key: string; etag: string | undefined }> {
+  const { sequence } = JSON.parse(body) as { sequence: number };
+  const expected = dest.kmsKeyArn
+    ? undefined
+    : await expectedReceiptEtag(ledger.pool, {
+        accountId: run.accountId,
+        generation: run.destinationGeneration ?? 0,
+        receiptKey: receiptKey(dest),
+        sequence,
+      });
+  if (!expected) return putReceiptBody(s3, dest, body);
+  try {
+    return await putReceiptBody(s3, dest, body, { ifMatch: expected });
+  } catch (e) {
+    if (!(e instanceof ReceiptPreconditionFailed)) throw e;
+    const replaceable = [body, ...(await ledger.strayReceiptBodies(run.runId))].map((b) => receiptEtag(dest, b));
+    for (const etag of replaceable) {
+      if (!etag) continue;
+      try {
+        return await putReceiptBody(s3, dest, body, { ifMatch: etag });
+      } catch (again) {
+        if (!(again instanceof ReceiptPreconditionFailed)) throw again;
+      }
+    }
+    throw e;
+  }
 }
 
 /** Two copies of a destination describe the same delivery: the same generation and version. */

@@ -276,6 +276,25 @@ export class Ledger extends TaskLedger {
     return recorded;
   }
 
+  /**
+   * Receipt bytes of older runs of the same account and destination generation that ended (failed,
+   * cancelled) after recording them but without a chain link: a finisher that went on after its run
+   * was ended may have published one. Newest first.
+   */
+  async strayReceiptBodies(runId: string): Promise<string[]> {
+    const res = await this.pool.query<{ receipt_body: string }>(
+      `select o.receipt_body from dropship.runs r
+         join dropship.runs o on o.account_id = r.account_id
+                             and o.destination_generation is not distinct from r.destination_generation
+                             and o.started_at < r.started_at
+        where r.run_id = $1 and o.receipt_body is not null and o.status in ('failed', 'cancelled')
+          and not exists (select 1 from dropship.receipt_chain c where c.run_id = o.run_id)
+        order by o.started_at desc limit 20`,
+      [runId],
+    );
+    return res.rows.map((r) => r.receipt_body);
+  }
+
   async finishSucceeded(q: { runId: string; receiptKey: string }): Promise<void> {
     await this.pool.query(
       `update dropship.runs set status = 'succeeded', receipt_key = $2, finished_at = now(), lease_until = null,
@@ -343,12 +362,19 @@ export class Ledger extends TaskLedger {
     });
   }
 
-  /** Operators: `dropship runs cancel`. Only a `running` run can be cancelled (a finishing one may have published). */
+  /** Operators: `dropship runs cancel`: a `running` or `finishing` run. */
   async cancelRun(q: {
     runId: string;
     by: string;
   }): Promise<{ ok: true } | { ok: false; status: RunStatus | undefined }> {
-    const ok = await this.failRun({ runId: q.runId, error: `cancelled by ${q.by}`, status: 'cancelled' });
+    // A finishing run too (issue 23): its finisher's last look before the PUT sees it cancelled, and a
+    // PUT already under way can only replace the receipt it follows (conditional publication).
+    const ok = await this.failRun({
+      runId: q.runId,
+      error: `cancelled by ${q.by}`,
+      status: 'cancelled',
+      finishingRefused: true,
+    });
     if (ok) return { ok: true };
     return { ok: false, status: (await this.getRun(q.runId))?.status };
   }

@@ -106,7 +106,9 @@ export function registerRunsCommands(program: Command): void {
 
   runs
     .command('cancel <runId>')
-    .description('Cancel a running run: its owner stops and aborts its uploads; no receipt is written')
+    .description(
+      'Cancel a running or finishing run: its owner stops and aborts its uploads; no receipt is written; the account is free',
+    )
     .option('--by <who>', 'recorded in the run’s error', 'operator')
     .addHelpText('after', examples('dropship runs cancel 20261123T040000Z-3f9a1c'))
     .action((runId: string, o: { by: string }) =>
@@ -118,11 +120,7 @@ export function registerRunsCommands(program: Command): void {
           return;
         }
         if (res.status === undefined) throw new UsageError(`no run ${runId} (see: dropship runs list)`);
-        throw new UsageError(
-          res.status === 'finishing'
-            ? `run ${runId} is publishing its receipt and cannot be cancelled (its receipt may already be written)`
-            : `run ${runId} has already ended (${res.status})`,
-        );
+        throw new UsageError(`run ${runId} has already ended (${res.status})`);
       }),
     );
 }
