@@ -6,7 +6,6 @@ export default defineConfig({
     // Integration tests boot a real PostgreSQL, S3 and STS each; two cores, so keep files few at a time.
     pool: 'forks',
     maxWorkers: 2,
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

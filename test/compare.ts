@@ -277,7 +277,7 @@ export async function compareTableHyparquet(
     const rows = (await parquetReadObjects({
       file,
       // Decoders independent of the writer's encoders: node:zlib for GZIP (the writer uses libdeflate),
-      // fzstd for ZSTD (the writer: node:zlib zstd or @mongodb-js/zstd), hyparquet's built-in SNAPPY.
+      // fzstd for ZSTD (the writer: node:zlib zstd), hyparquet's built-in SNAPPY.
       compressors: {
         GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)),
         ZSTD: hyCompressors.ZSTD!,

@@ -15,6 +15,7 @@ import { RUN_LOCK_SPACE } from '../src/run/ledger-rows.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { connectSource, sourceClient, sourceSession } from '../src/source/snapshot.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
+import { machineEnv } from './stack/cli.js';
 import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { Fault, FaultAction } from './stack/s3.js';
@@ -143,8 +144,7 @@ function spawnExport(
     [join(REPO_ROOT, 'src/cli/bin.mjs'), 'export', '--account', c.destination.accountId],
     {
       env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
+        ...machineEnv(),
         ...h.stack.env(),
         DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
         DROPSHIP_PART_SIZE_BYTES: PART,
@@ -167,7 +167,7 @@ function spawnExport(
 function cliOutput(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/bin.mjs'), ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...h.stack.env() },
+      env: { ...machineEnv(), ...h.stack.env() },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -464,7 +464,7 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
       expect(run?.owner?.endsWith(mine)).toBe(true);
       // Act
       const cancel = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/bin.mjs'), 'runs', 'cancel', run.runId], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...h.stack.env() },
+        env: { ...machineEnv(), ...h.stack.env() },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let cancelErr = '';

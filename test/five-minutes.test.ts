@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Receipt } from '../src/contracts/receipt.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { isLoopback, tokenMatches } from './stack/admin.js';
+import { machineEnv } from './stack/cli.js';
 import type { Principal } from './stack/iam.js';
 import { REPO_ROOT } from './stack/stack.js';
 
@@ -27,7 +28,7 @@ function readmeBlocks(): string[] {
 
 const devDir = mkdtempSync(join(tmpdir(), 'dropship-five-'));
 const loaderFile = join(REPO_ROOT, '.dropship', 'acme-loader.env');
-const baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DROPSHIP_DEV_DIR: devDir };
+const baseEnv = { ...machineEnv(), DROPSHIP_DEV_DIR: devDir };
 let dev: ChildProcess;
 let devOut = '';
 let admin: { url: string; token: string; env: Record<string, string> };
@@ -136,7 +137,7 @@ describe('the five-minute path', () => {
         .flatMap((l) => l.split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     );
     const reader = { accessKeyId: keys.AWS_ACCESS_KEY_ID, secretAccessKey: keys.AWS_SECRET_ACCESS_KEY } as Principal;
-    const { S3Client, GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const { S3Client, GetObjectCommand, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const s3 = new S3Client({
       region: 'eu-west-1',
       endpoint: admin.env.AWS_ENDPOINT_URL_S3,
@@ -148,6 +149,19 @@ describe('the five-minute path', () => {
         await s3.send(new GetObjectCommand({ Bucket: 'acme-data', Key: 'dropship/receipt.json' }))
       ).Body!.transformToString(),
     ) as Receipt;
+    // A loader lists its own prefix (the reader policy's ListBucket under s3:prefix = dropship/*, as
+    // AWS judges it); the bucket root and another prefix are denied.
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'acme-data', Prefix: 'dropship/' }));
+    expect(listed.Contents?.map((o) => o.Key)).toContain('dropship/receipt.json');
+    const denied = async (prefix?: string) =>
+      s3
+        .send(new ListObjectsV2Command({ Bucket: 'acme-data', ...(prefix === undefined ? {} : { Prefix: prefix }) }))
+        .then(
+          () => 'allowed',
+          (e: Error) => e.name,
+        );
+    expect(await denied()).toBe('AccessDenied');
+    expect(await denied('other/')).toBe('AccessDenied');
     s3.destroy();
     expect(Object.keys(receipt.tables).sort()).toEqual([
       'companies',

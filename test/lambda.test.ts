@@ -31,6 +31,12 @@ let worker: Handler;
 let exportAccountHandler: Handler;
 let deadLetter: Handler;
 const generous = { getRemainingTimeInMillis: () => 15 * 60_000 };
+/**
+ * The test's own calendar: the slot days it plays are days after the day it started (UTC), one
+ * day per test, so every slot lies after its accounts were created, on whatever day it runs.
+ */
+const started = new Date();
+const day = (n: number): string => new Date(started.getTime() + n * 86_400_000).toISOString().slice(0, 10);
 
 beforeAll(async () => {
   stack = await LocalStack.start();
@@ -167,7 +173,7 @@ describe('Lambda handlers on the local stack', () => {
     const at15 = (await schedule({
       'detail-type': 'Scheduled Event',
       source: 'aws.events',
-      time: '2026-11-23T15:00:00Z',
+      time: `${day(1)}T15:00:00Z`,
     })) as {
       slot: string;
       runs: { accountId: string; runId: string; tasks: number }[];
@@ -183,7 +189,7 @@ describe('Lambda handlers on the local stack', () => {
     const run = await ledger.getRun(at15.runs[0]!.runId);
     expect(run).toMatchObject({ status: 'succeeded', trigger: 'schedule', slot: '15:00', receiptKey: 'receipt.json' });
 
-    const at04 = (await schedule({ time: '2026-11-24T04:00:00Z' })) as { runs: { accountId: string }[] };
+    const at04 = (await schedule({ time: `${day(2)}T04:00:00Z` })) as { runs: { accountId: string }[] };
     expect(at04.runs.map((r) => r.accountId).sort()).toEqual(['freeco', 'paidco']);
     await drain();
     expect(receiptEvents('paidco-data')).toHaveLength(2);
@@ -281,7 +287,7 @@ describe('Lambda handlers on the local stack', () => {
     const registry = new Registry(pool);
     for (const c of [dup, slow, split]) await registry.setEnabled(c.destination.accountId, false);
     const before = { paid: receiptEvents('paidco-data').length, free: receiptEvents('freeco-data').length };
-    const event = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-11-25T04:00:00Z' };
+    const event = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: `${day(3)}T04:00:00Z` };
     // Act
     const first = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
     const again = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
@@ -296,7 +302,8 @@ describe('Lambda handlers on the local stack', () => {
     expect(receiptEvents('paidco-data')).toHaveLength(before.paid + 1);
     expect(receiptEvents('freeco-data')).toHaveLength(before.free + 1);
     const runs = await pool.query(
-      `select account_id, count(*)::int as n from dropship.runs where slot = '04:00' and slot_date = '2026-11-25' group by 1 order by 1`,
+      `select account_id, count(*)::int as n from dropship.runs where slot = '04:00' and slot_date = $1 group by 1 order by 1`,
+      [day(3)],
     );
     expect(runs.rows).toEqual([
       { account_id: 'freeco', n: 1 },
@@ -309,12 +316,16 @@ describe('Lambda handlers on the local stack', () => {
     const { catchUpSlots } = await import('../src/run/slots.js');
     const { lambdaDeps } = await import('../src/run/lambda.js');
     const deps = await lambdaDeps();
+    // The slots played: day 5's, after a day 4 nobody ran; both after the accounts were created.
+    const [yesterday, today] = [day(4), day(5)];
+    const created = await pool.query<{ latest: Date }>('select max(created_at) as latest from dropship.destinations');
+    expect(created.rows[0]!.latest.getTime()).toBeLessThan(Date.parse(`${yesterday}T15:00:00Z`));
     // Act: 10 minutes after a 04:00 slot that never fired
-    const caught = await catchUpSlots(deps, new Date('2026-11-26T04:10:00Z'));
+    const caught = await catchUpSlots(deps, new Date(`${today}T04:10:00Z`));
     await drain();
     // …and 4 hours after a 15:00 slot (the catch-up window is 3 hours)
-    const missed = await catchUpSlots(deps, new Date('2026-11-26T19:00:00Z'));
-    const again = await catchUpSlots(deps, new Date('2026-11-26T19:05:00Z'));
+    const missed = await catchUpSlots(deps, new Date(`${today}T19:00:00Z`));
+    const again = await catchUpSlots(deps, new Date(`${today}T19:05:00Z`));
     // Assess
     // (the accounts already existed at the 15:00 slot of the day before, which nobody ran either)
     expect(caught.map((r) => [r.accountId, r.status])).toEqual([
@@ -323,9 +334,9 @@ describe('Lambda handlers on the local stack', () => {
       ['paidco', 'missed'],
     ]);
     for (const r of caught.slice(0, 2)) expect((await ledger.getRun(r.runId!))?.status).toBe('succeeded');
-    expect(caught[2]!.error).toMatch(/slot 15:00 of 2026-11-25 missed/);
+    expect(caught[2]!.error).toContain(`slot 15:00 of ${yesterday} missed`);
     expect(missed.map((r) => [r.accountId, r.status])).toEqual([['paidco', 'missed']]);
-    expect((await ledger.getRun(missed[0]!.runId!))?.error).toMatch(/slot 15:00 of 2026-11-26 missed/);
+    expect((await ledger.getRun(missed[0]!.runId!))?.error).toContain(`slot 15:00 of ${today} missed`);
     expect(again).toEqual([]);
   });
 

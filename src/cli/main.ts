@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DropshipError } from '../contracts/errors.js';
 import { registerCustomerCommands } from './commands/customer.js';
@@ -19,9 +20,16 @@ import { examples } from './usage.js';
  * The commands live one group per file in ./commands/; this file builds the program from them (in
  * the order `dropship --help` lists them) and maps errors to exit codes.
  */
+/** `dropship --version`: the package's version and the Node.js running it (package.json pins Node's major). */
+function versionLine(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `dropship ${pkg.version} (Node.js ${process.version})`;
+}
+
 export function buildProgram(): Command {
   const program = new Command('dropship')
     .description('Deliver every customer’s tables into their own S3 bucket as gzip-compressed Parquet.')
+    .version(versionLine(), '-V, --version', 'print the dropship version and the Node.js it runs on')
     .showHelpAfterError('(add --help for usage)')
     // Before any subcommand is added, so that every one inherits it: usage errors are thrown to
     // main(), which exits 2 (bad input), instead of commander's own process.exit(1).

@@ -17,8 +17,7 @@ import { crc32 } from 'node:zlib';
  * | ------- | ----------------------------------- | ---- | ------ | ------------------------------------- |
  * | GZIP 6  | `node:zlib` gzipSync                |   43 | 1.447  | what dropship used before             |
  * | GZIP 6  | `libdeflate` 0.1.0 (wasm)           |   59 | 1.457  | **kept**: 1.37× faster, smaller output |
- *   (libdeflate 0.1.0 declares `engines: node >= 24`; it runs on Node 20 here and 22 on Lambda:
- *   plain wasm, no newer API; covered by the tests that run on Node 20.)
+ *   (libdeflate 0.1.0 declares `engines: node >= 24`: tests, CLI and Lambda all run Node 24.)
  * | GZIP 1  | `node:zlib` / `libdeflate`          | 76 / 107 | 1.438 / 1.444 |                               |
  *
  * libdeflate's levels by CPU time (`process.cpuUsage`, so less sensitive to the shared machine's
@@ -27,11 +26,11 @@ import { crc32 } from 'node:zlib';
  * So the default `DROPSHIP_GZIP_LEVEL` is 4: smaller pages than zlib's (and DuckDB's) level 6, 2.1× faster.
  *
  * | SNAPPY  | `snappy` 7.4.3 (native) / `hysnappy` 1.1.1 (wasm) | 231 / 268 | 1.194 | **hysnappy** kept: as fast, no native binary to ship for arm64 |
- * | ZSTD 3  | `@mongodb-js/zstd` 1.2.2 (native, napi-rs prebuilt per platform) | 350 | 1.494 | kept where `node:zlib` has no zstd (Node < 22.15) |
+ * | ZSTD 3  | `@mongodb-js/zstd` 1.2.2 (native, napi-rs prebuilt per platform) | 350 | 1.494 | was used on Node 20; removed with Node 24 |
  * | ZSTD 3  | `@hpcc-js/wasm-zstd` 1.12.5 (wasm)  |   22 | 1.494  | rejected: 16× slower                   |
  *
- * On Node ≥ 22.15 (Lambda's nodejs22.x) ZSTD uses `node:zlib`'s own zstd; `@mongodb-js/zstd` is
- * loaded only where that is missing (Node 20 here). All outputs are standard frames: GZIP members
+ * ZSTD uses `node:zlib`'s own zstd (Node ≥ 22.15; the project runs Node 24 everywhere, tests and
+ * Lambda's nodejs24.x alike, so tests run the Lambda's code path). All outputs are standard frames: GZIP members
  * (RFC 1952), raw Snappy blocks, ZSTD frames, as the Parquet spec requires.
  *
  * Pages that do not compress (random UUIDs, hashes: compressed ≥ 98% of raw) are written, for the
@@ -69,14 +68,8 @@ const WORKER_SOURCE = `
   const zlib = await import('node:zlib');
   const libdeflate = await import(workerData.libdeflate);
   const hysnappy = await import(workerData.hysnappy);
-  let zstd;
-  const zstdCompress = async (input, level) => {
-    if (zlib.zstdCompressSync) {
-      return zlib.zstdCompressSync(input, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
-    }
-    zstd ??= await import(workerData.zstd);
-    return zstd.compress(Buffer.from(input.buffer, input.byteOffset, input.byteLength), level);
-  };
+  const zstdCompress = (input, level) =>
+    zlib.zstdCompressSync(input, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
   // One page at a time per worker (an async codec would otherwise run every queued page at once,
   // each with its own native context and output buffer).
   let queue = Promise.resolve();
@@ -89,9 +82,11 @@ const WORKER_SOURCE = `
       let out;
       if (m.codec === 'gzip') out = libdeflate.gzip(input, m.level);
       else if (m.codec === 'snappy') out = hysnappy.snappyCompress(input);
-      else if (m.codec === 'zstd') out = await zstdCompress(input, m.level);
+      else if (m.codec === 'zstd') out = zstdCompress(input, m.level);
       else throw new Error('unknown codec ' + m.codec);
-      if (out.byteOffset !== 0 || out.buffer.byteLength !== out.byteLength) out = out.slice();
+      // A fresh ArrayBuffer of its own: a view into a larger (or non-transferable, as node:zlib's
+      // zstd output is) buffer cannot be transferred. (Buffer#slice is a view; Uint8Array copies.)
+      if (out.byteOffset !== 0 || out.buffer.byteLength !== out.byteLength || m.codec === 'zstd') out = new Uint8Array(out);
       parentPort.postMessage({ id: m.id, buf: out.buffer }, [out.buffer]);
     } catch (e) {
       parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
@@ -118,7 +113,7 @@ export class CompressionPool {
   constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {
     const require = createRequire(import.meta.url);
     const resolve = (name: string): string => pathToFileURL(require.resolve(name)).href;
-    this.urls = { libdeflate: resolve('libdeflate'), hysnappy: resolve('hysnappy'), zstd: zstdUrl(resolve) };
+    this.urls = { libdeflate: resolve('libdeflate'), hysnappy: resolve('hysnappy') };
   }
 
   private slot(): Slot {
@@ -192,13 +187,8 @@ let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snap
 
 /** The same codecs on the calling thread (small pages). */
 async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buffer> {
-  if (job.codec === 'zstd') {
-    if (typeof zlibZstd === 'function') {
-      return zlibZstd(raw, { params: { [ZSTD_LEVEL_PARAM]: job.level } });
-    }
-    const { compress } = await import('@mongodb-js/zstd');
-    return compress(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), job.level);
-  }
+  if (job.codec === 'zstd')
+    return zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: job.level } });
   inThread ??= Promise.all([import('libdeflate'), import('hysnappy')]).then(([ld, sn]) => ({
     gzip: ld.gzip,
     snappy: sn.snappyCompress,
@@ -206,22 +196,6 @@ async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buff
   const c = await inThread;
   const out = job.codec === 'gzip' ? c.gzip(raw, job.level) : c.snappy(raw);
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-}
-
-// node:zlib's zstd (Node ≥ 22.15); absent on Node 20.
-const zlibNs = zlib as unknown as {
-  zstdCompressSync?: (b: Uint8Array, o: object) => Buffer;
-  constants: Record<string, number>;
-};
-const zlibZstd = zlibNs.zstdCompressSync;
-const ZSTD_LEVEL_PARAM = zlibNs.constants.ZSTD_c_compressionLevel ?? 100;
-
-function zstdUrl(resolve: (name: string) => string): string {
-  try {
-    return resolve('@mongodb-js/zstd');
-  } catch {
-    return ''; // only needed where node:zlib has no zstd
-  }
 }
 
 let shared: CompressionPool | undefined;

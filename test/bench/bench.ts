@@ -62,10 +62,10 @@ await build({
   entryPoints: [join(REPO_ROOT, 'test/bench/export-child.ts')],
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'esm',
   outfile: bundle,
-  external: ['pg-native', 'libdeflate', 'hysnappy', '@mongodb-js/zstd'],
+  external: ['pg-native', 'libdeflate', 'hysnappy'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'error',
 });
@@ -333,7 +333,6 @@ async function wide(rows: number): Promise<Record<string, unknown>> {
 }
 
 try {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   await pool.query('create schema bench');
   await setupCustomer(stack, harness.registry, {
     accountId: 'bench',

@@ -26,7 +26,6 @@ export async function runStandalone<T>(
   // The harness points this process at the stack (its environment, DROPSHIP_S3_FORCE_PATH_STYLE).
   const harness = await startHarness();
   try {
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
     const result = await section({ stack: harness.stack, pool: harness.pool, arg });
     process.stdout.write(`${JSON.stringify({ bench, node: process.version, [key]: result })}\n`);
   } finally {

@@ -1,11 +1,29 @@
 import { randomBytes } from 'node:crypto';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
 
 /**
- * A small IAM: accounts, users with access keys, roles with trust and permission policies,
- * temporary sessions, and a policy evaluator (explicit Deny wins; an Allow is needed in the
- * identity policies and, for sessions with a session policy, in that policy too).
- * Supported in policies: Effect, Action/NotAction, Resource/NotResource, Principal.AWS, and
- * Condition operators StringEquals, StringNotEquals, StringLike, StringNotLike, Null.
+ * A small IAM: accounts, users with access keys, roles with trust and permission policies, and
+ * temporary sessions. Who is allowed what is not decided here: every request is judged by
+ * `@cloud-copilot/iam-simulate` (a simulator of AWS's own policy evaluation: identity, resource and
+ * session policies, every condition operator, explicit denies, cross-account rules). This file only
+ * wires our principals, roles and request context into its simulation.
+ *
+ * Where the simulator disagrees with the evaluator this file used to hold, AWS's documentation
+ * sides with the simulator:
+ *   - s3:ListBucket under `StringLike s3:prefix` (the reader policy): S3 puts the listing's prefix
+ *     into the request as s3:prefix (S3 condition keys), so a listing of the granted prefix is
+ *     allowed; the old guard never set the key and denied every such listing.
+ *   - there are no sqs:*Batch IAM actions: SQS authorises SendMessageBatch as sqs:SendMessage etc.
+ *   - across accounts (IAM "cross-account policy evaluation logic") a request needs the caller's
+ *     identity policy AND the resource's policy: AssumeRole needs the caller's sts:AssumeRole
+ *     permission besides the trust policy (the old one read the trust policy alone), and an S3 or
+ *     KMS request into another account needs a bucket/key policy (the old one allowed on identity
+ *     policies alone).
+ *   - every condition operator (ArnLike, Bool, Numeric*, Date*, …IfExists, ForAnyValue/ForAllValues):
+ *     the old one knew five and let no statement with another match — a Deny with one never denied.
+ *
+ * Licence: iam-simulate is AGPL-3.0, so it is a devDependency of this local stack only — production
+ * code (src/, handlers/) never imports test/ (`npm run check:deps` enforces it) and nothing bundles it.
  */
 export interface Statement {
   Sid?: string;
@@ -46,120 +64,101 @@ export interface Role {
   maxSessionSeconds: number;
 }
 
-export type Decision = 'allow' | 'deny' | 'implicitDeny';
+/** iam-simulate's verdict. */
+export type Decision = 'Allowed' | 'ExplicitlyDenied' | 'ImplicitlyDenied';
 
-const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+export interface IamRequest {
+  principal: Pick<Principal, 'arn' | 'accountId' | 'policies' | 'sessionPolicy' | 'roleArn'>;
+  action: string;
+  /** The resource ARN (`*` for actions on no resource, e.g. s3:ListAllMyBuckets). */
+  resource: string;
+  /** The account that owns the resource: a request into another account needs its resource policy too. */
+  resourceAccountId: string;
+  /** The request's condition keys (undefined: absent from the request). */
+  context?: Record<string, string | string[] | undefined>;
+  /** The resource's policy: a role's trust policy, a KMS key policy (S3 bucket policies are not modelled). */
+  resourcePolicy?: PolicyDocument;
+}
 
-function glob(pattern: string, value: string, caseInsensitive = false): boolean {
-  const re = new RegExp(
-    `^${pattern
-      .split('')
-      .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\/]/g, '\\$&')))
-      .join('')}$`,
-    caseInsensitive ? 'is' : 's',
+/** AWS's verdict on one request, as iam-simulate computes it. */
+export async function judge(req: IamRequest): Promise<Decision> {
+  const now = new Date();
+  const contextVariables: Record<string, string | string[]> = {
+    // Global keys AWS puts into every request (aws:PrincipalArn of a role session is the role's ARN).
+    'aws:PrincipalArn': req.principal.roleArn ?? req.principal.arn,
+    'aws:PrincipalAccount': req.principal.accountId,
+    'aws:CurrentTime': now.toISOString(),
+    'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
+  };
+  for (const [k, v] of Object.entries(req.context ?? {})) if (v !== undefined) contextVariables[k] = v;
+  const result = await runSimulation(
+    {
+      request: {
+        principal: req.principal.arn,
+        action: req.action,
+        resource: { resource: req.resource, accountId: req.resourceAccountId },
+        contextVariables,
+      },
+      identityPolicies: req.principal.policies.map((policy, i) => ({ name: `policy-${i + 1}`, policy })),
+      ...(req.principal.sessionPolicy ? { sessionPolicy: req.principal.sessionPolicy } : {}),
+      ...(req.resourcePolicy ? { resourcePolicy: req.resourcePolicy } : {}),
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    {},
   );
-  return re.test(value);
+  // A policy or request the simulator rejects as invalid is a bug in the stack or its world file.
+  if (result.resultType === 'error')
+    throw new Error(
+      `IAM simulation of ${req.action} on ${req.resource} by ${req.principal.arn} is invalid: ${JSON.stringify(result.errors)}`,
+    );
+  return result.overallResult as Decision;
 }
 
-function conditionHolds(cond: Statement['Condition'], ctx: Record<string, string | undefined>): boolean {
-  if (!cond) return true;
-  for (const [op, entries] of Object.entries(cond)) {
-    for (const [key, expected] of Object.entries(entries)) {
-      const actual = ctx[key];
-      const values = list(expected);
-      switch (op) {
-        case 'StringEquals':
-          if (actual === undefined || !values.includes(actual)) return false;
-          break;
-        case 'StringNotEquals':
-          if (actual !== undefined && values.includes(actual)) return false;
-          break;
-        case 'StringLike':
-          if (actual === undefined || !values.some((v) => glob(v, actual))) return false;
-          break;
-        case 'StringNotLike':
-          if (actual !== undefined && values.some((v) => glob(v, actual))) return false;
-          break;
-        case 'Null': {
-          const wantNull = values[0] === 'true';
-          if ((actual === undefined) !== wantNull) return false;
-          break;
-        }
-        default:
-          // An operator we do not model never matches: Allow statements fail closed.
-          return false;
-      }
-    }
-  }
-  return true;
-}
-
-function statementMatches(
-  s: Statement,
+/** Is `principal` allowed `action` on `resource` (owned by `resourceAccountId`)? */
+export async function authorize(
+  principal: IamRequest['principal'],
   action: string,
   resource: string,
-  ctx: Record<string, string | undefined>,
-): boolean {
-  const actionOk = s.NotAction
-    ? !list(s.NotAction).some((a) => glob(a, action, true))
-    : list(s.Action).some((a) => glob(a, action, true));
-  if (!actionOk) return false;
-  const resourceOk = s.NotResource
-    ? !list(s.NotResource).some((r) => glob(r, resource))
-    : list(s.Resource).some((r) => glob(r, resource));
-  return resourceOk && conditionHolds(s.Condition, ctx);
+  opts: Omit<IamRequest, 'principal' | 'action' | 'resource' | 'resourceAccountId'> & {
+    resourceAccountId?: string;
+  } = {},
+): Promise<boolean> {
+  const resourceAccountId = opts.resourceAccountId ?? principal.accountId;
+  return (await judge({ principal, action, resource, ...opts, resourceAccountId })) === 'Allowed';
 }
 
-export function evaluate(
-  policies: PolicyDocument[],
-  action: string,
-  resource: string,
-  ctx: Record<string, string | undefined> = {},
-): Decision {
-  let allowed = false;
-  for (const p of policies) {
-    for (const s of list(p.Statement)) {
-      if (!statementMatches(s, action, resource, ctx)) continue;
-      if (s.Effect === 'Deny') return 'deny';
-      allowed = true;
-    }
-  }
-  return allowed ? 'allow' : 'implicitDeny';
+/** Does the role's trust policy (and the caller's own policies) let `caller` assume it, given the request's keys? */
+export async function trusts(
+  role: Role,
+  caller: IamRequest['principal'],
+  context: Record<string, string | undefined>,
+): Promise<boolean> {
+  return authorize(caller, 'sts:AssumeRole', role.arn, {
+    resourceAccountId: role.accountId,
+    resourcePolicy: role.trustPolicy,
+    context,
+  });
 }
 
-/** Is `principal` allowed `action` on `resource`? (identity policies ∩ session policy) */
-export function authorize(
-  principal: Principal,
-  action: string,
-  resource: string,
-  ctx: Record<string, string | undefined> = {},
-): boolean {
-  if (evaluate(principal.policies, action, resource, ctx) !== 'allow') return false;
-  if (principal.sessionPolicy && evaluate([principal.sessionPolicy], action, resource, ctx) !== 'allow') return false;
-  return true;
-}
-
-/** Does the role's trust policy let `caller` assume it, given the request's context keys? */
-export function trusts(role: Role, caller: Principal, ctx: Record<string, string | undefined>): boolean {
-  let allowed = false;
-  for (const s of list(role.trustPolicy.Statement)) {
-    if (!list(s.Action).some((a) => glob(a, 'sts:AssumeRole', true))) continue;
-    if (!principalMatches(s.Principal, caller)) continue;
-    if (!conditionHolds(s.Condition, ctx)) continue;
-    if (s.Effect === 'Deny') return false;
-    allowed = true;
-  }
-  return allowed;
-}
-
-function principalMatches(p: Statement['Principal'], caller: Principal): boolean {
-  if (p === '*') return true;
-  for (const entry of list(p?.AWS)) {
-    if (entry === '*') return true;
-    if (entry === caller.accountId || entry === `arn:aws:iam::${caller.accountId}:root`) return true;
-    if (entry === caller.arn || (caller.roleArn && entry === caller.roleArn)) return true;
-  }
-  return false;
+/**
+ * KMS key policies are not modelled: every key's policy delegates to IAM in the caller's account
+ * (as AWS's default key policy does for the key's own account), so the caller's identity and
+ * session policies decide kms:GenerateDataKey / kms:Decrypt.
+ */
+export function keyPolicyDelegatingTo(accountId: string): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'EnableIamPolicies',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      },
+    ],
+  };
 }
 
 export function newAccessKey(prefix: 'AKIA' | 'ASIA'): { accessKeyId: string; secretAccessKey: string } {

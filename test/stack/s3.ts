@@ -3,7 +3,7 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { authorize, type Iam, type Principal } from './iam.js';
+import { authorize, type Iam, keyPolicyDelegatingTo, type Principal } from './iam.js';
 import { parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
 
 /**
@@ -11,8 +11,10 @@ import { parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
  * dropship's correctness depends on it:
  *   - SigV4 is verified (s3rver accepts any signature), sessions must carry their token and
  *     must not be expired;
- *   - every request is authorised against the caller's IAM policies (∩ session policy),
- *     including kms:GenerateDataKey / kms:Decrypt for SSE-KMS writes;
+ *   - every request is judged by AWS's IAM semantics (iam-simulate, ./iam.ts): the caller's
+ *     policies ∩ session policy, with the request's condition keys (s3:prefix, s3:delimiter,
+ *     s3:max-keys of a listing; the SSE headers of a write), including kms:GenerateDataKey /
+ *     kms:Decrypt for SSE-KMS writes;
  *   - AbortMultipartUpload and ListMultipartUploads are implemented (s3rver lacks them);
  *   - SSE / KMS headers of each object are kept and echoed, and can be asserted;
  *   - a bucket answers only in its own region;
@@ -194,19 +196,35 @@ export class LocalS3 {
     const resource = key ? `arn:aws:s3:::${bucket}/${key}` : bucket ? `arn:aws:s3:::${bucket}` : '*';
     const sse = headerOf(ctx, 'x-amz-server-side-encryption');
     const kmsKeyId = headerOf(ctx, 'x-amz-server-side-encryption-aws-kms-key-id');
-    const context = {
-      's3:x-amz-server-side-encryption': sse,
-      's3:x-amz-server-side-encryption-aws-kms-key-id': kmsKeyId,
-    };
     // CreateMultipartUpload has no IAM action of its own: it is authorised as s3:PutObject.
     const iamAction = action === 's3:CreateMultipartUpload' ? 's3:PutObject' : action;
-    if (!authorize(principal, iamAction, resource, context)) {
+    // The condition keys S3 puts into the request context for this action.
+    const context: Record<string, string | undefined> =
+      iamAction === 's3:ListBucket'
+        ? {
+            's3:prefix': query.get('prefix') ?? undefined,
+            's3:delimiter': query.get('delimiter') ?? undefined,
+            's3:max-keys': query.get('max-keys') ?? undefined,
+          }
+        : iamAction === 's3:PutObject'
+          ? {
+              's3:x-amz-server-side-encryption': sse,
+              's3:x-amz-server-side-encryption-aws-kms-key-id': kmsKeyId,
+            }
+          : {};
+    const resourceAccountId = info?.ownerAccountId ?? principal.accountId;
+    if (!(await authorize(principal, iamAction, resource, { resourceAccountId, context }))) {
       return this.fail(ctx, record, new S3Failure(403, 'AccessDenied', 'Access Denied'));
     }
     if (sse === 'aws:kms' && kmsKeyId && (action === 's3:PutObject' || action === 's3:CreateMultipartUpload')) {
       const needed = query.has('uploads') ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:GenerateDataKey'];
+      const keyAccount = /^arn:[^:]+:kms:[^:]*:(\d{12}):/.exec(kmsKeyId)?.[1] ?? resourceAccountId;
       for (const kmsAction of needed) {
-        if (!authorize(principal, kmsAction, kmsKeyId)) {
+        const allowed = await authorize(principal, kmsAction, kmsKeyId, {
+          resourceAccountId: keyAccount,
+          resourcePolicy: keyPolicyDelegatingTo(principal.accountId),
+        });
+        if (!allowed) {
           return this.fail(
             ctx,
             record,

@@ -118,10 +118,12 @@ export class LocalSqs {
         __type: 'com.amazonaws.sqs#QueueDoesNotExist',
         message: 'The specified queue does not exist.',
       });
-    if (!authorize(principal, `sqs:${action}`, q.arn)) {
+    // The batch APIs have no IAM actions of their own: AWS authorises them as their single-message actions.
+    const iamAction = `sqs:${action.replace(/Batch$/, '')}`;
+    if (!(await authorize(principal, iamAction, q.arn, { resourceAccountId: q.arn.split(':')[4]! }))) {
       return reply(res, 400, {
         __type: 'com.amazonaws.sqs#AccessDenied',
-        message: `User: ${principal.arn} is not authorized to perform: sqs:${action} on resource: ${q.arn}`,
+        message: `User: ${principal.arn} is not authorized to perform: ${iamAction} on resource: ${q.arn}`,
       });
     }
     const now = Date.now();

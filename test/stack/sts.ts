@@ -7,8 +7,8 @@ import { hashPayload, parseAuthorization, SigV4Error, verifySignature } from './
 
 /**
  * Local STS (query API, as @aws-sdk/client-sts speaks it): AssumeRole and GetCallerIdentity.
- * AssumeRole verifies the caller's SigV4 signature, checks the role's trust policy against the
- * caller and the request's sts:ExternalId, and issues temporary credentials limited to the role's
+ * AssumeRole verifies the caller's SigV4 signature, has iam-simulate judge the role's trust policy
+ * against the caller and the request's sts:ExternalId (./iam.ts), and issues temporary credentials limited to the role's
  * permission policies ∩ the session policy passed with the request. Errors are worded as AWS's.
  */
 export class LocalSts {
@@ -97,13 +97,13 @@ export class LocalSts {
           `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${xmlEscape(caller.arn)}</Arn><UserId>${xmlEscape(caller.accessKeyId)}</UserId><Account>${caller.accountId}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
         );
       case 'AssumeRole':
-        return this.assumeRole(caller, params, res);
+        return await this.assumeRole(caller, params, res);
       default:
         return reply(res, 400, errorXml('Sender', 'InvalidAction', `Could not find operation ${params.get('Action')}`));
     }
   }
 
-  private assumeRole(caller: Principal, params: URLSearchParams, res: ServerResponse): undefined {
+  private async assumeRole(caller: Principal, params: URLSearchParams, res: ServerResponse): Promise<undefined> {
     const roleArn = params.get('RoleArn') ?? '';
     const sessionName = params.get('RoleSessionName') ?? '';
     const externalId = params.get('ExternalId') ?? undefined;
@@ -135,8 +135,9 @@ export class LocalSts {
       );
     // AWS answers a missing role exactly like an untrusted caller: no information leaks.
     if (!role) return denied();
-    if (!trusts(role, caller, { 'sts:ExternalId': externalId, 'aws:PrincipalArn': caller.roleArn ?? caller.arn }))
-      return denied();
+    // AWS's verdict (iam-simulate): the trust policy (principal, sts:ExternalId) and, across accounts,
+    // the caller's own permission to call sts:AssumeRole on the role.
+    if (!(await trusts(role, caller, { 'sts:ExternalId': externalId }))) return denied();
     if (duration < 900 || duration > role.maxSessionSeconds) {
       return reply(
         res,

@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './stack/stack.js';
+
+/**
+ * One Node for tests, CLI and Lambda: the major that runs this test (npm scripts run on the
+ * `node` devDependency's binary, node_modules/.bin/node) is the Lambda runtime's in serverless.yml,
+ * the esbuild target there and package.json's engines.
+ */
+const serverlessYml = readFileSync(join(REPO_ROOT, 'serverless.yml'), 'utf8');
+const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+};
+const majorOf = (v: string): number => Number(/^v?(\d+)\./.exec(v)?.[1]);
+
+describe('the Node.js major', () => {
+  it('is the same in serverless.yml, package.json (engines, the node package) and the process running the tests', () => {
+    const runtime = /^\s+runtime:\s*nodejs(\d+)\.x\s*$/m.exec(serverlessYml)?.[1];
+    const target = /^\s+target:\s*node(\d+)\s*$/m.exec(serverlessYml)?.[1];
+    const engines = /^>=\s*(\d+)(?:\.\d+){0,2}\s+<\s*(\d+)$/.exec(pkg.engines.node);
+    expect(runtime, 'provider.runtime in serverless.yml').toBeDefined();
+    const major = Number(runtime);
+    expect(Number(target), 'custom.esbuild.target in serverless.yml').toBe(major);
+    expect(engines, `engines.node "${pkg.engines.node}" is ">=N <N+1"`).not.toBeNull();
+    expect([Number(engines![1]), Number(engines![2])]).toEqual([major, major + 1]);
+    expect(majorOf(pkg.devDependencies.node ?? ''), 'the node devDependency').toBe(major);
+    expect(majorOf(process.versions.node), `this process runs ${process.version}`).toBe(major);
+  });
+
+  it('runs `npx dropship --version`, from a shell whose own node may be another', async () => {
+    // The shell's PATH without the project's node_modules/.bin (vitest's runner put it there).
+    const path = (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter((p) => !p.startsWith(join(REPO_ROOT, 'node_modules')))
+      .join(delimiter);
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'npx',
+        ['--no', '--', 'dropship', '--version'],
+        { cwd: REPO_ROOT, env: { PATH: path, HOME: process.env.HOME }, timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
+    const runtime = Number(/^\s+runtime:\s*nodejs(\d+)\.x\s*$/m.exec(serverlessYml)?.[1]);
+    expect(out).toMatch(/^dropship \d+\.\d+\.\d+ \(Node\.js v\d+\.\d+\.\d+\)\n$/);
+    expect(majorOf(/Node\.js (v[\d.]+)/.exec(out)![1]!)).toBe(runtime);
+  });
+});
