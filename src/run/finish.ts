@@ -192,7 +192,7 @@ export async function finishRun(
  * were recorded, SSE-KMS whose ETags are not MD5s) the PUT is unconditional and the ledger alone
  * fences finishers (one finishing run per account, the last look before the PUT).
  */
-async function publishReceipt(
+export async function publishReceipt(
   ledger: Ledger,
   run: { runId: string; accountId: string; destinationGeneration: number | null },
   dest: Destination,

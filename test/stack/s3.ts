@@ -136,6 +136,17 @@ export class LocalS3 {
     );
   }
 
+  /** The ETag (quoted MD5) of the object in place, as s3rver stores it; undefined when there is none. */
+  private async currentEtag(bucket: string, key: string): Promise<string | undefined> {
+    const store = (this.server as unknown as { store: { getMetadata: (b: string, k: string) => Promise<{ etag: string }> } })
+      .store;
+    try {
+      return (await store.getMetadata(bucket, key)).etag;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Object keys in a bucket (read from s3rver's store, bypassing auth), sorted. */
   async keys(bucket: string): Promise<string[]> {
     const root = join(this.directory, bucket);
@@ -274,6 +285,27 @@ export class LocalS3 {
     // Authenticated and authorised: hand over to s3rver as an anonymous request.
     delete ctx.headers.authorization;
     delete ctx.req.headers.authorization;
+
+    // S3 conditional writes (PutObject with If-Match / If-None-Match): 412 when the object in place is not
+    // the one named, 404 when If-Match names an object that is not there. s3rver itself ignores them.
+    if (action === 's3:PutObject' && ctx.method === 'PUT' && !query.has('uploadId')) {
+      const ifMatch = ctx.req.headers['if-match'];
+      const ifNoneMatch = ctx.req.headers['if-none-match'];
+      if (typeof ifMatch === 'string' || typeof ifNoneMatch === 'string') {
+        const current = await this.currentEtag(bucket, key);
+        if (typeof ifMatch === 'string' && current === undefined)
+          return this.fail(ctx, record, new S3Failure(404, 'NoSuchKey', 'The specified key does not exist.'));
+        if (
+          (typeof ifMatch === 'string' && ifMatch !== '*' && ifMatch !== current) ||
+          (typeof ifNoneMatch === 'string' && current !== undefined)
+        )
+          return this.fail(
+            ctx,
+            record,
+            new S3Failure(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'),
+          );
+      }
+    }
 
     if (action === 's3:AbortMultipartUpload') return this.abortUpload(ctx, record, bucket, key, query.get('uploadId')!);
     if (action === 's3:ListBucketMultipartUploads')
