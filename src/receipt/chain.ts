@@ -63,7 +63,7 @@ export async function recordLink(
     `insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256, etag)
      values ($1, $6, $2, $3, $4, $5, $7)
      on conflict (run_id) do update set sha256 = excluded.sha256, etag = coalesce(excluded.etag, receipt_chain.etag),
-                                        published_at = now()`,
+                                        published = true, published_at = now()`,
     [r.accountId, r.sequence, r.runId, r.receiptKey, r.sha256, r.generation ?? 0, r.etag ?? null],
   );
 }
@@ -80,7 +80,7 @@ export async function expectedReceiptEtag(
 ): Promise<string | undefined> {
   const res = await pool.query<{ etag: string | null }>(
     `select etag from dropship.receipt_chain
-      where account_id = $1 and generation = $2 and receipt_key = $3 and sequence < $4
+      where account_id = $1 and generation = $2 and receipt_key = $3 and sequence < $4 and published
       order by sequence desc limit 1`,
     [q.accountId, q.generation, q.receiptKey, q.sequence],
   );

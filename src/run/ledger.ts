@@ -278,8 +278,8 @@ export class Ledger extends TaskLedger {
 
   /**
    * Receipt bytes of older runs of the same account and destination generation that ended (failed,
-   * cancelled) after recording them but without a chain link: a finisher that went on after its run
-   * was ended may have published one. Newest first.
+   * cancelled) after recording them, with no chain link known to be published: a finisher that went on
+   * after its run was ended may have published one. Newest first.
    */
   async strayReceiptBodies(runId: string): Promise<string[]> {
     const res = await this.pool.query<{ receipt_body: string }>(
@@ -288,7 +288,7 @@ export class Ledger extends TaskLedger {
                              and o.destination_generation is not distinct from r.destination_generation
                              and o.started_at < r.started_at
         where r.run_id = $1 and o.receipt_body is not null and o.status in ('failed', 'cancelled')
-          and not exists (select 1 from dropship.receipt_chain c where c.run_id = o.run_id)
+          and not exists (select 1 from dropship.receipt_chain c where c.run_id = o.run_id and c.published)
         order by o.started_at desc limit 20`,
       [runId],
     );
