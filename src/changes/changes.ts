@@ -107,6 +107,7 @@ const TEXT_TYPE: PgTypeInfo = {
   typelem: 0,
   typbasetype: 0,
   typtypmod: -1,
+  extname: null,
 };
 
 function opColumn(): ColumnPlan {
