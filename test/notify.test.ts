@@ -232,9 +232,14 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(ev).toMatchObject({
       type: 'delivery.failed',
       account: 'hooked',
-      reason: 'the export failed on dropship’s side',
+      // A NaN in numeric(10,2) fails every run the same way: the customer is told operators must act,
+      // not that the next run will fix it (issue 22, finding 12).
+      reason: 'a table holds a column or value that dropship cannot export exactly; dropship’s operators are alerted',
       fix: expect.stringContaining('nothing to do on your side'),
     });
+    expect(ev!.fix).toContain('dropship’s operators must act');
+    expect(ev!.fix).toContain('you will be told');
+    expect(ev!.fix).not.toContain('retries automatically');
     const status = await statusOf(hooked);
     expect(validateStatus(status)).toEqual([]);
     expect(status).toMatchObject({

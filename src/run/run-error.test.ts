@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
 import { describeFailure } from '../notify/reasons.js';
+import { MappingError } from '../source/errors.js';
 import { RunError } from './account.js';
 
 const dest = {
@@ -22,5 +24,30 @@ describe("a run's failed tables choose the customer's words", () => {
     // Act / Assess
     expect(describeFailure(dest, denied).code).toBe('write_denied');
     expect(describeFailure(dest, unknown).code).toBe('internal');
+  });
+});
+
+describe('a run whose table failures repeat says operators must act (issue 22, finding 12)', () => {
+  it('one failed table whose error repeats (a NaN in numeric) makes the run’s failure repeat; transient ones keep the retry wording', () => {
+    const nan = new MappingError('column x: numeric NaN has no Parquet DECIMAL value');
+    const repeats = new RunError('account acme: 2 of 3 tables failed; no receipt written', [
+      { table: 'a', message: 'table a: read ECONNRESET', retryable: true },
+      { table: 't', message: `table t: ${nan.message}`, retryable: false, customerMessage: nan.customerMessage },
+    ]);
+    expect(repeats.retryable).toBe(false);
+    expect(describeFailure(dest, repeats)).toMatchObject({
+      code: 'operator_action_required',
+      reason: nan.customerMessage,
+      fix: expect.stringContaining('dropship’s operators must act'),
+    });
+    const transient = new RunError('account acme: 1 of 3 tables failed; no receipt written', [
+      { table: 'a', message: 'table a: read ECONNRESET', retryable: true },
+    ]);
+    expect(transient.retryable).toBe(true);
+    expect(describeFailure(dest, transient)).toMatchObject({
+      code: 'internal',
+      reason: INTERNAL_CUSTOMER_MESSAGE,
+      fix: expect.stringContaining('the next run retries automatically'),
+    });
   });
 });
