@@ -224,6 +224,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
         sql: changeRowsSql(schema, table, key, upserts, deletes),
         columns: plans,
         sink,
+        table: table.name,
       });
       if (rows !== batch.length)
         throw new ChangeSetError(
