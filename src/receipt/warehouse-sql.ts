@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ColumnInfo, Receipt, ReceiptTable } from '../contracts/receipt.js';
+import type { ColumnInfo, FileEntry, Receipt } from '../contracts/receipt.js';
 import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
 
 /**
@@ -44,7 +44,7 @@ export interface Manifest {
 }
 
 /** A file-name-safe, unique, readable name for a table (names may hold any character). */
-function fileStem(receipt: Receipt, table: string): string {
+export function fileStem(receipt: Receipt, table: string): string {
   const safe = table.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 60);
   const tag = createHash('sha256').update(table).digest('hex').slice(0, 8);
   return `${receipt.run_id}-${safe}-${tag}`;
@@ -61,25 +61,40 @@ const fileUrl = (bucket: string, key: string): string => `s3://${bucket}/${key}`
 export function loadManifests(receipt: Receipt, d: 'redshift' | 'athena', target: SqlTarget): Manifest[] {
   return Object.entries(receipt.tables).map(([table, t]) => {
     const stem = fileStem(receipt, table);
-    if (d === 'redshift') {
-      const entries = t.files.map((f) => ({
-        url: fileUrl(target.bucket, f.key),
-        mandatory: true,
-        meta: { content_length: f.bytes },
-      }));
-      return { table, name: `${stem}.manifest`, body: `${JSON.stringify({ entries }, null, 2)}\n` };
-    }
+    if (d === 'redshift') return { table, name: `${stem}.manifest`, body: redshiftManifest(t.files, target) };
     return { table, name: `${stem}/manifest`, body: t.files.map((f) => `${fileUrl(target.bucket, f.key)}\n`).join('') };
   });
 }
 
-/** A file's name relative to its table's folder (Snowflake's FILES are relative to the FROM path). */
-function nameInFolder(prefix: string, t: ReceiptTable, key: string): string {
-  const folder = `${prefix ? `${prefix}/` : ''}${t.folder}/`;
-  return key.startsWith(folder) ? key.slice(folder.length) : key;
+/** A Redshift COPY manifest of exactly `files` (Parquet needs each file's content_length). */
+export function redshiftManifest(files: FileEntry[], target: Pick<SqlTarget, 'bucket'>): string {
+  const entries = files.map((f) => ({
+    url: fileUrl(target.bucket, f.key),
+    mandatory: true,
+    meta: { content_length: f.bytes },
+  }));
+  return `${JSON.stringify({ entries }, null, 2)}\n`;
 }
 
-const manifestFolder = (target: SqlTarget): string =>
+/**
+ * Snowflake `FILES = (…)` clauses naming exactly `files` (relative to `folder`, the FROM path
+ * under the destination prefix), at most SNOWFLAKE_MAX_FILES per clause: one COPY per clause.
+ */
+export function snowflakeFilesClauses(prefix: string, folder: string, files: FileEntry[]): string[] {
+  const base = `${prefix ? `${prefix}/` : ''}${folder}/`;
+  const names = files.map((f) => (f.key.startsWith(base) ? f.key.slice(base.length) : f.key));
+  const out: string[] = [];
+  for (let i = 0; i < names.length; i += SNOWFLAKE_MAX_FILES)
+    out.push(
+      `FILES = (${names
+        .slice(i, i + SNOWFLAKE_MAX_FILES)
+        .map((n) => quoteLiteral(n, 'snowflake'))
+        .join(', ')})`,
+    );
+  return out;
+}
+
+export const manifestFolder = (target: SqlTarget): string =>
   (target.manifestUrl ?? '<s3-folder-you-upload-the-manifests-to>').replace(/\/+$/, '');
 
 interface Parsed {
@@ -167,16 +182,10 @@ export function warehouseSql(receipt: Receipt, d: Dialect, target: SqlTarget): s
     } else if (d === 'snowflake') {
       out.push(`CREATE TABLE IF NOT EXISTS ${quoteIdent(name, d)} (\n${cols}\n);`);
       out.push(`TRUNCATE TABLE ${quoteIdent(name, d)};`);
-      const names = t.files.map((f) => nameInFolder(target.prefix, t, f.key));
-      for (let i = 0; i < names.length; i += SNOWFLAKE_MAX_FILES) {
-        const files = names
-          .slice(i, i + SNOWFLAKE_MAX_FILES)
-          .map((n) => quoteLiteral(n, d))
-          .join(', ');
+      for (const files of snowflakeFilesClauses(target.prefix, t.folder, t.files))
         out.push(
-          `COPY INTO ${quoteIdent(name, d)} FROM @${target.snowflakeStage ?? '<stage>'}/${t.folder}/\n  FILES = (${files})\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
+          `COPY INTO ${quoteIdent(name, d)} FROM @${target.snowflakeStage ?? '<stage>'}/${t.folder}/\n  ${files}\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
         );
-      }
     } else {
       const location = `${manifestFolder(target)}/${manifests.get(name)!.name.replace(/\/manifest$/, '')}/`;
       out.push(`DROP TABLE IF EXISTS ${quoteIdent(name, d)};`);

@@ -55,7 +55,7 @@ export function registerReceiptCommands(program: Command): Command {
         const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
         const { dirname, join } = await import('node:path');
         const { loadManifests, warehouseSql } = await import('../../receipt/warehouse-sql.js');
-        const { changesSql } = await import('../../receipt/merge-sql.js');
+        const { changeManifests, changesSql } = await import('../../receipt/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
         if (o.changes && o.dialect === 'athena')
           throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');
@@ -66,10 +66,6 @@ export function registerReceiptCommands(program: Command): Command {
           ...(o.stage ? { snowflakeStage: o.stage } : {}),
           ...(o.manifestUrl ? { manifestUrl: o.manifestUrl } : {}),
         };
-        if (o.changes && o.dialect !== 'athena') {
-          process.stdout.write(changesSql(value, o.dialect, target));
-          return;
-        }
         // Redshift and Athena load exactly the receipt's files through manifests the user uploads
         // (dropship writes nothing into the customer's bucket outside its own folders).
         if (o.dialect !== 'snowflake') {
@@ -79,7 +75,10 @@ export function registerReceiptCommands(program: Command): Command {
             );
           if (!/^s3:\/\/[^/]+/.test(o.manifestUrl))
             throw new UsageError(`--manifest-url: expected s3://bucket/path, got ${JSON.stringify(o.manifestUrl)}`);
-          const manifests = loadManifests(value, o.dialect, target);
+          const manifests =
+            o.changes && o.dialect === 'redshift'
+              ? changeManifests(value, target)
+              : loadManifests(value, o.dialect, target);
           for (const m of manifests) {
             const path = join(o.manifestDir, m.name);
             mkdirSync(dirname(path), { recursive: true });
@@ -89,7 +88,11 @@ export function registerReceiptCommands(program: Command): Command {
             `wrote ${manifests.length} manifest(s) to ${o.manifestDir}; upload them before running the SQL: aws s3 cp --recursive ${o.manifestDir} ${o.manifestUrl.replace(/\/+$/, '')}/\n`,
           );
         }
-        process.stdout.write(warehouseSql(value, o.dialect, target));
+        process.stdout.write(
+          o.changes && o.dialect !== 'athena'
+            ? changesSql(value, o.dialect, target)
+            : warehouseSql(value, o.dialect, target),
+        );
       },
     );
   receipt
