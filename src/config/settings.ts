@@ -146,12 +146,12 @@ export const settingsSchema = z.object({
 
 export type Settings = z.output<typeof settingsSchema>;
 
-/** A setting is missing or invalid. Not retryable: the operator has to change it. */
+/** A setting is missing or invalid. Not retryable, and it repeats: the operator has to change it. */
 export class ConfigError extends DropshipError {
   readonly code: string = 'config';
   override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
-    super(message, options, { retryable: false });
+    super(message, options, { retryable: false, repeats: true });
     this.name = 'ConfigError';
   }
 }

@@ -8,7 +8,7 @@ import {
   DropshipError,
   type DropshipErrorOptions,
   INTERNAL_CUSTOMER_MESSAGE,
-  isRetryable,
+  repeatsOf,
 } from '../contracts/errors.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
@@ -41,15 +41,15 @@ export class RunError extends DropshipError {
      * Each failed table and why. Not dead: the customer's words for the run's failure are chosen
      * from these messages (src/notify/reasons.ts `errorText` reads `failures` of any error in the
      * chain), so a table refused by the bucket tells the customer `write_denied`, not `internal`.
-     * `retryable` / `customerMessage` are the table error's own verdict and sentence: one table
-     * whose failure repeats makes the run's failure repeat (it is told as such).
+     * `repeats` / `customerMessage` are the table error's own verdict and sentence: one table whose
+     * failure repeats (every later run fails it the same way) makes the run's failure repeat.
      */
-    readonly failures: { table: string; message: string; retryable?: boolean; customerMessage?: string }[] = [],
+    readonly failures: { table: string; message: string; repeats?: boolean; customerMessage?: string }[] = [],
     options?: DropshipErrorOptions,
   ) {
-    const repeats = failures.find((f) => f.retryable === false);
+    const repeating = failures.find((f) => f.repeats === true);
     super(message, {
-      ...(repeats ? { retryable: false, customerMessage: repeats.customerMessage ?? INTERNAL_CUSTOMER_MESSAGE } : {}),
+      ...(repeating ? { repeats: true, customerMessage: repeating.customerMessage ?? INTERNAL_CUSTOMER_MESSAGE } : {}),
       ...options,
     });
     this.name = 'RunError';
@@ -226,7 +226,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         failures.push({
           table: name,
           message,
-          retryable: isRetryable(reason),
+          repeats: repeatsOf(reason),
           customerMessage: customerMessageOf(reason),
         });
       }
