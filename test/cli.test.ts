@@ -219,6 +219,116 @@ describe('dropship CLI', () => {
     expect(bad.stderr).toContain('$.tables.a.folder must match pattern');
   });
 
+  it('receipt sql loads exactly the receipt’s files: manifests for Redshift/Athena (written locally), FILES for Snowflake', async () => {
+    const { copyFileSync, mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { readCustomerReceipt } = await import('./stack/demo.js');
+    const { downloadReceiptFiles } = await import('./compare.js');
+    const { duck } = await import('./duck.js');
+    const { quoteLiteral } = await import('../src/contracts/sql.js');
+    await pool.query(`create schema wh; create table wh.items (id int primary key, name text);
+      insert into wh.items select i, 'item ' || i from generate_series(1, 30) i;`);
+    const c = await setupCustomer(stack, harness!.registry, {
+      accountId: 'wh',
+      awsAccountId: '666666666601',
+      bucket: 'wh-data',
+      prefix: 'exports',
+      schema: 'wh',
+    });
+    expect((await dropship(['export', '--account', 'wh'])).code).toBe(0);
+    const receipt = await readCustomerReceipt(stack, c);
+    const d = mkdtempSync(join(tmpdir(), 'receipt-sql-'));
+    writeFileSync(join(d, 'receipt.json'), JSON.stringify(receipt));
+    const keys = receipt.tables.items!.files.map((f) => f.key);
+    const bucketKeys = await stack.s3.keys('wh-data');
+    for (const k of keys) expect(bucketKeys).toContain(k);
+
+    // Redshift without a manifest folder: a usage error that says what to give.
+    const missing = await dropship([
+      'receipt',
+      'sql',
+      join(d, 'receipt.json'),
+      '--dialect',
+      'redshift',
+      '--bucket',
+      'wh-data',
+    ]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--manifest-dir');
+
+    const rs = await dropship([
+      'receipt',
+      'sql',
+      join(d, 'receipt.json'),
+      '--dialect',
+      'redshift',
+      '--bucket',
+      'wh-data',
+      '--prefix',
+      'exports',
+      '--manifest-dir',
+      join(d, 'manifests'),
+      '--manifest-url',
+      's3://wh-etl/manifests/',
+    ]);
+    expect(rs.code, rs.stderr).toBe(0);
+    const manifestName = /FROM 's3:\/\/wh-etl\/manifests\/([^']+)'/.exec(rs.stdout)?.[1];
+    expect(manifestName, rs.stdout).toBeDefined();
+    expect(rs.stdout).toMatch(/FORMAT AS PARQUET SERIALIZETOJSON\n {2}MANIFEST;/);
+    expect(rs.stdout).not.toContain("FROM 's3://wh-data/");
+    const manifest = JSON.parse(readFileSync(join(d, 'manifests', manifestName!), 'utf8'));
+    expect(manifest.entries).toEqual(
+      receipt.tables.items!.files.map((f) => ({
+        url: `s3://wh-data/${f.key}`,
+        mandatory: true,
+        meta: { content_length: f.bytes },
+      })),
+    );
+    expect(rs.stderr).toContain('aws s3 cp --recursive');
+    // Nothing was written into the customer's bucket.
+    expect(await stack.s3.keys('wh-data')).toEqual(bucketKeys);
+
+    const sf = await dropship([
+      'receipt',
+      'sql',
+      join(d, 'receipt.json'),
+      '--dialect',
+      'snowflake',
+      '--bucket',
+      'wh-data',
+      '--prefix',
+      'exports',
+      '--stage',
+      'st',
+    ]);
+    expect(sf.code, sf.stderr).toBe(0);
+    const files = /FILES = \(([^)]*)\)/.exec(sf.stdout)?.[1];
+    expect(files).toBe(keys.map((k) => `'${k.slice(`exports/${receipt.tables.items!.folder}/`.length)}'`).join(', '));
+
+    // DuckDB reads what the manifest lists (the files downloaded, keys kept) and gets the receipt's
+    // rows, while the folder glob a prefix load amounts to also reads a stale file lying there.
+    const local = join(d, 'files');
+    const paths = (
+      await downloadReceiptFiles(stack.s3.endpoint, c.destination.region, c.reader, 'wh-data', receipt, local)
+    ).get('items')!;
+    copyFileSync(paths[0]!, join(local, `exports/${receipt.tables.items!.folder}/stale_000000000009.parquet`));
+    const db = await duck();
+    try {
+      const listed = (manifest.entries as { url: string }[]).map((e) =>
+        quoteLiteral(join(local, e.url.slice('s3://wh-data/'.length)), 'duckdb'),
+      );
+      const [exact] = await db.all(`select count(*)::int as n from read_parquet([${listed.join(', ')}])`);
+      expect(exact!.n).toBe(receipt.tables.items!.row_count);
+      expect(exact!.n).toBe(30);
+      const [prefix] = await db.all(
+        `select count(*)::int as n from read_parquet(${quoteLiteral(join(local, `exports/${receipt.tables.items!.folder}/*`), 'duckdb')})`,
+      );
+      expect(prefix!.n).toBeGreaterThan(30);
+    } finally {
+      db.close();
+    }
+  });
+
   it('prints the documents a customer pastes, with the AWS CLI commands', async () => {
     const r = await dropship(['policy', '--account', 'shop2', '--reader']);
     expect(r.code, r.stderr).toBe(0);

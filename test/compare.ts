@@ -89,9 +89,10 @@ function duckScalar(v: string, f: Family): string {
 function pgExpr(col: ColumnInfo): string {
   const c = quoteIdent(col.name);
   const { family, list } = familyOf(col);
-  if (!list) return `case when ${c} is null then null else ${pgScalar(c, family)} end`;
-  const element = `case when x is null then null else ${pgScalar('x', family)} end`;
-  return `case when ${c} is null then null else (select coalesce(json_agg(${element} order by o), '[]'::json) from unnest(${c}) with ordinality as u(x, o))::text end`;
+  // num_nulls, not `is null`: a composite whose fields are all NULL is a value (`(,)`), not NULL.
+  if (!list) return `case when num_nulls(${c}) = 1 then null else ${pgScalar(c, family)} end`;
+  const element = `case when num_nulls(x) = 1 then null else ${pgScalar('x', family)} end`;
+  return `case when num_nulls(${c}) = 1 then null else (select coalesce(json_agg(${element} order by o), '[]'::json) from unnest(${c}) with ordinality as u(x, o))::text end`;
 }
 
 function duckExpr(col: ColumnInfo): string {

@@ -210,6 +210,8 @@ describe('fidelity: every type family, read back by two independent readers', ()
     expect(cols('times').tstz).toMatchObject({ parquet_type: 'INT64 TIMESTAMP(MICROS,UTC)', nullable: false });
     expect(cols('times').ts).toMatchObject({ parquet_type: 'INT64 TIMESTAMP(MICROS,LOCAL)' });
     expect(cols('texts').u).toMatchObject({ parquet_type: 'FIXED_LEN_BYTE_ARRAY(16) UUID' });
+    // citext is the citext extension's type (found by extension membership, not by name): a plain string.
+    expect(cols('texts').ci).toMatchObject({ parquet_type: 'BYTE_ARRAY STRING', text_form: false });
     expect(cols('texts').e).toMatchObject({ postgres_type: 'fid.mood', parquet_type: 'BYTE_ARRAY STRING' });
     expect(cols('arrays').ainet).toMatchObject({ parquet_type: 'LIST<BYTE_ARRAY STRING>', text_form: true });
     expect(cols('others').pair).toMatchObject({ text_form: true });
@@ -441,6 +443,89 @@ describe.each(['zstd', 'snappy', 'none'] as const)('fidelity with the %s codec',
       client.release();
       db.close();
       await pool.query(`update dropship.destinations set compression = 'gzip' where account_id = 'fid'`);
+    }
+  });
+});
+
+describe('fidelity: user types named like built-ins (issue 22, finding 7)', () => {
+  it('a composite myschema.uuid / myschema.int8, a table named date used as a type, and domains over them export as their text form', async () => {
+    // Types are resolved by OID and namespace, never by bare name: each of these would decode as
+    // the built-in of the same name (a UUID, an INT64, a DATE) — silently wrong values.
+    await pool.query(`create schema myschema;
+      create type myschema.uuid as (a int, b int);
+      create type myschema.int8 as (s text);
+      create table myschema.date (y int, m int);
+      create type myschema.timestamptz as enum ('x', 'y');
+      create domain myschema.uuid_d as myschema.uuid;
+      create domain myschema.text as pg_catalog.int8;
+      create table myschema.holder (id int primary key, u myschema.uuid, i myschema.int8, d myschema.date,
+        e myschema.timestamptz, ud myschema.uuid_d, dt myschema.text, au myschema.uuid[], real_uuid pg_catalog.uuid);
+      insert into myschema.holder values
+        (1, row(1, 2), row('hello'), row(2024, 2), 'x', row(3, 4), 42, array[row(5, 6)::myschema.uuid, null],
+         'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+        (2, row(null, -7), row(''), row(null, null), 'y', null, -1, '{}', null),
+        (3, null, null, null, null, null, null, null, null);`);
+    const c = await setupCustomer(stack, registry, {
+      accountId: 'shadow',
+      awsAccountId: '777777777701',
+      bucket: 'shadow-data',
+      schema: 'myschema',
+    });
+    const outcome = await exportAccount(c.destination, {
+      sourceUrl: stack.databaseUrl,
+      settings,
+      reporter: silent,
+      ledger,
+    });
+    expect(outcome.ok, outcome.ok ? '' : JSON.stringify((outcome as { failures: unknown }).failures)).toBe(true);
+    const rc = await readReceipt(c);
+    const t = rc.tables.holder!;
+    const cols = Object.fromEntries(t.columns.map((col) => [col.name, col]));
+    for (const name of ['u', 'i', 'd', 'ud', 'au']) expect(cols[name], name).toMatchObject({ text_form: true });
+    expect(cols.u!.parquet_type).toBe('BYTE_ARRAY STRING');
+    expect(cols.i!.parquet_type).toBe('BYTE_ARRAY STRING');
+    expect(cols.d!.parquet_type).toBe('BYTE_ARRAY STRING');
+    expect(cols.au!.parquet_type).toBe('LIST<BYTE_ARRAY STRING>');
+    // An enum is a string whatever its name; a domain over a built-in exports as its base type.
+    expect(cols.e!.parquet_type).toBe('BYTE_ARRAY STRING');
+    expect(cols.dt).toMatchObject({ parquet_type: 'INT64', text_form: false });
+    expect(cols.real_uuid!.parquet_type).toBe('FIXED_LEN_BYTE_ARRAY(16) UUID');
+    const got = await downloadReceiptFiles(
+      stack.s3.endpoint,
+      'us-east-1',
+      c.reader,
+      'shadow-data',
+      rc,
+      join(dir, 'shadow'),
+    );
+    const client = await pool.connect();
+    try {
+      const d = await compareTable(client, 'myschema', 'holder', t.columns, got.get('holder')!);
+      expect(d.examples).toEqual([]);
+      expect(d.parquetRows).toBe(3);
+      // And spelled out: DuckDB's strings are exactly Postgres' text output.
+      const text = (c: string) => `case when num_nulls(${c}) = 1 then null else format('%s', ${c}) end as ${c}`;
+      const pgRows = (
+        await client.query(`select id, ${['u', 'i', 'd', 'ud'].map(text).join(', ')} from myschema.holder order by id`)
+      ).rows;
+      // A composite whose fields are all NULL is a value ('(,)'), not NULL.
+      expect(pgRows).toEqual([
+        { id: 1, u: '(1,2)', i: '(hello)', d: '(2024,2)', ud: '(3,4)' },
+        { id: 2, u: '(,-7)', i: '("")', d: '(,)', ud: null },
+        { id: 3, u: null, i: null, d: null, ud: null },
+      ]);
+      const db = await duck();
+      try {
+        const list = `[${got
+          .get('holder')!
+          .map((p) => quoteLiteral(p, 'duckdb'))
+          .join(', ')}]`;
+        expect(await db.all(`select id, u, i, d, ud from read_parquet(${list}) order by id`)).toEqual(pgRows);
+      } finally {
+        db.close();
+      }
+    } finally {
+      client.release();
     }
   });
 });

@@ -68,7 +68,13 @@ describe('finishing', () => {
     const stuck = await latestRunId();
     // The export's own finishing rounds, then the sweeper's: bounded, not forever.
     await sweepRuns(
-      { ledger: h.ledger, settings, log: createLogger({ level: 'silent' }), by: 'test', destination: async () => cust.destination },
+      {
+        ledger: h.ledger,
+        settings,
+        log: createLogger({ level: 'silent' }),
+        by: 'test',
+        destination: async () => cust.destination,
+      },
       { accountId: 'fin' },
     ).catch(() => {});
     const run = await h.ledger.getRun(stuck);
@@ -83,7 +89,9 @@ describe('finishing', () => {
 
   it('an operator can cancel a finishing run; the next run publishes', async () => {
     h.stack.s3.faults.push(receiptDown);
-    await exportNow(loadSettings({ ...h.stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_AWS_MAX_ATTEMPTS: '1' }));
+    await exportNow(
+      loadSettings({ ...h.stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_AWS_MAX_ATTEMPTS: '1' }),
+    );
     const stuck = await latestRunId();
     expect((await h.ledger.getRun(stuck))?.status).toBe('finishing');
     expect(await h.ledger.cancelRun({ runId: stuck, by: 'test' })).toEqual({ ok: true });
@@ -96,7 +104,9 @@ describe('finishing', () => {
   it('a late finisher never replaces a newer receipt; a newer run replaces a stray older one', async () => {
     // A run whose receipt bytes are recorded but not published (the PUT fails), then ended by an operator.
     h.stack.s3.faults.push(receiptDown);
-    await exportNow(loadSettings({ ...h.stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_AWS_MAX_ATTEMPTS: '1' }));
+    await exportNow(
+      loadSettings({ ...h.stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_AWS_MAX_ATTEMPTS: '1' }),
+    );
     const lateId = await latestRunId();
     await h.ledger.cancelRun({ runId: lateId, by: 'test' });
     h.stack.s3.faults.length = 0;
@@ -114,9 +124,9 @@ describe('finishing', () => {
       expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(newer);
 
       // The late finisher once more: the receipt in place is newer than the one it follows — refused.
-      await expect(publishReceipt(h.ledger, late, cust.destination, clients.s3, late.receiptBody!)).rejects.toBeInstanceOf(
-        ReceiptPreconditionFailed,
-      );
+      await expect(
+        publishReceipt(h.ledger, late, cust.destination, clients.s3, late.receiptBody!),
+      ).rejects.toBeInstanceOf(ReceiptPreconditionFailed);
       expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(newer);
     } finally {
       clients.s3.destroy();

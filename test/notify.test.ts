@@ -56,6 +56,8 @@ function dropship(args: string[], stdin?: Buffer, extraEnv: Record<string, strin
     env: {
       DROPSHIP_WEBHOOK_KEY: key,
       DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+      // The receiver is a local http server: development mode (production refuses loopback).
+      DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
       DROPSHIP_LOG_LEVEL: 'silent',
       ...extraEnv,
     },
@@ -84,6 +86,7 @@ beforeAll(async () => {
   settings = h.settings({
     DROPSHIP_WEBHOOK_KEY: key,
     DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+    DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
     DROPSHIP_PAUSE_AFTER_FAILURES: '3',
     DROPSHIP_LOG_LEVEL: 'silent',
   });
@@ -126,9 +129,22 @@ afterAll(async () => {
 
 describe('webhooks, status.json, pause, receipt chain', () => {
   it('sets a webhook from the CLI: http only to loopback, the secret printed once, stored encrypted', async () => {
-    const bad = await dropship(['destinations', 'update', 'hooked', '--webhook-url', 'http://hooks.example.com/x']);
+    const production = { DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'false' };
+    const bad = await dropship(
+      ['destinations', 'update', 'hooked', '--webhook-url', 'http://hooks.example.com/x'],
+      undefined,
+      production,
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('must use https');
+    // Outside development mode a loopback receiver is refused (the Lambda Runtime API listens there).
+    const loopback = await dropship(
+      ['destinations', 'update', 'hooked', '--webhook-url', hookUrl],
+      undefined,
+      production,
+    );
+    expect(loopback.code).toBe(2);
+    expect(loopback.stderr).toContain('127.0.0.1 is a loopback address');
     const r = await dropship(['destinations', 'update', 'hooked', '--webhook-url', hookUrl]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -237,9 +253,14 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(ev).toMatchObject({
       type: 'delivery.failed',
       account: 'hooked',
-      reason: 'the export failed on dropship’s side',
+      // A NaN in numeric(10,2) fails every run the same way: the customer is told operators must act,
+      // not that the next run will fix it (issue 22, finding 12).
+      reason: 'a table holds a column or value that dropship cannot export exactly; dropship’s operators are alerted',
       fix: expect.stringContaining('nothing to do on your side'),
     });
+    expect(ev!.fix).toContain('dropship’s operators must act');
+    expect(ev!.fix).toContain('you will be told');
+    expect(ev!.fix).not.toContain('retries automatically');
     const status = await statusOf(hooked);
     expect(validateStatus(status)).toEqual([]);
     expect(status).toMatchObject({
@@ -469,6 +490,7 @@ describe('drift checks before the slot', () => {
     Object.assign(process.env, {
       DROPSHIP_WEBHOOK_KEY: key,
       DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+      DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
       DROPSHIP_LOG_LEVEL: 'silent',
     });
     const { handler } = await import('../handlers/check.js');

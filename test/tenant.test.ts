@@ -289,7 +289,9 @@ describe('tenant mode and selection', () => {
       create collation t_bad.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
       create table t_bad.c (id int, org_id text collate t_bad.ci);
       create extension if not exists citext;
-      create table t_bad.d (id int, org_id citext);`);
+      create table t_bad.d (id int, org_id citext);
+      create type t_bad.int8 as (v bigint);
+      create table t_bad.e (id int, org_id t_bad.int8);`);
     const base = {
       plan: 'paid' as const,
       bucket: 'nobody-data',
@@ -317,12 +319,14 @@ describe('tenant mode and selection', () => {
       globalTables: 'ref',
     });
     // numeric; a case-insensitive collation; citext (equality ignoring case could match another tenant).
-    expect(typeProblems).toHaveLength(3);
+    // … and a composite named like a built-in (t_bad.int8): types are told apart by namespace, not name.
+    expect(typeProblems).toHaveLength(4);
     expect(typeProblems[0]).toMatch(/^table "a": tenant column "org_id" is numeric; a tenant column must be/);
     expect(typeProblems[1]).toBe(
       `table "c": tenant column "org_id" has a nondeterministic collation; its equality could match another tenant's values`,
     );
     expect(typeProblems[2]).toMatch(/^table "d": tenant column "org_id" is citext; a tenant column must be/);
+    expect(typeProblems[3]).toMatch(/^table "e": tenant column "org_id" is t_bad\.int8; a tenant column must be/);
     expect(
       await problems('bad-empty', 't_int', { tenantColumn: 'org_id', tenantValue: '7', includeTables: 'audit_log' }),
     ).toEqual(['the selection leaves no table of schema "t_int" to export']);

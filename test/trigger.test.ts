@@ -93,7 +93,13 @@ describe('examples/receipt-trigger', () => {
         process.env.WAREHOUSE_SQL_DIALECT = 'athena';
         const res = await handler({ Records: [{ messageId: message.MessageId!, body: message.Body! }] });
         expect(res.batchItemFailures).toEqual([]);
-        expect(res.loaded[0]!.sql).toContain(`LOCATION 's3://loadco-data/dropship/${receipt.tables.events!.folder}/'`);
+        // Athena reads exactly the receipt's files through a symlink manifest, never the folder.
+        expect(res.loaded[0]!.sql).toContain('SymlinkTextInputFormat');
+        expect(res.loaded[0]!.sql).not.toContain(`LOCATION 's3://loadco-data/`);
+        const events = res.loaded[0]!.manifests!.find((m) => m.table === 'events')!;
+        expect(events.body.trim().split('\n')).toEqual(
+          receipt.tables.events!.files.map((f) => `s3://loadco-data/${f.key}`),
+        );
         expect(res.loaded[0]!.tables.map((t) => t.table).sort()).toEqual(Object.keys(receipt.tables).sort());
       }
     } finally {

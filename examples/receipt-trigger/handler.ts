@@ -1,7 +1,7 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Receipt } from '../../src/contracts/receipt.js';
 import { loadReceipt } from '../../src/receipt/loader.js';
-import { type Dialect, warehouseSql } from '../../src/receipt/warehouse-sql.js';
+import { type Dialect, loadManifests, type Manifest, warehouseSql } from '../../src/receipt/warehouse-sql.js';
 
 /**
  * A customer's loader: S3 ObjectCreated on receipt.json → SQS → this Lambda, which loads every table
@@ -9,6 +9,8 @@ import { type Dialect, warehouseSql } from '../../src/receipt/warehouse-sql.js';
  * function's own role (s3:GetObject on the dropship prefix: `dropship policy --reader`).
  * With WAREHOUSE_SQL_DIALECT (redshift | snowflake | athena) it also returns the loading SQL for that
  * warehouse, generated from the receipt's columns (REDSHIFT_IAM_ROLE / SNOWFLAKE_STAGE fill them in).
+ * Redshift and Athena load exactly the receipt's files through manifests: they are returned too, to
+ * be uploaded to MANIFEST_URL (an S3 folder of the customer's choosing) before the SQL runs.
  * A message whose load fails is reported back (partial batch response) and retried by SQS.
  */
 interface S3EventRecord {
@@ -21,7 +23,12 @@ export const handler = async (event: { Records: { messageId: string; body: strin
   if (!target) throw new Error('TARGET_DATABASE_URL is not set');
   const s3 = new S3Client({ ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}) });
   const batchItemFailures: { itemIdentifier: string }[] = [];
-  const loaded: { receipt: string; tables: { table: string; rows: number }[]; sql?: string }[] = [];
+  const loaded: {
+    receipt: string;
+    tables: { table: string; rows: number }[];
+    sql?: string;
+    manifests?: Manifest[];
+  }[] = [];
   const dialect = process.env.WAREHOUSE_SQL_DIALECT as Dialect | undefined;
   try {
     for (const record of event.Records) {
@@ -35,17 +42,21 @@ export const handler = async (event: { Records: { messageId: string; body: strin
           const receipt = `s3://${r.s3.bucket.name}/${key}`;
           const tables = await loadReceipt({ s3, receiptUri: receipt, into: target });
           let sql: string | undefined;
+          let manifests: Manifest[] | undefined;
           if (dialect) {
             const body = await s3.send(new GetObjectCommand({ Bucket: r.s3.bucket.name, Key: key }));
             const doc = JSON.parse(await body.Body!.transformToString()) as Receipt;
-            sql = warehouseSql(doc, dialect, {
+            const sqlTarget = {
               bucket: r.s3.bucket.name,
               prefix: key.replace(/\/?receipt\.json$/, ''),
               ...(process.env.REDSHIFT_IAM_ROLE ? { redshiftIamRole: process.env.REDSHIFT_IAM_ROLE } : {}),
               ...(process.env.SNOWFLAKE_STAGE ? { snowflakeStage: process.env.SNOWFLAKE_STAGE } : {}),
-            });
+              ...(process.env.MANIFEST_URL ? { manifestUrl: process.env.MANIFEST_URL } : {}),
+            };
+            sql = warehouseSql(doc, dialect, sqlTarget);
+            if (dialect !== 'snowflake') manifests = loadManifests(doc, dialect, sqlTarget);
           }
-          loaded.push({ receipt, tables, ...(sql ? { sql } : {}) });
+          loaded.push({ receipt, tables, ...(sql ? { sql } : {}), ...(manifests ? { manifests } : {}) });
           console.log(
             JSON.stringify({
               msg: 'receipt loaded',

@@ -20,6 +20,9 @@ export interface CustomerFailure {
     | 'bucket_wrong_region'
     | 'kms_denied'
     | 'write_denied'
+    /** Ours, and it repeats: every run fails the same way until dropship's operators act. */
+    | 'operator_action_required'
+    /** Ours, and transient: the next run retries. */
     | 'internal';
   reason: string;
   fix: string;
@@ -29,8 +32,11 @@ export type CustomerFailureCode = CustomerFailure['code'];
 
 export type FailureDest = Pick<Destination, 'accountId' | 'bucket' | 'prefix' | 'region' | 'roleArn' | 'kmsKeyArn'>;
 
-/** The customer's words for each kind of failure. */
-export function failureFor(code: CustomerFailure['code'], dest: FailureDest): CustomerFailure {
+/**
+ * The customer's words for each kind of failure. `reason` (for `operator_action_required`) is the
+ * error's own customer sentence (DropshipError.customerMessage), never its operator detail.
+ */
+export function failureFor(code: CustomerFailure['code'], dest: FailureDest, reason?: string): CustomerFailure {
   const where = `s3://${dest.bucket}/${dest.prefix ? `${dest.prefix}/` : ''}`;
   switch (code) {
     case 'external_id_not_enforced':
@@ -68,6 +74,12 @@ export function failureFor(code: CustomerFailure['code'], dest: FailureDest): Cu
         code,
         reason: `dropship's role was denied writing to ${where}`,
         fix: `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResource(dest)} in the role's permission policy${dest.kmsKeyArn ? `, and kms:GenerateDataKey and kms:Decrypt on ${dest.kmsKeyArn}` : ''}`,
+      };
+    case 'operator_action_required':
+      return {
+        code,
+        reason: reason ?? INTERNAL_CUSTOMER_MESSAGE,
+        fix: 'nothing to do on your side, but this failure repeats on every run until dropship’s operators fix it: dropship’s operators must act (they are alerted), and you will be told — here and by a delivery.succeeded webhook — when deliveries resume',
       };
     default:
       return {

@@ -108,6 +108,7 @@ const TEXT_TYPE: PgTypeInfo = {
   typelem: 0,
   typbasetype: 0,
   typtypmod: -1,
+  extname: null,
 };
 
 function opColumn(): ColumnPlan {
@@ -225,6 +226,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
         sql: changeRowsSql(schema, table, key, upserts, deletes),
         columns: plans,
         sink,
+        table: table.name,
       });
       if (rows !== batch.length)
         throw new ChangeSetError(

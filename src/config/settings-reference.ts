@@ -134,6 +134,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   },
   DROPSHIP_WEBHOOK_BACKOFF_MS: { group: 'notify', meaning: 'first retry delay; doubles per attempt, with jitter' },
   DROPSHIP_WEBHOOK_TIMEOUT_MS: { group: 'notify', meaning: 'time limit of one webhook POST' },
+  DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: {
+    group: 'dev',
+    meaning:
+      'development mode: webhooks may go to loopback addresses, over plain http too (never in production; every other private, link-local or special address is refused at connect time)',
+  },
   DROPSHIP_PAUSE_AFTER_FAILURES: {
     group: 'notify',
     meaning: 'consecutive failed runs after which a destination is paused',

@@ -124,6 +124,12 @@ export const settingsSchema = z.object({
   DROPSHIP_WEBHOOK_BACKOFF_MS: int(1, 60_000).default(1000),
   /** Time limit of one webhook POST. */
   DROPSHIP_WEBHOOK_TIMEOUT_MS: int(100, 30_000).default(5000),
+  /**
+   * Development mode only: webhooks may go to loopback addresses, over plain http too (a local
+   * receiver). Off in production, where loopback (the Lambda Runtime API on 127.0.0.1:9001),
+   * private, link-local and reserved addresses are refused when connecting (src/notify/webhook.ts).
+   */
+  DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
   /** A destination is paused after this many consecutive failed runs (6 = three days on a paid plan). */
   DROPSHIP_PAUSE_AFTER_FAILURES: int(1, 1000).default(6),
   /** CloudWatch namespace of the per-run embedded-metric-format lines. */
@@ -160,12 +166,12 @@ export const settingsSchema = z.object({
 
 export type Settings = z.output<typeof settingsSchema>;
 
-/** A setting is missing or invalid. Not retryable: the operator has to change it. */
+/** A setting is missing or invalid. Not retryable, and it repeats: the operator has to change it. */
 export class ConfigError extends DropshipError {
   readonly code: string = 'config';
   override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
-    super(message, options, { retryable: false });
+    super(message, options, { retryable: false, repeats: true });
     this.name = 'ConfigError';
   }
 }

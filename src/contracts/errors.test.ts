@@ -7,6 +7,7 @@ import {
   INTERNAL_CUSTOMER_MESSAGE,
   isRetryable,
   nearestDropshipError,
+  repeatsOf,
 } from './errors.js';
 
 // Two members of the family as stages declare them: one retryable by nature, one final with its own customer sentence.
@@ -116,6 +117,22 @@ describe('the error family', () => {
     expect(customerMessageOf(plain)).toBe(INTERNAL_CUSTOMER_MESSAGE);
     expect(customerMessageOf(wrapped)).not.toContain('4111');
     expect(wrapped.message).toContain('4111');
+  });
+
+  it('repeats (will every later run fail the same way?) is its own verdict, travels through causes, defaults to no', () => {
+    class BadDataError extends DropshipError {
+      readonly code: string = 'bad-data';
+      constructor(message: string, options?: DropshipErrorOptions) {
+        super(message, options, { retryable: false, repeats: true });
+      }
+    }
+    expect(new FlakyError('x').repeats).toBe(false);
+    // Not retryable is not "repeats": a refused attempt may still succeed on the next run.
+    expect(new RefusedError('x').repeats).toBe(false);
+    expect(new BadDataError('x').repeats).toBe(true);
+    expect(repeatsOf(new WrapperError('w', { cause: new BadDataError('x') }))).toBe(true);
+    expect(repeatsOf(new WrapperError('w', { cause: new BadDataError('x'), repeats: false }))).toBe(false);
+    expect(repeatsOf(new Error('unknown'))).toBe(false);
   });
 
   it('keeps the cause as ErrorOptions does (and none when none is given)', () => {

@@ -10,6 +10,10 @@
  * - `retryable`: can a later attempt of the same work succeed without anyone changing anything?
  *   (A throttled or dropped connection: yes. A denied role, a missing bucket, a value with no exact
  *   Parquet form, a bad setting: no — someone has to act first.)
+ * - `repeats`: will every later run fail the same way until someone acts (a value with no Parquet
+ *   form, a bad setting)? Not the same as `retryable`: a run that lost its ownership is not retried,
+ *   yet the next run succeeds. The customer's words follow it (src/notify/reasons.ts): a failure
+ *   that repeats says dropship's operators must act, never that the next run will fix it.
  * - `customerMessage`: what a customer may be told (status.json, webhooks): no internal detail, no
  *   credentials, no external IDs, no row data. `message` stays the operator's detail.
  * - `badInput`: must a person fix what they gave (a flag, a setting, an account)? The CLI exits 2.
@@ -29,6 +33,8 @@ export const INTERNAL_CUSTOMER_MESSAGE = 'the export failed on dropship’s side
 export interface DropshipErrorOptions extends ErrorOptions {
   /** Overrides the class's verdict (default: the cause's, else the class's own). */
   retryable?: boolean;
+  /** Overrides whether later runs fail the same way (default: the cause's, else the class's own). */
+  repeats?: boolean;
   /** Overrides the customer's sentence (default: the cause's, else the class's own). */
   customerMessage?: string;
 }
@@ -36,6 +42,7 @@ export interface DropshipErrorOptions extends ErrorOptions {
 /** A subclass's own verdict and customer sentence (see the DropshipError constructor). */
 export interface DropshipErrorDefaults {
   retryable?: boolean;
+  repeats?: boolean;
   customerMessage?: string;
 }
 
@@ -44,6 +51,8 @@ export abstract class DropshipError extends Error {
   abstract readonly code: string;
   /** Can a later attempt of the same work succeed without anyone changing anything? */
   readonly retryable: boolean;
+  /** Will every later run fail the same way until someone acts? (default false) */
+  readonly repeats: boolean;
   /** What a customer may be told; `message` is the operator's detail. */
   readonly customerMessage: string;
   /**
@@ -58,10 +67,11 @@ export abstract class DropshipError extends Error {
    *   nor a DropshipError among the causes gives one.
    */
   constructor(message: string, options: DropshipErrorOptions = {}, defaults: DropshipErrorDefaults = {}) {
-    const { retryable, customerMessage, ...errorOptions } = options;
+    const { retryable, repeats, customerMessage, ...errorOptions } = options;
     super(message, errorOptions);
     const from = nearestDropshipError(errorOptions.cause);
     this.retryable = retryable ?? defaults.retryable ?? from?.retryable ?? true;
+    this.repeats = repeats ?? defaults.repeats ?? from?.repeats ?? false;
     this.customerMessage =
       customerMessage ?? defaults.customerMessage ?? from?.customerMessage ?? INTERNAL_CUSTOMER_MESSAGE;
   }
@@ -83,6 +93,14 @@ export function nearestDropshipError(e: unknown): DropshipError | undefined {
  */
 export function isRetryable(e: unknown): boolean {
   return nearestDropshipError(e)?.retryable ?? true;
+}
+
+/**
+ * Will every later run fail the same way until someone acts? Asks the nearest DropshipError; an
+ * error dropship does not know is taken as transient.
+ */
+export function repeatsOf(e: unknown): boolean {
+  return nearestDropshipError(e)?.repeats ?? false;
 }
 
 /** The sentence a customer may be told about this error (never its operator detail). */

@@ -104,29 +104,49 @@ export function isWholeSchema(s: Selection): boolean {
   );
 }
 
-const compiled = new Map<string, RegExp>();
-
 /**
- * Glob → anchored RegExp: `*` any run of characters, `?` one, everything else literal.
- * Hand-written on purpose: picomatch/minimatch give `/` and leading dots path meaning, which
- * Postgres names do not have.
+ * Glob matching: `*` any run of characters, `?` one character (a code point), everything else
+ * literal, case-sensitive, against the whole name. Hand-written on purpose: picomatch/minimatch
+ * give `/` and leading dots path meaning, which Postgres names do not have, and a glob turned into
+ * a RegExp backtracks exponentially (`*a*a*a*a*a*a*ab` took seconds on a 60-character name).
+ *
+ * The classic two-pointer matcher: on a mismatch it returns only to the LAST star seen, one
+ * character further into the name. A star matched earlier never needs revisiting (whatever an
+ * earlier star could absorb, the last one can too), so the work is at most
+ * (pattern length + 1) × (name length + 1) steps — linear in the name, with patterns at most 200
+ * characters (the selection schema). `steps`, when given, counts loop iterations (for tests).
  */
-export function globRegExp(pattern: string): RegExp {
-  const cached = compiled.get(pattern);
-  if (cached) return cached;
-  let re = '';
-  for (const ch of pattern) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+export function globMatch(pattern: string, name: string, steps?: { count: number }): boolean {
+  const p = Array.from(pattern);
+  const n = Array.from(name);
+  let pi = 0;
+  let ni = 0;
+  let star = -1; // index in p of the last star seen
+  let resume = 0; // where in n that star's run ends so far
+  let count = 0;
+  while (ni < n.length) {
+    count++;
+    if (pi < p.length && p[pi] === '*') {
+      star = pi++;
+      resume = ni;
+    } else if (pi < p.length && (p[pi] === '?' || p[pi] === n[ni])) {
+      pi++;
+      ni++;
+    } else if (star >= 0) {
+      pi = star + 1;
+      ni = ++resume;
+    } else {
+      if (steps) steps.count += count;
+      return false;
+    }
   }
-  const regexp = new RegExp(`^${re}$`, 's');
-  if (compiled.size < 10_000) compiled.set(pattern, regexp);
-  return regexp;
+  while (pi < p.length && p[pi] === '*') pi++;
+  if (steps) steps.count += count;
+  return pi === p.length;
 }
 
 export function matchesAny(name: string, patterns: string[]): string | undefined {
-  return patterns.find((p) => globRegExp(p).test(name));
+  return patterns.find((p) => globMatch(p, name));
 }
 
 /** Splits a `table.column` pattern at its first dot. */

@@ -3,7 +3,8 @@ import { failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
 import { loadSettings } from '../config/settings.js';
-import { customerMessageOf } from '../contracts/errors.js';
+import { customerMessageOf, INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
+import { MappingError, SourceError } from '../source/errors.js';
 import { slotsAhead } from './drift.js';
 import { runMetricsLine } from './outcome.js';
 import { describeFailure, failureCodeOf } from './reasons.js';
@@ -46,6 +47,32 @@ describe('failures in the customer’s words', () => {
     );
     expect(internal.code).toBe('internal');
     expect(JSON.stringify(internal)).not.toMatch(/NaN|hunter2|column/);
+  });
+});
+
+describe('the customer’s words follow the error: does the failure repeat?', () => {
+  const retryWording = 'the next run retries automatically';
+  const operatorWording = 'dropship’s operators must act';
+  it('a transient failure (a dropped connection, an unknown error) says the next run retries', () => {
+    for (const e of [
+      new SourceError('COPY stream ended before its trailer (truncated data)'),
+      new Error('read ECONNRESET'),
+    ]) {
+      const f = describeFailure(dest, e);
+      expect(f).toMatchObject({ code: 'internal', reason: INTERNAL_CUSTOMER_MESSAGE });
+      expect(f.fix).toContain(retryWording);
+    }
+  });
+  it('a failure that repeats (a value with no Parquet form, itself or wrapped) says operators must act', () => {
+    const nan = new MappingError('column x: numeric NaN has no Parquet DECIMAL value');
+    for (const e of [nan, new SourceError('table t failed', { cause: nan })]) {
+      const f = describeFailure(dest, e);
+      expect(f.code).toBe('operator_action_required');
+      expect(f.reason).toBe(nan.customerMessage);
+      expect(f.fix).toContain(operatorWording);
+      expect(f.fix).not.toContain(retryWording);
+      expect(JSON.stringify(f)).not.toMatch(/NaN|column x/);
+    }
   });
 });
 

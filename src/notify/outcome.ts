@@ -273,6 +273,7 @@ export async function deliverPending(
         attempts: s.DROPSHIP_WEBHOOK_ATTEMPTS,
         backoffMs: s.DROPSHIP_WEBHOOK_BACKOFF_MS,
         timeoutMs: s.DROPSHIP_WEBHOOK_TIMEOUT_MS,
+        allowLoopback: s.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK,
       });
       const error = r.ok ? null : (r.error ?? `HTTP ${r.status}`);
       const old = (await store.pendingEvents({ ids: [ev.id], maxAgeHours: 24 })).length === 0;

@@ -5,6 +5,7 @@ import {
   failureFor,
 } from '../accounts/customer-failure.js';
 import { KMS_DENIAL } from '../aws/clients.js';
+import { customerMessageOf, repeatsOf } from '../contracts/errors.js';
 
 /** Every message of an error and its causes, plus per-table failures when the error carries them. */
 export function errorText(e: unknown): string {
@@ -46,6 +47,10 @@ export function failureCodeOf(e: unknown): CustomerFailureCode | undefined {
  * (src/aws/clients.ts sets `failure` where AWS refuses) answers for itself; otherwise — an error
  * read back from the ledger as text (a run that died), a table failure inside a RunError — its text
  * is classified by dropship's own wording (src/aws/clients.ts); anything unrecognised is ours.
+ * Whether ours repeats is the error's own verdict (`repeats`, asked of the nearest DropshipError,
+ * never read from its text): a failure that will repeat (a value with no Parquet form, a bad
+ * setting) says dropship's operators must act; only a transient one says the next run retries. An
+ * error known only as text (the ledger keeps messages, not verdicts) counts as transient.
  */
 export function describeFailure(dest: FailureDest, error: unknown): CustomerFailure {
   const known = failureCodeOf(error);
@@ -65,5 +70,7 @@ export function describeFailure(dest: FailureDest, error: unknown): CustomerFail
               : /access denied writing|AccessDenied/.test(text)
                 ? 'write_denied'
                 : 'internal';
+  if (code === 'internal' && repeatsOf(error))
+    return failureFor('operator_action_required', dest, customerMessageOf(error));
   return failureFor(code, dest);
 }

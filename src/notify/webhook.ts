@@ -1,5 +1,8 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 
 /**
@@ -49,8 +52,93 @@ export function generateSecret(): string {
   return `whsec_${randomBytes(32).toString('base64url')}`;
 }
 
-/** https anywhere; plain http only to a loopback address (local testing). No credentials in the URL. */
-export function validateWebhookUrl(raw: string): string {
+/**
+ * Where a webhook may go. Checked twice: when the URL is set (a friendly early error on literal
+ * addresses) and when connecting, on every address the host name resolves to (a DNS name can point
+ * anywhere, and change): the connection goes to the address that was checked, never re-resolved.
+ *
+ * Refused: private (10/8, 172.16/12, 192.168/16), loopback (127/8, ::1), link-local (169.254/16 —
+ * the cloud metadata service —, fe80::/10), CGNAT (100.64/10), benchmarking (198.18/15), the
+ * IETF/documentation ranges (192.0.0/24, 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32),
+ * unspecified, multicast, reserved and broadcast (0/8, 224/4, 240/4), ULA (fc00::/7), site-local
+ * (fec0::/10), and IPv6 forms that embed an IPv4 address (IPv4-mapped ::ffff:0:0/96 — checked as
+ * the IPv4 address it is —, IPv4-compatible ::/96, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4
+ * 2002::/16, Teredo and the rest of 2001::/23). Loopback (and plain http, to loopback only) are
+ * allowed in development mode alone: DROPSHIP_WEBHOOK_ALLOW_LOOPBACK=true, for a local receiver.
+ */
+const REFUSED = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  REFUSED.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 96], // unspecified and IPv4-compatible (::a.b.c.d); ::1 is loopback (below)
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 23],
+  ['2001:db8::', 32],
+  ['2002::', 16],
+  ['3fff::', 20],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const)
+  REFUSED.addSubnet(net, bits, 'ipv6');
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+export interface WebhookNetworkOptions {
+  /** Development mode (DROPSHIP_WEBHOOK_ALLOW_LOOPBACK): loopback addresses, and plain http to them. */
+  allowLoopback?: boolean;
+}
+
+/** The IPv4 address an IPv4-mapped IPv6 address (::ffff:a.b.c.d, ::ffff:hhhh:hhhh) stands for. */
+function mappedIPv4(address: string): string | undefined {
+  const m = /^(?:0{0,4}:){0,5}:?ffff:(.+)$/i.exec(address);
+  if (!m || isIP(address) !== 6) return undefined;
+  const tail = m[1]!;
+  if (isIP(tail) === 4) return tail;
+  const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(tail);
+  if (!hex) return undefined;
+  const hi = Number.parseInt(hex[1]!, 16);
+  const lo = Number.parseInt(hex[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/** Why a webhook must not connect to `address` (an IP literal), or undefined when it may. */
+export function addressRefusal(address: string, opts: WebhookNetworkOptions = {}): string | undefined {
+  const family = isIP(address);
+  if (family === 0) return `${address} is not an IP address`;
+  const v4 = family === 4 ? address : mappedIPv4(address);
+  if (v4 !== undefined) {
+    if (LOOPBACK.check(v4, 'ipv4')) return opts.allowLoopback ? undefined : `${address} is a loopback address`;
+    return REFUSED.check(v4, 'ipv4') ? `${address} is a private or reserved address` : undefined;
+  }
+  if (LOOPBACK.check(address, 'ipv6')) return opts.allowLoopback ? undefined : `${address} is a loopback address`;
+  return REFUSED.check(address, 'ipv6') ? `${address} is a private or reserved address` : undefined;
+}
+
+/**
+ * https to a public host; with `allowLoopback` (development mode) also loopback, over http too.
+ * No credentials in the URL. Literal addresses are checked here; names when connecting.
+ */
+export function validateWebhookUrl(raw: string, opts: WebhookNetworkOptions = {}): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -58,39 +146,40 @@ export function validateWebhookUrl(raw: string): string {
     throw new WebhookError(`webhook URL "${raw}" is not a URL (e.g. https://hooks.example.com/dropship)`);
   }
   if (url.username || url.password) throw new WebhookError('webhook URLs cannot carry a user name or password');
-  if (url.protocol === 'https:') {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isPrivateAddress(host))
-      throw new WebhookError(
-        `webhook URL points at a private or link-local address (${host}); use a public https endpoint`,
-      );
-    return url.toString();
-  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new WebhookError(`webhook URL must use https: ${raw}`);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const loopbackName = host === 'localhost' || host.endsWith('.localhost');
+  if (loopbackName && !opts.allowLoopback)
+    throw new WebhookError(
+      `webhook URL points at a loopback address (${host}); loopback is allowed only in development mode (DROPSHIP_WEBHOOK_ALLOW_LOOPBACK)`,
+    );
+  const refusal = isIP(host) ? addressRefusal(host, opts) : undefined;
+  if (refusal)
+    throw new WebhookError(
+      `webhook URL points at a private, loopback or reserved address (${refusal}); use a public https endpoint`,
+    );
   if (url.protocol === 'http:') {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const loopback = host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
-    if (loopback) return url.toString();
-    throw new WebhookError(`webhook URL must use https (plain http is allowed only to loopback addresses): ${raw}`);
+    const loopback =
+      loopbackName ||
+      (isIP(host) !== 0 &&
+        LOOPBACK.check(mappedIPv4(host) ?? host, isIP(mappedIPv4(host) ?? host) === 4 ? 'ipv4' : 'ipv6'));
+    // A name is checked when connecting (http only when it resolves to loopback addresses alone).
+    if (!(opts.allowLoopback && (loopback || isIP(host) === 0)))
+      throw new WebhookError(
+        `webhook URL must use https (plain http is allowed only to loopback, in development mode): ${raw}`,
+      );
   }
-  throw new WebhookError(`webhook URL must use https: ${raw}`);
+  return url.toString();
 }
 
-/** Literal private, link-local or unspecified addresses (not loopback): no webhooks into dropship's own network. */
-function isPrivateAddress(host: string): boolean {
-  if (isIP(host) === 4) {
-    const [a, b] = host.split('.').map(Number) as [number, number];
-    return (
-      a === 10 ||
-      a === 0 ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 169 && b === 254) ||
-      (a === 100 && b >= 64 && b <= 127)
-    );
-  }
-  if (isIP(host) === 6) return /^(fc|fd|fe[89ab])/i.test(host) || host === '::';
-  return false;
-}
+/** A resolver: every address of a host name (node:dns by default; tests inject one). */
+export type WebhookLookup = (host: string) => Promise<{ address: string; family: number }[]>;
+
+const systemLookup: WebhookLookup = (host) => dnsLookup(host, { all: true, verbatim: true });
+
+/** A delivery that must not happen (the URL or an address it resolves to is refused). Not retried. */
+class Refused extends Error {}
 
 export function sign(secret: string, body: string, t: number): string {
   const mac = createHmac('sha256', secret).update(`${t}.`).update(body).digest('hex');
@@ -167,31 +256,80 @@ export interface PostResult {
   error?: string;
 }
 
-/** One POST with a time limit; redirects are not followed (a redirect is a failed delivery). */
+/**
+ * One POST with a time limit; redirects are not followed (a redirect is a failed delivery). The
+ * host is resolved here, every address checked (one refused address refuses the delivery), and the
+ * connection made to the checked address (a `lookup` that returns it: no second resolution a
+ * rebinding DNS could answer differently); an address literal is checked as it is.
+ */
 async function postOnce(
   url: string,
   secret: string,
   body: string,
-  opts: { timeoutMs: number; nowSeconds?: number },
+  opts: { timeoutMs: number; nowSeconds?: number; lookup?: WebhookLookup } & WebhookNetworkOptions,
 ): Promise<PostResult> {
   const t = Math.floor(opts.nowSeconds ?? Date.now() / 1000);
+  const signal = AbortSignal.timeout(opts.timeoutMs);
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'dropship-webhooks/1',
-        [SIGNATURE_HEADER]: sign(secret, body, t),
-      },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(opts.timeoutMs),
+    const target = new URL(validateWebhookUrl(url, opts));
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    let pinned: { address: string; family: number } | undefined;
+    if (!isIP(host)) {
+      const addresses = await (opts.lookup ?? systemLookup)(host);
+      if (addresses.length === 0) return { ok: false, error: `${host} does not resolve` };
+      for (const a of addresses) {
+        const refusal = addressRefusal(a.address, opts);
+        if (refusal) throw new Refused(`refused: ${host} resolves to ${a.address} (${refusal})`);
+      }
+      if (target.protocol === 'http:' && !addresses.every((a) => addressRefusal(a.address, {}) !== undefined))
+        throw new Refused(`refused: plain http to ${host}, which is not a loopback address`);
+      pinned = addresses[0]!;
+    }
+    const lookup: LookupFunction | undefined = pinned
+      ? (_h, o, cb) => {
+          if ((o as { all?: boolean }).all)
+            (cb as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned!]);
+          else cb(null, pinned!.address, pinned!.family);
+        }
+      : undefined;
+    const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    return await new Promise<PostResult>((resolve, reject) => {
+      const req = request(
+        target,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            'user-agent': 'dropship-webhooks/1',
+            [SIGNATURE_HEADER]: sign(secret, body, t),
+          },
+          signal,
+          ...(lookup ? { lookup } : {}),
+          // The TLS name is the URL's host, whatever address it was pinned to.
+          ...(target.protocol === 'https:' && pinned ? { servername: host } : {}),
+        },
+        (res) => {
+          res.resume();
+          res.on('error', reject);
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            resolve(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    await res.arrayBuffer().catch(() => undefined);
-    return res.status >= 200 && res.status < 300 ? { ok: true, status: res.status } : { ok: false, status: res.status };
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
-    return { ok: false, error: err.name === 'TimeoutError' ? 'timed out' : (err.cause?.code ?? err.message) };
+    if (e instanceof Refused || e instanceof WebhookError)
+      throw new Refused(
+        (e as Error).message.startsWith('refused') ? (e as Error).message : `refused: ${(e as Error).message}`,
+      );
+    const err = e as Error & { code?: string; cause?: { code?: string } };
+    if (signal.aborted || err.name === 'AbortError' || err.name === 'TimeoutError')
+      return { ok: false, error: 'timed out' };
+    return { ok: false, error: err.code ?? err.cause?.code ?? err.message };
   }
 }
 
@@ -204,11 +342,25 @@ export async function deliverWithRetries(
   url: string,
   secret: string,
   body: string,
-  opts: { attempts: number; backoffMs: number; timeoutMs: number; onAttempt?: (n: number, r: PostResult) => void },
+  opts: {
+    attempts: number;
+    backoffMs: number;
+    timeoutMs: number;
+    onAttempt?: (n: number, r: PostResult) => void;
+    /** Resolver for the URL's host (tests inject one). */
+    lookup?: WebhookLookup;
+  } & WebhookNetworkOptions,
 ): Promise<PostResult & { attempts: number }> {
   let last: PostResult = { ok: false, error: 'not attempted' };
   for (let n = 1; n <= opts.attempts; n++) {
-    last = await postOnce(url, secret, body, { timeoutMs: opts.timeoutMs });
+    try {
+      last = await postOnce(url, secret, body, opts);
+    } catch (e) {
+      // A refused target is refused the same way every time: no retries.
+      last = { ok: false, error: (e as Error).message };
+      opts.onAttempt?.(n, last);
+      return { ...last, attempts: n };
+    }
     opts.onAttempt?.(n, last);
     if (last.ok) return { ...last, attempts: n };
     if (n < opts.attempts) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Receipt } from '../contracts/receipt.js';
-import { changesSql } from './merge-sql.js';
+import { changeManifests, changesSql } from './merge-sql.js';
 
 const columns = [
   { name: 'region', postgres_type: 'text', parquet_type: 'BYTE_ARRAY STRING', nullable: false, text_form: false },
@@ -72,37 +72,55 @@ const receipt = {
 } as unknown as Receipt;
 
 describe('change-set MERGE SQL', () => {
-  it('Snowflake: one MERGE from the stage, deletes by _op, key-matched on every key column', () => {
+  it('Snowflake: the listed change files (FILES = …) into a temporary table, then one MERGE, deletes by _op', () => {
     const sql = changesSql(receipt, 'snowflake', { bucket: 'b', prefix: 'p', snowflakeStage: 'acme_stage' });
-    expect(sql).toContain('CREATE FILE FORMAT IF NOT EXISTS dropship_parquet TYPE = PARQUET;');
-    expect(sql).toContain(`MERGE INTO "items" t
-USING (
-  SELECT $1:"region"::VARCHAR AS "region",
-         $1:"id"::NUMBER(10,0) AS "id",
-         $1:"amount"::NUMBER(12,2) AS "amount",
-         $1:"_op"::VARCHAR AS "_op"
-    FROM @acme_stage/2026-01-01T04:00/items/_changes/ (FILE_FORMAT => 'dropship_parquet')
-) s
+    expect(sql).toContain(`CREATE TEMPORARY TABLE "items_dropship_changes" (
+  "region" VARCHAR,
+  "id" NUMBER(10,0),
+  "amount" NUMBER(12,2),
+  "_op" VARCHAR
+);
+COPY INTO "items_dropship_changes" FROM @acme_stage/2026-01-01T04:00/items/_changes/
+  FILES = ('_changes_000000000000.parquet.gz')
+  FILE_FORMAT = (TYPE = PARQUET)
+  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;
+MERGE INTO "items" t
+USING "items_dropship_changes" s
 ON t."region" = s."region" AND t."id" = s."id"
 WHEN MATCHED AND s."_op" = 'delete' THEN DELETE
 WHEN MATCHED THEN UPDATE SET "amount" = s."amount"
-WHEN NOT MATCHED AND s."_op" <> 'delete' THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");`);
+WHEN NOT MATCHED AND s."_op" <> 'delete' THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");
+DROP TABLE "items_dropship_changes";`);
+    // Never the change folder as a prefix (a stale change file there would be applied too).
+    expect(sql).not.toMatch(/FROM @acme_stage\/[^\n]*\/ \(/);
     expect(sql).toContain('-- log: no change set (no primary key): reload it from the snapshot');
     expect(sql).toContain('-- fresh: full refresh (first delivery): reload it from the snapshot');
     expect(sql).toContain('since run R1');
   });
 
   it('Redshift: COPY into a temp table, DELETE the deleted keys, MERGE the rest', () => {
-    const sql = changesSql(receipt, 'redshift', { bucket: 'b', prefix: 'p', redshiftIamRole: 'arn:aws:iam::1:role/r' });
+    const target = {
+      bucket: 'b',
+      prefix: 'p',
+      redshiftIamRole: 'arn:aws:iam::1:role/r',
+      manifestUrl: 's3://etl/m',
+    };
+    const sql = changesSql(receipt, 'redshift', target);
+    const manifests = changeManifests(receipt, target);
+    expect(manifests).toHaveLength(1);
+    expect(JSON.parse(manifests[0]!.body)).toEqual({
+      entries: [{ url: `s3://b/${file.key}`, mandatory: true, meta: { content_length: 900 } }],
+    });
     expect(sql).toContain(`CREATE TEMP TABLE "items_dropship_changes" (
   "region" VARCHAR(65535),
   "id" INTEGER,
   "amount" DECIMAL(12,2),
   "_op" VARCHAR(6)
 );
-COPY "items_dropship_changes" FROM 's3://b/p/2026-01-01T04:00/items/_changes/'
+COPY "items_dropship_changes" FROM 's3://etl/m/${manifests[0]!.name}'
   IAM_ROLE 'arn:aws:iam::1:role/r'
-  FORMAT AS PARQUET SERIALIZETOJSON;
+  FORMAT AS PARQUET SERIALIZETOJSON
+  MANIFEST;
 DELETE FROM "items" USING "items_dropship_changes" s WHERE "items"."region" = s."region" AND "items"."id" = s."id" AND s."_op" = 'delete';
 DELETE FROM "items_dropship_changes" WHERE "_op" = 'delete';
 MERGE INTO "items" USING "items_dropship_changes" s ON "items"."region" = s."region" AND "items"."id" = s."id"

@@ -1,24 +1,54 @@
 import { OP_COLUMN, type Receipt } from '../contracts/receipt.js';
 import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
-import { columnType, type SqlTarget } from './warehouse-sql.js';
+import {
+  columnType,
+  fileStem,
+  type Manifest,
+  manifestFolder,
+  redshiftManifest,
+  type SqlTarget,
+  snowflakeFilesClauses,
+} from './warehouse-sql.js';
 
 /**
  * `dropship receipt sql --changes`: statements that apply each table's change set to a warehouse
  * copy of the delivery it is relative to (`since_run_id`). Tables on a full refresh, or without a
  * change set, get a comment saying to reload them from the snapshot (the plain `receipt sql`).
  *
- *   Snowflake: one MERGE reading the change files straight from the stage
- *              (WHEN MATCHED AND _op = 'delete' THEN DELETE / WHEN MATCHED THEN UPDATE /
- *               WHEN NOT MATCHED AND _op <> 'delete' THEN INSERT).
+ *   Snowflake: COPY INTO a temporary table with FILES = exactly the receipt's change files, then
+ *              one MERGE (WHEN MATCHED AND _op = 'delete' THEN DELETE / WHEN MATCHED THEN UPDATE /
+ *              WHEN NOT MATCHED AND _op <> 'delete' THEN INSERT).
  *   Redshift:  its MERGE takes a table as source and one WHEN MATCHED action, so: COPY the change
- *              files into a temporary table, DELETE the deleted keys, then MERGE the rest.
+ *              files (a MANIFEST of exactly them: `changeManifests`) into a temporary table, DELETE
+ *              the deleted keys, then MERGE the rest.
+ * Never the change folder as a prefix: a change file the receipt does not list is never applied.
  */
 export type MergeDialect = 'redshift' | 'snowflake';
 
+/** Tables whose change set is applied (available, not a full refresh, with files). */
+function appliedChanges(receipt: Receipt) {
+  return Object.entries(receipt.tables).flatMap(([name, t]) => {
+    const c = t.changes;
+    return c?.available && !c.full_refresh && c.files.length > 0 ? [{ name, t, c }] : [];
+  });
+}
+
+/** Redshift: one COPY manifest per applied change set, listing exactly its change files. */
+export function changeManifests(receipt: Receipt, target: SqlTarget): Manifest[] {
+  return appliedChanges(receipt).map(({ name, c }) => ({
+    table: name,
+    name: `${fileStem(receipt, name)}-changes.manifest`,
+    body: redshiftManifest(c.files, target),
+  }));
+}
+
 export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget): string {
-  const base = `s3://${target.bucket}/${target.prefix ? `${target.prefix}/` : ''}`;
   const out: string[] = [`-- dropship run ${receipt.run_id} (${receipt.timestamp}), change sets, ${d}`];
-  if (d === 'snowflake') out.push('CREATE FILE FORMAT IF NOT EXISTS dropship_parquet TYPE = PARQUET;');
+  const manifests = new Map(changeManifests(receipt, target).map((m) => [m.table, m]));
+  if (d === 'redshift' && manifests.size > 0)
+    out.push(
+      `-- Loads exactly the change files this receipt lists, through one manifest per table: upload the manifests\n-- (dropship receipt sql … --changes --manifest-dir <dir>) to ${manifestFolder(target)}/ first.`,
+    );
   for (const [name, t] of Object.entries(receipt.tables)) {
     const c = t.changes;
     if (!c) {
@@ -51,20 +81,25 @@ export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget)
     const insertCols = cols.map((c) => quoteIdent(c)).join(', ');
     const insertVals = cols.map((n) => `s.${quoteIdent(n)}`).join(', ');
     if (d === 'snowflake') {
-      const select = [
-        ...t.columns.map((col) => `$1:${quoteIdent(col.name)}::${columnType(col, d)} AS ${quoteIdent(col.name)}`),
-        `$1:${quoteIdent(OP_COLUMN)}::VARCHAR AS ${quoteIdent(OP_COLUMN)}`,
-      ].join(',\n         ');
+      const stage = quoteIdent(`${name}_dropship_changes`);
+      const defs = [
+        ...t.columns.map((col) => `  ${quoteIdent(col.name)} ${columnType(col, d)}`),
+        `  ${quoteIdent(OP_COLUMN)} VARCHAR`,
+      ];
+      const copies = snowflakeFilesClauses(target.prefix, c.folder, c.files).map(
+        (files) =>
+          `COPY INTO ${stage} FROM @${target.snowflakeStage ?? '<stage>'}/${c.folder}/\n  ${files}\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
+      );
       out.push(
         `${header}
+CREATE TEMPORARY TABLE ${stage} (\n${defs.join(',\n')}\n);
+${copies.join('\n')}
 MERGE INTO ${quoteIdent(name)} t
-USING (
-  SELECT ${select}
-    FROM @${target.snowflakeStage ?? '<stage>'}/${c.folder}/ (FILE_FORMAT => 'dropship_parquet')
-) s
+USING ${stage} s
 ON ${on}
 WHEN MATCHED AND s.${quoteIdent(OP_COLUMN)} = 'delete' THEN DELETE
-${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED AND s.${quoteIdent(OP_COLUMN)} <> 'delete' THEN INSERT (${insertCols}) VALUES (${insertVals});`,
+${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED AND s.${quoteIdent(OP_COLUMN)} <> 'delete' THEN INSERT (${insertCols}) VALUES (${insertVals});
+DROP TABLE ${stage};`,
       );
     } else {
       const stage = quoteIdent(`${name}_dropship_changes`);
@@ -75,9 +110,10 @@ ${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED AND s.${qu
       out.push(
         `${header}
 CREATE TEMP TABLE ${stage} (\n${defs.join(',\n')}\n);
-COPY ${stage} FROM ${quoteLiteral(`${base}${c.folder}/`, d)}
+COPY ${stage} FROM ${quoteLiteral(`${manifestFolder(target)}/${manifests.get(name)!.name}`, d)}
   IAM_ROLE ${quoteLiteral(target.redshiftIamRole ?? '<redshift-role-arn>', d)}
-  FORMAT AS PARQUET SERIALIZETOJSON;
+  FORMAT AS PARQUET SERIALIZETOJSON
+  MANIFEST;
 DELETE FROM ${quoteIdent(name)} USING ${stage} s WHERE ${onWith(quoteIdent(name))} AND s.${quoteIdent(OP_COLUMN)} = 'delete';
 DELETE FROM ${stage} WHERE ${quoteIdent(OP_COLUMN)} = 'delete';
 MERGE INTO ${quoteIdent(name)} USING ${stage} s ON ${onWith(quoteIdent(name))}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Receipt } from '../contracts/receipt.js';
-import { columnType, warehouseSql } from './warehouse-sql.js';
+import { columnType, loadManifests, warehouseSql } from './warehouse-sql.js';
 
 const receipt: Receipt = {
   timestamp: '2023-03-14T04:03:07.963883Z',
@@ -51,41 +51,125 @@ const receipt: Receipt = {
   },
 };
 
+/** The receipt with `n` shards in the events folder (and a change set in its _changes/ subfolder). */
+function manyFiles(n: number): Receipt {
+  const t = receipt.tables.events!;
+  const files = Array.from({ length: n }, (_, i) => ({
+    key: `dd/2023-03-14T04:03/events/events_${String(i).padStart(12, '0')}.parquet.gz`,
+    rows: 1,
+    bytes: 1000 + i,
+    sha256: 'b'.repeat(64),
+  }));
+  return {
+    ...receipt,
+    tables: {
+      events: {
+        ...t,
+        files,
+        total_file_count: n,
+        changes: {
+          available: true,
+          since_run_id: 'x',
+          full_refresh: false,
+          key_columns: ['id'],
+          inserted: 1,
+          updated: 0,
+          deleted: 0,
+          folder: '2023-03-14T04:03/events/_changes',
+          files: [
+            {
+              key: 'dd/2023-03-14T04:03/events/_changes/events_000000000000.parquet.gz',
+              rows: 1,
+              bytes: 9,
+              sha256: 'c'.repeat(64),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
 describe('warehouse SQL from a receipt', () => {
-  it('Redshift: table with mapped types, then COPY … FORMAT AS PARQUET from the run folder', () => {
+  it('Redshift: table with mapped types, then COPY … FORMAT AS PARQUET from a MANIFEST of exactly the receipt’s files', () => {
     const sql = warehouseSql(receipt, 'redshift', {
       bucket: 'acme',
       prefix: 'dd',
       redshiftIamRole: 'arn:aws:iam::1:role/rs',
+      manifestUrl: 's3://acme-etl/manifests',
     });
     expect(sql).toContain('"id" bigint NOT NULL');
     expect(sql).toContain('"revenue" DECIMAL(18,4)');
     expect(sql).toContain('"at" TIMESTAMPTZ NOT NULL');
     expect(sql).toContain('"props" SUPER');
+    const [m] = loadManifests(receipt, 'redshift', { bucket: 'acme', prefix: 'dd' });
     expect(sql).toContain(
-      `COPY "events" FROM 's3://acme/dd/2023-03-14T04:03/events/'\n  IAM_ROLE 'arn:aws:iam::1:role/rs'\n  FORMAT AS PARQUET`,
+      `COPY "events" FROM 's3://acme-etl/manifests/${m!.name}'\n  IAM_ROLE 'arn:aws:iam::1:role/rs'\n  FORMAT AS PARQUET SERIALIZETOJSON\n  MANIFEST;`,
     );
+    // Never the folder prefix (it would pick up _changes/ files and stale shards).
+    expect(sql).not.toContain("FROM 's3://acme/dd/2023-03-14T04:03/events/'");
+    expect(JSON.parse(m!.body)).toEqual({
+      entries: [
+        {
+          url: 's3://acme/dd/2023-03-14T04:03/events/events_000000000000.parquet.gz',
+          mandatory: true,
+          meta: { content_length: 100 },
+        },
+      ],
+    });
   });
 
-  it('Snowflake: COPY INTO from the stage folder, matching columns by name', () => {
+  it('Snowflake: COPY INTO from the stage folder with FILES = exactly the receipt’s files, 1,000 per statement', () => {
     const sql = warehouseSql(receipt, 'snowflake', { bucket: 'acme', prefix: 'dd', snowflakeStage: 'dropship_stage' });
     expect(sql).toContain('"revenue" NUMBER(18,4)');
     expect(sql).toContain('"at" TIMESTAMP_TZ NOT NULL');
-    expect(sql).toContain('COPY INTO "events" FROM @dropship_stage/2023-03-14T04:03/events/');
+    expect(sql).toContain(
+      'COPY INTO "events" FROM @dropship_stage/2023-03-14T04:03/events/\n  FILES = (\'events_000000000000.parquet.gz\')',
+    );
     expect(sql).toContain('MATCH_BY_COLUMN_NAME = CASE_SENSITIVE');
+    const many = manyFiles(2500);
+    const big = warehouseSql(many, 'snowflake', { bucket: 'acme', prefix: 'dd', snowflakeStage: 's' });
+    const statements = big.split('COPY INTO').slice(1);
+    expect(statements).toHaveLength(3);
+    const listed = statements.flatMap((st) => [...st.matchAll(/'([^']+\.parquet\.gz)'/g)].map((x) => x[1]));
+    expect(listed).toEqual(many.tables.events!.files.map((f) => f.key.split('/').pop()));
+    expect(big.match(/TRUNCATE/g)).toHaveLength(1);
   });
 
-  it('Athena/Glue: an external Parquet table on the run folder, arrays as array<…>', () => {
-    const sql = warehouseSql(receipt, 'athena', { bucket: 'acme', prefix: '' });
+  it('Athena/Glue: an external table over a symlink manifest of exactly the receipt’s files, arrays as array<…>', () => {
+    const sql = warehouseSql(receipt, 'athena', { bucket: 'acme', prefix: '', manifestUrl: 's3://acme-etl/m/' });
     expect(sql).toContain('`tags` array<string>');
     expect(sql).toContain('`id` bigint');
-    expect(sql).toContain("STORED AS PARQUET\nLOCATION 's3://acme/2023-03-14T04:03/events/';");
+    const [m] = loadManifests(receipt, 'athena', { bucket: 'acme', prefix: '' });
+    expect(sql).toContain(
+      `STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'\nOUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\nLOCATION 's3://acme-etl/m/${m!.name.replace(/\/manifest$/, '')}/';`,
+    );
+    expect(sql).not.toContain("LOCATION 's3://acme/");
+    expect(m!.body).toBe('s3://acme/dd/2023-03-14T04:03/events/events_000000000000.parquet.gz\n');
     expect(
       columnType(
         { name: 'd', postgres_type: 'date', parquet_type: 'INT32 DATE', nullable: true, text_form: false },
         'athena',
       ),
     ).toBe('date');
+  });
+
+  it('every dialect loads exactly the receipt’s files: not a _changes/ file, not a stale shard in the folder', () => {
+    const many = manyFiles(3);
+    for (const d of ['redshift', 'athena'] as const) {
+      const ms = loadManifests(many, d, { bucket: 'acme', prefix: 'dd' });
+      expect(ms).toHaveLength(1);
+      const urls =
+        d === 'redshift'
+          ? JSON.parse(ms[0]!.body).entries.map((e: { url: string }) => e.url)
+          : ms[0]!.body.trim().split('\n');
+      expect(urls).toEqual(many.tables.events!.files.map((f) => `s3://acme/${f.key}`));
+    }
+    const snow = warehouseSql(many, 'snowflake', { bucket: 'acme', prefix: 'dd', snowflakeStage: 's' });
+    expect([...snow.matchAll(/'([^']+\.parquet\.gz)'/g)].map((x) => x[1])).toEqual(
+      many.tables.events!.files.map((f) => f.key.split('/').pop()),
+    );
+    expect(snow).not.toContain('_changes');
   });
 
   it('a receipt with a selection block (tenant mode) gives the same SQL', () => {
@@ -102,7 +186,13 @@ describe('warehouse SQL from a receipt', () => {
       },
     };
     for (const dialect of ['redshift', 'snowflake', 'athena'] as const) {
-      const opts = { bucket: 'acme', prefix: 'dd', redshiftIamRole: 'arn:aws:iam::1:role/r', snowflakeStage: 's' };
+      const opts = {
+        bucket: 'acme',
+        prefix: 'dd',
+        redshiftIamRole: 'arn:aws:iam::1:role/r',
+        snowflakeStage: 's',
+        manifestUrl: 's3://m/x',
+      };
       expect(warehouseSql(withSelection, dialect, opts)).toBe(warehouseSql(receipt, dialect, opts));
     }
   });

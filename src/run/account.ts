@@ -3,7 +3,13 @@ import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
-import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
+import {
+  customerMessageOf,
+  DropshipError,
+  type DropshipErrorOptions,
+  INTERNAL_CUSTOMER_MESSAGE,
+  repeatsOf,
+} from '../contracts/errors.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -35,11 +41,17 @@ export class RunError extends DropshipError {
      * Each failed table and why. Not dead: the customer's words for the run's failure are chosen
      * from these messages (src/notify/reasons.ts `errorText` reads `failures` of any error in the
      * chain), so a table refused by the bucket tells the customer `write_denied`, not `internal`.
+     * `repeats` / `customerMessage` are the table error's own verdict and sentence: one table whose
+     * failure repeats (every later run fails it the same way) makes the run's failure repeat.
      */
-    readonly failures: { table: string; message: string }[] = [],
+    readonly failures: { table: string; message: string; repeats?: boolean; customerMessage?: string }[] = [],
     options?: DropshipErrorOptions,
   ) {
-    super(message, options);
+    const repeating = failures.find((f) => f.repeats === true);
+    super(message, {
+      ...(repeating ? { repeats: true, customerMessage: repeating.customerMessage ?? INTERNAL_CUSTOMER_MESSAGE } : {}),
+      ...options,
+    });
     this.name = 'RunError';
   }
 }
@@ -68,7 +80,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const seconds = (): number => (performance.now() - t0) / 1000;
   const { settings, reporter, ledger } = deps;
   const log = deps.log ?? createLogger({ level: 'silent' });
-  const failures: { table: string; message: string }[] = [];
+  const failures: RunError['failures'][number][] = [];
 
   const clients = dest.enabled ? destinationClients(dest, runId, settings) : undefined;
   const fail = async (error: unknown): Promise<AccountOutcome> => {
@@ -213,7 +225,12 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
           stop.signal.aborted && (reason?.name === 'AbortError' || (reason?.cause as Error)?.name === 'AbortError')
             ? `not exported: the run stopped after a destination error (${(stop.signal.reason as Error).message})`
             : (reason?.message ?? String(reason));
-        failures.push({ table: name, message });
+        failures.push({
+          table: name,
+          message,
+          repeats: repeatsOf(reason),
+          customerMessage: customerMessageOf(reason),
+        });
       }
     });
     // Stopped (Ctrl-C, SIGTERM, cancelled) after the last COPY: no receipt.

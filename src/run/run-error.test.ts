@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { INTERNAL_CUSTOMER_MESSAGE, repeatsOf } from '../contracts/errors.js';
 import { describeFailure } from '../notify/reasons.js';
+import { MappingError } from '../source/errors.js';
 import { RunError } from './account.js';
+import { OwnerLost } from './owner.js';
 
 const dest = {
   accountId: 'acme',
@@ -22,5 +25,36 @@ describe("a run's failed tables choose the customer's words", () => {
     // Act / Assess
     expect(describeFailure(dest, denied).code).toBe('write_denied');
     expect(describeFailure(dest, unknown).code).toBe('internal');
+  });
+});
+
+describe('a run whose table failures repeat says operators must act (issue 22, finding 12)', () => {
+  it('one failed table whose error repeats (a NaN in numeric) makes the run’s failure repeat; transient ones keep the retry wording', () => {
+    const nan = new MappingError('column x: numeric NaN has no Parquet DECIMAL value');
+    const repeats = new RunError('account acme: 2 of 3 tables failed; no receipt written', [
+      { table: 'a', message: 'table a: read ECONNRESET', repeats: false },
+      { table: 't', message: `table t: ${nan.message}`, repeats: true, customerMessage: nan.customerMessage },
+    ]);
+    expect(repeats.repeats).toBe(true);
+    expect(describeFailure(dest, repeats)).toMatchObject({
+      code: 'operator_action_required',
+      reason: nan.customerMessage,
+      fix: expect.stringContaining('dropship’s operators must act'),
+    });
+    const transient = new RunError('account acme: 1 of 3 tables failed; no receipt written', [
+      { table: 'a', message: 'table a: read ECONNRESET', repeats: false },
+    ]);
+    expect(transient.repeats).toBe(false);
+    // Not retried is not the same as repeating: a run that lost its ownership (not retryable) is not
+    // told as a failure that repeats.
+    const lost = new RunError('account acme: 1 of 1 tables failed; no receipt written', [
+      { table: 'a', message: 'table a: the ledger was unreachable', repeats: repeatsOf(new OwnerLost('x')) },
+    ]);
+    expect(describeFailure(dest, lost).fix).toContain('the next run retries automatically');
+    expect(describeFailure(dest, transient)).toMatchObject({
+      code: 'internal',
+      reason: INTERNAL_CUSTOMER_MESSAGE,
+      fix: expect.stringContaining('the next run retries automatically'),
+    });
   });
 });

@@ -18,12 +18,17 @@ export async function copyIntoSink(input: {
   sql: string;
   columns: ColumnPlan[];
   sink: TableSink;
+  /** Named in decoding errors (a caller that prefixes its errors with the table leaves it out). */
+  table?: string;
   signal?: AbortSignal | undefined;
   /** After every chunk decoded (rows read so far), for progress. */
   onRows?: ((rows: number) => void) | undefined;
 }): Promise<number> {
   const { sink, signal, onRows } = input;
-  const decoder = new BinaryCopyDecoder(input.columns, () => sink.columns);
+  const decoder = new BinaryCopyDecoder(input.columns, () => sink.columns, {
+    ...(input.table !== undefined ? { table: input.table } : {}),
+    columns: input.columns.map((c) => c.name),
+  });
   const endRow = (): void => sink.endRow();
   const full = (): boolean => sink.full;
   // Decodes as long as rows fit the row group; awaits the sink (a row group written) when full.

@@ -91,7 +91,13 @@ async function loadTypes(client: ClientBase, oids: number[]): Promise<Map<number
         ) s where x <> 0
       )
       select ty.oid::int as oid, ty.typname, n.nspname, ty.typtype, ty.typcategory,
-             ty.typelem::int as typelem, ty.typbasetype::int as typbasetype, ty.typtypmod
+             ty.typelem::int as typelem, ty.typbasetype::int as typbasetype, ty.typtypmod,
+             (select e.extname
+                from pg_catalog.pg_depend dep
+                join pg_catalog.pg_extension e on e.oid = dep.refobjid
+               where dep.classid = 'pg_catalog.pg_type'::pg_catalog.regclass and dep.objid = ty.oid
+                 and dep.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass and dep.deptype = 'e'
+               limit 1) as extname
         from pg_catalog.pg_type ty
         join pg_catalog.pg_namespace n on n.oid = ty.typnamespace
        where ty.oid in (select oid from t)`,

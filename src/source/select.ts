@@ -102,7 +102,9 @@ async function tenantColumnTypes(
           from base b join pg_catalog.pg_type t on t.oid = b.oid
          where t.typtype = 'd'
       )
-      select c.relname, pg_catalog.format_type(a.atttypid, a.atttypmod) as declared, t.typname,
+      select c.relname, pg_catalog.format_type(a.atttypid, a.atttypmod) as declared,
+             -- A built-in only from pg_catalog: a user type named int8 or uuid is qualified, so never allowed.
+             case when tn.nspname = 'pg_catalog' then t.typname else tn.nspname || '.' || t.typname end as typname,
              pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) as cast_type,
              coalesce(co.collisdeterministic, true) as deterministic
         from base b

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { numericUnscaled, numericUnscaledNumber } from './typemap.js';
+import { numericUnscaled, numericUnscaledNumber, type PgTypeInfo, planColumn } from './typemap.js';
 
 /** Postgres' binary numeric (numeric_send) for a decimal string, written from the format. */
 function numericSend(text: string, dscale: number): Buffer {
@@ -46,5 +46,57 @@ describe('numeric decoding', () => {
       ),
       { seed: 11, numRuns: 2000 },
     );
+  });
+});
+
+describe('types are resolved by OID and namespace, never by bare name', () => {
+  const type = (oid: number, typname: string, nspname: string, more: Partial<PgTypeInfo> = {}): PgTypeInfo => ({
+    oid,
+    typname,
+    nspname,
+    typtype: 'b',
+    typcategory: 'U',
+    typelem: 0,
+    typbasetype: 0,
+    typtypmod: -1,
+    extname: null,
+    ...more,
+  });
+  const types = new Map(
+    [
+      type(2950, 'uuid', 'pg_catalog'),
+      type(20, 'int8', 'pg_catalog'),
+      type(1082, 'date', 'pg_catalog'),
+      type(90001, 'uuid', 'myschema', { typtype: 'c', typcategory: 'C' }),
+      type(90002, 'int8', 'myschema', { typtype: 'c', typcategory: 'C' }),
+      type(90003, 'date', 'myschema', { typtype: 'c', typcategory: 'C' }),
+      type(90004, 'uuid_d', 'myschema', { typtype: 'd', typbasetype: 90001 }),
+      type(90005, 'big', 'myschema', { typtype: 'd', typbasetype: 20 }),
+      type(90006, '_uuid', 'myschema', { typcategory: 'A', typelem: 90001 }),
+      type(90007, 'citext', 'public', { extname: 'citext' }),
+      type(90008, 'citext', 'myschema', { typtype: 'c', typcategory: 'C' }),
+      type(90009, 'int8', 'myschema2'),
+    ].map((t) => [t.oid, t]),
+  );
+  const plan = (oid: number) =>
+    planColumn({ name: 'c', notNull: false, typeOid: oid, typmod: -1, pgType: String(oid) }, types);
+  it.each([
+    [2950, false, 'FIXED_LEN_BYTE_ARRAY'],
+    [20, false, 'INT64'],
+    [1082, false, 'INT32'],
+    [90001, true, 'BYTE_ARRAY'],
+    [90002, true, 'BYTE_ARRAY'],
+    [90003, true, 'BYTE_ARRAY'],
+    [90004, true, 'BYTE_ARRAY'],
+    [90005, false, 'INT64'],
+    [90006, true, 'BYTE_ARRAY'],
+    [90007, false, 'BYTE_ARRAY'],
+    [90008, true, 'BYTE_ARRAY'],
+    [90009, true, 'BYTE_ARRAY'],
+  ])('type oid %i: text form %s, physical %s', (oid, textForm, physical) => {
+    const p = plan(oid);
+    expect(p.textForm).toBe(textForm);
+    expect(p.spec.leaf.physical).toBe(physical);
+    if (textForm) expect(p.select).toContain("format('%s'");
   });
 });

@@ -20,6 +20,8 @@ export interface PgTypeInfo {
   typelem: number;
   typbasetype: number;
   typtypmod: number;
+  /** The extension the type belongs to (`citext`), null for built-in and user-defined types. */
+  extname: string | null;
 }
 
 export interface PgColumn {
@@ -109,17 +111,32 @@ const TEXT_FORM: Scalar = { leaf: STRING, decode: decodeText, textForm: true, ki
  * The text form of a value is what the type's output function prints (what psql shows) — not
  * `::text`, which for some types is a different cast (inet::text adds the netmask, bool::text
  * spells true/false, bpchar::text trims). format('%s', …) calls the output function; it turns
- * NULL into '', hence the guard. Arrays keep their elements' order; an empty array stays empty.
+ * NULL into '', hence the guard — num_nulls(), not `is null`, which is also true of a composite
+ * whose fields are all NULL (`(,)` is a value, not NULL). Arrays keep their elements' order; an
+ * empty array stays empty.
  */
 function textFormSelect(ident: string, list: boolean): string {
-  if (!list) return `case when ${ident} is null then null else format('%s', ${ident}) end`;
-  return `case when ${ident} is null then null else coalesce((select array_agg(case when x is null then null else format('%s', x) end order by o) from unnest(${ident}) with ordinality as u(x, o)), '{}'::text[]) end`;
+  if (!list) return `case when num_nulls(${ident}) = 1 then null else format('%s', ${ident}) end`;
+  return `case when num_nulls(${ident}) = 1 then null else coalesce((select array_agg(case when num_nulls(x) = 1 then null else format('%s', x) end order by o) from unnest(${ident}) with ordinality as u(x, o)), '{}'::text[]) end`;
+}
+
+/**
+ * The built-in a type is, by namespace: only types of `pg_catalog` are built-ins (and citext only
+ * when it is the citext extension's own type). A user-defined type named like a built-in — a
+ * composite `myschema.uuid`, the row type of a table called `date` — is none of them: its binary
+ * form is its own, and reading it as the built-in would silently corrupt every value.
+ */
+function builtinName(type: PgTypeInfo): string | undefined {
+  if (type.nspname === 'pg_catalog' && type.typtype === 'b') return type.typname;
+  if (type.extname === 'citext' && type.typname === 'citext' && type.typtype === 'b') return 'citext';
+  return undefined;
 }
 
 function scalarFor(type: PgTypeInfo, typmod: number, column: string): Scalar {
   // Enums as plain strings: the ENUM annotation is not read as text by every reader.
   if (type.typtype === 'e') return { leaf: STRING, decode: decodeText, kind: DecodeKind.BYTES };
-  switch (type.typname) {
+  // Anything that is not a built-in (composites, ranges, user base types …) exports in its text form.
+  switch (builtinName(type)) {
     case 'bool':
       return { leaf: { physical: 'BOOLEAN' }, decode: (b, s, _l, c) => c.boolean(b[s] !== 0), kind: DecodeKind.BOOL };
     case 'int2':

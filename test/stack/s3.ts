@@ -138,8 +138,9 @@ export class LocalS3 {
 
   /** The ETag (quoted MD5) of the object in place, as s3rver stores it; undefined when there is none. */
   private async currentEtag(bucket: string, key: string): Promise<string | undefined> {
-    const store = (this.server as unknown as { store: { getMetadata: (b: string, k: string) => Promise<{ etag: string }> } })
-      .store;
+    const store = (
+      this.server as unknown as { store: { getMetadata: (b: string, k: string) => Promise<{ etag: string }> } }
+    ).store;
     try {
       return (await store.getMetadata(bucket, key)).etag;
     } catch {

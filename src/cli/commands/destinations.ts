@@ -64,7 +64,7 @@ export function registerDestinationCommands(program: Command): Command {
   addDestinationFlags(add, 'add-selection').action((o: Record<string, string | undefined>) =>
     withApp(async (app) => {
       if (o.webhookUrl) {
-        validateWebhookUrl(o.webhookUrl);
+        validateWebhookUrl(o.webhookUrl, { allowLoopback: app.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
         await webhookKey(app.settings); // fails before registering when the key is not configured
       }
       const dest = await (await app.registry()).add({

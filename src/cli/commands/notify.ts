@@ -29,7 +29,7 @@ export async function setWebhook(app: App, accountId: string, url: string | null
     out(`${accountId}: webhook removed`);
     return;
   }
-  const valid = validateWebhookUrl(url);
+  const valid = validateWebhookUrl(url, { allowLoopback: app.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
   const key = await webhookKey(app.settings);
   const secret = generateSecret();
   await store.setWebhook(accountId, valid, encryptSecret(secret, key));

@@ -22,11 +22,19 @@ export function registerReceiptCommands(program: Command): Command {
     .option('--prefix <path>', 'the destination prefix', '')
     .option('--iam-role <arn>', 'Redshift: the role Redshift reads the bucket with')
     .option('--stage <name>', 'Snowflake: the external stage on s3://bucket/prefix/')
+    .option(
+      '--manifest-dir <dir>',
+      'Redshift/Athena: a local folder to write the manifests to (one per table, listing exactly the receipt’s files); upload them to --manifest-url',
+    )
+    .option(
+      '--manifest-url <s3-folder>',
+      'Redshift/Athena: the S3 folder you upload the manifests to (s3://bucket/path)',
+    )
     .option('--changes', 'Redshift/Snowflake: MERGE statements applying the change sets instead of full loads')
     .addHelpText(
       'after',
       examples(
-        'dropship receipt sql receipt.json --dialect redshift --bucket acme-data --prefix dropship --iam-role arn:aws:iam::123456789012:role/redshift',
+        'dropship receipt sql receipt.json --dialect redshift --bucket acme-data --prefix dropship --iam-role arn:aws:iam::123456789012:role/redshift --manifest-dir ./manifests --manifest-url s3://acme-etl/dropship-manifests',
         'dropship receipt sql receipt.json --dialect snowflake --bucket acme-data --prefix dropship --stage acme_stage --changes',
       ),
     )
@@ -40,22 +48,50 @@ export function registerReceiptCommands(program: Command): Command {
           iamRole?: string;
           stage?: string;
           changes?: boolean;
+          manifestDir?: string;
+          manifestUrl?: string;
         },
       ) => {
-        const { readFileSync } = await import('node:fs');
-        const { warehouseSql } = await import('../../receipt/warehouse-sql.js');
-        const { changesSql } = await import('../../receipt/merge-sql.js');
+        const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+        const { dirname, join } = await import('node:path');
+        const { loadManifests, warehouseSql } = await import('../../receipt/warehouse-sql.js');
+        const { changeManifests, changesSql } = await import('../../receipt/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
         if (o.changes && o.dialect === 'athena')
           throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');
-        const sql = o.changes && o.dialect !== 'athena' ? changesSql : warehouseSql;
+        const target = {
+          bucket: o.bucket,
+          prefix: o.prefix.replace(/^\/+|\/+$/g, ''),
+          ...(o.iamRole ? { redshiftIamRole: o.iamRole } : {}),
+          ...(o.stage ? { snowflakeStage: o.stage } : {}),
+          ...(o.manifestUrl ? { manifestUrl: o.manifestUrl } : {}),
+        };
+        // Redshift and Athena load exactly the receipt's files through manifests the user uploads
+        // (dropship writes nothing into the customer's bucket outside its own folders).
+        if (o.dialect !== 'snowflake') {
+          if (!o.manifestDir || !o.manifestUrl)
+            throw new UsageError(
+              `--dialect ${o.dialect} loads exactly the receipt's files through manifests: give --manifest-dir <local folder> (written there) and --manifest-url <s3 folder> (where you upload them)`,
+            );
+          if (!/^s3:\/\/[^/]+/.test(o.manifestUrl))
+            throw new UsageError(`--manifest-url: expected s3://bucket/path, got ${JSON.stringify(o.manifestUrl)}`);
+          const manifests =
+            o.changes && o.dialect === 'redshift'
+              ? changeManifests(value, target)
+              : loadManifests(value, o.dialect, target);
+          for (const m of manifests) {
+            const path = join(o.manifestDir, m.name);
+            mkdirSync(dirname(path), { recursive: true });
+            writeFileSync(path, m.body);
+          }
+          process.stderr.write(
+            `wrote ${manifests.length} manifest(s) to ${o.manifestDir}; upload them before running the SQL: aws s3 cp --recursive ${o.manifestDir} ${o.manifestUrl.replace(/\/+$/, '')}/\n`,
+          );
+        }
         process.stdout.write(
-          sql(value, o.dialect as 'redshift' | 'snowflake', {
-            bucket: o.bucket,
-            prefix: o.prefix.replace(/^\/+|\/+$/g, ''),
-            ...(o.iamRole ? { redshiftIamRole: o.iamRole } : {}),
-            ...(o.stage ? { snowflakeStage: o.stage } : {}),
-          }),
+          o.changes && o.dialect !== 'athena'
+            ? changesSql(value, o.dialect, target)
+            : warehouseSql(value, o.dialect, target),
         );
       },
     );

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { ColumnBuilder } from '../parquet/column.js';
+import type { ColumnSpec } from '../parquet/schema.js';
+import { BinaryCopyDecoder } from './copy-decoder.js';
+import { DecodeKind } from './typemap.js';
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+/** A binary COPY stream (header, tuples of (int4, bytea), trailer), as Postgres sends it. */
+function copyStream(rows: { id: number; value: Buffer }[]): Buffer {
+  const header = Buffer.alloc(19);
+  SIGNATURE.copy(header, 0);
+  const parts: Buffer[] = [header];
+  for (const r of rows) {
+    const t = Buffer.alloc(2 + 8 + 4);
+    t.writeInt16BE(2, 0);
+    t.writeInt32BE(4, 2);
+    t.writeInt32BE(r.id, 6);
+    t.writeInt32BE(r.value.length, 10);
+    parts.push(t, r.value);
+  }
+  const trailer = Buffer.alloc(2);
+  trailer.writeInt16BE(-1, 0);
+  parts.push(trailer);
+  return Buffer.concat(parts);
+}
+
+const specs: ColumnSpec[] = [
+  { name: 'id', nullable: false, leaf: { physical: 'INT32' } },
+  { name: 'payload', nullable: true, leaf: { physical: 'BYTE_ARRAY' } },
+];
+
+function decode(stream: Buffer, chunkSize: number): { decoder: BinaryCopyDecoder; cols: ColumnBuilder[] } {
+  const cols = specs.map((s) => new ColumnBuilder(s, { pageSize: 1 << 30 }));
+  const decoder = new BinaryCopyDecoder(
+    [
+      { decode: () => {}, kind: DecodeKind.INT4, scale: 0 },
+      { decode: () => {}, kind: DecodeKind.BYTES, scale: 0 },
+    ],
+    () => cols,
+    { table: 't', columns: ['id', 'payload'] },
+  );
+  for (let i = 0; i < stream.length; i += chunkSize) {
+    // Postgres' chunks are views into pg's socket buffers: copies, like the real ones.
+    decoder.feed(Buffer.from(stream.subarray(i, i + chunkSize)));
+    decoder.run(
+      () => {},
+      () => false,
+    );
+  }
+  decoder.end();
+  return { decoder, cols };
+}
+
+describe('binary COPY decoding is linear in value size (issue 22, finding 8)', () => {
+  it('one 16 MiB value in 64 KiB chunks: each byte is copied a bounded number of times (not once per chunk)', () => {
+    const value = Buffer.alloc(16 * 1024 * 1024);
+    for (let i = 0; i < value.length; i += 4096) value[i] = i % 251;
+    const stream = copyStream([{ id: 7, value }]);
+    const { decoder, cols } = decode(stream, 64 * 1024);
+    expect(decoder.rows).toBe(1);
+    // The value arrived whole: its length prefix, then its bytes (PLAIN BYTE_ARRAY).
+    const out = cols[1]!.values;
+    expect(out.buf.readUInt32LE(0)).toBe(value.length);
+    expect(out.buf.subarray(4, 4 + value.length).equals(value)).toBe(true);
+    // Concatenating the pending bytes on every chunk copies ~n²/(2·chunk) bytes: 2 GiB here.
+    expect(decoder.copiedBytes).toBeLessThanOrEqual(3 * stream.length);
+  });
+
+  it('many small rows split across chunks anywhere: copies stay linear too', () => {
+    const rows = Array.from({ length: 5_000 }, (_, i) => ({ id: i, value: Buffer.alloc(i % 300, i % 256) }));
+    const stream = copyStream(rows);
+    for (const chunk of [3, 7, 1000, 65_536]) {
+      const { decoder, cols } = decode(stream, chunk);
+      expect(decoder.rows).toBe(rows.length);
+      expect(cols[0]!.values.pos).toBe(4 * rows.length);
+      expect(decoder.copiedBytes).toBeLessThanOrEqual(3 * stream.length);
+    }
+  });
+
+  it('a value too large for one Parquet page names the table and the column', () => {
+    const cols = specs.map((s) => new ColumnBuilder(s, { pageSize: 1 << 30 }));
+    const decoder = new BinaryCopyDecoder(
+      [
+        { decode: () => {}, kind: DecodeKind.INT4, scale: 0 },
+        { decode: () => {}, kind: DecodeKind.BYTES, scale: 0 },
+      ],
+      () => cols,
+      { table: 'docs', columns: ['id', 'payload'], maxValueBytes: 1000 },
+    );
+    decoder.feed(copyStream([{ id: 1, value: Buffer.alloc(1001) }]).subarray(0, 40));
+    expect(() =>
+      decoder.run(
+        () => {},
+        () => false,
+      ),
+    ).toThrow(
+      /^table docs, column payload: a value of 1,001 bytes is larger than the largest value dropship exports \(1,000 bytes/,
+    );
+  });
+});
