@@ -21,7 +21,9 @@ const LIBS = [
   '/usr/lib/faketime/libfaketime.so.1',
   '/usr/local/lib/faketime/libfaketime.so.1',
 ];
-const lib = [process.env.DROPSHIP_LIBFAKETIME, ...LIBS].find((p) => p && existsSync(p));
+// LIBFAKETIME_PATH names the library to use (and only that one).
+const candidates = process.env.LIBFAKETIME_PATH === undefined ? LIBS : [process.env.LIBFAKETIME_PATH];
+const lib = candidates.find((p) => p && existsSync(p));
 if (!lib) {
   console.log('test:clock skipped: libfaketime not found (Debian/Ubuntu: apt-get install -y faketime).');
   process.exit(0);
