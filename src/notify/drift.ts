@@ -6,6 +6,7 @@ import { verifyExternalIdEnforced } from '../aws/external-id-guard.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { addEvent, deliverPending } from './outcome.js';
+import { EXTERNAL_ID_PROBE_HOURS } from './probe.js';
 import { StatusStore } from './store.js';
 
 /**
@@ -18,7 +19,7 @@ import { StatusStore } from './store.js';
  * event in the customer's CloudTrail, so it runs at registration, in the doctor, and otherwise at
  * most every EXTERNAL_ID_PROBE_HOURS — not at every run. Runs rely on the last verification.
  */
-export const EXTERNAL_ID_PROBE_HOURS = 24;
+export { EXTERNAL_ID_PROBE_HOURS };
 
 function probeDue(verifiedAt: Date | null, now: Date): boolean {
   return !verifiedAt || now.getTime() - verifiedAt.getTime() >= EXTERNAL_ID_PROBE_HOURS * 3600_000;
