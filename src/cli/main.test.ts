@@ -128,8 +128,14 @@ describe('main: an unknown command', () => {
   ): Promise<{ code: number | string | undefined; stdout: string; stderr: string }> {
     let stdout = '';
     let stderr = '';
-    vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+      stdout += String(s);
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+      stderr += String(s);
+      return true;
+    });
     process.exitCode = undefined;
     await main(['node', 'dropship', ...args], buildProgram());
     vi.restoreAllMocks();
