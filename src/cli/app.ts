@@ -41,7 +41,7 @@ export class App {
   }
 
   /** The SQS task queue (DROPSHIP_TASK_QUEUE_URL, required `purpose`); ended by `close()`. */
-  queue(purpose: string): TaskQueue {
+  queue(purpose: string): Promise<TaskQueue> {
     return this.wiring.queue(purpose);
   }
 

@@ -159,7 +159,7 @@ async function viaQueue(
   o: { reporter: Reporter; log: Logger; signal: AbortSignal; workers: number },
 ): Promise<Map<string, AccountOutcome>> {
   const { exportViaQueue } = await import('../../run/via-queue.js');
-  const queue = app.queue('for --via-queue (the dev stack sets it: dropship dev env)');
+  const queue = await app.queue('for --via-queue (the dev stack sets it: dropship dev env)');
   const outcomes = new Map<string, AccountOutcome>();
   for (const dest of dests) {
     outcomes.set(
