@@ -7,7 +7,8 @@
 // runs from the sources there. So its absence is not a failure.
 //
 //   node src/cli/build.mjs [outdir]     (default dist/cli; must be two folders below the root)
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,7 +22,7 @@ try {
   process.exit(0);
 }
 
-rmSync(`${root}${outdir}`, { recursive: true, force: true });
+const dir = `${root}${outdir}`;
 const result = await esbuild.build({
   absWorkingDir: root,
   entryPoints: { main: 'src/cli/main.ts' },
@@ -29,6 +30,8 @@ const result = await esbuild.build({
   outExtension: { '.js': '.mjs' },
   // Chunks beside the entry: every file two folders below the root, as the sources are, so that
   // `new URL('../../', import.meta.url)` (src/cli/paths.ts, test/stack/stack.ts) is the root here too.
+  // Their names are their content's hash: a rebuild leaves the chunks a running command may still
+  // load in place, and adds the ones that changed.
   chunkNames: 'chunk-[hash]',
   bundle: true,
   splitting: true,
@@ -38,12 +41,25 @@ const result = await esbuild.build({
   packages: 'external',
   sourcemap: 'linked', // for NODE_OPTIONS=--enable-source-maps
   metafile: true,
+  write: false,
   logLevel: 'warning',
 });
-// Written last, under a temporary name first: a manifest names a finished build.
+
+// Each file written under a temporary name and renamed (a reader sees a whole file or the old
+// one): the chunks first, then the entry, then the manifest, which names a finished build.
+mkdirSync(dir, { recursive: true });
+const put = (path, contents) => {
+  writeFileSync(`${path}.${process.pid}.tmp`, contents);
+  renameSync(`${path}.${process.pid}.tmp`, path);
+};
+const entry = `${dir}/main.mjs`;
+const files = result.outputFiles.sort((a, b) => (a.path === entry) - (b.path === entry));
+for (const f of files) put(f.path, f.contents);
 const inputs = Object.keys(result.metafile.inputs).sort();
-const manifest = `${root}${outdir}/manifest.json`;
-mkdirSync(`${root}${outdir}`, { recursive: true });
-writeFileSync(`${manifest}.tmp`, `${JSON.stringify({ entry: 'main.mjs', inputs }, null, 2)}\n`);
-renameSync(`${manifest}.tmp`, manifest);
+put(`${dir}/manifest.json`, `${JSON.stringify({ entry: 'main.mjs', inputs }, null, 2)}\n`);
+
+// Chunks of earlier builds, once no command started before this build can still be loading them.
+const kept = new Set([...files.map((f) => basename(f.path)), 'manifest.json']);
+for (const name of readdirSync(dir))
+  if (!kept.has(name) && statSync(`${dir}/${name}`).mtimeMs < Date.now() - 3_600_000) rmSync(`${dir}/${name}`);
 console.log(`dropship: built the CLI into ${outdir}/ (${inputs.length} modules)`);
