@@ -3,12 +3,12 @@
 // packages stay in node_modules). `npm ci` runs it (the `prepare` script); src/cli/bin.mjs runs the
 // build while it is newer than every input listed in dist/cli/manifest.json, else the sources.
 //
-// esbuild is a devDependency: a production install (`npm ci --omit=dev`) has none, and the CLI
-// runs from the sources there. So its absence is not a failure.
+// esbuild comes with tsx (a dependency) and is a devDependency; should an install have none, the
+// CLI runs from the sources there: its absence is not a failure.
 //
 //   node src/cli/build.mjs [outdir]     (default dist/cli; must be two folders below the root)
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,6 +23,20 @@ try {
 }
 
 const dir = `${root}${outdir}`;
+
+/**
+ * The local stack (test/stack, which `dropship dev` and `demo` load on demand) is bundled when it is
+ * there. A production install has no test/: its import stays as written, and fails when run as it
+ * does from the sources (src/cli/dev-tooling.ts turns that into "needs the development tooling").
+ */
+const localStackIfPresent = {
+  name: 'local-stack-if-present',
+  setup(build) {
+    build.onResolve({ filter: /\/test\/stack\// }, (a) =>
+      existsSync(resolve(a.resolveDir, a.path).replace(/\.js$/, '.ts')) ? undefined : { path: a.path, external: true },
+    );
+  },
+};
 const result = await esbuild.build({
   absWorkingDir: root,
   entryPoints: { main: 'src/cli/main.ts' },
@@ -42,6 +56,7 @@ const result = await esbuild.build({
   sourcemap: 'linked', // for NODE_OPTIONS=--enable-source-maps
   metafile: true,
   write: false,
+  plugins: [localStackIfPresent],
   logLevel: 'warning',
 });
 
