@@ -53,7 +53,12 @@ const deps = (s: Settings = settings) => ({
 
 beforeAll(async () => {
   h = await startHarness();
-  settings = h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true', DROPSHIP_WEBHOOK_BACKOFF_MS: '20', DROPSHIP_LOG_LEVEL: 'silent' });
+  settings = h.settings({
+    DROPSHIP_WEBHOOK_KEY: key,
+    DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
+    DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
+    DROPSHIP_LOG_LEVEL: 'silent',
+  });
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -281,7 +286,14 @@ describe('a delivery belongs to exactly one destination version', () => {
     try {
       const running = exportAccount(
         c.destination,
-        deps(h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true', DROPSHIP_RUN_STALE_SECONDS: '2', DROPSHIP_LOG_LEVEL: 'silent' })),
+        deps(
+          h.settings({
+            DROPSHIP_WEBHOOK_KEY: key,
+            DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
+            DROPSHIP_RUN_STALE_SECONDS: '2',
+            DROPSHIP_LOG_LEVEL: 'silent',
+          }),
+        ),
       );
       await reached;
       await h.registry.update('inproc', { bucket: 'inproc-two' });
@@ -317,7 +329,12 @@ describe('a delivery belongs to exactly one destination version', () => {
       r.bucket === 'stuck-one' && r.key === 'receipt.json' && r.method === 'PUT'
         ? { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' }
         : undefined;
-    const s = h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true', DROPSHIP_AWS_MAX_ATTEMPTS: '1', DROPSHIP_LOG_LEVEL: 'silent' });
+    const s = h.settings({
+      DROPSHIP_WEBHOOK_KEY: key,
+      DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
+      DROPSHIP_AWS_MAX_ATTEMPTS: '1',
+      DROPSHIP_LOG_LEVEL: 'silent',
+    });
     h.stack.s3.faults.push(fault);
     const { run, sent } = await fanOut(c.destination, s);
     try {
@@ -453,7 +470,12 @@ describe('a delivery belongs to exactly one destination version', () => {
       bucket: 'splitter-data',
       schema: 'splitter',
     });
-    const s = h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true', DROPSHIP_SPLIT_ROWS: '1000', DROPSHIP_LOG_LEVEL: 'silent' });
+    const s = h.settings({
+      DROPSHIP_WEBHOOK_KEY: key,
+      DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
+      DROPSHIP_SPLIT_ROWS: '1000',
+      DROPSHIP_LOG_LEVEL: 'silent',
+    });
     // Both runs must open in the same minute (they share its folder).
     const sec = new Date().getUTCSeconds();
     if (sec > 30) await new Promise((r) => setTimeout(r, (61 - sec) * 1000));

@@ -55,6 +55,24 @@ describe('dropship CLI', () => {
     );
   });
 
+  it('refuses an unknown command, with or without --help: exit 2, the closest match, no help', async () => {
+    for (const [args, name, match] of [
+      [['destinatons', 'list'], 'destinatons', 'destinations'],
+      [['destinatons', '--help'], 'destinatons', 'destinations'],
+      [['runs', 'lsit'], 'lsit', 'list'],
+      [['runs', 'lsit', '--help'], 'lsit', 'list'],
+    ] as const) {
+      const r = await dropship([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`error: unknown command '${name}'`);
+      expect(r.stderr).toContain(`(Did you mean ${match}?)`);
+      expect(r.stdout).toBe('');
+    }
+    const help = await dropship(['runs', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: dropship runs/);
+  });
+
   it('rejects a malformed destination with one line per problem, exit 2, and stores nothing', async () => {
     const r = await dropship([
       'destinations',

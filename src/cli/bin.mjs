@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Entry point of the `dropship` command: TypeScript sources run through tsx's loader.
-import { register } from 'tsx/esm/api';
+// Entry point of the `dropship` command. It runs the JavaScript built ahead of time into dist/cli/
+// (by src/cli/build.mjs, which `npm ci` runs) while that build is newer than each of its sources;
+// otherwise (a production install has no esbuild, or a source changed since) the TypeScript
+// sources through tsx's loader. Either way the commands load what they use only when they run.
+import { readFileSync, statSync } from 'node:fs';
 
 // Output piped into a reader that stops early (`dropship runs list | head`): end quietly, as Unix tools do.
 for (const stream of [process.stdout, process.stderr]) {
@@ -9,6 +12,26 @@ for (const stream of [process.stdout, process.stderr]) {
     throw e;
   });
 }
-register();
-const { main } = await import('./main.ts');
+
+/** The built entry's URL, when dist/cli/ holds a build no older than any module it was built from. */
+function freshBuild() {
+  const root = new URL('../../', import.meta.url);
+  const manifest = new URL('dist/cli/manifest.json', root);
+  try {
+    const builtAt = statSync(manifest).mtimeMs;
+    const { entry, inputs } = JSON.parse(readFileSync(manifest, 'utf8'));
+    for (const input of inputs) if (statSync(new URL(input, root)).mtimeMs > builtAt) return undefined;
+    return new URL(entry, manifest).href;
+  } catch {
+    return undefined; // no build (or a source gone): the sources
+  }
+}
+
+let entry = freshBuild();
+if (!entry) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  entry = './main.ts';
+}
+const { main } = await import(entry);
 await main();

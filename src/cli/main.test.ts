@@ -19,7 +19,7 @@ import { MappingError, SourceError } from '../source/errors.js';
 import { NotifyUsageError } from './commands/notify.js';
 import { DevClientError } from './dev-client.js';
 import { DevToolingMissing } from './dev-tooling.js';
-import { exitCodeFor, main } from './main.js';
+import { buildProgram, exitCodeFor, main } from './main.js';
 import { UsageError } from './usage.js';
 
 /** Every error a person must fix: exactly these exit 2 (as before the error family could say so). */
@@ -112,5 +112,77 @@ describe('main: exit codes', () => {
     expect(process.exitCode).toBe(2);
     expect(out).toHaveBeenCalled();
     expect(err).toHaveBeenCalled();
+  });
+});
+
+describe('main: an unknown command', () => {
+  const before = process.exitCode;
+  afterEach(() => {
+    process.exitCode = before;
+    vi.restoreAllMocks();
+  });
+
+  /** Runs the real program on `args`; what it wrote to stdout and stderr, and its exit code. */
+  async function run(
+    ...args: string[]
+  ): Promise<{ code: number | string | undefined; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+      stdout += String(s);
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+      stderr += String(s);
+      return true;
+    });
+    process.exitCode = undefined;
+    await main(['node', 'dropship', ...args], buildProgram());
+    vi.restoreAllMocks();
+    return { code: process.exitCode, stdout, stderr };
+  }
+
+  it.each([
+    [['destinatons', 'list'], 'destinatons', 'destinations'],
+    [['destinatons', '--help'], 'destinatons', 'destinations'],
+    [['destinatons', 'list', '--help'], 'destinatons', 'destinations'],
+    [['--help', 'destinatons'], 'destinatons', 'destinations'],
+    [['help', 'destinatons'], 'destinatons', 'destinations'],
+    [['runs', 'lsit'], 'lsit', 'list'],
+    [['runs', 'lsit', '--help'], 'lsit', 'list'],
+    [['runs', 'lsit', '-h'], 'lsit', 'list'],
+    [['runs', 'help', 'lsit'], 'lsit', 'list'],
+    [['help', 'runs', 'lsit'], 'lsit', 'list'],
+    [['exprot', '--account', 'acme', '--help'], 'exprot', 'export'],
+  ])(
+    'dropship %j exits 2 with "unknown command" and the closest match, and prints no help',
+    async (args, name, match) => {
+      const r = await run(...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`error: unknown command '${name}'`);
+      expect(r.stderr).toContain(`(Did you mean ${match}?)`);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toContain('Usage:');
+    },
+  );
+
+  it('an unknown command with nothing close still exits 2, without a suggestion', async () => {
+    const r = await run('zzzzzz', '--help');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: unknown command 'zzzzzz'");
+    expect(r.stderr).not.toContain('Did you mean');
+  });
+
+  it.each([
+    [['--help']],
+    [['destinations', '--help']],
+    [['runs', 'list', '--help']],
+    [['help', 'runs']],
+    [['runs', 'help', 'list']],
+  ])('dropship %j still prints its help and exits 0', async (args) => {
+    const r = await run(...args);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: dropship/);
+    expect(r.stderr).toBe('');
   });
 });

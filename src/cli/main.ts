@@ -68,9 +68,40 @@ export function exitCodeFor(e: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * `argv` without the help it asks for when it names a command that does not exist (`dropship
+ * destinatons --help`, `dropship runs lsit -h`, `dropship help runs lsit`). Commander would print
+ * the nearest group's help and exit 0, so a mistyped command looked like success to a script;
+ * without the help, commander reports the unknown command with the closest match (exit 2), as it
+ * does for `dropship destinatons list`. Any other argv is returned as it is.
+ */
+export function withoutHelpForUnknownCommand(program: Command, argv: readonly string[]): string[] {
+  const args = argv.slice(2);
+  const helpCommands = new Set<number>();
+  let cmd = program;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--' || cmd.commands.length === 0) break;
+    if (a.startsWith('-')) continue; // the groups take no option but --help
+    if (a === 'help') {
+      helpCommands.add(i); // `help <command>`: the command is named next
+      continue;
+    }
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) {
+      const end = args.indexOf('--');
+      const asksHelp = (x: string, j: number) =>
+        helpCommands.has(j) || ((end === -1 || j < end) && (x === '--help' || x === '-h'));
+      return [...argv.slice(0, 2), ...args.filter((x, j) => !asksHelp(x, j))];
+    }
+    cmd = sub;
+  }
+  return [...argv];
+}
+
 export async function main(argv = process.argv, program = buildProgram()): Promise<void> {
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(withoutHelpForUnknownCommand(program, argv));
   } catch (e) {
     const code = exitCodeFor(e);
     if (code === undefined) throw e;

@@ -7,6 +7,7 @@ import { verifyExternalIdEnforced } from '../aws/external-id-guard.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { addEvent, deliverPending } from './outcome.js';
+import { EXTERNAL_ID_PROBE_HOURS } from './probe.js';
 import { StatusStore } from './store.js';
 
 /**
@@ -19,7 +20,7 @@ import { StatusStore } from './store.js';
  * event in the customer's CloudTrail, so it runs at registration, in the doctor, and otherwise at
  * most every EXTERNAL_ID_PROBE_HOURS — not at every run. Runs rely on the last verification.
  */
-export const EXTERNAL_ID_PROBE_HOURS = 24;
+export { EXTERNAL_ID_PROBE_HOURS };
 
 /**
  * What a verification is for: the role and the external ID it was probed with (a SHA-256 digest, so

@@ -44,7 +44,7 @@ export function lambdaDeps(): Promise<LambdaDeps> {
         log: createLogger({ level: settings.DROPSHIP_LOG_LEVEL, destination: process.stdout }),
         registry: await wiring.registry(),
         ledger: await wiring.ledger(),
-        queue: wiring.queue('to fan table tasks out over SQS'),
+        queue: await wiring.queue('to fan table tasks out over SQS'),
         sourceUrl: wiring.sourceUrl,
         wiring,
       };

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { migrate, requireKnownSchema } from '../accounts/migrations.js';
 import { Registry } from '../accounts/registry.js';
-import { TaskQueue } from '../aws/queue.js';
+import type { TaskQueue } from '../aws/queue.js';
 import { requireSetting, type Settings } from '../config/settings.js';
 import { Ledger } from './ledger.js';
 
@@ -84,9 +84,14 @@ export class Wiring {
     return new Ledger(await this.pool());
   }
 
-  /** The SQS task queue (fan-out); DROPSHIP_TASK_QUEUE_URL is required only here, `purpose` says why. */
-  queue(purpose: string): TaskQueue {
-    this.taskQueue ??= new TaskQueue(requireSetting(this.settings, 'DROPSHIP_TASK_QUEUE_URL', purpose), {
+  /**
+   * The SQS task queue (fan-out); DROPSHIP_TASK_QUEUE_URL is required only here, `purpose` says why.
+   * Its module (and the SQS client) is loaded on first use: most CLI commands never need it.
+   */
+  async queue(purpose: string): Promise<TaskQueue> {
+    const url = requireSetting(this.settings, 'DROPSHIP_TASK_QUEUE_URL', purpose);
+    const { TaskQueue } = await import('../aws/queue.js');
+    this.taskQueue ??= new TaskQueue(url, {
       maxAttempts: this.settings.DROPSHIP_AWS_MAX_ATTEMPTS,
     });
     return this.taskQueue;

@@ -1,7 +1,8 @@
 /**
  * npm run bench [-- --rows 1000000[,5000000]] [--runs 1] [--codecs gzip,zstd,snappy,none] [--wide-rows 30000]
- *               [--cpu-prof <dir>]
+ *               [--cpu-prof <dir>] [--cli]
  * Full run (README figures): npm run bench -- --rows 2000000,5000000 --runs 3
+ * The `dropship` command's start-up alone (test/bench/cli.ts): npm run bench -- --cli
  *
  * On the same `events`-like table (bigint id, uuid, timestamptz, text, jsonb, numeric(18,4), text[],
  * boolean, double; ~10% NULLs) in the embedded Postgres, measures in one run, per row count:
@@ -12,8 +13,9 @@
  *   3. dropship exporting the table to the local S3 — read, encode, compress, upload, receipt — as
  *      the esbuild bundle that deploys to Lambda, in a child process (its peak RSS and CPU are its own);
  * then each codec at the first row count against DuckDB's same codec, and a 1,000-column table
- * (text/int/real) for memory. Prints tables, then one JSON line (the last line of stdout):
- *   { bench, node, machine, results: [per row count, GZIP], codecs: [per codec], wide: {…} }
+ * (text/int/real) for memory, and the CLI's start-up (`cli`: --help, runs list, a one-table export,
+ * beside `node -e ''`). Prints tables, then one JSON line (the last line of stdout):
+ *   { bench, node, machine, results: [per row count, GZIP], codecs: [per codec], wide: {…}, tenant, changes, cli }
  * Sections are built by one function each and added to `report`; a new figure is one more
  * `report.<name> = await <section>()` line.
  */
@@ -44,6 +46,8 @@ const codecs = arg('codecs', 'gzip,zstd,snappy,none').split(',').filter(Boolean)
 const wideRows = Number(arg('wide-rows', '30000'));
 /** --cpu-prof <dir>: write V8 CPU profiles of the dropship runs there (open in Chrome DevTools). */
 const cpuProfDir = arg('cpu-prof', '');
+/** --cli: only the CLI's start-up section (test/bench/cli.ts). */
+const cliOnly = process.argv.includes('--cli');
 const allThreads = availableParallelism();
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
@@ -341,24 +345,28 @@ try {
     schema: 'bench',
   });
 
-  const { results, codecs: perCodec } = await rowCounts();
-  report.results = results;
-  report.codecs = perCodec;
-  if (wideRows > 0) report.wide = await wide(wideRows);
-  // One tenant out of 100 in a shared table vs the whole table (test/bench/tenant.ts).
-  report.tenant = await (await import('./tenant.js')).benchTenant({
-    stack,
-    pool,
-    rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
-    runs,
-  });
-  // --changes against a plain export of the same table (test/bench/changes.ts).
-  report.changes = await (await import('./changes.js')).benchChanges({
-    stack,
-    pool,
-    rows: Number(arg('changes-rows', String(Math.min(Math.max(...sizes), 200_000)))),
-    runs,
-  });
+  if (!cliOnly) {
+    const { results, codecs: perCodec } = await rowCounts();
+    report.results = results;
+    report.codecs = perCodec;
+    if (wideRows > 0) report.wide = await wide(wideRows);
+    // One tenant out of 100 in a shared table vs the whole table (test/bench/tenant.ts).
+    report.tenant = await (await import('./tenant.js')).benchTenant({
+      stack,
+      pool,
+      rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
+      runs,
+    });
+    // --changes against a plain export of the same table (test/bench/changes.ts).
+    report.changes = await (await import('./changes.js')).benchChanges({
+      stack,
+      pool,
+      rows: Number(arg('changes-rows', String(Math.min(Math.max(...sizes), 200_000)))),
+      runs,
+    });
+  }
+  // The dropship command's start-up, medians of 5 (test/bench/cli.ts).
+  report.cli = await (await import('./cli.js')).benchCli({ stack, pool, runs: Number(arg('cli-runs', '5')) });
   process.stdout.write(`${JSON.stringify(report)}\n`);
 } finally {
   await harness.stop();

@@ -4,10 +4,7 @@ import { permissionPolicy, trustPolicy } from '../../accounts/policies.js';
 import { LAYOUTS } from '../../contracts/receipt.js';
 import { describeSelection } from '../../contracts/selection.js';
 import { PLANS } from '../../contracts/slots.js';
-import { refreshStatus } from '../../notify/outcome.js';
-import { webhookKey } from '../../notify/store.js';
 import { validateWebhookUrl } from '../../notify/webhook.js';
-import { withApp } from '../app.js';
 import { compressionField, compressionOption } from '../compression-option.js';
 import {
   addDestinationFlags,
@@ -16,6 +13,7 @@ import {
   selectionFromOptions,
 } from '../destination-flags.js';
 import { examples, out, UsageError } from '../usage.js';
+import { withApp } from '../with-app.js';
 import { applyWebhookUpdate, describeNotify, setWebhook } from './notify.js';
 
 /**
@@ -65,6 +63,7 @@ export function registerDestinationCommands(program: Command): Command {
     withApp(async (app) => {
       if (o.webhookUrl) {
         validateWebhookUrl(o.webhookUrl, { allowLoopback: app.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
+        const { webhookKey } = await import('../../notify/store.js');
         await webhookKey(app.settings); // fails before registering when the key is not configured
       }
       const dest = await (await app.registry()).add({
@@ -197,6 +196,7 @@ export function registerDestinationCommands(program: Command): Command {
         withApp(async (app) => {
           await (await app.registry()).setEnabled(account, enabled);
           out(`${account}: ${enabled ? 'enabled' : 'disabled'}`);
+          const { refreshStatus } = await import('../../notify/outcome.js');
           if (enabled) await refreshStatus({ pool: await app.database(), settings: app.settings }, account); // un-pause status.json
         }),
       );

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/settings.js';
-import { requirePrincipal, withApp } from '../app.js';
 import { loadDevTooling } from '../dev-tooling.js';
 import { examples, out, UsageError } from '../usage.js';
+import { requirePrincipal, withApp } from '../with-app.js';
 
 /**
  * `dropship dev …` and `dropship demo`: the command-line side of the local stack. The stack itself

@@ -6,8 +6,8 @@ import {
   runFoldersPrefix,
 } from '../../accounts/bucket-lifecycle.js';
 import type { Destination } from '../../accounts/destination.js';
-import { requirePrincipal, withApp } from '../app.js';
 import { examples, out } from '../usage.js';
+import { requirePrincipal, withApp } from '../with-app.js';
 
 /** `dropship doctor` (check a destination, with the fix for each failure) and `dropship policy` (the documents to paste). */
 export function registerDoctorCommands(program: Command): void {

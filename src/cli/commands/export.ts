@@ -1,14 +1,11 @@
 import type { Command } from 'commander';
 import type { Destination } from '../../accounts/destination.js';
 import { slotsByPlan } from '../../contracts/slots.js';
-import { createLogger, type Logger } from '../../log/logger.js';
-import { exportAccounts } from '../../run/account.js';
-import { type AccountOutcome, LogReporter, type Reporter, Reporters } from '../../run/reporter.js';
-import { exportViaQueue } from '../../run/via-queue.js';
+import type { Logger } from '../../log/logger.js';
+import type { AccountOutcome, Reporter } from '../../run/reporter.js';
 import type { App } from '../app.js';
-import { withApp } from '../app.js';
-import { failureLines, summaryTable, TerminalReporter } from '../progress.js';
 import { examples, out, UsageError } from '../usage.js';
+import { withApp } from '../with-app.js';
 
 const SLOT_RE = /^\d\d:\d\d$/;
 
@@ -78,6 +75,10 @@ export async function runExports(
   // Progress for people: redrawn bars on a terminal, one plain line per table every few seconds
   // elsewhere. JSON logs keep warnings and errors unless DROPSHIP_LOG_LEVEL asks for more (the
   // Lambda logs carry the same progress facts as JSON).
+  const { createLogger } = await import('../../log/logger.js');
+  const { exportAccounts } = await import('../../run/account.js');
+  const { LogReporter, Reporters } = await import('../../run/reporter.js');
+  const { failureLines, summaryTable, TerminalReporter } = await import('../progress.js');
   const tty = process.stderr.isTTY === true;
   const log = createLogger({
     level: (!opts.quietLogs && app.settings.DROPSHIP_LOG_LEVEL) || 'warn',
@@ -157,7 +158,8 @@ async function viaQueue(
   dests: Destination[],
   o: { reporter: Reporter; log: Logger; signal: AbortSignal; workers: number },
 ): Promise<Map<string, AccountOutcome>> {
-  const queue = app.queue('for --via-queue (the dev stack sets it: dropship dev env)');
+  const { exportViaQueue } = await import('../../run/via-queue.js');
+  const queue = await app.queue('for --via-queue (the dev stack sets it: dropship dev env)');
   const outcomes = new Map<string, AccountOutcome>();
   for (const dest of dests) {
     outcomes.set(

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { App } from '../app.js';
 import { examples, out } from '../usage.js';
 
 /**
@@ -22,6 +21,7 @@ export function registerMigrateCommand(program: Command): void {
     .action(async (o: { check?: boolean }) => {
       const { SCHEMA_VERSION, migrate, schemaProblem, readSchemaState } = await import('../../accounts/migrations.js');
       const { Pool } = (await import('pg')).default;
+      const { App } = await import('../app.js');
       // Settings as every command reads them; the pool is this command's own (not the App's checked one).
       const pool = new Pool({ connectionString: new App().databaseUrl, max: 1 });
       try {

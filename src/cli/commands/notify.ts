@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DropshipError } from '../../contracts/errors.js';
 import { slotsByPlan } from '../../contracts/slots.js';
-import { checkDestinations, EXTERNAL_ID_PROBE_HOURS } from '../../notify/drift.js';
-import { StatusStore, webhookKey } from '../../notify/store.js';
+import { EXTERNAL_ID_PROBE_HOURS } from '../../notify/probe.js';
 import {
   DEFAULT_TOLERANCE_SECONDS,
   encryptSecret,
@@ -13,8 +12,8 @@ import {
 } from '../../notify/webhook.js';
 import { verifyLink } from '../../receipt/chain.js';
 import type { App } from '../app.js';
-import { withApp } from '../app.js';
 import { examples, type Out, out } from '../usage.js';
+import { withApp } from '../with-app.js';
 
 /**
  * The notification commands: webhook set-up and rotation, drift checks, signature and receipt-chain
@@ -23,6 +22,7 @@ import { examples, type Out, out } from '../usage.js';
 
 /** Sets (generating and printing a new signing secret) or removes an account's webhook. */
 export async function setWebhook(app: App, accountId: string, url: string | null, out: Out): Promise<void> {
+  const { StatusStore, webhookKey } = await import('../../notify/store.js');
   const store = new StatusStore(await app.database());
   if (url === null) {
     await store.setWebhook(accountId, null, null);
@@ -73,6 +73,7 @@ export class NotifyUsageError extends DropshipError {
 
 /** One line per fact for `destinations show`. */
 export async function describeNotify(app: App, accountId: string): Promise<string> {
+  const { StatusStore } = await import('../../notify/store.js');
   const row = await new StatusStore(await app.database()).get(accountId);
   return [
     `webhook       ${row.webhookUrl ?? '—'}`,
@@ -91,6 +92,7 @@ export function registerNotifyCommands(program: Command, groups: { destinations:
     .addHelpText('after', examples('dropship destinations rotate-webhook-secret acme'))
     .action((account: string) =>
       withApp(async (app) => {
+        const { StatusStore, webhookKey } = await import('../../notify/store.js');
         const store = new StatusStore(await app.database());
         await (await app.registry()).get(account);
         const row = await store.get(account);
@@ -134,6 +136,7 @@ export function registerNotifyCommands(program: Command, groups: { destinations:
           out('No destinations to check.');
           return;
         }
+        const { checkDestinations } = await import('../../notify/drift.js');
         const results = await checkDestinations(
           { pool: await app.database(), settings: app.settings },
           dests,

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { ActiveRun, Run, RunStatus, Task } from '../../run/ledger-rows.js';
-import { withApp } from '../app.js';
 import { formatBytes, formatCount, renderTable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
+import { withApp } from '../with-app.js';
 import { isDate } from './slot.js';
 
 const RUN_STATUSES = ['running', 'finishing', 'succeeded', 'failed', 'cancelled'] as const;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { allSlots, slotListSchema, slotsByPlan } from '../../contracts/slots.js';
-import { withApp } from '../app.js';
 import { renderTable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
+import { withApp } from '../with-app.js';
 
 /** `dropship slot status`: the operator's view of one slot of one day. */
 export function registerSlotCommands(program: Command): void {
