@@ -1,0 +1,103 @@
+import fc from 'fast-check';
+
+/**
+ * The operator's and the platform's moves in the binding model (test/binding-model.test.ts). Each
+ * action is a plain value whose parameters are interpreted against the model's state when it runs
+ * (an index picks among what exists then), so every shrunk list is still a valid day.
+ */
+export const UPDATE_FIELDS = [
+  'bucket',
+  'prefix',
+  'role',
+  'schema',
+  'codec',
+  'changes',
+  'excludeTables',
+  'excludeColumns',
+  'plan',
+] as const;
+export type UpdateField = (typeof UPDATE_FIELDS)[number];
+
+export type Action =
+  /** `dropship export --account …`: the in-process driver (exportAccount). */
+  | { k: 'exportCli' }
+  /** A fan-out run is started; its task messages are collected, not sent. */
+  | { k: 'fanOut' }
+  /**
+   * One collected message of an open fan-out run is delivered (out of order: `msg` picks any),
+   * `dup` keeps it for a duplicate delivery, `help: false` kills the worker when it starts helping
+   * with another task (a holder at its deadline: that task is abandoned mid-way), `failReceipt`
+   * makes every receipt PUT of that run fail during the delivery (the run stays `finishing`).
+   */
+  | { k: 'deliver'; run: number; msg: number; dup: boolean; help: boolean; failReceipt: boolean }
+  | { k: 'update'; field: UpdateField; pick: number }
+  | { k: 'disable' }
+  | { k: 'enable' }
+  | { k: 'remove' }
+  /** Remove if present, then add the same account id for ANOTHER customer (bucket, role, schema). */
+  | { k: 'readd'; pick: number }
+  /** The sweeper; `stale`: time passes first (every lease and heartbeat of the account is past its bound). */
+  | { k: 'sweep'; stale: boolean }
+  /** The source changes: a row of the current schema's table is inserted or deleted. */
+  | { k: 'mutate'; pick: number };
+
+export interface Sequence {
+  /** How the first customer is registered (prefix, codec, change sets). */
+  init: number;
+  actions: Action[];
+}
+
+const deliver = fc.record({
+  k: fc.constant('deliver' as const),
+  run: fc.nat(3),
+  msg: fc.nat(3),
+  dup: fc.boolean(),
+  help: fc.boolean(),
+  failReceipt: fc.boolean(),
+});
+
+export const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  { arbitrary: fc.constant({ k: 'exportCli' as const }), weight: 3 },
+  { arbitrary: fc.constant({ k: 'fanOut' as const }), weight: 4 },
+  { arbitrary: deliver, weight: 7 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('update' as const),
+      field: fc.constantFrom(...UPDATE_FIELDS),
+      pick: fc.nat(7),
+    }),
+    weight: 5,
+  },
+  { arbitrary: fc.constant({ k: 'disable' as const }), weight: 1 },
+  { arbitrary: fc.constant({ k: 'enable' as const }), weight: 1 },
+  { arbitrary: fc.constant({ k: 'remove' as const }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('readd' as const), pick: fc.nat(15) }), weight: 3 },
+  { arbitrary: fc.record({ k: fc.constant('sweep' as const), stale: fc.boolean() }), weight: 3 },
+  { arbitrary: fc.record({ k: fc.constant('mutate' as const), pick: fc.nat(7) }), weight: 1 },
+);
+
+export function sequenceArb(exclude: ReadonlySet<string>): fc.Arbitrary<Sequence> {
+  const action =
+    exclude.size === 0
+      ? actionArb
+      : actionArb.filter((a) => !exclude.has(a.k) && !exclude.has(`update-${'field' in a ? a.field : ''}`));
+  return fc.record({ init: fc.nat(15), actions: fc.array(action, { minLength: 3, maxLength: 8 }) });
+}
+
+/** One line per action, for traces and counterexamples. */
+export function describeAction(a: Action): string {
+  switch (a.k) {
+    case 'deliver':
+      return `deliver(run ${a.run}, msg ${a.msg}${a.dup ? ', dup' : ''}${a.help ? '' : ', no-help'}${a.failReceipt ? ', receipt PUT fails' : ''})`;
+    case 'update':
+      return `update ${a.field} (${a.pick})`;
+    case 'readd':
+      return `readd (${a.pick})`;
+    case 'sweep':
+      return `sweep${a.stale ? ' (after the stale bound)' : ''}`;
+    case 'mutate':
+      return `mutate (${a.pick})`;
+    default:
+      return a.k;
+  }
+}
