@@ -39,7 +39,9 @@ export type Action =
   /** The sweeper; `stale`: time passes first (every lease and heartbeat of the account is past its bound). */
   | { k: 'sweep'; stale: boolean }
   /** The source changes: a row of the current schema's table is inserted or deleted. */
-  | { k: 'mutate'; pick: number };
+  | { k: 'mutate'; pick: number }
+  /** The current customer's webhook receiver goes down (answers 503) or comes back. */
+  | { k: 'webhook'; down: boolean };
 
 export interface Sequence {
   /** How the first customer is registered (prefix, codec, change sets). */
@@ -74,6 +76,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant('readd' as const), pick: fc.nat(15) }), weight: 3 },
   { arbitrary: fc.record({ k: fc.constant('sweep' as const), stale: fc.boolean() }), weight: 3 },
   { arbitrary: fc.record({ k: fc.constant('mutate' as const), pick: fc.nat(7) }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('webhook' as const), down: fc.boolean() }), weight: 1 },
 );
 
 export function sequenceArb(exclude: ReadonlySet<string>): fc.Arbitrary<Sequence> {
@@ -81,7 +84,7 @@ export function sequenceArb(exclude: ReadonlySet<string>): fc.Arbitrary<Sequence
     exclude.size === 0
       ? actionArb
       : actionArb.filter((a) => !exclude.has(a.k) && !exclude.has(`update-${'field' in a ? a.field : ''}`));
-  return fc.record({ init: fc.nat(15), actions: fc.array(action, { minLength: 3, maxLength: 8 }) });
+  return fc.record({ init: fc.nat(15), actions: fc.array(action, { minLength: 3, maxLength: 7 }) });
 }
 
 /** One line per action, for traces and counterexamples. */
@@ -97,6 +100,8 @@ export function describeAction(a: Action): string {
       return `sweep${a.stale ? ' (after the stale bound)' : ''}`;
     case 'mutate':
       return `mutate (${a.pick})`;
+    case 'webhook':
+      return `webhook receiver ${a.down ? 'down' : 'up'}`;
     default:
       return a.k;
   }

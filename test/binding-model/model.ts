@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { trustPolicy } from '../../src/accounts/policies.js';
@@ -9,6 +11,9 @@ import type { Receipt } from '../../src/contracts/receipt.js';
 import { quoteLiteral } from '../../src/contracts/sql.js';
 import type { TaskMessage } from '../../src/contracts/task.js';
 import { createLogger } from '../../src/log/logger.js';
+import { deliverPending } from '../../src/notify/outcome.js';
+import { StatusStore, webhookKey } from '../../src/notify/store.js';
+import { encryptSecret, generateSecret } from '../../src/notify/webhook.js';
 import { exportAccount } from '../../src/run/account.js';
 import { startFanOutRun } from '../../src/run/fan-out.js';
 import type { Ledger } from '../../src/run/ledger.js';
@@ -74,6 +79,42 @@ export interface ModelRun {
   supersededBy: string | null;
 }
 
+/**
+ * The customers' webhook receivers: one URL per day and customer generation
+ * (`/d<day>/g<gen>`), every POST kept; a receiver that is down answers 503.
+ */
+export class Receivers {
+  private server: Server | undefined;
+  private received: { path: string; body: string }[] = [];
+  readonly down = new Set<string>();
+  base = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const path = req.url ?? '/';
+        this.received.push({ path, body: Buffer.concat(chunks).toString('utf8') });
+        res.statusCode = this.down.has(path) ? 503 : 200;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  take(): { path: string; body: string }[] {
+    const out = this.received;
+    this.received = [];
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((r) => this.server?.close(r));
+  }
+}
+
 /** What every day shares: the stack, dropship's parts, the S3 event log, all runs by id. */
 export class ModelContext {
   readonly runs = new Map<string, ModelRun>();
@@ -81,6 +122,8 @@ export class ModelContext {
   readonly bucketOwner = new Map<string, { day: number; gen: number }>();
   private events: (S3EventRecord & { body?: string })[] = [];
   private customers = 0;
+  /** Only these invariants fail a day (letters; all when undefined): to look for one kind of counterexample. */
+  only: Set<string> | undefined;
   /** Milliseconds spent per kind of step (printed by the test: where the time goes). */
   readonly timings = new Map<string, { ms: number; n: number }>();
 
@@ -98,6 +141,7 @@ export class ModelContext {
     readonly ledger: Ledger,
     readonly settings: Settings,
     readonly db: Awaited<ReturnType<typeof duck>>,
+    readonly hooks: Receivers,
   ) {
     stack.s3.onEvent((e) => {
       // receipt.json and status.json are rewritten in place: keep each version's bytes as stored.
@@ -180,7 +224,8 @@ export class Day {
   }
 
   private async assertInvariants(): Promise<void> {
-    const violations = await this.check();
+    const only = this.ctx.only;
+    const violations = (await this.check()).filter((v) => !only || only.has(v.slice(1, 2)));
     if (violations.length > 0)
       throw new Error(
         `after ${this.step}:\n${violations.map((v) => `  ${v}`).join('\n')}\ntrace (account ${this.accountId}):\n${this.trace.join('\n')}`,
@@ -258,6 +303,13 @@ export class Day {
         },
       },
     });
+    // The customer's webhook (set as `destinations update --webhook-url` does).
+    const secret = encryptSecret(generateSecret(), await webhookKey(this.ctx.settings));
+    await new StatusStore(this.ctx.pool).setWebhook(
+      this.accountId,
+      `${this.ctx.hooks.base}/d${this.day}/g${gen}`,
+      secret,
+    );
     for (const b of c.buckets) this.ctx.bucketOwner.set(b, { day: this.day, gen });
     this.customers.push(c);
     this.chains.set(gen, new Map());
@@ -364,6 +416,13 @@ export class Day {
         return this.log(a.k === 'enable' ? 'enabled' : 'disabled');
       case 'mutate':
         return this.mutate(a.pick);
+      case 'webhook': {
+        if (!this.current) return this.log('no destination');
+        const path = `/d${this.day}/g${this.current.gen}`;
+        if (a.down) this.ctx.hooks.down.add(path);
+        else this.ctx.hooks.down.delete(path);
+        return this.log(`customer ${this.current.gen}'s receiver ${a.down ? 'down' : 'up'}`);
+      }
       case 'exportCli':
         return this.exportCli();
       case 'fanOut':
@@ -518,20 +577,29 @@ export class Day {
       by: 'sweeper',
     });
     const acted = swept.filter((s) => s.action !== 'alive');
-    this.log(acted.length ? acted.map((s) => `…${short(s.runId)} ${s.action}`).join(', ') : 'nothing to do');
+    // The outbox sweep (handlers/check.ts), for this account.
+    const hooks = await deliverPending(
+      { pool: this.ctx.pool, settings: this.ctx.settings },
+      { accountId: this.accountId },
+    ).catch((e: Error) => ({ error: e.message.slice(0, 120) }));
+    this.log(
+      `${acted.length ? acted.map((s) => `…${short(s.runId)} ${s.action}`).join(', ') : 'no run to act on'}; webhooks ${JSON.stringify(hooks)}`,
+    );
   }
 
   /** Ends the day: open runs closed, the destination removed, the source schemas dropped. */
   async cleanup(): Promise<void> {
     await this.ctx.pool.query(
-      `update dropship.runs set status = 'cancelled', error = 'binding model: end of the day'
+      `update dropship.runs set status = 'cancelled', finished_at = now(), lease_until = null, error = 'binding model: end of the day'
         where account_id = $1 and status in ('running', 'finishing')`,
       [this.accountId],
     );
     await this.ctx.registry.remove(this.accountId).catch(() => {});
+    for (const c of this.customers) this.ctx.hooks.down.delete(`/d${this.day}/g${c.gen}`);
     for (const c of this.customers)
       await this.ctx.pool.query(c.schemas.map((s) => `drop schema if exists ${s} cascade;`).join(' '));
     this.ctx.takeEvents();
+    this.ctx.hooks.take();
   }
 
   // ---------------------------------------------------------------- the invariants
@@ -551,8 +619,18 @@ export class Day {
       const by = `run …${short(run.runId)} (${run.path}, opened for ${v.label} s3://${v.bucket}/${v.prefix})`;
       const base = v.prefix ? `${v.prefix}/` : '';
       const name = ev.key.slice(ev.key.lastIndexOf('/') + 1);
+      // The bytes as stored when S3 recorded the object; if another PUT of the same key was still
+      // being written then, the bytes as they are now (that PUT has its own event).
+      const body = (): string => {
+        try {
+          JSON.parse(ev.body ?? '');
+          return ev.body!;
+        } catch {
+          return readFileSync(this.ctx.path(ev.bucket, ev.key), 'utf8');
+        }
+      };
       if (name === 'status.json') {
-        this.checkStatus(ev.bucket, ev.key, ev.body!, run, out);
+        this.checkStatus(ev.bucket, ev.key, body(), run, out);
         continue;
       }
       if (ev.bucket !== v.bucket || !ev.key.startsWith(base))
@@ -560,7 +638,7 @@ export class Day {
       if (session.roleArn !== v.roleArn)
         out.push(`(a) ${where} was written with role ${session.roleArn} by ${by}, which opened with ${v.roleArn}`);
       if (name === 'receipt.json') {
-        this.checkPublished(where, ev.key === `${base}receipt.json`, ev.body!, run, by, out);
+        this.checkPublished(where, ev.key === `${base}receipt.json`, body(), run, by, out);
         continue;
       }
       const inFolder = `${base}${run.folder}/`;
@@ -581,6 +659,7 @@ export class Day {
     }
     await this.checkFiles([...latest.values()], out);
     await this.checkReceipts(out);
+    this.checkWebhooks(out);
     return out;
   }
 
@@ -666,6 +745,19 @@ export class Day {
       if (String(c.compression) !== want)
         out.push(
           `(c) s3://${f.bucket}/${f.key}: codec ${String(c.compression)}, but ${f.run.version.label} delivers ${want}`,
+        );
+    }
+  }
+
+  /** (e) a customer's webhook URL receives only events of that customer's runs. */
+  private checkWebhooks(out: string[]): void {
+    for (const { path, body } of this.ctx.hooks.take()) {
+      const m = /^\/d(\d+)\/g(\d+)$/.exec(path);
+      const ev = JSON.parse(body) as { type: string; account: string; run_id: string | null };
+      const run = ev.run_id ? this.ctx.runs.get(ev.run_id) : undefined;
+      if (!m || ev.account !== `bm${m[1]}` || (ev.run_id && (run?.day !== Number(m[1]) || run?.gen !== Number(m[2]))))
+        out.push(
+          `(e) webhook ${ev.type} of run ${ev.run_id ? `…${short(ev.run_id)}` : '-'} (customer ${run?.gen ?? '?'}) was sent to customer ${m?.[2]}'s URL ${path}`,
         );
     }
   }
