@@ -72,6 +72,7 @@ beforeAll(async () => {
     db,
     hooks,
   );
+  if (ONLY) ctx.only = new Set(ONLY.split(''));
 }, 120_000);
 
 afterAll(async () => {
