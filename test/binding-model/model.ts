@@ -217,6 +217,7 @@ export class Day {
       await this.assertInvariants();
       lap('check');
     }
+    if (process.env.DROPSHIP_MODEL_TRACE) console.log(`day ${this.day}:\n${this.trace.join('\n')}`);
   }
 
   private log(line: string): void {
