@@ -405,23 +405,39 @@ describe('tenant mode and selection', () => {
     ).rows[0];
     expect(parts[0]!.rangeLo).toBe(BigInt(bounds.lo));
     expect(parts.at(-1)!.rangeHi).toBe(BigInt(bounds.hi));
-    // An update while the run is in flight applies from the next run: every task of this one
-    // exports with the selection the run opened with (parts of a table never differ in columns).
+    // An update while the run is in flight cancels it (issue 22: a delivery belongs to exactly one
+    // destination version): its tasks do nothing more, and the next run exports with the new selection
+    // (parts of a table never differ in columns).
     await registry.update('tex-0', { selection: { excludeColumns: 'contacts.email,*.secret,events.kind' } });
+    const cancelled = await ledger.getRun(run.runId);
+    expect(cancelled?.status).toBe('cancelled');
+    expect(cancelled?.error).toMatch(/^the destination was changed \(selection\) while this run was open/);
+    for (const m of messages) {
+      const o = await runTask(m, { sourceUrl: stack.databaseUrl, ledger, registry, settings: fanout });
+      expect(o.status, JSON.stringify(o)).toBe('skipped');
+    }
+    const nextMessages: TaskMessage[] = [];
+    const { run: next } = await startFanOutRun(await registry.get('tex-0'), {
+      sourceUrl: stack.databaseUrl,
+      ledger,
+      settings: fanout,
+      trigger: 'manual',
+      queue: { send: async (batch) => void nextMessages.push(...batch) },
+    });
     // The first message's worker holds the run's snapshot and exports the pending tasks itself
     // (src/run/shared-snapshot.ts); the later messages find their tasks done.
-    for (const m of messages) {
+    for (const m of nextMessages) {
       const o = await runTask(m, { sourceUrl: stack.databaseUrl, ledger, registry, settings: fanout });
       expect(
         o.status === 'succeeded' || (o.status === 'skipped' && o.reason === 'already done'),
         JSON.stringify(o),
       ).toBe(true);
     }
-    expect((await ledger.getRun(run.runId))?.receiptKey).toBe('receipt.json');
+    expect((await ledger.getRun(next.runId))?.receiptKey).toBe('receipt.json');
     const receipt = await readCustomerReceipt(stack, c);
-    expect(receipt.run_id).toBe(run.runId);
+    expect(receipt.run_id).toBe(next.runId);
     expect(receipt.selection?.left_out.map((l) => l.table)).toEqual(['audit_log', 'tenants']);
-    expect(receipt.tables.events!.columns.map((col) => col.name)).toEqual(['id', 'org_id', 'kind', 'amount', 'at']);
+    expect(receipt.tables.events!.columns.map((col) => col.name)).toEqual(['id', 'org_id', 'amount', 'at']);
     await registry.update('tex-0', { selection: { excludeColumns: 'contacts.email,*.secret' } });
     const files = await downloadReceiptFiles(
       stack.s3.endpoint,

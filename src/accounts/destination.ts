@@ -105,6 +105,46 @@ export interface Destination {
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * The destination's identity beyond its account id: a new value at every `add` (never reused), so
+   * a removed and re-added account shares nothing with its predecessor (issue 22).
+   */
+  generation: number;
+  /**
+   * +1 at every update that changes where or how data is delivered (bucket, prefix, region, role,
+   * KMS key, source schema, layout, compression, change sets, selection); not for plan or enabled.
+   * A run serves one (generation, version): an update that bumps the version cancels open runs.
+   */
+  version: number;
+}
+
+/** The fields whose change bumps a destination's version (they decide where and how data is delivered). */
+export const DELIVERY_FIELDS = [
+  'bucket',
+  'prefix',
+  'region',
+  'roleArn',
+  'kmsKeyArn',
+  'sourceSchema',
+  'layout',
+  'compression',
+  'changes',
+  'selection',
+] as const satisfies readonly (keyof Destination)[];
+
+/** The delivery fields that differ between two versions of a destination (in DELIVERY_FIELDS order). */
+export function changedDeliveryFields(a: Destination, b: Destination): string[] {
+  return DELIVERY_FIELDS.filter((f) => JSON.stringify(a[f] ?? null) !== JSON.stringify(b[f] ?? null));
+}
+
+/**
+ * A destination as a run froze it (dropship.runs.destination, JSON): dates revived. The run's copy is
+ * what every task, finisher, sweep and notification of the run uses — never the registry's current row.
+ */
+export function reviveDestination(json: unknown): Destination | null {
+  if (json === null || json === undefined) return null;
+  const d = json as Destination & { createdAt: string | Date; updatedAt: string | Date };
+  return { ...d, createdAt: new Date(d.createdAt), updatedAt: new Date(d.updatedAt) };
 }
 
 /** Joins the destination prefix and a relative key. */

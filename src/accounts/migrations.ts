@@ -274,6 +274,70 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         add column snapshot_released_at timestamptz;
     `,
   },
+  {
+    version: 12,
+    name: 'a delivery belongs to one destination version',
+    sql: `
+      -- Issue 22. A destination's identity is its generation (a new one at every add, never reused,
+      -- never changed) and its version (+1 at every update that changes where or how data is
+      -- delivered). Every run, receipt chain link, change state and webhook event belongs to one
+      -- generation; a run also records the version and a frozen copy of the destination it serves.
+      create sequence dropship.destination_generations;
+      alter table dropship.destinations
+        add column generation bigint,
+        add column version int not null default 1;
+      update dropship.destinations set generation = nextval('dropship.destination_generations');
+      alter table dropship.destinations
+        alter column generation set default nextval('dropship.destination_generations'),
+        alter column generation set not null;
+      create unique index destinations_generation_unique on dropship.destinations (generation);
+      create function dropship.destination_versioned() returns trigger language plpgsql as $$
+      begin
+        if new.generation is distinct from old.generation then
+          raise exception 'generation of account % cannot change', old.account_id;
+        end if;
+        new.version := old.version;
+        if (new.bucket, new.prefix, new.region, new.role_arn, new.kms_key_arn, new.source_schema, new.layout,
+            new.compression, new.changes, new.tenant_column, new.tenant_value, new.drop_tenant_column,
+            new.global_tables, new.include_tables, new.exclude_tables, new.exclude_columns)
+           is distinct from
+           (old.bucket, old.prefix, old.region, old.role_arn, old.kms_key_arn, old.source_schema, old.layout,
+            old.compression, old.changes, old.tenant_column, old.tenant_value, old.drop_tenant_column,
+            old.global_tables, old.include_tables, old.exclude_tables, old.exclude_columns) then
+          new.version := old.version + 1;
+        end if;
+        return new;
+      end $$;
+      create trigger destinations_versioned before update on dropship.destinations
+        for each row execute function dropship.destination_versioned();
+
+      alter table dropship.runs
+        add column destination_generation bigint,
+        add column destination_version int,
+        add column destination jsonb;
+      update dropship.runs r set destination_generation = d.generation, destination_version = d.version
+        from dropship.destinations d where d.account_id = r.account_id;
+
+      -- The chain restarts at sequence 1 for every generation.
+      alter table dropship.receipt_chain add column generation bigint not null default 0;
+      update dropship.receipt_chain c set generation = d.generation
+        from dropship.destinations d where d.account_id = c.account_id;
+      alter table dropship.receipt_chain alter column generation drop default;
+      alter table dropship.receipt_chain drop constraint receipt_chain_pkey;
+      alter table dropship.receipt_chain add primary key (account_id, generation, sequence);
+
+      alter table dropship.change_states add column generation bigint;
+      update dropship.change_states s set generation = d.generation
+        from dropship.destinations d where d.account_id = s.account_id;
+
+      alter table dropship.webhook_events add column generation bigint;
+      update dropship.webhook_events e set generation = d.generation
+        from dropship.destinations d where d.account_id = e.account_id;
+
+      -- The external-ID probe is remembered for one (role ARN, external ID): a new role is probed.
+      alter table dropship.destination_status add column external_id_verified_for text;
+    `,
+  },
 ];
 
 export async function migrate(pool: Pool): Promise<number[]> {

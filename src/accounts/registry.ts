@@ -7,7 +7,12 @@ import { isTenantMode, type Selection } from '../contracts/selection.js';
 import { DEFAULT_SLOTS, type Plan, type SlotsByPlan } from '../contracts/slots.js';
 import { checkSelection } from '../source/select.js';
 import { inTransaction } from './db.js';
-import { type Destination, type DestinationInput, destinationInputSchema } from './destination.js';
+import {
+  changedDeliveryFields,
+  type Destination,
+  type DestinationInput,
+  destinationInputSchema,
+} from './destination.js';
 
 /** The registry refused: no such account, an invalid destination, a disabled account. Not retryable. */
 export class AccountsError extends DropshipError {
@@ -59,6 +64,8 @@ interface Row {
   enabled: boolean;
   created_at: Date;
   updated_at: Date;
+  generation: string;
+  version: number;
   tenant_column: string | null;
   tenant_value: string | null;
   drop_tenant_column: boolean;
@@ -95,6 +102,8 @@ function fromRow(r: Row): Destination {
     enabled: r.enabled,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    generation: Number(r.generation),
+    version: r.version,
   };
 }
 
@@ -201,7 +210,16 @@ export class Registry {
           d.changes,
         ],
       );
-      return fromRow(res.rows[0]!);
+      const after = fromRow(res.rows[0]!);
+      if (after.version !== before.version) {
+        const fields = changedDeliveryFields(before, after);
+        await cancelOpenRuns(
+          c,
+          accountId,
+          `the destination was changed (${fields.join(', ')}) while this run was open; this run delivers nothing more; the next run delivers to the new destination`,
+        );
+      }
+      return after;
     });
   }
 
@@ -291,10 +309,68 @@ export class Registry {
     return fromRow(res.rows[0]!);
   }
 
+  /**
+   * Removes a destination for good. In the same transaction: its open runs (running and finishing)
+   * are cancelled (they deliver nothing more), its undelivered webhook events are given up, its
+   * change-set states are dropped, and its status row goes with it (foreign key). Runs, receipt chain
+   * links and events stay as history, tied to this generation: a later `add` of the same account id
+   * is a new generation and inherits none of it (chain from sequence 1, a full refresh, no old events).
+   */
   async remove(accountId: string): Promise<void> {
-    const res = await this.pool.query('delete from dropship.destinations where account_id = $1', [accountId]);
-    if (res.rowCount === 0) throw new DestinationNotFound(accountId);
+    await inTransaction(this.pool, async (c) => {
+      const cur = await c.query<{ generation: string }>(
+        'select generation from dropship.destinations where account_id = $1 for update',
+        [accountId],
+      );
+      if (cur.rowCount === 0) throw new DestinationNotFound(accountId);
+      const generation = cur.rows[0]!.generation;
+      await cancelOpenRuns(
+        c,
+        accountId,
+        'the destination was removed while this run was open; this run delivers nothing more',
+      );
+      await c.query(
+        `update dropship.webhook_events set given_up_at = now(), last_error = 'destination removed before delivery'
+          where account_id = $1 and delivered_at is null and given_up_at is null`,
+        [accountId],
+      );
+      await c.query('delete from dropship.change_states where account_id = $1', [accountId]);
+      await c.query('delete from dropship.destinations where account_id = $1 and generation = $2', [
+        accountId,
+        generation,
+      ]);
+    });
   }
+}
+
+/**
+ * Cancels the account's open runs (running and finishing) with `reason`, and fails their unfinished
+ * tasks — in the caller's transaction, which holds the destination row. The claims and finishers
+ * check the run's status (src/run/ledger*.ts), so nothing more is written or published for them;
+ * whatever a worker still uploads goes under the run's own frozen bucket, prefix and folder.
+ * Lock order as everywhere in the ledger: task rows (in key order), then the run rows.
+ */
+async function cancelOpenRuns(c: PoolClient, accountId: string, reason: string): Promise<string[]> {
+  await c.query(
+    `select 1 from dropship.run_tasks
+      where run_id in (select run_id from dropship.runs where account_id = $1 and status in ('running', 'finishing'))
+      order by run_id, table_name, part for update`,
+    [accountId],
+  );
+  const res = await c.query<{ run_id: string }>(
+    `update dropship.runs set status = 'cancelled', finished_at = now(), lease_until = null, error = $2
+      where account_id = $1 and status in ('running', 'finishing') returning run_id`,
+    [accountId, reason],
+  );
+  const ids = res.rows.map((r) => r.run_id);
+  if (ids.length > 0)
+    await c.query(
+      `update dropship.run_tasks set status = 'failed', lease_until = null, finished_at = now(),
+              error = coalesce(error, 'run cancelled')
+        where run_id = any($1::text[]) and status in ('pending', 'running')`,
+      [ids],
+    );
+  return ids;
 }
 
 const SELECTION_COLUMNS =

@@ -48,7 +48,8 @@ export interface ChangesInput {
   rowFilter?: RowFilter | undefined;
   dest: Pick<Destination, 'bucket' | 'prefix' | 'layout' | 'compression' | 'kmsKeyArn'>;
   s3: S3Client;
-  run: { runId: string; accountId: string; folder: string };
+  /** The run, and the destination generation it serves (change sets never span generations). */
+  run: { runId: string; accountId: string; folder: string; destinationGeneration?: number | null };
   settings: Settings;
   signal?: AbortSignal;
 }
@@ -157,7 +158,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
 
   const store = new ChangeStateStore(input.db);
   const signature = stateSignature(table, key, rowFilter);
-  const base = await store.base(run.accountId, run.runId, table.name);
+  const base = await store.base(run.accountId, run.runId, table.name, run.destinationGeneration ?? null);
   await store.prune(run.accountId, table.name, base.state?.stateId ?? null);
   input.signal?.throwIfAborted();
   const next = await store.write(client, stateCopySql(schema, table, key, rowFilter), {
@@ -165,6 +166,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
     table: table.name,
     runId: run.runId,
     signature,
+    generation: run.destinationGeneration ?? null,
   });
   const objectName = tableObjectName(table.name);
   const folder = `${tableFolder(run.folder, objectName)}/${CHANGES_FOLDER}`;

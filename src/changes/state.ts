@@ -44,12 +44,18 @@ export interface BaseLookup {
 export class ChangeStateStore {
   constructor(private readonly pool: Pool) {}
 
-  async base(accountId: string, runId: string, table: string): Promise<BaseLookup> {
+  /**
+   * The base of a change set: the state of the account's last succeeded run of the same destination
+   * generation (issue 22: a removed and re-added account starts with a full refresh). `generation`
+   * null: runs opened before generations were recorded (any run of the account).
+   */
+  async base(accountId: string, runId: string, table: string, generation: number | null = null): Promise<BaseLookup> {
     const last = await this.pool.query<{ run_id: string }>(
       `select run_id from dropship.runs
         where account_id = $1 and status = 'succeeded' and run_id <> $2
+          and ($3::bigint is null or destination_generation = $3::bigint)
         order by finished_at desc nulls last, started_micros desc limit 1`,
-      [accountId, runId],
+      [accountId, runId, generation],
     );
     const lastRunId = last.rows[0]?.run_id ?? null;
     if (lastRunId === null) return { lastRunId, state: null };
@@ -86,13 +92,13 @@ export class ChangeStateStore {
   async write(
     source: pg.ClientBase,
     copySql: string,
-    s: { accountId: string; table: string; runId: string; signature: string },
+    s: { accountId: string; table: string; runId: string; signature: string; generation?: number | null },
   ): Promise<StateRef> {
     return inTransaction(this.pool, async (c) => {
       const ins = await c.query<{ state_id: string }>(
-        `insert into dropship.change_states (account_id, table_name, run_id, signature)
-         values ($1, $2, $3, $4) returning state_id`,
-        [s.accountId, s.table, s.runId, s.signature],
+        `insert into dropship.change_states (account_id, table_name, run_id, signature, generation)
+         values ($1, $2, $3, $4, $5) returning state_id`,
+        [s.accountId, s.table, s.runId, s.signature, s.generation ?? null],
       );
       const stateId = ins.rows[0]!.state_id;
       const sink = c.query(copyFrom('COPY dropship.change_rows (state_id, k, h) FROM STDIN'));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { type CustomerFailure, failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
@@ -20,8 +21,26 @@ import { StatusStore } from './store.js';
  */
 export const EXTERNAL_ID_PROBE_HOURS = 24;
 
-function probeDue(verifiedAt: Date | null, now: Date): boolean {
-  return !verifiedAt || now.getTime() - verifiedAt.getTime() >= EXTERNAL_ID_PROBE_HOURS * 3600_000;
+/**
+ * What a verification is for: the role and the external ID it was probed with (a SHA-256 digest, so
+ * the external ID itself is stored only where it already is). Issue 22: after `update --role-arn`
+ * the new role is probed before its first use, whatever the day's verification of the old one said.
+ */
+export function externalIdKey(dest: Pick<Destination, 'roleArn' | 'externalId'>): string {
+  return createHash('sha256').update(`${dest.roleArn}\n${dest.externalId}`).digest('hex');
+}
+
+function probeDue(
+  row: { externalIdVerifiedAt: Date | null; externalIdVerifiedFor: string | null },
+  dest: Pick<Destination, 'roleArn' | 'externalId'>,
+  now: Date,
+): boolean {
+  const at = row.externalIdVerifiedAt;
+  return (
+    !at ||
+    row.externalIdVerifiedFor !== externalIdKey(dest) ||
+    now.getTime() - at.getTime() >= EXTERNAL_ID_PROBE_HOURS * 3600_000
+  );
 }
 
 /**
@@ -37,16 +56,20 @@ export async function ensureExternalIdEnforced(
 ): Promise<void> {
   const store = new StatusStore(pool);
   const row = await store.get(dest.accountId);
-  if (!probeDue(row.externalIdVerifiedAt, now)) return;
+  if (!probeDue(row, dest, now)) return;
   await verifyExternalIdEnforced(dest, settings);
-  await store.noteExternalIdVerified(dest.accountId);
+  await store.noteExternalIdVerified(dest.accountId, externalIdKey(dest));
 }
 
 /** `dropship doctor` ran the probe: a passing report counts as the day's verification. */
-export async function noteDoctorReport(pool: Pool, report: { accountId: string; checks: Check[] }): Promise<void> {
+export async function noteDoctorReport(
+  pool: Pool,
+  report: { accountId: string; checks: Check[] },
+  dest: Pick<Destination, 'roleArn' | 'externalId'>,
+): Promise<void> {
   const pass = (name: string) => report.checks.find((c) => c.name === name)?.status === 'pass';
   if (pass('assume role') && pass('external ID enforced'))
-    await new StatusStore(pool).noteExternalIdVerified(report.accountId);
+    await new StatusStore(pool).noteExternalIdVerified(report.accountId, externalIdKey(dest));
 }
 
 export interface DriftResult {
@@ -92,11 +115,11 @@ async function checkDestination(
   const now = deps.now ?? new Date();
   const store = new StatusStore(deps.pool);
   const row = await store.get(dest.accountId);
-  const probed = opts.forceProbe === true || probeDue(row.externalIdVerifiedAt, now);
+  const probed = opts.forceProbe === true || probeDue(row, dest, now);
   const report = await doctor(dest, { settings: deps.settings, drift: { externalIdProbe: probed } });
   const assumed = report.checks.find((c) => c.name === 'assume role')?.status === 'pass';
   const enforced = report.checks.find((c) => c.name === 'external ID enforced')?.status === 'pass';
-  if (probed && assumed && enforced) await store.noteExternalIdVerified(dest.accountId);
+  if (probed && assumed && enforced) await store.noteExternalIdVerified(dest.accountId, externalIdKey(dest));
   const failed = report.checks.filter((c) => c.status === 'fail');
   const failures = failed.map((c) => customerFailureOf(c, dest)).filter((f): f is CustomerFailure => f !== undefined);
   // One failure per kind (an assume-role failure is not also a bucket failure, etc.).

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from 'pg';
-import type { Destination } from '../accounts/destination.js';
+import { type Destination, reviveDestination } from '../accounts/destination.js';
 import { DestinationNotFound, Registry } from '../accounts/registry.js';
 import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
@@ -56,21 +56,34 @@ export async function recordRunOutcome(deps: OutcomeDeps, o: RunOutcome): Promis
 async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<void> {
   const now = (deps.now ?? (() => new Date()))();
   const at = now.toISOString();
-  let dest: Destination;
+  let current: Destination;
   try {
-    dest = await new Registry(deps.pool).get(o.accountId);
+    current = await new Registry(deps.pool).get(o.accountId);
   } catch (e) {
     if (e instanceof DestinationNotFound) return; // removed meanwhile: nobody to tell
     throw e;
   }
+  const ran = await deps.pool.query<{ status: string; destination: unknown; destination_generation: string | null }>(
+    'select status, destination, destination_generation from dropship.runs where run_id = $1',
+    [o.runId],
+  );
+  const run = ran.rows[0];
+  // A run of a removed destination generation tells nobody — least of all a new owner of the account id.
+  if (run?.destination_generation != null && Number(run.destination_generation) !== current.generation) {
+    log.info(
+      { accountId: o.accountId, runId: o.runId },
+      'run outcome not told: the run served a destination that was removed since',
+    );
+    return;
+  }
+  // status.json goes where the run delivered: the run's frozen destination (plan and pause as they are now).
+  const frozen = reviveDestination(run?.destination);
+  let dest: Destination = frozen ? { ...frozen, enabled: current.enabled, plan: current.plan } : current;
   if (!o.ok) {
     // A failure is told only for a run the ledger has failed (or one that never opened): a run still
     // running or finishing may yet publish its receipt (its finish records the success; the sweep
     // records a failure once the ledger says so), and an operator's cancel is not a failed delivery.
-    const run = await deps.pool.query<{ status: string }>('select status from dropship.runs where run_id = $1', [
-      o.runId,
-    ]);
-    const status = run.rows[0]?.status;
+    const status = run?.status;
     if (status !== undefined && status !== 'failed') {
       log.info({ accountId: o.accountId, runId: o.runId, status }, 'run outcome not recorded as a failure');
       return;
@@ -165,6 +178,8 @@ export async function recordMissedOutcomes(
     `select distinct on (r.account_id) r.run_id, r.account_id, r.status, r.receipt_key, r.error
        from dropship.runs r
       where r.status in ('succeeded', 'failed')
+        and (r.destination_generation is null
+             or r.destination_generation = (select d.generation from dropship.destinations d where d.account_id = r.account_id))
         and r.finished_at > now() - interval '1 day'
         and r.finished_at <= now() - make_interval(secs => $1)
         and not exists (
@@ -238,28 +253,42 @@ export async function deliverPending(
   const pending = await store.pendingEvents(filter);
   if (pending.length === 0) return { delivered, failed };
   const key = await webhookKey(s);
+  // Each event on its own: one that cannot be sent (a removed destination, an undecryptable secret, a
+  // ledger hiccup) is noted and skipped; it never stops the events after it.
   for (const ev of pending) {
-    const row = await store.get(ev.accountId);
-    if (!row.webhookUrl || !row.webhookSecret) {
-      await store.noteDelivery(ev.id, 0, false, 'webhook removed before delivery', true);
-      continue;
-    }
-    const secret = decryptSecret(row.webhookSecret, key);
-    const r = await deliverWithRetries(row.webhookUrl, secret, ev.body, {
-      attempts: s.DROPSHIP_WEBHOOK_ATTEMPTS,
-      backoffMs: s.DROPSHIP_WEBHOOK_BACKOFF_MS,
-      timeoutMs: s.DROPSHIP_WEBHOOK_TIMEOUT_MS,
-    });
-    const error = r.ok ? null : (r.error ?? `HTTP ${r.status}`);
-    const old = (await store.pendingEvents({ ids: [ev.id], maxAgeHours: 24 })).length === 0;
-    await store.noteDelivery(ev.id, r.attempts, r.ok, error, !r.ok && old);
-    if (r.ok) delivered++;
-    else {
+    const fields = { accountId: ev.accountId, eventId: ev.id, type: ev.type };
+    try {
+      if (!ev.current) {
+        await store.noteDelivery(ev.id, 0, false, 'destination removed or re-registered before delivery', true);
+        log?.warn(fields, 'webhook event dropped: its destination was removed (or re-registered) before delivery');
+        continue;
+      }
+      const row = await store.get(ev.accountId);
+      if (!row.webhookUrl || !row.webhookSecret) {
+        await store.noteDelivery(ev.id, 0, false, 'webhook removed before delivery', true);
+        continue;
+      }
+      const secret = decryptSecret(row.webhookSecret, key);
+      const r = await deliverWithRetries(row.webhookUrl, secret, ev.body, {
+        attempts: s.DROPSHIP_WEBHOOK_ATTEMPTS,
+        backoffMs: s.DROPSHIP_WEBHOOK_BACKOFF_MS,
+        timeoutMs: s.DROPSHIP_WEBHOOK_TIMEOUT_MS,
+      });
+      const error = r.ok ? null : (r.error ?? `HTTP ${r.status}`);
+      const old = (await store.pendingEvents({ ids: [ev.id], maxAgeHours: 24 })).length === 0;
+      await store.noteDelivery(ev.id, r.attempts, r.ok, error, !r.ok && old);
+      if (r.ok) delivered++;
+      else {
+        failed++;
+        log?.warn(
+          { ...fields, attempts: r.attempts, error },
+          'webhook not delivered; it stays in the outbox for the next sweep',
+        );
+      }
+    } catch (e) {
       failed++;
-      log?.warn(
-        { accountId: ev.accountId, eventId: ev.id, type: ev.type, attempts: r.attempts, error },
-        'webhook not delivered; it stays in the outbox for the next sweep',
-      );
+      log?.error({ ...fields, ...errorFields(e) }, 'webhook event could not be sent; it stays in the outbox');
+      await store.noteDelivery(ev.id, 0, false, (e as Error).message ?? String(e), false).catch(() => {});
     }
   }
   return { delivered, failed };

@@ -29,6 +29,8 @@ export interface DestinationStatusRow {
   lastSuccess: LastSuccess | null;
   lastFailure: LastFailure | null;
   externalIdVerifiedAt: Date | null;
+  /** What the verification was for: a digest of (role ARN, external ID) — a new role is probed again. */
+  externalIdVerifiedFor: string | null;
   lastCheckAt: Date | null;
 }
 
@@ -38,6 +40,11 @@ export interface PendingEvent {
   type: string;
   body: string;
   attempts: number;
+  /**
+   * The event belongs to the account's current destination generation (issue 22). An event of a
+   * removed or re-registered destination is never sent (not even to a new owner of the account id).
+   */
+  current: boolean;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: pg rows
@@ -51,6 +58,7 @@ function toRow(r: any): DestinationStatusRow {
     lastSuccess: r.last_success,
     lastFailure: r.last_failure,
     externalIdVerifiedAt: r.external_id_verified_at,
+    externalIdVerifiedFor: r.external_id_verified_for ?? null,
     lastCheckAt: r.last_check_at,
   };
 }
@@ -139,11 +147,12 @@ export class StatusStore {
     ]);
   }
 
-  async noteExternalIdVerified(accountId: string): Promise<void> {
+  /** The external-ID probe passed for `verifiedFor` (see externalIdKey, src/notify/drift.ts). */
+  async noteExternalIdVerified(accountId: string, verifiedFor: string): Promise<void> {
     await this.get(accountId);
     await this.pool.query(
-      'update dropship.destination_status set external_id_verified_at = now() where account_id = $1',
-      [accountId],
+      'update dropship.destination_status set external_id_verified_at = now(), external_id_verified_for = $2 where account_id = $1',
+      [accountId, verifiedFor],
     );
   }
 
@@ -167,12 +176,12 @@ export class StatusStore {
   ): Promise<string> {
     const { rows } = await c.query<{ id: string }>('select gen_random_uuid()::text as id');
     const id = rows[0]!.id;
-    await c.query('insert into dropship.webhook_events (id, account_id, type, body) values ($1, $2, $3, $4)', [
-      id,
-      accountId,
-      type,
-      build(id),
-    ]);
+    // The event belongs to the destination generation registered now.
+    await c.query(
+      `insert into dropship.webhook_events (id, account_id, type, body, generation)
+       values ($1, $2, $3, $4, (select generation from dropship.destinations where account_id = $2))`,
+      [id, accountId, type, build(id)],
+    );
     return id;
   }
 
@@ -181,12 +190,14 @@ export class StatusStore {
     opts: { accountId?: string; ids?: string[]; maxAgeHours?: number } = {},
   ): Promise<PendingEvent[]> {
     const res = await this.pool.query(
-      `select id::text, account_id, type, body, attempts from dropship.webhook_events
-        where delivered_at is null and given_up_at is null
-          and ($1::text is null or account_id = $1)
-          and ($2::uuid[] is null or id = any($2::uuid[]))
-          and created_at > now() - make_interval(hours => $3)
-        order by seq`,
+      `select e.id::text, e.account_id, e.type, e.body, e.attempts,
+              (d.generation is not null and d.generation = e.generation) as current
+         from dropship.webhook_events e left join dropship.destinations d on d.account_id = e.account_id
+        where e.delivered_at is null and e.given_up_at is null
+          and ($1::text is null or e.account_id = $1)
+          and ($2::uuid[] is null or e.id = any($2::uuid[]))
+          and e.created_at > now() - make_interval(hours => $3)
+        order by e.seq`,
       [opts.accountId ?? null, opts.ids ?? null, opts.maxAgeHours ?? 24],
     );
     return res.rows.map((r) => ({
@@ -195,6 +206,7 @@ export class StatusStore {
       type: r.type,
       body: r.body,
       attempts: r.attempts,
+      current: r.current,
     }));
   }
 

@@ -19,7 +19,12 @@ export function sha256Hex(bytes: string | Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export async function nextLink(pool: Pool, accountId: string, runId: string): Promise<ChainLink> {
+/**
+ * The link of a run's receipt: its own (a retried finish), else the next of the destination's chain.
+ * One chain per destination generation (issue 22): a removed and re-added account starts at 1.
+ * `generation` 0: receipts of destinations removed before generations were recorded.
+ */
+export async function nextLink(pool: Pool, accountId: string, runId: string, generation = 0): Promise<ChainLink> {
   const mine = await pool.query<{ sequence: string }>('select sequence from dropship.receipt_chain where run_id = $1', [
     runId,
   ]);
@@ -28,14 +33,14 @@ export async function nextLink(pool: Pool, accountId: string, runId: string): Pr
     : Number(
         (
           await pool.query<{ n: string }>(
-            'select coalesce(max(sequence), 0) + 1 as n from dropship.receipt_chain where account_id = $1',
-            [accountId],
+            'select coalesce(max(sequence), 0) + 1 as n from dropship.receipt_chain where account_id = $1 and generation = $2',
+            [accountId, generation],
           )
         ).rows[0]!.n,
       );
   const prev = await pool.query<{ sha256: string }>(
-    'select sha256 from dropship.receipt_chain where account_id = $1 and sequence = $2',
-    [accountId, sequence - 1],
+    'select sha256 from dropship.receipt_chain where account_id = $1 and generation = $3 and sequence = $2',
+    [accountId, sequence - 1, generation],
   );
   return { sequence, previous_receipt_sha256: prev.rows[0]?.sha256 ?? null };
 }
@@ -43,12 +48,13 @@ export async function nextLink(pool: Pool, accountId: string, runId: string): Pr
 /** After the receipt is written: remember its exact bytes' hash for the next link. */
 export async function recordLink(
   pool: Pool,
-  r: { accountId: string; runId: string; sequence: number; receiptKey: string; sha256: string },
+  r: { accountId: string; generation?: number; runId: string; sequence: number; receiptKey: string; sha256: string },
 ): Promise<void> {
   await pool.query(
-    `insert into dropship.receipt_chain (account_id, sequence, run_id, receipt_key, sha256) values ($1, $2, $3, $4, $5)
+    `insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256)
+     values ($1, $6, $2, $3, $4, $5)
      on conflict (run_id) do update set sha256 = excluded.sha256, published_at = now()`,
-    [r.accountId, r.sequence, r.runId, r.receiptKey, r.sha256],
+    [r.accountId, r.sequence, r.runId, r.receiptKey, r.sha256, r.generation ?? 0],
   );
 }
 

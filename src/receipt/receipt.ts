@@ -99,8 +99,8 @@ export class ReceiptError extends DropshipError {
 }
 
 /** The receipt's exact bytes; refuses a receipt that breaks the contract customers automate against. */
-export function receiptBody(receipt: Receipt): string {
-  const violations = validateReceipt(receipt);
+export function receiptBody(receipt: Receipt, where: { prefix?: string } = {}): string {
+  const violations = validateReceipt(receipt, where.prefix === undefined ? {} : { prefix: where.prefix });
   if (violations.length > 0) {
     throw new ReceiptError(
       `receipt of run ${receipt.run_id} violates the contract: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,

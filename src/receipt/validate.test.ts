@@ -138,3 +138,45 @@ describe('validateReceipt: snapshot and consistency', () => {
     expect(validateReceipt({ ...valid(), snapshot, consistency: 'mostly' })[0]?.path).toBe('$.consistency');
   });
 });
+
+describe('validateReceipt: every key under the receipt’s own prefix and folder (issue 22)', () => {
+  type Files = { key: string }[];
+  const withKeys = (...keys: string[]) => {
+    const r = valid();
+    (r.tables.events.files as Files).forEach((f, i) => {
+      f.key = keys[i] ?? f.key;
+    });
+    return r;
+  };
+  it('accepts keys directly in the table folder under one prefix (and no prefix at all)', () => {
+    expect(validateReceipt(valid(), { prefix: 'p' })).toEqual([]);
+    expect(validateReceipt(valid(), { prefix: '/p/' })).toEqual([]);
+    const bare = withKeys(
+      '2023-03-14T04:03/events/events_000000000000.parquet.gz',
+      '2023-03-14T04:03/events/events_000000000001.parquet.gz',
+    );
+    expect(validateReceipt(bare)).toEqual([]);
+    expect(validateReceipt(bare, { prefix: '' })).toEqual([]);
+  });
+
+  it('refuses a key that merely contains the folder, one in a subfolder, one under another prefix', () => {
+    const contains = withKeys('p/x2023-03-14T04:03/events/events_000000000000.parquet.gz');
+    expect(validateReceipt(contains).map((v) => v.path)).toContain('$.tables.events.files[0].key');
+    const nested = withKeys('p/2023-03-14T04:03/events/deeper/events_000000000000.parquet.gz');
+    expect(validateReceipt(nested).map((v) => v.path)).toContain('$.tables.events.files[0].key');
+    const dotdot = withKeys('p/../2023-03-14T04:03/events/events_000000000000.parquet.gz');
+    expect(validateReceipt(dotdot).map((v) => v.path)).toContain('$.tables.events.files[0].key');
+    // Two prefixes in one receipt: one of them is not the receipt's.
+    const split = withKeys('q/2023-03-14T04:03/events/events_000000000000.parquet.gz');
+    expect(validateReceipt(split).map((v) => v.path)).toContain('$.tables.events.files[1].key');
+    // The receipt sits under `p`, the keys under `other`.
+    const elsewhere = withKeys(
+      'other/2023-03-14T04:03/events/events_000000000000.parquet.gz',
+      'other/2023-03-14T04:03/events/events_000000000001.parquet.gz',
+    );
+    expect(validateReceipt(elsewhere, { prefix: 'p' })).toEqual([
+      { path: '$.tables.events.files[0].key', message: 'is not under the receipt’s prefix "p"' },
+      { path: '$.tables.events.files[1].key', message: 'is not under the receipt’s prefix "p"' },
+    ]);
+  });
+});

@@ -44,9 +44,64 @@ function fromAjv(e: ErrorObject): Violation {
   return { path, message: `${e.message ?? 'is invalid'}${extra}` };
 }
 
-export function validateReceipt(value: unknown): Violation[] {
+export interface ValidateOptions {
+  /**
+   * The destination prefix the receipt was published under (`<prefix>/receipt.json`; slashes at
+   * either end ignored): every listed key must be under it. Without it, the keys must still all share
+   * one prefix.
+   */
+  prefix?: string;
+}
+
+/**
+ * Where a listed key sits: `<prefix/><folder>/<name>`, with `name` a plain object name (no slash) and
+ * no empty, "." or ".." segment anywhere. Returns the key's prefix ('' or ending in '/'), or a problem.
+ */
+function placeOf(k: string, folder: string): { prefix: string } | { problem: string } {
+  const inFolder = `${folder}/`;
+  const at = k.lastIndexOf('/');
+  const dir = at < 0 ? '' : k.slice(0, at + 1);
+  const name = k.slice(at + 1);
+  if (
+    name === '' ||
+    !dir.endsWith(inFolder) ||
+    (dir.length > inFolder.length && !dir.slice(0, -inFolder.length).endsWith('/'))
+  )
+    return { problem: `is not inside the table's folder "${folder}"` };
+  if (k.split('/').some((seg) => seg === '' || seg === '.' || seg === '..'))
+    return { problem: 'has an empty, "." or ".." segment' };
+  return { prefix: dir.slice(0, -inFolder.length) };
+}
+
+/** Checks every listed key is directly inside its folder, under one prefix (the receipt's own, when known). */
+class KeyPlaces {
+  private seen: string | undefined;
+  constructor(
+    private readonly out: Violation[],
+    private readonly expected: string | undefined,
+  ) {}
+  check(path: string, key: string, folder: string, outside: string): void {
+    const p = placeOf(key, folder);
+    if ('problem' in p) {
+      this.out.push({ path, message: p.problem.startsWith('is not inside') ? outside : p.problem });
+      return;
+    }
+    if (this.expected !== undefined) {
+      if (p.prefix !== this.expected)
+        this.out.push({ path, message: `is not under the receipt’s prefix "${this.expected.replace(/\/$/, '')}"` });
+      return;
+    }
+    this.seen ??= p.prefix;
+    if (p.prefix !== this.seen)
+      this.out.push({ path, message: `is not under the same prefix as the receipt's other files ("${this.seen}")` });
+  }
+}
+
+export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Violation[] {
   if (!check(value)) return (check.errors ?? []).map(fromAjv);
   const out: Violation[] = [];
+  const trimmed = opts.prefix?.replace(/^\/+|\/+$/g, '');
+  const places = new KeyPlaces(out, trimmed === undefined ? undefined : trimmed === '' ? '' : `${trimmed}/`);
   const chained = value as { sequence?: number; previous_receipt_sha256?: string | null };
   if (chained.sequence !== undefined && (chained.sequence === 1) !== (chained.previous_receipt_sha256 === null)) {
     out.push({
@@ -93,16 +148,15 @@ export function validateReceipt(value: unknown): Violation[] {
     if (t.bytes !== undefined && bytes !== t.bytes)
       out.push({ path: `${base}.bytes`, message: `is ${t.bytes} but the files hold ${bytes} bytes` });
     t.files.forEach((f, i) => {
-      if (!f.key.includes(`${t.folder}/`))
-        out.push({ path: `${base}.files[${i}].key`, message: `is not inside the table's folder "${t.folder}"` });
+      places.check(`${base}.files[${i}].key`, f.key, t.folder, `is not inside the table's folder "${t.folder}"`);
     });
-    out.push(...changesViolations(base, t.changes));
+    out.push(...changesViolations(base, t.changes, places));
   }
   return out;
 }
 
 /** A change set's counts agree with its files; a full refresh has none. */
-function changesViolations(base: string, c: TableChanges | undefined): Violation[] {
+function changesViolations(base: string, c: TableChanges | undefined, places: KeyPlaces): Violation[] {
   if (!c?.available) return [];
   const out: Violation[] = [];
   const rows = c.files.reduce((n, f) => n + f.rows, 0);
@@ -114,8 +168,7 @@ function changesViolations(base: string, c: TableChanges | undefined): Violation
       message: `hold ${rows} rows but inserted + updated + deleted is ${c.inserted + c.updated + c.deleted}`,
     });
   c.files.forEach((f, i) => {
-    if (!f.key.includes(`${c.folder}/`))
-      out.push({ path: `${base}.changes.files[${i}].key`, message: `is not inside "${c.folder}"` });
+    places.check(`${base}.changes.files[${i}].key`, f.key, c.folder, `is not inside "${c.folder}"`);
   });
   return out;
 }

@@ -14,7 +14,7 @@ import { receiptSelection, selectTables } from '../source/select.js';
 import { Snapshot, snapshotInfo, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
 import { finishRun } from './finish.js';
-import { type Ledger, RunInProgress } from './ledger.js';
+import { DestinationChanged, type Ledger, RunInProgress } from './ledger.js';
 import type { OpenRun, Trigger } from './ledger-rows.js';
 import { newRunId, runTableTask } from './lifecycle.js';
 import { cliOwnerId, OwnerLost, RunOwner } from './owner.js';
@@ -74,8 +74,9 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
     // status.json, webhook, failure streak / pause, metrics (src/notify/outcome.ts).
-    // A run refused because another one is in progress is not a failed delivery.
-    if (clients && !(error instanceof RunInProgress))
+    // A run refused because another one is in progress, or because its destination changed while it
+    // was opening (the copy it was given is no longer current), is not a failed delivery.
+    if (clients && !(error instanceof RunInProgress) && !(error instanceof DestinationChanged))
       await recordRunOutcome(
         { pool: deps.ledger.pool, settings, s3: clients.s3 },
         { accountId: dest.accountId, runId, ok: false, error },
@@ -141,6 +142,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         owner: cliOwnerId(),
         ownerLock: true,
         staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+        destination: dest,
       },
       ledger,
     );
@@ -162,7 +164,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       tables.map((t) => (selected.filters.has(t.name) ? null : t.estimatedRows)),
     );
     const limit = pLimit(settings.DROPSHIP_TABLE_CONCURRENCY);
-    const run = { runId, accountId: dest.accountId, folder };
+    const run = { runId, accountId: dest.accountId, folder, destinationGeneration: dest.generation };
     const settled = await Promise.allSettled(
       tables.map((table) =>
         limit(async () => {

@@ -91,6 +91,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     maxAttempts: settings.DROPSHIP_TASK_MAX_ATTEMPTS,
     owner: 'fan-out',
     staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+    destination: dest,
   });
   await crashPoint(settings, 'after-open-run');
   const clients = destinationClients(dest, runId, settings);

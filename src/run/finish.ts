@@ -6,7 +6,7 @@ import { recordRunOutcome } from '../notify/outcome.js';
 import { nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
 import { buildReceipt, putReceiptBody, ReceiptError, receiptBody } from '../receipt/receipt.js';
 import { crashPoint } from './crash.js';
-import type { Ledger } from './ledger.js';
+import { type Ledger, LedgerError } from './ledger.js';
 import type { TableResult } from './table.js';
 
 /**
@@ -52,6 +52,19 @@ export async function finishRun(
     ...(opts.takeOver ? { takeOver: true } : {}),
   });
   if (!run) return { status: 'not-ready' };
+  // The run's own destination (issue 22): its receipt goes where its files went, or nowhere. A caller
+  // holding another version of the destination (a stale or a newer copy) publishes nothing.
+  if (run.destination && !sameDelivery(run.destination, dest)) {
+    await ledger.finishPending({ runId, error: 'finisher held another version of the destination' }).catch(() => {});
+    return {
+      status: 'failed',
+      error: new LedgerError(
+        `run ${runId} serves version ${run.destination.version} of destination generation ${run.destination.generation}, not the one this finisher was given; nothing published`,
+        undefined,
+        { retryable: false },
+      ),
+    };
+  }
   let body = run.receiptBody;
   try {
     if (body === null) {
@@ -79,7 +92,7 @@ export async function finishRun(
       const reads = tasks.map((t) => ({ table: t.table, part: t.part, snapshot: (t.result as TableResult).snapshot }));
       for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       // The receipt chain's link is fixed with the bytes: a retried finish publishes the same link.
-      const link = await nextLink(ledger.pool, run.accountId, runId);
+      const link = await nextLink(ledger.pool, run.accountId, runId, run.destinationGeneration ?? 0);
       const receipt = {
         ...buildReceipt(
           run.runId,
@@ -91,7 +104,7 @@ export async function finishRun(
         ),
         ...link,
       };
-      body = await ledger.recordReceipt({ runId, body: receiptBody(receipt) });
+      body = await ledger.recordReceipt({ runId, body: receiptBody(receipt, { prefix: dest.prefix }) });
     }
   } catch (e) {
     if (e instanceof ReceiptError) {
@@ -103,6 +116,14 @@ export async function finishRun(
     return { status: 'pending', error: e as Error };
   }
   await crashPoint(opts.settings, 'before-receipt-put');
+  // The last look before publishing: the run is still finishing and still serves its account's current
+  // destination version (an update or removal cancels it in the same transaction as the change).
+  const still = await ledger.stillPublishable(runId).catch((e: unknown) => e as Error);
+  if (still instanceof Error) {
+    await ledger.finishPending({ runId, error: still.message }).catch(() => {});
+    return { status: 'pending', error: still };
+  }
+  if (!still.ok) return { status: 'failed', error: new LedgerError(still.why, undefined, { retryable: false }) };
   let key: string;
   try {
     key = await putReceiptBody(s3, dest, body);
@@ -122,6 +143,7 @@ export async function finishRun(
   const { sequence } = JSON.parse(body) as { sequence: number };
   await recordLink(ledger.pool, {
     accountId: run.accountId,
+    generation: run.destinationGeneration ?? 0,
     runId,
     sequence,
     receiptKey: key,
@@ -134,4 +156,9 @@ export async function finishRun(
     { accountId: run.accountId, runId, ok: true, receiptKey: key },
   );
   return { status: 'succeeded', receiptKey: key };
+}
+
+/** Two copies of a destination describe the same delivery: the same generation and version. */
+function sameDelivery(a: Destination, b: Destination): boolean {
+  return a.accountId === b.accountId && a.generation === b.generation && a.version === b.version;
 }

@@ -1,3 +1,4 @@
+import { type Destination, reviveDestination } from '../accounts/destination.js';
 import type { Layout } from '../contracts/receipt.js';
 import type { TaskPart } from '../source/catalog.js';
 import type { TableResult } from './table.js';
@@ -35,6 +36,15 @@ export interface Run {
   /** The receipt's exact bytes, recorded before its PutObject (retries rewrite the same bytes). */
   receiptBody: string | null;
   finishAttempts: number;
+  /**
+   * The destination as the run opened it (issue 22): every task, finisher, sweep and notification of
+   * the run uses this copy, never the registry's current row. Null only for runs opened before it was
+   * recorded (and for missed slots, which deliver nothing).
+   */
+  destination: Destination | null;
+  /** The destination generation and version the run serves (null: opened before they existed). */
+  destinationGeneration: number | null;
+  destinationVersion: number | null;
 }
 
 /** The advisory-lock key space of run owners ('drop'); the second key is hashtext(run_id). */
@@ -104,6 +114,12 @@ export function toRun(r: any): Run {
     slotDate: r.slot_date instanceof Date ? localDate(r.slot_date) : (r.slot_date ?? null),
     receiptBody: r.receipt_body ?? null,
     finishAttempts: r.finish_attempts ?? 0,
+    destination: reviveDestination(r.destination),
+    destinationGeneration:
+      r.destination_generation === null || r.destination_generation === undefined
+        ? null
+        : Number(r.destination_generation),
+    destinationVersion: r.destination_version ?? null,
   };
 }
 
@@ -149,6 +165,11 @@ export interface OpenRun {
   /** The owner already holds pg_advisory_lock(RUN_LOCK_SPACE, hashtext(runId)) on its own connection. */
   ownerLock?: boolean;
   staleSeconds?: number;
+  /**
+   * The destination the run serves, frozen with the run (issue 22). The run opens only while it is
+   * still the registry's current generation and version (checked under a share lock of the row).
+   */
+  destination?: Destination;
 }
 
 export interface TaskRef {
@@ -172,3 +193,12 @@ export interface ReleaseTask extends TaskRef {
 
 /** The statuses of a run that is not over (SQL). */
 export const ACTIVE = `('running', 'finishing')`;
+
+/**
+ * SQL (alias `r` for dropship.runs): the run serves its account's current destination — the same
+ * generation and version (runs opened before those were recorded pass).
+ */
+export const SERVES_CURRENT = `(r.destination_generation is null or exists (
+  select 1 from dropship.destinations d
+   where d.account_id = r.account_id and d.generation = r.destination_generation
+     and d.version = r.destination_version))`;

@@ -1,6 +1,14 @@
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../accounts/db.js';
-import { ACTIVE, type Claim, type ReleaseTask, type Task, type TaskRef, toTask } from './ledger-rows.js';
+import {
+  ACTIVE,
+  type Claim,
+  type ReleaseTask,
+  SERVES_CURRENT,
+  type Task,
+  type TaskRef,
+  toTask,
+} from './ledger-rows.js';
 import type { TableResult } from './table.js';
 
 /**
@@ -27,6 +35,7 @@ export class TaskLedger {
                 started_at = now(), error = null
            from dropship.runs r
           where t.run_id = $1 and t.table_name = $2 and t.part = $4 and r.run_id = t.run_id and r.status = 'running'
+            and ${SERVES_CURRENT}
             and (t.status = 'pending' or (t.status = 'running' and t.lease_until < now()))
             and t.attempts < t.max_attempts
         returning t.attempts),
@@ -91,22 +100,27 @@ export class TaskLedger {
   }
 
   /**
-   * The most shards any other run of the account started for this table in the same folder (runs
-   * within one minute share it): a later run must cover them, so the folder holds no stale rows.
+   * Per part: the most shards any other run of the account started for this table in the same folder
+   * of the same bucket and prefix (runs within one minute share a folder). A later run must cover all
+   * of them — every part's block, not only part 0's — so the folder holds no stale rows.
    */
-  async shardsStartedInFolder(q: {
+  async shardsStartedInFolderByPart(q: {
     accountId: string;
     folder: string;
     table: string;
     exceptRunId: string;
-  }): Promise<number> {
-    const res = await this.pool.query(
-      `select coalesce(max(t.shards_started), 0)::int as n
+    bucket: string;
+    prefix: string;
+  }): Promise<Map<number, number>> {
+    const res = await this.pool.query<{ part: number; n: number }>(
+      `select t.part, max(t.shards_started)::int as n
          from dropship.run_tasks t join dropship.runs r using (run_id)
-        where r.account_id = $1 and r.folder = $2 and t.table_name = $3 and t.part = 0 and r.run_id <> $4`,
-      [q.accountId, q.folder, q.table, q.exceptRunId],
+        where r.account_id = $1 and r.folder = $2 and t.table_name = $3 and r.run_id <> $4
+          and (r.destination is null or (r.destination->>'bucket' = $5 and r.destination->>'prefix' = $6))
+        group by t.part`,
+      [q.accountId, q.folder, q.table, q.exceptRunId, q.bucket, q.prefix],
     );
-    return res.rows[0]?.n ?? 0;
+    return new Map(res.rows.filter((r) => r.n > 0).map((r) => [r.part, r.n]));
   }
 
   async shardsStarted(ref: TaskRef): Promise<number> {
@@ -121,7 +135,7 @@ export class TaskLedger {
             set status = 'succeeded', rows = $4, bytes = $5, result = $6, lease_until = null, finished_at = now()
            from dropship.runs r
           where t.run_id = $1 and t.table_name = $2 and t.part = $7 and t.status = 'running' and t.attempts = $3
-            and r.run_id = t.run_id and r.status = 'running'
+            and r.run_id = t.run_id and r.status = 'running' and ${SERVES_CURRENT}
           returning 1),
        hb as (update dropship.runs set heartbeat_at = now() where run_id = $1 and exists (select 1 from done))
        select count(*)::int as n from done`,

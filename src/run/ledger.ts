@@ -9,6 +9,7 @@ import {
   RUN_LOCK_SPACE,
   type Run,
   type RunStatus,
+  SERVES_CURRENT,
   toRun,
 } from './ledger-rows.js';
 import { SnapshotHolderLedger } from './ledger-snapshot.js';
@@ -29,6 +30,17 @@ export class RunInProgress extends LedgerError {
   constructor(accountId: string) {
     super(`account ${accountId} already has a run in progress (see: dropship runs list --account ${accountId})`);
     this.name = 'RunInProgress';
+  }
+}
+
+/** The destination changed (or was removed) between reading it and opening the run: open again. */
+export class DestinationChanged extends LedgerError {
+  override readonly code: string = 'destination-changed';
+  constructor(accountId: string) {
+    super(
+      `the destination of account ${accountId} was changed or removed while its run was opening; nothing was delivered (start the run again)`,
+    );
+    this.name = 'DestinationChanged';
   }
 }
 
@@ -63,10 +75,23 @@ export class Ledger extends TaskLedger {
   async openRun(r: OpenRun): Promise<Run> {
     try {
       return await this.tx(async (c) => {
+        const d = r.destination;
+        if (d) {
+          // Under a share lock: an update or removal of the destination waits for this run to exist
+          // (and then cancels it), or has happened already (and the run does not open).
+          const cur = await c.query<{ generation: string; version: number }>(
+            'select generation, version from dropship.destinations where account_id = $1 for share',
+            [r.accountId],
+          );
+          const row = cur.rows[0];
+          if (!row || Number(row.generation) !== d.generation || row.version !== d.version)
+            throw new DestinationChanged(r.accountId);
+        }
         const res = await c.query(
           `insert into dropship.runs (run_id, account_id, trigger, slot, slot_date, status, layout, folder, started_micros,
-                                      owner, owner_lock, stale_seconds, heartbeat_at)
-           values ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, $10, $11, now()) returning *`,
+                                      owner, owner_lock, stale_seconds, heartbeat_at,
+                                      destination_generation, destination_version, destination)
+           values ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, $10, $11, now(), $12, $13, $14) returning *`,
           [
             r.runId,
             r.accountId,
@@ -79,6 +104,9 @@ export class Ledger extends TaskLedger {
             r.owner ?? null,
             r.ownerLock ?? false,
             r.staleSeconds ?? 120,
+            d?.generation ?? null,
+            d?.version ?? null,
+            d ? JSON.stringify(d) : null,
           ],
         );
         const split = new Set((r.parts ?? []).map((p) => p.table));
@@ -204,10 +232,33 @@ export class Ledger extends TaskLedger {
         where r.run_id = $1
           and (r.status = 'running' or (r.status = 'finishing' and (r.lease_until < now() or $3)))
           and not exists (select 1 from dropship.run_tasks t where t.run_id = r.run_id and t.status <> 'succeeded')
+          and ${SERVES_CURRENT}
       returning *`,
       [q.runId, q.leaseSeconds, q.takeOver ?? false],
     );
     return res.rowCount === 1 ? toRun(res.rows[0]) : undefined;
+  }
+
+  /**
+   * Right before a receipt is published: whether the run is still `finishing` AND still serves its
+   * account's current destination generation and version (issue 22). An update or removal of the
+   * destination cancels the run in the same transaction, so this is the finisher's last look.
+   */
+  async stillPublishable(runId: string): Promise<{ ok: true } | { ok: false; why: string }> {
+    const res = await this.pool.query<{ status: RunStatus; error: string | null; current: boolean }>(
+      `select r.status, r.error, ${SERVES_CURRENT} as current from dropship.runs r where r.run_id = $1`,
+      [runId],
+    );
+    const row = res.rows[0];
+    if (!row) return { ok: false, why: `run ${runId} is unknown` };
+    if (row.status !== 'finishing')
+      return { ok: false, why: `run ${runId} was ${row.status}${row.error ? `: ${row.error}` : ''}` };
+    if (!row.current)
+      return {
+        ok: false,
+        why: `run ${runId}: its destination was changed or removed; this run delivers nothing more`,
+      };
+    return { ok: true };
   }
 
   /**

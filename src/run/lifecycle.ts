@@ -47,7 +47,8 @@ export type LifecycleOutcome =
 
 export interface LifecycleInput {
   task: TaskRef;
-  run: Pick<Run, 'runId' | 'accountId' | 'folder'>;
+  run: Pick<Run, 'runId' | 'accountId' | 'folder'> & Partial<Pick<Run, 'destinationGeneration'>>;
+  /** The destination the run was opened for (its frozen copy: issue 22). */
   dest: Destination;
   s3: S3Client;
   ledger: Ledger;
@@ -174,7 +175,18 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     signal.throwIfAborted();
 
     enter('cover');
-    await coverStaleShards({ ledger, run, dest, table, result, s3: input.s3, settings, part, shardBase });
+    await coverStaleShards({
+      ledger,
+      run,
+      dest,
+      table,
+      result,
+      s3: input.s3,
+      settings,
+      part,
+      parts: row?.parts ?? 1,
+      shardBase,
+    });
     signal.throwIfAborted();
     if (dest.changes && part === 0) {
       // Change set of the whole table, in the same snapshot (src/changes/changes.ts).
@@ -232,10 +244,13 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
 }
 
 /**
- * An earlier attempt of this task may have started more shards than this one wrote (the table
- * shrank between attempts). Customers load whole folders, and dropship may not delete, so each
- * such key is overwritten with a valid Parquet file of the same schema and no rows, and listed in
- * the result: the folder, the receipt and the data agree.
+ * An earlier attempt of this task, or an earlier run in the same folder (runs within one minute share
+ * it), may have started more shards than this attempt wrote (the table shrank meanwhile, or was split
+ * in more parts then). Customers load whole folders, and dropship may not delete, so each such key is
+ * overwritten with a valid Parquet file of the same schema and no rows, and listed in the result: the
+ * folder, the receipt and the data agree. Each part covers its own block of shard indexes; part 0 also
+ * covers the blocks of parts this run does not have (issue 22, finding 6: a table split in 5 parts,
+ * then in 1 — parts 1–4 of the earlier run are covered by part 0).
  */
 async function coverStaleShards({
   ledger,
@@ -246,6 +261,7 @@ async function coverStaleShards({
   s3,
   settings,
   part,
+  parts,
   shardBase,
 }: {
   ledger: Ledger;
@@ -257,21 +273,24 @@ async function coverStaleShards({
   s3: S3Client;
   settings: Settings;
   part: number;
+  /** How many parts the table has in this run. */
+  parts: number;
   /** The shard index this part's files start at. */
   shardBase: number;
 }): Promise<void> {
+  const inFolder = await ledger.shardsStartedInFolderByPart({
+    accountId: run.accountId,
+    folder: run.folder,
+    table: table.name,
+    exceptRunId: run.runId,
+    bucket: dest.bucket,
+    prefix: dest.prefix,
+  });
   const started = Math.max(
     await ledger.shardsStarted({ runId: run.runId, table: table.name, part }),
-    part === 0
-      ? await ledger.shardsStartedInFolder({
-          accountId: run.accountId,
-          folder: run.folder,
-          table: table.name,
-          exceptRunId: run.runId,
-        })
-      : 0,
+    inFolder.get(part) ?? 0,
   );
-  for (let i = result.files.length; i < started; i++) {
+  const cover = async (index: number) =>
     result.files.push(
       await writeEmptyShard({
         s3,
@@ -280,9 +299,12 @@ async function coverStaleShards({
         objectName: result.objectName,
         specs: table.columns.map((c) => c.spec),
         settings,
-        index: shardBase + i,
+        index,
       }),
     );
-  }
+  for (let i = result.files.length; i < started; i++) await cover(shardBase + i);
+  if (part === 0)
+    for (const [other, n] of [...inFolder].sort((a, b) => a[0] - b[0]))
+      if (other >= parts) for (let i = 0; i < n; i++) await cover(other * PART_SHARD_BLOCK + i);
   result.bytes = result.files.reduce((n, f) => n + f.bytes, 0);
 }

@@ -27,6 +27,11 @@ export interface SweepDeps {
   ledger: Ledger;
   settings: Settings;
   log: Logger;
+  /**
+   * The registry's current destination — used only for runs opened before runs recorded their own
+   * (issue 22), and only while it is still the generation and version such a run serves. Every other
+   * run is finished with its frozen copy (`run.destination`), never with the destination as it is now.
+   */
   destination: (accountId: string) => Promise<Destination>;
   /** Re-sends fan-out task messages (the Lambda sweeper); without it, fan-out runs are only finished. */
   resend?: (messages: { runId: string; accountId: string; table: string; part?: number }[]) => Promise<void>;
@@ -114,7 +119,13 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
 
 async function finish(run: ActiveRun, deps: SweepDeps, why: string, takeOver: boolean): Promise<SweepResult> {
   const base = { runId: run.runId, accountId: run.accountId };
-  const dest = await deps.destination(run.accountId);
+  const dest = run.destination ?? (await deps.destination(run.accountId));
+  if (
+    !run.destination &&
+    ((run.destinationGeneration !== null && dest.generation !== run.destinationGeneration) ||
+      (run.destinationVersion !== null && dest.version !== run.destinationVersion))
+  )
+    return { ...base, action: 'waiting', detail: 'the run serves a destination version that is no longer current' };
   const clients = destinationClients(dest, run.runId, deps.settings);
   try {
     const outcome = await finishRun(deps.ledger, run.runId, dest, clients.s3, { settings: deps.settings, takeOver });

@@ -1,4 +1,5 @@
-import type { Registry } from '../accounts/registry.js';
+import type { Destination } from '../accounts/destination.js';
+import { DestinationNotFound, type Registry } from '../accounts/registry.js';
 import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import type { TaskMessage } from '../contracts/task.js';
@@ -10,6 +11,7 @@ import { selectTables } from '../source/select.js';
 import { sourceSession } from '../source/snapshot.js';
 import { finishRun } from './finish.js';
 import type { Ledger } from './ledger.js';
+import type { Run } from './ledger-rows.js';
 import { runTableTask } from './lifecycle.js';
 import { SharedSnapshot } from './shared-snapshot.js';
 import type { TableProgress } from './table.js';
@@ -47,7 +49,10 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   const { ledger, settings } = deps;
   const run = await ledger.getRun(msg.runId);
   if (!run) return { status: 'skipped', reason: `unknown run ${msg.runId}` };
-  const dest = await deps.registry.get(run.accountId);
+  // The destination the run was opened for (issue 22), never the registry's current one: an update
+  // or removal cancels the run, and what is still written for it stays under its own bucket/prefix.
+  const dest = run.destination ?? (await legacyDestination(deps.registry, run));
+  if (!dest) return { status: 'skipped', reason: `the destination of run ${run.runId} was changed or removed` };
   const part = msg.part ?? 0;
   const clients = destinationClients(dest, run.runId, settings);
   // One snapshot for the whole run (src/run/shared-snapshot.ts): the first task's worker holds it.
@@ -71,8 +76,10 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       connect: () => shared.connect(),
       snapshotOf: (c) => shared.snapshotOf(c),
       plan: async (client) => {
-        // The selection as the run opened (an update of the destination applies from the next run).
-        const selection = (await ledger.selection(run.runId))?.config ?? dest.selection;
+        // The selection as the run opened (the run's frozen destination; an update cancels the run).
+        const selection = run.destination
+          ? run.destination.selection
+          : ((await ledger.selection(run.runId))?.config ?? dest.selection);
         const selected = await selectTables(
           client,
           dest.sourceSchema,
@@ -151,6 +158,21 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   } finally {
     clients.s3.destroy();
   }
+}
+
+/**
+ * A run opened before runs recorded their destination: the registry's row, only while it is still the
+ * generation and version the run serves (undefined otherwise — the run delivers nothing more).
+ */
+async function legacyDestination(registry: Registry, run: Run): Promise<Destination | undefined> {
+  const d = await registry.get(run.accountId).catch((e: unknown) => {
+    if (e instanceof DestinationNotFound) return undefined;
+    throw e;
+  });
+  if (!d) return undefined;
+  if (run.destinationGeneration !== null && d.generation !== run.destinationGeneration) return undefined;
+  if (run.destinationVersion !== null && d.version !== run.destinationVersion) return undefined;
+  return d;
 }
 
 /** Backoff before the next attempt of a released task: 10 s, 30 s, 90 s … (at most 15 minutes). */

@@ -131,6 +131,10 @@ export function registerDestinationCommands(program: Command): Command {
       }
       const dest = await registry.update(account, patch);
       out(`Updated ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
+      if (dest.version !== before.version)
+        out(
+          'Where or how data is delivered changed: a run that was open for the previous destination was cancelled (it delivers nothing more); the next run delivers to this one.\n',
+        );
       if (
         before.bucket !== dest.bucket ||
         before.prefix !== dest.prefix ||
@@ -190,7 +194,9 @@ export function registerDestinationCommands(program: Command): Command {
 
   destinations
     .command('remove <account>')
-    .description('Remove a destination (its external ID is gone for good; data already delivered stays)')
+    .description(
+      'Remove a destination (its external ID is gone for good; data already delivered stays; an open run is cancelled; adding the account again starts afresh)',
+    )
     .addHelpText('after', examples('dropship destinations remove acme'))
     .action((account: string) =>
       withApp(async (app) => {

@@ -32,7 +32,7 @@ export function registerDoctorCommands(program: Command): void {
           ...(app.settings.DROPSHIP_PRINCIPAL_ARN ? { principalArn: app.settings.DROPSHIP_PRINCIPAL_ARN } : {}),
           ...(trust !== undefined ? { trustPolicy: trust } : {}),
         });
-        await noteDoctorReport(await app.database(), report); // counts as the day's external-ID probe
+        await noteDoctorReport(await app.database(), report, dest); // counts as the day's external-ID probe
         for (const c of report.checks) {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);

@@ -68,10 +68,11 @@ export function registerReceiptCommands(program: Command): Command {
       'after',
       examples(
         'dropship receipt validate ./receipt.json',
-        'aws s3 cp s3://my-bucket/dropship/receipt.json - | dropship receipt validate -',
+        'aws s3 cp s3://my-bucket/dropship/receipt.json - | dropship receipt validate - --prefix dropship',
       ),
     )
-    .action(async (file: string) => {
+    .option('--prefix <path>', 'the prefix the receipt was published under: every listed key must be under it')
+    .action(async (file: string, o: { prefix?: string }) => {
       const { readFileSync } = await import('node:fs');
       const { validateReceipt } = await import('../../receipt/validate.js');
       let value: unknown;
@@ -80,7 +81,7 @@ export function registerReceiptCommands(program: Command): Command {
       } catch (e) {
         throw new UsageError(`${file}: not readable JSON (${(e as Error).message})`);
       }
-      const violations = validateReceipt(value);
+      const violations = validateReceipt(value, o.prefix === undefined ? {} : { prefix: o.prefix });
       if (violations.length === 0) {
         out(`${file}: valid receipt`);
         return;

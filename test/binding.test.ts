@@ -1,0 +1,534 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Destination } from '../src/accounts/destination.js';
+import { permissionPolicy, trustPolicy } from '../src/accounts/policies.js';
+import type { Settings } from '../src/config/settings.js';
+import type { Receipt } from '../src/contracts/receipt.js';
+import { quoteLiteral } from '../src/contracts/sql.js';
+import type { TaskMessage } from '../src/contracts/task.js';
+import { createLogger } from '../src/log/logger.js';
+import { deliverPending } from '../src/notify/outcome.js';
+import { StatusStore } from '../src/notify/store.js';
+import { encryptSecret } from '../src/notify/webhook.js';
+import { validateReceipt } from '../src/receipt/validate.js';
+import { exportAccount } from '../src/run/account.js';
+import { startFanOutRun } from '../src/run/fan-out.js';
+import { DestinationChanged, Ledger } from '../src/run/ledger.js';
+import { LogReporter } from '../src/run/reporter.js';
+import { sweepRuns } from '../src/run/sweep.js';
+import { runTask } from '../src/run/task.js';
+import { duck } from './duck.js';
+import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
+import { type Harness, startHarness } from './stack/harness.js';
+import type { Fault } from './stack/s3.js';
+
+/**
+ * Issue 22, the core promise: a delivery belongs to exactly one destination version. Every piece of
+ * state (runs, tasks, receipts, chain, change sets, outbox, status) is tied to the destination it was
+ * created for; changing or removing the destination mid-way lands nothing elsewhere. One regression
+ * test per finding 1–6 of the issue, on the real local stack (Postgres, S3 behind the IAM guard, STS,
+ * a real HTTP webhook receiver, DuckDB reading the delivered files).
+ */
+let h: Harness;
+let settings: Settings;
+let server: Server;
+let hookUrl = '';
+const received: { body: string }[] = [];
+const key = randomBytes(32).toString('base64');
+const dir = mkdtempSync(join(tmpdir(), 'dropship-binding-'));
+const silent = new LogReporter(createLogger({ level: 'silent' }));
+const log = createLogger({ level: 'silent' });
+
+const deps = (s: Settings = settings) => ({
+  sourceUrl: h.stack.databaseUrl,
+  settings: s,
+  reporter: silent,
+  ledger: h.ledger,
+});
+
+beforeAll(async () => {
+  h = await startHarness();
+  settings = h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_WEBHOOK_BACKOFF_MS: '20', DROPSHIP_LOG_LEVEL: 'silent' });
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  hookUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+}, 120_000);
+
+afterAll(async () => {
+  await new Promise((r) => server?.close(r));
+  await h?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function setWebhook(accountId: string): Promise<void> {
+  await new StatusStore(h.pool).setWebhook(
+    accountId,
+    hookUrl,
+    encryptSecret(randomBytes(16).toString('hex'), Buffer.from(key, 'base64')),
+  );
+}
+
+/** Lets the customer's role also write `bucket` (a second bucket of the same AWS account). */
+async function alsoAllow(c: Customer, awsAccountId: string, bucket: string): Promise<void> {
+  const d = c.destination;
+  await h.stack.applyWorld({
+    accounts: {
+      [awsAccountId]: {
+        buckets: [{ name: bucket, region: d.region }],
+        roles: [
+          {
+            name: `dropship-export-${d.accountId}`,
+            trustPolicy: trustPolicy(d, h.stack.platform.arn),
+            policies: [permissionPolicy(d), permissionPolicy({ ...d, bucket })],
+          },
+        ],
+        users: [],
+      },
+    },
+  });
+}
+
+/** A fan-out run whose messages are collected; with `separate`, every task reads alone (no helping holder). */
+async function fanOut(dest: Destination, s: Settings, separate = false) {
+  const sent: TaskMessage[] = [];
+  const { run } = await startFanOutRun(dest, {
+    sourceUrl: h.stack.databaseUrl,
+    ledger: h.ledger,
+    settings: s,
+    queue: { send: async (m) => void sent.push(...m) },
+    trigger: 'manual',
+  });
+  if (separate) {
+    // A released shared snapshot: each task reads in its own transaction and exports only itself.
+    await h.ledger.snapshot.claimHolder({ runId: run.runId, holder: 'test' });
+    await h.ledger.snapshot.record({ runId: run.runId, exportId: 'gone', id: 'gone', at: 'gone' });
+    await h.ledger.snapshot.released(run.runId);
+  }
+  return { run, sent };
+}
+
+const work = (m: TaskMessage, s: Settings = settings) =>
+  runTask(m, { sourceUrl: h.stack.databaseUrl, ledger: h.ledger, registry: h.registry, settings: s });
+
+async function readJson<T>(c: Customer, bucket: string, k: string): Promise<T> {
+  const s3 = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: k }));
+    return JSON.parse(await res.Body!.transformToString()) as T;
+  } finally {
+    s3.destroy();
+  }
+}
+
+describe('a delivery belongs to exactly one destination version', () => {
+  it('finding 1: remove + re-add of an account id starts afresh (chain, change sets, outbox, finishing runs)', async () => {
+    await h.pool.query(`create schema oldco; create table oldco.people (id bigint primary key, email text not null);
+      insert into oldco.people select i, 'old' || i || '@oldco.example' from generate_series(1, 20) i;
+      create schema newco; create table newco.people (id bigint primary key, email text not null);
+      insert into newco.people select i, 'new' || i || '@newco.example' from generate_series(1, 10) i;`);
+    await setupCustomer(h.stack, h.registry, {
+      accountId: 'reborn',
+      awsAccountId: '250000000001',
+      bucket: 'reborn-old',
+      schema: 'oldco',
+    });
+    await h.registry.update('reborn', { changes: true });
+    await setWebhook('reborn');
+    const first = await exportAccount(await h.registry.get('reborn'), deps());
+    expect(first.ok).toBe(true);
+    // The old customer's next run stays finishing: its receipt PUT keeps failing.
+    let refuse = true;
+    const fault: Fault = (r) =>
+      refuse && r.bucket === 'reborn-old' && r.key === 'receipt.json' && r.method === 'PUT'
+        ? { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' }
+        : undefined;
+    h.stack.s3.faults.push(fault);
+    let stuck: Awaited<ReturnType<typeof exportAccount>>;
+    try {
+      stuck = await exportAccount(await h.registry.get('reborn'), deps(h.settings({ DROPSHIP_AWS_MAX_ATTEMPTS: '1' })));
+    } finally {
+      refuse = false;
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
+    }
+    expect(stuck.ok).toBe(false);
+    expect((await h.ledger.getRun(stuck.runId))?.status).toBe('finishing');
+    // And an undelivered webhook event of the old customer sits in the outbox.
+    await new StatusStore(h.pool).addEvent('reborn', 'delivery.succeeded', (id) =>
+      JSON.stringify({ id, type: 'delivery.succeeded', account: 'reborn', run_id: 'old-customer-event' }),
+    );
+
+    await h.registry.remove('reborn');
+    const fresh = await setupCustomer(h.stack, h.registry, {
+      accountId: 'reborn',
+      awsAccountId: '250000000002',
+      bucket: 'reborn-new',
+      schema: 'newco',
+    });
+    await h.registry.update('reborn', { changes: true });
+    await setWebhook('reborn');
+    received.length = 0;
+    await deliverPending({ pool: h.pool, settings }, { accountId: 'reborn' }, log);
+    expect(received.map((r) => r.body).join('\n')).not.toContain('old-customer-event');
+
+    const next = await exportAccount(await h.registry.get('reborn'), deps());
+    expect(next.ok).toBe(true);
+    // The old finishing run was not published (anywhere): it was cancelled with the removal.
+    const ended = await h.ledger.getRun(stuck.runId);
+    expect(ended?.status).toBe('cancelled');
+    expect(ended?.error).toMatch(/destination was removed/);
+    const receipt = await readJson<Receipt & { sequence: number; previous_receipt_sha256: string | null }>(
+      fresh,
+      'reborn-new',
+      'receipt.json',
+    );
+    expect(receipt.run_id).toBe(next.runId);
+    expect(receipt.sequence).toBe(1);
+    expect(receipt.previous_receipt_sha256).toBeNull();
+    expect(receipt.tables.people!.changes).toMatchObject({
+      available: true,
+      full_refresh: true,
+      full_refresh_reason: 'first delivery',
+      since_run_id: null,
+      files: [],
+    });
+    // Nothing in the new bucket but what the new customer's receipt lists (and its receipt and status).
+    const listed = new Set(Object.values(receipt.tables).flatMap((t) => t.files!.map((f) => f.key)));
+    for (const k of await h.stack.s3.keys('reborn-new'))
+      expect(listed.has(k) || k === 'receipt.json' || k === 'status.json', k).toBe(true);
+    // The webhook events the new customer received are all about its own run.
+    for (const r of received) expect(JSON.parse(r.body).run_id).toBe(next.runId);
+  });
+
+  it('finding 2: update of the bucket during a fan-out run: nothing of the run lands in the new bucket; the run is cancelled; the next run delivers everything there', async () => {
+    await h.pool.query(`create schema moving;
+      create table moving.a (id bigint primary key, v text); insert into moving.a select i, 'a' || i from generate_series(1, 100) i;
+      create table moving.b (id bigint primary key, v text); insert into moving.b select i, 'b' || i from generate_series(1, 100) i;
+      create table moving.c (id bigint primary key, v text); insert into moving.c select i, 'c' || i from generate_series(1, 100) i;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'mover',
+      awsAccountId: '250000000003',
+      bucket: 'mover-one',
+      schema: 'moving',
+    });
+    await alsoAllow(c, '250000000003', 'mover-two');
+    const { run, sent } = await fanOut(c.destination, settings, true);
+    expect(sent.map((m) => m.table).sort()).toEqual(['a', 'b', 'c']);
+    const byTable = (t: string) => sent.find((m) => m.table === t)!;
+    expect((await work(byTable('a'))).status).toBe('succeeded');
+    await h.registry.update('mover', { bucket: 'mover-two', prefix: 'moved' });
+    for (const t of ['b', 'c']) expect((await work(byTable(t))).status).not.toBe('succeeded');
+    expect(await h.stack.s3.keys('mover-two')).toEqual([]);
+    const ended = await h.ledger.getRun(run.runId);
+    expect(ended?.status).toBe('cancelled');
+    expect(ended?.error).toMatch(
+      /the destination was changed \(bucket, prefix\) while this run was open; this run delivers nothing more; the next run delivers to the new destination/,
+    );
+    // Everything the cancelled run wrote stays under its own bucket and folder.
+    expect((await h.stack.s3.keys('mover-one')).every((k) => k.startsWith(`${run.folder}/`))).toBe(true);
+    // The next run delivers everything to the new bucket and prefix; every listed key is there.
+    const again = await fanOut(await h.registry.get('mover'), settings);
+    for (const m of again.sent) await work(m);
+    expect((await h.ledger.getRun(again.run.runId))?.status).toBe('succeeded');
+    // (The customer's reader user can read only the first bucket: read the stored object itself.)
+    const receipt = JSON.parse(
+      readFileSync(join(h.stack.s3.directory, 'mover-two', 'moved', 'receipt.json._S3rver_object'), 'utf8'),
+    ) as Receipt;
+    expect(receipt.run_id).toBe(again.run.runId);
+    expect(validateReceipt(receipt, { prefix: 'moved' })).toEqual([]);
+    const there = new Set(await h.stack.s3.keys('mover-two'));
+    const listed = Object.values(receipt.tables).flatMap((t) => t.files!.map((f) => f.key));
+    expect(listed.length).toBeGreaterThanOrEqual(3);
+    for (const k of listed) expect(there.has(k), k).toBe(true);
+  });
+
+  it('finding 3: a finishing run whose receipt PUT failed, then a bucket change and a sweep: nothing is written to the new bucket', async () => {
+    await h.pool.query(`create schema stuck; create table stuck.t (id bigint primary key, v text);
+      insert into stuck.t select i, 'v' || i from generate_series(1, 50) i;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'stuck',
+      awsAccountId: '250000000004',
+      bucket: 'stuck-one',
+      schema: 'stuck',
+    });
+    await alsoAllow(c, '250000000004', 'stuck-two');
+    const fault: Fault = (r) =>
+      r.bucket === 'stuck-one' && r.key === 'receipt.json' && r.method === 'PUT'
+        ? { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' }
+        : undefined;
+    const s = h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_AWS_MAX_ATTEMPTS: '1', DROPSHIP_LOG_LEVEL: 'silent' });
+    h.stack.s3.faults.push(fault);
+    const { run, sent } = await fanOut(c.destination, s);
+    try {
+      for (const m of sent) expect((await work(m, s)).status).toBe('retry');
+    } finally {
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
+    }
+    expect((await h.ledger.getRun(run.runId))?.status).toBe('finishing');
+    await h.registry.update('stuck', { bucket: 'stuck-two' });
+    await sweepRuns({
+      ledger: h.ledger,
+      settings: s,
+      log,
+      destination: (a) => h.registry.get(a),
+      by: 'sweeper',
+    });
+    expect(await h.stack.s3.keys('stuck-two')).toEqual([]);
+    const ended = await h.ledger.getRun(run.runId);
+    expect(ended?.status).toBe('cancelled');
+    expect(ended?.error).toMatch(/the destination was changed \(bucket\) while this run was open/);
+  });
+
+  it('finding 3: the finisher looks again right before the receipt PUT: an update landing after the receipt was recorded publishes nothing', async () => {
+    await h.pool.query(`create schema racer; create table racer.t (id bigint primary key, v text);
+      insert into racer.t select i, 'v' || i from generate_series(1, 30) i;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'racer',
+      awsAccountId: '250000000008',
+      bucket: 'racer-one',
+      schema: 'racer',
+    });
+    await alsoAllow(c, '250000000008', 'racer-two');
+    // The operator's update lands exactly between the receipt's recording and its publication.
+    let updated = false;
+    class UpdateBeforePut extends Ledger {
+      override async stillPublishable(runId: string) {
+        if (!updated) {
+          updated = true;
+          await h.registry.update('racer', { bucket: 'racer-two' });
+        }
+        return super.stillPublishable(runId);
+      }
+    }
+    const out = await exportAccount(c.destination, { ...deps(), ledger: new UpdateBeforePut(h.pool) });
+    expect(updated).toBe(true);
+    expect(out.ok).toBe(false);
+    const run = await h.ledger.getRun(out.runId);
+    expect(run?.status).toBe('cancelled');
+    expect(run?.receiptBody).toBeTruthy(); // recorded, never published
+    expect(await h.stack.s3.keys('racer-one')).not.toContain('receipt.json');
+    expect(await h.stack.s3.keys('racer-two')).toEqual([]);
+  });
+
+  it('finding 4: update --role-arn to a role that trusts dropship without the external-ID condition is probed and refused', async () => {
+    await h.pool.query(`create schema deputy; create table deputy.t (id bigint primary key);
+      insert into deputy.t select generate_series(1, 5);`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'deputy',
+      awsAccountId: '250000000005',
+      bucket: 'deputy-data',
+      schema: 'deputy',
+    });
+    expect((await exportAccount(c.destination, deps())).ok).toBe(true);
+    // A second role in the same account whose trust policy lacks the sts:ExternalId condition.
+    await h.stack.applyWorld({
+      accounts: {
+        '250000000005': {
+          buckets: [],
+          roles: [
+            {
+              name: 'open-door',
+              trustPolicy: {
+                Statement: [{ Effect: 'Allow', Principal: { AWS: h.stack.platform.arn }, Action: 'sts:AssumeRole' }],
+              },
+              policies: [permissionPolicy(c.destination)],
+            },
+          ],
+          users: [],
+        },
+      },
+    });
+    const before = (await h.stack.s3.keys('deputy-data')).length;
+    await h.registry.update('deputy', { roleArn: 'arn:aws:iam::250000000005:role/open-door' });
+    const out = await exportAccount(await h.registry.get('deputy'), deps());
+    expect(out.ok).toBe(false);
+    expect(String((out as { error: Error }).error.message)).toMatch(/external ID/i);
+    expect((await h.stack.s3.keys('deputy-data')).length).toBe(before);
+  });
+
+  it('finding 5: one bad outbox event (a removed destination, an undecryptable secret) never blocks the others', async () => {
+    await h.pool.query('create schema gone_s; create schema garbled_s; create schema fine_s;');
+    const add = (accountId: string, schema: string) =>
+      h.registry.add({
+        accountId,
+        plan: 'paid',
+        bucket: `${accountId}-bucket`,
+        region: 'us-east-1',
+        roleArn: `arn:aws:iam::250000000006:role/${accountId}`,
+        sourceSchema: schema,
+      });
+    await add('gone', 'gone_s');
+    await add('garbled', 'garbled_s');
+    await add('fine', 'fine_s');
+    const store = new StatusStore(h.pool);
+    for (const a of ['gone', 'garbled', 'fine']) {
+      await setWebhook(a);
+      await store.addEvent(a, 'delivery.succeeded', (id) =>
+        JSON.stringify({ id, type: 'delivery.succeeded', account: a, run_id: `${a}-run` }),
+      );
+    }
+    await h.registry.remove('gone');
+    // A secret encrypted under another key (a key rotation gone wrong) cannot be decrypted.
+    await store.setSecret('garbled', encryptSecret('x', randomBytes(32)));
+    received.length = 0;
+    const r = await deliverPending({ pool: h.pool, settings }, {}, log);
+    expect(received.map((x) => JSON.parse(x.body).account)).toEqual(['fine']);
+    expect(r.delivered).toBe(1);
+    const gone = await h.pool.query(
+      `select given_up_at is not null as given_up, delivered_at from dropship.webhook_events where account_id = 'gone'`,
+    );
+    expect(gone.rows).toEqual([{ given_up: true, delivered_at: null }]);
+    const garbled = (await store.events('garbled'))[0]!;
+    expect(garbled.delivered_at).toBeNull();
+    expect(garbled.last_error).toBeTruthy();
+  });
+
+  it('finding 6: a split table shrunk and re-exported in the same minute: the folder holds exactly the receipt’s rows', async () => {
+    await h.pool.query(`create schema splitter; create table splitter.big (id bigint primary key, v text not null);
+      insert into splitter.big select i, md5(i::text) from generate_series(1, 5000) i; analyze splitter.big;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'splitter',
+      awsAccountId: '250000000007',
+      bucket: 'splitter-data',
+      schema: 'splitter',
+    });
+    const s = h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_SPLIT_ROWS: '1000', DROPSHIP_LOG_LEVEL: 'silent' });
+    // Both runs must open in the same minute (they share its folder).
+    const sec = new Date().getUTCSeconds();
+    if (sec > 30) await new Promise((r) => setTimeout(r, (61 - sec) * 1000));
+    const one = await fanOut(c.destination, s);
+    expect(one.sent.filter((m) => m.table === 'big').length).toBe(5);
+    for (const m of one.sent) await work(m, s);
+    expect((await h.ledger.getRun(one.run.runId))?.status).toBe('succeeded');
+    await h.pool.query('delete from splitter.big where id > 500; analyze splitter.big;');
+    const two = await fanOut(await h.registry.get('splitter'), s);
+    expect(two.sent.filter((m) => m.table === 'big').length).toBe(1);
+    for (const m of two.sent) await work(m, s);
+    expect((await h.ledger.getRun(two.run.runId))?.status).toBe('succeeded');
+    expect(two.run.folder).toBe(one.run.folder);
+    const receipt = await readJson<Receipt>(c, 'splitter-data', 'receipt.json');
+    expect(receipt.run_id).toBe(two.run.runId);
+    expect(receipt.tables.big!.row_count).toBe(500);
+    // Every object in the table's folder, as a customer loading the folder would read it.
+    const folder = `${two.run.folder}/big/`;
+    const keys = (await h.stack.s3.keys('splitter-data')).filter((k) => k.startsWith(folder));
+    expect(keys.length).toBeGreaterThan(1);
+    const local = join(dir, 'splitter');
+    mkdirSync(local, { recursive: true });
+    const s3 = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
+    try {
+      for (const k of keys) {
+        const res = await s3.send(new GetObjectCommand({ Bucket: 'splitter-data', Key: k }));
+        writeFileSync(join(local, k.split('/').pop()!), Buffer.from(await res.Body!.transformToByteArray()));
+      }
+    } finally {
+      s3.destroy();
+    }
+    const db = await duck();
+    try {
+      const [row] = await db.all(
+        `select count(*) as n, max(id) as hi from read_parquet(${quoteLiteral(`${local}/*.parquet.gz`, 'duckdb')})`,
+      );
+      expect(Number(row!.n)).toBe(500);
+      expect(Number(row!.hi)).toBe(500);
+    } finally {
+      db.close();
+    }
+    // The receipt lists every file in the folder (the covering empty ones included).
+    expect(receipt.tables.big!.files!.map((f) => f.key).sort()).toEqual(keys.sort());
+  });
+});
+
+describe('registry and ledger transitions', () => {
+  const input = {
+    accountId: 'trans',
+    plan: 'paid' as const,
+    bucket: 'trans-one',
+    region: 'us-east-1',
+    roleArn: 'arn:aws:iam::250000000009:role/trans',
+    sourceSchema: 'trans_s',
+  };
+  const open = (runId: string, destination: Destination, tables: string[] = []) =>
+    h.ledger.openRun({
+      runId,
+      accountId: 'trans',
+      trigger: 'manual',
+      layout: 'dreamdata',
+      folder: '2026-01-01T00:00',
+      startedMicros: 1n,
+      tables,
+      owner: 'fan-out',
+      destination,
+    });
+
+  it('a new generation at every add; the version moves only when where or how data is delivered changes', async () => {
+    await h.pool.query(
+      'create schema trans_s; create table trans_s.t (id bigint primary key); create table trans_s.u (id bigint);',
+    );
+    const a = await h.registry.add(input);
+    expect(a.version).toBe(1);
+    expect((await h.registry.update('trans', { plan: 'free' })).version).toBe(1);
+    expect((await h.registry.setEnabled('trans', false)).version).toBe(1);
+    expect((await h.registry.setEnabled('trans', true)).version).toBe(1);
+    const moved = await h.registry.update('trans', { prefix: 'x' });
+    expect(moved).toMatchObject({ version: 2, generation: a.generation });
+    expect((await h.registry.update('trans', { selection: { excludeTables: 'u' } })).version).toBe(3);
+    expect((await h.registry.update('trans', { compression: 'zstd' })).version).toBe(4);
+    await expect(
+      h.pool.query(`update dropship.destinations set generation = generation + 1000 where account_id = 'trans'`),
+    ).rejects.toThrow(/generation of account trans cannot change/);
+    await h.registry.remove('trans');
+    const b = await h.registry.add(input);
+    expect(b.generation).toBeGreaterThan(a.generation);
+    expect(b.version).toBe(1);
+  });
+
+  it('a run opens only for the current version; an update cancels running and finishing runs, plan and pause do not; remove cancels too', async () => {
+    const d = await h.registry.get('trans');
+    const finishing = await open('trans-r1', d);
+    expect(finishing).toMatchObject({ destinationGeneration: d.generation, destinationVersion: d.version });
+    expect(finishing.destination).toEqual(d);
+    expect(await h.ledger.tryFinish({ runId: 'trans-r1', leaseSeconds: 60 })).toMatchObject({ status: 'finishing' });
+    expect(await h.ledger.stillPublishable('trans-r1')).toEqual({ ok: true });
+    await h.registry.update('trans', { plan: 'free' });
+    await h.registry.setEnabled('trans', false);
+    await h.registry.setEnabled('trans', true);
+    expect((await h.ledger.getRun('trans-r1'))?.status).toBe('finishing');
+    await h.registry.update('trans', { bucket: 'trans-two', region: 'eu-west-1' });
+    const cancelled = await h.ledger.getRun('trans-r1');
+    expect(cancelled?.status).toBe('cancelled');
+    expect(cancelled?.error).toBe(
+      'the destination was changed (bucket, region) while this run was open; this run delivers nothing more; the next run delivers to the new destination',
+    );
+    expect(await h.ledger.stillPublishable('trans-r1')).toMatchObject({ ok: false });
+    // The run keeps its frozen copy: the old bucket.
+    expect(cancelled?.destination?.bucket).toBe('trans-one');
+    // A stale copy of the destination cannot open a run.
+    await expect(open('trans-r2', d, ['t'])).rejects.toBeInstanceOf(DestinationChanged);
+    expect(await h.ledger.getRun('trans-r2')).toBeUndefined();
+    const running = await open('trans-r3', await h.registry.get('trans'), ['t']);
+    expect(await h.ledger.claimTask({ runId: running.runId, table: 't', leaseSeconds: 60 })).toMatchObject({
+      claimed: true,
+    });
+    await h.registry.remove('trans');
+    const gone = await h.ledger.getRun('trans-r3');
+    expect(gone?.status).toBe('cancelled');
+    expect(gone?.error).toBe('the destination was removed while this run was open; this run delivers nothing more');
+    expect((await h.ledger.tasks('trans-r3')).map((t) => t.status)).toEqual(['failed']);
+    // Re-added: nothing of the old generation is active or current.
+    const again = await h.registry.add(input);
+    expect(await h.ledger.activeRuns('trans')).toEqual([]);
+    expect(again.generation).not.toBe(d.generation);
+  });
+});
