@@ -59,7 +59,7 @@ const deliver = fc.record({
 });
 
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { arbitrary: fc.constant({ k: 'exportCli' as const }), weight: 3 },
+  { arbitrary: fc.constant({ k: 'exportCli' as const }), weight: 2 },
   { arbitrary: fc.constant({ k: 'fanOut' as const }), weight: 4 },
   { arbitrary: deliver, weight: 7 },
   {
