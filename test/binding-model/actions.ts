@@ -18,18 +18,25 @@ export const UPDATE_FIELDS = [
 ] as const;
 export type UpdateField = (typeof UPDATE_FIELDS)[number];
 
+export type FanOutCrash = 'none' | 'after-open-run' | 'after-send';
+/** The worker dies (hangs for good, its source sessions ended) at this point of its task; 'none': it does not. */
+export type TaskCrash = 'none' | 'after-last-task' | 'before-receipt-put' | 'after-receipt-put';
+
 export type Action =
   /** `dropship export --account …`: the in-process driver (exportAccount). */
   | { k: 'exportCli' }
-  /** A fan-out run is started; its task messages are collected, not sent. */
-  | { k: 'fanOut' }
+  /**
+   * A fan-out run is started; its task messages are collected, not sent. `crash`: the opener dies
+   * (hangs at the test crash point for good) after opening the run, or after sending its messages.
+   */
+  | { k: 'fanOut'; crash: FanOutCrash }
   /**
    * One collected message of an open fan-out run is delivered (out of order: `msg` picks any),
    * `dup` keeps it for a duplicate delivery, `help: false` kills the worker when it starts helping
    * with another task (a holder at its deadline: that task is abandoned mid-way), `failReceipt`
    * makes every receipt PUT of that run fail during the delivery (the run stays `finishing`).
    */
-  | { k: 'deliver'; run: number; msg: number; dup: boolean; help: boolean; failReceipt: boolean }
+  | { k: 'deliver'; run: number; msg: number; dup: boolean; help: boolean; failReceipt: boolean; crash: TaskCrash }
   | { k: 'update'; field: UpdateField; pick: number }
   | { k: 'disable' }
   | { k: 'enable' }
@@ -56,11 +63,25 @@ const deliver = fc.record({
   dup: fc.boolean(),
   help: fc.boolean(),
   failReceipt: fc.boolean(),
+  crash: fc.constantFrom<TaskCrash>(
+    'none',
+    'none',
+    'none',
+    'after-last-task',
+    'before-receipt-put',
+    'after-receipt-put',
+  ),
 });
 
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { arbitrary: fc.constant({ k: 'exportCli' as const }), weight: 2 },
-  { arbitrary: fc.constant({ k: 'fanOut' as const }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('fanOut' as const),
+      crash: fc.constantFrom<FanOutCrash>('none', 'none', 'none', 'none', 'after-open-run', 'after-send'),
+    }),
+    weight: 4,
+  },
   { arbitrary: deliver, weight: 7 },
   {
     arbitrary: fc.record({
@@ -91,7 +112,9 @@ export function sequenceArb(exclude: ReadonlySet<string>): fc.Arbitrary<Sequence
 export function describeAction(a: Action): string {
   switch (a.k) {
     case 'deliver':
-      return `deliver(run ${a.run}, msg ${a.msg}${a.dup ? ', dup' : ''}${a.help ? '' : ', no-help'}${a.failReceipt ? ', receipt PUT fails' : ''})`;
+      return `deliver(run ${a.run}, msg ${a.msg}${a.dup ? ', dup' : ''}${a.help ? '' : ', no-help'}${a.failReceipt ? ', receipt PUT fails' : ''}${a.crash === 'none' ? '' : `, worker dies ${a.crash}`})`;
+    case 'fanOut':
+      return `fanOut${a.crash === 'none' ? '' : ` (the opener dies ${a.crash})`}`;
     case 'update':
       return `update ${a.field} (${a.pick})`;
     case 'readd':

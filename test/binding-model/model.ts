@@ -15,6 +15,7 @@ import { deliverPending } from '../../src/notify/outcome.js';
 import { StatusStore, webhookKey } from '../../src/notify/store.js';
 import { encryptSecret, generateSecret } from '../../src/notify/webhook.js';
 import { exportAccount } from '../../src/run/account.js';
+import { type CrashPoint, onCrashPoint } from '../../src/run/crash.js';
 import { startFanOutRun } from '../../src/run/fan-out.js';
 import type { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
@@ -23,7 +24,7 @@ import { runTask } from '../../src/run/task.js';
 import type { duck } from '../duck.js';
 import type { Fault, S3EventRecord } from '../stack/s3.js';
 import type { LocalStack } from '../stack/stack.js';
-import { type Action, describeAction, type Sequence, type UpdateField } from './actions.js';
+import { type Action, describeAction, type FanOutCrash, type Sequence, type UpdateField } from './actions.js';
 
 /**
  * The model behind test/binding-model.test.ts: one "day" of an account per generated sequence.
@@ -427,7 +428,7 @@ export class Day {
       case 'exportCli':
         return this.exportCli();
       case 'fanOut':
-        return this.fanOut();
+        return this.fanOut(a.crash);
       case 'deliver':
         return this.deliver(a);
       case 'sweep':
@@ -493,22 +494,58 @@ export class Day {
     );
   }
 
-  private async fanOut(): Promise<void> {
+  /** Settings under which the caller hangs for good at `point` (the crash-matrix hook, src/run/crash.ts). */
+  private dying(point: CrashPoint | 'none'): { settings: Settings; died: Promise<void>; off: () => void } {
+    if (point === 'none') return { settings: this.ctx.settings, died: new Promise(() => {}), off: () => {} };
+    let reached!: () => void;
+    const died = new Promise<void>((r) => {
+      reached = r;
+    });
+    const off = onCrashPoint((p) => {
+      if (p === point) reached();
+    });
+    return {
+      settings: { ...this.ctx.settings, DROPSHIP_TEST_CRASH_AT: point, DROPSHIP_TEST_CRASH_MODE: 'hang' },
+      died,
+      off,
+    };
+  }
+
+  /** A dead worker's source sessions end (as its process would): its snapshot is gone. */
+  private async endSourceSessions(): Promise<void> {
+    await this.ctx.pool.query(
+      'select pg_terminate_backend(pid) from pg_stat_activity where application_name = any($1::text[])',
+      [[`dropship ${this.accountId}`, `dropship ${this.accountId} snapshot`]],
+    );
+  }
+
+  private async fanOut(crash: FanOutCrash): Promise<void> {
     const v = this.current;
     if (!v) return this.log('no destination');
     const dest = await this.ctx.registry.get(this.accountId);
+    const dying = this.dying(crash);
     try {
-      const { run, tasks } = await startFanOutRun(dest, {
+      const started = startFanOutRun(dest, {
         sourceUrl: this.ctx.stack.databaseUrl,
         ledger: this.ctx.ledger,
-        settings: this.ctx.settings,
+        settings: dying.settings,
         queue: { send: this.route },
         trigger: 'manual',
       });
+      const res = await Promise.race([started, dying.died.then(() => undefined)]);
+      if (!res) {
+        // The opener is dead: its run is whichever active run of the account the model does not know yet.
+        const run = (await this.ctx.ledger.activeRuns(this.accountId)).find((r) => !this.ctx.runs.has(r.runId));
+        if (run) await this.register(run.runId, 'fan-out', v);
+        return this.log(`run …${run ? short(run.runId) : '?'} (${v.label}) opened; the opener died ${crash}`);
+      }
+      const { run, tasks } = res;
       await this.register(run.runId, 'fan-out', v);
       this.log(`run …${short(run.runId)} (${v.label}) opened, ${tasks} task(s)${run.error ? `: ${run.error}` : ''}`);
     } catch (e) {
       this.log(`refused: ${(e as Error).message.slice(0, 160)}`);
+    } finally {
+      dying.off();
     }
   }
 
@@ -526,13 +563,14 @@ export class Day {
         ? { status: 500, code: 'InternalError', message: 'injected: the receipt PUT fails' }
         : undefined;
     if (a.failReceipt) this.ctx.stack.s3.faults.push(fault);
+    const dying = this.dying(a.crash);
     let outcome: string;
     try {
-      const out = await runTask(msg, {
+      const task = runTask(msg, {
         sourceUrl: this.ctx.stack.databaseUrl,
         ledger: this.ctx.ledger,
         registry: this.ctx.registry,
-        settings: this.ctx.settings,
+        settings: dying.settings,
         signal: kill.signal,
         // The worker dies as soon as it starts helping with another task (that task is abandoned mid-way).
         ...(a.help
@@ -543,12 +581,21 @@ export class Day {
               },
             }),
       });
-      outcome = `${out.status}${'reason' in out ? `: ${out.reason.slice(0, 160)}` : ''}`;
-      if (out.status === 'retry' && !a.dup) box.push(msg);
+      const out = await Promise.race([task, dying.died.then(() => undefined)]);
+      if (!out) {
+        // The worker died: its sessions end, and the queue delivers its message again later.
+        await this.endSourceSessions();
+        outcome = `the worker died ${a.crash}`;
+        if (!a.dup) box.push(msg);
+      } else {
+        outcome = `${out.status}${'reason' in out ? `: ${out.reason.slice(0, 160)}` : ''}`;
+        if (out.status === 'retry' && !a.dup) box.push(msg);
+      }
     } catch (e) {
       outcome = `threw: ${(e as Error).message.slice(0, 160)}`;
       if (!a.dup) box.push(msg);
     } finally {
+      dying.off();
       if (a.failReceipt) this.ctx.stack.s3.faults.splice(this.ctx.stack.s3.faults.indexOf(fault), 1);
     }
     const status = (await this.ctx.ledger.getRun(r.runId))?.status;
