@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../src/config/settings.js';
 import { Wiring } from '../src/run/wiring.js';
 import { sequenceArb } from './binding-model/actions.js';
+import { KNOWN_DAYS } from './binding-model/known.js';
 import { Day, ModelContext, Receivers } from './binding-model/model.js';
 import { duck } from './duck.js';
 import { LocalStack } from './stack/stack.js';
@@ -27,7 +28,8 @@ import { LocalStack } from './stack/stack.js';
  *   (e) a customer's webhook URL receives only events of that customer's runs;
  *   (f) a run whose destination was changed or removed while it was open publishes no receipt.
  *
- * `DROPSHIP_MODEL_RUNS` (default 200) days, seed `DROPSHIP_MODEL_SEED` (printed on failure);
+ * The days it found (test/binding-model/known.ts) are replayed, each as its own test, before the random ones.
+ * `DROPSHIP_MODEL_RUNS` (default 200) random days, seed `DROPSHIP_MODEL_SEED` (printed on failure);
  * `DROPSHIP_MODEL_EXCLUDE` (e.g. `remove,readd,update-bucket`) leaves actions out, to look for
  * counterexamples of one kind, and `DROPSHIP_MODEL_INVARIANTS` (e.g. `ce`) lets only those invariants fail a day.
  */
@@ -84,6 +86,16 @@ afterAll(async () => {
 });
 
 describe('a delivery is bound to the destination version it was opened for (model-based, issue 22)', () => {
+  let known = 0;
+  it.each(KNOWN_DAYS)('a day it found: $name', async (s) => {
+    const d = new Day(ctx, 100_000 + ++known);
+    try {
+      await d.play(s);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
   it(
     `${RUNS} random days of operator actions, exports on both paths, kills and sweeps`,
     async () => {

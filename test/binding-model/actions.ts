@@ -61,7 +61,7 @@ const deliver = fc.record({
   run: fc.nat(3),
   msg: fc.nat(3),
   dup: fc.boolean(),
-  help: fc.boolean(),
+  help: fc.constantFrom(true, true, false),
   failReceipt: fc.boolean(),
   crash: fc.constantFrom<TaskCrash>(
     'none',

@@ -728,7 +728,7 @@ export class Day {
       if (mine.sha !== sha) out.push(`(d) ${where}: run …${short(run.runId)} published a second, different receipt`);
       return;
     }
-    const last = [...chain.values()].sort((x, y) => y.sequence - x.sequence)[0];
+    const last = [...chain.entries()].map(([runId, e]) => ({ runId, ...e })).sort((x, y) => y.sequence - x.sequence)[0];
     const seq = r.sequence;
     const prev = r.previous_receipt_sha256 ?? null;
     if (!last && (seq !== 1 || prev !== null))
@@ -737,7 +737,7 @@ export class Day {
       );
     if (last && (seq !== last.sequence + 1 || prev !== last.sha))
       out.push(
-        `(d) ${where}: sequence ${seq} does not follow generation ${run.gen}'s last receipt (sequence ${last.sequence})`,
+        `(d) ${where}: sequence ${seq} (previous ${prev ? `${prev.slice(0, 12)}…` : null}) of run …${short(run.runId)} does not follow customer ${run.gen}'s last published receipt: sequence ${last.sequence} of run …${short(last.runId)} at ${last.where} (sha256 ${last.sha.slice(0, 12)}…)`,
       );
     chain.set(run.runId, { sequence: seq ?? 0, sha, where });
   }
