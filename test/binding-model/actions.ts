@@ -105,7 +105,7 @@ export function sequenceArb(exclude: ReadonlySet<string>): fc.Arbitrary<Sequence
     exclude.size === 0
       ? actionArb
       : actionArb.filter((a) => !exclude.has(a.k) && !exclude.has(`update-${'field' in a ? a.field : ''}`));
-  return fc.record({ init: fc.nat(15), actions: fc.array(action, { minLength: 3, maxLength: 7 }) });
+  return fc.record({ init: fc.nat(15), actions: fc.array(action, { minLength: 3, maxLength: 6 }) });
 }
 
 /** One line per action, for traces and counterexamples. */

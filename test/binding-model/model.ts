@@ -189,6 +189,8 @@ export class Day {
   /** Per generation: the receipts published, by run (sequence, sha256 of the exact bytes). */
   private readonly chains = new Map<number, Map<string, { sequence: number; sha: string; where: string }>>();
   private mutations = 0;
+  /** The source schemas created for the day's customers. */
+  private readonly schemas = new Set<string>();
   private step = 'setup';
 
   constructor(
@@ -240,14 +242,8 @@ export class Day {
     const gen = this.customers.length + 1;
     const n = this.ctx.nextCustomer();
     const schemas: [string, string] = [`bm${this.day}g${gen}a`, `bm${this.day}g${gen}b`];
-    for (const s of schemas) {
-      const rows = (t: string) =>
-        `insert into ${s}.${t} select '${s}-' || i, '${s}', i from generate_series(1, ${ROWS}) i;`;
-      await this.ctx.pool.query(
-        `create schema ${s};
-         ${TABLES.map((t) => `create table ${s}.${t} (id text primary key, customer text not null, n int not null); ${rows(t)}`).join('\n')}`,
-      );
-    }
+    // The second schema is created when an update first needs it.
+    await this.createSchema(schemas[0]);
     const awsAccountId = String(400_000_000_000 + n);
     const c: Customer = {
       gen,
@@ -320,6 +316,17 @@ export class Day {
     this.log(`added for customer ${gen}: ${this.describe(v)}`);
   }
 
+  /** A customer's source schema: the same tables for every customer, rows carrying the schema's token. */
+  private async createSchema(s: string): Promise<void> {
+    const rows = (t: string) =>
+      `insert into ${s}.${t} select '${s}-' || i, '${s}', i from generate_series(1, ${ROWS}) i;`;
+    await this.ctx.pool.query(
+      `create schema if not exists ${s};
+       ${TABLES.map((t) => `create table if not exists ${s}.${t} (id text primary key, customer text not null, n int not null); ${rows(t)}`).join('\n')}`,
+    );
+    this.schemas.add(s);
+  }
+
   private describe(v: Version): string {
     return `${v.label} s3://${v.bucket}/${v.prefix} role …${v.roleArn.slice(-12)} schema ${v.schema} ${v.compression}${v.changes ? ' changes' : ''}${v.excludeTables.length ? ` -${v.excludeTables}` : ''}${v.excludeColumns.length ? ` -${v.excludeColumns}` : ''} ${v.plan}`;
   }
@@ -353,6 +360,7 @@ export class Day {
         break;
       case 'schema':
         next.schema = other(c.schemas, v.schema);
+        if (!this.schemas.has(next.schema)) await this.createSchema(next.schema);
         patch = { sourceSchema: next.schema };
         break;
       case 'codec': {
@@ -644,8 +652,8 @@ export class Day {
     );
     await this.ctx.registry.remove(this.accountId).catch(() => {});
     for (const c of this.customers) this.ctx.hooks.down.delete(`/d${this.day}/g${c.gen}`);
-    for (const c of this.customers)
-      await this.ctx.pool.query(c.schemas.map((s) => `drop schema if exists ${s} cascade;`).join(' '));
+    if (this.schemas.size > 0)
+      await this.ctx.pool.query([...this.schemas].map((s) => `drop schema if exists ${s} cascade;`).join(' '));
     this.ctx.takeEvents();
     this.ctx.hooks.take();
   }
