@@ -253,6 +253,56 @@ describe('a delivery belongs to exactly one destination version', () => {
     for (const k of listed) expect(there.has(k), k).toBe(true);
   });
 
+  it('finding 2, CLI path: an update while `dropship export` uploads cancels the run; nothing lands in the new bucket, no receipt anywhere', async () => {
+    await h.pool.query(`create schema inproc; create table inproc.t (id bigint primary key, v text);
+      insert into inproc.t select i, 'v' || i from generate_series(1, 200) i;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'inproc',
+      awsAccountId: '250000000010',
+      bucket: 'inproc-one',
+      schema: 'inproc',
+    });
+    await alsoAllow(c, '250000000010', 'inproc-two');
+    // The first upload to the old bucket waits until the operator's update has landed.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let gated!: () => void;
+    const reached = new Promise<void>((r) => {
+      gated = r;
+    });
+    const fault: Fault = (r) => {
+      if (r.bucket !== 'inproc-one' || r.method === 'GET' || r.method === 'HEAD') return undefined;
+      gated();
+      return { gate };
+    };
+    h.stack.s3.faults.push(fault);
+    try {
+      const running = exportAccount(
+        c.destination,
+        deps(h.settings({ DROPSHIP_WEBHOOK_KEY: key, DROPSHIP_RUN_STALE_SECONDS: '2', DROPSHIP_LOG_LEVEL: 'silent' })),
+      );
+      await reached;
+      await h.registry.update('inproc', { bucket: 'inproc-two' });
+      release();
+      const out = await running;
+      expect(out.ok).toBe(false);
+      const run = await h.ledger.getRun(out.runId);
+      expect(run?.status).toBe('cancelled');
+      expect(run?.error).toMatch(/^the destination was changed \(bucket\) while this run was open/);
+    } finally {
+      release();
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
+    }
+    expect(await h.stack.s3.keys('inproc-two')).toEqual([]);
+    expect(await h.stack.s3.keys('inproc-one')).not.toContain('receipt.json');
+    // The next export delivers to the new bucket.
+    const next = await exportAccount(await h.registry.get('inproc'), deps());
+    expect(next.ok).toBe(true);
+    expect(await h.stack.s3.keys('inproc-two')).toContain('receipt.json');
+  });
+
   it('finding 3: a finishing run whose receipt PUT failed, then a bucket change and a sweep: nothing is written to the new bucket', async () => {
     await h.pool.query(`create schema stuck; create table stuck.t (id bigint primary key, v text);
       insert into stuck.t select i, 'v' || i from generate_series(1, 50) i;`);
