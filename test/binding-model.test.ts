@@ -15,8 +15,10 @@ import { LocalStack } from './stack/stack.js';
  * schema, codec, change sets, table and column selection, plan), disables, enables, removes and
  * re-adds the same account id for ANOTHER customer (other bucket, role, schema), interleaved with
  * exports on both paths — in-process (`exportAccount`) and fan-out (`startFanOutRun` + `runTask`,
- * task messages delivered out of order, some twice) — kills (a worker dies mid-task, a receipt PUT
- * fails and leaves the run `finishing`, messages wait) and sweeps. Every source row carries its
+ * task messages delivered out of order, some twice) — kills (src/run/crash.ts points in hang mode:
+ * a fan-out opener dies after opening or after sending, a worker dies after its task or before or
+ * after the receipt PUT; a holder is killed while helping with another task; a receipt PUT fails and
+ * leaves the run `finishing`; messages wait) and sweeps (runs and the webhook outbox). Every source row carries its
  * schema's token (`id` = `<schema>-<n>`, `customer` = `<schema>`). After EVERY step:
  *   (a) every object S3 recorded as created was written by a run (its session) into the bucket and
  *       prefix — and folder, with the role, tables, and codec — of the version that run opened for;
