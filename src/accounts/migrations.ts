@@ -362,14 +362,19 @@ const MIGRATIONS: Migration[] = [
       -- The ETag S3 answered for each published receipt: the next receipt at the same key is written with
       -- If-Match on it, so a late finisher can never replace a newer receipt with an older one.
       alter table dropship.receipt_chain add column etag text;
-      -- A run that ends (cancelled, failed) after recording its receipt bytes may have published them (a PUT
-      -- whose answer was lost, a worker killed right after its PUT). Its link is kept, marked not known to
-      -- be published, so the next receipt follows it and the chain never forks; if it was never published,
-      -- a verifier sees a gap there, which is the truth: a receipt may be missing.
+      -- A run that ends (cancelled, failed) while one of its receipt PUTs is in doubt may have published it
+      -- (a PUT whose answer was lost, a worker killed right after its PUT). Its link is kept, marked not known
+      -- to be published, so the next receipt follows it and the chain never forks; if it was never published,
+      -- a verifier sees a gap there, which is the truth: a receipt may be missing. A run whose every PUT was
+      -- refused by S3 keeps no link: the next receipt takes its sequence.
       alter table dropship.receipt_chain add column published boolean not null default true;
+      -- Receipt PUTs whose outcome is unknown (sent, and no answer from S3: the process died, the
+      -- connection dropped); an answer that refuses the PUT takes its doubt back.
+      alter table dropship.runs add column receipt_puts_in_doubt int not null default 0;
       create function dropship.keep_possible_receipt_link() returns trigger language plpgsql as $$
       begin
-        if old.status = 'finishing' and new.status in ('failed', 'cancelled') and new.receipt_body is not null then
+        if old.status = 'finishing' and new.status in ('failed', 'cancelled') and new.receipt_body is not null
+           and new.receipt_puts_in_doubt > 0 then
           insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256, published)
           values (new.account_id, coalesce(new.destination_generation, 0),
                   (new.receipt_body::jsonb ->> 'sequence')::bigint, new.run_id,

@@ -132,11 +132,18 @@ export async function finishRun(
     return { status: 'pending', error: still };
   }
   if (!still.ok) return { status: 'failed', error: new LedgerError(still.why, undefined, { retryable: false }) };
+  if (!(await ledger.receiptPutStarts(runId)))
+    return {
+      status: 'failed',
+      error: new LedgerError(`run ${runId} is no longer finishing`, undefined, { retryable: false }),
+    };
   let put: { key: string; etag: string | undefined };
   try {
     put = await publishReceipt(ledger, run, dest, s3, body);
   } catch (e) {
     const error = e as Error;
+    // S3 answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
+    if (answeredByS3(error)) await ledger.receiptPutRefused(runId).catch(() => {});
     if (error instanceof ReceiptPreconditionFailed) {
       // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
       // published): this one must not replace it.
@@ -224,6 +231,17 @@ export async function publishReceipt(
     }
     throw e;
   }
+}
+
+/** Whether S3 answered the request (an HTTP status in the error or one of its causes): a refusal wrote nothing. */
+function answeredByS3(e: unknown): boolean {
+  let c: unknown = e;
+  for (let i = 0; c && i < 8; i++) {
+    if (c instanceof ReceiptPreconditionFailed) return true;
+    if (typeof (c as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode === 'number') return true;
+    c = (c as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** Two copies of a destination describe the same delivery: the same generation and version. */

@@ -295,6 +295,28 @@ export class Ledger extends TaskLedger {
     return res.rows.map((r) => r.receipt_body);
   }
 
+  /**
+   * A receipt PUT is about to be sent: it is in doubt until S3 answers (a refusal takes the doubt back:
+   * `receiptPutRefused`). A run that ends with a PUT in doubt keeps its chain link (migration 13).
+   * False when the run is no longer finishing (nothing may be sent).
+   */
+  async receiptPutStarts(runId: string): Promise<boolean> {
+    const res = await this.pool.query(
+      `update dropship.runs set receipt_puts_in_doubt = receipt_puts_in_doubt + 1
+        where run_id = $1 and status = 'finishing'`,
+      [runId],
+    );
+    return res.rowCount === 1;
+  }
+
+  /** S3 answered a receipt PUT with a refusal: that PUT wrote nothing. */
+  async receiptPutRefused(runId: string): Promise<void> {
+    await this.pool.query(
+      'update dropship.runs set receipt_puts_in_doubt = greatest(receipt_puts_in_doubt - 1, 0) where run_id = $1',
+      [runId],
+    );
+  }
+
   async finishSucceeded(q: { runId: string; receiptKey: string }): Promise<void> {
     await this.pool.query(
       `update dropship.runs set status = 'succeeded', receipt_key = $2, finished_at = now(), lease_until = null,
