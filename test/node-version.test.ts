@@ -28,6 +28,10 @@ describe('the Node.js major', () => {
     expect([Number(engines![1]), Number(engines![2])]).toEqual([major, major + 1]);
     expect(majorOf(pkg.devDependencies.node ?? ''), 'the node devDependency').toBe(major);
     expect(majorOf(process.versions.node), `this process runs ${process.version}`).toBe(major);
+    // The customers' receipt-trigger example deploys on the same runtime.
+    const example = readFileSync(join(REPO_ROOT, 'examples/receipt-trigger/serverless.yml'), 'utf8');
+    expect(Number(/^\s+runtime:\s*nodejs(\d+)\.x\s*$/m.exec(example)?.[1]), 'the example’s runtime').toBe(major);
+    expect(Number(/^\s+target:\s*node(\d+)\s*$/m.exec(example)?.[1]), 'the example’s esbuild target').toBe(major);
   });
 
   it('runs `npx dropship --version`, from a shell whose own node may be another', async () => {
