@@ -132,4 +132,16 @@ describe('finishing', () => {
       clients.s3.destroy();
     }
   });
+
+  it('a receipt the customer deleted, or a bucket new to the chain, does not block publication (If-Match answered 404)', async () => {
+    expect((await exportNow()).ok).toBe(true);
+    // The customer deletes receipt.json (s3rver's store, as the bucket owner would).
+    await (
+      h.stack.s3 as unknown as { server: { store: { deleteObject: (b: string, k: string) => Promise<void> } } }
+    ).server.store.deleteObject('fin-data', 'receipt.json');
+    expect(await h.stack.s3.keys('fin-data')).not.toContain('receipt.json');
+    const next = await exportNow();
+    expect(next.ok).toBe(true);
+    expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(await latestRunId());
+  });
 });

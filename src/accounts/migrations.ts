@@ -362,6 +362,8 @@ const MIGRATIONS: Migration[] = [
       -- The ETag S3 answered for each published receipt: the next receipt at the same key is written with
       -- If-Match on it, so a late finisher can never replace a newer receipt with an older one.
       alter table dropship.receipt_chain add column etag text;
+      -- The bucket the receipt was written to: an ETag is only a precondition for the same bucket and key.
+      alter table dropship.receipt_chain add column bucket text;
       -- A run that ends (cancelled, failed) while one of its receipt PUTs is in doubt may have published it
       -- (a PUT whose answer was lost, a worker killed right after its PUT). Its link is kept, marked not known
       -- to be published, so the next receipt follows it and the chain never forks; if it was never published,
@@ -374,13 +376,13 @@ const MIGRATIONS: Migration[] = [
       create function dropship.keep_possible_receipt_link() returns trigger language plpgsql as $$
       begin
         if old.status = 'finishing' and new.status in ('failed', 'cancelled') and new.receipt_body is not null
-           and new.receipt_puts_in_doubt > 0 then
-          insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256, published)
+           and new.receipt_puts_in_doubt > 0 and new.destination is not null then
+          insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256, published, bucket)
           values (new.account_id, coalesce(new.destination_generation, 0),
                   (new.receipt_body::jsonb ->> 'sequence')::bigint, new.run_id,
                   case when coalesce(new.destination ->> 'prefix', '') = '' then 'receipt.json'
                        else (new.destination ->> 'prefix') || '/receipt.json' end,
-                  encode(sha256(convert_to(new.receipt_body, 'UTF8')), 'hex'), false)
+                  encode(sha256(convert_to(new.receipt_body, 'UTF8')), 'hex'), false, new.destination ->> 'bucket')
           on conflict do nothing;
         end if;
         return new;

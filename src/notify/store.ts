@@ -191,7 +191,7 @@ export class StatusStore {
   ): Promise<PendingEvent[]> {
     const res = await this.pool.query(
       `select e.id::text, e.account_id, e.type, e.body, e.attempts,
-              (d.generation is not null and d.generation = e.generation) as current
+              (d.generation is not null and (e.generation is null or d.generation = e.generation)) as current
          from dropship.webhook_events e left join dropship.destinations d on d.account_id = e.account_id
         where e.delivered_at is null and e.given_up_at is null
           and ($1::text is null or e.account_id = $1)

@@ -57,32 +57,34 @@ export async function recordLink(
     sha256: string;
     /** The ETag S3 answered for the PUT: the next receipt replaces only this object (conditional write). */
     etag?: string | undefined;
+    bucket?: string;
   },
 ): Promise<void> {
   await pool.query(
-    `insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256, etag)
-     values ($1, $6, $2, $3, $4, $5, $7)
+    `insert into dropship.receipt_chain (account_id, generation, sequence, run_id, receipt_key, sha256, etag, bucket)
+     values ($1, $6, $2, $3, $4, $5, $7, $8)
      on conflict (run_id) do update set sha256 = excluded.sha256, etag = coalesce(excluded.etag, receipt_chain.etag),
+                                        receipt_key = excluded.receipt_key, bucket = excluded.bucket,
                                         published = true, published_at = now()`,
-    [r.accountId, r.sequence, r.runId, r.receiptKey, r.sha256, r.generation ?? 0, r.etag ?? null],
+    [r.accountId, r.sequence, r.runId, r.receiptKey, r.sha256, r.generation ?? 0, r.etag ?? null, r.bucket ?? null],
   );
 }
 
 /**
  * What a run's receipt may replace (S3 conditional writes, issue 23): the ETag of the newest receipt
- * published at the same key before this run's link — undefined when there is none, or it is unknown
+ * published in the same bucket at the same key before this run's link — undefined when there is none, or it is unknown
  * (published before ETags were recorded, or under SSE-KMS). Publishing with `If-Match` on it means a
  * finisher that wakes up late can never put an older receipt over a newer one.
  */
 export async function expectedReceiptEtag(
   pool: Pool,
-  q: { accountId: string; generation: number; receiptKey: string; sequence: number },
+  q: { accountId: string; generation: number; bucket: string; receiptKey: string; sequence: number },
 ): Promise<string | undefined> {
   const res = await pool.query<{ etag: string | null }>(
     `select etag from dropship.receipt_chain
-      where account_id = $1 and generation = $2 and receipt_key = $3 and sequence < $4 and published
+      where account_id = $1 and generation = $2 and bucket = $5 and receipt_key = $3 and sequence < $4 and published
       order by sequence desc limit 1`,
-    [q.accountId, q.generation, q.receiptKey, q.sequence],
+    [q.accountId, q.generation, q.receiptKey, q.sequence, q.bucket],
   );
   return res.rows[0]?.etag ?? undefined;
 }

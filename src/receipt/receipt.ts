@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
 import { explainS3Error } from '../aws/clients.js';
@@ -136,19 +135,11 @@ export async function putReceiptBody(
     return { key, etag: res.ETag };
   } catch (e) {
     const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (opts.ifMatch && (status === 412 || (e as Error).name === 'PreconditionFailed'))
+    // 412: another object in place; 404: none (the customer deleted it, or the bucket is new to this chain).
+    if (opts.ifMatch && (status === 412 || status === 404 || (e as Error).name === 'PreconditionFailed'))
       throw new ReceiptPreconditionFailed(key, { cause: e });
     throw explainS3Error(dest, key, e);
   }
-}
-
-/**
- * The ETag S3 gives a single-PUT object stored without SSE-KMS: the MD5 of its bytes, quoted. Under
- * SSE-KMS the ETag is not derived from the bytes (undefined here): conditional publication then relies
- * on the ledger alone.
- */
-export function receiptEtag(dest: Pick<Destination, 'kmsKeyArn'>, body: string): string | undefined {
-  return dest.kmsKeyArn ? undefined : `"${createHash('md5').update(body, 'utf8').digest('hex')}"`;
 }
 
 /** A conditional receipt PUT found another object in place (not retryable as such). */

@@ -10,7 +10,6 @@ import {
   ReceiptError,
   ReceiptPreconditionFailed,
   receiptBody,
-  receiptEtag,
 } from '../receipt/receipt.js';
 import { receiptKey } from '../sink/layout.js';
 import { crashPoint } from './crash.js';
@@ -179,8 +178,22 @@ export async function finishRun(
     receiptKey: key,
     sha256: sha256Hex(body),
     etag: put.etag,
+    bucket: dest.bucket,
   });
-  await ledger.finishSucceeded({ runId, receiptKey: key });
+  if (!(await ledger.finishSucceeded({ runId, receiptKey: key }))) {
+    // Cancelled (an operator, a change of the destination) while its receipt was being published: the
+    // receipt is out there and its chain link is kept, but the run is not a delivery to report.
+    return {
+      status: 'failed',
+      error: new LedgerError(
+        `run ${runId} was ended while its receipt was published; not reported as a delivery`,
+        undefined,
+        {
+          retryable: false,
+        },
+      ),
+    };
+  }
   // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts; never throws).
   await recordRunOutcome(
     { pool: ledger.pool, settings: opts.settings, s3 },
@@ -191,13 +204,14 @@ export async function finishRun(
 
 /**
  * Publishes receipt.json as an S3 conditional write: it replaces only the receipt this one follows
- * in the chain (If-Match on that receipt's recorded ETag). When S3 finds another object in place, it
- * may still be replaced if it is this run's own (an earlier attempt whose answer was lost) or the
- * stray receipt of an older run of the generation that never got its chain link (a finisher that
- * went on after its run was ended); anything else is newer, and this PUT fails with
- * `ReceiptPreconditionFailed`. Without a known ETag (the first receipt, one published before ETags
- * were recorded, SSE-KMS whose ETags are not MD5s) the PUT is unconditional and the ledger alone
- * fences finishers (one finishing run per account, the last look before the PUT).
+ * in the chain (If-Match on that receipt's recorded ETag, same bucket and key). When S3 finds another
+ * object in place (412) or none (404), the ledger decides: if a run that started after this one has
+ * recorded receipt bytes, the object may be newer and this PUT fails with `ReceiptPreconditionFailed`
+ * (a finisher that went on after its run was ended never replaces a newer receipt); otherwise the
+ * object in place is this run's own earlier attempt whose answer was lost, an older run's, or the
+ * customer deleted it — and it is replaced. Without a known ETag (the first receipt in a bucket, one
+ * published before ETags were recorded) the PUT is unconditional and the ledger alone fences finishers
+ * (one finishing run per account, the last look before the PUT).
  */
 export async function publishReceipt(
   ledger: Ledger,
@@ -207,29 +221,20 @@ export async function publishReceipt(
   body: string,
 ): Promise<{ key: string; etag: string | undefined }> {
   const { sequence } = JSON.parse(body) as { sequence: number };
-  const expected = dest.kmsKeyArn
-    ? undefined
-    : await expectedReceiptEtag(ledger.pool, {
-        accountId: run.accountId,
-        generation: run.destinationGeneration ?? 0,
-        receiptKey: receiptKey(dest),
-        sequence,
-      });
+  const expected = await expectedReceiptEtag(ledger.pool, {
+    accountId: run.accountId,
+    generation: run.destinationGeneration ?? 0,
+    bucket: dest.bucket,
+    receiptKey: receiptKey(dest),
+    sequence,
+  });
   if (!expected) return putReceiptBody(s3, dest, body);
   try {
     return await putReceiptBody(s3, dest, body, { ifMatch: expected });
   } catch (e) {
     if (!(e instanceof ReceiptPreconditionFailed)) throw e;
-    const replaceable = [body, ...(await ledger.strayReceiptBodies(run.runId))].map((b) => receiptEtag(dest, b));
-    for (const etag of replaceable) {
-      if (!etag) continue;
-      try {
-        return await putReceiptBody(s3, dest, body, { ifMatch: etag });
-      } catch (again) {
-        if (!(again instanceof ReceiptPreconditionFailed)) throw again;
-      }
-    }
-    throw e;
+    if (await ledger.newerReceiptRecorded(run.runId)) throw e;
+    return putReceiptBody(s3, dest, body);
   }
 }
 

@@ -277,22 +277,19 @@ export class Ledger extends TaskLedger {
   }
 
   /**
-   * Receipt bytes of older runs of the same account and destination generation that ended (failed,
-   * cancelled) after recording them, with no chain link known to be published: a finisher that went on
-   * after its run was ended may have published one. Newest first.
+   * Whether a run of the same account and destination generation that started after this one has
+   * recorded receipt bytes: only such a run can have published a receipt newer than this one's.
    */
-  async strayReceiptBodies(runId: string): Promise<string[]> {
-    const res = await this.pool.query<{ receipt_body: string }>(
-      `select o.receipt_body from dropship.runs r
+  async newerReceiptRecorded(runId: string): Promise<boolean> {
+    const res = await this.pool.query(
+      `select 1 from dropship.runs r
          join dropship.runs o on o.account_id = r.account_id
                              and o.destination_generation is not distinct from r.destination_generation
-                             and o.started_at < r.started_at
-        where r.run_id = $1 and o.receipt_body is not null and o.status in ('failed', 'cancelled')
-          and not exists (select 1 from dropship.receipt_chain c where c.run_id = o.run_id and c.published)
-        order by o.started_at desc limit 20`,
+                             and (o.started_at, o.run_id) > (r.started_at, r.run_id)
+        where r.run_id = $1 and o.receipt_body is not null limit 1`,
       [runId],
     );
-    return res.rows.map((r) => r.receipt_body);
+    return (res.rowCount ?? 0) > 0;
   }
 
   /**
@@ -309,21 +306,32 @@ export class Ledger extends TaskLedger {
     return res.rowCount === 1;
   }
 
-  /** S3 answered a receipt PUT with a refusal: that PUT wrote nothing. */
+  /**
+   * S3 answered a receipt PUT with a refusal: that PUT wrote nothing. A run that ended meanwhile with no
+   * other PUT in doubt drops the link it kept as possibly published (migration 13's trigger).
+   */
   async receiptPutRefused(runId: string): Promise<void> {
-    await this.pool.query(
-      'update dropship.runs set receipt_puts_in_doubt = greatest(receipt_puts_in_doubt - 1, 0) where run_id = $1',
-      [runId],
-    );
+    await this.tx(async (c) => {
+      const res = await c.query<{ doubt: number; status: RunStatus }>(
+        `update dropship.runs set receipt_puts_in_doubt = greatest(receipt_puts_in_doubt - 1, 0)
+          where run_id = $1 returning receipt_puts_in_doubt as doubt, status`,
+        [runId],
+      );
+      const row = res.rows[0];
+      if (row && row.doubt === 0 && row.status !== 'finishing' && row.status !== 'succeeded')
+        await c.query('delete from dropship.receipt_chain where run_id = $1 and not published', [runId]);
+    });
   }
 
-  async finishSucceeded(q: { runId: string; receiptKey: string }): Promise<void> {
-    await this.pool.query(
+  /** False when the run was no longer finishing (cancelled while its receipt was being published). */
+  async finishSucceeded(q: { runId: string; receiptKey: string }): Promise<boolean> {
+    const res = await this.pool.query(
       `update dropship.runs set status = 'succeeded', receipt_key = $2, finished_at = now(), lease_until = null,
               heartbeat_at = now(), error = null
         where run_id = $1 and status = 'finishing'`,
       [q.runId, q.receiptKey],
     );
+    return res.rowCount === 1;
   }
 
   /**
@@ -439,7 +447,7 @@ export class Ledger extends TaskLedger {
   }
 
   /**
-   * Runs, newest first, filtered; `before` pages on (the last run of the previous page). `slot` and
+   * Runs, newest first, filtered; `beforeRunId` pages on (the last run of the previous page). `slot` and
    * `slotDate` find a slot's runs whatever their trigger (a hand-run `export --due --slot` has no date).
    */
   async listRuns(
@@ -450,7 +458,8 @@ export class Ledger extends TaskLedger {
       since?: Date;
       slot?: string;
       slotDate?: string;
-      before?: { startedAt: Date; runId: string };
+      /** The next page: runs older than this run (ordered by start, then id). */
+      beforeRunId?: string;
     } = {},
   ): Promise<Run[]> {
     const res = await this.pool.query(
@@ -458,7 +467,7 @@ export class Ledger extends TaskLedger {
         where ($1::text is null or account_id = $1) and ($3::text is null or status = $3)
           and ($4::timestamptz is null or started_at >= $4)
           and ($5::text is null or slot = $5) and ($6::date is null or slot_date = $6)
-          and ($7::timestamptz is null or (started_at, run_id) < ($7, $8))
+          and ($7::text is null or (started_at, run_id) < (select c.started_at, c.run_id from dropship.runs c where c.run_id = $7))
         order by started_at desc, run_id desc limit $2`,
       [
         opts.accountId ?? null,
@@ -467,8 +476,7 @@ export class Ledger extends TaskLedger {
         opts.since ?? null,
         opts.slot ?? null,
         opts.slotDate ?? null,
-        opts.before?.startedAt ?? null,
-        opts.before?.runId ?? null,
+        opts.beforeRunId ?? null,
       ],
     );
     return res.rows.map(toRun);

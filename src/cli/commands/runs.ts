@@ -61,12 +61,8 @@ export function registerRunsCommands(program: Command): void {
           if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
             throw new UsageError(`--limit takes a whole number from 1 to 10000, not "${o.limit}"`);
           const ledger = await app.ledger();
-          let before: { startedAt: Date; runId: string } | undefined;
-          if (o.before) {
-            const b = await ledger.getRun(o.before);
-            if (!b) throw new UsageError(`no run ${o.before} (--before takes a run id from the previous page)`);
-            before = { startedAt: b.startedAt, runId: b.runId };
-          }
+          if (o.before && !(await ledger.getRun(o.before)))
+            throw new UsageError(`no run ${o.before} (--before takes a run id from the previous page)`);
           const list = await ledger.listRuns({
             ...(o.account ? { accountId: o.account } : {}),
             limit,
@@ -74,14 +70,14 @@ export function registerRunsCommands(program: Command): void {
             ...(o.since ? { since: parseSince(o.since) } : {}),
             ...(o.slot ? { slot: o.slot } : {}),
             ...(o.date ? { slotDate: o.date } : {}),
-            ...(before ? { before } : {}),
+            ...(o.before ? { beforeRunId: o.before } : {}),
           });
           const stale = new Map<string, string>();
           for (const a of await ledger.activeRuns(o.account)) {
             const note = staleNote(a);
             if (note) stale.set(a.runId, note);
           }
-          if (list.length === 0) out(before ? 'No more runs.' : 'No runs yet.');
+          if (list.length === 0) out(o.before ? 'No more runs.' : 'No runs yet.');
           else out(runsTable(list, stale));
           if (list.length === limit) out(`\nmore: the same command with --before ${list[list.length - 1]!.runId}`);
           if (stale.size > 0)
