@@ -205,3 +205,14 @@ export function explainS3Error(dest: Destination, key: string, e: unknown): AwsE
       );
   }
 }
+
+/** The HTTP status an AWS service answered with (the error or one of its causes); undefined when no answer came. */
+export function httpStatusOf(e: unknown): number | undefined {
+  let c: unknown = e;
+  for (let i = 0; c && i < 8; i++) {
+    const status = (c as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
+    if (typeof status === 'number') return status;
+    c = (c as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

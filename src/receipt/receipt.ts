@@ -1,6 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error } from '../aws/clients.js';
+import { explainS3Error, httpStatusOf } from '../aws/clients.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type {
   ColumnInfo,
@@ -134,7 +134,7 @@ export async function putReceiptBody(
     );
     return { key, etag: res.ETag };
   } catch (e) {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = httpStatusOf(e);
     // 412: another object in place; 404: none (the customer deleted it, or the bucket is new to this chain).
     if (opts.ifMatch && (status === 412 || status === 404 || (e as Error).name === 'PreconditionFailed'))
       throw new ReceiptPreconditionFailed(key, { cause: e });

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
+import { httpStatusOf } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -142,7 +143,8 @@ export async function finishRun(
   } catch (e) {
     const error = e as Error;
     // S3 answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
-    if (answeredByS3(error)) await ledger.receiptPutRefused(runId).catch(() => {});
+    if (error instanceof ReceiptPreconditionFailed || httpStatusOf(error) !== undefined)
+      await ledger.receiptPutRefused(runId).catch(() => {});
     if (error instanceof ReceiptPreconditionFailed) {
       // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
       // published): this one must not replace it.
@@ -236,17 +238,6 @@ export async function publishReceipt(
     if (await ledger.newerReceiptRecorded(run.runId)) throw e;
     return putReceiptBody(s3, dest, body);
   }
-}
-
-/** Whether S3 answered the request (an HTTP status in the error or one of its causes): a refusal wrote nothing. */
-function answeredByS3(e: unknown): boolean {
-  let c: unknown = e;
-  for (let i = 0; c && i < 8; i++) {
-    if (c instanceof ReceiptPreconditionFailed) return true;
-    if (typeof (c as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode === 'number') return true;
-    c = (c as { cause?: unknown }).cause;
-  }
-  return false;
 }
 
 /** Two copies of a destination describe the same delivery: the same generation and version. */

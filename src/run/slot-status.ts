@@ -43,14 +43,17 @@ export async function slotStatus(
   q: { slot: string; date: string; now: Date },
 ): Promise<SlotStatus> {
   const { ledger, registry, settings } = deps;
-  const [due, runs, paused, active] = await Promise.all([
-    registry.due(q.slot, slotsByPlan(settings)),
+  const byPlan = slotsByPlan(settings);
+  const [registered, runs, paused, active] = await Promise.all([
+    registry.list(),
     ledger.listRuns({ slot: q.slot, slotDate: q.date, limit: 1_000_000 }),
     new StatusStore(ledger.pool).paused(),
     ledger.activeRuns(),
   ]);
   const scheduled = runs.filter((r) => r.trigger === 'schedule');
-  const byAccount = new Map<string, Destination>((await registry.list()).map((d) => [d.accountId, d]));
+  // The due destinations are the registry's enabled ones whose plan has the slot (Registry.due, read once here).
+  const due = registered.filter((d) => d.enabled && byPlan[d.plan].includes(q.slot));
+  const byAccount = new Map<string, Destination>(registered.map((d) => [d.accountId, d]));
   const silent = new Map(active.map((a) => [a.runId, a.ownerGone || a.silentSeconds > a.staleSeconds]));
   const s: SlotStatus = {
     slot: q.slot,
