@@ -28,7 +28,7 @@ import { REPO_ROOT } from './stack/stack.js';
 
 /**
  * Issue 13 acceptance on the real local stack (Postgres, S3 behind the SigV4/IAM guard, STS) with a
- * real HTTP receiver on 127.0.0.1: signed webhooks verified by the README's own verifier, retries,
+ * real HTTP receiver on 127.0.0.1: signed webhooks verified by the docs' own verifier (docs/customer/webhooks.md), retries,
  * status.json after success and failure, automatic pause and resume, drift checks before the slot,
  * the receipt chain, and runs list --failed.
  */
@@ -112,10 +112,10 @@ beforeAll(async () => {
     prefix: 'exports',
     schema: 'hooked',
   });
-  // The README's verifier, exactly as printed there.
-  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-  const code = /<!-- verifier:start -->\s*```js\n([\s\S]*?)```\s*<!-- verifier:end -->/.exec(readme)?.[1];
-  expect(code, 'README verifier block').toBeTruthy();
+  // The customer docs' verifier, exactly as printed there.
+  const doc = readFileSync(join(REPO_ROOT, 'docs/customer/webhooks.md'), 'utf8');
+  const code = /<!-- verifier:start -->\s*```js\n([\s\S]*?)```\s*<!-- verifier:end -->/.exec(doc)?.[1];
+  expect(code, 'docs/customer/webhooks.md verifier block').toBeTruthy();
   expect(code!.trim().split('\n').length).toBeLessThanOrEqual(10);
   writeFileSync(join(dir, 'verifier.mjs'), code!);
   ({ verifyDropship } = await import(join(dir, 'verifier.mjs')));
@@ -212,7 +212,7 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(JSON.parse(receipt.toString())).toMatchObject({ sequence: 2 });
   });
 
-  it('a replayed or altered body fails verification (README verifier and dropship webhook verify)', async () => {
+  it('a replayed or altered body fails verification (documented verifier and dropship webhook verify)', async () => {
     const r = received.at(-1)!;
     const t = Number(/t=(\d+)/.exec(header(r))![1]);
     expect(verifyDropship(r.body, header(r), secret, 300, t + 10)).toBe(true);
