@@ -48,6 +48,23 @@ describe('docs', () => {
     expect(lines).toBeLessThanOrEqual(README_MAX_LINES);
   });
 
+  it('README.md keeps its two commands, and CI runs its test command', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Two commands'),
+      readme.indexOf('\n## ', readme.indexOf('## Two commands')),
+    );
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const commands = block
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/\s+#.*$/, ''));
+    expect(commands).toEqual(['npm ci && npm start', 'npm test']);
+    const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8').split('\n');
+    expect(ci).toContain('npm ci --no-audit --no-fund');
+    expect(ci).toContain(commands[1]);
+  });
+
   it('every relative link in README.md and docs/ resolves to an existing file', () => {
     const files = markdownFiles();
     expect(files.length).toBeGreaterThan(10); // the docs for three readers are there
