@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import type { ClientBase, Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { DestinationCompression, Layout } from '../contracts/receipt.js';
@@ -111,9 +111,22 @@ function problemsOf(e: z.ZodError): string[] {
   return e.issues.map((i) => `${i.path.join('.') || 'destination'}: ${i.message}`);
 }
 
-/** The destinations registry (table dropship.destinations). */
+/**
+ * A connection to the database the customers' data is read from, for the registry's checks of a
+ * destination's source schema and selection; `release` ends it.
+ */
+export type SourceConnect = () => Promise<{ client: ClientBase; release: () => Promise<void> }>;
+
+/**
+ * The destinations registry (table dropship.destinations). Its rows live in the registry database;
+ * a destination's source schema is checked in the source database: `source` connects to it when it
+ * is another database (DROPSHIP_SOURCE_DATABASE_URL), else the registry's own connection is used.
+ */
 export class Registry {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly source?: SourceConnect,
+  ) {}
 
   async add(input: DestinationInput): Promise<Destination> {
     const parsed = destinationInputSchema.safeParse(input);
@@ -252,10 +265,12 @@ export class Registry {
    */
   private async checkSource(c: PoolClient, accountId: string, schema: string, sel: Selection): Promise<Selection> {
     await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
-    const exists = await c.query('select 1 from pg_catalog.pg_namespace where nspname = $1', [schema]);
-    if (exists.rowCount === 0)
-      throw new InvalidDestination([`sourceSchema: schema "${schema}" does not exist in the source database`]);
-    const checked = await checkSelection(c, schema, sel);
+    const checked = await this.onSource(c, async (s) => {
+      const exists = await s.query('select 1 from pg_catalog.pg_namespace where nspname = $1', [schema]);
+      if (exists.rowCount === 0)
+        throw new InvalidDestination([`sourceSchema: schema "${schema}" does not exist in the source database`]);
+      return checkSelection(s, schema, sel);
+    });
     if (checked.problems.length > 0) throw new InvalidDestination(checked.problems);
     const selection = checked.tenantValue !== undefined ? { ...sel, tenantValue: checked.tenantValue } : sel;
     const others = await c.query<{ account_id: string; tenant_column: string | null; tenant_value: string | null }>(
@@ -277,6 +292,17 @@ export class Registry {
         `tenantValue: tenant ${selection.tenantColumn} = ${JSON.stringify(selection.tenantValue)} of schema "${schema}" is already exported by another account`,
       ]);
     return selection;
+  }
+
+  /** Runs `fn` on the source database: its own connection when it is not the registry's. */
+  private async onSource<T>(registry: PoolClient, fn: (c: ClientBase) => Promise<T>): Promise<T> {
+    if (!this.source) return fn(registry);
+    const { client, release } = await this.source();
+    try {
+      return await fn(client);
+    } finally {
+      await release();
+    }
   }
 
   async get(accountId: string): Promise<Destination> {

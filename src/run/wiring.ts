@@ -76,8 +76,23 @@ export class Wiring {
     return this.pooled;
   }
 
+  /** The registry; it checks a destination's source schema in the source database (`sourceUrl`). */
   async registry(): Promise<Registry> {
-    return new Registry(await this.pool());
+    const separate = this.settings.DROPSHIP_SOURCE_DATABASE_URL;
+    return new Registry(
+      await this.pool(),
+      separate === undefined
+        ? undefined
+        : async () => {
+            const client = new pg.Client({
+              connectionString: separate,
+              ...(this.opts.applicationName !== undefined ? { application_name: this.opts.applicationName } : {}),
+            });
+            client.on('error', () => {}); // a dropped connection fails the check's next query
+            await client.connect();
+            return { client, release: () => client.end().catch(() => {}) };
+          },
+    );
   }
 
   async ledger(): Promise<Ledger> {
