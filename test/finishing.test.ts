@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { destinationClients } from '../src/aws/clients.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
+import { destinationClients } from '../src/destinations/s3/clients.js';
 import { createLogger } from '../src/log/logger.js';
 import { ReceiptPreconditionFailed } from '../src/receipt/receipt.js';
 import { exportAccount } from '../src/run/account.js';

@@ -1,11 +1,11 @@
+import { customerMessageOf, repeatsOf } from '../contracts/errors.js';
+import { KMS_DENIAL } from '../destinations/s3/clients.js';
 import {
   type CustomerFailure,
   type CustomerFailureCode,
   type FailureDest,
   failureFor,
-} from '../accounts/customer-failure.js';
-import { KMS_DENIAL } from '../aws/clients.js';
-import { customerMessageOf, repeatsOf } from '../contracts/errors.js';
+} from '../destinations/s3/customer-failure.js';
 
 /** Every message of an error and its causes, plus per-table failures when the error carries them. */
 export function errorText(e: unknown): string {

@@ -2,8 +2,8 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Ajv } from 'ajv';
 import schema from '../../schemas/status.schema.json' with { type: 'json' };
 import { type Destination, objectKey } from '../accounts/destination.js';
-import { explainS3Error } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { explainS3Error } from '../destinations/s3/clients.js';
 import type { DestinationStatusRow, LastFailure, LastSuccess } from './store.js';
 
 /**

@@ -1,6 +1,5 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error, httpStatusOf } from '../aws/clients.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type {
   ColumnInfo,
@@ -13,6 +12,7 @@ import type {
   ReceiptTable,
   TableChanges,
 } from '../contracts/receipt.js';
+import { explainS3Error, httpStatusOf } from '../destinations/s3/clients.js';
 import { receiptKey } from '../sink/layout.js';
 import { consistencyOf, type PartRead } from './consistency.js';
 import { validateReceipt } from './validate.js';

@@ -1,7 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
-import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import {
   customerMessageOf,
@@ -10,6 +9,7 @@ import {
   INTERNAL_CUSTOMER_MESSAGE,
   repeatsOf,
 } from '../contracts/errors.js';
+import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../destinations/s3/clients.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';

@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import type { Registry } from '../accounts/registry.js';
-import { type DoctorReport, doctor } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
 import { isWholeSchema } from '../contracts/selection.js';
 import { allSlots, slotsByPlan } from '../contracts/slots.js';
+import { type DoctorReport, doctor } from '../destinations/s3/doctor.js';
 import type { Logger } from '../log/logger.js';
 import { checkDestinations, noteDoctorReport, slotsAhead } from '../notify/drift.js';
 import { deliverPending, recordMissedOutcomes } from '../notify/outcome.js';

@@ -1,8 +1,8 @@
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
-import { destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import type { MessageSender, TaskMessage } from '../contracts/task.js';
+import { destinationClients, verifyAssumeRole } from '../destinations/s3/clients.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';

@@ -1,9 +1,9 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error, isRetryableAws } from '../aws/clients.js';
 import { ChangeSetError } from '../changes/changes.js';
 import { isRetryable } from '../contracts/errors.js';
+import { explainS3Error, isRetryableAws } from '../destinations/s3/clients.js';
 import { MappingError, SourceError } from '../source/errors.js';
 import { LedgerError } from './ledger.js';
 import { TableExportError } from './table.js';

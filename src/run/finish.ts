@@ -1,8 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { httpStatusOf } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
+import { httpStatusOf } from '../destinations/s3/clients.js';
 import { recordRunOutcome } from '../notify/outcome.js';
 import { expectedReceiptEtag, nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
 import {

@@ -1,6 +1,6 @@
 import type { Destination } from '../accounts/destination.js';
-import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { destinationClients } from '../destinations/s3/clients.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { finishRun } from './finish.js';
 import type { Ledger } from './ledger.js';

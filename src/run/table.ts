@@ -1,10 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error, isRetryableAws } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, DestinationCompression, ReadSnapshot, TableChanges } from '../contracts/receipt.js';
+import { explainS3Error, isRetryableAws } from '../destinations/s3/clients.js';
 import { describeType } from '../parquet/schema.js';
 import { copyIntoSink } from '../sink/copy-into.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';

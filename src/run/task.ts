@@ -1,8 +1,8 @@
 import type { Destination } from '../accounts/destination.js';
 import { DestinationNotFound, type Registry } from '../accounts/registry.js';
-import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import type { TaskMessage } from '../contracts/task.js';
+import { destinationClients } from '../destinations/s3/clients.js';
 import type { Logger } from '../log/logger.js';
 import { recordRunOutcome } from '../notify/outcome.js';
 import { listTables } from '../source/catalog.js';

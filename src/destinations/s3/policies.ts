@@ -1,6 +1,6 @@
+import type { Destination } from '../../accounts/destination.js';
 import { arnPartition, s3Arn } from './arn.js';
 import { lifecycleConfiguration } from './bucket-lifecycle.js';
-import type { Destination } from './destination.js';
 
 /**
  * The IAM documents a customer creates for dropship, generated from the destination:

@@ -9,14 +9,14 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { accountRootArn, arnAccountId, arnPartition } from '../accounts/arn.js';
-import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix } from '../accounts/bucket-lifecycle.js';
-import type { Destination } from '../accounts/destination.js';
-import { objectKey } from '../accounts/destination.js';
-import { writeResource } from '../accounts/policies.js';
-import type { Settings } from '../config/settings.js';
+import type { Destination } from '../../accounts/destination.js';
+import { objectKey } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
+import { accountRootArn, arnAccountId, arnPartition } from './arn.js';
+import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix } from './bucket-lifecycle.js';
 import { awsErrorCode, destinationClients, roleSessionName, s3SettingsConfig, stsClientConfig } from './clients.js';
 import { probeAssumeRole } from './external-id-guard.js';
+import { writeResource } from './policies.js';
 
 /**
  * The destination doctor: what a customer's setup lets dropship do, check by check, each with one

@@ -1,10 +1,9 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { failureFor } from '../accounts/customer-failure.js';
-import type { Destination } from '../accounts/destination.js';
-import { loadSettings } from '../config/settings.js';
-import { customerMessageOf, isRetryable } from '../contracts/errors.js';
-import { MappingError } from '../source/errors.js';
+import type { Destination } from '../../accounts/destination.js';
+import { loadSettings } from '../../config/settings.js';
+import { customerMessageOf, isRetryable } from '../../contracts/errors.js';
+import { MappingError } from '../../source/errors.js';
 import {
   AwsError,
   DestinationAccessError,
@@ -13,6 +12,7 @@ import {
   s3SettingsConfig,
   stsClientConfig,
 } from './clients.js';
+import { failureFor } from './customer-failure.js';
 
 const dest = {
   accountId: 'acme',

@@ -1,5 +1,5 @@
-import { INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
-import type { Destination } from './destination.js';
+import type { Destination } from '../../accounts/destination.js';
+import { INTERNAL_CUSTOMER_MESSAGE } from '../../contracts/errors.js';
 import { writeResource } from './policies.js';
 
 /**

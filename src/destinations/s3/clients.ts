@@ -1,15 +1,15 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { type CustomerFailureCode, type FailureDest, failureFor } from '../accounts/customer-failure.js';
-import type { Destination } from '../accounts/destination.js';
-import { permissionPolicy } from '../accounts/policies.js';
-import type { Settings } from '../config/settings.js';
+import type { Destination } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
 import {
   DropshipError,
   type DropshipErrorDefaults,
   type DropshipErrorOptions,
   isRetryable,
-} from '../contracts/errors.js';
+} from '../../contracts/errors.js';
+import { type CustomerFailureCode, type FailureDest, failureFor } from './customer-failure.js';
+import { permissionPolicy } from './policies.js';
 
 /**
  * Destination credentials: STS AssumeRole into the customer's role with the account's external ID,
