@@ -30,6 +30,16 @@ export interface DestinationPort {
   verifyAccess(): Promise<void>;
 
   /**
+   * Proves that only dropship acting for this account can reach the target — S3: AssumeRole into
+   * the role WITHOUT the external ID must be denied (the confused-deputy guard,
+   * src/destinations/s3/external-id-guard.ts). On S3 it leaves an AccessDenied event in the
+   * customer's CloudTrail, so callers rate-limit it (src/notify/drift.ts `ensureExternalIdEnforced`).
+   * Resolves 'verified' when it proved it, 'not-applicable' when the kind has nothing to prove (a
+   * local directory): that is no verification of the account's registered role.
+   */
+  verifyIsolation(): Promise<'verified' | 'not-applicable'>;
+
+  /**
    * Opens one streamed object (a Parquet shard): bytes written go out in parts of `partSize`,
    * `queueSize` parts in flight; `fail()` settles the parts and aborts, so nothing unfinished stays.
    */
@@ -108,4 +118,19 @@ export class PreconditionFailed extends DropshipError {
     super(`${key}: the object in place is not the one the write was conditional on`, options, { retryable: false });
     this.name = 'PreconditionFailed';
   }
+}
+
+/** Every message of an error and its causes, plus per-table failures when the error carries them. */
+export function errorText(e: unknown): string {
+  if (e === undefined || e === null) return '';
+  if (typeof e === 'string') return e;
+  const parts: string[] = [];
+  let c: unknown = e;
+  for (let i = 0; c && i < 8; i++) {
+    parts.push(c instanceof Error ? c.message : String(c));
+    const failures = (c as { failures?: { message: string }[] }).failures;
+    if (Array.isArray(failures)) parts.push(...failures.map((f) => f.message));
+    c = c instanceof Error ? c.cause : undefined;
+  }
+  return parts.join('\n');
 }

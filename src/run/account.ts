@@ -124,7 +124,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     await sweep();
     signal.throwIfAborted();
     await port.verifyAccess();
-    await ensureExternalIdEnforced(ledger.pool, dest, settings);
+    await ensureExternalIdEnforced(ledger.pool, dest, port);
     signal.throwIfAborted();
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
     const snap = snapshot;

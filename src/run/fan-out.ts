@@ -105,7 +105,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
     await port.verifyAccess();
-    await ensureExternalIdEnforced(deps.ledger.pool, dest, settings);
+    await ensureExternalIdEnforced(deps.ledger.pool, dest, port);
   } catch (e) {
     await ledger.failRun({ runId, error: (e as Error).message });
     await recordRunOutcome(

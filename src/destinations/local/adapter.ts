@@ -56,6 +56,11 @@ export class LocalDestination implements DestinationPort {
     }
   }
 
+  /** A directory on this machine is reachable by this process only: nothing to prove. */
+  async verifyIsolation(): Promise<'not-applicable'> {
+    return 'not-applicable';
+  }
+
   openUpload(key: string, _opts: UploadOptions): ObjectUpload {
     return new LocalObjectUpload(key, this.pathOf(key), () => this.tempFile());
   }

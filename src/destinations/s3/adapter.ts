@@ -18,6 +18,7 @@ import {
   isRetryableAws,
   verifyAssumeRole,
 } from './clients.js';
+import { verifyExternalIdEnforced } from './external-id-guard.js';
 import { S3ObjectUpload } from './upload.js';
 
 /**
@@ -59,6 +60,11 @@ export class S3Destination implements DestinationPort {
 
   async verifyAccess(): Promise<void> {
     await verifyAssumeRole(this.dest, this.c);
+  }
+
+  async verifyIsolation(): Promise<'verified'> {
+    await verifyExternalIdEnforced(this.dest, this.settings);
+    return 'verified';
   }
 
   private get sse(): { ServerSideEncryption: 'aws:kms'; SSEKMSKeyId: string } | Record<string, never> {

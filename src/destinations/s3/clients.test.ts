@@ -95,7 +95,7 @@ describe('AWS SDK errors are classified where they enter', () => {
     // Assess
     expect(e.message).toContain('s3:PutObject');
     expect(e.message).toContain('dropship destinations show acme');
-    // The same sentence status.json and webhooks tell (one source: src/accounts/customer-failure.ts).
+    // The same sentence status.json and webhooks tell (one source: src/destinations/s3/customer-failure.ts).
     expect(customerMessageOf(e)).toBe("dropship's role was denied writing to s3://acme-exports/dropship/");
     expect(customerMessageOf(e)).toBe(failureFor('write_denied', dest).reason);
     expect((e as DestinationAccessError).failure).toBe('write_denied');
