@@ -39,7 +39,10 @@ export class S3Destination implements DestinationPort {
     target: S3Target,
     private readonly runId: string,
     private readonly settings: Settings,
+    /** The client to use instead of one on assumed-role credentials (tests inject a fake). */
+    clients?: DestinationClients,
   ) {
+    this.clients = clients;
     const { kmsKeyArn: _, ...rest } = dest;
     this.dest = {
       ...rest,
