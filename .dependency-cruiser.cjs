@@ -3,7 +3,7 @@
  *
  *   handlers/, src/cli/          entry points (Lambda, CLI)
  *     → src/run/                 orchestration: runs, tasks, the ledger, the wiring
- *       → stages                 notify → receipt → changes → sink → aws → accounts → source → parquet
+ *       → stages                 notify → receipt → changes → sink → aws → destinations → accounts → source → parquet
  *         → bottom               src/log/ → src/config/ → src/contracts/ (receipt types, task message,
  *                                slots, selections, the error family, SQL quoting; zod only)
  *
@@ -20,6 +20,7 @@ const LAYERS = [
   ['src/changes'],
   ['src/sink'],
   ['src/aws'],
+  ['src/destinations'],
   ['src/accounts'],
   ['src/source'],
   ['src/parquet'],

@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
-import { permissionPolicy, trustPolicy } from '../src/accounts/policies.js';
 import type { Registry } from '../src/accounts/registry.js';
-import { type DoctorReport, doctor } from '../src/aws/doctor.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
+import { type DoctorReport, doctor } from '../src/destinations/s3/doctor.js';
+import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
 import { createLogger } from '../src/log/logger.js';
 import { exportAccount } from '../src/run/account.js';
 import { Ledger } from '../src/run/ledger.js';

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { destinationClients } from '../src/aws/clients.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
+import { openTarget } from '../src/destinations/open.js';
 import { createLogger } from '../src/log/logger.js';
 import { ReceiptPreconditionFailed } from '../src/receipt/receipt.js';
 import { exportAccount } from '../src/run/account.js';
@@ -111,11 +111,11 @@ describe('finishing', () => {
     await h.ledger.cancelRun({ runId: lateId, by: 'test' });
     h.stack.s3.faults.length = 0;
     const late = (await h.ledger.getRun(lateId))!;
-    const clients = destinationClients(cust.destination, lateId, settings);
+    const port = openTarget(cust.destination, lateId, settings);
     try {
       // Its finisher went on after the last look (the window the ledger cannot close): its PUT replaces
       // the receipt it follows — the newest — so the stray receipt is published.
-      await publishReceipt(h.ledger, late, cust.destination, clients.s3, late.receiptBody!);
+      await publishReceipt(h.ledger, late, cust.destination, port, late.receiptBody!);
       expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(lateId);
 
       // A newer run publishes over the stray older receipt (it knows its bytes from the ledger).
@@ -124,12 +124,12 @@ describe('finishing', () => {
       expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(newer);
 
       // The late finisher once more: the receipt in place is newer than the one it follows — refused.
-      await expect(
-        publishReceipt(h.ledger, late, cust.destination, clients.s3, late.receiptBody!),
-      ).rejects.toBeInstanceOf(ReceiptPreconditionFailed);
+      await expect(publishReceipt(h.ledger, late, cust.destination, port, late.receiptBody!)).rejects.toBeInstanceOf(
+        ReceiptPreconditionFailed,
+      );
       expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(newer);
     } finally {
-      clients.s3.destroy();
+      port.close();
     }
   });
 

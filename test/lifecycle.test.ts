@@ -3,10 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type LifecycleConfiguration, mergeLifecycleRules, ruleReaches } from '../src/accounts/bucket-lifecycle.js';
 import type { Destination } from '../src/accounts/destination.js';
-import { policyDocuments } from '../src/accounts/policies.js';
 import { lifecycleLines } from '../src/cli/commands/doctor.js';
+import {
+  type LifecycleConfiguration,
+  mergeLifecycleRules,
+  ruleReaches,
+} from '../src/destinations/s3/bucket-lifecycle.js';
+import { policyDocuments } from '../src/destinations/s3/policies.js';
 
 /**
  * Issue 23: the lifecycle configuration `dropship policy` prints can only touch dropship's objects.

@@ -86,7 +86,52 @@ export const destinationInputSchema = z
 
 export type DestinationInput = z.input<typeof destinationInputSchema>;
 
+/**
+ * Where a destination's objects go, by kind (src/destinations/: one adapter per kind behind one port).
+ * The registry stores S3 targets (its columns); `local` is a directory on this machine, for tests and
+ * `dropship dev` only — refused unless DROPSHIP_ALLOW_LOCAL_TARGET is set (src/destinations/open.ts).
+ */
+export interface S3Target {
+  kind: 's3';
+  bucket: string;
+  prefix: string;
+  region: string;
+  roleArn: string;
+  kmsKeyArn?: string;
+}
+
+export interface LocalTarget {
+  kind: 'local';
+  /** An absolute directory; object keys are paths below it. */
+  root: string;
+  prefix: string;
+}
+
+export type Target = S3Target | LocalTarget;
+export type TargetKind = Target['kind'];
+
+/** The S3 target of a destination's registered bucket, prefix, region, role and KMS key. */
+export function s3TargetOf(d: Pick<Destination, 'bucket' | 'prefix' | 'region' | 'roleArn' | 'kmsKeyArn'>): S3Target {
+  return {
+    kind: 's3',
+    bucket: d.bucket,
+    prefix: d.prefix,
+    region: d.region,
+    roleArn: d.roleArn,
+    ...(d.kmsKeyArn ? { kmsKeyArn: d.kmsKeyArn } : {}),
+  };
+}
+
+/**
+ * A destination: the account's settings (plan, source, selection, layout, codec, change sets, state)
+ * plus its `target` — where objects are written, and the only part the writers see (through the
+ * port, src/destinations/port.ts). `bucket`, `prefix`, `region`, `roleArn` and `kmsKeyArn` are the
+ * registered S3 bucket as the registry stores it and the CLI shows it (policies, doctor, the
+ * customer's words); for an S3 destination `target` holds the same values (`s3TargetOf`).
+ */
 export interface Destination {
+  /** Where the run's objects go (kind-specific; the port hides the kind from the writers). */
+  target: Target;
   accountId: string;
   plan: Plan;
   bucket: string;
@@ -143,8 +188,18 @@ export function changedDeliveryFields(a: Destination, b: Destination): string[] 
  */
 export function reviveDestination(json: unknown): Destination | null {
   if (json === null || json === undefined) return null;
-  const d = json as Destination & { createdAt: string | Date; updatedAt: string | Date };
-  return { ...d, createdAt: new Date(d.createdAt), updatedAt: new Date(d.updatedAt) };
+  const d = json as Omit<Destination, 'target'> & {
+    target?: Target;
+    createdAt: string | Date;
+    updatedAt: string | Date;
+  };
+  // Runs frozen before destinations had a target (migration-free): their target is the S3 bucket they name.
+  return {
+    ...d,
+    target: d.target ?? s3TargetOf(d),
+    createdAt: new Date(d.createdAt),
+    updatedAt: new Date(d.updatedAt),
+  };
 }
 
 /** Joins the destination prefix and a relative key. */

@@ -12,6 +12,7 @@ import {
   type Destination,
   type DestinationInput,
   destinationInputSchema,
+  s3TargetOf,
 } from './destination.js';
 
 /** The registry refused: no such account, an invalid destination, a disabled account. Not retryable. */
@@ -77,6 +78,13 @@ interface Row {
 
 function fromRow(r: Row): Destination {
   return {
+    target: s3TargetOf({
+      bucket: r.bucket,
+      prefix: r.prefix,
+      region: r.region,
+      roleArn: r.role_arn,
+      ...(r.kms_key_arn ? { kmsKeyArn: r.kms_key_arn } : {}),
+    }),
     accountId: r.account_id,
     plan: r.plan,
     bucket: r.bucket,

@@ -6,7 +6,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../contracts/task.js';
-import { AwsError } from './clients.js';
+import { AwsError } from '../destinations/s3/clients.js';
 
 /**
  * The table-task queue (SQS; endpoint from standard AWS SDK configuration, e.g. AWS_ENDPOINT_URL_SQS).

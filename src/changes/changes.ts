@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
-import { isRetryableAws } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { TableChanges } from '../contracts/receipt.js';
 import { CHANGES_FOLDER, OP_COLUMN } from '../contracts/receipt.js';
 import { quoteIdent } from '../contracts/sql.js';
+import type { DestinationPort } from '../destinations/port.js';
 import type { ColumnSpec } from '../parquet/schema.js';
 import { copyIntoSink } from '../sink/copy-into.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
@@ -46,8 +45,9 @@ export interface ChangesInput {
   schema: string;
   table: TablePlan;
   rowFilter?: RowFilter | undefined;
-  dest: Pick<Destination, 'bucket' | 'prefix' | 'layout' | 'compression' | 'kmsKeyArn'>;
-  s3: S3Client;
+  dest: Pick<Destination, 'prefix' | 'layout' | 'compression'>;
+  /** The destination's port, opened for the run. */
+  port: DestinationPort;
   /** The run, and the destination generation it serves (change sets never span generations). */
   run: { runId: string; accountId: string; folder: string; destinationGeneration?: number | null };
   settings: Settings;
@@ -210,7 +210,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
         else upserts.push(d);
       }
       sink ??= await TableSink.open({
-        s3: input.s3,
+        port: input.port,
         dest: input.dest,
         folder: tableFolder(run.folder, objectName),
         objectName: CHANGES_FOLDER,
@@ -250,8 +250,8 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
       ? e
       : new ChangeSetError(`table ${table.name}: change set: ${(e as Error).message}`, {
           cause: e,
-          // An S3 error from the change set's upload is classified here, where it enters.
-          retryable: isRetryableAws(e),
+          // A destination error from the change set's upload is classified here, where it enters.
+          retryable: input.port.isRetryable(e),
         });
   }
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Destination } from '../accounts/destination.js';
-import { policyDocuments } from '../accounts/policies.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
+import { policyDocuments } from '../destinations/s3/policies.js';
 
 /**
  * The second shell's side of `dropship dev`: finds the running stack's admin endpoint (flags, then

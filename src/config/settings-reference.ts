@@ -139,6 +139,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     meaning:
       'development mode: webhooks may go to loopback addresses, over plain http too (never in production; every other private, link-local or special address is refused at connect time)',
   },
+  DROPSHIP_ALLOW_LOCAL_TARGET: {
+    group: 'dev',
+    meaning:
+      'development mode: a destination may deliver to a local directory (a `local` target) instead of S3 — for tests and the local stack; never in production',
+  },
   DROPSHIP_PAUSE_AFTER_FAILURES: {
     group: 'notify',
     meaning: 'consecutive failed runs after which a destination is paused',

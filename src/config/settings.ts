@@ -130,6 +130,12 @@ export const settingsSchema = z.object({
    * private, link-local and reserved addresses are refused when connecting (src/notify/webhook.ts).
    */
   DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
+  /**
+   * Development mode: a destination may have a `local` target (a directory on this machine,
+   * src/destinations/local/) — for tests and the local stack. Off in production, where only S3
+   * targets are opened (src/destinations/open.ts).
+   */
+  DROPSHIP_ALLOW_LOCAL_TARGET: bool.default(false),
   /** A destination is paused after this many consecutive failed runs (6 = three days on a paid plan). */
   DROPSHIP_PAUSE_AFTER_FAILURES: int(1, 1000).default(6),
   /** CloudWatch namespace of the per-run embedded-metric-format lines. */

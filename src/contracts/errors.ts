@@ -21,7 +21,7 @@
  * A wrapper (an error created with a `cause`) answers like the nearest DropshipError among its
  * causes unless told otherwise, so wrapping never changes the verdict. Errors that are not
  * DropshipErrors — the AWS SDK's, pg's, Node's — are classified where they enter: AWS SDK errors by
- * their error code in one place (src/aws/clients.ts: `AwsError`, `isRetryableAws`); anything else
+ * their error code in one place (src/destinations/s3/clients.ts: `AwsError`, `isRetryableAws`); anything else
  * unknown is retryable (the task's attempts and the queue's receive count bound the retries).
  *
  * This module is the bottom of the dependency graph: it imports nothing from src.

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
-import { type CustomerFailure, failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
-import { type Check, doctor } from '../aws/doctor.js';
-import { verifyExternalIdEnforced } from '../aws/external-id-guard.js';
 import type { Settings } from '../config/settings.js';
+import type { DestinationPort } from '../destinations/port.js';
+import { type CustomerFailure, failureFor } from '../destinations/s3/customer-failure.js';
+import { type Check, doctor } from '../destinations/s3/doctor.js';
 import type { Logger } from '../log/logger.js';
 import { addEvent, deliverPending } from './outcome.js';
 import { EXTERNAL_ID_PROBE_HOURS } from './probe.js';
@@ -52,13 +52,13 @@ function probeDue(
 export async function ensureExternalIdEnforced(
   pool: Pool,
   dest: Destination,
-  settings: Settings,
+  port: Pick<DestinationPort, 'verifyIsolation'>,
   now = new Date(),
 ): Promise<void> {
   const store = new StatusStore(pool);
   const row = await store.get(dest.accountId);
   if (!probeDue(row, dest, now)) return;
-  await verifyExternalIdEnforced(dest, settings);
+  if ((await port.verifyIsolation()) !== 'verified') return;
   await store.noteExternalIdVerified(dest.accountId, externalIdKey(dest));
 }
 

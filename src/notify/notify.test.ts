@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { failureFor } from '../accounts/customer-failure.js';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error } from '../aws/clients.js';
 import { loadSettings } from '../config/settings.js';
 import { customerMessageOf, INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
+import { explainS3Error } from '../destinations/s3/clients.js';
+import { failureFor } from '../destinations/s3/customer-failure.js';
 import { MappingError, SourceError } from '../source/errors.js';
 import { slotsAhead } from './drift.js';
 import { runMetricsLine } from './outcome.js';

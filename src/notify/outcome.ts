@@ -1,9 +1,9 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from 'pg';
 import { type Destination, reviveDestination } from '../accounts/destination.js';
 import { DestinationNotFound, Registry } from '../accounts/registry.js';
-import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { openTarget } from '../destinations/open.js';
+import type { DestinationPort } from '../destinations/port.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { describeFailure, errorText } from './reasons.js';
 import { buildStatus, writeStatus } from './status.js';
@@ -29,8 +29,8 @@ export interface OutcomeDeps {
   pool: Pool;
   settings: Settings;
   log?: Logger;
-  /** Destination S3 client to reuse for status.json (otherwise one is made). */
-  s3?: S3Client;
+  /** The run's destination port to reuse for status.json (otherwise one is opened). */
+  port?: DestinationPort;
   /** Where EMF lines go; default: stdout on Lambda, nowhere elsewhere. */
   metrics?: (line: string) => void;
   now?: () => Date;
@@ -137,10 +137,11 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
     ['external_id_not_enforced', 'role_not_assumable', 'bucket_missing', 'bucket_wrong_region'].includes(
       failure?.code ?? '',
     ) || /could not verify that role/.test(errorText(o.error));
-  const own = deps.s3 || unsafe ? undefined : destinationClients(dest, o.runId, deps.settings);
+  let own: DestinationPort | undefined;
   if (!unsafe)
     try {
-      await writeStatus(deps.s3 ?? own!.s3, dest, buildStatus(dest, recorded.row, deps.settings, now));
+      own = deps.port ? undefined : openTarget(dest, o.runId, deps.settings);
+      await writeStatus(deps.port ?? own!, dest, buildStatus(dest, recorded.row, deps.settings, now));
     } catch (e) {
       // Expected when the run failed for lack of write or KMS permission; unexpected otherwise.
       const expected = failure?.code === 'write_denied' || failure?.code === 'kms_denied';
@@ -149,7 +150,7 @@ async function record(deps: OutcomeDeps, o: RunOutcome, log: Logger): Promise<vo
         'status.json not written',
       );
     } finally {
-      own?.s3.destroy();
+      own?.close();
     }
 
   // 4. metrics.
@@ -212,15 +213,16 @@ export async function refreshStatus(
   const dest = await new Registry(deps.pool).get(accountId);
   const row = await new StatusStore(deps.pool).get(accountId);
   if (!row.lastSuccess && !row.lastFailure) return false; // never ran: nothing to correct
-  const clients = destinationClients(dest, `status-${now.getTime()}`, deps.settings);
+  let port: DestinationPort | undefined;
   try {
-    await writeStatus(clients.s3, dest, buildStatus(dest, row, deps.settings, now));
+    port = openTarget(dest, `status-${now.getTime()}`, deps.settings);
+    await writeStatus(port, dest, buildStatus(dest, row, deps.settings, now));
     return true;
   } catch (e) {
     deps.log?.warn({ accountId, ...errorFields(e) }, 'status.json not refreshed');
     return false;
   } finally {
-    clients.s3.destroy();
+    port?.close();
   }
 }
 

@@ -1,9 +1,8 @@
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Ajv } from 'ajv';
 import schema from '../../schemas/status.schema.json' with { type: 'json' };
 import { type Destination, objectKey } from '../accounts/destination.js';
-import { explainS3Error } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import type { DestinationPort } from '../destinations/port.js';
 import type { DestinationStatusRow, LastFailure, LastSuccess } from './store.js';
 
 /**
@@ -74,23 +73,17 @@ export function buildStatus(
   };
 }
 
-export async function writeStatus(s3: S3Client, dest: Destination, doc: StatusDocument): Promise<string> {
+export async function writeStatus(
+  port: DestinationPort,
+  dest: Pick<Destination, 'prefix'>,
+  doc: StatusDocument,
+): Promise<string> {
   const problems = validateStatus(doc);
   if (problems.length > 0) throw new Error(`status.json violates its schema: ${problems.join('; ')}`);
   const key = statusKey(dest);
-  try {
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: dest.bucket,
-        Key: key,
-        Body: `${JSON.stringify(doc, null, 2)}\n`,
-        ContentType: 'application/json',
-        CacheControl: 'no-cache',
-        ...(dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: dest.kmsKeyArn } : {}),
-      }),
-    );
-  } catch (e) {
-    throw explainS3Error(dest, key, e);
-  }
+  await port.putObject(key, `${JSON.stringify(doc, null, 2)}\n`, {
+    contentType: 'application/json',
+    cacheControl: 'no-cache',
+  });
   return key;
 }

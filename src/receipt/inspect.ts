@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { s3SettingsConfig } from '../aws/clients.js';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { Receipt } from '../contracts/receipt.js';
 import { quoteLiteral } from '../contracts/sql.js';
+import { s3SettingsConfig } from '../destinations/s3/clients.js';
 import { validateReceipt } from './validate.js';
 
 /**

@@ -1,6 +1,4 @@
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error, httpStatusOf } from '../aws/clients.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type {
   ColumnInfo,
@@ -13,6 +11,7 @@ import type {
   ReceiptTable,
   TableChanges,
 } from '../contracts/receipt.js';
+import { type DestinationPort, PreconditionFailed } from '../destinations/port.js';
 import { receiptKey } from '../sink/layout.js';
 import { consistencyOf, type PartRead } from './consistency.js';
 import { validateReceipt } from './validate.js';
@@ -111,34 +110,25 @@ export function receiptBody(receipt: Receipt, where: { prefix?: string } = {}): 
 
 /** Publishes receipt bytes (recorded in the ledger first, so a retry publishes identical content). */
 /**
- * PUTs receipt.json. With `ifMatch` it is an S3 conditional write: it replaces the object only if
- * its current ETag is that one, else S3 answers 412 (`ReceiptPreconditionFailed`) and nothing changes.
+ * PUTs receipt.json. With `ifMatch` it is a conditional write: it replaces the object only if its
+ * current ETag is that one; else (another object in place, or none: on S3 a 412 or 404) it throws
+ * `ReceiptPreconditionFailed` and nothing changes.
  */
 export async function putReceiptBody(
-  s3: S3Client,
-  dest: Destination,
+  port: DestinationPort,
+  dest: Pick<Destination, 'prefix'>,
   body: string,
   opts: { ifMatch?: string } = {},
 ): Promise<{ key: string; etag: string | undefined }> {
   const key = receiptKey(dest);
   try {
-    const res = await s3.send(
-      new PutObjectCommand({
-        Bucket: dest.bucket,
-        Key: key,
-        Body: body,
-        ContentType: 'application/json',
-        ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}),
-        ...(dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: dest.kmsKeyArn } : {}),
-      }),
-    );
-    return { key, etag: res.ETag };
+    return await port.putObject(key, body, {
+      contentType: 'application/json',
+      ...(opts.ifMatch ? { ifMatch: opts.ifMatch } : {}),
+    });
   } catch (e) {
-    const status = httpStatusOf(e);
-    // 412: another object in place; 404: none (the customer deleted it, or the bucket is new to this chain).
-    if (opts.ifMatch && (status === 412 || status === 404 || (e as Error).name === 'PreconditionFailed'))
-      throw new ReceiptPreconditionFailed(key, { cause: e });
-    throw explainS3Error(dest, key, e);
+    if (e instanceof PreconditionFailed) throw new ReceiptPreconditionFailed(key, { cause: e.cause ?? e });
+    throw e;
   }
 }
 

@@ -1,7 +1,5 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { Destination } from '../accounts/destination.js';
-import { DestinationAccessError, destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import {
   customerMessageOf,
@@ -10,6 +8,8 @@ import {
   INTERNAL_CUSTOMER_MESSAGE,
   repeatsOf,
 } from '../contracts/errors.js';
+import { openTarget } from '../destinations/open.js';
+import type { DestinationPort } from '../destinations/port.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -82,22 +82,31 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const log = deps.log ?? createLogger({ level: 'silent' });
   const failures: RunError['failures'][number][] = [];
 
-  const clients = dest.enabled ? destinationClients(dest, runId, settings) : undefined;
+  // The destination's port for this run (src/destinations/: S3 behind an assumed role, or a local directory).
+  let port: DestinationPort | undefined;
+  let unopened: unknown;
+  try {
+    port = dest.enabled ? openTarget(dest, runId, settings) : undefined;
+  } catch (e) {
+    unopened = e;
+  }
   const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
     // status.json, webhook, failure streak / pause, metrics (src/notify/outcome.ts).
     // A run refused because another one is in progress, or because its destination changed while it
     // was opening (the copy it was given is no longer current), is not a failed delivery.
-    if (clients && !(error instanceof RunInProgress) && !(error instanceof DestinationChanged))
+    if (port && !(error instanceof RunInProgress) && !(error instanceof DestinationChanged))
       await recordRunOutcome(
-        { pool: deps.ledger.pool, settings, s3: clients.s3 },
+        { pool: deps.ledger.pool, settings, port },
         { accountId: dest.accountId, runId, ok: false, error },
       );
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   };
 
-  if (!clients) return fail(new RunError(`account ${dest.accountId} is disabled`));
+  if (unopened) return fail(unopened);
+  if (!port) return fail(new RunError(`account ${dest.accountId} is disabled`));
+  const target = port;
   const session = sourceSession(settings);
   let snapshot: Snapshot | undefined;
   let owner: RunOwner | undefined;
@@ -114,8 +123,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     // Whatever a dead owner left behind is ended (or finished) before this run starts.
     await sweep();
     signal.throwIfAborted();
-    await verifyAssumeRole(dest, clients);
-    await ensureExternalIdEnforced(ledger.pool, dest, settings);
+    await port.verifyAccess();
+    await ensureExternalIdEnforced(ledger.pool, dest, port);
     signal.throwIfAborted();
     snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
     const snap = snapshot;
@@ -184,7 +193,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
             task: { runId, table: table.name },
             run,
             dest,
-            s3: clients.s3,
+            port: target,
             ledger,
             settings,
             leaseSeconds: 3600,
@@ -205,7 +214,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
           }
           if (outcome.state === 'released') {
             const e = outcome.error;
-            if (e.cause instanceof DestinationAccessError) stop.abort(e.cause);
+            if (target.deniesAccess(e.cause)) stop.abort(e.cause);
             reporter.tableFailed(dest.accountId, table.name, e);
             throw e;
           }
@@ -248,7 +257,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     }
     await crashPoint(settings, 'after-last-task');
     // Publishing the receipt also records the outcome (status.json, webhook, metrics: finishRun).
-    const receiptKey = await finishWithRetries(dest, runId, clients.s3, { ledger, settings, signal });
+    const receiptKey = await finishWithRetries(dest, runId, port, { ledger, settings, signal });
     const outcome: AccountOutcome = {
       ok: true,
       runId,
@@ -276,7 +285,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   } finally {
     await owner?.close();
     await snapshot?.close();
-    clients.s3.destroy();
+    port.close();
   }
 }
 
@@ -311,13 +320,13 @@ function stopped(dest: Destination, reason: unknown): RunError {
 async function finishWithRetries(
   dest: Destination,
   runId: string,
-  s3: S3Client,
+  port: DestinationPort,
   deps: { ledger: Ledger; settings: Settings; signal: AbortSignal },
 ): Promise<string> {
   let last: Error | undefined;
   for (let round = 0; round < 3; round++) {
     if (round > 0) await new Promise((r) => setTimeout(r, 500 * 3 ** (round - 1)));
-    const outcome = await finishRun(deps.ledger, runId, dest, s3, { settings: deps.settings, signal: deps.signal });
+    const outcome = await finishRun(deps.ledger, runId, dest, port, { settings: deps.settings, signal: deps.signal });
     if (outcome.status === 'succeeded') return outcome.receiptKey;
     if (outcome.status === 'failed')
       throw new RunError(`account ${dest.accountId}: ${outcome.error.message}`, [], { cause: outcome.error });

@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import type { Registry } from '../accounts/registry.js';
-import { type DoctorReport, doctor } from '../aws/doctor.js';
 import type { Settings } from '../config/settings.js';
 import { isWholeSchema } from '../contracts/selection.js';
 import { allSlots, slotsByPlan } from '../contracts/slots.js';
+import { type DoctorReport, doctor } from '../destinations/s3/doctor.js';
 import type { Logger } from '../log/logger.js';
 import { checkDestinations, noteDoctorReport, slotsAhead } from '../notify/drift.js';
 import { deliverPending, recordMissedOutcomes } from '../notify/outcome.js';
@@ -74,7 +74,7 @@ export interface Diagnosis {
 
 /**
  * The doctor for one destination, as the trusted principal of the process that runs it: every check
- * with its fix (src/aws/doctor.ts), recorded as the day's external-ID probe, and the selection
+ * with its fix (src/destinations/s3/doctor.ts), recorded as the day's external-ID probe, and the selection
  * checked against the source. `dropship doctor` and the check function's `{"accountId": …}` event
  * both call this (the operator runs it in production through the deployed function, whose role is
  * the principal customers trust).

@@ -1,8 +1,8 @@
 import type { Destination } from '../accounts/destination.js';
 import { AccountsError } from '../accounts/registry.js';
-import { destinationClients, verifyAssumeRole } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import type { MessageSender, TaskMessage } from '../contracts/task.js';
+import { openTarget } from '../destinations/open.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { recordRunOutcome } from '../notify/outcome.js';
@@ -94,7 +94,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     destination: dest,
   });
   await crashPoint(settings, 'after-open-run');
-  const clients = destinationClients(dest, runId, settings);
+  const port = openTarget(dest, runId, settings);
   try {
     await deps.ledger.noteSelection({
       runId,
@@ -104,17 +104,17 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     if (selected.problems.length > 0) throw new Error(selected.problems.join('; '));
     if (tables.length === 0)
       throw new Error(`source schema "${dest.sourceSchema}" has no tables or materialized views`);
-    await verifyAssumeRole(dest, clients);
-    await ensureExternalIdEnforced(deps.ledger.pool, dest, settings);
+    await port.verifyAccess();
+    await ensureExternalIdEnforced(deps.ledger.pool, dest, port);
   } catch (e) {
     await ledger.failRun({ runId, error: (e as Error).message });
     await recordRunOutcome(
-      { pool: ledger.pool, settings, s3: clients.s3 },
+      { pool: ledger.pool, settings, port },
       { accountId: dest.accountId, runId, ok: false, error: e },
     );
     return { run: (await ledger.getRun(runId))!, tasks: 0 };
   } finally {
-    clients.s3.destroy();
+    port.close();
   }
   const split = new Set(parts.map((p) => p.table));
   const messages: TaskMessage[] = [

@@ -1,27 +1,35 @@
-import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import type { Destination } from '../accounts/destination.js';
-import { explainS3Error, isRetryableAws } from '../aws/clients.js';
+import { type Destination, s3TargetOf } from '../accounts/destination.js';
 import { ChangeSetError } from '../changes/changes.js';
+import { loadSettings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
+import { openTarget } from '../destinations/open.js';
 import { MappingError, SourceError } from '../source/errors.js';
 import { LedgerError } from './ledger.js';
 import { TableExportError } from './table.js';
 
 // The queue worker's verdict on a released table task (src/run/lifecycle.ts: retry = isRetryable(e)),
 // for the errors a task can end with, wrapped the way src/run/table.ts and src/changes/changes.ts wrap them.
-const dest = { accountId: 'a', bucket: 'b', prefix: 'p', region: 'eu-west-1', roleArn: 'arn:aws:iam::1:role/r' };
+// The errors come through the S3 adapter of the destination port, as in a run (no request is made).
+const s3 = { bucket: 'b', prefix: 'p', region: 'eu-west-1', roleArn: 'arn:aws:iam::123456789012:role/r' };
+const dest = { accountId: 'a', ...s3, target: s3TargetOf(s3) } as Destination;
+const port = openTarget(dest, 'r', loadSettings({}));
+/** An S3 service error as the SDK throws it (its name is S3's error code; $metadata has the HTTP status). */
 const sdk = (name: string, status: number) =>
-  new S3ServiceException({ name, message: name, $fault: status >= 500 ? 'server' : 'client', $metadata: {} });
+  Object.assign(new Error(name), {
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
 const tableFailed = (e: unknown) => {
-  const err = typeof e === 'object' && e !== null && '$metadata' in e ? explainS3Error(dest as Destination, 'k', e) : e;
+  const err = port.explain('k', e);
   return new TableExportError('t', `table t: ${(err as Error).message}`, {
     cause: err,
-    retryable: isRetryableAws(err),
+    retryable: port.isRetryable(err),
   });
 };
 const changesFailed = (e: unknown) =>
-  new ChangeSetError(`table t: change set: ${(e as Error).message}`, { cause: e, retryable: isRetryableAws(e) });
+  new ChangeSetError(`table t: change set: ${(e as Error).message}`, { cause: e, retryable: port.isRetryable(e) });
 
 describe('which failed table tasks the worker retries', () => {
   it.each([

@@ -1,8 +1,7 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
-import { httpStatusOf } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
+import type { DestinationPort } from '../destinations/port.js';
 import { recordRunOutcome } from '../notify/outcome.js';
 import { expectedReceiptEtag, nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
 import {
@@ -50,7 +49,7 @@ export async function finishRun(
   ledger: Ledger,
   runId: string,
   dest: Destination,
-  s3: S3Client,
+  port: DestinationPort,
   opts: FinishOptions,
 ): Promise<FinishOutcome> {
   opts.signal?.throwIfAborted();
@@ -139,11 +138,11 @@ export async function finishRun(
     };
   let put: { key: string; etag: string | undefined };
   try {
-    put = await publishReceipt(ledger, run, dest, s3, body);
+    put = await publishReceipt(ledger, run, dest, port, body);
   } catch (e) {
     const error = e as Error;
-    // S3 answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
-    if (error instanceof ReceiptPreconditionFailed || httpStatusOf(error) !== undefined)
+    // The destination answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
+    if (error instanceof ReceiptPreconditionFailed || port.refused(error))
       await ledger.receiptPutRefused(runId).catch(() => {});
     if (error instanceof ReceiptPreconditionFailed) {
       // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
@@ -180,7 +179,7 @@ export async function finishRun(
     receiptKey: key,
     sha256: sha256Hex(body),
     etag: put.etag,
-    bucket: dest.bucket,
+    bucket: port.container,
   });
   if (!(await ledger.finishSucceeded({ runId, receiptKey: key }))) {
     // Cancelled (an operator, a change of the destination) while its receipt was being published: the
@@ -198,7 +197,7 @@ export async function finishRun(
   }
   // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts; never throws).
   await recordRunOutcome(
-    { pool: ledger.pool, settings: opts.settings, s3 },
+    { pool: ledger.pool, settings: opts.settings, port },
     { accountId: run.accountId, runId, ok: true, receiptKey: key },
   );
   return { status: 'succeeded', receiptKey: key };
@@ -219,24 +218,24 @@ export async function publishReceipt(
   ledger: Ledger,
   run: { runId: string; accountId: string; destinationGeneration: number | null },
   dest: Destination,
-  s3: S3Client,
+  port: DestinationPort,
   body: string,
 ): Promise<{ key: string; etag: string | undefined }> {
   const { sequence } = JSON.parse(body) as { sequence: number };
   const expected = await expectedReceiptEtag(ledger.pool, {
     accountId: run.accountId,
     generation: run.destinationGeneration ?? 0,
-    bucket: dest.bucket,
+    bucket: port.container,
     receiptKey: receiptKey(dest),
     sequence,
   });
-  if (!expected) return putReceiptBody(s3, dest, body);
+  if (!expected) return putReceiptBody(port, dest, body);
   try {
-    return await putReceiptBody(s3, dest, body, { ifMatch: expected });
+    return await putReceiptBody(port, dest, body, { ifMatch: expected });
   } catch (e) {
     if (!(e instanceof ReceiptPreconditionFailed)) throw e;
     if (await ledger.newerReceiptRecorded(run.runId)) throw e;
-    return putReceiptBody(s3, dest, body);
+    return putReceiptBody(port, dest, body);
   }
 }
 

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { deliverChanges } from '../changes/changes.js';
 import type { Settings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
 import type { ReadSnapshot } from '../contracts/receipt.js';
+import type { DestinationPort } from '../destinations/port.js';
 import { writeEmptyShard } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
 import type { RowFilter } from '../source/select.js';
@@ -50,7 +50,8 @@ export interface LifecycleInput {
   run: Pick<Run, 'runId' | 'accountId' | 'folder'> & Partial<Pick<Run, 'destinationGeneration'>>;
   /** The destination the run was opened for (its frozen copy: issue 22). */
   dest: Destination;
-  s3: S3Client;
+  /** The destination's port, opened for the run (src/destinations/). */
+  port: DestinationPort;
   ledger: Ledger;
   settings: Settings;
   /** The task's lease: longer than any attempt can live (see README "Run lifecycle"). */
@@ -150,7 +151,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       table,
       rowFilter,
       dest,
-      s3: input.s3,
+      port: input.port,
       folder: run.folder,
       settings,
       signal,
@@ -181,7 +182,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       dest,
       table,
       result,
-      s3: input.s3,
+      port: input.port,
       settings,
       part,
       parts: row?.parts ?? 1,
@@ -198,7 +199,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
         table,
         rowFilter,
         dest,
-        s3: input.s3,
+        port: input.port,
         run,
         settings,
         signal,
@@ -218,7 +219,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     await crashPoint(settings, 'after-last-task');
     // The task is complete: a finish that throws (deadline, ledger hiccup) leaves the run for the next
     // finisher (any late delivery, the account's next run, the sweeper); it never releases this task.
-    const finish = await finishRun(ledger, run.runId, dest, input.s3, {
+    const finish = await finishRun(ledger, run.runId, dest, input.port, {
       settings,
       ...(input.signal ? { signal: input.signal } : {}),
     }).catch(
@@ -258,7 +259,7 @@ async function coverStaleShards({
   dest,
   table,
   result,
-  s3,
+  port,
   settings,
   part,
   parts,
@@ -270,7 +271,7 @@ async function coverStaleShards({
   table: TablePlan;
   /** This attempt's result: the covering empty shards are appended to its files. */
   result: TableResult;
-  s3: S3Client;
+  port: DestinationPort;
   settings: Settings;
   part: number;
   /** How many parts the table has in this run. */
@@ -293,7 +294,7 @@ async function coverStaleShards({
   const cover = async (index: number) =>
     result.files.push(
       await writeEmptyShard({
-        s3,
+        port,
         dest,
         folder: run.folder,
         objectName: result.objectName,

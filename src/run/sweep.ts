@@ -1,6 +1,6 @@
 import type { Destination } from '../accounts/destination.js';
-import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
+import { openTarget } from '../destinations/open.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { finishRun } from './finish.js';
 import type { Ledger } from './ledger.js';
@@ -126,9 +126,9 @@ async function finish(run: ActiveRun, deps: SweepDeps, why: string, takeOver: bo
       (run.destinationVersion !== null && dest.version !== run.destinationVersion))
   )
     return { ...base, action: 'waiting', detail: 'the run serves a destination version that is no longer current' };
-  const clients = destinationClients(dest, run.runId, deps.settings);
+  const port = openTarget(dest, run.runId, deps.settings);
   try {
-    const outcome = await finishRun(deps.ledger, run.runId, dest, clients.s3, { settings: deps.settings, takeOver });
+    const outcome = await finishRun(deps.ledger, run.runId, dest, port, { settings: deps.settings, takeOver });
     switch (outcome.status) {
       case 'succeeded':
         deps.log.warn(
@@ -149,6 +149,6 @@ async function finish(run: ActiveRun, deps: SweepDeps, why: string, takeOver: bo
         return { ...base, action: 'waiting', detail: 'another finisher holds the run' };
     }
   } finally {
-    clients.s3.destroy();
+    port.close();
   }
 }

@@ -1,10 +1,9 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
-import { explainS3Error, isRetryableAws } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, DestinationCompression, ReadSnapshot, TableChanges } from '../contracts/receipt.js';
+import type { DestinationPort } from '../destinations/port.js';
 import { describeType } from '../parquet/schema.js';
 import { copyIntoSink } from '../sink/copy-into.js';
 import { tableFolder, tableObjectName } from '../sink/layout.js';
@@ -65,7 +64,8 @@ export interface TableExportInput {
   schema: string;
   table: TablePlan;
   dest: Destination;
-  s3: S3Client;
+  /** The destination's port, opened for the run (src/destinations/). */
+  port: DestinationPort;
   folder: string;
   settings: Settings;
   signal?: AbortSignal;
@@ -81,14 +81,14 @@ export interface TableExportInput {
 }
 
 export async function exportTable(input: TableExportInput): Promise<TableResult> {
-  const { client, schema, table, dest, s3, folder, settings, signal, onProgress, onShardOpen } = input;
+  const { client, schema, table, dest, port, folder, settings, signal, onProgress, onShardOpen } = input;
   const started = performance.now();
   if (table.columns.length === 0) throw new MappingError(`table ${table.name} has no columns`);
   const objectName = tableObjectName(table.name);
   const sql = copySql(schema, table, input.rowFilter, input.range);
 
   const sink = await TableSink.open({
-    s3,
+    port,
     dest,
     folder,
     objectName,
@@ -112,11 +112,11 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   } catch (e) {
     await sink.fail(e);
     const key = sink.key;
-    // An S3 error is classified (retryable or not) where it enters: explainS3Error / isRetryableAws.
-    const err = isS3Error(e) ? explainS3Error(dest, key, e) : e;
+    // A destination error is classified (retryable or not) where it enters: the port explains its own.
+    const err = port.explain(key, e);
     throw new TableExportError(table.name, `table ${table.name}: ${(err as Error).message}`, {
       cause: err,
-      retryable: isRetryableAws(err),
+      retryable: port.isRetryable(err),
     });
   }
   const totalBytes = files.reduce((n, f) => n + f.bytes, 0);
@@ -137,8 +137,4 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     })),
     seconds: (performance.now() - started) / 1000,
   };
-}
-
-function isS3Error(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && '$metadata' in e;
 }

@@ -1,8 +1,8 @@
 import type { Destination } from '../accounts/destination.js';
 import { DestinationNotFound, type Registry } from '../accounts/registry.js';
-import { destinationClients } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import type { TaskMessage } from '../contracts/task.js';
+import { openTarget } from '../destinations/open.js';
 import type { Logger } from '../log/logger.js';
 import { recordRunOutcome } from '../notify/outcome.js';
 import { listTables } from '../source/catalog.js';
@@ -54,7 +54,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   const dest = run.destination ?? (await legacyDestination(deps.registry, run));
   if (!dest) return { status: 'skipped', reason: `the destination of run ${run.runId} was changed or removed` };
   const part = msg.part ?? 0;
-  const clients = destinationClients(dest, run.runId, settings);
+  const port = openTarget(dest, run.runId, settings);
   // One snapshot for the whole run (src/run/shared-snapshot.ts): the first task's worker holds it.
   const shared = new SharedSnapshot({
     ledger,
@@ -69,7 +69,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       task: { runId: run.runId, table, part: p },
       run,
       dest,
-      s3: clients.s3,
+      port,
       ledger,
       settings,
       leaseSeconds: settings.DROPSHIP_TASK_LEASE_SECONDS,
@@ -106,7 +106,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   // are recorded by the check function's sweep (src/notify/outcome.ts).
   const recordFailure = (error: Error) =>
     recordRunOutcome(
-      { pool: ledger.pool, settings, s3: clients.s3 },
+      { pool: ledger.pool, settings, port },
       { accountId: run.accountId, runId: run.runId, ok: false, error },
     );
   try {
@@ -149,14 +149,14 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
     }
     if (outcome.reason === 'done') {
       // A previous finisher may have died after the last task completed: finishing is idempotent.
-      const f = await finishRun(ledger, run.runId, dest, clients.s3, { settings });
+      const f = await finishRun(ledger, run.runId, dest, port, { settings });
       if (f.status === 'succeeded') return { status: 'succeeded', receiptKey: f.receiptKey };
       if (f.status === 'pending') return { status: 'retry', reason: f.error.message, delaySeconds: 30 };
       return { status: 'skipped', reason: 'already done' };
     }
     return { status: 'skipped', reason: outcome.reason };
   } finally {
-    clients.s3.destroy();
+    port.close();
   }
 }
 

@@ -1,26 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
-import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { DestinationPort } from '../destinations/port.js';
 
 /**
- * One shard on its way to S3: bytes written here stream into an `@aws-sdk/lib-storage` multipart
- * upload (parallel parts, `queueSize` in flight, `partSize` each; a shard smaller than one part
- * becomes a single PutObject). SHA-256 and byte count are taken on the way.
- *
- * Failure handling follows lib-storage's own contract: on `fail()` the body stream is destroyed
- * with the error, the upload's part workers settle, and lib-storage aborts the multipart upload
- * before `done()` rejects — we wait for that, so no unfinished upload (and no billed parts) is left.
- * (`Upload.abort()` is not used: its `done()` rejects before the AbortMultipartUpload is sent.)
+ * One shard on its way to the destination: bytes written here stream into the port's upload
+ * (`DestinationPort.openUpload`: parts of `partSize`, `queueSize` in flight; settle-then-abort on
+ * failure, so no unfinished upload is left). SHA-256 and byte count are taken on the way.
  */
 export interface ShardTarget {
-  client: S3Client;
-  bucket: string;
+  port: DestinationPort;
   key: string;
   partSize: number;
   queueSize: number;
-  kmsKeyArn?: string;
 }
 
 export interface UploadedShard {
@@ -29,65 +19,37 @@ export interface UploadedShard {
   sha256: string;
 }
 
+export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
+
 export class ShardUpload {
   readonly key: string;
-  private readonly body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  private readonly upload;
   private readonly hash: Hash = createHash('sha256');
-  private readonly done: Promise<unknown>;
-  private failure: unknown;
-  /** Aborted when the upload fails: stops a wait for 'drain' that would never come. */
-  private readonly failed = new AbortController();
   bytes = 0;
 
   constructor(target: ShardTarget) {
     this.key = target.key;
-    const upload = new Upload({
-      client: target.client,
-      queueSize: target.queueSize,
+    this.upload = target.port.openUpload(target.key, {
+      contentType: PARQUET_CONTENT_TYPE,
       partSize: target.partSize,
-      leavePartsOnError: false,
-      params: {
-        Bucket: target.bucket,
-        Key: target.key,
-        Body: this.body,
-        ContentType: 'application/vnd.apache.parquet',
-        ...(target.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: target.kmsKeyArn } : {}),
-      },
-    });
-    this.done = upload.done();
-    // Remember the failure now; callers see it on their next write or at complete().
-    this.done.catch((e: unknown) => {
-      this.failure = e;
-      this.failed.abort(e);
+      queueSize: target.queueSize,
     });
   }
 
   /** Writes bytes; resolves when the stream can take more (backpressure from the upload). */
   async write(chunk: Buffer): Promise<void> {
-    if (this.failure) throw this.failure;
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    if (!this.body.write(chunk)) {
-      try {
-        await once(this.body, 'drain', { signal: this.failed.signal });
-      } catch (e) {
-        // The body fails as a consequence (lib-storage stops reading it when a part fails): the
-        // upload's own error, once it has settled and aborted, is the one that explains it.
-        await this.done.catch(() => {});
-        throw this.failure ?? e;
-      }
-    }
+    await this.upload.write(chunk);
   }
 
   async complete(): Promise<UploadedShard> {
-    this.body.end();
-    await this.done;
+    await this.upload.complete();
     return { key: this.key, bytes: this.bytes, sha256: this.hash.digest('hex') };
   }
 
-  /** Stops the upload and waits until lib-storage has aborted the multipart upload. */
+  /** Stops the upload and waits until the destination has aborted it. */
   async fail(reason: unknown): Promise<void> {
-    if (!this.body.destroyed) this.body.destroy(reason instanceof Error ? reason : new Error(String(reason)));
-    await this.done.catch(() => {});
+    await this.upload.fail(reason);
   }
 }

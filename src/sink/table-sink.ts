@@ -1,6 +1,6 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
+import type { DestinationPort } from '../destinations/port.js';
 import type { ColumnBuilder } from '../parquet/column.js';
 import type { ColumnSpec } from '../parquet/schema.js';
 import { ParquetWriter, type WriterOptions } from '../parquet/writer.js';
@@ -19,8 +19,9 @@ import { ShardUpload, type UploadedShard } from './shard-upload.js';
  * `DROPSHIP_PART_SIZE_BYTES`).
  */
 export interface TableSinkOptions {
-  s3: S3Client;
-  dest: Pick<Destination, 'bucket' | 'prefix' | 'layout' | 'compression' | 'kmsKeyArn'>;
+  /** Where the shards go (the destination's port, opened for the run). */
+  port: DestinationPort;
+  dest: Pick<Destination, 'prefix' | 'layout' | 'compression'>;
   folder: string;
   objectName: string;
   specs: ColumnSpec[];
@@ -158,17 +159,15 @@ export class TableSink {
 
 /** The multipart upload of shard `index` of a table (`queueSize` parts in flight). */
 function openUpload(
-  o: Pick<TableSinkOptions, 's3' | 'dest' | 'folder' | 'objectName' | 'settings'>,
+  o: Pick<TableSinkOptions, 'port' | 'dest' | 'folder' | 'objectName' | 'settings'>,
   index: number,
   queueSize: number,
 ): ShardUpload {
   return new ShardUpload({
-    client: o.s3,
-    bucket: o.dest.bucket,
+    port: o.port,
     key: shardKey(o.dest, o.folder, o.objectName, index),
     partSize: o.settings.DROPSHIP_PART_SIZE_BYTES,
     queueSize,
-    ...(o.dest.kmsKeyArn ? { kmsKeyArn: o.dest.kmsKeyArn } : {}),
   });
 }
 

@@ -1,10 +1,10 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
-import { permissionPolicy, trustPolicy } from '../../src/accounts/policies.js';
 import type { Registry } from '../../src/accounts/registry.js';
 import type { Receipt } from '../../src/contracts/receipt.js';
 import type { SelectionInput } from '../../src/contracts/selection.js';
+import { permissionPolicy, trustPolicy } from '../../src/destinations/s3/policies.js';
 import type { Principal } from './iam.js';
 import type { LocalStack } from './stack.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { permissionPolicy, readerPolicy, trustPolicy } from '../../src/accounts/policies.js';
+import { permissionPolicy, readerPolicy, trustPolicy } from '../../src/destinations/s3/policies.js';
 import { authorize, Iam, judge, keyPolicyDelegatingTo, type PolicyDocument, trusts } from './iam.js';
 
 /**

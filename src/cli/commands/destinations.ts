@@ -1,9 +1,9 @@
 import { type Command, Option } from 'commander';
 import type { Destination } from '../../accounts/destination.js';
-import { permissionPolicy, trustPolicy } from '../../accounts/policies.js';
 import { LAYOUTS } from '../../contracts/receipt.js';
 import { describeSelection } from '../../contracts/selection.js';
 import { PLANS } from '../../contracts/slots.js';
+import { permissionPolicy, trustPolicy } from '../../destinations/s3/policies.js';
 import { validateWebhookUrl } from '../../notify/webhook.js';
 import { compressionField, compressionOption } from '../compression-option.js';
 import {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
+import type { Destination } from '../../accounts/destination.js';
 import {
   DUMP_EXPIRY_DAYS,
   type LifecycleConfiguration,
   lifecycleMergeJq,
   runFoldersPrefix,
-} from '../../accounts/bucket-lifecycle.js';
-import type { Destination } from '../../accounts/destination.js';
+} from '../../destinations/s3/bucket-lifecycle.js';
 import { examples, out } from '../usage.js';
 import { requirePrincipal, withApp } from '../with-app.js';
 
@@ -64,7 +64,7 @@ export function registerDoctorCommands(program: Command): void {
     .option('--reader', "also a least-privilege read policy for the customer's own loader")
     .addHelpText('after', examples('dropship policy --account acme', 'dropship policy --account acme --reader'))
     .action(async (o: { account: string; reader?: boolean }) => {
-      const { policyDocuments } = await import('../../accounts/policies.js');
+      const { policyDocuments } = await import('../../destinations/s3/policies.js');
       await withApp(async (app) => {
         const dest = await (await app.registry()).get(o.account);
         const principal = requirePrincipal(app);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Destination } from './destination.js';
+import type { Destination } from '../../accounts/destination.js';
 import { permissionPolicy, policyDocuments, readerPolicy, writeResource } from './policies.js';
 
 const KMS = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { lifecycleConfiguration } from '../accounts/bucket-lifecycle.js';
-import type { Destination } from '../accounts/destination.js';
+import type { Destination } from '../../accounts/destination.js';
+import { lifecycleConfiguration } from './bucket-lifecycle.js';
 import { lifecycleVerdict } from './doctor.js';
 
 const dest = (prefix: string) => ({ accountId: 'acme', bucket: 'b', prefix }) as Destination;

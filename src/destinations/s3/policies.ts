@@ -1,6 +1,6 @@
+import type { Destination } from '../../accounts/destination.js';
 import { arnPartition, s3Arn } from './arn.js';
 import { lifecycleConfiguration } from './bucket-lifecycle.js';
-import type { Destination } from './destination.js';
 
 /**
  * The IAM documents a customer creates for dropship, generated from the destination:
@@ -13,9 +13,9 @@ import type { Destination } from './destination.js';
  * customer role that grants more yields credentials that can do only this.
  *
  * `dropship policy` also prints, for the customer's side: the bucket lifecycle configuration that
- * expires dumps and aborts incomplete uploads (src/accounts/bucket-lifecycle.ts: only dropship's run
+ * expires dumps and aborts incomplete uploads (src/destinations/s3/bucket-lifecycle.ts: only dropship's run
  * folders, never the bucket root), and a reader policy for whoever loads the exports.
- * Every ARN is built in the partition of the destination's role ARN (src/accounts/arn.ts).
+ * Every ARN is built in the partition of the destination's role ARN (src/destinations/s3/arn.ts).
  */
 export interface PolicyStatement {
   Sid?: string;

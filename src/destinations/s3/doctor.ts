@@ -9,21 +9,21 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { accountRootArn, arnAccountId, arnPartition } from '../accounts/arn.js';
-import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix } from '../accounts/bucket-lifecycle.js';
-import type { Destination } from '../accounts/destination.js';
-import { objectKey } from '../accounts/destination.js';
-import { writeResource } from '../accounts/policies.js';
-import type { Settings } from '../config/settings.js';
+import type { Destination } from '../../accounts/destination.js';
+import { objectKey } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
+import { accountRootArn, arnAccountId, arnPartition } from './arn.js';
+import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix } from './bucket-lifecycle.js';
 import { awsErrorCode, destinationClients, roleSessionName, s3SettingsConfig, stsClientConfig } from './clients.js';
 import { probeAssumeRole } from './external-id-guard.js';
+import { writeResource } from './policies.js';
 
 /**
  * The destination doctor: what a customer's setup lets dropship do, check by check, each with one
  * pass/fail line and, on failure, the exact fix. Also the product's connection check when a customer
  * saves a destination. A role that can be assumed without the external ID is a confused-deputy hole:
- * the doctor reports it, and the run path's guard (src/aws/external-id-guard.ts) refuses to export
- * there until it is fixed. The documents `dropship policy` prints are in src/accounts/policies.ts.
+ * the doctor reports it, and the run path's guard (src/destinations/s3/external-id-guard.ts) refuses to export
+ * there until it is fixed. The documents `dropship policy` prints are in src/destinations/s3/policies.ts.
  */
 export interface Check {
   name: string;
@@ -352,7 +352,7 @@ async function lifecycleCheck(dest: Destination, settings: Settings): Promise<Ch
   const sts = new STSClient(stsClientConfig(dest.region, settings));
   let s3: S3Client | undefined;
   try {
-    // Without the export's session policy (src/accounts/policies.ts permissionPolicy): that policy
+    // Without the export's session policy (src/destinations/s3/policies.ts permissionPolicy): that policy
     // allows writes under the prefix only, and this check reads the bucket's lifecycle configuration.
     const res = await sts.send(
       new AssumeRoleCommand({

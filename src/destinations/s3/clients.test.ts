@@ -1,10 +1,9 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { failureFor } from '../accounts/customer-failure.js';
-import type { Destination } from '../accounts/destination.js';
-import { loadSettings } from '../config/settings.js';
-import { customerMessageOf, isRetryable } from '../contracts/errors.js';
-import { MappingError } from '../source/errors.js';
+import type { Destination } from '../../accounts/destination.js';
+import { loadSettings } from '../../config/settings.js';
+import { customerMessageOf, isRetryable } from '../../contracts/errors.js';
+import { MappingError } from '../../source/errors.js';
 import {
   AwsError,
   DestinationAccessError,
@@ -13,6 +12,7 @@ import {
   s3SettingsConfig,
   stsClientConfig,
 } from './clients.js';
+import { failureFor } from './customer-failure.js';
 
 const dest = {
   accountId: 'acme',
@@ -95,7 +95,7 @@ describe('AWS SDK errors are classified where they enter', () => {
     // Assess
     expect(e.message).toContain('s3:PutObject');
     expect(e.message).toContain('dropship destinations show acme');
-    // The same sentence status.json and webhooks tell (one source: src/accounts/customer-failure.ts).
+    // The same sentence status.json and webhooks tell (one source: src/destinations/s3/customer-failure.ts).
     expect(customerMessageOf(e)).toBe("dropship's role was denied writing to s3://acme-exports/dropship/");
     expect(customerMessageOf(e)).toBe(failureFor('write_denied', dest).reason);
     expect((e as DestinationAccessError).failure).toBe('write_denied');

@@ -1,15 +1,15 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { type CustomerFailureCode, type FailureDest, failureFor } from '../accounts/customer-failure.js';
-import type { Destination } from '../accounts/destination.js';
-import { permissionPolicy } from '../accounts/policies.js';
-import type { Settings } from '../config/settings.js';
+import type { Destination } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
 import {
   DropshipError,
   type DropshipErrorDefaults,
   type DropshipErrorOptions,
   isRetryable,
-} from '../contracts/errors.js';
+} from '../../contracts/errors.js';
+import { type CustomerFailureCode, type FailureDest, failureFor, KMS_DENIAL } from './customer-failure.js';
+import { permissionPolicy } from './policies.js';
 
 /**
  * Destination credentials: STS AssumeRole into the customer's role with the account's external ID,
@@ -37,7 +37,7 @@ export class AwsError extends DropshipError {
 /**
  * The destination cannot be written: role, trust, bucket or permission problem. Not retryable.
  * `failure` says which, in the customer's terms; its customer message is that failure's sentence
- * (src/accounts/customer-failure.ts, the one source of the customer's words).
+ * (src/destinations/s3/customer-failure.ts, the one source of the customer's words).
  */
 export class DestinationAccessError extends AwsError {
   override readonly code: string = 'destination-access';
@@ -169,9 +169,6 @@ export async function verifyAssumeRole(dest: Destination, clients: DestinationCl
 function kmsDenial(dest: Destination, e: unknown): boolean {
   return Boolean(dest.kmsKeyArn) && KMS_DENIAL.test((e as Error).message ?? '');
 }
-
-/** How AWS words a denial by KMS (shared with the customer's-words classifier, src/notify/reasons.ts). */
-export const KMS_DENIAL = /perform: kms:|KMS\.\w*Exception|KMS key .* (disabled|pending deletion)/i;
 
 /** Rewrites an S3 error into one line that names the destination and what is missing. */
 export function explainS3Error(dest: Destination, key: string, e: unknown): AwsError {

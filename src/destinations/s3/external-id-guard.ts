@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import type { Destination } from '../accounts/destination.js';
-import type { Settings } from '../config/settings.js';
+import type { Destination } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
 import { AwsError, awsErrorCode, DestinationAccessError, roleSessionName, stsClientConfig } from './clients.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Destination } from '../accounts/destination.js';
+import type { Destination } from '../../accounts/destination.js';
 import { lintTrustPolicy } from './doctor.js';
 
 const dest = { accountId: 'acme', externalId: 'ext-123' } as Destination;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Destination } from './destination.js';
+import type { Destination } from '../../accounts/destination.js';
 
 /**
  * The bucket lifecycle rules dropship recommends to a customer, and how they meet the rules a bucket

@@ -1,10 +1,11 @@
-import { INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
-import type { Destination } from './destination.js';
+import type { Destination } from '../../accounts/destination.js';
+import { customerMessageOf, INTERNAL_CUSTOMER_MESSAGE, repeatsOf } from '../../contracts/errors.js';
+import { errorText } from '../port.js';
 import { writeResource } from './policies.js';
 
 /**
  * The customer's words for a failure (status.json, webhooks, drift warnings, and the
- * `customerMessage` of the errors that carry a `failure` code, src/aws/clients.ts) — one source.
+ * `customerMessage` of the errors that carry a `failure` code, src/destinations/s3/clients.ts) — one source.
  *
  * A failed run, told to the customer: what happened and what they can do — worded for them, from
  * a fixed set of sentences. Internal details (our error messages, stack traces, database or row
@@ -29,6 +30,9 @@ export interface CustomerFailure {
 }
 
 export type CustomerFailureCode = CustomerFailure['code'];
+
+/** How AWS words a denial by KMS (explainS3Error, src/destinations/s3/clients.ts, and describeS3Failure below). */
+export const KMS_DENIAL = /perform: kms:|KMS\.\w*Exception|KMS key .* (disabled|pending deletion)/i;
 
 export type FailureDest = Pick<Destination, 'accountId' | 'bucket' | 'prefix' | 'region' | 'roleArn' | 'kmsKeyArn'>;
 
@@ -88,4 +92,57 @@ export function failureFor(code: CustomerFailure['code'], dest: FailureDest, rea
         fix: 'nothing to do on your side: dropship’s operators are alerted, and the next run retries automatically',
       };
   }
+}
+
+const CODES = new Set<string>([
+  'role_not_assumable',
+  'external_id_not_enforced',
+  'bucket_missing',
+  'bucket_wrong_region',
+  'kms_denied',
+  'write_denied',
+]);
+
+/** The customer failure an error (or one of its causes) says it is (DestinationAccessError's `failure`). */
+export function failureCodeOf(e: unknown): CustomerFailureCode | undefined {
+  let c: unknown = e;
+  for (let i = 0; c instanceof Error && i < 8; i++) {
+    const failure = (c as { failure?: unknown }).failure;
+    if (typeof failure === 'string' && CODES.has(failure)) return failure as CustomerFailureCode;
+    c = c.cause;
+  }
+  return undefined;
+}
+
+/**
+ * A run's error in the customer's words. An error that knows which customer failure it is
+ * (src/destinations/s3/clients.ts sets `failure` where AWS refuses) answers for itself; otherwise — an error
+ * read back from the ledger as text (a run that died), a table failure inside a RunError — its text
+ * is classified by dropship's own wording (src/destinations/s3/clients.ts); anything unrecognised is ours.
+ * Whether ours repeats is the error's own verdict (`repeats`, asked of the nearest DropshipError,
+ * never read from its text): a failure that will repeat (a value with no Parquet form, a bad
+ * setting) says dropship's operators must act; only a transient one says the next run retries. An
+ * error known only as text (the ledger keeps messages, not verdicts) counts as transient.
+ */
+export function describeS3Failure(dest: FailureDest, error: unknown): CustomerFailure {
+  const known = failureCodeOf(error);
+  if (known) return failureFor(known, dest);
+  const text = errorText(error);
+  const code: CustomerFailure['code'] =
+    /can be assumed without the external ID|assumed (without an|with a wrong) external ID/.test(text)
+      ? 'external_id_not_enforced'
+      : /cannot assume role|AssumeRole on \S+ failed: AccessDenied/.test(text)
+        ? 'role_not_assumable'
+        : /bucket "[^"]*" does not exist/.test(text)
+          ? 'bucket_missing'
+          : /is not in region|PermanentRedirect|AuthorizationHeaderMalformed/.test(text)
+            ? 'bucket_wrong_region'
+            : dest.kmsKeyArn && KMS_DENIAL.test(text)
+              ? 'kms_denied'
+              : /access denied writing|AccessDenied/.test(text)
+                ? 'write_denied'
+                : 'internal';
+  if (code === 'internal' && repeatsOf(error))
+    return failureFor('operator_action_required', dest, customerMessageOf(error));
+  return failureFor(code, dest);
 }

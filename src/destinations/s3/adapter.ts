@@ -1,0 +1,141 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Destination, S3Target } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
+import {
+  type DestinationPort,
+  type ObjectUpload,
+  PreconditionFailed,
+  type PutOptions,
+  type PutResult,
+  type UploadOptions,
+} from '../port.js';
+import {
+  DestinationAccessError,
+  type DestinationClients,
+  destinationClients,
+  explainS3Error,
+  httpStatusOf,
+  isRetryableAws,
+  verifyAssumeRole,
+} from './clients.js';
+import { verifyExternalIdEnforced } from './external-id-guard.js';
+import { S3ObjectUpload } from './upload.js';
+
+/**
+ * The S3 adapter of the destination port: one S3 client per run and account, on credentials from
+ * AssumeRole into the customer's role with the account's external ID (src/destinations/s3/clients.ts);
+ * every object written with SSE-KMS under the target's key when it has one. Nothing outside
+ * src/destinations/s3/ sees the client, the credentials or the SDK's errors.
+ */
+export class S3Destination implements DestinationPort {
+  readonly kind = 's3';
+  readonly container: string;
+  /** The destination with the target's bucket, prefix, region, role and key (what messages name). */
+  private readonly dest: Destination;
+  private clients: DestinationClients | undefined;
+
+  constructor(
+    dest: Destination,
+    target: S3Target,
+    private readonly runId: string,
+    private readonly settings: Settings,
+    /** The client to use instead of one on assumed-role credentials (tests inject a fake). */
+    clients?: DestinationClients,
+  ) {
+    this.clients = clients;
+    const { kmsKeyArn: _, ...rest } = dest;
+    this.dest = {
+      ...rest,
+      bucket: target.bucket,
+      prefix: target.prefix,
+      region: target.region,
+      roleArn: target.roleArn,
+      ...(target.kmsKeyArn ? { kmsKeyArn: target.kmsKeyArn } : {}),
+    };
+    this.container = target.bucket;
+  }
+
+  /** The client, made at first use (a port opened and never used makes no STS call). */
+  private get c(): DestinationClients {
+    this.clients ??= destinationClients(this.dest, this.runId, this.settings);
+    return this.clients;
+  }
+
+  async verifyAccess(): Promise<void> {
+    await verifyAssumeRole(this.dest, this.c);
+  }
+
+  async verifyIsolation(): Promise<'verified'> {
+    await verifyExternalIdEnforced(this.dest, this.settings);
+    return 'verified';
+  }
+
+  private get sse(): { ServerSideEncryption: 'aws:kms'; SSEKMSKeyId: string } | Record<string, never> {
+    return this.dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.dest.kmsKeyArn } : {};
+  }
+
+  openUpload(key: string, opts: UploadOptions): ObjectUpload {
+    return new S3ObjectUpload({
+      client: this.c.s3,
+      bucket: this.dest.bucket,
+      key,
+      contentType: opts.contentType,
+      partSize: opts.partSize,
+      queueSize: opts.queueSize,
+      ...(this.dest.kmsKeyArn ? { kmsKeyArn: this.dest.kmsKeyArn } : {}),
+    });
+  }
+
+  async putObject(key: string, body: string, opts: PutOptions): Promise<PutResult> {
+    const conditional = Boolean(opts.ifMatch || opts.ifNoneMatch);
+    try {
+      const res = await this.c.s3.send(
+        new PutObjectCommand({
+          Bucket: this.dest.bucket,
+          Key: key,
+          Body: body,
+          ContentType: opts.contentType,
+          ...(opts.cacheControl ? { CacheControl: opts.cacheControl } : {}),
+          ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}),
+          ...(opts.ifNoneMatch ? { IfNoneMatch: opts.ifNoneMatch } : {}),
+          ...this.sse,
+        }),
+      );
+      return { key, etag: res.ETag };
+    } catch (e) {
+      const status = httpStatusOf(e);
+      // 412: another object in place; 404 (If-Match): none (the customer deleted it, or the bucket is new).
+      if (
+        conditional &&
+        (status === 412 || (opts.ifMatch && status === 404) || (e as Error).name === 'PreconditionFailed')
+      )
+        throw new PreconditionFailed(key, { cause: e });
+      throw explainS3Error(this.dest, key, e);
+    }
+  }
+
+  explain(key: string, e: unknown): unknown {
+    return isS3Error(e) ? explainS3Error(this.dest, key, e) : e;
+  }
+
+  deniesAccess(e: unknown): boolean {
+    return e instanceof DestinationAccessError;
+  }
+
+  isRetryable(e: unknown): boolean {
+    return isRetryableAws(e);
+  }
+
+  refused(e: unknown): boolean {
+    return httpStatusOf(e) !== undefined;
+  }
+
+  close(): void {
+    this.clients?.s3.destroy();
+  }
+}
+
+/** An error S3 answered with (the SDK attaches the response's metadata). */
+function isS3Error(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && '$metadata' in e;
+}

@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Destination } from '../src/accounts/destination.js';
+import type { Settings } from '../src/config/settings.js';
+import type { Receipt } from '../src/contracts/receipt.js';
+import { createLogger } from '../src/log/logger.js';
+import { validateStatus } from '../src/notify/status.js';
+import { validateReceipt } from '../src/receipt/validate.js';
+import { exportAccount } from '../src/run/account.js';
+import { LogReporter } from '../src/run/reporter.js';
+import { compareTable } from './compare.js';
+import { createDemoSchema, setupCustomer } from './stack/demo.js';
+import { type Harness, startHarness } from './stack/harness.js';
+
+/**
+ * The destination port is real: the same in-process export as test/export.test.ts, of the same demo
+ * fixture, into a `local` target (src/destinations/local/) instead of the customer's S3 bucket — and
+ * the same checks: every table delivered exactly (DuckDB reads each Parquet file back value by value
+ * against Postgres), checksums, key layout, a valid receipt.json listing exactly the files written,
+ * status.json beside it; the receipt chain's conditional write (If-Match on the recorded ETag) works
+ * on the second run; and a local target is refused unless development mode allows it.
+ */
+let h: Harness;
+let pool: pg.Pool;
+let settings: Settings;
+let dest: Destination;
+const root = mkdtempSync(join(tmpdir(), 'dropship-local-target-'));
+const silent = new LogReporter(createLogger({ level: 'silent' }));
+
+/** Every file under `dir`, as keys relative to it (sorted). */
+function filesUnder(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+    .filter((d) => d.isFile())
+    .map((d) => relative(dir, join(d.parentPath, d.name)))
+    .sort();
+}
+
+const run = (d: Destination, s: Settings = settings) =>
+  exportAccount(d, { sourceUrl: h.stack.databaseUrl, settings: s, reporter: silent, ledger: h.ledger });
+const readReceipt = (): Receipt => JSON.parse(readFileSync(join(root, 'dropship/exports/receipt.json'), 'utf8'));
+
+beforeAll(async () => {
+  h = await startHarness();
+  pool = h.pool;
+  settings = h.settings({
+    DROPSHIP_SHARD_TARGET_BYTES: String(1024 * 1024),
+    DROPSHIP_ROW_GROUP_ROWS: '10000',
+    DROPSHIP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
+    DROPSHIP_ALLOW_LOCAL_TARGET: 'true',
+  });
+  const client = await pool.connect();
+  try {
+    await createDemoSchema(client, 'acme', 40_000, 0.1);
+  } finally {
+    client.release();
+  }
+  // Registered as any account is (the registry stores S3 targets); the run delivers to a local target.
+  const acme = await setupCustomer(h.stack, h.registry, {
+    accountId: 'acme',
+    awsAccountId: '222222222222',
+    bucket: 'acme-data',
+    prefix: 'dropship/exports',
+    schema: 'acme',
+  });
+  dest = { ...acme.destination, target: { kind: 'local', root, prefix: acme.destination.prefix } };
+});
+
+afterAll(async () => {
+  await h?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('export into a local target (the second adapter of the destination port)', () => {
+  it('refuses a local target unless development mode allows it (DROPSHIP_ALLOW_LOCAL_TARGET)', async () => {
+    // Act
+    const outcome = await run(dest, { ...settings, DROPSHIP_ALLOW_LOCAL_TARGET: false });
+    // Assess
+    expect(outcome.ok).toBe(false);
+    expect(String((outcome as { error: Error }).error.message)).toContain(
+      'a local target is allowed only in development mode (DROPSHIP_ALLOW_LOCAL_TARGET)',
+    );
+    expect(filesUnder(root)).toEqual([]);
+  });
+
+  it('delivers every table exactly, with receipt.json agreeing with the files, and nothing in S3', async () => {
+    // Act
+    const outcome = await run(dest);
+    // Assess
+    expect(outcome.ok, outcome.ok ? '' : String((outcome as { error: unknown }).error)).toBe(true);
+    const receipt = readReceipt();
+    expect(validateReceipt(receipt, { prefix: 'dropship/exports' })).toEqual([]);
+    expect(receipt.run_id).toBe(outcome.runId);
+    expect(Object.keys(receipt.tables)).toEqual([
+      'companies',
+      'contacts',
+      'events',
+      'events_daily',
+      'paid_ads',
+      'revenue',
+      'revenue_attribution',
+    ]);
+    expect(receipt.compression).toBe('gzip');
+    const folder = receipt.timestamp.slice(0, 16);
+    expect(receipt.tables.events!.folder).toBe(`${folder}/events`);
+    expect(receipt.tables.events!.total_file_count).toBeGreaterThan(1);
+
+    // Every file in the directory is in the receipt and vice versa; keys follow the layout; no
+    // temporary file is left behind.
+    const listed = Object.values(receipt.tables).flatMap((t) => t.files.map((f) => f.key));
+    expect(filesUnder(root)).toEqual(
+      [...listed, 'dropship/exports/receipt.json', 'dropship/exports/status.json'].sort(),
+    );
+    for (const [name, t] of Object.entries(receipt.tables)) {
+      t.files.forEach((f, i) => {
+        expect(f.key).toBe(`dropship/exports/${t.folder}/${name}_${String(i).padStart(12, '0')}.parquet.gz`);
+      });
+      expect(t.files.reduce((n, f) => n + f.rows, 0)).toBe(t.row_count);
+    }
+    const status = JSON.parse(readFileSync(join(root, 'dropship/exports/status.json'), 'utf8'));
+    expect(validateStatus(status)).toEqual([]);
+    expect(status.last_run).toMatchObject({ run_id: outcome.runId, status: 'succeeded' });
+
+    // Checksums match, and DuckDB reads back exactly what Postgres holds, value by value.
+    const client = await pool.connect();
+    try {
+      for (const [name, t] of Object.entries(receipt.tables)) {
+        const paths = t.files.map((f) => join(root, f.key));
+        t.files.forEach((f, i) => {
+          expect(createHash('sha256').update(readFileSync(paths[i]!)).digest('hex')).toBe(f.sha256);
+        });
+        const diff = await compareTable(client, 'acme', name, t.columns, paths);
+        expect(diff.examples, name).toEqual([]);
+        expect(diff.pgRows, name).toBe(t.row_count);
+        expect(diff.parquetRows, name).toBe(t.row_count);
+      }
+    } finally {
+      client.release();
+    }
+    expect(receipt.tables.events!.row_count).toBe(40_000);
+
+    // The customer's S3 bucket saw nothing: the run wrote only through the local target.
+    expect(await h.stack.s3.keys('acme-data')).toEqual([]);
+  });
+
+  it("the next run replaces receipt.json by a conditional write on the previous receipt's ETag", async () => {
+    // Prepare: the first delivery's chain link recorded the ETag of its receipt in this target.
+    const link = await pool.query<{ etag: string | null; bucket: string | null }>(
+      `select etag, bucket from dropship.receipt_chain where account_id = 'acme' order by sequence desc limit 1`,
+    );
+    const firstBytes = readFileSync(join(root, 'dropship/exports/receipt.json'));
+    expect(link.rows[0]!.bucket).toBe(`local:${root}`);
+    expect(link.rows[0]!.etag).toBe(`"${createHash('sha256').update(firstBytes).digest('hex')}"`);
+    // Act
+    const second = await run(dest);
+    // Assess
+    expect(second.ok).toBe(true);
+    const receipt = readReceipt();
+    expect(receipt.run_id).toBe(second.runId);
+    expect((receipt as { sequence?: number }).sequence).toBeGreaterThan(
+      (JSON.parse(firstBytes.toString()) as { sequence: number }).sequence,
+    );
+    expect(existsSync(join(root, '.dropship-tmp')) ? readdirSync(join(root, '.dropship-tmp')) : []).toEqual([]);
+  });
+});
