@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { ColumnBuilder } from '../../src/parquet/column.js';
 import type { CompressionPool } from '../../src/parquet/compression.js';
 import type { ColumnPlan, PgTypeInfo } from '../../src/source/typemap.js';
+import { pgTypeInfo as pgType } from '../../src/source/types/entry.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,18 +49,6 @@ async function load(root: string, name: string): Promise<Tree> {
   return { name, planColumn: typemap.planColumn, Decoder: decoder.BinaryCopyDecoder };
 }
 
-const pgType = (oid: number, typname: string, more: Partial<PgTypeInfo> = {}): PgTypeInfo => ({
-  oid,
-  typname,
-  nspname: 'pg_catalog',
-  typtype: 'b',
-  typcategory: 'U',
-  typelem: 0,
-  typbasetype: 0,
-  typtypmod: -1,
-  extname: null,
-  ...more,
-});
 const TYPES = new Map(
   [
     pgType(20, 'int8'),

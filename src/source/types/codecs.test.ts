@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ColumnBuilder } from '../../parquet/column.js';
 import type { CompressionPool } from '../../parquet/compression.js';
 import { BinaryCopyDecoder } from '../copy-decoder.js';
-import { type ColumnPlan, DecodeKind, type PgTypeInfo, planColumn } from '../typemap.js';
+import { type ColumnPlan, DecodeKind, planColumn } from '../typemap.js';
+import { pgTypeInfo as pgType } from './entry.js';
 
 /**
  * The COPY decoder decodes some wire formats inline (DecodeKind) and calls the codec's closure for
@@ -10,18 +11,6 @@ import { type ColumnPlan, DecodeKind, type PgTypeInfo, planColumn } from '../typ
  * Both must write the same bytes: every type with an inline kind is decoded both ways here, over
  * ordinary and edge values, and the column buffers, levels and statistics compared.
  */
-const pgType = (oid: number, typname: string, more: Partial<PgTypeInfo> = {}): PgTypeInfo => ({
-  oid,
-  typname,
-  nspname: 'pg_catalog',
-  typtype: 'b',
-  typcategory: 'U',
-  typelem: 0,
-  typbasetype: 0,
-  typtypmod: -1,
-  extname: null,
-  ...more,
-});
 const TYPES = new Map(
   [
     pgType(16, 'bool'),

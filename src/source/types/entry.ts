@@ -21,6 +21,25 @@ export interface PgTypeInfo {
   extname: string | null;
 }
 
+/**
+ * A pg_type row with the defaults of a pg_catalog base type (`more` for arrays, domains, enums,
+ * other namespaces): for column plans made without a catalog query, and for tests.
+ */
+export function pgTypeInfo(oid: number, typname: string, more: Partial<PgTypeInfo> = {}): PgTypeInfo {
+  return {
+    oid,
+    typname,
+    nspname: 'pg_catalog',
+    typtype: 'b',
+    typcategory: 'U',
+    typelem: 0,
+    typbasetype: 0,
+    typtypmod: -1,
+    extname: null,
+    ...more,
+  };
+}
+
 /** Decodes one present value `buf[start, start + len)` (Postgres' binary send format) into the column. */
 export type Decoder = (buf: Buffer, start: number, len: number, col: ColumnBuilder) => void;
 

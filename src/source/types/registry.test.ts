@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeKind, type PgTypeInfo } from './entry.js';
+import { DecodeKind, pgTypeInfo as pgType } from './entry.js';
 import { columnCodec, entryFor, TYPE_ENTRIES } from './registry.js';
-
-const pgType = (oid: number, typname: string, more: Partial<PgTypeInfo> = {}): PgTypeInfo => ({
-  oid,
-  typname,
-  nspname: 'pg_catalog',
-  typtype: 'b',
-  typcategory: 'U',
-  typelem: 0,
-  typbasetype: 0,
-  typtypmod: -1,
-  extname: null,
-  ...more,
-});
 
 describe('the type registry', () => {
   it('has one entry per type, each keyed by a built-in OID or by its extension', () => {
