@@ -16,14 +16,18 @@ import { STRING_CODEC, TEXT_FORM, textTypes } from './text.js';
  * enums to their label; a type without an entry — composites, ranges, user base types, a user type
  * named like a built-in — exports in its text form. The full table with the reasons: docs/type-mapping.md.
  *
- * Measured against the switch it replaced (2026-12, shared 2-core machine at load 13–18, Node 24):
+ * Measured against the switch it replaced (2026-12, shared 2-core machine, load 3–18, Node 24), three
+ * pairs, old code then this back to back, medians of 3 runs each:
  *   npm run bench -- --rows 500000 --runs 3 --codecs gzip,none --wide-rows 0 --tenant-rows 20000
- *     --changes-rows 20000 --cli-runs 1   (old code, then this, back to back; medians of 3)
- *     dropship CPU µs/row   GZIP 11.77 → 11.09, none 7.73 → 7.20
- *     DuckDB 1 thread, same runs (unchanged code: the noise)   GZIP 9.34 → 8.09, none 3.95 → 3.41
- *   node --import tsx test/bench/decode.ts --rows 200000 --runs 11 --baseline <old tree>   (decoding
- *     only, old and new alternating in one process): 1.78 → 1.45 and 1.44 → 1.23 CPU µs/row in two
- *     runs; the same tree against itself: 1.39 vs 1.26. No slowdown beyond the noise.
+ *     --changes-rows 20000 --cli-runs 1
+ *   dropship CPU µs/row, GZIP: 11.77 → 11.09, 10.99 → 8.72, 10.00 → 10.10
+ *                        none: 7.73 → 7.20, 7.73 → 9.28, 6.96 → 5.41
+ *   DuckDB 1 thread in the same runs (code unchanged, i.e. the noise), GZIP: 9.34 → 8.09, 9.13 → 8.16,
+ *     7.99 → 7.66; none: 3.95 → 3.41, 4.24 → 3.28, 3.95 → 2.57
+ *   node --import tsx test/bench/decode.ts --rows 200000 --runs 11|15 --baseline <old tree> (decoding
+ *     only, old and new alternating in one process), CPU µs/row old → new: 1.78 → 1.45, 1.44 → 1.23,
+ *     1.24 → 1.29; this tree against itself: 1.26 vs 1.39.
+ * No slowdown beyond the noise (the per-value switch in ../copy-decoder.ts is unchanged).
  */
 export const TYPE_ENTRIES: readonly TypeEntry[] = [...numericTypes, ...temporalTypes, ...textTypes, ...jsonTypes];
 
