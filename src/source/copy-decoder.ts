@@ -1,7 +1,10 @@
 import { constants as bufferConstants } from 'node:buffer';
 import type { ColumnBuilder } from '../parquet/column.js';
 import { MappingError, SourceError } from './errors.js';
-import { type ColumnPlan, DecodeKind, type Decoder, EPOCH_HI, EPOCH_LO, numericUnscaledNumber } from './typemap.js';
+import type { ColumnPlan } from './typemap.js';
+import { DecodeKind, type Decoder } from './types/entry.js';
+import { numericUnscaledNumber } from './types/numeric.js';
+import { EPOCH_HI, EPOCH_LO } from './types/temporal.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { numericUnscaled, numericUnscaledNumber, type PgTypeInfo, planColumn } from './typemap.js';
+import { type PgTypeInfo, planColumn } from './typemap.js';
+import { numericUnscaled, numericUnscaledNumber } from './types/numeric.js';
 
 /** Postgres' binary numeric (numeric_send) for a decimal string, written from the format. */
 function numericSend(text: string, dscale: number): Buffer {

@@ -1,0 +1,144 @@
+import { MappingError } from '../errors.js';
+import { binaryCodec, DecodeKind, fixedEntry, selectAsIs, type TypeCodec, type TypeEntry } from './entry.js';
+import { TEXT_FORM } from './text.js';
+
+/** Numbers: bool, int2/4/8, float4/8, numeric(p,s) → DECIMAL (unconstrained numeric: text form). */
+export const numericTypes: TypeEntry[] = [
+  fixedEntry(
+    'bool',
+    16,
+    binaryCodec({ physical: 'BOOLEAN' }, (b, s, _l, c) => c.boolean(b[s] !== 0), DecodeKind.BOOL),
+  ),
+  fixedEntry(
+    'int2',
+    21,
+    binaryCodec(
+      { physical: 'INT32', logical: { type: 'INTEGER', bitWidth: 16, signed: true } },
+      (b, s, _l, c) => c.int32(b.readInt16BE(s)),
+      DecodeKind.INT2,
+    ),
+  ),
+  fixedEntry(
+    'int4',
+    23,
+    binaryCodec({ physical: 'INT32' }, (b, s, _l, c) => c.int32(b.readInt32BE(s)), DecodeKind.INT4),
+  ),
+  fixedEntry(
+    'int8',
+    20,
+    binaryCodec({ physical: 'INT64' }, (b, s, _l, c) => c.int64BE(b, s), DecodeKind.INT8),
+  ),
+  fixedEntry(
+    'float4',
+    700,
+    binaryCodec({ physical: 'FLOAT' }, (b, s, _l, c) => c.float(b.readFloatBE(s)), DecodeKind.FLOAT4),
+  ),
+  fixedEntry(
+    'float8',
+    701,
+    binaryCodec({ physical: 'DOUBLE' }, (b, s, _l, c) => c.double(b.readDoubleBE(s)), DecodeKind.FLOAT8),
+  ),
+  // Unconstrained numerics have no fixed scale (and may hold NaN, ±Infinity): their text.
+  { name: 'numeric', oid: 1700, codec: (typmod, column) => (typmod < 0 ? TEXT_FORM : decimalCodec(typmod, column)) },
+];
+
+/** numeric(p,s) → DECIMAL(p,s) in INT32 (p ≤ 9), INT64 (p ≤ 18) or FIXED_LEN_BYTE_ARRAY. */
+function decimalCodec(typmod: number, column: string): TypeCodec {
+  const precision = ((typmod - 4) >> 16) & 0xffff;
+  // The scale is an 11-bit signed value since Postgres 15 (negative scales are allowed).
+  const scale = (((typmod - 4) & 0x7ff) << 21) >> 21;
+  if (scale < 0 || scale > precision) {
+    throw new MappingError(`column ${column}: numeric(${precision},${scale}) has no Parquet DECIMAL equivalent`);
+  }
+  const logical = { type: 'DECIMAL' as const, precision, scale };
+  const unscaled = (b: Buffer, s: number): bigint => numericUnscaled(b, s, scale, column);
+  if (precision <= 9) {
+    return binaryCodec({ physical: 'INT32', logical }, (b, s, _l, c) => {
+      const v = numericUnscaledNumber(b, s, scale);
+      c.int32(v !== undefined ? v : Number(unscaled(b, s)));
+    });
+  }
+  if (precision <= 18) {
+    return {
+      leaf: { physical: 'INT64', logical },
+      select: selectAsIs,
+      decode: (b, s, _l, c) => {
+        const v = numericUnscaledNumber(b, s, scale);
+        if (v === undefined) return c.int64(unscaled(b, s));
+        const hi = Math.floor(v / 0x100000000);
+        c.int64Parts(hi, v - hi * 0x100000000);
+      },
+      kind: DecodeKind.DECIMAL64,
+      scale,
+      textForm: false,
+    };
+  }
+  const bytes = decimalBytes(precision);
+  const scratch = Buffer.alloc(bytes);
+  return binaryCodec({ physical: 'FIXED_LEN_BYTE_ARRAY', typeLength: bytes, logical }, (b, s, _l, c) => {
+    let v = BigInt.asUintN(bytes * 8, unscaled(b, s));
+    for (let i = bytes - 1; i >= 0; i--) {
+      scratch[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    c.fixed(scratch, 0);
+  });
+}
+
+/** Smallest byte width whose signed range holds every value of `precision` digits. */
+function decimalBytes(precision: number): number {
+  const max = 10n ** BigInt(precision) - 1n;
+  let bytes = 1;
+  while (max >= 1n << BigInt(bytes * 8 - 1)) bytes++;
+  return bytes;
+}
+
+const POW10: bigint[] = Array.from({ length: 200 }, (_, i) => 10n ** BigInt(i));
+
+const POW10_NUM: number[] = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * Postgres binary numeric → unscaled integer at `scale` as a JS number, when every step is exact
+ * (all intermediate values below 2^53); undefined otherwise (and for NaN/±Infinity), so the caller
+ * takes the BigInt path.
+ */
+export function numericUnscaledNumber(b: Buffer, s: number, scale: number): number | undefined {
+  const ndigits = b.readInt16BE(s);
+  const sign = b.readUInt16BE(s + 4);
+  if (sign !== 0 && sign !== 0x4000) return undefined;
+  let acc = 0;
+  for (let i = 0; i < ndigits; i++) {
+    if (acc > 900_719_925_473) return undefined; // acc * 10000 + 9999 could pass 2^53
+    acc = acc * 10000 + b.readInt16BE(s + 8 + 2 * i);
+  }
+  const exp = 4 * (b.readInt16BE(s + 2) - ndigits + 1) + scale;
+  let v: number;
+  if (exp >= 0) {
+    if (exp > 22) return undefined;
+    v = acc * POW10_NUM[exp]!;
+    if (v > Number.MAX_SAFE_INTEGER) return undefined;
+  } else {
+    if (-exp > 22) return undefined;
+    const d = POW10_NUM[-exp]!;
+    v = Math.trunc(acc / d);
+    // Only digits below the scale are dropped; they are zero (dscale ≤ scale), so the division is exact.
+    if (v * d !== acc) return undefined;
+  }
+  return sign === 0x4000 ? -v : v;
+}
+
+/** Postgres binary numeric → unscaled integer at `scale` (exact). */
+export function numericUnscaled(b: Buffer, s: number, scale: number, column: string): bigint {
+  const ndigits = b.readInt16BE(s);
+  const weight = b.readInt16BE(s + 2);
+  const sign = b.readUInt16BE(s + 4);
+  if (sign === 0xc000) throw new MappingError(`column ${column}: numeric NaN has no Parquet DECIMAL value`);
+  if (sign === 0xd000 || sign === 0xf000) {
+    throw new MappingError(`column ${column}: numeric ±Infinity has no Parquet DECIMAL value`);
+  }
+  let acc = 0n;
+  for (let i = 0; i < ndigits; i++) acc = acc * 10000n + BigInt(b.readInt16BE(s + 8 + 2 * i));
+  const exp = 4 * (weight - ndigits + 1) + scale;
+  const v = exp >= 0 ? acc * POW10[exp]! : acc / POW10[-exp]!;
+  return sign === 0x4000 ? -v : v;
+}
