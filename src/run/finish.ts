@@ -3,7 +3,6 @@ import type { Destination } from '../accounts/destination.js';
 import { httpStatusOf } from '../aws/clients.js';
 import type { Settings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
-import { recordRunOutcome } from '../notify/outcome.js';
 import { expectedReceiptEtag, nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
 import {
   buildReceipt,
@@ -14,6 +13,7 @@ import {
 } from '../receipt/receipt.js';
 import { receiptKey } from '../sink/layout.js';
 import { crashPoint } from './crash.js';
+import { dispatchRunOutcome } from './ended.js';
 import { type Ledger, LedgerError } from './ledger.js';
 import type { TableResult } from './table.js';
 
@@ -196,11 +196,8 @@ export async function finishRun(
       ),
     };
   }
-  // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts; never throws).
-  await recordRunOutcome(
-    { pool: ledger.pool, settings: opts.settings, s3 },
-    { accountId: run.accountId, runId, ok: true, receiptKey: key },
-  );
+  // The run ended in the ledger with its outcome event: tell the customer now (src/notify/dispatch.ts; never throws).
+  await dispatchRunOutcome({ ledger, settings: opts.settings, s3 }, runId);
   return { status: 'succeeded', receiptKey: key };
 }
 
