@@ -134,7 +134,11 @@ export async function dispatchOutcomes(
         } catch (e) {
           const last = ev.attempts >= maxAttempts;
           const at = last ? null : nextAttemptAt(ev.attempts, now());
-          await deps.outbox.failed(ev.runId, ev.attempts, errorText(e).slice(0, 1000), at).catch(() => {});
+          // A dispatcher whose lease ran out (another one took the event over) changes nothing.
+          const noted = await deps.outbox
+            .failed(ev.runId, ev.attempts, errorText(e).slice(0, 1000), at)
+            .catch(() => false);
+          if (!noted) continue;
           (last ? out.givenUp : out.retried).push(ev.runId);
           log[last ? 'error' : 'warn'](
             { ...fields, ...errorFields(e), ...(at ? { nextAttemptAt: at.toISOString() } : {}) },
