@@ -242,7 +242,10 @@ describe('one way a run ends: one outcome event, one notification, no reconcile'
     const missed = (await catchUpSlots({ ...tidyDeps(), queue: { send: async () => {} } }, now)).filter(
       (s) => s.accountId === 'missed',
     );
-    for (const m of missed) expect((await outcomeRows(m.runId!))[0]?.delivered_at).not.toBeNull();
+    for (const m of missed) {
+      const [row] = await outcomeRows(m.runId!);
+      expect(row?.delivered_at, JSON.stringify(row)).not.toBeNull();
+    }
     await tidy(tidyDeps(() => now));
     await settleHooks();
     // Assess
@@ -288,8 +291,17 @@ describe('kill it, then trust it', () => {
     // A tidy inside the dead dispatcher's lease leaves the event alone …
     const early = await tidy(tidyDeps());
     expect(early.outcomes.delivered).not.toContain(runId);
+    // Its customer not told 16 minutes on: the gauge behind OutcomesUndeliveredAlarm counts it.
+    const soon = new Date(Date.now() + 16 * 60_000);
+    expect((await h.ledger.outcomes.backlog(soon)).late).toBe(1);
     // Act 2: … the next tidy after the lease delivers it.
-    const later = await tidy(tidyDeps(() => new Date(Date.now() + 61_000)));
+    const gauges: string[] = [];
+    const later = await tidy({ ...tidyDeps(() => new Date(Date.now() + 61_000)), gauges: (l) => gauges.push(l) });
+    expect(gauges.map((l) => JSON.parse(l)).find((g) => 'OutcomesUndelivered' in g)).toMatchObject({
+      OutcomesUndelivered: 0,
+      OutcomesGivenUp: 0,
+    });
+    expect(await h.ledger.outcomes.backlog(soon)).toEqual({ late: 0, givenUp: 0 });
     await settleHooks();
     // The dead dispatcher wakes up failing: fenced by the attempt number, it changes nothing.
     kill(new Error('killed'));

@@ -118,6 +118,7 @@ describe('serverless package (offline)', () => {
       'FunctionThrottlesAlarm',
       'MissedSlotsAlarm',
       'OurFailuresAlarm',
+      'OutcomesUndeliveredAlarm',
       'StuckRunsAlarm',
       'TaskDeadLetterQueueAlarm',
       'TaskQueueAgeAlarm',
@@ -132,6 +133,12 @@ describe('serverless package (offline)', () => {
     });
     expect(alarms.StuckRunsAlarm.Properties.MetricName).toBe('SlotStuck');
     expect(alarms.MissedSlotsAlarm.Properties.MetricName).toBe('SlotMissed');
+    // The outcome outbox's gauge the sweeper logs (src/run/tidy.ts).
+    expect(alarms.OutcomesUndeliveredAlarm.Properties).toMatchObject({
+      MetricName: 'OutcomesUndelivered',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
     expect(alarms.TaskQueueAgeAlarm.Properties).toMatchObject({
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateAgeOfOldestMessage',

@@ -415,9 +415,11 @@ const MIGRATIONS: Migration[] = [
         bytes           bigint,
         seconds         float8,
         ended_at        timestamptz not null default now(),
-        -- Delivery: claimed with a lease, retried with backoff, given up after the last attempt.
+        -- Delivery: claimed with a lease, retried with backoff, given up after the last attempt. Due at
+        -- once, to the millisecond (the dispatcher's clock has milliseconds: an event is never "not due
+        -- yet" to the process that ended its run a few microseconds later).
         attempts        int not null default 0,
-        next_attempt_at timestamptz not null default now(),
+        next_attempt_at timestamptz not null default date_trunc('milliseconds', now()),
         lease_until     timestamptz,
         -- The customer's words for a failure, fixed at the first attempt (retries tell the same).
         notice          jsonb,

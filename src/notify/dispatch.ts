@@ -256,6 +256,31 @@ export async function deliverOutcome(deps: DispatchDeps, ev: OutcomeEvent, hint:
   await deliverPending(deps, recorded ? { ids: recorded.eventIds } : { accountId: ev.accountId }, log);
 }
 
+/**
+ * The outbox's gauge as one CloudWatch embedded-metric-format line (the sweeper logs it every 5
+ * minutes): `OutcomesUndelivered` — runs whose customer was not told within 15 minutes, or whose
+ * outcome was given up in the last day. The OutcomesUndeliveredAlarm in serverless.yml watches it.
+ */
+export function outboxMetricsLine(namespace: string, b: { late: number; givenUp: number }, now: Date): string {
+  return JSON.stringify({
+    _aws: {
+      Timestamp: now.getTime(),
+      CloudWatchMetrics: [
+        {
+          Namespace: namespace,
+          Dimensions: [[]],
+          Metrics: [
+            { Name: 'OutcomesUndelivered', Unit: 'Count' },
+            { Name: 'OutcomesGivenUp', Unit: 'Count' },
+          ],
+        },
+      ],
+    },
+    OutcomesUndelivered: b.late + b.givenUp,
+    OutcomesGivenUp: b.givenUp,
+  });
+}
+
 function noticeOf(dest: Destination, ev: OutcomeEvent, hint: unknown): CustomerFailure {
   return describeFailure(dest, hint ?? ev.error ?? `run ${ev.status}`);
 }

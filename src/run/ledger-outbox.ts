@@ -79,6 +79,20 @@ export class OutcomeOutboxLedger implements OutcomeOutbox {
     return r ? { ...toEvent(r), deliveredAt: r.delivered_at, givenUpAt: r.given_up_at } : undefined;
   }
 
+  /**
+   * For the `OutcomesUndelivered` gauge: events of runs that ended over `lateSeconds` ago and are not
+   * delivered yet, and events given up within the last day.
+   */
+  async backlog(now: Date, lateSeconds = 900): Promise<{ late: number; givenUp: number }> {
+    const res = await this.pool.query<{ late: number; given_up: number }>(
+      `select count(*) filter (where given_up_at is null and ended_at < $1::timestamptz - make_interval(secs => $2))::int as late,
+              count(*) filter (where given_up_at > $1::timestamptz - interval '1 day')::int as given_up
+         from dropship.outcome_events where delivered_at is null`,
+      [now, lateSeconds],
+    );
+    return { late: res.rows[0]?.late ?? 0, givenUp: res.rows[0]?.given_up ?? 0 };
+  }
+
   /** Housekeeping (the periodic function): delivered or given-up events older than `days`. */
   async prune(days = 30): Promise<number> {
     const res = await this.pool.query(

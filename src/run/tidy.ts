@@ -3,7 +3,7 @@ import type { Settings } from '../config/settings.js';
 import { allSlots, slotsByPlan } from '../contracts/slots.js';
 import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
-import { type DispatchDeps, type DispatchResult, dispatchOutcomes } from '../notify/dispatch.js';
+import { type DispatchDeps, type DispatchResult, dispatchOutcomes, outboxMetricsLine } from '../notify/dispatch.js';
 import { deliverPending } from '../notify/outcome.js';
 import { StatusStore } from '../notify/store.js';
 import type { Ledger } from './ledger.js';
@@ -18,7 +18,8 @@ import { type SweepResult, sweepRuns } from './sweep.js';
  *   3. the slot's gauges as one EMF line (the alarms in serverless.yml);
  *   4. the outbox: every outcome event not delivered yet (a dead owner's, one whose delivery failed and
  *      is due again: src/notify/dispatch.ts), then webhook events still pending (their own retries);
- *   5. pruning: delivered outcome events, webhook events and recorded outcomes older than 30 days.
+ *   5. pruning: delivered outcome events, webhook events and recorded outcomes older than 30 days;
+ *   6. the outbox's gauge (`OutcomesUndelivered`, the OutcomesUndeliveredAlarm) as one EMF line.
  * Each step runs even when an earlier one failed (logged).
  */
 export interface TidyDeps {
@@ -31,7 +32,7 @@ export interface TidyDeps {
   now?: () => Date;
   /** Passed to the dispatcher (tests: a fault hook, a metrics sink). */
   dispatch?: Partial<Pick<DispatchDeps, 'fault' | 'metrics' | 'leaseSeconds'>>;
-  /** Where the slot gauges go (default stdout). */
+  /** Where the slot and outbox gauges go (default stdout). */
   gauges?: (line: string) => void;
 }
 
@@ -84,6 +85,11 @@ export async function tidy(deps: TidyDeps): Promise<TidyResult> {
   await step('pruning', undefined, async () => {
     await ledger.outcomes.prune();
     await new StatusStore(ledger.pool).prune();
+  });
+  await step('outbox gauge', undefined, async () => {
+    const at = now();
+    const line = outboxMetricsLine(settings.DROPSHIP_METRICS_NAMESPACE, await ledger.outcomes.backlog(at), at);
+    (deps.gauges ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
   });
   const runs = swept.filter((s) => s.action !== 'alive');
   if (runs.length > 0 || slots.length > 0 || outcomes.delivered.length + outcomes.retried.length > 0)
