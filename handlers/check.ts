@@ -4,12 +4,12 @@ import { lambdaDeps } from '../src/run/lambda.js';
 
 /**
  * EventBridge, an hour before each slot: drift checks for the destinations due in the coming slot,
- * then the webhook outbox; every 15 minutes (`{"sweep": true}`) only the outbox and the recovery of
- * unrecorded outcomes (src/run/check.ts). Invoked by an operator with `{"accountId": "acme"}`: the
+ * then the webhook outbox (src/run/check.ts); run outcomes are delivered by the process that ended the
+ * run and by the sweeper (src/run/tidy.ts), never reconciled here. Invoked by an operator with `{"accountId": "acme"}`: the
  * doctor for that destination, as the principal customers trust —
  * `serverless invoke -f check --stage prod --data '{"accountId":"acme"}'` returns every check with its fix.
  */
-const scheduled = z.object({ time: z.string().datetime(), sweep: z.boolean().optional() }).passthrough();
+const scheduled = z.object({ time: z.string().datetime() }).passthrough();
 const oneAccount = z.object({ accountId: z.string().min(1) }).strict();
 
 export const handler = async (event: unknown) => {

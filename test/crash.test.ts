@@ -450,8 +450,11 @@ describe('crash matrix: dropship export (a child process, SIGKILL)', () => {
     const gate = new Promise<void>((r) => {
       open = r;
     });
-    const slow = (req: { action: string }) =>
-      req.action === 's3:PutObject' ? { gate: gate.then(() => new Promise((r) => setTimeout(r, 150))) } : undefined;
+    // The cancel's own status.json (it tells the customer before it exits, issue 24) is not held.
+    const slow = (req: { action: string; key: string }) =>
+      req.action === 's3:PutObject' && !req.key.endsWith('status.json')
+        ? { gate: gate.then(() => new Promise((r) => setTimeout(r, 150))) }
+        : undefined;
     h.stack.s3.faults.push(slow);
     try {
       const spawned = spawnExport(cli, { DROPSHIP_RUN_STALE_SECONDS: '2' });

@@ -89,11 +89,8 @@ describe('slots have one source', () => {
   it('the crons derive from the slot settings: the schedule at each slot, the drift check an hour before', () => {
     const def = deployConfig({});
     expect(def.scheduleEvents.map((e) => e.schedule.rate)).toEqual(['cron(0 4 * * ? *)', 'cron(0 15 * * ? *)']);
-    expect(def.checkEvents.map((e) => e.schedule.rate)).toEqual([
-      'cron(0 3 * * ? *)',
-      'cron(0 14 * * ? *)',
-      'rate(15 minutes)',
-    ]);
+    // No 15-minute reconcile (issue 24): run outcomes are the sweeper's, every 5 minutes.
+    expect(def.checkEvents.map((e) => e.schedule.rate)).toEqual(['cron(0 3 * * ? *)', 'cron(0 14 * * ? *)']);
     const c = deployConfig({ DROPSHIP_PAID_SLOTS: '00:30,12:45', DROPSHIP_FREE_SLOTS: '00:30' });
     expect(c.scheduleEvents.map((e) => e.schedule.rate)).toEqual(['cron(30 0 * * ? *)', 'cron(45 12 * * ? *)']);
     // An hour before 00:30 is 23:30 the day before.
@@ -116,7 +113,7 @@ describe('slots have one source', () => {
         (e) => [e.schedule.rate].flat()[0],
       );
     expect(rates('schedule')).toEqual(['cron(30 5 * * ? *)', 'cron(0 17 * * ? *)']);
-    expect(rates('check')).toEqual(['cron(30 4 * * ? *)', 'cron(0 16 * * ? *)', 'rate(15 minutes)']);
+    expect(rates('check')).toEqual(['cron(30 4 * * ? *)', 'cron(0 16 * * ? *)']);
     expect(config.provider.environment.DROPSHIP_PAID_SLOTS).toBe('05:30,17:00');
     expect(config.provider.environment.DROPSHIP_FREE_SLOTS).toBe('05:30');
 

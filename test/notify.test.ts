@@ -11,15 +11,16 @@ import type { TaskMessage } from '../src/contracts/task.js';
 import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
 import { createLogger } from '../src/log/logger.js';
 import { checkDestinations } from '../src/notify/drift.js';
-import { recordMissedOutcomes, recordRunOutcome } from '../src/notify/outcome.js';
 import { type StatusDocument, validateStatus } from '../src/notify/status.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret, sign } from '../src/notify/webhook.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/account.js';
+import { dispatchRunOutcome } from '../src/run/ended.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { runTask } from '../src/run/task.js';
+import { tidy } from '../src/run/tidy.js';
 import { runDropship } from './stack/cli.js';
 import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
@@ -583,9 +584,9 @@ describe('not a failure', () => {
 });
 
 describe('not a failure (yet)', () => {
-  it('a failure reported for a run the ledger still has running, finishing or cancelled is not told', async () => {
+  it('a run the ledger still has running or finishing has no outcome yet: dispatching it tells nothing', async () => {
     // Prepare: a run that is still open in the ledger (its receipt may yet be published by the
-    // next finisher), then the same run cancelled by an operator.
+    // next finisher). A cancelled run is told (test/outcome.test.ts).
     const open = `20261123T000002Z-${randomBytes(3).toString('hex')}`;
     await h.ledger.openRun({
       runId: open,
@@ -601,19 +602,17 @@ describe('not a failure (yet)', () => {
       const before = await statusOf(hooked);
       const streak = (await new StatusStore(h.pool).get('hooked')).consecutiveFailures;
       // Act
-      const tell = () =>
-        recordRunOutcome(
-          { pool: h.pool, settings },
-          { accountId: 'hooked', runId: open, ok: false, error: new Error('receipt not written yet') },
-        );
-      await tell();
-      await h.pool.query(`update dropship.runs set status = 'cancelled' where run_id = $1`, [open]);
-      await tell();
-      // Assess: no event, status.json unchanged, no failure counted, no outcome recorded.
+      const tell = () => dispatchRunOutcome({ ledger: h.ledger, settings }, open, new Error('receipt not written yet'));
+      const running = await tell();
+      await h.pool.query(`update dropship.runs set status = 'finishing' where run_id = $1`, [open]);
+      const finishing = await tell();
+      // Assess: nothing delivered, no event, status.json unchanged, no failure counted, no outcome recorded.
+      expect([running.delivered, finishing.delivered]).toEqual([[], []]);
       expect(received).toEqual([]);
       expect(await statusOf(hooked)).toEqual(before);
       expect((await new StatusStore(h.pool).get('hooked')).consecutiveFailures).toBe(streak);
       expect((await h.pool.query('select 1 from dropship.run_outcomes where run_id = $1', [open])).rowCount).toBe(0);
+      expect((await h.pool.query('select 1 from dropship.outcome_events where run_id = $1', [open])).rowCount).toBe(0);
     } finally {
       await h.pool.query('delete from dropship.runs where run_id = $1', [open]);
     }
@@ -621,8 +620,9 @@ describe('not a failure (yet)', () => {
 });
 
 describe('kill it, then trust it', () => {
-  it('a run whose process died after the ledger committed its end is notified by the sweep, once', async () => {
-    // Prepare: the ledger says the run failed, but nothing was recorded (the process died there).
+  it('a run whose process died after the ledger committed its end is notified by the periodic function, once', async () => {
+    // Prepare: the ledger says the run failed (its outcome event written with it), but the process
+    // died before telling anyone.
     const runId = `20261123T000000Z-${randomBytes(3).toString('hex')}`;
     await h.ledger.openRun({
       runId,
@@ -635,12 +635,21 @@ describe('kill it, then trust it', () => {
     });
     await h.ledger.failRun({ runId, error: 'table orders: connection terminated' });
     received.length = 0;
-    // Act
-    const recovered = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });
-    const again = await recordMissedOutcomes({ pool: h.pool, settings }, { settleSeconds: 0 });
+    // Act: the periodic function (handlers/sweeper.ts), twice.
+    const deps = {
+      ledger: h.ledger,
+      registry: h.registry,
+      settings,
+      log: createLogger({ level: 'silent' }),
+      queue: { send: async () => {} },
+      sourceUrl: h.stack.databaseUrl,
+      gauges: () => {},
+    };
+    const first = await tidy(deps);
+    const again = await tidy(deps);
     // Assess
-    expect(recovered).toEqual([runId]);
-    expect(again).toEqual([]);
+    expect(first.outcomes.delivered).toEqual([runId]);
+    expect(again.outcomes.delivered).toEqual([]);
     expect(events()).toMatchObject([{ type: 'delivery.failed', run_id: runId, account: 'hooked' }]);
     expect(verifyDropship(received[0]!.body, header(received[0]!), secret)).toBe(true);
     expect((await statusOf(hooked)).last_run).toMatchObject({ run_id: runId, status: 'failed' });

@@ -80,11 +80,11 @@ describe('serverless package (offline)', () => {
         .map((r) => r.cron)
         .sort();
     expect(of('ScheduleLambdaFunction')).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
-    expect(of('CheckLambdaFunction')).toEqual(['cron(0 14 * * ? *)', 'cron(0 3 * * ? *)', 'rate(15 minutes)']);
-    expect(rules.find((r) => r.cron === 'rate(15 minutes)')!.target).toContain('\\"sweep\\":true');
-    // The run sweeper (same code as the check at the start of every run).
+    // No 15-minute reconcile (issue 24): the sweeper is the one periodic function (src/run/tidy.ts).
+    expect(of('CheckLambdaFunction')).toEqual(['cron(0 14 * * ? *)', 'cron(0 3 * * ? *)']);
+    expect(rules.some((r) => r.cron === 'rate(15 minutes)')).toBe(false);
     expect(of('SweeperLambdaFunction')).toEqual(['rate(5 minutes)']);
-    expect(rules).toHaveLength(6);
+    expect(rules).toHaveLength(5);
   });
 
   it('sets worker timeout < task lease < visibility timeout (6 × the timeout), and room for receives', () => {
@@ -118,6 +118,7 @@ describe('serverless package (offline)', () => {
       'FunctionThrottlesAlarm',
       'MissedSlotsAlarm',
       'OurFailuresAlarm',
+      'OutcomesUndeliveredAlarm',
       'StuckRunsAlarm',
       'TaskDeadLetterQueueAlarm',
       'TaskQueueAgeAlarm',
@@ -132,6 +133,12 @@ describe('serverless package (offline)', () => {
     });
     expect(alarms.StuckRunsAlarm.Properties.MetricName).toBe('SlotStuck');
     expect(alarms.MissedSlotsAlarm.Properties.MetricName).toBe('SlotMissed');
+    // The outcome outbox's gauge the sweeper logs (src/run/tidy.ts).
+    expect(alarms.OutcomesUndeliveredAlarm.Properties).toMatchObject({
+      MetricName: 'OutcomesUndelivered',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
     expect(alarms.TaskQueueAgeAlarm.Properties).toMatchObject({
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateAgeOfOldestMessage',

@@ -391,6 +391,66 @@ const MIGRATIONS: Migration[] = [
         for each row execute function dropship.keep_possible_receipt_link();
     `,
   },
+  {
+    // Issue 24 (one way a run ends). Another branch may also add a 14 (destinations): renumber freely.
+    version: 14,
+    name: 'run outcome outbox (one event per ended run)',
+    additive: true,
+    sql: `
+      -- One outcome event per ended run (unique on the run), written in the same transaction as the
+      -- ledger's transition that ends the run — by a trigger on dropship.runs, so no transition can
+      -- forget it: succeeded, failed (a task, a dead letter, an abandoned run, a missed slot) and
+      -- cancelled (an operator, a change or removal of the destination). The dispatcher
+      -- (src/notify/dispatch.ts) delivers it: failure streak and pause, status.json, webhook events,
+      -- metrics. It carries the run's frozen destination and generation: never re-read for where to write.
+      create table dropship.outcome_events (
+        run_id          text primary key,
+        account_id      text not null,
+        status          text not null check (status in ('succeeded', 'failed', 'cancelled')),
+        generation      bigint,
+        destination     jsonb,
+        receipt_key     text,
+        error           text,
+        rows            bigint,
+        bytes           bigint,
+        seconds         float8,
+        ended_at        timestamptz not null default now(),
+        -- Delivery: claimed with a lease, retried with backoff, given up after the last attempt. Due at
+        -- once, to the millisecond (the dispatcher's clock has milliseconds: an event is never "not due
+        -- yet" to the process that ended its run a few microseconds later).
+        attempts        int not null default 0,
+        next_attempt_at timestamptz not null default date_trunc('milliseconds', now()),
+        lease_until     timestamptz,
+        -- The customer's words for a failure, fixed at the first attempt (retries tell the same).
+        notice          jsonb,
+        last_error      text,
+        delivered_at    timestamptz,
+        given_up_at     timestamptz
+      );
+      create index outcome_events_due on dropship.outcome_events (next_attempt_at)
+        where delivered_at is null and given_up_at is null;
+      create function dropship.run_outcome_event() returns trigger language plpgsql as $$
+      begin
+        if new.status in ('succeeded', 'failed', 'cancelled')
+           and (tg_op = 'INSERT' or old.status in ('running', 'finishing')) then
+          insert into dropship.outcome_events (run_id, account_id, status, generation, destination, receipt_key,
+                                               error, rows, bytes, seconds, ended_at)
+          values (new.run_id, new.account_id, new.status, new.destination_generation, new.destination,
+                  new.receipt_key, new.error,
+                  (select sum(t.rows) from dropship.run_tasks t where t.run_id = new.run_id),
+                  (select sum(t.bytes) from dropship.run_tasks t where t.run_id = new.run_id),
+                  greatest(0, extract(epoch from coalesce(new.finished_at, now()) - new.started_at))::float8,
+                  coalesce(new.finished_at, now()))
+          on conflict (run_id) do nothing;
+        end if;
+        return new;
+      end $$;
+      create trigger runs_outcome_event after insert or update of status on dropship.runs
+        for each row execute function dropship.run_outcome_event();
+      -- When each recorded outcome's run ended: an outcome delivered late never turns the streak back.
+      alter table dropship.run_outcomes add column ended_at timestamptz;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -14,7 +14,7 @@ import { TableSink } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
 import { type RowFilter, tableRef, whereClause } from '../source/select.js';
 import { type ColumnPlan, type PgTypeInfo, planColumn } from '../source/typemap.js';
-import { ChangeStateStore } from './state.js';
+import { ChangeStateStore, type LastSucceededRun } from './state.js';
 
 /**
  * Change sets (issue 16): besides its full snapshot, every delivery of a destination with
@@ -42,6 +42,8 @@ export interface ChangesInput {
   client: pg.ClientBase;
   /** The registry database (the ledger's pool). */
   db: pg.Pool;
+  /** The ledger's last succeeded run of the account (the change set's base). */
+  lastSucceededRun: LastSucceededRun;
   schema: string;
   table: TablePlan;
   rowFilter?: RowFilter | undefined;
@@ -159,7 +161,13 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
 
   const store = new ChangeStateStore(input.db);
   const signature = stateSignature(table, key, rowFilter);
-  const base = await store.base(run.accountId, run.runId, table.name, run.destinationGeneration ?? null);
+  const base = await store.base(
+    run.accountId,
+    run.runId,
+    table.name,
+    run.destinationGeneration ?? null,
+    input.lastSucceededRun,
+  );
   await store.prune(run.accountId, table.name, base.state?.stateId ?? null);
   input.signal?.throwIfAborted();
   const next = await store.write(client, stateCopySql(schema, table, key, rowFilter), {

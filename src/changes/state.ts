@@ -41,23 +41,30 @@ export interface BaseLookup {
   state: StateRef | null;
 }
 
+/** The ledger's answer the base needs (src/run/ledger.ts `lastSucceededRun`): this module never reads the ledger's tables. */
+export type LastSucceededRun = (q: {
+  accountId: string;
+  runId: string;
+  generation: number | null;
+}) => Promise<string | null>;
+
 export class ChangeStateStore {
   constructor(private readonly pool: Pool) {}
 
   /**
    * The base of a change set: the state of the account's last succeeded run of the same destination
-   * generation (issue 22: a removed and re-added account starts with a full refresh). `generation`
-   * null: runs opened before generations were recorded (any run of the account).
+   * generation (issue 22: a removed and re-added account starts with a full refresh), as the ledger
+   * names it (`lastSucceededRun`). `generation` null: runs opened before generations were recorded
+   * (any run of the account).
    */
-  async base(accountId: string, runId: string, table: string, generation: number | null = null): Promise<BaseLookup> {
-    const last = await this.pool.query<{ run_id: string }>(
-      `select run_id from dropship.runs
-        where account_id = $1 and status = 'succeeded' and run_id <> $2
-          and ($3::bigint is null or destination_generation = $3::bigint)
-        order by finished_at desc nulls last, started_micros desc limit 1`,
-      [accountId, runId, generation],
-    );
-    const lastRunId = last.rows[0]?.run_id ?? null;
+  async base(
+    accountId: string,
+    runId: string,
+    table: string,
+    generation: number | null,
+    lastSucceededRun: LastSucceededRun,
+  ): Promise<BaseLookup> {
+    const lastRunId = await lastSucceededRun({ accountId, runId, generation });
     if (lastRunId === null) return { lastRunId, state: null };
     const s = await this.pool.query<{ state_id: string; signature: string; rows: string }>(
       `select state_id, signature, rows from dropship.change_states

@@ -23,21 +23,13 @@ export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
   const scheduleEvents: ScheduleEvent[] = slots.map((slot) => ({
     schedule: { rate: slotCron(slot), description: `${slot} UTC slot (${plansOf(slot)} plans)` },
   }));
-  const checkEvents: ScheduleEvent[] = [
-    ...slots.map((slot) => ({
-      schedule: {
-        rate: slotCron(slot, -CHECK_MINUTES_BEFORE_SLOT),
-        description: `drift checks before the ${slot} UTC slot`,
-      },
-    })),
-    {
-      schedule: {
-        rate: 'rate(15 minutes)',
-        description: 'resend undelivered webhooks; record outcomes a crashed run left unrecorded',
-        input: { sweep: true },
-      },
+  // Only the drift checks: run outcomes and webhooks left undelivered are the sweeper's (every 5 minutes).
+  const checkEvents: ScheduleEvent[] = slots.map((slot) => ({
+    schedule: {
+      rate: slotCron(slot, -CHECK_MINUTES_BEFORE_SLOT),
+      description: `drift checks before the ${slot} UTC slot`,
     },
-  ];
+  }));
   return {
     paidSlots: s.DROPSHIP_PAID_SLOTS,
     freeSlots: s.DROPSHIP_FREE_SLOTS,

@@ -82,35 +82,58 @@ export class StatusStore {
   /**
    * Records a run's end once (later calls for the same run return undefined): resets or extends
    * the failure streak, and pauses the destination (enabled = false) when the streak reaches
-   * `pauseAfter`. Returns the new row and whether this outcome paused it.
+   * `pauseAfter`. Returns the new row and whether this outcome paused it. An outcome recorded after
+   * that of a run which ended later (`late`) changes neither the streak nor last success/failure;
+   * one that does not count toward the pause (a cancel) records the failure without extending the streak.
    */
   async recordOutcome(
-    o: { accountId: string; runId: string; ok: boolean; success?: LastSuccess; failure?: LastFailure },
+    o: {
+      accountId: string;
+      runId: string;
+      ok: boolean;
+      endedAt?: Date;
+      countsTowardPause?: boolean;
+      success?: LastSuccess;
+      failure?: LastFailure;
+    },
     pauseAfter: number,
     /** Webhook events to put in the outbox in the same transaction (when a webhook is set). */
     events: (
       row: DestinationStatusRow,
       pausedNow: boolean,
     ) => { type: string; build: (id: string) => string }[] = () => [],
-  ): Promise<{ row: DestinationStatusRow; pausedNow: boolean; eventIds: string[] } | undefined> {
+  ): Promise<{ row: DestinationStatusRow; pausedNow: boolean; eventIds: string[]; late: boolean } | undefined> {
     return this.tx(async (c) => {
+      const endedAt = o.endedAt ?? new Date();
       const first = await c.query(
-        'insert into dropship.run_outcomes (run_id, account_id, ok) values ($1, $2, $3) on conflict (run_id) do nothing',
-        [o.runId, o.accountId, o.ok],
+        `insert into dropship.run_outcomes (run_id, account_id, ok, ended_at) values ($1, $2, $3, $4)
+         on conflict (run_id) do nothing`,
+        [o.runId, o.accountId, o.ok, endedAt],
       );
       if (first.rowCount !== 1) return undefined;
+      // Serialised per account (the status row's lock), so "a newer outcome was recorded" is exact.
       await this.get(o.accountId, c);
-      const res = await c.query(
-        o.ok
-          ? `update dropship.destination_status set consecutive_failures = 0, last_success = $2
-              where account_id = $1 returning *`
-          : `update dropship.destination_status set consecutive_failures = consecutive_failures + 1, last_failure = $2
-              where account_id = $1 returning *`,
-        [o.accountId, JSON.stringify(o.ok ? o.success : o.failure)],
+      await c.query('select 1 from dropship.destination_status where account_id = $1 for update', [o.accountId]);
+      const newer = await c.query(
+        'select 1 from dropship.run_outcomes where account_id = $1 and run_id <> $2 and ended_at > $3 limit 1',
+        [o.accountId, o.runId, endedAt],
       );
+      const late = (newer.rowCount ?? 0) > 0;
+      const counts = !o.ok && (o.countsTowardPause ?? true);
+      const res = late
+        ? await c.query('select * from dropship.destination_status where account_id = $1', [o.accountId])
+        : await c.query(
+            o.ok
+              ? `update dropship.destination_status set consecutive_failures = 0, last_success = $2
+                  where account_id = $1 returning *`
+              : `update dropship.destination_status set consecutive_failures = consecutive_failures + $3::int,
+                        last_failure = $2
+                  where account_id = $1 returning *`,
+            o.ok ? [o.accountId, JSON.stringify(o.success)] : [o.accountId, JSON.stringify(o.failure), counts ? 1 : 0],
+          );
       let row = toRow(res.rows[0]);
       let pausedNow = false;
-      if (!o.ok && row.consecutiveFailures >= pauseAfter && row.pausedAt === null) {
+      if (counts && !late && row.consecutiveFailures >= pauseAfter && row.pausedAt === null) {
         const d = await c.query(
           'update dropship.destinations set enabled = false where account_id = $1 and enabled returning 1',
           [o.accountId],
@@ -128,7 +151,7 @@ export class StatusStore {
       if (row.webhookUrl)
         for (const ev of events(row, pausedNow))
           eventIds.push(await this.insertEvent(c, o.accountId, ev.type, ev.build));
-      return { row, pausedNow, eventIds };
+      return { row, pausedNow, eventIds, late };
     });
   }
 

@@ -12,13 +12,14 @@ import { openTarget } from '../destinations/open.js';
 import type { DestinationPort } from '../destinations/port.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
-import { recordRunOutcome } from '../notify/outcome.js';
+import { errorText } from '../notify/reasons.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
 import { receiptSelection, selectTables } from '../source/select.js';
 import { Snapshot, snapshotInfo, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
+import { dispatchRunOutcome } from './ended.js';
 import { finishRun } from './finish.js';
 import { DestinationChanged, type Ledger, RunInProgress } from './ledger.js';
 import type { OpenRun, Trigger } from './ledger-rows.js';
@@ -92,14 +93,19 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   }
   const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
-    // status.json, webhook, failure streak / pause, metrics (src/notify/outcome.ts).
+    // The run's end is in the ledger with its outcome event (a run that failed before it opened gets
+    // one here): status.json, webhook, failure streak / pause, metrics (src/notify/dispatch.ts).
     // A run refused because another one is in progress, or because its destination changed while it
     // was opening (the copy it was given is no longer current), is not a failed delivery.
-    if (port && !(error instanceof RunInProgress) && !(error instanceof DestinationChanged))
-      await recordRunOutcome(
-        { pool: deps.ledger.pool, settings, port },
-        { accountId: dest.accountId, runId, ok: false, error },
-      );
+    if (port && !(error instanceof RunInProgress) && !(error instanceof DestinationChanged)) {
+      if (!opened)
+        await ledger.outcomes
+          .failedBeforeOpening({ runId, destination: dest, error: errorText(error) })
+          .catch((err: unknown) =>
+            log.error({ accountId: dest.accountId, runId, ...errorFields(err) }, 'could not record the run outcome'),
+          );
+      await dispatchRunOutcome({ ledger, settings, log, port }, runId, error);
+    }
     reporter.accountDone(dest.accountId, outcome);
     return outcome;
   };

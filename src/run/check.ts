@@ -7,28 +7,22 @@ import { allSlots, slotsByPlan } from '../contracts/slots.js';
 import { type DoctorReport, doctor } from '../destinations/s3/doctor.js';
 import type { Logger } from '../log/logger.js';
 import { checkDestinations, noteDoctorReport, slotsAhead } from '../notify/drift.js';
-import { deliverPending, recordMissedOutcomes } from '../notify/outcome.js';
-import { StatusStore } from '../notify/store.js';
+import { deliverPending } from '../notify/outcome.js';
 import { selectionReport } from '../source/select.js';
 import type { Ledger } from './ledger.js';
 
 /**
- * What the check function does (handlers/check.ts). About an hour before each slot: drift checks
- * for every destination due in the coming slot — a failure notifies the customer
- * (`destination.check_failed`) before the slot fails — then a sweep of the webhook outbox, which
- * sends events that earlier attempts could not deliver. Every 15 minutes (`sweep`) only the sweep
- * runs, with the recovery of outcomes a crashed process never recorded.
+ * What the check function does (handlers/check.ts) about an hour before each slot: drift checks for
+ * every destination due in the coming slot — a failure notifies the customer
+ * (`destination.check_failed`) before the slot fails — then the webhook outbox, so those warnings go
+ * out at once. Run outcomes and the rest of the tidying are the sweeper's (src/run/tidy.ts).
  */
 export async function runChecks(
-  at: { time: string; sweep?: boolean | undefined },
+  at: { time: string },
   deps: { settings: Settings; registry: Registry; ledger: Ledger; log: Logger },
 ) {
   const { settings, registry, ledger, log } = deps;
-  const { time, sweep } = at;
-  // Every 15 minutes: outcomes a crashed process never recorded, then undelivered webhooks.
-  const recovered = await recordMissedOutcomes({ pool: ledger.pool, settings, log });
-  await new StatusStore(ledger.pool).prune();
-  if (sweep) return { recovered, outbox: await deliverPending({ pool: ledger.pool, settings }, {}, log) };
+  const { time } = at;
   const plans = slotsByPlan(settings);
   const slots = slotsAhead(new Date(time), allSlots(plans));
   const seen = new Set<string>();
@@ -56,7 +50,6 @@ export async function runChecks(
     error: e.message,
   }));
   return {
-    recovered,
     slots,
     checked: results.length,
     failed: results.filter((r) => !r.ok).map((r) => ({ accountId: r.accountId, failures: r.failures })),

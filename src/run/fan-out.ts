@@ -5,13 +5,13 @@ import type { MessageSender, TaskMessage } from '../contracts/task.js';
 import { openTarget } from '../destinations/open.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ensureExternalIdEnforced } from '../notify/drift.js';
-import { recordRunOutcome } from '../notify/outcome.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables, type TablePlan, type TaskPart } from '../source/catalog.js';
 import { planParts, receiptSelection, type SelectedTables, selectTables } from '../source/select.js';
 import { connectSource, sourceClient, sourceSession } from '../source/snapshot.js';
 import { crashPoint } from './crash.js';
+import { dispatchRunOutcome } from './ended.js';
 import type { Ledger } from './ledger.js';
 import type { Run, Trigger } from './ledger-rows.js';
 import { newRunId } from './lifecycle.js';
@@ -108,10 +108,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     await ensureExternalIdEnforced(deps.ledger.pool, dest, port);
   } catch (e) {
     await ledger.failRun({ runId, error: (e as Error).message });
-    await recordRunOutcome(
-      { pool: ledger.pool, settings, port },
-      { accountId: dest.accountId, runId, ok: false, error: e },
-    );
+    await dispatchRunOutcome({ ledger, settings, port }, runId, e);
     return { run: (await ledger.getRun(runId))!, tasks: 0 };
   } finally {
     port.close();

@@ -2,7 +2,6 @@ import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
 import { isRetryable } from '../contracts/errors.js';
 import type { DestinationPort } from '../destinations/port.js';
-import { recordRunOutcome } from '../notify/outcome.js';
 import { expectedReceiptEtag, nextLink, recordLink, sha256Hex } from '../receipt/chain.js';
 import {
   buildReceipt,
@@ -13,6 +12,7 @@ import {
 } from '../receipt/receipt.js';
 import { receiptKey } from '../sink/layout.js';
 import { crashPoint } from './crash.js';
+import { dispatchRunOutcome } from './ended.js';
 import { type Ledger, LedgerError } from './ledger.js';
 import type { TableResult } from './table.js';
 
@@ -195,11 +195,8 @@ export async function finishRun(
       ),
     };
   }
-  // After the run's state is committed: status.json, webhook, metrics (src/notify/outcome.ts; never throws).
-  await recordRunOutcome(
-    { pool: ledger.pool, settings: opts.settings, port },
-    { accountId: run.accountId, runId, ok: true, receiptKey: key },
-  );
+  // The run ended in the ledger with its outcome event: tell the customer now (src/notify/dispatch.ts; never throws).
+  await dispatchRunOutcome({ ledger, settings: opts.settings, port }, runId);
   return { status: 'succeeded', receiptKey: key };
 }
 

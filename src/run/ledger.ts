@@ -2,6 +2,7 @@ import type { PoolClient } from 'pg';
 import { DropshipError, type DropshipErrorDefaults, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { Layout, ReceiptSelection } from '../contracts/receipt.js';
 import type { Selection } from '../contracts/selection.js';
+import { OutcomeOutboxLedger } from './ledger-outbox.js';
 import {
   ACTIVE,
   type ActiveRun,
@@ -67,10 +68,32 @@ export class SlotAlreadyRun extends LedgerError {
  *     caller takes over).
  * The runs are queried here; their tasks in `TaskLedger` (src/run/ledger-tasks.ts), the shared
  * snapshot in `ledger.snapshot` (src/run/ledger-snapshot.ts); the rows as values in src/run/ledger-rows.ts.
+ *
+ * Every transition that ends a run (to `succeeded`, `failed` or `cancelled`) writes the run's one
+ * outcome event in the same transaction (a trigger on dropship.runs, migration 14): `ledger.outcomes`
+ * (src/run/ledger-outbox.ts) is that outbox, src/notify/dispatch.ts its only reader. Nothing outside
+ * the ledger queries dropship.runs or dropship.run_tasks: other modules ask it (`lastSucceededRun`).
  */
 export class Ledger extends TaskLedger {
   /** The run's shared snapshot (src/run/shared-snapshot.ts). */
   readonly snapshot = new SnapshotHolderLedger(this.pool);
+  /** The outbox of run outcomes (src/run/ledger-outbox.ts). */
+  readonly outcomes = new OutcomeOutboxLedger(this.pool);
+
+  /**
+   * The account's last succeeded run other than `runId`, of the destination generation `generation`
+   * (null: any run of the account) — the base of a change set (src/changes/state.ts).
+   */
+  async lastSucceededRun(q: { accountId: string; runId: string; generation: number | null }): Promise<string | null> {
+    const last = await this.pool.query<{ run_id: string }>(
+      `select run_id from dropship.runs
+        where account_id = $1 and status = 'succeeded' and run_id <> $2
+          and ($3::bigint is null or destination_generation = $3::bigint)
+        order by finished_at desc nulls last, started_micros desc limit 1`,
+      [q.accountId, q.runId, q.generation],
+    );
+    return last.rows[0]?.run_id ?? null;
+  }
 
   async openRun(r: OpenRun): Promise<Run> {
     try {

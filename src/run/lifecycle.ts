@@ -195,6 +195,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       const changes = await deliverChanges({
         client,
         db: ledger.pool,
+        lastSucceededRun: (q) => ledger.lastSucceededRun(q),
         schema: dest.sourceSchema,
         table,
         rowFilter,

@@ -3,6 +3,7 @@ import type { Settings } from '../config/settings.js';
 import { slotsByPlan } from '../contracts/slots.js';
 import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { dispatchRunOutcome } from './ended.js';
 import { startFanOutRun } from './fan-out.js';
 import { type Ledger, RunInProgress, SlotAlreadyRun } from './ledger.js';
 import { newRunId } from './lifecycle.js';
@@ -117,6 +118,7 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
           await deps.ledger.recordMissedSlot({ runId, accountId: d.accountId, slot, slotDate, layout: d.layout, error })
         ) {
           deps.log.error({ accountId: d.accountId, runId, slot, slotDate }, 'slot missed');
+          await dispatchRunOutcome(deps, runId);
           out.push({ accountId: d.accountId, runId, status: 'missed', tasks: 0, error });
         }
       }

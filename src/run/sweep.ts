@@ -2,6 +2,7 @@ import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
 import { openTarget } from '../destinations/open.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { dispatchRunOutcome } from './ended.js';
 import { finishRun } from './finish.js';
 import type { Ledger } from './ledger.js';
 import type { ActiveRun } from './ledger-rows.js';
@@ -81,6 +82,7 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
     const error = `abandoned: ${why}; ended by ${deps.by}`;
     if (await ledger.failRun({ runId: run.runId, error })) {
       log.warn({ ...base, owner: run.owner, reason: why }, 'abandoned run ended');
+      await dispatchRunOutcome(deps, run.runId);
       return { ...base, action: 'ended', detail: error };
     }
     return { ...base, action: 'waiting', detail: 'the run changed state meanwhile' };
@@ -144,6 +146,7 @@ async function finish(run: ActiveRun, deps: SweepDeps, why: string, takeOver: bo
         return { ...base, action: 'finish-pending', detail: outcome.error.message };
       case 'failed':
         deps.log.error({ ...base, reason: why, ...errorFields(outcome.error) }, 'orphaned run failed while finishing');
+        await dispatchRunOutcome({ ...deps, port }, run.runId, outcome.error);
         return { ...base, action: 'finish-failed', detail: outcome.error.message };
       default:
         return { ...base, action: 'waiting', detail: 'another finisher holds the run' };

@@ -4,11 +4,11 @@ import type { Settings } from '../config/settings.js';
 import type { TaskMessage } from '../contracts/task.js';
 import { openTarget } from '../destinations/open.js';
 import type { Logger } from '../log/logger.js';
-import { recordRunOutcome } from '../notify/outcome.js';
 import { listTables } from '../source/catalog.js';
 import { MappingError } from '../source/errors.js';
 import { selectTables } from '../source/select.js';
 import { sourceSession } from '../source/snapshot.js';
+import { dispatchRunOutcome } from './ended.js';
 import { finishRun } from './finish.js';
 import type { Ledger } from './ledger.js';
 import type { Run } from './ledger-rows.js';
@@ -101,14 +101,9 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       finishAfter: true,
       watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
     });
-  // A run that failed here is told to the customer (status.json, webhook, metrics; a published
-  // receipt is recorded by finishRun itself). Runs ended elsewhere (sweeper, dead letter, cancel)
-  // are recorded by the check function's sweep (src/notify/outcome.ts).
-  const recordFailure = (error: Error) =>
-    recordRunOutcome(
-      { pool: ledger.pool, settings, port },
-      { accountId: run.accountId, runId: run.runId, ok: false, error },
-    );
+  // A run that failed here ended in the ledger with its outcome event: tell the customer now
+  // (src/notify/dispatch.ts; a published receipt is told by finishRun itself).
+  const recordFailure = (error: Error) => dispatchRunOutcome({ ledger, settings, port }, run.runId, error);
   try {
     let outcome: Awaited<ReturnType<typeof exportOne>>;
     try {

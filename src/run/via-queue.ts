@@ -4,6 +4,7 @@ import type { TaskQueue } from '../aws/queue.js';
 import type { Settings } from '../config/settings.js';
 import { taskMessageSchema } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { dispatchRunOutcome } from './ended.js';
 import { startFanOutRun } from './fan-out.js';
 import type { Ledger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
@@ -170,10 +171,13 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
   })();
   await Promise.all([...Array.from({ length: Math.max(1, deps.workers) }, (_, i) => loop(i)), watcher]);
   await watch().catch(() => false);
-  if (deps.signal?.aborted)
+  if (deps.signal?.aborted) {
     await ledger
       .failRun({ runId, error: `interrupted (${(deps.signal.reason as Error)?.message ?? 'signal'})` })
       .catch(() => {});
+    // Its outcome event was written with its end (if this process ended it): tell the customer now.
+    await dispatchRunOutcome({ ledger, settings: deps.settings }, runId);
+  }
 
   const final = await ledger.getRun(runId);
   let outcome: AccountOutcome;

@@ -11,6 +11,7 @@ import { quoteLiteral } from '../../src/contracts/sql.js';
 import type { TaskMessage } from '../../src/contracts/task.js';
 import { trustPolicy } from '../../src/destinations/s3/policies.js';
 import { createLogger } from '../../src/log/logger.js';
+import { dispatchOutcomes } from '../../src/notify/dispatch.js';
 import { deliverPending } from '../../src/notify/outcome.js';
 import { StatusStore, webhookKey } from '../../src/notify/store.js';
 import { encryptSecret, generateSecret } from '../../src/notify/webhook.js';
@@ -633,13 +634,20 @@ export class Day {
       by: 'sweeper',
     });
     const acted = swept.filter((s) => s.action !== 'alive');
-    // The outbox sweep (handlers/check.ts), for this account.
+    // The outcome outbox (src/run/tidy.ts): outcomes not delivered yet (runs cancelled by a change of
+    // the destination, ended by the sweep), then the webhooks still pending for this account.
+    const told = await dispatchOutcomes({
+      pool: this.ctx.pool,
+      settings: this.ctx.settings,
+      outbox: this.ctx.ledger.outcomes,
+      log: silentLog,
+    });
     const hooks = await deliverPending(
       { pool: this.ctx.pool, settings: this.ctx.settings },
       { accountId: this.accountId },
     ).catch((e: Error) => ({ error: e.message.slice(0, 120) }));
     this.log(
-      `${acted.length ? acted.map((s) => `…${short(s.runId)} ${s.action}`).join(', ') : 'no run to act on'}; webhooks ${JSON.stringify(hooks)}`,
+      `${acted.length ? acted.map((s) => `…${short(s.runId)} ${s.action}`).join(', ') : 'no run to act on'}; outcomes told ${told.delivered.length}; webhooks ${JSON.stringify(hooks)}`,
     );
   }
 

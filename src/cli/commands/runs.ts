@@ -112,6 +112,9 @@ export function registerRunsCommands(program: Command): void {
         const ledger = await app.ledger();
         const res = await ledger.cancelRun({ runId, by: o.by });
         if (res.ok) {
+          // The cancel wrote the run's outcome event: the customer is told now (src/notify/dispatch.ts).
+          const { dispatchRunOutcome } = await import('../../run/ended.js');
+          await dispatchRunOutcome({ ledger, settings: app.settings }, runId);
           out(`Cancelled ${runId}. Its owner stops within DROPSHIP_RUN_STALE_SECONDS / 4 and aborts its uploads.`);
           return;
         }
