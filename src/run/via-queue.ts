@@ -5,6 +5,7 @@ import type { Settings } from '../config/settings.js';
 import { taskMessageSchema } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { startFanOutRun } from './fan-out.js';
+import type { Faults } from './faults.js';
 import type { Ledger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import type { TableResult } from './table.js';
@@ -38,6 +39,8 @@ export interface ViaQueueDeps {
   signal?: AbortSignal;
   /** Every task's outcome (tests). */
   onOutcome?: (o: TaskOutcome) => void;
+  /** Named points a test may make die or freeze (src/run/faults.ts, from the wiring); none when absent. */
+  faults?: Faults;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -61,6 +64,7 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
       settings: deps.settings,
       queue,
       log,
+      faults: deps.faults,
       trigger: 'manual',
     });
   } catch (error) {
@@ -148,6 +152,7 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
           sourceUrl: deps.sourceUrl,
           queue,
           signal: deadline,
+          faults: deps.faults,
           onProgress: (accountId, p) => reporter.tableProgress(accountId, p),
           ...(deps.onOutcome ? { onOutcome: deps.onOutcome } : {}),
         },
