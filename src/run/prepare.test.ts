@@ -4,8 +4,10 @@ import { type Harness, startHarness } from '../../test/stack/harness.js';
 import type { Destination } from '../accounts/destination.js';
 import type { TaskMessage } from '../contracts/task.js';
 import { createLogger } from '../log/logger.js';
+import { describeFailure } from '../notify/reasons.js';
 import { exportAccount } from './account.js';
 import { startFanOutRun } from './fan-out.js';
+import type { PreflightError } from './prepare.js';
 import { LogReporter } from './reporter.js';
 
 /**
@@ -79,6 +81,7 @@ describe('one pre-flight for both drivers', () => {
     expect(fanOut).toEqual({ name: inProcess.name, message: inProcess.message, opened: false });
     expect(inProcess.name).toBe('PreflightError');
     expect(inProcess.message).toBe('account prep is disabled (dropship destinations enable prep)');
+    expect((inProcess as PreflightError).badInput).toBe(true);
     expect(await h.ledger.activeRuns('prep')).toEqual([]);
   });
 
@@ -115,6 +118,8 @@ describe('one pre-flight for both drivers', () => {
       expect(fanOut).toEqual({ name: 'recorded', message: inProcess.message, opened: true });
       expect(inProcess.name).toBe('PreflightError');
       expect((inProcess.cause as Error).name).toBe('DestinationAccessError');
+      // Wrapped, the customer is still told what the role's own error says.
+      expect(describeFailure(acct.destination, inProcess).code).toBe('role_not_assumable');
     } finally {
       role.trustPolicy = original;
     }
