@@ -10,10 +10,18 @@ import { lambdaDeps } from '../src/run/lambda.js';
 const eventSchema = z.object({ accountId: z.string().min(1) }).strict();
 
 export const handler = async (event: unknown) => {
-  const { settings, registry, ledger, queue, log, sourceUrl } = await lambdaDeps();
+  const { settings, registry, ledger, queue, log, sourceUrl, faults } = await lambdaDeps();
   const { accountId } = eventSchema.parse(event);
   const dest = await registry.get(accountId);
-  const { run, tasks } = await startFanOutRun(dest, { sourceUrl, ledger, settings, queue, log, trigger: 'manual' });
+  const { run, tasks } = await startFanOutRun(dest, {
+    sourceUrl,
+    ledger,
+    settings,
+    queue,
+    log,
+    faults,
+    trigger: 'manual',
+  });
   log.info({ accountId, runId: run.runId, tasks, status: run.status }, 'run opened');
   return {
     accountId,

@@ -8,7 +8,7 @@ import { processTaskBatch } from '../src/run/task-batch.js';
  * the run's snapshot for the others and helps with its pending tasks (src/run/shared-snapshot.ts).
  */
 export const handler = async (event: unknown, context?: LambdaContext) => {
-  const { settings, registry, ledger, log, sourceUrl, queue } = await lambdaDeps();
+  const { settings, registry, ledger, log, sourceUrl, queue, faults } = await lambdaDeps();
   const signal = deadlineSignal(context, settings);
-  return processTaskBatch(event, { settings, registry, ledger, log, sourceUrl, queue, signal });
+  return processTaskBatch(event, { settings, registry, ledger, log, sourceUrl, queue, signal, faults });
 };

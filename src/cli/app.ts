@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { loadSettings, type Settings } from '../config/settings.js';
+import type { Faults } from '../run/faults.js';
 import type { Ledger } from '../run/ledger.js';
 import { Wiring } from '../run/wiring.js';
 
@@ -25,6 +26,11 @@ export class App {
 
   get sourceUrl(): string {
     return this.wiring.sourceUrl;
+  }
+
+  /** The wiring's fault hook for the run drivers (src/run/faults.ts): a no-op in production. */
+  get faults(): Faults {
+    return this.wiring.faults;
   }
 
   /** The registry/ledger database (migrated), for modules with their own tables (src/notify). */

@@ -11,20 +11,21 @@ import {
 import { openTarget } from '../destinations/open.js';
 import type { DestinationPort } from '../destinations/port.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
-import { ensureExternalIdEnforced } from '../notify/drift.js';
 import { errorText } from '../notify/reasons.js';
 import { nowMicros } from '../receipt/receipt.js';
 import { folderName } from '../sink/layout.js';
 import { listTables } from '../source/catalog.js';
 import { receiptSelection, selectTables } from '../source/select.js';
 import { Snapshot, snapshotInfo, sourceSession } from '../source/snapshot.js';
-import { crashPoint } from './crash.js';
 import { dispatchRunOutcome } from './ended.js';
+import { type Faults, noFaults } from './faults.js';
 import { finishRun } from './finish.js';
 import { DestinationChanged, type Ledger, RunInProgress } from './ledger.js';
 import type { OpenRun, Trigger } from './ledger-rows.js';
 import { newRunId, runTableTask } from './lifecycle.js';
 import { cliOwnerId, OwnerLost, RunOwner } from './owner.js';
+import { RunPolicy } from './policy.js';
+import { PreflightError, prepareRun } from './prepare.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import { sweepRuns } from './sweep.js';
 import type { TableResult } from './table.js';
@@ -70,6 +71,8 @@ export interface AccountRunDeps {
   clock?: () => bigint;
   /** Operational lines (an abandoned run ended, a ledger write that failed); silent when absent. */
   log?: Logger;
+  /** Named points a test may make die or freeze (src/run/faults.ts, from the wiring); none when absent. */
+  faults?: Faults;
 }
 
 /** The in-process driver: one snapshot, tables p-limited, each through the shared task lifecycle. */
@@ -81,13 +84,14 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const seconds = (): number => (performance.now() - t0) / 1000;
   const { settings, reporter, ledger } = deps;
   const log = deps.log ?? createLogger({ level: 'silent' });
+  const faults = deps.faults ?? noFaults;
   const failures: RunError['failures'][number][] = [];
 
   // The destination's port for this run (src/destinations/: S3 behind an assumed role, or a local directory).
   let port: DestinationPort | undefined;
   let unopened: unknown;
   try {
-    port = dest.enabled ? openTarget(dest, runId, settings) : undefined;
+    port = openTarget(dest, runId, settings);
   } catch (e) {
     unopened = e;
   }
@@ -96,8 +100,14 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     // The run's end is in the ledger with its outcome event (a run that failed before it opened gets
     // one here): status.json, webhook, failure streak / pause, metrics (src/notify/dispatch.ts).
     // A run refused because another one is in progress, or because its destination changed while it
-    // was opening (the copy it was given is no longer current), is not a failed delivery.
-    if (port && !(error instanceof RunInProgress) && !(error instanceof DestinationChanged)) {
+    // was opening (the copy it was given is no longer current), is not a failed delivery; nor is
+    // anything told to a disabled account.
+    if (
+      port &&
+      !(error instanceof PreflightError && error.check === 'disabled') &&
+      !(error instanceof RunInProgress) &&
+      !(error instanceof DestinationChanged)
+    ) {
       if (!opened)
         await ledger.outcomes
           .failedBeforeOpening({ runId, destination: dest, error: errorText(error) })
@@ -110,8 +120,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     return outcome;
   };
 
-  if (unopened) return fail(unopened);
-  if (!port) return fail(new RunError(`account ${dest.accountId} is disabled`));
+  if (unopened || !port) return fail(unopened);
   const target = port;
   const session = sourceSession(settings);
   let snapshot: Snapshot | undefined;
@@ -126,28 +135,27 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         { ledger, settings, log, destination: async () => dest, by: `run ${runId}` },
         { accountId: dest.accountId },
       );
-    // Whatever a dead owner left behind is ended (or finished) before this run starts.
-    await sweep();
-    signal.throwIfAborted();
-    await port.verifyAccess();
-    await ensureExternalIdEnforced(ledger.pool, dest, port);
-    signal.throwIfAborted();
-    snapshot = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
+    // Enabled, leftovers swept, role and external ID checked, selection read in the run's snapshot.
+    const selected = await prepareRun(dest, {
+      settings,
+      pool: ledger.pool,
+      port: target,
+      sweep,
+      signal,
+      select: async () => {
+        const opened = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
+        snapshot = opened;
+        return selectTables(
+          opened.holder,
+          dest.sourceSchema,
+          await listTables(opened.holder, dest.sourceSchema),
+          dest.selection,
+        );
+      },
+    });
     const snap = snapshot;
-    const selected = await selectTables(
-      snapshot.holder,
-      dest.sourceSchema,
-      await listTables(snapshot.holder, dest.sourceSchema),
-      dest.selection,
-    );
-    if (selected.problems.length > 0) throw new RunError(`account ${dest.accountId}: ${selected.problems.join('; ')}`);
+    if (!snap) throw new Error('the pre-flight returned without reading the selection');
     const tables = selected.tables;
-    if (tables.length === 0) {
-      throw new RunError(
-        `account ${dest.accountId}: source schema "${dest.sourceSchema}" has no tables or materialized views`,
-      );
-    }
-    signal.throwIfAborted();
     const folder = folderName(start, dest.layout);
     owner = await RunOwner.lock(ledger, runId, {
       staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
@@ -181,7 +189,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     });
     owner.start(() => snap.ping());
     signal = AbortSignal.any([signal, owner.signal]);
-    await crashPoint(settings, 'after-open-run');
+    await faults.at('after-open-run');
     signal.throwIfAborted();
     reporter.accountStarted(
       dest.accountId,
@@ -209,9 +217,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
             plan: async () => ({ table, rowFilter: selected.filters.get(table.name) }),
             signal,
             onProgress: (p) => reporter.tableProgress(dest.accountId, p),
-            retryRetryable: false,
-            failRunOnFinalFailure: false,
-            finishAfter: false,
+            policy: RunPolicy.inProcess,
+            faults,
           });
           if (outcome.state === 'declined') {
             const e = new RunError(`table ${table.name}: could not claim its task (${outcome.reason})`);
@@ -261,9 +268,9 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         failures,
       );
     }
-    await crashPoint(settings, 'after-last-task');
+    await faults.at('after-last-task');
     // Publishing the receipt also records the outcome (status.json, webhook, metrics: finishRun).
-    const receiptKey = await finishWithRetries(dest, runId, port, { ledger, settings, signal });
+    const receiptKey = await finishWithRetries(dest, runId, target, { ledger, settings, signal, faults });
     const outcome: AccountOutcome = {
       ok: true,
       runId,
@@ -327,12 +334,16 @@ async function finishWithRetries(
   dest: Destination,
   runId: string,
   port: DestinationPort,
-  deps: { ledger: Ledger; settings: Settings; signal: AbortSignal },
+  deps: { ledger: Ledger; settings: Settings; signal: AbortSignal; faults: Faults },
 ): Promise<string> {
   let last: Error | undefined;
   for (let round = 0; round < 3; round++) {
     if (round > 0) await new Promise((r) => setTimeout(r, 500 * 3 ** (round - 1)));
-    const outcome = await finishRun(deps.ledger, runId, dest, port, { settings: deps.settings, signal: deps.signal });
+    const outcome = await finishRun(deps.ledger, runId, dest, port, {
+      settings: deps.settings,
+      signal: deps.signal,
+      faults: deps.faults,
+    });
     if (outcome.status === 'succeeded') return outcome.receiptKey;
     if (outcome.status === 'failed')
       throw new RunError(`account ${dest.accountId}: ${outcome.error.message}`, [], { cause: outcome.error });

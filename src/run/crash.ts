@@ -1,12 +1,14 @@
 import type { Settings } from '../config/settings.js';
+import { type FaultPoint, type Faults, noFaults } from './faults.js';
 
 /**
- * Named fault points for the crash-matrix tests (test/crash.test.ts). Inert unless the setting
- * DROPSHIP_TEST_CRASH_AT names the point: then the process SIGKILLs itself there (mode `kill`, the
- * CLI in a child process) or the caller hangs forever (mode `hang`, a Lambda handler the test
- * abandons before terminating its database connections). Never set it in production.
+ * The crash matrix's fault hook (test/crash.test.ts, test/binding-model/): the point named by the
+ * test-only setting DROPSHIP_TEST_CRASH_AT SIGKILLs the process (mode `kill`: the CLI in a child
+ * process) or freezes the caller for good (mode `hang`: a Lambda handler the test abandons before
+ * terminating its database connections). Every other point passes. The wiring (src/run/wiring.ts)
+ * chooses it only when the setting is present; never set it in production.
  */
-export type CrashPoint = NonNullable<Settings['DROPSHIP_TEST_CRASH_AT']>;
+export type CrashPoint = FaultPoint;
 
 type Listener = (point: CrashPoint) => void;
 const listeners = new Set<Listener>();
@@ -17,14 +19,22 @@ export function onCrashPoint(fn: Listener): () => void {
   return () => listeners.delete(fn);
 }
 
-export async function crashPoint(
-  settings: Pick<Settings, 'DROPSHIP_TEST_CRASH_AT' | 'DROPSHIP_TEST_CRASH_MODE'>,
-  point: CrashPoint,
-): Promise<void> {
-  if (settings.DROPSHIP_TEST_CRASH_AT !== point) return;
-  if (settings.DROPSHIP_TEST_CRASH_MODE === 'kill') {
-    process.kill(process.pid, 'SIGKILL');
-  }
-  for (const fn of listeners) fn(point);
-  await new Promise<never>(() => {});
+/** The hook the setting asks for: `noFaults` when DROPSHIP_TEST_CRASH_AT is absent. */
+export function crashFaults(settings: Pick<Settings, 'DROPSHIP_TEST_CRASH_AT' | 'DROPSHIP_TEST_CRASH_MODE'>): Faults {
+  const armed = settings.DROPSHIP_TEST_CRASH_AT;
+  if (armed === undefined) return noFaults;
+  const kill = settings.DROPSHIP_TEST_CRASH_MODE === 'kill';
+  return {
+    stops(point) {
+      if (point !== armed) return false;
+      if (kill) process.kill(process.pid, 'SIGKILL');
+      return true;
+    },
+    async at(point) {
+      if (point !== armed) return;
+      if (kill) process.kill(process.pid, 'SIGKILL');
+      for (const fn of listeners) fn(point);
+      await new Promise<never>(() => {});
+    },
+  };
 }

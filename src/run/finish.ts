@@ -11,8 +11,8 @@ import {
   receiptBody,
 } from '../receipt/receipt.js';
 import { receiptKey } from '../sink/layout.js';
-import { crashPoint } from './crash.js';
 import { dispatchRunOutcome } from './ended.js';
+import { type Faults, noFaults } from './faults.js';
 import { type Ledger, LedgerError } from './ledger.js';
 import type { TableResult } from './table.js';
 
@@ -43,6 +43,8 @@ export interface FinishOptions {
   signal?: AbortSignal;
   /** Take over a `finishing` run whose owner is known to be dead, even inside its lease. */
   takeOver?: boolean;
+  /** Named points a test may make die or freeze (src/run/faults.ts); none when absent. */
+  faults?: Faults;
 }
 
 export async function finishRun(
@@ -122,7 +124,7 @@ export async function finishRun(
     await ledger.finishPending({ runId, error: (e as Error).message }).catch(() => {});
     return { status: 'pending', error: e as Error };
   }
-  await crashPoint(opts.settings, 'before-receipt-put');
+  await (opts.faults ?? noFaults).at('before-receipt-put');
   // The last look before publishing: the run is still finishing and still serves its account's current
   // destination version (an update or removal cancels it in the same transaction as the change).
   const still = await ledger.stillPublishable(runId).catch((e: unknown) => e as Error);
@@ -169,7 +171,7 @@ export async function finishRun(
     return { status: 'pending', error };
   }
   const key = put.key;
-  await crashPoint(opts.settings, 'after-receipt-put');
+  await (opts.faults ?? noFaults).at('after-receipt-put');
   const { sequence } = JSON.parse(body) as { sequence: number };
   await recordLink(ledger.pool, {
     accountId: run.accountId,

@@ -3,6 +3,7 @@ import type { TaskQueue } from '../aws/queue.js';
 import { secureParameter } from '../aws/ssm.js';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import type { Faults } from './faults.js';
 import type { Ledger } from './ledger.js';
 import { Wiring } from './wiring.js';
 
@@ -22,6 +23,8 @@ export interface LambdaDeps {
   ledger: Ledger;
   queue: TaskQueue;
   sourceUrl: string;
+  /** The wiring's fault hook (src/run/faults.ts): a no-op in production. */
+  faults: Faults;
   /** Ends the pool and the queue's client (resetLambdaDeps). */
   wiring: Wiring;
 }
@@ -46,6 +49,7 @@ export function lambdaDeps(): Promise<LambdaDeps> {
         ledger: await wiring.ledger(),
         queue: await wiring.queue('to fan table tasks out over SQS'),
         sourceUrl: wiring.sourceUrl,
+        faults: wiring.faults,
         wiring,
       };
     } catch (e) {

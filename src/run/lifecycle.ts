@@ -10,10 +10,11 @@ import { writeEmptyShard } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
 import type { RowFilter } from '../source/select.js';
 import { release } from '../source/snapshot.js';
-import { crashPoint } from './crash.js';
+import { type Faults, noFaults } from './faults.js';
 import { type FinishOutcome, finishRun } from './finish.js';
 import type { Ledger } from './ledger.js';
 import type { Claim, Run, Task, TaskRef } from './ledger-rows.js';
+import type { RunPolicy } from './policy.js';
 import { exportTable, type TableProgress, type TableResult } from './table.js';
 
 /**
@@ -68,20 +69,12 @@ export interface LifecycleInput {
   signal?: AbortSignal;
   onProgress?: (p: TableProgress) => void;
   /**
-   * Fan-out: a failed task is retried when its error says a retry can fix it (`isRetryable`,
-   * src/contracts/errors.ts — not the destination refusing, not a value with no exact form).
-   * In-process (false): every failure is final; the driver does not retry.
+   * The driver's policy (src/run/policy.ts): whether a retryable failure is retried, a final one
+   * fails the run, the task finishes the run after completing, and how often it watches its run.
    */
-  retryRetryable: boolean;
-  /** When the task fails for good, fail the run with it (fan-out) or leave that to the driver. */
-  failRunOnFinalFailure: boolean;
-  /** Try to finish the run after completing (fan-out: whoever completes the last task). */
-  finishAfter: boolean;
-  /**
-   * Fan-out: check the run this often while exporting, and stop (aborting the uploads) when it was
-   * cancelled or ended meanwhile. (The in-process driver's run owner does this for the whole run.)
-   */
-  watchEveryMs?: number;
+  policy: RunPolicy;
+  /** Named points a test may make die or freeze (src/run/faults.ts); none when absent. */
+  faults?: Faults;
   /** Observes every state entered (tests, logs). */
   onState?: (s: LifecycleState) => void;
 }
@@ -95,7 +88,8 @@ export function newRunId(start: Date): string {
 }
 
 export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutcome> {
-  const { ledger, settings, run, dest, task } = input;
+  const { ledger, settings, run, dest, task, policy } = input;
+  const faults = input.faults ?? noFaults;
   const part = task.part ?? 0;
   const ref = { runId: run.runId, table: task.table, part };
   const enter = (s: LifecycleState): void => input.onState?.(s);
@@ -107,13 +101,14 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
 
   let client: pg.Client | undefined;
   let broken = true;
-  // Test-only (DROPSHIP_TEST_CRASH_AT=mid-copy): die, or freeze, once rows are flowing.
+  // A test's fault hook may stop the task once rows are flowing (mid-copy): it dies, or freezes.
   const freeze = new AbortController();
   let frozen = false;
   const closed = new AbortController();
   const signal = AbortSignal.any([freeze.signal, closed.signal, ...(input.signal ? [input.signal] : [])]);
   let watch: NodeJS.Timeout | undefined;
-  if (input.watchEveryMs) {
+  const watchEveryMs = policy.watchEveryMs(settings);
+  if (watchEveryMs) {
     watch = setInterval(() => {
       ledger.getRun(run.runId).then(
         (r) => {
@@ -122,7 +117,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
         },
         () => {},
       );
-    }, input.watchEveryMs);
+    }, watchEveryMs);
     watch.unref();
   }
   try {
@@ -158,10 +153,9 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       onProgress: (p) => {
         if (!copying && p.rows > 0) {
           copying = true;
-          if (settings.DROPSHIP_TEST_CRASH_AT === 'mid-copy') {
-            if (settings.DROPSHIP_TEST_CRASH_MODE === 'kill') process.kill(process.pid, 'SIGKILL');
+          if (faults.stops('mid-copy')) {
             frozen = true;
-            freeze.abort(new Error('frozen at a test crash point'));
+            freeze.abort(new Error('frozen at a test fault point'));
           }
         }
         input.onProgress?.(p);
@@ -215,28 +209,29 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     if (!(await ledger.completeTask({ ...ref, attempt: claim.attempt, result }))) {
       return { state: 'declined', reason: 'lost-claim' };
     }
-    if (!input.finishAfter) return { state: 'done', result };
+    if (!policy.finishAfterTask) return { state: 'done', result };
     enter('finish');
-    await crashPoint(settings, 'after-last-task');
+    await faults.at('after-last-task');
     // The task is complete: a finish that throws (deadline, ledger hiccup) leaves the run for the next
     // finisher (any late delivery, the account's next run, the sweeper); it never releases this task.
     const finish = await finishRun(ledger, run.runId, dest, input.port, {
       settings,
+      faults,
       ...(input.signal ? { signal: input.signal } : {}),
     }).catch(
       (e: unknown): FinishOutcome => ({ status: 'pending', error: e instanceof Error ? e : new Error(String(e)) }),
     );
     return { state: 'done', result, finish };
   } catch (e) {
-    if (frozen) await crashPoint(settings, 'mid-copy'); // never returns: the task stays claimed, as a dead worker's
+    if (frozen) await faults.at('mid-copy'); // never returns: the task stays claimed, as a dead worker's
     enter('release');
     const error = e instanceof Error ? e : new Error(String(e));
     const verdict = await ledger.releaseTask({
       ...ref,
       attempt: claim.attempt,
       error: error.message,
-      retry: input.retryRetryable && isRetryable(e),
-      failRun: input.failRunOnFinalFailure,
+      retry: policy.retryRetryable && isRetryable(e),
+      failRun: policy.failRunOnFinalFailure,
     });
     return { state: 'released', verdict, error };
   } finally {

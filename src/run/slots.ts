@@ -5,6 +5,7 @@ import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { dispatchRunOutcome } from './ended.js';
 import { startFanOutRun } from './fan-out.js';
+import type { Faults } from './faults.js';
 import { type Ledger, RunInProgress, SlotAlreadyRun } from './ledger.js';
 import { newRunId } from './lifecycle.js';
 
@@ -26,6 +27,8 @@ export interface SlotDeps {
   queue: MessageSender;
   sourceUrl: string;
   log: Logger;
+  /** Named points a test may make die or freeze (src/run/faults.ts, from the wiring); none when absent. */
+  faults?: Faults;
 }
 
 export interface SlotRun {
@@ -57,6 +60,7 @@ export async function runSlot(
         slot,
         slotDate,
         log: deps.log,
+        faults: deps.faults,
       });
       runs.push({
         accountId: dest.accountId,

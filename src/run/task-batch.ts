@@ -3,6 +3,7 @@ import type { TaskQueue } from '../aws/queue.js';
 import type { Settings } from '../config/settings.js';
 import { taskRecords } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import type { Faults } from './faults.js';
 import type { Ledger } from './ledger.js';
 import { LogReporter } from './reporter.js';
 import type { TableProgress } from './table.js';
@@ -29,6 +30,8 @@ export interface TaskBatchDeps {
   onProgress?: (accountId: string, p: TableProgress) => void;
   /** Every task's outcome (tests, the --via-queue driver). */
   onOutcome?: (outcome: TaskOutcome) => void;
+  /** Named points a test may make die or freeze (src/run/faults.ts, from the wiring); none when absent. */
+  faults?: Faults;
 }
 
 export async function processTaskBatch(
@@ -53,6 +56,7 @@ export async function processTaskBatch(
         settings,
         signal,
         log,
+        faults: deps.faults,
         onProgress: (p) => {
           progress.tableProgress(accountId, p);
           deps.onProgress?.(accountId, p);

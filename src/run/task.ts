@@ -9,10 +9,12 @@ import { MappingError } from '../source/errors.js';
 import { selectTables } from '../source/select.js';
 import { sourceSession } from '../source/snapshot.js';
 import { dispatchRunOutcome } from './ended.js';
+import type { Faults } from './faults.js';
 import { finishRun } from './finish.js';
 import type { Ledger } from './ledger.js';
 import type { Run } from './ledger-rows.js';
 import { runTableTask } from './lifecycle.js';
+import { RunPolicy } from './policy.js';
 import { SharedSnapshot } from './shared-snapshot.js';
 import type { TableProgress } from './table.js';
 
@@ -43,6 +45,8 @@ export interface TaskDeps {
   onProgress?: (p: TableProgress) => void;
   /** Operational lines (the run snapshot held and released); silent when absent. */
   log?: Logger;
+  /** Named points a test may make die or freeze (src/run/faults.ts, from the wiring); none when absent. */
+  faults?: Faults;
 }
 
 export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOutcome> {
@@ -96,10 +100,8 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       },
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-      retryRetryable: true,
-      failRunOnFinalFailure: true,
-      finishAfter: true,
-      watchEveryMs: Math.max(500, (settings.DROPSHIP_RUN_STALE_SECONDS * 1000) / 4),
+      policy: RunPolicy.fanOut,
+      faults: deps.faults,
     });
   // A run that failed here ended in the ledger with its outcome event: tell the customer now
   // (src/notify/dispatch.ts; a published receipt is told by finishRun itself).
@@ -144,7 +146,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
     }
     if (outcome.reason === 'done') {
       // A previous finisher may have died after the last task completed: finishing is idempotent.
-      const f = await finishRun(ledger, run.runId, dest, port, { settings });
+      const f = await finishRun(ledger, run.runId, dest, port, { settings, faults: deps.faults });
       if (f.status === 'succeeded') return { status: 'succeeded', receiptKey: f.receiptKey };
       if (f.status === 'pending') return { status: 'retry', reason: f.error.message, delaySeconds: 30 };
       return { status: 'skipped', reason: 'already done' };

@@ -6,6 +6,7 @@ import { taskMessageSchema } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { dispatchRunOutcome } from './ended.js';
 import { startFanOutRun } from './fan-out.js';
+import type { Faults } from './faults.js';
 import type { Ledger } from './ledger.js';
 import type { AccountOutcome, Reporter } from './reporter.js';
 import type { TableResult } from './table.js';
@@ -39,6 +40,8 @@ export interface ViaQueueDeps {
   signal?: AbortSignal;
   /** Every task's outcome (tests). */
   onOutcome?: (o: TaskOutcome) => void;
+  /** Named points a test may make die or freeze (src/run/faults.ts, from the wiring); none when absent. */
+  faults?: Faults;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -62,6 +65,7 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
       settings: deps.settings,
       queue,
       log,
+      faults: deps.faults,
       trigger: 'manual',
     });
   } catch (error) {
@@ -149,6 +153,7 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
           sourceUrl: deps.sourceUrl,
           queue,
           signal: deadline,
+          faults: deps.faults,
           onProgress: (accountId, p) => reporter.tableProgress(accountId, p),
           ...(deps.onOutcome ? { onOutcome: deps.onOutcome } : {}),
         },

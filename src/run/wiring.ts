@@ -3,6 +3,8 @@ import { migrate, requireKnownSchema } from '../accounts/migrations.js';
 import { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { requireSetting, type Settings } from '../config/settings.js';
+import { crashFaults } from './crash.js';
+import type { Faults } from './faults.js';
 import { Ledger } from './ledger.js';
 
 /**
@@ -25,15 +27,24 @@ export interface WiringOptions {
    * `dropship migrate`, the local stack and tests that build their own database.
    */
   schema?: 'check' | 'migrate';
+  /**
+   * The fault hook handed to the drivers (src/run/faults.ts). Absent: a no-op, unless the test-only
+   * setting DROPSHIP_TEST_CRASH_AT arms the crash matrix's hook (src/run/crash.ts) — how a test
+   * reaches a CLI child process or a Lambda instance through its environment.
+   */
+  faults?: Faults;
 }
 
 export class Wiring {
   readonly settings: Settings;
+  /** Where the run's lifecycle may be made to die or freeze: a no-op in production. */
+  readonly faults: Faults;
   private pooled: Promise<pg.Pool> | undefined;
   private taskQueue: TaskQueue | undefined;
 
   constructor(private readonly opts: WiringOptions) {
     this.settings = opts.settings;
+    this.faults = opts.faults ?? crashFaults(opts.settings);
   }
 
   get databaseUrl(): string {

@@ -16,8 +16,9 @@ import { deliverPending } from '../../src/notify/outcome.js';
 import { StatusStore, webhookKey } from '../../src/notify/store.js';
 import { encryptSecret, generateSecret } from '../../src/notify/webhook.js';
 import { exportAccount } from '../../src/run/account.js';
-import { type CrashPoint, onCrashPoint } from '../../src/run/crash.js';
+import { type CrashPoint, crashFaults, onCrashPoint } from '../../src/run/crash.js';
 import { startFanOutRun } from '../../src/run/fan-out.js';
+import { type Faults, noFaults } from '../../src/run/faults.js';
 import type { Ledger } from '../../src/run/ledger.js';
 import { LogReporter } from '../../src/run/reporter.js';
 import { sweepRuns } from '../../src/run/sweep.js';
@@ -503,9 +504,9 @@ export class Day {
     );
   }
 
-  /** Settings under which the caller hangs for good at `point` (the crash-matrix hook, src/run/crash.ts). */
-  private dying(point: CrashPoint | 'none'): { settings: Settings; died: Promise<void>; off: () => void } {
-    if (point === 'none') return { settings: this.ctx.settings, died: new Promise(() => {}), off: () => {} };
+  /** A fault hook at which the caller hangs for good at `point` (the crash-matrix hook, src/run/crash.ts). */
+  private dying(point: CrashPoint | 'none'): { faults: Faults; died: Promise<void>; off: () => void } {
+    if (point === 'none') return { faults: noFaults, died: new Promise(() => {}), off: () => {} };
     let reached!: () => void;
     const died = new Promise<void>((r) => {
       reached = r;
@@ -514,7 +515,7 @@ export class Day {
       if (p === point) reached();
     });
     return {
-      settings: { ...this.ctx.settings, DROPSHIP_TEST_CRASH_AT: point, DROPSHIP_TEST_CRASH_MODE: 'hang' },
+      faults: crashFaults({ DROPSHIP_TEST_CRASH_AT: point, DROPSHIP_TEST_CRASH_MODE: 'hang' }),
       died,
       off,
     };
@@ -537,7 +538,8 @@ export class Day {
       const started = startFanOutRun(dest, {
         sourceUrl: this.ctx.stack.databaseUrl,
         ledger: this.ctx.ledger,
-        settings: dying.settings,
+        settings: this.ctx.settings,
+        faults: dying.faults,
         queue: { send: this.route },
         trigger: 'manual',
       });
@@ -579,7 +581,8 @@ export class Day {
         sourceUrl: this.ctx.stack.databaseUrl,
         ledger: this.ctx.ledger,
         registry: this.ctx.registry,
-        settings: dying.settings,
+        settings: this.ctx.settings,
+        faults: dying.faults,
         signal: kill.signal,
         // The worker dies as soon as it starts helping with another task (that task is abandoned mid-way).
         ...(a.help

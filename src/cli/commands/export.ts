@@ -140,6 +140,7 @@ export async function runExports(
           trigger: 'cli',
           ...(opts.slot ? { slot: opts.slot } : {}),
           signal: abort.signal,
+          faults: app.faults,
         });
   } finally {
     process.off('SIGINT', onSignal);
@@ -170,6 +171,7 @@ async function viaQueue(
         ledger: await app.ledger(),
         registry: await app.registry(),
         queue,
+        faults: app.faults,
         ...o,
       }),
     );
