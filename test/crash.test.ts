@@ -15,8 +15,9 @@ import { RUN_LOCK_SPACE } from '../src/run/ledger-rows.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { connectSource, sourceClient, sourceSession } from '../src/source/snapshot.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
+import { readReceipt } from './kit/index.js';
 import { machineEnv } from './stack/cli.js';
-import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { type Customer, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { Fault, FaultAction } from './stack/s3.js';
 import { REPO_ROOT } from './stack/stack.js';
@@ -197,7 +198,7 @@ async function latestRun(c: Customer) {
 }
 
 async function assertExact(c: Customer): Promise<void> {
-  const receipt = await readCustomerReceipt(h.stack, c);
+  const receipt = await readReceipt(h.stack, c);
   expect(validateReceipt(receipt)).toEqual([]);
   // Tables and columns named like Object.prototype members appear under their own names.
   if (c !== lamBig) {
