@@ -1,35 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDestination, pastTheBound, runOf } from '../../test/kit/runs.js';
-import { type Harness, startHarness } from '../../test/stack/harness.js';
+import { describe, expect, it } from 'vitest';
+import { useHarness } from '../../test/kit/harness.js';
+import { addDestination, pastTheBound, runOf, runWithTasksDone, taskResult } from '../../test/kit/runs.js';
 import { DestinationChanged, LedgerError, RunInProgress, SlotAlreadyRun } from './ledger.js';
-import type { TableResult } from './table.js';
 
 /**
  * The ledger's transitions (dropship.runs, dropship.run_tasks) against a real, throwaway database:
  * one embedded Postgres per file, migrated as `dropship migrate` does; each test has its own
  * account, so tests share the database without seeing each other's runs. Nothing here talks to S3.
  */
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-}, 120_000);
-
-afterAll(async () => {
-  await h?.stop();
-});
-
-/** A task's result as a worker records it (the ledger stores it; nothing here reads the files). */
-const resultOf = (table: string, rows = 10): TableResult => ({
-  table,
-  objectName: table,
-  folder: `f/${table}`,
-  rows,
-  bytes: rows * 100,
-  files: [],
-  columns: [],
-  seconds: 0.1,
-});
+const h = useHarness();
 
 /** The date of a slot, from the clock (never a calendar date written in the test). */
 const today = () => new Date().toISOString().slice(0, 10);
@@ -50,9 +29,11 @@ describe('a run from open to succeeded', () => {
     expect(b).toEqual({ claimed: true, attempt: 1 });
 
     // Act: a completes; the run cannot finish while b runs; b completes; two finishers race.
-    expect(await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') })).toBe(true);
+    expect(await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') })).toBe(
+      true,
+    );
     const early = await h.ledger.tryFinish({ runId: run.runId, leaseSeconds: 60 });
-    expect(await h.ledger.completeTask({ runId: run.runId, table: 'b', attempt: 1, result: resultOf('b', 5) })).toBe(
+    expect(await h.ledger.completeTask({ runId: run.runId, table: 'b', attempt: 1, result: taskResult('b', 5) })).toBe(
       true,
     );
     const [first, second] = await Promise.all([
@@ -93,10 +74,7 @@ describe('a run from open to succeeded', () => {
   it('a finisher whose lease ran out is taken over; a retryable failure releases the lease at once', async () => {
     // Prepare
     const d = await addDestination(h, 'led-takeover');
-    const run = await h.ledger.openRun(runOf(d, { tables: ['a'] }));
-    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 60 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
-    expect(await h.ledger.tryFinish({ runId: run.runId, leaseSeconds: 600 })).toBeDefined();
+    const run = await runWithTasksDone(h.ledger, d, { tables: ['a'] }, { finishing: true });
 
     // Act + Assess: while the lease holds, nobody else finishes; once released, the next one does.
     expect(await h.ledger.tryFinish({ runId: run.runId, leaseSeconds: 600 })).toBeUndefined();
@@ -112,7 +90,7 @@ describe('a run that fails', () => {
     const d = await addDestination(h, 'led-fail');
     const run = await h.ledger.openRun(runOf(d, { tables: ['a', 'b', 'c'] }));
     await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 60 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
+    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') });
     await h.ledger.claimTask({ runId: run.runId, table: 'b', leaseSeconds: 60 });
 
     // Act
@@ -128,7 +106,7 @@ describe('a run that fails', () => {
     ]);
     // The owner's heartbeat learns it must stop; nothing more is recorded for the run.
     expect(await h.ledger.heartbeat(run.runId)).toBe('failed');
-    expect(await h.ledger.completeTask({ runId: run.runId, table: 'b', attempt: 1, result: resultOf('b') })).toBe(
+    expect(await h.ledger.completeTask({ runId: run.runId, table: 'b', attempt: 1, result: taskResult('b') })).toBe(
       false,
     );
     expect(await h.ledger.failRun({ runId: run.runId, error: 'again' })).toBe(false);
@@ -138,10 +116,7 @@ describe('a run that fails', () => {
   it('a finishing run is not failed, unless its receipt was refused for good before it was stored', async () => {
     // Prepare
     const d = await addDestination(h, 'led-failfin');
-    const run = await h.ledger.openRun(runOf(d, { tables: ['a'] }));
-    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 60 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
-    await h.ledger.tryFinish({ runId: run.runId, leaseSeconds: 60 });
+    const run = await runWithTasksDone(h.ledger, d, { tables: ['a'] }, { finishing: true });
 
     // Act + Assess
     expect(await h.ledger.failRun({ runId: run.runId, error: 'late' })).toBe(false);
@@ -186,7 +161,7 @@ describe('a run that fails', () => {
     const d = await addDestination(h, 'led-dlq');
     const run = await h.ledger.openRun(runOf(d, { tables: ['a', 'b', 'c'] }));
     await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 60 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
+    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') });
 
     // Act
     const ignored = await h.ledger.deadLetter({ runId: run.runId, table: 'a', detail: 'dead-lettered' });
@@ -224,7 +199,7 @@ describe('a run that is cancelled', () => {
       ['a', 'failed', 'run cancelled'],
       ['b', 'failed', 'run cancelled'],
     ]);
-    expect(await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') })).toBe(
+    expect(await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') })).toBe(
       false,
     );
     expect(await h.ledger.claimTask({ runId: run.runId, table: 'b', leaseSeconds: 60 })).toEqual({
@@ -237,10 +212,7 @@ describe('a run that is cancelled', () => {
   it('while finishing: the finisher’s last look sees it; the run is never marked succeeded', async () => {
     // Prepare: the receipt's bytes are recorded and its PUT is under way.
     const d = await addDestination(h, 'led-cancelfin');
-    const run = await h.ledger.openRun(runOf(d, { tables: ['a'] }));
-    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 60 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
-    await h.ledger.tryFinish({ runId: run.runId, leaseSeconds: 60 });
+    const run = await runWithTasksDone(h.ledger, d, { tables: ['a'] }, { finishing: true });
     await h.ledger.recordReceipt({ runId: run.runId, body: '{"sequence":1}' });
     expect(await h.ledger.receiptPutStarts(run.runId)).toBe(true);
 
@@ -305,22 +277,17 @@ describe('at most one open run per account, one run per scheduled slot', () => {
 
     // Act
     const again = h.ledger.openRun(runOf(d, slot));
-    const missed = await h.ledger.recordMissedSlot({
-      runId: runOf(d).runId,
-      accountId: d.accountId,
-      slot: '15:00',
-      slotDate: today(),
-      layout: d.layout,
-      error: 'missed',
-    });
-    const missedTwice = await h.ledger.recordMissedSlot({
-      runId: runOf(d).runId,
-      accountId: d.accountId,
-      slot: '15:00',
-      slotDate: today(),
-      layout: d.layout,
-      error: 'missed',
-    });
+    const missSlot = () =>
+      h.ledger.recordMissedSlot({
+        runId: runOf(d).runId,
+        accountId: d.accountId,
+        slot: '15:00',
+        slotDate: today(),
+        layout: d.layout,
+        error: 'missed',
+      });
+    const missed = await missSlot();
+    const missedTwice = await missSlot();
 
     // Assess
     await expect(again).rejects.toBeInstanceOf(SlotAlreadyRun);
@@ -347,8 +314,8 @@ describe('a task claimed twice', () => {
     await pastTheBound(h.pool, run.runId);
     const expired = await h.ledger.expiredTasks(run.runId);
     const second = await h.ledger.claimTask({ ...ref, leaseSeconds: 60 });
-    const late = await h.ledger.completeTask({ ...ref, attempt: 1, result: resultOf('a', 1) });
-    const current = await h.ledger.completeTask({ ...ref, attempt: 2, result: resultOf('a', 2) });
+    const late = await h.ledger.completeTask({ ...ref, attempt: 1, result: taskResult('a', 1) });
+    const current = await h.ledger.completeTask({ ...ref, attempt: 2, result: taskResult('a', 2) });
 
     // Assess
     expect(first).toEqual({ claimed: true, attempt: 1 });
@@ -381,10 +348,7 @@ describe('a task claimed twice', () => {
   it('an unknown task, and a task of an ended run, are declined with the reason', async () => {
     // Prepare
     const d = await addDestination(h, 'led-declined');
-    const run = await h.ledger.openRun(runOf(d, { tables: ['a'] }));
-    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 60 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
-    await h.ledger.tryFinish({ runId: run.runId, leaseSeconds: 60 });
+    const run = await runWithTasksDone(h.ledger, d, { tables: ['a'] }, { finishing: true });
 
     // Act + Assess
     expect(await h.ledger.claimTask({ runId: run.runId, table: 'nope', leaseSeconds: 60 })).toEqual({
@@ -429,7 +393,7 @@ describe('the destination changed (generation and version)', () => {
     const ended = await h.ledger.getRun(run.runId);
     expect(ended?.status).toBe('cancelled');
     expect(ended?.error).toMatch(/^the destination was changed \(bucket\) while this run was open/);
-    expect(await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') })).toBe(
+    expect(await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') })).toBe(
       false,
     );
     expect(await h.ledger.claimTask({ runId: run.runId, table: 'b', leaseSeconds: 60 })).toEqual({
@@ -464,7 +428,12 @@ describe('the destination changed (generation and version)', () => {
     ]);
 
     // Act
-    const completed = await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
+    const completed = await h.ledger.completeTask({
+      runId: run.runId,
+      table: 'a',
+      attempt: 1,
+      result: taskResult('a'),
+    });
     await h.pool.query(`update dropship.run_tasks set status = 'succeeded' where run_id = $1`, [run.runId]);
     const finishing = await h.ledger.tryFinish({ runId: run.runId, leaseSeconds: 60 });
 

@@ -1,8 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useHarness } from '../../test/kit/harness.js';
 import { addDestination, runOf } from '../../test/kit/runs.js';
-import { type Harness, startHarness } from '../../test/stack/harness.js';
 import type { Destination } from '../accounts/destination.js';
 import { LedgerError } from './ledger.js';
 import type { Run } from './ledger-rows.js';
@@ -15,17 +15,15 @@ import { type LifecycleInput, type LifecycleState, runTableTask } from './lifecy
  * no endpoint behind it would fail the test if it were). The whole path to a receipt (export, cover,
  * complete, finish) needs S3 and Postgres data: test/export.test.ts, test/lambda.test.ts, test/crash/.
  */
-let h: Harness;
+const h = useHarness();
 let s3: S3Client;
 
-beforeAll(async () => {
-  h = await startHarness();
+beforeAll(() => {
   s3 = new S3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
-}, 120_000);
+});
 
-afterAll(async () => {
+afterAll(() => {
   s3?.destroy();
-  await h?.stop();
 });
 
 /** The fan-out policy (retry what a retry can fix, fail the run with a task) unless overridden. */

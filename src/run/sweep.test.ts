@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDestination, pastTheBound, runOf } from '../../test/kit/runs.js';
-import { type Harness, startHarness } from '../../test/stack/harness.js';
+import { describe, expect, it } from 'vitest';
+import { useHarness } from '../../test/kit/harness.js';
+import { addDestination, pastTheBound, runOf, runWithTasksDone, taskResult } from '../../test/kit/runs.js';
 import { createLogger } from '../log/logger.js';
 import { type SweepDeps, sweepRuns } from './sweep.js';
-import type { TableResult } from './table.js';
 
 /**
  * The sweep (src/run/sweep.ts) against a real ledger in a throwaway database, with fakes for what it
@@ -11,15 +10,7 @@ import type { TableResult } from './table.js';
  * test sweeps only its own account. The paths that publish a receipt (finishing an orphaned run)
  * need S3 and are covered by test/crash/ and test/finishing.test.ts.
  */
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-}, 120_000);
-
-afterAll(async () => {
-  await h?.stop();
-});
+const h = useHarness();
 
 type Message = { runId: string; accountId: string; table: string; part?: number };
 
@@ -41,17 +32,6 @@ function sweeper(opts: { resend?: boolean; destination?: SweepDeps['destination'
   };
   return { deps, sent, lines };
 }
-
-const resultOf = (table: string): TableResult => ({
-  table,
-  objectName: table,
-  folder: `f/${table}`,
-  rows: 1,
-  bytes: 1,
-  files: [],
-  columns: [],
-  seconds: 0,
-});
 
 describe('in-process runs (owner cli:…)', () => {
   it('owner gone (its lock released with its connection): the run is ended as abandoned', async () => {
@@ -133,7 +113,7 @@ describe('fan-out runs (owner fan-out)', () => {
     const d = await addDestination(h, 'sw-undelivered');
     const run = await h.ledger.openRun(runOf(d, { tables: ['a', 'b', 'c'] }));
     await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 600 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
+    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') });
     const { deps, sent, lines } = sweeper();
     const early = await sweepRuns(deps, { accountId: d.accountId });
     await pastTheBound(h.pool, run.runId);
@@ -203,9 +183,7 @@ describe('fan-out runs (owner fan-out)', () => {
     // Prepare: every task done and silent; the run has no frozen destination copy (an older
     // release's run) and the registry's destination moved to another version meanwhile.
     const d = await addDestination(h, 'sw-legacy');
-    const run = await h.ledger.openRun(runOf(d, { tables: ['a'] }));
-    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 600 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
+    const run = await runWithTasksDone(h.ledger, d, { tables: ['a'] });
     await h.pool.query('update dropship.runs set destination = null where run_id = $1', [run.runId]);
     await h.pool.query(`update dropship.destinations set bucket = 'sw-legacy-moved' where account_id = $1`, [
       d.accountId,
@@ -231,9 +209,7 @@ describe('fan-out runs (owner fan-out)', () => {
   it('a run that cannot be swept (its destination cannot be read) is reported, and the others are still swept', async () => {
     // Prepare
     const d = await addDestination(h, 'sw-broken');
-    const run = await h.ledger.openRun(runOf(d, { tables: ['a'] }));
-    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 600 });
-    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: resultOf('a') });
+    const run = await runWithTasksDone(h.ledger, d, { tables: ['a'] });
     await h.pool.query('update dropship.runs set destination = null where run_id = $1', [run.runId]);
     await pastTheBound(h.pool, run.runId);
     const { deps, lines } = sweeper({

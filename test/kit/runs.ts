@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
 import type { Registry } from '../../src/accounts/registry.js';
-import type { OpenRun } from '../../src/run/ledger-rows.js';
+import type { Ledger } from '../../src/run/ledger.js';
+import type { OpenRun, Run } from '../../src/run/ledger-rows.js';
 import { newRunId } from '../../src/run/lifecycle.js';
+import type { TableResult } from '../../src/run/table.js';
 
 /**
  * A registered destination for ledger-level tests: its source schema is created (empty) in the same
@@ -54,4 +56,40 @@ export async function pastTheBound(pool: pg.Pool, runId: string): Promise<void> 
     `update dropship.run_tasks set lease_until = lease_until - interval '1 day' where run_id = $1 and lease_until is not null`,
     [runId],
   );
+}
+
+/** A task's result as a worker records it (at the ledger level nothing reads its files). */
+export function taskResult(table: string, rows = 10): TableResult {
+  return {
+    table,
+    objectName: table,
+    folder: `f/${table}`,
+    rows,
+    bytes: rows * 100,
+    files: [],
+    columns: [],
+    seconds: 0.1,
+  };
+}
+
+/**
+ * Opens a run of `d` and completes each of its tasks at attempt 1 (the run stays `running`); with
+ * `finishing`, also takes the finish (the run is `finishing`, as its receipt is about to be written).
+ */
+export async function runWithTasksDone(
+  ledger: Ledger,
+  d: Destination,
+  over: Partial<OpenRun> = {},
+  opts: { finishing?: boolean } = {},
+): Promise<Run> {
+  const run = await ledger.openRun(runOf(d, over));
+  for (const t of await ledger.tasks(run.runId)) {
+    const ref = { runId: run.runId, table: t.table, part: t.part };
+    const claim = await ledger.claimTask({ ...ref, leaseSeconds: 600 });
+    if (!claim.claimed || !(await ledger.completeTask({ ...ref, attempt: claim.attempt, result: taskResult(t.table) })))
+      throw new Error(`task ${t.table}#${t.part} of run ${run.runId} could not be completed`);
+  }
+  if (opts.finishing && !(await ledger.tryFinish({ runId: run.runId, leaseSeconds: 600 })))
+    throw new Error(`run ${run.runId} could not be finished`);
+  return (await ledger.getRun(run.runId))!;
 }
