@@ -18,7 +18,8 @@ import { startFanOutRun } from '../src/run/fan-out.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { runTask } from '../src/run/task.js';
 import { duck } from './duck.js';
-import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { readReceipt } from './kit/index.js';
+import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 
 /**
@@ -98,7 +99,7 @@ async function run(): Promise<{ ok: boolean; delivery?: Delivery }> {
     clock: () => T0 + BigInt(runNo) * 60_000_000n,
   });
   if (!outcome.ok) return { ok: false };
-  const receipt = await readCustomerReceipt(h.stack, c);
+  const receipt = await readReceipt(h.stack, c);
   expect(receipt.run_id).toBe(outcome.runId);
   const items = receipt.tables.items!;
   const ch = items.changes as Extract<TableChanges, { available: true }>;
@@ -390,7 +391,7 @@ describe('change sets', () => {
       ).toBe(true);
     }
     expect((await h.ledger.getRun(fanRun.runId))?.status).toBe('succeeded');
-    const receipt = await readCustomerReceipt(h.stack, c);
+    const receipt = await readReceipt(h.stack, c);
     expect(receipt.run_id).toBe(fanRun.runId);
     expect(validateReceipt(receipt)).toEqual([]);
     const ch = receipt.tables.big!.changes as Extract<TableChanges, { available: true }>;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.js';
-import { runDropship } from './stack/cli.js';
+import { dropship, readReceipt } from './kit/index.js';
 import { setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { LocalStack } from './stack/stack.js';
@@ -25,8 +25,8 @@ afterAll(async () => {
   await harness?.stop();
 });
 
-function dropship(args: string[], env: Record<string, string> = {}) {
-  return runDropship(stack, args, { env });
+function cli(args: string[], env: Record<string, string> = {}) {
+  return dropship(stack, args, { env });
 }
 
 describe('dropship CLI', () => {
@@ -62,19 +62,19 @@ describe('dropship CLI', () => {
       [['runs', 'lsit'], 'lsit', 'list'],
       [['runs', 'lsit', '--help'], 'lsit', 'list'],
     ] as const) {
-      const r = await dropship([...args]);
+      const r = await cli([...args]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toContain(`error: unknown command '${name}'`);
       expect(r.stderr).toContain(`(Did you mean ${match}?)`);
       expect(r.stdout).toBe('');
     }
-    const help = await dropship(['runs', '--help']);
+    const help = await cli(['runs', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: dropship runs/);
   });
 
   it('rejects a malformed destination with one line per problem, exit 2, and stores nothing', async () => {
-    const r = await dropship([
+    const r = await cli([
       'destinations',
       'add',
       '--account',
@@ -99,7 +99,7 @@ describe('dropship CLI', () => {
   });
 
   it('rejects a misspelt setting with a suggestion', async () => {
-    const r = await dropship(['destinations', 'list'], { DROPSHIP_SHARD_TARGET_BYTE: '1' });
+    const r = await cli(['destinations', 'list'], { DROPSHIP_SHARD_TARGET_BYTE: '1' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       'DROPSHIP_SHARD_TARGET_BYTE is not a dropship setting (did you mean DROPSHIP_SHARD_TARGET_BYTES?)',
@@ -107,7 +107,7 @@ describe('dropship CLI', () => {
   });
 
   it('registers a destination, prints the policies to paste, and never changes the external ID', async () => {
-    const r = await dropship([
+    const r = await cli([
       'destinations',
       'add',
       '--account',
@@ -134,12 +134,12 @@ describe('dropship CLI', () => {
     expect(r.stdout).toContain(`"sts:ExternalId": "${row.external_id}"`);
     expect(r.stdout).toContain(`"AWS": "${stack.platform.arn}"`);
     expect(r.stdout).toContain('"Resource": "arn:aws:s3:::shop-data/exports/*"');
-    const show = await dropship(['destinations', 'show', 'shop']);
+    const show = await cli(['destinations', 'show', 'shop']);
     expect(show.stdout).toContain(row.external_id);
     await expect(
       pool.query(`update dropship.destinations set external_id = 'x' where account_id = 'shop'`),
     ).rejects.toThrow('cannot change');
-    const again = await dropship([
+    const again = await cli([
       'destinations',
       'add',
       '--account',
@@ -162,7 +162,7 @@ describe('dropship CLI', () => {
 
   it('stores the codec given with --compression and refuses one it does not know', async () => {
     const add = (codec: string) =>
-      dropship([
+      cli([
         ...['destinations', 'add', '--account', 'shop', '--plan', 'paid', '--bucket', 'shop-data'],
         ...['--region', 'us-east-1', '--role-arn', 'arn:aws:iam::555555555555:role/dropship'],
         ...['--source-schema', 'shop', '--compression', codec],
@@ -177,7 +177,7 @@ describe('dropship CLI', () => {
     expect(ok.code, ok.stderr).toBe(0);
     const row = (await pool.query(`select compression from dropship.destinations where account_id = 'shop'`)).rows[0];
     expect(row.compression).toBe('zstd');
-    expect((await dropship(['destinations', 'show', 'shop'])).stdout).toContain('compression   zstd');
+    expect((await cli(['destinations', 'show', 'shop'])).stdout).toContain('compression   zstd');
     await pool.query(`delete from dropship.destinations where account_id = 'shop'`);
   });
 
@@ -191,7 +191,7 @@ describe('dropship CLI', () => {
     });
     // Act
     // One table at a time: bad_numbers fails before orders starts, and orders must still export.
-    const r = await dropship(['export', '--account', 'shop2'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
+    const r = await cli(['export', '--account', 'shop2'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
     // Assess
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
@@ -203,11 +203,11 @@ describe('dropship CLI', () => {
     expect(await stack.s3.unfinishedUploads('shop2-data')).toEqual([]);
     expect(c.destination.accountId).toBe('shop2');
     // Operators see the failed run and the failing table in the ledger.
-    const list = await dropship(['runs', 'list', '--account', 'shop2']);
+    const list = await cli(['runs', 'list', '--account', 'shop2']);
     expect(list.code).toBe(0);
     const runId = /(\d{8}T\d{6}Z-[0-9a-f]{6})\s+shop2\s+cli\s+—\s+failed/.exec(list.stdout)?.[1];
     expect(runId, list.stdout).toBeDefined();
-    const show = await dropship(['runs', 'show', runId!]);
+    const show = await cli(['runs', 'show', runId!]);
     expect(show.stdout).toMatch(/bad_numbers\s+failed\s+1\/1/);
     expect(show.stdout).toMatch(/orders\s+succeeded\s+1\/1\s+100\s+1/);
     expect(show.stdout).toContain('numeric NaN has no Parquet DECIMAL value');
@@ -229,10 +229,10 @@ describe('dropship CLI', () => {
       join(d, 'bad.json'),
       JSON.stringify({ ...good, tables: { a: { folder: '/a', total_file_count: 1 } } }),
     );
-    const ok = await dropship(['receipt', 'validate', join(d, 'good.json')]);
+    const ok = await cli(['receipt', 'validate', join(d, 'good.json')]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('valid receipt');
-    const bad = await dropship(['receipt', 'validate', join(d, 'bad.json')]);
+    const bad = await cli(['receipt', 'validate', join(d, 'bad.json')]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('$.tables.a.folder must match pattern');
   });
@@ -240,7 +240,6 @@ describe('dropship CLI', () => {
   it('receipt sql loads exactly the receipt’s files: manifests for Redshift/Athena (written locally), FILES for Snowflake', async () => {
     const { copyFileSync, mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
-    const { readCustomerReceipt } = await import('./stack/demo.js');
     const { downloadReceiptFiles } = await import('./compare.js');
     const { duck } = await import('./duck.js');
     const { quoteLiteral } = await import('../src/contracts/sql.js');
@@ -253,8 +252,8 @@ describe('dropship CLI', () => {
       prefix: 'exports',
       schema: 'wh',
     });
-    expect((await dropship(['export', '--account', 'wh'])).code).toBe(0);
-    const receipt = await readCustomerReceipt(stack, c);
+    expect((await cli(['export', '--account', 'wh'])).code).toBe(0);
+    const receipt = await readReceipt(stack, c);
     const d = mkdtempSync(join(tmpdir(), 'receipt-sql-'));
     writeFileSync(join(d, 'receipt.json'), JSON.stringify(receipt));
     const keys = receipt.tables.items!.files.map((f) => f.key);
@@ -262,7 +261,7 @@ describe('dropship CLI', () => {
     for (const k of keys) expect(bucketKeys).toContain(k);
 
     // Redshift without a manifest folder: a usage error that says what to give.
-    const missing = await dropship([
+    const missing = await cli([
       'receipt',
       'sql',
       join(d, 'receipt.json'),
@@ -274,7 +273,7 @@ describe('dropship CLI', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--manifest-dir');
 
-    const rs = await dropship([
+    const rs = await cli([
       'receipt',
       'sql',
       join(d, 'receipt.json'),
@@ -306,7 +305,7 @@ describe('dropship CLI', () => {
     // Nothing was written into the customer's bucket.
     expect(await stack.s3.keys('wh-data')).toEqual(bucketKeys);
 
-    const sf = await dropship([
+    const sf = await cli([
       'receipt',
       'sql',
       join(d, 'receipt.json'),
@@ -348,7 +347,7 @@ describe('dropship CLI', () => {
   });
 
   it('prints the documents a customer pastes, with the AWS CLI commands', async () => {
-    const r = await dropship(['policy', '--account', 'shop2', '--reader']);
+    const r = await cli(['policy', '--account', 'shop2', '--reader']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('"sts:ExternalId"');
     expect(r.stdout).toContain('"Resource": "arn:aws:s3:::shop2-data/*"');
@@ -364,7 +363,7 @@ describe('dropship CLI', () => {
   });
 
   it('needs exactly one of --account or --due', async () => {
-    const r = await dropship(['export']);
+    const r = await cli(['export']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('give exactly one of --account <id> or --due --slot <HH:MM>');
   });
@@ -372,7 +371,7 @@ describe('dropship CLI', () => {
   it('refuses --slot without --due (an --account export has no slot)', async () => {
     const runs = async () => (await pool.query('select count(*) from dropship.runs')).rows[0].count;
     const before = await runs();
-    const r = await dropship(['export', '--account', 'shop', '--slot', '04:00']);
+    const r = await cli(['export', '--account', 'shop', '--slot', '04:00']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--slot goes with --due');
     expect(await runs()).toBe(before);
@@ -380,9 +379,9 @@ describe('dropship CLI', () => {
 
   it('records the slot of export --due --slot on its runs, without taking the scheduled run’s slot', async () => {
     // shop2 (paid, registered above) is due at 04:00; its bad_numbers table fails as above.
-    const r = await dropship(['export', '--due', '--slot', '04:00'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
+    const r = await cli(['export', '--due', '--slot', '04:00'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
     expect(r.code, r.stderr).toBe(1);
-    const list = await dropship(['runs', 'list', '--account', 'shop2', '--limit', '1']);
+    const list = await cli(['runs', 'list', '--account', 'shop2', '--limit', '1']);
     expect(list.stdout).toMatch(/\d{8}T\d{6}Z-[0-9a-f]{6}\s+shop2\s+cli\s+04:00\s+failed/);
     const row = (
       await pool.query(

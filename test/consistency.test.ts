@@ -14,8 +14,8 @@ import { runTask } from '../src/run/task.js';
 import { Wiring } from '../src/run/wiring.js';
 import { downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
-import { runDropship } from './stack/cli.js';
-import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { dropship, readReceipt } from './kit/index.js';
+import { type Customer, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
 /**
@@ -121,17 +121,11 @@ async function fanOutRun() {
   return { settings, run, sent };
 }
 
-async function dropship(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; out: string; err: string }> {
-  const r = await runDropship(stack, args, { env, timeoutMs: 120_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
+const cli = (args: string[], env: Record<string, string>) => dropship(stack, args, { env, timeoutMs: 120_000 });
 
 /** The delivered dump's invariants, read back from the Parquet files with DuckDB. */
 async function invariants(): Promise<{ total: number; orphans: number; children: number }> {
-  const receipt = await readCustomerReceipt(stack, cust);
+  const receipt = await readReceipt(stack, cust);
   const dir = mkdtempSync(join(work, 'dump-'));
   const files = await downloadReceiptFiles(
     stack.s3.endpoint,
@@ -170,10 +164,10 @@ async function startSpread(runId: string): Promise<number> {
 describe('one consistent snapshot per delivery under a concurrent writer', () => {
   it('the CLI path (in-process, tables one at a time)', async () => {
     const w = writer();
-    const res = await dropship(['export', '--account', 'cons'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
+    const res = await cli(['export', '--account', 'cons'], { DROPSHIP_TABLE_CONCURRENCY: '1' });
     const commits = await w.stop();
-    expect(res.code, res.err).toBe(0);
-    const receipt = await readCustomerReceipt(stack, cust);
+    expect(res.code, res.stderr).toBe(0);
+    const receipt = await readReceipt(stack, cust);
     const spread = await startSpread(receipt.run_id);
     const inv = await invariants();
     console.log(`CLI: ${commits} writer commits during the export; task starts ${spread.toFixed(1)} s apart`);
@@ -191,17 +185,17 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
     const foreign = JSON.stringify({ runId: '20990101T000000Z-abcdef', accountId: 'other', table: 'x' });
     stack.sqs.deliver(stack.taskQueueUrl, foreign);
     const w = writer();
-    const res = await dropship(['export', '--account', 'cons', '--via-queue', '--workers', '2'], {
+    const res = await cli(['export', '--account', 'cons', '--via-queue', '--workers', '2'], {
       DROPSHIP_SPLIT_ROWS: '50000',
     });
     const commits = await w.stop();
-    expect(res.code, res.err).toBe(0);
-    const receipt = await readCustomerReceipt(stack, cust);
+    expect(res.code, res.stderr).toBe(0);
+    const receipt = await readReceipt(stack, cust);
     const tasks = await ledger.tasks(receipt.run_id);
     const spread = await startSpread(receipt.run_id);
     const inv = await invariants();
     console.log(
-      `via-queue: ${tasks.length} tasks, ${commits} writer commits; task starts ${spread.toFixed(1)} s apart\n${res.out}`,
+      `via-queue: ${tasks.length} tasks, ${commits} writer commits; task starts ${spread.toFixed(1)} s apart\n${res.stdout}`,
     );
     // Split tables really were split, and every part read in the one snapshot.
     expect(tasks.filter((t) => t.table === 'c_big').length).toBeGreaterThan(1);
@@ -215,8 +209,8 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
     expect(new Set(tasks.map((t) => t.result?.snapshot?.id)).size).toBe(1);
     expect(stack.sqs.pending(stack.taskQueueUrl).map((m) => m.body)).toContain(foreign);
     // The same summary as the in-process export.
-    expect(res.out).toMatch(/cons/);
-    expect(res.out).toMatch(/e_children|5 tables|tables/);
+    expect(res.stdout).toMatch(/cons/);
+    expect(res.stdout).toMatch(/e_children|5 tables|tables/);
   }, 120_000);
 
   it('a task that cannot import the shared snapshot reads in its own, and the receipt says so', async () => {
@@ -238,7 +232,7 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
     }
     await w.stop();
     // Assess: a receipt that does not claim one snapshot, and says which table was read in which.
-    const receipt = await readCustomerReceipt(stack, cust);
+    const receipt = await readReceipt(stack, cust);
     expect(receipt.run_id).toBe(run.runId);
     expect(validateReceipt(receipt)).toEqual([]);
     expect(receipt.consistency).toBe('table');
@@ -273,7 +267,7 @@ describe('one consistent snapshot per delivery under a concurrent writer', () =>
     await w.stop();
     // Assess: not stuck, a receipt, and it does not claim one snapshot.
     expect((await ledger.getRun(run.runId))?.status).toBe('succeeded');
-    const receipt = await readCustomerReceipt(stack, cust);
+    const receipt = await readReceipt(stack, cust);
     expect(receipt.run_id).toBe(run.runId);
     expect(receipt.consistency).toBe('table');
     expect(validateReceipt(receipt)).toEqual([]);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployConfig } from '../src/config/deploy.js';
 import { loadSettings, settingsSchema } from '../src/config/settings.js';
-import { runDropship } from './stack/cli.js';
+import { dropship } from './kit/index.js';
 import { LocalStack, REPO_ROOT } from './stack/stack.js';
 
 /**
@@ -72,7 +72,7 @@ describe('deploy-time settings', () => {
     for (const v of ['DROPSHIP_VPC_SECURITY_GROUP_ID', 'DROPSHIP_VPC_SUBNET_A', 'DROPSHIP_WORKER_CONCURRENCY'])
       expect(Object.keys(vars)).toContain(v);
     expect(() => loadSettings(vars)).not.toThrow();
-    const r = await runDropship(stack, ['runs', 'list'], { env: vars });
+    const r = await dropship(stack, ['runs', 'list'], { env: vars });
     expect(r.stderr).not.toMatch(/not a dropship setting|Invalid configuration/);
     expect(r.code).toBe(0);
   });

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDestination, type Registry } from '../src/accounts/registry.js';
@@ -9,8 +6,8 @@ import { createLogger } from '../src/log/logger.js';
 import { exportAccount } from '../src/run/account.js';
 import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
-import { compareTable, downloadReceiptFiles } from './compare.js';
-import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { assertExact, readReceipt } from './kit/index.js';
+import { type Customer, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { LocalStack } from './stack/stack.js';
 
@@ -25,7 +22,6 @@ let ledger: Ledger;
 let settings: Settings;
 let wide: Customer;
 const logLines: string[] = [];
-const dir = mkdtempSync(join(tmpdir(), 'dropship-edges-'));
 let h: Harness;
 const SENTINEL = 'ROWDATA-SENTINEL-7731';
 
@@ -65,7 +61,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function capturingReporter(): LogReporter {
@@ -86,26 +81,9 @@ describe('edges', () => {
       ledger,
     });
     expect(outcome.ok, JSON.stringify((outcome as { failures?: unknown }).failures)).toBe(true);
-    const receipt = await readCustomerReceipt(stack, wide);
+    const receipt = await readReceipt(stack, wide);
     expect(receipt.tables.many!.columns).toHaveLength(1000);
-    const files = await downloadReceiptFiles(
-      stack.s3.endpoint,
-      'us-east-1',
-      wide.reader,
-      'wide-data',
-      receipt,
-      join(dir, 'wide'),
-    );
-    const client = await pool.connect();
-    try {
-      for (const name of ['many', 'big_json']) {
-        const d = await compareTable(client, 'wide', name, receipt.tables[name]!.columns, files.get(name)!);
-        expect(d.examples, name).toEqual([]);
-        expect(d.parquetRows).toBe(receipt.tables[name]!.row_count);
-      }
-    } finally {
-      client.release();
-    }
+    await assertExact({ stack, pool }, wide);
   });
 
   it('a schema change between runs shows in the next receipt', async () => {
@@ -119,9 +97,7 @@ describe('edges', () => {
       ledger,
     });
     expect(outcome.ok).toBe(true);
-    const cols = (await readCustomerReceipt(stack, wide)).tables.big_json!.columns.map(
-      (c) => `${c.name}:${c.postgres_type}`,
-    );
+    const cols = (await readReceipt(stack, wide)).tables.big_json!.columns.map((c) => `${c.name}:${c.postgres_type}`);
     expect(cols).toEqual(['id:integer', 'doc:jsonb', 'added_later:date']);
   });
 

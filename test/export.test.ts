@@ -1,13 +1,8 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Registry } from '../src/accounts/registry.js';
 import type { Settings } from '../src/config/settings.js';
-import type { Receipt } from '../src/contracts/receipt.js';
 import { destinationClients } from '../src/destinations/s3/clients.js';
 import { createLogger } from '../src/log/logger.js';
 import { validateReceipt } from '../src/receipt/validate.js';
@@ -16,8 +11,8 @@ import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { listTables } from '../src/source/catalog.js';
 import { release, Snapshot } from '../src/source/snapshot.js';
-import { compareTable, downloadReceiptFiles } from './compare.js';
-import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { assertExact, readReceipt } from './kit/index.js';
+import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { LocalStack } from './stack/stack.js';
 
@@ -29,7 +24,6 @@ let settings: Settings;
 let acme: Customer;
 let globex: Customer;
 let bulk: Customer;
-const dir = mkdtempSync(join(tmpdir(), 'dropship-export-'));
 const silent = new LogReporter(createLogger({ level: 'silent' }));
 let h: Harness;
 
@@ -77,13 +71,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** One export of `dest` with this file's settings (or overrides). */
 const run = (dest: Customer['destination'], extra: Partial<Parameters<typeof exportAccount>[1]> = {}) =>
   exportAccount(dest, { sourceUrl: stack.databaseUrl, settings, reporter: silent, ledger, ...extra });
-const readReceipt = (c: Customer): Promise<Receipt> => readCustomerReceipt(stack, c);
 
 describe('export of a demo account on the local stack', () => {
   it('delivers every table exactly, with receipt.json last and agreeing with the shards', async () => {
@@ -91,7 +83,7 @@ describe('export of a demo account on the local stack', () => {
     const outcome = await run(acme.destination);
     // Assess
     expect(outcome.ok, outcome.ok ? '' : String((outcome as { error: unknown }).error)).toBe(true);
-    const receipt = await readReceipt(acme);
+    const receipt = await readReceipt(stack, acme);
     expect(validateReceipt(receipt)).toEqual([]);
     expect(Object.keys(receipt.tables)).toEqual([
       'companies',
@@ -132,29 +124,7 @@ describe('export of a demo account on the local stack', () => {
 
     // Downloaded with the customer's own credentials: checksums match, and DuckDB reads back
     // exactly what Postgres holds, table by table, value by value.
-    const files = await downloadReceiptFiles(
-      stack.s3.endpoint,
-      'us-east-1',
-      acme.reader,
-      'acme-data',
-      receipt,
-      join(dir, 'acme'),
-    );
-    const client = await pool.connect();
-    try {
-      for (const [name, t] of Object.entries(receipt.tables)) {
-        const paths = files.get(name)!;
-        t.files.forEach((f, i) => {
-          expect(createHash('sha256').update(readFileSync(paths[i]!)).digest('hex')).toBe(f.sha256);
-        });
-        const diff = await compareTable(client, 'acme', name, t.columns, paths);
-        expect(diff.examples, name).toEqual([]);
-        expect(diff.pgRows, name).toBe(t.row_count);
-        expect(diff.parquetRows, name).toBe(t.row_count);
-      }
-    } finally {
-      client.release();
-    }
+    await assertExact({ stack, pool }, acme);
     const events40k = receipt.tables.events!;
     expect(events40k.row_count).toBe(40_000);
     expect(events40k.columns.find((c) => c.name === 'revenue')).toMatchObject({
@@ -193,7 +163,7 @@ describe('export of a demo account on the local stack', () => {
     // And with the trust policy fixed, the same account exports.
     const retry = await run(globex.destination);
     expect(retry.ok).toBe(true);
-    expect((await readReceipt(globex)).tables.events!.row_count).toBe(5_000);
+    expect((await readReceipt(stack, globex)).tables.events!.row_count).toBe(5_000);
   });
 
   it('writes every object with SSE-KMS under the registered key, and names the missing KMS permission', async () => {
@@ -271,7 +241,7 @@ describe('export of a demo account on the local stack', () => {
       settings: { ...settings, DROPSHIP_SHARD_TARGET_BYTES: 64 * 1024 * 1024 },
     });
     expect(first.ok).toBe(true);
-    const receiptBefore = await readReceipt(bulk);
+    const receiptBefore = await readReceipt(stack, bulk);
     expect(stack.s3.requests.some((r) => r.bucket === 'bulk-data' && r.action === 's3:CreateMultipartUpload')).toBe(
       true,
     );
@@ -299,7 +269,7 @@ describe('export of a demo account on the local stack', () => {
           (r) => r.bucket === 'bulk-data' && r.action === 's3:AbortMultipartUpload' && r.status === 204,
         ),
       ).toBe(true);
-      expect(await readReceipt(bulk)).toEqual(receiptBefore);
+      expect(await readReceipt(stack, bulk)).toEqual(receiptBefore);
     } finally {
       stack.s3.faults.splice(stack.s3.faults.indexOf(fault), 1);
     }

@@ -10,7 +10,8 @@ import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter, type Reporter } from '../src/run/reporter.js';
 import type { TableProgress } from '../src/run/table.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
-import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { assertExact, readReceipt } from './kit/index.js';
+import { type Customer, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { FaultAction, S3RequestInfo } from './stack/s3.js';
 import type { LocalStack } from './stack/stack.js';
@@ -98,29 +99,6 @@ function onFirst(times: number, when: (r: S3RequestInfo) => boolean, action: Fau
   return fired;
 }
 
-async function assertExact(c: Customer): Promise<void> {
-  const receipt = await readCustomerReceipt(stack, c);
-  const files = await downloadReceiptFiles(
-    stack.s3.endpoint,
-    'us-east-1',
-    c.reader,
-    c.destination.bucket,
-    receipt,
-    join(dir, `${c.destination.accountId}-${Date.now()}`),
-  );
-  const client = await pool.connect();
-  try {
-    for (const [name, t] of Object.entries(receipt.tables)) {
-      const d = await compareTable(client, c.destination.sourceSchema, name, t.columns, files.get(name)!);
-      expect(d.examples, name).toEqual([]);
-      expect(d.parquetRows, name).toBe(t.row_count);
-    }
-  } finally {
-    client.release();
-  }
-  expect(await stack.s3.unfinishedUploads(c.destination.bucket)).toEqual([]);
-}
-
 const isPart = (r: S3RequestInfo) => r.bucket === 'faulta-data' && r.query.has('partNumber');
 
 describe('faults between the exporter and S3', () => {
@@ -139,7 +117,7 @@ describe('faults between the exporter and S3', () => {
     expect(outcome.ok, JSON.stringify((outcome as { failures?: unknown }).failures)).toBe(true);
     expect(slowdowns.length).toBeGreaterThanOrEqual(2);
     expect(errors).toEqual(['receipt.json#']);
-    await assertExact(a);
+    await assertExact(h, a);
   });
 
   it('a connection dropped mid-part is retried; the run completes exactly', async () => {
@@ -147,7 +125,7 @@ describe('faults between the exporter and S3', () => {
     const outcome = await exportAccount(a.destination, deps());
     expect(outcome.ok).toBe(true);
     expect(dropped.length).toBeGreaterThanOrEqual(1);
-    await assertExact(a);
+    await assertExact(h, a);
   });
 
   it('a part whose response is cut off after S3 stored it is retried; the run completes exactly', async () => {
@@ -155,7 +133,7 @@ describe('faults between the exporter and S3', () => {
     const outcome = await exportAccount(a.destination, deps());
     expect(outcome.ok).toBe(true);
     expect(truncated.length).toBeGreaterThanOrEqual(1);
-    await assertExact(a);
+    await assertExact(h, a);
   });
 
   it('a slow S3 (every part delayed) still completes exactly', async () => {
@@ -163,11 +141,11 @@ describe('faults between the exporter and S3', () => {
     const outcome = await exportAccount(a.destination, deps());
     expect(outcome.ok).toBe(true);
     expect(delayed.length).toBeGreaterThanOrEqual(4);
-    await assertExact(a);
+    await assertExact(h, a);
   });
 
   it('AccessDenied is not retried: one attempt, a clear message, no receipt change, no unfinished upload', async () => {
-    const before = await readCustomerReceipt(stack, a);
+    const before = await readReceipt(stack, a);
     const denied = onFirst(99, (r) => isPart(r) && r.query.get('partNumber') === '1', {
       status: 403,
       code: 'AccessDenied',
@@ -179,7 +157,7 @@ describe('faults between the exporter and S3', () => {
     expect(denied.length).toBe(new Set(denied).size); // every denied part was tried exactly once
     const failures = (outcome as { failures: { table: string; message: string }[] }).failures;
     expect(failures.find((f) => f.table === 'blobs')?.message).toContain('access denied writing s3://faulta-data/');
-    expect(await readCustomerReceipt(stack, a)).toEqual(before);
+    expect(await readReceipt(stack, a)).toEqual(before);
     expect(await stack.s3.unfinishedUploads('faulta-data')).toEqual([]);
   });
 
@@ -188,13 +166,13 @@ describe('faults between the exporter and S3', () => {
     const outcomes = await exportAccounts([a.destination, b.destination], deps());
     expect(outcomes.get('faulta')?.ok).toBe(false);
     expect(outcomes.get('faultb')?.ok).toBe(true);
-    await assertExact(b);
+    await assertExact(h, b);
   });
 });
 
 describe('faults in Postgres', () => {
   it('a backend terminated mid-COPY fails the run cleanly; the rerun succeeds', async () => {
-    const before = await readCustomerReceipt(stack, a);
+    const before = await readReceipt(stack, a);
     let killed = false;
     const killer: Reporter = {
       ...silent,
@@ -217,22 +195,22 @@ describe('faults in Postgres', () => {
       (outcome as { failures: { table: string; message: string }[] }).failures.find((f) => f.table === 'blobs')
         ?.message,
     ).toMatch(/terminat|connection/i);
-    expect(await readCustomerReceipt(stack, a)).toEqual(before);
+    expect(await readReceipt(stack, a)).toEqual(before);
     expect(await stack.s3.unfinishedUploads('faulta-data')).toEqual([]);
     const rerun = await exportAccount(a.destination, deps());
     expect(rerun.ok).toBe(true);
-    await assertExact(a);
+    await assertExact(h, a);
   });
 
   it('a statement timeout fails the run cleanly; the rerun succeeds', async () => {
-    const before = await readCustomerReceipt(stack, a);
+    const before = await readReceipt(stack, a);
     const outcome = await exportAccount(
       a.destination,
       deps({ sourceUrl: `${stack.databaseUrl}?options=-c%20statement_timeout%3D200` }),
     );
     expect(outcome.ok).toBe(false);
     expect(JSON.stringify((outcome as { failures: unknown }).failures)).toContain('statement timeout');
-    expect(await readCustomerReceipt(stack, a)).toEqual(before);
+    expect(await readReceipt(stack, a)).toEqual(before);
     expect(await stack.s3.unfinishedUploads('faulta-data')).toEqual([]);
     expect((await exportAccount(a.destination, deps())).ok).toBe(true);
   });
@@ -276,7 +254,7 @@ describe('reruns', () => {
     const second = await exportAccount(c.destination, deps({ settings: small, clock: () => minute + 20_000_000n }));
     expect(second.ok, JSON.stringify((second as { failures?: unknown }).failures)).toBe(true);
     // Assess: every key in the folder is in the receipt, and together they hold exactly the current rows.
-    const receipt = await readCustomerReceipt(stack, c);
+    const receipt = await readReceipt(stack, c);
     const t = receipt.tables.shrinking!;
     const inFolder = (await stack.s3.keys('faultc-data')).filter((k) => k.startsWith(`${t.folder}/`));
     expect(t.files.map((f) => f.key).sort()).toEqual(inFolder);

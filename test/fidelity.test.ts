@@ -15,7 +15,8 @@ import type { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { compareTable, compareTableHyparquet, downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
-import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { readReceipt } from './kit/index.js';
+import { type Customer, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { LocalStack } from './stack/stack.js';
 
@@ -134,8 +135,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const readReceipt = (c: Customer): Promise<Receipt> => readCustomerReceipt(stack, c);
-
 let receipt: Receipt;
 let files: Map<string, string[]>;
 
@@ -148,7 +147,7 @@ describe('fidelity: every type family, read back by two independent readers', ()
       ledger,
     });
     expect(outcome.ok, outcome.ok ? '' : JSON.stringify((outcome as { failures: unknown }).failures)).toBe(true);
-    receipt = await readReceipt(fidCustomer);
+    receipt = await readReceipt(stack, fidCustomer);
     expect(validateReceipt(receipt)).toEqual([]);
     files = await downloadReceiptFiles(
       stack.s3.endpoint,
@@ -376,7 +375,7 @@ describe('fidelity: seeded property-based rows', () => {
           ledger,
         });
         if (!outcome.ok) throw new Error(JSON.stringify((outcome as { failures: unknown }).failures));
-        const rc = await readReceipt(c);
+        const rc = await readReceipt(stack, c);
         const got = await downloadReceiptFiles(
           stack.s3.endpoint,
           'us-east-1',
@@ -409,7 +408,7 @@ describe.each(['zstd', 'snappy', 'none'] as const)('fidelity with the %s codec',
     const outcome = await exportAccount(dest, { sourceUrl: stack.databaseUrl, settings, reporter: silent, ledger });
     // Assess
     expect(outcome.ok, outcome.ok ? '' : JSON.stringify((outcome as { failures: unknown }).failures)).toBe(true);
-    const r = await readReceipt(fidCustomer);
+    const r = await readReceipt(stack, fidCustomer);
     expect(validateReceipt(r)).toEqual([]);
     expect(r.compression).toBe(codec);
     const got = await downloadReceiptFiles(
@@ -478,7 +477,7 @@ describe('fidelity: user types named like built-ins (issue 22, finding 7)', () =
       ledger,
     });
     expect(outcome.ok, outcome.ok ? '' : JSON.stringify((outcome as { failures: unknown }).failures)).toBe(true);
-    const rc = await readReceipt(c);
+    const rc = await readReceipt(stack, c);
     const t = rc.tables.holder!;
     const cols = Object.fromEntries(t.columns.map((col) => [col.name, col]));
     for (const name of ['u', 'i', 'd', 'ud', 'au']) expect(cols[name], name).toMatchObject({ text_form: true });

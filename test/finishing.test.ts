@@ -7,7 +7,8 @@ import { exportAccount } from '../src/run/account.js';
 import { publishReceipt } from '../src/run/finish.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { sweepRuns } from '../src/run/sweep.js';
-import { type Customer, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { readReceipt } from './kit/index.js';
+import { type Customer, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { Fault } from './stack/s3.js';
 
@@ -84,7 +85,7 @@ describe('finishing', () => {
     h.stack.s3.faults.length = 0;
     const next = await exportNow();
     expect(next.ok).toBe(true);
-    expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(await latestRunId());
+    expect((await readReceipt(h.stack, cust)).run_id).toBe(await latestRunId());
   });
 
   it('an operator can cancel a finishing run; the next run publishes', async () => {
@@ -98,7 +99,7 @@ describe('finishing', () => {
     expect((await h.ledger.getRun(stuck))?.status).toBe('cancelled');
     h.stack.s3.faults.length = 0;
     expect((await exportNow()).ok).toBe(true);
-    expect((await readCustomerReceipt(h.stack, cust)).run_id).not.toBe(stuck);
+    expect((await readReceipt(h.stack, cust)).run_id).not.toBe(stuck);
   });
 
   it('a late finisher never replaces a newer receipt; a newer run replaces a stray older one', async () => {
@@ -116,18 +117,18 @@ describe('finishing', () => {
       // Its finisher went on after the last look (the window the ledger cannot close): its PUT replaces
       // the receipt it follows — the newest — so the stray receipt is published.
       await publishReceipt(h.ledger, late, cust.destination, port, late.receiptBody!);
-      expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(lateId);
+      expect((await readReceipt(h.stack, cust)).run_id).toBe(lateId);
 
       // A newer run publishes over the stray older receipt (it knows its bytes from the ledger).
       expect((await exportNow()).ok).toBe(true);
       const newer = await latestRunId();
-      expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(newer);
+      expect((await readReceipt(h.stack, cust)).run_id).toBe(newer);
 
       // The late finisher once more: the receipt in place is newer than the one it follows — refused.
       await expect(publishReceipt(h.ledger, late, cust.destination, port, late.receiptBody!)).rejects.toBeInstanceOf(
         ReceiptPreconditionFailed,
       );
-      expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(newer);
+      expect((await readReceipt(h.stack, cust)).run_id).toBe(newer);
     } finally {
       port.close();
     }
@@ -142,6 +143,6 @@ describe('finishing', () => {
     expect(await h.stack.s3.keys('fin-data')).not.toContain('receipt.json');
     const next = await exportNow();
     expect(next.ok).toBe(true);
-    expect((await readCustomerReceipt(h.stack, cust)).run_id).toBe(await latestRunId());
+    expect((await readReceipt(h.stack, cust)).run_id).toBe(await latestRunId());
   });
 });

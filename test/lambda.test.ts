@@ -6,7 +6,8 @@ import { loadSettings } from '../src/config/settings.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import type { Ledger } from '../src/run/ledger.js';
 import { Wiring } from '../src/run/wiring.js';
-import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { readReceipt } from './kit/index.js';
+import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
 import { LocalStack } from './stack/stack.js';
 
 /**
@@ -247,7 +248,7 @@ describe('Lambda handlers on the local stack', () => {
     expect(await stack.s3.keys('slowco-data')).toEqual(
       [...files.map((f) => f.key), 'receipt.json', 'status.json'].sort(),
     );
-    const receipt = await readCustomerReceipt(stack, slow);
+    const receipt = await readReceipt(stack, slow);
     expect(validateReceipt(receipt)).toEqual([]);
     expect(receipt.tables.big!.row_count).toBe(600000);
     expect(free.destination.accountId).toBe('freeco');
@@ -271,7 +272,7 @@ describe('Lambda handlers on the local stack', () => {
       [2, 3, 'succeeded'],
     ]);
     expect(parts.reduce((n, t) => n + (t.rows ?? 0), 0)).toBe(120000);
-    const receipt = await readCustomerReceipt(stack, split);
+    const receipt = await readReceipt(stack, split);
     expect(validateReceipt(receipt)).toEqual([]);
     expect(receipt.tables.t!.row_count).toBe(120000);
     expect(receipt.tables.t!.files.map((f: { key: string }) => f.key.split('/').pop())).toEqual([

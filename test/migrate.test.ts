@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, schemaProblem } from '../src/accounts/migrations.js';
-import { runDropship } from './stack/cli.js';
+import { dropship } from './kit/index.js';
 import { LocalStack } from './stack/stack.js';
 
 /**
@@ -24,26 +24,26 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const dropship = (args: string[]) => runDropship(stack, args, { env: { DATABASE_URL: fresh } });
+const cli = (args: string[]) => dropship(stack, args, { env: { DATABASE_URL: fresh } });
 
 describe('dropship migrate and the schema check', () => {
   it('an empty database is refused until `dropship migrate`; migrate is idempotent; then commands run', async () => {
-    const before = await dropship(['runs', 'list']);
+    const before = await cli(['runs', 'list']);
     expect(before.code).toBe(2);
     expect(before.stderr).toContain('the dropship schema is not installed in this database: run `dropship migrate`');
 
-    const check = await dropship(['migrate', '--check']);
+    const check = await cli(['migrate', '--check']);
     expect(check.code).toBe(1);
     expect(check.stdout).toContain(`schema version 0; this release knows ${SCHEMA_VERSION}`);
 
-    const first = await dropship(['migrate']);
+    const first = await cli(['migrate']);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain(`schema migrated to version ${SCHEMA_VERSION} (applied 1, 2,`);
-    const again = await dropship(['migrate']);
+    const again = await cli(['migrate']);
     expect(again.stdout).toContain(`schema already at version ${SCHEMA_VERSION}: nothing to do`);
 
-    expect((await dropship(['runs', 'list'])).code).toBe(0);
-    expect((await dropship(['migrate', '--check'])).stdout).toContain('ok: this release can run on it');
+    expect((await cli(['runs', 'list'])).code).toBe(0);
+    expect((await cli(['migrate', '--check'])).stdout).toContain('ok: this release can run on it');
   });
 
   it('a schema migrated by a newer release is refused, unless its newer migrations are additive', async () => {
@@ -53,19 +53,19 @@ describe('dropship migrate and the schema check', () => {
       await db.query(`insert into dropship.schema_migrations (version, name, oldest_code) values ($1, 'future', $1)`, [
         future,
       ]);
-      const refused = await dropship(['runs', 'list']);
+      const refused = await cli(['runs', 'list']);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(
         `the dropship schema is at version ${future}, migrated by a newer dropship that this one (schema ${SCHEMA_VERSION}) cannot run on`,
       );
       // migrate never rolls back, and refuses to touch a schema beyond it.
-      expect((await dropship(['migrate'])).code).toBe(2);
+      expect((await cli(['migrate'])).code).toBe(2);
       // An expand-only migration keeps the previous release running (the rollback case).
       await db.query('update dropship.schema_migrations set oldest_code = $1 where version = $2', [
         SCHEMA_VERSION,
         future,
       ]);
-      expect((await dropship(['runs', 'list'])).code).toBe(0);
+      expect((await cli(['runs', 'list'])).code).toBe(0);
     } finally {
       await db.query('delete from dropship.schema_migrations where version > $1', [SCHEMA_VERSION]);
       await db.end();

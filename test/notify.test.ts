@@ -21,7 +21,7 @@ import { startFanOutRun } from '../src/run/fan-out.js';
 import { LogReporter } from '../src/run/reporter.js';
 import { runTask } from '../src/run/task.js';
 import { tidy } from '../src/run/tidy.js';
-import { runDropship } from './stack/cli.js';
+import { dropship } from './kit/index.js';
 import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { PolicyDocument } from './stack/iam.js';
@@ -52,8 +52,8 @@ const silent = new LogReporter(createLogger({ level: 'silent' }));
 let verifyDropship: (body: Buffer | string, header: string, secret: string, tol?: number, now?: number) => boolean;
 const KMS = 'arn:aws:kms:us-east-1:240000000003:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
-function dropship(args: string[], stdin?: Buffer, extraEnv: Record<string, string> = {}) {
-  return runDropship(h.stack, args, {
+function cli(args: string[], stdin?: Buffer, extraEnv: Record<string, string> = {}) {
+  return dropship(h.stack, args, {
     env: {
       DROPSHIP_WEBHOOK_KEY: key,
       DROPSHIP_WEBHOOK_BACKOFF_MS: '20',
@@ -131,7 +131,7 @@ afterAll(async () => {
 describe('webhooks, status.json, pause, receipt chain', () => {
   it('sets a webhook from the CLI: http only to loopback, the secret printed once, stored encrypted', async () => {
     const production = { DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'false' };
-    const bad = await dropship(
+    const bad = await cli(
       ['destinations', 'update', 'hooked', '--webhook-url', 'http://hooks.example.com/x'],
       undefined,
       production,
@@ -139,14 +139,10 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('must use https');
     // Outside development mode a loopback receiver is refused (the Lambda Runtime API listens there).
-    const loopback = await dropship(
-      ['destinations', 'update', 'hooked', '--webhook-url', hookUrl],
-      undefined,
-      production,
-    );
+    const loopback = await cli(['destinations', 'update', 'hooked', '--webhook-url', hookUrl], undefined, production);
     expect(loopback.code).toBe(2);
     expect(loopback.stderr).toContain('127.0.0.1 is a loopback address');
-    const r = await dropship(['destinations', 'update', 'hooked', '--webhook-url', hookUrl]);
+    const r = await cli(['destinations', 'update', 'hooked', '--webhook-url', hookUrl]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     secret = /^Webhook signing secret: (whsec_[A-Za-z0-9_-]{43})$/m.exec(r.stdout)![1]!;
@@ -224,14 +220,14 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(verifyDropship(altered, header(r), secret)).toBe(false);
     expect(verifyDropship(r.body, header(r), `whsec_${'A'.repeat(43)}`)).toBe(false);
 
-    const ok = await dropship(['webhook', 'verify', '--secret', secret, '--header', header(r)], r.body);
+    const ok = await cli(['webhook', 'verify', '--secret', secret, '--header', header(r)], r.body);
     expect(ok.stdout).toContain('valid: signed at');
     expect(ok.code).toBe(0);
-    const bad = await dropship(['webhook', 'verify', '--secret', secret, '--header', header(r)], altered);
+    const bad = await cli(['webhook', 'verify', '--secret', secret, '--header', header(r)], altered);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('invalid: the signature does not match');
     // A capture replayed an hour later: correctly signed back then, refused now.
-    const replayed = await dropship(
+    const replayed = await cli(
       ['webhook', 'verify', '--secret', secret, '--header', sign(secret, r.body.toString(), t - 3600)],
       r.body,
     );
@@ -245,7 +241,7 @@ describe('webhooks, status.json, pause, receipt chain', () => {
       `create table hooked.bad_numbers (id int, x numeric(10,2)); insert into hooked.bad_numbers values (1, 'NaN');`,
     );
     const before = await statusOf(hooked);
-    const r = await dropship(['export', '--account', 'hooked']);
+    const r = await cli(['export', '--account', 'hooked']);
     expect(r.code).toBe(1);
     // The process has exited: the event is already here.
     expect(received).toHaveLength(1);
@@ -293,9 +289,9 @@ describe('webhooks, status.json, pause, receipt chain', () => {
     expect(status).toMatchObject({ paused: true, next_slot: null, consecutive_failures: 3 });
     expect(status.paused_at).not.toBeNull();
 
-    const shown = await dropship(['destinations', 'show', 'hooked']);
+    const shown = await cli(['destinations', 'show', 'hooked']);
     expect(shown.stdout).toMatch(/failures\s+3 in a row\s+\(paused since/);
-    const resumed = await dropship(['destinations', 'enable', 'hooked']);
+    const resumed = await cli(['destinations', 'enable', 'hooked']);
     expect(resumed.code).toBe(0);
     // status.json no longer says paused, right away (not only after the next run).
     expect(await statusOf(hooked)).toMatchObject({ paused: false, paused_at: null, consecutive_failures: 0 });
@@ -318,32 +314,32 @@ describe('webhooks, status.json, pause, receipt chain', () => {
       writeFileSync(f, r);
       return f;
     });
-    const ok = await dropship(['receipt', 'verify-chain', ...files]);
+    const ok = await cli(['receipt', 'verify-chain', ...files]);
     expect(ok.code).toBe(0);
     expect(ok.stdout.trim().split('\n')).toHaveLength(2);
-    const gap = await dropship(['receipt', 'verify-chain', files[0]!, files[2]!]);
+    const gap = await cli(['receipt', 'verify-chain', files[0]!, files[2]!]);
     expect(gap.code).toBe(1);
     expect(gap.stderr).toContain('gap: 1 receipt missing between sequence 1 and 3');
     const replaced = join(dir, 'receipt-2-replaced.json');
     writeFileSync(replaced, receipts[1]!.toString().replace('"row_count": 50', '"row_count": 49'));
-    const bad = await dropship(['receipt', 'verify-chain', files[0]!, replaced, files[2]!]);
+    const bad = await cli(['receipt', 'verify-chain', files[0]!, replaced, files[2]!]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('does not chain to');
     expect(bad.stderr).toContain('replaced or altered');
   });
 
   it('runs list --failed --since 24h lists the failed runs only', async () => {
-    const r = await dropship(['runs', 'list', '--failed', '--since', '24h']);
+    const r = await cli(['runs', 'list', '--failed', '--since', '24h']);
     expect(r.code).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => l.includes('hooked'));
     expect(rows).toHaveLength(3);
     for (const l of rows) expect(l).toContain('failed');
-    const none = await dropship(['runs', 'list', '--failed', '--since', '2999-01-01T00:00:00Z']);
+    const none = await cli(['runs', 'list', '--failed', '--since', '2999-01-01T00:00:00Z']);
     expect(none.stdout).toContain('No runs yet.');
   });
 
   it('rotating the secret: the next event verifies with the new secret only', async () => {
-    const r = await dropship(['destinations', 'rotate-webhook-secret', 'hooked']);
+    const r = await cli(['destinations', 'rotate-webhook-secret', 'hooked']);
     expect(r.code).toBe(0);
     const rotated = /^Webhook signing secret: (whsec_\S+)$/m.exec(r.stdout)![1]!;
     expect(rotated).not.toBe(secret);
@@ -376,11 +372,11 @@ describe('webhooks, status.json, pause, receipt chain', () => {
       '--webhook-url',
       'https://hooks.example.com/dropship',
     ];
-    const noKey = await dropship(args, undefined, { DROPSHIP_WEBHOOK_KEY: '' });
+    const noKey = await cli(args, undefined, { DROPSHIP_WEBHOOK_KEY: '' });
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain('DROPSHIP_WEBHOOK_KEY is not set');
     await expect(h.registry.get('addhook')).rejects.toThrow(/No destination/);
-    const ok = await dropship(args);
+    const ok = await cli(args);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('Registered addhook.');
     expect(ok.stdout).toMatch(/^Webhook signing secret: whsec_[A-Za-z0-9_-]{43}$/m);
@@ -522,11 +518,11 @@ describe('drift checks before the slot', () => {
     });
     expect(evs.find((e) => e.account === 'drift2')!.fix).toContain(`kms:Decrypt on ${KMS}`);
     // The same from the command line, for one account.
-    const cli = await dropship(['destinations', 'check', '--account', 'drift2']);
-    expect(cli.code).toBe(1);
-    expect(cli.stdout).toContain('✗ drift2');
-    expect(cli.stdout).toMatch(/✗ multipart upload: .*AccessDenied/);
-    expect(cli.stdout).toContain('customer told: the KMS key');
+    const checked = await cli(['destinations', 'check', '--account', 'drift2']);
+    expect(checked.code).toBe(1);
+    expect(checked.stdout).toContain('✗ drift2');
+    expect(checked.stdout).toMatch(/✗ multipart upload: .*AccessDenied/);
+    expect(checked.stdout).toContain('customer told: the KMS key');
     // Non-invasive: nothing left in the buckets, no unfinished upload.
     for (const d of [noCondition, noDecrypt]) {
       expect(await h.stack.s3.keys(d.bucket)).toEqual([]);

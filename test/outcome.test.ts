@@ -14,7 +14,7 @@ import { processDeadLetters } from '../src/run/dead-letter.js';
 import { startFanOutRun } from '../src/run/fan-out.js';
 import { catchUpSlots } from '../src/run/slots.js';
 import { tidy } from '../src/run/tidy.js';
-import { runDropship } from './stack/cli.js';
+import { dropship } from './kit/index.js';
 import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 
@@ -209,7 +209,7 @@ describe('one way a run ends: one outcome event, one notification, no reconcile'
     const runId = await openRun(c.destination);
     const before = statusPuts('cancelled-data');
     // Act: the real CLI, in its own process.
-    const r = await runDropship(h.stack, ['runs', 'cancel', runId, '--by', 'jane-at-ops-7'], { env });
+    const r = await dropship(h.stack, ['runs', 'cancel', runId, '--by', 'jane-at-ops-7'], { env });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     // The CLI process that cancelled told the customer before it exited.

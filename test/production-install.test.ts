@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropshipAt } from './kit/index.js';
 
 /**
  * A production install — `npm ci --omit=dev` of what production runs (package.json, the lock file,
@@ -13,13 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 let dir: string;
 
-function dropship(...args: string[]) {
-  return spawnSync(process.execPath, [join(dir, 'src/cli/bin.mjs'), ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
-  });
-}
+/** The installed CLI, run in its folder with only PATH and HOME: nothing of this checkout leaks in. */
+const dropship = (...args: string[]) =>
+  dropshipAt(dir, args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
 
 describe('a production install (npm ci --omit=dev, without test/)', () => {
   beforeAll(() => {
@@ -47,19 +44,19 @@ describe('a production install (npm ci --omit=dev, without test/)', () => {
 
   it.each([['--help'], ['destinations', '--help'], ['export', '--help'], ['runs', '--help'], ['doctor', '--help']])(
     'dropship %s works',
-    (...args) => {
+    async (...args) => {
       // Act
-      const r = dropship(...args);
+      const r = await dropship(...args);
       // Assess
       expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
+      expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^Usage: dropship/);
     },
   );
 
-  it.each([['demo'], ['dev']])('dropship %s says how to get the development tooling (exit 2)', (command) => {
-    const r = dropship(command);
-    expect(r.status).toBe(2);
+  it.each([['demo'], ['dev']])('dropship %s says how to get the development tooling (exit 2)', async (command) => {
+    const r = await dropship(command);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain(`\`dropship ${command}\` needs the development tooling`);
     expect(r.stderr).toContain('run `npm ci` (not `npm ci --omit=dev`)');
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace

@@ -5,7 +5,7 @@ import { createLogger } from '../src/log/logger.js';
 import { currentSlot, type SlotStatus, slotMetricsLine, slotStatus } from '../src/run/slot-status.js';
 import { runSlot } from '../src/run/slots.js';
 import { runTask } from '../src/run/task.js';
-import { runDropship } from './stack/cli.js';
+import { dropship } from './kit/index.js';
 import { setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 
@@ -108,31 +108,22 @@ describe('slot status', () => {
   });
 
   it('as an operator sees it: slot status, runs list of the slot (filtered, paged), destinations list --paused', async () => {
-    const status = await runDropship(h.stack, ['slot', 'status', '--slot', '04:00', '--date', date]);
+    const status = await dropship(h.stack, ['slot', 'status', '--slot', '04:00', '--date', date]);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toContain(`slot 04:00 of ${date} (UTC)`);
     expect(status.stdout).toContain('failures by cause: role_not_assumable 1, internal 1');
     expect(status.stdout).toContain('paused: sspaused');
 
-    const failed = await runDropship(h.stack, [
-      'runs',
-      'list',
-      '--slot',
-      '04:00',
-      '--date',
-      date,
-      '--status',
-      'failed',
-    ]);
+    const failed = await dropship(h.stack, ['runs', 'list', '--slot', '04:00', '--date', date, '--status', 'failed']);
     expect(failed.code, failed.stderr).toBe(0);
     expect(failed.stdout).toMatch(/ssrole/);
     expect(failed.stdout).toMatch(/ssours/);
     expect(failed.stdout).not.toMatch(/ssok/);
 
-    const page1 = await runDropship(h.stack, ['runs', 'list', '--slot', '04:00', '--date', date, '--limit', '2']);
+    const page1 = await dropship(h.stack, ['runs', 'list', '--slot', '04:00', '--date', date, '--limit', '2']);
     const next = /--before (\S+)/.exec(page1.stdout)?.[1];
     expect(next).toBeDefined();
-    const page2 = await runDropship(h.stack, [
+    const page2 = await dropship(h.stack, [
       'runs',
       'list',
       '--slot',
@@ -148,11 +139,11 @@ describe('slot status', () => {
     const all = [...new Set([...ids(page1.stdout), ...ids(page2.stdout)])];
     expect(all).toHaveLength(3);
 
-    const paused = await runDropship(h.stack, ['destinations', 'list', '--paused']);
+    const paused = await dropship(h.stack, ['destinations', 'list', '--paused']);
     expect(paused.stdout.trim().split('\n')).toHaveLength(1);
     expect(paused.stdout).toMatch(/^sspaused\s+paid\s+paused/);
 
-    const bad = await runDropship(h.stack, ['runs', 'list', '--status', 'done']);
+    const bad = await dropship(h.stack, ['runs', 'list', '--status', 'done']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--status is one of running, finishing, succeeded, failed, cancelled');
   });

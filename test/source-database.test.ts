@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDropship } from './stack/cli.js';
+import { dropship } from './kit/index.js';
 import { LocalStack } from './stack/stack.js';
 
 /**
@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 const add = (account: string, schema: string, extra: string[] = [], env: Record<string, string> = {}) =>
-  runDropship(
+  dropship(
     stack,
     [
       ...['destinations', 'add', '--account', account, '--plan', 'paid', '--bucket', `${account}-data`],

@@ -22,8 +22,8 @@ import { listTables } from '../src/source/catalog.js';
 import { selectTables, tenantLiteral, whereClause } from '../src/source/select.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
-import { runDropship } from './stack/cli.js';
-import { type Customer, customerS3, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { dropship, readReceipt } from './kit/index.js';
+import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { LocalStack } from './stack/stack.js';
 
@@ -168,7 +168,7 @@ async function exportAndRead(id: string): Promise<{ receipt: Receipt; files: Map
     ledger,
   });
   expect(outcome.ok, outcome.ok ? '' : String((outcome as { error: unknown }).error)).toBe(true);
-  const receipt = await readCustomerReceipt(stack, c);
+  const receipt = await readReceipt(stack, c);
   const files = await downloadReceiptFiles(
     stack.s3.endpoint,
     'us-east-1',
@@ -438,7 +438,7 @@ describe('tenant mode and selection', () => {
       ).toBe(true);
     }
     expect((await ledger.getRun(next.runId))?.receiptKey).toBe('receipt.json');
-    const receipt = await readCustomerReceipt(stack, c);
+    const receipt = await readReceipt(stack, c);
     expect(receipt.run_id).toBe(next.runId);
     expect(receipt.selection?.left_out.map((l) => l.table)).toEqual(['audit_log', 'tenants']);
     expect(receipt.tables.events!.columns.map((col) => col.name)).toEqual(['id', 'org_id', 'amount', 'at']);
@@ -588,9 +588,9 @@ describe('tenant mode and selection', () => {
   });
 
   it('CLI: destinations update prints the selection; the export summary says which tables were left out and why', async () => {
-    const dropship = (args: string[]) => runDropship(stack, args);
+    const cli = (args: string[]) => dropship(stack, args);
     const before = await registry.get('uui-2');
-    const upd = await dropship([
+    const upd = await cli([
       'destinations',
       'update',
       'uui-2',
@@ -603,31 +603,31 @@ describe('tenant mode and selection', () => {
     expect(upd.stdout).toContain(`tenant        org_id = "${TENANTS.uuid[2]}"  (column left out of the files)`);
     expect(upd.stdout).toContain('exclude       internal_*, audit_log');
     expect((await registry.get('uui-2')).externalId).toBe(before.externalId);
-    const list = await dropship(['destinations', 'list']);
+    const list = await cli(['destinations', 'list']);
     expect(list.stdout).toContain(`t_uuid (org_id = "${TENANTS.uuid[2]}")`);
-    const bad = await dropship(['destinations', 'update', 'uui-2', '--include-tables', 'nope']);
+    const bad = await cli(['destinations', 'update', 'uui-2', '--include-tables', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--include-tables: no table of schema "t_uuid" matches "nope"');
-    const exp = await dropship(['export', '--account', 'uui-2']);
+    const exp = await cli(['export', '--account', 'uui-2']);
     expect(exp.code, exp.stderr).toBe(0);
     expect(exp.stdout).toContain('left out: uui-2/audit_log — excluded by --exclude-tables "audit_log"');
     expect(exp.stdout).toContain(
       'left out: uui-2/tenants — no tenant column "org_id" and not listed in --global-tables',
     );
-    const receipt = await readCustomerReceipt(stack, customers.get('uui-2')!.c);
+    const receipt = await readReceipt(stack, customers.get('uui-2')!.c);
     expect(receipt.selection?.left_out).toEqual([
       { table: 'tenants', reason: 'no tenant column "org_id" and not listed in --global-tables' },
     ]);
     expect(receipt.tables.events!.columns.map((c) => c.name)).toEqual(['id', 'kind', 'amount', 'at']);
     // The doctor checks the selection against the source as it is now.
-    const doc = await dropship(['doctor', '--account', 'uui-2']);
+    const doc = await cli(['doctor', '--account', 'uui-2']);
     expect(doc.stdout).toContain(
       '✓ selection: 3 table(s) of schema "t_uuid" exported (2 filtered on org_id, 1 global), 3 left out',
     );
     expect(doc.code, doc.stdout).toBe(0);
     await pool.query('alter table t_uuid.audit_log rename to audit_old');
     try {
-      const drift = await dropship(['doctor', '--account', 'uui-2']);
+      const drift = await cli(['doctor', '--account', 'uui-2']);
       expect(drift.code).toBe(1);
       expect(drift.stdout).toContain('✗ selection:');
       expect(drift.stdout).toContain('fix: --exclude-tables: no table of schema "t_uuid" matches "audit_log"');

@@ -11,7 +11,8 @@ import { createLogger } from '../src/log/logger.js';
 import { exportAccount } from '../src/run/account.js';
 import { Ledger } from '../src/run/ledger.js';
 import { LogReporter } from '../src/run/reporter.js';
-import { type Customer, createDemoSchema, readCustomerReceipt, setupCustomer } from './stack/demo.js';
+import { readReceipt } from './kit/index.js';
+import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
 import { type Harness, startHarness } from './stack/harness.js';
 import type { LocalStack } from './stack/stack.js';
 
@@ -68,7 +69,7 @@ describe('examples/receipt-trigger', () => {
       ledger: new Ledger(pool),
     });
     expect(outcome.ok).toBe(true);
-    const receipt = await readCustomerReceipt(stack, customer);
+    const receipt = await readReceipt(stack, customer);
     // The S3 event arrived on the queue (and only for receipt.json).
     const sqs = new SQSClient({ region: 'us-east-1' });
     const queueUrl = [...stack.sqs.queues.values()].find((q) => q.name === 'dropship-receipts')!.url;

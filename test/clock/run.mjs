@@ -43,7 +43,7 @@ const GROUPS = [
   },
   // The sweeper's re-sends of a dead opener's tasks, a task lease running out, a finisher's lease.
   {
-    files: ['test/crash.test.ts'],
+    files: ['test/crash/fan-out.test.ts', 'test/crash/finishing.test.ts'],
     filter:
       'crash matrix: Lambda.*(opener dies at after-send|worker dies mid-COPY|finisher dies at before-receipt-put)',
   },

@@ -1,8 +1,7 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
 import type { Registry } from '../../src/accounts/registry.js';
-import type { Receipt } from '../../src/contracts/receipt.js';
 import type { SelectionInput } from '../../src/contracts/selection.js';
 import { permissionPolicy, trustPolicy } from '../../src/destinations/s3/policies.js';
 import type { Principal } from './iam.js';
@@ -191,16 +190,4 @@ export function customerS3(
     forcePathStyle: true,
     credentials: { accessKeyId: reader.accessKeyId, secretAccessKey: reader.secretAccessKey },
   });
-}
-
-/** The customer's receipt.json, read with the customer's own credentials (as their loader would). */
-export async function readCustomerReceipt(stack: LocalStack, c: Customer): Promise<Receipt> {
-  const s3 = customerS3(stack.s3.endpoint, c.destination.region, c.reader);
-  try {
-    const key = c.destination.prefix ? `${c.destination.prefix}/receipt.json` : 'receipt.json';
-    const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
-    return JSON.parse(await res.Body!.transformToString()) as Receipt;
-  } finally {
-    s3.destroy();
-  }
 }
