@@ -1,58 +1,143 @@
 /**
- * The direction of dropship's dependencies (`npm run check:deps`, part of `npm test`).
+ * The shape of dropship (`npm run check:deps`, part of `npm test`): folders grouped by role, and the
+ * edges allowed between them. Any import from one group to another that is not listed in ALLOWED
+ * fails the check, naming both groups. `npm run docs:graph` draws the real edges into
+ * docs/design/architecture.md (and a test fails when the drawing is stale).
  *
- *   handlers/, src/cli/          entry points (Lambda, CLI)
- *     → src/run/                 orchestration: runs, tasks, the ledger, the wiring
- *       → stages                 notify → receipt → changes → sink → aws → destinations → accounts → source → parquet
- *         → bottom               src/log/ → src/config/ → src/contracts/ (receipt types, task message,
- *                                slots, selections, the error family, SQL quoting; zod only)
- *
- * A folder may import only folders below it (and itself). The stages are a strict order too, so
- * no two stages can lean on each other. Production code never imports the local stack in test/,
- * with one door: `src/cli/dev-tooling.ts` loads it on demand (a dynamic import) for `dropship dev`
- * and `dropship demo`; nothing else in src/ or handlers/ may reach test/.
+ * The data path reads from the folder list: schedule → accounts → destinations (assume role) →
+ * pipeline (source: COPY + decode → parquet → sink: shards, multipart upload) → receipt; the run
+ * (lifecycle, drivers, liveness, progress) orchestrates it, store/ keeps dropship's own database
+ * (registry rows, ledger, migrations), notify/ tells the customer, customer/ holds the tools
+ * customers run, devstack/ the local stack (`dropship dev`).
  */
-const LAYERS = [
-  ['handlers', 'src/cli'],
-  ['src/run'],
-  ['src/notify'],
-  ['src/receipt'],
-  ['src/changes'],
-  ['src/sink'],
-  ['src/aws'],
-  ['src/destinations'],
-  ['src/accounts'],
-  ['src/source'],
-  ['src/parquet'],
-  ['src/log'],
-  ['src/config'],
-  ['src/contracts'],
-];
+const GROUPS = {
+  handlers: '^handlers/',
+  cli: '^src/cli/',
+  devstack: '^src/devstack/',
+  schedule: '^src/schedule/',
+  run: '^src/run/[^/]+$',
+  'run/drivers': '^src/run/drivers/',
+  'run/lifecycle': '^src/run/lifecycle/',
+  'run/liveness': '^src/run/liveness/',
+  'run/progress': '^src/run/progress/',
+  notify: '^src/notify/',
+  receipt: '^src/receipt/',
+  changes: '^src/changes/',
+  customer: '^src/customer/',
+  pipeline: '^src/pipeline/[^/]+$',
+  'pipeline/source': '^src/pipeline/source/',
+  'pipeline/parquet': '^src/pipeline/parquet/',
+  'pipeline/sink': '^src/pipeline/sink/',
+  destinations: '^src/destinations/',
+  aws: '^src/aws/',
+  accounts: '^src/accounts/',
+  store: '^src/store/',
+  log: '^src/log/',
+  config: '^src/config/',
+  contracts: '^src/contracts/',
+};
 
-const folderRe = (folders) => `^(${folders.map((f) => f.replace('/', '[/]')).join('|')})/`;
+const BASE = ['log', 'config', 'contracts'];
 
-/** For every layer: what lies above it is forbidden to it. */
-const layerRules = LAYERS.slice(1).map((folders, i) => ({
-  name: `layer-${folders.join('+').replaceAll('src/', '')}`,
-  comment: `${folders.join(', ')} may not import ${LAYERS.slice(0, i + 1)
-    .flat()
-    .join(', ')} (dependencies point down: see .dependency-cruiser.cjs)`,
+/** Which group may import which (besides itself). Everything not listed is forbidden. */
+const ALLOWED = {
+  handlers: ['run', 'run/drivers', 'run/lifecycle', 'run/liveness', 'schedule', ...BASE],
+  cli: [
+    'devstack',
+    'schedule',
+    'run',
+    'run/drivers',
+    'run/lifecycle',
+    'run/progress',
+    'notify',
+    'receipt',
+    'customer',
+    'pipeline',
+    'destinations',
+    'aws',
+    'accounts',
+    'store',
+    ...BASE,
+  ],
+  devstack: ['cli', 'accounts', 'destinations', 'store', ...BASE],
+  schedule: [
+    'run/drivers',
+    'run/lifecycle',
+    'run/liveness',
+    'notify',
+    'pipeline/source',
+    'destinations',
+    'accounts',
+    'store',
+    ...BASE,
+  ],
+  run: ['run/lifecycle', 'aws', 'accounts', 'store', ...BASE],
+  'run/drivers': [
+    'run/lifecycle',
+    'run/liveness',
+    'run/progress',
+    'notify',
+    'receipt',
+    'pipeline',
+    'pipeline/source',
+    'pipeline/sink',
+    'destinations',
+    'aws',
+    'accounts',
+    'store',
+    ...BASE,
+  ],
+  'run/lifecycle': [
+    'notify',
+    'receipt',
+    'changes',
+    'pipeline',
+    'pipeline/source',
+    'pipeline/sink',
+    'destinations',
+    'accounts',
+    'store',
+    ...BASE,
+  ],
+  'run/liveness': ['run/lifecycle', 'destinations', 'accounts', 'store', ...BASE],
+  'run/progress': ['pipeline', ...BASE],
+  notify: ['destinations', 'aws', 'accounts', 'store', ...BASE],
+  receipt: ['pipeline/sink', 'destinations', 'accounts', ...BASE],
+  changes: ['pipeline/source', 'pipeline/parquet', 'pipeline/sink', 'destinations', 'accounts', 'store', ...BASE],
+  customer: ['receipt', 'destinations', ...BASE],
+  pipeline: ['pipeline/source', 'pipeline/parquet', 'pipeline/sink', 'destinations', 'accounts', ...BASE],
+  'pipeline/sink': ['pipeline/source', 'pipeline/parquet', 'destinations', 'accounts', ...BASE],
+  'pipeline/source': ['pipeline/parquet', ...BASE],
+  'pipeline/parquet': [...BASE],
+  destinations: ['accounts', ...BASE],
+  aws: ['destinations', ...BASE],
+  accounts: ['pipeline/source', 'store', ...BASE],
+  store: ['accounts', 'pipeline', 'pipeline/source', ...BASE],
+  log: ['config', 'contracts'],
+  config: ['contracts'],
+  contracts: [],
+};
+
+const anyOf = (names) => `(${names.map((n) => GROUPS[n].replace(/^\^/, '')).join('|')})`;
+const groupRules = Object.entries(ALLOWED).map(([name, allowed]) => ({
+  name: `group-${name.replace('/', '-')}`,
+  comment: `${name} may import only ${allowed.length ? allowed.join(', ') : 'nothing else'} (the graph in .dependency-cruiser.cjs)`,
   severity: 'error',
-  from: { path: folderRe(folders) },
-  to: { path: folderRe(LAYERS.slice(0, i + 1).flat()) },
+  from: { path: GROUPS[name], pathNot: '[.]test[.]ts$' },
+  to: { path: '^(src|handlers)/', pathNot: `^${anyOf([name, ...allowed])}` },
 }));
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
-    ...layerRules,
+    ...groupRules,
     {
       name: 'production-not-to-local-stack',
       comment:
-        'handlers/ and src/ never import test/ (the local stack is development tooling); the one door is src/cli/dev-tooling.ts',
+        'handlers/ and src/ never import test/ or the local stack (src/devstack/, development tooling); the one door is src/cli/dev-tooling.ts',
       severity: 'error',
-      from: { path: '^(src|handlers)/', pathNot: ['^src/cli/dev-tooling[.]ts$', '[.]test[.]ts$'] },
-      to: { path: '^test/' },
+      from: { path: '^(src|handlers)/', pathNot: ['^src/cli/dev-tooling[.]ts$', '^src/devstack/', '[.]test[.]ts$'] },
+      to: { path: '^(test|src/devstack)/' },
     },
     {
       name: 'dev-tooling-loads-on-demand',
@@ -60,7 +145,7 @@ module.exports = {
         'src/cli/dev-tooling.ts reaches the local stack only through a dynamic import (operator commands never load it)',
       severity: 'error',
       from: { path: '^src/cli/dev-tooling[.]ts$' },
-      to: { path: '^test/', dynamic: false },
+      to: { path: '^(test|src/devstack)/', dynamic: false },
     },
     {
       name: 'dev-tooling-no-dev-packages',
@@ -68,6 +153,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/cli/dev-tooling[.]ts$' },
       to: { dependencyTypes: ['npm-dev'] },
+    },
+    {
+      name: 'devstack-not-to-tests',
+      comment: 'the local stack is a product (`dropship dev`): it never imports test/',
+      severity: 'error',
+      from: { path: '^src/devstack/' },
+      to: { path: '^test/' },
     },
     {
       name: 'handlers-not-cli',
@@ -95,11 +187,11 @@ module.exports = {
     },
     {
       name: 'in-a-layer',
-      comment: 'every production module lives in a folder of the layer list above (add a new folder to LAYERS)',
+      comment: 'every production module lives in a group of the graph above (add a new folder to GROUPS and ALLOWED)',
       severity: 'error',
       from: {
         path: '^(src|handlers)/',
-        pathNot: [folderRe(LAYERS.flat()), '^src/cli/bin[.]mjs$', '^src/cli/build[.]mjs$'],
+        pathNot: [`^${anyOf(Object.keys(GROUPS))}`, '^src/cli/bin[.]mjs$', '^src/cli/build[.]mjs$'],
       },
       to: {},
     },
@@ -124,7 +216,7 @@ module.exports = {
       severity: 'error',
       from: {
         path: '^(src|handlers)/',
-        pathNot: ['[.]test[.]ts$', '^src/cli/dev-tooling[.]ts$', '^src/cli/build[.]mjs$'],
+        pathNot: ['[.]test[.]ts$', '^src/cli/dev-tooling[.]ts$', '^src/cli/build[.]mjs$', '^src/devstack/'],
       },
       to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
     },
@@ -146,3 +238,7 @@ module.exports = {
     },
   },
 };
+
+// The graph itself, for the drawing (scripts/dependency-graph.mjs): not enumerable, so
+// dependency-cruiser's own schema check of this configuration does not see it.
+Object.defineProperty(module.exports, 'graph', { value: { GROUPS, ALLOWED }, enumerable: false });

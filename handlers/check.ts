@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { diagnose, runChecks } from '../src/run/check.js';
 import { lambdaDeps } from '../src/run/lambda.js';
+import { diagnose, runChecks } from '../src/schedule/checks.js';
 
 /**
  * EventBridge, an hour before each slot: drift checks for the destinations due in the coming slot,
- * then the webhook outbox (src/run/check.ts); run outcomes are delivered by the process that ended the
- * run and by the sweeper (src/run/tidy.ts), never reconciled here. Invoked by an operator with `{"accountId": "acme"}`: the
+ * then the webhook outbox (src/schedule/checks.ts); run outcomes are delivered by the process that ended the
+ * run and by the sweeper (src/schedule/tidy.ts), never reconciled here. Invoked by an operator with `{"accountId": "acme"}`: the
  * doctor for that destination, as the principal customers trust —
  * `serverless invoke -f check --stage prod --data '{"accountId":"acme"}'` returns every check with its fix.
  */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { startFanOutRun } from '../src/run/fan-out.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
 import { lambdaDeps } from '../src/run/lambda.js';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { lambdaDeps } from '../src/run/lambda.js';
-import { runSlot } from '../src/run/slots.js';
+import { runSlot } from '../src/schedule/slots.js';
 
 /**
  * EventBridge schedule (cron(0 4 * * ? *) and cron(0 15 * * ? *)): opens a run for every enabled

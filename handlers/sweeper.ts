@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { dispatchRunOutcome } from '../src/run/ended.js';
 import { lambdaDeps } from '../src/run/lambda.js';
-import { tidy } from '../src/run/tidy.js';
+import { dispatchRunOutcome } from '../src/run/lifecycle/ended.js';
+import { tidy } from '../src/schedule/tidy.js';
 
 /**
- * The one periodic function, every 5 minutes (EventBridge rate): all tidying (src/run/tidy.ts) — ends
- * what died (the same code that runs at the start of every run, src/run/sweep.ts, over every account),
- * catches up scheduled slots whose event never arrived (src/run/slots.ts), delivers run outcomes not
+ * The one periodic function, every 5 minutes (EventBridge rate): all tidying (src/schedule/tidy.ts) — ends
+ * what died (the same code that runs at the start of every run, src/run/liveness/sweep.ts, over every account),
+ * catches up scheduled slots whose event never arrived (src/schedule/slots.ts), delivers run outcomes not
  * delivered yet and pending webhooks (src/notify/dispatch.ts), prunes old ones. Invoked with
  * {"cancel": "<runId>"} it cancels a run instead, as `dropship runs cancel <runId>` does:
  *   serverless invoke -f sweeper --data '{"cancel":"20261123T040000Z-3f9a1c"}'

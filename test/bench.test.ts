@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './stack/stack.js';
+import { REPO_ROOT } from '../src/devstack/stack.js';
 
 /** The benchmark itself stays runnable: a tiny run end to end (figures are not asserted: they are measured). */
 describe('npm run bench', () => {

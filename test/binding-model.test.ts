@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../src/config/settings.js';
+import { LocalStack } from '../src/devstack/stack.js';
 import { Wiring } from '../src/run/wiring.js';
 import { sequenceArb } from './binding-model/actions.js';
 import { KNOWN_DAYS } from './binding-model/known.js';
 import { Day, ModelContext, Receivers } from './binding-model/model.js';
 import { duck } from './duck.js';
-import { LocalStack } from './stack/stack.js';
 
 /**
  * Issue 22, the promise itself: a delivery is bound to the destination version it was opened for.
@@ -15,7 +15,7 @@ import { LocalStack } from './stack/stack.js';
  * schema, codec, change sets, table and column selection, plan), disables, enables, removes and
  * re-adds the same account id for ANOTHER customer (other bucket, role, schema), interleaved with
  * exports on both paths — in-process (`exportAccount`) and fan-out (`startFanOutRun` + `runTask`,
- * task messages delivered out of order, some twice) — kills (src/run/crash.ts points in hang mode:
+ * task messages delivered out of order, some twice) — kills (src/run/lifecycle/crash.ts points in hang mode:
  * a fan-out opener dies after opening or after sending, a worker dies after its task or before or
  * after the receipt PUT; a holder is killed while helping with another task; a receipt PUT fails and
  * leaves the run `finishing`; messages wait) and sweeps (runs and the webhook outbox). Every source row carries its

@@ -11,21 +11,21 @@ import type { Receipt } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
+import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
+import type { Fault } from '../src/devstack/s3.js';
 import { createLogger } from '../src/log/logger.js';
 import { deliverPending } from '../src/notify/outcome.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret } from '../src/notify/webhook.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { exportAccount } from '../src/run/account.js';
-import { startFanOutRun } from '../src/run/fan-out.js';
-import { DestinationChanged, Ledger } from '../src/run/ledger.js';
-import { LogReporter } from '../src/run/reporter.js';
-import { sweepRuns } from '../src/run/sweep.js';
-import { runTask } from '../src/run/task.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { runTask } from '../src/run/drivers/task.js';
+import { sweepRuns } from '../src/run/liveness/sweep.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import { DestinationChanged, Ledger } from '../src/store/ledger/ledger.js';
 import { duck } from './duck.js';
-import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { Fault } from './stack/s3.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Issue 22, the core promise: a delivery belongs to exactly one destination version. Every piece of

@@ -10,17 +10,17 @@ import type { Settings } from '../src/config/settings.js';
 import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
+import { loadReceipt } from '../src/customer/loader.js';
+import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
-import { loadReceipt } from '../src/receipt/loader.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { exportAccount } from '../src/run/account.js';
-import { startFanOutRun } from '../src/run/fan-out.js';
-import { LogReporter } from '../src/run/reporter.js';
-import { runTask } from '../src/run/task.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { runTask } from '../src/run/drivers/task.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
 import { duck } from './duck.js';
 import { readReceipt } from './kit/index.js';
-import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Change sets on the real stack (issue 16): seeded random inserts, updates (including rows whose
@@ -376,7 +376,7 @@ describe('change sets', () => {
     });
     expect(messages.filter((m) => m.table === 'big').length).toBeGreaterThanOrEqual(2);
     // The first message's worker holds the run's snapshot and exports the pending tasks itself
-    // (src/run/shared-snapshot.ts) — here starting from the last part, so part 0 is not first; the
+    // (src/run/lifecycle/shared-snapshot.ts) — here starting from the last part, so part 0 is not first; the
     // later messages find their tasks done.
     for (const m of messages.reverse()) {
       const o = await runTask(m, {

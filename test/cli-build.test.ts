@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildProgram, main } from '../src/cli/main.js';
-import { REPO_ROOT } from './stack/stack.js';
+import { REPO_ROOT } from '../src/devstack/stack.js';
 
 /**
  * The `dropship` command runs JavaScript built ahead of time (src/cli/build.mjs, run by `npm ci`)
@@ -94,7 +94,7 @@ describe('the built dropship CLI', () => {
         'src/cli/main.ts',
         'src/cli/commands/runs.ts',
         'src/run/wiring.ts',
-        'test/stack/tooling.ts',
+        'src/devstack/tooling.ts',
       ]),
     );
   });

@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.js';
+import { setupCustomer } from '../src/devstack/demo.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { dropship, readReceipt } from './kit/index.js';
-import { setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 let harness: Harness | undefined;
 let stack: LocalStack;

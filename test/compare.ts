@@ -7,10 +7,10 @@ import { compressors as hyCompressors } from 'hyparquet-compressors';
 import type pg from 'pg';
 import type { ColumnInfo, Receipt } from '../src/contracts/receipt.js';
 import { quoteIdent, quoteLiteral } from '../src/contracts/sql.js';
-import { TEXT_FORM_SETTINGS } from '../src/source/snapshot.js';
+import { customerS3 } from '../src/devstack/demo.js';
+import type { Principal } from '../src/devstack/iam.js';
+import { TEXT_FORM_SETTINGS } from '../src/pipeline/source/snapshot.js';
 import { duck } from './duck.js';
-import { customerS3 } from './stack/demo.js';
-import type { Principal } from './stack/iam.js';
 
 /**
  * Value-by-value comparison of a Postgres table with the Parquet files dropship wrote.

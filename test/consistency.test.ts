@@ -7,16 +7,16 @@ import type { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
+import { type Customer, setupCustomer } from '../src/devstack/demo.js';
+import { LocalStack } from '../src/devstack/stack.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { startFanOutRun } from '../src/run/fan-out.js';
-import type { Ledger } from '../src/run/ledger.js';
-import { runTask } from '../src/run/task.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { runTask } from '../src/run/drivers/task.js';
 import { Wiring } from '../src/run/wiring.js';
+import type { Ledger } from '../src/store/ledger/ledger.js';
 import { downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
 import { dropship, readReceipt } from './kit/index.js';
-import { type Customer, setupCustomer } from './stack/demo.js';
-import { LocalStack } from './stack/stack.js';
 
 /**
  * Issue 12: every delivery is one consistent snapshot, on every path. A writer keeps moving amounts

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployConfig } from '../src/config/deploy.js';
 import { loadSettings, settingsSchema } from '../src/config/settings.js';
+import { LocalStack, REPO_ROOT } from '../src/devstack/stack.js';
 import { dropship } from './kit/index.js';
-import { LocalStack, REPO_ROOT } from './stack/stack.js';
 
 /**
  * Issue 23: deploy-time settings are settings, and slots have one source. The variables the docs tell

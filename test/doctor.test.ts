@@ -5,13 +5,13 @@ import type { Registry } from '../src/accounts/registry.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
 import { type DoctorReport, doctor } from '../src/destinations/s3/doctor.js';
 import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
+import type { PolicyDocument } from '../src/devstack/iam.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
-import { exportAccount } from '../src/run/account.js';
-import { Ledger } from '../src/run/ledger.js';
-import { LogReporter } from '../src/run/reporter.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { PolicyDocument } from './stack/iam.js';
-import type { LocalStack } from './stack/stack.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import { Ledger } from '../src/store/ledger/ledger.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * The destination doctor on the local stack: a correct destination passes; each broken setup a

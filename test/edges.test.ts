@@ -2,14 +2,14 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDestination, type Registry } from '../src/accounts/registry.js';
 import { loadSettings, type Settings } from '../src/config/settings.js';
+import { type Customer, setupCustomer } from '../src/devstack/demo.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
-import { exportAccount } from '../src/run/account.js';
-import type { Ledger } from '../src/run/ledger.js';
-import { LogReporter } from '../src/run/reporter.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import type { Ledger } from '../src/store/ledger/ledger.js';
 import { assertExact, readReceipt } from './kit/index.js';
-import { type Customer, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Bad and unusual input: tenant isolation, very wide values, very wide tables, schema changes

@@ -7,14 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt } from '../src/contracts/receipt.js';
+import { createDemoSchema, setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
 import { validateStatus } from '../src/notify/status.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { exportAccount } from '../src/run/account.js';
-import { LogReporter } from '../src/run/reporter.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
 import { compareTable } from './compare.js';
-import { createDemoSchema, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * The destination port is real: the same in-process export as test/export.test.ts, of the same demo

@@ -4,17 +4,17 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, type Settings } from '../src/config/settings.js';
+import { type Customer, setupCustomer } from '../src/devstack/demo.js';
+import type { FaultAction, S3RequestInfo } from '../src/devstack/s3.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
-import { exportAccount, exportAccounts } from '../src/run/account.js';
-import type { Ledger } from '../src/run/ledger.js';
-import { LogReporter, type Reporter } from '../src/run/reporter.js';
-import type { TableProgress } from '../src/run/table.js';
+import type { TableProgress } from '../src/pipeline/table.js';
+import { exportAccount, exportAccounts } from '../src/run/drivers/in-process.js';
+import { LogReporter, type Reporter } from '../src/run/progress/reporter.js';
+import type { Ledger } from '../src/store/ledger/ledger.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { assertExact, readReceipt } from './kit/index.js';
-import { type Customer, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { FaultAction, S3RequestInfo } from './stack/s3.js';
-import type { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Faults between the exporter and S3, and in Postgres. Deterministic: every fault is decided by

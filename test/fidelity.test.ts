@@ -8,17 +8,17 @@ import type { Registry } from '../src/accounts/registry.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
+import { type Customer, setupCustomer } from '../src/devstack/demo.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { exportAccount } from '../src/run/account.js';
-import type { Ledger } from '../src/run/ledger.js';
-import { LogReporter } from '../src/run/reporter.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import type { Ledger } from '../src/store/ledger/ledger.js';
 import { compareTable, compareTableHyparquet, downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
 import { readReceipt } from './kit/index.js';
-import { type Customer, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Every Postgres type family with its edge values goes through the real pipeline (snapshot,

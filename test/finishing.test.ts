@@ -1,16 +1,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, type Settings } from '../src/config/settings.js';
 import { openTarget } from '../src/destinations/open.js';
+import { type Customer, setupCustomer } from '../src/devstack/demo.js';
+import type { Fault } from '../src/devstack/s3.js';
 import { createLogger } from '../src/log/logger.js';
 import { ReceiptPreconditionFailed } from '../src/receipt/receipt.js';
-import { exportAccount } from '../src/run/account.js';
-import { publishReceipt } from '../src/run/finish.js';
-import { LogReporter } from '../src/run/reporter.js';
-import { sweepRuns } from '../src/run/sweep.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { publishReceipt } from '../src/run/lifecycle/finish.js';
+import { sweepRuns } from '../src/run/liveness/sweep.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
 import { readReceipt } from './kit/index.js';
-import { type Customer, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { Fault } from './stack/s3.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Issue 23: `finishing` has a bound, and publication is conditional. A run whose receipt PUT keeps

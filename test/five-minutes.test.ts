@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Receipt } from '../src/contracts/receipt.js';
+import { isLoopback, tokenMatches } from '../src/devstack/admin.js';
+import type { Principal } from '../src/devstack/iam.js';
+import { REPO_ROOT } from '../src/devstack/stack.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
-import { isLoopback, tokenMatches } from './stack/admin.js';
-import { machineEnv } from './stack/cli.js';
-import type { Principal } from './stack/iam.js';
-import { REPO_ROOT } from './stack/stack.js';
+import { machineEnv } from './kit/machine-env.js';
 
 /**
  * The README's "Try it in five minutes", exactly as written there: the commands are taken from the
@@ -261,15 +261,15 @@ describe('the five-minute path', () => {
     expect(refused.stderr).toContain('error: the dev stack refused the request (400): not a valid world document');
     expect(refused.stderr).toMatch(/^ {2}- accounts\.123456789012\.buckets\.0\.region: /m);
     expect(refused.stderr).toMatch(/^ {2}- accounts\.123456789012: Unrecognized key: "bucket"/m);
-    const applied = await cli(['dev', 'apply', 'test/stack/world.example.json']);
+    const applied = await cli(['dev', 'apply', 'src/devstack/world.example.json']);
     expect(applied.code, applied.stderr).toBe(0);
-    expect(applied.stdout).toContain('# applied test/stack/world.example.json: 1 bucket(s), 1 role(s), 1 user(s)');
+    expect(applied.stdout).toContain('# applied src/devstack/world.example.json: 1 bucket(s), 1 role(s), 1 user(s)');
     expect(applied.stdout).toMatch(/# user arn:aws:iam::222222222222:user\/acme-loader: AWS_ACCESS_KEY_ID=AKIA/);
     // A wrong token given on the command line is reported as such.
     const wrong = await cli([
       'dev',
       'apply',
-      'test/stack/world.example.json',
+      'src/devstack/world.example.json',
       '--admin-url',
       admin.url,
       '--admin-token',
@@ -341,7 +341,7 @@ describe('dev provision with SSE-KMS', () => {
 
 describe("the planner's row estimates behind the progress bars", () => {
   it('reltuples after ANALYZE, summed over partitions, and unknown for a never-analyzed table', async () => {
-    const { listTables } = await import('../src/source/catalog.js');
+    const { listTables } = await import('../src/pipeline/source/catalog.js');
     const client = new pg.Client({ connectionString: admin.env.DATABASE_URL });
     await client.connect();
     try {

@@ -3,12 +3,12 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
+import { type Customer, createDemoSchema, setupCustomer } from '../src/devstack/demo.js';
+import { LocalStack } from '../src/devstack/stack.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import type { Ledger } from '../src/run/ledger.js';
 import { Wiring } from '../src/run/wiring.js';
+import type { Ledger } from '../src/store/ledger/ledger.js';
 import { readReceipt } from './kit/index.js';
-import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
-import { LocalStack } from './stack/stack.js';
 
 /**
  * The Lambda handlers, driven with synthesized EventBridge and SQS events on the real local stack
@@ -314,7 +314,7 @@ describe('Lambda handlers on the local stack', () => {
 
   it('a slot whose event never came is caught up by the sweeper; past the window it is recorded as missed', async () => {
     // Prepare
-    const { catchUpSlots } = await import('../src/run/slots.js');
+    const { catchUpSlots } = await import('../src/schedule/slots.js');
     const { lambdaDeps } = await import('../src/run/lambda.js');
     const deps = await lambdaDeps();
     // The slots played: day 5's, after a day 4 nobody ran; both after the accounts were created.

@@ -1,13 +1,13 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../src/config/settings.js';
+import { type Customer, setupCustomer } from '../src/devstack/demo.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
-import { exportAccounts } from '../src/run/account.js';
-import { Ledger } from '../src/run/ledger.js';
-import { LogReporter } from '../src/run/reporter.js';
-import { type Customer, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { LocalStack } from './stack/stack.js';
+import { exportAccounts } from '../src/run/drivers/in-process.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import { Ledger } from '../src/store/ledger/ledger.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Load: 50 accounts due in one slot, exported with bounded concurrency, while STS throttles now

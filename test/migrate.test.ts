@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCHEMA_VERSION, schemaProblem } from '../src/accounts/migrations.js';
+import { LocalStack } from '../src/devstack/stack.js';
+import { SCHEMA_VERSION, schemaProblem } from '../src/store/migrations.js';
 import { dropship } from './kit/index.js';
-import { LocalStack } from './stack/stack.js';
 
 /**
  * Issue 23: upgrades. `dropship migrate` is an explicit, idempotent deploy step; every command (and

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './stack/stack.js';
+import { REPO_ROOT } from '../src/devstack/stack.js';
 
 /**
  * One Node for tests, CLI and Lambda: the major that runs this test (npm scripts run on the

@@ -9,23 +9,23 @@ import type { Destination } from '../src/accounts/destination.js';
 import type { Settings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
+import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
+import type { PolicyDocument } from '../src/devstack/iam.js';
+import { REPO_ROOT } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
 import { checkDestinations } from '../src/notify/drift.js';
 import { type StatusDocument, validateStatus } from '../src/notify/status.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret, sign } from '../src/notify/webhook.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { exportAccount } from '../src/run/account.js';
-import { dispatchRunOutcome } from '../src/run/ended.js';
-import { startFanOutRun } from '../src/run/fan-out.js';
-import { LogReporter } from '../src/run/reporter.js';
-import { runTask } from '../src/run/task.js';
-import { tidy } from '../src/run/tidy.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { runTask } from '../src/run/drivers/task.js';
+import { dispatchRunOutcome } from '../src/run/lifecycle/ended.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import { tidy } from '../src/schedule/tidy.js';
 import { dropship } from './kit/index.js';
-import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { PolicyDocument } from './stack/iam.js';
-import { REPO_ROOT } from './stack/stack.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Issue 13 acceptance on the real local stack (Postgres, S3 behind the SigV4/IAM guard, STS) with a

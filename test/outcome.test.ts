@@ -5,18 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
 import type { Settings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
+import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
-import { dispatchOutcomes, type OutcomeEvent } from '../src/notify/dispatch.js';
+import { dispatchOutcomes } from '../src/notify/dispatch.js';
 import type { StatusDocument } from '../src/notify/status.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret } from '../src/notify/webhook.js';
-import { processDeadLetters } from '../src/run/dead-letter.js';
-import { startFanOutRun } from '../src/run/fan-out.js';
-import { catchUpSlots } from '../src/run/slots.js';
-import { tidy } from '../src/run/tidy.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { processDeadLetters } from '../src/run/liveness/dead-letter.js';
+import { catchUpSlots } from '../src/schedule/slots.js';
+import { tidy } from '../src/schedule/tidy.js';
+import type { OutcomeEvent } from '../src/store/ledger/outbox.js';
 import { dropship } from './kit/index.js';
-import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Issue 24, "one way a run ends": every way a run ends — the sweeper ending a run whose owner is gone,

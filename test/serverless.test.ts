@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
-import { startFanOutRun } from '../src/run/fan-out.js';
-import { setupCustomer } from './stack/demo.js';
-import { startHarness } from './stack/harness.js';
-import { REPO_ROOT } from './stack/stack.js';
+import { setupCustomer } from '../src/devstack/demo.js';
+import { REPO_ROOT } from '../src/devstack/stack.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { startHarness } from './kit/stack-harness.js';
 
 /**
  * `serverless package` works offline (Serverless Framework 3) and produces the deployment we mean:
@@ -80,7 +80,7 @@ describe('serverless package (offline)', () => {
         .map((r) => r.cron)
         .sort();
     expect(of('ScheduleLambdaFunction')).toEqual(['cron(0 15 * * ? *)', 'cron(0 4 * * ? *)']);
-    // No 15-minute reconcile (issue 24): the sweeper is the one periodic function (src/run/tidy.ts).
+    // No 15-minute reconcile (issue 24): the sweeper is the one periodic function (src/schedule/tidy.ts).
     expect(of('CheckLambdaFunction')).toEqual(['cron(0 14 * * ? *)', 'cron(0 3 * * ? *)']);
     expect(rules.some((r) => r.cron === 'rate(15 minutes)')).toBe(false);
     expect(of('SweeperLambdaFunction')).toEqual(['rate(5 minutes)']);
@@ -123,7 +123,7 @@ describe('serverless package (offline)', () => {
       'TaskDeadLetterQueueAlarm',
       'TaskQueueAgeAlarm',
     ]);
-    // The slot gauges the sweeper logs (src/run/slot-status.ts): our failures only.
+    // The slot gauges the sweeper logs (src/schedule/slot-status.ts): our failures only.
     expect(alarms.OurFailuresAlarm.Properties).toMatchObject({
       Namespace: 'Dropship/ci',
       MetricName: 'SlotFailedOurs',
@@ -133,7 +133,7 @@ describe('serverless package (offline)', () => {
     });
     expect(alarms.StuckRunsAlarm.Properties.MetricName).toBe('SlotStuck');
     expect(alarms.MissedSlotsAlarm.Properties.MetricName).toBe('SlotMissed');
-    // The outcome outbox's gauge the sweeper logs (src/run/tidy.ts).
+    // The outcome outbox's gauge the sweeper logs (src/schedule/tidy.ts).
     expect(alarms.OutcomesUndeliveredAlarm.Properties).toMatchObject({
       MetricName: 'OutcomesUndelivered',
       Threshold: 1,

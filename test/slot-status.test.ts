@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, type Settings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
+import { setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
-import { currentSlot, type SlotStatus, slotMetricsLine, slotStatus } from '../src/run/slot-status.js';
-import { runSlot } from '../src/run/slots.js';
-import { runTask } from '../src/run/task.js';
+import { runTask } from '../src/run/drivers/task.js';
+import { currentSlot, type SlotStatus, slotMetricsLine, slotStatus } from '../src/schedule/slot-status.js';
+import { runSlot } from '../src/schedule/slots.js';
 import { dropship } from './kit/index.js';
-import { setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Issue 23: the operator's view of a slot. One slot of the schedule's own code (runSlot, then every

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalStack } from '../src/devstack/stack.js';
 import { dropship } from './kit/index.js';
-import { LocalStack } from './stack/stack.js';
 
 /**
  * Issue 24 (found on the way): with DROPSHIP_SOURCE_DATABASE_URL set, the customers' data lives in

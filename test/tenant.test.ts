@@ -10,22 +10,22 @@ import type { Receipt } from '../src/contracts/receipt.js';
 import type { SelectionInput } from '../src/contracts/selection.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
+import { loadReceipt } from '../src/customer/loader.js';
+import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
-import { loadReceipt } from '../src/receipt/loader.js';
+import { listTables } from '../src/pipeline/source/catalog.js';
+import { selectTables, tenantLiteral, whereClause } from '../src/pipeline/source/select.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { exportAccount } from '../src/run/account.js';
-import { startFanOutRun } from '../src/run/fan-out.js';
-import type { Ledger } from '../src/run/ledger.js';
-import { LogReporter } from '../src/run/reporter.js';
-import { runTask } from '../src/run/task.js';
-import { listTables } from '../src/source/catalog.js';
-import { selectTables, tenantLiteral, whereClause } from '../src/source/select.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { runTask } from '../src/run/drivers/task.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import type { Ledger } from '../src/store/ledger/ledger.js';
 import { compareTable, downloadReceiptFiles } from './compare.js';
 import { duck } from './duck.js';
 import { dropship, readReceipt } from './kit/index.js';
-import { type Customer, customerS3, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * Tenant mode and table/column selection on the real stack: three schemas of shared tables (tenant
@@ -429,7 +429,7 @@ describe('tenant mode and selection', () => {
       queue: { send: async (batch) => void nextMessages.push(...batch) },
     });
     // The first message's worker holds the run's snapshot and exports the pending tasks itself
-    // (src/run/shared-snapshot.ts); the later messages find their tasks done.
+    // (src/run/lifecycle/shared-snapshot.ts); the later messages find their tasks done.
     for (const m of nextMessages) {
       const o = await runTask(m, { sourceUrl: stack.databaseUrl, ledger, registry, settings: fanout });
       expect(

@@ -7,14 +7,14 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../src/accounts/registry.js';
 import { loadSettings } from '../src/config/settings.js';
+import { type Customer, createDemoSchema, setupCustomer } from '../src/devstack/demo.js';
+import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
-import { exportAccount } from '../src/run/account.js';
-import { Ledger } from '../src/run/ledger.js';
-import { LogReporter } from '../src/run/reporter.js';
+import { exportAccount } from '../src/run/drivers/in-process.js';
+import { LogReporter } from '../src/run/progress/reporter.js';
+import { Ledger } from '../src/store/ledger/ledger.js';
 import { readReceipt } from './kit/index.js';
-import { type Customer, createDemoSchema, setupCustomer } from './stack/demo.js';
-import { type Harness, startHarness } from './stack/harness.js';
-import type { LocalStack } from './stack/stack.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
  * The receipt-trigger example end to end on the local stack: dropship delivers; S3 notifies a

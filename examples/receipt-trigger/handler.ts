@@ -1,7 +1,7 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Receipt } from '../../src/contracts/receipt.js';
-import { loadReceipt } from '../../src/receipt/loader.js';
-import { type Dialect, loadManifests, type Manifest, warehouseSql } from '../../src/receipt/warehouse-sql.js';
+import { loadReceipt } from '../../src/customer/loader.js';
+import { type Dialect, loadManifests, type Manifest, warehouseSql } from '../../src/customer/warehouse-sql.js';
 
 /**
  * A customer's loader: S3 ObjectCreated on receipt.json → SQS → this Lambda, which loads every table

@@ -5,8 +5,8 @@ import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js
 import type { DestinationCompression, Layout } from '../contracts/receipt.js';
 import { isTenantMode, type Selection } from '../contracts/selection.js';
 import { DEFAULT_SLOTS, type Plan, type SlotsByPlan } from '../contracts/slots.js';
-import { checkSelection } from '../source/select.js';
-import { inTransaction } from './db.js';
+import { checkSelection } from '../pipeline/source/select.js';
+import { inTransaction } from '../store/db.js';
 import {
   changedDeliveryFields,
   type Destination,
@@ -380,7 +380,7 @@ export class Registry {
 /**
  * Cancels the account's open runs (running and finishing) with `reason`, and fails their unfinished
  * tasks — in the caller's transaction, which holds the destination row. The claims and finishers
- * check the run's status (src/run/ledger*.ts), so nothing more is written or published for them;
+ * check the run's status (src/store/ledger/ledger*.ts), so nothing more is written or published for them;
  * whatever a worker still uploads goes under the run's own frozen bucket, prefix and folder.
  * Lock order as everywhere in the ledger: task rows (in key order), then the run rows.
  */

@@ -7,13 +7,13 @@ import type { TableChanges } from '../contracts/receipt.js';
 import { CHANGES_FOLDER, OP_COLUMN } from '../contracts/receipt.js';
 import { quoteIdent } from '../contracts/sql.js';
 import type { DestinationPort } from '../destinations/port.js';
-import type { ColumnSpec } from '../parquet/schema.js';
-import { copyIntoSink } from '../sink/copy-into.js';
-import { tableFolder, tableObjectName } from '../sink/layout.js';
-import { TableSink } from '../sink/table-sink.js';
-import type { TablePlan } from '../source/catalog.js';
-import { type RowFilter, tableRef, whereClause } from '../source/select.js';
-import { type ColumnPlan, type PgTypeInfo, planColumn } from '../source/typemap.js';
+import type { ColumnSpec } from '../pipeline/parquet/schema.js';
+import { copyIntoSink } from '../pipeline/sink/copy-into.js';
+import { tableFolder, tableObjectName } from '../pipeline/sink/layout.js';
+import { TableSink } from '../pipeline/sink/table-sink.js';
+import type { TablePlan } from '../pipeline/source/catalog.js';
+import { type RowFilter, tableRef, whereClause } from '../pipeline/source/select.js';
+import { type ColumnPlan, type PgTypeInfo, planColumn } from '../pipeline/source/typemap.js';
 import { ChangeStateStore, type LastSucceededRun } from './state.js';
 
 /**

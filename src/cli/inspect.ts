@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { openDelivery, sampleRows } from '../receipt/inspect.js';
+import { openDelivery, sampleRows } from '../customer/inspect.js';
 import { formatBytes, formatCount, renderTable } from './format.js';
 
 /** `dropship inspect`: the receipt's tables with their columns, and optionally the first rows. */
@@ -87,7 +87,7 @@ export async function runInspect(
       }
     }
     if (opts.table && !r.tables[opts.table])
-      throw new (await import('../receipt/inspect.js')).InspectError(
+      throw new (await import('../customer/inspect.js')).InspectError(
         `the receipt has no table ${opts.table} (it has: ${tables.map(([n]) => n).join(', ')})`,
       );
   } finally {

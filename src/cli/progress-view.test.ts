@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { accountFacts, tableFacts } from '../run/eta.js';
+import { accountFacts, tableFacts } from '../run/progress/eta.js';
 import { type AccountView, bar, formatDuration, renderLogLines, renderTerminal } from './progress-view.js';
 
 // Prepare: one account 10 s into its run; the clock is passed in, so every number below is exact.

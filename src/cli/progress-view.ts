@@ -1,4 +1,4 @@
-import { accountFacts, type Facts, tableFacts } from '../run/eta.js';
+import { accountFacts, type Facts, tableFacts } from '../run/progress/eta.js';
 import { formatBytes, formatCount, formatRate } from './format.js';
 
 /**
@@ -7,7 +7,7 @@ import { formatBytes, formatCount, formatRate } from './format.js';
  *     percentage, rows against the planner's estimate, rate and time left — redrawn in place;
  *   - elsewhere (`renderLogLines`): plain lines for the tables still running, printed every few
  *     seconds instead of redraws (CI logs, `| tee`, files).
- * The numbers come from src/run/eta.ts, the same functions the structured (Lambda) logs use.
+ * The numbers come from src/run/progress/eta.ts, the same functions the structured (Lambda) logs use.
  */
 export type TableState = 'waiting' | 'running' | 'done' | 'failed';
 

@@ -1,6 +1,6 @@
 import { errorFields } from '../log/logger.js';
-import type { AccountOutcome, Reporter } from '../run/reporter.js';
-import type { TableProgress, TableResult } from '../run/table.js';
+import type { TableProgress, TableResult } from '../pipeline/table.js';
+import type { AccountOutcome, Reporter } from '../run/progress/reporter.js';
 import { formatBytes, formatCount, renderTable } from './format.js';
 import { type AccountView, formatDuration, renderLogLines, renderTerminal, type TableView } from './progress-view.js';
 

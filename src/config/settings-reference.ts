@@ -179,7 +179,7 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   DROPSHIP_TEST_CRASH_AT: {
     group: 'dev',
     meaning:
-      '**tests only**: the process SIGKILLs itself (or hangs) at a named point of the run lifecycle (`src/run/crash.ts`); inert unless set',
+      '**tests only**: the process SIGKILLs itself (or hangs) at a named point of the run lifecycle (`src/run/lifecycle/crash.ts`); inert unless set',
   },
   DROPSHIP_TEST_CRASH_MODE: { group: 'dev', meaning: '**tests only**: `kill` or `hang` at the crash point' },
 };

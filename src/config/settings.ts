@@ -34,7 +34,7 @@ export const settingsSchema = z.object({
   DROPSHIP_PAGE_BYTES: int(64 * 1024, 64 * MiB).default(MiB),
   /**
    * libdeflate's GZIP level (1–12). 4 gives smaller pages than zlib's (and DuckDB's) level 6 at about
-   * twice its speed (src/parquet/compression.ts has the measurement).
+   * twice its speed (src/pipeline/parquet/compression.ts has the measurement).
    */
   DROPSHIP_GZIP_LEVEL: int(1, 12).default(4),
   /** ZSTD level (1–19; 3 is zstd's default). */
@@ -85,7 +85,7 @@ export const settingsSchema = z.object({
   /** Source sessions: TCP keepalive idle time (client and server side), so a dead peer is noticed. */
   DROPSHIP_SOURCE_KEEPALIVE_SECONDS: int(1, 7_200).default(30),
   /**
-   * Test-only fault point (see src/run/crash.ts): the process SIGKILLs itself (or hangs, with
+   * Test-only fault point (see src/run/lifecycle/crash.ts): the process SIGKILLs itself (or hangs, with
    * DROPSHIP_TEST_CRASH_MODE=hang) when it reaches the named point. Inert unless set.
    */
   DROPSHIP_TEST_CRASH_AT: z

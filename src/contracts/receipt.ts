@@ -9,7 +9,7 @@
  */
 
 /**
- * Object layouts (src/sink/layout.ts): `dreamdata` is the model's (folder `2023-01-02T15:04`,
+ * Object layouts (src/pipeline/sink/layout.ts): `dreamdata` is the model's (folder `2023-01-02T15:04`,
  * files `.parquet.gz`); `portable` has no colon in keys (folder `20230102T1504Z`, which Hadoop and
  * Spark paths accept) and the `.parquet` extension, which no reader mistakes for a gzip file.
  */
@@ -17,7 +17,7 @@ export const LAYOUTS = ['dreamdata', 'portable'] as const;
 export type Layout = (typeof LAYOUTS)[number];
 
 /**
- * Parquet page codecs a destination can choose (src/parquet/compression.ts). GZIP is the default
+ * Parquet page codecs a destination can choose (src/pipeline/parquet/compression.ts). GZIP is the default
  * and the model's; ZSTD is smaller and ~6× cheaper to write; SNAPPY cheaper still, larger files.
  * Only GZIP files are named `.parquet.gz` (dreamdata layout); every other codec writes `.parquet`.
  */

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Plans and slots — the one home of both. A plan decides which daily slots (UTC `HH:MM`) an
  * account is exported in; the slots per plan are settings (DROPSHIP_PAID_SLOTS,
  * DROPSHIP_FREE_SLOTS: src/config/settings.ts validates them with `slotListSchema`), read by the
- * schedule (src/run/slots.ts), `export --due`, `notify check` and the drift check.
+ * schedule (src/schedule/slots.ts), `export --due`, `notify check` and the drift check.
  */
 export const PLANS = ['paid', 'free'] as const;
 export type Plan = (typeof PLANS)[number];

@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * The table-task message: one per table (or key-range part of a split table) of a fan-out run,
- * sent by the driver (src/run/fan-out.ts) over SQS (src/aws/queue.ts) and read by the worker
- * (src/run/task-batch.ts) and the dead-letter handler. One schema; the type is inferred from it.
+ * sent by the driver (src/run/drivers/fan-out.ts) over SQS (src/aws/queue.ts) and read by the worker
+ * (src/run/drivers/task-batch.ts) and the dead-letter handler. One schema; the type is inferred from it.
  */
 export const taskMessageSchema = z
   .object({

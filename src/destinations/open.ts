@@ -11,7 +11,7 @@ import { S3Destination } from './s3/adapter.js';
  */
 export function openTarget(dest: Destination, runId: string, settings: Settings): DestinationPort {
   const target = dest.target;
-  // Object keys carry the destination's prefix (src/sink/layout.ts): a target under another prefix would
+  // Object keys carry the destination's prefix (src/pipeline/sink/layout.ts): a target under another prefix would
   // put the files where the receipt does not say.
   if (target.prefix !== dest.prefix)
     throw new ConfigError(

@@ -11,7 +11,7 @@ import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js
  *
  * A port is opened for one destination and one run (`openTarget`, src/destinations/open.ts) and
  * hides its credentials: writers see keys, bytes and typed errors only. Keys are full object keys
- * (the destination prefix included, src/sink/layout.ts).
+ * (the destination prefix included, src/pipeline/sink/layout.ts).
  */
 export interface DestinationPort {
   /** The target's kind ('s3' | 'local'): for logs and messages only, never for branching. */

@@ -1,20 +1,14 @@
 import type { Pool } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { loadSettings } from '../config/settings.js';
-import type { CustomerFailure } from '../destinations/s3/customer-failure.js';
+import type { CustomerFailure } from '../contracts/customer-failure.js';
 import { createLogger } from '../log/logger.js';
-import {
-  type DispatchDeps,
-  dispatchOutcomes,
-  nextAttemptAt,
-  OUTCOME_MAX_ATTEMPTS,
-  type OutcomeEvent,
-  type OutcomeOutbox,
-} from './dispatch.js';
+import type { OutcomeEvent, OutcomeOutbox } from '../store/ledger/outbox.js';
+import { type DispatchDeps, dispatchOutcomes, nextAttemptAt, OUTCOME_MAX_ATTEMPTS } from './dispatch.js';
 
 /**
  * The dispatcher's claims, retries, backoff and final failure, on an in-memory outbox with the same
- * contract as the ledger's (src/run/ledger-outbox.ts; the real one is exercised in test/outcome.test.ts)
+ * contract as the ledger's (src/store/ledger/outbox.ts; the real one is exercised in test/outcome.test.ts)
  * and a fake clock: no time passes but the clock's.
  */
 interface Row {

@@ -2,10 +2,11 @@ import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationNotFound, Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
+import type { CustomerFailure } from '../contracts/customer-failure.js';
 import { openTarget } from '../destinations/open.js';
 import type { DestinationPort } from '../destinations/port.js';
-import type { CustomerFailure } from '../destinations/s3/customer-failure.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
+import type { OutcomeEvent, OutcomeOutbox, OutcomeStatus } from '../store/ledger/outbox.js';
 import { deliverPending, eventOf, runMetricsLine } from './outcome.js';
 import { describeFailure, errorText } from './reasons.js';
 import { buildStatus, writeStatus } from './status.js';
@@ -13,7 +14,7 @@ import { StatusStore } from './store.js';
 
 /**
  * One way a run's end reaches the customer (issue 24). Every ledger transition that ends a run writes
- * one outcome event in the same transaction (dropship.outcome_events, src/run/ledger-outbox.ts); this
+ * one outcome event in the same transaction (dropship.outcome_events, src/store/ledger/outbox.ts); this
  * dispatcher is the only thing that delivers it:
  *
  *   1. the outcome is recorded once per run: the failure streak, an automatic pause when it reaches
@@ -31,42 +32,9 @@ import { StatusStore } from './store.js';
  * retried with backoff (`nextAttemptAt`); after `maxAttempts` the event is given up (final failure).
  *
  * Called right after a run ends by the process that ended it (best effort: the customer hears at
- * once), and by the periodic function (src/run/tidy.ts), so a dead owner's outcome still goes out.
+ * once), and by the periodic function (src/schedule/tidy.ts), so a dead owner's outcome still goes out.
+ * The outbox's shape (`OutcomeEvent`, `OutcomeOutbox`) is the ledger's: src/store/ledger/outbox.ts.
  */
-export type OutcomeStatus = 'succeeded' | 'failed' | 'cancelled';
-
-export interface OutcomeEvent {
-  runId: string;
-  accountId: string;
-  status: OutcomeStatus;
-  /** The destination generation the run served (null: a run opened before generations). */
-  generation: number | null;
-  /** The destination as the run froze it: where status.json goes (never the registry's current row). */
-  destination: Destination | null;
-  receiptKey: string | null;
-  error: string | null;
-  rows: number;
-  bytes: number;
-  seconds: number;
-  endedAt: Date;
-  /** Attempts so far, this claim included (fences a late dispatcher whose lease ran out). */
-  attempts: number;
-  /** The customer's words for the failure, fixed at the first attempt. */
-  notice: CustomerFailure | null;
-}
-
-/** The ledger's outbox of outcome events, as the dispatcher needs it (src/run/ledger-outbox.ts). */
-export interface OutcomeOutbox {
-  /** Claims due, undelivered events (oldest first), each for `leaseSeconds`; `runId`: only that run's. */
-  claim(q: { now: Date; leaseSeconds: number; limit: number; runId?: string }): Promise<OutcomeEvent[]>;
-  /** Fixes the customer's words of a failure (only if none were fixed yet); returns the fixed ones. */
-  fixNotice(runId: string, notice: CustomerFailure): Promise<CustomerFailure>;
-  /** Delivered (only by the claim holding `attempt`). */
-  delivered(runId: string, attempt: number, now: Date): Promise<boolean>;
-  /** Not delivered: due again at `at`, or given up for good when `at` is null. */
-  failed(runId: string, attempt: number, error: string, at: Date | null): Promise<boolean>;
-}
-
 export interface DispatchDeps {
   pool: Pool;
   settings: Settings;

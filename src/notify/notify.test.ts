@@ -4,7 +4,7 @@ import { loadSettings } from '../config/settings.js';
 import { customerMessageOf, INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
 import { explainS3Error } from '../destinations/s3/clients.js';
 import { failureFor } from '../destinations/s3/customer-failure.js';
-import { MappingError, SourceError } from '../source/errors.js';
+import { MappingError, SourceError } from '../pipeline/source/errors.js';
 import { slotsAhead } from './drift.js';
 import { runMetricsLine } from './outcome.js';
 import { describeFailure, failureCodeOf } from './reasons.js';

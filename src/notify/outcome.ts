@@ -56,7 +56,7 @@ export async function addEvent(
 /**
  * Sends undelivered outbox events (of one account, some ids, or all younger than a day), each with
  * up to DROPSHIP_WEBHOOK_ATTEMPTS signed POSTs. An event that exhausts its attempts stays pending
- * for the periodic function (src/run/tidy.ts, every 5 minutes) until it is a day old; then it is given up.
+ * for the periodic function (src/schedule/tidy.ts, every 5 minutes) until it is a day old; then it is given up.
  */
 export async function deliverPending(
   deps: Pick<OutcomeDeps, 'pool' | 'settings'>,

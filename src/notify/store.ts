@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
-import { inTransaction } from '../accounts/db.js';
 import { secureParameter } from '../aws/ssm.js';
 import { ConfigError, type Settings } from '../config/settings.js';
+import { inTransaction } from '../store/db.js';
 
 /**
  * dropship's side of delivery status (table dropship.destination_status): the failure streak and

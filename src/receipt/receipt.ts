@@ -12,7 +12,7 @@ import type {
   TableChanges,
 } from '../contracts/receipt.js';
 import { type DestinationPort, PreconditionFailed } from '../destinations/port.js';
-import { receiptKey } from '../sink/layout.js';
+import { receiptKey } from '../pipeline/sink/layout.js';
 import { consistencyOf, type PartRead } from './consistency.js';
 import { validateReceipt } from './validate.js';
 

@@ -3,8 +3,8 @@ import type { TaskQueue } from '../aws/queue.js';
 import { secureParameter } from '../aws/ssm.js';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import type { Faults } from './faults.js';
-import type { Ledger } from './ledger.js';
+import type { Ledger } from '../store/ledger/ledger.js';
+import type { Faults } from './lifecycle/faults.js';
 import { Wiring } from './wiring.js';
 
 /**
@@ -23,7 +23,7 @@ export interface LambdaDeps {
   ledger: Ledger;
   queue: TaskQueue;
   sourceUrl: string;
-  /** The wiring's fault hook (src/run/faults.ts): a no-op in production. */
+  /** The wiring's fault hook (src/run/lifecycle/faults.ts): a no-op in production. */
   faults: Faults;
   /** Ends the pool and the queue's client (resetLambdaDeps). */
   wiring: Wiring;

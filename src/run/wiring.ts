@@ -1,16 +1,16 @@
 import pg from 'pg';
-import { migrate, requireKnownSchema } from '../accounts/migrations.js';
 import { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { requireSetting, type Settings } from '../config/settings.js';
-import { crashFaults } from './crash.js';
-import type { Faults } from './faults.js';
-import { Ledger } from './ledger.js';
+import { Ledger } from '../store/ledger/ledger.js';
+import { migrate, requireKnownSchema } from '../store/migrations.js';
+import { crashFaults } from './lifecycle/crash.js';
+import type { Faults } from './lifecycle/faults.js';
 
 /**
  * The one wiring of dropship: settings → the registry/ledger pool (created on first use, its
  * schema version checked once) → registry, ledger, task queue. The CLI (`App`, src/cli/app.ts), the Lambda
- * entry points (`lambdaDeps`, src/run/lambda.ts) and the test harness (test/stack/harness.ts) all
+ * entry points (`lambdaDeps`, src/run/lambda.ts) and the test harness (test/kit/stack-harness.ts) all
  * build theirs here; they differ only in the options below.
  */
 export interface WiringOptions {
@@ -23,13 +23,13 @@ export interface WiringOptions {
   applicationName?: string;
   /**
    * On first use: 'check' (the default: every function and CLI command) refuses a schema this code
-   * cannot run on (src/accounts/migrations.ts); 'migrate' applies the migrations first — only
+   * cannot run on (src/store/migrations.ts); 'migrate' applies the migrations first — only
    * `dropship migrate`, the local stack and tests that build their own database.
    */
   schema?: 'check' | 'migrate';
   /**
-   * The fault hook handed to the drivers (src/run/faults.ts). Absent: a no-op, unless the test-only
-   * setting DROPSHIP_TEST_CRASH_AT arms the crash matrix's hook (src/run/crash.ts) — how a test
+   * The fault hook handed to the drivers (src/run/lifecycle/faults.ts). Absent: a no-op, unless the test-only
+   * setting DROPSHIP_TEST_CRASH_AT arms the crash matrix's hook (src/run/lifecycle/crash.ts) — how a test
    * reaches a CLI child process or a Lambda instance through its environment.
    */
   faults?: Faults;

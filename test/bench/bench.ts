@@ -28,10 +28,10 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { build } from 'esbuild';
 import { to as copyTo } from 'pg-copy-streams';
 import { formatBytes, renderTable } from '../../src/cli/format.js';
-import type { Compression } from '../../src/parquet/compression.js';
-import { setupCustomer } from '../stack/demo.js';
-import { startHarness } from '../stack/harness.js';
-import { REPO_ROOT } from '../stack/stack.js';
+import { setupCustomer } from '../../src/devstack/demo.js';
+import { REPO_ROOT } from '../../src/devstack/stack.js';
+import type { Compression } from '../../src/pipeline/parquet/compression.js';
+import { startHarness } from '../kit/stack-harness.js';
 import { median } from './standalone.js';
 
 function arg(name: string, fallback: string): string {

@@ -20,12 +20,12 @@ import { Registry } from '../../src/accounts/registry.js';
 import { ChangeStateStore } from '../../src/changes/state.js';
 import { formatCount, renderTable } from '../../src/cli/format.js';
 import { loadSettings } from '../../src/config/settings.js';
+import { setupCustomer } from '../../src/devstack/demo.js';
+import type { LocalStack } from '../../src/devstack/stack.js';
 import { createLogger } from '../../src/log/logger.js';
-import { exportAccount } from '../../src/run/account.js';
-import { Ledger } from '../../src/run/ledger.js';
-import { LogReporter } from '../../src/run/reporter.js';
-import { setupCustomer } from '../stack/demo.js';
-import type { LocalStack } from '../stack/stack.js';
+import { exportAccount } from '../../src/run/drivers/in-process.js';
+import { LogReporter } from '../../src/run/progress/reporter.js';
+import { Ledger } from '../../src/store/ledger/ledger.js';
 import { median, runStandalone } from './standalone.js';
 
 export interface ChangesVariant {

@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { Registry } from '../../src/accounts/registry.js';
 import { renderTable } from '../../src/cli/format.js';
-import { setupCustomer } from '../stack/demo.js';
-import { type LocalStack, REPO_ROOT } from '../stack/stack.js';
+import { setupCustomer } from '../../src/devstack/demo.js';
+import { type LocalStack, REPO_ROOT } from '../../src/devstack/stack.js';
 import { median, runStandalone } from './standalone.js';
 
 /** One command's medians: wall and CPU seconds, and their ratio to `node -e ''`'s. */
@@ -121,7 +121,7 @@ export async function benchCli(opts: { stack: LocalStack; pool: pg.Pool; runs: n
     schema: 'bench_cli',
   });
 
-  // As a person's shell has it, pointed at the local stack (as test/stack/cli.ts runs the command).
+  // As a person's shell has it, pointed at the local stack (as test/kit/machine-env.ts runs the command).
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,

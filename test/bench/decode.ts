@@ -14,10 +14,10 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ColumnBuilder } from '../../src/parquet/column.js';
-import type { CompressionPool } from '../../src/parquet/compression.js';
-import type { ColumnPlan, PgTypeInfo } from '../../src/source/typemap.js';
-import { pgTypeInfo as pgType } from '../../src/source/types/entry.js';
+import { ColumnBuilder } from '../../src/pipeline/parquet/column.js';
+import type { CompressionPool } from '../../src/pipeline/parquet/compression.js';
+import type { ColumnPlan, PgTypeInfo } from '../../src/pipeline/source/typemap.js';
+import { pgTypeInfo as pgType } from '../../src/pipeline/source/types/entry.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,14 +38,16 @@ interface Tree {
     col: { name: string; notNull: boolean; typeOid: number; typmod: number; pgType: string },
     types: Map<number, PgTypeInfo>,
   ) => ColumnPlan;
-  Decoder: typeof import('../../src/source/copy-decoder.js').BinaryCopyDecoder;
+  Decoder: typeof import('../../src/pipeline/source/copy-decoder.js').BinaryCopyDecoder;
 }
 
 async function load(root: string, name: string): Promise<Tree> {
-  const typemap = (await import(join(root, 'src/source/typemap.ts'))) as typeof import('../../src/source/typemap.js');
+  const typemap = (await import(
+    join(root, 'src/pipeline/source/typemap.ts')
+  )) as typeof import('../../src/pipeline/source/typemap.js');
   const decoder = (await import(
-    join(root, 'src/source/copy-decoder.ts')
-  )) as typeof import('../../src/source/copy-decoder.js');
+    join(root, 'src/pipeline/source/copy-decoder.ts')
+  )) as typeof import('../../src/pipeline/source/copy-decoder.js');
   return { name, planColumn: typemap.planColumn, Decoder: decoder.BinaryCopyDecoder };
 }
 

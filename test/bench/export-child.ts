@@ -4,8 +4,8 @@
  */
 import { loadSettings } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
-import { exportAccount } from '../../src/run/account.js';
-import { LogReporter } from '../../src/run/reporter.js';
+import { exportAccount } from '../../src/run/drivers/in-process.js';
+import { LogReporter } from '../../src/run/progress/reporter.js';
 import { Wiring } from '../../src/run/wiring.js';
 
 // The registry, ledger and source as the Lambda handlers wire them (src/run/wiring.ts).

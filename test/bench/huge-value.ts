@@ -11,14 +11,14 @@
  * `--e2e ''` skips the end-to-end part (no local stack started).
  */
 import { formatBytes, renderTable } from '../../src/cli/format.js';
+import { setupCustomer } from '../../src/devstack/demo.js';
 import { createLogger } from '../../src/log/logger.js';
-import { ColumnBuilder } from '../../src/parquet/column.js';
-import { exportAccount } from '../../src/run/account.js';
-import { LogReporter } from '../../src/run/reporter.js';
-import { BinaryCopyDecoder } from '../../src/source/copy-decoder.js';
-import { DecodeKind } from '../../src/source/typemap.js';
-import { setupCustomer } from '../stack/demo.js';
-import { startHarness } from '../stack/harness.js';
+import { ColumnBuilder } from '../../src/pipeline/parquet/column.js';
+import { BinaryCopyDecoder } from '../../src/pipeline/source/copy-decoder.js';
+import { DecodeKind } from '../../src/pipeline/source/typemap.js';
+import { exportAccount } from '../../src/run/drivers/in-process.js';
+import { LogReporter } from '../../src/run/progress/reporter.js';
+import { startHarness } from '../kit/stack-harness.js';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
-import { startHarness } from '../stack/harness.js';
-import type { LocalStack } from '../stack/stack.js';
+import type { LocalStack } from '../../src/devstack/stack.js';
+import { startHarness } from '../kit/stack-harness.js';
 
 /** The median of a bench's repeated measurements (the upper one of an even count). */
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -16,12 +16,12 @@ import { Registry } from '../../src/accounts/registry.js';
 import { formatCount, renderTable } from '../../src/cli/format.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { EMPTY_SELECTION } from '../../src/contracts/selection.js';
+import { setupCustomer } from '../../src/devstack/demo.js';
+import type { LocalStack } from '../../src/devstack/stack.js';
 import { createLogger } from '../../src/log/logger.js';
-import { exportAccount } from '../../src/run/account.js';
-import { Ledger } from '../../src/run/ledger.js';
-import { LogReporter } from '../../src/run/reporter.js';
-import { setupCustomer } from '../stack/demo.js';
-import type { LocalStack } from '../stack/stack.js';
+import { exportAccount } from '../../src/run/drivers/in-process.js';
+import { LogReporter } from '../../src/run/progress/reporter.js';
+import { Ledger } from '../../src/store/ledger/ledger.js';
 import { median, runStandalone } from './standalone.js';
 
 /** One way of exporting, measured over `runs` runs (medians) plus what Postgres read in the first. */

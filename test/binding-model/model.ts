@@ -10,22 +10,22 @@ import type { Receipt } from '../../src/contracts/receipt.js';
 import { quoteLiteral } from '../../src/contracts/sql.js';
 import type { TaskMessage } from '../../src/contracts/task.js';
 import { trustPolicy } from '../../src/destinations/s3/policies.js';
+import type { Fault, S3EventRecord } from '../../src/devstack/s3.js';
+import type { LocalStack } from '../../src/devstack/stack.js';
 import { createLogger } from '../../src/log/logger.js';
 import { dispatchOutcomes } from '../../src/notify/dispatch.js';
 import { deliverPending } from '../../src/notify/outcome.js';
 import { StatusStore, webhookKey } from '../../src/notify/store.js';
 import { encryptSecret, generateSecret } from '../../src/notify/webhook.js';
-import { exportAccount } from '../../src/run/account.js';
-import { type CrashPoint, crashFaults, onCrashPoint } from '../../src/run/crash.js';
-import { startFanOutRun } from '../../src/run/fan-out.js';
-import { type Faults, noFaults } from '../../src/run/faults.js';
-import type { Ledger } from '../../src/run/ledger.js';
-import { LogReporter } from '../../src/run/reporter.js';
-import { sweepRuns } from '../../src/run/sweep.js';
-import { runTask } from '../../src/run/task.js';
+import { startFanOutRun } from '../../src/run/drivers/fan-out.js';
+import { exportAccount } from '../../src/run/drivers/in-process.js';
+import { runTask } from '../../src/run/drivers/task.js';
+import { type CrashPoint, crashFaults, onCrashPoint } from '../../src/run/lifecycle/crash.js';
+import { type Faults, noFaults } from '../../src/run/lifecycle/faults.js';
+import { sweepRuns } from '../../src/run/liveness/sweep.js';
+import { LogReporter } from '../../src/run/progress/reporter.js';
+import type { Ledger } from '../../src/store/ledger/ledger.js';
 import type { duck } from '../duck.js';
-import type { Fault, S3EventRecord } from '../stack/s3.js';
-import type { LocalStack } from '../stack/stack.js';
 import { type Action, describeAction, type FanOutCrash, type Sequence, type UpdateField } from './actions.js';
 
 /**
@@ -504,7 +504,7 @@ export class Day {
     );
   }
 
-  /** A fault hook at which the caller hangs for good at `point` (the crash-matrix hook, src/run/crash.ts). */
+  /** A fault hook at which the caller hangs for good at `point` (the crash-matrix hook, src/run/lifecycle/crash.ts). */
   private dying(point: CrashPoint | 'none'): { faults: Faults; died: Promise<void>; off: () => void } {
     if (point === 'none') return { faults: noFaults, died: new Promise(() => {}), off: () => {} };
     let reached!: () => void;
@@ -637,7 +637,7 @@ export class Day {
       by: 'sweeper',
     });
     const acted = swept.filter((s) => s.action !== 'alive');
-    // The outcome outbox (src/run/tidy.ts): outcomes not delivered yet (runs cancelled by a change of
+    // The outcome outbox (src/schedule/tidy.ts): outcomes not delivered yet (runs cancelled by a change of
     // the destination, ended by the sweep), then the webhooks still pending for this account.
     const told = await dispatchOutcomes({
       pool: this.ctx.pool,

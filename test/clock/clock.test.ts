@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalStack } from '../stack/stack.js';
+import { LocalStack } from '../../src/devstack/stack.js';
 
 /**
  * Under `npm run test:clock` (test/clock/run.mjs): the moved clock reaches this process and the

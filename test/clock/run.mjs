@@ -36,7 +36,7 @@ const GROUPS = [
       'test/clock/clock.test.ts', // the fake clock reaches Node and Postgres
       'src/contracts/slots.test.ts',
       'src/notify/notify.test.ts', // next slot, slots ahead
-      'src/sink/layout.test.ts', // receipt folder names
+      'src/pipeline/sink/layout.test.ts', // receipt folder names
       'test/lambda.test.ts', // schedule slots, duplicate events, catch-up and missed slots
       'test/notify.test.ts', // status.json next_slot, runs list --since 24h, the daily external-ID probe
     ],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CrashPoint } from '../../src/run/crash.js';
-import type { Fault } from '../stack/s3.js';
+import type { Fault } from '../../src/devstack/s3.js';
+import type { CrashPoint } from '../../src/run/lifecycle/crash.js';
 import {
   base,
   crashAt,
@@ -126,7 +126,7 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
       const { runId } = (await exportAccountHandler({ accountId: 'crashbig' })) as { runId: string };
       const [m] = await receiveFor(runId, 1);
       const { lambdaDeps } = await import('../../src/run/lambda.js');
-      const { runTask } = await import('../../src/run/task.js');
+      const { runTask } = await import('../../src/run/drivers/task.js');
       const deps = await lambdaDeps();
       const working = runTask(JSON.parse(m!.body), { ...deps, signal: new AbortController().signal });
       for (let i = 0; i < 100 && (await h.ledger.tasks(runId))[0]?.status !== 'running'; i++)

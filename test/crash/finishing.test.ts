@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CrashPoint } from '../../src/run/crash.js';
+import type { CrashPoint } from '../../src/run/lifecycle/crash.js';
 import { base, crashAt, deliver, instance, nextExportIsExact, receiveFor } from './lambda.js';
 import {
   assertLedgerAndReceipts,
@@ -27,7 +27,7 @@ describe('crash matrix: Lambda (the handler abandoned, its database sessions ter
     async (point) => {
       // Prepare: every task but one done normally. The run's snapshot holder died before any task ran
       // (its role is taken, its snapshot gone), so no worker exports other tasks than its message's
-      // (src/run/shared-snapshot.ts) and the last message's worker is the finisher.
+      // (src/run/lifecycle/shared-snapshot.ts) and the last message's worker is the finisher.
       await instance();
       const { runId } = (await exportAccountHandler({ accountId: 'crashlam' })) as { runId: string };
       expect(await h.ledger.snapshot.claimHolder({ runId, holder: 'a holder that died' })).toBe(true);

@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import type { Fault } from '../../src/devstack/s3.js';
 import { createLogger } from '../../src/log/logger.js';
-import type { CrashPoint } from '../../src/run/crash.js';
-import { RUN_LOCK_SPACE } from '../../src/run/ledger-rows.js';
+import type { CrashPoint } from '../../src/run/lifecycle/crash.js';
+import { RUN_LOCK_SPACE } from '../../src/store/ledger/rows.js';
 import { dropship } from '../kit/index.js';
-import type { Fault } from '../stack/s3.js';
 import {
   assertExact,
   assertLedgerAndReceipts,

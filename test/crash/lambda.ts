@@ -1,8 +1,8 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { expect } from 'vitest';
-import { type CrashPoint, onCrashPoint } from '../../src/run/crash.js';
+import type { Customer } from '../../src/devstack/demo.js';
 import { resetLambdaDeps } from '../../src/run/lambda.js';
-import type { Customer } from '../stack/demo.js';
+import { type CrashPoint, onCrashPoint } from '../../src/run/lifecycle/crash.js';
 import { assertExact, assertLedgerAndReceipts, exportAccountHandler, h, latestRun, sqs, worker } from './setup.js';
 
 /**

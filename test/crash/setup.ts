@@ -5,17 +5,17 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Settings } from '../../src/config/settings.js';
 import type { Receipt } from '../../src/contracts/receipt.js';
+import { type Customer, setupCustomer } from '../../src/devstack/demo.js';
+import type { FaultAction } from '../../src/devstack/s3.js';
+import { REPO_ROOT } from '../../src/devstack/stack.js';
 import { createLogger } from '../../src/log/logger.js';
-import { exportAccount } from '../../src/run/account.js';
+import { exportAccount } from '../../src/run/drivers/in-process.js';
 import { resetLambdaDeps } from '../../src/run/lambda.js';
-import { LogReporter } from '../../src/run/reporter.js';
+import { LogReporter } from '../../src/run/progress/reporter.js';
 import { dropship, assertExact as kitAssertExact } from '../kit/index.js';
+import { machineEnv } from '../kit/machine-env.js';
 import { pastTheBound as movePastTheBound } from '../kit/runs.js';
-import { machineEnv } from '../stack/cli.js';
-import { type Customer, setupCustomer } from '../stack/demo.js';
-import { type Harness, startHarness } from '../stack/harness.js';
-import type { FaultAction } from '../stack/s3.js';
-import { REPO_ROOT } from '../stack/stack.js';
+import { type Harness, startHarness } from '../kit/stack-harness.js';
 
 export type FaultResult = FaultAction | undefined;
 

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { connectSource, sourceClient, sourceSession } from '../../src/source/snapshot.js';
-import type { Fault } from '../stack/s3.js';
+import type { Fault } from '../../src/devstack/s3.js';
+import { connectSource, sourceClient, sourceSession } from '../../src/pipeline/source/snapshot.js';
 import {
   assertExact,
   assertLedgerAndReceipts,

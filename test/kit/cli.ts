@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { machineEnv } from '../stack/cli.js';
-import { type LocalStack, REPO_ROOT } from '../stack/stack.js';
+import { type LocalStack, REPO_ROOT } from '../../src/devstack/stack.js';
+import { machineEnv } from './machine-env.js';
 
 /** What one `dropship` command left behind: its exit code and its two output streams. */
 export interface CliResult {

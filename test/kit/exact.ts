@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { expect } from 'vitest';
 import type { Receipt } from '../../src/contracts/receipt.js';
+import type { Customer } from '../../src/devstack/demo.js';
+import type { LocalStack } from '../../src/devstack/stack.js';
 import { validateReceipt } from '../../src/receipt/validate.js';
 import { compareTable, downloadReceiptFiles } from '../compare.js';
-import type { Customer } from '../stack/demo.js';
-import type { LocalStack } from '../stack/stack.js';
 import { readReceipt } from './receipt.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

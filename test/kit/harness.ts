@@ -1,9 +1,9 @@
 import { afterAll, beforeAll } from 'vitest';
-import { type Harness, startHarness } from '../stack/harness.js';
+import { type Harness, startHarness } from './stack-harness.js';
 
 /**
  * The local stack for the calling test file: started before its first test, stopped after its last
- * (test/stack/harness.ts). Returns the harness to use inside tests and hooks:
+ * (test/kit/stack-harness.ts). Returns the harness to use inside tests and hooks:
  *   const h = useHarness();
  *   it('…', async () => { await h.ledger.openRun(…); });
  */

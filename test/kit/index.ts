@@ -10,14 +10,14 @@
  *                                 credentials (test/kit/receipt.ts)
  *   useHarness()                  the local stack for a test file, started and stopped with it
  *                                 (`const h = useHarness();`, test/kit/harness.ts)
- *   addDestination, runOf,        ledger-level tests (src/run/ledger.test.ts, sweep.test.ts,
+ *   addDestination, runOf,        ledger-level tests (src/store/ledger/ledger.test.ts, sweep.test.ts,
  *   pastTheBound, taskResult,     lifecycle.test.ts): a registered destination, a run to open, time
  *   runWithTasksDone              moved past a run's bounds, a task's recorded result, a run whose
  *                                 tasks are all done (test/kit/runs.ts; import it and harness.ts
  *                                 directly to keep DuckDB out of a unit test)
  *
  * A new test file usually starts the stack with `useHarness()`, adds a
- * customer with `setupCustomer()` (test/stack/demo.ts), exports, then calls `assertExact`. Add a
+ * customer with `setupCustomer()` (src/devstack/demo.ts), exports, then calls `assertExact`. Add a
  * helper here when a second test file needs it; keep the strictest version when merging copies.
  */
 export { type CliOptions, type CliResult, dropship, dropshipAt } from './cli.js';

@@ -1,7 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Receipt } from '../../src/contracts/receipt.js';
-import { type Customer, customerS3 } from '../stack/demo.js';
-import type { LocalStack } from '../stack/stack.js';
+import { type Customer, customerS3 } from '../../src/devstack/demo.js';
+import type { LocalStack } from '../../src/devstack/stack.js';
 
 /**
  * The customer's receipt.json (under the destination's prefix), read with the customer's own

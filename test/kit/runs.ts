@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import type { Destination } from '../../src/accounts/destination.js';
 import type { Registry } from '../../src/accounts/registry.js';
-import type { Ledger } from '../../src/run/ledger.js';
-import type { OpenRun, Run } from '../../src/run/ledger-rows.js';
-import { newRunId } from '../../src/run/lifecycle.js';
-import type { TableResult } from '../../src/run/table.js';
+import type { TableResult } from '../../src/pipeline/table.js';
+import { newRunId } from '../../src/run/lifecycle/lifecycle.js';
+import type { Ledger } from '../../src/store/ledger/ledger.js';
+import type { OpenRun, Run } from '../../src/store/ledger/rows.js';
 
 /**
  * A registered destination for ledger-level tests: its source schema is created (empty) in the same

@@ -27,8 +27,8 @@ export function registerCustomerCommands(program: Command): void {
       ),
     )
     .action(async (o: { receipt: string; into: string; changes?: boolean }) => {
-      const { loadReceipt } = await import('../../receipt/loader.js');
-      const { readerS3 } = await import('../../receipt/inspect.js');
+      const { loadReceipt } = await import('../../customer/loader.js');
+      const { readerS3 } = await import('../../customer/inspect.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
         throw new UsageError('--into takes postgres://… or duckdb:/path');
       // The customer's side: their credentials, S3 in whatever region the bucket answers from.
@@ -72,7 +72,7 @@ export function registerCustomerCommands(program: Command): void {
       const settings = loadSettings();
       const [{ runInspect }, { readerS3 }] = await Promise.all([
         import('../inspect.js'),
-        import('../../receipt/inspect.js'),
+        import('../../customer/inspect.js'),
       ]);
       await runInspect(
         target,

@@ -6,7 +6,7 @@ import { requirePrincipal, withApp } from '../with-app.js';
 
 /**
  * `dropship dev …` and `dropship demo`: the command-line side of the local stack. The stack itself
- * (test/stack) is development tooling, reached only through loadDevTooling (../dev-tooling.ts);
+ * (src/devstack) is development tooling, reached only through loadDevTooling (../dev-tooling.ts);
  * `dev env|provision|apply` talk to a running stack over its loopback admin endpoint (../dev-client.ts).
  */
 export function registerDevCommands(program: Command): void {
@@ -23,7 +23,7 @@ export function registerDevCommands(program: Command): void {
       'after',
       examples(
         'dropship dev --demo-data',
-        'dropship dev --world test/stack/world.example.json',
+        'dropship dev --world src/devstack/world.example.json',
         'DROPSHIP_DEV_DIR=/tmp/dev2 dropship dev --fresh',
       ),
     )
@@ -96,7 +96,7 @@ export function registerDevCommands(program: Command): void {
       .command('apply <world.json>')
       .description('Apply a world file (buckets, roles, users) to the running dev stack; prints the users’ keys'),
   )
-    .addHelpText('after', examples('npx dropship dev apply test/stack/world.example.json'))
+    .addHelpText('after', examples('npx dropship dev apply src/devstack/world.example.json'))
     .action(async (file: string, o: { adminUrl?: string; adminToken?: string }) => {
       const { readFileSync } = await import('node:fs');
       const { adminTarget, applyWorld } = await import('../dev-client.js');

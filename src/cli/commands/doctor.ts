@@ -27,7 +27,7 @@ export function registerDoctorCommands(program: Command): void {
     )
     .action(async (o: { account: string; trustPolicy?: string }) => {
       const { readFileSync } = await import('node:fs');
-      const { diagnose } = await import('../../run/check.js');
+      const { diagnose } = await import('../../schedule/checks.js');
       await withApp(async (app) => {
         const dest = await (await app.registry()).get(o.account);
         const trust = o.trustPolicy ? JSON.parse(readFileSync(o.trustPolicy, 'utf8')) : undefined;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Destination } from '../../accounts/destination.js';
 import { slotsByPlan } from '../../contracts/slots.js';
 import type { Logger } from '../../log/logger.js';
-import type { AccountOutcome, Reporter } from '../../run/reporter.js';
+import type { AccountOutcome, Reporter } from '../../run/progress/reporter.js';
 import type { App } from '../app.js';
 import { examples, out, UsageError } from '../usage.js';
 import { withApp } from '../with-app.js';
@@ -76,8 +76,8 @@ export async function runExports(
   // elsewhere. JSON logs keep warnings and errors unless DROPSHIP_LOG_LEVEL asks for more (the
   // Lambda logs carry the same progress facts as JSON).
   const { createLogger } = await import('../../log/logger.js');
-  const { exportAccounts } = await import('../../run/account.js');
-  const { LogReporter, Reporters } = await import('../../run/reporter.js');
+  const { exportAccounts } = await import('../../run/drivers/in-process.js');
+  const { LogReporter, Reporters } = await import('../../run/progress/reporter.js');
   const { failureLines, summaryTable, TerminalReporter } = await import('../progress.js');
   const tty = process.stderr.isTTY === true;
   const log = createLogger({
@@ -159,7 +159,7 @@ async function viaQueue(
   dests: Destination[],
   o: { reporter: Reporter; log: Logger; signal: AbortSignal; workers: number },
 ): Promise<Map<string, AccountOutcome>> {
-  const { exportViaQueue } = await import('../../run/via-queue.js');
+  const { exportViaQueue } = await import('../../run/drivers/via-queue.js');
   const queue = await app.queue('for --via-queue (the dev stack sets it: dropship dev env)');
   const outcomes = new Map<string, AccountOutcome>();
   for (const dest of dests) {

@@ -19,7 +19,7 @@ export function registerMigrateCommand(program: Command): void {
       ),
     )
     .action(async (o: { check?: boolean }) => {
-      const { SCHEMA_VERSION, migrate, schemaProblem, readSchemaState } = await import('../../accounts/migrations.js');
+      const { SCHEMA_VERSION, migrate, schemaProblem, readSchemaState } = await import('../../store/migrations.js');
       const { Pool } = (await import('pg')).default;
       const { App } = await import('../app.js');
       // Settings as every command reads them; the pool is this command's own (not the App's checked one).

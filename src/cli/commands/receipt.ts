@@ -54,8 +54,8 @@ export function registerReceiptCommands(program: Command): Command {
       ) => {
         const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
         const { dirname, join } = await import('node:path');
-        const { loadManifests, warehouseSql } = await import('../../receipt/warehouse-sql.js');
-        const { changeManifests, changesSql } = await import('../../receipt/merge-sql.js');
+        const { loadManifests, warehouseSql } = await import('../../customer/warehouse-sql.js');
+        const { changeManifests, changesSql } = await import('../../customer/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
         if (o.changes && o.dialect === 'athena')
           throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ActiveRun, Run, RunStatus, Task } from '../../run/ledger-rows.js';
+import type { ActiveRun, Run, RunStatus, Task } from '../../store/ledger/rows.js';
 import { formatBytes, formatCount, renderTable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
 import { withApp } from '../with-app.js';
@@ -113,7 +113,7 @@ export function registerRunsCommands(program: Command): void {
         const res = await ledger.cancelRun({ runId, by: o.by });
         if (res.ok) {
           // The cancel wrote the run's outcome event: the customer is told now (src/notify/dispatch.ts).
-          const { dispatchRunOutcome } = await import('../../run/ended.js');
+          const { dispatchRunOutcome } = await import('../../run/lifecycle/ended.js');
           await dispatchRunOutcome({ ledger, settings: app.settings }, runId);
           out(`Cancelled ${runId}. Its owner stops within DROPSHIP_RUN_STALE_SECONDS / 4 and aborts its uploads.`);
           return;

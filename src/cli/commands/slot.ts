@@ -28,7 +28,7 @@ export function registerSlotCommands(program: Command): void {
     )
     .action((o: { slot?: string; date?: string; json?: boolean }) =>
       withApp(async (app) => {
-        const { currentSlot, slotStatus } = await import('../../run/slot-status.js');
+        const { currentSlot, slotStatus } = await import('../../schedule/slot-status.js');
         if (o.slot !== undefined && !slotListSchema.safeParse(o.slot).success)
           throw new UsageError(`--slot takes HH:MM (UTC), not "${o.slot}"`);
         if (o.date !== undefined && !isDate(o.date)) throw new UsageError(`--date takes YYYY-MM-DD, not "${o.date}"`);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Destination } from '../../accounts/destination.js';
 import { loadSettings } from '../../config/settings.js';
 import { customerMessageOf, isRetryable } from '../../contracts/errors.js';
-import { MappingError } from '../../source/errors.js';
+import { MappingError } from '../../pipeline/source/errors.js';
 import {
   AwsError,
   DestinationAccessError,

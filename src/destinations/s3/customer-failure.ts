@@ -1,4 +1,5 @@
 import type { Destination } from '../../accounts/destination.js';
+import type { CustomerFailure, CustomerFailureCode } from '../../contracts/customer-failure.js';
 import { customerMessageOf, INTERNAL_CUSTOMER_MESSAGE, repeatsOf } from '../../contracts/errors.js';
 import { errorText } from '../port.js';
 import { writeResource } from './policies.js';
@@ -12,24 +13,8 @@ import { writeResource } from './policies.js';
  * data, credentials, the external ID) never reach status.json or a webhook: anything not
  * recognised as a problem on the customer's side is reported as ours, with no action for them.
  */
-export interface CustomerFailure {
-  /** Stable code, for automation. */
-  code:
-    | 'role_not_assumable'
-    | 'external_id_not_enforced'
-    | 'bucket_missing'
-    | 'bucket_wrong_region'
-    | 'kms_denied'
-    | 'write_denied'
-    /** Ours, and it repeats: every run fails the same way until dropship's operators act. */
-    | 'operator_action_required'
-    /** Ours, and transient: the next run retries. */
-    | 'internal';
-  reason: string;
-  fix: string;
-}
 
-export type CustomerFailureCode = CustomerFailure['code'];
+export type { CustomerFailure, CustomerFailureCode } from '../../contracts/customer-failure.js';
 
 /** How AWS words a denial by KMS (explainS3Error, src/destinations/s3/clients.ts, and describeS3Failure below). */
 export const KMS_DENIAL = /perform: kms:|KMS\.\w*Exception|KMS key .* (disabled|pending deletion)/i;

@@ -1,0 +1,176 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { loadSettings, type Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
+import type { Receipt } from '../contracts/receipt.js';
+import { quoteLiteral } from '../contracts/sql.js';
+import { s3SettingsConfig } from '../destinations/s3/clients.js';
+import { validateReceipt } from '../receipt/validate.js';
+
+/**
+ * `dropship inspect`: what a delivery holds, read from its receipt — in S3 (with the reader's own
+ * credentials from the standard AWS environment) or in a local copy of the folder. With a sample,
+ * the first rows of a table are read by DuckDB from the delivered files themselves (downloaded to a
+ * temporary folder first: DuckDB's httpfs extension cannot be installed offline). An InspectError:
+ * the delivery cannot be read (missing, not JSON, not a receipt); not retryable.
+ */
+export class InspectError extends DropshipError {
+  override name = 'InspectError';
+  readonly code: string = 'inspect';
+  override readonly badInput: boolean = true;
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
+  }
+}
+
+export interface Delivery {
+  /** Where the receipt is (s3://… or a path). */
+  location: string;
+  receipt: Receipt;
+  /** A local path holding the object `key` (downloaded into `workDir` when it is in S3). */
+  localFile(key: string, table: string, workDir: string): Promise<string>;
+  close(): void;
+}
+
+/**
+ * An S3 client with the caller's credentials; the endpoint and region come from the standard AWS
+ * settings, path-style addressing from dropship's settings.
+ */
+export function readerS3(
+  region: string | undefined,
+  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE'>,
+  env: NodeJS.ProcessEnv = process.env,
+): S3Client {
+  return new S3Client({
+    ...s3SettingsConfig(settings),
+    // The bucket may live in another region than AWS_REGION: follow S3's answer.
+    followRegionRedirects: true,
+    region: region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    // Unknown-length bodies are never sent here; keep checksums to what S3 requires (local S3s).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+}
+
+export async function openDelivery(
+  target: string,
+  s3Factory: (region?: string) => S3Client = (region) => readerS3(region, loadSettings()),
+): Promise<Delivery> {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(target);
+  if (m) {
+    const bucket = m[1]!;
+    const key = m[2]!.endsWith('.json') ? m[2]! : `${m[2]!.replace(/\/+$/, '')}${m[2] ? '/' : ''}receipt.json`;
+    let s3 = s3Factory();
+    const location = `s3://${bucket}/${key}`;
+    let text: string;
+    try {
+      const get = async (): Promise<string> =>
+        (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+      try {
+        text = await get();
+      } catch (e) {
+        // The bucket is in another region than the client's: S3 names it in x-amz-bucket-region.
+        const region = (e as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
+          'x-amz-bucket-region'
+        ];
+        if (!region) throw e;
+        s3.destroy();
+        s3 = s3Factory(region);
+        text = await get();
+      }
+    } catch (e) {
+      s3.destroy();
+      const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+      throw new InspectError(
+        `cannot read ${location}: ${err.name}: ${err.message}${err.name === 'AccessDenied' ? ' (inspect uses the AWS credentials in your environment: the customer’s read-only keys)' : ''}`,
+        { cause: e },
+      );
+    }
+    const receipt = parseReceipt(text, location);
+    return {
+      location,
+      receipt,
+      localFile: async (objectKey, _table, workDir) => {
+        const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }));
+        const path = join(workDir, `${Math.random().toString(36).slice(2)}-${basename(objectKey)}`);
+        writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
+        return path;
+      },
+      close: () => s3.destroy(),
+    };
+  }
+  const path = existsSync(target) && statSync(target).isDirectory() ? join(target, 'receipt.json') : target;
+  if (!existsSync(path))
+    throw new InspectError(
+      `${path} does not exist (give s3://bucket/prefix/receipt.json or a folder holding receipt.json)`,
+    );
+  const receipt = parseReceipt(readFileSync(path, 'utf8'), path);
+  const root = dirname(path);
+  return {
+    location: path,
+    receipt,
+    localFile: async (objectKey, table) => {
+      // The folder is a copy of the destination prefix: the file sits under the table's folder.
+      const file = join(root, receipt.tables[table]!.folder, basename(objectKey));
+      if (!existsSync(file)) throw new InspectError(`${file} is listed in the receipt but missing from the folder`);
+      return file;
+    },
+    close: () => {},
+  };
+}
+
+function parseReceipt(text: string, location: string): Receipt {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new InspectError(`${location} is not JSON (${(e as Error).message})`);
+  }
+  const violations = validateReceipt(value);
+  if (violations.length > 0)
+    throw new InspectError(
+      `${location} is not a valid receipt:\n  ${violations.map((v) => `${v.path} ${v.message}`).join('\n  ')}`,
+    );
+  return value as Receipt;
+}
+
+/** The first `n` rows of a table, every value as DuckDB prints it (NULL as null). */
+export async function sampleRows(
+  delivery: Delivery,
+  table: string,
+  n: number,
+): Promise<{ columns: string[]; rows: (string | null)[][] }> {
+  const t = delivery.receipt.tables[table];
+  if (!t)
+    throw new InspectError(
+      `the receipt has no table ${table} (it has: ${Object.keys(delivery.receipt.tables).join(', ')})`,
+    );
+  const work = mkdtempSync(join(tmpdir(), 'dropship-inspect-'));
+  const db = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const conn = await db.connect();
+  try {
+    // Only the files needed for n rows, in order.
+    const paths: string[] = [];
+    let rows = 0;
+    for (const f of t.files) {
+      if (rows >= n && paths.length > 0) break;
+      if (f.rows === 0 && paths.length > 0) continue;
+      paths.push(await delivery.localFile(f.key, table, work));
+      rows += f.rows;
+    }
+    const list = `[${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}]`;
+    const res = await conn.runAndReadAll(
+      `select columns(*)::varchar from read_parquet(${list}) limit ${Math.max(0, Math.floor(n))}`,
+    );
+    return {
+      columns: res.columnNames(),
+      rows: res.getRowsJS().map((r) => r.map((v) => (v === null ? null : String(v)))),
+    };
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,225 @@
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DuckDBInstance } from '@duckdb/node-api';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
+import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
+import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
+import { validateReceipt } from '../receipt/validate.js';
+import {
+  appliesTo,
+  applyChangesDuckDb,
+  applyChangesPostgres,
+  loadedRunDuckDb,
+  loadedRunPostgres,
+  readParquet,
+  recordLoadDuckDb,
+  recordLoadPostgres,
+} from './apply-changes.js';
+
+/**
+ * The customer's side of receipt.json: load every table a receipt lists into a database, replacing the
+ * previous load of each table in one transaction. Used by `dropship load` and by the receipt-trigger
+ * example (examples/receipt-trigger/). Targets:
+ *   - `duckdb:/path/to/file.duckdb`: CREATE OR REPLACE TABLE … AS SELECT * FROM read_parquet(…);
+ *   - `postgres://…`: the table is created with the receipt's Postgres types (types the target lacks,
+ *     such as enums and domains, become text), DuckDB turns the Parquet values into Postgres' text
+ *     input forms, and COPY … FROM STDIN loads them.
+ * Files are downloaded with the caller's credentials (the customer's own read access).
+ */
+export interface LoadResult {
+  table: string;
+  rows: number;
+  /** `changes`: the table's change set was applied to the previous load (`load --changes`). */
+  via?: 'snapshot' | 'changes';
+}
+
+/** `dropship load` failed (a bad URI, a receipt or folder that does not add up). Not retryable. */
+export class LoadError extends DropshipError {
+  readonly code: string = 'load';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, options, { retryable: false });
+    this.name = 'LoadError';
+  }
+}
+
+function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m) throw new LoadError(`not an s3:// URI: ${uri}`);
+  return { bucket: m[1]!, key: m[2]! };
+}
+
+/** DuckDB expression producing the Postgres text input form of a column (NULL stays NULL). */
+function pgTextExpr(col: ColumnInfo): string {
+  const c = quoteIdent(col.name);
+  const list = col.parquet_type.startsWith('LIST<');
+  const t = list ? col.parquet_type.slice(5, -1) : col.parquet_type;
+  const scalar = (v: string): string => {
+    if (t.includes('TIMESTAMP(MICROS,UTC)'))
+      return `case when isinf(${v}) then ${v}::varchar else make_timestamp(epoch_us(${v}))::varchar || '+00' end`;
+    if (t === 'BOOLEAN') return `case when ${v} is null then null when ${v} then 't' else 'f' end`;
+    if (t === 'BYTE_ARRAY') return `'\\x' || lower(hex(${v}))`;
+    return `${v}::varchar`;
+  };
+  if (!list) return scalar(c);
+  // Postgres array literal: every element double-quoted and escaped, NULL unquoted.
+  const element = `case when x is null then 'NULL' else '"' || replace(replace(${scalar('x')}, '\\', '\\\\'), '"', '\\"') || '"' end`;
+  return `case when ${c} is null then null else '{' || array_to_string(list_transform(${c}, x -> ${element}), ',') || '}' end`;
+}
+
+export async function loadReceipt(opts: {
+  s3: S3Client;
+  receiptUri: string;
+  into: string;
+  workDir?: string;
+  /** Apply change sets to tables whose previous load is the change set's base (src/customer/apply-changes.ts). */
+  changes?: boolean;
+}): Promise<LoadResult[]> {
+  const { bucket, key } = parseS3Uri(opts.receiptUri);
+  const receiptRes = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const receipt = JSON.parse(await receiptRes.Body!.transformToString()) as Receipt;
+  const violations = validateReceipt(receipt);
+  if (violations.length > 0)
+    throw new LoadError(
+      `${opts.receiptUri} is not a valid receipt: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+    );
+  const work = opts.workDir ?? mkdtempSync(join(tmpdir(), 'dropship-load-'));
+  const results: LoadResult[] = [];
+  try {
+    for (const [table, t] of Object.entries(receipt.tables)) {
+      if (!t.files || !t.columns)
+        throw new LoadError(`receipt entry ${table} has no files/columns list (written by an older exporter)`);
+      mkdirSync(join(work, String(results.length)), { recursive: true });
+      if (opts.changes) {
+        const applied = await applyChangeSet(
+          opts.s3,
+          bucket,
+          opts.into,
+          receipt.run_id,
+          table,
+          t,
+          join(work, String(results.length)),
+        );
+        if (applied !== null) {
+          results.push({ table, rows: applied, via: 'changes' });
+          continue;
+        }
+      }
+      const paths: string[] = [];
+      for (const [i, f] of t.files.entries()) {
+        const res = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+        const path = join(work, String(results.length), `${i}.parquet`);
+        writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
+        paths.push(path);
+      }
+      const rows = opts.into.startsWith('duckdb:')
+        ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths)
+        : await loadIntoPostgres(opts.into, table, t.columns, paths, work);
+      if (rows !== t.row_count)
+        throw new LoadError(`table ${table}: loaded ${rows} rows, the receipt says ${t.row_count}`);
+      if (opts.changes) {
+        if (opts.into.startsWith('duckdb:'))
+          await recordLoadDuckDb(opts.into.slice('duckdb:'.length), table, receipt.run_id);
+        else await recordLoadPostgres(opts.into, table, receipt.run_id);
+      }
+      results.push({ table, rows, ...(opts.changes ? { via: 'snapshot' as const } : {}) });
+    }
+  } finally {
+    if (!opts.workDir) rmSync(work, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/** Applies the table's change set when the target holds its base; null: load the snapshot instead. */
+async function applyChangeSet(
+  s3: S3Client,
+  bucket: string,
+  into: string,
+  runId: string,
+  table: string,
+  t: Receipt['tables'][string],
+  work: string,
+): Promise<number | null> {
+  const duck = into.startsWith('duckdb:') ? into.slice('duckdb:'.length) : null;
+  const loaded = duck ? await loadedRunDuckDb(duck, table) : await loadedRunPostgres(into, table);
+  if (!appliesTo(t.changes, loaded)) return null;
+  const paths: string[] = [];
+  for (const [i, f] of t.changes.files.entries()) {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+    const path = join(work, `changes-${i}.parquet`);
+    writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
+    paths.push(path);
+  }
+  const application = { table, changes: t.changes, columns: t.columns, paths, runId };
+  const rows = duck
+    ? await applyChangesDuckDb({ ...application, file: duck })
+    : await applyChangesPostgres({ ...application, url: into, work, textExpr: pgTextExpr });
+  if (rows !== t.row_count)
+    throw new LoadError(`table ${table}: ${rows} rows after applying its change set, the receipt says ${t.row_count}`);
+  return rows;
+}
+
+async function loadIntoDuckDb(file: string, table: string, paths: string[]): Promise<number> {
+  const db = await DuckDBInstance.create(file);
+  const conn = await db.connect();
+  try {
+    await conn.run(`create or replace table ${quoteIdent(table)} as select * from ${readParquet(paths)}`);
+    const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
+    return Number(r.getRowObjectsJS()[0]!.n);
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
+async function loadIntoPostgres(
+  url: string,
+  table: string,
+  columns: ColumnInfo[],
+  paths: string[],
+  work: string,
+): Promise<number> {
+  // Parquet → CSV of Postgres text forms, with DuckDB.
+  const csv = join(work, `${Math.random().toString(36).slice(2)}.csv`);
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    await conn.run(
+      `copy (select ${columns.map((c) => pgTextExpr(c)).join(', ')} from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
+    );
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // surfaces through the query in flight
+  await client.connect();
+  try {
+    const types: string[] = [];
+    for (const c of columns) {
+      const known = (await client.query<{ t: string | null }>('select to_regtype($1)::text as t', [c.postgres_type]))
+        .rows[0]?.t;
+      // Keep the exact declaration (numeric(18,4), varchar(80)…) when the target knows the type.
+      types.push(known ? c.postgres_type : 'text');
+    }
+    await client.query('begin');
+    await client.query(`drop table if exists ${quoteIdent(table)}`);
+    await client.query(
+      `create table ${quoteIdent(table)} (${columns.map((c, i) => `${quoteIdent(c.name)} ${types[i]}${c.nullable ? '' : ' not null'}`).join(', ')})`,
+    );
+    await pipeline(createReadStream(csv), client.query(copyFrom(`copy ${quoteIdent(table)} from stdin (format csv)`)));
+    const n = Number((await client.query(`select count(*) as n from ${quoteIdent(table)}`)).rows[0].n);
+    await client.query('commit');
+    return n;
+  } catch (e) {
+    await client.query('rollback').catch(() => {});
+    throw new LoadError(`loading ${table} into Postgres failed: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await client.end();
+    rmSync(csv, { force: true });
+  }
+}

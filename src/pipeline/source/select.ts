@@ -1,0 +1,413 @@
+import type { ClientBase } from 'pg';
+import pg from 'pg';
+import type { ReceiptSelection } from '../../contracts/receipt.js';
+import {
+  isTenantMode,
+  isWholeSchema,
+  matchesAny,
+  type Selection,
+  splitColumnPattern,
+} from '../../contracts/selection.js';
+import { quoteIdent } from '../../contracts/sql.js';
+import { listTables, type TablePlan, type TaskPart } from './catalog.js';
+import { connectSource, sourceClient } from './snapshot.js';
+
+/**
+ * A destination's selection (src/contracts/selection.ts) applied to the catalog of its source schema,
+ * and the SQL that reads one selected table:
+ *
+ *   COPY (SELECT <exported columns> FROM "schema"."table"
+ *         WHERE "tenant" = '<value>'::<the column's base type> [AND <key range>]) TO STDOUT (FORMAT binary)
+ *
+ * COPY takes no bind parameters, so the tenant value is a literal: quoted by pg's escapeLiteral
+ * (doubles quotes, E'' form for backslashes) and cast to the tenant column's own base type, named
+ * without a type modifier (`pg_catalog.bpchar`, never `character(4)`, whose cast would truncate the
+ * value and could match another tenant). Comparing in the column's type keeps a btree index on the
+ * column usable; the value was canonicalised in that type at registration (`007` → `7`), so two
+ * destinations can never name the same tenant in two spellings.
+ */
+export interface RowFilter {
+  column: string;
+  /** The tenant value, canonical text of the column's type. */
+  value: string;
+  /** The column's base type, schema-qualified, without typmod (e.g. `pg_catalog.int4`). */
+  castType: string;
+}
+
+export interface KeyRange {
+  keyColumn: string;
+  lo: bigint;
+  hi: bigint;
+  /** The last part includes `hi`. */
+  last: boolean;
+  /**
+   * The parts of a split table cover the whole key space: the first has no lower bound and the last
+   * no upper bound, so rows whose keys fall outside the min/max seen when the run was planned (rows
+   * inserted before the run's snapshot was taken) are still exported — by exactly one part.
+   */
+  first?: boolean;
+}
+
+export interface LeftOut {
+  table: string;
+  reason: string;
+  /** True when the table was left out to keep tenants apart (recorded in the receipt). */
+  isolation: boolean;
+}
+
+export interface SelectedTables {
+  /** Tables to export, each with only the columns that go into the files. */
+  tables: TablePlan[];
+  /** Tenant filter per table name (tenant mode; global tables have none). */
+  filters: Map<string, RowFilter>;
+  /** Tenant mode: tables without the tenant column exported whole (named by --global-tables). */
+  global: string[];
+  leftOut: LeftOut[];
+  /** One line per problem; a run with problems exports nothing. */
+  problems: string[];
+}
+
+/**
+ * Base types a tenant column may have. Not citext, nor a text column with a nondeterministic
+ * collation: their equality ignores case (or more), so two registered tenants could match each
+ * other's rows.
+ */
+const TENANT_TYPES = ['int2', 'int4', 'int8', 'uuid', 'text', 'varchar', 'bpchar'] as const;
+
+interface TenantColumnType {
+  /** format_type of the column as declared, for messages. */
+  declared: string;
+  typname: string;
+  castType: string;
+  /** False for a nondeterministic (e.g. case-insensitive ICU) collation. */
+  deterministic: boolean;
+}
+
+/** The tenant column's type in every table (and materialized view) of the schema that has it. */
+async function tenantColumnTypes(
+  client: ClientBase,
+  schema: string,
+  column: string,
+): Promise<Map<string, TenantColumnType>> {
+  const res = await client.query<{
+    relname: string;
+    declared: string;
+    typname: string;
+    cast_type: string;
+    deterministic: boolean;
+  }>(
+    `with recursive base(attrelid, oid, depth) as (
+        select a.attrelid, a.atttypid, 0
+          from pg_catalog.pg_attribute a
+          join pg_catalog.pg_class c on c.oid = a.attrelid
+          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped
+           and c.relkind in ('r', 'p', 'm') and not c.relispartition
+        union all
+        select b.attrelid, t.typbasetype, b.depth + 1
+          from base b join pg_catalog.pg_type t on t.oid = b.oid
+         where t.typtype = 'd'
+      )
+      select c.relname, pg_catalog.format_type(a.atttypid, a.atttypmod) as declared,
+             -- A built-in only from pg_catalog: a user type named int8 or uuid is qualified, so never allowed.
+             case when tn.nspname = 'pg_catalog' then t.typname else tn.nspname || '.' || t.typname end as typname,
+             pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) as cast_type,
+             coalesce(co.collisdeterministic, true) as deterministic
+        from base b
+        join pg_catalog.pg_type t on t.oid = b.oid and t.typtype <> 'd'
+        join pg_catalog.pg_namespace tn on tn.oid = t.typnamespace
+        join pg_catalog.pg_class c on c.oid = b.attrelid
+        join pg_catalog.pg_attribute a on a.attrelid = b.attrelid and a.attname = $2
+        left join pg_catalog.pg_collation co on co.oid = a.attcollation`,
+    [schema, column],
+  );
+  return new Map(
+    res.rows.map((r) => [
+      r.relname,
+      { declared: r.declared, typname: r.typname, castType: r.cast_type, deterministic: r.deterministic },
+    ]),
+  );
+}
+
+const isExcludedColumn = (table: string, column: string, patterns: string[]): boolean =>
+  patterns.some((p) => {
+    const { table: t, column: c } = splitColumnPattern(p);
+    return matchesAny(table, [t]) !== undefined && matchesAny(column, [c]) !== undefined;
+  });
+
+/**
+ * Applies a selection to the tables of `schema` (from listTables, in the run's snapshot). With
+ * `registration`, patterns that match nothing are problems too (at run time a table dropped since
+ * registration is not an error; isolation problems always are).
+ */
+export async function selectTables(
+  client: ClientBase,
+  schema: string,
+  all: TablePlan[],
+  sel: Selection,
+  opts: { registration?: boolean } = {},
+): Promise<SelectedTables> {
+  const out: SelectedTables = { tables: [], filters: new Map(), global: [], leftOut: [], problems: [] };
+  // The whole schema, as it is (an empty schema is the run's error, not the registration's).
+  if (isWholeSchema(sel)) {
+    out.tables = all;
+    return out;
+  }
+  const names = all.map((t) => t.name);
+  if (opts.registration) {
+    for (const [flag, patterns] of [
+      ['--include-tables', sel.includeTables],
+      ['--exclude-tables', sel.excludeTables],
+    ] as const) {
+      for (const p of patterns)
+        if (!names.some((n) => matchesAny(n, [p])))
+          out.problems.push(`${flag}: no table of schema "${schema}" matches "${p}"`);
+    }
+    for (const p of sel.excludeColumns) {
+      const { table, column } = splitColumnPattern(p);
+      const tables = all.filter((t) => matchesAny(t.name, [table]));
+      if (tables.length === 0)
+        out.problems.push(`--exclude-columns: no table of schema "${schema}" matches "${table}"`);
+      else if (!tables.some((t) => t.columns.some((c) => matchesAny(c.name, [column]))))
+        out.problems.push(
+          `--exclude-columns: no column of ${tables.map((t) => `"${t.name}"`).join(', ')} matches "${column}"`,
+        );
+    }
+  }
+  const tenant = isTenantMode(sel) ? sel : undefined;
+  const types = tenant ? await tenantColumnTypes(client, schema, tenant.tenantColumn) : new Map();
+  if (tenant && opts.registration) {
+    if (types.size === 0)
+      out.problems.push(`--tenant-column: no table of schema "${schema}" has a column "${tenant.tenantColumn}"`);
+    for (const p of sel.globalTables)
+      if (!names.some((n) => !types.has(n) && matchesAny(n, [p])))
+        out.problems.push(
+          `--global-tables: "${p}" matches no table of schema "${schema}" without the tenant column "${tenant.tenantColumn}" (tables with it are always filtered)`,
+        );
+  }
+  for (const t of all) {
+    if (sel.includeTables.length > 0 && !matchesAny(t.name, sel.includeTables)) {
+      out.leftOut.push({ table: t.name, reason: 'not matched by --include-tables', isolation: false });
+      continue;
+    }
+    const ex = matchesAny(t.name, sel.excludeTables);
+    if (ex !== undefined) {
+      out.leftOut.push({ table: t.name, reason: `excluded by --exclude-tables "${ex}"`, isolation: false });
+      continue;
+    }
+    let filter: RowFilter | undefined;
+    if (tenant) {
+      const type = types.get(t.name);
+      if (type) {
+        if (!(TENANT_TYPES as readonly string[]).includes(type.typname)) {
+          out.problems.push(
+            `table "${t.name}": tenant column "${tenant.tenantColumn}" is ${type.declared}; a tenant column must be an integer (smallint, integer, bigint), uuid or text (text, varchar, char)`,
+          );
+          continue;
+        }
+        if (!type.deterministic) {
+          out.problems.push(
+            `table "${t.name}": tenant column "${tenant.tenantColumn}" has a nondeterministic collation; its equality could match another tenant's values`,
+          );
+          continue;
+        }
+        filter = { column: tenant.tenantColumn, value: tenant.tenantValue, castType: type.castType };
+      } else if (matchesAny(t.name, sel.globalTables) !== undefined) {
+        out.global.push(t.name);
+      } else {
+        out.leftOut.push({
+          table: t.name,
+          reason: `no tenant column "${tenant.tenantColumn}" and not listed in --global-tables`,
+          isolation: true,
+        });
+        continue;
+      }
+    }
+    const columns = t.columns.filter(
+      (c) =>
+        !isExcludedColumn(t.name, c.name, sel.excludeColumns) &&
+        !(filter && sel.dropTenantColumn && c.name === filter.column),
+    );
+    if (columns.length === 0) {
+      out.problems.push(`table "${t.name}": the column selection leaves no column to export`);
+      continue;
+    }
+    if (filter) out.filters.set(t.name, filter);
+    out.tables.push(columns.length === t.columns.length ? t : { ...t, columns });
+  }
+  if (out.tables.length === 0 && out.problems.length === 0)
+    out.problems.push(
+      all.length === 0
+        ? `schema "${schema}" has no tables or materialized views`
+        : `the selection leaves no table of schema "${schema}" to export`,
+    );
+  return out;
+}
+
+/**
+ * Registration/update check of a selection against the source catalog: one line per problem, and
+ * the tenant value canonicalised in the tenant column's type (the same in every table, or a problem).
+ */
+export async function checkSelection(
+  client: ClientBase,
+  schema: string,
+  sel: Selection,
+): Promise<{ problems: string[]; tenantValue?: string }> {
+  if (isWholeSchema(sel)) return { problems: [] };
+  const tables = await listTables(client, schema);
+  const selected = await selectTables(client, schema, tables, sel, { registration: true });
+  const problems = [...selected.problems];
+  if (!isTenantMode(sel)) return { problems };
+  // Canonical in every table that has the column (selected now or not: a later update may select it).
+  const byType = new Map<string, string[]>();
+  for (const [table, t] of await tenantColumnTypes(client, schema, sel.tenantColumn))
+    if ((TENANT_TYPES as readonly string[]).includes(t.typname))
+      byType.set(t.castType, [...(byType.get(t.castType) ?? []), table]);
+  const canonical = new Map<string, string>();
+  for (const [castType, tables] of byType) {
+    await client.query('savepoint tenant_value');
+    try {
+      const r = await client.query<{ v: string }>(`select ($1::text)::${castType}::text as v`, [sel.tenantValue]);
+      canonical.set(castType, r.rows[0]!.v);
+      await client.query('release savepoint tenant_value');
+    } catch (e) {
+      await client.query('rollback to savepoint tenant_value');
+      problems.push(
+        `--tenant-value: ${JSON.stringify(sel.tenantValue)} is not a valid ${castType.replace(/^pg_catalog\./, '')} (tenant column of ${tables.map((t) => `"${t}"`).join(', ')}): ${(e as Error).message}`,
+      );
+    }
+  }
+  const forms = new Set(canonical.values());
+  if (forms.size > 1)
+    problems.push(
+      `--tenant-value: ${JSON.stringify(sel.tenantValue)} reads differently in the tenant columns' types (${[...canonical].map(([t, v]) => `${t.replace(/^pg_catalog\./, '')}: ${JSON.stringify(v)}`).join(', ')}); give the value in the form they share`,
+    );
+  const [value] = forms;
+  return { problems, ...(problems.length === 0 && value !== undefined ? { tenantValue: value } : {}) };
+}
+
+/** `WHERE …` for a tenant filter and/or a key range ('' when neither). */
+export function whereClause(filter?: RowFilter, range?: KeyRange): string {
+  const conds: string[] = [];
+  if (filter) conds.push(`${quoteIdent(filter.column)} = ${tenantLiteral(filter)}`);
+  if (range) {
+    const k = quoteIdent(range.keyColumn);
+    if (!range.first) conds.push(`${k} >= ${range.lo}`);
+    if (!range.last) conds.push(`${k} < ${range.hi}`);
+  }
+  return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+}
+
+export function tenantLiteral(filter: RowFilter): string {
+  return `${pg.escapeLiteral(filter.value).trim()}::${filter.castType}`;
+}
+
+export function tableRef(schema: string, table: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+}
+
+/** The binary COPY that reads one selected table (only its exported columns, only its rows). */
+export function copySql(schema: string, table: TablePlan, filter?: RowFilter, range?: KeyRange): string {
+  const select = table.columns.map((c) => c.select).join(', ');
+  return `COPY (SELECT ${select} FROM ${tableRef(schema, table.name)}${whereClause(filter, range)}) TO STDOUT (FORMAT binary)`;
+}
+
+/** The planner's estimate of a tenant's rows in a table (for splitting; no scan). */
+async function estimateRows(client: ClientBase, schema: string, table: string, filter: RowFilter): Promise<number> {
+  const res = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${tableRef(schema, table)}${whereClause(filter)}`,
+  );
+  return res.rows[0]!['QUERY PLAN'][0].Plan['Plan Rows'];
+}
+
+/** min/max of an integer key over the table's (tenant's) rows, as text. */
+function keyBoundsSql(schema: string, table: string, key: string, filter?: RowFilter): string {
+  const k = quoteIdent(key);
+  return `select min(${k})::text as lo, max(${k})::text as hi from ${tableRef(schema, table)}${whereClause(filter)}`;
+}
+
+/** The receipt's `selection` block; undefined for a destination that exports its whole schema. */
+export function receiptSelection(sel: Selection, selected: SelectedTables): ReceiptSelection | undefined {
+  if (isWholeSchema(sel)) return undefined;
+  return {
+    ...(isTenantMode(sel) ? { tenant_column: sel.tenantColumn, tenant_column_exported: !sel.dropTenantColumn } : {}),
+    global_tables: selected.global,
+    include_tables: sel.includeTables,
+    exclude_tables: sel.excludeTables,
+    exclude_columns: sel.excludeColumns,
+    left_out: selected.leftOut.filter((l) => l.isolation).map(({ table, reason }) => ({ table, reason })),
+  };
+}
+
+/**
+ * The doctor's look at a destination's selection against the source as it is now: the registration
+ * checks again (a renamed column or dropped table shows here before a run fails), and what a run
+ * would export.
+ */
+export async function selectionReport(
+  sourceUrl: string,
+  schema: string,
+  sel: Selection,
+): Promise<{ problems: string[]; summary: string }> {
+  const client = sourceClient(sourceUrl, 'dropship doctor');
+  await connectSource(client);
+  try {
+    await client.query('begin isolation level repeatable read, read only');
+    const { problems } = await checkSelection(client, schema, sel);
+    const selected = await selectTables(client, schema, await listTables(client, schema), sel);
+    const summary = `${selected.tables.length} table(s) of schema "${schema}" exported${
+      isTenantMode(sel)
+        ? ` (${selected.filters.size} filtered on ${sel.tenantColumn}, ${selected.global.length} global)`
+        : ''
+    }, ${selected.leftOut.length} left out${selected.leftOut.length ? `: ${selected.leftOut.map((l) => `${l.table} (${l.reason})`).join(', ')}` : ''}`;
+    return { problems, summary };
+  } finally {
+    await client.query('rollback').catch(() => {});
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Key ranges for tables estimated above `splitRows` rows that have a single integer primary key:
+ * ceil(estimate / splitRows) equal ranges between its min and max.
+ */
+export async function planParts(
+  client: ClientBase,
+  schema: string,
+  splitRows: number,
+  selected?: SelectedTables,
+): Promise<TaskPart[]> {
+  const big = await client.query<{ relname: string; est: string; key: string }>(
+    `select c.relname, greatest(c.reltuples, 0)::bigint as est, a.attname as key
+       from pg_catalog.pg_class c
+       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary and i.indnkeyatts = 1
+       join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+      where n.nspname = $1 and c.relkind in ('r', 'p') and a.atttypid in (20, 21, 23) and c.reltuples > $2`,
+    [schema, splitRows],
+  );
+  const parts: TaskPart[] = [];
+  for (const t of big.rows) {
+    if (selected && !selected.tables.some((s) => s.name === t.relname)) continue;
+    // Tenant mode: the tenant's rows only (the planner's estimate; min/max over them).
+    const filter = selected?.filters.get(t.relname);
+    if (filter) t.est = String(await estimateRows(client, schema, t.relname, filter));
+    const mm = await client.query<{ lo: string | null; hi: string | null }>(
+      keyBoundsSql(schema, t.relname, t.key, filter),
+    );
+    const lo = mm.rows[0]?.lo;
+    const hi = mm.rows[0]?.hi;
+    if (lo === null || hi === null || lo === undefined || hi === undefined) continue;
+    const n = Math.min(Math.ceil(Number(t.est) / splitRows), 1000);
+    if (n < 2) continue;
+    const from = BigInt(lo);
+    const span = BigInt(hi) - from + 1n;
+    const step = span / BigInt(n) + (span % BigInt(n) === 0n ? 0n : 1n);
+    for (let p = 0; p < n; p++) {
+      const a = from + step * BigInt(p);
+      const b = p === n - 1 ? BigInt(hi) : a + step;
+      parts.push({ table: t.relname, part: p, parts: n, keyColumn: t.key, lo: a, hi: b });
+    }
+  }
+  return parts;
+}

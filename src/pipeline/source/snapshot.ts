@@ -1,0 +1,173 @@
+import type { Socket } from 'node:net';
+import pg from 'pg';
+import type { ReadSnapshot } from '../../contracts/receipt.js';
+import { quoteLiteral } from '../../contracts/sql.js';
+import { SourceError } from './errors.js';
+
+/**
+ * Session limits for every source connection, so a killed or frozen exporter never holds a
+ * snapshot (and blocks vacuum) for hours: an idle-in-transaction timeout, a statement timeout and
+ * TCP keepalives on both ends. A limit set to 0 keeps whatever the server, role or URL configured;
+ * a limit already configured there (non-zero) is kept too.
+ */
+export interface SourceSession {
+  idleInTransactionSeconds: number;
+  statementTimeoutSeconds: number;
+  keepAliveSeconds: number;
+}
+
+export function sourceSession(settings: {
+  DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS: number;
+  DROPSHIP_SOURCE_STATEMENT_TIMEOUT_SECONDS: number;
+  DROPSHIP_SOURCE_KEEPALIVE_SECONDS: number;
+}): SourceSession {
+  return {
+    idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
+    statementTimeoutSeconds: settings.DROPSHIP_SOURCE_STATEMENT_TIMEOUT_SECONDS,
+    keepAliveSeconds: settings.DROPSHIP_SOURCE_KEEPALIVE_SECONDS,
+  };
+}
+
+const SESSION_SQL = `select
+   set_config('statement_timeout',
+     case when $1::int > 0 and current_setting('statement_timeout') = '0' then ($1::int * 1000)::text
+          else current_setting('statement_timeout') end, false),
+   set_config('idle_in_transaction_session_timeout',
+     case when $2::int > 0 and current_setting('idle_in_transaction_session_timeout') = '0' then ($2::int * 1000)::text
+          else current_setting('idle_in_transaction_session_timeout') end, false),
+   set_config('tcp_keepalives_idle', $3::text, false),
+   set_config('tcp_keepalives_interval', greatest(1, $3::int / 3)::text, false),
+   set_config('tcp_keepalives_count', '3', false)`;
+
+/**
+ * A client whose connection-level errors (a terminated backend, a dropped socket) never crash the
+ * process as an unhandled 'error' event: they surface through the query or COPY stream in flight.
+ */
+export function sourceClient(connectionString: string, applicationName: string, session?: SourceSession): pg.Client {
+  const client = new pg.Client({
+    connectionString,
+    application_name: applicationName,
+    ...(session ? { keepAlive: true, keepAliveInitialDelayMillis: session.keepAliveSeconds * 1000 } : {}),
+  });
+  client.on('error', () => {});
+  return client;
+}
+
+/** Connects a source client and applies its session limits. */
+export async function connectSource(client: pg.Client, session?: SourceSession): Promise<void> {
+  await client.connect();
+  if (session)
+    await client.query(SESSION_SQL, [
+      session.statementTimeoutSeconds,
+      session.idleInTransactionSeconds,
+      session.keepAliveSeconds,
+    ]);
+}
+
+/**
+ * What identifies the moment a table was read: the source's transaction snapshot
+ * (`txid_current_snapshot()` text, `xmin:xmax:xip…` — identical in every transaction that imported
+ * the same exported snapshot) and when it was taken (UTC, microseconds).
+ */
+const SNAPSHOT_INFO_SQL = `select txid_current_snapshot()::text as id,
+  to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`;
+
+/** The snapshot of the transaction open on `client` (its first statement takes it, in REPEATABLE READ). */
+export async function snapshotInfo(client: pg.Client): Promise<ReadSnapshot> {
+  const res = await client.query<ReadSnapshot>(SNAPSHOT_INFO_SQL);
+  return { id: res.rows[0]!.id, at: res.rows[0]!.at };
+}
+
+/**
+ * A new connection whose REPEATABLE READ, READ ONLY transaction imports the exported snapshot
+ * `exportId` (SET TRANSACTION SNAPSHOT). Fails (SourceError) when the exporting transaction has
+ * ended: an exported snapshot can only be imported while it is open.
+ */
+export async function joinSnapshot(
+  url: string,
+  exportId: string,
+  applicationName = 'dropship',
+  session?: SourceSession,
+): Promise<pg.Client> {
+  const client = sourceClient(url, applicationName, session);
+  try {
+    await connectSource(client, session);
+    // Values exported in their text form must not depend on server or role defaults.
+    await client.query(TEXT_FORM_SETTINGS);
+    await client.query('begin isolation level repeatable read, read only');
+    await client.query(`set transaction snapshot ${quoteLiteral(exportId)}`);
+    return client;
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw new SourceError(`cannot join the run's snapshot: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * One consistent view of the source for a whole run: a REPEATABLE READ, READ ONLY transaction
+ * exports its snapshot (pg_export_snapshot()), and every connection that reads a table imports it
+ * (SET TRANSACTION SNAPSHOT), so all tables of a run are read as of the same instant.
+ * The exporting transaction stays open (idle) until the run ends.
+ */
+export class Snapshot {
+  private constructor(
+    private readonly url: string,
+    readonly holder: pg.Client,
+    readonly id: string,
+    private readonly session: SourceSession | undefined,
+    /** The moment this snapshot shows (what receipts call `snapshot`). */
+    readonly info: ReadSnapshot,
+  ) {}
+
+  /**
+   * The holder sits idle in its transaction while the readers work: its owner pings it (see
+   * `ping`) more often than the idle-in-transaction timeout, so the timeout only ends the holder
+   * of an owner that died or froze.
+   */
+  static async open(url: string, applicationName = 'dropship', session?: SourceSession): Promise<Snapshot> {
+    const holder = sourceClient(url, applicationName, session);
+    try {
+      await connectSource(holder, session);
+      await holder.query('begin isolation level repeatable read, read only');
+      const info = await snapshotInfo(holder);
+      const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
+      return new Snapshot(url, holder, res.rows[0]!.id, session, info);
+    } catch (e) {
+      await holder.end().catch(() => {});
+      throw new SourceError(`cannot open a snapshot on the source database: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** A new connection reading in this snapshot. Close it with `release()`. */
+  async connect(applicationName = 'dropship'): Promise<pg.Client> {
+    return joinSnapshot(this.url, this.id, applicationName, this.session);
+  }
+
+  /** Keeps the holder's transaction from counting as idle (called by the run owner's heartbeat). */
+  async ping(): Promise<void> {
+    await this.holder.query('select 1');
+  }
+
+  async close(): Promise<void> {
+    await this.holder.query('rollback').catch(() => {});
+    await this.holder.end().catch(() => {});
+  }
+}
+
+/**
+ * Session settings that fix the text form of values (docs/type-mapping.md): ISO dates, ISO 8601
+ * intervals, UTC for timetz/timestamptz text, shortest exact floats, hex bytea, C-locale money.
+ */
+export const TEXT_FORM_SETTINGS = `set datestyle = 'ISO, YMD'; set intervalstyle = 'iso_8601'; set timezone = 'UTC';
+  set extra_float_digits = 1; set bytea_output = 'hex'; set lc_monetary = 'C'`;
+
+/** Ends a client; if it is stuck mid-COPY, drops the socket (the server then ends the backend). */
+export async function release(client: pg.Client, broken: boolean): Promise<void> {
+  if (broken) {
+    (client as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
+    await client.end().catch(() => {});
+    return;
+  }
+  await client.query('rollback').catch(() => {});
+  await client.end().catch(() => {});
+}

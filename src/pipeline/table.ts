@@ -1,0 +1,140 @@
+import type pg from 'pg';
+import type { Destination } from '../accounts/destination.js';
+import type { Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
+import type { ColumnInfo, DestinationCompression, ReadSnapshot, TableChanges } from '../contracts/receipt.js';
+import type { DestinationPort } from '../destinations/port.js';
+import { describeType } from './parquet/schema.js';
+import { copyIntoSink } from './sink/copy-into.js';
+import { tableFolder, tableObjectName } from './sink/layout.js';
+import type { UploadedShard } from './sink/shard-upload.js';
+import { TableSink } from './sink/table-sink.js';
+import type { TablePlan } from './source/catalog.js';
+import { MappingError } from './source/errors.js';
+import { copySql, type RowFilter } from './source/select.js';
+
+/**
+ * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
+ * into Parquet column buffers → the table's sink (src/pipeline/sink/table-sink.ts: row groups, shards of
+ * about `DROPSHIP_SHARD_TARGET_BYTES`, streamed multipart uploads). At most two row groups
+ * (plus the upload queue) in memory.
+ */
+export interface TableResult {
+  table: string;
+  objectName: string;
+  /** Folder relative to the destination prefix, e.g. `2023-01-02T15:04/events`. */
+  folder: string;
+  rows: number;
+  bytes: number;
+  files: (UploadedShard & { rows: number })[];
+  /** Parquet page codec of every file of this table. */
+  compression?: DestinationCompression;
+  columns: ColumnInfo[];
+  seconds: number;
+  /** Change set since the last successful delivery (destinations with `--changes`; src/changes/). */
+  changes?: TableChanges;
+  /** The source snapshot this table (or this key-range part) was read in. */
+  snapshot?: ReadSnapshot;
+}
+
+export interface TableProgress {
+  table: string;
+  rows: number;
+  bytes: number;
+  files: number;
+  /** The planner's row estimate for what this export reads (null: unknown; see TablePlan.estimatedRows). */
+  estimatedRows?: number | null;
+}
+
+/** One table's export failed; retryable as its cause is (the destination refusing, a mapping problem: not). */
+export class TableExportError extends DropshipError {
+  readonly code: string = 'table-export';
+  constructor(
+    readonly table: string,
+    message: string,
+    options?: DropshipErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'TableExportError';
+  }
+}
+
+export interface TableExportInput {
+  client: pg.Client;
+  schema: string;
+  table: TablePlan;
+  dest: Destination;
+  /** The destination's port, opened for the run (src/destinations/). */
+  port: DestinationPort;
+  folder: string;
+  settings: Settings;
+  signal?: AbortSignal;
+  onProgress?: (p: TableProgress) => void;
+  /** Awaited before shard `index` starts uploading (the ledger's high-water mark of shards). */
+  onShardOpen?: (index: number) => Promise<void>;
+  /** Only rows with lo ≤ key < hi (≤ hi when `last`): one part of a split table. */
+  range?: { keyColumn: string; lo: bigint; hi: bigint; last: boolean; first?: boolean };
+  /** First shard index (parts of a split table number their shards in separate blocks). */
+  shardBase?: number;
+  /** Tenant mode: only this tenant's rows (src/pipeline/source/select.ts). */
+  rowFilter?: RowFilter | undefined;
+}
+
+export async function exportTable(input: TableExportInput): Promise<TableResult> {
+  const { client, schema, table, dest, port, folder, settings, signal, onProgress, onShardOpen } = input;
+  const started = performance.now();
+  if (table.columns.length === 0) throw new MappingError(`table ${table.name} has no columns`);
+  const objectName = tableObjectName(table.name);
+  const sql = copySql(schema, table, input.rowFilter, input.range);
+
+  const sink = await TableSink.open({
+    port,
+    dest,
+    folder,
+    objectName,
+    specs: table.columns.map((c) => c.spec),
+    settings,
+    shardBase: input.shardBase ?? 0,
+    ...(onShardOpen ? { onShardOpen } : {}),
+    keyValueMetadata: { 'dropship.source': `${schema}.${table.name}` },
+  });
+  // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
+  const estimatedRows = input.range || input.rowFilter ? null : (table.estimatedRows ?? null);
+  const report = (rows: number): void =>
+    onProgress?.({ table: table.name, rows, bytes: sink.bytes, files: sink.shards, estimatedRows });
+
+  let files: TableResult['files'];
+  let rows: number;
+  try {
+    rows = await copyIntoSink({ client, sql, columns: table.columns, sink, signal, onRows: report });
+    files = await sink.finish();
+    report(rows);
+  } catch (e) {
+    await sink.fail(e);
+    const key = sink.key;
+    // A destination error is classified (retryable or not) where it enters: the port explains its own.
+    const err = port.explain(key, e);
+    throw new TableExportError(table.name, `table ${table.name}: ${(err as Error).message}`, {
+      cause: err,
+      retryable: port.isRetryable(err),
+    });
+  }
+  const totalBytes = files.reduce((n, f) => n + f.bytes, 0);
+  return {
+    table: table.name,
+    objectName,
+    folder: tableFolder(folder, objectName),
+    rows,
+    bytes: totalBytes,
+    files,
+    compression: dest.compression ?? 'gzip',
+    columns: table.columns.map((c) => ({
+      name: c.name,
+      postgres_type: c.pgType,
+      parquet_type: describeType(c.spec),
+      nullable: c.spec.nullable,
+      text_form: c.textForm,
+    })),
+    seconds: (performance.now() - started) / 1000,
+  };
+}

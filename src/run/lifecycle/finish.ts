@@ -1,0 +1,244 @@
+import type { Destination } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
+import { isRetryable } from '../../contracts/errors.js';
+import type { DestinationPort } from '../../destinations/port.js';
+import { receiptKey } from '../../pipeline/sink/layout.js';
+import type { TableResult } from '../../pipeline/table.js';
+import { expectedReceiptEtag, nextLink, recordLink, sha256Hex } from '../../receipt/chain.js';
+import {
+  buildReceipt,
+  putReceiptBody,
+  ReceiptError,
+  ReceiptPreconditionFailed,
+  receiptBody,
+} from '../../receipt/receipt.js';
+import { type Ledger, LedgerError } from '../../store/ledger/ledger.js';
+import { dispatchRunOutcome } from './ended.js';
+import { type Faults, noFaults } from './faults.js';
+
+/**
+ * Finishing a run: whoever wins the run's transition to `finishing` (Ledger.tryFinish) builds the
+ * receipt from the ledger's recorded results, records its exact bytes in the ledger, and only then
+ * publishes them (PutObject) and marks the run `succeeded`.
+ *
+ *   - A retryable failure (S3 5xx after the SDK's retries, a dropped connection, the ledger
+ *     unreachable) keeps the run `finishing` with its lease released: the next finisher — a retry,
+ *     a worker, the account's next run, the sweeper — publishes the SAME recorded bytes. So a
+ *     receipt can be published twice, but both copies are byte-identical.
+ *   - Only a failure that proves nothing was published (AccessDenied and other non-retryable S3
+ *     answers, a contract violation) fails the run. The ledger never says `failed` for a run whose
+ *     receipt may be published.
+ */
+export type FinishOutcome =
+  | { status: 'succeeded'; receiptKey: string }
+  /** Not every task has succeeded yet, or another finisher holds the lease. */
+  | { status: 'not-ready' }
+  /** Finishing failed retryably; the run stays `finishing` for the next finisher. */
+  | { status: 'pending'; error: Error }
+  /** Refused for good before anything was published: the run is `failed`. */
+  | { status: 'failed'; error: Error };
+
+export interface FinishOptions {
+  settings: Settings;
+  signal?: AbortSignal;
+  /** Take over a `finishing` run whose owner is known to be dead, even inside its lease. */
+  takeOver?: boolean;
+  /** Named points a test may make die or freeze (src/run/lifecycle/faults.ts); none when absent. */
+  faults?: Faults;
+}
+
+export async function finishRun(
+  ledger: Ledger,
+  runId: string,
+  dest: Destination,
+  port: DestinationPort,
+  opts: FinishOptions,
+): Promise<FinishOutcome> {
+  opts.signal?.throwIfAborted();
+  const run = await ledger.tryFinish({
+    runId,
+    leaseSeconds: opts.settings.DROPSHIP_RUN_STALE_SECONDS,
+    ...(opts.takeOver ? { takeOver: true } : {}),
+  });
+  if (!run) return { status: 'not-ready' };
+  // The run's own destination (issue 22): its receipt goes where its files went, or nowhere. A caller
+  // holding another version of the destination (a stale or a newer copy) publishes nothing.
+  if (run.destination && !sameDelivery(run.destination, dest)) {
+    await ledger.finishPending({ runId, error: 'finisher held another version of the destination' }).catch(() => {});
+    return {
+      status: 'failed',
+      error: new LedgerError(
+        `run ${runId} serves version ${run.destination.version} of destination generation ${run.destination.generation}, not the one this finisher was given; nothing published`,
+        undefined,
+        { retryable: false },
+      ),
+    };
+  }
+  let body = run.receiptBody;
+  try {
+    if (body === null) {
+      if (opts.signal?.aborted) {
+        // Stopped before anything was recorded: nothing can have been published.
+        await ledger.unfinish({ runId, error: null });
+        opts.signal.throwIfAborted();
+      }
+      const tasks = await ledger.tasks(runId);
+      // Parts of a split table become one receipt entry: files in key order, totals summed.
+      const byTable = new Map<string, TableResult>();
+      for (const t of tasks) {
+        const r = t.result as TableResult;
+        const prev = byTable.get(t.table);
+        if (!prev) byTable.set(t.table, { ...r, files: [...r.files] });
+        else {
+          prev.files.push(...r.files);
+          prev.rows += r.rows;
+          prev.bytes += r.bytes;
+          prev.seconds = Math.max(prev.seconds, r.seconds);
+          if (r.changes) prev.changes = r.changes; // computed once per table, by part 0
+        }
+      }
+      const results = [...byTable.values()];
+      const reads = tasks.map((t) => ({ table: t.table, part: t.part, snapshot: (t.result as TableResult).snapshot }));
+      for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      // The receipt chain's link is fixed with the bytes: a retried finish publishes the same link.
+      const link = await nextLink(ledger.pool, run.accountId, runId, run.destinationGeneration ?? 0);
+      const receipt = {
+        ...buildReceipt(
+          run.runId,
+          run.startedMicros,
+          results,
+          run.layout,
+          (await ledger.selection(runId))?.receipt,
+          reads,
+        ),
+        ...link,
+      };
+      body = await ledger.recordReceipt({ runId, body: receiptBody(receipt, { prefix: dest.prefix }) });
+    }
+  } catch (e) {
+    if (e instanceof ReceiptError) {
+      await ledger.failRun({ runId, error: e.message, finishingRefused: true });
+      return { status: 'failed', error: e };
+    }
+    if (opts.signal?.aborted) throw e;
+    await ledger.finishPending({ runId, error: (e as Error).message }).catch(() => {});
+    return { status: 'pending', error: e as Error };
+  }
+  await (opts.faults ?? noFaults).at('before-receipt-put');
+  // The last look before publishing: the run is still finishing and still serves its account's current
+  // destination version (an update or removal cancels it in the same transaction as the change).
+  const still = await ledger.stillPublishable(runId).catch((e: unknown) => e as Error);
+  if (still instanceof Error) {
+    await ledger.finishPending({ runId, error: still.message }).catch(() => {});
+    return { status: 'pending', error: still };
+  }
+  if (!still.ok) return { status: 'failed', error: new LedgerError(still.why, undefined, { retryable: false }) };
+  if (!(await ledger.receiptPutStarts(runId)))
+    return {
+      status: 'failed',
+      error: new LedgerError(`run ${runId} is no longer finishing`, undefined, { retryable: false }),
+    };
+  let put: { key: string; etag: string | undefined };
+  try {
+    put = await publishReceipt(ledger, run, dest, port, body);
+  } catch (e) {
+    const error = e as Error;
+    // The destination answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
+    if (error instanceof ReceiptPreconditionFailed || port.refused(error))
+      await ledger.receiptPutRefused(runId).catch(() => {});
+    if (error instanceof ReceiptPreconditionFailed) {
+      // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
+      // published): this one must not replace it.
+      const why = `receipt not written: a newer receipt is already published at ${error.message.split(' ')[0]}; this run's would have replaced it`;
+      await ledger.failRun({ runId, error: why, finishingRefused: true });
+      return { status: 'failed', error: new LedgerError(why, { cause: error }, { retryable: false }) };
+    }
+    // The destination refuses (role, bucket, region, permissions): a retry cannot fix it.
+    if (!isRetryable(error)) {
+      await ledger.failRun({ runId, error: `receipt not written: ${error.message}`, finishingRefused: true });
+      return { status: 'failed', error };
+    }
+    // The bound (issue 23): a receipt that cannot be published in DROPSHIP_FINISH_MAX_ATTEMPTS attempts
+    // ends the run failed — the customer is told, the account is free for its next run.
+    if (run.finishAttempts >= opts.settings.DROPSHIP_FINISH_MAX_ATTEMPTS) {
+      const why = `receipt not written after ${run.finishAttempts} attempts (DROPSHIP_FINISH_MAX_ATTEMPTS); the last: ${error.message}. The run's files stay in its folder, listed by no receipt`;
+      await ledger.failRun({ runId, error: why, finishingRefused: true });
+      return { status: 'failed', error: new ReceiptError(why, { cause: error }) };
+    }
+    await ledger
+      .finishPending({ runId, error: `receipt not written yet (will be retried): ${error.message}` })
+      .catch(() => {});
+    return { status: 'pending', error };
+  }
+  const key = put.key;
+  await (opts.faults ?? noFaults).at('after-receipt-put');
+  const { sequence } = JSON.parse(body) as { sequence: number };
+  await recordLink(ledger.pool, {
+    accountId: run.accountId,
+    generation: run.destinationGeneration ?? 0,
+    runId,
+    sequence,
+    receiptKey: key,
+    sha256: sha256Hex(body),
+    etag: put.etag,
+    bucket: port.container,
+  });
+  if (!(await ledger.finishSucceeded({ runId, receiptKey: key }))) {
+    // Cancelled (an operator, a change of the destination) while its receipt was being published: the
+    // receipt is out there and its chain link is kept, but the run is not a delivery to report.
+    return {
+      status: 'failed',
+      error: new LedgerError(
+        `run ${runId} was ended while its receipt was published; not reported as a delivery`,
+        undefined,
+        {
+          retryable: false,
+        },
+      ),
+    };
+  }
+  // The run ended in the ledger with its outcome event: tell the customer now (src/notify/dispatch.ts; never throws).
+  await dispatchRunOutcome({ ledger, settings: opts.settings, port }, runId);
+  return { status: 'succeeded', receiptKey: key };
+}
+
+/**
+ * Publishes receipt.json as an S3 conditional write: it replaces only the receipt this one follows
+ * in the chain (If-Match on that receipt's recorded ETag, same bucket and key). When S3 finds another
+ * object in place (412) or none (404), the ledger decides: if a run that started after this one has
+ * recorded receipt bytes, the object may be newer and this PUT fails with `ReceiptPreconditionFailed`
+ * (a finisher that went on after its run was ended never replaces a newer receipt); otherwise the
+ * object in place is this run's own earlier attempt whose answer was lost, an older run's, or the
+ * customer deleted it — and it is replaced. Without a known ETag (the first receipt in a bucket, one
+ * published before ETags were recorded) the PUT is unconditional and the ledger alone fences finishers
+ * (one finishing run per account, the last look before the PUT).
+ */
+export async function publishReceipt(
+  ledger: Ledger,
+  run: { runId: string; accountId: string; destinationGeneration: number | null },
+  dest: Destination,
+  port: DestinationPort,
+  body: string,
+): Promise<{ key: string; etag: string | undefined }> {
+  const { sequence } = JSON.parse(body) as { sequence: number };
+  const expected = await expectedReceiptEtag(ledger.pool, {
+    accountId: run.accountId,
+    generation: run.destinationGeneration ?? 0,
+    bucket: port.container,
+    receiptKey: receiptKey(dest),
+    sequence,
+  });
+  if (!expected) return putReceiptBody(port, dest, body);
+  try {
+    return await putReceiptBody(port, dest, body, { ifMatch: expected });
+  } catch (e) {
+    if (!(e instanceof ReceiptPreconditionFailed)) throw e;
+    if (await ledger.newerReceiptRecorded(run.runId)) throw e;
+    return putReceiptBody(port, dest, body);
+  }
+}
+
+/** Two copies of a destination describe the same delivery: the same generation and version. */
+function sameDelivery(a: Destination, b: Destination): boolean {
+  return a.accountId === b.accountId && a.generation === b.generation && a.version === b.version;
+}

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../../../test/kit/stack-harness.js';
+import type { Destination } from '../../accounts/destination.js';
+import type { TaskMessage } from '../../contracts/task.js';
+import { type Customer, setupCustomer } from '../../devstack/demo.js';
+import { createLogger } from '../../log/logger.js';
+import { describeFailure } from '../../notify/reasons.js';
+import { startFanOutRun } from '../drivers/fan-out.js';
+import { exportAccount } from '../drivers/in-process.js';
+import { LogReporter } from '../progress/reporter.js';
+import type { PreflightError } from './prepare.js';
+
+/**
+ * The one pre-flight (src/run/lifecycle/prepare.ts): for the same bad input, the in-process driver
+ * (`exportAccount`) and the fan-out driver (`startFanOutRun`) refuse with the same error — the same
+ * class and the same words — on the real local stack (Postgres, S3, STS with trust policies).
+ */
+let h: Harness;
+let acct: Customer;
+const silent = new LogReporter(createLogger({ level: 'silent' }));
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.pool.query(`create schema prep;
+    create table prep.events as select g as id, 'e' || g as name from generate_series(1, 20) g;`);
+  acct = await setupCustomer(h.stack, h.registry, {
+    accountId: 'prep',
+    awsAccountId: '270000000001',
+    bucket: 'prep-data',
+    schema: 'prep',
+  });
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+/** The in-process driver's error for this destination (its outcome carries it). */
+async function inProcessError(dest: Destination): Promise<Error> {
+  const out = await exportAccount(dest, {
+    sourceUrl: h.stack.databaseUrl,
+    settings: h.settings(),
+    reporter: silent,
+    ledger: h.ledger,
+  });
+  expect(out.ok).toBe(false);
+  return (out as { error: Error }).error;
+}
+
+/**
+ * The fan-out driver's error for this destination: thrown (nothing opened), or recorded as the error
+ * of the run it opened and failed at once (the failed run is what operators see); no task is sent.
+ */
+async function fanOutError(dest: Destination): Promise<{ name: string; message: string; opened: boolean }> {
+  const sent: TaskMessage[] = [];
+  try {
+    const { run, tasks } = await startFanOutRun(dest, {
+      sourceUrl: h.stack.databaseUrl,
+      ledger: h.ledger,
+      settings: h.settings(),
+      queue: { send: async (m) => void sent.push(...m) },
+      trigger: 'manual',
+    });
+    expect(run.status).toBe('failed');
+    expect(tasks).toBe(0);
+    expect(sent).toEqual([]);
+    return { name: 'recorded', message: run.error ?? '', opened: true };
+  } catch (e) {
+    return { name: (e as Error).name, message: (e as Error).message, opened: false };
+  }
+}
+
+describe('one pre-flight for both drivers', () => {
+  it('a disabled account: the same error, nothing opened', async () => {
+    // Prepare
+    const dest = { ...acct.destination, enabled: false };
+    // Act
+    const inProcess = await inProcessError(dest);
+    const fanOut = await fanOutError(dest);
+    // Assess
+    expect(fanOut).toEqual({ name: inProcess.name, message: inProcess.message, opened: false });
+    expect(inProcess.name).toBe('PreflightError');
+    expect(inProcess.message).toBe('account prep is disabled (dropship destinations enable prep)');
+    expect((inProcess as PreflightError).badInput).toBe(true);
+    expect(await h.ledger.activeRuns('prep')).toEqual([]);
+  });
+
+  it('a selection that leaves nothing to export: the same words (the fan-out run is failed with them)', async () => {
+    // Prepare: the schema lost its only table after registration.
+    await h.pool.query('alter table prep.events rename to events_kept; create schema prep_kept;');
+    await h.pool.query('alter table prep.events_kept set schema prep_kept');
+    try {
+      // Act
+      const inProcess = await inProcessError(acct.destination);
+      const fanOut = await fanOutError(acct.destination);
+      // Assess
+      expect(inProcess.name).toBe('PreflightError');
+      expect(inProcess.message).toBe('account prep: source schema "prep" has no tables or materialized views');
+      expect(fanOut).toEqual({ name: 'recorded', message: inProcess.message, opened: true });
+    } finally {
+      await h.pool.query(
+        'alter table prep_kept.events_kept set schema prep; alter table prep.events_kept rename to events',
+      );
+    }
+  });
+
+  it('a role whose trust policy names another external ID: the same words, and the cause says which failure', async () => {
+    // Prepare
+    const role = h.stack.iam.roles.get(acct.destination.roleArn)!;
+    const original = role.trustPolicy;
+    role.trustPolicy = JSON.parse(JSON.stringify(original).replace(acct.destination.externalId, 'not-the-right-id'));
+    try {
+      // Act
+      const inProcess = await inProcessError(acct.destination);
+      const fanOut = await fanOutError(acct.destination);
+      // Assess
+      expect(inProcess.message).toContain(`cannot assume role ${acct.destination.roleArn} (AccessDenied)`);
+      expect(fanOut).toEqual({ name: 'recorded', message: inProcess.message, opened: true });
+      expect(inProcess.name).toBe('PreflightError');
+      expect((inProcess.cause as Error).name).toBe('DestinationAccessError');
+      // Wrapped, the customer is still told what the role's own error says.
+      expect(describeFailure(acct.destination, inProcess).code).toBe('role_not_assumable');
+    } finally {
+      role.trustPolicy = original;
+    }
+  });
+
+  it('with the input fixed, both drivers start', async () => {
+    const ok = await exportAccount(acct.destination, {
+      sourceUrl: h.stack.databaseUrl,
+      settings: h.settings(),
+      reporter: silent,
+      ledger: h.ledger,
+    });
+    expect(ok.ok, JSON.stringify(ok)).toBe(true);
+    const sent: TaskMessage[] = [];
+    const { run, tasks } = await startFanOutRun(acct.destination, {
+      sourceUrl: h.stack.databaseUrl,
+      ledger: h.ledger,
+      settings: h.settings(),
+      queue: { send: async (m) => void sent.push(...m) },
+      trigger: 'manual',
+    });
+    expect(run.status).toBe('running');
+    expect(tasks).toBe(1);
+    expect(sent).toEqual([{ runId: run.runId, accountId: 'prep', table: 'events' }]);
+    await h.ledger.cancelRun({ runId: run.runId, by: 'prepare.test' });
+  });
+});

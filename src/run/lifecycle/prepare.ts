@@ -1,0 +1,92 @@
+import type pg from 'pg';
+import type { Destination } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../../contracts/errors.js';
+import type { DestinationPort } from '../../destinations/port.js';
+import { ensureExternalIdEnforced } from '../../notify/drift.js';
+import type { SelectedTables } from '../../pipeline/source/select.js';
+
+/** Which pre-flight check refused the run. */
+export type PreflightCheck = 'disabled' | 'role' | 'external-id' | 'selection';
+
+/**
+ * A run refused before it exported anything, with the same words under both drivers. `cause` is the
+ * check's own error when it had one (the role's DestinationAccessError, …), so the verdict
+ * (retryable, repeats) and the customer's words (src/notify/reasons.ts) stay the cause's.
+ */
+export class PreflightError extends DropshipError {
+  readonly code: string = 'preflight';
+  /** A disabled account is what a person gave (as AccountsError was): the CLI exits 2 on it. */
+  override readonly badInput: boolean;
+  constructor(
+    readonly check: PreflightCheck,
+    message: string,
+    options?: DropshipErrorOptions,
+  ) {
+    super(message, options, check === 'disabled' ? { retryable: false } : {});
+    this.name = 'PreflightError';
+    this.badInput = check === 'disabled';
+  }
+}
+
+export interface PrepareDeps {
+  settings: Settings;
+  /** The registry/ledger pool (where the external-ID probe's last verification is kept). */
+  pool: pg.Pool;
+  /** The run's port to the destination (src/destinations/): access and isolation are checked through it. */
+  port: DestinationPort;
+  /** Ends (or finishes) whatever a dead owner of this account left behind (src/run/liveness/sweep.ts). */
+  sweep: () => Promise<unknown>;
+  /**
+   * Reads the source catalog and applies the destination's selection: in the run's snapshot
+   * (in-process) or on a connection of its own, planning the key ranges too (fan-out).
+   */
+  select: () => Promise<SelectedTables>;
+  signal?: AbortSignal;
+}
+
+/**
+ * The pre-flight of a run, one order for both drivers (the in-process `exportAccount`,
+ * src/run/drivers/in-process.ts, and the fan-out `startFanOutRun`, src/run/drivers/fan-out.ts):
+ *
+ *   1. the account is enabled (nothing else is touched for a disabled one, not even its leftovers);
+ *   2. whatever a dead owner of the account left behind is ended or finished (the sweep);
+ *   3. the customer's role can be assumed with the external ID — before the source is read, so a
+ *      wrong role fails fast and holds no snapshot;
+ *   4. the role cannot be assumed without it (probed at most daily: src/notify/drift.ts);
+ *   5. the selection is read from the source and has no problem and at least one table.
+ *
+ * Returns the selection; a refusal throws a `PreflightError` (its `check` says which). Other
+ * failures (the source or the ledger unreachable) are thrown as they are.
+ */
+export async function prepareRun(dest: Destination, deps: PrepareDeps): Promise<SelectedTables> {
+  if (!dest.enabled)
+    throw new PreflightError(
+      'disabled',
+      `account ${dest.accountId} is disabled (dropship destinations enable ${dest.accountId})`,
+    );
+  await deps.sweep();
+  deps.signal?.throwIfAborted();
+  await refuseOn('role', () => deps.port.verifyAccess());
+  await refuseOn('external-id', () => ensureExternalIdEnforced(deps.pool, dest, deps.port));
+  deps.signal?.throwIfAborted();
+  const selected = await deps.select();
+  const problems =
+    selected.problems.length > 0
+      ? selected.problems
+      : selected.tables.length === 0
+        ? [`source schema "${dest.sourceSchema}" has no tables or materialized views`]
+        : [];
+  if (problems.length > 0) throw new PreflightError('selection', `account ${dest.accountId}: ${problems.join('; ')}`);
+  deps.signal?.throwIfAborted();
+  return selected;
+}
+
+/** The check's own error, as a PreflightError with the same words (they name the account and the fix). */
+async function refuseOn(check: PreflightCheck, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    throw new PreflightError(check, e instanceof Error ? e.message : String(e), { cause: e });
+  }
+}

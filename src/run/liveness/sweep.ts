@@ -1,0 +1,157 @@
+import type { Destination } from '../../accounts/destination.js';
+import type { Settings } from '../../config/settings.js';
+import { openTarget } from '../../destinations/open.js';
+import { errorFields, type Logger } from '../../log/logger.js';
+import type { Ledger } from '../../store/ledger/ledger.js';
+import type { ActiveRun } from '../../store/ledger/rows.js';
+import { dispatchRunOutcome } from '../lifecycle/ended.js';
+import { finishRun } from '../lifecycle/finish.js';
+
+/**
+ * Ends what died. The same code runs at the start of every run of an account (CLI, schedule,
+ * manual: only that account's runs) and in the periodic sweeper Lambda (every account):
+ *
+ *   in-process run (owner `cli:…`), owner dead — its advisory lock is gone, or its heartbeat is
+ *   older than DROPSHIP_RUN_STALE_SECONDS:
+ *     - every task succeeded, or it was finishing → finished (its recorded receipt bytes published)
+ *     - otherwise → `failed` with "abandoned: …" (no receipt; the next run re-exports everything)
+ *   fan-out run (owner `fan-out`):
+ *     - finishing with its lease run out, or every task succeeded and silent → finished
+ *     - its task messages were never all sent (the opener died during SendMessage) and it has been
+ *       silent for the stale bound → the unfinished tasks are sent again (duplicates are harmless)
+ *     - a task whose worker died (lease run out) → its message is sent again; a task out of
+ *       attempts fails the run when that message is claimed
+ *
+ * A `finishing` run is never failed here: its receipt may already be published.
+ */
+export interface SweepDeps {
+  ledger: Ledger;
+  settings: Settings;
+  log: Logger;
+  /**
+   * The registry's current destination — used only for runs opened before runs recorded their own
+   * (issue 22), and only while it is still the generation and version such a run serves. Every other
+   * run is finished with its frozen copy (`run.destination`), never with the destination as it is now.
+   */
+  destination: (accountId: string) => Promise<Destination>;
+  /** Re-sends fan-out task messages (the Lambda sweeper); without it, fan-out runs are only finished. */
+  resend?: (messages: { runId: string; accountId: string; table: string; part?: number }[]) => Promise<void>;
+  /** Who sweeps (recorded in the error of an ended run): `run <id>` or `sweeper`. */
+  by: string;
+}
+
+export type SweepAction = 'alive' | 'ended' | 'finished' | 'finish-pending' | 'finish-failed' | 'resent' | 'waiting';
+
+export interface SweepResult {
+  runId: string;
+  accountId: string;
+  action: SweepAction;
+  detail?: string;
+}
+
+export async function sweepRuns(deps: SweepDeps, opts: { accountId?: string } = {}): Promise<SweepResult[]> {
+  const out: SweepResult[] = [];
+  for (const run of await deps.ledger.activeRuns(opts.accountId)) {
+    try {
+      out.push(await sweepRun(run, deps));
+    } catch (e) {
+      deps.log.error({ accountId: run.accountId, runId: run.runId, ...errorFields(e) }, 'sweeping a run failed');
+      out.push({ runId: run.runId, accountId: run.accountId, action: 'waiting', detail: (e as Error).message });
+    }
+  }
+  return out;
+}
+
+function isInProcess(run: ActiveRun): boolean {
+  return run.owner !== 'fan-out';
+}
+
+async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
+  const { ledger, log } = deps;
+  const base = { runId: run.runId, accountId: run.accountId };
+  const silent = run.silentSeconds > run.staleSeconds;
+  const allDone = run.tasksTotal > 0 && run.tasksSucceeded === run.tasksTotal;
+
+  if (isInProcess(run)) {
+    const dead = run.ownerGone || silent;
+    if (!dead) return { ...base, action: 'alive' };
+    const why = run.ownerGone
+      ? `its owner ${run.owner ?? '(unknown)'} is gone (its database session ended)`
+      : `its owner ${run.owner ?? '(unknown)'} has not been heard from for ${Math.round(run.silentSeconds)} s (DROPSHIP_RUN_STALE_SECONDS=${run.staleSeconds})`;
+    if (run.status === 'finishing' || allDone) return finish(run, deps, why, true);
+    const error = `abandoned: ${why}; ended by ${deps.by}`;
+    if (await ledger.failRun({ runId: run.runId, error })) {
+      log.warn({ ...base, owner: run.owner, reason: why }, 'abandoned run ended');
+      await dispatchRunOutcome(deps, run.runId);
+      return { ...base, action: 'ended', detail: error };
+    }
+    return { ...base, action: 'waiting', detail: 'the run changed state meanwhile' };
+  }
+
+  if (run.status === 'finishing') {
+    if (!run.finishLeaseExpired) return { ...base, action: 'alive' };
+    return finish(run, deps, 'its finisher stopped before the run was marked succeeded', false);
+  }
+  if (allDone && silent) return finish(run, deps, 'every task succeeded but nobody finished the run', false);
+  if (!deps.resend) return { ...base, action: silent ? 'waiting' : 'alive' };
+
+  const resend: { runId: string; accountId: string; table: string; part?: number }[] = [];
+  if (run.dispatchedAt === null && silent) {
+    for (const t of await ledger.tasks(run.runId))
+      if (t.status === 'pending' || t.status === 'running')
+        resend.push({
+          runId: run.runId,
+          accountId: run.accountId,
+          table: t.table,
+          ...(t.part ? { part: t.part } : {}),
+        });
+  } else {
+    for (const t of await ledger.expiredTasks(run.runId))
+      resend.push({ runId: run.runId, accountId: run.accountId, table: t.table, ...(t.part ? { part: t.part } : {}) });
+  }
+  if (resend.length === 0) return { ...base, action: 'alive' };
+  await deps.resend(resend);
+  await ledger.markDispatched(run.runId);
+  log.warn(
+    { ...base, tasks: resend.map((m) => (m.part ? `${m.table}#${m.part}` : m.table)) },
+    run.dispatchedAt === null ? 'undelivered tasks sent again' : 'tasks of dead workers sent again',
+  );
+  return { ...base, action: 'resent', detail: `${resend.length} task(s)` };
+}
+
+async function finish(run: ActiveRun, deps: SweepDeps, why: string, takeOver: boolean): Promise<SweepResult> {
+  const base = { runId: run.runId, accountId: run.accountId };
+  const dest = run.destination ?? (await deps.destination(run.accountId));
+  if (
+    !run.destination &&
+    ((run.destinationGeneration !== null && dest.generation !== run.destinationGeneration) ||
+      (run.destinationVersion !== null && dest.version !== run.destinationVersion))
+  )
+    return { ...base, action: 'waiting', detail: 'the run serves a destination version that is no longer current' };
+  const port = openTarget(dest, run.runId, deps.settings);
+  try {
+    const outcome = await finishRun(deps.ledger, run.runId, dest, port, { settings: deps.settings, takeOver });
+    switch (outcome.status) {
+      case 'succeeded':
+        deps.log.warn(
+          { ...base, owner: run.owner, reason: why, receiptKey: outcome.receiptKey },
+          'orphaned run finished',
+        );
+        return { ...base, action: 'finished', detail: why };
+      case 'pending':
+        deps.log.warn(
+          { ...base, reason: why, ...errorFields(outcome.error) },
+          'orphaned run could not be finished yet',
+        );
+        return { ...base, action: 'finish-pending', detail: outcome.error.message };
+      case 'failed':
+        deps.log.error({ ...base, reason: why, ...errorFields(outcome.error) }, 'orphaned run failed while finishing');
+        await dispatchRunOutcome({ ...deps, port }, run.runId, outcome.error);
+        return { ...base, action: 'finish-failed', detail: outcome.error.message };
+      default:
+        return { ...base, action: 'waiting', detail: 'another finisher holds the run' };
+    }
+  } finally {
+    port.close();
+  }
+}

@@ -1,0 +1,95 @@
+import type { Pool } from 'pg';
+import type { Destination } from '../accounts/destination.js';
+import type { Registry } from '../accounts/registry.js';
+import type { Settings } from '../config/settings.js';
+import { isWholeSchema } from '../contracts/selection.js';
+import { allSlots, slotsByPlan } from '../contracts/slots.js';
+import { type DoctorReport, doctor } from '../destinations/s3/doctor.js';
+import type { Logger } from '../log/logger.js';
+import { checkDestinations, noteDoctorReport, slotsAhead } from '../notify/drift.js';
+import { deliverPending } from '../notify/outcome.js';
+import { selectionReport } from '../pipeline/source/select.js';
+import type { Ledger } from '../store/ledger/ledger.js';
+
+/**
+ * What the check function does (handlers/check.ts) about an hour before each slot: drift checks for
+ * every destination due in the coming slot — a failure notifies the customer
+ * (`destination.check_failed`) before the slot fails — then the webhook outbox, so those warnings go
+ * out at once. Run outcomes and the rest of the tidying are the sweeper's (src/schedule/tidy.ts).
+ */
+export async function runChecks(
+  at: { time: string },
+  deps: { settings: Settings; registry: Registry; ledger: Ledger; log: Logger },
+) {
+  const { settings, registry, ledger, log } = deps;
+  const { time } = at;
+  const plans = slotsByPlan(settings);
+  const slots = slotsAhead(new Date(time), allSlots(plans));
+  const seen = new Set<string>();
+  const dests = [];
+  for (const slot of slots)
+    for (const d of await registry.due(slot, plans))
+      if (!seen.has(d.accountId)) {
+        seen.add(d.accountId);
+        dests.push(d);
+      }
+  const results = await checkDestinations({ pool: ledger.pool, settings, log }, dests);
+  for (const r of results)
+    log.info(
+      {
+        accountId: r.accountId,
+        ok: r.ok,
+        probed: r.probed,
+        failed: r.checks.filter((c) => c.status === 'fail').map((c) => c.name),
+      },
+      'drift check',
+    );
+  const outbox = await deliverPending({ pool: ledger.pool, settings }, {}, log).catch((e: Error) => ({
+    delivered: 0,
+    failed: 0,
+    error: e.message,
+  }));
+  return {
+    slots,
+    checked: results.length,
+    failed: results.filter((r) => !r.ok).map((r) => ({ accountId: r.accountId, failures: r.failures })),
+    outbox,
+  };
+}
+
+/** What `diagnose` found: the doctor's checks and, for a partial selection, how it fits the source now. */
+export interface Diagnosis {
+  accountId: string;
+  report: DoctorReport;
+  selection?: { summary: string; problems: string[] };
+  ok: boolean;
+}
+
+/**
+ * The doctor for one destination, as the trusted principal of the process that runs it: every check
+ * with its fix (src/destinations/s3/doctor.ts), recorded as the day's external-ID probe, and the selection
+ * checked against the source. `dropship doctor` and the check function's `{"accountId": …}` event
+ * both call this (the operator runs it in production through the deployed function, whose role is
+ * the principal customers trust).
+ */
+export async function diagnose(
+  dest: Destination,
+  deps: { settings: Settings; pool: Pool; sourceUrl: string; trustPolicy?: unknown },
+): Promise<Diagnosis> {
+  const principal = deps.settings.DROPSHIP_PRINCIPAL_ARN;
+  const report = await doctor(dest, {
+    settings: deps.settings,
+    ...(principal ? { principalArn: principal } : {}),
+    ...(deps.trustPolicy !== undefined ? { trustPolicy: deps.trustPolicy } : {}),
+  });
+  await noteDoctorReport(deps.pool, report, dest); // counts as the day's external-ID probe of this role
+  const selection = isWholeSchema(dest.selection)
+    ? undefined
+    : await selectionReport(deps.sourceUrl, dest.sourceSchema, dest.selection);
+  return {
+    accountId: dest.accountId,
+    report,
+    ...(selection ? { selection } : {}),
+    ok: report.ok && !selection?.problems.length,
+  };
+}

@@ -1,0 +1,98 @@
+import type { Registry } from '../accounts/registry.js';
+import type { Settings } from '../config/settings.js';
+import { allSlots, slotsByPlan } from '../contracts/slots.js';
+import type { MessageSender } from '../contracts/task.js';
+import { errorFields, type Logger } from '../log/logger.js';
+import { type DispatchDeps, type DispatchResult, dispatchOutcomes, outboxMetricsLine } from '../notify/dispatch.js';
+import { deliverPending } from '../notify/outcome.js';
+import { StatusStore } from '../notify/store.js';
+import { type SweepResult, sweepRuns } from '../run/liveness/sweep.js';
+import type { Ledger } from '../store/ledger/ledger.js';
+import { currentSlot, slotMetricsLine, slotStatus } from './slot-status.js';
+import { catchUpSlots, type SlotRun } from './slots.js';
+
+/**
+ * The one periodic function (handlers/sweeper.ts, every 5 minutes) — all of dropship's tidying:
+ *   1. sweep: ends or finishes runs whose owner died, re-sends stranded tasks (src/run/liveness/sweep.ts);
+ *   2. catch-up: scheduled slots whose event never came are run, or recorded as missed (src/schedule/slots.ts);
+ *   3. the slot's gauges as one EMF line (the alarms in serverless.yml);
+ *   4. the outbox: every outcome event not delivered yet (a dead owner's, one whose delivery failed and
+ *      is due again: src/notify/dispatch.ts), then webhook events still pending (their own retries);
+ *   5. pruning: delivered outcome events, webhook events and recorded outcomes older than 30 days;
+ *   6. the outbox's gauge (`OutcomesUndelivered`, the OutcomesUndeliveredAlarm) as one EMF line.
+ * Each step runs even when an earlier one failed (logged).
+ */
+export interface TidyDeps {
+  ledger: Ledger;
+  registry: Registry;
+  settings: Settings;
+  log: Logger;
+  queue: MessageSender;
+  sourceUrl: string;
+  now?: () => Date;
+  /** Passed to the dispatcher (tests: a fault hook, a metrics sink). */
+  dispatch?: Partial<Pick<DispatchDeps, 'fault' | 'metrics' | 'leaseSeconds'>>;
+  /** Where the slot and outbox gauges go (default stdout). */
+  gauges?: (line: string) => void;
+}
+
+export interface TidyResult {
+  runs: SweepResult[];
+  slots: SlotRun[];
+  outcomes: DispatchResult;
+  webhooks: { delivered: number; failed: number };
+}
+
+export async function tidy(deps: TidyDeps): Promise<TidyResult> {
+  const { ledger, registry, settings, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const step = async <T>(name: string, fallback: T, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      log.error({ step: name, ...errorFields(e) }, `tidy: ${name} failed`);
+      return fallback;
+    }
+  };
+  const swept = await step('sweep', [] as SweepResult[], () =>
+    sweepRuns({
+      ledger,
+      settings,
+      log,
+      destination: (accountId) => registry.get(accountId),
+      resend: (m) => deps.queue.send(m),
+      by: 'sweeper',
+    }),
+  );
+  const slots = await step('slot catch-up', [] as SlotRun[], () => catchUpSlots(deps, now()));
+  await step('slot status', undefined, async () => {
+    const at = now();
+    const status = await slotStatus(deps, { ...currentSlot(allSlots(slotsByPlan(settings)), at), now: at });
+    const line = slotMetricsLine(status, settings.DROPSHIP_METRICS_NAMESPACE, at);
+    (deps.gauges ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
+  });
+  const outcomes = await dispatchOutcomes({
+    pool: ledger.pool,
+    settings,
+    outbox: ledger.outcomes,
+    log,
+    now,
+    ...deps.dispatch,
+  });
+  const webhooks = await step('webhook outbox', { delivered: 0, failed: 0 }, () =>
+    deliverPending({ pool: ledger.pool, settings }, {}, log),
+  );
+  await step('pruning', undefined, async () => {
+    await ledger.outcomes.prune();
+    await new StatusStore(ledger.pool).prune();
+  });
+  await step('outbox gauge', undefined, async () => {
+    const at = now();
+    const line = outboxMetricsLine(settings.DROPSHIP_METRICS_NAMESPACE, await ledger.outcomes.backlog(at), at);
+    (deps.gauges ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
+  });
+  const runs = swept.filter((s) => s.action !== 'alive');
+  if (runs.length > 0 || slots.length > 0 || outcomes.delivered.length + outcomes.retried.length > 0)
+    log.info({ runs, slots, outcomes }, 'tidy done');
+  return { runs, slots, outcomes, webhooks };
+}
