@@ -112,7 +112,7 @@ const ALLOWED = {
   destinations: ['accounts', ...BASE],
   aws: ['destinations', ...BASE],
   accounts: ['pipeline/source', 'store', ...BASE],
-  store: ['accounts', 'pipeline', 'pipeline/source', ...BASE],
+  store: ['accounts', ...BASE],
   log: ['config', 'contracts'],
   config: ['contracts'],
   contracts: [],

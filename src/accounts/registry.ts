@@ -7,6 +7,7 @@ import { isTenantMode, type Selection } from '../contracts/selection.js';
 import { DEFAULT_SLOTS, type Plan, type SlotsByPlan } from '../contracts/slots.js';
 import { checkSelection } from '../pipeline/source/select.js';
 import { inTransaction } from '../store/db.js';
+import { cancelOpenRunsOf } from '../store/ledger/cancel.js';
 import {
   changedDeliveryFields,
   type Destination,
@@ -234,7 +235,7 @@ export class Registry {
       const after = fromRow(res.rows[0]!);
       if (after.version !== before.version) {
         const fields = changedDeliveryFields(before, after);
-        await cancelOpenRuns(
+        await cancelOpenRunsOf(
           c,
           accountId,
           `the destination was changed (${fields.join(', ')}) while this run was open; this run delivers nothing more; the next run delivers to the new destination`,
@@ -358,7 +359,7 @@ export class Registry {
       );
       if (cur.rowCount === 0) throw new DestinationNotFound(accountId);
       const generation = cur.rows[0]!.generation;
-      await cancelOpenRuns(
+      await cancelOpenRunsOf(
         c,
         accountId,
         'the destination was removed while this run was open; this run delivers nothing more',
@@ -375,36 +376,6 @@ export class Registry {
       ]);
     });
   }
-}
-
-/**
- * Cancels the account's open runs (running and finishing) with `reason`, and fails their unfinished
- * tasks — in the caller's transaction, which holds the destination row. The claims and finishers
- * check the run's status (src/store/ledger/ledger*.ts), so nothing more is written or published for them;
- * whatever a worker still uploads goes under the run's own frozen bucket, prefix and folder.
- * Lock order as everywhere in the ledger: task rows (in key order), then the run rows.
- */
-async function cancelOpenRuns(c: PoolClient, accountId: string, reason: string): Promise<string[]> {
-  await c.query(
-    `select 1 from dropship.run_tasks
-      where run_id in (select run_id from dropship.runs where account_id = $1 and status in ('running', 'finishing'))
-      order by run_id, table_name, part for update`,
-    [accountId],
-  );
-  const res = await c.query<{ run_id: string }>(
-    `update dropship.runs set status = 'cancelled', finished_at = now(), lease_until = null, error = $2
-      where account_id = $1 and status in ('running', 'finishing') returning run_id`,
-    [accountId, reason],
-  );
-  const ids = res.rows.map((r) => r.run_id);
-  if (ids.length > 0)
-    await c.query(
-      `update dropship.run_tasks set status = 'failed', lease_until = null, finished_at = now(),
-              error = coalesce(error, 'run cancelled')
-        where run_id = any($1::text[]) and status in ('pending', 'running')`,
-      [ids],
-    );
-  return ids;
 }
 
 const SELECTION_COLUMNS =

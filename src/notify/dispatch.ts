@@ -6,7 +6,7 @@ import type { CustomerFailure } from '../contracts/customer-failure.js';
 import { openTarget } from '../destinations/open.js';
 import type { DestinationPort } from '../destinations/port.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
-import type { OutcomeEvent, OutcomeOutbox, OutcomeStatus } from '../store/ledger/outbox.js';
+import type { OutcomeEvent, OutcomeOutbox } from '../store/ledger/outbox.js';
 import { deliverPending, eventOf, runMetricsLine } from './outcome.js';
 import { describeFailure, errorText } from './reasons.js';
 import { buildStatus, writeStatus } from './status.js';

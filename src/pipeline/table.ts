@@ -2,40 +2,22 @@ import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
-import type { ColumnInfo, DestinationCompression, ReadSnapshot, TableChanges } from '../contracts/receipt.js';
+import type { TableResult } from '../contracts/result.js';
 import type { DestinationPort } from '../destinations/port.js';
 import { describeType } from './parquet/schema.js';
 import { copyIntoSink } from './sink/copy-into.js';
 import { tableFolder, tableObjectName } from './sink/layout.js';
-import type { UploadedShard } from './sink/shard-upload.js';
 import { TableSink } from './sink/table-sink.js';
 import type { TablePlan } from './source/catalog.js';
 import { MappingError } from './source/errors.js';
 import { copySql, type RowFilter } from './source/select.js';
 
-/**
+/*
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
  * into Parquet column buffers → the table's sink (src/pipeline/sink/table-sink.ts: row groups, shards of
  * about `DROPSHIP_SHARD_TARGET_BYTES`, streamed multipart uploads). At most two row groups
- * (plus the upload queue) in memory.
+ * (plus the upload queue) in memory. What it delivered is a `TableResult` (src/contracts/result.ts).
  */
-export interface TableResult {
-  table: string;
-  objectName: string;
-  /** Folder relative to the destination prefix, e.g. `2023-01-02T15:04/events`. */
-  folder: string;
-  rows: number;
-  bytes: number;
-  files: (UploadedShard & { rows: number })[];
-  /** Parquet page codec of every file of this table. */
-  compression?: DestinationCompression;
-  columns: ColumnInfo[];
-  seconds: number;
-  /** Change set since the last successful delivery (destinations with `--changes`; src/changes/). */
-  changes?: TableChanges;
-  /** The source snapshot this table (or this key-range part) was read in. */
-  snapshot?: ReadSnapshot;
-}
 
 export interface TableProgress {
   table: string;
@@ -138,3 +120,5 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
     seconds: (performance.now() - started) / 1000,
   };
 }
+
+export type { TableResult } from '../contracts/result.js';

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { UploadedShard } from '../../contracts/result.js';
 import type { DestinationPort } from '../../destinations/port.js';
 
 /**
@@ -11,12 +12,6 @@ export interface ShardTarget {
   key: string;
   partSize: number;
   queueSize: number;
-}
-
-export interface UploadedShard {
-  key: string;
-  bytes: number;
-  sha256: string;
 }
 
 export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
@@ -53,3 +48,5 @@ export class ShardUpload {
     await this.upload.fail(reason);
   }
 }
+
+export type { UploadedShard };

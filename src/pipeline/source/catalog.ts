@@ -1,16 +1,6 @@
 import type { ClientBase } from 'pg';
 import { type ColumnPlan, type PgTypeInfo, planColumn } from './typemap.js';
 
-/** One key range of a split table: rows with lo ≤ key < hi (the last part includes hi). */
-export interface TaskPart {
-  table: string;
-  part: number;
-  parts: number;
-  keyColumn: string;
-  lo: bigint;
-  hi: bigint;
-}
-
 export interface TablePlan {
   /** The table's name in Postgres (exact, may need quoting). */
   name: string;
@@ -105,3 +95,5 @@ async function loadTypes(client: ClientBase, oids: number[]): Promise<Map<number
   );
   return new Map(res.rows.map((r) => [r.oid, r]));
 }
+
+export type { TaskPart } from '../../contracts/result.js';

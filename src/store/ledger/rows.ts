@@ -1,7 +1,6 @@
 import { type Destination, reviveDestination } from '../../accounts/destination.js';
 import type { Layout } from '../../contracts/receipt.js';
-import type { TaskPart } from '../../pipeline/source/catalog.js';
-import type { TableResult } from '../../pipeline/table.js';
+import type { TableResult, TaskPart } from '../../contracts/result.js';
 
 /**
  * The run ledger's rows as values (dropship.runs, dropship.run_tasks) and the inputs of its

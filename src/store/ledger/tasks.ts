@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import type { TableResult } from '../../pipeline/table.js';
+import type { TableResult } from '../../contracts/result.js';
 import { inTransaction } from '../db.js';
 import { ACTIVE, type Claim, type ReleaseTask, SERVES_CURRENT, type Task, type TaskRef, toTask } from './rows.js';
 
