@@ -6,6 +6,7 @@ import type { CustomerFailure } from '../contracts/customer-failure.js';
 import { openTarget } from '../destinations/open.js';
 import type { DestinationPort } from '../destinations/port.js';
 import { createLogger, errorFields, type Logger } from '../log/logger.js';
+import { emfLine } from '../log/metrics.js';
 import type { OutcomeEvent, OutcomeOutbox } from '../store/ledger/outbox.js';
 import { deliverPending, eventOf, runMetricsLine } from './outcome.js';
 import { describeFailure, errorText } from './reasons.js';
@@ -230,23 +231,15 @@ export async function deliverOutcome(deps: DispatchDeps, ev: OutcomeEvent, hint:
  * outcome was given up in the last day. The OutcomesUndeliveredAlarm in serverless.yml watches it.
  */
 export function outboxMetricsLine(namespace: string, b: { late: number; givenUp: number }, now: Date): string {
-  return JSON.stringify({
-    _aws: {
-      Timestamp: now.getTime(),
-      CloudWatchMetrics: [
-        {
-          Namespace: namespace,
-          Dimensions: [[]],
-          Metrics: [
-            { Name: 'OutcomesUndelivered', Unit: 'Count' },
-            { Name: 'OutcomesGivenUp', Unit: 'Count' },
-          ],
-        },
-      ],
-    },
-    OutcomesUndelivered: b.late + b.givenUp,
-    OutcomesGivenUp: b.givenUp,
-  });
+  return emfLine(
+    namespace,
+    now,
+    [
+      { name: 'OutcomesUndelivered', unit: 'Count' },
+      { name: 'OutcomesGivenUp', unit: 'Count' },
+    ],
+    { OutcomesUndelivered: b.late + b.givenUp, OutcomesGivenUp: b.givenUp },
+  );
 }
 
 function noticeOf(dest: Destination, ev: OutcomeEvent, hint: unknown): CustomerFailure {

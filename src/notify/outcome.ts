@@ -3,6 +3,7 @@ import { Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
 import { openTarget } from '../destinations/open.js';
 import { errorFields, type Logger } from '../log/logger.js';
+import { emfLine } from '../log/metrics.js';
 import { buildStatus, writeStatus } from './status.js';
 import { StatusStore, webhookKey } from './store.js';
 import { decryptSecret, deliverWithRetries, type EventType, type WebhookEvent } from './webhook.js';
@@ -122,29 +123,25 @@ export function runMetricsLine(
   o: { accountId: string; runId: string; ok: boolean; rows: number; bytes: number; seconds: number },
   now: Date,
 ): string {
-  return JSON.stringify({
-    _aws: {
-      Timestamp: now.getTime(),
-      CloudWatchMetrics: [
-        {
-          Namespace: namespace,
-          Dimensions: [['AccountId'], []],
-          Metrics: [
-            { Name: 'Rows', Unit: 'Count' },
-            { Name: 'Bytes', Unit: 'Bytes' },
-            { Name: 'Seconds', Unit: 'Seconds' },
-            { Name: 'FailedRuns', Unit: 'Count' },
-            { Name: 'SucceededRuns', Unit: 'Count' },
-          ],
-        },
-      ],
+  return emfLine(
+    namespace,
+    now,
+    [
+      { name: 'Rows', unit: 'Count' },
+      { name: 'Bytes', unit: 'Bytes' },
+      { name: 'Seconds', unit: 'Seconds' },
+      { name: 'FailedRuns', unit: 'Count' },
+      { name: 'SucceededRuns', unit: 'Count' },
+    ],
+    {
+      AccountId: o.accountId,
+      runId: o.runId,
+      Rows: o.rows,
+      Bytes: o.bytes,
+      Seconds: Number(o.seconds.toFixed(3)),
+      FailedRuns: o.ok ? 0 : 1,
+      SucceededRuns: o.ok ? 1 : 0,
     },
-    AccountId: o.accountId,
-    runId: o.runId,
-    Rows: o.rows,
-    Bytes: o.bytes,
-    Seconds: Number(o.seconds.toFixed(3)),
-    FailedRuns: o.ok ? 0 : 1,
-    SucceededRuns: o.ok ? 1 : 0,
-  });
+    [['AccountId'], []],
+  );
 }

@@ -2,6 +2,7 @@ import type { Destination } from '../accounts/destination.js';
 import type { Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
 import { slotsByPlan } from '../contracts/slots.js';
+import { emfLine } from '../log/metrics.js';
 import { describeFailure } from '../notify/reasons.js';
 import { StatusStore } from '../notify/store.js';
 import type { Ledger } from '../store/ledger/ledger.js';
@@ -123,19 +124,10 @@ export function slotMetricsLine(s: SlotStatus, namespace: string, now: Date): st
     SlotNotOpened: s.notOpened.length,
     Paused: s.paused.length,
   };
-  return JSON.stringify({
-    _aws: {
-      Timestamp: now.getTime(),
-      CloudWatchMetrics: [
-        {
-          Namespace: namespace,
-          Dimensions: [[]],
-          Metrics: Object.keys(metrics).map((Name) => ({ Name, Unit: 'Count' })),
-        },
-      ],
-    },
-    slot: s.slot,
-    date: s.date,
-    ...metrics,
-  });
+  return emfLine(
+    namespace,
+    now,
+    Object.keys(metrics).map((name) => ({ name, unit: 'Count' as const })),
+    { slot: s.slot, date: s.date, ...metrics },
+  );
 }
