@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type PgTypeInfo, planColumn } from './typemap.js';
+import { pgTypeInfo } from './types/entry.js';
 import { numericUnscaled, numericUnscaledNumber } from './types/numeric.js';
 
 /** Postgres' binary numeric (numeric_send) for a decimal string, written from the format. */
@@ -51,18 +52,8 @@ describe('numeric decoding', () => {
 });
 
 describe('types are resolved by OID and namespace, never by bare name', () => {
-  const type = (oid: number, typname: string, nspname: string, more: Partial<PgTypeInfo> = {}): PgTypeInfo => ({
-    oid,
-    typname,
-    nspname,
-    typtype: 'b',
-    typcategory: 'U',
-    typelem: 0,
-    typbasetype: 0,
-    typtypmod: -1,
-    extname: null,
-    ...more,
-  });
+  const type = (oid: number, typname: string, nspname: string, more: Partial<PgTypeInfo> = {}): PgTypeInfo =>
+    pgTypeInfo(oid, typname, { nspname, ...more });
   const types = new Map(
     [
       type(2950, 'uuid', 'pg_catalog'),
