@@ -140,7 +140,7 @@ async function checkApplies(prev: Delivery, next: Delivery): Promise<void> {
     expect({ inserted: ch.inserted, updated: ch.updated, deleted: ch.deleted }).toEqual(exp);
     if (next.changes.length > 0) {
       await db.all(`create table chg as select * from read_parquet(${list(next.changes)})`);
-      // The README's recipe: remove every changed key, insert the new rows of inserts and updates.
+      // The recipe in docs/customer/change-sets.md: remove every changed key, insert the new rows of inserts and updates.
       await db.all('delete from cur using chg where cur.region = chg.region and cur.id = chg.id');
       await db.all(`insert into cur select * exclude (_op) from chg where _op <> 'delete'`);
       const [ops] = await db.all(`select

@@ -80,7 +80,7 @@ describe('load', () => {
     expect(calls).toBeGreaterThan(ACCOUNTS);
     expect(throttled.size).toBe(8); // load00, load07, … load49
     stack.sts.faults.length = 0;
-    // Reported for the record (see the README's fault table).
+    // Reported for the record (see the fault table, docs/design/faults.md).
     console.log(
       JSON.stringify({
         load: {

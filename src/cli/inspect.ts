@@ -34,7 +34,7 @@ export async function runInspect(
     );
     const withChanges = tables.filter(([, t]) => t.changes);
     if (withChanges.length > 0) {
-      out('\nchange sets (README "Change sets")');
+      out('\nchange sets (docs/customer/change-sets.md)');
       out(
         renderTable(
           ['table', 'since run', 'inserted', 'updated', 'deleted', 'files', 'note'],

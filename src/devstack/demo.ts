@@ -125,7 +125,7 @@ export interface Customer {
 }
 
 /**
- * Registers a destination in dropship, then does on the customer's side exactly what the README
+ * Registers a destination in dropship, then does on the customer's side exactly what docs/customer/setup.md
  * tells a customer to do in AWS: create the bucket, and a role whose trust and permission
  * policies are the ones dropship printed. Also gives the customer a user that can read the bucket.
  */

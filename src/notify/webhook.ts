@@ -188,7 +188,7 @@ export function sign(secret: string, body: string, t: number): string {
 
 export type Verification = { ok: true; t: number } | { ok: false; reason: string };
 
-/** The verification a receiver does (the same as the README's ten lines), with reasons. */
+/** The verification a receiver does (the same as the ten lines in docs/customer/webhooks.md), with reasons. */
 export function verify(
   secret: string,
   header: string,

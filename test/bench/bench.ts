@@ -1,7 +1,7 @@
 /**
  * npm run bench [-- --rows 1000000[,5000000]] [--runs 1] [--codecs gzip,zstd,snappy,none] [--wide-rows 30000]
  *               [--cpu-prof <dir>] [--cli]
- * Full run (README figures): npm run bench -- --rows 2000000,5000000 --runs 3
+ * Full run (the figures in docs/operations/capacity.md): npm run bench -- --rows 2000000,5000000 --runs 3
  * The `dropship` command's start-up alone (test/bench/cli.ts): npm run bench -- --cli
  *
  * On the same `events`-like table (bigint id, uuid, timestamptz, text, jsonb, numeric(18,4), text[],

@@ -279,7 +279,7 @@ export class Day {
       compression: v.compression,
       changes: v.changes,
     });
-    // The new customer's side, as the README tells them: buckets, and roles that trust dropship with
+    // The new customer's side, as docs/customer/setup.md tells them: buckets, and roles that trust dropship with
     // this registration's external ID and may write both buckets.
     const write = {
       Statement: [

@@ -15,7 +15,10 @@ export function registerDevCommands(program: Command): void {
     .description(
       'Run the local stack (PostgreSQL, S3, STS on 127.0.0.1) in the foreground with a loopback admin endpoint, and print its environment',
     )
-    .option('--world <file>', 'JSON file declaring customers’ buckets, roles and users (see README)')
+    .option(
+      '--world <file>',
+      'JSON file declaring customers’ buckets, roles and users (see docs/design/local-stack.md)',
+    )
     .option('--fresh', 'start from an empty data folder')
     .option('--demo-data', 'create the demo schema acme (Dreamdata-like tables) if it does not exist')
     .option('--events <n>', 'rows in the demo events table (with --demo-data)', '100000')

@@ -55,7 +55,7 @@ export interface LifecycleInput {
   port: DestinationPort;
   ledger: Ledger;
   settings: Settings;
-  /** The task's lease: longer than any attempt can live (see README "Run lifecycle"). */
+  /** The task's lease: longer than any attempt can live (see docs/design/run-lifecycle.md). */
   leaseSeconds: number;
   /** A connection reading the source (in the run's snapshot, or in its own transaction). */
   connect: () => Promise<pg.Client>;

@@ -43,7 +43,7 @@ import type { Task } from '../../store/ledger/rows.js';
  *      itself reported it (txid_current_snapshot()), so the receipt can never claim more than
  *      happened.
  *
- * Why this design (measured; README "One snapshot per delivery"): the alternative — one worker
+ * Why this design (measured; docs/design/snapshot.md): the alternative — one worker
  * exports a whole account whenever its estimate fits the worker's deadline — needs an estimate that
  * is right (planner estimates are not) and still needs a second mechanism beyond ~200M rows
  * (≈ 244k rows/s per 1-vCPU worker × 840 s). The holder covers both in one mechanism: it costs one
