@@ -28,7 +28,7 @@ export type FaultResult = FaultAction | undefined;
  *   - the next export succeeds and compares exact (Postgres vs DuckDB),
  *   - no failed run has a receipt, and every receipt published for a run has one content,
  *   - no unfinished multipart upload remains, except those of a SIGKILLed process (the bucket's
- *     AbortIncompleteMultipartUpload lifecycle rule cleans those; README "Run lifecycle").
+ *     AbortIncompleteMultipartUpload lifecycle rule cleans those; docs/design/run-lifecycle.md).
  * "Time moves past the bound" is done by moving the ledger's heartbeat and lease timestamps back
  * (pastTheBound), except in the frozen-owner test, which really waits DROPSHIP_RUN_STALE_SECONDS.
  */

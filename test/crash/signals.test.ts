@@ -132,7 +132,7 @@ describe('signals: dropship export', () => {
     } finally {
       release();
     }
-    // The quit process may leave its multipart upload for the lifecycle rule (README "Run lifecycle").
+    // The quit process may leave its multipart upload for the lifecycle rule (docs/design/run-lifecycle.md).
     for (const u of await h.stack.s3.unfinishedUploads('crashcli-data')) killedUploads.add(u.uploadId);
     await assertLedgerAndReceipts(cli);
     expect((await exportNow(cli)).ok).toBe(true);
