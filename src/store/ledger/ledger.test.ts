@@ -443,6 +443,22 @@ describe('the destination changed (generation and version)', () => {
     expect((await h.ledger.getRun(run.runId))?.status).toBe('running');
   });
 
+  it('a task of a run that no longer serves the current version is not claimable: run-closed, not busy', async () => {
+    // Prepare: as above, the version moves without the registry's cancel.
+    const d = await addDestination(h, 'led-closed');
+    const run = await h.ledger.openRun(runOf(d, { tables: ['a'] }));
+    await h.pool.query(`update dropship.destinations set bucket = 'led-closed-moved' where account_id = $1`, [
+      d.accountId,
+    ]);
+
+    // Act
+    const claim = await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 60 });
+
+    // Assess: a worker drops the message (a busy answer would send it back again and again)
+    expect(claim).toEqual({ claimed: false, reason: 'run-closed' });
+    expect((await h.ledger.task({ runId: run.runId, table: 'a' }))?.attempts).toBe(0);
+  });
+
   it('removing the destination cancels its open run', async () => {
     // Prepare
     const d = await addDestination(h, 'led-removed');

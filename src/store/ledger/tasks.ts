@@ -37,7 +37,8 @@ export class TaskLedger {
     );
     if (res.rowCount === 1) return { claimed: true, attempt: res.rows[0].attempts };
     const cur = await this.pool.query(
-      `select t.status, t.attempts, t.max_attempts, t.lease_until < now() as expired, r.status as run_status
+      `select t.status, t.attempts, t.max_attempts, t.lease_until < now() as expired, r.status as run_status,
+              ${SERVES_CURRENT} as serves
          from dropship.run_tasks t join dropship.runs r using (run_id)
         where t.run_id = $1 and t.table_name = $2 and t.part = $3`,
       [runId, table, part],
@@ -46,7 +47,9 @@ export class TaskLedger {
     if (!row) return { claimed: false, reason: 'unknown' };
     if (row.status === 'succeeded') return { claimed: false, reason: 'done' };
     if (row.status === 'failed') return { claimed: false, reason: 'failed' };
-    if (row.run_status !== 'running') return { claimed: false, reason: 'run-closed' };
+    // A run that no longer serves its destination's current version delivers nothing more (the
+    // registry cancels such runs; one it did not — opened by an older release — is ended by the sweep).
+    if (row.run_status !== 'running' || !row.serves) return { claimed: false, reason: 'run-closed' };
     if (row.attempts >= row.max_attempts && (row.status === 'pending' || row.expired)) {
       await this.failTask({
         runId,
