@@ -1,8 +1,8 @@
 import { type Command, Option } from 'commander';
 import type { DestinationPatch } from '../accounts/registry.js';
+import { PLANS } from '../contracts/plans.js';
 import { COMPRESSION_CHOICES, LAYOUTS } from '../contracts/receipt.js';
 import type { SelectionInput } from '../contracts/selection.js';
-import { PLANS } from '../contracts/slots.js';
 import { COMPRESSION_HELP } from './compression-option.js';
 
 /**

@@ -6,8 +6,9 @@ import { z } from 'zod';
  * DROPSHIP_FREE_SLOTS: src/config/settings.ts validates them with `slotListSchema`), read by the
  * schedule (src/schedule/slots.ts), `export --due`, `notify check` and the drift check.
  */
-export const PLANS = ['paid', 'free'] as const;
-export type Plan = (typeof PLANS)[number];
+import { PLANS, type Plan } from './plans.js';
+
+export { PLANS, type Plan };
 
 export type SlotsByPlan = Record<Plan, string[]>;
 

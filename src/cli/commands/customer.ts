@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../../config/settings.js';
 import { examples, out, UsageError } from '../usage.js';
 
 /**
@@ -32,6 +31,7 @@ export function registerCustomerCommands(program: Command): void {
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
         throw new UsageError('--into takes postgres://… or duckdb:/path');
       // The customer's side: their credentials, S3 in whatever region the bucket answers from.
+      const { loadSettings } = await import('../../config/settings.js');
       const s3 = readerS3(undefined, loadSettings());
       try {
         const loaded = await loadReceipt({
@@ -69,6 +69,7 @@ export function registerCustomerCommands(program: Command): void {
       const sample = o.sample === undefined ? undefined : Number(o.sample);
       if (sample !== undefined && !(Number.isInteger(sample) && sample > 0 && sample <= 10_000))
         throw new UsageError('--sample takes a whole number of rows from 1 to 10000');
+      const { loadSettings } = await import('../../config/settings.js');
       const settings = loadSettings();
       const [{ runInspect }, { readerS3 }] = await Promise.all([
         import('../inspect.js'),

@@ -1,8 +1,7 @@
 import { type Command, Option } from 'commander';
 import type { Destination } from '../../accounts/destination.js';
+import { PLANS } from '../../contracts/plans.js';
 import { LAYOUTS } from '../../contracts/receipt.js';
-import { describeSelection } from '../../contracts/selection.js';
-import { PLANS } from '../../contracts/slots.js';
 import { permissionPolicy, trustPolicy } from '../../destinations/s3/policies.js';
 import { validateWebhookUrl } from '../../notify/webhook.js';
 import { compressionField, compressionOption } from '../compression-option.js';
@@ -80,7 +79,7 @@ export function registerDestinationCommands(program: Command): Command {
         ...changesFromOptions(o),
         selection: selectionFromOptions(o),
       });
-      out(`Registered ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
+      out(`Registered ${dest.accountId}.\n\n${await describeDestination(dest)}\n`);
       printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
       if (o.webhookUrl) await setWebhook(app, dest.accountId, o.webhookUrl, out);
     }),
@@ -129,7 +128,7 @@ export function registerDestinationCommands(program: Command): Command {
         if (Object.keys(patch).length === 0) return;
       }
       const dest = await registry.update(account, patch);
-      out(`Updated ${dest.accountId}.\n\n${describeDestination(dest)}\n`);
+      out(`Updated ${dest.accountId}.\n\n${await describeDestination(dest)}\n`);
       if (dest.version !== before.version)
         out(
           'Where or how data is delivered changed: a run that was open for the previous destination was cancelled (it delivers nothing more); the next run delivers to this one.\n',
@@ -179,7 +178,7 @@ export function registerDestinationCommands(program: Command): Command {
     .action((account: string) =>
       withApp(async (app) => {
         const d = await (await app.registry()).get(account);
-        out(`${describeDestination(d)}\n${await describeNotify(app, account)}\n`);
+        out(`${await describeDestination(d)}\n${await describeNotify(app, account)}\n`);
         printPolicies(d, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
       }),
     );
@@ -230,7 +229,9 @@ function printPolicies(dest: Destination, principalArn: string | undefined, out:
   out(JSON.stringify(permissionPolicy(dest), null, 2));
 }
 
-function describeDestination(d: Destination): string {
+/** Loads the selection's wording (zod-backed) only when a destination is shown, not for --help. */
+async function describeDestination(d: Destination): Promise<string> {
+  const { describeSelection } = await import('../../contracts/selection.js');
   return [
     `account       ${d.accountId}${d.enabled ? '' : '  (disabled)'}`,
     `plan          ${d.plan}`,

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../../config/settings.js';
 import { loadDevTooling } from '../dev-tooling.js';
 import { examples, out, UsageError } from '../usage.js';
 import { requirePrincipal, withApp } from '../with-app.js';
@@ -104,7 +103,7 @@ export function registerDevCommands(program: Command): void {
       const { readFileSync } = await import('node:fs');
       const { adminTarget, applyWorld } = await import('../dev-client.js');
       const { REPO_ROOT } = await import('../paths.js');
-      loadSettings();
+      (await import('../../config/settings.js')).loadSettings();
       let world: unknown;
       try {
         world = JSON.parse(readFileSync(file, 'utf8'));

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { Destination } from '../../accounts/destination.js';
-import { slotsByPlan } from '../../contracts/slots.js';
 import type { Logger } from '../../log/logger.js';
 import type { AccountOutcome, Reporter } from '../../run/progress/reporter.js';
 import type { App } from '../app.js';
@@ -45,7 +44,7 @@ export function registerExportCommand(program: Command): void {
         const registry = await app.registry();
         const dests = o.account
           ? [await registry.get(o.account)]
-          : await registry.due(o.slot!, slotsByPlan(app.settings));
+          : await registry.due(o.slot!, (await import('../../contracts/slots.js')).slotsByPlan(app.settings));
         if (dests.length === 0) {
           out(`No enabled accounts are due in slot ${o.slot}.`);
           return;

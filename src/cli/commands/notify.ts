@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DropshipError } from '../../contracts/errors.js';
-import { slotsByPlan } from '../../contracts/slots.js';
 import { EXTERNAL_ID_PROBE_HOURS } from '../../notify/probe.js';
 import {
   DEFAULT_TOLERANCE_SECONDS,
@@ -130,7 +129,7 @@ export function registerNotifyCommands(program: Command, groups: { destinations:
         const dests = o.account
           ? [await registry.get(o.account)]
           : o.slot
-            ? await registry.due(o.slot, slotsByPlan(app.settings))
+            ? await registry.due(o.slot, (await import('../../contracts/slots.js')).slotsByPlan(app.settings))
             : (await registry.list()).filter((d) => d.enabled);
         if (dests.length === 0) {
           out('No destinations to check.');

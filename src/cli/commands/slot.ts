@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { allSlots, slotListSchema, slotsByPlan } from '../../contracts/slots.js';
 import { renderTable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
 import { withApp } from '../with-app.js';
@@ -29,6 +28,7 @@ export function registerSlotCommands(program: Command): void {
     .action((o: { slot?: string; date?: string; json?: boolean }) =>
       withApp(async (app) => {
         const { currentSlot, slotStatus } = await import('../../schedule/slot-status.js');
+        const { allSlots, slotListSchema, slotsByPlan } = await import('../../contracts/slots.js');
         if (o.slot !== undefined && !slotListSchema.safeParse(o.slot).success)
           throw new UsageError(`--slot takes HH:MM (UTC), not "${o.slot}"`);
         if (o.date !== undefined && !isDate(o.date)) throw new UsageError(`--date takes YYYY-MM-DD, not "${o.date}"`);
