@@ -58,6 +58,27 @@ export async function pastTheBound(pool: pg.Pool, runId: string): Promise<void> 
   );
 }
 
+/**
+ * Drops an owner-lock connection the way a dying process does, and waits (bounded) until Postgres has
+ * ended that session: closing the socket returns at once, but the server releases the session's
+ * advisory locks only when its backend exits, a moment later (under load, long enough for a sweep
+ * issued right after to still see the lock held).
+ */
+export async function dropOwnerConnection(
+  pool: pg.Pool,
+  lock: { client: pg.PoolClient; release: () => void },
+): Promise<void> {
+  const pid = (await lock.client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+  lock.release();
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const alive = await pool.query('select 1 from pg_stat_activity where pid = $1', [pid]);
+    if (alive.rowCount === 0) return;
+    if (Date.now() > deadline) throw new Error(`the owner's session (pid ${pid}) did not end within 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A task's result as a worker records it (at the ledger level nothing reads its files). */
 export function taskResult(table: string, rows = 10): TableResult {
   return {

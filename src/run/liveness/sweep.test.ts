@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useHarness } from '../../../test/kit/harness.js';
-import { addDestination, pastTheBound, runOf, runWithTasksDone, taskResult } from '../../../test/kit/runs.js';
+import { addDestination, dropOwnerConnection, pastTheBound, runOf, runWithTasksDone, taskResult } from '../../../test/kit/runs.js';
 import { createLogger } from '../../log/logger.js';
 import { type SweepDeps, sweepRuns } from './sweep.js';
 
@@ -41,7 +41,7 @@ describe('in-process runs (owner cli:…)', () => {
     const lock = await h.ledger.ownerLock(run.runId);
     const { deps, lines } = sweeper();
     const whileAlive = await sweepRuns(deps, { accountId: d.accountId });
-    lock.release();
+    await dropOwnerConnection(h.pool, lock);
 
     // Act
     const swept = await sweepRuns(deps, { accountId: d.accountId });

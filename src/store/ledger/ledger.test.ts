@@ -276,7 +276,10 @@ describe('at most one open run per account, one run per scheduled slot', () => {
     await h.ledger.failRun({ runId: run.runId, error: 'failed' });
 
     // Act
-    const again = h.ledger.openRun(runOf(d, slot));
+    const again = await h.ledger.openRun(runOf(d, slot)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const missSlot = () =>
       h.ledger.recordMissedSlot({
         runId: runOf(d).runId,
@@ -290,8 +293,8 @@ describe('at most one open run per account, one run per scheduled slot', () => {
     const missedTwice = await missSlot();
 
     // Assess
-    await expect(again).rejects.toBeInstanceOf(SlotAlreadyRun);
-    await expect(again).rejects.toMatchObject({ retryable: false });
+    expect(again).toBeInstanceOf(SlotAlreadyRun);
+    expect(again).toMatchObject({ retryable: false });
     expect(missed).toBe(true);
     expect(missedTwice).toBe(false);
     await expect(h.ledger.openRun(runOf(d, { ...slot, slot: '15:00' }))).rejects.toBeInstanceOf(SlotAlreadyRun);
