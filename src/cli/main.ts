@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DropshipError } from '../contracts/errors.js';
+import { registerCapacityCommand } from './commands/capacity.js';
 import { registerCustomerCommands } from './commands/customer.js';
 import { registerDestinationCommands } from './commands/destinations.js';
 import { registerDevCommands } from './commands/dev.js';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerCustomerCommands(program);
   registerRunsCommands(program);
   registerSlotCommands(program);
+  registerCapacityCommand(program);
   const receipt = registerReceiptCommands(program);
   registerMigrateCommand(program);
   registerDevCommands(program);

@@ -6,7 +6,7 @@ import { type Settings, settingsSchema } from './settings.js';
  * fails when the file differs). Every setting must have an entry — the type below makes a new setting
  * without one a compile error — and defaults are read from the schema, never written twice.
  */
-type Group = 'database' | 'export' | 'runs' | 'notify' | 'deploy' | 'dev';
+type Group = 'database' | 'export' | 'runs' | 'notify' | 'capacity' | 'deploy' | 'dev';
 
 interface Entry {
   group: Group;
@@ -20,6 +20,7 @@ const GROUPS: Record<Group, string> = {
   export: 'Export: Parquet, uploads, concurrency, AWS',
   runs: 'Runs, tasks and slots',
   notify: 'Status, webhooks and metrics',
+  capacity: 'Capacity forecast (`dropship capacity`; sources of the defaults: docs/operations/capacity.md)',
   deploy: 'Deploy time (read by serverless.yml through deploy/settings.cjs)',
   dev: 'Development and tests',
 };
@@ -159,6 +160,31 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   DROPSHIP_WORKER_CONCURRENCY: {
     group: 'deploy',
     meaning: "the worker's reserved concurrency: the most table readers Postgres sees at once",
+  },
+  DROPSHIP_LEDGER_RETENTION_DAYS: {
+    group: 'runs',
+    meaning:
+      'ended runs, their tasks, change states and receipt-chain links older than this are pruned by the periodic function (the last link and the change-set base stay)',
+  },
+  DROPSHIP_CAPACITY_ROWS_PER_SECOND: {
+    group: 'capacity',
+    meaning: 'rows per second one worker exports (1 / 4.1 CPU-µs per row at 1 vCPU, GZIP)',
+  },
+  DROPSHIP_CAPACITY_FIXED_MS_PER_DESTINATION: {
+    group: 'capacity',
+    meaning: "worker-ms per destination outside its tasks (a run's measured fixed cost, upper end)",
+  },
+  DROPSHIP_CAPACITY_FIXED_MS_PER_TASK: {
+    group: 'capacity',
+    meaning: 'worker-ms per task outside row work (each task pays credentials, connection, snapshot import)',
+  },
+  DROPSHIP_CAPACITY_WORKER_MEMORY_MB: {
+    group: 'capacity',
+    meaning: "the worker's memory as deployed (serverless.yml)",
+  },
+  DROPSHIP_CAPACITY_USD_PER_GB_SECOND: {
+    group: 'capacity',
+    meaning: "Lambda's price per GB-second (arm64, us-east-1)",
   },
   DROPSHIP_ALARM_EMAIL: { group: 'deploy', meaning: "an address subscribed to the operators' alarm topic" },
   DROPSHIP_DEV_DIR: {

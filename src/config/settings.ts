@@ -138,6 +138,25 @@ export const settingsSchema = z.object({
   DROPSHIP_ALLOW_LOCAL_TARGET: bool.default(false),
   /** A destination is paused after this many consecutive failed runs (6 = three days on a paid plan). */
   DROPSHIP_PAUSE_AFTER_FAILURES: int(1, 1000).default(6),
+  /**
+   * Ledger retention (src/store/ledger/retention.ts, run by the periodic function): ended runs and their
+   * rows older than this are pruned, except the receipt chain's last link and the change-set base.
+   * At least 7 days: the slot catch-up looks one day back and must still see the slot's runs.
+   */
+  DROPSHIP_LEDGER_RETENTION_DAYS: int(7, 36_500).default(90),
+  /**
+   * The capacity forecast (`dropship capacity`, src/schedule/capacity.ts); defaults from measured figures,
+   * sources in docs/operations/capacity.md. Rows per second one worker exports (GZIP, 1,769 MB = 1 vCPU).
+   */
+  DROPSHIP_CAPACITY_ROWS_PER_SECOND: int(1, 100_000_000).default(244_000),
+  /** Worker-milliseconds per destination outside its tasks (opening the run, pre-flight, receipt). */
+  DROPSHIP_CAPACITY_FIXED_MS_PER_DESTINATION: int(0, 600_000).default(300),
+  /** Worker-milliseconds per task outside row work (credentials, source connection, snapshot import, ledger). */
+  DROPSHIP_CAPACITY_FIXED_MS_PER_TASK: int(0, 600_000).default(300),
+  /** The worker function's memory as deployed (serverless.yml `memorySize` of the worker). */
+  DROPSHIP_CAPACITY_WORKER_MEMORY_MB: int(128, 10_240).default(1769),
+  /** Lambda's price per GB-second (arm64, us-east-1, first tier). */
+  DROPSHIP_CAPACITY_USD_PER_GB_SECOND: z.coerce.number().positive().max(1).default(0.0000133334),
   /** CloudWatch namespace of the per-run embedded-metric-format lines. */
   DROPSHIP_METRICS_NAMESPACE: z.string().min(1).max(255).default('Dropship'),
   /**
