@@ -260,15 +260,7 @@ export class StatusStore {
     return new Map(res.rows.map((r) => [r.account_id, r.paused_at]));
   }
 
-  /** Housekeeping (the sweep): events and recorded outcomes older than `days`. */
-  async prune(days = 30): Promise<void> {
-    await this.pool.query(`delete from dropship.webhook_events where created_at < now() - make_interval(days => $1)`, [
-      days,
-    ]);
-    await this.pool.query(`delete from dropship.run_outcomes where recorded_at < now() - make_interval(days => $1)`, [
-      days,
-    ]);
-  }
+  // Housekeeping of events and recorded outcomes: src/store/ledger/retention.ts (the periodic function).
 
   /** The most recent events of an account (for `dropship destinations show` and tests). */
   async events(accountId: string, limit = 20) {

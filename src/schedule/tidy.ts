@@ -5,9 +5,9 @@ import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { type DispatchDeps, type DispatchResult, dispatchOutcomes, outboxMetricsLine } from '../notify/dispatch.js';
 import { deliverPending } from '../notify/outcome.js';
-import { StatusStore } from '../notify/store.js';
 import { type SweepResult, sweepRuns } from '../run/liveness/sweep.js';
 import type { Ledger } from '../store/ledger/ledger.js';
+import { type PruneResult, pruneLedger } from '../store/ledger/retention.js';
 import { currentSlot, slotMetricsLine, slotStatus } from './slot-status.js';
 import { catchUpSlots, type SlotRun } from './slots.js';
 
@@ -18,7 +18,10 @@ import { catchUpSlots, type SlotRun } from './slots.js';
  *   3. the slot's gauges as one EMF line (the alarms in serverless.yml);
  *   4. the outbox: every outcome event not delivered yet (a dead owner's, one whose delivery failed and
  *      is due again: src/notify/dispatch.ts), then webhook events still pending (their own retries);
- *   5. pruning: delivered outcome events, webhook events and recorded outcomes older than 30 days;
+ *   5. pruning (src/store/ledger/retention.ts): ended runs with their tasks and change states, receipt-chain
+ *      links, delivered outcome events, webhook events and recorded outcomes older than
+ *      DROPSHIP_LEDGER_RETENTION_DAYS — never an active run, the chain's last link or a change-set base;
+ *      in batches, for at most `pruneBudgetMs` per call;
  *   6. the outbox's gauge (`OutcomesUndelivered`, the OutcomesUndeliveredAlarm) as one EMF line.
  * Each step runs even when an earlier one failed (logged).
  */
@@ -32,6 +35,8 @@ export interface TidyDeps {
   now?: () => Date;
   /** Passed to the dispatcher (tests: a fault hook, a metrics sink). */
   dispatch?: Partial<Pick<DispatchDeps, 'fault' | 'metrics' | 'leaseSeconds'>>;
+  /** Time the pruning step may take per call (default 20 s; the rest waits for the next call). */
+  pruneBudgetMs?: number;
   /** Where the slot and outbox gauges go (default stdout). */
   gauges?: (line: string) => void;
 }
@@ -41,6 +46,7 @@ export interface TidyResult {
   slots: SlotRun[];
   outcomes: DispatchResult;
   webhooks: { delivered: number; failed: number };
+  pruned?: PruneResult;
 }
 
 export async function tidy(deps: TidyDeps): Promise<TidyResult> {
@@ -82,10 +88,15 @@ export async function tidy(deps: TidyDeps): Promise<TidyResult> {
   const webhooks = await step('webhook outbox', { delivered: 0, failed: 0 }, () =>
     deliverPending({ pool: ledger.pool, settings }, {}, log),
   );
-  await step('pruning', undefined, async () => {
-    await ledger.outcomes.prune();
-    await new StatusStore(ledger.pool).prune();
-  });
+  const pruned = await step('pruning', undefined, () =>
+    pruneLedger(ledger.pool, {
+      now: now(),
+      retentionDays: settings.DROPSHIP_LEDGER_RETENTION_DAYS,
+      ...(deps.pruneBudgetMs !== undefined ? { budgetMs: deps.pruneBudgetMs } : {}),
+    }),
+  );
+  if (pruned && (pruned.runs > 0 || pruned.receiptLinks > 0 || !pruned.complete))
+    log.info({ pruned, retentionDays: settings.DROPSHIP_LEDGER_RETENTION_DAYS }, 'ledger pruned');
   await step('outbox gauge', undefined, async () => {
     const at = now();
     const line = outboxMetricsLine(settings.DROPSHIP_METRICS_NAMESPACE, await ledger.outcomes.backlog(at), at);
@@ -94,5 +105,5 @@ export async function tidy(deps: TidyDeps): Promise<TidyResult> {
   const runs = swept.filter((s) => s.action !== 'alive');
   if (runs.length > 0 || slots.length > 0 || outcomes.delivered.length + outcomes.retried.length > 0)
     log.info({ runs, slots, outcomes }, 'tidy done');
-  return { runs, slots, outcomes, webhooks };
+  return { runs, slots, outcomes, webhooks, ...(pruned ? { pruned } : {}) };
 }

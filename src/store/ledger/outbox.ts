@@ -125,16 +125,7 @@ export class OutcomeOutboxLedger implements OutcomeOutbox {
     );
     return { late: res.rows[0]?.late ?? 0, givenUp: res.rows[0]?.given_up ?? 0 };
   }
-
-  /** Housekeeping (the periodic function): delivered or given-up events older than `days`. */
-  async prune(days = 30): Promise<number> {
-    const res = await this.pool.query(
-      `delete from dropship.outcome_events
-        where (delivered_at is not null or given_up_at is not null) and ended_at < now() - make_interval(days => $1)`,
-      [days],
-    );
-    return res.rowCount ?? 0;
-  }
+  // Delivered and given-up events are pruned by src/store/ledger/retention.ts (the periodic function).
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: rows come from pg untyped
