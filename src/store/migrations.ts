@@ -451,6 +451,30 @@ const MIGRATIONS: Migration[] = [
       alter table dropship.run_outcomes add column ended_at timestamptz;
     `,
   },
+  {
+    // Issue 25 (10,000 accounts, millions of task rows; shown with EXPLAIN in test/ledger-indexes.test.ts).
+    version: 15,
+    name: 'indexes for slots, change-set bases and ledger retention',
+    additive: true,
+    sql: `
+      -- A slot's runs (catch-up's slotRuns, slot status's listRuns by slot and day): runs_one_per_slot leads
+      -- with the account, so without this the whole runs table is read.
+      create index runs_by_slot on dropship.runs (slot_date, slot) where slot_date is not null;
+      -- The change-set base (lastSucceededRun) and retention's "is a newer succeeded run there?".
+      create index runs_succeeded_by_account on dropship.runs
+        (account_id, destination_generation, finished_at desc, started_micros desc) where status = 'succeeded';
+      -- Retention (src/store/ledger/retention.ts): the ended runs, receipt links and outbox rows older than the cutoff.
+      create index runs_ended_at on dropship.runs ((coalesce(finished_at, started_at)))
+        where status in ('succeeded', 'failed', 'cancelled');
+      create index receipt_chain_published_at on dropship.receipt_chain (published_at);
+      create index outcome_events_ended_at on dropship.outcome_events (ended_at)
+        where delivered_at is not null or given_up_at is not null;
+      create index webhook_events_created_at on dropship.webhook_events (created_at);
+      create index run_outcomes_recorded_at on dropship.run_outcomes (recorded_at);
+      -- Deleting a run cascades to its change states: by run, not by reading them all.
+      create index change_states_by_run on dropship.change_states (run_id);
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -16,7 +16,8 @@ import type { Pool } from 'pg';
  *     names: `expectedReceiptEtag`);
  *   - outcome events delivered or given up (never a pending one), webhook events, recorded outcomes.
  *
- * Deletes go in batches of `batch` rows, each its own statement (short locks, no long transaction),
+ * Deletes go in batches of `batch` rows (`= any(array(select … limit n))`: the batch is found through the
+ * cutoff's index and deleted by key; `in (select …)` let the planner hash-join the whole table), each its own statement (short locks, no long transaction),
  * until a table has nothing older or `budgetMs` has passed: a tidy call takes bounded time, and a
  * backlog (the first prune after an upgrade) is worked off over several calls.
  */
@@ -47,7 +48,7 @@ const ENDED = `('succeeded', 'failed', 'cancelled')`;
 /** $1 = cutoff, $2 = batch. Each returns the number of rows it deleted (cascades not counted). */
 const STEPS: Record<Exclude<keyof PruneResult, 'complete'>, string> = {
   runs: `
-    delete from dropship.runs where run_id in (
+    delete from dropship.runs where run_id = any(array(
       select r.run_id from dropship.runs r
        where r.status in ${ENDED} and coalesce(r.finished_at, r.started_at) < $1
          and not (r.status = 'succeeded' and not exists (
@@ -57,10 +58,10 @@ const STEPS: Record<Exclude<keyof PruneResult, 'complete'>, string> = {
                   and (n.finished_at > r.finished_at
                        or (n.finished_at = r.finished_at and n.started_micros > r.started_micros))))
        limit $2
-       for update skip locked)`,
+       for update skip locked))`,
   receiptLinks: `
-    delete from dropship.receipt_chain where (account_id, generation, sequence) in (
-      select c.account_id, c.generation, c.sequence from dropship.receipt_chain c
+    delete from dropship.receipt_chain where ctid = any(array(
+      select c.ctid from dropship.receipt_chain c
        where c.published_at < $1
          and exists (select 1 from dropship.receipt_chain n
                       where n.account_id = c.account_id and n.generation = c.generation and n.sequence > c.sequence)
@@ -69,19 +70,19 @@ const STEPS: Record<Exclude<keyof PruneResult, 'complete'>, string> = {
                 where n.account_id = c.account_id and n.generation = c.generation and n.sequence > c.sequence
                   and n.published and n.receipt_key = c.receipt_key and n.bucket is not distinct from c.bucket))
        limit $2
-       for update skip locked)`,
+       for update skip locked))`,
   outcomeEvents: `
-    delete from dropship.outcome_events where run_id in (
+    delete from dropship.outcome_events where run_id = any(array(
       select run_id from dropship.outcome_events
        where (delivered_at is not null or given_up_at is not null) and ended_at < $1
        limit $2
-       for update skip locked)`,
+       for update skip locked))`,
   webhookEvents: `
-    delete from dropship.webhook_events where id in (
-      select id from dropship.webhook_events where created_at < $1 limit $2 for update skip locked)`,
+    delete from dropship.webhook_events where id = any(array(
+      select id from dropship.webhook_events where created_at < $1 limit $2 for update skip locked))`,
   runOutcomes: `
-    delete from dropship.run_outcomes where run_id in (
-      select run_id from dropship.run_outcomes where recorded_at < $1 limit $2 for update skip locked)`,
+    delete from dropship.run_outcomes where run_id = any(array(
+      select run_id from dropship.run_outcomes where recorded_at < $1 limit $2 for update skip locked))`,
 };
 
 export async function pruneLedger(pool: Pool, o: PruneOptions): Promise<PruneResult> {
