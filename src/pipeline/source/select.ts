@@ -313,7 +313,12 @@ export function copySql(schema: string, table: TablePlan, filter?: RowFilter, ra
 }
 
 /** The planner's estimate of a tenant's rows in a table (for splitting; no scan). */
-export async function estimateRows(client: ClientBase, schema: string, table: string, filter: RowFilter): Promise<number> {
+export async function estimateRows(
+  client: ClientBase,
+  schema: string,
+  table: string,
+  filter: RowFilter,
+): Promise<number> {
   const res = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
     `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${tableRef(schema, table)}${whereClause(filter)}`,
   );
