@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { useHarness } from '../../../test/kit/harness.js';
-import { addDestination, dropOwnerConnection, pastTheBound, runOf, runWithTasksDone, taskResult } from '../../../test/kit/runs.js';
+import {
+  addDestination,
+  dropOwnerConnection,
+  pastTheBound,
+  runOf,
+  runWithTasksDone,
+  taskResult,
+} from '../../../test/kit/runs.js';
 import { createLogger } from '../../log/logger.js';
 import { type SweepDeps, sweepRuns } from './sweep.js';
 
