@@ -8,6 +8,9 @@ import {
 import type { OpenMessage, OpenSender } from '../contracts/open.js';
 import { AwsError } from '../destinations/s3/clients.js';
 
+/** SendMessageBatch calls in flight at once: the schedule function's time is mostly these round trips. */
+const SENDS_IN_FLIGHT = 8;
+
 /**
  * The open queue (SQS; endpoint from standard AWS SDK configuration, e.g. AWS_ENDPOINT_URL_SQS):
  * the schedule function and the sweeper's catch-up send "open" messages (src/contracts/open.ts),
@@ -25,21 +28,33 @@ export class OpenQueue implements OpenSender {
     this.sqs = new SQSClient({ ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}), retryMode: 'standard' });
   }
 
+  /** SendMessageBatch calls of 10 messages each, up to SENDS_IN_FLIGHT at once (a slot of 10,000 accounts is 100 calls). */
   async send(messages: OpenMessage[]): Promise<void> {
-    for (let i = 0; i < messages.length; i += 10) {
-      const batch = messages.slice(i, i + 10);
-      const res = await this.sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: this.url,
-          Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) })),
-        }),
-      );
-      if (res.Failed && res.Failed.length > 0) {
-        throw new AwsError(
-          `could not enqueue ${res.Failed.length} open message(s): ${res.Failed.map((f) => `${f.Code}: ${f.Message}`).join('; ')}`,
+    const batches: OpenMessage[][] = [];
+    for (let i = 0; i < messages.length; i += 10) batches.push(messages.slice(i, i + 10));
+    let next = 0;
+    const sender = async (): Promise<void> => {
+      while (next < batches.length) {
+        const batch = batches[next++]!;
+        const res = await this.sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: this.url,
+            Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) })),
+          }),
         );
+        if (res.Failed && res.Failed.length > 0) {
+          next = batches.length; // the other senders stop after their call
+          throw new AwsError(
+            `could not enqueue ${res.Failed.length} open message(s): ${res.Failed.map((f) => `${f.Code}: ${f.Message}`).join('; ')}`,
+          );
+        }
       }
-    }
+    };
+    const results = await Promise.allSettled(
+      Array.from({ length: Math.min(SENDS_IN_FLIGHT, batches.length) }, () => sender()),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Messages not deleted yet: visible, in flight and delayed (SQS's approximate counts). */
