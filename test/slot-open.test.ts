@@ -6,7 +6,7 @@ import { createLogger } from '../src/log/logger.js';
 import { resetLambdaDeps } from '../src/run/lambda.js';
 import type { Faults } from '../src/run/lifecycle/faults.js';
 import { processOpenEvent } from '../src/schedule/open.js';
-import { type OpenHandler, playOpenQueue } from '../src/schedule/play.js';
+import { type OpenHandler, openSlotViaQueue, playOpenQueue } from '../src/schedule/play.js';
 import { catchUpSlots, type OpenDeps, type SlotEnqueued, type SlotRun } from '../src/schedule/slots.js';
 import { runOf } from './kit/runs.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
@@ -26,7 +26,7 @@ let openRuns: Handler;
 let deps: OpenDeps;
 const log = createLogger({ level: 'silent' });
 /** Registry rows only (their role cannot be assumed: each run is opened and failed by its pre-flight). */
-const ROWS = 240;
+const ROWS = 200;
 /** Real customers (role, bucket, tables): their runs open and their tasks go to the task queue. */
 const REAL = ['soreal1', 'soreal2', 'soreal3'];
 const started = new Date();
@@ -160,6 +160,29 @@ describe('a slot opens through the open queue', () => {
     expect([...runs.keys()].sort()).toEqual(everyone);
     expect([...runs.values()].every((n) => n === 1)).toBe(true);
     expect(opened.filter((r) => r.status === 'duplicate')).toHaveLength(ROWS + REAL.length);
+  }, 300_000);
+
+  it('openSlotViaQueue: the production way locally — every account opened once, the schedule’s own time apart', async () => {
+    const slotDate = day(7);
+    const sent: string[] = [];
+    const out = await openSlotViaQueue(
+      { ...deps, opens, queue: { send: async (m) => void sent.push(...m.map((t) => t.accountId)) } },
+      '15:00',
+      slotDate,
+      { openers: 2 },
+    );
+    expect(out.enqueued).toMatchObject({
+      accounts: ROWS + REAL.length,
+      messages: Math.ceil((ROWS + REAL.length) / 10),
+    });
+    expect(out.runs.map((r) => r.accountId).sort()).toEqual(everyone);
+    expect(out.invocations).toBe(out.enqueued.messages);
+    expect(out.failures).toBe(0);
+    expect(out.enqueueSeconds).toBeLessThan(out.openSeconds);
+    expect(sent.sort()).toEqual(REAL.flatMap((id) => [id, id]).sort());
+    const runs = await runsOf('15:00', slotDate);
+    expect([...runs.keys()].sort()).toEqual(everyone);
+    expect(pendingOpens()).toEqual([]);
   }, 300_000);
 
   it('an opener that dies mid-message: the redelivered message opens the rest, each account once', async () => {
