@@ -2,11 +2,14 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../src/accounts/registry.js';
+import { OpenQueue } from '../src/aws/open-queue.js';
 import { loadSettings } from '../src/config/settings.js';
 import { type Customer, createDemoSchema, setupCustomer } from '../src/devstack/demo.js';
 import { LocalStack } from '../src/devstack/stack.js';
 import { validateReceipt } from '../src/receipt/validate.js';
 import { Wiring } from '../src/run/wiring.js';
+import { type OpenHandler, playOpenQueue } from '../src/schedule/play.js';
+import type { SlotEnqueued, SlotRun } from '../src/schedule/slots.js';
 import type { Ledger } from '../src/store/ledger/ledger.js';
 import { readReceipt } from './kit/index.js';
 
@@ -20,6 +23,7 @@ let wiring: Wiring;
 let pool: pg.Pool;
 let ledger: Ledger;
 let sqs: SQSClient;
+let opens: OpenQueue;
 const savedEnv = { ...process.env };
 let paid: Customer;
 let free: Customer;
@@ -28,6 +32,7 @@ let slow: Customer;
 let split: Customer;
 type Handler = (event: unknown, context?: { getRemainingTimeInMillis(): number }) => Promise<unknown>;
 let schedule: Handler;
+let openRuns: Handler;
 let worker: Handler;
 let exportAccountHandler: Handler;
 let deadLetter: Handler;
@@ -107,7 +112,9 @@ beforeAll(async () => {
   // Only the accounts each test is about are enabled while it runs.
   for (const c of [dup, slow, split]) await registry.setEnabled(c.destination.accountId, false);
   sqs = new SQSClient({ region: 'us-east-1' });
+  opens = new OpenQueue(stack.openQueueUrl);
   schedule = (await import('../handlers/schedule.js')).handler as Handler;
+  openRuns = (await import('../handlers/open-runs.js')).handler as Handler;
   worker = (await import('../handlers/worker.js')).handler as Handler;
   exportAccountHandler = (await import('../handlers/export-account.js')).handler as Handler;
   deadLetter = (await import('../handlers/dead-letter.js')).handler as Handler;
@@ -115,6 +122,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   sqs?.destroy();
+  opens?.destroy();
   await wiring?.close();
   await stack?.stop();
   process.env = savedEnv;
@@ -165,6 +173,11 @@ async function drain(): Promise<number> {
   return delivered;
 }
 
+/** The openRuns function's event source mapping, until the open queue is empty: every account's outcome. */
+async function open(): Promise<SlotRun[]> {
+  return (await playOpenQueue(opens, openRuns as OpenHandler, { openers: 1, timeoutSeconds: 60 })).runs;
+}
+
 const receiptEvents = (bucket: string) =>
   stack.s3.events.filter((e) => e.bucket === bucket && e.key.endsWith('receipt.json'));
 
@@ -175,23 +188,26 @@ describe('Lambda handlers on the local stack', () => {
       'detail-type': 'Scheduled Event',
       source: 'aws.events',
       time: `${day(1)}T15:00:00Z`,
-    })) as {
-      slot: string;
-      runs: { accountId: string; runId: string; tasks: number }[];
-    };
-    expect(at15.slot).toBe('15:00');
-    expect(at15.runs.map((r) => r.accountId)).toEqual(['paidco']);
-    expect(at15.runs[0]!.tasks).toBe(7);
+    })) as SlotEnqueued;
+    // The schedule function only enqueues: one open message, no run, no task yet.
+    expect(at15).toMatchObject({ slot: '15:00', slotDate: day(1), due: 1, accounts: 1, messages: 1 });
+    expect(stack.sqs.pending(stack.openQueueUrl)).toHaveLength(1);
+    expect(stack.sqs.pending(stack.taskQueueUrl)).toHaveLength(0);
+    // The openRuns function opens the run and fans its tasks out.
+    const opened = await open();
+    expect(opened.map((r) => r.accountId)).toEqual(['paidco']);
+    expect(opened[0]!.tasks).toBe(7);
     expect(stack.sqs.pending(stack.taskQueueUrl)).toHaveLength(7);
     await drain();
     // Assess
     expect(receiptEvents('paidco-data')).toHaveLength(1);
     expect(receiptEvents('freeco-data')).toHaveLength(0);
-    const run = await ledger.getRun(at15.runs[0]!.runId);
+    const run = await ledger.getRun(opened[0]!.runId!);
     expect(run).toMatchObject({ status: 'succeeded', trigger: 'schedule', slot: '15:00', receiptKey: 'receipt.json' });
 
-    const at04 = (await schedule({ time: `${day(2)}T04:00:00Z` })) as { runs: { accountId: string }[] };
-    expect(at04.runs.map((r) => r.accountId).sort()).toEqual(['freeco', 'paidco']);
+    const at04 = (await schedule({ time: `${day(2)}T04:00:00Z` })) as SlotEnqueued;
+    expect(at04).toMatchObject({ accounts: 2, messages: 1 });
+    expect((await open()).map((r) => r.accountId).sort()).toEqual(['freeco', 'paidco']);
     await drain();
     expect(receiptEvents('paidco-data')).toHaveLength(2);
     expect(receiptEvents('freeco-data')).toHaveLength(1);
@@ -289,17 +305,23 @@ describe('Lambda handlers on the local stack', () => {
     for (const c of [dup, slow, split]) await registry.setEnabled(c.destination.accountId, false);
     const before = { paid: receiptEvents('paidco-data').length, free: receiptEvents('freeco-data').length };
     const event = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: `${day(3)}T04:00:00Z` };
-    // Act
-    const first = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
-    const again = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
+    // Act: the event twice before anything is opened (both enqueue), then once more after the slot ran.
+    const first = (await schedule(event)) as SlotEnqueued;
+    const again = (await schedule(event)) as SlotEnqueued;
+    const opened = await open();
     await drain();
-    const late = (await schedule(event)) as { runs: { accountId: string; status: string }[] };
+    const late = (await schedule(event)) as SlotEnqueued;
     // Assess
-    expect(first.runs.map((r) => [r.accountId, r.status])).toEqual([
+    expect([first.accounts, again.accounts]).toEqual([2, 2]);
+    expect(opened.map((r) => [r.accountId, r.status])).toEqual([
       ['freeco', 'running'],
       ['paidco', 'running'],
+      ['freeco', 'duplicate'],
+      ['paidco', 'duplicate'],
     ]);
-    for (const r of [...again.runs, ...late.runs]) expect(r.status).toBe('duplicate');
+    // Once the slot has its runs, a late event sends nothing.
+    expect(late).toMatchObject({ due: 2, alreadyOpened: 2, accounts: 0, messages: 0 });
+    expect(stack.sqs.pending(stack.openQueueUrl)).toEqual([]);
     expect(receiptEvents('paidco-data')).toHaveLength(before.paid + 1);
     expect(receiptEvents('freeco-data')).toHaveLength(before.free + 1);
     const runs = await pool.query(
@@ -323,18 +345,24 @@ describe('Lambda handlers on the local stack', () => {
     expect(created.rows[0]!.latest.getTime()).toBeLessThan(Date.parse(`${yesterday}T15:00:00Z`));
     // Act: 10 minutes after a 04:00 slot that never fired
     const caught = await catchUpSlots(deps, new Date(`${today}T04:10:00Z`));
+    const opened = await open();
     await drain();
     // …and 4 hours after a 15:00 slot (the catch-up window is 3 hours)
     const missed = await catchUpSlots(deps, new Date(`${today}T19:00:00Z`));
     const again = await catchUpSlots(deps, new Date(`${today}T19:05:00Z`));
     // Assess
     // (the accounts already existed at the 15:00 slot of the day before, which nobody ran either)
+    // The catch-up enqueues (the openRuns function opens them) and records what is past its window.
     expect(caught.map((r) => [r.accountId, r.status])).toEqual([
-      ['freeco', 'running'],
-      ['paidco', 'running'],
+      ['freeco', 'queued'],
+      ['paidco', 'queued'],
       ['paidco', 'missed'],
     ]);
-    for (const r of caught.slice(0, 2)) expect((await ledger.getRun(r.runId!))?.status).toBe('succeeded');
+    expect(opened.map((r) => [r.accountId, r.status])).toEqual([
+      ['freeco', 'running'],
+      ['paidco', 'running'],
+    ]);
+    for (const r of opened) expect((await ledger.getRun(r.runId!))?.status).toBe('succeeded');
     expect(caught[2]!.error).toContain(`slot 15:00 of ${yesterday} missed`);
     expect(missed.map((r) => [r.accountId, r.status])).toEqual([['paidco', 'missed']]);
     expect((await ledger.getRun(missed[0]!.runId!))?.error).toContain(`slot 15:00 of ${today} missed`);

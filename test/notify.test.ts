@@ -638,6 +638,7 @@ describe('kill it, then trust it', () => {
       settings,
       log: createLogger({ level: 'silent' }),
       queue: { send: async () => {} },
+      opens: { send: async () => {} },
       sourceUrl: h.stack.databaseUrl,
       gauges: () => {},
     };

@@ -130,6 +130,7 @@ const tidyDeps = (now?: () => Date) => ({
   settings,
   log,
   queue: { send: async () => {} },
+  opens: { send: async () => {} },
   sourceUrl: h.stack.databaseUrl,
   gauges: () => {},
   ...(now ? { now } : {}),

@@ -117,6 +117,7 @@ describe('serverless package (offline)', () => {
       'FunctionErrorsAlarm',
       'FunctionThrottlesAlarm',
       'MissedSlotsAlarm',
+      'OpenDeadLetterQueueAlarm',
       'OurFailuresAlarm',
       'OutcomesUndeliveredAlarm',
       'StuckRunsAlarm',
@@ -152,7 +153,7 @@ describe('serverless package (offline)', () => {
       const stats = alarms[alarm].Properties.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat);
       expect(
         stats.map((m: { MetricStat: { Metric: { MetricName: string } } }) => m.MetricStat.Metric.MetricName),
-      ).toEqual(Array(6).fill(metric));
+      ).toEqual(Array(7).fill(metric));
       expect(
         stats
           .map(
@@ -193,12 +194,51 @@ describe('serverless package (offline)', () => {
     expect(JSON.stringify(mapping!.Properties.FunctionName)).toContain('WorkerLambdaFunction');
   });
 
+  it('opens a slot through the open queue: a dead-letter queue, 6 × the opener timeout, a bounded partial-batch mapping', () => {
+    const queues = Object.fromEntries(ofType('AWS::SQS::Queue'));
+    const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
+    const timeout = fns.OpenRunsLambdaFunction.Properties.Timeout as number;
+    expect(queues.OpenQueue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
+    expect(queues.OpenQueue.Properties.RedrivePolicy).toMatchObject({
+      deadLetterTargetArn: { 'Fn::GetAtt': ['OpenDeadLetterQueue', 'Arn'] },
+      maxReceiveCount: expect.any(Number),
+    });
+    const { maxReceiveCount } = queues.OpenQueue.Properties.RedrivePolicy;
+    expect(queues.OpenQueue.Properties.MessageRetentionPeriod).toBeGreaterThan(
+      maxReceiveCount * queues.OpenQueue.Properties.VisibilityTimeout,
+    );
+    const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) =>
+      JSON.stringify(m.Properties.EventSourceArn).includes('"OpenQueue"'),
+    )![1] as { Properties: Record<string, unknown> };
+    expect(mapping.Properties).toMatchObject({
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+    expect(JSON.stringify(mapping.Properties.FunctionName)).toContain('OpenRunsLambdaFunction');
+    // The schedule only enqueues: it may send to the open queue; openRuns receives and deletes.
+    const role = ofType('AWS::IAM::Role')[0]![1] as {
+      Properties: {
+        Policies: { PolicyDocument: { Statement: { Sid?: string; Action: string[]; Resource: unknown }[] } }[];
+      };
+    };
+    const open = role.Properties.Policies.flatMap((p) => p.PolicyDocument.Statement).find(
+      (st) => st.Sid === 'SlotOpenQueue',
+    );
+    expect(open?.Action).toEqual(
+      expect.arrayContaining(['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']),
+    );
+    expect(open?.Resource).toEqual([{ 'Fn::GetAtt': ['OpenQueue', 'Arn'] }]);
+    expect(template.Outputs.OpenQueueUrl.Value).toEqual({ Ref: 'OpenQueue' });
+  });
+
   it('runs nodejs24.x on arm64 with the intended memory, timeouts, concurrency and VPC', () => {
     const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
     expect(Object.keys(fns).sort()).toEqual([
       'CheckLambdaFunction',
       'DeadLetterLambdaFunction',
       'ExportAccountLambdaFunction',
+      'OpenRunsLambdaFunction',
       'ScheduleLambdaFunction',
       'SweeperLambdaFunction',
       'WorkerLambdaFunction',
@@ -211,6 +251,7 @@ describe('serverless package (offline)', () => {
       });
       expect(f.Properties.VpcConfig.SubnetIds).toHaveLength(2);
       expect(f.Properties.Environment.Variables.DROPSHIP_TASK_QUEUE_URL).toEqual({ Ref: 'TaskQueue' });
+      expect(f.Properties.Environment.Variables.DROPSHIP_OPEN_QUEUE_URL).toEqual({ Ref: 'OpenQueue' });
       expect(f.Properties.Environment.Variables.DROPSHIP_DATABASE_URL_SSM_PARAMETER).toBe('/dropship/ci/database-url');
       expect(f.Properties.Environment.Variables.DATABASE_URL).toBeUndefined();
       expect(f.Properties.Environment.Variables.DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER).toBe('/dropship/ci/webhook-key');

@@ -83,6 +83,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     meaning:
       'SQS queue of table tasks (Lambda; set by serverless.yml; `dropship export --via-queue` works it from here)',
   },
+  DROPSHIP_OPEN_QUEUE_URL: {
+    group: 'runs',
+    meaning:
+      'SQS queue of "open" messages: the schedule function and the sweeper\'s catch-up send a slot\'s accounts in small batches, the openRuns function opens their runs (Lambda; set by serverless.yml)',
+  },
   DROPSHIP_TASK_MAX_ATTEMPTS: { group: 'runs', meaning: 'attempts per table task before its run fails' },
   DROPSHIP_TASK_LEASE_SECONDS: {
     group: 'runs',

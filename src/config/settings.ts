@@ -55,6 +55,8 @@ export const settingsSchema = z.object({
     .optional(),
   /** SQS queue of table tasks (Lambda fan-out). */
   DROPSHIP_TASK_QUEUE_URL: z.string().url('must be the queue URL').optional(),
+  /** SQS queue of "open" messages: the schedule and the catch-up hand a slot's accounts to the open-runs function. */
+  DROPSHIP_OPEN_QUEUE_URL: z.string().url('must be the queue URL').optional(),
   /** Attempts per table task before the run fails (SQS delivers; the ledger counts). */
   DROPSHIP_TASK_MAX_ATTEMPTS: int(1, 20).default(3),
   /** A claimed task is another worker's after this long (longer than the worker's timeout). */

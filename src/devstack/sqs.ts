@@ -176,10 +176,19 @@ export class LocalSqs {
         if (m) m.visibleAt = now + Number(input.VisibilityTimeout) * 1000;
         return reply(res, 200, {});
       }
-      case 'GetQueueAttributes':
+      case 'GetQueueAttributes': {
+        // As AWS counts them: visible now; in flight (received, not deleted); delayed (never received yet).
+        const visible = q.messages.filter((m) => m.visibleAt <= now).length;
+        const delayed = q.messages.filter((m) => m.visibleAt > now && m.receiveCount === 0).length;
         return reply(res, 200, {
-          Attributes: { QueueArn: q.arn, ApproximateNumberOfMessages: String(q.messages.length) },
+          Attributes: {
+            QueueArn: q.arn,
+            ApproximateNumberOfMessages: String(visible),
+            ApproximateNumberOfMessagesNotVisible: String(q.messages.length - visible - delayed),
+            ApproximateNumberOfMessagesDelayed: String(delayed),
+          },
         });
+      }
       default:
         return reply(res, 400, {
           __type: 'com.amazonaws.sqs#UnsupportedOperation',

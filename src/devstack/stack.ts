@@ -105,9 +105,10 @@ export class LocalStack {
   readonly iam = new Iam();
   readonly s3: LocalS3;
   readonly sts: LocalSts;
-  /** SQS in dropship's own account, with the task queue the Lambda fan-out uses. */
+  /** SQS in dropship's own account, with the task queue the Lambda fan-out uses and the slots' open queue. */
   readonly sqs: LocalSqs;
   taskQueueUrl = '';
+  openQueueUrl = '';
   /** dropship's own identity (what the Lambda execution role is in AWS). */
   readonly platform: Principal;
   databaseUrl = '';
@@ -143,6 +144,7 @@ export class LocalStack {
       await stack.sts.start();
       await stack.sqs.start();
       stack.taskQueueUrl = stack.sqs.createQueue('dropship-tasks', 60).url;
+      stack.openQueueUrl = stack.sqs.createQueue('dropship-opens', 60).url;
     } catch (e) {
       await stack.stop();
       throw e;
@@ -196,6 +198,7 @@ export class LocalStack {
       AWS_ENDPOINT_URL_STS: this.sts.endpoint,
       AWS_ENDPOINT_URL_SQS: this.sqs.endpoint,
       DROPSHIP_TASK_QUEUE_URL: this.taskQueueUrl,
+      DROPSHIP_OPEN_QUEUE_URL: this.openQueueUrl,
       AWS_REGION: this.region,
       AWS_ACCESS_KEY_ID: this.platform.accessKeyId,
       AWS_SECRET_ACCESS_KEY: this.platform.secretAccessKey,

@@ -2,6 +2,7 @@ import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { secureParameter } from '../aws/ssm.js';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import type { OpenSender } from '../contracts/open.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Ledger } from '../store/ledger/ledger.js';
 import type { Faults } from './lifecycle/faults.js';
@@ -22,6 +23,11 @@ export interface LambdaDeps {
   registry: Registry;
   ledger: Ledger;
   queue: TaskQueue;
+  /**
+   * The open queue (DROPSHIP_OPEN_QUEUE_URL, required on first use only: the functions that never
+   * schedule a slot run without it).
+   */
+  opens: OpenSender;
   sourceUrl: string;
   /** The wiring's fault hook (src/run/lifecycle/faults.ts): a no-op in production. */
   faults: Faults;
@@ -48,6 +54,10 @@ export function lambdaDeps(): Promise<LambdaDeps> {
         registry: await wiring.registry(),
         ledger: await wiring.ledger(),
         queue: await wiring.queue('to fan table tasks out over SQS'),
+        opens: {
+          send: async (m) => (await wiring.openQueue('to hand a slot’s accounts to the open-runs function')).send(m),
+          backlog: async () => (await wiring.openQueue('to see whether a slot is still being opened')).backlog(),
+        },
         sourceUrl: wiring.sourceUrl,
         faults: wiring.faults,
         wiring,

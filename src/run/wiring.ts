@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { Registry } from '../accounts/registry.js';
+import type { OpenQueue } from '../aws/open-queue.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { requireSetting, type Settings } from '../config/settings.js';
 import { Ledger } from '../store/ledger/ledger.js';
@@ -41,6 +42,7 @@ export class Wiring {
   readonly faults: Faults;
   private pooled: Promise<pg.Pool> | undefined;
   private taskQueue: TaskQueue | undefined;
+  private opens: OpenQueue | undefined;
 
   constructor(private readonly opts: WiringOptions) {
     this.settings = opts.settings;
@@ -123,12 +125,25 @@ export class Wiring {
     return this.taskQueue;
   }
 
-  /** Ends the pool and the queue's client; a later use starts them again. */
+  /**
+   * The SQS open queue (a slot's accounts, in small batches, for the open-runs function);
+   * DROPSHIP_OPEN_QUEUE_URL is required only here, `purpose` says why. Loaded on first use.
+   */
+  async openQueue(purpose: string): Promise<OpenQueue> {
+    const url = requireSetting(this.settings, 'DROPSHIP_OPEN_QUEUE_URL', purpose);
+    const { OpenQueue } = await import('../aws/open-queue.js');
+    this.opens ??= new OpenQueue(url, { maxAttempts: this.settings.DROPSHIP_AWS_MAX_ATTEMPTS });
+    return this.opens;
+  }
+
+  /** Ends the pool and the queues' clients; a later use starts them again. */
   async close(): Promise<void> {
     const pooled = this.pooled;
     this.pooled = undefined;
     this.taskQueue?.destroy();
     this.taskQueue = undefined;
+    this.opens?.destroy();
+    this.opens = undefined;
     await (await pooled?.catch(() => undefined))?.end();
   }
 }

@@ -1,94 +1,136 @@
 import type { Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
+import { type OpenMessage, type OpenSender, openMessages } from '../contracts/open.js';
 import { slotsByPlan } from '../contracts/slots.js';
 import type { MessageSender } from '../contracts/task.js';
-import { errorFields, type Logger } from '../log/logger.js';
-import { startFanOutRun } from '../run/drivers/fan-out.js';
+import type { Logger } from '../log/logger.js';
 import { dispatchRunOutcome } from '../run/lifecycle/ended.js';
 import type { Faults } from '../run/lifecycle/faults.js';
 import { newRunId } from '../run/lifecycle/lifecycle.js';
-import { type Ledger, RunInProgress, SlotAlreadyRun } from '../store/ledger/ledger.js';
+import type { Ledger } from '../store/ledger/ledger.js';
+import { openSlotBatch } from './open.js';
 
 /**
  * Scheduled slots: at most one run per account, slot and day (the ledger's unique key on
- * (account, slot, slot date) turns a duplicate EventBridge delivery or a Lambda retry into a
- * no-op), and a slot whose schedule event never arrived is caught up by the sweeper.
+ * (account, slot, slot date) turns a duplicate EventBridge delivery, a redelivered open message or
+ * a Lambda retry into a no-op), and a slot whose schedule event never arrived is caught up by the
+ * sweeper. docs/design/slots.md tells the whole path.
  *
- * `runSlot` is what the schedule function does for one slot; `catchUpSlots` is what the sweeper
- * does every few minutes for the slots of the last day: an account due in a slot that has no run
- * for it, more than DROPSHIP_RUN_STALE_SECONDS after the slot time, gets its run now — until
- * DROPSHIP_SLOT_CATCHUP_SECONDS after the slot; after that the slot is recorded as a failed run
- * "missed" (visible in `runs list`, counted as a failure).
+ * Opening a slot is two steps, so no one function's lifetime bounds how many accounts a slot has:
+ *   1. `enqueueSlot` (the schedule function, handlers/schedule.ts): one registry query for the due
+ *      accounts, one ledger query for those that already have the slot's run, then "open" messages
+ *      of a few accounts each on the open queue (src/contracts/open.ts) — nothing else;
+ *   2. `openSlotBatch` (the open-runs function, handlers/open-runs.ts → src/schedule/open.ts): each
+ *      account of a message gets its run (`startFanOutRun`), and its table tasks go to the task queue.
+ *
+ * `catchUpSlots` is what the sweeper does every few minutes for the slots of the last day: the
+ * accounts due in a slot that has no run for them, more than DROPSHIP_RUN_STALE_SECONDS after the
+ * slot time, are enqueued the same way — until DROPSHIP_SLOT_CATCHUP_SECONDS after the slot; after
+ * that the slot is recorded as a failed run "missed" (visible in `runs list`, counted as a failure).
  */
 export interface SlotDeps {
   registry: Registry;
   ledger: Ledger;
   settings: Settings;
+  /** Where the opened runs' table tasks go. */
   queue: MessageSender;
+  /** Where the slot's open messages go (the open queue). */
+  opens: OpenSender;
   sourceUrl: string;
   log: Logger;
   /** Named points a test may make die or freeze (src/run/lifecycle/faults.ts, from the wiring); none when absent. */
   faults?: Faults;
 }
 
+/** What opening runs needs (the open-runs function): no open queue. */
+export type OpenDeps = Omit<SlotDeps, 'opens'>;
+
+/** One account's outcome in a slot (what the functions return and log). */
 export interface SlotRun {
   accountId: string;
   runId?: string;
+  /**
+   * The run's status when it was opened (`running`, or `failed` when its pre-flight refused it);
+   * `duplicate` (the slot already has its run), `skipped` (a live run is in progress, or the account
+   * is no longer due), `error` (not opened), `queued` (handed to the open queue by the catch-up),
+   * `missed` (past the catch-up window).
+   */
   status: string;
   tasks: number;
   error?: string;
 }
 
-export async function runSlot(
-  deps: SlotDeps,
+/** What the schedule function did: how many accounts it handed to the open queue, in how many messages. */
+export interface SlotEnqueued {
+  slot: string;
+  slotDate: string;
+  /** Accounts due in the slot (enabled, their plan scheduled in it). */
+  due: number;
+  /** Due accounts that already have the slot's run (a repeated event): not sent again. */
+  alreadyOpened: number;
+  /** Accounts sent. */
+  accounts: number;
+  /** Open messages sent (⌈accounts / per message⌉). */
+  messages: number;
+  /** The whole call; of it, reading the registry and the ledger. */
+  seconds: number;
+  readSeconds: number;
+}
+
+export interface EnqueueOptions {
+  /** Accounts per open message (default OPEN_BATCH_ACCOUNTS, at most OPEN_BATCH_MAX). */
+  perMessage?: number;
+  /** Who sends (logs; default `schedule`). */
+  by?: OpenMessage['by'];
+}
+
+/**
+ * The schedule function's work for one slot: reads the due accounts (one registry query) and the
+ * accounts that already have the slot's run (one ledger query), and sends the rest to the open queue
+ * in messages of a few accounts each (SendMessageBatch, 10 messages a call). Opens no run itself.
+ */
+export async function enqueueSlot(
+  deps: Pick<SlotDeps, 'registry' | 'ledger' | 'settings' | 'opens' | 'log'>,
   slot: string,
   slotDate: string,
-  onlyAccounts?: Set<string>,
+  opts: EnqueueOptions = {},
+): Promise<SlotEnqueued> {
+  const t0 = performance.now();
+  const due = await deps.registry.dueIds(slot, slotsByPlan(deps.settings));
+  const have = await deps.ledger.slotRuns({ slot, slotDate });
+  const todo = due.filter((id) => !have.has(id));
+  const read = performance.now();
+  const messages = openMessages(slot, slotDate, opts.by ?? 'schedule', todo, opts.perMessage);
+  await deps.opens.send(messages);
+  const out: SlotEnqueued = {
+    slot,
+    slotDate,
+    due: due.length,
+    alreadyOpened: due.length - todo.length,
+    accounts: todo.length,
+    messages: messages.length,
+    seconds: (performance.now() - t0) / 1000,
+    readSeconds: (read - t0) / 1000,
+  };
+  deps.log.info({ ...out }, 'slot enqueued for opening');
+  return out;
+}
+
+/**
+ * Both steps of a slot in this process: the schedule's messages kept in memory and opened one after
+ * another by `openSlotBatch` — the production code without the open queue (tests of what a slot
+ * does; the production way, over a queue, is `openSlotViaQueue`, src/schedule/play.ts).
+ */
+export async function runSlot(
+  deps: OpenDeps,
+  slot: string,
+  slotDate: string,
+  opts: EnqueueOptions = {},
 ): Promise<SlotRun[]> {
-  const due = (await deps.registry.due(slot, slotsByPlan(deps.settings))).filter(
-    (d) => !onlyAccounts || onlyAccounts.has(d.accountId),
-  );
+  const sent: OpenMessage[] = [];
+  await enqueueSlot({ ...deps, opens: { send: async (m) => void sent.push(...m) } }, slot, slotDate, opts);
   const runs: SlotRun[] = [];
-  for (const dest of due) {
-    try {
-      const { run, tasks } = await startFanOutRun(dest, {
-        sourceUrl: deps.sourceUrl,
-        ledger: deps.ledger,
-        settings: deps.settings,
-        queue: deps.queue,
-        trigger: 'schedule',
-        slot,
-        slotDate,
-        log: deps.log,
-        faults: deps.faults,
-      });
-      runs.push({
-        accountId: dest.accountId,
-        runId: run.runId,
-        status: run.status,
-        tasks,
-        ...(run.error ? { error: run.error } : {}),
-      });
-      deps.log.info(
-        { accountId: dest.accountId, runId: run.runId, slot, slotDate, tasks, status: run.status },
-        'run opened',
-      );
-    } catch (e) {
-      if (e instanceof SlotAlreadyRun) {
-        runs.push({ accountId: dest.accountId, status: 'duplicate', tasks: 0, error: e.message });
-        deps.log.info({ accountId: dest.accountId, slot, slotDate }, 'slot already has a run (duplicate event)');
-        continue;
-      }
-      const status = e instanceof RunInProgress ? 'skipped' : 'error';
-      runs.push({ accountId: dest.accountId, status, tasks: 0, error: (e as Error).message });
-      deps.log.error(
-        { accountId: dest.accountId, slot, slotDate, ...errorFields(e) },
-        status === 'skipped'
-          ? 'slot not started: a live run is in progress (the sweeper catches the slot up)'
-          : 'could not open run',
-      );
-    }
-  }
+  for (const m of sent) runs.push(...(await openSlotBatch(deps, m)).runs);
   return runs;
 }
 
@@ -99,6 +141,10 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
   const grace = deps.settings.DROPSHIP_RUN_STALE_SECONDS * 1000;
   const window = deps.settings.DROPSHIP_SLOT_CATCHUP_SECONDS * 1000;
   const out: SlotRun[] = [];
+  // Asked once, when a slot has accounts to catch up: while the open queue still holds messages, the
+  // slot is being opened (its accounts may be among them) and nothing is sent again.
+  let busy: number | undefined;
+  const openQueueBusy = async (): Promise<number> => (busy ??= (await deps.opens.backlog?.()) ?? 0);
   for (const slot of slots) {
     for (const daysAgo of [0, 1]) {
       const at = new Date(`${new Date(now.getTime() - daysAgo * 86_400_000).toISOString().slice(0, 10)}T${slot}:00Z`);
@@ -111,8 +157,18 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
       );
       if (missing.length === 0) continue;
       if (age <= window) {
-        deps.log.warn({ slot, slotDate, accounts: missing.map((d) => d.accountId) }, 'catching up a missed slot');
-        out.push(...(await runSlot(deps, slot, slotDate, new Set(missing.map((d) => d.accountId)))));
+        const backlog = await openQueueBusy();
+        if (backlog > 0) {
+          deps.log.info(
+            { slot, slotDate, missing: missing.length, backlog },
+            'slot not opened yet, but the open queue is still busy: catch-up waits',
+          );
+          continue;
+        }
+        const ids = missing.map((d) => d.accountId);
+        deps.log.warn({ slot, slotDate, accounts: ids }, 'catching up a missed slot');
+        await deps.opens.send(openMessages(slot, slotDate, 'catch-up', ids));
+        out.push(...ids.map((accountId) => ({ accountId, status: 'queued', tasks: 0 })));
         continue;
       }
       for (const d of missing) {

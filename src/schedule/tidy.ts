@@ -1,5 +1,6 @@
 import type { Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
+import type { OpenSender } from '../contracts/open.js';
 import { allSlots, slotsByPlan } from '../contracts/slots.js';
 import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
@@ -14,7 +15,8 @@ import { catchUpSlots, type SlotRun } from './slots.js';
 /**
  * The one periodic function (handlers/sweeper.ts, every 5 minutes) — all of dropship's tidying:
  *   1. sweep: ends or finishes runs whose owner died, re-sends stranded tasks (src/run/liveness/sweep.ts);
- *   2. catch-up: scheduled slots whose event never came are run, or recorded as missed (src/schedule/slots.ts);
+ *   2. catch-up: accounts of a scheduled slot without its run are sent to the open queue, or recorded as
+ *      missed past the window (src/schedule/slots.ts);
  *   3. the slot's gauges as one EMF line (the alarms in serverless.yml);
  *   4. the outbox: every outcome event not delivered yet (a dead owner's, one whose delivery failed and
  *      is due again: src/notify/dispatch.ts), then webhook events still pending (their own retries);
@@ -31,6 +33,8 @@ export interface TidyDeps {
   settings: Settings;
   log: Logger;
   queue: MessageSender;
+  /** Where the catch-up sends a slot's accounts not opened yet (the open queue). */
+  opens: OpenSender;
   sourceUrl: string;
   now?: () => Date;
   /** Passed to the dispatcher (tests: a fault hook, a metrics sink). */

@@ -184,11 +184,14 @@ export class Ledger extends TaskLedger {
     return res.rowCount === 1;
   }
 
-  /** Scheduled runs (any status) of the given slot and day, per account. */
-  async slotRuns(q: { slot: string; slotDate: string }): Promise<Set<string>> {
+  /** Scheduled runs (any status) of the given slot and day, per account (of `accountIds` only, when given). */
+  async slotRuns(q: { slot: string; slotDate: string; accountIds?: string[] }): Promise<Set<string>> {
     const res = await this.pool.query<{ account_id: string }>(
-      `select account_id from dropship.runs where trigger = 'schedule' and slot = $1 and slot_date = $2`,
-      [q.slot, q.slotDate],
+      q.accountIds
+        ? `select account_id from dropship.runs
+            where trigger = 'schedule' and slot = $1 and slot_date = $2 and account_id = any($3::text[])`
+        : `select account_id from dropship.runs where trigger = 'schedule' and slot = $1 and slot_date = $2`,
+      q.accountIds ? [q.slot, q.slotDate, q.accountIds] : [q.slot, q.slotDate],
     );
     return new Set(res.rows.map((r) => r.account_id));
   }
