@@ -134,6 +134,7 @@ describe('ledger retention', () => {
       settings,
       log: createLogger({ level: 'silent' }),
       queue: { send: async (m: TaskMessage[]) => void sent.push(...m) },
+      opens: { send: async () => {} },
       sourceUrl: h.stack.databaseUrl,
       now: () => new Date(cut.getTime() + DAYS * 86_400_000),
       gauges: () => {},
