@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { DropshipError } from '../contracts/errors.js';
 import { registerCustomerCommands } from './commands/customer.js';
 import { registerDestinationCommands } from './commands/destinations.js';
+import { registerDestinationBulkCommands } from './commands/destinations-bulk.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDoctorCommands } from './commands/doctor.js';
 import { registerExportCommand } from './commands/export.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
     );
 
   const destinations = registerDestinationCommands(program);
+  registerDestinationBulkCommands(destinations);
   registerExportCommand(program);
   registerDoctorCommands(program);
   registerCustomerCommands(program);
