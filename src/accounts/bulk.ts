@@ -87,52 +87,94 @@ function problemsOf(e: unknown): string[] {
   throw e; // not the line's fault (the database went away): stop, the lines so far are reported
 }
 
+/** How many lines are checked and written at once (each its own transaction on its own connection). */
+export const IMPORT_CONCURRENCY = 4;
+
+/** One line's result: parsed here, registered through Registry.put. */
+async function importLine(
+  registry: Pick<Registry, 'put'>,
+  line: number,
+  text: string | typeof TOO_LONG,
+  opts: { update?: boolean },
+): Promise<LineResult> {
+  if (text === TOO_LONG) return { line, outcome: 'error', details: [`line: longer than ${MAX_LINE_BYTES} bytes`] };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { line, outcome: 'error', details: [`line: not JSON (${(e as Error).message})`] };
+  }
+  const accountId = accountOf(value);
+  const named = (r: LineResult): LineResult => (accountId !== undefined ? { ...r, accountId } : r);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return { line, outcome: 'error', details: ['line: one JSON object per line (a destination)'] };
+  try {
+    const r = await registry.put(value, opts);
+    return named({ line, outcome: r.outcome, details: r.changed });
+  } catch (e) {
+    return named({ line, outcome: 'error', details: problemsOf(e) });
+  }
+}
+
 /**
- * Imports the destinations of a JSONL stream, one line at a time; `report` hears each line's result
- * as soon as it is known. Blank lines are skipped (not counted). Errors that are not the line's fault
- * (a lost database connection) stop the import and are thrown; every line before was reported.
+ * Imports the destinations of a JSONL stream; `report` hears each line's result in file order.
+ * Blank lines are skipped (not counted). Up to `concurrency` lines are in flight at once (a window:
+ * memory stays bounded), and a line naming an account that an earlier line still in flight names
+ * waits for it, so a file behaves as if its lines ran one after the other. Errors that are not the
+ * line's fault (a lost database connection) stop the import and are thrown, after every line before
+ * them was reported.
  */
 export async function importDestinations(
   registry: Pick<Registry, 'put'>,
   input: AsyncIterable<Buffer | string>,
-  opts: { update?: boolean },
+  opts: { update?: boolean; concurrency?: number },
   report: (r: LineResult) => void,
 ): Promise<ImportSummary> {
   const summary: ImportSummary = { lines: 0, created: 0, unchanged: 0, updated: 0, failed: 0 };
+  const window: Promise<LineResult>[] = [];
+  const lastOfAccount = new Map<string, Promise<unknown>>();
+  const limit = Math.max(1, opts.concurrency ?? IMPORT_CONCURRENCY);
+  const putOpts = opts.update ? { update: true } : {};
+  const settleHead = async (): Promise<void> => {
+    const r = await window.shift()!;
+    summary[r.outcome === 'error' ? 'failed' : r.outcome]++;
+    report(r);
+  };
   let line = 0;
-  for await (const text of streamLines(input)) {
-    line++;
-    if (text !== TOO_LONG && text.trim() === '') continue;
-    summary.lines++;
-    let result: LineResult;
-    if (text === TOO_LONG) {
-      result = { line, outcome: 'error', details: [`line: longer than ${MAX_LINE_BYTES} bytes`] };
-    } else {
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (e) {
-        value = e;
+  try {
+    for await (const text of streamLines(input)) {
+      line++;
+      if (text !== TOO_LONG && text.trim() === '') continue;
+      summary.lines++;
+      const n = line;
+      const account = text === TOO_LONG ? undefined : accountIdIn(text);
+      const before = account !== undefined ? lastOfAccount.get(account) : undefined;
+      const p = (before ?? Promise.resolve()).then(() => importLine(registry, n, text, putOpts));
+      if (account !== undefined) {
+        const done = p.catch(() => {});
+        lastOfAccount.set(account, done);
+        void done.then(() => {
+          if (lastOfAccount.get(account) === done) lastOfAccount.delete(account);
+        });
       }
-      const accountId = accountOf(value);
-      if (value instanceof SyntaxError) {
-        result = { line, outcome: 'error', details: [`line: not JSON (${value.message})`] };
-      } else if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        result = { line, outcome: 'error', details: ['line: one JSON object per line (a destination)'] };
-      } else {
-        try {
-          const r = await registry.put(value, opts);
-          result = { line, outcome: r.outcome, details: r.changed };
-        } catch (e) {
-          result = { line, outcome: 'error', details: problemsOf(e) };
-        }
-      }
-      if (accountId !== undefined) result.accountId = accountId;
+      window.push(p);
+      if (window.length >= limit) await settleHead();
     }
-    summary[result.outcome === 'error' ? 'failed' : result.outcome]++;
-    report(result);
+    while (window.length > 0) await settleHead();
+  } finally {
+    // On a thrown error: let the lines still in flight end (their results are not reported).
+    await Promise.allSettled(window);
   }
   return summary;
+}
+
+/** The account id a line names (cheaply: parsed again in importLine; undefined when unreadable). */
+function accountIdIn(text: string): string | undefined {
+  try {
+    return accountOf(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
 }
 
 /** `dropship destinations export`: each destination as one JSON line `import` accepts (no secrets). */

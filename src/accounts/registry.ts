@@ -189,8 +189,13 @@ export class Registry {
       ]);
       if (cur.rowCount === 0) return { outcome: 'created', destination: await this.insert(c, d), changed: [] };
       const before = fromRow(cur.rows[0]!);
+      const registered = destinationInputOf(before);
+      // The same fields as registered: nothing to write, and nothing to check in the source again.
+      if (differingInputFields(registered, d).length === 0)
+        return { outcome: 'unchanged', destination: before, changed: [] };
+      // Else compare once more with the source's canonical tenant value ("042" is 42 in an integer column).
       const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
-      const changed = differingInputFields(destinationInputOf(before), { ...d, selection });
+      const changed = differingInputFields(registered, { ...d, selection });
       if (changed.length === 0) return { outcome: 'unchanged', destination: before, changed };
       if (!opts.update) throw new DestinationDiffers(d.accountId, changed);
       return { outcome: 'updated', destination: await this.replace(c, before, d), changed };
@@ -335,7 +340,6 @@ export class Registry {
    * destinations share one, one tenant each. Returns the selection with the canonical tenant value.
    */
   private async checkSource(c: PoolClient, accountId: string, schema: string, sel: Selection): Promise<Selection> {
-    await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
     const checked = await this.onSource(c, async (s) => {
       const exists = await s.query('select 1 from pg_catalog.pg_namespace where nspname = $1', [schema]);
       if (exists.rowCount === 0)
@@ -344,6 +348,10 @@ export class Registry {
     });
     if (checked.problems.length > 0) throw new InvalidDestination(checked.problems);
     const selection = checked.tenantValue !== undefined ? { ...sel, tenantValue: checked.tenantValue } : sel;
+    // Registrations of one schema are serialised from here to their commit (who else reads it, then
+    // the write); the catalog checks above read only the source, so they run outside the lock, and
+    // the lines of a bulk import check their sources side by side.
+    await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
     const others = await c.query<{ account_id: string; tenant_column: string | null; tenant_value: string | null }>(
       'select account_id, tenant_column, tenant_value from dropship.destinations where source_schema = $1 and account_id <> $2',
       [schema, accountId],
