@@ -3,7 +3,7 @@ import { examples, out, UsageError } from '../usage.js';
 import { withApp } from '../with-app.js';
 
 /** The kit's formats (kept here, zod-free and SDK-free, so `--help` loads nothing but commander). */
-const KIT_FORMATS = ['cloudformation', 'terraform', 'json'] as const;
+export const KIT_FORMATS = ['cloudformation', 'terraform', 'json'] as const;
 
 /**
  * `dropship destinations kit|import|export`: the customer's setup kit (src/destinations/s3/kit.ts) and

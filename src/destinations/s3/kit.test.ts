@@ -1,7 +1,16 @@
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { describe, expect, it } from 'vitest';
 import { type Destination, s3TargetOf } from '../../accounts/destination.js';
-import { hclString, KitError, type KitSettings, kitTemplateUrl, roleNameAndPath, setupKit } from './kit.js';
+import { KIT_FORMATS as CLI_KIT_FORMATS } from '../../cli/commands/destinations-bulk.js';
+import {
+  hclString,
+  KIT_FORMATS,
+  KitError,
+  type KitSettings,
+  kitTemplateUrl,
+  roleNameAndPath,
+  setupKit,
+} from './kit.js';
 import { policyDocuments } from './policies.js';
 
 const PRINCIPAL = 'arn:aws:iam::999999999999:role/dropship-platform';
@@ -175,6 +184,10 @@ describe('the setup kit', () => {
     const j = JSON.parse(setupKit(d, settings(), 'json').body);
     expect(JSON.stringify(j.documents)).toBe(JSON.stringify(policyDocuments(d, PRINCIPAL)));
     expect(j).toMatchObject({ accountId: 'acme_co', externalId: d.externalId, roleArn: d.roleArn, kmsKeyArn: KMS });
+  });
+
+  it('the CLI offers exactly the kit’s formats (its copy keeps `--help` free of the kit’s imports)', () => {
+    expect([...CLI_KIT_FORMATS]).toEqual([...KIT_FORMATS]);
   });
 
   it('refuses without dropship’s principal, naming the setting', () => {
