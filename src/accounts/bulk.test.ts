@@ -30,18 +30,18 @@ describe('streamLines', () => {
 });
 
 describe('importDestinations', () => {
-  /** A registry whose put answers after `delay(accountId)` ms, remembering what ran at once. */
-  function fakeRegistry(delay: (id: string) => number) {
+  /** A registry whose put answers after 30 ms for a line marked slow, else 1 ms, remembering what ran at once. */
+  function fakeRegistry() {
     const seen = new Set<string>();
     let inFlight = 0;
     let maxInFlight = 0;
     const order: string[] = [];
     const registry: Pick<Registry, 'put'> = {
       put: async (input: unknown): Promise<PutResult> => {
-        const { accountId, bad } = input as { accountId: string; bad?: boolean };
+        const { accountId, bad, slow } = input as { accountId: string; bad?: boolean; slow?: boolean };
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
-        await new Promise((r) => setTimeout(r, delay(accountId)));
+        await new Promise((r) => setTimeout(r, slow ? 30 : 1));
         inFlight--;
         order.push(accountId);
         if (bad) throw new InvalidDestination(['bucket: bucket names have 3–63 characters']);
@@ -54,15 +54,17 @@ describe('importDestinations', () => {
   }
 
   it('reports in file order with a bounded window; a repeated account waits for its earlier line', async () => {
-    const f = fakeRegistry((id) => (id === 'a' ? 30 : 1));
-    const text = ['a', 'b', 'c', 'a', 'd', 'e', 'f'].map((accountId) => JSON.stringify({ accountId })).join('\n');
+    const f = fakeRegistry();
+    const text = ['a', 'b', 'a', 'c', 'd', 'e', 'f']
+      .map((accountId, i) => JSON.stringify({ accountId, ...(i === 0 ? { slow: true } : {}) }))
+      .join('\n');
     const reported: LineResult[] = [];
     const summary = await importDestinations(f.registry, chunks(text), { concurrency: 3 }, (r) => reported.push(r));
     expect(reported.map((r) => [r.line, r.accountId, r.outcome])).toEqual([
       [1, 'a', 'created'],
       [2, 'b', 'created'],
-      [3, 'c', 'created'],
-      [4, 'a', 'unchanged'], // ran after line 1 finished, although line 1 was slow
+      [3, 'a', 'unchanged'], // in the same window as line 1, yet ran after it although line 1 was slow
+      [4, 'c', 'created'],
       [5, 'd', 'created'],
       [6, 'e', 'created'],
       [7, 'f', 'created'],
@@ -73,7 +75,7 @@ describe('importDestinations', () => {
   });
 
   it('a bad line is that line’s error (field named); lines that are not objects or not JSON too', async () => {
-    const f = fakeRegistry(() => 1);
+    const f = fakeRegistry();
     const text = [
       JSON.stringify({ accountId: 'a' }),
       JSON.stringify({ accountId: 'b', bad: true }),
