@@ -206,3 +206,66 @@ export function reviveDestination(json: unknown): Destination | null {
 export function objectKey(dest: Pick<Destination, 'prefix'>, relative: string): string {
   return dest.prefix ? `${dest.prefix}/${relative}` : relative;
 }
+
+/**
+ * A registered destination as the input that registers it (`destinationInputSchema`'s fields, in a
+ * fixed order): what `dropship destinations export` prints and `import` accepts, so an exported line
+ * imports as 'unchanged'. Not in it: the external ID (dropship generates it; an input that could set
+ * one could claim another account's), the enabled state, dates, generation and version.
+ */
+export function destinationInputOf(d: Omit<Destination, 'target' | 'externalId'> | DestinationInputFields): {
+  accountId: string;
+  plan: Plan;
+  bucket: string;
+  prefix: string;
+  region: string;
+  roleArn: string;
+  kmsKeyArn?: string;
+  sourceSchema: string;
+  layout: Layout;
+  selection: Selection;
+  compression: DestinationCompression;
+  changes: boolean;
+} {
+  const s = d.selection;
+  return {
+    accountId: d.accountId,
+    plan: d.plan,
+    bucket: d.bucket,
+    prefix: d.prefix,
+    region: d.region,
+    roleArn: d.roleArn,
+    ...(d.kmsKeyArn ? { kmsKeyArn: d.kmsKeyArn } : {}),
+    sourceSchema: d.sourceSchema,
+    layout: d.layout,
+    selection: {
+      ...(s.tenantColumn !== undefined ? { tenantColumn: s.tenantColumn } : {}),
+      ...(s.tenantValue !== undefined ? { tenantValue: s.tenantValue } : {}),
+      dropTenantColumn: s.dropTenantColumn,
+      globalTables: s.globalTables,
+      includeTables: s.includeTables,
+      excludeTables: s.excludeTables,
+      excludeColumns: s.excludeColumns,
+    },
+    compression: d.compression,
+    changes: d.changes,
+  };
+}
+
+/** A validated destination input (the schema's output). */
+export type DestinationInputFields = z.output<typeof destinationInputSchema>;
+
+/** The input fields in which two destinations differ (`selection.includeTables` for the selection's). */
+export function differingInputFields(a: DestinationInputFields, b: DestinationInputFields): string[] {
+  const flat = (d: DestinationInputFields): Record<string, unknown> => {
+    const { selection, ...rest } = destinationInputOf(d);
+    return {
+      ...rest,
+      ...Object.fromEntries(Object.entries(selection).map(([k, v]) => [`selection.${k}`, v])),
+    };
+  };
+  const x = flat(a);
+  const y = flat(b);
+  const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])];
+  return keys.filter((k) => JSON.stringify(x[k] ?? null) !== JSON.stringify(y[k] ?? null));
+}

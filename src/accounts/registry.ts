@@ -12,7 +12,9 @@ import {
   changedDeliveryFields,
   type Destination,
   type DestinationInput,
+  destinationInputOf,
   destinationInputSchema,
+  differingInputFields,
   s3TargetOf,
 } from './destination.js';
 
@@ -43,6 +45,36 @@ export class InvalidDestination extends AccountsError {
     super(`Invalid destination:\n  - ${problems.join('\n  - ')}`, options);
     this.name = 'InvalidDestination';
   }
+}
+
+/** A bulk import's line names an account registered with other fields (and --update was not given). */
+export class DestinationDiffers extends AccountsError {
+  override readonly code: string = 'destination-differs';
+  constructor(
+    accountId: string,
+    readonly fields: string[],
+  ) {
+    super(
+      `account "${accountId}" is registered with a different ${fields.join(', ')} (nothing changed; import with --update to apply the line, or: dropship destinations update ${accountId} …)`,
+    );
+    this.name = 'DestinationDiffers';
+  }
+}
+
+/** What `Registry.put` did with one destination, and which fields it changed ('updated'). */
+export interface PutResult {
+  outcome: 'created' | 'unchanged' | 'updated';
+  destination: Destination;
+  changed: string[];
+}
+
+type ParsedInput = z.output<typeof destinationInputSchema>;
+
+/** The one validation of a destination's fields (add, update, import): the zod schema, problems by field. */
+function parseDestinationInput(input: DestinationInput): ParsedInput {
+  const parsed = destinationInputSchema.safeParse(input);
+  if (!parsed.success) throw new InvalidDestination(problemsOf(parsed.error));
+  return parsed.data;
 }
 
 /** 192 random bits, URL-safe: unguessable, and within the external ID alphabet [\w+=,.@:/-]. */
@@ -138,34 +170,63 @@ export class Registry {
   ) {}
 
   async add(input: DestinationInput): Promise<Destination> {
-    const parsed = destinationInputSchema.safeParse(input);
-    if (!parsed.success) throw new InvalidDestination(problemsOf(parsed.error));
-    const d = parsed.data;
+    const d = parseDestinationInput(input);
+    return this.write(d.accountId, (c) => this.insert(c, d));
+  }
+
+  /**
+   * One destination of a bulk import (`dropship destinations import`): validated exactly as `add`
+   * validates (the same schema, the same source checks), in one transaction. An account not yet
+   * registered is created; one registered with the same fields is left as it is ('unchanged', so a
+   * file imported twice changes nothing); one registered with other fields is refused with the fields
+   * named (DestinationDiffers) unless `update` is set, then it is updated as `update` would.
+   */
+  async put(input: unknown, opts: { update?: boolean } = {}): Promise<PutResult> {
+    const d = parseDestinationInput(input as DestinationInput);
     return this.write(d.accountId, async (c) => {
+      const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
+        d.accountId,
+      ]);
+      if (cur.rowCount === 0) return { outcome: 'created', destination: await this.insert(c, d), changed: [] };
+      const before = fromRow(cur.rows[0]!);
+      const registered = destinationInputOf(before);
+      // The same fields as registered: nothing to write, and nothing to check in the source again.
+      if (differingInputFields(registered, d).length === 0)
+        return { outcome: 'unchanged', destination: before, changed: [] };
+      // Else compare once more with the source's canonical tenant value ("042" is 42 in an integer column).
       const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
-      const res = await c.query<Row>(
-        `insert into dropship.destinations
+      const changed = differingInputFields(registered, { ...d, selection });
+      if (changed.length === 0) return { outcome: 'unchanged', destination: before, changed };
+      if (!opts.update) throw new DestinationDiffers(d.accountId, changed);
+      return { outcome: 'updated', destination: await this.replace(c, before, d), changed };
+    });
+  }
+
+  /** Inserts a validated new destination (its source checked first) with a fresh external ID. */
+  private async insert(c: PoolClient, d: ParsedInput): Promise<Destination> {
+    const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
+    const res = await c.query<Row>(
+      `insert into dropship.destinations
            (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout,
             compression, ${SELECTION_COLUMNS}, changes)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) returning *`,
-        [
-          d.accountId,
-          d.plan,
-          d.bucket,
-          d.prefix,
-          d.region,
-          d.roleArn,
-          generateExternalId(),
-          d.kmsKeyArn ?? null,
-          d.sourceSchema,
-          d.layout,
-          d.compression,
-          ...selectionValues(selection),
-          d.changes,
-        ],
-      );
-      return fromRow(res.rows[0]!);
-    });
+      [
+        d.accountId,
+        d.plan,
+        d.bucket,
+        d.prefix,
+        d.region,
+        d.roleArn,
+        generateExternalId(),
+        d.kmsKeyArn ?? null,
+        d.sourceSchema,
+        d.layout,
+        d.compression,
+        ...selectionValues(selection),
+        d.changes,
+      ],
+    );
+    return fromRow(res.rows[0]!);
   }
 
   /**
@@ -206,43 +267,49 @@ export class Registry {
               : {}),
         selection: sel,
       };
-      const parsed = destinationInputSchema.safeParse(merged);
-      if (!parsed.success) throw new InvalidDestination(problemsOf(parsed.error));
-      const d = parsed.data;
-      const selection = await this.checkSource(c, accountId, d.sourceSchema, d.selection);
-      const res = await c.query<Row>(
-        `update dropship.destinations
+      return this.replace(c, before, parseDestinationInput(merged as DestinationInput));
+    });
+  }
+
+  /**
+   * Writes a validated destination over the registered one (its source checked first); an update that
+   * changes where or how data is delivered cancels the account's open runs.
+   */
+  private async replace(c: PoolClient, before: Destination, d: ParsedInput): Promise<Destination> {
+    const accountId = before.accountId;
+    const selection = await this.checkSource(c, accountId, d.sourceSchema, d.selection);
+    const res = await c.query<Row>(
+      `update dropship.destinations
             set plan = $2, bucket = $3, prefix = $4, region = $5, role_arn = $6, kms_key_arn = $7, source_schema = $8,
                 layout = $9, tenant_column = $10, tenant_value = $11, drop_tenant_column = $12, global_tables = $13,
                 include_tables = $14, exclude_tables = $15, exclude_columns = $16, compression = $17,
                 changes = $18
           where account_id = $1 returning *`,
-        [
-          accountId,
-          d.plan,
-          d.bucket,
-          d.prefix,
-          d.region,
-          d.roleArn,
-          d.kmsKeyArn ?? null,
-          d.sourceSchema,
-          d.layout,
-          ...selectionValues(selection),
-          d.compression,
-          d.changes,
-        ],
+      [
+        accountId,
+        d.plan,
+        d.bucket,
+        d.prefix,
+        d.region,
+        d.roleArn,
+        d.kmsKeyArn ?? null,
+        d.sourceSchema,
+        d.layout,
+        ...selectionValues(selection),
+        d.compression,
+        d.changes,
+      ],
+    );
+    const after = fromRow(res.rows[0]!);
+    if (after.version !== before.version) {
+      const fields = changedDeliveryFields(before, after);
+      await cancelOpenRunsOf(
+        c,
+        accountId,
+        `the destination was changed (${fields.join(', ')}) while this run was open; this run delivers nothing more; the next run delivers to the new destination`,
       );
-      const after = fromRow(res.rows[0]!);
-      if (after.version !== before.version) {
-        const fields = changedDeliveryFields(before, after);
-        await cancelOpenRunsOf(
-          c,
-          accountId,
-          `the destination was changed (${fields.join(', ')}) while this run was open; this run delivers nothing more; the next run delivers to the new destination`,
-        );
-      }
-      return after;
-    });
+    }
+    return after;
   }
 
   /** One transaction, serialised per account; unique violations become the registry's own errors. */
@@ -273,7 +340,6 @@ export class Registry {
    * destinations share one, one tenant each. Returns the selection with the canonical tenant value.
    */
   private async checkSource(c: PoolClient, accountId: string, schema: string, sel: Selection): Promise<Selection> {
-    await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
     const checked = await this.onSource(c, async (s) => {
       const exists = await s.query('select 1 from pg_catalog.pg_namespace where nspname = $1', [schema]);
       if (exists.rowCount === 0)
@@ -282,6 +348,10 @@ export class Registry {
     });
     if (checked.problems.length > 0) throw new InvalidDestination(checked.problems);
     const selection = checked.tenantValue !== undefined ? { ...sel, tenantValue: checked.tenantValue } : sel;
+    // Registrations of one schema are serialised from here to their commit (who else reads it, then
+    // the write); the catalog checks above read only the source, so they run outside the lock, and
+    // the lines of a bulk import check their sources side by side.
+    await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
     const others = await c.query<{ account_id: string; tenant_column: string | null; tenant_value: string | null }>(
       'select account_id, tenant_column, tenant_value from dropship.destinations where source_schema = $1 and account_id <> $2',
       [schema, accountId],

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Destination } from '../accounts/destination.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
-import { policyDocuments } from '../destinations/s3/policies.js';
+import { KIT_NAMES, type KitSettings, kitDocuments, roleNameAndPath, setupKit } from '../destinations/s3/kit.js';
 
 /**
  * The second shell's side of `dropship dev`: finds the running stack's admin endpoint (flags, then
@@ -102,18 +102,24 @@ export async function applyWorld(
 }
 
 /**
- * The customer's side of a destination as a world document: its bucket in its region, the role
- * with exactly the trust and permission policies `dropship policy --account <id>` prints, and a
- * read-only user for the customer's loader with the `--reader` policy.
+ * The customer's side of a destination as a world document, made from the setup kit the customer
+ * deploys (src/destinations/s3/kit.ts): the CloudFormation template's role — its name and path, trust
+ * policy, write policy and longest session, exactly as the template declares them — and its bucket
+ * (created: a dev stack has none yet) in the destination's region; plus a read-only user for the
+ * customer's loader with `dropship policy --reader`'s policy. What the tests provision is what
+ * customers deploy.
  */
 export function customerWorld(
   dest: Destination,
-  principalArn: string,
+  settings: KitSettings,
 ): { world: unknown; roleName: string; awsAccountId: string; userName: string } {
-  const m = /^arn:[\w-]+:iam::(\d{12}):role\/(.+)$/.exec(dest.roleArn);
-  if (!m) throw new DevClientError(`role ARN ${dest.roleArn} does not name an account and a role`);
-  const [, awsAccountId, roleName] = m as unknown as [string, string, string];
-  const docs = policyDocuments(dest, principalArn);
+  const template = JSON.parse(setupKit(dest, settings, 'cloudformation').body) as KitTemplate;
+  const role = template.Resources[KIT_NAMES.roleResource]?.Properties;
+  const bucketName = template.Parameters[KIT_NAMES.parameters.bucketName]?.Default;
+  if (!role || !bucketName || !template.Resources[KIT_NAMES.bucketResource])
+    throw new DevClientError(`the setup kit of ${dest.accountId} has no role or no bucket`);
+  const roleName = `${role.Path.slice(1)}${role.RoleName}`;
+  const awsAccountId = roleNameAndPath(dest.roleArn).awsAccountId;
   const userName = `${dest.accountId}-loader`;
   return {
     awsAccountId,
@@ -122,11 +128,36 @@ export function customerWorld(
     world: {
       accounts: {
         [awsAccountId]: {
-          buckets: [{ name: dest.bucket, region: dest.region }],
-          roles: [{ name: roleName, trustPolicy: docs.trust, policies: [docs.writer] }],
-          users: [{ name: userName, policies: [docs.reader] }],
+          buckets: [{ name: bucketName, region: dest.region }],
+          roles: [
+            {
+              name: roleName,
+              trustPolicy: role.AssumeRolePolicyDocument,
+              policies: role.Policies.map((p) => p.PolicyDocument),
+              maxSessionSeconds: role.MaxSessionDuration,
+            },
+          ],
+          users: [{ name: userName, policies: [kitDocuments(dest, settings).reader] }],
         },
       },
     },
   };
+}
+
+/** The parts of the kit's CloudFormation template the dev stack applies. */
+interface KitTemplate {
+  Parameters: Record<string, { Default?: string }>;
+  Resources: Record<
+    string,
+    | {
+        Properties: {
+          RoleName: string;
+          Path: string;
+          MaxSessionDuration: number;
+          AssumeRolePolicyDocument: unknown;
+          Policies: { PolicyName: string; PolicyDocument: unknown }[];
+        };
+      }
+    | undefined
+  >;
 }

@@ -4,6 +4,7 @@ import { DropshipError } from '../contracts/errors.js';
 import { registerCapacityCommand } from './commands/capacity.js';
 import { registerCustomerCommands } from './commands/customer.js';
 import { registerDestinationCommands } from './commands/destinations.js';
+import { registerDestinationBulkCommands } from './commands/destinations-bulk.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDoctorCommands } from './commands/doctor.js';
 import { registerExportCommand } from './commands/export.js';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
     );
 
   const destinations = registerDestinationCommands(program);
+  registerDestinationBulkCommands(destinations);
   registerExportCommand(program);
   registerDoctorCommands(program);
   registerCustomerCommands(program);

@@ -33,6 +33,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     fallback: '`DATABASE_URL`',
   },
   DROPSHIP_PRINCIPAL_ARN: { group: 'database', meaning: "dropship's principal, printed into trust policies" },
+  DROPSHIP_KIT_TEMPLATE_BASE_URL: {
+    group: 'database',
+    meaning:
+      "https folder (an S3 bucket URL) where customers' CloudFormation templates are hosted; `destinations kit` prints quick-create links into it (unset: it says how to host them)",
+  },
   DROPSHIP_DATABASE_URL_SSM_PARAMETER: {
     group: 'database',
     meaning: 'SSM SecureString holding `DATABASE_URL` (Lambda; read at cold start)',

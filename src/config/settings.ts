@@ -27,6 +27,16 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/, 'must be an IAM role or user ARN')
     .optional(),
+  /**
+   * Where the vendor hosts customers' CloudFormation templates (`dropship destinations kit`): the
+   * quick-create link names `<base>/<account>/<hash>.template.json`. An https URL (the console loads
+   * templates from S3 over https); no trailing slash needed.
+   */
+  DROPSHIP_KIT_TEMPLATE_BASE_URL: z
+    .string()
+    .regex(/^https:\/\/[^\s?#]+$/, 'must be an https URL without a query or fragment (an S3 bucket URL and folder)')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
   DROPSHIP_SHARD_TARGET_BYTES: int(MiB, 5 * 1024 * MiB).default(128 * MiB),
   DROPSHIP_ROW_GROUP_ROWS: int(1_000, 10_000_000).default(100_000),
   /** Uncompressed bytes per row group: bounds memory for wide tables (two row groups in flight). */

@@ -62,7 +62,7 @@ export function registerDevCommands(program: Command): void {
     dev
       .command('provision')
       .description(
-        'Create in the running dev stack the customer’s side of a registered destination: its bucket, the role with the policies `dropship policy` prints, and a read-only user (prints its keys)',
+        'Create in the running dev stack the customer’s side of a registered destination from its setup kit (`destinations kit`): its bucket, the role with the policies `dropship policy` prints, and a read-only user (prints its keys)',
       )
       .requiredOption('--account <id>', 'the registered account'),
   )
@@ -79,14 +79,14 @@ export function registerDevCommands(program: Command): void {
       const target = adminTarget(o, process.env, REPO_ROOT);
       await withApp(async (app) => {
         const dest = await (await app.registry()).get(o.account);
-        const principal = requirePrincipal(app);
-        const c = customerWorld(dest, principal);
+        requirePrincipal(app);
+        const c = customerWorld(dest, app.settings);
         const res = await applyWorld(target, c.world);
         const user = res.users[0]!;
         out(`# created in the dev stack, AWS account ${c.awsAccountId}:`);
         out(`#   bucket ${dest.bucket} (${dest.region})`);
         out(
-          `#   role   ${dest.roleArn}: trust.json and write.json as \`dropship policy --account ${dest.accountId}\` prints them`,
+          `#   role   ${dest.roleArn}: from the setup kit (dropship destinations kit ${dest.accountId}): trust.json and write.json as \`dropship policy --account ${dest.accountId}\` prints them`,
         );
         out(`#   user   ${user.arn}: read-only (reader.json), for the customer's loader — its keys:`);
         out(`AWS_ACCESS_KEY_ID=${user.accessKeyId} AWS_SECRET_ACCESS_KEY=${user.secretAccessKey}`);

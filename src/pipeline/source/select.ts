@@ -65,6 +65,8 @@ export interface SelectedTables {
   leftOut: LeftOut[];
   /** One line per problem; a run with problems exports nothing. */
   problems: string[];
+  /** Tenant mode: the tenant column's type in every table that has it (read once, for checkSelection too). */
+  tenantTypes?: Map<string, TenantColumnType>;
 }
 
 /**
@@ -176,6 +178,7 @@ export async function selectTables(
   }
   const tenant = isTenantMode(sel) ? sel : undefined;
   const types = tenant ? await tenantColumnTypes(client, schema, tenant.tenantColumn) : new Map();
+  if (tenant) out.tenantTypes = types;
   if (tenant && opts.registration) {
     if (types.size === 0)
       out.problems.push(`--tenant-column: no table of schema "${schema}" has a column "${tenant.tenantColumn}"`);
@@ -260,7 +263,7 @@ export async function checkSelection(
   if (!isTenantMode(sel)) return { problems };
   // Canonical in every table that has the column (selected now or not: a later update may select it).
   const byType = new Map<string, string[]>();
-  for (const [table, t] of await tenantColumnTypes(client, schema, sel.tenantColumn))
+  for (const [table, t] of selected.tenantTypes ?? (await tenantColumnTypes(client, schema, sel.tenantColumn)))
     if ((TENANT_TYPES as readonly string[]).includes(t.typname))
       byType.set(t.castType, [...(byType.get(t.castType) ?? []), table]);
   const canonical = new Map<string, string>();
