@@ -99,7 +99,9 @@ export interface Route {
 const problemAnswer = (description: string): Answer => ({ description, schema: 'Problem' });
 const invalid = problemAnswer('Invalid input: `errors` names each field (an unknown field is named too)');
 const noDestination = problemAnswer('No destination is registered for the account');
+const unsupported = problemAnswer('The body is not sent as application/json');
 const common = {
+  400: invalid,
   403: {
     description:
       'Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it',
@@ -121,7 +123,7 @@ export const ROUTES: Route[] = [
     mutation: true,
     responses: {
       201: { description: 'Registered', schema: 'CreatedDestination' },
-      400: invalid,
+      415: unsupported,
       409: problemAnswer(
         'The account already has a destination, or a request with the same Idempotency-Key is still being answered',
       ),
@@ -137,7 +139,7 @@ export const ROUTES: Route[] = [
     description: 'Destinations in account order, a page at a time: pass `nextCursor` as `cursor` for the next page.',
     query: listDestinationsQuery,
     mutation: false,
-    responses: { 200: { description: 'A page of destinations', schema: 'DestinationList' }, 400: invalid, ...common },
+    responses: { 200: { description: 'A page of destinations', schema: 'DestinationList' }, ...common },
   },
   {
     operationId: 'getDestination',
@@ -161,7 +163,7 @@ export const ROUTES: Route[] = [
     mutation: true,
     responses: {
       200: { description: 'Changed', schema: 'UpdatedDestination' },
-      400: invalid,
+      415: unsupported,
       404: noDestination,
       ...common,
     },
@@ -231,7 +233,7 @@ export const ROUTES: Route[] = [
     description: 'Runs, newest first, a page at a time: pass `nextCursor` as `cursor` for the next page.',
     query: listRunsQuery,
     mutation: false,
-    responses: { 200: { description: 'A page of runs', schema: 'RunList' }, 400: invalid, ...common },
+    responses: { 200: { description: 'A page of runs', schema: 'RunList' }, ...common },
   },
   {
     operationId: 'getRun',

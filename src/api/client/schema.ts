@@ -225,12 +225,12 @@ export interface components {
              * @default dreamdata
              * @enum {string}
              */
-            layout: "dreamdata" | "portable";
+            layout?: "dreamdata" | "portable";
             selection?: {
                 tenantColumn?: string;
                 tenantValue?: string;
                 /** @default false */
-                dropTenantColumn: boolean;
+                dropTenantColumn?: boolean;
                 globalTables?: string | string[];
                 includeTables?: string | string[];
                 excludeTables?: string | string[];
@@ -240,9 +240,9 @@ export interface components {
              * @default gzip
              * @enum {string}
              */
-            compression: "gzip" | "zstd" | "snappy" | "none";
+            compression?: "gzip" | "zstd" | "snappy" | "none";
             /** @default false */
-            changes: boolean;
+            changes?: boolean;
             /** @description POST signed delivery events here (https; http only to loopback in development) */
             webhookUrl?: string;
         };
@@ -659,6 +659,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The Idempotency-Key was used with a different request */
             422: {
                 headers: {
@@ -697,6 +706,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Destination"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
@@ -745,6 +763,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
             403: {
@@ -826,6 +853,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A failure on dropship’s side, in the words status.json uses */
             500: {
                 headers: {
@@ -855,6 +891,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CheckResult"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
@@ -904,6 +949,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DestinationStatus"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
@@ -956,6 +1010,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StartedRun"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
@@ -1077,6 +1140,15 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
             403: {
                 headers: {
@@ -1124,6 +1196,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
