@@ -30,6 +30,20 @@ describe('the OpenAPI document', () => {
     expect(validator.version).toBe('3.1');
   });
 
+  it('is what docs/operations/api.md lists, operation by operation, with the same statuses', () => {
+    const page = committed('docs/operations/api.md');
+    for (const r of ROUTES) {
+      const statuses = Object.keys(r.responses)
+        .filter((s) => s !== '403' && s !== '500')
+        .join(', ');
+      expect(page, r.operationId).toMatch(
+        new RegExp(
+          `\\| \`${r.method} ${r.path.replace(/[{}]/g, '\\$&')}\` +\\| ${r.operationId} +\\|[^\\n]*\\| ${statuses} +\\|`,
+        ),
+      );
+    }
+  });
+
   it('lists every route the router serves, and nothing else', () => {
     const doc = JSON.parse(committed(OPENAPI_PATH)) as {
       paths: Record<string, Record<string, { operationId: string }>>;
