@@ -16,8 +16,19 @@ export type Reservation =
   | { kind: 'mismatch' }
   | { kind: 'in-progress' };
 
-export function requestHash(method: string, path: string, body: string): string {
-  return createHash('sha256').update(`${method}\n${path}\n${body}`).digest('hex');
+/** The digest of a request: method, path and its body as JSON with sorted keys (key order does not matter). */
+export function requestHash(method: string, path: string, body: unknown): string {
+  return createHash('sha256')
+    .update(`${method}\n${path}\n${canonical(body)}`)
+    .digest('hex');
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v ?? null, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
 }
 
 export class IdempotencyStore {

@@ -87,7 +87,7 @@ export async function handleApiEvent(event: HttpApiEvent, deps: ApiDeps): Promis
           { field: 'Idempotency-Key', message: 'has 1–255 characters' },
         ]);
       const store = new IdempotencyStore(deps.pool);
-      const hash = requestHash(method, path, canonical(call.body));
+      const hash = requestHash(method, path, call.body);
       const r = await store.reserve(principal, key, hash);
       if (r.kind === 'mismatch')
         throw new ApiError(422, 'idempotency-key-reused', 'This Idempotency-Key was used with a different request', [
@@ -208,15 +208,6 @@ function check<T extends z.ZodType>(schema: T, value: unknown, prefix: string): 
   const r = schema.safeParse(value);
   if (!r.success) throw new ApiError(400, 'invalid-request', 'The request is not valid', fieldErrors(r.error, prefix));
   return r.data;
-}
-
-/** JSON with sorted keys: the same request hashes the same whatever its key order. */
-function canonical(v: unknown): string {
-  return JSON.stringify(v ?? null, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : x,
-  );
 }
 
 function withoutSecret(body: unknown): unknown {
