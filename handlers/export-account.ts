@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { startOnDemandRun } from '../src/operations/runs.js';
 import { lambdaDeps } from '../src/run/lambda.js';
 
 /**
@@ -12,16 +12,10 @@ const eventSchema = z.object({ accountId: z.string().min(1) }).strict();
 export const handler = async (event: unknown) => {
   const { settings, registry, ledger, queue, log, sourceUrl, faults } = await lambdaDeps();
   const { accountId } = eventSchema.parse(event);
-  const dest = await registry.get(accountId);
-  const { run, tasks } = await startFanOutRun(dest, {
-    sourceUrl,
-    ledger,
-    settings,
-    queue,
-    log,
-    faults,
-    trigger: 'manual',
-  });
+  const { run, tasks } = await startOnDemandRun(
+    { sourceUrl, registry, ledger, settings, queue, log, faults },
+    accountId,
+  );
   log.info({ accountId, runId: run.runId, tasks, status: run.status }, 'run opened');
   return {
     accountId,

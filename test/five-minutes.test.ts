@@ -118,7 +118,8 @@ describe('the five-minute path', () => {
     const r = await sh(secondShell!);
     // Assess
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-    expect(r.stdout).toContain('Registered acme.');
+    // The destination was registered through the HTTP API (a signed curl): its answer carries the external ID.
+    expect(r.stdout).toMatch(/^\{"destination":\{"accountId":"acme",.*"externalId":"dropship-[\w-]{32}"/m);
     expect(r.stdout).toMatch(/^AWS_ACCESS_KEY_ID=AKIA[A-Z2-7]{16} AWS_SECRET_ACCESS_KEY=\S+$/m);
     expect(r.stdout).toMatch(/acme\s+events\s+100,000\s+1/); // the export's summary
     expect(r.stderr).toMatch(/acme\/events done · 100,000 rows/); // progress lines (stderr is not a terminal)

@@ -235,6 +235,7 @@ describe('serverless package (offline)', () => {
   it('runs nodejs24.x on arm64 with the intended memory, timeouts, concurrency and VPC', () => {
     const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
     expect(Object.keys(fns).sort()).toEqual([
+      'ApiLambdaFunction',
       'CheckLambdaFunction',
       'DeadLetterLambdaFunction',
       'ExportAccountLambdaFunction',
@@ -265,6 +266,27 @@ describe('serverless package (offline)', () => {
     expect(invalid).toEqual([
       ['provider.runtime', expect.stringContaining('must be equal to one of the allowed values')],
     ]);
+  });
+
+  it('serves the HTTP API: exactly the documented routes (schemas/openapi.json), every one AWS_IAM-authorised, to the api function', () => {
+    const doc = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/openapi.json'), 'utf8')) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(documented);
+    for (const r of routes) expect(r.AuthorizationType, r.RouteKey).toBe('AWS_IAM');
+    const apis = ofType('AWS::ApiGatewayV2::Api');
+    expect(apis.map(([, a]) => a.Properties.ProtocolType)).toEqual(['HTTP']);
+    const integrations = ofType('AWS::ApiGatewayV2::Integration').map(([, i]) => i.Properties);
+    expect(integrations).toHaveLength(1);
+    expect(integrations[0].PayloadFormatVersion).toBe('2.0');
+    expect(JSON.stringify(integrations[0].IntegrationUri)).toContain('ApiLambdaFunction');
+    expect(
+      Object.fromEntries(ofType('AWS::Lambda::Function')).ApiLambdaFunction.Properties.Timeout,
+    ).toBeLessThanOrEqual(30);
   });
 
   it("ships the compression workers' packages (wasm) next to the worker's bundle", () => {

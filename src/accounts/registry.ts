@@ -77,6 +77,18 @@ function parseDestinationInput(input: DestinationInput): ParsedInput {
   return parsed.data;
 }
 
+/** A second `add` for an account that already has a destination. */
+export class DestinationExists extends AccountsError {
+  override readonly code: string = 'destination-exists';
+  constructor(
+    readonly accountId: string,
+    options?: DropshipErrorOptions,
+  ) {
+    super(`Account "${accountId}" already has a destination (see: dropship destinations show ${accountId})`, options);
+    this.name = 'DestinationExists';
+  }
+}
+
 /** 192 random bits, URL-safe: unguessable, and within the external ID alphabet [\w+=,.@:/-]. */
 function generateExternalId(): string {
   return `dropship-${randomBytes(24).toString('base64url')}`;
@@ -325,10 +337,7 @@ export class Registry {
           cause: e,
         });
       if ((e as { code?: string }).code === '23505') {
-        throw new AccountsError(
-          `Account "${accountId}" already has a destination (see: dropship destinations show ${accountId})`,
-          { cause: e },
-        );
+        throw new DestinationExists(accountId, { cause: e });
       }
       throw e;
     }
@@ -392,6 +401,15 @@ export class Registry {
 
   async list(): Promise<Destination[]> {
     const res = await this.pool.query<Row>('select * from dropship.destinations order by account_id');
+    return res.rows.map(fromRow);
+  }
+
+  /** One page of destinations in account order: those after `after` (an account id), at most `limit`. */
+  async page(opts: { after?: string; limit: number }): Promise<Destination[]> {
+    const res = await this.pool.query<Row>(
+      'select * from dropship.destinations where ($1::text is null or account_id > $1) order by account_id limit $2',
+      [opts.after ?? null, opts.limit],
+    );
     return res.rows.map(fromRow);
   }
 

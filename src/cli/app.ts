@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { loadSettings, type Settings } from '../config/settings.js';
+import type { OperationDeps } from '../operations/deps.js';
 import type { Faults } from '../run/lifecycle/faults.js';
 import { Wiring } from '../run/wiring.js';
 import type { Ledger } from '../store/ledger/ledger.js';
@@ -44,6 +45,17 @@ export class App {
 
   async ledger(): Promise<Ledger> {
     return this.wiring.ledger();
+  }
+
+  /** What the shared operations (src/operations/) need: the same for the CLI and the HTTP API. */
+  async operations(): Promise<OperationDeps> {
+    return {
+      settings: this.settings,
+      pool: await this.database(),
+      registry: await this.registry(),
+      ledger: await this.ledger(),
+      sourceUrl: this.sourceUrl,
+    };
   }
 
   /** The SQS task queue (DROPSHIP_TASK_QUEUE_URL, required `purpose`); ended by `close()`. */

@@ -212,6 +212,12 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     meaning: "`dropship dev provision/apply`: the running dev stack's admin token",
     fallback: 'from `admin.json`',
   },
+  DROPSHIP_API_URL: {
+    group: 'dev',
+    meaning:
+      "the HTTP API's base URL for callers (`curl --aws-sigv4`, scripts); `dropship dev env` exports the local API's. dropship itself never reads it",
+    fallback: 'none',
+  },
   DROPSHIP_TEST_CRASH_AT: {
     group: 'dev',
     meaning:

@@ -184,6 +184,8 @@ export const settingsSchema = z.object({
     .regex(/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\/?$/, 'must be the loopback URL `dropship dev` printed')
     .optional(),
   DROPSHIP_DEV_ADMIN_TOKEN: z.string().min(16, 'must be the token `dropship dev` printed').optional(),
+  /** The HTTP API's base URL, for whoever calls it (`dropship dev env` exports the local one); dropship never reads it. */
+  DROPSHIP_API_URL: z.string().url('must be the API’s base URL, e.g. the one `dropship dev` printed').optional(),
   // Deploy time (serverless.yml reads these through deploy/settings.cjs; the functions never do).
   DROPSHIP_VPC_SECURITY_GROUP_ID: z
     .string()

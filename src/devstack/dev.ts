@@ -3,8 +3,9 @@ import { type AdminFile, adminFilePath, devDir } from '../cli/dev-client.js';
 import { REPO_ROOT } from '../cli/paths.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import { AdminServer } from './admin.js';
+import { LocalApi } from './api.js';
 import { createDemoSchema } from './demo.js';
-import { LocalStack } from './stack.js';
+import { LocalStack, PLATFORM_ACCOUNT_ID } from './stack.js';
 
 /**
  * `dropship dev`: the local stack in the foreground. PostgreSQL data persists in .dropship/dev
@@ -18,6 +19,8 @@ export async function runDev(opts: {
   fresh?: boolean;
   demoData?: boolean;
   events?: number;
+  /** Port of the HTTP API on 127.0.0.1 (default: a free one). */
+  apiPort?: number;
 }): Promise<void> {
   const dataDir = devDir(process.env, REPO_ROOT);
   const adminPath = adminFilePath(dataDir);
@@ -34,6 +37,7 @@ export async function runDev(opts: {
   };
   const stack = await LocalStack.start({ dataDir, keep: true });
   const admin = new AdminServer(stack);
+  let api: { stop: () => Promise<void> } | undefined;
   let wroteAdmin = false;
   try {
     if (world) {
@@ -44,7 +48,10 @@ export async function runDev(opts: {
     }
     if (opts.demoData) await seedDemo(stack, opts.events ?? 100_000, print);
     await admin.start();
-    const env = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true' };
+    const stackEnv = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true' };
+    const local = await startLocalApi(stack, stackEnv, opts.apiPort);
+    api = local;
+    const env = { ...stackEnv, DROPSHIP_API_URL: local.url };
     const file: AdminFile = { url: admin.url, token: admin.token, pid: process.pid, env };
     mkdirSync(dataDir, { recursive: true });
     if (existsSync(adminPath)) unlinkSync(adminPath);
@@ -54,6 +61,7 @@ export async function runDev(opts: {
     print('# dropship local stack is running. In another shell:');
     print('#   eval "$(npx dropship dev env)"      # or paste these:');
     for (const [k, v] of Object.entries(env)) print(`export ${k}=${v}`);
+    print(`# HTTP API (SigV4, service execute-api, region ${stack.region}): ${local.url}  (docs/operations/api.md)`);
     print(`# admin endpoint (loopback only): ${admin.url}`);
     print(`# admin token: ${admin.token}`);
     print(`#   (both also in ${adminPath}, readable only by you; dev provision/apply read them from there)`);
@@ -65,10 +73,48 @@ export async function runDev(opts: {
     });
   } finally {
     if (wroteAdmin) rmSync(adminPath, { force: true });
+    await api?.stop();
     await admin.stop();
     await stack.stop();
     print('# local stack stopped.');
   }
+}
+
+/**
+ * The HTTP API of this stack (src/devstack/api.ts) on 127.0.0.1, served by this process with the
+ * CLI's own wiring pointed at the stack (as dropship's own identity, like the deployed function).
+ */
+async function startLocalApi(
+  stack: LocalStack,
+  env: Record<string, string>,
+  port: number | undefined,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const { App } = await import('../cli/app.js');
+  const { createLogger } = await import('../log/logger.js');
+  // The wiring's AWS clients (the task queue) take their credentials from the standard environment.
+  Object.assign(process.env, env);
+  const app = new App({ ...process.env, ...env });
+  const log = createLogger({ level: app.settings.DROPSHIP_LOG_LEVEL ?? 'info', destination: process.stderr });
+  const deps = (async () => ({
+    ...(await app.operations()),
+    log,
+    queue: await app.queue('for the HTTP API’s on-demand runs'),
+    faults: app.faults,
+  }))();
+  deps.catch(() => {});
+  const api = new LocalApi(stack.iam, () => deps, {
+    region: stack.region,
+    accountId: PLATFORM_ACCOUNT_ID,
+    ...(port !== undefined ? { port } : {}),
+  });
+  await api.start();
+  return {
+    url: api.url,
+    stop: async () => {
+      await api.stop();
+      await app.close();
+    },
+  };
 }
 
 /** The dev stack cannot start or be reached. Not retryable. */

@@ -113,7 +113,7 @@ export class LocalStack {
   readonly platform: Principal;
   databaseUrl = '';
   private pg: EmbeddedPostgres | undefined;
-  private readonly region: string;
+  readonly region: string;
 
   private constructor(
     readonly dataDir: string,
@@ -128,6 +128,8 @@ export class LocalStack {
         Statement: [
           { Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' },
           { Effect: 'Allow', Action: 'sqs:*', Resource: `arn:aws:sqs:*:${PLATFORM_ACCOUNT_ID}:dropship-*` },
+          // The vendor's backend calling dropship's HTTP API (src/devstack/api.ts); in AWS, its own role.
+          { Effect: 'Allow', Action: 'execute-api:Invoke', Resource: `arn:aws:execute-api:*:${PLATFORM_ACCOUNT_ID}:*` },
         ],
       },
     ]);

@@ -475,6 +475,26 @@ const MIGRATIONS: Migration[] = [
       create index change_states_by_run on dropship.change_states (run_id);
     `,
   },
+  {
+    // Issue 26 (the HTTP API).
+    version: 16,
+    name: 'API idempotency keys',
+    additive: true,
+    sql: `
+      -- Idempotency-Key of the API's creating POSTs (src/api/idempotency.ts): per caller principal and
+      -- key, the request's digest and, once answered, its status and body (never a webhook secret).
+      -- status is null while the first request is being answered. Kept 24 hours.
+      create table dropship.api_idempotency (
+        principal    text not null,
+        key          text not null,
+        request_hash text not null,
+        status       int,
+        body         jsonb,
+        created_at   timestamptz not null default now(),
+        primary key (principal, key)
+      );
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -3,7 +3,6 @@ import type { Destination } from '../../accounts/destination.js';
 import { PLANS } from '../../contracts/plans.js';
 import { LAYOUTS } from '../../contracts/receipt.js';
 import { permissionPolicy, trustPolicy } from '../../destinations/s3/policies.js';
-import { validateWebhookUrl } from '../../notify/webhook.js';
 import { compressionField, compressionOption } from '../compression-option.js';
 import {
   addDestinationFlags,
@@ -13,7 +12,7 @@ import {
 } from '../destination-flags.js';
 import { examples, out, UsageError } from '../usage.js';
 import { withApp } from '../with-app.js';
-import { applyWebhookUpdate, describeNotify, setWebhook } from './notify.js';
+import { applyWebhookUpdate, describeNotify, printWebhookSecret } from './notify.js';
 
 /**
  * `dropship destinations …`: register, change, list, show, pause, resume and remove customers'
@@ -60,28 +59,29 @@ export function registerDestinationCommands(program: Command): Command {
     );
   addDestinationFlags(add, 'add-selection').action((o: Record<string, string | undefined>) =>
     withApp(async (app) => {
-      if (o.webhookUrl) {
-        validateWebhookUrl(o.webhookUrl, { allowLoopback: app.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
-        const { webhookKey } = await import('../../notify/store.js');
-        await webhookKey(app.settings); // fails before registering when the key is not configured
-      }
-      const dest = await (await app.registry()).add({
-        accountId: o.account!,
-        plan: o.plan as (typeof PLANS)[number],
-        bucket: o.bucket!,
-        prefix: o.prefix ?? '',
-        region: o.region!,
-        roleArn: o.roleArn!,
-        ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
-        sourceSchema: o.sourceSchema!,
-        layout: o.layout as (typeof LAYOUTS)[number],
-        ...compressionField(o),
-        ...changesFromOptions(o),
-        selection: selectionFromOptions(o),
-      });
+      const { createDestination } = await import('../../operations/destinations.js');
+      const created = await createDestination(
+        await app.operations(),
+        {
+          accountId: o.account!,
+          plan: o.plan as (typeof PLANS)[number],
+          bucket: o.bucket!,
+          prefix: o.prefix ?? '',
+          region: o.region!,
+          roleArn: o.roleArn!,
+          ...(o.kmsKeyArn ? { kmsKeyArn: o.kmsKeyArn } : {}),
+          sourceSchema: o.sourceSchema!,
+          layout: o.layout as (typeof LAYOUTS)[number],
+          ...compressionField(o),
+          ...changesFromOptions(o),
+          selection: selectionFromOptions(o),
+        },
+        o.webhookUrl,
+      );
+      const dest = created.destination;
       out(`Registered ${dest.accountId}.\n\n${await describeDestination(dest)}\n`);
       printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
-      if (o.webhookUrl) await setWebhook(app, dest.accountId, o.webhookUrl, out);
+      if (created.webhookSecret) printWebhookSecret(created.webhookUrl!, created.webhookSecret, out);
     }),
   );
 

@@ -12,7 +12,7 @@ export function registerDevCommands(program: Command): void {
   const dev = program
     .command('dev')
     .description(
-      'Run the local stack (PostgreSQL, S3, STS on 127.0.0.1) in the foreground with a loopback admin endpoint, and print its environment',
+      'Run the local stack (PostgreSQL, S3, STS on 127.0.0.1) and the HTTP API (SigV4) in the foreground with a loopback admin endpoint, and print its environment',
     )
     .option(
       '--world <file>',
@@ -21,6 +21,7 @@ export function registerDevCommands(program: Command): void {
     .option('--fresh', 'start from an empty data folder')
     .option('--demo-data', 'create the demo schema acme (Dreamdata-like tables) if it does not exist')
     .option('--events <n>', 'rows in the demo events table (with --demo-data)', '100000')
+    .option('--api-port <port>', 'port of the HTTP API on 127.0.0.1 (default: a free one; printed as DROPSHIP_API_URL)')
     .addHelpText(
       'after',
       examples(
@@ -29,13 +30,17 @@ export function registerDevCommands(program: Command): void {
         'DROPSHIP_DEV_DIR=/tmp/dev2 dropship dev --fresh',
       ),
     )
-    .action(async (o: { world?: string; fresh?: boolean; demoData?: boolean; events: string }) => {
+    .action(async (o: { world?: string; fresh?: boolean; demoData?: boolean; events: string; apiPort?: string }) => {
+      const apiPort = o.apiPort === undefined ? undefined : Number(o.apiPort);
+      if (apiPort !== undefined && !(Number.isInteger(apiPort) && apiPort > 0 && apiPort < 65536))
+        throw new UsageError(`--api-port takes a port number (1–65535), not "${o.apiPort}"`);
       const { runDev } = await loadDevTooling('dev');
       await runDev({
         ...(o.world ? { world: o.world } : {}),
         ...(o.fresh ? { fresh: true } : {}),
         ...(o.demoData ? { demoData: true } : {}),
         events: Number(o.events),
+        ...(apiPort !== undefined ? { apiPort } : {}),
       });
     });
 

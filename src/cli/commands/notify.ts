@@ -2,13 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DropshipError } from '../../contracts/errors.js';
 import { EXTERNAL_ID_PROBE_HOURS } from '../../notify/probe.js';
-import {
-  DEFAULT_TOLERANCE_SECONDS,
-  encryptSecret,
-  generateSecret,
-  validateWebhookUrl,
-  verify,
-} from '../../notify/webhook.js';
+import { DEFAULT_TOLERANCE_SECONDS, encryptSecret, generateSecret, verify } from '../../notify/webhook.js';
 import { verifyLink } from '../../receipt/chain.js';
 import type { App } from '../app.js';
 import { examples, type Out, out } from '../usage.js';
@@ -21,18 +15,15 @@ import { withApp } from '../with-app.js';
 
 /** Sets (generating and printing a new signing secret) or removes an account's webhook. */
 export async function setWebhook(app: App, accountId: string, url: string | null, out: Out): Promise<void> {
-  const { StatusStore, webhookKey } = await import('../../notify/store.js');
-  const store = new StatusStore(await app.database());
-  if (url === null) {
-    await store.setWebhook(accountId, null, null);
-    out(`${accountId}: webhook removed`);
-    return;
-  }
-  const valid = validateWebhookUrl(url, { allowLoopback: app.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
-  const key = await webhookKey(app.settings);
-  const secret = generateSecret();
-  await store.setWebhook(accountId, valid, encryptSecret(secret, key));
-  out(`Webhook: ${valid}`);
+  const { setWebhook: set } = await import('../../operations/destinations.js');
+  const done = await set(await app.operations(), accountId, url);
+  if (done === null) out(`${accountId}: webhook removed`);
+  else printWebhookSecret(done.url, done.secret, out);
+}
+
+/** The webhook and its new signing secret, shown once. */
+export function printWebhookSecret(url: string, secret: string, out: Out): void {
+  out(`Webhook: ${url}`);
   out(`Webhook signing secret: ${secret}`);
   out('(shown once: give it to the receiver now; rotate it with: dropship destinations rotate-webhook-secret)');
 }

@@ -109,12 +109,9 @@ export function registerRunsCommands(program: Command): void {
     .addHelpText('after', examples('dropship runs cancel 20261123T040000Z-3f9a1c'))
     .action((runId: string, o: { by: string }) =>
       withApp(async (app) => {
-        const ledger = await app.ledger();
-        const res = await ledger.cancelRun({ runId, by: o.by });
+        const { cancelRun } = await import('../../operations/runs.js');
+        const res = await cancelRun(await app.operations(), runId, o.by);
         if (res.ok) {
-          // The cancel wrote the run's outcome event: the customer is told now (src/notify/dispatch.ts).
-          const { dispatchRunOutcome } = await import('../../run/lifecycle/ended.js');
-          await dispatchRunOutcome({ ledger, settings: app.settings }, runId);
           out(`Cancelled ${runId}. Its owner stops within DROPSHIP_RUN_STALE_SECONDS / 4 and aborts its uploads.`);
           return;
         }

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import type { Pool } from 'pg';
+
+/**
+ * `Idempotency-Key` on the POSTs that create things (a destination, a run), kept in
+ * dropship.api_idempotency (migration 16) per caller principal and key for KEEP_HOURS: the same key
+ * with the same request answers the first response again; with a different request, 422; while the
+ * first is still being answered, 409. A webhook secret is not kept (it is shown once): a replay of a
+ * create that set a webhook answers without it.
+ */
+export const KEEP_HOURS = 24;
+
+export type Reservation =
+  | { kind: 'new' }
+  | { kind: 'replay'; status: number; body: unknown }
+  | { kind: 'mismatch' }
+  | { kind: 'in-progress' };
+
+/** The digest of a request: method, path and its body as JSON with sorted keys (key order does not matter). */
+export function requestHash(method: string, path: string, body: unknown): string {
+  return createHash('sha256')
+    .update(`${method}\n${path}\n${canonical(body)}`)
+    .digest('hex');
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v ?? null, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}
+
+export class IdempotencyStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** Reserves (principal, key) for this request, or says what an earlier request with it got. */
+  async reserve(principal: string, key: string, hash: string): Promise<Reservation> {
+    await this.pool.query(
+      `delete from dropship.api_idempotency where principal = $1 and key = $2
+          and created_at < now() - make_interval(hours => $3)`,
+      [principal, key, KEEP_HOURS],
+    );
+    const ins = await this.pool.query(
+      `insert into dropship.api_idempotency (principal, key, request_hash) values ($1, $2, $3)
+       on conflict (principal, key) do nothing`,
+      [principal, key, hash],
+    );
+    if (ins.rowCount === 1) return { kind: 'new' };
+    const res = await this.pool.query<{ request_hash: string; status: number | null; body: unknown }>(
+      'select request_hash, status, body from dropship.api_idempotency where principal = $1 and key = $2',
+      [principal, key],
+    );
+    const row = res.rows[0];
+    if (!row) return this.reserve(principal, key, hash); // expired and deleted in between
+    if (row.request_hash !== hash) return { kind: 'mismatch' };
+    if (row.status === null) return { kind: 'in-progress' };
+    return { kind: 'replay', status: row.status, body: row.body };
+  }
+
+  /** Records the answer of a reserved request (a server error releases the key instead). */
+  async complete(principal: string, key: string, status: number, body: unknown): Promise<void> {
+    if (status >= 500) {
+      await this.pool.query('delete from dropship.api_idempotency where principal = $1 and key = $2', [principal, key]);
+      return;
+    }
+    await this.pool.query(
+      'update dropship.api_idempotency set status = $3, body = $4 where principal = $1 and key = $2',
+      [principal, key, status, JSON.stringify(body ?? null)],
+    );
+  }
+}

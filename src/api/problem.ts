@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { DestinationExists, DestinationNotFound, InvalidDestination } from '../accounts/registry.js';
+import { customerMessageOf, DropshipError, nearestDropshipError } from '../contracts/errors.js';
+import { PreflightError } from '../run/lifecycle/prepare.js';
+import { RunInProgress } from '../store/ledger/ledger.js';
+
+/**
+ * Errors as RFC 9457 problem details (`application/problem+json`): a stable `type` per kind, the
+ * HTTP status, a `detail` sentence, the `instance` (the request), and `errors` naming each field at
+ * fault. An error on dropship's side says only what status.json would tell the customer
+ * (customerMessageOf: never an internal detail).
+ */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  errors?: FieldError[];
+}
+
+/** An answer the API gives on purpose, with its status and the fields at fault. */
+export class ApiError extends DropshipError {
+  readonly code: string;
+  override readonly badInput: boolean = true;
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(message, undefined, { retryable: false });
+    this.code = code;
+    this.name = 'ApiError';
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  500: 'Internal Server Error',
+};
+
+export const problemType = (code: string): string => `urn:dropship:problem:${code}`;
+
+/** A zod error as field errors: each issue's path; an unknown field is named itself. */
+export function fieldErrors(e: z.ZodError, prefix = ''): FieldError[] {
+  const out: FieldError[] = [];
+  for (const i of e.issues) {
+    const at = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+    if (i.code === 'unrecognized_keys')
+      for (const k of i.keys) out.push({ field: [at, k].filter(Boolean).join('.'), message: 'unknown field' });
+    else out.push({ field: at || prefix || 'body', message: i.message });
+  }
+  return out;
+}
+
+/** "field: message" lines of InvalidDestination as field errors. */
+function problemsAsFields(problems: string[]): FieldError[] {
+  return problems.map((p) => {
+    const m = /^([A-Za-z][\w.]*): (.*)$/s.exec(p);
+    return m ? { field: m[1]!, message: m[2]! } : { field: 'body', message: p };
+  });
+}
+
+/** What an error becomes on the wire. */
+export function toProblem(e: unknown, instance: string): Problem {
+  const base = (status: number, code: string, detail: string, errors?: FieldError[]): Problem => ({
+    type: problemType(code),
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    instance,
+    ...(errors && errors.length > 0 ? { errors } : {}),
+  });
+  const d = nearestDropshipError(e);
+  if (e instanceof ApiError) return base(e.status, e.code, e.message, e.errors);
+  if (e instanceof z.ZodError) return base(400, 'invalid-request', 'The request is not valid', fieldErrors(e));
+  if (d instanceof InvalidDestination)
+    return base(400, d.code, 'The destination is not valid', problemsAsFields(d.problems));
+  if (d instanceof DestinationNotFound)
+    return base(404, d.code, d.message, [{ field: 'accountId', message: 'no destination is registered for it' }]);
+  if (d instanceof DestinationExists)
+    return base(409, d.code, d.message, [{ field: 'accountId', message: 'already has a destination' }]);
+  if (d instanceof RunInProgress)
+    return base(409, d.code, d.message, [{ field: 'accountId', message: 'a run is in progress' }]);
+  if (d instanceof PreflightError && d.check === 'disabled')
+    return base(409, 'destination-disabled', d.message, [{ field: 'accountId', message: 'disabled' }]);
+  if (d?.badInput) return base(400, d.code, d.message);
+  return base(500, 'internal', customerMessageOf(e));
+}

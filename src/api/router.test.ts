@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
+import { createLogger } from '../log/logger.js';
+import { type ApiDeps, type HttpApiEvent, handleApiEvent } from './router.js';
+
+/**
+ * The router's edges with fakes (the real API runs against the local stack in test/api.test.ts): an
+ * unknown path or method, and a failure on dropship's side, which says only what status.json would.
+ */
+const lines: string[] = [];
+const deps = {
+  log: createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(s) } }),
+  registry: {
+    get: async () => {
+      throw new Error('connect ECONNREFUSED 10.0.0.5:5432 (password=hunter2)');
+    },
+  },
+} as unknown as ApiDeps;
+
+const event = (method: string, rawPath: string): HttpApiEvent => ({
+  rawPath,
+  rawQueryString: '',
+  headers: {},
+  requestContext: { requestId: 'r-1', http: { method }, authorizer: { iam: { userArn: 'arn:aws:iam::1:user/a' } } },
+});
+
+describe('handleApiEvent', () => {
+  it('answers an unknown path 404 and a known path with another method 405, as problem+json', async () => {
+    const none = await handleApiEvent(event('GET', '/nothing'), deps);
+    expect(none.statusCode).toBe(404);
+    expect(none.headers['content-type']).toBe('application/problem+json');
+    const put = await handleApiEvent(event('PUT', '/destinations'), deps);
+    expect(put.statusCode).toBe(405);
+    expect(JSON.parse(put.body!)).toMatchObject({ status: 405, instance: 'urn:dropship:request:r-1' });
+  });
+
+  it('answers a failure on its side 500 with the customer’s sentence, never the internal detail', async () => {
+    const res = await handleApiEvent(event('GET', '/destinations/acme'), deps);
+    expect(res.statusCode).toBe(500);
+    const body = JSON.parse(res.body!);
+    expect(body).toEqual({
+      type: 'urn:dropship:problem:internal',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: INTERNAL_CUSTOMER_MESSAGE,
+      instance: 'urn:dropship:request:r-1',
+    });
+    expect(res.body).not.toContain('10.0.0.5');
+    expect(lines.join('\n')).toContain('api request failed'); // the operator's detail goes to the log
+  });
+});

@@ -1,0 +1,408 @@
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import type { Destination } from '../accounts/destination.js';
+import type { MessageSender } from '../contracts/task.js';
+import { errorFields, type Logger } from '../log/logger.js';
+import { StatusStore } from '../notify/store.js';
+import { checkDestination } from '../operations/check.js';
+import type { OperationDeps } from '../operations/deps.js';
+import { createDestination, setWebhook } from '../operations/destinations.js';
+import { cancelRun, startOnDemandRun } from '../operations/runs.js';
+import { destinationStatus } from '../operations/status.js';
+import type { Faults } from '../run/lifecycle/faults.js';
+import type { Run, Task } from '../store/ledger/rows.js';
+import { IdempotencyStore, requestHash } from './idempotency.js';
+import { ApiError, fieldErrors, toProblem } from './problem.js';
+import { type OperationId, pathPattern, ROUTES, type Route } from './routes.js';
+import type { createDestinationBody, listDestinationsQuery, listRunsQuery, updateDestinationBody } from './schemas.js';
+
+/**
+ * The HTTP API over API Gateway HTTP API events (payload format 2.0; a Lambda function URL sends
+ * the same shape). AWS IAM has authenticated the caller before the event reaches this function
+ * (`authorizer: aws_iam`); its principal ARN is in requestContext.authorizer.iam.userArn and every
+ * change is logged with it (one audit line per mutation). Each operation calls the function the CLI
+ * calls (src/operations/, the registry, the ledger): there is no second implementation here.
+ */
+export interface HttpApiEvent {
+  version?: string;
+  rawPath: string;
+  rawQueryString?: string;
+  headers?: Record<string, string | undefined>;
+  body?: string;
+  isBase64Encoded?: boolean;
+  requestContext: {
+    requestId?: string;
+    http: { method: string; path?: string; sourceIp?: string };
+    authorizer?: { iam?: { userArn?: string; accountId?: string; accessKey?: string } };
+  };
+}
+
+export interface HttpApiResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface ApiDeps extends OperationDeps {
+  log: Logger;
+  /** Where an on-demand run's task messages go (the SQS task queue). */
+  queue: MessageSender;
+  faults?: Faults;
+  now?: () => Date;
+}
+
+const COMPILED = ROUTES.map((r) => ({ route: r, ...pathPattern(r.path) }));
+
+interface Call {
+  route: Route;
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  body: unknown;
+  principal: string;
+}
+
+interface Reply {
+  status: number;
+  body?: unknown;
+}
+
+export async function handleApiEvent(event: HttpApiEvent, deps: ApiDeps): Promise<HttpApiResult> {
+  const requestId = event.requestContext.requestId ?? randomUUID();
+  const instance = `urn:dropship:request:${requestId}`;
+  const method = event.requestContext.http.method.toUpperCase();
+  const path = event.rawPath;
+  const principal = event.requestContext.authorizer?.iam?.userArn ?? 'unknown';
+  const headers = lower(event.headers ?? {});
+  let route: Route | undefined;
+  let reply: Reply;
+  let replayed = false;
+  try {
+    const found = match(method, path);
+    route = found.route;
+    const call = parse(found.route, found.params, event, headers, principal);
+    const key = headers['idempotency-key'];
+    if (key !== undefined && route.idempotent) {
+      if (key.length < 1 || key.length > 255)
+        throw new ApiError(400, 'invalid-request', 'Idempotency-Key has 1–255 characters', [
+          { field: 'Idempotency-Key', message: 'has 1–255 characters' },
+        ]);
+      const store = new IdempotencyStore(deps.pool);
+      const hash = requestHash(method, path, call.body);
+      const r = await store.reserve(principal, key, hash);
+      if (r.kind === 'mismatch')
+        throw new ApiError(422, 'idempotency-key-reused', 'This Idempotency-Key was used with a different request', [
+          { field: 'Idempotency-Key', message: 'used with a different request' },
+        ]);
+      if (r.kind === 'in-progress')
+        throw new ApiError(
+          409,
+          'idempotency-key-in-progress',
+          'A request with this Idempotency-Key is still being answered',
+          [{ field: 'Idempotency-Key', message: 'in progress' }],
+        );
+      if (r.kind === 'replay') {
+        reply = { status: r.status, ...(r.body === null ? {} : { body: r.body }) };
+        replayed = true;
+      } else {
+        reply = await answer(call, deps, instance).catch((e: unknown) => ({ status: 0, body: e }));
+        const failed = reply.status === 0;
+        const stored = failed ? toProblem(reply.body, instance) : reply;
+        const status = failed ? (stored as { status: number }).status : reply.status;
+        await store.complete(principal, key, status, failed ? stored : withoutSecret(reply.body));
+        if (failed) throw reply.body;
+      }
+    } else {
+      reply = await answer(call, deps, instance);
+    }
+  } catch (e) {
+    const p = toProblem(e, instance);
+    if (p.status >= 500) deps.log.error({ requestId, method, path, ...errorFields(e) }, 'api request failed');
+    reply = { status: p.status, body: p };
+  }
+  if (route?.mutation)
+    deps.log.info(
+      {
+        audit: true,
+        principalArn: principal,
+        operation: route.operationId,
+        method,
+        path,
+        status: reply.status,
+        requestId,
+        ...(replayed ? { idempotentReplay: true } : {}),
+      },
+      'api change',
+    );
+  return respond(reply, replayed);
+}
+
+function lower(h: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = v;
+  return out;
+}
+
+function match(method: string, path: string): { route: Route; params: Record<string, string> } {
+  let pathMatched = false;
+  for (const c of COMPILED) {
+    const m = c.re.exec(path);
+    if (!m) continue;
+    pathMatched = true;
+    if (c.route.method !== method) continue;
+    const params: Record<string, string> = {};
+    c.names.forEach((n, i) => {
+      params[n] = decodeURIComponent(m[i + 1]!);
+    });
+    return { route: c.route, params };
+  }
+  if (pathMatched) throw new ApiError(405, 'method-not-allowed', `${method} is not allowed on ${path}`);
+  throw new ApiError(404, 'no-such-route', `No operation at ${path}`);
+}
+
+function parse(
+  route: Route,
+  rawParams: Record<string, string>,
+  event: HttpApiEvent,
+  headers: Record<string, string>,
+  principal: string,
+): Call {
+  const params = (route.params ? check(route.params, rawParams, '') : {}) as Record<string, string>;
+  const rawQuery: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(event.rawQueryString ?? '')) rawQuery[k] = v;
+  if (!route.query && Object.keys(rawQuery).length > 0)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      'This operation takes no query parameters',
+      Object.keys(rawQuery).map((k) => ({ field: k, message: 'unknown query parameter' })),
+    );
+  const query = route.query ? check(route.query, rawQuery, '') : {};
+  let body: unknown;
+  const text = event.body
+    ? event.isBase64Encoded
+      ? Buffer.from(event.body, 'base64').toString('utf8')
+      : event.body
+    : '';
+  if (route.body) {
+    const type = headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(type))
+      throw new ApiError(415, 'unsupported-media-type', 'Send the body as application/json', [
+        { field: 'Content-Type', message: 'must be application/json' },
+      ]);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new ApiError(400, 'invalid-json', 'The body is not JSON', [{ field: 'body', message: 'not JSON' }]);
+    }
+    body = check(route.body.schema, json, '');
+  } else if (text.trim() !== '') {
+    throw new ApiError(400, 'invalid-request', 'This operation takes no body', [
+      { field: 'body', message: 'not expected' },
+    ]);
+  }
+  return { route, params, query, body, principal };
+}
+
+function check<T extends z.ZodType>(schema: T, value: unknown, prefix: string): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ApiError(400, 'invalid-request', 'The request is not valid', fieldErrors(r.error, prefix));
+  return r.data;
+}
+
+function withoutSecret(body: unknown): unknown {
+  if (body && typeof body === 'object' && 'webhookSecret' in body) {
+    const { webhookSecret: _s, ...rest } = body as Record<string, unknown>;
+    return rest;
+  }
+  return body;
+}
+
+function respond(reply: Reply, replayed: boolean): HttpApiResult {
+  const problem = reply.status >= 400;
+  const headers: Record<string, string> = {};
+  if (replayed) headers['idempotent-replayed'] = 'true';
+  if (reply.body === undefined) return { statusCode: reply.status, headers };
+  headers['content-type'] = problem ? 'application/problem+json' : 'application/json';
+  return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };
+}
+
+/** Cursors are opaque to callers: the last item's key, base64url. */
+const encodeCursor = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
+function decodeCursor(c: string | undefined): string | undefined {
+  if (c === undefined) return undefined;
+  const s = Buffer.from(c, 'base64url').toString('utf8');
+  if (s === '' || encodeCursor(s) !== c)
+    throw new ApiError(400, 'invalid-request', 'The cursor is not one this API gave', [
+      { field: 'cursor', message: 'not a cursor from a previous page' },
+    ]);
+  return s;
+}
+
+async function viewOf(deps: ApiDeps, d: Destination): Promise<z.input<typeof import('./schemas.js').destinationView>> {
+  const row = await new StatusStore(deps.pool).get(d.accountId);
+  return {
+    accountId: d.accountId,
+    plan: d.plan,
+    bucket: d.bucket,
+    prefix: d.prefix,
+    region: d.region,
+    roleArn: d.roleArn,
+    externalId: d.externalId,
+    kmsKeyArn: d.kmsKeyArn ?? null,
+    sourceSchema: d.sourceSchema,
+    layout: d.layout,
+    compression: d.compression,
+    changes: d.changes,
+    selection: d.selection,
+    enabled: d.enabled,
+    webhookUrl: row.webhookUrl,
+    version: d.version,
+    createdAt: d.createdAt.toISOString(),
+    updatedAt: d.updatedAt.toISOString(),
+  };
+}
+
+function runOf(r: Run) {
+  return {
+    runId: r.runId,
+    accountId: r.accountId,
+    trigger: r.trigger,
+    slot: r.slot,
+    status: r.status,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt ? r.finishedAt.toISOString() : null,
+    receiptKey: r.receiptKey,
+    error: r.error,
+  };
+}
+
+function taskOf(t: Task) {
+  return {
+    table: t.table,
+    part: t.part,
+    parts: t.parts,
+    status: t.status,
+    attempts: t.attempts,
+    maxAttempts: t.maxAttempts,
+    rows: t.rows,
+    bytes: t.bytes,
+    error: t.error,
+  };
+}
+
+const noRun = (runId: string) =>
+  new ApiError(404, 'run-not-found', `No run ${runId}`, [{ field: 'runId', message: 'no such run' }]);
+
+/** The operations: each calls the function the CLI's command calls. */
+async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Reply> {
+  const p = call.params as { accountId: string; runId: string };
+  const op: Record<OperationId, () => Promise<Reply>> = {
+    createDestination: async () => {
+      const { webhookUrl, ...input } = call.body as z.output<typeof createDestinationBody>;
+      const created = await createDestination(deps, input, webhookUrl);
+      // The customer's setup kit (issue 26 item 4) joins this answer here, as `setupKit`, at merge.
+      return {
+        status: 201,
+        body: {
+          destination: await viewOf(deps, created.destination),
+          externalId: created.destination.externalId,
+          ...(created.webhookSecret ? { webhookSecret: created.webhookSecret } : {}),
+        },
+      };
+    },
+    listDestinations: async () => {
+      const q = call.query as z.output<typeof listDestinationsQuery>;
+      const after = decodeCursor(q.cursor);
+      const page = await deps.registry.page({ ...(after ? { after } : {}), limit: q.limit + 1 });
+      const items = page.slice(0, q.limit);
+      const more = page.length > q.limit;
+      return {
+        status: 200,
+        body: {
+          items: await Promise.all(items.map((d) => viewOf(deps, d))),
+          nextCursor: more ? encodeCursor(items[items.length - 1]!.accountId) : null,
+        },
+      };
+    },
+    getDestination: async () => ({ status: 200, body: await viewOf(deps, await deps.registry.get(p.accountId)) }),
+    updateDestination: async () => {
+      const { webhookUrl, ...patch } = call.body as z.output<typeof updateDestinationBody>;
+      await deps.registry.get(p.accountId); // 404 before anything changes
+      const dest =
+        Object.keys(patch).length > 0
+          ? await deps.registry.update(p.accountId, patch)
+          : await deps.registry.get(p.accountId);
+      const set = webhookUrl === undefined ? undefined : await setWebhook(deps, p.accountId, webhookUrl);
+      return {
+        status: 200,
+        body: { destination: await viewOf(deps, dest), ...(set ? { webhookSecret: set.secret } : {}) },
+      };
+    },
+    deleteDestination: async () => {
+      await deps.registry.remove(p.accountId);
+      return { status: 204 };
+    },
+    checkDestination: async () => {
+      const dest = await deps.registry.get(p.accountId);
+      const { doctor, drift } = await checkDestination(deps, dest);
+      return {
+        status: 200,
+        body: {
+          accountId: dest.accountId,
+          ok: doctor.ok && drift.ok,
+          doctor: {
+            ok: doctor.ok,
+            exportAllowed: doctor.report.exportAllowed,
+            checks: doctor.report.checks,
+            ...(doctor.selection ? { selection: doctor.selection } : {}),
+          },
+          drift: { ok: drift.ok, probed: drift.probed, checks: drift.checks, failures: drift.failures },
+        },
+      };
+    },
+    getDestinationStatus: async () => ({
+      status: 200,
+      body: await destinationStatus(deps, p.accountId, deps.now?.() ?? new Date()),
+    }),
+    startRun: async () => {
+      const { run, tasks } = await startOnDemandRun(deps, p.accountId);
+      return { status: 202, body: { run: runOf(run), tasks } };
+    },
+    listRuns: async () => {
+      const q = call.query as z.output<typeof listRunsQuery>;
+      const before = decodeCursor(q.cursor);
+      const runs = await deps.ledger.listRuns({
+        ...(q.accountId ? { accountId: q.accountId } : {}),
+        ...(q.status ? { status: q.status } : {}),
+        ...(before ? { beforeRunId: before } : {}),
+        limit: q.limit + 1,
+      });
+      const items = runs.slice(0, q.limit);
+      return {
+        status: 200,
+        body: {
+          items: items.map(runOf),
+          nextCursor: runs.length > q.limit ? encodeCursor(items[items.length - 1]!.runId) : null,
+        },
+      };
+    },
+    getRun: async () => {
+      const run = await deps.ledger.getRun(p.runId);
+      if (!run) throw noRun(p.runId);
+      return { status: 200, body: { ...runOf(run), tasks: (await deps.ledger.tasks(p.runId)).map(taskOf) } };
+    },
+    cancelRun: async () => {
+      const res = await cancelRun(deps, p.runId, `api:${call.principal}`);
+      if (!res.ok) {
+        if (res.status === undefined) throw noRun(p.runId);
+        throw new ApiError(409, 'run-ended', `Run ${p.runId} has already ended (${res.status})`, [
+          { field: 'runId', message: `already ${res.status}` },
+        ]);
+      }
+      const run = await deps.ledger.getRun(p.runId);
+      return { status: 200, body: runOf(run!) };
+    },
+  };
+  return op[call.route.operationId]();
+}

@@ -1,0 +1,57 @@
+import type { Destination, DestinationInput } from '../accounts/destination.js';
+import { StatusStore, webhookKey } from '../notify/store.js';
+import { encryptSecret, generateSecret, validateWebhookUrl } from '../notify/webhook.js';
+import type { OperationDeps } from './deps.js';
+
+/**
+ * Registering and changing destinations, as `dropship destinations add|update` and the API's
+ * POST/PATCH /destinations do it (the registry validates and stores; these add the webhook).
+ */
+
+/** A destination as registered, with the webhook's signing secret when one was set (shown once). */
+export interface Created {
+  destination: Destination;
+  webhookUrl?: string;
+  webhookSecret?: string;
+}
+
+/**
+ * Registers a destination (its external ID is generated) and, when `webhookUrl` is given, its
+ * webhook with a new signing secret. The webhook address and the encryption key are checked before
+ * anything is registered, so a bad address registers nothing.
+ */
+export async function createDestination(
+  deps: Pick<OperationDeps, 'settings' | 'pool' | 'registry'>,
+  input: DestinationInput,
+  webhookUrl?: string,
+): Promise<Created> {
+  if (webhookUrl !== undefined) {
+    validateWebhookUrl(webhookUrl, { allowLoopback: deps.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
+    await webhookKey(deps.settings); // fails before registering when the key is not configured
+  }
+  const destination = await deps.registry.add(input);
+  if (webhookUrl === undefined) return { destination };
+  const set = await setWebhook(deps, destination.accountId, webhookUrl);
+  return { destination, webhookUrl: set!.url, webhookSecret: set!.secret };
+}
+
+/**
+ * Sets an account's webhook with a newly generated signing secret (stored encrypted; returned here
+ * once and never again), or removes it (`url` null; returns null).
+ */
+export async function setWebhook(
+  deps: Pick<OperationDeps, 'settings' | 'pool'>,
+  accountId: string,
+  url: string | null,
+): Promise<{ url: string; secret: string } | null> {
+  const store = new StatusStore(deps.pool);
+  if (url === null) {
+    await store.setWebhook(accountId, null, null);
+    return null;
+  }
+  const valid = validateWebhookUrl(url, { allowLoopback: deps.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
+  const key = await webhookKey(deps.settings);
+  const secret = generateSecret();
+  await store.setWebhook(accountId, valid, encryptSecret(secret, key));
+  return { url: valid, secret };
+}

@@ -1,0 +1,429 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdempotencyStore, requestHash } from '../src/api/idempotency.js';
+import type { ApiDeps } from '../src/api/router.js';
+import { ROUTES } from '../src/api/routes.js';
+import { createDestinationBody } from '../src/api/schemas.js';
+import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
+import { LocalApi } from '../src/devstack/api.js';
+import { createDemoSchema } from '../src/devstack/demo.js';
+import type { Principal } from '../src/devstack/iam.js';
+import { PLATFORM_ACCOUNT_ID, REPO_ROOT } from '../src/devstack/stack.js';
+import { createLogger } from '../src/log/logger.js';
+import { Wiring } from '../src/run/wiring.js';
+import { apiClient, type Credentials, ResponseValidator, signedRequest } from './kit/api-client.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
+
+/**
+ * The HTTP API against the local stack, through a client we did not write (openapi-fetch typed by
+ * openapi-typescript from schemas/openapi.json, requests signed by the AWS SDK's SigV4 signer), every
+ * response validated against the document. The last test fails when a documented operation or
+ * status was never exercised; the middleware fails any call whose status, content type or field is
+ * not documented.
+ */
+const doc = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/openapi.json'), 'utf8'));
+const validator = new ResponseValidator(doc);
+let h: Harness;
+let wiring: Wiring;
+let api: LocalApi;
+let caller: Credentials;
+let client: ReturnType<typeof apiClient>;
+const logLines: Record<string, unknown>[] = [];
+const ROLE = (account: string) => `arn:aws:iam::222222222222:role/dropship-export-${account}`;
+const destination = (account: string) => ({
+  accountId: account,
+  plan: 'paid' as const,
+  bucket: `${account}-data`,
+  prefix: 'dropship',
+  region: 'us-east-1',
+  roleArn: ROLE(account),
+  sourceSchema: account,
+});
+
+beforeAll(async () => {
+  h = await startHarness();
+  const c = new pg.Client({ connectionString: h.stack.databaseUrl });
+  await c.connect();
+  for (const s of ['apico', 'apico2', 'apico3']) await createDemoSchema(c, s, 500);
+  await c.end();
+  const settings = h.settings({
+    DROPSHIP_WEBHOOK_KEY: Buffer.alloc(32, 7).toString('base64'),
+    DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
+  });
+  wiring = new Wiring({ settings, databaseUrl: h.stack.databaseUrl });
+  const log = createLogger({
+    level: 'info',
+    destination: { write: (s: string) => void logLines.push(JSON.parse(s)) },
+  });
+  const deps: ApiDeps = {
+    settings,
+    pool: await wiring.pool(),
+    registry: await wiring.registry(),
+    ledger: await wiring.ledger(),
+    sourceUrl: wiring.sourceUrl,
+    queue: await wiring.queue('api test'),
+    log,
+  };
+  api = new LocalApi(h.stack.iam, async () => deps, { region: 'us-east-1', accountId: PLATFORM_ACCOUNT_ID });
+  await api.start();
+  caller = h.stack.platform;
+  client = apiClient(api.url, caller, validator);
+}, 120_000);
+
+afterAll(async () => {
+  await api?.stop();
+  await wiring?.close();
+  await h?.stop();
+});
+
+/** The customer's side in the local AWS, from the destination's own documents (what `dev provision` does). */
+async function provision(account: string): Promise<void> {
+  const dest = await h.registry.get(account);
+  await h.stack.applyWorld({
+    accounts: {
+      '222222222222': {
+        buckets: [{ name: dest.bucket, region: dest.region }],
+        roles: [
+          {
+            name: `dropship-export-${account}`,
+            trustPolicy: trustPolicy(dest, h.stack.platform.arn) as never,
+            policies: [permissionPolicy(dest) as never],
+          },
+        ],
+      },
+    },
+  });
+}
+
+const fields = (body: unknown) => ((body as { errors?: { field: string }[] }).errors ?? []).map((e) => e.field);
+
+describe('the HTTP API through the generated client', () => {
+  let externalId = '';
+  let webhookSecret = '';
+  let runId = '';
+
+  it('creates a destination: 201 with its external ID and the webhook secret, once; Idempotency-Key replays it', async () => {
+    const body = { ...destination('apico'), webhookUrl: 'http://127.0.0.1:9/hook' };
+    const first = await client.POST('/destinations', { body, headers: { 'Idempotency-Key': 'create-apico-1' } });
+    expect(first.response.status).toBe(201);
+    externalId = first.data!.externalId;
+    webhookSecret = first.data!.webhookSecret!;
+    expect(externalId).toMatch(/^dropship-[\w-]{32}$/);
+    expect(first.data!.destination).toMatchObject({
+      accountId: 'apico',
+      externalId,
+      webhookUrl: 'http://127.0.0.1:9/hook',
+    });
+    expect(webhookSecret).toMatch(/^whsec_/);
+    // The same key and body: the same answer (without the secret, shown once), nothing registered twice.
+    const again = await client.POST('/destinations', { body, headers: { 'Idempotency-Key': 'create-apico-1' } });
+    expect(again.response.status).toBe(201);
+    expect(again.response.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.data!.externalId).toBe(externalId);
+    expect(again.data!.webhookSecret).toBeUndefined();
+    // The same key with another body: 422, naming the header.
+    const other = await client.POST('/destinations', {
+      body: { ...body, plan: 'free' },
+      headers: { 'Idempotency-Key': 'create-apico-1' },
+    });
+    expect(other.response.status).toBe(422);
+    expect(other.response.headers.get('content-type')).toBe('application/problem+json');
+    expect(fields(other.error)).toEqual(['Idempotency-Key']);
+    // A key whose first request is still being answered (reserved, no answer yet): 409, nothing done.
+    const pending = { ...destination('apico9'), sourceSchema: 'apico3' };
+    await new IdempotencyStore(h.pool).reserve(
+      h.stack.platform.arn,
+      'pending-1',
+      requestHash('POST', '/destinations', createDestinationBody.parse(pending)),
+    );
+    const busy = await client.POST('/destinations', { body: pending, headers: { 'Idempotency-Key': 'pending-1' } });
+    expect(busy.response.status).toBe(409);
+    expect(fields(busy.error)).toEqual(['Idempotency-Key']);
+    expect((await h.registry.list()).map((d) => d.accountId)).not.toContain('apico9');
+    await provision('apico');
+  });
+
+  it('refuses a second create for the account (409), unknown fields and invalid values (400 naming the field), a non-JSON body (415)', async () => {
+    const dup = await client.POST('/destinations', { body: destination('apico') });
+    expect(dup.response.status).toBe(409);
+    expect(dup.error).toMatchObject({ status: 409, type: 'urn:dropship:problem:destination-exists' });
+    expect(fields(dup.error)).toEqual(['accountId']);
+    const unknown = await client.POST('/destinations', { body: { ...destination('apico2'), colour: 'red' } as never });
+    expect(unknown.response.status).toBe(400);
+    expect((unknown.error as { errors: unknown }).errors).toEqual([{ field: 'colour', message: 'unknown field' }]);
+    const nested = await client.POST('/destinations', {
+      body: { ...destination('apico2'), selection: { includeTables: ['events'], colour: 1 } } as never,
+    });
+    expect(fields(nested.error)).toEqual(['selection.colour']);
+    const bad = await client.POST('/destinations', { body: { ...destination('apico2'), bucket: 'Not_A_Bucket' } });
+    expect(bad.response.status).toBe(400);
+    expect(fields(bad.error)).toEqual(['bucket']);
+    // The registry's own checks (the source schema exists) name their field too.
+    const noSchema = await client.POST('/destinations', { body: { ...destination('apico2'), sourceSchema: 'nope' } });
+    expect(noSchema.response.status).toBe(400);
+    expect(fields(noSchema.error)).toEqual(['sourceSchema']);
+    const text = await client.POST('/destinations', {
+      body: destination('apico2'),
+      bodySerializer: (b) => JSON.stringify(b),
+      headers: { 'Content-Type': 'text/plain' },
+    });
+    expect(text.response.status).toBe(415);
+    expect(
+      (await client.GET('/destinations/{accountId}', { params: { path: { accountId: 'apico2' } } })).response.status,
+    ).toBe(404);
+  });
+
+  it('reads a destination (never its webhook secret) and lists them a page at a time', async () => {
+    for (const a of ['apico2', 'apico3'])
+      expect((await client.POST('/destinations', { body: destination(a) })).response.status).toBe(201);
+    const one = await client.GET('/destinations/{accountId}', { params: { path: { accountId: 'apico' } } });
+    expect(one.data).toMatchObject({
+      accountId: 'apico',
+      externalId,
+      plan: 'paid',
+      webhookUrl: 'http://127.0.0.1:9/hook',
+    });
+    expect(JSON.stringify(one.data)).not.toContain(webhookSecret);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const r = await client.GET('/destinations', { params: { query: { limit: 2, ...(cursor ? { cursor } : {}) } } });
+      expect(r.response.status).toBe(200);
+      seen.push(...r.data!.items.map((d) => d.accountId));
+      if (r.data!.nextCursor === null) break;
+      cursor = r.data!.nextCursor;
+    }
+    expect(seen).toEqual(['apico', 'apico2', 'apico3']);
+    const badCursor = await client.GET('/destinations', { params: { query: { cursor: '!!' } } });
+    expect(badCursor.response.status).toBe(400);
+    expect(fields(badCursor.error)).toEqual(['cursor']);
+    const badLimit = await client.GET('/destinations', { params: { query: { limit: 0 } } });
+    expect(fields(badLimit.error)).toEqual(['limit']);
+  });
+
+  it('updates a destination; a new webhook returns a new secret once; 400/404/415 name the field', async () => {
+    const up = await client.PATCH('/destinations/{accountId}', {
+      params: { path: { accountId: 'apico3' } },
+      body: { plan: 'free', webhookUrl: 'http://127.0.0.1:9/other' },
+    });
+    expect(up.response.status).toBe(200);
+    expect(up.data!.destination).toMatchObject({ plan: 'free', webhookUrl: 'http://127.0.0.1:9/other' });
+    expect(up.data!.webhookSecret).toMatch(/^whsec_/);
+    const off = await client.PATCH('/destinations/{accountId}', {
+      params: { path: { accountId: 'apico3' } },
+      body: { webhookUrl: null },
+    });
+    expect(off.data!.destination.webhookUrl).toBeNull();
+    expect(off.data!.webhookSecret).toBeUndefined();
+    const unknown = await client.PATCH('/destinations/{accountId}', {
+      params: { path: { accountId: 'apico3' } },
+      body: { externalId: 'mine' } as never,
+    });
+    expect(unknown.response.status).toBe(400);
+    expect(fields(unknown.error)).toEqual(['externalId']);
+    const invalid = await client.PATCH('/destinations/{accountId}', {
+      params: { path: { accountId: 'apico3' } },
+      body: { region: 'Mars' },
+    });
+    expect(fields(invalid.error)).toEqual(['region']);
+    const missing = await client.PATCH('/destinations/{accountId}', {
+      params: { path: { accountId: 'nobody' } },
+      body: { plan: 'free' },
+    });
+    expect(missing.response.status).toBe(404);
+    expect(fields(missing.error)).toEqual(['accountId']);
+    const text = await client.PATCH('/destinations/{accountId}', {
+      params: { path: { accountId: 'apico3' } },
+      body: { plan: 'paid' },
+      bodySerializer: (b) => JSON.stringify(b),
+      headers: { 'Content-Type': 'text/plain' },
+    });
+    expect(text.response.status).toBe(415);
+  });
+
+  it('checks a destination (doctor + drift) and reads its status (the status.json facts)', async () => {
+    const check = await client.POST('/destinations/{accountId}/check', { params: { path: { accountId: 'apico' } } });
+    expect(check.response.status).toBe(200);
+    expect(check.data!.doctor.checks.find((c) => c.name === 'assume role')?.status).toBe('pass');
+    expect(check.data!.drift).toMatchObject({ ok: true, failures: [] });
+    // An unprovisioned role: the findings carry the customer's words (status.json's).
+    const broken = await client.POST('/destinations/{accountId}/check', { params: { path: { accountId: 'apico2' } } });
+    expect(broken.data!.ok).toBe(false);
+    expect(broken.data!.drift.failures.map((f) => f.code)).toContain('role_not_assumable');
+    const status = await client.GET('/destinations/{accountId}/status', { params: { path: { accountId: 'apico' } } });
+    expect(status.response.status).toBe(200);
+    expect(status.data).toMatchObject({ account: 'apico', last_run: null, consecutive_failures: 0, paused: false });
+    const none = await client.GET('/destinations/{accountId}/status', { params: { path: { accountId: 'nobody' } } });
+    expect(none.response.status).toBe(404);
+    const noCheck = await client.POST('/destinations/{accountId}/check', { params: { path: { accountId: 'nobody' } } });
+    expect(noCheck.response.status).toBe(404);
+  });
+
+  it('starts an on-demand run (202, idempotent), refuses a second one (409), lists, shows and cancels it', async () => {
+    const start = await client.POST('/destinations/{accountId}/runs', {
+      params: { path: { accountId: 'apico' } },
+      headers: { 'Idempotency-Key': 'run-apico-1' },
+    });
+    expect(start.response.status).toBe(202);
+    expect(start.data!.run).toMatchObject({ accountId: 'apico', status: 'running', trigger: 'manual' });
+    expect(start.data!.tasks).toBeGreaterThan(0);
+    runId = start.data!.run.runId;
+    const replay = await client.POST('/destinations/{accountId}/runs', {
+      params: { path: { accountId: 'apico' } },
+      headers: { 'Idempotency-Key': 'run-apico-1' },
+    });
+    expect(replay.data!.run.runId).toBe(runId);
+    const reused = await client.POST('/destinations/{accountId}/runs', {
+      params: { path: { accountId: 'apico2' } },
+      headers: { 'Idempotency-Key': 'run-apico-1' },
+    });
+    expect(reused.response.status).toBe(422);
+    const second = await client.POST('/destinations/{accountId}/runs', { params: { path: { accountId: 'apico' } } });
+    expect(second.response.status).toBe(409);
+    expect(fields(second.error)).toEqual(['accountId']);
+    const none = await client.POST('/destinations/{accountId}/runs', { params: { path: { accountId: 'nobody' } } });
+    expect(none.response.status).toBe(404);
+
+    const list = await client.GET('/runs', { params: { query: { accountId: 'apico', limit: 1 } } });
+    expect(list.data!.items.map((r) => r.runId)).toEqual([runId]);
+    const badStatus = await client.GET('/runs', { params: { query: { status: 'sleeping' as never } } });
+    expect(fields(badStatus.error)).toEqual(['status']);
+    const show = await client.GET('/runs/{runId}', { params: { path: { runId } } });
+    expect(show.data!.tasks.length).toBe(start.data!.tasks);
+    expect((await client.GET('/runs/{runId}', { params: { path: { runId: 'no-such-run' } } })).response.status).toBe(
+      404,
+    );
+
+    const cancel = await client.POST('/runs/{runId}/cancel', { params: { path: { runId } } });
+    expect(cancel.response.status).toBe(200);
+    expect(cancel.data).toMatchObject({ runId, status: 'cancelled' });
+    expect(cancel.data!.error).toContain(h.stack.platform.arn);
+    const again = await client.POST('/runs/{runId}/cancel', { params: { path: { runId } } });
+    expect(again.response.status).toBe(409);
+    expect(fields(again.error)).toEqual(['runId']);
+    expect(
+      (await client.POST('/runs/{runId}/cancel', { params: { path: { runId: 'no-such-run' } } })).response.status,
+    ).toBe(404);
+  });
+
+  it('deletes a destination (204), then it is gone (404)', async () => {
+    const del = await client.DELETE('/destinations/{accountId}', { params: { path: { accountId: 'apico3' } } });
+    expect(del.response.status).toBe(204);
+    const again = await client.DELETE('/destinations/{accountId}', { params: { path: { accountId: 'apico3' } } });
+    expect(again.response.status).toBe(404);
+    expect(fields(again.error)).toEqual(['accountId']);
+  });
+
+  it('answers 400 naming the parameter for an unknown query parameter, on every operation', async () => {
+    for (const r of ROUTES) {
+      const path = r.path.replace('{accountId}', 'apico').replace('{runId}', runId);
+      const signed = await signedRequest(
+        `${api.url}${path}?bogus=1`,
+        {
+          method: r.method,
+          ...(r.body ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
+        },
+        caller,
+      );
+      const res = await fetch(signed.url, {
+        method: signed.method,
+        headers: signed.headers,
+        ...(signed.body ? { body: signed.body } : {}),
+      });
+      expect(await validator.check(r.path, r.method, res), r.operationId).toEqual([]);
+      expect(res.status, r.operationId).toBe(400);
+      expect(fields(await res.json()), r.operationId).toContain('bogus');
+    }
+  });
+
+  it('logs one audit line per change with the caller’s principal ARN, and never an external ID or secret', () => {
+    const audit = logLines.filter((l) => l.audit === true);
+    expect(audit.length).toBeGreaterThanOrEqual(10);
+    for (const l of audit) expect(l.principalArn).toBe(h.stack.platform.arn);
+    expect(audit.map((l) => l.operation)).toEqual(
+      expect.arrayContaining([
+        'createDestination',
+        'updateDestination',
+        'deleteDestination',
+        'startRun',
+        'cancelRun',
+        'checkDestination',
+      ]),
+    );
+    expect(audit.filter((l) => l.method === 'GET')).toEqual([]);
+    const all = JSON.stringify(logLines);
+    expect(all).not.toContain(externalId);
+    expect(all).not.toContain(webhookSecret);
+  });
+
+  it('exercised every documented operation and status (but 403, below, and 500)', () => {
+    const missing: string[] = [];
+    for (const [, ops] of Object.entries(
+      doc.paths as Record<string, Record<string, { operationId: string; responses: Record<string, unknown> }>>,
+    ))
+      for (const op of Object.values(ops))
+        for (const status of Object.keys(op.responses))
+          if (
+            !['403', '500'].includes(status) &&
+            !validator.seen.some((s) => s.operationId === op.operationId && String(s.status) === status)
+          )
+            missing.push(`${op.operationId} ${status}`);
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('the local API refuses what AWS IAM refuses (403, API Gateway’s body)', () => {
+  const get = async (headers: Record<string, string>) => fetch(`${api.url}/destinations`, { headers });
+  const refused = async (res: Response) => {
+    expect(res.status).toBe(403);
+    expect(await validator.check('/destinations', 'GET', res)).toEqual([]);
+    return ((await res.json()) as { message: string }).message;
+  };
+
+  it('an unsigned request', async () => {
+    expect(await refused(await get({}))).toMatch(/missing Authentication Token/i);
+  });
+
+  it('a tampered request (body changed after signing)', async () => {
+    const s = await signedRequest(
+      `${api.url}/destinations`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(destination('tamper')),
+      },
+      caller,
+    );
+    const res = await fetch(s.url, {
+      method: 'POST',
+      headers: s.headers,
+      body: JSON.stringify(destination('tampered')),
+    });
+    expect(await refused(res)).toMatch(/signature we calculated does not match/);
+    expect((await h.registry.list()).map((d) => d.accountId)).not.toContain('tampered');
+  });
+
+  it('a wrong secret', async () => {
+    const s = await signedRequest(
+      `${api.url}/destinations`,
+      { method: 'GET' },
+      { ...caller, secretAccessKey: 'wrong' },
+    );
+    expect(await refused(await get(s.headers))).toMatch(/signature we calculated does not match/);
+  });
+
+  it('a request replayed outside the SigV4 time window', async () => {
+    const s = await signedRequest(`${api.url}/destinations`, { method: 'GET' }, caller, {
+      signingDate: new Date(Date.now() - 20 * 60_000),
+    });
+    expect(await refused(await get(s.headers))).toMatch(/expired/);
+  });
+
+  it('a principal whose identity policy does not allow execute-api:Invoke', async () => {
+    const stranger: Principal = h.stack.iam.createUser(PLATFORM_ACCOUNT_ID, 'no-api', []);
+    const s = await signedRequest(`${api.url}/destinations`, { method: 'GET' }, stranger);
+    expect(await refused(await get(s.headers))).toMatch(/not authorized to perform: execute-api:Invoke/);
+  });
+});
