@@ -3,6 +3,7 @@ import { ConfigError, type Settings } from '../config/settings.js';
 import { LocalDestination } from './local/adapter.js';
 import type { DestinationPort } from './port.js';
 import { S3Destination } from './s3/adapter.js';
+import { destinationClientCache } from './s3/clients.js';
 
 /**
  * Opens the port of a destination's target for one run (`runId` names the S3 role session): the one
@@ -27,4 +28,9 @@ export function openTarget(dest: Destination, runId: string, settings: Settings)
         );
       return new LocalDestination(target);
   }
+}
+
+/** Forgets the clients and credentials a warm worker keeps for its runs' next tasks (a new instance, tests). */
+export function forgetDestinationClients(): void {
+  destinationClientCache.clear();
 }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { useHarness } from '../../../test/kit/harness.js';
-import { addDestination, dropOwnerConnection, pastTheBound, runOf, runWithTasksDone, taskResult } from '../../../test/kit/runs.js';
+import {
+  addDestination,
+  dropOwnerConnection,
+  pastTheBound,
+  runOf,
+  runWithTasksDone,
+  taskResult,
+} from '../../../test/kit/runs.js';
+import type { TaskMessage } from '../../contracts/task.js';
 import { createLogger } from '../../log/logger.js';
 import { type SweepDeps, sweepRuns } from './sweep.js';
 
@@ -12,7 +20,7 @@ import { type SweepDeps, sweepRuns } from './sweep.js';
  */
 const h = useHarness();
 
-type Message = { runId: string; accountId: string; table: string; part?: number };
+type Message = TaskMessage;
 
 /** The sweep's dependencies with a recording queue and a captured log. */
 function sweeper(opts: { resend?: boolean; destination?: SweepDeps['destination'] } = {}) {
