@@ -48,6 +48,13 @@ export async function processTaskBatch(
     // One task, or a packed message's tables (their outcomes combined: src/run/drivers/task.ts).
     const table = messageLabel(parsed);
     try {
+      // A packed message carries tasks nobody else has a message for: should this worker die between
+      // two of them (no lease run out for the sweeper to see), the message itself comes back once a
+      // lease of its could have run out, not after the queue's visibility timeout (6 × the worker's).
+      if ('tables' in parsed && record.receiptHandle)
+        await queue.delay(record.receiptHandle, settings.DROPSHIP_TASK_LEASE_SECONDS + 5).catch((e: unknown) => {
+          log.warn({ accountId, runId, table, ...errorFields(e) }, 'could not set when the packed message comes back');
+        });
       // Progress with percentage and time left every 10 s, as the CLI shows it.
       const progress = new LogReporter(log);
       progress.watchRun(accountId, runId);
