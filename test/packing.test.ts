@@ -7,6 +7,7 @@ import { type Customer, setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
 import { startFanOutRun } from '../src/run/drivers/fan-out.js';
 import { runTask } from '../src/run/drivers/task.js';
+import { processTaskBatch } from '../src/run/drivers/task-batch.js';
 import { exportViaQueue } from '../src/run/drivers/via-queue.js';
 import { processDeadLetters } from '../src/run/liveness/dead-letter.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
@@ -83,14 +84,15 @@ async function viaQueue(c: Customer, settings: Settings) {
 }
 
 describe('packing small tables into one task message', () => {
-  it('8 tiny tables of one run: one message, one AssumeRole, exact files, one task row per table', async () => {
+  it('8 tiny tables of one run: one message, one AssumeRole in the worker, exact files, one task row per table', async () => {
     // Act
     const { outcome, sent } = await viaQueue(tiny, h.settings());
     // Assess
     expect(outcome.ok, String(!outcome.ok && outcome.error)).toBe(true);
     expect(sent).toHaveLength(1);
     const runId = outcome.runId;
-    expect(assumeRolesOf(tiny, runId)).toBe(1);
+    // The opener's role check, and the worker's one for all 8 tables.
+    expect(assumeRolesOf(tiny, runId)).toBe(2);
     const tasks = await h.ledger.tasks(runId);
     expect(tasks.map((t) => [t.table, t.part, t.status, t.attempts])).toEqual(
       Array.from({ length: TABLES }, (_, i) => [`t${i}`, 0, 'succeeded', 1]),
@@ -98,27 +100,46 @@ describe('packing small tables into one task message', () => {
     await assertExact(h, tiny);
   });
 
-  it('with packing and reuse off (DROPSHIP_PACK_BYTES=0, DROPSHIP_CLIENT_CACHE_ENTRIES=0): a message per table, an AssumeRole per port', async () => {
-    // Act
-    const { outcome, sent } = await viaQueue(
-      tiny,
-      h.settings({ DROPSHIP_PACK_BYTES: '0', DROPSHIP_CLIENT_CACHE_ENTRIES: '0' }),
-    );
-    // Assess
-    expect(outcome.ok).toBe(true);
-    expect(sent).toHaveLength(TABLES);
-    expect(sent.every((m) => 'table' in m)).toBe(true);
-    // The opener's check, and the worker's (one worker: the snapshot holder exports the other tasks
-    // itself on its port; their messages then find them done).
-    expect(assumeRolesOf(tiny, outcome.runId)).toBe(2);
-    await assertExact(h, tiny);
+  it("one run's tasks in one warm worker share one AssumeRole across messages; with the cache off, one per message", async () => {
+    for (const [entries, expected] of [
+      ['256', 1],
+      ['0', TABLES],
+    ] as const) {
+      // Prepare: one message per table, and no helping holder (each message's worker exports its own table).
+      const settings = h.settings({ DROPSHIP_PACK_BYTES: '0', DROPSHIP_CLIENT_CACHE_ENTRIES: entries });
+      const messages: TaskMessage[] = [];
+      const { run } = await startFanOutRun(tiny.destination, {
+        sourceUrl: h.stack.databaseUrl,
+        ledger: h.ledger,
+        settings,
+        trigger: 'manual',
+        queue: { send: async (m) => void messages.push(...m) },
+      });
+      expect(messages).toHaveLength(TABLES);
+      expect(messages.every((m) => 'table' in m)).toBe(true);
+      await h.ledger.snapshot.claimHolder({ runId: run.runId, holder: 'test' });
+      await h.ledger.snapshot.record({ runId: run.runId, exportId: 'gone', id: 'gone', at: 'gone' });
+      await h.ledger.snapshot.released(run.runId);
+      const opener = assumeRolesOf(tiny, run.runId);
+      // Act
+      for (const m of messages)
+        expect(
+          (await runTask(m, { sourceUrl: h.stack.databaseUrl, ledger: h.ledger, registry: h.registry, settings }))
+            .status,
+        ).toBe('succeeded');
+      // Assess
+      expect(opener).toBe(1);
+      expect(assumeRolesOf(tiny, run.runId) - opener, `cache entries ${entries}`).toBe(expected);
+      expect((await h.ledger.getRun(run.runId))?.status).toBe('succeeded');
+      await assertExact(h, tiny);
+    }
   });
 
   it('DROPSHIP_PACK_MAX_TABLES bounds a message: 8 tables at 3 a message are 3 messages', async () => {
     const { outcome, sent } = await viaQueue(tiny, h.settings({ DROPSHIP_PACK_MAX_TABLES: '3' }));
     expect(outcome.ok).toBe(true);
     expect(sent.map((m) => ('tables' in m ? m.tables.length : 1)).sort()).toEqual([2, 3, 3]);
-    expect(assumeRolesOf(tiny, outcome.runId)).toBe(1);
+    expect(assumeRolesOf(tiny, outcome.runId)).toBe(2);
     await assertExact(h, tiny);
   });
 
@@ -176,6 +197,41 @@ describe('packing small tables into one task message', () => {
     } finally {
       h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
     }
+  });
+
+  it("the worker sets a packed message's visibility to the task lease first, so a death between its tables brings it back then", async () => {
+    // Prepare
+    const settings = h.settings();
+    const messages: TaskMessage[] = [];
+    const { run } = await startFanOutRun(tiny.destination, {
+      sourceUrl: h.stack.databaseUrl,
+      ledger: h.ledger,
+      settings,
+      trigger: 'manual',
+      queue: { send: async (m) => void messages.push(...m) },
+    });
+    const delays: [string, number, number][] = [];
+    // Act
+    const out = await processTaskBatch(
+      { Records: [{ messageId: 'm1', receiptHandle: 'handle-1', body: JSON.stringify(messages[0]) }] },
+      {
+        settings,
+        registry: h.registry,
+        ledger: h.ledger,
+        log,
+        sourceUrl: h.stack.databaseUrl,
+        signal: new AbortController().signal,
+        queue: {
+          delay: async (handle, seconds) =>
+            void delays.push([handle, seconds, (await h.ledger.tasks(run.runId)).filter((t) => t.attempts > 0).length]),
+        },
+      },
+    );
+    // Assess: set before any task was claimed; the message was then done (not handed back).
+    expect(messages).toHaveLength(1);
+    expect(delays).toEqual([['handle-1', settings.DROPSHIP_TASK_LEASE_SECONDS + 5, 0]]);
+    expect(out.batchItemFailures).toEqual([]);
+    expect((await h.ledger.getRun(run.runId))?.status).toBe('succeeded');
   });
 
   it('a packed message dead-lettered fails its run once and settles each of its tables', async () => {

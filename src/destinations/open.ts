@@ -10,7 +10,16 @@ import { destinationClientCache } from './s3/clients.js';
  * place that knows which adapter serves which kind. A `local` target is refused unless
  * DROPSHIP_ALLOW_LOCAL_TARGET is set (development and tests only).
  */
-export function openTarget(dest: Destination, runId: string, settings: Settings): DestinationPort {
+export function openTarget(
+  dest: Destination,
+  runId: string,
+  settings: Settings,
+  /**
+   * `reuseClients`: a worker's port — take the run's credentials and clients from the process's cache and
+   * leave them there for the run's next tasks (src/destinations/s3/clients.ts); others make their own.
+   */
+  opts: { reuseClients?: boolean } = {},
+): DestinationPort {
   const target = dest.target;
   // Object keys carry the destination's prefix (src/pipeline/sink/layout.ts): a target under another prefix would
   // put the files where the receipt does not say.
@@ -20,7 +29,7 @@ export function openTarget(dest: Destination, runId: string, settings: Settings)
     );
   switch (target.kind) {
     case 's3':
-      return new S3Destination(dest, target, runId, settings);
+      return new S3Destination(dest, target, runId, settings, undefined, opts.reuseClients === true);
     case 'local':
       if (!settings.DROPSHIP_ALLOW_LOCAL_TARGET)
         throw new ConfigError(

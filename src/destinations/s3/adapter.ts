@@ -13,6 +13,7 @@ import {
   DestinationAccessError,
   type DestinationClients,
   destinationClientCache,
+  destinationClients,
   explainS3Error,
   httpStatusOf,
   isRetryableAws,
@@ -44,6 +45,8 @@ export class S3Destination implements DestinationPort {
     private readonly settings: Settings,
     /** The client to use instead of one on assumed-role credentials (tests inject a fake). */
     clients?: DestinationClients,
+    /** Take the clients from the worker's cache and leave them there when closed (a worker's port). */
+    private readonly reuse = false,
   ) {
     this.clients = clients;
     const { kmsKeyArn: _, ...rest } = dest;
@@ -59,14 +62,17 @@ export class S3Destination implements DestinationPort {
   }
 
   /**
-   * The client, taken at first use (a port opened and never used makes no STS call) from the worker's
-   * cache: the run's earlier tasks in this process may already hold credentials for this destination.
+   * The client, made at first use (a port opened and never used makes no STS call) — a worker's port
+   * takes it from the process's cache, where the run's earlier tasks may have left credentials and a client.
    */
   private get c(): DestinationClients {
     if (!this.clients) {
-      const { clients, release } = destinationClientCache.acquire(this.dest, this.runId, this.settings);
-      this.clients = clients;
-      this.release = release;
+      if (!this.reuse) this.clients = destinationClients(this.dest, this.runId, this.settings);
+      else {
+        const { clients, release } = destinationClientCache.acquire(this.dest, this.runId, this.settings);
+        this.clients = clients;
+        this.release = release;
+      }
     }
     return this.clients;
   }

@@ -60,7 +60,8 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   const dest = run.destination ?? (await legacyDestination(deps.registry, run));
   if (!dest) return { status: 'skipped', reason: `the destination of run ${run.runId} was changed or removed` };
   // One port (credentials, clients) and one snapshot session for every task the message carries.
-  const port = openTarget(dest, run.runId, settings);
+  // A warm worker keeps the run's credentials and S3 client for its next tasks (src/destinations/s3/clients.ts).
+  const port = openTarget(dest, run.runId, settings, { reuseClients: true });
   // One snapshot for the whole run (src/run/lifecycle/shared-snapshot.ts): the first task's worker holds it.
   const shared = new SharedSnapshot({
     ledger,
