@@ -109,7 +109,7 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   DROPSHIP_CLIENT_CACHE_ENTRIES: {
     group: 'export',
     meaning:
-      "destination credentials (AssumeRole) and S3 clients a warm worker keeps for a run's next tasks until 5 minutes before they expire (least recently used go first); `0` makes new ones for every task",
+      "destination credentials (AssumeRole) and S3 clients a warm worker keeps for a run's next tasks until 5 minutes before they expire (least recently used go first); `0` makes new ones for every task message",
   },
   DROPSHIP_RUN_STALE_SECONDS: {
     group: 'runs',

@@ -74,7 +74,7 @@ export const settingsSchema = z.object({
   DROPSHIP_PACK_MAX_TABLES: int(1, 500).default(50),
   /**
    * Destination credentials and S3 clients a warm worker keeps for the next task of the same run
-   * (src/destinations/s3/clients.ts); 0 makes new ones for every task.
+   * (src/destinations/s3/clients.ts); 0 makes new ones for every task message.
    */
   DROPSHIP_CLIENT_CACHE_ENTRIES: int(0, 10_000).default(256),
   /**

@@ -170,6 +170,14 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       // A packed message's tables one after another, each through its own claim, lease and attempt;
       // a run that ended (failed, cancelled) stops the rest (they decline as run-closed anyway).
       for (const task of messageTasks(msg)) {
+        if (outcomes.length > 0 && deps.signal?.aborted) {
+          // The deadline came between two tables: the rest wait for the message's next delivery.
+          outcomes.push({
+            task,
+            outcome: { status: 'retry', reason: 'the worker stopped at its deadline', delaySeconds: 0 },
+          });
+          continue;
+        }
         const outcome = await judge(task, await exportOne(task.table, task.part));
         outcomes.push({ task, outcome });
         if (outcome.status === 'failed') break;
