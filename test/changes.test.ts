@@ -374,7 +374,7 @@ describe('change sets', () => {
       trigger: 'manual',
       queue: { send: async (batch) => void messages.push(...batch) },
     });
-    expect(messages.filter((m) => m.table === 'big').length).toBeGreaterThanOrEqual(2);
+    expect(messages.filter((m) => 'table' in m && m.table === 'big').length).toBeGreaterThanOrEqual(2);
     // The first message's worker holds the run's snapshot and exports the pending tasks itself
     // (src/run/lifecycle/shared-snapshot.ts) — here starting from the last part, so part 0 is not first; the
     // later messages find their tasks done.

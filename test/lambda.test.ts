@@ -197,7 +197,8 @@ describe('Lambda handlers on the local stack', () => {
     const opened = await open();
     expect(opened.map((r) => r.accountId)).toEqual(['paidco']);
     expect(opened[0]!.tasks).toBe(7);
-    expect(stack.sqs.pending(stack.taskQueueUrl)).toHaveLength(7);
+    // 7 small tables, one packed message (DROPSHIP_PACK_BYTES).
+    expect(stack.sqs.pending(stack.taskQueueUrl)).toHaveLength(1);
     await drain();
     // Assess
     expect(receiptEvents('paidco-data')).toHaveLength(1);
@@ -219,7 +220,9 @@ describe('Lambda handlers on the local stack', () => {
     const opened = (await exportAccountHandler({ accountId: 'dupco' })) as { runId: string; tasks: number };
     expect(opened.tasks).toBe(7);
     const messages = await receive(10, 60);
-    expect(messages).toHaveLength(7);
+    // 7 small tables, one packed message (DROPSHIP_PACK_BYTES).
+    expect(messages).toHaveLength(1);
+    expect(JSON.parse(messages[0]!.body).tables).toHaveLength(7);
     // Act: every message is delivered twice at the same time, then once more afterwards.
     await Promise.all(messages.flatMap((m) => [deliver(m), deliver({ ...m, messageId: `${m.messageId}-dup` })]));
     await Promise.all(messages.map((m) => deliver({ ...m, messageId: `${m.messageId}-late` })));

@@ -108,6 +108,20 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     meaning:
       'Lambda fan-out: a table estimated above this many rows with a single integer primary key is split into key ranges, one task each',
   },
+  DROPSHIP_PACK_BYTES: {
+    group: 'runs',
+    meaning:
+      'Lambda fan-out: whole tables estimated at most this many bytes on disk travel in one task message, up to this many bytes per message; `0` sends one message per table',
+  },
+  DROPSHIP_PACK_MAX_TABLES: {
+    group: 'runs',
+    meaning: 'Lambda fan-out: at most this many tables per packed task message',
+  },
+  DROPSHIP_CLIENT_CACHE_ENTRIES: {
+    group: 'export',
+    meaning:
+      "destination credentials (AssumeRole) and S3 clients a warm worker keeps for a run's next tasks until 5 minutes before they expire (least recently used go first); `0` makes new ones for every task message",
+  },
   DROPSHIP_RUN_STALE_SECONDS: {
     group: 'runs',
     meaning:

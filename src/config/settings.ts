@@ -78,6 +78,18 @@ export const settingsSchema = z.object({
   /** Lambda fan-out: a table estimated above this many rows is split by ranges of its integer primary key. */
   DROPSHIP_SPLIT_ROWS: int(1_000, 10_000_000_000).default(20_000_000),
   /**
+   * Lambda fan-out: whole tables estimated at most this many bytes on disk travel together, up to this
+   * many bytes per message (src/run/drivers/pack.ts); 0 sends one message per table.
+   */
+  DROPSHIP_PACK_BYTES: int(0, 100 * 1024 * MiB).default(64 * MiB),
+  /** Lambda fan-out: at most this many tables per packed message. */
+  DROPSHIP_PACK_MAX_TABLES: int(1, 500).default(50),
+  /**
+   * Destination credentials and S3 clients a warm worker keeps for the next task of the same run
+   * (src/destinations/s3/clients.ts); 0 makes new ones for every task message.
+   */
+  DROPSHIP_CLIENT_CACHE_ENTRIES: int(0, 10_000).default(256),
+  /**
    * A run whose owner stopped heartbeating this long ago is ended (or, if it was publishing its
    * receipt, finished) by the next run of the account or by the sweeper. CLI owners heartbeat every
    * quarter of it and also hold a session advisory lock, so a killed CLI is noticed at once.

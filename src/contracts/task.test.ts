@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { taskRecords } from './task.js';
+import { messageLabel, messageTasks, taskRecords } from './task.js';
 
 describe('task messages in an SQS event', () => {
   it('reads every valid message and hands each malformed one to the caller, once', () => {
@@ -27,5 +27,36 @@ describe('task messages in an SQS event', () => {
 
   it('refuses an event that is not an SQS event', () => {
     expect(() => taskRecords({ detail: {} }, () => {})).toThrow();
+  });
+});
+
+describe('packed task messages (several small tables of one run)', () => {
+  it('reads a packed message, still reads the one-task shape, and refuses mixed or repeated ones', () => {
+    // Prepare
+    const packed = { runId: 'r1', accountId: 'acme', tables: ['a', 'b', 'c'] };
+    const event = {
+      Records: [
+        { messageId: 'p1', body: JSON.stringify(packed) },
+        { messageId: 'p2', body: JSON.stringify({ runId: 'r1', accountId: 'acme', table: 'a', part: 3 }) },
+        { messageId: 'p3', body: JSON.stringify({ ...packed, table: 'x' }) },
+        { messageId: 'p4', body: JSON.stringify({ ...packed, tables: ['a', 'a'] }) },
+        { messageId: 'p5', body: JSON.stringify({ ...packed, tables: [] }) },
+        { messageId: 'p6', body: JSON.stringify({ ...packed, part: 1 }) },
+      ],
+    };
+    const dropped: string[] = [];
+    // Act
+    const records = taskRecords(event, (record) => dropped.push(record.messageId));
+    // Assess
+    expect(records.map((r) => r.message)).toEqual([packed, { runId: 'r1', accountId: 'acme', table: 'a', part: 3 }]);
+    expect(dropped).toEqual(['p3', 'p4', 'p5', 'p6']);
+    expect(messageTasks(records[0]!.message)).toEqual([
+      { table: 'a', part: 0 },
+      { table: 'b', part: 0 },
+      { table: 'c', part: 0 },
+    ]);
+    expect(messageTasks(records[1]!.message)).toEqual([{ table: 'a', part: 3 }]);
+    expect(messageLabel(records[0]!.message)).toBe('a,b,c');
+    expect(messageLabel(records[1]!.message)).toBe('a#3');
   });
 });

@@ -1,11 +1,21 @@
 import { z } from 'zod';
 
 /**
- * The table-task message: one per table (or key-range part of a split table) of a fan-out run,
- * sent by the driver (src/run/drivers/fan-out.ts) over SQS (src/aws/queue.ts) and read by the worker
- * (src/run/drivers/task-batch.ts) and the dead-letter handler. One schema; the type is inferred from it.
+ * The task message, sent by the driver (src/run/drivers/fan-out.ts) over SQS (src/aws/queue.ts) and
+ * read by the worker (src/run/drivers/task-batch.ts), the dead-letter handler and `--via-queue`.
+ * Two shapes, each strict; the type is inferred from them:
+ *
+ *   - one task: `{ runId, accountId, table, part? }` — a table, or one key-range part of a split table
+ *     (what every message was before packing; still what large tables, parts and the sweeper's resends use);
+ *   - packed: `{ runId, accountId, tables: [...] }` — several small whole tables (part 0) of one run,
+ *     exported one after another by the worker that receives it (DROPSHIP_PACK_BYTES).
+ *
+ * Either way the ledger keeps one task row per table and part; a message only says who carries it.
  */
-export const taskMessageSchema = z
+/** The most tables one packed message may name (DROPSHIP_PACK_MAX_TABLES is at most this). */
+export const PACK_MAX_TABLES = 500;
+
+const singleTaskSchema = z
   .object({
     runId: z.string().min(1),
     accountId: z.string().min(1),
@@ -15,7 +25,34 @@ export const taskMessageSchema = z
   })
   .strict();
 
+const packedTaskSchema = z
+  .object({
+    runId: z.string().min(1),
+    accountId: z.string().min(1),
+    /** Whole tables (part 0), exported in this order. */
+    tables: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(PACK_MAX_TABLES)
+      .refine((t) => new Set(t).size === t.length, 'a table is named twice'),
+  })
+  .strict();
+
+export const taskMessageSchema = z.union([singleTaskSchema, packedTaskSchema]);
+
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
+
+/** The tasks a message carries, in order: one for a single-task message, one per table for a packed one. */
+export function messageTasks(m: TaskMessage): { table: string; part: number }[] {
+  return 'tables' in m ? m.tables.map((table) => ({ table, part: 0 })) : [{ table: m.table, part: m.part ?? 0 }];
+}
+
+/** A message's tasks for logs: `events`, `big#3`, or `a,b,c`. */
+export function messageLabel(m: TaskMessage): string {
+  return messageTasks(m)
+    .map((t) => (t.part ? `${t.table}#${t.part}` : t.table))
+    .join(',');
+}
 
 /** Where task messages go: the SQS queue in production, an array in tests. */
 export interface MessageSender {

@@ -8,7 +8,7 @@ import type { Registry } from '../../src/accounts/registry.js';
 import type { Settings } from '../../src/config/settings.js';
 import type { Receipt } from '../../src/contracts/receipt.js';
 import { quoteLiteral } from '../../src/contracts/sql.js';
-import type { TaskMessage } from '../../src/contracts/task.js';
+import { messageLabel, messageTasks, type TaskMessage } from '../../src/contracts/task.js';
 import { trustPolicy } from '../../src/destinations/s3/policies.js';
 import type { Fault, S3EventRecord } from '../../src/devstack/s3.js';
 import type { LocalStack } from '../../src/devstack/stack.js';
@@ -589,7 +589,8 @@ export class Day {
           ? {}
           : {
               onProgress: (p: { table: string }) => {
-                if (p.table !== msg.table) kill.abort(new Error('the worker was killed while helping'));
+                if (!messageTasks(msg).some((t) => t.table === p.table))
+                  kill.abort(new Error('the worker was killed while helping'));
               },
             }),
       });
@@ -611,7 +612,7 @@ export class Day {
       if (a.failReceipt) this.ctx.stack.s3.faults.splice(this.ctx.stack.s3.faults.indexOf(fault), 1);
     }
     const status = (await this.ctx.ledger.getRun(r.runId))?.status;
-    this.log(`${msg.table} of run …${short(r.runId)} (${r.version.label}): ${outcome}; run ${status}`);
+    this.log(`${messageLabel(msg)} of run …${short(r.runId)} (${r.version.label}): ${outcome}; run ${status}`);
   }
 
   private async sweep(stale: boolean): Promise<void> {

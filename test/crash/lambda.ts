@@ -1,5 +1,6 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { expect } from 'vitest';
+import { forgetDestinationClients } from '../../src/destinations/open.js';
 import type { Customer } from '../../src/devstack/demo.js';
 import { resetLambdaDeps } from '../../src/run/lambda.js';
 import { type CrashPoint, onCrashPoint } from '../../src/run/lifecycle/crash.js';
@@ -15,6 +16,7 @@ export const base = { getRemainingTimeInMillis: () => 15 * 60_000 };
 /** A fresh Lambda instance with this crash point (or none). */
 export async function instance(point?: CrashPoint): Promise<void> {
   await resetLambdaDeps();
+  forgetDestinationClients(); // a new instance keeps no credentials or clients of the old one
   process.env.DROPSHIP_TEST_CRASH_MODE = 'hang';
   if (point) process.env.DROPSHIP_TEST_CRASH_AT = point;
   else delete process.env.DROPSHIP_TEST_CRASH_AT;

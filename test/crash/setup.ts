@@ -80,8 +80,9 @@ export function useCrashStack(): void {
         from generate_series(1, 30000) i;
       create schema crashlam; ${weird('crashlam')}
       create schema crashbig; ${BIG('crashbig')}`);
-    // 11+ tables, so the fan-out sends more than one SendMessageBatch (crash point during-send).
-    for (let i = 0; i < 8; i++)
+    // 22 tables packed 2 a message (DROPSHIP_PACK_MAX_TABLES below): 11 messages, so the fan-out sends
+    // more than one SendMessageBatch (crash point during-send) and every message is a packed one.
+    for (let i = 0; i < 18; i++)
       await pool.query(
         `create table crashlam.t${i} as select g as id, 'row ' || g as label from generate_series(1, 200) g`,
       );
@@ -107,6 +108,7 @@ export function useCrashStack(): void {
       DROPSHIP_DEADLINE_MARGIN_SECONDS: '0',
       DROPSHIP_TASK_RETRY_SECONDS: '0',
       DROPSHIP_PART_SIZE_BYTES: PART,
+      DROPSHIP_PACK_MAX_TABLES: '2',
     });
     sqs = new SQSClient({ region: 'us-east-1' });
     worker = (await import('../../handlers/worker.js')).handler as Handler;

@@ -12,6 +12,7 @@ import {
 import {
   DestinationAccessError,
   type DestinationClients,
+  destinationClientCache,
   destinationClients,
   explainS3Error,
   httpStatusOf,
@@ -22,7 +23,8 @@ import { verifyExternalIdEnforced } from './external-id-guard.js';
 import { S3ObjectUpload } from './upload.js';
 
 /**
- * The S3 adapter of the destination port: one S3 client per run and account, on credentials from
+ * The S3 adapter of the destination port: one S3 client per run and account (kept by a warm worker for
+ * the run's next tasks), on credentials from
  * AssumeRole into the customer's role with the account's external ID (src/destinations/s3/clients.ts);
  * every object written with SSE-KMS under the target's key when it has one. Nothing outside
  * src/destinations/s3/ sees the client, the credentials or the SDK's errors.
@@ -33,6 +35,8 @@ export class S3Destination implements DestinationPort {
   /** The destination with the target's bucket, prefix, region, role and key (what messages name). */
   private readonly dest: Destination;
   private clients: DestinationClients | undefined;
+  /** Hands the cached clients back (src/destinations/s3/clients.ts); none for injected clients. */
+  private release: (() => void) | undefined;
 
   constructor(
     dest: Destination,
@@ -41,6 +45,8 @@ export class S3Destination implements DestinationPort {
     private readonly settings: Settings,
     /** The client to use instead of one on assumed-role credentials (tests inject a fake). */
     clients?: DestinationClients,
+    /** Take the clients from the worker's cache and leave them there when closed (a worker's port). */
+    private readonly reuse = false,
   ) {
     this.clients = clients;
     const { kmsKeyArn: _, ...rest } = dest;
@@ -55,9 +61,19 @@ export class S3Destination implements DestinationPort {
     this.container = target.bucket;
   }
 
-  /** The client, made at first use (a port opened and never used makes no STS call). */
+  /**
+   * The client, made at first use (a port opened and never used makes no STS call) — a worker's port
+   * takes it from the process's cache, where the run's earlier tasks may have left credentials and a client.
+   */
   private get c(): DestinationClients {
-    this.clients ??= destinationClients(this.dest, this.runId, this.settings);
+    if (!this.clients) {
+      if (!this.reuse) this.clients = destinationClients(this.dest, this.runId, this.settings);
+      else {
+        const { clients, release } = destinationClientCache.acquire(this.dest, this.runId, this.settings);
+        this.clients = clients;
+        this.release = release;
+      }
+    }
     return this.clients;
   }
 
@@ -131,7 +147,12 @@ export class S3Destination implements DestinationPort {
   }
 
   close(): void {
-    this.clients?.s3.destroy();
+    if (this.release) {
+      // Cached clients stay with the worker for the run's next tasks.
+      this.release();
+      this.release = undefined;
+      this.clients = undefined;
+    } else this.clients?.s3.destroy();
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { Destination } from '../../accounts/destination.js';
@@ -78,13 +79,51 @@ export function s3SettingsConfig(settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PAT
   return settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {};
 }
 
+type Credentials = Awaited<ReturnType<ReturnType<typeof fromTemporaryCredentials>>>;
+
 export interface DestinationClients {
   s3: S3Client;
-  credentials: ReturnType<typeof fromTemporaryCredentials>;
+  credentials: () => Promise<Credentials>;
 }
 
-export function destinationClients(dest: Destination, runId: string, settings: Settings): DestinationClients {
-  const credentials = fromTemporaryCredentials({
+/** Credentials are refreshed this long before they expire (the AWS SDK's own margin). */
+export const REFRESH_BEFORE_MS = 5 * 60_000;
+
+/**
+ * One AssumeRole's credentials for as long as they last: the same answer until `refreshBeforeMs`
+ * before their expiration (by `now`), then a new AssumeRole. A failed call is not kept.
+ */
+function reuseCredentials(
+  assume: () => Promise<Credentials>,
+  now: () => number,
+  refreshBeforeMs: number,
+): () => Promise<Credentials> {
+  let current: { creds: Promise<Credentials>; expiresAt?: number } | undefined;
+  return () => {
+    if (current && (current.expiresAt === undefined || current.expiresAt - now() > refreshBeforeMs))
+      return current.creds;
+    const entry: { creds: Promise<Credentials>; expiresAt?: number } = { creds: assume() };
+    current = entry;
+    entry.creds.then(
+      (c) => {
+        // Expiration unknown: keep them pending an answer (never the case with STS).
+        entry.expiresAt = c.expiration ? c.expiration.getTime() : Number.POSITIVE_INFINITY;
+      },
+      () => {
+        if (current === entry) current = undefined;
+      },
+    );
+    return entry.creds;
+  };
+}
+
+export function destinationClients(
+  dest: Destination,
+  runId: string,
+  settings: Settings,
+  opts: { now?: () => number } = {},
+): DestinationClients {
+  const assume = fromTemporaryCredentials({
     params: {
       RoleArn: dest.roleArn,
       RoleSessionName: roleSessionName(dest.accountId, runId),
@@ -94,6 +133,7 @@ export function destinationClients(dest: Destination, runId: string, settings: S
     },
     clientConfig: stsClientConfig(dest.region, settings),
   });
+  const credentials = reuseCredentials(() => assume(), opts.now ?? Date.now, REFRESH_BEFORE_MS);
   // The SDK's standard retry strategy: exponential backoff with full jitter for throttling
   // (SlowDown, 503), 5xx, connection resets and timeouts; never for AccessDenied, NoSuchBucket,
   // InvalidAccessKeyId and other client errors, which fail at once.
@@ -106,6 +146,97 @@ export function destinationClients(dest: Destination, runId: string, settings: S
   });
   return { s3, credentials };
 }
+
+/**
+ * A warm worker's destination clients (issue 25): the credentials of one AssumeRole and one S3 client
+ * per destination and run, reused by every task of that run the worker handles — a packed message's
+ * tables, later messages, the run's finish — until 5 minutes before the credentials expire (then
+ * one new AssumeRole). The key holds everything the credentials and the client are made from: the
+ * account, the destination's generation and version, role ARN, external ID, region, bucket, prefix and
+ * KMS key (the session policy), the run (the role session's name), and the settings and endpoints that
+ * shape the clients — so a changed destination, another destination or another run never gets them.
+ * Bounded: the least recently used entry goes first (its client is destroyed once no port uses it).
+ */
+export class DestinationClientCache {
+  private readonly entries = new Map<string, { clients: DestinationClients; users: number; evicted: boolean }>();
+  private readonly now: () => number;
+
+  constructor(opts: { now?: () => number } = {}) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Clients for one port; `release` when the port closes. With no room (0 entries), fresh ones each time. */
+  acquire(dest: Destination, runId: string, settings: Settings): { clients: DestinationClients; release: () => void } {
+    const max = settings.DROPSHIP_CLIENT_CACHE_ENTRIES;
+    if (max <= 0) {
+      const clients = destinationClients(dest, runId, settings, { now: this.now });
+      return { clients, release: () => clients.s3.destroy() };
+    }
+    const key = cacheKey(dest, runId, settings);
+    let entry = this.entries.get(key);
+    if (entry)
+      this.entries.delete(key); // re-inserted last: most recently used
+    else entry = { clients: destinationClients(dest, runId, settings, { now: this.now }), users: 0, evicted: false };
+    this.entries.set(key, entry);
+    entry.users++;
+    for (const [k, e] of this.entries) {
+      if (this.entries.size <= max) break;
+      this.entries.delete(k);
+      e.evicted = true;
+      if (e.users === 0) e.clients.s3.destroy();
+    }
+    const used = entry;
+    let released = false;
+    return {
+      clients: used.clients,
+      release: () => {
+        if (released) return;
+        released = true;
+        used.users--;
+        if (used.evicted && used.users === 0) used.clients.s3.destroy();
+      },
+    };
+  }
+
+  /** Forgets every entry (a new Lambda instance, tests). */
+  clear(): void {
+    for (const e of this.entries.values()) {
+      e.evicted = true;
+      if (e.users === 0) e.clients.s3.destroy();
+    }
+    this.entries.clear();
+  }
+}
+
+function cacheKey(dest: Destination, runId: string, settings: Settings): string {
+  const parts = [
+    dest.accountId,
+    dest.generation,
+    dest.version,
+    dest.roleArn,
+    dest.externalId,
+    dest.region,
+    dest.bucket,
+    dest.prefix,
+    dest.kmsKeyArn ?? '',
+    runId,
+    settings.DROPSHIP_ROLE_SESSION_SECONDS,
+    settings.DROPSHIP_AWS_MAX_ATTEMPTS,
+    settings.DROPSHIP_S3_FORCE_PATH_STYLE,
+    process.env.AWS_REGION ?? '',
+    process.env.AWS_ENDPOINT_URL_STS ?? '',
+    process.env.AWS_ENDPOINT_URL_S3 ?? '',
+  ];
+  // Hashed: the external ID is part of the key and never kept in the clear outside the destination.
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/** The worker process's cache (one per warm Lambda instance). */
+export const destinationClientCache = new DestinationClientCache();
 
 const NOT_RETRYABLE = new Set([
   'AccessDenied',

@@ -69,6 +69,27 @@ export async function listTables(client: ClientBase, schema: string): Promise<Ta
   }));
 }
 
+/**
+ * Each table's size on disk in bytes (heap and TOAST, no indexes; for a partitioned table the sum over
+ * its leaf partitions), by name: the estimate fan-out packing uses (src/run/drivers/pack.ts). Unlike
+ * reltuples it is known before the first ANALYZE; in tenant mode it is the whole table's, an upper bound
+ * of one tenant's share.
+ */
+export async function estimateTableBytes(client: ClientBase, schema: string): Promise<Map<string, number>> {
+  const res = await client.query<{ relname: string; bytes: string }>(
+    `select c.relname,
+            case when c.relkind = 'p'
+                 then coalesce((select sum(pg_catalog.pg_table_size(pt.relid))
+                                  from pg_catalog.pg_partition_tree(c.oid) pt where pt.isleaf), 0)
+                 else pg_catalog.pg_table_size(c.oid) end::bigint as bytes
+       from pg_catalog.pg_class c
+       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and c.relkind in ('r', 'p', 'm') and not c.relispartition`,
+    [schema],
+  );
+  return new Map(res.rows.map((r) => [r.relname, Number(r.bytes)]));
+}
+
 /** pg_type rows for the given oids and everything they refer to (domain bases, array elements). */
 async function loadTypes(client: ClientBase, oids: number[]): Promise<Map<number, PgTypeInfo>> {
   const res = await client.query<PgTypeInfo>(

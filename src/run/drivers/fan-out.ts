@@ -4,7 +4,7 @@ import type { MessageSender, TaskMessage } from '../../contracts/task.js';
 import { openTarget } from '../../destinations/open.js';
 import { createLogger, type Logger } from '../../log/logger.js';
 import { folderName } from '../../pipeline/sink/layout.js';
-import { listTables, type TablePlan, type TaskPart } from '../../pipeline/source/catalog.js';
+import { estimateTableBytes, listTables, type TablePlan, type TaskPart } from '../../pipeline/source/catalog.js';
 import { planParts, receiptSelection, type SelectedTables, selectTables } from '../../pipeline/source/select.js';
 import { connectSource, sourceClient, sourceSession } from '../../pipeline/source/snapshot.js';
 import { nowMicros } from '../../receipt/receipt.js';
@@ -15,11 +15,13 @@ import { type Faults, noFaults } from '../lifecycle/faults.js';
 import { newRunId } from '../lifecycle/lifecycle.js';
 import { PreflightError, prepareRun } from '../lifecycle/prepare.js';
 import { sweepRuns } from '../liveness/sweep.js';
+import { packTasks } from './pack.js';
 
 /**
  * The fan-out driver (Lambda), its start: a run is opened for an account with one task per table
- * (or key range); each task travels as one SQS message and is exported by whichever worker
- * receives it (`runTask`, src/run/drivers/task.ts).
+ * (or key range); each task travels in an SQS message — small whole tables several to a message
+ * (src/run/drivers/pack.ts) — and is exported by whichever worker receives it (`runTask`,
+ * src/run/drivers/task.ts).
  */
 export interface FanOutDeps {
   sourceUrl: string;
@@ -38,12 +40,15 @@ export interface FanOutDeps {
 /**
  * Starts a fan-out run: the shared pre-flight (src/run/lifecycle/prepare.ts: enabled, what a dead owner left
  * behind ended or finished, role and external ID, selection and key ranges), then opens the run and
- * its tasks, sends one message per task and records that they were all sent. A run the pre-flight
+ * its tasks, sends their messages (small tables packed) and records that they were all sent. A run the pre-flight
  * refuses (other than a disabled account's) is still opened and failed at once, so operators see it
  * and the slot counts it. If the sender dies before the "sent" record, the sweeper sends the tasks
  * again after DROPSHIP_RUN_STALE_SECONDS.
  */
-export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promise<{ run: Run; tasks: number }> {
+export async function startFanOutRun(
+  dest: Destination,
+  deps: FanOutDeps,
+): Promise<{ run: Run; tasks: number; messages: number }> {
   const { ledger, settings } = deps;
   const log = deps.log ?? createLogger({ level: 'silent' });
   const faults = deps.faults ?? noFaults;
@@ -53,6 +58,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
   const port = openTarget(dest, runId, settings);
   let selected: SelectedTables | undefined;
   let parts: TaskPart[] = [];
+  let bytes = new Map<string, number>();
   let refused: PreflightError | undefined;
   try {
     try {
@@ -84,6 +90,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
               dest.selection,
             );
             parts = await planParts(client, dest.sourceSchema, settings.DROPSHIP_SPLIT_ROWS, selected);
+            if (settings.DROPSHIP_PACK_BYTES > 0) bytes = await estimateTableBytes(client, dest.sourceSchema);
             return selected;
           } finally {
             await client.end().catch(() => {});
@@ -123,13 +130,18 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     } catch (e) {
       await ledger.failRun({ runId, error: (e as Error).message });
       await dispatchRunOutcome({ ledger, settings, port }, runId, e);
-      return { run: (await ledger.getRun(runId))!, tasks: 0 };
+      return { run: (await ledger.getRun(runId))!, tasks: 0, messages: 0 };
     }
     const split = new Set(parts.map((p) => p.table));
-    const messages: TaskMessage[] = [
-      ...tables.filter((t) => !split.has(t.name)).map((t) => ({ runId, accountId: dest.accountId, table: t.name })),
-      ...parts.map((p) => ({ runId, accountId: dest.accountId, table: p.table, part: p.part })),
-    ];
+    // Small whole tables travel together (src/run/drivers/pack.ts); the ledger keeps one task per table.
+    const messages: TaskMessage[] = packTasks({
+      runId,
+      accountId: dest.accountId,
+      tables: tables.filter((t) => !split.has(t.name)).map((t) => ({ name: t.name, bytes: bytes.get(t.name) ?? null })),
+      parts,
+      packBytes: settings.DROPSHIP_PACK_BYTES,
+      maxTables: settings.DROPSHIP_PACK_MAX_TABLES,
+    });
     // SendMessageBatch takes 10 at a time; the test-only fault point sits between the first and the rest.
     for (let i = 0; i < messages.length; i += 10) {
       if (i > 0) await faults.at('during-send');
@@ -137,7 +149,7 @@ export async function startFanOutRun(dest: Destination, deps: FanOutDeps): Promi
     }
     await faults.at('after-send');
     await ledger.markDispatched(runId);
-    return { run, tasks: messages.length };
+    return { run, tasks: tables.length - split.size + parts.length, messages: messages.length };
   } finally {
     port.close();
   }

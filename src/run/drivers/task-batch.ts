@@ -1,7 +1,7 @@
 import type { Registry } from '../../accounts/registry.js';
 import type { TaskQueue } from '../../aws/queue.js';
 import type { Settings } from '../../config/settings.js';
-import { taskRecords } from '../../contracts/task.js';
+import { messageLabel, taskRecords } from '../../contracts/task.js';
 import { errorFields, type Logger } from '../../log/logger.js';
 import type { TableProgress } from '../../pipeline/table.js';
 import type { Ledger } from '../../store/ledger/ledger.js';
@@ -12,7 +12,7 @@ import { runTask, type TaskOutcome } from './task.js';
 /**
  * One batch of table-task messages, as the SQS event source hands it to the worker Lambda
  * (handlers/worker.ts) and as `dropship export --via-queue` hands it to its worker loops: each
- * message is one table task; the answer lists the messages that should come back (partial batch
+ * message is one table task or several small tables of one run packed together; the answer lists the messages that should come back (partial batch
  * failures) — a task held by another worker, a retryable failure, a task stopped at the deadline —
  * and sets when: a task held by another attempt comes back when that attempt's lease runs out, a
  * retry after its backoff (the queue's own visibility timeout, 6 × the worker timeout, applies only
@@ -44,8 +44,17 @@ export async function processTaskBatch(
     log.error({ messageId: record.messageId, ...errorFields(e) }, 'malformed task message dropped'),
   );
   for (const { record, message: parsed } of records) {
-    const { runId, accountId, table, part } = parsed;
+    const { runId, accountId } = parsed;
+    // One task, or a packed message's tables (their outcomes combined: src/run/drivers/task.ts).
+    const table = messageLabel(parsed);
     try {
+      // A packed message carries tasks nobody else has a message for: should this worker die between
+      // two of them (no lease run out for the sweeper to see), the message itself comes back once a
+      // lease of its could have run out, not after the queue's visibility timeout (6 × the worker's).
+      if ('tables' in parsed && record.receiptHandle)
+        await queue.delay(record.receiptHandle, settings.DROPSHIP_TASK_LEASE_SECONDS + 5).catch((e: unknown) => {
+          log.warn({ accountId, runId, table, ...errorFields(e) }, 'could not set when the packed message comes back');
+        });
       // Progress with percentage and time left every 10 s, as the CLI shows it.
       const progress = new LogReporter(log);
       progress.watchRun(accountId, runId);
@@ -63,7 +72,7 @@ export async function processTaskBatch(
         },
       });
       deps.onOutcome?.(outcome);
-      log.info({ accountId, runId, table, part: part ?? 0, ...outcome }, `task ${outcome.status}`);
+      log.info({ accountId, runId, table, ...outcome }, `task ${outcome.status}`);
       if (outcome.status === 'retry') {
         batchItemFailures.push({ itemIdentifier: record.messageId });
         if (record.receiptHandle)

@@ -1,12 +1,13 @@
+import type pg from 'pg';
 import type { Destination } from '../../accounts/destination.js';
 import { DestinationNotFound, type Registry } from '../../accounts/registry.js';
 import type { Settings } from '../../config/settings.js';
-import type { TaskMessage } from '../../contracts/task.js';
+import { messageTasks, type TaskMessage } from '../../contracts/task.js';
 import { openTarget } from '../../destinations/open.js';
 import type { Logger } from '../../log/logger.js';
 import { listTables } from '../../pipeline/source/catalog.js';
 import { MappingError } from '../../pipeline/source/errors.js';
-import { selectTables } from '../../pipeline/source/select.js';
+import { type SelectedTables, selectTables } from '../../pipeline/source/select.js';
 import { sourceSession } from '../../pipeline/source/snapshot.js';
 import type { TableProgress } from '../../pipeline/table.js';
 import type { Ledger } from '../../store/ledger/ledger.js';
@@ -19,8 +20,9 @@ import { RunPolicy } from '../lifecycle/policy.js';
 import { SharedSnapshot } from '../lifecycle/shared-snapshot.js';
 
 /**
- * The fan-out driver's task execution (Lambda workers): one task message — a table, or one key
- * range of it — exported through the shared task lifecycle (src/run/lifecycle/lifecycle.ts). The ledger makes
+ * The fan-out driver's task execution (Lambda workers): one task message — a table, one key range
+ * of it, or several small whole tables packed together (src/run/drivers/pack.ts), one after another
+ * on one destination port and one snapshot session — each exported through the shared task lifecycle (src/run/lifecycle/lifecycle.ts). The ledger makes
  * duplicate and concurrent deliveries harmless, and the last task to complete writes the receipt.
  * The run itself is started by `startFanOutRun` (src/run/drivers/fan-out.ts).
  *
@@ -57,8 +59,9 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   // or removal cancels the run, and what is still written for it stays under its own bucket/prefix.
   const dest = run.destination ?? (await legacyDestination(deps.registry, run));
   if (!dest) return { status: 'skipped', reason: `the destination of run ${run.runId} was changed or removed` };
-  const part = msg.part ?? 0;
-  const port = openTarget(dest, run.runId, settings);
+  // One port (credentials, clients) and one snapshot session for every task the message carries.
+  // A warm worker keeps the run's credentials and S3 client for its next tasks (src/destinations/s3/clients.ts).
+  const port = openTarget(dest, run.runId, settings, { reuseClients: true });
   // One snapshot for the whole run (src/run/lifecycle/shared-snapshot.ts): the first task's worker holds it.
   const shared = new SharedSnapshot({
     ledger,
@@ -68,6 +71,24 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
     applicationName: `dropship ${dest.accountId}`,
     ...(deps.log ? { log: deps.log } : {}),
   });
+  // The run's selection resolved against the catalog, once per snapshot: connections reading in the
+  // same snapshot see the same catalog (a task reading in its own snapshot resolves it again).
+  const selections = new Map<string, Promise<SelectedTables>>();
+  const selectionIn = (client: pg.Client, snapshot: string): Promise<SelectedTables> => {
+    let s = selections.get(snapshot);
+    if (!s) {
+      s = (async () => {
+        // The selection as the run opened (the run's frozen destination; an update cancels the run).
+        const selection = run.destination
+          ? run.destination.selection
+          : ((await ledger.selection(run.runId))?.config ?? dest.selection);
+        return selectTables(client, dest.sourceSchema, await listTables(client, dest.sourceSchema), selection);
+      })();
+      selections.set(snapshot, s);
+      s.catch(() => selections.delete(snapshot));
+    }
+    return s;
+  };
   const exportOne = (table: string, p: number) =>
     runTableTask({
       task: { runId: run.runId, table, part: p },
@@ -80,16 +101,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       connect: () => shared.connect(),
       snapshotOf: (c) => shared.snapshotOf(c),
       plan: async (client) => {
-        // The selection as the run opened (the run's frozen destination; an update cancels the run).
-        const selection = run.destination
-          ? run.destination.selection
-          : ((await ledger.selection(run.runId))?.config ?? dest.selection);
-        const selected = await selectTables(
-          client,
-          dest.sourceSchema,
-          await listTables(client, dest.sourceSchema),
-          selection,
-        );
+        const selected = await selectionIn(client, (await shared.snapshotOf(client)).id);
         if (selected.problems.length > 0) throw new MappingError(selected.problems.join('; '));
         const found = selected.tables.find((t) => t.name === table);
         if (!found)
@@ -106,15 +118,13 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   // A run that failed here ended in the ledger with its outcome event: tell the customer now
   // (src/notify/dispatch.ts; a published receipt is told by finishRun itself).
   const recordFailure = (error: Error) => dispatchRunOutcome({ ledger, settings, port }, run.runId, error);
-  try {
-    let outcome: Awaited<ReturnType<typeof exportOne>>;
-    try {
-      outcome = await exportOne(msg.table, part);
-      // The holder keeps the snapshot open for the run's other tasks, exporting the pending ones itself.
-      await shared.holdAndHelp((t) => exportOne(t.table, t.part), deps.signal);
-    } finally {
-      await shared.close();
-    }
+
+  /** What one task's lifecycle outcome means for its message. */
+  const judge = async (
+    task: { table: string; part: number },
+    outcome: Awaited<ReturnType<typeof exportOne>>,
+  ): Promise<TaskOutcome> => {
+    const ref = { runId: run.runId, table: task.table, part: task.part };
     switch (outcome.state) {
       case 'done': {
         const f = outcome.finish;
@@ -132,7 +142,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
           ? {
               status: 'retry',
               reason: outcome.error.message,
-              delaySeconds: retryDelay(settings, await ledger.task({ runId: run.runId, table: msg.table, part })),
+              delaySeconds: retryDelay(settings, await ledger.task(ref)),
             }
           : { status: 'failed', reason: outcome.error.message };
       case 'declined':
@@ -141,7 +151,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
     if (outcome.reason === 'busy') {
       // Held by another attempt: come back when its lease runs out (a dead worker's lease, or a
       // live one's result), not sooner — every receive counts toward the queue's maxReceiveCount.
-      const remaining = await ledger.leaseRemaining({ runId: run.runId, table: msg.table, part });
+      const remaining = await ledger.leaseRemaining(ref);
       return { status: 'retry', reason: 'another worker holds this task', delaySeconds: Math.ceil(remaining) + 5 };
     }
     if (outcome.reason === 'done') {
@@ -152,9 +162,64 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       return { status: 'skipped', reason: 'already done' };
     }
     return { status: 'skipped', reason: outcome.reason };
+  };
+
+  try {
+    const outcomes: { task: { table: string; part: number }; outcome: TaskOutcome }[] = [];
+    try {
+      // A packed message's tables one after another, each through its own claim, lease and attempt;
+      // a run that ended (failed, cancelled) stops the rest (they decline as run-closed anyway).
+      for (const task of messageTasks(msg)) {
+        if (outcomes.length > 0 && deps.signal?.aborted) {
+          // The deadline came between two tables: the rest wait for the message's next delivery.
+          outcomes.push({
+            task,
+            outcome: { status: 'retry', reason: 'the worker stopped at its deadline', delaySeconds: 0 },
+          });
+          continue;
+        }
+        const outcome = await judge(task, await exportOne(task.table, task.part));
+        outcomes.push({ task, outcome });
+        if (outcome.status === 'failed') break;
+      }
+      // The holder keeps the snapshot open for the run's other tasks, exporting the pending ones itself.
+      await shared.holdAndHelp((t) => exportOne(t.table, t.part), deps.signal);
+    } finally {
+      await shared.close();
+    }
+    // A task that was to come back may have ended meanwhile (this worker helped with it as the run's
+    // snapshot holder, or another attempt finished it): the message need not come back for it.
+    for (const o of outcomes) {
+      if (o.outcome.status !== 'retry' || outcomes.length === 1) continue;
+      const now = await ledger.task({ runId: run.runId, ...o.task });
+      if (now?.status === 'succeeded') o.outcome = { status: 'succeeded' };
+      else if (now?.status === 'failed') o.outcome = { status: 'failed', reason: now.error ?? 'failed' };
+    }
+    return combine(outcomes.map((o) => o.outcome));
   } finally {
     port.close();
   }
+}
+
+/**
+ * One answer for a message from its tasks' outcomes: it comes back if any task needs another
+ * attempt (when the last of them can be claimed: a sooner receive would find it busy and count toward
+ * maxReceiveCount; its tasks already done are then skipped), it failed if one failed its run, it
+ * succeeded if any task did (with the receipt, if its last task published one), else skipped.
+ */
+export function combine(outcomes: TaskOutcome[]): TaskOutcome {
+  const retries = outcomes.filter((o) => o.status === 'retry');
+  if (retries.length > 0)
+    return {
+      status: 'retry',
+      reason: retries.map((r) => r.reason).join('; '),
+      delaySeconds: Math.max(...retries.map((r) => r.delaySeconds)),
+    };
+  const failed = outcomes.find((o) => o.status === 'failed');
+  if (failed) return failed;
+  const succeeded = outcomes.filter((o) => o.status === 'succeeded');
+  if (succeeded.length > 0) return succeeded.find((o) => o.receiptKey) ?? succeeded[0]!;
+  return outcomes[outcomes.length - 1] ?? { status: 'skipped', reason: 'no task in the message' };
 }
 
 /**

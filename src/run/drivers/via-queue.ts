@@ -3,6 +3,7 @@ import type { Registry } from '../../accounts/registry.js';
 import type { TaskQueue } from '../../aws/queue.js';
 import type { Settings } from '../../config/settings.js';
 import { taskMessageSchema } from '../../contracts/task.js';
+import { forgetDestinationClients } from '../../destinations/open.js';
 import { errorFields, type Logger } from '../../log/logger.js';
 import type { TableResult } from '../../pipeline/table.js';
 import type { Ledger } from '../../store/ledger/ledger.js';
@@ -175,6 +176,9 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
     }
   })();
   await Promise.all([...Array.from({ length: Math.max(1, deps.workers) }, (_, i) => loop(i)), watcher]);
+  // The run's cached credentials and clients serve no other run (their key holds the run id); their idle
+  // connections would keep a CLI process alive until the server closes them.
+  forgetDestinationClients();
   await watch().catch(() => false);
   if (deps.signal?.aborted) {
     await ledger

@@ -8,6 +8,7 @@ import {
   runWithTasksDone,
   taskResult,
 } from '../../../test/kit/runs.js';
+import type { TaskMessage } from '../../contracts/task.js';
 import { createLogger } from '../../log/logger.js';
 import { type SweepDeps, sweepRuns } from './sweep.js';
 
@@ -19,7 +20,7 @@ import { type SweepDeps, sweepRuns } from './sweep.js';
  */
 const h = useHarness();
 
-type Message = { runId: string; accountId: string; table: string; part?: number };
+type Message = TaskMessage;
 
 /** The sweep's dependencies with a recording queue and a captured log. */
 function sweeper(opts: { resend?: boolean; destination?: SweepDeps['destination'] } = {}) {
@@ -163,6 +164,37 @@ describe('fan-out runs (owner fan-out)', () => {
     // Assess
     expect(swept.map((s) => [s.action, s.detail])).toEqual([['resent', '1 task(s)']]);
     expect(sent).toEqual([{ runId: run.runId, accountId: d.accountId, table: 'big', part: 1 }]);
+  });
+
+  it("a packed message's worker died: its expired task and the run's pending whole tables are sent again, one a message", async () => {
+    // Prepare: a packed message [a, b, c] whose worker finished a, died in b (lease run out), never reached c;
+    // the split table's parts are still queued in their own messages.
+    const d = await addDestination(h, 'sw-packed');
+    const run = await h.ledger.openRun(
+      runOf(d, {
+        tables: ['a', 'b', 'c'],
+        parts: [
+          { table: 'big', part: 0, parts: 2, keyColumn: 'id', lo: 0n, hi: 100n },
+          { table: 'big', part: 1, parts: 2, keyColumn: 'id', lo: 100n, hi: 200n },
+        ],
+      }),
+    );
+    await h.ledger.markDispatched(run.runId);
+    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 600 });
+    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') });
+    await h.ledger.claimTask({ runId: run.runId, table: 'b', leaseSeconds: 600 });
+    await pastTheBound(h.pool, run.runId);
+    const { deps, sent } = sweeper();
+
+    // Act
+    const swept = await sweepRuns(deps, { accountId: d.accountId });
+
+    // Assess
+    expect(swept.map((s) => [s.action, s.detail])).toEqual([['resent', '2 task(s)']]);
+    expect(sent).toEqual([
+      { runId: run.runId, accountId: d.accountId, table: 'b' },
+      { runId: run.runId, accountId: d.accountId, table: 'c' },
+    ]);
   });
 
   it('without a queue to resend to, a silent fan-out run waits; a finishing run with its lease is alive', async () => {

@@ -1,5 +1,6 @@
 import type { Destination } from '../../accounts/destination.js';
 import type { Settings } from '../../config/settings.js';
+import { messageLabel, type TaskMessage } from '../../contracts/task.js';
 import { openTarget } from '../../destinations/open.js';
 import { errorFields, type Logger } from '../../log/logger.js';
 import type { Ledger } from '../../store/ledger/ledger.js';
@@ -19,8 +20,9 @@ import { finishRun } from '../lifecycle/finish.js';
  *     - finishing with its lease run out, or every task succeeded and silent → finished
  *     - its task messages were never all sent (the opener died during SendMessage) and it has been
  *       silent for the stale bound → the unfinished tasks are sent again (duplicates are harmless)
- *     - a task whose worker died (lease run out) → its message is sent again; a task out of
- *       attempts fails the run when that message is claimed
+ *     - a task whose worker died (lease run out) → its message is sent again, with the run's pending
+ *       whole tables (a packed message's tables after the dead one); a task out of attempts fails
+ *       the run when that message is claimed
  *
  * A `finishing` run is never failed here: its receipt may already be published.
  */
@@ -35,7 +37,7 @@ export interface SweepDeps {
    */
   destination: (accountId: string) => Promise<Destination>;
   /** Re-sends fan-out task messages (the Lambda sweeper); without it, fan-out runs are only finished. */
-  resend?: (messages: { runId: string; accountId: string; table: string; part?: number }[]) => Promise<void>;
+  resend?: (messages: TaskMessage[]) => Promise<void>;
   /** Who sweeps (recorded in the error of an ended run): `run <id>` or `sweeper`. */
   by: string;
 }
@@ -95,25 +97,33 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
   if (allDone && silent) return finish(run, deps, 'every task succeeded but nobody finished the run', false);
   if (!deps.resend) return { ...base, action: silent ? 'waiting' : 'alive' };
 
-  const resend: { runId: string; accountId: string; table: string; part?: number }[] = [];
+  // Re-sent tasks travel one per message (the ledger has no size estimates to pack by; duplicates of
+  // tasks whose messages are still queued find them done or busy, which is harmless).
+  const message = (t: { table: string; part: number }): TaskMessage => ({
+    runId: run.runId,
+    accountId: run.accountId,
+    table: t.table,
+    ...(t.part ? { part: t.part } : {}),
+  });
+  const resend: TaskMessage[] = [];
   if (run.dispatchedAt === null && silent) {
     for (const t of await ledger.tasks(run.runId))
-      if (t.status === 'pending' || t.status === 'running')
-        resend.push({
-          runId: run.runId,
-          accountId: run.accountId,
-          table: t.table,
-          ...(t.part ? { part: t.part } : {}),
-        });
+      if (t.status === 'pending' || t.status === 'running') resend.push(message(t));
   } else {
-    for (const t of await ledger.expiredTasks(run.runId))
-      resend.push({ runId: run.runId, accountId: run.accountId, table: t.table, ...(t.part ? { part: t.part } : {}) });
+    const expired = await ledger.expiredTasks(run.runId);
+    for (const t of expired) resend.push(message(t));
+    // A dead worker of a packed message leaves the tables after its current one pending, and the
+    // message itself stays invisible for the queue's visibility timeout: send the run's pending whole
+    // tables again with the expired tasks (whole tables only: key-range parts are never packed).
+    if (expired.length > 0)
+      for (const t of await ledger.tasks(run.runId))
+        if (t.status === 'pending' && t.parts === 1) resend.push(message(t));
   }
   if (resend.length === 0) return { ...base, action: 'alive' };
   await deps.resend(resend);
   await ledger.markDispatched(run.runId);
   log.warn(
-    { ...base, tasks: resend.map((m) => (m.part ? `${m.table}#${m.part}` : m.table)) },
+    { ...base, tasks: resend.map(messageLabel) },
     run.dispatchedAt === null ? 'undelivered tasks sent again' : 'tasks of dead workers sent again',
   );
   return { ...base, action: 'resent', detail: `${resend.length} task(s)` };
