@@ -9,7 +9,7 @@ import type { OpenDeps, SlotRun } from './slots.js';
 /**
  * The open-runs function's work (handlers/open-runs.ts): one open message (src/contracts/open.ts) is
  * a few accounts of one slot; each gets its run exactly as the schedule opened them before
- * (`startFanOutRun`: pre-flight, the run and its tasks in the ledger, one task message per table).
+ * (`startFanOutRun`: pre-flight, the run and its tasks in the ledger, one task message per large table or part, small tables packed together).
  *
  * Exactly once: the ledger's unique (account, slot, slot date) key. An account that already has the
  * slot's run — the message was delivered again, the schedule event came twice, an opener died after
