@@ -63,7 +63,7 @@ const ALLOWED = {
     ...BASE,
   ],
   devstack: ['cli', 'api', 'accounts', 'destinations', 'store', ...BASE],
-  api: ['operations', 'run/lifecycle', 'notify', 'accounts', 'store', ...BASE],
+  api: ['operations', 'run/lifecycle', 'notify', 'destinations', 'accounts', 'store', ...BASE],
   operations: ['schedule', 'run/drivers', 'run/lifecycle', 'notify', 'accounts', 'store', ...BASE],
   schedule: [
     'run/drivers',

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseHcl } from '@cdktf/hcl2json';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyStore, requestHash } from '../src/api/idempotency.js';
 import type { ApiDeps } from '../src/api/router.js';
 import { ROUTES } from '../src/api/routes.js';
 import { createDestinationBody } from '../src/api/schemas.js';
-import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
+import type { Settings } from '../src/config/settings.js';
+import { permissionPolicy, policyDocuments, trustPolicy } from '../src/destinations/s3/policies.js';
 import { LocalApi } from '../src/devstack/api.js';
 import { createDemoSchema } from '../src/devstack/demo.js';
 import type { Principal } from '../src/devstack/iam.js';
@@ -30,6 +32,8 @@ let wiring: Wiring;
 let api: LocalApi;
 let caller: Credentials;
 let client: ReturnType<typeof apiClient>;
+let deps: ApiDeps;
+const KIT_BASE = 'https://dropship-kits.s3.us-east-1.amazonaws.com/templates';
 const logLines: Record<string, unknown>[] = [];
 const ROLE = (account: string) => `arn:aws:iam::222222222222:role/dropship-export-${account}`;
 const destination = (account: string) => ({
@@ -46,18 +50,19 @@ beforeAll(async () => {
   h = await startHarness();
   const c = new pg.Client({ connectionString: h.stack.databaseUrl });
   await c.connect();
-  for (const s of ['apico', 'apico2', 'apico3']) await createDemoSchema(c, s, 500);
+  for (const s of ['apico', 'apico2', 'apico3', 'apico4']) await createDemoSchema(c, s, 500);
   await c.end();
   const settings = h.settings({
     DROPSHIP_WEBHOOK_KEY: Buffer.alloc(32, 7).toString('base64'),
     DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
+    DROPSHIP_KIT_TEMPLATE_BASE_URL: KIT_BASE,
   });
   wiring = new Wiring({ settings, databaseUrl: h.stack.databaseUrl });
   const log = createLogger({
     level: 'info',
     destination: { write: (s: string) => void logLines.push(JSON.parse(s)) },
   });
-  const deps: ApiDeps = {
+  deps = {
     settings,
     pool: await wiring.pool(),
     registry: await wiring.registry(),
@@ -117,12 +122,28 @@ describe('the HTTP API through the generated client', () => {
       webhookUrl: 'http://127.0.0.1:9/hook',
     });
     expect(webhookSecret).toMatch(/^whsec_/);
+    // The customer's setup kit: the CloudFormation template whose IAM documents are `dropship policy`'s
+    // (policyDocuments with dropship's principal), byte for byte, and the quick-create link with the external ID.
+    const kit = first.data!.setupKit!;
+    expect(kit.format).toBe('cloudformation');
+    const docs = policyDocuments(await h.registry.get('apico'), h.stack.platform.arn);
+    const role = JSON.parse(kit.body).Resources.DropshipRole.Properties;
+    expect(JSON.stringify(role.AssumeRolePolicyDocument, null, 2)).toBe(JSON.stringify(docs.trust, null, 2));
+    expect(JSON.stringify(role.Policies[0].PolicyDocument, null, 2)).toBe(JSON.stringify(docs.writer, null, 2));
+    expect(JSON.stringify(docs.trust)).toContain(externalId);
+    const link = new URL(kit.quickCreateUrl!);
+    expect(link.hash.startsWith('#/stacks/quickcreate?')).toBe(true);
+    const q = new URLSearchParams(link.hash.replace(/^#\/stacks\/quickcreate\?/, ''));
+    expect(q.get('param_ExternalId')).toBe(externalId);
+    expect(q.get('templateURL')).toBe(kit.templateUrl);
+    expect(kit.templateUrl!.startsWith(`${KIT_BASE}/apico/`)).toBe(true);
     // The same key and body: the same answer (without the secret, shown once), nothing registered twice.
     const again = await client.POST('/destinations', { body, headers: { 'Idempotency-Key': 'create-apico-1' } });
     expect(again.response.status).toBe(201);
     expect(again.response.headers.get('idempotent-replayed')).toBe('true');
     expect(again.data!.externalId).toBe(externalId);
     expect(again.data!.webhookSecret).toBeUndefined();
+    expect(again.data!.setupKit).toEqual(kit);
     // The same key with another body: 422, naming the header.
     const other = await client.POST('/destinations', {
       body: { ...body, plan: 'free' },
@@ -306,6 +327,57 @@ describe('the HTTP API through the generated client', () => {
     expect(
       (await client.POST('/runs/{runId}/cancel', { params: { path: { runId: 'no-such-run' } } })).response.status,
     ).toBe(404);
+  });
+
+  it('serves the setup kit (CloudFormation, Terraform, JSON: `dropship policy`’s documents); 400 names `format`, 404', async () => {
+    const docs = policyDocuments(await h.registry.get('apico'), h.stack.platform.arn);
+    const path = { accountId: 'apico' };
+    const cfn = await client.GET('/destinations/{accountId}/kit', { params: { path } });
+    expect(cfn.response.status).toBe(200);
+    expect(cfn.data!.format).toBe('cloudformation');
+    expect(new URL(cfn.data!.quickCreateUrl!).hash).toContain(`param_ExternalId=${externalId}`);
+    const json = await client.GET('/destinations/{accountId}/kit', { params: { path, query: { format: 'json' } } });
+    expect(json.data!.format).toBe('json');
+    expect(json.data!.quickCreateUrl).toBeUndefined();
+    expect(JSON.stringify(JSON.parse(json.data!.body).documents, null, 2)).toBe(JSON.stringify(docs, null, 2));
+    const tf = await client.GET('/destinations/{accountId}/kit', {
+      params: { path, query: { format: 'terraform' } },
+    });
+    expect(tf.data!.format).toBe('terraform');
+    const module = await parseHcl('main.tf', tf.data!.body);
+    const trust = module.resource.aws_iam_role.dropship[0].assume_role_policy as string;
+    const writer = module.resource.aws_iam_role_policy.dropship_write[0].policy as string;
+    expect(JSON.stringify(JSON.parse(trust), null, 2)).toBe(JSON.stringify(docs.trust, null, 2));
+    expect(JSON.stringify(JSON.parse(writer), null, 2)).toBe(JSON.stringify(docs.writer, null, 2));
+    const bad = await client.GET('/destinations/{accountId}/kit', {
+      params: { path, query: { format: 'pulumi' as never } },
+    });
+    expect(bad.response.status).toBe(400);
+    expect(fields(bad.error)).toEqual(['format']);
+    const none = await client.GET('/destinations/{accountId}/kit', { params: { path: { accountId: 'nobody' } } });
+    expect(none.response.status).toBe(404);
+    expect(fields(none.error)).toEqual(['accountId']);
+  });
+
+  it('a kit that cannot be made (DROPSHIP_PRINCIPAL_ARN unset) does not fail the create: 201, setupKit null; GET …/kit answers 500 saying why', async () => {
+    const saved = deps.settings;
+    const { DROPSHIP_PRINCIPAL_ARN: _principal, ...without } = saved;
+    deps.settings = without as Settings;
+    try {
+      const r = await client.POST('/destinations', { body: destination('apico4') });
+      expect(r.response.status, JSON.stringify(r.error)).toBe(201);
+      expect(r.data!.setupKit).toBeNull();
+      expect((await h.registry.get('apico4')).externalId).toBe(r.data!.externalId);
+      const kit = await client.GET('/destinations/{accountId}/kit', { params: { path: { accountId: 'apico4' } } });
+      expect(kit.response.status).toBe(500);
+      expect(kit.error).toMatchObject({ status: 500, type: 'urn:dropship:problem:setup-kit-unavailable' });
+      expect((kit.error as { detail: string }).detail).toContain('DROPSHIP_PRINCIPAL_ARN is not set');
+    } finally {
+      deps.settings = saved;
+    }
+    // Configured again, the same destination's kit is served.
+    const kit = await client.GET('/destinations/{accountId}/kit', { params: { path: { accountId: 'apico4' } } });
+    expect(kit.response.status).toBe(200);
   });
 
   it('deletes a destination (204), then it is gone (404)', async () => {

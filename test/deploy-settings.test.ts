@@ -105,6 +105,7 @@ describe('slots have one source', () => {
     const ok = await serverless(['print', '--format', 'json', '--stage', 'ci'], {
       DROPSHIP_PAID_SLOTS: '05:30,17:00',
       DROPSHIP_FREE_SLOTS: '05:30',
+      DROPSHIP_KIT_TEMPLATE_BASE_URL: 'https://kits.s3.eu-west-1.amazonaws.com/templates/',
     });
     expect(ok.code, ok.out).toBe(0);
     const config = JSON.parse(ok.out.slice(ok.out.indexOf('\n{') + 1, ok.out.lastIndexOf('}') + 1));
@@ -116,6 +117,12 @@ describe('slots have one source', () => {
     expect(rates('check')).toEqual(['cron(30 4 * * ? *)', 'cron(0 16 * * ? *)']);
     expect(config.provider.environment.DROPSHIP_PAID_SLOTS).toBe('05:30,17:00');
     expect(config.provider.environment.DROPSHIP_FREE_SLOTS).toBe('05:30');
+    // The setup kit's template host reaches the functions validated (trailing slash dropped); unset, it is empty.
+    expect(config.provider.environment.DROPSHIP_KIT_TEMPLATE_BASE_URL).toBe(
+      'https://kits.s3.eu-west-1.amazonaws.com/templates',
+    );
+    expect(deployConfig({}).kitTemplateBaseUrl).toBe('');
+    expect(loadSettings({ DROPSHIP_KIT_TEMPLATE_BASE_URL: '' }).DROPSHIP_KIT_TEMPLATE_BASE_URL).toBeUndefined();
 
     const bad = await serverless(['print', '--format', 'json', '--stage', 'ci'], { DROPSHIP_PAID_SLOTS: '25:00' });
     expect(bad.code).toBe(1);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdempotencyStore, KEEP_HOURS } from '../src/api/idempotency.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
 import type { TaskMessage } from '../src/contracts/task.js';
@@ -202,5 +203,28 @@ describe('ledger retention', () => {
     expect(rest.runs).toBeGreaterThanOrEqual(1);
     expect(rest.complete).toBe(true);
     expect(await count('dropship.runs where run_id = any($1)', [ids])).toBe(0);
+  });
+
+  it('prunes the API’s Idempotency-Key rows older than their 24 h (in batches), keeps younger ones', async () => {
+    const store = new IdempotencyStore(h.pool);
+    const createdAt = async (key: string): Promise<Date> =>
+      (await h.pool.query('select created_at from dropship.api_idempotency where key = $1', [key])).rows[0].created_at;
+    await store.reserve('arn:aws:iam::111111111111:user/vendor', 'ret-old-1', 'h1');
+    await store.complete('arn:aws:iam::111111111111:user/vendor', 'ret-old-1', 201, { ok: true });
+    await store.reserve('arn:aws:iam::111111111111:user/vendor', 'ret-old-2', 'h2');
+    const older = await createdAt('ret-old-2');
+    await new Promise((r) => setTimeout(r, 20));
+    await store.reserve('arn:aws:iam::111111111111:user/vendor', 'ret-young', 'h3');
+    const younger = await createdAt('ret-young');
+    expect(younger.getTime()).toBeGreaterThan(older.getTime());
+    // The clock reads KEEP_HOURS after the instant between the old keys and the young one.
+    const between = (older.getTime() + younger.getTime()) / 2;
+    const now = new Date(between + KEEP_HOURS * 3_600_000);
+    const r = await pruneLedger(h.pool, { now, retentionDays: DAYS, batch: 1 });
+    expect(r).toMatchObject({ apiIdempotency: 2, complete: true });
+    const left = await h.pool.query<{ key: string }>(
+      "select key from dropship.api_idempotency where key like 'ret-%' order by key",
+    );
+    expect(left.rows.map((x) => x.key)).toEqual(['ret-young']);
   });
 });

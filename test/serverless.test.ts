@@ -153,7 +153,7 @@ describe('serverless package (offline)', () => {
       const stats = alarms[alarm].Properties.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat);
       expect(
         stats.map((m: { MetricStat: { Metric: { MetricName: string } } }) => m.MetricStat.Metric.MetricName),
-      ).toEqual(Array(7).fill(metric));
+      ).toEqual(Array(ofType('AWS::Lambda::Function').length).fill(metric));
       expect(
         stats
           .map(
@@ -257,7 +257,14 @@ describe('serverless package (offline)', () => {
       expect(f.Properties.Environment.Variables.DATABASE_URL).toBeUndefined();
       expect(f.Properties.Environment.Variables.DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER).toBe('/dropship/ci/webhook-key');
       expect(f.Properties.Environment.Variables.DROPSHIP_WEBHOOK_KEY).toBeUndefined();
+      // Customers trust the functions' own role (the kit's and `dropship policy`'s principal); no template host by default.
+      expect(f.Properties.Environment.Variables.DROPSHIP_PRINCIPAL_ARN).toEqual({
+        'Fn::GetAtt': ['IamRoleLambdaExecution', 'Arn'],
+      });
+      expect(f.Properties.Role).toEqual({ 'Fn::GetAtt': ['IamRoleLambdaExecution', 'Arn'] });
+      expect(f.Properties.Environment.Variables.DROPSHIP_KIT_TEMPLATE_BASE_URL).toBe('');
     }
+    expect(resources.IamRoleLambdaExecution.Type).toBe('AWS::IAM::Role');
     expect(fns.WorkerLambdaFunction.Properties.Timeout).toBe(900);
     expect(fns.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(6);
     expect(fns.ScheduleLambdaFunction.Properties.Timeout).toBe(300);

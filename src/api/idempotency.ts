@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
+import { API_IDEMPOTENCY_KEEP_HOURS } from '../store/ledger/retention.js';
 
 /**
  * `Idempotency-Key` on the POSTs that create things (a destination, a run), kept in
  * dropship.api_idempotency (migration 16) per caller principal and key for KEEP_HOURS: the same key
  * with the same request answers the first response again; with a different request, 422; while the
  * first is still being answered, 409. A webhook secret is not kept (it is shown once): a replay of a
- * create that set a webhook answers without it.
+ * create that set a webhook answers without it. The periodic function's ledger retention prunes rows
+ * older than that (src/store/ledger/retention.ts, one constant for both).
  */
-export const KEEP_HOURS = 24;
+export const KEEP_HOURS = API_IDEMPOTENCY_KEEP_HOURS;
 
 export type Reservation =
   | { kind: 'new' }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Destination } from '../accounts/destination.js';
+import { nearestDropshipError } from '../contracts/errors.js';
 import type { MessageSender } from '../contracts/task.js';
+import { KitError, type SetupKit, setupKit } from '../destinations/s3/kit.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { StatusStore } from '../notify/store.js';
 import { checkDestination } from '../operations/check.js';
@@ -14,7 +16,13 @@ import type { Run, Task } from '../store/ledger/rows.js';
 import { IdempotencyStore, requestHash } from './idempotency.js';
 import { ApiError, fieldErrors, toProblem } from './problem.js';
 import { type OperationId, pathPattern, ROUTES, type Route } from './routes.js';
-import type { createDestinationBody, listDestinationsQuery, listRunsQuery, updateDestinationBody } from './schemas.js';
+import type {
+  createDestinationBody,
+  kitQuery,
+  listDestinationsQuery,
+  listRunsQuery,
+  updateDestinationBody,
+} from './schemas.js';
 
 /**
  * The HTTP API over API Gateway HTTP API events (payload format 2.0; a Lambda function URL sends
@@ -291,6 +299,18 @@ function taskOf(t: Task) {
   };
 }
 
+function kitOf(k: SetupKit) {
+  return {
+    format: k.format,
+    fileName: k.fileName,
+    mediaType: k.mediaType,
+    body: k.body,
+    ...(k.templateUrl ? { templateUrl: k.templateUrl } : {}),
+    ...(k.quickCreateUrl ? { quickCreateUrl: k.quickCreateUrl } : {}),
+    instructions: k.instructions,
+  };
+}
+
 const noRun = (runId: string) =>
   new ApiError(404, 'run-not-found', `No run ${runId}`, [{ field: 'runId', message: 'no such run' }]);
 
@@ -301,12 +321,23 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
     createDestination: async () => {
       const { webhookUrl, ...input } = call.body as z.output<typeof createDestinationBody>;
       const created = await createDestination(deps, input, webhookUrl);
-      // The customer's setup kit (issue 26 item 4) joins this answer here, as `setupKit`, at merge.
+      // The destination is registered: a kit that cannot be made does not fail the create (null; GET …/kit says why).
+      let kit: SetupKit | null = null;
+      try {
+        kit = setupKit(created.destination, deps.settings, 'cloudformation');
+      } catch (e) {
+        if (!(nearestDropshipError(e) instanceof KitError)) throw e;
+        deps.log.warn(
+          { accountId: created.destination.accountId, ...errorFields(e) },
+          'no setup kit in the create answer',
+        );
+      }
       return {
         status: 201,
         body: {
           destination: await viewOf(deps, created.destination),
           externalId: created.destination.externalId,
+          setupKit: kit === null ? null : kitOf(kit),
           ...(created.webhookSecret ? { webhookSecret: created.webhookSecret } : {}),
         },
       };
@@ -365,6 +396,17 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
       status: 200,
       body: await destinationStatus(deps, p.accountId, deps.now?.() ?? new Date()),
     }),
+    getSetupKit: async () => {
+      const q = call.query as z.output<typeof kitQuery>;
+      const dest = await deps.registry.get(p.accountId);
+      try {
+        return { status: 200, body: kitOf(setupKit(dest, deps.settings, q.format)) };
+      } catch (e) {
+        if (!(nearestDropshipError(e) instanceof KitError)) throw e;
+        // dropship's configuration, not the caller's input: 500, saying what is missing.
+        throw new ApiError(500, 'setup-kit-unavailable', `The setup kit cannot be made: ${(e as Error).message}`);
+      }
+    },
     startRun: async () => {
       const { run, tasks } = await startOnDemandRun(deps, p.accountId);
       return { status: 202, body: { run: runOf(run), tasks } };

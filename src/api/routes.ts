@@ -6,6 +6,7 @@ import {
   createdDestination,
   destinationList,
   destinationView,
+  kitQuery,
   listDestinationsQuery,
   listRunsQuery,
   problem,
@@ -13,6 +14,7 @@ import {
   runList,
   runPath,
   runView,
+  setupKitView,
   startedRun,
   updateDestinationBody,
   updatedDestination,
@@ -34,6 +36,7 @@ export type ComponentName =
   | 'UpdatedDestination'
   | 'DestinationList'
   | 'CheckResult'
+  | 'SetupKit'
   | 'DestinationStatus'
   | 'Run'
   | 'RunDetail'
@@ -53,6 +56,7 @@ export const COMPONENTS: Record<
   UpdatedDestination: { schema: updatedDestination, io: 'output' },
   DestinationList: { schema: destinationList, io: 'output' },
   CheckResult: { schema: checkResult, io: 'output' },
+  SetupKit: { schema: setupKitView, io: 'output' },
   Run: { schema: runView, io: 'output' },
   RunDetail: { schema: runDetail, io: 'output' },
   RunList: { schema: runList, io: 'output' },
@@ -74,6 +78,7 @@ export type OperationId =
   | 'deleteDestination'
   | 'checkDestination'
   | 'getDestinationStatus'
+  | 'getSetupKit'
   | 'startRun'
   | 'listRuns'
   | 'getRun'
@@ -204,6 +209,25 @@ export const ROUTES: Route[] = [
     params: accountPath,
     mutation: false,
     responses: { 200: { description: 'The status', schema: 'DestinationStatus' }, 404: noDestination, ...common },
+  },
+  {
+    operationId: 'getSetupKit',
+    method: 'GET',
+    path: '/destinations/{accountId}/kit',
+    summary: 'Get the customer’s setup kit',
+    description:
+      'What the customer deploys in their AWS account (as `dropship destinations kit`): a CloudFormation template with its quick-create link (when dropship hosts templates), a Terraform module, or the raw documents — the same IAM documents `dropship policy` prints.',
+    params: accountPath,
+    query: kitQuery,
+    mutation: false,
+    responses: {
+      200: { description: 'The kit', schema: 'SetupKit' },
+      404: noDestination,
+      ...common,
+      500: problemAnswer(
+        'A failure on dropship’s side, in the words status.json uses; or the kit cannot be made because DROPSHIP_PRINCIPAL_ARN is not configured',
+      ),
+    },
   },
   {
     operationId: 'startRun',

@@ -3,6 +3,7 @@ import statusSchema from '../../schemas/status.schema.json' with { type: 'json' 
 import { destinationInputSchema } from '../accounts/destination.js';
 import { COMPRESSION_CHOICES, LAYOUTS } from '../contracts/receipt.js';
 import { PLANS } from '../contracts/slots.js';
+import { KIT_FORMATS } from '../destinations/s3/kit.js';
 
 /**
  * The API's bodies, parameters and answers as zod schemas: the router validates with them and the
@@ -105,10 +106,46 @@ export const destinationView = z
   })
   .strict();
 
+/** GET /destinations/{accountId}/kit: which kit. */
+export const kitQuery = z
+  .object({ format: z.enum(KIT_FORMATS).default('cloudformation').describe('The kit’s format') })
+  .strict();
+
+/** The customer's setup kit (src/destinations/s3/kit.ts `setupKit`, what `dropship destinations kit` prints). */
+export const setupKitView = z
+  .object({
+    format: z.enum(KIT_FORMATS),
+    fileName: z.string().describe('A file name to save `body` under'),
+    mediaType: z.string(),
+    body: z
+      .string()
+      .describe(
+        'The CloudFormation template, the Terraform module or the raw documents; its IAM documents are exactly what `dropship policy` prints',
+      ),
+    templateUrl: z
+      .string()
+      .optional()
+      .describe(
+        'CloudFormation: where the template must be hosted for the link (when dropship has a template base URL)',
+      ),
+    quickCreateUrl: z
+      .string()
+      .optional()
+      .describe('CloudFormation: the console’s quick-create link, external ID and parameters filled in'),
+    instructions: z.array(z.string()).describe('What to do with the file, one line each'),
+  })
+  .strict()
+  .describe('The customer’s setup kit: what the customer deploys in their AWS account so that dropship can deliver');
+
 export const createdDestination = z
   .object({
     destination: destinationView,
     externalId: z.string(),
+    setupKit: setupKitView
+      .nullable()
+      .describe(
+        'The CloudFormation setup kit (with its quick-create link when dropship hosts templates). null when the kit cannot be made on dropship’s side (DROPSHIP_PRINCIPAL_ARN is not configured): the destination is registered all the same, and GET /destinations/{accountId}/kit says why',
+      ),
     webhookSecret: z
       .string()
       .optional()

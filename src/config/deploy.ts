@@ -40,5 +40,7 @@ export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
     subnetA: s.DROPSHIP_VPC_SUBNET_A ?? 'subnet-0000000000000000a',
     subnetB: s.DROPSHIP_VPC_SUBNET_B ?? 'subnet-0000000000000000b',
     alarmEmail: s.DROPSHIP_ALARM_EMAIL ?? '',
+    /** Empty: no quick-create link in the setup kit (an empty variable is an unset setting). */
+    kitTemplateBaseUrl: s.DROPSHIP_KIT_TEMPLATE_BASE_URL ?? '',
   };
 }

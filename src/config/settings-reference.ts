@@ -32,11 +32,15 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     meaning: "where the customers' schemas live",
     fallback: '`DATABASE_URL`',
   },
-  DROPSHIP_PRINCIPAL_ARN: { group: 'database', meaning: "dropship's principal, printed into trust policies" },
+  DROPSHIP_PRINCIPAL_ARN: {
+    group: 'database',
+    meaning:
+      "dropship's principal, printed into trust policies and setup kits (Lambda: set by serverless.yml to the functions' role)",
+  },
   DROPSHIP_KIT_TEMPLATE_BASE_URL: {
     group: 'database',
     meaning:
-      "https folder (an S3 bucket URL) where customers' CloudFormation templates are hosted; `destinations kit` prints quick-create links into it (unset: it says how to host them)",
+      "https folder (an S3 bucket URL) where customers' CloudFormation templates are hosted; `destinations kit` prints quick-create links into it (unset: it says how to host them; Lambda: set by serverless.yml at deploy time, empty allowed)",
   },
   DROPSHIP_DATABASE_URL_SSM_PARAMETER: {
     group: 'database',

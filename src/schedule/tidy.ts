@@ -22,8 +22,8 @@ import { catchUpSlots, type SlotRun } from './slots.js';
  *      is due again: src/notify/dispatch.ts), then webhook events still pending (their own retries);
  *   5. pruning (src/store/ledger/retention.ts): ended runs with their tasks and change states, receipt-chain
  *      links, delivered outcome events, webhook events and recorded outcomes older than
- *      DROPSHIP_LEDGER_RETENTION_DAYS — never an active run, the chain's last link or a change-set base;
- *      in batches, for at most `pruneBudgetMs` per call;
+ *      DROPSHIP_LEDGER_RETENTION_DAYS — never an active run, the chain's last link or a change-set base —
+ *      and the API's Idempotency-Key rows older than 24 h; in batches, for at most `pruneBudgetMs` per call;
  *   6. the outbox's gauge (`OutcomesUndelivered`, the OutcomesUndeliveredAlarm) as one EMF line.
  * Each step runs even when an earlier one failed (logged).
  */

@@ -92,6 +92,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/destinations/{accountId}/kit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the customer’s setup kit
+         * @description What the customer deploys in their AWS account (as `dropship destinations kit`): a CloudFormation template with its quick-create link (when dropship hosts templates), a Terraform module, or the raw documents — the same IAM documents `dropship policy` prints.
+         */
+        get: operations["getSetupKit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/destinations/{accountId}/runs": {
         parameters: {
             query?: never;
@@ -283,6 +303,22 @@ export interface components {
                 updatedAt: string;
             };
             externalId: string;
+            /** @description The CloudFormation setup kit (with its quick-create link when dropship hosts templates). null when the kit cannot be made on dropship’s side (DROPSHIP_PRINCIPAL_ARN is not configured): the destination is registered all the same, and GET /destinations/{accountId}/kit says why */
+            setupKit: {
+                /** @enum {string} */
+                format: "cloudformation" | "terraform" | "json";
+                /** @description A file name to save `body` under */
+                fileName: string;
+                mediaType: string;
+                /** @description The CloudFormation template, the Terraform module or the raw documents; its IAM documents are exactly what `dropship policy` prints */
+                body: string;
+                /** @description CloudFormation: where the template must be hosted for the link (when dropship has a template base URL) */
+                templateUrl?: string;
+                /** @description CloudFormation: the console’s quick-create link, external ID and parameters filled in */
+                quickCreateUrl?: string;
+                /** @description What to do with the file, one line each */
+                instructions: string[];
+            } | null;
             /** @description The webhook signing secret, only in the response that set it (not in an idempotent replay) */
             webhookSecret?: string;
         };
@@ -466,6 +502,22 @@ export interface components {
                 error: string | null;
             }[];
             nextCursor: string | null;
+        };
+        /** @description The customer’s setup kit: what the customer deploys in their AWS account so that dropship can deliver */
+        SetupKit: {
+            /** @enum {string} */
+            format: "cloudformation" | "terraform" | "json";
+            /** @description A file name to save `body` under */
+            fileName: string;
+            mediaType: string;
+            /** @description The CloudFormation template, the Terraform module or the raw documents; its IAM documents are exactly what `dropship policy` prints */
+            body: string;
+            /** @description CloudFormation: where the template must be hosted for the link (when dropship has a template base URL) */
+            templateUrl?: string;
+            /** @description CloudFormation: the console’s quick-create link, external ID and parameters filled in */
+            quickCreateUrl?: string;
+            /** @description What to do with the file, one line each */
+            instructions: string[];
         };
         StartedRun: {
             run: {
@@ -979,6 +1031,67 @@ export interface operations {
                 };
             };
             /** @description A failure on dropship’s side, in the words status.json uses */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSetupKit: {
+        parameters: {
+            query?: {
+                /** @description The kit’s format */
+                format?: "cloudformation" | "terraform" | "json";
+            };
+            header?: never;
+            path: {
+                accountId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The kit */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetupKit"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field (an unknown field is named too) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description No destination is registered for the account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on dropship’s side, in the words status.json uses; or the kit cannot be made because DROPSHIP_PRINCIPAL_ARN is not configured */
             500: {
                 headers: {
                     [name: string]: unknown;

@@ -14,7 +14,9 @@ import type { Pool } from 'pg';
  *     (the next receipt's sequence and previous_receipt_sha256: src/receipt/chain.ts `nextLink`), and
  *     per bucket and receipt key the last published link (the ETag the next receipt's conditional PUT
  *     names: `expectedReceiptEtag`);
- *   - outcome events delivered or given up (never a pending one), webhook events, recorded outcomes.
+ *   - outcome events delivered or given up (never a pending one), webhook events, recorded outcomes;
+ *   - the HTTP API's Idempotency-Key rows (dropship.api_idempotency, migration 16) older than
+ *     API_IDEMPOTENCY_KEEP_HOURS — their own cutoff, not the retention's: a key answers again for 24 h only.
  *
  * Deletes go in batches of `batch` rows (`= any(array(select … limit n))`: the batch is found through the
  * cutoff's index and deleted by key; `in (select …)` let the planner hash-join the whole table), each its own statement (short locks, no long transaction),
@@ -33,12 +35,16 @@ export interface PruneOptions {
   elapsed?: () => number;
 }
 
+/** How long an Idempotency-Key answers again (src/api/idempotency.ts); older rows are pruned here. */
+export const API_IDEMPOTENCY_KEEP_HOURS = 24;
+
 export interface PruneResult {
   runs: number;
   receiptLinks: number;
   outcomeEvents: number;
   webhookEvents: number;
   runOutcomes: number;
+  apiIdempotency: number;
   /** False when the budget ran out with rows still to prune (the next call goes on). */
   complete: boolean;
 }
@@ -46,7 +52,8 @@ export interface PruneResult {
 const ENDED = `('succeeded', 'failed', 'cancelled')`;
 
 /** $1 = cutoff, $2 = batch. Each returns the number of rows it deleted (cascades not counted). */
-const STEPS: Record<Exclude<keyof PruneResult, 'complete'>, string> = {
+type Step = Exclude<keyof PruneResult, 'complete'>;
+const STEPS: Record<Step, string> = {
   runs: `
     delete from dropship.runs where run_id = any(array(
       select r.run_id from dropship.runs r
@@ -83,10 +90,15 @@ const STEPS: Record<Exclude<keyof PruneResult, 'complete'>, string> = {
   runOutcomes: `
     delete from dropship.run_outcomes where run_id = any(array(
       select run_id from dropship.run_outcomes where recorded_at < $1 limit $2 for update skip locked))`,
+  apiIdempotency: `
+    delete from dropship.api_idempotency where ctid = any(array(
+      select ctid from dropship.api_idempotency where created_at < $1 limit $2 for update skip locked))`,
 };
 
 export async function pruneLedger(pool: Pool, o: PruneOptions): Promise<PruneResult> {
-  const cutoff = new Date(o.now.getTime() - o.retentionDays * 86_400_000);
+  const retained = new Date(o.now.getTime() - o.retentionDays * 86_400_000);
+  const cutoffOf = (step: Step): Date =>
+    step === 'apiIdempotency' ? new Date(o.now.getTime() - API_IDEMPOTENCY_KEEP_HOURS * 3_600_000) : retained;
   const batch = o.batch ?? 1000;
   const budget = o.budgetMs ?? 20_000;
   const elapsed = o.elapsed ?? (() => performance.now());
@@ -97,12 +109,13 @@ export async function pruneLedger(pool: Pool, o: PruneOptions): Promise<PruneRes
     outcomeEvents: 0,
     webhookEvents: 0,
     runOutcomes: 0,
+    apiIdempotency: 0,
     complete: true,
   };
-  for (const [name, sql] of Object.entries(STEPS) as [keyof typeof STEPS, string][]) {
+  for (const [name, sql] of Object.entries(STEPS) as [Step, string][]) {
     for (;;) {
       if (elapsed() - start >= budget) return { ...out, complete: false };
-      const n = (await pool.query(sql, [cutoff, batch])).rowCount ?? 0;
+      const n = (await pool.query(sql, [cutoffOf(name), batch])).rowCount ?? 0;
       out[name] += n;
       if (n < batch) break;
     }
