@@ -4,6 +4,7 @@
  *
  *   npm run bench -- --scale [--destinations 10000] [--workers 8] [--large-share 0.01] [--large-rows 1000000]
  *                             [--tables 3] [--rows 3] [--per-bucket 2] [--validate-sample 1000] [--timeout 7200]
+ *                             [--repeat-event]
  *
  * Each destination is what a customer would have: its own source schema (`--tables` small tables of
  * `--rows` rows; a `--large-share` of them one more table of `--large-rows` rows), registered through
@@ -50,6 +51,11 @@ export interface ScaleOptions {
   validateSample: number;
   /** Give up draining after this many seconds (the line then says so). */
   timeoutSeconds: number;
+  /**
+   * Deliver the schedule event a second time while the workers drain (EventBridge is at-least-once,
+   * Lambda retries): it must open no second run.
+   */
+  repeatEvent: boolean;
   /** Progress lines (stderr in the bench; silent in the test). */
   log?: (line: string) => void;
 }
@@ -64,6 +70,7 @@ export const DEFAULT_SCALE: ScaleOptions = {
   perBucket: 2,
   validateSample: 1_000,
   timeoutSeconds: 7_200,
+  repeatEvent: false,
 };
 
 /** One destination as the bench made it. */
@@ -217,7 +224,10 @@ export async function setupScale(h: Harness, opts: ScaleOptions): Promise<ScaleW
  * item 2: it enqueues "open" messages consumed by another handler — then this function invokes it
  * and also drains the open queue, and resolves when every run of the slot is open and queued).
  */
-export async function openSlotTheProductionWay(slot: string, slotDate: string): Promise<{ accounts: number }> {
+export async function openSlotTheProductionWay(
+  slot: string,
+  slotDate: string,
+): Promise<{ accounts: number; opened: number }> {
   const { handler } = await import('../../handlers/schedule.js');
   const out = await handler({
     time: `${slotDate}T${slot}:00Z`,
@@ -226,7 +236,7 @@ export async function openSlotTheProductionWay(slot: string, slotDate: string): 
   });
   const { resetLambdaDeps } = await import('../../src/run/lambda.js');
   await resetLambdaDeps();
-  return { accounts: out.accounts };
+  return { accounts: out.accounts, opened: out.runs.filter((r) => r.runId !== undefined).length };
 }
 
 interface Sample {
@@ -569,6 +579,7 @@ export async function runScale(h: Harness, options: Partial<ScaleOptions> = {}):
     `opened ${opened.accounts} runs, ${messagesSent} messages in ${slotOpenSeconds} s; draining with ${opts.workers} workers …`,
   );
   const t1 = performance.now();
+  const repeat = opts.repeatEvent ? openSlotTheProductionWay(slot, slotDate) : undefined;
   const drained = await drainSlot(h, {
     workers: opts.workers,
     slot,
@@ -576,6 +587,7 @@ export async function runScale(h: Harness, options: Partial<ScaleOptions> = {}):
     timeoutSeconds: opts.timeoutSeconds,
   });
   const drainSeconds = secondsSince(t1);
+  const repeated = await repeat;
   const cpu = process.cpuUsage(cpu0);
   const wallSeconds = secondsSince(t0);
   const sample = await sampler.stop();
@@ -637,6 +649,7 @@ export async function runScale(h: Harness, options: Partial<ScaleOptions> = {}):
     slot_open_seconds: slotOpenSeconds,
     drain_seconds: drainSeconds,
     drain_timed_out: drained.timedOut,
+    repeated_event: repeated ? { answered_accounts: repeated.accounts, runs_opened: repeated.opened } : null,
     runs: runs.rowCount ?? 0,
     runs_succeeded: succeeded,
     runs_not_succeeded: (runs.rowCount ?? 0) - succeeded,
@@ -698,6 +711,7 @@ export async function mainScale(): Promise<void> {
     perBucket: arg('per-bucket', DEFAULT_SCALE.perBucket),
     validateSample: arg('validate-sample', DEFAULT_SCALE.validateSample),
     timeoutSeconds: arg('timeout', DEFAULT_SCALE.timeoutSeconds),
+    repeatEvent: process.argv.includes('--repeat-event'),
     log: (s) => process.stderr.write(`${s}\n`),
   };
   const h = await startHarness();
