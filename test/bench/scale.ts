@@ -22,7 +22,7 @@
  * `runScaleBench` is also what test/scale.test.ts calls with small N (exactly-once delivery).
  */
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -249,11 +249,19 @@ interface Sample {
   peakRegistry: number;
   maxSnapshotSeconds: number;
   peakRss: number;
+  /** Open file descriptors of this process (sockets of the stand-ins and clients included). */
+  peakFds: number;
 }
 
 /** Samples pg_stat_activity (source and registry connections, the oldest source transaction) and RSS. */
 function startSampler(databaseUrl: string): { stop: () => Promise<Sample> } {
-  const s: Sample = { peakSource: 0, peakRegistry: 0, maxSnapshotSeconds: 0, peakRss: process.memoryUsage().rss };
+  const s: Sample = {
+    peakSource: 0,
+    peakRegistry: 0,
+    maxSnapshotSeconds: 0,
+    peakRss: process.memoryUsage().rss,
+    peakFds: 0,
+  };
   let running = true;
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'scale-sampler' });
   const done = (async () => {
@@ -272,6 +280,7 @@ function startSampler(databaseUrl: string): { stop: () => Promise<Sample> } {
       s.peakRegistry = Math.max(s.peakRegistry, row.registry);
       s.maxSnapshotSeconds = Math.max(s.maxSnapshotSeconds, row.xact ?? 0);
       s.peakRss = Math.max(s.peakRss, process.memoryUsage().rss);
+      s.peakFds = Math.max(s.peakFds, readdirSync('/proc/self/fd').length);
       await sleep(200);
     }
     await client.end();
@@ -690,6 +699,7 @@ export async function runScale(h: Harness, options: Partial<ScaleOptions> = {}):
     ledger_rows_per_destination: Number((ledgerTotal / n).toFixed(3)),
     ledger_rows_per_destination_by_table: ledgerPer,
     worker_peak_rss_bytes: sample.peakRss,
+    peak_open_fds: sample.peakFds,
     rss_note: 'whole bench process during the slot: W worker loops + the local stack (one process)',
     load_1m: { start: loadAtStart, slot: loadAtSlot, end: loadAtEnd },
     node: process.version,
