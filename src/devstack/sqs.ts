@@ -33,6 +33,8 @@ export class LocalSqs {
   private server: Server | undefined;
   endpoint = '';
   readonly queues = new Map<string, Queue>();
+  /** Messages accepted by SendMessage / SendMessageBatch so far (every queue): the bench's messages_sent. */
+  sent = 0;
 
   constructor(
     private readonly iam: Iam,
@@ -132,6 +134,7 @@ export class LocalSqs {
         return reply(res, 200, { QueueUrl: q.url });
       case 'SendMessage': {
         const m = this.enqueue(q, String(input.MessageBody), Number(input.DelaySeconds ?? 0));
+        this.sent++;
         return reply(res, 200, { MessageId: m.id, MD5OfMessageBody: m.md5 });
       }
       case 'SendMessageBatch': {
@@ -141,6 +144,7 @@ export class LocalSqs {
             __type: 'com.amazonaws.sqs#TooManyEntriesInBatchRequest',
             message: 'Maximum number of entries per request are 10.',
           });
+        this.sent += entries.length;
         const ok = entries.map((e) => {
           const m = this.enqueue(q, e.MessageBody, e.DelaySeconds ?? 0);
           return { Id: e.Id, MessageId: m.id, MD5OfMessageBody: m.md5 };

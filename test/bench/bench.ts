@@ -3,6 +3,8 @@
  *               [--cpu-prof <dir>] [--cli]
  * Full run (the figures in docs/operations/capacity.md): npm run bench -- --rows 2000000,5000000 --runs 3
  * The `dropship` command's start-up alone (test/bench/cli.ts): npm run bench -- --cli
+ * One slot of N destinations through the fan-out path (test/bench/scale.ts):
+ *   npm run bench -- --scale [--destinations 10000] [--workers 8] [--large-share 0.01] [--large-rows 1000000]
  *
  * On the same `events`-like table (bigint id, uuid, timestamptz, text, jsonb, numeric(18,4), text[],
  * boolean, double; ~10% NULLs) in the embedded Postgres, measures in one run, per row count:
@@ -55,6 +57,12 @@ const log = (s: string): void => {
 const load1 = (): number => Number(loadavg()[0]!.toFixed(2));
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const DUCK_CODEC: Record<Compression, string> = { gzip: 'gzip', zstd: 'zstd', snappy: 'snappy', none: 'uncompressed' };
+
+// --scale: the scale bench alone (its own stack, its own JSON line).
+if (process.argv.includes('--scale')) {
+  await (await import('./scale.js')).mainScale();
+  process.exit(0);
+}
 
 // dropship runs bundled by esbuild in production (Lambda); the benchmark measures that same form,
 // not the TypeScript loader the CLI uses in development. The bundle sits under node_modules so
