@@ -15,7 +15,9 @@
  * prefix). Setup is timed apart from the slot.
  *
  * The slot: `openSlotTheProductionWay` (the schedule function, handlers/schedule.ts, invoked with an
- * EventBridge event), then W worker loops play Lambda's SQS event source for the worker function
+ * EventBridge event, sends the due accounts to the open queue; the open-runs function,
+ * handlers/open-runs.ts, played over that queue as its SQS event source would, opens each run and
+ * queues its tasks), then W worker loops play Lambda's SQS event source for the worker function
  * (receive → processTaskBatch, the worker Lambda's code → delete what it did not hand back) until
  * every run of the slot has ended. Then S3 is listed with each customer's own credentials.
  *
@@ -232,16 +234,36 @@ export async function setupScale(h: Harness, opts: ScaleOptions): Promise<ScaleW
 export async function openSlotTheProductionWay(
   slot: string,
   slotDate: string,
-): Promise<{ accounts: number; opened: number }> {
+  openers = 10,
+): Promise<{ due: number; accounts: number; opened: number; openMessages: number; scheduleSeconds: number }> {
   const { handler } = await import('../../handlers/schedule.js');
-  const out = await handler({
+  const { handler: openRuns } = await import('../../handlers/open-runs.js');
+  const { playOpenQueue } = await import('../../src/schedule/play.js');
+  const { OpenQueue } = await import('../../src/aws/open-queue.js');
+  // The schedule function: reads the due accounts, sends their open messages.
+  const t0 = performance.now();
+  const enqueued = await handler({
     time: `${slotDate}T${slot}:00Z`,
     source: 'aws.events',
     'detail-type': 'Scheduled Event',
   });
+  const scheduleSeconds = (performance.now() - t0) / 1000;
+  // The open-runs function, as its SQS event source plays it (batch size 1, at most `openers` at once:
+  // serverless.yml's maximumConcurrency), until the open queue is empty.
+  const played = await playOpenQueue(
+    new OpenQueue(process.env.DROPSHIP_OPEN_QUEUE_URL ?? ''),
+    async (event) => (await openRuns(event)) as Awaited<ReturnType<Parameters<typeof playOpenQueue>[1]>>,
+    { openers, timeoutSeconds: 6 * 3600 },
+  );
   const { resetLambdaDeps } = await import('../../src/run/lambda.js');
   await resetLambdaDeps();
-  return { accounts: out.accounts, opened: out.runs.filter((r) => r.runId !== undefined).length };
+  return {
+    due: enqueued.due,
+    accounts: enqueued.accounts,
+    opened: played.runs.filter((r) => r.runId !== undefined).length,
+    openMessages: enqueued.messages,
+    scheduleSeconds,
+  };
 }
 
 interface Sample {
@@ -661,9 +683,13 @@ export async function runScale(h: Harness, options: Partial<ScaleOptions> = {}):
     setup_registry_seconds: world.setup.registrySeconds,
     setup_iam_seconds: world.setup.iamSeconds,
     slot_open_seconds: slotOpenSeconds,
+    schedule_function_seconds: opened.scheduleSeconds,
+    open_messages: opened.openMessages,
     drain_seconds: drainSeconds,
     drain_timed_out: drained.timedOut,
-    repeated_event: repeated ? { answered_accounts: repeated.accounts, runs_opened: repeated.opened } : null,
+    repeated_event: repeated
+      ? { due: repeated.due, accounts_sent_to_open: repeated.accounts, runs_opened: repeated.opened }
+      : null,
     runs: runs.rowCount ?? 0,
     runs_succeeded: succeeded,
     runs_not_succeeded: (runs.rowCount ?? 0) - succeeded,
