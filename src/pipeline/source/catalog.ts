@@ -18,22 +18,45 @@ export interface TablePlan {
 const KIND: Record<string, TablePlan['kind']> = { r: 'table', p: 'partitioned table', m: 'materialized view' };
 
 /**
+ * A CTE body: the base tables, partitioned tables and materialized views (never partitions) of the
+ * schemas whose `n.nspname` satisfies `nspWhere`, as (oid, nspname, relname, relkind, reltuples).
+ *
+ * Found through pg_depend's reference index — every relation of these kinds depends on its namespace
+ * (Postgres records it at CREATE and moves it with ALTER … SET SCHEMA) — not by filtering pg_class on
+ * relnamespace, which has no index of its own: pg_class_relname_nsp_index leads with relname, so that
+ * filter is a skip scan over every distinct relation name of the database and grows with the number of
+ * schemas. `c.relnamespace = n.oid` stays as a guard, so nothing of another schema can come through
+ * (test: src/pipeline/source/catalog.test.ts compares it with the pg_class filter on every kind).
+ * Measured with 10,000 schemas of 3 tables (PG 18, this 2-core machine, warm): the lookup 4.7 → 0.05 ms;
+ * `listTables` 7.7 → 3.2 ms, `estimateTableBytes` 5.2 → 1.1 ms, `planParts` 218 → 1.2 ms (a query each, mean of 20).
+ */
+export function schemaRelations(nspWhere: string): string {
+  // distinct: one row per relation even if pg_depend ever held two links to the same namespace.
+  return `select distinct c.oid, n.nspname, c.relname, c.relkind, c.reltuples
+            from pg_catalog.pg_namespace n
+            join pg_catalog.pg_depend d
+              on d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass and d.refobjid = n.oid
+             and d.refobjsubid = 0 and d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+            join pg_catalog.pg_class c on c.oid = d.objid and c.relnamespace = n.oid
+           where ${nspWhere} and c.relkind in ('r', 'p', 'm') and not c.relispartition`;
+}
+
+/**
  * Every base table, partitioned table (as one table, not its partitions) and materialized view
  * of `schema`, with a column plan each. Run it inside the export's snapshot so the catalog and
  * the data agree.
  */
 export async function listTables(client: ClientBase, schema: string): Promise<TablePlan[]> {
   const rels = await client.query<{ oid: number; relname: string; relkind: string; reltuples: number }>(
-    `select c.oid, c.relname, c.relkind,
+    `with rel as materialized (${schemaRelations('n.nspname = $1')})
+     select c.oid, c.relname, c.relkind,
             case when c.relkind = 'p'
                  then coalesce((select sum(greatest(pc.reltuples, 0))
                                   from pg_catalog.pg_partition_tree(c.oid) pt
                                   join pg_catalog.pg_class pc on pc.oid = pt.relid
                                  where pt.isleaf), 0)
                  else c.reltuples end::float8 as reltuples
-       from pg_catalog.pg_class c
-       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relkind in ('r', 'p', 'm') and not c.relispartition
+       from rel c
       order by c.relname`,
     [schema],
   );
@@ -77,14 +100,13 @@ export async function listTables(client: ClientBase, schema: string): Promise<Ta
  */
 export async function estimateTableBytes(client: ClientBase, schema: string): Promise<Map<string, number>> {
   const res = await client.query<{ relname: string; bytes: string }>(
-    `select c.relname,
+    `with rel as materialized (${schemaRelations('n.nspname = $1')})
+     select c.relname,
             case when c.relkind = 'p'
                  then coalesce((select sum(pg_catalog.pg_table_size(pt.relid))
                                   from pg_catalog.pg_partition_tree(c.oid) pt where pt.isleaf), 0)
                  else pg_catalog.pg_table_size(c.oid) end::bigint as bytes
-       from pg_catalog.pg_class c
-       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relkind in ('r', 'p', 'm') and not c.relispartition`,
+       from rel c`,
     [schema],
   );
   return new Map(res.rows.map((r) => [r.relname, Number(r.bytes)]));

@@ -1,6 +1,6 @@
 import type { ClientBase } from 'pg';
 import { isTenantMode, isWholeSchema, type Selection } from '../../contracts/selection.js';
-import { listTables } from './catalog.js';
+import { listTables, schemaRelations } from './catalog.js';
 import { estimateRows, selectTables } from './select.js';
 
 /**
@@ -28,7 +28,8 @@ interface RelSize {
 /** Rows and bytes of every table, partitioned table and materialized view of each schema, in one catalog query. */
 export async function schemaSizes(client: ClientBase, schemas: string[]): Promise<Map<string, Map<string, RelSize>>> {
   const res = await client.query<{ nspname: string; relname: string; reltuples: number; bytes: string }>(
-    `select n.nspname, c.relname,
+    `with rel as materialized (${schemaRelations('n.nspname = any($1::text[])')})
+     select c.nspname, c.relname,
             case when c.relkind = 'p'
                  then coalesce((select sum(greatest(pc.reltuples, 0)) from pg_catalog.pg_partition_tree(c.oid) pt
                                   join pg_catalog.pg_class pc on pc.oid = pt.relid where pt.isleaf), 0)
@@ -37,9 +38,7 @@ export async function schemaSizes(client: ClientBase, schemas: string[]): Promis
                  then coalesce((select sum(pg_catalog.pg_total_relation_size(pt.relid))
                                   from pg_catalog.pg_partition_tree(c.oid) pt where pt.isleaf), 0)
                  else pg_catalog.pg_total_relation_size(c.oid) end::bigint::text as bytes
-       from pg_catalog.pg_class c
-       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = any($1::text[]) and c.relkind in ('r', 'p', 'm') and not c.relispartition`,
+       from rel c`,
     [schemas],
   );
   const out = new Map<string, Map<string, RelSize>>();

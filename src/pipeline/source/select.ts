@@ -9,7 +9,7 @@ import {
   splitColumnPattern,
 } from '../../contracts/selection.js';
 import { quoteIdent } from '../../contracts/sql.js';
-import { listTables, type TablePlan, type TaskPart } from './catalog.js';
+import { listTables, schemaRelations, type TablePlan, type TaskPart } from './catalog.js';
 import { connectSource, sourceClient } from './snapshot.js';
 
 /**
@@ -98,13 +98,12 @@ async function tenantColumnTypes(
     cast_type: string;
     deterministic: boolean;
   }>(
-    `with recursive base(attrelid, oid, depth) as (
+    `with recursive rel as materialized (${schemaRelations('n.nspname = $1')}),
+      base(attrelid, oid, depth) as (
         select a.attrelid, a.atttypid, 0
           from pg_catalog.pg_attribute a
-          join pg_catalog.pg_class c on c.oid = a.attrelid
-          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped
-           and c.relkind in ('r', 'p', 'm') and not c.relispartition
+          join rel c on c.oid = a.attrelid
+         where a.attname = $2 and a.attnum > 0 and not a.attisdropped
         union all
         select b.attrelid, t.typbasetype, b.depth + 1
           from base b join pg_catalog.pg_type t on t.oid = b.oid
@@ -386,12 +385,12 @@ export async function planParts(
   selected?: SelectedTables,
 ): Promise<TaskPart[]> {
   const big = await client.query<{ relname: string; est: string; key: string }>(
-    `select c.relname, greatest(c.reltuples, 0)::bigint as est, a.attname as key
-       from pg_catalog.pg_class c
-       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    `with rel as materialized (${schemaRelations('n.nspname = $1')})
+     select c.relname, greatest(c.reltuples, 0)::bigint as est, a.attname as key
+       from rel c
        join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary and i.indnkeyatts = 1
        join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
-      where n.nspname = $1 and c.relkind in ('r', 'p') and a.atttypid in (20, 21, 23) and c.reltuples > $2`,
+      where c.relkind in ('r', 'p') and a.atttypid in (20, 21, 23) and c.reltuples > $2`,
     [schema, splitRows],
   );
   const parts: TaskPart[] = [];
