@@ -97,6 +97,7 @@ export async function slotForecasts(deps: CapacityDeps, only?: string): Promise<
       windowSeconds: windowSeconds(slot, slots.includes(slot) ? slots : [...slots, slot]),
       destinations: (due.get(slot) ?? []).map((d) => estimates.get(d.accountId)!),
       splitRows: deps.settings.DROPSHIP_SPLIT_ROWS,
+      packing: { packBytes: deps.settings.DROPSHIP_PACK_BYTES, maxTables: deps.settings.DROPSHIP_PACK_MAX_TABLES },
       configuredConcurrency: deps.settings.DROPSHIP_WORKER_CONCURRENCY,
       workerTimeoutSeconds: WORKER_TIMEOUT_SECONDS,
       rates: capacityRates(deps.settings),

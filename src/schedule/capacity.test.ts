@@ -97,6 +97,38 @@ describe('forecast', () => {
     expect(f.warnings.some((w) => /exceeds the worker's 10 s timeout/.test(w))).toBe(true);
   });
 
+  /*
+   * Packing (DROPSHIP_PACK_BYTES 50 MB, DROPSHIP_PACK_MAX_TABLES 2), same rates. Destination c:
+   *   c4 600,000 rows, 60 MB → above 50 MB: its own message       0.25 + 6   = 6.25 s
+   *   c1 100,000 rows, 10 MB ┐ first-fit by decreasing size:
+   *   c2  50,000 rows,  5 MB ┘ one message (2 tables, 15 MB)     0.25 + 1.5 = 1.75 s
+   *   c3  30,000 rows,  3 MB   the message is full (2 tables): a second one  0.25 + 0.3 = 0.55 s
+   *   + 0.5 s for the destination → W = 9.05 s in 3 messages (unpacked: 4 tasks, 9.3 s); L = 6.25 s.
+   */
+  it('counts packed small tables as one task message, as the fan-out sends them', () => {
+    const c = {
+      accountId: 'c',
+      tables: [
+        { table: 'c1', rows: 100_000, bytes: 10 * MB },
+        { table: 'c2', rows: 50_000, bytes: 5 * MB },
+        { table: 'c3', rows: 30_000, bytes: 3 * MB },
+        { table: 'c4', rows: 600_000, bytes: 60 * MB },
+      ],
+    };
+    const packed = forecast({ ...input, destinations: [c], packing: { packBytes: 50 * MB, maxTables: 2 } });
+    expect(packed.tasks).toBe(3);
+    expect(packed.tables).toBe(4);
+    expect(packed.workerSeconds).toBeCloseTo(9.05, 9);
+    expect(packed.longestTaskSeconds).toBeCloseTo(6.25, 9);
+    const unpacked = forecast({ ...input, destinations: [c] });
+    expect(unpacked.tasks).toBe(4);
+    expect(unpacked.workerSeconds).toBeCloseTo(9.3, 9);
+    // packBytes 0 is "off", as in the fan-out.
+    expect(forecast({ ...input, destinations: [c], packing: { packBytes: 0, maxTables: 2 } }).tasks).toBe(4);
+    // a and b of the first case have no two small tables to pack: the same 6 tasks.
+    expect(forecast({ ...input, packing: { packBytes: 50 * MB, maxTables: 2 } }).tasks).toBe(6);
+  });
+
   it('splits like planParts: above splitRows only, at most 1,000 parts', () => {
     expect(tasksOf(1_000_000, 1_000_000)).toBe(1);
     expect(tasksOf(1_000_001, 1_000_000)).toBe(2);

@@ -1,12 +1,17 @@
+import { packTasks } from '../run/drivers/pack.js';
+
 /**
  * Will a slot finish before the next one? The forecast behind `dropship capacity` and the line the
  * schedule function logs when it opens a slot (`logSlotForecast`, src/schedule/capacity-source.ts).
  * Pure arithmetic on estimates; what goes in is documented in docs/operations/capacity.md.
  *
- * The model (one worker exports one task at a time, as the Lambda worker does):
+ * The model (one worker exports one task message at a time, as the Lambda worker does):
  *   - a table above `splitRows` rows is split into ceil(rows / splitRows) key-range tasks (at most
- *     1,000, as `planParts` does); every other table is one task;
- *   - a task costs `fixedSecondsPerTask` + its rows / `rowsPerSecondPerWorker` worker-seconds;
+ *     1,000, as `planParts` does); every other table is whole;
+ *   - whole tables of at most `packing.packBytes` estimated bytes share messages as the fan-out
+ *     packs them (`packTasks`, src/run/drivers/pack.ts: first-fit decreasing, at most
+ *     `packing.maxTables` a message); without `packing` (or packBytes 0) every table is its own task;
+ *   - a task message costs `fixedSecondsPerTask` + its rows / `rowsPerSecondPerWorker` worker-seconds;
  *     a destination costs `fixedSecondsPerDestination` once (opening and finishing its run);
  *   - W = the sum over the slot, L = the longest single task (it cannot be shared between workers).
  *   - With C workers, any order that keeps every worker busy while work is left (greedy list
@@ -52,6 +57,8 @@ export interface ForecastInput {
   splitRows: number;
   /** The worker's reserved concurrency (DROPSHIP_WORKER_CONCURRENCY). */
   configuredConcurrency: number;
+  /** DROPSHIP_PACK_BYTES / DROPSHIP_PACK_MAX_TABLES: small whole tables share a task message. */
+  packing?: { packBytes: number; maxTables: number };
   /** The worker's timeout: a task longer than this can never finish. */
   workerTimeoutSeconds: number;
   rates: CapacityRates;
@@ -96,8 +103,16 @@ export function forecast(input: ForecastInput): SlotForecast {
   let unknown = 0;
   let work = 0;
   let longest = 0;
+  const task = (n: number, taskRows: number): void => {
+    const perTask = rates.fixedSecondsPerTask + taskRows / rates.rowsPerSecondPerWorker;
+    tasks += n;
+    work += n * perTask;
+    longest = Math.max(longest, perTask);
+  };
   for (const d of input.destinations) {
     work += rates.fixedSecondsPerDestination;
+    const whole: { name: string; bytes: number }[] = [];
+    const rowsOf = new Map<string, number>();
     for (const t of d.tables) {
       tables++;
       const r = t.rows ?? 0;
@@ -105,10 +120,26 @@ export function forecast(input: ForecastInput): SlotForecast {
       rows += r;
       bytes += t.bytes;
       const n = tasksOf(r, input.splitRows);
-      tasks += n;
-      const perTask = rates.fixedSecondsPerTask + r / n / rates.rowsPerSecondPerWorker;
-      work += n * perTask;
-      longest = Math.max(longest, perTask);
+      if (n > 1) task(n, r / n);
+      else {
+        whole.push({ name: t.table, bytes: t.bytes });
+        rowsOf.set(t.table, r);
+      }
+    }
+    const messages = packTasks({
+      runId: '',
+      accountId: d.accountId,
+      tables: whole,
+      parts: [],
+      packBytes: input.packing?.packBytes ?? 0,
+      maxTables: input.packing?.maxTables ?? 1,
+    });
+    for (const m of messages) {
+      const names = 'tables' in m ? m.tables : [m.table];
+      task(
+        1,
+        names.reduce((sum, name) => sum + rowsOf.get(name)!, 0),
+      );
     }
   }
   const T = input.windowSeconds;
