@@ -226,16 +226,23 @@ export async function setupScale(h: Harness, opts: ScaleOptions): Promise<ScaleW
 /**
  * Opens the slot the production way: the schedule function (handlers/schedule.ts) invoked with the
  * EventBridge event of `slot` on `slotDate`, on the Lambda wiring (src/run/lambda.ts) of this
- * process's environment. Resolves when the function returns — for today's schedule function, every
- * run open and its tasks queued. THE ONE PLACE TO SWAP when the schedule function changes (issue 25
- * item 2: it enqueues "open" messages consumed by another handler — then this function invokes it
- * and also drains the open queue, and resolves when every run of the slot is open and queued).
+ * process's environment, then the open-runs function played over the open queue; resolves when every
+ * run of the slot is open and its tasks queued. `scheduleSeconds` is the schedule function's whole
+ * time (its enqueueing, then the slot's forecast it logs), `enqueueSeconds` the enqueueing alone (what
+ * the openers wait for in production: they start on the first message).
  */
 export async function openSlotTheProductionWay(
   slot: string,
   slotDate: string,
   openers = 10,
-): Promise<{ due: number; accounts: number; opened: number; openMessages: number; scheduleSeconds: number }> {
+): Promise<{
+  due: number;
+  accounts: number;
+  opened: number;
+  openMessages: number;
+  scheduleSeconds: number;
+  enqueueSeconds: number;
+}> {
   const { handler } = await import('../../handlers/schedule.js');
   const { handler: openRuns } = await import('../../handlers/open-runs.js');
   const { playOpenQueue } = await import('../../src/schedule/play.js');
@@ -263,6 +270,7 @@ export async function openSlotTheProductionWay(
     opened: played.runs.filter((r) => r.runId !== undefined).length,
     openMessages: enqueued.messages,
     scheduleSeconds,
+    enqueueSeconds: enqueued.seconds,
   };
 }
 
@@ -686,6 +694,7 @@ export async function runScale(h: Harness, options: Partial<ScaleOptions> = {}):
     setup_iam_seconds: world.setup.iamSeconds,
     slot_open_seconds: slotOpenSeconds,
     schedule_function_seconds: opened.scheduleSeconds,
+    schedule_enqueue_seconds: opened.enqueueSeconds,
     open_messages: opened.openMessages,
     drain_seconds: drainSeconds,
     drain_timed_out: drained.timedOut,
