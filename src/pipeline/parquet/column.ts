@@ -1,5 +1,5 @@
 import { ByteSink, LevelSink } from './bytes.js';
-import { type Compression, type CompressionPool, compressionPool, DEFAULT_LEVEL, ownedCopy } from './compression.js';
+import { type Compression, type CompressionPool, compressionPool, DEFAULT_LEVEL } from './compression.js';
 import { bitWidth, encodeHybrid, packBooleans } from './rle.js';
 import { type ColumnSpec, Encoding, type Levels, levelsOf } from './schema.js';
 import type { BytesStats, Int64Stats, NumberStats, Stats } from './stats.js';
@@ -310,7 +310,12 @@ export class ColumnBuilder {
 
   cutPage(): void {
     if (this.entries === 0) return;
-    const body = new ByteSink(this.values.pos + this.indices.length * 2 + (this.entries >> 1) + 64, true);
+    // Cut into a page buffer from the pool's free list (pages come back from compression), sized
+    // in 64 KiB steps (4 KiB below 256 KiB: a wide table cuts a thousand small pages at once) so
+    // that pages of about the page size fit each other's buffers.
+    const need = this.values.pos + this.indices.length * 2 + (this.entries >> 1) + 64;
+    const size = need < 0x40000 ? (need + 0xfff) & ~0xfff : (need + 0xffff) & ~0xffff;
+    const body = new ByteSink(size, true, this.pool.buffers.take(size));
     if (this.rep) writeLevels(this.rep, this.entries, this.repWidth, body);
     if (this.def) writeLevels(this.def, this.entries, this.defWidth, body);
     let encoding: number = Encoding.PLAIN;
@@ -372,7 +377,8 @@ export class ColumnBuilder {
     const stats = { nulls: this.stats.nulls, ...(min && max ? { min, max } : {}) };
     let dictionary: EncodedPage | undefined;
     if (this.dictUsed) {
-      const raw = ownedCopy(this.dictValues.view());
+      const raw = this.pool.buffers.take(this.dictValues.pos).subarray(0, this.dictValues.pos);
+      raw.set(this.dictValues.view());
       dictionary = {
         numValues: this.dictSize,
         uncompressedSize: raw.length,
