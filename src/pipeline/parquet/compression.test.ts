@@ -45,6 +45,19 @@ describe('CompressionPool page buffers', () => {
     });
   }
 
+  for (const codec of ['gzip', 'zstd', 'snappy'] as const) {
+    it(`${codec}: a small page compressed in this thread holds memory of about its own size`, async () => {
+      // Prepare: a page below the in-thread limit (a wide table's pages).
+      const raw = page(8_000, 3);
+
+      // Act
+      const out = await pool.compress(raw, { codec, level: 3 });
+
+      // Assert: not a view into a larger output chunk that would stay alive with it.
+      expect(out.buffer.byteLength).toBeLessThanOrEqual(out.length + 4096);
+    });
+  }
+
   it('keeps at most its limit of buffers, and hands out only a buffer large enough', () => {
     // Prepare
     const buffers = new PageBuffers(2);
