@@ -372,8 +372,8 @@ export class ColumnBuilder {
       }
     }
     const pages = this.pages;
-    const min = this.stats.encodeMin();
-    const max = this.stats.encodeMax();
+    const min = ownBytes(this.stats.encodeMin());
+    const max = ownBytes(this.stats.encodeMax());
     const stats = { nulls: this.stats.nulls, ...(min && max ? { min, max } : {}) };
     let dictionary: EncodedPage | undefined;
     if (this.dictUsed) {
@@ -402,6 +402,19 @@ export class ColumnBuilder {
     this.stored = false;
     return { pages, stats, ...(dictionary ? { dictionary } : {}) };
   }
+}
+
+/**
+ * A copy of statistics bytes in memory of their own. The bounds stay until the file's footer is
+ * written; a few bytes from Node's buffer pool would keep a whole 64 KiB pool slab alive each
+ * (Node 24), and a 1,000-column table keeps thousands of bounds: the in-process writer of
+ * 1,000 columns × 30,000 rows peaked at 425 MiB of ArrayBuffers (ZSTD) with pooled bounds.
+ */
+function ownBytes(b: Buffer | undefined): Buffer | undefined {
+  if (!b) return undefined;
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
 }
 
 function writeLevels(levels: LevelSink, count: number, width: number, out: ByteSink): void {

@@ -77,7 +77,7 @@ const WORKER_SOURCE = `
   // heap as garbage until its rare GC (~60 MiB of dead zstd output per thread otherwise).
   const zstdCompress = (input, level) =>
     zlib.zstdCompressSync(input, {
-      chunkSize: Math.max(65536, input.length + (input.length >> 7) + 4096),
+      chunkSize: input.length + (input.length >> 7) + 4096,
       params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
     });
   // One page at a time per worker (an async codec would otherwise run every queued page at once,
@@ -274,7 +274,10 @@ async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buff
   if (job.codec === 'zstd') {
     // node:zlib returns a view into its 64 KiB output chunk: held until the row group is written,
     // a wide table's thousand small pages kept 64 KiB each (1,000 columns: 497 MiB peak RSS).
-    const out = zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: job.level } });
+    const out = zlib.zstdCompressSync(raw, {
+      chunkSize: raw.length + (raw.length >> 7) + 1024,
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: job.level },
+    });
     if (out.buffer.byteLength - out.length <= 4096) return out;
     // A buffer of its own (Buffer.from would share Node's 64 KiB pool slab with other, shorter-lived bytes).
     const exact = Buffer.allocUnsafeSlow(out.length);
