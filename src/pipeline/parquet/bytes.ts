@@ -7,12 +7,16 @@ export class ByteSink {
   buf: Buffer;
   pos = 0;
 
-  /** `owned`: never in Node's shared buffer pool, so the memory can be transferred to a worker. */
+  /**
+   * `owned`: never in Node's shared buffer pool, so the memory can be transferred to a worker.
+   * `buf`: start in this buffer (an owned one from a free list) rather than a fresh one.
+   */
   constructor(
     initial = 1024,
     private readonly owned = false,
+    buf?: Buffer,
   ) {
-    this.buf = owned ? Buffer.allocUnsafeSlow(initial) : Buffer.allocUnsafe(initial);
+    this.buf = buf ?? (owned ? Buffer.allocUnsafeSlow(initial) : Buffer.allocUnsafe(initial));
   }
 
   ensure(extra: number): void {

@@ -68,8 +68,18 @@ const WORKER_SOURCE = `
   const zlib = await import('node:zlib');
   const libdeflate = await import(workerData.libdeflate);
   const hysnappy = await import(workerData.hysnappy);
+  // One Snappy compressor per worker: hysnappy's snappyCompress() instantiates a new wasm module
+  // (and a new wasm memory, grown to the page) on every call.
+  const snappy = hysnappy.snappyCompressor();
+  // The whole frame in one output chunk (the input's size plus zstd's worst-case overhead): no
+  // concatenation of 64 KiB pieces, and a buffer of its own that goes back to the main thread
+  // (where it dies young, or serves as the next page buffer) instead of staying in this worker's
+  // heap as garbage until its rare GC (~60 MiB of dead zstd output per thread otherwise).
   const zstdCompress = (input, level) =>
-    zlib.zstdCompressSync(input, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+    zlib.zstdCompressSync(input, {
+      chunkSize: input.length + (input.length >> 7) + 4096,
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+    });
   // One page at a time per worker (an async codec would otherwise run every queued page at once,
   // each with its own native context and output buffer).
   let queue = Promise.resolve();
@@ -81,13 +91,21 @@ const WORKER_SOURCE = `
       const input = new Uint8Array(m.buf, m.offset, m.length);
       let out;
       if (m.codec === 'gzip') out = libdeflate.gzip(input, m.level);
-      else if (m.codec === 'snappy') out = hysnappy.snappyCompress(input);
+      else if (m.codec === 'snappy') out = snappy(input);
       else if (m.codec === 'zstd') out = zstdCompress(input, m.level);
       else throw new Error('unknown codec ' + m.codec);
-      // A fresh ArrayBuffer of its own: a view into a larger (or non-transferable, as node:zlib's
-      // zstd output is) buffer cannot be transferred. (Buffer#slice is a view; Uint8Array copies.)
-      if (out.byteOffset !== 0 || out.buffer.byteLength !== out.byteLength || m.codec === 'zstd') out = new Uint8Array(out);
-      parentPort.postMessage({ id: m.id, buf: out.buffer }, [out.buffer]);
+      // The page goes back too, for the next page to be cut into (no dead pages left in this
+      // worker's heap until its rare GC, and no fresh allocation per page on the main thread).
+      const reply = (bytes) =>
+        parentPort.postMessage({ id: m.id, buf: bytes.buffer, length: bytes.byteLength, input: m.buf }, [bytes.buffer, m.buf]);
+      // The output's whole ArrayBuffer goes (libdeflate and hysnappy return exact copies; zstd's
+      // is its one output chunk); one that cannot be transferred (Node's buffer pool) is copied.
+      if (out.byteOffset !== 0) out = new Uint8Array(out);
+      try {
+        reply(out);
+      } catch {
+        reply(new Uint8Array(out));
+      }
     } catch (e) {
       parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
     }
@@ -109,6 +127,8 @@ export class CompressionPool {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly urls: Record<string, string>;
+  /** Page buffers coming back from compression, for the next pages (ColumnBuilder.cutPage). */
+  readonly buffers = new PageBuffers();
 
   constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {
     const require = createRequire(import.meta.url);
@@ -128,15 +148,30 @@ export class CompressionPool {
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 },
     });
     const slot: Slot = { worker, inFlight: 0 };
-    worker.on('message', (m: { id: number; buf?: ArrayBuffer; error?: string }) => {
-      if (m.id === -1) return this.failAll(new Error(`compression worker failed to start: ${m.error}`));
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (--slot.inFlight === 0) worker.unref();
-      if (m.error) p.reject(new Error(`page compression failed: ${m.error}`));
-      else p.resolve(Buffer.from(m.buf!));
-    });
+    worker.on(
+      'message',
+      (m: { id: number; buf?: ArrayBuffer; length?: number; input?: ArrayBuffer; error?: string }) => {
+        if (m.id === -1) return this.failAll(new Error(`compression worker failed to start: ${m.error}`));
+        if (m.input) this.buffers.give(m.input);
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (--slot.inFlight === 0) worker.unref();
+        if (m.error) p.reject(new Error(`page compression failed: ${m.error}`));
+        else {
+          const buf = m.buf!;
+          const out = Buffer.from(buf, 0, m.length);
+          if (buf.byteLength - out.length < 4096) p.resolve(out);
+          else {
+            // A mostly empty output chunk (zstd): keep an exact copy, reuse the chunk for a page.
+            const exact = Buffer.allocUnsafeSlow(out.length);
+            out.copy(exact);
+            p.resolve(exact);
+            this.buffers.give(buf);
+          }
+        }
+      },
+    );
     worker.on('error', (e) => this.failAll(e));
     worker.on('exit', () => {
       const i = this.slots.indexOf(slot);
@@ -159,10 +194,18 @@ export class CompressionPool {
    */
   compress(raw: Buffer, job: CompressJob): Promise<Buffer> {
     if (job.codec === 'none') return Promise.resolve(raw);
-    if (job.stored && job.codec === 'gzip') return Promise.resolve(storedGzip(raw));
+    if (job.stored && job.codec === 'gzip') {
+      const out = storedGzip(raw);
+      this.buffers.give(raw.buffer as ArrayBuffer);
+      return Promise.resolve(out);
+    }
     // A small page costs less to compress here than a round trip to a worker (wide tables cut
     // many small pages at the end of each row group).
-    if (raw.length <= IN_THREAD_BYTES) return compressInThread(raw, job);
+    if (raw.length <= IN_THREAD_BYTES)
+      return compressInThread(raw, job).then((out) => {
+        this.buffers.give(raw.buffer as ArrayBuffer);
+        return out;
+      });
     const slot = this.slot();
     const id = this.nextId++;
     if (slot.inFlight++ === 0) slot.worker.ref();
@@ -185,13 +228,65 @@ const IN_THREAD_BYTES = 16 * 1024;
 
 let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snappy: (b: Uint8Array) => Uint8Array }>;
 
+/**
+ * A free list of page buffers (ArrayBuffers of their own, so transferable to a worker): a page is
+ * cut into one (`take`), compressed, and given back (`give`) when its bytes are no longer needed —
+ * by the worker, which transfers it back with the compressed page, or after in-thread compression.
+ * Pages are pre-sized (the page size plus a row) and reused across pages, columns and row groups,
+ * so an export allocates a handful of page buffers rather than one per page; the list keeps at
+ * most `maxBuffers`, so it never holds more than that many pages.
+ */
+export class PageBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  /** Buffers allocated because none on the list was large enough (for tests and benches). */
+  allocated = 0;
+
+  constructor(private readonly maxBuffers = 8) {}
+
+  /** An owned buffer of at least `size` bytes (its whole ArrayBuffer, from offset 0). */
+  take(size: number): Buffer {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const b = this.free[i]!;
+      if (b.byteLength >= size) {
+        this.free[i] = this.free[this.free.length - 1]!;
+        this.free.pop();
+        return Buffer.from(b);
+      }
+    }
+    this.allocated++;
+    return Buffer.from(new ArrayBuffer(size));
+  }
+
+  /** Returns a buffer no one uses any more (a detached one is ignored). */
+  give(b: ArrayBuffer): void {
+    if (b.byteLength === 0 || this.free.length >= this.maxBuffers) return;
+    this.free.push(b);
+  }
+
+  /** Buffers on the list. */
+  get size(): number {
+    return this.free.length;
+  }
+}
+
 /** The same codecs on the calling thread (small pages). */
 async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buffer> {
-  if (job.codec === 'zstd')
-    return zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: job.level } });
+  if (job.codec === 'zstd') {
+    // node:zlib returns a view into its 64 KiB output chunk: held until the row group is written,
+    // a wide table's thousand small pages kept 64 KiB each (1,000 columns: 497 MiB peak RSS).
+    const out = zlib.zstdCompressSync(raw, {
+      chunkSize: raw.length + (raw.length >> 7) + 1024,
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: job.level },
+    });
+    if (out.buffer.byteLength - out.length <= 4096) return out;
+    // A buffer of its own (Buffer.from would share Node's 64 KiB pool slab with other, shorter-lived bytes).
+    const exact = Buffer.allocUnsafeSlow(out.length);
+    out.copy(exact);
+    return exact;
+  }
   inThread ??= Promise.all([import('libdeflate'), import('hysnappy')]).then(([ld, sn]) => ({
     gzip: ld.gzip,
-    snappy: sn.snappyCompress,
+    snappy: sn.snappyCompressor(),
   }));
   const c = await inThread;
   const out = job.codec === 'gzip' ? c.gzip(raw, job.level) : c.snappy(raw);

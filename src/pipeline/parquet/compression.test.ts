@@ -1,0 +1,76 @@
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
+import { snappyUncompress } from 'hysnappy';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Compression, CompressionPool, PageBuffers } from './compression.js';
+
+const pool = new CompressionPool(1);
+afterAll(() => pool.close());
+
+/** A compressible page of `size` bytes, different per `seed`. */
+function page(size: number, seed: number): Buffer {
+  const text = Buffer.from(`{"path":"/p/${seed}","n":${seed * 7},"ref":"${seed.toString(36).repeat(9)}"}`);
+  const b = pool.buffers.take(size).subarray(0, size);
+  for (let p = 0; p < size; p += text.length) text.copy(b, p, 0, Math.min(text.length, size - p));
+  return b;
+}
+
+function decompress(codec: Compression, data: Buffer, size: number): Buffer {
+  if (codec === 'gzip') return gunzipSync(data);
+  if (codec === 'zstd') return zstdDecompressSync(data);
+  const out = snappyUncompress(data, size);
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+describe('CompressionPool page buffers', () => {
+  for (const codec of ['gzip', 'zstd', 'snappy'] as const) {
+    it(`${codec}: pages come back from the worker and are reused; every page decompresses to itself`, async () => {
+      // Prepare: large pages (a worker compresses them) and small ones (compressed in this thread),
+      // a large page after a small one, so a reused codec buffer would show stale bytes.
+      const sizes = [300_000, 200_000, 9_000, 300_000, 4_000, 250_000, 300_000, 12_000];
+      const before = pool.buffers.allocated;
+
+      // Act: one page at a time, as a single column cuts them.
+      for (const [i, size] of sizes.entries()) {
+        const raw = page(size, i);
+        const expected = Buffer.from(raw);
+        const out = await pool.compress(raw, { codec, level: codec === 'zstd' ? 3 : 6 });
+
+        // Assert
+        expect(decompress(codec, out, size).equals(expected)).toBe(true);
+      }
+      // The first page's buffer (300,000 bytes) comes back and holds every later page but none
+      // larger than it: one allocation for eight pages, where every page was a fresh buffer.
+      expect(pool.buffers.allocated - before).toBeLessThanOrEqual(1);
+      expect(pool.buffers.size).toBeGreaterThan(0);
+    });
+  }
+
+  for (const codec of ['gzip', 'zstd', 'snappy'] as const) {
+    it(`${codec}: a small page compressed in this thread holds memory of about its own size`, async () => {
+      // Prepare: a page below the in-thread limit (a wide table's pages).
+      const raw = page(8_000, 3);
+
+      // Act
+      const out = await pool.compress(raw, { codec, level: 3 });
+
+      // Assert: not a view into a larger output chunk that would stay alive with it.
+      expect(out.buffer.byteLength).toBeLessThanOrEqual(out.length + 4096);
+    });
+  }
+
+  it('keeps at most its limit of buffers, and hands out only a buffer large enough', () => {
+    // Prepare
+    const buffers = new PageBuffers(2);
+
+    // Act
+    for (let i = 0; i < 5; i++) buffers.give(new ArrayBuffer(1000 * (i + 1)));
+    const large = buffers.take(1500);
+    const fresh = buffers.take(5000);
+
+    // Assert
+    expect(buffers.size).toBe(1);
+    expect(large.length).toBe(2000);
+    expect(fresh.length).toBe(5000);
+    expect(buffers.allocated).toBe(1);
+  });
+});
