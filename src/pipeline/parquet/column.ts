@@ -330,13 +330,17 @@ export class ColumnBuilder {
       this.indices.length = 0;
     } else body.bytes(this.values.buf, 0, this.values.pos);
     const raw = body.view();
+    // Read before compress(): a page above 16 KiB is transferred to a compression worker, and a
+    // transferred Buffer's length is 0 afterwards — counted after, the row group's byte bound
+    // (rowGroupBytes) saw only the small pages and row groups grew to the row bound.
+    const rawBytes = raw.length;
     this.pages.push({
       numValues: this.entries,
-      uncompressedSize: raw.length,
+      uncompressedSize: rawBytes,
       encoding,
       data: this.compress(raw),
     });
-    this.bufferedBytes += raw.length;
+    this.bufferedBytes += rawBytes;
     this.entries = 0;
     this.values.reset();
     this.rep?.reset();

@@ -33,6 +33,40 @@ async function writeFile(specs: ColumnSpec[], fill: (w: ParquetWriter) => Promis
   return path;
 }
 
+describe('ParquetWriter row-group bound', () => {
+  it('flushes at rowGroupBytes also when its pages were compressed in a worker (pages above 16 KiB)', async () => {
+    // Prepare: ~200 bytes a row of random (incompressible) text in 64 KiB pages, so every page goes
+    // to a compression worker (its buffer is transferred); 20,000 rows ≈ 4 MB uncompressed.
+    const specs: ColumnSpec[] = [
+      { name: 's', nullable: false, leaf: { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } } },
+    ];
+    const rows = 20_000;
+    // Act: at most 1 MiB uncompressed per row group, no row bound that would cut first.
+    const path = await writeFile(
+      specs,
+      async (w) => {
+        for (let r = 0; r < rows; r++) {
+          const v = Buffer.from(randomBytes(100).toString('hex'));
+          w.columns[0]!.bytes(v, 0, v.length);
+          w.endRow();
+          if (w.shouldFlush) await w.flushRowGroup();
+        }
+      },
+      { pageSize: 64 * 1024, rowGroupRows: 1_000_000, rowGroupBytes: 1 << 20 },
+    );
+    // Assess: ≈ 4 MB in row groups near 1 MiB — the bound is checked every 256 rows and a column's
+    // dictionary, tried first, is counted only once it falls back, so a group may reach ~1.5 MiB
+    // (7,168 rows here); before the fix a single group held all 20,000 rows.
+    const [meta] = await db.all(
+      `select count(distinct row_group_id)::int as groups, max(row_group_num_rows)::int as most from parquet_metadata(${quoteLiteral(path, 'duckdb')})`,
+    );
+    expect(meta!.groups).toBeGreaterThanOrEqual(3);
+    expect(meta!.most).toBeLessThanOrEqual(2 * Math.ceil((1 << 20) / 204));
+    const [count] = await db.all(`select count(*)::int as n from read_parquet(${quoteLiteral(path, 'duckdb')})`);
+    expect(count!.n).toBe(rows);
+  });
+});
+
 describe('ParquetWriter read back by DuckDB', () => {
   it('round-trips ints, floats, strings, nulls and lists across pages and row groups', async () => {
     // Prepare
