@@ -125,6 +125,16 @@ describe('forecast', () => {
     expect(unpacked.workerSeconds).toBeCloseTo(9.3, 9);
     // packBytes 0 is "off", as in the fan-out.
     expect(forecast({ ...input, destinations: [c], packing: { packBytes: 0, maxTables: 2 } }).tasks).toBe(4);
+    // It packs by what the fan-out packs by (packBytes: the whole table's pg_table_size), not by a
+    // tenant's share: two tables of 1 MB for the tenant but 100 MB whole each go alone.
+    const tenant = {
+      accountId: 't',
+      tables: [
+        { table: 't1', rows: 1_000, bytes: 1 * MB, packBytes: 100 * MB },
+        { table: 't2', rows: 1_000, bytes: 1 * MB, packBytes: 100 * MB },
+      ],
+    };
+    expect(forecast({ ...input, destinations: [tenant], packing: { packBytes: 50 * MB, maxTables: 2 } }).tasks).toBe(2);
     // a and b of the first case have no two small tables to pack: the same 6 tasks.
     expect(forecast({ ...input, packing: { packBytes: 50 * MB, maxTables: 2 } }).tasks).toBe(6);
   });

@@ -41,6 +41,8 @@ export interface TableEstimate {
   /** null: no estimate (never analyzed): counted as 0 rows, and reported. */
   rows: number | null;
   bytes: number;
+  /** The size the fan-out packs by (pg_table_size of the whole table); `bytes` when absent. */
+  packBytes?: number;
 }
 
 export interface DestinationEstimate {
@@ -122,7 +124,7 @@ export function forecast(input: ForecastInput): SlotForecast {
       const n = tasksOf(r, input.splitRows);
       if (n > 1) task(n, r / n);
       else {
-        whole.push({ name: t.table, bytes: t.bytes });
+        whole.push({ name: t.table, bytes: t.packBytes ?? t.bytes });
         rowsOf.set(t.table, r);
       }
     }

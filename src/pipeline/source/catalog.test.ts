@@ -82,6 +82,22 @@ describe('a schema’s relations through pg_depend', () => {
     expect(await planParts(client, 'cat_b', 1000)).toEqual([]);
   });
 
+  it('a detached partition appears as a table, an attached one disappears; CREATE TABLE AS and public count', async () => {
+    await client.query(`
+      create table cat_b.detach_parent (id int) partition by range (id);
+      create table cat_b.leaving partition of cat_b.detach_parent for values from (0) to (10);
+      create table cat_b.joining (id int);
+      create table cat_b.as_select as select 1 as one;
+      create table public.cat_public (id int);`);
+    expect(await byDepend('cat_b')).toEqual(['as_select', 'detach_parent', 'joining', 'moving_out']);
+    await client.query('alter table cat_b.detach_parent detach partition cat_b.leaving');
+    await client.query('alter table cat_b.detach_parent attach partition cat_b.joining for values from (10) to (20)');
+    for (const schema of ['cat_b', 'public']) expect(await byDepend(schema), schema).toEqual(await byPgClass(schema));
+    expect(await byDepend('cat_b')).toEqual(['as_select', 'detach_parent', 'leaving', 'moving_out']);
+    expect(await byDepend('public')).toContain('cat_public');
+    await client.query('drop table cat_b.detach_parent, cat_b.leaving, cat_b.as_select, public.cat_public');
+  });
+
   it('a relation created after the first lookup is found (nothing is cached between lookups)', async () => {
     await client.query('create table cat_b.late (id int)');
     expect(await byDepend('cat_b')).toEqual(['late', 'moving_out']);

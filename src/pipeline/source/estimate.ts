@@ -18,16 +18,28 @@ export interface TableSize {
   /** null: Postgres has no estimate (never vacuumed or analyzed). */
   rows: number | null;
   bytes: number;
+  /**
+   * What the fan-out packs small tables by (`estimateTableBytes`: pg_table_size — heap and TOAST, no
+   * indexes — of the whole table, not scaled to a tenant), so the forecast packs as the run will.
+   */
+  packBytes: number;
 }
 
 interface RelSize {
   rows: number | null;
   bytes: number;
+  packBytes: number;
 }
 
 /** Rows and bytes of every table, partitioned table and materialized view of each schema, in one catalog query. */
 export async function schemaSizes(client: ClientBase, schemas: string[]): Promise<Map<string, Map<string, RelSize>>> {
-  const res = await client.query<{ nspname: string; relname: string; reltuples: number; bytes: string }>(
+  const res = await client.query<{
+    nspname: string;
+    relname: string;
+    reltuples: number;
+    bytes: string;
+    pack_bytes: string;
+  }>(
     `with rel as materialized (${schemaRelations('n.nspname = any($1::text[])')})
      select c.nspname, c.relname,
             case when c.relkind = 'p'
@@ -37,7 +49,11 @@ export async function schemaSizes(client: ClientBase, schemas: string[]): Promis
             case when c.relkind = 'p'
                  then coalesce((select sum(pg_catalog.pg_total_relation_size(pt.relid))
                                   from pg_catalog.pg_partition_tree(c.oid) pt where pt.isleaf), 0)
-                 else pg_catalog.pg_total_relation_size(c.oid) end::bigint::text as bytes
+                 else pg_catalog.pg_total_relation_size(c.oid) end::bigint::text as bytes,
+            case when c.relkind = 'p'
+                 then coalesce((select sum(pg_catalog.pg_table_size(pt.relid))
+                                  from pg_catalog.pg_partition_tree(c.oid) pt where pt.isleaf), 0)
+                 else pg_catalog.pg_table_size(c.oid) end::bigint::text as pack_bytes
        from rel c`,
     [schemas],
   );
@@ -46,7 +62,11 @@ export async function schemaSizes(client: ClientBase, schemas: string[]): Promis
     const m = out.get(r.nspname) ?? new Map<string, RelSize>();
     out.set(r.nspname, m);
     // The same rule as listTables: 0 or -1 is "unknown" (never analyzed, or empty).
-    m.set(r.relname, { rows: r.reltuples > 0 ? Math.round(r.reltuples) : null, bytes: Number(r.bytes) });
+    m.set(r.relname, {
+      rows: r.reltuples > 0 ? Math.round(r.reltuples) : null,
+      bytes: Number(r.bytes),
+      packBytes: Number(r.pack_bytes),
+    });
   }
   return out;
 }
@@ -67,7 +87,7 @@ export async function selectedSizes(
   const selected = await selectTables(client, schema, await listTables(client, schema), selection);
   const out: TableSize[] = [];
   for (const t of selected.tables) {
-    const s = of.get(t.name) ?? { rows: t.estimatedRows, bytes: 0 };
+    const s = of.get(t.name) ?? { rows: t.estimatedRows, bytes: 0, packBytes: 0 };
     const filter = isTenantMode(selection) ? selected.filters.get(t.name) : undefined;
     if (!filter) {
       out.push({ table: t.name, ...s });
@@ -78,6 +98,8 @@ export async function selectedSizes(
       table: t.name,
       rows,
       bytes: s.rows && s.rows > 0 ? Math.round((s.bytes * Math.min(rows, s.rows)) / s.rows) : s.bytes,
+      // Unscaled: the fan-out packs by the whole table's size in tenant mode too.
+      packBytes: s.packBytes,
     });
   }
   return out;
