@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenLoopback, readBody } from './http.js';
 import { authorize, type Iam } from './iam.js';
 import { hashPayload, parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
 
@@ -46,15 +46,14 @@ export class LocalSqs {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => reply(res, 500, { __type: 'InternalFailure', message: String(e) }));
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.endpoint = await listenLoopback(this.server);
     return this.endpoint;
   }
 
   async stop(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    await closeServer(s);
   }
 
   createQueue(name: string, visibilityTimeout = 30): Queue {
@@ -82,9 +81,7 @@ export class LocalSqs {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks);
+    const body = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     const action = target.replace(/^AmazonSQS\./, '');
     let principal: ReturnType<Iam['principals']['get']>;

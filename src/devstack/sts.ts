@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenLoopback, readBody } from './http.js';
 import { type Iam, type PolicyDocument, type Principal, trusts } from './iam.js';
 import { xmlEscape } from './s3.js';
 import { hashPayload, parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
@@ -32,21 +32,18 @@ export class LocalSts {
         reply(res, 500, errorXml('Receiver', 'InternalFailure', String(e)));
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.endpoint = await listenLoopback(this.server);
     return this.endpoint;
   }
 
   async stop(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    await closeServer(s);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks);
+    const body = await readBody(req);
     const params = new URLSearchParams(body.toString('utf8'));
 
     let caller: Principal;
