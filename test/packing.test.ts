@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Destination } from '../src/accounts/destination.js';
 import { TaskQueue } from '../src/aws/queue.js';
 import type { Settings } from '../src/config/settings.js';
 import type { TaskMessage } from '../src/contracts/task.js';
@@ -83,6 +84,19 @@ async function viaQueue(c: Customer, settings: Settings) {
   return { outcome, sent };
 }
 
+/** A fan-out run of `destination` opened with `settings`; its task messages are kept, not queued. */
+async function openCapturing(destination: Destination, settings: Settings) {
+  const messages: TaskMessage[] = [];
+  const { run } = await startFanOutRun(destination, {
+    sourceUrl: h.stack.databaseUrl,
+    ledger: h.ledger,
+    settings,
+    trigger: 'manual',
+    queue: { send: async (m) => void messages.push(...m) },
+  });
+  return { run, messages };
+}
+
 describe('packing small tables into one task message', () => {
   it('8 tiny tables of one run: one message, one AssumeRole in the worker, exact files, one task row per table', async () => {
     // Act
@@ -107,14 +121,7 @@ describe('packing small tables into one task message', () => {
     ] as const) {
       // Prepare: one message per table, and no helping holder (each message's worker exports its own table).
       const settings = h.settings({ DROPSHIP_PACK_BYTES: '0', DROPSHIP_CLIENT_CACHE_ENTRIES: entries });
-      const messages: TaskMessage[] = [];
-      const { run } = await startFanOutRun(tiny.destination, {
-        sourceUrl: h.stack.databaseUrl,
-        ledger: h.ledger,
-        settings,
-        trigger: 'manual',
-        queue: { send: async (m) => void messages.push(...m) },
-      });
+      const { run, messages } = await openCapturing(tiny.destination, settings);
       expect(messages).toHaveLength(TABLES);
       expect(messages.every((m) => 'table' in m)).toBe(true);
       await h.ledger.snapshot.claimHolder({ runId: run.runId, holder: 'test' });
@@ -146,14 +153,7 @@ describe('packing small tables into one task message', () => {
   it('a packed message whose table fails retryably comes back; its done tables are skipped on the next delivery', async () => {
     // Prepare: S3 refuses t3's first upload with a 503 (no SDK retry), once.
     const settings = h.settings({ DROPSHIP_AWS_MAX_ATTEMPTS: '1' });
-    const messages: TaskMessage[] = [];
-    const { run } = await startFanOutRun(other.destination, {
-      sourceUrl: h.stack.databaseUrl,
-      ledger: h.ledger,
-      settings,
-      trigger: 'manual',
-      queue: { send: async (m) => void messages.push(...m) },
-    });
+    const { run, messages } = await openCapturing(other.destination, settings);
     expect(messages).toHaveLength(1);
     // No helping holder (a released shared snapshot): each task reads alone, so t3's retry is the message's.
     await h.ledger.snapshot.claimHolder({ runId: run.runId, holder: 'test' });
@@ -202,14 +202,7 @@ describe('packing small tables into one task message', () => {
   it("the worker sets a packed message's visibility to the task lease first, so a death between its tables brings it back then", async () => {
     // Prepare
     const settings = h.settings();
-    const messages: TaskMessage[] = [];
-    const { run } = await startFanOutRun(tiny.destination, {
-      sourceUrl: h.stack.databaseUrl,
-      ledger: h.ledger,
-      settings,
-      trigger: 'manual',
-      queue: { send: async (m) => void messages.push(...m) },
-    });
+    const { run, messages } = await openCapturing(tiny.destination, settings);
     const delays: [string, number, number][] = [];
     // Act
     const out = await processTaskBatch(
@@ -237,14 +230,7 @@ describe('packing small tables into one task message', () => {
   it('a packed message dead-lettered fails its run once and settles each of its tables', async () => {
     // Prepare: the first two tables were exported; the message then kept failing until SQS gave up.
     const settings = h.settings();
-    const messages: TaskMessage[] = [];
-    const { run } = await startFanOutRun(other.destination, {
-      sourceUrl: h.stack.databaseUrl,
-      ledger: h.ledger,
-      settings,
-      trigger: 'manual',
-      queue: { send: async (m) => void messages.push(...m) },
-    });
+    const { run, messages } = await openCapturing(other.destination, settings);
     expect(messages).toHaveLength(1);
     for (const table of ['t0', 't1']) {
       const claim = await h.ledger.claimTask({ runId: run.runId, table, leaseSeconds: 60 });
