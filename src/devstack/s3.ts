@@ -1,7 +1,10 @@
-import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
 import { authorize, type Iam, keyPolicyDelegatingTo, type Principal } from './iam.js';
 import { parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
@@ -87,6 +90,8 @@ export class LocalS3 {
   /** Bucket notification configurations: ObjectCreated events whose key ends with `suffix` go to a queue. */
   readonly notifications: { bucket: string; suffix: string; send: (body: string) => void }[] = [];
   private server: S3rver | undefined;
+  /** Writes of one object, one at a time (see guard). */
+  private readonly writesOf = new KeyedQueue();
   endpoint = '';
 
   constructor(
@@ -96,6 +101,7 @@ export class LocalS3 {
 
   async start(): Promise<string> {
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: this.directory });
+    storeDurably((server as unknown as { store: FilesystemStore }).store);
     // Outermost middleware: runs before s3rver's own handling (and after it, for the response).
     (server as unknown as { middleware: unknown[] }).middleware.unshift((ctx: KoaCtx, next: Next) =>
       this.guard(ctx, next),
@@ -287,6 +293,31 @@ export class LocalS3 {
     delete ctx.headers.authorization;
     delete ctx.req.headers.authorization;
 
+    // S3 applies the writes of one key one at a time (a conditional write's check and its write are one step, and
+    // the object a creation event reports is that write's): so do the writes here, key by key.
+    const writes =
+      (action === 's3:PutObject' && ctx.method === 'PUT' && !query.has('uploadId')) ||
+      (action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId'));
+    const write = () => this.handOver(ctx, next, record, { bucket, key, action, query, sse, kmsKeyId, principal });
+    return writes ? this.writesOf.run(`${bucket}/${key}`, write) : write();
+  }
+
+  /** The authorised request, handed to s3rver (with S3's conditional writes, creation events, SSE headers). */
+  private async handOver(
+    ctx: KoaCtx,
+    next: Next,
+    record: { status: number },
+    r: {
+      bucket: string;
+      key: string;
+      action: string;
+      query: URLSearchParams;
+      sse: string | undefined;
+      kmsKeyId: string | undefined;
+      principal: Principal;
+    },
+  ): Promise<void> {
+    const { bucket, key, action, query, sse, kmsKeyId, principal } = r;
     // S3 conditional writes (PutObject with If-Match / If-None-Match): 412 when the object in place is not
     // the one named, 404 when If-Match names an object that is not there. s3rver itself ignores them.
     if (action === 's3:PutObject' && ctx.method === 'PUT' && !query.has('uploadId')) {
@@ -474,6 +505,69 @@ class S3Failure extends Error {
   ) {
     super(message);
   }
+}
+
+/** One queue per key: `run` starts `fn` once every earlier call for the same key has settled. */
+class KeyedQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(key) ?? Promise.resolve();
+    const mine = before.then(fn, fn);
+    const tail = mine.catch(() => {});
+    this.tails.set(key, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: unknown }): Promise<{
+    size: number;
+    md5: string;
+  }>;
+}
+
+/**
+ * s3rver 3.7.1's `FilesystemStore.putObject` answers before the object's bytes are on disk (it resolves when its
+ * input is read, not when the file is written) and writes in place: a GET, a listing or a creation event right after a
+ * PUT's 200 can see the previous object, or part of the new one — found by the binding model (CI 2026-12-05: a receipt
+ * event read the previous receipt's bytes). S3 is read-after-write consistent and replaces an object whole. Here the
+ * bytes go to a temporary file beside the object, which is renamed over it once written; its MD5 and metadata follow.
+ */
+function storeDurably(store: FilesystemStore): void {
+  store.putObject = async (object) => {
+    const path = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(path), { recursive: true });
+    const temporary = `${path}.${randomUUID()}.partial`;
+    const md5 = createHash('md5');
+    let size = 0;
+    try {
+      await pipeline(
+        Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content,
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            md5.update(chunk);
+            size += chunk.length;
+            done(null, chunk);
+          },
+        }),
+        createWriteStream(temporary),
+      );
+      await rename(temporary, path);
+    } catch (e) {
+      await rm(temporary, { force: true });
+      throw e;
+    }
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
 }
 
 function headerOf(ctx: KoaCtx, name: string): string | undefined {

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +28,24 @@ beforeAll(async () => {
     accounts: {
       '222222222222': {
         buckets: [{ name: 'a-bucket', region: 'us-east-1' }],
-        roles: [{ name: 'w', trustPolicy: trust('ext-a'), policies: [write('a-bucket')] }],
+        roles: [
+          { name: 'w', trustPolicy: trust('ext-a'), policies: [write('a-bucket')] },
+          {
+            name: 'rw',
+            trustPolicy: trust('ext-rw'),
+            policies: [
+              {
+                Statement: [
+                  {
+                    Effect: 'Allow' as const,
+                    Action: ['s3:PutObject', 's3:GetObject'],
+                    Resource: 'arn:aws:s3:::a-bucket/rw/*',
+                  },
+                ],
+              },
+            ],
+          },
+        ],
       },
       '333333333333': { buckets: [{ name: 'b-bucket', region: 'us-east-1' }] },
     },
@@ -115,5 +135,56 @@ describe('local STS + S3 guard', () => {
       name: 'SignatureDoesNotMatch',
     });
     expect(stack.s3.events.map((e) => e.key)).toEqual(['x/y z:1.txt']);
+  });
+
+  it('answers a PUT only once its bytes are stored: read-after-write, and two PUTs of one key never mix', async () => {
+    // Prepare: a session of the read-write role; a listener reading the stored object when S3 reports it created
+    const c = (
+      await sts().send(
+        new AssumeRoleCommand({
+          RoleArn: 'arn:aws:iam::222222222222:role/rw',
+          RoleSessionName: 'rw',
+          ExternalId: 'ext-rw',
+        }),
+      )
+    ).Credentials!;
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: stack.s3.endpoint,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
+    });
+    const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+    const seen: string[] = [];
+    const off = stack.s3.onEvent((e) => {
+      if (e.key.startsWith('rw/'))
+        seen.push(md5(readFileSync(join(stack.s3.directory, e.bucket, `${e.key}._S3rver_object`))));
+    });
+    const bodies = [0, 1, 2, 3].map((i) => Buffer.alloc(12 * 1024 * 1024 + i, 97 + i));
+    try {
+      // Act: one PUT, then four PUTs of one key at once
+      const first = await s3.send(new PutObjectCommand({ Bucket: 'a-bucket', Key: 'rw/one', Body: bodies[0] }));
+      const got = Buffer.from(
+        await (await s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'rw/one' }))).Body!.transformToByteArray(),
+      );
+      await Promise.all(
+        bodies.map((b) => s3.send(new PutObjectCommand({ Bucket: 'a-bucket', Key: 'rw/same', Body: b }))),
+      );
+      const last = await s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'rw/same' }));
+      const lastBytes = Buffer.from(await last.Body!.transformToByteArray());
+
+      // Assess: what the event saw and what a GET reads are the whole object just written
+      expect(seen[0]).toBe(md5(bodies[0]!));
+      expect(md5(got)).toBe(md5(bodies[0]!));
+      expect(first.ETag).toBe(`"${md5(bodies[0]!)}"`);
+      // Each concurrent PUT's event saw one whole body; the object left is one whole body, its ETag its own.
+      const whole = new Set(bodies.map(md5));
+      expect(seen.slice(1).every((h) => whole.has(h))).toBe(true);
+      expect(whole.has(md5(lastBytes))).toBe(true);
+      expect(last.ETag).toBe(`"${md5(lastBytes)}"`);
+    } finally {
+      off();
+    }
   });
 });

@@ -59,4 +59,15 @@ export const KNOWN_DAYS: (Sequence & { name: string })[] = [
     init: 0,
     actions: [fanOut, deliver({ help: true, crash: 'after-receipt-put' }), bucket, { k: 'exportCli' }],
   },
+  {
+    name: 'two CLI exports after a schema update: the second receipt follows the first (CI, 2026-12-05: the local S3 answered a PUT before storing it)',
+    init: 14,
+    actions: [
+      { k: 'sweep', stale: false },
+      { k: 'update', field: 'schema', pick: 3 },
+      deliver({ run: 0, msg: 1, help: true, failReceipt: true }),
+      { k: 'exportCli' },
+      { k: 'exportCli' },
+    ],
+  },
 ];
