@@ -29,12 +29,15 @@ describe('npm run bench', () => {
       'duckdb_all_threads_rows_per_s',
       'dropship_rows_per_s',
       'dropship_cpu_us_per_row',
+      'dropship_export_cpu_us_per_row',
       'duckdb_cpu_us_per_row',
       'dropship_peak_rss_bytes',
       'dropship_output_bytes',
     ]) {
       expect(r[k], k).toBeGreaterThan(0);
     }
+    // The export alone is part of the whole process's CPU.
+    expect(r.dropship_export_cpu_us_per_row).toBeLessThan(r.dropship_cpu_us_per_row);
     expect(r.ratio_to_duckdb).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_1thread_rows_per_s, 2);
     expect(r.ratio_to_duckdb_all_threads).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_all_threads_rows_per_s, 2);
     // Each codec against DuckDB's same codec; the wide table's memory.
