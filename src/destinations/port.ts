@@ -4,7 +4,7 @@ import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js
  * The destination port: everything the export needs from the place it delivers to, and nothing
  * more. Modelled on DuckDB's FileSystem (the Parquet writer never knows whether it writes to S3 or
  * to disk) and on lib-storage's Upload (one client injected for the whole run, bounded concurrency
- * inside the upload, settle-then-abort on failure). One adapter per target kind:
+ * inside the upload, settle-then-abort on failure; src/destinations/s3/upload.ts sends its requests). One adapter per target kind:
  *
  *   src/destinations/s3/     the customer's S3 bucket, through an assumed role (the product)
  *   src/destinations/local/  a directory on this machine (tests, `dropship dev`; refused in production)
