@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
+import { copyOut } from '../source/copy-out.js';
 import type { ColumnPlan } from '../source/typemap.js';
 import type { TableSink } from './table-sink.js';
 
@@ -37,7 +37,7 @@ export async function copyIntoSink(input: {
     while (decoder.run(endRow, full));
   };
   await pipeline(
-    input.client.query(copyTo(input.sql)),
+    input.client.query(copyOut(input.sql)),
     new Writable({
       highWaterMark: 1,
       objectMode: true,
