@@ -78,6 +78,32 @@ describe('binary COPY decoding is linear in value size (issue 22, finding 8)', (
     }
   });
 
+  it('rows across chunk boundaries are joined alone: the chunks themselves are not copied, and every value arrives', () => {
+    // Prepare: rows of 14–313 bytes; now and then one far larger than any before it (its join falls short)
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({
+      id: i,
+      value: Buffer.alloc(i % 997 === 500 ? 9_000 + i : i % 300, i % 256),
+    }));
+    const stream = copyStream(rows);
+    for (const chunk of [1000, 4096, 65_536]) {
+      // Act
+      const { decoder, cols } = decode(stream, chunk);
+      // Assess: every row, every value's bytes in order (PLAIN BYTE_ARRAY: length, bytes)
+      expect(decoder.rows).toBe(rows.length);
+      const out = cols[1]!.values.buf;
+      let at = 0;
+      for (const r of rows) {
+        expect(out.readUInt32LE(at), `row ${r.id}`).toBe(r.value.length);
+        expect(out.subarray(at + 4, at + 4 + r.value.length).equals(r.value), `row ${r.id}`).toBe(true);
+        at += 4 + r.value.length;
+      }
+      // Joining a row's tail with the whole next chunk copied the stream once more (copiedBytes ≈ its length).
+      expect(decoder.copiedBytes, `chunks of ${chunk}`).toBeLessThan(
+        chunk === 65_536 ? 0.05 * stream.length : chunk === 4096 ? 0.5 * stream.length : 1.5 * stream.length,
+      );
+    }
+  });
+
   it('a value too large for one Parquet page names the table and the column', () => {
     const cols = specs.map((s) => new ColumnBuilder(s, { pageSize: 1 << 30 }));
     const decoder = new BinaryCopyDecoder(
