@@ -46,6 +46,10 @@ describe('npm run bench', () => {
     expect(line.wide).toMatchObject({ columns: 1000, rows: 300 });
     expect(line.wide.dropship_peak_rss_bytes).toBeGreaterThan(0);
     expect(line.wide.dropship_rows_per_s).toBeGreaterThan(0);
+    // The wide table once per codec, GZIP's figures also under `wide`.
+    expect(line.wide_codecs.map((w: { codec: string }) => w.codec)).toEqual(['gzip', 'zstd']);
+    expect(line.wide_codecs[1].dropship_peak_rss_bytes).toBeGreaterThan(0);
+    expect(line.wide_codecs[0].dropship_peak_rss_bytes).toBe(line.wide.dropship_peak_rss_bytes);
     // One tenant of 100 in a shared table of the same size (test/bench/tenant.ts).
     expect(line.tenant.tenant_rows).toBe(200);
     expect(line.tenant.tenant_rows_per_s).toBeGreaterThan(0);

@@ -82,15 +82,17 @@ await build({
   logLevel: 'error',
 });
 
-/** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX). */
+/** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_). */
 const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=4'];
-const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2' };
+const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
 
 interface ChildResult {
   seconds: number;
   cpuSeconds: number;
   exportCpuSeconds: number;
   maxRssBytes: number;
+  /** With BENCH_MEMORY_PEAKS=1: the peak of each process.memoryUsage() figure. */
+  memoryPeaks?: Record<string, number>;
   bytes: number;
   rows: number;
 }
@@ -103,9 +105,14 @@ const machine = { cpus: allThreads, model: cpus()[0]?.model ?? 'unknown', node: 
 const report: Record<string, unknown> = { bench: 'dropship', node: process.version, machine };
 
 /** dropship exports the bench account `runs` times in a child process; medians. */
-async function dropship(
-  expectRows: number,
-): Promise<{ seconds: number; cpu: number; exportCpu: number; rss: number; bytes: number }> {
+async function dropship(expectRows: number): Promise<{
+  seconds: number;
+  cpu: number;
+  exportCpu: number;
+  rss: number;
+  bytes: number;
+  memoryPeaks?: Record<string, number>;
+}> {
   const ours: ChildResult[] = [];
   for (let r = 0; r < runs; r++) {
     const res = await new Promise<string>((resolve, reject) =>
@@ -126,6 +133,7 @@ async function dropship(
     exportCpu: median(ours.map((o) => o.exportCpuSeconds)),
     rss: median(ours.map((o) => o.maxRssBytes)),
     bytes: ours[0]!.bytes,
+    ...(ours[0]!.memoryPeaks ? { memoryPeaks: ours[0]!.memoryPeaks } : {}),
   };
 }
 
@@ -299,8 +307,11 @@ async function rowCounts(): Promise<{
   return { results, codecs: perCodec };
 }
 
-/** A 1,000-column table (text/int/real in turn): memory must not grow with the column count. */
-async function wide(rows: number): Promise<Record<string, unknown>> {
+/**
+ * A 1,000-column table (text/int/real in turn): memory must not grow with the column count. Exported once per codec
+ * of `--codecs` (the table is generated once); `wide` in the JSON line is GZIP's, `wide_codecs` every codec's.
+ */
+async function wide(rows: number): Promise<{ wide: Record<string, unknown>; wide_codecs: Record<string, unknown>[] }> {
   const columns = 1000;
   log(`\n== ${columns} columns × ${rows.toLocaleString('en-US')} rows: generating …`);
   const defs: string[] = [];
@@ -321,33 +332,36 @@ async function wide(rows: number): Promise<Record<string, unknown>> {
     create table bench.wide (${defs.join(', ')});
     insert into bench.wide select ${exprs.join(', ')} from generate_series(1, ${rows}) i;`);
   await pool.query('vacuum analyze bench.wide');
-  const load = load1();
-  const ours = await dropship(rows);
-  const result = {
-    columns,
-    rows,
-    load_1m: load,
-    dropship_peak_rss_bytes: ours.rss,
-    dropship_rows_per_s: Math.round(rows / ours.seconds),
-    dropship_cpu_us_per_row: Number(((ours.cpu / rows) * 1e6).toFixed(2)),
-    dropship_output_bytes: ours.bytes,
-  };
-  log(
-    renderTable(
-      ['path', 'rows/s', 'peak RSS', 'output'],
-      [
-        [
-          `dropship GZIP, ${columns} columns (text/int/real)`,
-          fmt(result.dropship_rows_per_s),
-          formatBytes(ours.rss),
-          formatBytes(ours.bytes),
-        ],
-      ],
-      [1],
-    ),
-  );
+  const results: Record<string, unknown>[] = [];
+  const lines: string[][] = [];
+  for (const codec of ['gzip', ...codecs.filter((c) => c !== 'gzip')] as Compression[]) {
+    await setCompression(codec);
+    const load = load1();
+    const ours = await dropship(rows);
+    const result = {
+      columns,
+      rows,
+      codec,
+      load_1m: load,
+      dropship_peak_rss_bytes: ours.rss,
+      dropship_rows_per_s: Math.round(rows / ours.seconds),
+      dropship_cpu_us_per_row: Number(((ours.cpu / rows) * 1e6).toFixed(2)),
+      dropship_output_bytes: ours.bytes,
+      ...(ours.memoryPeaks ? { memory_peaks: ours.memoryPeaks } : {}),
+    };
+    results.push(result);
+    lines.push([
+      `dropship ${codec.toUpperCase()}, ${columns} columns (text/int/real)`,
+      fmt(result.dropship_rows_per_s),
+      formatBytes(ours.rss),
+      formatBytes(ours.bytes),
+    ]);
+  }
+  await setCompression('gzip');
+  log(renderTable(['path', 'rows/s', 'peak RSS', 'output'], lines, [1]));
   await pool.query('drop table bench.wide');
-  return result;
+  const { codec: _gzip, ...gzip } = results[0]!;
+  return { wide: gzip, wide_codecs: results };
 }
 
 try {
@@ -363,7 +377,7 @@ try {
     const { results, codecs: perCodec } = await rowCounts();
     report.results = results;
     report.codecs = perCodec;
-    if (wideRows > 0) report.wide = await wide(wideRows);
+    if (wideRows > 0) Object.assign(report, await wide(wideRows));
     // One tenant out of 100 in a shared table vs the whole table (test/bench/tenant.ts).
     report.tenant = await (await import('./tenant.js')).benchTenant({
       stack,
