@@ -90,7 +90,7 @@ export class LocalS3 {
   /** Bucket notification configurations: ObjectCreated events whose key ends with `suffix` go to a queue. */
   readonly notifications: { bucket: string; suffix: string; send: (body: string) => void }[] = [];
   private server: S3rver | undefined;
-  /** Writes of one object, one at a time (see guard). */
+  /** Writes and reads of one object, one at a time (see guard). */
   private readonly writesOf = new KeyedQueue();
   endpoint = '';
 
@@ -294,12 +294,14 @@ export class LocalS3 {
     delete ctx.req.headers.authorization;
 
     // S3 applies the writes of one key one at a time (a conditional write's check and its write are one step, and
-    // the object a creation event reports is that write's): so do the writes here, key by key.
-    const writes =
+    // the object a creation event reports is that write's), and a read sees a whole object, its ETag with it: so
+    // writes and reads of one key go one at a time here (the bytes are renamed into place before the ETag is).
+    const keyed =
       (action === 's3:PutObject' && ctx.method === 'PUT' && !query.has('uploadId')) ||
-      (action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId'));
-    const write = () => this.handOver(ctx, next, record, { bucket, key, action, query, sse, kmsKeyId, principal });
-    return writes ? this.writesOf.run(`${bucket}/${key}`, write) : write();
+      (action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId')) ||
+      (action === 's3:GetObject' && Boolean(key));
+    const hand = () => this.handOver(ctx, next, record, { bucket, key, action, query, sse, kmsKeyId, principal });
+    return keyed ? this.writesOf.run(`${bucket}/${key}`, hand) : hand();
   }
 
   /** The authorised request, handed to s3rver (with S3's conditional writes, creation events, SSE headers). */

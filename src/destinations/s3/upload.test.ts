@@ -16,7 +16,9 @@ interface Sent {
  * An S3 client that records each command and answers it: UploadPart after `delay()` ms, failing part `failPart`.
  * Tracks how many parts are in flight at once.
  */
-function fakeS3(o: { failPart?: number; failComplete?: boolean; delay?: (part: number) => number } = {}) {
+function fakeS3(
+  o: { failPart?: number; failWith?: unknown; failComplete?: boolean; delay?: (part: number) => number } = {},
+) {
   const sent: Sent[] = [];
   /** Every request and answer, in order. */
   const answered: string[] = [];
@@ -39,7 +41,8 @@ function fakeS3(o: { failPart?: number; failComplete?: boolean; delay?: (part: n
           await new Promise((r) => setTimeout(r, o.delay?.(n) ?? 1));
           inFlight--;
           answered.push(`part ${n} answered`);
-          if (n === o.failPart) throw Object.assign(new Error('part refused'), { name: 'InternalError' });
+          if (n === o.failPart)
+            throw 'failWith' in o ? o.failWith : Object.assign(new Error('part refused'), { name: 'InternalError' });
           return { ETag: `"e${n}"`, ChecksumCRC32: `c${n}` };
         }
         case 'CompleteMultipartUpload':
@@ -181,6 +184,72 @@ describe('an object uploaded in parts (S3ObjectUpload)', () => {
     // Assess
     expect(a).not.toBe(b);
     expect(buffers.kept).toBe(0);
+  });
+
+  it('a failure whatever its value (undefined too) stops the upload: no part after it, no Complete, one Abort', async () => {
+    // Prepare: part 2 rejected with undefined; another upload failed by its caller with undefined while a write waits
+    const a = fakeS3({ failPart: 2, failWith: undefined, delay: (n) => (n === 3 ? 30 : 1) });
+    const up = new S3ObjectUpload(target(a.client, 2), new PartBuffers());
+    const b = fakeS3({ delay: () => 40 });
+    const up2 = new S3ObjectUpload(target(b.client, 1), new PartBuffers());
+    // Act
+    const first = (async () => {
+      for (let i = 0; i < 24; i++) await up.write(bytes(MiB, i));
+      await up.complete();
+    })().then(
+      () => 'completed',
+      () => 'failed',
+    );
+    const waiting = (async () => {
+      for (let i = 0; i < 24; i++) await up2.write(bytes(MiB, i));
+    })().then(
+      () => 'written',
+      () => 'failed',
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    await up2.fail(undefined);
+    // Assess
+    expect(await first).toBe('failed');
+    expect(a.sent.map((x) => x.command)).not.toContain('CompleteMultipartUpload');
+    expect(a.sent.filter((x) => x.command === 'AbortMultipartUpload')).toHaveLength(1);
+    expect(await waiting).toBe('failed');
+    const after = b.answered.slice(b.answered.indexOf('AbortMultipartUpload'));
+    expect(after.filter((c) => c === 'UploadPart' || c === 'CreateMultipartUpload')).toEqual([]);
+    expect(b.sent.filter((x) => x.command === 'AbortMultipartUpload')).toHaveLength(1);
+    expect(b.sent.filter((x) => x.command === 'CreateMultipartUpload')).toHaveLength(1);
+  });
+
+  it('fail() after the object is stored sends nothing; fail() while parts of complete() are in flight aborts it', async () => {
+    // Prepare
+    const a = fakeS3();
+    const stored = new S3ObjectUpload(target(a.client, 2), new PartBuffers());
+    for (let i = 0; i < 7; i++) await stored.write(bytes(MiB, i));
+    const b = fakeS3({ delay: () => 20 });
+    const stopped = new S3ObjectUpload(target(b.client, 2), new PartBuffers());
+    for (let i = 0; i < 7; i++) await stopped.write(bytes(MiB, i));
+    // Act
+    await stored.complete();
+    await stored.fail(new Error('the run failed afterwards'));
+    const completing = stopped.complete().then(
+      () => 'completed',
+      (e: Error) => e.message,
+    );
+    await stopped.fail(new Error('the run failed meanwhile'));
+    // Assess
+    expect(a.sent.map((x) => x.command).at(-1)).toBe('CompleteMultipartUpload');
+    expect(await completing).toBe('the run failed meanwhile');
+    expect(b.sent.map((x) => x.command)).not.toContain('CompleteMultipartUpload');
+    expect(b.sent.map((x) => x.command).at(-1)).toBe('AbortMultipartUpload');
+  });
+
+  it('keeps free part buffers up to a byte budget, whatever their size', () => {
+    const buffers = new PartBuffers(12 * MiB);
+    for (let i = 0; i < 4; i++) buffers.give(Buffer.allocUnsafeSlow(5 * MiB));
+    buffers.give(Buffer.allocUnsafeSlow(6 * MiB));
+    expect(buffers.kept).toBe(2);
+    buffers.take(5 * MiB);
+    buffers.give(Buffer.allocUnsafeSlow(6 * MiB));
+    expect(buffers.kept).toBe(2);
   });
 
   it('refuses parts S3 would refuse (under 5 MiB) and a queue of none', () => {

@@ -36,22 +36,28 @@ export interface S3UploadTarget {
 }
 
 /**
- * Part buffers, reused across the uploads of the process: at most `max` free ones of each size are kept (the rest
- * are left to the garbage collector). Their memory stays faulted in, so filling a part costs one copy.
+ * Part buffers, reused across the uploads of the process: free ones are kept up to `maxBytes` in all (the rest are
+ * left to the garbage collector; 32 MiB = six default parts, so larger configured parts are kept fewer). Their memory
+ * stays faulted in, so filling a part costs one copy.
  */
 export class PartBuffers {
   private readonly free = new Map<number, Buffer[]>();
+  private keptBytes = 0;
 
-  constructor(private readonly max = 6) {}
+  constructor(private readonly maxBytes = 32 * 1024 * 1024) {}
 
   take(size: number): Buffer {
-    return this.free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+    const buf = this.free.get(size)?.pop();
+    if (!buf) return Buffer.allocUnsafeSlow(size);
+    this.keptBytes -= buf.length;
+    return buf;
   }
 
   give(buf: Buffer): void {
     const list = this.free.get(buf.length) ?? [];
-    if (list.length >= this.max || list.includes(buf)) return;
+    if (this.keptBytes + buf.length > this.maxBytes || list.includes(buf)) return;
     list.push(buf);
+    this.keptBytes += buf.length;
     this.free.set(buf.length, list);
   }
 
@@ -73,8 +79,14 @@ export class S3ObjectUpload implements ObjectUpload {
   private uploadId: Promise<string> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly parts: CompletedPart[] = [];
+  /** The first failure (any value, `undefined` included: `failed` says whether there was one). */
   private failure: unknown;
+  private failed = false;
   private ended = false;
+  /** The object is stored (PutObject or CompleteMultipartUpload answered). */
+  private stored = false;
+  private completing: Promise<void> | undefined;
+  private aborting: Promise<void> | undefined;
   private readonly sse: { ServerSideEncryption?: 'aws:kms'; SSEKMSKeyId?: string };
 
   constructor(
@@ -88,14 +100,14 @@ export class S3ObjectUpload implements ObjectUpload {
   }
 
   async write(chunk: Buffer): Promise<void> {
-    if (this.failure) return this.failed();
+    if (this.failed) return this.fails();
     if (this.ended) throw new Error(`${this.key}: written after complete() or fail()`);
     let at = 0;
     while (at < chunk.length) {
       if (this.part && this.filled === this.part.length) {
         // A full part, and more bytes: it is not the last one. Send it (waits while queueSize parts are in flight).
         await this.send();
-        if (this.failure) return this.failed();
+        if (this.failed) return this.fails();
       }
       this.part ??= this.buffers.take(this.target.partSize);
       const n = Math.min(chunk.length - at, this.part.length - this.filled);
@@ -105,8 +117,13 @@ export class S3ObjectUpload implements ObjectUpload {
     }
   }
 
-  async complete(): Promise<void> {
-    if (this.failure) return this.failed();
+  complete(): Promise<void> {
+    this.completing ??= this.store();
+    return this.completing;
+  }
+
+  private async store(): Promise<void> {
+    if (this.failed) return this.fails();
     this.ended = true;
     if (!this.uploadId) {
       // Smaller than one part (or exactly one): a single PutObject.
@@ -124,6 +141,7 @@ export class S3ObjectUpload implements ObjectUpload {
             ...this.sse,
           }),
         );
+        this.stored = true;
       } finally {
         this.release(part);
       }
@@ -131,7 +149,7 @@ export class S3ObjectUpload implements ObjectUpload {
     }
     await this.send();
     await this.settle();
-    if (this.failure) return this.failed();
+    if (this.failed) return this.fails();
     this.parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
     try {
       await this.target.client.send(
@@ -142,17 +160,26 @@ export class S3ObjectUpload implements ObjectUpload {
           MultipartUpload: { Parts: this.parts },
         }),
       );
+      this.stored = true;
     } catch (e) {
-      this.failure = e;
-      return this.failed();
+      this.fault(e);
+      return this.fails();
     }
   }
 
   async fail(reason: unknown): Promise<void> {
     this.ended = true;
-    this.failure ??= reason;
+    this.fault(reason);
+    // A completion under way settles first: what it stored stays stored (nothing to abort then).
+    await this.completing?.catch(() => {});
     await this.settle();
-    await this.abort().catch(() => {});
+    if (!this.stored) await this.abort().catch(() => {});
+  }
+
+  private fault(e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.failure = e;
   }
 
   /** Sends the part being filled (the next part number), once fewer than queueSize parts are in flight. */
@@ -160,7 +187,7 @@ export class S3ObjectUpload implements ObjectUpload {
     const part = this.part;
     if (!part) return;
     while (this.inFlight.size >= this.target.queueSize) await Promise.race(this.inFlight);
-    if (this.failure) return;
+    if (this.failed) return;
     this.uploadId ??= this.create();
     const number = ++this.partNumber;
     const body = part.subarray(0, this.filled);
@@ -188,7 +215,7 @@ export class S3ObjectUpload implements ObjectUpload {
           ...(res.ChecksumSHA256 ? { ChecksumSHA256: res.ChecksumSHA256 } : {}),
         });
       } catch (e) {
-        this.failure ??= e;
+        this.fault(e);
       } finally {
         this.release(part);
       }
@@ -217,27 +244,29 @@ export class S3ObjectUpload implements ObjectUpload {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** The part being filled goes back; the multipart upload, if one was started, is aborted. */
-  private async abort(): Promise<void> {
-    this.release(this.part);
-    this.part = undefined;
-    const id = await this.uploadId?.catch(() => undefined);
-    this.uploadId = undefined;
-    if (id)
-      await this.target.client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.key, UploadId: id }),
-      );
+  /** The part being filled goes back; the multipart upload, if one was started, is aborted — once. */
+  private abort(): Promise<void> {
+    this.aborting ??= (async () => {
+      this.release(this.part);
+      this.part = undefined;
+      const started = this.uploadId;
+      const id = await started?.catch(() => undefined);
+      if (id)
+        await this.target.client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.key, UploadId: id }),
+        );
+    })();
+    return this.aborting;
   }
 
-  /** The upload failed: settle, abort, then throw the first failure (the abort's own failure as its cause). */
-  private async failed(): Promise<never> {
+  /**
+   * The upload failed: settle, abort, then throw the first failure. (An abort that fails too leaves parts that the
+   * bucket's AbortIncompleteMultipartUpload rule removes; the failure thrown stays the one that explains it.)
+   */
+  private async fails(): Promise<never> {
     this.ended = true;
     await this.settle();
-    try {
-      await this.abort();
-    } catch (abortError) {
-      if (this.failure instanceof Error && this.failure.cause === undefined) this.failure.cause = abortError;
-    }
+    await this.abort().catch(() => {});
     throw this.failure;
   }
 
