@@ -135,12 +135,12 @@ describe('dropship capacity', () => {
     });
   });
 
-  it('warns in the table output when the configured concurrency will not make it', async () => {
+  it('warns in the table output, and exits 1, when the configured concurrency will not make it', async () => {
     // 5 rows/s and one worker: the 04:00 slot (39,600 s to 15:00) no longer fits.
     const res = await dropship(h.stack, ['capacity', '--slot', '04:00'], {
       env: { ...RATES, DROPSHIP_CAPACITY_ROWS_PER_SECOND: '5', DROPSHIP_WORKER_CONCURRENCY: '1' },
     });
-    expect(res.code).toBe(0);
+    expect(res.code).toBe(1);
     const lines = res.stdout.split('\n');
     expect(lines[0]).toMatch(/^slot\s+destinations\s+tables\s+tasks\s+est\. rows/);
     expect(lines[2]).toMatch(/^04:00\s+4\s+5\s+7\s+262,977\s/);

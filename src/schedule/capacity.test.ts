@@ -77,6 +77,7 @@ describe('forecast', () => {
     expect(f.warnings).toHaveLength(2);
     expect(f.warnings[0]).toMatch(/concurrency 2 may not finish .* 3 workers are needed/);
     expect(f.warnings[1]).toMatch(/1 table\(s\) have no row estimate/);
+    expect(f.fits).toBe(false);
   });
 
   it('has no concurrency warning when the configured workers make it (3 ≥ needed 3)', () => {
@@ -84,17 +85,21 @@ describe('forecast', () => {
     // at most 42.5 / 3 + 10.25 = 24.42 s ≤ 30
     expect(f.secondsAtConfigured.atMost).toBeCloseTo(42.5 / 3 + 10.25, 9);
     expect(f.warnings.filter((w) => /concurrency/.test(w))).toEqual([]);
+    // Only the missing estimate is left to warn about: the slot fits.
+    expect(f.fits).toBe(true);
   });
 
   it('says no concurrency suffices when the longest task does not fit the window', () => {
     const f = forecast({ ...input, windowSeconds: 10 });
     expect(f.neededConcurrency).toBeNull();
     expect(f.warnings[0]).toMatch(/longest task \(10\.3 s\) does not fit the 10\.0 s/);
+    expect(f.fits).toBe(false);
   });
 
   it('warns about a task longer than the worker timeout', () => {
     const f = forecast({ ...input, workerTimeoutSeconds: 10 });
     expect(f.warnings.some((w) => /exceeds the worker's 10 s timeout/.test(w))).toBe(true);
+    expect(forecast({ ...input, workerTimeoutSeconds: 10, configuredConcurrency: 3 }).fits).toBe(false);
   });
 
   /*

@@ -89,6 +89,11 @@ export interface SlotForecast {
   lambdaCostUsd: number;
   /** Empty when the configured concurrency makes it. */
   warnings: string[];
+  /**
+   * The slot finishes before the next one at the configured concurrency, no task longer than the worker's timeout
+   * (tables without an estimate warn, but do not make this false).
+   */
+  fits: boolean;
 }
 
 /** The task count of one table (as `planParts` splits: ceil(rows / splitRows), at most 1,000, above splitRows only). */
@@ -164,6 +169,7 @@ export function forecast(input: ForecastInput): SlotForecast {
     warnings.push(
       `slot ${input.slot}: a task of ${fmt(longest)} s exceeds the worker's ${input.workerTimeoutSeconds} s timeout; lower DROPSHIP_SPLIT_ROWS`,
     );
+  const fits = needed !== null && needed <= c && longest <= input.workerTimeoutSeconds;
   if (unknown > 0)
     warnings.push(
       `slot ${input.slot}: ${unknown} table(s) have no row estimate (never analyzed) and count as 0 rows; run ANALYZE on the source`,
@@ -177,6 +183,7 @@ export function forecast(input: ForecastInput): SlotForecast {
     estimatedRows: rows,
     estimatedBytes: bytes,
     tablesWithoutEstimate: unknown,
+    fits,
     workerSeconds: work,
     longestTaskSeconds: longest,
     neededConcurrency: needed,

@@ -17,7 +17,7 @@ export function registerCapacityCommand(program: Command): void {
     .option('--json', 'print the forecasts as JSON')
     .addHelpText(
       'after',
-      `\nRates and prices are settings (DROPSHIP_CAPACITY_*, DROPSHIP_WORKER_CONCURRENCY, DROPSHIP_SPLIT_ROWS);\nwhere their defaults come from: docs/operations/capacity.md.\n${examples(
+      `\nExit code 1 when a slot will not finish before the next one at the configured concurrency (or a task exceeds the\nworker's timeout); 0 otherwise, also when some tables have no row estimate (a warning).\nRates and prices are settings (DROPSHIP_CAPACITY_*, DROPSHIP_WORKER_CONCURRENCY, DROPSHIP_SPLIT_ROWS);\nwhere their defaults come from: docs/operations/capacity.md.\n${examples(
         'dropship capacity',
         'dropship capacity --slot 04:00',
         'DROPSHIP_WORKER_CONCURRENCY=32 dropship capacity --json',
@@ -33,6 +33,7 @@ export function registerCapacityCommand(program: Command): void {
           { registry: await app.registry(), settings: app.settings, sourceUrl: app.sourceUrl },
           o.slot,
         );
+        if (report.forecasts.some((f) => !f.fits)) process.exitCode = 1;
         if (o.json) {
           out(JSON.stringify(report, null, 2));
           return;
