@@ -91,7 +91,7 @@ export class LocalS3 {
   readonly notifications: { bucket: string; suffix: string; send: (body: string) => void }[] = [];
   private server: S3rver | undefined;
   /** Writes and reads of one object, one at a time (see guard). */
-  private readonly writesOf = new KeyedQueue();
+  private readonly byKey = new KeyedQueue();
   endpoint = '';
 
   constructor(
@@ -301,7 +301,7 @@ export class LocalS3 {
       (action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId')) ||
       (action === 's3:GetObject' && Boolean(key));
     const hand = () => this.handOver(ctx, next, record, { bucket, key, action, query, sse, kmsKeyId, principal });
-    return keyed ? this.writesOf.run(`${bucket}/${key}`, hand) : hand();
+    return keyed ? this.byKey.run(`${bucket}/${key}`, hand) : hand();
   }
 
   /** The authorised request, handed to s3rver (with S3's conditional writes, creation events, SSE headers). */
