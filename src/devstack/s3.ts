@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import S3rver from 's3rver';
+import S3rverError from 's3rver/lib/models/error.js';
 import { authorize, type Iam, keyPolicyDelegatingTo, type Principal } from './iam.js';
 import { parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
 
@@ -101,7 +101,7 @@ export class LocalS3 {
 
   async start(): Promise<string> {
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: this.directory });
-    storeDurably((server as unknown as { store: FilesystemStore }).store);
+    storeLikeS3((server as unknown as { store: FilesystemStore }).store);
     // Outermost middleware: runs before s3rver's own handling (and after it, for the response).
     (server as unknown as { middleware: unknown[] }).middleware.unshift((ctx: KoaCtx, next: Next) =>
       this.guard(ctx, next),
@@ -527,48 +527,130 @@ class KeyedQueue {
 }
 
 interface FilesystemStore {
-  getResourcePath(bucket: string, key: string, resource: string): string;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
   putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
   putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: unknown }): Promise<{
     size: number;
     md5: string;
   }>;
+  putPart(bucket: string, uploadId: string, partNumber: string | number, content: Readable): Promise<StoredPart>;
+  putObjectMultipart(
+    bucket: string,
+    uploadId: string,
+    parts: { number: number; etag: string }[],
+  ): Promise<{ size: number; md5: string }>;
+}
+
+interface StoredPart {
+  size: number;
+  md5: string;
+}
+
+/** Writes `chunks` to a temporary file beside `path` and renames it over `path`: a reader sees the old bytes or all new. */
+async function replaceWhole(path: string, write: (file: FileHandle) => Promise<void>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${randomUUID()}.partial`;
+  try {
+    const file = await open(temporary, 'w');
+    try {
+      await write(file);
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, path);
+  } catch (e) {
+    await rm(temporary, { force: true });
+    throw e;
+  }
+}
+
+/** A request body's bytes and their MD5 (one pass, no stream in between). */
+async function readHashed(content: Buffer | Readable): Promise<{ chunks: Buffer[]; size: number; md5: string }> {
+  const md5 = createHash('md5');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>)) {
+    md5.update(chunk);
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { chunks, size, md5: md5.digest('hex') };
 }
 
 /**
- * s3rver 3.7.1's `FilesystemStore.putObject` answers before the object's bytes are on disk (it resolves when its
- * input is read, not when the file is written) and writes in place: a GET, a listing or a creation event right after a
- * PUT's 200 can see the previous object, or part of the new one — found by the binding model (CI 2026-12-05: a receipt
- * event read the previous receipt's bytes). S3 is read-after-write consistent and replaces an object whole. Here the
- * bytes go to a temporary file beside the object, which is renamed over it once written; its MD5 and metadata follow.
+ * What s3rver 3.7.1's `FilesystemStore` writes is replaced here where it is not S3:
+ *
+ * - `putObject` / `putPart` answered before the bytes were on disk (they resolve when the input is read, not when the
+ *   file is written) and wrote in place: a GET, a listing, a creation event or a CompleteMultipartUpload right after a
+ *   200 could see the previous bytes, or part of the new ones — found by the binding model (CI 2026-12-05: a receipt
+ *   event read the previous receipt's bytes). S3 is read-after-write consistent and replaces an object whole. Here the
+ *   bytes go to a temporary file renamed over the object (or part) once written; its MD5 and metadata follow.
+ * - `putObjectMultipart` streamed every part through an MD5 and a write stream again, so that the object's ETag was the
+ *   MD5 of all its bytes; S3's ETag of a multipart object is the MD5 of the parts' MD5s and the part count
+ *   (`"<hex>-<parts>"`), which needs no second pass over the bytes. The parts are copied into the object through one
+ *   reused buffer. At 2M rows uncompressed (240 MiB of shards) s3rver's own path spent 3.0 CPU-s on the bench's main
+ *   thread during the export (GC 30 %, MD5 23 %, writes 19 %), on the two cores the export shares with Postgres.
  */
-function storeDurably(store: FilesystemStore): void {
+function storeLikeS3(store: FilesystemStore): void {
   store.putObject = async (object) => {
     const path = store.getResourcePath(object.bucket, object.key, 'object');
-    await mkdir(dirname(path), { recursive: true });
-    const temporary = `${path}.${randomUUID()}.partial`;
-    const md5 = createHash('md5');
+    const body = await readHashed(object.content);
+    await replaceWhole(path, async (file) => {
+      await file.writev(body.chunks);
+    });
+    await store.putMetadata(object.bucket, object.key, object.metadata, body.md5);
+    return { size: body.size, md5: body.md5 };
+  };
+  store.putPart = async (bucket, uploadId, partNumber, content) => {
+    const path = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+    const body = await readHashed(content);
+    await replaceWhole(path, async (file) => {
+      await file.writev(body.chunks);
+    });
+    await writeFile(`${path}.md5`, body.md5);
+    return { size: body.size, md5: body.md5 };
+  };
+  store.putObjectMultipart = async (bucket, uploadId, parts) => {
+    const dir = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    const [key, metadata] = await Promise.all([
+      readFile(join(dir, 'key'), 'utf8'),
+      readFile(join(dir, 'metadata'), 'utf8').then((m) => JSON.parse(m) as unknown),
+    ]);
+    const sorted = [...parts].sort((a, b) => a.number - b.number);
+    const digests = await Promise.all(
+      sorted.map((p) => readFile(join(dir, `${p.number}.md5`), 'utf8').catch(() => undefined)),
+    );
+    // S3 completes only with the parts as they were stored: each named part there, with the ETag it was given.
+    sorted.forEach((p, i) => {
+      if (digests[i] !== p.etag)
+        throw new S3rverError(
+          'InvalidPart',
+          "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+        );
+    });
+    const etag = `${createHash('md5')
+      .update(Buffer.concat(digests.map((d) => Buffer.from(d ?? '', 'hex'))))
+      .digest('hex')}-${sorted.length}`;
     let size = 0;
-    try {
-      await pipeline(
-        Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content,
-        new Transform({
-          transform(chunk: Buffer, _encoding, done) {
-            md5.update(chunk);
-            size += chunk.length;
-            done(null, chunk);
-          },
-        }),
-        createWriteStream(temporary),
-      );
-      await rename(temporary, path);
-    } catch (e) {
-      await rm(temporary, { force: true });
-      throw e;
-    }
-    const digest = md5.digest('hex');
-    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
-    return { size, md5: digest };
+    const buffer = Buffer.allocUnsafe(8 * 1024 * 1024);
+    await replaceWhole(store.getResourcePath(bucket, key, 'object'), async (out) => {
+      for (const part of sorted) {
+        const input = await open(join(dir, String(part.number)), 'r');
+        try {
+          for (;;) {
+            const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0) break;
+            await out.write(buffer, 0, bytesRead);
+            size += bytesRead;
+          }
+        } finally {
+          await input.close();
+        }
+      }
+    });
+    await store.putMetadata(bucket, key, metadata, etag);
+    await rm(dir, { recursive: true, force: true });
+    return { size, md5: etag };
   };
 }
 

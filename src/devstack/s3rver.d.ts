@@ -14,3 +14,10 @@ declare module 's3rver' {
     on(event: 'event', listener: (event: unknown) => void): this;
   }
 }
+
+declare module 's3rver/lib/models/error.js' {
+  /** s3rver's error: its code's HTTP status and S3's XML error body. */
+  export default class S3Error extends Error {
+    constructor(code: string, message: string, detail?: Record<string, string>);
+  }
+}

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalStack } from './stack.js';
@@ -186,5 +193,77 @@ describe('local STS + S3 guard', () => {
     } finally {
       off();
     }
+  });
+  it('completes a multipart upload as S3 does: the parts in order, the ETag of the parts, only with their ETags', async () => {
+    // Prepare: a session of the read-write role, three parts (two of 5 MiB, one of a byte)
+    const c = (
+      await sts().send(
+        new AssumeRoleCommand({
+          RoleArn: 'arn:aws:iam::222222222222:role/rw',
+          RoleSessionName: 'mp',
+          ExternalId: 'ext-rw',
+        }),
+      )
+    ).Credentials!;
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: stack.s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
+    });
+    const md5 = (b: Buffer) => createHash('md5').update(b).digest();
+    const parts = [Buffer.alloc(5 * 1024 * 1024, 1), Buffer.alloc(5 * 1024 * 1024, 2), Buffer.from([3])];
+    const upload = async (key: string) => {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'a-bucket', Key: key }));
+      const stored = [];
+      for (const [i, body] of parts.entries()) {
+        const r = await s3.send(
+          new UploadPartCommand({ Bucket: 'a-bucket', Key: key, UploadId, PartNumber: i + 1, Body: body }),
+        );
+        stored.push({ PartNumber: i + 1, ETag: r.ETag! });
+      }
+      return { UploadId: UploadId!, stored };
+    };
+
+    // Act: one upload completed with the parts' ETags, another with one ETag that is not its part's
+    const good = await upload('rw/mp');
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'a-bucket',
+        Key: 'rw/mp',
+        UploadId: good.UploadId,
+        MultipartUpload: { Parts: good.stored },
+      }),
+    );
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'rw/mp' }));
+    const bytes = Buffer.from(await got.Body!.transformToByteArray());
+    const bad = await upload('rw/mp-bad');
+    const refused = await s3
+      .send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'a-bucket',
+          Key: 'rw/mp-bad',
+          UploadId: bad.UploadId,
+          MultipartUpload: { Parts: bad.stored.map((p, i) => (i === 1 ? { ...p, ETag: good.stored[0]!.ETag } : p)) },
+        }),
+      )
+      .then(
+        () => 'completed',
+        (e: { name?: string }) => e.name,
+      );
+    const badObject = await s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'rw/mp-bad' })).then(
+      () => 'exists',
+      (e: { name?: string }) => e.name,
+    );
+
+    // Assess: the object is the parts in order; its ETag is S3's multipart ETag; a wrong part ETag stores nothing
+    expect(bytes.equals(Buffer.concat(parts))).toBe(true);
+    const expected = `"${createHash('md5')
+      .update(Buffer.concat(parts.map(md5)))
+      .digest('hex')}-3"`;
+    expect(done.ETag).toBe(expected);
+    expect(got.ETag).toBe(expected);
+    expect(refused).toBe('InvalidPart');
+    expect(badObject).toBe('NoSuchKey');
   });
 });

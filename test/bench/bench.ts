@@ -180,12 +180,19 @@ async function generateEvents(n: number): Promise<string> {
              timestamptz '2023-01-01 00:00:00+00' + i * interval '1 second' + (i % 997) * interval '1 microsecond' as occurred_at,
              (array['page_view','form_submit','ad_click','email_open','meeting'])[1 + (i % 5)] as event_type,
              case when random() < 0.1 then null else jsonb_build_object('path', '/p/' || (i % 97), 'n', i, 'ref', md5(i::text)) end as properties,
-             case when random() < 0.1 then null else round((random() * 2000000 - 1000000)::numeric, 4)::numeric(18,4) end as revenue,
+             -- numeric(18,4) as DuckDB reads it from the CSV: a CASE with a NULL branch drops the typmod (unconstrained numeric, text form).
+             (case when random() < 0.1 then null else round((random() * 2000000 - 1000000)::numeric, 4) end)::numeric(18,4) as revenue,
              case when random() < 0.1 then null else array['tag' || (i % 13), 'tag' || (i % 7)] end as tags,
              case when random() < 0.1 then null else random() < 0.05 end as is_conversion,
              case when random() < 0.1 then null else random() * 100 end as score
         from generate_series(1, ${n}) i;`);
   await pool.query('vacuum analyze bench.events');
+  // The same column types DuckDB is given for the CSV (read_csv's columns above), or the comparison is not like for like.
+  const revenue = await pool.query<{ t: string }>(
+    `select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'bench.events'::regclass and attname = 'revenue'`,
+  );
+  if (revenue.rows[0]?.t !== 'numeric(18,4)')
+    throw new Error(`bench.events.revenue is ${revenue.rows[0]?.t}, not numeric(18,4)`);
   // The server runs as another OS user: stream the CSV through the client into our file.
   const csv = join(work, 'events.csv');
   const client = await pool.connect();
