@@ -120,6 +120,23 @@ describe('faults between the exporter and S3', () => {
     await assertExact(h, a);
   });
 
+  it('parts are signed without hashing their bytes, and carry a CRC32 checksum the local S3 verifies', async () => {
+    const seen: { sha: string; crc: string | undefined }[] = [];
+    stack.s3.faults.push((r) => {
+      if (isPart(r))
+        seen.push({
+          sha: String(r.headers['x-amz-content-sha256']),
+          crc: r.headers['x-amz-checksum-crc32'] as string | undefined,
+        });
+      return undefined;
+    });
+    const outcome = await exportAccount(a.destination, deps());
+    expect(outcome.ok, JSON.stringify((outcome as { failures?: unknown }).failures)).toBe(true);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.every((p) => p.sha === 'UNSIGNED-PAYLOAD' && /^[A-Za-z0-9+/]{6}==$/.test(p.crc ?? ''))).toBe(true);
+    await assertExact(h, a);
+  });
+
   it('a connection dropped mid-part is retried; the run completes exactly', async () => {
     const dropped = onFirst(1, (r) => isPart(r) && r.query.get('partNumber') === '2', { drop: true });
     const outcome = await exportAccount(a.destination, deps());

@@ -1,9 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import S3rver from 's3rver';
 import S3rverError from 's3rver/lib/models/error.js';
 import { authorize, type Iam, keyPolicyDelegatingTo, type Principal } from './iam.js';
@@ -46,6 +48,8 @@ export interface S3RequestInfo {
   action: string;
   query: URLSearchParams;
   principal: Principal;
+  /** The request's headers as sent (before the guard removes its authorization). */
+  headers: Readonly<IncomingHttpHeaders>;
 }
 
 /**
@@ -257,7 +261,7 @@ export class LocalS3 {
     }
 
     for (const fault of this.faults) {
-      const f = fault({ method: ctx.method, bucket, key, action, query, principal });
+      const f = fault({ method: ctx.method, bucket, key, action, query, principal, headers: ctx.req.headers });
       if (!f) continue;
       if ('drop' in f) {
         record.status = -1;
@@ -564,17 +568,51 @@ async function replaceWhole(path: string, write: (file: FileHandle) => Promise<v
   }
 }
 
-/** A request body's bytes and their MD5 (one pass, no stream in between). */
+/**
+ * A request body's bytes and their MD5 (one pass, no stream in between), refused as S3 refuses it when they are not
+ * what the request says they are: the payload hash it was signed with (`x-amz-content-sha256`, unless
+ * `UNSIGNED-PAYLOAD`), its CRC32 checksum (`x-amz-checksum-crc32`) or its `Content-MD5`.
+ */
 async function readHashed(content: Buffer | Readable): Promise<{ chunks: Buffer[]; size: number; md5: string }> {
+  const headers = Buffer.isBuffer(content)
+    ? {}
+    : ((content as Readable & { headers?: IncomingHttpHeaders }).headers ?? {});
+  const signedHash = String(headers['x-amz-content-sha256'] ?? '');
+  const sha256 = /^[0-9a-f]{64}$/.test(signedHash) ? createHash('sha256') : undefined;
+  const crc32Header = headers['x-amz-checksum-crc32'];
   const md5 = createHash('md5');
   const chunks: Buffer[] = [];
   let size = 0;
+  let crc = 0;
   for await (const chunk of Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>)) {
     md5.update(chunk);
+    sha256?.update(chunk);
+    if (crc32Header !== undefined) crc = crc32(chunk, crc);
     chunks.push(chunk);
     size += chunk.length;
   }
-  return { chunks, size, md5: md5.digest('hex') };
+  const digest = md5.digest();
+  if (sha256 && sha256.digest('hex') !== signedHash)
+    throw s3Error(
+      'XAmzContentSHA256Mismatch',
+      400,
+      "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    );
+  if (crc32Header !== undefined) {
+    const computed = Buffer.alloc(4);
+    computed.writeUInt32BE(crc >>> 0);
+    if (computed.toString('base64') !== String(crc32Header))
+      throw s3Error('BadDigest', 400, 'The CRC32 you specified did not match the calculated checksum.');
+  }
+  const contentMd5 = headers['content-md5'];
+  if (contentMd5 !== undefined && digest.toString('base64') !== String(contentMd5))
+    throw s3Error('BadDigest', 400, 'The Content-MD5 you specified did not match what we received.');
+  return { chunks, size, md5: digest.toString('hex') };
+}
+
+/** An error s3rver answers with its status and S3's XML body. */
+function s3Error(code: string, status: number, message: string): Error {
+  return Object.assign(new S3rverError(code, message), { status, expose: true });
 }
 
 /**

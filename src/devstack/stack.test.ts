@@ -266,4 +266,62 @@ describe('local STS + S3 guard', () => {
     expect(refused).toBe('InvalidPart');
     expect(badObject).toBe('NoSuchKey');
   });
+  it("refuses bytes that are not the request's: a wrong CRC32 checksum, a wrong signed payload hash", async () => {
+    // Prepare: a session of the read-write role; requests whose headers are changed before they are signed
+    const c = (
+      await sts().send(
+        new AssumeRoleCommand({
+          RoleArn: 'arn:aws:iam::222222222222:role/rw',
+          RoleSessionName: 'ck',
+          ExternalId: 'ext-rw',
+        }),
+      )
+    ).Credentials!;
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: stack.s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
+    });
+    const body = Buffer.from('the bytes that were checksummed');
+    const put = (key: string, headers: Record<string, string>) => {
+      const command = new PutObjectCommand({ Bucket: 'a-bucket', Key: key, Body: body, ChecksumAlgorithm: 'CRC32' });
+      type Handler = (args: { request: unknown }) => Promise<unknown>;
+      const middleware = command.middlewareStack as unknown as {
+        addRelativeTo(
+          m: (next: Handler) => Handler,
+          o: { relation: 'before'; toMiddleware: string; name: string },
+        ): void;
+      };
+      middleware.addRelativeTo(
+        (next) => async (args) => {
+          Object.assign((args.request as { headers: Record<string, string> }).headers, headers);
+          return next(args);
+        },
+        { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'changeHeaders' },
+      );
+      return s3.send(command).then(
+        () => 'stored',
+        (e: { name?: string }) => e.name,
+      );
+    };
+    const other = (algorithm: 'sha256') => createHash(algorithm).update('other bytes').digest('hex');
+
+    // Act
+    const unsigned = await put('rw/unsigned', { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
+    const badCrc = await put('rw/bad-crc', {
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+      'x-amz-checksum-crc32': 'AAAAAA==',
+    });
+    const badHash = await put('rw/bad-hash', { 'x-amz-content-sha256': other('sha256') });
+
+    // Assess: the checksum and the signed hash are checked against the bytes; nothing refused is stored
+    expect(unsigned).toBe('stored');
+    expect(badCrc).toBe('BadDigest');
+    expect(badHash).toBe('XAmzContentSHA256Mismatch');
+    const keys = await stack.s3.keys('a-bucket');
+    expect(keys).toContain('rw/unsigned');
+    expect(keys).not.toContain('rw/bad-crc');
+    expect(keys).not.toContain('rw/bad-hash');
+  });
 });

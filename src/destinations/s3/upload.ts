@@ -25,6 +25,37 @@ import type { ObjectUpload } from '../port.js';
  * reads were 10 % of the export process's busy CPU. Here bytes are copied once, into part buffers that are reused
  * (`PartBuffers`): a part's buffer goes back to the free list once S3 has answered for it.
  */
+/**
+ * A shard's bytes (its parts, or the single PutObject of a small one) are signed without hashing them
+ * (`x-amz-content-sha256: UNSIGNED-PAYLOAD`) when the request carries a checksum of its bytes (`x-amz-checksum-*`,
+ * which the client computes whenever supported): S3 verifies that checksum and refuses the request when the bytes do
+ * not match it (BadDigest), and the connection is TLS — what the Go and Java SDKs send for uploads over HTTPS. A
+ * request without a checksum keeps its signed payload hash, its only integrity check. Measured (issue 27): the SDK's
+ * signer hashed every byte with SHA-256 on the main thread, 5.6 % of the export process's busy main thread in a
+ * 2M-row uncompressed export (`npm run bench -- --rows 2000000 --codecs none --cpu-prof DIR`, `update` in crypto/hash).
+ */
+export function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
+  // The SDK's middleware types are generic over each command's input and output; this one reads headers only.
+  const stack = command.middlewareStack as unknown as {
+    addRelativeTo(
+      middleware: (next: Handler) => Handler,
+      options: { relation: 'before'; toMiddleware: string; name: string; override: boolean },
+    ): void;
+  };
+  stack.addRelativeTo(
+    (next) => async (args) => {
+      const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers;
+      if (headers && Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-amz-checksum-')))
+        headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'dropshipUnsignedPayload', override: true },
+  );
+  return command;
+}
+
+type Handler = (args: { request: unknown }) => Promise<unknown>;
+
 export interface S3UploadTarget {
   client: S3Client;
   bucket: string;
@@ -133,13 +164,15 @@ export class S3ObjectUpload implements ObjectUpload {
       this.filled = 0;
       try {
         await this.target.client.send(
-          new PutObjectCommand({
-            Bucket: this.target.bucket,
-            Key: this.key,
-            Body: part ? part.subarray(0, filled) : Buffer.alloc(0),
-            ContentType: this.target.contentType,
-            ...this.sse,
-          }),
+          unsignedPayload(
+            new PutObjectCommand({
+              Bucket: this.target.bucket,
+              Key: this.key,
+              Body: part ? part.subarray(0, filled) : Buffer.alloc(0),
+              ContentType: this.target.contentType,
+              ...this.sse,
+            }),
+          ),
         );
         this.stored = true;
       } finally {
@@ -197,13 +230,15 @@ export class S3ObjectUpload implements ObjectUpload {
       try {
         const UploadId = await this.uploadId!;
         const res = await this.target.client.send(
-          new UploadPartCommand({
-            Bucket: this.target.bucket,
-            Key: this.key,
-            UploadId,
-            PartNumber: number,
-            Body: body,
-          }),
+          unsignedPayload(
+            new UploadPartCommand({
+              Bucket: this.target.bucket,
+              Key: this.key,
+              UploadId,
+              PartNumber: number,
+              Body: body,
+            }),
+          ),
         );
         if (!res.ETag) throw new Error(`${this.key}: part ${number} was stored without an ETag`);
         this.parts.push({
