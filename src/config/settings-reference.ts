@@ -63,7 +63,8 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   DROPSHIP_ROW_GROUP_ROWS: { group: 'export', meaning: 'rows per Parquet row group (upper bound)' },
   DROPSHIP_ROW_GROUP_BYTES: {
     group: 'export',
-    meaning: 'uncompressed bytes per row group (upper bound, for wide rows)',
+    meaning:
+      'uncompressed bytes per row group (upper bound, for wide rows; halved for tables of more than 500 columns)',
   },
   DROPSHIP_PAGE_BYTES: { group: 'export', meaning: 'uncompressed bytes per data page' },
   DROPSHIP_GZIP_LEVEL: {

@@ -82,9 +82,9 @@ await build({
   logLevel: 'error',
 });
 
-/** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_). */
+/** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX). */
 const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=4'];
-const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2' };
 
 interface ChildResult {
   seconds: number;
