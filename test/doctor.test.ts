@@ -88,7 +88,18 @@ const run = (d: Destination, trust?: unknown) =>
 describe('dropship doctor', () => {
   it('passes on a correct destination, with KMS, and probes under _dropship_probe/ without leaving an upload', async () => {
     const d = await customer({ kms: true });
-    const r = await run(d, trustPolicy(d, stack.platform.arn));
+    // The probe's bytes go as the export's do: unsigned payload, with a CRC32 checksum (src/destinations/s3/upload.ts).
+    const probes: string[] = [];
+    const watch = (r: { bucket: string; action: string; query: URLSearchParams; headers: Record<string, unknown> }) => {
+      if (r.bucket === d.bucket && r.action === 's3:PutObject' && r.query.get('uploads') === null)
+        probes.push(`${r.headers['x-amz-content-sha256']} ${r.headers['x-amz-checksum-crc32'] ? 'crc32' : 'none'}`);
+      return undefined;
+    };
+    stack.s3.faults.push(watch);
+    const r = await run(d, trustPolicy(d, stack.platform.arn)).finally(() => {
+      stack.s3.faults.splice(stack.s3.faults.indexOf(watch), 1);
+    });
+    expect(probes).toEqual(['UNSIGNED-PAYLOAD crc32', 'UNSIGNED-PAYLOAD crc32', 'UNSIGNED-PAYLOAD crc32']);
     expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
     expect(r).toMatchObject({ ok: true, exportAllowed: true });
     expect(line(r, 'assume role')?.detail).toMatch(

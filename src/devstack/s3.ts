@@ -261,7 +261,7 @@ export class LocalS3 {
     }
 
     for (const fault of this.faults) {
-      const f = fault({ method: ctx.method, bucket, key, action, query, principal, headers: ctx.req.headers });
+      const f = fault({ method: ctx.method, bucket, key, action, query, principal, headers: { ...ctx.req.headers } });
       if (!f) continue;
       if ('drop' in f) {
         record.status = -1;
@@ -351,6 +351,8 @@ export class LocalS3 {
 
     await next();
     record.status = ctx.status;
+    const verified = (ctx.req as { [CHECKSUM]?: string })[CHECKSUM];
+    if (verified && ctx.status === 200) ctx.set('x-amz-checksum-crc32', verified);
     const objectKey = `${bucket}/${key}`;
     if (ctx.status === 200 && action === 's3:PutObject' && ctx.method === 'PUT' && !query.has('uploadId')) {
       this.setEncryption(objectKey, { sse, kmsKeyId });
@@ -574,17 +576,21 @@ async function replaceWhole(path: string, write: (file: FileHandle) => Promise<v
  * `UNSIGNED-PAYLOAD`), its CRC32 checksum (`x-amz-checksum-crc32`) or its `Content-MD5`.
  */
 async function readHashed(content: Buffer | Readable): Promise<{ chunks: Buffer[]; size: number; md5: string }> {
-  const headers = Buffer.isBuffer(content)
-    ? {}
-    : ((content as Readable & { headers?: IncomingHttpHeaders }).headers ?? {});
-  const signedHash = String(headers['x-amz-content-sha256'] ?? '');
+  const request = Buffer.isBuffer(content)
+    ? undefined
+    : (content as Readable & { headers?: IncomingHttpHeaders; [CHECKSUM]?: string });
+  const headers = request?.headers ?? {};
+  // aws-chunked bodies (a streamed body with a trailing checksum) carry their framing: s3rver would store it as bytes.
+  if (String(headers['content-encoding'] ?? '').includes('aws-chunked'))
+    throw s3Error('NotImplemented', 501, 'aws-chunked request bodies are not supported by the local S3.');
+  const signedHash = String(headers['x-amz-content-sha256'] ?? '').toLowerCase();
   const sha256 = /^[0-9a-f]{64}$/.test(signedHash) ? createHash('sha256') : undefined;
   const crc32Header = headers['x-amz-checksum-crc32'];
   const md5 = createHash('md5');
   const chunks: Buffer[] = [];
   let size = 0;
   let crc = 0;
-  for await (const chunk of Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>)) {
+  for await (const chunk of request ? (request as AsyncIterable<Buffer>) : [content as Buffer]) {
     md5.update(chunk);
     sha256?.update(chunk);
     if (crc32Header !== undefined) crc = crc32(chunk, crc);
@@ -603,12 +609,17 @@ async function readHashed(content: Buffer | Readable): Promise<{ chunks: Buffer[
     computed.writeUInt32BE(crc >>> 0);
     if (computed.toString('base64') !== String(crc32Header))
       throw s3Error('BadDigest', 400, 'The CRC32 you specified did not match the calculated checksum.');
+    // S3 answers with the checksum it verified (the guard puts it on the response).
+    if (request) request[CHECKSUM] = computed.toString('base64');
   }
   const contentMd5 = headers['content-md5'];
   if (contentMd5 !== undefined && digest.toString('base64') !== String(contentMd5))
     throw s3Error('BadDigest', 400, 'The Content-MD5 you specified did not match what we received.');
   return { chunks, size, md5: digest.toString('hex') };
 }
+
+/** The CRC32 checksum a request's body was verified against, kept on the request for the response. */
+const CHECKSUM = Symbol('verified CRC32');
 
 /** An error s3rver answers with its status and S3's XML body. */
 function s3Error(code: string, status: number, message: string): Error {
@@ -640,7 +651,15 @@ function storeLikeS3(store: FilesystemStore): void {
     return { size: body.size, md5: body.md5 };
   };
   store.putPart = async (bucket, uploadId, partNumber, content) => {
-    const path = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+    const dir = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    // A part of an upload that was completed or aborted (or never started) is refused, as S3 refuses it.
+    if (!existsSync(join(dir, 'key')))
+      throw s3Error(
+        'NoSuchUpload',
+        404,
+        'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+      );
+    const path = join(dir, String(partNumber));
     const body = await readHashed(content);
     await replaceWhole(path, async (file) => {
       await file.writev(body.chunks);
@@ -654,7 +673,10 @@ function storeLikeS3(store: FilesystemStore): void {
       readFile(join(dir, 'key'), 'utf8'),
       readFile(join(dir, 'metadata'), 'utf8').then((m) => JSON.parse(m) as unknown),
     ]);
-    const sorted = [...parts].sort((a, b) => a.number - b.number);
+    // S3 completes only with the parts listed in ascending order, each but the last at least 5 MiB.
+    if (parts.some((p, i) => i > 0 && p.number <= parts[i - 1]!.number))
+      throw s3Error('InvalidPartOrder', 400, 'The list of parts was not in ascending order.');
+    const sorted = parts;
     const digests = await Promise.all(
       sorted.map((p) => readFile(join(dir, `${p.number}.md5`), 'utf8').catch(() => undefined)),
     );
@@ -666,6 +688,16 @@ function storeLikeS3(store: FilesystemStore): void {
           "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
         );
     });
+    const sizes = await Promise.all(
+      sorted.map((p) =>
+        stat(join(dir, String(p.number))).then(
+          (st) => st.size,
+          () => 0,
+        ),
+      ),
+    );
+    if (sizes.some((n, i) => i < sizes.length - 1 && n < 5 * 1024 * 1024))
+      throw s3Error('EntityTooSmall', 400, 'Your proposed upload is smaller than the minimum allowed object size.');
     const etag = `${createHash('md5')
       .update(Buffer.concat(digests.map((d) => Buffer.from(d ?? '', 'hex'))))
       .digest('hex')}-${sorted.length}`;

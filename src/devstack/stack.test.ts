@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -213,10 +214,10 @@ describe('local STS + S3 guard', () => {
     });
     const md5 = (b: Buffer) => createHash('md5').update(b).digest();
     const parts = [Buffer.alloc(5 * 1024 * 1024, 1), Buffer.alloc(5 * 1024 * 1024, 2), Buffer.from([3])];
-    const upload = async (key: string) => {
+    const upload = async (key: string, bodies = parts) => {
       const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'a-bucket', Key: key }));
       const stored = [];
-      for (const [i, body] of parts.entries()) {
+      for (const [i, body] of bodies.entries()) {
         const r = await s3.send(
           new UploadPartCommand({ Bucket: 'a-bucket', Key: key, UploadId, PartNumber: i + 1, Body: body }),
         );
@@ -256,6 +257,43 @@ describe('local STS + S3 guard', () => {
       (e: { name?: string }) => e.name,
     );
 
+    const misordered = await upload('rw/mp-order');
+    const outOfOrder = await s3
+      .send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'a-bucket',
+          Key: 'rw/mp-order',
+          UploadId: misordered.UploadId,
+          MultipartUpload: { Parts: [misordered.stored[1]!, misordered.stored[0]!, misordered.stored[2]!] },
+        }),
+      )
+      .then(
+        () => 'completed',
+        (e: { name?: string }) => e.name,
+      );
+    const small = await upload('rw/mp-small', [parts[2]!, parts[0]!]);
+    const tooSmall = await s3
+      .send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'a-bucket',
+          Key: 'rw/mp-small',
+          UploadId: small.UploadId,
+          MultipartUpload: { Parts: small.stored },
+        }),
+      )
+      .then(
+        () => 'completed',
+        (e: { name?: string }) => e.name,
+      );
+    const late = await s3
+      .send(
+        new UploadPartCommand({ Bucket: 'a-bucket', Key: 'rw/mp', UploadId: good.UploadId, PartNumber: 4, Body: 'x' }),
+      )
+      .then(
+        () => 'stored',
+        (e: { name?: string }) => e.name,
+      );
+
     // Assess: the object is the parts in order; its ETag is S3's multipart ETag; a wrong part ETag stores nothing
     expect(bytes.equals(Buffer.concat(parts))).toBe(true);
     const expected = `"${createHash('md5')
@@ -265,6 +303,10 @@ describe('local STS + S3 guard', () => {
     expect(got.ETag).toBe(expected);
     expect(refused).toBe('InvalidPart');
     expect(badObject).toBe('NoSuchKey');
+    // Parts listed out of order, a part below 5 MiB that is not the last, a part of a completed upload: refused.
+    expect(outOfOrder).toBe('InvalidPartOrder');
+    expect(tooSmall).toBe('EntityTooSmall');
+    expect(late).toBe('NoSuchUpload');
   });
   it("refuses bytes that are not the request's: a wrong CRC32 checksum, a wrong signed payload hash", async () => {
     // Prepare: a session of the read-write role; requests whose headers are changed before they are signed
@@ -308,6 +350,9 @@ describe('local STS + S3 guard', () => {
     const other = (algorithm: 'sha256') => createHash(algorithm).update('other bytes').digest('hex');
 
     // Act
+    const echoed = await s3.send(
+      new PutObjectCommand({ Bucket: 'a-bucket', Key: 'rw/echo', Body: body, ChecksumAlgorithm: 'CRC32' }),
+    );
     const unsigned = await put('rw/unsigned', { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
     const badCrc = await put('rw/bad-crc', {
       'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
@@ -316,6 +361,9 @@ describe('local STS + S3 guard', () => {
     const badHash = await put('rw/bad-hash', { 'x-amz-content-sha256': other('sha256') });
 
     // Assess: the checksum and the signed hash are checked against the bytes; nothing refused is stored
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    expect(echoed.ChecksumCRC32).toBe(crc.toString('base64'));
     expect(unsigned).toBe('stored');
     expect(badCrc).toBe('BadDigest');
     expect(badHash).toBe('XAmzContentSHA256Mismatch');

@@ -17,6 +17,7 @@ import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix }
 import { awsErrorCode, destinationClients, roleSessionName, s3SettingsConfig, stsClientConfig } from './clients.js';
 import { probeAssumeRole } from './external-id-guard.js';
 import { writeResource } from './policies.js';
+import { unsignedPayload } from './upload.js';
 
 /**
  * The destination doctor: what a customer's setup lets dropship do, check by check, each with one
@@ -215,12 +216,14 @@ export async function doctor(
     if (!drift)
       try {
         await clients.s3.send(
-          new PutObjectCommand({
-            Bucket: dest.bucket,
-            Key: probeKey,
-            Body: `dropship doctor probe ${new Date().toISOString()}\n`,
-            ...sse,
-          }),
+          unsignedPayload(
+            new PutObjectCommand({
+              Bucket: dest.bucket,
+              Key: probeKey,
+              Body: `dropship doctor probe ${new Date().toISOString()}\n`,
+              ...sse,
+            }),
+          ),
         );
         checks.push({ name: 'put object', status: 'pass', detail: `wrote s3://${dest.bucket}/${probeKey}` });
       } catch (e) {
@@ -236,24 +239,29 @@ export async function doctor(
     try {
       uploadId = (await clients.s3.send(new CreateMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, ...sse })))
         .UploadId;
+      // Sent as the export sends its parts (unsigned payload, with a checksum: src/destinations/s3/upload.ts).
       await clients.s3.send(
-        new UploadPartCommand({
-          Bucket: dest.bucket,
-          Key: mpuKey,
-          UploadId: uploadId,
-          PartNumber: 1,
-          Body: drift ? Buffer.from('dropship drift check') : Buffer.alloc(PROBE_PART),
-        }),
-      );
-      if (!drift)
-        await clients.s3.send(
+        unsignedPayload(
           new UploadPartCommand({
             Bucket: dest.bucket,
             Key: mpuKey,
             UploadId: uploadId,
-            PartNumber: 2,
-            Body: Buffer.from('end'),
+            PartNumber: 1,
+            Body: drift ? Buffer.from('dropship drift check') : Buffer.alloc(PROBE_PART),
           }),
+        ),
+      );
+      if (!drift)
+        await clients.s3.send(
+          unsignedPayload(
+            new UploadPartCommand({
+              Bucket: dest.bucket,
+              Key: mpuKey,
+              UploadId: uploadId,
+              PartNumber: 2,
+              Body: Buffer.from('end'),
+            }),
+          ),
         );
       try {
         await clients.s3.send(

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { PartBuffers, S3ObjectUpload } from './upload.js';
+import { PartBuffers, S3ObjectUpload, unsignedAllowed } from './upload.js';
 
 const MiB = 1024 * 1024;
 const partSize = 5 * MiB;
@@ -256,5 +256,17 @@ describe('an object uploaded in parts (S3ObjectUpload)', () => {
     const s3 = fakeS3();
     expect(() => new S3ObjectUpload({ ...target(s3.client), partSize: MiB })).toThrow('at least 5 MiB');
     expect(() => new S3ObjectUpload({ ...target(s3.client), queueSize: 0 })).toThrow('at least one part');
+  });
+});
+
+describe('unsigned payloads', () => {
+  it('only over TLS or to this machine: elsewhere a checksum alone could be rewritten with the bytes', () => {
+    expect(unsignedAllowed('https:', 'bucket.s3.us-east-1.amazonaws.com')).toBe(true);
+    expect(unsignedAllowed('http:', '127.0.0.1')).toBe(true);
+    expect(unsignedAllowed('http:', 'localhost')).toBe(true);
+    expect(unsignedAllowed('http:', '[::1]')).toBe(true);
+    expect(unsignedAllowed('http:', 'minio.internal')).toBe(false);
+    expect(unsignedAllowed('http:', '127.0.0.1.example.com')).toBe(false);
+    expect(unsignedAllowed(undefined, undefined)).toBe(false);
   });
 });

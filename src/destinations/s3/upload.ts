@@ -28,14 +28,17 @@ import type { ObjectUpload } from '../port.js';
 /**
  * A shard's bytes (its parts, or the single PutObject of a small one) are signed without hashing them
  * (`x-amz-content-sha256: UNSIGNED-PAYLOAD`) when the request carries a checksum of its bytes (`x-amz-checksum-*`,
- * which the client computes whenever supported): S3 verifies that checksum and refuses the request when the bytes do
- * not match it (BadDigest), and the connection is TLS — what the Go and Java SDKs send for uploads over HTTPS. A
- * request without a checksum keeps its signed payload hash, its only integrity check. Measured (issue 27): the SDK's
- * signer hashed every byte with SHA-256 on the main thread, 5.6 % of the export process's busy main thread in a
- * 2M-row uncompressed export (`npm run bench -- --rows 2000000 --codecs none --cpu-prof DIR`, `update` in crypto/hash).
+ * which the client computes whenever supported) and goes over TLS: S3 verifies the checksum and refuses bytes that do
+ * not match it (BadDigest), and TLS keeps anyone on the way from changing bytes and checksum together — what the Go and
+ * Java SDKs send for uploads over HTTPS. Over plain HTTP (a custom endpoint) the payload stays signed, as it does for a
+ * request without a checksum; a loopback endpoint (the local S3 of `dropship dev` and the tests) has no one on the way.
+ * `dropship doctor` probes with the same requests, so a bucket policy that denies unsigned payloads
+ * (`s3:x-amz-content-sha256`) fails its check rather than the first export. Measured (issue 27): the SDK's signer hashed
+ * every byte with SHA-256 on the main thread, 5.6 % of the export process's busy main thread in a 2M-row uncompressed
+ * export (`npm run bench -- --rows 2000000 --codecs none --cpu-prof DIR`, `update` in crypto/hash).
  */
 export function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
-  // The SDK's middleware types are generic over each command's input and output; this one reads headers only.
+  // The SDK's middleware types are generic over each command's input and output; this one reads the request only.
   const stack = command.middlewareStack as unknown as {
     addRelativeTo(
       middleware: (next: Handler) => Handler,
@@ -44,14 +47,26 @@ export function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(
   };
   stack.addRelativeTo(
     (next) => async (args) => {
-      const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers;
-      if (headers && Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-amz-checksum-')))
+      const request = args.request as { protocol?: string; hostname?: string; headers?: Record<string, string> };
+      const headers = request?.headers;
+      if (
+        headers &&
+        unsignedAllowed(request.protocol, request.hostname) &&
+        Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-amz-checksum-'))
+      )
         headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
       return next(args);
     },
     { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'dropshipUnsignedPayload', override: true },
   );
   return command;
+}
+
+/** Over TLS, or to this machine (loopback): where a checksum is enough to keep the bytes as they were sent. */
+export function unsignedAllowed(protocol: string | undefined, hostname: string | undefined): boolean {
+  if (protocol === 'https:') return true;
+  const host = (hostname ?? '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 type Handler = (args: { request: unknown }) => Promise<unknown>;

@@ -53,8 +53,9 @@ export const WIDE_TABLE_COLUMNS = 500;
  * `WIDE_TABLE_COLUMNS` columns. A row group's memory is its bytes plus what each column's buffers keep beside them
  * (capacity grown by doubling, its current page, its dictionary), so at a thousand columns the same bytes take far more
  * memory. Measured (issue 27; `npm run bench -- --rows 20000 --codecs zstd,snappy,none --wide-rows 30000`, 1,000
- * columns × 30,000 rows, two runs): peak RSS ZSTD 415 → 374–375 MiB, SNAPPY 375 → 329–342, GZIP 348 → 328–331,
- * none → 319 MiB, at 16–23 % fewer rows/s and ≤ 1.7 % more output. A step, not a slope: at 6 MiB the same table
+ * columns × 30,000 rows; three runs halved, against the runs without): peak RSS ZSTD 398–415 → 374–383 MiB, SNAPPY
+ * 362–375 → 329–342, GZIP 338–348 → 302–331 (none 318 → 319–325: no gain), at 16–23 % fewer rows/s and ≤ 1.7 %
+ * more output. A step, not a slope: at 6 MiB the same table
  * peaked higher (408–477 MiB, output +12 %), not explained yet.
  */
 export function rowGroupBytes(configured: number, columns: number): number {
