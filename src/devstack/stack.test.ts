@@ -78,6 +78,29 @@ function sts(secret = stack.platform.secretAccessKey) {
   });
 }
 
+/** An S3 client on a session of the read-write role (`rw/*` of a-bucket). */
+async function rwClient(
+  session: string,
+  config: { requestChecksumCalculation?: 'WHEN_REQUIRED' } = {},
+): Promise<S3Client> {
+  const c = (
+    await sts().send(
+      new AssumeRoleCommand({
+        RoleArn: 'arn:aws:iam::222222222222:role/rw',
+        RoleSessionName: session,
+        ExternalId: 'ext-rw',
+      }),
+    )
+  ).Credentials!;
+  return new S3Client({
+    region: 'us-east-1',
+    endpoint: stack.s3.endpoint,
+    forcePathStyle: true,
+    ...config,
+    credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
+  });
+}
+
 describe('local STS + S3 guard', () => {
   it('issues credentials only with the right external id, limited to the role policy', async () => {
     // Prepare / Act
@@ -147,22 +170,7 @@ describe('local STS + S3 guard', () => {
 
   it('answers a PUT only once its bytes are stored: read-after-write, and two PUTs of one key never mix', async () => {
     // Prepare: a session of the read-write role; a listener reading the stored object when S3 reports it created
-    const c = (
-      await sts().send(
-        new AssumeRoleCommand({
-          RoleArn: 'arn:aws:iam::222222222222:role/rw',
-          RoleSessionName: 'rw',
-          ExternalId: 'ext-rw',
-        }),
-      )
-    ).Credentials!;
-    const s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint: stack.s3.endpoint,
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
-    });
+    const s3 = await rwClient('rw', { requestChecksumCalculation: 'WHEN_REQUIRED' });
     const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
     const seen: string[] = [];
     const off = stack.s3.onEvent((e) => {
@@ -197,21 +205,7 @@ describe('local STS + S3 guard', () => {
   });
   it('completes a multipart upload as S3 does: the parts in order, the ETag of the parts, only with their ETags', async () => {
     // Prepare: a session of the read-write role, three parts (two of 5 MiB, one of a byte)
-    const c = (
-      await sts().send(
-        new AssumeRoleCommand({
-          RoleArn: 'arn:aws:iam::222222222222:role/rw',
-          RoleSessionName: 'mp',
-          ExternalId: 'ext-rw',
-        }),
-      )
-    ).Credentials!;
-    const s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint: stack.s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
-    });
+    const s3 = await rwClient('mp');
     const md5 = (b: Buffer) => createHash('md5').update(b).digest();
     const parts = [Buffer.alloc(5 * 1024 * 1024, 1), Buffer.alloc(5 * 1024 * 1024, 2), Buffer.from([3])];
     const upload = async (key: string, bodies = parts) => {
@@ -225,6 +219,16 @@ describe('local STS + S3 guard', () => {
       }
       return { UploadId: UploadId!, stored };
     };
+    /** What S3 answers a Complete: 'completed', or its error's name. */
+    const completeAs = (key: string, UploadId: string, Parts: { PartNumber: number; ETag: string }[]) =>
+      s3
+        .send(
+          new CompleteMultipartUploadCommand({ Bucket: 'a-bucket', Key: key, UploadId, MultipartUpload: { Parts } }),
+        )
+        .then(
+          () => 'completed',
+          (e: { name?: string }) => e.name,
+        );
 
     // Act: one upload completed with the parts' ETags, another with one ETag that is not its part's
     const good = await upload('rw/mp');
@@ -239,52 +243,24 @@ describe('local STS + S3 guard', () => {
     const got = await s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'rw/mp' }));
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     const bad = await upload('rw/mp-bad');
-    const refused = await s3
-      .send(
-        new CompleteMultipartUploadCommand({
-          Bucket: 'a-bucket',
-          Key: 'rw/mp-bad',
-          UploadId: bad.UploadId,
-          MultipartUpload: { Parts: bad.stored.map((p, i) => (i === 1 ? { ...p, ETag: good.stored[0]!.ETag } : p)) },
-        }),
-      )
-      .then(
-        () => 'completed',
-        (e: { name?: string }) => e.name,
-      );
+    const refused = await completeAs(
+      'rw/mp-bad',
+      bad.UploadId,
+      bad.stored.map((p, i) => (i === 1 ? { ...p, ETag: good.stored[0]!.ETag } : p)),
+    );
     const badObject = await s3.send(new GetObjectCommand({ Bucket: 'a-bucket', Key: 'rw/mp-bad' })).then(
       () => 'exists',
       (e: { name?: string }) => e.name,
     );
 
     const misordered = await upload('rw/mp-order');
-    const outOfOrder = await s3
-      .send(
-        new CompleteMultipartUploadCommand({
-          Bucket: 'a-bucket',
-          Key: 'rw/mp-order',
-          UploadId: misordered.UploadId,
-          MultipartUpload: { Parts: [misordered.stored[1]!, misordered.stored[0]!, misordered.stored[2]!] },
-        }),
-      )
-      .then(
-        () => 'completed',
-        (e: { name?: string }) => e.name,
-      );
+    const outOfOrder = await completeAs('rw/mp-order', misordered.UploadId, [
+      misordered.stored[1]!,
+      misordered.stored[0]!,
+      misordered.stored[2]!,
+    ]);
     const small = await upload('rw/mp-small', [parts[2]!, parts[0]!]);
-    const tooSmall = await s3
-      .send(
-        new CompleteMultipartUploadCommand({
-          Bucket: 'a-bucket',
-          Key: 'rw/mp-small',
-          UploadId: small.UploadId,
-          MultipartUpload: { Parts: small.stored },
-        }),
-      )
-      .then(
-        () => 'completed',
-        (e: { name?: string }) => e.name,
-      );
+    const tooSmall = await completeAs('rw/mp-small', small.UploadId, small.stored);
     const late = await s3
       .send(
         new UploadPartCommand({ Bucket: 'a-bucket', Key: 'rw/mp', UploadId: good.UploadId, PartNumber: 4, Body: 'x' }),
@@ -310,21 +286,7 @@ describe('local STS + S3 guard', () => {
   });
   it("refuses bytes that are not the request's: a wrong CRC32 checksum, a wrong signed payload hash", async () => {
     // Prepare: a session of the read-write role; requests whose headers are changed before they are signed
-    const c = (
-      await sts().send(
-        new AssumeRoleCommand({
-          RoleArn: 'arn:aws:iam::222222222222:role/rw',
-          RoleSessionName: 'ck',
-          ExternalId: 'ext-rw',
-        }),
-      )
-    ).Credentials!;
-    const s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint: stack.s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
-    });
+    const s3 = await rwClient('ck');
     const body = Buffer.from('the bytes that were checksummed');
     const put = (key: string, headers: Record<string, string>) => {
       const command = new PutObjectCommand({ Bucket: 'a-bucket', Key: key, Body: body, ChecksumAlgorithm: 'CRC32' });

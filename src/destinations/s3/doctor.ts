@@ -240,29 +240,14 @@ export async function doctor(
       uploadId = (await clients.s3.send(new CreateMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, ...sse })))
         .UploadId;
       // Sent as the export sends its parts (unsigned payload, with a checksum: src/destinations/s3/upload.ts).
-      await clients.s3.send(
-        unsignedPayload(
-          new UploadPartCommand({
-            Bucket: dest.bucket,
-            Key: mpuKey,
-            UploadId: uploadId,
-            PartNumber: 1,
-            Body: drift ? Buffer.from('dropship drift check') : Buffer.alloc(PROBE_PART),
-          }),
-        ),
-      );
-      if (!drift)
-        await clients.s3.send(
+      const part = (PartNumber: number, Body: Buffer) =>
+        clients.s3.send(
           unsignedPayload(
-            new UploadPartCommand({
-              Bucket: dest.bucket,
-              Key: mpuKey,
-              UploadId: uploadId,
-              PartNumber: 2,
-              Body: Buffer.from('end'),
-            }),
+            new UploadPartCommand({ Bucket: dest.bucket, Key: mpuKey, UploadId: uploadId, PartNumber, Body }),
           ),
         );
+      await part(1, drift ? Buffer.from('dropship drift check') : Buffer.alloc(PROBE_PART));
+      if (!drift) await part(2, Buffer.from('end'));
       try {
         await clients.s3.send(
           new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, UploadId: uploadId }),
