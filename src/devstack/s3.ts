@@ -676,12 +676,11 @@ function storeLikeS3(store: FilesystemStore): void {
     // S3 completes only with the parts listed in ascending order, each but the last at least 5 MiB.
     if (parts.some((p, i) => i > 0 && p.number <= parts[i - 1]!.number))
       throw s3Error('InvalidPartOrder', 400, 'The list of parts was not in ascending order.');
-    const sorted = parts;
     const digests = await Promise.all(
-      sorted.map((p) => readFile(join(dir, `${p.number}.md5`), 'utf8').catch(() => undefined)),
+      parts.map((p) => readFile(join(dir, `${p.number}.md5`), 'utf8').catch(() => undefined)),
     );
     // S3 completes only with the parts as they were stored: each named part there, with the ETag it was given.
-    sorted.forEach((p, i) => {
+    parts.forEach((p, i) => {
       if (digests[i] !== p.etag)
         throw new S3rverError(
           'InvalidPart',
@@ -689,7 +688,7 @@ function storeLikeS3(store: FilesystemStore): void {
         );
     });
     const sizes = await Promise.all(
-      sorted.map((p) =>
+      parts.map((p) =>
         stat(join(dir, String(p.number))).then(
           (st) => st.size,
           () => 0,
@@ -700,11 +699,11 @@ function storeLikeS3(store: FilesystemStore): void {
       throw s3Error('EntityTooSmall', 400, 'Your proposed upload is smaller than the minimum allowed object size.');
     const etag = `${createHash('md5')
       .update(Buffer.concat(digests.map((d) => Buffer.from(d ?? '', 'hex'))))
-      .digest('hex')}-${sorted.length}`;
+      .digest('hex')}-${parts.length}`;
     let size = 0;
     const buffer = Buffer.allocUnsafe(8 * 1024 * 1024);
     await replaceWhole(store.getResourcePath(bucket, key, 'object'), async (out) => {
-      for (const part of sorted) {
+      for (const part of parts) {
         const input = await open(join(dir, String(part.number)), 'r');
         try {
           for (;;) {
