@@ -75,6 +75,15 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   DROPSHIP_PART_SIZE_BYTES: { group: 'export', meaning: 'multipart part size (≥ 5 MiB)' },
   DROPSHIP_UPLOAD_QUEUE_SIZE: { group: 'export', meaning: 'parts in flight per shard' },
   DROPSHIP_TABLE_CONCURRENCY: { group: 'export', meaning: 'tables exported at once per account' },
+  DROPSHIP_TABLE_THREADS: {
+    group: 'export',
+    meaning:
+      'threads a large table is read with (2: its two halves on two cores, when the machine has them; measure before: see capacity.md)',
+  },
+  DROPSHIP_TABLE_THREADS_MIN_ROWS: {
+    group: 'export',
+    meaning: 'row estimate from which a table is read by two threads',
+  },
   DROPSHIP_ACCOUNT_CONCURRENCY: { group: 'export', meaning: 'accounts exported at once' },
   DROPSHIP_ROLE_SESSION_SECONDS: {
     group: 'export',

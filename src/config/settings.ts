@@ -53,6 +53,14 @@ export const settingsSchema = z.object({
   DROPSHIP_PART_SIZE_BYTES: int(5 * MiB, 5 * 1024 * MiB).default(5 * MiB),
   DROPSHIP_UPLOAD_QUEUE_SIZE: int(1, 64).default(2),
   DROPSHIP_TABLE_CONCURRENCY: int(1, 64).default(2),
+  /**
+   * Threads one large table is read with: 2 reads its two halves on two cores when the machine has them
+   * (src/pipeline/threads/split.ts); 1, the default, never splits — on this project's 2-vCPU machine, with Postgres
+   * and the local S3 on the same cores, two threads were slower and took more CPU per row (docs/operations/capacity.md).
+   */
+  DROPSHIP_TABLE_THREADS: int(1, 2).default(1),
+  /** The row estimate from which a table is read by two threads. */
+  DROPSHIP_TABLE_THREADS_MIN_ROWS: int(1_000, 1_000_000_000_000).default(1_000_000),
   DROPSHIP_ACCOUNT_CONCURRENCY: int(1, 64).default(2),
   DROPSHIP_ROLE_SESSION_SECONDS: int(900, 43_200).default(3600),
   DROPSHIP_S3_FORCE_PATH_STYLE: bool.default(false),

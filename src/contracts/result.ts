@@ -40,4 +40,6 @@ export interface TableResult {
   changes?: TableChanges;
   /** The source snapshot this table (or this key-range part) was read in. */
   snapshot?: ReadSnapshot;
+  /** 2 when it was read in two halves on two threads (src/pipeline/threads/split.ts); absent: one. */
+  threads?: number;
 }

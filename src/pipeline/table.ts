@@ -10,7 +10,8 @@ import { tableFolder, tableObjectName } from './sink/layout.js';
 import { TableSink } from './sink/table-sink.js';
 import type { TablePlan } from './source/catalog.js';
 import { MappingError } from './source/errors.js';
-import { copySql, type RowFilter } from './source/select.js';
+import { type BlockHalf, copySql, type RowFilter } from './source/select.js';
+import { planSplit, readOtherHalf, type SplitSource } from './threads/split.js';
 
 /*
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
@@ -60,6 +61,11 @@ export interface TableExportInput {
   shardBase?: number;
   /** Tenant mode: only this tenant's rows (src/pipeline/source/select.ts). */
   rowFilter?: RowFilter | undefined;
+  /**
+   * How a second thread connects to the source: given, a large table is read by two threads when the rules of
+   * src/pipeline/threads/split.ts allow it; absent, by this one.
+   */
+  threads?: SplitSource | undefined;
 }
 
 export async function exportTable(input: TableExportInput): Promise<TableResult> {
@@ -67,7 +73,15 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   const started = performance.now();
   if (table.columns.length === 0) throw new MappingError(`table ${table.name} has no columns`);
   const objectName = tableObjectName(table.name);
-  const sql = copySql(schema, table, input.rowFilter, input.range);
+  const split = input.threads
+    ? await planSplit(client, schema, table, {
+        threads: settings.DROPSHIP_TABLE_THREADS,
+        minRows: settings.DROPSHIP_TABLE_THREADS_MIN_ROWS,
+        whole: !input.range && !input.rowFilter,
+      })
+    : undefined;
+  const half = (upper: boolean): BlockHalf | undefined => (split ? { block: split.block, upper } : undefined);
+  const sql = copySql(schema, table, input.rowFilter, input.range, half(false));
 
   const sink = await TableSink.open({
     port,
@@ -82,13 +96,51 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   });
   // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
   const estimatedRows = input.range || input.rowFilter ? null : (table.estimatedRows ?? null);
+  // Rows of the second thread's half so far (a table read by two threads).
+  let otherRows = 0;
   const report = (rows: number): void =>
-    onProgress?.({ table: table.name, rows, bytes: sink.bytes, files: sink.shards, estimatedRows });
+    onProgress?.({ table: table.name, rows: rows + otherRows, bytes: sink.bytes, files: sink.shards, estimatedRows });
 
   let files: TableResult['files'];
   let rows: number;
+  // Either thread failing stops the other.
+  const stop = new AbortController();
+  const both = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   try {
-    rows = await copyIntoSink({ client, sql, columns: table.columns, sink, signal, onRows: report });
+    const other =
+      split && input.threads
+        ? readOtherHalf({
+            job: {
+              ...input.threads,
+              exportId: split.exportId,
+              snapshot: split.snapshot,
+              schema,
+              table: table.name,
+              columns: table.columns.map((c) => ({ name: c.name, pgType: c.pgType })),
+              sql: copySql(schema, table, input.rowFilter, input.range, half(true)),
+              writer: sink.writerOptions,
+            },
+            signal: both,
+            onGroup: (chunks, n) => sink.appendRowGroup(chunks, n),
+            onRows: (n) => {
+              otherRows = n;
+            },
+          })
+        : undefined;
+    other?.catch((e) => stop.abort(e));
+    try {
+      rows = await copyIntoSink({ client, sql, columns: table.columns, sink, signal: both, onRows: report });
+      if (other) {
+        otherRows = await other;
+        rows += otherRows;
+        otherRows = 0;
+      }
+    } catch (e) {
+      // The first failure is the one to report (the other thread's is only its being stopped).
+      stop.abort(e);
+      await other?.catch(() => {});
+      throw stop.signal.reason;
+    }
     files = await sink.finish();
     report(rows);
   } catch (e) {
@@ -118,7 +170,9 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
       text_form: c.textForm,
     })),
     seconds: (performance.now() - started) / 1000,
+    ...(split ? { threads: 2 } : {}),
   };
 }
 
 export type { TableResult } from '../contracts/result.js';
+export type { SplitSource } from './threads/split.js';

@@ -95,6 +95,8 @@ interface ChildResult {
   memoryPeaks?: Record<string, number>;
   bytes: number;
   rows: number;
+  /** The most threads any table was read with (DROPSHIP_TABLE_THREADS; src/pipeline/threads/). */
+  threads: number;
 }
 
 // The local stack, a migrated pool, and this process (so the export children) pointed at the stack.
@@ -111,6 +113,7 @@ async function dropship(expectRows: number): Promise<{
   exportCpu: number;
   rss: number;
   bytes: number;
+  threads: number;
   memoryPeaks?: Record<string, number>;
 }> {
   const ours: ChildResult[] = [];
@@ -133,6 +136,7 @@ async function dropship(expectRows: number): Promise<{
     exportCpu: median(ours.map((o) => o.exportCpuSeconds)),
     rss: median(ours.map((o) => o.maxRssBytes)),
     bytes: ours[0]!.bytes,
+    threads: ours[0]!.threads,
     ...(ours[0]!.memoryPeaks ? { memoryPeaks: ours[0]!.memoryPeaks } : {}),
   };
 }
@@ -245,6 +249,7 @@ async function compareCodec(n: number, csv: string, codec: Compression) {
     dropship_peak_rss_bytes: ours.rss,
     dropship_output_bytes: ours.bytes,
     duckdb_output_bytes: duck1.bytes,
+    dropship_threads: ours.threads,
   };
 }
 
@@ -272,7 +277,7 @@ function printRow(r: Awaited<ReturnType<typeof compareCodec>> & { read_ceiling_r
           '—',
         ],
         [
-          `dropship ${c} end to end (→ local S3, receipt)`,
+          `dropship ${c} end to end (→ local S3, receipt${r.dropship_threads > 1 ? ', 2 threads' : ''})`,
           `${fmt(r.dropship_rows_per_s)} (${r.ratio_to_duckdb}× / ${r.ratio_to_duckdb_all_threads}×)`,
           `${r.dropship_cpu_us_per_row} (export ${r.dropship_export_cpu_us_per_row})`,
           formatBytes(r.dropship_peak_rss_bytes),

@@ -1,63 +1,72 @@
 /**
  * One dropship export in its own process, so its peak RSS is dropship's alone (the local S3 and
  * Postgres run elsewhere). Prints one JSON line: rows, bytes, seconds, maxRssBytes.
+ *
+ * A large table's second reading thread (src/pipeline/threads/) evaluates this bundle too: only the main thread exports.
  */
+import { isMainThread } from 'node:worker_threads';
 import { loadSettings } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
 import { exportAccount } from '../../src/run/drivers/in-process.js';
 import { LogReporter } from '../../src/run/progress/reporter.js';
 import { Wiring } from '../../src/run/wiring.js';
 
-// The registry, ledger and source as the Lambda handlers wire them (src/run/wiring.ts).
-const wiring = new Wiring({ settings: loadSettings() });
-const dest = await (await wiring.registry()).get(process.argv[2] ?? 'bench');
-// Peak of each memory figure, sampled every 50 ms (where the RSS goes: JS heap, buffers, native), only when asked
-// (BENCH_MEMORY_PEAKS=1): process.memoryUsage() costs ~1 ms a call, 2 % of a 1M-row export's CPU in its profile.
-// The peak RSS the bench reports is the kernel's (resourceUsage().maxRSS), which costs nothing.
-const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
-const sampler = process.env.BENCH_MEMORY_PEAKS
-  ? setInterval(() => {
-      const m = process.memoryUsage();
-      for (const k of Object.keys(peak) as (keyof typeof peak)[]) peak[k] = Math.max(peak[k], m[k]);
-    }, 50)
-  : undefined;
-sampler?.unref();
-// CPU of the export alone (from the call to its return), as DuckDB's is measured from its COPY statement;
-// cpuSeconds is the whole process's, start-up (Node, the bundle, the SDK) included.
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-const outcome = await exportAccount(dest, {
-  sourceUrl: wiring.sourceUrl,
-  settings: wiring.settings,
-  reporter: new LogReporter(createLogger({ level: 'silent' })),
-  ledger: await wiring.ledger(),
-});
-const exportCpu = process.cpuUsage(cpu0);
-await wiring.close();
-const seconds = (performance.now() - t0) / 1000;
-if (!outcome.ok) {
-  console.error(
+async function main(): Promise<void> {
+  // The registry, ledger and source as the Lambda handlers wire them (src/run/wiring.ts).
+  const wiring = new Wiring({ settings: loadSettings() });
+  const dest = await (await wiring.registry()).get(process.argv[2] ?? 'bench');
+  // Peak of each memory figure, sampled every 50 ms (where the RSS goes: JS heap, buffers, native), only when asked
+  // (BENCH_MEMORY_PEAKS=1): process.memoryUsage() costs ~1 ms a call, 2 % of a 1M-row export's CPU in its profile.
+  // The peak RSS the bench reports is the kernel's (resourceUsage().maxRSS), which costs nothing.
+  const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
+  const sampler = process.env.BENCH_MEMORY_PEAKS
+    ? setInterval(() => {
+        const m = process.memoryUsage();
+        for (const k of Object.keys(peak) as (keyof typeof peak)[]) peak[k] = Math.max(peak[k], m[k]);
+      }, 50)
+    : undefined;
+  sampler?.unref();
+  // CPU of the export alone (from the call to its return), as DuckDB's is measured from its COPY statement;
+  // cpuSeconds is the whole process's, start-up (Node, the bundle, the SDK) included.
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const outcome = await exportAccount(dest, {
+    sourceUrl: wiring.sourceUrl,
+    settings: wiring.settings,
+    reporter: new LogReporter(createLogger({ level: 'silent' })),
+    ledger: await wiring.ledger(),
+  });
+  const exportCpu = process.cpuUsage(cpu0);
+  await wiring.close();
+  const seconds = (performance.now() - t0) / 1000;
+  if (!outcome.ok) {
+    console.error(
+      JSON.stringify({
+        error: String((outcome as { error: unknown }).error),
+        failures: (outcome as { failures: unknown }).failures,
+      }),
+    );
+    process.exit(1);
+  }
+  const rows = outcome.tables.reduce((n, t) => n + t.rows, 0);
+  const bytes = outcome.tables.reduce((n, t) => n + t.bytes, 0);
+  const threads = Math.max(1, ...outcome.tables.map((t) => t.threads ?? 1));
+  const usage = process.resourceUsage();
+  const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
+  const exportCpuSeconds = (exportCpu.user + exportCpu.system) / 1e6;
+  clearInterval(sampler);
+  console.log(
     JSON.stringify({
-      error: String((outcome as { error: unknown }).error),
-      failures: (outcome as { failures: unknown }).failures,
+      rows,
+      bytes,
+      seconds,
+      cpuSeconds,
+      exportCpuSeconds,
+      maxRssBytes: usage.maxRSS * 1024,
+      threads,
+      ...(sampler ? { memoryPeaks: peak } : {}),
     }),
   );
-  process.exit(1);
 }
-const rows = outcome.tables.reduce((n, t) => n + t.rows, 0);
-const bytes = outcome.tables.reduce((n, t) => n + t.bytes, 0);
-const usage = process.resourceUsage();
-const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
-const exportCpuSeconds = (exportCpu.user + exportCpu.system) / 1e6;
-clearInterval(sampler);
-console.log(
-  JSON.stringify({
-    rows,
-    bytes,
-    seconds,
-    cpuSeconds,
-    exportCpuSeconds,
-    maxRssBytes: usage.maxRSS * 1024,
-    ...(sampler ? { memoryPeaks: peak } : {}),
-  }),
-);
+
+if (isMainThread) await main();

@@ -129,16 +129,36 @@ export class ParquetWriter {
    * (that bounds memory to two row groups).
    */
   flushRowGroup(): Promise<void> {
+    const group = this.takeRowGroup();
+    return group ? this.appendRowGroup(group.chunks, group.rows) : this.flushRowGroupsOnly();
+  }
+
+  /**
+   * Takes the buffered rows as a row group's chunks without writing them (their pages may still be compressing):
+   * the reading thread of a table read by two threads sends them to the thread that writes the file
+   * (src/pipeline/threads/). Undefined when no row is buffered.
+   */
+  takeRowGroup(): { chunks: Chunk[]; rows: number } | undefined {
+    if (this.groupRows === 0) return undefined;
+    const chunks = this.columns.map((c) => c.takeChunk());
+    const rows = this.groupRows;
+    this.groupRows = 0;
+    return { chunks, rows };
+  }
+
+  /**
+   * Appends a row group built elsewhere (`takeRowGroup` of a writer of the same columns and options) after the row
+   * groups handed over so far; like `flushRowGroup`, returns a promise of it being written.
+   */
+  appendRowGroup(chunks: Chunk[], rows: number): Promise<void> {
+    if (chunks.length !== this.specs.length)
+      throw new RangeError(`a row group of ${chunks.length} columns for a file of ${this.specs.length}`);
     if (!this.started) {
       this.started = true;
       this.tail = this.tail.then(() => this.write(MAGIC));
     }
-    if (this.groupRows === 0) return this.tail;
-    const taken = this.columns.map((c) => c.takeChunk());
-    const rows = this.groupRows;
     this.totalRows += rows;
-    this.groupRows = 0;
-    this.tail = this.tail.then(() => this.writeGroup(taken, rows));
+    this.tail = this.tail.then(() => this.writeGroup(chunks, rows));
     return this.tail;
   }
 

@@ -1,10 +1,21 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import type { ColumnBuilder } from '../parquet/column.js';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { copyOut } from '../source/copy-out.js';
 import type { ColumnPlan } from '../source/typemap.js';
-import type { TableSink } from './table-sink.js';
+
+/** Where decoded rows go: a table's sink (./table-sink.ts), or the row groups one thread of a split table reads. */
+export interface RowSink {
+  /** The column builders the decoder appends to. */
+  readonly columns: ColumnBuilder[];
+  endRow(): void;
+  /** True when the row group being filled should be flushed. */
+  readonly full: boolean;
+  /** Hands the row group over; resolves when the next may be filled (bounds memory). */
+  flush(): Promise<void>;
+}
 
 /**
  * One binary `COPY … TO STDOUT` into a table sink: COPY → decoder → the sink's column buffers.
@@ -17,7 +28,7 @@ export async function copyIntoSink(input: {
   client: pg.ClientBase;
   sql: string;
   columns: ColumnPlan[];
-  sink: TableSink;
+  sink: RowSink;
   /** Named in decoding errors (a caller that prefixes its errors with the table leaves it out). */
   table?: string;
   signal?: AbortSignal | undefined;

@@ -1,7 +1,7 @@
 import type { Destination } from '../../accounts/destination.js';
 import type { Settings } from '../../config/settings.js';
 import type { DestinationPort } from '../../destinations/port.js';
-import type { ColumnBuilder } from '../parquet/column.js';
+import type { Chunk, ColumnBuilder } from '../parquet/column.js';
 import type { ColumnSpec } from '../parquet/schema.js';
 import { ParquetWriter, type WriterOptions } from '../parquet/writer.js';
 import { shardKey } from './layout.js';
@@ -87,15 +87,16 @@ export class TableSink {
   private shard: ShardUpload | undefined;
   private index: number;
   private pending: Promise<void> | undefined;
+  private gate: Promise<void> = Promise.resolve();
   private doneBytes = 0;
+
+  /** The writer's options: a second thread reading the same table builds its row groups with the same. */
+  readonly writerOptions: WriterOptions;
 
   private constructor(private readonly o: TableSinkOptions) {
     this.index = o.shardBase ?? 0;
-    this.writer = new ParquetWriter(
-      o.specs,
-      writerOptions(o.dest, o.settings, o.specs.length, o.keyValueMetadata),
-      (b) => this.shard!.write(b),
-    );
+    this.writerOptions = writerOptions(o.dest, o.settings, o.specs.length, o.keyValueMetadata);
+    this.writer = new ParquetWriter(o.specs, this.writerOptions, (b) => this.shard!.write(b));
   }
 
   /** Opens the sink and its first shard. */
@@ -151,7 +152,40 @@ export class TableSink {
    * Hands the buffered rows over as a row group; returns once the previous row group is written
    * (so at most two are in memory). Rotates the shard first when it reached the target size.
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.serial(() => this.hand(() => this.writer.flushRowGroup()));
+  }
+
+  /**
+   * Appends a row group another thread read (src/pipeline/threads/), in turn with this sink's own: waits as `flush`
+   * does, so the sink still holds at most two row groups of its own and one handed over.
+   */
+  appendRowGroup(chunks: Chunk[], rows: number): Promise<void> {
+    return this.serial(() => this.hand(() => this.writer.appendRowGroup(chunks, rows)));
+  }
+
+  /** Flushes what is buffered and completes the last shard. */
+  finish(): Promise<SinkFile[]> {
+    return this.serial(async () => {
+      if (this.writer.rows > this.writer.fileRows) await this.hand(() => this.writer.flushRowGroup());
+      if (this.pending) await this.pending;
+      await this.endShard();
+      return this.files;
+    });
+  }
+
+  /** Runs `step` after every step started before it (two threads' row groups reach one file in turn). */
+  private serial<T>(step: () => Promise<T>): Promise<T> {
+    const done = this.gate.then(step);
+    this.gate = done.then(
+      () => {},
+      () => {},
+    );
+    return done;
+  }
+
+  /** Starts writing a row group once the one being written is (rotating the shard first). */
+  private async hand(start: () => Promise<void>): Promise<void> {
     if (this.pending) await this.pending;
     if (this.writer.fileRows > 0 && this.writer.bytesWritten >= this.o.settings.DROPSHIP_SHARD_TARGET_BYTES) {
       await this.endShard();
@@ -159,16 +193,8 @@ export class TableSink {
       await this.openShard();
       this.writer.restart();
     }
-    this.pending = this.writer.flushRowGroup();
+    this.pending = start();
     this.pending.catch(() => {}); // observed by the next flush or by finish()
-  }
-
-  /** Flushes what is buffered and completes the last shard. */
-  async finish(): Promise<SinkFile[]> {
-    if (this.writer.rows > this.writer.fileRows) await this.flush();
-    if (this.pending) await this.pending;
-    await this.endShard();
-    return this.files;
   }
 
   /** Stops the shard being uploaded; its multipart upload is aborted before this resolves. */

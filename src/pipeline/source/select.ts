@@ -289,13 +289,27 @@ export async function checkSelection(
 }
 
 /** `WHERE …` for a tenant filter and/or a key range ('' when neither). */
-export function whereClause(filter?: RowFilter, range?: KeyRange): string {
+/**
+ * One of the two halves a table is read in by two threads (src/pipeline/threads/): the rows whose ctid lies in a
+ * block below `block`, or at or above it. Every row version has exactly one ctid, so the two halves partition the
+ * table; with Postgres 14 or later each half is a TID Range Scan that reads only its own blocks.
+ */
+export interface BlockHalf {
+  block: number;
+  upper: boolean;
+}
+
+export function whereClause(filter?: RowFilter, range?: KeyRange, half?: BlockHalf): string {
   const conds: string[] = [];
   if (filter) conds.push(`${quoteIdent(filter.column)} = ${tenantLiteral(filter)}`);
   if (range) {
     const k = quoteIdent(range.keyColumn);
     if (!range.first) conds.push(`${k} >= ${range.lo}`);
     if (!range.last) conds.push(`${k} < ${range.hi}`);
+  }
+  if (half) {
+    if (!Number.isSafeInteger(half.block) || half.block < 0) throw new RangeError(`bad block number ${half.block}`);
+    conds.push(`ctid ${half.upper ? '>=' : '<'} '(${half.block},0)'::pg_catalog.tid`);
   }
   return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
 }
@@ -309,9 +323,15 @@ export function tableRef(schema: string, table: string): string {
 }
 
 /** The binary COPY that reads one selected table (only its exported columns, only its rows). */
-export function copySql(schema: string, table: TablePlan, filter?: RowFilter, range?: KeyRange): string {
+export function copySql(
+  schema: string,
+  table: TablePlan,
+  filter?: RowFilter,
+  range?: KeyRange,
+  half?: BlockHalf,
+): string {
   const select = table.columns.map((c) => c.select).join(', ');
-  return `COPY (SELECT ${select} FROM ${tableRef(schema, table.name)}${whereClause(filter, range)}) TO STDOUT (FORMAT binary)`;
+  return `COPY (SELECT ${select} FROM ${tableRef(schema, table.name)}${whereClause(filter, range, half)}) TO STDOUT (FORMAT binary)`;
 }
 
 /** The planner's estimate of a tenant's rows in a table (for splitting; no scan). */

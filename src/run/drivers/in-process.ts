@@ -212,6 +212,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
             settings,
             leaseSeconds: 3600,
             connect: () => snap.connect(`dropship ${dest.accountId}`),
+            source: { url: deps.sourceUrl, session, applicationName: `dropship ${dest.accountId}` },
             // The id as the reading transaction reports it (so the receipt states what was read, not what was meant).
             snapshotOf: async (c) => ({ id: (await snapshotInfo(c)).id, at: snap.info.at }),
             plan: async () => ({ table, rowFilter: selected.filters.get(table.name) }),

@@ -99,6 +99,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
       settings,
       leaseSeconds: settings.DROPSHIP_TASK_LEASE_SECONDS,
       connect: () => shared.connect(),
+      source: { url: deps.sourceUrl, session: sourceSession(settings), applicationName: `dropship ${dest.accountId}` },
       snapshotOf: (c) => shared.snapshotOf(c),
       plan: async (client) => {
         const selected = await selectionIn(client, (await shared.snapshotOf(client)).id);

@@ -10,7 +10,7 @@ import { writeEmptyShard } from '../../pipeline/sink/table-sink.js';
 import type { TablePlan } from '../../pipeline/source/catalog.js';
 import type { RowFilter } from '../../pipeline/source/select.js';
 import { release } from '../../pipeline/source/snapshot.js';
-import { exportTable, type TableProgress, type TableResult } from '../../pipeline/table.js';
+import { exportTable, type SplitSource, type TableProgress, type TableResult } from '../../pipeline/table.js';
 import type { Ledger } from '../../store/ledger/ledger.js';
 import type { Claim, Run, Task, TaskRef } from '../../store/ledger/rows.js';
 import { type Faults, noFaults } from './faults.js';
@@ -59,6 +59,8 @@ export interface LifecycleInput {
   leaseSeconds: number;
   /** A connection reading the source (in the run's snapshot, or in its own transaction). */
   connect: () => Promise<pg.Client>;
+  /** How a second thread reads the source (a large table on two cores: src/pipeline/threads/split.ts). */
+  source?: SplitSource | undefined;
   /** The snapshot the connection reads in (recorded in the task's result, and so in the receipt). */
   snapshotOf: (client: pg.Client) => Promise<ReadSnapshot>;
   /**
@@ -145,6 +147,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       schema: dest.sourceSchema,
       table,
       rowFilter,
+      threads: input.source,
       dest,
       port: input.port,
       folder: run.folder,

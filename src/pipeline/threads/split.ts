@@ -1,0 +1,134 @@
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type pg from 'pg';
+import type { Chunk } from '../parquet/column.js';
+import type { TablePlan } from '../source/catalog.js';
+import { SourceError } from '../source/errors.js';
+import { tableRef } from '../source/select.js';
+import type { SourceSession } from '../source/snapshot.js';
+import { type FromHalf, fromMessage, HALF_WORKER, type HalfJob, type ToHalf } from './half.js';
+import { unpackGroup } from './wire.js';
+
+/**
+ * One large table on two cores (issue 27, item 2). The main thread's own work — decoding COPY rows, encoding
+ * columns, dictionaries, statistics — sets the pace of one table (compression already runs in workers), so on a
+ * machine with a second core (Lambda from 1,769 MB up to 3,538 MB has two vCPUs) a large table is read in two halves
+ * of its blocks: the main thread reads the blocks below the middle, a worker thread (./half.ts) the rest, each with
+ * its own binary COPY in the same snapshot (the main transaction exports it; the worker imports it and checks it sees
+ * the same), and the worker's row groups are appended to the same shards the main thread writes. One sink, so the
+ * shards, the ledger's shard count, the receipt and the crash paths are those of a table read by one thread; only
+ * the order of row groups inside a shard differs (Parquet promises none).
+ *
+ * A table is split when all hold: `DROPSHIP_TABLE_THREADS` is 2 and the machine has two cores or more; it is a plain
+ * table (not partitioned, not a view) read whole (not a key-range part, not one tenant's rows); its estimate is at
+ * least `DROPSHIP_TABLE_THREADS_MIN_ROWS`; Postgres is 14 or later (TID Range Scan: each half reads only its blocks);
+ * it has at least two blocks. Otherwise nothing changes: one thread, as before.
+ */
+export interface SplitSource {
+  url: string;
+  session?: SourceSession | undefined;
+  applicationName: string;
+}
+
+export interface SplitPlan {
+  /** The first block of the worker's half. */
+  block: number;
+  /** pg_export_snapshot() of the main reading transaction. */
+  exportId: string;
+  /** The transaction's txid_current_snapshot(). */
+  snapshot: string;
+}
+
+/** Where to split `table`, or undefined when it is read by one thread (the rules above). */
+export async function planSplit(
+  client: pg.ClientBase,
+  schema: string,
+  table: TablePlan,
+  opts: { threads: number; minRows: number; whole: boolean; cores?: number },
+): Promise<SplitPlan | undefined> {
+  if (opts.threads < 2 || (opts.cores ?? availableParallelism()) < 2 || !opts.whole) return undefined;
+  if (table.kind !== 'table' || (table.estimatedRows ?? 0) < opts.minRows) return undefined;
+  const res = await client.query<{ modern: boolean; blocks: string }>(
+    `select current_setting('server_version_num')::int >= 140000 as modern,
+            (pg_catalog.pg_relation_size($1::pg_catalog.regclass) / current_setting('block_size')::int)::text as blocks`,
+    [tableRef(schema, table.name)],
+  );
+  const { modern, blocks } = res.rows[0]!;
+  if (!modern || Number(blocks) < 2) return undefined;
+  const snap = await client.query<{ id: string; snapshot: string }>(
+    'select pg_catalog.pg_export_snapshot() as id, pg_catalog.txid_current_snapshot()::text as snapshot',
+  );
+  return { block: Math.floor(Number(blocks) / 2), exportId: snap.rows[0]!.id, snapshot: snap.rows[0]!.snapshot };
+}
+
+// The worker imports the module that spawned it (this file's URL: the bundle, a chunk of the CLI, or the source),
+// whose evaluation starts the half's work (./half.ts); the TypeScript source needs tsx's loader first.
+const BOOT = `
+(async () => {
+  const { workerData } = await import('node:worker_threads');
+  if (workerData.tsx) {
+    const tsx = await import(workerData.tsx);
+    (tsx.register ?? tsx.default.register)();
+  }
+  await import(workerData.module);
+})().catch(async (e) => {
+  const { parentPort } = await import('node:worker_threads');
+  parentPort.postMessage({ type: 'error', name: 'Error', message: String((e && e.stack) || e), retryable: true });
+});
+`;
+
+function entry(): { module: string; tsx?: string } {
+  const module = import.meta.url;
+  if (!/\.[mc]?ts$/.test(new URL(module).pathname)) return { module };
+  return { module, tsx: pathToFileURL(createRequire(module).resolve('tsx/esm/api')).href };
+}
+
+/**
+ * Runs the worker's half: each row group it sends goes to `onGroup` (the sink; the worker sends the next once that
+ * resolves), its progress to `onRows`. Resolves with its rows; rejects with its error, or `signal`'s reason (the
+ * worker is then terminated: its connection closes, its backend ends).
+ */
+export function readOtherHalf(input: {
+  job: HalfJob;
+  signal: AbortSignal;
+  /** Resolves when the sink took the row group (the thread then sends the next). */
+  onGroup: (chunks: Chunk[], rows: number) => Promise<void>;
+  onRows: (rows: number) => void;
+}): Promise<number> {
+  const { job, signal } = input;
+  return new Promise<number>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const worker = new Worker(BOOT, { eval: true, workerData: { ...entry(), [HALF_WORKER]: job } });
+    let settled = false;
+    const send = (m: ToHalf): void => {
+      if (!settled) worker.postMessage(m);
+    };
+    const end = (error: unknown, rows?: number): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      void worker.terminate();
+      if (error === undefined) resolve(rows!);
+      else reject(error);
+    };
+    const onAbort = (): void => end(signal.reason ?? new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (m: FromHalf) => {
+      if (settled) return;
+      if (m.type === 'group') input.onGroup(unpackGroup(m.group), m.group.rows).then(() => send({ type: 'ack' }), end);
+      else if (m.type === 'rows') input.onRows(m.rows);
+      else if (m.type === 'done') end(undefined, m.rows);
+      else end(fromMessage(m));
+    });
+    worker.on('error', (e) =>
+      end(new SourceError(`the table's second reading thread failed: ${e.message}`, { cause: e })),
+    );
+    worker.on('exit', (code) =>
+      end(
+        new SourceError(`the table's second reading thread of ${job.table} stopped (exit code ${code}) before its end`),
+      ),
+    );
+  });
+}
