@@ -37,7 +37,8 @@ interface WireChunk {
 }
 
 /**
- * A page travels in its own buffer when it is that buffer's only content and not small. Page buffers are cut to an
+ * A page travels in its own buffer when it is that buffer's only content and not small (the pages given here own their
+ * memory: page buffers, compression outputs, copies; a buffer two of the group's pages share is copied). Page buffers are cut to an
  * estimate of the page (values, indices at two bytes each), so a dictionary page's buffer may be mostly empty: slack up
  * to the page's own size (or 64 KiB) is accepted, held only until the page is written.
  */
@@ -60,13 +61,24 @@ export async function packGroup(
     })),
   );
   const pages: ArrayBuffer[] = [];
-  const seen = new Set<ArrayBufferLike>();
-  const own = (b: Buffer): boolean => {
-    if (copyAll || b.byteOffset !== 0 || b.length < OWN_BUFFER_MIN || seen.has(b.buffer)) return false;
-    if (!(b.buffer instanceof ArrayBuffer) || b.buffer.byteLength > 2 * b.length + OWN_BUFFER_SLACK) return false;
-    seen.add(b.buffer);
-    return true;
+  // How many of the group's buffers (pages, dictionaries, bounds) view each ArrayBuffer: one viewed twice is copied.
+  const views = new Map<ArrayBufferLike, number>();
+  const count = (b: Uint8Array | undefined): void => {
+    if (b) views.set(b.buffer, (views.get(b.buffer) ?? 0) + 1);
   };
+  for (let i = 0; i < chunks.length; i++) {
+    for (const b of data[i]!.pages) count(b);
+    count(data[i]!.dictionary);
+    count(chunks[i]!.stats.min);
+    count(chunks[i]!.stats.max);
+  }
+  const own = (b: Buffer): boolean =>
+    !copyAll &&
+    b.byteOffset === 0 &&
+    b.length >= OWN_BUFFER_MIN &&
+    b.buffer instanceof ArrayBuffer &&
+    b.buffer.byteLength <= 2 * b.length + OWN_BUFFER_SLACK &&
+    views.get(b.buffer) === 1;
   const owned = new Set<Buffer>();
   let total = 0;
   for (let i = 0; i < chunks.length; i++) {
