@@ -1,5 +1,29 @@
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import receiptSchema from '../../schemas/receipt.schema.json' with { type: 'json' };
+import statusSchema from '../../schemas/status.schema.json' with { type: 'json' };
 import { validateReceipt } from './validate.js';
+
+describe('the published JSON Schemas', () => {
+  // Validators compile them without checking them against the meta-schema (start-up cost): checked here instead.
+  it.each([
+    ['receipt', receiptSchema],
+    ['status', statusSchema],
+  ])('%s.schema.json is a valid JSON Schema', (_name, schema) => {
+    // Act
+    const ajv = new Ajv({ strict: false });
+    const ok = ajv.validateSchema(schema);
+
+    // Assess
+    expect(ajv.errors ?? [], JSON.stringify(ajv.errors)).toEqual([]);
+    expect(ok).toBe(true);
+  });
+
+  it('a schema that breaks the meta-schema is caught by that check', () => {
+    const ajv = new Ajv({ strict: false });
+    expect(ajv.validateSchema({ type: 'objekt' })).toBe(false);
+  });
+});
 
 const valid = () => ({
   timestamp: '2023-03-14T04:03:07.963883Z',
