@@ -78,7 +78,7 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   DROPSHIP_TABLE_THREADS: {
     group: 'export',
     meaning:
-      'threads a large table is read with (2: its two halves on two cores, when the machine has them; measure before: see capacity.md)',
+      'threads a large table is read with (2: its two halves on two cores, when the machine — on Lambda, its memory size — has them; measure before: see capacity.md)',
   },
   DROPSHIP_TABLE_THREADS_MIN_ROWS: {
     group: 'export',

@@ -11,7 +11,7 @@ import { TableSink } from './sink/table-sink.js';
 import type { TablePlan } from './source/catalog.js';
 import { MappingError } from './source/errors.js';
 import { type BlockHalf, copySql, type RowFilter } from './source/select.js';
-import { planSplit, readOtherHalf, type SplitSource } from './threads/split.js';
+import { planSplit, readInTwo, type SplitSource } from './threads/split.js';
 
 /*
  * One table, end to end: binary COPY out of Postgres (in the run's snapshot) → decoded straight
@@ -96,20 +96,17 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   });
   // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
   const estimatedRows = input.range || input.rowFilter ? null : (table.estimatedRows ?? null);
-  // Rows of the second thread's half so far (a table read by two threads).
-  let otherRows = 0;
   const report = (rows: number): void =>
-    onProgress?.({ table: table.name, rows: rows + otherRows, bytes: sink.bytes, files: sink.shards, estimatedRows });
+    onProgress?.({ table: table.name, rows, bytes: sink.bytes, files: sink.shards, estimatedRows });
 
   let files: TableResult['files'];
   let rows: number;
-  // Either thread failing stops the other.
-  const stop = new AbortController();
-  const both = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   try {
-    const other =
+    const copy = { client, sql, columns: table.columns, sink, signal, onRows: report };
+    rows =
       split && input.threads
-        ? readOtherHalf({
+        ? await readInTwo({
+            ...copy,
             job: {
               ...input.threads,
               exportId: split.exportId,
@@ -120,27 +117,9 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
               sql: copySql(schema, table, input.rowFilter, input.range, half(true)),
               writer: sink.writerOptions,
             },
-            signal: both,
-            onGroup: (chunks, n) => sink.appendRowGroup(chunks, n),
-            onRows: (n) => {
-              otherRows = n;
-            },
+            idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
           })
-        : undefined;
-    other?.catch((e) => stop.abort(e));
-    try {
-      rows = await copyIntoSink({ client, sql, columns: table.columns, sink, signal: both, onRows: report });
-      if (other) {
-        otherRows = await other;
-        rows += otherRows;
-        otherRows = 0;
-      }
-    } catch (e) {
-      // The first failure is the one to report (the other thread's is only its being stopped).
-      stop.abort(e);
-      await other?.catch(() => {});
-      throw stop.signal.reason;
-    }
+        : await copyIntoSink(copy);
     files = await sink.finish();
     report(rows);
   } catch (e) {

@@ -88,6 +88,8 @@ export class TableSink {
   private index: number;
   private pending: Promise<void> | undefined;
   private gate: Promise<void> = Promise.resolve();
+  /** Set by `fail()`: steps still in turn stop. */
+  private failure: { reason: unknown } | undefined;
   private doneBytes = 0;
 
   /** The writer's options: a second thread reading the same table builds its row groups with the same. */
@@ -186,20 +188,37 @@ export class TableSink {
 
   /** Starts writing a row group once the one being written is (rotating the shard first). */
   private async hand(start: () => Promise<void>): Promise<void> {
+    this.stopIfFailed();
     if (this.pending) await this.pending;
+    this.stopIfFailed();
     if (this.writer.fileRows > 0 && this.writer.bytesWritten >= this.o.settings.DROPSHIP_SHARD_TARGET_BYTES) {
       await this.endShard();
+      this.stopIfFailed();
       this.index++;
       await this.openShard();
+      this.stopIfFailed();
       this.writer.restart();
     }
     this.pending = start();
     this.pending.catch(() => {}); // observed by the next flush or by finish()
   }
 
-  /** Stops the shard being uploaded; its multipart upload is aborted before this resolves. */
+  /**
+   * Stops the shard being uploaded; its multipart upload is aborted before this resolves. A step still in turn (a row
+   * group a second thread handed over just before) then stops at its next boundary; a shard it opened meanwhile is
+   * aborted too, so nothing unfinished stays behind.
+   */
   async fail(reason: unknown): Promise<void> {
-    await this.shard?.fail(reason);
+    this.failure ??= { reason };
+    const first = this.shard;
+    await first?.fail(reason);
+    await this.gate;
+    if (this.shard !== first) await this.shard?.fail(reason);
+  }
+
+  /** Throws the failure a step finds when it resumes after `fail()`. */
+  private stopIfFailed(): void {
+    if (this.failure) throw this.failure.reason;
   }
 }
 

@@ -119,6 +119,13 @@ export async function packGroup(
   return { group: { rows, chunks: wire, bytes, pages }, transfer: [bytes, ...pages] };
 }
 
+/** A copy in memory of its own. */
+function own(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
+}
+
 /** The chunks of a packed row group, as the writer takes them (`ParquetWriter.appendRowGroup`). */
 export function unpackGroup(group: WireGroup): Chunk[] {
   const slice = ([buffer, offset, length]: At): Buffer =>
@@ -132,6 +139,7 @@ export function unpackGroup(group: WireGroup): Chunk[] {
   return group.chunks.map((c) => ({
     pages: c.pages.map(page),
     ...(c.dictionary ? { dictionary: page(c.dictionary) } : {}),
-    stats: { nulls: c.nulls, ...(c.min && c.max ? { min: slice(c.min), max: slice(c.max) } : {}) },
+    // Bounds stay until the shard's footer: copies of their own, or each would keep the whole `bytes` alive.
+    stats: { nulls: c.nulls, ...(c.min && c.max ? { min: own(slice(c.min)), max: own(slice(c.max)) } : {}) },
   }));
 }
