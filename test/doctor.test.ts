@@ -113,6 +113,27 @@ describe('dropship doctor', () => {
     expect(await stack.s3.unfinishedUploads(d.bucket)).toEqual([]);
   });
 
+  it('with DROPSHIP_S3_UNSIGNED_PARTS=false it probes as the export then sends: every byte signed', async () => {
+    const d = await customer({});
+    const probes: string[] = [];
+    const watch = (r: { bucket: string; action: string; query: URLSearchParams; headers: Record<string, unknown> }) => {
+      if (r.bucket === d.bucket && r.action === 's3:PutObject' && r.query.get('uploads') === null)
+        probes.push(String(r.headers['x-amz-content-sha256']));
+      return undefined;
+    };
+    stack.s3.faults.push(watch);
+    const r = await doctor(d, {
+      settings: { ...settings, DROPSHIP_S3_UNSIGNED_PARTS: false },
+      principalArn: stack.platform.arn,
+      trustPolicy: trustPolicy(d, stack.platform.arn),
+    }).finally(() => {
+      stack.s3.faults.splice(stack.s3.faults.indexOf(watch), 1);
+    });
+    expect(probes).toHaveLength(3);
+    expect(probes.every((sha) => /^[0-9a-f]{64}$/.test(sha))).toBe(true);
+    expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
+  });
+
   it('caller not trusted: AssumeRole fails, and the pasted trust policy shows the principal is missing', async () => {
     const d = await customer({
       trust: (x) => ({

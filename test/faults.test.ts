@@ -137,6 +137,22 @@ describe('faults between the exporter and S3', () => {
     await assertExact(h, a);
   });
 
+  it('with DROPSHIP_S3_UNSIGNED_PARTS=false every part is signed with the SHA-256 of its bytes (a policy requiring it)', async () => {
+    const seen: string[] = [];
+    stack.s3.faults.push((r) => {
+      if (isPart(r)) seen.push(String(r.headers['x-amz-content-sha256']));
+      return undefined;
+    });
+    const outcome = await exportAccount(
+      a.destination,
+      deps({ settings: { ...settings, DROPSHIP_S3_UNSIGNED_PARTS: false } }),
+    );
+    expect(outcome.ok, JSON.stringify((outcome as { failures?: unknown }).failures)).toBe(true);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.every((sha) => /^[0-9a-f]{64}$/.test(sha))).toBe(true);
+    await assertExact(h, a);
+  });
+
   it('a connection dropped mid-part is retried; the run completes exactly', async () => {
     const dropped = onFirst(1, (r) => isPart(r) && r.query.get('partNumber') === '2', { drop: true });
     const outcome = await exportAccount(a.destination, deps());

@@ -93,6 +93,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     group: 'export',
     meaning: 'attempts per AWS request (S3 parts, PutObject, STS); retryable errors back off with jitter',
   },
+  DROPSHIP_S3_UNSIGNED_PARTS: {
+    group: 'export',
+    meaning:
+      'shard parts go unsigned with a CRC32 checksum (TLS or loopback only); false signs every byte, for buckets whose policy denies unsigned payloads',
+  },
   DROPSHIP_S3_FORCE_PATH_STYLE: {
     group: 'export',
     meaning: 'path-style S3 addressing (MinIO, LocalStack, the local stack)',

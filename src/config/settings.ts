@@ -64,6 +64,12 @@ export const settingsSchema = z.object({
   DROPSHIP_ACCOUNT_CONCURRENCY: int(1, 64).default(2),
   DROPSHIP_ROLE_SESSION_SECONDS: int(900, 43_200).default(3600),
   DROPSHIP_S3_FORCE_PATH_STYLE: bool.default(false),
+  /**
+   * Shard parts go with `UNSIGNED-PAYLOAD` and a CRC32 checksum (over TLS or to loopback only): the SDK does not hash
+   * every byte with SHA-256 (src/destinations/s3/upload.ts). false signs every byte, for a destination bucket whose
+   * policy denies unsigned payloads (`s3:x-amz-content-sha256`; `dropship doctor` fails its probe then).
+   */
+  DROPSHIP_S3_UNSIGNED_PARTS: bool.default(true),
   /** Attempts per AWS request (S3 parts, PutObject, STS): retryable errors back off with jitter. */
   DROPSHIP_AWS_MAX_ATTEMPTS: int(1, 20).default(5),
   /** SSM SecureString parameter holding DATABASE_URL (Lambda); read at cold start when DATABASE_URL is unset. */

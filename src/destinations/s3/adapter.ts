@@ -99,6 +99,7 @@ export class S3Destination implements DestinationPort {
       partSize: opts.partSize,
       queueSize: opts.queueSize,
       ...(this.dest.kmsKeyArn ? { kmsKeyArn: this.dest.kmsKeyArn } : {}),
+      unsignedParts: this.settings.DROPSHIP_S3_UNSIGNED_PARTS,
     });
   }
 

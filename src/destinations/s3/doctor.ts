@@ -223,6 +223,7 @@ export async function doctor(
               Body: `dropship doctor probe ${new Date().toISOString()}\n`,
               ...sse,
             }),
+            opts.settings.DROPSHIP_S3_UNSIGNED_PARTS,
           ),
         );
         checks.push({ name: 'put object', status: 'pass', detail: `wrote s3://${dest.bucket}/${probeKey}` });
@@ -244,6 +245,7 @@ export async function doctor(
         clients.s3.send(
           unsignedPayload(
             new UploadPartCommand({ Bucket: dest.bucket, Key: mpuKey, UploadId: uploadId, PartNumber, Body }),
+            opts.settings.DROPSHIP_S3_UNSIGNED_PARTS,
           ),
         );
       await part(1, drift ? Buffer.from('dropship drift check') : Buffer.alloc(PROBE_PART));

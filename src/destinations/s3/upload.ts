@@ -37,7 +37,9 @@ import type { ObjectUpload } from '../port.js';
  * every byte with SHA-256 on the main thread, 5.6 % of the export process's busy main thread in a 2M-row uncompressed
  * export (`npm run bench -- --rows 2000000 --codecs none --cpu-prof DIR`, `update` in crypto/hash).
  */
-export function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
+export function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C, enabled = true): C {
+  // DROPSHIP_S3_UNSIGNED_PARTS=false: every byte signed (a bucket policy that requires signed payloads).
+  if (!enabled) return command;
   // The SDK's middleware types are generic over each command's input and output; this one reads the request only.
   const stack = command.middlewareStack as unknown as {
     addRelativeTo(
@@ -79,6 +81,8 @@ export interface S3UploadTarget {
   partSize: number;
   queueSize: number;
   kmsKeyArn?: string;
+  /** Parts (and single PutObjects) with a checksum go as UNSIGNED-PAYLOAD (`unsignedPayload`); default true. */
+  unsignedParts?: boolean;
 }
 
 /**
@@ -187,6 +191,7 @@ export class S3ObjectUpload implements ObjectUpload {
               ContentType: this.target.contentType,
               ...this.sse,
             }),
+            this.target.unsignedParts ?? true,
           ),
         );
         this.stored = true;
@@ -253,6 +258,7 @@ export class S3ObjectUpload implements ObjectUpload {
               PartNumber: number,
               Body: body,
             }),
+            this.target.unsignedParts ?? true,
           ),
         );
         if (!res.ETag) throw new Error(`${this.key}: part ${number} was stored without an ETag`);
