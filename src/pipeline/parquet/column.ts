@@ -284,16 +284,6 @@ export class ColumnBuilder {
 
   // ---- pages ----------------------------------------------------------------------------
 
-  /**
-   * Memory the dictionary holds (string columns in dictionary mode): its entries as they will be written, plus an
-   * estimate of the lookup per entry (a Map entry and three array slots: 64 bytes; not measured). Counted in the row
-   * group's bytes (`ParquetWriter.bufferedBytes`): a column's dictionary may reach 1 MiB before it pays or falls
-   * back, and a thousand such columns would otherwise hold a gigabyte outside `DROPSHIP_ROW_GROUP_BYTES`.
-   */
-  get dictionaryBytes(): number {
-    return this.dictValues.pos + 64 * this.dictSize;
-  }
-
   /** Bytes in the page being filled. */
   get pageBytes(): number {
     return this.values.pos + this.indices.length * 2 + (this.bools?.length ?? 0) / 8 + this.entries / 4;

@@ -96,7 +96,7 @@ export class ParquetWriter {
 
   get bufferedBytes(): number {
     let n = 0;
-    for (const c of this.columns) n += c.bufferedBytes + c.pageBytes + c.dictionaryBytes;
+    for (const c of this.columns) n += c.bufferedBytes + c.pageBytes;
     return n;
   }
 
