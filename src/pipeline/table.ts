@@ -10,7 +10,7 @@ import { tableFolder, tableObjectName } from './sink/layout.js';
 import { TableSink } from './sink/table-sink.js';
 import type { TablePlan } from './source/catalog.js';
 import { MappingError } from './source/errors.js';
-import { type BlockHalf, copySql, type RowFilter } from './source/select.js';
+import { copySql, type RowFilter } from './source/select.js';
 import { planSplit, readInTwo, type SplitSource } from './threads/split.js';
 
 /*
@@ -74,14 +74,13 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   if (table.columns.length === 0) throw new MappingError(`table ${table.name} has no columns`);
   const objectName = tableObjectName(table.name);
   const split = input.threads
-    ? await planSplit(client, schema, table, {
+    ? await planSplit(client, schema, table, input.threads, {
         threads: settings.DROPSHIP_TABLE_THREADS,
         minRows: settings.DROPSHIP_TABLE_THREADS_MIN_ROWS,
         whole: !input.range && !input.rowFilter,
       })
     : undefined;
-  const half = (upper: boolean): BlockHalf | undefined => (split ? { block: split.block, upper } : undefined);
-  const sql = copySql(schema, table, input.rowFilter, input.range, half(false));
+  const sql = copySql(schema, table, input.rowFilter, input.range, split?.lower);
 
   const sink = await TableSink.open({
     port,
@@ -103,23 +102,17 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   let rows: number;
   try {
     const copy = { client, sql, columns: table.columns, sink, signal, onRows: report };
-    rows =
-      split && input.threads
-        ? await readInTwo({
-            ...copy,
-            job: {
-              ...input.threads,
-              exportId: split.exportId,
-              snapshot: split.snapshot,
-              schema,
-              table: table.name,
-              columns: table.columns.map((c) => ({ name: c.name, pgType: c.pgType })),
-              sql: copySql(schema, table, input.rowFilter, input.range, half(true)),
-              writer: sink.writerOptions,
-            },
-            idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
-          })
-        : await copyIntoSink(copy);
+    rows = split
+      ? await readInTwo({
+          ...copy,
+          split,
+          schema,
+          table,
+          rowFilter: input.rowFilter,
+          range: input.range,
+          idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
+        })
+      : await copyIntoSink(copy);
     files = await sink.finish();
     report(rows);
   } catch (e) {

@@ -126,7 +126,7 @@ export async function readHalf(job: HalfJob, port: Pick<MessagePort, 'postMessag
 }
 
 /** An error of the thread as the main thread gets it (the same class for a mapping problem; retryable as it was). */
-export function errorMessage(e: unknown): FromHalf {
+function errorMessage(e: unknown): FromHalf {
   return {
     type: 'error',
     name: e instanceof Error ? e.name : 'Error',

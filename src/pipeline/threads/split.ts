@@ -8,9 +8,8 @@ import { copyIntoSink } from '../sink/copy-into.js';
 import type { TableSink } from '../sink/table-sink.js';
 import type { TablePlan } from '../source/catalog.js';
 import { SourceError } from '../source/errors.js';
-import { tableRef } from '../source/select.js';
+import { type BlockHalf, copySql, type KeyRange, type RowFilter, tableRef } from '../source/select.js';
 import type { SourceSession } from '../source/snapshot.js';
-import type { ColumnPlan } from '../source/typemap.js';
 import { type FromHalf, fromMessage, HALF_WORKER, type HalfJob, type ToHalf } from './half.js';
 import { unpackGroup } from './wire.js';
 
@@ -37,9 +36,12 @@ export interface SplitSource {
   applicationName: string;
 }
 
+/** A table to be read in two halves: what the main thread reads, and what the worker needs to read the rest. */
 export interface SplitPlan {
-  /** The first block of the worker's half. */
-  block: number;
+  /** The main thread's half (the blocks below the middle); the worker reads the others. */
+  lower: BlockHalf;
+  upper: BlockHalf;
+  source: SplitSource;
   /** pg_export_snapshot() of the main reading transaction. */
   exportId: string;
   /** The transaction's txid_current_snapshot(). */
@@ -63,6 +65,7 @@ export async function planSplit(
   client: pg.ClientBase,
   schema: string,
   table: TablePlan,
+  source: SplitSource,
   opts: { threads: number; minRows: number; whole: boolean; cores?: number },
 ): Promise<SplitPlan | undefined> {
   if (opts.threads < 2 || (opts.cores ?? usableCores()) < 2 || !opts.whole) return undefined;
@@ -78,7 +81,14 @@ export async function planSplit(
     const snap = await client.query<{ id: string; snapshot: string }>(
       'select pg_catalog.pg_export_snapshot() as id, pg_catalog.txid_current_snapshot()::text as snapshot',
     );
-    return { block: Math.floor(Number(blocks) / 2), exportId: snap.rows[0]!.id, snapshot: snap.rows[0]!.snapshot };
+    const block = Math.floor(Number(blocks) / 2);
+    return {
+      lower: { block, upper: false },
+      upper: { block, upper: true },
+      source,
+      exportId: snap.rows[0]!.id,
+      snapshot: snap.rows[0]!.snapshot,
+    };
   } catch (e) {
     // The reading transaction is aborted now: the task fails (and is retried); DROPSHIP_TABLE_THREADS=1 avoids this.
     throw new SourceError(
@@ -96,23 +106,37 @@ export async function planSplit(
  */
 export async function readInTwo(input: {
   client: pg.Client;
+  /** The main thread's COPY (of `split.lower`). */
   sql: string;
-  columns: ColumnPlan[];
   sink: TableSink;
   signal?: AbortSignal | undefined;
   onRows: (rows: number) => void;
-  job: HalfJob;
+  split: SplitPlan;
+  schema: string;
+  table: TablePlan;
+  rowFilter?: RowFilter | undefined;
+  range?: KeyRange | undefined;
   /** The source session's idle-in-transaction timeout (0: none set by dropship). */
   idleInTransactionSeconds: number;
 }): Promise<number> {
-  const { client, sink } = input;
+  const { client, sink, split, schema, table } = input;
+  const job: HalfJob = {
+    ...split.source,
+    exportId: split.exportId,
+    snapshot: split.snapshot,
+    schema,
+    table: table.name,
+    columns: table.columns.map((c) => ({ name: c.name, pgType: c.pgType })),
+    sql: copySql(schema, table, input.rowFilter, input.range, split.upper),
+    writer: sink.writerOptions,
+  };
   const stop = new AbortController();
   const both = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
   let mine = 0;
   let theirs = 0;
   const report = (): void => input.onRows(mine + theirs);
   const other = readOtherHalf({
-    job: input.job,
+    job,
     signal: both,
     onGroup: (chunks, rows) => sink.appendRowGroup(chunks, rows),
     onRows: (n) => {
@@ -125,7 +149,7 @@ export async function readInTwo(input: {
     mine = await copyIntoSink({
       client,
       sql: input.sql,
-      columns: input.columns,
+      columns: table.columns,
       sink,
       signal: both,
       onRows: (n) => {
@@ -178,7 +202,7 @@ function entry(): { module: string; tsx?: string } {
  * resolves), its progress to `onRows`. Resolves with its rows; rejects with its error, or `signal`'s reason (the
  * worker is then terminated: its connection closes, its backend ends).
  */
-export function readOtherHalf(input: {
+function readOtherHalf(input: {
   job: HalfJob;
   signal: AbortSignal;
   /** Resolves when the sink took the row group (the thread then sends the next). */
