@@ -100,7 +100,10 @@ export interface PutResult {
 /** One object being streamed to the destination. */
 export interface ObjectUpload {
   readonly key: string;
-  /** Writes bytes; resolves when the upload can take more (backpressure). */
+  /**
+   * Writes bytes; resolves when the upload can take more (backpressure) and has taken the chunk's bytes (copied or
+   * written them): the caller may then reuse the chunk's memory (the Parquet writer's page buffers).
+   */
   write(chunk: Buffer): Promise<void>;
   /** Ends the object; resolves once it is stored. */
   complete(): Promise<void>;

@@ -1,6 +1,9 @@
 /**
  * npm run bench [-- --rows 1000000[,5000000]] [--runs 1] [--codecs gzip,zstd,snappy,none] [--wide-rows 30000]
- *               [--cpu-prof <dir>] [--cli]
+ *               [--cpu-prof <dir>] [--cli] [--skip tenant,changes,cli]
+ * Environment for the export children: BENCH_NODE_FLAGS (more Node/V8 flags, e.g. "--trace-gc"), BENCH_CHILD_LOG
+ * (append their stdout there), BENCH_HEAP_SAMPLING (test/bench/export-child.ts). Two builds or flag sets side by
+ * side on one table: test/bench/ab.ts.
  * Full run (the figures in docs/operations/capacity.md): npm run bench -- --rows 2000000,5000000 --runs 3
  * The `dropship` command's start-up alone (test/bench/cli.ts): npm run bench -- --cli
  * One slot of N destinations through the fan-out path (test/bench/scale.ts):
@@ -22,7 +25,7 @@
  * `report.<name> = await <section>()` line.
  */
 import { execFile } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -46,6 +49,8 @@ const sizes = arg('rows', process.env.BENCH_ROWS ?? '1000000')
 const runs = Number(arg('runs', process.env.BENCH_RUNS ?? '1'));
 const codecs = arg('codecs', 'gzip,zstd,snappy,none').split(',').filter(Boolean) as Compression[];
 const wideRows = Number(arg('wide-rows', '30000'));
+/** --skip tenant,changes,cli: leave those sections out (a quicker run while working on the export itself). */
+const skip = new Set(arg('skip', '').split(','));
 /** --cpu-prof <dir>: write V8 CPU profiles of the dropship runs there (open in Chrome DevTools). */
 const cpuProfDir = arg('cpu-prof', '');
 /** --cli: only the CLI's start-up section (test/bench/cli.ts). */
@@ -121,9 +126,18 @@ async function dropship(expectRows: number): Promise<{
     const res = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
-        [...LAMBDA_NODE_FLAGS, ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), bundle, 'bench'],
-        { env: { ...process.env, ...LAMBDA_ENV }, maxBuffer: 1 << 20 },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+        [
+          ...LAMBDA_NODE_FLAGS,
+          ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+          ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []),
+          bundle,
+          'bench',
+        ],
+        { env: { ...process.env, ...LAMBDA_ENV }, maxBuffer: 1 << 26 },
+        (err, stdout, stderr) => {
+          if (process.env.BENCH_CHILD_LOG) writeFileSync(process.env.BENCH_CHILD_LOG, stdout, { flag: 'a' });
+          return err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout);
+        },
       ),
     );
     const line = JSON.parse(res.trim().split('\n').at(-1)!) as ChildResult;
@@ -391,22 +405,25 @@ try {
     report.codecs = perCodec;
     if (wideRows > 0) Object.assign(report, await wide(wideRows));
     // One tenant out of 100 in a shared table vs the whole table (test/bench/tenant.ts).
-    report.tenant = await (await import('./tenant.js')).benchTenant({
-      stack,
-      pool,
-      rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
-      runs,
-    });
+    if (!skip.has('tenant'))
+      report.tenant = await (await import('./tenant.js')).benchTenant({
+        stack,
+        pool,
+        rows: Number(arg('tenant-rows', String(Math.min(Math.max(...sizes), 1_000_000)))),
+        runs,
+      });
     // --changes against a plain export of the same table (test/bench/changes.ts).
-    report.changes = await (await import('./changes.js')).benchChanges({
-      stack,
-      pool,
-      rows: Number(arg('changes-rows', String(Math.min(Math.max(...sizes), 200_000)))),
-      runs,
-    });
+    if (!skip.has('changes'))
+      report.changes = await (await import('./changes.js')).benchChanges({
+        stack,
+        pool,
+        rows: Number(arg('changes-rows', String(Math.min(Math.max(...sizes), 200_000)))),
+        runs,
+      });
   }
   // The dropship command's start-up, medians of 5 (test/bench/cli.ts).
-  report.cli = await (await import('./cli.js')).benchCli({ stack, pool, runs: Number(arg('cli-runs', '5')) });
+  if (!skip.has('cli'))
+    report.cli = await (await import('./cli.js')).benchCli({ stack, pool, runs: Number(arg('cli-runs', '5')) });
   process.stdout.write(`${JSON.stringify(report)}\n`);
 } finally {
   await harness.stop();

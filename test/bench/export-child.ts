@@ -28,6 +28,17 @@ async function main(): Promise<void> {
   sampler?.unref();
   // CPU of the export alone (from the call to its return), as DuckDB's is measured from its COPY statement;
   // cpuSeconds is the whole process's, start-up (Node, the bundle, the SDK) included.
+  // BENCH_HEAP_SAMPLING=<file>: V8's sampling heap profile of the export, every allocation counted (collected ones
+  // too: where the garbage comes from), written as a .heapprofile (open in Chrome DevTools).
+  const session = process.env.BENCH_HEAP_SAMPLING ? new (await import('node:inspector/promises')).Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 16384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const outcome = await exportAccount(dest, {
@@ -37,6 +48,10 @@ async function main(): Promise<void> {
     ledger: await wiring.ledger(),
   });
   const exportCpu = process.cpuUsage(cpu0);
+  if (session) {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    (await import('node:fs')).writeFileSync(process.env.BENCH_HEAP_SAMPLING!, JSON.stringify(profile));
+  }
   await wiring.close();
   const seconds = (performance.now() - t0) / 1000;
   if (!outcome.ok) {

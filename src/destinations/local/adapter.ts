@@ -161,7 +161,8 @@ class LocalObjectUpload implements ObjectUpload {
 
   async write(chunk: Buffer): Promise<void> {
     const { stream } = await this.opened;
-    if (!stream.write(chunk)) await once(stream, 'drain');
+    // A copy: the stream keeps what it is given until it is written, and the caller reuses the chunk (ObjectUpload.write).
+    if (!stream.write(Buffer.from(chunk))) await once(stream, 'drain');
   }
 
   async complete(): Promise<void> {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ColumnBuilder } from './column.js';
 import { type CompressionPool, PageBuffers } from './compression.js';
@@ -38,4 +39,113 @@ describe('ColumnBuilder statistics', () => {
       expect(stats.max!.buffer.byteLength).toBe(stats.max!.length);
     });
   }
+});
+
+describe('ColumnBuilder values from big-endian bytes', () => {
+  const spec = (physical: 'INT32' | 'INT64' | 'DOUBLE'): ColumnSpec => ({
+    name: 'v',
+    nullable: false,
+    leaf: { physical },
+  });
+  /** The column's PLAIN values and its bounds after appending every value of `bytes` with `add`. */
+  const run = (
+    physical: 'INT32' | 'INT64' | 'DOUBLE',
+    width: number,
+    bytes: Buffer,
+    add: (c: ColumnBuilder, at: number) => void,
+  ) => {
+    const col = new ColumnBuilder(spec(physical), { pageSize: 1 << 30, compression: 'none', pool });
+    for (let at = 0; at < bytes.length; at += width) add(col, at);
+    const values = Buffer.from(col.values.view());
+    const { stats } = col.takeChunk();
+    return { values, min: stats.min, max: stats.max };
+  };
+
+  it('int64BE, int64BEPlus, int32BE and doubleBE write what Buffer reads, with the same bounds', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { minLength: 1, maxLength: 40 }),
+        (xs) => {
+          // Prepare: the values as Postgres sends them (big-endian).
+          const be = Buffer.alloc(8 * xs.length);
+          xs.forEach((x, i) => {
+            be.writeBigInt64BE(x, 8 * i);
+          });
+
+          // Act
+          const got = run('INT64', 8, be, (c, at) => c.int64BE(be, at));
+
+          // Assert
+          const le = Buffer.alloc(8 * xs.length);
+          xs.forEach((x, i) => {
+            le.writeBigInt64LE(x, 8 * i);
+          });
+          expect(got.values.equals(le)).toBe(true);
+          const sorted = [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          expect(got.min!.readBigInt64LE(0)).toBe(sorted[0]);
+          expect(got.max!.readBigInt64LE(0)).toBe(sorted.at(-1));
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.bigInt({ min: -(2n ** 61n), max: 2n ** 61n }), { minLength: 1, maxLength: 40 }), (xs) => {
+        // Prepare: a timestamp's shift to 1970 (the decoder's range check keeps the sum in range).
+        const shift = 946_684_800_000_000n;
+        const be = Buffer.alloc(8 * xs.length);
+        xs.forEach((x, i) => {
+          be.writeBigInt64BE(x, 8 * i);
+        });
+
+        // Act
+        const got = run('INT64', 8, be, (c, at) =>
+          c.int64BEPlus(be, at, Number(shift >> 32n), Number(shift & 0xffffffffn)),
+        );
+
+        // Assert
+        xs.forEach((x, i) => {
+          expect(got.values.readBigInt64LE(8 * i)).toBe(x + shift);
+        });
+      }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: 1, maxLength: 40 }),
+        (xs) => {
+          const be = Buffer.alloc(4 * xs.length);
+          xs.forEach((x, i) => {
+            be.writeInt32BE(x, 4 * i);
+          });
+          const got = run('INT32', 4, be, (c, at) => c.int32BE(be, at));
+          xs.forEach((x, i) => {
+            expect(got.values.readInt32LE(4 * i)).toBe(x);
+          });
+          expect(got.min!.readInt32LE(0)).toBe(Math.min(...xs));
+          expect(got.max!.readInt32LE(0)).toBe(Math.max(...xs));
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.double(), { minLength: 1, maxLength: 40 }), (xs) => {
+        const be = Buffer.alloc(8 * xs.length);
+        xs.forEach((x, i) => {
+          be.writeDoubleBE(x, 8 * i);
+        });
+        const got = run('DOUBLE', 8, be, (c, at) => c.doubleBE(be, at));
+        const le = Buffer.alloc(8 * xs.length);
+        xs.forEach((x, i) => {
+          le.writeDoubleLE(x, 8 * i);
+        });
+        expect(got.values.equals(le)).toBe(true); // NaN payloads and -0 bit for bit
+        const real = xs.filter((x) => !Number.isNaN(x));
+        if (real.length === 0) expect(got.min).toBeUndefined();
+        else {
+          // The spec's bounds: NaN left out, a zero lower bound as -0, a zero upper bound as +0.
+          const lo = Math.min(...real);
+          const hi = Math.max(...real);
+          expect(Object.is(got.min!.readDoubleLE(0), lo === 0 ? -0 : lo)).toBe(true);
+          expect(Object.is(got.max!.readDoubleLE(0), hi === 0 ? 0 : hi)).toBe(true);
+        }
+      }),
+    );
+  });
 });

@@ -58,19 +58,41 @@ describe('CompressionPool page buffers', () => {
     });
   }
 
-  it('keeps at most its limit of buffers, and hands out only a buffer large enough', () => {
+  it('keeps at most its limit of buffers (the largest), and hands out only a buffer large enough', () => {
     // Prepare
     const buffers = new PageBuffers(2);
 
     // Act
     for (let i = 0; i < 5; i++) buffers.give(new ArrayBuffer(1000 * (i + 1)));
-    const large = buffers.take(1500);
-    const fresh = buffers.take(5000);
+    const kept = buffers.size;
+    const large = buffers.take(4500);
+    const next = buffers.take(1500);
+    const fresh = buffers.take(4500);
 
-    // Assert
-    expect(buffers.size).toBe(1);
-    expect(large.length).toBe(2000);
-    expect(fresh.length).toBe(5000);
+    // Assert: 4,000 and 5,000 stayed; a small buffer did not push out one a page fits in.
+    expect(kept).toBe(2);
+    expect(large.length).toBe(5000);
+    expect(next.length).toBe(4000);
+    expect(fresh.length).toBe(4500);
     expect(buffers.allocated).toBe(1);
+  });
+
+  it("takes back a written page only when its memory is the page's alone", () => {
+    // Prepare
+    const buffers = new PageBuffers(8);
+    const taken = buffers.take(4096);
+    const workerOutput = buffers.own(Buffer.from(new ArrayBuffer(3000)));
+    const codecView = Buffer.from(new ArrayBuffer(8192)).subarray(0, 100); // e.g. a view into a codec's memory
+    const foreign = Buffer.from(new ArrayBuffer(6000)); // not handed out by the list, not marked as a page's own
+    const offsetView = buffers.take(2048).subarray(16);
+
+    // Act
+    for (const b of [taken.subarray(0, 1000), workerOutput, codecView, foreign, offsetView]) buffers.reuse(b);
+    buffers.reuse(taken); // twice: the second is ignored
+
+    // Assert: the taken page and the worker's output came back, once each; nothing else did.
+    expect(buffers.size).toBe(2);
+    const sizes = [buffers.take(1).buffer.byteLength, buffers.take(1).buffer.byteLength].sort((a, b) => a - b);
+    expect(sizes).toEqual([3000, 4096]);
   });
 });

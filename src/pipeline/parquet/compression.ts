@@ -161,12 +161,12 @@ export class CompressionPool {
         else {
           const buf = m.buf!;
           const out = Buffer.from(buf, 0, m.length);
-          if (buf.byteLength - out.length < 4096) p.resolve(out);
+          if (buf.byteLength - out.length < 4096) p.resolve(this.buffers.own(out));
           else {
             // A mostly empty output chunk (zstd): keep an exact copy, reuse the chunk for a page.
             const exact = Buffer.allocUnsafeSlow(out.length);
             out.copy(exact);
-            p.resolve(exact);
+            p.resolve(this.buffers.own(exact));
             this.buffers.give(buf);
           }
         }
@@ -238,6 +238,12 @@ let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snap
  */
 export class PageBuffers {
   private readonly free: ArrayBuffer[] = [];
+  /**
+   * ArrayBuffers that belong to one page alone (handed out by `take`, or a worker's output transferred here): only
+   * these go back to the list through `reuse`. A page compressed on this thread may be a view of a codec's own
+   * memory (WebAssembly's, zlib's chunk), which must never be reused as a page.
+   */
+  private readonly exclusive = new WeakSet<ArrayBuffer>();
   /** Buffers allocated because none on the list was large enough (for tests and benches). */
   allocated = 0;
 
@@ -250,17 +256,48 @@ export class PageBuffers {
       if (b.byteLength >= size) {
         this.free[i] = this.free[this.free.length - 1]!;
         this.free.pop();
+        this.exclusive.add(b);
         return Buffer.from(b);
       }
     }
     this.allocated++;
-    return Buffer.from(new ArrayBuffer(size));
+    const b = new ArrayBuffer(size);
+    this.exclusive.add(b);
+    return Buffer.from(b);
   }
 
-  /** Returns a buffer no one uses any more (a detached one is ignored). */
+  /**
+   * Returns a buffer no one uses any more (a detached one is ignored). A full list keeps its largest buffers: a
+   * small one (a compressed page) does not push out one a whole page fits in.
+   */
   give(b: ArrayBuffer): void {
-    if (b.byteLength === 0 || this.free.length >= this.maxBuffers) return;
-    this.free.push(b);
+    if (b.byteLength === 0) return;
+    if (this.free.length < this.maxBuffers) {
+      this.free.push(b);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < this.free.length; i++)
+      if (this.free[i]!.byteLength < this.free[smallest]!.byteLength) smallest = i;
+    if (this.free[smallest]!.byteLength < b.byteLength) this.free[smallest] = b;
+  }
+
+  /** Marks `page`'s memory as this page's alone (a worker's output), so `reuse` may take it back. */
+  own(page: Buffer): Buffer {
+    if (page.byteOffset === 0) this.exclusive.add(page.buffer as ArrayBuffer);
+    return page;
+  }
+
+  /**
+   * A page's bytes were written (its output took them): its buffer goes back to the list when it is the page's
+   * alone. Uncompressed pages and workers' outputs were fresh memory for every page until the writer gave them back
+   * (issue 27: every page's buffer was external memory V8 counts toward its next full GC).
+   */
+  reuse(page: Buffer): void {
+    const b = page.buffer as ArrayBuffer;
+    if (page.byteOffset !== 0 || !this.exclusive.has(b)) return;
+    this.exclusive.delete(b);
+    this.give(b);
   }
 
   /** Buffers on the list. */

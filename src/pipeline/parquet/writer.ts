@@ -1,6 +1,6 @@
 import { ByteSink } from './bytes.js';
 import { type Chunk, ColumnBuilder, type PageOptions } from './column.js';
-import { CODEC_CODE } from './compression.js';
+import { CODEC_CODE, type CompressionPool, compressionPool } from './compression.js';
 import {
   type ColumnSpec,
   Encoding,
@@ -36,6 +36,12 @@ export interface WriterOptions extends PageOptions {
   rowGroupBytes: number;
   createdBy?: string;
   keyValueMetadata?: Record<string, string>;
+  /**
+   * The output has taken a chunk's bytes (copied or written them) when its promise resolves, so a page's buffer
+   * goes back to the pool's free list once written, for the next pages (`PageBuffers.reuse`). Off for an output
+   * that keeps the chunks it is given.
+   */
+  reusePages?: boolean;
 }
 
 export type OutputFn = (chunk: Buffer) => Promise<void>;
@@ -70,6 +76,8 @@ export class ParquetWriter {
   private totalRows = 0;
   private started = false;
   private tail: Promise<void> = Promise.resolve();
+  /** Where written pages' buffers go back to (reusePages), else undefined. */
+  private readonly reuse: CompressionPool | undefined;
 
   constructor(
     private readonly specs: ColumnSpec[],
@@ -77,6 +85,7 @@ export class ParquetWriter {
     private readonly output: OutputFn,
   ) {
     this.columns = specs.map((s) => new ColumnBuilder(s, opts));
+    this.reuse = opts.reusePages ? (opts.pool ?? compressionPool()) : undefined;
   }
 
   /** Rows in the file so far, including the buffered row group. */
@@ -91,12 +100,15 @@ export class ParquetWriter {
 
   endRow(): void {
     this.groupRows++;
-    for (const c of this.columns) c.maybeCutPage();
+    // Indexed loops: a for…of here allocated an iterator result per row (6 MB per 2M rows in a heap profile).
+    const columns = this.columns;
+    for (let i = 0; i < columns.length; i++) columns[i]!.maybeCutPage();
   }
 
   get bufferedBytes(): number {
     let n = 0;
-    for (const c of this.columns) n += c.bufferedBytes + c.pageBytes;
+    const columns = this.columns;
+    for (let i = 0; i < columns.length; i++) n += columns[i]!.bufferedBytes + columns[i]!.pageBytes;
     return n;
   }
 
@@ -190,6 +202,7 @@ export class ParquetWriter {
         const header = dictionaryPageHeader(dictionary.numValues, dictionary.uncompressedSize, data.length);
         await this.write(header);
         await this.write(data);
+        this.reuse?.buffers.reuse(data);
         meta.uncompressed += header.length + dictionary.uncompressedSize;
         meta.compressed += header.length + data.length;
         meta.encodings.add(Encoding.PLAIN);
@@ -200,6 +213,7 @@ export class ParquetWriter {
         const header = pageHeader(page.numValues, page.uncompressedSize, data.length, page.encoding);
         await this.write(header);
         await this.write(data);
+        this.reuse?.buffers.reuse(data);
         meta.numValues += page.numValues;
         meta.uncompressed += header.length + page.uncompressedSize;
         meta.compressed += header.length + data.length;

@@ -78,6 +78,8 @@ function writerOptions(
     ...(dest.compression === 'zstd' ? { level: settings.DROPSHIP_ZSTD_LEVEL } : {}),
     createdBy: 'dropship',
     ...(keyValueMetadata ? { keyValueMetadata } : {}),
+    // A destination's upload has taken a chunk's bytes when its write resolves (ObjectUpload.write).
+    reusePages: true,
   };
 }
 

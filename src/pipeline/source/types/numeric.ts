@@ -1,3 +1,4 @@
+import type { ColumnBuilder } from '../../parquet/column.js';
 import { MappingError } from '../errors.js';
 import { binaryCodec, DecodeKind, fixedEntry, selectAsIs, type TypeCodec, type TypeEntry } from './entry.js';
 import { TEXT_FORM } from './text.js';
@@ -125,6 +126,19 @@ export function numericUnscaledNumber(b: Buffer, s: number, scale: number): numb
     if (v * d !== acc) return undefined;
   }
   return sign === 0x4000 ? -v : v;
+}
+
+/**
+ * `numericUnscaledNumber` appended to an INT64 column: false (nothing appended) when the caller must take the exact
+ * path. The number stays in this function (a number above 31 bits returned across a call that is not inlined is a
+ * heap object: 23 MB per 2M rows of the bench's numeric(18,4) in a heap profile).
+ */
+export function numericInto(b: Buffer, s: number, scale: number, col: ColumnBuilder): boolean {
+  const v = numericUnscaledNumber(b, s, scale);
+  if (v === undefined) return false;
+  const hi = Math.floor(v / 0x100000000);
+  col.int64Parts(hi, v - hi * 0x100000000);
+  return true;
 }
 
 /** Postgres binary numeric → unscaled integer at `scale` (exact). */

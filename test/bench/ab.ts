@@ -1,0 +1,112 @@
+/**
+ * node --import tsx test/bench/ab.ts [--rows 2000000] [--codec none] [--rounds 3] [--baseline <dir>]
+ *
+ * Two (or more) forms of the export side by side, for a change to the export's CPU: one local stack, the bench's
+ * `events` table generated once, then each variant's export in a child process (test/bench/export-child.ts, bundled
+ * as for Lambda), in turn, `--rounds` times, so every variant sees the same machine load; medians of process CPU,
+ * the export's own CPU (µs/row), rows/s and peak RSS. The machine's load moves single runs by ±10 %: read medians.
+ *   --baseline <dir>: another checkout's root (`git worktree add /tmp/base <commit>` plus a node_modules link);
+ *     its export-child is bundled as the variant "baseline", beside this tree's ("this tree").
+ *   AB_VARIANTS (JSON) instead: [{ "name", "flags"?: [node flags], "env"?: {…}, "bundle"?: path }], e.g. a V8 flag.
+ * Example: git worktree add /tmp/base HEAD~1 && ln -s $PWD/node_modules /tmp/base/ &&
+ *   node --import tsx test/bench/ab.ts --codec zstd --baseline /tmp/base
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { setupCustomer } from '../../src/devstack/demo.js';
+import { REPO_ROOT } from '../../src/devstack/stack.js';
+import { startHarness } from '../kit/stack-harness.js';
+import { median } from './standalone.js';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+};
+const rows = Number(arg('rows', '2000000'));
+const codec = arg('codec', 'none');
+const rounds = Number(arg('rounds', '3'));
+const baseline = arg('baseline', '');
+interface Variant {
+  name: string;
+  flags?: string[];
+  env?: Record<string, string>;
+  bundle?: string;
+}
+// Bundles sit under node_modules, so the compression workers resolve their packages as on Lambda.
+const bundleDir = join(REPO_ROOT, 'node_modules/.cache/dropship-bench');
+mkdirSync(bundleDir, { recursive: true });
+async function bundleOf(root: string, name: string): Promise<string> {
+  const outfile = join(bundleDir, `ab-${name}.mjs`);
+  await build({
+    entryPoints: [join(root, 'test/bench/export-child.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    outfile,
+    external: ['pg-native', 'libdeflate', 'hysnappy'],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: 'error',
+  });
+  return outfile;
+}
+const bundle = await bundleOf(REPO_ROOT, 'this-tree');
+const variants: Variant[] = process.env.AB_VARIANTS
+  ? (JSON.parse(process.env.AB_VARIANTS) as Variant[])
+  : [...(baseline ? [{ name: 'baseline', bundle: await bundleOf(baseline, 'baseline') }] : []), { name: 'this tree' }];
+const harness = await startHarness();
+const { stack, pool } = harness;
+try {
+  await pool.query('create schema bench');
+  await setupCustomer(stack, harness.registry, {
+    accountId: 'bench',
+    awsAccountId: '123456789012',
+    bucket: 'bench-data',
+    schema: 'bench',
+  });
+  await pool.query(`select setseed(0.5);
+    create table bench.events as
+      select i::bigint as id, gen_random_uuid() as event_id,
+             timestamptz '2023-01-01 00:00:00+00' + i * interval '1 second' + (i % 997) * interval '1 microsecond' as occurred_at,
+             (array['page_view','form_submit','ad_click','email_open','meeting'])[1 + (i % 5)] as event_type,
+             case when random() < 0.1 then null else jsonb_build_object('path', '/p/' || (i % 97), 'n', i, 'ref', md5(i::text)) end as properties,
+             (case when random() < 0.1 then null else round((random() * 2000000 - 1000000)::numeric, 4) end)::numeric(18,4) as revenue,
+             case when random() < 0.1 then null else array['tag' || (i % 13), 'tag' || (i % 7)] end as tags,
+             case when random() < 0.1 then null else random() < 0.05 end as is_conversion,
+             case when random() < 0.1 then null else random() * 100 end as score
+        from generate_series(1, ${rows}) i;`);
+  await pool.query('vacuum analyze bench.events');
+  await pool.query(`update dropship.destinations set compression = $1 where account_id = 'bench'`, [codec]);
+  const results = new Map<string, { cpu: number[]; exp: number[]; rate: number[]; rss: number[] }>();
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) {
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          ['--max-semi-space-size=4', ...(v.flags ?? []), v.bundle ?? bundle, 'bench'],
+          { env: { ...process.env, MALLOC_ARENA_MAX: '2', ...v.env }, maxBuffer: 1 << 26 },
+          (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+        ),
+      );
+      const line = JSON.parse(out.trim().split('\n').at(-1)!);
+      if (line.rows !== rows) throw new Error(`rows ${line.rows}`);
+      const e = results.get(v.name) ?? { cpu: [], exp: [], rate: [], rss: [] };
+      e.cpu.push((line.cpuSeconds / rows) * 1e6);
+      e.exp.push((line.exportCpuSeconds / rows) * 1e6);
+      e.rate.push(rows / line.seconds);
+      e.rss.push(line.maxRssBytes / 2 ** 20);
+      results.set(v.name, e);
+      process.stderr.write(
+        `${v.name}: cpu ${e.cpu.at(-1)!.toFixed(2)} export ${e.exp.at(-1)!.toFixed(2)} µs/row, ${Math.round(e.rate.at(-1)!)} rows/s, ${e.rss.at(-1)!.toFixed(0)} MiB\n`,
+      );
+    }
+  }
+  for (const [name, e] of results)
+    console.log(
+      `${name.padEnd(20)} median cpu ${median(e.cpu).toFixed(2)} export ${median(e.exp).toFixed(2)} µs/row  ${Math.round(median(e.rate))} rows/s  ${median(e.rss).toFixed(0)} MiB  [export ${e.exp.map((x) => x.toFixed(2)).join(' ')}]`,
+    );
+} finally {
+  await harness.stop();
+}
