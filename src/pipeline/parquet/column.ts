@@ -186,10 +186,14 @@ export class ColumnBuilder {
 
   /** INT64 from a bigint (slow path for rare values). */
   int64(v: bigint): void {
-    this.int64Parts(Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asUintN(32, v)));
+    this.int64Parts(Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asIntN(32, v)));
   }
 
-  /** INT64 given as signed high and unsigned low 32-bit halves. */
+  /**
+   * INT64 given as its high and low 32-bit halves, each as a signed int32 (`lo` may also come as its unsigned
+   * value: the same bits). Callers pass `lo | 0`: a 32-bit integer crosses a call unboxed, an unsigned one above
+   * 2^31 does not (see the *BE methods below).
+   */
   int64Parts(hi: number, lo: number): void {
     this.present();
     const out = this.values;
@@ -197,42 +201,42 @@ export class ColumnBuilder {
     const b = out.buf;
     const o = out.pos;
     b[o] = lo;
-    b[o + 1] = lo >>> 8;
-    b[o + 2] = lo >>> 16;
-    b[o + 3] = lo >>> 24;
+    b[o + 1] = lo >> 8;
+    b[o + 2] = lo >> 16;
+    b[o + 3] = lo >> 24;
     b[o + 4] = hi;
-    b[o + 5] = hi >>> 8;
-    b[o + 6] = hi >>> 16;
-    b[o + 7] = hi >>> 24;
+    b[o + 5] = hi >> 8;
+    b[o + 6] = hi >> 16;
+    b[o + 7] = hi >> 24;
     out.pos = o + 8;
-    (this.stats as Int64Stats).add(hi, lo);
+    (this.stats as Int64Stats).add(hi | 0, lo | 0);
   }
 
   /*
    * The *BE methods below take the value's bytes where Postgres sent them (big-endian) rather than a number: the
    * decoder's loop is too large for V8 to inline its calls, and a number crossing a call that is not inlined is
-   * boxed (a heap object) unless it fits 31 bits — a double, an unsigned 32-bit half, an int64's value. Measured
-   * (issue 27, test/bench/decode.ts --rows 300000 --runs 11 --baseline <before>): see the decoder's doc comment.
+   * boxed (a heap object) unless it is a 32-bit integer — a double, an unsigned 32-bit half, an int64's value.
+   * Measured (issue 27): see BinaryCopyDecoder's doc comment.
    */
 
   /** INT64 from 8 big-endian bytes (Postgres' int8 send format). */
   int64BE(src: Buffer, start: number): void {
     this.int64Parts(
       (src[start]! << 24) | (src[start + 1]! << 16) | (src[start + 2]! << 8) | src[start + 3]!,
-      ((src[start + 4]! << 24) | (src[start + 5]! << 16) | (src[start + 6]! << 8) | src[start + 7]!) >>> 0,
+      (src[start + 4]! << 24) | (src[start + 5]! << 16) | (src[start + 6]! << 8) | src[start + 7]!,
     );
   }
 
   /**
-   * INT64 from 8 big-endian bytes plus (`addHi`, `addLo`): a timestamp's microseconds since 2000 to since 1970.
-   * The caller checks that the sum stays in range (32-bit halves with carry: exact).
+   * INT64 from 8 big-endian bytes plus (`addHi`, `addLo`, `addLo` unsigned): a timestamp's microseconds since 2000
+   * to since 1970. The caller checks that the sum stays in range (32-bit halves with carry: exact).
    */
   int64BEPlus(src: Buffer, start: number, addHi: number, addLo: number): void {
     const hi = (src[start]! << 24) | (src[start + 1]! << 16) | (src[start + 2]! << 8) | src[start + 3]!;
     const lo =
       (((src[start + 4]! << 24) | (src[start + 5]! << 16) | (src[start + 6]! << 8) | src[start + 7]!) >>> 0) + addLo;
-    if (lo >= 0x100000000) this.int64Parts(hi + addHi + 1, lo - 0x100000000);
-    else this.int64Parts(hi + addHi, lo);
+    if (lo >= 0x100000000) this.int64Parts(hi + addHi + 1, (lo - 0x100000000) | 0);
+    else this.int64Parts(hi + addHi, lo | 0);
   }
 
   /** INT32 from 4 big-endian bytes. */
@@ -339,7 +343,8 @@ export class ColumnBuilder {
 
   /** Bytes in the page being filled. */
   get pageBytes(): number {
-    return this.values.pos + this.indices.length * 2 + (this.bools?.length ?? 0) / 8 + this.entries / 4;
+    // Integer arithmetic: a fractional result is a heap number per call (per column per row, from endRow).
+    return this.values.pos + this.indices.length * 2 + ((this.bools?.length ?? 0) >> 3) + (this.entries >> 2);
   }
 
   /** Called at row boundaries: cuts a page once it reached the page size; applies a fallback. */

@@ -69,13 +69,17 @@ export class NumberStats extends Stats {
   }
 }
 
-/** INT64 bounds kept as (signed high, unsigned low) 32-bit halves: no BigInt on the hot path. */
+/**
+ * INT64 bounds kept as 32-bit halves, each a signed int32 (`lo`'s bits are the unsigned low half: compared with
+ * the sign bit flipped): no BigInt and no boxed number on the hot path.
+ */
 export class Int64Stats extends Stats {
   minHi = 0;
   minLo = 0;
   maxHi = 0;
   maxLo = 0;
   seen = false;
+  /** `hi`, `lo`: signed int32s (`lo | 0` of the unsigned low half). */
   add(hi: number, lo: number): void {
     if (!this.seen) {
       this.minHi = this.maxHi = hi;
@@ -83,19 +87,19 @@ export class Int64Stats extends Stats {
       this.seen = true;
       return;
     }
-    if (hi < this.minHi || (hi === this.minHi && lo < this.minLo)) {
+    if (hi < this.minHi || (hi === this.minHi && (lo ^ 0x80000000) < (this.minLo ^ 0x80000000))) {
       this.minHi = hi;
       this.minLo = lo;
     }
-    if (hi > this.maxHi || (hi === this.maxHi && lo > this.maxLo)) {
+    if (hi > this.maxHi || (hi === this.maxHi && (lo ^ 0x80000000) > (this.maxLo ^ 0x80000000))) {
       this.maxHi = hi;
       this.maxLo = lo;
     }
   }
   private enc(hi: number, lo: number): Buffer {
     const b = Buffer.allocUnsafe(8);
-    b.writeUInt32LE(lo, 0);
-    b.writeInt32LE(hi, 4);
+    b.writeInt32LE(lo | 0, 0);
+    b.writeInt32LE(hi | 0, 4);
     return b;
   }
   encodeMin(): Buffer | undefined {

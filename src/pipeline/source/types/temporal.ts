@@ -42,7 +42,7 @@ function timestampEntry(name: 'timestamp' | 'timestamptz', oid: number): TypeEnt
           if (hi > -0x7ff00000 && hi < 0x7ff00000) {
             const lo = b.readUInt32BE(s + 4) + EPOCH_LO;
             const carry = lo >= 0x100000000 ? 1 : 0;
-            c.int64Parts(hi + EPOCH_HI + carry, carry ? lo - 0x100000000 : lo);
+            c.int64Parts(hi + EPOCH_HI + carry, (carry ? lo - 0x100000000 : lo) | 0);
             return;
           }
           const us = b.readBigInt64BE(s);
