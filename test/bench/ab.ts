@@ -79,9 +79,11 @@ try {
         from generate_series(1, ${rows}) i;`);
   await pool.query('vacuum analyze bench.events');
   await pool.query(`update dropship.destinations set compression = $1 where account_id = 'bench'`, [codec]);
-  const results = new Map<string, { cpu: number[]; exp: number[]; rate: number[]; rss: number[] }>();
+  // s3: this process's CPU while a child exports (the local S3 it writes to, mostly), µs/row.
+  const results = new Map<string, { cpu: number[]; exp: number[]; rate: number[]; rss: number[]; s3: number[] }>();
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) {
+      const parent0 = process.cpuUsage();
       const out = await new Promise<string>((resolve, reject) =>
         execFile(
           process.execPath,
@@ -90,22 +92,24 @@ try {
           (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
         ),
       );
+      const parentCpu = process.cpuUsage(parent0);
       const line = JSON.parse(out.trim().split('\n').at(-1)!);
       if (line.rows !== rows) throw new Error(`rows ${line.rows}`);
-      const e = results.get(v.name) ?? { cpu: [], exp: [], rate: [], rss: [] };
+      const e = results.get(v.name) ?? { cpu: [], exp: [], rate: [], rss: [], s3: [] };
+      e.s3.push(((parentCpu.user + parentCpu.system) / 1e6 / rows) * 1e6);
       e.cpu.push((line.cpuSeconds / rows) * 1e6);
       e.exp.push((line.exportCpuSeconds / rows) * 1e6);
       e.rate.push(rows / line.seconds);
       e.rss.push(line.maxRssBytes / 2 ** 20);
       results.set(v.name, e);
       process.stderr.write(
-        `${v.name}: cpu ${e.cpu.at(-1)!.toFixed(2)} export ${e.exp.at(-1)!.toFixed(2)} µs/row, ${Math.round(e.rate.at(-1)!)} rows/s, ${e.rss.at(-1)!.toFixed(0)} MiB\n`,
+        `${v.name}: cpu ${e.cpu.at(-1)!.toFixed(2)} export ${e.exp.at(-1)!.toFixed(2)} µs/row, ${Math.round(e.rate.at(-1)!)} rows/s, ${e.rss.at(-1)!.toFixed(0)} MiB, local S3 ${e.s3.at(-1)!.toFixed(2)} µs/row\n`,
       );
     }
   }
   for (const [name, e] of results)
     console.log(
-      `${name.padEnd(20)} median cpu ${median(e.cpu).toFixed(2)} export ${median(e.exp).toFixed(2)} µs/row  ${Math.round(median(e.rate))} rows/s  ${median(e.rss).toFixed(0)} MiB  [export ${e.exp.map((x) => x.toFixed(2)).join(' ')}]`,
+      `${name.padEnd(20)} median cpu ${median(e.cpu).toFixed(2)} export ${median(e.exp).toFixed(2)} µs/row  ${Math.round(median(e.rate))} rows/s  ${median(e.rss).toFixed(0)} MiB  local S3 ${median(e.s3).toFixed(2)} µs/row  [export ${e.exp.map((x) => x.toFixed(2)).join(' ')}]`,
     );
 } finally {
   await harness.stop();

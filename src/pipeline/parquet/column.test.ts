@@ -149,3 +149,21 @@ describe('ColumnBuilder values from big-endian bytes', () => {
     );
   });
 });
+
+describe('ColumnBuilder dictionary', () => {
+  it('adds each distinct value once while its lookup table grows', () => {
+    // Prepare
+    const col = new ColumnBuilder(
+      { name: 'w', nullable: false, leaf: { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } } },
+      { pageSize: 1 << 30, compression: 'none', pool },
+    );
+    // Act: 700 distinct values, each seen about 8 times, in a scattered order.
+    for (let r = 0; r < 6000; r++) {
+      const b = Buffer.from(`v${(r * 7919) % 700}`);
+      col.bytes(b, 0, b.length);
+    }
+    const chunk = col.takeChunk();
+    // Assert
+    expect(chunk.dictionary?.numValues).toBe(700);
+  });
+});

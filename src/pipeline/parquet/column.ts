@@ -30,6 +30,8 @@ const DICT_MAX_ENTRIES = 65_535;
 const DICT_MAX_BYTES = 1024 * 1024;
 const DICT_MAX_VALUE = 512;
 const DICT_PROBE_VALUES = 2_000;
+/** Lookup slots a chunk's dictionary starts with (a power of two; doubled while more than half are taken). */
+const DICT_INITIAL_SLOTS = 64;
 
 class IndexSink {
   data = new Uint32Array(1024);
@@ -93,13 +95,18 @@ export class ColumnBuilder {
   // Dictionary state (string columns only).
   private dictMode: boolean;
   private dictDisabled: boolean;
-  /** Dictionary: FNV-1a hash of the bytes → entry index (chained through `dictNext` on collisions). */
-  private dict = new Map<number, number>();
+  /**
+   * Dictionary lookup: an open-addressing table (linear probing, at most half full) of entry index + 1 (0: empty)
+   * at the FNV-1a hash of the bytes. It replaced a Map of hash → entry chained through an array on collisions:
+   * one typed-array read per probe instead of a Map lookup. Measured (issue 27), 3M values of 18 distinct short
+   * strings (the bench's event_type and tags), old and new builder alternating in one process: 64 → 55 ns a value.
+   */
+  private slots = new Int32Array(DICT_INITIAL_SLOTS);
   private dictSize = 0;
-  /** Per entry: offset of its bytes in `dictValues`, its length, the next entry with the same hash. */
+  /** Per entry: offset of its bytes in `dictValues`, its length, its hash. */
   private dictOffsets: number[] = [];
   private dictLengths: number[] = [];
-  private dictNext: number[] = [];
+  private dictHashes: number[] = [];
   private readonly dictValues = new ByteSink(1024);
   private indices = new IndexSink();
   private dictUsed = false;
@@ -299,25 +306,33 @@ export class ColumnBuilder {
     const len = end - start;
     let h = 0x811c9dc5;
     for (let i = start; i < end; i++) h = Math.imul(h ^ src[i]!, 0x01000193);
-    let idx = this.dict.get(h);
     const dv = this.dictValues;
-    while (idx !== undefined) {
-      if (this.dictLengths[idx] === len) {
-        const off = this.dictOffsets[idx]!;
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    let slot = h & mask;
+    let idx = -1;
+    for (let e = slots[slot]!; e !== 0; e = slots[slot]!) {
+      const at = e - 1;
+      if (this.dictHashes[at] === h && this.dictLengths[at] === len) {
+        const off = this.dictOffsets[at]!;
         let k = 0;
         while (k < len && dv.buf[off + k] === src[start + k]) k++;
-        if (k === len) break;
+        if (k === len) {
+          idx = at;
+          break;
+        }
       }
-      idx = this.dictNext[idx]! < 0 ? undefined : this.dictNext[idx];
+      slot = (slot + 1) & mask;
     }
-    if (idx === undefined) {
+    if (idx < 0) {
       idx = this.dictSize++;
-      this.dictNext.push(this.dict.get(h) ?? -1);
-      this.dict.set(h, idx);
+      slots[slot] = idx + 1;
       dv.uint32LE(len);
       this.dictOffsets.push(dv.pos);
       this.dictLengths.push(len);
+      this.dictHashes.push(h);
       dv.bytes(src, start, end);
+      if (this.dictSize * 2 > slots.length) this.growSlots();
     }
     this.indices.push(idx);
     this.chunkValues++;
@@ -329,6 +344,18 @@ export class ColumnBuilder {
     ) {
       this.wantFallback = true;
     }
+  }
+
+  /** Doubles the lookup table and places every entry again (at its stored hash). */
+  private growSlots(): void {
+    const slots = new Int32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (let at = 0; at < this.dictSize; at++) {
+      let slot = this.dictHashes[at]! & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = at + 1;
+    }
+    this.slots = slots;
   }
 
   /** FIXED_LEN_BYTE_ARRAY value; `src[start, start + typeLength)`. */
@@ -356,10 +383,10 @@ export class ColumnBuilder {
       this.dictDisabled = true;
       // The lookup structures are no longer needed (the entries stay for the dictionary page):
       // free them now rather than at the end of the chunk (wide tables have many such columns).
-      this.dict = new Map();
+      this.slots = new Int32Array(DICT_INITIAL_SLOTS);
       this.dictOffsets = [];
       this.dictLengths = [];
-      this.dictNext = [];
+      this.dictHashes = [];
       this.indices = new IndexSink();
       return;
     }
@@ -451,11 +478,12 @@ export class ColumnBuilder {
     this.pages = [];
     this.bufferedBytes = 0;
     this.stats.reset();
-    this.dict.clear();
+    if (this.slots.length > DICT_INITIAL_SLOTS) this.slots = new Int32Array(DICT_INITIAL_SLOTS);
+    else this.slots.fill(0);
     this.dictSize = 0;
     this.dictOffsets = [];
     this.dictLengths = [];
-    this.dictNext = [];
+    this.dictHashes = [];
     this.dictValues.reset();
     this.dictUsed = false;
     this.chunkValues = 0;

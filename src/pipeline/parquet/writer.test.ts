@@ -242,6 +242,32 @@ describe('ParquetWriter read back by DuckDB', () => {
   });
 });
 
+describe('ParquetWriter dictionary lookup', () => {
+  it('finds every entry again while its lookup table grows (700 distinct values, many more than it starts with)', async () => {
+    // Prepare: 700 values cycled over 6,000 rows: few enough distinct values for the dictionary to pay.
+    const value = (r: number): string => `v${(r * 7919) % 700}`;
+    // Act
+    const path = await writeFile(
+      [{ name: 'w', nullable: false, leaf: { physical: 'BYTE_ARRAY', logical: { type: 'STRING' } } }],
+      async (w) => {
+        for (let r = 0; r < 6000; r++) {
+          const b = Buffer.from(value(r));
+          w.columns[0]!.bytes(b, 0, b.length);
+          w.endRow();
+        }
+      },
+      { pageSize: 1 << 20, rowGroupRows: 10_000 },
+    );
+    // Assess: dictionary-encoded, every row read back as written.
+    const meta = await db.all(`select encodings from parquet_metadata(${quoteLiteral(path, 'duckdb')})`);
+    expect(String(meta[0]!.encodings)).toContain('RLE_DICTIONARY');
+    const rows = await db.all(
+      `select w from read_parquet(${quoteLiteral(path, 'duckdb')}, file_row_number = true) order by file_row_number`,
+    );
+    expect(rows.map((r) => r.w)).toEqual(Array.from({ length: 6000 }, (_, r) => value(r)));
+  });
+});
+
 describe('ParquetWriter codecs', () => {
   it.each(['gzip', 'zstd', 'snappy', 'none'] as const)(
     '%s pages (compressible text, incompressible random bytes) read back exactly by DuckDB',
