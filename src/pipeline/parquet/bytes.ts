@@ -47,16 +47,24 @@ export class ByteSink {
     this.pos += len;
   }
 
+  /**
+   * A 32-bit integer, little-endian (`v` signed or unsigned: the same bits). Byte stores rather than
+   * Buffer#writeInt32LE, whose argument checks cost more than the write (a value and a length per row and column).
+   */
   int32LE(v: number): void {
     this.ensure(4);
-    this.buf.writeInt32LE(v, this.pos);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v;
+    b[p + 1] = v >> 8;
+    b[p + 2] = v >> 16;
+    b[p + 3] = v >> 24;
+    this.pos = p + 4;
   }
 
+  /** An unsigned 32-bit integer, little-endian (the same bytes as int32LE). */
   uint32LE(v: number): void {
-    this.ensure(4);
-    this.buf.writeUInt32LE(v, this.pos);
-    this.pos += 4;
+    this.int32LE(v);
   }
 
   /** Unsigned LEB128 of a non-negative number below 2^53. */
