@@ -12,7 +12,7 @@
  *   node --import tsx test/bench/ab.ts --codec zstd --baseline /tmp/base
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { setupCustomer } from '../../src/devstack/demo.js';
@@ -89,7 +89,11 @@ try {
           process.execPath,
           ['--max-semi-space-size=4', ...(v.flags ?? []), v.bundle ?? bundle, 'bench'],
           { env: { ...process.env, MALLOC_ARENA_MAX: '2', ...v.env }, maxBuffer: 1 << 26 },
-          (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+          (err, stdout, stderr) => {
+            // BENCH_CHILD_LOG: the children's stdout (e.g. with "flags": ["--trace-gc"]), as in bench.ts.
+            if (process.env.BENCH_CHILD_LOG) appendFileSync(process.env.BENCH_CHILD_LOG, stdout);
+            return err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout);
+          },
         ),
       );
       const parentCpu = process.cpuUsage(parent0);
