@@ -25,6 +25,29 @@ describe('the local adapter of the destination port', () => {
     expect(readFileSync(join(root, 'p/receipt.json'), 'utf8')).toBe('{"a":1}\n');
   });
 
+  it('an upload has taken a chunk when its write resolves: the caller may reuse the chunk (ObjectUpload.write)', async () => {
+    // Prepare: one buffer the caller refills after every write (as the Parquet writer reuses page buffers).
+    const chunk = Buffer.alloc(1024); // below the file stream's high-water mark: a write that is only queued resolves at once
+    const upload = port.openUpload('p/t/t_000000000000.parquet.gz', {
+      contentType: 'x',
+      partSize: 5 << 20,
+      queueSize: 2,
+    });
+    const expected: Buffer[] = [];
+
+    // Act
+    for (let i = 0; i < 12; i++) {
+      chunk.fill(i + 1);
+      expected.push(Buffer.from(chunk));
+      await upload.write(chunk);
+    }
+    chunk.fill(0xee);
+    await upload.complete();
+
+    // Assess: every chunk as it was when written.
+    expect(readFileSync(join(root, 'p/t/t_000000000000.parquet.gz')).equals(Buffer.concat(expected))).toBe(true);
+  });
+
   it('conditional writes: If-Match replaces only the object with that ETag; If-None-Match only creates', async () => {
     // Prepare
     const first = await port.putObject('p/r.json', 'one', { contentType: 'application/json' });

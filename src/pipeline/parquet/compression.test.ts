@@ -77,6 +77,22 @@ describe('CompressionPool page buffers', () => {
     expect(buffers.allocated).toBe(1);
   });
 
+  it('hands out the smallest buffer that fits, and keeps no buffer above its size limit', () => {
+    // Prepare
+    const buffers = new PageBuffers(8, 10_000);
+    for (const n of [9_000, 3_000, 6_000, 50_000]) buffers.give(new ArrayBuffer(n));
+
+    // Act
+    const kept = buffers.size;
+    const small = buffers.take(2_000);
+    const middle = buffers.take(2_000);
+
+    // Assert: the 50,000-byte buffer was not kept; best fit first.
+    expect(kept).toBe(3);
+    expect(small.length).toBe(3_000);
+    expect(middle.length).toBe(6_000);
+  });
+
   it("takes back a written page only when its memory is the page's alone", () => {
     // Prepare
     const buffers = new PageBuffers(8);

@@ -127,7 +127,10 @@ export class CompressionPool {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly urls: Record<string, string>;
-  /** Page buffers coming back from compression, for the next pages (ColumnBuilder.cutPage). */
+  /**
+   * Page buffers for the next pages (ColumnBuilder.cutPage): coming back from compression, and written pages given
+   * back by the Parquet writer (`reusePages`).
+   */
   readonly buffers = new PageBuffers();
 
   constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {
@@ -231,8 +234,8 @@ let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snap
 /**
  * A free list of page buffers (ArrayBuffers of their own, so transferable to a worker): a page is
  * cut into one (`take`), compressed, and given back (`give`) when its bytes are no longer needed —
- * by the worker, which transfers it back with the compressed page, or after in-thread compression.
- * Pages are pre-sized (the page size plus a row) and reused across pages, columns and row groups,
+ * by the worker, which transfers it back with the compressed page, or after in-thread compression —
+ * and, through `reuse`, once a page (uncompressed, or a worker's output) is written. Pages are pre-sized (the page size plus a row) and reused across pages, columns and row groups,
  * so an export allocates a handful of page buffers rather than one per page; the list keeps at
  * most `maxBuffers`, so it never holds more than that many pages.
  */
@@ -247,18 +250,29 @@ export class PageBuffers {
   /** Buffers allocated because none on the list was large enough (for tests and benches). */
   allocated = 0;
 
-  constructor(private readonly maxBuffers = 8) {}
+  /**
+   * `maxBuffers`: buffers the list keeps at most; `maxBufferBytes`: the largest buffer it keeps (a page of a huge
+   * value is not pinned for the life of a warm Lambda container: the list is the process's). 4 MiB holds the default
+   * 1 MiB pages and their codecs' outputs; pages of a larger DROPSHIP_PAGE_BYTES are fresh memory each, as before.
+   */
+  constructor(
+    private readonly maxBuffers = 8,
+    private readonly maxBufferBytes = 4 * 1024 * 1024,
+  ) {}
 
-  /** An owned buffer of at least `size` bytes (its whole ArrayBuffer, from offset 0). */
+  /** An owned buffer of at least `size` bytes (its whole ArrayBuffer, from offset 0): the smallest that fits. */
   take(size: number): Buffer {
-    for (let i = this.free.length - 1; i >= 0; i--) {
-      const b = this.free[i]!;
-      if (b.byteLength >= size) {
-        this.free[i] = this.free[this.free.length - 1]!;
-        this.free.pop();
-        this.exclusive.add(b);
-        return Buffer.from(b);
-      }
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const n = this.free[i]!.byteLength;
+      if (n >= size && (best < 0 || n < this.free[best]!.byteLength)) best = i;
+    }
+    if (best >= 0) {
+      const b = this.free[best]!;
+      this.free[best] = this.free[this.free.length - 1]!;
+      this.free.pop();
+      this.exclusive.add(b);
+      return Buffer.from(b);
     }
     this.allocated++;
     const b = new ArrayBuffer(size);
@@ -267,11 +281,13 @@ export class PageBuffers {
   }
 
   /**
-   * Returns a buffer no one uses any more (a detached one is ignored). A full list keeps its largest buffers: a
-   * small one (a compressed page) does not push out one a whole page fits in.
+   * Returns a buffer no one uses any more (a detached one, or one above `maxBufferBytes`, is ignored). A full list
+   * keeps its largest buffers: a small one (a compressed page) does not push out one a whole page fits in.
    */
   give(b: ArrayBuffer): void {
-    if (b.byteLength === 0) return;
+    // On the list, a buffer is no page's: only `take` hands it out (and marks it) again.
+    this.exclusive.delete(b);
+    if (b.byteLength === 0 || b.byteLength > this.maxBufferBytes) return;
     if (this.free.length < this.maxBuffers) {
       this.free.push(b);
       return;
@@ -296,7 +312,6 @@ export class PageBuffers {
   reuse(page: Buffer): void {
     const b = page.buffer as ArrayBuffer;
     if (page.byteOffset !== 0 || !this.exclusive.has(b)) return;
-    this.exclusive.delete(b);
     this.give(b);
   }
 

@@ -290,8 +290,10 @@ export class BinaryCopyDecoder {
               break;
             case DecodeKind.LIST_BYTES: {
               const ndim = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
-              if (ndim > 1) {
-                this.decoders[i]!(buf, p, len, col); // throws the mapping error
+              if (ndim > 1 || (ndim === 1 && len < 20) || len < 12) {
+                // A multidimensional array (the codec throws the mapping error), or a header shorter than its
+                // fields (the codec's checked reads refuse it): the inline reads below assume a well-formed one.
+                this.decoders[i]!(buf, p, len, col);
                 break;
               }
               col.beginList();
