@@ -2,7 +2,7 @@
  * npm run bench [-- --rows 1000000[,5000000]] [--runs 1] [--codecs gzip,zstd,snappy,none] [--wide-rows 30000]
  *               [--cpu-prof <dir>] [--cli] [--skip tenant,changes,cli]
  * Environment for the export children: BENCH_NODE_FLAGS (more Node/V8 flags, e.g. "--trace-gc"), BENCH_CHILD_LOG
- * (append their stdout there), BENCH_HEAP_SAMPLING (test/bench/export-child.ts). Two builds or flag sets side by
+ * (append their stdout there), BENCH_HEAP_SAMPLING and BENCH_THREADS (test/bench/export-child.ts). Two builds or flag sets side by
  * side on one table: test/bench/ab.ts.
  * Full run (the figures in docs/operations/capacity.md): npm run bench -- --rows 2000000,5000000 --runs 3
  * The `dropship` command's start-up alone (test/bench/cli.ts): npm run bench -- --cli

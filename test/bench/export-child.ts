@@ -48,6 +48,20 @@ async function main(): Promise<void> {
     ledger: await wiring.ledger(),
   });
   const exportCpu = process.cpuUsage(cpu0);
+  // BENCH_THREADS=1: CPU seconds per thread of this process so far (Linux /proc), printed before the JSON line: the
+  // main thread, V8's own threads (concurrent GC and compilers: "V8Worker"), the compression workers ("WorkerThread").
+  if (process.env.BENCH_THREADS) {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const threads: string[] = [];
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
+      if (seconds > 0) threads.push(`${name} ${seconds.toFixed(2)} s`);
+    }
+    console.log(`threads: ${threads.join(' | ')}`);
+  }
   if (session) {
     const { profile } = await session.post('HeapProfiler.stopSampling');
     (await import('node:fs')).writeFileSync(process.env.BENCH_HEAP_SAMPLING!, JSON.stringify(profile));
