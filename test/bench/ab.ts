@@ -47,6 +47,7 @@ async function bundleOf(root: string, name: string): Promise<string> {
     format: 'esm',
     outfile,
     external: ['pg-native', 'libdeflate', 'hysnappy'],
+    minifyWhitespace: true, // as serverless.yml deploys it
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: 'error',
   });

@@ -83,6 +83,7 @@ await build({
   format: 'esm',
   outfile: bundle,
   external: ['pg-native', 'libdeflate', 'hysnappy'],
+  minifyWhitespace: true, // as serverless.yml deploys it
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'error',
 });
