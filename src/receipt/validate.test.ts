@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import receiptSchema from '../../schemas/receipt.schema.json' with { type: 'json' };
 import statusSchema from '../../schemas/status.schema.json' with { type: 'json' };
+import { VALIDATORS_PATH, validatorsText } from './schema-validators.js';
 import { validateReceipt } from './validate.js';
 
 describe('the published JSON Schemas', () => {
@@ -17,6 +19,10 @@ describe('the published JSON Schemas', () => {
     // Assess
     expect(ajv.errors ?? [], JSON.stringify(ajv.errors)).toEqual([]);
     expect(ok).toBe(true);
+  });
+
+  it('the precompiled validators are the ones the schemas give today (run npm run docs:validators after a change)', () => {
+    expect(readFileSync(VALIDATORS_PATH, 'utf8')).toBe(validatorsText());
   });
 
   it('a schema that breaks the meta-schema is caught by that check', () => {

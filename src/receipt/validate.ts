@@ -1,19 +1,20 @@
-import { Ajv, type ErrorObject } from 'ajv';
-import schema from '../../schemas/receipt.schema.json' with { type: 'json' };
+import type { ErrorObject } from 'ajv';
 import type { TableChanges } from '../contracts/receipt.js';
+import { receipt } from '../contracts/validators.generated.js';
 
 /**
  * The receipt contract (schemas/receipt.schema.json), checked with Ajv, plus the cross-field rules
  * a JSON Schema cannot express: file counts, row and byte totals, and keys inside the folder.
  */
+
+/** A validator Ajv compiled: true when valid, else its `errors` (all of them: `allErrors`). */
+type CompiledCheck = ((value: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
 /**
- * `validateSchema: false`: the schema is not checked against JSON Schema's meta-schema at every start (compiling the
- * meta-schema took about half of Ajv's start-up, ~50 ms of a cold Lambda's or CLI's CPU per schema); the schemas are
- * checked against it once, in src/receipt/validate.test.ts.
+ * Precompiled by Ajv from the schema (src/receipt/schema-validators.ts, `npm run docs:validators`): no schema is compiled at
+ * start (~55 ms of a cold Lambda's or CLI command's CPU).
  */
-export const AJV_OPTIONS = { allErrors: true, strict: false, validateSchema: false } as const;
-const ajv = new Ajv(AJV_OPTIONS);
-const check = ajv.compile(schema);
+const check = receipt as CompiledCheck;
 
 export interface Violation {
   /** JSON path of the offending value, e.g. `$.tables.events.files[0].sha256`. */
