@@ -15,9 +15,9 @@ import { execFile } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { setupCustomer } from '../../src/devstack/demo.js';
 import { REPO_ROOT } from '../../src/devstack/stack.js';
 import { startHarness } from '../kit/stack-harness.js';
+import { eventsTableSql, setupBenchAccount } from './events.js';
 import { median } from './standalone.js';
 
 const arg = (name: string, fallback: string): string => {
@@ -58,26 +58,10 @@ const variants: Variant[] = process.env.AB_VARIANTS
   ? (JSON.parse(process.env.AB_VARIANTS) as Variant[])
   : [...(baseline ? [{ name: 'baseline', bundle: await bundleOf(baseline, 'baseline') }] : []), { name: 'this tree' }];
 const harness = await startHarness();
-const { stack, pool } = harness;
+const { pool } = harness;
 try {
-  await pool.query('create schema bench');
-  await setupCustomer(stack, harness.registry, {
-    accountId: 'bench',
-    awsAccountId: '123456789012',
-    bucket: 'bench-data',
-    schema: 'bench',
-  });
-  await pool.query(`select setseed(0.5);
-    create table bench.events as
-      select i::bigint as id, gen_random_uuid() as event_id,
-             timestamptz '2023-01-01 00:00:00+00' + i * interval '1 second' + (i % 997) * interval '1 microsecond' as occurred_at,
-             (array['page_view','form_submit','ad_click','email_open','meeting'])[1 + (i % 5)] as event_type,
-             case when random() < 0.1 then null else jsonb_build_object('path', '/p/' || (i % 97), 'n', i, 'ref', md5(i::text)) end as properties,
-             (case when random() < 0.1 then null else round((random() * 2000000 - 1000000)::numeric, 4) end)::numeric(18,4) as revenue,
-             case when random() < 0.1 then null else array['tag' || (i % 13), 'tag' || (i % 7)] end as tags,
-             case when random() < 0.1 then null else random() < 0.05 end as is_conversion,
-             case when random() < 0.1 then null else random() * 100 end as score
-        from generate_series(1, ${rows}) i;`);
+  await setupBenchAccount(harness);
+  await pool.query(eventsTableSql(rows));
   await pool.query('vacuum analyze bench.events');
   await pool.query(`update dropship.destinations set compression = $1 where account_id = 'bench'`, [codec]);
   // s3: this process's CPU while a child exports (the local S3 it writes to, mostly), µs/row.

@@ -33,10 +33,10 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { build } from 'esbuild';
 import { to as copyTo } from 'pg-copy-streams';
 import { formatBytes, renderTable } from '../../src/cli/format.js';
-import { setupCustomer } from '../../src/devstack/demo.js';
 import { REPO_ROOT } from '../../src/devstack/stack.js';
 import type { Compression } from '../../src/pipeline/parquet/compression.js';
 import { startHarness } from '../kit/stack-harness.js';
+import { eventsTableSql, setupBenchAccount } from './events.js';
 import { median } from './standalone.js';
 
 function arg(name: string, fallback: string): string {
@@ -193,18 +193,8 @@ async function setCompression(codec: Compression): Promise<void> {
 }
 
 async function generateEvents(n: number): Promise<string> {
-  await pool.query(`drop table if exists bench.wide; drop table if exists bench.events; select setseed(0.5);
-    create table bench.events as
-      select i::bigint as id, gen_random_uuid() as event_id,
-             timestamptz '2023-01-01 00:00:00+00' + i * interval '1 second' + (i % 997) * interval '1 microsecond' as occurred_at,
-             (array['page_view','form_submit','ad_click','email_open','meeting'])[1 + (i % 5)] as event_type,
-             case when random() < 0.1 then null else jsonb_build_object('path', '/p/' || (i % 97), 'n', i, 'ref', md5(i::text)) end as properties,
-             -- numeric(18,4) as DuckDB reads it from the CSV: a CASE with a NULL branch drops the typmod (unconstrained numeric, text form).
-             (case when random() < 0.1 then null else round((random() * 2000000 - 1000000)::numeric, 4) end)::numeric(18,4) as revenue,
-             case when random() < 0.1 then null else array['tag' || (i % 13), 'tag' || (i % 7)] end as tags,
-             case when random() < 0.1 then null else random() < 0.05 end as is_conversion,
-             case when random() < 0.1 then null else random() * 100 end as score
-        from generate_series(1, ${n}) i;`);
+  await pool.query('drop table if exists bench.wide; drop table if exists bench.events');
+  await pool.query(eventsTableSql(n));
   await pool.query('vacuum analyze bench.events');
   // The same column types DuckDB is given for the CSV (read_csv's columns above), or the comparison is not like for like.
   const revenue = await pool.query<{ t: string }>(
@@ -392,13 +382,7 @@ async function wide(rows: number): Promise<{ wide: Record<string, unknown>; wide
 }
 
 try {
-  await pool.query('create schema bench');
-  await setupCustomer(stack, harness.registry, {
-    accountId: 'bench',
-    awsAccountId: '123456789012',
-    bucket: 'bench-data',
-    schema: 'bench',
-  });
+  await setupBenchAccount(harness);
 
   if (!cliOnly) {
     const { results, codecs: perCodec } = await rowCounts();

@@ -203,19 +203,9 @@ export class ColumnBuilder {
    */
   int64Parts(hi: number, lo: number): void {
     this.present();
-    const out = this.values;
-    out.ensure(8);
-    const b = out.buf;
-    const o = out.pos;
-    b[o] = lo;
-    b[o + 1] = lo >> 8;
-    b[o + 2] = lo >> 16;
-    b[o + 3] = lo >> 24;
-    b[o + 4] = hi;
-    b[o + 5] = hi >> 8;
-    b[o + 6] = hi >> 16;
-    b[o + 7] = hi >> 24;
-    out.pos = o + 8;
+    // Little-endian: the low half, then the high half.
+    this.values.int32LE(lo);
+    this.values.int32LE(hi);
     (this.stats as Int64Stats).add(hi | 0, lo | 0);
   }
 
