@@ -12,11 +12,10 @@
  *   node --import tsx test/bench/ab.ts --codec zstd --baseline /tmp/base
  */
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { build } from 'esbuild';
+import { appendFileSync } from 'node:fs';
 import { REPO_ROOT } from '../../src/devstack/stack.js';
 import { startHarness } from '../kit/stack-harness.js';
+import { bundleExportChild, LAMBDA_ENV, LAMBDA_NODE_FLAGS } from './child.js';
 import { eventsTableSql, setupBenchAccount } from './events.js';
 import { median } from './standalone.js';
 
@@ -34,25 +33,7 @@ interface Variant {
   env?: Record<string, string>;
   bundle?: string;
 }
-// Bundles sit under node_modules, so the compression workers resolve their packages as on Lambda.
-const bundleDir = join(REPO_ROOT, 'node_modules/.cache/dropship-bench');
-mkdirSync(bundleDir, { recursive: true });
-async function bundleOf(root: string, name: string): Promise<string> {
-  const outfile = join(bundleDir, `ab-${name}.mjs`);
-  await build({
-    entryPoints: [join(root, 'test/bench/export-child.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'esm',
-    outfile,
-    external: ['pg-native', 'libdeflate', 'hysnappy'],
-    minifyWhitespace: true, // as serverless.yml deploys it
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    logLevel: 'error',
-  });
-  return outfile;
-}
+const bundleOf = (root: string, name: string): Promise<string> => bundleExportChild(root, `ab-${name}`);
 const bundle = await bundleOf(REPO_ROOT, 'this-tree');
 const variants: Variant[] = process.env.AB_VARIANTS
   ? (JSON.parse(process.env.AB_VARIANTS) as Variant[])
@@ -72,8 +53,8 @@ try {
       const out = await new Promise<string>((resolve, reject) =>
         execFile(
           process.execPath,
-          ['--max-semi-space-size=4', ...(v.flags ?? []), v.bundle ?? bundle, 'bench'],
-          { env: { ...process.env, MALLOC_ARENA_MAX: '2', ...v.env }, maxBuffer: 1 << 26 },
+          [...LAMBDA_NODE_FLAGS, ...(v.flags ?? []), v.bundle ?? bundle, 'bench'],
+          { env: { ...process.env, ...LAMBDA_ENV, ...v.env }, maxBuffer: 1 << 26 },
           (err, stdout, stderr) => {
             // BENCH_CHILD_LOG: the children's stdout (e.g. with "flags": ["--trace-gc"]), as in bench.ts.
             if (process.env.BENCH_CHILD_LOG) appendFileSync(process.env.BENCH_CHILD_LOG, stdout);

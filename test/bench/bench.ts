@@ -25,17 +25,17 @@
  * `report.<name> = await <section>()` line.
  */
 import { execFile } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { build } from 'esbuild';
 import { to as copyTo } from 'pg-copy-streams';
 import { formatBytes, renderTable } from '../../src/cli/format.js';
 import { REPO_ROOT } from '../../src/devstack/stack.js';
 import type { Compression } from '../../src/pipeline/parquet/compression.js';
 import { startHarness } from '../kit/stack-harness.js';
+import { bundleExportChild, LAMBDA_ENV, LAMBDA_NODE_FLAGS } from './child.js';
 import { eventsTableSql, setupBenchAccount } from './events.js';
 import { median } from './standalone.js';
 
@@ -69,28 +69,8 @@ if (process.argv.includes('--scale')) {
   process.exit(0);
 }
 
-// dropship runs bundled by esbuild in production (Lambda); the benchmark measures that same form,
-// not the TypeScript loader the CLI uses in development. The bundle sits under node_modules so
-// that the compression workers resolve their packages from node_modules, as on Lambda.
-const bundleDir = join(REPO_ROOT, 'node_modules/.cache/dropship-bench');
-mkdirSync(bundleDir, { recursive: true });
-const bundle = join(bundleDir, 'export-child.mjs');
-await build({
-  entryPoints: [join(REPO_ROOT, 'test/bench/export-child.ts')],
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'esm',
-  outfile: bundle,
-  external: ['pg-native', 'libdeflate', 'hysnappy'],
-  minifyWhitespace: true, // as serverless.yml deploys it
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  logLevel: 'error',
-});
-
-/** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX). */
-const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=4'];
-const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2' };
+// dropship as Lambda runs it: the esbuild bundle, Lambda's Node flags and environment (test/bench/child.ts).
+const bundle = await bundleExportChild(REPO_ROOT, 'export-child');
 
 interface ChildResult {
   seconds: number;
