@@ -202,9 +202,10 @@ export class ParquetWriter {
         const header = dictionaryPageHeader(dictionary.numValues, dictionary.uncompressedSize, data.length);
         await this.write(header);
         await this.write(data);
-        this.reuse?.buffers.reuse(data);
         meta.uncompressed += header.length + dictionary.uncompressedSize;
         meta.compressed += header.length + data.length;
+        // Last: once back on the list, the buffer may be a new page's (and transferred to a worker, its views emptied).
+        this.reuse?.buffers.reuse(data);
         meta.encodings.add(Encoding.PLAIN);
         meta.dataPageOffset = this.offset;
       }
@@ -213,10 +214,10 @@ export class ParquetWriter {
         const header = pageHeader(page.numValues, page.uncompressedSize, data.length, page.encoding);
         await this.write(header);
         await this.write(data);
-        this.reuse?.buffers.reuse(data);
         meta.numValues += page.numValues;
         meta.uncompressed += header.length + page.uncompressedSize;
         meta.compressed += header.length + data.length;
+        this.reuse?.buffers.reuse(data); // last (see the dictionary page above)
         meta.encodings.add(page.encoding);
       }
       if (pages.length === 0) meta.encodings.add(Encoding.PLAIN);
