@@ -58,9 +58,9 @@ describe('CompressionPool page buffers', () => {
     });
   }
 
-  it('keeps at most its limit of buffers (the largest), and hands out only a buffer large enough', () => {
-    // Prepare
-    const buffers = new PageBuffers(2);
+  it('keeps at most its limit of bytes (the largest buffers), and hands out only a buffer large enough', () => {
+    // Prepare: room for 9,000 bytes.
+    const buffers = new PageBuffers(9000);
 
     // Act
     for (let i = 0; i < 5; i++) buffers.give(new ArrayBuffer(1000 * (i + 1)));
@@ -71,6 +71,7 @@ describe('CompressionPool page buffers', () => {
 
     // Assert: 4,000 and 5,000 stayed; a small buffer did not push out one a page fits in.
     expect(kept).toBe(2);
+    expect(buffers.bytes).toBe(0);
     expect(large.length).toBe(5000);
     expect(next.length).toBe(4000);
     expect(fresh.length).toBe(4500);
@@ -79,7 +80,7 @@ describe('CompressionPool page buffers', () => {
 
   it('hands out the smallest buffer that fits, and keeps no buffer above its size limit', () => {
     // Prepare
-    const buffers = new PageBuffers(8, 10_000);
+    const buffers = new PageBuffers(1 << 20, 10_000);
     for (const n of [9_000, 3_000, 6_000, 50_000]) buffers.give(new ArrayBuffer(n));
 
     // Act
@@ -93,9 +94,44 @@ describe('CompressionPool page buffers', () => {
     expect(middle.length).toBe(6_000);
   });
 
+  it("holds a wide table's row group of small pages, so the next row group's pages are not fresh memory", () => {
+    // Prepare: 1,000 columns' pages of 7-8 KB, cut, written and given back (one row group).
+    const buffers = new PageBuffers();
+    const sizes = Array.from({ length: 1000 }, (_, i) => 7000 + ((i * 37) % 1000));
+    const first = sizes.map((n) => buffers.take(n));
+    for (const b of first) buffers.reuse(b);
+    const allocatedFirst = buffers.allocated;
+
+    // Act: the next row group's pages, of the same columns, some a few bytes smaller.
+    const second = sizes.map((n, i) => buffers.take(n - (i % 2) * 50));
+
+    // Assert: all came from the list, each large enough; the list stays within its bytes.
+    expect(allocatedFirst).toBe(1000);
+    expect(buffers.allocated).toBe(1000);
+    expect(second.every((b, i) => b.length >= sizes[i]! - (i % 2) * 50)).toBe(true);
+    for (const b of second) buffers.reuse(b);
+    expect(buffers.bytes).toBeLessThanOrEqual(8 * 1024 * 1024);
+    expect(buffers.size).toBe(1000);
+  });
+
+  it('lets small buffers go, not large ones, when it is full', () => {
+    // Prepare: room for 64 KiB, filled with 4 KiB buffers.
+    const buffers = new PageBuffers(64 * 1024);
+    for (let i = 0; i < 16; i++) buffers.give(new ArrayBuffer(4096));
+
+    // Act: a 32 KiB buffer comes back, then a 1 KiB one (no room, nothing smaller to let go).
+    buffers.give(new ArrayBuffer(32 * 1024));
+    buffers.give(new ArrayBuffer(1024));
+
+    // Assert: eight 4 KiB buffers made room for the 32 KiB one; the 1 KiB one was not kept.
+    expect(buffers.bytes).toBe(64 * 1024);
+    expect(buffers.size).toBe(9);
+    expect(buffers.take(20_000).length).toBe(32 * 1024);
+  });
+
   it("takes back a written page only when its memory is the page's alone", () => {
     // Prepare
-    const buffers = new PageBuffers(8);
+    const buffers = new PageBuffers();
     const taken = buffers.take(4096);
     const workerOutput = buffers.own(Buffer.from(new ArrayBuffer(3000)));
     const codecView = Buffer.from(new ArrayBuffer(8192)).subarray(0, 100); // e.g. a view into a codec's memory

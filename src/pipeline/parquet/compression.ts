@@ -235,12 +235,20 @@ let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snap
  * A free list of page buffers (ArrayBuffers of their own, so transferable to a worker): a page is
  * cut into one (`take`), compressed, and given back (`give`) when its bytes are no longer needed —
  * by the worker, which transfers it back with the compressed page, or after in-thread compression —
- * and, through `reuse`, once a page (uncompressed, or a worker's output) is written. Pages are pre-sized (the page size plus a row) and reused across pages, columns and row groups,
- * so an export allocates a handful of page buffers rather than one per page; the list keeps at
- * most `maxBuffers`, so it never holds more than that many pages.
+ * and, through `reuse`, once a page (uncompressed, or a worker's output) is written. Pages are pre-sized (the page
+ * size plus a row) and reused across pages, columns and row groups, so an export allocates a handful of page buffers
+ * rather than one per page.
+ *
+ * The list is bounded by bytes (`maxBytes`), not by a count: a 1,000-column table cuts ~1,000 pages of ~10 KiB per
+ * row group, which a list of eight buffers could not hold, so every page was fresh memory — 23,150 buffers, 262 MB for
+ * 30,000 rows (counted in the bench's export child), external memory V8 counts toward its next full collection. Free
+ * buffers are kept by size class (powers of two), so `take` looks at a few of them, not the whole list.
  */
 export class PageBuffers {
-  private readonly free: ArrayBuffer[] = [];
+  /** Free buffers by size class: class c holds those of (2^(c-1), 2^c] bytes. */
+  private readonly classes: ArrayBuffer[][] = [];
+  private held = 0;
+  private count = 0;
   /**
    * ArrayBuffers that belong to one page alone (handed out by `take`, or a worker's output transferred here): only
    * these go back to the list through `reuse`. A page compressed on this thread may be a view of a codec's own
@@ -251,51 +259,82 @@ export class PageBuffers {
   allocated = 0;
 
   /**
-   * `maxBuffers`: buffers the list keeps at most; `maxBufferBytes`: the largest buffer it keeps (a page of a huge
-   * value is not pinned for the life of a warm Lambda container: the list is the process's). 4 MiB holds the default
-   * 1 MiB pages and their codecs' outputs; pages of a larger DROPSHIP_PAGE_BYTES are fresh memory each, as before.
+   * `maxBytes`: the bytes the list keeps at most (the process's: a warm Lambda container keeps them); `maxBufferBytes`:
+   * the largest buffer it keeps (a page of a huge value is not pinned). 4 MiB holds the default 1 MiB pages and
+   * their codecs' outputs; pages of a larger DROPSHIP_PAGE_BYTES are fresh memory each, as before. 8 MiB of list:
+   * a wide table's row group (half of DROPSHIP_ROW_GROUP_BYTES' 16 MiB above 500 columns), or eight default pages.
    */
   constructor(
-    private readonly maxBuffers = 8,
+    private readonly maxBytes = 16 * 1024 * 1024,
     private readonly maxBufferBytes = 4 * 1024 * 1024,
   ) {}
 
   /** An owned buffer of at least `size` bytes (its whole ArrayBuffer, from offset 0): the smallest that fits. */
   take(size: number): Buffer {
-    let best = -1;
-    for (let i = 0; i < this.free.length; i++) {
-      const n = this.free[i]!.byteLength;
-      if (n >= size && (best < 0 || n < this.free[best]!.byteLength)) best = i;
-    }
-    if (best >= 0) {
-      const b = this.free[best]!;
-      this.free[best] = this.free[this.free.length - 1]!;
-      this.free.pop();
+    const b = this.takeFree(size);
+    if (b) {
       this.exclusive.add(b);
       return Buffer.from(b);
     }
     this.allocated++;
-    const b = new ArrayBuffer(size);
-    this.exclusive.add(b);
-    return Buffer.from(b);
+    const fresh = new ArrayBuffer(size);
+    this.exclusive.add(fresh);
+    return Buffer.from(fresh);
+  }
+
+  private takeFree(size: number): ArrayBuffer | undefined {
+    const c = sizeClass(size);
+    const own = this.classes[c];
+    if (own && own.length > 0) {
+      // Its own class may hold smaller buffers than `size`: the smallest that fits.
+      let best = -1;
+      for (let i = 0; i < own.length; i++) {
+        const n = own[i]!.byteLength;
+        if (n >= size && (best < 0 || n < own[best]!.byteLength)) best = i;
+      }
+      if (best >= 0) return this.remove(own, best);
+    }
+    // Every buffer of a larger class fits: one from the smallest such class.
+    for (let k = c + 1; k < this.classes.length; k++) {
+      const list = this.classes[k];
+      if (list && list.length > 0) return this.remove(list, list.length - 1);
+    }
+    return undefined;
+  }
+
+  private remove(list: ArrayBuffer[], i: number): ArrayBuffer {
+    const b = list[i]!;
+    list[i] = list[list.length - 1]!;
+    list.pop();
+    this.held -= b.byteLength;
+    this.count--;
+    return b;
   }
 
   /**
    * Returns a buffer no one uses any more (a detached one, or one above `maxBufferBytes`, is ignored). A full list
-   * keeps its largest buffers: a small one (a compressed page) does not push out one a whole page fits in.
+   * makes room by letting smaller buffers go, never larger ones: a small one (a compressed page) does not push out
+   * one a whole page fits in.
    */
   give(b: ArrayBuffer): void {
     // On the list, a buffer is no page's: only `take` hands it out (and marks it) again.
     this.exclusive.delete(b);
-    if (b.byteLength === 0 || b.byteLength > this.maxBufferBytes) return;
-    if (this.free.length < this.maxBuffers) {
-      this.free.push(b);
-      return;
+    const n = b.byteLength;
+    if (n === 0 || n > this.maxBufferBytes || n > this.maxBytes) return;
+    const c = sizeClass(n);
+    for (let k = 0; k < c && this.held + n > this.maxBytes; k++) {
+      const list = this.classes[k];
+      while (list && list.length > 0 && this.held + n > this.maxBytes) this.remove(list, smallest(list));
     }
-    let smallest = 0;
-    for (let i = 1; i < this.free.length; i++)
-      if (this.free[i]!.byteLength < this.free[smallest]!.byteLength) smallest = i;
-    if (this.free[smallest]!.byteLength < b.byteLength) this.free[smallest] = b;
+    if (this.held + n > this.maxBytes) return;
+    let list = this.classes[c];
+    if (!list) {
+      for (let k = this.classes.length; k <= c; k++) this.classes.push([]);
+      list = this.classes[c]!;
+    }
+    list.push(b);
+    this.held += n;
+    this.count++;
   }
 
   /** Marks `page`'s memory as this page's alone (a worker's output), so `reuse` may take it back. */
@@ -317,8 +356,24 @@ export class PageBuffers {
 
   /** Buffers on the list. */
   get size(): number {
-    return this.free.length;
+    return this.count;
   }
+
+  /** Bytes on the list. */
+  get bytes(): number {
+    return this.held;
+  }
+}
+
+function smallest(list: ArrayBuffer[]): number {
+  let i = 0;
+  for (let k = 1; k < list.length; k++) if (list[k]!.byteLength < list[i]!.byteLength) i = k;
+  return i;
+}
+
+/** ceil(log2(n)) for n ≥ 1: the size class of an n-byte buffer. */
+function sizeClass(n: number): number {
+  return n <= 1 ? 0 : 32 - Math.clz32(n - 1);
 }
 
 /** The same codecs on the calling thread (small pages). */
