@@ -7,6 +7,7 @@ import { Ledger } from '../store/ledger/ledger.js';
 import { migrate, requireKnownSchema } from '../store/migrations.js';
 import { crashFaults } from './lifecycle/crash.js';
 import type { Faults } from './lifecycle/faults.js';
+import { tuneHeapForExports } from './v8-heap.js';
 
 /**
  * The one wiring of dropship: settings → the registry/ledger pool (created on first use, its
@@ -47,6 +48,8 @@ export class Wiring {
   constructor(private readonly opts: WiringOptions) {
     this.settings = opts.settings;
     this.faults = opts.faults ?? crashFaults(opts.settings);
+    // Process-wide and idempotent: when V8 collects the whole heap (src/run/v8-heap.ts).
+    tuneHeapForExports();
   }
 
   get databaseUrl(): string {
