@@ -15,11 +15,14 @@ import { setFlagsFromString } from 'node:v8';
  * 2. `--heap-growing-percent=50`: the next limit is 1.5 × what is live (V8 picks 1.1–4× from its own GC speed). With
  *    buffers counted by what they hold, that factor also multiplies the live buffers: a 1,000-column ZSTD table held
  *    512 MiB with item 1 alone (dead pages and zstd contexts waiting for a collection), 332 MiB with both (345 before).
+ *    V8 applies it in place of its own factor in every mode, the slower growth it picks under memory pressure (≤ 1.3×)
+ *    included, and in every function the wiring serves (API, schedule, sweeper: small heaps, not measured apart).
  *
  * Measured (docs/operations/capacity.md, "Issue 27, sixth pass"; `test/bench/ab.ts`, 2M rows, 3 rounds, against main
  * with neither): CPU µs/row none 1.94 → 1.61, SNAPPY 2.83 → 2.28, ZSTD 2.77 → 2.46, GZIP 3.52 → 3.19, peak RSS
- * unchanged (157–211 MiB against 160–212), the 1,000-column table lower for every codec. Lambda also runs with
- * `--max-semi-space-size=1` (serverless.yml): scavenges often enough to free short-lived buffers soon after they die.
+ * unchanged (157–211 MiB against 160–212), the 1,000-column table's peak RSS lower for every codec (its CPU per row
+ * 3–8 % higher, one bench run each). Lambda also runs with `--max-semi-space-size=1` (serverless.yml): scavenges
+ * often enough to free short-lived buffers soon after they die.
  *
  * Both are process-wide (every isolate: compression workers too) and read by V8 at each decision, so they may be set
  * after start-up; NODE_OPTIONS cannot carry V8 flags other than a few. Set once, by the wiring every entry point builds
@@ -34,9 +37,15 @@ export function tuneHeapForExports(v8Version: string = process.versions.v8): str
 
 let tuned = false;
 
-/** The flags for a V8 version: item 1 below V8 14.8 only (an unparseable version gets item 2 alone). */
+/**
+ * The flags for a V8 version: item 1 from V8 13.6 (Node 24, the version measured; older V8s do not know the flag and
+ * print "unrecognized flag") up to 14.8, where it is the default; item 2 on every V8.
+ */
 export function heapFlags(v8Version: string): string[] {
   const m = /^(\d+)\.(\d+)\./.exec(v8Version);
-  const old = m !== null && (Number(m[1]) < 14 || (Number(m[1]) === 14 && Number(m[2]) < 8));
-  return [...(old ? ['--external-memory-accounted-in-global-limit'] : []), '--heap-growing-percent=50'];
+  const v = m ? Number(m[1]) * 100 + Number(m[2]) : 0;
+  return [
+    ...(v >= 1306 && v < 1408 ? ['--external-memory-accounted-in-global-limit'] : []),
+    '--heap-growing-percent=50',
+  ];
 }

@@ -59,23 +59,38 @@ describe('CompressionPool page buffers', () => {
   }
 
   it('keeps at most its limit of bytes (the largest buffers), and hands out only a buffer large enough', () => {
-    // Prepare: room for 9,000 bytes.
-    const buffers = new PageBuffers(9000);
+    // Prepare: room for 13,000 bytes.
+    const buffers = new PageBuffers(13_000);
 
-    // Act
-    for (let i = 0; i < 5; i++) buffers.give(new ArrayBuffer(1000 * (i + 1)));
+    // Act: 1,000 + 2,000 + 4,000 fit; 8,000 lets the two smallest go; 500 fits beside them; 3,000 does not, and the
+    // only smaller buffer (500) could not make room for it, so nothing is let go.
+    for (const n of [1000, 2000, 4000, 8000, 500, 3000]) buffers.give(new ArrayBuffer(n));
     const kept = buffers.size;
+    const held = buffers.bytes;
     const large = buffers.take(4500);
     const next = buffers.take(1500);
     const fresh = buffers.take(4500);
 
-    // Assert: 4,000 and 5,000 stayed; a small buffer did not push out one a page fits in.
-    expect(kept).toBe(2);
-    expect(buffers.bytes).toBe(0);
-    expect(large.length).toBe(5000);
+    // Assert: a small buffer never pushed out one a page fits in.
+    expect(kept).toBe(3);
+    expect(held).toBe(12_500);
+    expect(large.length).toBe(8000);
     expect(next.length).toBe(4000);
     expect(fresh.length).toBe(4500);
     expect(buffers.allocated).toBe(1);
+    expect(buffers.bytes).toBe(500);
+  });
+
+  it('hands out the smallest of a larger class when its own class has none that fits', () => {
+    // Prepare: two buffers in one class (4,097–8,192 bytes), none in the class of 3,000 (2,049–4,096).
+    const buffers = new PageBuffers();
+    for (const n of [8000, 5000]) buffers.give(new ArrayBuffer(n));
+
+    // Act
+    const b = buffers.take(3000);
+
+    // Assert
+    expect(b.length).toBe(5000);
   });
 
   it('hands out the smallest buffer that fits, and keeps no buffer above its size limit', () => {
@@ -95,23 +110,31 @@ describe('CompressionPool page buffers', () => {
   });
 
   it("holds a wide table's row group of small pages, so the next row group's pages are not fresh memory", () => {
-    // Prepare: 1,000 columns' pages of 7-8 KB, cut, written and given back (one row group).
+    // Prepare: 1,000 columns' pages, rounded up to 4 KiB as cutPage does (8 or 12 KiB), cut, written and given back.
     const buffers = new PageBuffers();
-    const sizes = Array.from({ length: 1000 }, (_, i) => 7000 + ((i * 37) % 1000));
+    const sizes = Array.from({ length: 1000 }, (_, i) => 4096 * (2 + (i % 2)));
+    const sum = sizes.reduce((a, b) => a + b, 0);
     const first = sizes.map((n) => buffers.take(n));
     for (const b of first) buffers.reuse(b);
     const allocatedFirst = buffers.allocated;
+    const heldFirst = buffers.bytes;
 
-    // Act: the next row group's pages, of the same columns, some a few bytes smaller.
-    const second = sizes.map((n, i) => buffers.take(n - (i % 2) * 50));
-
-    // Assert: all came from the list, each large enough; the list stays within its bytes.
-    expect(allocatedFirst).toBe(1000);
-    expect(buffers.allocated).toBe(1000);
-    expect(second.every((b, i) => b.length >= sizes[i]! - (i % 2) * 50)).toBe(true);
+    // Act: the next row group's pages, of the same columns; then four 2 MiB pages come back beside them (the fourth only fits once small ones go).
+    const second = sizes.map((n) => buffers.take(n));
     for (const b of second) buffers.reuse(b);
-    expect(buffers.bytes).toBeLessThanOrEqual(8 * 1024 * 1024);
-    expect(buffers.size).toBe(1000);
+    for (let i = 0; i < 4; i++) buffers.give(new ArrayBuffer(2 * 1024 * 1024));
+    const large = [0, 1, 2, 3].map(() => buffers.take(2 * 1024 * 1024));
+
+    // Assert: every page of the second row group came from the list; the list held the whole row group, and made
+    // room for the larger pages by letting small ones go, within its 16 MiB.
+    expect(allocatedFirst).toBe(1000);
+    expect(heldFirst).toBe(sum);
+    expect(second.every((b, i) => b.length === sizes[i])).toBe(true);
+    expect(large.every((b) => b.length === 2 * 1024 * 1024)).toBe(true);
+    expect(buffers.allocated).toBe(1000);
+    // No more small pages let go than needed: less than one page (12 KiB) below the 16 MiB.
+    expect(buffers.bytes + 4 * 2 * 1024 * 1024).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(buffers.bytes + 4 * 2 * 1024 * 1024).toBeGreaterThan(16 * 1024 * 1024 - 12 * 1024);
   });
 
   it('lets small buffers go, not large ones, when it is full', () => {

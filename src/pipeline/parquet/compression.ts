@@ -246,7 +246,9 @@ let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snap
  */
 export class PageBuffers {
   /** Free buffers by size class: class c holds those of (2^(c-1), 2^c] bytes. */
-  private readonly classes: ArrayBuffer[][] = [];
+  private readonly classes: ArrayBuffer[][] = Array.from({ length: CLASSES }, () => []);
+  /** Bytes on the list per class. */
+  private readonly classBytes: number[] = new Array<number>(CLASSES).fill(0);
   private held = 0;
   private count = 0;
   /**
@@ -263,8 +265,9 @@ export class PageBuffers {
    * the largest buffer it keeps (a page of a huge value is not pinned). 4 MiB holds the default 1 MiB pages and
    * their codecs' outputs; pages of a larger DROPSHIP_PAGE_BYTES are fresh memory each, as before. 16 MiB of list:
    * a wide table's row group of pages (half of DROPSHIP_ROW_GROUP_BYTES' 16 MiB above 500 columns, each page rounded
-   * up to 4 KiB), all cut before the first comes back (ZSTD, 1,000 columns × 30,000 rows: 16,951 page buffers allocated with
-   * 8 MiB of list, 8,285 with 16 MiB). At most what the eight buffers of up to 4 MiB could pin before.
+   * up to 4 KiB), all cut before the first comes back. Counted in the bench's export child, 1,000 columns × 30,000
+   * rows: 23,150 page buffers allocated with the list of eight buffers (GZIP or none), 16,951 with 8 MiB of list and
+   * 8,285 with 16 MiB (ZSTD). At most what the eight buffers of up to 4 MiB could pin before.
    */
   constructor(
     private readonly maxBytes = 16 * 1024 * 1024,
@@ -286,37 +289,44 @@ export class PageBuffers {
 
   private takeFree(size: number): ArrayBuffer | undefined {
     const c = sizeClass(size);
-    const own = this.classes[c];
-    if (own && own.length > 0) {
-      // Its own class may hold smaller buffers than `size`: the smallest that fits.
-      let best = -1;
-      for (let i = 0; i < own.length; i++) {
-        const n = own[i]!.byteLength;
-        if (n >= size && (best < 0 || n < own[best]!.byteLength)) best = i;
+    if (c >= CLASSES) return undefined;
+    // Its own class may hold smaller buffers than `size`: the smallest that fits (pages' sizes are rounded, so an
+    // exact fit is common and ends the search).
+    const own = this.classes[c]!;
+    let best = -1;
+    for (let i = 0; i < own.length; i++) {
+      const n = own[i]!.byteLength;
+      if (n === size) {
+        best = i;
+        break;
       }
-      if (best >= 0) return this.remove(own, best);
+      if (n > size && (best < 0 || n < own[best]!.byteLength)) best = i;
     }
-    // Every buffer of a larger class fits: one from the smallest such class.
-    for (let k = c + 1; k < this.classes.length; k++) {
-      const list = this.classes[k];
-      if (list && list.length > 0) return this.remove(list, list.length - 1);
+    if (best >= 0) return this.remove(c, best);
+    // Every buffer of a larger class fits: the smallest of the smallest such class.
+    for (let k = c + 1; k < CLASSES; k++) {
+      const list = this.classes[k]!;
+      if (list.length > 0) return this.remove(k, smallest(list));
     }
     return undefined;
   }
 
-  private remove(list: ArrayBuffer[], i: number): ArrayBuffer {
+  private remove(c: number, i: number): ArrayBuffer {
+    const list = this.classes[c]!;
     const b = list[i]!;
     list[i] = list[list.length - 1]!;
     list.pop();
     this.held -= b.byteLength;
+    this.classBytes[c]! -= b.byteLength;
     this.count--;
     return b;
   }
 
   /**
    * Returns a buffer no one uses any more (a detached one, or one above `maxBufferBytes`, is ignored). A full list
-   * makes room by letting smaller buffers go, never larger ones: a small one (a compressed page) does not push out
-   * one a whole page fits in.
+   * makes room by letting smaller buffers go (the smallest classes first), never larger ones: a small one (a
+   * compressed page) does not push out one a whole page fits in; when the smaller ones cannot make room, `b` is not
+   * kept and nothing is let go.
    */
   give(b: ArrayBuffer): void {
     // On the list, a buffer is no page's: only `take` hands it out (and marks it) again.
@@ -324,18 +334,18 @@ export class PageBuffers {
     const n = b.byteLength;
     if (n === 0 || n > this.maxBufferBytes || n > this.maxBytes) return;
     const c = sizeClass(n);
-    for (let k = 0; k < c && this.held + n > this.maxBytes; k++) {
-      const list = this.classes[k];
-      while (list && list.length > 0 && this.held + n > this.maxBytes) this.remove(list, smallest(list));
+    if (this.held + n > this.maxBytes) {
+      let smaller = 0;
+      for (let k = 0; k < c; k++) smaller += this.classBytes[k]!;
+      if (this.held - smaller + n > this.maxBytes) return;
+      for (let k = 0; k < c && this.held + n > this.maxBytes; k++) {
+        const list = this.classes[k]!;
+        while (list.length > 0 && this.held + n > this.maxBytes) this.remove(k, list.length - 1);
+      }
     }
-    if (this.held + n > this.maxBytes) return;
-    let list = this.classes[c];
-    if (!list) {
-      for (let k = this.classes.length; k <= c; k++) this.classes.push([]);
-      list = this.classes[c]!;
-    }
-    list.push(b);
+    this.classes[c]!.push(b);
     this.held += n;
+    this.classBytes[c]! += n;
     this.count++;
   }
 
@@ -372,6 +382,9 @@ function smallest(list: ArrayBuffer[]): number {
   for (let k = 1; k < list.length; k++) if (list[k]!.byteLength < list[i]!.byteLength) i = k;
   return i;
 }
+
+/** Size classes: up to 2^32 bytes (ArrayBuffers above it are never kept: `maxBufferBytes`). */
+const CLASSES = 33;
 
 /** ceil(log2(n)) for n ≥ 1: the size class of an n-byte buffer. */
 function sizeClass(n: number): number {
