@@ -20,8 +20,8 @@ import { setFlagsFromString } from 'node:v8';
  *
  * Measured (docs/operations/capacity.md, "Issue 27, sixth pass"; `test/bench/ab.ts`, 2M rows, 3 rounds, against main
  * with neither): CPU µs/row none 1.94 → 1.61, SNAPPY 2.83 → 2.28, ZSTD 2.77 → 2.46, GZIP 3.52 → 3.19, peak RSS
- * unchanged (157–211 MiB against 160–212), the 1,000-column table's peak RSS lower for every codec (its CPU per row
- * 3–8 % higher, one bench run each). Lambda also runs with `--max-semi-space-size=1` (serverless.yml): scavenges
+ * unchanged (157–211 MiB against 160–212), the 1,000-column table faster and smaller (GZIP and ZSTD, two rounds
+ * alternating: 2,696–3,672 → 3,675–3,955 rows/s). Lambda also runs with `--max-semi-space-size=1` (serverless.yml): scavenges
  * often enough to free short-lived buffers soon after they die.
  *
  * Both are process-wide (every isolate: compression workers too) and read by V8 at each decision, so they may be set
