@@ -303,7 +303,8 @@ describe('serverless package (offline)', () => {
       'handlers/worker.mjs',
       'node_modules/libdeflate/index.js',
       'node_modules/libdeflate/dist/libdeflate.wasm.mjs',
-      'node_modules/hysnappy/js/index.js',
+      'node_modules/snappy-wasm/cjs/snappy.js',
+      'node_modules/snappy-wasm/cjs/snappy_bg.wasm',
     ]) {
       expect(zip.includes(f), f).toBe(true);
     }

@@ -24,7 +24,7 @@ export async function bundleExportChild(root: string, name: string): Promise<str
     target: 'node24',
     format: 'esm',
     outfile,
-    external: ['pg-native', 'libdeflate', 'hysnappy'],
+    external: ['pg-native', 'libdeflate', 'snappy-wasm'],
     minifyWhitespace: true, // as serverless.yml deploys it
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: 'error',

@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { snappyUncompress } from 'hysnappy';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,22 @@ describe('CompressionPool page buffers', () => {
   }
 
   for (const codec of ['gzip', 'zstd', 'snappy'] as const) {
+    it(`${codec}: pages of random bytes, and of random bytes between text, decompress to themselves`, async () => {
+      // Prepare: incompressible runs (UUIDs, hashes) where a Snappy encoder skips ahead, then matches again; one
+      // page per thread (a worker's, and this thread's below 16 KiB).
+      for (const size of [400_000, 12_000]) {
+        const raw = page(size, 11);
+        for (let p = 0; p < size; p += 4096) randomFillSync(raw, p, Math.min(size - p, p % 8192 === 0 ? 4096 : 512));
+        const expected = Buffer.from(raw);
+
+        // Act
+        const out = await pool.compress(raw, { codec, level: codec === 'zstd' ? 3 : 6 });
+
+        // Assert
+        expect(decompress(codec, out, size).equals(expected)).toBe(true);
+      }
+    });
+
     it(`${codec}: a small page compressed in this thread holds memory of about its own size`, async () => {
       // Prepare: a page below the in-thread limit (a wide table's pages).
       const raw = page(8_000, 3);

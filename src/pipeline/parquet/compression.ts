@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
@@ -25,9 +27,18 @@ import { crc32 } from 'node:zlib';
  *   zlib 6: 34 MB/s, 2,540,330 B · libdeflate 4: 71 MB/s, 2,529,489 B · libdeflate 6: 53 MB/s, 2,522,062 B.
  * So the default `DROPSHIP_GZIP_LEVEL` is 4: smaller pages than zlib's (and DuckDB's) level 6, 2.1× faster.
  *
- * | SNAPPY  | `snappy` 7.4.3 (native) / `hysnappy` 1.1.1 (wasm) | 231 / 268 | 1.194 | **hysnappy** kept: as fast, no native binary to ship for arm64 |
+ * | SNAPPY  | `snappy` 7.4.3 (native) / `hysnappy` 1.1.1 (wasm) | 231 / 268 | 1.194 | hysnappy used until issue 27's seventh pass |
  * | ZSTD 3  | `@mongodb-js/zstd` 1.2.2 (native, napi-rs prebuilt per platform) | 350 | 1.494 | was used on Node 20; removed with Node 24 |
  * | ZSTD 3  | `@hpcc-js/wasm-zstd` 1.12.5 (wasm)  |   22 | 1.494  | rejected: 16× slower                   |
+ *
+ * SNAPPY again (issue 27, seventh pass; Node 24, CPU time, the 160 pages of a 1M-row bench export, 114 MB, third of
+ * three rounds; each implementation over all pages in turn):
+ * `hysnappy` 1.1.1 289–333 MB/s, `snappy` 7.4.3 (napi-rs) 243–264, `snappyjs` 0.7.0 166, **`snappy-wasm` 0.3.0 (Rust's
+ * `snap` crate in wasm) 589 MB/s: kept** (1.8×); all but hysnappy write 66.27 % of the input (hysnappy 65.93 %).
+ * Google's C++ snappy 1.1.9 (native, g++ -O2) does 812 MB/s on the same pages. Per kind of page, hysnappy →
+ * snappy-wasm: JSON text 307 → 546 MB/s, incompressible (UUIDs) 365 → 2,390 (`snap` skips ahead where nothing
+ * matches; hysnappy tries every byte). In the export (`test/bench/ab.ts --codec snappy --rounds 3`, 2M rows, against
+ * hysnappy): process CPU 2.67 → 2.49 µs/row, the export call 2.42 → 2.28.
  *
  * ZSTD uses `node:zlib`'s own zstd (Node ≥ 22.15; the project runs Node 24 everywhere, tests and
  * Lambda's nodejs24.x alike, so tests run the Lambda's code path). All outputs are standard frames: GZIP members
@@ -67,10 +78,10 @@ const WORKER_SOURCE = `
   const { parentPort, workerData } = await import('node:worker_threads');
   const zlib = await import('node:zlib');
   const libdeflate = await import(workerData.libdeflate);
-  const hysnappy = await import(workerData.hysnappy);
-  // One Snappy compressor per worker: hysnappy's snappyCompress() instantiates a new wasm module
-  // (and a new wasm memory, grown to the page) on every call.
-  const snappy = hysnappy.snappyCompressor();
+  // snappy-wasm's ES build, instantiated from its wasm file (see snappyWasm()).
+  const snappyModule = await import(workerData.snappy);
+  snappyModule.initSync((await import('node:fs')).readFileSync(workerData.snappyWasm));
+  const snappy = snappyModule.compress_raw;
   // The whole frame in one output chunk (the input's size plus zstd's worst-case overhead): no
   // concatenation of 64 KiB pieces, and a buffer of its own that goes back to the main thread
   // (where it dies young, or serves as the next page buffer) instead of staying in this worker's
@@ -98,7 +109,7 @@ const WORKER_SOURCE = `
       // worker's heap until its rare GC, and no fresh allocation per page on the main thread).
       const reply = (bytes) =>
         parentPort.postMessage({ id: m.id, buf: bytes.buffer, length: bytes.byteLength, input: m.buf }, [bytes.buffer, m.buf]);
-      // The output's whole ArrayBuffer goes (libdeflate and hysnappy return exact copies; zstd's
+      // The output's whole ArrayBuffer goes (libdeflate and snappy-wasm return exact copies; zstd's
       // is its one output chunk); one that cannot be transferred (Node's buffer pool) is copied.
       if (out.byteOffset !== 0) out = new Uint8Array(out);
       try {
@@ -136,7 +147,12 @@ export class CompressionPool {
   constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {
     const require = createRequire(import.meta.url);
     const resolve = (name: string): string => pathToFileURL(require.resolve(name)).href;
-    this.urls = { libdeflate: resolve('libdeflate'), hysnappy: resolve('hysnappy') };
+    const snappy = snappyWasm();
+    this.urls = {
+      libdeflate: resolve('libdeflate'),
+      snappy: pathToFileURL(snappy.module).href,
+      snappyWasm: snappy.wasm,
+    };
   }
 
   private slot(): Slot {
@@ -406,13 +422,24 @@ async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buff
     out.copy(exact);
     return exact;
   }
-  inThread ??= Promise.all([import('libdeflate'), import('hysnappy')]).then(([ld, sn]) => ({
-    gzip: ld.gzip,
-    snappy: sn.snappyCompressor(),
-  }));
+  inThread ??= Promise.all([import('libdeflate'), import('snappy-wasm')]).then(([ld, sn]) => {
+    sn.initSync(readFileSync(snappyWasm().wasm));
+    return { gzip: ld.gzip, snappy: sn.compress_raw };
+  });
   const c = await inThread;
   const out = job.codec === 'gzip' ? c.gzip(raw, job.level) : c.snappy(raw);
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * snappy-wasm's ES build and its wasm file. Its package resolves to the ES build for `import` (a browser build: its
+ * default `init()` would `fetch()` the wasm file) and to a CommonJS build for `require`, each with a wasm file of its
+ * own (their imports differ); both threads use the ES build, instantiated synchronously (`initSync`) from the file's
+ * bytes. The literal `import('snappy-wasm')` above is also what tells the Lambda packager to ship the package.
+ */
+function snappyWasm(): { module: string; wasm: string } {
+  const root = dirname(dirname(createRequire(import.meta.url).resolve('snappy-wasm'))); // <root>/cjs/snappy.js
+  return { module: join(root, 'es', 'snappy.js'), wasm: join(root, 'es', 'snappy_bg.wasm') };
 }
 
 let shared: CompressionPool | undefined;
