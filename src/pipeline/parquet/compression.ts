@@ -38,7 +38,7 @@ import { crc32 } from 'node:zlib';
  * Google's C++ snappy 1.1.9 (native, g++ -O2) does 812 MB/s on the same pages. Per kind of page, hysnappy →
  * snappy-wasm: JSON text 307 → 546 MB/s, incompressible (UUIDs) 365 → 2,390 (`snap` skips ahead where nothing
  * matches; hysnappy tries every byte). In the export (`test/bench/ab.ts --codec snappy --rounds 3`, 2M rows, against
- * hysnappy): process CPU 2.67 → 2.49 µs/row, the export call 2.42 → 2.28.
+ * hysnappy, medians): process CPU 2.34 → 2.10 µs/row, the export call 2.12 → 1.89.
  *
  * ZSTD uses `node:zlib`'s own zstd (Node ≥ 22.15; the project runs Node 24 everywhere, tests and
  * Lambda's nodejs24.x alike, so tests run the Lambda's code path). All outputs are standard frames: GZIP members
