@@ -4,7 +4,7 @@ import { build } from 'esbuild';
 import { REPO_ROOT } from '../../src/devstack/stack.js';
 
 /** Node flags and environment as on Lambda (serverless.yml: NODE_OPTIONS, MALLOC_ARENA_MAX). */
-export const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const LAMBDA_NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=2'];
 export const LAMBDA_ENV = { MALLOC_ARENA_MAX: '2' };
 
 /**
