@@ -40,6 +40,12 @@ import { crc32 } from 'node:zlib';
  * matches; hysnappy tries every byte). In the export (`test/bench/ab.ts --codec snappy --rounds 3`, 2M rows, against
  * hysnappy, medians): process CPU 2.34 → 2.10 µs/row, the export call 2.12 → 1.89.
  *
+ * ZSTD levels (issue 27, seventh pass; Node 24, `node:zlib`, CPU time of the same 160 pages, third of three rounds):
+ * level 3 312 MB/s, 45.87 % of the input; level 2 493 MB/s, 47.04 %; **level 1 612 MB/s, 46.49 %: the default**
+ * (`DROPSHIP_ZSTD_LEVEL`), as Apache Arrow's C++ writer (pyarrow) has it; level 3 with a 1 MiB window 332 MB/s. In the
+ * export (`test/bench/ab.ts --codec zstd --rounds 3`, 2M rows, `DROPSHIP_ZSTD_LEVEL` 3 against 1): process CPU 2.31 →
+ * 2.18 µs/row, files 108.4 → 109.9 MB (+1.4 %; DuckDB's level 3 wrote 108.5 MB).
+ *
  * ZSTD uses `node:zlib`'s own zstd (Node ≥ 22.15; the project runs Node 24 everywhere, tests and
  * Lambda's nodejs24.x alike, so tests run the Lambda's code path). All outputs are standard frames: GZIP members
  * (RFC 1952), raw Snappy blocks, ZSTD frames, as the Parquet spec requires.
@@ -54,8 +60,11 @@ export type Compression = (typeof COMPRESSIONS)[number];
 /** Parquet `CompressionCodec` codes. */
 export const CODEC_CODE: Record<Compression, number> = { none: 0, snappy: 1, gzip: 2, zstd: 6 };
 
-/** Default levels: GZIP 6 (DuckDB's and zlib's default), ZSTD 3 (zstd's default). */
-export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 6, zstd: 3, snappy: 0, none: 0 };
+/**
+ * Levels when a caller names none (the export passes `DROPSHIP_GZIP_LEVEL` / `DROPSHIP_ZSTD_LEVEL`, defaults 4 and 1):
+ * GZIP 6 (DuckDB's and zlib's default), ZSTD 1 (Apache Arrow's default for Parquet).
+ */
+export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 6, zstd: 1, snappy: 0, none: 0 };
 
 export interface CompressJob {
   codec: Compression;
