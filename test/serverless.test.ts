@@ -303,8 +303,8 @@ describe('serverless package (offline)', () => {
       'handlers/worker.mjs',
       'node_modules/libdeflate/index.js',
       'node_modules/libdeflate/dist/libdeflate.wasm.mjs',
-      'node_modules/snappy-wasm/cjs/snappy.js',
-      'node_modules/snappy-wasm/cjs/snappy_bg.wasm',
+      'node_modules/snappy-wasm/es/snappy.js',
+      'node_modules/snappy-wasm/es/snappy_bg.wasm',
     ]) {
       expect(zip.includes(f), f).toBe(true);
     }
@@ -324,31 +324,40 @@ describe('serverless package (offline)', () => {
     );
   });
 
-  it('ships a worker bundle that exports a real table task from the zip, as Lambda would run it', async () => {
-    // Prepare: the local stack, a customer, and a run whose tasks are waiting.
+  it('ships a worker bundle that exports real table tasks from the zip, as Lambda would run it (GZIP and SNAPPY)', async () => {
+    // Prepare: the local stack, two customers (each codec's package loads in the zip's compression workers: pages of
+    // 20-60 KB go to a worker), and a run each whose task is waiting.
     const harness = await startHarness();
     try {
       const { stack, pool, registry, ledger } = harness;
-      await pool.query(
-        `create schema zipco; create table zipco.t as select i as id, 'row ' || i as label from generate_series(1, 5000) i;`,
-      );
-      const c = await setupCustomer(stack, registry, {
-        accountId: 'zipco',
-        awsAccountId: '220000000001',
-        bucket: 'zipco-data',
-        schema: 'zipco',
-      });
       const env = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' };
       Object.assign(process.env, env);
       const messages: TaskMessage[] = [];
-      await startFanOutRun(c.destination, {
-        sourceUrl: stack.databaseUrl,
-        ledger,
-        settings: loadSettings(env),
-        queue: { send: async (m) => void messages.push(...m) },
-        trigger: 'manual',
-      });
-      expect(messages).toHaveLength(1);
+      for (const [i, [accountId, compression]] of (
+        [
+          ['zipco', 'gzip'],
+          ['zipsnap', 'snappy'],
+        ] as const
+      ).entries()) {
+        await pool.query(
+          `create schema ${accountId}; create table ${accountId}.t as select i as id, 'row ' || i as label from generate_series(1, 5000) i;`,
+        );
+        const c = await setupCustomer(stack, registry, {
+          accountId,
+          awsAccountId: `22000000000${i + 1}`,
+          bucket: `${accountId}-data`,
+          schema: accountId,
+          compression,
+        });
+        await startFanOutRun(c.destination, {
+          sourceUrl: stack.databaseUrl,
+          ledger,
+          settings: loadSettings(env),
+          queue: { send: async (m) => void messages.push(...m) },
+          trigger: 'manual',
+        });
+      }
+      expect(messages).toHaveLength(2);
       const dir = join(out, 'worker');
       await run('python3', [
         '-c',
@@ -371,9 +380,19 @@ describe('serverless package (offline)', () => {
       );
       // Assess
       expect(JSON.parse(stdout.trim().split('\n').at(-1)!), stdout).toEqual({ batchItemFailures: [] });
-      expect(await stack.s3.keys('zipco-data')).toContain('receipt.json');
-      const [run0] = await ledger.listRuns({ accountId: 'zipco' });
-      expect(run0).toMatchObject({ status: 'succeeded', trigger: 'manual' });
+      for (const [accountId, compression] of [
+        ['zipco', 'gzip'],
+        ['zipsnap', 'snappy'],
+      ] as const) {
+        expect(await stack.s3.keys(`${accountId}-data`)).toContain('receipt.json');
+        const [run0] = await ledger.listRuns({ accountId });
+        expect(run0).toMatchObject({ status: 'succeeded', trigger: 'manual' });
+        // The local S3's own file for the object (s3rver keeps each object's bytes beside its key).
+        const receipt = JSON.parse(
+          readFileSync(join(stack.s3.directory, `${accountId}-data`, 'receipt.json._S3rver_object'), 'utf8'),
+        );
+        expect(receipt.compression).toBe(compression);
+      }
     } finally {
       await harness.stop();
     }

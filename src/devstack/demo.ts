@@ -2,6 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import type { Registry } from '../accounts/registry.js';
+import type { DestinationCompression } from '../contracts/receipt.js';
 import type { SelectionInput } from '../contracts/selection.js';
 import { permissionPolicy, trustPolicy } from '../destinations/s3/policies.js';
 import type { Principal } from './iam.js';
@@ -114,6 +115,8 @@ export interface CustomerSetup {
   schema: string;
   kmsKeyArn?: string;
   layout?: 'dreamdata' | 'portable';
+  /** The Parquet codec (GZIP when absent). */
+  compression?: DestinationCompression;
   /** Tenant mode / table and column selection. */
   selection?: SelectionInput;
 }
@@ -142,6 +145,7 @@ export async function setupCustomer(stack: LocalStack, registry: Registry, c: Cu
     sourceSchema: c.schema,
     ...(c.kmsKeyArn ? { kmsKeyArn: c.kmsKeyArn } : {}),
     ...(c.layout ? { layout: c.layout } : {}),
+    ...(c.compression ? { compression: c.compression } : {}),
     ...(c.selection ? { selection: c.selection } : {}),
   });
   const users = await stack.applyWorld({
