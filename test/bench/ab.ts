@@ -1,5 +1,5 @@
 /**
- * node --import tsx test/bench/ab.ts [--rows 2000000] [--codec none] [--rounds 3] [--baseline <dir>]
+ * npx node --import tsx test/bench/ab.ts [--rows 2000000] [--codec none] [--rounds 3] [--baseline <dir>]
  *
  * Two (or more) forms of the export side by side, for a change to the export's CPU: one local stack, the bench's
  * `events` table generated once, then each variant's export in a child process (test/bench/export-child.ts, bundled
@@ -9,7 +9,7 @@
  *     its export-child is bundled as the variant "baseline", beside this tree's ("this tree").
  *   AB_VARIANTS (JSON) instead: [{ "name", "flags"?: [node flags], "env"?: {…}, "bundle"?: path }], e.g. a V8 flag.
  * Example: git worktree add /tmp/base HEAD~1 && ln -s $PWD/node_modules /tmp/base/ &&
- *   node --import tsx test/bench/ab.ts --codec zstd --baseline /tmp/base
+ *   npx node --import tsx test/bench/ab.ts --codec zstd --baseline /tmp/base
  */
 import { execFile } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
@@ -18,6 +18,15 @@ import { startHarness } from '../kit/stack-harness.js';
 import { bundleExportChild, LAMBDA_ENV, LAMBDA_NODE_FLAGS } from './child.js';
 import { eventsTableSql, setupBenchAccount } from './events.js';
 import { median } from './standalone.js';
+
+// The children run this process's Node (process.execPath): one started by the PATH's `node` may be another major than
+// the project's (package.json engines: the CLI, the tests and Lambda run Node 24), and its figures would not be Lambda's.
+if (process.versions.node.split('.')[0] !== '24') {
+  console.error(
+    `ab.ts runs its children with this Node (${process.version}); start it with Node 24, e.g. npx node --import tsx test/bench/ab.ts`,
+  );
+  process.exit(2);
+}
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
