@@ -63,6 +63,22 @@ describe('CompressionPool page buffers', () => {
       }
     });
 
+    it(`${codec}: a page above 4 MiB (one huge value), then the next pages, decompress to themselves`, async () => {
+      // Prepare: the worker's Snappy instance starts afresh after a page this large (its memory never shrinks).
+      const sizes = [5 * 1024 * 1024 + 3, 300_000, 40_000];
+
+      for (const [i, size] of sizes.entries()) {
+        const raw = page(size, 20 + i);
+        const expected = Buffer.from(raw);
+
+        // Act
+        const out = await pool.compress(raw, { codec, level: codec === 'zstd' ? 1 : 6 });
+
+        // Assert
+        expect(decompress(codec, out, size).equals(expected)).toBe(true);
+      }
+    });
+
     it(`${codec}: a small page compressed in this thread holds memory of about its own size`, async () => {
       // Prepare: a page below the in-thread limit (a wide table's pages).
       const raw = page(8_000, 3);

@@ -87,10 +87,23 @@ const WORKER_SOURCE = `
   const { parentPort, workerData } = await import('node:worker_threads');
   const zlib = await import('node:zlib');
   const libdeflate = await import(workerData.libdeflate);
-  // snappy-wasm's ES build, instantiated from its wasm file (see snappyWasm()).
+  // snappy-wasm's ES build, instantiated from its wasm file (see snappyWasm()), compiled once. Its wasm memory grows to
+  // the largest page it compressed (~2.6 × the page) and never shrinks: after a page above 4 MiB (one huge value), or
+  // a failure (a trap leaves the instance's allocator in doubt), a fresh instance; the old memory becomes garbage.
   const snappyModule = await import(workerData.snappy);
-  snappyModule.initSync((await import('node:fs')).readFileSync(workerData.snappyWasm));
-  const snappy = snappyModule.compress_raw;
+  const snappyCompiled = new WebAssembly.Module((await import('node:fs')).readFileSync(workerData.snappyWasm));
+  snappyModule.initSync(snappyCompiled);
+  const snappy = (input) => {
+    let fresh = input.length > 4 * 1024 * 1024;
+    try {
+      return snappyModule.compress_raw(input);
+    } catch (e) {
+      fresh = true;
+      throw e;
+    } finally {
+      if (fresh) snappyModule.initSync(snappyCompiled);
+    }
+  };
   // The whole frame in one output chunk (the input's size plus zstd's worst-case overhead): no
   // concatenation of 64 KiB pieces, and a buffer of its own that goes back to the main thread
   // (where it dies young, or serves as the next page buffer) instead of staying in this worker's
@@ -254,7 +267,9 @@ export class CompressionPool {
 /** Pages up to this size are compressed on the calling thread. */
 const IN_THREAD_BYTES = 16 * 1024;
 
-let inThread: Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snappy: (b: Uint8Array) => Uint8Array }>;
+let inThread:
+  | Promise<{ gzip: (b: Uint8Array, level: number) => Uint8Array; snappy: (b: Uint8Array) => Uint8Array }>
+  | undefined;
 
 /**
  * A free list of page buffers (ArrayBuffers of their own, so transferable to a worker): a page is
@@ -431,10 +446,16 @@ async function compressInThread(raw: Uint8Array, job: CompressJob): Promise<Buff
     out.copy(exact);
     return exact;
   }
-  inThread ??= Promise.all([import('libdeflate'), import('snappy-wasm')]).then(([ld, sn]) => {
-    sn.initSync(readFileSync(snappyWasm().wasm));
-    return { gzip: ld.gzip, snappy: sn.compress_raw };
-  });
+  // Pages here are ≤ 16 KiB: snappy-wasm's memory stays small. A failed load is not kept: the next page tries again.
+  inThread ??= Promise.all([import('libdeflate'), import('snappy-wasm')])
+    .then(([ld, sn]) => {
+      sn.initSync(readFileSync(snappyWasm().wasm));
+      return { gzip: ld.gzip, snappy: sn.compress_raw };
+    })
+    .catch((e: unknown) => {
+      inThread = undefined;
+      throw e;
+    });
   const c = await inThread;
   const out = job.codec === 'gzip' ? c.gzip(raw, job.level) : c.snappy(raw);
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
