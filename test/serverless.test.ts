@@ -2,12 +2,14 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parquetMetadata } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../src/config/settings.js';
-import type { TaskMessage } from '../src/contracts/task.js';
+import { messageTasks, type TaskMessage } from '../src/contracts/task.js';
 import { setupCustomer } from '../src/devstack/demo.js';
 import { REPO_ROOT } from '../src/devstack/stack.js';
 import { startFanOutRun } from '../src/run/drivers/fan-out.js';
+import { LAMBDA_NODE_FLAGS } from './bench/child.js';
 import { startHarness } from './kit/stack-harness.js';
 
 /**
@@ -303,6 +305,8 @@ describe('serverless package (offline)', () => {
       'handlers/worker.mjs',
       'node_modules/libdeflate/index.js',
       'node_modules/libdeflate/dist/libdeflate.wasm.mjs',
+      // The CommonJS entry is what compression.ts resolves to find the package; the ES build and its wasm are loaded.
+      'node_modules/snappy-wasm/cjs/snappy.js',
       'node_modules/snappy-wasm/es/snappy.js',
       'node_modules/snappy-wasm/es/snappy_bg.wasm',
     ]) {
@@ -325,8 +329,9 @@ describe('serverless package (offline)', () => {
   });
 
   it('ships a worker bundle that exports real table tasks from the zip, as Lambda would run it (GZIP and SNAPPY)', async () => {
-    // Prepare: the local stack, two customers (each codec's package loads in the zip's compression workers: pages of
-    // 20-60 KB go to a worker), and a run each whose task is waiting.
+    // Prepare: the local stack, two customers, each with a table of 5,000 rows (pages of 20-60 KB: the zip's compression
+    // workers load each codec's package) and one of 10 (pages compressed on the main thread), and a run each whose
+    // tasks are waiting.
     const harness = await startHarness();
     try {
       const { stack, pool, registry, ledger } = harness;
@@ -340,7 +345,9 @@ describe('serverless package (offline)', () => {
         ] as const
       ).entries()) {
         await pool.query(
-          `create schema ${accountId}; create table ${accountId}.t as select i as id, 'row ' || i as label from generate_series(1, 5000) i;`,
+          `create schema ${accountId};
+           create table ${accountId}.t as select i as id, 'row ' || i as label from generate_series(1, 5000) i;
+           create table ${accountId}.small as select i as id, 'row ' || i as label from generate_series(1, 10) i;`,
         );
         const c = await setupCustomer(stack, registry, {
           accountId,
@@ -357,7 +364,8 @@ describe('serverless package (offline)', () => {
           trigger: 'manual',
         });
       }
-      expect(messages).toHaveLength(2);
+      // Small tables of one run are packed into one message (src/contracts/task.ts): two tables per run.
+      expect(messages.flatMap((m) => messageTasks(m))).toHaveLength(4);
       const dir = join(out, 'worker');
       await run('python3', [
         '-c',
@@ -365,7 +373,10 @@ describe('serverless package (offline)', () => {
         join(out, 'worker.zip'),
         dir,
       ]);
-      // Act: the bundled handler, loaded from the zip in a fresh Node process, gets the SQS event.
+      // Act: the bundled handler, loaded from the zip in a fresh Node process with the template's NODE_OPTIONS, gets the
+      // SQS event.
+      const nodeOptions = template.Resources.WorkerLambdaFunction.Properties.Environment.Variables
+        .NODE_OPTIONS as string;
       const event = { Records: messages.map((m, i) => ({ messageId: `m${i}`, body: JSON.stringify(m) })) };
       const stdout = await run(
         process.execPath,
@@ -376,10 +387,12 @@ describe('serverless package (offline)', () => {
            const r = await m.handler(${JSON.stringify(event)}, { getRemainingTimeInMillis: () => 600000 });
            console.log(JSON.stringify(r)); process.exit(0);`,
         ],
-        env,
+        { ...env, NODE_OPTIONS: nodeOptions },
       );
       // Assess
       expect(JSON.parse(stdout.trim().split('\n').at(-1)!), stdout).toEqual({ batchItemFailures: [] });
+      // The bench measures what Lambda runs: its child's flags are the template's.
+      for (const flag of LAMBDA_NODE_FLAGS) expect(nodeOptions.split(' ')).toContain(flag);
       for (const [accountId, compression] of [
         ['zipco', 'gzip'],
         ['zipsnap', 'snappy'],
@@ -392,6 +405,17 @@ describe('serverless package (offline)', () => {
           readFileSync(join(stack.s3.directory, `${accountId}-data`, 'receipt.json._S3rver_object'), 'utf8'),
         );
         expect(receipt.compression).toBe(compression);
+        // And the files' own codec, from their footers (hyparquet's reader, not the writer's).
+        const shards = (await stack.s3.keys(`${accountId}-data`)).filter(
+          (k) => k.endsWith('.parquet') || k.endsWith('.parquet.gz'),
+        );
+        expect(shards).toHaveLength(2);
+        for (const key of shards) {
+          const bytes = readFileSync(join(stack.s3.directory, `${accountId}-data`, `${key}._S3rver_object`));
+          const meta = parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+          for (const chunk of meta.row_groups.flatMap((g) => g.columns))
+            expect(chunk.meta_data?.codec).toBe(compression.toUpperCase());
+        }
       }
     } finally {
       await harness.stop();
