@@ -338,12 +338,11 @@ describe('serverless package (offline)', () => {
       const env = { ...stack.env(), DROPSHIP_S3_FORCE_PATH_STYLE: 'true', DROPSHIP_LOG_LEVEL: 'silent' };
       Object.assign(process.env, env);
       const messages: TaskMessage[] = [];
-      for (const [i, [accountId, compression]] of (
-        [
-          ['zipco', 'gzip'],
-          ['zipsnap', 'snappy'],
-        ] as const
-      ).entries()) {
+      const customers = [
+        ['zipco', 'gzip'],
+        ['zipsnap', 'snappy'],
+      ] as const;
+      for (const [i, [accountId, compression]] of customers.entries()) {
         await pool.query(
           `create schema ${accountId};
            create table ${accountId}.t as select i as id, 'row ' || i as label from generate_series(1, 5000) i;
@@ -393,10 +392,7 @@ describe('serverless package (offline)', () => {
       expect(JSON.parse(stdout.trim().split('\n').at(-1)!), stdout).toEqual({ batchItemFailures: [] });
       // The bench measures what Lambda runs: its child's flags are the template's.
       for (const flag of LAMBDA_NODE_FLAGS) expect(nodeOptions.split(' ')).toContain(flag);
-      for (const [accountId, compression] of [
-        ['zipco', 'gzip'],
-        ['zipsnap', 'snappy'],
-      ] as const) {
+      for (const [accountId, compression] of customers) {
         expect(await stack.s3.keys(`${accountId}-data`)).toContain('receipt.json');
         const [run0] = await ledger.listRuns({ accountId });
         expect(run0).toMatchObject({ status: 'succeeded', trigger: 'manual' });
