@@ -1,7 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 
@@ -292,7 +290,12 @@ async function postOnce(
           else cb(null, pinned!.address, pinned!.family);
         }
       : undefined;
-    const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    // node:http and node:https are loaded when a webhook is sent, not when this module is: a static ES import of
+    // node:http makes Node build its module facade, which reads every export — and node:http's lazy getters
+    // (WebSocket, …) load undici: ~25 ms of CPU at every process's start, webhook or not (a CPU profile of the bench's
+    // export child, test/bench/export-child.ts, 1,000 rows).
+    const request =
+      target.protocol === 'https:' ? (await import('node:https')).request : (await import('node:http')).request;
     return await new Promise<PostResult>((resolve, reject) => {
       const req = request(
         target,

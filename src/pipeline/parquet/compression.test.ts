@@ -22,6 +22,49 @@ function decompress(codec: Compression, data: Buffer, size: number): Buffer {
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
+describe('CompressionPool workers', () => {
+  for (const [codec, workers] of [
+    ['snappy', 1],
+    ['zstd', 1],
+    ['gzip', 2],
+  ] as const) {
+    it(`${codec}: a burst of pages on a pool of two starts ${workers} worker(s), and every page decompresses to itself`, async () => {
+      // Prepare: a pool of two, as on a two-core machine; a row group's pages cut at once.
+      const two = new CompressionPool(2);
+      try {
+        const raws = Array.from({ length: 8 }, (_, i) => page(100_000 + i, i + 40));
+        const expected = raws.map((r) => Buffer.from(r));
+
+        // Act: all pages in flight together, so a second worker would be started if the codec may have one.
+        const outs = await Promise.all(raws.map((r) => two.compress(r, { codec, level: codec === 'zstd' ? 1 : 4 })));
+
+        // Assert
+        expect(two.workers).toBe(workers);
+        for (const [i, out] of outs.entries())
+          expect(decompress(codec, out, 100_000 + i).equals(expected[i]!)).toBe(true);
+      } finally {
+        await two.close();
+      }
+    });
+  }
+
+  it('a pool that GZIP grew to two workers compresses SNAPPY pages with them (no third started, none stopped)', async () => {
+    const two = new CompressionPool(2);
+    try {
+      await Promise.all([0, 1, 2, 3].map((i) => two.compress(page(100_000, i + 50), { codec: 'gzip', level: 4 })));
+      expect(two.workers).toBe(2);
+      const outs = await Promise.all(
+        [0, 1, 2, 3].map((i) => two.compress(page(100_000, i + 60), { codec: 'snappy', level: 0 })),
+      );
+      expect(two.workers).toBe(2);
+      for (const [i, out] of outs.entries())
+        expect(decompress('snappy', out, 100_000).equals(page(100_000, i + 60))).toBe(true);
+    } finally {
+      await two.close();
+    }
+  });
+});
+
 describe('CompressionPool page buffers', () => {
   for (const codec of ['gzip', 'zstd', 'snappy'] as const) {
     it(`${codec}: pages come back from the worker and are reused; every page decompresses to itself`, async () => {
