@@ -81,10 +81,13 @@ describe('CompressionPool page buffers', () => {
 
         // Assert
         expect(decompress(codec, out, size).equals(expected)).toBe(true);
+        // Written: the Parquet writer gives the page's memory back (reusePages), for the next page or output.
+        pool.buffers.reuse(out);
       }
       // The first page's buffer (300,000 bytes) comes back and holds every later page but none
-      // larger than it: one allocation for eight pages, where every page was a fresh buffer.
-      expect(pool.buffers.allocated - before).toBeLessThanOrEqual(1);
+      // larger than it: one allocation for eight pages, where every page was a fresh buffer; SNAPPY's
+      // output is written into a second page buffer (its worker's snappyInto), which comes back the same way.
+      expect(pool.buffers.allocated - before).toBeLessThanOrEqual(codec === 'snappy' ? 2 : 1);
       expect(pool.buffers.size).toBeGreaterThan(0);
     });
   }
@@ -119,6 +122,10 @@ describe('CompressionPool page buffers', () => {
 
         // Assert
         expect(decompress(codec, out, size).equals(expected)).toBe(true);
+        // A page buffer or output chunk of the page's size is kept whole only up to 4 MiB: the huge page's compressed
+        // bytes (text: a fraction of it) are not held at its size until their row group is written.
+        if (size > 4 * 1024 * 1024) expect(out.buffer.byteLength).toBeLessThan(out.length + 4096);
+        else expect(out.buffer.byteLength).toBeLessThanOrEqual(4 * 1024 * 1024);
       }
     });
 

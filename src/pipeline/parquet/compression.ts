@@ -174,7 +174,7 @@ const WORKER_SOURCE = `
       if (m.codec === 'snappy') {
         const r = snappy(input, m.out ? new Uint8Array(m.out) : undefined);
         if (typeof r === 'number') {
-          parentPort.postMessage({ id: m.id, buf: m.out, length: r, input: m.buf, supplied: true }, [m.out, m.buf]);
+          parentPort.postMessage({ id: m.id, buf: m.out, length: r, input: m.buf }, [m.out, m.buf]);
           return;
         }
         if (m.out) parentPort.postMessage({ id: 0, spare: m.out }, [m.out]);
@@ -251,7 +251,6 @@ export class CompressionPool {
         length?: number;
         input?: ArrayBuffer;
         spare?: ArrayBuffer;
-        supplied?: boolean;
         error?: string;
       }) => {
         if (m.id === -1) return this.failAll(new Error(`compression worker failed to start: ${m.error}`));
@@ -265,10 +264,14 @@ export class CompressionPool {
         else {
           const buf = m.buf!;
           const out = Buffer.from(buf, 0, m.length);
-          // An output buffer this thread sent along (SNAPPY) is a page buffer: kept whole, it is the next page's.
-          if (m.supplied || buf.byteLength - out.length < 4096) p.resolve(this.buffers.own(out));
+          // Kept whole, an output's buffer is the next page's once the page is written (SNAPPY's is a page buffer this
+          // thread sent along; ZSTD's is its one output chunk, the page's size plus zstd's bound): a copy of the
+          // compressed bytes only for a large chunk mostly empty (a page of one huge value that compressed well), not
+          // held at the chunk's size until its row group is written. Copying every ZSTD page (as before) made two
+          // fresh buffers per page: 2M rows, 5 rounds alternating, 2.29 → 2.18 µs/row, peak RSS within 2 MiB.
+          if (buf.byteLength <= WHOLE_OUTPUT_BYTES || buf.byteLength - out.length < 4096)
+            p.resolve(this.buffers.own(out));
           else {
-            // A mostly empty output chunk (zstd): keep an exact copy, reuse the chunk for a page.
             const exact = Buffer.allocUnsafeSlow(out.length);
             out.copy(exact);
             p.resolve(this.buffers.own(exact));
@@ -344,6 +347,9 @@ export class CompressionPool {
 function workersFor(codec: Compression, size: number): number {
   return codec === 'gzip' ? size : 1;
 }
+
+/** Output chunks up to this size are kept whole (as PageBuffers' `maxBufferBytes`: the list takes them back). */
+const WHOLE_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /** Pages up to this size are compressed on the calling thread. */
 const IN_THREAD_BYTES = 16 * 1024;
