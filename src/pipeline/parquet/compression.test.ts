@@ -48,6 +48,55 @@ describe('CompressionPool workers', () => {
     });
   }
 
+  it('ZSTD above level 3 (slow) gets every worker of the pool, as GZIP does', async () => {
+    const two = new CompressionPool(2);
+    try {
+      const raws = Array.from({ length: 8 }, (_, i) => page(100_000, i + 70));
+      const expected = raws.map((r) => Buffer.from(r));
+      const outs = await Promise.all(raws.map((r) => two.compress(r, { codec: 'zstd', level: 9 })));
+      expect(two.workers).toBe(2);
+      for (const [i, out] of outs.entries()) expect(decompress('zstd', out, 100_000).equals(expected[i]!)).toBe(true);
+    } finally {
+      await two.close();
+    }
+  });
+
+  it('SNAPPY: a page that does not compress comes back in a fresh buffer, and the buffer sent along for it returns to the list', async () => {
+    // Prepare: a pool of its own, so its list holds only what this page brings back.
+    const own = new CompressionPool(1);
+    try {
+      const raw = own.buffers.take(200_000);
+      randomFillSync(raw);
+      const expected = Buffer.from(raw);
+
+      // Act
+      const out = await own.compress(raw, { codec: 'snappy', level: 0 });
+
+      // Assert: Snappy's output of random bytes is a little larger than the page; the page and the unused output
+      // buffer (the worker's "spare") are both back on the list.
+      expect(out.length).toBeGreaterThan(200_000);
+      expect(decompress('snappy', out, 200_000).equals(expected)).toBe(true);
+      expect(own.buffers.size).toBe(2);
+    } finally {
+      await own.close();
+    }
+  });
+
+  for (const codec of ['snappy', 'zstd'] as const)
+    it(`${codec}: a pool whose written pages never come back (reuseOutputs false) keeps outputs exact-sized`, async () => {
+      const exact = new CompressionPool(1, false);
+      try {
+        const raw = exact.buffers.take(300_000);
+        page(300_000, 80).copy(raw);
+        const expected = Buffer.from(raw);
+        const out = await exact.compress(raw, { codec, level: 1 });
+        expect(decompress(codec, out, 300_000).equals(expected)).toBe(true);
+        expect(out.buffer.byteLength).toBeLessThan(out.length + 4096);
+      } finally {
+        await exact.close();
+      }
+    });
+
   it('a pool that GZIP grew to two workers compresses SNAPPY pages with them (no third started, none stopped)', async () => {
     const two = new CompressionPool(2);
     try {

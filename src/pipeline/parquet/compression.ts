@@ -110,7 +110,8 @@ const WORKER_SOURCE = `
       w.compress_raw(ret, at, input.length);
       if (snappyMemory.buffer !== w.memory.buffer) snappyMemory = new Uint8Array(w.memory.buffer);
       const r = new Int32Array(w.memory.buffer, ret, 4);
-      // An error: the glue's own call runs it again and throws it with its message (its error object lives there).
+      // An error (Snappy's only one: an input above its maximum, ~4 GiB): the glue's own call runs it again and throws
+      // it with its message (the error object lives in the glue's table, where this path leaves it: a few bytes, once).
       if (r[3] !== 0) return snappyModule.compress_raw(input);
       const ptr = r[0];
       const len = r[1];
@@ -212,7 +213,16 @@ export class CompressionPool {
    */
   readonly buffers = new PageBuffers();
 
-  constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {
+  /**
+   * `size`: workers at most (default: one per core, at most 4). `reuseOutputs` (default true): outputs are kept in
+   * buffers of about their page's size, which become page buffers again once the Parquet writer wrote them
+   * (`reusePages`); false where written pages never come back (the second reading thread's pool: its pages travel to
+   * the main thread) — outputs are then exact-sized, as the memory they hold is all that matters there.
+   */
+  constructor(
+    private readonly size = Math.max(1, Math.min(4, availableParallelism())),
+    private readonly reuseOutputs = true,
+  ) {
     const require = createRequire(import.meta.url);
     const resolve = (name: string): string => pathToFileURL(require.resolve(name)).href;
     const snappy = snappyWasm();
@@ -231,10 +241,10 @@ export class CompressionPool {
   /**
    * The least busy worker; a new one when all are busy and the codec may have more (`workersFor`).
    */
-  private slot(codec: Compression): Slot {
+  private slot(job: CompressJob): Slot {
     let best: Slot | undefined;
     for (const s of this.slots) if (!best || s.inFlight < best.inFlight) best = s;
-    if (best && (best.inFlight === 0 || this.slots.length >= workersFor(codec, this.size))) return best;
+    if (best && (best.inFlight === 0 || this.slots.length >= workersFor(job, this.size))) return best;
     // Pages and codec buffers live outside the JS heap (transferred ArrayBuffers, wasm memory):
     // a small heap per worker is enough, and keeps each worker's resident memory small.
     const worker = new Worker(WORKER_SOURCE, {
@@ -269,8 +279,8 @@ export class CompressionPool {
           // compressed bytes only for a large chunk mostly empty (a page of one huge value that compressed well), not
           // held at the chunk's size until its row group is written. Copying every ZSTD page (as before) made two
           // fresh buffers per page: 2M rows, 5 rounds alternating, 2.29 → 2.18 µs/row, peak RSS within 2 MiB.
-          if (buf.byteLength <= WHOLE_OUTPUT_BYTES || buf.byteLength - out.length < 4096)
-            p.resolve(this.buffers.own(out));
+          const whole = this.reuseOutputs && buf.byteLength <= WHOLE_OUTPUT_BYTES;
+          if (whole || buf.byteLength - out.length < 4096) p.resolve(this.buffers.own(out));
           else {
             const exact = Buffer.allocUnsafeSlow(out.length);
             out.copy(exact);
@@ -314,12 +324,16 @@ export class CompressionPool {
         this.buffers.give(raw.buffer as ArrayBuffer);
         return out;
       });
-    const slot = this.slot(job.codec);
+    // SNAPPY's output is written into a page buffer sent along (see the worker's snappyInto): of the page's size, which
+    // holds the output unless the page does not compress (then the worker returns a fresh one, and this one back). Not
+    // for a page above WHOLE_OUTPUT_BYTES (one huge value): its output is kept exact-sized anyway.
+    const out =
+      job.codec === 'snappy' && this.reuseOutputs && raw.length <= WHOLE_OUTPUT_BYTES
+        ? (this.buffers.take(raw.length).buffer as ArrayBuffer)
+        : undefined;
+    const slot = this.slot(job);
     const id = this.nextId++;
     if (slot.inFlight++ === 0) slot.worker.ref();
-    // SNAPPY's output is written into a page buffer sent along (see the worker's snappyInto): of the page's size, which
-    // holds the output unless the page does not compress (then the worker returns a fresh one, and this one back).
-    const out = job.codec === 'snappy' ? (this.buffers.take(raw.length).buffer as ArrayBuffer) : undefined;
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       slot.worker.postMessage(
@@ -342,10 +356,12 @@ export class CompressionPool {
  * that only takes pages the first would have had moments later. Measured (`test/bench/ab.ts --rows 2000000`, Node
  * 24, alternating, medians): SNAPPY process CPU 2.32 → 2.20 µs/row (4 rounds) and 2.13 → 2.09 (5 rounds, 4 of 5
  * pairs lower), peak RSS −7 to −14 MiB; ZSTD 2.10 → 2.10 µs/row, −7 MiB (5 rounds). A pool that GZIP pages already
- * grew (one process, several tables) lends its workers to every codec.
+ * grew (one process, several tables) lends its workers to every codec. ZSTD above level 3 is GZIP's case.
  */
-function workersFor(codec: Compression, size: number): number {
-  return codec === 'gzip' ? size : 1;
+function workersFor(job: CompressJob, size: number): number {
+  // ZSTD above level 3 (DROPSHIP_ZSTD_LEVEL goes to 19) is no longer fast: level 3 does ~310 MB/s, level 9 and up
+  // tens of MB/s — those pages get every worker, as GZIP's do.
+  return job.codec === 'gzip' || (job.codec === 'zstd' && job.level > 3) ? size : 1;
 }
 
 /** Output chunks up to this size are kept whole (as PageBuffers' `maxBufferBytes`: the list takes them back). */

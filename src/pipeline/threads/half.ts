@@ -52,7 +52,7 @@ export type ToHalf = { type: 'ack' };
 export async function readHalf(job: HalfJob, port: Pick<MessagePort, 'postMessage' | 'on'>): Promise<number> {
   const post = (m: FromHalf, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
   let acked: (() => void) | undefined;
-  const pool = new CompressionPool(1);
+  const pool = new CompressionPool(1, false); // its pages go to the main thread, never back to this pool
   port.on('message', (m: ToHalf) => {
     if (m.type !== 'ack') return;
     const a = acked;
