@@ -4,6 +4,7 @@ import type { Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { TableResult } from '../contracts/result.js';
 import type { DestinationPort } from '../destinations/port.js';
+import { compressionPool } from './parquet/compression.js';
 import { describeType } from './parquet/schema.js';
 import { copyIntoSink } from './sink/copy-into.js';
 import { tableFolder, tableObjectName } from './sink/layout.js';
@@ -66,6 +67,14 @@ export interface TableExportInput {
    * src/pipeline/threads/split.ts allow it; absent, by this one.
    */
   threads?: SplitSource | undefined;
+}
+
+/**
+ * Call when a run or task for `dest` opens, before its tables: the page compression's first worker starts then, its
+ * start overlapping the opening's waits instead of holding up the first pages (CompressionPool.prewarm).
+ */
+export function prewarmTableExport(dest: Pick<Destination, 'compression'>): void {
+  compressionPool().prewarm(dest.compression ?? 'gzip');
 }
 
 export async function exportTable(input: TableExportInput): Promise<TableResult> {

@@ -48,6 +48,25 @@ describe('CompressionPool workers', () => {
     });
   }
 
+  it('prewarm starts one worker for a codec that needs one, none for none, and never a second', async () => {
+    const pool2 = new CompressionPool(2);
+    try {
+      pool2.prewarm('none');
+      expect(pool2.workers).toBe(0);
+      pool2.prewarm('gzip');
+      pool2.prewarm('gzip');
+      expect(pool2.workers).toBe(1);
+      // The warm worker compresses the first page.
+      const raw = page(100_000, 90);
+      const expected = Buffer.from(raw);
+      const out = await pool2.compress(raw, { codec: 'gzip', level: 4 });
+      expect(decompress('gzip', out, 100_000).equals(expected)).toBe(true);
+      expect(pool2.workers).toBe(1);
+    } finally {
+      await pool2.close();
+    }
+  });
+
   it('ZSTD above level 3 (slow) gets every worker of the pool, as GZIP does', async () => {
     const two = new CompressionPool(2);
     try {

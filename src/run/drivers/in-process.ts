@@ -16,7 +16,7 @@ import { folderName } from '../../pipeline/sink/layout.js';
 import { listTables } from '../../pipeline/source/catalog.js';
 import { receiptSelection, selectTables } from '../../pipeline/source/select.js';
 import { Snapshot, snapshotInfo, sourceSession } from '../../pipeline/source/snapshot.js';
-import type { TableResult } from '../../pipeline/table.js';
+import { prewarmTableExport, type TableResult } from '../../pipeline/table.js';
 import { nowMicros } from '../../receipt/receipt.js';
 import { DestinationChanged, type Ledger, RunInProgress } from '../../store/ledger/ledger.js';
 import type { OpenRun, Trigger } from '../../store/ledger/rows.js';
@@ -86,6 +86,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const log = deps.log ?? createLogger({ level: 'silent' });
   const faults = deps.faults ?? noFaults;
   const failures: RunError['failures'][number][] = [];
+  prewarmTableExport(dest); // the compression worker's start overlaps the run's opening
 
   // The destination's port for this run (src/destinations/: S3 behind an assumed role, or a local directory).
   let port: DestinationPort | undefined;

@@ -9,7 +9,7 @@ import { listTables } from '../../pipeline/source/catalog.js';
 import { MappingError } from '../../pipeline/source/errors.js';
 import { type SelectedTables, selectTables } from '../../pipeline/source/select.js';
 import { sourceSession } from '../../pipeline/source/snapshot.js';
-import type { TableProgress } from '../../pipeline/table.js';
+import { prewarmTableExport, type TableProgress } from '../../pipeline/table.js';
 import type { Ledger } from '../../store/ledger/ledger.js';
 import type { Run } from '../../store/ledger/rows.js';
 import { dispatchRunOutcome } from '../lifecycle/ended.js';
@@ -59,6 +59,7 @@ export async function runTask(msg: TaskMessage, deps: TaskDeps): Promise<TaskOut
   // or removal cancels the run, and what is still written for it stays under its own bucket/prefix.
   const dest = run.destination ?? (await legacyDestination(deps.registry, run));
   if (!dest) return { status: 'skipped', reason: `the destination of run ${run.runId} was changed or removed` };
+  prewarmTableExport(dest); // the compression worker's start overlaps the task's opening
   // One port (credentials, clients) and one snapshot session for every task the message carries.
   // A warm worker keeps the run's credentials and S3 client for its next tasks (src/destinations/s3/clients.ts).
   const port = openTarget(dest, run.runId, settings, { reuseClients: true });
