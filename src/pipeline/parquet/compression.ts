@@ -199,9 +199,9 @@ const WORKER_SOURCE = `
 /**
  * A small pool of worker threads (default: one per core, at most 4; the fast codecs start one of them: `workersFor`).
  * Pages are transferred to a worker (no copy) and the compressed bytes transferred back (SNAPPY's into a page buffer
- * sent along, ZSTD's in its output chunk: both kept whole, to serve as page buffers once written). Workers are unreferenced while idle,
- * so an idle pool never keeps a process alive; they are created on first use and live for the
- * process (a Lambda container reuses them across invocations).
+ * sent along, ZSTD's in its output chunk: both kept whole, to serve as page buffers once written). Workers are
+ * unreferenced while idle, so an idle pool never keeps a process alive; they are created on first use (or by
+ * `prewarm`) and live for the process (a Lambda container reuses them across invocations).
  */
 export class CompressionPool {
   private readonly slots: Slot[] = [];
