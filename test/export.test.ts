@@ -319,4 +319,128 @@ describe('run mechanics', () => {
       await snapshot.close();
     }
   });
+  /** Connections to the source with this application_name, as the server lists them (state, and whether in a snapshot). */
+  async function sessions(name: string): Promise<{ state: string; xmin: boolean }[]> {
+    const res = await pool.query<{ state: string; xmin: boolean }>(
+      `select state, backend_xmin is not null as xmin from pg_stat_activity where application_name = $1`,
+      [name],
+    );
+    return res.rows;
+  }
+  /** Polls until `check` holds (the server ends a closed session's backend a moment after the client leaves). */
+  async function until<T>(read: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
+    let v = await read();
+    for (let i = 0; i < 100 && !check(v); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      v = await read();
+    }
+    return v;
+  }
+
+  it('a holder connected ahead reads nothing and takes no snapshot until opened; closed unopened, it leaves', async () => {
+    // Prepare: the holder connects (as a run does while it checks the customer's role).
+    const pending = Snapshot.connect(stack.databaseUrl, 'ahead-holder');
+    const before = await until(
+      () => sessions('ahead-holder'),
+      (s) => s.length === 1 && s[0]!.state === 'idle',
+    );
+    const other = await pool.connect();
+    try {
+      // Act: a writer commits after the holder connected but before it was opened.
+      await other.query(
+        'insert into acme.revenue select id + 1000000, company_id, amount, currency, closed_on, stage from acme.revenue limit 10',
+      );
+      const snapshot = await pending.open();
+      const reader = await snapshot.connect();
+      const seen = Number((await reader.query('select count(*) from acme.revenue where id > 1000000')).rows[0].count);
+      await release(reader, false);
+      await snapshot.close();
+      await pending.close(); // opened: the snapshot's own close ended it
+      const unopened = Snapshot.connect(stack.databaseUrl, 'ahead-unopened');
+      await until(
+        () => sessions('ahead-unopened'),
+        (s) => s.length === 1,
+      );
+      await unopened.close();
+      // Assess: connected, idle, outside any transaction; the snapshot is the moment of open(), not of connect().
+      expect(before).toEqual([{ state: 'idle', xmin: false }]);
+      expect(seen).toBe(10);
+      expect(
+        await until(
+          () => sessions('ahead-unopened'),
+          (s) => s.length === 0,
+        ),
+      ).toEqual([]);
+      expect(
+        await until(
+          () => sessions('ahead-holder'),
+          (s) => s.length === 0,
+        ),
+      ).toEqual([]);
+    } finally {
+      await other.query('delete from acme.revenue where id > 1000000');
+      other.release();
+    }
+  });
+
+  it('readers joined ahead are in the snapshot, handed out first, replaced when lost, ended when unused', async () => {
+    // Prepare: two readers join ahead (as a run's first tables' readers do while the run is recorded).
+    const snapshot = await Snapshot.open(stack.databaseUrl, 'prejoin-holder');
+    snapshot.prejoin(3, 'prejoin-reader');
+    const joined = await until(
+      () => sessions('prejoin-reader'),
+      (s) => s.length === 3 && s.every((r) => r.state === 'idle in transaction'),
+    );
+    const other = await pool.connect();
+    try {
+      await other.query(
+        'insert into acme.revenue select id + 1000000, company_id, amount, currency, closed_on, stage from acme.revenue limit 10',
+      );
+      // One reader joined ahead loses its connection while it waits.
+      const killed = await pool.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'prejoin-reader' and pid = (
+           select min(pid) from pg_stat_activity where application_name = 'prejoin-reader')`,
+      );
+      await until(
+        () => sessions('prejoin-reader'),
+        (s) => s.length === 2,
+      );
+      // Act: four readers asked for.
+      const readers = [];
+      for (let i = 0; i < 4; i++) readers.push(await snapshot.connect('prejoin-new'));
+      const seen = await Promise.all(
+        readers.map(async (r) =>
+          Number((await r.query('select count(*) from acme.revenue where id > 1000000')).rows[0].count),
+        ),
+      );
+      const names = await until(
+        () => sessions('prejoin-new'),
+        (s) => s.length === 2,
+      );
+      for (const r of readers) await release(r, false);
+      // Assess: all four read in the snapshot (the row committed after it is not seen); two came from ahead, the
+      // lost one and the fourth were joined anew.
+      expect(joined).toHaveLength(3);
+      expect(killed.rowCount).toBe(1);
+      expect(seen).toEqual([0, 0, 0, 0]);
+      expect(names).toHaveLength(2);
+      // A reader joined ahead and never asked for is ended with the snapshot.
+      snapshot.prejoin(1, 'prejoin-unused');
+      await until(
+        () => sessions('prejoin-unused'),
+        (s) => s.length === 1,
+      );
+      await snapshot.close();
+      expect(
+        await until(
+          () => sessions('prejoin-unused'),
+          (s) => s.length === 0,
+        ),
+      ).toEqual([]);
+    } finally {
+      await other.query('delete from acme.revenue where id > 1000000');
+      other.release();
+      await snapshot.close();
+    }
+  });
 });

@@ -108,8 +108,17 @@ export async function joinSnapshot(
  * exports its snapshot (pg_export_snapshot()), and every connection that reads a table imports it
  * (SET TRANSACTION SNAPSHOT), so all tables of a run are read as of the same instant.
  * The exporting transaction stays open (idle) until the run ends.
+ *
+ * Connections are opened ahead where a run would otherwise wait for them (each costs a server
+ * process, authentication and the session's settings: ~20–30 ms on the local stack, a TLS handshake
+ * more on RDS): the holder's while the run checks the customer's role (`Snapshot.connect`, then
+ * `open` — nothing is read and no snapshot taken before `open`), the first readers' while the run
+ * opens in the ledger (`prejoin`).
  */
 export class Snapshot {
+  /** Readers joined ahead (`prejoin`), handed out by `connect` first; ended by `close` when unused. */
+  private readonly joined: Promise<ReaderClient>[] = [];
+
   private constructor(
     private readonly url: string,
     readonly holder: pg.Client,
@@ -125,21 +134,76 @@ export class Snapshot {
    * of an owner that died or froze.
    */
   static async open(url: string, applicationName = 'dropship', session?: SourceSession): Promise<Snapshot> {
+    return Snapshot.connect(url, applicationName, session).open();
+  }
+
+  /**
+   * The holder's connection, opened now (connected, session limits set, no transaction): the
+   * snapshot is taken by `open()`. `close()` ends a holder that was never opened (a run refused by
+   * its pre-flight); once opened, the Snapshot's own `close` ends it.
+   */
+  static connect(url: string, applicationName = 'dropship', session?: SourceSession): PendingSnapshot {
     const holder = sourceClient(url, applicationName, session);
-    try {
-      await connectSource(holder, session);
-      await holder.query('begin isolation level repeatable read, read only');
-      const info = await snapshotInfo(holder);
-      const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
-      return new Snapshot(url, holder, res.rows[0]!.id, session, info);
-    } catch (e) {
-      await holder.end().catch(() => {});
-      throw new SourceError(`cannot open a snapshot on the source database: ${(e as Error).message}`, { cause: e });
+    const connected = connectSource(holder, session);
+    connected.catch(() => {}); // reported by open(); a holder never opened is only closed
+    let used = false;
+    return {
+      open: async () => {
+        used = true;
+        try {
+          await connected;
+          await holder.query('begin isolation level repeatable read, read only');
+          const info = await snapshotInfo(holder);
+          const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
+          return new Snapshot(url, holder, res.rows[0]!.id, session, info);
+        } catch (e) {
+          await holder.end().catch(() => {});
+          throw new SourceError(`cannot open a snapshot on the source database: ${(e as Error).message}`, {
+            cause: e,
+          });
+        }
+      },
+      close: async () => {
+        if (used) return;
+        used = true;
+        await connected.catch(() => {});
+        await holder.end().catch(() => {});
+      },
+    };
+  }
+
+  /**
+   * Joins `count` readers now, side by side, for the first `connect` calls (the run's first tables):
+   * their connections open while the run is recorded instead of after. A reader that failed to join
+   * or lost its connection while it waited is replaced by a new one when it is asked for.
+   */
+  prejoin(count: number, applicationName = 'dropship'): void {
+    for (let i = 0; i < count; i++) {
+      const reader = joinSnapshot(this.url, this.id, applicationName, this.session).then(watch);
+      reader.catch(() => {});
+      this.joined.push(reader);
     }
   }
 
-  /** A new connection reading in this snapshot. Close it with `release()`. */
+  /**
+   * A new connection reading in this snapshot (one joined ahead first, if it still answers: one
+   * round trip). Close it with `release()`.
+   */
   async connect(applicationName = 'dropship'): Promise<pg.Client> {
+    const ahead = this.joined.shift();
+    if (ahead) {
+      const reader = await ahead.catch(() => undefined);
+      if (
+        reader &&
+        !reader.lost &&
+        (await reader.client.query('select 1').then(
+          () => true,
+          () => false,
+        ))
+      )
+        return reader.client;
+      if (reader) await release(reader.client, true);
+    }
     return joinSnapshot(this.url, this.id, applicationName, this.session);
   }
 
@@ -149,9 +213,41 @@ export class Snapshot {
   }
 
   async close(): Promise<void> {
+    const unused = this.joined.splice(0);
+    await Promise.all(
+      unused.map((r) =>
+        r.then(
+          (reader) => release(reader.client, reader.lost),
+          () => {},
+        ),
+      ),
+    );
     await this.holder.query('rollback').catch(() => {});
     await this.holder.end().catch(() => {});
   }
+}
+
+/** A snapshot whose holder is connecting (`Snapshot.connect`): `open` takes the snapshot, `close` gives it up. */
+export interface PendingSnapshot {
+  open(): Promise<Snapshot>;
+  close(): Promise<void>;
+}
+
+/** A reader joined ahead, and whether its connection failed while it waited. */
+interface ReaderClient {
+  client: pg.Client;
+  lost: boolean;
+}
+
+function watch(client: pg.Client): ReaderClient {
+  const reader = { client, lost: false };
+  client.once('error', () => {
+    reader.lost = true;
+  });
+  client.once('end', () => {
+    reader.lost = true;
+  });
+  return reader;
 }
 
 /**

@@ -15,7 +15,7 @@ import { errorText } from '../../notify/reasons.js';
 import { folderName } from '../../pipeline/sink/layout.js';
 import { listTables } from '../../pipeline/source/catalog.js';
 import { receiptSelection, selectTables } from '../../pipeline/source/select.js';
-import { Snapshot, snapshotInfo, sourceSession } from '../../pipeline/source/snapshot.js';
+import { type PendingSnapshot, Snapshot, snapshotInfo, sourceSession } from '../../pipeline/source/snapshot.js';
 import { prewarmTableExport, type TableResult } from '../../pipeline/table.js';
 import { nowMicros } from '../../receipt/receipt.js';
 import { DestinationChanged, type Ledger, RunInProgress } from '../../store/ledger/ledger.js';
@@ -126,6 +126,15 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   const session = sourceSession(settings);
   let snapshot: Snapshot | undefined;
   let owner: RunOwner | undefined;
+  // Opened while the pre-flight's checks wait (its `warm`): the snapshot holder's connection and the owner's lock.
+  let holder: PendingSnapshot | undefined;
+  let locking: Promise<RunOwner> | undefined;
+  const lockOwner = (): Promise<RunOwner> =>
+    RunOwner.lock(ledger, runId, {
+      staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+      idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
+      log,
+    });
   let opened = false;
   // A destination problem (role, bucket, permission) fails every table alike: stop early.
   const stop = new AbortController();
@@ -143,8 +152,13 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       port: target,
       sweep,
       signal,
+      warm: () => {
+        holder = Snapshot.connect(deps.sourceUrl, `dropship ${dest.accountId}`, session);
+        locking = lockOwner();
+        locking.catch(() => {}); // awaited below; a run refused before then closes what it got (finally)
+      },
       select: async () => {
-        const opened = await Snapshot.open(deps.sourceUrl, `dropship ${dest.accountId}`, session);
+        const opened = await (holder ?? Snapshot.connect(deps.sourceUrl, `dropship ${dest.accountId}`, session)).open();
         snapshot = opened;
         return selectTables(
           opened.holder,
@@ -157,12 +171,10 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     const snap = snapshot;
     if (!snap) throw new Error('the pre-flight returned without reading the selection');
     const tables = selected.tables;
+    // The first tables' readers join the snapshot while the run is recorded (as many as start at once).
+    snap.prejoin(Math.min(settings.DROPSHIP_TABLE_CONCURRENCY, tables.length), `dropship ${dest.accountId}`);
     const folder = folderName(start, dest.layout);
-    owner = await RunOwner.lock(ledger, runId, {
-      staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
-      idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
-      log,
-    });
+    owner = await (locking ?? lockOwner());
     await openRunAfterSweep(
       sweep,
       {
@@ -298,8 +310,10 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     }
     return await fail(error);
   } finally {
+    owner ??= await locking?.catch(() => undefined);
     await owner?.close();
     await snapshot?.close();
+    await holder?.close();
     port.close();
   }
 }

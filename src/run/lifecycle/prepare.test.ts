@@ -70,6 +70,20 @@ async function fanOutError(dest: Destination): Promise<{ name: string; message: 
   }
 }
 
+/** The source's sessions with this application_name, once the server has ended those whose client left (≤ 2 s). */
+async function sourceSessions(name: string): Promise<number> {
+  const count = async () =>
+    Number(
+      (await h.pool.query('select count(*) from pg_stat_activity where application_name = $1', [name])).rows[0].count,
+    );
+  let n = await count();
+  for (let i = 0; i < 100 && n > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    n = await count();
+  }
+  return n;
+}
+
 describe('one pre-flight for both drivers', () => {
   it('a disabled account: the same error, nothing opened', async () => {
     // Prepare
@@ -79,6 +93,7 @@ describe('one pre-flight for both drivers', () => {
     const fanOut = await fanOutError(dest);
     // Assess
     expect(fanOut).toEqual({ name: inProcess.name, message: inProcess.message, opened: false });
+    expect(await sourceSessions('dropship prep')).toBe(0);
     expect(inProcess.name).toBe('PreflightError');
     expect(inProcess.message).toBe('account prep is disabled (dropship destinations enable prep)');
     expect((inProcess as PreflightError).badInput).toBe(true);
@@ -109,11 +124,20 @@ describe('one pre-flight for both drivers', () => {
     const role = h.stack.iam.roles.get(acct.destination.roleArn)!;
     const original = role.trustPolicy;
     role.trustPolicy = JSON.parse(JSON.stringify(original).replace(acct.destination.externalId, 'not-the-right-id'));
+    const locks = async () =>
+      Number((await h.pool.query(`select count(*) from pg_locks where locktype = 'advisory'`)).rows[0].count);
+    const locksBefore = await locks();
     try {
       // Act
       const inProcess = await inProcessError(acct.destination);
+      // What the in-process run opened while the role was checked (the snapshot holder's connection, the owner's
+      // lock), as the server sees it once the refused run has returned.
+      const left = await sourceSessions('dropship prep');
+      const locksAfter = await locks();
       const fanOut = await fanOutError(acct.destination);
       // Assess
+      expect(left).toBe(0);
+      expect(locksAfter).toBe(locksBefore);
       expect(inProcess.message).toContain(`cannot assume role ${acct.destination.roleArn} (AccessDenied)`);
       expect(fanOut).toEqual({ name: 'recorded', message: inProcess.message, opened: true });
       expect(inProcess.name).toBe('PreflightError');

@@ -42,6 +42,13 @@ export interface PrepareDeps {
    * (in-process) or on a connection of its own, planning the key ranges too (fan-out).
    */
   select: () => Promise<SelectedTables>;
+  /**
+   * Called once the account is known to be enabled, before the sweep and the role check: where a
+   * driver starts opening the connections it will need (the run owner's lock, the snapshot holder's
+   * connection — opened, nothing read), so they open while the checks wait. Never called for a
+   * disabled account.
+   */
+  warm?: () => void;
   signal?: AbortSignal;
 }
 
@@ -50,9 +57,11 @@ export interface PrepareDeps {
  * src/run/drivers/in-process.ts, and the fan-out `startFanOutRun`, src/run/drivers/fan-out.ts):
  *
  *   1. the account is enabled (nothing else is touched for a disabled one, not even its leftovers);
- *   2. whatever a dead owner of the account left behind is ended or finished (the sweep);
+ *   2. whatever a dead owner of the account left behind is ended or finished (the sweep), and
  *   3. the customer's role can be assumed with the external ID — before the source is read, so a
- *      wrong role fails fast and holds no snapshot;
+ *      wrong role fails fast and holds no snapshot. 2 and 3 run side by side (neither needs the
+ *      other; AssumeRole is the opening's longest wait, ~50–100 ms): the sweep's error is reported
+ *      first, as when they ran in turn, and a sweep that fails still lets the role check end;
  *   4. the role cannot be assumed without it (probed at most daily: src/notify/drift.ts);
  *   5. the selection is read from the source and has no problem and at least one table.
  *
@@ -65,9 +74,11 @@ export async function prepareRun(dest: Destination, deps: PrepareDeps): Promise<
       'disabled',
       `account ${dest.accountId} is disabled (dropship destinations enable ${dest.accountId})`,
     );
-  await deps.sweep();
+  deps.warm?.();
+  const [swept, role] = await Promise.allSettled([deps.sweep(), refuseOn('role', () => deps.port.verifyAccess())]);
+  if (swept.status === 'rejected') throw swept.reason;
   deps.signal?.throwIfAborted();
-  await refuseOn('role', () => deps.port.verifyAccess());
+  if (role.status === 'rejected') throw role.reason;
   await refuseOn('external-id', () => ensureExternalIdEnforced(deps.pool, dest, deps.port));
   deps.signal?.throwIfAborted();
   const selected = await deps.select();
