@@ -339,7 +339,7 @@ describe('run mechanics', () => {
 
   it('a holder connected ahead reads nothing and takes no snapshot until opened; closed unopened, it leaves', async () => {
     // Prepare: the holder connects (as a run does while it checks the customer's role).
-    const pending = Snapshot.connect(stack.databaseUrl, 'ahead-holder');
+    const pending = Snapshot.connectHolder(stack.databaseUrl, 'ahead-holder');
     const before = await until(
       () => sessions('ahead-holder'),
       (s) => s.length === 1 && s[0]!.state === 'idle',
@@ -356,7 +356,7 @@ describe('run mechanics', () => {
       await release(reader, false);
       await snapshot.close();
       await pending.close(); // opened: the snapshot's own close ended it
-      const unopened = Snapshot.connect(stack.databaseUrl, 'ahead-unopened');
+      const unopened = Snapshot.connectHolder(stack.databaseUrl, 'ahead-unopened');
       await until(
         () => sessions('ahead-unopened'),
         (s) => s.length === 1,

@@ -111,7 +111,7 @@ export async function joinSnapshot(
  *
  * Connections are opened ahead where a run would otherwise wait for them (each costs a server
  * process, authentication and the session's settings: ~20–30 ms on the local stack, a TLS handshake
- * more on RDS): the holder's while the run checks the customer's role (`Snapshot.connect`, then
+ * more on RDS): the holder's while the run checks the customer's role (`Snapshot.connectHolder`, then
  * `open` — nothing is read and no snapshot taken before `open`), the first readers' while the run
  * opens in the ledger (`prejoin`).
  */
@@ -134,7 +134,7 @@ export class Snapshot {
    * of an owner that died or froze.
    */
   static async open(url: string, applicationName = 'dropship', session?: SourceSession): Promise<Snapshot> {
-    return Snapshot.connect(url, applicationName, session).open();
+    return Snapshot.connectHolder(url, applicationName, session).open();
   }
 
   /**
@@ -142,7 +142,7 @@ export class Snapshot {
    * snapshot is taken by `open()`. `close()` ends a holder that was never opened (a run refused by
    * its pre-flight); once opened, the Snapshot's own `close` ends it.
    */
-  static connect(url: string, applicationName = 'dropship', session?: SourceSession): PendingSnapshot {
+  static connectHolder(url: string, applicationName = 'dropship', session?: SourceSession): PendingSnapshot {
     const holder = sourceClient(url, applicationName, session);
     const connected = connectSource(holder, session);
     connected.catch(() => {}); // reported by open(); a holder never opened is only closed
@@ -227,7 +227,7 @@ export class Snapshot {
   }
 }
 
-/** A snapshot whose holder is connecting (`Snapshot.connect`): `open` takes the snapshot, `close` gives it up. */
+/** A snapshot whose holder is connecting (`Snapshot.connectHolder`): `open` takes the snapshot, `close` gives it up. */
 export interface PendingSnapshot {
   open(): Promise<Snapshot>;
   close(): Promise<void>;

@@ -153,12 +153,14 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       sweep,
       signal,
       warm: () => {
-        holder = Snapshot.connect(deps.sourceUrl, `dropship ${dest.accountId}`, session);
+        holder = Snapshot.connectHolder(deps.sourceUrl, `dropship ${dest.accountId}`, session);
         locking = lockOwner();
         locking.catch(() => {}); // awaited below; a run refused before then closes what it got (finally)
       },
       select: async () => {
-        const opened = await (holder ?? Snapshot.connect(deps.sourceUrl, `dropship ${dest.accountId}`, session)).open();
+        const opened = await (
+          holder ?? Snapshot.connectHolder(deps.sourceUrl, `dropship ${dest.accountId}`, session)
+        ).open();
         snapshot = opened;
         return selectTables(
           opened.holder,

@@ -74,7 +74,11 @@ export async function prepareRun(dest: Destination, deps: PrepareDeps): Promise<
       'disabled',
       `account ${dest.accountId} is disabled (dropship destinations enable ${dest.accountId})`,
     );
-  deps.warm?.();
+  try {
+    deps.warm?.();
+  } catch {
+    // Only a head start: what failed to open here is opened where it is needed, and fails there in its own words.
+  }
   const [swept, role] = await Promise.allSettled([deps.sweep(), refuseOn('role', () => deps.port.verifyAccess())]);
   if (swept.status === 'rejected') throw swept.reason;
   deps.signal?.throwIfAborted();
