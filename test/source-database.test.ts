@@ -16,6 +16,9 @@ let sourceUrl: string;
 beforeAll(async () => {
   stack = await LocalStack.start();
   admin = new pg.Pool({ connectionString: stack.databaseUrl, max: 1 });
+  // pool.end() resolves before its sockets close; the stack's Postgres stopping right after can still reach an idle
+  // client with 57P01, which the pool emits as 'error' (uncaught without a listener: CI 2026-12-05, source-database).
+  admin.on('error', () => {});
   await admin.query('create database customer_data');
   sourceUrl = stack.databaseUrl.replace(/\/dropship$/, '/customer_data');
   const source = new pg.Pool({ connectionString: sourceUrl, max: 1 });
