@@ -383,8 +383,37 @@ describe('run mechanics', () => {
     }
   });
 
+  it('a holder whose connection was lost before it was opened connects again, once, and opens', async () => {
+    // Prepare: connected ahead, then its server process ends (a restart, a proxy's idle limit) before open().
+    const pending = Snapshot.connectHolder(stack.databaseUrl, 'ahead-lost');
+    await until(
+      () => sessions('ahead-lost'),
+      (s) => s.length === 1 && s[0]!.state === 'idle',
+    );
+    const killed = await pool.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'ahead-lost'`,
+    );
+    await until(
+      () => sessions('ahead-lost'),
+      (s) => s.length === 0,
+    );
+    // Act
+    const snapshot = await pending.open();
+    try {
+      const reader = await snapshot.connect();
+      const rows = Number((await reader.query('select count(*) from acme.revenue')).rows[0].count);
+      await release(reader, false);
+      // Assess
+      expect(killed.rowCount).toBe(1);
+      expect(rows).toBeGreaterThan(0);
+      expect(await sessions('ahead-lost')).toEqual([{ state: 'idle in transaction', xmin: true }]);
+    } finally {
+      await snapshot.close();
+    }
+  });
+
   it('readers joined ahead are in the snapshot, handed out first, replaced when lost, ended when unused', async () => {
-    // Prepare: two readers join ahead (as a run's first tables' readers do while the run is recorded).
+    // Prepare: three readers join ahead (as a run's first tables' readers do while the run is recorded).
     const snapshot = await Snapshot.open(stack.databaseUrl, 'prejoin-holder');
     snapshot.prejoin(3, 'prejoin-reader');
     const joined = await until(
@@ -424,7 +453,26 @@ describe('run mechanics', () => {
       expect(killed.rowCount).toBe(1);
       expect(seen).toEqual([0, 0, 0, 0]);
       expect(names).toHaveLength(2);
-      // A reader joined ahead and never asked for is ended with the snapshot.
+      // Readers joined ahead and never asked for are given back by unjoin() (a run that must wait for another), and
+      // whatever was joined since ends with the snapshot; a reader asked for after unjoin() is joined anew.
+      snapshot.prejoin(2, 'prejoin-given-back');
+      await until(
+        () => sessions('prejoin-given-back'),
+        (s) => s.length === 2,
+      );
+      await snapshot.unjoin();
+      expect(
+        await until(
+          () => sessions('prejoin-given-back'),
+          (s) => s.length === 0,
+        ),
+      ).toEqual([]);
+      const fresh = await snapshot.connect('prejoin-after');
+      const freshSeen = Number(
+        (await fresh.query('select count(*) from acme.revenue where id > 1000000')).rows[0].count,
+      );
+      await release(fresh, false);
+      expect(freshSeen).toBe(0);
       snapshot.prejoin(1, 'prejoin-unused');
       await until(
         () => sessions('prejoin-unused'),

@@ -89,7 +89,11 @@ export async function joinSnapshot(
   applicationName = 'dropship',
   session?: SourceSession,
 ): Promise<pg.Client> {
-  const client = sourceClient(url, applicationName, session);
+  return joinWith(sourceClient(url, applicationName, session), exportId, session);
+}
+
+/** `joinSnapshot` on a client the caller made (and can end while it is still joining). */
+async function joinWith(client: pg.Client, exportId: string, session?: SourceSession): Promise<pg.Client> {
   try {
     await connectSource(client, session);
     // Values exported in their text form must not depend on server or role defaults.
@@ -116,8 +120,8 @@ export async function joinSnapshot(
  * opens in the ledger (`prejoin`).
  */
 export class Snapshot {
-  /** Readers joined ahead (`prejoin`), handed out by `connect` first; ended by `close` when unused. */
-  private readonly joined: Promise<ReaderClient>[] = [];
+  /** Readers joined ahead (`prejoin`), handed out by `connect` first; ended by `unjoin`/`close` when unused. */
+  private joined: { client: pg.Client; reader: Promise<ReaderClient>; ready: boolean }[] = [];
 
   private constructor(
     private readonly url: string,
@@ -143,15 +147,35 @@ export class Snapshot {
    * its pre-flight); once opened, the Snapshot's own `close` ends it.
    */
   static connectHolder(url: string, applicationName = 'dropship', session?: SourceSession): PendingSnapshot {
-    const holder = sourceClient(url, applicationName, session);
-    const connected = connectSource(holder, session);
-    connected.catch(() => {}); // reported by open(); a holder never opened is only closed
+    let holder = sourceClient(url, applicationName, session);
+    let lost = false;
+    holder.once('error', () => {
+      lost = true;
+    });
+    holder.once('end', () => {
+      lost = true;
+    });
+    let connectedOk = false;
+    const connected = connectSource(holder, session).then(() => {
+      connectedOk = true;
+    });
+    connected.catch(() => {}); // a connection that failed is made again by open(); a holder never opened is only closed
     let used = false;
     return {
       open: async () => {
         used = true;
+        // Connected ahead, while the role was checked: if that connection failed or was lost since (a restart, a
+        // proxy's idle limit), it is made again, once, as open() made it before there was a head start.
+        const ready = await connected.then(
+          () => !lost,
+          () => false,
+        );
+        if (!ready) {
+          await holder.end().catch(() => {});
+          holder = sourceClient(url, applicationName, session);
+        }
         try {
-          await connected;
+          if (!ready) await connectSource(holder, session);
           await holder.query('begin isolation level repeatable read, read only');
           const info = await snapshotInfo(holder);
           const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
@@ -166,8 +190,9 @@ export class Snapshot {
       close: async () => {
         if (used) return;
         used = true;
-        await connected.catch(() => {});
-        await holder.end().catch(() => {});
+        // Not waiting for the connection: one still connecting (a source that does not answer) is dropped at once.
+        if (connectedOk) await holder.end().catch(() => {});
+        else await release(holder, true);
       },
     };
   }
@@ -179,10 +204,28 @@ export class Snapshot {
    */
   prejoin(count: number, applicationName = 'dropship'): void {
     for (let i = 0; i < count; i++) {
-      const reader = joinSnapshot(this.url, this.id, applicationName, this.session).then(watch);
-      reader.catch(() => {});
-      this.joined.push(reader);
+      const client = sourceClient(this.url, applicationName, this.session);
+      const entry = { client, reader: joinWith(client, this.id, this.session).then(watch), ready: false };
+      entry.reader.then(
+        () => {
+          entry.ready = true;
+        },
+        () => {},
+      );
+      this.joined.push(entry);
     }
+  }
+
+  /**
+   * Ends the readers joined ahead and not handed out (a run that must wait for another one first gives them
+   * back rather than hold them idle): a reader still joining is dropped, not waited for.
+   */
+  async unjoin(): Promise<void> {
+    const unused = this.joined;
+    this.joined = [];
+    await Promise.all(
+      unused.map(({ client, ready }) => (ready ? client.end().catch(() => {}) : release(client, true))),
+    );
   }
 
   /**
@@ -192,7 +235,7 @@ export class Snapshot {
   async connect(applicationName = 'dropship'): Promise<pg.Client> {
     const ahead = this.joined.shift();
     if (ahead) {
-      const reader = await ahead.catch(() => undefined);
+      const reader = await ahead.reader.catch(() => undefined);
       if (
         reader &&
         !reader.lost &&
@@ -213,15 +256,7 @@ export class Snapshot {
   }
 
   async close(): Promise<void> {
-    const unused = this.joined.splice(0);
-    await Promise.all(
-      unused.map((r) =>
-        r.then(
-          (reader) => release(reader.client, reader.lost),
-          () => {},
-        ),
-      ),
-    );
+    await this.unjoin();
     await this.holder.query('rollback').catch(() => {});
     await this.holder.end().catch(() => {});
   }

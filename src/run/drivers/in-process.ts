@@ -173,7 +173,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     const snap = snapshot;
     if (!snap) throw new Error('the pre-flight returned without reading the selection');
     const tables = selected.tables;
-    // The first tables' readers join the snapshot while the run is recorded (as many as start at once).
+    // The first tables' readers join the snapshot while the run is recorded (as many as start at once; given back if
+    // another run of the account is active and this one must wait for it).
     snap.prejoin(Math.min(settings.DROPSHIP_TABLE_CONCURRENCY, tables.length), `dropship ${dest.accountId}`);
     const folder = folderName(start, dest.layout);
     owner = await (locking ?? lockOwner());
@@ -195,6 +196,7 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         destination: dest,
       },
       ledger,
+      () => snap.unjoin(),
     );
     opened = true;
     await ledger.noteSelection({
@@ -325,13 +327,20 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
  * A process killed a moment ago still holds its advisory lock until Postgres has finished ending its
  * session (milliseconds): an operator's immediate rerun must not be refused for that.
  */
-async function openRunAfterSweep(sweep: () => Promise<unknown>, run: OpenRun, ledger: Ledger): Promise<void> {
+async function openRunAfterSweep(
+  sweep: () => Promise<unknown>,
+  run: OpenRun,
+  ledger: Ledger,
+  /** Called once when another run is active: what the run opened ahead for its tables is given back while it waits. */
+  onBusy: () => Promise<void>,
+): Promise<void> {
   for (let i = 0; ; i++) {
     try {
       await ledger.openRun(run);
       return;
     } catch (e) {
       if (!(e instanceof RunInProgress) || i >= 10) throw e;
+      if (i === 0) await onBusy();
       await new Promise((r) => setTimeout(r, 200));
       await sweep();
     }

@@ -1,12 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Harness, startHarness } from '../../../test/kit/stack-harness.js';
 import type { Destination } from '../../accounts/destination.js';
 import type { TaskMessage } from '../../contracts/task.js';
 import { type Customer, setupCustomer } from '../../devstack/demo.js';
 import { createLogger } from '../../log/logger.js';
 import { describeFailure } from '../../notify/reasons.js';
+import { Snapshot } from '../../pipeline/source/snapshot.js';
 import { startFanOutRun } from '../drivers/fan-out.js';
 import { exportAccount } from '../drivers/in-process.js';
+import { RunOwner } from '../liveness/owner.js';
 import { LogReporter } from '../progress/reporter.js';
 import type { PreflightError } from './prepare.js';
 
@@ -84,15 +86,23 @@ async function sourceSessions(name: string): Promise<number> {
   return n;
 }
 
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
 describe('one pre-flight for both drivers', () => {
   it('a disabled account: the same error, nothing opened', async () => {
     // Prepare
     const dest = { ...acct.destination, enabled: false };
+    const holders = vi.spyOn(Snapshot, 'connectHolder');
+    const locks = vi.spyOn(RunOwner, 'lock');
     // Act
     const inProcess = await inProcessError(dest);
     const fanOut = await fanOutError(dest);
-    // Assess
+    // Assess: no connection was even started (the run's warm-up comes after the account is known enabled).
     expect(fanOut).toEqual({ name: inProcess.name, message: inProcess.message, opened: false });
+    expect(holders).not.toHaveBeenCalled();
+    expect(locks).not.toHaveBeenCalled();
     expect(await sourceSessions('dropship prep')).toBe(0);
     expect(inProcess.name).toBe('PreflightError');
     expect(inProcess.message).toBe('account prep is disabled (dropship destinations enable prep)');
@@ -149,7 +159,34 @@ describe('one pre-flight for both drivers', () => {
     }
   });
 
+  it('a run that must wait for another run of the account gives back the readers it joined ahead', async () => {
+    // Prepare: a run of the account is open (its owner is the fan-out's, alive as far as the sweep can tell).
+    const busy = `20261123T000009Z-${Math.random().toString(16).slice(2, 8)}`;
+    await h.ledger.openRun({
+      runId: busy,
+      accountId: 'prep',
+      trigger: 'manual',
+      layout: acct.destination.layout,
+      folder: '2026-11-23T00:00',
+      startedMicros: BigInt(Date.now()) * 1000n,
+      tables: ['events'],
+    });
+    const unjoin = vi.spyOn(Snapshot.prototype, 'unjoin');
+    try {
+      // Act
+      const error = await inProcessError(acct.destination);
+      // Assess: refused as before, the readers joined ahead given back as soon as it had to wait, nothing left open.
+      expect(error.message).toContain('already has a run in progress');
+      expect(unjoin).toHaveBeenCalledTimes(2); // once on waiting, once more at close
+      expect(await sourceSessions('dropship prep')).toBe(0);
+    } finally {
+      await h.ledger.cancelRun({ runId: busy, by: 'prepare.test' });
+    }
+  });
+
   it('with the input fixed, both drivers start', async () => {
+    const holders = vi.spyOn(Snapshot, 'connectHolder');
+    const locks = vi.spyOn(RunOwner, 'lock');
     const ok = await exportAccount(acct.destination, {
       sourceUrl: h.stack.databaseUrl,
       settings: h.settings(),
@@ -157,6 +194,9 @@ describe('one pre-flight for both drivers', () => {
       ledger: h.ledger,
     });
     expect(ok.ok, JSON.stringify(ok)).toBe(true);
+    // The in-process run started its holder's connection and its lock once each (what the disabled case must not do).
+    expect(holders).toHaveBeenCalledTimes(1);
+    expect(locks).toHaveBeenCalledTimes(1);
     const sent: TaskMessage[] = [];
     const { run, tasks } = await startFanOutRun(acct.destination, {
       sourceUrl: h.stack.databaseUrl,
