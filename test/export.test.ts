@@ -1,5 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Registry } from '../src/accounts/registry.js';
 import type { Settings } from '../src/config/settings.js';
@@ -10,9 +10,9 @@ import { createLogger } from '../src/log/logger.js';
 import { listTables } from '../src/pipeline/source/catalog.js';
 import { release, Snapshot } from '../src/pipeline/source/snapshot.js';
 import { validateReceipt } from '../src/receipt/validate.js';
-import { exportAccount } from '../src/run/drivers/in-process.js';
+import { exportAccount, exportAccounts } from '../src/run/drivers/in-process.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
-import type { Ledger } from '../src/store/ledger/ledger.js';
+import { Ledger } from '../src/store/ledger/ledger.js';
 import { assertExact, readReceipt } from './kit/index.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
@@ -489,6 +489,40 @@ describe('run mechanics', () => {
       await other.query('delete from acme.revenue where id > 1000000');
       other.release();
       await snapshot.close();
+    }
+  });
+});
+
+describe('several accounts at once', () => {
+  it('never runs as many accounts as the ledger pool has connections (each running account holds one for its lock)', async () => {
+    // Prepare: a ledger pool of 2 connections and DROPSHIP_ACCOUNT_CONCURRENCY 4: two accounts running at once would
+    // hold both connections for their owners' locks, and neither could make another statement.
+    const small = new pg.Pool({ connectionString: stack.databaseUrl, max: 2 });
+    small.on('error', () => {});
+    const warnings: string[] = [];
+    const log = createLogger({ level: 'warn', destination: { write: (line: string) => void warnings.push(line) } });
+    try {
+      // Act
+      const outcome = await Promise.race([
+        exportAccounts([acme.destination, globex.destination], {
+          sourceUrl: stack.databaseUrl,
+          settings: h.settings({ DROPSHIP_ACCOUNT_CONCURRENCY: '4' }),
+          reporter: silent,
+          ledger: new Ledger(small),
+          log,
+        }),
+        new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 60_000)),
+      ]);
+      // Assess: both delivered (one at a time), and the operator is told why fewer ran at once than asked.
+      expect(outcome).not.toBe('stuck');
+      const outcomes = outcome as Map<string, { ok: boolean }>;
+      expect([...outcomes].map(([id, o]) => [id, o.ok])).toEqual([
+        ['acme', true],
+        ['globex', true],
+      ]);
+      expect(warnings.join('')).toContain("DROPSHIP_ACCOUNT_CONCURRENCY 4 needs more than the registry pool's 2");
+    } finally {
+      await small.end();
     }
   });
 });

@@ -17,8 +17,13 @@ export class App {
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.settings = loadSettings(env);
-    // One connection per running account holds its run's owner lock (src/run/liveness/owner.ts): room for those.
-    this.wiring = new Wiring({ settings: this.settings, poolMax: 8, applicationName: 'dropship' });
+    // One connection per running account holds its run's owner lock (src/run/liveness/owner.ts): room for those,
+    // and 6 more for everyone's short statements (8 at the default DROPSHIP_ACCOUNT_CONCURRENCY of 2).
+    this.wiring = new Wiring({
+      settings: this.settings,
+      poolMax: this.settings.DROPSHIP_ACCOUNT_CONCURRENCY + 6,
+      applicationName: 'dropship',
+    });
   }
 
   get databaseUrl(): string {

@@ -389,10 +389,28 @@ async function finishWithRetries(
 }
 
 /**
+ * How many accounts run at once: `DROPSHIP_ACCOUNT_CONCURRENCY`, but fewer than the ledger pool's connections. Each
+ * running account holds one of them for its owner's lock for the whole run (src/run/liveness/owner.ts), from its
+ * first moment; with as many accounts running as the pool has connections, none could make another statement and
+ * every one would wait forever (the CLI's pool follows the setting: src/cli/app.ts).
+ */
+function accountConcurrency(deps: AccountRunDeps): number {
+  const wanted = deps.settings.DROPSHIP_ACCOUNT_CONCURRENCY;
+  const poolMax = deps.ledger.pool.options?.max ?? 10; // pg's default
+  if (wanted < poolMax) return wanted;
+  const fits = Math.max(1, poolMax - 1);
+  deps.log?.warn(
+    { wanted, poolMax, concurrency: fits },
+    `DROPSHIP_ACCOUNT_CONCURRENCY ${wanted} needs more than the registry pool's ${poolMax} connections (one per running account holds its run's lock): ${fits} at a time`,
+  );
+  return fits;
+}
+
+/**
  * Several accounts, a few at a time; each account's failure stays its own.
  */
 export async function exportAccounts(dests: Destination[], deps: AccountRunDeps): Promise<Map<string, AccountOutcome>> {
-  const limit = pLimit(deps.settings.DROPSHIP_ACCOUNT_CONCURRENCY);
+  const limit = pLimit(accountConcurrency(deps));
   const outcomes = new Map<string, AccountOutcome>();
   await Promise.all(
     dests.map((d) =>
