@@ -336,6 +336,12 @@ describe('run mechanics', () => {
     }
     return v;
   }
+  /** The sessions with this application_name once there are `n` of them (or as they are after ~2 s). */
+  const sessionsSettle = (name: string, n: number) =>
+    until(
+      () => sessions(name),
+      (s) => s.length === n,
+    );
 
   it('a holder connected ahead reads nothing and takes no snapshot until opened; closed unopened, it leaves', async () => {
     // Prepare: the holder connects (as a run does while it checks the customer's role).
@@ -357,26 +363,13 @@ describe('run mechanics', () => {
       await snapshot.close();
       await pending.close(); // opened: the snapshot's own close ended it
       const unopened = Snapshot.connectHolder(stack.databaseUrl, 'ahead-unopened');
-      await until(
-        () => sessions('ahead-unopened'),
-        (s) => s.length === 1,
-      );
+      await sessionsSettle('ahead-unopened', 1);
       await unopened.close();
       // Assess: connected, idle, outside any transaction; the snapshot is the moment of open(), not of connect().
       expect(before).toEqual([{ state: 'idle', xmin: false }]);
       expect(seen).toBe(10);
-      expect(
-        await until(
-          () => sessions('ahead-unopened'),
-          (s) => s.length === 0,
-        ),
-      ).toEqual([]);
-      expect(
-        await until(
-          () => sessions('ahead-holder'),
-          (s) => s.length === 0,
-        ),
-      ).toEqual([]);
+      expect(await sessionsSettle('ahead-unopened', 0)).toEqual([]);
+      expect(await sessionsSettle('ahead-holder', 0)).toEqual([]);
     } finally {
       await other.query('delete from acme.revenue where id > 1000000');
       other.release();
@@ -393,10 +386,7 @@ describe('run mechanics', () => {
     const killed = await pool.query(
       `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'ahead-lost'`,
     );
-    await until(
-      () => sessions('ahead-lost'),
-      (s) => s.length === 0,
-    );
+    await sessionsSettle('ahead-lost', 0);
     // Act
     const snapshot = await pending.open();
     try {
@@ -430,10 +420,7 @@ describe('run mechanics', () => {
         `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'prejoin-reader' and pid = (
            select min(pid) from pg_stat_activity where application_name = 'prejoin-reader')`,
       );
-      await until(
-        () => sessions('prejoin-reader'),
-        (s) => s.length === 2,
-      );
+      await sessionsSettle('prejoin-reader', 2);
       // Act: four readers asked for.
       const readers = [];
       for (let i = 0; i < 4; i++) readers.push(await snapshot.connect('prejoin-new'));
@@ -442,10 +429,7 @@ describe('run mechanics', () => {
           Number((await r.query('select count(*) from acme.revenue where id > 1000000')).rows[0].count),
         ),
       );
-      const names = await until(
-        () => sessions('prejoin-new'),
-        (s) => s.length === 2,
-      );
+      const names = await sessionsSettle('prejoin-new', 2);
       for (const r of readers) await release(r, false);
       // Assess: all four read in the snapshot (the row committed after it is not seen); two came from ahead, the
       // lost one and the fourth were joined anew.
@@ -456,17 +440,9 @@ describe('run mechanics', () => {
       // Readers joined ahead and never asked for are given back by unjoin() (a run that must wait for another), and
       // whatever was joined since ends with the snapshot; a reader asked for after unjoin() is joined anew.
       snapshot.prejoin(2, 'prejoin-given-back');
-      await until(
-        () => sessions('prejoin-given-back'),
-        (s) => s.length === 2,
-      );
+      await sessionsSettle('prejoin-given-back', 2);
       await snapshot.unjoin();
-      expect(
-        await until(
-          () => sessions('prejoin-given-back'),
-          (s) => s.length === 0,
-        ),
-      ).toEqual([]);
+      expect(await sessionsSettle('prejoin-given-back', 0)).toEqual([]);
       const fresh = await snapshot.connect('prejoin-after');
       const freshSeen = Number(
         (await fresh.query('select count(*) from acme.revenue where id > 1000000')).rows[0].count,
@@ -474,17 +450,9 @@ describe('run mechanics', () => {
       await release(fresh, false);
       expect(freshSeen).toBe(0);
       snapshot.prejoin(1, 'prejoin-unused');
-      await until(
-        () => sessions('prejoin-unused'),
-        (s) => s.length === 1,
-      );
+      await sessionsSettle('prejoin-unused', 1);
       await snapshot.close();
-      expect(
-        await until(
-          () => sessions('prejoin-unused'),
-          (s) => s.length === 0,
-        ),
-      ).toEqual([]);
+      expect(await sessionsSettle('prejoin-unused', 0)).toEqual([]);
     } finally {
       await other.query('delete from acme.revenue where id > 1000000');
       other.release();

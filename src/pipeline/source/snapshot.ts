@@ -148,13 +148,7 @@ export class Snapshot {
    */
   static connectHolder(url: string, applicationName = 'dropship', session?: SourceSession): PendingSnapshot {
     let holder = sourceClient(url, applicationName, session);
-    let lost = false;
-    holder.once('error', () => {
-      lost = true;
-    });
-    holder.once('end', () => {
-      lost = true;
-    });
+    const early = watch(holder);
     let connectedOk = false;
     const connected = connectSource(holder, session).then(() => {
       connectedOk = true;
@@ -167,7 +161,7 @@ export class Snapshot {
         // Connected ahead, while the role was checked: if that connection failed or was lost since (a restart, a
         // proxy's idle limit), it is made again, once, as open() made it before there was a head start.
         const ready = await connected.then(
-          () => !lost,
+          () => !early.lost,
           () => false,
         );
         if (!ready) {
@@ -268,7 +262,7 @@ export interface PendingSnapshot {
   close(): Promise<void>;
 }
 
-/** A reader joined ahead, and whether its connection failed while it waited. */
+/** A connection opened ahead (a reader, the holder), and whether it failed or ended while it waited. */
 interface ReaderClient {
   client: pg.Client;
   lost: boolean;
