@@ -169,6 +169,21 @@ describe('faults between the exporter and S3', () => {
     await assertExact(h, a);
   });
 
+  it('a CompleteMultipartUpload whose response is cut off after S3 completed it is retried, as S3 answers a repeated Complete: the run completes exactly', async () => {
+    const isComplete = (r: S3RequestInfo) =>
+      r.bucket === 'faulta-data' && r.method === 'POST' && r.query.has('uploadId') && r.key.includes('/blobs/');
+    const truncated = onFirst(1, isComplete, { truncate: true });
+    const events = stack.s3.events.length;
+    const outcome = await exportAccount(a.destination, deps());
+    expect(outcome.ok).toBe(true);
+    expect(truncated.length).toBeGreaterThanOrEqual(1);
+    await assertExact(h, a);
+    // One creation event per object: the repeated Complete stored nothing again.
+    const created = stack.s3.events.slice(events).map((e) => e.key);
+    expect(created.length).toBe(new Set(created).size);
+    expect(created.filter((k) => truncated.includes(`${k}#`)).length).toBe(truncated.length);
+  });
+
   it('a slow S3 (every part delayed) still completes exactly', async () => {
     const delayed = onFirst(1, isPart, { delayMs: 150 });
     const outcome = await exportAccount(a.destination, deps());

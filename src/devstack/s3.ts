@@ -21,6 +21,8 @@ import { parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
  *     s3:max-keys of a listing; the SSE headers of a write), including kms:GenerateDataKey /
  *     kms:Decrypt for SSE-KMS writes;
  *   - AbortMultipartUpload and ListMultipartUploads are implemented (s3rver lacks them);
+ *   - a CompleteMultipartUpload repeated with the same parts after it succeeded answers as the first did (an SDK's
+ *     retry when the first answer was lost), with no second creation event; an unknown upload is NoSuchUpload;
  *   - SSE / KMS headers of each object are kept and echoed, and can be asserted;
  *   - a bucket answers only in its own region;
  *   - every object creation is recorded in order (`events`), like S3 event notifications;
@@ -90,6 +92,8 @@ export class LocalS3 {
   readonly requests: { action: string; bucket: string; key: string; status: number; principalArn?: string }[] = [];
   private readonly encryption = new Map<string, Encryption>();
   private readonly pendingEncryption = new Map<string, Encryption>();
+  /** Completed multipart uploads, by upload ID, for a repeated Complete (see `storeLikeS3`). */
+  private readonly completed = new CompletedUploads();
   private readonly listeners = new Set<(e: S3EventRecord) => void>();
   /** Bucket notification configurations: ObjectCreated events whose key ends with `suffix` go to a queue. */
   readonly notifications: { bucket: string; suffix: string; send: (body: string) => void }[] = [];
@@ -105,7 +109,7 @@ export class LocalS3 {
 
   async start(): Promise<string> {
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: this.directory });
-    storeLikeS3((server as unknown as { store: FilesystemStore }).store);
+    storeLikeS3((server as unknown as { store: FilesystemStore }).store, this.completed);
     // Outermost middleware: runs before s3rver's own handling (and after it, for the response).
     (server as unknown as { middleware: unknown[] }).middleware.unshift((ctx: KoaCtx, next: Next) =>
       this.guard(ctx, next),
@@ -260,6 +264,7 @@ export class LocalS3 {
       }
     }
 
+    let truncate = false;
     for (const fault of this.faults) {
       const f = fault({ method: ctx.method, bucket, key, action, query, principal, headers: { ...ctx.req.headers } });
       if (!f) continue;
@@ -283,12 +288,9 @@ export class LocalS3 {
         continue;
       }
       if ('truncate' in f) {
-        delete ctx.headers.authorization;
-        delete ctx.req.headers.authorization;
-        await next();
-        record.status = -2;
-        ctx.req.socket.destroy();
-        return;
+        // Handled as any request is (its write stored, its creation event sent), then the answer is lost.
+        truncate = true;
+        break;
       }
       return this.fail(ctx, record, new S3Failure(f.status, f.code, f.message));
     }
@@ -305,7 +307,11 @@ export class LocalS3 {
       (action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId')) ||
       (action === 's3:GetObject' && Boolean(key));
     const hand = () => this.handOver(ctx, next, record, { bucket, key, action, query, sse, kmsKeyId, principal });
-    return keyed ? this.byKey.run(`${bucket}/${key}`, hand) : hand();
+    await (keyed ? this.byKey.run(`${bucket}/${key}`, hand) : hand());
+    if (truncate) {
+      record.status = -2;
+      ctx.req.socket.destroy();
+    }
   }
 
   /** The authorised request, handed to s3rver (with S3's conditional writes, creation events, SSE headers). */
@@ -349,6 +355,11 @@ export class LocalS3 {
     if (action === 's3:ListBucketMultipartUploads')
       return this.listUploads(ctx, record, bucket, query.get('prefix') ?? '');
 
+    // A Complete repeated after it succeeded (its first answer lost): answered from what was stored, nothing again.
+    const completing = action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId');
+    const repeated = completing && this.completed.has(bucket, key, query.get('uploadId')!);
+    if (completing && !repeated && this.completed.knows(query.get('uploadId')!))
+      return this.fail(ctx, record, new S3Failure(404, 'NoSuchUpload', NO_SUCH_UPLOAD));
     await next();
     record.status = ctx.status;
     const verified = (ctx.req as { [CHECKSUM]?: string })[CHECKSUM];
@@ -360,7 +371,13 @@ export class LocalS3 {
     } else if (ctx.status === 200 && action === 's3:CreateMultipartUpload') {
       const id = /<UploadId>([^<]+)<\/UploadId>/.exec(String(ctx.body))?.[1];
       if (id) this.pendingEncryption.set(id, { ...(sse ? { sse } : {}), ...(kmsKeyId ? { kmsKeyId } : {}) });
-    } else if (ctx.status === 200 && action === 's3:PutObject' && ctx.method === 'POST' && query.has('uploadId')) {
+    } else if (
+      ctx.status === 200 &&
+      !repeated &&
+      action === 's3:PutObject' &&
+      ctx.method === 'POST' &&
+      query.has('uploadId')
+    ) {
       const id = query.get('uploadId')!;
       this.setEncryption(objectKey, this.pendingEncryption.get(id) ?? {});
       this.pendingEncryption.delete(id);
@@ -477,15 +494,7 @@ export class LocalS3 {
     const dir = join(this.directory, bucket, '._S3rver_uploads', uploadId);
     const storedKey = existsSync(join(dir, 'key')) ? (await readFile(join(dir, 'key'))).toString() : undefined;
     if (storedKey !== key) {
-      return this.fail(
-        ctx,
-        record,
-        new S3Failure(
-          404,
-          'NoSuchUpload',
-          'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
-        ),
-      );
+      return this.fail(ctx, record, new S3Failure(404, 'NoSuchUpload', NO_SUCH_UPLOAD));
     }
     await rm(dir, { recursive: true, force: true });
     this.pendingEncryption.delete(uploadId);
@@ -643,6 +652,9 @@ async function readHashed(
 /** The CRC32 checksum a request's body was verified against, kept on the request for the response. */
 const CHECKSUM = Symbol('verified CRC32');
 
+const NO_SUCH_UPLOAD =
+  'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.';
+
 /** An error s3rver answers with its status and S3's XML body. */
 function s3Error(code: string, status: number, message: string): Error {
   return Object.assign(new S3rverError(code, message), { status, expose: true });
@@ -662,7 +674,7 @@ function s3Error(code: string, status: number, message: string): Error {
  *   reused buffer. At 2M rows uncompressed (240 MiB of shards) s3rver's own path spent 3.0 CPU-s on the bench's main
  *   thread during the export (GC 30 %, MD5 23 %, writes 19 %), on the two cores the export shares with Postgres.
  */
-function storeLikeS3(store: FilesystemStore): void {
+function storeLikeS3(store: FilesystemStore, completed: CompletedUploads): void {
   store.putObject = async (object) => {
     const path = store.getResourcePath(object.bucket, object.key, 'object');
     const body = await readHashed(object.content);
@@ -675,12 +687,7 @@ function storeLikeS3(store: FilesystemStore): void {
   store.putPart = async (bucket, uploadId, partNumber, content) => {
     const dir = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
     // A part of an upload that was completed or aborted (or never started) is refused, as S3 refuses it.
-    if (!existsSync(join(dir, 'key')))
-      throw s3Error(
-        'NoSuchUpload',
-        404,
-        'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
-      );
+    if (!existsSync(join(dir, 'key'))) throw s3Error('NoSuchUpload', 404, NO_SUCH_UPLOAD);
     const path = join(dir, String(partNumber));
     // Written as it is read, into a temporary file that replaces the part only once every check passed.
     let body: StoredPart = { size: 0, md5: '' };
@@ -692,6 +699,12 @@ function storeLikeS3(store: FilesystemStore): void {
   };
   store.putObjectMultipart = async (bucket, uploadId, parts) => {
     const dir = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    if (!existsSync(join(dir, 'key'))) {
+      // Completed before with these very parts: S3 answers a repeated Complete as it answered the first.
+      const done = completed.replay(bucket, uploadId, parts);
+      if (done) return done;
+      throw s3Error('NoSuchUpload', 404, NO_SUCH_UPLOAD);
+    }
     const [key, metadata] = await Promise.all([
       readFile(join(dir, 'key'), 'utf8'),
       readFile(join(dir, 'metadata'), 'utf8').then((m) => JSON.parse(m) as unknown),
@@ -741,10 +754,44 @@ function storeLikeS3(store: FilesystemStore): void {
       }
     });
     await store.putMetadata(bucket, key, metadata, etag);
+    completed.add(bucket, key, uploadId, parts, { size, md5: etag });
     await rm(dir, { recursive: true, force: true });
     return { size, md5: etag };
   };
 }
+
+/**
+ * Multipart uploads completed, by upload ID: S3 answers a CompleteMultipartUpload repeated with the same parts after it
+ * succeeded as it answered the first (github.com/adobe/S3Mock/issues/2586 shows it against S3; minio/minio#13318 too),
+ * which is what makes an SDK's retry safe when the first answer was lost on the way. The newest 10,000 are kept.
+ */
+class CompletedUploads {
+  private readonly byId = new Map<string, { bucket: string; key: string; parts: string; result: StoredPart }>();
+
+  add(bucket: string, key: string, uploadId: string, parts: CompletedPart[], result: StoredPart): void {
+    this.byId.set(uploadId, { bucket, key, parts: partList(parts), result });
+    if (this.byId.size > 10_000) this.byId.delete(this.byId.keys().next().value!);
+  }
+
+  /** An upload ID completed before (for any object). */
+  knows(uploadId: string): boolean {
+    return this.byId.has(uploadId);
+  }
+
+  has(bucket: string, key: string, uploadId: string): boolean {
+    const done = this.byId.get(uploadId);
+    return done !== undefined && done.bucket === bucket && done.key === key;
+  }
+
+  /** The first Complete's result when this one names the same parts (an upload completed with others is gone). */
+  replay(bucket: string, uploadId: string, parts: CompletedPart[]): StoredPart | undefined {
+    const done = this.byId.get(uploadId);
+    return done && done.bucket === bucket && done.parts === partList(parts) ? done.result : undefined;
+  }
+}
+
+type CompletedPart = { number: number; etag: string };
+const partList = (parts: CompletedPart[]): string => parts.map((p) => `${p.number}:${p.etag}`).join(',');
 
 function headerOf(ctx: KoaCtx, name: string): string | undefined {
   const v = ctx.headers[name];

@@ -270,8 +270,26 @@ describe('local STS + S3 guard', () => {
         (e: { name?: string }) => e.name,
       );
 
+    // A Complete repeated (an SDK's retry after a lost answer): as the first, with the same parts only; no event again.
+    const eventsBefore = stack.s3.events.length;
+    const again = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'a-bucket',
+        Key: 'rw/mp',
+        UploadId: good.UploadId,
+        MultipartUpload: { Parts: good.stored },
+      }),
+    );
+    const againOtherParts = await completeAs('rw/mp', good.UploadId, good.stored.slice(0, 2));
+    const againOtherKey = await completeAs('rw/mp-elsewhere', good.UploadId, good.stored);
+    const unknown = await completeAs('rw/mp', 'no-such-upload-id', good.stored);
+    const eventsAfter = stack.s3.events.length;
+
     // Assess: the object is the parts in order; its ETag is S3's multipart ETag; a wrong part ETag stores nothing
     expect(bytes.equals(Buffer.concat(parts))).toBe(true);
+    expect(again.ETag).toBe(done.ETag);
+    expect([againOtherParts, againOtherKey, unknown]).toEqual(['NoSuchUpload', 'NoSuchUpload', 'NoSuchUpload']);
+    expect(eventsAfter).toBe(eventsBefore);
     const expected = `"${createHash('md5')
       .update(Buffer.concat(parts.map(md5)))
       .digest('hex')}-3"`;
