@@ -53,7 +53,10 @@ const prefixSchema = z
   .refine(
     (p) => !/[\u0000-\u001f\u007f\\{}^%`\]["~<>#|]/.test(p),
     'prefixes use letters, digits and safe punctuation only',
-  );
+  )
+  // In IAM, `*` and `?` in a resource ARN or a StringLike condition are wildcards, `$` starts a policy variable: the
+  // prefix goes into the write, reader and session policies, where "exp*" would also grant "experiments/…".
+  .refine((p) => !/[*?$]/.test(p), 'prefixes cannot contain "*", "?" or "$" (IAM reads them as wildcards)');
 
 const sourceSchemaSchema = z.string().min(1).max(63, 'Postgres identifiers are at most 63 bytes');
 

@@ -15,6 +15,13 @@ const dest = (patch: Partial<Destination> = {}): Destination =>
   }) as Destination;
 
 describe('policy documents', () => {
+  it('are never built from a prefix with an IAM wildcard or policy variable (a destination stored before it was refused)', () => {
+    for (const prefix of ['exp*', '*', 'a?b', 'a$b'])
+      for (const build of [permissionPolicy, readerPolicy, writeResource])
+        expect(() => build(dest({ prefix })), `${build.name} ${prefix}`).toThrow(/IAM reads as wildcards/);
+    expect(writeResource(dest({ prefix: 'exp' }))).toBe('arn:aws:s3:::acme-data/exp/*');
+  });
+
   it('the reader policy (commercial partition, prefix and KMS key) is the document `dropship policy` prints', () => {
     expect(readerPolicy(dest({ kmsKeyArn: KMS }))).toEqual({
       Version: '2012-10-17',

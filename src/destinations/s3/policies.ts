@@ -1,4 +1,5 @@
 import type { Destination } from '../../accounts/destination.js';
+import { InvalidDestination } from '../../accounts/registry.js';
 import { arnPartition, s3Arn } from './arn.js';
 import { lifecycleConfiguration } from './bucket-lifecycle.js';
 
@@ -31,8 +32,16 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
-/** The destination's folder as a key prefix: `prefix/`, or empty at the bucket root. */
+/**
+ * The destination's folder as a key prefix: `prefix/`, or empty at the bucket root. A prefix with an IAM wildcard
+ * (`*`, `?`) or a policy variable (`$`) is refused here too, not only at registration: a policy built from it would
+ * reach objects outside dropship's folder (a destination stored before registration refused them).
+ */
 function keyPrefix(dest: Pick<Destination, 'prefix'>): string {
+  if (/[*?$]/.test(dest.prefix))
+    throw new InvalidDestination([
+      `prefix: "${dest.prefix}" contains "*", "?" or "$", which IAM reads as wildcards: change the destination's prefix`,
+    ]);
   return dest.prefix ? `${dest.prefix}/` : '';
 }
 
