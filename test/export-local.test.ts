@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
 import type { Settings } from '../src/config/settings.js';
+import { sharedObjectNames, tableObjectName } from '../src/contracts/object-names.js';
 import type { Receipt } from '../src/contracts/receipt.js';
 import { createDemoSchema, setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
@@ -164,5 +165,39 @@ describe('export into a local target (the second adapter of the destination port
       (JSON.parse(firstBytes.toString()) as { sequence: number }).sequence,
     );
     expect(existsSync(join(root, '.dropship-tmp')) ? readdirSync(join(root, '.dropship-tmp')) : []).toEqual([]);
+  });
+
+  it('two tables whose files would share a name are refused: the run exports nothing and names both', async () => {
+    // Prepare: "foo bar" is written as foo_bar-<hash>; a table named exactly that is in the same schema
+    const spaced = 'foo bar';
+    const plain = tableObjectName(spaced);
+    await pool.query(`create schema coll;
+      create table coll."${spaced}" (id int primary key, v text); insert into coll."${spaced}" values (1, 'spaced');
+      create table coll."${plain}" (id int primary key, v text); insert into coll."${plain}" values (1, 'plain');`);
+    const coll = await setupCustomer(h.stack, h.registry, {
+      accountId: 'coll',
+      awsAccountId: '222222222223',
+      bucket: 'coll-data',
+      prefix: 'dropship',
+      schema: 'coll',
+    });
+    const collRoot = mkdtempSync(join(tmpdir(), 'dropship-local-coll-'));
+    try {
+      // Act
+      const outcome = await run({ ...coll.destination, target: { kind: 'local', root: collRoot, prefix: 'dropship' } });
+      // Assess: refused before any file, with both tables and the shared name in its words
+      expect(outcome.ok).toBe(false);
+      const error = String((outcome as { error: unknown }).error);
+      expect(error).toContain(`table "${spaced}": its files would be named "${plain}", as table "${plain}"'s are`);
+      // No file and no receipt: only status.json, which tells the customer the delivery failed.
+      expect(filesUnder(collRoot)).toEqual(['dropship/status.json']);
+    } finally {
+      rmSync(collRoot, { recursive: true, force: true });
+    }
+    // The rule itself: the table whose own name it is keeps it; otherwise the first in name order.
+    expect(sharedObjectNames(['b c', 'a', plain, spaced, 'b_c'])).toEqual([
+      { table: spaced, keeps: plain, name: plain },
+    ]);
+    expect(sharedObjectNames(['x y', 'x_y'])).toEqual([]);
   });
 });

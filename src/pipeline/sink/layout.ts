@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { objectKey } from '../../accounts/destination.js';
 import type { DestinationCompression, Layout } from '../../contracts/receipt.js';
 
@@ -20,22 +19,7 @@ export function folderName(runStart: Date, layout: Layout = 'dreamdata'): string
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}Z`;
 }
 
-/**
- * The name a table gets in object keys: the table name itself when it is made of
- * [A-Za-z0-9_.-] only; otherwise the safe characters plus a short hash of the exact name,
- * so the mapping is deterministic and two different tables never share a folder.
- * The receipt keeps the exact table name as its key.
- */
-export function tableObjectName(table: string): string {
-  if (/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(table)) return table;
-  const safe =
-    table
-      .replace(/[^A-Za-z0-9_.-]+/g, '_')
-      .replace(/^[.-]+/, '')
-      .slice(0, 48) || 'table';
-  const hash = createHash('sha256').update(table, 'utf8').digest('hex').slice(0, 8);
-  return `${safe}-${hash}`;
-}
+export { tableObjectName } from '../../contracts/object-names.js';
 
 function shardName(
   objectName: string,

@@ -1,5 +1,6 @@
 import type { ClientBase } from 'pg';
 import pg from 'pg';
+import { sharedObjectNames } from '../../contracts/object-names.js';
 import type { ReceiptSelection } from '../../contracts/receipt.js';
 import {
   isTenantMode,
@@ -152,7 +153,7 @@ export async function selectTables(
   // The whole schema, as it is (an empty schema is the run's error, not the registration's).
   if (isWholeSchema(sel)) {
     out.tables = all;
-    return out;
+    return withOwnFolders(out);
   }
   const names = all.map((t) => t.name);
   if (opts.registration) {
@@ -237,11 +238,25 @@ export async function selectTables(
     if (filter) out.filters.set(t.name, filter);
     out.tables.push(columns.length === t.columns.length ? t : { ...t, columns });
   }
+  withOwnFolders(out);
   if (out.tables.length === 0 && out.problems.length === 0)
     out.problems.push(
       all.length === 0
         ? `schema "${schema}" has no tables or materialized views`
         : `the selection leaves no table of schema "${schema}" to export`,
+    );
+  return out;
+}
+
+/**
+ * Every selected table gets a folder (and keys) of its own: tables whose object names meet (`sharedObjectNames`) would
+ * overwrite each other's files, and the receipt would list one table's bytes for both. Such a selection is a problem
+ * (the run exports nothing, its error names the tables): the operator excludes or the customer renames one of them.
+ */
+function withOwnFolders(out: SelectedTables): SelectedTables {
+  for (const s of sharedObjectNames(out.tables.map((t) => t.name)))
+    out.problems.push(
+      `table "${s.table}": its files would be named "${s.name}", as table "${s.keeps}"'s are, and overwrite them: rename one of the two, or leave one out (--exclude-tables)`,
     );
   return out;
 }
