@@ -278,7 +278,7 @@ describe('faults in Postgres', () => {
 });
 
 describe('reruns', () => {
-  it('a rerun in the same minute as a failed run leaves no stale shard in the shared folder', async () => {
+  it("a rerun in the same minute as a failed run gets a folder of its own (the next minute): no stale shard in the receipt's folder", async () => {
     // Prepare: a table that spans several shards, and a table that makes the first run fail.
     await pool.query(`create schema fc;
       create table fc.shrinking as select i as id, md5(i::text) || md5((i * 3)::text) as a from generate_series(1, 60000) i;
@@ -297,17 +297,21 @@ describe('reruns', () => {
     expect(first.ok).toBe(false);
     const stale = (await stack.s3.keys('faultc-data')).filter((k) => k.startsWith('2026-11-23T04:00/shrinking/'));
     expect(stale.length).toBeGreaterThanOrEqual(2);
-    // Act 2: the data shrank and the bad row is fixed; the rerun lands in the same minute's folder.
+    // Act 2: the data shrank and the bad row is fixed; the rerun starts in the same minute.
     await pool.query(`delete from fc.shrinking where id > 5000; delete from fc.bad where id = 2;`);
     const second = await exportAccount(c.destination, deps({ settings: small, clock: () => minute + 20_000_000n }));
     expect(second.ok, JSON.stringify((second as { failures?: unknown }).failures)).toBe(true);
-    // Assess: every key in the folder is in the receipt, and together they hold exactly the current rows.
+    // Assess: the rerun's folder is the next minute's; every key in it is in the receipt, and together they hold
+    // exactly the current rows; the failed run's shards stay where they were, in no receipt.
     const receipt = await readReceipt(stack, c);
     const t = receipt.tables.shrinking!;
+    expect(t.folder).toBe('2026-11-23T04:01/shrinking');
     const inFolder = (await stack.s3.keys('faultc-data')).filter((k) => k.startsWith(`${t.folder}/`));
     expect(t.files.map((f) => f.key).sort()).toEqual(inFolder);
-    expect(t.files.length).toBe(stale.length);
-    expect(t.files.filter((f) => f.rows === 0).length).toBeGreaterThan(0);
+    expect(t.files.every((f) => !stale.includes(f.key))).toBe(true);
+    expect((await stack.s3.keys('faultc-data')).filter((k) => k.startsWith('2026-11-23T04:00/shrinking/'))).toEqual(
+      stale,
+    );
     const files = await downloadReceiptFiles(
       stack.s3.endpoint,
       'us-east-1',

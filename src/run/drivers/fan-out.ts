@@ -110,6 +110,7 @@ export async function startFanOutRun(
       slotDate: deps.slotDate ?? null,
       layout: dest.layout,
       folder: folderName(start, dest.layout),
+      laterFolder: (minutes) => folderName(new Date(start.getTime() + minutes * 60_000), dest.layout),
       startedMicros,
       tables: tables.map((t) => t.name),
       parts,

@@ -19,7 +19,7 @@ import { type PendingSnapshot, Snapshot, snapshotInfo, sourceSession } from '../
 import { prewarmTableExport, type TableResult } from '../../pipeline/table.js';
 import { nowMicros } from '../../receipt/receipt.js';
 import { DestinationChanged, type Ledger, RunInProgress } from '../../store/ledger/ledger.js';
-import type { OpenRun, Trigger } from '../../store/ledger/rows.js';
+import type { OpenRun, Run, Trigger } from '../../store/ledger/rows.js';
 import { dispatchRunOutcome } from '../lifecycle/ended.js';
 import { type Faults, noFaults } from '../lifecycle/faults.js';
 import { finishRun } from '../lifecycle/finish.js';
@@ -176,9 +176,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     // The first tables' readers join the snapshot while the run is recorded (as many as start at once; given back if
     // another run of the account is active and this one must wait for it).
     snap.prejoin(Math.min(settings.DROPSHIP_TABLE_CONCURRENCY, tables.length), `dropship ${dest.accountId}`);
-    const folder = folderName(start, dest.layout);
     owner = await (locking ?? lockOwner());
-    await openRunAfterSweep(
+    const { folder } = await openRunAfterSweep(
       sweep,
       {
         runId,
@@ -186,7 +185,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         trigger: deps.trigger ?? 'cli',
         slot: deps.slot ?? null,
         layout: dest.layout,
-        folder,
+        folder: folderName(start, dest.layout),
+        laterFolder: (minutes) => folderName(new Date(start.getTime() + minutes * 60_000), dest.layout),
         startedMicros,
         tables: tables.map((t) => t.name),
         maxAttempts: 1,
@@ -333,11 +333,10 @@ async function openRunAfterSweep(
   ledger: Ledger,
   /** Called once when another run is active: what the run opened ahead for its tables is given back while it waits. */
   onBusy: () => Promise<void>,
-): Promise<void> {
+): Promise<Run> {
   for (let i = 0; ; i++) {
     try {
-      await ledger.openRun(run);
-      return;
+      return await ledger.openRun(run);
     } catch (e) {
       if (!(e instanceof RunInProgress) || i >= 10) throw e;
       if (i === 0) await onBusy();

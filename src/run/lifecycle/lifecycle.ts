@@ -182,7 +182,6 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
       port: input.port,
       settings,
       part,
-      parts: row?.parts ?? 1,
       shardBase,
     });
     signal.throwIfAborted();
@@ -244,13 +243,11 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
 }
 
 /**
- * An earlier attempt of this task, or an earlier run in the same folder (runs within one minute share
- * it), may have started more shards than this attempt wrote (the table shrank meanwhile, or was split
- * in more parts then). Customers load whole folders, and dropship may not delete, so each such key is
- * overwritten with a valid Parquet file of the same schema and no rows, and listed in the result: the
- * folder, the receipt and the data agree. Each part covers its own block of shard indexes; part 0 also
- * covers the blocks of parts this run does not have (issue 22, finding 6: a table split in 5 parts,
- * then in 1 — parts 1–4 of the earlier run are covered by part 0).
+ * An earlier attempt of this task may have started more shards than this attempt wrote (the table shrank meanwhile).
+ * Customers load whole folders, and dropship may not delete, so each such key is overwritten with a valid Parquet file
+ * of the same schema and no rows, and listed in the result: the folder, the receipt and the data agree. No other run
+ * writes into this folder (`OpenRun.folder`: a folder holds one run), so this run's own attempts are all there is to
+ * cover. Each part covers its own block of shard indexes.
  */
 async function coverStaleShards({
   ledger,
@@ -261,7 +258,6 @@ async function coverStaleShards({
   port,
   settings,
   part,
-  parts,
   shardBase,
 }: {
   ledger: Ledger;
@@ -273,24 +269,11 @@ async function coverStaleShards({
   port: DestinationPort;
   settings: Settings;
   part: number;
-  /** How many parts the table has in this run. */
-  parts: number;
   /** The shard index this part's files start at. */
   shardBase: number;
 }): Promise<void> {
-  const inFolder = await ledger.shardsStartedInFolderByPart({
-    accountId: run.accountId,
-    folder: run.folder,
-    table: table.name,
-    exceptRunId: run.runId,
-    bucket: dest.bucket,
-    prefix: dest.prefix,
-  });
-  const started = Math.max(
-    await ledger.shardsStarted({ runId: run.runId, table: table.name, part }),
-    inFolder.get(part) ?? 0,
-  );
-  const cover = async (index: number) =>
+  const started = await ledger.shardsStarted({ runId: run.runId, table: table.name, part });
+  for (let i = result.files.length; i < started; i++)
     result.files.push(
       await writeEmptyShard({
         port,
@@ -299,12 +282,8 @@ async function coverStaleShards({
         objectName: result.objectName,
         specs: table.columns.map((c) => c.spec),
         settings,
-        index,
+        index: shardBase + i,
       }),
     );
-  for (let i = result.files.length; i < started; i++) await cover(shardBase + i);
-  if (part === 0)
-    for (const [other, n] of [...inFolder].sort((a, b) => a[0] - b[0]))
-      if (other >= parts) for (let i = 0; i < n; i++) await cover(other * PART_SHARD_BLOCK + i);
   result.bytes = result.files.reduce((n, f) => n + f.bytes, 0);
 }

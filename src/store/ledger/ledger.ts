@@ -110,6 +110,7 @@ export class Ledger extends TaskLedger {
           if (!row || Number(row.generation) !== d.generation || row.version !== d.version)
             throw new DestinationChanged(r.accountId);
         }
+        const folder = await freeFolder(c, r);
         const res = await c.query(
           `insert into dropship.runs (run_id, account_id, trigger, slot, slot_date, status, layout, folder, started_micros,
                                       owner, owner_lock, stale_seconds, heartbeat_at,
@@ -122,7 +123,7 @@ export class Ledger extends TaskLedger {
             r.slot ?? null,
             r.slotDate ?? null,
             r.layout,
-            r.folder,
+            folder,
             r.startedMicros.toString(),
             r.owner ?? null,
             r.ownerLock ?? false,
@@ -523,4 +524,30 @@ export class Ledger extends TaskLedger {
     const res = await this.pool.query('select selection from dropship.runs where run_id = $1', [runId]);
     return res.rows[0]?.selection ?? undefined;
   }
+}
+
+/** Minutes a run's folder may move past its start minute (then the run is refused: see `freeFolder`). */
+const FOLDER_MINUTES = 24 * 60;
+
+/**
+ * The run's folder (`OpenRun.folder`), or the first later minute no run of the account used: a folder holds one run's
+ * files, so a run cancelled while its uploads are still in flight, or a failed run's shards (another codec's suffix, a
+ * table the next version leaves out), can never be in the folder a later receipt names. Runs of one account open one
+ * at a time (the unique index of active runs), so the choice and the insert after it do not race.
+ */
+async function freeFolder(c: PoolClient, r: OpenRun): Promise<string> {
+  if (!r.laterFolder) return r.folder;
+  for (let from = 0; from < FOLDER_MINUTES; from += 60) {
+    const candidates = Array.from({ length: 60 }, (_, i) => (from + i === 0 ? r.folder : r.laterFolder!(from + i)));
+    const used = await c.query<{ folder: string }>(
+      'select folder from dropship.runs where account_id = $1 and folder = any($2::text[])',
+      [r.accountId, candidates],
+    );
+    const taken = new Set(used.rows.map((u) => u.folder));
+    const free = candidates.find((f) => !taken.has(f));
+    if (free !== undefined) return free;
+  }
+  throw new LedgerError(
+    `account ${r.accountId}: every folder from ${r.folder} to ${FOLDER_MINUTES} minutes later already holds a run; wait, then run again`,
+  );
 }

@@ -18,7 +18,14 @@ export interface Run {
   slot: string | null;
   status: RunStatus;
   layout: Layout;
+  /**
+   * The run's folder: its start minute. A folder holds one run's files only: when a run of the account (of any
+   * generation: a removed and re-added account id too) already used it, the run takes `laterFolder(1)`, `(2)`, … —
+   * the first minute after it that no run of the account used.
+   */
   folder: string;
+  /** The folder `minutes` after `folder` (its layout's name of that minute). */
+  laterFolder?: (minutes: number) => string;
   startedMicros: bigint;
   startedAt: Date;
   finishedAt: Date | null;
@@ -153,7 +160,14 @@ export interface OpenRun {
   /** The slot's date (YYYY-MM-DD): with `trigger: 'schedule'`, one run per account, slot and day. */
   slotDate?: string | null;
   layout: Layout;
+  /**
+   * The run's folder: its start minute. A folder holds one run's files only: when a run of the account (of any
+   * generation: a removed and re-added account id too) already used it, the run takes `laterFolder(1)`, `(2)`, … —
+   * the first minute after it that no run of the account used.
+   */
   folder: string;
+  /** The folder `minutes` after `folder` (its layout's name of that minute). */
+  laterFolder?: (minutes: number) => string;
   startedMicros: bigint;
   tables: string[];
   /** Key ranges of split tables (the other tables are one task each). */

@@ -94,30 +94,6 @@ export class TaskLedger {
     return res.rows[0]?.shards_started ?? q.count;
   }
 
-  /**
-   * Per part: the most shards any other run of the account started for this table in the same folder
-   * of the same bucket and prefix (runs within one minute share a folder). A later run must cover all
-   * of them — every part's block, not only part 0's — so the folder holds no stale rows.
-   */
-  async shardsStartedInFolderByPart(q: {
-    accountId: string;
-    folder: string;
-    table: string;
-    exceptRunId: string;
-    bucket: string;
-    prefix: string;
-  }): Promise<Map<number, number>> {
-    const res = await this.pool.query<{ part: number; n: number }>(
-      `select t.part, max(t.shards_started)::int as n
-         from dropship.run_tasks t join dropship.runs r using (run_id)
-        where r.account_id = $1 and r.folder = $2 and t.table_name = $3 and r.run_id <> $4
-          and (r.destination is null or (r.destination->>'bucket' = $5 and r.destination->>'prefix' = $6))
-        group by t.part`,
-      [q.accountId, q.folder, q.table, q.exceptRunId, q.bucket, q.prefix],
-    );
-    return new Map(res.rows.filter((r) => r.n > 0).map((r) => [r.part, r.n]));
-  }
-
   async shardsStarted(ref: TaskRef): Promise<number> {
     return (await this.task(ref))?.shardsStarted ?? 0;
   }
