@@ -262,6 +262,15 @@ describe('the HTTP API through the generated client', () => {
       headers: { 'Content-Type': 'text/plain' },
     });
     expect(text.response.status).toBe(415);
+    // A refused webhook address is refused before anything changes: the prefix and the version stay.
+    const before = await client.GET('/destinations/{accountId}', { params: { path: { accountId: 'apico3' } } });
+    const refused = await client.PATCH('/destinations/{accountId}', {
+      params: { path: { accountId: 'apico3' } },
+      body: { prefix: 'elsewhere', webhookUrl: 'https://169.254.169.254/latest' },
+    });
+    expect(refused.response.status).toBe(400);
+    const after = await client.GET('/destinations/{accountId}', { params: { path: { accountId: 'apico3' } } });
+    expect(after.data).toEqual(before.data);
   });
 
   it('checks a destination (doctor + drift) and reads its status (the status.json facts)', async () => {

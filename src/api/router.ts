@@ -8,7 +8,7 @@ import { errorFields, type Logger } from '../log/logger.js';
 import { StatusStore } from '../notify/store.js';
 import { checkDestination } from '../operations/check.js';
 import type { OperationDeps } from '../operations/deps.js';
-import { createDestination, setWebhook } from '../operations/destinations.js';
+import { checkWebhook, createDestination, setWebhook } from '../operations/destinations.js';
 import { cancelRun, startOnDemandRun } from '../operations/runs.js';
 import { destinationStatus } from '../operations/status.js';
 import type { Faults } from '../run/lifecycle/faults.js';
@@ -360,6 +360,8 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
     updateDestination: async () => {
       const { webhookUrl, ...patch } = call.body as z.output<typeof updateDestinationBody>;
       await deps.registry.get(p.accountId); // 404 before anything changes
+      // A webhook the update would then refuse is refused first: a 400 changes nothing.
+      if (typeof webhookUrl === 'string') await checkWebhook(deps.settings, webhookUrl);
       const dest =
         Object.keys(patch).length > 0
           ? await deps.registry.update(p.accountId, patch)

@@ -25,14 +25,20 @@ export async function createDestination(
   input: DestinationInput,
   webhookUrl?: string,
 ): Promise<Created> {
-  if (webhookUrl !== undefined) {
-    validateWebhookUrl(webhookUrl, { allowLoopback: deps.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
-    await webhookKey(deps.settings); // fails before registering when the key is not configured
-  }
+  if (webhookUrl !== undefined) await checkWebhook(deps.settings, webhookUrl);
   const destination = await deps.registry.add(input);
   if (webhookUrl === undefined) return { destination };
   const set = await setWebhook(deps, destination.accountId, webhookUrl);
   return { destination, webhookUrl: set!.url, webhookSecret: set!.secret };
+}
+
+/**
+ * What `setWebhook` would refuse — the address, or no encryption key configured — refused before anything changes:
+ * a create or an update that also sets a webhook checks it first, so a bad address changes nothing.
+ */
+export async function checkWebhook(settings: OperationDeps['settings'], url: string): Promise<void> {
+  validateWebhookUrl(url, { allowLoopback: settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
+  await webhookKey(settings);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Destination } from '../../accounts/destination.js';
 import { PLANS } from '../../contracts/plans.js';
 import { LAYOUTS } from '../../contracts/receipt.js';
 import { permissionPolicy, trustPolicy } from '../../destinations/s3/policies.js';
+import { checkWebhook } from '../../operations/destinations.js';
 import { compressionField, compressionOption } from '../compression-option.js';
 import {
   addDestinationFlags,
@@ -115,6 +116,12 @@ export function registerDestinationCommands(program: Command): Command {
     await withApp(async (app) => {
       const registry = await app.registry();
       const before = await registry.get(account);
+      // A webhook address the update would refuse is refused before anything changes; then the destination, then
+      // the webhook (a refused destination update leaves the webhook as it was).
+      if (webhookUrl !== undefined && webhook === false)
+        throw new UsageError('give either --webhook-url <url> or --no-webhook, not both');
+      if (webhookUrl !== undefined) await checkWebhook(app.settings, String(webhookUrl));
+      const dest = Object.keys(patch).length > 0 ? await registry.update(account, patch) : undefined;
       if (webhookGiven) {
         await applyWebhookUpdate(
           app,
@@ -125,9 +132,8 @@ export function registerDestinationCommands(program: Command): Command {
           },
           out,
         );
-        if (Object.keys(patch).length === 0) return;
       }
-      const dest = await registry.update(account, patch);
+      if (!dest) return;
       out(`Updated ${dest.accountId}.\n\n${await describeDestination(dest)}\n`);
       if (dest.version !== before.version)
         out(
