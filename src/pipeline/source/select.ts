@@ -131,11 +131,9 @@ async function tenantColumnTypes(
   );
 }
 
-const isExcludedColumn = (table: string, column: string, patterns: string[]): boolean =>
-  patterns.some((p) => {
-    const { table: t, column: c } = splitColumnPattern(p);
-    return matchesAny(table, [t]) !== undefined && matchesAny(column, [c]) !== undefined;
-  });
+/** The column parts of the `table.column` patterns whose table part matches `table` (matched once per table). */
+const excludedColumnGlobs = (table: string, patterns: string[]): string[] =>
+  patterns.map(splitColumnPattern).flatMap(({ table: t, column: c }) => (matchesAny(table, [t]) ? [c] : []));
 
 /**
  * Applies a selection to the tables of `schema` (from listTables, in the run's snapshot). With
@@ -226,10 +224,10 @@ export async function selectTables(
         continue;
       }
     }
+    const excluded = excludedColumnGlobs(t.name, sel.excludeColumns);
     const columns = t.columns.filter(
       (c) =>
-        !isExcludedColumn(t.name, c.name, sel.excludeColumns) &&
-        !(filter && sel.dropTenantColumn && c.name === filter.column),
+        matchesAny(c.name, excluded) === undefined && !(filter && sel.dropTenantColumn && c.name === filter.column),
     );
     if (columns.length === 0) {
       out.problems.push(`table "${t.name}": the column selection leaves no column to export`);
