@@ -620,6 +620,39 @@ describe('a delivery belongs to exactly one destination version', () => {
 });
 
 describe('registry and ledger transitions', () => {
+  it('two accounts never share a place: the same bucket with the same prefix, or one prefix inside the other, is refused', async () => {
+    await h.pool.query(
+      'create schema place_a; create table place_a.t (id int); create schema place_b; create table place_b.t (id int);',
+    );
+    const base = { plan: 'paid' as const, region: 'us-east-1', roleArn: 'arn:aws:iam::250000000014:role/place' };
+    await h.registry.add({
+      ...base,
+      accountId: 'place-a',
+      bucket: 'place-data',
+      prefix: 'team/a',
+      sourceSchema: 'place_a',
+    });
+    const tryAdd = (prefix: string) =>
+      h.registry.add({ ...base, accountId: 'place-b', bucket: 'place-data', prefix, sourceSchema: 'place_b' }).then(
+        () => 'added',
+        (e: Error) => e.message,
+      );
+    // The same place, a prefix inside it, one around it, and the bucket root: refused, naming the other account.
+    for (const prefix of ['team/a', 'team/a/b', 'team', ''])
+      expect(await tryAdd(prefix)).toContain(
+        'where account "place-a" is delivered: two accounts\' receipts and folders would mix',
+      );
+    // A sibling prefix ("team/ab" is not inside "team/a"), or another bucket: fine.
+    expect(await tryAdd('team/ab')).toBe('added');
+    // An update that would move into the other's place is refused too, and changes nothing.
+    const moved = await h.registry.update('place-b', { prefix: 'team/a/deeper' }).then(
+      () => 'moved',
+      (e: Error) => e.message,
+    );
+    expect(moved).toContain('where account "place-a" is delivered');
+    expect((await h.registry.get('place-b')).prefix).toBe('team/ab');
+  });
+
   const input = {
     accountId: 'trans',
     plan: 'paid' as const,

@@ -216,6 +216,7 @@ export class Registry {
 
   /** Inserts a validated new destination (its source checked first) with a fresh external ID. */
   private async insert(c: PoolClient, d: ParsedInput): Promise<Destination> {
+    await refuseSharedPlace(c, d.accountId, d.bucket, d.prefix);
     const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
     const res = await c.query<Row>(
       `insert into dropship.destinations
@@ -289,6 +290,8 @@ export class Registry {
    */
   private async replace(c: PoolClient, before: Destination, d: ParsedInput): Promise<Destination> {
     const accountId = before.accountId;
+    if (d.bucket !== before.bucket || d.prefix !== before.prefix)
+      await refuseSharedPlace(c, accountId, d.bucket, d.prefix);
     const selection = await this.checkSource(c, accountId, d.sourceSchema, d.selection);
     const res = await c.query<Row>(
       `update dropship.destinations
@@ -518,3 +521,25 @@ export interface DestinationPatch {
 }
 
 /** Which daily slots (UTC) each plan gets: paid twice a day, free once. */
+
+/**
+ * Two accounts never deliver to the same place: the same bucket with the same prefix, or one prefix inside the other
+ * (the bucket root holds every prefix). Their receipts would be one object (`<prefix>/receipt.json`), one account's
+ * run folders would sit in the other's, and its reader policy would read them. Serialised per bucket (an advisory lock
+ * for the transaction), so two registrations at once cannot both pass.
+ */
+async function refuseSharedPlace(c: PoolClient, accountId: string, bucket: string, prefix: string): Promise<void> {
+  await c.query(`select pg_advisory_xact_lock(hashtext('dropship.place:' || $1))`, [bucket]);
+  const other = await c.query<{ account_id: string; prefix: string }>(
+    `select account_id, prefix from dropship.destinations
+      where bucket = $1 and account_id <> $2
+        and (prefix = $3 or prefix = '' or $3 = '' or starts_with($3, prefix || '/') or starts_with(prefix, $3 || '/'))
+      order by account_id limit 1`,
+    [bucket, accountId, prefix],
+  );
+  const o = other.rows[0];
+  if (o)
+    throw new InvalidDestination([
+      `prefix: s3://${bucket}/${prefix} meets s3://${bucket}/${o.prefix}, where account "${o.account_id}" is delivered: two accounts' receipts and folders would mix; give each account a prefix of its own (neither inside the other)`,
+    ]);
+}
