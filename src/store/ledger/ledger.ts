@@ -533,7 +533,10 @@ const FOLDER_MINUTES = 24 * 60;
  * The run's folder (`OpenRun.folder`), or the first later minute no run of the account used: a folder holds one run's
  * files, so a run cancelled while its uploads are still in flight, or a failed run's shards (another codec's suffix, a
  * table the next version leaves out), can never be in the folder a later receipt names. Runs of one account open one
- * at a time (the unique index of active runs), so the choice and the insert after it do not race.
+ * at a time (the unique index of active runs), so the choice and the insert after it do not race. Another account's
+ * runs are not looked at (two accounts never share a place: the registry); left open: an account removed, another
+ * added at the very same bucket and prefix, and its first run starting in the minute the removed account's cancelled
+ * run still had an upload in flight (looking at every account's recent runs would be a scan of `runs` per opening).
  */
 async function freeFolder(c: PoolClient, r: OpenRun): Promise<string> {
   if (!r.laterFolder) return r.folder;
