@@ -14,6 +14,7 @@ import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.j
 import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
 import type { Fault } from '../src/devstack/s3.js';
 import { createLogger } from '../src/log/logger.js';
+import { dispatchOutcomes } from '../src/notify/dispatch.js';
 import { deliverPending } from '../src/notify/outcome.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret } from '../src/notify/webhook.js';
@@ -24,6 +25,7 @@ import { runTask } from '../src/run/drivers/task.js';
 import { sweepRuns } from '../src/run/liveness/sweep.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { DestinationChanged, Ledger } from '../src/store/ledger/ledger.js';
+import type { OutcomeOutbox } from '../src/store/ledger/outbox.js';
 import { duck } from './duck.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
@@ -556,6 +558,65 @@ describe('a delivery belongs to exactly one destination version', () => {
         .flatMap((t) => t.files!.map((f) => f.key))
         .sort(),
     );
+  });
+
+  it('red team R4: an outcome dispatched across a remove + re-add of its account id tells the new customer nothing', async () => {
+    await h.pool.query('create schema rt_old; create table rt_old.t (id bigint primary key); create schema rt_new;');
+    await h.pool.query('create table rt_new.t (id bigint primary key)');
+    const input = (schema: string, bucket: string) => ({
+      accountId: 'rt-reborn',
+      plan: 'paid' as const,
+      bucket,
+      region: 'us-east-1',
+      roleArn: 'arn:aws:iam::250000000015:role/x',
+      sourceSchema: schema,
+    });
+    const old = await h.registry.add(input('rt_old', 'rt-old-bucket'));
+    // A run of the old customer, cancelled by an operator: its outcome event waits in the outbox.
+    await h.ledger.openRun({
+      runId: 'rt-old-run',
+      accountId: 'rt-reborn',
+      trigger: 'manual',
+      layout: 'dreamdata',
+      folder: '2026-01-01T00:00',
+      startedMicros: 1n,
+      tables: ['t'],
+      owner: 'fan-out',
+      destination: old,
+    });
+    await h.ledger.cancelRun({ runId: 'rt-old-run', by: 'operator' });
+    // The dispatcher has read the registry; between its statements the account id is removed and added again for
+    // another customer, who sets a webhook.
+    const outbox: OutcomeOutbox = {
+      claim: (q) => h.ledger.outcomes.claim(q),
+      delivered: (...a) => h.ledger.outcomes.delivered(...a),
+      failed: (...a) => h.ledger.outcomes.failed(...a),
+      fixNotice: async (runId, notice) => {
+        await h.registry.remove('rt-reborn');
+        await h.registry.add(input('rt_new', 'rt-new-bucket'));
+        await new StatusStore(h.pool).setWebhook(
+          'rt-reborn',
+          hookUrl,
+          encryptSecret(randomBytes(16).toString('hex'), Buffer.from(key, 'base64')),
+        );
+        return h.ledger.outcomes.fixNotice(runId, notice);
+      },
+    };
+    const seen = received.length;
+    const s = h.settings({
+      DROPSHIP_WEBHOOK_KEY: key,
+      DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'true',
+      DROPSHIP_LOG_LEVEL: 'silent',
+    });
+    await dispatchOutcomes({ pool: h.pool, settings: s, outbox, log }, { runId: 'rt-old-run' });
+    await deliverPending({ pool: h.pool, settings: s }, { accountId: 'rt-reborn' }, log);
+    // Nothing of the old run reached the new customer: no webhook event stored or sent, its status untouched.
+    const events = await h.pool.query(`select body from dropship.webhook_events where account_id = 'rt-reborn'`);
+    expect(events.rows.filter((r) => String(r.body).includes('rt-old-run'))).toEqual([]);
+    expect(received.slice(seen).filter((r) => r.body.includes('rt-old-run'))).toEqual([]);
+    const row = await new StatusStore(h.pool).get('rt-reborn');
+    expect(row.lastFailure).toBeNull();
+    expect(row.consecutiveFailures).toBe(0);
   });
 
   it('finding 6: a split table shrunk and re-exported in the same minute: its folder is its own and holds exactly the receipt’s rows', async () => {

@@ -164,6 +164,7 @@ export async function deliverOutcome(deps: DispatchDeps, ev: OutcomeEvent, hint:
       countsTowardPause: ev.status === 'failed',
       ...(ok ? { success: { run_id: ev.runId, receipt_key: ev.receiptKey ?? '', finished_at: at } } : {}),
       ...(failure ? { failure: { run_id: ev.runId, at, reason: failure.reason, fix: failure.fix } } : {}),
+      generation: ev.generation,
     },
     deps.settings.DROPSHIP_PAUSE_AFTER_FAILURES,
     // Webhook events, in the webhook outbox in the same transaction (sent below, after status.json).
@@ -188,6 +189,11 @@ export async function deliverOutcome(deps: DispatchDeps, ev: OutcomeEvent, hint:
       return evs;
     },
   );
+  // Removed (and perhaps added again for someone else) since the look above: nobody is told.
+  if (recorded === 'removed') {
+    log.info(base, 'run outcome not told: the run served a destination that was removed since');
+    return;
+  }
   if (recorded?.pausedNow) {
     log.warn(
       { ...base, failures: recorded.row.consecutiveFailures },

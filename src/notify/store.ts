@@ -95,6 +95,11 @@ export class StatusStore {
       countsTowardPause?: boolean;
       success?: LastSuccess;
       failure?: LastFailure;
+      /**
+       * The destination generation the run served: the outcome is recorded only while it is still the account's
+       * (checked under a share lock of the destination row, so a removal waits for the recording or comes first).
+       */
+      generation?: number | null;
     },
     pauseAfter: number,
     /** Webhook events to put in the outbox in the same transaction (when a webhook is set). */
@@ -102,8 +107,17 @@ export class StatusStore {
       row: DestinationStatusRow,
       pausedNow: boolean,
     ) => { type: string; build: (id: string) => string }[] = () => [],
-  ): Promise<{ row: DestinationStatusRow; pausedNow: boolean; eventIds: string[]; late: boolean } | undefined> {
+  ): Promise<
+    { row: DestinationStatusRow; pausedNow: boolean; eventIds: string[]; late: boolean } | 'removed' | undefined
+  > {
     return this.tx(async (c) => {
+      if (o.generation !== undefined && o.generation !== null) {
+        const cur = await c.query<{ generation: string }>(
+          'select generation from dropship.destinations where account_id = $1 for share',
+          [o.accountId],
+        );
+        if (cur.rows[0] === undefined || Number(cur.rows[0].generation) !== o.generation) return 'removed';
+      }
       const endedAt = o.endedAt ?? new Date();
       const first = await c.query(
         `insert into dropship.run_outcomes (run_id, account_id, ok, ended_at) values ($1, $2, $3, $4)
