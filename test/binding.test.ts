@@ -7,7 +7,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
 import type { Settings } from '../src/config/settings.js';
-import type { Receipt } from '../src/contracts/receipt.js';
+import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
 import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.js';
@@ -617,6 +617,44 @@ describe('a delivery belongs to exactly one destination version', () => {
     const row = await new StatusStore(h.pool).get('rt-reborn');
     expect(row.lastFailure).toBeNull();
     expect(row.consecutiveFailures).toBe(0);
+  });
+
+  it('red team R3: after a source-schema or bucket change, the next change set is a full refresh, never a diff against the old keys', async () => {
+    await h.pool.query(`create schema rt_sa; create table rt_sa.people (id text primary key, email text not null);
+      insert into rt_sa.people select 'sa-' || i, 'a' || i || '@a.example' from generate_series(1, 20) i;
+      create schema rt_sb; create table rt_sb.people (id text primary key, email text not null);
+      insert into rt_sb.people select 'sb-' || i, 'b' || i || '@b.example' from generate_series(1, 5) i;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'rtschema',
+      awsAccountId: '250000000016',
+      bucket: 'rtschema-one',
+      schema: 'rt_sa',
+    });
+    await alsoAllow(c, '250000000016', 'rtschema-two');
+    await h.registry.update('rtschema', { changes: true });
+    // The receipt as S3 holds it (the customer's reader in this stack reads the first bucket only).
+    const changesOf = async (bucket: string) => {
+      const path = join(h.stack.s3.directory, bucket, 'receipt.json._S3rver_object');
+      const receipt = JSON.parse(readFileSync(path, 'utf8')) as Receipt;
+      return receipt.tables.people!.changes as Extract<TableChanges, { available: true }>;
+    };
+    expect((await exportAccount(await h.registry.get('rtschema'), deps())).ok).toBe(true);
+    // Another source schema, same bucket: a full refresh of the new schema's rows, no delete of the old keys.
+    await h.registry.update('rtschema', { sourceSchema: 'rt_sb' });
+    expect((await exportAccount(await h.registry.get('rtschema'), deps())).ok).toBe(true);
+    const afterSchema = await changesOf('rtschema-one');
+    expect(afterSchema).toMatchObject({ full_refresh: true, full_refresh_reason: 'schema changed', deleted: 0 });
+    expect(afterSchema.files).toEqual([]);
+    // An unchanged rerun diffs against that: nothing changed.
+    expect((await exportAccount(await h.registry.get('rtschema'), deps())).ok).toBe(true);
+    expect(await changesOf('rtschema-one')).toMatchObject({ full_refresh: false, inserted: 0, updated: 0, deleted: 0 });
+    // Another bucket: the files a diff would apply to are not there — a full refresh again.
+    await h.registry.update('rtschema', { bucket: 'rtschema-two' });
+    expect((await exportAccount(await h.registry.get('rtschema'), deps())).ok).toBe(true);
+    expect(await changesOf('rtschema-two')).toMatchObject({
+      full_refresh: true,
+      full_refresh_reason: 'schema changed',
+    });
   });
 
   it('finding 6: a split table shrunk and re-exported in the same minute: its folder is its own and holds exactly the receipt’s rows', async () => {

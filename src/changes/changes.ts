@@ -47,7 +47,7 @@ export interface ChangesInput {
   schema: string;
   table: TablePlan;
   rowFilter?: RowFilter | undefined;
-  dest: Pick<Destination, 'prefix' | 'layout' | 'compression'>;
+  dest: Pick<Destination, 'bucket' | 'prefix' | 'layout' | 'compression'>;
   /** The destination's port, opened for the run. */
   port: DestinationPort;
   /** The run, and the destination generation it serves (change sets never span generations). */
@@ -88,9 +88,24 @@ function noChangesReason(table: TablePlan, key: string[]): string | null {
   return null;
 }
 
-/** What a state depends on: exported columns and types, the key, the row filter. */
-function stateSignature(table: TablePlan, key: string[], filter?: RowFilter): string {
-  const shape = { columns: table.columns.map((c) => [c.name, c.pgType]), key, filter: filter ?? null };
+/**
+ * What a state depends on: where the rows come from (the source schema) and where the files went (bucket and prefix),
+ * exported columns and types, the key, the row filter. A state of another schema or place is no base: its keys are
+ * another table's, and the files it describes are not where this change set goes (red-team R3: an update of the
+ * source schema made the next change set delete the old schema's keys). Then the change set is a full refresh.
+ */
+function stateSignature(
+  place: { schema: string; bucket: string; prefix: string },
+  table: TablePlan,
+  key: string[],
+  filter?: RowFilter,
+): string {
+  const shape = {
+    place: [place.schema, place.bucket, place.prefix],
+    columns: table.columns.map((c) => [c.name, c.pgType]),
+    key,
+    filter: filter ?? null,
+  };
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
 }
 
@@ -160,7 +175,12 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
   if (reason) return { available: false, reason };
 
   const store = new ChangeStateStore(input.db);
-  const signature = stateSignature(table, key, rowFilter);
+  const signature = stateSignature(
+    { schema, bucket: input.dest.bucket, prefix: input.dest.prefix },
+    table,
+    key,
+    rowFilter,
+  );
   const base = await store.base(
     run.accountId,
     run.runId,
