@@ -300,6 +300,44 @@ describe('change sets', () => {
     expect(bytes).toBeGreaterThan(0);
   }, 60_000);
 
+  it("pruning keeps the base and never another run's newer state (a run cancelled mid-step must not delete it)", async () => {
+    // Prepare: states of one table written by runs in every situation prune meets
+    const runs: [string, string][] = [
+      ['prune-old', 'succeeded'],
+      ['prune-base', 'succeeded'],
+      ['prune-failed', 'failed'],
+      ['prune-me', 'cancelled'],
+      ['prune-next', 'running'],
+    ];
+    for (const [id, status] of runs)
+      await h.pool.query(
+        `insert into dropship.runs (run_id, account_id, trigger, status, layout, folder, started_micros)
+         values ($1, 'prune-acct', 'manual', $2, 'dreamdata', $1, 1)`,
+        [id, status],
+      );
+    const state = async (runId: string) =>
+      (
+        await h.pool.query<{ id: string }>(
+          `insert into dropship.change_states (account_id, table_name, run_id, signature)
+           values ('prune-acct', 't', $1, 's') returning state_id::text as id`,
+          [runId],
+        )
+      ).rows[0]!.id;
+    const old = await state('prune-old');
+    const base = await state('prune-base');
+    const failed = await state('prune-failed');
+    const mine = await state('prune-me'); // an earlier attempt of the pruning run
+    const next = await state('prune-next'); // the account's next run, between its write and its diff
+    // Act: the cancelled run, still in its change-set step, prunes with its base
+    await new ChangeStateStore(h.pool).prune('prune-acct', 't', base, 'prune-me');
+    // Assess
+    const left = await h.pool.query<{ id: string }>(
+      `select state_id::text as id from dropship.change_states where account_id = 'prune-acct' order by state_id`,
+    );
+    expect(left.rows.map((r) => r.id)).toEqual([base, next]);
+    expect([old, failed, mine].every((id) => !left.rows.some((r) => r.id === id))).toBe(true);
+  });
+
   it('dropship load --changes applies change sets in DuckDB and Postgres (and loads snapshots otherwise)', async () => {
     const s3 = customerS3(h.stack.s3.endpoint, 'us-east-1', c.reader);
     const file = join(dir, 'target.duckdb');

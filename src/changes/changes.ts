@@ -188,7 +188,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
     run.destinationGeneration ?? null,
     input.lastSucceededRun,
   );
-  await store.prune(run.accountId, table.name, base.state?.stateId ?? null);
+  await store.prune(run.accountId, table.name, base.state?.stateId ?? null, run.runId);
   input.signal?.throwIfAborted();
   const next = await store.write(client, stateCopySql(schema, table, key, rowFilter), {
     accountId: run.accountId,

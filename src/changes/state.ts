@@ -80,14 +80,19 @@ export class ChangeStateStore {
   }
 
   /**
-   * Drops every state of the table except `keep` (the base): earlier attempts of this run, failed
-   * runs, states older than the base. Only one run per account is active at a time.
+   * Drops the table's states that no run needs: earlier attempts of this run (`runId`), states older than `keep` (the
+   * base), and states of runs that failed or were cancelled. Never another run's state that is newer than the base and
+   * not ended badly: a run cancelled while in this step (its account's next run already going) must not delete that
+   * run's state — between its write and its diff that made every key a delete (red-team finding 6).
    */
-  async prune(accountId: string, table: string, keep: string | null): Promise<void> {
+  async prune(accountId: string, table: string, keep: string | null, runId: string): Promise<void> {
     await this.pool.query(
-      `delete from dropship.change_states
-        where account_id = $1 and table_name = $2 and ($3::bigint is null or state_id <> $3::bigint)`,
-      [accountId, table, keep],
+      `delete from dropship.change_states s
+        where s.account_id = $1 and s.table_name = $2 and ($3::bigint is null or s.state_id <> $3::bigint)
+          and (s.run_id = $4
+               or s.state_id < coalesce($3::bigint, 0)
+               or exists (select 1 from dropship.runs r where r.run_id = s.run_id and r.status in ('failed', 'cancelled')))`,
+      [accountId, table, keep, runId],
     );
   }
 
