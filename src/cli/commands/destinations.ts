@@ -3,7 +3,6 @@ import type { Destination } from '../../accounts/destination.js';
 import { PLANS } from '../../contracts/plans.js';
 import { LAYOUTS } from '../../contracts/receipt.js';
 import { permissionPolicy, trustPolicy } from '../../destinations/s3/policies.js';
-import { checkWebhook } from '../../operations/destinations.js';
 import { compressionField, compressionOption } from '../compression-option.js';
 import {
   addDestinationFlags,
@@ -120,7 +119,8 @@ export function registerDestinationCommands(program: Command): Command {
       // the webhook (a refused destination update leaves the webhook as it was).
       if (webhookUrl !== undefined && webhook === false)
         throw new UsageError('give either --webhook-url <url> or --no-webhook, not both');
-      if (webhookUrl !== undefined) await checkWebhook(app.settings, String(webhookUrl));
+      if (webhookUrl !== undefined)
+        await (await import('../../operations/destinations.js')).checkWebhook(app.settings, String(webhookUrl));
       const dest = Object.keys(patch).length > 0 ? await registry.update(account, patch) : undefined;
       if (webhookGiven) {
         await applyWebhookUpdate(

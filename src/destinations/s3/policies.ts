@@ -1,5 +1,5 @@
 import type { Destination } from '../../accounts/destination.js';
-import { InvalidDestination } from '../../accounts/registry.js';
+import { DropshipError } from '../../contracts/errors.js';
 import { arnPartition, s3Arn } from './arn.js';
 import { lifecycleConfiguration } from './bucket-lifecycle.js';
 
@@ -32,16 +32,27 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
+/** A stored destination's prefix that IAM would read as a pattern (refused at registration since). Not retryable. */
+export class WildcardPrefix extends DropshipError {
+  readonly code: string = 'invalid-destination';
+  override readonly badInput: boolean = true;
+  constructor(prefix: string) {
+    super(
+      `Invalid destination:\n  - prefix: "${prefix}" contains "*", "?" or "$", which IAM reads as wildcards: change the destination's prefix`,
+      undefined,
+      { retryable: false },
+    );
+    this.name = 'WildcardPrefix';
+  }
+}
+
 /**
  * The destination's folder as a key prefix: `prefix/`, or empty at the bucket root. A prefix with an IAM wildcard
  * (`*`, `?`) or a policy variable (`$`) is refused here too, not only at registration: a policy built from it would
  * reach objects outside dropship's folder (a destination stored before registration refused them).
  */
 function keyPrefix(dest: Pick<Destination, 'prefix'>): string {
-  if (/[*?$]/.test(dest.prefix))
-    throw new InvalidDestination([
-      `prefix: "${dest.prefix}" contains "*", "?" or "$", which IAM reads as wildcards: change the destination's prefix`,
-    ]);
+  if (/[*?$]/.test(dest.prefix)) throw new WildcardPrefix(dest.prefix);
   return dest.prefix ? `${dest.prefix}/` : '';
 }
 
