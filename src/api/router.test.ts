@@ -34,6 +34,14 @@ describe('handleApiEvent', () => {
     expect(JSON.parse(put.body!)).toMatchObject({ status: 405, instance: 'urn:dropship:request:r-1' });
   });
 
+  it('answers a path segment that is not valid percent-encoding 400, naming it (not a 500 on its side)', async () => {
+    for (const path of ['/destinations/acme%', '/destinations/%ZZ/status']) {
+      const res = await handleApiEvent(event('GET', path), deps);
+      expect(res.statusCode, path).toBe(400);
+      expect(JSON.parse(res.body!).errors).toEqual([{ field: 'accountId', message: 'not valid percent-encoding' }]);
+    }
+  });
+
   it('answers a failure on its side 500 with the customer’s sentence, never the internal detail', async () => {
     const res = await handleApiEvent(event('GET', '/destinations/acme'), deps);
     expect(res.statusCode).toBe(500);

@@ -159,7 +159,14 @@ function match(method: string, path: string): { route: Route; params: Record<str
     if (c.route.method !== method) continue;
     const params: Record<string, string> = {};
     c.names.forEach((n, i) => {
-      params[n] = decodeURIComponent(m[i + 1]!);
+      try {
+        params[n] = decodeURIComponent(m[i + 1]!);
+      } catch {
+        // `acme%` or `%ZZ`: a client's mistake, not dropship's (a URIError would have answered 500).
+        throw new ApiError(400, 'invalid-request', `The path segment for ${n} is not valid percent-encoding`, [
+          { field: n, message: 'not valid percent-encoding' },
+        ]);
+      }
     });
     return { route: c.route, params };
   }
