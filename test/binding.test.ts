@@ -87,6 +87,13 @@ async function setWebhook(accountId: string): Promise<void> {
   );
 }
 
+/** A run clock inside the current minute: each call one second later (every run started with it shares the minute). */
+function sameMinuteClock(): () => bigint {
+  const minute = BigInt(Math.floor(Date.now() / 60_000) * 60_000 + 1_000) * 1000n;
+  let tick = 0n;
+  return () => minute + ++tick * 1_000_000n;
+}
+
 /** Lets the customer's role also write `bucket` (a second bucket of the same AWS account). */
 async function alsoAllow(c: Customer, awsAccountId: string, bucket: string): Promise<void> {
   const d = c.destination;
@@ -473,10 +480,8 @@ describe('a delivery belongs to exactly one destination version', () => {
       bucket: 'rtrace-data',
       schema: 'rtrace',
     });
-    // Every run of this test starts in the same minute (a clock the test sets, inside one minute).
-    const minute = BigInt(Math.floor(Date.now() / 60_000) * 60_000 + 1_000) * 1000n;
-    let tick = 0n;
-    const clock = () => minute + ++tick * 1_000_000n;
+    // Every run of this test starts in the same minute.
+    const clock = sameMinuteClock();
     // Version 1's first shard PUT is held by S3 until the test lets it go: it lands after version 2 delivered.
     let armed = true;
     let release!: () => void;
@@ -542,9 +547,7 @@ describe('a delivery belongs to exactly one destination version', () => {
       bucket: 'rtcodec-data',
       schema: 'rtcodec',
     });
-    const minute = BigInt(Math.floor(Date.now() / 60_000) * 60_000 + 1_000) * 1000n;
-    let tick = 0n;
-    const clock = () => minute + ++tick * 1_000_000n;
+    const clock = sameMinuteClock();
     const one = await exportAccount(c.destination, { ...deps(), clock });
     expect(one.ok).toBe(true);
     await h.registry.update('rtcodec', { compression: 'zstd' });
