@@ -660,6 +660,41 @@ describe('a delivery belongs to exactly one destination version', () => {
     });
   });
 
+  it('two failed outcomes of one account recorded at once, at the pause threshold: both recorded, no deadlock', async () => {
+    await h.pool.query('create schema pause_race; create table pause_race.t (id int)');
+    const d = await h.registry.add({
+      accountId: 'pause-race',
+      plan: 'paid',
+      bucket: 'pause-race-data',
+      region: 'us-east-1',
+      roleArn: 'arn:aws:iam::250000000017:role/x',
+      sourceSchema: 'pause_race',
+    });
+    const store = new StatusStore(h.pool);
+    const failure = (runId: string) => ({ run_id: runId, at: new Date().toISOString(), reason: 'r', fix: 'f' });
+    // Act: many rounds of two recordings racing (each would see the other's share lock at the pause without the fix)
+    const results = [];
+    for (let i = 0; i < 10; i++) {
+      await h.pool.query(
+        `update dropship.destinations set enabled = true where account_id = 'pause-race';
+         update dropship.destination_status set paused_at = null, consecutive_failures = 0 where account_id = 'pause-race'`,
+      );
+      const record = (runId: string) =>
+        store.recordOutcome(
+          { accountId: 'pause-race', runId, ok: false, failure: failure(runId), generation: d.generation },
+          1,
+        );
+      results.push(...(await Promise.allSettled([record(`race-a-${i}`), record(`race-b-${i}`)])));
+    }
+    // Assess: every recording succeeded, and the destination was paused once per round
+    expect(
+      results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+    ).toEqual([]);
+    expect(results.filter((r) => r.status === 'fulfilled' && r.value !== 'removed' && r.value?.pausedNow).length).toBe(
+      10,
+    );
+  });
+
   it('finding 6: a split table shrunk and re-exported in the same minute: its folder is its own and holds exactly the receipt’s rows', async () => {
     await h.pool.query(`create schema splitter; create table splitter.big (id bigint primary key, v text not null);
       insert into splitter.big select i, md5(i::text) from generate_series(1, 5000) i; analyze splitter.big;`);

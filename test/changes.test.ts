@@ -329,7 +329,9 @@ describe('change sets', () => {
     const mine = await state('prune-me'); // an earlier attempt of the pruning run
     const next = await state('prune-next'); // the account's next run, between its write and its diff
     // Act: the cancelled run, still in its change-set step, prunes with its base
-    await new ChangeStateStore(h.pool).prune('prune-acct', 't', base, 'prune-me');
+    await new ChangeStateStore(h.pool).prune('prune-acct', 't', base, 'prune-me', (ids) =>
+      h.ledger.runsEndedBadly(ids),
+    );
     // Assess
     const left = await h.pool.query<{ id: string }>(
       `select state_id::text as id from dropship.change_states where account_id = 'prune-acct' order by state_id`,

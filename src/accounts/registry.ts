@@ -205,6 +205,9 @@ export class Registry {
       // The same fields as registered: nothing to write, and nothing to check in the source again.
       if (differingInputFields(registered, d).length === 0)
         return { outcome: 'unchanged', destination: before, changed: [] };
+      // The place's lock before the source schema's, as add and update take them (else two writers could deadlock).
+      if (opts.update && (d.bucket !== before.bucket || d.prefix !== before.prefix))
+        await refuseSharedPlace(c, d.accountId, d.bucket, d.prefix);
       // Else compare once more with the source's canonical tenant value ("042" is 42 in an integer column).
       const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
       const changed = differingInputFields(registered, { ...d, selection });

@@ -44,6 +44,8 @@ export interface ChangesInput {
   db: pg.Pool;
   /** The ledger's last succeeded run of the account (the change set's base). */
   lastSucceededRun: LastSucceededRun;
+  /** The ledger's: which of these runs failed or were cancelled (their change-set states are pruned). */
+  runsEndedBadly: (runIds: string[]) => Promise<Set<string>>;
   schema: string;
   table: TablePlan;
   rowFilter?: RowFilter | undefined;
@@ -188,7 +190,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
     run.destinationGeneration ?? null,
     input.lastSucceededRun,
   );
-  await store.prune(run.accountId, table.name, base.state?.stateId ?? null, run.runId);
+  await store.prune(run.accountId, table.name, base.state?.stateId ?? null, run.runId, input.runsEndedBadly);
   input.signal?.throwIfAborted();
   const next = await store.write(client, stateCopySql(schema, table, key, rowFilter), {
     accountId: run.accountId,

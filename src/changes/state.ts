@@ -85,15 +85,26 @@ export class ChangeStateStore {
    * not ended badly: a run cancelled while in this step (its account's next run already going) must not delete that
    * run's state — between its write and its diff that made every key a delete (red-team finding 6).
    */
-  async prune(accountId: string, table: string, keep: string | null, runId: string): Promise<void> {
-    await this.pool.query(
-      `delete from dropship.change_states s
-        where s.account_id = $1 and s.table_name = $2 and ($3::bigint is null or s.state_id <> $3::bigint)
-          and (s.run_id = $4
-               or s.state_id < coalesce($3::bigint, 0)
-               or exists (select 1 from dropship.runs r where r.run_id = s.run_id and r.status in ('failed', 'cancelled')))`,
-      [accountId, table, keep, runId],
+  async prune(
+    accountId: string,
+    table: string,
+    keep: string | null,
+    runId: string,
+    /** The ledger's answer: which of these runs failed or were cancelled. */
+    endedBadly: (runIds: string[]) => Promise<Set<string>>,
+  ): Promise<void> {
+    const states = await this.pool.query<{ state_id: string; run_id: string }>(
+      'select state_id::text, run_id from dropship.change_states where account_id = $1 and table_name = $2',
+      [accountId, table],
     );
+    const older = (id: string) => keep !== null && BigInt(id) < BigInt(keep);
+    const others = states.rows.filter((s) => s.state_id !== keep && s.run_id !== runId && !older(s.state_id));
+    const bad = others.length > 0 ? await endedBadly([...new Set(others.map((s) => s.run_id))]) : new Set<string>();
+    const drop = states.rows
+      .filter((s) => s.state_id !== keep && (s.run_id === runId || older(s.state_id) || bad.has(s.run_id)))
+      .map((s) => s.state_id);
+    if (drop.length > 0)
+      await this.pool.query('delete from dropship.change_states where state_id = any($1::bigint[])', [drop]);
   }
 
   /**

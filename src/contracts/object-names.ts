@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
  *
  * Two tables can still map to one name — `"foo bar"` and a table literally named `foo_bar-<its hash>`,
  * or two unsafe names whose 32-bit hashes meet — and would then write each other's keys: the selection
- * (`selectTables`, `sharedObjectNames`) leaves all but one of them out, named in the receipt.
+ * (`selectTables`, `sharedObjectNames`) refuses the run, naming them, until one is renamed or excluded.
  */
 export function tableObjectName(table: string): string {
   if (/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(table)) return table;

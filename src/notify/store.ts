@@ -97,7 +97,7 @@ export class StatusStore {
       failure?: LastFailure;
       /**
        * The destination generation the run served: the outcome is recorded only while it is still the account's
-       * (checked under a share lock of the destination row, so a removal waits for the recording or comes first).
+       * (checked with the destination row locked, so a removal waits for the recording or comes first).
        */
       generation?: number | null;
     },
@@ -113,7 +113,9 @@ export class StatusStore {
     return this.tx(async (c) => {
       if (o.generation !== undefined && o.generation !== null) {
         const cur = await c.query<{ generation: string }>(
-          'select generation from dropship.destinations where account_id = $1 for share',
+          // NO KEY UPDATE, not SHARE: two recordings of one account then queue here, rather than both holding a
+          // share lock that the pause's update of this row (below) would wait on — a deadlock.
+          'select generation from dropship.destinations where account_id = $1 for no key update',
           [o.accountId],
         );
         if (cur.rows[0] === undefined || Number(cur.rows[0].generation) !== o.generation) return 'removed';

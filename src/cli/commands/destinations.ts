@@ -123,31 +123,29 @@ export function registerDestinationCommands(program: Command): Command {
         await (await import('../../operations/destinations.js')).checkWebhook(app.settings, String(webhookUrl));
       const dest = Object.keys(patch).length > 0 ? await registry.update(account, patch) : undefined;
       if (webhookGiven) {
-        await applyWebhookUpdate(
-          app,
-          account,
-          {
-            ...(webhookUrl !== undefined ? { webhookUrl: String(webhookUrl) } : {}),
-            ...(webhook === false ? { webhook: false } : {}),
-          },
-          out,
-        );
+        try {
+          await applyWebhookUpdate(
+            app,
+            account,
+            {
+              ...(webhookUrl !== undefined ? { webhookUrl: String(webhookUrl) } : {}),
+              ...(webhook === false ? { webhook: false } : {}),
+            },
+            out,
+          );
+        } catch (e) {
+          // The destination's update is done (its runs cancelled, perhaps new policies to install): say so.
+          if (dest)
+            out(
+              `Updated ${dest.accountId} (the webhook was not changed: see the error below).\n\n${await describeDestination(dest)}\n`,
+            );
+          if (dest) printPolicyChange(before, dest, app.settings.DROPSHIP_PRINCIPAL_ARN);
+          throw e;
+        }
       }
       if (!dest) return;
       out(`Updated ${dest.accountId}.\n\n${await describeDestination(dest)}\n`);
-      if (dest.version !== before.version)
-        out(
-          'Where or how data is delivered changed: a run that was open for the previous destination was cancelled (it delivers nothing more); the next run delivers to this one.\n',
-        );
-      if (
-        before.bucket !== dest.bucket ||
-        before.prefix !== dest.prefix ||
-        before.roleArn !== dest.roleArn ||
-        before.kmsKeyArn !== dest.kmsKeyArn
-      ) {
-        out('The role’s permission policy changed: the customer must update it (see also: dropship policy).\n');
-        printPolicies(dest, app.settings.DROPSHIP_PRINCIPAL_ARN, out);
-      }
+      printPolicyChange(before, dest, app.settings.DROPSHIP_PRINCIPAL_ARN);
     });
   });
 
@@ -251,4 +249,21 @@ async function describeDestination(d: Destination): Promise<string> {
     `changes       ${d.changes ? 'yes (change files since the last successful delivery)' : 'no'}`,
     `registered    ${d.createdAt.toISOString()}`,
   ].join('\n');
+}
+
+/** After an update: what changed for runs in flight, and the policies the customer must install when they changed. */
+function printPolicyChange(before: Destination, dest: Destination, principalArn: string | undefined): void {
+  if (dest.version !== before.version)
+    out(
+      'Where or how data is delivered changed: a run that was open for the previous destination was cancelled (it delivers nothing more); the next run delivers to this one.\n',
+    );
+  if (
+    before.bucket !== dest.bucket ||
+    before.prefix !== dest.prefix ||
+    before.roleArn !== dest.roleArn ||
+    before.kmsKeyArn !== dest.kmsKeyArn
+  ) {
+    out('The role’s permission policy changed: the customer must update it (see also: dropship policy).\n');
+    printPolicies(dest, principalArn, out);
+  }
 }

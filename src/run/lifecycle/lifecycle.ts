@@ -192,6 +192,7 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
         client,
         db: ledger.pool,
         lastSucceededRun: (q) => ledger.lastSucceededRun(q),
+        runsEndedBadly: (ids) => ledger.runsEndedBadly(ids),
         schema: dest.sourceSchema,
         table,
         rowFilter,

@@ -95,6 +95,15 @@ export class Ledger extends TaskLedger {
     return last.rows[0]?.run_id ?? null;
   }
 
+  /** Which of `runIds` failed or were cancelled (for pruning their change-set states). */
+  async runsEndedBadly(runIds: string[]): Promise<Set<string>> {
+    const res = await this.pool.query<{ run_id: string }>(
+      `select run_id from dropship.runs where run_id = any($1::text[]) and status in ('failed', 'cancelled')`,
+      [runIds],
+    );
+    return new Set(res.rows.map((r) => r.run_id));
+  }
+
   async openRun(r: OpenRun): Promise<Run> {
     try {
       return await this.tx(async (c) => {
@@ -551,6 +560,6 @@ async function freeFolder(c: PoolClient, r: OpenRun): Promise<string> {
     if (free !== undefined) return free;
   }
   throw new LedgerError(
-    `account ${r.accountId}: every folder from ${r.folder} to ${FOLDER_MINUTES} minutes later already holds a run; wait, then run again`,
+    `account ${r.accountId}: the folders of the ${FOLDER_MINUTES} minutes from ${r.folder} on all hold a run; wait, then run again`,
   );
 }
