@@ -15,6 +15,7 @@ import { validateReceipt } from '../src/receipt/validate.js';
 import { exportAccount } from '../src/run/drivers/in-process.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { compareTable } from './compare.js';
+import { duck } from './duck.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
@@ -199,5 +200,69 @@ describe('export into a local target (the second adapter of the destination port
       { table: spaced, keeps: plain, name: plain },
     ]);
     expect(sharedObjectNames(['x y', 'x_y'])).toEqual([]);
+  });
+
+  it('values readers must not get wrong: NaN leaves a float chunk without bounds, numeric above 38 digits is text, RLS is an error', async () => {
+    // Prepare: every 500th float a NaN; numerics wider than DECIMAL(38); a table whose RLS would hide rows
+    await pool.query(`create schema vals;
+      create table vals.f (id int primary key, f float8, r real, n50 numeric(50,0), n76 numeric(76,10));
+      insert into vals.f select i, case when i % 500 = 0 then 'NaN'::float8 else i % 7 end, case when i % 500 = 0 then 'NaN'::real else i % 7 end,
+        case when i = 1 then 1 end, case when i = 1 then 1.5 end from generate_series(1, 3000) i;
+      create role vals_reader login password 'vals'; grant usage on schema vals to vals_reader;
+      grant select on all tables in schema vals to vals_reader;
+      create table vals.secret (id int primary key, owner text); insert into vals.secret select i, 'x' from generate_series(1, 10) i;
+      alter table vals.secret enable row level security; create policy mine on vals.secret using (owner = current_user);
+      grant select on vals.secret to vals_reader;`);
+    await setupCustomer(h.stack, h.registry, {
+      accountId: 'vals',
+      awsAccountId: '222222222224',
+      bucket: 'vals-data',
+      prefix: 'dropship',
+      schema: 'vals',
+    });
+    await h.registry.update('vals', { selection: { includeTables: ['f'] } });
+    const valsRoot = mkdtempSync(join(tmpdir(), 'dropship-local-vals-'));
+    try {
+      const target = { kind: 'local' as const, root: valsRoot, prefix: 'dropship' };
+      // Act
+      const outcome = await run({ ...(await h.registry.get('vals')), target });
+      expect(outcome.ok).toBe(true);
+      const receipt = JSON.parse(readFileSync(join(valsRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
+      const files = receipt.tables.f!.files.map((f) => `'${join(valsRoot, f.key)}'`).join(', ');
+      const db = await duck();
+      try {
+        // Assess: DuckDB's answers with its pruning on are Postgres's (it skipped the NaN chunks before)
+        const count = async (where: string) =>
+          Number((await db.all(`select count(*) as n from read_parquet([${files}]) where ${where}`))[0]!.n);
+        expect(await count(`f = 'NaN'::double`)).toBe(6);
+        expect(await count('f > 100')).toBe(6);
+        expect(await count('r > 100')).toBe(6);
+        const [wide] = await db.all(`select n50, n76 from read_parquet([${files}]) where id = 1`);
+        expect(wide).toEqual({ n50: '1', n76: '1.5000000000' });
+      } finally {
+        db.close();
+      }
+      expect(receipt.tables.f!.columns!.find((c) => c.name === 'n50')).toMatchObject({
+        parquet_type: 'BYTE_ARRAY STRING',
+        text_form: true,
+      });
+      // A role whose row-level security hides rows: the run fails, naming the policy, rather than export a subset.
+      await h.registry.update('vals', { selection: { includeTables: ['secret'] } });
+      const url = new URL(h.stack.databaseUrl);
+      url.username = 'vals_reader';
+      url.password = 'vals';
+      const hidden = await exportAccount(
+        { ...(await h.registry.get('vals')), target },
+        { sourceUrl: url.toString(), settings, reporter: silent, ledger: h.ledger },
+      );
+      expect(hidden.ok).toBe(false);
+      expect(
+        JSON.stringify(
+          (hidden as { failures?: unknown; error?: unknown }).failures ?? String((hidden as { error: unknown }).error),
+        ),
+      ).toMatch(/row-level security/);
+    } finally {
+      rmSync(valsRoot, { recursive: true, force: true });
+    }
   });
 });

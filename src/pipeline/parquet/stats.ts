@@ -2,8 +2,10 @@ import type { LeafType } from './schema.js';
 
 /**
  * Min/max statistics in the column's sort order, as the Parquet spec defines it:
- * signed for INT32/INT64 (and DECIMAL stored in them), IEEE for floats with NaN left out
- * and zero bounds written as -0 / +0, unsigned bytewise for strings, JSON, UUID and bytea,
+ * signed for INT32/INT64 (and DECIMAL stored in them), IEEE for floats — no bounds at all for a chunk with a NaN
+ * (the spec leaves NaN out of the bounds, but DuckDB, which orders NaN above every number as Postgres does, then
+ * prunes on them: `f = 'NaN'` and `f > 100` skipped the chunks holding NaN; DuckDB's own writer writes no bounds for
+ * them either) — and zero bounds written as -0 / +0, unsigned bytewise for strings, JSON, UUID and bytea,
  * signed two's complement for DECIMAL in FIXED_LEN_BYTE_ARRAY.
  *
  * Byte-array bounds longer than MAX_BOUND_BYTES are not written at all (rather than
@@ -22,11 +24,16 @@ export class NumberStats extends Stats {
   min = Number.POSITIVE_INFINITY;
   max = Number.NEGATIVE_INFINITY;
   seen = false;
+  /** A NaN was added: the chunk gets no bounds (see above). */
+  nan = false;
   constructor(private readonly physical: 'INT32' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN') {
     super();
   }
   add(v: number): void {
-    if (Number.isNaN(v)) return;
+    if (Number.isNaN(v)) {
+      this.nan = true;
+      return;
+    }
     this.seen = true;
     if (v < this.min || (v === 0 && this.min === 0 && Object.is(v, -0))) this.min = v;
     if (v > this.max || (v === 0 && this.max === 0 && Object.is(this.max, -0))) this.max = v;
@@ -53,17 +60,18 @@ export class NumberStats extends Stats {
     }
   }
   encodeMin(): Buffer | undefined {
-    if (!this.seen) return undefined;
+    if (!this.seen || this.nan) return undefined;
     // Spec: a zero lower bound is written as -0.0 for floating point.
     return this.enc(this.min === 0 && this.physical !== 'INT32' && this.physical !== 'BOOLEAN' ? -0 : this.min);
   }
   encodeMax(): Buffer | undefined {
-    if (!this.seen) return undefined;
+    if (!this.seen || this.nan) return undefined;
     return this.enc(this.max === 0 && this.physical !== 'INT32' && this.physical !== 'BOOLEAN' ? 0 : this.max);
   }
   reset(): void {
     this.nulls = 0;
     this.seen = false;
+    this.nan = false;
     this.min = Number.POSITIVE_INFINITY;
     this.max = Number.NEGATIVE_INFINITY;
   }

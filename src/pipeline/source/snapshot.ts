@@ -37,7 +37,9 @@ const SESSION_SQL = `select
           else current_setting('idle_in_transaction_session_timeout') end, false),
    set_config('tcp_keepalives_idle', $3::text, false),
    set_config('tcp_keepalives_interval', greatest(1, $3::int / 3)::text, false),
-   set_config('tcp_keepalives_count', '3', false)`;
+   set_config('tcp_keepalives_count', '3', false),
+   -- As pg_dump: a table whose row-level security would hide rows from this role is an error, never a silent subset.
+   set_config('row_security', 'off', false)`;
 
 /**
  * A client whose connection-level errors (a terminated backend, a dropped socket) never crash the

@@ -3,7 +3,7 @@ import { MappingError } from '../errors.js';
 import { binaryCodec, DecodeKind, fixedEntry, selectAsIs, type TypeCodec, type TypeEntry } from './entry.js';
 import { TEXT_FORM } from './text.js';
 
-/** Numbers: bool, int2/4/8, float4/8, numeric(p,s) → DECIMAL (unconstrained numeric: text form). */
+/** Numbers: bool, int2/4/8, float4/8, numeric(p,s) → DECIMAL for p ≤ 38 (unconstrained numeric, p > 38: text form). */
 export const numericTypes: TypeEntry[] = [
   fixedEntry(
     'bool',
@@ -39,13 +39,25 @@ export const numericTypes: TypeEntry[] = [
     701,
     binaryCodec({ physical: 'DOUBLE' }, (b, s, _l, c) => c.double(b.readDoubleBE(s)), DecodeKind.FLOAT8),
   ),
-  // Unconstrained numerics have no fixed scale (and may hold NaN, ±Infinity): their text.
-  { name: 'numeric', oid: 1700, codec: (typmod, column) => (typmod < 0 ? TEXT_FORM : decimalCodec(typmod, column)) },
+  // Unconstrained numerics have no fixed scale (and may hold NaN, ±Infinity): their text. So has a precision above 38:
+  // Parquet allows it, but Spark, Athena and BigQuery stop at DECIMAL(38), and DuckDB 1.5 read DECIMAL(50,0) 1 as
+  // 16777216.0 (red-team finding; pyarrow-compatible readers read the bytes right).
+  {
+    name: 'numeric',
+    oid: 1700,
+    codec: (typmod, column) =>
+      typmod < 0 || numericPrecision(typmod) > MAX_DECIMAL_PRECISION ? TEXT_FORM : decimalCodec(typmod, column),
+  },
 ];
+
+/** The widest DECIMAL written: what Spark, Athena, BigQuery and DuckDB all read. */
+export const MAX_DECIMAL_PRECISION = 38;
+
+const numericPrecision = (typmod: number): number => ((typmod - 4) >> 16) & 0xffff;
 
 /** numeric(p,s) → DECIMAL(p,s) in INT32 (p ≤ 9), INT64 (p ≤ 18) or FIXED_LEN_BYTE_ARRAY. */
 function decimalCodec(typmod: number, column: string): TypeCodec {
-  const precision = ((typmod - 4) >> 16) & 0xffff;
+  const precision = numericPrecision(typmod);
   // The scale is an 11-bit signed value since Postgres 15 (negative scales are allowed).
   const scale = (((typmod - 4) & 0x7ff) << 21) >> 21;
   if (scale < 0 || scale > precision) {
