@@ -212,7 +212,9 @@ describe('export into a local target (the second adapter of the destination port
       grant select on all tables in schema vals to vals_reader;
       create table vals.secret (id int primary key, owner text); insert into vals.secret select i, 'x' from generate_series(1, 10) i;
       alter table vals.secret enable row level security; create policy mine on vals.secret using (owner = current_user);
-      grant select on vals.secret to vals_reader;`);
+      grant select on vals.secret to vals_reader;
+      create table vals.md (id int primary key, nf numeric[], iv interval[]);
+      insert into vals.md values (1, '{1,2}', '{1 day}'), (2, '{{1,2},{3,4}}', '{1 day}');`);
     await setupCustomer(h.stack, h.registry, {
       accountId: 'vals',
       awsAccountId: '222222222224',
@@ -246,6 +248,13 @@ describe('export into a local target (the second adapter of the destination port
         parquet_type: 'BYTE_ARRAY STRING',
         text_form: true,
       });
+      // A two-dimensional array of a type exported in text form: refused, naming the column (it was flattened).
+      await h.registry.update('vals', { selection: { includeTables: ['md'] } });
+      const flat = await run({ ...(await h.registry.get('vals')), target });
+      expect(flat.ok).toBe(false);
+      expect(JSON.stringify((flat as { failures?: unknown }).failures)).toContain(
+        '2-dimensional array in column \\"nf\\": multi-dimensional arrays are not supported yet',
+      );
       // A role whose row-level security hides rows: the run fails, naming the policy, rather than export a subset.
       await h.registry.update('vals', { selection: { includeTables: ['secret'] } });
       const url = new URL(h.stack.databaseUrl);

@@ -22,7 +22,11 @@ export const STRING_CODEC: TypeCodec = binaryCodec(STRING, decodeText, DecodeKin
  */
 export function textFormSelect(ident: string, list: boolean): string {
   if (!list) return `case when num_nulls(${ident}) = 1 then null else format('%s', ${ident}) end`;
-  return `case when num_nulls(${ident}) = 1 then null else coalesce((select array_agg(case when num_nulls(x) = 1 then null else format('%s', x) end order by o) from unnest(${ident}) with ordinality as u(x, o)), '{}'::text[]) end`;
+  // unnest() flattens every dimension: a multi-dimensional array is refused here, as the binary decoder refuses one
+  // (red-team finding: {{1,2},{3,4}} of numeric[] was exported as [1,2,3,4]). The failing cast depends on the value,
+  // so it is evaluated only for such a value (a constant one would fail at plan time).
+  const refuse = `array[(array_ndims(${ident})::text || '-dimensional array in column ${ident.replace(/'/g, "''")}: multi-dimensional arrays are not supported yet')::int::text]`;
+  return `case when num_nulls(${ident}) = 1 then null when array_ndims(${ident}) > 1 then ${refuse} else coalesce((select array_agg(case when num_nulls(x) = 1 then null else format('%s', x) end order by o) from unnest(${ident}) with ordinality as u(x, o)), '{}'::text[]) end`;
 }
 
 /** Composites, ranges, user base types, timetz, interval, inet …: their text form, as STRING. */
