@@ -37,12 +37,15 @@ export interface FanOutDeps {
   faults?: Faults;
 }
 
+/** How long the opener's planning waits for a lock on a customer's table before it gives the account up for now. */
+export const PLANNING_LOCK_TIMEOUT_SECONDS = 20;
+
 /**
  * Starts a fan-out run: the shared pre-flight (src/run/lifecycle/prepare.ts: enabled, what a dead owner left
  * behind ended or finished, role and external ID, selection and key ranges), then opens the run and
  * its tasks, sends their messages (small tables packed) and records that they were all sent. A run the pre-flight
- * refuses (other than a disabled account's) is still opened and failed at once, so operators see it
- * and the slot counts it. If the sender dies before the "sent" record, the sweeper sends the tasks
+ * refuses (other than a disabled account's) is still recorded — failed, in the statement that opens it — so operators
+ * see it and the slot counts it. If the sender dies before the "sent" record, the sweeper sends the tasks
  * again after DROPSHIP_RUN_STALE_SECONDS.
  */
 export async function startFanOutRun(
@@ -83,6 +86,11 @@ export async function startFanOutRun(
           const client = sourceClient(deps.sourceUrl, `dropship ${dest.accountId}`, session);
           try {
             await connectSource(client, session);
+            // The planning reads the catalog, sizes and key ranges: behind a customer's ACCESS EXCLUSIVE lock (an ALTER,
+            // a VACUUM FULL, one merely queued) they would wait until the opener's Lambda timed out, and the accounts
+            // after this one in the open message with it. Refused after PLANNING_LOCK_TIMEOUT instead: this account's
+            // slot is caught up later (the sweeper), the others open now (red-team finding, fan-out pass).
+            await client.query(`set lock_timeout = '${PLANNING_LOCK_TIMEOUT_SECONDS}s'`);
             selected = await selectTables(
               client,
               dest.sourceSchema,
@@ -118,20 +126,15 @@ export async function startFanOutRun(
       owner: 'fan-out',
       staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
       destination: dest,
+      ...(selected
+        ? { selection: { config: dest.selection, receipt: receiptSelection(dest.selection, selected) } }
+        : {}),
+      ...(refused ? { refused: refused.message } : {}),
     });
     await faults.at('after-open-run');
-    try {
-      if (selected)
-        await ledger.noteSelection({
-          runId,
-          config: dest.selection,
-          receipt: receiptSelection(dest.selection, selected),
-        });
-      if (refused) throw refused;
-    } catch (e) {
-      await ledger.failRun({ runId, error: (e as Error).message });
-      await dispatchRunOutcome({ ledger, settings, port }, runId, e);
-      return { run: (await ledger.getRun(runId))!, tasks: 0, messages: 0 };
+    if (refused) {
+      await dispatchRunOutcome({ ledger, settings, port }, runId, refused);
+      return { run, tasks: 0, messages: 0 };
     }
     const split = new Set(parts.map((p) => p.table));
     // Small whole tables travel together (src/run/drivers/pack.ts); the ledger keeps one task per table.

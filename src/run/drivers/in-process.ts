@@ -194,16 +194,12 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
         ownerLock: true,
         staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
         destination: dest,
+        selection: { config: dest.selection, receipt: receiptSelection(dest.selection, selected) },
       },
       ledger,
       () => snap.unjoin(),
     );
     opened = true;
-    await ledger.noteSelection({
-      runId,
-      config: dest.selection,
-      receipt: receiptSelection(dest.selection, selected),
-    });
     owner.start(() => snap.ping());
     signal = AbortSignal.any([signal, owner.signal]);
     await faults.at('after-open-run');

@@ -95,6 +95,17 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
     return finish(run, deps, 'its finisher stopped before the run was marked succeeded', false);
   }
   if (allDone && silent) return finish(run, deps, 'every task succeeded but nobody finished the run', false);
+  // A running fan-out run with no task has nothing to send or finish: ended once silent (a release before runs
+  // refused by their pre-flight were recorded failed at once opened them with no task, then failed them apart).
+  if (run.tasksTotal === 0 && run.status === 'running' && silent) {
+    const error = `ended by ${deps.by}: the run has no task and its opener stopped before it ended it`;
+    if (await ledger.failRun({ runId: run.runId, error })) {
+      log.warn(base, 'run with no task ended');
+      await dispatchRunOutcome(deps, run.runId);
+      return { ...base, action: 'ended', detail: error };
+    }
+    return { ...base, action: 'waiting', detail: 'the run changed state meanwhile' };
+  }
   if (!deps.resend) return { ...base, action: silent ? 'waiting' : 'alive' };
 
   // Re-sent tasks travel one per message (the ledger has no size estimates to pack by; duplicates of

@@ -119,12 +119,16 @@ export class Ledger extends TaskLedger {
           if (!row || Number(row.generation) !== d.generation || row.version !== d.version)
             throw new DestinationChanged(r.accountId);
         }
-        const folder = await freeFolder(c, r);
+        // A refused run is recorded ended, with no task and no folder, in the same statement that opens it.
+        const refused = r.refused !== undefined;
+        const folder = refused ? '' : await freeFolder(c, r);
         const res = await c.query(
           `insert into dropship.runs (run_id, account_id, trigger, slot, slot_date, status, layout, folder, started_micros,
                                       owner, owner_lock, stale_seconds, heartbeat_at,
-                                      destination_generation, destination_version, destination)
-           values ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, $10, $11, now(), $12, $13, $14) returning *`,
+                                      destination_generation, destination_version, destination,
+                                      selection, error, finished_at)
+           values ($1, $2, $3, $4, $5, $15, $6, $7, $8, $9, $10, $11, now(), $12, $13, $14,
+                   $16, $17, case when $15 = 'failed' then now() end) returning *`,
           [
             r.runId,
             r.accountId,
@@ -140,8 +144,17 @@ export class Ledger extends TaskLedger {
             d?.generation ?? null,
             d?.version ?? null,
             d ? JSON.stringify(d) : null,
+            refused ? 'failed' : 'running',
+            r.selection
+              ? JSON.stringify({
+                  config: r.selection.config,
+                  ...(r.selection.receipt ? { receipt: r.selection.receipt } : {}),
+                })
+              : null,
+            r.refused ?? null,
           ],
         );
+        if (refused) return toRun(res.rows[0]);
         const split = new Set((r.parts ?? []).map((p) => p.table));
         await c.query(
           `insert into dropship.run_tasks (run_id, table_name, status, max_attempts)
@@ -522,13 +535,6 @@ export class Ledger extends TaskLedger {
    * The destination's selection as the run opened, and the receipt's `selection` block: every task of
    * the run exports with this selection, even if the destination is updated meanwhile.
    */
-  async noteSelection(q: { runId: string; config: Selection; receipt: ReceiptSelection | undefined }): Promise<void> {
-    await this.pool.query('update dropship.runs set selection = $2 where run_id = $1', [
-      q.runId,
-      JSON.stringify({ config: q.config, ...(q.receipt ? { receipt: q.receipt } : {}) }),
-    ]);
-  }
-
   async selection(runId: string): Promise<{ config: Selection; receipt?: ReceiptSelection } | undefined> {
     const res = await this.pool.query('select selection from dropship.runs where run_id = $1', [runId]);
     return res.rows[0]?.selection ?? undefined;

@@ -1,6 +1,7 @@
 import { type Destination, reviveDestination } from '../../accounts/destination.js';
-import type { Layout } from '../../contracts/receipt.js';
+import type { Layout, ReceiptSelection } from '../../contracts/receipt.js';
 import type { TableResult, TaskPart } from '../../contracts/result.js';
+import type { Selection } from '../../contracts/selection.js';
 
 /**
  * The run ledger's rows as values (dropship.runs, dropship.run_tasks) and the inputs of its
@@ -178,6 +179,16 @@ export interface OpenRun {
   /** The owner already holds pg_advisory_lock(RUN_LOCK_SPACE, hashtext(runId)) on its own connection. */
   ownerLock?: boolean;
   staleSeconds?: number;
+  /**
+   * What the selection was and what the receipt says of it, recorded with the run (not after it: a receipt built
+   * when the opener died in between would have said "the whole schema").
+   */
+  selection?: { config: Selection; receipt: ReceiptSelection | undefined };
+  /**
+   * The pre-flight refused the run: it is recorded failed with this reason, no task and no folder, in one statement
+   * (opened and then failed, an opener dying between the two left a run with no task running for ever).
+   */
+  refused?: string;
   /**
    * The destination the run serves, frozen with the run (issue 22). The run opens only while it is
    * still the registry's current generation and version (checked under a share lock of the row).
