@@ -65,6 +65,31 @@ describe('ParquetWriter row-group bound', () => {
     const [count] = await db.all(`select count(*)::int as n from read_parquet(${quoteLiteral(path, 'duckdb')})`);
     expect(count!.n).toBe(rows);
   });
+
+  it('keeps the bound with large rows too: 256 KiB rows, 1 MiB groups, never 256 rows in one', async () => {
+    // Prepare: incompressible 256 KiB values (a bytea of documents); the byte sum is not left to every 256th row
+    const specs: ColumnSpec[] = [{ name: 'blob', nullable: false, leaf: { physical: 'BYTE_ARRAY' } }];
+    const value = randomBytes(256 * 1024);
+    const rows = 64;
+    // Act
+    const path = await writeFile(
+      specs,
+      async (w) => {
+        for (let r = 0; r < rows; r++) {
+          w.columns[0]!.bytes(value, 0, value.length);
+          w.endRow();
+          if (w.shouldFlush) await w.flushRowGroup();
+        }
+      },
+      { pageSize: 64 * 1024, rowGroupRows: 1_000_000, rowGroupBytes: 1 << 20 },
+    );
+    // Assess: groups of about 4 rows (1 MiB), at most one row over (the dictionary is tried first), never all 64
+    const [meta] = await db.all(
+      `select count(distinct row_group_id)::int as groups, max(row_group_num_rows)::int as most from parquet_metadata(${quoteLiteral(path, 'duckdb')})`,
+    );
+    expect(meta!.most).toBeLessThanOrEqual(8);
+    expect(meta!.groups).toBeGreaterThanOrEqual(8);
+  });
 });
 
 describe('ParquetWriter read back by DuckDB', () => {
