@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type pg from 'pg';
@@ -32,6 +34,7 @@ let settings: Settings;
 let dest: Destination;
 const root = mkdtempSync(join(tmpdir(), 'dropship-local-target-'));
 const silent = new LogReporter(createLogger({ level: 'silent' }));
+const require = createRequire(import.meta.url);
 
 /** Every file under `dir`, as keys relative to it (sorted). */
 function filesUnder(dir: string): string[] {
@@ -272,6 +275,53 @@ describe('export into a local target (the second adapter of the destination port
       ).toMatch(/row-level security/);
     } finally {
       rmSync(valsRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('a table truncated or rewritten after the snapshot fails the run, naming it, instead of arriving empty', async () => {
+    // Prepare: three tables of 100 rows; while the run starts (after its snapshot, before any COPY) another session
+    // rewrites one (ALTER … TYPE), truncates one, and leaves the third alone. Synchronous, so it lands there.
+    await pool.query(`create schema racy;
+      create table racy.a (id int primary key, v int); insert into racy.a select i, i from generate_series(1, 100) i;
+      create table racy.b (id int primary key, v int); insert into racy.b select i, i from generate_series(1, 100) i;
+      create table racy.c (id int primary key, v int); insert into racy.c select i, i from generate_series(1, 100) i;`);
+    await setupCustomer(h.stack, h.registry, {
+      accountId: 'racy',
+      awsAccountId: '222222222225',
+      bucket: 'racy-data',
+      prefix: 'dropship',
+      schema: 'racy',
+    });
+    const ddl = `const pg = require(${JSON.stringify(require.resolve('pg'))});
+      (async () => { const c = new pg.Client(${JSON.stringify(h.stack.databaseUrl)}); await c.connect();
+        await c.query("set lock_timeout = '10s'");
+        await c.query('alter table racy.a alter column v type bigint'); await c.query('truncate racy.b'); await c.end(); })()
+      .catch((e) => { console.error(e.message); process.exit(1); });`;
+    const reporter = Object.create(silent) as typeof silent;
+    reporter.accountStarted = (...args: Parameters<typeof silent.accountStarted>) => {
+      execFileSync(process.execPath, ['-e', ddl]);
+      silent.accountStarted(...args);
+    };
+    const racyRoot = mkdtempSync(join(tmpdir(), 'dropship-local-racy-'));
+    try {
+      // Act
+      const outcome = await exportAccount(
+        { ...(await h.registry.get('racy')), target: { kind: 'local', root: racyRoot, prefix: 'dropship' } },
+        {
+          sourceUrl: h.stack.databaseUrl,
+          settings: { ...settings, DROPSHIP_TABLE_CONCURRENCY: 1 },
+          reporter,
+          ledger: h.ledger,
+        },
+      );
+      // Assess: the two tables fail with the reason; no receipt; c alone would have been fine
+      expect(outcome.ok).toBe(false);
+      const failures = (outcome as { failures: { table: string; message: string }[] }).failures;
+      expect(failures.map((f) => f.table).sort()).toEqual(['a', 'b']);
+      for (const f of failures) expect(f.message).toContain('was truncated or rewritten');
+      expect(existsSync(join(racyRoot, 'dropship/receipt.json'))).toBe(false);
+    } finally {
+      rmSync(racyRoot, { recursive: true, force: true });
     }
   });
 });

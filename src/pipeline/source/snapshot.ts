@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import type { ReadSnapshot } from '../../contracts/receipt.js';
-import { quoteLiteral } from '../../contracts/sql.js';
+import { quoteIdent, quoteLiteral } from '../../contracts/sql.js';
 import { SourceError } from './errors.js';
 
 /**
@@ -298,3 +298,24 @@ export async function release(client: pg.Client, broken: boolean): Promise<void>
   await client.query('rollback').catch(() => {});
   await client.end().catch(() => {});
 }
+
+/**
+ * After a table's COPY, in the transaction that read it (its lock still held): whether the table — or, for a
+ * partitioned table, one of its leaf partitions — was truncated or rewritten after the transaction's snapshot (TRUNCATE,
+ * ALTER TABLE … TYPE, VACUUM FULL, CLUSTER, REFRESH MATERIALIZED VIEW). Those are not MVCC-safe: the COPY read the new,
+ * maybe empty, file through the old snapshot and saw none of the rows the snapshot held — a silently empty table
+ * (red-team, data pass: a nightly truncate-and-reload during an export delivered 0 rows). pg_class read by the
+ * transaction shows the file as of its snapshot; pg_relation_filenode() the one in use now.
+ */
+export async function rewrittenSinceSnapshot(client: pg.ClientBase, schema: string, table: string): Promise<boolean> {
+  const res = await client.query<{ rewritten: boolean }>(
+    `with rel as (select ($1::text || '.' || $2::text)::regclass as oid),
+          leaves as (select t.relid from rel, pg_partition_tree(rel.oid) t where t.isleaf
+                     union select rel.oid from rel)
+     select coalesce(bool_or(c.relfilenode <> 0 and c.relfilenode is distinct from pg_relation_filenode(c.oid)), false) as rewritten
+       from pg_class c join leaves l on l.relid = c.oid`,
+    [quoteIdent(schema), quoteIdent(table)],
+  );
+  return res.rows[0]?.rewritten ?? false;
+}
+
