@@ -318,4 +318,3 @@ export async function rewrittenSinceSnapshot(client: pg.ClientBase, schema: stri
   );
   return res.rows[0]?.rewritten ?? false;
 }
-
