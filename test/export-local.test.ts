@@ -324,4 +324,33 @@ describe('export into a local target (the second adapter of the destination port
       rmSync(racyRoot, { recursive: true, force: true });
     }
   });
+
+  it('an inheritance parent is read without its children, which are exported as tables of their own', async () => {
+    // Prepare: a parent of 2 rows, a child (inherits it) of 3
+    await pool.query(`create schema inh;
+      create table inh.parent (id int, v text); insert into inh.parent values (1, 'p'), (2, 'p');
+      create table inh.child () inherits (inh.parent); insert into inh.child values (3, 'c'), (4, 'c'), (5, 'c');`);
+    await setupCustomer(h.stack, h.registry, {
+      accountId: 'inh',
+      awsAccountId: '222222222226',
+      bucket: 'inh-data',
+      prefix: 'dropship',
+      schema: 'inh',
+    });
+    const inhRoot = mkdtempSync(join(tmpdir(), 'dropship-local-inh-'));
+    try {
+      // Act
+      const outcome = await run({
+        ...(await h.registry.get('inh')),
+        target: { kind: 'local', root: inhRoot, prefix: 'dropship' },
+      });
+      // Assess: every row once (the child's three were in the parent's files too, and in their own)
+      expect(outcome.ok).toBe(true);
+      const receipt = JSON.parse(readFileSync(join(inhRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
+      expect(receipt.tables.parent!.row_count).toBe(2);
+      expect(receipt.tables.child!.row_count).toBe(3);
+    } finally {
+      rmSync(inhRoot, { recursive: true, force: true });
+    }
+  });
 });

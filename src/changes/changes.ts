@@ -12,7 +12,7 @@ import { copyIntoSink } from '../pipeline/sink/copy-into.js';
 import { tableFolder, tableObjectName } from '../pipeline/sink/layout.js';
 import { TableSink } from '../pipeline/sink/table-sink.js';
 import type { TablePlan } from '../pipeline/source/catalog.js';
-import { type RowFilter, tableRef, whereClause } from '../pipeline/source/select.js';
+import { type RowFilter, readRef, tableRef, whereClause } from '../pipeline/source/select.js';
 import { type ColumnPlan, type PgTypeInfo, planColumn } from '../pipeline/source/typemap.js';
 import { ChangeStateStore, type LastSucceededRun } from './state.js';
 
@@ -115,7 +115,7 @@ function stateSignature(
 function stateCopySql(schema: string, table: TablePlan, key: string[], filter?: RowFilter): string {
   const k = `ARRAY[${key.map((c) => `${quoteIdent(c)}::text`).join(', ')}]::text`;
   const row = `ROW(${table.columns.map((c) => quoteIdent(c.name)).join(', ')})::text`;
-  return `COPY (SELECT ${k}, md5(${row})::uuid FROM ${tableRef(schema, table.name)}${whereClause(filter)}) TO STDOUT`;
+  return `COPY (SELECT ${k}, md5(${row})::uuid FROM ${readRef(schema, table)}${whereClause(filter)}) TO STDOUT`;
 }
 
 const TEXT_TYPE: PgTypeInfo = {
@@ -163,7 +163,7 @@ function changeRowsSql(
   const selects = [...table.columns.map((c) => c.select), 'x.dropship_op'].join(', ');
   return `COPY (SELECT ${selects} FROM (
     SELECT ${cols}, c.dropship_op FROM unnest(${arrayLiteral(upserts.map((u) => u.k))}, ${arrayLiteral(upserts.map((u) => u.op))}) AS c(dropship_k, dropship_op)
-      JOIN ${tableRef(schema, table.name)} AS t ON ${on}
+      JOIN ${readRef(schema, table)} AS t ON ${on}
     UNION ALL
     SELECT ${delCols}, 'delete' FROM unnest(${arrayLiteral(deletes)}) AS c(dropship_k)
   ) AS x) TO STDOUT (FORMAT binary)`;

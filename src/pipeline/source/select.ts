@@ -335,6 +335,15 @@ export function tableRef(schema: string, table: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(table)}`;
 }
 
+/**
+ * The relation a table's rows are read from: `ONLY` for a plain table, whose inheritance children (tables of their
+ * own, exported as such) would otherwise be read twice — in the parent and by themselves (as pg_dump reads them; red-
+ * team, data pass). A partitioned table is read whole (its partitions are not exported apart).
+ */
+export function readRef(schema: string, table: Pick<TablePlan, 'name' | 'kind'>): string {
+  return `${table.kind === 'table' ? 'ONLY ' : ''}${tableRef(schema, table.name)}`;
+}
+
 /** The binary COPY that reads one selected table (only its exported columns, only its rows). */
 export function copySql(
   schema: string,
@@ -344,7 +353,7 @@ export function copySql(
   half?: BlockHalf,
 ): string {
   const select = table.columns.map((c) => c.select).join(', ');
-  return `COPY (SELECT ${select} FROM ${tableRef(schema, table.name)}${whereClause(filter, range, half)}) TO STDOUT (FORMAT binary)`;
+  return `COPY (SELECT ${select} FROM ${readRef(schema, table)}${whereClause(filter, range, half)}) TO STDOUT (FORMAT binary)`;
 }
 
 /** The planner's estimate of a tenant's rows in a table (for splitting; no scan). */
