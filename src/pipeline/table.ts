@@ -10,8 +10,9 @@ import { copyIntoSink } from './sink/copy-into.js';
 import { tableFolder, tableObjectName } from './sink/layout.js';
 import { TableSink } from './sink/table-sink.js';
 import type { TablePlan } from './source/catalog.js';
-import { MappingError } from './source/errors.js';
+import { MappingError, SourceError } from './source/errors.js';
 import { copySql, type RowFilter } from './source/select.js';
+import { rewrittenSinceSnapshot } from './source/snapshot.js';
 import { planSplit, readInTwo, type SplitSource } from './threads/split.js';
 
 /*
@@ -122,10 +123,13 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
           idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
         })
       : await copyIntoSink(copy);
+    // At once, in the transaction that read it (its lock still held; it may not idle while the last shard uploads).
+    if (await rewrittenSinceSnapshot(client, schema, table.name)) throw new TableRewritten(table.name);
     files = await sink.finish();
     report(rows);
   } catch (e) {
     await sink.fail(e);
+    if (e instanceof TableRewritten) throw e;
     const key = sink.key;
     // A destination error is classified (retryable or not) where it enters: the port explains its own.
     const err = port.explain(key, e);
@@ -157,3 +161,19 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
 
 export type { TableResult } from '../contracts/result.js';
 export type { SplitSource } from './threads/split.js';
+
+/**
+ * The table was truncated or rewritten after the snapshot it was read in (`rewrittenSinceSnapshot`): what was read is
+ * not the snapshot's rows. Not retryable in this snapshot; the next run reads it again.
+ */
+export class TableRewritten extends SourceError {
+  override readonly code: string = 'table-rewritten';
+  constructor(table: string) {
+    super(
+      `table ${table} was truncated or rewritten (TRUNCATE, ALTER TABLE … TYPE, VACUUM FULL, CLUSTER, REFRESH MATERIALIZED VIEW) after this run's snapshot: the rows the snapshot holds could not be read, so none are delivered; the next run reads it again`,
+      undefined,
+      { retryable: false },
+    );
+    this.name = 'TableRewritten';
+  }
+}

@@ -166,13 +166,22 @@ export class Snapshot {
           () => !early.lost,
           () => false,
         );
-        if (!ready) {
+        const fresh = async (): Promise<void> => {
           await holder.end().catch(() => {});
           holder = sourceClient(url, applicationName, session);
-        }
+          await connectSource(holder, session);
+        };
         try {
-          if (!ready) await connectSource(holder, session);
-          await holder.query('begin isolation level repeatable read, read only');
+          if (!ready) await fresh();
+          try {
+            await holder.query('begin isolation level repeatable read, read only');
+          } catch (e) {
+            // Lost while it waited, before this process noticed (the server ended it; its socket's close not read yet):
+            // the first statement fails; a connection made ahead gets one new connection, as a lost one noticed does.
+            if (!ready) throw e;
+            await fresh();
+            await holder.query('begin isolation level repeatable read, read only');
+          }
           const info = await snapshotInfo(holder);
           const res = await holder.query<{ id: string }>('select pg_export_snapshot() as id');
           return new Snapshot(url, holder, res.rows[0]!.id, session, info);

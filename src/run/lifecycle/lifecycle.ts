@@ -8,9 +8,8 @@ import type { ReadSnapshot } from '../../contracts/receipt.js';
 import type { DestinationPort } from '../../destinations/port.js';
 import { writeEmptyShard } from '../../pipeline/sink/table-sink.js';
 import type { TablePlan } from '../../pipeline/source/catalog.js';
-import { SourceError } from '../../pipeline/source/errors.js';
 import type { RowFilter } from '../../pipeline/source/select.js';
-import { release, rewrittenSinceSnapshot } from '../../pipeline/source/snapshot.js';
+import { release } from '../../pipeline/source/snapshot.js';
 import { exportTable, type SplitSource, type TableProgress, type TableResult } from '../../pipeline/table.js';
 import type { Ledger } from '../../store/ledger/ledger.js';
 import type { Claim, Run, Task, TaskRef } from '../../store/ledger/rows.js';
@@ -172,12 +171,6 @@ export async function runTableTask(input: LifecycleInput): Promise<LifecycleOutc
     result.snapshot = snapshot;
     // The COPY may have ended just as the run was stopped: check before anything is recorded.
     signal.throwIfAborted();
-    if (await rewrittenSinceSnapshot(client, dest.sourceSchema, table.name))
-      throw new SourceError(
-        `table ${table.name} was truncated or rewritten (TRUNCATE, ALTER TABLE … TYPE, VACUUM FULL, CLUSTER, REFRESH MATERIALIZED VIEW) after this run's snapshot: the rows the snapshot holds could not be read, so none are delivered; the next run reads it again`,
-        undefined,
-        { retryable: false },
-      );
 
     enter('cover');
     await coverStaleShards({
