@@ -48,6 +48,26 @@ const run = (d: Destination, s: Settings = settings) =>
   exportAccount(d, { sourceUrl: h.stack.databaseUrl, settings: s, reporter: silent, ledger: h.ledger });
 const readReceipt = (): Receipt => JSON.parse(readFileSync(join(root, 'dropship/exports/receipt.json'), 'utf8'));
 
+/** Roots of the local targets the tests below made (removed after the file). */
+const localRoots: string[] = [];
+
+/**
+ * An account whose source schema is named as it is, registered as every account is (its bucket `<id>-data`, prefix
+ * `dropship`), delivered by these tests into a local folder of its own: that folder.
+ */
+async function localAccount(accountId: string, awsAccountId: string): Promise<string> {
+  await setupCustomer(h.stack, h.registry, {
+    accountId,
+    awsAccountId,
+    bucket: `${accountId}-data`,
+    prefix: 'dropship',
+    schema: accountId,
+  });
+  const dir = mkdtempSync(join(tmpdir(), `dropship-local-${accountId}-`));
+  localRoots.push(dir);
+  return dir;
+}
+
 beforeAll(async () => {
   h = await startHarness();
   pool = h.pool;
@@ -77,6 +97,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
   rmSync(root, { recursive: true, force: true });
+  for (const dir of localRoots) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('export into a local target (the second adapter of the destination port)', () => {
@@ -178,26 +199,18 @@ describe('export into a local target (the second adapter of the destination port
     await pool.query(`create schema coll;
       create table coll."${spaced}" (id int primary key, v text); insert into coll."${spaced}" values (1, 'spaced');
       create table coll."${plain}" (id int primary key, v text); insert into coll."${plain}" values (1, 'plain');`);
-    const coll = await setupCustomer(h.stack, h.registry, {
-      accountId: 'coll',
-      awsAccountId: '222222222223',
-      bucket: 'coll-data',
-      prefix: 'dropship',
-      schema: 'coll',
+    const collRoot = await localAccount('coll', '222222222223');
+    // Act
+    const outcome = await run({
+      ...(await h.registry.get('coll')),
+      target: { kind: 'local', root: collRoot, prefix: 'dropship' },
     });
-    const collRoot = mkdtempSync(join(tmpdir(), 'dropship-local-coll-'));
-    try {
-      // Act
-      const outcome = await run({ ...coll.destination, target: { kind: 'local', root: collRoot, prefix: 'dropship' } });
-      // Assess: refused before any file, with both tables and the shared name in its words
-      expect(outcome.ok).toBe(false);
-      const error = String((outcome as { error: unknown }).error);
-      expect(error).toContain(`table "${spaced}": its files would be named "${plain}", as table "${plain}"'s are`);
-      // No file and no receipt: only status.json, which tells the customer the delivery failed.
-      expect(filesUnder(collRoot)).toEqual(['dropship/status.json']);
-    } finally {
-      rmSync(collRoot, { recursive: true, force: true });
-    }
+    // Assess: refused before any file, with both tables and the shared name in its words
+    expect(outcome.ok).toBe(false);
+    const error = String((outcome as { error: unknown }).error);
+    expect(error).toContain(`table "${spaced}": its files would be named "${plain}", as table "${plain}"'s are`);
+    // No file and no receipt: only status.json, which tells the customer the delivery failed.
+    expect(filesUnder(collRoot)).toEqual(['dropship/status.json']);
     // The rule itself: the table whose own name it is keeps it; otherwise the first in name order.
     expect(sharedObjectNames(['b c', 'a', plain, spaced, 'b_c'])).toEqual([
       { table: spaced, keeps: plain, name: plain },
@@ -218,64 +231,53 @@ describe('export into a local target (the second adapter of the destination port
       grant select on vals.secret to vals_reader;
       create table vals.md (id int primary key, nf numeric[], iv interval[]);
       insert into vals.md values (1, '{1,2}', '{1 day}'), (2, '{{1,2},{3,4}}', '{1 day}');`);
-    await setupCustomer(h.stack, h.registry, {
-      accountId: 'vals',
-      awsAccountId: '222222222224',
-      bucket: 'vals-data',
-      prefix: 'dropship',
-      schema: 'vals',
-    });
+    const valsRoot = await localAccount('vals', '222222222224');
     await h.registry.update('vals', { selection: { includeTables: ['f'] } });
-    const valsRoot = mkdtempSync(join(tmpdir(), 'dropship-local-vals-'));
+    const target = { kind: 'local' as const, root: valsRoot, prefix: 'dropship' };
+    // Act
+    const outcome = await run({ ...(await h.registry.get('vals')), target });
+    expect(outcome.ok).toBe(true);
+    const receipt = JSON.parse(readFileSync(join(valsRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
+    const files = receipt.tables.f!.files.map((f) => `'${join(valsRoot, f.key)}'`).join(', ');
+    const db = await duck();
     try {
-      const target = { kind: 'local' as const, root: valsRoot, prefix: 'dropship' };
-      // Act
-      const outcome = await run({ ...(await h.registry.get('vals')), target });
-      expect(outcome.ok).toBe(true);
-      const receipt = JSON.parse(readFileSync(join(valsRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
-      const files = receipt.tables.f!.files.map((f) => `'${join(valsRoot, f.key)}'`).join(', ');
-      const db = await duck();
-      try {
-        // Assess: DuckDB's answers with its pruning on are Postgres's (it skipped the NaN chunks before)
-        const count = async (where: string) =>
-          Number((await db.all(`select count(*) as n from read_parquet([${files}]) where ${where}`))[0]!.n);
-        expect(await count(`f = 'NaN'::double`)).toBe(6);
-        expect(await count('f > 100')).toBe(6);
-        expect(await count('r > 100')).toBe(6);
-        const [wide] = await db.all(`select n50, n76 from read_parquet([${files}]) where id = 1`);
-        expect(wide).toEqual({ n50: '1', n76: '1.5000000000' });
-      } finally {
-        db.close();
-      }
-      expect(receipt.tables.f!.columns!.find((c) => c.name === 'n50')).toMatchObject({
-        parquet_type: 'BYTE_ARRAY STRING',
-        text_form: true,
-      });
-      // A two-dimensional array of a type exported in text form: refused, naming the column (it was flattened).
-      await h.registry.update('vals', { selection: { includeTables: ['md'] } });
-      const flat = await run({ ...(await h.registry.get('vals')), target });
-      expect(flat.ok).toBe(false);
-      expect(JSON.stringify((flat as { failures?: unknown }).failures)).toContain(
-        '2-dimensional array in column \\"nf\\": multi-dimensional arrays are not supported yet',
-      );
-      // A role whose row-level security hides rows: the run fails, naming the policy, rather than export a subset.
-      await h.registry.update('vals', { selection: { includeTables: ['secret'] } });
-      const url = new URL(h.stack.databaseUrl);
-      url.username = 'vals_reader';
-      url.password = 'vals';
-      const hidden = await exportAccount(
-        { ...(await h.registry.get('vals')), target },
-        { sourceUrl: url.toString(), settings, reporter: silent, ledger: h.ledger },
-      );
-      expect(hidden.ok).toBe(false);
-      expect(
-        JSON.stringify(
-          (hidden as { failures?: unknown; error?: unknown }).failures ?? String((hidden as { error: unknown }).error),
-        ),
-      ).toMatch(/row-level security/);
+      // Assess: DuckDB's answers with its pruning on are Postgres's (it skipped the NaN chunks before)
+      const count = async (where: string) =>
+        Number((await db.all(`select count(*) as n from read_parquet([${files}]) where ${where}`))[0]!.n);
+      expect(await count(`f = 'NaN'::double`)).toBe(6);
+      expect(await count('f > 100')).toBe(6);
+      expect(await count('r > 100')).toBe(6);
+      const [wide] = await db.all(`select n50, n76 from read_parquet([${files}]) where id = 1`);
+      expect(wide).toEqual({ n50: '1', n76: '1.5000000000' });
     } finally {
-      rmSync(valsRoot, { recursive: true, force: true });
+      db.close();
     }
+    expect(receipt.tables.f!.columns!.find((c) => c.name === 'n50')).toMatchObject({
+      parquet_type: 'BYTE_ARRAY STRING',
+      text_form: true,
+    });
+    // A two-dimensional array of a type exported in text form: refused, naming the column (it was flattened).
+    await h.registry.update('vals', { selection: { includeTables: ['md'] } });
+    const flat = await run({ ...(await h.registry.get('vals')), target });
+    expect(flat.ok).toBe(false);
+    expect(JSON.stringify((flat as { failures?: unknown }).failures)).toContain(
+      '2-dimensional array in column \\"nf\\": multi-dimensional arrays are not supported yet',
+    );
+    // A role whose row-level security hides rows: the run fails, naming the policy, rather than export a subset.
+    await h.registry.update('vals', { selection: { includeTables: ['secret'] } });
+    const url = new URL(h.stack.databaseUrl);
+    url.username = 'vals_reader';
+    url.password = 'vals';
+    const hidden = await exportAccount(
+      { ...(await h.registry.get('vals')), target },
+      { sourceUrl: url.toString(), settings, reporter: silent, ledger: h.ledger },
+    );
+    expect(hidden.ok).toBe(false);
+    expect(
+      JSON.stringify(
+        (hidden as { failures?: unknown; error?: unknown }).failures ?? String((hidden as { error: unknown }).error),
+      ),
+    ).toMatch(/row-level security/);
   });
 
   it('a table truncated or rewritten after the snapshot fails the run, naming it, instead of arriving empty', async () => {
@@ -285,13 +287,6 @@ describe('export into a local target (the second adapter of the destination port
       create table racy.a (id int primary key, v int); insert into racy.a select i, i from generate_series(1, 100) i;
       create table racy.b (id int primary key, v int); insert into racy.b select i, i from generate_series(1, 100) i;
       create table racy.c (id int primary key, v int); insert into racy.c select i, i from generate_series(1, 100) i;`);
-    await setupCustomer(h.stack, h.registry, {
-      accountId: 'racy',
-      awsAccountId: '222222222225',
-      bucket: 'racy-data',
-      prefix: 'dropship',
-      schema: 'racy',
-    });
     const ddl = `const pg = require(${JSON.stringify(require.resolve('pg'))});
       (async () => { const c = new pg.Client(${JSON.stringify(h.stack.databaseUrl)}); await c.connect();
         await c.query("set lock_timeout = '10s'");
@@ -302,27 +297,23 @@ describe('export into a local target (the second adapter of the destination port
       execFileSync(process.execPath, ['-e', ddl]);
       silent.accountStarted(...args);
     };
-    const racyRoot = mkdtempSync(join(tmpdir(), 'dropship-local-racy-'));
-    try {
-      // Act
-      const outcome = await exportAccount(
-        { ...(await h.registry.get('racy')), target: { kind: 'local', root: racyRoot, prefix: 'dropship' } },
-        {
-          sourceUrl: h.stack.databaseUrl,
-          settings: { ...settings, DROPSHIP_TABLE_CONCURRENCY: 1 },
-          reporter,
-          ledger: h.ledger,
-        },
-      );
-      // Assess: the two tables fail with the reason; no receipt; c alone would have been fine
-      expect(outcome.ok).toBe(false);
-      const failures = (outcome as { failures: { table: string; message: string }[] }).failures;
-      expect(failures.map((f) => f.table).sort()).toEqual(['a', 'b']);
-      for (const f of failures) expect(f.message).toContain('was truncated or rewritten');
-      expect(existsSync(join(racyRoot, 'dropship/receipt.json'))).toBe(false);
-    } finally {
-      rmSync(racyRoot, { recursive: true, force: true });
-    }
+    const racyRoot = await localAccount('racy', '222222222225');
+    // Act
+    const outcome = await exportAccount(
+      { ...(await h.registry.get('racy')), target: { kind: 'local', root: racyRoot, prefix: 'dropship' } },
+      {
+        sourceUrl: h.stack.databaseUrl,
+        settings: { ...settings, DROPSHIP_TABLE_CONCURRENCY: 1 },
+        reporter,
+        ledger: h.ledger,
+      },
+    );
+    // Assess: the two tables fail with the reason; no receipt; c alone would have been fine
+    expect(outcome.ok).toBe(false);
+    const failures = (outcome as { failures: { table: string; message: string }[] }).failures;
+    expect(failures.map((f) => f.table).sort()).toEqual(['a', 'b']);
+    for (const f of failures) expect(f.message).toContain('was truncated or rewritten');
+    expect(existsSync(join(racyRoot, 'dropship/receipt.json'))).toBe(false);
   });
 
   it('an inheritance parent is read without its children, which are exported as tables of their own', async () => {
@@ -330,27 +321,16 @@ describe('export into a local target (the second adapter of the destination port
     await pool.query(`create schema inh;
       create table inh.parent (id int, v text); insert into inh.parent values (1, 'p'), (2, 'p');
       create table inh.child () inherits (inh.parent); insert into inh.child values (3, 'c'), (4, 'c'), (5, 'c');`);
-    await setupCustomer(h.stack, h.registry, {
-      accountId: 'inh',
-      awsAccountId: '222222222226',
-      bucket: 'inh-data',
-      prefix: 'dropship',
-      schema: 'inh',
+    const inhRoot = await localAccount('inh', '222222222226');
+    // Act
+    const outcome = await run({
+      ...(await h.registry.get('inh')),
+      target: { kind: 'local', root: inhRoot, prefix: 'dropship' },
     });
-    const inhRoot = mkdtempSync(join(tmpdir(), 'dropship-local-inh-'));
-    try {
-      // Act
-      const outcome = await run({
-        ...(await h.registry.get('inh')),
-        target: { kind: 'local', root: inhRoot, prefix: 'dropship' },
-      });
-      // Assess: every row once (the child's three were in the parent's files too, and in their own)
-      expect(outcome.ok).toBe(true);
-      const receipt = JSON.parse(readFileSync(join(inhRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
-      expect(receipt.tables.parent!.row_count).toBe(2);
-      expect(receipt.tables.child!.row_count).toBe(3);
-    } finally {
-      rmSync(inhRoot, { recursive: true, force: true });
-    }
+    // Assess: every row once (the child's three were in the parent's files too, and in their own)
+    expect(outcome.ok).toBe(true);
+    const receipt = JSON.parse(readFileSync(join(inhRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
+    expect(receipt.tables.parent!.row_count).toBe(2);
+    expect(receipt.tables.child!.row_count).toBe(3);
   });
 });
