@@ -380,12 +380,12 @@ describe('a delivery belongs to exactly one destination version', () => {
     // The operator's update lands exactly between the receipt's recording and its publication.
     let updated = false;
     class UpdateBeforePut extends Ledger {
-      override async stillPublishable(runId: string) {
+      override async holdForPublication(runId: string, accountId: string) {
         if (!updated) {
           updated = true;
           await h.registry.update('racer', { bucket: 'racer-two' });
         }
-        return super.stillPublishable(runId);
+        return super.holdForPublication(runId, accountId);
       }
     }
     const out = await exportAccount(c.destination, { ...deps(), ledger: new UpdateBeforePut(h.pool) });
@@ -561,6 +561,86 @@ describe('a delivery belongs to exactly one destination version', () => {
         .flatMap((t) => t.files!.map((f) => f.key))
         .sort(),
     );
+  });
+
+  it('red team R5: an update while the receipt PUT is in flight waits for it: the run is recorded as the delivery it was, nothing is cancelled after publication', async () => {
+    await h.pool.query(`create schema rtput; create table rtput.t (id bigint primary key, secret text);
+      insert into rtput.t select i, 'ssn-' || i from generate_series(1, 40) i;`);
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'rtput',
+      awsAccountId: '250000000015',
+      bucket: 'rtput-data',
+      schema: 'rtput',
+    });
+    // S3 holds the first receipt PUT until the test lets it go.
+    let armed = true;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let gated!: () => void;
+    const reached = new Promise<void>((r) => {
+      gated = r;
+    });
+    const fault: Fault = (r) => {
+      if (!armed || r.bucket !== 'rtput-data' || r.method !== 'PUT' || r.key !== 'receipt.json') return undefined;
+      armed = false;
+      gated();
+      return { gate };
+    };
+    h.stack.s3.faults.push(fault);
+    let first: Awaited<ReturnType<typeof exportAccount>>;
+    try {
+      const running = exportAccount(c.destination, deps());
+      await reached;
+      // The operator leaves the secret column out while version 1's receipt is on its way.
+      let updated = false;
+      const update = h.registry.update('rtput', { selection: { excludeColumns: ['t.secret'] } }).then(() => {
+        updated = true;
+      });
+      // The update waits on the destination row (held by the publication), and does not go on while the PUT is out.
+      let waiting = 0;
+      for (let i = 0; i < 200 && waiting === 0 && !updated; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        const res = await h.pool.query(
+          `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%dropship.destinations%for update%'`,
+        );
+        waiting = res.rowCount ?? 0;
+      }
+      expect(updated).toBe(false);
+      expect(waiting).toBe(1);
+      release();
+      first = await running;
+      await update;
+    } finally {
+      release();
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
+    }
+    // The run published a complete version-1 receipt, and the ledger says so: succeeded, not cancelled.
+    expect(first.ok, JSON.stringify(first)).toBe(true);
+    const one = (await h.ledger.getRun(first.runId))!;
+    expect(one.status).toBe('succeeded');
+    const published = await readJson<Receipt>(c, 'rtput-data', 'receipt.json');
+    expect(published.run_id).toBe(first.runId);
+    expect(published.sequence).toBe(1);
+    // The update took effect from the next run: version 2 delivers without the column, its receipt follows.
+    const dest = await h.registry.get('rtput');
+    expect(dest.version).toBe(c.destination.version + 1);
+    const second = await exportAccount(dest, deps());
+    expect(second.ok).toBe(true);
+    const receipt = await readJson<Receipt>(c, 'rtput-data', 'receipt.json');
+    expect(receipt.run_id).toBe(second.runId);
+    expect(receipt.sequence).toBe(2);
+    const db = await duck();
+    try {
+      for (const f of receipt.tables.t!.files!) {
+        const path = join(h.stack.s3.directory, 'rtput-data', `${f.key}._S3rver_object`);
+        const cols = await db.all(`select name from parquet_schema(${quoteLiteral(path, 'duckdb')})`);
+        expect(cols.map((x) => x.name)).not.toContain('secret');
+      }
+    } finally {
+      db.close();
+    }
   });
 
   it('red team R4: an outcome dispatched across a remove + re-add of its account id tells the new customer nothing', async () => {

@@ -25,6 +25,7 @@ import { type Faults, noFaults } from '../../src/run/lifecycle/faults.js';
 import { sweepRuns } from '../../src/run/liveness/sweep.js';
 import { LogReporter } from '../../src/run/progress/reporter.js';
 import type { Ledger } from '../../src/store/ledger/ledger.js';
+import { publicationSessionName } from '../../src/store/ledger/publication.js';
 import type { duck } from '../duck.js';
 import { type Action, describeAction, type FanOutCrash, type Sequence, type UpdateField } from './actions.js';
 
@@ -521,11 +522,11 @@ export class Day {
     };
   }
 
-  /** A dead worker's source sessions end (as its process would): its snapshot is gone. */
+  /** A dead worker's sessions end (as its process would): its snapshot and its publication's hold are gone. */
   private async endSourceSessions(): Promise<void> {
     await this.ctx.pool.query(
       'select pg_terminate_backend(pid) from pg_stat_activity where application_name = any($1::text[])',
-      [[`dropship ${this.accountId}`, `dropship ${this.accountId} snapshot`]],
+      [[`dropship ${this.accountId}`, `dropship ${this.accountId} snapshot`, publicationSessionName(this.accountId)]],
     );
   }
 

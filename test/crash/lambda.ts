@@ -26,7 +26,9 @@ export async function instance(point?: CrashPoint): Promise<void> {
 export async function terminateLambdaSessions(): Promise<void> {
   await h.pool.query(
     `select pg_terminate_backend(pid) from pg_stat_activity
-      where pid <> pg_backend_pid() and (application_name = 'dropship-lambda' or application_name like 'dropship crash%')`,
+      where pid <> pg_backend_pid()
+        and (application_name = 'dropship-lambda' or application_name like 'dropship crash%'
+             or application_name like 'dropship publication %')`,
   );
 }
 

@@ -13,6 +13,7 @@ import {
   receiptBody,
 } from '../../receipt/receipt.js';
 import { type Ledger, LedgerError } from '../../store/ledger/ledger.js';
+import type { Run } from '../../store/ledger/rows.js';
 import { dispatchRunOutcome } from './ended.js';
 import { type Faults, noFaults } from './faults.js';
 
@@ -125,14 +126,40 @@ export async function finishRun(
     return { status: 'pending', error: e as Error };
   }
   await (opts.faults ?? noFaults).at('before-receipt-put');
-  // The last look before publishing: the run is still finishing and still serves its account's current
-  // destination version (an update or removal cancels it in the same transaction as the change).
-  const still = await ledger.stillPublishable(runId).catch((e: unknown) => e as Error);
-  if (still instanceof Error) {
-    await ledger.finishPending({ runId, error: still.message }).catch(() => {});
-    return { status: 'pending', error: still };
+  // The last look before publishing, kept for the PUT: the run is still finishing and still serves its
+  // account's current destination version, and an update or removal of the destination (which cancels
+  // the account's open runs in the transaction of the change) waits until this run's outcome is recorded.
+  const held = await ledger.holdForPublication(runId, run.accountId).catch((e: unknown) => e as Error);
+  if (held instanceof Error) {
+    await ledger.finishPending({ runId, error: held.message }).catch(() => {});
+    return { status: 'pending', error: held };
   }
-  if (!still.ok) return { status: 'failed', error: new LedgerError(still.why, undefined, { retryable: false }) };
+  if (!held.ok) return { status: 'failed', error: new LedgerError(held.why, undefined, { retryable: false }) };
+  let published: FinishOutcome;
+  try {
+    published = await publishAndRecord(ledger, run, dest, port, body, opts);
+  } finally {
+    await held.hold.release();
+  }
+  if (published.status !== 'succeeded') return published;
+  // The run ended in the ledger with its outcome event: tell the customer now (src/notify/dispatch.ts; never throws).
+  await dispatchRunOutcome({ ledger, settings: opts.settings, port }, runId);
+  return published;
+}
+
+/**
+ * The receipt's publication, under the finisher's hold: the PUT (its doubt counted first), then the chain
+ * link and the `succeeded` mark — or the run's failure when the destination refused the PUT.
+ */
+async function publishAndRecord(
+  ledger: Ledger,
+  run: Run,
+  dest: Destination,
+  port: DestinationPort,
+  body: string,
+  opts: FinishOptions,
+): Promise<FinishOutcome> {
+  const runId = run.runId;
   if (!(await ledger.receiptPutStarts(runId)))
     return {
       status: 'failed',
@@ -197,8 +224,6 @@ export async function finishRun(
       ),
     };
   }
-  // The run ended in the ledger with its outcome event: tell the customer now (src/notify/dispatch.ts; never throws).
-  await dispatchRunOutcome({ ledger, settings: opts.settings, port }, runId);
   return { status: 'succeeded', receiptKey: key };
 }
 

@@ -3,6 +3,7 @@ import { DropshipError, type DropshipErrorDefaults, type DropshipErrorOptions } 
 import type { Layout, ReceiptSelection } from '../../contracts/receipt.js';
 import type { Selection } from '../../contracts/selection.js';
 import { OutcomeOutboxLedger } from './outbox.js';
+import { holdDestination, type PublicationHold } from './publication.js';
 import {
   ACTIVE,
   type ActiveRun,
@@ -308,6 +309,28 @@ export class Ledger extends TaskLedger {
         why: `run ${runId}: its destination was changed or removed; this run delivers nothing more`,
       };
     return { ok: true };
+  }
+
+  /**
+   * The finisher's last look, kept for the PUT: the destination row share-locked on a connection of its
+   * own (src/store/ledger/publication.ts), then `stillPublishable`. While the hold is kept, an update or
+   * removal of the destination waits; it then finds the run ended and cancels nothing that was published.
+   * The caller releases the hold once the run's outcome is recorded (or nothing was sent).
+   */
+  async holdForPublication(
+    runId: string,
+    accountId: string,
+  ): Promise<{ ok: true; hold: PublicationHold } | { ok: false; why: string }> {
+    const hold = await holdDestination(this.pool, accountId);
+    try {
+      const still = await this.stillPublishable(runId);
+      if (still.ok) return { ok: true, hold };
+      await hold.release();
+      return still;
+    } catch (e) {
+      await hold.release();
+      throw e;
+    }
   }
 
   /**
