@@ -316,6 +316,43 @@ describe('export into a local target (the second adapter of the destination port
     expect(existsSync(join(racyRoot, 'dropship/receipt.json'))).toBe(false);
   });
 
+  it('a row larger than DROPSHIP_MAX_ROW_BYTES fails its table by name, in either reading thread; a raised bound delivers it', async () => {
+    // Prepare: 2,000 small rows and, last on disk (in the second reading thread's half), one of 2 MiB
+    await pool.query(`create schema huge;
+      create table huge.docs (id int primary key, payload bytea);
+      insert into huge.docs select i, 'small' from generate_series(1, 2000) i;
+      insert into huge.docs values (2001, convert_to(repeat('x', 2 * 1024 * 1024), 'UTF8'));
+      create table huge.other (id int primary key); insert into huge.other values (1);
+      analyze huge.docs;`);
+    const hugeRoot = await localAccount('huge', '222222222227');
+    const target = {
+      ...(await h.registry.get('huge')),
+      target: { kind: 'local' as const, root: hugeRoot, prefix: 'dropship' },
+    };
+    const bounded = { ...settings, DROPSHIP_MAX_ROW_BYTES: 1024 * 1024, DROPSHIP_TABLE_THREADS_MIN_ROWS: 1000 };
+    for (const threads of [2, 1]) {
+      // Act
+      const outcome = await run(target, { ...bounded, DROPSHIP_TABLE_THREADS: threads });
+      // Assess: the table and column named with the bound's setting; no receipt
+      expect(outcome.ok, `threads ${threads}`).toBe(false);
+      const failures = (outcome as { failures: { table: string; message: string }[] }).failures;
+      expect(failures.map((f) => f.table)).toEqual(['docs']);
+      expect(failures[0]!.message).toMatch(
+        /column payload: a row of at least 2,097,16\d bytes \(this column's value: 2,097,152\) is larger than DROPSHIP_MAX_ROW_BYTES \(1,048,576\)/,
+      );
+      expect(existsSync(join(hugeRoot, 'dropship/receipt.json'))).toBe(false);
+    }
+    // A bound above the row: delivered whole
+    const raised = await run(target, {
+      ...bounded,
+      DROPSHIP_MAX_ROW_BYTES: 4 * 1024 * 1024,
+      DROPSHIP_TABLE_THREADS: 2,
+    });
+    expect(raised.ok, raised.ok ? '' : String((raised as { error: unknown }).error)).toBe(true);
+    const receipt = JSON.parse(readFileSync(join(hugeRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
+    expect(receipt.tables.docs!.row_count).toBe(2001);
+  });
+
   it('an inheritance parent is read without its children, which are exported as tables of their own', async () => {
     // Prepare: a parent of 2 rows, a child (inherits it) of 3
     await pool.query(`create schema inh;

@@ -257,6 +257,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
         columns: plans,
         sink,
         table: table.name,
+        maxRowBytes: input.settings.DROPSHIP_MAX_ROW_BYTES,
       });
       if (rows !== batch.length)
         throw new ChangeSetError(

@@ -67,6 +67,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
       'uncompressed bytes per row group (upper bound, for wide rows; halved for tables of more than 500 columns)',
   },
   DROPSHIP_PAGE_BYTES: { group: 'export', meaning: 'uncompressed bytes per data page' },
+  DROPSHIP_MAX_ROW_BYTES: {
+    group: 'export',
+    meaning:
+      'the largest row a table may hold (bytes as Postgres sends them): a longer one fails its table, naming the column — the exporter needs about 7× a row in memory; raise it together with the memory',
+  },
   DROPSHIP_GZIP_LEVEL: {
     group: 'export',
     meaning: "GZIP level 1–12 (libdeflate's scale: 4 writes smaller files than zlib's 6, at twice the speed)",

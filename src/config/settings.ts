@@ -43,6 +43,16 @@ export const settingsSchema = z.object({
   DROPSHIP_ROW_GROUP_BYTES: int(MiB, 1024 * MiB).default(16 * MiB),
   DROPSHIP_PAGE_BYTES: int(64 * 1024, 64 * MiB).default(MiB),
   /**
+   * The largest row a table may hold (its values' bytes as Postgres sends them in binary COPY): a longer row fails
+   * its table, naming the column, before it is buffered. The exporter holds several copies of a row while it
+   * writes it — the COPY buffer, the column, the page, its compressed form, the upload — measured on the dev stack
+   * (`dropship export` of one row, `/usr/bin/time -v`): a 100 MiB random bytea took peak RSS from ~120 MB to 817 MB
+   * (about 7×), a 200 MiB compressible text to 1,078 MB. At the default, 128 MiB, one row costs at most ~0.9 GB: the
+   * 1,769 MB worker keeps room for its other tables, and one customer's huge row fails that customer's run instead
+   * of every account in the process. Raise it together with the memory.
+   */
+  DROPSHIP_MAX_ROW_BYTES: int(MiB, 1024 * MiB).default(128 * MiB),
+  /**
    * libdeflate's GZIP level (1–12). 4 gives smaller pages than zlib's (and DuckDB's) level 6 at about
    * twice its speed (src/pipeline/parquet/compression.ts has the measurement).
    */

@@ -111,7 +111,15 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   let files: TableResult['files'];
   let rows: number;
   try {
-    const copy = { client, sql, columns: table.columns, sink, signal, onRows: report };
+    const copy = {
+      client,
+      sql,
+      columns: table.columns,
+      sink,
+      signal,
+      onRows: report,
+      maxRowBytes: settings.DROPSHIP_MAX_ROW_BYTES,
+    };
     rows = split
       ? await readInTwo({
           ...copy,

@@ -31,6 +31,8 @@ export async function copyIntoSink(input: {
   sink: RowSink;
   /** Named in decoding errors (a caller that prefixes its errors with the table leaves it out). */
   table?: string;
+  /** DROPSHIP_MAX_ROW_BYTES: a longer row fails the read (src/pipeline/source/copy-decoder.ts). */
+  maxRowBytes: number;
   signal?: AbortSignal | undefined;
   /** After every chunk decoded (rows read so far), for progress. */
   onRows?: ((rows: number) => void) | undefined;
@@ -39,6 +41,7 @@ export async function copyIntoSink(input: {
   const decoder = new BinaryCopyDecoder(input.columns, () => sink.columns, {
     ...(input.table !== undefined ? { table: input.table } : {}),
     columns: input.columns.map((c) => c.name),
+    maxRowBytes: input.maxRowBytes,
   });
   const endRow = (): void => sink.endRow();
   const full = (): boolean => sink.full;

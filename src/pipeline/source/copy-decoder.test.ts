@@ -104,7 +104,8 @@ describe('binary COPY decoding is linear in value size (issue 22, finding 8)', (
     }
   });
 
-  it('a value too large for one Parquet page names the table and the column', () => {
+  /** A decoder of (id int4, payload bytea) with this row bound, its builders, and what one feed + run does. */
+  function bounded(maxRowBytes?: number) {
     const cols = specs.map((s) => new ColumnBuilder(s, { pageSize: 1 << 30 }));
     const decoder = new BinaryCopyDecoder(
       [
@@ -112,16 +113,39 @@ describe('binary COPY decoding is linear in value size (issue 22, finding 8)', (
         { decode: () => {}, kind: DecodeKind.BYTES, scale: 0 },
       ],
       () => cols,
-      { table: 'docs', columns: ['id', 'payload'], maxValueBytes: 1000 },
+      { table: 'docs', columns: ['id', 'payload'], ...(maxRowBytes !== undefined ? { maxRowBytes } : {}) },
     );
-    decoder.feed(copyStream([{ id: 1, value: Buffer.alloc(1001) }]).subarray(0, 40));
-    expect(() =>
+    let rows = 0;
+    const feed = (bytes: Buffer) => {
+      decoder.feed(bytes);
       decoder.run(
-        () => {},
+        () => rows++,
         () => false,
-      ),
-    ).toThrow(
-      /^table docs, column payload: a value of 1,001 bytes is larger than the largest value dropship exports \(1,000 bytes/,
+      );
+      return rows;
+    };
+    return { feed };
+  }
+
+  it('a value too large for one Parquet page names the table and the column (refused from its length alone)', () => {
+    // Only the row's header and the length of its second value: 1 GiB + 1 bytes announced.
+    const head = copyStream([{ id: 1, value: Buffer.alloc(0) }]).subarray(0, 19 + 14);
+    head.writeInt32BE(2 ** 30 + 1, 19 + 10);
+    expect(() => bounded().feed(head)).toThrow(
+      /^table docs, column payload: a value of 1,073,741,825 bytes is larger than the largest value dropship exports \(1,073,741,824 bytes/,
     );
+  });
+
+  it('a row longer than DROPSHIP_MAX_ROW_BYTES is refused before it is buffered, naming table, column and setting; one at the bound is read', () => {
+    // A row is 2 + (4 + 4) + (4 + value) bytes: a 986-byte value makes a row of exactly 1,000.
+    const atBound = copyStream([{ id: 1, value: Buffer.alloc(986, 1) }]);
+    const ok = bounded(1000);
+    for (let i = 0; i < atBound.length; i += 64) ok.feed(atBound.subarray(i, i + 64));
+    // One byte more: refused as soon as the value's length is seen (only the first 40 bytes were fed).
+    const over = copyStream([{ id: 1, value: Buffer.alloc(987, 1) }]);
+    expect(() => bounded(1000).feed(over.subarray(0, 40))).toThrow(
+      /^table docs, column payload: a row of at least 1,001 bytes \(this column's value: 987\) is larger than DROPSHIP_MAX_ROW_BYTES \(1,000\), the largest row dropship reads.*Raise DROPSHIP_MAX_ROW_BYTES together with the function's memory, or leave the column out \(--exclude-columns\)$/,
+    );
+    expect(ok.feed(Buffer.alloc(0))).toBe(1);
   });
 });

@@ -21,8 +21,12 @@ export interface DecoderSource {
   table?: string;
   /** Column names, in COPY order. */
   columns: string[];
-  /** Test hook: a lower limit than MAX_VALUE_BYTES. */
-  maxValueBytes?: number;
+  /**
+   * The largest row read (its fields' bytes as Postgres sends them): a longer one fails, naming the table, the
+   * column that crossed the bound and the setting, before the decoder buffers it. DROPSHIP_MAX_ROW_BYTES; none
+   * but MAX_VALUE_BYTES per value when absent.
+   */
+  maxRowBytes?: number;
 }
 
 /**
@@ -77,6 +81,7 @@ export class BinaryCopyDecoder {
   private readonly kinds: Uint8Array;
   private readonly scales: Int8Array;
   private readonly maxValueBytes: number;
+  private readonly maxRowBytes: number;
 
   /**
    * `plans`: how each column's values decode (src/pipeline/source/typemap.ts); `columns`: the builders they
@@ -90,7 +95,8 @@ export class BinaryCopyDecoder {
     this.decoders = plans.map((c) => c.decode);
     this.kinds = Uint8Array.from(plans.map((c) => c.kind));
     this.scales = Int8Array.from(plans.map((c) => c.scale));
-    this.maxValueBytes = source?.maxValueBytes ?? MAX_VALUE_BYTES;
+    this.maxRowBytes = source?.maxRowBytes ?? Number.POSITIVE_INFINITY;
+    this.maxValueBytes = Math.min(MAX_VALUE_BYTES, this.maxRowBytes);
   }
 
   feed(chunk: Buffer): void {
@@ -152,11 +158,15 @@ export class BinaryCopyDecoder {
     this.stop += chunk.length;
   }
 
-  private tooLarge(column: number, len: number): never {
+  private tooLarge(column: number, len: number, row: number): never {
     const name = this.source?.columns[column] ?? `#${column + 1}`;
     const where = this.source?.table ? `table ${this.source.table}, column ${name}` : `column ${name}`;
+    if (len > MAX_VALUE_BYTES)
+      throw new MappingError(
+        `${where}: a value of ${len.toLocaleString('en-US')} bytes is larger than the largest value dropship exports (${MAX_VALUE_BYTES.toLocaleString('en-US')} bytes: Postgres' limit for one value; a Parquet page holds at most 2 GiB)`,
+      );
     throw new MappingError(
-      `${where}: a value of ${len.toLocaleString('en-US')} bytes is larger than the largest value dropship exports (${this.maxValueBytes.toLocaleString('en-US')} bytes: Postgres' limit for one value; a Parquet page holds at most 2 GiB)`,
+      `${where}: a row of at least ${row.toLocaleString('en-US')} bytes (this column's value: ${len.toLocaleString('en-US')}) is larger than DROPSHIP_MAX_ROW_BYTES (${this.maxRowBytes.toLocaleString('en-US')}), the largest row dropship reads — the exporter holds several copies of a row while it writes it (about 7× its size at peak), so one row cannot exhaust its memory. Raise DROPSHIP_MAX_ROW_BYTES together with the function's memory, or leave the column out (--exclude-columns)`,
     );
   }
 
@@ -222,8 +232,8 @@ export class BinaryCopyDecoder {
           break;
         }
         const len = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
-        if (len > this.maxValueBytes) this.tooLarge(i, len);
         p += 4 + Math.max(len, 0);
+        if (len > this.maxValueBytes || p - start > this.maxRowBytes) this.tooLarge(i, len, p - start);
         if (p > end) {
           complete = false;
           break;

@@ -36,6 +36,8 @@ export interface HalfJob {
   /** The COPY of this thread's half. */
   sql: string;
   writer: Omit<WriterOptions, 'pool'>;
+  /** DROPSHIP_MAX_ROW_BYTES. */
+  maxRowBytes: number;
 }
 
 /** Messages from the thread to the main thread. */
@@ -109,6 +111,7 @@ export async function readHalf(job: HalfJob, port: Pick<MessagePort, 'postMessag
       columns,
       sink,
       table: job.table,
+      maxRowBytes: job.maxRowBytes,
       onRows: (n) => {
         const now = performance.now();
         if (now - last < 250) return;

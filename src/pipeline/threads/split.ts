@@ -118,6 +118,8 @@ export async function readInTwo(input: {
   range?: KeyRange | undefined;
   /** The source session's idle-in-transaction timeout (0: none set by dropship). */
   idleInTransactionSeconds: number;
+  /** DROPSHIP_MAX_ROW_BYTES, for both threads. */
+  maxRowBytes: number;
 }): Promise<number> {
   const { client, sink, split, schema, table } = input;
   const job: HalfJob = {
@@ -129,6 +131,7 @@ export async function readInTwo(input: {
     columns: table.columns.map((c) => ({ name: c.name, pgType: c.pgType })),
     sql: copySql(schema, table, input.rowFilter, input.range, split.upper),
     writer: sink.writerOptions,
+    maxRowBytes: input.maxRowBytes,
   };
   const stop = new AbortController();
   const both = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
@@ -151,6 +154,7 @@ export async function readInTwo(input: {
       sql: input.sql,
       columns: table.columns,
       sink,
+      maxRowBytes: input.maxRowBytes,
       signal: both,
       onRows: (n) => {
         mine = n;
