@@ -353,6 +353,39 @@ describe('export into a local target (the second adapter of the destination port
     expect(receipt.tables.docs!.row_count).toBe(2001);
   });
 
+  it('a table without columns and a materialized view never populated refuse the run up front, naming each and the fix', async () => {
+    // Prepare
+    await pool.query(`create schema bare;
+      create table bare.t (id int primary key); insert into bare.t values (1);
+      create table bare.nothing ();
+      create materialized view bare.later as select id from bare.t with no data;`);
+    const bareRoot = await localAccount('bare', '222222222228');
+    const target = {
+      ...(await h.registry.get('bare')),
+      target: { kind: 'local' as const, root: bareRoot, prefix: 'dropship' },
+    };
+    // Act
+    const refused = await run(target);
+    // Assess: both named with what to do; nothing read or written but status.json
+    expect(refused.ok).toBe(false);
+    const error = String((refused as { error: unknown }).error);
+    expect(error).toContain(
+      'table "nothing" has no columns, and a Parquet file needs one: leave it out (--exclude-tables)',
+    );
+    expect(error).toContain(
+      'materialized view "later" has never been populated (created WITH NO DATA): REFRESH MATERIALIZED VIEW it',
+    );
+    expect(filesUnder(bareRoot)).toEqual(['dropship/status.json']);
+    expect(await h.ledger.tasks(refused.runId)).toEqual([]);
+    // The fixes the error names: the next run delivers every relation
+    await pool.query('refresh materialized view bare.later; alter table bare.nothing add column n int');
+    const fixed = await run(target);
+    expect(fixed.ok, fixed.ok ? '' : String((fixed as { error: unknown }).error)).toBe(true);
+    const receipt = JSON.parse(readFileSync(join(bareRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
+    expect(Object.keys(receipt.tables).sort()).toEqual(['later', 'nothing', 't']);
+    expect(receipt.tables.later!.row_count).toBe(1);
+  });
+
   it('an inheritance parent is read without its children, which are exported as tables of their own', async () => {
     // Prepare: a parent of 2 rows, a child (inherits it) of 3
     await pool.query(`create schema inh;

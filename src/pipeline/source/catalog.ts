@@ -13,6 +13,8 @@ export interface TablePlan {
    * analyzed table shows, and a percentage of 0 rows means nothing).
    */
   estimatedRows: number | null;
+  /** False for a materialized view never populated (`WITH NO DATA`): reading it is an error in Postgres. */
+  populated?: boolean;
 }
 
 const KIND: Record<string, TablePlan['kind']> = { r: 'table', p: 'partitioned table', m: 'materialized view' };
@@ -32,7 +34,7 @@ const KIND: Record<string, TablePlan['kind']> = { r: 'table', p: 'partitioned ta
  */
 export function schemaRelations(nspWhere: string): string {
   // distinct: one row per relation even if pg_depend ever held two links to the same namespace.
-  return `select distinct c.oid, n.nspname, c.relname, c.relkind, c.reltuples
+  return `select distinct c.oid, n.nspname, c.relname, c.relkind, c.reltuples, c.relispopulated
             from pg_catalog.pg_namespace n
             join pg_catalog.pg_depend d
               on d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass and d.refobjid = n.oid
@@ -47,9 +49,15 @@ export function schemaRelations(nspWhere: string): string {
  * the data agree.
  */
 export async function listTables(client: ClientBase, schema: string): Promise<TablePlan[]> {
-  const rels = await client.query<{ oid: number; relname: string; relkind: string; reltuples: number }>(
+  const rels = await client.query<{
+    oid: number;
+    relname: string;
+    relkind: string;
+    reltuples: number;
+    relispopulated: boolean;
+  }>(
     `with rel as materialized (${schemaRelations('n.nspname = $1')})
-     select c.oid, c.relname, c.relkind,
+     select c.oid, c.relname, c.relkind, c.relispopulated,
             case when c.relkind = 'p'
                  then coalesce((select sum(greatest(pc.reltuples, 0))
                                   from pg_catalog.pg_partition_tree(c.oid) pt
@@ -81,6 +89,7 @@ export async function listTables(client: ClientBase, schema: string): Promise<Ta
     name: rel.relname,
     kind: KIND[rel.relkind]!,
     estimatedRows: rel.reltuples > 0 ? Math.round(rel.reltuples) : null,
+    ...(rel.relispopulated ? {} : { populated: false }),
     columns: cols.rows
       .filter((c) => c.attrelid === rel.oid)
       .map((c) =>

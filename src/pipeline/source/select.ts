@@ -151,6 +151,7 @@ export async function selectTables(
   // The whole schema, as it is (an empty schema is the run's error, not the registration's).
   if (isWholeSchema(sel)) {
     out.tables = all;
+    if (!opts.registration) unreadable(out);
     return withOwnFolders(out);
   }
   const names = all.map((t) => t.name);
@@ -230,12 +231,14 @@ export async function selectTables(
         matchesAny(c.name, excluded) === undefined && !(filter && sel.dropTenantColumn && c.name === filter.column),
     );
     if (columns.length === 0) {
-      out.problems.push(`table "${t.name}": the column selection leaves no column to export`);
+      if (t.columns.length > 0) out.problems.push(`table "${t.name}": the column selection leaves no column to export`);
+      else out.tables.push(t); // a table without columns at all: unreadable() says so, at run time
       continue;
     }
     if (filter) out.filters.set(t.name, filter);
     out.tables.push(columns.length === t.columns.length ? t : { ...t, columns });
   }
+  if (!opts.registration) unreadable(out);
   withOwnFolders(out);
   if (out.tables.length === 0 && out.problems.length === 0)
     out.problems.push(
@@ -244,6 +247,25 @@ export async function selectTables(
         : `the selection leaves no table of schema "${schema}" to export`,
     );
   return out;
+}
+
+/**
+ * Selected relations a run cannot deliver, as problems (the run is refused before anything is read or written, its
+ * error naming each and the fix): a table without columns (a Parquet file needs one), and a materialized view never
+ * populated (created `WITH NO DATA`: Postgres refuses to read it). Without this they failed mid-run, blamed on the
+ * write and retried. Not at registration: a view may be populated by the time the run comes.
+ */
+function unreadable(out: SelectedTables): void {
+  for (const t of out.tables) {
+    if (t.columns.length === 0)
+      out.problems.push(
+        `table "${t.name}" has no columns, and a Parquet file needs one: leave it out (--exclude-tables) or give it a column`,
+      );
+    else if (t.kind === 'materialized view' && t.populated === false)
+      out.problems.push(
+        `materialized view "${t.name}" has never been populated (created WITH NO DATA): REFRESH MATERIALIZED VIEW it, or leave it out (--exclude-tables)`,
+      );
+  }
 }
 
 /**
@@ -409,7 +431,8 @@ export async function selectionReport(
         ? ` (${selected.filters.size} filtered on ${sel.tenantColumn}, ${selected.global.length} global)`
         : ''
     }, ${selected.leftOut.length} left out${selected.leftOut.length ? `: ${selected.leftOut.map((l) => `${l.table} (${l.reason})`).join(', ')}` : ''}`;
-    return { problems, summary };
+    // What a run would refuse besides (a table without columns, a view never populated), once each.
+    return { problems: [...problems, ...selected.problems.filter((p) => !problems.includes(p))], summary };
   } finally {
     await client.query('rollback').catch(() => {});
     await client.end().catch(() => {});
