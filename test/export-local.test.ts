@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
 import type { Settings } from '../src/config/settings.js';
@@ -384,6 +384,37 @@ describe('export into a local target (the second adapter of the destination port
     const receipt = JSON.parse(readFileSync(join(bareRoot, 'dropship/receipt.json'), 'utf8')) as Receipt;
     expect(Object.keys(receipt.tables).sort()).toEqual(['later', 'nothing', 't']);
     expect(receipt.tables.later!.row_count).toBe(1);
+  });
+
+  it('a value Postgres cannot send (invalid bytes in a SQL_ASCII database) fails its table for good, naming the SQLSTATE', async () => {
+    // Prepare: a source database in SQL_ASCII holding the byte 0xE9 alone (not UTF-8); the registry checks its own
+    // database's same-named schema (as without DROPSHIP_SOURCE_DATABASE_URL), the run reads the SQL_ASCII one.
+    await pool.query(`create database ascii_src encoding 'SQL_ASCII' lc_collate 'C' lc_ctype 'C' template template0`);
+    const asciiUrl = h.stack.databaseUrl.replace(/\/[^/]+$/, '/ascii_src');
+    const ascii = new pg.Client({ connectionString: asciiUrl });
+    await ascii.connect();
+    try {
+      await ascii.query(`create schema latin; create table latin.t (id int primary key, name text);
+        insert into latin.t values (1, 'plain'), (2, E'caf\\xe9');`);
+    } finally {
+      await ascii.end();
+    }
+    await pool.query('create schema latin; create table latin.t (id int primary key, name text)');
+    const latinRoot = await localAccount('latin', '222222222229');
+    // Act
+    const outcome = await exportAccount(
+      { ...(await h.registry.get('latin')), target: { kind: 'local', root: latinRoot, prefix: 'dropship' } },
+      { sourceUrl: asciiUrl, settings, reporter: silent, ledger: h.ledger },
+    );
+    // Assess: named, classified as a data problem that repeats (not a transient error blamed on the write)
+    expect(outcome.ok).toBe(false);
+    const failures = (outcome as { failures: { table: string; message: string; repeats?: boolean }[] }).failures;
+    expect(failures.map((f) => f.table)).toEqual(['t']);
+    expect(failures[0]!.message).toMatch(
+      /^table t: Postgres cannot send one of its values \(SQLSTATE 22021: invalid byte sequence for encoding "UTF8": 0xe9\); every run reads it again until the value is corrected/,
+    );
+    expect(failures[0]!.repeats).toBe(true);
+    expect(existsSync(join(latinRoot, 'dropship/receipt.json'))).toBe(false);
   });
 
   it('an inheritance parent is read without its children, which are exported as tables of their own', async () => {

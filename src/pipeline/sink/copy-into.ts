@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { ColumnBuilder } from '../parquet/column.js';
 import { BinaryCopyDecoder } from '../source/copy-decoder.js';
 import { copyOut } from '../source/copy-out.js';
+import { sourceDataError } from '../source/errors.js';
 import type { ColumnPlan } from '../source/typemap.js';
 
 /** Where decoded rows go: a table's sink (./table-sink.ts), or the row groups one thread of a split table reads. */
@@ -50,6 +51,10 @@ export async function copyIntoSink(input: {
     do await sink.flush();
     while (decoder.run(endRow, full));
   };
+  // A value Postgres refuses to send (a data exception) fails for good, naming its SQLSTATE (./source/errors.ts).
+  const failed = (e: unknown): never => {
+    throw sourceDataError(e, input.table) ?? e;
+  };
   await pipeline(
     input.client.query(copyOut(input.sql)),
     new Writable({
@@ -80,6 +85,6 @@ export async function copyIntoSink(input: {
         }
       },
     }),
-  );
+  ).catch(failed);
   return decoder.rows;
 }

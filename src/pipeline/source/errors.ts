@@ -25,3 +25,18 @@ export class MappingError extends SourceError {
     this.name = 'MappingError';
   }
 }
+
+/**
+ * Postgres refused to send a stored value (SQLSTATE class 22, data exception — e.g. 22021: bytes that are not valid
+ * in the client's encoding, stored in a SQL_ASCII database): as a MappingError, which names the SQLSTATE and repeats
+ * until the data is fixed. Any other error comes back undefined (a dropped connection, a cancel: retryable as they are).
+ */
+export function sourceDataError(e: unknown, table?: string): MappingError | undefined {
+  const code = (e as { code?: unknown; severity?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^22[0-9A-Z]{3}$/.test(code) || !(e instanceof Error) || !('severity' in e))
+    return undefined;
+  return new MappingError(
+    `${table !== undefined ? `table ${table}: ` : ''}Postgres cannot send one of its values (SQLSTATE ${code}: ${e.message}); every run reads it again until the value is corrected, or its column or table is left out (--exclude-columns, --exclude-tables)`,
+    { cause: e },
+  );
+}
