@@ -72,7 +72,9 @@ async function primaryKey(client: pg.ClientBase, schema: string, table: string):
   const res = await client.query<{ attname: string }>(
     `select a.attname
        from pg_catalog.pg_index i
-       join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+       join pg_catalog.pg_attribute a on a.attrelid = i.indrelid
+        -- The key columns only: a primary key's INCLUDE columns follow them in indkey (not unique, may be NULL).
+        and a.attnum = any((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts - 1])
       where i.indrelid = $1::regclass and i.indisprimary
       order by array_position(i.indkey::int2[], a.attnum)`,
     [tableRef(schema, table)],
@@ -154,10 +156,12 @@ function changeRowsSql(
   const part = (name: string, i: number): string => `(c.dropship_k::text[])[${i}]::${typeOf.get(name)}`;
   const cols = table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
   const on = key.map((k, i) => `t.${quoteIdent(k)} = ${part(k, i + 1)}`).join(' AND ');
+  // A delete row's other columns are the NULLs of a join that matches nothing: of the column's own type, with no
+  // domain check (`NULL::<a NOT NULL domain>` failed every change set with a delete, for good: red-team pass).
   const delCols = table.columns
     .map((c) => {
       const i = keyIndex.get(c.name);
-      return `${i ? part(c.name, i) : `NULL::${c.pgType}`} AS ${quoteIdent(c.name)}`;
+      return `${i ? part(c.name, i) : `n.${quoteIdent(c.name)}`} AS ${quoteIdent(c.name)}`;
     })
     .join(', ');
   const selects = [...table.columns.map((c) => c.select), 'x.dropship_op'].join(', ');
@@ -166,6 +170,7 @@ function changeRowsSql(
       JOIN ${readRef(schema, table)} AS t ON ${on}
     UNION ALL
     SELECT ${delCols}, 'delete' FROM unnest(${arrayLiteral(deletes)}) AS c(dropship_k)
+      LEFT JOIN ${readRef(schema, table)} AS n ON false
   ) AS x) TO STDOUT (FORMAT binary)`;
 }
 
