@@ -163,4 +163,43 @@ describe('change sets on unusual tables', () => {
     expect(second.changes).toMatchObject({ inserted: 0, updated: 1, deleted: 1 });
     expect(await applies(first, second, ['id'])).toEqual({ extra: 0, missing: 0 });
   });
+
+  it('a deleted key that no longer reads in its type (an enum value renamed): delivered without a change set, saying why; the next change set applies', async () => {
+    const c = await account(
+      'chenum',
+      `create type $s.st as enum ('cancelled', 'open');
+       create table $s.en (s $s.st, id int, v int, primary key (s, id));
+       insert into $s.en values ('cancelled', 1, 1), ('open', 2, 2);`,
+    );
+    await deliver(c, 'en');
+    await h.pool.query(`alter type chenum.st rename value 'cancelled' to 'canceled'`);
+    // The renamed value's key is gone from the state's point of view: it is a delete that cannot be read back.
+    const second = await deliver(c, 'en');
+    expect(second.changes).toEqual({
+      available: false,
+      reason: "the change set could not be built (SQLSTATE 22P02); load this delivery's snapshot",
+    });
+    // This delivery's state is the next change set's base: it applies to this snapshot.
+    await h.pool.query(`update chenum.en set v = 20 where id = 2`);
+    const third = await deliver(c, 'en');
+    expect(third.changes).toMatchObject({ inserted: 0, updated: 1, deleted: 0 });
+    expect(await applies(second, third, ['s', 'id'])).toEqual({ extra: 0, missing: 0 });
+  });
+
+  it("a key too long for the state's index: delivered without a change set, saying why, run after run", async () => {
+    const c = await account(
+      'chlong',
+      `create table $s.bk (k bytea primary key, v int);
+       insert into $s.bk select decode(string_agg(md5(i::text), '' order by i), 'hex'), 1 from generate_series(1, 94) i;
+       insert into $s.bk values ('\\x01', 2);`,
+    );
+    for (let i = 0; i < 2; i++) {
+      const d = await deliver(c, 'bk');
+      expect(d.changes).toEqual({
+        available: false,
+        reason: "the change set could not be built (SQLSTATE 54000); load this delivery's snapshot",
+      });
+      expect(d.receipt.tables.bk!.row_count).toBe(2);
+    }
+  });
 });

@@ -12,6 +12,7 @@ import { copyIntoSink } from '../pipeline/sink/copy-into.js';
 import { tableFolder, tableObjectName } from '../pipeline/sink/layout.js';
 import { TableSink } from '../pipeline/sink/table-sink.js';
 import type { TablePlan } from '../pipeline/source/catalog.js';
+import { MappingError } from '../pipeline/source/errors.js';
 import { type RowFilter, readRef, tableRef, whereClause } from '../pipeline/source/select.js';
 import { type ColumnPlan, type PgTypeInfo, planColumn } from '../pipeline/source/typemap.js';
 import { ChangeStateStore, type LastSucceededRun } from './state.js';
@@ -65,6 +66,11 @@ export class ChangeSetError extends DropshipError {
     super(message, options);
     this.name = 'ChangeSetError';
   }
+}
+
+/** The changed keys read back in the snapshot are not as many as the diff found (the key's equality differs). */
+class ChangeSetMismatch extends ChangeSetError {
+  override readonly code: string = 'change-set-mismatch';
 }
 
 /** The primary key's columns, in key order ([] when the relation has none). */
@@ -174,12 +180,44 @@ function changeRowsSql(
   ) AS x) TO STDOUT (FORMAT binary)`;
 }
 
+/**
+ * Why the change set of a table cannot be built from this data (undefined: the error is not of that kind — a
+ * connection, an abort, the destination — and fails the table as before). The data kinds repeat run after run:
+ * Postgres refusing a value (class 22, e.g. a deleted key that no longer reads in its enum type, or a MappingError),
+ * a constraint (23), a key too long for the state's index (54: program limit), or keys read back that do not
+ * match (`ChangeSetMismatch`). For them the table is delivered without a change set, saying why, rather than every
+ * run of the account failing until someone edits the source (red-team pass on change sets).
+ */
+function unbuildable(e: unknown): string | undefined {
+  const chain: Error[] = [];
+  for (let x: unknown = e; x instanceof Error; x = x.cause) chain.push(x);
+  for (const x of chain) {
+    const code = (x as { code?: unknown }).code;
+    if ('severity' in x && typeof code === 'string' && /^(22|23|54)/.test(code)) return `SQLSTATE ${code}`;
+  }
+  if (chain.some((x) => x instanceof ChangeSetMismatch)) return 'its keys read back differently';
+  if (chain.some((x) => x instanceof MappingError)) return 'a value cannot be exported';
+  return undefined;
+}
+
 /** The change set of one table, after its snapshot export, on the same connection (same snapshot). */
 export async function deliverChanges(input: ChangesInput): Promise<TableChanges> {
-  const { client, schema, table, rowFilter, run } = input;
-  const key = await primaryKey(client, schema, table.name);
-  const reason = noChangesReason(table, key);
+  const key = await primaryKey(input.client, input.schema, input.table.name);
+  const reason = noChangesReason(input.table, key);
   if (reason) return { available: false, reason };
+  try {
+    return await buildChanges(input, key);
+  } catch (e) {
+    const why = input.signal?.aborted ? undefined : unbuildable(e);
+    if (why === undefined) throw e;
+    // This run's state, when it was written, is this snapshot's: the base of the next change set (the customer
+    // loads this snapshot whole); when it was not, the next run is a full refresh (previous state missing).
+    return { available: false, reason: `the change set could not be built (${why}); load this delivery's snapshot` };
+  }
+}
+
+async function buildChanges(input: ChangesInput, key: string[]): Promise<TableChanges> {
+  const { client, schema, table, rowFilter, run } = input;
 
   const store = new ChangeStateStore(input.db);
   const signature = stateSignature(
@@ -265,7 +303,7 @@ export async function deliverChanges(input: ChangesInput): Promise<TableChanges>
         maxRowBytes: input.settings.DROPSHIP_MAX_ROW_BYTES,
       });
       if (rows !== batch.length)
-        throw new ChangeSetError(
+        throw new ChangeSetMismatch(
           `table ${table.name}: ${batch.length} changed keys but ${rows} rows read back in the same snapshot`,
         );
     }
