@@ -378,6 +378,15 @@ export class Registry {
           ? `sourceSchema: schema "${schema}" already belongs to another account (schema-per-account); tenant mode cannot share it`
           : `sourceSchema: schema "${schema}" already belongs to another account`,
       ]);
+    // One tenant column per shared schema: with two, a table that has only the other column is "without the tenant
+    // column" to one account, and its --global-tables could take another tenant's rows whole (red-team, tenants).
+    const otherColumn = isTenantMode(selection)
+      ? others.rows.find((o) => o.tenant_column !== null && o.tenant_column !== selection.tenantColumn)
+      : undefined;
+    if (otherColumn)
+      throw new InvalidDestination([
+        `tenantColumn: the accounts sharing schema "${schema}" are told apart by column "${otherColumn.tenant_column}"; every account of a shared schema uses the same tenant column`,
+      ]);
     const same = others.rows.find(
       (o) => o.tenant_column === selection.tenantColumn && o.tenant_value === selection.tenantValue,
     );

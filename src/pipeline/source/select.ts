@@ -239,6 +239,7 @@ export async function selectTables(
     out.tables.push(columns.length === t.columns.length ? t : { ...t, columns });
   }
   if (!opts.registration) unreadable(out);
+  if (tenant && !opts.registration) await sameTenantEverywhere(client, tenant, out);
   withOwnFolders(out);
   if (out.tables.length === 0 && out.problems.length === 0)
     out.problems.push(
@@ -247,6 +248,46 @@ export async function selectTables(
         : `the selection leaves no table of schema "${schema}" to export`,
     );
   return out;
+}
+
+/**
+ * At every run, not only at registration: the tenant value reads as itself in the type of every filtered table's
+ * tenant column. Registration made it canonical in the types the schema had then; a table added later, or a column
+ * whose type changed, may read it otherwise — `'007'` is 7 in an integer column, `'abc '` is `'abc'` in a char(n)
+ * one, an upper-case uuid is the lower-case one — and the filter would then match the rows of the account registered
+ * as `7`, `abc` or the lower-case uuid (red-team, tenants). Such a table is a problem: the run exports nothing until
+ * the value is given in the form every table shares, or the table is left out. A value the type cannot read at all
+ * is one too (the filter would fail the table). Each distinct type is cast once, in a savepoint when the client is
+ * in a transaction (a snapshot: a failed cast must not end it).
+ */
+async function sameTenantEverywhere(
+  client: ClientBase,
+  tenant: { tenantColumn: string; tenantValue: string },
+  out: SelectedTables,
+): Promise<void> {
+  const byType = new Map<string, string[]>();
+  for (const [table, filter] of out.filters)
+    byType.set(filter.castType, [...(byType.get(filter.castType) ?? []), table]);
+  const inTransaction = client.getTransactionStatus() === 'T';
+  for (const [castType, tables] of byType) {
+    const type = castType.replace(/^pg_catalog\./, '');
+    const named = tables.map((t) => `"${t}"`).join(', ');
+    if (inTransaction) await client.query('savepoint dropship_tenant');
+    try {
+      const r = await client.query<{ v: string }>(`select ($1::text)::${castType}::text as v`, [tenant.tenantValue]);
+      if (inTransaction) await client.query('release savepoint dropship_tenant');
+      const v = r.rows[0]!.v;
+      if (v !== tenant.tenantValue)
+        out.problems.push(
+          `table(s) ${named}: tenant column "${tenant.tenantColumn}" is ${type}, in which the tenant value ${JSON.stringify(tenant.tenantValue)} reads as ${JSON.stringify(v)} — another tenant's value there; nothing is exported until the value is given in the form every table shares (destinations update --tenant-value) or the table is left out (--exclude-tables)`,
+        );
+    } catch (e) {
+      if (inTransaction) await client.query('rollback to savepoint dropship_tenant');
+      out.problems.push(
+        `table(s) ${named}: the tenant value ${JSON.stringify(tenant.tenantValue)} is not a valid ${type} (tenant column "${tenant.tenantColumn}"): ${(e as Error).message}; leave the table out (--exclude-tables) or change the destination's --tenant-value`,
+      );
+    }
+  }
 }
 
 /**
@@ -336,7 +377,8 @@ export interface BlockHalf {
 
 export function whereClause(filter?: RowFilter, range?: KeyRange, half?: BlockHalf): string {
   const conds: string[] = [];
-  if (filter) conds.push(`${quoteIdent(filter.column)} = ${tenantLiteral(filter)}`);
+  // pg_catalog's equality, whatever the session's search_path holds (an `=` for a domain type elsewhere cannot win).
+  if (filter) conds.push(`${quoteIdent(filter.column)} OPERATOR(pg_catalog.=) ${tenantLiteral(filter)}`);
   if (range) {
     const k = quoteIdent(range.keyColumn);
     if (!range.first) conds.push(`${k} >= ${range.lo}`);
