@@ -107,7 +107,7 @@ const selectionFor = (tenant: string, drop: boolean): SelectionInput => ({
   tenantColumn: 'org_id',
   tenantValue: tenant,
   dropTenantColumn: drop,
-  globalTables: 'countr*',
+  globalTables: 'countries',
   excludeTables: 'internal_*',
   excludeColumns: 'contacts.email,*.secret',
 });
@@ -379,7 +379,7 @@ describe('tenant mode and selection', () => {
     const back = await registry.update('int-2', {
       plan: 'paid',
       prefix: '',
-      selection: { excludeTables: 'internal_*', excludeColumns: 'contacts.email,*.secret', globalTables: 'countr*' },
+      selection: { excludeTables: 'internal_*', excludeColumns: 'contacts.email,*.secret', globalTables: 'countries' },
     });
     expect(back.selection).toEqual(before.selection);
   });

@@ -77,9 +77,9 @@ export const DESTINATION_FLAGS: DestinationFlag[] = [
     updateOnly: true,
   },
   {
-    flags: '--global-tables <globs>',
+    flags: '--global-tables <names>',
     field: 'selection.globalTables',
-    help: 'tenant mode: tables without the tenant column to export whole, e.g. "countries,ref_*" ("" clears)',
+    help: 'tenant mode: tables without the tenant column to export whole, named exactly, e.g. "countries,currencies" ("" clears)',
   },
   {
     flags: '--include-tables <globs>',

@@ -75,8 +75,18 @@ describe('selection', () => {
   });
 
   it('parses comma lists, and says what is wrong with a selection', () => {
-    const ok = selectionSchema.parse({ tenantColumn: 'org', tenantValue: '7', globalTables: ' countries , ref_* ,' });
-    expect(ok.globalTables).toEqual(['countries', 'ref_*']);
+    const ok = selectionSchema.parse({
+      tenantColumn: 'org',
+      tenantValue: '7',
+      globalTables: ' countries , ref_codes ,',
+    });
+    expect(ok.globalTables).toEqual(['countries', 'ref_codes']);
+    // Global tables are named exactly: a pattern would send whole a table nobody named.
+    const globbed = selectionSchema.safeParse({ tenantColumn: 'org', tenantValue: '7', globalTables: 'ref_*,countr?' });
+    expect(globbed.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+      'globalTables.0: global tables are named exactly, without * or ?: a pattern would send whole a table nobody named (a new one, or one whose tenant column was renamed or dropped)',
+      'globalTables.1: global tables are named exactly, without * or ?: a pattern would send whole a table nobody named (a new one, or one whose tenant column was renamed or dropped)',
+    ]);
     expect(ok.excludeColumns).toEqual([]);
     const bad = selectionSchema.safeParse({ tenantColumn: 'org', excludeColumns: 'email', dropTenantColumn: true });
     expect(bad.success).toBe(false);

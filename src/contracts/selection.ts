@@ -8,8 +8,8 @@ import { z } from 'zod';
  *     column out of the files.
  *   - table selection: `includeTables` (empty = every table) minus `excludeTables`;
  *   - column selection: `excludeColumns` as `table.column` pairs.
- * Every list holds globs (`*` any run of characters, `?` one character), matched against exact,
- * case-sensitive Postgres names. In `table.column` the first "." separates the two globs.
+ * Every list but `globalTables` (exact names) holds globs (`*` any run of characters, `?` one character), matched
+ * against exact, case-sensitive Postgres names. In `table.column` the first "." separates the two globs.
  */
 export interface Selection {
   tenantColumn?: string;
@@ -40,6 +40,16 @@ const glob = z
   .min(1, 'an empty pattern matches nothing')
   .max(200, 'patterns are at most 200 characters')
   .refine((s) => !s.includes('\u0000'), 'cannot contain a NUL character');
+
+/**
+ * A global table is named exactly: a pattern would send whole, unasked, a table added later or one whose tenant
+ * column was renamed or dropped — another tenant's rows (red-team, tenants: `ref_*` took `ref_fees` whole after its
+ * `org` column was renamed). Stored patterns of earlier releases still match (docs/operations/upgrades.md).
+ */
+const tableName = glob.refine(
+  (s) => !/[*?]/.test(s),
+  'global tables are named exactly, without * or ?: a pattern would send whole a table nobody named (a new one, or one whose tenant column was renamed or dropped)',
+);
 
 const columnGlob = glob.refine(
   (s) => s.indexOf('.') > 0 && s.indexOf('.') < s.length - 1,
@@ -78,7 +88,7 @@ export const selectionSchema = z
       .refine((s) => !s.includes('\u0000'), 'cannot contain a NUL character')
       .optional(),
     dropTenantColumn: z.boolean().default(false),
-    globalTables: list(glob).default([]),
+    globalTables: list(tableName).default([]),
     includeTables: list(glob).default([]),
     excludeTables: list(glob).default([]),
     excludeColumns: list(columnGlob).default([]),
