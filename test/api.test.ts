@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from '../src/accounts/registry.js';
 import { IdempotencyStore, requestHash } from '../src/api/idempotency.js';
 import type { ApiDeps } from '../src/api/router.js';
 import { ROUTES } from '../src/api/routes.js';
@@ -15,6 +16,7 @@ import type { Principal } from '../src/devstack/iam.js';
 import { PLATFORM_ACCOUNT_ID, REPO_ROOT } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
 import { Wiring } from '../src/run/wiring.js';
+import { holdDestination } from '../src/store/ledger/publication.js';
 import { apiClient, type Credentials, ResponseValidator, signedRequest } from './kit/api-client.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
@@ -387,6 +389,28 @@ describe('the HTTP API through the generated client', () => {
     // Configured again, the same destination's kit is served.
     const kit = await client.GET('/destinations/{accountId}/kit', { params: { path: { accountId: 'apico4' } } });
     expect(kit.response.status).toBe(200);
+  });
+
+  it('answers 409 to PATCH and DELETE while a receipt of the account is being published (the registry gave up waiting)', async () => {
+    const before = await h.registry.get('apico3');
+    const saved = deps.registry;
+    deps.registry = new Registry(deps.pool, undefined, 1); // waits 1 s instead of 20
+    const hold = await holdDestination(deps.pool, 'apico3');
+    try {
+      const path = { params: { path: { accountId: 'apico3' } } };
+      const patch = await client.PATCH('/destinations/{accountId}', {
+        ...path,
+        body: { plan: before.plan === 'paid' ? 'free' : 'paid' },
+      });
+      expect(patch.response.status).toBe(409);
+      expect(patch.error).toMatchObject({ status: 409, type: 'urn:dropship:problem:destination-busy' });
+      const del = await client.DELETE('/destinations/{accountId}', path);
+      expect(del.response.status).toBe(409);
+    } finally {
+      await hold.release();
+      deps.registry = saved;
+    }
+    expect(await h.registry.get('apico3')).toEqual(before); // nothing changed
   });
 
   it('deletes a destination (204), then it is gone (404)', async () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
+import { DestinationBusy, Registry } from '../src/accounts/registry.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
@@ -22,10 +23,12 @@ import { validateReceipt } from '../src/receipt/validate.js';
 import { startFanOutRun } from '../src/run/drivers/fan-out.js';
 import { exportAccount } from '../src/run/drivers/in-process.js';
 import { runTask } from '../src/run/drivers/task.js';
+import type { Faults } from '../src/run/lifecycle/faults.js';
 import { sweepRuns } from '../src/run/liveness/sweep.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { DestinationChanged, Ledger } from '../src/store/ledger/ledger.js';
 import type { OutcomeOutbox } from '../src/store/ledger/outbox.js';
+import { holdDestination } from '../src/store/ledger/publication.js';
 import { duck } from './duck.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
@@ -589,9 +592,26 @@ describe('a delivery belongs to exactly one destination version', () => {
       return { gate };
     };
     h.stack.s3.faults.push(fault);
+    // Then the finisher stops right after the PUT (before its chain link and `succeeded` mark), until let go.
+    let afterPut!: () => void;
+    const putDone = new Promise<void>((r) => {
+      afterPut = r;
+    });
+    let goOn!: () => void;
+    const resume = new Promise<void>((r) => {
+      goOn = r;
+    });
+    const faults: Faults = {
+      at: async (point) => {
+        if (point !== 'after-receipt-put') return;
+        afterPut();
+        await resume;
+      },
+      stops: () => false,
+    };
     let first: Awaited<ReturnType<typeof exportAccount>>;
     try {
-      const running = exportAccount(c.destination, deps());
+      const running = exportAccount(c.destination, { ...deps(), faults });
       await reached;
       // The operator leaves the secret column out while version 1's receipt is on its way.
       let updated = false;
@@ -610,10 +630,19 @@ describe('a delivery belongs to exactly one destination version', () => {
       expect(updated).toBe(false);
       expect(waiting).toBe(1);
       release();
+      // The receipt is out; the run is not recorded yet: the update is still waiting.
+      await putDone;
+      const still = await h.pool.query(
+        `select 1 from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%dropship.destinations%for update%'`,
+      );
+      expect(still.rowCount).toBe(1);
+      expect(updated).toBe(false);
+      goOn();
       first = await running;
       await update;
     } finally {
       release();
+      goOn();
       h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
     }
     // The run published a complete version-1 receipt, and the ledger says so: succeeded, not cancelled.
@@ -641,6 +670,27 @@ describe('a delivery belongs to exactly one destination version', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('a registry write that waits behind a receipt being published gives up with DestinationBusy, changing nothing', async () => {
+    await h.pool.query('create schema rtbusy; create table rtbusy.t (id int primary key)');
+    const c = await setupCustomer(h.stack, h.registry, {
+      accountId: 'rtbusy',
+      awsAccountId: '250000000016',
+      bucket: 'rtbusy-data',
+      schema: 'rtbusy',
+    });
+    const hold = await holdDestination(h.pool, 'rtbusy');
+    try {
+      const quick = new Registry(h.pool, undefined, 1);
+      await expect(quick.update('rtbusy', { compression: 'zstd' })).rejects.toBeInstanceOf(DestinationBusy);
+      await expect(quick.remove('rtbusy')).rejects.toThrow(/is busy — a receipt is being published/);
+    } finally {
+      await hold.release();
+    }
+    const after = await h.registry.get('rtbusy');
+    expect(after.version).toBe(c.destination.version);
+    expect(after.compression).toBe(c.destination.compression);
   });
 
   it('red team R4: an outcome dispatched across a remove + re-add of its account id tells the new customer nothing', async () => {

@@ -335,8 +335,12 @@ describe('export into a local target (the second adapter of the destination port
       const outcome = await run(target, { ...bounded, DROPSHIP_TABLE_THREADS: threads });
       // Assess: the table and column named with the bound's setting; no receipt
       expect(outcome.ok, `threads ${threads}`).toBe(false);
-      const failures = (outcome as { failures: { table: string; message: string }[] }).failures;
+      const failures = (outcome as { failures: { table: string; message: string; customerMessage?: string }[] })
+        .failures;
       expect(failures.map((f) => f.table)).toEqual(['docs']);
+      expect(failures[0]!.customerMessage).toBe(
+        'a table holds a row larger than dropship is set to export; dropship’s operators are alerted',
+      );
       expect(failures[0]!.message).toMatch(
         /column payload: a row of at least 2,097,16\d bytes \(this column's value: 2,097,152\) is larger than DROPSHIP_MAX_ROW_BYTES \(1,048,576\)/,
       );

@@ -47,6 +47,30 @@ export class InvalidDestination extends AccountsError {
   }
 }
 
+/**
+ * A registry write waited REGISTRY_LOCK_TIMEOUT_SECONDS for the destination row and gave up: a receipt of the account
+ * is being published (the finisher holds the row until the run is recorded: src/store/ledger/publication.ts), or
+ * another change of it is being written. Nothing was changed; retryable.
+ */
+export class DestinationBusy extends DropshipError {
+  readonly code: string = 'destination-busy';
+  constructor(accountId: string, options?: DropshipErrorOptions) {
+    super(
+      `account "${accountId}" is busy — a receipt is being published, or another change of it is being written; nothing was changed: try again in a moment`,
+      options,
+      { retryable: true },
+    );
+    this.name = 'DestinationBusy';
+  }
+}
+
+/**
+ * How long a registry write waits for a lock (the destination row, a schema's or a place's): under the API's 29 s
+ * timeout, so a caller gets the registry's answer (DestinationBusy), never a gateway timeout with the change maybe
+ * committed after it.
+ */
+export const REGISTRY_LOCK_TIMEOUT_SECONDS = 20;
+
 /** A bulk import's line names an account registered with other fields (and --update was not given). */
 export class DestinationDiffers extends AccountsError {
   override readonly code: string = 'destination-differs';
@@ -179,6 +203,8 @@ export class Registry {
   constructor(
     private readonly pool: Pool,
     private readonly source?: SourceConnect,
+    /** Tests only: a shorter lock wait than REGISTRY_LOCK_TIMEOUT_SECONDS. */
+    private readonly lockTimeoutSeconds = REGISTRY_LOCK_TIMEOUT_SECONDS,
   ) {}
 
   async add(input: DestinationInput): Promise<Destination> {
@@ -330,10 +356,23 @@ export class Registry {
     return after;
   }
 
+  /** A transaction whose lock waits end after REGISTRY_LOCK_TIMEOUT_SECONDS, as DestinationBusy. */
+  private async tx<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    try {
+      return await inTransaction(this.pool, async (c) => {
+        await c.query(`select set_config('lock_timeout', $1, true)`, [`${this.lockTimeoutSeconds}s`]);
+        return fn(c);
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code === '55P03') throw new DestinationBusy(accountId, { cause: e });
+      throw e;
+    }
+  }
+
   /** One transaction, serialised per account; unique violations become the registry's own errors. */
   private async write<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
     try {
-      return await inTransaction(this.pool, fn);
+      return await this.tx(accountId, fn);
     } catch (e) {
       const constraint = (e as { constraint?: string }).constraint;
       if (constraint === 'destinations_source_schema_unique')
@@ -449,9 +488,11 @@ export class Registry {
   }
 
   async setEnabled(accountId: string, enabled: boolean): Promise<Destination> {
-    const res = await this.pool.query<Row>(
-      'update dropship.destinations set enabled = $2 where account_id = $1 returning *',
-      [accountId, enabled],
+    const res = await this.tx(accountId, (c) =>
+      c.query<Row>('update dropship.destinations set enabled = $2 where account_id = $1 returning *', [
+        accountId,
+        enabled,
+      ]),
     );
     if (res.rowCount === 0) throw new DestinationNotFound(accountId);
     return fromRow(res.rows[0]!);
@@ -465,7 +506,7 @@ export class Registry {
    * is a new generation and inherits none of it (chain from sequence 1, a full refresh, no old events).
    */
   async remove(accountId: string): Promise<void> {
-    await inTransaction(this.pool, async (c) => {
+    await this.tx(accountId, async (c) => {
       const cur = await c.query<{ generation: string }>(
         'select generation from dropship.destinations where account_id = $1 for update',
         [accountId],

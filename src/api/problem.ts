@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DestinationExists, DestinationNotFound, InvalidDestination } from '../accounts/registry.js';
+import { DestinationBusy, DestinationExists, DestinationNotFound, InvalidDestination } from '../accounts/registry.js';
 import { customerMessageOf, DropshipError, nearestDropshipError } from '../contracts/errors.js';
 import { PreflightError } from '../run/lifecycle/prepare.js';
 import { RunInProgress } from '../store/ledger/ledger.js';
@@ -91,6 +91,8 @@ export function toProblem(e: unknown, instance: string): Problem {
     return base(404, d.code, d.message, [{ field: 'accountId', message: 'no destination is registered for it' }]);
   if (d instanceof DestinationExists)
     return base(409, d.code, d.message, [{ field: 'accountId', message: 'already has a destination' }]);
+  if (d instanceof DestinationBusy)
+    return base(409, d.code, d.message, [{ field: 'accountId', message: 'busy: try again in a moment' }]);
   if (d instanceof RunInProgress)
     return base(409, d.code, d.message, [{ field: 'accountId', message: 'a run is in progress' }]);
   if (d instanceof PreflightError && d.check === 'disabled')

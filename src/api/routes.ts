@@ -104,6 +104,9 @@ export interface Route {
 const problemAnswer = (description: string): Answer => ({ description, schema: 'Problem' });
 const invalid = problemAnswer('Invalid input: `errors` names each field (an unknown field is named too)');
 const noDestination = problemAnswer('No destination is registered for the account');
+const busy = problemAnswer(
+  'The account is busy — a receipt is being published, or another change of it is being written (waited 20 s): nothing was changed, try again',
+);
 const unsupported = problemAnswer('The body is not sent as application/json');
 const common = {
   400: invalid,
@@ -170,6 +173,7 @@ export const ROUTES: Route[] = [
       200: { description: 'Changed', schema: 'UpdatedDestination' },
       415: unsupported,
       404: noDestination,
+      409: busy,
       ...common,
     },
   },
@@ -182,7 +186,7 @@ export const ROUTES: Route[] = [
       'Removes it for good (as `dropship destinations remove`): its external ID is gone, an open run is cancelled, delivered data stays.',
     params: accountPath,
     mutation: true,
-    responses: { 204: { description: 'Removed' }, 404: noDestination, ...common },
+    responses: { 204: { description: 'Removed' }, 404: noDestination, 409: busy, ...common },
   },
   {
     operationId: 'checkDestination',

@@ -49,7 +49,9 @@ export const settingsSchema = z.object({
    * (`dropship export` of one row, `/usr/bin/time -v`): a 100 MiB random bytea took peak RSS from ~120 MB to 817 MB
    * (about 7×), a 200 MiB compressible text to 1,078 MB. At the default, 128 MiB, one row costs at most ~0.9 GB: the
    * 1,769 MB worker keeps room for its other tables, and one customer's huge row fails that customer's run instead
-   * of every account in the process. Raise it together with the memory.
+   * of every account in the process. The bound is per row: a process reading several tables at once (the CLI's
+   * DROPSHIP_ACCOUNT_CONCURRENCY × DROPSHIP_TABLE_CONCURRENCY, two readers each with DROPSHIP_TABLE_THREADS=2) may
+   * hold that many near-bound rows. Raise it together with the memory.
    */
   DROPSHIP_MAX_ROW_BYTES: int(MiB, 1024 * MiB).default(128 * MiB),
   /**

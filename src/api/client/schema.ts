@@ -843,6 +843,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The account is busy — a receipt is being published, or another change of it is being written (waited 20 s): nothing was changed, try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A failure on dropship’s side, in the words status.json uses */
             500: {
                 headers: {
@@ -898,6 +907,15 @@ export interface operations {
             };
             /** @description No destination is registered for the account */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The account is busy — a receipt is being published, or another change of it is being written (waited 20 s): nothing was changed, try again */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

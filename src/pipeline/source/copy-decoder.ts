@@ -1,6 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
 import type { ColumnBuilder } from '../parquet/column.js';
-import { MappingError, SourceError } from './errors.js';
+import { MappingError, RowTooLarge, SourceError } from './errors.js';
 import type { ColumnPlan } from './typemap.js';
 import { DecodeKind, type Decoder } from './types/entry.js';
 import { numericInto } from './types/numeric.js';
@@ -165,7 +165,7 @@ export class BinaryCopyDecoder {
       throw new MappingError(
         `${where}: a value of ${len.toLocaleString('en-US')} bytes is larger than the largest value dropship exports (${MAX_VALUE_BYTES.toLocaleString('en-US')} bytes: Postgres' limit for one value; a Parquet page holds at most 2 GiB)`,
       );
-    throw new MappingError(
+    throw new RowTooLarge(
       `${where}: a row of at least ${row.toLocaleString('en-US')} bytes (this column's value: ${len.toLocaleString('en-US')}) is larger than DROPSHIP_MAX_ROW_BYTES (${this.maxRowBytes.toLocaleString('en-US')}), the largest row dropship reads — the exporter holds several copies of a row while it writes it (about 7× its size at peak), so one row cannot exhaust its memory. Raise DROPSHIP_MAX_ROW_BYTES together with the function's memory, or leave the column out (--exclude-columns)`,
     );
   }

@@ -27,6 +27,22 @@ export class MappingError extends SourceError {
 }
 
 /**
+ * A row longer than DROPSHIP_MAX_ROW_BYTES: a capacity bound the operator sets, not a type-mapping problem (its own
+ * code, for alerts and runbooks). Not retryable, and it repeats until the row shrinks or the bound is raised. A
+ * MappingError still, so every path that keeps a mapping problem's class (the reading threads) keeps its kind.
+ */
+export class RowTooLarge extends MappingError {
+  override readonly code: string = 'row-too-large';
+  constructor(message: string, options?: DropshipErrorOptions) {
+    super(message, {
+      customerMessage: 'a table holds a row larger than dropship is set to export; dropship’s operators are alerted',
+      ...options,
+    });
+    this.name = 'RowTooLarge';
+  }
+}
+
+/**
  * Postgres refused to send a stored value (SQLSTATE class 22, data exception — e.g. 22021: bytes that are not valid
  * in the client's encoding, stored in a SQL_ASCII database): as a MappingError, which names the SQLSTATE and repeats
  * until the data is fixed. Any other error comes back undefined (a dropped connection, a cancel: retryable as they are).

@@ -4,7 +4,7 @@ import { CompressionPool } from '../parquet/compression.js';
 import { ParquetWriter, type WriterOptions } from '../parquet/writer.js';
 import { copyIntoSink, type RowSink } from '../sink/copy-into.js';
 import { listTables } from '../source/catalog.js';
-import { MappingError, SourceError } from '../source/errors.js';
+import { MappingError, RowTooLarge, SourceError } from '../source/errors.js';
 import { joinSnapshot, release, type SourceSession, snapshotInfo } from '../source/snapshot.js';
 import { packGroup, type WireGroup } from './wire.js';
 
@@ -141,6 +141,7 @@ function errorMessage(e: unknown): FromHalf {
 /** The error a thread's message stands for, on the main thread. */
 export function fromMessage(m: Extract<FromHalf, { type: 'error' }>): Error {
   if (m.name === 'MappingError') return new MappingError(m.message);
+  if (m.name === 'RowTooLarge') return new RowTooLarge(m.message);
   return new SourceError(`the table's second reading thread failed: ${m.message}`, { retryable: m.retryable });
 }
 
