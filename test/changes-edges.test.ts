@@ -6,9 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
+import type { TaskMessage } from '../src/contracts/task.js';
 import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
+import { startFanOutRun } from '../src/run/drivers/fan-out.js';
 import { exportAccount } from '../src/run/drivers/in-process.js';
+import { runTask } from '../src/run/drivers/task.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { duck } from './duck.js';
 import { readReceipt } from './kit/index.js';
@@ -201,5 +204,50 @@ describe('change sets on unusual tables', () => {
       });
       expect(d.receipt.tables.bk!.row_count).toBe(2);
     }
+  });
+
+  it('a split table whose parts were read in different snapshots gets no change set; the next one is a full refresh', async () => {
+    // Prepare: a first delivery; then a fan-out run split in parts whose shared snapshot holder died at once
+    const c = await account(
+      'chsplit',
+      `create table $s.sp (id bigint primary key, v text);
+       insert into $s.sp select i, 'v' || i from generate_series(1, 300) i; analyze $s.sp;`,
+    );
+    await deliver(c, 'sp');
+    const fanOut: Settings = { ...settings, DROPSHIP_SPLIT_ROWS: 100 };
+    const messages: TaskMessage[] = [];
+    const { run } = await startFanOutRun(c.destination, {
+      sourceUrl: h.stack.databaseUrl,
+      ledger: h.ledger,
+      settings: fanOut,
+      trigger: 'manual',
+      queue: { send: async (batch) => void messages.push(...batch) },
+    });
+    expect(await h.ledger.snapshot.claimHolder({ runId: run.runId, holder: 'a holder that died' })).toBe(true);
+    await h.ledger.snapshot.record({ runId: run.runId, exportId: '00000003-000000AB-1', id: '1:1:', at: 'gone' });
+    const work = (m: TaskMessage) =>
+      runTask(m, { sourceUrl: h.stack.databaseUrl, ledger: h.ledger, registry: h.registry, settings: fanOut });
+    const isPart0 = (m: TaskMessage) => 'table' in m && m.table === 'sp' && (m.part ?? 0) === 0;
+    // Act: part 0 reads, a writer commits, the other parts read after it
+    for (const m of messages.filter(isPart0)) await work(m);
+    await h.pool.query(`update chsplit.sp set v = 'changed' where id in (290, 291); delete from chsplit.sp where id = 299;
+      insert into chsplit.sp values (5000, 'new')`);
+    for (const m of messages.filter((m) => !isPart0(m))) await work(m);
+    // Assess
+    expect((await h.ledger.getRun(run.runId))?.status).toBe('succeeded');
+    const receipt = await readReceipt(h.stack, c);
+    expect(receipt.run_id).toBe(run.runId);
+    expect(receipt.consistency).toBe('table');
+    expect(receipt.tables.sp!.changes).toEqual({
+      available: false,
+      reason: "the table's parts were read in different snapshots; load this delivery's snapshot",
+    });
+    // The next delivery has no base state for the table: a full refresh, not a diff against part 0's snapshot
+    const next = await deliver(c, 'sp');
+    expect(next.changes).toMatchObject({
+      available: true,
+      full_refresh: true,
+      full_refresh_reason: 'previous state missing',
+    });
   });
 });

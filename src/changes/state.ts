@@ -79,6 +79,11 @@ export class ChangeStateStore {
     };
   }
 
+  /** Forgets the states `runId` wrote for `table`: the next change set of the table is then a full refresh. */
+  async forgetRun(runId: string, table: string): Promise<void> {
+    await this.pool.query('delete from dropship.change_states where run_id = $1 and table_name = $2', [runId, table]);
+  }
+
   /**
    * Drops the table's states that no run needs: earlier attempts of this run (`runId`), states older than `keep` (the
    * base), and states of runs that failed or were cancelled. Never another run's state that is newer than the base and

@@ -1,4 +1,5 @@
 import type { Destination } from '../../accounts/destination.js';
+import { ChangeStateStore } from '../../changes/state.js';
 import type { Settings } from '../../config/settings.js';
 import { isRetryable } from '../../contracts/errors.js';
 import type { DestinationPort } from '../../destinations/port.js';
@@ -100,6 +101,7 @@ export async function finishRun(
       }
       const results = [...byTable.values()];
       const reads = tasks.map((t) => ({ table: t.table, part: t.part, snapshot: (t.result as TableResult).snapshot }));
+      await withoutMixedChangeSets(ledger, runId, results, reads);
       for (const r of results) r.files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       // The receipt chain's link is fixed with the bytes: a retried finish publishes the same link.
       const link = await nextLink(ledger.pool, run.accountId, runId, run.destinationGeneration ?? 0);
@@ -260,6 +262,31 @@ export async function publishReceipt(
     if (!(e instanceof ReceiptPreconditionFailed)) throw e;
     if (await ledger.newerReceiptRecorded(run.runId)) throw e;
     return putReceiptBody(port, dest, body);
+  }
+}
+
+/**
+ * A table whose parts were read in different snapshots (the run's shared snapshot was lost: `consistency: table`)
+ * has no change set: part 0 computed it, and its state, from part 0's snapshot alone, so applying it to the previous
+ * delivery did not give this one (rows another part read after a later commit), and the next change set would be
+ * taken against a state that is not what was delivered. The table says so (`available: false`), and its state of this
+ * run is forgotten, so the next change set is a full refresh (red-team pass on change sets).
+ */
+async function withoutMixedChangeSets(
+  ledger: Ledger,
+  runId: string,
+  results: TableResult[],
+  reads: { table: string; snapshot?: { id: string } | undefined }[],
+): Promise<void> {
+  for (const r of results) {
+    if (!r.changes?.available) continue;
+    const snapshots = new Set(reads.filter((x) => x.table === r.table).map((x) => x.snapshot?.id ?? ''));
+    if (snapshots.size <= 1) continue;
+    await new ChangeStateStore(ledger.pool).forgetRun(runId, r.table);
+    r.changes = {
+      available: false,
+      reason: "the table's parts were read in different snapshots; load this delivery's snapshot",
+    };
   }
 }
 
