@@ -72,7 +72,7 @@ const receipt = {
 } as unknown as Receipt;
 
 describe('change-set MERGE SQL', () => {
-  it('Snowflake: the listed change files (FILES = …) into a temporary table, then one MERGE, deletes by _op', () => {
+  it('Snowflake: the listed change files (FILES = …) into a temporary table, DELETE the deleted keys, MERGE the rest', () => {
     const sql = changesSql(receipt, 'snowflake', { bucket: 'b', prefix: 'p', snowflakeStage: 'acme_stage' });
     expect(sql).toContain(`CREATE TEMPORARY TABLE "items_dropship_changes" (
   "region" VARCHAR,
@@ -84,12 +84,13 @@ COPY INTO "items_dropship_changes" FROM @acme_stage/2026-01-01T04:00/items/_chan
   FILES = ('_changes_000000000000.parquet.gz')
   FILE_FORMAT = (TYPE = PARQUET)
   MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;
+DELETE FROM "items" t USING "items_dropship_changes" s WHERE t."region" = s."region" AND t."id" = s."id" AND s."_op" = 'delete';
+DELETE FROM "items_dropship_changes" WHERE "_op" = 'delete';
 MERGE INTO "items" t
 USING "items_dropship_changes" s
 ON t."region" = s."region" AND t."id" = s."id"
-WHEN MATCHED AND s."_op" = 'delete' THEN DELETE
 WHEN MATCHED THEN UPDATE SET "amount" = s."amount"
-WHEN NOT MATCHED AND s."_op" <> 'delete' THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");
+WHEN NOT MATCHED THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");
 DROP TABLE "items_dropship_changes";`);
     // Never the change folder as a prefix (a stale change file there would be applied too).
     expect(sql).not.toMatch(/FROM @acme_stage\/[^\n]*\/ \(/);

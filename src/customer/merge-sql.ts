@@ -15,9 +15,11 @@ import {
  * copy of the delivery it is relative to (`since_run_id`). Tables on a full refresh, or without a
  * change set, get a comment saying to reload them from the snapshot (the plain `receipt sql`).
  *
- *   Snowflake: COPY INTO a temporary table with FILES = exactly the receipt's change files, then
- *              one MERGE (WHEN MATCHED AND _op = 'delete' THEN DELETE / WHEN MATCHED THEN UPDATE /
- *              WHEN NOT MATCHED AND _op <> 'delete' THEN INSERT).
+ *   Snowflake: COPY INTO a temporary table with FILES = exactly the receipt's change files, DELETE the
+ *              deleted keys, then MERGE the rest (WHEN MATCHED THEN UPDATE / WHEN NOT MATCHED THEN
+ *              INSERT). Not one MERGE with a delete branch: a key whose form changed but that is equal
+ *              under `=` (0 → -0, 1.0 → 1.00) comes as a delete and an insert, and one target row
+ *              matched by two source rows is an error in Snowflake (nondeterministic MERGE).
  *   Redshift:  its MERGE takes a table as source and one WHEN MATCHED action, so: COPY the change
  *              files (a MANIFEST of exactly them: `changeManifests`) into a temporary table, DELETE
  *              the deleted keys, then MERGE the rest.
@@ -94,11 +96,12 @@ export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget)
         `${header}
 CREATE TEMPORARY TABLE ${stage} (\n${defs.join(',\n')}\n);
 ${copies.join('\n')}
+DELETE FROM ${quoteIdent(name)} t USING ${stage} s WHERE ${on} AND s.${quoteIdent(OP_COLUMN)} = 'delete';
+DELETE FROM ${stage} WHERE ${quoteIdent(OP_COLUMN)} = 'delete';
 MERGE INTO ${quoteIdent(name)} t
 USING ${stage} s
 ON ${on}
-WHEN MATCHED AND s.${quoteIdent(OP_COLUMN)} = 'delete' THEN DELETE
-${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED AND s.${quoteIdent(OP_COLUMN)} <> 'delete' THEN INSERT (${insertCols}) VALUES (${insertVals});
+${set ? `WHEN MATCHED THEN UPDATE SET ${set}\n` : ''}WHEN NOT MATCHED THEN INSERT (${insertCols}) VALUES (${insertVals});
 DROP TABLE ${stage};`,
       );
     } else {
