@@ -97,6 +97,34 @@ function sameMinuteClock(): () => bigint {
   return () => minute + ++tick * 1_000_000n;
 }
 
+/**
+ * A fault that holds the first S3 request `matches` accepts until `release()`; `reached` resolves when it is held.
+ * Pushed onto the stack's faults; the caller removes `fault` (and releases) in its `finally`.
+ */
+function holdFirst(matches: (r: Parameters<Fault>[0]) => boolean): {
+  fault: Fault;
+  reached: Promise<void>;
+  release: () => void;
+} {
+  let armed = true;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let gated!: () => void;
+  const reached = new Promise<void>((r) => {
+    gated = r;
+  });
+  const fault: Fault = (r) => {
+    if (!armed || !matches(r)) return undefined;
+    armed = false;
+    gated();
+    return { gate };
+  };
+  h.stack.s3.faults.push(fault);
+  return { fault, reached, release };
+}
+
 /** Lets the customer's role also write `bucket` (a second bucket of the same AWS account). */
 async function alsoAllow(c: Customer, awsAccountId: string, bucket: string): Promise<void> {
   const d = c.destination;
@@ -486,22 +514,9 @@ describe('a delivery belongs to exactly one destination version', () => {
     // Every run of this test starts in the same minute.
     const clock = sameMinuteClock();
     // Version 1's first shard PUT is held by S3 until the test lets it go: it lands after version 2 delivered.
-    let armed = true;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let gated!: () => void;
-    const reached = new Promise<void>((r) => {
-      gated = r;
-    });
-    const fault: Fault = (r) => {
-      if (!armed || r.bucket !== 'rtrace-data' || r.method !== 'PUT' || !r.key.includes('/t/')) return undefined;
-      armed = false;
-      gated();
-      return { gate };
-    };
-    h.stack.s3.faults.push(fault);
+    const { fault, reached, release } = holdFirst(
+      (r) => r.bucket === 'rtrace-data' && r.method === 'PUT' && r.key.includes('/t/'),
+    );
     let first: Awaited<ReturnType<typeof exportAccount>>;
     let second: Awaited<ReturnType<typeof exportAccount>>;
     try {
@@ -576,22 +591,9 @@ describe('a delivery belongs to exactly one destination version', () => {
       schema: 'rtput',
     });
     // S3 holds the first receipt PUT until the test lets it go.
-    let armed = true;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let gated!: () => void;
-    const reached = new Promise<void>((r) => {
-      gated = r;
-    });
-    const fault: Fault = (r) => {
-      if (!armed || r.bucket !== 'rtput-data' || r.method !== 'PUT' || r.key !== 'receipt.json') return undefined;
-      armed = false;
-      gated();
-      return { gate };
-    };
-    h.stack.s3.faults.push(fault);
+    const { fault, reached, release } = holdFirst(
+      (r) => r.bucket === 'rtput-data' && r.method === 'PUT' && r.key === 'receipt.json',
+    );
     // Then the finisher stops right after the PUT (before its chain link and `succeeded` mark), until let go.
     let afterPut!: () => void;
     const putDone = new Promise<void>((r) => {

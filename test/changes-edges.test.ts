@@ -1,20 +1,19 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
 import type { TaskMessage } from '../src/contracts/task.js';
-import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
+import { type Customer, setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
 import { startFanOutRun } from '../src/run/drivers/fan-out.js';
 import { exportAccount } from '../src/run/drivers/in-process.js';
 import { runTask } from '../src/run/drivers/task.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { duck } from './duck.js';
-import { readReceipt } from './kit/index.js';
+import { downloadKeys, readReceipt } from './kit/index.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
@@ -57,20 +56,7 @@ async function account(name: string, sql: string): Promise<Customer> {
 }
 
 async function download(c: Customer, keys: string[], sub: string): Promise<string[]> {
-  const s3 = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
-  const out: string[] = [];
-  try {
-    for (const key of keys) {
-      const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
-      const path = join(dir, sub, key);
-      mkdirSync(join(path, '..'), { recursive: true });
-      writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
-      out.push(path);
-    }
-  } finally {
-    s3.destroy();
-  }
-  return out;
+  return downloadKeys(h.stack, c, keys, join(dir, sub));
 }
 
 interface Delivery {

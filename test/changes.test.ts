@@ -1,7 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeStateStore } from '../src/changes/state.js';
@@ -19,7 +18,7 @@ import { exportAccount } from '../src/run/drivers/in-process.js';
 import { runTask } from '../src/run/drivers/task.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { duck } from './duck.js';
-import { readReceipt } from './kit/index.js';
+import { downloadKeys, readReceipt } from './kit/index.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
@@ -73,20 +72,7 @@ interface Delivery {
 }
 
 async function download(keys: string[], sub: string): Promise<string[]> {
-  const s3 = customerS3(h.stack.s3.endpoint, 'us-east-1', c.reader);
-  const out: string[] = [];
-  try {
-    for (const key of keys) {
-      const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
-      const path = join(dir, sub, key);
-      mkdirSync(join(path, '..'), { recursive: true });
-      writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
-      out.push(path);
-    }
-  } finally {
-    s3.destroy();
-  }
-  return out;
+  return downloadKeys(h.stack, c, keys, join(dir, sub));
 }
 
 async function run(): Promise<{ ok: boolean; delivery?: Delivery }> {

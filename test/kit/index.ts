@@ -8,6 +8,7 @@
  *                                 dropshipAt(root, args) for an install elsewhere (test/kit/cli.ts)
  *   readReceipt(stack, customer)  the customer's receipt.json, read with the customer's own
  *                                 credentials (test/kit/receipt.ts)
+ *   downloadKeys(stack, c, keys, dir)  objects of the customer's bucket, fetched with their credentials
  *   useHarness()                  the local stack for a test file, started and stopped with it
  *                                 (`const h = useHarness();`, test/kit/harness.ts)
  *   addDestination, runOf,        ledger-level tests (src/store/ledger/ledger.test.ts, sweep.test.ts,
@@ -23,5 +24,5 @@
 export { type CliOptions, type CliResult, dropship, dropshipAt } from './cli.js';
 export { assertExact, type ExactOptions } from './exact.js';
 export { useHarness } from './harness.js';
-export { readReceipt } from './receipt.js';
+export { downloadKeys, readReceipt } from './receipt.js';
 export { addDestination, pastTheBound, runOf, runWithTasksDone, taskResult } from './runs.js';

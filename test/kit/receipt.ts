@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Receipt } from '../../src/contracts/receipt.js';
 import { type Customer, customerS3 } from '../../src/devstack/demo.js';
@@ -16,4 +18,25 @@ export async function readReceipt(stack: LocalStack, c: Customer): Promise<Recei
   } finally {
     s3.destroy();
   }
+}
+
+/**
+ * Objects of the customer's bucket, fetched with the customer's own credentials into `dir` (each at `dir/<key>`):
+ * their paths, in `keys`' order.
+ */
+export async function downloadKeys(stack: LocalStack, c: Customer, keys: string[], dir: string): Promise<string[]> {
+  const s3 = customerS3(stack.s3.endpoint, c.destination.region, c.reader);
+  const out: string[] = [];
+  try {
+    for (const key of keys) {
+      const res = await s3.send(new GetObjectCommand({ Bucket: c.destination.bucket, Key: key }));
+      const path = join(dir, key);
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
+      out.push(path);
+    }
+  } finally {
+    s3.destroy();
+  }
+  return out;
 }
