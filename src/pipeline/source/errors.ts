@@ -42,17 +42,41 @@ export class RowTooLarge extends MappingError {
   }
 }
 
+/** Names of the data exceptions a COPY can meet (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
+const DATA_EXCEPTIONS: Record<string, string> = {
+  '22001': 'string data right truncation',
+  '22003': 'numeric value out of range',
+  '22007': 'invalid datetime format',
+  '22008': 'datetime field overflow',
+  '22012': 'division by zero',
+  '22021': 'character not in repertoire',
+  '22023': 'invalid parameter value',
+  '22P02': 'invalid text representation',
+  '22P03': 'invalid binary representation',
+  '22P05': 'untranslatable character',
+};
+
 /**
  * Postgres refused to send a stored value (SQLSTATE class 22, data exception — e.g. 22021: bytes that are not valid
  * in the client's encoding, stored in a SQL_ASCII database): as a MappingError, which names the SQLSTATE and repeats
- * until the data is fixed. Any other error comes back undefined (a dropped connection, a cancel: retryable as they are).
+ * until the data is fixed. Postgres' own words quote the value (`invalid input syntax for type integer: "…"`, the
+ * offending bytes), and no row data may reach a log: the message and the cause kept name the SQLSTATE only. Any
+ * other error comes back undefined (a dropped connection, a cancel: retryable as they are).
  */
 export function sourceDataError(e: unknown, table?: string): MappingError | undefined {
   const code = (e as { code?: unknown; severity?: unknown } | null)?.code;
   if (typeof code !== 'string' || !/^22[0-9A-Z]{3}$/.test(code) || !(e instanceof Error) || !('severity' in e))
     return undefined;
+  const what = `SQLSTATE ${code}${DATA_EXCEPTIONS[code] ? `: ${DATA_EXCEPTIONS[code]}` : ', a data exception'}`;
+  const cause = Object.assign(
+    new Error(`Postgres refused to send a value (${what}; its own words, which quote the value, are not kept)`),
+    {
+      name: 'DatabaseError',
+      code,
+    },
+  );
   return new MappingError(
-    `${table !== undefined ? `table ${table}: ` : ''}Postgres cannot send one of its values (SQLSTATE ${code}: ${e.message}); every run reads it again until the value is corrected, or its column or table is left out (--exclude-columns, --exclude-tables)`,
-    { cause: e },
+    `${table !== undefined ? `table ${table}: ` : ''}Postgres cannot send one of its values (${what}); every run reads it again until the value is corrected, or its column or table is left out (--exclude-columns, --exclude-tables)`,
+    { cause },
   );
 }
