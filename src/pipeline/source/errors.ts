@@ -42,6 +42,10 @@ export class RowTooLarge extends MappingError {
   }
 }
 
+/** The refusal ./types/text.ts raises through a failing integer cast, as Postgres reports it. */
+const OWN_REFUSAL =
+  /^invalid input syntax for type integer: "(\d+-dimensional array in column .*: multi-dimensional arrays are not supported yet)"$/s;
+
 /** Names of the data exceptions a COPY can meet (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
 const DATA_EXCEPTIONS: Record<string, string> = {
   '22001': 'string data right truncation',
@@ -67,13 +71,15 @@ export function sourceDataError(e: unknown, table?: string): MappingError | unde
   const code = (e as { code?: unknown; severity?: unknown } | null)?.code;
   if (typeof code !== 'string' || !/^22[0-9A-Z]{3}$/.test(code) || !(e instanceof Error) || !('severity' in e))
     return undefined;
+  // dropship's own refusal, raised in SQL by a failing cast (./types/text.ts: a multi-dimensional array in text form):
+  // its words are dropship's (a column name, a dimension count), kept as they are.
+  const own = OWN_REFUSAL.exec(e.message)?.[1];
+  if (own !== undefined) return new MappingError(`${table !== undefined ? `table ${table}: ` : ''}${own}`);
   const what = `SQLSTATE ${code}${DATA_EXCEPTIONS[code] ? `: ${DATA_EXCEPTIONS[code]}` : ', a data exception'}`;
+  // Shaped as node-pg's DatabaseError (name, code, severity) so that callers reading the SQLSTATE still find it.
   const cause = Object.assign(
     new Error(`Postgres refused to send a value (${what}; its own words, which quote the value, are not kept)`),
-    {
-      name: 'DatabaseError',
-      code,
-    },
+    { name: 'DatabaseError', code, severity: 'ERROR' },
   );
   return new MappingError(
     `${table !== undefined ? `table ${table}: ` : ''}Postgres cannot send one of its values (${what}); every run reads it again until the value is corrected, or its column or table is left out (--exclude-columns, --exclude-tables)`,
