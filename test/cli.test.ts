@@ -238,7 +238,7 @@ describe('dropship CLI', () => {
   });
 
   it('receipt sql loads exactly the receipt’s files: manifests for Redshift/Athena (written locally), FILES for Snowflake', async () => {
-    const { copyFileSync, mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { downloadReceiptFiles } = await import('./compare.js');
     const { duck } = await import('./duck.js');
@@ -319,6 +319,19 @@ describe('dropship CLI', () => {
       'st',
     ]);
     expect(sf.code, sf.stderr).toBe(0);
+    // A receipt with a key outside --prefix (tampered, or another customer's): refused, no SQL and no manifest.
+    const tampered = structuredClone(receipt);
+    tampered.tables.items!.files[0]!.key = `other/${receipt.tables.items!.folder}/x.parquet.gz`;
+    tampered.run_id = '20260101T000000Z-abcdef';
+    writeFileSync(join(d, 'tampered.json'), JSON.stringify(tampered));
+    const refused = await cli([
+      ...['receipt', 'sql', join(d, 'tampered.json'), '--dialect', 'redshift', '--bucket', 'wh-data'],
+      ...['--prefix', 'exports', '--manifest-dir', join(d, 'manifests2'), '--manifest-url', 's3://wh-etl/m/'],
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is not a valid receipt published under --prefix "exports"');
+    expect(refused.stdout).toBe('');
+    expect(existsSync(join(d, 'manifests2'))).toBe(false);
     const files = /FILES = \(([^)]*)\)/.exec(sf.stdout)?.[1];
     expect(files).toBe(keys.map((k) => `'${k.slice(`exports/${receipt.tables.items!.folder}/`.length)}'`).join(', '));
 

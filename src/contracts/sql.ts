@@ -13,6 +13,18 @@ export function quoteIdent(name: string, dialect: QuoteDialect = 'postgres'): st
 }
 
 /**
+ * Text for a `-- …` comment: every character that could end the comment's line — C0 and C1 controls, U+2028 and
+ * U+2029 — written as a `\uXXXX` escape. A table named `x\nDROP TABLE customers; --` (a legal Postgres name) made
+ * the line after a comment a live statement (red-team, customer tools).
+ */
+export function commentText(text: string): string {
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/**
  * A string literal, single-quoted. The dialects differ on the backslash:
  *   PostgreSQL (standard_conforming_strings, the default since 9.1) and DuckDB take it literally,
  *     so only the single quote is doubled.

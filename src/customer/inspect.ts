@@ -8,7 +8,7 @@ import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js
 import type { Receipt } from '../contracts/receipt.js';
 import { quoteLiteral } from '../contracts/sql.js';
 import { s3SettingsConfig } from '../destinations/s3/clients.js';
-import { validateReceipt } from '../receipt/validate.js';
+import { receiptPrefix, validateReceipt } from '../receipt/validate.js';
 
 /**
  * `dropship inspect`: what a delivery holds, read from its receipt — in S3 (with the reader's own
@@ -88,7 +88,7 @@ export async function openDelivery(
         { cause: e },
       );
     }
-    const receipt = parseReceipt(text, location);
+    const receipt = parseReceipt(text, location, receiptPrefix(key));
     return {
       location,
       receipt,
@@ -121,14 +121,15 @@ export async function openDelivery(
   };
 }
 
-function parseReceipt(text: string, location: string): Receipt {
+/** `prefix`: the receipt's own (S3), every key must be under it; absent for a local folder (checked per segment). */
+function parseReceipt(text: string, location: string, prefix?: string): Receipt {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
     throw new InspectError(`${location} is not JSON (${(e as Error).message})`);
   }
-  const violations = validateReceipt(value);
+  const violations = validateReceipt(value, prefix === undefined ? {} : { prefix });
   if (violations.length > 0)
     throw new InspectError(
       `${location} is not a valid receipt:\n  ${violations.map((v) => `${v.path} ${v.message}`).join('\n  ')}`,

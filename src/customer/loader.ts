@@ -9,7 +9,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
 import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
-import { validateReceipt } from '../receipt/validate.js';
+import { receiptPrefix, validateReceipt } from '../receipt/validate.js';
 import {
   appliesTo,
   applyChangesDuckDb,
@@ -82,7 +82,9 @@ export async function loadReceipt(opts: {
   const { bucket, key } = parseS3Uri(opts.receiptUri);
   const receiptRes = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const receipt = JSON.parse(await receiptRes.Body!.transformToString()) as Receipt;
-  const violations = validateReceipt(receipt);
+  // Every key under the receipt's own prefix: a receipt (tampered, or another's) never makes the loader fetch an
+  // object elsewhere in the bucket with the customer's credentials.
+  const violations = validateReceipt(receipt, { prefix: receiptPrefix(key) });
   if (violations.length > 0)
     throw new LoadError(
       `${opts.receiptUri} is not a valid receipt: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,

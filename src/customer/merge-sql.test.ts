@@ -80,7 +80,7 @@ describe('change-set MERGE SQL', () => {
   "amount" NUMBER(12,2),
   "_op" VARCHAR
 );
-COPY INTO "items_dropship_changes" FROM @acme_stage/2026-01-01T04:00/items/_changes/
+COPY INTO "items_dropship_changes" FROM '@acme_stage/2026-01-01T04:00/items/_changes/'
   FILES = ('_changes_000000000000.parquet.gz')
   FILE_FORMAT = (TYPE = PARQUET)
   MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;
@@ -93,7 +93,7 @@ WHEN MATCHED THEN UPDATE SET "amount" = s."amount"
 WHEN NOT MATCHED THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");
 DROP TABLE "items_dropship_changes";`);
     // Never the change folder as a prefix (a stale change file there would be applied too).
-    expect(sql).not.toMatch(/FROM @acme_stage\/[^\n]*\/ \(/);
+    expect(sql).not.toMatch(/FROM '@acme_stage\/[^\n]*\/' \(/);
     expect(sql).toContain('-- log: no change set (no primary key): reload it from the snapshot');
     expect(sql).toContain('-- fresh: full refresh (first delivery): reload it from the snapshot');
     expect(sql).toContain('since run R1');
@@ -128,5 +128,33 @@ MERGE INTO "items" USING "items_dropship_changes" s ON "items"."region" = s."reg
 WHEN MATCHED THEN UPDATE SET "amount" = s."amount"
 WHEN NOT MATCHED THEN INSERT ("region", "id", "amount") VALUES (s."region", s."id", s."amount");
 DROP TABLE "items_dropship_changes";`);
+  });
+
+  it('a receipt cannot inject SQL: names and free text in comments are escaped, stage folders are one quoted literal', () => {
+    const evil = {
+      ...receipt,
+      tables: {
+        'evil\nDROP TABLE customers; --': {
+          ...receipt.tables.log!,
+          changes: { available: false, reason: 'x\r\nDELETE FROM orders; --\u2028y' },
+        },
+        items: {
+          ...receipt.tables.items!,
+          changes: {
+            ...(receipt.tables.items!.changes as object),
+            since_run_id: 'R1\nDROP TABLE a;',
+            folder: "2026/x'; DROP TABLE customers; --",
+          },
+        },
+      },
+    } as unknown as Receipt;
+    const sql = changesSql(evil, 'snowflake', { bucket: 'b', prefix: 'p', snowflakeStage: 'st' });
+    // Every line that is not a comment is dropship's own statement text: no injected one starts a line.
+    for (const line of sql.split(/\r\n|\r|\n|\u2028|\u2029/))
+      expect(line, line).not.toMatch(/^\s*(DROP TABLE (customers|a)|DELETE FROM orders)/);
+    expect(sql).toContain(
+      '-- evil\\u000aDROP TABLE customers; --: no change set (x\\u000d\\u000aDELETE FROM orders; --\\u2028y)',
+    );
+    expect(sql).toContain("FROM '@st/2026/x''; DROP TABLE customers; --/'");
   });
 });

@@ -1,5 +1,5 @@
 import { OP_COLUMN, type Receipt } from '../contracts/receipt.js';
-import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
+import { commentText, quoteIdent, quoteLiteral } from '../contracts/sql.js';
 import {
   columnType,
   fileStem,
@@ -8,6 +8,7 @@ import {
   redshiftManifest,
   type SqlTarget,
   snowflakeFilesClauses,
+  snowflakeLocation,
 } from './warehouse-sql.js';
 
 /**
@@ -45,7 +46,9 @@ export function changeManifests(receipt: Receipt, target: SqlTarget): Manifest[]
 }
 
 export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget): string {
-  const out: string[] = [`-- dropship run ${receipt.run_id} (${receipt.timestamp}), change sets, ${d}`];
+  const out: string[] = [
+    `-- dropship run ${commentText(`${receipt.run_id} (${receipt.timestamp})`)}, change sets, ${d}`,
+  ];
   const manifests = new Map(changeManifests(receipt, target).map((m) => [m.table, m]));
   if (d === 'redshift' && manifests.size > 0)
     out.push(
@@ -53,21 +56,25 @@ export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget)
     );
   for (const [name, t] of Object.entries(receipt.tables)) {
     const c = t.changes;
+    // Every name and free text of the receipt goes into a comment escaped: a newline there would end the comment.
+    const said = commentText(name);
     if (!c) {
       out.push(
-        `-- ${name}: no change set in this receipt (destination without --changes): reload it from the snapshot`,
+        `-- ${said}: no change set in this receipt (destination without --changes): reload it from the snapshot`,
       );
       continue;
     }
     if (!c.available) {
-      out.push(`-- ${name}: no change set (${c.reason}): reload it from the snapshot`);
+      out.push(`-- ${said}: no change set (${commentText(c.reason)}): reload it from the snapshot`);
       continue;
     }
     if (c.full_refresh) {
-      out.push(`-- ${name}: full refresh (${c.full_refresh_reason ?? 'full refresh'}): reload it from the snapshot`);
+      out.push(
+        `-- ${said}: full refresh (${commentText(c.full_refresh_reason ?? 'full refresh')}): reload it from the snapshot`,
+      );
       continue;
     }
-    const header = `-- ${name}: ${c.inserted} inserted, ${c.updated} updated, ${c.deleted} deleted since run ${c.since_run_id}; apply only to a copy loaded from that run`;
+    const header = `-- ${said}: ${c.inserted} inserted, ${c.updated} updated, ${c.deleted} deleted since run ${commentText(String(c.since_run_id))}; apply only to a copy loaded from that run`;
     if (c.files.length === 0) {
       out.push(`${header}\n-- (nothing changed)`);
       continue;
@@ -90,7 +97,7 @@ export function changesSql(receipt: Receipt, d: MergeDialect, target: SqlTarget)
       ];
       const copies = snowflakeFilesClauses(target.prefix, c.folder, c.files).map(
         (files) =>
-          `COPY INTO ${stage} FROM @${target.snowflakeStage ?? '<stage>'}/${c.folder}/\n  ${files}\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
+          `COPY INTO ${stage} FROM ${snowflakeLocation(target, c.folder)}\n  ${files}\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
       );
       out.push(
         `${header}

@@ -124,7 +124,7 @@ describe('warehouse SQL from a receipt', () => {
     expect(sql).toContain('"revenue" NUMBER(18,4)');
     expect(sql).toContain('"at" TIMESTAMP_TZ NOT NULL');
     expect(sql).toContain(
-      'COPY INTO "events" FROM @dropship_stage/2023-03-14T04:03/events/\n  FILES = (\'events_000000000000.parquet.gz\')',
+      "COPY INTO \"events\" FROM '@dropship_stage/2023-03-14T04:03/events/'\n  FILES = ('events_000000000000.parquet.gz')",
     );
     expect(sql).toContain('MATCH_BY_COLUMN_NAME = CASE_SENSITIVE');
     const many = manyFiles(2500);

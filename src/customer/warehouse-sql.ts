@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ColumnInfo, FileEntry, Receipt } from '../contracts/receipt.js';
-import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
+import { commentText, quoteIdent, quoteLiteral } from '../contracts/sql.js';
 
 /**
  * Loading SQL for customers' warehouses, generated from a receipt's `columns` (the Parquet types
@@ -94,6 +94,14 @@ export function snowflakeFilesClauses(prefix: string, folder: string, files: Fil
   return out;
 }
 
+/**
+ * The stage location of a folder, `'@stage/<folder>/'`, as one quoted literal (Snowflake takes any location in single
+ * quotes): the folder comes from the receipt, and raw it could end the statement (`x; DROP TABLE customers; --`).
+ */
+export function snowflakeLocation(target: SqlTarget, folder: string): string {
+  return quoteLiteral(`@${target.snowflakeStage ?? '<stage>'}/${folder}/`, 'snowflake');
+}
+
 export const manifestFolder = (target: SqlTarget): string =>
   (target.manifestUrl ?? '<s3-folder-you-upload-the-manifests-to>').replace(/\/+$/, '');
 
@@ -160,7 +168,7 @@ export function columnType(col: ColumnInfo, d: Dialect): string {
 }
 
 export function warehouseSql(receipt: Receipt, d: Dialect, target: SqlTarget): string {
-  const out: string[] = [`-- dropship run ${receipt.run_id} (${receipt.timestamp}), ${d}`];
+  const out: string[] = [`-- dropship run ${commentText(`${receipt.run_id} (${receipt.timestamp})`)}, ${d}`];
   const manifests =
     d === 'snowflake'
       ? new Map<string, Manifest>()
@@ -184,7 +192,7 @@ export function warehouseSql(receipt: Receipt, d: Dialect, target: SqlTarget): s
       out.push(`TRUNCATE TABLE ${quoteIdent(name, d)};`);
       for (const files of snowflakeFilesClauses(target.prefix, t.folder, t.files))
         out.push(
-          `COPY INTO ${quoteIdent(name, d)} FROM @${target.snowflakeStage ?? '<stage>'}/${t.folder}/\n  ${files}\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
+          `COPY INTO ${quoteIdent(name, d)} FROM ${snowflakeLocation(target, t.folder)}\n  ${files}\n  FILE_FORMAT = (TYPE = PARQUET)\n  MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;`,
         );
     } else {
       const location = `${manifestFolder(target)}/${manifests.get(name)!.name.replace(/\/manifest$/, '')}/`;

@@ -104,6 +104,12 @@ class KeyPlaces {
   }
 }
 
+/** The prefix a receipt is published under: its key without `/receipt.json` ('' at the bucket's root). */
+export function receiptPrefix(key: string): string {
+  const i = key.lastIndexOf('/');
+  return i < 0 ? '' : key.slice(0, i);
+}
+
 export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Violation[] {
   if (!check(value)) return (check.errors ?? []).map(fromAjv);
   const out: Violation[] = [];

@@ -53,10 +53,20 @@ export function registerReceiptCommands(program: Command): Command {
         },
       ) => {
         const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
-        const { dirname, join } = await import('node:path');
+        const { dirname, join, relative, resolve, isAbsolute } = await import('node:path');
+        const { validateReceipt } = await import('../../receipt/validate.js');
         const { loadManifests, warehouseSql } = await import('../../customer/warehouse-sql.js');
         const { changeManifests, changesSql } = await import('../../customer/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+        // Only a valid receipt, every key under --prefix, becomes SQL or manifests (a tampered one is refused), once
+        // the options are known to be complete (their errors come first).
+        const refuseInvalid = (): void => {
+          const violations = validateReceipt(value, { prefix: o.prefix });
+          if (violations.length > 0)
+            throw new UsageError(
+              `${file} is not a valid receipt published under --prefix ${JSON.stringify(o.prefix)}:\n  ${violations.map((v) => `${v.path} ${v.message}`).join('\n  ')}`,
+            );
+        };
         if (o.changes && o.dialect === 'athena')
           throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');
         const target = {
@@ -75,12 +85,16 @@ export function registerReceiptCommands(program: Command): Command {
             );
           if (!/^s3:\/\/[^/]+/.test(o.manifestUrl))
             throw new UsageError(`--manifest-url: expected s3://bucket/path, got ${JSON.stringify(o.manifestUrl)}`);
+          refuseInvalid();
           const manifests =
             o.changes && o.dialect === 'redshift'
               ? changeManifests(value, target)
               : loadManifests(value, o.dialect, target);
           for (const m of manifests) {
             const path = join(o.manifestDir, m.name);
+            const inside = relative(resolve(o.manifestDir), resolve(path));
+            if (inside.startsWith('..') || isAbsolute(inside))
+              throw new UsageError(`manifest ${JSON.stringify(m.name)} would be written outside --manifest-dir`);
             mkdirSync(dirname(path), { recursive: true });
             writeFileSync(path, m.body);
           }
@@ -88,6 +102,7 @@ export function registerReceiptCommands(program: Command): Command {
             `wrote ${manifests.length} manifest(s) to ${o.manifestDir}; upload them before running the SQL: aws s3 cp --recursive ${o.manifestDir} ${o.manifestUrl.replace(/\/+$/, '')}/\n`,
           );
         }
+        refuseInvalid();
         process.stdout.write(
           o.changes && o.dialect !== 'athena'
             ? changesSql(value, o.dialect, target)
