@@ -138,6 +138,23 @@ describe('a tenant filter stays the tenant’s own as the schema changes', () =>
     );
   });
 
+  it('a shared tenant column renamed: the accounts are updated one after the other, each then delivers its own rows', async () => {
+    await h.pool.query(`create schema tdrift5;
+      create table tdrift5.orders (id int primary key, org int not null, note text);
+      insert into tdrift5.orders values (1, 1, 'one'), (2, 2, 'two');`);
+    const one = await tenant('tdr1', 'tdrift5', { tenantColumn: 'org', tenantValue: '1' });
+    const two = await tenant('tdr2', 'tdrift5', { tenantColumn: 'org', tenantValue: '2' });
+    await h.pool.query('alter table tdrift5.orders rename column org to org_id');
+    // The first update is not refused for the second account's column: no table has it any more.
+    const sel = (v: string) => ({ selection: { tenantColumn: 'org_id', tenantValue: v } });
+    one.destination = await h.registry.update('tdr1', sel('1'));
+    two.destination = await h.registry.update('tdr2', sel('2'));
+    expect((await run(one)).ok).toBe(true);
+    expect((await run(two)).ok).toBe(true);
+    expect(await notes(one, 'orders')).toEqual(['one']);
+    expect(await notes(two, 'orders')).toEqual(['two']);
+  });
+
   it("the filter's equality is pg_catalog's: an `=` for the column's domain elsewhere on the search_path cannot widen it", async () => {
     await h.pool.query(`create schema tdrift4;
       create domain tdrift4.orgid as int;

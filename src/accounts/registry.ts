@@ -419,9 +419,33 @@ export class Registry {
       ]);
     // One tenant column per shared schema: with two, a table that has only the other column is "without the tenant
     // column" to one account, and its --global-tables could take another tenant's rows whole (red-team, tenants).
-    const otherColumn = isTenantMode(selection)
-      ? others.rows.find((o) => o.tenant_column !== null && o.tenant_column !== selection.tenantColumn)
-      : undefined;
+    // A column no table of the schema has any more does not count: when the customer renames the tenant column, the
+    // accounts sharing the schema are updated one after the other (each refused while another still had the old one).
+    const otherColumns = isTenantMode(selection)
+      ? [
+          ...new Set(
+            others.rows.flatMap((o) =>
+              o.tenant_column !== null && o.tenant_column !== selection.tenantColumn ? [o.tenant_column] : [],
+            ),
+          ),
+        ]
+      : [];
+    const present =
+      otherColumns.length === 0
+        ? []
+        : await this.onSource(c, async (s) =>
+            (
+              await s.query<{ attname: string }>(
+                `select distinct a.attname from pg_catalog.pg_attribute a
+                   join pg_catalog.pg_class r on r.oid = a.attrelid
+                   join pg_catalog.pg_namespace n on n.oid = r.relnamespace
+                  where n.nspname = $1 and a.attname = any($2::text[]) and a.attnum > 0 and not a.attisdropped
+                    and r.relkind in ('r', 'p', 'm')`,
+                [schema, otherColumns],
+              )
+            ).rows.map((r) => r.attname),
+          );
+    const otherColumn = others.rows.find((o) => o.tenant_column !== null && present.includes(o.tenant_column));
     if (otherColumn)
       throw new InvalidDestination([
         `tenantColumn: the accounts sharing schema "${schema}" are told apart by column "${otherColumn.tenant_column}"; every account of a shared schema uses the same tenant column`,

@@ -13,7 +13,7 @@ import { tableFolder, tableObjectName } from '../pipeline/sink/layout.js';
 import { TableSink } from '../pipeline/sink/table-sink.js';
 import type { TablePlan } from '../pipeline/source/catalog.js';
 import { MappingError } from '../pipeline/source/errors.js';
-import { type RowFilter, readRef, tableRef, whereClause } from '../pipeline/source/select.js';
+import { type RowFilter, readRef, tableRef, tenantLiteral, whereClause } from '../pipeline/source/select.js';
 import { type ColumnPlan, type PgTypeInfo, planColumn } from '../pipeline/source/typemap.js';
 import { ChangeStateStore, type LastSucceededRun } from './state.js';
 
@@ -156,12 +156,16 @@ function changeRowsSql(
   key: string[],
   upserts: { k: string; op: string }[],
   deletes: string[],
+  filter?: RowFilter,
 ): string {
   const keyIndex = new Map(key.map((k, i) => [k, i + 1]));
   const typeOf = new Map(table.columns.map((c) => [c.name, c.pgType]));
   const part = (name: string, i: number): string => `(c.dropship_k::text[])[${i}]::${typeOf.get(name)}`;
   const cols = table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
-  const on = key.map((k, i) => `t.${quoteIdent(k)} = ${part(k, i + 1)}`).join(' AND ');
+  // The rows read back are the tenant's only, as the snapshot's were: whatever `=` a key's type resolves to, no other
+  // tenant's row can come back (a wider match fails the batch's count instead).
+  const tenant = filter ? ` AND t.${quoteIdent(filter.column)} OPERATOR(pg_catalog.=) ${tenantLiteral(filter)}` : '';
+  const on = `${key.map((k, i) => `t.${quoteIdent(k)} = ${part(k, i + 1)}`).join(' AND ')}${tenant}`;
   // A delete row's other columns are the NULLs of a join that matches nothing: of the column's own type, with no
   // domain check (`NULL::<a NOT NULL domain>` failed every change set with a delete, for good: red-team pass).
   const delCols = table.columns
@@ -296,7 +300,7 @@ async function buildChanges(input: ChangesInput, key: string[]): Promise<TableCh
       });
       const rows = await copyIntoSink({
         client,
-        sql: changeRowsSql(schema, table, key, upserts, deletes),
+        sql: changeRowsSql(schema, table, key, upserts, deletes, rowFilter),
         columns: plans,
         sink,
         table: table.name,

@@ -279,10 +279,13 @@ async function withoutMixedChangeSets(
   reads: { table: string; snapshot?: { id: string } | undefined }[],
 ): Promise<void> {
   for (const r of results) {
-    if (!r.changes?.available) continue;
+    if (!r.changes) continue;
     const snapshots = new Set(reads.filter((x) => x.table === r.table).map((x) => x.snapshot?.id ?? ''));
     if (snapshots.size <= 1) continue;
+    // Whatever part 0 said (a change set, a full refresh, none after its fallback): the state it wrote is of its
+    // snapshot alone, never the base of a later change set.
     await new ChangeStateStore(ledger.pool).forgetRun(runId, r.table);
+    if (!r.changes.available) continue;
     r.changes = {
       available: false,
       reason: "the table's parts were read in different snapshots; load this delivery's snapshot",
