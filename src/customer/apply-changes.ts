@@ -83,6 +83,13 @@ export async function recordLoadDuckDb(file: string, table: string, runId: strin
   }
 }
 
+/**
+ * DuckDB's CSV for Postgres' `COPY … (format csv)`: every value quoted (FORCE_QUOTE), so a value that is exactly
+ * `\.` is data, not Postgres' end-of-data marker (a text value `\.` cut a load short, red-team); NULL stays an unquoted
+ * empty field, an empty string a quoted one.
+ */
+export const CSV_FOR_POSTGRES = 'format csv, header false, force_quote *';
+
 /** One table's change set to apply, whichever the target. */
 export interface ChangeApplication {
   table: string;
@@ -93,6 +100,21 @@ export interface ChangeApplication {
   paths: string[];
   /** The run the table holds afterwards (recorded in `dropship_loads`). */
   runId: string;
+  /**
+   * The receipt's `row_count` of the table: checked before the commit, so a change set that would not give the
+   * delivery's rows (a tampered receipt, a copy that was not the base after all) changes nothing and records nothing.
+   */
+  expectedRows: number | undefined;
+}
+
+/** The table's rows after the change set are not the receipt's: nothing was committed. */
+export class ChangeSetMismatchError extends Error {
+  constructor(table: string, rows: number, expected: number) {
+    super(
+      `table ${table}: ${rows} rows after applying its change set, the receipt says ${expected}; nothing was changed`,
+    );
+    this.name = 'ChangeSetMismatchError';
+  }
 }
 
 /** Applies change files to a DuckDB table in one transaction; returns the table's rows after. */
@@ -103,6 +125,7 @@ export async function applyChangesDuckDb({
   columns,
   paths,
   runId,
+  expectedRows,
 }: ChangeApplication & { file: string }): Promise<number> {
   const db = await DuckDBInstance.create(file);
   const conn = await db.connect();
@@ -115,9 +138,11 @@ export async function applyChangesDuckDb({
     await conn.run(
       `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
     );
-    await conn.run('commit');
     const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
-    return Number(r.getRowObjectsJS()[0]!.n);
+    const n = Number(r.getRowObjectsJS()[0]!.n);
+    if (expectedRows !== undefined && n !== expectedRows) throw new ChangeSetMismatchError(table, n, expectedRows);
+    await conn.run('commit');
+    return n;
   } catch (e) {
     await conn.run('rollback').catch(() => {});
     throw e;
@@ -169,6 +194,7 @@ export async function applyChangesPostgres({
   runId,
   work,
   textExpr,
+  expectedRows,
 }: ChangeApplication & {
   url: string;
   /** Where the CSV of the change files is written. */
@@ -182,7 +208,7 @@ export async function applyChangesPostgres({
     const conn = await db.connect();
     try {
       await conn.run(
-        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, ${OP} from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
+        `copy (select ${columns.map((c) => textExpr(c)).join(', ')}, ${OP} from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (${CSV_FOR_POSTGRES})`,
       );
     } finally {
       conn.closeSync();
@@ -214,6 +240,7 @@ export async function applyChangesPostgres({
       [table, runId],
     );
     const n = Number((await client.query(`select count(*) as n from ${quoteIdent(table)}`)).rows[0].n);
+    if (expectedRows !== undefined && n !== expectedRows) throw new ChangeSetMismatchError(table, n, expectedRows);
     await client.query('commit');
     return n;
   } catch (e) {

@@ -14,6 +14,8 @@ import {
   appliesTo,
   applyChangesDuckDb,
   applyChangesPostgres,
+  ChangeSetMismatchError,
+  CSV_FOR_POSTGRES,
   loadedRunDuckDb,
   loadedRunPostgres,
   readParquet,
@@ -118,11 +120,10 @@ export async function loadReceipt(opts: {
         writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
         paths.push(path);
       }
+      // The count is checked before the load commits: a load that does not give the receipt's rows changes nothing.
       const rows = opts.into.startsWith('duckdb:')
-        ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths)
-        : await loadIntoPostgres(opts.into, table, t.columns, paths, work);
-      if (rows !== t.row_count)
-        throw new LoadError(`table ${table}: loaded ${rows} rows, the receipt says ${t.row_count}`);
+        ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths, t.row_count)
+        : await loadIntoPostgres(opts.into, table, t.columns, paths, work, t.row_count);
       if (opts.changes) {
         if (opts.into.startsWith('duckdb:'))
           await recordLoadDuckDb(opts.into.slice('duckdb:'.length), table, receipt.run_id);
@@ -156,22 +157,44 @@ async function applyChangeSet(
     writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
     paths.push(path);
   }
-  const application = { table, changes: t.changes, columns: t.columns, paths, runId };
-  const rows = duck
-    ? await applyChangesDuckDb({ ...application, file: duck })
-    : await applyChangesPostgres({ ...application, url: into, work, textExpr: pgTextExpr });
-  if (rows !== t.row_count)
-    throw new LoadError(`table ${table}: ${rows} rows after applying its change set, the receipt says ${t.row_count}`);
-  return rows;
+  const application = { table, changes: t.changes, columns: t.columns, paths, runId, expectedRows: t.row_count };
+  try {
+    return duck
+      ? await applyChangesDuckDb({ ...application, file: duck })
+      : await applyChangesPostgres({ ...application, url: into, work, textExpr: pgTextExpr });
+  } catch (e) {
+    if (e instanceof ChangeSetMismatchError) throw new LoadError(e.message, { cause: e });
+    throw e;
+  }
 }
 
-async function loadIntoDuckDb(file: string, table: string, paths: string[]): Promise<number> {
+/** A load that would not give the receipt's rows: rolled back, the table as it was. */
+function rowsDiffer(table: string, rows: number, expected: number | undefined): LoadError | undefined {
+  return expected !== undefined && rows !== expected
+    ? new LoadError(`table ${table}: loaded ${rows} rows, the receipt says ${expected}; nothing was changed`)
+    : undefined;
+}
+
+async function loadIntoDuckDb(
+  file: string,
+  table: string,
+  paths: string[],
+  expectedRows: number | undefined,
+): Promise<number> {
   const db = await DuckDBInstance.create(file);
   const conn = await db.connect();
   try {
+    await conn.run('begin');
     await conn.run(`create or replace table ${quoteIdent(table)} as select * from ${readParquet(paths)}`);
     const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
-    return Number(r.getRowObjectsJS()[0]!.n);
+    const n = Number(r.getRowObjectsJS()[0]!.n);
+    const differ = rowsDiffer(table, n, expectedRows);
+    if (differ) throw differ;
+    await conn.run('commit');
+    return n;
+  } catch (e) {
+    await conn.run('rollback').catch(() => {});
+    throw e;
   } finally {
     conn.closeSync();
     db.closeSync();
@@ -184,6 +207,7 @@ async function loadIntoPostgres(
   columns: ColumnInfo[],
   paths: string[],
   work: string,
+  expectedRows: number | undefined,
 ): Promise<number> {
   // Parquet → CSV of Postgres text forms, with DuckDB.
   const csv = join(work, `${Math.random().toString(36).slice(2)}.csv`);
@@ -191,7 +215,7 @@ async function loadIntoPostgres(
   const conn = await db.connect();
   try {
     await conn.run(
-      `copy (select ${columns.map((c) => pgTextExpr(c)).join(', ')} from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (format csv, header false)`,
+      `copy (select ${columns.map((c) => pgTextExpr(c)).join(', ')} from ${readParquet(paths)}) to ${quoteLiteral(csv, 'duckdb')} (${CSV_FOR_POSTGRES})`,
     );
   } finally {
     conn.closeSync();
@@ -215,10 +239,13 @@ async function loadIntoPostgres(
     );
     await pipeline(createReadStream(csv), client.query(copyFrom(`copy ${quoteIdent(table)} from stdin (format csv)`)));
     const n = Number((await client.query(`select count(*) as n from ${quoteIdent(table)}`)).rows[0].n);
+    const differ = rowsDiffer(table, n, expectedRows);
+    if (differ) throw differ;
     await client.query('commit');
     return n;
   } catch (e) {
     await client.query('rollback').catch(() => {});
+    if (e instanceof LoadError) throw e;
     throw new LoadError(`loading ${table} into Postgres failed: ${(e as Error).message}`, { cause: e });
   } finally {
     await client.end();
