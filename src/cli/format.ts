@@ -25,7 +25,18 @@ export function formatRate(rows: number, seconds: number): string {
 }
 
 /** Renders rows as an aligned text table; columns listed in `right` are right-aligned. */
+/**
+ * A cell as a terminal may show it: C0 and C1 control characters (ESC starting a colour, a cursor move, a title) as
+ * `\xNN` escapes. Cells hold names and values from receipts and customers' data (red-team: a table named with
+ * `\x1b[2K` hid lines of `inspect`'s output).
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function renderTable(header: string[], rows: string[][], right: number[] = []): string {
+  header = header.map(printable);
+  rows = rows.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
     cells

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { receiptPrefix } from '../receipt/validate.js';
-import { LoadError, loadReceipt } from './loader.js';
+import { LoadError, loadReceipt, unloadable } from './loader.js';
 
 /** A receipt published at `p/receipt.json` whose file lies in another customer's prefix `other/`. */
 const elsewhere = {
@@ -53,5 +53,41 @@ describe('loadReceipt (unit, a fake S3 that records what is asked of it)', () =>
     expect(receiptPrefix('dropship/receipt.json')).toBe('dropship');
     expect(receiptPrefix('a/b/receipt.json')).toBe('a/b');
     expect(receiptPrefix('receipt.json')).toBe('');
+  });
+
+  it('refuses, before loading anything, names the target would confuse: case, 63 bytes, its own tables', () => {
+    const col = (name: string) => ({
+      name,
+      postgres_type: 'int',
+      parquet_type: 'INT32',
+      nullable: true,
+      text_form: false,
+    });
+    const table = (...columns: string[]) => ({
+      folder: 'f',
+      total_file_count: 0,
+      files: [],
+      columns: columns.map(col),
+    });
+    const receipt = {
+      ...elsewhere,
+      tables: {
+        Users: table('id'),
+        users: table('Id', 'id'),
+        dropship_loads: table('x'),
+        [`${'a'.repeat(63)}_delivered`]: table('y'),
+      },
+    } as never;
+    expect(unloadable(receipt, 'duckdb')).toEqual([
+      'tables "Users" and "users" differ only in case: DuckDB holds them as one',
+      'table "users": columns "Id" and "id" differ only in case (DuckDB, which reads the files, cannot tell them apart)',
+      'table "dropship_loads": the name of dropship\'s own table in the target',
+    ]);
+    expect(unloadable(receipt, 'postgres')).toEqual([
+      'table "users": columns "Id" and "id" differ only in case (DuckDB, which reads the files, cannot tell them apart)',
+      'table "dropship_loads": the name of dropship\'s own table in the target',
+      `table "${'a'.repeat(63)}_delivered": longer than Postgres' 63 bytes (it would be cut, and meet another name)`,
+    ]);
+    expect(unloadable(elsewhere as never, 'postgres')).toEqual([]);
   });
 });

@@ -91,6 +91,11 @@ export async function loadReceipt(opts: {
     throw new LoadError(
       `${opts.receiptUri} is not a valid receipt: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
     );
+  const refused = unloadable(receipt, opts.into.startsWith('duckdb:') ? 'duckdb' : 'postgres');
+  if (refused.length > 0)
+    throw new LoadError(
+      `${opts.receiptUri} cannot be loaded into this target as it is (nothing was loaded):\n  ${refused.join('\n  ')}`,
+    );
   const work = opts.workDir ?? mkdtempSync(join(tmpdir(), 'dropship-load-'));
   const results: LoadResult[] = [];
   try {
@@ -166,6 +171,49 @@ async function applyChangeSet(
     if (e instanceof ChangeSetMismatchError) throw new LoadError(e.message, { cause: e });
     throw e;
   }
+}
+
+/** dropship's own tables in the target (./apply-changes.ts): a delivered table must not take their names. */
+const OWN_TABLES = ['dropship_loads', 'dropship_changes'];
+
+/**
+ * What the loader cannot load exactly, one line each (red-team, customer tools): names that differ only in case
+ * (DuckDB matches identifiers, and Parquet columns, regardless of case — `id` read `Id`'s values, and of tables
+ * `Users` and `users` one replaced the other), names Postgres would cut at 63 bytes (a long name replaced another
+ * table of the customer's), and dropship's own table names. Refused before anything is loaded.
+ */
+export function unloadable(receipt: Receipt, target: 'duckdb' | 'postgres'): string[] {
+  const out: string[] = [];
+  const fold = (s: string) => s.toLowerCase();
+  const clashes = (names: string[]): [string, string][] => {
+    const seen = new Map<string, string>();
+    const pairs: [string, string][] = [];
+    for (const n of names) {
+      const other = seen.get(fold(n));
+      if (other !== undefined) pairs.push([other, n]);
+      else seen.set(fold(n), n);
+    }
+    return pairs;
+  };
+  const tables = Object.keys(receipt.tables);
+  if (target === 'duckdb')
+    for (const [a, b] of clashes(tables))
+      out.push(`tables ${JSON.stringify(a)} and ${JSON.stringify(b)} differ only in case: DuckDB holds them as one`);
+  for (const t of tables) {
+    if (OWN_TABLES.includes(target === 'duckdb' ? fold(t) : t))
+      out.push(`table ${JSON.stringify(t)}: the name of dropship's own table in the target`);
+    if (target === 'postgres' && Buffer.byteLength(t) > 63)
+      out.push(`table ${JSON.stringify(t)}: longer than Postgres' 63 bytes (it would be cut, and meet another name)`);
+    const columns = (receipt.tables[t]!.columns ?? []).map((c) => c.name);
+    for (const [a, b] of clashes(columns))
+      out.push(
+        `table ${JSON.stringify(t)}: columns ${JSON.stringify(a)} and ${JSON.stringify(b)} differ only in case (DuckDB, which reads the files, cannot tell them apart)`,
+      );
+    if (target === 'postgres')
+      for (const c of columns.filter((c) => Buffer.byteLength(c) > 63))
+        out.push(`table ${JSON.stringify(t)}: column ${JSON.stringify(c)} is longer than Postgres' 63 bytes`);
+  }
+  return out;
 }
 
 /** A load that would not give the receipt's rows: rolled back, the table as it was. */

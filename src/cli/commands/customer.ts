@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
 
 /**
@@ -42,7 +43,7 @@ export function registerCustomerCommands(program: Command): void {
         });
         for (const t of loaded)
           out(
-            `${t.table.padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows${o.changes ? `  (${t.via === 'changes' ? 'change set applied' : 'snapshot loaded'})` : ''}`,
+            `${printable(t.table).padEnd(32)} ${t.rows.toLocaleString('en-US').padStart(14)} rows${o.changes ? `  (${t.via === 'changes' ? 'change set applied' : 'snapshot loaded'})` : ''}`,
           );
       } finally {
         s3.destroy();
