@@ -200,4 +200,12 @@ describe('TerminalReporter off a terminal', () => {
       vi.useRealTimers();
     }
   });
+
+  it("shows a table name's control characters as escapes, on a terminal and in log lines", () => {
+    const a = acme();
+    a.tables[1]!.table = 'ev\x1b[2K\x1b[1Aents';
+    const all = [...renderTerminal({ accounts: [a] }, NOW, 200), ...renderLogLines({ accounts: [a] }, NOW)];
+    expect(all.join('\n')).not.toMatch(/\x1b/);
+    expect(all.some((l) => l.includes('ev\\x1b[2K\\x1b[1Aents'))).toBe(true);
+  });
 });

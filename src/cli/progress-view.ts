@@ -1,5 +1,5 @@
 import { accountFacts, type Facts, tableFacts } from '../run/progress/eta.js';
-import { formatBytes, formatCount, formatRate } from './format.js';
+import { formatBytes, formatCount, formatRate, printable } from './format.js';
 
 /**
  * What the CLI shows while accounts export, as a pure function of the state and the clock:
@@ -123,7 +123,8 @@ export function renderTerminal(state: ProgressState, nowMs: number, columns = 12
       lines.push(`  ${mark} ${name} ${bar(f.percent)} ${pct} ${rowsText(t, f)}${tail ? ` · ${tail}` : ''}`);
     }
   }
-  return lines.map((l) => (l.length > columns ? `${l.slice(0, columns - 1)}…` : l));
+  // Table and account names come from the source: their control characters are shown, never obeyed.
+  return lines.map(printable).map((l) => (l.length > columns ? `${l.slice(0, columns - 1)}…` : l));
 }
 
 /**
@@ -150,5 +151,5 @@ export function renderLogLines(state: ProgressState, nowMs: number): string[] {
       );
     }
   }
-  return lines;
+  return lines.map(printable);
 }
