@@ -272,6 +272,15 @@ describe('dropship CLI', () => {
     ]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--manifest-dir');
+    // Without --prefix: which keys belong to the receipt cannot be told, so nothing is written.
+    const noPrefix = await cli([
+      ...['receipt', 'sql', join(d, 'receipt.json'), '--dialect', 'redshift', '--bucket', 'wh-data'],
+      ...['--manifest-dir', join(d, 'manifests0'), '--manifest-url', 's3://wh-etl/m/'],
+    ]);
+    expect(noPrefix.code).toBe(2);
+    expect(noPrefix.stderr).toContain(
+      "give --prefix <path>, the prefix the receipt was published under (--prefix '' for the bucket root)",
+    );
 
     const rs = await cli([
       'receipt',

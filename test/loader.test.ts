@@ -86,7 +86,38 @@ describe('dropship load into Postgres', () => {
     expect(await rows('select s from one order by s')).toEqual([{ s: '\\.' }, { s: 'a' }, { s: 'b' }]);
   });
 
+  it('a file whose bytes are not what the receipt lists (replaced in the bucket) is refused before it is read', async () => {
+    const real = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
+    const s3 = {
+      send: async (cmd: { input: { Key: string } }) => {
+        const res = await real.send(cmd as never);
+        if (!cmd.input.Key.endsWith('receipt.json')) return res;
+        const body = await (res as { Body: { transformToString(): Promise<string> } }).Body.transformToString();
+        const receipt = JSON.parse(body) as Receipt;
+        receipt.tables.vals!.files[0]!.sha256 = '0'.repeat(64); // what the receipt promised is not what is there
+        return { Body: { transformToString: async () => JSON.stringify(receipt) } };
+      },
+    } as unknown as S3Client;
+    try {
+      const err = await loadReceipt({ s3, receiptUri: 's3://ldr-data/dropship/receipt.json', into: target }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(LoadError);
+      expect(String((err as Error).message)).toMatch(
+        /vals_000000000000\.parquet\.gz is not the file the receipt lists/,
+      );
+    } finally {
+      real.destroy();
+    }
+    expect((await rows()).length).toBe(5); // the previous load, intact
+  });
+
   it('a load whose rows are not the receipt’s is rolled back: the previous load stays', async () => {
+    // A row the customer added to the loaded table: a load that commits (and then finds the count wrong) loses it.
+    const marker = new pg.Client({ connectionString: target });
+    await marker.connect();
+    await marker.query(`insert into vals values (99, 'the customer’s own row')`);
+    await marker.end();
     // A receipt that says (consistently with itself) 6 rows where its file holds 5.
     const real = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
     const s3 = {
@@ -114,6 +145,7 @@ describe('dropship load into Postgres', () => {
     } finally {
       real.destroy();
     }
-    expect((await rows()).length).toBe(5); // the previous load, intact
+    // The table as it was: the previous load and the customer's row.
+    expect((await rows()).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 99]);
   });
 });

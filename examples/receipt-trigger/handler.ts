@@ -2,6 +2,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Receipt } from '../../src/contracts/receipt.js';
 import { loadReceipt } from '../../src/customer/loader.js';
 import { type Dialect, loadManifests, type Manifest, warehouseSql } from '../../src/customer/warehouse-sql.js';
+import { receiptPrefix, validateReceipt } from '../../src/receipt/validate.js';
 
 /**
  * A customer's loader: S3 ObjectCreated on receipt.json → SQS → this Lambda, which loads every table
@@ -46,6 +47,12 @@ export const handler = async (event: { Records: { messageId: string; body: strin
           if (dialect) {
             const body = await s3.send(new GetObjectCommand({ Bucket: r.s3.bucket.name, Key: key }));
             const doc = JSON.parse(await body.Body!.transformToString()) as Receipt;
+            // This copy is read again (it may have been replaced since the load): checked as the loader checked its own.
+            const violations = validateReceipt(doc, { prefix: receiptPrefix(key) });
+            if (violations.length > 0)
+              throw new Error(
+                `${receipt} is not a valid receipt: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+              );
             const sqlTarget = {
               bucket: r.s3.bucket.name,
               prefix: key.replace(/\/?receipt\.json$/, ''),

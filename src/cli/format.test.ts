@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { printable, renderTable } from './format.js';
+import { printable, printableText, renderTable } from './format.js';
 
 describe('terminal output', () => {
   it('shows control characters of names and values as escapes, never as terminal commands', () => {
@@ -9,5 +9,6 @@ describe('terminal output', () => {
     const table = renderTable(['name\x1b[8m'], [['v\x1b[31mRED']]);
     expect(table).not.toMatch(/\x1b/);
     expect(table).toContain('v\\x1b[31mRED');
+    expect(printableText('error: table t\x1b[2K:\n  - line\tend')).toBe('error: table t\\x1b[2K:\n  - line\tend');
   });
 });

@@ -34,6 +34,14 @@ export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** As `printable`, keeping line breaks and tabs: for whole messages and output lines of several lines. */
+export function printableText(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
 export function renderTable(header: string[], rows: string[][], right: number[] = []): string {
   header = header.map(printable);
   rows = rows.map((r) => r.map(printable));

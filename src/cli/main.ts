@@ -13,6 +13,7 @@ import { registerNotifyCommands } from './commands/notify.js';
 import { registerReceiptCommands } from './commands/receipt.js';
 import { registerRunsCommands } from './commands/runs.js';
 import { registerSlotCommands } from './commands/slot.js';
+import { printableText } from './format.js';
 import { examples } from './usage.js';
 
 /**
@@ -110,7 +111,7 @@ export async function main(argv = process.argv, program = buildProgram()): Promi
     const code = exitCodeFor(e);
     if (code === undefined) throw e;
     // Commander has printed its own message; bad input gets one clear line.
-    if (!(e instanceof CommanderError)) process.stderr.write(`error: ${(e as Error).message}\n`);
+    if (!(e instanceof CommanderError)) process.stderr.write(`error: ${printableText((e as Error).message)}\n`);
     process.exitCode = code;
   }
 }

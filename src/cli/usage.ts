@@ -1,4 +1,5 @@
 import { DropshipError } from '../contracts/errors.js';
+import { printableText } from './format.js';
 /**
  * What every command file shares for talking to a person: one line out, the examples block every
  * `--help` ends with, and the error for input a person has to fix (main() prints it as one line and
@@ -6,8 +7,9 @@ import { DropshipError } from '../contracts/errors.js';
  */
 export type Out = (s: string) => void;
 
+/** One line (or several) to the terminal; names and values in it show their control characters as escapes. */
 export const out: Out = (s) => {
-  process.stdout.write(`${s}\n`);
+  process.stdout.write(`${printableText(s)}\n`);
 };
 
 export function examples(...lines: string[]): string {

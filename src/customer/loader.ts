@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import {
   recordLoadDuckDb,
   recordLoadPostgres,
 } from './apply-changes.js';
+import { differOnlyInCase } from './warehouse-sql.js';
 
 /**
  * The customer's side of receipt.json: load every table a receipt lists into a database, replacing the
@@ -119,12 +121,8 @@ export async function loadReceipt(opts: {
         }
       }
       const paths: string[] = [];
-      for (const [i, f] of t.files.entries()) {
-        const res = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
-        const path = join(work, String(results.length), `${i}.parquet`);
-        writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
-        paths.push(path);
-      }
+      for (const [i, f] of t.files.entries())
+        paths.push(await fetchListed(opts.s3, bucket, f, join(work, String(results.length), `${i}.parquet`)));
       // The count is checked before the load commits: a load that does not give the receipt's rows changes nothing.
       const rows = opts.into.startsWith('duckdb:')
         ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths, t.row_count)
@@ -156,12 +154,8 @@ async function applyChangeSet(
   const loaded = duck ? await loadedRunDuckDb(duck, table) : await loadedRunPostgres(into, table);
   if (!appliesTo(t.changes, loaded)) return null;
   const paths: string[] = [];
-  for (const [i, f] of t.changes.files.entries()) {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
-    const path = join(work, `changes-${i}.parquet`);
-    writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
-    paths.push(path);
-  }
+  for (const [i, f] of t.changes.files.entries())
+    paths.push(await fetchListed(s3, bucket, f, join(work, `changes-${i}.parquet`)));
   const application = { table, changes: t.changes, columns: t.columns, paths, runId, expectedRows: t.row_count };
   try {
     return duck
@@ -171,6 +165,27 @@ async function applyChangeSet(
     if (e instanceof ChangeSetMismatchError) throw new LoadError(e.message, { cause: e });
     throw e;
   }
+}
+
+/**
+ * One file the receipt lists, fetched to `path`, its bytes checked against the receipt (size and SHA-256) before
+ * anything reads it: a file replaced in the bucket (or damaged) is refused, never loaded.
+ */
+async function fetchListed(
+  s3: S3Client,
+  bucket: string,
+  f: { key: string; bytes: number; sha256?: string },
+  path: string,
+): Promise<string> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+  const bytes = Buffer.from(await res.Body!.transformToByteArray());
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== f.bytes || (f.sha256 !== undefined && sha256 !== f.sha256))
+    throw new LoadError(
+      `s3://${bucket}/${f.key} is not the file the receipt lists (${bytes.length} bytes, sha256 ${sha256}; the receipt says ${f.bytes} bytes${f.sha256 ? `, sha256 ${f.sha256}` : ''}): its table was not loaded`,
+    );
+  writeFileSync(path, bytes);
+  return path;
 }
 
 /** dropship's own tables in the target (./apply-changes.ts): a delivered table must not take their names. */
@@ -184,17 +199,8 @@ const OWN_TABLES = ['dropship_loads', 'dropship_changes'];
  */
 export function unloadable(receipt: Receipt, target: 'duckdb' | 'postgres'): string[] {
   const out: string[] = [];
-  const fold = (s: string) => s.toLowerCase();
-  const clashes = (names: string[]): [string, string][] => {
-    const seen = new Map<string, string>();
-    const pairs: [string, string][] = [];
-    for (const n of names) {
-      const other = seen.get(fold(n));
-      if (other !== undefined) pairs.push([other, n]);
-      else seen.set(fold(n), n);
-    }
-    return pairs;
-  };
+  const fold = (s: string) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  const clashes = differOnlyInCase;
   const tables = Object.keys(receipt.tables);
   if (target === 'duckdb')
     for (const [a, b] of clashes(tables))

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Receipt } from '../contracts/receipt.js';
-import { columnType, loadManifests, warehouseSql } from './warehouse-sql.js';
+import { caseFolded, columnType, loadManifests, warehouseSql } from './warehouse-sql.js';
 
 const receipt: Receipt = {
   timestamp: '2023-03-14T04:03:07.963883Z',
@@ -195,5 +195,25 @@ describe('warehouse SQL from a receipt', () => {
       };
       expect(warehouseSql(withSelection, dialect, opts)).toBe(warehouseSql(receipt, dialect, opts));
     }
+  });
+
+  it('names a case-folding warehouse would take for one are found (Redshift, Athena), not for Snowflake', () => {
+    const t = receipt.tables.events!;
+    const folded = {
+      ...receipt,
+      tables: {
+        Users: t,
+        users: { ...t, columns: [...t.columns!, { ...t.columns![0]!, name: t.columns![0]!.name.toUpperCase() }] },
+      },
+    } as Receipt;
+    const col = t.columns![0]!.name;
+    const expected = [
+      'tables "Users" and "users" differ only in case',
+      `table "users": columns ${JSON.stringify(col)} and ${JSON.stringify(col.toUpperCase())} differ only in case`,
+    ];
+    expect(caseFolded(folded, 'redshift')).toEqual(expected);
+    expect(caseFolded(folded, 'athena')).toEqual(expected);
+    expect(caseFolded(folded, 'snowflake')).toEqual([]);
+    expect(caseFolded(receipt, 'redshift')).toEqual([]);
   });
 });

@@ -167,6 +167,38 @@ export function columnType(col: ColumnInfo, d: Dialect): string {
   return d === 'athena' ? `array<${scalarType(p, d)}>` : d === 'redshift' ? 'SUPER' : 'ARRAY';
 }
 
+/**
+ * Pairs of `names` equal when ASCII case is ignored (the first seen, then the other): DuckDB and Redshift fold A–Z
+ * only (`É` and `é` are two names to them).
+ */
+export function differOnlyInCase(names: string[]): [string, string][] {
+  const fold = (n: string) => n.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  const seen = new Map<string, string>();
+  const pairs: [string, string][] = [];
+  for (const n of names) {
+    const other = seen.get(fold(n));
+    if (other !== undefined) pairs.push([other, n]);
+    else seen.set(fold(n), n);
+  }
+  return pairs;
+}
+
+/**
+ * Names a case-folding warehouse would take for one (Redshift folds identifiers, even quoted ones, unless
+ * enable_case_sensitive_identifier is on; Athena's Hive catalog keeps lower case): tables of the receipt, or columns
+ * of one table, that differ only in case — one line each; none for Snowflake, whose quoted names keep their case.
+ */
+export function caseFolded(receipt: Receipt, d: Dialect): string[] {
+  if (d === 'snowflake') return [];
+  const out = differOnlyInCase(Object.keys(receipt.tables)).map(
+    ([a, b]) => `tables ${JSON.stringify(a)} and ${JSON.stringify(b)} differ only in case`,
+  );
+  for (const [t, entry] of Object.entries(receipt.tables))
+    for (const [a, b] of differOnlyInCase((entry.columns ?? []).map((c) => c.name)))
+      out.push(`table ${JSON.stringify(t)}: columns ${JSON.stringify(a)} and ${JSON.stringify(b)} differ only in case`);
+  return out;
+}
+
 export function warehouseSql(receipt: Receipt, d: Dialect, target: SqlTarget): string {
   const out: string[] = [`-- dropship run ${commentText(`${receipt.run_id} (${receipt.timestamp})`)}, ${d}`];
   const manifests =

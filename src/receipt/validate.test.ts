@@ -209,4 +209,28 @@ describe('validateReceipt: every key under the receipt’s own prefix and folder
       { path: '$.tables.events.files[1].key', message: 'is not under the receipt’s prefix "p"' },
     ]);
   });
+
+  it('checks the change files of a table entry that lists no files of its own (the model format)', () => {
+    const r = {
+      ...valid(),
+      tables: {
+        events: {
+          folder: '2023-03-14T04:03/events',
+          total_file_count: 1,
+          changes: {
+            available: true,
+            since_run_id: '20230313T040307Z-3f9a1c',
+            full_refresh: false,
+            key_columns: ['id'],
+            inserted: 1,
+            updated: 0,
+            deleted: 0,
+            folder: '2023-03-14T04:03/events/_changes',
+            files: [{ key: 'other-customer/secret/payroll.parquet', rows: 1, bytes: 900, sha256: 'c'.repeat(64) }],
+          },
+        },
+      },
+    };
+    expect(validateReceipt(r, { prefix: 'p' }).map((v) => v.path)).toContain('$.tables.events.changes.files[0].key');
+  });
 });

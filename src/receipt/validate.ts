@@ -147,6 +147,9 @@ export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Vio
       out.push({ path: `${base}.snapshots`, message: "is required when consistency is 'table'" });
     if (receipt.consistency === 'delivery' && t.snapshots)
       out.push({ path: `${base}.snapshots`, message: "must be absent when consistency is 'delivery'" });
+    // A change set's keys are checked whether the table lists its files or not (an entry without `files` must not
+    // carry change files from elsewhere in the bucket past the prefix check: review of the customer tools).
+    out.push(...changesViolations(base, t.changes, places));
     if (!t.files) continue;
     if (t.files.length !== t.total_file_count) {
       out.push({
@@ -163,7 +166,6 @@ export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Vio
     t.files.forEach((f, i) => {
       places.check(`${base}.files[${i}].key`, f.key, t.folder, `is not inside the table's folder "${t.folder}"`);
     });
-    out.push(...changesViolations(base, t.changes, places));
   }
   return out;
 }

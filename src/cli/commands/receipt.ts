@@ -19,7 +19,10 @@ export function registerReceiptCommands(program: Command): Command {
         .makeOptionMandatory(),
     )
     .requiredOption('--bucket <name>', 'the bucket the receipt is in')
-    .option('--prefix <path>', 'the destination prefix', '')
+    .option(
+      '--prefix <path>',
+      "the prefix the receipt was published under ('' for the bucket root): every key must be under it",
+    )
     .option('--iam-role <arn>', 'Redshift: the role Redshift reads the bucket with')
     .option('--stage <name>', 'Snowflake: the external stage on s3://bucket/prefix/')
     .option(
@@ -44,7 +47,7 @@ export function registerReceiptCommands(program: Command): Command {
         o: {
           dialect: 'redshift' | 'snowflake' | 'athena';
           bucket: string;
-          prefix: string;
+          prefix?: string;
           iamRole?: string;
           stage?: string;
           changes?: boolean;
@@ -55,23 +58,32 @@ export function registerReceiptCommands(program: Command): Command {
         const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
         const { dirname, join, relative, resolve, isAbsolute } = await import('node:path');
         const { validateReceipt } = await import('../../receipt/validate.js');
-        const { loadManifests, warehouseSql } = await import('../../customer/warehouse-sql.js');
+        const { caseFolded, loadManifests, warehouseSql } = await import('../../customer/warehouse-sql.js');
         const { changeManifests, changesSql } = await import('../../customer/merge-sql.js');
         const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
         // Only a valid receipt, every key under --prefix, becomes SQL or manifests (a tampered one is refused), once
         // the options are known to be complete (their errors come first).
         const refuseInvalid = (): void => {
+          if (o.prefix === undefined)
+            throw new UsageError(
+              "give --prefix <path>, the prefix the receipt was published under (--prefix '' for the bucket root): only keys under it are loaded",
+            );
           const violations = validateReceipt(value, { prefix: o.prefix });
           if (violations.length > 0)
             throw new UsageError(
               `${file} is not a valid receipt published under --prefix ${JSON.stringify(o.prefix)}:\n  ${violations.map((v) => `${v.path} ${v.message}`).join('\n  ')}`,
+            );
+          const folded = caseFolded(value, o.dialect);
+          if (folded.length > 0)
+            throw new UsageError(
+              `${o.dialect} folds the case of names, and this receipt has names that would become one:\n  ${folded.join('\n  ')}`,
             );
         };
         if (o.changes && o.dialect === 'athena')
           throw new UsageError('--changes: Athena tables are external (read in place); use redshift or snowflake');
         const target = {
           bucket: o.bucket,
-          prefix: o.prefix.replace(/^\/+|\/+$/g, ''),
+          prefix: (o.prefix ?? '').replace(/^\/+|\/+$/g, ''),
           ...(o.iamRole ? { redshiftIamRole: o.iamRole } : {}),
           ...(o.stage ? { snowflakeStage: o.stage } : {}),
           ...(o.manifestUrl ? { manifestUrl: o.manifestUrl } : {}),
