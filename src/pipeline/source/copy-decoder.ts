@@ -80,7 +80,11 @@ export class BinaryCopyDecoder {
   private readonly decoders: Decoder[];
   private readonly kinds: Uint8Array;
   private readonly scales: Int8Array;
-  private readonly maxValueBytes: number;
+  /**
+   * The one bound checked per field, on the row's bytes so far: DROPSHIP_MAX_ROW_BYTES (at most 1 GiB), or 1 GiB
+   * without it — a value above Postgres' limit makes its row longer than that too. One comparison per field, as the
+   * decoder had before the row bound.
+   */
   private readonly maxRowBytes: number;
 
   /**
@@ -95,8 +99,7 @@ export class BinaryCopyDecoder {
     this.decoders = plans.map((c) => c.decode);
     this.kinds = Uint8Array.from(plans.map((c) => c.kind));
     this.scales = Int8Array.from(plans.map((c) => c.scale));
-    this.maxRowBytes = source?.maxRowBytes ?? Number.POSITIVE_INFINITY;
-    this.maxValueBytes = Math.min(MAX_VALUE_BYTES, this.maxRowBytes);
+    this.maxRowBytes = Math.min(source?.maxRowBytes ?? MAX_VALUE_BYTES, MAX_VALUE_BYTES);
   }
 
   feed(chunk: Buffer): void {
@@ -233,7 +236,7 @@ export class BinaryCopyDecoder {
         }
         const len = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
         p += 4 + Math.max(len, 0);
-        if (len > this.maxValueBytes || p - start > this.maxRowBytes) this.tooLarge(i, len, p - start);
+        if (p - start > this.maxRowBytes) this.tooLarge(i, len, p - start);
         if (p > end) {
           complete = false;
           break;
