@@ -61,6 +61,32 @@ async function rows(sql = 'select id, s from vals order by id'): Promise<Record<
   }
 }
 
+/**
+ * Loads the delivery through the customer's own S3 access, with its receipt.json edited by `edit` on the way (a
+ * receipt tampered with in the bucket, or one that lies about its files): the loader's error, if any.
+ */
+async function loadTampered(edit: (r: Receipt) => void): Promise<unknown> {
+  const real = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
+  const s3 = {
+    send: async (cmd: { input: { Key: string } }) => {
+      const res = await real.send(cmd as never);
+      if (!cmd.input.Key.endsWith('receipt.json')) return res;
+      const body = await (res as { Body: { transformToString(): Promise<string> } }).Body.transformToString();
+      const receipt = JSON.parse(body) as Receipt;
+      edit(receipt);
+      return { Body: { transformToString: async () => JSON.stringify(receipt) } };
+    },
+  } as unknown as S3Client;
+  try {
+    return await loadReceipt({ s3, receiptUri: 's3://ldr-data/dropship/receipt.json', into: target }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  } finally {
+    real.destroy();
+  }
+}
+
 describe('dropship load into Postgres', () => {
   it('a value that is exactly \\. is data, NULL and the empty string stay apart', async () => {
     const s3 = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
@@ -87,28 +113,11 @@ describe('dropship load into Postgres', () => {
   });
 
   it('a file whose bytes are not what the receipt lists (replaced in the bucket) is refused before it is read', async () => {
-    const real = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
-    const s3 = {
-      send: async (cmd: { input: { Key: string } }) => {
-        const res = await real.send(cmd as never);
-        if (!cmd.input.Key.endsWith('receipt.json')) return res;
-        const body = await (res as { Body: { transformToString(): Promise<string> } }).Body.transformToString();
-        const receipt = JSON.parse(body) as Receipt;
-        receipt.tables.vals!.files[0]!.sha256 = '0'.repeat(64); // what the receipt promised is not what is there
-        return { Body: { transformToString: async () => JSON.stringify(receipt) } };
-      },
-    } as unknown as S3Client;
-    try {
-      const err = await loadReceipt({ s3, receiptUri: 's3://ldr-data/dropship/receipt.json', into: target }).catch(
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(LoadError);
-      expect(String((err as Error).message)).toMatch(
-        /vals_000000000000\.parquet\.gz is not the file the receipt lists/,
-      );
-    } finally {
-      real.destroy();
-    }
+    const err = await loadTampered((r) => {
+      r.tables.vals!.files[0]!.sha256 = '0'.repeat(64); // what the receipt promised is not what is there
+    });
+    expect(err).toBeInstanceOf(LoadError);
+    expect(String((err as Error).message)).toMatch(/vals_000000000000\.parquet\.gz is not the file the receipt lists/);
     expect((await rows()).length).toBe(5); // the previous load, intact
   });
 
@@ -119,32 +128,15 @@ describe('dropship load into Postgres', () => {
     await marker.query(`insert into vals values (99, 'the customer’s own row')`);
     await marker.end();
     // A receipt that says (consistently with itself) 6 rows where its file holds 5.
-    const real = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
-    const s3 = {
-      send: async (cmd: { input: { Key: string } }) => {
-        const res = await real.send(cmd as never);
-        if (!cmd.input.Key.endsWith('receipt.json')) return res;
-        const receipt = JSON.parse(
-          await (res as { Body: { transformToString(): Promise<string> } }).Body.transformToString(),
-        ) as Receipt;
-        const t = receipt.tables.vals!;
-        delete receipt.tables.one;
-        t.row_count = 6;
-        t.files[0]!.rows += 1;
-        return { Body: { transformToString: async () => JSON.stringify(receipt) } };
-      },
-    } as unknown as S3Client;
-    try {
-      const err = await loadReceipt({ s3, receiptUri: 's3://ldr-data/dropship/receipt.json', into: target }).catch(
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(LoadError);
-      expect(String((err as Error).message)).toContain(
-        'table vals: loaded 5 rows, the receipt says 6; nothing was changed',
-      );
-    } finally {
-      real.destroy();
-    }
+    const err = await loadTampered((r) => {
+      delete r.tables.one;
+      r.tables.vals!.row_count = 6;
+      r.tables.vals!.files[0]!.rows += 1;
+    });
+    expect(err).toBeInstanceOf(LoadError);
+    expect(String((err as Error).message)).toContain(
+      'table vals: loaded 5 rows, the receipt says 6; nothing was changed',
+    );
     // The table as it was: the previous load and the customer's row.
     expect((await rows()).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 99]);
   });
