@@ -329,4 +329,50 @@ describe('reruns', () => {
       client.release();
     }
   });
+
+  it("an account removed and another registered at its bucket and prefix in the same minute: the new account's folder holds none of the removed one's shards", async () => {
+    // Prepare: the first account's run fails after writing shards (the second table cannot be read), then the account
+    // is removed and another is registered at the very same bucket and prefix (the customer's bucket, a new account id).
+    await pool.query(`create schema fd;
+      create table fd.shrinking as select i as id, md5(i::text) || md5((i * 3)::text) as a from generate_series(1, 60000) i;
+      create table fd.bad (id int primary key, x numeric(10,2));
+      insert into fd.bad values (1, 1.5), (2, 'NaN');`);
+    const first = await setupCustomer(stack, h.registry, {
+      accountId: 'faultd',
+      awsAccountId: '250000000004',
+      bucket: 'faultd-data',
+      prefix: 'exports',
+      schema: 'fd',
+    });
+    const small = h.settings({ DROPSHIP_SHARD_TARGET_BYTES: String(1024 * 1024), DROPSHIP_ROW_GROUP_ROWS: '5000' });
+    const minute = BigInt(Date.UTC(2026, 10, 24, 4, 0, 10)) * 1000n;
+    const failed = await exportAccount(first.destination, deps({ settings: small, clock: () => minute }));
+    expect(failed.ok).toBe(false);
+    const stale = (await stack.s3.keys('faultd-data')).filter((k) => k.startsWith('exports/2026-11-24T04:00/'));
+    expect(stale.length).toBeGreaterThanOrEqual(2);
+    await h.registry.remove('faultd');
+    await pool.query(`delete from fd.shrinking where id > 5000; delete from fd.bad where id = 2;`);
+    const second = await setupCustomer(stack, h.registry, {
+      accountId: 'faulte',
+      awsAccountId: '250000000004',
+      bucket: 'faultd-data',
+      prefix: 'exports',
+      schema: 'fd',
+    });
+    // Act: the new account's first run starts in the same minute.
+    const run = await exportAccount(second.destination, deps({ settings: small, clock: () => minute + 20_000_000n }));
+    expect(run.ok, JSON.stringify((run as { failures?: unknown }).failures)).toBe(true);
+    // Assess: its folder is the next minute's and holds exactly its receipt's files; the removed account's shards stay
+    // where they were, in no receipt.
+    const receipt = await readReceipt(stack, second);
+    const t = receipt.tables.shrinking!;
+    expect(t.folder).toBe('2026-11-24T04:01/shrinking');
+    const inFolder = (await stack.s3.keys('faultd-data')).filter((k) => k.startsWith('exports/2026-11-24T04:01/'));
+    const named = Object.values(receipt.tables).flatMap((x) => (x.files ?? []).map((f) => f.key));
+    expect(named.sort()).toEqual(inFolder);
+    expect((await stack.s3.keys('faultd-data')).filter((k) => k.startsWith('exports/2026-11-24T04:00/'))).toEqual(
+      stale,
+    );
+    expect(t.row_count).toBe(5000);
+  });
 });

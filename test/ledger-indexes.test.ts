@@ -44,6 +44,7 @@ describe('ledger indexes at scale', () => {
       'due (registry)',
       'claim',
       'complete',
+      'open: free folder',
       'sweep: active runs',
       'sweep: expired tasks',
       'catch-up: slotRuns',

@@ -495,6 +495,17 @@ const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 17,
+    name: 'runs by place and folder',
+    additive: true,
+    sql: `
+      -- A run's folder is one no run at the same bucket and prefix used (src/store/ledger/ledger.ts freeFolder):
+      -- an account removed and another registered at its place in the same minute get folders of their own.
+      create index runs_by_place on dropship.runs ((destination->>'bucket'), (destination->>'prefix'), folder)
+        where destination is not null;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

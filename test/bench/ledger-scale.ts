@@ -4,7 +4,7 @@ import { Registry } from '../../src/accounts/registry.js';
 import { DEFAULT_SLOTS } from '../../src/contracts/slots.js';
 import { LocalStack } from '../../src/devstack/stack.js';
 import { nextLink } from '../../src/receipt/chain.js';
-import { Ledger } from '../../src/store/ledger/ledger.js';
+import { freeFolder, Ledger } from '../../src/store/ledger/ledger.js';
 import { pruneLedger } from '../../src/store/ledger/retention.js';
 
 /**
@@ -47,7 +47,7 @@ export async function fillLedger(pool: Pool, v: Volume, now: Date): Promise<numb
     await c.query(
       `insert into dropship.runs (run_id, account_id, trigger, slot, slot_date, status, layout, folder, started_micros,
                                   started_at, finished_at, heartbeat_at, owner, destination_generation, destination_version,
-                                  receipt_key, dispatched_at)
+                                  receipt_key, dispatched_at, destination)
        select 'run-' || d.i || '-' || j, d.account_id, 'schedule', case when j % 2 = 0 then '04:00' else '15:00' end,
               (r.at at time zone 'UTC')::date,
               case when j = $2::int - 1 and d.i % 50 = 0 then 'running' when (d.i + j) % 33 = 0 then 'failed' else 'succeeded' end,
@@ -55,8 +55,10 @@ export async function fillLedger(pool: Pool, v: Volume, now: Date): Promise<numb
               (extract(epoch from r.at) * 1e6)::bigint, r.at,
               case when j = $2::int - 1 and d.i % 50 = 0 then null else r.at + interval '5 minutes' end,
               case when j = $2::int - 1 and d.i % 50 = 0 then $3::timestamptz else r.at + interval '5 minutes' end,
-              'fan-out', d.generation, 1, 'receipt.json', r.at
-         from (select row_number() over (order by account_id) as i, account_id, generation from dropship.destinations) d
+              'fan-out', d.generation, 1, 'receipt.json', r.at,
+              jsonb_build_object('accountId', d.account_id, 'bucket', d.bucket, 'prefix', d.prefix, 'generation', d.generation)
+         from (select row_number() over (order by account_id) as i, account_id, generation, bucket, prefix
+                 from dropship.destinations) d
         cross join generate_series(0, $2::int - 1) j
         cross join lateral (select date_trunc('day', $3::timestamptz at time zone 'UTC') at time zone 'UTC'
                                    - make_interval(days => ($2::int - 1 - j) / 2 + 1)
@@ -179,6 +181,21 @@ export async function explainLedgerQueries(
             columns: [],
             seconds: 1,
           },
+        }),
+    ],
+    [
+      'open: free folder',
+      async () =>
+        freeFolder(x, {
+          runId: 'explain',
+          accountId: active.account_id,
+          trigger: 'schedule',
+          layout: 'dreamdata',
+          folder: '2026-01-01T04:00',
+          laterFolder: (m) => `2026-01-01T04:${String(m).padStart(2, '0')}`,
+          startedMicros: 0n,
+          tables: [],
+          destination: (await new Registry(pool).get(active.account_id))!,
         }),
     ],
     ['sweep: active runs', () => ledger.activeRuns()],

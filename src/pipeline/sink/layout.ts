@@ -5,8 +5,8 @@ import type { DestinationCompression, Layout } from '../../contracts/receipt.js'
  * Object layout, compatible with the model we follow (Dreamdata "Destination AWS S3"):
  *   <prefix>/receipt.json
  *   <prefix>/<YYYY-MM-DDTHH:MM>/<table>/<table>_<12-digit shard>.parquet.gz
- * The folder is the run's start time in UTC (or the next minute no run of the account used: a folder holds one run,
- * see `OpenRun.folder`). Files are Parquet with the GZIP codec inside;
+ * The folder is the run's start time in UTC (or the next minute no run at the same place used: a folder holds one
+ * run, see `OpenRun.folder`). Files are Parquet with the GZIP codec inside;
  * the file itself is not gzip-wrapped (the `.gz` suffix is the model's naming). Files of any other
  * codec (zstd, snappy, none) are named `.parquet` in both layouts: `.gz` would be a false promise.
  */

@@ -568,21 +568,30 @@ export class Ledger extends TaskLedger {
 const FOLDER_MINUTES = 24 * 60;
 
 /**
- * The run's folder (`OpenRun.folder`), or the first later minute no run of the account used: a folder holds one run's
- * files, so a run cancelled while its uploads are still in flight, or a failed run's shards (another codec's suffix, a
- * table the next version leaves out), can never be in the folder a later receipt names. Runs of one account open one
- * at a time (the unique index of active runs), so the choice and the insert after it do not race. Another account's
- * runs are not looked at (two accounts never share a place: the registry); left open: an account removed, another
- * added at the very same bucket and prefix, and its first run starting in the minute the removed account's cancelled
- * run still had an upload in flight (looking at every account's recent runs would be a scan of `runs` per opening).
+ * The run's folder (`OpenRun.folder`), or the first later minute no run at the same place used: a folder holds one
+ * run's files, so a run cancelled while its uploads are still in flight, or a failed run's shards (another codec's
+ * suffix, a table the next version leaves out), can never be in the folder a later receipt names. "The same place" is
+ * the account's runs (any generation, any bucket) and every run whose frozen destination had this bucket and prefix:
+ * an account removed (or moved elsewhere) and another registered at its bucket and prefix in the same minute, while the
+ * first one's cancelled run still had an upload in flight, get folders of their own. Runs of one account open one at a
+ * time (the unique index of active runs), and two accounts never hold one place at once (the registry), so the choice
+ * and the insert after it do not race. Both lookups use an index (`runs_by_account`, `runs_by_place`:
+ * test/ledger-indexes.test.ts).
  */
-async function freeFolder(c: PoolClient, r: OpenRun): Promise<string> {
+export async function freeFolder(c: Pick<PoolClient, 'query'>, r: OpenRun): Promise<string> {
   if (!r.laterFolder) return r.folder;
+  const place = r.destination ? [r.destination.bucket, r.destination.prefix] : null;
   for (let from = 0; from < FOLDER_MINUTES; from += 60) {
     const candidates = Array.from({ length: 60 }, (_, i) => (from + i === 0 ? r.folder : r.laterFolder!(from + i)));
     const used = await c.query<{ folder: string }>(
-      'select folder from dropship.runs where account_id = $1 and folder = any($2::text[])',
-      [r.accountId, candidates],
+      place
+        ? `select folder from dropship.runs where account_id = $1 and folder = any($2::text[])
+           union
+           select folder from dropship.runs
+            where destination is not null and destination->>'bucket' = $3 and destination->>'prefix' = $4
+              and folder = any($2::text[])`
+        : 'select folder from dropship.runs where account_id = $1 and folder = any($2::text[])',
+      place ? [r.accountId, candidates, ...place] : [r.accountId, candidates],
     );
     const taken = new Set(used.rows.map((u) => u.folder));
     const free = candidates.find((f) => !taken.has(f));

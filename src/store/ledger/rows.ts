@@ -21,8 +21,9 @@ export interface Run {
   layout: Layout;
   /**
    * The run's folder: its start minute. A folder holds one run's files only: when a run of the account (of any
-   * generation: a removed and re-added account id too) already used it, the run takes `laterFolder(1)`, `(2)`, … —
-   * the first minute after it that no run of the account used.
+   * generation: a removed and re-added account id too) or any run at the same bucket and prefix (another account
+   * registered where a removed one was) already used it, the run takes `laterFolder(1)`, `(2)`, … — the first minute
+   * after it that no such run used.
    */
   folder: string;
   /** The folder `minutes` after `folder` (its layout's name of that minute). */
@@ -163,8 +164,9 @@ export interface OpenRun {
   layout: Layout;
   /**
    * The run's folder: its start minute. A folder holds one run's files only: when a run of the account (of any
-   * generation: a removed and re-added account id too) already used it, the run takes `laterFolder(1)`, `(2)`, … —
-   * the first minute after it that no run of the account used.
+   * generation: a removed and re-added account id too) or any run at the same bucket and prefix (another account
+   * registered where a removed one was) already used it, the run takes `laterFolder(1)`, `(2)`, … — the first minute
+   * after it that no such run used.
    */
   folder: string;
   /** The folder `minutes` after `folder` (its layout's name of that minute). */
