@@ -316,3 +316,27 @@ describe('the doctor in production: the check function for one account', () => {
     }
   });
 });
+
+describe('the doctor looks at a whole-schema destination’s tables too', () => {
+  it('a materialized view never populated and a table without columns: the selection check fails naming each and the fix', async () => {
+    // Prepare: a correct customer setup whose source schema (the whole of it) gains two relations no run can deliver.
+    const d = await customer();
+    const { diagnose } = await import('../src/schedule/checks.js');
+    const look = () => diagnose(d, { settings, pool, sourceUrl: stack.databaseUrl });
+    const before = await look();
+    expect(before.selection.problems).toEqual([]);
+    expect(before.ok).toBe(true);
+    await pool.query(
+      `create materialized view ${d.sourceSchema}.later as select 1 as x with no data; create table ${d.sourceSchema}.bare ();`,
+    );
+    // Act
+    const after = await look();
+    // Assess
+    expect(after.ok).toBe(false);
+    expect(after.report.ok).toBe(true);
+    expect(after.selection.problems).toEqual([
+      'table "bare" has no columns, and a Parquet file needs one: leave it out (--exclude-tables) or give it a column',
+      'materialized view "later" has never been populated (created WITH NO DATA): REFRESH MATERIALIZED VIEW it, or leave it out (--exclude-tables)',
+    ]);
+  });
+});

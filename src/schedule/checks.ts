@@ -2,7 +2,6 @@ import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import type { Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
-import { isWholeSchema } from '../contracts/selection.js';
 import { allSlots, slotsByPlan } from '../contracts/slots.js';
 import { type DoctorReport, doctor } from '../destinations/s3/doctor.js';
 import type { Logger } from '../log/logger.js';
@@ -61,7 +60,7 @@ export async function runChecks(
 export interface Diagnosis {
   accountId: string;
   report: DoctorReport;
-  selection?: { summary: string; problems: string[] };
+  selection: { summary: string; problems: string[] };
   ok: boolean;
 }
 
@@ -83,13 +82,13 @@ export async function diagnose(
     ...(deps.trustPolicy !== undefined ? { trustPolicy: deps.trustPolicy } : {}),
   });
   await noteDoctorReport(deps.pool, report, dest); // counts as the day's external-ID probe of this role
-  const selection = isWholeSchema(dest.selection)
-    ? undefined
-    : await selectionReport(deps.sourceUrl, dest.sourceSchema, dest.selection);
+  // A whole-schema destination too: a table a run cannot deliver (no columns, a view never populated, two tables
+  // whose files would be named alike) shows here before a run is refused for it.
+  const selection = await selectionReport(deps.sourceUrl, dest.sourceSchema, dest.selection);
   return {
     accountId: dest.accountId,
     report,
-    ...(selection ? { selection } : {}),
-    ok: report.ok && !selection?.problems.length,
+    selection,
+    ok: report.ok && selection.problems.length === 0,
   };
 }

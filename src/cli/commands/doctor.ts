@@ -41,16 +41,14 @@ export function registerDoctorCommands(program: Command): void {
           out(`${{ pass: '✓', fail: '✗', warn: '!' }[c.status]} ${c.name}: ${c.detail}`);
           if (c.fix && c.status !== 'pass') out(`    fix: ${c.fix}`);
         }
-        if (selection) {
-          out(`${selection.problems.length ? '✗' : '✓'} selection: ${selection.summary}`);
-          for (const p of selection.problems) out(`    fix: ${p} (dropship destinations update ${dest.accountId} …)`);
-          if (selection.problems.length) process.exitCode = 1;
-        }
+        out(`${selection.problems.length ? '✗' : '✓'} selection: ${selection.summary}`);
+        for (const p of selection.problems) out(`    fix: ${p}`);
+        if (selection.problems.length) process.exitCode = 1;
         out(
-          report.ok && !selection?.problems.length
+          report.ok && !selection.problems.length
             ? '\nall checks passed'
             : report.ok
-              ? '\nthe selection no longer fits the source schema; runs fail until it is fixed'
+              ? '\nthe source schema has tables a run cannot deliver, or the selection no longer fits it; runs fail until it is fixed'
               : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
         );
         if (!report.ok) process.exitCode = 1;
