@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,7 +45,7 @@ function applyPrinted(d: Destination, current: LifecycleConfiguration): Lifecycl
   expect(json).toBeDefined();
   writeFileSync(join(work, 'lifecycle.json'), json!);
   writeFileSync(join(work, 'current.json'), JSON.stringify(current));
-  const jq = lines.find((l) => l.startsWith('jq '));
+  const jq = lines.find((l) => l.trimStart().startsWith('jq --slurpfile'));
   expect(jq).toBeDefined();
   const program = /'(.*)'/.exec(jq!)![1]!;
   if (!hasJq) return mergeLifecycleRules(current, JSON.parse(json!) as LifecycleConfiguration);
@@ -90,5 +90,90 @@ describe.each(['', 'exports'])('the printed lifecycle configuration, prefix %j',
     const twice = applyPrinted(dest(prefix), once);
     expect(twice).toEqual(once);
     expect(twice.Rules.map((r) => r.ID)).not.toContain('dropship-expire-dumps');
+  });
+});
+
+/**
+ * The printed block run whole in bash, as pasted, against a fake `aws` that keeps the bucket's configuration in a file
+ * and records its calls. Red-team (retention): the block read any failure of `get-bucket-lifecycle-configuration`
+ * (AccessDenied, SlowDown, a wrong profile) as "no rules", then replaced the bucket's configuration with dropship's
+ * rules — or, at the bucket root, deleted it.
+ */
+describe.skipIf(!hasJq)('the printed merge block, run in bash', () => {
+  const customerRules = {
+    Rules: [ownRule, { ID: 'customer-glacier', Status: 'Enabled', Filter: { Prefix: 'archive/' }, Transitions: [] }],
+    TransitionDefaultMinimumObjectSize: 'all_storage_classes_128K',
+  };
+  let n = 0;
+  function runBlock(prefix: string, bucket: unknown, read: 'ok' | 'none' | 'throttled') {
+    const dir = join(work, `block-${n++}`);
+    mkdirSync(join(dir, 'bin'), { recursive: true });
+    const state = join(dir, 'bucket.json');
+    writeFileSync(state, JSON.stringify(bucket));
+    const answer = {
+      ok: `cat ${state}`,
+      none: 'echo "An error occurred (NoSuchLifecycleConfiguration) when calling the GetBucketLifecycleConfiguration operation: The lifecycle configuration does not exist" >&2; exit 254',
+      throttled:
+        'echo "An error occurred (SlowDown) when calling the GetBucketLifecycleConfiguration operation: Please reduce your request rate." >&2; exit 254',
+    }[read];
+    writeFileSync(
+      join(dir, 'bin', 'aws'),
+      `#!/bin/bash
+printf '%s\\n' "$*" >> ${dir}/calls.log
+case "$2" in
+  get-bucket-lifecycle-configuration) ${answer} ;;
+  put-bucket-lifecycle-configuration) f=$(printf '%s' "$*" | sed -n 's|.*file://\\([^ ]*\\).*|\\1|p'); cp "$f" ${state} ;;
+  delete-bucket-lifecycle) echo null > ${state} ;;
+esac
+`,
+    );
+    chmodSync(join(dir, 'bin', 'aws'), 0o755);
+    const d = dest(prefix);
+    const lines = lifecycleLines(d, policyDocuments(d, 'arn:aws:iam::999999999999:role/p').lifecycle);
+    writeFileSync(join(dir, 'lifecycle.json'), lines.find((l) => l.startsWith('{'))!);
+    const block = lines.slice(lines.indexOf('('), lines.indexOf(')') + 1).join('\n');
+    const r = spawnSync('bash', ['-c', block], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` },
+    });
+    return {
+      status: r.status,
+      stderr: r.stderr.toString(),
+      calls: readFileSync(join(dir, 'calls.log'), 'utf8').trim().split('\n'),
+      bucket: JSON.parse(readFileSync(state, 'utf8')) as { Rules: { ID?: string }[] } | null,
+    };
+  }
+
+  it.each(['exports', ''])('a failed read changes nothing and says so (prefix %j)', (prefix) => {
+    const r = runBlock(prefix, customerRules, 'throttled');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('SlowDown');
+    expect(r.stderr).toContain('could not read the lifecycle rules of acme-data: nothing changed');
+    expect(r.calls).toEqual(['s3api get-bucket-lifecycle-configuration --bucket acme-data --output json']);
+    expect(r.bucket).toEqual(customerRules);
+  });
+
+  it("a read that works keeps the bucket's rules and its transition size; a bucket without rules gets dropship's", () => {
+    const kept = runBlock('exports', customerRules, 'ok');
+    expect(kept.status).toBe(0);
+    expect(kept.bucket!.Rules.map((r) => r.ID)).toEqual([
+      'customer-logs',
+      'customer-glacier',
+      ...policyDocuments(dest('exports'), 'arn:aws:iam::999999999999:role/p').lifecycle.Rules.map((r) => r.ID),
+    ]);
+    expect(kept.calls[1]).toMatch(
+      /^s3api put-bucket-lifecycle-configuration --bucket acme-data --lifecycle-configuration file:\/\/merged\.json --transition-default-minimum-object-size all_storage_classes_128K$/,
+    );
+    const fresh = runBlock('exports', null, 'none');
+    expect(fresh.status).toBe(0);
+    expect(fresh.bucket!.Rules).toHaveLength(2);
+    // At the root dropship recommends no rule: a bucket without rules is left alone; the customer's rules are put back
+    // as they were; only dropship's earlier bucket-wide rules, when they are all there is, are deleted.
+    expect(runBlock('', null, 'none').calls).toHaveLength(1);
+    expect(runBlock('', customerRules, 'ok').bucket).toEqual({ Rules: customerRules.Rules });
+    const legacy = { Rules: [{ ID: 'dropship-expire-dumps', Status: 'Enabled', Filter: { Prefix: '' } }] };
+    const dropped = runBlock('', legacy, 'ok');
+    expect(dropped.calls[1]).toBe('s3api delete-bucket-lifecycle --bucket acme-data');
+    expect(dropped.bucket).toBeNull();
   });
 });
