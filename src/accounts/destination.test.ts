@@ -42,6 +42,14 @@ describe('destination validation at registration', () => {
     [{ accountId: 'Acme Corp' }, 'accountId: account ids are 1–63 characters'],
     [{ plan: 'gold' }, 'plan:'],
     [{ bukcet: 'typo' }, 'Unrecognized key'],
+    // Postgres cuts names to 63 bytes: 60 ASCII bytes and a 4-byte emoji (62 UTF-16 units) would read the 60-byte
+    // schema of another account (red team, API).
+    [{ sourceSchema: `${'x'.repeat(60)}\u{1F600}` }, 'sourceSchema: Postgres names are at most 63 bytes (UTF-8)'],
+    [{ sourceSchema: 'a\u0000' }, 'sourceSchema: cannot contain a NUL character'],
+    [
+      { selection: { tenantColumn: `${'é'.repeat(32)}`, tenantValue: '1' } },
+      'selection.tenantColumn: Postgres names are at most 63 bytes (UTF-8)',
+    ],
   ])('rejects %j with a message that says what to fix', (patch, message) => {
     expect(problems(patch).join('\n')).toContain(message);
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { COMPRESSION_CHOICES, type DestinationCompression, LAYOUTS, type Layout } from '../contracts/receipt.js';
-import { type Selection, selectionSchema } from '../contracts/selection.js';
+import { postgresIdentifier, type Selection, selectionSchema } from '../contracts/selection.js';
 import { PLANS, type Plan } from '../contracts/slots.js';
 
 /**
@@ -58,7 +58,7 @@ const prefixSchema = z
   // prefix goes into the write, reader and session policies, where "exp*" would also grant "experiments/…".
   .refine((p) => !/[*?$]/.test(p), 'prefixes cannot contain "*", "?" or "$" (IAM reads them as wildcards)');
 
-const sourceSchemaSchema = z.string().min(1).max(63, 'Postgres identifiers are at most 63 bytes');
+const sourceSchemaSchema = postgresIdentifier;
 
 export const destinationInputSchema = z
   .object({

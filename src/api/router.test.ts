@@ -56,4 +56,41 @@ describe('handleApiEvent', () => {
     expect(res.body).not.toContain('10.0.0.5');
     expect(lines.join('\n')).toContain('api request failed'); // the operator's detail goes to the log
   });
+
+  it('answers a NUL character anywhere in a request 400 naming where, before any query (red team: 500s, a stuck import)', async () => {
+    const post = (body: string): HttpApiEvent => ({
+      ...event('POST', '/destinations'),
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    const cases: [HttpApiEvent, string][] = [
+      [event('GET', '/destinations/%00'), 'accountId'],
+      [event('DELETE', '/destinations/a%00b'), 'accountId'],
+      [event('GET', '/runs/%00'), 'runId'],
+      [{ ...event('GET', '/runs'), rawQueryString: 'accountId=%00' }, 'accountId'],
+      [{ ...event('GET', '/destinations'), rawQueryString: 'cursor=AA' }, 'cursor'],
+      [post('{"accountId":"acme","sourceSchema":"s\\u0000"}'), 'sourceSchema'],
+      [post('{"selection":{"excludeTables":["ok","x\\u0000"]}}'), 'selection.excludeTables[1]'],
+    ];
+    for (const [e, field] of cases) {
+      const res = await handleApiEvent(e, deps);
+      expect(res.statusCode, `${e.requestContext.http.method} ${e.rawPath}?${e.rawQueryString}`).toBe(400);
+      expect(JSON.parse(res.body!).errors.map((x: { field: string }) => x.field)).toContain(field);
+    }
+  });
+
+  it('refuses ?__proto__= as an unknown query parameter, and a body nested 200,000 deep without overflowing', async () => {
+    const proto = await handleApiEvent({ ...event('GET', '/destinations'), rawQueryString: '__proto__=1' }, deps);
+    expect(proto.statusCode).toBe(400);
+    expect(JSON.parse(proto.body!).errors).toContainEqual({ field: '__proto__', message: expect.any(String) });
+    const deep = await handleApiEvent(
+      {
+        ...event('POST', '/destinations'),
+        headers: { 'content-type': 'application/json' },
+        body: `${'['.repeat(200_000)}${']'.repeat(200_000)}`,
+      },
+      deps,
+    );
+    expect(deep.statusCode).toBe(400);
+  });
 });

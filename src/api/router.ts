@@ -181,9 +181,12 @@ function parse(
   headers: Record<string, string>,
   principal: string,
 ): Call {
+  refuseNul(rawParams, '');
   const params = (route.params ? check(route.params, rawParams, '') : {}) as Record<string, string>;
-  const rawQuery: Record<string, string> = {};
+  // A prototype-less object: `?__proto__=1` is a key like any other (and refused as unknown), not a prototype.
+  const rawQuery: Record<string, string> = Object.create(null);
   for (const [k, v] of new URLSearchParams(event.rawQueryString ?? '')) rawQuery[k] = v;
+  refuseNul(rawQuery, '');
   if (!route.query && Object.keys(rawQuery).length > 0)
     throw new ApiError(
       400,
@@ -210,6 +213,7 @@ function parse(
     } catch {
       throw new ApiError(400, 'invalid-json', 'The body is not JSON', [{ field: 'body', message: 'not JSON' }]);
     }
+    refuseNul(json, '');
     body = check(route.body.schema, json, '');
   } else if (text.trim() !== '') {
     throw new ApiError(400, 'invalid-request', 'This operation takes no body', [
@@ -217,6 +221,30 @@ function parse(
     ]);
   }
   return { route, params, query, body, principal };
+}
+
+/**
+ * No string of a request may hold a NUL character: Postgres text cannot (the query failed with 500, a bulk import
+ * stopped at the line, a problem body quoting the value could not be kept for its Idempotency-Key). One walk over the
+ * parsed request (bounded by its size), before any schema: a 400 naming the field.
+ */
+function refuseNul(value: unknown, root: string): void {
+  // Iterative: a body nested a million arrays deep (JSON.parse takes it) must not overflow the stack here.
+  const todo: [unknown, string][] = [[value, root]];
+  for (let item = todo.pop(); item; item = todo.pop()) {
+    const [v, at] = item;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000'))
+        throw new ApiError(400, 'invalid-request', 'The request is not valid', [
+          { field: at || 'body', message: 'cannot contain a NUL character (\\u0000)' },
+        ]);
+    } else if (Array.isArray(v)) v.forEach((x, i) => todo.push([x, `${at}[${i}]`]));
+    else if (v !== null && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        const field = at ? `${at}.${k}` : k;
+        todo.push([k, field], [x, field]);
+      }
+  }
 }
 
 function check<T extends z.ZodType>(schema: T, value: unknown, prefix: string): z.output<T> {
@@ -247,7 +275,7 @@ const encodeCursor = (s: string): string => Buffer.from(s, 'utf8').toString('bas
 function decodeCursor(c: string | undefined): string | undefined {
   if (c === undefined) return undefined;
   const s = Buffer.from(c, 'base64url').toString('utf8');
-  if (s === '' || encodeCursor(s) !== c)
+  if (s === '' || s.includes('\u0000') || encodeCursor(s) !== c)
     throw new ApiError(400, 'invalid-request', 'The cursor is not one this API gave', [
       { field: 'cursor', message: 'not a cursor from a previous page' },
     ]);

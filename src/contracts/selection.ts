@@ -29,11 +29,18 @@ export const EMPTY_SELECTION: Selection = {
   excludeColumns: [],
 };
 
-const identifier = z
+/**
+ * A Postgres name (schema, column): at most 63 bytes of UTF-8, as Postgres keeps them. A longer one is not refused by
+ * Postgres but cut to 63 bytes — in a `name` parameter and in a quoted identifier alike — so it would read another
+ * name's data while dropship's own checks (ownership of a schema, one tenant per account) compared the full text
+ * (red team, API: `<another account's 60-byte schema>😀` passed as a schema of its own and exported its rows).
+ */
+export const postgresIdentifier = z
   .string()
   .min(1, 'cannot be empty')
-  .max(63, 'Postgres identifiers are at most 63 bytes')
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'Postgres names are at most 63 bytes (UTF-8)')
   .refine((s) => !s.includes('\u0000'), 'cannot contain a NUL character');
+const identifier = postgresIdentifier;
 
 const glob = z
   .string()
