@@ -238,7 +238,7 @@ function refuseNul(value: unknown, root: string): void {
         throw new ApiError(400, 'invalid-request', 'The request is not valid', [
           { field: at || 'body', message: 'cannot contain a NUL character (\\u0000)' },
         ]);
-    } else if (Array.isArray(v)) v.forEach((x, i) => todo.push([x, `${at}[${i}]`]));
+    } else if (Array.isArray(v)) for (const [i, x] of v.entries()) todo.push([x, `${at}[${i}]`]);
     else if (v !== null && typeof v === 'object')
       for (const [k, x] of Object.entries(v)) {
         const field = at ? `${at}.${k}` : k;
