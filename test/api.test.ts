@@ -413,6 +413,40 @@ describe('the HTTP API through the generated client', () => {
     expect(await h.registry.get('apico3')).toEqual(before); // nothing changed
   });
 
+  it('a PATCH whose account is removed and registered again before its webhook is set: 409, and the new registration has no webhook (red team, API)', async () => {
+    // Prepare: the registry the API reads; between the PATCH's last read and its webhook write another caller removes
+    // the account and registers it again (a new generation, its own external ID).
+    const real = deps.registry;
+    const before = await real.get('apico4');
+    let reads = 0;
+    const racing = Object.create(real) as Registry;
+    racing.get = async (id: string) => {
+      const d = await real.get(id);
+      if (id === 'apico4' && ++reads === 2) {
+        await real.remove('apico4');
+        await real.add(destination('apico4'));
+      }
+      return d;
+    };
+    deps.registry = racing;
+    let patch: Awaited<ReturnType<typeof client.PATCH>>;
+    try {
+      // Act
+      patch = await client.PATCH('/destinations/{accountId}', {
+        params: { path: { accountId: 'apico4' } },
+        body: { webhookUrl: 'http://127.0.0.1:9/the-old-registration' },
+      });
+    } finally {
+      deps.registry = real;
+    }
+    // Assess: the caller is told; the new registration (another generation) has no webhook.
+    expect(patch.response.status).toBe(409);
+    expect(patch.error).toMatchObject({ status: 409, type: 'urn:dropship:problem:destination-replaced' });
+    const now = await client.GET('/destinations/{accountId}', { params: { path: { accountId: 'apico4' } } });
+    expect(now.data!.externalId).not.toBe(before.externalId);
+    expect(now.data!.webhookUrl).toBeNull();
+  });
+
   it('deletes a destination (204), then it is gone (404)', async () => {
     const del = await client.DELETE('/destinations/{accountId}', { params: { path: { accountId: 'apico3' } } });
     expect(del.response.status).toBe(204);

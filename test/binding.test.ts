@@ -85,6 +85,7 @@ afterAll(async () => {
 async function setWebhook(accountId: string): Promise<void> {
   await new StatusStore(h.pool).setWebhook(
     accountId,
+    (await h.registry.get(accountId)).generation,
     hookUrl,
     encryptSecret(randomBytes(16).toString('hex'), Buffer.from(key, 'base64')),
   );
@@ -731,6 +732,7 @@ describe('a delivery belongs to exactly one destination version', () => {
         await h.registry.add(input('rt_new', 'rt-new-bucket'));
         await new StatusStore(h.pool).setWebhook(
           'rt-reborn',
+          (await h.registry.get('rt-reborn')).generation,
           hookUrl,
           encryptSecret(randomBytes(16).toString('hex'), Buffer.from(key, 'base64')),
         );

@@ -457,7 +457,12 @@ describe('drift checks before the slot', () => {
         },
       },
     });
-    await new StatusStore(h.pool).setWebhook(id, hookUrl, encryptSecret(secret, Buffer.from(key, 'base64')));
+    await new StatusStore(h.pool).setWebhook(
+      id,
+      dest.generation,
+      hookUrl,
+      encryptSecret(secret, Buffer.from(key, 'base64')),
+    );
     return dest;
   }
 

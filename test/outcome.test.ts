@@ -79,7 +79,12 @@ async function customer(accountId: string): Promise<Customer> {
     prefix: 'exports',
     schema: accountId,
   });
-  await new StatusStore(h.pool).setWebhook(accountId, hookUrl, encryptSecret('whsec_test', Buffer.from(key, 'base64')));
+  await new StatusStore(h.pool).setWebhook(
+    accountId,
+    c.destination.generation,
+    hookUrl,
+    encryptSecret('whsec_test', Buffer.from(key, 'base64')),
+  );
   customers.set(accountId, c);
   return c;
 }

@@ -65,6 +65,21 @@ export class DestinationBusy extends DropshipError {
 }
 
 /**
+ * A change of an account's registration found the account removed meanwhile — and maybe registered again, as
+ * another generation with an external ID of its own: nothing was set on the new registration. Not retryable as it
+ * is: look at the account as it is now, then change that.
+ */
+export class DestinationReplaced extends AccountsError {
+  override readonly code: string = 'destination-replaced';
+  constructor(accountId: string) {
+    super(
+      `account "${accountId}" was removed while this change was being made (and may have been registered again): nothing was changed on its registration now; look at it (dropship destinations show ${accountId}), then change that`,
+    );
+    this.name = 'DestinationReplaced';
+  }
+}
+
+/**
  * How long a registry write waits for a lock (the destination row, a schema's or a place's): under the API's 29 s
  * timeout, so a caller gets the registry's answer (DestinationBusy), never a gateway timeout with the change maybe
  * committed after it.

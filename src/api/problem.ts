@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { DestinationBusy, DestinationExists, DestinationNotFound, InvalidDestination } from '../accounts/registry.js';
+import {
+  DestinationBusy,
+  DestinationExists,
+  DestinationNotFound,
+  DestinationReplaced,
+  InvalidDestination,
+} from '../accounts/registry.js';
 import { customerMessageOf, DropshipError, nearestDropshipError } from '../contracts/errors.js';
 import { PreflightError } from '../run/lifecycle/prepare.js';
 import { RunInProgress } from '../store/ledger/ledger.js';
@@ -91,6 +97,10 @@ export function toProblem(e: unknown, instance: string): Problem {
     return base(404, d.code, d.message, [{ field: 'accountId', message: 'no destination is registered for it' }]);
   if (d instanceof DestinationExists)
     return base(409, d.code, d.message, [{ field: 'accountId', message: 'already has a destination' }]);
+  if (d instanceof DestinationReplaced)
+    return base(409, d.code, d.message, [
+      { field: 'accountId', message: 'removed (and maybe registered again) meanwhile' },
+    ]);
   if (d instanceof DestinationBusy)
     return base(409, d.code, d.message, [{ field: 'accountId', message: 'busy: try again in a moment' }]);
   if (d instanceof RunInProgress)

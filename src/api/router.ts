@@ -401,7 +401,7 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
         Object.keys(patch).length > 0
           ? await deps.registry.update(p.accountId, patch)
           : await deps.registry.get(p.accountId);
-      const set = webhookUrl === undefined ? undefined : await setWebhook(deps, p.accountId, webhookUrl);
+      const set = webhookUrl === undefined ? undefined : await setWebhook(deps, dest, webhookUrl);
       return {
         status: 200,
         body: { destination: await viewOf(deps, dest), ...(set ? { webhookSecret: set.secret } : {}) },

@@ -173,7 +173,9 @@ export const ROUTES: Route[] = [
       200: { description: 'Changed', schema: 'UpdatedDestination' },
       415: unsupported,
       404: noDestination,
-      409: busy,
+      409: problemAnswer(
+        'The account is busy (waited 20 s: nothing was changed, try again), or it was removed while the change was being made and maybe registered again (`destination-replaced`: nothing was set on the new registration)',
+      ),
       ...common,
     },
   },

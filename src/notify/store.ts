@@ -171,12 +171,30 @@ export class StatusStore {
     });
   }
 
-  async setWebhook(accountId: string, url: string | null, encryptedSecret: string | null): Promise<void> {
-    await this.get(accountId);
-    await this.pool.query(
-      'update dropship.destination_status set webhook_url = $2, webhook_secret = $3 where account_id = $1',
-      [accountId, url, encryptedSecret],
-    );
+  /**
+   * Sets the account's webhook — of the registration `generation` only: the destination row is share-locked and must
+   * still be that generation, so a change racing a removal and a new registration of the same account id never lands
+   * on the new one (red team, API: a PATCH's webhook did). Returns false (nothing set) when the generation is gone.
+   */
+  async setWebhook(
+    accountId: string,
+    generation: number,
+    url: string | null,
+    encryptedSecret: string | null,
+  ): Promise<boolean> {
+    return this.tx(async (c) => {
+      const cur = await c.query(
+        'select 1 from dropship.destinations where account_id = $1 and generation = $2 for share',
+        [accountId, generation],
+      );
+      if (cur.rowCount === 0) return false;
+      await this.get(accountId, c);
+      await c.query(
+        'update dropship.destination_status set webhook_url = $2, webhook_secret = $3 where account_id = $1',
+        [accountId, url, encryptedSecret],
+      );
+      return true;
+    });
   }
 
   async setSecret(accountId: string, encryptedSecret: string): Promise<void> {

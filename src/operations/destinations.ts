@@ -1,4 +1,5 @@
 import type { Destination, DestinationInput } from '../accounts/destination.js';
+import { DestinationReplaced } from '../accounts/registry.js';
 import { StatusStore, webhookKey } from '../notify/store.js';
 import { encryptSecret, generateSecret, validateWebhookUrl } from '../notify/webhook.js';
 import type { OperationDeps } from './deps.js';
@@ -28,7 +29,7 @@ export async function createDestination(
   if (webhookUrl !== undefined) await checkWebhook(deps.settings, webhookUrl);
   const destination = await deps.registry.add(input);
   if (webhookUrl === undefined) return { destination };
-  const set = await setWebhook(deps, destination.accountId, webhookUrl);
+  const set = await setWebhook(deps, destination, webhookUrl);
   return { destination, webhookUrl: set!.url, webhookSecret: set!.secret };
 }
 
@@ -43,21 +44,25 @@ export async function checkWebhook(settings: OperationDeps['settings'], url: str
 
 /**
  * Sets an account's webhook with a newly generated signing secret (stored encrypted; returned here
- * once and never again), or removes it (`url` null; returns null).
+ * once and never again), or removes it (`url` null; returns null) — on the registration `destination` is (its
+ * generation): when the account was removed meanwhile (and maybe registered again), nothing is set and
+ * `DestinationReplaced` says so.
  */
 export async function setWebhook(
   deps: Pick<OperationDeps, 'settings' | 'pool'>,
-  accountId: string,
+  destination: Pick<Destination, 'accountId' | 'generation'>,
   url: string | null,
 ): Promise<{ url: string; secret: string } | null> {
   const store = new StatusStore(deps.pool);
+  const { accountId, generation } = destination;
   if (url === null) {
-    await store.setWebhook(accountId, null, null);
+    if (!(await store.setWebhook(accountId, generation, null, null))) throw new DestinationReplaced(accountId);
     return null;
   }
   const valid = validateWebhookUrl(url, { allowLoopback: deps.settings.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK });
   const key = await webhookKey(deps.settings);
   const secret = generateSecret();
-  await store.setWebhook(accountId, valid, encryptSecret(secret, key));
+  if (!(await store.setWebhook(accountId, generation, valid, encryptSecret(secret, key))))
+    throw new DestinationReplaced(accountId);
   return { url: valid, secret };
 }

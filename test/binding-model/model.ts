@@ -308,6 +308,7 @@ export class Day {
     const secret = encryptSecret(generateSecret(), await webhookKey(this.ctx.settings));
     await new StatusStore(this.ctx.pool).setWebhook(
       this.accountId,
+      dest.generation,
       `${this.ctx.hooks.base}/d${this.day}/g${gen}`,
       secret,
     );

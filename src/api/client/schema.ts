@@ -914,7 +914,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The account is busy — a receipt is being published, or another change of it is being written (waited 20 s): nothing was changed, try again */
+            /** @description The account is busy (waited 20 s: nothing was changed, try again), or it was removed while the change was being made and maybe registered again (`destination-replaced`: nothing was set on the new registration) */
             409: {
                 headers: {
                     [name: string]: unknown;

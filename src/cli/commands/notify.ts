@@ -16,7 +16,7 @@ import { withApp } from '../with-app.js';
 /** Sets (generating and printing a new signing secret) or removes an account's webhook. */
 export async function setWebhook(app: App, accountId: string, url: string | null, out: Out): Promise<void> {
   const { setWebhook: set } = await import('../../operations/destinations.js');
-  const done = await set(await app.operations(), accountId, url);
+  const done = await set(await app.operations(), await (await app.registry()).get(accountId), url);
   if (done === null) out(`${accountId}: webhook removed`);
   else printWebhookSecret(done.url, done.secret, out);
 }
