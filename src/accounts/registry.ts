@@ -516,6 +516,20 @@ export class Registry {
     return res.rows.map(fromRow);
   }
 
+  /**
+   * The destinations of `due` that have been due without a break since before `at` (a slot's time): registered,
+   * enabled and of a plan with the slot since then (`due_since`, migration 18). The catch-up records a missed slot
+   * only for these: a destination disabled at the slot and resumed since, or upgraded since, was not due then.
+   */
+  async dueSince(slot: string, slots: SlotsByPlan, at: Date): Promise<Destination[]> {
+    const plans = (Object.keys(slots) as Plan[]).filter((p) => slots[p].includes(slot));
+    const res = await this.pool.query<Row>(
+      'select * from dropship.destinations where enabled and plan = any($1::text[]) and due_since < $2 order by account_id',
+      [plans, at],
+    );
+    return res.rows.map(fromRow);
+  }
+
   /** The account ids of `due` (the schedule function needs no more: one query, no rows to parse). */
   async dueIds(slot: string, slots: SlotsByPlan = DEFAULT_SLOTS): Promise<string[]> {
     const plans = (Object.keys(slots) as Plan[]).filter((p) => slots[p].includes(slot));

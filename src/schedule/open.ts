@@ -54,6 +54,16 @@ export async function openSlotBatch(deps: OpenDeps, message: OpenMessage): Promi
         );
         continue;
       }
+      // The account's own run is going (an on-demand run started before the slot): skipped before the pre-flight
+      // (an AssumeRole, the external-ID probe, the source's planning), not after it, at every catch-up attempt.
+      if (await deps.ledger.hasActiveRun(accountId)) {
+        runs.push({ accountId, status: 'skipped', tasks: 0, error: new RunInProgress(accountId).message });
+        deps.log.info(
+          { accountId, slot, slotDate, by },
+          'slot not started: a live run is in progress (the sweeper catches the slot up)',
+        );
+        continue;
+      }
       const { run, tasks } = await startFanOutRun(dest, {
         sourceUrl: deps.sourceUrl,
         ledger: deps.ledger,

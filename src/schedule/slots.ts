@@ -152,8 +152,9 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
       if (age < grace || age > 86_400_000) continue;
       const slotDate = at.toISOString().slice(0, 10);
       const have = await deps.ledger.slotRuns({ slot, slotDate });
-      const missing = (await deps.registry.due(slot, slotsByPlan(deps.settings))).filter(
-        (d) => !have.has(d.accountId) && d.createdAt.getTime() < at.getTime(),
+      // Due since before the slot: not one registered, resumed or upgraded after it (it was not due then).
+      const missing = (await deps.registry.dueSince(slot, slotsByPlan(deps.settings), at)).filter(
+        (d) => !have.has(d.accountId),
       );
       if (missing.length === 0) continue;
       if (age <= window) {
@@ -171,7 +172,20 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
         out.push(...ids.map((accountId) => ({ accountId, status: 'queued', tasks: 0 })));
         continue;
       }
+      // An account whose own run was going at the slot (an on-demand run started just before it) was skipped by the
+      // opening, not forgotten: its slot is not recorded as a failure.
+      const ranAcross = await deps.ledger.ranAcross(
+        missing.map((d) => d.accountId),
+        at,
+      );
       for (const d of missing) {
+        if (ranAcross.has(d.accountId)) {
+          deps.log.info(
+            { accountId: d.accountId, slot, slotDate },
+            'slot not recorded as missed: a run of the account was going across it',
+          );
+          continue;
+        }
         const error = `slot ${slot} of ${slotDate} missed: no run started within DROPSHIP_SLOT_CATCHUP_SECONDS (${deps.settings.DROPSHIP_SLOT_CATCHUP_SECONDS} s)`;
         const runId = newRunId(at);
         if (

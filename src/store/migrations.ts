@@ -506,6 +506,29 @@ const MIGRATIONS: Migration[] = [
         where destination is not null;
     `,
   },
+  {
+    version: 18,
+    name: 'destinations due since',
+    additive: true,
+    sql: `
+      -- Since when the destination has been due in its plan's slots without a break: set at registration, and again
+      -- when it is enabled after being disabled (a resume, the end of an automatic pause) or its plan changes. The
+      -- catch-up records a slot as missed only for destinations due since before it (src/schedule/slots.ts): one
+      -- left out of a slot because it was disabled, or free, then was not "missed" (red team, fan-out).
+      alter table dropship.destinations add column due_since timestamptz;
+      update dropship.destinations set due_since = created_at;
+      alter table dropship.destinations alter column due_since set default now(), alter column due_since set not null;
+      create function dropship.destination_due_since() returns trigger language plpgsql as $$
+      begin
+        if (new.enabled and not old.enabled) or new.plan is distinct from old.plan then
+          new.due_since := now();
+        end if;
+        return new;
+      end $$;
+      create trigger destinations_due_since before update of enabled, plan on dropship.destinations
+        for each row execute function dropship.destination_due_since();
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

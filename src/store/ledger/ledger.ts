@@ -187,6 +187,32 @@ export class Ledger extends TaskLedger {
   }
 
   /**
+   * Which of `accountIds` had a run of their own (any trigger, not refused at its opening) open at `at` or opened
+   * since: their slot at `at` was not missed for want of a run — the account's own run was going (a slot's opening
+   * skips an account with a live run). Runs are looked at two days back (the index on account and start).
+   */
+  async ranAcross(accountIds: string[], at: Date): Promise<Set<string>> {
+    if (accountIds.length === 0) return new Set();
+    const res = await this.pool.query<{ account_id: string }>(
+      `select distinct account_id from dropship.runs
+        where account_id = any($1::text[]) and folder <> ''
+          and started_at >= $2::timestamptz - interval '2 days'
+          and coalesce(finished_at, 'infinity'::timestamptz) >= $2::timestamptz`,
+      [accountIds, at],
+    );
+    return new Set(res.rows.map((r) => r.account_id));
+  }
+
+  /** Whether the account has a run open (running or finishing): one row of the index of active runs. */
+  async hasActiveRun(accountId: string): Promise<boolean> {
+    const res = await this.pool.query(
+      `select 1 from dropship.runs where account_id = $1 and status in ('running', 'finishing')`,
+      [accountId],
+    );
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  /**
    * A scheduled slot that never ran (and can no longer be caught up) is recorded as a failed run,
    * so it shows in `runs list` and counts as a failure; it also occupies the slot's key.
    */

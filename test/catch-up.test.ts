@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OpenMessage } from '../src/contracts/open.js';
+import { createLogger } from '../src/log/logger.js';
+import { StatusStore } from '../src/notify/store.js';
+import { newRunId } from '../src/run/lifecycle/lifecycle.js';
+import { openSlotBatch } from '../src/schedule/open.js';
+import { catchUpSlots, type SlotDeps } from '../src/schedule/slots.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
+
+/**
+ * The catch-up records a slot as missed only for accounts that were due in it and had no run across it (red team,
+ * fan-out): an account disabled at the slot (an automatic pause) and resumed since, or free then and upgraded since,
+ * was not due; an account whose own on-demand run was going at the slot was skipped by the opening, not forgotten.
+ * The slot is a minute just past on the real clock (the registry records its changes with the database's time), and
+ * the catch-up looks at it 4 hours later (past DROPSHIP_SLOT_CATCHUP_SECONDS' 3 hours), with that time injected.
+ */
+let h: Harness;
+const log = createLogger({ level: 'silent' });
+const IDS = ['cumissed', 'curesumed', 'cuupgraded', 'cuownrun'];
+const minute = Math.floor(Date.now() / 60_000) * 60_000 - 2 * 60_000;
+const at = new Date(minute);
+const slot = at.toISOString().slice(11, 16);
+const slotDate = at.toISOString().slice(0, 10);
+const other = new Date(minute + 30 * 60_000).toISOString().slice(11, 16);
+let deps: SlotDeps;
+const sent: OpenMessage[] = [];
+
+beforeAll(async () => {
+  h = await startHarness();
+  for (const id of IDS) {
+    await h.pool.query(
+      `create schema ${id}; create table ${id}.a (id int primary key); insert into ${id}.a values (1);`,
+    );
+    await h.registry.add({
+      accountId: id,
+      plan: id === 'cuupgraded' ? 'free' : 'paid',
+      bucket: `${id}-data`,
+      region: 'us-east-1',
+      roleArn: `arn:aws:iam::259999999998:role/dropship-export-${id}`,
+      sourceSchema: id,
+    });
+  }
+  // Registered a day before the slot.
+  await h.pool.query(
+    `update dropship.destinations set created_at = now() - interval '1 day', due_since = now() - interval '1 day'
+      where account_id = any($1::text[])`,
+    [IDS],
+  );
+  deps = {
+    registry: h.registry,
+    ledger: h.ledger,
+    settings: h.settings({ DROPSHIP_PAID_SLOTS: slot, DROPSHIP_FREE_SLOTS: other }),
+    queue: { send: async () => {} },
+    opens: { send: async (m) => void sent.push(...m), backlog: async () => 0 },
+    sourceUrl: h.stack.databaseUrl,
+    log,
+  };
+}, 240_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+const missed = async (accountId: string) =>
+  (
+    await h.pool.query<{ error: string }>(
+      `select error from dropship.runs where account_id = $1 and trigger = 'schedule' and slot = $2 and slot_date = $3`,
+      [accountId, slot, slotDate],
+    )
+  ).rows.map((r) => r.error);
+
+describe('the catch-up past its window', () => {
+  it('records the slot missed only for an account due in it without a run across it', async () => {
+    // Prepare: after the slot, one account is resumed (it was paused at the slot), one upgraded from free, and one
+    // has its own on-demand run going.
+    await h.registry.setEnabled('curesumed', false);
+    await h.registry.setEnabled('curesumed', true);
+    await h.registry.update('cuupgraded', { plan: 'paid' });
+    const own = await h.ledger.openRun({
+      runId: newRunId(new Date()),
+      accountId: 'cuownrun',
+      trigger: 'cli',
+      layout: 'dreamdata',
+      folder: slot,
+      startedMicros: BigInt(Date.now()) * 1000n,
+      tables: ['a'],
+    });
+    expect(own.status).toBe('running');
+    // Act
+    const out = await catchUpSlots(deps, new Date(minute + 4 * 3_600_000));
+    // Assess: the account that was due and had no run gets its failed "missed" run, and only it.
+    expect(out.map((r) => [r.accountId, r.status])).toEqual([['cumissed', 'missed']]);
+    expect(await missed('cumissed')).toEqual([
+      `slot ${slot} of ${slotDate} missed: no run started within DROPSHIP_SLOT_CATCHUP_SECONDS (10800 s)`,
+    ]);
+    for (const id of ['curesumed', 'cuupgraded', 'cuownrun']) {
+      expect(await missed(id), id).toEqual([]);
+      expect((await new StatusStore(h.pool).get(id)).consecutiveFailures, id).toBe(0);
+    }
+    expect(sent).toEqual([]);
+  });
+
+  it('an opening of the slot for an account whose own run is going skips it before the pre-flight (no AssumeRole)', async () => {
+    const before = h.stack.sts.calls.length;
+    const res = await openSlotBatch(deps, { kind: 'open', slot, slotDate, by: 'catch-up', accountIds: ['cuownrun'] });
+    expect(res.runs).toEqual([
+      expect.objectContaining({
+        accountId: 'cuownrun',
+        status: 'skipped',
+        error: expect.stringMatching(/in progress/),
+      }),
+    ]);
+    expect(res.retry).toEqual([]);
+    expect(h.stack.sts.calls.length).toBe(before);
+  });
+});
