@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpenMessage } from '../src/contracts/open.js';
+import { setupCustomer } from '../src/devstack/demo.js';
 import { createLogger } from '../src/log/logger.js';
 import { StatusStore } from '../src/notify/store.js';
 import { newRunId } from '../src/run/lifecycle/lifecycle.js';
@@ -112,5 +113,45 @@ describe('the catch-up past its window', () => {
     ]);
     expect(res.retry).toEqual([]);
     expect(h.stack.sts.calls.length).toBe(before);
+  });
+});
+
+describe('a slot opening while STS throttles', () => {
+  it('records no failed run: the open message comes back, and the next delivery opens the run', async () => {
+    // Prepare: a real customer (role, bucket, table); STS throttles its AssumeRole through every SDK attempt.
+    await h.pool.query(
+      'create schema custs; create table custs.a (id int primary key); insert into custs.a values (1);',
+    );
+    await setupCustomer(h.stack, h.registry, {
+      accountId: 'custs',
+      awsAccountId: '253333333334',
+      bucket: 'custs-data',
+      schema: 'custs',
+    });
+    const d = { ...deps, settings: h.settings({ DROPSHIP_AWS_MAX_ATTEMPTS: '2' }) };
+    const message = { kind: 'open' as const, slot, slotDate, by: 'schedule' as const, accountIds: ['custs'] };
+    let throttled = 0;
+    h.stack.sts.faults.push((action, params) => {
+      if (action !== 'AssumeRole' || !params.get('RoleArn')?.includes('custs')) return undefined;
+      throttled++;
+      return { status: 400, code: 'Throttling', message: 'Rate exceeded' };
+    });
+    let first: Awaited<ReturnType<typeof openSlotBatch>>;
+    try {
+      // Act
+      first = await openSlotBatch(d, message);
+    } finally {
+      h.stack.sts.faults.length = 0;
+    }
+    // Assess: STS was asked (and throttled); the message is to come back; the slot holds no run; no failure counted.
+    expect(throttled).toBeGreaterThan(0);
+    expect(first.retry).toEqual(['custs']);
+    expect(first.runs).toEqual([expect.objectContaining({ accountId: 'custs', status: 'error' })]);
+    expect(await missed('custs')).toEqual([]);
+    expect((await new StatusStore(h.pool).get('custs')).consecutiveFailures).toBe(0);
+    // STS answers again: the message delivered again opens the slot's run.
+    const again = await openSlotBatch(d, message);
+    expect(again.runs).toEqual([expect.objectContaining({ accountId: 'custs', status: 'running' })]);
+    await h.ledger.failRun({ runId: again.runs[0]!.runId!, error: 'test over: nobody works the task queue here' });
   });
 });

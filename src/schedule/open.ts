@@ -2,7 +2,7 @@ import { DestinationNotFound } from '../accounts/registry.js';
 import { type OpenMessage, openRecords } from '../contracts/open.js';
 import { errorFields } from '../log/logger.js';
 import { startFanOutRun } from '../run/drivers/fan-out.js';
-import { PreflightError } from '../run/lifecycle/prepare.js';
+import { PreflightError, passingPreflight } from '../run/lifecycle/prepare.js';
 import { RunInProgress, SlotAlreadyRun } from '../store/ledger/ledger.js';
 import type { OpenDeps, SlotRun } from './slots.js';
 
@@ -165,7 +165,8 @@ const PASSING_MESSAGES =
  */
 export function isPassingInfrastructureFailure(e: unknown): boolean {
   for (let c: unknown = e, depth = 0; c && depth < 6; depth++) {
-    if (c instanceof PreflightError) return false; // a refusal, recorded on the opened run
+    // A refusal is recorded on the opened run; a check AWS could not answer is tried again.
+    if (c instanceof PreflightError) return passingPreflight(c);
     const code = (c as { code?: unknown }).code;
     if (typeof code === 'string' && (PASSING_CODES.has(code) || code.startsWith('08'))) return true;
     if (c instanceof Error && PASSING_MESSAGES.test(c.message)) return true;

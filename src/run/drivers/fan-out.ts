@@ -13,7 +13,7 @@ import type { Run, Trigger } from '../../store/ledger/rows.js';
 import { dispatchRunOutcome } from '../lifecycle/ended.js';
 import { type Faults, noFaults } from '../lifecycle/faults.js';
 import { newRunId } from '../lifecycle/lifecycle.js';
-import { PreflightError, prepareRun } from '../lifecycle/prepare.js';
+import { PreflightError, passingPreflight, prepareRun } from '../lifecycle/prepare.js';
 import { sweepRuns } from '../liveness/sweep.js';
 import { packTasks } from './pack.js';
 
@@ -106,7 +106,7 @@ export async function startFanOutRun(
         },
       });
     } catch (e) {
-      if (!(e instanceof PreflightError) || e.check === 'disabled') throw e;
+      if (!(e instanceof PreflightError) || e.check === 'disabled' || passingPreflight(e)) throw e;
       refused = e;
     }
     const tables: TablePlan[] = selected?.tables ?? [];

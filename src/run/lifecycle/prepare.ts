@@ -97,6 +97,16 @@ export async function prepareRun(dest: Destination, deps: PrepareDeps): Promise<
   return selected;
 }
 
+/**
+ * A role or external-ID check AWS could not answer — throttled, a 5xx, the network (the check's cause says it is
+ * retryable) — refuses nothing: the fan-out opener records no failed run for it and its open message comes back (red
+ * team, fan-out: a moment of STS throttling at 04:00 used every opened account's slot up with a failed run, counted
+ * toward its pause). A definite answer (AccessDenied, no external-ID condition) is a refusal.
+ */
+export function passingPreflight(e: PreflightError): boolean {
+  return (e.check === 'role' || e.check === 'external-id') && e.retryable;
+}
+
 /** The check's own error, as a PreflightError with the same words (they name the account and the fix). */
 async function refuseOn(check: PreflightCheck, run: () => Promise<void>): Promise<void> {
   try {
