@@ -192,6 +192,8 @@ describe('serverless package (offline)', () => {
       BatchSize: 1,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       EventSourceArn: { 'Fn::GetAtt': ['TaskQueue', 'Arn'] },
+      // No more pollers than the worker's reserved concurrency (DROPSHIP_WORKER_CONCURRENCY 6 above).
+      ScalingConfig: { MaximumConcurrency: 6 },
     });
     expect(JSON.stringify(mapping!.Properties.FunctionName)).toContain('WorkerLambdaFunction');
   });

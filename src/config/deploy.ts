@@ -36,6 +36,13 @@ export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
     scheduleEvents,
     checkEvents,
     workerConcurrency: s.DROPSHIP_WORKER_CONCURRENCY,
+    /**
+     * The task queue mapping's maximumConcurrency (SQS allows 2–1,000): the pollers hand messages to no more workers
+     * than the reserved concurrency. Without it the mapping scales its pollers past the reserved concurrency, the
+     * invocations it cannot make are throttled and each counts as a receive toward the dead-letter queue (AWS:
+     * "Lambda SQS scaling" — set maximum concurrency ≤ reserved concurrency).
+     */
+    workerPollers: Math.min(1000, Math.max(2, s.DROPSHIP_WORKER_CONCURRENCY)),
     securityGroupId: s.DROPSHIP_VPC_SECURITY_GROUP_ID ?? 'sg-0000000000000000a',
     subnetA: s.DROPSHIP_VPC_SUBNET_A ?? 'subnet-0000000000000000a',
     subnetB: s.DROPSHIP_VPC_SUBNET_B ?? 'subnet-0000000000000000b',
