@@ -168,6 +168,31 @@ describe('the HTTP API through the generated client', () => {
     await provision('apico');
   });
 
+  it('keeps only a success under an Idempotency-Key: after an error answer, or a reservation abandoned by a killed function, the retry is a new request', async () => {
+    // An error answer (the source schema does not exist yet): the key is released, not replayed for a day.
+    const body = { ...destination('apicoidem'), sourceSchema: 'apicoidem' };
+    const first = await client.POST('/destinations', { body, headers: { 'Idempotency-Key': 'idem-err-1' } });
+    expect(first.response.status).toBe(400);
+    await h.pool.query('create schema apicoidem; create table apicoidem.t (id int primary key)');
+    const retry = await client.POST('/destinations', { body, headers: { 'Idempotency-Key': 'idem-err-1' } });
+    expect(retry.response.status).toBe(201);
+    expect(retry.response.headers.get('idempotent-replayed')).toBeNull();
+    // A reservation its function never answered (killed by the 29 s timeout) stops blocking the key after a minute.
+    const other = { ...destination('apicoidem2'), sourceSchema: 'apicoidem2' };
+    await h.pool.query('create schema apicoidem2; create table apicoidem2.t (id int primary key)');
+    const store = new IdempotencyStore(h.pool);
+    const hash = requestHash('POST', '/destinations', createDestinationBody.parse(other));
+    await store.reserve(h.stack.platform.arn, 'idem-stale-1', hash);
+    const blocked = await client.POST('/destinations', { body: other, headers: { 'Idempotency-Key': 'idem-stale-1' } });
+    expect(blocked.response.status).toBe(409);
+    await h.pool.query(
+      `update dropship.api_idempotency set created_at = now() - interval '61 seconds' where key = 'idem-stale-1'`,
+    );
+    const freed = await client.POST('/destinations', { body: other, headers: { 'Idempotency-Key': 'idem-stale-1' } });
+    expect(freed.response.status).toBe(201);
+    for (const id of ['apicoidem', 'apicoidem2']) await h.registry.remove(id);
+  });
+
   it('refuses a second create for the account (409), unknown fields and invalid values (400 naming the field), a non-JSON body (415)', async () => {
     const dup = await client.POST('/destinations', { body: destination('apico') });
     expect(dup.response.status).toBe(409);

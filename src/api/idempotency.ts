@@ -6,11 +6,17 @@ import { API_IDEMPOTENCY_KEEP_HOURS } from '../store/ledger/retention.js';
  * `Idempotency-Key` on the POSTs that create things (a destination, a run), kept in
  * dropship.api_idempotency (migration 16) per caller principal and key for KEEP_HOURS: the same key
  * with the same request answers the first response again; with a different request, 422; while the
- * first is still being answered, 409. A webhook secret is not kept (it is shown once): a replay of a
+ * first is still being answered, 409. Only a success is kept: an error answer (a 4xx — a conflict, a busy account, an
+ * invalid destination — or a 5xx) releases the key, so the client's retry with it is a new request (red team, API: a
+ * retryable 409 "busy" was replayed for 24 hours). A reservation never answered (its Lambda killed by the API's
+ * 29 s timeout) is released after STALE_RESERVATION_SECONDS. A webhook secret is not kept (it is shown once): a replay of a
  * create that set a webhook answers without it. The periodic function's ledger retention prunes rows
  * older than that (src/store/ledger/retention.ts, one constant for both).
  */
 export const KEEP_HOURS = API_IDEMPOTENCY_KEEP_HOURS;
+
+/** A reservation still without an answer after this long was abandoned (the API function's timeout is 29 s). */
+export const STALE_RESERVATION_SECONDS = 60;
 
 export type Reservation =
   | { kind: 'new' }
@@ -40,8 +46,9 @@ export class IdempotencyStore {
   async reserve(principal: string, key: string, hash: string): Promise<Reservation> {
     await this.pool.query(
       `delete from dropship.api_idempotency where principal = $1 and key = $2
-          and created_at < now() - make_interval(hours => $3)`,
-      [principal, key, KEEP_HOURS],
+          and (created_at < now() - make_interval(hours => $3)
+               or (status is null and created_at < now() - make_interval(secs => $4)))`,
+      [principal, key, KEEP_HOURS, STALE_RESERVATION_SECONDS],
     );
     const ins = await this.pool.query(
       `insert into dropship.api_idempotency (principal, key, request_hash) values ($1, $2, $3)
@@ -60,15 +67,17 @@ export class IdempotencyStore {
     return { kind: 'replay', status: row.status, body: row.body };
   }
 
-  /** Records the answer of a reserved request (a server error releases the key instead). */
+  /** Records the answer of a reserved request: a success; an error answer releases the key instead. */
   async complete(principal: string, key: string, status: number, body: unknown): Promise<void> {
-    if (status >= 500) {
-      await this.pool.query('delete from dropship.api_idempotency where principal = $1 and key = $2', [principal, key]);
-      return;
-    }
+    if (status >= 400) return this.release(principal, key);
     await this.pool.query(
       'update dropship.api_idempotency set status = $3, body = $4 where principal = $1 and key = $2',
       [principal, key, status, JSON.stringify(body ?? null)],
     );
+  }
+
+  /** Forgets a reservation: the next request with the key is a new one. */
+  async release(principal: string, key: string): Promise<void> {
+    await this.pool.query('delete from dropship.api_idempotency where principal = $1 and key = $2', [principal, key]);
   }
 }

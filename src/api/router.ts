@@ -116,7 +116,12 @@ export async function handleApiEvent(event: HttpApiEvent, deps: ApiDeps): Promis
         const failed = reply.status === 0;
         const stored = failed ? toProblem(reply.body, instance) : reply;
         const status = failed ? (stored as { status: number }).status : reply.status;
-        await store.complete(principal, key, status, failed ? stored : withoutSecret(reply.body));
+        // An answer that cannot be kept releases the key (it must not stay "in progress" for a day): the caller still
+        // gets this answer.
+        await store.complete(principal, key, status, failed ? stored : withoutSecret(reply.body)).catch(async (e) => {
+          deps.log.error({ requestId, method, path, ...errorFields(e) }, 'api idempotency answer not kept');
+          await store.release(principal, key).catch(() => {});
+        });
         if (failed) throw reply.body;
       }
     } else {
