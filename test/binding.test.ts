@@ -696,6 +696,50 @@ describe('a delivery belongs to exactly one destination version', () => {
     expect(after.compression).toBe(c.destination.compression);
   });
 
+  it('a registry write that waits behind several locks in turn gives up within one bound, not one per lock (red team, API: 18 s + 18 s past the API’s 29 s)', async () => {
+    // Prepare: another writer holds the bucket's place lock and then, after most of the bound, the schema's lock.
+    await h.pool.query('create schema rtlocks; create table rtlocks.t (id int primary key)');
+    const bound = 4;
+    const place = await h.pool.connect();
+    const schema = await h.pool.connect();
+    try {
+      await place.query('begin');
+      await place.query(`select pg_advisory_xact_lock(hashtext('dropship.place:' || 'rtlocks-data'))`);
+      await schema.query('begin');
+      await schema.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext('rtlocks'))`);
+      const slow = new Registry(h.pool, undefined, bound);
+      const t0 = performance.now();
+      const add = slow
+        .add({
+          accountId: 'rtlocks',
+          plan: 'paid',
+          bucket: 'rtlocks-data',
+          region: 'us-east-1',
+          roleArn: 'arn:aws:iam::250000000017:role/dropship-export-rtlocks',
+          sourceSchema: 'rtlocks',
+        })
+        .then(
+          () => 'added',
+          (e: unknown) => e,
+        );
+      // The place's lock goes after three quarters of the bound; the schema's stays.
+      await new Promise((r) => setTimeout(r, bound * 750));
+      await place.query('rollback');
+      // Act
+      const outcome = await add;
+      const seconds = (performance.now() - t0) / 1000;
+      // Assess: busy, within the one bound (a second full bound for the schema's lock would be 7 s).
+      expect(outcome).toBeInstanceOf(DestinationBusy);
+      expect(seconds).toBeLessThan(bound + 1.5);
+      await expect(h.registry.get('rtlocks')).rejects.toThrow(/No destination is registered/);
+    } finally {
+      await place.query('rollback').catch(() => {});
+      await schema.query('rollback').catch(() => {});
+      place.release();
+      schema.release();
+    }
+  });
+
   it('red team R4: an outcome dispatched across a remove + re-add of its account id tells the new customer nothing', async () => {
     await h.pool.query('create schema rt_old; create table rt_old.t (id bigint primary key); create schema rt_new;');
     await h.pool.query('create table rt_new.t (id bigint primary key)');

@@ -80,8 +80,23 @@ export class DestinationReplaced extends AccountsError {
 }
 
 /**
- * How long a registry write waits for a lock (the destination row, a schema's or a place's): under the API's 29 s
- * timeout, so a caller gets the registry's answer (DestinationBusy), never a gateway timeout with the change maybe
+ * The time left to a registry write's lock waits, per transaction's client: `lock_timeout` bounds each wait, and a
+ * write may wait for several (a place's lock, then a schema's, then a row) — 18 s each added up past the API's 29 s
+ * timeout (red team, API). Before each lock the write takes, `lockBudget` sets `lock_timeout` to what is left, so all
+ * of them together wait at most REGISTRY_LOCK_TIMEOUT_SECONDS.
+ */
+const lockDeadlines = new WeakMap<PoolClient, number>();
+
+async function lockBudget(c: PoolClient): Promise<void> {
+  const deadline = lockDeadlines.get(c);
+  if (deadline === undefined) return;
+  const left = Math.max(1, deadline - Date.now());
+  await c.query(`select set_config('lock_timeout', $1, true)`, [`${left}ms`]);
+}
+
+/**
+ * How long a registry write waits for its locks (the destination row, a schema's or a place's), all of them together
+ * (`lockBudget`): under the API's 29 s timeout, so a caller gets the registry's answer (DestinationBusy), never a gateway timeout with the change maybe
  * committed after it.
  */
 export const REGISTRY_LOCK_TIMEOUT_SECONDS = 20;
@@ -237,6 +252,7 @@ export class Registry {
   async put(input: unknown, opts: { update?: boolean } = {}): Promise<PutResult> {
     const d = parseDestinationInput(input as DestinationInput);
     return this.write(d.accountId, async (c) => {
+      await lockBudget(c);
       const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
         d.accountId,
       ]);
@@ -262,6 +278,7 @@ export class Registry {
   private async insert(c: PoolClient, d: ParsedInput): Promise<Destination> {
     await refuseSharedPlace(c, d.accountId, d.bucket, d.prefix);
     const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
+    await lockBudget(c);
     const res = await c.query<Row>(
       `insert into dropship.destinations
            (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout,
@@ -292,6 +309,7 @@ export class Registry {
    */
   async update(accountId: string, patch: DestinationPatch): Promise<Destination> {
     return this.write(accountId, async (c) => {
+      await lockBudget(c);
       const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
         accountId,
       ]);
@@ -375,8 +393,13 @@ export class Registry {
   private async tx<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
     try {
       return await inTransaction(this.pool, async (c) => {
-        await c.query(`select set_config('lock_timeout', $1, true)`, [`${this.lockTimeoutSeconds}s`]);
-        return fn(c);
+        lockDeadlines.set(c, Date.now() + this.lockTimeoutSeconds * 1000);
+        try {
+          await c.query(`select set_config('lock_timeout', $1, true)`, [`${this.lockTimeoutSeconds}s`]);
+          return await fn(c);
+        } finally {
+          lockDeadlines.delete(c);
+        }
       });
     } catch (e) {
       if ((e as { code?: string }).code === '55P03') throw new DestinationBusy(accountId, { cause: e });
@@ -420,6 +443,7 @@ export class Registry {
     // Registrations of one schema are serialised from here to their commit (who else reads it, then
     // the write); the catalog checks above read only the source, so they run outside the lock, and
     // the lines of a bulk import check their sources side by side.
+    await lockBudget(c);
     await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
     const others = await c.query<{ account_id: string; tenant_column: string | null; tenant_value: string | null }>(
       'select account_id, tenant_column, tenant_value from dropship.destinations where source_schema = $1 and account_id <> $2',
@@ -635,6 +659,7 @@ export interface DestinationPatch {
  * for the transaction), so two registrations at once cannot both pass.
  */
 async function refuseSharedPlace(c: PoolClient, accountId: string, bucket: string, prefix: string): Promise<void> {
+  await lockBudget(c);
   await c.query(`select pg_advisory_xact_lock(hashtext('dropship.place:' || $1))`, [bucket]);
   const other = await c.query<{ account_id: string; prefix: string }>(
     `select account_id, prefix from dropship.destinations
