@@ -52,7 +52,7 @@ beforeAll(async () => {
   h = await startHarness();
   const c = new pg.Client({ connectionString: h.stack.databaseUrl });
   await c.connect();
-  for (const s of ['apico', 'apico2', 'apico3', 'apico4']) await createDemoSchema(c, s, 500);
+  for (const s of ['apico', 'apico2', 'apico3', 'apico4', 'apico5']) await createDemoSchema(c, s, 500);
   await c.end();
   const settings = h.settings({
     DROPSHIP_WEBHOOK_KEY: Buffer.alloc(32, 7).toString('base64'),
@@ -249,6 +249,26 @@ describe('the HTTP API through the generated client', () => {
     expect(fields(badCursor.error)).toEqual(['cursor']);
     const badLimit = await client.GET('/destinations', { params: { query: { limit: 0 } } });
     expect(fields(badLimit.error)).toEqual(['limit']);
+    // A destination removed between the page's read and its view (a DELETE racing the list): the page still answers
+    // (it was a 500 on the status row's foreign key), and reading writes no status row.
+    expect((await client.POST('/destinations', { body: destination('apico5') })).response.status).toBe(201);
+    const real = deps.registry;
+    const racing = Object.create(real) as Registry;
+    racing.page = async (q) => {
+      const page = await real.page(q);
+      await real.remove('apico5');
+      return page;
+    };
+    deps.registry = racing;
+    try {
+      const raced = await client.GET('/destinations', { params: { query: { limit: 100 } } });
+      expect(raced.response.status).toBe(200);
+      expect(raced.data!.items.map((d) => d.accountId)).toContain('apico5');
+    } finally {
+      deps.registry = real;
+    }
+    const rows = await h.pool.query(`select 1 from dropship.destination_status where account_id = 'apico5'`);
+    expect(rows.rowCount).toBe(0);
   });
 
   it('updates a destination; a new webhook returns a new secret once; 400/404/415 name the field', async () => {

@@ -287,8 +287,23 @@ function decodeCursor(c: string | undefined): string | undefined {
   return s;
 }
 
-async function viewOf(deps: ApiDeps, d: Destination): Promise<z.input<typeof import('./schemas.js').destinationView>> {
-  const row = await new StatusStore(deps.pool).get(d.accountId);
+/**
+ * The API's view of destinations, their webhooks read in one query that writes nothing (a status row was inserted per
+ * destination read: one removed meanwhile failed the whole page with 500 on the foreign key — red team, API).
+ */
+async function viewsOf(
+  deps: ApiDeps,
+  ds: Destination[],
+): Promise<z.input<typeof import('./schemas.js').destinationView>[]> {
+  const hooks = await new StatusStore(deps.pool).webhookUrls(ds.map((d) => d.accountId));
+  return ds.map((d) => viewOf(d, hooks.get(d.accountId) ?? null));
+}
+
+async function viewOne(deps: ApiDeps, d: Destination): Promise<z.input<typeof import('./schemas.js').destinationView>> {
+  return (await viewsOf(deps, [d]))[0]!;
+}
+
+function viewOf(d: Destination, webhookUrl: string | null): z.input<typeof import('./schemas.js').destinationView> {
   return {
     accountId: d.accountId,
     plan: d.plan,
@@ -304,7 +319,7 @@ async function viewOf(deps: ApiDeps, d: Destination): Promise<z.input<typeof imp
     changes: d.changes,
     selection: d.selection,
     enabled: d.enabled,
-    webhookUrl: row.webhookUrl,
+    webhookUrl,
     version: d.version,
     createdAt: d.createdAt.toISOString(),
     updatedAt: d.updatedAt.toISOString(),
@@ -375,7 +390,7 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
       return {
         status: 201,
         body: {
-          destination: await viewOf(deps, created.destination),
+          destination: await viewOne(deps, created.destination),
           externalId: created.destination.externalId,
           setupKit: kit === null ? null : kitOf(kit),
           ...(created.webhookSecret ? { webhookSecret: created.webhookSecret } : {}),
@@ -391,12 +406,12 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
       return {
         status: 200,
         body: {
-          items: await Promise.all(items.map((d) => viewOf(deps, d))),
+          items: await viewsOf(deps, items),
           nextCursor: more ? encodeCursor(items[items.length - 1]!.accountId) : null,
         },
       };
     },
-    getDestination: async () => ({ status: 200, body: await viewOf(deps, await deps.registry.get(p.accountId)) }),
+    getDestination: async () => ({ status: 200, body: await viewOne(deps, await deps.registry.get(p.accountId)) }),
     updateDestination: async () => {
       const { webhookUrl, ...patch } = call.body as z.output<typeof updateDestinationBody>;
       await deps.registry.get(p.accountId); // 404 before anything changes
@@ -409,7 +424,7 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
       const set = webhookUrl === undefined ? undefined : await setWebhook(deps, dest, webhookUrl);
       return {
         status: 200,
-        body: { destination: await viewOf(deps, dest), ...(set ? { webhookSecret: set.secret } : {}) },
+        body: { destination: await viewOne(deps, dest), ...(set ? { webhookSecret: set.secret } : {}) },
       };
     },
     deleteDestination: async () => {

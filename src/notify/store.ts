@@ -197,6 +197,16 @@ export class StatusStore {
     });
   }
 
+  /** The webhook addresses of these accounts (none: absent), read without creating status rows. */
+  async webhookUrls(accountIds: string[]): Promise<Map<string, string>> {
+    const res = await this.pool.query<{ account_id: string; webhook_url: string }>(
+      `select account_id, webhook_url from dropship.destination_status
+        where account_id = any($1::text[]) and webhook_url is not null`,
+      [accountIds],
+    );
+    return new Map(res.rows.map((r) => [r.account_id, r.webhook_url]));
+  }
+
   async setSecret(accountId: string, encryptedSecret: string): Promise<void> {
     await this.pool.query('update dropship.destination_status set webhook_secret = $2 where account_id = $1', [
       accountId,
