@@ -589,6 +589,13 @@ describe('the local API refuses what AWS IAM refuses (403, API Gateway’s body)
     expect((await h.registry.list()).map((d) => d.accountId)).not.toContain('tampered');
   });
 
+  it('a signed request whose path is not valid percent-encoding reaches the router: 400 naming the segment, not 500', async () => {
+    const s = await signedRequest(`${api.url}/destinations/acme%ZZ`, { method: 'GET' }, caller);
+    const res = await fetch(s.url, { headers: s.headers });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['accountId']);
+  });
+
   it('a wrong secret', async () => {
     const s = await signedRequest(
       `${api.url}/destinations`,

@@ -78,7 +78,13 @@ export class LocalApi {
       if (e instanceof SigV4Error) return send(res, 403, { message: e.message });
       throw e;
     }
-    const resource = this.arnOf(method, decodeURI(rawPath));
+    // A path that is not valid percent-encoding is authorised as it came (the router then answers 400 naming it);
+    // decodeURI threw, and the local API answered 500 (red team, API).
+    let path = rawPath;
+    try {
+      path = decodeURI(rawPath);
+    } catch {}
+    const resource = this.arnOf(method, path);
     if (!(await authorize(principal, 'execute-api:Invoke', resource, { resourceAccountId: this.opts.accountId })))
       return send(res, 403, {
         message: `User: ${principal.arn} is not authorized to perform: execute-api:Invoke on resource: ${resource}`,

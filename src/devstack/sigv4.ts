@@ -106,7 +106,7 @@ export function verifySignature(req: SignedRequest, auth: ParsedAuth, secret: st
       ? path || '/'
       : path
           .split('/')
-          .map((seg) => uriEscape(decodeURIComponent(seg)))
+          .map((seg) => uriEscape(decodeSegment(seg)))
           .join('/') || '/';
   const canonicalHeaders = auth.signedHeaders.map((h) => `${h}:${headerValue(req.headers[h])}\n`).join('');
   const canonicalRequest = [
@@ -127,5 +127,14 @@ export function verifySignature(req: SignedRequest, auth: ParsedAuth, secret: st
       'SignatureDoesNotMatch',
       'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
     );
+  }
+}
+
+/** A path segment decoded once; one that is not valid percent-encoding is taken as it is (never a 500). */
+function decodeSegment(seg: string): string {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    return seg;
   }
 }
