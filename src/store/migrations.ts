@@ -529,6 +529,15 @@ const MIGRATIONS: Migration[] = [
         for each row execute function dropship.destination_due_since();
     `,
   },
+  {
+    version: 19,
+    name: 'task re-sends',
+    additive: true,
+    sql: `
+      -- When the sweeper last sent the task again (src/store/ledger/tasks.ts takeForResend): once per task lease.
+      alter table dropship.run_tasks add column resent_at timestamptz;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -197,6 +197,34 @@ describe('fan-out runs (owner fan-out)', () => {
     ]);
   });
 
+  it('a dead worker while the task queue is backed up: each task is sent again once per task lease, not at every sweep (red team, fan-out)', async () => {
+    // Prepare: 50 small tables in one packed message; its worker died in the first; nothing of the run is received
+    // for the next sweeps (the workers are busy with the slot).
+    const d = await addDestination(h, 'sw-backlog');
+    const tables = Array.from({ length: 50 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    const run = await h.ledger.openRun(runOf(d, { tables }));
+    await h.ledger.markDispatched(run.runId);
+    await h.ledger.claimTask({ runId: run.runId, table: 't00', leaseSeconds: 600 });
+    await pastTheBound(h.pool, run.runId);
+    const { deps, sent } = sweeper();
+    // Act: three sweeps (15 minutes, within the task lease).
+    const per: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const before = sent.length;
+      await sweepRuns(deps, { accountId: d.accountId });
+      per.push(sent.length - before);
+    }
+    // Assess: every task once; after a lease without a worker, once more.
+    expect(per).toEqual([50, 0, 0]);
+    expect(new Set(sent.map((m) => (m as { table: string }).table)).size).toBe(50);
+    await h.pool.query(
+      `update dropship.run_tasks set resent_at = now() - make_interval(secs => $2) where run_id = $1`,
+      [run.runId, deps.settings.DROPSHIP_TASK_LEASE_SECONDS + 1],
+    );
+    await sweepRuns(deps, { accountId: d.accountId });
+    expect(sent).toHaveLength(100);
+  });
+
   it('without a queue to resend to, a silent fan-out run waits; a finishing run with its lease is alive', async () => {
     // Prepare
     const d = await addDestination(h, 'sw-noqueue');

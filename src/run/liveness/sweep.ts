@@ -116,22 +116,29 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
     table: t.table,
     ...(t.part ? { part: t.part } : {}),
   });
-  const resend: TaskMessage[] = [];
+  const candidates: { table: string; part: number }[] = [];
   if (run.dispatchedAt === null && silent) {
     for (const t of await ledger.tasks(run.runId))
-      if (t.status === 'pending' || t.status === 'running') resend.push(message(t));
+      if (t.status === 'pending' || t.status === 'running') candidates.push(t);
   } else {
     const expired = await ledger.expiredTasks(run.runId);
-    for (const t of expired) resend.push(message(t));
+    candidates.push(...expired);
     // A dead worker of a packed message leaves the tables after its current one pending, and the
     // message itself stays invisible for the queue's visibility timeout: send the run's pending whole
     // tables again with the expired tasks (whole tables only: key-range parts are never packed).
     if (expired.length > 0)
-      for (const t of await ledger.tasks(run.runId))
-        if (t.status === 'pending' && t.parts === 1) resend.push(message(t));
+      for (const t of await ledger.tasks(run.runId)) if (t.status === 'pending' && t.parts === 1) candidates.push(t);
   }
+  // Each task at most once per task lease: its re-sent message may wait in a backed-up queue past the next sweeps.
+  const taken = await ledger.takeForResend(run.runId, candidates, deps.settings.DROPSHIP_TASK_LEASE_SECONDS);
+  const resend = taken.map(message);
   if (resend.length === 0) return { ...base, action: 'alive' };
-  await deps.resend(resend);
+  try {
+    await deps.resend(resend);
+  } catch (e) {
+    await ledger.untakeResend(run.runId, taken).catch(() => {});
+    throw e;
+  }
   await ledger.markDispatched(run.runId);
   log.warn(
     { ...base, tasks: resend.map(messageLabel) },

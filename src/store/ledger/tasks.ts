@@ -197,6 +197,42 @@ export class TaskLedger {
     return res.rows.map(toTask);
   }
 
+  /**
+   * Of these tasks, the ones not sent again within `withinSeconds`, marked sent now (one statement: two sweepers
+   * never both take a task). The sweeper sends a dead worker's task — and the run's pending tables, which were
+   * perhaps packed with it — again at most once per task lease: a re-sent message waits in a backed-up queue for
+   * longer than a sweep's 5 minutes, and every sweep sent all of them again (50 tables: 150 messages in 15 minutes;
+   * red team, fan-out).
+   */
+  async takeForResend(
+    runId: string,
+    tasks: { table: string; part: number }[],
+    withinSeconds: number,
+  ): Promise<{ table: string; part: number }[]> {
+    if (tasks.length === 0) return [];
+    const res = await this.pool.query<{ table_name: string; part: number }>(
+      `update dropship.run_tasks t set resent_at = now()
+         from unnest($2::text[], $3::int[]) as x(table_name, part)
+        where t.run_id = $1 and t.table_name = x.table_name and t.part = x.part
+          and (t.resent_at is null or t.resent_at < now() - make_interval(secs => $4))
+        returning t.table_name, t.part`,
+      [runId, tasks.map((t) => t.table), tasks.map((t) => t.part), withinSeconds],
+    );
+    const taken = new Set(res.rows.map((r) => `${r.table_name}\u0000${r.part}`));
+    return tasks.filter((t) => taken.has(`${t.table}\u0000${t.part}`));
+  }
+
+  /** Forgets that these tasks were sent again (the send failed): the next sweep sends them. */
+  async untakeResend(runId: string, tasks: { table: string; part: number }[]): Promise<void> {
+    if (tasks.length === 0) return;
+    await this.pool.query(
+      `update dropship.run_tasks t set resent_at = null
+         from unnest($2::text[], $3::int[]) as x(table_name, part)
+        where t.run_id = $1 and t.table_name = x.table_name and t.part = x.part`,
+      [runId, tasks.map((t) => t.table), tasks.map((t) => t.part)],
+    );
+  }
+
   async tasks(runId: string): Promise<Task[]> {
     const res = await this.pool.query('select * from dropship.run_tasks where run_id = $1 order by table_name, part', [
       runId,
