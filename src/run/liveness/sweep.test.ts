@@ -10,7 +10,7 @@ import {
 } from '../../../test/kit/runs.js';
 import type { TaskMessage } from '../../contracts/task.js';
 import { createLogger } from '../../log/logger.js';
-import { type SweepDeps, sweepRuns } from './sweep.js';
+import { LOST_MESSAGE_SECONDS, type SweepDeps, sweepRuns } from './sweep.js';
 
 /**
  * The sweep (src/run/liveness/sweep.ts) against a real ledger in a throwaway database, with fakes for what it
@@ -223,6 +223,29 @@ describe('fan-out runs (owner fan-out)', () => {
     );
     await sweepRuns(deps, { accountId: d.accountId });
     expect(sent).toHaveLength(100);
+  });
+
+  it('a dispatched run whose pending task has no message left (a purged queue): after LOST_MESSAGE_SECONDS silent, the task is sent again (red team, fan-out)', async () => {
+    const d = await addDestination(h, 'sw-lost');
+    const run = await h.ledger.openRun(runOf(d, { tables: ['a', 'b'] }));
+    await h.ledger.markDispatched(run.runId);
+    await h.ledger.claimTask({ runId: run.runId, table: 'a', leaseSeconds: 600 });
+    await h.ledger.completeTask({ runId: run.runId, table: 'a', attempt: 1, result: taskResult('a') });
+    const { deps, sent } = sweeper();
+    // Silent past the stale bound but not the lost-message bound: b's message may still be queued behind a slot.
+    await h.pool.query(`update dropship.runs set heartbeat_at = now() - interval '3 hours' where run_id = $1`, [
+      run.runId,
+    ]);
+    expect((await sweepRuns(deps, { accountId: d.accountId })).map((s) => s.action)).toEqual(['alive']);
+    // Act: silent for longer than any backlog lasts.
+    await h.pool.query(`update dropship.runs set heartbeat_at = now() - make_interval(secs => $2) where run_id = $1`, [
+      run.runId,
+      LOST_MESSAGE_SECONDS + 60,
+    ]);
+    const swept = await sweepRuns(deps, { accountId: d.accountId });
+    // Assess
+    expect(swept.map((s) => [s.action, s.detail])).toEqual([['resent', '1 task(s)']]);
+    expect(sent).toEqual([{ runId: run.runId, accountId: d.accountId, table: 'b' }]);
   });
 
   it('without a queue to resend to, a silent fan-out run waits; a finishing run with its lease is alive', async () => {

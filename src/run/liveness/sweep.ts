@@ -23,9 +23,19 @@ import { finishRun } from '../lifecycle/finish.js';
  *     - a task whose worker died (lease run out) → its message is sent again, with the run's pending
  *       whole tables (a packed message's tables after the dead one); a task out of attempts fails
  *       the run when that message is claimed
+ *     - silent for LOST_MESSAGE_SECONDS with tasks still pending → their messages are taken as lost (a purged
+ *       queue, a message deleted by hand) and sent again: without it the run stayed open for ever and every later
+ *       slot of the account was skipped (red team, fan-out)
+ *   Every re-send of a task is at most once per task lease (`takeForResend`).
  *
  * A `finishing` run is never failed here: its receipt may already be published.
  */
+/**
+ * A dispatched run silent this long with tasks pending has lost their messages: a slot's backlog drains before the
+ * next slot (docs/operations/capacity.md), 11 hours at most with the default slots.
+ */
+export const LOST_MESSAGE_SECONDS = 12 * 3600;
+
 export interface SweepDeps {
   ledger: Ledger;
   settings: Settings;
@@ -126,8 +136,11 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
     // A dead worker of a packed message leaves the tables after its current one pending, and the
     // message itself stays invisible for the queue's visibility timeout: send the run's pending whole
     // tables again with the expired tasks (whole tables only: key-range parts are never packed).
-    if (expired.length > 0)
+    if (expired.length > 0) {
       for (const t of await ledger.tasks(run.runId)) if (t.status === 'pending' && t.parts === 1) candidates.push(t);
+    } else if (run.silentSeconds > LOST_MESSAGE_SECONDS) {
+      for (const t of await ledger.tasks(run.runId)) if (t.status === 'pending') candidates.push(t);
+    }
   }
   // Each task at most once per task lease: its re-sent message may wait in a backed-up queue past the next sweeps.
   const taken = await ledger.takeForResend(run.runId, candidates, deps.settings.DROPSHIP_TASK_LEASE_SECONDS);
