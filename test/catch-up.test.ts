@@ -155,3 +155,61 @@ describe('a slot opening while STS throttles', () => {
     await h.ledger.failRun({ runId: again.runs[0]!.runId!, error: 'test over: nobody works the task queue here' });
   });
 });
+
+describe('a destination changed while its slot run is open', () => {
+  it('the cancelled run gives the slot back: the catch-up opens it again for the new version, and never records it missed', async () => {
+    // Prepare: a paid account due at the slot, whose scheduled run is open when the operator changes its codec.
+    await h.pool.query('create schema cuchanged; create table cuchanged.a (id int primary key);');
+    const dest = await h.registry.add({
+      accountId: 'cuchanged',
+      plan: 'paid',
+      bucket: 'cuchanged-data',
+      region: 'us-east-1',
+      roleArn: 'arn:aws:iam::259999999998:role/dropship-export-cuchanged',
+      sourceSchema: 'cuchanged',
+    });
+    await h.pool.query(
+      `update dropship.destinations set created_at = now() - interval '1 day', due_since = now() - interval '1 day'
+        where account_id = 'cuchanged'`,
+    );
+    const slotRun = {
+      accountId: 'cuchanged',
+      trigger: 'schedule' as const,
+      slot,
+      slotDate,
+      layout: 'dreamdata' as const,
+      folder: slot,
+      startedMicros: BigInt(minute) * 1000n,
+      tables: ['a'],
+    };
+    const first = await h.ledger.openRun({
+      ...slotRun,
+      runId: newRunId(at),
+      destination: await h.registry.get('cuchanged'),
+    });
+    // Act
+    await h.registry.update('cuchanged', { compression: 'zstd' });
+    // Assess: cancelled; inside the window the catch-up sends the slot again; a new run of the slot may open.
+    expect((await h.ledger.getRun(first.runId))?.status).toBe('cancelled');
+    sent.length = 0;
+    const inside = await catchUpSlots(deps, new Date(minute + 10 * 60_000));
+    expect(inside.filter((r) => r.accountId === 'cuchanged').map((r) => r.status)).toEqual(['queued']);
+    expect(sent.flatMap((m) => m.accountIds)).toContain('cuchanged');
+    const again = await h.ledger.openRun({
+      ...slotRun,
+      runId: newRunId(new Date()),
+      destination: await h.registry.get('cuchanged'),
+    });
+    expect(again.status).toBe('running');
+    expect(dest.version).not.toBe((await h.registry.get('cuchanged')).version);
+    // The second run of the slot holds it: a duplicate open of the slot is refused as such.
+    await expect(
+      h.ledger.openRun({ ...slotRun, runId: newRunId(new Date()), destination: await h.registry.get('cuchanged') }),
+    ).rejects.toThrow(/slot|in progress/);
+    await h.ledger.failRun({ runId: again.runId, error: 'test over' });
+    // Past the window, the slot had its runs: not missed.
+    const past = await catchUpSlots(deps, new Date(minute + 4 * 3_600_000));
+    expect(past.filter((r) => r.accountId === 'cuchanged')).toEqual([]);
+    expect((await missed('cuchanged')).filter((e) => /missed/.test(e))).toEqual([]);
+  });
+});

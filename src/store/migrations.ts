@@ -538,6 +538,20 @@ const MIGRATIONS: Migration[] = [
       alter table dropship.run_tasks add column resent_at timestamptz;
     `,
   },
+  {
+    version: 20,
+    name: 'slots released by a destination change',
+    additive: true,
+    sql: `
+      -- A scheduled run cancelled because its destination was changed gives its slot back (src/store/ledger/cancel.ts):
+      -- the catch-up opens the slot again for the new destination version (red team, fan-out: a change at 04:01
+      -- left a free account without a delivery for a day). Its row stays, with its slot, for the history.
+      alter table dropship.runs add column slot_released boolean not null default false;
+      drop index dropship.runs_one_per_slot;
+      create unique index runs_one_per_slot on dropship.runs (account_id, slot, slot_date)
+        where trigger = 'schedule' and slot_date is not null and not slot_released;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

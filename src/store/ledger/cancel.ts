@@ -9,7 +9,16 @@ import type { PoolClient } from 'pg';
  * whatever a worker still uploads goes under the run's own frozen bucket, prefix and folder.
  * Lock order as everywhere in the ledger: task rows (in key order), then the run rows.
  */
-export async function cancelOpenRunsOf(c: PoolClient, accountId: string, reason: string): Promise<string[]> {
+export async function cancelOpenRunsOf(
+  c: PoolClient,
+  accountId: string,
+  reason: string,
+  /**
+   * A destination change (not a removal): a cancelled scheduled run gives its slot back (`slot_released`), so the
+   * catch-up opens the slot again for the new version instead of leaving the account without the slot's delivery.
+   */
+  opts: { releaseSlots?: boolean } = {},
+): Promise<string[]> {
   await c.query(
     `select 1 from dropship.run_tasks
       where run_id in (select run_id from dropship.runs where account_id = $1 and status in ('running', 'finishing'))
@@ -17,9 +26,10 @@ export async function cancelOpenRunsOf(c: PoolClient, accountId: string, reason:
     [accountId],
   );
   const res = await c.query<{ run_id: string }>(
-    `update dropship.runs set status = 'cancelled', finished_at = now(), lease_until = null, error = $2
+    `update dropship.runs set status = 'cancelled', finished_at = now(), lease_until = null, error = $2,
+                             slot_released = (trigger = 'schedule' and slot_date is not null and $3::boolean)
       where account_id = $1 and status in ('running', 'finishing') returning run_id`,
-    [accountId, reason],
+    [accountId, reason, opts.releaseSlots ?? false],
   );
   const ids = res.rows.map((r) => r.run_id);
   if (ids.length > 0)

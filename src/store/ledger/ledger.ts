@@ -176,7 +176,8 @@ export class Ledger extends TaskLedger {
       // The slot's key is checked first: a duplicate event while the slot's run is still going is a duplicate.
       if (err.code === '23505' && r.trigger === 'schedule' && r.slot && r.slotDate) {
         const taken = await this.pool.query(
-          `select 1 from dropship.runs where account_id = $1 and trigger = 'schedule' and slot = $2 and slot_date = $3`,
+          `select 1 from dropship.runs
+            where account_id = $1 and trigger = 'schedule' and slot = $2 and slot_date = $3 and not slot_released`,
           [r.accountId, r.slot, r.slotDate],
         );
         if (taken.rowCount) throw new SlotAlreadyRun(r.accountId, r.slot, r.slotDate);
@@ -234,13 +235,18 @@ export class Ledger extends TaskLedger {
     return res.rowCount === 1;
   }
 
-  /** Scheduled runs (any status) of the given slot and day, per account (of `accountIds` only, when given). */
+  /**
+   * Scheduled runs (any status) of the given slot and day, per account (of `accountIds` only, when given) — but one
+   * that gave its slot back (cancelled by a change of its destination: `slot_released`).
+   */
   async slotRuns(q: { slot: string; slotDate: string; accountIds?: string[] }): Promise<Set<string>> {
     const res = await this.pool.query<{ account_id: string }>(
       q.accountIds
         ? `select account_id from dropship.runs
-            where trigger = 'schedule' and slot = $1 and slot_date = $2 and account_id = any($3::text[])`
-        : `select account_id from dropship.runs where trigger = 'schedule' and slot = $1 and slot_date = $2`,
+            where trigger = 'schedule' and slot = $1 and slot_date = $2 and not slot_released
+              and account_id = any($3::text[])`
+        : `select account_id from dropship.runs
+            where trigger = 'schedule' and slot = $1 and slot_date = $2 and not slot_released`,
       q.accountIds ? [q.slot, q.slotDate, q.accountIds] : [q.slot, q.slotDate],
     );
     return new Set(res.rows.map((r) => r.account_id));
