@@ -489,7 +489,7 @@ describe('a delivery belongs to exactly one destination version', () => {
     }
     await h.registry.remove('gone');
     // A secret encrypted under another key (a key rotation gone wrong) cannot be decrypted.
-    await store.setSecret('garbled', encryptSecret('x', randomBytes(32)));
+    await store.setSecret('garbled', (await h.registry.get('garbled')).generation, encryptSecret('x', randomBytes(32)));
     received.length = 0;
     const r = await deliverPending({ pool: h.pool, settings }, {}, log);
     expect(received.map((x) => JSON.parse(x.body).account)).toEqual(['fine']);
@@ -935,6 +935,31 @@ describe('a delivery belongs to exactly one destination version', () => {
 });
 
 describe('registry and ledger transitions', () => {
+  it('a webhook or its secret set for a registration that was removed and registered again meanwhile lands nowhere', async () => {
+    await h.pool.query('create schema rt_hookgen; create table rt_hookgen.t (id int primary key)');
+    const input = {
+      accountId: 'rt-hookgen',
+      plan: 'paid' as const,
+      bucket: 'rt-hookgen-data',
+      region: 'us-east-1',
+      roleArn: 'arn:aws:iam::250000000018:role/dropship-export-rt-hookgen',
+      sourceSchema: 'rt_hookgen',
+    };
+    const old = await h.registry.add(input);
+    await h.registry.remove('rt-hookgen');
+    const now = await h.registry.add(input);
+    const store = new StatusStore(h.pool);
+    expect(await store.setWebhook('rt-hookgen', old.generation, 'http://127.0.0.1:9/old', 'sealed-old')).toBe(false);
+    expect(await store.setSecret('rt-hookgen', old.generation, 'sealed-old')).toBe(false);
+    expect((await store.get('rt-hookgen')).webhookUrl).toBeNull();
+    expect(await store.setWebhook('rt-hookgen', now.generation, 'http://127.0.0.1:9/new', 'sealed-new')).toBe(true);
+    expect(await store.setSecret('rt-hookgen', old.generation, 'sealed-old')).toBe(false);
+    const row = await h.pool.query(
+      `select webhook_secret from dropship.destination_status where account_id = 'rt-hookgen'`,
+    );
+    expect(row.rows[0].webhook_secret).toBe('sealed-new');
+  });
+
   it('two accounts never share a place: the same bucket with the same prefix, or one prefix inside the other, is refused', async () => {
     await h.pool.query(
       'create schema place_a; create table place_a.t (id int); create schema place_b; create table place_b.t (id int);',

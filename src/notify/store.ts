@@ -207,11 +207,20 @@ export class StatusStore {
     return new Map(res.rows.map((r) => [r.account_id, r.webhook_url]));
   }
 
-  async setSecret(accountId: string, encryptedSecret: string): Promise<void> {
-    await this.pool.query('update dropship.destination_status set webhook_secret = $2 where account_id = $1', [
-      accountId,
-      encryptedSecret,
-    ]);
+  /** Replaces the webhook's signing secret — of the registration `generation` only (as `setWebhook`); false: gone. */
+  async setSecret(accountId: string, generation: number, encryptedSecret: string): Promise<boolean> {
+    return this.tx(async (c) => {
+      const cur = await c.query(
+        'select 1 from dropship.destinations where account_id = $1 and generation = $2 for share',
+        [accountId, generation],
+      );
+      if (cur.rowCount === 0) return false;
+      await c.query('update dropship.destination_status set webhook_secret = $2 where account_id = $1', [
+        accountId,
+        encryptedSecret,
+      ]);
+      return true;
+    });
   }
 
   /** The external-ID probe passed for `verifiedFor` (see externalIdKey, src/notify/drift.ts). */

@@ -83,15 +83,18 @@ export function registerNotifyCommands(program: Command, groups: { destinations:
     .action((account: string) =>
       withApp(async (app) => {
         const { StatusStore, webhookKey } = await import('../../notify/store.js');
+        const { DestinationReplaced } = await import('../../accounts/registry.js');
         const store = new StatusStore(await app.database());
-        await (await app.registry()).get(account);
+        const dest = await (await app.registry()).get(account);
         const row = await store.get(account);
         if (!row.webhookUrl)
           throw new NotifyUsageError(
             `${account} has no webhook (set one with: dropship destinations update ${account} --webhook-url …)`,
           );
         const secret = generateSecret();
-        await store.setSecret(account, encryptSecret(secret, await webhookKey(app.settings)));
+        // Of the registration read above: one removed and registered again meanwhile keeps its own secret.
+        if (!(await store.setSecret(account, dest.generation, encryptSecret(secret, await webhookKey(app.settings)))))
+          throw new DestinationReplaced(account);
         out(`Webhook signing secret: ${secret}`);
         out('(shown once; events from now on are signed with it)');
       }),
