@@ -110,7 +110,9 @@ export function lifecycleLines(
         ]
       : [
           `\n# lifecycle.json — expire dumps after ${DUMP_EXPIRY_DAYS} days and abort incomplete uploads after 1 day, only under`,
-          `# s3://${bucket}/${runFoldersPrefix(dest)}… (the run folders): receipt.json, status.json and the rest of the bucket are untouched`,
+          `# s3://${bucket}/${runFoldersPrefix(dest)}… (the run folders): receipt.json, status.json and the rest of the bucket are untouched.`,
+          `# The prefix is dropship's: an object of your own under s3://${bucket}/${runFoldersPrefix(dest)}… expires too. The rules go by`,
+          `# age: with no delivery for ${DUMP_EXPIRY_DAYS} days, the files the current receipt.json names expire as well.`,
         ];
   return [
     ...head,
