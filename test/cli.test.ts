@@ -133,7 +133,8 @@ describe('dropship CLI', () => {
     expect(r.stdout).toContain(`External ID (put it in the role's trust policy; it never changes): ${row.external_id}`);
     expect(r.stdout).toContain(`"sts:ExternalId": "${row.external_id}"`);
     expect(r.stdout).toContain(`"AWS": "${stack.platform.arn}"`);
-    expect(r.stdout).toContain('"Resource": "arn:aws:s3:::shop-data/exports/*"');
+    expect(r.stdout).toContain('"arn:aws:s3:::shop-data/exports/2*",');
+    expect(r.stdout).toContain('"arn:aws:s3:::shop-data/exports/receipt.json",');
     const show = await cli(['destinations', 'show', 'shop']);
     expect(show.stdout).toContain(row.external_id);
     await expect(

@@ -226,7 +226,9 @@ describe('dropship doctor', () => {
     expect(line(r, 'put object')).toMatchObject({
       status: 'fail',
       detail: expect.stringContaining('AccessDenied'),
-      fix: expect.stringContaining(`s3:PutObject and s3:AbortMultipartUpload on arn:aws:s3:::${d.bucket}/exports/*`),
+      fix: expect.stringContaining(
+        `s3:PutObject and s3:AbortMultipartUpload on arn:aws:s3:::${d.bucket}/exports/2*, arn:aws:s3:::${d.bucket}/exports/receipt.json`,
+      ),
     });
     expect(line(r, 'bucket')?.status).toBe('pass');
   });

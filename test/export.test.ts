@@ -222,7 +222,9 @@ describe('export of a demo account on the local stack', () => {
         () => 'written',
         (e: Error) => e.name,
       );
-    const own = await put('acme-data', 'dropship/exports/probe.txt');
+    const own = await put('acme-data', 'dropship/exports/2000-01-01T00:00/probe.txt');
+    // Under the prefix but outside dropship's keys (a customer's own object): not writable either.
+    const customers = await put('acme-data', 'dropship/exports/customer-report.csv');
     const otherSameRegion = await put('bulk-data', 'probe.txt');
     const otherRegion = await put('globex-data', 'probe.txt');
     const outsidePrefix = await put('acme-data', 'elsewhere/probe.txt');
@@ -231,6 +233,7 @@ describe('export of a demo account on the local stack', () => {
     expect(otherSameRegion).toBe('AccessDenied');
     expect(otherRegion).toMatch(/AccessDenied|AuthorizationHeaderMalformed/);
     expect(outsidePrefix).toBe('AccessDenied');
+    expect(customers).toBe('AccessDenied');
     expect(await stack.s3.keys('bulk-data')).not.toContain('probe.txt');
     a.s3.destroy();
   });

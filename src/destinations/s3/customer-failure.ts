@@ -2,7 +2,7 @@ import type { Destination } from '../../accounts/destination.js';
 import type { CustomerFailure, CustomerFailureCode } from '../../contracts/customer-failure.js';
 import { customerMessageOf, INTERNAL_CUSTOMER_MESSAGE, repeatsOf } from '../../contracts/errors.js';
 import { errorText } from '../port.js';
-import { writeResource } from './policies.js';
+import { writeResourcesText } from './policies.js';
 
 /**
  * The customer's words for a failure (status.json, webhooks, drift warnings, and the
@@ -62,7 +62,7 @@ export function failureFor(code: CustomerFailure['code'], dest: FailureDest, rea
       return {
         code,
         reason: `dropship's role was denied writing to ${where}`,
-        fix: `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResource(dest)} in the role's permission policy${dest.kmsKeyArn ? `, and kms:GenerateDataKey and kms:Decrypt on ${dest.kmsKeyArn}` : ''}`,
+        fix: `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResourcesText(dest)} in the role's permission policy${dest.kmsKeyArn ? `, and kms:GenerateDataKey and kms:Decrypt on ${dest.kmsKeyArn}` : ''}`,
       };
     case 'operator_action_required':
       return {

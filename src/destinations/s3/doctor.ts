@@ -16,7 +16,7 @@ import { accountRootArn, arnAccountId, arnPartition } from './arn.js';
 import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix } from './bucket-lifecycle.js';
 import { awsErrorCode, destinationClients, roleSessionName, s3SettingsConfig, stsClientConfig } from './clients.js';
 import { probeAssumeRole } from './external-id-guard.js';
-import { writeResource } from './policies.js';
+import { writeResourcesText } from './policies.js';
 import { unsignedPayload } from './upload.js';
 
 /**
@@ -266,7 +266,7 @@ export async function doctor(
           name: 'multipart upload',
           status: 'fail',
           detail: `AbortMultipartUpload: ${awsErrorCode(e)} — failed exports would leave billed parts behind`,
-          fix: `allow s3:AbortMultipartUpload on ${writeResource(dest)}`,
+          fix: `allow s3:AbortMultipartUpload on ${writeResourcesText(dest)}`,
         });
       }
     } catch (e) {
@@ -295,7 +295,7 @@ function putFix(dest: Destination, e: unknown, kmsActions: string[]): string {
     const missing = /perform: (kms:\w+)/.exec(message)?.[1];
     return `allow ${missing ?? kmsActions.join(' + ')} on ${dest.kmsKeyArn} in the role's policy (multipart uploads with SSE-KMS need kms:GenerateDataKey and kms:Decrypt), and in the key policy`;
   }
-  return `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResource(dest)} in the role's permission policy (dropship policy --account ${dest.accountId})`;
+  return `allow s3:PutObject and s3:AbortMultipartUpload on ${writeResourcesText(dest)} in the role's permission policy (dropship policy --account ${dest.accountId})`;
 }
 
 /**

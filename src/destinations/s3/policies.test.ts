@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Destination } from '../../accounts/destination.js';
-import { permissionPolicy, policyDocuments, readerPolicy, writeResource } from './policies.js';
+import { permissionPolicy, policyDocuments, readerPolicy, writeResources } from './policies.js';
 
 const KMS = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const dest = (patch: Partial<Destination> = {}): Destination =>
@@ -17,9 +17,15 @@ const dest = (patch: Partial<Destination> = {}): Destination =>
 describe('policy documents', () => {
   it('are never built from a prefix with an IAM wildcard or policy variable (a destination stored before it was refused)', () => {
     for (const prefix of ['exp*', '*', 'a?b', 'a$b'])
-      for (const build of [permissionPolicy, readerPolicy, writeResource])
+      for (const build of [permissionPolicy, readerPolicy, writeResources])
         expect(() => build(dest({ prefix })), `${build.name} ${prefix}`).toThrow(/IAM reads as wildcards/);
-    expect(writeResource(dest({ prefix: 'exp' }))).toBe('arn:aws:s3:::acme-data/exp/*');
+    expect(writeResources(dest({ prefix: 'exp' }))).toEqual([
+      'arn:aws:s3:::acme-data/exp/2*',
+      'arn:aws:s3:::acme-data/exp/receipt.json',
+      'arn:aws:s3:::acme-data/exp/status.json',
+      'arn:aws:s3:::acme-data/exp/_dropship_probe/*',
+    ]);
+    expect(writeResources(dest({ prefix: '' }))[0]).toBe('arn:aws:s3:::acme-data/2*');
   });
 
   it('the reader policy (commercial partition, prefix and KMS key) is the document `dropship policy` prints', () => {
@@ -53,8 +59,8 @@ describe('policy documents', () => {
     ['aws-us-gov', 'arn:aws-us-gov:iam::123456789012:role/dropship'],
   ])('a role in %s yields S3 ARNs in that partition in the writer and reader policies', (partition, roleArn) => {
     const d = dest({ roleArn });
-    expect(writeResource(d)).toBe(`arn:${partition}:s3:::acme-data/exports/*`);
-    expect(permissionPolicy(d).Statement[0]!.Resource).toBe(`arn:${partition}:s3:::acme-data/exports/*`);
+    expect(writeResources(d)[0]).toBe(`arn:${partition}:s3:::acme-data/exports/2*`);
+    expect(permissionPolicy(d).Statement[0]!.Resource).toEqual(writeResources(d));
     const reader = readerPolicy(d).Statement;
     expect(reader[0]!.Resource).toBe(`arn:${partition}:s3:::acme-data/exports/*`);
     expect(reader[1]!.Resource).toBe(`arn:${partition}:s3:::acme-data`);

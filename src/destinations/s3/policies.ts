@@ -7,8 +7,8 @@ import { lifecycleConfiguration } from './bucket-lifecycle.js';
  * The IAM documents a customer creates for dropship, generated from the destination:
  *   - trust policy: only dropship's principal, only with this account's external ID
  *     (the condition that closes the confused-deputy hole);
- *   - permission policy: s3:PutObject and s3:AbortMultipartUpload under `<bucket>/<prefix>/*`
- *     and nothing else (no read, list or delete); kms:GenerateDataKey + kms:Decrypt on the
+ *   - permission policy: s3:PutObject and s3:AbortMultipartUpload on the keys dropship writes under
+ *     `<bucket>/<prefix>/` (`writeResources`) and nothing else (no read, list or delete); kms:GenerateDataKey + kms:Decrypt on the
  *     key when SSE-KMS is configured (multipart uploads with SSE-KMS need both).
  * The same permission policy is passed as the session policy on every AssumeRole, so even a
  * customer role that grants more yields credentials that can do only this.
@@ -56,9 +56,23 @@ function keyPrefix(dest: Pick<Destination, 'prefix'>): string {
   return dest.prefix ? `${dest.prefix}/` : '';
 }
 
-/** The objects dropship writes: `arn:<partition>:s3:::<bucket>/<prefix>/*`. */
-export function writeResource(dest: Pick<Destination, 'bucket' | 'prefix' | 'roleArn'>): string {
-  return s3Arn(arnPartition(dest.roleArn), dest.bucket, `${keyPrefix(dest)}*`);
+/**
+ * The objects dropship writes, and no other key under the prefix: its run folders (`<prefix>/2…`: every folder is
+ * named after its start time, year first, in both layouts), `receipt.json`, `status.json` and the doctor's probes.
+ * `<prefix>/*` let dropship's credentials replace any object of the customer's under the prefix (red team,
+ * retention); a role granting the older `<prefix>/*` keeps working (the session policy narrows it to these).
+ */
+export function writeResources(dest: Pick<Destination, 'bucket' | 'prefix' | 'roleArn'>): string[] {
+  const partition = arnPartition(dest.roleArn);
+  const prefix = keyPrefix(dest);
+  return [`${prefix}2*`, `${prefix}receipt.json`, `${prefix}status.json`, `${prefix}_dropship_probe/*`].map((k) =>
+    s3Arn(partition, dest.bucket, k),
+  );
+}
+
+/** The write resources as one line for a fix a person reads. */
+export function writeResourcesText(dest: Pick<Destination, 'bucket' | 'prefix' | 'roleArn'>): string {
+  return writeResources(dest).join(', ');
 }
 
 export function trustPolicy(dest: Pick<Destination, 'externalId'>, principalArn: string): PolicyDocument {
@@ -84,7 +98,7 @@ export function permissionPolicy(
       Sid: 'DropshipWriteExports',
       Effect: 'Allow',
       Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
-      Resource: writeResource(dest),
+      Resource: writeResources(dest),
     },
   ];
   if (dest.kmsKeyArn) {
