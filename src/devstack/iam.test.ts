@@ -42,9 +42,15 @@ describe('trust policy (sts:AssumeRole)', () => {
 });
 
 describe('write policy, also passed as the session policy', () => {
-  it('allows exactly PutObject and AbortMultipartUpload under the prefix', async () => {
-    expect(await authorize(session, 's3:PutObject', s3('exports/t/x.parquet.gz'), inAccount)).toBe(true);
-    expect(await authorize(session, 's3:AbortMultipartUpload', s3('exports/t/x.parquet.gz'), inAccount)).toBe(true);
+  it('allows exactly PutObject and AbortMultipartUpload on the keys dropship writes under the prefix', async () => {
+    const shard = s3('exports/2026-12-04T04:00/t/t_000000000000.parquet.gz');
+    expect(await authorize(session, 's3:PutObject', shard, inAccount)).toBe(true);
+    expect(await authorize(session, 's3:AbortMultipartUpload', shard, inAccount)).toBe(true);
+    for (const key of ['exports/receipt.json', 'exports/status.json', 'exports/_dropship_probe/r.txt'])
+      expect(await authorize(session, 's3:PutObject', s3(key), inAccount), key).toBe(true);
+    // A customer's own object under the prefix, outside dropship's keys: not writable.
+    for (const key of ['exports/t/x.parquet.gz', 'exports/report.csv', 'exports/receipt.json.bak'])
+      expect(await authorize(session, 's3:PutObject', s3(key), inAccount), key).toBe(false);
     expect(await authorize(session, 's3:PutObject', s3('elsewhere/x'), inAccount)).toBe(false);
     expect(await authorize(session, 's3:GetObject', s3('exports/receipt.json'), inAccount)).toBe(false);
     expect(await authorize(session, 's3:DeleteObject', s3('exports/receipt.json'), inAccount)).toBe(false);

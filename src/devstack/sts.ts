@@ -148,6 +148,17 @@ export class LocalSts {
     }
     let sessionPolicy: PolicyDocument | undefined;
     const policy = params.get('Policy');
+    // AWS: a session policy's plain text "can't exceed 2,048 characters".
+    if (policy && policy.length > 2048)
+      return reply(
+        res,
+        400,
+        errorXml(
+          'Sender',
+          'ValidationError',
+          "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to 2048",
+        ),
+      );
     if (policy) {
       try {
         sessionPolicy = JSON.parse(policy) as PolicyDocument;

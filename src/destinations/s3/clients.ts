@@ -10,7 +10,7 @@ import {
   isRetryable,
 } from '../../contracts/errors.js';
 import { type CustomerFailureCode, type FailureDest, failureFor, KMS_DENIAL } from './customer-failure.js';
-import { permissionPolicy } from './policies.js';
+import { sessionPolicyJson } from './policies.js';
 
 /**
  * Destination credentials: STS AssumeRole into the customer's role with the account's external ID,
@@ -128,7 +128,7 @@ export function destinationClients(
       RoleArn: dest.roleArn,
       RoleSessionName: roleSessionName(dest.accountId, runId),
       ExternalId: dest.externalId,
-      Policy: JSON.stringify(permissionPolicy(dest)),
+      Policy: sessionPolicyJson(dest),
       DurationSeconds: settings.DROPSHIP_ROLE_SESSION_SECONDS,
     },
     clientConfig: stsClientConfig(dest.region, settings),

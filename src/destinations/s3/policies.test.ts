@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Destination } from '../../accounts/destination.js';
-import { permissionPolicy, policyDocuments, readerPolicy, writeResources } from './policies.js';
+import {
+  permissionPolicy,
+  policyDocuments,
+  readerPolicy,
+  SESSION_POLICY_MAX_CHARS,
+  sessionPolicyJson,
+  writeResources,
+} from './policies.js';
 
 const KMS = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const dest = (patch: Partial<Destination> = {}): Destination =>
@@ -26,6 +33,25 @@ describe('policy documents', () => {
       'arn:aws:s3:::acme-data/exp/_dropship_probe/*',
     ]);
     expect(writeResources(dest({ prefix: '' }))[0]).toBe('arn:aws:s3:::acme-data/2*');
+  });
+
+  it("the session policy is the permission policy, or — past AWS's 2,048 characters — its statement on <prefix>/*", () => {
+    const kms = `arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/${'a'.repeat(36)}`;
+    const short = dest({ kmsKeyArn: KMS });
+    expect(sessionPolicyJson(short)).toBe(JSON.stringify(permissionPolicy(short)));
+    // The longest destination the registry takes: a 63-character bucket, a 512-character prefix, a KMS key.
+    const prefix = `${'p'.repeat(99)}/`.repeat(6).slice(0, 512).replace(/\/$/, 'x');
+    const long = dest({
+      bucket: 'b'.repeat(63),
+      prefix,
+      roleArn: 'arn:aws-us-gov:iam::123456789012:role/x',
+      kmsKeyArn: kms,
+    });
+    expect(JSON.stringify(permissionPolicy(long)).length).toBeGreaterThan(SESSION_POLICY_MAX_CHARS);
+    const session = sessionPolicyJson(long);
+    expect(session.length).toBeLessThanOrEqual(SESSION_POLICY_MAX_CHARS);
+    expect(JSON.parse(session).Statement[0].Resource).toBe(`arn:aws-us-gov:s3:::${'b'.repeat(63)}/${prefix}/*`);
+    expect(JSON.parse(session).Statement[1].Resource).toBe(kms);
   });
 
   it('the reader policy (commercial partition, prefix and KMS key) is the document `dropship policy` prints', () => {

@@ -112,6 +112,22 @@ export function permissionPolicy(
   return { Version: '2012-10-17', Statement: statements };
 }
 
+/** AWS's bound on a session policy's plain text (AssumeRole `Policy`: "can't exceed 2,048 characters"). */
+export const SESSION_POLICY_MAX_CHARS = 2048;
+
+/**
+ * The session policy of every AssumeRole, as JSON: the permission policy — or, when its four resources do not fit
+ * AWS's 2,048 characters (a prefix of several hundred characters), the same statement on `<prefix>/*`. The role's own
+ * policy (printed, in the kit) stays the narrow one, and the session's rights are the intersection of the two.
+ */
+export function sessionPolicyJson(dest: Pick<Destination, 'bucket' | 'prefix' | 'roleArn' | 'kmsKeyArn'>): string {
+  const narrow = JSON.stringify(permissionPolicy(dest));
+  if (narrow.length <= SESSION_POLICY_MAX_CHARS) return narrow;
+  const broad = permissionPolicy(dest);
+  broad.Statement[0]!.Resource = s3Arn(arnPartition(dest.roleArn), dest.bucket, `${keyPrefix(dest)}*`);
+  return JSON.stringify(broad);
+}
+
 /** Read access to the delivered exports, for the customer's own readers (loaders, warehouses). */
 export function readerPolicy(dest: Pick<Destination, 'bucket' | 'prefix' | 'roleArn' | 'kmsKeyArn'>): PolicyDocument {
   const partition = arnPartition(dest.roleArn);
