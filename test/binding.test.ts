@@ -24,6 +24,7 @@ import { startFanOutRun } from '../src/run/drivers/fan-out.js';
 import { exportAccount } from '../src/run/drivers/in-process.js';
 import { runTask } from '../src/run/drivers/task.js';
 import type { Faults } from '../src/run/lifecycle/faults.js';
+import { newRunId } from '../src/run/lifecycle/lifecycle.js';
 import { sweepRuns } from '../src/run/liveness/sweep.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { DestinationChanged, Ledger } from '../src/store/ledger/ledger.js';
@@ -127,7 +128,8 @@ function holdFirst(matches: (r: Parameters<Fault>[0]) => boolean): {
 }
 
 /** Lets the customer's role also write `bucket` (a second bucket of the same AWS account). */
-async function alsoAllow(c: Customer, awsAccountId: string, bucket: string): Promise<void> {
+/** The customer's role may write `bucket` too, at its own prefix or at `prefix` (where an update moves it). */
+async function alsoAllow(c: Customer, awsAccountId: string, bucket: string, prefix?: string): Promise<void> {
   const d = c.destination;
   await h.stack.applyWorld({
     accounts: {
@@ -137,7 +139,7 @@ async function alsoAllow(c: Customer, awsAccountId: string, bucket: string): Pro
           {
             name: `dropship-export-${d.accountId}`,
             trustPolicy: trustPolicy(d, h.stack.platform.arn),
-            policies: [permissionPolicy(d), permissionPolicy({ ...d, bucket })],
+            policies: [permissionPolicy(d), permissionPolicy({ ...d, bucket, prefix: prefix ?? d.prefix })],
           },
         ],
         users: [],
@@ -268,7 +270,7 @@ describe('a delivery belongs to exactly one destination version', () => {
       bucket: 'mover-one',
       schema: 'moving',
     });
-    await alsoAllow(c, '250000000003', 'mover-two');
+    await alsoAllow(c, '250000000003', 'mover-two', 'moved');
     // One message per table (packing off): the destination changes between the run's tasks.
     const { run, sent } = await fanOut(c.destination, { ...settings, DROPSHIP_PACK_BYTES: 0 }, true);
     expect(sent.map((m) => ('table' in m ? m.table : '')).sort()).toEqual(['a', 'b', 'c']);
@@ -739,6 +741,64 @@ describe('a delivery belongs to exactly one destination version', () => {
       schema.release();
     }
   });
+
+  it.each(['remove', 'update'] as const)(
+    '%s: a wait on the destination row, then on the open run’s task rows, stays within the one bound (review)',
+    async (op) => {
+      // Prepare: an account with an open run; another session holds the destination row a while and the run's tasks.
+      const id = `rtbudget-${op}`;
+      const schema = `rtbudget_${op}`;
+      await h.pool.query(`create schema ${schema}; create table ${schema}.t (id int primary key)`);
+      const d = await h.registry.add({
+        accountId: id,
+        plan: 'paid',
+        bucket: `${id}-data`,
+        region: 'us-east-1',
+        roleArn: `arn:aws:iam::250000000019:role/dropship-export-${id}`,
+        sourceSchema: schema,
+      });
+      const run = await h.ledger.openRun({
+        runId: newRunId(new Date()),
+        accountId: id,
+        trigger: 'manual',
+        layout: 'dreamdata',
+        folder: 'x',
+        startedMicros: BigInt(Date.now()) * 1000n,
+        tables: ['t'],
+        destination: d,
+      });
+      const bound = 4;
+      const row = await h.pool.connect();
+      const task = await h.pool.connect();
+      try {
+        await row.query('begin');
+        await row.query('select 1 from dropship.destinations where account_id = $1 for share', [id]);
+        await task.query('begin');
+        await task.query('select 1 from dropship.run_tasks where run_id = $1 for update', [run.runId]);
+        const slow = new Registry(h.pool, undefined, bound);
+        const t0 = performance.now();
+        const change = (op === 'remove' ? slow.remove(id) : slow.update(id, { compression: 'zstd' })).then(
+          () => 'done',
+          (e: unknown) => e,
+        );
+        // The row goes after three quarters of the bound; the task rows stay.
+        await new Promise((r) => setTimeout(r, bound * 750));
+        await row.query('rollback');
+        // Act
+        const outcome = await change;
+        const seconds = (performance.now() - t0) / 1000;
+        // Assess: busy within the one bound (a second full bound for the task rows would be 7 s); nothing changed.
+        expect(outcome).toBeInstanceOf(DestinationBusy);
+        expect(seconds).toBeLessThan(bound + 1.5);
+        expect((await h.registry.get(id)).version).toBe(d.version);
+      } finally {
+        await row.query('rollback').catch(() => {});
+        await task.query('rollback').catch(() => {});
+        row.release();
+        task.release();
+      }
+    },
+  );
 
   it('red team R4: an outcome dispatched across a remove + re-add of its account id tells the new customer nothing', async () => {
     await h.pool.query('create schema rt_old; create table rt_old.t (id bigint primary key); create schema rt_new;');

@@ -17,7 +17,7 @@ import { type Harness, startHarness } from './kit/stack-harness.js';
  */
 let h: Harness;
 const log = createLogger({ level: 'silent' });
-const IDS = ['cumissed', 'curesumed', 'cuupgraded', 'cuownrun'];
+const IDS = ['cumissed', 'curesumed', 'cuupgraded', 'cuownrun', 'custuck'];
 const minute = Math.floor(Date.now() / 60_000) * 60_000 - 2 * 60_000;
 const at = new Date(minute);
 const slot = at.toISOString().slice(11, 16);
@@ -87,10 +87,27 @@ describe('the catch-up past its window', () => {
       tables: ['a'],
     });
     expect(own.status).toBe('running');
+    // A run stuck open since long before the slot (past the catch-up window) excuses nothing.
+    const stuck = await h.ledger.openRun({
+      runId: newRunId(new Date(minute - 5 * 3_600_000)),
+      accountId: 'custuck',
+      trigger: 'cli',
+      layout: 'dreamdata',
+      folder: slot,
+      startedMicros: BigInt(minute - 5 * 3_600_000) * 1000n,
+      tables: ['a'],
+    });
+    await h.pool.query(`update dropship.runs set started_at = $2 where run_id = $1`, [
+      stuck.runId,
+      new Date(minute - 5 * 3_600_000),
+    ]);
     // Act
     const out = await catchUpSlots(deps, new Date(minute + 4 * 3_600_000));
     // Assess: the account that was due and had no run gets its failed "missed" run, and only it.
-    expect(out.map((r) => [r.accountId, r.status])).toEqual([['cumissed', 'missed']]);
+    expect(out.map((r) => [r.accountId, r.status])).toEqual([
+      ['cumissed', 'missed'],
+      ['custuck', 'missed'],
+    ]);
     expect(await missed('cumissed')).toEqual([
       `slot ${slot} of ${slotDate} missed: no run started within DROPSHIP_SLOT_CATCHUP_SECONDS (10800 s)`,
     ]);
@@ -211,5 +228,34 @@ describe('a destination changed while its slot run is open', () => {
     const past = await catchUpSlots(deps, new Date(minute + 4 * 3_600_000));
     expect(past.filter((r) => r.accountId === 'cuchanged')).toEqual([]);
     expect((await missed('cuchanged')).filter((e) => /missed/.test(e))).toEqual([]);
+  });
+});
+
+describe('a plan change between two plans that both have the slot (review)', () => {
+  it('the account was due at the slot all the same: the catch-up opens it', async () => {
+    await h.pool.query('create schema cuboth; create table cuboth.a (id int primary key);');
+    await h.registry.add({
+      accountId: 'cuboth',
+      plan: 'free',
+      bucket: 'cuboth-data',
+      region: 'us-east-1',
+      roleArn: 'arn:aws:iam::259999999998:role/dropship-export-cuboth',
+      sourceSchema: 'cuboth',
+    });
+    await h.pool.query(
+      `update dropship.destinations set created_at = now() - interval '1 day', due_since = now() - interval '1 day'
+        where account_id = 'cuboth'`,
+    );
+    // Both plans have the slot (as 04:00 by default); the account is upgraded after the slot, before the catch-up.
+    const both = { ...deps, settings: h.settings({ DROPSHIP_PAID_SLOTS: slot, DROPSHIP_FREE_SLOTS: slot }) };
+    await h.registry.update('cuboth', { plan: 'paid' });
+    const queuedFor = async (d: SlotDeps) => {
+      sent.length = 0;
+      await catchUpSlots(d, new Date(minute + 10 * 60_000));
+      return sent.filter((m) => m.slot === slot && m.slotDate === slotDate).flatMap((m) => m.accountIds);
+    };
+    expect(await queuedFor(both)).toContain('cuboth');
+    // With the slot in the paid plan only, the same account (free at the slot) was not due at it.
+    expect(await queuedFor(deps)).not.toContain('cuboth');
   });
 });

@@ -80,23 +80,27 @@ export class DestinationReplaced extends AccountsError {
 }
 
 /**
- * The time left to a registry write's lock waits, per transaction's client: `lock_timeout` bounds each wait, and a
- * write may wait for several (a place's lock, then a schema's, then a row) — 18 s each added up past the API's 29 s
- * timeout (red team, API). Before each lock the write takes, `lockBudget` sets `lock_timeout` to what is left, so all
- * of them together wait at most REGISTRY_LOCK_TIMEOUT_SECONDS.
+ * The registry write's client, each statement preceded by `lock_timeout` set to what is left of the write's one bound:
+ * `lock_timeout` bounds each wait, and a write may wait for several (a place's lock, then a schema's, the row, the
+ * runs it cancels, their tasks, the status row) — 18 s each added up past the API's 29 s timeout (red team, API;
+ * review). One more round trip per statement of a registry write (an operator's change, not a hot path).
  */
-const lockDeadlines = new WeakMap<PoolClient, number>();
-
-async function lockBudget(c: PoolClient): Promise<void> {
-  const deadline = lockDeadlines.get(c);
-  if (deadline === undefined) return;
-  const left = Math.max(1, deadline - Date.now());
-  await c.query(`select set_config('lock_timeout', $1, true)`, [`${left}ms`]);
+function withLockBudget(c: PoolClient, deadline: number): PoolClient {
+  const budgeted = Object.create(c) as PoolClient;
+  const query = async (...args: unknown[]): Promise<unknown> => {
+    const left = Math.max(1, Math.ceil(deadline - Date.now()));
+    // Not in a failed transaction (a savepoint's statement failed; the next one rolls back to it): Postgres refuses
+    // every statement there but ROLLBACK, and the setting from the statement before still holds.
+    if (c.getTransactionStatus() !== 'E') await c.query(`select set_config('lock_timeout', $1, true)`, [`${left}ms`]);
+    return (c.query as (...a: unknown[]) => Promise<unknown>)(...args);
+  };
+  (budgeted as unknown as { query: typeof query }).query = query;
+  return budgeted;
 }
 
 /**
  * How long a registry write waits for its locks (the destination row, a schema's or a place's), all of them together
- * (`lockBudget`): under the API's 29 s timeout, so a caller gets the registry's answer (DestinationBusy), never a gateway timeout with the change maybe
+ * (`withLockBudget`): under the API's 29 s timeout, so a caller gets the registry's answer (DestinationBusy), never a gateway timeout with the change maybe
  * committed after it.
  */
 export const REGISTRY_LOCK_TIMEOUT_SECONDS = 20;
@@ -252,7 +256,6 @@ export class Registry {
   async put(input: unknown, opts: { update?: boolean } = {}): Promise<PutResult> {
     const d = parseDestinationInput(input as DestinationInput);
     return this.write(d.accountId, async (c) => {
-      await lockBudget(c);
       const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
         d.accountId,
       ]);
@@ -278,7 +281,6 @@ export class Registry {
   private async insert(c: PoolClient, d: ParsedInput): Promise<Destination> {
     await refuseSharedPlace(c, d.accountId, d.bucket, d.prefix);
     const selection = await this.checkSource(c, d.accountId, d.sourceSchema, d.selection);
-    await lockBudget(c);
     const res = await c.query<Row>(
       `insert into dropship.destinations
            (account_id, plan, bucket, prefix, region, role_arn, external_id, kms_key_arn, source_schema, layout,
@@ -309,7 +311,6 @@ export class Registry {
    */
   async update(accountId: string, patch: DestinationPatch): Promise<Destination> {
     return this.write(accountId, async (c) => {
-      await lockBudget(c);
       const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
         accountId,
       ]);
@@ -393,15 +394,9 @@ export class Registry {
   /** A transaction whose lock waits end after REGISTRY_LOCK_TIMEOUT_SECONDS, as DestinationBusy. */
   private async tx<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
     try {
-      return await inTransaction(this.pool, async (c) => {
-        lockDeadlines.set(c, Date.now() + this.lockTimeoutSeconds * 1000);
-        try {
-          await c.query(`select set_config('lock_timeout', $1, true)`, [`${this.lockTimeoutSeconds}s`]);
-          return await fn(c);
-        } finally {
-          lockDeadlines.delete(c);
-        }
-      });
+      return await inTransaction(this.pool, async (c) =>
+        fn(withLockBudget(c, Date.now() + this.lockTimeoutSeconds * 1000)),
+      );
     } catch (e) {
       if ((e as { code?: string }).code === '55P03') throw new DestinationBusy(accountId, { cause: e });
       throw e;
@@ -444,7 +439,6 @@ export class Registry {
     // Registrations of one schema are serialised from here to their commit (who else reads it, then
     // the write); the catalog checks above read only the source, so they run outside the lock, and
     // the lines of a bulk import check their sources side by side.
-    await lockBudget(c);
     await c.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext($1))`, [schema]);
     const others = await c.query<{ account_id: string; tenant_column: string | null; tenant_value: string | null }>(
       'select account_id, tenant_column, tenant_value from dropship.destinations where source_schema = $1 and account_id <> $2',
@@ -542,14 +536,20 @@ export class Registry {
   }
 
   /**
-   * The destinations of `due` that have been due without a break since before `at` (a slot's time): registered,
-   * enabled and of a plan with the slot since then (`due_since`, migration 18). The catch-up records a missed slot
-   * only for these: a destination disabled at the slot and resumed since, or upgraded since, was not due then.
+   * The destinations due at `at` (a slot's time) and still enabled: registered and enabled since before it
+   * (`due_since`, migrations 18 and 21), and of a plan with the slot then — the current plan if it changed before
+   * `at` (`plan_since`), else the plan before the change (`previous_plan`). The catch-up records a missed slot only
+   * for these: one disabled at the slot and resumed since, or upgraded to a plan with the slot since, was not due
+   * then; one upgraded between two plans that both have the slot still was. Two plan changes after `at` are read as
+   * one (the plan before the last change).
    */
   async dueSince(slot: string, slots: SlotsByPlan, at: Date): Promise<Destination[]> {
     const plans = (Object.keys(slots) as Plan[]).filter((p) => slots[p].includes(slot));
     const res = await this.pool.query<Row>(
-      'select * from dropship.destinations where enabled and plan = any($1::text[]) and due_since < $2 order by account_id',
+      `select * from dropship.destinations
+        where enabled and due_since < $2
+          and (case when plan_since is null or plan_since < $2 then plan else previous_plan end) = any($1::text[])
+        order by account_id`,
       [plans, at],
     );
     return res.rows.map(fromRow);
@@ -660,7 +660,6 @@ export interface DestinationPatch {
  * for the transaction), so two registrations at once cannot both pass.
  */
 async function refuseSharedPlace(c: PoolClient, accountId: string, bucket: string, prefix: string): Promise<void> {
-  await lockBudget(c);
   await c.query(`select pg_advisory_xact_lock(hashtext('dropship.place:' || $1))`, [bucket]);
   const other = await c.query<{ account_id: string; prefix: string }>(
     `select account_id, prefix from dropship.destinations

@@ -177,6 +177,7 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
       const ranAcross = await deps.ledger.ranAcross(
         missing.map((d) => d.accountId),
         at,
+        deps.settings.DROPSHIP_SLOT_CATCHUP_SECONDS,
       );
       for (const d of missing) {
         if (ranAcross.has(d.accountId)) {

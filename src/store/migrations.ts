@@ -552,6 +552,30 @@ const MIGRATIONS: Migration[] = [
         where trigger = 'schedule' and slot_date is not null and not slot_released;
     `,
   },
+  {
+    version: 21,
+    name: 'destinations: enabled since, plan since, previous plan',
+    additive: true,
+    sql: `
+      -- Migration 18 reset due_since at any plan change, also between two plans that both have the slot (04:00 is in
+      -- both by default): an upgrade at 04:10 then kept the catch-up from opening the missed 04:00 slot (review).
+      -- due_since now means "enabled since"; a plan change records the plan before it and when, and the catch-up
+      -- (src/accounts/registry.ts dueSince) takes an account as due at a slot when it was enabled then and its plan
+      -- then (the current one if it changed before the slot, else the previous one) had the slot.
+      alter table dropship.destinations add column plan_since timestamptz, add column previous_plan text;
+      create or replace function dropship.destination_due_since() returns trigger language plpgsql as $$
+      begin
+        if new.enabled and not old.enabled then
+          new.due_since := now();
+        end if;
+        if new.plan is distinct from old.plan then
+          new.previous_plan := old.plan;
+          new.plan_since := now();
+        end if;
+        return new;
+      end $$;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -189,17 +189,18 @@ export class Ledger extends TaskLedger {
 
   /**
    * Which of `accountIds` had a run of their own (any trigger, not refused at its opening) open at `at` or opened
-   * since: their slot at `at` was not missed for want of a run — the account's own run was going (a slot's opening
-   * skips an account with a live run). Runs are looked at two days back (the index on account and start).
+   * since, started at most `withinSeconds` before `at`: their slot at `at` was not missed for want of a run — the
+   * account's own run was going (a slot's opening skips an account with a live run). A run stuck open for longer
+   * (started more than the catch-up window before the slot) excuses nothing: the slots it swallowed are missed.
    */
-  async ranAcross(accountIds: string[], at: Date): Promise<Set<string>> {
+  async ranAcross(accountIds: string[], at: Date, withinSeconds: number): Promise<Set<string>> {
     if (accountIds.length === 0) return new Set();
     const res = await this.pool.query<{ account_id: string }>(
       `select distinct account_id from dropship.runs
         where account_id = any($1::text[]) and folder <> ''
-          and started_at >= $2::timestamptz - interval '2 days'
+          and started_at >= $2::timestamptz - make_interval(secs => $3)
           and coalesce(finished_at, 'infinity'::timestamptz) >= $2::timestamptz`,
-      [accountIds, at],
+      [accountIds, at, withinSeconds],
     );
     return new Set(res.rows.map((r) => r.account_id));
   }
