@@ -122,10 +122,13 @@ describe('slots have one source', () => {
       'https://kits.s3.eu-west-1.amazonaws.com/templates',
     );
     expect(deployConfig({}).kitTemplateBaseUrl).toBe('');
-    // The task queue's pollers: the reserved concurrency, within SQS's 2–1,000.
-    expect([1, 8, 5000].map((n) => deployConfig({ DROPSHIP_WORKER_CONCURRENCY: String(n) }).workerPollers)).toEqual([
+    // The task queue's pollers: the reserved concurrency, within SQS's 2–1,000; fewer than 2 workers stop the deploy.
+    expect([2, 8, 5000].map((n) => deployConfig({ DROPSHIP_WORKER_CONCURRENCY: String(n) }).workerPollers)).toEqual([
       2, 8, 1000,
     ]);
+    expect(() => deployConfig({ DROPSHIP_WORKER_CONCURRENCY: '1' })).toThrow(
+      /DROPSHIP_WORKER_CONCURRENCY: at least 2 for a deployment/,
+    );
     expect(loadSettings({ DROPSHIP_KIT_TEMPLATE_BASE_URL: '' }).DROPSHIP_KIT_TEMPLATE_BASE_URL).toBeUndefined();
 
     const bad = await serverless(['print', '--format', 'json', '--stage', 'ci'], { DROPSHIP_PAID_SLOTS: '25:00' });

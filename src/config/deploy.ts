@@ -1,5 +1,5 @@
 import { allSlots, type Plan, slotCron, slotsByPlan } from '../contracts/slots.js';
-import { loadSettings } from './settings.js';
+import { ConfigError, loadSettings } from './settings.js';
 
 /**
  * What serverless.yml reads at deploy time, from the same settings schema every function and the
@@ -16,6 +16,12 @@ interface ScheduleEvent {
 
 export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
   const s = loadSettings(env);
+  // The task queue's mapping cannot hand messages to fewer than 2 workers (SQS maximumConcurrency ≥ 2): with 1
+  // reserved, its second invocation would always be throttled, each a receive toward the dead-letter queue.
+  if (s.DROPSHIP_WORKER_CONCURRENCY < 2)
+    throw new ConfigError(
+      'Invalid configuration:\n  - DROPSHIP_WORKER_CONCURRENCY: at least 2 for a deployment (the task queue hands messages to 2 workers at least)',
+    );
   const byPlan = slotsByPlan(s);
   const plansOf = (slot: string) =>
     (Object.keys(byPlan) as Plan[]).filter((p) => byPlan[p].includes(slot)).join(' and ');
@@ -42,7 +48,7 @@ export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
      * invocations it cannot make are throttled and each counts as a receive toward the dead-letter queue (AWS:
      * "Lambda SQS scaling" — set maximum concurrency ≤ reserved concurrency).
      */
-    workerPollers: Math.min(1000, Math.max(2, s.DROPSHIP_WORKER_CONCURRENCY)),
+    workerPollers: Math.min(1000, s.DROPSHIP_WORKER_CONCURRENCY),
     securityGroupId: s.DROPSHIP_VPC_SECURITY_GROUP_ID ?? 'sg-0000000000000000a',
     subnetA: s.DROPSHIP_VPC_SUBNET_A ?? 'subnet-0000000000000000a',
     subnetB: s.DROPSHIP_VPC_SUBNET_B ?? 'subnet-0000000000000000b',

@@ -207,7 +207,8 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
   DROPSHIP_VPC_SUBNET_B: { group: 'deploy', meaning: "the functions' second subnet" },
   DROPSHIP_WORKER_CONCURRENCY: {
     group: 'deploy',
-    meaning: "the worker's reserved concurrency: the most table readers Postgres sees at once",
+    meaning:
+      "the worker's reserved concurrency: the most table readers Postgres sees at once (at least 2 for a deployment: the task queue's maximumConcurrency)",
   },
   DROPSHIP_LEDGER_RETENTION_DAYS: {
     group: 'runs',
