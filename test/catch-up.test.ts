@@ -5,6 +5,7 @@ import { createLogger } from '../src/log/logger.js';
 import { StatusStore } from '../src/notify/store.js';
 import { newRunId } from '../src/run/lifecycle/lifecycle.js';
 import { openSlotBatch } from '../src/schedule/open.js';
+import { slotStatus } from '../src/schedule/slot-status.js';
 import { catchUpSlots, type SlotDeps } from '../src/schedule/slots.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
@@ -208,6 +209,13 @@ describe('a destination changed while its slot run is open', () => {
     await h.registry.update('cuchanged', { compression: 'zstd' });
     // Assess: cancelled; inside the window the catch-up sends the slot again; a new run of the slot may open.
     expect((await h.ledger.getRun(first.runId))?.status).toBe('cancelled');
+    // The slot's status: the released run is not the slot's run; the account is not opened (yet).
+    const status = await slotStatus(
+      { ledger: h.ledger, registry: h.registry, settings: deps.settings },
+      { slot, date: slotDate, now: new Date() },
+    );
+    expect(status.notOpened).toContain('cuchanged');
+    expect(status.cancelled).toBe(0);
     sent.length = 0;
     const inside = await catchUpSlots(deps, new Date(minute + 10 * 60_000));
     expect(inside.filter((r) => r.accountId === 'cuchanged').map((r) => r.status)).toEqual(['queued']);

@@ -13,7 +13,8 @@ import type { Run } from '../store/ledger/rows.js';
  * how many destinations are due, and where each of them is — succeeded, failed (the customer's side:
  * a removed role, a missing bucket… — or ours), still running, stuck past its bound, missed, not
  * opened yet — plus the paused destinations and the longest runs. Scheduled runs only: one per
- * account, slot and day.
+ * account, slot and day (a run that gave its slot back — cancelled by a change of its destination — is not the
+ * slot's run: the account is "not opened" until the catch-up opens the slot again).
  */
 export interface SlotStatus {
   slot: string;
@@ -51,7 +52,7 @@ export async function slotStatus(
     new StatusStore(ledger.pool).paused(),
     ledger.activeRuns(),
   ]);
-  const scheduled = runs.filter((r) => r.trigger === 'schedule');
+  const scheduled = runs.filter((r) => r.trigger === 'schedule' && !r.slotReleased);
   // The due destinations are the registry's enabled ones whose plan has the slot (Registry.due, read once here).
   const due = registered.filter((d) => d.enabled && byPlan[d.plan].includes(q.slot));
   const byAccount = new Map<string, Destination>(registered.map((d) => [d.accountId, d]));

@@ -53,6 +53,8 @@ export interface Run {
   /** The destination generation and version the run serves (null: opened before they existed). */
   destinationGeneration: number | null;
   destinationVersion: number | null;
+  /** A scheduled run cancelled by a change of its destination gave its slot back (migration 20): not the slot's run. */
+  slotReleased: boolean;
 }
 
 /** The advisory-lock key space of run owners ('drop'); the second key is hashtext(run_id). */
@@ -128,6 +130,7 @@ export function toRun(r: any): Run {
         ? null
         : Number(r.destination_generation),
     destinationVersion: r.destination_version ?? null,
+    slotReleased: r.slot_released ?? false,
   };
 }
 
