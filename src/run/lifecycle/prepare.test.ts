@@ -110,6 +110,18 @@ describe('one pre-flight for both drivers', () => {
     expect(await h.ledger.activeRuns('prep')).toEqual([]);
   });
 
+  it('a source schema stored longer than 63 bytes (before names were counted in bytes): refused before the source is read', async () => {
+    // Prepare: 60 bytes of another schema's name and a 4-byte emoji; Postgres would cut it to the 60 + 3 bytes.
+    const dest = { ...acct.destination, sourceSchema: `${'x'.repeat(60)}\u{1F600}` };
+    // Act
+    const inProcess = await inProcessError(dest);
+    const fanOut = await fanOutError(dest);
+    // Assess
+    expect(inProcess.name).toBe('PreflightError');
+    expect(inProcess.message).toMatch(/^account prep: source schema "x{60}.*" is longer than Postgres' 63 bytes/);
+    expect(fanOut).toEqual({ name: 'recorded', message: inProcess.message, opened: true });
+  });
+
   it('a selection that leaves nothing to export: the same words (the fan-out run is failed with them)', async () => {
     // Prepare: the schema lost its only table after registration.
     await h.pool.query('alter table prep.events rename to events_kept; create schema prep_kept;');

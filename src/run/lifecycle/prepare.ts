@@ -74,6 +74,17 @@ export async function prepareRun(dest: Destination, deps: PrepareDeps): Promise<
       'disabled',
       `account ${dest.accountId} is disabled (dropship destinations enable ${dest.accountId})`,
     );
+  // Names stored before they were counted in bytes (63, as Postgres keeps them): a longer one is cut by Postgres and
+  // reads another name's data (red team, API; review: such registrations went on exporting).
+  const long = [
+    ['source schema', dest.sourceSchema],
+    ['tenant column', dest.selection.tenantColumn],
+  ].filter(([, name]) => name !== undefined && Buffer.byteLength(name, 'utf8') > 63);
+  if (long.length > 0)
+    throw new PreflightError(
+      'selection',
+      `account ${dest.accountId}: ${long.map(([what, name]) => `${what} "${name}" is longer than Postgres' 63 bytes (Postgres would read another name's data): change it (dropship destinations update ${dest.accountId})`).join('; ')}`,
+    );
   try {
     deps.warm?.();
   } catch {
