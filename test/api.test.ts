@@ -339,6 +339,23 @@ describe('the HTTP API through the generated client', () => {
   });
 
   it('starts an on-demand run (202, idempotent), refuses a second one (409), lists, shows and cancels it', async () => {
+    // STS throttles the customer's role for a moment: nothing is opened, 503 with Retry-After (it was a 500).
+    h.stack.sts.faults.push((action, params) =>
+      action === 'AssumeRole' && params.get('RoleArn') === ROLE('apico')
+        ? { status: 400, code: 'Throttling', message: 'Rate exceeded' }
+        : undefined,
+    );
+    try {
+      const throttled = await client.POST('/destinations/{accountId}/runs', {
+        params: { path: { accountId: 'apico' } },
+      });
+      expect(throttled.response.status).toBe(503);
+      expect(throttled.response.headers.get('retry-after')).toBe('30');
+      expect(throttled.error).toMatchObject({ type: 'urn:dropship:problem:aws-unavailable' });
+    } finally {
+      h.stack.sts.faults.length = 0;
+    }
+    expect(await h.ledger.activeRuns('apico')).toEqual([]);
     const start = await client.POST('/destinations/{accountId}/runs', {
       params: { path: { accountId: 'apico' } },
       headers: { 'Idempotency-Key': 'run-apico-1' },

@@ -7,7 +7,7 @@ import {
   InvalidDestination,
 } from '../accounts/registry.js';
 import { customerMessageOf, DropshipError, nearestDropshipError } from '../contracts/errors.js';
-import { PreflightError } from '../run/lifecycle/prepare.js';
+import { PreflightError, passingPreflight } from '../run/lifecycle/prepare.js';
 import { RunInProgress } from '../store/ledger/ledger.js';
 
 /**
@@ -54,7 +54,11 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
+
+/** Seconds a 503's `Retry-After` asks the caller to wait. */
+export const RETRY_AFTER_SECONDS = 30;
 
 export const problemType = (code: string): string => `urn:dropship:problem:${code}`;
 
@@ -105,6 +109,14 @@ export function toProblem(e: unknown, instance: string): Problem {
     return base(409, d.code, d.message, [{ field: 'accountId', message: 'busy: try again in a moment' }]);
   if (d instanceof RunInProgress)
     return base(409, d.code, d.message, [{ field: 'accountId', message: 'a run is in progress' }]);
+  // The role check AWS could not answer (STS throttled, unavailable): nothing was opened; the same request later works.
+  if (d instanceof PreflightError && passingPreflight(d))
+    return base(
+      503,
+      'aws-unavailable',
+      'AWS could not answer the role check (throttled or unavailable): nothing was opened; try again in a moment',
+      [{ field: 'accountId', message: 'try again in a moment' }],
+    );
   if (d instanceof PreflightError && d.check === 'disabled')
     return base(409, 'destination-disabled', d.message, [{ field: 'accountId', message: 'disabled' }]);
   if (d?.badInput) return base(400, d.code, d.message);

@@ -14,7 +14,7 @@ import { destinationStatus } from '../operations/status.js';
 import type { Faults } from '../run/lifecycle/faults.js';
 import type { Run, Task } from '../store/ledger/rows.js';
 import { IdempotencyStore, requestHash } from './idempotency.js';
-import { ApiError, fieldErrors, toProblem } from './problem.js';
+import { ApiError, fieldErrors, RETRY_AFTER_SECONDS, toProblem } from './problem.js';
 import { type OperationId, pathPattern, ROUTES, type Route } from './routes.js';
 import type {
   createDestinationBody,
@@ -270,6 +270,7 @@ function respond(reply: Reply, replayed: boolean): HttpApiResult {
   const problem = reply.status >= 400;
   const headers: Record<string, string> = {};
   if (replayed) headers['idempotent-replayed'] = 'true';
+  if (reply.status === 503) headers['retry-after'] = String(RETRY_AFTER_SECONDS);
   if (reply.body === undefined) return { statusCode: reply.status, headers };
   headers['content-type'] = problem ? 'application/problem+json' : 'application/json';
   return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };

@@ -241,7 +241,7 @@ export const ROUTES: Route[] = [
     path: '/destinations/{accountId}/runs',
     summary: 'Start an on-demand run',
     description:
-      'Opens a run on the schedule’s own path (as the exportAccount function and `dropship export` do) and answers at once; workers export its tasks. Watch it with GET /runs/{runId}. A run its pre-flight refuses is opened and failed at once (its `error` says why).',
+      'Opens a run on the schedule’s own path (as the exportAccount function and `dropship export` do) and answers at once; workers export its tasks. Watch it with GET /runs/{runId}. A run its pre-flight refuses is opened and failed at once (its `error` says why); when AWS cannot answer the role check (STS throttled or unavailable) nothing is opened and the answer is 503 with Retry-After.',
     params: accountPath,
     idempotent: true,
     mutation: true,
@@ -252,6 +252,9 @@ export const ROUTES: Route[] = [
         'A run of the account is in progress, the account is disabled, or a request with the same Idempotency-Key is still being answered',
       ),
       422: problemAnswer('The Idempotency-Key was used with a different request'),
+      503: problemAnswer(
+        'AWS could not answer the role check (STS throttled or unavailable): nothing was opened; try again after Retry-After seconds',
+      ),
       ...common,
     },
   },

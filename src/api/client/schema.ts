@@ -123,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Start an on-demand run
-         * @description Opens a run on the schedule’s own path (as the exportAccount function and `dropship export` do) and answers at once; workers export its tasks. Watch it with GET /runs/{runId}. A run its pre-flight refuses is opened and failed at once (its `error` says why).
+         * @description Opens a run on the schedule’s own path (as the exportAccount function and `dropship export` do) and answers at once; workers export its tasks. Watch it with GET /runs/{runId}. A run its pre-flight refuses is opened and failed at once (its `error` says why); when AWS cannot answer the role check (STS throttled or unavailable) nothing is opened and the answer is 503 with Retry-After.
          */
         post: operations["startRun"];
         delete?: never;
@@ -1190,6 +1190,15 @@ export interface operations {
             };
             /** @description A failure on dropship’s side, in the words status.json uses */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description AWS could not answer the role check (STS throttled or unavailable): nothing was opened; try again after Retry-After seconds */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
