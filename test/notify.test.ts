@@ -557,6 +557,43 @@ describe('drift checks before the slot', () => {
   });
 });
 
+describe('a drift check across a removal and a new registration of its account (review)', () => {
+  it("tells the new registration's webhook nothing about the old one's role", async () => {
+    // Prepare: an account whose role cannot be assumed (nobody created it): a check fails and would tell the customer.
+    await h.pool.query('create schema driftgen; create table driftgen.t (id int primary key)');
+    const input = {
+      accountId: 'driftgen',
+      plan: 'paid' as const,
+      bucket: 'driftgen-data',
+      region: 'us-east-1',
+      roleArn: 'arn:aws:iam::240000000009:role/dropship-export-driftgen',
+      sourceSchema: 'driftgen',
+    };
+    const old = await h.registry.add(input);
+    // The check read the old registration; meanwhile the account was removed and registered again, with a webhook.
+    await h.registry.remove('driftgen');
+    const now = await h.registry.add(input);
+    await new StatusStore(h.pool).setWebhook(
+      'driftgen',
+      now.generation,
+      hookUrl,
+      encryptSecret(secret, Buffer.from(key, 'base64')),
+    );
+    received.length = 0;
+    // Act
+    const [r] = await checkDestinations({ pool: h.pool, settings }, [old]);
+    // Assess: the check failed, and no event was written or sent for it.
+    expect(r!.ok).toBe(false);
+    expect(received).toEqual([]);
+    const rows = await h.pool.query(`select 1 from dropship.webhook_events where account_id = 'driftgen'`);
+    expect(rows.rowCount).toBe(0);
+    // The same check of the current registration tells it.
+    const [current] = await checkDestinations({ pool: h.pool, settings }, [now]);
+    expect(current!.ok).toBe(false);
+    expect(events().map((e) => e.type)).toEqual(['destination.check_failed']);
+  });
+});
+
 describe('not a failure', () => {
   it('a run refused because another is in progress is not counted, told or written', async () => {
     const busy = `20261123T000001Z-${randomBytes(3).toString('hex')}`;

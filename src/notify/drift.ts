@@ -136,17 +136,17 @@ async function checkDestination(
   if (unique.length > 0 && opts.notify !== false && row.webhookUrl) {
     const ids: string[] = [];
     for (const f of unique) {
-      ids.push(
-        await addEvent(store, 'destination.check_failed', {
-          account: dest.accountId,
-          run_id: null,
-          occurred_at: now.toISOString(),
-          reason: `before the next delivery, a check found: ${f.reason}`,
-          fix: f.fix,
-        }),
-      );
+      // Of this registration only: one removed (and registered again) during the check's AWS calls gets nothing.
+      const id = await addEvent(store, dest.generation, 'destination.check_failed', {
+        account: dest.accountId,
+        run_id: null,
+        occurred_at: now.toISOString(),
+        reason: `before the next delivery, a check found: ${f.reason}`,
+        fix: f.fix,
+      });
+      if (id !== undefined) ids.push(id);
     }
-    await deliverPending(deps, { accountId: dest.accountId, ids }, deps.log);
+    if (ids.length > 0) await deliverPending(deps, { accountId: dest.accountId, ids }, deps.log);
   }
   if (!result.ok)
     deps.log?.warn(

@@ -46,12 +46,14 @@ export function eventOf(type: EventType, fields: Omit<WebhookEvent, 'id' | 'type
   return { type, build: (id: string) => JSON.stringify({ id, type, ...fields }) };
 }
 
+/** An event about the registration `generation` (none when that registration is gone: see `addEventFor`). */
 export async function addEvent(
   store: StatusStore,
+  generation: number,
   type: EventType,
   fields: Omit<WebhookEvent, 'id' | 'type'>,
-): Promise<string> {
-  return store.addEvent(fields.account, type, (id) => JSON.stringify({ id, type, ...fields }));
+): Promise<string | undefined> {
+  return store.addEventFor(fields.account, generation, type, (id) => JSON.stringify({ id, type, ...fields }));
 }
 
 /**

@@ -166,7 +166,7 @@ export class StatusStore {
       const eventIds: string[] = [];
       if (row.webhookUrl)
         for (const ev of events(row, pausedNow))
-          eventIds.push(await this.insertEvent(c, o.accountId, ev.type, ev.build));
+          eventIds.push((await this.insertEvent(c, o.accountId, ev.type, ev.build))!);
       return { row, pausedNow, eventIds, late };
     });
   }
@@ -241,7 +241,20 @@ export class StatusStore {
   }
 
   async addEvent(accountId: string, type: string, build: (id: string) => string): Promise<string> {
-    return this.insertEvent(this.pool, accountId, type, build);
+    return (await this.insertEvent(this.pool, accountId, type, build))!;
+  }
+
+  /**
+   * An event about the registration `generation` only: none (undefined) when the account was removed meanwhile,
+   * and maybe registered again — a drift check of the old role or bucket is not the new customer's (review).
+   */
+  async addEventFor(
+    accountId: string,
+    generation: number,
+    type: string,
+    build: (id: string) => string,
+  ): Promise<string | undefined> {
+    return this.insertEvent(this.pool, accountId, type, build, generation);
   }
 
   private async insertEvent(
@@ -249,9 +262,18 @@ export class StatusStore {
     accountId: string,
     type: string,
     build: (id: string) => string,
-  ): Promise<string> {
+    generation?: number,
+  ): Promise<string | undefined> {
     const { rows } = await c.query<{ id: string }>('select gen_random_uuid()::text as id');
     const id = rows[0]!.id;
+    if (generation !== undefined) {
+      const res = await c.query(
+        `insert into dropship.webhook_events (id, account_id, type, body, generation)
+         select $1, $2, $3, $4, generation from dropship.destinations where account_id = $2 and generation = $5`,
+        [id, accountId, type, build(id), generation],
+      );
+      return res.rowCount === 1 ? id : undefined;
+    }
     // The event belongs to the destination generation registered now.
     await c.query(
       `insert into dropship.webhook_events (id, account_id, type, body, generation)
