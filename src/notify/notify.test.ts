@@ -40,7 +40,7 @@ describe('failures in the customer’s words', () => {
     });
     expect(
       describeFailure({ ...dest, kmsKeyArn: undefined } as Destination, 'access denied writing s3://x').fix,
-    ).toContain('arn:aws:s3:::acme-data/exports/*');
+    ).toContain('arn:aws:s3:::acme-data/exports/2*, arn:aws:s3:::acme-data/exports/receipt.json');
     const internal = describeFailure(
       dest,
       new Error('column x: numeric NaN has no exact Parquet form; password=hunter2'),
