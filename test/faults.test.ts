@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, type Settings } from '../src/config/settings.js';
-import { type Customer, setupCustomer } from '../src/devstack/demo.js';
+import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.js';
 import type { FaultAction, S3RequestInfo } from '../src/devstack/s3.js';
 import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
@@ -374,5 +375,67 @@ describe('reruns', () => {
       stale,
     );
     expect(t.row_count).toBe(5000);
+  });
+});
+
+describe('a destination at the bucket root', () => {
+  it('never replaces a receipt.json dropship did not write: the run fails naming it; once it is moved away, the next run writes its own (red team, retention)', async () => {
+    // Prepare: the customer keeps a receipt.json of their own at the root of the bucket the destination writes to.
+    await pool.query('create schema froot; create table froot.t (id int primary key); insert into froot.t values (1);');
+    const c = await setupCustomer(stack, h.registry, {
+      accountId: 'faultroot',
+      awsAccountId: '250000000005',
+      bucket: 'faultroot-data',
+      schema: 'froot',
+    });
+    const users = await stack.applyWorld({
+      accounts: {
+        '250000000005': {
+          buckets: [],
+          roles: [],
+          users: [
+            {
+              name: 'owner',
+              policies: [
+                {
+                  Statement: [
+                    {
+                      Effect: 'Allow',
+                      Action: 's3:*',
+                      Resource: ['arn:aws:s3:::faultroot-data', 'arn:aws:s3:::faultroot-data/*'],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    const owner = customerS3(stack.s3.endpoint, 'us-east-1', [...users.values()][0]!);
+    const mine = '{"my":"purchase receipt"}';
+    try {
+      await owner.send(new PutObjectCommand({ Bucket: 'faultroot-data', Key: 'receipt.json', Body: mine }));
+      // Act
+      const first = await exportAccount(c.destination, deps());
+      // Assess: failed, saying why; the customer's object is as it was.
+      expect(first.ok).toBe(false);
+      expect(String((first as { error: Error }).error.message)).toMatch(
+        /s3:\/\/faultroot-data\/receipt\.json is already there and dropship never wrote a receipt at this place/,
+      );
+      const kept = await owner.send(new GetObjectCommand({ Bucket: 'faultroot-data', Key: 'receipt.json' }));
+      expect(await kept.Body!.transformToString()).toBe(mine);
+      // The customer moves it away: the next run delivers.
+      await owner.send(new DeleteObjectCommand({ Bucket: 'faultroot-data', Key: 'receipt.json' }));
+      const second = await exportAccount(c.destination, deps());
+      expect(second.ok).toBe(true);
+      expect((await readReceipt(stack, c)).run_id).toBe((second as { runId: string }).runId);
+      // Later receipts replace dropship's own (conditional on its recorded ETag), as before.
+      const third = await exportAccount(c.destination, deps());
+      expect(third.ok).toBe(true);
+      expect((await readReceipt(stack, c)).run_id).toBe((third as { runId: string }).runId);
+    } finally {
+      owner.destroy();
+    }
   });
 });

@@ -118,17 +118,38 @@ export async function putReceiptBody(
   port: DestinationPort,
   dest: Pick<Destination, 'prefix'>,
   body: string,
-  opts: { ifMatch?: string } = {},
+  opts: { ifMatch?: string; ifNoneMatch?: '*' } = {},
 ): Promise<{ key: string; etag: string | undefined }> {
   const key = receiptKey(dest);
   try {
     return await port.putObject(key, body, {
       contentType: 'application/json',
       ...(opts.ifMatch ? { ifMatch: opts.ifMatch } : {}),
+      ...(opts.ifNoneMatch ? { ifNoneMatch: opts.ifNoneMatch } : {}),
     });
   } catch (e) {
     if (e instanceof PreconditionFailed) throw new ReceiptPreconditionFailed(key, { cause: e.cause ?? e });
     throw e;
+  }
+}
+
+/**
+ * An account's first receipt found a `receipt.json` in place that dropship never wrote (the customer's own object at a
+ * bucket-root destination, or one a dropship with another ledger left): dropship never replaces an object it did not
+ * write. Not retryable: someone moves the object away.
+ */
+export class ReceiptPlaceTaken extends DropshipError {
+  readonly code: string = 'receipt-place-taken';
+  constructor(where: string, options?: DropshipErrorOptions) {
+    super(
+      `${where} is already there and dropship never wrote a receipt at this place: it is not replaced; move it away (or out of dropship's prefix), then run again`,
+      options,
+      {
+        retryable: false,
+        customerMessage: `a receipt.json that dropship did not write is at ${where}: dropship does not replace it; move it away, and the next delivery writes its own`,
+      },
+    );
+    this.name = 'ReceiptPlaceTaken';
   }
 }
 

@@ -10,6 +10,7 @@ import {
   buildReceipt,
   putReceiptBody,
   ReceiptError,
+  ReceiptPlaceTaken,
   ReceiptPreconditionFailed,
   receiptBody,
 } from '../../receipt/receipt.js';
@@ -173,7 +174,7 @@ async function publishAndRecord(
   } catch (e) {
     const error = e as Error;
     // The destination answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
-    if (error instanceof ReceiptPreconditionFailed || port.refused(error))
+    if (error instanceof ReceiptPreconditionFailed || error instanceof ReceiptPlaceTaken || port.refused(error))
       await ledger.receiptPutRefused(runId).catch(() => {});
     if (error instanceof ReceiptPreconditionFailed) {
       // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
@@ -255,7 +256,26 @@ export async function publishReceipt(
     receiptKey: receiptKey(dest),
     sequence,
   });
-  if (!expected) return putReceiptBody(port, dest, body);
+  if (!expected) {
+    // The account's first receipt anywhere, at a place no receipt was recorded at, by a run with no earlier PUT in
+    // doubt: create-only (red team, retention: a bucket-root destination replaced the customer's own receipt.json).
+    if (
+      await ledger.firstReceiptHere({
+        runId: run.runId,
+        accountId: run.accountId,
+        bucket: port.container,
+        receiptKey: receiptKey(dest),
+      })
+    )
+      try {
+        return await putReceiptBody(port, dest, body, { ifNoneMatch: '*' });
+      } catch (e) {
+        if (e instanceof ReceiptPreconditionFailed)
+          throw new ReceiptPlaceTaken(`s3://${port.container}/${receiptKey(dest)}`, { cause: e });
+        throw e;
+      }
+    return putReceiptBody(port, dest, body);
+  }
   try {
     return await putReceiptBody(port, dest, body, { ifMatch: expected });
   } catch (e) {

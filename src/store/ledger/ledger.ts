@@ -398,6 +398,29 @@ export class Ledger extends TaskLedger {
   }
 
   /**
+   * Is this the first receipt to be written at `bucket`/`receiptKey` by anyone dropship knows? No published receipt of
+   * the account (any generation, any place: one whose place is unknown — recorded before places were — counts), none
+   * of any account at this place, and no earlier PUT of this run in doubt (its answer lost: the object may be its
+   * own). Then the PUT is create-only. Read once per account's life in the common case (the first condition); the
+   * place's lookup reads `receipt_chain` without an index of its own, for a new account only.
+   */
+  async firstReceiptHere(q: {
+    runId: string;
+    accountId: string;
+    bucket: string;
+    receiptKey: string;
+  }): Promise<boolean> {
+    const res = await this.pool.query<{ first: boolean }>(
+      `select not exists (select 1 from dropship.receipt_chain where account_id = $2 and published)
+          and (select receipt_puts_in_doubt from dropship.runs where run_id = $1) <= 1
+          and not exists (select 1 from dropship.receipt_chain where bucket = $3 and receipt_key = $4 and published)
+          as first`,
+      [q.runId, q.accountId, q.bucket, q.receiptKey],
+    );
+    return res.rows[0]?.first === true;
+  }
+
+  /**
    * A receipt PUT is about to be sent: it is in doubt until S3 answers (a refusal takes the doubt back:
    * `receiptPutRefused`). A run that ends with a PUT in doubt keeps its chain link (migration 13).
    * False when the run is no longer finishing (nothing may be sent).
