@@ -27,27 +27,28 @@ const other = new Date(minute + 30 * 60_000).toISOString().slice(11, 16);
 let deps: SlotDeps;
 const sent: OpenMessage[] = [];
 
-beforeAll(async () => {
-  h = await startHarness();
-  for (const id of IDS) {
-    await h.pool.query(
-      `create schema ${id}; create table ${id}.a (id int primary key); insert into ${id}.a values (1);`,
-    );
-    await h.registry.add({
-      accountId: id,
-      plan: id === 'cuupgraded' ? 'free' : 'paid',
-      bucket: `${id}-data`,
-      region: 'us-east-1',
-      roleArn: `arn:aws:iam::259999999998:role/dropship-export-${id}`,
-      sourceSchema: id,
-    });
-  }
-  // Registered a day before the slot.
+/** A registry row (its role is never assumed here), registered a day before the slot. */
+async function registeredADayAgo(id: string, plan: 'paid' | 'free' = 'paid') {
+  await h.pool.query(`create schema ${id}; create table ${id}.a (id int primary key); insert into ${id}.a values (1);`);
+  const d = await h.registry.add({
+    accountId: id,
+    plan,
+    bucket: `${id}-data`,
+    region: 'us-east-1',
+    roleArn: `arn:aws:iam::259999999998:role/dropship-export-${id}`,
+    sourceSchema: id,
+  });
   await h.pool.query(
     `update dropship.destinations set created_at = now() - interval '1 day', due_since = now() - interval '1 day'
-      where account_id = any($1::text[])`,
-    [IDS],
+      where account_id = $1`,
+    [id],
   );
+  return d;
+}
+
+beforeAll(async () => {
+  h = await startHarness();
+  for (const id of IDS) await registeredADayAgo(id, id === 'cuupgraded' ? 'free' : 'paid');
   deps = {
     registry: h.registry,
     ledger: h.ledger,
@@ -177,19 +178,7 @@ describe('a slot opening while STS throttles', () => {
 describe('a destination changed while its slot run is open', () => {
   it('the cancelled run gives the slot back: the catch-up opens it again for the new version, and never records it missed', async () => {
     // Prepare: a paid account due at the slot, whose scheduled run is open when the operator changes its codec.
-    await h.pool.query('create schema cuchanged; create table cuchanged.a (id int primary key);');
-    const dest = await h.registry.add({
-      accountId: 'cuchanged',
-      plan: 'paid',
-      bucket: 'cuchanged-data',
-      region: 'us-east-1',
-      roleArn: 'arn:aws:iam::259999999998:role/dropship-export-cuchanged',
-      sourceSchema: 'cuchanged',
-    });
-    await h.pool.query(
-      `update dropship.destinations set created_at = now() - interval '1 day', due_since = now() - interval '1 day'
-        where account_id = 'cuchanged'`,
-    );
+    const dest = await registeredADayAgo('cuchanged');
     const slotRun = {
       accountId: 'cuchanged',
       trigger: 'schedule' as const,
@@ -241,19 +230,7 @@ describe('a destination changed while its slot run is open', () => {
 
 describe('a plan change between two plans that both have the slot (review)', () => {
   it('the account was due at the slot all the same: the catch-up opens it', async () => {
-    await h.pool.query('create schema cuboth; create table cuboth.a (id int primary key);');
-    await h.registry.add({
-      accountId: 'cuboth',
-      plan: 'free',
-      bucket: 'cuboth-data',
-      region: 'us-east-1',
-      roleArn: 'arn:aws:iam::259999999998:role/dropship-export-cuboth',
-      sourceSchema: 'cuboth',
-    });
-    await h.pool.query(
-      `update dropship.destinations set created_at = now() - interval '1 day', due_since = now() - interval '1 day'
-        where account_id = 'cuboth'`,
-    );
+    await registeredADayAgo('cuboth', 'free');
     // Both plans have the slot (as 04:00 by default); the account is upgraded after the slot, before the catch-up.
     const both = { ...deps, settings: h.settings({ DROPSHIP_PAID_SLOTS: slot, DROPSHIP_FREE_SLOTS: slot }) };
     await h.registry.update('cuboth', { plan: 'paid' });
