@@ -587,6 +587,8 @@ describe('a drift check across a removal and a new registration of its account (
     expect(received).toEqual([]);
     const rows = await h.pool.query(`select 1 from dropship.webhook_events where account_id = 'driftgen'`);
     expect(rows.rowCount).toBe(0);
+    // Nor is the old registration's check the new one's "last check".
+    expect((await new StatusStore(h.pool).get('driftgen')).lastCheckAt).toBeNull();
     // The same check of the current registration tells it.
     const [current] = await checkDestinations({ pool: h.pool, settings }, [now]);
     expect(current!.ok).toBe(false);

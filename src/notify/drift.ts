@@ -132,7 +132,7 @@ async function checkDestination(
     checks: report.checks,
     failures: unique,
   };
-  await store.noteCheck(dest.accountId, { ok: result.ok, probed, checks: report.checks });
+  await store.noteCheck(dest.accountId, dest.generation, { ok: result.ok, probed, checks: report.checks });
   if (unique.length > 0 && opts.notify !== false && row.webhookUrl) {
     const ids: string[] = [];
     for (const f of unique) {

@@ -232,11 +232,14 @@ export class StatusStore {
     );
   }
 
-  async noteCheck(accountId: string, result: unknown): Promise<void> {
+  /** The last drift check's result — of the registration `generation` only (a removed one's check lands nowhere). */
+  async noteCheck(accountId: string, generation: number, result: unknown): Promise<void> {
     await this.get(accountId);
     await this.pool.query(
-      'update dropship.destination_status set last_check_at = now(), last_check = $2 where account_id = $1',
-      [accountId, JSON.stringify(result)],
+      `update dropship.destination_status s set last_check_at = now(), last_check = $2
+         from dropship.destinations d
+        where s.account_id = $1 and d.account_id = $1 and d.generation = $3`,
+      [accountId, JSON.stringify(result), generation],
     );
   }
 
