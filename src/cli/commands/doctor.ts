@@ -70,7 +70,9 @@ export function registerDoctorCommands(program: Command): void {
         const role = dest.roleArn.split('/').pop();
         out("# trust.json — the role trusts dropship only with this account's external ID");
         out(JSON.stringify(docs.trust, null, 2));
-        out('\n# write.json — the role may write exports under the prefix, nothing else');
+        out(
+          "\n# write.json — the role may write dropship's keys under the prefix (run folders, receipt.json, status.json, the doctor's probes), nothing else",
+        );
         out(JSON.stringify(docs.writer, null, 2));
         if (o.reader) {
           out("\n# reader.json — least privilege for the customer's own loader");
