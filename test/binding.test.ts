@@ -698,48 +698,61 @@ describe('a delivery belongs to exactly one destination version', () => {
     expect(after.compression).toBe(c.destination.compression);
   });
 
+  /**
+   * A registry write with a `BOUND`-second lock budget while two other sessions hold locks: `first` goes after three
+   * quarters of the bound, `second` stays. What the write ended with, and how long it took.
+   */
+  const BOUND = 4;
+  async function writeBehindTwoLocks(
+    first: [string, unknown[]],
+    second: [string, unknown[]],
+    write: (r: Registry) => Promise<unknown>,
+  ): Promise<{ outcome: unknown; seconds: number }> {
+    const one = await h.pool.connect();
+    const two = await h.pool.connect();
+    try {
+      await one.query('begin');
+      await one.query(...first);
+      await two.query('begin');
+      await two.query(...second);
+      const t0 = performance.now();
+      const change = write(new Registry(h.pool, undefined, BOUND)).then(
+        () => 'done',
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, BOUND * 750));
+      await one.query('rollback');
+      const outcome = await change;
+      return { outcome, seconds: (performance.now() - t0) / 1000 };
+    } finally {
+      await one.query('rollback').catch(() => {});
+      await two.query('rollback').catch(() => {});
+      one.release();
+      two.release();
+    }
+  }
+
   it('a registry write that waits behind several locks in turn gives up within one bound, not one per lock (red team, API: 18 s + 18 s past the API’s 29 s)', async () => {
     // Prepare: another writer holds the bucket's place lock and then, after most of the bound, the schema's lock.
     await h.pool.query('create schema rtlocks; create table rtlocks.t (id int primary key)');
-    const bound = 4;
-    const place = await h.pool.connect();
-    const schema = await h.pool.connect();
-    try {
-      await place.query('begin');
-      await place.query(`select pg_advisory_xact_lock(hashtext('dropship.place:' || 'rtlocks-data'))`);
-      await schema.query('begin');
-      await schema.query(`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext('rtlocks'))`);
-      const slow = new Registry(h.pool, undefined, bound);
-      const t0 = performance.now();
-      const add = slow
-        .add({
+    // Act
+    const { outcome, seconds } = await writeBehindTwoLocks(
+      [`select pg_advisory_xact_lock(hashtext('dropship.place:' || 'rtlocks-data'))`, []],
+      [`select pg_advisory_xact_lock(hashtext('dropship.source_schema'), hashtext('rtlocks'))`, []],
+      (slow) =>
+        slow.add({
           accountId: 'rtlocks',
           plan: 'paid',
           bucket: 'rtlocks-data',
           region: 'us-east-1',
           roleArn: 'arn:aws:iam::250000000017:role/dropship-export-rtlocks',
           sourceSchema: 'rtlocks',
-        })
-        .then(
-          () => 'added',
-          (e: unknown) => e,
-        );
-      // The place's lock goes after three quarters of the bound; the schema's stays.
-      await new Promise((r) => setTimeout(r, bound * 750));
-      await place.query('rollback');
-      // Act
-      const outcome = await add;
-      const seconds = (performance.now() - t0) / 1000;
-      // Assess: busy, within the one bound (a second full bound for the schema's lock would be 7 s).
-      expect(outcome).toBeInstanceOf(DestinationBusy);
-      expect(seconds).toBeLessThan(bound + 1.5);
-      await expect(h.registry.get('rtlocks')).rejects.toThrow(/No destination is registered/);
-    } finally {
-      await place.query('rollback').catch(() => {});
-      await schema.query('rollback').catch(() => {});
-      place.release();
-      schema.release();
-    }
+        }),
+    );
+    // Assess: busy, within the one bound (a second full bound for the schema's lock would be 7 s).
+    expect(outcome).toBeInstanceOf(DestinationBusy);
+    expect(seconds).toBeLessThan(BOUND + 1.5);
+    await expect(h.registry.get('rtlocks')).rejects.toThrow(/No destination is registered/);
   });
 
   it.each(['remove', 'update'] as const)(
@@ -767,36 +780,16 @@ describe('a delivery belongs to exactly one destination version', () => {
         tables: ['t'],
         destination: d,
       });
-      const bound = 4;
-      const row = await h.pool.connect();
-      const task = await h.pool.connect();
-      try {
-        await row.query('begin');
-        await row.query('select 1 from dropship.destinations where account_id = $1 for share', [id]);
-        await task.query('begin');
-        await task.query('select 1 from dropship.run_tasks where run_id = $1 for update', [run.runId]);
-        const slow = new Registry(h.pool, undefined, bound);
-        const t0 = performance.now();
-        const change = (op === 'remove' ? slow.remove(id) : slow.update(id, { compression: 'zstd' })).then(
-          () => 'done',
-          (e: unknown) => e,
-        );
-        // The row goes after three quarters of the bound; the task rows stay.
-        await new Promise((r) => setTimeout(r, bound * 750));
-        await row.query('rollback');
-        // Act
-        const outcome = await change;
-        const seconds = (performance.now() - t0) / 1000;
-        // Assess: busy within the one bound (a second full bound for the task rows would be 7 s); nothing changed.
-        expect(outcome).toBeInstanceOf(DestinationBusy);
-        expect(seconds).toBeLessThan(bound + 1.5);
-        expect((await h.registry.get(id)).version).toBe(d.version);
-      } finally {
-        await row.query('rollback').catch(() => {});
-        await task.query('rollback').catch(() => {});
-        row.release();
-        task.release();
-      }
+      // Act: the row goes after three quarters of the bound; the task rows stay.
+      const { outcome, seconds } = await writeBehindTwoLocks(
+        ['select 1 from dropship.destinations where account_id = $1 for share', [id]],
+        ['select 1 from dropship.run_tasks where run_id = $1 for update', [run.runId]],
+        (slow) => (op === 'remove' ? slow.remove(id) : slow.update(id, { compression: 'zstd' })),
+      );
+      // Assess: busy within the one bound (a second full bound for the task rows would be 7 s); nothing changed.
+      expect(outcome).toBeInstanceOf(DestinationBusy);
+      expect(seconds).toBeLessThan(BOUND + 1.5);
+      expect((await h.registry.get(id)).version).toBe(d.version);
     },
   );
 

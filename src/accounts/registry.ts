@@ -100,8 +100,8 @@ function withLockBudget(c: PoolClient, deadline: number): PoolClient {
 
 /**
  * How long a registry write waits for its locks (the destination row, a schema's or a place's), all of them together
- * (`withLockBudget`): under the API's 29 s timeout, so a caller gets the registry's answer (DestinationBusy), never a gateway timeout with the change maybe
- * committed after it.
+ * (`withLockBudget`): under the API's 29 s timeout, so a caller gets the registry's answer (DestinationBusy), never a
+ * gateway timeout with the change maybe committed after it.
  */
 export const REGISTRY_LOCK_TIMEOUT_SECONDS = 20;
 
