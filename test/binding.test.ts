@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
-import { DestinationBusy, Registry } from '../src/accounts/registry.js';
+import { DestinationBusy, Registry, withLockBudget } from '../src/accounts/registry.js';
 import type { Settings } from '../src/config/settings.js';
 import type { Receipt, TableChanges } from '../src/contracts/receipt.js';
 import { quoteLiteral } from '../src/contracts/sql.js';
@@ -792,6 +792,33 @@ describe('a delivery belongs to exactly one destination version', () => {
       expect((await h.registry.get(id)).version).toBe(d.version);
     },
   );
+
+  it('the lock budget does not fail the statement after a savepoint’s failed one when the client’s status is stale (flaky CI: the set_config met the aborted transaction)', async () => {
+    // Prepare: a transaction whose savepoint's statement failed; the client still reads the status it had before (the
+    // ReadyForQuery that says 'E' not read yet: a reply split across two reads).
+    const c = await h.pool.connect();
+    try {
+      await c.query('begin');
+      await c.query('savepoint check_source');
+      await expect(c.query('select 1 / 0')).rejects.toThrow(/division by zero/);
+      const stale = new Proxy(c, {
+        get: (client, key) => {
+          if (key === 'getTransactionStatus') return () => 'T';
+          const value: unknown = Reflect.get(client, key, client);
+          return typeof value === 'function' ? value.bind(client) : value;
+        },
+      });
+      const budgeted = withLockBudget(stale, Date.now() + 5000);
+      // Act: what a registry write does after a failed check.
+      await budgeted.query('rollback to savepoint check_source');
+      const after = await budgeted.query<{ timeout: string }>(`select current_setting('lock_timeout') as timeout`);
+      // Assess: the transaction goes on, the budget set again on the statement after the rollback.
+      expect(after.rows[0]?.timeout).toMatch(/^[1-5]\d{3}ms$|^[1-5]s$/);
+    } finally {
+      await c.query('rollback').catch(() => {});
+      c.release();
+    }
+  });
 
   it('red team R4: an outcome dispatched across a remove + re-add of its account id tells the new customer nothing', async () => {
     await h.pool.query('create schema rt_old; create table rt_old.t (id bigint primary key); create schema rt_new;');

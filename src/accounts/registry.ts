@@ -79,19 +79,30 @@ export class DestinationReplaced extends AccountsError {
   }
 }
 
+/** Postgres's in_failed_sql_transaction: a statement sent after one of the transaction's failed. */
+const IN_FAILED_TRANSACTION = '25P02';
+
 /**
  * The registry write's client, each statement preceded by `lock_timeout` set to what is left of the write's one bound:
  * `lock_timeout` bounds each wait, and a write may wait for several (a place's lock, then a schema's, the row, the
  * runs it cancels, their tasks, the status row) — 18 s each added up past the API's 29 s timeout (red team, API;
  * review). One more round trip per statement of a registry write (an operator's change, not a hot path).
  */
-function withLockBudget(c: PoolClient, deadline: number): PoolClient {
+export function withLockBudget(c: PoolClient, deadline: number): PoolClient {
   const budgeted = Object.create(c) as PoolClient;
   const query = async (...args: unknown[]): Promise<unknown> => {
     const left = Math.max(1, Math.ceil(deadline - Date.now()));
     // Not in a failed transaction (a savepoint's statement failed; the next one rolls back to it): Postgres refuses
-    // every statement there but ROLLBACK, and the setting from the statement before still holds.
-    if (c.getTransactionStatus() !== 'E') await c.query(`select set_config('lock_timeout', $1, true)`, [`${left}ms`]);
+    // every statement there but ROLLBACK, and the setting from the statement before still holds. The client's
+    // transaction status is only a hint: it comes with ReadyForQuery, which can arrive after the failed statement's
+    // promise settled (a reply split across two reads), so a refusal of the setting itself (25P02) is expected too.
+    if (c.getTransactionStatus() !== 'E') {
+      try {
+        await c.query(`select set_config('lock_timeout', $1, true)`, [`${left}ms`]);
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== IN_FAILED_TRANSACTION) throw e;
+      }
+    }
     return (c.query as (...a: unknown[]) => Promise<unknown>)(...args);
   };
   (budgeted as unknown as { query: typeof query }).query = query;
