@@ -98,6 +98,11 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     group: 'export',
     meaning: 'attempts per AWS request (S3 parts, PutObject, STS); retryable errors back off with jitter',
   },
+  DROPSHIP_AWS_TIMEOUT_SECONDS: {
+    group: 'export',
+    meaning:
+      'an AWS request (S3, STS) fails as a timeout, and is retried, after this long connecting or with nothing sent or received',
+  },
   DROPSHIP_S3_UNSIGNED_PARTS: {
     group: 'export',
     meaning:

@@ -88,6 +88,12 @@ export const settingsSchema = z.object({
   DROPSHIP_S3_UNSIGNED_PARTS: bool.default(true),
   /** Attempts per AWS request (S3 parts, PutObject, STS): retryable errors back off with jitter. */
   DROPSHIP_AWS_MAX_ATTEMPTS: int(1, 20).default(5),
+  /**
+   * How long an AWS request (S3, STS) may take to connect, and then go with nothing sent or received, before it fails
+   * as a timeout (retried like any other): an endpoint that accepts and never answers no longer holds a run, a slot's
+   * open message or a pre-flight until the Lambda's own timeout.
+   */
+  DROPSHIP_AWS_TIMEOUT_SECONDS: int(1, 900).default(60),
   /** SSM SecureString parameter holding DATABASE_URL (Lambda); read at cold start when DATABASE_URL is unset. */
   DROPSHIP_DATABASE_URL_SSM_PARAMETER: z
     .string()

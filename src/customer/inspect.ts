@@ -41,7 +41,7 @@ export interface Delivery {
  */
 export function readerS3(
   region: string | undefined,
-  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE'>,
+  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE' | 'DROPSHIP_AWS_TIMEOUT_SECONDS'>,
   env: NodeJS.ProcessEnv = process.env,
 ): S3Client {
   return new S3Client({

@@ -1,4 +1,6 @@
-import { S3ServiceException } from '@aws-sdk/client-s3';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
 import type { Destination } from '../../accounts/destination.js';
 import { loadSettings } from '../../config/settings.js';
@@ -111,11 +113,59 @@ describe('AWS client options come from the parsed settings', () => {
     ['0', {}],
     ['false', {}],
   ])('DROPSHIP_S3_FORCE_PATH_STYLE=%s reaches the S3 clients (doctor, load) as %o', (value, expected) => {
-    expect(s3SettingsConfig(loadSettings({ DROPSHIP_S3_FORCE_PATH_STYLE: value }))).toEqual(expected);
+    expect(s3SettingsConfig(loadSettings({ DROPSHIP_S3_FORCE_PATH_STYLE: value }))).toMatchObject(expected);
+    if (!('forcePathStyle' in expected))
+      expect(s3SettingsConfig(loadSettings({ DROPSHIP_S3_FORCE_PATH_STYLE: value }))).not.toHaveProperty(
+        'forcePathStyle',
+      );
   });
 
   it('path-style addressing is off by default', () => {
-    expect(s3SettingsConfig(loadSettings({}))).toEqual({});
+    expect(s3SettingsConfig(loadSettings({}))).not.toHaveProperty('forcePathStyle');
+  });
+
+  it('every S3 and STS client is bounded: 60 s to connect and 60 s of silence by default, DROPSHIP_AWS_TIMEOUT_SECONDS else', () => {
+    const bounded = { requestHandler: { connectionTimeout: 60_000, socketTimeout: 60_000 } };
+    expect(s3SettingsConfig(loadSettings({}))).toMatchObject(bounded);
+    expect(stsClientConfig('eu-west-1', loadSettings({}))).toMatchObject(bounded);
+    expect(stsClientConfig('eu-west-1', loadSettings({ DROPSHIP_AWS_TIMEOUT_SECONDS: '7' }))).toMatchObject({
+      requestHandler: { connectionTimeout: 7000, socketTimeout: 7000 },
+    });
+    expect(() => loadSettings({ DROPSHIP_AWS_TIMEOUT_SECONDS: '0' })).toThrow(/DROPSHIP_AWS_TIMEOUT_SECONDS/);
+  });
+
+  it('an endpoint that accepts the connection and never answers fails the S3 and STS calls as a retryable timeout (red team, fan-out: it held a slot’s message until the Lambda’s timeout)', async () => {
+    // Prepare: a server that takes connections and requests and says nothing.
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => {
+      held.add(socket);
+      socket.on('data', () => {});
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const settings = loadSettings({ DROPSHIP_AWS_TIMEOUT_SECONDS: '1', DROPSHIP_AWS_MAX_ATTEMPTS: '1' });
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
+    const s3 = new S3Client({ region: 'eu-west-1', endpoint, credentials, ...s3SettingsConfig(settings) });
+    const sts = new STSClient({ ...stsClientConfig('eu-west-1', settings), endpoint, credentials });
+    try {
+      // Act
+      const put = await s3
+        .send(new PutObjectCommand({ Bucket: 'b', Key: 'receipt.json', Body: '{}' }))
+        .catch((e: unknown) => e);
+      const assume = await sts
+        .send(new AssumeRoleCommand({ RoleArn: dest.roleArn, RoleSessionName: 's', ExternalId: dest.externalId }))
+        .catch((e: unknown) => e);
+      // Assess: both fail as timeouts (which the SDK's standard mode retries), neither waits for ever.
+      expect((put as Error).name).toBe('TimeoutError');
+      expect((assume as Error).name).toBe('TimeoutError');
+      expect(isRetryableAws(put)).toBe(true);
+      expect(held.size).toBeGreaterThan(0);
+    } finally {
+      s3.destroy();
+      sts.destroy();
+      for (const socket of held) socket.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('every STS client (the external-ID guard, the doctor) makes DROPSHIP_AWS_MAX_ATTEMPTS attempts', () => {

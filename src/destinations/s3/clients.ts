@@ -64,19 +64,43 @@ export function roleSessionName(accountId: string, runId: string): string {
 }
 
 /**
+ * The HTTP handler options of every S3 and STS client: a connection must open, and a request then never go silent,
+ * for longer than DROPSHIP_AWS_TIMEOUT_SECONDS. The SDK's default has neither bound, so an endpoint that accepts the
+ * connection and never answers held the call until the Lambda's timeout (red team, fan-out). `socketTimeout` is an
+ * idle bound, not a total one: a large part that keeps sending, or a CompleteMultipartUpload whose answer S3 keeps
+ * alive with whitespace, is not cut. The timeout is a `TimeoutError`, which the SDK's standard mode retries.
+ */
+export function awsHttpConfig(settings: Pick<Settings, 'DROPSHIP_AWS_TIMEOUT_SECONDS'>): {
+  requestHandler: { connectionTimeout: number; socketTimeout: number };
+} {
+  const ms = settings.DROPSHIP_AWS_TIMEOUT_SECONDS * 1000;
+  return { requestHandler: { connectionTimeout: ms, socketTimeout: ms } };
+}
+
+/**
  * The STS client options dropship uses wherever it calls STS: the region from the standard AWS
- * environment (else the destination's), and the attempts DROPSHIP_AWS_MAX_ATTEMPTS allows.
+ * environment (else the destination's), the attempts DROPSHIP_AWS_MAX_ATTEMPTS allows, and the
+ * timeouts of `awsHttpConfig`.
  */
 export function stsClientConfig(
   region: string,
-  settings: Pick<Settings, 'DROPSHIP_AWS_MAX_ATTEMPTS'>,
-): { region: string; maxAttempts: number } {
-  return { region: process.env.AWS_REGION ?? region, maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS };
+  settings: Pick<Settings, 'DROPSHIP_AWS_MAX_ATTEMPTS' | 'DROPSHIP_AWS_TIMEOUT_SECONDS'>,
+): { region: string; maxAttempts: number } & ReturnType<typeof awsHttpConfig> {
+  return {
+    region: process.env.AWS_REGION ?? region,
+    maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS,
+    ...awsHttpConfig(settings),
+  };
 }
 
-/** The S3 client options the settings decide: path-style addressing (local S3s, MinIO) when asked. */
-export function s3SettingsConfig(settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE'>): { forcePathStyle?: true } {
-  return settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {};
+/**
+ * The S3 client options the settings decide: path-style addressing (local S3s, MinIO) when asked, and the timeouts
+ * of `awsHttpConfig`.
+ */
+export function s3SettingsConfig(
+  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE' | 'DROPSHIP_AWS_TIMEOUT_SECONDS'>,
+): { forcePathStyle?: true } & ReturnType<typeof awsHttpConfig> {
+  return { ...(settings.DROPSHIP_S3_FORCE_PATH_STYLE ? { forcePathStyle: true } : {}), ...awsHttpConfig(settings) };
 }
 
 type Credentials = Awaited<ReturnType<ReturnType<typeof fromTemporaryCredentials>>>;
@@ -226,6 +250,7 @@ function cacheKey(dest: Destination, runId: string, settings: Settings): string 
     runId,
     settings.DROPSHIP_ROLE_SESSION_SECONDS,
     settings.DROPSHIP_AWS_MAX_ATTEMPTS,
+    settings.DROPSHIP_AWS_TIMEOUT_SECONDS,
     settings.DROPSHIP_S3_FORCE_PATH_STYLE,
     process.env.AWS_REGION ?? '',
     process.env.AWS_ENDPOINT_URL_STS ?? '',

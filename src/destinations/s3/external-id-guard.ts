@@ -17,7 +17,7 @@ import { AwsError, awsErrorCode, DestinationAccessError, roleSessionName, stsCli
 export async function probeAssumeRole(
   dest: Destination,
   externalId: string | undefined,
-  settings: Pick<Settings, 'DROPSHIP_AWS_MAX_ATTEMPTS'>,
+  settings: Pick<Settings, 'DROPSHIP_AWS_MAX_ATTEMPTS' | 'DROPSHIP_AWS_TIMEOUT_SECONDS'>,
   label = 'doctor',
 ): Promise<string> {
   const sts = new STSClient(stsClientConfig(dest.region, settings));
@@ -44,7 +44,7 @@ export async function probeAssumeRole(
  */
 export async function verifyExternalIdEnforced(
   dest: Destination,
-  settings: Pick<Settings, 'DROPSHIP_AWS_MAX_ATTEMPTS'>,
+  settings: Pick<Settings, 'DROPSHIP_AWS_MAX_ATTEMPTS' | 'DROPSHIP_AWS_TIMEOUT_SECONDS'>,
 ): Promise<void> {
   const answer = await probeAssumeRole(dest, undefined, settings, 'extid-probe');
   // Only an explicit denial proves enforcement; throttling or an outage proves nothing.
