@@ -23,11 +23,11 @@ interface Row {
 class MemoryOutbox implements OutcomeOutbox {
   readonly rows = new Map<string, Row>();
 
-  add(runId: string, endedAt: Date): void {
+  add(runId: string, endedAt: Date, accountId = 'acme'): void {
     this.rows.set(runId, {
       ev: {
         runId,
-        accountId: 'acme',
+        accountId,
         status: 'failed',
         generation: 1,
         destination: null,
@@ -209,6 +209,40 @@ describe('outcome dispatcher: retries, backoff, final failure (fake clock)', () 
       ['newer', hint],
       ['older', undefined],
     ]);
+  });
+
+  it('a backlog of many accounts (a whole missed slot): accounts side by side, each account’s outcomes in the order they ended', async () => {
+    // Prepare: 10 accounts with 4 outcomes each; every delivery waits a little on "the customer's side".
+    let inFlight = 0;
+    let most = 0;
+    const order = new Map<string, string[]>();
+    const h = harness(async (_d, ev) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      order.set(ev.accountId, [...(order.get(ev.accountId) ?? []), ev.runId]);
+      inFlight--;
+    });
+    for (let k = 0; k < 4; k++)
+      for (let a = 0; a < 10; a++) h.outbox.add(`a${a}-r${k}`, new Date(t0.getTime() + (k * 10 + a) * 1000), `a${a}`);
+    h.at(3600);
+    // Act
+    const out = await dispatchOutcomes(h.deps, { concurrency: 4, limit: 20 });
+    // Assess: all 40 in one call (two rounds), at most 4 at once but more than one, each account in order.
+    expect(out.delivered).toHaveLength(40);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(4);
+    for (let a = 0; a < 10; a++) expect(order.get(`a${a}`)).toEqual([0, 1, 2, 3].map((k) => `a${a}-r${k}`));
+  });
+
+  it('a call stops claiming new rounds once its time budget is spent; the rest waits for the next call', async () => {
+    const h = harness(async () => {});
+    for (let i = 0; i < 50; i++) h.outbox.add(`r${i}`, new Date(t0.getTime() + i * 1000), `acct-${i}`);
+    h.at(3600);
+    // A budget of nothing: one round of `limit` events.
+    expect((await dispatchOutcomes(h.deps, { limit: 20, budgetMs: 0 })).delivered).toHaveLength(20);
+    // The default budget: the rest in one call.
+    expect((await dispatchOutcomes(h.deps, { limit: 20 })).delivered).toHaveLength(30);
   });
 
   it('nextAttemptAt never waits more than an hour', () => {

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import { DestinationNotFound, Registry } from '../accounts/registry.js';
@@ -55,6 +56,16 @@ export interface DispatchDeps {
   fault?: (point: 'after-status', ev: OutcomeEvent) => Promise<void> | void;
 }
 
+/**
+ * Accounts whose outcomes one dispatcher delivers at once. Each delivery waits on the customer's side (an AssumeRole,
+ * the status.json PUT, the webhooks): one after another, a whole missed slot of 10,000 accounts took hours, with the
+ * sweeper's later steps (webhooks, pruning, the gauges) waiting behind it.
+ */
+export const OUTCOME_CONCURRENCY = 8;
+
+/** How long one call keeps claiming new rounds (the sweeper's function has 300 s for all its steps). */
+export const OUTCOME_BUDGET_MS = 120_000;
+
 /** Attempts before an event is given up (with the default backoff: about 9 hours in all). */
 export const OUTCOME_MAX_ATTEMPTS = 8;
 
@@ -77,7 +88,7 @@ export interface DispatchResult {
  */
 export async function dispatchOutcomes(
   deps: DispatchDeps,
-  opts: { runId?: string; hint?: unknown; limit?: number } = {},
+  opts: { runId?: string; hint?: unknown; limit?: number; concurrency?: number; budgetMs?: number } = {},
 ): Promise<DispatchResult> {
   const log = deps.log ?? createLogger({ level: deps.settings.DROPSHIP_LOG_LEVEL });
   const now = deps.now ?? (() => new Date());
@@ -85,37 +96,51 @@ export async function dispatchOutcomes(
   const leaseSeconds = deps.leaseSeconds ?? deps.settings.DROPSHIP_RUN_STALE_SECONDS;
   const maxAttempts = deps.maxAttempts ?? OUTCOME_MAX_ATTEMPTS;
   const deliver = deps.deliver ?? deliverOutcome;
-  const limit = opts.limit ?? 20;
+  const concurrency = Math.max(1, opts.concurrency ?? OUTCOME_CONCURRENCY);
+  const limit = opts.limit ?? Math.max(20, 4 * concurrency);
+  const budgetMs = opts.budgetMs ?? OUTCOME_BUDGET_MS;
+  const t0 = performance.now();
+  const one = async (ev: OutcomeEvent): Promise<void> => {
+    const fields = { accountId: ev.accountId, runId: ev.runId, attempt: ev.attempts };
+    try {
+      await deliver({ ...deps, log }, ev, ev.runId === opts.runId ? opts.hint : undefined);
+      if (await deps.outbox.delivered(ev.runId, ev.attempts, now())) out.delivered.push(ev.runId);
+    } catch (e) {
+      const last = ev.attempts >= maxAttempts;
+      const at = last ? null : nextAttemptAt(ev.attempts, now());
+      // A dispatcher whose lease ran out (another one took the event over) changes nothing.
+      const noted = await deps.outbox.failed(ev.runId, ev.attempts, errorText(e).slice(0, 1000), at).catch(() => false);
+      if (!noted) return;
+      (last ? out.givenUp : out.retried).push(ev.runId);
+      log[last ? 'error' : 'warn'](
+        { ...fields, ...errorFields(e), ...(at ? { nextAttemptAt: at.toISOString() } : {}) },
+        last ? 'run outcome given up after its last attempt' : 'run outcome not delivered yet; retried later',
+      );
+    }
+  };
   try {
-    // Bounded: a claimed event is delivered, or due again only later (backoff), so each round is new.
-    for (let round = 0; round < 50; round++) {
+    // A claimed event is delivered, or due again only later (backoff), so each round is new; rounds stop when the
+    // budget is spent (the rest waits for the next call: a whole missed slot's outcomes are many rounds).
+    for (;;) {
       const batch = await deps.outbox.claim({
         now: now(),
         leaseSeconds,
         limit,
         ...(opts.runId ? { runId: opts.runId } : {}),
       });
-      for (const ev of batch) {
-        const fields = { accountId: ev.accountId, runId: ev.runId, attempt: ev.attempts };
-        try {
-          await deliver({ ...deps, log }, ev, ev.runId === opts.runId ? opts.hint : undefined);
-          if (await deps.outbox.delivered(ev.runId, ev.attempts, now())) out.delivered.push(ev.runId);
-        } catch (e) {
-          const last = ev.attempts >= maxAttempts;
-          const at = last ? null : nextAttemptAt(ev.attempts, now());
-          // A dispatcher whose lease ran out (another one took the event over) changes nothing.
-          const noted = await deps.outbox
-            .failed(ev.runId, ev.attempts, errorText(e).slice(0, 1000), at)
-            .catch(() => false);
-          if (!noted) continue;
-          (last ? out.givenUp : out.retried).push(ev.runId);
-          log[last ? 'error' : 'warn'](
-            { ...fields, ...errorFields(e), ...(at ? { nextAttemptAt: at.toISOString() } : {}) },
-            last ? 'run outcome given up after its last attempt' : 'run outcome not delivered yet; retried later',
-          );
-        }
-      }
-      if (batch.length < limit || opts.runId) break;
+      // Accounts side by side, each account's events one after another in the order they ended (its status.json
+      // is rewritten by each: the last one written is its newest).
+      const byAccount = new Map<string, OutcomeEvent[]>();
+      for (const ev of batch) byAccount.set(ev.accountId, [...(byAccount.get(ev.accountId) ?? []), ev]);
+      const gate = pLimit(concurrency);
+      await Promise.all(
+        [...byAccount.values()].map((evs) =>
+          gate(async () => {
+            for (const ev of evs) await one(ev);
+          }),
+        ),
+      );
+      if (batch.length < limit || opts.runId || performance.now() - t0 >= budgetMs) break;
     }
   } catch (e) {
     log.error({ ...(opts.runId ? { runId: opts.runId } : {}), ...errorFields(e) }, 'outcome dispatch failed');

@@ -4,7 +4,6 @@ import { type OpenMessage, type OpenSender, openMessages } from '../contracts/op
 import { slotsByPlan } from '../contracts/slots.js';
 import type { MessageSender } from '../contracts/task.js';
 import type { Logger } from '../log/logger.js';
-import { dispatchRunOutcome } from '../run/lifecycle/ended.js';
 import type { Faults } from '../run/lifecycle/faults.js';
 import { newRunId } from '../run/lifecycle/lifecycle.js';
 import type { Ledger } from '../store/ledger/ledger.js';
@@ -179,23 +178,30 @@ export async function catchUpSlots(deps: SlotDeps, now: Date = new Date()): Prom
         at,
         deps.settings.DROPSHIP_SLOT_CATCHUP_SECONDS,
       );
-      for (const d of missing) {
-        if (ranAcross.has(d.accountId)) {
-          deps.log.info(
-            { accountId: d.accountId, slot, slotDate },
-            'slot not recorded as missed: a run of the account was going across it',
-          );
-          continue;
-        }
-        const error = `slot ${slot} of ${slotDate} missed: no run started within DROPSHIP_SLOT_CATCHUP_SECONDS (${deps.settings.DROPSHIP_SLOT_CATCHUP_SECONDS} s)`;
-        const runId = newRunId(at);
-        if (
-          await deps.ledger.recordMissedSlot({ runId, accountId: d.accountId, slot, slotDate, layout: d.layout, error })
-        ) {
-          deps.log.error({ accountId: d.accountId, runId, slot, slotDate }, 'slot missed');
-          await dispatchRunOutcome(deps, runId);
-          out.push({ accountId: d.accountId, runId, status: 'missed', tasks: 0, error });
-        }
+      const toRecord = missing.filter((d) => {
+        if (!ranAcross.has(d.accountId)) return true;
+        deps.log.info(
+          { accountId: d.accountId, slot, slotDate },
+          'slot not recorded as missed: a run of the account was going across it',
+        );
+        return false;
+      });
+      const error = `slot ${slot} of ${slotDate} missed: no run started within DROPSHIP_SLOT_CATCHUP_SECONDS (${deps.settings.DROPSHIP_SLOT_CATCHUP_SECONDS} s)`;
+      // Run ids are the slot's second and 6 random hex digits: drawn again on a repeat within this batch.
+      const ids = new Set<string>();
+      const rows = toRecord.map((d) => {
+        let runId = newRunId(at);
+        while (ids.has(runId)) runId = newRunId(at);
+        ids.add(runId);
+        return { runId, accountId: d.accountId, layout: d.layout };
+      });
+      // One insert for the whole slot; the outcomes are delivered by the outbox (the sweeper's next step, many
+      // accounts at once), not here one account after another.
+      const recorded = await deps.ledger.recordMissedSlots({ slot, slotDate, error }, rows);
+      for (const r of rows) {
+        if (!recorded.has(r.accountId)) continue;
+        deps.log.error({ accountId: r.accountId, runId: r.runId, slot, slotDate }, 'slot missed');
+        out.push({ accountId: r.accountId, runId: r.runId, status: 'missed', tasks: 0, error });
       }
     }
   }

@@ -280,15 +280,12 @@ describe('at most one open run per account, one run per scheduled slot', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    const missSlot = () =>
-      h.ledger.recordMissedSlot({
-        runId: runOf(d).runId,
-        accountId: d.accountId,
-        slot: '15:00',
-        slotDate: today(),
-        layout: d.layout,
-        error: 'missed',
-      });
+    const missSlot = async () =>
+      (
+        await h.ledger.recordMissedSlots({ slot: '15:00', slotDate: today(), error: 'missed' }, [
+          { runId: runOf(d).runId, accountId: d.accountId, layout: d.layout },
+        ])
+      ).has(d.accountId);
     const missed = await missSlot();
     const missedTwice = await missSlot();
 

@@ -216,24 +216,33 @@ export class Ledger extends TaskLedger {
 
   /**
    * A scheduled slot that never ran (and can no longer be caught up) is recorded as a failed run,
-   * so it shows in `runs list` and counts as a failure; it also occupies the slot's key.
+   * so it shows in `runs list` and counts as a failure; it also occupies the slot's key. One statement
+   * for all of `accounts` (a whole slot of 10,000 accounts missed at once is one insert, not 10,000);
+   * an account that has the slot's run by now is left alone. Returns the accounts recorded; the
+   * trigger wrote each one's outcome event.
    */
-  async recordMissedSlot(r: {
-    runId: string;
-    accountId: string;
-    slot: string;
-    slotDate: string;
-    layout: Layout;
-    error: string;
-  }): Promise<boolean> {
-    const res = await this.pool.query(
+  async recordMissedSlots(
+    q: { slot: string; slotDate: string; error: string },
+    accounts: { runId: string; accountId: string; layout: Layout }[],
+  ): Promise<Set<string>> {
+    if (accounts.length === 0) return new Set();
+    const res = await this.pool.query<{ account_id: string }>(
       `insert into dropship.runs (run_id, account_id, trigger, slot, slot_date, status, layout, folder, started_micros,
                                   owner, finished_at, error)
-       values ($1, $2, 'schedule', $3, $4, 'failed', $5, '', 0, 'sweeper', now(), $6)
-       on conflict do nothing`,
-      [r.runId, r.accountId, r.slot, r.slotDate, r.layout, r.error],
+       select m.run_id, m.account_id, 'schedule', $1, $2, 'failed', m.layout, '', 0, 'sweeper', now(), $3
+         from unnest($4::text[], $5::text[], $6::text[]) as m(run_id, account_id, layout)
+       on conflict do nothing
+       returning account_id`,
+      [
+        q.slot,
+        q.slotDate,
+        q.error,
+        accounts.map((a) => a.runId),
+        accounts.map((a) => a.accountId),
+        accounts.map((a) => a.layout),
+      ],
     );
-    return res.rowCount === 1;
+    return new Set(res.rows.map((r) => r.account_id));
   }
 
   /**
