@@ -49,6 +49,8 @@ const sizes = arg('rows', process.env.BENCH_ROWS ?? '1000000')
 const runs = Number(arg('runs', process.env.BENCH_RUNS ?? '1'));
 const codecs = arg('codecs', 'gzip,zstd,snappy,none').split(',').filter(Boolean) as Compression[];
 const wideRows = Number(arg('wide-rows', '30000'));
+/** --codecs-first-size-only: the codecs other than GZIP at the first row count only (the bench before this flag). */
+const firstSizeOnly = process.argv.includes('--codecs-first-size-only');
 /** --skip tenant,changes,cli: leave those sections out (a quicker run while working on the export itself). */
 const skip = new Set(arg('skip', '').split(','));
 /** --cpu-prof <dir>: write V8 CPU profiles of the dropship runs there (open in Chrome DevTools). */
@@ -129,7 +131,8 @@ async function dropship(expectRows: number): Promise<{
     seconds: median(ours.map((o) => o.seconds)),
     cpu: median(ours.map((o) => o.cpuSeconds)),
     exportCpu: median(ours.map((o) => o.exportCpuSeconds)),
-    rss: median(ours.map((o) => o.maxRssBytes)),
+    // The worst run, not the median: a ceiling (≤ 256 MiB) is judged on the highest peak.
+    rss: Math.max(...ours.map((o) => o.maxRssBytes)),
     bytes: ours[0]!.bytes,
     threads: ours[0]!.threads,
     ...(ours[0]!.memoryPeaks ? { memoryPeaks: ours[0]!.memoryPeaks } : {}),
@@ -152,7 +155,8 @@ async function duckdb(
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     await conn.run(
-      `copy (select * from read_csv('${csv}', header = true, columns = {
+      // tags: a list of strings, as dropship writes Postgres's text[] (a plain string was less work for DuckDB).
+      `copy (select * replace (string_split(trim(tags, '{}'), ',') as tags) from read_csv('${csv}', header = true, columns = {
           'id': 'BIGINT', 'event_id': 'UUID', 'occurred_at': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'properties': 'JSON',
           'revenue': 'DECIMAL(18,4)', 'tags': 'VARCHAR', 'is_conversion': 'BOOLEAN', 'score': 'DOUBLE'}))
         to '${out}' (format parquet, compression ${DUCK_CODEC[codec]})`,
@@ -290,9 +294,10 @@ async function rowCounts(): Promise<{
     const row = { ...gzip, ratio_to_read_ceiling: Number((gzip.dropship_rows_per_s / (n / read)).toFixed(3)) };
     printRow(row);
     results.push(row);
-    if (i > 0) continue;
-    // Each codec at the first row count, against DuckDB's same codec.
+    // Each codec at every row count (the acceptance judges peak RSS for every codec at both sizes), against DuckDB's
+    // same codec; --codecs-first-size-only for a quicker run.
     perCodec.push(row);
+    if (i > 0 && firstSizeOnly) continue;
     for (const codec of codecs.filter((c) => c !== 'gzip')) {
       log(`\n== ${n.toLocaleString('en-US')} rows, ${codec}`);
       const r = await compareCodec(n, csv, codec);
