@@ -12,11 +12,16 @@ import module from 'node:module';
 // (median of 5), about what parsing and compiling commander and zod cost on every start.
 module.enableCompileCache?.();
 
-// Output piped into a reader that stops early (`dropship runs list | head`): end quietly, as Unix tools do.
+// Output piped into a reader that stops early (`dropship runs list | head`): end quietly, as Unix tools do — but not
+// in the middle of an export (`dropship export … 2>&1 | head -1`, a log shipper that died): the run goes on without
+// its output and the process ends with the run's own exit code (it exited 0 and left the run open). An export marks
+// itself busy with globalThis[Symbol.for('dropship.exporting')] (src/cli/commands/export.ts).
+const EXPORTING = Symbol.for('dropship.exporting');
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    if ((globalThis[EXPORTING] ?? 0) > 0) return;
+    process.exit(process.exitCode ?? 0);
   });
 }
 

@@ -104,6 +104,21 @@ export class TerminalReporter implements Reporter {
     this.outcomes.set(accountId, outcome);
   }
 
+  /**
+   * A line that must stay on screen (a signal's hint, a log line): on a terminal the bars are cleared, the line
+   * written above them and the bars drawn again below it (written past them, the next redraw erased it).
+   */
+  note(text: string): void {
+    if (this.mode !== 'tty') {
+      this.out.write(`${text}\n`);
+      return;
+    }
+    if (this.drawn > 0) this.out.write(`\u001b[${this.drawn}A\u001b[0J`);
+    this.drawn = 0;
+    this.out.write(`${text}\n`);
+    this.draw();
+  }
+
   private tick(): void {
     if (this.mode === 'tty') this.draw();
     else this.write(renderLogLines({ accounts: [...this.accounts.values()] }, this.now()));
@@ -139,7 +154,8 @@ export function summaryTable(outcomes: Map<string, AccountOutcome>): string {
       }
     } else {
       for (const f of o.failures) rows.push([account, f.table, '—', '—', '—', 'FAILED']);
-      if (o.failures.length === 0) rows.push([account, '(run)', '—', '—', '—', 'FAILED']);
+      if (o.failures.length === 0)
+        rows.push([account, '(run)', '—', '—', '—', o.notStarted ? 'NOT STARTED' : 'FAILED']);
     }
   }
   const table = renderTable(['account', 'table', 'rows', 'files', 'bytes', 'seconds'], rows, [2, 3, 4, 5]);

@@ -8,6 +8,16 @@ import { withApp } from '../with-app.js';
 
 const SLOT_RE = /^\d\d:\d\d$/;
 
+/** The signals that stop an export (a closed terminal's SIGHUP too), and their numbers for the exit code. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/** Marks an export in progress for src/cli/bin.mjs's closed-pipe handler. */
+const EXPORTING = Symbol.for('dropship.exporting');
+
+/** How long a second signal waits for the runs to be recorded cancelled before the process exits anyway. */
+const SECOND_SIGNAL_MS = 2000;
+
 /** `dropship export`: one account now, or every account due in a slot. */
 export function registerExportCommand(program: Command): void {
   program
@@ -79,37 +89,49 @@ export async function runExports(
   const { LogReporter, Reporters } = await import('../../run/progress/reporter.js');
   const { failureLines, summaryTable, TerminalReporter } = await import('../progress.js');
   const tty = process.stderr.isTTY === true;
+  const terminal = new TerminalReporter(process.stderr, { mode: tty ? 'tty' : 'lines' });
+  // On a terminal the log lines go above the bars (written straight to fd 2, the next redraw erased them).
   const log = createLogger({
     level: (!opts.quietLogs && app.settings.DROPSHIP_LOG_LEVEL) || 'warn',
+    ...(tty ? { destination: { write: (line: string) => terminal.note(line.trimEnd()) } } : {}),
   });
-  const terminal = new TerminalReporter(process.stderr, { mode: tty ? 'tty' : 'lines' });
   const reporters: Reporter[] = [new LogReporter(log), terminal];
   terminal.start();
-  // First SIGINT/SIGTERM: stop every run cleanly (uploads aborted, runs failed, no receipt).
-  // A second one: record the runs as failed at once and exit; the parts of multipart uploads still
-  // in flight are left to the bucket's AbortIncompleteMultipartUpload lifecycle rule.
+  // First SIGINT/SIGTERM/SIGHUP: stop every run cleanly (uploads aborted, runs cancelled, no receipt; accounts still
+  // waiting their turn are not started). A second one: record the runs as cancelled — for at most 2 s, a ledger that
+  // does not answer does not hold the process — and exit; the parts of multipart uploads still in flight are left to
+  // the bucket's AbortIncompleteMultipartUpload lifecycle rule. A third one exits at once.
   const abort = new AbortController();
   const ledger = await app.ledger();
   const active = new Set<string>();
   let signals = 0;
+  let signalCode = 130;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
     if (signals === 1) {
+      signalCode = 128 + (SIGNAL_NUMBERS[sig] ?? 2);
       abort.abort(new Error(`interrupted by ${sig}`));
-      if (tty) process.stderr.write(`\n${sig}: stopping (uploads are aborted); press Ctrl-C again to quit at once\n`);
+      if (tty) {
+        const again = sig === 'SIGINT' ? 'press Ctrl-C again' : `send ${sig} again`;
+        terminal.note(`${sig}: stopping (uploads are aborted); ${again} to quit at once`);
+      }
       return;
     }
-    if (signals > 2) return;
-    void (async () => {
-      for (const runId of active)
-        await ledger
+    if (signals > 2) process.exit(signalCode);
+    const recorded = Promise.all(
+      [...active].map((runId) =>
+        ledger
           .failRun({
             runId,
             error: `interrupted twice by ${sig}; the process quit without waiting for its uploads to abort`,
+            status: 'cancelled',
           })
-          .catch(() => {});
-      process.exit(130);
-    })();
+          .catch(() => {}),
+      ),
+    );
+    void Promise.race([recorded, new Promise((r) => setTimeout(r, SECOND_SIGNAL_MS).unref())]).then(() =>
+      process.exit(signalCode),
+    );
   };
   const tracker: Reporter = {
     accountStarted: (_a, runId) => void active.add(runId),
@@ -119,9 +141,10 @@ export async function runExports(
     accountDone: (_a, o) => void active.delete(o.runId),
   };
   reporters.push(tracker);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   let outcomes: Map<string, AccountOutcome>;
+  const busy = globalThis as { [EXPORTING]?: number };
+  busy[EXPORTING] = (busy[EXPORTING] ?? 0) + 1;
   try {
     outcomes = opts.viaQueue
       ? await viaQueue(app, dests, {
@@ -142,14 +165,21 @@ export async function runExports(
           faults: app.faults,
         });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
     terminal.stop();
+    busy[EXPORTING] = (busy[EXPORTING] ?? 1) - 1;
   }
-  process.stdout.write(`\n${summaryTable(outcomes)}\n`);
   const failures = failureLines(outcomes);
+  // 128 + the signal's number only when the interruption stopped something: a run that delivered before the signal
+  // took effect exits 0 (a wrapper that reruns on 130 would deliver it twice).
+  const stoppedSome = [...outcomes.values()].some((o) => !o.ok);
+  const code = !stoppedSome ? 0 : abort.signal.aborted ? signalCode : 1;
+  // Set before the summary (no tick since the export's end): a reader gone meanwhile ends the process with this code
+  // (src/cli/bin.mjs).
+  process.exitCode = code;
+  process.stdout.write(`${summaryTable(outcomes)}\n`);
   for (const line of failures) process.stderr.write(`error: ${line}\n`);
-  return { code: abort.signal.aborted ? 130 : failures.length > 0 ? 1 : 0, outcomes };
+  return { code, outcomes };
 }
 
 /** `export --via-queue`: each account through the fan-out path, worked by loops in this process. */

@@ -103,8 +103,12 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     // A run refused because another one is in progress, or because its destination changed while it
     // was opening (the copy it was given is no longer current), is not a failed delivery; nor is
     // anything told to a disabled account.
+    // Nor a run its operator interrupted before it opened (Ctrl-C on `export --due` while it waited its turn or was
+    // in its pre-flight): nothing of it was recorded, and the customer has nothing to hear.
+    const interruptedUnopened = !opened && deps.signal?.aborted === true;
     if (
       port &&
+      !interruptedUnopened &&
       !(error instanceof PreflightError && error.check === 'disabled') &&
       !(error instanceof RunInProgress) &&
       !(error instanceof DestinationChanged)
@@ -300,7 +304,14 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
     const error = external ? stopped(dest, external.reason) : e;
     if (opened) {
       try {
-        await ledger.failRun({ runId, error: (error as Error).message });
+        // Stopped by its operator (Ctrl-C, SIGTERM, SIGHUP): cancelled, as `dropship runs cancel` would — told to
+        // the customer, never counted toward the pause (several interrupted runs paused a customer's deliveries).
+        const interrupted = external !== undefined && external === deps.signal;
+        await ledger.failRun({
+          runId,
+          error: (error as Error).message,
+          ...(interrupted ? { status: 'cancelled' } : {}),
+        });
       } catch (err) {
         log.error(
           { accountId: dest.accountId, runId, ...errorFields(err) },
@@ -340,6 +351,15 @@ async function openRunAfterSweep(
       await sweep();
     }
   }
+}
+
+/** An account of several that an interruption reached before its run started. */
+function notStarted(dest: Destination, reason: unknown): AccountOutcome {
+  const why = reason instanceof Error ? reason.message : String(reason);
+  const error = new RunError(`account ${dest.accountId}: not started (${why}); nothing recorded`, [], {
+    cause: reason,
+  });
+  return { ok: false, runId: '', error, failures: [], seconds: 0, notStarted: true };
 }
 
 function stopped(dest: Destination, reason: unknown): RunError {
@@ -410,6 +430,11 @@ export async function exportAccounts(dests: Destination[], deps: AccountRunDeps)
   await Promise.all(
     dests.map((d) =>
       limit(async () => {
+        // Interrupted while it waited its turn: not started, nothing recorded or told.
+        if (deps.signal?.aborted) {
+          outcomes.set(d.accountId, notStarted(d, deps.signal.reason));
+          return;
+        }
         outcomes.set(d.accountId, await exportAccount(d, deps));
       }),
     ),

@@ -182,7 +182,12 @@ export async function exportViaQueue(dest: Destination, deps: ViaQueueDeps): Pro
   await watch().catch(() => false);
   if (deps.signal?.aborted) {
     await ledger
-      .failRun({ runId, error: `interrupted (${(deps.signal.reason as Error)?.message ?? 'signal'})` })
+      // Cancelled, as an operator's cancel: told, never counted toward the pause.
+      .failRun({
+        runId,
+        error: `interrupted (${(deps.signal.reason as Error)?.message ?? 'signal'})`,
+        status: 'cancelled',
+      })
       .catch(() => {});
     // Its outcome event was written with its end (if this process ended it): tell the customer now.
     await dispatchRunOutcome({ ledger, settings: deps.settings }, runId);

@@ -25,7 +25,15 @@ export type AccountOutcome =
       /** Tables of the source schema the destination's selection left out, and why. */
       leftOut?: { table: string; reason: string }[];
     }
-  | { ok: false; runId: string; error: unknown; failures: { table: string; message: string }[]; seconds: number };
+  | {
+      ok: false;
+      runId: string;
+      error: unknown;
+      failures: { table: string; message: string }[];
+      seconds: number;
+      /** Never started: an interruption reached it while it waited its turn (no run, nothing told). */
+      notStarted?: true;
+    };
 
 /** Rounded progress facts for a log line (no nulls: absent fields mean unknown). */
 function factFields(f: Facts): Record<string, number | boolean> {
