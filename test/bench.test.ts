@@ -47,6 +47,9 @@ describe('npm run bench', () => {
     // The export alone is part of the whole process's CPU.
     expect(r.dropship_export_cpu_us_per_row).toBeLessThan(r.dropship_cpu_us_per_row);
     expect(r.ratio_to_duckdb).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_1thread_rows_per_s, 2);
+    expect(r.output_ratio_to_duckdb).toBeCloseTo(r.dropship_output_bytes / r.duckdb_output_bytes, 3);
+    // What each side was asked for is in the line (dropship's codec levels; one run per figure here).
+    expect(line.settings).toMatchObject({ runs: 1, duckdb_tags: 'list', gzip_level: 4, zstd_level: 1 });
     expect(r.ratio_to_duckdb_all_threads).toBeCloseTo(r.dropship_rows_per_s / r.duckdb_all_threads_rows_per_s, 2);
     // Each codec against DuckDB's same codec; the wide table's memory.
     expect(line.codecs.map((c: { codec: string }) => c.codec)).toEqual(['gzip', 'zstd']);

@@ -1,6 +1,6 @@
 import { errorFields } from '../log/logger.js';
 import type { TableProgress, TableResult } from '../pipeline/table.js';
-import type { AccountOutcome, Reporter } from '../run/progress/reporter.js';
+import { type AccountOutcome, type PartFigures, partsTotal, type Reporter } from '../run/progress/reporter.js';
 import { formatBytes, formatCount, renderTable } from './format.js';
 import { type AccountView, formatDuration, renderLogLines, renderTerminal, type TableView } from './progress-view.js';
 
@@ -12,6 +12,8 @@ import { type AccountView, formatDuration, renderLogLines, renderTerminal, type 
 export class TerminalReporter implements Reporter {
   private readonly accounts = new Map<string, AccountView>();
   private drawn = 0;
+  /** A split table's parts' own figures, per account and table (their sum is the table's line). */
+  private readonly parts = new Map<string, { parts?: Map<string, PartFigures> }>();
   private timer: NodeJS.Timeout | undefined;
   readonly outcomes = new Map<string, AccountOutcome>();
   private readonly mode: 'tty' | 'lines';
@@ -70,9 +72,16 @@ export class TerminalReporter implements Reporter {
       l.startedMs = this.now();
     }
     if (p.estimatedRows !== undefined) l.estimate = p.estimatedRows;
-    l.rows = p.rows;
-    l.bytes = p.bytes;
-    l.files = p.files;
+    const key = `${accountId}\u0000${p.table}`;
+    let holder = this.parts.get(key);
+    if (!holder) {
+      holder = {};
+      this.parts.set(key, holder);
+    }
+    const total = partsTotal(holder, p);
+    l.rows = total.rows;
+    l.bytes = total.bytes;
+    l.files = total.files;
   }
 
   tableDone(accountId: string, r: TableResult): void {
@@ -172,8 +181,11 @@ export function failureLines(outcomes: Map<string, AccountOutcome>): string[] {
   const lines: string[] = [];
   for (const [account, o] of outcomes) {
     if (o.ok) continue;
-    if (o.failures.length > 0) for (const f of o.failures) lines.push(`${account}/${f.table}: ${f.message}`);
-    else lines.push(`${account}: ${errorFields(o.error).error}`);
+    // The run's own reason first unless its tables' failures are the reason (a run stopped by `runs cancel`, a
+    // signal or a lost ledger showed only its tables' "could not claim its task": red team, CLI).
+    const tablesAreTheReason = ((o.error as { failures?: unknown[] } | null)?.failures?.length ?? 0) > 0;
+    if (o.failures.length === 0 || !tablesAreTheReason) lines.push(`${account}: ${errorFields(o.error).error}`);
+    for (const f of o.failures) lines.push(`${account}/${f.table}: ${f.message}`);
   }
   return lines;
 }

@@ -29,6 +29,11 @@ export interface TableProgress {
   files: number;
   /** The planner's row estimate for what this export reads (null: unknown; see TablePlan.estimatedRows). */
   estimatedRows?: number | null;
+  /**
+   * Which key range of a split table these figures are of (its lower bound), absent for a whole table: the figures
+   * are that part's alone, and a reporter sums the parts (each part's own count jumped the table's line back and forth).
+   */
+  part?: string;
 }
 
 /** One table's export failed; retryable as its cause is (the destination refusing, a mapping problem: not). */
@@ -105,8 +110,16 @@ export async function exportTable(input: TableExportInput): Promise<TableResult>
   });
   // A key range of a split table, or one tenant's rows, is only part of the table: its estimate does not apply.
   const estimatedRows = input.range || input.rowFilter ? null : (table.estimatedRows ?? null);
+  const part = input.range ? String(input.range.lo) : undefined;
   const report = (rows: number): void =>
-    onProgress?.({ table: table.name, rows, bytes: sink.bytes, files: sink.shards, estimatedRows });
+    onProgress?.({
+      table: table.name,
+      rows,
+      bytes: sink.bytes,
+      files: sink.shards,
+      estimatedRows,
+      ...(part !== undefined ? { part } : {}),
+    });
 
   let files: TableResult['files'];
   let rows: number;

@@ -35,6 +35,30 @@ export type AccountOutcome =
       notStarted?: true;
     };
 
+/** One part's own figures (a key range of a split table). */
+export interface PartFigures {
+  rows: number;
+  bytes: number;
+  files: number;
+}
+
+/**
+ * A table's figures from one progress event: the event's own for a whole table; for a part of a split table the sum
+ * of the latest figures of every part seen (`holder.parts` keeps them).
+ */
+export function partsTotal(holder: { parts?: Map<string, PartFigures> }, p: TableProgress): PartFigures {
+  if (p.part === undefined) return { rows: p.rows, bytes: p.bytes, files: p.files };
+  holder.parts ??= new Map();
+  holder.parts.set(p.part, { rows: p.rows, bytes: p.bytes, files: p.files });
+  const sum = { rows: 0, bytes: 0, files: 0 };
+  for (const f of holder.parts.values()) {
+    sum.rows += f.rows;
+    sum.bytes += f.bytes;
+    sum.files += f.files;
+  }
+  return sum;
+}
+
 /** Rounded progress facts for a log line (no nulls: absent fields mean unknown). */
 function factFields(f: Facts): Record<string, number | boolean> {
   return {
@@ -47,7 +71,10 @@ function factFields(f: Facts): Record<string, number | boolean> {
 
 interface Watched {
   started: number;
-  tables: Map<string, { rows: number; estimate: number | null; done: boolean; started?: number }>;
+  tables: Map<
+    string,
+    { rows: number; estimate: number | null; done: boolean; started?: number; parts?: Map<string, PartFigures> }
+  >;
   lastLog: number;
 }
 
@@ -106,7 +133,8 @@ export class LogReporter implements Reporter {
       w.tables.set(p.table, t);
     }
     t.started ??= now;
-    t.rows = p.rows;
+    const total = partsTotal(t, p);
+    t.rows = total.rows;
     if (p.estimatedRows !== undefined) t.estimate = p.estimatedRows;
     const k = `${accountId}/${p.table}`;
     if (now - (this.lastLog.get(k) ?? Number.NEGATIVE_INFINITY) >= this.everyMs) {
@@ -116,11 +144,11 @@ export class LogReporter implements Reporter {
           accountId,
           runId: this.runIds.get(accountId),
           table: p.table,
-          rows: p.rows,
-          bytes: p.bytes,
-          files: p.files,
+          rows: total.rows,
+          bytes: total.bytes,
+          files: total.files,
           ...(t.estimate !== null ? { estimatedRows: t.estimate } : { estimate: 'unknown' }),
-          ...factFields(tableFacts(p.rows, t.estimate, (now - t.started) / 1000, false)),
+          ...factFields(tableFacts(total.rows, t.estimate, (now - t.started) / 1000, false)),
         },
         'table progress',
       );
