@@ -94,6 +94,18 @@ describe('progress facts', () => {
     expect(f.etaSeconds).toBeCloseTo((308_500 - 123_000) / 12_473.4, 6);
     expect(accountFacts([{ rows: 5, estimate: null, done: true }], 1).percent).toBe(100);
   });
+
+  it('account: a failed table keeps its estimate in the expected total (an interruption shrank it to the rows read)', () => {
+    const f = accountFacts(
+      [
+        { rows: 35_000, estimate: 600_000, done: true, failed: true },
+        { rows: 393, estimate: 29_000, done: false },
+      ],
+      10,
+    );
+    expect(f.expectedRows).toBe(629_000);
+    expect(f.rows).toBe(35_393);
+  });
 });
 
 describe('terminal rendering', () => {

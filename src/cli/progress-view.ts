@@ -74,7 +74,12 @@ function leftText(f: Facts): string {
 
 function accountLine(a: AccountView, nowMs: number): string {
   const f = accountFacts(
-    a.tables.map((t) => ({ rows: t.rows, estimate: t.estimate, done: t.state === 'done' || t.state === 'failed' })),
+    a.tables.map((t) => ({
+      rows: t.rows,
+      estimate: t.estimate,
+      done: t.state === 'done' || t.state === 'failed',
+      failed: t.state === 'failed',
+    })),
     (nowMs - a.startedMs) / 1000,
   );
   const failed = a.tables.filter((t) => t.state === 'failed').length;
@@ -96,7 +101,12 @@ export function renderTerminal(state: ProgressState, nowMs: number, columns = 12
   const nameWidth = Math.min(28, Math.max(8, ...state.accounts.flatMap((a) => a.tables.map((t) => t.table.length))));
   for (const a of state.accounts) {
     const af = accountFacts(
-      a.tables.map((t) => ({ rows: t.rows, estimate: t.estimate, done: t.state === 'done' || t.state === 'failed' })),
+      a.tables.map((t) => ({
+        rows: t.rows,
+        estimate: t.estimate,
+        done: t.state === 'done' || t.state === 'failed',
+        failed: t.state === 'failed',
+      })),
       (nowMs - a.startedMs) / 1000,
     );
     // The account's bar lines up with its tables' bars ("  › " + name).

@@ -73,7 +73,14 @@ interface Watched {
   started: number;
   tables: Map<
     string,
-    { rows: number; estimate: number | null; done: boolean; started?: number; parts?: Map<string, PartFigures> }
+    {
+      rows: number;
+      estimate: number | null;
+      done: boolean;
+      failed?: boolean;
+      started?: number;
+      parts?: Map<string, PartFigures>;
+    }
   >;
   lastLog: number;
 }
@@ -192,7 +199,10 @@ export class LogReporter implements Reporter {
 
   tableFailed(accountId: string, table: string, error: unknown): void {
     const t = this.accounts.get(accountId)?.tables.get(table);
-    if (t) t.done = true;
+    if (t) {
+      t.done = true;
+      t.failed = true;
+    }
     this.log.error({ accountId, runId: this.runIds.get(accountId), table, ...errorFields(error) }, 'table failed');
   }
 
