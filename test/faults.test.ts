@@ -439,3 +439,66 @@ describe('a destination at the bucket root', () => {
     }
   });
 });
+
+describe('status.json at the bucket root', () => {
+  it('never replaces a status.json dropship did not write: the delivery goes on without it; once it is moved away, dropship writes and then keeps rewriting its own', async () => {
+    // Prepare: the customer keeps a status.json of their own at the root of the bucket the destination writes to.
+    await pool.query('create schema sroot; create table sroot.t (id int primary key); insert into sroot.t values (1);');
+    const c = await setupCustomer(stack, h.registry, {
+      accountId: 'statusroot',
+      awsAccountId: '250000000006',
+      bucket: 'statusroot-data',
+      schema: 'sroot',
+    });
+    const users = await stack.applyWorld({
+      accounts: {
+        '250000000006': {
+          buckets: [],
+          roles: [],
+          users: [
+            {
+              name: 'owner',
+              policies: [
+                {
+                  Statement: [
+                    {
+                      Effect: 'Allow',
+                      Action: 's3:*',
+                      Resource: ['arn:aws:s3:::statusroot-data', 'arn:aws:s3:::statusroot-data/*'],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    const owner = customerS3(stack.s3.endpoint, 'us-east-1', [...users.values()][0]!);
+    const mine = '{"my":"service status page"}';
+    const statusNow = async () =>
+      (await owner
+        .send(new GetObjectCommand({ Bucket: 'statusroot-data', Key: 'status.json' }))
+        .then((o) => o.Body!.transformToString())) as string;
+    try {
+      await owner.send(new PutObjectCommand({ Bucket: 'statusroot-data', Key: 'status.json', Body: mine }));
+      // Act
+      const first = await exportAccount(c.destination, deps());
+      // Assess: delivered (status.json is not the delivery), the customer's object as it was, the outcome told.
+      expect(first.ok).toBe(true);
+      expect(await statusNow()).toBe(mine);
+      const told = await pool.query('select delivered_at from dropship.outcome_events where run_id = $1', [
+        first.runId,
+      ]);
+      expect(told.rows[0]?.delivered_at).not.toBeNull();
+      // The customer moves it away: the next outcome writes dropship's, and the one after replaces it.
+      await owner.send(new DeleteObjectCommand({ Bucket: 'statusroot-data', Key: 'status.json' }));
+      const second = await exportAccount(c.destination, deps());
+      expect(JSON.parse(await statusNow()).last_run.run_id).toBe(second.runId);
+      const third = await exportAccount(c.destination, deps());
+      expect(JSON.parse(await statusNow()).last_run.run_id).toBe(third.runId);
+    } finally {
+      owner.destroy();
+    }
+  });
+});

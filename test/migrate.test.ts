@@ -81,4 +81,31 @@ describe('dropship migrate and the schema check', () => {
     expect(schemaProblem({ version: SCHEMA_VERSION + 2, floor: SCHEMA_VERSION })).toBeUndefined();
     expect(schemaProblem({ version: SCHEMA_VERSION + 2, floor: SCHEMA_VERSION + 1 })).toContain('newer dropship');
   });
+
+  it('migration 22 takes every place where an outcome was recorded as dropship’s status place (its status.json was written unconditionally before)', async () => {
+    // Prepare: the schema as it was before migration 22, with one destination that has had an outcome and one that
+    // has not.
+    const db = new pg.Pool({ connectionString: fresh, max: 1 });
+    db.on('error', () => {});
+    try {
+      expect((await cli(['migrate'])).code).toBe(0);
+      await db.query('drop table dropship.status_places; delete from dropship.schema_migrations where version = 22');
+      await db.query(
+        `insert into dropship.destinations (account_id, plan, bucket, prefix, region, role_arn, external_id, source_schema)
+         values ('m22-ran', 'paid', 'm22-data', '', 'us-east-1', 'arn:aws:iam::250000000022:role/r', 'x1', 'm22a'),
+                ('m22-new', 'paid', 'm22-data', 'later', 'us-east-1', 'arn:aws:iam::250000000022:role/r', 'x2', 'm22b')`,
+      );
+      await db.query(
+        `insert into dropship.destination_status (account_id, last_success) values ('m22-ran', '{"run_id":"r"}')`,
+      );
+      // Act
+      const migrated = await cli(['migrate']);
+      // Assess
+      expect(migrated.code, migrated.stderr).toBe(0);
+      const places = await db.query('select bucket, status_key from dropship.status_places order by status_key');
+      expect(places.rows).toEqual([{ bucket: 'm22-data', status_key: 'status.json' }]);
+    } finally {
+      await db.end();
+    }
+  });
 });

@@ -11,7 +11,7 @@ import { emfLine } from '../log/metrics.js';
 import type { OutcomeEvent, OutcomeOutbox } from '../store/ledger/outbox.js';
 import { deliverPending, eventOf, runMetricsLine } from './outcome.js';
 import { describeFailure, errorText } from './reasons.js';
-import { buildStatus, writeStatus } from './status.js';
+import { buildStatus, StatusPlaceTaken, writeStatus } from './status.js';
 import { StatusStore } from './store.js';
 
 /**
@@ -239,11 +239,18 @@ export async function deliverOutcome(deps: DispatchDeps, ev: OutcomeEvent, hint:
   if (!unsafe && !recorded?.late) {
     const own = deps.port ? undefined : openTarget(dest, ev.runId, deps.settings);
     try {
-      await writeStatus(deps.port ?? own!, dest, buildStatus(dest, row, deps.settings, deps.now?.() ?? new Date()));
+      await writeStatus(
+        deps.port ?? own!,
+        dest,
+        buildStatus(dest, row, deps.settings, deps.now?.() ?? new Date()),
+        store,
+      );
     } catch (e) {
+      // The customer's own status.json is at the place: left alone, the outcome told by the webhook (not retried).
+      if (e instanceof StatusPlaceTaken) log.warn({ ...base, ...errorFields(e) }, 'status.json not written');
       // Expected when the run failed for lack of write or KMS permission: told by the webhook only.
-      if (failure?.code !== 'write_denied' && failure?.code !== 'kms_denied') throw e;
-      log.info({ ...base, ...errorFields(e) }, 'status.json not written');
+      else if (failure?.code !== 'write_denied' && failure?.code !== 'kms_denied') throw e;
+      else log.info({ ...base, ...errorFields(e) }, 'status.json not written');
     } finally {
       own?.close();
     }

@@ -28,11 +28,12 @@ export async function refreshStatus(
   now = new Date(),
 ): Promise<boolean> {
   const dest = await new Registry(deps.pool).get(accountId);
-  const row = await new StatusStore(deps.pool).get(accountId);
+  const store = new StatusStore(deps.pool);
+  const row = await store.get(accountId);
   if (!row.lastSuccess && !row.lastFailure) return false; // never ran: nothing to correct
   const port = openTarget(dest, `status-${now.getTime()}`, deps.settings);
   try {
-    await writeStatus(port, dest, buildStatus(dest, row, deps.settings, now));
+    await writeStatus(port, dest, buildStatus(dest, row, deps.settings, now), store);
     return true;
   } catch (e) {
     deps.log?.warn({ accountId, ...errorFields(e) }, 'status.json not refreshed');

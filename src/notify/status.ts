@@ -1,7 +1,8 @@
 import { type Destination, objectKey } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
+import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import { status } from '../contracts/validators.generated.js';
-import type { DestinationPort } from '../destinations/port.js';
+import { type DestinationPort, PreconditionFailed } from '../destinations/port.js';
 import type { DestinationStatusRow, LastFailure, LastSuccess } from './store.js';
 
 /**
@@ -75,17 +76,50 @@ export function buildStatus(
   };
 }
 
+/**
+ * Writes status.json. A place dropship never wrote one at (`places`: dropship.status_places) gets it create-only: an
+ * object already there is not dropship's (a bucket-root destination over the customer's own status.json) and is
+ * left alone — `StatusPlaceTaken`. Once written, the place is recorded and the next writes replace it.
+ */
 export async function writeStatus(
   port: DestinationPort,
   dest: Pick<Destination, 'prefix'>,
   doc: StatusDocument,
+  places?: StatusPlaces,
 ): Promise<string> {
   const problems = validateStatus(doc);
   if (problems.length > 0) throw new Error(`status.json violates its schema: ${problems.join('; ')}`);
   const key = statusKey(dest);
-  await port.putObject(key, `${JSON.stringify(doc, null, 2)}\n`, {
-    contentType: 'application/json',
-    cacheControl: 'no-cache',
-  });
+  const known = places ? await places.known(port.container, key) : true;
+  try {
+    await port.putObject(key, `${JSON.stringify(doc, null, 2)}\n`, {
+      contentType: 'application/json',
+      cacheControl: 'no-cache',
+      ...(known ? {} : { ifNoneMatch: '*' as const }),
+    });
+  } catch (e) {
+    if (!known && e instanceof PreconditionFailed) throw new StatusPlaceTaken(`${port.container}/${key}`, { cause: e });
+    throw e;
+  }
+  if (!known) await places?.record(port.container, key);
   return key;
+}
+
+/** Where dropship has written a status.json (the ledger's dropship.status_places; StatusStore implements it). */
+export interface StatusPlaces {
+  known(bucket: string, key: string): Promise<boolean>;
+  record(bucket: string, key: string): Promise<void>;
+}
+
+/** A status.json dropship never wrote is at the destination's place: it is not replaced. Not retryable. */
+export class StatusPlaceTaken extends DropshipError {
+  readonly code: string = 'status-place-taken';
+  constructor(place: string, options?: DropshipErrorOptions) {
+    super(
+      `status.json not written: ${place} holds an object dropship did not write (the customer's own?); move it away and dropship writes its status there`,
+      options,
+      { retryable: false },
+    );
+    this.name = 'StatusPlaceTaken';
+  }
 }

@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { secureParameter } from '../aws/ssm.js';
 import { ConfigError, type Settings } from '../config/settings.js';
 import { inTransaction } from '../store/db.js';
+import type { StatusPlaces } from './status.js';
 
 /**
  * dropship's side of delivery status (table dropship.destination_status): the failure streak and
@@ -63,8 +64,25 @@ function toRow(r: any): DestinationStatusRow {
   };
 }
 
-export class StatusStore {
+export class StatusStore implements StatusPlaces {
   constructor(readonly pool: Pool) {}
+
+  /** Whether dropship has written a status.json at this place (any account: the place outlives a registration). */
+  async known(bucket: string, key: string): Promise<boolean> {
+    const res = await this.pool.query('select 1 from dropship.status_places where bucket = $1 and status_key = $2', [
+      bucket,
+      key,
+    ]);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  /** dropship wrote a status.json at this place: the next ones replace it. */
+  async record(bucket: string, key: string): Promise<void> {
+    await this.pool.query(
+      'insert into dropship.status_places (bucket, status_key) values ($1, $2) on conflict do nothing',
+      [bucket, key],
+    );
+  }
 
   async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(this.pool, fn);

@@ -576,6 +576,29 @@ const MIGRATIONS: Migration[] = [
       end $$;
     `,
   },
+  {
+    version: 22,
+    name: 'status places: where dropship has written a status.json',
+    additive: true,
+    sql: `
+      -- status.json was written unconditionally: at a bucket-root destination it replaced the customer's own
+      -- status.json (as receipt.json did before its first write became create-only). A place's first status.json is
+      -- now create-only; once written there, it is dropship's and rewritten at every outcome (src/notify/status.ts).
+      create table dropship.status_places (
+        bucket        text not null,
+        status_key    text not null,
+        first_written_at timestamptz not null default now(),
+        primary key (bucket, status_key)
+      );
+      -- Every place where an outcome was recorded wrote its status.json already (best effort: one whose write failed
+      -- is taken as dropship's too, as before this migration).
+      insert into dropship.status_places (bucket, status_key)
+      select distinct d.bucket, case when d.prefix = '' then 'status.json' else d.prefix || '/status.json' end
+        from dropship.destinations d join dropship.destination_status s using (account_id)
+       where s.last_success is not null or s.last_failure is not null
+      on conflict do nothing;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */
