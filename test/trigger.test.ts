@@ -87,6 +87,8 @@ describe('examples/receipt-trigger', () => {
       AWS_ACCESS_KEY_ID: customer.reader.accessKeyId,
       AWS_SECRET_ACCESS_KEY: customer.reader.secretAccessKey,
       AWS_REGION: 'us-east-1',
+      RECEIPT_BUCKET: 'loadco-data',
+      RECEIPT_PREFIX: 'dropship',
     });
     try {
       for (const target of [analytics, `duckdb:${duckFile}`]) {
@@ -102,6 +104,14 @@ describe('examples/receipt-trigger', () => {
           receipt.tables.events!.files.map((f) => `s3://loadco-data/${f.key}`),
         );
         expect(res.loaded[0]!.tables.map((t) => t.table).sort()).toEqual(Object.keys(receipt.tables).sort());
+      }
+      // Another key ending in receipt.json (another writer's, another prefix's) is never loaded (red team).
+      const elsewhere = JSON.parse(message.Body!) as { Records: { s3: { object: { key: string } } }[] };
+      for (const key of ['dropship-staging/receipt.json', 'dropship/2x/receipt.json', 'receipt.json']) {
+        elsewhere.Records[0]!.s3.object.key = key;
+        const res = await handler({ Records: [{ messageId: 'other', body: JSON.stringify(elsewhere) }] });
+        expect(res.batchItemFailures, key).toEqual([]);
+        expect(res.loaded, key).toEqual([]);
       }
     } finally {
       process.env = saved;

@@ -19,9 +19,23 @@ interface S3EventRecord {
   s3: { bucket: { name: string }; object: { key: string } };
 }
 
+/**
+ * The one receipt this function loads: `<PREFIX>/receipt.json` in BUCKET (serverless.yml passes both). Any other
+ * object whose key ends in receipt.json — another prefix's, another writer's in a shared bucket, `<prefix>/2x/receipt.json`
+ * — is not this delivery's and is never loaded (red team, customer tools: a suffix-only check loaded a receipt another
+ * writer placed at `dropship-staging/receipt.json` over the customer's tables).
+ */
+export function deliveryReceipt(env: NodeJS.ProcessEnv): { bucket: string; key: string } {
+  const bucket = env.RECEIPT_BUCKET;
+  if (!bucket) throw new Error('RECEIPT_BUCKET is not set (serverless.yml sets it from BUCKET)');
+  const prefix = (env.RECEIPT_PREFIX ?? '').replace(/\/+$/, '');
+  return { bucket, key: prefix ? `${prefix}/receipt.json` : 'receipt.json' };
+}
+
 export const handler = async (event: { Records: { messageId: string; body: string }[] }) => {
   const target = process.env.TARGET_DATABASE_URL;
   if (!target) throw new Error('TARGET_DATABASE_URL is not set');
+  const expected = deliveryReceipt(process.env);
   const s3 = new S3Client({ ...(process.env.DROPSHIP_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {}) });
   const batchItemFailures: { itemIdentifier: string }[] = [];
   const loaded: {
@@ -39,7 +53,10 @@ export const handler = async (event: { Records: { messageId: string; body: strin
         for (const r of s3Event.Records ?? []) {
           if (!r.eventName.startsWith('ObjectCreated:')) continue;
           const key = decodeURIComponent(r.s3.object.key.replace(/\+/g, ' '));
-          if (!key.endsWith('receipt.json')) continue;
+          if (r.s3.bucket.name !== expected.bucket || key !== expected.key) {
+            console.log(JSON.stringify({ msg: 'not the delivery receipt: ignored', bucket: r.s3.bucket.name, key }));
+            continue;
+          }
           const receipt = `s3://${r.s3.bucket.name}/${key}`;
           const tables = await loadReceipt({ s3, receiptUri: receipt, into: target });
           let sql: string | undefined;
