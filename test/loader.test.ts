@@ -140,4 +140,40 @@ describe('dropship load into Postgres', () => {
     // The table as it was: the previous load and the customer's row.
     expect((await rows()).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 99]);
   });
+
+  it('a bad file in a later table changes no table: every file is fetched and checked before any table is loaded (red team, customer tools)', async () => {
+    // Prepare: a row of the customer's own in the first table's previous load.
+    const marker = new pg.Client({ connectionString: target });
+    await marker.connect();
+    await marker.query(`insert into one values ('the customer’s own row')`);
+    await marker.end();
+    // Act: the receipt lists the tables in order, the last one's file not what is in the bucket.
+    const names = (r: Receipt) => Object.keys(r.tables);
+    let order: string[] = [];
+    const err = await loadTampered((r) => {
+      order = names(r);
+      r.tables[order.at(-1)!]!.files![0]!.sha256 = '0'.repeat(64);
+    });
+    // Assess
+    expect(order.length).toBeGreaterThan(1);
+    expect(err).toBeInstanceOf(LoadError);
+    expect((await rows('select s from one')).map((r) => r.s)).toContain('the customer’s own row');
+  });
+
+  it('a receipt whose columns are not its files’ is refused before anything is loaded: a type, a column left out (red team: every revenue became true)', async () => {
+    const before = await rows();
+    const typed = await loadTampered((r) => {
+      r.tables.vals!.columns!.find((c) => c.name === 's')!.parquet_type = 'BOOLEAN';
+    });
+    expect(typed).toBeInstanceOf(LoadError);
+    expect(String((typed as Error).message)).toMatch(
+      /table vals: a file does not match the receipt \(nothing was loaded\): column "s" is BYTE_ARRAY in the file, the receipt says BOOLEAN/,
+    );
+    const fewer = await loadTampered((r) => {
+      r.tables.vals!.columns = r.tables.vals!.columns!.filter((c) => c.name !== 's');
+    });
+    expect(fewer).toBeInstanceOf(LoadError);
+    expect(String((fewer as Error).message)).toMatch(/its columns are \["id","s"\], the receipt lists \["id"\]/);
+    expect(await rows()).toEqual(before); // the previous load, intact
+  });
 });

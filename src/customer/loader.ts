@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -101,43 +102,67 @@ export async function loadReceipt(opts: {
   const work = opts.workDir ?? mkdtempSync(join(tmpdir(), 'dropship-load-'));
   const results: LoadResult[] = [];
   try {
+    // Every file of every table is fetched and checked (size, SHA-256, its columns against the receipt's) before
+    // any table is loaded: a replaced or damaged file, or a receipt whose columns are not its files', changes nothing
+    // (red team, customer tools: the tables before the bad one were already replaced, mixing two deliveries).
+    const plans: { table: string; t: Receipt['tables'][string]; dir: string; paths?: string[] }[] = [];
     for (const [table, t] of Object.entries(receipt.tables)) {
       if (!t.files || !t.columns)
         throw new LoadError(`receipt entry ${table} has no files/columns list (written by an older exporter)`);
-      mkdirSync(join(work, String(results.length)), { recursive: true });
-      if (opts.changes) {
-        const applied = await applyChangeSet(
-          opts.s3,
-          bucket,
-          opts.into,
-          receipt.run_id,
-          table,
-          t,
-          join(work, String(results.length)),
-        );
-        if (applied !== null) {
-          results.push({ table, rows: applied, via: 'changes' });
-          continue;
-        }
+      const dir = join(work, String(plans.length));
+      mkdirSync(dir, { recursive: true });
+      // A table whose change set applies to the target fetches its change files when it is applied (below).
+      if (opts.changes && (await changeSetApplies(opts.into, table, t))) {
+        plans.push({ table, t, dir });
+        continue;
       }
       const paths: string[] = [];
       for (const [i, f] of t.files.entries())
-        paths.push(await fetchListed(opts.s3, bucket, f, join(work, String(results.length), `${i}.parquet`)));
-      // The count is checked before the load commits: a load that does not give the receipt's rows changes nothing.
-      const rows = opts.into.startsWith('duckdb:')
-        ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths, t.row_count)
-        : await loadIntoPostgres(opts.into, table, t.columns, paths, work, t.row_count);
-      if (opts.changes) {
-        if (opts.into.startsWith('duckdb:'))
-          await recordLoadDuckDb(opts.into.slice('duckdb:'.length), table, receipt.run_id);
-        else await recordLoadPostgres(opts.into, table, receipt.run_id);
+        paths.push(await fetchListed(opts.s3, bucket, f, join(dir, `${i}.parquet`)));
+      await checkColumns(table, t.columns, paths);
+      plans.push({ table, t, dir, paths });
+    }
+    for (const { table, t, dir, paths } of plans) {
+      try {
+        if (!paths) {
+          const applied = await applyChangeSet(opts.s3, bucket, opts.into, receipt.run_id, table, t, dir);
+          if (applied !== null) {
+            results.push({ table, rows: applied, via: 'changes' });
+            continue;
+          }
+          throw new LoadError(`table ${table}: its change set no longer applies to the target (loaded meanwhile?)`);
+        }
+        // The count is checked before the load commits: a load that does not give the receipt's rows changes nothing.
+        const rows = opts.into.startsWith('duckdb:')
+          ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths, t.row_count)
+          : await loadIntoPostgres(opts.into, table, t.columns!, paths, work, t.row_count);
+        if (opts.changes) {
+          if (opts.into.startsWith('duckdb:'))
+            await recordLoadDuckDb(opts.into.slice('duckdb:'.length), table, receipt.run_id);
+          else await recordLoadPostgres(opts.into, table, receipt.run_id);
+        }
+        results.push({ table, rows, ...(opts.changes ? { via: 'snapshot' as const } : {}) });
+      } catch (e) {
+        // Each table commits on its own: say which ones this receipt already replaced.
+        if (results.length === 0) throw e;
+        const done = results.map((r) => r.table).join(', ');
+        throw new LoadError(
+          `${(e as Error).message} — tables already loaded from this receipt: ${done}; the others hold their previous load`,
+          { cause: e },
+        );
       }
-      results.push({ table, rows, ...(opts.changes ? { via: 'snapshot' as const } : {}) });
     }
   } finally {
     if (!opts.workDir) rmSync(work, { recursive: true, force: true });
   }
   return results;
+}
+
+/** Whether the table's change set applies to what the target holds (its base is the target's last load). */
+async function changeSetApplies(into: string, table: string, t: Receipt['tables'][string]): Promise<boolean> {
+  const duck = into.startsWith('duckdb:') ? into.slice('duckdb:'.length) : null;
+  const loaded = duck ? await loadedRunDuckDb(duck, table) : await loadedRunPostgres(into, table);
+  return appliesTo(t.changes, loaded);
 }
 
 /** Applies the table's change set when the target holds its base; null: load the snapshot instead. */
@@ -177,15 +202,124 @@ async function fetchListed(
   f: { key: string; bytes: number; sha256?: string },
   path: string,
 ): Promise<string> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
-  const bytes = Buffer.from(await res.Body!.transformToByteArray());
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.length !== f.bytes || (f.sha256 !== undefined && sha256 !== f.sha256))
-    throw new LoadError(
-      `s3://${bucket}/${f.key} is not the file the receipt lists (${bytes.length} bytes, sha256 ${sha256}; the receipt says ${f.bytes} bytes${f.sha256 ? `, sha256 ${f.sha256}` : ''}): its table was not loaded`,
+  const differs = (got: string) =>
+    new LoadError(
+      `s3://${bucket}/${f.key} is not the file the receipt lists (${got}; the receipt says ${f.bytes} bytes${f.sha256 ? `, sha256 ${f.sha256}` : ''}): its table was not loaded`,
     );
-  writeFileSync(path, bytes);
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+  const body = res.Body as Readable;
+  // Its size first, then streamed to disk while hashed, never past the receipt's size: a replaced object of 400 MiB
+  // was read whole into memory (1.4 GB) before the comparison (red team, customer tools).
+  if (res.ContentLength !== undefined && res.ContentLength !== f.bytes) {
+    body.destroy();
+    throw differs(`${res.ContentLength} bytes`);
+  }
+  const hash = createHash('sha256');
+  let seen = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > f.bytes) return done(differs(`more than ${f.bytes} bytes`));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(body, count, createWriteStream(path));
+  const sha256 = hash.digest('hex');
+  if (seen !== f.bytes || (f.sha256 !== undefined && sha256 !== f.sha256))
+    throw differs(`${seen} bytes, sha256 ${sha256}`);
   return path;
+}
+
+/** One top-level column of a Parquet file: its name, leaf physical type (and length), whether it is a list. */
+interface FileColumn {
+  name: string;
+  physical: string;
+  length: number | null;
+  list: boolean;
+  precision: number | null;
+  scale: number | null;
+}
+
+/**
+ * The files' columns against the receipt's, before anything is loaded: the same names in the same order, and each
+ * leaf's physical type (with a FIXED_LEN_BYTE_ARRAY's length, a DECIMAL's precision and scale) and list-ness as the
+ * receipt's `parquet_type` says. A receipt that disagrees with its files (a writer's bug, a tampered receipt) is
+ * refused: the Postgres target turned every `revenue` into `true` when the receipt said BOOLEAN, and a column left
+ * out of the receipt was dropped by one target and kept by the other (red team, customer tools).
+ */
+export async function checkColumns(table: string, columns: ColumnInfo[], paths: string[]): Promise<void> {
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    for (const path of paths) {
+      const rows = (
+        await conn.runAndReadAll(
+          `select name, type, type_length, num_children, precision, scale from parquet_schema(${quoteLiteral(path, 'duckdb')})`,
+        )
+      ).getRowObjectsJS() as {
+        name: string;
+        type: string | null;
+        type_length: unknown;
+        num_children: unknown;
+        precision: unknown;
+        scale: unknown;
+      }[];
+      const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+      const got: FileColumn[] = [];
+      let i = 1; // rows[0] is the schema's root
+      const leaf = (): { row: (typeof rows)[number]; list: boolean } => {
+        const row = rows[i++]!;
+        if ((num(row.num_children) ?? 0) === 0) return { row, list: false };
+        // A list: the group, its repeated 'list' group, the element.
+        let inner = leaf();
+        while ((num(inner.row.num_children) ?? 0) > 0) inner = leaf();
+        return { row: inner.row, list: true };
+      };
+      while (i < rows.length) {
+        const name = rows[i]!.name;
+        const { row, list } = leaf();
+        got.push({
+          name,
+          physical: row.type ?? '?',
+          length: num(row.type_length),
+          list,
+          precision: num(row.precision),
+          scale: num(row.scale),
+        });
+      }
+      const problems: string[] = [];
+      if (got.map((c) => c.name).join('\u0000') !== columns.map((c) => c.name).join('\u0000'))
+        problems.push(
+          `its columns are ${JSON.stringify(got.map((c) => c.name))}, the receipt lists ${JSON.stringify(columns.map((c) => c.name))}`,
+        );
+      else
+        for (const [k, c] of columns.entries()) {
+          const f = got[k]!;
+          const list = c.parquet_type.startsWith('LIST<');
+          const type = list ? c.parquet_type.slice(5, -1) : c.parquet_type;
+          const physical = /^[A-Z_0-9]+/.exec(type)?.[0] ?? '';
+          const length = /^FIXED_LEN_BYTE_ARRAY\((\d+)\)/.exec(type)?.[1];
+          const decimal = /DECIMAL\((\d+),(\d+)\)/.exec(type);
+          const same =
+            list === f.list &&
+            physical === f.physical &&
+            (length === undefined || Number(length) === f.length) &&
+            (!decimal || (Number(decimal[1]) === f.precision && Number(decimal[2]) === f.scale));
+          if (!same)
+            problems.push(
+              `column ${JSON.stringify(c.name)} is ${f.list ? 'LIST<' : ''}${f.physical}${f.length ? `(${f.length})` : ''}${f.precision !== null ? ` DECIMAL(${f.precision},${f.scale})` : ''}${f.list ? '>' : ''} in the file, the receipt says ${c.parquet_type}`,
+            );
+        }
+      if (problems.length > 0)
+        throw new LoadError(
+          `table ${table}: a file does not match the receipt (nothing was loaded): ${problems.join('; ')}`,
+        );
+    }
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
 }
 
 /** dropship's own tables in the target (./apply-changes.ts): a delivered table must not take their names. */

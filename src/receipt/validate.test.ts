@@ -105,6 +105,20 @@ describe('validateReceipt', () => {
     ]);
   });
 
+  it('refuses a key listed twice (its rows would load twice), even when the counts agree with the copy', () => {
+    const r = valid();
+    const first = r.tables.events.files[0]!;
+    r.tables.events.files[1] = { ...first };
+    r.tables.events.row_count = 20;
+    r.tables.events.bytes = 200;
+    expect(validateReceipt(r)).toEqual([
+      {
+        path: '$.tables.events.files[1].key',
+        message: `lists "${first.key}" again (first at $.tables.events.files[0].key)`,
+      },
+    ]);
+  });
+
   it('names tables with odd characters in bracket notation', () => {
     const r = valid() as unknown as { tables: Record<string, unknown> };
     r.tables['Mixed "Case"'] = { folder: 'x/y', total_file_count: 0 };

@@ -140,8 +140,19 @@ export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Vio
       }
     >;
   };
+  // Every key once in the whole receipt (files and change files): a file listed twice loaded its rows twice (red team,
+  // customer tools).
+  const seen = new Map<string, string>();
+  const once = (path: string, key: string): void => {
+    const first = seen.get(key);
+    if (first !== undefined) out.push({ path, message: `lists ${JSON.stringify(key)} again (first at ${first})` });
+    else seen.set(key, path);
+  };
   for (const [name, t] of Object.entries(receipt.tables)) {
     const base = toPath(`/tables/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    if (t.changes?.available)
+      for (const [i, f] of t.changes.files.entries()) once(`${base}.changes.files[${i}].key`, f.key);
+    for (const [i, f] of (t.files ?? []).entries()) once(`${base}.files[${i}].key`, f.key);
     // A mixed delivery says so for every table; a consistent one lists no per-table snapshots.
     if (receipt.consistency === 'table' && !t.snapshots)
       out.push({ path: `${base}.snapshots`, message: "is required when consistency is 'table'" });
