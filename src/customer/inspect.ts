@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -9,6 +10,7 @@ import type { Receipt } from '../contracts/receipt.js';
 import { quoteLiteral } from '../contracts/sql.js';
 import { s3SettingsConfig } from '../destinations/s3/clients.js';
 import { receiptPrefix, validateReceipt } from '../receipt/validate.js';
+import { fetchListed, LoadError } from './loader.js';
 
 /**
  * `dropship inspect`: what a delivery holds, read from its receipt — in S3 (with the reader's own
@@ -92,11 +94,15 @@ export async function openDelivery(
     return {
       location,
       receipt,
-      localFile: async (objectKey, _table, workDir) => {
-        const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }));
+      localFile: async (objectKey, table, workDir) => {
         const path = join(workDir, `${Math.random().toString(36).slice(2)}-${basename(objectKey)}`);
-        writeFileSync(path, Buffer.from(await res.Body!.transformToByteArray()));
-        return path;
+        // Checked as `load` checks it (size, SHA-256, streamed): a replaced file was printed as the delivery's rows.
+        try {
+          return await fetchListed(s3, bucket, listedFile(receipt, table, objectKey), path);
+        } catch (e) {
+          if (e instanceof LoadError) throw new InspectError(e.message, { cause: e });
+          throw e;
+        }
       },
       close: () => s3.destroy(),
     };
@@ -115,10 +121,30 @@ export async function openDelivery(
       // The folder is a copy of the destination prefix: the file sits under the table's folder.
       const file = join(root, receipt.tables[table]!.folder, basename(objectKey));
       if (!existsSync(file)) throw new InspectError(`${file} is listed in the receipt but missing from the folder`);
+      const listed = listedFile(receipt, table, objectKey);
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > listed.bytes) break;
+        hash.update(chunk);
+      }
+      const sha256 = hash.digest('hex');
+      if (size !== listed.bytes || sha256 !== listed.sha256)
+        throw new InspectError(
+          `${file} is not the file the receipt lists (${size > listed.bytes ? `more than ${listed.bytes}` : size} bytes; the receipt says ${listed.bytes} bytes, sha256 ${listed.sha256})`,
+        );
       return file;
     },
     close: () => {},
   };
+}
+
+/** The receipt's entry for one of a table's files (its size and SHA-256). */
+function listedFile(receipt: Receipt, table: string, key: string): { key: string; bytes: number; sha256: string } {
+  const f = receipt.tables[table]?.files?.find((x) => x.key === key);
+  if (!f) throw new InspectError(`${key} is not a file of table ${table} in the receipt`);
+  return f;
 }
 
 /** `prefix`: the receipt's own (S3), every key must be under it; absent for a local folder (checked per segment). */
@@ -155,16 +181,21 @@ export async function sampleRows(
     // Only the files needed for n rows, in order.
     const paths: string[] = [];
     let rows = 0;
-    for (const f of t.files) {
+    // A table listed without its files (the model's format) has nothing to sample.
+    for (const f of t.files ?? []) {
       if (rows >= n && paths.length > 0) break;
       if (f.rows === 0 && paths.length > 0) continue;
       paths.push(await delivery.localFile(f.key, table, work));
       rows += f.rows;
     }
     const list = `[${paths.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}]`;
-    const res = await conn.runAndReadAll(
-      `select columns(*)::varchar from read_parquet(${list}) limit ${Math.max(0, Math.floor(n))}`,
-    );
+    const res = await conn
+      .runAndReadAll(`select columns(*)::varchar from read_parquet(${list}) limit ${Math.max(0, Math.floor(n))}`)
+      .catch((e: unknown) => {
+        throw new InspectError(`table ${table}: its files cannot be read as Parquet (${(e as Error).message})`, {
+          cause: e,
+        });
+      });
     return {
       columns: res.columnNames(),
       rows: res.getRowsJS().map((r) => r.map((v) => (v === null ? null : String(v)))),

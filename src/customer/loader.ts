@@ -46,6 +46,8 @@ export interface LoadResult {
 /** `dropship load` failed (a bad URI, a receipt or folder that does not add up). Not retryable. */
 export class LoadError extends DropshipError {
   readonly code: string = 'load';
+  /** The receipt or its files refused: one clear line and a non-zero exit, never a stack trace (red team). */
+  override readonly badInput: boolean = true;
   constructor(message: string, options?: DropshipErrorOptions) {
     super(message, options, { retryable: false });
     this.name = 'LoadError';
@@ -196,7 +198,7 @@ async function applyChangeSet(
  * One file the receipt lists, fetched to `path`, its bytes checked against the receipt (size and SHA-256) before
  * anything reads it: a file replaced in the bucket (or damaged) is refused, never loaded.
  */
-async function fetchListed(
+export async function fetchListed(
   s3: S3Client,
   bucket: string,
   f: { key: string; bytes: number; sha256?: string },

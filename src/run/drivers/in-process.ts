@@ -96,6 +96,8 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   } catch (e) {
     unopened = e;
   }
+  // Whether the ledger has the run (set once it is recorded).
+  let opened = false;
   const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
     // The run's end is in the ledger with its outcome event (a run that failed before it opened gets
@@ -139,7 +141,6 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       idleInTransactionSeconds: settings.DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS,
       log,
     });
-  let opened = false;
   // A destination problem (role, bucket, permission) fails every table alike: stop early.
   const stop = new AbortController();
   let signal: AbortSignal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
