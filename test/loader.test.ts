@@ -10,6 +10,7 @@ import { type Customer, customerS3, setupCustomer } from '../src/devstack/demo.j
 import { createLogger } from '../src/log/logger.js';
 import { exportAccount } from '../src/run/drivers/in-process.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
+import { dropship } from './kit/index.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
@@ -175,5 +176,52 @@ describe('dropship load into Postgres', () => {
     expect(fewer).toBeInstanceOf(LoadError);
     expect(String((fewer as Error).message)).toMatch(/its columns are \["id","s"\], the receipt lists \["id"\]/);
     expect(await rows()).toEqual(before); // the previous load, intact
+  });
+
+  it('`dropship load` reads a bucket in another region than AWS_REGION (red team: AuthorizationHeaderMalformed and a stack trace), and a refused load is one line, exit 2', async () => {
+    // Prepare: a delivery in eu-west-1; the customer's shell says us-east-1.
+    await h.pool.query(
+      'create schema ldreu; create table ldreu.t (id int primary key); insert into ldreu.t values (1), (2);',
+    );
+    const eu = await setupCustomer(h.stack, h.registry, {
+      accountId: 'ldreu',
+      awsAccountId: '800000000002',
+      bucket: 'ldreu-data',
+      prefix: 'dropship',
+      schema: 'ldreu',
+      region: 'eu-west-1',
+    });
+    const out = await exportAccount(eu.destination, {
+      sourceUrl: h.stack.databaseUrl,
+      settings: h.settings(),
+      reporter: silent,
+      ledger: h.ledger,
+    });
+    expect(out.ok).toBe(true);
+    const env = {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: eu.reader.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: eu.reader.secretAccessKey,
+    };
+    const into = `duckdb:${join(dir, 'eu.duckdb')}`;
+    // Act
+    const loaded = await dropship(
+      h.stack,
+      ['load', '--receipt', 's3://ldreu-data/dropship/receipt.json', '--into', into],
+      {
+        env,
+      },
+    );
+    const refused = await dropship(
+      h.stack,
+      ['load', '--receipt', 's3://ldreu-data/dropship/nothing-here/receipt.json', '--into', into],
+      { env },
+    );
+    // Assess
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(loaded.stdout).toMatch(/^t\s+2 rows$/m);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^error: cannot read s3:\/\/ldreu-data\/dropship\/nothing-here\/receipt\.json: /m);
+    expect(refused.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
@@ -56,6 +56,33 @@ export function readerS3(
   });
 }
 
+/**
+ * The region S3 names for a bucket when a request went to the wrong one (the x-amz-bucket-region header of its
+ * error), or undefined. `followRegionRedirects` does not cover every case: a GetObject signed for us-east-1 to a
+ * bucket in eu-west-1 fails with a 400 AuthorizationHeaderMalformed (red team, customer tools: `load` died there).
+ */
+export function bucketRegionOf(e: unknown): string | undefined {
+  return (e as { $response?: { headers?: Record<string, string> } }).$response?.headers?.['x-amz-bucket-region'];
+}
+
+/** A reader's S3 client for `bucket`: in the region S3 answers from when it is not the environment's. */
+export async function readerS3For(
+  bucket: string,
+  key: string,
+  settings: Pick<Settings, 'DROPSHIP_S3_FORCE_PATH_STYLE' | 'DROPSHIP_AWS_TIMEOUT_SECONDS'>,
+): Promise<S3Client> {
+  const s3 = readerS3(undefined, settings);
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return s3;
+  } catch (e) {
+    const region = bucketRegionOf(e);
+    if (!region) return s3; // another failure: the load reports it with its own words
+    s3.destroy();
+    return readerS3(region, settings);
+  }
+}
+
 export async function openDelivery(
   target: string,
   s3Factory: (region?: string) => S3Client = (region) => readerS3(region, loadSettings()),
@@ -74,9 +101,7 @@ export async function openDelivery(
         text = await get();
       } catch (e) {
         // The bucket is in another region than the client's: S3 names it in x-amz-bucket-region.
-        const region = (e as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
-          'x-amz-bucket-region'
-        ];
+        const region = bucketRegionOf(e);
         if (!region) throw e;
         s3.destroy();
         s3 = s3Factory(region);

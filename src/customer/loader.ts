@@ -87,8 +87,15 @@ export async function loadReceipt(opts: {
   changes?: boolean;
 }): Promise<LoadResult[]> {
   const { bucket, key } = parseS3Uri(opts.receiptUri);
-  const receiptRes = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const receipt = JSON.parse(await receiptRes.Body!.transformToString()) as Receipt;
+  let receipt: Receipt;
+  try {
+    const receiptRes = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    receipt = JSON.parse(await receiptRes.Body!.transformToString()) as Receipt;
+  } catch (e) {
+    // One line a person can act on (a missing or unreadable receipt, or not JSON), never the SDK's stack.
+    const err = e as Error;
+    throw new LoadError(`cannot read ${opts.receiptUri}: ${err.name}: ${err.message}`, { cause: e });
+  }
   // Every key under the receipt's own prefix: a receipt (tampered, or another's) never makes the loader fetch an
   // object elsewhere in the bucket with the customer's credentials.
   const violations = validateReceipt(receipt, { prefix: receiptPrefix(key) });

@@ -28,12 +28,14 @@ export function registerCustomerCommands(program: Command): void {
     )
     .action(async (o: { receipt: string; into: string; changes?: boolean }) => {
       const { loadReceipt } = await import('../../customer/loader.js');
-      const { readerS3 } = await import('../../customer/inspect.js');
+      const { readerS3For } = await import('../../customer/inspect.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
         throw new UsageError('--into takes postgres://… or duckdb:/path');
+      const where = /^s3:\/\/([^/]+)\/(.+)$/.exec(o.receipt);
+      if (!where) throw new UsageError(`--receipt takes s3://bucket/…/receipt.json, not ${o.receipt}`);
       // The customer's side: their credentials, S3 in whatever region the bucket answers from.
       const { loadSettings } = await import('../../config/settings.js');
-      const s3 = readerS3(undefined, loadSettings());
+      const s3 = await readerS3For(where[1]!, where[2]!, loadSettings());
       try {
         const loaded = await loadReceipt({
           s3,
