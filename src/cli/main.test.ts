@@ -32,6 +32,7 @@ const badInput: DropshipError[] = [
   new DevClientError('no dev stack is running'),
   new DevError('the dev stack cannot start'),
   new InspectError('not a receipt'),
+  new LoadError('not an s3:// URI'),
   new DevToolingMissing('dev'),
   new NotifyUsageError('--url must be https'),
   new WebhookError('the webhook refused'),
@@ -41,7 +42,6 @@ const badInput: DropshipError[] = [
 /** Every other error dropship throws: main() rethrows them (exit 1 with the stack). */
 const notBadInput: Error[] = [
   new ReceiptError('receipt write failed'),
-  new LoadError('not an s3:// URI'),
   new AwsError('throttled'),
   new DestinationAccessError('access denied'),
   new SourceError('connection reset'),
