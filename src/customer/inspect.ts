@@ -9,7 +9,7 @@ import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js
 import type { Receipt } from '../contracts/receipt.js';
 import { quoteLiteral } from '../contracts/sql.js';
 import { s3SettingsConfig } from '../destinations/s3/clients.js';
-import { receiptPrefix, validateReceipt } from '../receipt/validate.js';
+import { MAX_RECEIPT_BYTES, parseReceiptJson, receiptPrefix, validateReceipt } from '../receipt/validate.js';
 import { fetchListed, LoadError } from './loader.js';
 
 /**
@@ -95,8 +95,14 @@ export async function openDelivery(
     const location = `s3://${bucket}/${key}`;
     let text: string;
     try {
-      const get = async (): Promise<string> =>
-        (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+      const get = async (): Promise<string> => {
+        const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        if ((res.ContentLength ?? 0) > MAX_RECEIPT_BYTES) {
+          (res.Body as { destroy?: () => void }).destroy?.();
+          throw new Error(`larger than a receipt may be (${MAX_RECEIPT_BYTES} bytes)`);
+        }
+        return res.Body!.transformToString();
+      };
       try {
         text = await get();
       } catch (e) {
@@ -176,9 +182,9 @@ function listedFile(receipt: Receipt, table: string, key: string): { key: string
 function parseReceipt(text: string, location: string, prefix?: string): Receipt {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseReceiptJson(text);
   } catch (e) {
-    throw new InspectError(`${location} is not JSON (${(e as Error).message})`);
+    throw new InspectError(`${location} cannot be read as a receipt (${(e as Error).message})`);
   }
   const violations = validateReceipt(value, prefix === undefined ? {} : { prefix });
   if (violations.length > 0)

@@ -11,7 +11,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
 import type { ColumnInfo, Receipt } from '../contracts/receipt.js';
 import { quoteIdent, quoteLiteral } from '../contracts/sql.js';
-import { receiptPrefix, validateReceipt } from '../receipt/validate.js';
+import { MAX_RECEIPT_BYTES, parseReceiptJson, receiptPrefix, validateReceipt } from '../receipt/validate.js';
 import {
   appliesTo,
   applyChangesDuckDb,
@@ -90,7 +90,11 @@ export async function loadReceipt(opts: {
   let receipt: Receipt;
   try {
     const receiptRes = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    receipt = JSON.parse(await receiptRes.Body!.transformToString()) as Receipt;
+    if ((receiptRes.ContentLength ?? 0) > MAX_RECEIPT_BYTES) {
+      (receiptRes.Body as Readable).destroy();
+      throw new Error(`larger than a receipt may be (${MAX_RECEIPT_BYTES} bytes)`);
+    }
+    receipt = parseReceiptJson(await receiptRes.Body!.transformToString()) as Receipt;
   } catch (e) {
     // One line a person can act on (a missing or unreadable receipt, or not JSON), never the SDK's stack.
     const err = e as Error;

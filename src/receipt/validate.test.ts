@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import receiptSchema from '../../schemas/receipt.schema.json' with { type: 'json' };
 import statusSchema from '../../schemas/status.schema.json' with { type: 'json' };
 import { VALIDATORS_PATH, validatorsText } from './schema-validators.js';
-import { validateReceipt } from './validate.js';
+import { MAX_RECEIPT_BYTES, parseReceiptJson, validateReceipt } from './validate.js';
 
 describe('the published JSON Schemas', () => {
   // Validators compile them without checking them against the meta-schema (start-up cost): checked here instead.
@@ -246,5 +246,20 @@ describe('validateReceipt: every key under the receipt’s own prefix and folder
       },
     };
     expect(validateReceipt(r, { prefix: 'p' }).map((v) => v.path)).toContain('$.tables.events.changes.files[0].key');
+  });
+});
+
+describe('parseReceiptJson', () => {
+  it('parses a receipt, and refuses one nested too deep before JSON.parse sees it (a 40 MB one took 27.6 s and 2.2 GB)', () => {
+    expect(parseReceiptJson(JSON.stringify(valid()))).toEqual(valid());
+    // Brackets inside strings are text, not depth.
+    expect(parseReceiptJson(JSON.stringify({ note: '[[[[['.repeat(100), q: 'a\\"[' }))).toMatchObject({ q: 'a\\"[' });
+    const deep = `{"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    expect(() => parseReceiptJson(deep)).toThrow(/nested deeper than a receipt may be \(32 levels\)/);
+  });
+
+  it('refuses a receipt larger than 64 MiB', () => {
+    const big = `{"pad":"${'x'.repeat(MAX_RECEIPT_BYTES)}"}`;
+    expect(() => parseReceiptJson(big)).toThrow(/larger than a receipt may be/);
   });
 });

@@ -137,10 +137,10 @@ export function registerReceiptCommands(program: Command): Command {
     .option('--prefix <path>', 'the prefix the receipt was published under: every listed key must be under it')
     .action(async (file: string, o: { prefix?: string }) => {
       const { readFileSync } = await import('node:fs');
-      const { validateReceipt } = await import('../../receipt/validate.js');
+      const { parseReceiptJson, validateReceipt } = await import('../../receipt/validate.js');
       let value: unknown;
       try {
-        value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+        value = parseReceiptJson(readFileSync(file === '-' ? 0 : file, 'utf8'));
       } catch (e) {
         throw new UsageError(`${file}: not readable JSON (${(e as Error).message})`);
       }
