@@ -105,6 +105,14 @@ describe('validateReceipt', () => {
     ]);
   });
 
+  it('refuses counts a number cannot hold exactly (2^53 + 1, 1e400 parsed as Infinity)', () => {
+    const r = valid();
+    r.tables.events.row_count = 2 ** 53 + 1;
+    r.tables.events.files[0]!.rows = Number.POSITIVE_INFINITY;
+    const v = validateReceipt(r).filter((x) => x.message.startsWith('is larger than a count'));
+    expect(v.map((x) => x.path)).toEqual(['$.tables.events.row_count', '$.tables.events.files[0].rows']);
+  });
+
   it('refuses a key listed twice (its rows would load twice), even when the counts agree with the copy', () => {
     const r = valid();
     const first = r.tables.events.files[0]!;

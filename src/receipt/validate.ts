@@ -142,6 +142,10 @@ export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Vio
   };
   // Every key once in the whole receipt (files and change files): a file listed twice loaded its rows twice (red team,
   // customer tools).
+  const exact = (path: string, v: number | undefined): void => {
+    if (v !== undefined && !Number.isSafeInteger(v))
+      out.push({ path, message: 'is larger than a count can be exactly (2^53 - 1)' });
+  };
   const seen = new Map<string, string>();
   const once = (path: string, key: string): void => {
     const first = seen.get(key);
@@ -153,6 +157,13 @@ export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Vio
     if (t.changes?.available)
       for (const [i, f] of t.changes.files.entries()) once(`${base}.changes.files[${i}].key`, f.key);
     for (const [i, f] of (t.files ?? []).entries()) once(`${base}.files[${i}].key`, f.key);
+    // Counts a JavaScript number holds exactly (the schema's integers let 2^53 + 1, even 1e400, through).
+    exact(`${base}.row_count`, t.row_count);
+    exact(`${base}.bytes`, t.bytes);
+    for (const [i, f] of (t.files ?? []).entries()) {
+      exact(`${base}.files[${i}].rows`, f.rows);
+      exact(`${base}.files[${i}].bytes`, f.bytes);
+    }
     // A mixed delivery says so for every table; a consistent one lists no per-table snapshots.
     if (receipt.consistency === 'table' && !t.snapshots)
       out.push({ path: `${base}.snapshots`, message: "is required when consistency is 'table'" });
