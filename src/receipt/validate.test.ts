@@ -113,6 +113,15 @@ describe('validateReceipt', () => {
     expect(v.map((x) => x.path)).toEqual(['$.tables.events.row_count', '$.tables.events.files[0].rows']);
   });
 
+  it('refuses a key holding a control character (a newline split the Athena manifest)', () => {
+    const r = valid();
+    r.tables.events.files[1]!.key = 'p/2023-03-14T04:03/events/events_000000000001\n.parquet.gz';
+    expect(validateReceipt(r)).toContainEqual({
+      path: '$.tables.events.files[1].key',
+      message: 'holds a control character',
+    });
+  });
+
   it('refuses a key listed twice (its rows would load twice), even when the counts agree with the copy', () => {
     const r = valid();
     const first = r.tables.events.files[0]!;

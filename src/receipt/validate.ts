@@ -148,6 +148,8 @@ export function validateReceipt(value: unknown, opts: ValidateOptions = {}): Vio
   };
   const seen = new Map<string, string>();
   const once = (path: string, key: string): void => {
+    // A control character (a newline broke the Athena symlink manifest, one key per line) is never in dropship's keys.
+    if (/[\u0000-\u001f\u007f]/.test(key)) out.push({ path, message: 'holds a control character' });
     const first = seen.get(key);
     if (first !== undefined) out.push({ path, message: `lists ${JSON.stringify(key)} again (first at ${first})` });
     else seen.set(key, path);
