@@ -378,6 +378,31 @@ describe('reruns', () => {
   });
 });
 
+/** The customer's own S3 client with every right on `bucket` (a user of AWS account `awsAccountId`). */
+async function bucketOwner(awsAccountId: string, bucket: string) {
+  const users = await stack.applyWorld({
+    accounts: {
+      [awsAccountId]: {
+        buckets: [],
+        roles: [],
+        users: [
+          {
+            name: 'owner',
+            policies: [
+              {
+                Statement: [
+                  { Effect: 'Allow', Action: 's3:*', Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    },
+  });
+  return customerS3(stack.s3.endpoint, 'us-east-1', [...users.values()][0]!);
+}
+
 describe('a destination at the bucket root', () => {
   it('never replaces a receipt.json dropship did not write: the run fails naming it; once it is moved away, the next run writes its own (red team, retention)', async () => {
     // Prepare: the customer keeps a receipt.json of their own at the root of the bucket the destination writes to.
@@ -388,31 +413,7 @@ describe('a destination at the bucket root', () => {
       bucket: 'faultroot-data',
       schema: 'froot',
     });
-    const users = await stack.applyWorld({
-      accounts: {
-        '250000000005': {
-          buckets: [],
-          roles: [],
-          users: [
-            {
-              name: 'owner',
-              policies: [
-                {
-                  Statement: [
-                    {
-                      Effect: 'Allow',
-                      Action: 's3:*',
-                      Resource: ['arn:aws:s3:::faultroot-data', 'arn:aws:s3:::faultroot-data/*'],
-                    },
-                  ],
-                },
-              ],
-            },
-          ],
-        },
-      },
-    });
-    const owner = customerS3(stack.s3.endpoint, 'us-east-1', [...users.values()][0]!);
+    const owner = await bucketOwner('250000000005', 'faultroot-data');
     const mine = '{"my":"purchase receipt"}';
     try {
       await owner.send(new PutObjectCommand({ Bucket: 'faultroot-data', Key: 'receipt.json', Body: mine }));
@@ -450,31 +451,7 @@ describe('status.json at the bucket root', () => {
       bucket: 'statusroot-data',
       schema: 'sroot',
     });
-    const users = await stack.applyWorld({
-      accounts: {
-        '250000000006': {
-          buckets: [],
-          roles: [],
-          users: [
-            {
-              name: 'owner',
-              policies: [
-                {
-                  Statement: [
-                    {
-                      Effect: 'Allow',
-                      Action: 's3:*',
-                      Resource: ['arn:aws:s3:::statusroot-data', 'arn:aws:s3:::statusroot-data/*'],
-                    },
-                  ],
-                },
-              ],
-            },
-          ],
-        },
-      },
-    });
-    const owner = customerS3(stack.s3.endpoint, 'us-east-1', [...users.values()][0]!);
+    const owner = await bucketOwner('250000000006', 'statusroot-data');
     const mine = '{"my":"service status page"}';
     const statusNow = async () =>
       (await owner
