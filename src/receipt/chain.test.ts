@@ -27,4 +27,11 @@ describe('receipt chain links', () => {
       detail: expect.stringContaining('no sequence'),
     });
   });
+
+  it('a receipt nested too deep is refused before it is parsed, as by every reader of receipts', () => {
+    const ok = Buffer.from(JSON.stringify({ sequence: 1, previous_receipt_sha256: null, run_id: 'a' }));
+    const deep = Buffer.from(`{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+    expect(() => verifyLink(ok, deep)).toThrow(/newer: nested deeper than a receipt may be/);
+    expect(() => verifyLink(ok, Buffer.from('{nope'))).toThrow(/newer: not JSON/);
+  });
 });

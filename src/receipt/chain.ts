@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
+import { parseReceiptJson } from './validate.js';
 
 /**
  * The receipt chain: every receipt carries `sequence` (per destination, +1 per published receipt)
@@ -101,9 +102,10 @@ export function verifyLink(older: Buffer, newer: Buffer, names = { older: 'older
     name: string,
   ): { sequence?: unknown; previous_receipt_sha256?: unknown; run_id?: unknown } => {
     try {
-      return JSON.parse(b.toString('utf8'));
-    } catch {
-      throw new Error(`${name}: not JSON`);
+      return parseReceiptJson(b.toString('utf8')) as ReturnType<typeof parse>;
+    } catch (e) {
+      // Too large or too deep (bounded as every reader of a receipt is), or not JSON.
+      throw new Error(e instanceof SyntaxError ? `${name}: not JSON` : `${name}: ${(e as Error).message}`);
     }
   };
   const a = parse(older, names.older);
