@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
-import { parseReceiptJson } from './validate.js';
+import { parseReceiptJson } from './parse.js';
 
 /**
  * The receipt chain: every receipt carries `sequence` (per destination, +1 per published receipt)
