@@ -66,7 +66,7 @@ async function rows(sql = 'select id, s from vals order by id'): Promise<Record<
  * Loads the delivery through the customer's own S3 access, with its receipt.json edited by `edit` on the way (a
  * receipt tampered with in the bucket, or one that lies about its files): the loader's error, if any.
  */
-async function loadTampered(edit: (r: Receipt) => void): Promise<unknown> {
+async function loadTampered(edit: (r: Receipt) => void, opts: { allowOlder?: boolean } = {}): Promise<unknown> {
   const real = customerS3(h.stack.s3.endpoint, c.destination.region, c.reader);
   const s3 = {
     send: async (cmd: { input: { Key: string } }) => {
@@ -79,7 +79,7 @@ async function loadTampered(edit: (r: Receipt) => void): Promise<unknown> {
     },
   } as unknown as S3Client;
   try {
-    return await loadReceipt({ s3, receiptUri: 's3://ldr-data/dropship/receipt.json', into: target }).then(
+    return await loadReceipt({ s3, receiptUri: 's3://ldr-data/dropship/receipt.json', into: target, ...opts }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -159,6 +159,46 @@ describe('dropship load into Postgres', () => {
     expect(order.length).toBeGreaterThan(1);
     expect(err).toBeInstanceOf(LoadError);
     expect((await rows('select s from one')).map((r) => r.s)).toContain('the customer’s own row');
+  });
+
+  it('a receipt older than what the target holds is refused whole; --allow-older loads it; every load records its run (noticed: an older receipt put back reloaded older rows silently)', async () => {
+    // Prepare: the delivery's own receipt loaded (a plain load records its run too, not only --changes).
+    const loadsOf = async () =>
+      Object.fromEntries(
+        (await rows('select table_name, run_id from dropship_loads order by table_name')).map((r) => [
+          r.table_name,
+          r.run_id,
+        ]),
+      );
+    expect(await loadTampered(() => {})).toBeUndefined();
+    const current = await loadsOf();
+    expect(Object.keys(current)).toEqual(['one', 'vals']);
+    expect(current.vals).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    const marker = new pg.Client({ connectionString: target });
+    await marker.connect();
+    await marker.query(`insert into vals values (98, 'the customer’s own row')`);
+    await marker.end();
+    // Act: the same files under a receipt of an earlier run (an older receipt.json put back in the bucket).
+    const earlier = '20000101T000000Z-00000a';
+    const asEarlier = (r: Receipt): void => {
+      r.run_id = earlier;
+    };
+    const older = await loadTampered(asEarlier);
+    // Assess: refused before anything was loaded, naming both runs and the way out.
+    expect(older).toBeInstanceOf(LoadError);
+    expect(String((older as Error).message)).toContain('is older than what the target holds (nothing was loaded)');
+    expect(String((older as Error).message)).toContain(
+      `table vals holds run ${current.vals}, later than this receipt's ${earlier}`,
+    );
+    expect(String((older as Error).message)).toContain('--allow-older');
+    expect((await rows()).map((r) => r.id)).toContain(98);
+    expect(await loadsOf()).toEqual(current);
+    // Asked for: loaded, and the record says so; then the later receipt loads again (it is newer than the record).
+    expect(await loadTampered(asEarlier, { allowOlder: true })).toBeUndefined();
+    expect((await rows()).map((r) => r.id)).not.toContain(98);
+    expect(await loadsOf()).toEqual({ one: earlier, vals: earlier });
+    expect(await loadTampered(() => {})).toBeUndefined();
+    expect(await loadsOf()).toEqual(current);
   });
 
   it('a receipt whose columns are not its files’ is refused before anything is loaded: a type, a column left out (red team: every revenue became true)', async () => {

@@ -52,7 +52,8 @@ function mergeStatements({
   ];
 }
 
-const LOADS_TABLE = 'dropship_loads';
+/** The target's record of what each table holds: table name → the run whose delivery was loaded last. */
+export const LOADS_TABLE = 'dropship_loads';
 
 export async function loadedRunDuckDb(file: string, table: string): Promise<string | null> {
   const db = await DuckDBInstance.create(file);
@@ -63,20 +64,6 @@ export async function loadedRunDuckDb(file: string, table: string): Promise<stri
       `select run_id from ${LOADS_TABLE} where table_name = ${quoteLiteral(table, 'duckdb')}`,
     );
     return (r.getRowObjectsJS()[0]?.run_id as string | undefined) ?? null;
-  } finally {
-    conn.closeSync();
-    db.closeSync();
-  }
-}
-
-export async function recordLoadDuckDb(file: string, table: string, runId: string): Promise<void> {
-  const db = await DuckDBInstance.create(file);
-  const conn = await db.connect();
-  try {
-    await conn.run(`create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`);
-    await conn.run(
-      `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
-    );
   } finally {
     conn.closeSync();
     db.closeSync();
@@ -161,20 +148,6 @@ export async function loadedRunPostgres(url: string, table: string): Promise<str
       table,
     ]);
     return r.rows[0]?.run_id ?? null;
-  } finally {
-    await client.end();
-  }
-}
-
-export async function recordLoadPostgres(url: string, table: string, runId: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`create table if not exists ${LOADS_TABLE} (table_name text primary key, run_id text not null)`);
-    await client.query(
-      `insert into ${LOADS_TABLE} values ($1, $2) on conflict (table_name) do update set run_id = excluded.run_id`,
-      [table, runId],
-    );
   } finally {
     await client.end();
   }

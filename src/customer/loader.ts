@@ -18,11 +18,10 @@ import {
   applyChangesPostgres,
   ChangeSetMismatchError,
   CSV_FOR_POSTGRES,
+  LOADS_TABLE,
   loadedRunDuckDb,
   loadedRunPostgres,
   readParquet,
-  recordLoadDuckDb,
-  recordLoadPostgres,
 } from './apply-changes.js';
 import { differOnlyInCase } from './warehouse-sql.js';
 
@@ -85,6 +84,8 @@ export async function loadReceipt(opts: {
   workDir?: string;
   /** Apply change sets to tables whose previous load is the change set's base (src/customer/apply-changes.ts). */
   changes?: boolean;
+  /** Load even where the target holds a later delivery of a table (`--allow-older`): by default that is refused. */
+  allowOlder?: boolean;
 }): Promise<LoadResult[]> {
   const { bucket, key } = parseS3Uri(opts.receiptUri);
   let receipt: Receipt;
@@ -112,33 +113,55 @@ export async function loadReceipt(opts: {
     throw new LoadError(
       `${opts.receiptUri} cannot be loaded into this target as it is (nothing was loaded):\n  ${refused.join('\n  ')}`,
     );
+  // What the target holds of each table (`dropship_loads`, recorded by every load): a receipt older than a table's
+  // last load would put older rows back silently — an older receipt.json restored or copied into place, or loaded by
+  // hand (noticed in the customer-tools red team). Refused whole unless asked for; the same run loads again.
+  const loaded = new Map<string, string | null>();
+  for (const table of Object.keys(receipt.tables)) loaded.set(table, await loadedRun(opts.into, table));
+  const newer = [...loaded].filter(([, run]) => run !== null && runTime(run) > runTime(receipt.run_id));
+  if (newer.length > 0 && !opts.allowOlder)
+    throw new LoadError(
+      `${opts.receiptUri} is older than what the target holds (nothing was loaded): ${newer
+        .map(([table, run]) => `table ${table} holds run ${run}, later than this receipt's ${receipt.run_id}`)
+        .join('; ')}. Load it anyway with --allow-older.`,
+    );
   const work = opts.workDir ?? mkdtempSync(join(tmpdir(), 'dropship-load-'));
   const results: LoadResult[] = [];
   try {
     // Every file of every table is fetched and checked (size, SHA-256, its columns against the receipt's) before
     // any table is loaded: a replaced or damaged file, or a receipt whose columns are not its files', changes nothing
     // (red team, customer tools: the tables before the bad one were already replaced, mixing two deliveries).
-    const plans: { table: string; t: Receipt['tables'][string]; dir: string; paths?: string[] }[] = [];
+    const plans: {
+      table: string;
+      t: Receipt['tables'][string];
+      dir: string;
+      paths: string[];
+      via: 'snapshot' | 'changes';
+    }[] = [];
     for (const [table, t] of Object.entries(receipt.tables)) {
       if (!t.files || !t.columns)
         throw new LoadError(`receipt entry ${table} has no files/columns list (written by an older exporter)`);
       const dir = join(work, String(plans.length));
       mkdirSync(dir, { recursive: true });
-      // A table whose change set applies to the target fetches its change files when it is applied (below).
-      if (opts.changes && (await changeSetApplies(opts.into, table, t))) {
-        plans.push({ table, t, dir });
+      // A table whose change set applies to the target: its change files, fetched and checked now too (they were
+      // fetched as each was applied, after earlier tables had been loaded).
+      if (opts.changes && appliesTo(t.changes, loaded.get(table) ?? null)) {
+        const paths: string[] = [];
+        for (const [i, f] of t.changes.files.entries())
+          paths.push(await fetchListed(opts.s3, bucket, f, join(dir, `changes-${i}.parquet`)));
+        plans.push({ table, t, dir, paths, via: 'changes' });
         continue;
       }
       const paths: string[] = [];
       for (const [i, f] of t.files.entries())
         paths.push(await fetchListed(opts.s3, bucket, f, join(dir, `${i}.parquet`)));
       await checkColumns(table, t.columns, paths);
-      plans.push({ table, t, dir, paths });
+      plans.push({ table, t, dir, paths, via: 'snapshot' });
     }
-    for (const { table, t, dir, paths } of plans) {
+    for (const { table, t, dir, paths, via } of plans) {
       try {
-        if (!paths) {
-          const applied = await applyChangeSet(opts.s3, bucket, opts.into, receipt.run_id, table, t, dir);
+        if (via === 'changes') {
+          const applied = await applyChangeSet(opts.into, receipt.run_id, table, t, paths, dir);
           if (applied !== null) {
             results.push({ table, rows: applied, via: 'changes' });
             continue;
@@ -147,13 +170,8 @@ export async function loadReceipt(opts: {
         }
         // The count is checked before the load commits: a load that does not give the receipt's rows changes nothing.
         const rows = opts.into.startsWith('duckdb:')
-          ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths, t.row_count)
-          : await loadIntoPostgres(opts.into, table, t.columns!, paths, work, t.row_count);
-        if (opts.changes) {
-          if (opts.into.startsWith('duckdb:'))
-            await recordLoadDuckDb(opts.into.slice('duckdb:'.length), table, receipt.run_id);
-          else await recordLoadPostgres(opts.into, table, receipt.run_id);
-        }
+          ? await loadIntoDuckDb(opts.into.slice('duckdb:'.length), table, paths, t.row_count, receipt.run_id)
+          : await loadIntoPostgres(opts.into, table, t.columns!, paths, work, t.row_count, receipt.run_id);
         results.push({ table, rows, ...(opts.changes ? { via: 'snapshot' as const } : {}) });
       } catch (e) {
         // Each table commits on its own: say which ones this receipt already replaced.
@@ -171,29 +189,32 @@ export async function loadReceipt(opts: {
   return results;
 }
 
-/** Whether the table's change set applies to what the target holds (its base is the target's last load). */
-async function changeSetApplies(into: string, table: string, t: Receipt['tables'][string]): Promise<boolean> {
-  const duck = into.startsWith('duckdb:') ? into.slice('duckdb:'.length) : null;
-  const loaded = duck ? await loadedRunDuckDb(duck, table) : await loadedRunPostgres(into, table);
-  return appliesTo(t.changes, loaded);
+/** The run whose delivery the target holds of `table` (`dropship_loads`), null if none was loaded. */
+async function loadedRun(into: string, table: string): Promise<string | null> {
+  return into.startsWith('duckdb:')
+    ? loadedRunDuckDb(into.slice('duckdb:'.length), table)
+    : loadedRunPostgres(into, table);
 }
 
-/** Applies the table's change set when the target holds its base; null: load the snapshot instead. */
+/** A run id's start time (`20230314T040307Z-3f9a1c` → `20230314T040307Z`): they sort as the runs started. */
+function runTime(runId: string): string {
+  return runId.slice(0, 16);
+}
+
+/**
+ * Applies the table's change set (its files fetched and checked, `paths`) when the target still holds its base; null
+ * when it no longer does.
+ */
 async function applyChangeSet(
-  s3: S3Client,
-  bucket: string,
   into: string,
   runId: string,
   table: string,
   t: Receipt['tables'][string],
+  paths: string[],
   work: string,
 ): Promise<number | null> {
   const duck = into.startsWith('duckdb:') ? into.slice('duckdb:'.length) : null;
-  const loaded = duck ? await loadedRunDuckDb(duck, table) : await loadedRunPostgres(into, table);
-  if (!appliesTo(t.changes, loaded)) return null;
-  const paths: string[] = [];
-  for (const [i, f] of t.changes.files.entries())
-    paths.push(await fetchListed(s3, bucket, f, join(work, `changes-${i}.parquet`)));
+  if (!appliesTo(t.changes, await loadedRun(into, table))) return null;
   const application = { table, changes: t.changes, columns: t.columns, paths, runId, expectedRows: t.row_count };
   try {
     return duck
@@ -376,17 +397,32 @@ function rowsDiffer(table: string, rows: number, expected: number | undefined): 
     : undefined;
 }
 
+/**
+ * Every load records its run in `dropship_loads`, in the load's own transaction: before, only `--changes` loads did,
+ * so a plain load of another delivery left the record naming the one before, and a later `--changes` applied a change
+ * set to rows that were not its base.
+ */
+const LOADS_DDL = {
+  duckdb: `create table if not exists ${LOADS_TABLE} (table_name varchar primary key, run_id varchar)`,
+  postgres: `create table if not exists ${LOADS_TABLE} (table_name text primary key, run_id text not null)`,
+};
+
 async function loadIntoDuckDb(
   file: string,
   table: string,
   paths: string[],
   expectedRows: number | undefined,
+  runId: string,
 ): Promise<number> {
   const db = await DuckDBInstance.create(file);
   const conn = await db.connect();
   try {
+    await conn.run(LOADS_DDL.duckdb);
     await conn.run('begin');
     await conn.run(`create or replace table ${quoteIdent(table)} as select * from ${readParquet(paths)}`);
+    await conn.run(
+      `insert or replace into ${LOADS_TABLE} values (${quoteLiteral(table, 'duckdb')}, ${quoteLiteral(runId, 'duckdb')})`,
+    );
     const r = await conn.runAndReadAll(`select count(*)::bigint as n from ${quoteIdent(table)}`);
     const n = Number(r.getRowObjectsJS()[0]!.n);
     const differ = rowsDiffer(table, n, expectedRows);
@@ -409,6 +445,7 @@ async function loadIntoPostgres(
   paths: string[],
   work: string,
   expectedRows: number | undefined,
+  runId: string,
 ): Promise<number> {
   // Parquet → CSV of Postgres text forms, with DuckDB.
   const csv = join(work, `${Math.random().toString(36).slice(2)}.csv`);
@@ -439,6 +476,11 @@ async function loadIntoPostgres(
       `create table ${quoteIdent(table)} (${columns.map((c, i) => `${quoteIdent(c.name)} ${types[i]}${c.nullable ? '' : ' not null'}`).join(', ')})`,
     );
     await pipeline(createReadStream(csv), client.query(copyFrom(`copy ${quoteIdent(table)} from stdin (format csv)`)));
+    await client.query(LOADS_DDL.postgres);
+    await client.query(
+      `insert into ${LOADS_TABLE} values ($1, $2) on conflict (table_name) do update set run_id = excluded.run_id`,
+      [table, runId],
+    );
     const n = Number((await client.query(`select count(*) as n from ${quoteIdent(table)}`)).rows[0].n);
     const differ = rowsDiffer(table, n, expectedRows);
     if (differ) throw differ;

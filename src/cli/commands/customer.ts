@@ -18,6 +18,10 @@ export function registerCustomerCommands(program: Command): void {
       '--changes',
       'apply change sets to tables loaded from the delivery they are relative to (else load the snapshot)',
     )
+    .option(
+      '--allow-older',
+      'load even where the target holds a later delivery of a table (refused by default: it would put older rows back)',
+    )
     .addHelpText(
       'after',
       examples(
@@ -26,7 +30,7 @@ export function registerCustomerCommands(program: Command): void {
         'dropship load --receipt s3://acme-data/receipt.json --into duckdb:./acme.duckdb --changes',
       ),
     )
-    .action(async (o: { receipt: string; into: string; changes?: boolean }) => {
+    .action(async (o: { receipt: string; into: string; changes?: boolean; allowOlder?: boolean }) => {
       const { loadReceipt } = await import('../../customer/loader.js');
       const { readerS3For } = await import('../../customer/inspect.js');
       if (!/^(postgres(ql)?:\/\/|duckdb:)/.test(o.into))
@@ -42,6 +46,7 @@ export function registerCustomerCommands(program: Command): void {
           receiptUri: o.receipt,
           into: o.into,
           ...(o.changes ? { changes: true } : {}),
+          ...(o.allowOlder ? { allowOlder: true } : {}),
         });
         for (const t of loaded)
           out(
