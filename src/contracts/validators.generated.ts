@@ -4,8 +4,8 @@
 import func0Module from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const receipt = validate0;
-const schema0 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://dropship.dev/schemas/receipt.schema.json","title":"dropship receipt.json","description":"Written last, after every file of a run, and only when every table succeeded. The first three fields follow the Dreamdata model; the others are additive.","type":"object","required":["timestamp","tables","run_id","format","compression"],"properties":{"timestamp":{"description":"Start of the run, UTC, with microseconds.","type":"string","pattern":"^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"},"tables":{"description":"One entry per exported table or materialized view, keyed by its exact name.","type":"object","additionalProperties":{"$ref":"#/definitions/table"}},"run_id":{"type":"string","pattern":"^\\d{8}T\\d{6}Z-[0-9a-f]{6}$"},"format":{"const":"parquet"},"compression":{"description":"Parquet page codec of every file (the files are Parquet with this codec inside, not compressed as a whole); gzip is the default. 'mixed' only when a destination's codec changed during a run: see each table's.","enum":["gzip","zstd","snappy","none","mixed"]},"layout":{"enum":["dreamdata","portable"]},"selection":{"$ref":"#/definitions/selection"},"sequence":{"description":"Receipt chain: 1 for the destination's first published receipt, +1 for each one after it.","type":"integer","minimum":1},"previous_receipt_sha256":{"description":"Receipt chain: SHA-256 (hex) of the previous receipt.json's exact bytes; null for sequence 1.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"snapshot":{"description":"The moment the data was read: the source's transaction snapshot (txid_current_snapshot() text, xmin:xmax:xip) and when it was taken. With consistency 'delivery' every table (and every key-range part) was read in it; with 'table' it is the snapshot most of the data was read in, and each table lists its own under 'snapshots'.","$ref":"#/definitions/snapshot"},"consistency":{"description":"'delivery': the whole dump is one snapshot of the source (joins across tables hold). 'table': it could not be (e.g. a retry after the run's shared snapshot was gone); each table lists the snapshot(s) it was read in.","enum":["delivery","table"]}},"dependencies":{"previous_receipt_sha256":["sequence"],"sequence":["previous_receipt_sha256"]},"additionalProperties":true,"definitions":{"selection":{"description":"Present when the destination does not receive its whole source schema: tenant mode (one tenant's rows) and/or table and column selection. Patterns are globs (* and ?) as registered.","type":"object","required":["global_tables","include_tables","exclude_tables","exclude_columns","left_out"],"properties":{"tenant_column":{"description":"Tenant mode: every exported table with this column holds only the destination's rows.","type":"string","minLength":1},"tenant_column_exported":{"description":"false when the tenant column was left out of the files.","type":"boolean"},"global_tables":{"description":"Tenant mode: tables without the tenant column exported whole (reference data).","type":"array","items":{"type":"string"}},"include_tables":{"type":"array","items":{"type":"string"}},"exclude_tables":{"type":"array","items":{"type":"string"}},"exclude_columns":{"description":"table.column patterns whose columns are not in the files.","type":"array","items":{"type":"string"}},"left_out":{"description":"Tables of the source schema not exported to keep tenants apart, and why.","type":"array","items":{"type":"object","required":["table","reason"],"properties":{"table":{"type":"string"},"reason":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false},"snapshot":{"type":"object","required":["id","at"],"properties":{"id":{"type":"string","pattern":"^\\d+:\\d+:(\\d+(,\\d+)*)?$"},"at":{"type":"string","pattern":"^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"}},"additionalProperties":false},"table":{"type":"object","required":["folder","total_file_count"],"properties":{"folder":{"description":"Folder of the table's files, relative to the receipt's prefix.","type":"string","minLength":1,"pattern":"^[^/].*[^/]$"},"total_file_count":{"type":"integer","minimum":1},"row_count":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"files":{"type":"array","minItems":1,"items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"description":"Full object key.","type":"string","minLength":1},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}},"compression":{"enum":["gzip","zstd","snappy","none"]},"changes":{"description":"Destinations with change sets: what changed since the last successful delivery (README \"Change sets\").","oneOf":[{"type":"object","required":["available","since_run_id","full_refresh","key_columns","inserted","updated","deleted","folder","files"],"properties":{"available":{"const":true},"since_run_id":{"type":["string","null"]},"full_refresh":{"type":"boolean"},"full_refresh_reason":{"enum":["first delivery","schema changed","previous state missing"]},"key_columns":{"type":"array","minItems":1,"items":{"type":"string"}},"inserted":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"deleted":{"type":"integer","minimum":0},"folder":{"type":"string","minLength":1},"files":{"type":"array","items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"type":"string","minLength":1},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}}},"additionalProperties":false},{"type":"object","required":["available","reason"],"properties":{"available":{"const":false},"reason":{"type":"string","minLength":1}},"additionalProperties":false}]},"snapshots":{"description":"Only with consistency 'table': the snapshot(s) this table was read in, with the key-range parts read in each (part 0 for a table that is not split).","type":"array","minItems":1,"items":{"type":"object","required":["id","at","parts"],"properties":{"id":{"type":"string","minLength":1},"at":{"type":"string","minLength":1},"parts":{"type":"array","minItems":1,"items":{"type":"integer","minimum":0}}},"additionalProperties":false}},"columns":{"type":"array","items":{"type":"object","required":["name","postgres_type","parquet_type","nullable"],"properties":{"name":{"type":"string"},"postgres_type":{"type":"string","minLength":1},"parquet_type":{"type":"string","minLength":1},"nullable":{"type":"boolean"},"text_form":{"type":"boolean"}},"additionalProperties":false}}},"additionalProperties":true}}};
-const schema1 = {"type":"object","required":["folder","total_file_count"],"properties":{"folder":{"description":"Folder of the table's files, relative to the receipt's prefix.","type":"string","minLength":1,"pattern":"^[^/].*[^/]$"},"total_file_count":{"type":"integer","minimum":1},"row_count":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"files":{"type":"array","minItems":1,"items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"description":"Full object key.","type":"string","minLength":1},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}},"compression":{"enum":["gzip","zstd","snappy","none"]},"changes":{"description":"Destinations with change sets: what changed since the last successful delivery (README \"Change sets\").","oneOf":[{"type":"object","required":["available","since_run_id","full_refresh","key_columns","inserted","updated","deleted","folder","files"],"properties":{"available":{"const":true},"since_run_id":{"type":["string","null"]},"full_refresh":{"type":"boolean"},"full_refresh_reason":{"enum":["first delivery","schema changed","previous state missing"]},"key_columns":{"type":"array","minItems":1,"items":{"type":"string"}},"inserted":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"deleted":{"type":"integer","minimum":0},"folder":{"type":"string","minLength":1},"files":{"type":"array","items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"type":"string","minLength":1},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}}},"additionalProperties":false},{"type":"object","required":["available","reason"],"properties":{"available":{"const":false},"reason":{"type":"string","minLength":1}},"additionalProperties":false}]},"snapshots":{"description":"Only with consistency 'table': the snapshot(s) this table was read in, with the key-range parts read in each (part 0 for a table that is not split).","type":"array","minItems":1,"items":{"type":"object","required":["id","at","parts"],"properties":{"id":{"type":"string","minLength":1},"at":{"type":"string","minLength":1},"parts":{"type":"array","minItems":1,"items":{"type":"integer","minimum":0}}},"additionalProperties":false}},"columns":{"type":"array","items":{"type":"object","required":["name","postgres_type","parquet_type","nullable"],"properties":{"name":{"type":"string"},"postgres_type":{"type":"string","minLength":1},"parquet_type":{"type":"string","minLength":1},"nullable":{"type":"boolean"},"text_form":{"type":"boolean"}},"additionalProperties":false}}},"additionalProperties":true};
+const schema0 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://dropship.dev/schemas/receipt.schema.json","title":"dropship receipt.json","description":"Written last, after every file of a run, and only when every table succeeded. The first three fields follow the Dreamdata model; the others are additive.","type":"object","required":["timestamp","tables","run_id","format","compression"],"properties":{"timestamp":{"description":"Start of the run, UTC, with microseconds.","type":"string","pattern":"^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"},"tables":{"description":"One entry per exported table or materialized view, keyed by its exact name (a Postgres name: at most 63 bytes).","type":"object","propertyNames":{"minLength":1,"maxLength":63},"additionalProperties":{"$ref":"#/definitions/table"}},"run_id":{"type":"string","pattern":"^\\d{8}T\\d{6}Z-[0-9a-f]{6}$"},"format":{"const":"parquet"},"compression":{"description":"Parquet page codec of every file (the files are Parquet with this codec inside, not compressed as a whole); gzip is the default. 'mixed' only when a destination's codec changed during a run: see each table's.","enum":["gzip","zstd","snappy","none","mixed"]},"layout":{"enum":["dreamdata","portable"]},"selection":{"$ref":"#/definitions/selection"},"sequence":{"description":"Receipt chain: 1 for the destination's first published receipt, +1 for each one after it.","type":"integer","minimum":1},"previous_receipt_sha256":{"description":"Receipt chain: SHA-256 (hex) of the previous receipt.json's exact bytes; null for sequence 1.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"snapshot":{"description":"The moment the data was read: the source's transaction snapshot (txid_current_snapshot() text, xmin:xmax:xip) and when it was taken. With consistency 'delivery' every table (and every key-range part) was read in it; with 'table' it is the snapshot most of the data was read in, and each table lists its own under 'snapshots'.","$ref":"#/definitions/snapshot"},"consistency":{"description":"'delivery': the whole dump is one snapshot of the source (joins across tables hold). 'table': it could not be (e.g. a retry after the run's shared snapshot was gone); each table lists the snapshot(s) it was read in.","enum":["delivery","table"]}},"dependencies":{"previous_receipt_sha256":["sequence"],"sequence":["previous_receipt_sha256"]},"additionalProperties":true,"definitions":{"selection":{"description":"Present when the destination does not receive its whole source schema: tenant mode (one tenant's rows) and/or table and column selection. Patterns are globs (* and ?) as registered.","type":"object","required":["global_tables","include_tables","exclude_tables","exclude_columns","left_out"],"properties":{"tenant_column":{"description":"Tenant mode: every exported table with this column holds only the destination's rows.","type":"string","minLength":1},"tenant_column_exported":{"description":"false when the tenant column was left out of the files.","type":"boolean"},"global_tables":{"description":"Tenant mode: tables without the tenant column exported whole (reference data).","type":"array","items":{"type":"string"}},"include_tables":{"type":"array","items":{"type":"string"}},"exclude_tables":{"type":"array","items":{"type":"string"}},"exclude_columns":{"description":"table.column patterns whose columns are not in the files.","type":"array","items":{"type":"string"}},"left_out":{"description":"Tables of the source schema not exported to keep tenants apart, and why.","type":"array","items":{"type":"object","required":["table","reason"],"properties":{"table":{"type":"string"},"reason":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false},"snapshot":{"type":"object","required":["id","at"],"properties":{"id":{"type":"string","pattern":"^\\d+:\\d+:(\\d+(,\\d+)*)?$"},"at":{"type":"string","pattern":"^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"}},"additionalProperties":false},"table":{"type":"object","required":["folder","total_file_count"],"properties":{"folder":{"description":"Folder of the table's files, relative to the receipt's prefix.","type":"string","minLength":1,"pattern":"^[^/].*[^/]$"},"total_file_count":{"type":"integer","minimum":1},"row_count":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"files":{"type":"array","minItems":1,"items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"description":"Full object key (S3: at most 1,024 bytes).","type":"string","minLength":1,"maxLength":1024},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}},"compression":{"enum":["gzip","zstd","snappy","none"]},"changes":{"description":"Destinations with change sets: what changed since the last successful delivery (README \"Change sets\").","oneOf":[{"type":"object","required":["available","since_run_id","full_refresh","key_columns","inserted","updated","deleted","folder","files"],"properties":{"available":{"const":true},"since_run_id":{"type":["string","null"]},"full_refresh":{"type":"boolean"},"full_refresh_reason":{"enum":["first delivery","schema changed","previous state missing"]},"key_columns":{"type":"array","minItems":1,"items":{"type":"string"}},"inserted":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"deleted":{"type":"integer","minimum":0},"folder":{"type":"string","minLength":1},"files":{"type":"array","items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"type":"string","minLength":1,"maxLength":1024},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}}},"additionalProperties":false},{"type":"object","required":["available","reason"],"properties":{"available":{"const":false},"reason":{"type":"string","minLength":1}},"additionalProperties":false}]},"snapshots":{"description":"Only with consistency 'table': the snapshot(s) this table was read in, with the key-range parts read in each (part 0 for a table that is not split).","type":"array","minItems":1,"items":{"type":"object","required":["id","at","parts"],"properties":{"id":{"type":"string","minLength":1},"at":{"type":"string","minLength":1},"parts":{"type":"array","minItems":1,"items":{"type":"integer","minimum":0}}},"additionalProperties":false}},"columns":{"type":"array","items":{"type":"object","required":["name","postgres_type","parquet_type","nullable"],"properties":{"name":{"type":"string","minLength":1,"maxLength":63},"postgres_type":{"type":"string","minLength":1},"parquet_type":{"type":"string","minLength":1},"nullable":{"type":"boolean"},"text_form":{"type":"boolean"}},"additionalProperties":false}}},"additionalProperties":true}}};
+const schema1 = {"type":"object","required":["folder","total_file_count"],"properties":{"folder":{"description":"Folder of the table's files, relative to the receipt's prefix.","type":"string","minLength":1,"pattern":"^[^/].*[^/]$"},"total_file_count":{"type":"integer","minimum":1},"row_count":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"files":{"type":"array","minItems":1,"items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"description":"Full object key (S3: at most 1,024 bytes).","type":"string","minLength":1,"maxLength":1024},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}},"compression":{"enum":["gzip","zstd","snappy","none"]},"changes":{"description":"Destinations with change sets: what changed since the last successful delivery (README \"Change sets\").","oneOf":[{"type":"object","required":["available","since_run_id","full_refresh","key_columns","inserted","updated","deleted","folder","files"],"properties":{"available":{"const":true},"since_run_id":{"type":["string","null"]},"full_refresh":{"type":"boolean"},"full_refresh_reason":{"enum":["first delivery","schema changed","previous state missing"]},"key_columns":{"type":"array","minItems":1,"items":{"type":"string"}},"inserted":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"deleted":{"type":"integer","minimum":0},"folder":{"type":"string","minLength":1},"files":{"type":"array","items":{"type":"object","required":["key","rows","bytes","sha256"],"properties":{"key":{"type":"string","minLength":1,"maxLength":1024},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":12},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}},"additionalProperties":false}}},"additionalProperties":false},{"type":"object","required":["available","reason"],"properties":{"available":{"const":false},"reason":{"type":"string","minLength":1}},"additionalProperties":false}]},"snapshots":{"description":"Only with consistency 'table': the snapshot(s) this table was read in, with the key-range parts read in each (part 0 for a table that is not split).","type":"array","minItems":1,"items":{"type":"object","required":["id","at","parts"],"properties":{"id":{"type":"string","minLength":1},"at":{"type":"string","minLength":1},"parts":{"type":"array","minItems":1,"items":{"type":"integer","minimum":0}}},"additionalProperties":false}},"columns":{"type":"array","items":{"type":"object","required":["name","postgres_type","parquet_type","nullable"],"properties":{"name":{"type":"string","minLength":1,"maxLength":63},"postgres_type":{"type":"string","minLength":1},"parquet_type":{"type":"string","minLength":1},"nullable":{"type":"boolean"},"text_form":{"type":"boolean"}},"additionalProperties":false}}},"additionalProperties":true};
 const schema2 = {"description":"Present when the destination does not receive its whole source schema: tenant mode (one tenant's rows) and/or table and column selection. Patterns are globs (* and ?) as registered.","type":"object","required":["global_tables","include_tables","exclude_tables","exclude_columns","left_out"],"properties":{"tenant_column":{"description":"Tenant mode: every exported table with this column holds only the destination's rows.","type":"string","minLength":1},"tenant_column_exported":{"description":"false when the tenant column was left out of the files.","type":"boolean"},"global_tables":{"description":"Tenant mode: tables without the tenant column exported whole (reference data).","type":"array","items":{"type":"string"}},"include_tables":{"type":"array","items":{"type":"string"}},"exclude_tables":{"type":"array","items":{"type":"string"}},"exclude_columns":{"description":"table.column patterns whose columns are not in the files.","type":"array","items":{"type":"string"}},"left_out":{"description":"Tables of the source schema not exported to keep tenants apart, and why.","type":"array","items":{"type":"object","required":["table","reason"],"properties":{"table":{"type":"string"},"reason":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 const schema3 = {"type":"object","required":["id","at"],"properties":{"id":{"type":"string","pattern":"^\\d+:\\d+:(\\d+(,\\d+)*)?$"},"at":{"type":"string","pattern":"^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"}},"additionalProperties":false};
 const pattern0 = new RegExp("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$", "u");
@@ -14,7 +14,7 @@ const pattern2 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern4 = new RegExp("^\\d{8}T\\d{6}Z-[0-9a-f]{6}$", "u");
 const pattern6 = new RegExp("^\\d+:\\d+:(\\d+(,\\d+)*)?$", "u");
 const func0 = typeof func0Module === 'function' ? func0Module : func0Module.default;
-const func2 = Object.prototype.hasOwnProperty;
+const func5 = Object.prototype.hasOwnProperty;
 
 function validate0(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://dropship.dev/schemas/receipt.schema.json" */;
@@ -130,10 +130,10 @@ if(data.tables !== undefined){
 let data1 = data.tables;
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key0 in data1){
-let data2 = data1[key0];
-if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
-if(data2.folder === undefined){
-const err9 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/table/required",keyword:"required",params:{missingProperty: "folder"},message:"must have required property '"+"folder"+"'"};
+const _errs6 = errors;
+if(typeof key0 === "string"){
+if(func0(key0) > 63){
+const err9 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/propertyNames/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",propertyName:key0};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -142,8 +142,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(data2.total_file_count === undefined){
-const err10 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/table/required",keyword:"required",params:{missingProperty: "total_file_count"},message:"must have required property '"+"total_file_count"+"'"};
+if(func0(key0) < 1){
+const err10 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/propertyNames/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",propertyName:key0};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -152,11 +152,10 @@ vErrors.push(err10);
 }
 errors++;
 }
-if(data2.folder !== undefined){
-let data3 = data2.folder;
-if(typeof data3 === "string"){
-if(func0(data3) < 1){
-const err11 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/folder",schemaPath:"#/definitions/table/properties/folder/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+var valid2 = _errs6 === errors;
+if(!valid2){
+const err11 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/propertyNames",keyword:"propertyNames",params:{propertyName: key0},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -165,8 +164,12 @@ vErrors.push(err11);
 }
 errors++;
 }
-if(!pattern1.test(data3)){
-const err12 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/folder",schemaPath:"#/definitions/table/properties/folder/pattern",keyword:"pattern",params:{pattern: "^[^/].*[^/]$"},message:"must match pattern \""+"^[^/].*[^/]$"+"\""};
+}
+for(const key1 in data1){
+let data2 = data1[key1];
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+if(data2.folder === undefined){
+const err12 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/table/required",keyword:"required",params:{missingProperty: "folder"},message:"must have required property '"+"folder"+"'"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -175,9 +178,8 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-else {
-const err13 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/folder",schemaPath:"#/definitions/table/properties/folder/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.total_file_count === undefined){
+const err13 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/table/required",keyword:"required",params:{missingProperty: "total_file_count"},message:"must have required property '"+"total_file_count"+"'"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -186,11 +188,11 @@ vErrors.push(err13);
 }
 errors++;
 }
-}
-if(data2.total_file_count !== undefined){
-let data4 = data2.total_file_count;
-if(!((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4)))){
-const err14 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/total_file_count",schemaPath:"#/definitions/table/properties/total_file_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data2.folder !== undefined){
+let data3 = data2.folder;
+if(typeof data3 === "string"){
+if(func0(data3) < 1){
+const err14 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/folder",schemaPath:"#/definitions/table/properties/folder/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -199,9 +201,8 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(typeof data4 == "number"){
-if(data4 < 1 || isNaN(data4)){
-const err15 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/total_file_count",schemaPath:"#/definitions/table/properties/total_file_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(!pattern1.test(data3)){
+const err15 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/folder",schemaPath:"#/definitions/table/properties/folder/pattern",keyword:"pattern",params:{pattern: "^[^/].*[^/]$"},message:"must match pattern \""+"^[^/].*[^/]$"+"\""};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -211,11 +212,8 @@ vErrors.push(err15);
 errors++;
 }
 }
-}
-if(data2.row_count !== undefined){
-let data5 = data2.row_count;
-if(!((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5)))){
-const err16 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/row_count",schemaPath:"#/definitions/table/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err16 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/folder",schemaPath:"#/definitions/table/properties/folder/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -224,9 +222,11 @@ vErrors.push(err16);
 }
 errors++;
 }
-if(typeof data5 == "number"){
-if(data5 < 0 || isNaN(data5)){
-const err17 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/row_count",schemaPath:"#/definitions/table/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data2.total_file_count !== undefined){
+let data4 = data2.total_file_count;
+if(!((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4)))){
+const err17 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/total_file_count",schemaPath:"#/definitions/table/properties/total_file_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -235,12 +235,9 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-}
-if(data2.bytes !== undefined){
-let data6 = data2.bytes;
-if(!((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6)))){
-const err18 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/bytes",schemaPath:"#/definitions/table/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data4 == "number"){
+if(data4 < 1 || isNaN(data4)){
+const err18 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/total_file_count",schemaPath:"#/definitions/table/properties/total_file_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -249,14 +246,53 @@ vErrors.push(err18);
 }
 errors++;
 }
-if(typeof data6 == "number"){
-if(data6 < 0 || isNaN(data6)){
-const err19 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/bytes",schemaPath:"#/definitions/table/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data2.row_count !== undefined){
+let data5 = data2.row_count;
+if(!((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5)))){
+const err19 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/row_count",schemaPath:"#/definitions/table/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err19];
 }
 else {
 vErrors.push(err19);
+}
+errors++;
+}
+if(typeof data5 == "number"){
+if(data5 < 0 || isNaN(data5)){
+const err20 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/row_count",schemaPath:"#/definitions/table/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+if(data2.bytes !== undefined){
+let data6 = data2.bytes;
+if(!((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6)))){
+const err21 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/bytes",schemaPath:"#/definitions/table/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+if(typeof data6 == "number"){
+if(data6 < 0 || isNaN(data6)){
+const err22 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/bytes",schemaPath:"#/definitions/table/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
 }
 errors++;
 }
@@ -266,41 +302,7 @@ if(data2.files !== undefined){
 let data7 = data2.files;
 if(Array.isArray(data7)){
 if(data7.length < 1){
-const err20 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files",schemaPath:"#/definitions/table/properties/files/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
-if(vErrors === null){
-vErrors = [err20];
-}
-else {
-vErrors.push(err20);
-}
-errors++;
-}
-const len0 = data7.length;
-for(let i0=0; i0<len0; i0++){
-let data8 = data7[i0];
-if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
-if(data8.key === undefined){
-const err21 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
-if(vErrors === null){
-vErrors = [err21];
-}
-else {
-vErrors.push(err21);
-}
-errors++;
-}
-if(data8.rows === undefined){
-const err22 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
-if(vErrors === null){
-vErrors = [err22];
-}
-else {
-vErrors.push(err22);
-}
-errors++;
-}
-if(data8.bytes === undefined){
-const err23 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+const err23 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files",schemaPath:"#/definitions/table/properties/files/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -309,8 +311,12 @@ vErrors.push(err23);
 }
 errors++;
 }
-if(data8.sha256 === undefined){
-const err24 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+const len0 = data7.length;
+for(let i0=0; i0<len0; i0++){
+let data8 = data7[i0];
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+if(data8.key === undefined){
+const err24 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -319,9 +325,8 @@ vErrors.push(err24);
 }
 errors++;
 }
-for(const key1 in data8){
-if(!((((key1 === "key") || (key1 === "rows")) || (key1 === "bytes")) || (key1 === "sha256"))){
-const err25 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data8.rows === undefined){
+const err25 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -330,12 +335,8 @@ vErrors.push(err25);
 }
 errors++;
 }
-}
-if(data8.key !== undefined){
-let data9 = data8.key;
-if(typeof data9 === "string"){
-if(func0(data9) < 1){
-const err26 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/key",schemaPath:"#/definitions/table/properties/files/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data8.bytes === undefined){
+const err26 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -344,9 +345,8 @@ vErrors.push(err26);
 }
 errors++;
 }
-}
-else {
-const err27 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/key",schemaPath:"#/definitions/table/properties/files/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data8.sha256 === undefined){
+const err27 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -355,11 +355,9 @@ vErrors.push(err27);
 }
 errors++;
 }
-}
-if(data8.rows !== undefined){
-let data10 = data8.rows;
-if(!((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10)))){
-const err28 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/rows",schemaPath:"#/definitions/table/properties/files/items/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key2 in data8){
+if(!((((key2 === "key") || (key2 === "rows")) || (key2 === "bytes")) || (key2 === "sha256"))){
+const err28 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -368,9 +366,12 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(typeof data10 == "number"){
-if(data10 < 0 || isNaN(data10)){
-const err29 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/rows",schemaPath:"#/definitions/table/properties/files/items/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data8.key !== undefined){
+let data9 = data8.key;
+if(typeof data9 === "string"){
+if(func0(data9) > 1024){
+const err29 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/key",schemaPath:"#/definitions/table/properties/files/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -379,12 +380,8 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-}
-if(data8.bytes !== undefined){
-let data11 = data8.bytes;
-if(!((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11)))){
-const err30 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/bytes",schemaPath:"#/definitions/table/properties/files/items/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(func0(data9) < 1){
+const err30 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/key",schemaPath:"#/definitions/table/properties/files/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -393,9 +390,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(typeof data11 == "number"){
-if(data11 < 12 || isNaN(data11)){
-const err31 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/bytes",schemaPath:"#/definitions/table/properties/files/items/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 12},message:"must be >= 12"};
+}
+else {
+const err31 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/key",schemaPath:"#/definitions/table/properties/files/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -405,12 +402,10 @@ vErrors.push(err31);
 errors++;
 }
 }
-}
-if(data8.sha256 !== undefined){
-let data12 = data8.sha256;
-if(typeof data12 === "string"){
-if(!pattern2.test(data12)){
-const err32 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/sha256",schemaPath:"#/definitions/table/properties/files/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data8.rows !== undefined){
+let data10 = data8.rows;
+if(!((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10)))){
+const err32 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/rows",schemaPath:"#/definitions/table/properties/files/items/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -419,9 +414,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-else {
-const err33 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/sha256",schemaPath:"#/definitions/table/properties/files/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data10 == "number"){
+if(data10 < 0 || isNaN(data10)){
+const err33 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/rows",schemaPath:"#/definitions/table/properties/files/items/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -432,8 +427,10 @@ errors++;
 }
 }
 }
-else {
-const err34 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data8.bytes !== undefined){
+let data11 = data8.bytes;
+if(!((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11)))){
+const err34 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/bytes",schemaPath:"#/definitions/table/properties/files/items/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -442,10 +439,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-}
-else {
-const err35 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/files",schemaPath:"#/definitions/table/properties/files/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data11 == "number"){
+if(data11 < 12 || isNaN(data11)){
+const err35 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/bytes",schemaPath:"#/definitions/table/properties/files/items/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 12},message:"must be >= 12"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -455,10 +451,12 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data2.compression !== undefined){
-let data13 = data2.compression;
-if(!((((data13 === "gzip") || (data13 === "zstd")) || (data13 === "snappy")) || (data13 === "none"))){
-const err36 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/compression",schemaPath:"#/definitions/table/properties/compression/enum",keyword:"enum",params:{allowedValues: schema1.properties.compression.enum},message:"must be equal to one of the allowed values"};
+}
+if(data8.sha256 !== undefined){
+let data12 = data8.sha256;
+if(typeof data12 === "string"){
+if(!pattern2.test(data12)){
+const err36 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/sha256",schemaPath:"#/definitions/table/properties/files/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -468,15 +466,8 @@ vErrors.push(err36);
 errors++;
 }
 }
-if(data2.changes !== undefined){
-let data14 = data2.changes;
-const _errs34 = errors;
-let valid8 = false;
-let passing0 = null;
-const _errs35 = errors;
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-if(data14.available === undefined){
-const err37 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "available"},message:"must have required property '"+"available"+"'"};
+else {
+const err37 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0+"/sha256",schemaPath:"#/definitions/table/properties/files/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -485,8 +476,10 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(data14.since_run_id === undefined){
-const err38 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "since_run_id"},message:"must have required property '"+"since_run_id"+"'"};
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files/" + i0,schemaPath:"#/definitions/table/properties/files/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -495,8 +488,10 @@ vErrors.push(err38);
 }
 errors++;
 }
-if(data14.full_refresh === undefined){
-const err39 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "full_refresh"},message:"must have required property '"+"full_refresh"+"'"};
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/files",schemaPath:"#/definitions/table/properties/files/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -505,8 +500,11 @@ vErrors.push(err39);
 }
 errors++;
 }
-if(data14.key_columns === undefined){
-const err40 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "key_columns"},message:"must have required property '"+"key_columns"+"'"};
+}
+if(data2.compression !== undefined){
+let data13 = data2.compression;
+if(!((((data13 === "gzip") || (data13 === "zstd")) || (data13 === "snappy")) || (data13 === "none"))){
+const err40 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/compression",schemaPath:"#/definitions/table/properties/compression/enum",keyword:"enum",params:{allowedValues: schema1.properties.compression.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -515,8 +513,16 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(data14.inserted === undefined){
-const err41 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "inserted"},message:"must have required property '"+"inserted"+"'"};
+}
+if(data2.changes !== undefined){
+let data14 = data2.changes;
+const _errs35 = errors;
+let valid9 = false;
+let passing0 = null;
+const _errs36 = errors;
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.available === undefined){
+const err41 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "available"},message:"must have required property '"+"available"+"'"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -525,8 +531,8 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(data14.updated === undefined){
-const err42 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "updated"},message:"must have required property '"+"updated"+"'"};
+if(data14.since_run_id === undefined){
+const err42 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "since_run_id"},message:"must have required property '"+"since_run_id"+"'"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -535,8 +541,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(data14.deleted === undefined){
-const err43 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+if(data14.full_refresh === undefined){
+const err43 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "full_refresh"},message:"must have required property '"+"full_refresh"+"'"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -545,8 +551,8 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data14.folder === undefined){
-const err44 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "folder"},message:"must have required property '"+"folder"+"'"};
+if(data14.key_columns === undefined){
+const err44 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "key_columns"},message:"must have required property '"+"key_columns"+"'"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -555,8 +561,8 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data14.files === undefined){
-const err45 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
+if(data14.inserted === undefined){
+const err45 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "inserted"},message:"must have required property '"+"inserted"+"'"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -565,9 +571,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-for(const key2 in data14){
-if(!(func2.call(schema1.properties.changes.oneOf[0].properties, key2))){
-const err46 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data14.updated === undefined){
+const err46 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "updated"},message:"must have required property '"+"updated"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -576,10 +581,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-}
-if(data14.available !== undefined){
-if(true !== data14.available){
-const err47 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/available",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/available/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant"};
+if(data14.deleted === undefined){
+const err47 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -588,11 +591,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-}
-if(data14.since_run_id !== undefined){
-let data16 = data14.since_run_id;
-if((typeof data16 !== "string") && (data16 !== null)){
-const err48 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/since_run_id",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/since_run_id/type",keyword:"type",params:{type: schema1.properties.changes.oneOf[0].properties.since_run_id.type},message:"must be string,null"};
+if(data14.folder === undefined){
+const err48 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "folder"},message:"must have required property '"+"folder"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -601,10 +601,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-if(data14.full_refresh !== undefined){
-if(typeof data14.full_refresh !== "boolean"){
-const err49 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/full_refresh",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/full_refresh/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data14.files === undefined){
+const err49 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -613,11 +611,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-if(data14.full_refresh_reason !== undefined){
-let data18 = data14.full_refresh_reason;
-if(!(((data18 === "first delivery") || (data18 === "schema changed")) || (data18 === "previous state missing"))){
-const err50 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/full_refresh_reason",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/full_refresh_reason/enum",keyword:"enum",params:{allowedValues: schema1.properties.changes.oneOf[0].properties.full_refresh_reason.enum},message:"must be equal to one of the allowed values"};
+for(const key3 in data14){
+if(!(func5.call(schema1.properties.changes.oneOf[0].properties, key3))){
+const err50 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -627,11 +623,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data14.key_columns !== undefined){
-let data19 = data14.key_columns;
-if(Array.isArray(data19)){
-if(data19.length < 1){
-const err51 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/key_columns",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/key_columns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data14.available !== undefined){
+if(true !== data14.available){
+const err51 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/available",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/available/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -640,10 +634,11 @@ vErrors.push(err51);
 }
 errors++;
 }
-const len1 = data19.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data19[i1] !== "string"){
-const err52 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/key_columns/" + i1,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/key_columns/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data14.since_run_id !== undefined){
+let data16 = data14.since_run_id;
+if((typeof data16 !== "string") && (data16 !== null)){
+const err52 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/since_run_id",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/since_run_id/type",keyword:"type",params:{type: schema1.properties.changes.oneOf[0].properties.since_run_id.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -653,9 +648,9 @@ vErrors.push(err52);
 errors++;
 }
 }
-}
-else {
-const err53 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/key_columns",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/key_columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data14.full_refresh !== undefined){
+if(typeof data14.full_refresh !== "boolean"){
+const err53 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/full_refresh",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/full_refresh/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -665,10 +660,10 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data14.inserted !== undefined){
-let data21 = data14.inserted;
-if(!((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21)))){
-const err54 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/inserted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/inserted/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data14.full_refresh_reason !== undefined){
+let data18 = data14.full_refresh_reason;
+if(!(((data18 === "first delivery") || (data18 === "schema changed")) || (data18 === "previous state missing"))){
+const err54 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/full_refresh_reason",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/full_refresh_reason/enum",keyword:"enum",params:{allowedValues: schema1.properties.changes.oneOf[0].properties.full_refresh_reason.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -677,9 +672,12 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(typeof data21 == "number"){
-if(data21 < 0 || isNaN(data21)){
-const err55 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/inserted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/inserted/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data14.key_columns !== undefined){
+let data19 = data14.key_columns;
+if(Array.isArray(data19)){
+if(data19.length < 1){
+const err55 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/key_columns",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/key_columns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -688,12 +686,10 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-}
-if(data14.updated !== undefined){
-let data22 = data14.updated;
-if(!((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22)))){
-const err56 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/updated",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/updated/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const len1 = data19.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data19[i1] !== "string"){
+const err56 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/key_columns/" + i1,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/key_columns/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -702,9 +698,10 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(typeof data22 == "number"){
-if(data22 < 0 || isNaN(data22)){
-const err57 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/updated",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/updated/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err57 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/key_columns",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/key_columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -714,11 +711,10 @@ vErrors.push(err57);
 errors++;
 }
 }
-}
-if(data14.deleted !== undefined){
-let data23 = data14.deleted;
-if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
-const err58 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/deleted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/deleted/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data14.inserted !== undefined){
+let data21 = data14.inserted;
+if(!((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21)))){
+const err58 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/inserted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/inserted/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -727,9 +723,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(typeof data23 == "number"){
-if(data23 < 0 || isNaN(data23)){
-const err59 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/deleted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/deleted/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data21 == "number"){
+if(data21 < 0 || isNaN(data21)){
+const err59 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/inserted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/inserted/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -740,11 +736,10 @@ errors++;
 }
 }
 }
-if(data14.folder !== undefined){
-let data24 = data14.folder;
-if(typeof data24 === "string"){
-if(func0(data24) < 1){
-const err60 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/folder",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/folder/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data14.updated !== undefined){
+let data22 = data14.updated;
+if(!((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22)))){
+const err60 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/updated",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/updated/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -753,14 +748,65 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-else {
-const err61 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/folder",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/folder/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data22 == "number"){
+if(data22 < 0 || isNaN(data22)){
+const err61 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/updated",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/updated/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err61];
 }
 else {
 vErrors.push(err61);
+}
+errors++;
+}
+}
+}
+if(data14.deleted !== undefined){
+let data23 = data14.deleted;
+if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
+const err62 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/deleted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/deleted/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+if(typeof data23 == "number"){
+if(data23 < 0 || isNaN(data23)){
+const err63 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/deleted",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/deleted/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+}
+}
+if(data14.folder !== undefined){
+let data24 = data14.folder;
+if(typeof data24 === "string"){
+if(func0(data24) < 1){
+const err64 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/folder",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/folder/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+else {
+const err65 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/folder",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/folder/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
 }
 errors++;
 }
@@ -773,48 +819,7 @@ for(let i2=0; i2<len2; i2++){
 let data26 = data25[i2];
 if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
 if(data26.key === undefined){
-const err62 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
-if(vErrors === null){
-vErrors = [err62];
-}
-else {
-vErrors.push(err62);
-}
-errors++;
-}
-if(data26.rows === undefined){
-const err63 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
-if(vErrors === null){
-vErrors = [err63];
-}
-else {
-vErrors.push(err63);
-}
-errors++;
-}
-if(data26.bytes === undefined){
-const err64 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
-if(vErrors === null){
-vErrors = [err64];
-}
-else {
-vErrors.push(err64);
-}
-errors++;
-}
-if(data26.sha256 === undefined){
-const err65 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
-if(vErrors === null){
-vErrors = [err65];
-}
-else {
-vErrors.push(err65);
-}
-errors++;
-}
-for(const key3 in data26){
-if(!((((key3 === "key") || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "sha256"))){
-const err66 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+const err66 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -823,12 +828,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data26.key !== undefined){
-let data27 = data26.key;
-if(typeof data27 === "string"){
-if(func0(data27) < 1){
-const err67 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/key",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data26.rows === undefined){
+const err67 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -837,9 +838,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-}
-else {
-const err68 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/key",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.bytes === undefined){
+const err68 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -848,11 +848,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-if(data26.rows !== undefined){
-let data28 = data26.rows;
-if(!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))){
-const err69 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/rows",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data26.sha256 === undefined){
+const err69 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -861,9 +858,9 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(typeof data28 == "number"){
-if(data28 < 0 || isNaN(data28)){
-const err70 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/rows",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key4 in data26){
+if(!((((key4 === "key") || (key4 === "rows")) || (key4 === "bytes")) || (key4 === "sha256"))){
+const err70 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -873,11 +870,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-}
-if(data26.bytes !== undefined){
-let data29 = data26.bytes;
-if(!((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29)))){
-const err71 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/bytes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data26.key !== undefined){
+let data27 = data26.key;
+if(typeof data27 === "string"){
+if(func0(data27) > 1024){
+const err71 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/key",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -886,9 +883,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(typeof data29 == "number"){
-if(data29 < 12 || isNaN(data29)){
-const err72 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/bytes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 12},message:"must be >= 12"};
+if(func0(data27) < 1){
+const err72 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/key",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -898,12 +894,8 @@ vErrors.push(err72);
 errors++;
 }
 }
-}
-if(data26.sha256 !== undefined){
-let data30 = data26.sha256;
-if(typeof data30 === "string"){
-if(!pattern2.test(data30)){
-const err73 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/sha256",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+else {
+const err73 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/key",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -913,8 +905,10 @@ vErrors.push(err73);
 errors++;
 }
 }
-else {
-const err74 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/sha256",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.rows !== undefined){
+let data28 = data26.rows;
+if(!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))){
+const err74 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/rows",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -923,10 +917,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-}
-else {
-const err75 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data28 == "number"){
+if(data28 < 0 || isNaN(data28)){
+const err75 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/rows",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -937,8 +930,10 @@ errors++;
 }
 }
 }
-else {
-const err76 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data26.bytes !== undefined){
+let data29 = data26.bytes;
+if(!((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29)))){
+const err76 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/bytes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -947,10 +942,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-}
-else {
-const err77 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data29 == "number"){
+if(data29 < 12 || isNaN(data29)){
+const err77 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/bytes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 12},message:"must be >= 12"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -959,15 +953,13 @@ vErrors.push(err77);
 }
 errors++;
 }
-var _valid0 = _errs35 === errors;
-if(_valid0){
-valid8 = true;
-passing0 = 0;
 }
-const _errs69 = errors;
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-if(data14.available === undefined){
-const err78 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/required",keyword:"required",params:{missingProperty: "available"},message:"must have required property '"+"available"+"'"};
+}
+if(data26.sha256 !== undefined){
+let data30 = data26.sha256;
+if(typeof data30 === "string"){
+if(!pattern2.test(data30)){
+const err78 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/sha256",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -976,8 +968,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-if(data14.reason === undefined){
-const err79 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+else {
+const err79 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2+"/sha256",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -986,9 +979,10 @@ vErrors.push(err79);
 }
 errors++;
 }
-for(const key4 in data14){
-if(!((key4 === "available") || (key4 === "reason"))){
-const err80 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+}
+else {
+const err80 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files/" + i2,schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -998,9 +992,9 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data14.available !== undefined){
-if(false !== data14.available){
-const err81 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/available",schemaPath:"#/definitions/table/properties/changes/oneOf/1/properties/available/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant"};
+}
+else {
+const err81 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/files",schemaPath:"#/definitions/table/properties/changes/oneOf/0/properties/files/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1010,11 +1004,9 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data14.reason !== undefined){
-let data32 = data14.reason;
-if(typeof data32 === "string"){
-if(func0(data32) < 1){
-const err82 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/reason",schemaPath:"#/definitions/table/properties/changes/oneOf/1/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err82 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1023,9 +1015,15 @@ vErrors.push(err82);
 }
 errors++;
 }
+var _valid0 = _errs36 === errors;
+if(_valid0){
+valid9 = true;
+passing0 = 0;
 }
-else {
-const err83 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/reason",schemaPath:"#/definitions/table/properties/changes/oneOf/1/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const _errs70 = errors;
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.available === undefined){
+const err83 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/required",keyword:"required",params:{missingProperty: "available"},message:"must have required property '"+"available"+"'"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1034,10 +1032,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-}
-else {
-const err84 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data14.reason === undefined){
+const err84 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1046,19 +1042,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-var _valid0 = _errs69 === errors;
-if(_valid0 && valid8){
-valid8 = false;
-passing0 = [passing0, 1];
-}
-else {
-if(_valid0){
-valid8 = true;
-passing0 = 1;
-}
-}
-if(!valid8){
-const err85 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+for(const key5 in data14){
+if(!((key5 === "available") || (key5 === "reason"))){
+const err85 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1067,11 +1053,81 @@ vErrors.push(err85);
 }
 errors++;
 }
+}
+if(data14.available !== undefined){
+if(false !== data14.available){
+const err86 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/available",schemaPath:"#/definitions/table/properties/changes/oneOf/1/properties/available/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant"};
+if(vErrors === null){
+vErrors = [err86];
+}
 else {
-errors = _errs34;
+vErrors.push(err86);
+}
+errors++;
+}
+}
+if(data14.reason !== undefined){
+let data32 = data14.reason;
+if(typeof data32 === "string"){
+if(func0(data32) < 1){
+const err87 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/reason",schemaPath:"#/definitions/table/properties/changes/oneOf/1/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+}
+else {
+const err88 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes/reason",schemaPath:"#/definitions/table/properties/changes/oneOf/1/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+var _valid0 = _errs70 === errors;
+if(_valid0 && valid9){
+valid9 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid0){
+valid9 = true;
+passing0 = 1;
+}
+}
+if(!valid9){
+const err90 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/changes",schemaPath:"#/definitions/table/properties/changes/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+else {
+errors = _errs35;
 if(vErrors !== null){
-if(_errs34){
-vErrors.length = _errs34;
+if(_errs35){
+vErrors.length = _errs35;
 }
 else {
 vErrors = null;
@@ -1083,66 +1139,7 @@ if(data2.snapshots !== undefined){
 let data33 = data2.snapshots;
 if(Array.isArray(data33)){
 if(data33.length < 1){
-const err86 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots",schemaPath:"#/definitions/table/properties/snapshots/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
-if(vErrors === null){
-vErrors = [err86];
-}
-else {
-vErrors.push(err86);
-}
-errors++;
-}
-const len3 = data33.length;
-for(let i3=0; i3<len3; i3++){
-let data34 = data33[i3];
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.id === undefined){
-const err87 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err87];
-}
-else {
-vErrors.push(err87);
-}
-errors++;
-}
-if(data34.at === undefined){
-const err88 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
-if(vErrors === null){
-vErrors = [err88];
-}
-else {
-vErrors.push(err88);
-}
-errors++;
-}
-if(data34.parts === undefined){
-const err89 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/required",keyword:"required",params:{missingProperty: "parts"},message:"must have required property '"+"parts"+"'"};
-if(vErrors === null){
-vErrors = [err89];
-}
-else {
-vErrors.push(err89);
-}
-errors++;
-}
-for(const key5 in data34){
-if(!(((key5 === "id") || (key5 === "at")) || (key5 === "parts"))){
-const err90 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err90];
-}
-else {
-vErrors.push(err90);
-}
-errors++;
-}
-}
-if(data34.id !== undefined){
-let data35 = data34.id;
-if(typeof data35 === "string"){
-if(func0(data35) < 1){
-const err91 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/id",schemaPath:"#/definitions/table/properties/snapshots/items/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err91 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots",schemaPath:"#/definitions/table/properties/snapshots/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1151,9 +1148,12 @@ vErrors.push(err91);
 }
 errors++;
 }
-}
-else {
-const err92 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/id",schemaPath:"#/definitions/table/properties/snapshots/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len3 = data33.length;
+for(let i3=0; i3<len3; i3++){
+let data34 = data33[i3];
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.id === undefined){
+const err92 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1162,12 +1162,8 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-if(data34.at !== undefined){
-let data36 = data34.at;
-if(typeof data36 === "string"){
-if(func0(data36) < 1){
-const err93 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/at",schemaPath:"#/definitions/table/properties/snapshots/items/properties/at/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data34.at === undefined){
+const err93 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1176,9 +1172,8 @@ vErrors.push(err93);
 }
 errors++;
 }
-}
-else {
-const err94 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/at",schemaPath:"#/definitions/table/properties/snapshots/items/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data34.parts === undefined){
+const err94 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/required",keyword:"required",params:{missingProperty: "parts"},message:"must have required property '"+"parts"+"'"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1187,12 +1182,9 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
-if(data34.parts !== undefined){
-let data37 = data34.parts;
-if(Array.isArray(data37)){
-if(data37.length < 1){
-const err95 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts",schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+for(const key6 in data34){
+if(!(((key6 === "id") || (key6 === "at")) || (key6 === "parts"))){
+const err95 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1201,11 +1193,12 @@ vErrors.push(err95);
 }
 errors++;
 }
-const len4 = data37.length;
-for(let i4=0; i4<len4; i4++){
-let data38 = data37[i4];
-if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-const err96 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts/" + i4,schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data34.id !== undefined){
+let data35 = data34.id;
+if(typeof data35 === "string"){
+if(func0(data35) < 1){
+const err96 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/id",schemaPath:"#/definitions/table/properties/snapshots/items/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1214,9 +1207,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-if(typeof data38 == "number"){
-if(data38 < 0 || isNaN(data38)){
-const err97 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts/" + i4,schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err97 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/id",schemaPath:"#/definitions/table/properties/snapshots/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1226,10 +1219,11 @@ vErrors.push(err97);
 errors++;
 }
 }
-}
-}
-else {
-const err98 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts",schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data34.at !== undefined){
+let data36 = data34.at;
+if(typeof data36 === "string"){
+if(func0(data36) < 1){
+const err98 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/at",schemaPath:"#/definitions/table/properties/snapshots/items/properties/at/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1239,9 +1233,8 @@ vErrors.push(err98);
 errors++;
 }
 }
-}
 else {
-const err99 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err99 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/at",schemaPath:"#/definitions/table/properties/snapshots/items/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1251,14 +1244,77 @@ vErrors.push(err99);
 errors++;
 }
 }
-}
-else {
-const err100 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots",schemaPath:"#/definitions/table/properties/snapshots/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data34.parts !== undefined){
+let data37 = data34.parts;
+if(Array.isArray(data37)){
+if(data37.length < 1){
+const err100 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts",schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err100];
 }
 else {
 vErrors.push(err100);
+}
+errors++;
+}
+const len4 = data37.length;
+for(let i4=0; i4<len4; i4++){
+let data38 = data37[i4];
+if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
+const err101 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts/" + i4,schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+}
+if(typeof data38 == "number"){
+if(data38 < 0 || isNaN(data38)){
+const err102 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts/" + i4,schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err103 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3+"/parts",schemaPath:"#/definitions/table/properties/snapshots/items/properties/parts/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots/" + i3,schemaPath:"#/definitions/table/properties/snapshots/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+}
+}
+}
+else {
+const err105 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/snapshots",schemaPath:"#/definitions/table/properties/snapshots/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
 }
 errors++;
 }
@@ -1271,60 +1327,7 @@ for(let i5=0; i5<len5; i5++){
 let data40 = data39[i5];
 if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
 if(data40.name === undefined){
-const err101 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
-if(vErrors === null){
-vErrors = [err101];
-}
-else {
-vErrors.push(err101);
-}
-errors++;
-}
-if(data40.postgres_type === undefined){
-const err102 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "postgres_type"},message:"must have required property '"+"postgres_type"+"'"};
-if(vErrors === null){
-vErrors = [err102];
-}
-else {
-vErrors.push(err102);
-}
-errors++;
-}
-if(data40.parquet_type === undefined){
-const err103 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "parquet_type"},message:"must have required property '"+"parquet_type"+"'"};
-if(vErrors === null){
-vErrors = [err103];
-}
-else {
-vErrors.push(err103);
-}
-errors++;
-}
-if(data40.nullable === undefined){
-const err104 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "nullable"},message:"must have required property '"+"nullable"+"'"};
-if(vErrors === null){
-vErrors = [err104];
-}
-else {
-vErrors.push(err104);
-}
-errors++;
-}
-for(const key6 in data40){
-if(!(((((key6 === "name") || (key6 === "postgres_type")) || (key6 === "parquet_type")) || (key6 === "nullable")) || (key6 === "text_form"))){
-const err105 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err105];
-}
-else {
-vErrors.push(err105);
-}
-errors++;
-}
-}
-if(data40.name !== undefined){
-if(typeof data40.name !== "string"){
-const err106 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/name",schemaPath:"#/definitions/table/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err106 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1333,12 +1336,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-}
-if(data40.postgres_type !== undefined){
-let data42 = data40.postgres_type;
-if(typeof data42 === "string"){
-if(func0(data42) < 1){
-const err107 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/postgres_type",schemaPath:"#/definitions/table/properties/columns/items/properties/postgres_type/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data40.postgres_type === undefined){
+const err107 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "postgres_type"},message:"must have required property '"+"postgres_type"+"'"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1347,9 +1346,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-else {
-const err108 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/postgres_type",schemaPath:"#/definitions/table/properties/columns/items/properties/postgres_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40.parquet_type === undefined){
+const err108 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "parquet_type"},message:"must have required property '"+"parquet_type"+"'"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1358,12 +1356,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-}
-if(data40.parquet_type !== undefined){
-let data43 = data40.parquet_type;
-if(typeof data43 === "string"){
-if(func0(data43) < 1){
-const err109 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/parquet_type",schemaPath:"#/definitions/table/properties/columns/items/properties/parquet_type/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data40.nullable === undefined){
+const err109 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/required",keyword:"required",params:{missingProperty: "nullable"},message:"must have required property '"+"nullable"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1372,9 +1366,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-else {
-const err110 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/parquet_type",schemaPath:"#/definitions/table/properties/columns/items/properties/parquet_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key7 in data40){
+if(!(((((key7 === "name") || (key7 === "postgres_type")) || (key7 === "parquet_type")) || (key7 === "nullable")) || (key7 === "text_form"))){
+const err110 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1384,9 +1378,11 @@ vErrors.push(err110);
 errors++;
 }
 }
-if(data40.nullable !== undefined){
-if(typeof data40.nullable !== "boolean"){
-const err111 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/nullable",schemaPath:"#/definitions/table/properties/columns/items/properties/nullable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data40.name !== undefined){
+let data41 = data40.name;
+if(typeof data41 === "string"){
+if(func0(data41) > 63){
+const err111 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/name",schemaPath:"#/definitions/table/properties/columns/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1395,10 +1391,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-if(data40.text_form !== undefined){
-if(typeof data40.text_form !== "boolean"){
-const err112 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/text_form",schemaPath:"#/definitions/table/properties/columns/items/properties/text_form/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(func0(data41) < 1){
+const err112 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/name",schemaPath:"#/definitions/table/properties/columns/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1408,9 +1402,8 @@ vErrors.push(err112);
 errors++;
 }
 }
-}
 else {
-const err113 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err113 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/name",schemaPath:"#/definitions/table/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1420,9 +1413,11 @@ vErrors.push(err113);
 errors++;
 }
 }
-}
-else {
-const err114 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns",schemaPath:"#/definitions/table/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data40.postgres_type !== undefined){
+let data42 = data40.postgres_type;
+if(typeof data42 === "string"){
+if(func0(data42) < 1){
+const err114 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/postgres_type",schemaPath:"#/definitions/table/properties/columns/items/properties/postgres_type/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1432,9 +1427,8 @@ vErrors.push(err114);
 errors++;
 }
 }
-}
 else {
-const err115 = {instancePath:instancePath+"/tables/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/table/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err115 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/postgres_type",schemaPath:"#/definitions/table/properties/columns/items/properties/postgres_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1444,9 +1438,11 @@ vErrors.push(err115);
 errors++;
 }
 }
-}
-else {
-const err116 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data40.parquet_type !== undefined){
+let data43 = data40.parquet_type;
+if(typeof data43 === "string"){
+if(func0(data43) < 1){
+const err116 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/parquet_type",schemaPath:"#/definitions/table/properties/columns/items/properties/parquet_type/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1456,11 +1452,8 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data.run_id !== undefined){
-let data46 = data.run_id;
-if(typeof data46 === "string"){
-if(!pattern4.test(data46)){
-const err117 = {instancePath:instancePath+"/run_id",schemaPath:"#/properties/run_id/pattern",keyword:"pattern",params:{pattern: "^\\d{8}T\\d{6}Z-[0-9a-f]{6}$"},message:"must match pattern \""+"^\\d{8}T\\d{6}Z-[0-9a-f]{6}$"+"\""};
+else {
+const err117 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/parquet_type",schemaPath:"#/definitions/table/properties/columns/items/properties/parquet_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1470,8 +1463,9 @@ vErrors.push(err117);
 errors++;
 }
 }
-else {
-const err118 = {instancePath:instancePath+"/run_id",schemaPath:"#/properties/run_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40.nullable !== undefined){
+if(typeof data40.nullable !== "boolean"){
+const err118 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/nullable",schemaPath:"#/definitions/table/properties/columns/items/properties/nullable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1481,9 +1475,9 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data.format !== undefined){
-if("parquet" !== data.format){
-const err119 = {instancePath:instancePath+"/format",schemaPath:"#/properties/format/const",keyword:"const",params:{allowedValue: "parquet"},message:"must be equal to constant"};
+if(data40.text_form !== undefined){
+if(typeof data40.text_form !== "boolean"){
+const err119 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5+"/text_form",schemaPath:"#/definitions/table/properties/columns/items/properties/text_form/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1493,10 +1487,9 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data.compression !== undefined){
-let data48 = data.compression;
-if(!(((((data48 === "gzip") || (data48 === "zstd")) || (data48 === "snappy")) || (data48 === "none")) || (data48 === "mixed"))){
-const err120 = {instancePath:instancePath+"/compression",schemaPath:"#/properties/compression/enum",keyword:"enum",params:{allowedValues: schema0.properties.compression.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err120 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns/" + i5,schemaPath:"#/definitions/table/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1506,10 +1499,9 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data.layout !== undefined){
-let data49 = data.layout;
-if(!((data49 === "dreamdata") || (data49 === "portable"))){
-const err121 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/enum",keyword:"enum",params:{allowedValues: schema0.properties.layout.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err121 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/columns",schemaPath:"#/definitions/table/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1519,11 +1511,9 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data.selection !== undefined){
-let data50 = data.selection;
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.global_tables === undefined){
-const err122 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "global_tables"},message:"must have required property '"+"global_tables"+"'"};
+}
+else {
+const err122 = {instancePath:instancePath+"/tables/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/table/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1532,8 +1522,10 @@ vErrors.push(err122);
 }
 errors++;
 }
-if(data50.include_tables === undefined){
-const err123 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "include_tables"},message:"must have required property '"+"include_tables"+"'"};
+}
+}
+else {
+const err123 = {instancePath:instancePath+"/tables",schemaPath:"#/properties/tables/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1542,8 +1534,12 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(data50.exclude_tables === undefined){
-const err124 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "exclude_tables"},message:"must have required property '"+"exclude_tables"+"'"};
+}
+if(data.run_id !== undefined){
+let data46 = data.run_id;
+if(typeof data46 === "string"){
+if(!pattern4.test(data46)){
+const err124 = {instancePath:instancePath+"/run_id",schemaPath:"#/properties/run_id/pattern",keyword:"pattern",params:{pattern: "^\\d{8}T\\d{6}Z-[0-9a-f]{6}$"},message:"must match pattern \""+"^\\d{8}T\\d{6}Z-[0-9a-f]{6}$"+"\""};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1552,8 +1548,9 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data50.exclude_columns === undefined){
-const err125 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "exclude_columns"},message:"must have required property '"+"exclude_columns"+"'"};
+}
+else {
+const err125 = {instancePath:instancePath+"/run_id",schemaPath:"#/properties/run_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1562,8 +1559,10 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data50.left_out === undefined){
-const err126 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "left_out"},message:"must have required property '"+"left_out"+"'"};
+}
+if(data.format !== undefined){
+if("parquet" !== data.format){
+const err126 = {instancePath:instancePath+"/format",schemaPath:"#/properties/format/const",keyword:"const",params:{allowedValue: "parquet"},message:"must be equal to constant"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1572,9 +1571,11 @@ vErrors.push(err126);
 }
 errors++;
 }
-for(const key7 in data50){
-if(!(((((((key7 === "tenant_column") || (key7 === "tenant_column_exported")) || (key7 === "global_tables")) || (key7 === "include_tables")) || (key7 === "exclude_tables")) || (key7 === "exclude_columns")) || (key7 === "left_out"))){
-const err127 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+}
+if(data.compression !== undefined){
+let data48 = data.compression;
+if(!(((((data48 === "gzip") || (data48 === "zstd")) || (data48 === "snappy")) || (data48 === "none")) || (data48 === "mixed"))){
+const err127 = {instancePath:instancePath+"/compression",schemaPath:"#/properties/compression/enum",keyword:"enum",params:{allowedValues: schema0.properties.compression.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1584,11 +1585,10 @@ vErrors.push(err127);
 errors++;
 }
 }
-if(data50.tenant_column !== undefined){
-let data51 = data50.tenant_column;
-if(typeof data51 === "string"){
-if(func0(data51) < 1){
-const err128 = {instancePath:instancePath+"/selection/tenant_column",schemaPath:"#/definitions/selection/properties/tenant_column/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data.layout !== undefined){
+let data49 = data.layout;
+if(!((data49 === "dreamdata") || (data49 === "portable"))){
+const err128 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/enum",keyword:"enum",params:{allowedValues: schema0.properties.layout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1598,8 +1598,11 @@ vErrors.push(err128);
 errors++;
 }
 }
-else {
-const err129 = {instancePath:instancePath+"/selection/tenant_column",schemaPath:"#/definitions/selection/properties/tenant_column/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.selection !== undefined){
+let data50 = data.selection;
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.global_tables === undefined){
+const err129 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "global_tables"},message:"must have required property '"+"global_tables"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1608,15 +1611,91 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-if(data50.tenant_column_exported !== undefined){
-if(typeof data50.tenant_column_exported !== "boolean"){
-const err130 = {instancePath:instancePath+"/selection/tenant_column_exported",schemaPath:"#/definitions/selection/properties/tenant_column_exported/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data50.include_tables === undefined){
+const err130 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "include_tables"},message:"must have required property '"+"include_tables"+"'"};
 if(vErrors === null){
 vErrors = [err130];
 }
 else {
 vErrors.push(err130);
+}
+errors++;
+}
+if(data50.exclude_tables === undefined){
+const err131 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "exclude_tables"},message:"must have required property '"+"exclude_tables"+"'"};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+if(data50.exclude_columns === undefined){
+const err132 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "exclude_columns"},message:"must have required property '"+"exclude_columns"+"'"};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+if(data50.left_out === undefined){
+const err133 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/required",keyword:"required",params:{missingProperty: "left_out"},message:"must have required property '"+"left_out"+"'"};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+for(const key8 in data50){
+if(!(((((((key8 === "tenant_column") || (key8 === "tenant_column_exported")) || (key8 === "global_tables")) || (key8 === "include_tables")) || (key8 === "exclude_tables")) || (key8 === "exclude_columns")) || (key8 === "left_out"))){
+const err134 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+if(data50.tenant_column !== undefined){
+let data51 = data50.tenant_column;
+if(typeof data51 === "string"){
+if(func0(data51) < 1){
+const err135 = {instancePath:instancePath+"/selection/tenant_column",schemaPath:"#/definitions/selection/properties/tenant_column/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/selection/tenant_column",schemaPath:"#/definitions/selection/properties/tenant_column/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+}
+if(data50.tenant_column_exported !== undefined){
+if(typeof data50.tenant_column_exported !== "boolean"){
+const err137 = {instancePath:instancePath+"/selection/tenant_column_exported",schemaPath:"#/definitions/selection/properties/tenant_column_exported/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
 }
 errors++;
 }
@@ -1627,24 +1706,24 @@ if(Array.isArray(data53)){
 const len6 = data53.length;
 for(let i6=0; i6<len6; i6++){
 if(typeof data53[i6] !== "string"){
-const err131 = {instancePath:instancePath+"/selection/global_tables/" + i6,schemaPath:"#/definitions/selection/properties/global_tables/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err138 = {instancePath:instancePath+"/selection/global_tables/" + i6,schemaPath:"#/definitions/selection/properties/global_tables/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err131];
+vErrors = [err138];
 }
 else {
-vErrors.push(err131);
+vErrors.push(err138);
 }
 errors++;
 }
 }
 }
 else {
-const err132 = {instancePath:instancePath+"/selection/global_tables",schemaPath:"#/definitions/selection/properties/global_tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err139 = {instancePath:instancePath+"/selection/global_tables",schemaPath:"#/definitions/selection/properties/global_tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
-vErrors = [err132];
+vErrors = [err139];
 }
 else {
-vErrors.push(err132);
+vErrors.push(err139);
 }
 errors++;
 }
@@ -1655,24 +1734,24 @@ if(Array.isArray(data55)){
 const len7 = data55.length;
 for(let i7=0; i7<len7; i7++){
 if(typeof data55[i7] !== "string"){
-const err133 = {instancePath:instancePath+"/selection/include_tables/" + i7,schemaPath:"#/definitions/selection/properties/include_tables/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err140 = {instancePath:instancePath+"/selection/include_tables/" + i7,schemaPath:"#/definitions/selection/properties/include_tables/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err133];
+vErrors = [err140];
 }
 else {
-vErrors.push(err133);
+vErrors.push(err140);
 }
 errors++;
 }
 }
 }
 else {
-const err134 = {instancePath:instancePath+"/selection/include_tables",schemaPath:"#/definitions/selection/properties/include_tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err141 = {instancePath:instancePath+"/selection/include_tables",schemaPath:"#/definitions/selection/properties/include_tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
-vErrors = [err134];
+vErrors = [err141];
 }
 else {
-vErrors.push(err134);
+vErrors.push(err141);
 }
 errors++;
 }
@@ -1683,24 +1762,24 @@ if(Array.isArray(data57)){
 const len8 = data57.length;
 for(let i8=0; i8<len8; i8++){
 if(typeof data57[i8] !== "string"){
-const err135 = {instancePath:instancePath+"/selection/exclude_tables/" + i8,schemaPath:"#/definitions/selection/properties/exclude_tables/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err142 = {instancePath:instancePath+"/selection/exclude_tables/" + i8,schemaPath:"#/definitions/selection/properties/exclude_tables/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err135];
+vErrors = [err142];
 }
 else {
-vErrors.push(err135);
+vErrors.push(err142);
 }
 errors++;
 }
 }
 }
 else {
-const err136 = {instancePath:instancePath+"/selection/exclude_tables",schemaPath:"#/definitions/selection/properties/exclude_tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err143 = {instancePath:instancePath+"/selection/exclude_tables",schemaPath:"#/definitions/selection/properties/exclude_tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
-vErrors = [err136];
+vErrors = [err143];
 }
 else {
-vErrors.push(err136);
+vErrors.push(err143);
 }
 errors++;
 }
@@ -1711,24 +1790,24 @@ if(Array.isArray(data59)){
 const len9 = data59.length;
 for(let i9=0; i9<len9; i9++){
 if(typeof data59[i9] !== "string"){
-const err137 = {instancePath:instancePath+"/selection/exclude_columns/" + i9,schemaPath:"#/definitions/selection/properties/exclude_columns/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err144 = {instancePath:instancePath+"/selection/exclude_columns/" + i9,schemaPath:"#/definitions/selection/properties/exclude_columns/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err137];
+vErrors = [err144];
 }
 else {
-vErrors.push(err137);
+vErrors.push(err144);
 }
 errors++;
 }
 }
 }
 else {
-const err138 = {instancePath:instancePath+"/selection/exclude_columns",schemaPath:"#/definitions/selection/properties/exclude_columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err145 = {instancePath:instancePath+"/selection/exclude_columns",schemaPath:"#/definitions/selection/properties/exclude_columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
-vErrors = [err138];
+vErrors = [err145];
 }
 else {
-vErrors.push(err138);
+vErrors.push(err145);
 }
 errors++;
 }
@@ -1741,88 +1820,7 @@ for(let i10=0; i10<len10; i10++){
 let data62 = data61[i10];
 if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
 if(data62.table === undefined){
-const err139 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
-if(vErrors === null){
-vErrors = [err139];
-}
-else {
-vErrors.push(err139);
-}
-errors++;
-}
-if(data62.reason === undefined){
-const err140 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
-if(vErrors === null){
-vErrors = [err140];
-}
-else {
-vErrors.push(err140);
-}
-errors++;
-}
-for(const key8 in data62){
-if(!((key8 === "table") || (key8 === "reason"))){
-const err141 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err141];
-}
-else {
-vErrors.push(err141);
-}
-errors++;
-}
-}
-if(data62.table !== undefined){
-if(typeof data62.table !== "string"){
-const err142 = {instancePath:instancePath+"/selection/left_out/" + i10+"/table",schemaPath:"#/definitions/selection/properties/left_out/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err142];
-}
-else {
-vErrors.push(err142);
-}
-errors++;
-}
-}
-if(data62.reason !== undefined){
-if(typeof data62.reason !== "string"){
-const err143 = {instancePath:instancePath+"/selection/left_out/" + i10+"/reason",schemaPath:"#/definitions/selection/properties/left_out/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err143];
-}
-else {
-vErrors.push(err143);
-}
-errors++;
-}
-}
-}
-else {
-const err144 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err144];
-}
-else {
-vErrors.push(err144);
-}
-errors++;
-}
-}
-}
-else {
-const err145 = {instancePath:instancePath+"/selection/left_out",schemaPath:"#/definitions/selection/properties/left_out/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err145];
-}
-else {
-vErrors.push(err145);
-}
-errors++;
-}
-}
-}
-else {
-const err146 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err146 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1831,11 +1829,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-if(data.sequence !== undefined){
-let data65 = data.sequence;
-if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-const err147 = {instancePath:instancePath+"/sequence",schemaPath:"#/properties/sequence/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data62.reason === undefined){
+const err147 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1844,9 +1839,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(typeof data65 == "number"){
-if(data65 < 1 || isNaN(data65)){
-const err148 = {instancePath:instancePath+"/sequence",schemaPath:"#/properties/sequence/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+for(const key9 in data62){
+if(!((key9 === "table") || (key9 === "reason"))){
+const err148 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1856,11 +1851,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-}
-if(data.previous_receipt_sha256 !== undefined){
-let data66 = data.previous_receipt_sha256;
-if((typeof data66 !== "string") && (data66 !== null)){
-const err149 = {instancePath:instancePath+"/previous_receipt_sha256",schemaPath:"#/properties/previous_receipt_sha256/type",keyword:"type",params:{type: schema0.properties.previous_receipt_sha256.type},message:"must be string,null"};
+if(data62.table !== undefined){
+if(typeof data62.table !== "string"){
+const err149 = {instancePath:instancePath+"/selection/left_out/" + i10+"/table",schemaPath:"#/definitions/selection/properties/left_out/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1869,9 +1862,10 @@ vErrors.push(err149);
 }
 errors++;
 }
-if(typeof data66 === "string"){
-if(!pattern2.test(data66)){
-const err150 = {instancePath:instancePath+"/previous_receipt_sha256",schemaPath:"#/properties/previous_receipt_sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+}
+if(data62.reason !== undefined){
+if(typeof data62.reason !== "string"){
+const err150 = {instancePath:instancePath+"/selection/left_out/" + i10+"/reason",schemaPath:"#/definitions/selection/properties/left_out/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1882,11 +1876,8 @@ errors++;
 }
 }
 }
-if(data.snapshot !== undefined){
-let data67 = data.snapshot;
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-if(data67.id === undefined){
-const err151 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+else {
+const err151 = {instancePath:instancePath+"/selection/left_out/" + i10,schemaPath:"#/definitions/selection/properties/left_out/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1895,8 +1886,10 @@ vErrors.push(err151);
 }
 errors++;
 }
-if(data67.at === undefined){
-const err152 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
+}
+}
+else {
+const err152 = {instancePath:instancePath+"/selection/left_out",schemaPath:"#/definitions/selection/properties/left_out/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1905,9 +1898,10 @@ vErrors.push(err152);
 }
 errors++;
 }
-for(const key9 in data67){
-if(!((key9 === "id") || (key9 === "at"))){
-const err153 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+}
+else {
+const err153 = {instancePath:instancePath+"/selection",schemaPath:"#/definitions/selection/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1917,11 +1911,10 @@ vErrors.push(err153);
 errors++;
 }
 }
-if(data67.id !== undefined){
-let data68 = data67.id;
-if(typeof data68 === "string"){
-if(!pattern6.test(data68)){
-const err154 = {instancePath:instancePath+"/snapshot/id",schemaPath:"#/definitions/snapshot/properties/id/pattern",keyword:"pattern",params:{pattern: "^\\d+:\\d+:(\\d+(,\\d+)*)?$"},message:"must match pattern \""+"^\\d+:\\d+:(\\d+(,\\d+)*)?$"+"\""};
+if(data.sequence !== undefined){
+let data65 = data.sequence;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+const err154 = {instancePath:instancePath+"/sequence",schemaPath:"#/properties/sequence/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1930,9 +1923,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-else {
-const err155 = {instancePath:instancePath+"/snapshot/id",schemaPath:"#/definitions/snapshot/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data65 == "number"){
+if(data65 < 1 || isNaN(data65)){
+const err155 = {instancePath:instancePath+"/sequence",schemaPath:"#/properties/sequence/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1942,11 +1935,11 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data67.at !== undefined){
-let data69 = data67.at;
-if(typeof data69 === "string"){
-if(!pattern0.test(data69)){
-const err156 = {instancePath:instancePath+"/snapshot/at",schemaPath:"#/definitions/snapshot/properties/at/pattern",keyword:"pattern",params:{pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"},message:"must match pattern \""+"^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"+"\""};
+}
+if(data.previous_receipt_sha256 !== undefined){
+let data66 = data.previous_receipt_sha256;
+if((typeof data66 !== "string") && (data66 !== null)){
+const err156 = {instancePath:instancePath+"/previous_receipt_sha256",schemaPath:"#/properties/previous_receipt_sha256/type",keyword:"type",params:{type: schema0.properties.previous_receipt_sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1955,9 +1948,9 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-else {
-const err157 = {instancePath:instancePath+"/snapshot/at",schemaPath:"#/definitions/snapshot/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data66 === "string"){
+if(!pattern2.test(data66)){
+const err157 = {instancePath:instancePath+"/previous_receipt_sha256",schemaPath:"#/properties/previous_receipt_sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1968,8 +1961,11 @@ errors++;
 }
 }
 }
-else {
-const err158 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.snapshot !== undefined){
+let data67 = data.snapshot;
+if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+if(data67.id === undefined){
+const err158 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -1978,11 +1974,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-if(data.consistency !== undefined){
-let data70 = data.consistency;
-if(!((data70 === "delivery") || (data70 === "table"))){
-const err159 = {instancePath:instancePath+"/consistency",schemaPath:"#/properties/consistency/enum",keyword:"enum",params:{allowedValues: schema0.properties.consistency.enum},message:"must be equal to one of the allowed values"};
+if(data67.at === undefined){
+const err159 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -1991,15 +1984,101 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-}
-else {
-const err160 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key10 in data67){
+if(!((key10 === "id") || (key10 === "at"))){
+const err160 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err160];
 }
 else {
 vErrors.push(err160);
+}
+errors++;
+}
+}
+if(data67.id !== undefined){
+let data68 = data67.id;
+if(typeof data68 === "string"){
+if(!pattern6.test(data68)){
+const err161 = {instancePath:instancePath+"/snapshot/id",schemaPath:"#/definitions/snapshot/properties/id/pattern",keyword:"pattern",params:{pattern: "^\\d+:\\d+:(\\d+(,\\d+)*)?$"},message:"must match pattern \""+"^\\d+:\\d+:(\\d+(,\\d+)*)?$"+"\""};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+}
+else {
+const err162 = {instancePath:instancePath+"/snapshot/id",schemaPath:"#/definitions/snapshot/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+}
+if(data67.at !== undefined){
+let data69 = data67.at;
+if(typeof data69 === "string"){
+if(!pattern0.test(data69)){
+const err163 = {instancePath:instancePath+"/snapshot/at",schemaPath:"#/definitions/snapshot/properties/at/pattern",keyword:"pattern",params:{pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"},message:"must match pattern \""+"^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"+"\""};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+}
+else {
+const err164 = {instancePath:instancePath+"/snapshot/at",schemaPath:"#/definitions/snapshot/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+}
+}
+else {
+const err165 = {instancePath:instancePath+"/snapshot",schemaPath:"#/definitions/snapshot/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+}
+if(data.consistency !== undefined){
+let data70 = data.consistency;
+if(!((data70 === "delivery") || (data70 === "table"))){
+const err166 = {instancePath:instancePath+"/consistency",schemaPath:"#/properties/consistency/enum",keyword:"enum",params:{allowedValues: schema0.properties.consistency.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+}
+}
+else {
+const err167 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
 }
 errors++;
 }
@@ -2109,7 +2188,7 @@ vErrors.push(err8);
 errors++;
 }
 for(const key0 in data){
-if(!(func2.call(schema4.properties, key0))){
+if(!(func5.call(schema4.properties, key0))){
 const err9 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err9];

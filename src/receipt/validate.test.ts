@@ -122,6 +122,28 @@ describe('validateReceipt', () => {
     });
   });
 
+  it('refuses names and keys longer than Postgres and S3 allow: a table or column name over 63, a key over 1,024 (noticed: the schema had no bounds)', () => {
+    const r = valid() as unknown as { tables: Record<string, ReturnType<typeof valid>['tables']['events']> };
+    const events = r.tables.events!;
+    events.columns![0]!.name = 'c'.repeat(64);
+    events.files[1]!.key = `p/2023-03-14T04:03/events/${'k'.repeat(1000)}.parquet.gz`;
+    r.tables['t'.repeat(64)] = { folder: '2023-03-14T04:03/t', total_file_count: 1 } as never;
+    const v = validateReceipt(r);
+    expect(v).toContainEqual({
+      path: '$.tables.events.columns[0].name',
+      message: 'must NOT have more than 63 characters',
+    });
+    expect(v).toContainEqual({
+      path: '$.tables.events.files[1].key',
+      message: 'must NOT have more than 1024 characters',
+    });
+    expect(v.some((x) => x.path === '$.tables' && x.message.includes('property name must be valid'))).toBe(true);
+    // At the bounds: valid.
+    const ok = valid();
+    ok.tables.events.columns![0]!.name = 'c'.repeat(63);
+    expect(validateReceipt(ok)).toEqual([]);
+  });
+
   it('refuses a key listed twice (its rows would load twice), even when the counts agree with the copy', () => {
     const r = valid();
     const first = r.tables.events.files[0]!;
