@@ -5,5 +5,7 @@ const { require: tsxRequire } = require('tsx/cjs/api');
 
 module.exports = async () => {
   const { deployConfig } = tsxRequire('../src/config/deploy.ts', __filename);
-  return deployConfig(process.env);
+  // `serverless deploy` (not package/print): the settings a real deployment needs must be given.
+  const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
+  return deployConfig(process.env, { deploying: command === 'deploy' });
 };

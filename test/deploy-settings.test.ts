@@ -136,3 +136,81 @@ describe('slots have one source', () => {
     expect(bad.out).toContain('DROPSHIP_PAID_SLOTS: HH:MM[,HH:MM…] (UTC, 00:00–23:59)');
   });
 });
+
+describe('what a deployment does with each setting it is given (deploy red team: all but a fixed list were dropped)', () => {
+  it('passes every runtime setting given to every function, as given', async () => {
+    const c = deployConfig({
+      DROPSHIP_TABLE_THREADS: '2',
+      DROPSHIP_GZIP_LEVEL: '7',
+      DROPSHIP_PAUSE_AFTER_FAILURES: '5',
+    });
+    expect(c.forwarded).toEqual({
+      DROPSHIP_TABLE_THREADS: '2',
+      DROPSHIP_GZIP_LEVEL: '7',
+      DROPSHIP_PAUSE_AFTER_FAILURES: '5',
+    });
+    // Those the deployment reads itself are not passed again (it sets what the functions need of them).
+    expect(deployConfig({ DROPSHIP_PAID_SLOTS: '05:30', DROPSHIP_ALARM_EMAIL: 'ops@example.com' }).forwarded).toEqual(
+      {},
+    );
+    // And through serverless.yml: in every function's environment.
+    const printed = await serverless(['print', '--format', 'json', '--stage', 'ci'], {
+      DROPSHIP_TABLE_THREADS: '2',
+      DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: '/dropship/ci/source-url',
+    });
+    expect(printed.code, printed.out).toBe(0);
+    const config = JSON.parse(printed.out.slice(printed.out.indexOf('\n{') + 1, printed.out.lastIndexOf('}') + 1));
+    const fns = Object.entries(config.functions as Record<string, { environment?: Record<string, string> }>);
+    expect(fns.length).toBeGreaterThanOrEqual(8);
+    for (const [name, fn] of fns) expect(fn.environment, name).toEqual({ DROPSHIP_TABLE_THREADS: '2' });
+    expect(config.provider.environment.DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER).toBe('/dropship/ci/source-url');
+  });
+
+  it('refuses, each with what to do, a setting serverless.yml fixes, a secret, and a local stack’s — all at once', () => {
+    const e = (() => {
+      try {
+        deployConfig({
+          DROPSHIP_SOURCE_DATABASE_URL: 'postgres://reader:pw@replica/data',
+          DROPSHIP_TASK_LEASE_SECONDS: '1200',
+          DROPSHIP_S3_FORCE_PATH_STYLE: 'true',
+          DROPSHIP_WEBHOOK_KEY: Buffer.alloc(32).toString('base64'),
+          DATABASE_URL: 'postgres://admin@registry/dropship', // the CLI's, in the operator's shell: neither refused nor passed
+        });
+      } catch (x) {
+        return x as Error;
+      }
+      return undefined;
+    })();
+    expect(e?.message).toContain('Invalid configuration for a deployment');
+    expect(e?.message).toContain(
+      'DROPSHIP_SOURCE_DATABASE_URL: a secret never goes into a function’s configuration'.replace('’', "'"),
+    );
+    expect(e?.message).toContain('set DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER to its name');
+    expect(e?.message).toContain('DROPSHIP_TASK_LEASE_SECONDS: serverless.yml sets it for the functions');
+    expect(e?.message).toContain(
+      'DROPSHIP_S3_FORCE_PATH_STYLE: the local stack’s or the CLI’s setting'.replaceAll('’', "'"),
+    );
+    expect(e?.message).toContain('DROPSHIP_WEBHOOK_KEY: a secret');
+    expect(e?.message).not.toMatch(/(^|\s)DATABASE_URL:/m);
+    // The secret's value is never in the message.
+    expect(e?.message).not.toContain('replica');
+    expect(deployConfig({ DATABASE_URL: 'postgres://admin@registry/dropship' }).forwarded).toEqual({});
+  });
+
+  it('`serverless deploy` without the VPC stops before anything is created; packaging offline uses placeholders', async () => {
+    expect(() => deployConfig({}, { deploying: true })).toThrow(
+      /DROPSHIP_VPC_SECURITY_GROUP_ID: required to deploy[\s\S]*DROPSHIP_VPC_SUBNET_A[\s\S]*DROPSHIP_VPC_SUBNET_B/,
+    );
+    const vpc = {
+      DROPSHIP_VPC_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+      DROPSHIP_VPC_SUBNET_A: 'subnet-0123456789abcdef0',
+      DROPSHIP_VPC_SUBNET_B: 'subnet-0123456789abcdef1',
+    };
+    expect(deployConfig(vpc, { deploying: true }).securityGroupId).toBe('sg-0123456789abcdef0');
+    expect(deployConfig({}).securityGroupId).toBe('sg-0000000000000000a');
+    // The framework's own deploy command, no AWS credentials: refused while resolving serverless.yml.
+    const deploy = await serverless(['deploy', '--stage', 'ci'], { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' });
+    expect(deploy.code).toBe(1);
+    expect(deploy.out).toContain('DROPSHIP_VPC_SECURITY_GROUP_ID: required to deploy');
+  });
+});

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../src/config/settings.js';
 import { messageTasks, type TaskMessage } from '../src/contracts/task.js';
 import { setupCustomer } from '../src/devstack/demo.js';
+import { judge, type PolicyDocument } from '../src/devstack/iam.js';
 import { REPO_ROOT } from '../src/devstack/stack.js';
 import { startFanOutRun } from '../src/run/drivers/fan-out.js';
 import { LAMBDA_NODE_FLAGS } from './bench/child.js';
@@ -60,6 +61,9 @@ beforeAll(async () => {
       SLS_TELEMETRY_DISABLED: '1',
       SLS_NOTIFICATIONS_MODE: 'off',
       DROPSHIP_WORKER_CONCURRENCY: '6',
+      // A runtime setting and the source database's parameter, given at deploy time: they reach the functions.
+      DROPSHIP_GZIP_LEVEL: '7',
+      DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: '/dropship/ci/source-url',
     },
   );
   template = JSON.parse(readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8'));
@@ -104,6 +108,80 @@ describe('serverless package (offline)', () => {
     // Every receive counts: each attempt, plus duplicates and busy answers.
     expect(maxReceiveCount).toBeGreaterThanOrEqual(Number(env.DROPSHIP_TASK_MAX_ATTEMPTS) + 2);
     expect(queues.TaskQueue.Properties.MessageRetentionPeriod).toBeGreaterThan(maxReceiveCount * visibility);
+  });
+
+  it('every SQS queue a function consumes keeps a message invisible 6 × that function’s timeout (deploy red team: the dead-letter queue’s 30 s stopped the first deploy)', () => {
+    const fns = Object.fromEntries(ofType('AWS::Lambda::Function'));
+    const queues = Object.fromEntries(ofType('AWS::SQS::Queue'));
+    const mappings = ofType('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
+    expect(mappings.length).toBeGreaterThanOrEqual(3);
+    for (const m of mappings) {
+      const queue = m.EventSourceArn['Fn::GetAtt'][0] as string;
+      const fn = (m.FunctionName['Fn::GetAtt']?.[0] ?? m.FunctionName.Ref) as string;
+      // SQS's default visibility is 30 s; Lambda refuses a mapping whose queue's is below the function's timeout.
+      const visibility = (queues[queue].Properties.VisibilityTimeout ?? 30) as number;
+      expect(visibility, `${queue} → ${fn}`).toBeGreaterThanOrEqual(6 * (fns[fn].Properties.Timeout as number));
+    }
+  });
+
+  it('passes the runtime settings given at deploy time to every function, and lets them read the source database’s parameter', () => {
+    const fns = ofType('AWS::Lambda::Function');
+    expect(fns.length).toBeGreaterThanOrEqual(8);
+    for (const [name, f] of fns) {
+      const vars = f.Properties.Environment.Variables;
+      expect(vars.DROPSHIP_GZIP_LEVEL, name).toBe('7');
+      expect(vars.DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER, name).toBe('/dropship/ci/source-url');
+    }
+    const grants = JSON.stringify(
+      ofType('AWS::IAM::Role')[0]![1]
+        .Properties.Policies.flatMap(
+          (p: { PolicyDocument: { Statement: { Sid?: string }[] } }) => p.PolicyDocument.Statement,
+        )
+        .find((st: { Sid?: string }) => st.Sid === 'DatabaseUrlParameter'),
+    );
+    expect(grants).toContain('/dropship/ci/source-url');
+    expect(template.Conditions.HasSourceDatabaseUrlParameter).toBeDefined();
+  });
+
+  it('assumes only roles it asks with a dropship external ID: not a role that trusts the vendor’s account without one (judged by iam-simulate)', async () => {
+    const statement = ofType('AWS::IAM::Role')[0]![1]
+      .Properties.Policies.flatMap(
+        (p: { PolicyDocument: { Statement: { Sid?: string }[] } }) => p.PolicyDocument.Statement,
+      )
+      .find((st: { Sid?: string }) => st.Sid === 'AssumeCustomerDestinationRoles');
+    const vendor = {
+      arn: 'arn:aws:sts::111111111111:assumed-role/dropship-ci-eu-west-1-lambdaRole/worker',
+      roleArn: 'arn:aws:iam::111111111111:role/dropship-ci-eu-west-1-lambdaRole',
+      accountId: '111111111111',
+      policies: [{ Version: '2012-10-17', Statement: [statement] } as PolicyDocument],
+    };
+    // Roles that trust the vendor's account (its root): a customer's, and an admin role of the vendor's own.
+    const trustingVendor = (withExternalId: boolean): PolicyDocument => ({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { AWS: 'arn:aws:iam::111111111111:root' },
+          Action: 'sts:AssumeRole',
+          ...(withExternalId ? { Condition: { StringEquals: { 'sts:ExternalId': 'dropship-abc123' } } } : {}),
+        },
+      ],
+    });
+    const assume = (role: string, account: string, trust: PolicyDocument, externalId?: string) =>
+      judge({
+        principal: vendor,
+        action: 'sts:AssumeRole',
+        resource: role,
+        resourceAccountId: account,
+        resourcePolicy: trust,
+        context: { 'sts:ExternalId': externalId },
+      });
+    const customerRole = 'arn:aws:iam::222222222222:role/dropship-destination';
+    expect(await assume(customerRole, '222222222222', trustingVendor(true), 'dropship-abc123')).toBe('Allowed');
+    expect(await assume(customerRole, '222222222222', trustingVendor(false))).not.toBe('Allowed');
+    expect(await assume(customerRole, '222222222222', trustingVendor(false), 'someone-else')).not.toBe('Allowed');
+    const ownAdmin = 'arn:aws:iam::111111111111:role/OrganizationAccountAccessRole';
+    expect(await assume(ownAdmin, '111111111111', trustingVendor(false))).not.toBe('Allowed');
   });
 
   it('consumes the dead-letter queue with a function that fails the run of the task', () => {

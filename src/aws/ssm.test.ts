@@ -1,14 +1,21 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../config/settings.js';
+import { ConfigError, loadSettings } from '../config/settings.js';
+import { withSourceUrlFromSsm } from '../run/lambda.js';
 import { secureParameter } from './ssm.js';
 
 // A stand-in SSM endpoint on loopback: answers GetParameter with the value set per test.
 let value: string | undefined;
+/** The parameter names asked for, in order. */
+const asked: string[] = [];
 const server = createServer((req, res) => {
-  req.resume();
+  let body = '';
+  req.on('data', (c: Buffer) => {
+    body += c;
+  });
   req.on('end', () => {
+    asked.push((JSON.parse(body) as { Name: string }).Name);
     res.setHeader('content-type', 'application/x-amz-json-1.1');
     if (value === undefined) {
       res.statusCode = 400;
@@ -55,5 +62,45 @@ describe('SSM SecureString parameters', () => {
     expect(e).toBeInstanceOf(ConfigError);
     expect(e.message).toMatch(/^cannot read SSM parameter \/p: ParameterNotFound/);
     expect(e.cause).toBeDefined();
+  });
+});
+
+describe('the source database URL on Lambda (deploy red team: a deployment had no way to give it)', () => {
+  it('is read from the SecureString DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER names, once, at cold start', async () => {
+    value = 'postgres://reader:pw@replica.internal:5432/data';
+    asked.length = 0;
+    const settings = await withSourceUrlFromSsm(
+      loadSettings({ DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: '/dropship/prod/source-url' }),
+    );
+    expect(settings.DROPSHIP_SOURCE_DATABASE_URL).toBe(value);
+    expect(asked).toEqual(['/dropship/prod/source-url']);
+  });
+
+  it('is not asked for without the parameter (the registry’s database), nor when the URL is given directly', async () => {
+    asked.length = 0;
+    expect((await withSourceUrlFromSsm(loadSettings({}))).DROPSHIP_SOURCE_DATABASE_URL).toBeUndefined();
+    // serverless.yml sets the variable empty when the deploy did not give it: an empty variable is an unset setting.
+    expect(
+      (await withSourceUrlFromSsm(loadSettings({ DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: '' })))
+        .DROPSHIP_SOURCE_DATABASE_URL,
+    ).toBeUndefined();
+    const direct = loadSettings({
+      DROPSHIP_SOURCE_DATABASE_URL: 'postgres://u@direct/data',
+      DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: '/dropship/prod/source-url',
+    });
+    expect((await withSourceUrlFromSsm(direct)).DROPSHIP_SOURCE_DATABASE_URL).toBe('postgres://u@direct/data');
+    expect(asked).toEqual([]);
+  });
+
+  it('refuses a parameter that does not hold a postgres:// URL, naming the parameter', async () => {
+    value = 'not a url';
+    const e = await withSourceUrlFromSsm(
+      loadSettings({
+        DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: '/dropship/prod/source-url',
+        DROPSHIP_AWS_MAX_ATTEMPTS: '1',
+      }),
+    ).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as Error).message).toBe('SSM parameter /dropship/prod/source-url does not hold a postgres:// URL');
   });
 });

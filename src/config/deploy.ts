@@ -1,5 +1,5 @@
 import { allSlots, type Plan, slotCron, slotsByPlan } from '../contracts/slots.js';
-import { ConfigError, loadSettings } from './settings.js';
+import { ConfigError, loadSettings, type Settings } from './settings.js';
 
 /**
  * What serverless.yml reads at deploy time, from the same settings schema every function and the
@@ -14,8 +14,124 @@ interface ScheduleEvent {
   schedule: { rate: string; description: string; input?: Record<string, unknown> };
 }
 
-export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
+/**
+ * What a deployment does with each setting given in its environment (a new setting without an entry is a compile
+ * error). Before, serverless.yml passed a fixed list and dropped the rest without a word — DROPSHIP_SOURCE_DATABASE_URL
+ * among them, so the functions read the customers' tables from the registry's database (deploy red team).
+ *   - `deploy`: read by the deployment itself (crons, VPC, alarms, parameter names), which sets what the functions need;
+ *   - `forward`: a runtime setting, passed to every function as given (after validation);
+ *   - `fixed`: serverless.yml sets it (queues, the run lifecycle's timeouts, the log level): change it there;
+ *   - `secret`: never in a function's configuration — give the SSM parameter that holds it;
+ *   - `local`: the local stack's or the CLI's, meaningless (or harmful) on Lambda.
+ */
+type DeployUse = 'deploy' | 'forward' | 'fixed' | 'secret' | 'local';
+
+export const DEPLOY_USE: Record<keyof Settings, DeployUse> = {
+  DATABASE_URL: 'local', // the CLI's; the functions read DROPSHIP_DATABASE_URL_SSM_PARAMETER (not refused: see below)
+  DROPSHIP_SOURCE_DATABASE_URL: 'secret',
+  DROPSHIP_PRINCIPAL_ARN: 'fixed',
+  DROPSHIP_KIT_TEMPLATE_BASE_URL: 'deploy',
+  DROPSHIP_SHARD_TARGET_BYTES: 'forward',
+  DROPSHIP_ROW_GROUP_ROWS: 'forward',
+  DROPSHIP_ROW_GROUP_BYTES: 'forward',
+  DROPSHIP_PAGE_BYTES: 'forward',
+  DROPSHIP_MAX_ROW_BYTES: 'forward',
+  DROPSHIP_GZIP_LEVEL: 'forward',
+  DROPSHIP_ZSTD_LEVEL: 'forward',
+  DROPSHIP_PART_SIZE_BYTES: 'forward',
+  DROPSHIP_UPLOAD_QUEUE_SIZE: 'forward',
+  DROPSHIP_TABLE_CONCURRENCY: 'forward',
+  DROPSHIP_TABLE_THREADS: 'forward',
+  DROPSHIP_TABLE_THREADS_MIN_ROWS: 'forward',
+  DROPSHIP_ACCOUNT_CONCURRENCY: 'forward',
+  DROPSHIP_ROLE_SESSION_SECONDS: 'forward',
+  DROPSHIP_S3_FORCE_PATH_STYLE: 'local',
+  DROPSHIP_S3_UNSIGNED_PARTS: 'forward',
+  DROPSHIP_AWS_MAX_ATTEMPTS: 'forward',
+  DROPSHIP_AWS_TIMEOUT_SECONDS: 'forward',
+  DROPSHIP_DATABASE_URL_SSM_PARAMETER: 'deploy',
+  DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: 'deploy',
+  DROPSHIP_TASK_QUEUE_URL: 'fixed',
+  DROPSHIP_OPEN_QUEUE_URL: 'fixed',
+  DROPSHIP_TASK_MAX_ATTEMPTS: 'fixed',
+  DROPSHIP_TASK_LEASE_SECONDS: 'fixed',
+  DROPSHIP_TASK_RETRY_SECONDS: 'forward',
+  DROPSHIP_DEADLINE_MARGIN_SECONDS: 'fixed',
+  DROPSHIP_SPLIT_ROWS: 'forward',
+  DROPSHIP_PACK_BYTES: 'forward',
+  DROPSHIP_PACK_MAX_TABLES: 'forward',
+  DROPSHIP_CLIENT_CACHE_ENTRIES: 'forward',
+  DROPSHIP_RUN_STALE_SECONDS: 'fixed',
+  DROPSHIP_FINISH_MAX_ATTEMPTS: 'forward',
+  DROPSHIP_SLOT_CATCHUP_SECONDS: 'fixed',
+  DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS: 'forward',
+  DROPSHIP_SOURCE_STATEMENT_TIMEOUT_SECONDS: 'forward',
+  DROPSHIP_SOURCE_KEEPALIVE_SECONDS: 'forward',
+  DROPSHIP_TEST_CRASH_AT: 'local',
+  DROPSHIP_TEST_CRASH_MODE: 'local',
+  DROPSHIP_PAID_SLOTS: 'deploy',
+  DROPSHIP_FREE_SLOTS: 'deploy',
+  DROPSHIP_WEBHOOK_KEY: 'secret',
+  DROPSHIP_WEBHOOK_KEY_SSM_PARAMETER: 'deploy',
+  DROPSHIP_WEBHOOK_ATTEMPTS: 'forward',
+  DROPSHIP_WEBHOOK_BACKOFF_MS: 'forward',
+  DROPSHIP_WEBHOOK_TIMEOUT_MS: 'forward',
+  DROPSHIP_WEBHOOK_ALLOW_LOOPBACK: 'local',
+  DROPSHIP_ALLOW_LOCAL_TARGET: 'local',
+  DROPSHIP_PAUSE_AFTER_FAILURES: 'forward',
+  DROPSHIP_LEDGER_RETENTION_DAYS: 'forward',
+  DROPSHIP_CAPACITY_ROWS_PER_SECOND: 'forward',
+  DROPSHIP_CAPACITY_FIXED_MS_PER_DESTINATION: 'forward',
+  DROPSHIP_CAPACITY_FIXED_MS_PER_TASK: 'forward',
+  DROPSHIP_CAPACITY_WORKER_MEMORY_MB: 'forward',
+  DROPSHIP_CAPACITY_USD_PER_GB_SECOND: 'forward',
+  DROPSHIP_METRICS_NAMESPACE: 'fixed',
+  DROPSHIP_LOG_LEVEL: 'fixed',
+  DROPSHIP_DEV_DIR: 'local',
+  DROPSHIP_DEV_ADMIN_URL: 'local',
+  DROPSHIP_DEV_ADMIN_TOKEN: 'local',
+  DROPSHIP_API_URL: 'local',
+  DROPSHIP_VPC_SECURITY_GROUP_ID: 'deploy',
+  DROPSHIP_VPC_SUBNET_A: 'deploy',
+  DROPSHIP_VPC_SUBNET_B: 'deploy',
+  DROPSHIP_WORKER_CONCURRENCY: 'deploy',
+  DROPSHIP_ALARM_EMAIL: 'deploy',
+};
+
+const REFUSED: Record<Exclude<DeployUse, 'deploy' | 'forward'>, (name: string) => string> = {
+  fixed: (name) => `${name}: serverless.yml sets it for the functions; change it there, or unset it for the deploy`,
+  secret: (name) =>
+    `${name}: a secret never goes into a function's configuration; put it in an SSM SecureString and set ${name}_SSM_PARAMETER to its name`,
+  local: (name) => `${name}: the local stack's or the CLI's setting, not a deployment's; unset it for the deploy`,
+};
+
+/** The variables the Serverless Framework resolves serverless.yml with when it is deploying (not packaging). */
+export interface DeployOptions {
+  /**
+   * `serverless deploy`: the VPC must be given (packaging offline uses placeholders; a deploy with them created every
+   * function in subnets that do not exist, found only inside CloudFormation — deploy red team).
+   */
+  deploying?: boolean;
+}
+
+export function deployConfig(env: NodeJS.ProcessEnv = process.env, opts: DeployOptions = {}) {
   const s = loadSettings(env);
+  const given = (Object.keys(DEPLOY_USE) as (keyof Settings)[]).filter((k) => env[k] !== undefined && env[k] !== '');
+  // DATABASE_URL is the CLI's (an operator's shell has it for `dropship migrate`): not refused, never forwarded.
+  const refused = given.flatMap((k) => {
+    const use = DEPLOY_USE[k];
+    return use === 'fixed' || use === 'secret' || (use === 'local' && k !== 'DATABASE_URL') ? [REFUSED[use](k)] : [];
+  });
+  const vpc = ['DROPSHIP_VPC_SECURITY_GROUP_ID', 'DROPSHIP_VPC_SUBNET_A', 'DROPSHIP_VPC_SUBNET_B'] as const;
+  if (opts.deploying)
+    for (const k of vpc.filter((k) => s[k] === undefined))
+      refused.push(`${k}: required to deploy (the functions reach Postgres inside this VPC)`);
+  if (refused.length > 0)
+    throw new ConfigError(`Invalid configuration for a deployment:\n  - ${refused.join('\n  - ')}`);
+  /** Every `forward` setting given, as given (validated above): each function's environment (serverless.yml). */
+  const forwarded = Object.fromEntries(
+    given.filter((k) => DEPLOY_USE[k] === 'forward').map((k) => [k, String(env[k])]),
+  );
   // The task queue's mapping cannot hand messages to fewer than 2 workers (SQS maximumConcurrency ≥ 2): with 1
   // reserved, its second invocation would always be throttled, each a receive toward the dead-letter queue.
   if (s.DROPSHIP_WORKER_CONCURRENCY < 2)
@@ -37,6 +153,7 @@ export function deployConfig(env: NodeJS.ProcessEnv = process.env) {
     },
   }));
   return {
+    forwarded,
     paidSlots: s.DROPSHIP_PAID_SLOTS,
     freeSlots: s.DROPSHIP_FREE_SLOTS,
     scheduleEvents,

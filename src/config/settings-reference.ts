@@ -46,6 +46,12 @@ export const SETTINGS_REFERENCE: Record<keyof Settings, Entry> = {
     group: 'database',
     meaning: 'SSM SecureString holding `DATABASE_URL` (Lambda; read at cold start)',
   },
+  DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: {
+    group: 'database',
+    meaning:
+      'SSM SecureString holding `DROPSHIP_SOURCE_DATABASE_URL` (Lambda; read at cold start; a deployment refuses the URL itself)',
+    fallback: 'none: the registry’s database',
+  },
   DROPSHIP_SOURCE_IDLE_IN_TRANSACTION_SECONDS: {
     group: 'database',
     meaning: "source sessions: Postgres ends a transaction left idle this long (0 = keep the server's setting)",

@@ -99,6 +99,15 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^\/[\w./-]+$/, 'must be an SSM parameter name like /dropship/prod/database-url')
     .optional(),
+  /**
+   * SSM SecureString parameter holding DROPSHIP_SOURCE_DATABASE_URL (Lambda); read at cold start when that is unset.
+   * A deployment refuses DROPSHIP_SOURCE_DATABASE_URL itself (src/config/deploy.ts): a URL with a password never sits in
+   * a function's configuration.
+   */
+  DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER: z
+    .string()
+    .regex(/^\/[\w./-]+$/, 'must be an SSM parameter name like /dropship/prod/source-database-url')
+    .optional(),
   /** SQS queue of table tasks (Lambda fan-out). */
   DROPSHIP_TASK_QUEUE_URL: z.string().url('must be the queue URL').optional(),
   /** SQS queue of "open" messages: the schedule and the catch-up hand a slot's accounts to the open-runs function. */

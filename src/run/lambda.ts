@@ -39,7 +39,7 @@ let deps: Promise<LambdaDeps> | undefined;
 
 export function lambdaDeps(): Promise<LambdaDeps> {
   deps ??= (async () => {
-    const settings = loadSettings();
+    const settings = await withSourceUrlFromSsm(loadSettings());
     const wiring = new Wiring({
       settings,
       databaseUrl: settings.DATABASE_URL ?? (await databaseUrlFromSsm(settings)),
@@ -97,6 +97,23 @@ async function databaseUrlFromSsm(settings: Settings): Promise<string> {
     'a postgres:// URL',
     { maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
   );
+}
+
+/**
+ * The settings with DROPSHIP_SOURCE_DATABASE_URL read from the SSM SecureString DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER
+ * names, when that is set and the URL is not: where the customers' tables are read (a replica, or a direct endpoint
+ * while the registry sits behind a pooler — docs/operations/production-database.md). Unset: the registry's database.
+ */
+export async function withSourceUrlFromSsm(settings: Settings): Promise<Settings> {
+  const name = settings.DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER;
+  if (settings.DROPSHIP_SOURCE_DATABASE_URL !== undefined || name === undefined) return settings;
+  const url = await secureParameter(
+    name,
+    (value) => (/^postgres(ql)?:\/\//.test(value) ? value : undefined),
+    'a postgres:// URL',
+    { maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
+  );
+  return { ...settings, DROPSHIP_SOURCE_DATABASE_URL: url };
 }
 
 /** Fires DROPSHIP_DEADLINE_MARGIN_SECONDS before Lambda's hard timeout (never sooner than 1 s). */
