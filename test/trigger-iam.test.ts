@@ -14,7 +14,9 @@ const yml = readFileSync(join(REPO_ROOT, 'examples/receipt-trigger/serverless.ym
 
 function statementFor(env: { BUCKET: string; PREFIX: string }): PolicyDocument {
   const action =
-    /- Effect: Allow\n\s+Action: (s3:GetObject)\n\s+Resource:\s+!If \[DeliveredAtRoot, "([^"]+)", "([^"]+)"\]/.exec(yml);
+    /- Effect: Allow\n\s+Action: (s3:GetObject)\n\s+Resource:\s+!If \[DeliveredAtRoot, "([^"]+)", "([^"]+)"\]/.exec(
+      yml,
+    );
   const condition = /DeliveredAtRoot: !Equals \["\$\{env:PREFIX, ''\}", ""\]/.exec(yml);
   if (!action || !condition)
     throw new Error('the example’s GetObject statement or its condition is not where this test reads it');
