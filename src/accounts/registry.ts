@@ -54,13 +54,32 @@ export class InvalidDestination extends AccountsError {
  */
 export class DestinationBusy extends DropshipError {
   readonly code: string = 'destination-busy';
-  constructor(accountId: string, options?: DropshipErrorOptions) {
-    super(
-      `account "${accountId}" is busy — a receipt is being published, or another change of it is being written; nothing was changed: try again in a moment`,
-      options,
-      { retryable: true },
-    );
+  constructor(
+    accountId: string,
+    options?: DropshipErrorOptions,
+    message = `account "${accountId}" is busy — a receipt is being published, or another change of it is being written; nothing was changed: try again in a moment`,
+  ) {
+    super(message, options, { retryable: true });
     this.name = 'DestinationBusy';
+  }
+}
+
+/**
+ * The check of an account's source schema waited its whole budget in the source database — a lock the customer's own
+ * session holds on one of its tables (an ALTER, a TRUNCATE, a LOCK TABLE), or a catalog that does not answer. Nothing
+ * was changed; retryable once the lock is gone. Before, with a separate source database (DROPSHIP_SOURCE_DATABASE_URL)
+ * the check had no bound at all: a registration (and every later line of a bulk import) waited as long as the
+ * customer's lock was held, past the API's 29 s (red team, API).
+ */
+export class SourceBusy extends DestinationBusy {
+  override readonly code: string = 'source-busy';
+  constructor(accountId: string, schema: string, seconds: number, options?: DropshipErrorOptions) {
+    super(
+      accountId,
+      options,
+      `the source schema "${schema}" of account "${accountId}" could not be checked within ${seconds} s — a lock held on one of its tables in the source database, or a catalog that does not answer; nothing was changed: try again once it is released`,
+    );
+    this.name = 'SourceBusy';
   }
 }
 
@@ -79,6 +98,12 @@ export class DestinationReplaced extends AccountsError {
   }
 }
 
+/** The moment a budgeted client's waits end (`withLockBudget`): the source checks of the same write keep it too. */
+const LOCK_DEADLINE = Symbol('lock deadline');
+
+/** Postgres's lock_not_available (lock_timeout) and query_canceled (statement_timeout). */
+const OUT_OF_TIME = new Set(['55P03', '57014']);
+
 /** Postgres's in_failed_sql_transaction: a statement sent after one of the transaction's failed. */
 const IN_FAILED_TRANSACTION = '25P02';
 
@@ -89,7 +114,8 @@ const IN_FAILED_TRANSACTION = '25P02';
  * review). One more round trip per statement of a registry write (an operator's change, not a hot path).
  */
 export function withLockBudget(c: PoolClient, deadline: number): PoolClient {
-  const budgeted = Object.create(c) as PoolClient;
+  const budgeted = Object.create(c) as PoolClient & { [LOCK_DEADLINE]?: number };
+  budgeted[LOCK_DEADLINE] = deadline;
   const query = async (...args: unknown[]): Promise<unknown> => {
     const left = Math.max(1, Math.ceil(deadline - Date.now()));
     // Not in a failed transaction (a savepoint's statement failed; the next one rolls back to it): Postgres refuses
@@ -235,9 +261,12 @@ function problemsOf(e: z.ZodError): string[] {
 
 /**
  * A connection to the database the customers' data is read from, for the registry's checks of a
- * destination's source schema and selection; `release` ends it.
+ * destination's source schema and selection; `release` ends it. `timeoutMs` is what is left of the registry write's
+ * budget: the connection must be made, and every statement on it end, within it (src/run/wiring.ts).
  */
-export type SourceConnect = () => Promise<{ client: ClientBase; release: () => Promise<void> }>;
+export type SourceConnect = (opts: {
+  timeoutMs: number;
+}) => Promise<{ client: ClientBase; release: () => Promise<void> }>;
 
 /**
  * The destinations registry (table dropship.destinations). Its rows live in the registry database;
@@ -439,7 +468,7 @@ export class Registry {
    * destinations share one, one tenant each. Returns the selection with the canonical tenant value.
    */
   private async checkSource(c: PoolClient, accountId: string, schema: string, sel: Selection): Promise<Selection> {
-    const checked = await this.onSource(c, async (s) => {
+    const checked = await this.onSource(c, accountId, schema, async (s) => {
       const exists = await s.query('select 1 from pg_catalog.pg_namespace where nspname = $1', [schema]);
       if (exists.rowCount === 0)
         throw new InvalidDestination([`sourceSchema: schema "${schema}" does not exist in the source database`]);
@@ -478,7 +507,7 @@ export class Registry {
     const present =
       otherColumns.length === 0
         ? []
-        : await this.onSource(c, async (s) =>
+        : await this.onSource(c, accountId, schema, async (s) =>
             (
               await s.query<{ attname: string }>(
                 `select distinct a.attname from pg_catalog.pg_attribute a
@@ -505,12 +534,28 @@ export class Registry {
     return selection;
   }
 
-  /** Runs `fn` on the source database: its own connection when it is not the registry's. */
-  private async onSource<T>(registry: PoolClient, fn: (c: ClientBase) => Promise<T>): Promise<T> {
-    if (!this.source) return fn(registry);
-    const { client, release } = await this.source();
+  /**
+   * Runs `fn` on the source database — its own connection when it is not the registry's — within what is left of the
+   * write's budget; a wait that uses it up is SourceBusy (the schema's, not the account row's).
+   */
+  private async onSource<T>(
+    registry: PoolClient,
+    accountId: string,
+    schema: string,
+    fn: (c: ClientBase) => Promise<T>,
+  ): Promise<T> {
+    const deadline =
+      (registry as PoolClient & { [LOCK_DEADLINE]?: number })[LOCK_DEADLINE] ??
+      Date.now() + this.lockTimeoutSeconds * 1000;
+    const busy = (e: unknown): never => {
+      if (OUT_OF_TIME.has((e as { code?: string }).code ?? ''))
+        throw new SourceBusy(accountId, schema, this.lockTimeoutSeconds, { cause: e });
+      throw e;
+    };
+    if (!this.source) return fn(registry).catch(busy);
+    const { client, release } = await this.source({ timeoutMs: Math.max(1, deadline - Date.now()) });
     try {
-      return await fn(client);
+      return await fn(client).catch(busy);
     } finally {
       await release();
     }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { Registry } from '../accounts/registry.js';
+import { Registry, type SourceConnect } from '../accounts/registry.js';
 import type { OpenQueue } from '../aws/open-queue.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { requireSetting, type Settings } from '../config/settings.js';
@@ -97,17 +97,7 @@ export class Wiring {
     const separate = this.settings.DROPSHIP_SOURCE_DATABASE_URL;
     return new Registry(
       await this.pool(),
-      separate === undefined
-        ? undefined
-        : async () => {
-            const client = new pg.Client({
-              connectionString: separate,
-              ...(this.opts.applicationName !== undefined ? { application_name: this.opts.applicationName } : {}),
-            });
-            client.on('error', () => {}); // a dropped connection fails the check's next query
-            await client.connect();
-            return { client, release: () => client.end().catch(() => {}) };
-          },
+      separate === undefined ? undefined : sourceConnect(separate, this.opts.applicationName),
     );
   }
 
@@ -149,4 +139,32 @@ export class Wiring {
     this.opens = undefined;
     await (await pooled?.catch(() => undefined))?.end();
   }
+}
+
+/**
+ * The registry's connection to a separate source database, for its checks of a destination's source schema: connected,
+ * and every statement ended, within `timeoutMs` (what is left of the registry write's budget) — `lock_timeout` and
+ * `statement_timeout` for the session. Without them a customer's lock on one of its tables held a registration (and
+ * every later line of a bulk import) for as long as it was held (red team, API).
+ */
+export function sourceConnect(url: string, applicationName?: string): SourceConnect {
+  return async ({ timeoutMs }) => {
+    const ms = Math.max(1, Math.ceil(timeoutMs));
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: ms,
+      ...(applicationName !== undefined ? { application_name: applicationName } : {}),
+    });
+    client.on('error', () => {}); // a dropped connection fails the check's next query
+    await client.connect();
+    try {
+      await client.query(`select set_config('lock_timeout', $1, false), set_config('statement_timeout', $1, false)`, [
+        `${ms}ms`,
+      ]);
+    } catch (e) {
+      await client.end().catch(() => {});
+      throw e;
+    }
+    return { client, release: () => client.end().catch(() => {}) };
+  };
 }
