@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { lambdaDeps } from '../src/run/lambda.js';
+import { deadlineOf, InvalidEvent, type LambdaContext, lambdaDeps } from '../src/run/lambda.js';
 import { diagnose, runChecks } from '../src/schedule/checks.js';
 
 /**
@@ -9,12 +9,23 @@ import { diagnose, runChecks } from '../src/schedule/checks.js';
  * doctor for that destination, as the principal customers trust —
  * `serverless invoke -f check --stage prod --data '{"accountId":"acme"}'` returns every check with its fix.
  */
-const scheduled = z.object({ time: z.string().datetime() }).passthrough();
+const scheduled = z
+  .object({ time: z.string().datetime() })
+  .passthrough()
+  .refine((e) => !('accountId' in e), 'a scheduled event names no account');
 const oneAccount = z.object({ accountId: z.string().min(1) }).strict();
 
-export const handler = async (event: unknown) => {
-  const deps = await lambdaDeps();
+export const handler = async (event: unknown, context?: LambdaContext) => {
+  // At the edge, before anything runs: one line naming the two shapes, not zod's complaint about a missing `time`.
   const account = oneAccount.safeParse(event);
+  const slot = account.success ? undefined : scheduled.safeParse(event);
+  if (slot && !slot.success)
+    throw new InvalidEvent(
+      'check',
+      ['a scheduled event (with "time")', '{"accountId": "<account>"} (the doctor)'],
+      event,
+    );
+  const deps = await lambdaDeps();
   if (account.success) {
     const dest = await deps.registry.get(account.data.accountId);
     const d = await diagnose(dest, { settings: deps.settings, pool: deps.ledger.pool, sourceUrl: deps.sourceUrl });
@@ -28,5 +39,5 @@ export const handler = async (event: unknown) => {
     );
     return d;
   }
-  return runChecks(scheduled.parse(event), deps);
+  return runChecks(slot!.data!, deps, deadlineOf(context, deps.settings));
 };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { lambdaDeps } from '../src/run/lambda.js';
+import { InvalidEvent, lambdaDeps } from '../src/run/lambda.js';
 import { dispatchRunOutcome } from '../src/run/lifecycle/ended.js';
 import { tidy } from '../src/schedule/tidy.js';
 
@@ -12,11 +12,20 @@ import { tidy } from '../src/schedule/tidy.js';
  *   serverless invoke -f sweeper --data '{"cancel":"20261123T040000Z-3f9a1c"}'
  */
 const cancelSchema = z.object({ cancel: z.string().min(1), by: z.string().min(1).optional() }).strict();
+/** EventBridge's scheduled event, or `{}` from an operator (sweep now). */
+const sweepSchema = z.union([z.object({ source: z.literal('aws.events') }).passthrough(), z.object({}).strict()]);
 
 export const handler = async (event: unknown) => {
+  // At the edge, before anything runs: a mistyped cancel is refused, never a sweep answered as if it were one.
+  const cancel = cancelSchema.safeParse(event);
+  if (!cancel.success && !sweepSchema.safeParse(event).success)
+    throw new InvalidEvent(
+      'sweeper',
+      ['a scheduled event', '{} (sweep now)', '{"cancel": "<runId>"} (with "by": "<who>" optionally)'],
+      event,
+    );
   const deps = await lambdaDeps();
   const { ledger, log } = deps;
-  const cancel = cancelSchema.safeParse(event);
   if (cancel.success) {
     const res = await ledger.cancelRun({ runId: cancel.data.cancel, by: cancel.data.by ?? 'operator (Lambda invoke)' });
     log.warn({ runId: cancel.data.cancel, ...res }, res.ok ? 'run cancelled' : 'run not cancelled');

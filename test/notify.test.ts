@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -14,6 +15,7 @@ import type { PolicyDocument } from '../src/devstack/iam.js';
 import { REPO_ROOT } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
 import { checkDestinations } from '../src/notify/drift.js';
+import { deliverPending } from '../src/notify/outcome.js';
 import { type StatusDocument, validateStatus } from '../src/notify/status.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret, sign } from '../src/notify/webhook.js';
@@ -557,6 +559,73 @@ describe('drift checks before the slot', () => {
   });
 });
 
+describe('a webhook endpoint that never answers (red team, API: one held each check past the API’s 29 s, and every account after it)', () => {
+  it('a check queues its events and sends none itself; the outbox sends accounts side by side, within its budget', async () => {
+    // Prepare: an endpoint that accepts connections and never answers; two destinations whose checks fail (no role),
+    // one with that endpoint, one with the healthy receiver; a delivery to the dead one costs 2 attempts × 1 s.
+    const dead = createNetServer(() => {});
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const deadUrl = `http://127.0.0.1:${(dead.address() as { port: number }).port}/hook`;
+    const slow = { ...settings, DROPSHIP_WEBHOOK_TIMEOUT_MS: 1000, DROPSHIP_WEBHOOK_ATTEMPTS: 2 };
+    const store = new StatusStore(h.pool);
+    const dests: Destination[] = [];
+    for (const [i, url] of [deadUrl, hookUrl].entries()) {
+      const id = `hang${i}`;
+      await h.pool.query(`create schema ${id}; create table ${id}.t (id int primary key)`);
+      const d = await h.registry.add({
+        accountId: id,
+        plan: 'paid',
+        bucket: `${id}-data`,
+        region: 'us-east-1',
+        roleArn: `arn:aws:iam::24000000007${i}:role/nobody-made-it`,
+        sourceSchema: id,
+      });
+      await store.setWebhook(id, d.generation, url, encryptSecret(secret, Buffer.from(key, 'base64')));
+      dests.push(d);
+    }
+    received.length = 0;
+    try {
+      // Act 1: the checks, the dead endpoint's account first.
+      const checked = [
+        ...(await checkDestinations({ pool: h.pool, settings: slow }, [dests[0]!])),
+        ...(await checkDestinations({ pool: h.pool, settings: slow }, [dests[1]!])),
+      ];
+      // Assess 1: both failed and queued an event; nothing was sent by the checks.
+      expect(checked.map((r) => [r.ok, r.events?.length])).toEqual([
+        [false, 1],
+        [false, 1],
+      ]);
+      expect(received).toEqual([]);
+      // Act 2: a call whose budget is spent starts nothing; the rest is left for the next.
+      const none = await deliverPending(
+        { pool: h.pool, settings: slow },
+        { ids: checked.flatMap((r) => r.events!) },
+        undefined,
+        {
+          budgetMs: 0,
+        },
+      );
+      expect(none).toEqual({ delivered: 0, failed: 0, left: 2 });
+      // Act 3: the outbox; the healthy account's event arrives while the dead one's attempts are still running.
+      const t0 = Date.now();
+      let arrived = Number.NaN;
+      const sending = deliverPending({ pool: h.pool, settings: slow }, { ids: checked.flatMap((r) => r.events!) });
+      while (received.length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+      arrived = Date.now() - t0;
+      const sent = await sending;
+      // Assess 3: delivered the one, the other not yet (it stays pending); the healthy one did not wait for the dead.
+      expect(sent).toEqual({ delivered: 1, failed: 1 });
+      expect(events().map((e) => [e.type, e.account])).toEqual([['destination.check_failed', 'hang1']]);
+      expect(arrived).toBeLessThan(1000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
+      expect((await store.pendingEvents({ accountId: 'hang0' })).length).toBe(1);
+    } finally {
+      dead.close();
+      for (const d of dests) await h.registry.remove(d.accountId);
+    }
+  });
+});
+
 describe('a drift check across a removal and a new registration of its account (review)', () => {
   it("tells the new registration's webhook nothing about the old one's role", async () => {
     // Prepare: an account whose role cannot be assumed (nobody created it): a check fails and would tell the customer.
@@ -589,9 +658,11 @@ describe('a drift check across a removal and a new registration of its account (
     expect(rows.rowCount).toBe(0);
     // Nor is the old registration's check the new one's "last check".
     expect((await new StatusStore(h.pool).get('driftgen')).lastCheckAt).toBeNull();
-    // The same check of the current registration tells it.
+    // The same check of the current registration queues an event for it, sent with the outbox.
     const [current] = await checkDestinations({ pool: h.pool, settings }, [now]);
     expect(current!.ok).toBe(false);
+    expect(current!.events).toHaveLength(1);
+    await deliverPending({ pool: h.pool, settings }, { ids: current!.events! });
     expect(events().map((e) => e.type)).toEqual(['destination.check_failed']);
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
 import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
@@ -6,7 +7,7 @@ import type { DestinationPort } from '../destinations/port.js';
 import { type CustomerFailure, failureFor } from '../destinations/s3/customer-failure.js';
 import { type Check, doctor } from '../destinations/s3/doctor.js';
 import type { Logger } from '../log/logger.js';
-import { addEvent, deliverPending } from './outcome.js';
+import { addEvent } from './outcome.js';
 import { EXTERNAL_ID_PROBE_HOURS } from './probe.js';
 import { StatusStore } from './store.js';
 
@@ -78,8 +79,12 @@ export interface DriftResult {
   ok: boolean;
   probed: boolean;
   checks: Check[];
-  /** What the customer was told (one per failed check), empty when all passed. */
+  /** What the customer is told (one per failed check), empty when all passed. */
   failures: CustomerFailure[];
+  /** The `destination.check_failed` events queued for the customer's webhook (sent by the caller or the sweeper). */
+  events?: string[];
+  /** Not checked: the call ran out of time before this destination's turn (`deadline`). */
+  unchecked?: true;
 }
 
 /** The customer's words for a failed doctor check; undefined when the failure is on our side. */
@@ -146,7 +151,10 @@ async function checkDestination(
       });
       if (id !== undefined) ids.push(id);
     }
-    if (ids.length > 0) await deliverPending(deps, { accountId: dest.accountId, ids }, deps.log);
+    // Queued, not sent here: the caller sends the outbox once every check is done (the check function, the CLI), or
+    // the sweeper within 5 minutes — a webhook endpoint that never answers held each check (35 s, past the API's
+    // 29 s) and every destination after it (red team, API).
+    result.events = ids;
   }
   if (!result.ok)
     deps.log?.warn(
@@ -156,27 +164,46 @@ async function checkDestination(
   return result;
 }
 
-/** Checks several destinations one after another (each failure stays its own). */
+/** Destinations checked side by side (each check is a few AWS calls and the doctor's probes). */
+export const CHECK_CONCURRENCY = 4;
+
+/**
+ * Checks several destinations, `CHECK_CONCURRENCY` at a time, each failure its own; none is started after `deadline`
+ * (ms since the epoch): those are returned `unchecked` (before, one after another without a bound: the check function's
+ * 600 s ran out with the destinations after the slow ones never checked and nothing said about them).
+ */
 export async function checkDestinations(
   deps: { pool: Pool; settings: Settings; log?: Logger },
   dests: Destination[],
-  opts: { forceProbe?: boolean } = {},
+  opts: { forceProbe?: boolean; deadline?: number; concurrency?: number } = {},
 ): Promise<DriftResult[]> {
-  const out: DriftResult[] = [];
-  for (const d of dests) {
-    try {
-      out.push(await checkDestination(deps, d, opts));
-    } catch (e) {
-      out.push({
-        accountId: d.accountId,
-        ok: false,
-        probed: false,
-        checks: [{ name: 'check', status: 'fail', detail: `the check itself failed: ${(e as Error).message}` }],
-        failures: [],
-      });
-    }
-  }
-  return out;
+  const gate = pLimit(Math.max(1, opts.concurrency ?? CHECK_CONCURRENCY));
+  return Promise.all(
+    dests.map((d) =>
+      gate(async (): Promise<DriftResult> => {
+        if (opts.deadline !== undefined && Date.now() >= opts.deadline)
+          return {
+            accountId: d.accountId,
+            ok: false,
+            probed: false,
+            checks: [{ name: 'check', status: 'fail', detail: 'not checked: out of time before its turn' }],
+            failures: [],
+            unchecked: true,
+          };
+        try {
+          return await checkDestination(deps, d, opts.forceProbe ? { forceProbe: true } : {});
+        } catch (e) {
+          return {
+            accountId: d.accountId,
+            ok: false,
+            probed: false,
+            checks: [{ name: 'check', status: 'fail', detail: `the check itself failed: ${(e as Error).message}` }],
+            failures: [],
+          };
+        }
+      }),
+    ),
+  );
 }
 
 /** The slots (HH:MM) that start within `aheadMinutes` after `time` — what the check before a slot looks at. */

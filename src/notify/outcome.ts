@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Pool } from 'pg';
 import { Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
@@ -57,37 +58,50 @@ export async function addEvent(
   return store.addEventFor(fields.account, generation, type, (id) => JSON.stringify({ id, type, ...fields }));
 }
 
+/** Accounts whose webhook events are sent side by side (each account's in order). */
+export const WEBHOOK_CONCURRENCY = 8;
+/** How long one call keeps starting deliveries: the rest stay pending for the next (the sweeper, every 5 minutes). */
+export const WEBHOOK_BUDGET_MS = 120_000;
+
 /**
  * Sends undelivered outbox events (of one account, some ids, or all younger than a day), each with
  * up to DROPSHIP_WEBHOOK_ATTEMPTS signed POSTs. An event that exhausts its attempts stays pending
  * for the periodic function (src/schedule/tidy.ts, every 5 minutes) until it is a day old; then it is given up.
+ * Accounts go side by side (`concurrency`), each account's events one after another in their order, and no delivery
+ * starts once `budgetMs` has passed (`left` counts those): one endpoint that accepts and never answers costs its own
+ * events attempts × DROPSHIP_WEBHOOK_TIMEOUT_MS, never everyone else's (red team, API: the drift checks and the
+ * sweeper sent every event one after another, so ~17 dead endpoints used up the check function's 600 s).
  */
 export async function deliverPending(
   deps: Pick<OutcomeDeps, 'pool' | 'settings'>,
   filter: { accountId?: string; ids?: string[] } = {},
   log?: Logger,
-): Promise<{ delivered: number; failed: number }> {
+  opts: { concurrency?: number; budgetMs?: number } = {},
+): Promise<{ delivered: number; failed: number; left?: number }> {
   const store = new StatusStore(deps.pool);
   const s = deps.settings;
   let delivered = 0;
   let failed = 0;
+  let left = 0;
   const pending = await store.pendingEvents(filter);
   if (pending.length === 0) return { delivered, failed };
   const key = await webhookKey(s);
+  const t0 = performance.now();
+  const budgetMs = opts.budgetMs ?? WEBHOOK_BUDGET_MS;
   // Each event on its own: one that cannot be sent (a removed destination, an undecryptable secret, a
   // ledger hiccup) is noted and skipped; it never stops the events after it.
-  for (const ev of pending) {
+  const one = async (ev: (typeof pending)[number]): Promise<void> => {
     const fields = { accountId: ev.accountId, eventId: ev.id, type: ev.type };
     try {
       if (!ev.current) {
         await store.noteDelivery(ev.id, 0, false, 'destination removed or re-registered before delivery', true);
         log?.warn(fields, 'webhook event dropped: its destination was removed (or re-registered) before delivery');
-        continue;
+        return;
       }
       const row = await store.get(ev.accountId);
       if (!row.webhookUrl || !row.webhookSecret) {
         await store.noteDelivery(ev.id, 0, false, 'webhook removed before delivery', true);
-        continue;
+        return;
       }
       const secret = decryptSecret(row.webhookSecret, key);
       const r = await deliverWithRetries(row.webhookUrl, secret, ev.body, {
@@ -112,8 +126,29 @@ export async function deliverPending(
       log?.error({ ...fields, ...errorFields(e) }, 'webhook event could not be sent; it stays in the outbox');
       await store.noteDelivery(ev.id, 0, false, (e as Error).message ?? String(e), false).catch(() => {});
     }
+  };
+  const byAccount = new Map<string, typeof pending>();
+  for (const ev of pending) {
+    const evs = byAccount.get(ev.accountId);
+    if (evs) evs.push(ev);
+    else byAccount.set(ev.accountId, [ev]);
   }
-  return { delivered, failed };
+  const gate = pLimit(Math.max(1, opts.concurrency ?? WEBHOOK_CONCURRENCY));
+  await Promise.all(
+    [...byAccount.values()].map((evs) =>
+      gate(async () => {
+        for (const [i, ev] of evs.entries()) {
+          if (performance.now() - t0 >= budgetMs) {
+            left += evs.length - i;
+            return;
+          }
+          await one(ev);
+        }
+      }),
+    ),
+  );
+  if (left > 0) log?.warn({ left, budgetMs }, 'webhook outbox: out of time for this call; the rest is sent next');
+  return { delivered, failed, ...(left > 0 ? { left } : {}) };
 }
 
 /**

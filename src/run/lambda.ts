@@ -2,6 +2,7 @@ import type { Registry } from '../accounts/registry.js';
 import type { TaskQueue } from '../aws/queue.js';
 import { secureParameter } from '../aws/ssm.js';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.js';
+import { DropshipError } from '../contracts/errors.js';
 import type { OpenSender } from '../contracts/open.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Ledger } from '../store/ledger/ledger.js';
@@ -120,4 +121,40 @@ export async function withSourceUrlFromSsm(settings: Settings): Promise<Settings
 export function deadlineSignal(context: LambdaContext | undefined, settings: Settings): AbortSignal {
   const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
   return AbortSignal.timeout(Math.max(1_000, remaining - settings.DROPSHIP_DEADLINE_MARGIN_SECONDS * 1000));
+}
+
+/**
+ * An invocation whose event is none of the shapes the function takes: one line naming them, before anything runs
+ * (deploy red team: the sweeper ran a whole sweep for `{"cancle": …}` and answered as if nothing was wrong; the check
+ * function answered a stray field with zod's complaint about a missing `time`).
+ */
+export class InvalidEvent extends DropshipError {
+  readonly code: string = 'invalid-event';
+  override readonly badInput: boolean = true;
+  constructor(fn: string, accepted: string[], event: unknown) {
+    const keys =
+      event !== null && typeof event === 'object' && !Array.isArray(event)
+        ? `an object with ${
+            Object.keys(event).length === 0
+              ? 'no fields'
+              : `fields ${Object.keys(event)
+                  .map((k) => JSON.stringify(k))
+                  .join(', ')}`
+          }`
+        : Array.isArray(event)
+          ? 'an array'
+          : typeof event;
+    super(`the ${fn} function takes ${accepted.join(', or ')}; this event is ${keys}: nothing was done`, undefined, {
+      retryable: false,
+    });
+    this.name = 'InvalidEvent';
+  }
+}
+
+/** The moment (ms since the epoch) a handler must be done by: DROPSHIP_DEADLINE_MARGIN_SECONDS before Lambda's timeout. */
+export function deadlineOf(context: LambdaContext | undefined, settings: Settings): number | undefined {
+  if (!context) return undefined;
+  return (
+    Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - settings.DROPSHIP_DEADLINE_MARGIN_SECONDS * 1000)
+  );
 }

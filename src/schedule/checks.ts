@@ -6,9 +6,12 @@ import { allSlots, slotsByPlan } from '../contracts/slots.js';
 import { type DoctorReport, doctor } from '../destinations/s3/doctor.js';
 import type { Logger } from '../log/logger.js';
 import { checkDestinations, noteDoctorReport, slotsAhead } from '../notify/drift.js';
-import { deliverPending } from '../notify/outcome.js';
+import { deliverPending, WEBHOOK_BUDGET_MS } from '../notify/outcome.js';
 import { selectionReport } from '../pipeline/source/select.js';
 import type { Ledger } from '../store/ledger/ledger.js';
+
+/** What the check function keeps for the webhook outbox after its checks, when it has a deadline. */
+const OUTBOX_RESERVE_MS = 60_000;
 
 /**
  * What the check function does (handlers/check.ts) about an hour before each slot: drift checks for
@@ -19,6 +22,8 @@ import type { Ledger } from '../store/ledger/ledger.js';
 export async function runChecks(
   at: { time: string },
   deps: { settings: Settings; registry: Registry; ledger: Ledger; log: Logger },
+  /** When the function must be done (ms since the epoch): checks not started by then, and webhooks, wait. */
+  deadline?: number,
 ) {
   const { settings, registry, ledger, log } = deps;
   const { time } = at;
@@ -32,7 +37,13 @@ export async function runChecks(
         seen.add(d.accountId);
         dests.push(d);
       }
-  const results = await checkDestinations({ pool: ledger.pool, settings, log }, dests);
+  // The webhook outbox gets what is left after the checks, at most WEBHOOK_BUDGET_MS; the checks the rest.
+  const checksDeadline = deadline === undefined ? undefined : deadline - OUTBOX_RESERVE_MS;
+  const results = await checkDestinations(
+    { pool: ledger.pool, settings, log },
+    dests,
+    checksDeadline !== undefined ? { deadline: checksDeadline } : {},
+  );
   for (const r of results)
     log.info(
       {
@@ -43,15 +54,24 @@ export async function runChecks(
       },
       'drift check',
     );
-  const outbox = await deliverPending({ pool: ledger.pool, settings }, {}, log).catch((e: Error) => ({
+  const unchecked = results.filter((r) => r.unchecked).map((r) => r.accountId);
+  if (unchecked.length > 0)
+    log.error(
+      { unchecked: unchecked.length, first: unchecked.slice(0, 20) },
+      'drift checks: out of time before every destination was checked',
+    );
+  const budgetMs =
+    deadline === undefined ? WEBHOOK_BUDGET_MS : Math.max(0, Math.min(WEBHOOK_BUDGET_MS, deadline - Date.now()));
+  const outbox = await deliverPending({ pool: ledger.pool, settings }, {}, log, { budgetMs }).catch((e: Error) => ({
     delivered: 0,
     failed: 0,
     error: e.message,
   }));
   return {
     slots,
-    checked: results.length,
-    failed: results.filter((r) => !r.ok).map((r) => ({ accountId: r.accountId, failures: r.failures })),
+    checked: results.length - unchecked.length,
+    failed: results.filter((r) => !r.ok && !r.unchecked).map((r) => ({ accountId: r.accountId, failures: r.failures })),
+    unchecked,
     outbox,
   };
 }

@@ -143,6 +143,13 @@ export function registerNotifyCommands(program: Command, groups: { destinations:
           }
           for (const f of r.failures) out(`    customer told: ${f.reason} — ${f.fix}`);
         }
+        // What the checks queued for customers' webhooks, sent now (the sweeper would, within 5 minutes).
+        const ids = results.flatMap((r) => r.events ?? []);
+        if (ids.length > 0) {
+          const { deliverPending } = await import('../../notify/outcome.js');
+          const sent = await deliverPending({ pool: await app.database(), settings: app.settings }, { ids });
+          out(`webhooks: ${sent.delivered} delivered, ${sent.failed} not yet (the sweeper retries them)`);
+        }
         if (results.some((r) => !r.ok)) process.exitCode = 1;
       }),
     );
