@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +32,39 @@ describe('the Node.js major', () => {
     const example = readFileSync(join(REPO_ROOT, 'examples/receipt-trigger/serverless.yml'), 'utf8');
     expect(Number(/^\s+runtime:\s*nodejs(\d+)\.x\s*$/m.exec(example)?.[1]), 'the example’s runtime').toBe(major);
     expect(Number(/^\s+target:\s*node(\d+)\s*$/m.exec(example)?.[1]), 'the example’s esbuild target').toBe(major);
+  });
+
+  it('the command refuses another major with one line (a production install runs on the host’s Node: npm only warns about engines)', async () => {
+    const bin = readFileSync(join(REPO_ROOT, 'src/cli/bin.mjs'), 'utf8');
+    expect(Number(/export const NODE_MAJOR = (\d+);/.exec(bin)?.[1]), 'NODE_MAJOR in src/cli/bin.mjs').toBe(
+      majorOf(process.version),
+    );
+    // Another Node on this machine (the host's, outside node_modules), if it has one of another major.
+    const path = (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter((p) => !p.startsWith(join(REPO_ROOT, 'node_modules')));
+    const other = path
+      .map((d) => join(d, 'node'))
+      .find((n) => {
+        try {
+          return majorOf(execFileSync(n, ['--version'], { encoding: 'utf8' }).trim()) !== majorOf(process.version);
+        } catch {
+          return false;
+        }
+      });
+    if (!other) {
+      console.warn('no Node of another major on this machine: the refusal itself is not run here');
+      return;
+    }
+    const r = await new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) =>
+      execFile(other, [join(REPO_ROOT, 'src/cli/bin.mjs'), '--version'], { timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr, stdout }),
+      ),
+    );
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^dropship needs Node\.js \d+ \(the Lambda runtime's\); this is v\d+\.\d+\.\d+\. /);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('runs `npx dropship --version`, from a shell whose own node may be another', async () => {

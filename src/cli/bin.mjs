@@ -6,6 +6,18 @@
 import { readFileSync, statSync } from 'node:fs';
 import module from 'node:module';
 
+// One Node major for the CLI, the tests and Lambda (package.json engines; test/node-version.test.ts keeps them equal).
+// `npm ci --omit=dev` installs no `node` devDependency, and npm only warns about engines: the command ran on the host's
+// Node, where a ZSTD export fails (zlib.zstdCompressSync is Node 22.15+) while Lambda's succeeds (deploy red team).
+export const NODE_MAJOR = 24;
+const running = Number(process.versions.node.split('.')[0]);
+if (running !== NODE_MAJOR) {
+  process.stderr.write(
+    `dropship needs Node.js ${NODE_MAJOR} (the Lambda runtime's); this is ${process.version}. In the project, npx dropship runs its own (the node devDependency); elsewhere install Node.js ${NODE_MAJOR}.\n`,
+  );
+  process.exit(2);
+}
+
 // V8's compiled code of every module this command loads, kept between runs (Node's compile cache,
 // in the OS temp folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off). Measured with
 // `npm run bench -- --cli` at load ≈ 1.3 on 2 cores: `dropship --help` 0.321 → 0.268 s wall
