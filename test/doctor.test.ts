@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Destination } from '../src/accounts/destination.js';
@@ -287,6 +289,94 @@ describe('dropship doctor', () => {
     } finally {
       stack.sts.faults.length = 0;
     }
+  });
+});
+
+/**
+ * S3 as seen through a proxy in front of the local S3: every request goes through unchanged (SigV4 signs the
+ * proxy's host, which it forwards as is), except HeadBucket on `bucket`, which `fault` answers.
+ */
+async function withS3Proxy<T>(
+  bucket: string,
+  fault: (res: http.ServerResponse) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const target = new URL(stack.s3.endpoint);
+  const proxy = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'HEAD' && (path === `/${bucket}` || path === `/${bucket}/`)) return fault(res);
+    const up = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const saved = process.env.AWS_ENDPOINT_URL_S3;
+  process.env.AWS_ENDPOINT_URL_S3 = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  try {
+    return await fn();
+  } finally {
+    process.env.AWS_ENDPOINT_URL_S3 = saved;
+    proxy.closeAllConnections();
+    await new Promise((r) => proxy.close(r));
+  }
+}
+
+describe('the doctor passes only what it verified', () => {
+  it.each([
+    ['HTTP 500', (res: http.ServerResponse) => res.writeHead(500).end(), /answered HTTP 500$/],
+    ['a dropped connection', (res: http.ServerResponse) => res.socket?.destroy(), /answered \S+$/],
+  ])('a HeadBucket answered with %s is "could not be verified", not a pass', async (_what, fault, tail) => {
+    const d = await customer();
+    const once = { ...settings, DROPSHIP_AWS_MAX_ATTEMPTS: 1 };
+    const r = await withS3Proxy(d.bucket, fault, () => doctor(d, { settings: once, principalArn: stack.platform.arn }));
+    expect(line(r, 'put object')?.status).toBe('pass'); // the rest of S3 went through the proxy
+    expect(line(r, 'bucket')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(new RegExp(`^could not be verified: HeadBucket on s3://${d.bucket} answered `)),
+      fix: expect.stringContaining('run the doctor again'),
+    });
+    expect(line(r, 'bucket')?.detail).toMatch(tail);
+    expect(r.ok).toBe(false);
+  });
+
+  it('a HeadBucket answered 403 (exists, not listable) still passes through the same proxy', async () => {
+    const d = await customer();
+    const r = await withS3Proxy(
+      'no-such-bucket-here',
+      (res) => res.writeHead(500).end(),
+      () => doctor(d, { settings, principalArn: stack.platform.arn }),
+    );
+    expect(line(r, 'bucket')).toMatchObject({ status: 'pass', detail: expect.stringContaining('not listable') });
+  });
+
+  it('a role that cannot be assumed at all: external-ID enforcement is not verified, never a pass', async () => {
+    const d = await customer({
+      trust: () => ({
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: 'arn:aws:iam::999999999999:root' },
+            Action: 'sts:AssumeRole',
+            Condition: { StringEquals: { 'sts:ExternalId': 'someone-elses-id' } },
+          },
+        ],
+      }),
+    });
+    const r = await run(d);
+    expect(line(r, 'assume role')?.status).toBe('fail');
+    expect(line(r, 'external ID enforced')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^could not be verified: the role cannot be assumed with its external ID/),
+    });
+    expect(JSON.stringify(r)).not.toContain(d.externalId);
+    // Not a confused deputy either: exporting there is not refused for it (it fails at AssumeRole).
+    expect(r.exportAllowed).toBe(true);
   });
 });
 

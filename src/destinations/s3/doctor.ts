@@ -170,6 +170,15 @@ export async function doctor(
       detail: `the role can be assumed ${without === 'OK' ? 'without an external ID' : 'with a wrong external ID'} — anyone dropship acts for could reach this bucket (confused deputy); dropship refuses to export here`,
       fix: `add "Condition": { "StringEquals": { "sts:ExternalId": "<this account's external ID>" } } to the trust statement (dropship policy --account ${dest.accountId})`,
     });
+  } else if (!assumed) {
+    // Denied without the external ID, but denied with it too: the denials prove nothing about the condition.
+    checks.push({
+      name: 'external ID enforced',
+      status: 'fail',
+      detail:
+        'could not be verified: the role cannot be assumed with its external ID either, so the denials without it prove nothing',
+      fix: 'fix the assume-role failure above, then run the doctor again',
+    });
   } else {
     checks.push({
       name: 'external ID enforced',
@@ -179,36 +188,10 @@ export async function doctor(
   }
 
   if (assumed) {
-    // 3. The bucket exists, in the registered region (answers 404 / a region header even without list permission).
-    try {
-      await clients.s3.send(new HeadBucketCommand({ Bucket: dest.bucket }));
-      checks.push({ name: 'bucket', status: 'pass', detail: `s3://${dest.bucket} exists in ${dest.region}` });
-    } catch (e) {
-      const err = e as { $metadata?: { httpStatusCode?: number }; $response?: { headers?: Record<string, string> } };
-      const status = err.$metadata?.httpStatusCode;
-      const actual = err.$response?.headers?.['x-amz-bucket-region'];
-      if (status === 404) {
-        checks.push({
-          name: 'bucket',
-          status: 'fail',
-          detail: `bucket "${dest.bucket}" does not exist`,
-          fix: `create it in ${dest.region}, or register the right bucket name (not the ARN)`,
-        });
-      } else if (actual && actual !== dest.region) {
-        checks.push({
-          name: 'bucket',
-          status: 'fail',
-          detail: `bucket "${dest.bucket}" is in ${actual}, not ${dest.region}`,
-          fix: `register region ${actual} for this destination`,
-        });
-      } else {
-        checks.push({
-          name: 'bucket',
-          status: 'pass',
-          detail: `s3://${dest.bucket} exists in ${dest.region} (not listable with write-only credentials, as intended)`,
-        });
-      }
-    }
+    // 3. The bucket exists, in the registered region. Proven by 200, or by 403 (it exists; write-only credentials
+    // cannot list it, as intended); 404 and a region header of another region are the customer's to fix. Anything
+    // else (a 5xx, a 301 without a region, a network error) proves nothing: not verified, never a pass.
+    checks.push(await bucketCheck(dest, clients.s3));
 
     // 4. A small probe object and a two-part multipart upload, aborted.
     const sse = dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: dest.kmsKeyArn } : {};
@@ -287,6 +270,47 @@ export async function doctor(
   }
   clients.s3.destroy();
   return { accountId: dest.accountId, checks, ok: checks.every((c) => c.status !== 'fail'), exportAllowed };
+}
+
+async function bucketCheck(dest: Destination, s3: S3Client): Promise<Check> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: dest.bucket }));
+    return { name: 'bucket', status: 'pass', detail: `s3://${dest.bucket} exists in ${dest.region}` };
+  } catch (e) {
+    const err = e as { $metadata?: { httpStatusCode?: number }; $response?: { headers?: Record<string, string> } };
+    const status = err.$metadata?.httpStatusCode;
+    const actual = err.$response?.headers?.['x-amz-bucket-region'];
+    if (status === 404)
+      return {
+        name: 'bucket',
+        status: 'fail',
+        detail: `bucket "${dest.bucket}" does not exist`,
+        fix: `create it in ${dest.region}, or register the right bucket name (not the ARN)`,
+      };
+    if (actual && actual !== dest.region)
+      return {
+        name: 'bucket',
+        status: 'fail',
+        detail: `bucket "${dest.bucket}" is in ${actual}, not ${dest.region}`,
+        fix: `register region ${actual} for this destination`,
+      };
+    if (status === 403)
+      return {
+        name: 'bucket',
+        status: 'pass',
+        detail: `s3://${dest.bucket} exists in ${dest.region} (not listable with write-only credentials, as intended)`,
+      };
+    // A HEAD answer has no body: the SDK names an error it has no code for "Unknown"; the HTTP status says more.
+    const code = awsErrorCode(e);
+    const named = code && code !== 'Unknown' && code !== 'Error' ? code : (e as { code?: string }).code;
+    const answer = [named, status ? `HTTP ${status}` : undefined].filter(Boolean).join(', ') || 'an unknown error';
+    return {
+      name: 'bucket',
+      status: 'fail',
+      detail: `could not be verified: HeadBucket on s3://${dest.bucket} answered ${answer}`,
+      fix: `run the doctor again; if it persists, check that dropship reaches S3 in ${dest.region}`,
+    };
+  }
 }
 
 function putFix(dest: Destination, e: unknown, kmsActions: string[]): string {
