@@ -6,6 +6,7 @@ import {
   lifecycleMergeJq,
   runFoldersPrefix,
 } from '../../destinations/s3/bucket-lifecycle.js';
+import { readJsonFile } from '../json-file.js';
 import { examples, out } from '../usage.js';
 import { requirePrincipal, withApp } from '../with-app.js';
 
@@ -26,11 +27,12 @@ export function registerDoctorCommands(program: Command): void {
       examples('dropship doctor --account acme', 'dropship doctor --account acme --trust-policy ./trust.json'),
     )
     .action(async (o: { account: string; trustPolicy?: string }) => {
-      const { readFileSync } = await import('node:fs');
+      // Read before anything connects: a file that is missing or not JSON is the person's to fix (exit 2), told
+      // without a byte of its content (src/cli/json-file.ts).
+      const trust = o.trustPolicy !== undefined ? readJsonFile('--trust-policy', o.trustPolicy) : undefined;
       const { diagnose } = await import('../../schedule/checks.js');
       await withApp(async (app) => {
         const dest = await (await app.registry()).get(o.account);
-        const trust = o.trustPolicy ? JSON.parse(readFileSync(o.trustPolicy, 'utf8')) : undefined;
         const { report, selection } = await diagnose(dest, {
           settings: app.settings,
           pool: await app.database(),
