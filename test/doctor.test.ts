@@ -10,6 +10,7 @@ import { permissionPolicy, trustPolicy } from '../src/destinations/s3/policies.j
 import type { PolicyDocument } from '../src/devstack/iam.js';
 import type { LocalStack } from '../src/devstack/stack.js';
 import { createLogger } from '../src/log/logger.js';
+import { checkDestinations } from '../src/notify/drift.js';
 import { exportAccount } from '../src/run/drivers/in-process.js';
 import { LogReporter } from '../src/run/progress/reporter.js';
 import { Ledger } from '../src/store/ledger/ledger.js';
@@ -45,6 +46,7 @@ interface Setup {
   policies?: (d: Destination) => PolicyDocument[];
   createBucket?: boolean;
   kms?: boolean;
+  prefix?: string;
 }
 
 /** Registers a destination, then sets up the customer's side — correctly, unless told otherwise. */
@@ -60,7 +62,7 @@ async function customer(setup: Setup = {}): Promise<Destination> {
     accountId: id,
     plan: 'paid',
     bucket: `${id}-bucket`,
-    prefix: 'exports',
+    prefix: setup.prefix ?? 'exports',
     region: 'us-east-1',
     roleArn: `arn:aws:iam::${awsAccountId}:role/dropship`,
     sourceSchema: id,
@@ -110,10 +112,37 @@ describe('dropship doctor', () => {
     expect(line(r, 'lifecycle')?.status).toBe('warn');
     const keys = await stack.s3.keys(d.bucket);
     expect(keys.length).toBe(1);
-    expect(keys[0]).toMatch(/^exports\/_dropship_probe\/doctor-[0-9a-f]{6}\.txt$/);
+    expect(keys[0]).toBe('exports/_dropship_probe/doctor.txt');
     expect(stack.s3.encryptionOf(d.bucket, keys[0]!)).toEqual({ sse: 'aws:kms', kmsKeyId: KMS });
     expect(await stack.s3.unfinishedUploads(d.bucket)).toEqual([]);
   });
+
+  it.each([
+    ['exports', 'exports/'],
+    ['', ''],
+  ])(
+    'probes leave one object, overwritten run after run, and write nowhere but %j/_dropship_probe/',
+    async (prefix, folder) => {
+      const d = await customer({ prefix });
+      const start = stack.s3.requests.length;
+      for (let i = 0; i < 3; i++) {
+        const r = await run(d);
+        expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      }
+      await checkDestinations({ pool, settings }, [d], { forceProbe: true });
+      expect(await stack.s3.keys(d.bucket)).toEqual([`${folder}_dropship_probe/doctor.txt`]);
+      expect(await stack.s3.unfinishedUploads(d.bucket)).toEqual([]);
+      const writes = stack.s3.requests
+        .slice(start)
+        .filter(
+          (q) => q.bucket === d.bucket && /^s3:(PutObject|CreateMultipartUpload|AbortMultipartUpload)$/.test(q.action),
+        );
+      expect(writes.length).toBeGreaterThan(0);
+      expect(new Set(writes.map((q) => q.key))).toEqual(
+        new Set([`${folder}_dropship_probe/doctor.txt`, `${folder}_dropship_probe/doctor.multipart`]),
+      );
+    },
+  );
 
   it('with DROPSHIP_S3_UNSIGNED_PARTS=false it probes as the export then sends: every byte signed', async () => {
     const d = await customer({});

@@ -42,6 +42,10 @@ export interface DoctorReport {
 }
 
 const PROBE_PART = 5 * 1024 * 1024;
+/** The doctor's probe object (in the destination's folder): overwritten by every run, never one per run. */
+export const PROBE_OBJECT = '_dropship_probe/doctor.txt';
+/** The key of the probe's multipart uploads (doctor and drift checks), always aborted: no object is left. */
+export const PROBE_MULTIPART = '_dropship_probe/doctor.multipart';
 
 /** Lints a trust policy the customer pasted, to tell "not trusted" from "wrong external ID". */
 export function lintTrustPolicy(doc: unknown, dest: Destination, principalArn: string): Check[] {
@@ -193,9 +197,11 @@ export async function doctor(
     // else (a 5xx, a 301 without a region, a network error) proves nothing: not verified, never a pass.
     checks.push(await bucketCheck(dest, clients.s3));
 
-    // 4. A small probe object and a two-part multipart upload, aborted.
+    // 4. A small probe object and a two-part multipart upload, aborted. One fixed key each, under dropship's
+    // `_dropship_probe/` (the only keys there the role may write, src/destinations/s3/policies.ts): the role cannot
+    // delete, so each run overwrites the last run's probe instead of leaving one more behind.
     const sse = dest.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: dest.kmsKeyArn } : {};
-    const probeKey = objectKey(dest, `_dropship_probe/${runId}.txt`);
+    const probeKey = objectKey(dest, PROBE_OBJECT);
     if (!drift)
       try {
         await clients.s3.send(
@@ -218,7 +224,7 @@ export async function doctor(
           fix: putFix(dest, e, ['kms:GenerateDataKey']),
         });
       }
-    const mpuKey = objectKey(dest, `_dropship_probe/${runId}.multipart`);
+    const mpuKey = objectKey(dest, PROBE_MULTIPART);
     let uploadId: string | undefined;
     try {
       uploadId = (await clients.s3.send(new CreateMultipartUploadCommand({ Bucket: dest.bucket, Key: mpuKey, ...sse })))
