@@ -17,8 +17,8 @@ let h: Harness;
 let dir: string;
 let dest: Destination;
 const SECRET = 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY';
-const cli = (args: string[], env: Record<string, string> = {}) =>
-  dropship(h.stack, args, { env: { DROPSHIP_LOG_LEVEL: 'silent', ...env } });
+const cli = (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) =>
+  dropship(h.stack, args, { env: { DROPSHIP_LOG_LEVEL: 'silent', ...env }, timeoutMs });
 
 beforeAll(async () => {
   h = await startHarness();
@@ -101,4 +101,27 @@ describe('dropship doctor --trust-policy <file>', () => {
     expect(r).toMatchObject({ code: 2, stdout: '' });
     expect(r.stderr).toBe(`error: --trust-policy ${file}: not valid JSON at line 1, column 1 (character 1)\n`);
   });
+});
+
+describe('dropship doctor behind a lock in the source', () => {
+  it('a partition locked by a customer session: exit 1 with "source busy" naming it, after the lock timeout', async () => {
+    // The catalog read locks a partitioned table's partitions (pg_partition_tree): a plain table's lock is not waited for.
+    await h.pool.query(
+      `create table dcli.parted (id int, at date) partition by range (at);
+       create table dcli.parted_2026 partition of dcli.parted for values from ('2026-01-01') to ('2027-01-01');`,
+    );
+    const locker = await h.pool.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('lock table dcli.parted_2026 in access exclusive mode');
+      const r = await cli(['doctor', '--account', 'dcli'], {}, 25_000);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('✗ selection: not checked: the source was busy (schema "dcli")');
+      expect(r.stdout).toMatch(/ {4}fix: source busy: a lock on dcli\.parted_2026 held longer than 5 s /);
+      expect(r.stdout).toContain('the source was busy, so the selection was not checked: run the doctor again');
+    } finally {
+      await locker.query('rollback');
+      locker.release();
+    }
+  }, 60_000);
 });

@@ -461,3 +461,84 @@ describe('the doctor looks at a whole-schema destination’s tables too', () => 
     ]);
   });
 });
+
+describe('the doctor never waits without bound behind a lock in the source', () => {
+  it.each([
+    ['held', 'held'],
+    ['queued behind a reader', 'waited for (queued behind a longer transaction)'],
+  ])(
+    'an ACCESS EXCLUSIVE lock on a partition (%s): "source busy" naming it, in the doctor and POST …/check',
+    async (how, said) => {
+      // Prepare: a correct customer whose schema has a partitioned table, one partition locked by a customer session.
+      const d = await customer();
+      const schema = d.sourceSchema;
+      await pool.query(
+        `create table ${schema}.parted (id int, at date) partition by range (at);
+       create table ${schema}.parted_2026 partition of ${schema}.parted for values from ('2026-01-01') to ('2027-01-01');`,
+      );
+      const { diagnose } = await import('../src/schedule/checks.js');
+      const { checkDestination } = await import('../src/operations/check.js');
+      const { DOCTOR_LOCK_TIMEOUT_SECONDS } = await import('../src/pipeline/source/select.js');
+      const reader = await pool.connect();
+      const locker = await pool.connect();
+      let queued: Promise<unknown> | undefined;
+      try {
+        if (how === 'held') {
+          await locker.query('begin');
+          await locker.query(`lock table ${schema}.parted_2026 in access exclusive mode`);
+        } else {
+          // A long reader holds ACCESS SHARE; an ALTER-like request queues behind it, and every later reader behind that.
+          await reader.query('begin');
+          await reader.query(`select count(*) from ${schema}.parted_2026`);
+          await locker.query('begin');
+          queued = locker.query(`lock table ${schema}.parted_2026 in access exclusive mode`);
+          await expect
+            .poll(async () => (await pool.query(`select count(*)::int as n from pg_locks where not granted`)).rows[0].n)
+            .toBe(1);
+        }
+        // Act: the doctor (dropship doctor, the check function) and the API's POST /destinations/{id}/check, together.
+        const t0 = Date.now();
+        const result = await Promise.race([
+          Promise.all([
+            diagnose(d, { settings, pool, sourceUrl: stack.databaseUrl }),
+            checkDestination({ settings, pool, sourceUrl: stack.databaseUrl }, d).then((c) => c.doctor),
+          ]),
+          new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 25_000)),
+        ]);
+        const seconds = (Date.now() - t0) / 1000;
+        // Assess
+        expect(result).not.toBe('still waiting');
+        if (result === 'still waiting') return;
+        expect(seconds).toBeGreaterThanOrEqual(DOCTOR_LOCK_TIMEOUT_SECONDS - 0.5);
+        for (const r of result) {
+          expect(r.ok).toBe(false);
+          expect(r.report.ok).toBe(true);
+          expect(r.selection.summary).toBe(`not checked: the source was busy (schema "${schema}")`);
+          expect(r.selection.problems).toEqual([
+            expect.stringMatching(
+              new RegExp(
+                `^source busy: a lock on ${schema}\\.parted_2026 ${said.replace(/[()]/g, '\\$&')} longer than ${DOCTOR_LOCK_TIMEOUT_SECONDS} s `,
+              ),
+            ),
+          ]);
+        }
+        // Nothing of the doctor is left waiting in the source.
+        const left = await pool.query(
+          `select count(*)::int as n from pg_stat_activity where application_name = 'dropship doctor'`,
+        );
+        expect(left.rows[0].n).toBe(0);
+      } finally {
+        await reader.query('rollback').catch(() => {});
+        await queued?.catch(() => {});
+        await locker.query('rollback').catch(() => {});
+        reader.release();
+        locker.release();
+      }
+      // Released: the same check reads the schema again.
+      const after = await diagnose(d, { settings, pool, sourceUrl: stack.databaseUrl });
+      expect(after.selection.problems).toEqual([]);
+      expect(after.ok).toBe(true);
+    },
+    60_000,
+  );
+});

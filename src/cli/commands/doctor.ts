@@ -46,12 +46,15 @@ export function registerDoctorCommands(program: Command): void {
         out(`${selection.problems.length ? '✗' : '✓'} selection: ${selection.summary}`);
         for (const p of selection.problems) out(`    fix: ${p}`);
         if (selection.problems.length) process.exitCode = 1;
+        const busy = selection.problems.length > 0 && selection.problems.every((p) => p.startsWith('source busy:'));
         out(
           report.ok && !selection.problems.length
             ? '\nall checks passed'
-            : report.ok
-              ? '\nthe source schema has tables a run cannot deliver, or the selection no longer fits it; runs fail until it is fixed'
-              : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
+            : report.ok && busy
+              ? '\nthe source was busy, so the selection was not checked: run the doctor again once the lock is released'
+              : report.ok
+                ? '\nthe source schema has tables a run cannot deliver, or the selection no longer fits it; runs fail until it is fixed'
+                : `\n${report.checks.filter((c) => c.status === 'fail').length} check(s) failed${report.exportAllowed ? '' : '; exports to this destination are refused until fixed'}`,
         );
         if (!report.ok) process.exitCode = 1;
       });

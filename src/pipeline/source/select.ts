@@ -11,7 +11,7 @@ import {
 } from '../../contracts/selection.js';
 import { quoteIdent } from '../../contracts/sql.js';
 import { listTables, schemaRelations, type TablePlan, type TaskPart } from './catalog.js';
-import { connectSource, sourceClient } from './snapshot.js';
+import { connectSource, type SourceSession, sourceClient } from './snapshot.js';
 
 /**
  * A destination's selection (src/contracts/selection.ts) applied to the catalog of its source schema,
@@ -460,32 +460,101 @@ export function receiptSelection(sel: Selection, selected: SelectedTables): Rece
 }
 
 /**
+ * The doctor's bounds on the source (it answers a person, and POST /destinations/{id}/check answers within the API's
+ * 29 s): each lock wait, and each statement. Behind a customer's ACCESS EXCLUSIVE lock (an ALTER TABLE, a VACUUM FULL,
+ * a LOCK TABLE, or one merely queued) the catalog reads would otherwise wait as long as it is held (pg_partition_tree
+ * locks every partition; red team, doctor pass) — as fan-out planning bounds its own (src/run/drivers/fan-out.ts).
+ * A server, role or URL setting that is shorter is kept.
+ */
+export const DOCTOR_LOCK_TIMEOUT_SECONDS = 5;
+export const DOCTOR_STATEMENT_TIMEOUT_SECONDS = 15;
+const DOCTOR_SESSION: SourceSession = {
+  statementTimeoutSeconds: DOCTOR_STATEMENT_TIMEOUT_SECONDS,
+  idleInTransactionSeconds: 60,
+  keepAliveSeconds: 30,
+};
+
+/** Both limits, in ms, each only lowered: a shorter one the server, role or URL set stays. */
+const DOCTOR_LIMITS_SQL = `select set_config('lock_timeout', least(nullif(l.setting::bigint, 0), $1::bigint)::text, false),
+        set_config('statement_timeout', least(nullif(st.setting::bigint, 0), $2::bigint)::text, false)
+   from pg_catalog.pg_settings l, pg_catalog.pg_settings st
+  where l.name = 'lock_timeout' and st.name = 'statement_timeout'`;
+
+/** The relations of `schema` (and their inheritance children, wherever they live) others hold or await exclusively. */
+const LOCKED_SQL = `with recursive rels as (
+    select c.oid from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = $1
+    union
+    select i.inhrelid from pg_catalog.pg_inherits i join rels r on i.inhparent = r.oid)
+  select pg_catalog.format('%I.%I', n.nspname, c.relname) as name, pg_catalog.bool_or(l.granted) as held
+    from pg_catalog.pg_locks l
+    join rels r on r.oid = l.relation
+    join pg_catalog.pg_class c on c.oid = l.relation
+    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+   where l.locktype = 'relation' and l.mode = 'AccessExclusiveLock' and l.pid <> pg_catalog.pg_backend_pid()
+     and l.database = (select oid from pg_catalog.pg_database where datname = pg_catalog.current_database())
+   group by 1
+   order by pg_catalog.bool_or(l.granted) desc, 1
+   limit 3`;
+
+/**
  * The doctor's look at a destination's selection against the source as it is now: the registration
  * checks again (a renamed column or dropped table shows here before a run fails), and what a run
- * would export.
+ * would export. Within the doctor's bounds (above): a source too busy to read in them is a problem
+ * ("source busy: …", naming the locked table), not a wait.
  */
 export async function selectionReport(
   sourceUrl: string,
   schema: string,
   sel: Selection,
+  bounds: { lockTimeoutSeconds?: number; statementTimeoutSeconds?: number } = {},
 ): Promise<{ problems: string[]; summary: string }> {
-  const client = sourceClient(sourceUrl, 'dropship doctor');
-  await connectSource(client);
+  const lockSeconds = bounds.lockTimeoutSeconds ?? DOCTOR_LOCK_TIMEOUT_SECONDS;
+  const statementSeconds = bounds.statementTimeoutSeconds ?? DOCTOR_STATEMENT_TIMEOUT_SECONDS;
+  const session = { ...DOCTOR_SESSION, statementTimeoutSeconds: statementSeconds };
+  const client = sourceClient(sourceUrl, 'dropship doctor', session);
   try {
-    await client.query('begin isolation level repeatable read, read only');
-    const { problems } = await checkSelection(client, schema, sel);
-    const selected = await selectTables(client, schema, await listTables(client, schema), sel);
-    const summary = `${selected.tables.length} table(s) of schema "${schema}" exported${
-      isTenantMode(sel)
-        ? ` (${selected.filters.size} filtered on ${sel.tenantColumn}, ${selected.global.length} global)`
-        : ''
-    }, ${selected.leftOut.length} left out${selected.leftOut.length ? `: ${selected.leftOut.map((l) => `${l.table} (${l.reason})`).join(', ')}` : ''}`;
-    // What a run would refuse besides (a table without columns, a view never populated), once each.
-    return { problems: [...problems, ...selected.problems.filter((p) => !problems.includes(p))], summary };
+    await connectSource(client, session);
+    await client.query(DOCTOR_LIMITS_SQL, [lockSeconds * 1000, statementSeconds * 1000]);
+    try {
+      await client.query('begin isolation level repeatable read, read only');
+      const { problems } = await checkSelection(client, schema, sel);
+      const selected = await selectTables(client, schema, await listTables(client, schema), sel);
+      const summary = `${selected.tables.length} table(s) of schema "${schema}" exported${
+        isTenantMode(sel)
+          ? ` (${selected.filters.size} filtered on ${sel.tenantColumn}, ${selected.global.length} global)`
+          : ''
+      }, ${selected.leftOut.length} left out${selected.leftOut.length ? `: ${selected.leftOut.map((l) => `${l.table} (${l.reason})`).join(', ')}` : ''}`;
+      // What a run would refuse besides (a table without columns, a view never populated), once each.
+      return { problems: [...problems, ...selected.problems.filter((p) => !problems.includes(p))], summary };
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== '55P03' && code !== '57014') throw e;
+      await client.query('rollback').catch(() => {});
+      const busy = code === '55P03' ? await lockProblem(client, schema, lockSeconds) : undefined;
+      return {
+        summary: `not checked: the source was busy (schema "${schema}")`,
+        problems: [
+          busy ??
+            `source busy: reading the catalog of schema "${schema}" took longer than ${code === '55P03' ? lockSeconds : statementSeconds} s; run the doctor again later (pg_stat_activity shows what the source is doing)`,
+        ],
+      };
+    }
   } finally {
     await client.query('rollback').catch(() => {});
     await client.end().catch(() => {});
   }
+}
+
+/** "source busy: a lock on <table> …", or undefined when the lock is gone (or was elsewhere) by the time it is looked at. */
+async function lockProblem(client: pg.Client, schema: string, seconds: number): Promise<string | undefined> {
+  const locked = await client
+    .query<{ name: string; held: boolean }>(LOCKED_SQL, [schema])
+    .then((r) => r.rows)
+    .catch(() => []);
+  if (locked.length === 0) return undefined;
+  const names = locked.map((l) => l.name).join(', ');
+  const held = locked.some((l) => l.held);
+  return `source busy: a lock on ${names} ${held ? 'held' : 'waited for (queued behind a longer transaction)'} longer than ${seconds} s (an ALTER TABLE, VACUUM FULL, LOCK TABLE or REINDEX holds one); run the doctor again once it is released — pg_locks and pg_stat_activity show the session`;
 }
 
 /**
