@@ -88,7 +88,7 @@ export interface DriftResult {
 }
 
 /** The customer's words for a failed doctor check; undefined when the failure is on our side. */
-function customerFailureOf(c: Check, dest: Destination): CustomerFailure | undefined {
+export function customerFailureOf(c: Check, dest: Destination): CustomerFailure | undefined {
   const text = `${c.detail} ${c.fix ?? ''}`;
   switch (c.name) {
     case 'assume role':
@@ -96,6 +96,8 @@ function customerFailureOf(c: Check, dest: Destination): CustomerFailure | undef
     case 'external ID enforced':
       return /could not be verified/.test(c.detail) ? undefined : failureFor('external_id_not_enforced', dest);
     case 'bucket':
+      // S3 did not answer (a 5xx, a dropped connection): ours to retry, not the customer's bucket in the wrong region.
+      if (/could not be verified/.test(c.detail)) return undefined;
       return failureFor(/does not exist/.test(c.detail) ? 'bucket_missing' : 'bucket_wrong_region', dest);
     case 'multipart upload':
     case 'put object': {
