@@ -236,6 +236,22 @@ describe('dropship CLI', () => {
     const bad = await cli(['receipt', 'validate', join(d, 'bad.json')]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('$.tables.a.folder must match pattern');
+    // A file that is not JSON (a .env named by mistake): where it breaks, never its text — JSON.parse's message quoted
+    // it (review of the doctor's --trust-policy fix); the same in receipt sql. A missing file is one line too.
+    const secret = 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    writeFileSync(join(d, 'env.json'), `${secret}\n`);
+    for (const args of [
+      ['receipt', 'validate', join(d, 'env.json')],
+      ['receipt', 'sql', join(d, 'env.json'), '--dialect', 'snowflake', '--bucket', 'acme-data', '--prefix', ''],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`${join(d, 'env.json')}: not valid JSON at line 1, column 1`);
+      expect(r.stderr + r.stdout).not.toMatch(/AWS_SECRET|wJalr/);
+    }
+    const missing = await cli(['receipt', 'validate', join(d, 'nope.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`${join(d, 'nope.json')}: no such file`);
   });
 
   it('receipt sql loads exactly the receipt’s files: manifests for Redshift/Athena (written locally), FILES for Snowflake', async () => {

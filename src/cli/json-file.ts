@@ -9,12 +9,21 @@ import { UsageError } from './usage.js';
  */
 export const JSON_FILE_MAX_BYTES = 1024 * 1024;
 
-export function readJsonFile(option: string, file: string): unknown {
-  const where = `${option} ${file}`;
-  const text = readBounded(where, file);
+export function readJsonFile(
+  option: string,
+  file: string,
+  opts: {
+    maxBytes?: number;
+    /** The parser (JSON.parse): one that refuses with a plain Error of its own (parseReceiptJson's size and depth) is named. */
+    parse?: (text: string) => unknown;
+  } = {},
+): unknown {
+  const where = option ? `${option} ${file}` : file;
+  const text = readBounded(where, file, opts.maxBytes ?? JSON_FILE_MAX_BYTES);
   try {
-    return JSON.parse(text);
-  } catch {
+    return (opts.parse ?? JSON.parse)(text);
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw new UsageError(`${where}: ${(e as Error).message}`);
     const at = jsonSyntaxErrorOffset(text);
     if (at === undefined) throw new UsageError(`${where}: not valid JSON`);
     const before = text.slice(0, at);
@@ -24,11 +33,14 @@ export function readJsonFile(option: string, file: string): unknown {
   }
 }
 
-/** The file's text (a UTF-8 BOM dropped), read up to JSON_FILE_MAX_BYTES: a FIFO or /dev/stdin works, /dev/zero ends. */
-function readBounded(where: string, file: string): string {
+/**
+ * The file's text (a UTF-8 BOM dropped), read up to `maxBytes`: a FIFO or /dev/stdin works, /dev/zero ends; `-` is
+ * standard input.
+ */
+function readBounded(where: string, file: string, maxBytes: number): string {
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    fd = file === '-' ? 0 : openSync(file, 'r');
   } catch (e) {
     throw new UsageError(`${where}: ${readProblem(e)}`);
   }
@@ -40,8 +52,7 @@ function readBounded(where: string, file: string): string {
       const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
       size += n;
-      if (size > JSON_FILE_MAX_BYTES)
-        throw new UsageError(`${where}: larger than ${JSON_FILE_MAX_BYTES} bytes; is it the right file?`);
+      if (size > maxBytes) throw new UsageError(`${where}: larger than ${maxBytes} bytes; is it the right file?`);
       chunks.push(chunk.subarray(0, n));
     }
     return Buffer.concat(chunks)
@@ -51,7 +62,7 @@ function readBounded(where: string, file: string): string {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`${where}: ${readProblem(e)}`);
   } finally {
-    closeSync(fd);
+    if (fd !== 0) closeSync(fd);
   }
 }
 

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import type { Receipt } from '../../contracts/receipt.js';
 import { examples, out, UsageError } from '../usage.js';
 
 /**
@@ -55,12 +56,16 @@ export function registerReceiptCommands(program: Command): Command {
           manifestUrl?: string;
         },
       ) => {
-        const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+        const { mkdirSync, writeFileSync } = await import('node:fs');
         const { dirname, join, relative, resolve, isAbsolute } = await import('node:path');
         const { validateReceipt } = await import('../../receipt/validate.js');
         const { caseFolded, loadManifests, warehouseSql } = await import('../../customer/warehouse-sql.js');
         const { changeManifests, changesSql } = await import('../../customer/merge-sql.js');
-        const value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+        const { MAX_RECEIPT_BYTES, parseReceiptJson } = await import('../../receipt/parse.js');
+        const { readJsonFile } = await import('../json-file.js');
+        // Within a receipt's size and depth; a file that is not JSON is named with where it breaks, never quoted.
+        // Shaped as a receipt only once validated below (refuseInvalid): until then nothing reads it.
+        const value = readJsonFile('', file, { maxBytes: MAX_RECEIPT_BYTES, parse: parseReceiptJson }) as Receipt;
         // Only a valid receipt, every key under --prefix, becomes SQL or manifests (a tampered one is refused), once
         // the options are known to be complete (their errors come first).
         const refuseInvalid = (): void => {
@@ -136,14 +141,10 @@ export function registerReceiptCommands(program: Command): Command {
     )
     .option('--prefix <path>', 'the prefix the receipt was published under: every listed key must be under it')
     .action(async (file: string, o: { prefix?: string }) => {
-      const { readFileSync } = await import('node:fs');
-      const { parseReceiptJson, validateReceipt } = await import('../../receipt/validate.js');
-      let value: unknown;
-      try {
-        value = parseReceiptJson(readFileSync(file === '-' ? 0 : file, 'utf8'));
-      } catch (e) {
-        throw new UsageError(`${file}: not readable JSON (${(e as Error).message})`);
-      }
+      const { MAX_RECEIPT_BYTES, parseReceiptJson, validateReceipt } = await import('../../receipt/validate.js');
+      const { readJsonFile } = await import('../json-file.js');
+      // JSON.parse's own message quotes the file's text (a file named by mistake may hold a secret): where, never what.
+      const value = readJsonFile('', file, { maxBytes: MAX_RECEIPT_BYTES, parse: parseReceiptJson });
       const violations = validateReceipt(value, o.prefix === undefined ? {} : { prefix: o.prefix });
       if (violations.length === 0) {
         out(`${file}: valid receipt`);
