@@ -64,6 +64,15 @@ describe('dropship doctor --trust-policy <file>', () => {
     expect(r.code).toBe(0);
   });
 
+  it('without DROPSHIP_PRINCIPAL_ARN: exit 2, saying what the policy is checked against (it was skipped without a word)', async () => {
+    const file = join(dir, 'trust-unprincipled.json');
+    writeFileSync(file, JSON.stringify(trustPolicy(dest, h.stack.platform.arn)));
+    const r = await cli(['doctor', '--account', 'dcli', '--trust-policy', file], { DROPSHIP_PRINCIPAL_ARN: '' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('DROPSHIP_PRINCIPAL_ARN is not set: it is the principal the trust policy names');
+    expect(r.stdout).toBe('');
+  });
+
   it('a file that does not exist: exit 2, one line naming it, no stack', async () => {
     const file = join(dir, 'no-such-trust.json');
     const r = await cli(['doctor', '--account', 'dcli', '--trust-policy', file]);

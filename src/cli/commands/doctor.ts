@@ -32,6 +32,8 @@ export function registerDoctorCommands(program: Command): void {
       const trust = o.trustPolicy !== undefined ? readJsonFile('--trust-policy', o.trustPolicy) : undefined;
       const { diagnose } = await import('../../schedule/checks.js');
       await withApp(async (app) => {
+        // The policy is checked against the principal it must trust: without one it was skipped without a word.
+        if (trust !== undefined) requirePrincipal(app);
         const dest = await (await app.registry()).get(o.account);
         const { report, selection } = await diagnose(dest, {
           settings: app.settings,
