@@ -158,6 +158,29 @@ describe('destinations import', () => {
     expect(after.version).toBe(before.version + 1); // the prefix is a delivery field
   }, 60_000);
 
+  it('a hostile account id or line cannot forge a field or a line of the report (red team, bulk)', async () => {
+    // Prepare: an account id carrying a line break and tabs that spell another line; a line that is not JSON, with
+    // tabs (JSON.parse's message quotes it); an account id with C1 and DEL characters.
+    const forged = 'x\n2\tglobex\tcreated';
+    const path = file('hostile.jsonl', [
+      JSON.stringify({ accountId: forged, plan: 'paid' }),
+      'n\t1\tcreated',
+      JSON.stringify({ accountId: 'y\u009b2K\u007f', plan: 'paid' }),
+    ]);
+    // Act
+    const r = await cli(['destinations', 'import', path]);
+    // Assess: one report line per file line, four fields each; the ids shown escaped and quoted, never as valid ids.
+    expect(r.code).toBe(1);
+    const rows = report(r.stdout);
+    expect(rows.map((x) => [x[0], x[1], x[2], x.length])).toEqual([
+      ['1', '"x\\n2\\tglobex\\tcreated"', 'error', 4],
+      ['2', '-', 'error', 4],
+      ['3', '"y\\u009b2K\\u007f"', 'error', 4],
+    ]);
+    expect(rows[1]![3]).toMatch(/^line: not JSON .*"n\\x091\\x09created" is not valid JSON/);
+    expect(r.stderr).toContain('3 line(s): 0 created, 0 unchanged, 0 updated, 3 failed');
+  });
+
   it('an unreadable file is bad input (exit 2) and registers nothing', async () => {
     const r = await cli(['destinations', 'import', join(dir, 'missing.jsonl')]);
     expect(r.code).toBe(2);

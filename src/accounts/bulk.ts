@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { DropshipError } from '../contracts/errors.js';
-import { destinationInputOf } from './destination.js';
+import { ACCOUNT_ID_PATTERN, destinationInputOf } from './destination.js';
 import { DestinationDiffers, InvalidDestination, type PutResult, type Registry } from './registry.js';
 
 /**
@@ -14,7 +14,11 @@ import { DestinationDiffers, InvalidDestination, type PutResult, type Registry }
 export interface LineResult {
   /** 1-based line number in the file. */
   line: number;
-  /** The line's account id, when it had one. */
+  /**
+   * The line's account id, when it had one: as given when it is a valid account id, else its JSON string form with
+   * every control character escaped (`"x\n2\tglobex"`) — never a raw tab or line break that would forge a field or a
+   * line of the tab-separated report (red team, bulk).
+   */
   accountId?: string;
   outcome: PutResult['outcome'] | 'error';
   /** created/updated/unchanged: the changed fields ('updated'); error: one entry per problem, `field: message`. */
@@ -69,13 +73,26 @@ export async function* streamLines(
   else if (pending.length > 0) yield pending.endsWith('\r') ? pending.slice(0, -1) : pending;
 }
 
-/** The account id a line names, if it is readable enough to tell (for the report). */
+/** The account id a line names, if it is readable enough to tell (raw: the line's own value). */
 function accountOf(value: unknown): string | undefined {
   if (value && typeof value === 'object' && 'accountId' in value) {
     const a = (value as { accountId: unknown }).accountId;
     if (typeof a === 'string' && a.length <= 100) return a;
   }
   return undefined;
+}
+
+/**
+ * An account id as the report may show it: a valid one as it is; anything else quoted and escaped (JSON's escapes,
+ * plus DEL, the C1 controls and the Unicode line separators JSON leaves as they are), so it can never be taken for a
+ * valid id, a field or a line of the report.
+ */
+export function reportedAccountId(a: string): string {
+  if (ACCOUNT_ID_PATTERN.test(a)) return a;
+  return JSON.stringify(a).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** One problem per entry, the field first (`bucket: …`), for a line the registry refused. */
@@ -104,7 +121,8 @@ async function importLine(
   } catch (e) {
     return { line, outcome: 'error', details: [`line: not JSON (${(e as Error).message})`] };
   }
-  const accountId = accountOf(value);
+  const given = accountOf(value);
+  const accountId = given === undefined ? undefined : reportedAccountId(given);
   const named = (r: LineResult): LineResult => (accountId !== undefined ? { ...r, accountId } : r);
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     return { line, outcome: 'error', details: ['line: one JSON object per line (a destination)'] };

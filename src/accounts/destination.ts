@@ -7,10 +7,13 @@ import { PLANS, type Plan } from '../contracts/slots.js';
  * A customer's destination: where and how an account's tables are delivered.
  * Validated here, once, when it is registered; everything downstream trusts it.
  */
+/** What an account id looks like (the registry's check, and dropship.destinations' own constraint). */
+export const ACCOUNT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
 const accountIdSchema = z
   .string()
   .regex(
-    /^[a-z0-9][a-z0-9_-]{0,62}$/,
+    ACCOUNT_ID_PATTERN,
     'account ids are 1–63 characters: lowercase letters, digits, "_" and "-", starting with a letter or digit',
   );
 

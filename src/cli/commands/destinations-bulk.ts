@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { printable } from '../format.js';
 import { examples, out, UsageError } from '../usage.js';
 import { withApp } from '../with-app.js';
 
@@ -84,8 +85,12 @@ Webhooks are not part of a line (their secret is printed once): set them with de
       await withApp(async (app) => {
         const registry = await app.registry();
         const started = performance.now();
+        // One line per result, its fields tab-separated: no field may hold a tab or a line break of its own (an account
+        // id is shown escaped unless valid; a problem can quote the line, as JSON.parse's message does).
         const summary = await importDestinations(registry, input, { update: o.update === true }, (r) =>
-          out(`${r.line}\t${r.accountId ?? '-'}\t${r.outcome}${r.details.length ? `\t${r.details.join('; ')}` : ''}`),
+          out(
+            `${r.line}\t${printable(r.accountId ?? '-')}\t${r.outcome}${r.details.length ? `\t${printable(r.details.join('; '))}` : ''}`,
+          ),
         );
         process.stderr.write(
           `# ${summary.lines} line(s): ${summary.created} created, ${summary.unchanged} unchanged, ${summary.updated} updated, ${summary.failed} failed (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
