@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import pg from 'pg';
@@ -10,7 +11,7 @@ import { ROUTES } from '../src/api/routes.js';
 import { createDestinationBody } from '../src/api/schemas.js';
 import type { Settings } from '../src/config/settings.js';
 import { permissionPolicy, policyDocuments, trustPolicy } from '../src/destinations/s3/policies.js';
-import { LocalApi } from '../src/devstack/api.js';
+import { LocalApi, MAX_BODY_BYTES } from '../src/devstack/api.js';
 import { createDemoSchema } from '../src/devstack/demo.js';
 import type { Principal } from '../src/devstack/iam.js';
 import { PLATFORM_ACCOUNT_ID, REPO_ROOT } from '../src/devstack/stack.js';
@@ -559,7 +560,7 @@ describe('the HTTP API through the generated client', () => {
     expect(all).not.toContain(webhookSecret);
   });
 
-  it('exercised every documented operation and status (but 403, below, and 500)', () => {
+  it('exercised every documented operation and status (but 403 and 413, below, and 500)', () => {
     const missing: string[] = [];
     for (const [, ops] of Object.entries(
       doc.paths as Record<string, Record<string, { operationId: string; responses: Record<string, unknown> }>>,
@@ -567,7 +568,7 @@ describe('the HTTP API through the generated client', () => {
       for (const op of Object.values(ops))
         for (const status of Object.keys(op.responses))
           if (
-            !['403', '500'].includes(status) &&
+            !['403', '413', '500'].includes(status) &&
             !validator.seen.some((s) => s.operationId === op.operationId && String(s.status) === status)
           )
             missing.push(`${op.operationId} ${status}`);
@@ -585,6 +586,92 @@ describe('the local API refuses what AWS IAM refuses (403, API Gateway’s body)
 
   it('an unsigned request', async () => {
     expect(await refused(await get({}))).toMatch(/missing Authentication Token/i);
+  });
+
+  /**
+   * Sends the headers and `sent` bytes of a body that never ends (its declared Content-Length, if any, is `declared`):
+   * the answer must come while the body is still being sent, so the server cannot have waited for (or held) the rest.
+   */
+  async function answerWhileSending(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    sent: number,
+  ): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      const req = httpRequest(`${api.url}${path}`, { method, headers });
+      const timer = setTimeout(() => {
+        req.destroy();
+        reject(new Error('no answer while the body was still being sent: the server waits for all of it'));
+      }, 10_000);
+      req.on('error', () => {}); // the server closes the connection after answering: writes after it fail
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          req.destroy();
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+          resolve(new Response(Buffer.concat(chunks).toString('utf8'), { status: res.statusCode!, headers: h }));
+        });
+      });
+      const chunk = Buffer.alloc(256 * 1024, 0x20);
+      let written = 0;
+      const more = (): void => {
+        while (written < sent) {
+          written += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', more);
+            return;
+          }
+        }
+      };
+      more();
+    });
+  }
+
+  it('an unsigned request is refused before its body is read (a 1 GB body was read whole first: red team)', async () => {
+    const res = await answerWhileSending(
+      'POST',
+      '/destinations',
+      { 'content-type': 'application/json', 'content-length': String(1024 ** 3) },
+      1024 * 1024,
+    );
+    expect(await refused(res)).toMatch(/missing Authentication Token/i);
+  });
+
+  it('a body over 10 MB (API Gateway’s limit) gets 413 without being read: declared, or as it arrives', async () => {
+    const signed = await signedRequest(
+      `${api.url}/destinations`,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' },
+      caller,
+    );
+    const { 'content-length': _length, ...headers } = Object.fromEntries(
+      Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), v]),
+    );
+    const tooLarge = async (res: Response, method: string, path: string) => {
+      expect(res.status).toBe(413);
+      expect(await validator.check(path, method, res)).toEqual([]);
+      expect(await res.json()).toEqual({ message: 'Request Entity Too Large' });
+    };
+    // Declared: refused at once.
+    const declared = { ...headers, 'content-length': String(MAX_BODY_BYTES + 1) };
+    await tooLarge(await answerWhileSending('POST', '/destinations', declared, 1024 * 1024), 'POST', '/destinations');
+    await tooLarge(
+      await answerWhileSending('PATCH', '/destinations/apico', declared, 1024 * 1024),
+      'PATCH',
+      '/destinations/{accountId}',
+    );
+    // Chunked (no length): refused once more than 10 MB has arrived, the body still coming.
+    const chunked = { ...headers, 'transfer-encoding': 'chunked' };
+    await tooLarge(
+      await answerWhileSending('POST', '/destinations', chunked, MAX_BODY_BYTES + 1024 * 1024),
+      'POST',
+      '/destinations',
+    );
+    // The API still answers afterwards.
+    expect((await client.GET('/destinations', { params: { query: { limit: 1 } } })).response.status).toBe(200);
   });
 
   it('a tampered request (body changed after signing)', async () => {

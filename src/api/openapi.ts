@@ -71,7 +71,8 @@ export function openApiDocument(): Record<string, unknown> {
   schemas.DestinationStatus = statusDocumentSchema();
   schemas.GatewayError = {
     type: 'object',
-    description: 'What AWS (API Gateway) answers when IAM refuses a call; not problem+json',
+    description:
+      'What AWS (API Gateway) answers when it refuses a call (IAM refused it, or its body is over 10 MB); not problem+json',
     properties: { message: { type: 'string' } },
     required: ['message'],
   };

@@ -108,6 +108,10 @@ const busy = problemAnswer(
   'The account is busy — a receipt is being published, or another change of it is being written (waited 20 s): nothing was changed, try again',
 );
 const unsupported = problemAnswer('The body is not sent as application/json');
+const tooLarge: Answer = {
+  description: 'Refused by API Gateway: the body is larger than 10 MB (its payload limit); it never reaches dropship',
+  schema: 'GatewayError',
+};
 const common = {
   400: invalid,
   403: {
@@ -131,6 +135,7 @@ export const ROUTES: Route[] = [
     mutation: true,
     responses: {
       201: { description: 'Registered', schema: 'CreatedDestination' },
+      413: tooLarge,
       415: unsupported,
       409: problemAnswer(
         'The account already has a destination, or a request with the same Idempotency-Key is still being answered',
@@ -171,6 +176,7 @@ export const ROUTES: Route[] = [
     mutation: true,
     responses: {
       200: { description: 'Changed', schema: 'UpdatedDestination' },
+      413: tooLarge,
       415: unsupported,
       404: noDestination,
       409: problemAnswer(

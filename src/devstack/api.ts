@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type ApiDeps, type HttpApiEvent, handleApiEvent } from '../api/router.js';
-import { closeServer, listenLoopback, readBody } from './http.js';
+import { BodyTooLarge, closeServer, listenLoopback, readBody } from './http.js';
 import { authorize, type Iam } from './iam.js';
 import { hashPayload, parseAuthorization, SigV4Error, verifySignature } from './sigv4.js';
 
@@ -15,6 +15,9 @@ import { hashPayload, parseAuthorization, SigV4Error, verifySignature } from './
  * Lambda runs (src/api/router.ts).
  */
 export const LOCAL_API_ID = 'local';
+
+/** API Gateway's payload limit (HTTP API: 10 MB): a larger request gets 413 with its body, never reaching dropship. */
+export const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 export class LocalApi {
   private server: Server | undefined;
@@ -48,19 +51,27 @@ export class LocalApi {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
     const method = (req.method ?? 'GET').toUpperCase();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const rawQueryString = q < 0 ? '' : url.slice(q + 1);
     let principal: NonNullable<ReturnType<Iam['principals']['get']>>;
+    let body: Buffer;
     try {
+      // Who signed, from the headers alone, before any byte of the body is read: an unsigned request (or one signed
+      // with an unknown key) is refused without reading what it sends (a 1 GB unsigned body was read whole: red team).
       const auth = parseAuthorization(req.headers.authorization);
       if (auth.service !== 'execute-api')
-        return send(res, 403, { message: `Credential should be scoped to correct service: 'execute-api'.` });
+        return refuse(res, 403, { message: `Credential should be scoped to correct service: 'execute-api'.` });
       const p = this.iam.principals.get(auth.accessKeyId);
-      if (!p) return send(res, 403, { message: 'The security token included in the request is invalid.' });
+      if (!p) return refuse(res, 403, { message: 'The security token included in the request is invalid.' });
+      try {
+        body = await readBody(req, MAX_BODY_BYTES);
+      } catch (e) {
+        if (e instanceof BodyTooLarge) return refuse(res, 413, { message: 'Request Entity Too Large' });
+        throw e;
+      }
       verifySignature(
         { method, url, headers: req.headers, payloadHash: hashPayload(body) },
         auth,
@@ -75,7 +86,7 @@ export class LocalApi {
       }
       principal = p;
     } catch (e) {
-      if (e instanceof SigV4Error) return send(res, 403, { message: e.message });
+      if (e instanceof SigV4Error) return refuse(res, 403, { message: e.message });
       throw e;
     }
     // A path that is not valid percent-encoding is authorised as it came (the router then answers 400 naming it);
@@ -115,5 +126,14 @@ export class LocalApi {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * An answer given before the request's body was read (or all of it): the connection is closed after it, so the rest
+ * of the body is never read (Node would otherwise read it through to keep the connection alive).
+ */
+function refuse(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
   res.end(JSON.stringify(body));
 }

@@ -429,7 +429,7 @@ export interface components {
             /** @description When the next scheduled delivery starts (UTC); null while paused. */
             next_slot: string | null;
         };
-        /** @description What AWS (API Gateway) answers when IAM refuses a call; not problem+json */
+        /** @description What AWS (API Gateway) answers when it refuses a call (IAM refused it, or its body is over 10 MB); not problem+json */
         GatewayError: {
             message: string;
         };
@@ -711,6 +711,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Refused by API Gateway: the body is larger than 10 MB (its payload limit); it never reaches dropship */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
             /** @description The body is not sent as application/json */
             415: {
                 headers: {
@@ -921,6 +930,15 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by API Gateway: the body is larger than 10 MB (its payload limit); it never reaches dropship */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
                 };
             };
             /** @description The body is not sent as application/json */
