@@ -403,6 +403,52 @@ describe('the HTTP API through the generated client', () => {
     ).toBe(404);
   });
 
+  it('pages GET /runs by position: a run removed between two pages (retention) does not end the listing; a cursor naming no run is 400 (red team, API)', async () => {
+    // Prepare: eight ended runs of one account, started within one millisecond (a Date cannot tell them apart), two of
+    // them in the same microsecond (the id breaks the tie): newest first, 7, 6, 5, 4, 3, 2, 1, 0.
+    await h.pool.query(
+      `insert into dropship.runs (run_id, account_id, trigger, status, layout, folder, started_micros, started_at, finished_at)
+       select 'cursor-run-' || i, 'apicursor', 'manual', 'failed', 'dreamdata', 'f' || i, 0, t, t
+         from generate_series(0, 7) i,
+              lateral (select timestamptz '2026-01-01 04:00:00.123000+00'
+                              + (case when i = 5 then 4 else i end) * interval '1 microsecond' as t) s`,
+    );
+    const page = async (cursor?: string) => {
+      const r = await client.GET('/runs', {
+        params: { query: { accountId: 'apicursor', limit: 2, ...(cursor ? { cursor } : {}) } },
+      });
+      expect(r.response.status).toBe(200);
+      return { ids: r.data!.items.map((x) => x.runId), next: r.data!.nextCursor };
+    };
+    // Act: page through, the last run of each page removed before the next page is read (as retention would).
+    const seen: string[] = [];
+    let next: string | null | undefined;
+    for (let n = 0; n < 6; n++) {
+      const p = await page(next ?? undefined);
+      seen.push(...p.ids);
+      next = p.next;
+      if (next === null) break;
+      await h.pool.query('delete from dropship.runs where run_id = $1', [p.ids[p.ids.length - 1]]);
+    }
+    // Assess
+    expect(seen).toEqual([7, 6, 5, 4, 3, 2, 1, 0].map((i) => `cursor-run-${i}`));
+    expect(next).toBeNull();
+    // A cursor naming a run (the format before positions): read on while the run exists; once it is gone, 400.
+    const legacy = (runId: string) => Buffer.from(runId, 'utf8').toString('base64url');
+    expect((await page(legacy('cursor-run-5'))).ids).toEqual(['cursor-run-3', 'cursor-run-1']);
+    for (const cursor of [
+      legacy('cursor-run-6'), // removed above
+      legacy('no-such-run'),
+      Buffer.from('{"s":"2026-02-30T04:00:00.000000Z","r":"x"}').toString('base64url'),
+      Buffer.from('{"s":"2026-01-01T04:00:00.123Z","r":"x"}').toString('base64url'),
+      '!!',
+    ]) {
+      const bad = await client.GET('/runs', { params: { query: { cursor } } });
+      expect(bad.response.status, cursor).toBe(400);
+      expect(fields(bad.error)).toEqual(['cursor']);
+    }
+  });
+
   it('serves the setup kit (CloudFormation, Terraform, JSON: `dropship policy`’s documents); 400 names `format`, 404', async () => {
     const docs = policyDocuments(await h.registry.get('apico'), h.stack.platform.arn);
     const path = { accountId: 'apico' };

@@ -16,12 +16,13 @@ import type { Run, Task } from '../store/ledger/rows.js';
 import { IdempotencyStore, requestHash } from './idempotency.js';
 import { ApiError, fieldErrors, RETRY_AFTER_SECONDS, toProblem } from './problem.js';
 import { type OperationId, pathPattern, ROUTES, type Route } from './routes.js';
-import type {
-  createDestinationBody,
-  kitQuery,
-  listDestinationsQuery,
-  listRunsQuery,
-  updateDestinationBody,
+import {
+  type createDestinationBody,
+  encodeRunCursor,
+  type kitQuery,
+  type listDestinationsQuery,
+  type listRunsQuery,
+  type updateDestinationBody,
 } from './schemas.js';
 
 /**
@@ -276,7 +277,7 @@ function respond(reply: Reply, replayed: boolean): HttpApiResult {
   return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };
 }
 
-/** Cursors are opaque to callers: the last item's key, base64url. */
+/** GET /destinations's cursors are opaque to callers: the last item's key (an account id), base64url. */
 const encodeCursor = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
 function decodeCursor(c: string | undefined): string | undefined {
   if (c === undefined) return undefined;
@@ -471,11 +472,20 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
     },
     listRuns: async () => {
       const q = call.query as z.output<typeof listRunsQuery>;
-      const before = decodeCursor(q.cursor);
+      const c = q.cursor;
+      // A cursor given before cursors held a position names a run: read on from it while the run exists; once it is
+      // gone (retention), 400 — never an empty last page.
+      if (c && 'runId' in c && !(await deps.ledger.getRun(c.runId)))
+        throw new ApiError(
+          400,
+          'invalid-request',
+          'The cursor names a run that no longer exists: list again from the first page',
+          [{ field: 'cursor', message: 'its run no longer exists' }],
+        );
       const runs = await deps.ledger.listRuns({
         ...(q.accountId ? { accountId: q.accountId } : {}),
         ...(q.status ? { status: q.status } : {}),
-        ...(before ? { beforeRunId: before } : {}),
+        ...(c ? ('position' in c ? { before: c.position } : { beforeRunId: c.runId }) : {}),
         limit: q.limit + 1,
       });
       const items = runs.slice(0, q.limit);
@@ -483,7 +493,7 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
         status: 200,
         body: {
           items: items.map(runOf),
-          nextCursor: runs.length > q.limit ? encodeCursor(items[items.length - 1]!.runId) : null,
+          nextCursor: runs.length > q.limit ? encodeRunCursor(items[items.length - 1]!.position) : null,
         },
       };
     },

@@ -4,6 +4,7 @@ import { destinationInputSchema } from '../accounts/destination.js';
 import { COMPRESSION_CHOICES, LAYOUTS } from '../contracts/receipt.js';
 import { PLANS } from '../contracts/slots.js';
 import { KIT_FORMATS } from '../destinations/s3/kit.js';
+import type { RunPosition } from '../store/ledger/rows.js';
 
 /**
  * The API's bodies, parameters and answers as zod schemas: the router validates with them and the
@@ -59,12 +60,69 @@ export const runPath = z.object({ runId: z.string().min(1).max(128) }).strict();
 const limit = z.coerce.number().int().min(1).max(1000).default(100);
 export const listDestinationsQuery = z.object({ limit, cursor: z.string().min(1).optional() }).strict();
 export const RUN_STATUSES = ['running', 'finishing', 'succeeded', 'failed', 'cancelled'] as const;
+
+/**
+ * GET /runs's cursor: the position of the previous page's last run (its exact start and its id), base64url of
+ * `{"s": start, "r": runId}` — opaque to callers. A position needs no run to exist: a run removed meanwhile (retention)
+ * does not end the listing (a cursor naming the run ended it, with 200 and no items: red team, API).
+ */
+export function encodeRunCursor(p: RunPosition): string {
+  return Buffer.from(JSON.stringify({ s: p.startedAt, r: p.runId }), 'utf8').toString('base64url');
+}
+
+/** What a cursor names: a position, or (a cursor given before positions) a run whose position the ledger knows. */
+export type RunCursor = { position: RunPosition } | { runId: string };
+
+const cursorPosition = z
+  .object({
+    s: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+      .refine((t) => {
+        const d = new Date(`${t.slice(0, 23)}Z`);
+        return d.getTime() >= 0 && d.toISOString().slice(0, 23) === t.slice(0, 23);
+      }),
+    r: z.string().min(1).max(128),
+  })
+  .strict();
+
+function decodeRunCursor(c: string): RunCursor | undefined {
+  const text = Buffer.from(c, 'base64url').toString('utf8');
+  if (text === '' || text.includes('\u0000') || Buffer.from(text, 'utf8').toString('base64url') !== c) return undefined;
+  if (text.startsWith('{')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    const p = cursorPosition.safeParse(json);
+    return p.success ? { position: { startedAt: p.data.s, runId: p.data.r } } : undefined;
+  }
+  // The format before positions: base64url of a run id (no run id starts with "{").
+  return text.length <= 128 ? { runId: text } : undefined;
+}
+
+const runCursor = z
+  .string()
+  .min(1)
+  .max(1024)
+  .transform((c, ctx) => {
+    const decoded = decodeRunCursor(c);
+    if (decoded === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'not a cursor from a previous page' });
+      return z.NEVER;
+    }
+    return decoded;
+  })
+  .describe('`nextCursor` of the previous page');
+
 export const listRunsQuery = z
   .object({
     accountId: accountId.optional(),
     status: z.enum(RUN_STATUSES).optional(),
     limit,
-    cursor: z.string().min(1).optional(),
+    cursor: runCursor.optional(),
   })
   .strict();
 

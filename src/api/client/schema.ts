@@ -1232,6 +1232,7 @@ export interface operations {
                 accountId?: string;
                 status?: "running" | "finishing" | "succeeded" | "failed" | "cancelled";
                 limit?: number;
+                /** @description `nextCursor` of the previous page */
                 cursor?: string;
             };
             header?: never;

@@ -7,9 +7,11 @@ import { holdDestination, type PublicationHold } from './publication.js';
 import {
   ACTIVE,
   type ActiveRun,
+  type ListedRun,
   type OpenRun,
   RUN_LOCK_SPACE,
   type Run,
+  type RunPosition,
   type RunStatus,
   SERVES_CURRENT,
   toRun,
@@ -584,8 +586,11 @@ export class Ledger extends TaskLedger {
   }
 
   /**
-   * Runs, newest first, filtered; `beforeRunId` pages on (the last run of the previous page). `slot` and
-   * `slotDate` find a slot's runs whatever their trigger (a hand-run `export --due --slot` has no date).
+   * Runs, newest first (by start, then id), filtered, each with its `position` in that order. The next page: `before`
+   * (the position of the previous page's last run: it needs no run to exist, so a run removed since — by retention —
+   * does not end the listing), or `beforeRunId` (that run's position, read from the ledger: a run that no longer exists
+   * gives no runs). `slot` and `slotDate` find a slot's runs whatever their trigger (a hand-run `export --due --slot`
+   * has no date).
    */
   async listRuns(
     opts: {
@@ -595,16 +600,20 @@ export class Ledger extends TaskLedger {
       since?: Date;
       slot?: string;
       slotDate?: string;
+      /** The next page: runs older than this position. */
+      before?: RunPosition;
       /** The next page: runs older than this run (ordered by start, then id). */
       beforeRunId?: string;
     } = {},
-  ): Promise<Run[]> {
+  ): Promise<ListedRun[]> {
     const res = await this.pool.query(
-      `select * from dropship.runs
+      `select *, to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_started_at
+         from dropship.runs
         where ($1::text is null or account_id = $1) and ($3::text is null or status = $3)
           and ($4::timestamptz is null or started_at >= $4)
           and ($5::text is null or slot = $5) and ($6::date is null or slot_date = $6)
           and ($7::text is null or (started_at, run_id) < (select c.started_at, c.run_id from dropship.runs c where c.run_id = $7))
+          and ($8::timestamptz is null or (started_at, run_id) < ($8::timestamptz, $9::text))
         order by started_at desc, run_id desc limit $2`,
       [
         opts.accountId ?? null,
@@ -614,9 +623,14 @@ export class Ledger extends TaskLedger {
         opts.slot ?? null,
         opts.slotDate ?? null,
         opts.beforeRunId ?? null,
+        opts.before?.startedAt ?? null,
+        opts.before?.runId ?? null,
       ],
     );
-    return res.rows.map(toRun);
+    return res.rows.map((r) => ({
+      ...toRun(r),
+      position: { startedAt: r.position_started_at as string, runId: r.run_id as string },
+    }));
   }
 
   /**

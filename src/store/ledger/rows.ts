@@ -57,6 +57,19 @@ export interface Run {
   slotReleased: boolean;
 }
 
+/**
+ * Where a run stands in a listing's order (newest first: start, then id): its exact start (microseconds, UTC,
+ * `2026-11-23T04:00:00.123456Z` — a Date has milliseconds only) and its id. Names a place in the order, not a run: a
+ * page can go on from it after the run itself was removed.
+ */
+export interface RunPosition {
+  startedAt: string;
+  runId: string;
+}
+
+/** A run as `listRuns` gives it: with its position, for the next page. */
+export type ListedRun = Run & { position: RunPosition };
+
 /** The advisory-lock key space of run owners ('drop'); the second key is hashtext(run_id). */
 export const RUN_LOCK_SPACE = 0x64726f70;
 
