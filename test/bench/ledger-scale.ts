@@ -119,6 +119,10 @@ export interface Explained {
   plan: string;
   /** Relations read by a sequential scan anywhere in the plan. */
   seqScans: string[];
+  /** The plan sorts (a Sort node anywhere): the order was not read from an index. */
+  sorts: boolean;
+  /** Relations whose scan filters rows after reading them (a condition its index does not serve). */
+  filtered: string[];
 }
 
 /** A pool whose `query` EXPLAINs the statement it is given (and answers with no rows). */
@@ -127,8 +131,12 @@ function explainingPool(pool: Pool, out: Explained[], name: () => string): Pool 
     const json = await pool.query(`explain (format json) ${text}`, params);
     const txt = await pool.query(`explain ${text}`, params);
     const seq: string[] = [];
+    const filtered: string[] = [];
+    let sorts = false;
     const walk = (n: Record<string, unknown>) => {
       if (n['Node Type'] === 'Seq Scan') seq.push(String(n['Relation Name']));
+      if (n['Node Type'] === 'Sort' || n['Node Type'] === 'Incremental Sort') sorts = true;
+      if (n['Relation Name'] !== undefined && n.Filter !== undefined) filtered.push(String(n['Relation Name']));
       for (const p of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(p);
     };
     walk(json.rows[0]['QUERY PLAN'][0].Plan);
@@ -137,6 +145,8 @@ function explainingPool(pool: Pool, out: Explained[], name: () => string): Pool 
       sql: text.replace(/\s+/g, ' ').trim(),
       plan: txt.rows.map((r) => r['QUERY PLAN']).join('\n'),
       seqScans: seq,
+      sorts,
+      filtered,
     });
     return { rows: [], rowCount: 0, command: '', oid: 0, fields: [] };
   };
@@ -160,6 +170,9 @@ export async function explainLedgerQueries(
     )
   ).rows[0]!;
   const gen = Number(active.destination_generation);
+  // A position in the middle of the runs (a later page of GET /runs).
+  const middle = (await new Ledger(pool).listRuns({ limit: 1, since: new Date(now.getTime() - 2 * 86_400_000) }))[0]!
+    .position;
   const steps: [string, () => Promise<unknown>][] = [
     ['due (registry)', () => new Registry(x).due('04:00', DEFAULT_SLOTS)],
     ['claim', () => ledger.claimTask({ runId: active.run_id, table: 't1', part: 0, leaseSeconds: 960 })],
@@ -202,6 +215,14 @@ export async function explainLedgerQueries(
     ['sweep: expired tasks', () => ledger.expiredTasks(active.run_id)],
     ['catch-up: slotRuns', () => ledger.slotRuns({ slot: active.slot, slotDate: active.d })],
     ['slot status: listRuns', () => ledger.listRuns({ slot: active.slot, slotDate: active.d, limit: 1_000_000 })],
+    // GET /runs (src/api/router.ts): a page of 100 (+1), newest first; the next page from a position; by status (one
+    // there are few of, one there is none of: an index of the order alone would read it all).
+    ['API: listRuns', () => ledger.listRuns({ limit: 101 })],
+    ['API: listRuns', () => ledger.listRuns({ limit: 101, before: middle })],
+    ['API: listRuns', () => ledger.listRuns({ limit: 101, status: 'failed' })],
+    ['API: listRuns', () => ledger.listRuns({ limit: 101, status: 'cancelled', before: middle })],
+    // By account: the account's runs (two a day over the retention) through runs_by_account, sorted.
+    ['API: listRuns by account', () => ledger.listRuns({ limit: 101, accountId: active.account_id, before: middle })],
     [
       'change-set base',
       () => ledger.lastSucceededRun({ accountId: active.account_id, runId: active.run_id, generation: gen }),
