@@ -321,6 +321,105 @@ describe('the HTTP API through the generated client', () => {
     expect(after.data).toEqual(before.data);
   });
 
+  it('a create or a change with a webhook is one transaction: a failure setting the webhook (or keeping the answer) changes nothing, and the create’s retry with its Idempotency-Key registers it (red team, API)', async () => {
+    // Prepare: Postgres itself fails the first write of a webhook whose address has "fail-once" (and the first keeping
+    // of an answer for key "keep-fails-1"), then lets the next one through (a sequence: not undone by the rollback).
+    await h.pool.query(`
+      create schema apicowh; create table apicowh.t (id int primary key);
+      create schema apicowh2; create table apicowh2.t (id int primary key);
+      create sequence public.rt_fault;
+      create function public.rt_fault_webhook() returns trigger language plpgsql as $$
+      begin
+        if new.webhook_url like '%fail-once%' then
+          if nextval('public.rt_fault') % 2 = 1 then
+            raise exception 'connection terminated (injected)';
+          end if;
+        end if;
+        return new;
+      end $$;
+      create function public.rt_fault_answer() returns trigger language plpgsql as $$
+      begin
+        if new.key = 'keep-fails-1' and new.status is not null then
+          if nextval('public.rt_fault') % 2 = 1 then
+            raise exception 'connection terminated (injected)';
+          end if;
+        end if;
+        return new;
+      end $$;
+      create trigger rt_fault before insert or update on dropship.destination_status
+        for each row execute function public.rt_fault_webhook();
+      create trigger rt_fault before update on dropship.api_idempotency
+        for each row execute function public.rt_fault_answer();`);
+    // How many requests failed with the injected error (and nothing else).
+    const earlier = logLines.length;
+    const injected = () => {
+      const failures = logLines.slice(earlier).filter((l) => l.msg === 'api request failed');
+      expect(failures.map((l) => l.error).filter((e) => e !== 'connection terminated (injected)')).toEqual([]);
+      return failures.length;
+    };
+    try {
+      const body = { ...destination('apicowh'), webhookUrl: 'http://127.0.0.1:9/fail-once' };
+      const headers = { 'Idempotency-Key': 'create-wh-1' };
+      const get = () => client.GET('/destinations/{accountId}', { params: { path: { accountId: 'apicowh' } } });
+      // Act: the create's webhook write fails.
+      const first = await client.POST('/destinations', { body, headers });
+      // Assess: 500 in words for any request (not the export's), and nothing registered.
+      expect(first.response.status).toBe(500);
+      expect(injected()).toBe(1);
+      const detail = (first.error as { detail: string }).detail;
+      expect(detail).toMatch(/request failed on dropship’s side/);
+      expect(detail).not.toMatch(/export/);
+      expect((await get()).response.status).toBe(404);
+      // The retry with the same key: a new request (nothing was kept), registered with its webhook and secret.
+      const retry = await client.POST('/destinations', { body, headers });
+      expect(retry.response.status).toBe(201);
+      expect(retry.response.headers.get('idempotent-replayed')).toBeNull();
+      expect(retry.data!.webhookSecret).toMatch(/^whsec_/);
+      expect(retry.data!.destination.webhookUrl).toBe('http://127.0.0.1:9/fail-once');
+      const registered = await get();
+      expect(registered.data).toEqual(retry.data!.destination);
+      const again = await client.POST('/destinations', { body, headers });
+      expect(again.response.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.data!.externalId).toBe(retry.data!.externalId);
+
+      // A change of fields and webhook whose webhook write fails: 500, and the fields are as they were.
+      const patch = { prefix: 'moved', webhookUrl: 'http://127.0.0.1:9/fail-once-2' };
+      const path = { params: { path: { accountId: 'apicowh' } } };
+      const failed = await client.PATCH('/destinations/{accountId}', { ...path, body: patch });
+      expect(failed.response.status).toBe(500);
+      expect(injected()).toBe(2);
+      expect((failed.error as { detail: string }).detail).not.toMatch(/export/);
+      expect((await get()).data).toEqual(registered.data);
+      const changed = await client.PATCH('/destinations/{accountId}', { ...path, body: patch });
+      expect(changed.response.status).toBe(200);
+      expect(changed.data!.destination).toMatchObject({
+        prefix: 'moved',
+        webhookUrl: 'http://127.0.0.1:9/fail-once-2',
+        version: registered.data!.version + 1,
+      });
+
+      // The answer kept for an Idempotency-Key commits with the registration: when it cannot be kept, nothing is
+      // registered (a function killed between the two left a destination whose retry met 409 "exists").
+      const other = { ...destination('apicowh2') };
+      const keepFails = { 'Idempotency-Key': 'keep-fails-1' };
+      const lost = await client.POST('/destinations', { body: other, headers: keepFails });
+      expect(lost.response.status).toBe(500);
+      expect(injected()).toBe(3);
+      expect(
+        (await client.GET('/destinations/{accountId}', { params: { path: { accountId: 'apicowh2' } } })).response
+          .status,
+      ).toBe(404);
+      const kept = await client.POST('/destinations', { body: other, headers: keepFails });
+      expect(kept.response.status).toBe(201);
+      const row = await h.pool.query(`select status from dropship.api_idempotency where key = 'keep-fails-1'`);
+      expect(row.rows).toEqual([{ status: 201 }]);
+    } finally {
+      await h.pool.query(`drop trigger rt_fault on dropship.destination_status;
+        drop trigger rt_fault on dropship.api_idempotency; drop function public.rt_fault_webhook();
+        drop function public.rt_fault_answer(); drop sequence public.rt_fault`);
+    }
+  });
+
   it('checks a destination (doctor + drift) and reads its status (the status.json facts)', async () => {
     const check = await client.POST('/destinations/{accountId}/check', { params: { path: { accountId: 'apico' } } });
     expect(check.response.status).toBe(200);

@@ -767,3 +767,58 @@ describe('kill it, then trust it', () => {
     expect((await statusOf(hooked)).last_run).toMatchObject({ run_id: runId, status: 'failed' });
   });
 });
+
+describe('destinations update with fields and a webhook', () => {
+  it('changes both in one write and prints both; --no-webhook with a field removes the webhook in the same change', async () => {
+    // Prepare: an account of its own, with a webhook.
+    await h.pool.query('create schema upd_hook; create table upd_hook.t (id int primary key)');
+    await h.registry.add({
+      accountId: 'upd-hook',
+      plan: 'paid',
+      bucket: 'upd-hook-data',
+      prefix: 'exports',
+      region: 'eu-west-1',
+      roleArn: 'arn:aws:iam::240000000009:role/dropship-export',
+      sourceSchema: 'upd_hook',
+    });
+    const before = await h.registry.get('upd-hook');
+    // Act
+    const set = await cli(['destinations', 'update', 'upd-hook', '--plan', 'free', '--webhook-url', hookUrl]);
+    const off = await cli(['destinations', 'update', 'upd-hook', '--prefix', 'moved', '--no-webhook']);
+    // Assess
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/^Webhook signing secret: whsec_/m);
+    expect(set.stdout).toContain('Updated upd-hook.');
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toContain('upd-hook: webhook removed');
+    expect(off.stdout).toContain('Updated upd-hook.');
+    const after = await h.registry.get('upd-hook');
+    expect(after).toMatchObject({ plan: 'free', prefix: 'moved', externalId: before.externalId });
+    const row = await h.pool.query(`select webhook_url from dropship.destination_status where account_id = 'upd-hook'`);
+    expect(row.rows).toEqual([{ webhook_url: null }]);
+    // A webhook that cannot be written (Postgres refuses it here): the fields given with it are not changed either.
+    await h.pool.query(`create function public.refuse_hook() returns trigger language plpgsql as $$
+        begin
+          if new.webhook_url like '%refused%' then raise exception 'connection terminated (injected)'; end if;
+          return new;
+        end $$;
+      create trigger refuse_hook before update on dropship.destination_status
+        for each row execute function public.refuse_hook();`);
+    try {
+      const refused = await cli([
+        'destinations',
+        'update',
+        'upd-hook',
+        '--prefix',
+        'elsewhere',
+        '--webhook-url',
+        'http://127.0.0.1:9/refused',
+      ]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout).not.toContain('Updated');
+      expect(await h.registry.get('upd-hook')).toEqual(after);
+    } finally {
+      await h.pool.query('drop trigger refuse_hook on dropship.destination_status; drop function public.refuse_hook()');
+    }
+  });
+});

@@ -156,6 +156,13 @@ export class DestinationDiffers extends AccountsError {
   }
 }
 
+/**
+ * More of a registry write, in its transaction (`c`, the destination's row written and locked): what must commit with
+ * the destination or not at all — the webhook of a create or an update (red team, API: set after the registration had
+ * committed, a failure there left a destination without the webhook its 500 said nothing about).
+ */
+export type WithinWrite = (c: PoolClient, destination: Destination) => Promise<void>;
+
 /** What `Registry.put` did with one destination, and which fields it changed ('updated'). */
 export interface PutResult {
   outcome: 'created' | 'unchanged' | 'updated';
@@ -281,9 +288,17 @@ export class Registry {
     private readonly lockTimeoutSeconds = REGISTRY_LOCK_TIMEOUT_SECONDS,
   ) {}
 
-  async add(input: DestinationInput): Promise<Destination> {
+  /**
+   * Registers a destination. `then`, when given, runs in the same transaction once the row is written (the webhook of
+   * a create: src/operations/destinations.ts): its failure registers nothing.
+   */
+  async add(input: DestinationInput, then?: WithinWrite): Promise<Destination> {
     const d = parseDestinationInput(input);
-    return this.write(d.accountId, (c) => this.insert(c, d));
+    return this.write(d.accountId, async (c) => {
+      const created = await this.insert(c, d);
+      await then?.(c, created);
+      return created;
+    });
   }
 
   /**
@@ -347,9 +362,10 @@ export class Registry {
 
   /**
    * Changes a destination's mutable fields (never its account id or external ID): the patch is merged
-   * into the stored destination and the result validated exactly as `add` validates a new one.
+   * into the stored destination and the result validated exactly as `add` validates a new one. `then`, when given,
+   * runs in the same transaction after the change (an update's webhook): its failure changes nothing.
    */
-  async update(accountId: string, patch: DestinationPatch): Promise<Destination> {
+  async update(accountId: string, patch: DestinationPatch, then?: WithinWrite): Promise<Destination> {
     return this.write(accountId, async (c) => {
       const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
         accountId,
@@ -383,7 +399,9 @@ export class Registry {
               : {}),
         selection: sel,
       };
-      return this.replace(c, before, parseDestinationInput(merged as DestinationInput));
+      const after = await this.replace(c, before, parseDestinationInput(merged as DestinationInput));
+      await then?.(c, after);
+      return after;
     });
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { API_IDEMPOTENCY_KEEP_HOURS } from '../store/ledger/retention.js';
 
 /**
@@ -67,10 +67,14 @@ export class IdempotencyStore {
     return { kind: 'replay', status: row.status, body: row.body };
   }
 
-  /** Records the answer of a reserved request: a success; an error answer releases the key instead. */
-  async complete(principal: string, key: string, status: number, body: unknown): Promise<void> {
+  /**
+   * Records the answer of a reserved request: a success; an error answer releases the key instead. `c`: in that
+   * transaction — the one of the change the answer tells of, so a change committed always has its answer kept (a
+   * function killed after the commit, before answering, left a retry to meet 409 "exists").
+   */
+  async complete(principal: string, key: string, status: number, body: unknown, c?: PoolClient): Promise<void> {
     if (status >= 400) return this.release(principal, key);
-    await this.pool.query(
+    await (c ?? this.pool).query(
       'update dropship.api_idempotency set status = $3, body = $4 where principal = $1 and key = $2',
       [principal, key, status, JSON.stringify(body ?? null)],
     );

@@ -6,15 +6,15 @@ import {
   DestinationReplaced,
   InvalidDestination,
 } from '../accounts/registry.js';
-import { customerMessageOf, DropshipError, nearestDropshipError } from '../contracts/errors.js';
+import { DropshipError, INTERNAL_CUSTOMER_MESSAGE, nearestDropshipError } from '../contracts/errors.js';
 import { PreflightError, passingPreflight } from '../run/lifecycle/prepare.js';
 import { RunInProgress } from '../store/ledger/ledger.js';
 
 /**
  * Errors as RFC 9457 problem details (`application/problem+json`): a stable `type` per kind, the
  * HTTP status, a `detail` sentence, the `instance` (the request), and `errors` naming each field at
- * fault. An error on dropship's side says only what status.json would tell the customer
- * (customerMessageOf: never an internal detail).
+ * fault. An error on dropship's side says only what status.json would tell the customer, or that the request failed
+ * on dropship's side (never an internal detail).
  */
 export interface FieldError {
   field: string;
@@ -120,5 +120,17 @@ export function toProblem(e: unknown, instance: string): Problem {
   if (d instanceof PreflightError && d.check === 'disabled')
     return base(409, 'destination-disabled', d.message, [{ field: 'accountId', message: 'disabled' }]);
   if (d?.badInput) return base(400, d.code, d.message);
-  return base(500, 'internal', customerMessageOf(e));
+  return base(500, 'internal', internalDetail(e));
+}
+
+/**
+ * A 500's detail: the error's own customer sentence when it has one, else one for any request — not the export's
+ * default ("the export failed on dropship’s side" answered a failed create: red team, API). Never an internal detail.
+ */
+export const INTERNAL_API_DETAIL =
+  'The request failed on dropship’s side, not because of what was sent: try it again in a moment';
+
+function internalDetail(e: unknown): string {
+  const own = nearestDropshipError(e)?.customerMessage;
+  return own !== undefined && own !== INTERNAL_CUSTOMER_MESSAGE ? own : INTERNAL_API_DETAIL;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { INTERNAL_CUSTOMER_MESSAGE } from '../contracts/errors.js';
 import { createLogger } from '../log/logger.js';
+import { INTERNAL_API_DETAIL } from './problem.js';
 import { type ApiDeps, type HttpApiEvent, handleApiEvent } from './router.js';
 
 /**
@@ -42,7 +42,7 @@ describe('handleApiEvent', () => {
     }
   });
 
-  it('answers a failure on its side 500 with the customer’s sentence, never the internal detail', async () => {
+  it('answers a failure on its side 500 in words for any request (not the export’s), never the internal detail', async () => {
     const res = await handleApiEvent(event('GET', '/destinations/acme'), deps);
     expect(res.statusCode).toBe(500);
     const body = JSON.parse(res.body!);
@@ -50,7 +50,7 @@ describe('handleApiEvent', () => {
       type: 'urn:dropship:problem:internal',
       title: 'Internal Server Error',
       status: 500,
-      detail: INTERNAL_CUSTOMER_MESSAGE,
+      detail: INTERNAL_API_DETAIL,
       instance: 'urn:dropship:request:r-1',
     });
     expect(res.body).not.toContain('10.0.0.5');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { PoolClient } from 'pg';
 import type { z } from 'zod';
 import type { Destination } from '../accounts/destination.js';
 import { nearestDropshipError } from '../contracts/errors.js';
@@ -8,7 +9,7 @@ import { errorFields, type Logger } from '../log/logger.js';
 import { StatusStore } from '../notify/store.js';
 import { checkDestination } from '../operations/check.js';
 import type { OperationDeps } from '../operations/deps.js';
-import { checkWebhook, createDestination, setWebhook } from '../operations/destinations.js';
+import { type Created, createDestination, updateDestination } from '../operations/destinations.js';
 import { cancelRun, startOnDemandRun } from '../operations/runs.js';
 import { destinationStatus } from '../operations/status.js';
 import type { Faults } from '../run/lifecycle/faults.js';
@@ -75,6 +76,9 @@ interface Reply {
   body?: unknown;
 }
 
+/** Keeps a success as the Idempotency-Key's answer, in the transaction `c` of the change it answers. */
+type Keep = (c: PoolClient, reply: Reply) => Promise<void>;
+
 export async function handleApiEvent(event: HttpApiEvent, deps: ApiDeps): Promise<HttpApiResult> {
   const requestId = event.requestContext.requestId ?? randomUUID();
   const instance = `urn:dropship:request:${requestId}`;
@@ -113,16 +117,23 @@ export async function handleApiEvent(event: HttpApiEvent, deps: ApiDeps): Promis
         reply = { status: r.status, ...(r.body === null ? {} : { body: r.body }) };
         replayed = true;
       } else {
-        reply = await answer(call, deps, instance).catch((e: unknown) => ({ status: 0, body: e }));
+        // An operation that can keeps its answer in the transaction of its change (`keep`): committed together.
+        let kept = false;
+        const keep: Keep = async (c, r) => {
+          await store.complete(principal, key, r.status, withoutSecret(r.body), c);
+          kept = true;
+        };
+        reply = await answer(call, deps, instance, keep).catch((e: unknown) => ({ status: 0, body: e }));
         const failed = reply.status === 0;
         const stored = failed ? toProblem(reply.body, instance) : reply;
         const status = failed ? (stored as { status: number }).status : reply.status;
         // An answer that cannot be kept releases the key (it must not stay "in progress" for a day): the caller still
         // gets this answer.
-        await store.complete(principal, key, status, failed ? stored : withoutSecret(reply.body)).catch(async (e) => {
-          deps.log.error({ requestId, method, path, ...errorFields(e) }, 'api idempotency answer not kept');
-          await store.release(principal, key).catch(() => {});
-        });
+        if (failed || !kept)
+          await store.complete(principal, key, status, failed ? stored : withoutSecret(reply.body)).catch(async (e) => {
+            deps.log.error({ requestId, method, path, ...errorFields(e) }, 'api idempotency answer not kept');
+            await store.release(principal, key).catch(() => {});
+          });
         if (failed) throw reply.body;
       }
     } else {
@@ -371,33 +382,43 @@ function kitOf(k: SetupKit) {
 const noRun = (runId: string) =>
   new ApiError(404, 'run-not-found', `No run ${runId}`, [{ field: 'runId', message: 'no such run' }]);
 
+/**
+ * The 201 of a create, made from what was written (no read after the commit): the destination with the webhook it was
+ * registered with (a new registration has no other), its external ID, its kit, the webhook secret (shown once).
+ */
+function createdReply(deps: ApiDeps, created: Created): Reply {
+  // A kit that cannot be made does not fail the create (null; GET …/kit says why).
+  let kit: SetupKit | null = null;
+  try {
+    kit = setupKit(created.destination, deps.settings, 'cloudformation');
+  } catch (e) {
+    if (!(nearestDropshipError(e) instanceof KitError)) throw e;
+    deps.log.warn({ accountId: created.destination.accountId, ...errorFields(e) }, 'no setup kit in the create answer');
+  }
+  return {
+    status: 201,
+    body: {
+      destination: viewOf(created.destination, created.webhookUrl ?? null),
+      externalId: created.destination.externalId,
+      setupKit: kit === null ? null : kitOf(kit),
+      ...(created.webhookSecret ? { webhookSecret: created.webhookSecret } : {}),
+    },
+  };
+}
+
 /** The operations: each calls the function the CLI's command calls. */
-async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Reply> {
+async function answer(call: Call, deps: ApiDeps, _instance: string, keep?: Keep): Promise<Reply> {
   const p = call.params as { accountId: string; runId: string };
   const op: Record<OperationId, () => Promise<Reply>> = {
     createDestination: async () => {
       const { webhookUrl, ...input } = call.body as z.output<typeof createDestinationBody>;
-      const created = await createDestination(deps, input, webhookUrl);
-      // The destination is registered: a kit that cannot be made does not fail the create (null; GET …/kit says why).
-      let kit: SetupKit | null = null;
-      try {
-        kit = setupKit(created.destination, deps.settings, 'cloudformation');
-      } catch (e) {
-        if (!(nearestDropshipError(e) instanceof KitError)) throw e;
-        deps.log.warn(
-          { accountId: created.destination.accountId, ...errorFields(e) },
-          'no setup kit in the create answer',
-        );
-      }
-      return {
-        status: 201,
-        body: {
-          destination: await viewOne(deps, created.destination),
-          externalId: created.destination.externalId,
-          setupKit: kit === null ? null : kitOf(kit),
-          ...(created.webhookSecret ? { webhookSecret: created.webhookSecret } : {}),
-        },
-      };
+      // The destination, its webhook and (with an Idempotency-Key) the answer kept for it: one transaction.
+      let reply: Reply | undefined;
+      const created = await createDestination(deps, input, webhookUrl, async (c, made) => {
+        reply = createdReply(deps, made);
+        await keep?.(c, reply);
+      });
+      return reply ?? createdReply(deps, created);
     },
     listDestinations: async () => {
       const q = call.query as z.output<typeof listDestinationsQuery>;
@@ -417,16 +438,14 @@ async function answer(call: Call, deps: ApiDeps, _instance: string): Promise<Rep
     updateDestination: async () => {
       const { webhookUrl, ...patch } = call.body as z.output<typeof updateDestinationBody>;
       await deps.registry.get(p.accountId); // 404 before anything changes
-      // A webhook the update would then refuse is refused first: a 400 changes nothing.
-      if (typeof webhookUrl === 'string') await checkWebhook(deps.settings, webhookUrl);
-      const dest =
-        Object.keys(patch).length > 0
-          ? await deps.registry.update(p.accountId, patch)
-          : await deps.registry.get(p.accountId);
-      const set = webhookUrl === undefined ? undefined : await setWebhook(deps, dest, webhookUrl);
+      // The fields and the webhook in one transaction; a webhook it would refuse is refused first: a 400 changes nothing.
+      const done = await updateDestination(deps, p.accountId, patch, webhookUrl);
       return {
         status: 200,
-        body: { destination: await viewOne(deps, dest), ...(set ? { webhookSecret: set.secret } : {}) },
+        body: {
+          destination: await viewOne(deps, done.destination),
+          ...(done.webhook ? { webhookSecret: done.webhook.secret } : {}),
+        },
       };
     },
     deleteDestination: async () => {

@@ -119,7 +119,9 @@ const common = {
       'Refused by AWS IAM: the call is unsigned, wrongly signed, outside the SigV4 time window, or the caller may not execute-api:Invoke it',
     schema: 'GatewayError',
   },
-  500: problemAnswer('A failure on dropship’s side, in the words status.json uses'),
+  500: problemAnswer(
+    'A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail',
+  ),
 } satisfies Record<number, Answer>;
 
 export const ROUTES: Route[] = [
@@ -237,7 +239,7 @@ export const ROUTES: Route[] = [
       404: noDestination,
       ...common,
       500: problemAnswer(
-        'A failure on dropship’s side, in the words status.json uses; or the kit cannot be made because DROPSHIP_PRINCIPAL_ARN is not configured',
+        'A failure on dropship’s side, not of the request (never an internal detail); or the kit cannot be made because DROPSHIP_PRINCIPAL_ARN is not configured',
       ),
     },
   },

@@ -206,13 +206,26 @@ export class StatusStore implements StatusPlaces {
         [accountId, generation],
       );
       if (cur.rowCount === 0) return false;
-      await this.get(accountId, c);
-      await c.query(
-        'update dropship.destination_status set webhook_url = $2, webhook_secret = $3 where account_id = $1',
-        [accountId, url, encryptedSecret],
-      );
+      await this.writeWebhook(c, accountId, url, encryptedSecret);
       return true;
     });
+  }
+
+  /**
+   * Sets the account's webhook in the caller's transaction `c` — one that holds the destination's row (it has just
+   * registered or changed it: src/operations/destinations.ts), so the webhook commits with that change or not at all.
+   */
+  async writeWebhook(
+    c: PoolClient,
+    accountId: string,
+    url: string | null,
+    encryptedSecret: string | null,
+  ): Promise<void> {
+    await this.get(accountId, c);
+    await c.query(
+      'update dropship.destination_status set webhook_url = $2, webhook_secret = $3 where account_id = $1',
+      [accountId, url, encryptedSecret],
+    );
   }
 
   /** The webhook addresses of these accounts (none: absent), read without creating status rows. */

@@ -648,7 +648,7 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayError"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -738,7 +738,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -796,7 +796,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -861,7 +861,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -950,7 +950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1008,7 +1008,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1066,7 +1066,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1127,7 +1127,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses; or the kit cannot be made because DROPSHIP_PRINCIPAL_ARN is not configured */
+            /** @description A failure on dropship’s side, not of the request (never an internal detail); or the kit cannot be made because DROPSHIP_PRINCIPAL_ARN is not configured */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1206,7 +1206,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1268,7 +1268,7 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayError"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1326,7 +1326,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1393,7 +1393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A failure on dropship’s side, in the words status.json uses */
+            /** @description A failure on dropship’s side, not of the request: `detail` says so (in the words status.json uses when it has them), never an internal detail */
             500: {
                 headers: {
                     [name: string]: unknown;

@@ -12,7 +12,7 @@ import {
 } from '../destination-flags.js';
 import { examples, out, UsageError } from '../usage.js';
 import { withApp } from '../with-app.js';
-import { applyWebhookUpdate, describeNotify, printWebhookSecret } from './notify.js';
+import { describeNotify, printWebhookSecret } from './notify.js';
 
 /**
  * `dropship destinations …`: register, change, list, show, pause, resume and remove customers'
@@ -115,35 +115,21 @@ export function registerDestinationCommands(program: Command): Command {
     await withApp(async (app) => {
       const registry = await app.registry();
       const before = await registry.get(account);
-      // A webhook address the update would refuse is refused before anything changes; then the destination, then
-      // the webhook (a refused destination update leaves the webhook as it was).
       if (webhookUrl !== undefined && webhook === false)
         throw new UsageError('give either --webhook-url <url> or --no-webhook, not both');
-      if (webhookUrl !== undefined)
-        await (await import('../../operations/destinations.js')).checkWebhook(app.settings, String(webhookUrl));
-      const dest = Object.keys(patch).length > 0 ? await registry.update(account, patch) : undefined;
-      if (webhookGiven) {
-        try {
-          await applyWebhookUpdate(
-            app,
-            account,
-            {
-              ...(webhookUrl !== undefined ? { webhookUrl: String(webhookUrl) } : {}),
-              ...(webhook === false ? { webhook: false } : {}),
-            },
-            out,
-          );
-        } catch (e) {
-          // The destination's update is done (its runs cancelled, perhaps new policies to install): say so.
-          if (dest)
-            out(
-              `Updated ${dest.accountId} (the webhook was not changed: see the error below).\n\n${await describeDestination(dest)}\n`,
-            );
-          if (dest) printPolicyChange(before, dest, app.settings.DROPSHIP_PRINCIPAL_ARN);
-          throw e;
-        }
-      }
-      if (!dest) return;
+      // The destination and its webhook in one transaction (src/operations/destinations.ts): a webhook address the
+      // update would refuse is refused before anything changes, and a failure setting it changes nothing.
+      const { updateDestination } = await import('../../operations/destinations.js');
+      const done = await updateDestination(
+        await app.operations(),
+        account,
+        patch,
+        webhookUrl !== undefined ? String(webhookUrl) : webhook === false ? null : undefined,
+      );
+      if (done.webhook === null) out(`${account}: webhook removed`);
+      else if (done.webhook) printWebhookSecret(done.webhook.url, done.webhook.secret, out);
+      if (Object.keys(patch).length === 0) return;
+      const dest = done.destination;
       out(`Updated ${dest.accountId}.\n\n${await describeDestination(dest)}\n`);
       printPolicyChange(before, dest, app.settings.DROPSHIP_PRINCIPAL_ARN);
     });

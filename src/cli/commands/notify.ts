@@ -13,42 +13,11 @@ import { withApp } from '../with-app.js';
  * verification. Registered onto the program's existing `destinations` and `receipt` groups.
  */
 
-/** Sets (generating and printing a new signing secret) or removes an account's webhook. */
-export async function setWebhook(app: App, accountId: string, url: string | null, out: Out): Promise<void> {
-  const { setWebhook: set } = await import('../../operations/destinations.js');
-  const done = await set(await app.operations(), await (await app.registry()).get(accountId), url);
-  if (done === null) out(`${accountId}: webhook removed`);
-  else printWebhookSecret(done.url, done.secret, out);
-}
-
 /** The webhook and its new signing secret, shown once. */
 export function printWebhookSecret(url: string, secret: string, out: Out): void {
   out(`Webhook: ${url}`);
   out(`Webhook signing secret: ${secret}`);
   out('(shown once: give it to the receiver now; rotate it with: dropship destinations rotate-webhook-secret)');
-}
-
-/**
- * The flag → field mapping of `destinations update` (./destinations.ts) for notifications: `--webhook-url <url>` sets
- * the webhook (and prints a new secret), `--no-webhook` removes it. Returns whether it did anything.
- */
-export async function applyWebhookUpdate(
-  app: App,
-  accountId: string,
-  o: { webhookUrl?: string; webhook?: boolean },
-  out: Out,
-): Promise<boolean> {
-  if (o.webhookUrl !== undefined && o.webhook === false)
-    throw new NotifyUsageError('give either --webhook-url <url> or --no-webhook, not both');
-  if (o.webhookUrl !== undefined) {
-    await setWebhook(app, accountId, o.webhookUrl, out);
-    return true;
-  }
-  if (o.webhook === false) {
-    await setWebhook(app, accountId, null, out);
-    return true;
-  }
-  return false;
 }
 
 /** A command line that cannot work. Not retryable. */
