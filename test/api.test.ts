@@ -420,6 +420,50 @@ describe('the HTTP API through the generated client', () => {
     }
   });
 
+  it('replays a create only while its destination is the one it registered: removed (and registered again) or its delivery changed since, 409 (red team, API)', async () => {
+    // Prepare: two destinations created with Idempotency-Keys.
+    await h.pool.query(`create schema apicogone; create table apicogone.t (id int primary key);
+      create schema apicochg; create table apicochg.t (id int primary key);`);
+    const gone = { body: destination('apicogone'), headers: { 'Idempotency-Key': 'create-gone-1' } };
+    const chg = { body: destination('apicochg'), headers: { 'Idempotency-Key': 'create-chg-1' } };
+    const first = await client.POST('/destinations', gone);
+    expect(first.response.status).toBe(201);
+    expect((await client.POST('/destinations', chg)).response.status).toBe(201);
+    const path = (accountId: string) => ({ params: { path: { accountId } } });
+    // Act: one is removed, then replayed; registered again with a new key, then the old key replayed again; the other
+    // changes where it delivers (a new version), then is replayed; a change of its plan alone is not a new version.
+    expect((await client.DELETE('/destinations/{accountId}', path('apicogone'))).response.status).toBe(204);
+    const afterRemoval = await client.POST('/destinations', gone);
+    const again = await client.POST('/destinations', { ...gone, headers: { 'Idempotency-Key': 'create-gone-2' } });
+    const afterReRegistration = await client.POST('/destinations', gone);
+    expect(
+      (await client.PATCH('/destinations/{accountId}', { ...path('apicochg'), body: { plan: 'free' } })).response
+        .status,
+    ).toBe(200);
+    const afterPlan = await client.POST('/destinations', chg);
+    expect(
+      (await client.PATCH('/destinations/{accountId}', { ...path('apicochg'), body: { prefix: 'moved' } })).response
+        .status,
+    ).toBe(200);
+    const afterMove = await client.POST('/destinations', chg);
+    // Assess
+    for (const r of [afterRemoval, afterReRegistration, afterMove]) {
+      expect(r.response.status).toBe(409);
+      expect(r.response.headers.get('idempotent-replayed')).toBeNull();
+      expect(r.error).toMatchObject({ type: 'urn:dropship:problem:idempotency-key-outdated' });
+      expect(fields(r.error)).toEqual(['Idempotency-Key']);
+    }
+    expect((afterRemoval.error as { detail: string }).detail).toMatch(/removed since.*new Idempotency-Key/);
+    expect((afterReRegistration.error as { detail: string }).detail).toMatch(/registered again, with another/);
+    expect((afterMove.error as { detail: string }).detail).toMatch(/changed since \(version 1 → 2\)/);
+    expect(again.response.status).toBe(201);
+    expect(again.data!.externalId).not.toBe(first.data!.externalId);
+    expect(afterPlan.response.status).toBe(201);
+    expect(afterPlan.response.headers.get('idempotent-replayed')).toBe('true');
+    // Nothing was registered by a refused replay: the account's registration is the new key's.
+    expect((await h.registry.get('apicogone')).externalId).toBe(again.data!.externalId);
+  });
+
   it('checks a destination (doctor + drift) and reads its status (the status.json facts)', async () => {
     const check = await client.POST('/destinations/{accountId}/check', { params: { path: { accountId: 'apico' } } });
     expect(check.response.status).toBe(200);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { z } from 'zod';
 import type { Destination } from '../accounts/destination.js';
+import { DestinationNotFound } from '../accounts/registry.js';
 import { nearestDropshipError } from '../contracts/errors.js';
 import type { MessageSender } from '../contracts/task.js';
 import { KitError, type SetupKit, setupKit } from '../destinations/s3/kit.js';
@@ -114,6 +115,7 @@ export async function handleApiEvent(event: HttpApiEvent, deps: ApiDeps): Promis
           [{ field: 'Idempotency-Key', message: 'in progress' }],
         );
       if (r.kind === 'replay') {
+        await refuseOutdatedReplay(call, r.status, r.body, deps);
         reply = { status: r.status, ...(r.body === null ? {} : { body: r.body }) };
         replayed = true;
       } else {
@@ -159,6 +161,37 @@ export async function handleApiEvent(event: HttpApiEvent, deps: ApiDeps): Promis
       'api change',
     );
   return respond(reply, replayed);
+}
+
+/**
+ * A create's answer is replayed only while it still describes the registration: the same one (its external ID: a
+ * removal and a new `add` make another) at the same version (a change of where or how data is delivered makes the
+ * answer's setup kit wrong). Else 409, saying which: a vendor's client retrying a create whose destination was
+ * removed since must not be told it exists (it got 201 with the old external ID and kit: red team, API), nor have it
+ * registered again behind the removal's back — a new Idempotency-Key registers it again, on purpose.
+ */
+async function refuseOutdatedReplay(call: Call, status: number, body: unknown, deps: ApiDeps): Promise<void> {
+  if (call.route.operationId !== 'createDestination' || status !== 201) return;
+  const kept = body as { externalId: string; destination: { accountId: string; version: number } };
+  const accountId = kept.destination.accountId;
+  const now = await deps.registry.get(accountId).catch((e: unknown) => {
+    if (nearestDropshipError(e) instanceof DestinationNotFound) return undefined;
+    throw e;
+  });
+  if (now === undefined || now.externalId !== kept.externalId)
+    throw new ApiError(
+      409,
+      'idempotency-key-outdated',
+      `The destination this Idempotency-Key registered for account "${accountId}" has been removed since${now ? ' (the account was registered again, with another external ID)' : ''}: its answer is not replayed. To register the account again, send the request with a new Idempotency-Key`,
+      [{ field: 'Idempotency-Key', message: 'its destination was removed since' }],
+    );
+  if (now.version !== kept.destination.version)
+    throw new ApiError(
+      409,
+      'idempotency-key-outdated',
+      `The destination this Idempotency-Key registered for account "${accountId}" has been changed since (version ${kept.destination.version} → ${now.version}): its answer and setup kit are out of date and not replayed. Read it with GET /destinations/${accountId} (its kit: GET /destinations/${accountId}/kit)`,
+      [{ field: 'Idempotency-Key', message: 'its destination was changed since' }],
+    );
 }
 
 function lower(h: Record<string, string | undefined>): Record<string, string> {

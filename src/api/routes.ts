@@ -140,7 +140,7 @@ export const ROUTES: Route[] = [
       413: tooLarge,
       415: unsupported,
       409: problemAnswer(
-        'The account already has a destination, or a request with the same Idempotency-Key is still being answered',
+        'The account already has a destination; a request with the same Idempotency-Key is still being answered; or the destination that Idempotency-Key registered was removed or its delivery changed since (`idempotency-key-outdated`: its answer is not replayed)',
       ),
       422: problemAnswer('The Idempotency-Key was used with a different request'),
       ...common,

@@ -702,7 +702,7 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayError"];
                 };
             };
-            /** @description The account already has a destination, or a request with the same Idempotency-Key is still being answered */
+            /** @description The account already has a destination; a request with the same Idempotency-Key is still being answered; or the destination that Idempotency-Key registered was removed or its delivery changed since (`idempotency-key-outdated`: its answer is not replayed) */
             409: {
                 headers: {
                     [name: string]: unknown;
