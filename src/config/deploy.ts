@@ -22,14 +22,16 @@ interface ScheduleEvent {
  *   - `forward`: a runtime setting, passed to every function as given (after validation);
  *   - `fixed`: serverless.yml sets it (queues, the run lifecycle's timeouts, the log level): change it there;
  *   - `secret`: never in a function's configuration — give the SSM parameter that holds it;
- *   - `local`: the local stack's or the CLI's, meaningless (or harmful) on Lambda.
+ *   - `local`: the local stack's, meaningless (or harmful) on Lambda: a shell that ran `dropship dev env`;
+ *   - `cli`: the operator's CLI reads it (in the same shell as the deploy, often), the functions never: neither
+ *     refused nor passed (DROPSHIP_PRINCIPAL_ARN: serverless.yml gives the functions their own role's ARN).
  */
-type DeployUse = 'deploy' | 'forward' | 'fixed' | 'secret' | 'local';
+type DeployUse = 'deploy' | 'forward' | 'fixed' | 'secret' | 'local' | 'cli';
 
 export const DEPLOY_USE: Record<keyof Settings, DeployUse> = {
-  DATABASE_URL: 'local', // the CLI's; the functions read DROPSHIP_DATABASE_URL_SSM_PARAMETER (not refused: see below)
+  DATABASE_URL: 'cli', // the functions read DROPSHIP_DATABASE_URL_SSM_PARAMETER
   DROPSHIP_SOURCE_DATABASE_URL: 'secret',
-  DROPSHIP_PRINCIPAL_ARN: 'fixed',
+  DROPSHIP_PRINCIPAL_ARN: 'cli',
   DROPSHIP_KIT_TEMPLATE_BASE_URL: 'deploy',
   DROPSHIP_SHARD_TARGET_BYTES: 'forward',
   DROPSHIP_ROW_GROUP_ROWS: 'forward',
@@ -90,7 +92,7 @@ export const DEPLOY_USE: Record<keyof Settings, DeployUse> = {
   DROPSHIP_DEV_DIR: 'local',
   DROPSHIP_DEV_ADMIN_URL: 'local',
   DROPSHIP_DEV_ADMIN_TOKEN: 'local',
-  DROPSHIP_API_URL: 'local',
+  DROPSHIP_API_URL: 'cli',
   DROPSHIP_VPC_SECURITY_GROUP_ID: 'deploy',
   DROPSHIP_VPC_SUBNET_A: 'deploy',
   DROPSHIP_VPC_SUBNET_B: 'deploy',
@@ -98,11 +100,11 @@ export const DEPLOY_USE: Record<keyof Settings, DeployUse> = {
   DROPSHIP_ALARM_EMAIL: 'deploy',
 };
 
-const REFUSED: Record<Exclude<DeployUse, 'deploy' | 'forward'>, (name: string) => string> = {
+const REFUSED: Record<Exclude<DeployUse, 'deploy' | 'forward' | 'cli'>, (name: string) => string> = {
   fixed: (name) => `${name}: serverless.yml sets it for the functions; change it there, or unset it for the deploy`,
   secret: (name) =>
     `${name}: a secret never goes into a function's configuration; put it in an SSM SecureString and set ${name}_SSM_PARAMETER to its name`,
-  local: (name) => `${name}: the local stack's or the CLI's setting, not a deployment's; unset it for the deploy`,
+  local: (name) => `${name}: the local stack's setting, not a deployment's; unset it for the deploy`,
 };
 
 /** The variables the Serverless Framework resolves serverless.yml with when it is deploying (not packaging). */
@@ -117,10 +119,9 @@ export interface DeployOptions {
 export function deployConfig(env: NodeJS.ProcessEnv = process.env, opts: DeployOptions = {}) {
   const s = loadSettings(env);
   const given = (Object.keys(DEPLOY_USE) as (keyof Settings)[]).filter((k) => env[k] !== undefined && env[k] !== '');
-  // DATABASE_URL is the CLI's (an operator's shell has it for `dropship migrate`): not refused, never forwarded.
   const refused = given.flatMap((k) => {
     const use = DEPLOY_USE[k];
-    return use === 'fixed' || use === 'secret' || (use === 'local' && k !== 'DATABASE_URL') ? [REFUSED[use](k)] : [];
+    return use === 'fixed' || use === 'secret' || use === 'local' ? [REFUSED[use](k)] : [];
   });
   const vpc = ['DROPSHIP_VPC_SECURITY_GROUP_ID', 'DROPSHIP_VPC_SUBNET_A', 'DROPSHIP_VPC_SUBNET_B'] as const;
   if (opts.deploying)
