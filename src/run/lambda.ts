@@ -92,12 +92,7 @@ async function databaseUrlFromSsm(settings: Settings): Promise<string> {
     'DROPSHIP_DATABASE_URL_SSM_PARAMETER',
     'to reach the dropship registry and run ledger (or set DATABASE_URL)',
   );
-  return secureParameter(
-    name,
-    (value) => (/^postgres(ql)?:\/\//.test(value) ? value : undefined),
-    'a postgres:// URL',
-    { maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
-  );
+  return postgresUrlParameter(name, settings);
 }
 
 /**
@@ -108,12 +103,7 @@ async function databaseUrlFromSsm(settings: Settings): Promise<string> {
 export async function withSourceUrlFromSsm(settings: Settings): Promise<Settings> {
   const name = settings.DROPSHIP_SOURCE_DATABASE_URL_SSM_PARAMETER;
   if (settings.DROPSHIP_SOURCE_DATABASE_URL !== undefined || name === undefined) return settings;
-  const url = await secureParameter(
-    name,
-    (value) => (/^postgres(ql)?:\/\//.test(value) ? value : undefined),
-    'a postgres:// URL',
-    { maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
-  );
+  const url = await postgresUrlParameter(name, settings);
   return { ...settings, DROPSHIP_SOURCE_DATABASE_URL: url };
 }
 
@@ -156,5 +146,15 @@ export function deadlineOf(context: LambdaContext | undefined, settings: Setting
   if (!context) return undefined;
   return (
     Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - settings.DROPSHIP_DEADLINE_MARGIN_SECONDS * 1000)
+  );
+}
+
+/** A postgres:// URL from an SSM SecureString (the registry's, the source's): never in a function's configuration. */
+function postgresUrlParameter(name: string, settings: Settings): Promise<string> {
+  return secureParameter(
+    name,
+    (value) => (/^postgres(ql)?:\/\//.test(value) ? value : undefined),
+    'a postgres:// URL',
+    { maxAttempts: settings.DROPSHIP_AWS_MAX_ATTEMPTS },
   );
 }
