@@ -5,7 +5,9 @@
 // metadata (`npm view`): version, integrity, os/cpu/libc, engines. No registry URL is written.
 // A registry that does not serve a platform's package at all (this workplace's mirror serves only
 // the packages of its own platform) gets a bare optional entry: npm ci then skips it like any
-// optional package that cannot be installed.
+// optional package that cannot be installed — but, knowing no os/cpu, npm ci on every platform then
+// installs it when it can (seven DuckDB platforms, ~430 MB): a later run fills a bare entry once the
+// registry serves its metadata.
 // Run after `npm install` whenever dependencies change:  node .ci/complete-lockfile.mjs
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +21,10 @@ for (const [loc, entry] of Object.entries(pkgs)) {
     // Resolution: nested under the parent first, then hoisted to the top.
     const nested = `${loc ? `${loc}/` : ''}node_modules/${name}`;
     const top = `node_modules/${name}`;
-    if (pkgs[nested] || pkgs[top]) continue;
+    // An entry with its integrity is complete; a bare one (a registry that did not serve the package's metadata the
+    // last time) is filled again when it now does, so npm ci knows its os/cpu and skips other platforms' packages.
+    if (pkgs[nested]?.integrity || pkgs[top]?.integrity) continue;
+    if (pkgs[nested]) continue;
     let m;
     try {
       const meta = JSON.parse(
@@ -30,6 +35,7 @@ for (const [loc, entry] of Object.entries(pkgs)) {
       );
       m = Array.isArray(meta) ? meta.at(-1) : meta;
     } catch {
+      if (pkgs[top]) continue;
       pkgs[top] = { version: spec, ...(entry.dev ? { dev: true } : {}), optional: true };
       added++;
       continue;
@@ -49,7 +55,7 @@ for (const [loc, entry] of Object.entries(pkgs)) {
   }
 }
 lock.packages = Object.fromEntries(
-  Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)),
+  Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b, 'en'))),
 );
 writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`package-lock.json: added ${added} optional platform entries`);

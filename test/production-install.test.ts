@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,13 @@ describe('a production install (npm ci --omit=dev, without test/)', () => {
     const { inputs } = JSON.parse(readFileSync(join(dir, 'dist/cli/manifest.json'), 'utf8'));
     expect(inputs).toContain('src/cli/main.ts');
     expect(inputs.filter((f: string) => f.startsWith('test/') || f.startsWith('src/devstack/'))).toEqual([]);
+  });
+
+  it('installs DuckDB’s native binding for this platform only (the lock file knows every platform package’s os/cpu)', () => {
+    // A bare lock entry (no os/cpu) is installed on every platform: seven DuckDB bindings, ~430 MB (.ci/complete-lockfile.mjs).
+    const bindings = readdirSync(join(dir, 'node_modules/@duckdb')).filter((d) => d.startsWith('node-bindings-'));
+    expect(bindings.length).toBe(1);
+    expect(bindings[0]).toMatch(new RegExp(`^node-bindings-${process.platform}-${process.arch}`));
   });
 
   it('has none of the local stack’s packages', () => {
