@@ -443,7 +443,7 @@ export class Registry {
         c,
         accountId,
         `the destination was changed (${fields.join(', ')}) while this run was open; this run delivers nothing more; the next run delivers to the new destination`,
-        { releaseSlots: true },
+        { releaseSlots: true, spareReceiptsInDoubt: true },
       );
     }
     return after;

@@ -105,21 +105,22 @@ export class S3Destination implements DestinationPort {
 
   async putObject(key: string, body: string, opts: PutOptions): Promise<PutResult> {
     const conditional = Boolean(opts.ifMatch || opts.ifNoneMatch);
+    const command = new PutObjectCommand({
+      Bucket: this.dest.bucket,
+      Key: key,
+      Body: body,
+      ContentType: opts.contentType,
+      ...(opts.cacheControl ? { CacheControl: opts.cacheControl } : {}),
+      ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}),
+      ...(opts.ifNoneMatch ? { IfNoneMatch: opts.ifNoneMatch } : {}),
+      ...this.sse,
+    });
+    if (conditional) sendOnce(command);
     try {
-      const res = await this.c.s3.send(
-        new PutObjectCommand({
-          Bucket: this.dest.bucket,
-          Key: key,
-          Body: body,
-          ContentType: opts.contentType,
-          ...(opts.cacheControl ? { CacheControl: opts.cacheControl } : {}),
-          ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}),
-          ...(opts.ifNoneMatch ? { IfNoneMatch: opts.ifNoneMatch } : {}),
-          ...this.sse,
-        }),
-      );
+      const res = await this.c.s3.send(command);
       return { key, etag: res.ETag };
-    } catch (e) {
+    } catch (raw) {
+      const e = raw instanceof NotSentAgain ? raw.first : raw;
       const status = httpStatusOf(e);
       // 412: another object in place; 404 (If-Match): none (the customer deleted it, or the bucket is new).
       if (
@@ -160,4 +161,47 @@ export class S3Destination implements DestinationPort {
 /** An error S3 answered with (the SDK attaches the response's metadata). */
 function isS3Error(e: unknown): boolean {
   return typeof e === 'object' && e !== null && '$metadata' in e;
+}
+
+/**
+ * A conditional write is sent once: the SDK's own retry of it is refused (`NotSentAgain`, carrying the first attempt's
+ * error), so the caller sees every attempt and counts each as in doubt until S3 answers (the receipt's publication,
+ * src/run/lifecycle/finish.ts; status.json's place). Red team (kill, then trust): the SDK resent the account's first,
+ * create-only receipt PUT after its answer was lost; the resend met the object its first attempt had stored (412), read
+ * as "a receipt.json dropship did not write": the run failed with its receipt published, and every later run too.
+ *
+ * A middleware inside the SDK's retry loop (step `finalizeRequest`, after `retryMiddleware`): it lets the first attempt
+ * through and answers any later one with a plain error the retry strategy does not retry (no `cause`: the SDK's
+ * transient-error check follows causes), so the retry loop ends and throws it.
+ */
+function sendOnce(command: PutObjectCommand): void {
+  let first: unknown;
+  let sent = false;
+  const once = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+    if (sent) throw new NotSentAgain(first);
+    sent = true;
+    try {
+      return await next(args);
+    } catch (e) {
+      first = e;
+      throw e;
+    }
+  };
+  command.middlewareStack.addRelativeTo(
+    once as unknown as Parameters<typeof command.middlewareStack.addRelativeTo>[0],
+    {
+      relation: 'after',
+      toMiddleware: 'retryMiddleware',
+      name: 'dropshipSendOnce',
+      override: true,
+    },
+  );
+}
+
+/** The SDK wanted to send a conditional write again; `first` is what the one attempt ended with. */
+export class NotSentAgain extends Error {
+  constructor(readonly first: unknown) {
+    super('a conditional write is sent once (its first attempt failed)');
+    this.name = 'NotSentAgain';
+  }
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Destination } from '../../accounts/destination.js';
 import { ChangeStateStore } from '../../changes/state.js';
 import type { Settings } from '../../config/settings.js';
@@ -163,42 +164,30 @@ async function publishAndRecord(
   opts: FinishOptions,
 ): Promise<FinishOutcome> {
   const runId = run.runId;
-  if (!(await ledger.receiptPutStarts(runId)))
-    return {
-      status: 'failed',
-      error: new LedgerError(`run ${runId} is no longer finishing`, undefined, { retryable: false }),
-    };
-  let put: { key: string; etag: string | undefined };
-  try {
-    put = await publishReceipt(ledger, run, dest, port, body);
-  } catch (e) {
-    const error = e as Error;
-    // The destination answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
-    if (error instanceof ReceiptPreconditionFailed || error instanceof ReceiptPlaceTaken || port.refused(error))
-      await ledger.receiptPutRefused(runId).catch(() => {});
-    if (error instanceof ReceiptPreconditionFailed) {
-      // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
-      // published): this one must not replace it.
-      const why = `receipt not written: a newer receipt is already published at ${error.message.split(' ')[0]}; this run's would have replaced it`;
-      await ledger.failRun({ runId, error: why, finishingRefused: true });
-      return { status: 'failed', error: new LedgerError(why, { cause: error }, { retryable: false }) };
+  // Each attempt is one PUT, counted in doubt before it is sent: conditional writes are sent once by the SDK
+  // (src/destinations/s3/adapter.ts), so its retries are these, with its backoff.
+  const attempts = Math.max(1, opts.settings.DROPSHIP_AWS_MAX_ATTEMPTS);
+  let put: { key: string; etag: string | undefined } | undefined;
+  for (let attempt = 1; put === undefined; attempt++) {
+    if (!(await ledger.receiptPutStarts(runId)))
+      return {
+        status: 'failed',
+        error: new LedgerError(`run ${runId} is no longer finishing`, undefined, { retryable: false }),
+      };
+    try {
+      put = await publishReceipt(ledger, run, dest, port, body);
+    } catch (e) {
+      const error = e as Error;
+      // The destination answered with a refusal: that PUT wrote nothing (no answer — a dropped connection — stays in doubt).
+      const refused =
+        error instanceof ReceiptPreconditionFailed || error instanceof ReceiptPlaceTaken || port.refused(error);
+      if (refused) await ledger.receiptPutRefused(runId).catch(() => {});
+      if (isRetryable(error) && attempt < attempts && !opts.signal?.aborted) {
+        await sleep(retryDelayMs(attempt), undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => {});
+        continue;
+      }
+      return await receiptNotWritten(ledger, run, error, refused, opts);
     }
-    // The destination refuses (role, bucket, region, permissions): a retry cannot fix it.
-    if (!isRetryable(error)) {
-      await ledger.failRun({ runId, error: `receipt not written: ${error.message}`, finishingRefused: true });
-      return { status: 'failed', error };
-    }
-    // The bound (issue 23): a receipt that cannot be published in DROPSHIP_FINISH_MAX_ATTEMPTS attempts
-    // ends the run failed — the customer is told, the account is free for its next run.
-    if (run.finishAttempts >= opts.settings.DROPSHIP_FINISH_MAX_ATTEMPTS) {
-      const why = `receipt not written after ${run.finishAttempts} attempts (DROPSHIP_FINISH_MAX_ATTEMPTS); the last: ${error.message}. The run's files stay in its folder, listed by no receipt`;
-      await ledger.failRun({ runId, error: why, finishingRefused: true });
-      return { status: 'failed', error: new ReceiptError(why, { cause: error }) };
-    }
-    await ledger
-      .finishPending({ runId, error: `receipt not written yet (will be retried): ${error.message}` })
-      .catch(() => {});
-    return { status: 'pending', error };
   }
   const key = put.key;
   await (opts.faults ?? noFaults).at('after-receipt-put');
@@ -228,6 +217,50 @@ async function publishAndRecord(
     };
   }
   return { status: 'succeeded', receiptKey: key };
+}
+
+/** The receipt's PUT failed (after its attempts): the run fails when that is final, else stays `finishing`. */
+async function receiptNotWritten(
+  ledger: Ledger,
+  run: Run,
+  error: Error,
+  refused: boolean,
+  opts: FinishOptions,
+): Promise<FinishOutcome> {
+  const runId = run.runId;
+  if (error instanceof ReceiptPreconditionFailed) {
+    // A newer receipt is in place (this finisher went on after its run was ended, and a newer run
+    // published): this one must not replace it.
+    const why = `receipt not written: a newer receipt is already published at ${error.message.split(' ')[0]}; this run's would have replaced it`;
+    await ledger.failRun({ runId, error: why, finishingRefused: true });
+    return { status: 'failed', error: new LedgerError(why, { cause: error }, { retryable: false }) };
+  }
+  // The destination refuses (role, bucket, region, permissions): a retry cannot fix it.
+  if (!isRetryable(error)) {
+    await ledger.failRun({ runId, error: `receipt not written: ${error.message}`, finishingRefused: true });
+    return { status: 'failed', error };
+  }
+  // The bound (issue 23): a receipt that cannot be published in DROPSHIP_FINISH_MAX_ATTEMPTS attempts
+  // ends the run failed — the customer is told, the account is free for its next run. When the last PUT got no
+  // answer, it may have landed: the message says so (the run's chain link is kept as not known to be published, so
+  // the next receipt replaces it), never that the files are listed by no receipt.
+  if (run.finishAttempts >= opts.settings.DROPSHIP_FINISH_MAX_ATTEMPTS) {
+    const inDoubt = !refused || (await ledger.receiptPutsInDoubt(runId).catch(() => 1)) > 0;
+    const why = !inDoubt
+      ? `receipt not written after ${run.finishAttempts} attempts (DROPSHIP_FINISH_MAX_ATTEMPTS); the last: ${error.message}. The run's files stay in its folder, listed by no receipt`
+      : `receipt not confirmed after ${run.finishAttempts} attempts (DROPSHIP_FINISH_MAX_ATTEMPTS): a PUT got no answer (the last: ${error.message}), so the receipt.json in place may be this run's; the next delivery's receipt replaces it`;
+    await ledger.failRun({ runId, error: why, finishingRefused: true });
+    return { status: 'failed', error: new ReceiptError(why, { cause: error }) };
+  }
+  await ledger
+    .finishPending({ runId, error: `receipt not written yet (will be retried): ${error.message}` })
+    .catch(() => {});
+  return { status: 'pending', error };
+}
+
+/** The SDK's standard backoff: full jitter on 100 ms × 2^(attempt − 1), at most 20 s. */
+function retryDelayMs(attempt: number): number {
+  return Math.random() * Math.min(20_000, 100 * 2 ** (attempt - 1));
 }
 
 /**

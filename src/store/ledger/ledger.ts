@@ -9,11 +9,11 @@ import {
   type ActiveRun,
   type ListedRun,
   type OpenRun,
+  PUBLISHABLE,
   RUN_LOCK_SPACE,
   type Run,
   type RunPosition,
   type RunStatus,
-  SERVES_CURRENT,
   toRun,
 } from './rows.js';
 import { SnapshotHolderLedger } from './snapshot.js';
@@ -326,7 +326,7 @@ export class Ledger extends TaskLedger {
         where r.run_id = $1
           and (r.status = 'running' or (r.status = 'finishing' and (r.lease_until < now() or $3)))
           and not exists (select 1 from dropship.run_tasks t where t.run_id = r.run_id and t.status <> 'succeeded')
-          and ${SERVES_CURRENT}
+          and ${PUBLISHABLE}
       returning *`,
       [q.runId, q.leaseSeconds, q.takeOver ?? false],
     );
@@ -340,7 +340,7 @@ export class Ledger extends TaskLedger {
    */
   async stillPublishable(runId: string): Promise<{ ok: true } | { ok: false; why: string }> {
     const res = await this.pool.query<{ status: RunStatus; error: string | null; current: boolean }>(
-      `select r.status, r.error, ${SERVES_CURRENT} as current from dropship.runs r where r.run_id = $1`,
+      `select r.status, r.error, ${PUBLISHABLE} as current from dropship.runs r where r.run_id = $1`,
       [runId],
     );
     const row = res.rows[0];
@@ -410,9 +410,11 @@ export class Ledger extends TaskLedger {
 
   /**
    * Is this the first receipt to be written at `bucket`/`receiptKey` by anyone dropship knows? No published receipt of
-   * the account (any generation, any place: one whose place is unknown — recorded before places were — counts), none
-   * of any account at this place, and no earlier PUT of this run in doubt (its answer lost: the object may be its
-   * own). Then the PUT is create-only. Read once per account's life in the common case (the first condition); the
+   * the account (any generation, any place: one whose place is unknown — recorded before places were — counts), no
+   * link of any account at this place — published or kept as not known to be published (a run that ended with its PUT
+   * in doubt: the object may be its receipt; red team, kill then trust: a SIGKILL after the first PUT, then `runs
+   * cancel`, left every later run refused as if the receipt were the customer's) — and no earlier PUT of this run in
+   * doubt (its answer lost: the object may be its own). Then the PUT is create-only. Read once per account's life in the common case (the first condition); the
    * place's lookup reads `receipt_chain` without an index of its own, for a new account only.
    */
   async firstReceiptHere(q: {
@@ -424,7 +426,7 @@ export class Ledger extends TaskLedger {
     const res = await this.pool.query<{ first: boolean }>(
       `select not exists (select 1 from dropship.receipt_chain where account_id = $2 and published)
           and (select receipt_puts_in_doubt from dropship.runs where run_id = $1) <= 1
-          and not exists (select 1 from dropship.receipt_chain where bucket = $3 and receipt_key = $4 and published)
+          and not exists (select 1 from dropship.receipt_chain where bucket = $3 and receipt_key = $4)
           as first`,
       [q.runId, q.accountId, q.bucket, q.receiptKey],
     );
@@ -443,6 +445,15 @@ export class Ledger extends TaskLedger {
       [runId],
     );
     return res.rowCount === 1;
+  }
+
+  /** How many of the run's receipt PUTs got no answer (each may have landed). */
+  async receiptPutsInDoubt(runId: string): Promise<number> {
+    const res = await this.pool.query<{ doubt: number }>(
+      'select receipt_puts_in_doubt as doubt from dropship.runs where run_id = $1',
+      [runId],
+    );
+    return res.rows[0]?.doubt ?? 0;
   }
 
   /**
