@@ -155,6 +155,11 @@ describe('export of a demo account on the local stack', () => {
       );
       expect(message).toContain('sts:ExternalId');
       expect(message).not.toContain(globex.destination.externalId);
+      // The refused run is in the ledger (`runs show` knows the run id its webhook and failure streak name).
+      const recorded = await ledger.getRun(outcome.runId);
+      expect(recorded).toMatchObject({ status: 'failed', accountId: 'globex' });
+      expect(recorded?.error).toContain('AccessDenied');
+      expect(recorded?.error).not.toContain(globex.destination.externalId);
       expect(await stack.s3.keys('globex-data')).toEqual([]);
       expect(stack.s3.requests.filter((r) => r.bucket === 'globex-data').length).toBe(before);
     } finally {

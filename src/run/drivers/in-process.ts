@@ -98,6 +98,39 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
   }
   // Whether the ledger has the run (set once it is recorded).
   let opened = false;
+  /**
+   * A run refused before it opened (its pre-flight: the role, the bucket, the source schema) is recorded ended in the
+   * ledger, as the fan-out path records one — `runs list/show` show it, as its webhook and the failure streak name it
+   * (red team: the run id a customer's `delivery.failed` carried was unknown to `dropship runs show`). Only the outcome
+   * event when the ledger cannot take the run; false when the destination changed meanwhile (nothing to tell).
+   */
+  const recordRefused = async (error: unknown): Promise<boolean> => {
+    try {
+      await ledger.openRun({
+        runId,
+        accountId: dest.accountId,
+        trigger: deps.trigger ?? 'cli',
+        slot: deps.slot ?? null,
+        layout: dest.layout,
+        folder: '',
+        startedMicros,
+        tables: [],
+        owner: cliOwnerId(),
+        staleSeconds: settings.DROPSHIP_RUN_STALE_SECONDS,
+        destination: dest,
+        refused: errorText(error),
+      });
+      return true;
+    } catch (e) {
+      if (e instanceof DestinationChanged) return false;
+      await ledger.outcomes
+        .failedBeforeOpening({ runId, destination: dest, error: errorText(error) })
+        .catch((err: unknown) =>
+          log.error({ accountId: dest.accountId, runId, ...errorFields(err) }, 'could not record the run outcome'),
+        );
+      return true;
+    }
+  };
   const fail = async (error: unknown): Promise<AccountOutcome> => {
     const outcome: AccountOutcome = { ok: false, runId, error, failures, seconds: seconds() };
     // The run's end is in the ledger with its outcome event (a run that failed before it opened gets
@@ -115,12 +148,10 @@ export async function exportAccount(dest: Destination, deps: AccountRunDeps): Pr
       !(error instanceof RunInProgress) &&
       !(error instanceof DestinationChanged)
     ) {
-      if (!opened)
-        await ledger.outcomes
-          .failedBeforeOpening({ runId, destination: dest, error: errorText(error) })
-          .catch((err: unknown) =>
-            log.error({ accountId: dest.accountId, runId, ...errorFields(err) }, 'could not record the run outcome'),
-          );
+      if (!opened && !(await recordRefused(error))) {
+        reporter.accountDone(dest.accountId, outcome);
+        return outcome;
+      }
       await dispatchRunOutcome({ ledger, settings, log, port }, runId, error);
     }
     reporter.accountDone(dest.accountId, outcome);
