@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Destination } from '../../accounts/destination.js';
 import type { Settings } from '../../config/settings.js';
 import { messageLabel, type TaskMessage } from '../../contracts/task.js';
@@ -61,17 +62,28 @@ export interface SweepResult {
   detail?: string;
 }
 
+/**
+ * Runs swept side by side (each run is another account's: one active run per account). Ending a run tells its customer
+ * (status.json, the webhook with its retries, ~18 s against an endpoint that never answers): swept one after another,
+ * each such run held every later account's — a lost task message re-sent, an orphaned receipt published — and ~16 of
+ * them used up the sweeper's 300 s (red team, webhooks).
+ */
+export const SWEEP_CONCURRENCY = 8;
+
 export async function sweepRuns(deps: SweepDeps, opts: { accountId?: string } = {}): Promise<SweepResult[]> {
-  const out: SweepResult[] = [];
-  for (const run of await deps.ledger.activeRuns(opts.accountId)) {
-    try {
-      out.push(await sweepRun(run, deps));
-    } catch (e) {
-      deps.log.error({ accountId: run.accountId, runId: run.runId, ...errorFields(e) }, 'sweeping a run failed');
-      out.push({ runId: run.runId, accountId: run.accountId, action: 'waiting', detail: (e as Error).message });
-    }
-  }
-  return out;
+  const limit = pLimit(SWEEP_CONCURRENCY);
+  return Promise.all(
+    (await deps.ledger.activeRuns(opts.accountId)).map((run) =>
+      limit(async (): Promise<SweepResult> => {
+        try {
+          return await sweepRun(run, deps);
+        } catch (e) {
+          deps.log.error({ accountId: run.accountId, runId: run.runId, ...errorFields(e) }, 'sweeping a run failed');
+          return { runId: run.runId, accountId: run.accountId, action: 'waiting', detail: (e as Error).message };
+        }
+      }),
+    ),
+  );
 }
 
 function isInProcess(run: ActiveRun): boolean {
