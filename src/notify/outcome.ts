@@ -7,7 +7,7 @@ import { errorFields, type Logger } from '../log/logger.js';
 import { emfLine } from '../log/metrics.js';
 import { buildStatus, writeStatus } from './status.js';
 import { StatusStore, webhookKey } from './store.js';
-import { decryptSecret, deliverWithRetries, type EventType, type WebhookEvent } from './webhook.js';
+import { decryptSecret, deliverToCurrent, type EventType, type WebhookEvent } from './webhook.js';
 
 /**
  * Helpers of the run outcome (src/notify/dispatch.ts delivers it): the webhook events and their
@@ -93,26 +93,38 @@ export async function deliverPending(
   const one = async (ev: (typeof pending)[number]): Promise<void> => {
     const fields = { accountId: ev.accountId, eventId: ev.id, type: ev.type };
     try {
-      if (!ev.current) {
-        await store.noteDelivery(ev.id, 0, false, 'destination removed or re-registered before delivery', true);
-        log?.warn(fields, 'webhook event dropped: its destination was removed (or re-registered) before delivery');
+      // The URL and secret are read right before each POST, of the event's own registration: `pending` was read
+      // before, and the account may have been removed (and registered again) since (src/notify/store.ts sendTarget).
+      let stop: { settled: true } | { withdrawn: string } | undefined;
+      const r = await deliverToCurrent(
+        async () => {
+          const to = await store.sendTarget(ev.id);
+          if ('url' in to) return { url: to.url, secret: decryptSecret(to.secret, key) };
+          stop = to;
+          return undefined;
+        },
+        ev.body,
+        {
+          attempts: s.DROPSHIP_WEBHOOK_ATTEMPTS,
+          backoffMs: s.DROPSHIP_WEBHOOK_BACKOFF_MS,
+          timeoutMs: s.DROPSHIP_WEBHOOK_TIMEOUT_MS,
+          allowLoopback: s.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK,
+        },
+      );
+      if (stop !== undefined) {
+        if ('withdrawn' in stop) {
+          await store.noteDelivery(ev.id, r.attempts, false, stop.withdrawn, true);
+          log?.warn({ ...fields, reason: stop.withdrawn }, 'webhook event given up before delivery');
+        }
         return;
       }
-      const row = await store.get(ev.accountId);
-      if (!row.webhookUrl || !row.webhookSecret) {
-        await store.noteDelivery(ev.id, 0, false, 'webhook removed before delivery', true);
-        return;
-      }
-      const secret = decryptSecret(row.webhookSecret, key);
-      const r = await deliverWithRetries(row.webhookUrl, secret, ev.body, {
-        attempts: s.DROPSHIP_WEBHOOK_ATTEMPTS,
-        backoffMs: s.DROPSHIP_WEBHOOK_BACKOFF_MS,
-        timeoutMs: s.DROPSHIP_WEBHOOK_TIMEOUT_MS,
-        allowLoopback: s.DROPSHIP_WEBHOOK_ALLOW_LOOPBACK,
-      });
       const error = r.ok ? null : (r.error ?? `HTTP ${r.status}`);
       const old = (await store.pendingEvents({ ids: [ev.id], maxAgeHours: 24 })).length === 0;
-      await store.noteDelivery(ev.id, r.attempts, r.ok, error, !r.ok && old);
+      const noted = await store.noteDelivery(ev.id, r.attempts, r.ok, error, !r.ok && old);
+      if (!noted) {
+        log?.warn({ ...fields, ok: r.ok }, 'webhook event given up (or delivered elsewhere) while it was being sent');
+        return;
+      }
       if (r.ok) delivered++;
       else {
         failed++;

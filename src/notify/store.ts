@@ -342,21 +342,56 @@ export class StatusStore implements StatusPlaces {
     }));
   }
 
+  /**
+   * Where event `id` may be sent now, read right before each POST in one query: the webhook URL and (encrypted) secret
+   * of the event's own registration (its generation still the account's), or why not — `settled` (delivered or given
+   * up meanwhile, e.g. by a removal: nothing more to note) or `withdrawn` (to be given up, with that reason). An event
+   * read as pending before a removal and a new registration of the account id never reaches the new owner's URL nor is
+   * signed with its secret (red team, notify).
+   */
+  async sendTarget(id: string): Promise<{ url: string; secret: string } | { settled: true } | { withdrawn: string }> {
+    const res = await this.pool.query<{
+      settled: boolean;
+      current: boolean;
+      webhook_url: string | null;
+      webhook_secret: string | null;
+    }>(
+      `select e.delivered_at is not null or e.given_up_at is not null as settled, d.account_id is not null as current,
+              s.webhook_url, s.webhook_secret
+         from dropship.webhook_events e
+         left join dropship.destinations d on d.account_id = e.account_id and d.generation = e.generation
+         left join dropship.destination_status s on s.account_id = d.account_id
+        where e.id = $1`,
+      [id],
+    );
+    const r = res.rows[0];
+    if (r === undefined || r.settled) return { settled: true };
+    if (!r.current) return { withdrawn: 'destination removed or re-registered before delivery' };
+    if (!r.webhook_url || !r.webhook_secret) return { withdrawn: 'webhook removed before delivery' };
+    return { url: r.webhook_url, secret: r.webhook_secret };
+  }
+
+  /**
+   * Notes a delivery's attempts and result — of a pending event only: one delivered or given up meanwhile (a removal
+   * gives its events up while a POST may be under way) keeps that end (a given-up event is never marked delivered).
+   * Returns whether it was noted.
+   */
   async noteDelivery(
     id: string,
     attempts: number,
     delivered: boolean,
     error: string | null,
     giveUp: boolean,
-  ): Promise<void> {
-    await this.pool.query(
+  ): Promise<boolean> {
+    const res = await this.pool.query(
       `update dropship.webhook_events
           set attempts = attempts + $2, last_error = $4,
               delivered_at = case when $3 then now() end,
               given_up_at = case when not $3 and $5 then now() end
-        where id = $1`,
+        where id = $1 and delivered_at is null and given_up_at is null`,
       [id, attempts, delivered, error, giveUp],
     );
+    return res.rowCount === 1;
   }
 
   /** Destinations paused after consecutive failures (and not re-enabled since), with when. */

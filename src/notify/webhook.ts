@@ -336,6 +336,15 @@ async function postOnce(
   }
 }
 
+export interface DeliveryOptions extends WebhookNetworkOptions {
+  attempts: number;
+  backoffMs: number;
+  timeoutMs: number;
+  onAttempt?: (n: number, r: PostResult) => void;
+  /** Resolver for the URL's host (tests inject one). */
+  lookup?: WebhookLookup;
+}
+
 /**
  * Up to `attempts` POSTs; each non-2xx answer, timeout or connection error waits
  * backoff × 2^(n−1) (with jitter between 50 % and 100 %) before the next. Each attempt is signed
@@ -345,19 +354,27 @@ export async function deliverWithRetries(
   url: string,
   secret: string,
   body: string,
-  opts: {
-    attempts: number;
-    backoffMs: number;
-    timeoutMs: number;
-    onAttempt?: (n: number, r: PostResult) => void;
-    /** Resolver for the URL's host (tests inject one). */
-    lookup?: WebhookLookup;
-  } & WebhookNetworkOptions,
+  opts: DeliveryOptions,
 ): Promise<PostResult & { attempts: number }> {
+  return deliverToCurrent(async () => ({ url, secret }), body, opts);
+}
+
+/**
+ * As `deliverWithRetries`, with the URL and secret asked of `target` right before each POST (the outbox reads them
+ * from the event's own registration and webhook version: src/notify/outcome.ts). `target` answering undefined stops
+ * the delivery before that POST: `withdrawn`, with the attempts made before it.
+ */
+export async function deliverToCurrent(
+  target: () => Promise<{ url: string; secret: string } | undefined>,
+  body: string,
+  opts: DeliveryOptions,
+): Promise<PostResult & { attempts: number; withdrawn?: true }> {
   let last: PostResult = { ok: false, error: 'not attempted' };
   for (let n = 1; n <= opts.attempts; n++) {
+    const to = await target();
+    if (to === undefined) return { ...last, attempts: n - 1, withdrawn: true };
     try {
-      last = await postOnce(url, secret, body, opts);
+      last = await postOnce(to.url, to.secret, body, opts);
     } catch (e) {
       // A refused target is refused the same way every time: no retries.
       last = { ok: false, error: (e as Error).message };
