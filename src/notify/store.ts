@@ -33,6 +33,11 @@ export interface DestinationStatusRow {
   /** What the verification was for: a digest of (role ARN, external ID) — a new role is probed again. */
   externalIdVerifiedFor: string | null;
   lastCheckAt: Date | null;
+  /**
+   * Rises at every change of the webhook's URL or secret: an outbox event carries the version it was queued for and is
+   * sent only while that version is in force (the older versions' pending events are given up at the change).
+   */
+  webhookVersion: number;
 }
 
 export interface PendingEvent {
@@ -48,6 +53,18 @@ export interface PendingEvent {
   current: boolean;
 }
 
+/** Why an event queued for a webhook version no longer in force was given up (its `last_error`). */
+const WEBHOOK_REMOVED = 'webhook removed before delivery';
+const WEBHOOK_CHANGED =
+  'webhook changed (URL and secret set again) before delivery: an event goes only to the webhook it was queued for';
+const SECRET_ROTATED =
+  'webhook secret rotated before delivery: an event is signed only with the secret it was queued under';
+const WEBHOOK_CHANGED_OR_ROTATED =
+  'webhook changed or its secret rotated before delivery: an event goes only to the webhook it was queued for';
+/** The account's webhook version now (SQL, the account id as $2): 0 before a status row exists. */
+const WEBHOOK_VERSION_NOW =
+  'coalesce((select webhook_version from dropship.destination_status where account_id = $2), 0)';
+
 // biome-ignore lint/suspicious/noExplicitAny: pg rows
 function toRow(r: any): DestinationStatusRow {
   return {
@@ -61,6 +78,7 @@ function toRow(r: any): DestinationStatusRow {
     externalIdVerifiedAt: r.external_id_verified_at,
     externalIdVerifiedFor: r.external_id_verified_for ?? null,
     lastCheckAt: r.last_check_at,
+    webhookVersion: Number(r.webhook_version ?? 0),
   };
 }
 
@@ -214,6 +232,8 @@ export class StatusStore implements StatusPlaces {
   /**
    * Sets the account's webhook in the caller's transaction `c` — one that holds the destination's row (it has just
    * registered or changed it: src/operations/destinations.ts), so the webhook commits with that change or not at all.
+   * A new webhook version: the events still pending for the previous URL and secret are given up in `c` (they are never
+   * sent to the new URL nor signed with the new secret).
    */
   async writeWebhook(
     c: PoolClient,
@@ -222,9 +242,37 @@ export class StatusStore implements StatusPlaces {
     encryptedSecret: string | null,
   ): Promise<void> {
     await this.get(accountId, c);
+    await this.newWebhookVersion(
+      c,
+      accountId,
+      'webhook_url = $2, webhook_secret = $3',
+      [url, encryptedSecret],
+      url === null ? WEBHOOK_REMOVED : WEBHOOK_CHANGED,
+    );
+  }
+
+  /**
+   * In `c`: sets the webhook columns `set` (parameters from $2: `values`) and raises the webhook version; the events of
+   * older versions still pending are given up, with `reason` as their last error.
+   */
+  private async newWebhookVersion(
+    c: PoolClient,
+    accountId: string,
+    set: string,
+    values: unknown[],
+    reason: string,
+  ): Promise<void> {
+    const res = await c.query<{ webhook_version: string }>(
+      `update dropship.destination_status set ${set}, webhook_version = webhook_version + 1
+        where account_id = $1 returning webhook_version`,
+      [accountId, ...values],
+    );
+    const version = res.rows[0]?.webhook_version;
+    if (version === undefined) return;
     await c.query(
-      'update dropship.destination_status set webhook_url = $2, webhook_secret = $3 where account_id = $1',
-      [accountId, url, encryptedSecret],
+      `update dropship.webhook_events set given_up_at = now(), last_error = $3
+        where account_id = $1 and webhook_version < $2 and delivered_at is null and given_up_at is null`,
+      [accountId, version, reason],
     );
   }
 
@@ -238,7 +286,10 @@ export class StatusStore implements StatusPlaces {
     return new Map(res.rows.map((r) => [r.account_id, r.webhook_url]));
   }
 
-  /** Replaces the webhook's signing secret — of the registration `generation` only (as `setWebhook`); false: gone. */
+  /**
+   * Replaces the webhook's signing secret — of the registration `generation` only (as `setWebhook`); false: gone. A new
+   * webhook version, as `writeWebhook`: the events still pending under the old secret are given up.
+   */
   async setSecret(accountId: string, generation: number, encryptedSecret: string): Promise<boolean> {
     return this.tx(async (c) => {
       const cur = await c.query(
@@ -246,10 +297,7 @@ export class StatusStore implements StatusPlaces {
         [accountId, generation],
       );
       if (cur.rowCount === 0) return false;
-      await c.query('update dropship.destination_status set webhook_secret = $2 where account_id = $1', [
-        accountId,
-        encryptedSecret,
-      ]);
+      await this.newWebhookVersion(c, accountId, 'webhook_secret = $2', [encryptedSecret], SECRET_ROTATED);
       return true;
     });
   }
@@ -302,16 +350,18 @@ export class StatusStore implements StatusPlaces {
     const id = rows[0]!.id;
     if (generation !== undefined) {
       const res = await c.query(
-        `insert into dropship.webhook_events (id, account_id, type, body, generation)
-         select $1, $2, $3, $4, generation from dropship.destinations where account_id = $2 and generation = $5`,
+        `insert into dropship.webhook_events (id, account_id, type, body, generation, webhook_version)
+         select $1, $2, $3, $4, generation, ${WEBHOOK_VERSION_NOW}
+           from dropship.destinations where account_id = $2 and generation = $5`,
         [id, accountId, type, build(id), generation],
       );
       return res.rowCount === 1 ? id : undefined;
     }
-    // The event belongs to the destination generation registered now.
+    // The event belongs to the destination generation registered now, and to its webhook version now.
     await c.query(
-      `insert into dropship.webhook_events (id, account_id, type, body, generation)
-       values ($1, $2, $3, $4, (select generation from dropship.destinations where account_id = $2))`,
+      `insert into dropship.webhook_events (id, account_id, type, body, generation, webhook_version)
+       values ($1, $2, $3, $4, (select generation from dropship.destinations where account_id = $2),
+               ${WEBHOOK_VERSION_NOW})`,
       [id, accountId, type, build(id)],
     );
     return id;
@@ -344,7 +394,8 @@ export class StatusStore implements StatusPlaces {
 
   /**
    * Where event `id` may be sent now, read right before each POST in one query: the webhook URL and (encrypted) secret
-   * of the event's own registration (its generation still the account's), or why not — `settled` (delivered or given
+   * of the event's own registration (its generation still the account's) and webhook version (neither URL nor secret
+   * changed since it was queued: a change that raced its insert gave nothing up), or why not — `settled` (delivered or given
    * up meanwhile, e.g. by a removal: nothing more to note) or `withdrawn` (to be given up, with that reason). An event
    * read as pending before a removal and a new registration of the account id never reaches the new owner's URL nor is
    * signed with its secret (red team, notify).
@@ -353,11 +404,12 @@ export class StatusStore implements StatusPlaces {
     const res = await this.pool.query<{
       settled: boolean;
       current: boolean;
+      same_webhook: boolean;
       webhook_url: string | null;
       webhook_secret: string | null;
     }>(
       `select e.delivered_at is not null or e.given_up_at is not null as settled, d.account_id is not null as current,
-              s.webhook_url, s.webhook_secret
+              s.webhook_version is not distinct from e.webhook_version as same_webhook, s.webhook_url, s.webhook_secret
          from dropship.webhook_events e
          left join dropship.destinations d on d.account_id = e.account_id and d.generation = e.generation
          left join dropship.destination_status s on s.account_id = d.account_id
@@ -367,7 +419,8 @@ export class StatusStore implements StatusPlaces {
     const r = res.rows[0];
     if (r === undefined || r.settled) return { settled: true };
     if (!r.current) return { withdrawn: 'destination removed or re-registered before delivery' };
-    if (!r.webhook_url || !r.webhook_secret) return { withdrawn: 'webhook removed before delivery' };
+    if (!r.webhook_url || !r.webhook_secret) return { withdrawn: WEBHOOK_REMOVED };
+    if (!r.same_webhook) return { withdrawn: WEBHOOK_CHANGED_OR_ROTATED };
     return { url: r.webhook_url, secret: r.webhook_secret };
   }
 

@@ -611,6 +611,33 @@ const MIGRATIONS: Migration[] = [
       create index runs_by_status_newest on dropship.runs (status, started_at desc, run_id desc);
     `,
   },
+  {
+    version: 24,
+    name: 'webhook versions: an outbox event is sent to the webhook it was queued for only',
+    additive: true,
+    sql: `
+      -- A webhook event was tied to the destination generation only: one queued before a change of the webhook URL (or
+      -- a secret rotation) was sent to the new URL, signed with the new secret (red team, notify). The webhook's version
+      -- rises at every change of its URL or secret (src/notify/store.ts writeWebhook, setSecret), which gives up the
+      -- older versions' pending events; each event carries the version it was queued for, and is sent only while that
+      -- version is the status row's.
+      alter table dropship.destination_status add column webhook_version bigint not null default 0;
+      -- Existing events: version 0, that of every status row now. New ones: the code stamps the version; the trigger
+      -- stamps those of a previous release's code (this migration is additive), which neither bumps nor checks it.
+      alter table dropship.webhook_events add column webhook_version bigint not null default 0;
+      alter table dropship.webhook_events alter column webhook_version drop default;
+      create function dropship.webhook_event_version() returns trigger language plpgsql as $$
+      begin
+        if new.webhook_version is null then
+          new.webhook_version := coalesce(
+            (select webhook_version from dropship.destination_status where account_id = new.account_id), 0);
+        end if;
+        return new;
+      end $$;
+      create trigger webhook_events_version before insert on dropship.webhook_events
+        for each row execute function dropship.webhook_event_version();
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */
