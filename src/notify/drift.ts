@@ -85,6 +85,11 @@ export interface DriftResult {
   events?: string[];
   /** Not checked: the call ran out of time before this destination's turn (`deadline`). */
   unchecked?: true;
+  /**
+   * The destination version checked is no longer in force (changed or removed before or during its check): nothing was
+   * recorded and the customer was not told; the version in force is checked on its own.
+   */
+  superseded?: true;
 }
 
 /** The customer's words for a failed doctor check; undefined when the failure is on our side. */
@@ -139,12 +144,27 @@ async function checkDestination(
     checks: report.checks,
     failures: unique,
   };
-  await store.noteCheck(dest.accountId, dest.generation, { ok: result.ok, probed, checks: report.checks });
+  // Of this destination version only: one changed (or removed) while it was checked records and tells nothing — the
+  // version in force is checked on its own (red team, notify: a check of the role before a fix told the customer
+  // "dropship could not assume the role <the old role>" and was stored as the fixed version's last check).
+  if (
+    !(await store.noteCheck(dest.accountId, dest.generation, dest.version, {
+      ok: result.ok,
+      probed,
+      checks: report.checks,
+    }))
+  ) {
+    deps.log?.info(
+      { accountId: dest.accountId, generation: dest.generation, version: dest.version },
+      'drift check of a destination version changed or removed since: not recorded, customer not told',
+    );
+    return { ...result, superseded: true };
+  }
   if (unique.length > 0 && opts.notify !== false && row.webhookUrl) {
     const ids: string[] = [];
     for (const f of unique) {
-      // Of this registration only: one removed (and registered again) during the check's AWS calls gets nothing.
-      const id = await addEvent(store, dest.generation, 'destination.check_failed', {
+      // Of this registration and version only: one removed (and registered again) or changed since gets nothing.
+      const id = await addEvent(store, dest, 'destination.check_failed', {
         account: dest.accountId,
         run_id: null,
         occurred_at: now.toISOString(),
@@ -177,7 +197,16 @@ export const CHECK_CONCURRENCY = 4;
 export async function checkDestinations(
   deps: { pool: Pool; settings: Settings; log?: Logger },
   dests: Destination[],
-  opts: { forceProbe?: boolean; deadline?: number; concurrency?: number } = {},
+  opts: {
+    forceProbe?: boolean;
+    deadline?: number;
+    concurrency?: number;
+    /**
+     * The destination as it is now, read right before its check (undefined: removed): a list read long before (the
+     * check function's, up to 600 s) checks the version in force, not the one it read.
+     */
+    reread?: (d: Destination) => Promise<Destination | undefined>;
+  } = {},
 ): Promise<DriftResult[]> {
   const gate = pLimit(Math.max(1, opts.concurrency ?? CHECK_CONCURRENCY));
   return Promise.all(
@@ -193,7 +222,18 @@ export async function checkDestinations(
             unchecked: true,
           };
         try {
-          return await checkDestination(deps, d, opts.forceProbe ? { forceProbe: true } : {});
+          const now = opts.reread ? await opts.reread(d) : d;
+          // Re-read: one removed (or registered anew) or disabled meanwhile is not due any more.
+          if (now === undefined || now.generation !== d.generation || (opts.reread && !now.enabled))
+            return {
+              accountId: d.accountId,
+              ok: false,
+              probed: false,
+              checks: [{ name: 'check', status: 'fail', detail: 'not checked: removed or disabled before its turn' }],
+              failures: [],
+              superseded: true,
+            };
+          return await checkDestination(deps, now, opts.forceProbe ? { forceProbe: true } : {});
         } catch (e) {
           return {
             accountId: d.accountId,

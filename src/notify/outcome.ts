@@ -48,14 +48,23 @@ export function eventOf(type: EventType, fields: Omit<WebhookEvent, 'id' | 'type
   return { type, build: (id: string) => JSON.stringify({ id, type, ...fields }) };
 }
 
-/** An event about the registration `generation` (none when that registration is gone: see `addEventFor`). */
+/**
+ * An event about the registration `of.generation` at destination version `of.version` (none when that registration is
+ * gone, or the destination was changed since: see `addEventFor`).
+ */
 export async function addEvent(
   store: StatusStore,
-  generation: number,
+  of: { generation: number; version: number },
   type: EventType,
   fields: Omit<WebhookEvent, 'id' | 'type'>,
 ): Promise<string | undefined> {
-  return store.addEventFor(fields.account, generation, type, (id) => JSON.stringify({ id, type, ...fields }));
+  return store.addEventFor(
+    fields.account,
+    of.generation,
+    type,
+    (id) => JSON.stringify({ id, type, ...fields }),
+    of.version,
+  );
 }
 
 /** Accounts whose webhook events are sent side by side (each account's in order). */

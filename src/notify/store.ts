@@ -311,15 +311,21 @@ export class StatusStore implements StatusPlaces {
     );
   }
 
-  /** The last drift check's result — of the registration `generation` only (a removed one's check lands nowhere). */
-  async noteCheck(accountId: string, generation: number, result: unknown): Promise<void> {
+  /**
+   * The last drift check's result — of the registration `generation` at destination `version` only: a removed
+   * registration's check, or one of a version changed since (the check read the destination before an update), lands
+   * nowhere (red team, notify: a stale check of a wrong role was recorded as the fixed version's last check). Returns
+   * whether it was recorded.
+   */
+  async noteCheck(accountId: string, generation: number, version: number, result: unknown): Promise<boolean> {
     await this.get(accountId);
-    await this.pool.query(
+    const res = await this.pool.query(
       `update dropship.destination_status s set last_check_at = now(), last_check = $2
          from dropship.destinations d
-        where s.account_id = $1 and d.account_id = $1 and d.generation = $3`,
-      [accountId, JSON.stringify(result), generation],
+        where s.account_id = $1 and d.account_id = $1 and d.generation = $3 and d.version = $4`,
+      [accountId, JSON.stringify(result), generation, version],
     );
+    return res.rowCount === 1;
   }
 
   async addEvent(accountId: string, type: string, build: (id: string) => string): Promise<string> {
@@ -328,15 +334,18 @@ export class StatusStore implements StatusPlaces {
 
   /**
    * An event about the registration `generation` only: none (undefined) when the account was removed meanwhile,
-   * and maybe registered again — a drift check of the old role or bucket is not the new customer's (review).
+   * and maybe registered again — a drift check of the old role or bucket is not the new customer's (review). With
+   * `version`, of that destination version only: none when the destination was changed since (a check of the version
+   * before an update tells the customer nothing).
    */
   async addEventFor(
     accountId: string,
     generation: number,
     type: string,
     build: (id: string) => string,
+    version?: number,
   ): Promise<string | undefined> {
-    return this.insertEvent(this.pool, accountId, type, build, generation);
+    return this.insertEvent(this.pool, accountId, type, build, { generation, version: version ?? null });
   }
 
   private async insertEvent(
@@ -344,16 +353,17 @@ export class StatusStore implements StatusPlaces {
     accountId: string,
     type: string,
     build: (id: string) => string,
-    generation?: number,
+    of?: { generation: number; version: number | null },
   ): Promise<string | undefined> {
     const { rows } = await c.query<{ id: string }>('select gen_random_uuid()::text as id');
     const id = rows[0]!.id;
-    if (generation !== undefined) {
+    if (of !== undefined) {
       const res = await c.query(
         `insert into dropship.webhook_events (id, account_id, type, body, generation, webhook_version)
          select $1, $2, $3, $4, generation, ${WEBHOOK_VERSION_NOW}
-           from dropship.destinations where account_id = $2 and generation = $5`,
-        [id, accountId, type, build(id), generation],
+           from dropship.destinations
+          where account_id = $2 and generation = $5 and ($6::bigint is null or version = $6)`,
+        [id, accountId, type, build(id), of.generation, of.version],
       );
       return res.rowCount === 1 ? id : undefined;
     }

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Destination } from '../accounts/destination.js';
-import type { Registry } from '../accounts/registry.js';
+import { DestinationNotFound, type Registry } from '../accounts/registry.js';
 import type { Settings } from '../config/settings.js';
 import { allSlots, slotsByPlan } from '../contracts/slots.js';
 import { type DoctorReport, doctor } from '../destinations/s3/doctor.js';
@@ -39,11 +39,10 @@ export async function runChecks(
       }
   // The webhook outbox gets what is left after the checks, at most WEBHOOK_BUDGET_MS; the checks the rest.
   const checksDeadline = deadline === undefined ? undefined : deadline - OUTBOX_RESERVE_MS;
-  const results = await checkDestinations(
-    { pool: ledger.pool, settings, log },
-    dests,
-    checksDeadline !== undefined ? { deadline: checksDeadline } : {},
-  );
+  const results = await checkDestinations({ pool: ledger.pool, settings, log }, dests, {
+    reread: currentDestination(registry),
+    ...(checksDeadline !== undefined ? { deadline: checksDeadline } : {}),
+  });
   for (const r of results)
     log.info(
       {
@@ -70,10 +69,27 @@ export async function runChecks(
   return {
     slots,
     checked: results.length - unchecked.length,
-    failed: results.filter((r) => !r.ok && !r.unchecked).map((r) => ({ accountId: r.accountId, failures: r.failures })),
+    failed: results
+      .filter((r) => !r.ok && !r.unchecked && !r.superseded)
+      .map((r) => ({ accountId: r.accountId, failures: r.failures })),
     unchecked,
     outbox,
   };
+}
+
+/**
+ * The destination as it is now (undefined: removed), read right before its check: the list of due destinations is read
+ * once, and the checks take up to 600 s — one changed meanwhile (a wrong role fixed) is checked as it is now, never as
+ * it was (red team, notify: the stale copy's failure was told to the customer and recorded as the last check).
+ */
+export function currentDestination(
+  registry: Pick<Registry, 'get'>,
+): (d: Destination) => Promise<Destination | undefined> {
+  return (d) =>
+    registry.get(d.accountId).catch((e: unknown) => {
+      if (e instanceof DestinationNotFound) return undefined;
+      throw e;
+    });
 }
 
 /** What `diagnose` found: the doctor's checks and, for a partial selection, how it fits the source now. */
