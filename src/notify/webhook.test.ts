@@ -248,6 +248,32 @@ describe('webhook delivery checks the address it connects to', () => {
     expect(publicName).toMatchObject({ ok: false, attempts: 1, error: expect.stringContaining('refused: plain http') });
   });
 
+  it("a slow DNS answer counts in the attempt's time limit: each attempt ends at the timeout", async () => {
+    // Prepare: a resolver that answers after 4 s (an attacker-run authoritative server), 300 ms per attempt.
+    const names: string[] = [];
+    const slow = (host: string) => {
+      names.push(host);
+      return new Promise<{ address: string; family: number }[]>((r) =>
+        setTimeout(() => r([{ address: '93.184.216.34', family: 4 }]), 4000).unref(),
+      );
+    };
+    const t0 = performance.now();
+
+    // Act
+    const r = await deliverWithRetries('https://hooks.example.test/hook', 's', '{}', {
+      attempts: 2,
+      backoffMs: 1,
+      timeoutMs: 300,
+      lookup: slow,
+    });
+
+    // Assess: two attempts, each timed out at its limit (not after the resolver's 4 s).
+    const elapsed = performance.now() - t0;
+    expect(r).toMatchObject({ ok: false, attempts: 2, error: 'timed out' });
+    expect(names).toEqual(['hooks.example.test', 'hooks.example.test']);
+    expect(elapsed).toBeLessThan(2000);
+  });
+
   it('redirects are not followed', async () => {
     received.length = 0;
     const r = await deliverWithRetries(`http://127.0.0.1:${httpPort}/redirect`, 's', '{}', {

@@ -255,8 +255,31 @@ export interface PostResult {
 }
 
 /**
- * One POST with a time limit; redirects are not followed (a redirect is a failed delivery). The
- * host is resolved here, every address checked (one refused address refuses the delivery), and the
+ * `p`, or the signal's reason once `signal` aborts first (what `p` settles to later is dropped). A DNS lookup cannot be
+ * cancelled, but it need not be waited for.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * One POST with a time limit — the whole attempt, the DNS lookup included (red team, notify: a slow resolver held each
+ * attempt as long as it liked, past DROPSHIP_WEBHOOK_TIMEOUT_MS); redirects are not followed (a redirect is a failed
+ * delivery). The host is resolved here, every address checked (one refused address refuses the delivery), and the
  * connection made to the checked address (a `lookup` that returns it: no second resolution a
  * rebinding DNS could answer differently); an address literal is checked as it is.
  */
@@ -273,7 +296,7 @@ async function postOnce(
     const host = target.hostname.replace(/^\[|\]$/g, '');
     let pinned: { address: string; family: number } | undefined;
     if (!isIP(host)) {
-      const addresses = await (opts.lookup ?? systemLookup)(host);
+      const addresses = await untilAborted((opts.lookup ?? systemLookup)(host), signal);
       if (addresses.length === 0) return { ok: false, error: `${host} does not resolve` };
       for (const a of addresses) {
         const refusal = addressRefusal(a.address, opts);
