@@ -636,6 +636,8 @@ const MIGRATIONS: Migration[] = [
       end $$;
       create trigger webhook_events_version before insert on dropship.webhook_events
         for each row execute function dropship.webhook_event_version();
+      -- Also under session_replication_role = replica (a bulk load, a restore): an event is never left without one.
+      alter table dropship.webhook_events enable always trigger webhook_events_version;
     `,
   },
 ];
