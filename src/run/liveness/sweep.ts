@@ -63,7 +63,7 @@ export interface SweepResult {
 }
 
 /**
- * Runs swept side by side (each run is another account's: one active run per account). Ending a run tells its customer
+ * Runs swept side by side, up to 8 (each run is another account's: one active run per account). Ending a run tells its customer
  * (status.json, the webhook with its retries, ~18 s against an endpoint that never answers): swept one after another,
  * each such run held every later account's — a lost task message re-sent, an orphaned receipt published — and ~16 of
  * them used up the sweeper's 300 s (red team, webhooks).
@@ -71,7 +71,10 @@ export interface SweepResult {
 export const SWEEP_CONCURRENCY = 8;
 
 export async function sweepRuns(deps: SweepDeps, opts: { accountId?: string } = {}): Promise<SweepResult[]> {
-  const limit = pLimit(SWEEP_CONCURRENCY);
+  // Never more runs at once than the ledger pool has connections to spare (the Lambdas' pool has 3): a sweep whose
+  // transaction waits for a second connection always finds one.
+  const poolMax = deps.ledger.pool.options?.max ?? 10; // pg's default
+  const limit = pLimit(Math.max(1, Math.min(SWEEP_CONCURRENCY, poolMax - 1)));
   return Promise.all(
     (await deps.ledger.activeRuns(opts.accountId)).map((run) =>
       limit(async (): Promise<SweepResult> => {
