@@ -160,6 +160,7 @@ describe('export of a demo account on the local stack', () => {
       expect(recorded).toMatchObject({ status: 'failed', accountId: 'globex' });
       expect(recorded?.error).toContain('AccessDenied');
       expect(recorded?.error).not.toContain(globex.destination.externalId);
+      expect(await ledger.outcomes.get(outcome.runId)).toMatchObject({ status: 'failed', accountId: 'globex' });
       expect(await stack.s3.keys('globex-data')).toEqual([]);
       expect(stack.s3.requests.filter((r) => r.bucket === 'globex-data').length).toBe(before);
     } finally {
