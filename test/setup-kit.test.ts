@@ -118,6 +118,12 @@ describe.each(CASES)('the setup kit $name', ({ account, role, region, extra }) =
     expect(props.Policies).toHaveLength(1);
     expect(canonical(props.Policies[0].PolicyDocument)).toBe(canonical(printedDocument(printed, 'write.json')));
     expect(canonical(printedDocument(printed, 'write.json')).includes(KMS)).toBe(extra.length > 0);
+    // The printed create-role command creates the template's role: same name, same path (a role made without
+    // the path would be another ARN, one dropship never assumes).
+    const createRole = printed.split('\n').find((l) => l.startsWith('aws iam create-role')) ?? '';
+    expect(createRole).toContain(`--role-name ${props.RoleName}`);
+    if (props.Path === '/') expect(createRole).not.toContain('--path');
+    else expect(createRole).toContain(`--path ${props.Path}`);
     // The lifecycle rules of the optional bucket are the printed lifecycle.json's, in CloudFormation's shape.
     const lifecycle = printedDocument(printed, 'lifecycle.json') as {
       Rules: { ID: string; Filter: { Prefix: string } }[];
@@ -243,8 +249,24 @@ describe('dev provision from the kit', () => {
       canonical(props.Policies.map((p: { PolicyDocument: unknown }) => p.PolicyDocument)),
     );
     expect(h.stack.iam.roles.get(arn)?.maxSessionSeconds).toBe(7200);
+    // `dropship policy`'s create-role command asks for the same path and longest session as the template.
+    const policy = (await ok(['policy', '--account', 'kitdev'], env)).stdout;
+    expect(policy).toContain(
+      `aws iam create-role --role-name dropship-dev --path ${props.Path} --max-session-duration ${props.MaxSessionDuration} --assume-role-policy-document file://trust.json`,
+    );
     // The doctor, from dropship's side: AssumeRole with the external ID (for 2 hours), bucket, KMS multipart.
     const report = await ok(['doctor', '--account', 'kitdev'], env);
     expect(report.stdout).toContain('all checks passed');
+    // A platform asking for longer sessions than the role allows: the doctor names MaxSessionDuration and the
+    // setting, never the trust policy (STS's ValidationError is not a trust problem).
+    const longer = await cli(['doctor', '--account', 'kitdev'], { DROPSHIP_ROLE_SESSION_SECONDS: '10800' });
+    expect(longer.code).toBe(1);
+    const assume = longer.stdout.split('\n').findIndex((l) => l.startsWith('✗ assume role'));
+    expect(longer.stdout.split('\n')[assume]).toContain('ValidationError');
+    const fix = longer.stdout.split('\n')[assume + 1] ?? '';
+    expect(fix).toContain('MaxSessionDuration');
+    expect(fix).toContain('DROPSHIP_ROLE_SESSION_SECONDS');
+    expect(fix).toContain('10800');
+    expect(fix).not.toContain('trust policy');
   }, 60_000);
 });

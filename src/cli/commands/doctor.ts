@@ -70,11 +70,12 @@ export function registerDoctorCommands(program: Command): void {
     .addHelpText('after', examples('dropship policy --account acme', 'dropship policy --account acme --reader'))
     .action(async (o: { account: string; reader?: boolean }) => {
       const { policyDocuments } = await import('../../destinations/s3/policies.js');
+      const { createRoleCommand, roleNameAndPath } = await import('../../destinations/s3/kit.js');
       await withApp(async (app) => {
         const dest = await (await app.registry()).get(o.account);
         const principal = requirePrincipal(app);
         const docs = policyDocuments(dest, principal);
-        const role = dest.roleArn.split('/').pop();
+        const role = roleNameAndPath(dest.roleArn).name;
         out("# trust.json — the role trusts dropship only with this account's external ID");
         out(JSON.stringify(docs.trust, null, 2));
         out(
@@ -86,7 +87,8 @@ export function registerDoctorCommands(program: Command): void {
           out(JSON.stringify(docs.reader, null, 2));
         }
         out('\n# AWS CLI');
-        out(`aws iam create-role --role-name ${role} --assume-role-policy-document file://trust.json`);
+        // The role the kit declares (src/destinations/s3/kit.ts): the registered ARN's path, the longest session.
+        out(createRoleCommand(dest.roleArn, app.settings));
         out(
           `aws iam put-role-policy --role-name ${role} --policy-name dropship-write --policy-document file://write.json`,
         );

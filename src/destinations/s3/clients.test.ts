@@ -9,10 +9,12 @@ import { MappingError } from '../../pipeline/source/errors.js';
 import {
   AwsError,
   DestinationAccessError,
+  type DestinationClients,
   explainS3Error,
   isRetryableAws,
   s3SettingsConfig,
   stsClientConfig,
+  verifyAssumeRole,
 } from './clients.js';
 import { failureFor } from './customer-failure.js';
 
@@ -103,6 +105,42 @@ describe('AWS SDK errors are classified where they enter', () => {
     expect((e as DestinationAccessError).failure).toBe('write_denied');
     expect(customerMessageOf(e)).not.toContain('dropship destinations');
     expect(`${e.message} ${customerMessageOf(e)}`).not.toContain(dest.externalId);
+  });
+});
+
+describe('AssumeRole refused for the session length', () => {
+  it('is explained as the role’s MaxSessionDuration and DROPSHIP_ROLE_SESSION_SECONDS, not as a trust policy', async () => {
+    // Prepare: STS answers as AWS does when DurationSeconds exceeds the role's MaxSessionDuration.
+    const refusal = sdkError(
+      'ValidationError',
+      400,
+      'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
+    );
+    const clients = {
+      s3: {} as S3Client,
+      credentials: async () => {
+        throw refusal;
+      },
+      sessionSeconds: 7200,
+    } as DestinationClients;
+
+    // Act
+    const error = await verifyAssumeRole(dest, clients).then(
+      () => undefined,
+      (e: unknown) => e as AwsError,
+    );
+
+    // Assess: one line naming MaxSessionDuration, the setting and its value; final, and it repeats until someone acts.
+    expect(error).toBeInstanceOf(AwsError);
+    expect(error).not.toBeInstanceOf(DestinationAccessError);
+    expect(error?.message).toContain('MaxSessionDuration');
+    expect(error?.message).toContain('DROPSHIP_ROLE_SESSION_SECONDS');
+    expect(error?.message).toContain('7200');
+    expect(error?.message).not.toMatch(/trust policy|\n/);
+    expect(error?.retryable).toBe(false);
+    expect(error?.repeats).toBe(true);
+    expect(customerMessageOf(error)).toContain('MaxSessionDuration');
+    expect(customerMessageOf(error)).not.toContain(dest.externalId);
   });
 });
 

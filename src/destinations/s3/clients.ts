@@ -108,6 +108,8 @@ type Credentials = Awaited<ReturnType<ReturnType<typeof fromTemporaryCredentials
 export interface DestinationClients {
   s3: S3Client;
   credentials: () => Promise<Credentials>;
+  /** The session length the credentials are asked for (DROPSHIP_ROLE_SESSION_SECONDS), when known. */
+  sessionSeconds?: number;
 }
 
 /** Credentials are refreshed this long before they expire (the AWS SDK's own margin). */
@@ -168,7 +170,7 @@ export function destinationClients(
     retryMode: 'standard',
     ...s3SettingsConfig(settings),
   });
-  return { s3, credentials };
+  return { s3, credentials, sessionSeconds: settings.DROPSHIP_ROLE_SESSION_SECONDS };
 }
 
 /**
@@ -296,6 +298,25 @@ export function isRetryableAws(e: unknown): boolean {
 }
 
 /**
+ * STS refused the session's length: the role's MaxSessionDuration is shorter than the
+ * DurationSeconds dropship asks for (DROPSHIP_ROLE_SESSION_SECONDS). Not a trust-policy problem.
+ */
+export function isSessionTooLong(e: unknown): boolean {
+  return awsErrorCode(e) === 'ValidationError' && /MaxSessionDuration/i.test((e as Error).message ?? '');
+}
+
+/** One line for isSessionTooLong: what is wrong and the two ways out (the role's side, or dropship's setting). */
+export function sessionTooLongExplanation(dest: Pick<Destination, 'accountId' | 'roleArn'>, seconds?: number): string {
+  const asked = seconds !== undefined ? `${seconds} s` : 'the session length';
+  return (
+    `role ${dest.roleArn} refuses sessions of ${asked} (DROPSHIP_ROLE_SESSION_SECONDS): its MaxSessionDuration is shorter. ` +
+    `Raise the role's MaxSessionDuration to at least ${seconds ?? 'DROPSHIP_ROLE_SESSION_SECONDS'} (aws iam update-role --role-name <role> ` +
+    `--max-session-duration ${seconds ?? '<seconds>'}; dropship policy --account ${dest.accountId} prints the create-role command), ` +
+    'or lower DROPSHIP_ROLE_SESSION_SECONDS'
+  );
+}
+
+/**
  * Assumes the role once, so a wrong role or external ID fails before any table is read, with
  * a message that says what to fix (never the external ID itself: messages reach logs).
  */
@@ -312,6 +333,13 @@ export async function verifyAssumeRole(dest: Destination, clients: DestinationCl
         { cause: e, failure: { code: 'role_not_assumable', dest } },
       );
     }
+    if (isSessionTooLong(e))
+      throw new AwsError(`account ${dest.accountId}: ${sessionTooLongExplanation(dest, clients.sessionSeconds)}`, {
+        cause: e,
+        retryable: false,
+        repeats: true,
+        customerMessage: `the role ${dest.roleArn} does not allow sessions as long as dropship's: its maximum session duration (MaxSessionDuration) must be raised, as in the setup kit dropship gave you`,
+      });
     throw new AwsError(
       `account ${dest.accountId}: AssumeRole on ${dest.roleArn} failed: ${code ?? ''} ${(e as Error).message}`,
       {

@@ -14,7 +14,15 @@ import { objectKey } from '../../accounts/destination.js';
 import type { Settings } from '../../config/settings.js';
 import { accountRootArn, arnAccountId, arnPartition } from './arn.js';
 import { type LifecycleRule, lifecycleOverreach, ruleReaches, runFoldersPrefix } from './bucket-lifecycle.js';
-import { awsErrorCode, destinationClients, roleSessionName, s3SettingsConfig, stsClientConfig } from './clients.js';
+import {
+  awsErrorCode,
+  destinationClients,
+  isSessionTooLong,
+  roleSessionName,
+  s3SettingsConfig,
+  sessionTooLongExplanation,
+  stsClientConfig,
+} from './clients.js';
 import { probeAssumeRole } from './external-id-guard.js';
 import { writeResourcesText } from './policies.js';
 import { unsignedPayload } from './upload.js';
@@ -136,11 +144,13 @@ export async function doctor(
     checks.push({ name: 'assume role', status: 'pass', detail: `assumed ${who.Arn}` });
     assumed = true;
   } catch (e) {
+    // STS's ValidationError on DurationSeconds is the role's MaxSessionDuration, not its trust policy.
+    const tooLong = isSessionTooLong(e);
     checks.push({
       name: 'assume role',
       status: 'fail',
-      detail: `AssumeRole on ${dest.roleArn} with the external ID: ${awsErrorCode(e)}`,
-      fix: trustFix,
+      detail: `AssumeRole on ${dest.roleArn} with the external ID: ${awsErrorCode(e)}${tooLong ? ` (the role's MaxSessionDuration is shorter than DROPSHIP_ROLE_SESSION_SECONDS = ${opts.settings.DROPSHIP_ROLE_SESSION_SECONDS})` : ''}`,
+      fix: tooLong ? sessionTooLongExplanation(dest, opts.settings.DROPSHIP_ROLE_SESSION_SECONDS) : trustFix,
     });
   }
   if (opts.trustPolicy !== undefined && opts.principalArn)

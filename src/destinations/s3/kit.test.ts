@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type Destination, s3TargetOf } from '../../accounts/destination.js';
 import { KIT_FORMATS as CLI_KIT_FORMATS } from '../../cli/commands/destinations-bulk.js';
 import {
+  createRoleCommand,
   hclString,
   KIT_FORMATS,
   KitError,
@@ -59,6 +60,28 @@ describe('the setup kit', () => {
       path: '/',
       name: 'r',
     });
+  });
+
+  it('`dropship policy`’s create-role line creates the template’s role: its path and its longest session', () => {
+    // Prepare: a role ARN with a path, and a platform asking for 2-hour sessions (AWS's default maximum is 1 hour).
+    const d = dest({ roleArn: 'arn:aws:iam::123456789012:role/team/dropship-export' });
+    const long = settings({ DROPSHIP_ROLE_SESSION_SECONDS: 7200 });
+    // Act
+    const line = createRoleCommand(d.roleArn, long);
+    const role = JSON.parse(setupKit(d, long, 'cloudformation').body).Resources.DropshipRole.Properties;
+    // Assess: the flags carry exactly the template's Path and MaxSessionDuration.
+    expect(line).toBe(
+      'aws iam create-role --role-name dropship-export --path /team/ --max-session-duration 7200 --assume-role-policy-document file://trust.json',
+    );
+    expect(line).toContain(`--path ${role.Path}`);
+    expect(line).toContain(`--max-session-duration ${role.MaxSessionDuration}`);
+    // A role at the root, with AWS's default hour, needs neither flag.
+    expect(
+      createRoleCommand(
+        'arn:aws:iam::123456789012:role/dropship-export',
+        settings({ DROPSHIP_ROLE_SESSION_SECONDS: 3600 }),
+      ),
+    ).toBe('aws iam create-role --role-name dropship-export --assume-role-policy-document file://trust.json');
   });
 
   it.each([

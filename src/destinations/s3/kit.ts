@@ -86,8 +86,28 @@ export function kitDocuments(dest: Destination, settings: KitSettings): ReturnTy
 }
 
 /** The role's longest session: at least what dropship asks for (DROPSHIP_ROLE_SESSION_SECONDS), at least AWS's default hour. */
-export function kitMaxSessionSeconds(settings: KitSettings): number {
+export function kitMaxSessionSeconds(settings: Pick<KitSettings, 'DROPSHIP_ROLE_SESSION_SECONDS'>): number {
   return Math.max(3600, settings.DROPSHIP_ROLE_SESSION_SECONDS);
+}
+
+/**
+ * `dropship policy`'s `aws iam create-role` line: the role the kit's template declares — the registered
+ * ARN's path (`--path`, else the role AWS creates is another ARN) and, when dropship asks for longer
+ * sessions than AWS's default hour, the template's MaxSessionDuration (`--max-session-duration`).
+ */
+export function createRoleCommand(
+  roleArn: string,
+  settings: Pick<KitSettings, 'DROPSHIP_ROLE_SESSION_SECONDS'>,
+  trustFile = 'file://trust.json',
+): string {
+  const role = roleNameAndPath(roleArn);
+  const maxSession = kitMaxSessionSeconds(settings);
+  return [
+    `aws iam create-role --role-name ${role.name}`,
+    ...(role.path !== '/' ? [`--path ${role.path}`] : []),
+    ...(maxSession > 3600 ? [`--max-session-duration ${maxSession}`] : []),
+    `--assume-role-policy-document ${trustFile}`,
+  ].join(' ');
 }
 
 export function setupKit(dest: Destination, settings: KitSettings, format: KitFormat): SetupKit {
