@@ -6,6 +6,7 @@ import type { OperationDeps } from '../operations/deps.js';
 import type { Faults } from '../run/lifecycle/faults.js';
 import { Wiring } from '../run/wiring.js';
 import type { Ledger } from '../store/ledger/ledger.js';
+import { connecting } from './database-error.js';
 
 /**
  * What every command needs: settings, the registry database, a logger (the wiring: src/run/wiring.ts).
@@ -41,15 +42,20 @@ export class App {
 
   /** The registry/ledger database (migrated), for modules with their own tables (src/notify). */
   async database(): Promise<pg.Pool> {
-    return this.wiring.pool();
+    return this.connected(() => this.wiring.pool());
   }
 
   async registry(): Promise<Registry> {
-    return this.wiring.registry();
+    return this.connected(() => this.wiring.registry());
   }
 
   async ledger(): Promise<Ledger> {
-    return this.wiring.ledger();
+    return this.connected(() => this.wiring.ledger());
+  }
+
+  /** The first use connects: a login refused or a host not reached is the configuration's (one line, exit 2). */
+  private connected<T>(fn: () => Promise<T>): Promise<T> {
+    return connecting(() => this.databaseUrl, 'DATABASE_URL', fn);
   }
 
   /** What the shared operations (src/operations/) need: the same for the CLI and the HTTP API. */

@@ -22,8 +22,20 @@ export function registerMigrateCommand(program: Command): void {
       const { SCHEMA_VERSION, migrate, schemaProblem, readSchemaState } = await import('../../store/migrations.js');
       const { Pool } = (await import('pg')).default;
       const { App } = await import('../app.js');
+      const { connecting } = await import('../database-error.js');
       // Settings as every command reads them; the pool is this command's own (not the App's checked one).
-      const pool = new Pool({ connectionString: new App().databaseUrl, max: 1 });
+      const url = new App().databaseUrl;
+      const pool = new Pool({ connectionString: url, max: 1 });
+      pool.on('error', () => {});
+      // A login refused or a host not reached is the configuration's: one line, exit 2 (src/cli/database-error.ts).
+      await connecting(
+        () => url,
+        'DATABASE_URL',
+        async () => (await pool.connect()).release(),
+      ).catch(async (e: unknown) => {
+        await pool.end().catch(() => {});
+        throw e;
+      });
       try {
         if (o.check) {
           const state = await readSchemaState(pool);

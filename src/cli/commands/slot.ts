@@ -103,6 +103,9 @@ export function registerSlotCommands(program: Command): void {
     );
 }
 
+/** A real calendar day written YYYY-MM-DD (not 2026-13-04, not 2026-02-30). */
 export function isDate(v: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}$/.test(v) && new Date(`${v}T00:00:00Z`).toISOString().slice(0, 10) === v;
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) return false;
+  const d = new Date(`${v}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v;
 }

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropship } from './kit/index.js';
+import { type Harness, startHarness } from './kit/stack-harness.js';
+
+/**
+ * Bad input and configuration (docs/operations/cli.md: exit 2 = bad input or configuration): one
+ * `error:` line a person can act on, never a stack, never a password.
+ */
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return dropship(h.stack, args, { env: { DROPSHIP_LOG_LEVEL: 'silent', ...env } });
+}
+
+/** The stack's DATABASE_URL with another password, host or database. */
+function databaseUrl(over: { password?: string; host?: string; port?: string; database?: string }): string {
+  const u = new URL(h.stack.databaseUrl);
+  if (over.password !== undefined) u.password = over.password;
+  if (over.host !== undefined) u.hostname = over.host;
+  if (over.port !== undefined) u.port = over.port;
+  if (over.database !== undefined) u.pathname = `/${over.database}`;
+  return u.toString();
+}
+
+function expectOneErrorLine(r: { code: number; stdout: string; stderr: string }, ...contains: string[]): void {
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^error: /);
+  expect(r.stderr).not.toMatch(/\bat .*\.(js|ts):\d+/);
+  for (const c of contains) expect(lines[0]).toContain(c);
+}
+
+describe('a database the configuration cannot reach', () => {
+  it('a wrong password: one line naming host, port and database, never the password; exit 2', async () => {
+    // Prepare
+    const url = databaseUrl({ password: 'wrong-pw-s3cret' });
+    const { hostname, port } = new URL(url);
+    const database = new URL(url).pathname.slice(1);
+
+    // Act
+    const list = await cli(['runs', 'list'], { DATABASE_URL: url });
+    const check = await cli(['migrate', '--check'], { DATABASE_URL: url });
+
+    // Assess
+    for (const r of [list, check]) {
+      expectOneErrorLine(r, `${hostname}:${port}`, `"${database}"`, 'password authentication failed');
+      expect(r.stderr).not.toContain('wrong-pw-s3cret');
+    }
+  });
+
+  it('a host that refuses or does not resolve, a database that does not exist: one line each, exit 2', async () => {
+    // Prepare
+    const refused = databaseUrl({ host: '127.0.0.1', port: '1' });
+    const unknown = databaseUrl({ host: 'no-such-host.invalid' });
+    const missing = databaseUrl({ database: 'no_such_db' });
+
+    // Act
+    const results = await Promise.all(
+      [refused, unknown, missing].map((u) => cli(['runs', 'list'], { DATABASE_URL: u })),
+    );
+
+    // Assess
+    expectOneErrorLine(results[0]!, '127.0.0.1:1', 'ECONNREFUSED');
+    expectOneErrorLine(results[1]!, 'no-such-host.invalid');
+    expectOneErrorLine(results[2]!, '"no_such_db"');
+  });
+});
+
+describe('dates that are not days', () => {
+  it('slot status and runs list refuse 2026-13-04 and 2026-02-30 with one line, exit 2', async () => {
+    for (const date of ['2026-13-04', '2026-02-30']) {
+      // Act
+      const status = await cli(['slot', 'status', '--slot', '04:00', '--date', date]);
+      const runs = await cli(['runs', 'list', '--slot', '04:00', '--date', date]);
+      // Assess
+      expectOneErrorLine(status, `--date takes YYYY-MM-DD, not "${date}"`);
+      expectOneErrorLine(runs, `--date takes YYYY-MM-DD, not "${date}"`);
+    }
+  });
+});
