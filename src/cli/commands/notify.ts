@@ -37,6 +37,14 @@ export async function describeNotify(app: App, accountId: string): Promise<strin
   return [
     `webhook       ${row.webhookUrl ?? '—'}`,
     `failures      ${row.consecutiveFailures} in a row${row.pausedAt ? `  (paused since ${row.pausedAt.toISOString()}; resume with: dropship destinations enable ${accountId})` : ''}`,
+    // The last failure as the customer was told it (status.json's last_failure): its reason and its fix.
+    ...(row.lastFailure
+      ? [
+          `last failure  ${row.lastFailure.at} (run ${row.lastFailure.run_id}): ${row.lastFailure.reason}`,
+          `  fix         ${row.lastFailure.fix}`,
+        ]
+      : ['last failure  —']),
+    `last success  ${row.lastSuccess ? `${row.lastSuccess.finished_at} (run ${row.lastSuccess.run_id})` : '—'}`,
     `last check    ${row.lastCheckAt ? row.lastCheckAt.toISOString() : '—'}`,
     `ext-ID probe  ${row.externalIdVerifiedAt ? `verified ${row.externalIdVerifiedAt.toISOString()}` : 'not yet verified'}`,
   ].join('\n');

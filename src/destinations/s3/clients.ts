@@ -338,7 +338,7 @@ export async function verifyAssumeRole(dest: Destination, clients: DestinationCl
         cause: e,
         retryable: false,
         repeats: true,
-        customerMessage: `the role ${dest.roleArn} does not allow sessions as long as dropship's: its maximum session duration (MaxSessionDuration) must be raised, as in the setup kit dropship gave you`,
+        customerMessage: `the role ${dest.roleArn} does not allow sessions as long as the ones dropship asks for (its maximum session duration, MaxSessionDuration, is shorter)`,
       });
     throw new AwsError(
       `account ${dest.accountId}: AssumeRole on ${dest.roleArn} failed: ${code ?? ''} ${(e as Error).message}`,
