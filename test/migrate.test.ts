@@ -38,6 +38,8 @@ describe('dropship migrate and the schema check', () => {
     const check = await cli(['migrate', '--check']);
     expect(check.code).toBe(1);
     expect(check.stdout).toContain(`schema version 0; this release knows ${SCHEMA_VERSION}`);
+    expect(check.stdout).toContain(`${SCHEMA_VERSION} migration(s) pending`);
+    expect(check.stdout).toMatch(/^\s+1 {2}destinations: /m);
 
     const first = await cli(['migrate']);
     expect(first.code, first.stderr).toBe(0);
@@ -47,6 +49,45 @@ describe('dropship migrate and the schema check', () => {
 
     expect((await cli(['runs', 'list'])).code).toBe(0);
     expect((await cli(['migrate', '--check'])).stdout).toContain('ok: this release can run on it');
+  });
+
+  it('migrate --check lists what would change: the pending migrations, by number, with the ones that lock runs flagged', async () => {
+    // Prepare: a database where the last two migrations are not recorded (as before upgrading to this release).
+    const db = new pg.Pool({ connectionString: fresh, max: 1 });
+    const saved = (
+      await db.query<{ version: number; name: string; oldest_code: number | null }>(
+        'select version, name, oldest_code from dropship.schema_migrations where version >= 22',
+      )
+    ).rows;
+    expect(saved.map((r) => r.version)).toEqual([22, 23]);
+    try {
+      await db.query('delete from dropship.schema_migrations where version >= 22');
+
+      // Act
+      const check = await cli(['migrate', '--check']);
+
+      // Assess: exit 1 (this release cannot run on it yet), 22 and 23 listed, 23 flagged as locking runs.
+      expect(check.code).toBe(1);
+      const lines = check.stdout.split('\n');
+      expect(lines).toContain(`schema version 21; this release knows ${SCHEMA_VERSION}`);
+      expect(check.stdout).toContain('2 migration(s) pending');
+      const listed = lines.filter((l) => /^\s+\d+ {2}/.test(l));
+      expect(listed.map((l) => Number(l.trim().split(' ')[0]))).toEqual([22, 23]);
+      expect(listed[0]).toContain('status places');
+      expect(listed[0]).not.toContain('locks runs');
+      expect(listed[1]).toContain('runs newest first');
+      expect(listed[1]).toContain('[locks runs: builds 2 indexes on runs');
+      expect(check.stdout).toContain('run `dropship migrate`');
+    } finally {
+      for (const r of saved)
+        await db.query('insert into dropship.schema_migrations (version, name, oldest_code) values ($1, $2, $3)', [
+          r.version,
+          r.name,
+          r.oldest_code,
+        ]);
+      await db.end();
+    }
+    expect((await cli(['migrate', '--check'])).stdout).toContain('no migration pending');
   });
 
   it('a schema migrated by a newer release is refused, unless its newer migrations are additive', async () => {

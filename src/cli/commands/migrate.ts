@@ -41,6 +41,16 @@ export function registerMigrateCommand(program: Command): void {
           const state = await readSchemaState(pool);
           const problem = schemaProblem(state);
           out(`schema version ${state.version}; this release knows ${SCHEMA_VERSION}`);
+          // What `dropship migrate` would change: the migrations this release has and the database lacks.
+          const { migrationLine } = await import('../migration-notes.js');
+          const applied = new Set(state.version === 0 ? [] : await appliedVersions(pool));
+          const pending = Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1).filter((v) => !applied.has(v));
+          const newer = [...applied].filter((v) => v > SCHEMA_VERSION).sort((a, b) => a - b);
+          if (pending.length) {
+            out(`${pending.length} migration(s) pending — \`dropship migrate\` would apply, in one transaction:`);
+            for (const v of pending) out(migrationLine(v));
+          } else out('no migration pending');
+          if (newer.length) out(`applied by a newer dropship (unknown to this one): ${newer.join(', ')}`);
           if (problem) {
             out(problem);
             process.exitCode = 1;
@@ -57,4 +67,13 @@ export function registerMigrateCommand(program: Command): void {
         await pool.end();
       }
     });
+}
+
+/** The versions recorded in dropship.schema_migrations. */
+async function appliedVersions(pool: {
+  query: (sql: string) => Promise<{ rows: { version: number }[] }>;
+}): Promise<number[]> {
+  return (await pool.query('select version from dropship.schema_migrations order by version')).rows.map((r) =>
+    Number(r.version),
+  );
 }
