@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropship } from './kit/index.js';
+import { dropship, runOf } from './kit/index.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /** `dropship destinations show` and `update`, as the runbook (docs/operations/runbook.md) uses them. */
@@ -21,6 +21,9 @@ function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 async function add(account: string): Promise<void> {
+  await h.pool.query(
+    `create schema if not exists ${account}; create table if not exists ${account}.t (id int primary key)`,
+  );
   const r = await cli([
     'destinations',
     'add',
@@ -35,7 +38,7 @@ async function add(account: string): Promise<void> {
     '--role-arn',
     `arn:aws:iam::222222222222:role/${account}-export`,
     '--source-schema',
-    'showco',
+    account,
   ]);
   expect(r.code, r.stderr).toBe(0);
 }
@@ -62,5 +65,31 @@ describe('destinations show', () => {
       /^ {2}fix\s+make sure the role exists and its trust policy allows dropship's principal/m,
     );
     expect(shown.stdout).toMatch(/^last success\s+—$/m);
+  }, 60_000);
+});
+
+describe('destinations update', () => {
+  it('says a run was cancelled only when one was open (and names it)', async () => {
+    // Prepare: an account with no run open.
+    await add('updco');
+
+    // Act: a change of where data is delivered, with no run open.
+    const quiet = await cli(['destinations', 'update', 'updco', '--prefix', 'moved']);
+
+    // Assess: nothing was cancelled, and nothing says so.
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout).toContain('Updated updco.');
+    expect(quiet.stdout).not.toContain('cancelled');
+
+    // Prepare: a run open for the current destination.
+    const run = await h.ledger.openRun(runOf(await h.registry.get('updco')));
+
+    // Act: another change of where data is delivered.
+    const moved = await cli(['destinations', 'update', 'updco', '--prefix', 'moved-again']);
+
+    // Assess: the open run was cancelled, and the update says so, naming it.
+    expect(moved.code, moved.stderr).toBe(0);
+    expect((await h.ledger.getRun(run.runId))?.status).toBe('cancelled');
+    expect(moved.stdout).toContain(`the run that was open for the previous destination (${run.runId}) was cancelled`);
   }, 60_000);
 });

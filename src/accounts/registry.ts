@@ -366,6 +366,15 @@ export class Registry {
    * runs in the same transaction after the change (an update's webhook): its failure changes nothing.
    */
   async update(accountId: string, patch: DestinationPatch, then?: WithinWrite): Promise<Destination> {
+    return (await this.updateReporting(accountId, patch, then)).destination;
+  }
+
+  /** `update`, also reporting the open runs of the account the change cancelled (none when it changed no delivery field). */
+  async updateReporting(
+    accountId: string,
+    patch: DestinationPatch,
+    then?: WithinWrite,
+  ): Promise<{ destination: Destination; cancelledRunIds: string[] }> {
     return this.write(accountId, async (c) => {
       const cur = await c.query<Row>('select * from dropship.destinations where account_id = $1 for update', [
         accountId,
@@ -399,9 +408,12 @@ export class Registry {
               : {}),
         selection: sel,
       };
-      const after = await this.replace(c, before, parseDestinationInput(merged as DestinationInput));
+      const cancelledRunIds: string[] = [];
+      const after = await this.replace(c, before, parseDestinationInput(merged as DestinationInput), (ids) =>
+        cancelledRunIds.push(...ids),
+      );
       await then?.(c, after);
-      return after;
+      return { destination: after, cancelledRunIds };
     });
   }
 
@@ -409,7 +421,12 @@ export class Registry {
    * Writes a validated destination over the registered one (its source checked first); an update that
    * changes where or how data is delivered cancels the account's open runs.
    */
-  private async replace(c: PoolClient, before: Destination, d: ParsedInput): Promise<Destination> {
+  private async replace(
+    c: PoolClient,
+    before: Destination,
+    d: ParsedInput,
+    onCancelled?: (runIds: string[]) => void,
+  ): Promise<Destination> {
     const accountId = before.accountId;
     if (d.bucket !== before.bucket || d.prefix !== before.prefix)
       await refuseSharedPlace(c, accountId, d.bucket, d.prefix);
@@ -439,12 +456,13 @@ export class Registry {
     const after = fromRow(res.rows[0]!);
     if (after.version !== before.version) {
       const fields = changedDeliveryFields(before, after);
-      await cancelOpenRunsOf(
+      const cancelled = await cancelOpenRunsOf(
         c,
         accountId,
         `the destination was changed (${fields.join(', ')}) while this run was open; this run delivers nothing more; the next run delivers to the new destination`,
         { releaseSlots: true, spareReceiptsInDoubt: true },
       );
+      onCancelled?.(cancelled);
     }
     return after;
   }

@@ -49,6 +49,8 @@ export async function createDestination(
 export interface Updated {
   destination: Destination;
   webhook?: { url: string; secret: string } | null;
+  /** The account's open runs the change cancelled (it changed where or how data is delivered). */
+  cancelledRunIds?: string[];
 }
 
 /**
@@ -69,14 +71,14 @@ export async function updateDestination(
     if (hook === undefined) return { destination };
     return { destination, webhook: await setWebhook(deps, destination, hook) };
   }
-  const destination = await deps.registry.update(
+  const { destination, cancelledRunIds } = await deps.registry.updateReporting(
     accountId,
     patch,
     hook === undefined ? undefined : writeWebhook(deps, hook),
   );
   return hook === undefined
-    ? { destination }
-    : { destination, webhook: hook && { url: hook.url, secret: hook.secret } };
+    ? { destination, cancelledRunIds }
+    : { destination, cancelledRunIds, webhook: hook && { url: hook.url, secret: hook.secret } };
 }
 
 /** A webhook about to be set: its checked address, a new signing secret and that secret encrypted for storage. */

@@ -131,7 +131,7 @@ export function registerDestinationCommands(program: Command): Command {
       if (Object.keys(patch).length === 0) return;
       const dest = done.destination;
       out(`Updated ${dest.accountId}.\n\n${await describeDestination(dest)}\n`);
-      printPolicyChange(before, dest, app.settings.DROPSHIP_PRINCIPAL_ARN);
+      printPolicyChange(before, dest, done.cancelledRunIds ?? [], app.settings.DROPSHIP_PRINCIPAL_ARN);
     });
   });
 
@@ -238,10 +238,16 @@ async function describeDestination(d: Destination): Promise<string> {
 }
 
 /** After an update: what changed for runs in flight, and the policies the customer must install when they changed. */
-function printPolicyChange(before: Destination, dest: Destination, principalArn: string | undefined): void {
-  if (dest.version !== before.version)
+function printPolicyChange(
+  before: Destination,
+  dest: Destination,
+  cancelledRunIds: readonly string[],
+  principalArn: string | undefined,
+): void {
+  // Said only when a run was open, and so cancelled (the registry reports which); no run open, nothing to say.
+  if (cancelledRunIds.length > 0)
     out(
-      'Where or how data is delivered changed: a run that was open for the previous destination was cancelled (it delivers nothing more); the next run delivers to this one.\n',
+      `Where or how data is delivered changed: the run that was open for the previous destination (${cancelledRunIds.join(', ')}) was cancelled (it delivers nothing more); the next run delivers to this one.\n`,
     );
   if (
     before.bucket !== dest.bucket ||
