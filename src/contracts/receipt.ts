@@ -42,7 +42,7 @@ export interface FileEntry {
   sha256: string;
 }
 
-/** The column of a change file that says what happened to the row (`I`, `U`, `D`). */
+/** The column of a change file that says what happened to the row: `insert`, `update` or `delete` (src/changes/state.ts). */
 export const OP_COLUMN = '_op';
 /** Subfolder of a table's folder that holds its change files. */
 export const CHANGES_FOLDER = '_changes';
