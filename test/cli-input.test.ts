@@ -88,3 +88,39 @@ describe('dates that are not days', () => {
     }
   });
 });
+
+describe('a slot that is not configured', () => {
+  it('is refused by every command that takes --slot, listing the configured slots; exit 2', async () => {
+    // Prepare: the default slots (paid 04:00 and 15:00, free 04:00); 05:00 is none of them.
+    const commands = [
+      ['export', '--due', '--slot', '05:00'],
+      ['slot', 'status', '--slot', '05:00'],
+      ['capacity', '--slot', '05:00'],
+      ['destinations', 'check', '--slot', '05:00'],
+    ];
+
+    // Act
+    const results = await Promise.all(commands.map((args) => cli(args)));
+
+    // Assess
+    for (const r of results)
+      expectOneErrorLine(
+        r,
+        'slot 05:00 is not configured: the configured slots are 04:00, 15:00',
+        'DROPSHIP_PAID_SLOTS',
+      );
+  });
+
+  it('is taken once configured; runs list takes any HH:MM (the history of a slot configured before)', async () => {
+    // Act
+    const configured = await cli(['slot', 'status', '--slot', '05:00'], { DROPSHIP_FREE_SLOTS: '04:00,05:00' });
+    const history = await cli(['runs', 'list', '--slot', '05:00']);
+    const malformed = await cli(['runs', 'list', '--slot', '5am']);
+
+    // Assess
+    expect(configured.code, configured.stderr).toBe(0);
+    expect(configured.stdout).toContain('slot 05:00 of');
+    expect(history.code, history.stderr).toBe(0);
+    expectOneErrorLine(malformed, '--slot takes HH:MM (UTC), not "5am"');
+  });
+});

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes, formatCount, renderTable } from '../format.js';
-import { examples, out, UsageError } from '../usage.js';
+import { examples, out } from '../usage.js';
 import { withApp } from '../with-app.js';
 
 /**
@@ -25,9 +25,7 @@ export function registerCapacityCommand(program: Command): void {
     )
     .action((o: { slot?: string; json?: boolean }) =>
       withApp(async (app) => {
-        const { slotListSchema } = await import('../../contracts/slots.js');
-        if (o.slot !== undefined && !slotListSchema.safeParse(o.slot).success)
-          throw new UsageError(`--slot takes HH:MM (UTC), not "${o.slot}"`);
+        if (o.slot !== undefined) (await import('../slot-option.js')).requireConfiguredSlot(o.slot, app.settings);
         const { slotForecasts } = await import('../../schedule/capacity-source.js');
         const report = await slotForecasts(
           { registry: await app.registry(), settings: app.settings, sourceUrl: app.sourceUrl },

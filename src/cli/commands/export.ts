@@ -51,6 +51,8 @@ export function registerExportCommand(program: Command): void {
       if (o.due && !(o.slot && SLOT_RE.test(o.slot)))
         throw new UsageError('--due needs --slot HH:MM (04:00 or 15:00 by default)');
       await withApp(async (app) => {
+        // A slot nobody is exported in is refused (exit 2), not answered with "nobody is due".
+        if (o.due) (await import('../slot-option.js')).requireConfiguredSlot(o.slot!, app.settings);
         const registry = await app.registry();
         const dests = o.account
           ? [await registry.get(o.account)]

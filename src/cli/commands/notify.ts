@@ -95,6 +95,7 @@ export function registerNotifyCommands(program: Command, groups: { destinations:
     )
     .action((o: { account?: string; slot?: string; probe?: boolean }) =>
       withApp(async (app) => {
+        if (o.slot !== undefined) (await import('../slot-option.js')).requireConfiguredSlot(o.slot, app.settings);
         const registry = await app.registry();
 
         const dests = o.account

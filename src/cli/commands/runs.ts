@@ -55,6 +55,8 @@ export function registerRunsCommands(program: Command): void {
           const status = o.failed ? 'failed' : o.status;
           if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status))
             throw new UsageError(`--status is one of ${RUN_STATUSES.join(', ')}, not "${status}"`);
+          // The format only: runs of a slot configured before (and no longer) are still listed.
+          if (o.slot !== undefined) (await import('../slot-option.js')).requireSlotFormat(o.slot);
           if (o.date !== undefined && !isDate(o.date)) throw new UsageError(`--date takes YYYY-MM-DD, not "${o.date}"`);
           if (o.date !== undefined && o.slot === undefined) throw new UsageError('--date goes with --slot');
           const limit = Number(o.limit);

@@ -28,9 +28,8 @@ export function registerSlotCommands(program: Command): void {
     .action((o: { slot?: string; date?: string; json?: boolean }) =>
       withApp(async (app) => {
         const { currentSlot, slotStatus } = await import('../../schedule/slot-status.js');
-        const { allSlots, slotListSchema, slotsByPlan } = await import('../../contracts/slots.js');
-        if (o.slot !== undefined && !slotListSchema.safeParse(o.slot).success)
-          throw new UsageError(`--slot takes HH:MM (UTC), not "${o.slot}"`);
+        const { allSlots, slotsByPlan } = await import('../../contracts/slots.js');
+        if (o.slot !== undefined) (await import('../slot-option.js')).requireConfiguredSlot(o.slot, app.settings);
         if (o.date !== undefined && !isDate(o.date)) throw new UsageError(`--date takes YYYY-MM-DD, not "${o.date}"`);
         const now = new Date();
         const latest = currentSlot(allSlots(slotsByPlan(app.settings)), now);
