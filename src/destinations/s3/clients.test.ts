@@ -135,7 +135,7 @@ describe('AssumeRole refused for the session length', () => {
     expect(error).not.toBeInstanceOf(DestinationAccessError);
     expect(error?.message).toContain('MaxSessionDuration');
     expect(error?.message).toContain('DROPSHIP_ROLE_SESSION_SECONDS');
-    expect(error?.message).toContain('7200');
+    expect(error?.message).toContain('aws iam update-role --role-name dropship-writer --max-session-duration 7200');
     expect(error?.message).not.toMatch(/trust policy|\n/);
     expect(error?.retryable).toBe(false);
     expect(error?.repeats).toBe(true);

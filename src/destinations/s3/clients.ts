@@ -310,7 +310,7 @@ export function sessionTooLongExplanation(dest: Pick<Destination, 'accountId' | 
   const asked = seconds !== undefined ? `${seconds} s` : 'the session length';
   return (
     `role ${dest.roleArn} refuses sessions of ${asked} (DROPSHIP_ROLE_SESSION_SECONDS): its MaxSessionDuration is shorter. ` +
-    `Raise the role's MaxSessionDuration to at least ${seconds ?? 'DROPSHIP_ROLE_SESSION_SECONDS'} (aws iam update-role --role-name <role> ` +
+    `Raise the role's MaxSessionDuration to at least ${seconds ?? 'DROPSHIP_ROLE_SESSION_SECONDS'} (aws iam update-role --role-name ${dest.roleArn.split('/').pop()} ` +
     `--max-session-duration ${seconds ?? '<seconds>'}; dropship policy --account ${dest.accountId} prints the create-role command), ` +
     'or lower DROPSHIP_ROLE_SESSION_SECONDS'
   );
