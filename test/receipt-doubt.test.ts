@@ -109,6 +109,35 @@ describe('a receipt PUT whose answer is lost', () => {
     expect(third.ok).toBe(true);
     expect(await receiptInPlace(c)).toBe(third.runId);
   }, 180_000);
+
+  it('a lost answer, then a refusal: the run fails saying its receipt may be in place, and the next run replaces it', async () => {
+    // Prepare: the first PUT is stored and its answer lost; the retry is refused (the role lost its permission).
+    const c = await customer('rdrefuse', '250000000095');
+    let n = 0;
+    const fault: Fault = (r) => {
+      if (r.bucket !== 'rdrefuse-data' || r.key !== 'receipt.json' || r.method !== 'PUT') return undefined;
+      n++;
+      if (n === 1) return { truncate: true };
+      return n === 2 ? { status: 403, code: 'AccessDenied', message: 'Access Denied (injected by test)' } : undefined;
+    };
+    h.stack.s3.faults.push(fault);
+    // Act
+    let first: Awaited<ReturnType<typeof exportAccount>>;
+    try {
+      first = await exportAccount(c.destination, deps());
+    } finally {
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
+    }
+    const inPlace = await receiptInPlace(c);
+    const second = await exportAccount(await h.registry.get('rdrefuse'), deps());
+    // Assess
+    const run1 = await h.ledger.getRun(first.runId);
+    expect(inPlace).toBe(first.runId);
+    expect(run1?.status).toBe('failed');
+    expect(run1?.error).toMatch(/may be this run's/);
+    expect(second.ok).toBe(true);
+    expect(await receiptInPlace(c)).toBe(second.runId);
+  }, 180_000);
 });
 
 /** `dropship export --account <id>` in a child process, with the test crash point `env` names. */
@@ -127,7 +156,7 @@ function spawnExport(accountId: string, env: Record<string, string>) {
 }
 
 describe('the first receipt is out and its owner is SIGKILLed', () => {
-  it('then the destination is updated: the run is not cancelled but finished where its files are, and the account delivers on', async () => {
+  it('then the destination is updated: the run is cancelled (its hold died with it), and the account delivers on', async () => {
     // Prepare
     const c = await customer('rdupd', '250000000091');
     const died = await spawnExport('rdupd', { DROPSHIP_TEST_CRASH_AT: 'after-receipt-put' });
@@ -136,13 +165,12 @@ describe('the first receipt is out and its owner is SIGKILLed', () => {
     expect(dead.status).toBe('finishing');
     // Act
     await h.registry.update('rdupd', { selection: { excludeColumns: ['t.secret'] } });
-    const afterUpdate = (await h.ledger.getRun(dead.runId))?.status;
-    const next = await exportAccount(await h.registry.get('rdupd'), deps());
-    // Assess: the dead run's receipt is a delivery (finished by the next run's sweep), and the next run delivered.
-    expect(afterUpdate).toBe('finishing');
-    expect((await h.ledger.getRun(dead.runId))?.status).toBe('succeeded');
-    expect(next.ok).toBe(true);
-    expect(await receiptInPlace(c)).toBe(next.runId);
+    const results = [];
+    for (let i = 0; i < 2; i++) results.push(await exportAccount(await h.registry.get('rdupd'), deps()));
+    // Assess: the next runs deliver (the dead run's possible receipt is replaced, not taken for the customer's own).
+    expect((await h.ledger.getRun(dead.runId))?.status).toBe('cancelled');
+    expect(results.map((r) => r.ok)).toEqual([true, true]);
+    expect(await receiptInPlace(c)).toBe(results[1]!.runId);
   }, 240_000);
 
   it('then an operator cancels the run: the run stays cancelled, and the account still delivers', async () => {

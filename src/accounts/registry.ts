@@ -460,7 +460,7 @@ export class Registry {
         c,
         accountId,
         `the destination was changed (${fields.join(', ')}) while this run was open; this run delivers nothing more; the next run delivers to the new destination`,
-        { releaseSlots: true, spareReceiptsInDoubt: true },
+        { releaseSlots: true },
       );
       onCancelled?.(cancelled);
     }

@@ -235,9 +235,14 @@ async function receiptNotWritten(
     await ledger.failRun({ runId, error: why, finishingRefused: true });
     return { status: 'failed', error: new LedgerError(why, { cause: error }, { retryable: false }) };
   }
+  // Whether an earlier PUT of the run got no answer (it may have landed): then no failure may say "not written".
+  const inDoubt = async (): Promise<boolean> => !refused || (await ledger.receiptPutsInDoubt(runId).catch(() => 1)) > 0;
   // The destination refuses (role, bucket, region, permissions): a retry cannot fix it.
   if (!isRetryable(error)) {
-    await ledger.failRun({ runId, error: `receipt not written: ${error.message}`, finishingRefused: true });
+    const why = (await inDoubt())
+      ? `receipt not confirmed: ${error.message}; an earlier PUT got no answer, so the receipt.json in place may be this run's; the next delivery's receipt replaces it`
+      : `receipt not written: ${error.message}`;
+    await ledger.failRun({ runId, error: why, finishingRefused: true });
     return { status: 'failed', error };
   }
   // The bound (issue 23): a receipt that cannot be published in DROPSHIP_FINISH_MAX_ATTEMPTS attempts
@@ -245,8 +250,7 @@ async function receiptNotWritten(
   // answer, it may have landed: the message says so (the run's chain link is kept as not known to be published, so
   // the next receipt replaces it), never that the files are listed by no receipt.
   if (run.finishAttempts >= opts.settings.DROPSHIP_FINISH_MAX_ATTEMPTS) {
-    const inDoubt = !refused || (await ledger.receiptPutsInDoubt(runId).catch(() => 1)) > 0;
-    const why = !inDoubt
+    const why = !(await inDoubt())
       ? `receipt not written after ${run.finishAttempts} attempts (DROPSHIP_FINISH_MAX_ATTEMPTS); the last: ${error.message}. The run's files stay in its folder, listed by no receipt`
       : `receipt not confirmed after ${run.finishAttempts} attempts (DROPSHIP_FINISH_MAX_ATTEMPTS): a PUT got no answer (the last: ${error.message}), so the receipt.json in place may be this run's; the next delivery's receipt replaces it`;
     await ledger.failRun({ runId, error: why, finishingRefused: true });

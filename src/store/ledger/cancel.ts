@@ -17,23 +17,18 @@ export async function cancelOpenRunsOf(
    * A destination change (not a removal): a cancelled scheduled run gives its slot back (`slot_released`), so the
    * catch-up opens the slot again for the new version instead of leaving the account without the slot's delivery.
    */
-  opts: { releaseSlots?: boolean; spareReceiptsInDoubt?: boolean } = {},
+  opts: { releaseSlots?: boolean } = {},
 ): Promise<string[]> {
-  // A destination change spares a `finishing` run with a receipt PUT in doubt (its finisher died after sending it, so
-  // its publication hold is gone): its receipt may be out, so it is not cancelled but finished — by the sweeper or the
-  // account's next run, with its frozen destination, where its files are (red team, kill then trust: an update after a
-  // SIGKILL past the PUT cancelled a run whose receipt.json was published, and reported it failed).
-  const spare = opts.spareReceiptsInDoubt ? ` and not (status = 'finishing' and receipt_puts_in_doubt > 0)` : '';
   await c.query(
     `select 1 from dropship.run_tasks
-      where run_id in (select run_id from dropship.runs where account_id = $1 and status in ('running', 'finishing')${spare})
+      where run_id in (select run_id from dropship.runs where account_id = $1 and status in ('running', 'finishing'))
       order by run_id, table_name, part for update`,
     [accountId],
   );
   const res = await c.query<{ run_id: string }>(
     `update dropship.runs set status = 'cancelled', finished_at = now(), lease_until = null, error = $2,
                              slot_released = (trigger = 'schedule' and slot_date is not null and $3::boolean)
-      where account_id = $1 and status in ('running', 'finishing')${spare} returning run_id`,
+      where account_id = $1 and status in ('running', 'finishing') returning run_id`,
     [accountId, reason, opts.releaseSlots ?? false],
   );
   const ids = res.rows.map((r) => r.run_id);

@@ -9,11 +9,11 @@ import {
   type ActiveRun,
   type ListedRun,
   type OpenRun,
-  PUBLISHABLE,
   RUN_LOCK_SPACE,
   type Run,
   type RunPosition,
   type RunStatus,
+  SERVES_CURRENT,
   toRun,
 } from './rows.js';
 import { SnapshotHolderLedger } from './snapshot.js';
@@ -326,7 +326,7 @@ export class Ledger extends TaskLedger {
         where r.run_id = $1
           and (r.status = 'running' or (r.status = 'finishing' and (r.lease_until < now() or $3)))
           and not exists (select 1 from dropship.run_tasks t where t.run_id = r.run_id and t.status <> 'succeeded')
-          and ${PUBLISHABLE}
+          and ${SERVES_CURRENT}
       returning *`,
       [q.runId, q.leaseSeconds, q.takeOver ?? false],
     );
@@ -340,7 +340,7 @@ export class Ledger extends TaskLedger {
    */
   async stillPublishable(runId: string): Promise<{ ok: true } | { ok: false; why: string }> {
     const res = await this.pool.query<{ status: RunStatus; error: string | null; current: boolean }>(
-      `select r.status, r.error, ${PUBLISHABLE} as current from dropship.runs r where r.run_id = $1`,
+      `select r.status, r.error, ${SERVES_CURRENT} as current from dropship.runs r where r.run_id = $1`,
       [runId],
     );
     const row = res.rows[0];

@@ -244,12 +244,3 @@ export const SERVES_CURRENT = `(r.destination_generation is null or exists (
   select 1 from dropship.destinations d
    where d.account_id = r.account_id and d.generation = r.destination_generation
      and d.version = r.destination_version))`;
-
-/**
- * `SERVES_CURRENT`, or a `finishing` run with a receipt PUT in doubt whose destination generation is still registered:
- * a change of the destination (not a removal, which cancels it) spares such a run (src/store/ledger/cancel.ts), and it
- * is finished with its recorded bytes where its files are — its own version's place (red team, kill then trust).
- */
-export const PUBLISHABLE = `(${SERVES_CURRENT} or (r.status = 'finishing' and r.receipt_puts_in_doubt > 0 and exists (
-  select 1 from dropship.destinations d
-   where d.account_id = r.account_id and d.generation = r.destination_generation)))`;
