@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Settings } from '../src/config/settings.js';
 import { type Customer, setupCustomer } from '../src/devstack/demo.js';
@@ -8,6 +9,7 @@ import { createLogger } from '../src/log/logger.js';
 import { StatusStore } from '../src/notify/store.js';
 import { encryptSecret } from '../src/notify/webhook.js';
 import { sweepRuns } from '../src/run/liveness/sweep.js';
+import { Ledger } from '../src/store/ledger/ledger.js';
 import { type Harness, startHarness } from './kit/stack-harness.js';
 
 /**
@@ -71,9 +73,12 @@ async function customer(accountId: string, webhook: boolean): Promise<Customer> 
   return c;
 }
 
-it("a customer's webhook that never answers does not hold another customer's run in the sweeper", async () => {
+/** Two abandoned CLI runs of customers whose endpoint never answers, and another customer's fan-out run whose task
+ * messages were never sent (its opener died during SendMessage); `tag` keeps each test's accounts apart. */
+async function abandonedAndLost(tag: string): Promise<{ hung: string[]; lost: string }> {
   // Prepare: two abandoned CLI runs (their process died) of customers whose endpoint never answers…
-  for (const id of ['hunga', 'hungb']) {
+  const hungIds = [`hunga${tag}`, `hungb${tag}`];
+  for (const id of hungIds) {
     const c = await customer(id, true);
     const runId = `20261123T000000Z-${randomBytes(3).toString('hex')}`;
     const lock = await h.ledger.ownerLock(runId);
@@ -92,11 +97,11 @@ it("a customer's webhook that never answers does not hold another customer's run
     lock.release();
   }
   // …and another customer's fan-out run whose task messages were never sent (its opener died during SendMessage).
-  const b = await customer('bee', false);
+  const b = await customer(`bee${tag}`, false);
   const bRun = `20261123T000001Z-${randomBytes(3).toString('hex')}`;
   await h.ledger.openRun({
     runId: bRun,
-    accountId: 'bee',
+    accountId: `bee${tag}`,
     trigger: 'schedule',
     layout: b.destination.layout,
     folder: '2026-11-23T00:01',
@@ -106,6 +111,12 @@ it("a customer's webhook that never answers does not hold another customer's run
     destination: b.destination,
   });
   await h.pool.query(`update dropship.runs set heartbeat_at = now() - interval '10 minutes' where run_id = $1`, [bRun]);
+  return { hung: hungIds, lost: `bee${tag}` };
+}
+
+it("a customer's webhook that never answers does not hold another customer's run in the sweeper", async () => {
+  // Prepare
+  const { lost } = await abandonedAndLost('');
   // Act
   let hungWhenResent = -1;
   let hungSeen = 0;
@@ -123,8 +134,50 @@ it("a customer's webhook that never answers does not hold another customer's run
     },
   });
   // Assess
-  expect(results.map((r) => `${r.accountId}:${r.action}`).sort()).toEqual(['bee:resent', 'hunga:ended', 'hungb:ended']);
+  expect(results.map((r) => `${r.accountId}:${r.action}`).sort()).toEqual([
+    `${lost}:resent`,
+    'hunga:ended',
+    'hungb:ended',
+  ]);
   expect(hungWhenResent).toBeGreaterThan(0);
+}, 120_000);
+
+it('the periodic function (tell: false, the Lambdas’ pool of 3) tells nobody while it sweeps: the outcomes wait for its dispatch', async () => {
+  // Prepare
+  const { hung: hungIds, lost } = await abandonedAndLost('2');
+  const small = new pg.Pool({ connectionString: h.stack.databaseUrl, max: 3 });
+  small.on('error', () => {});
+  let asked = 0;
+  const count = () => asked++;
+  hung.on('request', count);
+  try {
+    // Act
+    let resent = false;
+    const results = await sweepRuns({
+      ledger: new Ledger(small),
+      settings,
+      log,
+      by: 'sweeper',
+      tell: false,
+      destination: (a) => h.registry.get(a),
+      resend: async () => {
+        resent = true;
+      },
+    });
+    // Assess: the runs are ended and the lost tasks re-sent, and no webhook was asked; the outcomes are queued.
+    const mine = results.filter((r) => r.accountId === lost || hungIds.includes(r.accountId));
+    expect(mine.map((r) => `${r.accountId}:${r.action}`).sort()).toEqual([
+      `${lost}:resent`,
+      ...hungIds.map((id) => `${id}:ended`),
+    ]);
+    expect(resent).toBe(true);
+    expect(asked).toBe(0);
+    for (const r of mine.filter((x) => x.action === 'ended'))
+      expect(await h.ledger.outcomes.get(r.runId)).toMatchObject({ status: 'failed', deliveredAt: null });
+  } finally {
+    hung.off('request', count);
+    await small.end();
+  }
 }, 120_000);
 
 /** Resolves once `ok()` holds (polled every 20 ms; the test's own timeout bounds it). */

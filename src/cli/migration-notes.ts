@@ -53,6 +53,7 @@ export const MIGRATION_NOTES: Readonly<Record<number, MigrationNote>> = {
   21: { what: 'destinations: enabled since, plan since, previous plan' },
   22: { what: 'status places: where dropship has written a status.json (a new table)' },
   23: { what: 'runs newest first (the API listing)', locksRuns: 'builds 2 indexes on runs' },
+  24: { what: 'webhook versions: an outbox event goes only to the webhook URL and secret it was queued for' },
 };
 
 /** One line of `migrate --check` for a pending migration. */

@@ -72,6 +72,7 @@ export async function tidy(deps: TidyDeps): Promise<TidyResult> {
       destination: (accountId) => registry.get(accountId),
       resend: (m) => deps.queue.send(m),
       by: 'sweeper',
+      tell: false, // the outcomes go out with dispatchOutcomes below
     }),
   );
   const slots = await step('slot catch-up', [] as SlotRun[], () => catchUpSlots(deps, now()));

@@ -51,6 +51,13 @@ export interface SweepDeps {
   resend?: (messages: TaskMessage[]) => Promise<void>;
   /** Who sweeps (recorded in the error of an ended run): `run <id>` or `sweeper`. */
   by: string;
+  /**
+   * Tell each ended run's customer at once (status.json, webhook: `dispatchRunOutcome`) — the default. The periodic
+   * function passes false: it dispatches every pending outcome right after the sweep, accounts side by side within a
+   * budget (src/schedule/tidy.ts), so a customer's webhook that never answers holds no other account's run here (red
+   * team, webhooks: ~18 s per such run, one after another, and the Lambda's pool of 3 allows only two sweeps at once).
+   */
+  tell?: boolean;
 }
 
 export type SweepAction = 'alive' | 'ended' | 'finished' | 'finish-pending' | 'finish-failed' | 'resent' | 'waiting';
@@ -109,7 +116,7 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
     const error = `abandoned: ${why}; ended by ${deps.by}`;
     if (await ledger.failRun({ runId: run.runId, error })) {
       log.warn({ ...base, owner: run.owner, reason: why }, 'abandoned run ended');
-      await dispatchRunOutcome(deps, run.runId);
+      if (deps.tell !== false) await dispatchRunOutcome(deps, run.runId);
       return { ...base, action: 'ended', detail: error };
     }
     return { ...base, action: 'waiting', detail: 'the run changed state meanwhile' };
@@ -126,7 +133,7 @@ async function sweepRun(run: ActiveRun, deps: SweepDeps): Promise<SweepResult> {
     const error = `ended by ${deps.by}: the run has no task and its opener stopped before it ended it`;
     if (await ledger.failRun({ runId: run.runId, error })) {
       log.warn(base, 'run with no task ended');
-      await dispatchRunOutcome(deps, run.runId);
+      if (deps.tell !== false) await dispatchRunOutcome(deps, run.runId);
       return { ...base, action: 'ended', detail: error };
     }
     return { ...base, action: 'waiting', detail: 'the run changed state meanwhile' };
@@ -202,7 +209,7 @@ async function finish(run: ActiveRun, deps: SweepDeps, why: string, takeOver: bo
         return { ...base, action: 'finish-pending', detail: outcome.error.message };
       case 'failed':
         deps.log.error({ ...base, reason: why, ...errorFields(outcome.error) }, 'orphaned run failed while finishing');
-        await dispatchRunOutcome({ ...deps, port }, run.runId, outcome.error);
+        if (deps.tell !== false) await dispatchRunOutcome({ ...deps, port }, run.runId, outcome.error);
         return { ...base, action: 'finish-failed', detail: outcome.error.message };
       default:
         return { ...base, action: 'waiting', detail: 'another finisher holds the run' };
