@@ -266,17 +266,24 @@ export async function deliverOutcome(deps: DispatchDeps, ev: OutcomeEvent, hint:
 /**
  * The outbox's gauge as one CloudWatch embedded-metric-format line (the sweeper logs it every 5
  * minutes): `OutcomesUndelivered` — runs whose customer was not told within 15 minutes, or whose
- * outcome was given up in the last day. The OutcomesUndeliveredAlarm in serverless.yml watches it.
+ * outcome was given up in the last day, and webhook events given up undelivered after a day of attempts in the last
+ * day (`WebhooksGivenUp`). The OutcomesUndeliveredAlarm in serverless.yml watches it.
  */
-export function outboxMetricsLine(namespace: string, b: { late: number; givenUp: number }, now: Date): string {
+export function outboxMetricsLine(
+  namespace: string,
+  b: { late: number; givenUp: number; webhooksGivenUp?: number },
+  now: Date,
+): string {
+  const webhooks = b.webhooksGivenUp ?? 0;
   return emfLine(
     namespace,
     now,
     [
       { name: 'OutcomesUndelivered', unit: 'Count' },
       { name: 'OutcomesGivenUp', unit: 'Count' },
+      { name: 'WebhooksGivenUp', unit: 'Count' },
     ],
-    { OutcomesUndelivered: b.late + b.givenUp, OutcomesGivenUp: b.givenUp },
+    { OutcomesUndelivered: b.late + b.givenUp + webhooks, OutcomesGivenUp: b.givenUp, WebhooksGivenUp: webhooks },
   );
 }
 

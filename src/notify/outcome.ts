@@ -73,33 +73,43 @@ export const WEBHOOK_CONCURRENCY = 8;
 export const WEBHOOK_BUDGET_MS = 120_000;
 
 /**
- * Sends undelivered outbox events (of one account, some ids, or all younger than a day), each with
- * up to DROPSHIP_WEBHOOK_ATTEMPTS signed POSTs. An event that exhausts its attempts stays pending
- * for the periodic function (src/schedule/tidy.ts, every 5 minutes) until it is a day old; then it is given up.
- * Accounts go side by side (`concurrency`), each account's events one after another in their order, and no delivery
- * starts once `budgetMs` has passed (`left` counts those): one endpoint that accepts and never answers costs its own
- * events attempts × DROPSHIP_WEBHOOK_TIMEOUT_MS, never everyone else's (red team, API: the drift checks and the
- * sweeper sent every event one after another, so ~17 dead endpoints used up the check function's 600 s).
+ * Sends the outbox events due now (of one account, some ids — due at once —, or all), each with up to
+ * DROPSHIP_WEBHOOK_ATTEMPTS signed POSTs (red team, notify: a few endpoints that accept and never answer filled every
+ * lane for the whole budget at every pass, so a healthy customer's events were never sent, and were lost a day later):
+ *   - an event not delivered waits before its next send (4 min, doubling, at most hourly: `StatusStore.noteDelivery`),
+ *     so a pass sends only due events, first attempts before retries, the accounts whose webhook did not fail recently
+ *     first;
+ *   - an account whose webhook failed recently (one of its pending events is a retry) gets one event per pass, and an
+ *     account stops for the pass at its first failed event: a dead endpoint costs one event's attempts × timeout per
+ *     pass, never its whole backlog;
+ *   - a pass of all accounts (the sweeper, src/schedule/tidy.ts, every 5 minutes; the check function) first gives up
+ *     the events a day old (`givenUp`, counted by the outbox gauge): none is silently never selected again.
+ * Accounts go side by side (`concurrency`), each account's events one after another, and no delivery starts once
+ * `budgetMs` has passed (`left` counts those).
  */
 export async function deliverPending(
   deps: Pick<OutcomeDeps, 'pool' | 'settings'>,
   filter: { accountId?: string; ids?: string[] } = {},
   log?: Logger,
   opts: { concurrency?: number; budgetMs?: number } = {},
-): Promise<{ delivered: number; failed: number; left?: number }> {
+): Promise<{ delivered: number; failed: number; left?: number; givenUp?: number }> {
   const store = new StatusStore(deps.pool);
   const s = deps.settings;
   let delivered = 0;
   let failed = 0;
   let left = 0;
-  const pending = await store.pendingEvents(filter);
-  if (pending.length === 0) return { delivered, failed };
+  const givenUp = filter.accountId === undefined && filter.ids === undefined ? await store.expireEvents() : 0;
+  if (givenUp > 0) log?.error({ givenUp }, 'webhook events given up: not delivered within a day');
+  const tally = () => ({ delivered, failed, ...(left > 0 ? { left } : {}), ...(givenUp > 0 ? { givenUp } : {}) });
+  const pending = await store.dueEvents(filter);
+  if (pending.length === 0) return tally();
   const key = await webhookKey(s);
   const t0 = performance.now();
   const budgetMs = opts.budgetMs ?? WEBHOOK_BUDGET_MS;
   // Each event on its own: one that cannot be sent (a removed destination, an undecryptable secret, a
-  // ledger hiccup) is noted and skipped; it never stops the events after it.
-  const one = async (ev: (typeof pending)[number]): Promise<void> => {
+  // ledger hiccup) is noted and skipped; it never stops the events of other accounts. Returns whether it was delivered
+  // (or settled: nothing more to send).
+  const one = async (ev: (typeof pending)[number]): Promise<boolean> => {
     const fields = { accountId: ev.accountId, eventId: ev.id, type: ev.type };
     try {
       // The URL and secret are read right before each POST, of the event's own registration: `pending` was read
@@ -125,34 +135,38 @@ export async function deliverPending(
           await store.noteDelivery(ev.id, r.attempts, false, stop.withdrawn, true);
           log?.warn({ ...fields, reason: stop.withdrawn }, 'webhook event given up before delivery');
         }
-        return;
+        return true;
       }
       const error = r.ok ? null : (r.error ?? `HTTP ${r.status}`);
-      const old = (await store.pendingEvents({ ids: [ev.id], maxAgeHours: 24 })).length === 0;
-      const noted = await store.noteDelivery(ev.id, r.attempts, r.ok, error, !r.ok && old);
+      // Not delivered: due again after its pause, or given up when a day old (noteDelivery).
+      const noted = await store.noteDelivery(ev.id, r.attempts, r.ok, error, false);
       if (!noted) {
         log?.warn({ ...fields, ok: r.ok }, 'webhook event given up (or delivered elsewhere) while it was being sent');
-        return;
+        return true;
       }
       if (r.ok) delivered++;
       else {
         failed++;
         log?.warn(
           { ...fields, attempts: r.attempts, error },
-          'webhook not delivered; it stays in the outbox for the next tidy',
+          'webhook not delivered; it stays in the outbox, retried later',
         );
       }
+      return r.ok;
     } catch (e) {
       failed++;
       log?.error({ ...fields, ...errorFields(e) }, 'webhook event could not be sent; it stays in the outbox');
       await store.noteDelivery(ev.id, 0, false, (e as Error).message ?? String(e), false).catch(() => {});
+      return false;
     }
   };
   const byAccount = new Map<string, typeof pending>();
   for (const ev of pending) {
     const evs = byAccount.get(ev.accountId);
-    if (evs) evs.push(ev);
-    else byAccount.set(ev.accountId, [ev]);
+    if (evs) {
+      // An account whose webhook failed recently: one event per pass.
+      if (!ev.failing) evs.push(ev);
+    } else byAccount.set(ev.accountId, [ev]);
   }
   const gate = pLimit(Math.max(1, opts.concurrency ?? WEBHOOK_CONCURRENCY));
   await Promise.all(
@@ -163,13 +177,14 @@ export async function deliverPending(
             left += evs.length - i;
             return;
           }
-          await one(ev);
+          // The account's webhook failed now: its other events wait for the next pass.
+          if (!(await one(ev))) return;
         }
       }),
     ),
   );
   if (left > 0) log?.warn({ left, budgetMs }, 'webhook outbox: out of time for this call; the rest is sent next');
-  return { delivered, failed, ...(left > 0 ? { left } : {}) };
+  return tally();
 }
 
 /**

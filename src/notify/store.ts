@@ -53,6 +53,14 @@ export interface PendingEvent {
   current: boolean;
 }
 
+/** A pending event due for a send now (`StatusStore.dueEvents`). */
+export interface DueEvent extends PendingEvent {
+  /** Sent before and not delivered (it is a retry). */
+  retry: boolean;
+  /** Its account's webhook failed recently: one of the account's pending events is a retry. */
+  failing: boolean;
+}
+
 /** Why an event queued for a webhook version no longer in force was given up (its `last_error`). */
 const WEBHOOK_REMOVED = 'webhook removed before delivery';
 const WEBHOOK_CHANGED =
@@ -61,6 +69,13 @@ const SECRET_ROTATED =
   'webhook secret rotated before delivery: an event is signed only with the secret it was queued under';
 const WEBHOOK_CHANGED_OR_ROTATED =
   'webhook changed or its secret rotated before delivery: an event goes only to the webhook it was queued for';
+/** How long an outbox event is tried: older undelivered ones are given up (with this reason, then their last error). */
+export const WEBHOOK_RETENTION_HOURS = 24;
+export const WEBHOOK_EXPIRED = 'not delivered within a day';
+/** Pause after an event's n-th failed send: 4 min × 2^(n-1), at most an hour (the sweeper passes every 5 minutes). */
+export const WEBHOOK_RETRY_BASE_SECONDS = 240;
+export const WEBHOOK_RETRY_MAX_SECONDS = 3600;
+
 /** The account's webhook version now (SQL, the account id as $2): 0 before a status row exists. */
 const WEBHOOK_VERSION_NOW =
   'coalesce((select webhook_version from dropship.destination_status where account_id = $2), 0)';
@@ -403,6 +418,73 @@ export class StatusStore implements StatusPlaces {
   }
 
   /**
+   * The pending events to send in this pass (of one account, some ids, or all younger than a day): those due — never
+   * sent, or their pause after a failed send (`noteDelivery`) over; named `ids` are due at once — accounts whose
+   * webhook did not fail recently first, then first attempts before retries, then oldest first. `failing`: the account
+   * has a pending event that failed (within the day, as every pending one).
+   */
+  async dueEvents(opts: { accountId?: string; ids?: string[] } = {}): Promise<DueEvent[]> {
+    const res = await this.pool.query(
+      `with p as (
+         select e.id, e.seq, e.account_id, e.type, e.body, e.attempts, e.generation, e.next_attempt_at,
+                (e.attempts > 0 or e.failed_sends > 0) as retry
+           from dropship.webhook_events e
+          where e.delivered_at is null and e.given_up_at is null
+            and ($1::text is null or e.account_id = $1)
+            and ($2::uuid[] is null or e.id = any($2::uuid[]))
+            and e.created_at > now() - make_interval(hours => $3)
+       ), a as (
+         select e.account_id, bool_or(e.attempts > 0 or e.failed_sends > 0) as failing
+           from dropship.webhook_events e
+          where e.delivered_at is null and e.given_up_at is null
+            and e.created_at > now() - make_interval(hours => $3)
+            and e.account_id in (select account_id from p)
+          group by e.account_id
+       )
+       select p.id::text, p.account_id, p.type, p.body, p.attempts, p.retry, a.failing,
+              (d.generation is not null and (p.generation is null or d.generation = p.generation)) as current
+         from p join a using (account_id) left join dropship.destinations d on d.account_id = p.account_id
+        where $2::uuid[] is not null or p.next_attempt_at is null or p.next_attempt_at <= now()
+        order by a.failing, p.retry, p.seq`,
+      [opts.accountId ?? null, opts.ids ?? null, WEBHOOK_RETENTION_HOURS],
+    );
+    return res.rows.map((r) => ({
+      id: r.id,
+      accountId: r.account_id,
+      type: r.type,
+      body: r.body,
+      attempts: r.attempts,
+      current: r.current,
+      retry: r.retry,
+      failing: r.failing,
+    }));
+  }
+
+  /**
+   * Gives up the pending events older than the outbox keeps trying (WEBHOOK_RETENTION_HOURS): never selected again,
+   * they are counted (`webhooksGivenUp`) rather than silently left. Returns how many.
+   */
+  async expireEvents(): Promise<number> {
+    const res = await this.pool.query(
+      `update dropship.webhook_events
+          set given_up_at = now(), last_error = $2 || coalesce(' (last error: ' || last_error || ')', '')
+        where delivered_at is null and given_up_at is null and created_at <= now() - make_interval(hours => $1)`,
+      [WEBHOOK_RETENTION_HOURS, WEBHOOK_EXPIRED],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  /** Events given up undelivered after a day of attempts, in the day before `now` (the outbox gauge). */
+  async webhooksGivenUp(now: Date): Promise<number> {
+    const res = await this.pool.query<{ n: number }>(
+      `select count(*)::int as n from dropship.webhook_events
+        where given_up_at > $1::timestamptz - interval '1 day' and starts_with(last_error, $2)`,
+      [now, WEBHOOK_EXPIRED],
+    );
+    return res.rows[0]?.n ?? 0;
+  }
+
+  /**
    * Where event `id` may be sent now, read right before each POST in one query: the webhook URL and (encrypted) secret
    * of the event's own registration (its generation still the account's) and webhook version (neither URL nor secret
    * changed since it was queued: a change that raced its insert gave nothing up), or why not — `settled` (delivered or given
@@ -437,6 +519,8 @@ export class StatusStore implements StatusPlaces {
   /**
    * Notes a delivery's attempts and result — of a pending event only: one delivered or given up meanwhile (a removal
    * gives its events up while a POST may be under way) keeps that end (a given-up event is never marked delivered).
+   * An event not delivered waits before its next send (WEBHOOK_RETRY_BASE_SECONDS doubling, at most
+   * WEBHOOK_RETRY_MAX_SECONDS), and is given up once older than WEBHOOK_RETENTION_HOURS (or with `giveUp`).
    * Returns whether it was noted.
    */
   async noteDelivery(
@@ -450,9 +534,21 @@ export class StatusStore implements StatusPlaces {
       `update dropship.webhook_events
           set attempts = attempts + $2, last_error = $4,
               delivered_at = case when $3 then now() end,
-              given_up_at = case when not $3 and $5 then now() end
+              given_up_at = case when not $3 and ($5 or created_at <= now() - make_interval(hours => $6)) then now() end,
+              failed_sends = failed_sends + case when $3 then 0 else 1 end,
+              next_attempt_at = case when not $3
+                then now() + make_interval(secs => least($8::float8, $7::float8 * 2 ^ least(failed_sends, 16))) end
         where id = $1 and delivered_at is null and given_up_at is null`,
-      [id, attempts, delivered, error, giveUp],
+      [
+        id,
+        attempts,
+        delivered,
+        error,
+        giveUp,
+        WEBHOOK_RETENTION_HOURS,
+        WEBHOOK_RETRY_BASE_SECONDS,
+        WEBHOOK_RETRY_MAX_SECONDS,
+      ],
     );
     return res.rowCount === 1;
   }

@@ -6,6 +6,7 @@ import type { MessageSender } from '../contracts/task.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { type DispatchDeps, type DispatchResult, dispatchOutcomes, outboxMetricsLine } from '../notify/dispatch.js';
 import { deliverPending } from '../notify/outcome.js';
+import { StatusStore } from '../notify/store.js';
 import { type SweepResult, sweepRuns } from '../run/liveness/sweep.js';
 import type { Ledger } from '../store/ledger/ledger.js';
 import { type PruneResult, pruneLedger } from '../store/ledger/retention.js';
@@ -24,7 +25,8 @@ import { catchUpSlots, type SlotRun } from './slots.js';
  *      links, delivered outcome events, webhook events and recorded outcomes older than
  *      DROPSHIP_LEDGER_RETENTION_DAYS — never an active run, the chain's last link or a change-set base —
  *      and the API's Idempotency-Key rows older than 24 h; in batches, for at most `pruneBudgetMs` per call;
- *   6. the outbox's gauge (`OutcomesUndelivered`, the OutcomesUndeliveredAlarm) as one EMF line.
+ *   6. the outbox's gauge (`OutcomesUndelivered`, the OutcomesUndeliveredAlarm; webhook events given up after a
+ *      day undelivered count in it) as one EMF line.
  * Each step runs even when an earlier one failed (logged).
  */
 export interface TidyDeps {
@@ -49,7 +51,7 @@ export interface TidyResult {
   runs: SweepResult[];
   slots: SlotRun[];
   outcomes: DispatchResult;
-  webhooks: { delivered: number; failed: number };
+  webhooks: { delivered: number; failed: number; left?: number; givenUp?: number };
   pruned?: PruneResult;
 }
 
@@ -104,7 +106,9 @@ export async function tidy(deps: TidyDeps): Promise<TidyResult> {
     log.info({ pruned, retentionDays: settings.DROPSHIP_LEDGER_RETENTION_DAYS }, 'ledger pruned');
   await step('outbox gauge', undefined, async () => {
     const at = now();
-    const line = outboxMetricsLine(settings.DROPSHIP_METRICS_NAMESPACE, await ledger.outcomes.backlog(at), at);
+    const backlog = await ledger.outcomes.backlog(at);
+    const webhooksGivenUp = await new StatusStore(ledger.pool).webhooksGivenUp(at);
+    const line = outboxMetricsLine(settings.DROPSHIP_METRICS_NAMESPACE, { ...backlog, webhooksGivenUp }, at);
     (deps.gauges ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
   });
   const runs = swept.filter((s) => s.action !== 'alive');

@@ -640,6 +640,20 @@ const MIGRATIONS: Migration[] = [
       alter table dropship.webhook_events enable always trigger webhook_events_version;
     `,
   },
+  {
+    version: 25,
+    name: 'webhook outbox: each event has its next attempt time (backoff), retries after first attempts',
+    additive: true,
+    sql: `
+      -- The outbox sent every pending event oldest first at every pass: a few endpoints that accept and never answer
+      -- filled every lane for the whole budget at each pass, so a healthy customer's event was never sent, and a day
+      -- later never selected again nor given up (red team, notify). Each event now waits for its next attempt time
+      -- after a failed pass (null: due now, as every event queued by a previous release's code), counted by
+      -- failed_sends (src/notify/outcome.ts deliverPending). Both columns are new and ignored by older code.
+      alter table dropship.webhook_events add column next_attempt_at timestamptz,
+        add column failed_sends int not null default 0;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */
