@@ -12,7 +12,7 @@ import type { OutcomeEvent, OutcomeOutbox } from '../store/ledger/outbox.js';
 import { deliverPending, eventOf, runMetricsLine } from './outcome.js';
 import { describeFailure, errorText } from './reasons.js';
 import { buildStatus, StatusPlaceTaken, writeStatus } from './status.js';
-import { StatusStore } from './store.js';
+import { StatusStore, statusPlaces } from './store.js';
 
 /**
  * One way a run's end reaches the customer (issue 24). Every ledger transition that ends a run writes
@@ -239,12 +239,21 @@ export async function deliverOutcome(deps: DispatchDeps, ev: OutcomeEvent, hint:
   if (!unsafe && !recorded?.late) {
     const own = deps.port ? undefined : openTarget(dest, ev.runId, deps.settings);
     try {
-      await writeStatus(
-        deps.port ?? own!,
-        dest,
-        buildStatus(dest, row, deps.settings, deps.now?.() ?? new Date()),
-        store,
-      );
+      // Under the account's status.json lock, and re-read right before the PUT: a newer run's outcome recorded since
+      // (its dispatcher writes status.json after us, or has already) leaves status.json to it — the PUT that lands
+      // last is never older than the newest recorded outcome (red team, notify: rt-status-order).
+      await store.underStatusLock(ev.accountId, async (c) => {
+        if (await store.newerOutcome(c, ev.accountId, ev.runId, ev.endedAt)) {
+          log.info(base, 'status.json left to a newer run: its outcome was recorded meanwhile');
+          return;
+        }
+        await writeStatus(
+          deps.port ?? own!,
+          dest,
+          buildStatus(dest, row, deps.settings, deps.now?.() ?? new Date()),
+          statusPlaces(c),
+        );
+      });
     } catch (e) {
       // The customer's own status.json is at the place: left alone, the outcome told by the webhook (not retried).
       if (e instanceof StatusPlaceTaken) log.warn({ ...base, ...errorFields(e) }, 'status.json not written');

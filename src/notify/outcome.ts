@@ -6,7 +6,7 @@ import { openTarget } from '../destinations/open.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import { emfLine } from '../log/metrics.js';
 import { buildStatus, writeStatus } from './status.js';
-import { StatusStore, webhookKey } from './store.js';
+import { StatusStore, statusPlaces, webhookKey } from './store.js';
 import { decryptSecret, deliverToCurrent, type EventType, type WebhookEvent } from './webhook.js';
 
 /**
@@ -30,11 +30,14 @@ export async function refreshStatus(
 ): Promise<boolean> {
   const dest = await new Registry(deps.pool).get(accountId);
   const store = new StatusStore(deps.pool);
-  const row = await store.get(accountId);
-  if (!row.lastSuccess && !row.lastFailure) return false; // never ran: nothing to correct
+  const ran = await store.get(accountId);
+  if (!ran.lastSuccess && !ran.lastFailure) return false; // never ran: nothing to correct
   const port = openTarget(dest, `status-${now.getTime()}`, deps.settings);
   try {
-    await writeStatus(port, dest, buildStatus(dest, row, deps.settings, now), store);
+    // Under the account's status.json lock, the row read right before the PUT: never older than a run's write.
+    await store.underStatusLock(accountId, async (c) =>
+      writeStatus(port, dest, buildStatus(dest, await store.get(accountId, c), deps.settings, now), statusPlaces(c)),
+    );
     return true;
   } catch (e) {
     deps.log?.warn({ accountId, ...errorFields(e) }, 'status.json not refreshed');

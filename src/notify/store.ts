@@ -97,28 +97,64 @@ function toRow(r: any): DestinationStatusRow {
   };
 }
 
+/** dropship.status_places read and written through `c` (a pool, or the connection holding the status.json lock). */
+export function statusPlaces(c: Pool | PoolClient): StatusPlaces {
+  return {
+    async known(bucket, key) {
+      const res = await c.query('select 1 from dropship.status_places where bucket = $1 and status_key = $2', [
+        bucket,
+        key,
+      ]);
+      return (res.rowCount ?? 0) > 0;
+    },
+    async record(bucket, key) {
+      await c.query('insert into dropship.status_places (bucket, status_key) values ($1, $2) on conflict do nothing', [
+        bucket,
+        key,
+      ]);
+    },
+  };
+}
+
 export class StatusStore implements StatusPlaces {
   constructor(readonly pool: Pool) {}
 
   /** Whether dropship has written a status.json at this place (any account: the place outlives a registration). */
   async known(bucket: string, key: string): Promise<boolean> {
-    const res = await this.pool.query('select 1 from dropship.status_places where bucket = $1 and status_key = $2', [
-      bucket,
-      key,
-    ]);
-    return (res.rowCount ?? 0) > 0;
+    return statusPlaces(this.pool).known(bucket, key);
   }
 
   /** dropship wrote a status.json at this place: the next ones replace it. */
   async record(bucket: string, key: string): Promise<void> {
-    await this.pool.query(
-      'insert into dropship.status_places (bucket, status_key) values ($1, $2) on conflict do nothing',
-      [bucket, key],
-    );
+    return statusPlaces(this.pool).record(bucket, key);
   }
 
   async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(this.pool, fn);
+  }
+
+  /**
+   * Runs `fn` — the account's status.json write: a re-read, then the PUT — holding the account's status.json lock (a
+   * transaction-scoped advisory lock, on a connection of its own that `fn` gets; released when `fn` ends, or when the
+   * connection is lost). Two writes of one account's status.json never overlap, so the PUT that lands last is the
+   * last one started; whoever re-reads under the lock sees every outcome recorded before it (red team, notify: run 1's
+   * slower PUT landed after run 2's, and status.json went back in time). `fn` must use `c` for the ledger, not the
+   * pool: a small pool's connections may all be lanes waiting here.
+   */
+  async underStatusLock<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return this.tx(async (c) => {
+      await c.query(`select pg_advisory_xact_lock(hashtext('dropship.status_json'), hashtext($1))`, [accountId]);
+      return fn(c);
+    });
+  }
+
+  /** Whether an outcome of another run of the account that ended after `endedAt` is recorded (read through `c`). */
+  async newerOutcome(c: Pool | PoolClient, accountId: string, runId: string, endedAt: Date): Promise<boolean> {
+    const res = await c.query(
+      'select 1 from dropship.run_outcomes where account_id = $1 and run_id <> $2 and ended_at > $3 limit 1',
+      [accountId, runId, endedAt],
+    );
+    return (res.rowCount ?? 0) > 0;
   }
 
   async get(accountId: string, c: Pool | PoolClient = this.pool): Promise<DestinationStatusRow> {
