@@ -80,6 +80,11 @@ export function buildStatus(
  * Writes status.json. A place dropship never wrote one at (`places`: dropship.status_places) gets it create-only: an
  * object already there is not dropship's (a bucket-root destination over the customer's own status.json) and is
  * left alone — `StatusPlaceTaken`. Once written, the place is recorded and the next writes replace it.
+ *
+ * The place is recorded as "maybe written" before that create-only PUT, and forgotten only when the destination answered
+ * with a refusal (it wrote nothing: `port.refused`, a 412 among them); when no answer came (S3 may have stored it and
+ * the answer was lost — conditional PUTs are sent once), it stays, and the next write replaces (red team, notify: the
+ * place stayed unrecorded, and every later create-only PUT met dropship's own object — StatusPlaceTaken for ever).
  */
 export async function writeStatus(
   port: DestinationPort,
@@ -90,7 +95,9 @@ export async function writeStatus(
   const problems = validateStatus(doc);
   if (problems.length > 0) throw new Error(`status.json violates its schema: ${problems.join('; ')}`);
   const key = statusKey(dest);
-  const known = places ? await places.known(port.container, key) : true;
+  const state = places ? await places.state(port.container, key) : 'written';
+  const known = state !== undefined;
+  if (!known) await places!.maybe(port.container, key);
   try {
     await port.putObject(key, `${JSON.stringify(doc, null, 2)}\n`, {
       contentType: 'application/json',
@@ -98,17 +105,31 @@ export async function writeStatus(
       ...(known ? {} : { ifNoneMatch: '*' as const }),
     });
   } catch (e) {
-    if (!known && e instanceof PreconditionFailed) throw new StatusPlaceTaken(`${port.container}/${key}`, { cause: e });
+    if (!known) {
+      const refused = e instanceof PreconditionFailed || port.refused(e);
+      if (refused) await places!.forget(port.container, key);
+      if (e instanceof PreconditionFailed) throw new StatusPlaceTaken(`${port.container}/${key}`, { cause: e });
+    }
     throw e;
   }
-  if (!known) await places?.record(port.container, key);
+  // Written: the place is dropship's (a "maybe" place too — so that a create-only PUT racing this one, refused by
+  // this write's object, never forgets it).
+  if (state !== 'written') await places?.record(port.container, key);
   return key;
 }
 
 /** Where dropship has written a status.json (the ledger's dropship.status_places; StatusStore implements it). */
 export interface StatusPlaces {
+  /** Whether a place is recorded (written, or maybe written). */
   known(bucket: string, key: string): Promise<boolean>;
+  /** `written`: dropship's status.json is there; `maybe`: a create-only PUT of it got no answer; undefined: neither. */
+  state(bucket: string, key: string): Promise<'written' | 'maybe' | undefined>;
+  /** Before a create-only PUT: the place may be written (kept unless the destination refuses that PUT). */
+  maybe(bucket: string, key: string): Promise<void>;
+  /** dropship wrote a status.json at this place: the next ones replace it. */
   record(bucket: string, key: string): Promise<void>;
+  /** The destination refused the create-only PUT: a "maybe" place is forgotten (a written one stays). */
+  forget(bucket: string, key: string): Promise<void>;
 }
 
 /** A status.json dropship never wrote is at the destination's place: it is not replaced. Not retryable. */

@@ -101,14 +101,31 @@ function toRow(r: any): DestinationStatusRow {
 export function statusPlaces(c: Pool | PoolClient): StatusPlaces {
   return {
     async known(bucket, key) {
-      const res = await c.query('select 1 from dropship.status_places where bucket = $1 and status_key = $2', [
-        bucket,
-        key,
-      ]);
-      return (res.rowCount ?? 0) > 0;
+      return (await this.state(bucket, key)) !== undefined;
+    },
+    async state(bucket, key) {
+      const res = await c.query<{ written: boolean }>(
+        'select written from dropship.status_places where bucket = $1 and status_key = $2',
+        [bucket, key],
+      );
+      const r = res.rows[0];
+      return r === undefined ? undefined : r.written ? 'written' : 'maybe';
+    },
+    async maybe(bucket, key) {
+      await c.query(
+        'insert into dropship.status_places (bucket, status_key, written) values ($1, $2, false) on conflict do nothing',
+        [bucket, key],
+      );
     },
     async record(bucket, key) {
-      await c.query('insert into dropship.status_places (bucket, status_key) values ($1, $2) on conflict do nothing', [
+      await c.query(
+        `insert into dropship.status_places (bucket, status_key, written) values ($1, $2, true)
+         on conflict (bucket, status_key) do update set written = true where not status_places.written`,
+        [bucket, key],
+      );
+    },
+    async forget(bucket, key) {
+      await c.query('delete from dropship.status_places where bucket = $1 and status_key = $2 and not written', [
         bucket,
         key,
       ]);
@@ -129,23 +146,54 @@ export class StatusStore implements StatusPlaces {
     return statusPlaces(this.pool).record(bucket, key);
   }
 
+  async state(bucket: string, key: string): Promise<'written' | 'maybe' | undefined> {
+    return statusPlaces(this.pool).state(bucket, key);
+  }
+
+  async maybe(bucket: string, key: string): Promise<void> {
+    return statusPlaces(this.pool).maybe(bucket, key);
+  }
+
+  async forget(bucket: string, key: string): Promise<void> {
+    return statusPlaces(this.pool).forget(bucket, key);
+  }
+
   async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(this.pool, fn);
   }
 
   /**
    * Runs `fn` — the account's status.json write: a re-read, then the PUT — holding the account's status.json lock (a
-   * transaction-scoped advisory lock, on a connection of its own that `fn` gets; released when `fn` ends, or when the
+   * session advisory lock, on a connection of its own that `fn` gets, outside any transaction: what `fn` records, such
+   * as a place maybe written before its PUT, stays even when the PUT fails; released when `fn` ends, or when the
    * connection is lost). Two writes of one account's status.json never overlap, so the PUT that lands last is the
    * last one started; whoever re-reads under the lock sees every outcome recorded before it (red team, notify: run 1's
    * slower PUT landed after run 2's, and status.json went back in time). `fn` must use `c` for the ledger, not the
    * pool: a small pool's connections may all be lanes waiting here.
    */
   async underStatusLock<T>(accountId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    return this.tx(async (c) => {
-      await c.query(`select pg_advisory_xact_lock(hashtext('dropship.status_json'), hashtext($1))`, [accountId]);
-      return fn(c);
-    });
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c
+        .query(`select pg_advisory_lock(hashtext('dropship.status_json'), hashtext($1))`, [accountId])
+        .catch((e: Error) => {
+          broken = e;
+          throw e;
+        });
+      try {
+        return await fn(c);
+      } finally {
+        await c
+          .query(`select pg_advisory_unlock(hashtext('dropship.status_json'), hashtext($1))`, [accountId])
+          .catch((e: Error) => {
+            broken = e;
+          });
+      }
+    } finally {
+      // A connection whose lock may still be held is closed (that releases it), never handed to someone else.
+      c.release(broken);
+    }
   }
 
   /** Whether an outcome of another run of the account that ended after `endedAt` is recorded (read through `c`). */

@@ -654,6 +654,19 @@ const MIGRATIONS: Migration[] = [
         add column failed_sends int not null default 0;
     `,
   },
+  {
+    version: 26,
+    name: 'status places: a place may be written (a create-only PUT whose answer was lost)',
+    additive: true,
+    sql: `
+      -- A place was recorded only after its first, create-only status.json PUT was answered: when S3 stored it and the
+      -- answer was lost, the place stayed unrecorded, and every later create-only PUT met dropship's own object (412):
+      -- status.json was never written there again (red team, notify). A place is now recorded before that PUT, not
+      -- written yet (written = false: "maybe written", a place whose next PUT replaces), and forgotten only when S3
+      -- answered with a refusal (src/notify/status.ts writeStatus). Every place recorded so far was written.
+      alter table dropship.status_places add column written boolean not null default true;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */
