@@ -54,6 +54,8 @@ export const MIGRATION_NOTES: Readonly<Record<number, MigrationNote>> = {
   22: { what: 'status places: where dropship has written a status.json (a new table)' },
   23: { what: 'runs newest first (the API listing)', locksRuns: 'builds 2 indexes on runs' },
   24: { what: 'webhook versions: an outbox event goes only to the webhook URL and secret it was queued for' },
+  25: { what: 'webhook outbox: each event has its next attempt time (backoff); first attempts before retries' },
+  26: { what: 'status places: a place may be written (a create-only status.json PUT whose answer was lost)' },
 };
 
 /** One line of `migrate --check` for a pending migration. */
