@@ -158,4 +158,67 @@ describe("status.json's first, create-only PUT", () => {
     expect(await placeState('spowned-data')).toBeUndefined();
     expect(await inPlace(c)).toBe('{"mine":"the customer\'s"}');
   }, 60_000);
+
+  it("a refusal whose answer was lost (the customer's status.json in place): the next write does not replace it", async () => {
+    // Prepare: the customer's own status.json at the bucket root; dropship's first, create-only PUT is refused by S3
+    // (412) and that answer is lost (a reset): dropship cannot tell it from its own object's lost answer.
+    const c = await customer('spownlost', '250000000304');
+    const planted = openTarget(c.destination, 'planted', settings);
+    try {
+      await planted.putObject('status.json', '{"mine":"the customer\'s"}', { contentType: 'application/json' });
+    } finally {
+      planted.close();
+    }
+    let cut = 0;
+    const fault: Fault = (r) =>
+      r.bucket === 'spownlost-data' && r.key === 'status.json' && r.method === 'PUT' && cut++ < 1
+        ? { truncate: true }
+        : undefined;
+    h.stack.s3.faults.push(fault);
+
+    // Act: the first write (no answer), then the next outcome's.
+    try {
+      await write(c.destination, 'run-1').catch(() => {});
+    } finally {
+      h.stack.s3.faults.splice(h.stack.s3.faults.indexOf(fault), 1);
+    }
+    const second = await write(c.destination, 'run-2').catch((e: unknown) => e);
+
+    // Assess: the second is refused (the object in place is not the body dropship sent), theirs untouched.
+    expect(second).toBeInstanceOf(StatusPlaceTaken);
+    expect(await inPlace(c)).toBe('{"mine":"the customer\'s"}');
+    expect(await placeState('spownlost-data')).toBeUndefined();
+  }, 60_000);
+
+  it('a place recorded "maybe written" whose PUT never went out (the process died): the customer\'s object stays', async () => {
+    // Prepare: the customer's own status.json, and the record a write leaves when it dies before its PUT.
+    const c = await customer('spkill', '250000000305');
+    const planted = openTarget(c.destination, 'planted', settings);
+    try {
+      await planted.putObject('status.json', '{"mine":"the customer\'s"}', { contentType: 'application/json' });
+    } finally {
+      planted.close();
+    }
+    await statusPlaces(h.pool).maybe('spkill-data', 'status.json', '"0123456789abcdef0123456789abcdef"');
+
+    // Act
+    const next = await write(c.destination, 'run-2').catch((e: unknown) => e);
+
+    // Assess
+    expect(next).toBeInstanceOf(StatusPlaceTaken);
+    expect(await inPlace(c)).toBe('{"mine":"the customer\'s"}');
+  }, 60_000);
+
+  it('a place recorded "maybe written" with nothing there (the PUT never went out): the next write creates it', async () => {
+    // Prepare
+    const c = await customer('spempty', '250000000306');
+    await statusPlaces(h.pool).maybe('spempty-data', 'status.json', '"0123456789abcdef0123456789abcdef"');
+
+    // Act
+    await write(c.destination, 'run-2');
+
+    // Assess
+    expect(await inPlace(c)).toBe('run-2');
+    expect(await placeState('spempty-data')).toBe('written');
+  }, 60_000);
 });

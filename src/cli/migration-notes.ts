@@ -56,6 +56,9 @@ export const MIGRATION_NOTES: Readonly<Record<number, MigrationNote>> = {
   24: { what: 'webhook versions: an outbox event goes only to the webhook URL and secret it was queued for' },
   25: { what: 'webhook outbox: each event has its next attempt time (backoff); first attempts before retries' },
   26: { what: 'status places: a place may be written (a create-only status.json PUT whose answer was lost)' },
+  27: {
+    what: 'status places: a place maybe written holds the ETag of the body sent there (only that object is replaced)',
+  },
 };
 
 /** One line of `migrate --check` for a pending migration. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type Destination, objectKey } from '../accounts/destination.js';
 import type { Settings } from '../config/settings.js';
 import { DropshipError, type DropshipErrorOptions } from '../contracts/errors.js';
@@ -95,27 +96,57 @@ export async function writeStatus(
   const problems = validateStatus(doc);
   if (problems.length > 0) throw new Error(`status.json violates its schema: ${problems.join('; ')}`);
   const key = statusKey(dest);
+  const body = `${JSON.stringify(doc, null, 2)}\n`;
   const state = places ? await places.state(port.container, key) : 'written';
-  const known = state !== undefined;
-  if (!known) await places!.maybe(port.container, key);
+  if (state === 'written') {
+    await port.putObject(key, body, { contentType: 'application/json', cacheControl: 'no-cache' });
+    return key;
+  }
+  const p = places!;
+  // A place maybe written (an earlier PUT here got no answer): only the object that PUT sent is dropship's to replace.
+  const sent = state === 'maybe' ? await p.maybeEtag(port.container, key) : undefined;
+  if (sent && (await conditionalPut(port, p, key, body, { ifMatch: sent })) === 'written') return key;
+  // No object of dropship's known to be there: create only — an object in place is the customer's, never replaced.
+  const created = await conditionalPut(port, p, key, body, { ifNoneMatch: '*' });
+  if (created === 'written') return key;
+  await p.forget(port.container, key);
+  throw new StatusPlaceTaken(`${port.container}/${key}`);
+}
+
+/**
+ * One conditional status.json PUT, its body's ETag (S3's for a single PUT: the quoted MD5 — not under SSE-KMS, where a
+ * lost answer then ends in StatusPlaceTaken: status.json stale, never the customer's object replaced) recorded first as
+ * the place's "maybe written" object. `refused`: the condition did not hold (another object in place, or none).
+ * Throws when no answer came (the record stays: the next write replaces only that body) or on another refusal.
+ */
+async function conditionalPut(
+  port: DestinationPort,
+  places: StatusPlaces,
+  key: string,
+  body: string,
+  condition: { ifMatch: string } | { ifNoneMatch: '*' },
+): Promise<'written' | 'refused'> {
+  const previous = await places.maybeEtag(port.container, key);
+  await places.maybe(port.container, key, `"${createHash('md5').update(body).digest('hex')}"`);
   try {
-    await port.putObject(key, `${JSON.stringify(doc, null, 2)}\n`, {
-      contentType: 'application/json',
-      cacheControl: 'no-cache',
-      ...(known ? {} : { ifNoneMatch: '*' as const }),
-    });
+    await port.putObject(key, body, { contentType: 'application/json', cacheControl: 'no-cache', ...condition });
   } catch (e) {
-    if (!known) {
-      const refused = e instanceof PreconditionFailed || port.refused(e);
-      if (refused) await places!.forget(port.container, key);
-      if (e instanceof PreconditionFailed) throw new StatusPlaceTaken(`${port.container}/${key}`, { cause: e });
+    if (e instanceof PreconditionFailed) {
+      await restore(places, port.container, key, previous);
+      return 'refused';
     }
+    // Refused otherwise (permissions, 5xx): nothing written, the place as it was; no answer: the record stays.
+    if (port.refused(e)) await restore(places, port.container, key, previous);
     throw e;
   }
-  // Written: the place is dropship's (a "maybe" place too — so that a create-only PUT racing this one, refused by
-  // this write's object, never forgets it).
-  if (state !== 'written') await places?.record(port.container, key);
-  return key;
+  await places.record(port.container, key);
+  return 'written';
+}
+
+/** Puts a place's "maybe written" record back as it was before a PUT that wrote nothing. */
+async function restore(places: StatusPlaces, bucket: string, key: string, etag: string | undefined): Promise<void> {
+  if (etag) await places.maybe(bucket, key, etag);
+  else await places.forget(bucket, key);
 }
 
 /** Where dropship has written a status.json (the ledger's dropship.status_places; StatusStore implements it). */
@@ -124,8 +155,10 @@ export interface StatusPlaces {
   known(bucket: string, key: string): Promise<boolean>;
   /** `written`: dropship's status.json is there; `maybe`: a create-only PUT of it got no answer; undefined: neither. */
   state(bucket: string, key: string): Promise<'written' | 'maybe' | undefined>;
-  /** Before a create-only PUT: the place may be written (kept unless the destination refuses that PUT). */
-  maybe(bucket: string, key: string): Promise<void>;
+  /** Before a conditional PUT: the place may be written with the object whose ETag is `etag` (kept unless refused). */
+  maybe(bucket: string, key: string, etag: string): Promise<void>;
+  /** The ETag of the object a maybe-written place's unanswered PUT sent (undefined: none known). */
+  maybeEtag(bucket: string, key: string): Promise<string | undefined>;
   /** dropship wrote a status.json at this place: the next ones replace it. */
   record(bucket: string, key: string): Promise<void>;
   /** The destination refused the create-only PUT: a "maybe" place is forgotten (a written one stays). */

@@ -111,11 +111,19 @@ export function statusPlaces(c: Pool | PoolClient): StatusPlaces {
       const r = res.rows[0];
       return r === undefined ? undefined : r.written ? 'written' : 'maybe';
     },
-    async maybe(bucket, key) {
+    async maybe(bucket, key, etag) {
       await c.query(
-        'insert into dropship.status_places (bucket, status_key, written) values ($1, $2, false) on conflict do nothing',
+        `insert into dropship.status_places (bucket, status_key, written, maybe_etag) values ($1, $2, false, $3)
+         on conflict (bucket, status_key) do update set maybe_etag = $3 where not status_places.written`,
+        [bucket, key, etag],
+      );
+    },
+    async maybeEtag(bucket, key) {
+      const res = await c.query<{ maybe_etag: string | null }>(
+        'select maybe_etag from dropship.status_places where bucket = $1 and status_key = $2 and not written',
         [bucket, key],
       );
+      return res.rows[0]?.maybe_etag ?? undefined;
     },
     async record(bucket, key) {
       await c.query(
@@ -132,6 +140,11 @@ export function statusPlaces(c: Pool | PoolClient): StatusPlaces {
     },
   };
 }
+
+/** How long a status.json write waits for the account's status.json lock before it gives up (retried later). */
+export const STATUS_LOCK_WAIT_SECONDS = 10;
+/** How long the lock's holder may stay idle (its PUT under way) before Postgres ends its session and the lock. */
+export const STATUS_LOCK_IDLE_SECONDS = 120;
 
 export class StatusStore implements StatusPlaces {
   constructor(readonly pool: Pool) {}
@@ -150,8 +163,12 @@ export class StatusStore implements StatusPlaces {
     return statusPlaces(this.pool).state(bucket, key);
   }
 
-  async maybe(bucket: string, key: string): Promise<void> {
-    return statusPlaces(this.pool).maybe(bucket, key);
+  async maybe(bucket: string, key: string, etag: string): Promise<void> {
+    return statusPlaces(this.pool).maybe(bucket, key, etag);
+  }
+
+  async maybeEtag(bucket: string, key: string): Promise<string | undefined> {
+    return statusPlaces(this.pool).maybeEtag(bucket, key);
   }
 
   async forget(bucket: string, key: string): Promise<void> {
@@ -175,8 +192,26 @@ export class StatusStore implements StatusPlaces {
     const c = await this.pool.connect();
     let broken: Error | undefined;
     try {
+      // Bounded both ways (review: a holder frozen with the lock — a Lambda torn down without FIN, a suspended laptop
+      // — kept its session and the lock for Postgres's TCP keepalive, ~2 h, and every status write of the account
+      // waited without end, each holding a pool connection, the sweeper's dispatch with them): the wait ends after
+      // STATUS_LOCK_WAIT_SECONDS (an error: the outcome is retried later), and the holder's session ends once idle
+      // for STATUS_LOCK_IDLE_SECONDS (Postgres 14's idle_session_timeout; older servers keep the wait bound only).
       await c
-        .query(`select pg_advisory_lock(hashtext('dropship.status_json'), hashtext($1))`, [accountId])
+        .query(
+          `select set_config('lock_timeout', $2, false),
+                  pg_advisory_lock(hashtext('dropship.status_json'), hashtext($1))`,
+          [accountId, `${STATUS_LOCK_WAIT_SECONDS}s`],
+        )
+        .catch((e: Error) => {
+          broken = e;
+          throw e;
+        });
+      await c
+        .query(`select set_config('lock_timeout', '0', false), set_config('idle_session_timeout', $1, false)`, [
+          `${STATUS_LOCK_IDLE_SECONDS}s`,
+        ])
+        .catch(() => c.query(`select set_config('lock_timeout', '0', false)`))
         .catch((e: Error) => {
           broken = e;
           throw e;
@@ -185,7 +220,14 @@ export class StatusStore implements StatusPlaces {
         return await fn(c);
       } finally {
         await c
-          .query(`select pg_advisory_unlock(hashtext('dropship.status_json'), hashtext($1))`, [accountId])
+          .query(
+            `select pg_advisory_unlock(hashtext('dropship.status_json'), hashtext($1)),
+                    set_config('idle_session_timeout', '0', false)`,
+            [accountId],
+          )
+          .catch(() =>
+            c.query(`select pg_advisory_unlock(hashtext('dropship.status_json'), hashtext($1))`, [accountId]),
+          )
           .catch((e: Error) => {
             broken = e;
           });

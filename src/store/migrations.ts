@@ -667,6 +667,18 @@ const MIGRATIONS: Migration[] = [
       alter table dropship.status_places add column written boolean not null default true;
     `,
   },
+  {
+    version: 27,
+    name: 'status places: a place maybe written holds the ETag of the body sent there',
+    additive: true,
+    sql: `
+      -- A place "maybe written" (26) was replaced by the next write without a condition: when the lost answer was a
+      -- refusal (412: the customer's own status.json) or the process died before its PUT, that write replaced the
+      -- customer's object (review). The place now keeps the ETag (quoted MD5) of the body its unanswered PUT sent, and
+      -- the next write replaces only that object (If-Match), or creates one where there is none (If-None-Match).
+      alter table dropship.status_places add column maybe_etag text;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */
