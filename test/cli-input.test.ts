@@ -76,6 +76,36 @@ describe('a database the configuration cannot reach', () => {
   });
 });
 
+describe('a database URL that cannot be parsed', () => {
+  it('a password with # or /, a port past 65535, a missing sslrootcert: one line naming the setting, exit 2', async () => {
+    // Prepare: URLs pg throws on as it connects (before: a Node stack and exit 1); the source database's too.
+    const { host, pathname } = new URL(h.stack.databaseUrl);
+    const bad = [
+      `postgres://alice:ab#cdSECRET@${host}${pathname}`,
+      `postgres://alice:ab/cdSECRET@${host}${pathname}`,
+      `postgres://alice:pwSECRET@127.0.0.1:99999${pathname}`,
+      `postgres://alice:pwSECRET@${host}${pathname}?sslmode=verify-full&sslrootcert=/nope`,
+    ];
+
+    // Act
+    const results = await Promise.all([
+      ...bad.map((u) => cli(['destinations', 'list'], { DATABASE_URL: u })),
+      cli(['migrate', '--check'], { DATABASE_URL: bad[1]! }),
+      cli(['capacity', '--slot', '04:00'], { DROPSHIP_SOURCE_DATABASE_URL: bad[2]! }),
+    ]);
+
+    // Assess
+    const encode = 'percent-encode special characters in the user name and password';
+    expectOneErrorLine(results[0]!, 'DATABASE_URL cannot be used: it has a "#"', encode);
+    expectOneErrorLine(results[1]!, 'DATABASE_URL cannot be used: it is not a valid URL', encode);
+    expectOneErrorLine(results[2]!, 'DATABASE_URL cannot be used: its port "99999" is not a number from 1 to 65535');
+    expectOneErrorLine(results[3]!, 'DATABASE_URL cannot be used', 'sslrootcert', "open '/nope'");
+    expectOneErrorLine(results[4]!, 'DATABASE_URL cannot be used: it is not a valid URL', encode);
+    expectOneErrorLine(results[5]!, 'DROPSHIP_SOURCE_DATABASE_URL cannot be used: its port "99999"');
+    for (const r of results) expect(r.stderr).not.toMatch(/SECRET|alice/);
+  });
+});
+
 describe('dates that are not days', () => {
   it('slot status and runs list refuse 2026-13-04 and 2026-02-30 with one line, exit 2', async () => {
     for (const date of ['2026-13-04', '2026-02-30']) {

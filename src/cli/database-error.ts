@@ -1,3 +1,4 @@
+import { unusableDatabaseUrl } from '../config/database-url.js';
 import { DropshipError } from '../contracts/errors.js';
 
 /**
@@ -30,6 +31,8 @@ const UNREACHABLE = new Set([
 
 /** Where a postgres:// URL points, without its user's password: `database "db" on host:port`. */
 export function databaseWhere(url: string): string {
+  // A `#` ends the URL: what precedes it may be a password's first part read as the host or port.
+  if (url.includes('#')) return 'the database its URL names (it is not a valid postgres:// URL)';
   try {
     const u = new URL(url);
     const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default)';
@@ -53,13 +56,25 @@ export function isConnectionFailure(e: unknown): boolean {
 }
 
 /**
- * Runs `fn`; a connection failure to the database `url` (`setting` names where it is configured)
- * becomes one DatabaseConnectionError line. Anything else is rethrown as it is.
+ * Is `e` pg failing to parse the connection URL as it connects: `new URL`'s "Invalid URL" (a password with an
+ * unencoded `#` or `/`, a port past 65535), or reading the file its sslrootcert, sslcert or sslkey names?
+ */
+export function isUrlFailure(e: unknown): boolean {
+  const err = e as { code?: unknown; syscall?: unknown } | null;
+  if (!err || typeof err !== 'object') return false;
+  return err.code === 'ERR_INVALID_URL' || (err.syscall === 'open' && typeof err.code === 'string');
+}
+
+/**
+ * Runs `fn`, which connects to the database `url` (`setting` names where it is configured): a connection failure
+ * becomes one DatabaseConnectionError line; a URL pg cannot use one ConfigError line naming the setting and what to
+ * do (src/config/database-url.ts), never the URL. Anything else is rethrown as it is.
  */
 export async function connecting<T>(url: () => string, setting: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
+    if (isUrlFailure(e)) throw unusableDatabaseUrl(url(), setting, e) ?? e;
     if (!isConnectionFailure(e)) throw e;
     const reason =
       e instanceof AggregateError ? e.errors.map((x) => (x as Error).message).join('; ') : (e as Error).message;

@@ -44,6 +44,10 @@ export function lambdaDeps(): Promise<LambdaDeps> {
     const wiring = new Wiring({
       settings,
       databaseUrl: settings.DATABASE_URL ?? (await databaseUrlFromSsm(settings)),
+      databaseSetting:
+        settings.DATABASE_URL !== undefined
+          ? 'DATABASE_URL'
+          : 'the parameter DROPSHIP_DATABASE_URL_SSM_PARAMETER names',
       poolMax: 3,
       applicationName: 'dropship-lambda',
     });

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Registry, type SourceConnect } from '../accounts/registry.js';
 import type { OpenQueue } from '../aws/open-queue.js';
 import type { TaskQueue } from '../aws/queue.js';
+import { unusableDatabaseUrl } from '../config/database-url.js';
 import { requireSetting, type Settings } from '../config/settings.js';
 import { Ledger } from '../store/ledger/ledger.js';
 import { migrate, requireKnownSchema } from '../store/migrations.js';
@@ -19,6 +20,8 @@ export interface WiringOptions {
   settings: Settings;
   /** The registry/ledger database; without it, DATABASE_URL (required when the database is first needed). */
   databaseUrl?: string;
+  /** Where `databaseUrl` is configured, for the line telling it cannot be used (default: DATABASE_URL). */
+  databaseSetting?: string;
   /** The pool's size (pg's default when absent). */
   poolMax?: number;
   /** `application_name` of the pool's connections (pg_stat_activity); none when absent. */
@@ -44,6 +47,8 @@ export class Wiring {
   private pooled: Promise<pg.Pool> | undefined;
   private taskQueue: TaskQueue | undefined;
   private opens: OpenQueue | undefined;
+  /** The URLs checked once (usableUrl), by the setting that holds them. */
+  private readonly checked = new Map<string, string>();
 
   constructor(private readonly opts: WiringOptions) {
     this.settings = opts.settings;
@@ -52,20 +57,42 @@ export class Wiring {
     tuneHeapForExports();
   }
 
+  /** The registry/ledger database's URL, checked (usableUrl). */
   get databaseUrl(): string {
-    return (
+    return this.usableUrl(
+      this.opts.databaseSetting ?? 'DATABASE_URL',
       this.opts.databaseUrl ??
-      requireSetting(
-        this.settings,
-        'DATABASE_URL',
-        'to reach the dropship registry (postgres://user:pass@host:5432/db)',
-      )
+        requireSetting(
+          this.settings,
+          'DATABASE_URL',
+          'to reach the dropship registry (postgres://user:pass@host:5432/db)',
+        ),
     );
   }
 
-  /** Where the customers' data is read: DROPSHIP_SOURCE_DATABASE_URL, else the registry's database. */
+  /** Where the customers' data is read: DROPSHIP_SOURCE_DATABASE_URL (checked, usableUrl), else the registry's database. */
   get sourceUrl(): string {
-    return this.settings.DROPSHIP_SOURCE_DATABASE_URL ?? this.databaseUrl;
+    const separate = this.settings.DROPSHIP_SOURCE_DATABASE_URL;
+    return separate === undefined ? this.databaseUrl : this.usableUrl('DROPSHIP_SOURCE_DATABASE_URL', separate);
+  }
+
+  /**
+   * `url` (from `setting`) if pg can use it, else a ConfigError naming the setting and what to do, never the URL or its
+   * password (src/config/database-url.ts). pg parses a URL only when it connects, and what it throws then (a password
+   * with an unencoded `#` or `/`, a port past 65535: "Invalid URL"; an sslrootcert file that is not there) crashed the
+   * CLI with a stack and exit 1 (review). Here pg parses it as it will (a client that never connects) once per URL.
+   */
+  private usableUrl(setting: string, url: string): string {
+    if (this.checked.get(setting) === url) return url;
+    const early = unusableDatabaseUrl(url, setting);
+    if (early) throw early;
+    try {
+      new pg.Client({ connectionString: url });
+    } catch (e) {
+      throw unusableDatabaseUrl(url, setting, e) ?? e;
+    }
+    this.checked.set(setting, url);
+    return url;
   }
 
   /** The registry/ledger pool, its schema checked (or migrated) once, on first use. */
@@ -97,7 +124,8 @@ export class Wiring {
     const separate = this.settings.DROPSHIP_SOURCE_DATABASE_URL;
     return new Registry(
       await this.pool(),
-      separate === undefined ? undefined : sourceConnect(separate, this.opts.applicationName),
+      // The source URL is checked when a registration first needs it (commands that never do run without it).
+      separate === undefined ? undefined : (o) => sourceConnect(this.sourceUrl, this.opts.applicationName)(o),
     );
   }
 
