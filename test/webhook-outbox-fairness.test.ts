@@ -24,8 +24,11 @@ const key = randomBytes(32).toString('base64');
 const sealed = () => encryptSecret('whsec_test', Buffer.from(key, 'base64'));
 const servers: Server[] = [];
 
-/** A webhook receiver: `hang` accepts and never answers; otherwise it answers `status`. */
-async function receiver(mode: 'hang' | number): Promise<{ url: string; bodies: string[] }> {
+/**
+ * A webhook receiver: `hang` accepts and never answers; otherwise it answers `status`, or 200 to the first `okFirst`
+ * POSTs and 503 to the rest.
+ */
+async function receiver(mode: 'hang' | number | { okFirst: number }): Promise<{ url: string; bodies: string[] }> {
   const bodies: string[] = [];
   const s = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -33,7 +36,7 @@ async function receiver(mode: 'hang' | number): Promise<{ url: string; bodies: s
     req.on('end', () => {
       bodies.push(Buffer.concat(chunks).toString());
       if (mode === 'hang') return;
-      res.statusCode = mode;
+      res.statusCode = typeof mode === 'number' ? mode : bodies.length <= mode.okFirst ? 200 : 503;
       res.end();
     });
   });
@@ -125,6 +128,51 @@ describe('the webhook outbox', () => {
       expect(await row(c!)).toMatchObject({ attempts: 0, failed_sends: 0 });
     }
     for (let i = 0; i < 8; i++) await h.registry.remove(`hung${i}`);
+  }, 60_000);
+
+  it('an account whose endpoint recovered drains its due backlog in one pass, stopping only at its first failure', async () => {
+    // Prepare: three accounts left with due retries by an outage (each event sent once and failed, its pause over):
+    // one whose endpoint is healthy again (10 events), one that answers 3 POSTs and then fails again (6 events), one
+    // still down (3 events). Before, each got one event per pass (a backlog drained at 12 an hour).
+    const recovered = await receiver(200);
+    const relapse = await receiver({ okFirst: 3 });
+    const down = await receiver(503);
+    const backlog = async (accountId: string, url: string, n: number) => {
+      const d = await withWebhook(accountId, url);
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) ids.push(await queue(d, `${accountId}-${i}`));
+      await h.pool.query(
+        `update dropship.webhook_events set attempts = 2, failed_sends = 1, next_attempt_at = now() - interval '1 second'
+          where id = any($1::uuid[])`,
+        [ids],
+      );
+      return ids;
+    };
+    const recoveredIds = await backlog('recovered', recovered.url, 10);
+    const relapseIds = await backlog('relapse', relapse.url, 6);
+    const downIds = await backlog('stilldown', down.url, 3);
+
+    // Act: one pass of all accounts.
+    const r = await deliverPending({ pool: h.pool, settings }, {}, undefined, { budgetMs: 600_000 });
+
+    // Assess: the recovered account's whole backlog is delivered, each event once; the relapsing one delivers its
+    // first three and stops at the fourth (failed again, waiting), its last two untouched; the account still down
+    // costs one event (its two attempts), as before.
+    expect(r).toEqual({ delivered: 13, failed: 2 });
+    expect(recovered.bodies).toHaveLength(10);
+    for (const id of recoveredIds) {
+      expect((await row(id)).delivered_at).not.toBeNull();
+      expect(recovered.bodies.filter((b) => b.includes(id))).toHaveLength(1);
+    }
+    expect(relapse.bodies).toHaveLength(5);
+    for (const id of relapseIds.slice(0, 3)) expect((await row(id)).delivered_at).not.toBeNull();
+    expect(await row(relapseIds[3]!)).toMatchObject({ failed_sends: 2, waiting: true, delivered_at: null });
+    for (const id of relapseIds.slice(4))
+      expect(await row(id)).toMatchObject({ failed_sends: 1, waiting: false, delivered_at: null });
+    expect(down.bodies).toHaveLength(2);
+    expect(await row(downIds[0]!)).toMatchObject({ failed_sends: 2, waiting: true });
+    for (const id of downIds.slice(1)) expect(await row(id)).toMatchObject({ failed_sends: 1, waiting: false });
+    for (const a of ['recovered', 'relapse', 'stilldown']) await h.registry.remove(a);
   }, 60_000);
 
   it('a failed event waits for its next attempt time, growing with each failed send, then is retried', async () => {

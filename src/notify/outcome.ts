@@ -82,9 +82,10 @@ export const WEBHOOK_BUDGET_MS = 120_000;
  *   - an event not delivered waits before its next send (4 min, doubling, at most hourly: `StatusStore.noteDelivery`),
  *     so a pass sends only due events, first attempts before retries, the accounts whose webhook did not fail recently
  *     first;
- *   - an account whose webhook failed recently (one of its pending events is a retry) gets one event per pass, and an
- *     account stops for the pass at its first failed event: a dead endpoint costs one event's attempts × timeout per
- *     pass, never its whole backlog;
+ *   - an account stops for the pass at its first failed event, and an account whose webhook failed recently (one of
+ *     its pending events is a retry) starts with one event, its lane after the healthy accounts': a dead endpoint
+ *     costs one event's attempts × timeout per pass, never its whole backlog; once that event is delivered (the
+ *     endpoint recovered) the account's other due events follow in the same pass, within the budget;
  *   - a pass of all accounts (the sweeper, src/schedule/tidy.ts, every 5 minutes; the check function) first gives up
  *     the events a day old (`givenUp`, counted by the outbox gauge): none is silently never selected again.
  * Accounts go side by side (`concurrency`), each account's events one after another, and no delivery starts once
@@ -163,13 +164,16 @@ export async function deliverPending(
       return false;
     }
   };
+  // Each account's due events in the pass's order (`pending` puts the accounts whose webhook did not fail recently
+  // first, so their lanes start first). Every account — one whose webhook failed recently too — starts with one event
+  // and goes on only while its events are delivered: a dead endpoint costs one event per pass, and one that has
+  // recovered drains its due backlog in the pass (within the budget), where it was held to one event per pass
+  // until none of its events had a failed send left — 12 an hour, the rest given up after a day (review).
   const byAccount = new Map<string, typeof pending>();
   for (const ev of pending) {
     const evs = byAccount.get(ev.accountId);
-    if (evs) {
-      // An account whose webhook failed recently: one event per pass.
-      if (!ev.failing) evs.push(ev);
-    } else byAccount.set(ev.accountId, [ev]);
+    if (evs) evs.push(ev);
+    else byAccount.set(ev.accountId, [ev]);
   }
   const gate = pLimit(Math.max(1, opts.concurrency ?? WEBHOOK_CONCURRENCY));
   await Promise.all(
