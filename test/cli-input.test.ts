@@ -92,6 +92,20 @@ describe('a database URL that cannot be parsed', () => {
       ...bad.map((u) => cli(['destinations', 'list'], { DATABASE_URL: u })),
       cli(['migrate', '--check'], { DATABASE_URL: bad[1]! }),
       cli(['capacity', '--slot', '04:00'], { DROPSHIP_SOURCE_DATABASE_URL: bad[2]! }),
+      cli(
+        [
+          ...['destinations', 'add', '--account', 'badsource', '--plan', 'paid', '--bucket', 'badsource-data'],
+          ...[
+            '--region',
+            'us-east-1',
+            '--role-arn',
+            'arn:aws:iam::555555555555:role/dropship',
+            '--source-schema',
+            'public',
+          ],
+        ],
+        { DROPSHIP_SOURCE_DATABASE_URL: bad[0]! },
+      ),
     ]);
 
     // Assess
@@ -102,6 +116,7 @@ describe('a database URL that cannot be parsed', () => {
     expectOneErrorLine(results[3]!, 'DATABASE_URL cannot be used', 'sslrootcert', "open '/nope'");
     expectOneErrorLine(results[4]!, 'DATABASE_URL cannot be used: it is not a valid URL', encode);
     expectOneErrorLine(results[5]!, 'DROPSHIP_SOURCE_DATABASE_URL cannot be used: its port "99999"');
+    expectOneErrorLine(results[6]!, 'DROPSHIP_SOURCE_DATABASE_URL cannot be used: it has a "#"', encode);
     for (const r of results) expect(r.stderr).not.toMatch(/SECRET|alice/);
   });
 });
