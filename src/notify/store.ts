@@ -518,31 +518,6 @@ export class StatusStore implements StatusPlaces {
     return id;
   }
 
-  /** Undelivered events (oldest first), of one account or all, created within `maxAgeHours`. */
-  async pendingEvents(
-    opts: { accountId?: string; ids?: string[]; maxAgeHours?: number } = {},
-  ): Promise<PendingEvent[]> {
-    const res = await this.pool.query(
-      `select e.id::text, e.account_id, e.type, e.body, e.attempts,
-              (d.generation is not null and (e.generation is null or d.generation = e.generation)) as current
-         from dropship.webhook_events e left join dropship.destinations d on d.account_id = e.account_id
-        where e.delivered_at is null and e.given_up_at is null
-          and ($1::text is null or e.account_id = $1)
-          and ($2::uuid[] is null or e.id = any($2::uuid[]))
-          and e.created_at > now() - make_interval(hours => $3)
-        order by e.seq`,
-      [opts.accountId ?? null, opts.ids ?? null, opts.maxAgeHours ?? 24],
-    );
-    return res.rows.map((r) => ({
-      id: r.id,
-      accountId: r.account_id,
-      type: r.type,
-      body: r.body,
-      attempts: r.attempts,
-      current: r.current,
-    }));
-  }
-
   /**
    * The pending events to send in this pass (of one account, some ids, or all younger than a day): those due — never
    * sent, or their pause after a failed send (`noteDelivery`) over; named `ids` are due at once — accounts whose
