@@ -149,10 +149,8 @@ async function restore(places: StatusPlaces, bucket: string, key: string, etag: 
   else await places.forget(bucket, key);
 }
 
-/** Where dropship has written a status.json (the ledger's dropship.status_places; StatusStore implements it). */
+/** Where dropship has written a status.json (the ledger's dropship.status_places, through `statusPlaces` in ./store.ts). */
 export interface StatusPlaces {
-  /** Whether a place is recorded (written, or maybe written). */
-  known(bucket: string, key: string): Promise<boolean>;
   /** `written`: dropship's status.json is there; `maybe`: a create-only PUT of it got no answer; undefined: neither. */
   state(bucket: string, key: string): Promise<'written' | 'maybe' | undefined>;
   /** Before a conditional PUT: the place may be written with the object whose ETag is `etag` (kept unless refused). */

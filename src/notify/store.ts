@@ -100,9 +100,6 @@ function toRow(r: any): DestinationStatusRow {
 /** dropship.status_places read and written through `c` (a pool, or the connection holding the status.json lock). */
 export function statusPlaces(c: Pool | PoolClient): StatusPlaces {
   return {
-    async known(bucket, key) {
-      return (await this.state(bucket, key)) !== undefined;
-    },
     async state(bucket, key) {
       const res = await c.query<{ written: boolean }>(
         'select written from dropship.status_places where bucket = $1 and status_key = $2',
@@ -146,34 +143,8 @@ export const STATUS_LOCK_WAIT_SECONDS = 10;
 /** How long the lock's holder may stay idle (its PUT under way) before Postgres ends its session and the lock. */
 export const STATUS_LOCK_IDLE_SECONDS = 120;
 
-export class StatusStore implements StatusPlaces {
+export class StatusStore {
   constructor(readonly pool: Pool) {}
-
-  /** Whether dropship has written a status.json at this place (any account: the place outlives a registration). */
-  async known(bucket: string, key: string): Promise<boolean> {
-    return statusPlaces(this.pool).known(bucket, key);
-  }
-
-  /** dropship wrote a status.json at this place: the next ones replace it. */
-  async record(bucket: string, key: string): Promise<void> {
-    return statusPlaces(this.pool).record(bucket, key);
-  }
-
-  async state(bucket: string, key: string): Promise<'written' | 'maybe' | undefined> {
-    return statusPlaces(this.pool).state(bucket, key);
-  }
-
-  async maybe(bucket: string, key: string, etag: string): Promise<void> {
-    return statusPlaces(this.pool).maybe(bucket, key, etag);
-  }
-
-  async maybeEtag(bucket: string, key: string): Promise<string | undefined> {
-    return statusPlaces(this.pool).maybeEtag(bucket, key);
-  }
-
-  async forget(bucket: string, key: string): Promise<void> {
-    return statusPlaces(this.pool).forget(bucket, key);
-  }
 
   async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(this.pool, fn);
